@@ -1,0 +1,30 @@
+"""Shared fixtures. Every test runs offscreen with its user folders in a temp dir."""
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+from zsl_desktop.engine.paths import shared_data_dir  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _user_home(tmp_path_factory, monkeypatch):
+    """Point every per-user file (data, settings, class library) at a fresh temp folder."""
+    monkeypatch.setenv("ZSL_DESKTOP_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("../shared/zsl_data (real benchmark files) is not beside the checkout")
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_birds(tmp_path_factory):
+    """The small built-in dataset, generated once per test session."""
+    from zsl_desktop.engine.data import load_builtin
+
+    return load_builtin(small=True, root=tmp_path_factory.mktemp("birds") / "builtin_birds_small")

@@ -1,0 +1,121 @@
+"""The CUB-200-2011 loader: on the real metadata and 1,000 images, and on written fixtures."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from zsl_desktop.engine.data import DatasetError, detect_format, load_dataset
+from zsl_desktop.engine.data.cub import load_cub
+
+UNSEEN_IN_SUBSET = ["004", "012", "023", "026", "028", "031", "033", "043", "045", "049"]
+
+
+def test_real_cub_subset_with_the_xlsa17_split(shared_data):
+    d = load_cub(shared_data / "CUB_200_2011")
+    assert (len(d.splits["trainval"]), len(d.splits["test_seen"]), len(d.splits["test_unseen"])) == (641, 159, 200)
+    assert (d.num_classes, len(d.seen_classes), len(d.unseen_classes)) == (50, 40, 10)
+    assert [d.classes[c][:3] for c in d.unseen_classes] == UNSEEN_IN_SUBSET
+    assert d.num_attributes == 312 and len(d.attribute_groups()) == 28
+    assert d.attributes[0].group == "bill_shape"
+    assert d.part_locations.shape == (1000, 15, 3) and d.part_names[1] == "beak"
+    assert any("10788 of 11788 listed images are absent" in n for n in d.notes)
+    # every image exists and its label agrees with its folder
+    for i in range(0, 1000, 97):
+        assert d.image_path(i).is_file()
+        assert d.image_paths[i].split("/")[0] == d.classes[d.labels[i]]
+    # class attributes are CUB's 0-100 continuous matrix, rows in classes.txt order
+    assert d.class_attributes.max() <= 100 and d.class_attributes.shape == (50, 312)
+
+
+def test_real_cub_all_classes_kept_on_request(shared_data):
+    d = load_cub(shared_data / "CUB_200_2011", keep_empty_classes=True)
+    # the harder variant: all 200 classes are candidates (150 seen, 50 unseen), images of 50
+    assert d.num_classes == 200 and len(d.unseen_classes) == 50 and len(d.seen_classes) == 150
+
+
+def test_explicit_split_file_and_format_detection(shared_data):
+    split = shared_data / "xlsa17" / "CUB" / "att_splits.mat"
+    assert detect_format(shared_data / "CUB_200_2011") == "cub"
+    d = load_dataset(shared_data / "CUB_200_2011", split_file=split)
+    assert len(d.splits["test_unseen"]) == 200
+
+
+def write_cub(root, n_classes=4, per_class=3, odd_lines=True, missing=0):
+    """A tiny CUB in the exact on-disk format, with image_attribute_labels.txt's odd lines."""
+    (root / "images").mkdir(parents=True)
+    (root / "attributes").mkdir()
+    (root / "parts").mkdir()
+    images, labels = [], []
+    for c in range(1, n_classes + 1):
+        folder = f"{c:03d}.Bird_{c}"
+        (root / "images" / folder).mkdir()
+        for j in range(per_class):
+            rel = f"{folder}/Bird_{c}_{j:04d}_{c}.jpg"
+            images.append(rel)
+            labels.append(c)
+            Image.new("RGB", (16, 16), (c * 40, 0, 0)).save(root / "images" / rel)
+    for rel in images[len(images) - missing:]:
+        (root / "images" / rel).unlink()
+    (root / "images.txt").write_text("".join(f"{i} {p}\n" for i, p in enumerate(images, 1)))
+    (root / "classes.txt").write_text("".join(f"{c} {c:03d}.Bird_{c}\n" for c in range(1, n_classes + 1)))
+    (root / "image_class_labels.txt").write_text("".join(f"{i} {c}\n" for i, c in enumerate(labels, 1)))
+    (root / "bounding_boxes.txt").write_text("".join(f"{i} 1.0 2.0 10.0 12.0\n" for i in range(1, len(images) + 1)))
+    names = ["has_bill_shape::cone", "has_bill_shape::hooked", "has_crown_color::red", "has_crown_color::blue"]
+    (root / "attributes.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(names, 1)))
+    rng = np.random.default_rng(0)
+    (root / "attributes" / "class_attribute_labels_continuous.txt").write_text(
+        "".join(" ".join(f"{v:.4f}" for v in rng.uniform(0, 100, 4)) + "\n" for _ in range(n_classes)))
+    lines = []
+    for i in range(1, len(images) + 1):
+        for a in range(1, 5):
+            extra = " 0 4.5" if odd_lines and i == 2 and a == 3 else ""  # the real file has such lines
+            lines.append(f"{i} {a} {int((i + a) % 2)} 3 {extra}{12.5}\r\n")
+    (root / "attributes" / "image_attribute_labels.txt").write_text("".join(lines))
+    (root / "parts" / "parts.txt").write_text("1 beak\n2 crown\n")
+    (root / "parts" / "part_locs.txt").write_text(
+        "".join(f"{i} {p} {3.0 * p} {4.0} 1\n" for i in range(1, len(images) + 1) for p in (1, 2)))
+    (root / "testclasses.txt").write_text(f"{n_classes:03d}.Bird_{n_classes}\n")
+    (root / "trainvalclasses.txt").write_text("".join(f"{c:03d}.Bird_{c}\n" for c in range(1, n_classes)))
+    return images
+
+
+def test_fixture_with_odd_lines_parts_and_class_lists(tmp_path):
+    write_cub(tmp_path / "CUB_200_2011")
+    d = load_dataset(tmp_path)  # the parent folder works too
+    assert d.format == "cub" and d.num_samples == 12 and d.num_attributes == 4
+    assert d.unseen_classes.tolist() == [3] and len(d.splits["test_unseen"]) == 3
+    assert d.image_attributes.shape == (12, 4) and d.image_attributes[1, 2] == float((2 + 3) % 2)
+    assert d.part_locations[5, 1].tolist() == [6.0, 4.0, 1.0]
+    assert d.boxes[0].tolist() == [1.0, 2.0, 10.0, 12.0]
+    assert d.attribute_groups() == {"bill_shape": [0, 1], "crown_color": [2, 3]}
+
+
+def test_absent_images_are_skipped_and_counted(tmp_path):
+    write_cub(tmp_path, missing=2)
+    d = load_cub(tmp_path)
+    assert d.num_samples == 10
+    assert any("2 of 12 listed images are absent" in n for n in d.notes)
+
+
+@pytest.mark.parametrize("damage, file, where", [
+    (lambda r: (r / "image_class_labels.txt").write_text("1 1\n2 x\n"), "image_class_labels.txt", "line 2"),
+    (lambda r: (r / "image_class_labels.txt").write_text("1 9\n"), "image_class_labels.txt", "line 1"),
+    (lambda r: (r / "classes.txt").write_text("1 a\n3 b\n"), "classes.txt", "line 2"),
+    (lambda r: (r / "attributes" / "class_attribute_labels_continuous.txt").write_text("1 2 3 4\n1 2 nan 4\n"),
+     "class_attribute_labels_continuous.txt", ""),
+    (lambda r: (r / "attributes" / "image_attribute_labels.txt").write_text("1 1 1 3 0\n1 99 1 3 0\n"),
+     "image_attribute_labels.txt", "line 2"),
+    (lambda r: (r / "images.txt").write_text("1\n"), "images.txt", "line 1"),
+    (lambda r: (r / "testclasses.txt").write_text("999.Nope\n"), "testclasses.txt", "line 1"),
+])
+def test_bad_files_name_file_and_line(tmp_path, damage, file, where):
+    write_cub(tmp_path)
+    damage(tmp_path)
+    with pytest.raises(DatasetError) as info:
+        load_cub(tmp_path)
+    assert file in str(info.value) and where in str(info.value)
+
+
+def test_a_split_file_for_another_dataset_is_refused(tmp_path, shared_data):
+    write_cub(tmp_path)
+    with pytest.raises(DatasetError, match="att_splits.mat"):
+        load_cub(tmp_path, split_file=shared_data / "xlsa17" / "CUB" / "att_splits.mat")
