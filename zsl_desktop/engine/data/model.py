@@ -85,7 +85,7 @@ class Dataset:
     image_root: Path | None = None
     image_paths: tuple[str, ...] | None = None
     features: np.ndarray | None = None  # float32 [N, D] for feature-only datasets
-    image_attributes: np.ndarray | None = None  # float32 [N, A] (0/1)
+    image_attributes: np.ndarray | None = None  # float32 [N, A] in 0-1 (CUB: 0/1 labels, SUN: vote fractions)
     part_names: tuple[str, ...] | None = None
     part_locations: np.ndarray | None = None  # float32 [N, P, 3]
     boxes: np.ndarray | None = None  # float32 [N, 4] x, y, w, h
