@@ -1,0 +1,192 @@
+"""``zsl-desktop``: the GUI by default; subcommands for headless work.
+
+    zsl-desktop                      open the app on the built-in birds
+    zsl-desktop generate [--small] [--out DIR]
+    zsl-desktop info     --dataset builtin|PATH [--format F]
+    zsl-desktop extract  --dataset builtin|PATH [--backbone B] [--input-size S]
+    zsl-desktop train    --dataset builtin|PATH --method msdn [--epochs N] [--out FILE]
+    zsl-desktop eval     --checkpoint FILE [--dataset ...] [--gamma G]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr; on a non-terminal it prints every 10%."""
+
+    def __init__(self, label: str, stream=None):
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.start = time.perf_counter()
+        self.tty = self.stream.isatty()
+        self._last_decile = -1
+
+    def update(self, done: int, total: int, extra: str = "") -> None:
+        total = max(total, 1)
+        fraction = min(done / total, 1.0)
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / fraction - elapsed if fraction > 0 else 0
+        text = f"{self.label} {done}/{total} [{elapsed:5.1f}s, eta {eta:5.1f}s] {extra}"
+        if self.tty:
+            bar = "#" * int(30 * fraction)
+            self.stream.write(f"\r[{bar:<30}] {text}"[:160].ljust(100))
+            self.stream.flush()
+        elif int(fraction * 10) != self._last_decile:
+            self._last_decile = int(fraction * 10)
+            self.stream.write(f"{int(fraction * 100):3d}% {text}\n")
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _dataset_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--dataset", required=required,
+                   help="'builtin', 'builtin-small', or a dataset folder / res101.mat")
+    p.add_argument("--format", choices=["cub", "awa2", "sun", "xlsa17", "folder", "builtin"],
+                   help="dataset format (detected when omitted)")
+    p.add_argument("--split-file", help="CUB: an xlsa17 att_splits.mat, or a folder with testclasses.txt")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zsl-desktop", description="Annotation-free zero-shot learning.")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("generate", help="write the built-in procedural birds dataset")
+    p.add_argument("--small", action="store_true", help="the small test variant")
+    p.add_argument("--out", help="output folder (default: the user data folder)")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("info", help="print a dataset's classes, attributes and split sizes")
+    _dataset_args(p)
+    p.add_argument("--all", action="store_true", help="list every class and attribute")
+
+    p = sub.add_parser("extract", help="extract backbone features into the feature store")
+    _dataset_args(p)
+    _backbone_args(p)
+
+    p = sub.add_parser("train", help="train a method and write a checkpoint")
+    _dataset_args(p)
+    _backbone_args(p)
+    p.add_argument("--method", default="msdn")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--select", choices=["validation", "test"], default="validation",
+                   help="model selection on validation data (default) or on the test split (reproduction only)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a hyper-parameter")
+    p.add_argument("--out", help="checkpoint file to write")
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint (ZSL T1, GZSL U/S/H, AUSUC)")
+    p.add_argument("--checkpoint", required=True)
+    _dataset_args(p, required=False)
+    p.add_argument("--gamma", type=float, help="calibration gamma (default: the one chosen in training)")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    return parser
+
+
+def _backbone_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backbone", default="efficientnet_lite0", help="efficientnet_lite0, resnet50 or resnet101")
+    p.add_argument("--input-size", type=int, help="input size in pixels (default: the backbone's)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        from zsl_desktop.app.main import run_app
+        return run_app()
+    from zsl_desktop.engine.checkpoints import CheckpointError
+    from zsl_desktop.engine.data import DatasetError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (DatasetError, CheckpointError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _load(args, progress_label="generating built-in birds"):
+    from zsl_desktop.engine.data import load_dataset
+
+    options = {}
+    if getattr(args, "split_file", None):
+        options["split_file"] = args.split_file
+    if args.dataset in ("builtin", "builtin-small"):
+        bar = ProgressBar(progress_label)
+        dataset = load_dataset(args.dataset, progress=bar.update)
+        bar.close()
+        return dataset
+    return load_dataset(Path(args.dataset), args.format, **options)
+
+
+def cmd_generate(args) -> int:
+    from zsl_desktop.engine.data.builtin_birds import generate
+    from zsl_desktop.engine.paths import builtin_dataset_dir
+
+    out = Path(args.out) if args.out else builtin_dataset_dir(args.small)
+    bar = ProgressBar("rendering birds")
+    start = time.perf_counter()
+    generate(out, small=args.small, seed=args.seed, progress=bar.update)
+    bar.close()
+    print(f"wrote {out} in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def cmd_info(args) -> int:
+    dataset = _load(args)
+    print(dataset.summary())
+    if args.all:
+        kinds = {int(c): "unseen" for c in dataset.unseen_classes}
+        print("classes:")
+        for i, name in enumerate(dataset.classes):
+            print(f"  {i:4d} {kinds.get(i, 'seen'):6s} {name}")
+        print("attributes:")
+        for group, idx in dataset.attribute_groups().items():
+            print(f"  {group}: " + ", ".join(dataset.attributes[i].value for i in idx))
+    else:
+        print("  groups: " + ", ".join(dataset.attribute_groups()))
+    return 0
+
+
+def cmd_extract(args) -> int:
+    from zsl_desktop.engine.features import extract_all
+
+    dataset = _load(args)
+    bar = ProgressBar("extracting features")
+    start = time.perf_counter()
+    store = extract_all(dataset, progress=lambda e: bar.update(e.done, e.total, f"{e.images_per_second:.1f} img/s"),
+                        backbone=args.backbone, input_size=args.input_size, device=args.device)
+    bar.close()
+    print(f"feature store: {store.folder} ({time.perf_counter() - start:.1f}s)")
+    if store.failed:
+        print(f"warning: {len(store.failed)} images could not be read:", file=sys.stderr)
+        for path, why in list(store.failed.items())[:10]:
+            print(f"  {path}: {why}", file=sys.stderr)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from zsl_desktop.cli_training import run_train
+
+    return run_train(args, _load)
+
+
+def cmd_eval(args) -> int:
+    from zsl_desktop.cli_training import run_eval
+
+    return run_eval(args, _load)
+
+
+COMMANDS = {"generate": cmd_generate, "info": cmd_info, "extract": cmd_extract, "train": cmd_train,
+            "eval": cmd_eval}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The ``train`` and ``eval`` subcommands (kept apart from cli.py, which stays light to import)."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from zsl_desktop.engine.atomic import atomic_write_text
+
+
+def _parse_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _session(args, load, backbone=None, input_size=None):
+    from zsl_desktop.cli import ProgressBar
+    from zsl_desktop.engine.session import Session
+
+    dataset = load(args)
+    session = Session(dataset, backbone or "efficientnet_lite0", input_size or 224, getattr(args, "device", None))
+    if dataset.has_images:
+        bar = ProgressBar("features")
+        gen = session.prepare_features()
+        while True:
+            try:
+                e = next(gen)
+            except StopIteration:
+                break
+            bar.update(e.done, e.total, e.message or f"{e.images_per_second:.1f} img/s")
+        bar.close()
+    return session
+
+
+def run_train(args, load) -> int:
+    from zsl_desktop.cli import ProgressBar
+    from zsl_desktop.engine.methods.base import Message, Step
+    from zsl_desktop.engine.paths import data_dir
+    from zsl_desktop.engine.training import Finished, Phase, TrainConfig, Validation, train
+
+    from zsl_desktop.engine.backbones import BACKBONES
+
+    input_size = args.input_size or BACKBONES[args.backbone].default_input_size
+    session = _session(args, load, args.backbone, input_size)
+    hparams = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        hparams[name.strip()] = _parse_value(value.strip())
+    config = TrainConfig(method=args.method, epochs=args.epochs, hparams=hparams, seed=args.seed,
+                         device=args.device, select=args.select, backbone=args.backbone, input_size=input_size)
+    out = Path(args.out) if args.out else data_dir() / "checkpoints" / f"{session.dataset.name}-{args.method}.pt"
+    print(f"training {args.method} on {session.dataset.name} ({session.device}), selection on {args.select}")
+    start = time.perf_counter()
+    bar, finished = None, None
+    for event in train(session.dataset, session.features, config, checkpoint_path=out):
+        if isinstance(event, Phase):
+            if bar:
+                bar.close()
+            print(f"phase {event.name}: {event.description}")
+            bar = ProgressBar(event.name)
+        elif isinstance(event, Step):
+            bar.update(event.step, event.total, f"loss {event.losses.get('total', 0):.4f}")
+        elif isinstance(event, Validation):
+            m = event.metrics
+            bar.stream.write(f"\n  epoch {event.epoch}: {event.split} H {100 * m['h']:.1f} "
+                             f"(U {100 * m['u']:.1f} S {100 * m['s']:.1f}) ZSL {100 * m['zsl_t1']:.1f} "
+                             f"best epoch {event.best_epoch}\n")
+        elif isinstance(event, Message):
+            print(event.text)
+        elif isinstance(event, Finished):
+            finished = event
+    if bar:
+        bar.close()
+    if finished is None or finished.cancelled or finished.report is None:
+        print("training cancelled", file=sys.stderr)
+        return 1
+    print(f"done in {time.perf_counter() - start:.1f}s; checkpoint {finished.checkpoint}")
+    print(f"test: {finished.report.format()}")
+    return 0
+
+
+def run_eval(args, load) -> int:
+    from zsl_desktop.engine.checkpoints import load_checkpoint
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    h = checkpoint.header
+    if args.dataset is None:
+        args.dataset = h["dataset"] if h["dataset"] in ("builtin", "builtin-small") else None
+        if args.dataset is None:
+            raise ValueError(f"{args.checkpoint} was trained on {h['dataset']!r}: pass --dataset PATH")
+    session = _session(args, load, h.get("backbone"), h.get("input_size"))
+    session.use_checkpoint(checkpoint)
+    report = session.evaluate(args.gamma)
+    print(f"{h['method']} on {session.dataset.name}: epochs {h.get('epochs')}, "
+          f"model selection on {h.get('select', '?')}")
+    print(report.format())
+    if args.json:
+        atomic_write_text(args.json, json.dumps({"method": h["method"], "dataset": session.dataset.name,
+                                                 **report.as_dict()}, indent=1))
+    return 0

@@ -1,0 +1,237 @@
+"""FeatureStore: run the frozen backbone once per (dataset, backbone, input size), memory-map after.
+
+Layout of one store folder::
+
+    manifest.json   key, shapes, status ("partial" | "complete"), failed images
+    grid.f16        float16 [N, C, h, w]   (np.memmap)
+    pooled.f16      float16 [N, C]
+    done.u8         uint8 [N]: 1 once a row is on disk
+
+Why a done-mask: a killed extraction resumes where it stopped. Rows are
+flushed before their done flag, so a row marked done is always complete.
+Feature-only datasets (xlsa17 ``res101.mat``) need no store: their pooled
+features are served straight from the dataset.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from zsl_desktop.engine import paths
+from zsl_desktop.engine.atomic import atomic_write_text
+from zsl_desktop.engine.data.model import Dataset
+from zsl_desktop.engine.methods.base import FeatureSource
+
+STORE_VERSION = 1
+
+
+class ExtractionCancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ExtractProgress:
+    done: int
+    total: int
+    images_per_second: float
+    message: str = ""
+
+
+def store_key(dataset: Dataset, backbone: str, input_size: int) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in dataset.name)
+    return f"{safe}-{dataset.fingerprint}-{backbone}-{input_size}"
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class FeatureStore:
+    """Read access to extracted features; use ``open_or_extract`` / ``extract`` to make one."""
+
+    def __init__(self, folder: Path, manifest: dict):
+        self.folder = Path(folder)
+        self.manifest = manifest
+        n = manifest["num_images"]
+        self.grid = np.memmap(self.folder / "grid.f16", np.float16, "r", shape=(n, *manifest["grid_shape"]))
+        self.pooled = np.memmap(self.folder / "pooled.f16", np.float16, "r", shape=(n, manifest["channels"]))
+
+    @property
+    def failed(self) -> dict:
+        """Relative image path -> why it could not be read (its rows are zeros)."""
+        return self.manifest.get("failed", {})
+
+    def source(self) -> FeatureSource:
+        return FeatureSource(grid=self.grid, pooled=self.pooled)
+
+    @staticmethod
+    def folder_for(dataset: Dataset, backbone: str, input_size: int, root: Path | None = None) -> Path:
+        return Path(root or paths.feature_store_dir()) / store_key(dataset, backbone, input_size)
+
+    @classmethod
+    def open(cls, dataset: Dataset, backbone: str, input_size: int, root: Path | None = None):
+        """The complete store for this key, or None."""
+        folder = cls.folder_for(dataset, backbone, input_size, root)
+        manifest = _read_manifest(folder)
+        if manifest is None or manifest.get("status") != "complete":
+            return None
+        if manifest.get("key") != store_key(dataset, backbone, input_size):
+            return None
+        return cls(folder, manifest)
+
+
+def feature_source(dataset: Dataset, store: FeatureStore | None) -> FeatureSource:
+    """Features for a method: the store's, or the dataset's own pooled features (xlsa17)."""
+    if store is not None:
+        return store.source()
+    if dataset.features is not None:
+        return FeatureSource(grid=None, pooled=dataset.features)
+    raise ValueError(f"{dataset.name}: features have not been extracted yet")
+
+
+def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: int | None = None,
+            root: Path | None = None, device: str | None = None, batch_size: int | None = None,
+            cancel=None):
+    """Generator: extract (or resume) the store, yielding ExtractProgress; returns the FeatureStore.
+
+    Use ``store = yield from extract(...)`` or :func:`extract_all`.
+    """
+    from zsl_desktop.engine.backbones import BACKBONES, load_backbone, preprocess
+
+    if not dataset.has_images:
+        raise ValueError(f"{dataset.name} has precomputed features only; nothing to extract")
+    spec = BACKBONES[backbone]
+    input_size = input_size or spec.default_input_size
+    device = device or default_device()
+    batch_size = batch_size or (64 if device.startswith("cuda") else 32)
+    folder = FeatureStore.folder_for(dataset, backbone, input_size, root)
+    key = store_key(dataset, backbone, input_size)
+    n = dataset.num_samples
+
+    manifest = _read_manifest(folder)
+    if manifest is not None and manifest.get("key") == key and manifest.get("status") == "complete":
+        yield ExtractProgress(n, n, 0.0, "features already extracted")
+        return FeatureStore(folder, manifest)
+
+    model = load_backbone(backbone, device=device)
+    h = w = input_size // spec.stride
+    grid_shape = [spec.channels, h, w]
+    fresh = manifest is None or manifest.get("key") != key
+    if fresh:
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "version": STORE_VERSION, "key": key, "dataset": dataset.name, "fingerprint": dataset.fingerprint,
+            "backbone": backbone, "input_size": input_size, "num_images": n, "channels": spec.channels,
+            "grid_shape": grid_shape, "status": "partial", "failed": {},
+        }
+        for name in ("grid.f16", "pooled.f16", "done.u8"):
+            (folder / name).unlink(missing_ok=True)
+        atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1))
+    mode = "w+" if fresh else "r+"
+    grid = np.memmap(folder / "grid.f16", np.float16, mode, shape=(n, *grid_shape))
+    pooled = np.memmap(folder / "pooled.f16", np.float16, mode, shape=(n, spec.channels))
+    done = np.memmap(folder / "done.u8", np.uint8, mode, shape=(n,))
+    todo = np.flatnonzero(done == 0)
+    failed = dict(manifest.get("failed", {}))
+    if len(todo) < n:
+        yield ExtractProgress(n - len(todo), n, 0.0, f"resuming: {n - len(todo)} of {n} already extracted")
+
+    def load(i):
+        try:
+            with Image.open(dataset.image_path(int(i))) as im:
+                return preprocess(im, spec, input_size), None
+        except Exception as exc:  # any unreadable image: record it, keep going
+            return torch.zeros(3, input_size, input_size), f"{type(exc).__name__}: {exc}"
+
+    start, count = time.perf_counter(), 0
+    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+    with ThreadPoolExecutor(max_workers=2) as pool, torch.inference_mode():
+        for rows, loaded in zip(batches, _prefetch(pool, lambda b: [load(i) for i in b], batches)):
+            if cancel is not None and cancel.is_set():
+                _flush(grid, pooled, done)
+                _write_status(folder, manifest, failed, "partial")
+                raise ExtractionCancelled(f"extraction cancelled after {n - int((done == 0).sum())} of {n} images")
+            images = torch.stack([t for t, _ in loaded]).to(device)
+            g, p = model(images)
+            for i, (_, err) in zip(rows, loaded):
+                if err:
+                    failed[dataset.image_paths[int(i)]] = err
+            bad = np.array([err is not None for _, err in loaded])
+            g = g.float().cpu().numpy()
+            p = p.float().cpu().numpy()
+            g[bad] = 0
+            p[bad] = 0
+            grid[rows] = g.astype(np.float16)
+            pooled[rows] = p.astype(np.float16)
+            grid.flush()
+            pooled.flush()
+            done[rows] = 1
+            done.flush()
+            count += len(rows)
+            rate = count / max(time.perf_counter() - start, 1e-9)
+            yield ExtractProgress(n - len(todo) + count, n, rate)
+    _flush(grid, pooled, done)
+    manifest = _write_status(folder, manifest, failed, "complete")
+    del grid, pooled, done
+    return FeatureStore(folder, manifest)
+
+
+def extract_all(dataset: Dataset, progress=None, **kwargs) -> FeatureStore:
+    """Run :func:`extract` to the end, calling ``progress(ExtractProgress)`` on each step."""
+    gen = extract(dataset, **kwargs)
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(event)
+
+
+def _prefetch(pool, fn, items, ahead: int = 2):
+    """Like ``pool.map`` but at most ``ahead`` results in flight, so memory stays bounded."""
+    futures = [pool.submit(fn, item) for item in items[:ahead]]
+    for i in range(len(items)):
+        result = futures[i].result()
+        futures[i] = None
+        if i + ahead < len(items):
+            futures.append(pool.submit(fn, items[i + ahead]))
+        yield result
+
+
+def _flush(*arrays) -> None:
+    for a in arrays:
+        a.flush()
+
+
+def _write_status(folder: Path, manifest: dict, failed: dict, status: str) -> dict:
+    manifest = {**manifest, "failed": failed, "status": status, "updated": time.time()}
+    atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _read_manifest(folder: Path) -> dict | None:
+    path = Path(folder) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("version") != STORE_VERSION:
+        return None
+    expected = {"grid.f16", "pooled.f16"}
+    if not all((Path(folder) / f).exists() for f in expected):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def cpu_threads() -> int:
+    """Threads for torch on the CPU: all cores but one, which stays with the GUI."""
+    return max(1, (os.cpu_count() or 2) - 1)

@@ -1,0 +1,338 @@
+"""The training loop shared by every method: selection on validation, checkpoints, resume.
+
+``train(...)`` is a generator of events (the method's ``Step``/``EpochEnd``
+plus the ``Phase``/``Validation``/``Finished`` events below); the CLI draws a
+progress bar from it, the GUI worker forwards it as signals.
+
+Model selection (METHODS.md decision 1):
+- ``select="validation"`` (default): phase 1 trains on the train split with
+  some seen classes held out as pseudo-unseen, evaluates every epoch, and
+  picks the epoch and the calibration gamma with the best validation H.
+  Phase 2 retrains on all of trainval for that many epochs (same seed) and
+  keeps the gamma. The test split is never looked at before the end.
+- ``select="test"``: one phase on trainval, evaluated on the test split every
+  epoch, best H kept. Only for reproducing published tables; every report
+  says so.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zsl_desktop import __version__
+from zsl_desktop.engine import evaluation as ev
+from zsl_desktop.engine.checkpoints import Checkpoint, save_checkpoint
+from zsl_desktop.engine.data.model import Dataset, validation_split
+from zsl_desktop.engine.methods.base import (
+    Cancelled, Control, EpochEnd, FeatureSource, Message, Method, ModelInfo, TrainData, get_method,
+)
+
+SELECTIONS = ("validation", "test")
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str  # "select" | "final" | "test-selected"
+    description: str
+    epochs: int
+
+
+@dataclass(frozen=True)
+class Validation:
+    epoch: int
+    metrics: dict  # zsl_t1, u, s, h, gamma, ausuc
+    best_epoch: int
+    split: str  # "validation" or "test"
+
+
+@dataclass(frozen=True)
+class Finished:
+    method: Method = field(repr=False)
+    header: dict
+    report: ev.EvaluationReport | None
+    checkpoint: Path | None
+    cancelled: bool = False
+
+
+@dataclass
+class TrainConfig:
+    method: str = "msdn"
+    epochs: int | None = None  # None: the method's default
+    hparams: dict = field(default_factory=dict)
+    seed: int = 0
+    device: str | None = None
+    select: str = "validation"
+    backbone: str = "efficientnet_lite0"
+    input_size: int = 224
+
+
+def pick_device(requested: str | None = None) -> str:
+    if requested:
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+
+
+def build_method(dataset: Dataset, features: FeatureSource, config: TrainConfig) -> Method:
+    cls = get_method(config.method)
+    array = features.grid if cls.feature_kind == "grid" else features.pooled
+    if array is None:
+        raise ValueError(
+            f"{cls.title or cls.name} needs {cls.feature_kind} features, which {dataset.name} does not have"
+            + (" (feature-only datasets carry pooled vectors; attention methods need images)"
+               if cls.feature_kind == "grid" else "")
+        )
+    info = ModelInfo(
+        attribute_names=dataset.attribute_names, num_classes=dataset.num_classes,
+        feature_kind=cls.feature_kind, channels=int(array.shape[1]),
+        grid_size=tuple(int(s) for s in array.shape[2:]) if cls.feature_kind == "grid" else None,
+    )
+    return cls(info, config.hparams)
+
+
+def make_header(dataset: Dataset, method: Method, config: TrainConfig, **extra) -> dict:
+    return {
+        "method": method.name, "hparams": method.hparams, "app_version": __version__,
+        "dataset": dataset.name, "dataset_format": dataset.format, "dataset_fingerprint": dataset.fingerprint,
+        "attribute_names": list(dataset.attribute_names), "class_names": list(dataset.classes),
+        "seen_classes": dataset.seen_classes.tolist(), "unseen_classes": dataset.unseen_classes.tolist(),
+        "backbone": config.backbone, "input_size": config.input_size, "feature_kind": method.feature_kind,
+        "channels": method.info.channels, "grid_size": list(method.info.grid_size or []),
+        "seed": config.seed, "select": config.select, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **extra,
+    }
+
+
+def method_from_checkpoint(checkpoint: Checkpoint) -> Method:
+    h = checkpoint.header
+    cls = get_method(h["method"])
+    info = ModelInfo(
+        attribute_names=tuple(h["attribute_names"]), num_classes=len(h["class_names"]),
+        feature_kind=h["feature_kind"], channels=int(h["channels"]),
+        grid_size=tuple(h["grid_size"]) or None,
+    )
+    method = cls(info, h.get("hparams", {}))
+    method.load_state_dict(checkpoint.state)
+    return method
+
+
+def encode_rows(method: Method, features: FeatureSource, index, device="cpu", chunk: int = 512) -> np.ndarray:
+    """Codes for many rows, in chunks so a 10k-image store never sits in memory as float32."""
+    index = np.asarray(index)
+    out = [method.encode(features.rows(method.feature_kind, index[i:i + chunk], device))
+           for i in range(0, len(index), chunk)]
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def evaluate_on(method: Method, dataset: Dataset, features: FeatureSource, seen_idx, unseen_idx,
+                seen, unseen, gamma=None, candidates=None, device="cpu", gamma_source="fixed"):
+    """Score two index sets over ``candidates`` classes and evaluate; gamma None = best on this curve."""
+    candidates = np.arange(dataset.num_classes) if candidates is None else np.asarray(candidates)
+    ca = dataset.class_attributes[candidates]
+    s_seen = method.score(encode_rows(method, features, seen_idx, device), ca)
+    s_unseen = method.score(encode_rows(method, features, unseen_idx, device), ca)
+    # Map dataset class ids into positions among the candidates.
+    pos = {int(c): i for i, c in enumerate(candidates)}
+    to_pos = np.vectorize(lambda c: pos[int(c)], otypes=[np.int64])
+    y_seen, y_unseen = to_pos(dataset.labels[seen_idx]), to_pos(dataset.labels[unseen_idx])
+    seen_pos, unseen_pos = to_pos(np.asarray(seen)), to_pos(np.asarray(unseen))
+    if gamma is None:
+        curve = ev.seen_unseen_curve(s_seen, y_seen, s_unseen, y_unseen, seen_pos, unseen_pos)
+        gamma = curve.best().gamma
+    return ev.evaluate(s_seen, y_seen, s_unseen, y_unseen, seen_pos, unseen_pos, gamma, gamma_source)
+
+
+def default_epochs(method_name: str) -> int:
+    return int(get_method(method_name).default_hparams.get("epochs", 30))
+
+
+def resume_path(checkpoint_path: Path) -> Path:
+    """Where a run keeps its per-epoch state, beside its final checkpoint."""
+    checkpoint_path = Path(checkpoint_path)
+    return checkpoint_path.with_name(checkpoint_path.stem + ".resume.pt")
+
+
+def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, control: Control | None = None,
+          checkpoint_path: Path | None = None, resume: bool = False):
+    """Generator of training events; its return value (and last event) is a ``Finished``.
+
+    With a ``checkpoint_path``, the state after every epoch goes to a resume file
+    beside it; ``resume=True`` continues an interrupted run from there.
+    """
+    if config.select not in SELECTIONS:
+        raise ValueError(f"select must be one of {SELECTIONS}")
+    control = control or Control()
+    device = pick_device(config.device)
+    epochs = config.epochs or default_epochs(config.method)
+    seen, unseen = dataset.seen_classes, dataset.unseen_classes
+    saved = _load_resume(checkpoint_path, dataset, config) if resume and checkpoint_path else None
+    run = _Run(dataset, features, config, control, device, checkpoint_path)
+
+    if config.select == "validation":
+        train_idx, val_unseen_idx, val_classes = validation_split(dataset, seed=config.seed)
+        train_idx, val_seen_idx = _hold_out_per_class(train_idx, dataset.labels, config.seed)
+        train_classes = np.setdiff1d(np.unique(dataset.labels[train_idx]), val_classes)
+        candidates = np.union1d(train_classes, val_classes)
+
+        def on_validation(method):
+            return evaluate_on(method, dataset, features, val_seen_idx, val_unseen_idx, train_classes,
+                               val_classes, None, candidates, device, "validation").as_dict()
+
+        if saved is None or saved["phase"] == "select":
+            yield Phase("select", f"choosing the epoch and gamma on {len(val_classes)} held-out seen classes", epochs)
+            best = yield from run.phase("select", train_idx, train_classes, epochs, on_validation, saved)
+            if best is None:
+                return (yield from run.cancelled())
+            saved = None
+        else:
+            best = saved["best"]
+        best_epoch, best_metrics = best["epoch"], best["metrics"]
+        gamma, gamma_source = best_metrics["gamma"], "validation"
+        yield Phase("final", f"retraining on all of trainval for {best_epoch} epochs", best_epoch)
+        done = yield from run.phase("final", dataset.splits["trainval"], seen, best_epoch, None, saved,
+                                    carry={"epoch": best_epoch, "metrics": best_metrics})
+        if done is None:
+            return (yield from run.cancelled())
+        method = run.method
+        selection = {"best_epoch": best_epoch, "validation": best_metrics}
+    else:
+        def on_test(method):
+            return evaluate_on(method, dataset, features, dataset.splits["test_seen"], dataset.splits["test_unseen"],
+                               seen, unseen, None, None, device, "test").as_dict()
+
+        yield Phase("test-selected", "selecting the epoch on the TEST split (reproduction mode)", epochs)
+        best = yield from run.phase("test-selected", dataset.splits["trainval"], seen, epochs, on_test, saved,
+                                    keep_best_state=True)
+        if best is None:
+            return (yield from run.cancelled())
+        method = run.method
+        method.load_state_dict(best["state"])
+        best_epoch, gamma, gamma_source = best["epoch"], best["metrics"]["gamma"], "test"
+        selection = {"best_epoch": best_epoch, "test": best["metrics"]}
+
+    report = evaluate_on(method, dataset, features, dataset.splits["test_seen"], dataset.splits["test_unseen"],
+                         seen, unseen, gamma, None, device, gamma_source)
+    header = make_header(dataset, method, config, epochs=best_epoch, gamma=gamma, gamma_source=gamma_source,
+                         selection=selection, metrics=report.as_dict())
+    path = None
+    if checkpoint_path is not None:
+        path = save_checkpoint(checkpoint_path, header, method.state_dict())
+        resume_path(checkpoint_path).unlink(missing_ok=True)
+    finished = Finished(method, header, report, path, cancelled=control.cancelled)
+    yield finished
+    return finished
+
+
+class _Run:
+    """One training run's phases, with per-epoch resume files."""
+
+    def __init__(self, dataset, features, config, control, device, checkpoint_path):
+        self.dataset, self.features, self.config = dataset, features, config
+        self.control, self.device, self.checkpoint_path = control, device, checkpoint_path
+        self.method: Method | None = None
+
+    def phase(self, name, index, train_classes, epochs, evaluate, saved, carry=None, keep_best_state=False):
+        """Train one phase; yields events, returns the best ``{"epoch", "metrics"[, "state"]}`` or None if cancelled."""
+        self.method = build_method(self.dataset, self.features, self.config).to(self.device)
+        data = _train_data(self.dataset, self.features, index, train_classes, self.device, self.config.seed)
+        start, best = 0, carry
+        if saved is not None and saved["phase"] == name:
+            self.method.load_state_dict(saved["state"])
+            start, best = saved["epoch"], saved["best"] or carry
+            yield Message(f"resumed {name} phase after epoch {start}")
+        try:
+            for event in self.method.fit(data, self.control, epochs, start_epoch=start):
+                yield event
+                if not isinstance(event, EpochEnd):
+                    continue
+                if evaluate is not None:
+                    metrics = evaluate(self.method)
+                    if best is None or metrics["h"] > best["metrics"]["h"]:
+                        best = {"epoch": event.epoch, "metrics": metrics}
+                        if keep_best_state:
+                            best["state"] = copy.deepcopy(self.method.state_dict())
+                    yield Validation(event.epoch, metrics, best["epoch"], "test" if keep_best_state else "validation")
+                elif best is None:
+                    best = {"epoch": event.epoch, "metrics": {}}
+                self._save_resume(name, event.epoch, best)
+        except Cancelled:
+            return None
+        return best if best is not None else {"epoch": epochs, "metrics": {"gamma": 0.0, "h": 0.0}}
+
+    def cancelled(self):
+        finished = Finished(self.method, {}, None, None, cancelled=True)
+        yield finished
+        return finished
+
+    def _save_resume(self, phase, epoch, best):
+        if self.checkpoint_path is None:
+            return
+        header = make_header(self.dataset, self.method, self.config, resume_phase=phase, resume_epoch=epoch,
+                             best={k: v for k, v in (best or {}).items() if k != "state"})
+        state = {"model": self.method.state_dict()}
+        if best and "state" in best:
+            state["best"] = best["state"]
+        save_checkpoint(resume_path(self.checkpoint_path), header, state)
+
+
+def _load_resume(checkpoint_path, dataset, config):
+    from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
+
+    path = resume_path(checkpoint_path)
+    if not path.exists():
+        return None
+    ck = load_checkpoint(path)
+    check_compatible(ck, dataset)
+    h = ck.header
+    if h["method"] != config.method or h.get("select") != config.select or h.get("seed") != config.seed:
+        raise ValueError(f"{path}: that run used method {h['method']}, selection {h.get('select')}, "
+                         f"seed {h.get('seed')}; start it again with the same settings or delete the file")
+    best = h.get("best") or None
+    if best is not None and "best" in ck.state:
+        best = {**best, "state": ck.state["best"]}
+    return {"phase": h["resume_phase"], "epoch": int(h["resume_epoch"]), "best": best, "state": ck.state["model"]}
+
+
+def run_to_end(gen, on_event=None):
+    """Drive a generator of events; return its return value."""
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if on_event is not None:
+            on_event(event)
+
+
+def _train_data(dataset, features, index, train_classes, device, seed) -> TrainData:
+    from zsl_desktop.engine.data.word_vectors import attribute_vectors
+
+    vectors, _ = attribute_vectors(dataset.attribute_names)
+    index = np.asarray(index)
+    return TrainData(
+        features=features, train_index=index, train_labels=dataset.labels[index],
+        class_attributes=dataset.class_attributes, seen_classes=np.asarray(train_classes),
+        unseen_classes=np.setdiff1d(np.arange(dataset.num_classes), train_classes),
+        attribute_names=dataset.attribute_names, attribute_vectors=vectors, device=device, seed=seed,
+    )
+
+
+def _hold_out_per_class(index, labels, seed, fraction=0.2):
+    """Split rows into (train, held-out) with ``fraction`` of each class held out, seeded."""
+    rng = np.random.default_rng(seed + 1)
+    keep, held = [], []
+    for c in np.unique(labels[index]):
+        rows = rng.permutation(index[labels[index] == c])
+        n = int(round(len(rows) * fraction)) if len(rows) > 2 else 0
+        held.extend(rows[:n])
+        keep.extend(rows[n:])
+    return np.sort(np.array(keep, np.int64)), np.sort(np.array(held, np.int64))
