@@ -1,0 +1,290 @@
+"""The procedural-birds generator: CUB-200-2011 files to the byte, determinism, exact parts."""
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zsl_desktop.engine.data.bird_drawing import COLORS, GROUPS, PALETTE, PART_NAMES, REGIONS, render_bird
+from zsl_desktop.engine.data.builtin_birds import (
+    ATTRIBUTE_NAMES,
+    GENERATOR_VERSION,
+    GenerationCancelled,
+    generate,
+    is_generated,
+    species_table,
+)
+from zsl_desktop.engine.data.model import Attribute
+
+CUB_PARTS = ["back", "beak", "belly", "breast", "crown", "forehead", "left eye", "left leg", "left wing",
+             "nape", "right eye", "right leg", "right wing", "tail", "throat"]
+TEXT_FILES = {
+    "images.txt", "classes.txt", "image_class_labels.txt", "train_test_split.txt", "bounding_boxes.txt",
+    "parts/parts.txt", "parts/part_locs.txt", "attributes/image_attribute_labels.txt",
+    "attributes/class_attribute_labels_continuous.txt", "attributes/certainties.txt", "attributes.txt",
+    "trainvalclasses.txt", "testclasses.txt", "README", ".complete",
+}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    out = tmp_path_factory.mktemp("birds") / "small"
+    start = time.perf_counter()
+    calls = []
+    generate(out, small=True, seed=0, progress=lambda done, total: calls.append((done, total)))
+    return out, time.perf_counter() - start, calls
+
+
+def _lines(path: Path):
+    raw = path.read_bytes()
+    assert b"\r" not in raw, f"{path} must use \\n line endings"
+    assert raw.endswith(b"\n")
+    return raw.decode("utf-8").splitlines()
+
+
+def _tree_hashes(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _random_attrs(rng):
+    return {g: v[int(rng.integers(len(v)))] for g, v in GROUPS.items()}
+
+
+def test_small_is_fast_and_reports_progress(small):
+    out, seconds, calls = small
+    assert seconds < 5, f"small generation took {seconds:.1f}s"
+    total = len(_lines(out / "images.txt"))
+    assert calls == [(i, total) for i in range(1, total + 1)]
+    assert is_generated(out) and is_generated(out, small=True, seed=0)
+    assert not is_generated(out, seed=1)
+    assert f"generator_version {GENERATOR_VERSION}" in (out / ".complete").read_text()
+
+
+def test_file_set_and_cub_formats(small):
+    out, _, _ = small
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {f for f in files if not f.startswith("images/")} == TEXT_FILES
+
+    classes = [line.split(" ") for line in _lines(out / "classes.txt")]
+    assert [int(c[0]) for c in classes] == list(range(1, len(classes) + 1))
+    names = [c[1] for c in classes]
+    for i, name in enumerate(names):
+        assert re.fullmatch(rf"{i + 1:03d}\.[A-Z][a-z]+(_[A-Za-z]+)+", name), name
+    assert 6 <= len(names) <= 10
+
+    images = [line.split(" ") for line in _lines(out / "images.txt")]
+    n = len(images)
+    assert [int(i) for i, _ in images] == list(range(1, n + 1))
+    paths = [p for _, p in images]
+    assert paths == sorted(paths)
+    assert {f for f in files if f.startswith("images/")} == {"images/" + p for p in paths}
+    labels = [line.split(" ") for line in _lines(out / "image_class_labels.txt")]
+    assert [int(i) for i, _ in labels] == list(range(1, n + 1))
+    for (_, path), (_, c) in zip(images, labels):
+        folder, file = path.split("/")
+        assert folder == names[int(c) - 1]
+        assert re.fullmatch(re.escape(folder.split(".", 1)[1]) + r"_\d{4}\.jpg", file)
+    with Image.open(out / "images" / paths[0]) as im:
+        assert im.format == "JPEG" and im.mode == "RGB" and im.size == (64, 64)
+    size = 64
+
+    split = [line.split(" ") for line in _lines(out / "train_test_split.txt")]
+    assert [int(i) for i, _ in split] == list(range(1, n + 1))
+    assert {s for _, s in split} == {"0", "1"}
+
+    for i, line in enumerate(_lines(out / "bounding_boxes.txt")):
+        fields = line.split(" ")
+        assert int(fields[0]) == i + 1 and all("." in f for f in fields[1:])
+        x, y, w, h = map(float, fields[1:])
+        assert 0 <= x and 0 <= y and w > 5 and h > 5 and x + w <= size + 1e-6 and y + h <= size + 1e-6
+
+    assert _lines(out / "parts" / "parts.txt") == [f"{i + 1} {p}" for i, p in enumerate(CUB_PARTS)]
+    locs = [line.split(" ") for line in _lines(out / "parts" / "part_locs.txt")]
+    assert len(locs) == n * 15
+    for k, (i, p, x, y, v) in enumerate(locs):
+        assert (int(i), int(p)) == (k // 15 + 1, k % 15 + 1)
+        assert "." in x and "." in y and v in ("0", "1")
+        if v == "0":
+            assert (x, y) == ("0.0", "0.0")
+        else:
+            assert 0 <= float(x) < size and 0 <= float(y) < size
+
+    attr_lines = _lines(out / "attributes.txt")
+    assert attr_lines == [f"{i + 1} {a}" for i, a in enumerate(ATTRIBUTE_NAMES)]
+    attributes = [Attribute.from_name(line.split(" ", 1)[1]) for line in attr_lines]
+    for a in attributes:
+        assert re.fullmatch(r"has_[a-z_]+::[a-z_]+", a.name)
+    groups = {}
+    for j, a in enumerate(attributes):
+        groups.setdefault(a.group, []).append(j)
+    assert 40 <= len(attributes) <= 60 and 11 <= len(groups) <= 14
+
+    rows = [line.split(" ") for line in _lines(out / "attributes" / "image_attribute_labels.txt")]
+    A = len(attributes)
+    assert len(rows) == n * A
+    present = np.zeros((n, A), dtype=np.int64)
+    for k, (i, a, is_present, certainty, when) in enumerate(rows):
+        assert (int(i), int(a)) == (k // A + 1, k % A + 1)
+        assert is_present in ("0", "1") and certainty == "4" and when == "0"
+        present[k // A, k % A] = int(is_present)
+    for group, cols in groups.items():  # one value per group, per image
+        assert (present[:, cols].sum(axis=1) == 1).all(), group
+
+    continuous = np.array([[float(v) for v in line.split(" ")]
+                           for line in _lines(out / "attributes" / "class_attribute_labels_continuous.txt")])
+    assert continuous.shape == (len(names), A)
+    assert (continuous >= 0).all() and (continuous <= 100).all()
+    label = np.array([int(c) - 1 for _, c in labels])
+    for c in range(len(names)):
+        expected = present[label == c].mean(axis=0) * 100
+        np.testing.assert_allclose(continuous[c], expected, atol=1e-6)
+
+    seen = _lines(out / "trainvalclasses.txt")
+    unseen = _lines(out / "testclasses.txt")
+    assert sorted(seen + unseen) == names and not set(seen) & set(unseen)
+    assert len(unseen) == 2
+    readme = (out / "README").read_text()
+    assert "seed 0" in readme
+
+
+def test_species_table_default_is_composable():
+    for seed in (0, 1, 2):
+        table = species_table(small=False, seed=seed)
+        assert len(table.species) == 50 and len(table.unseen) == 10
+        combos = {tuple(s.values[g] for g in GROUPS) for s in table.species}
+        assert len(combos) == 50
+        assert len({s.name for s in table.species}) == 50
+        for s in table.species:
+            assert set(s.values) == set(GROUPS) and all(s.values[g] in GROUPS[g] for g in GROUPS)
+            assert re.fullmatch(r"[A-Z][a-z]+(_[A-Za-z]+)+", s.name)
+        seen = [table.species[i] for i in table.seen]
+        for u in table.unseen:
+            for group, value in table.species[u].values.items():
+                assert sum(s.values[group] == value for s in seen) >= 2, (table.species[u].name, group, value)
+    assert species_table(seed=0) == species_table(seed=0)
+    assert species_table(seed=0).classes != species_table(seed=1).classes
+
+
+def test_species_table_small_is_composable():
+    for seed in range(5):
+        table = species_table(small=True, seed=seed)
+        assert len(table.species) == 8 and len(table.unseen) == 2
+        assert table.composition_problems() == []
+
+
+def test_same_seed_byte_identical_other_seed_differs(small, tmp_path):
+    out, _, _ = small
+    again = generate(tmp_path / "again", small=True, seed=0)
+    assert _tree_hashes(again) == _tree_hashes(out)
+    other = generate(tmp_path / "other", small=True, seed=1)
+    a, b = _tree_hashes(out), _tree_hashes(other)
+    assert a != b
+    assert a["attributes/image_attribute_labels.txt"] != b["attributes/image_attribute_labels.txt"]
+
+
+def test_cancel_leaves_nothing_behind(tmp_path):
+    cancel = threading.Event()
+
+    def progress(done, total):
+        if done == 5:
+            cancel.set()
+
+    out = tmp_path / "birds"
+    with pytest.raises(GenerationCancelled):
+        generate(out, small=True, progress=progress, cancel=cancel)
+    assert not out.exists() and not is_generated(out)
+    assert list(tmp_path.iterdir()) == []
+
+    # A cancelled regeneration keeps the complete dataset that was there.
+    generate(out, small=True)
+    before = _tree_hashes(out)
+    cancel.clear()
+    with pytest.raises(GenerationCancelled):
+        generate(out, small=True, seed=3, progress=progress, cancel=cancel)
+    assert _tree_hashes(out) == before and is_generated(out)
+    assert [p.name for p in tmp_path.iterdir()] == ["birds"]
+
+
+def test_is_generated_rejects_incomplete(tmp_path):
+    assert not is_generated(tmp_path / "missing")
+    assert not is_generated(tmp_path)
+    (tmp_path / ".complete").write_text("generator_version 0\nseed 0\nsmall 1\n")
+    assert not is_generated(tmp_path)
+
+
+_EXPECTED_REGION = {
+    "back": {"body"}, "beak": {"bill"}, "belly": {"belly"}, "breast": {"breast"}, "crown": {"crown"},
+    "forehead": {"crown"}, "left eye": {"eye"}, "right eye": {"eye"}, "left leg": {"leg"}, "right leg": {"leg"},
+    "left wing": {"wing"}, "right wing": {"wing"}, "nape": {"head"}, "tail": {"tail"}, "throat": {"throat"},
+}
+
+
+def test_part_locations_lie_on_the_drawn_parts():
+    names = {v: k for k, v in REGIONS.items()}
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        bird = render_bird(_random_attrs(rng), rng, size=256, occluder_probability=0.0, with_labels=True)
+        regions = np.asarray(bird.labels)
+        s = bird.label_scale
+        for (x, y, visible), part in zip(bird.parts, PART_NAMES):
+            if not visible:
+                continue
+            assert 0 <= x < 256 and 0 <= y < 256
+            window = regions[int(y * s) - 1:int(y * s) + 2, int(x * s) - 1:int(x * s) + 2]
+            found = {names[int(v)] for v in window.ravel()}
+            assert found & _EXPECTED_REGION[part], (part, found)
+        visible = {p for (_, _, v), p in zip(bird.parts, PART_NAMES) if v}
+        # Profile view: exactly one eye and one wing, on the side facing the viewer.
+        assert len(visible & {"left eye", "right eye"}) == 1 and len(visible & {"left wing", "right wing"}) == 1
+        beak_x, nape_x = bird.parts[PART_NAMES.index("beak")][0], bird.parts[PART_NAMES.index("nape")][0]
+        facing_left = beak_x < nape_x
+        assert ("left eye" in visible) == facing_left
+        assert ("left wing" in visible) == facing_left
+        x, y, w, h = bird.bbox
+        for px, py, v in bird.parts:
+            if v:
+                assert x - 1 <= px <= x + w + 1 and y - 1 <= py <= y + h + 1
+
+
+def _nearest_colour(pixel):
+    return min(COLORS, key=lambda c: sum((int(a) - b) ** 2 for a, b in zip(pixel, PALETTE[c])))
+
+
+@pytest.mark.parametrize("colour", COLORS)
+def test_crown_and_throat_pixels_have_their_colours(colour):
+    rng = np.random.default_rng(COLORS.index(colour))
+    others = [c for c in COLORS if c != colour]
+    attrs = _random_attrs(rng)
+    attrs.update(crown_color=colour, throat_color=others[0], wing_color=others[1], breast_color=others[2])
+    bird = render_bird(attrs, rng, size=256, occluder_probability=0.0)
+    pixels = np.asarray(bird.image)
+    for part, expected in (("crown", colour), ("throat", others[0])):
+        x, y, visible = bird.parts[PART_NAMES.index(part)]
+        assert visible
+        patch = pixels[int(y) - 1:int(y) + 2, int(x) - 1:int(x) + 2].reshape(-1, 3).mean(axis=0)
+        assert _nearest_colour(patch) == expected, (part, patch)
+
+
+@pytest.mark.parametrize("group,regions", [("crown_color", ["crown"]), ("throat_color", ["throat"]),
+                                           ("breast_color", ["breast", "belly"])])  # the belly is a paler breast
+def test_a_colour_attribute_paints_only_its_part(group, regions):
+    """Changing one colour attribute changes the pixels of that part and (almost) nothing else."""
+    attrs = {g: v[0] for g, v in GROUPS.items()}
+    attrs.update(crown_color="red", throat_color="red", breast_color="red", wing_color="grey",
+                 breast_pattern="solid", eye_ring="no")
+    before = render_bird(attrs, np.random.default_rng(0), size=128, occluder_probability=0, with_labels=True)
+    after = render_bird(dict(attrs, **{group: "blue"}), np.random.default_rng(0), size=128, occluder_probability=0)
+    diff = np.abs(np.asarray(after.image, dtype=int) - np.asarray(before.image, dtype=int)).sum(axis=2) > 60
+    part = np.isin(np.asarray(before.labels)[1::2, 1::2], [REGIONS[r] for r in regions])  # label map is 2x
+    near = part.copy()  # the part grown by one pixel (anti-aliased edges)
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)):
+        near |= np.roll(np.roll(part, dy, axis=0), dx, axis=1)
+    assert diff.sum() > 20
+    assert near[diff].mean() > 0.95

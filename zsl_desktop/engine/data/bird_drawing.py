@@ -1,0 +1,550 @@
+"""Draw one cartoon bird, fully controlled by CUB-style attribute values (Pillow only).
+
+The bird is built from polygons in a bird-local frame (x forward, y down, body
+half-length 1) and mapped to the image by one affine transform (scale, rotation,
+horizontal flip, shift). Part locations go through the same transform, so they
+are exact: the crown point lies on the drawn crown, the beak point on the bill.
+Drawing happens at twice the output size and is reduced, which anti-aliases
+the edges that ``ImageDraw`` leaves jagged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+COLORS = ("red", "orange", "yellow", "blue", "brown", "grey", "black", "white")
+PALETTE = {
+    "red": (205, 35, 40),
+    "orange": (240, 135, 25),
+    "yellow": (245, 215, 45),
+    "blue": (40, 85, 210),
+    "brown": (120, 72, 38),
+    "grey": (140, 140, 145),
+    "black": (28, 28, 30),
+    "white": (242, 242, 238),
+}
+
+#: attribute group -> its values; each image has exactly one value per group.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "bill_shape": ("cone", "dagger", "hooked", "needle"),
+    "bill_length": ("short", "long"),
+    "crown_color": COLORS,
+    "eye_ring": ("yes", "no"),
+    "throat_color": COLORS,
+    "breast_color": COLORS,
+    "breast_pattern": ("solid", "spotted", "striped"),
+    "wing_color": COLORS,
+    "wing_pattern": ("solid", "barred", "spotted"),
+    "tail_shape": ("forked", "rounded", "pointed", "fan"),
+    "leg_length": ("short", "long"),
+    "size": ("small", "medium", "large"),
+    "habitat": ("sky", "grass", "water", "branch"),
+}
+
+#: the 15 CUB-200-2011 parts, in CUB's id order (id = index + 1).
+PART_NAMES = (
+    "back", "beak", "belly", "breast", "crown", "forehead", "left eye", "left leg",
+    "left wing", "nape", "right eye", "right leg", "right wing", "tail", "throat",
+)
+
+# Region ids of the optional label map (tests check each part lands on its region).
+REGIONS = {
+    "background": 0, "body": 1, "belly": 2, "breast": 3, "wing": 4, "tail": 5, "head": 6,
+    "crown": 7, "throat": 8, "eye": 9, "bill": 10, "leg": 11, "occluder": 12,
+}
+
+_SIZE_FRACTION = {"small": 0.50, "medium": 0.65, "large": 0.80}  # bird width / image width
+_BIRD_WIDTH_UNITS = 4.3  # tail tip to bill tip, roughly, in bird units
+_BODY_TILT = -18.0  # degrees; the front of the body is raised
+_HEAD = np.array([0.98, -0.76])
+_HEAD_R = 0.47
+_LEG_COLOR = (110, 92, 80)
+
+
+@dataclass
+class BirdImage:
+    """One rendered bird: the RGB image, the 15 parts [15, 3] (x, y, visible), the box (x, y, w, h)."""
+
+    image: Image.Image
+    parts: np.ndarray
+    bbox: tuple[float, float, float, float]
+    labels: Image.Image | None = None  # region ids at 2x scale, only when asked for
+    label_scale: int = 2
+
+
+# -- small geometry helpers -------------------------------------------------------------
+def _rot(pts, deg):
+    a = math.radians(deg)
+    c, s = math.cos(a), math.sin(a)
+    pts = np.asarray(pts, dtype=np.float64)
+    return pts @ np.array([[c, s], [-s, c]])
+
+
+def _ellipse(cx, cy, rx, ry, rot=0.0, t0=0.0, t1=360.0, n=40):
+    """Points of an ellipse (or of the arc t0..t1, which a polygon closes into a segment)."""
+    t = np.radians(np.linspace(t0, t1, n, endpoint=(t1 - t0) < 360))
+    pts = np.stack([rx * np.cos(t), ry * np.sin(t)], axis=1)
+    return _rot(pts, rot) + (cx, cy)
+
+
+def _centroid(poly):
+    x, y = poly[:, 0], poly[:, 1]
+    x1, y1 = np.roll(x, -1), np.roll(y, -1)
+    cross = x * y1 - x1 * y
+    area = cross.sum() / 2
+    return np.array([((x + x1) * cross).sum() / (6 * area), ((y + y1) * cross).sum() / (6 * area)])
+
+
+def _inside(poly, pts):
+    """Even-odd point-in-polygon test, vectorised over pts."""
+    pts = np.atleast_2d(pts)
+    x, y = pts[:, 0:1], pts[:, 1:2]
+    x0, y0 = poly[:, 0], poly[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    crosses = ((y0 > y) != (y1 > y)) & (x < (x1 - x0) * (y - y0) / (y1 - y0 + 1e-12) + x0)
+    return crosses.sum(axis=1) % 2 == 1
+
+
+def _sample_inside(rng, poly, n, margin):
+    """Up to n points inside poly, each at least ~margin from its edge (rejection sampling)."""
+    lo, hi = poly.min(axis=0), poly.max(axis=0)
+    cand = rng.uniform(lo, hi, size=(n * 4, 2))
+    cand = cand[_inside(poly, cand)]
+    shifted = (cand[None] + np.array([[margin, 0], [-margin, 0], [0, margin], [0, -margin]])[:, None]).reshape(-1, 2)
+    ok = _inside(poly, shifted).reshape(4, -1).all(axis=0)
+    return cand[ok][:n]
+
+
+def _mix(c, other, t):
+    return tuple(int(round(a + (b - a) * t)) for a, b in zip(c, other))
+
+
+def _contrast(c):
+    """A pattern colour that reads on c: darker on light colours, lighter on dark ones."""
+    lum = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+    return _mix(c, (0, 0, 0), 0.62) if lum > 100 else _mix(c, (255, 255, 255), 0.62)
+
+
+def _jitter(rng, c, gain):
+    delta = rng.integers(-9, 10, size=3)
+    return tuple(int(v) for v in np.clip(np.array(c) * gain + delta, 0, 255))
+
+
+class _Layout:
+    """Records the bird's drawing operations in image pixels, relative to the bird's centre.
+
+    The bird is laid out once (to learn its extent and place it in the frame) and then
+    painted at its final position, on the 2x image and, when asked, on a region map.
+    """
+
+    def __init__(self, unit, angle, flip):
+        self.unit, self.angle, self.flip = unit, angle, flip
+        self.ops = []
+        self.points = []  # everything that counts for the bounding box
+
+    def to_image(self, pts):
+        pts = np.array(pts, dtype=np.float64).reshape(-1, 2)
+        if self.flip:
+            pts[:, 0] = -pts[:, 0]
+        return _rot(pts, self.angle) * self.unit
+
+    def _add(self, kind, pts, track, *args):
+        img = self.to_image(pts)
+        if track:
+            self.points.append(img)
+        self.ops.append((kind, img, *args))
+
+    def poly(self, pts, fill, region, outline=None):
+        self._add("poly", pts, True, fill, region, outline)
+
+    def shade(self, pts, rgba):
+        """A translucent overlay (shadow or highlight) that is not a region of its own."""
+        self._add("shade", pts, False, rgba)
+
+    def outline(self, pts, color):
+        self._add("outline", pts, False, color)
+
+    def line(self, pts, fill, width_units, region=None, track=True):
+        self._add("line", pts, track, fill, width_units * self.unit, region)
+
+    def dots(self, centers, radius, fill):
+        for c in centers:
+            self.poly(_ellipse(c[0], c[1], radius, radius, n=12), fill, None)
+
+    def paint(self, image, labels, offset, ss):
+        draw, blend = ImageDraw.Draw(image), ImageDraw.Draw(image, "RGBA")
+        ldraw = ImageDraw.Draw(labels) if labels is not None else None
+        stroke = max(1, int(round(0.03 * self.unit * ss)))
+        for kind, pts, *args in self.ops:
+            xy = ((pts + offset) * ss).ravel().tolist()
+            if kind == "poly":
+                fill, region, outline = args
+                draw.polygon(xy, fill=fill, outline=outline, width=stroke if outline else 0)
+                if ldraw is not None and region is not None:
+                    ldraw.polygon(xy, fill=region)
+            elif kind == "shade":
+                blend.polygon(xy, fill=args[0])
+            elif kind == "outline":
+                draw.polygon(xy, outline=args[0], width=stroke)
+            else:
+                fill, width, region = args
+                w = max(1, int(round(width * ss)))
+                draw.line(xy, fill=fill, width=w, joint="curve")
+                if ldraw is not None and region is not None:
+                    ldraw.line(xy, fill=region, width=w, joint="curve")
+
+
+# -- the bird's parts ----------------------------------------------------------------------
+def _bill(shape, long):
+    """Bill polygon in head-relative units (base at x=0, pointing +x) and the beak point."""
+    r = _HEAD_R
+    if shape == "cone":  # short, deep, seed-cracking
+        L, h = (0.95 if long else 0.55) * r, 0.4 * r
+        pts = [(0, -h), (0.5 * L, -0.55 * h), (L, 0.04 * h), (0.5 * L, 0.62 * h), (0, h)]
+    elif shape == "dagger":  # straight, slim, sharp
+        L, h = (1.55 if long else 0.9) * r, 0.2 * r
+        pts = [(0, -h), (L, 0.05 * r), (0, h)]
+    elif shape == "hooked":  # deep base, upper mandible curls down past the lower one
+        L, h = (1.0 if long else 0.62) * r, 0.32 * r
+        pts = [(0, -h), (0.5 * L, -0.85 * h), (0.85 * L, -0.45 * h), (L, 0.1 * h), (0.98 * L, 0.85 * h),
+               (0.88 * L, 1.05 * h), (0.84 * L, 0.45 * h), (0.7 * L, 0.4 * h), (0.35 * L, 0.75 * h), (0, h)]
+    else:  # needle: long, thin, slightly decurved
+        L, h = (2.0 if long else 1.15) * r, 0.08 * r
+        xs = np.linspace(0, L, 8)
+        sag = 0.16 * L * (xs / L) ** 2
+        pts = [(x, -h * (1 - 0.8 * x / L) + s) for x, s in zip(xs, sag)]
+        pts += [(x, h * (1 - 0.8 * x / L) + s + 0.01 * r) for x, s in zip(xs[::-1], sag[::-1])]
+    pts = np.array(pts, dtype=np.float64)
+    # The beak point: 40% along the bill, midway between its upper and lower edges.
+    x = 0.4 * L
+    ys = [np.interp(x, *zip(*sorted(map(tuple, half)))) for half in (pts[: len(pts) // 2 + 1], pts[len(pts) // 2:])]
+    return pts, np.array([x, sum(ys) / 2])
+
+
+def _tail(shape):
+    """Tail polygon in tail units (u along the tail, v across) and its part point."""
+    if shape == "forked":
+        pts = [(0, -0.17), (1.15, -0.36), (0.98, -0.2), (0.55, 0), (0.98, 0.2), (1.15, 0.36), (0, 0.17)]
+        point = (0.4, 0)
+    elif shape == "rounded":
+        arc = _ellipse(0.62, 0, 0.3, 0.27, t0=-90, t1=90, n=12)
+        pts = [(0, -0.18)] + [tuple(p) for p in arc] + [(0, 0.18)]
+        point = (0.5, 0)
+    elif shape == "pointed":
+        pts = [(0, -0.2), (0.35, -0.2), (1.25, 0), (0.35, 0.2), (0, 0.2)]
+        point = (0.5, 0)
+    else:  # fan: wide spread, scalloped feather tips
+        pts = [(0, -0.15)]
+        for i, a in enumerate(np.linspace(-40, 40, 9)):
+            rr = 0.88 if i % 2 == 0 else 0.8
+            pts.append((rr * math.cos(math.radians(a)), rr * math.sin(math.radians(a)) * 1.05))
+        pts.append((0, 0.15))
+        point = (0.45, 0)
+    return np.array(pts, dtype=np.float64), np.array(point, dtype=np.float64)
+
+
+def _wing_edges(a=0.84, b=0.36):
+    """Wing outline as top(x) / bottom(x) over x in [-a, a] (rear tip pointed, shoulder round)."""
+    xs = np.linspace(a, -a, 24)
+    base = np.sqrt(np.clip(1 - (xs / a) ** 2, 0, 1)) ** 0.7 * (0.3 + 0.7 * ((xs + a) / (2 * a)) ** 0.5)
+    return xs, -0.75 * b * base, b * base
+
+
+_WING_CENTER = _rot([[-0.24, -0.16]], _BODY_TILT)[0]
+_WING_ANGLE = _BODY_TILT + 12
+
+
+def _wing_local(pts):
+    return _rot(pts, _WING_ANGLE) + _WING_CENTER
+
+
+def _draw_bird(cv: _Layout, attrs: Mapping[str, str], colors: dict, rng):
+    """Draws the bird back to front; returns its part points (bird frame) and its two feet.
+
+    Parts are keyed by CUB name, with "near"/"far" for the sided ones (the near side faces
+    the viewer; which of left/right that is depends on the flip).
+    """
+    R = REGIONS
+    upper, under = colors["wing"], colors["breast"]
+    dark_upper = _mix(upper, (0, 0, 0), 0.45)
+    parts = {}
+
+    # tail (behind the body)
+    tail_poly, tail_pt = _tail(attrs["tail_shape"])
+    tail_origin = _rot([[-0.88, 0.02]], _BODY_TILT)[0]
+    tail_dir = 180 + _BODY_TILT + 24
+    tail_col = _mix(upper, (0, 0, 0), 0.15)
+    cv.poly(_rot(tail_poly, tail_dir) + tail_origin, tail_col, R["tail"], outline=dark_upper)
+    for v in (-0.08, 0.0, 0.08):
+        feather = _rot([[0.1, v], [0.8, v * 2.2]], tail_dir) + tail_origin
+        cv.line(feather, _mix(tail_col, (0, 0, 0), 0.3), 0.015, track=False)
+    parts["tail"] = _rot([tail_pt], tail_dir)[0] + tail_origin
+
+    # legs (behind the body): far leg first, then near leg
+    body = _ellipse(0, 0, 1.0, 0.62, rot=_BODY_TILT, n=48)
+    leg_len = 1.0 if attrs["leg_length"] == "long" else 0.42
+    feet = []
+    for key, x, col in (("far", -0.12, _mix(_LEG_COLOR, (0, 0, 0), 0.3)), ("near", 0.1, _LEG_COLOR)):
+        lower = body[body[:, 1] > 0]
+        bottom = float(np.interp(x, *zip(*sorted(map(tuple, lower)))))
+        hip = (x, bottom - 0.15)
+        foot = (x + 0.05, bottom + leg_len)
+        cv.line([hip, foot], col, 0.06, R["leg"])
+        for dx, dy in ((0.2, 0.02), (0.16, 0.06), (-0.12, 0.03)):
+            cv.line([foot, (foot[0] + dx, foot[1] + dy)], col, 0.04, R["leg"])
+        parts[key + " leg"] = np.array(hip) + 0.75 * (np.array(foot) - hip)  # on the tarsus
+        feet.append(foot)
+
+    # body, underparts, breast
+    cv.poly(body, upper, R["body"])
+    belly = _ellipse(0, 0, 1.0, 0.62, rot=_BODY_TILT, t0=8, t1=175, n=32)
+    cv.poly(belly, colors["belly"], R["belly"])
+    breast = _ellipse(0, 0, 1.0, 0.62, rot=_BODY_TILT, t0=-48, t1=80, n=32)
+    cv.poly(breast, under, R["breast"])
+    xs, top, bot = _wing_edges()
+    wing = _wing_local(np.concatenate([np.stack([xs, top], 1), np.stack([xs[::-1], bot[::-1]], 1)]))
+    pattern = _contrast(under)
+    marks = _sample_inside(rng, breast, 40, 0.09)
+    marks = marks[~_inside(wing, marks)][:11]  # only where the wing will not cover them
+    if attrs["breast_pattern"] == "spotted":
+        cv.dots(marks, 0.06, pattern)
+    elif attrs["breast_pattern"] == "striped":
+        for c in marks:
+            cv.line([(c[0], c[1] - 0.09), (c[0] - 0.01, c[1] + 0.09)], pattern, 0.04, track=False)
+    cv.shade(_ellipse(0, 0, 1.0, 0.62, rot=_BODY_TILT, t0=35, t1=150, n=24), (0, 0, 0, 40))
+    cv.outline(body, dark_upper)
+    parts["breast"] = _centroid(breast)
+    parts["belly"] = _rot([[-0.2, 0.44]], _BODY_TILT)[0]
+    parts["back"] = _rot([[-0.05, -0.52]], _BODY_TILT)[0]
+
+    # wing over the body
+    wing_col = colors["wing"]
+    wmark = _contrast(wing_col)
+    cv.poly(wing, _mix(wing_col, (255, 255, 255), 0.06), R["wing"], outline=dark_upper)
+    if attrs["wing_pattern"] == "barred":
+        for x0 in (0.32, -0.02, -0.36):
+            band = np.linspace(x0, x0 - 0.13, 5)
+            t = np.interp(band, xs[::-1], top[::-1]) * 0.92
+            b = np.interp(band, xs[::-1], bot[::-1]) * 0.92
+            cv.poly(_wing_local(np.concatenate([np.stack([band, t], 1), np.stack([band[::-1], b[::-1]], 1)])),
+                    wmark, None)
+    elif attrs["wing_pattern"] == "spotted":
+        cv.dots(_sample_inside(rng, wing, 8, 0.07), 0.05, wmark)
+    for v in (-0.05, 0.06):  # primary feather edges
+        cv.line(_wing_local([[-0.35, v], [-0.75, v * 0.4]]), dark_upper, 0.014, track=False)
+    parts["near wing"] = _wing_local([[0.05, 0.02]])[0]
+
+    # head: neck, skull, throat, crown, eye, bill
+    hx, hy, r = _HEAD[0], _HEAD[1], _HEAD_R
+    cv.poly(_ellipse(0.74, -0.44, 0.34, 0.3, rot=-30), upper, R["head"])
+    head = _ellipse(hx, hy, r, r, n=40)
+    cv.poly(head, upper, R["head"], outline=dark_upper)
+    cv.shade(_ellipse(hx - 0.1 * r, hy + 0.1 * r, 0.85 * r, 0.85 * r, t0=60, t1=200, n=16), (0, 0, 0, 25))
+    throat = _ellipse(hx, hy, r, r, t0=8, t1=150, n=24)
+    cv.poly(throat, colors["throat"], R["throat"])
+    cv.poly(_ellipse(hx - 0.12 * r, hy + 0.95 * r, 0.5 * r, 0.45 * r, rot=-25), colors["throat"], R["throat"])
+    crown = _ellipse(hx, hy, r, r, t0=-165, t1=-28, n=24)
+    cv.poly(crown, colors["crown"], R["crown"])
+    cv.outline(head, dark_upper)
+    parts["throat"] = np.array([hx + 0.1 * r, hy + 0.8 * r])
+    parts["crown"] = np.array([hx - 0.08 * r, hy - 0.74 * r])
+    parts["forehead"] = np.array([hx + 0.55 * r, hy - 0.6 * r])
+    parts["nape"] = np.array([hx - 0.82 * r, hy + 0.05 * r])
+
+    eye = np.array([hx + 0.36 * r, hy - 0.1 * r])
+    if attrs["eye_ring"] == "yes":
+        cv.poly(_ellipse(*eye, 0.27 * r, 0.27 * r, n=20), (250, 250, 250), R["eye"], outline=(20, 20, 20))
+    cv.poly(_ellipse(*eye, 0.13 * r, 0.13 * r, n=16), (15, 15, 15), R["eye"])
+    cv.poly(_ellipse(eye[0] + 0.04 * r, eye[1] - 0.04 * r, 0.04 * r, 0.04 * r, n=8), (255, 255, 255), None)
+    parts["near eye"] = eye
+
+    bill, beak = _bill(attrs["bill_shape"], attrs["bill_length"] == "long")
+    base = np.array([hx + 0.9 * r, hy + 0.08 * r])
+    bill = _rot(bill, 6) + base
+    cv.poly(bill, colors["bill"], R["bill"], outline=_mix(colors["bill"], (0, 0, 0), 0.5))
+    parts["beak"] = _rot([beak], 6)[0] + base
+    return parts, feet
+
+
+# -- habitats ------------------------------------------------------------------------------
+def _smooth(rng, size, top, bottom, cells, amp):
+    """A vertical gradient with soft blotches, at low resolution (it is smooth anyway)."""
+    low = max(16, size // 4)
+    y = np.linspace(0, 1, low)[:, None, None]
+    img = np.array(top, float) * (1 - y) + np.array(bottom, float) * y
+    blotch = Image.fromarray(rng.integers(0, 256, (cells, cells), dtype=np.uint8)).resize((low, low), Image.BICUBIC)
+    img = img + (np.asarray(blotch, dtype=np.float64)[:, :, None] - 128) / 128 * amp
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+
+
+def _cloud(draw, rng, cx, cy, w, ss):
+    for _ in range(5):
+        dx, dy = rng.uniform(-0.45, 0.45) * w, rng.uniform(-0.12, 0.1) * w
+        rx, ry = rng.uniform(0.22, 0.38) * w, rng.uniform(0.14, 0.24) * w
+        shade = int(rng.integers(236, 252))
+        draw.ellipse([(cx + dx - rx) * ss, (cy + dy - ry) * ss, (cx + dx + rx) * ss, (cy + dy + ry) * ss],
+                     fill=(shade, shade, min(255, shade + 4)))
+
+
+def _background(rng, habitat, size, ss, feet):
+    """The habitat the bird stands in, as a 2x RGB image; returns (image, foreground-painter)."""
+    ground = max(f[1] for f in feet)
+    full = (size * ss, size * ss)
+    if habitat == "branch":
+        img = _smooth(rng, size, (70, 110, 75), (135, 170, 120), 5, 28).resize(full, Image.BILINEAR)
+    else:
+        top = tuple(int(v) for v in np.array((60, 120, 205)) + rng.integers(-15, 16, 3))
+        img = _smooth(rng, size, top, (190, 218, 240), 4, 8).resize(full, Image.BILINEAR)
+    if habitat == "grass":
+        g0 = int(max(ground - size * 0.12, size * 0.35))
+        land = _smooth(rng, size, (120, 175, 70), (55, 115, 35), 12, 14).resize(full, Image.BILINEAR)
+        img.paste(land.crop((0, g0 * ss, *full)), (0, g0 * ss))
+    elif habitat == "water":
+        horizon = int(min(max(ground - size * 0.3, size * 0.25), size * 0.7))
+        sea = _smooth(rng, size, (70, 130, 185), (20, 65, 125), 10, 10).resize(full, Image.BILINEAR)
+        img.paste(sea.crop((0, horizon * ss, *full)), (0, horizon * ss))
+    draw = ImageDraw.Draw(img)
+    s = ss
+    if habitat == "sky":
+        for _ in range(int(rng.integers(2, 5))):
+            _cloud(draw, rng, rng.uniform(0, size), rng.uniform(0.05, 0.95) * size, rng.uniform(0.2, 0.4) * size, s)
+    elif habitat == "grass":
+        n = int(60 * (size / 128) ** 1.3) + 30
+        for _ in range(n):
+            x, yb = rng.uniform(0, size), rng.uniform(g0 - 2, size + 4)
+            h = rng.uniform(0.03, 0.09) * size
+            col = (int(rng.integers(40, 110)), int(rng.integers(110, 185)), int(rng.integers(25, 70)))
+            draw.line([x * s, yb * s, (x + rng.uniform(-0.3, 0.3) * h) * s, (yb - h) * s], fill=col,
+                      width=max(1, int(size * s / 180)))
+    elif habitat == "water":
+        for _ in range(int(26 * size / 128)):
+            x, yw = rng.uniform(-10, size), rng.uniform(horizon + 2, size)
+            w = rng.uniform(0.05, 0.12) * size * (0.5 + (yw - horizon) / size)
+            draw.arc([x * s, yw * s, (x + w) * s, (yw + w * 0.3) * s], 200, 340, fill=(175, 210, 235),
+                     width=max(1, int(size * s / 200)))
+        # a rock for the bird to stand on
+        cx, w = (feet[0][0] + feet[1][0]) / 2, abs(feet[0][0] - feet[1][0]) + 0.12 * size
+        draw.ellipse([(cx - w) * s, (ground - 0.01 * size) * s, (cx + w) * s, (ground + 0.12 * size) * s],
+                     fill=(105, 100, 95), outline=(60, 58, 55), width=max(1, s))
+    elif habitat == "branch":
+        for _ in range(10):  # out-of-focus foliage
+            cx, cy, rr = rng.uniform(0, size), rng.uniform(0, size), rng.uniform(0.06, 0.16) * size
+            g = int(rng.integers(90, 160))
+            draw.ellipse([(cx - rr) * s, (cy - rr * 0.6) * s, (cx + rr) * s, (cy + rr * 0.6) * s],
+                         fill=(int(g * 0.55), g, int(g * 0.5)))
+    return img, ground
+
+
+def _foreground(draw, rng, habitat, size, ss, feet, ground):
+    """What sits in front of the feet: the perch branch, grass blades over the toes."""
+    s = ss
+    if habitat == "branch":
+        slope = rng.uniform(-0.15, 0.15)
+        thick = rng.uniform(0.035, 0.055) * size
+        cx = (feet[0][0] + feet[1][0]) / 2
+        y0 = ground + thick * 0.45 + slope * (0 - cx)
+        y1 = ground + thick * 0.45 + slope * (size - cx)
+        draw.line([-5 * s, y0 * s, (size + 5) * s, y1 * s], fill=(98, 68, 42), width=int(thick * s))
+        draw.line([-5 * s, (y0 - thick * 0.25) * s, (size + 5) * s, (y1 - thick * 0.25) * s],
+                  fill=(128, 92, 60), width=max(1, int(thick * s * 0.2)))
+        tx = rng.uniform(0.05, 0.3) * size if rng.random() < 0.5 else rng.uniform(0.7, 0.95) * size
+        ty = y0 + (y1 - y0) * tx / size
+        draw.line([tx * s, ty * s, (tx + 0.08 * size) * s, (ty + 0.1 * size) * s], fill=(98, 68, 42),
+                  width=max(1, int(thick * s * 0.4)))
+    elif habitat == "grass":
+        for f in feet:
+            for _ in range(4):
+                x = f[0] + rng.uniform(-0.06, 0.06) * size
+                h = rng.uniform(0.02, 0.05) * size
+                draw.line([x * s, (f[1] + 0.01 * size) * s, (x + rng.uniform(-0.4, 0.4) * h) * s, (f[1] - h) * s],
+                          fill=(60, 140, 40), width=max(1, int(size * s / 200)))
+
+
+def _leaf(rng, center, length, angle):
+    """A foreground leaf polygon (an occluder), in image px."""
+    t = np.linspace(0, 1, 12)
+    w = 0.28 * length * np.sin(np.pi * t)
+    x = (t - 0.5) * length
+    pts = np.concatenate([np.stack([x, -w], 1), np.stack([x[::-1], w[::-1]], 1)])
+    return _rot(pts, angle) + center
+
+
+# -- the public entry point -----------------------------------------------------------------
+def render_bird(attrs: Mapping[str, str], rng: np.random.Generator, size: int = 256,
+                occluder_probability: float = 0.1, with_labels: bool = False) -> BirdImage:
+    """Render one bird with exactly the given attribute values (one per group in ``GROUPS``).
+
+    Pose, position, colour shades, background details and the occasional occluding
+    leaf come from ``rng``; the attributes themselves are never changed here.
+    """
+    ss = 2
+    gain = rng.uniform(0.9, 1.08)
+    colors = {g: _jitter(rng, PALETTE[attrs[g + "_color"]], gain) for g in ("crown", "throat", "breast", "wing")}
+    colors["belly"] = _mix(colors["breast"], (255, 255, 255), 0.35)
+    lum = sum(colors["wing"]) / 3
+    colors["bill"] = (214, 190, 140) if lum < 90 else (55, 48, 42)
+
+    unit = size * _SIZE_FRACTION[attrs["size"]] * rng.uniform(0.93, 1.07) / _BIRD_WIDTH_UNITS
+    angle = rng.uniform(-10, 10)
+    flip = bool(rng.random() < 0.5)
+
+    # Lay the bird out once around the origin to learn its extent, then place it in the frame.
+    layout = _Layout(unit, angle, flip)
+    parts_local, feet_local = _draw_bird(layout, attrs, colors, rng)
+    pts = np.concatenate(layout.points)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    margin = 0.03 * size
+    cx = rng.uniform(margin - lo[0], max(margin - lo[0], size - margin - hi[0]) + 1e-9)
+    cy = rng.uniform(margin - lo[1], max(margin - lo[1], size - 0.08 * size - hi[1]) + 1e-9)
+    center = np.array([cx, cy])
+    feet = [tuple(layout.to_image([f])[0] + center) for f in feet_local]
+    bbox_pts = pts + center
+
+    image, ground = _background(rng, attrs["habitat"], size, ss, feet)
+    labels = Image.new("L", image.size, 0) if with_labels else None
+    layout.paint(image, labels, center, ss)
+    draw = ImageDraw.Draw(image)
+    _foreground(draw, rng, attrs["habitat"], size, ss, feet, ground)
+
+    occluder = None
+    if rng.random() < occluder_probability:
+        b_lo, b_hi = bbox_pts.min(axis=0), bbox_pts.max(axis=0)
+        c = rng.uniform(b_lo, b_hi)
+        occluder = _leaf(rng, c, rng.uniform(0.14, 0.26) * size, rng.uniform(0, 180))
+        green = (int(rng.integers(50, 90)), int(rng.integers(120, 165)), int(rng.integers(35, 60)))
+        draw.polygon((occluder * ss).ravel().tolist(), fill=green, outline=(30, 80, 25), width=max(1, ss))
+        ends = np.array([occluder[0], occluder[11]]) * ss  # the midrib
+        draw.line(ends.ravel().tolist(), fill=(40, 95, 30), width=max(1, ss))
+        if labels is not None:
+            ImageDraw.Draw(labels).polygon((occluder * ss).ravel().tolist(), fill=REGIONS["occluder"])
+
+    # Parts: a bird looking right (unflipped) shows the viewer its right side; the flip
+    # swaps sides. The far eye and wing are hidden by the head and body; both legs show.
+    out = np.zeros((len(PART_NAMES), 3), dtype=np.float64)
+    near = "left" if flip else "right"
+    for i, name in enumerate(PART_NAMES):
+        key = name
+        if name.startswith(("left ", "right ")):
+            side, what = name.split(" ", 1)
+            key = ("near " if side == near else "far ") + what
+            if key not in parts_local:  # far eye, far wing
+                continue
+        x, y = layout.to_image([parts_local[key]])[0] + center
+        if not (0 <= x < size and 0 <= y < size):
+            continue
+        if occluder is not None and _inside(occluder, [(x, y)])[0]:
+            continue
+        out[i] = (x, y, 1)
+
+    # finish: reduce to the output size (anti-aliasing) and add fine sensor noise
+    small = image.reduce(ss)
+    arr = np.asarray(small, dtype=np.int16)
+    noise = rng.integers(-5, 6, size=arr.shape, dtype=np.int16)
+    arr = np.clip(arr + noise, 0, 255).astype(np.uint8)
+    lo_b, hi_b = np.clip(bbox_pts.min(axis=0), 0, size), np.clip(bbox_pts.max(axis=0), 0, size)
+    bbox = (float(lo_b[0]), float(lo_b[1]), float(hi_b[0] - lo_b[0]), float(hi_b[1] - lo_b[1]))
+    return BirdImage(Image.fromarray(arr), out, bbox, labels, ss)
