@@ -31,6 +31,7 @@ from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.methods.base import FeatureSource
 
 STORE_VERSION = 1
+FLUSH_SECONDS = 2.0  # a kill loses at most this much work; flushing every batch cost more than the model
 
 
 class ExtractionCancelled(Exception):
@@ -111,7 +112,9 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     spec = BACKBONES[backbone]
     input_size = input_size or spec.default_input_size
     device = device or default_device()
-    batch_size = batch_size or (64 if device.startswith("cuda") else 32)
+    # On the CPU small batches win: 4 images ran ~1.5x faster than 32 here (less
+    # allocator traffic, activations stay in cache); channels-last helps the convs.
+    batch_size = batch_size or (64 if device.startswith("cuda") else 4)
     folder = FeatureStore.folder_for(dataset, backbone, input_size, root)
     key = store_key(dataset, backbone, input_size)
     n = dataset.num_samples
@@ -121,7 +124,7 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
         yield ExtractProgress(n, n, 0.0, "features already extracted")
         return FeatureStore(folder, manifest)
 
-    model = load_backbone(backbone, device=device)
+    model = load_backbone(backbone, device=device).to(memory_format=torch.channels_last)
     h = w = input_size // spec.stride
     grid_shape = [spec.channels, h, w]
     fresh = manifest is None or manifest.get("key") != key
@@ -152,14 +155,15 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
             return torch.zeros(3, input_size, input_size), f"{type(exc).__name__}: {exc}"
 
     start, count = time.perf_counter(), 0
+    last_flush, unflushed = start, []
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
     with ThreadPoolExecutor(max_workers=2) as pool, torch.inference_mode():
         for rows, loaded in zip(batches, _prefetch(pool, lambda b: [load(i) for i in b], batches)):
             if cancel is not None and cancel.is_set():
-                _flush(grid, pooled, done)
+                _commit_rows(grid, pooled, done, unflushed)
                 _write_status(folder, manifest, failed, "partial")
                 raise ExtractionCancelled(f"extraction cancelled after {n - int((done == 0).sum())} of {n} images")
-            images = torch.stack([t for t, _ in loaded]).to(device)
+            images = torch.stack([t for t, _ in loaded]).to(device).contiguous(memory_format=torch.channels_last)
             g, p = model(images)
             for i, (_, err) in zip(rows, loaded):
                 if err:
@@ -171,14 +175,14 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
             p[bad] = 0
             grid[rows] = g.astype(np.float16)
             pooled[rows] = p.astype(np.float16)
-            grid.flush()
-            pooled.flush()
-            done[rows] = 1
-            done.flush()
+            unflushed.append(rows)
+            if time.perf_counter() - last_flush > FLUSH_SECONDS:
+                _commit_rows(grid, pooled, done, unflushed)
+                last_flush = time.perf_counter()
             count += len(rows)
             rate = count / max(time.perf_counter() - start, 1e-9)
             yield ExtractProgress(n - len(todo) + count, n, rate)
-    _flush(grid, pooled, done)
+    _commit_rows(grid, pooled, done, unflushed)
     manifest = _write_status(folder, manifest, failed, "complete")
     del grid, pooled, done
     return FeatureStore(folder, manifest)
@@ -207,9 +211,14 @@ def _prefetch(pool, fn, items, ahead: int = 2):
         yield result
 
 
-def _flush(*arrays) -> None:
-    for a in arrays:
-        a.flush()
+def _commit_rows(grid, pooled, done, unflushed: list) -> None:
+    """Flush feature rows to disk, then mark them done: a row marked done is always complete."""
+    grid.flush()
+    pooled.flush()
+    for rows in unflushed:
+        done[rows] = 1
+    done.flush()
+    unflushed.clear()
 
 
 def _write_status(folder: Path, manifest: dict, failed: dict, status: str) -> dict:

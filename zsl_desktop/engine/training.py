@@ -33,6 +33,7 @@ from zsl_desktop.engine.methods.base import (
 )
 
 SELECTIONS = ("validation", "test")
+CALIBRATION_FRACTION = 0.1  # of each seen class, kept out of the final run to place gamma
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,34 @@ def evaluate_on(method: Method, dataset: Dataset, features: FeatureSource, seen_
     return ev.evaluate(s_seen, y_seen, s_unseen, y_unseen, seen_pos, unseen_pos, gamma, gamma_source)
 
 
+def _flip_points(method, dataset, features, index, seen, unseen, device):
+    """Per image, the gamma above which it is predicted unseen: max seen score - max unseen score."""
+    scores = method.score(encode_rows(method, features, index, device), dataset.class_attributes)
+    return scores[:, seen].max(axis=1) - scores[:, unseen].max(axis=1)
+
+
+def seen_rejection_rate(method, dataset, features, index, seen, unseen, gamma, device="cpu") -> float:
+    """Share of seen-class images predicted as one of ``unseen`` at ``gamma``."""
+    flips = _flip_points(method, dataset, features, index, np.asarray(seen), np.asarray(unseen), device)
+    return float(np.mean(gamma > flips)) if len(flips) else 0.0
+
+
+def gamma_for_rejection_rate(method, dataset, features, index, seen, unseen, rate, device="cpu") -> float:
+    """The gamma that sends ``rate`` of these seen images to unseen classes."""
+    flips = np.sort(_flip_points(method, dataset, features, index, np.asarray(seen), np.asarray(unseen), device))
+    k = int(np.clip(round(rate * len(flips)), 0, len(flips)))
+    lo = flips[k - 1] if k > 0 else flips[0] - 1.0
+    hi = flips[k] if k < len(flips) else flips[-1] + 1.0
+    return float((lo + hi) / 2)
+
+
 def default_epochs(method_name: str) -> int:
     return int(get_method(method_name).default_hparams.get("epochs", 30))
+
+
+def inference_state(method: Method) -> dict:
+    """The weights without optimiser state: what a finished checkpoint needs (a third of the size)."""
+    return {k: v for k, v in method.state_dict().items() if not k.startswith("optim.")}
 
 
 def resume_path(checkpoint_path: Path) -> Path:
@@ -184,8 +211,11 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
         candidates = np.union1d(train_classes, val_classes)
 
         def on_validation(method):
-            return evaluate_on(method, dataset, features, val_seen_idx, val_unseen_idx, train_classes,
-                               val_classes, None, candidates, device, "validation").as_dict()
+            metrics = evaluate_on(method, dataset, features, val_seen_idx, val_unseen_idx, train_classes,
+                                  val_classes, None, candidates, device, "validation").as_dict()
+            metrics["seen_rejection"] = seen_rejection_rate(
+                method, dataset, features, val_seen_idx, train_classes, val_classes, metrics["gamma"], device)
+            return metrics
 
         if saved is None or saved["phase"] == "select":
             yield Phase("select", f"choosing the epoch and gamma on {len(val_classes)} held-out seen classes", epochs)
@@ -197,13 +227,24 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
             best = saved["best"]
         best_epoch, best_metrics = best["epoch"], best["metrics"]
         gamma, gamma_source = best_metrics["gamma"], "validation"
-        yield Phase("final", f"retraining on all of trainval for {best_epoch} epochs", best_epoch)
-        done = yield from run.phase("final", dataset.splits["trainval"], seen, best_epoch, None, saved,
+        # The raw gamma does not carry over from the validation problem (other classes,
+        # other counts): what carries over is the operating point, the share of held-out
+        # seen images sent to unseen classes. The final run keeps a few seen images aside
+        # to find the gamma with that share.
+        final_train, calibration_idx = _hold_out_per_class(dataset.splits["trainval"], dataset.labels,
+                                                           config.seed + 7, fraction=CALIBRATION_FRACTION)
+        yield Phase("final", f"retraining on trainval for {best_epoch} epochs", best_epoch)
+        done = yield from run.phase("final", final_train, seen, best_epoch, None, saved,
                                     carry={"epoch": best_epoch, "metrics": best_metrics})
         if done is None:
             return (yield from run.cancelled())
         method = run.method
-        selection = {"best_epoch": best_epoch, "validation": best_metrics}
+        rate = best_metrics.get("seen_rejection")
+        if rate is not None and len(calibration_idx):
+            gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate, device)
+            gamma_source = "validation"
+        selection = {"best_epoch": best_epoch, "validation": best_metrics, "seen_rejection": rate,
+                     "calibration_images": int(len(calibration_idx))}
     else:
         def on_test(method):
             return evaluate_on(method, dataset, features, dataset.splits["test_seen"], dataset.splits["test_unseen"],
@@ -225,7 +266,7 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
                          selection=selection, metrics=report.as_dict())
     path = None
     if checkpoint_path is not None:
-        path = save_checkpoint(checkpoint_path, header, method.state_dict())
+        path = save_checkpoint(checkpoint_path, header, inference_state(method))
         resume_path(checkpoint_path).unlink(missing_ok=True)
     finished = Finished(method, header, report, path, cancelled=control.cancelled)
     yield finished

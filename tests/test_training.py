@@ -1,0 +1,90 @@
+"""The shared training loop: selection on validation, checkpoints, cancel and resume."""
+import numpy as np
+import pytest
+
+from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
+from zsl_desktop.engine.features import extract_all
+from zsl_desktop.engine.methods.base import Control, EpochEnd, Step
+from zsl_desktop.engine.session import Session
+from zsl_desktop.engine.training import Finished, Phase, TrainConfig, Validation, resume_path, run_to_end, train
+
+
+@pytest.fixture(scope="module")
+def birds_features(small_birds, tmp_path_factory):
+    store = extract_all(small_birds, root=tmp_path_factory.mktemp("store"), input_size=64)
+    return small_birds, store.source()
+
+
+def _events(dataset, features, config, **kwargs):
+    events = []
+    run_to_end(train(dataset, features, config, **kwargs), events.append)
+    return events
+
+
+def test_validation_selection_then_final_retrain(birds_features, tmp_path):
+    dataset, features = birds_features
+    config = TrainConfig(method="msdn", epochs=3, seed=1, hparams={"batch_size": 16})
+    events = _events(dataset, features, config, checkpoint_path=tmp_path / "m.pt")
+    phases = [e.name for e in events if isinstance(e, Phase)]
+    assert phases == ["select", "final"]
+    validations = [e for e in events if isinstance(e, Validation)]
+    assert [v.epoch for v in validations] == [1, 2, 3] and all(v.split == "validation" for v in validations)
+    done = events[-1]
+    assert isinstance(done, Finished) and not done.cancelled
+    header = load_checkpoint(tmp_path / "m.pt").header
+    assert header["gamma_source"] == "validation" and header["select"] == "validation"
+    assert header["epochs"] == max(validations, key=lambda v: v.metrics["h"]).epoch
+    assert 0 <= header["metrics"]["zsl_t1"] <= 1
+    assert not resume_path(tmp_path / "m.pt").exists()
+    check_compatible(load_checkpoint(tmp_path / "m.pt"), dataset)
+
+
+def test_cancel_stops_at_the_next_batch(birds_features):
+    dataset, features = birds_features
+    control = Control()
+    seen_steps = []
+
+    def on_event(event):
+        if isinstance(event, Step):
+            seen_steps.append(event)
+            control.cancel()
+
+    finished = run_to_end(train(dataset, features, TrainConfig(epochs=5, hparams={"batch_size": 8}), control),
+                          on_event)
+    assert finished.cancelled and len(seen_steps) == 1
+
+
+def test_resume_continues_after_the_last_finished_epoch(birds_features, tmp_path):
+    dataset, features = birds_features
+    config = TrainConfig(method="msdn", epochs=3, seed=2, hparams={"batch_size": 16})
+    path = tmp_path / "r.pt"
+    control = Control()
+
+    def stop_after_two_epochs(event):
+        if isinstance(event, EpochEnd) and event.epoch == 2:
+            control.cancel()
+
+    assert run_to_end(train(dataset, features, config, control, checkpoint_path=path), stop_after_two_epochs).cancelled
+    assert resume_path(path).exists() and not path.exists()
+    events = _events(dataset, features, config, checkpoint_path=path, resume=True)
+    texts = [getattr(e, "text", "") for e in events]
+    assert any("resumed select phase after epoch 2" in t for t in texts)
+    assert [e.epoch for e in events if isinstance(e, Validation)] == [3]
+    assert path.exists() and isinstance(events[-1], Finished) and not events[-1].cancelled
+
+
+def test_test_selection_is_labelled(birds_features, tmp_path):
+    dataset, features = birds_features
+    config = TrainConfig(epochs=2, select="test", hparams={"batch_size": 16})
+    events = _events(dataset, features, config, checkpoint_path=tmp_path / "t.pt")
+    assert [e.name for e in events if isinstance(e, Phase)] == ["test-selected"]
+    assert load_checkpoint(tmp_path / "t.pt").header["gamma_source"] == "test"
+    assert events[-1].report.gamma_source == "test"
+
+
+def test_grid_method_on_feature_only_data_says_why(birds_features):
+    from zsl_desktop.engine.methods.base import FeatureSource
+
+    dataset, features = birds_features
+    with pytest.raises(ValueError, match="attention methods need images"):
+        run_to_end(train(dataset, FeatureSource(pooled=features.pooled), TrainConfig(epochs=1)))

@@ -1,0 +1,460 @@
+"""User-defined classes: the class library on disk and the editor's undo history.
+
+Why this lives in the engine (Qt-free): the CLI and the tests use the same
+library, and the rules that protect the user's work (atomic writes, a corrupt
+file kept aside instead of silently replaced, imports validated with the file
+and the problem named) must not depend on a widget.
+
+A class is a vector of attribute values in the dataset's own scale (CUB:
+0-100). Classes are stored per *attribute identity* (a hash of the ordered
+attribute names), so a class drawn for CUB shows for every dataset with CUB's
+312 attributes and never for AwA2.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from zsl_desktop.engine.atomic import atomic_write_text
+
+LIBRARY_FORMAT = "zsl-desktop-class-library/1"
+EXPORT_FORMAT = "zsl-desktop-classes/1"
+LIBRARY_FILE = "class_library.json"
+MAX_NAME = 80
+
+
+class LibraryError(Exception):
+    """A library or export file cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+def attribute_identity(attribute_names) -> str:
+    """Identity of an attribute list: the same names in the same order give the same id."""
+    h = hashlib.sha256("\n".join(str(n) for n in attribute_names).encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def value_range(class_attributes: np.ndarray) -> tuple[float, float]:
+    """The slider scale of a dataset: 0-100 for CUB/AwA2-style percentages, else 0-1."""
+    a = np.asarray(class_attributes, dtype=np.float64)
+    finite = a[np.isfinite(a)]
+    hi = float(finite.max()) if finite.size else 1.0
+    return (0.0, 100.0) if hi > 1.0 + 1e-6 else (0.0, 1.0)
+
+
+def library_path() -> Path:
+    from zsl_desktop.engine.paths import data_dir
+
+    return data_dir() / LIBRARY_FILE
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass(frozen=True)
+class UserClass:
+    """One class the user drew: a name and one value per attribute (dataset scale)."""
+
+    name: str
+    values: tuple[float, ...]
+    created: str = field(default_factory=_now)
+    modified: str = field(default_factory=_now)
+    note: str = ""
+
+    @staticmethod
+    def from_array(name: str, values, note: str = "") -> "UserClass":
+        return UserClass(name=name, values=tuple(float(v) for v in np.asarray(values, np.float64).ravel()),
+                         note=note)
+
+    def array(self) -> np.ndarray:
+        return np.asarray(self.values, dtype=np.float32)
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "values": [round(v, 6) for v in self.values], "created": self.created,
+                "modified": self.modified, "note": self.note}
+
+
+def check_name(name: str, taken=()) -> str:
+    """A cleaned class name, or ValueError saying why it cannot be used."""
+    clean = " ".join(str(name).split())
+    if not clean:
+        raise ValueError("a class needs a name")
+    if len(clean) > MAX_NAME:
+        raise ValueError(f"a class name has at most {MAX_NAME} characters")
+    lowered = {t.casefold() for t in taken}
+    if clean.casefold() in lowered:
+        raise ValueError(f"there is already a class called {clean!r}")
+    return clean
+
+
+def unique_name(name: str, taken) -> str:
+    """``name``, or ``name (2)``, ``name (3)``... whichever is free."""
+    lowered = {t.casefold() for t in taken}
+    if name.casefold() not in lowered:
+        return name
+    i = 2
+    while f"{name} ({i})".casefold() in lowered:
+        i += 1
+    return f"{name} ({i})"
+
+
+class ClassLibrary:
+    """All user classes, grouped by attribute identity, saved atomically as JSON.
+
+    ``load`` never loses a file: one it cannot read is renamed to
+    ``<name>.corrupt-<time>`` and the problem goes to ``warnings``.
+    """
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path is not None else None
+        self._sets: dict[str, dict] = {}  # identity -> {"attribute_names": [...], "dataset": str, "classes": {name: UserClass}}
+        self.warnings: list[str] = []
+
+    # -- persistence ------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: Path | None = None) -> "ClassLibrary":
+        path = Path(path) if path is not None else library_path()
+        library = cls(path)
+        if not path.exists():
+            return library
+        try:
+            library._sets = _parse_library(path)
+        except LibraryError as exc:
+            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            n = 1
+            while aside.exists():
+                n += 1
+                aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+            try:
+                path.replace(aside)
+                kept = f"it was kept as {aside.name}"
+            except OSError as move_error:
+                kept = f"it could not be moved aside ({move_error}); it was left untouched"
+                library.path = path.with_name(path.name + ".new")
+            library.warnings.append(
+                f"The class library {path} could not be read ({exc.problem}); {kept} and an empty library "
+                f"was started.")
+        return library
+
+    def save(self) -> Path:
+        if self.path is None:
+            raise ValueError("this library has no file")
+        data = {"format": LIBRARY_FORMAT, "saved": _now(), "sets": {}}
+        for identity, entry in self._sets.items():
+            if not entry["classes"]:
+                continue
+            data["sets"][identity] = {
+                "dataset": entry.get("dataset", ""),
+                "attribute_names": list(entry["attribute_names"]),
+                "classes": [c.as_json() for c in entry["classes"].values()],
+            }
+        atomic_write_text(self.path, json.dumps(data, indent=1))
+        return self.path
+
+    # -- queries ------------------------------------------------------------------------
+    def classes(self, identity: str) -> list[UserClass]:
+        entry = self._sets.get(identity)
+        return list(entry["classes"].values()) if entry else []
+
+    def names(self, identity: str) -> list[str]:
+        return [c.name for c in self.classes(identity)]
+
+    def get(self, identity: str, name: str) -> UserClass | None:
+        entry = self._sets.get(identity)
+        return entry["classes"].get(name) if entry else None
+
+    def matrix(self, identity: str, num_attributes: int) -> tuple[list[str], np.ndarray]:
+        """Names and the [U, A] value matrix of this identity's classes."""
+        classes = self.classes(identity)
+        if not classes:
+            return [], np.zeros((0, num_attributes), np.float32)
+        return [c.name for c in classes], np.stack([c.array() for c in classes])
+
+    # -- edits ------------------------------------------------------------------------------
+    def _entry(self, identity: str, attribute_names, dataset: str = "") -> dict:
+        entry = self._sets.get(identity)
+        if entry is None:
+            entry = {"attribute_names": list(attribute_names or []), "dataset": dataset, "classes": {}}
+            self._sets[identity] = entry
+        elif attribute_names and not entry["attribute_names"]:
+            entry["attribute_names"] = list(attribute_names)
+        return entry
+
+    def put(self, identity: str, user_class: UserClass, attribute_names=(), dataset: str = "") -> UserClass:
+        """Create or replace the class called ``user_class.name``."""
+        entry = self._entry(identity, attribute_names, dataset)
+        names = entry["attribute_names"]
+        if names and len(user_class.values) != len(names):
+            raise ValueError(f"{user_class.name!r} has {len(user_class.values)} values for {len(names)} attributes")
+        old = entry["classes"].get(user_class.name)
+        if old is not None:
+            user_class = replace(user_class, created=old.created, modified=_now())
+        entry["classes"][user_class.name] = user_class
+        return user_class
+
+    def rename(self, identity: str, old: str, new: str) -> UserClass:
+        entry = self._sets.get(identity)
+        if entry is None or old not in entry["classes"]:
+            raise KeyError(f"no user class called {old!r}")
+        new = check_name(new, [n for n in entry["classes"] if n != old])
+        items = [(new if k == old else k, replace(v, name=new, modified=_now()) if k == old else v)
+                 for k, v in entry["classes"].items()]
+        entry["classes"] = dict(items)
+        return entry["classes"][new]
+
+    def delete(self, identity: str, name: str) -> None:
+        entry = self._sets.get(identity)
+        if entry is None or name not in entry["classes"]:
+            raise KeyError(f"no user class called {name!r}")
+        del entry["classes"][name]
+
+    # -- exchange ------------------------------------------------------------------------
+    def export_json(self, path, identity: str, attribute_names, names=None, scale=None) -> Path:
+        """Write this identity's classes (or just ``names``) as a portable JSON file, atomically."""
+        chosen = [c for c in self.classes(identity) if names is None or c.name in set(names)]
+        data = {"format": EXPORT_FORMAT, "exported": _now(), "attribute_names": list(attribute_names),
+                "classes": [c.as_json() for c in chosen]}
+        if scale is not None:
+            data["scale"] = [float(scale[0]), float(scale[1])]
+        atomic_write_text(Path(path), json.dumps(data, indent=1))
+        return Path(path)
+
+    def import_json(self, path, identity: str, attribute_names, scale=None, taken=(), dataset: str = "") -> list[str]:
+        """Add the classes of an export (or library) file; returns their names (renamed when taken).
+
+        Raises LibraryError naming the file and the problem; nothing is added then.
+        """
+        path = Path(path)
+        incoming = read_export(path, attribute_names, scale)
+        taken = list(taken) + self.names(identity)
+        added = []
+        for c in incoming:
+            name = unique_name(c.name, taken)
+            taken.append(name)
+            self.put(identity, replace(c, name=name), attribute_names, dataset)
+            added.append(name)
+        return added
+
+
+def read_export(path: Path, attribute_names, scale=None) -> list[UserClass]:
+    """Validated classes of an export or library file, reordered to ``attribute_names``."""
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise LibraryError(path, "expected a JSON object with 'format', 'attribute_names' and 'classes'")
+    fmt = data.get("format")
+    if fmt == LIBRARY_FORMAT:  # a whole library: take the set with these attributes
+        identity = attribute_identity(attribute_names)
+        sets = data.get("sets")
+        if not isinstance(sets, dict) or identity not in sets:
+            raise LibraryError(path, "this class library holds no classes for the current dataset's attributes")
+        data = sets[identity]
+    elif fmt != EXPORT_FORMAT:
+        raise LibraryError(path, f"not a ZSL Desktop class file (format {fmt!r}, expected {EXPORT_FORMAT!r})")
+    names = data.get("attribute_names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise LibraryError(path, "'attribute_names' must be a list of attribute names")
+    wanted = list(attribute_names)
+    if names != wanted:
+        missing = sorted(set(wanted) - set(names))
+        extra = sorted(set(names) - set(wanted))
+        if missing or extra or len(names) != len(wanted):
+            detail = []
+            if missing:
+                detail.append(f"{len(missing)} missing (e.g. {missing[0]!r})")
+            if extra:
+                detail.append(f"{len(extra)} unknown (e.g. {extra[0]!r})")
+            raise LibraryError(path, "its attributes do not match the current dataset's: "
+                               + ", ".join(detail or ["duplicated names"]))
+    order = [names.index(n) for n in wanted]
+    classes = data.get("classes")
+    if not isinstance(classes, list):
+        raise LibraryError(path, "'classes' must be a list")
+    lo, hi = scale if scale is not None else (-math.inf, math.inf)
+    out, seen = [], set()
+    for i, item in enumerate(classes, 1):
+        where = f"class {i}"
+        if not isinstance(item, dict):
+            raise LibraryError(path, f"{where}: expected an object with 'name' and 'values'")
+        try:
+            name = check_name(item.get("name", ""), seen)
+        except ValueError as exc:
+            raise LibraryError(path, f"{where}: {exc}") from None
+        where = f"class {i} ({name!r})"
+        values = item.get("values")
+        if not isinstance(values, list) or len(values) != len(names):
+            count = len(values) if isinstance(values, list) else "no"
+            raise LibraryError(path, f"{where}: {count} values for {len(names)} attributes")
+        bad = [j for j, v in enumerate(values)
+               if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
+        if bad:
+            raise LibraryError(path, f"{where}: value {bad[0] + 1} ({names[bad[0]]}) is not a finite number")
+        outside = [j for j, v in enumerate(values) if not (lo - 1e-6 <= v <= hi + 1e-6)]
+        if outside:
+            j = outside[0]
+            raise LibraryError(path, f"{where}: value {values[j]} of {names[j]} is outside the scale {lo:g}-{hi:g}")
+        seen.add(name)
+        out.append(UserClass(name=name, values=tuple(float(values[j]) for j in order),
+                             created=str(item.get("created") or _now()), note=str(item.get("note") or "")))
+    return out
+
+
+def _read_json(path: Path):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LibraryError(path, "no such file") from None
+    except UnicodeDecodeError:
+        raise LibraryError(path, "not a text (UTF-8) file") from None
+    except OSError as exc:
+        raise LibraryError(path, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LibraryError(path, f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+
+
+def _parse_library(path: Path) -> dict:
+    data = _read_json(path)
+    if not isinstance(data, dict) or data.get("format") != LIBRARY_FORMAT:
+        raise LibraryError(path, f"not a class library (format {LIBRARY_FORMAT!r} expected)")
+    sets = data.get("sets")
+    if not isinstance(sets, dict):
+        raise LibraryError(path, "'sets' is missing or not an object")
+    out = {}
+    for identity, entry in sets.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("classes"), list):
+            raise LibraryError(path, f"set {identity}: malformed")
+        names = entry.get("attribute_names") or []
+        if not isinstance(names, list):
+            raise LibraryError(path, f"set {identity}: 'attribute_names' is not a list")
+        classes = {}
+        for i, item in enumerate(entry["classes"], 1):
+            try:
+                name = str(item["name"])
+                values = tuple(float(v) for v in item["values"])
+            except (KeyError, TypeError, ValueError):
+                raise LibraryError(path, f"set {identity}, class {i}: malformed") from None
+            if names and len(values) != len(names):
+                raise LibraryError(path, f"set {identity}, class {name!r}: {len(values)} values for "
+                                         f"{len(names)} attributes")
+            classes[name] = UserClass(name=name, values=values, created=str(item.get("created") or _now()),
+                                      modified=str(item.get("modified") or _now()), note=str(item.get("note") or ""))
+        out[str(identity)] = {"attribute_names": names, "dataset": str(entry.get("dataset", "")), "classes": classes}
+    return out
+
+
+# -- the editor's undo history ---------------------------------------------------------------
+@dataclass(frozen=True)
+class _Edit:
+    label: str
+    before: np.ndarray
+    after: np.ndarray
+    index: int | None  # the attribute of a single-slider edit (merge key), None for bulk edits
+
+
+class EditHistory:
+    """Undo/redo for one class being edited.
+
+    Consecutive edits of the same attribute merge into one step until
+    ``seal()`` (a slider drag is one undo step, not hundreds).
+    """
+
+    def __init__(self, values, limit: int = 500):
+        self._values = np.array(values, dtype=np.float32, copy=True)
+        self._undo: list[_Edit] = []
+        self._redo: list[_Edit] = []
+        self._sealed = True
+        self.limit = limit
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._values.copy()
+
+    def value(self, index: int) -> float:
+        return float(self._values[index])
+
+    def set(self, index: int, value: float, label: str = "") -> bool:
+        """Change one attribute; returns False when nothing changed."""
+        value = np.float32(value)
+        if self._values[index] == value:
+            return False
+        before = self._values.copy()
+        self._values[index] = value
+        last = self._undo[-1] if self._undo else None
+        if not self._sealed and last is not None and last.index == index:
+            self._undo[-1] = _Edit(last.label, last.before, self._values.copy(), index)
+        else:
+            self._push(_Edit(label or f"change attribute {index + 1}", before, self._values.copy(), index))
+        self._sealed = False
+        self._redo.clear()
+        return True
+
+    def set_all(self, values, label: str) -> bool:
+        values = np.asarray(values, dtype=np.float32)
+        if values.shape != self._values.shape:
+            raise ValueError(f"expected {self._values.shape[0]} values, got {values.shape}")
+        if np.array_equal(values, self._values):
+            return False
+        self._push(_Edit(label, self._values.copy(), values.copy(), None))
+        self._values = values.copy()
+        self._sealed = True
+        self._redo.clear()
+        return True
+
+    def seal(self) -> None:
+        self._sealed = True
+
+    def _push(self, edit: _Edit) -> None:
+        self._undo.append(edit)
+        if len(self._undo) > self.limit:
+            del self._undo[0]
+
+    def undo(self) -> bool:
+        if not self._undo:
+            return False
+        edit = self._undo.pop()
+        self._values = edit.before.copy()
+        self._redo.append(edit)
+        self._sealed = True
+        return True
+
+    def redo(self) -> bool:
+        if not self._redo:
+            return False
+        edit = self._redo.pop()
+        self._values = edit.after.copy()
+        self._undo.append(edit)
+        self._sealed = True
+        return True
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    @property
+    def undo_text(self) -> str:
+        return self._undo[-1].label if self._undo else ""
+
+    @property
+    def redo_text(self) -> str:
+        return self._redo[-1].label if self._redo else ""
+
+    def clear(self) -> None:
+        self._undo.clear()
+        self._redo.clear()
+        self._sealed = True
