@@ -124,8 +124,8 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
         yield ExtractProgress(n, n, 0.0, "features already extracted")
         return FeatureStore(folder, manifest)
 
-    model = load_backbone(backbone, device=device).to(memory_format=torch.channels_last)
-    h = w = input_size // spec.stride
+    model = load_backbone(backbone, device=device)
+    h = w = spec.grid_size(input_size)
     grid_shape = [spec.channels, h, w]
     fresh = manifest is None or manifest.get("key") != key
     if fresh:
@@ -163,7 +163,7 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
                 _commit_rows(grid, pooled, done, unflushed)
                 _write_status(folder, manifest, failed, "partial")
                 raise ExtractionCancelled(f"extraction cancelled after {n - int((done == 0).sum())} of {n} images")
-            images = torch.stack([t for t, _ in loaded]).to(device).contiguous(memory_format=torch.channels_last)
+            images = torch.stack([t for t, _ in loaded]).to(device)
             g, p = model(images)
             for i, (_, err) in zip(rows, loaded):
                 if err:

@@ -1,0 +1,169 @@
+"""Backbones: real ImageNet predictions from our EfficientNet-Lite0, shapes, strict loading, no downloads."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zsl_desktop.engine import backbones as B
+
+LITE = B.BACKBONES["efficientnet_lite0"]
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return B.load_backbone("efficientnet_lite0")
+
+
+@pytest.fixture
+def empty_torch_home(tmp_path, monkeypatch):
+    """An empty hub cache; any download attempt fails the test."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+
+    def no_download(*a, **k):
+        raise AssertionError("backbones must never download")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
+    return tmp_path
+
+
+def test_real_photos_are_classified(lite0):
+    skdata = pytest.importorskip("skimage.data")
+    images = [Image.fromarray(skdata.chelsea()), Image.fromarray(skdata.coffee())]
+    probs = lite0.classify(torch.stack([B.preprocess(im, LITE) for im in images])).softmax(-1)
+    top = probs.argmax(-1).tolist()
+    assert 281 <= top[0] <= 285, f"chelsea (cat) predicted as {top[0]}"  # tabby..Egyptian cat
+    assert top[1] in (967, 968), f"coffee predicted as {top[1]}"  # espresso / cup
+    assert probs[0, 281:286].sum() > 0.7 and probs[1, 967] > 0.5
+
+
+def test_feature_shapes_and_pooling(lite0):
+    x = torch.randn(2, 3, 224, 224)
+    grid, pooled = lite0(x)
+    assert grid.shape == (2, 1280, 7, 7) and pooled.shape == (2, 1280)
+    assert grid.dtype == pooled.dtype == torch.float32 and not grid.requires_grad
+    torch.testing.assert_close(pooled, grid.mean(dim=(2, 3)))
+    assert (grid >= 0).all() and (grid <= 6).all()  # ReLU6 head
+    with torch.inference_mode():
+        g2, _ = lite0(x)
+    torch.testing.assert_close(g2, grid)
+    assert LITE.grid_size(224) == 7 and lite0(torch.randn(1, 3, 256, 320))[0].shape[-2:] == (8, 10)
+
+
+def test_backbone_stays_frozen(lite0):
+    lite0.train()
+    assert not lite0.training and not lite0.net.training
+    assert not any(p.requires_grad for p in lite0.parameters())
+
+
+def test_flops(lite0):
+    flops = lite0.flops_per_image(224)
+    assert 0.70e9 < flops < 0.80e9  # ~385M multiply-adds, the published Lite0 figure
+    assert lite0.flops_per_image(448) == pytest.approx(4 * flops, rel=0.02)
+
+
+def test_strict_key_check_names_the_key():
+    sd = dict(B._read_state_dict(B.weights_path("efficientnet_lite0")))
+    missing = {k: v for k, v in sd.items() if k != "_fc.bias"}
+    with pytest.raises(B.BackboneUnavailable, match=r"missing keys: _fc\.bias"):
+        B.build_backbone("efficientnet_lite0", missing)
+    renamed = dict(sd)
+    renamed["_blocks.3._bn_1.weight"] = renamed.pop("_blocks.3._bn1.weight")
+    with pytest.raises(B.BackboneUnavailable) as err:
+        B.build_backbone("efficientnet_lite0", renamed)
+    assert "_blocks.3._bn1.weight" in str(err.value) and "_blocks.3._bn_1.weight" in str(err.value)
+    shaped = dict(sd, **{"_fc.bias": torch.zeros(10)})
+    with pytest.raises(B.BackboneUnavailable, match=r"_fc\.bias: \(10,\) != \(1000,\)"):
+        B.build_backbone("efficientnet_lite0", shaped)
+
+
+def test_unknown_backbone():
+    with pytest.raises(ValueError, match="efficientnet_lite0"):
+        B.load_backbone("vgg16")
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnet101"])
+def test_resnet_without_cached_weights_is_explained(name, empty_torch_home):
+    with pytest.raises(B.BackboneUnavailable) as err:
+        B.load_backbone(name)
+    msg = str(err.value)
+    expected = B.RESNET_FILES[name][0]
+    assert expected in msg and str(empty_torch_home / "hub" / "checkpoints") in msg
+    assert f"torchvision.models.{name}(weights='IMAGENET1K_V1')" in msg
+
+
+def test_resnet_loads_from_hub_cache(empty_torch_home):
+    import torchvision
+
+    folder = empty_torch_home / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), folder / "resnet50-11ad3fa6.pth")
+    assert B.weights_path("resnet50") == folder / "resnet50-11ad3fa6.pth"
+    model = B.load_backbone("resnet50")
+    x = torch.randn(1, 3, 448, 448)
+    grid, pooled = model(x)
+    assert grid.shape == (1, 2048, 14, 14) and pooled.shape == (1, 2048)
+    assert model.classify(x).shape == (1, 1000)
+    assert 7.5e9 < model.flops_per_image(224) < 8.5e9  # ResNet-50: ~4.1G multiply-adds
+
+
+def _norm(rgb):
+    return ((torch.tensor(rgb, dtype=torch.float32) / 255 - torch.tensor(LITE.mean)) / torch.tensor(LITE.std))
+
+
+@pytest.mark.parametrize("mode,value,expected_rgb", [
+    ("RGB", (10, 200, 30), (10, 200, 30)),
+    ("L", 77, (77, 77, 77)),
+    ("1", 1, (255, 255, 255)),
+    ("CMYK", (0, 255, 255, 0), (255, 0, 0)),
+    ("RGBA", (0, 0, 255, 0), (255, 255, 255)),  # fully transparent -> white background
+    ("RGBA", (0, 0, 255, 255), (0, 0, 255)),
+    ("LA", (40, 255), (40, 40, 40)),
+    ("I;16", 32896, (128, 128, 128)),  # 16-bit is rescaled, not clipped to white
+    ("I", 1000, (4, 4, 4)),
+    ("F", 128.0, (128, 128, 128)),  # float data within 0..255 is taken as 8-bit scale
+])
+def test_preprocess_modes(mode, value, expected_rgb):
+    if mode == "F":
+        im = Image.fromarray(np.full((30, 50), value, dtype=np.float32))
+    elif mode == "I":
+        im = Image.fromarray(np.full((30, 50), value, dtype=np.int32))
+        im.putpixel((0, 0), 65535)  # sets the scale: 16-bit data stored in a 32-bit image
+    else:
+        im = Image.new(mode, (50, 30), value)
+    x = B.preprocess(im, LITE, 32)
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32
+    torch.testing.assert_close(x[:, 16, 16], _norm(expected_rgb), atol=0.02, rtol=0)
+
+
+def test_preprocess_palette_with_and_without_transparency():
+    pal = Image.new("P", (40, 60), 1)
+    pal.putpalette([0, 0, 0, 200, 10, 10] + [0] * 762)
+    torch.testing.assert_close(B.preprocess(pal, LITE, 16)[:, 8, 8], _norm((200, 10, 10)))
+    pal.info["transparency"] = 1
+    torch.testing.assert_close(B.preprocess(pal, LITE, 16)[:, 8, 8], _norm((255, 255, 255)))
+
+
+def test_preprocess_resize_crop_and_exif_orientation():
+    arr = np.zeros((30, 60, 3), np.uint8)
+    arr[:, :30] = (255, 0, 0)   # left red
+    arr[:, 30:] = (0, 0, 255)   # right blue
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to display": left half becomes the top half
+    Image.fromarray(arr).save(buf, "JPEG", quality=95, exif=exif)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        x = B.preprocess(im, LITE, 32)
+    assert x.shape == (3, 32, 32)
+    top, bottom = x[:, 2, 16], x[:, 29, 16]
+    assert top[0] > top[2] and bottom[2] > bottom[0]
+    # Without EXIF the wide image is centre-cropped: red left, blue right.
+    y = B.preprocess(Image.fromarray(arr), LITE, 32)
+    assert y[0, 16, 2] > y[2, 16, 2] and y[2, 16, 29] > y[0, 16, 29]
