@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     _dataset_args(p, required=False)
     p.add_argument("--gamma", type=float, help="calibration gamma (default: the one chosen in training)")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--no-localisation", dest="localisation", action="store_false",
+                   help="skip the attention-vs-part-location score (attention methods, datasets with parts)")
     return parser
 
 

@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from zsl_desktop.engine.atomic import atomic_write_text
 
 
@@ -99,7 +101,16 @@ def run_eval(args, load) -> int:
     print(f"{h['method']} on {session.dataset.name}: epochs {h.get('epochs')}, "
           f"model selection on {h.get('select', '?')}")
     print(report.format())
+    figures = {"method": h["method"], "dataset": session.dataset.name, **report.as_dict()}
+    method, dataset = session.model.method, session.dataset
+    if args.localisation and method.has_attention and dataset.part_locations is not None and dataset.has_images:
+        from zsl_desktop.engine.localisation import localisation_score
+
+        test = np.concatenate([dataset.splits["test_seen"], dataset.splits["test_unseen"]])
+        score = localisation_score(method, dataset, session.features, test, session.input_size)
+        print(score.format())
+        figures.update(localisation=score.hits, localisation_uniform=score.uniform,
+                       localisation_centre=score.centre, localisation_pairs=score.pairs)
     if args.json:
-        atomic_write_text(args.json, json.dumps({"method": h["method"], "dataset": session.dataset.name,
-                                                 **report.as_dict()}, indent=1))
+        atomic_write_text(args.json, json.dumps(figures, indent=1))
     return 0
