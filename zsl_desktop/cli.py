@@ -164,10 +164,18 @@ def cmd_extract(args) -> int:
     dataset = _load(args)
     bar = ProgressBar("extracting features")
     start = time.perf_counter()
-    store = extract_all(dataset, progress=lambda e: bar.update(e.done, e.total, f"{e.images_per_second:.1f} img/s"),
-                        backbone=args.backbone, input_size=args.input_size, device=args.device)
+    messages = []
+
+    def progress(event):
+        if event.message:
+            messages.append(event.message)
+        bar.update(event.done, event.total, event.message or f"{event.images_per_second:.1f} img/s")
+
+    store = extract_all(dataset, progress=progress, backbone=args.backbone, input_size=args.input_size,
+                        device=args.device)
     bar.close()
-    print(f"feature store: {store.folder} ({time.perf_counter() - start:.1f}s)")
+    reused = " (reused: features already extracted)" if "features already extracted" in messages else ""
+    print(f"feature store: {store.folder}{reused} ({time.perf_counter() - start:.1f}s)")
     if store.failed:
         print(f"warning: {len(store.failed)} images could not be read:", file=sys.stderr)
         for path, why in list(store.failed.items())[:10]:

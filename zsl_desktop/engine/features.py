@@ -244,3 +244,44 @@ def _read_manifest(folder: Path) -> dict | None:
 def cpu_threads() -> int:
     """Threads for torch on the CPU: all cores but one, which stays with the GUI."""
     return max(1, (os.cpu_count() or 2) - 1)
+
+
+def extract_images(paths, backbone: str = "efficientnet_lite0", input_size: int | None = None,
+                   device: str | None = None, batch_size: int = 8, cancel=None):
+    """Features of loose images (user photos, a few test rows) without a store: (grid, pooled, errors).
+
+    Unreadable files give zero rows and an entry in ``errors`` (path -> why); nothing raises.
+    """
+    from zsl_desktop.engine.backbones import BACKBONES, load_backbone, preprocess
+
+    spec = BACKBONES[backbone]
+    input_size = input_size or spec.default_input_size
+    model = load_backbone(backbone, device=device or default_device())
+    grids, pooled, errors = [], [], {}
+    for start in range(0, len(paths), batch_size):
+        if cancel is not None and cancel.is_set():
+            raise ExtractionCancelled("extraction cancelled")
+        batch = []
+        for path in paths[start:start + batch_size]:
+            try:
+                with Image.open(path) as im:
+                    batch.append(preprocess(im, spec, input_size))
+            except Exception as exc:  # a bad photo must not stop the others
+                errors[str(path)] = f"{type(exc).__name__}: {exc}"
+                batch.append(None)
+        good = [t for t in batch if t is not None]
+        with torch.inference_mode():
+            g, p = model(torch.stack(good).to(model.device)) if good else (None, None)
+        side = spec.grid_size(input_size)
+        gi = iter(range(len(good)))
+        for t in batch:
+            if t is None:
+                grids.append(np.zeros((spec.channels, side, side), np.float32))
+                pooled.append(np.zeros(spec.channels, np.float32))
+            else:
+                i = next(gi)
+                grids.append(g[i].float().cpu().numpy())
+                pooled.append(p[i].float().cpu().numpy())
+    shape = (0, spec.channels, spec.grid_size(input_size), spec.grid_size(input_size))
+    return (np.stack(grids) if grids else np.zeros(shape, np.float32),
+            np.stack(pooled) if pooled else np.zeros((0, spec.channels), np.float32), errors)
