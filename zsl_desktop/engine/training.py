@@ -26,6 +26,7 @@ import torch
 
 from zsl_desktop import __version__
 from zsl_desktop.engine import evaluation as ev
+from zsl_desktop.engine import paths
 from zsl_desktop.engine.checkpoints import Checkpoint, save_checkpoint
 from zsl_desktop.engine.data.model import Dataset, validation_split
 from zsl_desktop.engine.methods.base import (
@@ -284,7 +285,8 @@ class _Run:
     def phase(self, name, index, train_classes, epochs, evaluate, saved, carry=None, keep_best_state=False):
         """Train one phase; yields events, returns the best ``{"epoch", "metrics"[, "state"]}`` or None if cancelled."""
         self.method = build_method(self.dataset, self.features, self.config).to(self.device)
-        data = _train_data(self.dataset, self.features, index, train_classes, self.device, self.config.seed)
+        data = _train_data(self.dataset, self.features, index, train_classes, self.device, self.config.seed,
+                           self.config.backbone, self.config.input_size)
         start, best = 0, carry
         if saved is not None and saved["phase"] == name:
             self.method.load_state_dict(saved["state"])
@@ -354,7 +356,8 @@ def run_to_end(gen, on_event=None):
             on_event(event)
 
 
-def _train_data(dataset, features, index, train_classes, device, seed) -> TrainData:
+def _train_data(dataset, features, index, train_classes, device, seed, backbone="efficientnet_lite0",
+                input_size=224) -> TrainData:
     from zsl_desktop.engine.data.word_vectors import attribute_vectors
 
     vectors, _ = attribute_vectors(dataset.attribute_names)
@@ -364,6 +367,10 @@ def _train_data(dataset, features, index, train_classes, device, seed) -> TrainD
         class_attributes=dataset.class_attributes, seen_classes=np.asarray(train_classes),
         unseen_classes=np.setdiff1d(np.arange(dataset.num_classes), train_classes),
         attribute_names=dataset.attribute_names, attribute_vectors=vectors, device=device, seed=seed,
+        image_paths=(tuple(str(dataset.image_path(i)) for i in range(dataset.num_samples))
+                     if dataset.has_images else None),
+        backbone=backbone, input_size=input_size, cache_dir=paths.feature_store_dir() / "cache",
+        dataset_fingerprint=dataset.fingerprint,
     )
 
 

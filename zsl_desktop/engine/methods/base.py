@@ -127,6 +127,14 @@ class TrainData:
     attribute_vectors: np.ndarray | None = None  # [A, 300] word vectors, when known
     device: str = "cpu"
     seed: int = 0
+    # For methods that go back to the pixels (SGMA re-encodes part crops): every
+    # feature-store row's image file, the backbone that made the features, and a
+    # folder for caches keyed by the dataset. None for feature-only datasets.
+    image_paths: tuple | None = None
+    backbone: str = "efficientnet_lite0"
+    input_size: int = 224
+    cache_dir: Any = None
+    dataset_fingerprint: str = ""
 
 
 @dataclass(frozen=True)
