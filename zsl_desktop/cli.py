@@ -6,6 +6,7 @@
     zsl-desktop extract  --dataset builtin|PATH [--backbone B] [--input-size S]
     zsl-desktop train    --dataset builtin|PATH --method msdn [--epochs N] [--out FILE]
     zsl-desktop eval     --checkpoint FILE [--dataset ...] [--gamma G]
+    zsl-desktop bench    [--quick] [--json FILE]
 """
 from __future__ import annotations
 
@@ -80,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model selection on validation data (default) or on the test split (reproduction only)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a hyper-parameter")
     p.add_argument("--out", help="checkpoint file to write")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from its .resume.pt file (same settings)")
 
     p = sub.add_parser("eval", help="evaluate a checkpoint (ZSL T1, GZSL U/S/H, AUSUC)")
     p.add_argument("--checkpoint", required=True)
@@ -88,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--no-localisation", dest="localisation", action="store_false",
                    help="skip the attention-vs-part-location score (attention methods, datasets with parts)")
+    p = sub.add_parser("bench", help="measure the speed and memory targets on this machine")
+    p.add_argument("--quick", action="store_true", help="smaller sizes; well under two minutes")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--only", action="append", choices=["rescore", "extract", "train", "app"],
+                   help="run only this section (repeatable)")
     return parser
 
 
@@ -102,13 +110,20 @@ def main(argv=None) -> int:
     if args.command is None:
         from zsl_desktop.app.main import run_app
         return run_app()
+    from zsl_desktop.engine.backbones import BackboneUnavailable
     from zsl_desktop.engine.checkpoints import CheckpointError
     from zsl_desktop.engine.data import DatasetError
 
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must not crash a print
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
     try:
         return COMMANDS[args.command](args)
-    except (DatasetError, CheckpointError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (DatasetError, CheckpointError, BackboneUnavailable, ValueError, KeyError, OSError, MemoryError) as exc:
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -195,8 +210,14 @@ def cmd_eval(args) -> int:
     return run_eval(args, _load)
 
 
+def cmd_bench(args) -> int:
+    from zsl_desktop.bench import main as bench_main
+
+    return bench_main(args)
+
+
 COMMANDS = {"generate": cmd_generate, "info": cmd_info, "extract": cmd_extract, "train": cmd_train,
-            "eval": cmd_eval}
+            "eval": cmd_eval, "bench": cmd_bench}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,11 +20,17 @@ def _parse_value(text: str):
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def _session(args, load, backbone=None, input_size=None):
+def _session(args, load, backbone=None, input_size=None, checkpoint=None):
     from zsl_desktop.cli import ProgressBar
     from zsl_desktop.engine.session import Session
 
     dataset = load(args)
+    if checkpoint is not None:  # refuse a foreign or damaged checkpoint before extracting any features
+        from zsl_desktop.engine.checkpoints import check_compatible
+        from zsl_desktop.engine.training import method_from_checkpoint
+
+        check_compatible(checkpoint, dataset)
+        method_from_checkpoint(checkpoint)
     session = Session(dataset, backbone or "efficientnet_lite0", input_size or 224, getattr(args, "device", None))
     if dataset.has_images:
         bar = ProgressBar("features")
@@ -59,7 +65,8 @@ def run_train(args, load) -> int:
     print(f"training {args.method} on {session.dataset.name} ({session.device}), selection on {args.select}")
     start = time.perf_counter()
     bar, finished = None, None
-    for event in train(session.dataset, session.features, config, checkpoint_path=out):
+    for event in train(session.dataset, session.features, config, checkpoint_path=out,
+                       resume=getattr(args, "resume", False)):
         if isinstance(event, Phase):
             if bar:
                 bar.close()
@@ -95,7 +102,7 @@ def run_eval(args, load) -> int:
         args.dataset = h["dataset"] if h["dataset"] in ("builtin", "builtin-small") else None
         if args.dataset is None:
             raise ValueError(f"{args.checkpoint} was trained on {h['dataset']!r}: pass --dataset PATH")
-    session = _session(args, load, h.get("backbone"), h.get("input_size"))
+    session = _session(args, load, h.get("backbone"), h.get("input_size"), checkpoint)
     session.use_checkpoint(checkpoint)
     report = session.evaluate(args.gamma)
     print(f"{h['method']} on {session.dataset.name}: epochs {h.get('epochs')}, "

@@ -23,6 +23,7 @@ from PIL import Image, ImageOps
 from torch import Tensor, nn
 
 from zsl_desktop.engine.efficientnet_lite import EfficientNetLite0
+from zsl_desktop.engine.images import to_rgb
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -237,44 +238,23 @@ def load_backbone(name: str = DEFAULT_BACKBONE, device="cpu") -> Backbone:
     return build_backbone(name, _read_state_dict(path), device, source=str(path))
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode -> 8-bit RGB. Transparency is composited on white; 16/32-bit grey is rescaled
-    (PIL's own convert would clip I;16 values above 255 to white)."""
-    mode = image.mode
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        arr = np.asarray(image, dtype=np.float64)
-        if mode.startswith("I;16"):
-            arr = arr / 65535.0
-        else:
-            lo, hi = float(arr.min()), float(arr.max())
-            if lo >= 0 and hi <= 255:
-                arr = arr / 255.0
-            elif lo >= 0 and hi <= 65535:
-                arr = arr / 65535.0
-            else:
-                arr = (arr - lo) / max(hi - lo, 1e-12)
-        grey = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
-        return Image.fromarray(grey).convert("RGB")
-    if mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif mode in ("LA", "PA", "La", "RGBa"):
-        image = image.convert("RGBA")
-    if image.mode == "RGBA":
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, image).convert("RGB")
-    return image if image.mode == "RGB" else image.convert("RGB")
+_to_rgb = to_rgb  # the name other engine modules import
 
 
 def preprocess(image: Image.Image, spec: BackboneSpec, input_size: int | None = None) -> Tensor:
     """PIL image -> normalised float32 [3, S, S]: EXIF-upright, RGB, shorter side to S, centre crop."""
     size = int(input_size or spec.default_input_size)
-    image = _to_rgb(ImageOps.exif_transpose(image))
+    image = to_rgb(ImageOps.exif_transpose(image))
     w, h = image.size
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    image = image.resize((nw, nh), Image.Resampling.BICUBIC)
     left, top = (nw - size) // 2, (nh - size) // 2
-    image = image.crop((left, top, left + size, top + size))
+    if nw * nh <= 4 * size * size:
+        image = image.resize((nw, nh), Image.Resampling.BICUBIC)
+        image = image.crop((left, top, left + size, top + size))
+    else:  # a long thin strip (1 x 20000 would resize to 224 x 4.5M): resample only the crop
+        box = (left * w / nw, top * h / nh, (left + size) * w / nw, (top + size) * h / nh)
+        image = image.resize((size, size), Image.Resampling.BICUBIC, box=box)
     x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
     mean = torch.tensor(spec.mean, dtype=torch.float32).view(3, 1, 1)
     std = torch.tensor(spec.std, dtype=torch.float32).view(3, 1, 1)

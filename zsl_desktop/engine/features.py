@@ -14,7 +14,9 @@ features are served straight from the dataset.
 """
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from zsl_desktop.engine import paths
 from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.data.model import Dataset
+from zsl_desktop.engine.images import describe, open_image
 from zsl_desktop.engine.methods.base import FeatureSource
 
 STORE_VERSION = 1
@@ -47,7 +49,9 @@ class ExtractProgress:
 
 
 def store_key(dataset: Dataset, backbone: str, input_size: int) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in dataset.name)
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in dataset.name)[:80]
+    while len(safe.encode()) > 80:  # a folder name stops at 255 bytes
+        safe = safe[:-1]
     return f"{safe}-{dataset.fingerprint}-{backbone}-{input_size}"
 
 
@@ -142,6 +146,14 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     grid = np.memmap(folder / "grid.f16", np.float16, mode, shape=(n, *grid_shape))
     pooled = np.memmap(folder / "pooled.f16", np.float16, mode, shape=(n, spec.channels))
     done = np.memmap(folder / "done.u8", np.uint8, mode, shape=(n,))
+    try:
+        _reserve_disk(folder, ("grid.f16", "pooled.f16", "done.u8"))
+    except OSError:
+        del grid, pooled, done
+        if fresh:
+            for name in ("grid.f16", "pooled.f16", "done.u8"):
+                (folder / name).unlink(missing_ok=True)
+        raise
     todo = np.flatnonzero(done == 0)
     failed = dict(manifest.get("failed", {}))
     if len(todo) < n:
@@ -149,22 +161,29 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
 
     def load(i):
         try:
-            with Image.open(dataset.image_path(int(i))) as im:
-                return preprocess(im, spec, input_size), None
+            return preprocess(open_image(dataset.image_path(int(i))), spec, input_size), None
         except Exception as exc:  # any unreadable image: record it, keep going
-            return torch.zeros(3, input_size, input_size), f"{type(exc).__name__}: {exc}"
+            return torch.zeros(3, input_size, input_size), describe(exc)
 
+    def commit():
+        # Failures are recorded before their rows are marked done: after a kill, a zero row
+        # that is marked done always has its reason in the manifest.
+        nonlocal manifest
+        if failed != manifest.get("failed", {}):
+            manifest = _write_status(folder, manifest, failed, "partial")
+        _commit_rows(grid, pooled, done, unflushed)
+
+    runner = BackboneRunner(model, batch_size)
     start, count = time.perf_counter(), 0
     last_flush, unflushed = start, []
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
     with ThreadPoolExecutor(max_workers=2) as pool, torch.inference_mode():
         for rows, loaded in zip(batches, _prefetch(pool, lambda b: [load(i) for i in b], batches)):
             if cancel is not None and cancel.is_set():
-                _commit_rows(grid, pooled, done, unflushed)
+                commit()
                 _write_status(folder, manifest, failed, "partial")
                 raise ExtractionCancelled(f"extraction cancelled after {n - int((done == 0).sum())} of {n} images")
-            images = torch.stack([t for t, _ in loaded]).to(device)
-            g, p = model(images)
+            g, p = runner(torch.stack([t for t, _ in loaded]))
             for i, (_, err) in zip(rows, loaded):
                 if err:
                     failed[dataset.image_paths[int(i)]] = err
@@ -177,12 +196,12 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
             pooled[rows] = p.astype(np.float16)
             unflushed.append(rows)
             if time.perf_counter() - last_flush > FLUSH_SECONDS:
-                _commit_rows(grid, pooled, done, unflushed)
+                commit()
                 last_flush = time.perf_counter()
             count += len(rows)
             rate = count / max(time.perf_counter() - start, 1e-9)
-            yield ExtractProgress(n - len(todo) + count, n, rate)
-    _commit_rows(grid, pooled, done, unflushed)
+            yield ExtractProgress(n - len(todo) + count, n, rate, runner.take_message())
+    commit()
     manifest = _write_status(folder, manifest, failed, "complete")
     del grid, pooled, done
     return FeatureStore(folder, manifest)
@@ -211,6 +230,88 @@ def _prefetch(pool, fn, items, ahead: int = 2):
         yield result
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for the out-of-memory errors of CUDA, MPS and the CPU allocator."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "not enough memory" in text
+                                              or "can't allocate memory" in text)
+
+
+class BackboneRunner:
+    """Runs the backbone on a batch; when memory runs out it halves the batch, then moves to the CPU.
+
+    ``model(images)`` gives (grid, pooled); images may sit on the CPU (the backbone moves them).
+    What it did is kept for the caller to show (``take_message``).
+    """
+
+    def __init__(self, model, batch_size: int):
+        self.model = model
+        self.batch_size = max(1, int(batch_size))
+        self.limit = self.batch_size
+        self.messages: list[str] = []
+
+    def __call__(self, images: torch.Tensor):
+        while True:
+            try:
+                parts = [self.model(chunk) for chunk in images.split(self.limit)]
+                break
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+                if not is_out_of_memory(exc):
+                    raise
+                self._shrink(exc, len(images))
+        if len(parts) == 1:
+            return parts[0]
+        return torch.cat([g for g, _ in parts]), torch.cat([p for _, p in parts])
+
+    def _shrink(self, exc: BaseException, n: int) -> None:
+        device = str(getattr(self.model, "device", "cpu"))
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        if min(self.limit, n) > 1:
+            self.limit = max(1, min(self.limit, n) // 2)
+            self._say(f"out of memory on {device}: continuing with batches of {self.limit} images")
+        elif device != "cpu":
+            self.model = self.model.to("cpu")
+            self.limit = self.batch_size
+            self._say(f"out of memory on {device} even one image at a time: continuing on the CPU (slower)")
+        else:
+            raise MemoryError(f"out of memory on the CPU even one image at a time ({exc})") from exc
+
+    def _say(self, text: str) -> None:
+        logging.getLogger(__name__).warning(text)
+        self.messages.append(text)
+
+    def take_message(self) -> str:
+        text = "; ".join(self.messages)
+        self.messages.clear()
+        return text
+
+
+def _reserve_disk(folder: Path, names) -> None:
+    """Allocate the store's files now (they start sparse): a full disk is a clear error here,
+    not a crash (SIGBUS) in the middle of writing a memory-mapped row."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    for name in names:
+        path = Path(folder) / name
+        with open(path, "r+b") as f:
+            size = os.fstat(f.fileno()).st_size
+            try:
+                os.posix_fallocate(f.fileno(), 0, size)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                    raise OSError(exc.errno, f"not enough disk space for the feature store in {folder}: it needs "
+                                             f"{_total_mb(folder, names):.0f} MB ({os.strerror(exc.errno)})") from None
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+
+
+def _total_mb(folder: Path, names) -> float:
+    return sum((Path(folder) / n).stat().st_size for n in names) / 1e6
+
+
 def _commit_rows(grid, pooled, done, unflushed: list) -> None:
     """Flush feature rows to disk, then mark them done: a row marked done is always complete."""
     grid.flush()
@@ -228,17 +329,26 @@ def _write_status(folder: Path, manifest: dict, failed: dict, status: str) -> di
 
 
 def _read_manifest(folder: Path) -> dict | None:
+    """The store's manifest, or None when it (or a data file of the right size) is missing or damaged."""
     path = Path(folder) / "manifest.json"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if manifest.get("version") != STORE_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("version") != STORE_VERSION:
         return None
-    expected = {"grid.f16", "pooled.f16"}
-    if not all((Path(folder) / f).exists() for f in expected):
+    try:
+        n, channels = int(manifest["num_images"]), int(manifest["channels"])
+        expected = {"grid.f16": 2 * n * int(np.prod([int(s) for s in manifest["grid_shape"]])),
+                    "pooled.f16": 2 * n * channels}
+        if not isinstance(manifest.get("failed", {}), dict):
+            return None
+        sizes = {f: (Path(folder) / f).stat().st_size for f in expected}
+    except (KeyError, TypeError, ValueError, OSError):
         return None
-    return manifest if isinstance(manifest, dict) else None
+    if sizes != expected:  # a truncated or replaced data file: extract again rather than crash
+        return None
+    return manifest
 
 
 def cpu_threads() -> int:
@@ -257,6 +367,7 @@ def extract_images(paths, backbone: str = "efficientnet_lite0", input_size: int 
     spec = BACKBONES[backbone]
     input_size = input_size or spec.default_input_size
     model = load_backbone(backbone, device=device or default_device())
+    runner = BackboneRunner(model, batch_size)
     grids, pooled, errors = [], [], {}
     for start in range(0, len(paths), batch_size):
         if cancel is not None and cancel.is_set():
@@ -264,14 +375,13 @@ def extract_images(paths, backbone: str = "efficientnet_lite0", input_size: int 
         batch = []
         for path in paths[start:start + batch_size]:
             try:
-                with Image.open(path) as im:
-                    batch.append(preprocess(im, spec, input_size))
+                batch.append(preprocess(open_image(path), spec, input_size))
             except Exception as exc:  # a bad photo must not stop the others
-                errors[str(path)] = f"{type(exc).__name__}: {exc}"
+                errors[str(path)] = describe(exc)
                 batch.append(None)
         good = [t for t in batch if t is not None]
         with torch.inference_mode():
-            g, p = model(torch.stack(good).to(model.device)) if good else (None, None)
+            g, p = runner(torch.stack(good)) if good else (None, None)
         side = spec.grid_size(input_size)
         gi = iter(range(len(good)))
         for t in batch:

@@ -27,7 +27,7 @@ import torch
 from zsl_desktop import __version__
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine import paths
-from zsl_desktop.engine.checkpoints import Checkpoint, save_checkpoint
+from zsl_desktop.engine.checkpoints import Checkpoint, CheckpointError, save_checkpoint
 from zsl_desktop.engine.data.model import Dataset, validation_split
 from zsl_desktop.engine.methods.base import (
     Cancelled, Control, EpochEnd, FeatureSource, Message, Method, ModelInfo, TrainData, get_method,
@@ -115,23 +115,48 @@ def make_header(dataset: Dataset, method: Method, config: TrainConfig, **extra) 
 
 
 def method_from_checkpoint(checkpoint: Checkpoint) -> Method:
+    """The method a checkpoint holds; a header or weights that do not fit raise CheckpointError naming the file."""
     h = checkpoint.header
-    cls = get_method(h["method"])
-    info = ModelInfo(
-        attribute_names=tuple(h["attribute_names"]), num_classes=len(h["class_names"]),
-        feature_kind=h["feature_kind"], channels=int(h["channels"]),
-        grid_size=tuple(h["grid_size"]) or None,
-    )
-    method = cls(info, h.get("hparams", {}))
-    method.load_state_dict(checkpoint.state)
+    try:
+        cls = get_method(h["method"])
+        info = ModelInfo(
+            attribute_names=tuple(h["attribute_names"]), num_classes=len(h["class_names"]),
+            feature_kind=h["feature_kind"], channels=int(h["channels"]),
+            grid_size=tuple(h["grid_size"]) or None,
+        )
+        method = cls(info, h.get("hparams", {}))
+        method.load_state_dict(checkpoint.state)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+        detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, KeyError) and isinstance(detail, str) and detail in _HEADER_FIELDS:
+            detail = f"the header has no {detail!r}"
+        raise CheckpointError(f"{checkpoint.path or 'checkpoint'}: cannot be used: {detail}") from None
     return method
 
 
+_HEADER_FIELDS = ("method", "attribute_names", "class_names", "feature_kind", "channels", "grid_size")
+
+
 def encode_rows(method: Method, features: FeatureSource, index, device="cpu", chunk: int = 512) -> np.ndarray:
-    """Codes for many rows, in chunks so a 10k-image store never sits in memory as float32."""
+    """Codes for many rows, in chunks so a 10k-image store never sits in memory as float32.
+
+    Out of memory halves the chunk (down to one row) before giving up.
+    """
+    from zsl_desktop.engine.features import is_out_of_memory
+
     index = np.asarray(index)
-    out = [method.encode(features.rows(method.feature_kind, index[i:i + chunk], device))
-           for i in range(0, len(index), chunk)]
+    out, i = [], 0
+    while i < len(index):
+        try:
+            out.append(method.encode(features.rows(method.feature_kind, index[i:i + chunk], device)))
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
+            if chunk == 1 or not is_out_of_memory(exc):
+                raise
+            chunk = max(1, chunk // 2)
+            if str(device).startswith("cuda"):
+                torch.cuda.empty_cache()
+            continue
+        i += chunk
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 

@@ -147,7 +147,8 @@ class Dataset:
         h.update("\n".join(self.attribute_names).encode())
         h.update(b"\x00")
         if self.image_paths is not None:
-            h.update("\n".join(self.image_paths).encode())
+            # surrogateescape: a file name that is not valid UTF-8 (read from a Linux folder) still hashes
+            h.update("\n".join(self.image_paths).encode("utf-8", "surrogateescape"))
         elif self.features is not None:
             h.update(str(self.features.shape).encode())
         h.update(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())

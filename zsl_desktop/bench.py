@@ -1,0 +1,233 @@
+"""``zsl-desktop bench``: the interactive and throughput targets, measured on this machine.
+
+Each section returns rows of (name, figure, unit, target, ok). The machine is
+noisy, so timings are medians / percentiles of repeated runs, and ratios are
+taken within one run. ``--quick`` shrinks every size so the whole bench runs
+in well under two minutes; the test suite runs it smaller still (``sizes``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Row:
+    section: str
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    ok: bool | None = None
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rescore_images: int = 10_000
+    rescore_edits: int = 200
+    extract_images: int = 96
+    train_epochs: int = 2
+    ui_seconds: float = 20.0
+    memory_images: int = 10_000
+
+    @staticmethod
+    def quick() -> "Sizes":
+        return Sizes(rescore_images=10_000, rescore_edits=200, extract_images=32, train_epochs=1,
+                     ui_seconds=5.0, memory_images=10_000)
+
+    @staticmethod
+    def tiny() -> "Sizes":
+        return Sizes(rescore_images=500, rescore_edits=10, extract_images=4, train_epochs=1,
+                     ui_seconds=1.0, memory_images=300)
+
+
+def percentile_ms(seconds: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(seconds) * 1000.0, q))
+
+
+# -- 1. live re-scoring ------------------------------------------------------------------------
+def bench_rescoring(dataset, sizes: Sizes, methods=None) -> list[Row]:
+    """A user class edited with a slider -> scores of every image against all classes + the edited one.
+
+    Codes come from the method's own ``encode`` on a few real-shaped feature
+    rows, tiled to ``rescore_images`` rows (the values don't change the cost).
+    """
+    import torch
+
+    from zsl_desktop.engine.methods.base import ModelInfo, get_method, method_names
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for name in methods or method_names():
+        cls = get_method(name)
+        channels, grid = 1280, (7, 7)
+        info = ModelInfo(attribute_names=dataset.attribute_names, num_classes=dataset.num_classes,
+                         feature_kind=cls.feature_kind, channels=channels,
+                         grid_size=grid if cls.feature_kind == "grid" else None)
+        try:
+            method = cls(info)
+            sample = torch.randn(8, channels, *grid).abs() if cls.feature_kind == "grid" else torch.randn(8, channels).abs()
+            with torch.inference_mode():
+                codes = method.encode(sample)
+        except Exception as exc:  # a method that cannot score untrained is reported, not hidden
+            rows.append(Row("rescore", f"{name}: could not run untrained ({type(exc).__name__})", float("nan"), "ms"))
+            continue
+        codes = np.concatenate([codes] * (sizes.rescore_images // len(codes) + 1))[: sizes.rescore_images]
+        classes = dataset.class_attributes.copy()
+        times = []
+        for _ in range(sizes.rescore_edits):
+            user = classes[rng.integers(len(classes))] + rng.normal(0, 5, classes.shape[1]).astype(np.float32)
+            matrix = np.vstack([classes, np.clip(user, 0, None)])
+            start = time.perf_counter()
+            method.score(codes, matrix)
+            times.append(time.perf_counter() - start)
+        p95 = percentile_ms(times, 95)
+        rows.append(Row("rescore", f"{name} p50 ({sizes.rescore_images} images)", percentile_ms(times, 50), "ms"))
+        rows.append(Row("rescore", f"{name} p95 ({sizes.rescore_images} images)", p95, "ms", "<= 8", p95 <= 8))
+    return rows
+
+
+# -- 3. feature extraction ---------------------------------------------------------------------------
+def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
+    """This machine's dense float32 matmul speed with torch's current threads (the compute bound)."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
+
+
+def bench_extraction(dataset, sizes: Sizes) -> list[Row]:
+    import torch
+
+    from zsl_desktop.engine.backbones import BACKBONES, DEFAULT_BACKBONE, load_backbone, preprocess
+    from PIL import Image
+
+    spec = BACKBONES[DEFAULT_BACKBONE]
+    model = load_backbone(DEFAULT_BACKBONE)
+    n = min(sizes.extract_images, dataset.num_samples)
+    start = time.perf_counter()
+    tensors = []
+    for i in range(n):
+        with Image.open(dataset.image_path(i)) as im:
+            tensors.append(preprocess(im, spec))
+    decode = (time.perf_counter() - start) / n
+    batch = 4
+    with torch.inference_mode():
+        model(torch.stack(tensors[:batch]))  # warm-up
+        start = time.perf_counter()
+        for i in range(0, n, batch):
+            model(torch.stack(tensors[i:i + batch]))
+        seconds = time.perf_counter() - start
+    model_rate = n / seconds
+    end_to_end = 1.0 / (1.0 / model_rate + decode)
+    flops = model.flops_per_image(spec.default_input_size)
+    bound = matmul_gflops() * 1e9 / flops
+    ratio = model_rate / bound
+    return [
+        Row("extract", "backbone images/s (EfficientNet-Lite0, 224 px)", model_rate, "img/s"),
+        Row("extract", "with JPEG decode + resize (one thread)", end_to_end, "img/s"),
+        Row("extract", "compute bound (matmul GFLOP/s / FLOPs per image)", bound, "img/s"),
+        Row("extract", "fraction of the compute bound", ratio, "", ">= 0.5", ratio >= 0.5),
+    ]
+
+
+# -- 4. training ---------------------------------------------------------------------------------------
+def bench_training(dataset, features, sizes: Sizes, label: str, methods=None) -> list[Row]:
+    """Seconds per epoch of each method's ``fit`` on the dataset's trainval rows (no evaluation)."""
+    from zsl_desktop.engine.methods.base import Control, EpochEnd, get_method, method_names
+    from zsl_desktop.engine.training import TrainConfig, _train_data, build_method
+
+    rows = []
+    for name in methods or method_names():
+        cls = get_method(name)
+        if (features.grid if cls.feature_kind == "grid" else features.pooled) is None:
+            continue
+        method = build_method(dataset, features, TrainConfig(method=name))
+        data = _train_data(dataset, features, dataset.splits["trainval"], dataset.seen_classes, "cpu", 0)
+        stamps = [time.perf_counter()]
+        for event in method.fit(data, Control(), sizes.train_epochs):
+            if isinstance(event, EpochEnd):
+                stamps.append(time.perf_counter())
+        per_epoch = float(np.median(np.diff(stamps)))
+        rows.append(Row("train", f"{name} on {label} ({len(data.train_index)} images)", per_epoch, "s/epoch"))
+    return rows
+
+
+# -- 5/6. start-up and memory (need the app) ----------------------------------------------------------
+def bench_app(sizes: Sizes) -> list[Row]:
+    try:
+        from zsl_desktop.app import bench_ui
+    except ImportError as exc:
+        return [Row("app", f"app benchmarks unavailable ({exc})", float("nan"), "")]
+    return [Row(**r) if isinstance(r, dict) else r for r in bench_ui.run(sizes)]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# -- driver ---------------------------------------------------------------------------------------------
+def run(quick: bool = False, sizes: Sizes | None = None, sections=None, dataset=None, features=None,
+        real_cub: bool = True) -> list[Row]:
+    import torch
+
+    from zsl_desktop.engine.features import FeatureStore, cpu_threads, extract_all
+
+    sizes = sizes or (Sizes.quick() if quick else Sizes())
+    sections = set(sections or ("rescore", "extract", "train", "app"))
+    torch.set_num_threads(cpu_threads() + (0 if "app" in sections else 1))
+    if dataset is None:
+        from zsl_desktop.engine.data import load_builtin
+        dataset = load_builtin()
+    rows: list[Row] = []
+    if "rescore" in sections:
+        rows += bench_rescoring(dataset, sizes)
+    if "extract" in sections:
+        rows += bench_extraction(dataset, sizes)
+    if "train" in sections:
+        if features is None:
+            features = extract_all(dataset).source()
+        rows += bench_training(dataset, features, sizes, dataset.name)
+        from zsl_desktop.engine.paths import shared_data_dir
+        shared = shared_data_dir() if real_cub else None
+        if shared is not None:
+            from zsl_desktop.engine.data.cub import load_cub
+            cub = load_cub(shared / "CUB_200_2011")
+            store = FeatureStore.open(cub, "efficientnet_lite0", 224) or extract_all(cub)
+            rows += bench_training(cub, store.source(), sizes, "real CUB subset")
+    if "app" in sections:
+        rows += bench_app(sizes)
+    return rows
+
+
+def format_table(rows: list[Row]) -> str:
+    lines = [f"{'section':8s} {'measure':58s} {'value':>10s} {'unit':8s} {'target':>8s}  ok",
+             "-" * 100]
+    for r in rows:
+        ok = "" if r.ok is None else ("yes" if r.ok else "NO")
+        value = "n/a" if r.value != r.value else f"{r.value:10.2f}"
+        lines.append(f"{r.section:8s} {r.name[:58]:58s} {value:>10s} {r.unit:8s} {r.target:>8s}  {ok}")
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    start = time.perf_counter()
+    rows = run(quick=args.quick, sections=args.only)
+    print(format_table(rows))
+    print(f"\n(bench took {time.perf_counter() - start:.0f}s; torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}; "
+          f"peak RSS of this process {peak_rss_mb():.0f} MB)")
+    if args.json:
+        from zsl_desktop.engine.atomic import atomic_write_text
+        atomic_write_text(args.json, json.dumps([asdict(r) for r in rows], indent=1))
+    return 0

@@ -1,0 +1,148 @@
+"""Opening image files safely: one policy for size limits, orientation and colour modes.
+
+Every image the engine reads goes through :func:`open_image`; the app calls it
+too (a photo dropped on the window). It either returns a fully decoded,
+upright, 8-bit RGB ``PIL.Image`` or raises :class:`ImageFileError` whose
+message names the file and says what is wrong with it in words (empty,
+truncated, not an image, too large, ...), so callers can skip the file and
+keep going.
+
+Decompression bombs: a small file can declare billions of pixels. The limit
+is :data:`MAX_IMAGE_PIXELS`, set here once for the whole process (Pillow's
+own guard, ``Image.MAX_IMAGE_PIXELS``, follows it: Pillow refuses outright
+above twice the limit). Files above the limit are refused before decoding.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# 100 megapixels: larger than any camera photo a user will bring (a 50 MP frame
+# is 8688 x 5792), and about 300 MB once decoded to RGB.
+MAX_IMAGE_PIXELS = 100_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+_TEXT_BYTES = set(range(32, 127)) | {9, 10, 13}
+
+
+class ImageFileError(Exception):
+    """An image file that cannot be used; ``str()`` is ``"<path>: <problem>"``."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+def open_image(path) -> Image.Image:
+    """The image at ``path``, decoded, EXIF-upright and in RGB; or :class:`ImageFileError`."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageFileError(path, "file not found") from None
+    except OSError as exc:
+        raise ImageFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if path.is_dir():
+        raise ImageFileError(path, "is a folder, not an image file")
+    if not path.is_file():  # a pipe or a device would block or never end
+        raise ImageFileError(path, "is not a regular file (a pipe, socket or device), so it is not read")
+    if size == 0:
+        raise ImageFileError(path, "the file is empty (0 bytes)")
+    try:
+        with Image.open(path) as image:
+            check_size(path, image.size)
+            image.load()
+            upright = _exif_upright(image)
+            return to_rgb(upright)
+    except ImageFileError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageFileError(path, f"the image declares more than {2 * MAX_IMAGE_PIXELS / 1e6:.0f} million "
+                                   "pixels; refused as a possible decompression bomb") from None
+    except UnidentifiedImageError:
+        raise ImageFileError(path, _unidentified(path)) from None
+    except MemoryError:
+        raise ImageFileError(path, "the image is too large to decode in the memory available") from None
+    except PermissionError:
+        raise ImageFileError(path, "permission denied") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
+        # Pillow reports damaged data with all of these (SyntaxError: "broken PNG file", ...)
+        text = str(exc) or type(exc).__name__
+        if "truncated" in text.lower() or isinstance(exc, EOFError):
+            problem = f"the image data is truncated (the file ends early: {text})"
+        else:
+            problem = f"the image data is damaged ({type(exc).__name__}: {text})"
+        raise ImageFileError(path, problem) from None
+
+
+def check_size(path, size: tuple[int, int]) -> None:
+    """Refuse an image whose declared size is over the pixel limit (before it is decoded)."""
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise ImageFileError(path, f"the image has no pixels ({w}x{h})")
+    if w * h > MAX_IMAGE_PIXELS:
+        raise ImageFileError(path, f"the image is {w}x{h} ({w * h / 1e6:.0f} million pixels), over the limit of "
+                                   f"{MAX_IMAGE_PIXELS / 1e6:.0f} million; refused as a possible decompression bomb")
+
+
+def _exif_upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; a damaged EXIF block leaves the image as stored."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # malformed EXIF must not make a readable photo unusable
+        return image.copy()  # a copy: the caller closes the file's image
+
+
+def _unidentified(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        head = b""
+    if head and all(b in _TEXT_BYTES for b in head):
+        return "contains text, not image data (is it an image file at all?)"
+    suffix = path.suffix.lower() or "(no extension)"
+    return f"not an image format that can be read (extension {suffix}; the header is not a known image type)"
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB. Transparency is composited on white; 16/32-bit grey is rescaled
+    (PIL's own convert would clip I;16 values above 255 to white)."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        if mode.startswith("I;16"):
+            arr = arr / 65535.0
+        else:
+            finite = arr[np.isfinite(arr)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+            if lo >= 0 and hi <= 255:
+                arr = arr / 255.0
+            elif lo >= 0 and hi <= 65535:
+                arr = arr / 65535.0
+            else:
+                arr = (arr - lo) / max(hi - lo, 1e-12)
+        arr = np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0)
+        grey = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in ("LA", "PA", "La", "RGBa"):
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, image).convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def describe(exc: BaseException) -> str:
+    """The problem part of an error about one image, for per-file failure lists."""
+    if isinstance(exc, ImageFileError):
+        return exc.problem
+    return f"{type(exc).__name__}: {exc}"
+
+
+__all__ = ["MAX_IMAGE_PIXELS", "ImageFileError", "check_size", "describe", "open_image", "to_rgb"]
