@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,11 @@ class ProgressBar:
         self.tty = self.stream.isatty()
         self._last_decile = -1
 
+    enabled = True  # off on the non-zero ranks of a torchrun job
+
     def update(self, done: int, total: int, extra: str = "") -> None:
+        if not self.enabled:
+            return
         total = max(total, 1)
         fraction = min(done / total, 1.0)
         elapsed = time.perf_counter() - self.start
@@ -41,7 +46,7 @@ class ProgressBar:
             self.stream.write(f"{int(fraction * 100):3d}% {text}\n")
 
     def close(self) -> None:
-        if self.tty:
+        if self.tty and self.enabled:
             self.stream.write("\n")
         self.stream.flush()
 
@@ -119,6 +124,9 @@ def main(argv=None) -> int:
             stream.reconfigure(errors="backslashreplace")
         except (AttributeError, ValueError, OSError):
             pass
+    if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 speaks for the job
+        sys.stdout = open(os.devnull, "w")
+        ProgressBar.enabled = False
     try:
         return COMMANDS[args.command](args)
     except (DatasetError, CheckpointError, BackboneUnavailable, ValueError, KeyError, OSError, MemoryError) as exc:
@@ -128,6 +136,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        from zsl_desktop.engine.distributed import shutdown
+
+        shutdown()
 
 
 def _load(args, progress_label="generating built-in birds"):

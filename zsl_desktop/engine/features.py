@@ -29,6 +29,7 @@ import torch
 from zsl_desktop.engine import paths
 from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.data.model import Dataset
+from zsl_desktop.engine.distributed import context as dist_context
 from zsl_desktop.engine.images import describe, open_image
 from zsl_desktop.engine.methods.base import FeatureSource
 
@@ -128,10 +129,18 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
         yield ExtractProgress(n, n, 0.0, "features already extracted")
         return FeatureStore(folder, manifest)
 
+    dist = dist_context()
+    if dist.active and device == default_device():
+        device = dist.device
     model = load_backbone(backbone, device=device)
     h = w = spec.grid_size(input_size)
     grid_shape = [spec.channels, h, w]
     fresh = manifest is None or manifest.get("key") != key
+    if dist.active and not dist.is_main:
+        # Under torchrun rank 0 creates (or keeps) the files; the others open them afterwards.
+        dist.barrier()
+        manifest, fresh = _read_manifest(folder), False
+        dist.barrier()
     if fresh:
         folder.mkdir(parents=True, exist_ok=True)
         manifest = {
@@ -147,14 +156,21 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     pooled = np.memmap(folder / "pooled.f16", np.float16, mode, shape=(n, spec.channels))
     done = np.memmap(folder / "done.u8", np.uint8, mode, shape=(n,))
     try:
-        _reserve_disk(folder, ("grid.f16", "pooled.f16", "done.u8"))
+        if dist.is_main:
+            _reserve_disk(folder, ("grid.f16", "pooled.f16", "done.u8"))
     except OSError:
         del grid, pooled, done
         if fresh:
             for name in ("grid.f16", "pooled.f16", "done.u8"):
                 (folder / name).unlink(missing_ok=True)
         raise
+    if dist.active and dist.is_main:
+        grid.flush()
+        dist.barrier()  # files exist: the other ranks may open them
+        dist.barrier()  # ... and have opened them
     todo = np.flatnonzero(done == 0)
+    if dist.active:
+        todo = dist.shard_rows(todo)  # rank r takes rows r, r+N, ... (DistributedSampler order)
     failed = dict(manifest.get("failed", {}))
     if len(todo) < n:
         yield ExtractProgress(n - len(todo), n, 0.0, f"resuming: {n - len(todo)} of {n} already extracted")
@@ -169,7 +185,7 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
         # Failures are recorded before their rows are marked done: after a kill, a zero row
         # that is marked done always has its reason in the manifest.
         nonlocal manifest
-        if failed != manifest.get("failed", {}):
+        if dist.is_main and failed != manifest.get("failed", {}):
             manifest = _write_status(folder, manifest, failed, "partial")
         _commit_rows(grid, pooled, done, unflushed)
 
@@ -181,7 +197,8 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
         for rows, loaded in zip(batches, _prefetch(pool, lambda b: [load(i) for i in b], batches)):
             if cancel is not None and cancel.is_set():
                 commit()
-                _write_status(folder, manifest, failed, "partial")
+                if dist.is_main:
+                    _write_status(folder, manifest, failed, "partial")
                 raise ExtractionCancelled(f"extraction cancelled after {n - int((done == 0).sum())} of {n} images")
             g, p = runner(torch.stack([t for t, _ in loaded]))
             for i, (_, err) in zip(rows, loaded):
@@ -202,7 +219,17 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
             rate = count / max(time.perf_counter() - start, 1e-9)
             yield ExtractProgress(n - len(todo) + count, n, rate, runner.take_message())
     commit()
-    manifest = _write_status(folder, manifest, failed, "complete")
+    if dist.active:
+        # Every rank's failures go into the one manifest that rank 0 writes.
+        gathered = [None] * dist.world_size
+        torch.distributed.all_gather_object(gathered, failed)
+        for part in gathered:
+            failed.update(part)
+    if dist.is_main:
+        manifest = _write_status(folder, manifest, failed, "complete")
+    dist.barrier()
+    if not dist.is_main:
+        manifest = _read_manifest(folder)
     del grid, pooled, done
     return FeatureStore(folder, manifest)
 

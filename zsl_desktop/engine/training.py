@@ -29,6 +29,7 @@ from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine import paths
 from zsl_desktop.engine.checkpoints import Checkpoint, CheckpointError, save_checkpoint
 from zsl_desktop.engine.data.model import Dataset, validation_split
+from zsl_desktop.engine.distributed import context as dist_context
 from zsl_desktop.engine.methods.base import (
     Cancelled, Control, EpochEnd, FeatureSource, Message, Method, ModelInfo, TrainData, get_method,
 )
@@ -76,6 +77,9 @@ class TrainConfig:
 def pick_device(requested: str | None = None) -> str:
     if requested:
         return requested
+    ctx = dist_context()
+    if ctx.active:
+        return ctx.device
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -86,6 +90,8 @@ def seed_everything(seed: int) -> None:
 
 def build_method(dataset: Dataset, features: FeatureSource, config: TrainConfig) -> Method:
     cls = get_method(config.method)
+    if dist_context().active and not cls.supports_distributed:
+        raise ValueError(f"{cls.title or cls.name} does not run under torchrun yet; train it in one process")
     array = features.grid if cls.feature_kind == "grid" else features.pooled
     if array is None:
         raise ValueError(
@@ -292,8 +298,12 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
                          selection=selection, metrics=report.as_dict())
     path = None
     if checkpoint_path is not None:
-        path = save_checkpoint(checkpoint_path, header, inference_state(method))
-        resume_path(checkpoint_path).unlink(missing_ok=True)
+        if dist_context().is_main:  # under torchrun, rank 0 alone writes files
+            path = save_checkpoint(checkpoint_path, header, inference_state(method))
+            resume_path(checkpoint_path).unlink(missing_ok=True)
+        else:
+            path = Path(checkpoint_path)
+        dist_context().barrier()
     finished = Finished(method, header, report, path, cancelled=control.cancelled)
     yield finished
     return finished
@@ -349,7 +359,8 @@ class _Run:
         state = {"model": self.method.state_dict()}
         if best and "state" in best:
             state["best"] = best["state"]
-        save_checkpoint(resume_path(self.checkpoint_path), header, state)
+        if dist_context().is_main:
+            save_checkpoint(resume_path(self.checkpoint_path), header, state)
 
 
 def _load_resume(checkpoint_path, dataset, config):
@@ -386,7 +397,8 @@ def _train_data(dataset, features, index, train_classes, device, seed, backbone=
     from zsl_desktop.engine.data.word_vectors import attribute_vectors
 
     vectors, _ = attribute_vectors(dataset.attribute_names)
-    index = np.asarray(index)
+    ctx = dist_context()
+    index = ctx.shard_training(np.asarray(index), seed)  # this rank's share under torchrun
     return TrainData(
         features=features, train_index=index, train_labels=dataset.labels[index],
         class_attributes=dataset.class_attributes, seen_classes=np.asarray(train_classes),
@@ -395,7 +407,7 @@ def _train_data(dataset, features, index, train_classes, device, seed, backbone=
         image_paths=(tuple(str(dataset.image_path(i)) for i in range(dataset.num_samples))
                      if dataset.has_images else None),
         backbone=backbone, input_size=input_size, cache_dir=paths.feature_store_dir() / "cache",
-        dataset_fingerprint=dataset.fingerprint,
+        dataset_fingerprint=dataset.fingerprint, wrap=ctx.wrap if ctx.active else None,
     )
 
 

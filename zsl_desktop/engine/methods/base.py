@@ -135,6 +135,12 @@ class TrainData:
     input_size: int = 224
     cache_dir: Any = None
     dataset_fingerprint: str = ""
+    # Under torchrun: wraps a trainable module in DistributedDataParallel (None alone).
+    wrap: Any = None
+
+    def parallel(self, module: torch.nn.Module) -> torch.nn.Module:
+        """The module to call in training: DDP-wrapped under torchrun, itself otherwise."""
+        return self.wrap(module) if self.wrap is not None else module
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,8 @@ class Method(abc.ABC):
     default_hparams: ClassVar[dict] = {}
     generative: ClassVar[bool] = False
     has_attention: ClassVar[bool] = False
+    # True when fit() runs its trainable modules through ``data.parallel`` (torchrun/DDP ready).
+    supports_distributed: ClassVar[bool] = False
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         unknown = set(hparams or {}) - set(self.default_hparams)

@@ -180,6 +180,7 @@ class MSDN(Method):
     title = "MSDN (Chen et al., CVPR 2022)"
     feature_kind = "grid"
     has_attention = True
+    supports_distributed = True
     # CUB column of the released code (METHODS.md 2.5).
     default_hparams = {
         "epochs": 30,
@@ -278,6 +279,7 @@ class MSDN(Method):
         form, normalize_v = self._hp("distill"), self._hp("normalize_V")
         step = start_epoch * per_epoch
         self._net.train()
+        net = data.parallel(self._net)  # DDP under torchrun: gradients averaged across ranks
         for epoch in range(start_epoch, epochs):
             order = np.random.default_rng([int(data.seed) & 0xFFFFFFFF, epoch]).permutation(n)
             for first in range(0, n, batch_size):
@@ -285,7 +287,7 @@ class MSDN(Method):
                 pick = order[first:first + batch_size]
                 x = data.features.rows("grid", train_index[pick], device)
                 y = labels[torch.as_tensor(pick, device=device)]
-                out = self._net(x, normalize_v)
+                out = net(x, normalize_v)
                 s1, s2 = self.logits(out, class_attributes, bias)
                 ce_av, ce_va = cross_entropy_loss(s1, y, bias), cross_entropy_loss(s2, y, bias)
                 sc_av, sc_va = self_calibration_loss(s1, unseen), self_calibration_loss(s2, unseen)
