@@ -32,6 +32,8 @@ class Projection:
     note: str = ""
     explained: tuple[float, ...] = ()  # PCA: variance ratio of each axis
     final: bool = True  # False for an intermediate t-SNE frame
+    extra_points: np.ndarray | None = None  # [m, 2] synthesised features, projected with the real ones
+    extra_labels: np.ndarray | None = None  # [m] their class ids
 
     @property
     def caption(self) -> str:
@@ -190,10 +192,13 @@ def tsne(x: np.ndarray, perplexity: float = 30.0, iterations: int = 500, seed: i
 
 
 def project(features, labels, method: str = "pca", cap: int | None = None, seed: int = 0, rows=None,
-            perplexity: float = 30.0, iterations: int = 500, callback=None, cancel=None) -> Projection:
+            perplexity: float = 30.0, iterations: int = 500, callback=None, cancel=None,
+            extra=None, extra_labels=None) -> Projection:
     """Project pooled ``features`` [N, C] (float16 memmap welcome) of a per-class sample of ``rows``.
 
-    ``callback(Projection)`` receives intermediate t-SNE frames (``final=False``).
+    ``callback(Projection)`` receives intermediate t-SNE frames (``final=False``). ``extra`` [m, C]
+    (e.g. features a generative model synthesised) is projected jointly and returned apart, so
+    real and synthetic clusters share one map; it counts towards the cap.
     """
     if method not in METHODS:
         raise ValueError(f"unknown projection {method!r}; choose one of {METHODS}")
@@ -202,21 +207,37 @@ def project(features, labels, method: str = "pca", cap: int | None = None, seed:
     cap = cap or (PCA_CAP if method == "pca" else TSNE_CAP)
     if method == "tsne":
         cap = min(cap, TSNE_CAP)
-    picked = sample_rows(labels, cap, seed, pool)
+    m = 0
+    if extra is not None:
+        extra = np.asarray(extra, dtype=np.float32)
+        extra_labels = np.asarray(extra_labels)
+        m = min(len(extra), cap // 2)
+        if m < len(extra):  # keep a per-class sample of the synthetic points too
+            keep = sample_rows(extra_labels, m, seed)
+            extra, extra_labels = extra[keep], extra_labels[keep]
+    picked = sample_rows(labels, cap - m, seed, pool)
     x = np.asarray(features[picked], dtype=np.float32)
+    if m:
+        x = np.concatenate([x, extra])
     # L2-normalised rows: distances then reflect direction, which is what the methods compare.
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
     total = len(pool)
+    n = len(picked)
+
+    def split(points, **kw):
+        return Projection(points[:n], picked, method, total, extra_points=points[n:] if m else None,
+                          extra_labels=extra_labels if m else None, **kw)
+
     if method == "pca":
         points, ratio = pca(x, 2)
         note = "PCA: " + ", ".join(f"PC{i + 1} {100 * r:.0f}%" for i, r in enumerate(ratio))
-        return Projection(points, picked, "pca", total, note, tuple(float(r) for r in ratio))
+        return split(points, note=note, explained=tuple(float(r) for r in ratio))
     reduced, _ = pca(x, min(50, x.shape[1], max(2, x.shape[0] - 1)))
-    note = f"t-SNE (exact, perplexity {perplexity:g})"
+    note = f"t-SNE, perplexity {perplexity:g}"
 
     def partial(points, iteration):
         if callback is not None:
-            callback(Projection(points, picked, "tsne", total, f"{note}, iteration {iteration}", final=False))
+            callback(split(points, note=f"{note}, iteration {iteration}", final=False))
 
     points = tsne(reduced, perplexity=perplexity, iterations=iterations, seed=seed, callback=partial, cancel=cancel)
-    return Projection(points, picked, "tsne", total, note)
+    return split(points, note=note)

@@ -1,0 +1,131 @@
+"""App test fixtures: offscreen Qt, an isolated home, a real (briefly trained) MSDN model, thread checks."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# As the app does at start-up (app.main.configure_torch): leave a core to the GUI thread. With
+# torch's default (all cores) its OpenMP workers spin against the GUI and the runners.
+from zsl_desktop.app.main import configure_torch  # noqa: E402
+
+configure_torch()
+
+
+@pytest.fixture(scope="session")
+def feature_home(tmp_path_factory, small_birds):
+    """A data folder holding the small birds' extracted features, shared by every app test."""
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import run_to_end
+
+    home = tmp_path_factory.mktemp("feature_home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ZSL_DESKTOP_HOME", str(home))
+    try:
+        session = Session(small_birds)
+        run_to_end(session.prepare_features())
+    finally:
+        mp.undo()
+    return home / "data" / "features"
+
+
+@pytest.fixture(autouse=True)
+def _shared_features(feature_home, monkeypatch, tmp_path):
+    """Each test gets its own empty home (from tests/conftest.py) but reuses the extracted features."""
+    from zsl_desktop.engine.paths import data_dir
+
+    target = data_dir() / "features"
+    if not target.exists():
+        target.symlink_to(feature_home, target_is_directory=True)
+    yield
+
+
+@pytest.fixture(scope="session")
+def trained_model(small_birds, feature_home):
+    """MSDN trained for two epochs on the small birds: a real model, fast to make."""
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import TrainConfig, run_to_end, train
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ZSL_DESKTOP_HOME", str(feature_home.parent.parent))
+    try:
+        session = Session(small_birds)
+        run_to_end(session.prepare_features())
+        finished = run_to_end(train(small_birds, session.features, TrainConfig(method="msdn", epochs=2, seed=0)))
+    finally:
+        mp.undo()
+    return finished.method, finished.header, "test model (2 epochs)"
+
+
+@pytest.fixture
+def train_quickly(small_birds):
+    """``train_quickly(method, epochs)``: a real model after a couple of epochs on the small birds."""
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import TrainConfig, run_to_end, train
+
+    def make(method: str, epochs: int = 2, **hparams):
+        session = Session(small_birds)
+        run_to_end(session.prepare_features())
+        config = TrainConfig(method=method, epochs=epochs, hparams=hparams)
+        finished = run_to_end(train(small_birds, session.features, config))
+        return finished.method, finished.header, f"test {method} ({epochs} epochs)"
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _no_running_threads(qapp):
+    """Fail (after cleaning up) any test that leaves one of our QThreads running.
+
+    A QThread collected while running aborts the whole pytest process without a summary.
+    """
+    yield
+    from PySide6.QtCore import QThreadPool
+
+    from zsl_desktop.app.bridge import LIVE_BRIDGES
+
+    running = []
+    for bridge in list(LIVE_BRIDGES):
+        try:
+            for thread in bridge.threads():
+                if thread.isRunning():
+                    running.append(type(thread).__name__)
+            bridge.shutdown()
+        except RuntimeError:  # its C++ side is gone: it was shut down and deleted with its window
+            pass
+        LIVE_BRIDGES.discard(bridge)
+    QThreadPool.globalInstance().waitForDone(5000)
+    assert not running, f"threads still running after the test: {running}"
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+
+
+@pytest.fixture
+def make_window(qtbot, small_birds, trained_model):
+    """Build a main window on the small birds (with or without the model); closes it at teardown."""
+    from zsl_desktop.app import theme
+    from zsl_desktop.app.main_window import MainWindow
+
+    windows = []
+
+    def make(with_model: bool = True, open_dataset: bool = True, wait: bool = True, model=None):
+        from PySide6.QtWidgets import QApplication
+
+        theme.apply(QApplication.instance())
+        window = MainWindow()
+        qtbot.addWidget(window)
+        if window.settings.bytes("window/geometry") is None:
+            window.resize(1400, 900)
+        window.show()
+        windows.append(window)
+        if open_dataset:
+            with qtbot.waitSignal(window.bridge.dataset_ready, timeout=60000):
+                window.open_dataset_object(small_birds, model=model or (trained_model if with_model else None))
+            if wait:
+                qtbot.waitUntil(window.bridge.idle, timeout=30000)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()

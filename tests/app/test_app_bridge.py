@@ -1,0 +1,156 @@
+"""The bridge's threading contracts: latest request wins, throttled long jobs, clean shutdown."""
+import threading
+import time
+
+import numpy as np
+
+from zsl_desktop.app.bridge import EngineBridge
+from zsl_desktop.app.workers import LongJobThread, ShortJobRunner
+from zsl_desktop.app.jobs import StepCoalescer
+from zsl_desktop.app.results import Progress, TrainProgress
+from zsl_desktop.engine.methods.base import Control, Step
+
+
+class Sink:
+    def __init__(self):
+        self.items = []
+
+    def __call__(self, *args):
+        self.items.append(args)
+
+
+def test_short_runner_latest_request_wins(qtbot):
+    bridge = EngineBridge()
+    got = []
+    bridge.result.connect(lambda kind, value: got.append((kind, value)))  # GUI-thread signal: fine
+    gate = threading.Event()
+
+    def slow(ticket):
+        gate.wait(5)
+        return "first"
+
+    bridge._submit("live", slow)  # occupies the worker
+    time.sleep(0.05)
+    for i in range(20):  # these pile up while the first runs; only the last may survive
+        bridge._submit("live", lambda t, i=i: f"request {i}")
+    gate.set()
+    qtbot.waitUntil(lambda: bool(got) and got[-1] == ("live", "request 19"), timeout=5000)
+    qtbot.wait(100)
+    assert got == [("live", "request 19")]  # "first" was stale when it finished: dropped
+    assert bridge.shutdown()
+
+
+def test_short_runner_reports_failures_and_keeps_running(qtbot):
+    bridge = EngineBridge()
+    failures, results = [], []
+    bridge.short_failed.connect(lambda kind, msg: failures.append((kind, msg)))
+    bridge.result.connect(lambda kind, value: results.append(value))
+
+    def boom(ticket):
+        raise ValueError("no model loaded")
+
+    bridge._submit("explain", boom)
+    qtbot.waitUntil(lambda: bool(failures), timeout=5000)
+    assert failures == [("explain", "no model loaded")]
+    bridge._submit("explain", lambda t: 42)
+    qtbot.waitUntil(lambda: results == [42], timeout=5000)
+    assert bridge.shutdown()
+
+
+def test_stale_ticket_lets_long_short_jobs_stop_early(qtbot):
+    runner = ShortJobRunner()
+    runner.start()
+    seen = []
+
+    def long_job(ticket):
+        while not ticket.stale():
+            time.sleep(0.01)
+        seen.append("stopped")
+
+    runner.submit("projection", 1, long_job)
+    time.sleep(0.05)
+    runner.submit("projection", 2, lambda t: None)
+    qtbot.waitUntil(lambda: seen == ["stopped"], timeout=5000)
+    runner.stop()
+    assert runner.wait(5000)
+
+
+def test_step_coalescer_keeps_every_step():
+    c = StepCoalescer(rate=15.0)
+    c.reset("select")
+    batches = []
+    for i in range(1, 1001):
+        b = c.add(Step(i, 1000, 1, {"total": float(i)}), now=i * 0.001)  # 1000 steps in one second
+        if b is not None:
+            batches.append(b)
+    tail = c.flush()
+    if tail is not None:
+        batches.append(tail)
+    assert 10 <= len(batches) <= 20  # ~15 per second
+    steps = np.concatenate([b.steps for b in batches])
+    np.testing.assert_array_equal(steps, np.arange(1, 1001))
+    np.testing.assert_array_equal(np.concatenate([b.losses["total"] for b in batches]), np.arange(1, 1001))
+    assert all(isinstance(b, TrainProgress) and b.phase == "select" for b in batches)
+
+
+def test_long_job_throttles_progress_and_can_be_cancelled(qtbot):
+    bridge = EngineBridge()
+    events = []
+    bridge.long_event.connect(events.append)
+    finished = []
+    bridge.long_finished.connect(lambda name, status: finished.append(status))
+
+    def job(control, emit):
+        for i in range(1, 200001):
+            if control.cancelled:
+                return
+            if i % 10 == 0:
+                emit(Progress("extract", i, 200000))
+            yield Step(i, 200000, 1, {"total": 1.0})
+
+    assert bridge._start_long("demo", "Demo", job)
+    assert not bridge._start_long("demo2", "Demo", job)  # one long job at a time
+    qtbot.waitUntil(lambda: len(events) > 5, timeout=10000)
+    qtbot.wait(300)
+    bridge.cancel()
+    qtbot.waitUntil(lambda: bool(finished), timeout=10000)
+    assert finished == ["cancelled"]
+    progress = [e for e in events if isinstance(e, Progress)]
+    steps = [e for e in events if isinstance(e, TrainProgress)]
+    elapsed_bound = 60 * 15 + 10  # far fewer events than the tens of thousands emitted
+    assert len(progress) < elapsed_bound and len(steps) < elapsed_bound
+    assert sum(len(s.steps) for s in steps) > 100  # but every step's loss arrived
+    assert not bridge.busy
+    assert bridge.shutdown()
+
+
+def test_long_job_failure_is_reported(qtbot):
+    bridge = EngineBridge()
+    failed = []
+    bridge.long_failed.connect(failed.append)
+
+    def job(control, emit):
+        yield Progress("load", 0, 1)
+        raise RuntimeError("images.txt, line 3: not a number")
+
+    bridge._start_long("open", "Open", job)
+    qtbot.waitUntil(lambda: bool(failed), timeout=5000)
+    assert failed[0].name == "open" and "images.txt, line 3" in failed[0].message
+    assert bridge.shutdown()
+
+
+def test_shutdown_cancels_a_paused_job(qtbot):
+    control = Control()
+    thread = LongJobThread("train", lambda c, emit: _paused_job(c), control)
+    thread.start()
+    qtbot.wait(100)
+    control.pause()
+    qtbot.wait(100)
+    control.cancel()
+    assert thread.wait(5000)
+
+
+def _paused_job(control):
+    for i in range(10 ** 6):
+        control.check()
+        yield Step(i, 10 ** 6, 1, {})

@@ -1,0 +1,34 @@
+"""The panels with the other kinds of method: part-based (SGMA) and generative (GSMFlow)."""
+import numpy as np
+
+
+def test_part_based_model_fills_the_parts_slot(make_window, qtbot, small_birds, train_quickly):
+    model = train_quickly("sgma", epochs=2)
+    w = make_window(model=model)
+    item = int(small_birds.splits["test_unseen"][0])
+    w.controller.select(item)
+    qtbot.waitUntil(lambda: w.image_view.explained is not None and w.image_view.explained.item == item,
+                    timeout=20000)
+    e = w.image_view.explained
+    assert e.part_boxes is not None and e.part_boxes.shape[1] == 4
+    assert np.all((e.part_boxes >= 0) & (e.part_boxes <= 1))
+    assert len(e.crops) == len(e.part_boxes) and e.crops[0].ndim == 3
+    assert w.image_view.parts_strip.isVisibleTo(w.image_view)
+    assert w.image_view.canvas._boxes is e.part_boxes
+    assert "Discriminative parts" in w.image_view.parts_title.text()
+    composed = w.image_view.canvas.composed()  # boxes are burnt into the exported view too
+    assert composed is not None
+
+
+def test_generative_model_shows_synthesised_clusters(make_window, qtbot, small_birds, train_quickly):
+    model = train_quickly("gsmflow", epochs=2)
+    w = make_window(model=model)
+    assert w.features.space() == "features"  # synthetic features live in the backbone's space
+    qtbot.waitUntil(lambda: w.features.projection is not None and w.features.projection.final, timeout=60000)
+    p = w.features.projection
+    assert p.extra_points is not None and len(p.extra_points) > 0
+    assert set(np.unique(p.extra_labels)) <= set(small_birds.unseen_classes.tolist())
+    assert len(w.features.synth.points()) == len(p.extra_points)
+    w.controller.select(0)
+    qtbot.waitUntil(lambda: w.predictions.raw is not None, timeout=10000)
+    assert "no attention" in w.image_view.side_hint.text().lower() or w.image_view.explained is not None

@@ -1,0 +1,282 @@
+"""EngineBridge: the one QObject on the GUI thread that owns the worker threads.
+
+Why it is shaped like this (UI.md 3.2-3.3, measured on this machine):
+- Long jobs (dataset preparation, extraction, training) run on a dedicated
+  QThread as a Qt-free generator. The worker throttles at the source: steps
+  are coalesced and progress is forwarded at most ~15 times a second.
+- Short jobs (scoring, explanations, projections, loose photos) go through a
+  latest-request-wins runner: one pending request per kind, request ids, and
+  results whose id or dataset generation is stale are dropped here.
+- Worker signals connect only to bound slots of this object. In PySide6 a
+  lambda connected to a worker's signal runs in the worker thread.
+- ``shutdown`` cancels, quits and waits for every thread; a QThread that is
+  still running when Python collects it aborts the process.
+"""
+from __future__ import annotations
+
+import weakref
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from zsl_desktop.app import jobs, requests
+from zsl_desktop.app.context import EngineContext, collect_images
+from zsl_desktop.app.results import (
+    DatasetReady, FeaturesReady, JobFailed, LooseAdded, ModelSummary, TrainDone,
+)
+from zsl_desktop.app.workers import LongJobThread, ShortJobRunner, ThumbnailLoader
+from zsl_desktop.engine.methods.base import Control
+
+LIVE_BRIDGES: "weakref.WeakSet[EngineBridge]" = weakref.WeakSet()  # tests check that all their threads stopped
+
+
+class EngineBridge(QObject):
+    """Commands in (plain method calls), results out (signals carrying plain data)."""
+
+    long_started = Signal(str, str)  # name, title
+    long_event = Signal(object)  # Progress, Phase, TrainProgress, Validation, EpochEnd, Message, TrainDone, ...
+    long_finished = Signal(str, str)  # name, "ok" | "cancelled" | "failed"
+    long_failed = Signal(object)  # JobFailed
+    dataset_ready = Signal(object)  # DatasetReady
+    features_ready = Signal()
+    model_changed = Signal(object)  # ModelSummary
+    result = Signal(str, object)  # kind, result (only the latest request of its kind)
+    partial_result = Signal(str, object)
+    short_failed = Signal(str, str)  # kind, message
+    thumbnails = Signal(object)  # list of (key, rgb)
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent=None, thumbnail_size: int = 112):
+        super().__init__(parent)
+        self.context = EngineContext()
+        self.generation = 0
+        self._rid = 0
+        self._latest: dict[str, int] = {}
+        self._long: LongJobThread | None = None
+        # Two runners: interactive requests (scores, explanations, images) never queue behind
+        # slow ones (a t-SNE, an evaluation, extracting the user's photos).
+        self._short = ShortJobRunner(self)
+        self._slow = ShortJobRunner(self)
+        for runner in (self._short, self._slow):
+            runner.finished_job.connect(self._on_short_result)
+            runner.failed_job.connect(self._on_short_failed)
+            runner.partial.connect(self._on_short_partial)
+        self._thumbs = ThumbnailLoader(thumbnail_size, self)
+        self._thumbs.loaded.connect(self._on_thumbnails)
+        self._shut = False
+        self._short.start()
+        self._slow.start()
+        self._thumbs.start()
+        LIVE_BRIDGES.add(self)
+
+    # -- long jobs -------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._long is not None
+
+    @property
+    def long_name(self) -> str:
+        return self._long.name if self._long is not None else ""
+
+    def _start_long(self, name: str, title: str, job) -> bool:
+        if self._long is not None or self._shut:
+            return False
+        control = Control()
+        thread = LongJobThread(name, job, control, self)
+        thread.event.connect(self._on_long_event)
+        thread.done.connect(self._on_long_done)
+        thread.failed.connect(self._on_long_failed)
+        self._long = thread
+        thread.start()
+        self.long_started.emit(name, title)
+        self.busy_changed.emit(True)
+        return True
+
+    def open_dataset(self, spec: jobs.DatasetSpec) -> bool:
+        """Generate/load a dataset, extract its features, load a model. Returns False when busy."""
+        from dataclasses import replace
+
+        spec = replace(spec, generation=self.generation + 1)
+        return self._start_long("open", f"Opening {spec.title}", jobs.open_dataset_job(self.context, spec))
+
+    def load_checkpoint(self, path) -> bool:
+        return self._start_long("checkpoint", f"Loading {path}", jobs.load_checkpoint_job(self.context, str(path)))
+
+    def start_training(self, config, autosave: bool = True) -> bool:
+        if self.context.session is None:
+            return False
+        return self._start_long("train", f"Training {config.method}", jobs.train_job(self.context, config, autosave))
+
+    def pause(self) -> None:
+        if self._long is not None:
+            self._long.control.pause()
+
+    def resume(self) -> None:
+        if self._long is not None:
+            self._long.control.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self._long is not None and self._long.control.paused
+
+    def cancel(self) -> None:
+        if self._long is not None:
+            self._long.control.cancel()
+
+    @Slot(object)
+    def _on_long_event(self, event) -> None:
+        if isinstance(event, DatasetReady):
+            self.generation = event.generation
+            self._short.clear()
+            self._slow.clear()
+            self._thumbs.clear()
+            self.dataset_ready.emit(event)
+            return
+        if isinstance(event, FeaturesReady):
+            if event.generation == self.generation:
+                self.features_ready.emit()
+            return
+        if isinstance(event, ModelSummary):
+            self.model_changed.emit(event)
+            return
+        if isinstance(event, TrainDone) and event.model is not None:
+            self.long_event.emit(event)
+            self.model_changed.emit(event.model)
+            return
+        self.long_event.emit(event)
+
+    def _end_long(self) -> LongJobThread | None:
+        thread, self._long = self._long, None
+        if thread is not None:
+            thread.wait()
+            thread.deleteLater()
+        self.busy_changed.emit(False)
+        return thread
+
+    @Slot(str, str)
+    def _on_long_done(self, name: str, status: str) -> None:
+        self._end_long()
+        self.long_finished.emit(name, status)
+
+    @Slot(str, str, str)
+    def _on_long_failed(self, name: str, message: str, details: str) -> None:
+        self._end_long()
+        self.long_failed.emit(JobFailed(name, message, details))
+        self.long_finished.emit(name, "failed")
+
+    # -- short jobs ------------------------------------------------------------------------------
+    def _submit(self, kind: str, fn, priority: int = 0, slow: bool = False) -> int:
+        if self._shut:
+            return -1
+        self._rid += 1
+        rid = self._rid
+        self._latest[kind] = rid
+        (self._slow if slow else self._short).submit(kind, rid, fn, priority)
+        return rid
+
+    def request_live(self, request: requests.LiveRequest) -> int:
+        ctx = self.context
+        return self._submit("live", lambda t: requests.live_scores(ctx, request), priority=3)
+
+    def request_all_scores(self, matrix, names, kinds) -> int:
+        ctx, gen = self.context, self.generation
+        return self._submit("all", lambda t: requests.all_scores(ctx, matrix, names, kinds, gen), priority=1)
+
+    def request_explain(self, item: int) -> int:
+        ctx, gen = self.context, self.generation
+        return self._submit("explain", lambda t: requests.explain(ctx, item, gen), priority=2)
+
+    def request_image(self, item: int, path) -> int:
+        gen = self.generation
+        return self._submit("image", lambda t: requests.load_image(path, item, gen), priority=2)
+
+    def request_projection(self, method: str = "pca", cap: int | None = None, seed: int = 0,
+                           space: str = "features", synthesize: int = 0) -> int:
+        ctx, gen = self.context, self.generation
+        return self._submit("projection", lambda t: requests.project(ctx, method, cap, seed, t, gen, space, synthesize),
+                            slow=True)
+
+    def request_evaluation(self, gamma: float | None = None) -> int:
+        ctx, gen = self.context, self.generation
+        return self._submit("evaluate", lambda t: requests.evaluate(ctx, gamma, gen), priority=1, slow=True)
+
+    def save_checkpoint(self, path) -> int:
+        ctx = self.context
+        return self._submit("save", lambda t: requests.save_model(ctx, path), priority=1)
+
+    def add_loose(self, paths) -> int:
+        """Find the images among ``paths`` (folders too) and extract their features, on the worker.
+
+        Each call is its own request kind, so no batch of photos is ever dropped as stale.
+        """
+        ctx, gen = self.context, self.generation
+        paths = [str(p) for p in paths]
+
+        def run(ticket):
+            found, skipped = collect_images(paths)
+            added = ctx.add_loose(found, ticket)
+            return LooseAdded(added.items, added.errors + tuple((s, "not an image") for s in skipped), gen)
+
+        return self._submit(f"loose-{self._rid + 1}", run, priority=2, slow=True)
+
+    def request_thumbnail(self, key, path) -> None:
+        self._thumbs.request(key, path)
+
+    def clear_thumbnails(self) -> None:
+        self._thumbs.clear()
+
+    def _current(self, kind: str, rid: int, value=None) -> bool:
+        if self._latest.get(kind) != rid:
+            return False
+        generation = getattr(value, "generation", None)
+        return generation is None or generation == 0 or generation == self.generation
+
+    @Slot(str, int, object)
+    def _on_short_result(self, kind: str, rid: int, value) -> None:
+        if not self._current(kind, rid, value):
+            return
+        if kind.startswith("loose-"):
+            self._latest.pop(kind, None)
+            kind = "loose"
+        self.result.emit(kind, value)
+
+    @Slot(str, int, object)
+    def _on_short_partial(self, kind: str, rid: int, value) -> None:
+        if self._current(kind, rid, value):
+            self.partial_result.emit(kind, value)
+
+    @Slot(str, int, str)
+    def _on_short_failed(self, kind: str, rid: int, message: str) -> None:
+        if self._latest.get(kind) != rid:
+            return
+        if kind.startswith("loose-"):
+            self._latest.pop(kind, None)
+            kind = "loose"
+        self.short_failed.emit(kind, message)
+
+    @Slot(object)
+    def _on_thumbnails(self, batch) -> None:
+        self.thumbnails.emit(batch)
+
+    def idle(self) -> bool:
+        """True when no long job runs and no short request is pending (tests wait on this)."""
+        return self._long is None and not self._short.busy() and not self._slow.busy()
+
+    # -- lifetime ----------------------------------------------------------------------------------
+    def threads(self) -> list[QThread]:
+        return [t for t in (self._long, self._short, self._slow, self._thumbs) if t is not None]
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Cancel everything, stop and join every thread. Safe to call twice."""
+        if self._shut:
+            return True
+        self._shut = True
+        ok = True
+        if self._long is not None:
+            self._long.control.cancel()
+            ok &= self._long.wait(timeout_ms)
+            self._long = None
+        for runner in (self._short, self._slow, self._thumbs):
+            runner.stop()
+        for runner in (self._short, self._slow, self._thumbs):
+            ok &= runner.wait(timeout_ms)
+        return bool(ok)

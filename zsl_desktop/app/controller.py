@@ -1,0 +1,335 @@
+"""The glue between the bridge and the panels: what is selected, which classes exist, what to recompute.
+
+Why one controller: selection, the class set (dataset + saved user classes +
+the draft on the editor), γ and the loose photos each affect several panels.
+Keeping that state here lets every panel stay a plain view, and lets the
+live path be explicit: a change marks the state dirty, a ~40 ms timer sends
+one request (throttled, trailing edge), the bridge drops stale answers.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from zsl_desktop.app import requests
+from zsl_desktop.app.panels.predictions import calibrate, softmax
+from zsl_desktop.app.results import AllScores, DatasetReady, Evaluated, Explained, ImageData, LiveScores, LooseAdded
+
+LIVE_INTERVAL_MS = 40
+SYNTH_PER_CLASS = 30  # synthesised features per unseen class in the feature view (generative models)
+
+
+class Controller(QObject):
+    status = Signal(str)
+    warn = Signal(str, str)  # title, text
+    dataset_changed = Signal(object)
+    model_state = Signal(object)  # ModelSummary or None
+
+    def __init__(self, bridge, store, gallery, image_view, predictions, editor, training, features, parent=None):
+        super().__init__(parent)
+        self.bridge, self.store = bridge, store
+        self.gallery, self.image_view, self.predictions = gallery, image_view, predictions
+        self.editor, self.training, self.features = editor, training, features
+        self.dataset = None
+        self.model = None
+        self.features_ready = False
+        self.item: int | None = None
+        self.loose: list = []
+        self.all_scores: AllScores | None = None
+        self.live: LiveScores | None = None
+        self.live_requests = 0
+        self._selecting = False
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.setInterval(LIVE_INTERVAL_MS)
+        self._live_timer.timeout.connect(self._send_live)
+
+        bridge.dataset_ready.connect(self.on_dataset_ready)
+        bridge.features_ready.connect(self.on_features_ready)
+        bridge.model_changed.connect(self.on_model_changed)
+        bridge.result.connect(self.on_result)
+        bridge.partial_result.connect(self.on_partial)
+        bridge.short_failed.connect(self.on_short_failed)
+        bridge.thumbnails.connect(gallery.thumbnails_loaded)
+        gallery.model.thumbnail_needed.connect(self.on_thumbnail_needed)
+        gallery.item_selected.connect(self.select)
+        gallery.rank_toggled.connect(self.on_rank_toggled)
+        features.item_selected.connect(self.select)
+        features.projection_requested.connect(self.on_projection_requested)
+        editor.draft_changed.connect(self.schedule_live)
+        store.changed.connect(self.on_library_changed)
+        predictions.gamma_changed.connect(self.on_gamma)
+
+    # -- dataset and model -------------------------------------------------------------------------------
+    @Slot(object)
+    def on_dataset_ready(self, ready: DatasetReady) -> None:
+        d = ready.dataset
+        self.dataset, self.features_ready = d, ready.features_ready
+        self.item, self.all_scores, self.live = None, None, None
+        self.loose = []
+        self.store.set_dataset(d)
+        self.gallery.set_dataset(d)
+        self.image_view.set_dataset(d)
+        self.editor.set_dataset(d)
+        self.features.set_dataset(d, ready.features_ready)
+        self.training.set_dataset(d)
+        self.training.set_available(False, "" if ready.features_ready else "Waiting for the image features…")
+        self.dataset_changed.emit(d)
+        self.on_model_changed(ready.model)
+        for w in ready.warnings:
+            self.status.emit(w)
+        self.status.emit(f"{d.name}: {d.num_samples:,} images, {d.num_classes} classes "
+                         f"({len(d.seen_classes)} seen, {len(d.unseen_classes)} unseen), "
+                         f"{d.num_attributes} attributes")
+
+    @Slot()
+    def on_features_ready(self) -> None:
+        self.features_ready = True
+        if self.dataset is not None:
+            self.features.set_dataset(self.dataset, True)
+            self.features.request()
+
+    @Slot(object)
+    def on_model_changed(self, summary) -> None:
+        self.model = summary
+        self.all_scores = None
+        self.predictions.set_model(summary)
+        self.training.set_has_model(summary is not None)
+        self.features.set_has_model(summary is not None, generative=summary is not None and summary.generative)
+        if self.features_ready and self.dataset is not None:
+            self.features.request()
+        self.gallery.set_predictions(None)
+        self.model_state.emit(summary)
+        if summary is None:
+            self.image_view.clear_explanation("No model yet: attention maps appear once a model is trained "
+                                              "or loaded.")
+            return
+        metrics = summary.metrics
+        if metrics:
+            self.status.emit(f"Model: {summary.title} — test H {100 * metrics.get('h', 0):.1f}%, "
+                             f"ZSL {100 * metrics.get('zsl_t1', 0):.1f}%")
+        self.request_all_scores()
+        self.bridge.request_evaluation()
+        if self.item is not None:
+            self.bridge.request_explain(self.item)
+        self.schedule_live()
+
+    # -- the class set ------------------------------------------------------------------------------------
+    def saved_classes(self):
+        """Dataset classes then saved user classes: (names, kinds, matrix)."""
+        d = self.dataset
+        unseen = set(int(c) for c in d.unseen_classes)
+        names = list(d.classes)
+        kinds = ["unseen" if i in unseen else "seen" for i in range(d.num_classes)]
+        user_names, user_matrix = self.store.matrix()
+        return (names + user_names, kinds + ["user"] * len(user_names),
+                np.concatenate([d.class_attributes, user_matrix]).astype(np.float32))
+
+    def class_set(self):
+        """The saved classes plus the editor's draft (replacing the class it edits); and the draft's column."""
+        names, kinds, matrix = self.saved_classes()
+        draft = self.editor.draft()
+        column = None
+        if draft is not None and draft.active:
+            if draft.replaces is not None and draft.replaces in names:
+                column = names.index(draft.replaces)
+                names[column] = draft.name
+                kinds[column] = "draft" if draft.dirty else "user"
+                matrix = matrix.copy()
+                matrix[column] = draft.values
+            else:
+                names.append(draft.name)
+                kinds.append("draft")
+                matrix = np.concatenate([matrix, draft.values[None]])
+                column = len(names) - 1
+        return names, kinds, matrix, column
+
+    def request_all_scores(self) -> None:
+        if self.model is None or self.dataset is None:
+            return
+        names, kinds, matrix = self.saved_classes()
+        self.bridge.request_all_scores(matrix, names, kinds)
+
+    @Slot()
+    def on_library_changed(self) -> None:
+        if self.dataset is not None and self.store.dataset is self.dataset:
+            self.request_all_scores()
+            self.schedule_live()
+
+    # -- live scoring ---------------------------------------------------------------------------------------
+    @Slot()
+    def schedule_live(self) -> None:
+        """Throttle with a trailing edge: at most one request per interval, always the latest state."""
+        if self.model is None or self.dataset is None:
+            return
+        if not self._live_timer.isActive():
+            self._live_timer.start()
+
+    @Slot()
+    def _send_live(self) -> None:
+        if self.model is None or self.dataset is None:
+            return
+        names, kinds, matrix, column = self.class_set()
+        request = requests.LiveRequest(self.item, matrix, tuple(names), tuple(kinds), column, self.bridge.generation)
+        self.live_requests += 1
+        self.bridge.request_live(request)
+
+    def on_live(self, live: LiveScores) -> None:
+        self.live = live
+        if live.scores is not None and live.item == self.item:
+            self.predictions.set_scores(live.scores, live.class_names, live.class_kinds)
+            self._update_summary()
+        self.gallery.set_rank_scores(live.draft_scores)
+
+    @Slot(bool)
+    def on_rank_toggled(self, on: bool) -> None:
+        if on and (self.live is None or self.live.draft_scores is None):
+            draft = self.editor.draft()
+            if draft is None or not draft.active:
+                self.status.emit("Edit or pick a class in the class editor to rank the gallery by it.")
+        self.schedule_live()
+
+    @Slot(float)
+    def on_gamma(self, gamma: float) -> None:
+        self._update_gallery_predictions()
+        self._update_summary()
+
+    def _update_gallery_predictions(self) -> None:
+        a, d = self.all_scores, self.dataset
+        if a is None or d is None:
+            return
+        k = d.num_classes
+        calibrated = a.scores[:, :k] + np.float32(self.predictions.gamma) * np.isin(np.arange(k), d.unseen_classes)
+        predicted = np.argmax(calibrated, axis=1)
+        predicted[d.num_samples:] = -1
+        self.gallery.set_predictions(predicted)
+
+    # -- selection ----------------------------------------------------------------------------------------------
+    @Slot(int)
+    def select(self, item: int) -> None:
+        if self.dataset is None or self._selecting:
+            return
+        self.item = item
+        g = self.gallery.model
+        if self.sender() is not self.gallery:
+            self._selecting = True
+            try:
+                self.gallery.select_item(item)
+            finally:
+                self._selecting = False
+        name = g.names[item]
+        truth = g.class_name(item) if item < self.dataset.num_samples else "your photo"
+        kind = g.kinds[item]
+        self.image_view.show_item(item, name, truth, kind, None)
+        self.predictions.set_item(name, truth if item < self.dataset.num_samples else None)
+        self.features.select_item(item if item < self.dataset.num_samples else None)
+        if g.paths[item]:
+            self.bridge.request_image(item, g.paths[item])
+        if self.model is not None:
+            self.bridge.request_explain(item)
+            self.schedule_live()
+        else:
+            self.image_view.clear_explanation("No model yet: attention maps appear once a model is trained "
+                                              "or loaded.")
+
+    def _update_summary(self) -> None:
+        if self.item is None or self.dataset is None:
+            return
+        g = self.gallery.model
+        truth = g.class_name(self.item) if self.item < self.dataset.num_samples else "your photo"
+        self.image_view.set_summary(truth, g.kinds[self.item], self.predictions.top_class())
+
+    # -- loose photos --------------------------------------------------------------------------------------------
+    def add_photos(self, paths) -> None:
+        if self.dataset is None:
+            self.warn.emit("Your photos", "Open a dataset first: photos are predicted against its classes.")
+            return
+        self.status.emit("Reading your photos…")
+        self.bridge.add_loose(paths)
+
+    def on_loose(self, added: LooseAdded) -> None:
+        if added.items:
+            first = self.gallery.model.count
+            self.loose.extend(added.items)
+            self.gallery.add_loose(added.items)
+            self.request_all_scores()
+            self.status.emit(f"Added {len(added.items)} of your photos (never written into the dataset).")
+            self.select(first)
+        if added.errors:
+            lines = "\n".join(f"{p}: {why}" for p, why in added.errors[:12])
+            more = f"\n… and {len(added.errors) - 12} more" if len(added.errors) > 12 else ""
+            self.warn.emit("Some files could not be used", lines + more)
+
+    # -- results ---------------------------------------------------------------------------------------------------
+    @Slot(str, object)
+    def on_result(self, kind: str, value) -> None:
+        if kind == "live":
+            self.on_live(value)
+        elif kind == "all":
+            self.all_scores = value
+            self._update_gallery_predictions()
+        elif kind == "explain" and isinstance(value, Explained):
+            self.image_view.set_explanation(value)
+        elif kind == "image" and isinstance(value, ImageData):
+            self.image_view.set_image(value)
+        elif kind == "projection":
+            self.features.set_projection(value)
+        elif kind == "evaluate" and isinstance(value, Evaluated):
+            source = self.model.source if self.model is not None else ""
+            self.training.show_report(value.report, f"Test-split evaluation of the active model ({source})")
+        elif kind == "loose":
+            self.on_loose(value)
+        elif kind == "save":
+            self.status.emit(f"Saved the model to {value}")
+
+    @Slot(str, object)
+    def on_partial(self, kind: str, value) -> None:
+        if kind == "projection":
+            self.features.set_projection(value)
+
+    @Slot(str, str)
+    def on_short_failed(self, kind: str, message: str) -> None:
+        if kind == "explain":
+            self.image_view.clear_explanation(message)
+        elif kind == "image":
+            self.image_view.canvas.set_empty_text(f"Could not open this image: {message}")
+        elif kind == "save":
+            self.warn.emit("Save checkpoint", message)
+        elif kind == "loose":
+            self.warn.emit("Your photos", message)
+        elif kind == "projection":
+            self.features.caption.setText(f"Projection failed: {message}")
+        self.status.emit(f"{kind}: {message}")
+
+    @Slot(int, str)
+    def on_thumbnail_needed(self, item: int, path: str) -> None:
+        self.bridge.request_thumbnail(item, path)
+
+    @Slot(str, int, str)
+    def on_projection_requested(self, method: str, cap: int, space: str) -> None:
+        if space == "codes" and self.model is None:
+            space = "features"
+        synthesize = SYNTH_PER_CLASS if self.model is not None and self.model.generative and space == "features" else 0
+        self.bridge.request_projection(method, cap, space=space, synthesize=synthesize)
+
+    # -- exports ------------------------------------------------------------------------------------------------------
+    def gallery_predictions(self):
+        """(image, truth, predicted, kind, probability, correct) per item with the current γ."""
+        a, d = self.all_scores, self.dataset
+        if a is None or d is None:
+            return []
+        g = self.gallery.model
+        calibrated = a.scores + np.float32(self.predictions.gamma) * np.array([k != "seen" for k in a.class_kinds])
+        rows = []
+        for item in range(len(calibrated)):
+            probs = softmax(calibrated[item])
+            best = int(np.argmax(calibrated[item]))
+            truth = g.class_name(item) if item < d.num_samples else ""
+            rows.append((g.paths[item], truth, a.class_names[best], a.class_kinds[best], f"{probs[best]:.6f}",
+                         "" if not truth else int(a.class_names[best] == truth)))
+        return rows
+
+    def calibrated_row(self):
+        if self.live is None or self.live.scores is None:
+            return None
+        return calibrate(self.live.scores, self.live.class_kinds, self.predictions.gamma)

@@ -1,0 +1,261 @@
+"""Long jobs the bridge runs on its dedicated thread, written without Qt.
+
+Why Qt-free: each is an engine generator plus the bookkeeping the app needs
+(which checkpoint to try, warm-up, autosave), so tests can run it
+synchronously and the bridge stays a thin owner of threads and signals.
+A job is ``job(control, emit)`` yielding events; ``emit`` is the same sink,
+for callbacks (the built-in generator reports progress through one).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zsl_desktop.app.context import EngineContext, summarize
+from zsl_desktop.app.results import (
+    DatasetReady, FeaturesReady, Notice, Progress, TrainDone, TrainProgress,
+)
+from zsl_desktop.engine.methods.base import Step
+
+
+def shipped_checkpoint() -> Path:
+    """The MSDN model that ships for the built-in birds (``trained/msdn_builtin.pt`` in the checkout)."""
+    import zsl_desktop
+
+    return Path(zsl_desktop.__file__).resolve().parents[1] / "trained" / "msdn_builtin.pt"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What to open: the built-in birds, a dataset path, or a Dataset object (tests, injection)."""
+
+    source: str = "builtin"  # "builtin" | "path" | "object"
+    path: str | None = None
+    format: str | None = None
+    small: bool = False
+    dataset: object | None = None
+    checkpoints: tuple = ()  # paths to try in order; the first compatible one is loaded
+    remembered: tuple = ()  # (dataset fingerprint, checkpoint path): the user's last model per dataset
+    model: tuple | None = None  # (method, header, source) to use directly
+    backbone: str = "efficientnet_lite0"
+    input_size: int = 224
+    warm_up: bool = True
+    generation: int = 0
+
+    @property
+    def title(self) -> str:
+        if self.dataset is not None:
+            return getattr(self.dataset, "name", "dataset")
+        if self.source == "builtin":
+            return "built-in birds" + (" (small)" if self.small else "")
+        return Path(self.path or "").name or str(self.path)
+
+
+
+def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
+    """Load or generate the dataset, extract its features, load a model, warm up; yields events."""
+
+    def job(control, emit):
+        from zsl_desktop.engine.checkpoints import CheckpointError
+        from zsl_desktop.engine.data import load_builtin, load_dataset
+        from zsl_desktop.engine.data.builtin_birds import is_generated
+        from zsl_desktop.engine.paths import builtin_dataset_dir
+        from zsl_desktop.engine.session import Session
+
+        from zsl_desktop.engine.features import FeatureStore
+
+        if spec.dataset is not None:
+            dataset = spec.dataset
+        elif spec.source == "builtin":
+            root = builtin_dataset_dir(spec.small)
+            if not is_generated(root):
+                start = time.perf_counter()
+
+                def progress(done, total):
+                    rate = done / max(time.perf_counter() - start, 1e-6)
+                    emit(Progress("generate", done, total, "drawing the built-in birds", rate))
+
+                emit(Progress("generate", 0, 1, "drawing the built-in birds"))
+                dataset = load_builtin(small=spec.small, progress=progress, cancel=control)
+            else:
+                dataset = load_builtin(small=spec.small)
+        else:
+            yield Progress("load", 0, 1, f"reading {spec.path}")
+            dataset = load_dataset(Path(spec.path), spec.format)
+        yield Progress("load", 1, 1, f"{dataset.name}: {dataset.num_samples:,} images, {dataset.num_classes} classes")
+
+        # Stage 1: the dataset itself. The gallery and the class editor work from here on.
+        session = Session(dataset, spec.backbone, spec.input_size)
+        if dataset.has_images:
+            session.store = FeatureStore.open(dataset, session.backbone, session.input_size)
+        features_ready = session.store is not None or dataset.features is not None
+        ctx.session = session
+        ctx.generation = spec.generation
+        ctx.reset_loose()
+        notes = tuple(f"{dataset.name}: {n}" for n in dataset.notes if "absent" in n)
+        yield DatasetReady(dataset, None, features_ready, notes, spec.generation)
+
+        # Stage 2: features (extracted once, memory-mapped afterwards).
+        if not features_ready:
+            for p in session.prepare_features(cancel=control):
+                yield Progress("extract", p.done, p.total, p.message or "extracting image features",
+                               p.images_per_second)
+            features_ready = session.store is not None
+            yield FeaturesReady(spec.generation)
+        if not features_ready:
+            return
+
+        # Stage 3: a model (injected, the user's last one for this dataset, or the shipped one).
+        if spec.model is not None:
+            method, header, source = spec.model
+            yield Progress("model", 0, 1, "encoding every image with the model")
+            session.use_method(method, header)
+            ctx._codes_cache = None
+            yield summarize(method, header, source)
+        else:
+            candidates = [p for fp, p in spec.remembered if fp == dataset.fingerprint]
+            for path in candidates + [p for p in spec.checkpoints if str(p) not in candidates]:
+                if not Path(path).exists():
+                    continue
+                yield Progress("model", 0, 1, f"loading {Path(path).name}")
+                try:
+                    state = session.load_checkpoint(path)
+                except (CheckpointError, ValueError, KeyError) as exc:
+                    yield Notice(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+                    continue
+                ctx._codes_cache = None
+                yield summarize(state.method, state.header, str(path))
+                break
+
+        # Stage 4: warm-up, so the first real scoring and training step do not stall the GUI.
+        if spec.warm_up:
+            yield Progress("warmup", 0, 1, "warming up")
+            warm_up(session)
+            yield Progress("warmup", 1, 1, "ready")
+
+    return job
+
+
+def load_checkpoint_job(ctx: EngineContext, path: str):
+    def job(control, emit):
+        session = ctx.session
+        yield Progress("model", 0, 1, f"loading {Path(path).name}")
+        state = session.load_checkpoint(path)  # CheckpointError reaches the user as is
+        ctx._codes_cache = None
+        yield summarize(state.method, state.header, str(path))
+
+    return job
+
+
+def train_job(ctx: EngineContext, config, autosave: bool = True):
+    """Train on the session's features; at the end the new model becomes the active one."""
+
+    def job(control, emit):
+        from zsl_desktop.engine.checkpoints import save_checkpoint
+        from zsl_desktop.engine.training import Finished, train
+
+        session = ctx.session
+        finished = None
+        for event in train(session.dataset, session.features, config, control):
+            if isinstance(event, Finished):
+                finished = event
+                continue
+            yield event
+        if finished is None or finished.cancelled or finished.report is None:
+            yield TrainDone(True, None, None, "training stopped; the previous model stays active")
+            return
+        yield Progress("model", 0, 1, "encoding every image with the new model")
+        session.use_method(finished.method, finished.header)
+        ctx._codes_cache = None
+        source = "trained in this session"
+        if autosave:
+            path = session.checkpoint_dir() / f"{session.dataset.name}-{config.method}.pt"
+            try:
+                save_checkpoint(path, finished.header, finished.method.state_dict())
+                source = str(path)
+            except OSError as exc:
+                yield TrainDone(False, summarize(finished.method, finished.header, source), finished.report,
+                                f"could not save {path}: {exc}")
+                return
+        yield TrainDone(False, summarize(finished.method, finished.header, source), finished.report)
+
+    return job
+
+
+def warm_up(session) -> None:
+    """One scoring pass, one explanation and one training step, so the first real ones do not stall the GUI."""
+    import torch
+
+    from zsl_desktop.engine.methods.base import Control, TrainData
+    from zsl_desktop.engine.training import TrainConfig, build_method
+
+    dataset = session.dataset
+    with torch.inference_mode():
+        if session.model is not None:
+            session.scores(dataset.class_attributes, rows=[0])
+            try:
+                feats = session.features.rows(session.model.method.feature_kind, [0])[0]
+                session.model.method.explain(feats)
+            except ValueError:
+                pass
+    try:
+        method = build_method(dataset, session.features, TrainConfig(device=session.device))
+    except (ValueError, KeyError):
+        return
+    rows = dataset.splits["trainval"][:4]
+    data = TrainData(features=session.features, train_index=rows, train_labels=dataset.labels[rows],
+                     class_attributes=dataset.class_attributes, seen_classes=dataset.seen_classes,
+                     unseen_classes=dataset.unseen_classes, attribute_names=dataset.attribute_names,
+                     device=session.device, seed=0)
+    steps = method.fit(data, Control(), epochs=1)
+    try:
+        next(steps)
+    except StopIteration:
+        pass
+    finally:
+        steps.close()
+
+
+# -- coalescing training steps ------------------------------------------------------------------------
+@dataclass
+class StepCoalescer:
+    """Collects every Step and hands them out at most ``rate`` times a second, as one TrainProgress."""
+
+    rate: float = 15.0
+    phase: str = ""
+    _steps: list = field(default_factory=list)
+    _last: float = 0.0
+    _started: float = field(default_factory=time.perf_counter)
+    _first_step: int = 0
+
+    def reset(self, phase: str) -> None:
+        self.phase = phase
+        self._steps = []
+        self._started = time.perf_counter()
+        self._first_step = 0
+
+    def add(self, step: Step, now: float | None = None) -> TrainProgress | None:
+        if not self._steps and self._first_step == 0:
+            self._first_step = step.step
+            self._started = time.perf_counter()
+        self._steps.append(step)
+        now = time.perf_counter() if now is None else now
+        if now - self._last >= 1.0 / self.rate:
+            self._last = now
+            return self.flush()
+        return None
+
+    def flush(self) -> TrainProgress | None:
+        if not self._steps:
+            return None
+        steps, self._steps = self._steps, []
+        last = steps[-1]
+        names = sorted({k for s in steps for k in s.losses})
+        losses = {k: np.array([s.losses.get(k, np.nan) for s in steps], np.float32) for k in names}
+        elapsed = time.perf_counter() - self._started
+        rate = (last.step - self._first_step + 1) / elapsed if elapsed > 0 else 0.0
+        return TrainProgress(self.phase, last.step, last.total, last.epoch, rate,
+                             np.array([s.step for s in steps], np.int64), losses)

@@ -1,0 +1,92 @@
+"""Start-up: torch threads first, then the QApplication, the theme, the window, and the built-in data.
+
+``zsl-desktop`` with no arguments opens the built-in birds with the shipped
+MSDN model, generating the images and extracting their features on first
+launch (with progress in the window, never a frozen one).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from zsl_desktop.engine.features import cpu_threads
+
+
+def configure_torch() -> None:
+    """Leave one core to the GUI; must run before the first torch operation (UI.md 3.3)."""
+    import torch
+
+    torch.set_num_threads(cpu_threads())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zsl-desktop", description="ZSL Desktop (the GUI)")
+    p.add_argument("--small", action="store_true", help="open the small built-in dataset (fast; for demos and tests)")
+    p.add_argument("--dataset", help="open this dataset folder instead of the built-in birds")
+    p.add_argument("--format", help="dataset format (detected when omitted)")
+    p.add_argument("--checkpoint", help="load this checkpoint once the dataset is open")
+    p.add_argument("--photos", nargs="*", default=[], help="add these photos or folders as your own images")
+    p.add_argument("--screenshot", help="debug: save a PNG of the window once ready, then quit")
+    p.add_argument("--screenshot-delay", type=float, default=1.5, help="seconds to wait after ready")
+    p.add_argument("--select", type=int, default=None, help="debug: select this image once ready")
+    return p
+
+
+def run_app(argv=None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    configure_torch()
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from zsl_desktop.app import theme
+    from zsl_desktop.app.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "zsl-desktop"])
+    app.setApplicationName("ZSL Desktop")
+    app.setOrganizationName("zsl-desktop")
+    theme.apply(app)
+    window = MainWindow(freeze_gc=True)
+    window.show()
+    if args.dataset:
+        window.open_path(args.dataset, args.format)
+    else:
+        window.open_builtin(small=args.small)
+
+    done = []
+
+    def when_ready(name: str, status: str) -> None:
+        if name != "open" or done:
+            return
+        done.append(status)
+        if args.checkpoint:
+            window.load_checkpoint(args.checkpoint)
+        if args.photos:
+            window.add_photos(args.photos)
+        if args.select is not None:
+            QTimer.singleShot(200, lambda: window.controller.select(args.select))
+        if args.screenshot:
+            QTimer.singleShot(int(args.screenshot_delay * 1000), lambda: _screenshot(window, args.screenshot))
+
+    window.bridge.long_finished.connect(when_ready)
+    code = app.exec()
+    return int(code)
+
+
+def _screenshot(window, path) -> None:
+    """Wait until the workers are idle, grab the window, save it, quit."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    if not window.bridge.idle():
+        QTimer.singleShot(200, lambda: _screenshot(window, path))
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    window.grab().save(str(path))
+    print(f"screenshot: {path}", file=sys.stderr)
+    window.close()
+    QApplication.instance().quit()
+
+
+if __name__ == "__main__":
+    sys.exit(run_app())

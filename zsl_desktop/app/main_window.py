@@ -1,0 +1,411 @@
+"""The main window: docks, menus, the status bar with job progress, drag and drop, saved layout.
+
+Everything it shows comes from the panels; everything it does goes through
+the bridge (long jobs) or the controller (selection, classes, live scores).
+It can be built around an injected dataset/model so tests never generate
+the large built-in dataset.
+"""
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QWidget,
+)
+
+from zsl_desktop.app import jobs, theme
+from zsl_desktop.app.bridge import EngineBridge
+from zsl_desktop.app.controller import Controller
+from zsl_desktop.app.library import LibraryStore
+from zsl_desktop.app.panels.class_editor import ClassEditorPanel
+from zsl_desktop.app.panels.feature_view import FeatureViewPanel
+from zsl_desktop.app.panels.gallery import GalleryPanel
+from zsl_desktop.app.panels.image_view import ImageViewPanel
+from zsl_desktop.app.panels.predictions import PredictionsPanel
+from zsl_desktop.app.panels.training import TrainingPanel
+from zsl_desktop.app.results import JobFailed, Notice, Progress
+from zsl_desktop.app.settings import Settings
+from zsl_desktop.app.widgets.messages import show_warning
+from zsl_desktop.app.window_actions import WindowActions
+
+STATE_VERSION = 3
+STAGES = {"generate": "Drawing the built-in birds", "load": "Reading the dataset", "extract": "Extracting features",
+          "model": "Loading the model", "warmup": "Warming up"}
+DATASET_FORMATS = (("Dataset folder (detect the format)…", None), ("CUB-200-2011…", "cub"), ("AwA2…", "awa2"),
+                   ("SUN attributes…", "sun"), ("xlsa17 (res101.mat folder)…", "xlsa17"),
+                   ("Folder format (classes.csv)…", "folder"))
+
+
+class MainWindow(WindowActions, QMainWindow):
+    def __init__(self, settings: Settings | None = None, bridge: EngineBridge | None = None,
+                 store: LibraryStore | None = None, freeze_gc: bool = False):
+        super().__init__()
+        self.setObjectName("ZslDesktopMain")
+        self.setWindowTitle("ZSL Desktop")
+        self.settings = settings or Settings()
+        self.bridge = bridge or EngineBridge(self)
+        try:
+            self._build(store, freeze_gc)
+        except BaseException:
+            self.bridge.shutdown()  # a running QThread must never outlive a failed constructor
+            raise
+
+    def _build(self, store, freeze_gc) -> None:
+        self.store = store or LibraryStore(parent=self)
+        self.freeze_gc = freeze_gc
+        self._frozen = False
+        self._closing = False
+        self._pending_open: jobs.DatasetSpec | None = None
+
+        self.gallery = GalleryPanel()
+        self.image_view = ImageViewPanel()
+        self.predictions = PredictionsPanel()
+        self.editor = ClassEditorPanel(self.store)
+        self.training = TrainingPanel()
+        self.features = FeatureViewPanel()
+        self.controller = Controller(self.bridge, self.store, self.gallery, self.image_view, self.predictions,
+                                     self.editor, self.training, self.features, self)
+        self.setCentralWidget(self.image_view)
+        self.docks: dict[str, QDockWidget] = {}
+        self._add_dock("gallery", "Gallery", self.gallery, Qt.LeftDockWidgetArea)
+        self._add_dock("predictions", "Predictions", self.predictions, Qt.RightDockWidgetArea)
+        self._add_dock("editor", "Class editor", self.editor, Qt.RightDockWidgetArea)
+        self._add_dock("training", "Training", self.training, Qt.BottomDockWidgetArea)
+        self._add_dock("features", "Feature space", self.features, Qt.BottomDockWidgetArea)
+        self.setCorner(Qt.BottomLeftCorner, Qt.LeftDockWidgetArea)
+        self.setCorner(Qt.BottomRightCorner, Qt.RightDockWidgetArea)
+        self.splitDockWidget(self.docks["predictions"], self.docks["editor"], Qt.Vertical)
+        self.tabifyDockWidget(self.docks["training"], self.docks["features"])
+        self.docks["training"].raise_()
+        self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowTabbedDocks | QMainWindow.AllowNestedDocks)
+        self._build_status_bar()
+        self._build_menus()
+        self._build_toolbar()
+        self.setAcceptDrops(True)
+        self.resize(1600, 1000)
+        self._default_sizes()
+        self._default_state = self.saveState(STATE_VERSION)
+        self._restore()
+
+        b = self.bridge
+        b.long_started.connect(self.on_long_started)
+        b.long_event.connect(self.on_long_event)
+        b.long_finished.connect(self.on_long_finished)
+        b.long_failed.connect(self.on_long_failed)
+        b.dataset_ready.connect(self.on_dataset_ready)
+        c = self.controller
+        c.status.connect(self.show_status)
+        c.warn.connect(self.warn)
+        c.model_state.connect(self.on_model_state)
+        self.training.start_requested.connect(self.start_training)
+        self.training.pause_requested.connect(self.pause_training)
+        self.training.resume_requested.connect(self.resume_training)
+        self.training.stop_requested.connect(self.bridge.cancel)
+        self.training.save_requested.connect(self.save_checkpoint_dialog)
+        self.training.load_requested.connect(self.load_checkpoint_dialog)
+        self.training.export_plot_requested.connect(self.export_plot_dialog)
+        self.features.export_plot_requested.connect(self.export_plot_dialog)
+        self.predictions.open_training.connect(self.show_training)
+        self.predictions.export_requested.connect(self.export_predictions_dialog)
+        self.image_view.export_requested.connect(self.export_overlay_dialog)
+        self.editor.message.connect(self.show_status)
+        for warning in self.store.warnings:
+            QTimer.singleShot(0, lambda w=warning: self.warn("Class library", w))
+            self.show_status(warning)
+
+    # -- layout ------------------------------------------------------------------------------------
+    def _add_dock(self, key: str, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
+                         | QDockWidget.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        self.docks[key] = dock
+        return dock
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.message = QLabel("", self)
+        self.message.setObjectName("subtitle")
+        self._status_clear = QTimer(self)
+        self._status_clear.setSingleShot(True)
+        self._status_clear.timeout.connect(self._clear_status)
+        self.job_label = QLabel("", self)
+        self.job_label.setObjectName("subtitle")
+        self.job_progress = QProgressBar(self)
+        self.job_progress.setRange(0, 1000)
+        self.job_progress.setFixedWidth(220)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.bridge.cancel)
+        self.model_label = QLabel("no model", self)
+        self.model_label.setObjectName("hint")
+        job = QWidget(self)
+        row = QHBoxLayout(job)
+        row.setContentsMargins(0, 0, 6, 0)
+        row.addWidget(self.job_label)
+        row.addWidget(self.job_progress)
+        row.addWidget(self.cancel_button)
+        self.job_widget = job
+        job.hide()
+        bar.addWidget(self.message, 1)
+        bar.addPermanentWidget(job)
+        bar.addPermanentWidget(self.model_label)
+
+    def _build_menus(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        a = m.addAction("Open the built-in birds")
+        a.triggered.connect(self.open_builtin_action)
+        sub = m.addMenu("Open dataset")
+        for title, fmt in DATASET_FORMATS:
+            action = sub.addAction(title)
+            action.setData(fmt)
+            action.triggered.connect(self.open_dataset_action)
+        self.open_action = sub.actions()[0]
+        self.open_action.setShortcut(QKeySequence.Open)
+        m.addSeparator()
+        a = m.addAction("Add your photos…")
+        a.setShortcut(QKeySequence("Ctrl+I"))
+        a.triggered.connect(self.add_photos_dialog)
+        a = m.addAction("Add a folder of photos…")
+        a.triggered.connect(self.add_photo_folder_dialog)
+        m.addSeparator()
+        a = m.addAction("Load checkpoint…")
+        a.triggered.connect(self.load_checkpoint_dialog)
+        a = m.addAction("Save checkpoint…")
+        a.triggered.connect(self.save_checkpoint_dialog)
+        m.addSeparator()
+        e = m.addMenu("Export")
+        e.addAction("Overlay view as PNG…").triggered.connect(self.export_overlay_dialog)
+        e.addAction("Predictions for this image (CSV)…").triggered.connect(self.export_predictions_dialog)
+        e.addAction("Predictions for every image (CSV)…").triggered.connect(self.export_all_predictions_dialog)
+        e.addAction("Predictions chart (PNG/SVG)…").triggered.connect(self.export_bars_dialog)
+        e.addAction("Training plot (PNG/SVG)…").triggered.connect(self.export_training_plot)
+        e.addAction("Feature space plot (PNG/SVG)…").triggered.connect(self.export_feature_plot)
+        m.addSeparator()
+        q = m.addAction("Quit")
+        q.setShortcut(QKeySequence.Quit)
+        q.triggered.connect(self.close)
+        edit = self.menuBar().addMenu("&Edit")
+        edit.addAction(self.editor.undo_action)
+        edit.addAction(self.editor.redo_action)
+        view = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        view.addAction("Reset layout").triggered.connect(self.reset_layout)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("About ZSL Desktop").triggered.connect(self.about)
+
+    def _default_sizes(self) -> None:
+        d = self.docks
+        self.resizeDocks([d["gallery"], d["predictions"]], [400, 430], Qt.Horizontal)
+        self.resizeDocks([d["predictions"], d["editor"]], [375, 545], Qt.Vertical)
+        self.resizeDocks([d["training"]], [330], Qt.Vertical)
+
+    def _build_toolbar(self) -> None:
+        """Brand, what is open, and the four things people do most."""
+        from PySide6.QtWidgets import QSizePolicy, QToolBar
+
+        tb = QToolBar("Main", self)
+        tb.setObjectName("toolbar_main")
+        tb.setMovable(False)
+        tb.setFloatable(False)
+        brand = QLabel(f"<span style='color:{theme.ACCENT}; font-weight:700; font-size:13pt'>ZSL</span>"
+                       f"<span style='color:{theme.TEXT}; font-size:13pt'> Desktop</span>", self)
+        brand.setContentsMargins(8, 0, 16, 0)
+        tb.addWidget(brand)
+        self.dataset_label = QLabel("no dataset", self)
+        self.dataset_label.setObjectName("subtitle")
+        tb.addWidget(self.dataset_label)
+        spacer = QWidget(self)
+        spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        tb.addWidget(spacer)
+        for text, slot, tip in (
+                ("Open dataset…", self.open_dataset_action, "Open a CUB, AwA2, SUN, xlsa17 or folder dataset"),
+                ("Add photos…", self.add_photos_dialog, "Predict your own photos (or drop them on the window)"),
+                ("Load model…", self.load_checkpoint_dialog, "Load a checkpoint trained on this dataset"),
+                ("Export view…", self.export_overlay_dialog, "Save the image with its attention overlay")):
+            action = tb.addAction(text)
+            action.setToolTip(tip)
+            action.triggered.connect(slot)
+        self.addToolBar(Qt.TopToolBarArea, tb)
+        self.toolbar = tb
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, STATE_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+
+    def _restore(self) -> None:
+        geometry = self.settings.bytes("window/geometry")
+        state = self.settings.bytes("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state, STATE_VERSION)
+        s = self.settings
+        self.image_view.opacity.setValue(s.value("overlay/opacity", 55, int))
+        cmap = s.value("overlay/colormap", "inferno", str)
+        if self.image_view.cmap.findText(cmap) >= 0:
+            self.image_view.cmap.setCurrentText(cmap)
+        self.predictions.topk.setValue(s.value("predictions/topk", 8, int))
+        self.features.cap.setValue(s.value("features/cap", 1500, int))
+        self.training.seed.setValue(s.value("training/seed", 0, int))
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.set("window/geometry", self.saveGeometry())
+        s.set("window/state", self.saveState(STATE_VERSION))
+        s.set("overlay/opacity", self.image_view.opacity.value())
+        s.set("overlay/colormap", self.image_view.cmap.currentText())
+        s.set("predictions/topk", self.predictions.topk.value())
+        s.set("features/cap", self.features.cap.value())
+        s.set("training/seed", self.training.seed.value())
+        s.sync()
+
+    # -- training ---------------------------------------------------------------------------------------
+    @Slot(object)
+    def start_training(self, config) -> bool:
+        session = self.bridge.context.session
+        if session is None or self.bridge.busy:
+            return False
+        config.backbone, config.input_size = session.backbone, session.input_size
+        return self.bridge.start_training(config)
+
+    @Slot()
+    def pause_training(self) -> None:
+        self.bridge.pause()
+        self.training.set_paused(True)
+
+    @Slot()
+    def resume_training(self) -> None:
+        self.bridge.resume()
+        self.training.set_paused(False)
+
+    @Slot()
+    def show_training(self) -> None:
+        self.docks["training"].show()
+        self.docks["training"].raise_()
+
+    # -- long-job feedback --------------------------------------------------------------------------------
+    @Slot(str, str)
+    def on_long_started(self, name: str, title: str) -> None:
+        self.job_label.setText(title)
+        self.job_progress.setValue(0)
+        self.job_progress.setRange(0, 0)  # busy until the first progress event
+        self.job_widget.show()
+        self.cancel_button.setEnabled(True)
+        self.training.set_available(False)
+        if name == "train":
+            self.training.on_started()
+
+    @Slot(object)
+    def on_long_event(self, event) -> None:
+        from zsl_desktop.app.results import TrainProgress
+
+        if isinstance(event, Notice):
+            self.show_status(event.text)
+            return
+        if isinstance(event, Progress):
+            self.job_progress.setRange(0, 1000)
+            self.job_progress.setValue(int(1000 * event.fraction))
+            stage = STAGES.get(event.stage, event.stage)
+            eta = event.eta_seconds
+            count = f" {event.done:,}/{event.total:,}" if event.total > 1 else ""
+            eta_text = f" · about {int(eta)} s left" if eta is not None and eta > 1 else ""
+            self.job_label.setText(f"{stage}{count}{eta_text}")
+            if self.bridge.long_name == "open" and not self.image_view.canvas.has_image:
+                pct = f" — {100 * event.fraction:.0f}%" if event.total > 1 else ""
+                self.image_view.canvas.set_empty_text(f"{stage}{pct}\n\n{event.message}{eta_text}")
+        elif isinstance(event, TrainProgress):
+            self.job_progress.setRange(0, 1000)
+            self.job_progress.setValue(int(1000 * event.step / max(event.total, 1)))
+            self.job_label.setText(f"Training · epoch {event.epoch} · {event.step:,}/{event.total:,}")
+        if self.bridge.long_name == "train":
+            self.training.on_event(event)
+
+    @Slot(str, str)
+    def on_long_finished(self, name: str, status: str) -> None:
+        self.job_widget.hide()
+        if name == "open" and status == "ok" and self.freeze_gc and not self._frozen:
+            # After start-up and warm-up: move everything alive out of the collector's way (UI.md 3.3).
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
+        if name == "train":
+            self.training.on_finished(status)
+        self.training.set_available(self.controller.features_ready)
+        if status == "cancelled":
+            self.show_status("Cancelled.")
+            if name == "open" and self.controller.dataset is None:
+                self.image_view.canvas.set_empty_text("Opening was cancelled. Use File ▸ Open to start again.")
+        if self._pending_open is not None and not self._closing:
+            spec, self._pending_open = self._pending_open, None
+            QTimer.singleShot(0, lambda: self.open_spec(spec))
+
+    @Slot(object)
+    def on_long_failed(self, failed: JobFailed) -> None:
+        titles = {"open": "Could not open the dataset", "checkpoint": "Could not load the checkpoint",
+                  "train": "Training failed"}
+        self.show_status(f"{titles.get(failed.name, failed.name)}: {failed.message}")
+        if failed.name == "open" and self.controller.dataset is None:
+            self.image_view.canvas.set_empty_text(f"{titles['open']}:\n{failed.message}")
+        self.warn(titles.get(failed.name, "Error"), failed.message)
+
+    @Slot(object)
+    def on_dataset_ready(self, ready) -> None:
+        d = ready.dataset
+        self.setWindowTitle(f"ZSL Desktop — {d.name}")
+        self.dataset_label.setText(
+            f"<b style='color:{theme.TEXT}'>{d.name}</b> &nbsp;·&nbsp; {d.num_samples:,} images &nbsp;·&nbsp; "
+            f"<span style='color:{theme.SEEN}'>{len(d.seen_classes)} seen</span> / "
+            f"<span style='color:{theme.UNSEEN}'>{len(d.unseen_classes)} unseen</span> classes &nbsp;·&nbsp; "
+            f"{d.num_attributes} attributes")
+        for w in ready.warnings:
+            self.show_status(w)
+
+    @Slot(object)
+    def on_model_state(self, summary) -> None:
+        if summary is None:
+            self.model_label.setText("no model")
+            return
+        self.model_label.setText(f"model: {summary.title.split(' (')[0]} · γ {summary.gamma:+.2f}")
+        self.model_label.setToolTip(summary.source)
+        dataset = self.controller.dataset
+        if dataset is not None and summary.source and Path(summary.source).suffix == ".pt":
+            self.settings.set_checkpoint_for(dataset.fingerprint, summary.source)
+
+    # -- messages ------------------------------------------------------------------------------------------------
+    @Slot(str)
+    def show_status(self, text: str, seconds: float = 12.0) -> None:
+        """A status line that fades after a while (the full text stays in its tooltip until replaced)."""
+        self.message.setText(text)
+        self.message.setToolTip(text)
+        self._status_clear.start(int(seconds * 1000))
+
+    @Slot()
+    def _clear_status(self) -> None:
+        self.message.setText("")
+
+    @Slot(str, str)
+    def warn(self, title: str, text: str) -> None:
+        if self._closing:
+            return
+        show_warning(self, title, text)  # window-modal, never blocks the event loop (or the tests)
+        self._last_warning = (title, text)
+
+    def about(self) -> None:
+        QMessageBox.about(self, "ZSL Desktop", "<b>ZSL Desktop</b><br>Annotation-free zero-shot learning: "
+                          "define classes by their attributes and recognise them in images.")
+
+    # -- closing ------------------------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        """Save the layout, cancel work, join every thread, then close."""
+        self._closing = True
+        self.save_settings()
+        self.bridge.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,236 @@
+"""Feature view: a 2-D map of the images' pooled features, coloured by class.
+
+Seen classes are round, unseen classes triangles; clicking a point selects
+its image everywhere. Projections (PCA, or exact t-SNE on a capped sample)
+are computed on the bridge's worker; t-SNE frames animate as they arrive.
+Generative methods can add their synthesised features as crosses through
+``set_synthesized(points, labels)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+
+from zsl_desktop.app import theme
+
+MAX_LABELS = 12
+
+
+class FeatureViewPanel(QWidget):
+    item_selected = Signal(int)
+    projection_requested = Signal(str, int, str)  # method, cap, space
+    export_plot_requested = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.dataset = None
+        self.projection = None
+        self.method_box = QComboBox(self)
+        self.method_box.addItem("t-SNE (exact)", "tsne")
+        self.method_box.addItem("PCA", "pca")
+        self.space_box = QComboBox(self)
+        self.space_box.addItem("attribute scores (model)", "codes")
+        self.space_box.addItem("image features (backbone)", "features")
+        for combo in (self.space_box, self.method_box):
+            combo.setMinimumContentsLength(8)
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.space_box.setToolTip("Project the model's per-image attribute scores (the space classes are "
+                                  "compared in) or the raw pooled backbone features")
+        self.cap = QSpinBox(self)
+        self.cap.setRange(100, 10000)
+        self.cap.setSingleStep(500)
+        self.cap.setValue(1500)
+        self.cap.setPrefix("≤ ")
+        self.cap.setToolTip("At most this many points: images are subsampled per class beyond it "
+                            "(t-SNE: at most 2,000)")
+        self.run_button = QPushButton("Project", self)
+        self.run_button.setToolTip("Compute the map again with these settings")
+        self.run_button.setObjectName("primary")
+        self.export_button = QPushButton("Export…", self)
+        self.export_button.setToolTip("Save this plot as PNG or SVG")
+        self.caption = theme.squeezable(QLabel("Open a dataset to see its feature space.", self))
+        self.caption.setObjectName("hint")
+        self.legend = theme.squeezable(QLabel(
+            f"<span style='color:{theme.DIM}'>● seen &nbsp; ▲ unseen &nbsp; ✕ synthesised &nbsp; "
+            f"colour = class</span>", self))
+        self.plot = pg.PlotWidget()
+        self.plot.setObjectName("featurePlot")
+        theme.style_plot(self.plot.getPlotItem())
+        self.plot.getPlotItem().hideAxis("left")
+        self.plot.getPlotItem().hideAxis("bottom")
+        self.plot.getPlotItem().showGrid(False, False)
+        self.scatter = pg.ScatterPlotItem(pxMode=True, hoverable=True, hoverSize=12,
+                                          hoverPen=pg.mkPen(theme.TEXT, width=1.5))
+        self.synth = pg.ScatterPlotItem(pxMode=True, symbol="x", size=7)
+        self.marker = pg.ScatterPlotItem(pxMode=True, size=18, symbol="o", brush=pg.mkBrush(0, 0, 0, 0),
+                                         pen=pg.mkPen(theme.TEXT, width=2))
+        for item in (self.synth, self.scatter, self.marker):
+            self.plot.addItem(item)
+        self.scatter.sigClicked.connect(self._on_clicked)
+        self.scatter.sigHovered.connect(self._on_hover)
+        self.hover_label = theme.squeezable(QLabel("", self))
+        self.hover_label.setObjectName("subtitle")
+
+        top = QHBoxLayout()
+        top.addWidget(self.space_box)
+        top.addWidget(self.method_box)
+        top.addWidget(self.cap)
+        top.addWidget(self.run_button)
+        top.addStretch(1)
+        top.addWidget(self.export_button)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.caption, 1)
+        bottom.addWidget(self.hover_label)
+        bottom.addSpacing(12)
+        bottom.addWidget(self.legend)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.addLayout(top)
+        layout.addWidget(self.plot, 1)
+        layout.addLayout(bottom)
+        self.run_button.clicked.connect(self.request)
+        self.export_button.clicked.connect(self._on_export)
+        self._brushes: list = []
+        self._labels: list = []
+        self.show_labels = True
+        self._selected: int | None = None
+        self.set_dataset(None, False)
+
+    def set_dataset(self, dataset, features_ready: bool) -> None:
+        self.dataset = dataset
+        self.projection = None
+        self.scatter.clear()
+        self.synth.clear()
+        self.marker.clear()
+        for text in self._labels:
+            text.hide()
+        ok = dataset is not None and features_ready
+        self.run_button.setEnabled(ok)
+        self.method_box.setEnabled(ok)
+        if dataset is None:
+            self.caption.setText("Open a dataset to see its feature space.")
+            return
+        k = dataset.num_classes
+        self._brushes = [pg.mkBrush(theme.class_color(i, k)) for i in range(k)]
+        self.caption.setText("Computing…" if ok else "Features are not extracted yet.")
+
+    def request(self) -> None:
+        if self.dataset is None:
+            return
+        self.caption.setText("Computing the projection…")
+        self.projection_requested.emit(self.method_box.currentData(), self.cap.value(), self.space())
+
+    def space(self) -> str:
+        return self.space_box.currentData() if self.space_box.isEnabled() else "features"
+
+    def set_has_model(self, has: bool, generative: bool = False) -> None:
+        """Attribute-score space needs a model; fall back to backbone features without one.
+
+        Generative models synthesise features in the backbone space, so that space comes first for them.
+        """
+        self.space_box.setEnabled(has)
+        self.space_box.setCurrentIndex(0 if has and not generative else 1)
+
+    def set_projection(self, projection) -> None:
+        """Draw a Projection (intermediate t-SNE frames included)."""
+        d = self.dataset
+        if d is None:
+            return
+        first = self.projection is None or len(self.projection.rows) != len(projection.rows) \
+            or self.projection.method != projection.method
+        self.projection = projection
+        rows = projection.rows
+        labels = d.labels[rows]
+        unseen = np.isin(labels, d.unseen_classes)
+        symbols = np.where(unseen, "t1", "o")
+        brushes = [self._brushes[int(c)] for c in labels]
+        sizes = np.where(unseen, 9, 7)
+        self.scatter.setData(pos=projection.points, data=rows, brush=brushes, symbol=list(symbols),
+                             size=sizes, pen=pg.mkPen(0, 0, 0, 90))
+        if first or projection.final:
+            self.plot.getPlotItem().enableAutoRange()
+        self.caption.setText(projection.caption + ("" if projection.final else " …"))
+        self._update_marker()
+        if projection.extra_points is not None:
+            self.set_synthesized(projection.extra_points, projection.extra_labels)
+        elif projection.final:
+            self.synth.clear()
+
+    def _update_labels(self, points: np.ndarray, labels: np.ndarray) -> None:
+        """A name at each class's centroid (up to MAX_LABELS classes; beyond that they would be noise)."""
+        d = self.dataset
+        classes = np.unique(labels)
+        if len(classes) > MAX_LABELS:  # too many to read: label only the selected image's class
+            chosen = int(d.labels[self._selected]) if self._selected is not None else -1
+            classes = classes[classes == chosen]
+        if not self.show_labels:
+            classes = classes[:0]
+        while len(self._labels) < len(classes):
+            text = pg.TextItem("", anchor=(0.5, 0.5))
+            text.setZValue(5)
+            self.plot.addItem(text)
+            self._labels.append(text)
+        for i, text in enumerate(self._labels):
+            if i >= len(classes):
+                text.hide()
+                continue
+            c = int(classes[i])
+            centre = np.median(points[labels == c], axis=0)
+            color = self.class_color(c)
+            text.setHtml(f"<span style='color:{color.name()}; font-size:8pt; background:rgba(22,24,29,150)'>"
+                         f"{theme.display_name(d.classes[c])}</span>")
+            text.setPos(float(centre[0]), float(centre[1]))
+            text.show()
+
+    def set_synthesized(self, points: np.ndarray | None, labels: np.ndarray | None) -> None:
+        """Hook for generative methods: synthesised features already projected to the view's 2-D space."""
+        if points is None or len(points) == 0:
+            self.synth.clear()
+            return
+        k = len(self._brushes)
+        pens = [pg.mkPen(self._brushes[int(c) % k].color(), width=1.5) if k else pg.mkPen(theme.TEXT)
+                for c in labels]
+        self.synth.setData(pos=np.asarray(points, np.float32), pen=pens, brush=None, symbol="x", size=8)
+
+    def select_item(self, item: int | None) -> None:
+        self._selected = item
+        self._update_marker()
+
+    def _update_marker(self) -> None:
+        p = self.projection
+        if p is not None and self.dataset is not None:
+            self._update_labels(p.points, self.dataset.labels[p.rows])
+        if p is None or self._selected is None:
+            self.marker.clear()
+            return
+        hit = np.flatnonzero(p.rows == self._selected)
+        if len(hit):
+            self.marker.setData(pos=p.points[hit[:1]])
+        else:
+            self.marker.clear()
+
+    def _on_clicked(self, item, points, event=None) -> None:
+        if len(points):
+            row = int(points[0].data())
+            self.item_selected.emit(row)
+
+    def _on_hover(self, item, points, event=None) -> None:
+        if len(points) and self.dataset is not None:
+            row = int(points[0].data())
+            label = int(self.dataset.labels[row])
+            kind = "unseen" if label in set(self.dataset.unseen_classes.tolist()) else "seen"
+            self.hover_label.setText(f"{theme.display_name(self.dataset.classes[label])} ({kind})")
+        else:
+            self.hover_label.setText("")
+
+    def _on_export(self) -> None:
+        self.export_plot_requested.emit(self.plot.getPlotItem())
+
+    def point_count(self) -> int:
+        return 0 if self.projection is None else len(self.projection.rows)
+
+    def class_color(self, label: int) -> QColor:
+        return self._brushes[label].color()

@@ -1,0 +1,220 @@
+"""Gallery: every image of the dataset (and the user's own photos) as lazily loaded thumbnails.
+
+Filters on top (class, seen/unseen/your photos, correct/wrong, name), the
+grid below; "rank by edited class" sorts it live by the class on the editor.
+Thumbnails are decoded on the bridge's thumbnail thread (see ``thumbnails``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListView, QToolButton, QVBoxLayout, QWidget,
+)
+
+from zsl_desktop.app import theme
+from zsl_desktop.app.widgets.thumbnails import THUMB, GalleryModel, ItemRole, ThumbDelegate
+
+
+class GalleryPanel(QWidget):
+    """Filters on top, the thumbnail grid below. Emits ``item_selected(item)``."""
+
+    item_selected = Signal(int)
+    rank_toggled = Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = GalleryModel(self)
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Search images or classes…")
+        self.search.setClearButtonEnabled(True)
+        self.class_filter = QComboBox(self)
+        for combo in (self.class_filter,):
+            combo.setMinimumContentsLength(6)
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.split_filter = QComboBox(self)
+        for text, key in (("All images", "all"), ("Seen classes", "seen"), ("Unseen classes", "unseen"),
+                          ("Your photos", "loose")):
+            self.split_filter.addItem(text, key)
+        self.result_filter = QComboBox(self)
+        for text, key in (("Any result", "all"), ("Correct", "correct"), ("Wrong", "wrong")):
+            self.result_filter.addItem(text, key)
+        self.result_filter.setEnabled(False)
+        for combo in (self.split_filter, self.result_filter):
+            combo.setMinimumContentsLength(6)
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.result_filter.setToolTip("Needs a model: train one or load a checkpoint")
+        self.rank_button = QToolButton(self)
+        self.rank_button.setText("Rank by edited class")
+        self.rank_button.setCheckable(True)
+        self.rank_button.setToolTip("Sort the thumbnails by their score for the class being edited; "
+                                    "updates live while you move the sliders")
+        self.count_label = QLabel("", self)
+        self.count_label.setObjectName("hint")
+
+        self.view = QListView(self)
+        self.view.setViewMode(QListView.IconMode)
+        self.view.setResizeMode(QListView.Adjust)
+        self.view.setMovement(QListView.Static)
+        self.view.setUniformItemSizes(True)
+        self.view.setLayoutMode(QListView.Batched)
+        self.view.setBatchSize(400)
+        self.view.setSpacing(0)
+        self.view.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.view.setMouseTracking(True)
+        self.view.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
+        self.view.setAutoScroll(False)  # re-selecting after a live re-rank must not jump the view
+        self.delegate = ThumbDelegate(self.view)
+        self.view.setItemDelegate(self.delegate)
+        self.view.setModel(self.model)
+        self.view.viewport().installEventFilter(self)
+        self.empty = QLabel("", self)
+        self.empty.setObjectName("empty")
+        self.empty.setAlignment(Qt.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.hide()
+
+        row1 = QHBoxLayout()
+        row1.addWidget(self.search, 1)
+        row1.addWidget(self.rank_button)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.class_filter, 2)
+        row2.addWidget(self.split_filter, 1)
+        row2.addWidget(self.result_filter, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(6)
+        layout.addLayout(row1)
+        layout.addLayout(row2)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.empty, 1)
+        layout.addWidget(self.count_label)
+
+        self.search.textChanged.connect(self._on_text)
+        self.class_filter.currentIndexChanged.connect(self._on_filters)
+        self.split_filter.currentIndexChanged.connect(self._on_filters)
+        self.result_filter.currentIndexChanged.connect(self._on_filters)
+        self.rank_button.toggled.connect(self._on_rank)
+        self.view.selectionModel().currentChanged.connect(self._on_current)
+        self.model.modelReset.connect(self._after_reset)
+        self._selected: int | None = None
+        self.set_dataset(None)
+
+    def eventFilter(self, watched, event) -> bool:
+        from PySide6.QtCore import QEvent
+
+        if watched is self.view.viewport() and event.type() == QEvent.Resize:
+            self._fit_columns(event.size().width())
+        return super().eventFilter(watched, event)
+
+    def _fit_columns(self, width: int) -> None:
+        """Cells share the full width (no ragged gap on the right), as many columns as fit."""
+        base = THUMB + 10
+        usable = width - 6  # QListView wraps a row a few pixels before the viewport's edge
+        columns = max(1, usable // base)
+        cell = QSize(max(base, usable // columns), THUMB + 30)
+        if cell != self.delegate.cell:
+            self.delegate.cell = cell
+            self.view.setGridSize(cell)
+
+    # -- content --------------------------------------------------------------------------------------
+    def set_dataset(self, dataset) -> None:
+        self._selected = None
+        self.class_filter.blockSignals(True)
+        self.class_filter.clear()
+        self.class_filter.addItem("All classes", None)
+        if dataset is not None:
+            unseen = set(int(c) for c in dataset.unseen_classes)
+            for i, name in enumerate(dataset.classes):
+                mark = "◆" if i in unseen else "●"
+                self.class_filter.addItem(f"{mark} {theme.display_name(name)}", i)
+                self.class_filter.setItemData(i + 1, QColor(theme.UNSEEN if i in unseen else theme.SEEN),
+                                              Qt.ForegroundRole)
+        self.class_filter.blockSignals(False)
+        if dataset is None:
+            self.model.beginResetModel()
+            self.model.order = np.zeros(0, np.int64)
+            self.model.endResetModel()
+            self._set_empty("No dataset yet")
+            return
+        self.model.set_dataset(dataset)
+        self._set_empty("")
+        if not dataset.has_images:
+            self._set_empty(f"{dataset.name} has precomputed features only: there are no images to show. "
+                            f"Predictions and the feature view still work.")
+
+    def _set_empty(self, text: str) -> None:
+        self.empty.setText(text)
+        self.empty.setVisible(bool(text))
+        self.view.setVisible(not text)
+
+    def add_loose(self, items) -> None:
+        self.model.add_loose(items)
+
+    def set_predictions(self, predicted) -> None:
+        self.result_filter.setEnabled(predicted is not None)
+        self.result_filter.setToolTip("" if predicted is not None else "Needs a model: train one or load a checkpoint")
+        self.model.set_predictions(predicted)
+
+    def set_rank_scores(self, scores) -> None:
+        self.model.set_rank_scores(scores)
+
+    def thumbnails_loaded(self, batch) -> None:
+        self.model.set_thumbnails(batch)
+
+    # -- selection ------------------------------------------------------------------------------------
+    def current_item(self) -> int | None:
+        return self._selected
+
+    def select_item(self, item: int) -> None:
+        row = self.model.row_of(item)
+        if row < 0:  # hidden by a filter: clear the filters that hide it
+            self.search.blockSignals(True)
+            self.search.clear()
+            self.search.blockSignals(False)
+            for combo in (self.class_filter, self.split_filter, self.result_filter):
+                combo.blockSignals(True)
+                combo.setCurrentIndex(0)
+                combo.blockSignals(False)
+            self.model.set_filter(**{"class": None, "split": "all", "result": "all", "text": ""})
+            row = self.model.row_of(item)
+        if row >= 0:
+            index = self.model.index(row)
+            self.view.setCurrentIndex(index)
+            self.view.scrollTo(index, QAbstractItemView.PositionAtCenter)
+
+    def _on_current(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if not current.isValid():
+            return
+        item = int(current.data(ItemRole))
+        if item != self._selected:
+            self._selected = item
+            self.item_selected.emit(item)
+
+    def _after_reset(self) -> None:
+        n, total = len(self.model.order), self.model.count
+        self.count_label.setText(f"{n:,} of {total:,} images" if n != total else f"{total:,} images")
+        if self._selected is not None:
+            row = self.model.row_of(self._selected)
+            if row >= 0:
+                self.view.selectionModel().blockSignals(True)
+                self.view.setCurrentIndex(self.model.index(row))
+                self.view.selectionModel().blockSignals(False)
+                if not self.model.filters()["rank"]:
+                    self.view.scrollTo(self.model.index(row), QAbstractItemView.EnsureVisible)
+
+    # -- filters --------------------------------------------------------------------------------------
+    def _on_text(self, text: str) -> None:
+        self.model.set_filter(text=text)
+
+    def _on_filters(self) -> None:
+        self.model.set_filter(**{"class": self.class_filter.currentData(), "split": self.split_filter.currentData(),
+                                 "result": self.result_filter.currentData()})
+
+    def _on_rank(self, on: bool) -> None:
+        self.delegate.show_rank = on
+        self.model.set_filter(rank=on)
+        if on:
+            self.view.scrollToTop()
+        self.rank_toggled.emit(on)

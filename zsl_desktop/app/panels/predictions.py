@@ -1,0 +1,200 @@
+"""Live predictions for the selected image: top-k classes, raw scores, calibrated probabilities.
+
+Calibration (calibrated stacking, Chao et al. 2016) adds γ to every class
+without training images (the dataset's unseen classes and the user's own)
+before the softmax. γ defaults to the value the model chose on validation
+data; moving the slider re-ranks instantly because the raw scores are kept
+here (a softmax over a few hundred numbers needs no worker).
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from zsl_desktop.app import theme
+from zsl_desktop.app.widgets.bar_chart import BarRow, PredictionBars
+
+NO_MODEL = "No model — train one in the Training panel"
+GAMMA_STEPS = 1000
+
+
+def calibrate(raw: np.ndarray, kinds, gamma: float) -> np.ndarray:
+    """Raw scores + γ on every class that had no training images (unseen, user, draft)."""
+    boost = np.array([k != "seen" for k in kinds], dtype=np.float32)
+    return np.asarray(raw, np.float32) + np.float32(gamma) * boost
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+class PredictionsPanel(QWidget):
+    gamma_changed = Signal(float)
+    open_training = Signal()
+    export_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.raw: np.ndarray | None = None
+        self.names: tuple = ()
+        self.kinds: tuple = ()
+        self.truth: str | None = None
+        self.item_name = ""
+        self.model_gamma = 0.0
+        self._gamma = 0.0
+        self._span = 2.0
+        self.has_model = False
+
+        self.subtitle = theme.squeezable(QLabel("", self))
+        self.subtitle.setObjectName("subtitle")
+        self.bars = PredictionBars(self)
+        self.train_button = QPushButton("Open the Training panel", self)
+        self.train_button.setObjectName("primary")
+        self.train_button.clicked.connect(self.open_training)
+
+        self.topk = QSpinBox(self)
+        self.topk.setRange(3, 30)
+        self.topk.setValue(8)
+        self.topk.setPrefix("top ")
+        self.gamma_slider = QSlider(Qt.Horizontal, self)
+        self.gamma_slider.setRange(0, GAMMA_STEPS)
+        self.gamma_spin = QDoubleSpinBox(self)
+        self.gamma_spin.setDecimals(3)
+        self.gamma_spin.setSingleStep(0.05)
+        self.gamma_spin.setRange(-self._span, self._span)
+        self.gamma_spin.setFixedWidth(78)
+        self.reset_gamma = QPushButton("model γ", self)
+        self.reset_gamma.setToolTip("Back to the γ the model chose on validation data")
+        self.export_button = QPushButton("CSV…", self)
+        self.export_button.setToolTip("Export this image's scores for every class as CSV")
+        gamma_row = QHBoxLayout()
+        gamma_row.addWidget(QLabel("Calibration γ", self))
+        gamma_row.addWidget(self.gamma_slider, 1)
+        gamma_row.addWidget(self.gamma_spin)
+        gamma_row.addWidget(self.reset_gamma)
+        head = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.setSpacing(0)
+        titles.addWidget(self.subtitle)
+        head.addLayout(titles, 1)
+        head.addWidget(self.topk)
+        head.addWidget(self.export_button)
+        self.note = QLabel("γ is added to the scores of unseen classes and of yours before the softmax; "
+                           "raw scores are shown beside the probabilities.", self)
+        self.note.setObjectName("hint")
+        self.note.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setSpacing(6)
+        layout.addLayout(head)
+        layout.addWidget(self.bars, 1)
+        layout.addWidget(self.train_button, 0, Qt.AlignHCenter)
+        layout.addLayout(gamma_row)
+        layout.addWidget(self.note)
+
+        self.topk.valueChanged.connect(self.redraw)
+        self.gamma_slider.valueChanged.connect(self._on_gamma_slider)
+        self.gamma_spin.valueChanged.connect(self._on_gamma_spin)
+        self.reset_gamma.clicked.connect(self._on_reset_gamma)
+        self.export_button.clicked.connect(self.export_requested)
+        self.set_model(None)
+
+    # -- model and γ --------------------------------------------------------------------------------------
+    def set_model(self, summary) -> None:
+        self.has_model = summary is not None
+        self.train_button.setVisible(not self.has_model)
+        for w in (self.gamma_slider, self.gamma_spin, self.reset_gamma, self.export_button):
+            w.setEnabled(self.has_model)
+        if summary is None:
+            self.raw = None
+            self.bars.set_message(NO_MODEL)
+            self.subtitle.setText("")
+            return
+        self.model_gamma = summary.gamma
+        self._span = max(2.0, 3 * abs(self.model_gamma))
+        self.gamma_spin.blockSignals(True)
+        self.gamma_spin.setRange(-self._span, self._span)
+        self.gamma_spin.blockSignals(False)
+        self.reset_gamma.setText(f"model γ {self.model_gamma:+.2f}")
+        self.set_gamma(self.model_gamma)
+        if self.raw is None:
+            self.bars.set_message("Select an image to see what the model thinks it is")
+
+    @property
+    def gamma(self) -> float:
+        return self._gamma
+
+    def set_gamma(self, gamma: float) -> None:
+        gamma = float(np.clip(gamma, -self._span, self._span))
+        self._gamma = gamma
+        for w in (self.gamma_slider, self.gamma_spin):
+            w.blockSignals(True)
+        self.gamma_slider.setValue(int(round((gamma + self._span) / (2 * self._span) * GAMMA_STEPS)))
+        self.gamma_spin.setValue(gamma)
+        for w in (self.gamma_slider, self.gamma_spin):
+            w.blockSignals(False)
+        self.redraw()
+        self.gamma_changed.emit(gamma)
+
+    def _on_gamma_slider(self, steps: int) -> None:
+        self.set_gamma(-self._span + 2 * self._span * steps / GAMMA_STEPS)
+
+    def _on_gamma_spin(self, value: float) -> None:
+        self.set_gamma(value)
+
+    def _on_reset_gamma(self) -> None:
+        self.set_gamma(self.model_gamma)
+
+    # -- scores -----------------------------------------------------------------------------------------
+    def set_item(self, name: str, truth: str | None) -> None:
+        self.item_name = name
+        self.truth = truth
+        self.subtitle.setText(f"for {name.replace('_', ' ')}")
+        if self.has_model:
+            self.raw = None
+            self.bars.set_message("scoring…")
+
+    def set_scores(self, raw: np.ndarray | None, names, kinds) -> None:
+        if not self.has_model:
+            return
+        self.raw = None if raw is None else np.asarray(raw, np.float32)
+        self.names, self.kinds = tuple(names), tuple(kinds)
+        self.redraw()
+
+    def clear(self, message: str) -> None:
+        self.raw = None
+        self.bars.set_message(message)
+
+    def ranking(self):
+        """(names, kinds, raw, calibrated, probability) of every class, best first; None without scores."""
+        if self.raw is None:
+            return None
+        calibrated = calibrate(self.raw, self.kinds, self._gamma)
+        probs = softmax(calibrated)
+        order = np.argsort(-calibrated, kind="stable")
+        return [(self.names[i], self.kinds[i], float(self.raw[i]), float(calibrated[i]), float(probs[i]))
+                for i in order]
+
+    def redraw(self) -> None:
+        if not self.has_model:
+            return
+        ranking = self.ranking()
+        if ranking is None:
+            if not self.bars.message:
+                self.bars.set_message("Select an image to see what the model thinks it is")
+            return
+        k = self.topk.value()
+        self.bars.set_rows([BarRow(n, kind, p, r, c, is_truth=(n == self.truth))
+                            for n, kind, r, c, p in ranking[:k]])
+
+    def top_class(self) -> str | None:
+        ranking = self.ranking()
+        return ranking[0][0] if ranking else None
+
+    def bar_colors(self) -> dict:
+        return dict(theme.KIND_COLORS)

@@ -1,0 +1,436 @@
+"""Training panel: choose a method and its hyper-parameters, train, watch, evaluate, save.
+
+Curves are drawn from a ~30 Hz timer with the latest data only (the worker
+already coalesces steps); pyqtgraph downsamples ('peak') and clips to the
+view, so a long run never slows the GUI down.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
+    QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from zsl_desktop.app import theme
+from zsl_desktop.app.results import Progress, TrainDone, TrainProgress
+from zsl_desktop.app.widgets.evaluation_view import EvaluationView
+
+LOSS_COLORS = ["#4cc2ff", "#ffb454", "#c792ea", "#7ee0c3", "#ff7eb6", "#f78c6c", "#a6accd", "#82aaff"]
+
+
+class Series:
+    """A growing float array with amortised O(1) appends."""
+
+    def __init__(self):
+        self._x = np.zeros(256, np.float64)
+        self._y = np.zeros(256, np.float64)
+        self.n = 0
+
+    def extend(self, x, y) -> None:
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        need = self.n + len(x)
+        if need > len(self._x):
+            size = max(need, 2 * len(self._x))
+            self._x = np.resize(self._x, size)
+            self._y = np.resize(self._y, size)
+        self._x[self.n:need] = x
+        self._y[self.n:need] = y
+        self.n = need
+
+    def data(self):
+        return self._x[:self.n], self._y[:self.n]
+
+
+def parse_value(text: str, default):
+    """A hyper-parameter typed in the table, read as the type of its default."""
+    text = text.strip()
+    if isinstance(default, bool):
+        return text.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(float(text))
+    if isinstance(default, float):
+        return float(text)
+    return text
+
+
+def fmt_seconds(s: float | None) -> str:
+    if s is None or not np.isfinite(s):
+        return "–"
+    s = int(round(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class TrainingPanel(QWidget):
+    start_requested = Signal(object)  # TrainConfig
+    pause_requested = Signal()
+    resume_requested = Signal()
+    stop_requested = Signal()
+    save_requested = Signal()
+    load_requested = Signal()
+    export_plot_requested = Signal(object)  # the plot item to export
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        from zsl_desktop.engine.methods.base import get_method, method_names
+
+        self._get_method = get_method
+        self.method_box = QComboBox(self)
+        for name in method_names():
+            self.method_box.addItem(get_method(name).title or name, name)
+        default = self.method_box.findData("msdn")  # the method the built-in model ships with
+        self.method_box.setCurrentIndex(max(0, default))
+        self.method_box.setMinimumContentsLength(12)
+        self.method_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.epochs = QSpinBox(self)
+        self.epochs.setRange(1, 1000)
+        self.seed = QSpinBox(self)
+        self.seed.setRange(0, 2 ** 31 - 1)
+        self.selection = QComboBox(self)
+        self.selection.addItem("validation (recommended)", "validation")
+        self.selection.addItem("test split (reproduction only)", "test")
+        self.selection.setMinimumContentsLength(12)
+        self.selection.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.selection.setToolTip("Choose the epoch and calibration γ on held-out seen classes (validation) or, "
+                                  "only to reproduce published tables, on the test split")
+        self.hparams = QTableWidget(0, 2, self)
+        self.hparams.setHorizontalHeaderLabels(["hyper-parameter", "value"])
+        self.hparams.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.hparams.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        self.hparams.verticalHeader().hide()
+        self.hparams.setAlternatingRowColors(True)
+        self.start_button = QPushButton("Start training", self)
+        self.start_button.setObjectName("primary")
+        self.pause_button = QPushButton("Pause", self)
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setObjectName("danger")
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.state = QLabel("Ready.", self)
+        self.state.setObjectName("subtitle")
+        self.state.setWordWrap(True)
+        self.save_button = QPushButton("Save checkpoint…", self)
+        self.load_button = QPushButton("Load checkpoint…", self)
+
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignRight)
+        form.addRow("Method", self.method_box)
+        numbers = QHBoxLayout()
+        numbers.addWidget(self.epochs, 1)
+        numbers.addWidget(QLabel("Seed", self))
+        numbers.addWidget(self.seed, 1)
+        form.addRow("Epochs", numbers)
+        form.addRow("Selection", self.selection)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button, 2)
+        buttons.addWidget(self.pause_button, 1)
+        buttons.addWidget(self.stop_button, 1)
+        files = QHBoxLayout()
+        files.addWidget(self.save_button)
+        files.addWidget(self.load_button)
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        self.info = QLabel("", self)
+        self.info.setObjectName("hint")
+        self.info.setWordWrap(True)
+        left_layout.addLayout(form)
+        left_layout.addWidget(self.info)
+        left_layout.addStretch(1)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.progress)
+        left_layout.addWidget(self.state)
+        left_layout.addLayout(files)
+
+        # plots
+        self.loss_plot = pg.PlotWidget()
+        self.loss_plot.setObjectName("lossPlot")
+        theme.style_plot(self.loss_plot.getPlotItem(), "step", "loss")
+        self.loss_plot.getPlotItem().addLegend(offset=(-10, 10), labelTextColor=theme.DIM, colCount=3)
+        self.loss_plot.setDownsampling(auto=True, mode="peak")
+        self.loss_plot.setClipToView(True)
+        self.val_plot = pg.PlotWidget()
+        theme.style_plot(self.val_plot.getPlotItem(), "epoch", "accuracy (%)")
+        self.val_plot.getPlotItem().addLegend(offset=(-10, 10), labelTextColor=theme.DIM)
+        self.val_plot.setYRange(0, 100)
+        self._empty_texts = {}
+        for plot, text, y in ((self.loss_plot, "the loss appears here while a model trains", 0.5),
+                              (self.val_plot, "validation accuracy per epoch appears here", 50)):
+            self._add_empty_text(plot, text, y)
+        self.evaluation = EvaluationView(self)
+        self.cards, self.curve_plot = self.evaluation.cards, self.evaluation.curve_plot
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self.loss_plot, "Loss")
+        self.tabs.addTab(self.val_plot, "Validation")
+        self.tabs.addTab(self.evaluation, "Evaluation")
+        self.tabs.addTab(self.hparams, "Parameters")
+        self.export_button = QPushButton("Export plot…", self)
+        right = QWidget(self)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.tabs, 1)
+        right_layout.addWidget(self.export_button, 0, Qt.AlignRight)
+
+        splitter = QSplitter(Qt.Horizontal, self)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 5)
+        splitter.setSizes([270, 900])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.addWidget(splitter)
+
+        self.method_box.currentIndexChanged.connect(self._on_method)
+        self.start_button.clicked.connect(self._on_start)
+        self.pause_button.clicked.connect(self._on_pause)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.save_button.clicked.connect(self.save_requested)
+        self.load_button.clicked.connect(self.load_requested)
+        self.export_button.clicked.connect(self._on_export)
+
+        self._loss: dict[str, Series] = {}
+        self._loss_items: dict[str, pg.PlotDataItem] = {}
+        self._val: dict[str, Series] = {}
+        self._val_items: dict[str, pg.PlotDataItem] = {}
+        self._offset = 0
+        self._phase_total = 0
+        self._phase = ""
+        self._phase_lines: list = []
+        self._dirty = False
+        self._paused = False
+        self.running = False
+        self.started_at = 0.0
+        self.last_progress: TrainProgress | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(33)
+        self._timer.timeout.connect(self._redraw)
+        self._on_method()
+        self.set_available(False, "Open a dataset first.")
+
+    # -- form ----------------------------------------------------------------------------------------
+    def _on_method(self) -> None:
+        name = self.method_box.currentData()
+        if not name:
+            return
+        defaults = dict(self._get_method(name).default_hparams)
+        self.epochs.setValue(int(defaults.pop("epochs", 30)))
+        self.hparams.setRowCount(0)
+        for key, value in defaults.items():
+            row = self.hparams.rowCount()
+            self.hparams.insertRow(row)
+            k = QTableWidgetItem(key)
+            k.setFlags(k.flags() & ~Qt.ItemIsEditable)
+            k.setData(Qt.UserRole, value)
+            self.hparams.setItem(row, 0, k)
+            self.hparams.setItem(row, 1, QTableWidgetItem(str(value)))
+
+    def config(self):
+        """The TrainConfig of the form; ValueError naming a hyper-parameter that does not parse."""
+        from zsl_desktop.engine.training import TrainConfig
+
+        hparams = {}
+        for row in range(self.hparams.rowCount()):
+            key = self.hparams.item(row, 0).text()
+            default = self.hparams.item(row, 0).data(Qt.UserRole)
+            text = self.hparams.item(row, 1).text()
+            try:
+                value = parse_value(text, default)
+            except ValueError:
+                raise ValueError(f"{key}: {text!r} is not a valid {type(default).__name__}") from None
+            if value != default:
+                hparams[key] = value
+        return TrainConfig(method=self.method_box.currentData(), epochs=self.epochs.value(), hparams=hparams,
+                           seed=self.seed.value(), select=self.selection.currentData())
+
+    def _on_start(self) -> None:
+        try:
+            config = self.config()
+        except ValueError as exc:
+            self.state.setText(str(exc))
+            return
+        self.start_requested.emit(config)
+
+    def _on_pause(self) -> None:
+        if self._paused:
+            self.resume_requested.emit()
+        else:
+            self.pause_requested.emit()
+
+    def set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        self.pause_button.setText("Resume" if paused else "Pause")
+        if paused:
+            self.state.setText("Paused. " + self.state.text())
+
+    def set_available(self, available: bool, why: str = "") -> None:
+        """Whether training can start (a dataset with features is open and no other job runs)."""
+        self.start_button.setEnabled(available and not self.running)
+        self.pause_button.setEnabled(self.running)
+        self.stop_button.setEnabled(self.running)
+        stale = self.state.text() in ("Open a dataset first.", "Waiting for the image features…")
+        if not self.running and (why or (available and stale)):
+            self.state.setText(why or "Ready.")
+
+    def set_has_model(self, has: bool) -> None:
+        self.save_button.setEnabled(has)
+
+    def set_dataset(self, dataset) -> None:
+        """Say what a run will learn from, and pick a method the dataset's features allow."""
+        if dataset is None:
+            self.info.setText("")
+            return
+        if not dataset.has_images:  # feature-only (xlsa17): attention methods need image grids
+            for i in range(self.method_box.count()):
+                if self._get_method(self.method_box.itemData(i)).feature_kind == "pooled":
+                    self.method_box.setCurrentIndex(i)
+                    break
+        n = len(dataset.splits["trainval"])
+        held = max(1, int(round(len(dataset.seen_classes) * 0.2)))
+        self.info.setText(f"Learns from {n:,} trainval images of {len(dataset.seen_classes)} seen classes. "
+                          f"With validation selection, the epoch and γ are chosen on {held} seen classes "
+                          f"held out as if unseen; the test split is used only for the final report.")
+
+    # -- a run -----------------------------------------------------------------------------------------
+    def on_started(self) -> None:
+        self.running = True
+        self._paused = False
+        self.pause_button.setText("Pause")
+        for form_widget in (self.method_box, self.epochs, self.seed, self.selection, self.hparams, self.load_button):
+            form_widget.setEnabled(False)
+        self.start_button.setEnabled(False)
+        self.pause_button.setEnabled(True)
+        self.stop_button.setEnabled(True)
+        self._clear_curves()
+        self.loss_plot.enableAutoRange()
+        self.val_plot.enableAutoRange(axis="x")
+        self.started_at = time.perf_counter()
+        self.state.setText("Starting…")
+        self.progress.setValue(0)
+        self.tabs.setCurrentIndex(0)
+        self._timer.start()
+
+    def on_finished(self, status: str) -> None:
+        self.running = False
+        self._timer.stop()
+        self._redraw()
+        for form_widget in (self.method_box, self.epochs, self.seed, self.selection, self.hparams, self.load_button):
+            form_widget.setEnabled(True)
+        self.start_button.setEnabled(True)
+        self.pause_button.setEnabled(False)
+        self.stop_button.setEnabled(False)
+        self.pause_button.setText("Pause")
+        if status == "cancelled":
+            self.state.setText("Stopped. The previous model stays active.")
+        elif status == "failed":
+            self.state.setText("Training failed (see the message).")
+
+    def on_event(self, event) -> None:
+        from zsl_desktop.engine.methods.base import EpochEnd, Message
+        from zsl_desktop.engine.training import Phase, Validation
+
+        if isinstance(event, TrainProgress):
+            self.last_progress = event
+            for name, values in event.losses.items():
+                self._loss.setdefault(name, Series()).extend(event.steps + self._offset, values)
+            self._phase_total = event.total
+            self._dirty = True
+            frac = event.step / max(event.total, 1)
+            self.progress.setValue(int(1000 * frac))
+            eta = (event.total - event.step) / event.rate if event.rate > 0 else None
+            phase = {"select": "phase 1 of 2 · selecting on validation", "final": "phase 2 of 2 · retraining",
+                     "test-selected": "selecting on the test split"}.get(event.phase, event.phase)
+            loss = event.losses.get("total")
+            loss_text = f" · loss {float(loss[-1]):.3f}" if loss is not None and len(loss) else ""
+            self.state.setText(f"{phase}\nepoch {event.epoch} · step {event.step:,}/{event.total:,} · "
+                               f"{event.rate:.0f} steps/s · ETA {fmt_seconds(eta)}{loss_text}")
+        elif isinstance(event, Phase):
+            if self._phase:
+                self._offset = self._last_x()
+                line = pg.InfiniteLine(self._offset, angle=90, pen=pg.mkPen(theme.FAINT, style=Qt.DashLine),
+                                       label=event.name, labelOpts={"color": theme.DIM, "position": 0.92})
+                self.loss_plot.addItem(line)
+                self._phase_lines.append(line)
+            self._phase = event.name
+            self.state.setText(event.description)
+        elif isinstance(event, Validation):
+            m = event.metrics
+            for key, label in (("h", "H"), ("u", "U"), ("s", "S"), ("zsl_t1", "ZSL T1")):
+                if key in m:
+                    self._val.setdefault(label, Series()).extend([event.epoch], [100 * m[key]])
+            self._best_epoch = event.best_epoch
+            self._dirty = True
+        elif isinstance(event, Message):
+            self.state.setText(event.text)
+        elif isinstance(event, TrainDone):
+            if event.report is not None:
+                self.show_report(event.report, "Test-split evaluation of the model just trained")
+            self.state.setText(event.message or ("Done in " + fmt_seconds(time.perf_counter() - self.started_at)
+                                                 + ". The new model is active." if not event.cancelled else
+                                                 "Stopped. The previous model stays active."))
+            self.progress.setValue(1000 if not event.cancelled else self.progress.value())
+        elif isinstance(event, Progress) and event.stage == "model":
+            self.state.setText(event.message)
+        elif isinstance(event, EpochEnd):
+            pass
+
+    def _add_empty_text(self, plot, text: str, y: float) -> None:
+        item = pg.TextItem(text, color=theme.FAINT, anchor=(0.5, 0.5))
+        item.setPos(0.5, y)
+        plot.setXRange(0, 1)
+        plot.setYRange(0, 2 * y)
+        plot.addItem(item)
+        self._empty_texts[id(plot)] = item
+
+    def _last_x(self) -> float:
+        xs = [s.data()[0][-1] for s in self._loss.values() if s.n]
+        return float(max(xs)) if xs else 0.0
+
+    def _clear_curves(self) -> None:
+        self.loss_plot.getPlotItem().clear()
+        self.val_plot.getPlotItem().clear()
+        self._loss, self._loss_items, self._val, self._val_items = {}, {}, {}, {}
+        self._phase_lines = []
+        self._offset = 0
+        self._phase = ""
+
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        for i, (name, series) in enumerate(sorted(self._loss.items(), key=lambda kv: kv[0] != "total")):
+            item = self._loss_items.get(name)
+            if item is None:
+                color = LOSS_COLORS[i % len(LOSS_COLORS)]
+                pen = pg.mkPen(color, width=2 if name == "total" else 1)
+                item = self.loss_plot.plot([], [], pen=pen, name=name)
+                item.setDownsampling(auto=True, method="peak")
+                item.setClipToView(True)
+                if name != "total":
+                    item.setVisible(False)  # the legend toggles the loss terms; total first
+                self._loss_items[name] = item
+            item.setData(*series.data())
+        colors = {"H": theme.ACCENT, "U": theme.UNSEEN, "S": theme.SEEN, "ZSL T1": theme.USER}
+        for name, series in self._val.items():
+            item = self._val_items.get(name)
+            if item is None:
+                width = 2.5 if name == "H" else 1.5
+                item = self.val_plot.plot([], [], pen=pg.mkPen(colors.get(name, theme.DIM), width=width), name=name,
+                                          symbol="o", symbolSize=5, symbolBrush=colors.get(name, theme.DIM))
+                self._val_items[name] = item
+            item.setData(*series.data())
+
+    # -- evaluation ------------------------------------------------------------------------------------
+    def show_report(self, report, title: str) -> None:
+        self.evaluation.show_report(report, title)
+
+    def current_plot(self):
+        plots = [self.loss_plot, self.val_plot, self.curve_plot]
+        return plots[min(self.tabs.currentIndex(), len(plots) - 1)].getPlotItem()
+
+    def _on_export(self) -> None:
+        self.export_plot_requested.emit(self.current_plot())

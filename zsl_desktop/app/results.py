@@ -1,0 +1,178 @@
+"""Plain payloads that cross from the worker threads to the panels (no Qt, no tensors).
+
+Why frozen dataclasses: a result may be read by several panels on the GUI
+thread while the worker already computes the next one; immutability makes
+that safe without locks, and it keeps tensors (and the models that own them)
+on the worker side.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zsl_desktop.engine.data.model import Dataset
+
+# Item ids: 0..N-1 are the dataset's images, N.. are the user's loose photos (in the order added).
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What the panels may know about the active model."""
+
+    method: str
+    title: str
+    header: dict
+    has_attention: bool
+    generative: bool
+    source: str  # a file path, "trained in this session", ...
+
+    @property
+    def gamma(self) -> float:
+        return float(self.header.get("gamma", 0.0))
+
+    @property
+    def metrics(self) -> dict:
+        return dict(self.header.get("metrics") or {})
+
+    @property
+    def label(self) -> str:
+        return f"{self.title or self.method} · {Path(self.source).name if '/' in self.source else self.source}"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A long job's progress: ``stage`` is generate / extract / model / warmup / train."""
+
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+    rate: float = 0.0  # units per second, for an ETA
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if self.rate <= 0 or self.total <= 0:
+            return None
+        return max(0.0, (self.total - self.done) / self.rate)
+
+
+@dataclass(frozen=True)
+class DatasetReady:
+    """The dataset is loaded: the gallery and the class editor can start. Features and a model follow."""
+
+    dataset: Dataset
+    model: ModelSummary | None
+    features_ready: bool
+    warnings: tuple[str, ...] = ()
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class FeaturesReady:
+    """The dataset's features are extracted (training and the feature view can start)."""
+
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know that is not an error (e.g. a checkpoint that did not fit)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """Steps since the last emit, coalesced by the worker (at most ~15 per second)."""
+
+    phase: str
+    step: int
+    total: int
+    epoch: int
+    rate: float
+    steps: np.ndarray  # [n] global step numbers of the new points
+    losses: dict  # name -> [n] values
+
+
+@dataclass(frozen=True)
+class TrainDone:
+    cancelled: bool
+    model: ModelSummary | None
+    report: object | None  # evaluation.EvaluationReport (plain numpy inside)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class LiveScores:
+    """Scores of the selected item against every class in the request, and of every item against the draft."""
+
+    item: int
+    class_names: tuple[str, ...]
+    class_kinds: tuple[str, ...]  # "seen" | "unseen" | "user" | "draft"
+    scores: np.ndarray | None  # [C] raw scores of ``item`` (None when no item is selected)
+    draft_column: int | None
+    draft_scores: np.ndarray | None  # [N + L] raw scores of every item for the draft class
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class AllScores:
+    """Raw scores of every item [N + L, C] against the dataset classes followed by the saved user classes."""
+
+    scores: np.ndarray
+    class_names: tuple[str, ...]
+    class_kinds: tuple[str, ...]
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class Explained:
+    item: int
+    attribute_scores: np.ndarray | None  # [A]
+    attention: np.ndarray | None  # [A, h, w] on the feature grid
+    part_boxes: np.ndarray | None = None  # [P, 4] in [0, 1] of the model's view square (SGMA)
+    part_attention: np.ndarray | None = None
+    generation: int = 0
+    crops: tuple = ()  # uint8 RGB crops of the parts, when the method makes them
+
+
+@dataclass(frozen=True)
+class ImageData:
+    item: int
+    rgb: np.ndarray  # uint8 [H, W, 3]
+    path: str
+    original_size: tuple[int, int]  # (width, height) on disk, for part coordinates
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class LooseItem:
+    path: str
+    name: str
+
+
+@dataclass(frozen=True)
+class LooseAdded:
+    items: tuple[LooseItem, ...]
+    errors: tuple[tuple[str, str], ...] = ()  # (path, problem)
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    report: object  # evaluation.EvaluationReport
+    gamma_source: str = ""
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    name: str
+    message: str
+    details: str = field(default="", repr=False)

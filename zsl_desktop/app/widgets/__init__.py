@@ -1,0 +1,1 @@
+"""Small reusable widgets (overlay canvas, bar chart, collapsible sections, attribute sliders, thumbnails)."""

@@ -1,0 +1,223 @@
+"""An image with an attention map blended on top, plus the slot for part boxes and crops.
+
+The map arrives on the feature grid (7x7 for EfficientNet at 224 px); it is
+upsampled bilinearly in numpy (align_corners=False, matching
+``engine.attention.upsample_attention``) to the displayed image, normalised
+to 0-1, coloured with a lookup table and drawn with the chosen opacity.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from zsl_desktop.app import theme
+
+COLORMAPS = ("inferno", "viridis", "magma", "turbo", "plasma", "cividis")
+_LUTS: dict[str, np.ndarray] = {}
+
+
+def lut(name: str) -> np.ndarray:
+    """[256, 3] uint8 lookup table of a pyqtgraph colour map."""
+    if name not in _LUTS:
+        import pyqtgraph as pg
+
+        table = pg.colormap.get(name).getLookupTable(nPts=256, alpha=False)
+        _LUTS[name] = np.ascontiguousarray(np.asarray(table, dtype=np.uint8)[:, :3])
+    return _LUTS[name]
+
+
+def upsample(grid_map: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear [h, w] -> [height, width] with cell-centred sampling (align_corners=False)."""
+    m = np.asarray(grid_map, dtype=np.float32)
+    h, w = m.shape
+
+    def coords(n_out, n_in):
+        x = (np.arange(n_out, dtype=np.float32) + 0.5) * (n_in / n_out) - 0.5
+        x = np.clip(x, 0, n_in - 1)
+        lo = np.floor(x).astype(np.int64)
+        hi = np.minimum(lo + 1, n_in - 1)
+        return lo, hi, (x - lo).astype(np.float32)
+
+    y0, y1, fy = coords(height, h)
+    x0, x1, fx = coords(width, w)
+    top = m[y0][:, x0] * (1 - fx) + m[y0][:, x1] * fx
+    bottom = m[y1][:, x0] * (1 - fx) + m[y1][:, x1] * fx
+    return top * (1 - fy)[:, None] + bottom * fy[:, None]
+
+
+def normalise(m: np.ndarray) -> np.ndarray:
+    lo, hi = float(np.min(m)), float(np.max(m))
+    return (m - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros_like(m)
+
+
+def rgb_to_qimage(rgb: np.ndarray) -> QImage:
+    """A deep-copied QImage from a uint8 [H, W, 3] array (the array may be freed afterwards)."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+
+
+def heatmap_rgba(grid_map: np.ndarray, height: int, width: int, cmap: str) -> QImage:
+    """The coloured map as an RGBA image; alpha grows with the value so low attention stays clear."""
+    values = normalise(upsample(grid_map, height, width))
+    colors = lut(cmap)[np.clip((values * 255).astype(np.int32), 0, 255)]
+    alpha = np.clip(40 + values * 215, 0, 255).astype(np.uint8)
+    rgba = np.ascontiguousarray(np.dstack([colors, alpha]))
+    return QImage(rgba.data, width, height, 4 * width, QImage.Format_RGBA8888).copy()
+
+
+def view_square(rect: QRectF) -> QRectF:
+    """The part of an image the backbone saw: its centre square (``backbones.preprocess`` crops it).
+
+    Attention maps and part boxes live in this square, not in the whole (possibly oblong) image.
+    """
+    side = min(rect.width(), rect.height())
+    return QRectF(rect.center().x() - side / 2, rect.center().y() - side / 2, side, side)
+
+
+def compose(rgb: np.ndarray, grid_map: np.ndarray | None, opacity: float, cmap: str,
+            boxes: np.ndarray | None = None) -> QImage:
+    """The image with the overlay burnt in, at the image's own resolution (for export)."""
+    base = rgb_to_qimage(rgb).convertToFormat(QImage.Format_ARGB32)
+    painter = QPainter(base)
+    view = view_square(QRectF(0, 0, base.width(), base.height()))
+    if grid_map is not None and opacity > 0:
+        side = int(round(view.width()))
+        painter.setOpacity(opacity)
+        painter.drawImage(view, heatmap_rgba(grid_map, side, side, cmap))
+        painter.setOpacity(1.0)
+    if boxes is not None:
+        _draw_boxes(painter, boxes, view)
+    painter.end()
+    return base
+
+
+def _draw_boxes(painter: QPainter, boxes: np.ndarray, rect: QRectF) -> None:
+    pen = QPen(QColor(theme.LOOSE), 2)
+    painter.setPen(pen)
+    painter.setBrush(Qt.NoBrush)
+    for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, dtype=float)):
+        r = QRectF(rect.left() + x0 * rect.width(), rect.top() + y0 * rect.height(),
+                   (x1 - x0) * rect.width(), (y1 - y0) * rect.height())
+        painter.drawRect(r)
+        painter.drawText(r.topLeft() + QPointF(4, 14), f"part {i + 1}")
+
+
+class OverlayCanvas(QWidget):
+    """Paints the image aspect-fit with the current attention map; empty-state text when there is none."""
+
+    clicked = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self.setMinimumSize(240, 200)
+        self._rgb: np.ndarray | None = None
+        self._image: QImage | None = None
+        self._map: np.ndarray | None = None
+        self._heat: QImage | None = None
+        self._opacity = 0.55
+        self._cmap = "inferno"
+        self._caption = ""
+        self._empty = "Select an image in the gallery"
+        self._boxes: np.ndarray | None = None
+        self._points: list[tuple[float, float, str]] = []  # ground-truth part dots (x, y in [0,1], name)
+
+    # -- state ----------------------------------------------------------------------------------
+    def set_image(self, rgb: np.ndarray | None) -> None:
+        self._rgb = rgb
+        self._image = rgb_to_qimage(rgb) if rgb is not None else None
+        self._heat = None
+        self.update()
+
+    def set_map(self, grid_map: np.ndarray | None, caption: str = "") -> None:
+        self._map = None if grid_map is None else np.asarray(grid_map, dtype=np.float32)
+        self._caption = caption
+        self._heat = None
+        self.update()
+
+    def set_opacity(self, opacity: float) -> None:
+        self._opacity = float(opacity)
+        self.update()
+
+    def set_colormap(self, name: str) -> None:
+        self._cmap = name
+        self._heat = None
+        self.update()
+
+    def set_empty_text(self, text: str) -> None:
+        self._empty = text
+        self.update()
+
+    def set_part_boxes(self, boxes: np.ndarray | None) -> None:
+        """SGMA slot: part boxes [P, 4] (x0, y0, x1, y1 in 0-1 of the model's view square)."""
+        self._boxes = boxes
+        self.update()
+
+    def set_part_points(self, points) -> None:
+        self._points = list(points or [])
+        self.update()
+
+    @property
+    def has_image(self) -> bool:
+        return self._image is not None
+
+    def composed(self) -> QImage | None:
+        if self._rgb is None:
+            return None
+        return compose(self._rgb, self._map, self._opacity, self._cmap, self._boxes)
+
+    # -- painting ---------------------------------------------------------------------------------
+    def sizeHint(self) -> QSize:
+        return QSize(560, 520)
+
+    def _target(self) -> QRectF:
+        w, h = self._image.width(), self._image.height()
+        area = QRectF(self.rect()).adjusted(12, 12, -12, -34)
+        scale = min(area.width() / w, area.height() / h)
+        tw, th = w * scale, h * scale
+        return QRectF(area.center().x() - tw / 2, area.top() + (area.height() - th) / 2, tw, th)
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.SmoothPixmapTransform)
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.fillRect(self.rect(), QColor(theme.PANEL))
+        if self._image is None:
+            painter.setPen(QColor(theme.DIM))
+            f = QFont(self.font())
+            f.setPointSizeF(12)
+            painter.setFont(f)
+            painter.drawText(self.rect(), Qt.AlignCenter | Qt.TextWordWrap, self._empty)
+            return
+        target = self._target()
+        painter.drawImage(target, self._image)
+        view = view_square(target)
+        if self._map is not None and self._opacity > 0:
+            if self._heat is None:
+                side = min(self._image.width(), self._image.height())
+                self._heat = heatmap_rgba(self._map, side, side, self._cmap)
+            painter.setOpacity(self._opacity)
+            painter.drawImage(view, self._heat)
+            painter.setOpacity(1.0)
+            if abs(target.width() - target.height()) > 2:  # show where the model's view ends
+                painter.setPen(QPen(QColor(255, 255, 255, 70), 1, Qt.DashLine))
+                painter.setBrush(Qt.NoBrush)
+                painter.drawRect(view)
+        if self._boxes is not None:
+            _draw_boxes(painter, self._boxes, view)
+        if self._points:
+            painter.setPen(QPen(QColor("#ffffff"), 1.5))
+            for x, y, name in self._points:
+                c = QPointF(target.left() + x * target.width(), target.top() + y * target.height())
+                painter.setBrush(QColor(theme.LOOSE))
+                painter.drawEllipse(c, 4, 4)
+                painter.drawText(c + QPointF(6, -4), name)
+        painter.setPen(QColor(theme.DIM))
+        painter.drawText(QRectF(0, self.height() - 28, self.width(), 22), Qt.AlignCenter, self._caption)
+
+    def mousePressEvent(self, event) -> None:
+        self.clicked.emit()
+        super().mousePressEvent(event)

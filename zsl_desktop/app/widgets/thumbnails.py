@@ -1,0 +1,284 @@
+"""The gallery's list model (numpy-filtered order, lazily requested thumbnails) and its item delegate.
+
+Why a custom model over numpy: filtering 10k items by class, split,
+correctness and name, or ranking them by the edited class's score, is one
+numpy expression; the model then exposes only the visible order. Thumbnails
+are asked for when the view first paints an item and cached as QPixmaps.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate
+
+from zsl_desktop.app import theme
+from zsl_desktop.app.widgets.overlay import rgb_to_qimage
+
+ItemRole = Qt.UserRole + 1
+KindRole = Qt.UserRole + 2
+CorrectRole = Qt.UserRole + 3
+RankRole = Qt.UserRole + 4
+THUMB = 104
+CACHE = 4000
+
+
+class GalleryModel(QAbstractListModel):
+    thumbnail_needed = Signal(int, str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.names: list[str] = []
+        self.class_names: list[str] = []
+        self.paths: list[str] = []
+        self.labels = np.zeros(0, np.int64)  # -1 for loose photos
+        self.kinds: list[str] = []
+        self.num_dataset = 0
+        self.predicted: np.ndarray | None = None
+        self.rank_scores: np.ndarray | None = None
+        self.order = np.zeros(0, np.int64)
+        self._cache: OrderedDict[int, QPixmap] = OrderedDict()
+        self._requested: set[int] = set()
+        self._placeholder = self._make_placeholder()
+        self._filters = {"class": None, "split": "all", "result": "all", "text": "", "rank": False}
+
+    @staticmethod
+    def _make_placeholder() -> QPixmap:
+        pm = QPixmap(THUMB, THUMB)
+        pm.fill(QColor(theme.BASE))
+        return pm
+
+    # -- content ---------------------------------------------------------------------------------
+    def set_dataset(self, dataset) -> None:
+        unseen = set(int(c) for c in dataset.unseen_classes)
+        self.class_names = list(dataset.classes)
+        self.labels = np.asarray(dataset.labels, dtype=np.int64).copy()
+        self.kinds = ["unseen" if int(c) in unseen else "seen" for c in self.labels]
+        if dataset.has_images:
+            self.paths = [str(dataset.image_root / p) for p in dataset.image_paths]
+            self.names = [Path(p).stem for p in dataset.image_paths]
+        else:
+            self.paths = [""] * dataset.num_samples
+            self.names = [f"#{i}" for i in range(dataset.num_samples)]
+        self.num_dataset = dataset.num_samples
+        self.predicted = None
+        self.rank_scores = None
+        self._cache.clear()
+        self._requested.clear()
+        self.refresh()
+
+    def add_loose(self, items) -> None:
+        for item in items:
+            self.paths.append(item.path)
+            self.names.append(Path(item.name).stem)
+            self.kinds.append("loose")
+        self.labels = np.concatenate([self.labels, np.full(len(items), -1, np.int64)])
+        if self.predicted is not None:
+            self.predicted = np.concatenate([self.predicted, np.full(len(items), -1, np.int64)])
+        self.refresh()
+
+    @property
+    def count(self) -> int:
+        return len(self.paths)
+
+    def set_predictions(self, predicted: np.ndarray | None) -> None:
+        if predicted is not None:
+            predicted = np.asarray(predicted, np.int64)
+            fitted = np.full(self.count, -1, np.int64)  # photos added meanwhile have no prediction yet
+            k = min(len(predicted), self.count)
+            fitted[:k] = predicted[:k]
+            predicted = fitted
+        self.predicted = predicted
+        self.refresh()
+
+    def set_rank_scores(self, scores: np.ndarray | None) -> None:
+        if scores is not None:
+            scores = np.asarray(scores, np.float32)
+            fitted = np.full(self.count, -np.inf, np.float32)
+            k = min(len(scores), self.count)
+            fitted[:k] = scores[:k]
+            scores = fitted
+        self.rank_scores = scores
+        if self._filters["rank"]:
+            self.refresh()
+        elif len(self.order):
+            self.dataChanged.emit(self.index(0), self.index(len(self.order) - 1), [RankRole])
+
+    def set_filter(self, **kwargs) -> None:
+        self._filters.update(kwargs)
+        self.refresh()
+
+    def filters(self) -> dict:
+        return dict(self._filters)
+
+    def correct(self) -> np.ndarray | None:
+        if self.predicted is None:
+            return None
+        return (self.predicted == self.labels) & (self.labels >= 0)
+
+    def refresh(self) -> None:
+        """Recompute the visible order from the filters (one numpy pass)."""
+        f = self._filters
+        n = self.count
+        keep = np.ones(n, bool)
+        kinds = np.array(self.kinds) if n else np.zeros(0, str)
+        if f["class"] is not None:
+            keep &= self.labels == int(f["class"])
+        if f["split"] in ("seen", "unseen", "loose"):
+            keep &= kinds == f["split"]
+        if f["result"] != "all" and self.predicted is not None:
+            correct = self.correct()
+            keep &= (self.labels >= 0) & (correct if f["result"] == "correct" else ~correct)
+        text = f["text"].strip().casefold()
+        if text:
+            names = [f"{self.names[i]} {self.class_name(i)}".casefold() for i in range(n)]
+            keep &= np.array([text in s for s in names], bool)
+        order = np.flatnonzero(keep)
+        if f["rank"] and self.rank_scores is not None and len(self.rank_scores) == n:
+            order = order[np.argsort(-self.rank_scores[order], kind="stable")]
+        self.beginResetModel()
+        self.order = order
+        self.endResetModel()
+
+    def class_name(self, item: int) -> str:
+        label = int(self.labels[item]) if item < len(self.labels) else -1
+        return self.class_names[label] if label >= 0 else "your photo"
+
+    def row_of(self, item: int) -> int:
+        hits = np.flatnonzero(self.order == item)
+        return int(hits[0]) if len(hits) else -1
+
+    # -- thumbnails --------------------------------------------------------------------------------
+    def set_thumbnails(self, batch) -> None:
+        rows = []
+        for item, rgb in batch:
+            if not isinstance(item, int) or item >= self.count:
+                continue
+            if rgb is None:
+                pm = self._placeholder
+            else:
+                pm = QPixmap.fromImage(rgb_to_qimage(rgb))
+            self._cache[item] = pm
+            self._cache.move_to_end(item)
+            if len(self._cache) > CACHE:
+                old, _ = self._cache.popitem(last=False)
+                self._requested.discard(old)
+            r = self.row_of(item)
+            if r >= 0:
+                rows.append(r)
+        if rows:
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), [Qt.DecorationRole])
+
+    def thumbnail(self, item: int) -> QPixmap:
+        pm = self._cache.get(item)
+        if pm is not None:
+            return pm
+        if item not in self._requested and self.paths[item]:
+            self._requested.add(item)
+            self.thumbnail_needed.emit(item, self.paths[item])
+        return self._placeholder
+
+    # -- Qt model --------------------------------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.order)
+
+    def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
+        if not index.isValid() or index.row() >= len(self.order):
+            return None
+        item = int(self.order[index.row()])
+        if role == Qt.DisplayRole:
+            return self.names[item]
+        if role == Qt.DecorationRole:
+            return self.thumbnail(item)
+        if role == Qt.ToolTipRole:
+            tip = f"{self.names[item]}\n{theme.display_name(self.class_name(item))} ({self.kinds[item]})"
+            if self.predicted is not None and self.predicted[item] >= 0:
+                tip += f"\npredicted: {theme.display_name(self.class_names[int(self.predicted[item])])}"
+            return tip
+        if role == ItemRole:
+            return item
+        if role == KindRole:
+            return self.kinds[item]
+        if role == CorrectRole:
+            if self.predicted is None or self.labels[item] < 0:
+                return None
+            return bool(self.predicted[item] == self.labels[item])
+        if role == RankRole:
+            if self.rank_scores is None or item >= len(self.rank_scores):
+                return None
+            score = float(self.rank_scores[item])
+            return score if np.isfinite(score) else None
+        return None
+
+
+class ThumbDelegate(QStyledItemDelegate):
+    """Thumbnail with a kind-coloured frame, a correct/wrong badge and, when ranking, the score."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.show_rank = False
+        self.cell = QSize(THUMB + 14, THUMB + 30)
+
+    def sizeHint(self, option, index) -> QSize:
+        return self.cell
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.Antialiasing)
+        r = option.rect.adjusted(3, 3, -3, -3)
+        selected = bool(option.state & QStyle.State_Selected)
+        hover = bool(option.state & QStyle.State_MouseOver)
+        if selected or hover:
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QColor("#1f3a4d" if selected else theme.ALT))
+            painter.drawRoundedRect(r, 7, 7)
+        pm: QPixmap = index.data(Qt.DecorationRole)
+        box = QRect(r.left() + (r.width() - THUMB) // 2, r.top() + 4, THUMB, THUMB)
+        if pm is not None:
+            scaled = pm.size().scaled(box.size(), Qt.KeepAspectRatio)
+            target = QRect(0, 0, scaled.width(), scaled.height())
+            target.moveCenter(box.center())
+            painter.drawPixmap(target, pm)
+        kind = index.data(KindRole)
+        color = QColor(theme.KIND_COLORS.get(kind, theme.DIM))
+        painter.setBrush(Qt.NoBrush)
+        painter.setPen(color if not selected else QColor(theme.TEXT))
+        painter.drawRoundedRect(box.adjusted(0, 0, -1, -1), 3, 3)
+        # kind stripe
+        painter.fillRect(QRect(box.left(), box.bottom() - 3, box.width(), 4), color)
+        correct = index.data(CorrectRole)
+        if correct is not None:
+            badge = QRect(box.right() - 19, box.top() + 3, 16, 16)
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QColor(theme.CORRECT if correct else theme.WRONG))
+            painter.drawEllipse(badge)
+            painter.setPen(QColor("#0b1220"))
+            f = QFont(option.font)
+            f.setBold(True)
+            f.setPointSizeF(8)
+            painter.setFont(f)
+            painter.drawText(badge, Qt.AlignCenter, "✓" if correct else "✗")
+        if self.show_rank:
+            score = index.data(RankRole)
+            if score is not None:
+                chip = QRect(box.left() + 3, box.top() + 3, 46, 16)
+                painter.setPen(Qt.NoPen)
+                painter.setBrush(QColor(0, 0, 0, 170))
+                painter.drawRoundedRect(chip, 3, 3)
+                painter.setPen(QColor(theme.DRAFT))
+                f = QFont(option.font)
+                f.setPointSizeF(8)
+                painter.setFont(f)
+                painter.drawText(chip, Qt.AlignCenter, f"{score:+.2f}")
+        painter.setPen(QColor(theme.TEXT if selected else theme.DIM))
+        f = QFont(option.font)
+        f.setPointSizeF(8.5)
+        painter.setFont(f)
+        text_rect = QRect(r.left() + 2, box.bottom() + 4, r.width() - 4, 18)
+        text = painter.fontMetrics().elidedText(str(index.data(Qt.DisplayRole)).replace("_", " "),
+                                                Qt.ElideRight, text_rect.width())
+        painter.drawText(text_rect, Qt.AlignHCenter | Qt.AlignTop, text)
+        painter.restore()

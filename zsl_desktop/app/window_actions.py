@@ -1,0 +1,189 @@
+"""What the menus and toolbar do: open datasets and photos, load and save checkpoints, export.
+
+A mixin of the main window (it uses its bridge, settings, panels and
+controller), kept apart because it is the one place that asks the user for
+file paths; everything it does with them goes through the bridge or
+``export`` (atomic writes).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from zsl_desktop.app import export, jobs
+
+
+class WindowActions:
+    # -- opening things ---------------------------------------------------------------------------------
+    def open_builtin(self, small: bool = False) -> bool:
+        checkpoints = () if small else (jobs.shipped_checkpoint(),)
+        return self.open_spec(jobs.DatasetSpec(source="builtin", small=small, checkpoints=checkpoints))
+
+    def open_path(self, path, fmt: str | None = None) -> bool:
+        return self.open_spec(jobs.DatasetSpec(source="path", path=str(path), format=fmt))
+
+    def open_dataset_object(self, dataset, model=None, checkpoints=(), warm_up: bool = False) -> bool:
+        """Open an already loaded Dataset (tests, scripting); ``model`` = (method, header, source)."""
+        return self.open_spec(jobs.DatasetSpec(source="object", dataset=dataset, model=model,
+                                               checkpoints=tuple(checkpoints), warm_up=warm_up))
+
+    def open_spec(self, spec: jobs.DatasetSpec) -> bool:
+        if self.bridge.busy:
+            if self.bridge.long_name == "train":
+                answer = QMessageBox.question(self, "Training is running",
+                                              "Stop the training run and open the dataset?")
+                if answer != QMessageBox.Yes:
+                    return False
+            self._pending_open = spec
+            self.bridge.cancel()
+            return True
+        if spec.model is None and not spec.remembered:
+            from dataclasses import replace
+
+            spec = replace(spec, remembered=self.settings.remembered_checkpoints())
+        if not self.bridge.open_dataset(spec):
+            return False
+        self.image_view.canvas.set_empty_text(f"Opening {spec.title}…")
+        return True
+
+    @Slot()
+    def open_builtin_action(self) -> None:
+        self.open_builtin(False)
+
+    @Slot()
+    def open_dataset_action(self) -> None:
+        fmt = self.sender().data() if self.sender() is not None else None
+        path = QFileDialog.getExistingDirectory(self, "Open a dataset folder", self.settings.last_dir("datasets"))
+        if path:
+            self.settings.set_last_dir("datasets", path)
+            self.open_path(path, fmt)
+
+    def add_photos(self, paths) -> None:
+        self.controller.add_photos([str(p) for p in paths])
+
+    @Slot()
+    def add_photos_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add your photos", self.settings.last_dir("photos"),
+                                                "Images (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff)")
+        if files:
+            self.settings.set_last_dir("photos", files[0])
+            self.add_photos(files)
+
+    @Slot()
+    def add_photo_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add a folder of photos", self.settings.last_dir("photos"))
+        if path:
+            self.settings.set_last_dir("photos", path)
+            self.add_photos([path])
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_photos(paths)
+
+    # -- checkpoints --------------------------------------------------------------------------------------
+    def load_checkpoint(self, path) -> bool:
+        if self.bridge.context.session is None:
+            self.warn("Load checkpoint", "Open a dataset first.")
+            return False
+        if self.bridge.busy:
+            self.warn("Load checkpoint", "Wait for the running job to finish (or cancel it) first.")
+            return False
+        return self.bridge.load_checkpoint(path)
+
+    @Slot()
+    def load_checkpoint_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load checkpoint", self.settings.last_dir("checkpoints"),
+                                              "Checkpoints (*.pt);;All files (*)")
+        if path:
+            self.settings.set_last_dir("checkpoints", path)
+            self.load_checkpoint(path)
+
+    @Slot()
+    def save_checkpoint_dialog(self) -> None:
+        if self.controller.model is None:
+            self.warn("Save checkpoint", "There is no model to save yet.")
+            return
+        name = f"{self.controller.dataset.name}-{self.controller.model.method}.pt"
+        path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint",
+                                              str(Path(self.settings.last_dir("checkpoints")) / name),
+                                              "Checkpoints (*.pt)")
+        if path:
+            self.settings.set_last_dir("checkpoints", path)
+            self.bridge.save_checkpoint(path)
+
+    # -- exports ----------------------------------------------------------------------------------------------
+    def _ask_path(self, title: str, name: str, filters: str) -> str:
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(self.settings.last_dir("exports")) / name),
+                                              filters)
+        if path:
+            self.settings.set_last_dir("exports", path)
+        return path
+
+    def export_plot_to(self, plot_item, path) -> Path:
+        out = export.export_plot(plot_item, path)
+        self.show_status(f"Exported {out}")
+        return out
+
+    @Slot(object)
+    def export_plot_dialog(self, plot_item) -> None:
+        path = self._ask_path("Export plot", "plot.png", export.PLOT_FILTER)
+        if path:
+            self._guard(self.export_plot_to, plot_item, path)
+
+    def export_training_plot(self) -> None:
+        self.export_plot_dialog(self.training.current_plot())
+
+    def export_feature_plot(self) -> None:
+        self.export_plot_dialog(self.features.plot.getPlotItem())
+
+    def export_overlay_dialog(self) -> None:
+        if not self.image_view.canvas.has_image:
+            self.warn("Export", "Select an image first.")
+            return
+        path = self._ask_path("Export overlay", self.image_view.suggested_file_name(), "PNG image (*.png)")
+        if path:
+            self._guard(export.export_overlay, self.image_view.canvas, path)
+
+    def export_bars_dialog(self) -> None:
+        path = self._ask_path("Export predictions chart", "predictions.png", export.PLOT_FILTER)
+        if path:
+            self._guard(export.export_bars, self.predictions.bars, path)
+
+    def export_predictions_dialog(self) -> None:
+        ranking = self.predictions.ranking()
+        if ranking is None:
+            self.warn("Export", "There are no predictions to export yet.")
+            return
+        path = self._ask_path("Export predictions", "predictions.csv", "CSV (*.csv)")
+        if path:
+            meta = {"image": self.predictions.item_name, "gamma": f"{self.predictions.gamma:+.4f}",
+                    "model": self.controller.model.source if self.controller.model else ""}
+            self._guard(export.predictions_csv, ranking, path, meta)
+
+    def export_all_predictions_dialog(self) -> None:
+        rows = self.controller.gallery_predictions()
+        if not rows:
+            self.warn("Export", "There are no predictions to export yet.")
+            return
+        path = self._ask_path("Export predictions for every image", "all_predictions.csv", "CSV (*.csv)")
+        if path:
+            meta = {"dataset": self.controller.dataset.name, "gamma": f"{self.predictions.gamma:+.4f}"}
+            self._guard(export.all_predictions_csv, rows, path, meta)
+
+    def _guard(self, fn, *args):
+        try:
+            out = fn(*args)
+        except (OSError, ValueError) as exc:
+            self.warn("Export failed", str(exc))
+            return None
+        self.show_status(f"Exported {out}")
+        return out
+

@@ -1,0 +1,236 @@
+"""The worker threads the bridge owns: one long job at a time, two latest-wins runners, a thumbnail loader.
+
+Each is a QThread subclass created on the GUI thread; its signals are emitted
+from ``run`` (the worker thread) and reach bound slots of the bridge through
+queued connections. Nothing here touches a widget.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+
+from PySide6.QtCore import QThread, Signal
+
+from zsl_desktop.app.jobs import StepCoalescer
+from zsl_desktop.app.requests import load_thumbnail
+from zsl_desktop.app.results import Progress
+from zsl_desktop.engine.methods.base import Control, Step
+
+PROGRESS_RATE = 15.0  # events per second forwarded from a long job
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 600 else text[:600] + "…"
+
+
+class LongJobThread(QThread):
+    """Runs one generator job; forwards its events throttled (coalesced Steps, latest Progress)."""
+
+    event = Signal(object)
+    done = Signal(str, str)  # name, "ok" | "cancelled"
+    failed = Signal(str, str, str)  # name, message, traceback
+
+    def __init__(self, name: str, job, control: Control, parent=None):
+        super().__init__(parent)
+        self.name = name
+        self._job = job
+        self.control = control
+        self._steps = StepCoalescer(rate=PROGRESS_RATE)
+        self._pending_progress = None
+        self._last_progress = 0.0
+        self._stage = None
+
+    def run(self) -> None:  # worker thread
+        from zsl_desktop.engine.data.builtin_birds import GenerationCancelled
+        from zsl_desktop.engine.features import ExtractionCancelled
+        from zsl_desktop.engine.methods.base import Cancelled
+
+        try:
+            for event in self._job(self.control, self._emit):
+                self._emit(event)
+            self._flush()
+            self.done.emit(self.name, "cancelled" if self.control.cancelled else "ok")
+        except (Cancelled, GenerationCancelled, ExtractionCancelled):
+            self._flush()
+            self.done.emit(self.name, "cancelled")
+        except Exception as exc:  # reported to the user; the app stays up
+            self._flush()
+            self.failed.emit(self.name, _describe(exc), traceback.format_exc())
+
+    def _emit(self, event) -> None:
+        from zsl_desktop.engine.training import Phase
+
+        if isinstance(event, Step):
+            batch = self._steps.add(event)
+            if batch is not None:
+                self.event.emit(batch)
+            return
+        if isinstance(event, Progress):
+            now = time.perf_counter()
+            new_stage = event.stage != self._stage
+            self._stage = event.stage
+            if not new_stage and now - self._last_progress < 1.0 / PROGRESS_RATE and event.done < event.total:
+                self._pending_progress = event
+                return
+            if new_stage and self._pending_progress is not None:
+                self.event.emit(self._pending_progress)  # the last word of the previous stage
+            self._last_progress = now
+            self._pending_progress = None
+            self.event.emit(event)
+            return
+        self._flush()
+        if isinstance(event, Phase):
+            self._steps.reset(event.name)
+        self.event.emit(event)
+
+    def _flush(self) -> None:
+        batch = self._steps.flush()
+        if batch is not None:
+            self.event.emit(batch)
+        if self._pending_progress is not None:
+            self.event.emit(self._pending_progress)
+            self._pending_progress = None
+
+
+@dataclass
+class _Request:
+    kind: str
+    rid: int
+    fn: object
+    priority: int
+
+
+class Ticket:
+    """Handed to a short job: ``stale()`` says a newer request of its kind is waiting; ``partial`` emits early."""
+
+    def __init__(self, runner: "ShortJobRunner", kind: str, rid: int):
+        self._runner, self.kind, self.rid = runner, kind, rid
+
+    def stale(self) -> bool:
+        return self._runner.is_stale(self.kind, self.rid)
+
+    def partial(self, value) -> None:
+        if not self.stale():
+            self._runner.partial.emit(self.kind, self.rid, value)
+
+
+class ShortJobRunner(QThread):
+    """One worker thread, one pending request per kind (a newer one replaces it), highest priority first."""
+
+    finished_job = Signal(str, int, object)
+    failed_job = Signal(str, int, str)
+    partial = Signal(str, int, object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._cond = threading.Condition()
+        self._pending: dict[str, _Request] = {}
+        self._latest: dict[str, int] = {}
+        self._stopping = False
+        self._running = False
+
+    def submit(self, kind: str, rid: int, fn, priority: int = 0) -> None:
+        with self._cond:
+            self._latest[kind] = rid
+            self._pending[kind] = _Request(kind, rid, fn, priority)
+            self._cond.notify()
+
+    def is_stale(self, kind: str, rid: int) -> bool:
+        with self._cond:
+            return self._stopping or self._latest.get(kind) != rid
+
+    def clear(self) -> None:
+        with self._cond:
+            self._pending.clear()
+
+    def busy(self) -> bool:
+        with self._cond:
+            return bool(self._pending) or self._running
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._pending.clear()
+            self._cond.notify_all()
+
+    def run(self) -> None:  # worker thread
+        while True:
+            with self._cond:
+                self._running = False
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                request = max(self._pending.values(), key=lambda r: (r.priority, -r.rid))
+                del self._pending[request.kind]
+                self._running = True
+            ticket = Ticket(self, request.kind, request.rid)
+            try:
+                result = request.fn(ticket)
+            except Exception as exc:  # reported per kind; never kills the runner
+                if not ticket.stale():
+                    self.failed_job.emit(request.kind, request.rid, _describe(exc))
+                continue
+            if not ticket.stale():
+                self.finished_job.emit(request.kind, request.rid, result)
+
+
+class ThumbnailLoader(QThread):
+    """Decodes thumbnails newest-request-first and hands them over in batches (~30 per second)."""
+
+    loaded = Signal(object)  # list of (key, rgb array or None)
+
+    def __init__(self, size: int = 112, parent=None):
+        super().__init__(parent)
+        self.size = size
+        self._cond = threading.Condition()
+        self._stack: list[tuple] = []
+        self._queued: set = set()
+        self._stopping = False
+
+    def request(self, key, path) -> None:
+        with self._cond:
+            if key in self._queued:
+                return
+            self._queued.add(key)
+            self._stack.append((key, str(path)))
+            self._cond.notify()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._stack.clear()
+            self._queued.clear()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._stack.clear()
+            self._cond.notify_all()
+
+    def run(self) -> None:  # worker thread
+        batch, last = [], time.perf_counter()
+        while True:
+            with self._cond:
+                while not self._stack and not self._stopping:
+                    if batch:
+                        break
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                item = self._stack.pop() if self._stack else None
+                if item is not None:
+                    self._queued.discard(item[0])
+            if item is not None:
+                key, path = item
+                try:
+                    rgb = load_thumbnail(path, self.size)
+                except Exception:  # a broken image gets a placeholder, not a crash
+                    rgb = None
+                batch.append((key, rgb))
+            now = time.perf_counter()
+            if batch and (item is None or now - last > 0.033 or len(batch) >= 64):
+                self.loaded.emit(batch)
+                batch, last = [], now
