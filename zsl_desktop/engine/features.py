@@ -97,7 +97,11 @@ class FeatureStore:
 def feature_source(dataset: Dataset, store: FeatureStore | None) -> FeatureSource:
     """Features for a method: the store's, or the dataset's own pooled features (xlsa17)."""
     if store is not None:
-        return store.source()
+        from zsl_desktop.engine.crops import ImageAccess
+
+        source = store.source()
+        source.images = ImageAccess.for_store(dataset, store) if dataset.has_images else None
+        return source
     if dataset.features is not None:
         return FeatureSource(grid=None, pooled=dataset.features)
     raise ValueError(f"{dataset.name}: features have not been extracted yet")

@@ -146,8 +146,11 @@ _HEADER_FIELDS = ("method", "attribute_names", "class_names", "feature_kind", "c
 def encode_rows(method: Method, features: FeatureSource, index, device="cpu", chunk: int = 512) -> np.ndarray:
     """Codes for many rows, in chunks so a 10k-image store never sits in memory as float32.
 
-    Out of memory halves the chunk (down to one row) before giving up.
+    Out of memory halves the chunk (down to one row) before giving up. A method that
+    needs more than the feature rows (SGMA re-encodes part crops) encodes rows itself.
     """
+    if hasattr(method, "encode_rows"):
+        return method.encode_rows(features, index, device)
     from zsl_desktop.engine.features import is_out_of_memory
 
     index = np.asarray(index)

@@ -3,3 +3,4 @@
 Add one line per method; ``base.get_method`` imports this package on first use.
 """
 from . import msdn  # noqa: F401
+from . import sgma  # noqa: F401

@@ -100,6 +100,7 @@ class FeatureSource:
 
     grid: Any = None
     pooled: Any = None
+    images: Any = None  # crops.ImageAccess: the rows' original images, for methods that re-encode crops (SGMA)
 
     def rows(self, kind: str, index, device="cpu") -> torch.Tensor:
         array = self.grid if kind == "grid" else self.pooled

@@ -1,0 +1,98 @@
+"""The shipped SGMA checkpoint reaches its stated figures on a freshly generated built-in dataset.
+
+Stated figures (test split, gamma chosen on validation data) come from
+``zsl-desktop train --dataset builtin --method sgma --out trained/sgma_builtin.pt``
+with the trainer reaching the original images (crops); the checkpoint header
+carries the same ones. Re-extracting the test images and re-cutting the crops
+must reproduce them, and the grid-only fallback (no images) its own figures.
+The discovered crops must cover the birds' heads far more often than random
+crops of the same size.
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zsl_desktop
+from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
+from zsl_desktop.engine.crops import ImageAccess
+from zsl_desktop.engine.data import load_builtin
+from zsl_desktop.engine.evaluation import evaluate
+from zsl_desktop.engine.features import extract_images
+from zsl_desktop.engine.methods.base import FeatureSource
+from zsl_desktop.engine.methods.sgma import part_localisation
+from zsl_desktop.engine.training import method_from_checkpoint
+
+SHIPPED = Path(zsl_desktop.__file__).resolve().parents[1] / "trained" / "sgma_builtin.pt"
+STATED = {"zsl_t1": 0.710, "u": 0.663, "s": 0.915, "h": 0.769, "ausuc": 0.667}  # part features from crops
+GRID_ONLY = {"zsl_t1": 0.677, "u": 0.585, "s": 0.929, "h": 0.718, "ausuc": 0.633}  # the fallback, same gamma
+HEAD_COVERAGE = (0.866, 0.341)  # share of head keypoints inside the best crop: SGMA, random crops of the same sides
+TOLERANCE = 0.01
+
+
+class _TestRows(FeatureSource):
+    """Features of some dataset rows only, still addressed by dataset row."""
+
+    def __init__(self, grid, rows):
+        super().__init__(grid=grid)
+        self._position = {int(r): i for i, r in enumerate(rows)}
+
+    def rows(self, kind, index, device="cpu"):
+        return super().rows(kind, np.array([self._position[int(i)] for i in np.atleast_1d(index)]), device)
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """The regenerated dataset, the shipped model and the test rows' features (with image access)."""
+    dataset = load_builtin(root=tmp_path_factory.mktemp("fresh") / "builtin_birds")
+    checkpoint = load_checkpoint(SHIPPED)
+    header = checkpoint.header
+    rows = np.concatenate([dataset.splits["test_seen"], dataset.splits["test_unseen"]])
+    grid, _, errors = extract_images([dataset.image_path(int(i)) for i in rows], header["backbone"],
+                                     header["input_size"])
+    assert not errors
+    source = _TestRows(grid, rows)
+    source.images = ImageAccess(dataset.image_path, header["backbone"], int(header["input_size"]))
+    return dataset, checkpoint, source, rows
+
+
+def _figures(dataset, method, codes, gamma):
+    n_seen = len(dataset.splits["test_seen"])
+    scores = method.score(codes, dataset.class_attributes)
+    return evaluate(scores[:n_seen], dataset.labels[dataset.splits["test_seen"]], scores[n_seen:],
+                    dataset.labels[dataset.splits["test_unseen"]], dataset.seen_classes, dataset.unseen_classes,
+                    gamma).as_dict()
+
+
+def test_the_header_states_the_figures_and_the_file_is_small():
+    checkpoint = load_checkpoint(SHIPPED)  # weights_only=True inside
+    header = checkpoint.header
+    assert header["method"] == "sgma" and header["select"] == "validation"
+    assert header["gamma_source"] == "validation"
+    for name, value in STATED.items():
+        assert header["metrics"][name] == pytest.approx(value, abs=0.0005), f"stated figure {name} is stale"
+    assert SHIPPED.stat().st_size < 4_000_000  # heads, attention and f_CNet only: no backbone, no optimiser
+    assert not any(k.startswith("optim.") for k in checkpoint.state)
+
+
+def test_shipped_sgma_reaches_its_stated_figures_with_crops_and_on_the_grid(fresh):
+    dataset, checkpoint, source, rows = fresh
+    check_compatible(checkpoint, dataset)  # same fingerprint: the generator is deterministic
+    method = method_from_checkpoint(checkpoint)
+    gamma = checkpoint.header["gamma"]
+    with_crops = _figures(dataset, method, method.encode_rows(source, rows), gamma)
+    for name, value in STATED.items():
+        assert with_crops[name] == pytest.approx(value, abs=TOLERANCE), name
+    grid_only = _figures(dataset, method, method.encode(source.rows("grid", rows)), gamma)
+    for name, value in GRID_ONLY.items():
+        assert grid_only[name] == pytest.approx(value, abs=TOLERANCE), name
+    assert with_crops["zsl_t1"] > 5 * (1 / len(dataset.unseen_classes))  # far above chance (10%)
+
+
+def test_shipped_sgma_crops_find_the_head_more_often_than_random_crops(fresh):
+    dataset, checkpoint, source, rows = fresh
+    method = method_from_checkpoint(checkpoint)
+    score = part_localisation(method, dataset, source, rows, checkpoint.header["input_size"])
+    assert score.head_coverage == pytest.approx(HEAD_COVERAGE[0], abs=0.02)
+    assert score.head_coverage_random == pytest.approx(HEAD_COVERAGE[1], abs=0.02)
+    assert score.head_coverage > 2 * score.head_coverage_random

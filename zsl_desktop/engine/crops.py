@@ -1,0 +1,360 @@
+"""Part crops of the original images, re-encoded by the frozen backbone, with a disk cache.
+
+SGMA (``methods/sgma.py``) zooms into square boxes found by its attention maps and
+runs the backbone on each crop. On a CPU that costs more than everything else
+in training, so crop features are computed once and cached:
+
+- Boxes live in the coordinates the backbone saw: [0, 1] of the centre square
+  of the image (``backbones.preprocess`` resizes the shorter side and centre
+  crops, so that square is the central min(w, h) x min(w, h) region of the
+  original, whatever the input size). Crops are cut from the ORIGINAL image,
+  so a small box of a large photo keeps its detail when zoomed.
+- A box is quantised (centre and side rounded to 1/``quantum`` of the view)
+  BEFORE cropping, and the crop is cut at the quantised box; the cache key is
+  (row, quantised cx, cy, side). A cached feature therefore always equals what
+  the key describes, and boxes that move less than half a quantum reuse it.
+- The cache lives beside the feature store (its folder is keyed by dataset
+  fingerprint, backbone and input size, so rows mean the same images):
+  ``<store>/sgma-crops-<crop size>-q<quantum>/chunk-*.npz``, each chunk holding
+  ``keys`` int32 [M, 4] and ``features`` float16 [M, C]. Chunks are written
+  atomically and never modified, so two processes can share a cache (at worst
+  they compute the same crop twice); many small chunks are merged now and then.
+  Without a folder the cache is kept in memory only.
+
+``ImageAccess`` is how a method reaches the original images: the row -> file
+mapping, the backbone and input size of the feature store, and its folder.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+CACHE_VERSION = 1
+MERGE_AT = 32  # chunk files; more than this are merged into one on the next open
+
+
+@dataclass(frozen=True)
+class ImageAccess:
+    """Original images of a feature store's rows (what crop-based methods need besides the features)."""
+
+    path: Callable[[int], Path]  # row -> image file
+    backbone: str
+    input_size: int
+    cache_dir: Path | None = None  # the feature store's folder; crop caches go in sub-folders
+
+    @classmethod
+    def for_store(cls, dataset, store) -> "ImageAccess":
+        """Images of ``dataset`` whose features are in ``store`` (a ``features.FeatureStore``)."""
+        return cls(dataset.image_path, store.manifest["backbone"], int(store.manifest["input_size"]),
+                   Path(store.folder))
+
+    @classmethod
+    def for_paths(cls, paths, backbone: str = "efficientnet_lite0", input_size: int = 224,
+                  cache_dir: Path | None = None) -> "ImageAccess":
+        """Loose files: row i is ``paths[i]``."""
+        paths = [Path(p) for p in paths]
+        return cls(paths.__getitem__, backbone, int(input_size), None if cache_dir is None else Path(cache_dir))
+
+
+# -- geometry ---------------------------------------------------------------------------------
+def square_boxes(cx, cy, side) -> np.ndarray:
+    """(centre x, centre y, side) in [0, 1] -> [..., 4] x0, y0, x1, y1, shifted to lie inside [0, 1]."""
+    cx, cy, side = (np.asarray(v, np.float64) for v in (cx, cy, side))
+    side = np.clip(side, 1e-3, 1.0)
+    cx = np.clip(cx, side / 2, 1 - side / 2)
+    cy = np.clip(cy, side / 2, 1 - side / 2)
+    return np.stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], -1)
+
+
+def quantise(boxes: np.ndarray, quantum: int) -> np.ndarray:
+    """[..., 4] boxes -> int32 [..., 3] (cx, cy, side) in units of 1/quantum of the view."""
+    boxes = np.asarray(boxes, np.float64)
+    cx = (boxes[..., 0] + boxes[..., 2]) / 2
+    cy = (boxes[..., 1] + boxes[..., 3]) / 2
+    side = np.maximum(boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1])
+    q = np.stack([cx, cy, side], -1) * quantum
+    q = np.rint(q).astype(np.int32)
+    q[..., 2] = np.clip(q[..., 2], 1, quantum)
+    return q
+
+
+def dequantise(q: np.ndarray, quantum: int) -> np.ndarray:
+    """int (cx, cy, side) -> [..., 4] boxes inside [0, 1]."""
+    q = np.asarray(q, np.float64) / quantum
+    return square_boxes(q[..., 0], q[..., 1], q[..., 2])
+
+
+def view_to_image_box(box, image_size) -> tuple:
+    """A [0, 1] box of the backbone's view -> (left, top, right, bottom) pixels of the original image."""
+    w, h = image_size
+    side = min(w, h)
+    left, top = (w - side) / 2, (h - side) / 2
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return left + x0 * side, top + y0 * side, left + x1 * side, top + y1 * side
+
+
+def _open_rgb(path) -> Image.Image:
+    from zsl_desktop.engine.backbones import _to_rgb
+
+    with Image.open(path) as im:
+        return _to_rgb(ImageOps.exif_transpose(im))
+
+
+def crop_images(image, boxes, size: int | None = None) -> list[np.ndarray]:
+    """uint8 RGB crops [s, s, 3] of ``image`` (a path or PIL image) at [0, 1] view boxes [P, 4].
+
+    ``size`` None keeps the crop's own pixel size (at least 1 px); what the app shows beside the image.
+    """
+    image = image if isinstance(image, Image.Image) else _open_rgb(image)
+    out = []
+    for box in np.asarray(boxes, np.float64).reshape(-1, 4):
+        pixels = view_to_image_box(box, image.size)
+        side = size or max(1, round(pixels[2] - pixels[0]))
+        out.append(np.asarray(image.resize((side, side), Image.Resampling.BILINEAR, box=pixels), np.uint8))
+    return out
+
+
+def crop_tensors(image: Image.Image, boxes, crop_size: int, spec) -> torch.Tensor:
+    """Normalised float32 [P, 3, S, S] backbone inputs: each box zoomed (bilinear) to ``crop_size``."""
+    crops = crop_images(image, boxes, crop_size)
+    x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
+# -- the cache ----------------------------------------------------------------------------------
+class CropCache:
+    """(row, qcx, qcy, qside) -> float16 feature vector; on disk in append-only chunks, or in memory."""
+
+    def __init__(self, folder: Path | None, channels: int):
+        self.folder = None if folder is None else Path(folder)
+        self.channels = int(channels)
+        self._lock = threading.Lock()
+        self._index: dict[tuple, int] = {}
+        self._rows: list[np.ndarray] = []  # blocks of features
+        self._offsets: list[int] = [0]
+        self._seen_chunks: set[str] = set()
+        self.refresh()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def refresh(self) -> None:
+        """Read chunks written since the last look (by this or another process)."""
+        if self.folder is None or not self.folder.is_dir():
+            return
+        names = sorted(p.name for p in self.folder.glob("chunk-*.npz"))
+        if len(names) > MERGE_AT:
+            self._merge(names)
+            names = sorted(p.name for p in self.folder.glob("chunk-*.npz"))
+        for name in names:
+            if name in self._seen_chunks:
+                continue
+            try:
+                with np.load(self.folder / name) as z:
+                    keys, feats = z["keys"], z["features"]
+            except (OSError, KeyError, ValueError):  # vanished (merged elsewhere) or damaged: skip it
+                continue
+            self._seen_chunks.add(name)
+            if feats.ndim == 2 and feats.shape[1] == self.channels and len(keys) == len(feats):
+                self._add(keys, feats)
+
+    def _add(self, keys: np.ndarray, feats: np.ndarray) -> None:
+        with self._lock:
+            base = self._offsets[-1]
+            self._rows.append(np.asarray(feats, np.float16))
+            self._offsets.append(base + len(feats))
+            for i, key in enumerate(map(tuple, np.asarray(keys, np.int64).tolist())):
+                self._index.setdefault(key, base + i)
+
+    def _feature(self, position: int) -> np.ndarray:
+        block = int(np.searchsorted(self._offsets, position, side="right")) - 1
+        return self._rows[block][position - self._offsets[block]]
+
+    def get(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(features float32 [M, C] with zeros where missing, found bool [M])."""
+        keys = np.asarray(keys, np.int64).reshape(-1, 4)
+        out = np.zeros((len(keys), self.channels), np.float32)
+        found = np.zeros(len(keys), bool)
+        with self._lock:
+            for i, key in enumerate(map(tuple, keys.tolist())):
+                position = self._index.get(key)
+                if position is not None:
+                    out[i] = self._feature(position)
+                    found[i] = True
+        return out, found
+
+    def put(self, keys: np.ndarray, feats: np.ndarray) -> None:
+        keys = np.asarray(keys, np.int32).reshape(-1, 4)
+        feats = np.asarray(feats, np.float16).reshape(len(keys), self.channels)
+        if not len(keys):
+            return
+        self._add(keys, feats)
+        if self.folder is None:
+            return
+        from zsl_desktop.engine.atomic import atomic_open
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"chunk-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
+        with atomic_open(self.folder / name, "wb") as f:
+            np.savez(f, keys=keys, features=feats)
+        self._seen_chunks.add(name)
+
+    def _merge(self, names: list[str]) -> None:
+        """Many chunks -> one (written first, then the old ones removed; readers skip what vanished)."""
+        from zsl_desktop.engine.atomic import atomic_open
+
+        keys, feats, merged = [], [], []
+        for name in names:
+            try:
+                with np.load(self.folder / name) as z:
+                    keys.append(z["keys"])
+                    feats.append(z["features"])
+                merged.append(name)
+            except (OSError, KeyError, ValueError):
+                continue
+        if not merged:
+            return
+        name = f"chunk-{time.time_ns():020d}-{os.getpid()}-merged.npz"
+        with atomic_open(self.folder / name, "wb") as f:
+            np.savez(f, keys=np.concatenate(keys), features=np.concatenate(feats))
+        for old in merged:
+            (self.folder / old).unlink(missing_ok=True)
+
+
+_CACHES: dict[tuple, CropCache] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def crop_cache(access: ImageAccess, crop_size: int, quantum: int, channels: int) -> CropCache:
+    """The process-wide cache for one (feature store, crop size, quantum); a private in-memory one without a folder."""
+    if access.cache_dir is None:  # nothing to share it by: a private in-memory cache
+        return CropCache(None, channels)
+    folder = Path(access.cache_dir) / f"sgma-crops-{int(crop_size)}-q{int(quantum)}"
+    key = (str(folder), int(channels))
+    with _CACHES_LOCK:
+        cache = _CACHES.get(key)
+        if cache is None:
+            cache = _CACHES[key] = CropCache(folder, channels)
+        else:
+            cache.refresh()
+        return cache
+
+
+def _prefetch(pool, fn, items, ahead: int = 2):
+    """``pool.map`` with at most ``ahead`` results in flight, so memory stays bounded."""
+    futures = [pool.submit(fn, item) for item in items[:ahead]]
+    for i in range(len(items)):
+        result = futures[i].result()
+        futures[i] = None
+        if i + ahead < len(items):
+            futures.append(pool.submit(fn, items[i + ahead]))
+        yield result
+
+
+# -- the encoder --------------------------------------------------------------------------------
+class CropEncoder:
+    """Pooled backbone features of part crops, through the cache.
+
+    ``features(rows, boxes)`` -> float32 [n, P, C]. Only crops missing from the
+    cache run the backbone (images decoded on two threads, crops batched).
+    """
+
+    def __init__(self, access: ImageAccess, channels: int, crop_size: int = 128, quantum: int = 32,
+                 device="cpu", batch_size: int = 16):
+        from zsl_desktop.engine.backbones import BACKBONES
+
+        self.access = access
+        self.spec = BACKBONES[access.backbone]
+        if self.spec.channels != int(channels):
+            raise ValueError(f"crops: backbone {access.backbone} gives {self.spec.channels} channels, "
+                             f"the model expects {channels}")
+        self.crop_size, self.quantum = int(crop_size), int(quantum)
+        self.device = device
+        self.batch_size = max(1, int(batch_size))
+        self.cache = crop_cache(access, self.crop_size, self.quantum, self.spec.channels)
+        self._backbone = None
+        self.computed = 0  # crops that ran the backbone (for reports and tests)
+
+    def backbone(self):
+        if self._backbone is None:
+            from zsl_desktop.engine.backbones import load_backbone
+
+            self._backbone = load_backbone(self.access.backbone, device=self.device)
+        return self._backbone
+
+    def keys(self, rows, boxes) -> np.ndarray:
+        """int32 [n, P, 4] cache keys (row, qcx, qcy, qside)."""
+        rows = np.asarray(rows, np.int64)
+        q = quantise(np.asarray(boxes).reshape(len(rows), -1, 4), self.quantum)
+        r = np.broadcast_to(rows[:, None, None], q.shape[:2] + (1,))
+        return np.concatenate([r, q], -1).astype(np.int32)
+
+    def features(self, rows, boxes, control=None, progress=None) -> np.ndarray:
+        """Crop features [n, P, C] for view boxes [n, P, 4] of ``rows``; ``control.check()`` between batches."""
+        keys = self.keys(rows, boxes)
+        n, parts = keys.shape[:2]
+        out, found = self.cache.get(keys.reshape(-1, 4))
+        out = out.reshape(n, parts, -1)
+        missing = np.flatnonzero(~found.reshape(n, parts).all(axis=1))  # images with a crop to compute
+        if len(missing):
+            self._compute(keys, missing, out, control, progress)
+        return out
+
+    def _compute(self, keys, todo, out, control, progress) -> None:
+        per_batch = max(1, self.batch_size // keys.shape[1])
+        batches = [todo[i:i + per_batch] for i in range(0, len(todo), per_batch)]
+
+        def load(batch):
+            tensors = []
+            for i in batch:
+                image = _open_rgb(self.access.path(int(keys[i, 0, 0])))
+                tensors.append(crop_tensors(image, dequantise(keys[i, :, 1:], self.quantum), self.crop_size,
+                                            self.spec))
+            return tensors
+
+        done = 0
+        model = self.backbone()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for batch, tensors in zip(batches, _prefetch(pool, load, batches)):
+                if control is not None:
+                    control.check()
+                with torch.inference_mode():
+                    _, pooled = model(torch.cat(tensors).to(model.device))
+                # Rounded to float16 as stored, so a cached and a fresh crop give identical scores.
+                pooled = pooled.float().cpu().numpy().astype(np.float16).astype(np.float32)
+                pooled = pooled.reshape(len(batch), keys.shape[1], -1)
+                out[batch] = pooled
+                self.cache.put(keys[batch].reshape(-1, 4), pooled.reshape(-1, pooled.shape[-1]))
+                self.computed += pooled.shape[0] * pooled.shape[1]
+                done += len(batch)
+                if progress is not None:
+                    progress(done, len(todo))
+
+
+def encode_crops(image, boxes, channels: int, crop_size: int = 128, quantum: int = 32, device="cpu",
+                 backbone: str | None = None) -> np.ndarray:
+    """[P, C] crop features of one image (path or PIL) at view boxes [P, 4], as ``CropEncoder`` makes them.
+
+    ``backbone`` None: the one with ``channels`` output channels (the first such).
+    """
+    from zsl_desktop.engine.backbones import BACKBONES, load_backbone
+
+    name = backbone or next((n for n, s in BACKBONES.items() if s.channels == int(channels)), None)
+    if name is None:
+        raise ValueError(f"crops: no backbone gives {channels} channels")
+    pil = image if isinstance(image, Image.Image) else _open_rgb(image)
+    tensors = crop_tensors(pil, dequantise(quantise(boxes, quantum), quantum), crop_size, BACKBONES[name])
+    _, pooled = load_backbone(name, device=device)(tensors)
+    return pooled.float().cpu().numpy().astype(np.float16).astype(np.float32)
