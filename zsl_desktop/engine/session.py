@@ -69,13 +69,25 @@ class Session:
             self.backbone, self.input_size = h["backbone"], int(h["input_size"])
             self.store = FeatureStore.open(self.dataset, self.backbone, self.input_size)
         method = method_from_checkpoint(checkpoint).to(self.device)
-        return self.use_method(method, h)
+        return self.use_method(method, h, cache_key=_checkpoint_identity(checkpoint))
 
-    def use_method(self, method: Method, header: dict) -> ModelState:
-        with torch.inference_mode():
-            codes = encode_rows(method, self.features, np.arange(self.dataset.num_samples), self.device)
+    def use_method(self, method: Method, header: dict, cache_key: str | None = None) -> ModelState:
+        """Make ``method`` the active model: encode every image once (cached per checkpoint file)."""
+        cache = self._codes_cache_path(cache_key)
+        codes = _read_codes(cache, self.dataset.num_samples)
+        if codes is None:
+            with torch.inference_mode():
+                codes = encode_rows(method, self.features, np.arange(self.dataset.num_samples), self.device)
+            if cache is not None:
+                _write_codes(cache, codes)
         self.model = ModelState(method=method, header=header, codes=codes)
         return self.model
+
+    def _codes_cache_path(self, cache_key: str | None) -> Path | None:
+        """Codes depend on the model and on the features: key them by both."""
+        if cache_key is None or self.store is None:
+            return None
+        return self.store.folder / f"codes-{cache_key}.npy"
 
     # -- scoring ----------------------------------------------------------------------
     def scores(self, class_attributes: np.ndarray, rows=None) -> np.ndarray:
@@ -100,3 +112,38 @@ class Session:
         from zsl_desktop.engine.paths import data_dir
 
         return data_dir() / "checkpoints"
+
+
+def _checkpoint_identity(checkpoint: Checkpoint) -> str | None:
+    """A content hash of the checkpoint file: a retrained file at the same path gets new codes."""
+    import hashlib
+
+    if checkpoint.path is None:
+        return None
+    try:
+        return hashlib.sha256(Path(checkpoint.path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def _read_codes(path: Path | None, num_samples: int):
+    if path is None or not path.is_file():
+        return None
+    try:
+        codes = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # a damaged cache is recomputed, never trusted
+    return codes if codes.shape[:1] == (num_samples,) else None
+
+
+def _write_codes(path: Path, codes: np.ndarray) -> None:
+    import io
+
+    from zsl_desktop.engine.atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(codes), allow_pickle=False)
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError:
+        pass  # a cache that cannot be written only costs time

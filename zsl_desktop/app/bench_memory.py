@@ -1,0 +1,55 @@
+"""A 10,000-image dataset for the memory benchmark: the built-in birds repeated, with a ready store.
+
+The feature rows are the real built-in features, tiled; the store is written
+once under the benchmark's key and reused. Only for ``zsl-desktop bench``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+
+
+def ten_thousand_image_dataset(n_images: int = 10_000):
+    from zsl_desktop.engine.atomic import atomic_write_text
+    from zsl_desktop.engine.checkpoints import load_checkpoint
+    from zsl_desktop.engine.data import load_builtin
+    from zsl_desktop.engine.features import STORE_VERSION, FeatureStore, extract_all, store_key
+    from zsl_desktop.engine.training import method_from_checkpoint
+    from zsl_desktop.app.jobs import shipped_checkpoint
+
+    base = load_builtin()
+    base_store = FeatureStore.open(base, "efficientnet_lite0", 224) or extract_all(base)
+    reps = -(-n_images // base.num_samples)
+    take = np.resize(np.arange(base.num_samples), n_images)
+    splits = {}
+    for name, rows in base.splits.items():
+        mask = np.isin(take, rows)
+        splits[name] = np.flatnonzero(mask)
+    dataset = dataclasses.replace(
+        base, name=f"builtin-x{reps}", labels=base.labels[take], splits=splits,
+        image_paths=tuple(base.image_paths[i] for i in take),
+        image_attributes=None if base.image_attributes is None else base.image_attributes[take],
+        part_locations=None if base.part_locations is None else base.part_locations[take],
+        boxes=None if base.boxes is None else base.boxes[take],
+    )
+    folder = FeatureStore.folder_for(dataset, "efficientnet_lite0", 224)
+    if FeatureStore.open(dataset, "efficientnet_lite0", 224) is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        grid = np.memmap(folder / "grid.f16", np.float16, "w+", shape=(n_images, *base_store.grid.shape[1:]))
+        pooled = np.memmap(folder / "pooled.f16", np.float16, "w+", shape=(n_images, base_store.pooled.shape[1]))
+        for start in range(0, n_images, 1000):
+            rows = take[start:start + 1000]
+            grid[start:start + len(rows)] = base_store.grid[rows]
+            pooled[start:start + len(rows)] = base_store.pooled[rows]
+        grid.flush()
+        pooled.flush()
+        np.ones(n_images, np.uint8).tofile(folder / "done.u8")
+        manifest = {**base_store.manifest, "version": STORE_VERSION, "key": store_key(dataset, "efficientnet_lite0", 224),
+                    "dataset": dataset.name, "fingerprint": dataset.fingerprint, "num_images": n_images,
+                    "status": "complete", "failed": {}}
+        atomic_write_text(folder / "manifest.json", json.dumps(manifest))
+    checkpoint = load_checkpoint(shipped_checkpoint())
+    header = {**checkpoint.header, "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint}
+    return dataset, (method_from_checkpoint(checkpoint), header, "shipped MSDN (benchmark copy)")

@@ -1,0 +1,179 @@
+"""The app's part of ``zsl-desktop bench``: start-up, smoothness while training, memory.
+
+Each measurement runs the real main window in a child process (offscreen),
+so the bench process itself never creates a QApplication:
+
+- ``startup``: process start -> window shown with predictions, data prepared;
+- ``smooth``: a 16 ms timer probe while MSDN trains (gaps between ticks);
+- ``memory``: peak RSS with a 10,000-image feature store open and the window up.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def _child_env() -> dict:
+    return {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+
+
+def _run_child(mode: str, *args: str, timeout: float = 600) -> tuple[dict, float]:
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "zsl_desktop.app.bench_ui", mode, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env())
+    ready_at, result = None, {}
+    for line in proc.stdout:
+        if line.startswith("READY") and ready_at is None:
+            ready_at = time.perf_counter() - start
+        elif line.startswith("{"):
+            result = json.loads(line)
+    proc.wait(timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench child {mode} failed: {proc.stderr.read()[-2000:]}")
+    return result, ready_at if ready_at is not None else float("nan")
+
+
+def run(sizes) -> list[dict]:
+    rows = []
+    _, cold = _run_child("startup")  # the first start also warms the OS file cache
+    times = [_run_child("startup")[1] for _ in range(3)]
+    median = sorted(times)[1]
+    rows.append(dict(section="app", name="start-up to predictions (median of 3, data prepared)",
+                     value=median, unit="s", target="<= 3", ok=median <= 3))
+    rows.append(dict(section="app", name="first of the runs above (cold file cache)", value=cold, unit="s"))
+    smooth, _ = _run_child("smooth", str(sizes.ui_seconds))
+    rows.append(dict(section="app", name=f"frame gap p95 while training ({sizes.ui_seconds:.0f} s)",
+                     value=smooth["p95"], unit="ms", target="<= 20", ok=smooth["p95"] <= 20))
+    rows.append(dict(section="app", name="frame gap max while training", value=smooth["max"], unit="ms",
+                     target="<= 50", ok=smooth["max"] <= 50))
+    memory, _ = _run_child("memory", str(sizes.memory_images))
+    rows.append(dict(section="app", name=f"peak RSS, {sizes.memory_images}-image store + window",
+                     value=memory["peak_rss_mb"], unit="MB", target="<= 2048", ok=memory["peak_rss_mb"] <= 2048))
+    return rows
+
+
+# -- the child side ----------------------------------------------------------------------------------
+def _window():
+    from zsl_desktop.app.main import configure_torch
+
+    configure_torch()
+    from PySide6.QtWidgets import QApplication
+
+    from zsl_desktop.app import theme
+    from zsl_desktop.app.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(["zsl-desktop-bench"])
+    theme.apply(app)
+    window = MainWindow(freeze_gc=True)
+    window.resize(1600, 1000)
+    window.show()
+    return app, window
+
+
+def _when_idle(app, window, then) -> None:
+    from PySide6.QtCore import QTimer
+
+    def poll():
+        if window.bridge.idle() and window.controller.model is not None:
+            then()
+        else:
+            QTimer.singleShot(20, poll)
+
+    QTimer.singleShot(20, poll)
+
+
+def _finish(app, window, payload: dict | None = None) -> None:
+    if payload is not None:
+        print(json.dumps(payload), flush=True)
+    window.close()
+    app.quit()
+
+
+def child_startup() -> int:
+    """Ready = the predictions panel shows the model's scores for a selected image."""
+    from PySide6.QtCore import QTimer
+
+    app, window = _window()
+    window.open_builtin(small=False)
+
+    def poll():
+        if window.controller.model is not None and window.predictions.raw is not None:
+            print("READY", flush=True)
+            _finish(app, window)
+        else:
+            if window.controller.model is not None and getattr(window.controller, "item", None) is None:
+                window.controller.select(0)
+            QTimer.singleShot(10, poll)
+
+    QTimer.singleShot(10, poll)
+    return app.exec()
+
+
+def child_smooth(seconds: float) -> int:
+    import numpy as np
+    from PySide6.QtCore import QTimer
+
+    from zsl_desktop.app.perf import FrameProbe
+
+    app, window = _window()
+    probe = FrameProbe()
+    window.open_builtin(small=False)
+    state = {"started": False}
+
+    def start_training():
+        if state["started"]:
+            return
+        state["started"] = True
+        panel = window.training
+        panel.method_box.setCurrentIndex(panel.method_box.findData("msdn"))
+        panel.epochs.setValue(1000)
+        panel.start_button.click()
+        QTimer.singleShot(1500, probe.start)  # past the job's own start-up
+        QTimer.singleShot(int(1500 + seconds * 1000), stop)
+
+    def stop():
+        probe.stop()
+        gaps = np.asarray(probe.gaps)
+        window.bridge.cancel()
+        _finish(app, window, {"p50": float(np.percentile(gaps, 50)), "p95": float(np.percentile(gaps, 95)),
+                              "max": float(gaps.max()), "ticks": int(len(gaps))})
+
+    window.bridge.long_finished.connect(lambda name, *_: name == "open" and _when_idle(app, window, start_training))
+    return app.exec()
+
+
+def child_memory(n_images: int) -> int:
+    """A dataset of ``n_images`` rows (the built-in images repeated) with a ready feature store and model."""
+    from zsl_desktop.app.bench_memory import ten_thousand_image_dataset
+
+    dataset, model = ten_thousand_image_dataset(n_images)
+    app, window = _window()
+    window.open_dataset_object(dataset, model=model)
+
+    def ready():
+        from PySide6.QtCore import QTimer
+
+        def report():
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+            _finish(app, window, {"peak_rss_mb": peak})
+
+        window.controller.select(0)
+        QTimer.singleShot(1500, report)
+
+    window.bridge.long_finished.connect(lambda *_: _when_idle(app, window, ready))
+    return app.exec()
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "startup":
+        sys.exit(child_startup())
+    if mode == "smooth":
+        sys.exit(child_smooth(float(sys.argv[2])))
+    if mode == "memory":
+        sys.exit(child_memory(int(sys.argv[2])))
+    raise SystemExit(f"unknown mode {mode}")
