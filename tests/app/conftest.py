@@ -1,17 +1,41 @@
 """App test fixtures: offscreen Qt, an isolated home, a real (briefly trained) MSDN model, thread checks."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-# As the app does at start-up (app.main.configure_torch): leave a core to the GUI thread. With
-# torch's default (all cores) its OpenMP workers spin against the GUI and the runners.
-from zsl_desktop.app.main import configure_torch  # noqa: E402
 
-configure_torch()
+@contextlib.contextmanager
+def gui_thread_budget():
+    """As the app does at start-up (``app.main.configure_torch``): leave a core to the GUI thread.
+
+    With the default pools (all cores) torch's and OpenBLAS's workers spin against the GUI and the
+    runners (a generative-model test took 84 s instead of 6). Restored afterwards, so the engine
+    tests of the same session keep their own settings.
+    """
+    import torch
+
+    from zsl_desktop.app.main import limit_blas_threads, worker_threads
+
+    torch_before = torch.get_num_threads()
+    blas_before = limit_blas_threads(worker_threads())
+    torch.set_num_threads(worker_threads())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(torch_before)
+        if blas_before:
+            limit_blas_threads(blas_before)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _gui_thread_budget():
+    with gui_thread_budget():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +48,9 @@ def feature_home(tmp_path_factory, small_birds):
     mp = pytest.MonkeyPatch()
     mp.setenv("ZSL_DESKTOP_HOME", str(home))
     try:
-        session = Session(small_birds)
-        run_to_end(session.prepare_features())
+        with gui_thread_budget():
+            session = Session(small_birds)
+            run_to_end(session.prepare_features())
     finally:
         mp.undo()
     return home / "data" / "features"
@@ -51,9 +76,10 @@ def trained_model(small_birds, feature_home):
     mp = pytest.MonkeyPatch()
     mp.setenv("ZSL_DESKTOP_HOME", str(feature_home.parent.parent))
     try:
-        session = Session(small_birds)
-        run_to_end(session.prepare_features())
-        finished = run_to_end(train(small_birds, session.features, TrainConfig(method="msdn", epochs=2, seed=0)))
+        with gui_thread_budget():
+            session = Session(small_birds)
+            run_to_end(session.prepare_features())
+            finished = run_to_end(train(small_birds, session.features, TrainConfig(method="msdn", epochs=2, seed=0)))
     finally:
         mp.undo()
     return finished.method, finished.header, "test model (2 epochs)"

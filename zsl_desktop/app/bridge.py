@@ -54,8 +54,8 @@ class EngineBridge(QObject):
         self._long: LongJobThread | None = None
         # Two runners: interactive requests (scores, explanations, images) never queue behind
         # slow ones (a t-SNE, an evaluation, extracting the user's photos).
-        self._short = ShortJobRunner(self)
-        self._slow = ShortJobRunner(self)
+        self._short = ShortJobRunner(self, niceness=1)
+        self._slow = ShortJobRunner(self, niceness=4)
         for runner in (self._short, self._slow):
             runner.finished_job.connect(self._on_short_result)
             runner.failed_job.connect(self._on_short_failed)

@@ -70,6 +70,10 @@ class EngineContext:
         store = self._loose_grid if kind == "grid" else self._loose_pooled
         return torch.from_numpy(store[path].astype(np.float32))
 
+    def invalidate_codes(self) -> None:
+        """The active model changed: the photos' codes are recomputed on the next request."""
+        self._codes_cache = None
+
     def reset_loose(self) -> None:
         """A new dataset: the user's photos start over (their features may come from another backbone)."""
         self.loose = []

@@ -39,6 +39,7 @@ class Controller(QObject):
         self.live: LiveScores | None = None
         self.live_requests = 0
         self._selecting = False
+        self._projection_due = False
         self._live_timer = QTimer(self)
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_INTERVAL_MS)
@@ -50,6 +51,7 @@ class Controller(QObject):
         bridge.result.connect(self.on_result)
         bridge.partial_result.connect(self.on_partial)
         bridge.short_failed.connect(self.on_short_failed)
+        bridge.long_finished.connect(self.on_long_finished)
         bridge.thumbnails.connect(gallery.thumbnails_loaded)
         gallery.model.thumbnail_needed.connect(self.on_thumbnail_needed)
         gallery.item_selected.connect(self.select)
@@ -59,6 +61,7 @@ class Controller(QObject):
         editor.draft_changed.connect(self.schedule_live)
         store.changed.connect(self.on_library_changed)
         predictions.gamma_changed.connect(self.on_gamma)
+        predictions.bars.row_clicked.connect(self.on_class_clicked)
 
     # -- dataset and model -------------------------------------------------------------------------------
     @Slot(object)
@@ -87,7 +90,7 @@ class Controller(QObject):
         self.features_ready = True
         if self.dataset is not None:
             self.features.set_dataset(self.dataset, True)
-            self.features.request()
+            self._request_projection()
 
     @Slot(object)
     def on_model_changed(self, summary) -> None:
@@ -97,7 +100,7 @@ class Controller(QObject):
         self.training.set_has_model(summary is not None)
         self.features.set_has_model(summary is not None, generative=summary is not None and summary.generative)
         if self.features_ready and self.dataset is not None:
-            self.features.request()
+            self._request_projection()
         self.gallery.set_predictions(None)
         self.model_state.emit(summary)
         if summary is None:
@@ -113,6 +116,20 @@ class Controller(QObject):
         if self.item is not None:
             self.bridge.request_explain(self.item)
         self.schedule_live()
+
+    def _request_projection(self) -> None:
+        """While a dataset is still opening, wait for its model: one projection instead of two."""
+        if self.bridge.long_name == "open":
+            self._projection_due = True
+        else:
+            self.features.request()
+
+    @Slot(str, str)
+    def on_long_finished(self, name: str, status: str) -> None:
+        if name == "open" and self._projection_due:
+            self._projection_due = False
+            if self.features_ready and self.dataset is not None:
+                self.features.request()
 
     # -- the class set ------------------------------------------------------------------------------------
     def saved_classes(self):
@@ -188,6 +205,19 @@ class Controller(QObject):
             if draft is None or not draft.active:
                 self.status.emit("Edit or pick a class in the class editor to rank the gallery by it.")
         self.schedule_live()
+
+    @Slot(str)
+    def on_class_clicked(self, name: str) -> None:
+        """A class in the predictions: show its images (dataset class) or open it in the editor (yours)."""
+        d = self.dataset
+        if d is None:
+            return
+        if name in d.classes:
+            box = self.gallery.class_filter
+            box.setCurrentIndex(max(0, box.findData(d.classes.index(name))))
+            self.status.emit(f"Gallery: images of {name.replace('_', ' ')}")
+        elif name in self.store.names():
+            self.editor.edit_class(name)
 
     @Slot(float)
     def on_gamma(self, gamma: float) -> None:
@@ -303,7 +333,7 @@ class Controller(QObject):
 
     @Slot(int, str)
     def on_thumbnail_needed(self, item: int, path: str) -> None:
-        self.bridge.request_thumbnail(item, path)
+        self.bridge.request_thumbnail((self.gallery.model.token, item), path)
 
     @Slot(str, int, str)
     def on_projection_requested(self, method: str, cap: int, space: str) -> None:

@@ -54,7 +54,6 @@ class DatasetSpec:
         return Path(self.path or "").name or str(self.path)
 
 
-
 def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
     """Load or generate the dataset, extract its features, load a model, warm up; yields events."""
 
@@ -67,6 +66,8 @@ def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
 
         from zsl_desktop.engine.features import FeatureStore
 
+        if spec.warm_up:
+            prewarm_imports()
         if spec.dataset is not None:
             dataset = spec.dataset
         elif spec.source == "builtin":
@@ -113,7 +114,7 @@ def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
             method, header, source = spec.model
             yield Progress("model", 0, 1, "encoding every image with the model")
             session.use_method(method, header)
-            ctx._codes_cache = None
+            ctx.invalidate_codes()
             yield summarize(method, header, source)
         else:
             candidates = [p for fp, p in spec.remembered if fp == dataset.fingerprint]
@@ -122,11 +123,11 @@ def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
                     continue
                 yield Progress("model", 0, 1, f"loading {Path(path).name}")
                 try:
-                    state = session.load_checkpoint(path)
+                    state = load_model(session, path)
                 except (CheckpointError, ValueError, KeyError) as exc:
                     yield Notice(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
                     continue
-                ctx._codes_cache = None
+                ctx.invalidate_codes()
                 yield summarize(state.method, state.header, str(path))
                 break
 
@@ -143,8 +144,8 @@ def load_checkpoint_job(ctx: EngineContext, path: str):
     def job(control, emit):
         session = ctx.session
         yield Progress("model", 0, 1, f"loading {Path(path).name}")
-        state = session.load_checkpoint(path)  # CheckpointError reaches the user as is
-        ctx._codes_cache = None
+        state = load_model(session, path)  # CheckpointError reaches the user as is
+        ctx.invalidate_codes()
         yield summarize(state.method, state.header, str(path))
 
     return job
@@ -169,7 +170,7 @@ def train_job(ctx: EngineContext, config, autosave: bool = True):
             return
         yield Progress("model", 0, 1, "encoding every image with the new model")
         session.use_method(finished.method, finished.header)
-        ctx._codes_cache = None
+        ctx.invalidate_codes()
         source = "trained in this session"
         if autosave:
             path = session.checkpoint_dir() / f"{session.dataset.name}-{config.method}.pt"
@@ -183,6 +184,49 @@ def train_job(ctx: EngineContext, config, autosave: bool = True):
         yield TrainDone(False, summarize(finished.method, finished.header, source), finished.report)
 
     return job
+
+
+def load_model(session, path):
+    """``session.load_checkpoint`` after checking everything that could leave the session half-switched.
+
+    A checkpoint made with another backbone makes the session switch feature stores; when that
+    store was never extracted, refuse before anything changes (the current model stays usable).
+    """
+    from zsl_desktop.engine.checkpoints import CheckpointError, check_compatible, load_checkpoint
+    from zsl_desktop.engine.features import FeatureStore
+
+    checkpoint = load_checkpoint(path)
+    check_compatible(checkpoint, session.dataset)
+    h = checkpoint.header
+    backbone, size = h.get("backbone", session.backbone), int(h.get("input_size", session.input_size))
+    if (backbone, size) != (session.backbone, session.input_size) and session.dataset.has_images \
+            and FeatureStore.open(session.dataset, backbone, size) is None:
+        raise CheckpointError(
+            f"{path}: made with {backbone} features at {size} px, which are not extracted for "
+            f"{session.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size})")
+    return session.use_checkpoint(checkpoint)
+
+
+_PREWARMED = []
+
+
+def prewarm_imports() -> None:
+    """Pay torch's lazy imports (the first optimizer pulls in ~2 s of them) before the panels fill up.
+
+    Imports hold the GIL in long stretches; done later, they stall the GUI thread (measured
+    250-300 ms gaps during warm-up), done first, the window is still only showing "Opening…".
+    """
+    if _PREWARMED:
+        return
+    import torch
+
+    from zsl_desktop.engine.methods.base import method_names
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    torch.optim.RMSprop([p])
+    torch.optim.Adam([p])
+    method_names()
+    _PREWARMED.append(True)
 
 
 def warm_up(session) -> None:

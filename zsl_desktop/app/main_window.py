@@ -203,7 +203,7 @@ class MainWindow(WindowActions, QMainWindow):
     def _default_sizes(self) -> None:
         d = self.docks
         self.resizeDocks([d["gallery"], d["predictions"]], [400, 430], Qt.Horizontal)
-        self.resizeDocks([d["predictions"], d["editor"]], [375, 545], Qt.Vertical)
+        self.resizeDocks([d["predictions"], d["editor"]], [392, 528], Qt.Vertical)
         self.resizeDocks([d["training"]], [330], Qt.Vertical)
 
     def _build_toolbar(self) -> None:
@@ -338,6 +338,8 @@ class MainWindow(WindowActions, QMainWindow):
             self._frozen = True
         if name == "train":
             self.training.on_finished(status)
+        if name == "open" and status == "ok" and not self.image_view.canvas.has_image:
+            self.image_view.canvas.set_empty_text("Select an image in the gallery\n(or drop your own photos here)")
         self.training.set_available(self.controller.features_ready)
         if status == "cancelled":
             self.show_status("Cancelled.")

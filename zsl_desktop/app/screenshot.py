@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     p.add_argument("--height", type=int, default=1000)
     args = p.parse_args(argv)
 
-    from zsl_desktop.app.main import configure_torch
+    from zsl_desktop.app.main import configure_torch  # (importing app.main also limits OpenBLAS threads)
 
     configure_torch()
     from PySide6.QtCore import Qt, QTimer
@@ -43,10 +43,15 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     window.open_builtin(small=args.small)
     progress_seen = {}
+    stage_probe = FrameProbe()  # how smooth the window stays while the data is prepared
+    stage_probe.start()
 
     def on_event(event):
         stage = getattr(event, "stage", None)
         if stage and stage not in progress_seen:
+            if progress_seen:
+                print(f"        frame probe during the previous stage: {stage_probe.summary()}", flush=True)
+                stage_probe.start()
             progress_seen[stage] = time.perf_counter() - started
             print(f"{progress_seen[stage]:6.1f}s  stage {stage}: {event.message}", flush=True)
 
@@ -57,6 +62,9 @@ def main(argv=None) -> int:
         print(f"{time.perf_counter() - started:6.1f}s  model: {summary.source}", flush=True)
 
     def on_finished(name, status):
+        if name == "open":
+            stage_probe.stop()
+            print(f"        frame probe during the last stage: {stage_probe.summary()}", flush=True)
         print(f"{time.perf_counter() - started:6.1f}s  job {name} {status}", flush=True)
 
     window.bridge.long_event.connect(on_event)
@@ -139,9 +147,10 @@ def main(argv=None) -> int:
             if n.startswith("has_crown_color::"):
                 editor.set_value(i, 100.0 if n.endswith("::red") else 0.0)
         editor.search.setText("crown")
-        window.gallery.rank_button.setChecked(True)
         rows = [int(r) for r in d.splits["test_unseen"] if int(d.labels[r]) == unseen]
         window.controller.select(rows[min(3, len(rows) - 1)])
+        window.gallery.rank_button.setChecked(False)
+        window.gallery.rank_button.setChecked(True)  # ranked, from the top
         window.docks["features"].show()
         window.docks["features"].raise_()
         window.resizeDocks([window.docks["features"]], [330], Qt.Vertical)

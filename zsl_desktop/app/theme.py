@@ -33,8 +33,8 @@ def squeezable(label):
     """A label that never forces its panel wider than the panel would otherwise be (long text is clipped)."""
     from PySide6.QtWidgets import QSizePolicy
 
-    label.setSizePolicy(QSizePolicy.Ignored, label.sizePolicy().verticalPolicy())
-    label.setMinimumWidth(20)
+    label.setSizePolicy(QSizePolicy.Preferred, label.sizePolicy().verticalPolicy())
+    label.setMinimumWidth(20)  # an explicit minimum replaces the text's width as the layout's minimum
     return label
 
 

@@ -21,6 +21,20 @@ from zsl_desktop.engine.methods.base import Control, Step
 PROGRESS_RATE = 15.0  # events per second forwarded from a long job
 
 
+def lower_priority(niceness: int) -> None:
+    """Make the calling worker thread yield the CPU to the GUI thread when cores are busy.
+
+    QThread priorities are ignored on Linux (SCHED_OTHER), but each thread has its own nice value.
+    Best effort: other systems and failures are ignored.
+    """
+    import os
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+    except (AttributeError, OSError):
+        pass
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) < 600 else text[:600] + "…"
@@ -44,6 +58,7 @@ class LongJobThread(QThread):
         self._stage = None
 
     def run(self) -> None:  # worker thread
+        lower_priority(4)  # training and extraction must never make the window stutter
         from zsl_desktop.engine.data.builtin_birds import GenerationCancelled
         from zsl_desktop.engine.features import ExtractionCancelled
         from zsl_desktop.engine.methods.base import Cancelled
@@ -124,8 +139,9 @@ class ShortJobRunner(QThread):
     failed_job = Signal(str, int, str)
     partial = Signal(str, int, object)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, niceness: int = 1):
         super().__init__(parent)
+        self.niceness = niceness
         self._cond = threading.Condition()
         self._pending: dict[str, _Request] = {}
         self._latest: dict[str, int] = {}
@@ -157,6 +173,7 @@ class ShortJobRunner(QThread):
             self._cond.notify_all()
 
     def run(self) -> None:  # worker thread
+        lower_priority(self.niceness)
         while True:
             with self._cond:
                 self._running = False
@@ -211,6 +228,7 @@ class ThumbnailLoader(QThread):
             self._cond.notify_all()
 
     def run(self) -> None:  # worker thread
+        lower_priority(2)
         batch, last = [], time.perf_counter()
         while True:
             with self._cond:

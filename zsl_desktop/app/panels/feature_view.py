@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from zsl_desktop.app import theme
 
 MAX_LABELS = 12
+PER_CLASS_ITEMS = 120  # up to this many classes, one scatter item per class (fast updates)
 
 
 class FeatureViewPanel(QWidget):
@@ -32,10 +33,10 @@ class FeatureViewPanel(QWidget):
         self.method_box.addItem("t-SNE (exact)", "tsne")
         self.method_box.addItem("PCA", "pca")
         self.space_box = QComboBox(self)
-        self.space_box.addItem("attribute scores (model)", "codes")
-        self.space_box.addItem("image features (backbone)", "features")
+        self.space_box.addItem("attributes (model)", "codes")
+        self.space_box.addItem("features (backbone)", "features")
         for combo in (self.space_box, self.method_box):
-            combo.setMinimumContentsLength(8)
+            combo.setMinimumContentsLength(11)
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.space_box.setToolTip("Project the model's per-image attribute scores (the space classes are "
                                   "compared in) or the raw pooled backbone features")
@@ -95,6 +96,13 @@ class FeatureViewPanel(QWidget):
         self.export_button.clicked.connect(self._on_export)
         self._brushes: list = []
         self._labels: list = []
+        self._class_items: dict[int, pg.ScatterPlotItem] = {}
+        self._unseen: set[int] = set()
+        self._pending = None
+        self._frame_timer = QTimer(self)
+        self._frame_timer.setSingleShot(True)
+        self._frame_timer.setInterval(80)
+        self._frame_timer.timeout.connect(self._draw_pending)
         self.show_labels = True
         self._selected: int | None = None
         self.set_dataset(None, False)
@@ -105,6 +113,11 @@ class FeatureViewPanel(QWidget):
         self.scatter.clear()
         self.synth.clear()
         self.marker.clear()
+        for item in self._class_items.values():
+            self.plot.removeItem(item)
+        self._class_items = {}
+        self._unseen = set(int(c) for c in dataset.unseen_classes) if dataset is not None else set()
+        self._pending = None
         for text in self._labels:
             text.hide()
         ok = dataset is not None and features_ready
@@ -135,21 +148,46 @@ class FeatureViewPanel(QWidget):
         self.space_box.setCurrentIndex(0 if has and not generative else 1)
 
     def set_projection(self, projection) -> None:
-        """Draw a Projection (intermediate t-SNE frames included)."""
+        """Draw a Projection. Intermediate t-SNE frames are coalesced: only the latest is drawn, ~12/s."""
+        if self.dataset is None:
+            return
+        self._pending = projection
+        if projection.final:
+            self._frame_timer.stop()
+            self._draw_pending()
+        elif not self._frame_timer.isActive():
+            self._frame_timer.start()
+
+    @Slot()
+    def _draw_pending(self) -> None:
+        projection, self._pending = self._pending, None
         d = self.dataset
-        if d is None:
+        if projection is None or d is None:
             return
         first = self.projection is None or len(self.projection.rows) != len(projection.rows) \
             or self.projection.method != projection.method
         self.projection = projection
         rows = projection.rows
         labels = d.labels[rows]
-        unseen = np.isin(labels, d.unseen_classes)
-        symbols = np.where(unseen, "t1", "o")
-        brushes = [self._brushes[int(c)] for c in labels]
-        sizes = np.where(unseen, 9, 7)
-        self.scatter.setData(pos=projection.points, data=rows, brush=brushes, symbol=list(symbols),
-                             size=sizes, pen=pg.mkPen(0, 0, 0, 90))
+        if d.num_classes <= PER_CLASS_ITEMS:
+            # One item per class with one brush and symbol: setData is then vectorised (a t-SNE frame of
+            # 2,000 points draws in a few ms instead of ~30 ms with per-point styles).
+            self.scatter.clear()
+            present = set()
+            for c in np.unique(labels):
+                c = int(c)
+                pick = labels == c
+                self._class_item(c).setData(pos=projection.points[pick], data=rows[pick])
+                present.add(c)
+            for c, item in self._class_items.items():
+                if c not in present:
+                    item.clear()
+        else:
+            unseen = np.isin(labels, d.unseen_classes)
+            brushes = [self._brushes[int(c)] for c in labels]
+            self.scatter.setData(pos=projection.points, data=rows, brush=brushes,
+                                 symbol=list(np.where(unseen, "t1", "o")), size=np.where(unseen, 9, 7),
+                                 pen=pg.mkPen(0, 0, 0, 90))
         if first or projection.final:
             self.plot.getPlotItem().enableAutoRange()
         self.caption.setText(projection.caption + ("" if projection.final else " …"))
@@ -158,6 +196,27 @@ class FeatureViewPanel(QWidget):
             self.set_synthesized(projection.extra_points, projection.extra_labels)
         elif projection.final:
             self.synth.clear()
+
+    def _class_item(self, c: int) -> pg.ScatterPlotItem:
+        item = self._class_items.get(c)
+        if item is None:
+            unseen = c in self._unseen
+            item = pg.ScatterPlotItem(pxMode=True, hoverable=True, hoverSize=12,
+                                      hoverPen=pg.mkPen(theme.TEXT, width=1.5), brush=self._brushes[c],
+                                      symbol="t1" if unseen else "o", size=9 if unseen else 7,
+                                      pen=pg.mkPen(0, 0, 0, 90))
+            item.sigClicked.connect(self._on_clicked)
+            item.sigHovered.connect(self._on_hover)
+            self.plot.addItem(item)
+            self._class_items[c] = item
+        return item
+
+    def scatter_points(self) -> list:
+        """Every drawn image point (pyqtgraph SpotItems; ``.data()`` is the image's row)."""
+        points = list(self.scatter.points())
+        for item in self._class_items.values():
+            points.extend(item.points())
+        return points
 
     def _update_labels(self, points: np.ndarray, labels: np.ndarray) -> None:
         """A name at each class's centroid (up to MAX_LABELS classes; beyond that they would be noise)."""
@@ -180,8 +239,9 @@ class FeatureViewPanel(QWidget):
             c = int(classes[i])
             centre = np.median(points[labels == c], axis=0)
             color = self.class_color(c)
-            text.setHtml(f"<span style='color:{color.name()}; font-size:8pt; background:rgba(22,24,29,150)'>"
-                         f"{theme.display_name(d.classes[c])}</span>")
+            text.setHtml(f"<span style='background:rgba(22,24,29,200); font-size:8.5pt'>"
+                         f"<span style='color:{color.name()}'>●</span> "
+                         f"<span style='color:{theme.TEXT}'>{theme.display_name(d.classes[c])}</span></span>")
             text.setPos(float(centre[0]), float(centre[1]))
             text.show()
 
@@ -221,7 +281,7 @@ class FeatureViewPanel(QWidget):
         if len(points) and self.dataset is not None:
             row = int(points[0].data())
             label = int(self.dataset.labels[row])
-            kind = "unseen" if label in set(self.dataset.unseen_classes.tolist()) else "seen"
+            kind = "unseen" if label in self._unseen else "seen"
             self.hover_label.setText(f"{theme.display_name(self.dataset.classes[label])} ({kind})")
         else:
             self.hover_label.setText("")

@@ -103,7 +103,8 @@ class TrainingPanel(QWidget):
         self.hparams.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeToContents)
         self.hparams.verticalHeader().hide()
         self.hparams.setAlternatingRowColors(True)
-        self.start_button = QPushButton("Start training", self)
+        self.start_button = QPushButton("Train", self)
+        self.start_button.setToolTip("Start training with these settings; the new model becomes active at the end")
         self.start_button.setObjectName("primary")
         self.pause_button = QPushButton("Pause", self)
         self.stop_button = QPushButton("Stop", self)
@@ -113,8 +114,10 @@ class TrainingPanel(QWidget):
         self.state = QLabel("Ready.", self)
         self.state.setObjectName("subtitle")
         self.state.setWordWrap(True)
-        self.save_button = QPushButton("Save checkpoint…", self)
-        self.load_button = QPushButton("Load checkpoint…", self)
+        self.save_button = QPushButton("Save model…", self)
+        self.save_button.setToolTip("Save the active model as a checkpoint file")
+        self.load_button = QPushButton("Load model…", self)
+        self.load_button.setToolTip("Load a checkpoint trained on this dataset (others are refused, with the reason)")
 
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignRight)
@@ -138,13 +141,13 @@ class TrainingPanel(QWidget):
         self.info = QLabel("", self)
         self.info.setObjectName("hint")
         self.info.setWordWrap(True)
+        self.info.setMaximumHeight(40)
         left_layout.addLayout(form)
         left_layout.addWidget(self.info)
         left_layout.addStretch(1)
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.progress)
         left_layout.addWidget(self.state)
-        left_layout.addLayout(files)
 
         # plots
         self.loss_plot = pg.PlotWidget()
@@ -168,12 +171,15 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.val_plot, "Validation")
         self.tabs.addTab(self.evaluation, "Evaluation")
         self.tabs.addTab(self.hparams, "Parameters")
-        self.export_button = QPushButton("Export plot…", self)
+        self.export_button = QPushButton("Export…", self)
+        self.export_button.setToolTip("Save the plot on show as PNG or SVG")
         right = QWidget(self)
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.tabs, 1)
-        right_layout.addWidget(self.export_button, 0, Qt.AlignRight)
+        files.addStretch(1)
+        files.addWidget(self.export_button)
+        right_layout.addLayout(files)
 
         splitter = QSplitter(Qt.Horizontal, self)
         splitter.addWidget(left)
@@ -291,9 +297,12 @@ class TrainingPanel(QWidget):
                     break
         n = len(dataset.splits["trainval"])
         held = max(1, int(round(len(dataset.seen_classes) * 0.2)))
-        self.info.setText(f"Learns from {n:,} trainval images of {len(dataset.seen_classes)} seen classes. "
-                          f"With validation selection, the epoch and γ are chosen on {held} seen classes "
-                          f"held out as if unseen; the test split is used only for the final report.")
+        self.info.setText(f"{n:,} images of {len(dataset.seen_classes)} seen classes; "
+                          f"epoch and γ chosen on {held} held-out seen classes.")
+        self.info.setToolTip(f"Learns from the {n:,} trainval images of the {len(dataset.seen_classes)} seen "
+                             f"classes. With validation selection, the epoch and the calibration γ are chosen "
+                             f"on {held} seen classes held out as if unseen; the test split is used only for "
+                             f"the final report.")
 
     # -- a run -----------------------------------------------------------------------------------------
     def on_started(self) -> None:

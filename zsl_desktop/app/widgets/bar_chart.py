@@ -136,8 +136,10 @@ class PredictionBars(QWidget):
             self.update()
         if i >= 0:
             r = self.rows[i]
+            action = "edit it" if r.kind in ("user", "draft") else "show its images in the gallery"
             self.setToolTip(f"{r.name}\nprobability {100 * r.probability:.2f}%\nraw score {r.raw:+.4f}\n"
-                            f"calibrated {r.calibrated:+.4f} ({theme.KIND_LABELS.get(r.kind, r.kind)} class)")
+                            f"calibrated {r.calibrated:+.4f} ({theme.KIND_LABELS.get(r.kind, r.kind)} class)\n"
+                            f"click to {action}")
 
     def leaveEvent(self, event) -> None:
         self._hover = -1

@@ -43,6 +43,7 @@ class GalleryModel(QAbstractListModel):
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
         self._requested: set[int] = set()
         self._placeholder = self._make_placeholder()
+        self.token = 0  # bumped per dataset: thumbnails still in flight for the previous one are ignored
         self._filters = {"class": None, "split": "all", "result": "all", "text": "", "rank": False}
 
     @staticmethod
@@ -64,6 +65,7 @@ class GalleryModel(QAbstractListModel):
             self.paths = [""] * dataset.num_samples
             self.names = [f"#{i}" for i in range(dataset.num_samples)]
         self.num_dataset = dataset.num_samples
+        self.token += 1
         self.predicted = None
         self.rank_scores = None
         self._cache.clear()
@@ -154,8 +156,9 @@ class GalleryModel(QAbstractListModel):
     # -- thumbnails --------------------------------------------------------------------------------
     def set_thumbnails(self, batch) -> None:
         rows = []
-        for item, rgb in batch:
-            if not isinstance(item, int) or item >= self.count:
+        for key, rgb in batch:
+            token, item = key if isinstance(key, tuple) else (self.token, key)
+            if token != self.token or not 0 <= item < self.count:
                 continue
             if rgb is None:
                 pm = self._placeholder
