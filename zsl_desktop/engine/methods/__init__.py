@@ -3,4 +3,6 @@
 Add one line per method; ``base.get_method`` imports this package on first use.
 """
 from . import msdn  # noqa: F401
+from . import gsmflow  # noqa: F401
 from . import sgma  # noqa: F401
+from . import ipce  # noqa: F401

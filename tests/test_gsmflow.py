@@ -1,0 +1,251 @@
+"""GSMFlow: losses, training on a tiny problem, cancel, resume, state round-trip, scoring of new
+classes, classifier refit, synthesis, and training/evaluation on an xlsa17 res101.mat fixture."""
+import numpy as np
+import pytest
+import scipy.io
+import torch
+
+from zsl_desktop.engine.checkpoints import load_checkpoint, save_checkpoint
+from zsl_desktop.engine.flows import ConditionalFlow, RelativePositioning, nll_loss, prototype_loss
+from zsl_desktop.engine.methods.base import (Cancelled, Control, EpochEnd, FeatureSource, Message, ModelInfo, Step,
+                                             TrainData, get_method)
+from zsl_desktop.engine.methods.generative import nearest_class_mean_accuracy
+from zsl_desktop.engine.methods.gsmflow import GSMFlow
+from zsl_desktop.engine.training import Finished, TrainConfig, inference_state, run_to_end, train
+
+TINY = {"hidden": 32, "cond_dim": 16, "batch_size": 32, "relation_hidden": 16, "relation_epochs": 3,
+        "relation_batch": 32, "mining_steps": 3, "n_synth": 20, "cls_epochs": 30, "cls_batch": 32,
+        "code_pca": 4}
+K, A, D, PER_CLASS = 6, 5, 24, 24
+
+
+def _problem(seed=0):
+    """6 classes whose features are a linear image of their attributes plus noise; classes 4, 5 unseen."""
+    rng = np.random.default_rng(seed)
+    attributes = rng.uniform(0, 100, (K, A)).astype(np.float32)
+    mix = rng.normal(size=(A, D)).astype(np.float32) / 40
+    labels = np.repeat(np.arange(K), PER_CLASS)
+    features = (attributes[labels] @ mix + rng.normal(size=(len(labels), D)) * 0.3).astype(np.float32)
+    return attributes, features, labels
+
+
+def _method(hparams=None):
+    info = ModelInfo(attribute_names=tuple(f"a{i}" for i in range(A)), num_classes=K, feature_kind="pooled",
+                     channels=D)
+    return GSMFlow(info, {**TINY, **(hparams or {})})
+
+
+def _data(seed=0):
+    attributes, features, labels = _problem(seed)
+    train_index = np.nonzero(labels < 4)[0]
+    return TrainData(features=FeatureSource(pooled=features), train_index=train_index,
+                     train_labels=labels[train_index], class_attributes=attributes,
+                     seen_classes=np.arange(4), unseen_classes=np.array([4, 5]),
+                     attribute_names=tuple(f"a{i}" for i in range(A)), seed=seed), features, labels
+
+
+def _fit(method, data, epochs, start=0, control=None):
+    return list(method.fit(data, control or Control(), epochs, start_epoch=start))
+
+
+def test_registered_with_its_metadata():
+    cls = get_method("gsmflow")
+    assert cls is GSMFlow and cls.feature_kind == "pooled" and cls.generative and not cls.has_attention
+    with pytest.raises(ValueError):
+        _method({"anchors": "middle"})
+    with pytest.raises(ValueError):
+        _method({"no_such_knob": 1})
+
+
+# -- losses ---------------------------------------------------------------------------------------
+def _identity_flow(dim=6, cond=3):
+    flow = ConditionalFlow(dim, cond, 8, 2)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.zero_()  # s = t = 0 in every block: f is the identity, log|J| = 0
+    return flow
+
+
+def test_nll_is_half_mean_square_minus_log_det_per_dimension():
+    z = torch.tensor([[1.0, 2.0], [0.0, -2.0]])
+    logdet = torch.tensor([0.5, 1.5])
+    assert nll_loss(z, logdet).item() == pytest.approx((1 + 4 + 0 + 4) / 4 / 2 - 1.0 / 2)
+    flow = _identity_flow()
+    x = torch.randn(5, 6)
+    z, ld = flow(x, torch.randn(5, 3))
+    assert torch.equal(z, x) and torch.equal(ld, torch.zeros(5))
+
+
+def test_prototype_loss_pulls_the_z0_prototype_toward_the_real_class_mean_and_trains_only_the_flow():
+    """METHODS.md 4.3: lambda_p * MSE(f^-1(0; a_g(c)), x_bar_c) with a_g under no_grad."""
+    flow = _identity_flow()
+    gsm = RelativePositioning(torch.rand(3, 4), 3)
+    means = torch.tensor([[1.0, 2, 3, 4, 5, 6], [0.0, 0, 0, 0, 0, 2]])
+    loss = prototype_loss(flow, gsm, torch.rand(2, 4), means)
+    assert loss.item() == pytest.approx(float((means ** 2).mean()))  # f^-1(0) = 0 for the identity flow
+    loss.backward()
+    assert all(p.grad is None for p in gsm.parameters())  # the semantic module is not updated by it
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in flow.parameters())
+    # Gradient steps on this loss alone move each class's prototype to its own class mean.
+    flow = ConditionalFlow(6, 3, 8, 2)
+    flow.reset_parameters(torch.Generator().manual_seed(0), std=0.1)
+    optimizer = torch.optim.Adam(flow.parameters(), lr=0.1)
+    attributes = torch.rand(2, 4)
+    for _ in range(150):
+        optimizer.zero_grad()
+        prototype_loss(flow, gsm, attributes, means).backward()
+        optimizer.step()
+    with torch.no_grad():
+        assert torch.allclose(flow.inverse(torch.zeros(2, 6), gsm(attributes)), means, atol=0.05)
+
+
+# -- training ---------------------------------------------------------------------------------------
+def test_fit_tiny_problem_events_no_nan_and_useful_scores():
+    data, features, labels = _data()
+    m = _method()
+    events = _fit(m, data, 3)
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1, 2, 3]
+    assert any(isinstance(e, Message) and "mined" in e.text for e in events)
+    steps = [e for e in events if isinstance(e, Step)]
+    assert steps[-1].step == steps[-1].total == 3 * 3  # 96 rows in batches of 32
+    assert all(np.isfinite(list(s.losses.values())).all() for s in steps)
+    codes = m.encode(torch.from_numpy(features))
+    assert codes.dtype == np.float32 and codes.shape[0] == len(labels) and codes.shape[1] < D + 1
+    scores = m.score(codes, data.class_attributes)
+    assert scores.shape == (len(labels), K) and np.isfinite(scores).all()
+    seen_rows = labels < 4
+    assert (scores[seen_rows][:, :4].argmax(1) == labels[seen_rows]).mean() > 0.8
+
+
+def test_cancel_stops_at_the_next_batch():
+    data, _, _ = _data()
+    m, control = _method({"mining": False}), Control()
+    gen = m.fit(data, control, 5)
+    next(gen)
+    control.cancel()
+    with pytest.raises(Cancelled):
+        for _ in gen:
+            pass
+
+
+def test_state_round_trip_gives_identical_scores_and_loads_weights_only(tmp_path):
+    data, features, _ = _data()
+    m = _method()
+    _fit(m, data, 2)
+    codes = m.encode(torch.from_numpy(features))
+    user = data.class_attributes[[0, 4]] + np.float32(7.0)  # two rows the classifier was not trained for
+    matrix = np.concatenate([data.class_attributes, user])
+    expected = m.score(codes, matrix)
+    path = save_checkpoint(tmp_path / "g.pt", {"method": "gsmflow"}, inference_state(m))
+    state = load_checkpoint(path).state  # weights_only=True inside
+    assert not any(k.startswith("optim.") for k in state)
+    again = _method()
+    again.load_state_dict(state)
+    np.testing.assert_array_equal(again.encode(torch.from_numpy(features)), codes)
+    np.testing.assert_array_equal(again.score(codes, matrix), expected)
+    np.testing.assert_array_equal(again.synthesize(user, 5, seed=3), m.synthesize(user, 5, seed=3))
+
+
+def test_resume_continues_exactly():
+    """The trainer saves a resume state after each epoch; continuing from it repeats the uninterrupted run."""
+    data, features, _ = _data()
+    whole = _method()
+    _fit(whole, data, 3)
+    first = _method()
+    for event in first.fit(data, Control(), 3):
+        if isinstance(event, EpochEnd) and event.epoch == 2:
+            state = {k: v.clone() for k, v in first.state_dict().items()}
+            break
+    assert "optim.mined_x" in state  # mined rows travel with the resume state
+    assert state["flow.blocks.0.g1.fc_u.weight"].dtype == torch.float16  # plus float32 remainders
+    resumed = _method()
+    resumed.load_state_dict(state)
+    _fit(resumed, data, 3, start=2)
+    x = torch.from_numpy(features)
+    np.testing.assert_allclose(resumed.score(resumed.encode(x), data.class_attributes),
+                               whole.score(whole.encode(x), data.class_attributes), rtol=1e-4, atol=1e-4)
+
+
+def test_new_classes_score_from_prototypes_then_from_a_refit_classifier():
+    data, features, labels = _data()
+    m = _method({"mining": False})
+    _fit(m, data, 4)
+    x = torch.from_numpy(features)
+    codes = m.encode(x)
+    attributes = data.class_attributes
+    # class 5 redrawn by a user (a new row): without a refit it is answered by its flow prototype
+    user = attributes[5] + np.float32(0.5)
+    matrix = np.concatenate([attributes[:5], user[None]])
+    proto = m.score(codes, matrix)
+    assert proto.shape == (len(labels), 6) and np.isfinite(proto).all()
+    assert m.prototypes(user[None]).shape == (1, D)
+    m.refit_classifier(matrix, seen_features=features[labels < 4], seen_labels=labels[labels < 4])
+    refit = m.score(codes, matrix)  # the same cached codes are still valid
+    assert refit.shape == proto.shape and not np.allclose(refit, proto)
+    # the known rows keep their meaning: seen images are still recognised
+    seen_rows = labels < 4
+    assert (refit[seen_rows][:, :4].argmax(1) == labels[seen_rows]).mean() > 0.8
+    # and rows outside the refit matrix still work through prototypes
+    assert m.score(codes, attributes).shape == (len(labels), K)
+    m.refit_classifier(attributes[[0, 3]])  # no real features: everything synthesised
+    assert m.score(codes, attributes[[3, 0]]).shape == (len(labels), 2)
+
+
+def test_synthesize_any_class_in_feature_space():
+    data, features, labels = _data()
+    m = _method({"mining": False})
+    _fit(m, data, 4)
+    out = m.synthesize(data.class_attributes[[4, 5]], 30, seed=1)
+    assert out.shape == (60, D) and out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_array_equal(out, m.synthesize(data.class_attributes[[4, 5]], 30, seed=1))
+    assert not np.array_equal(out, m.synthesize(data.class_attributes[[4, 5]], 30, seed=2))
+    # in the feature store's space: same scale as the real features
+    assert abs(out.std() - features.std()) < features.std()
+    acc = nearest_class_mean_accuracy(out, np.repeat([4, 5], 30), features, labels)
+    assert 0.0 <= acc <= 1.0
+
+
+def test_untrained_model_says_so():
+    with pytest.raises(ValueError, match="not trained"):
+        _method().encode(torch.zeros(2, D))
+
+
+# -- the shared trainer on an xlsa17 res101.mat fixture ----------------------------------------------
+def _write_xlsa17(folder, seed=0):
+    rng = np.random.default_rng(seed)
+    k, a, per = 6, 8, 10
+    original = rng.uniform(0, 100, size=(a, k))
+    labels = np.repeat(np.arange(k), per)
+    mix = rng.normal(size=(a, 2048)) / 50
+    features = np.maximum(original.T[labels] @ mix + rng.normal(size=(len(labels), 2048)), 0)
+    index = np.arange(len(labels))
+    seen = labels < 4
+    trainval = index[seen & (index % per < 8)]
+    test_seen = index[seen & (index % per >= 8)]
+    test_unseen = index[~seen]
+    one = lambda i: (np.asarray(i) + 1).reshape(-1, 1).astype(np.uint16)  # noqa: E731
+    scipy.io.savemat(folder / "att_splits.mat", {
+        "att": original / np.linalg.norm(original, axis=0), "original_att": original,
+        "trainval_loc": one(trainval), "test_seen_loc": one(test_seen), "test_unseen_loc": one(test_unseen)})
+    scipy.io.savemat(folder / "res101.mat", {"features": features.T, "labels": (labels + 1).reshape(-1, 1)})
+
+
+def test_trains_and_evaluates_on_an_xlsa17_fixture(tmp_path):
+    from zsl_desktop.engine.data.xlsa17 import load_xlsa17
+    from zsl_desktop.engine.session import Session
+
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    _write_xlsa17(folder)
+    dataset = load_xlsa17(folder)
+    assert not dataset.has_images
+    session = Session(dataset)
+    config = TrainConfig(method="gsmflow", epochs=2, hparams={**TINY, "code_pca": 8}, seed=0)
+    finished = run_to_end(train(dataset, session.features, config, checkpoint_path=tmp_path / "g.pt"))
+    assert isinstance(finished, Finished) and finished.report is not None
+    figures = finished.report.as_dict()
+    assert all(np.isfinite(figures[k]) for k in ("zsl_t1", "u", "s", "h", "ausuc"))
+    state = session.load_checkpoint(tmp_path / "g.pt")
+    assert state.codes.shape[0] == dataset.num_samples
+    again = session.evaluate().as_dict()
+    assert again["h"] == pytest.approx(figures["h"]) and again["zsl_t1"] == pytest.approx(figures["zsl_t1"])

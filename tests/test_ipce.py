@@ -1,0 +1,367 @@
+"""CE-GZSL and IPCE: losses against hand-computed cases, training, scoring of new classes, persistence."""
+from __future__ import annotations
+
+import io
+import math
+import time
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+
+from zsl_desktop.engine.methods.base import Control, EpochEnd, FeatureSource, ModelInfo, Step, TrainData, get_method
+from zsl_desktop.engine.methods.ce_gzsl_nets import (Comparator, Critic, adaptive_scale, comparator_loss,
+                                                     gradient_penalty, ipce_loss, prototype_contrastive,
+                                                     supcon_loss)
+
+# -- losses, by hand ---------------------------------------------------------------------------------
+
+
+def lse(*values):
+    return math.log(sum(math.exp(v) for v in values))
+
+
+def test_supcon_by_hand():
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    labels = torch.tensor([0, 0, 1])
+    # anchor 0: positive 1 (sim 0), others {1: 0, 2: 1}; anchor 1: positive 0 (sim 0), others {0: 0, 2: 0};
+    # anchor 2 has no positive and is left out. Temperature 0.5 doubles every logit.
+    expected = ((lse(0, 2) - 0) + (lse(0, 0) - 0)) / 2
+    assert supcon_loss(z, labels, 0.5).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_supcon_without_any_positive_is_zero_not_nan():
+    z = torch.nn.functional.normalize(torch.randn(3, 4), dim=1)
+    assert supcon_loss(z, torch.tensor([0, 1, 2]), 0.1).item() == 0.0
+
+
+def test_comparator_loss_by_hand():
+    scores = torch.tensor([[2.0, 0.0]])
+    assert comparator_loss(scores, torch.tensor([0]), 0.5).item() == pytest.approx(math.log(1 + math.exp(-4)), rel=1e-5)
+
+
+def test_prototype_term_fixed_scale_with_margin_by_hand():
+    z = torch.tensor([[0.6, 0.8]])
+    protos = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # logits: own prototype (0.6 - 0.25) / 0.5 = 0.7, other 0.8 / 0.5 = 1.6
+    got = prototype_contrastive(z, torch.tensor([0]), protos, 0.25, "fixed", 0.5, 99.0)
+    assert got.item() == pytest.approx(lse(0.7, 1.6) - 0.7, rel=1e-6)
+
+
+def test_adaptive_scale_by_hand():
+    sim = torch.tensor([[0.6, 0.8, -0.5]])
+    positive = torch.tensor([[True, False, False]])
+    # positive: 2 * (1.25 - 0.6); negatives: 2 * (0.8 + 0.25), and 0 below -m
+    assert torch.allclose(adaptive_scale(sim, positive, 2.0, 0.25), torch.tensor([[1.3, 2.1, 0.0]]))
+
+
+def test_prototype_term_adaptive_scale_by_hand():
+    z = torch.tensor([[0.6, 0.8]])
+    protos = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # own prototype: scale 1.3, logit 1.3 * (0.6 - 0.25) = 0.455; other: scale 2.1, logit 2.1 * 0.8 = 1.68
+    got = prototype_contrastive(z, torch.tensor([0]), protos, 0.25, "adaptive", 0.1, 2.0)
+    assert got.item() == pytest.approx(lse(0.455, 1.68) - 0.455, rel=1e-6)
+
+
+def test_adaptive_scale_carries_no_gradient():
+    """The scales are constants for back-propagation (as Circle loss's weights)."""
+    z = torch.tensor([[0.6, 0.8]], requires_grad=True)
+    protos = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    prototype_contrastive(z, torch.tensor([0]), protos, 0.25, "adaptive", 0.1, 2.0).backward()
+    # d/dz of 1.3 (z.mu0 - 0.25) and 2.1 z.mu1 under softmax: (p - onehot) weighted by the constant scales
+    p = torch.softmax(torch.tensor([0.455, 1.68]), 0)
+    expected = (p[0] - 1) * 1.3 * protos[0] + p[1] * 2.1 * protos[1]
+    assert torch.allclose(z.grad[0], expected, atol=1e-6)
+
+
+def test_ipce_loss_by_hand():
+    z = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1])
+    protos = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    gamma, m = 2.0, 0.25
+    # prototype-sample: anchors 0 and 2 sit on their prototype (scale 0.5, logit 0.375; other: scale 0.5,
+    # logit 0); anchor 1 as in the single-row case above.
+    l_ps = (2 * (lse(0.375, 0.0) - 0.375) + (lse(0.455, 1.68) - 0.455)) / 3
+    # sample-sample (no margin): anchor 0 -> positive 1 (sim .6, scale 1.3, logit .78), negative 2 (sim 0,
+    # scale .5, logit 0); anchor 1 -> positive 0 (logit .78), negative 2 (sim .8, scale 2.1, logit 1.68);
+    # anchor 2 has no positive.
+    l_ss = ((lse(0.78, 0.0) - 0.78) + (lse(0.78, 1.68) - 0.78)) / 2
+    total, ps, ss = ipce_loss(z, labels, protos, m, "adaptive", 0.1, gamma, sample_weight=0.5)
+    assert ps.item() == pytest.approx(l_ps, rel=1e-6)
+    assert ss.item() == pytest.approx(l_ss, rel=1e-6)
+    assert total.item() == pytest.approx(l_ps + 0.5 * l_ss, rel=1e-6)
+    # the generator step: only the first rows anchor the prototype term
+    _, ps_fake, _ = ipce_loss(z, labels, protos, m, "adaptive", 0.1, gamma, proto_rows=1)
+    assert ps_fake.item() == pytest.approx(lse(0.375, 0.0) - 0.375, rel=1e-6)
+
+
+def test_ipce_fixed_scale_without_margin_is_supcon_plus_prototype_softmax():
+    torch.manual_seed(0)
+    z = torch.nn.functional.normalize(torch.randn(8, 5), dim=1)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 2, 1])
+    protos = torch.nn.functional.normalize(torch.randn(3, 5), dim=1)
+    _, ps, ss = ipce_loss(z, labels, protos, 0.0, "fixed", 0.2, 1.0)
+    assert ss.item() == pytest.approx(supcon_loss(z, labels, 0.2).item(), rel=1e-6)
+    assert ps.item() == pytest.approx(torch.nn.functional.cross_entropy(z @ protos.t() / 0.2, labels).item(), rel=1e-6)
+
+
+def test_gradient_penalty_by_hand():
+    critic = Critic(2, 1, 2)
+    with torch.no_grad():  # hidden = x + 10 > 0, so the critic is linear: D = 3 x0 + 4 x1 + const
+        critic.fc1.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+        critic.fc1.bias.fill_(10.0)
+        critic.fc2.weight.copy_(torch.tensor([[3.0, 4.0]]))
+    real, fake, a = torch.rand(5, 2), torch.rand(5, 2), torch.rand(5, 1)
+    assert gradient_penalty(critic, real, fake, a).item() == pytest.approx((5.0 - 1.0) ** 2, rel=1e-6)
+
+
+def test_split_comparator_equals_one_layer_on_the_concatenation():
+    torch.manual_seed(1)
+    comp = Comparator(6, 3, 5)
+    joint = torch.nn.Linear(9, 5)
+    with torch.no_grad():
+        joint.weight.copy_(torch.cat((comp.fc_h.weight, comp.fc_a.weight), 1))
+        joint.bias.copy_(comp.fc_h.bias)
+    h, a = torch.randn(4, 6), torch.randn(7, 3)
+    pairs = torch.cat((h[:, None].expand(4, 7, 6), a[None].expand(4, 7, 3)), 2)
+    expected = comp.fc2(torch.nn.functional.leaky_relu(joint(pairs), 0.2)).squeeze(-1)
+    assert torch.allclose(comp(h, a), expected, atol=1e-5)
+    assert torch.allclose(comp.pair_scores(comp.image_half(h), comp.class_half(a), chunk=40), expected, atol=1e-5)
+
+
+# -- training on small synthetic data ---------------------------------------------------------------
+K, A, D = 8, 4, 24
+UNSEEN = np.array([6, 7])
+TINY = {"ngh": 48, "ndh": 48, "embed_size": 32, "outz_size": 16, "nhF": 32, "batch_size": 32, "n_synth": 30,
+        "cls_epochs": 10, "cls_batch": 64, "lr": 2e-3}
+
+
+def synthetic(per_class=30, seed=0):
+    """Classes whose features are a fixed linear function of their attributes plus noise."""
+    rng = np.random.default_rng(seed)
+    attributes = rng.uniform(0, 100, (K, A)).astype(np.float32)
+    mix = rng.normal(size=(A, D)).astype(np.float32)
+    unit = attributes / np.linalg.norm(attributes, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(K), per_class)
+    features = np.maximum(unit[labels] @ mix * 3 + rng.normal(scale=0.3, size=(len(labels), D)), 0) + 1.0
+    return features.astype(np.float32), labels, attributes
+
+
+def make(name="ipce", seed=0, **hp):
+    info = ModelInfo(attribute_names=tuple(f"a{i}" for i in range(A)), num_classes=K, feature_kind="pooled",
+                     channels=D)
+    return get_method(name)(info, {**TINY, **hp})
+
+
+def train_data(features, labels, attributes, seed=0):
+    train = np.nonzero(~np.isin(labels, UNSEEN))[0]
+    return TrainData(features=FeatureSource(pooled=features), train_index=train, train_labels=labels[train],
+                     class_attributes=attributes, seen_classes=np.setdiff1d(np.arange(K), UNSEEN),
+                     unseen_classes=UNSEEN, attribute_names=tuple(f"a{i}" for i in range(A)), seed=seed)
+
+
+def fit(method, data, epochs, start=0):
+    return list(method.fit(data, Control(), epochs, start_epoch=start))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    features, labels, attributes = synthetic()
+    method = make("ipce")
+    events = fit(method, train_data(features, labels, attributes), 20)
+    return method, events, features, labels, attributes
+
+
+def test_both_names_are_registered_and_pooled():
+    for name in ("ipce", "ce-gzsl"):
+        cls = get_method(name)
+        assert cls.feature_kind == "pooled" and cls.generative
+    assert "margin" in get_method("ipce").default_hparams
+    with pytest.raises(ValueError, match="unknown hyper-parameters"):
+        make("ce-gzsl", margin=0.1)
+    with pytest.raises(ValueError, match="scale"):
+        make("ipce", scale="bogus")
+
+
+def test_training_is_stable_and_learns(trained):
+    method, events, features, labels, attributes = trained
+    steps = [e for e in events if isinstance(e, Step)]
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == list(range(1, 21))
+    assert steps[-1].step == steps[-1].total == len(steps)
+    assert all(math.isfinite(v) for s in steps for v in s.losses.values())
+    assert {"proto_real", "sample_real", "proto_fake", "cls_fake", "wasserstein"} <= set(steps[-1].losses)
+    scores = method.score(method.encode(torch.from_numpy(features)), attributes)
+    assert scores.shape == (len(features), K) and np.isfinite(scores).all()
+    seen = np.setdiff1d(np.arange(K), UNSEEN)
+    seen_rows = ~np.isin(labels, UNSEEN)  # among the seen classes (GZSL needs the calibration gamma)
+    assert (seen[scores[seen_rows][:, seen].argmax(1)] == labels[seen_rows]).mean() > 0.9
+    unseen_rows = np.isin(labels, UNSEEN)  # ZSL: restricted to the two unseen classes
+    zsl = UNSEEN[scores[unseen_rows][:, UNSEEN].argmax(1)] == labels[unseen_rows]
+    assert zsl.mean() > 0.75
+
+
+def test_ce_gzsl_is_ipce_without_its_two_changes():
+    """ipce with w_proto = 0, a fixed scale and no margin runs CE-GZSL's computation step for step."""
+    features, labels, attributes = synthetic(per_class=12)
+    data = train_data(features, labels, attributes)
+    base = [e.losses for e in fit(make("ce-gzsl"), data, 2) if isinstance(e, Step)]
+    ipce = [e.losses for e in fit(make("ipce", proto_weight=0.0, scale="fixed", margin=0.0), data, 2)
+            if isinstance(e, Step)]
+    assert len(base) == len(ipce)
+    for b, i in zip(base, ipce):
+        for key in ("d_loss", "wasserstein", "cls_real", "con_real", "g_loss", "cls_fake"):
+            assert i[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), key
+
+
+def test_score_dataset_rows_use_the_classifier_new_rows_the_comparator(trained):
+    method, _, features, _, attributes = trained
+    codes = method.encode(torch.from_numpy(features[:50]))
+    head = method._head
+    h = torch.from_numpy(codes[:, :32])
+    logits = (h @ head["weight"].t() + head["bias"]).numpy()
+    assert np.allclose(method.score(codes, attributes), logits, atol=1e-4)
+    # any subset or order of the dataset's rows maps onto the same classifier columns
+    order = np.array([5, 2, 7])
+    assert np.allclose(method.score(codes, attributes[order]), logits[:, order], atol=1e-4)
+    # a drawn class: alpha * F(h, a) / tau_cls + beta, whatever rows come with it
+    drawn = attributes[6] * 0.5 + attributes[1] * 0.5
+    with torch.no_grad():
+        a = torch.from_numpy(method.prepare_class_attributes(drawn[None]))
+        f = method._F(h, a).numpy()[:, 0] / method.hparams["cls_temp"]
+    alpha, beta = method._head["calibration"].tolist()
+    expected = alpha * f + beta
+    assert alpha > 0
+    alone = method.score(codes, drawn[None])[:, 0]
+    mixed = method.score(codes, np.stack([attributes[0], drawn, attributes[3]]))
+    assert np.allclose(alone, expected, atol=1e-4)
+    assert np.allclose(mixed[:, 1], expected, atol=1e-4) and np.allclose(mixed[:, [0, 2]], logits[:, [0, 3]], atol=1e-4)
+
+
+def test_drawn_class_scoring_is_interactive(trained):
+    method, _, features, _, attributes = trained
+    codes = method.encode(torch.from_numpy(np.tile(features, (50, 1))[:10000]))
+    rows = attributes.copy()
+    method.score(codes, rows)  # the known logits are cached for these codes
+    rows[3] = rows[3] * 0.9 + 1.0  # one slider move: one row the classifier does not know
+    start = time.perf_counter()
+    out = method.score(codes, rows)
+    elapsed = time.perf_counter() - start
+    assert out.shape == (10000, K)
+    assert elapsed < 0.5, f"{elapsed:.3f}s for 10k images (the CPU is shared; the budget is generous)"
+
+
+def test_refit_classifier_learns_drawn_classes(trained):
+    method, _, features, labels, attributes = trained
+    import copy
+
+    m = copy.deepcopy(method)
+    drawn = np.stack([attributes[0], attributes[6], attributes[6] * 0.3 + attributes[2] * 0.7])
+    m.refit_classifier(drawn, seed=3)
+    codes = m.encode(torch.from_numpy(features))
+    assert np.allclose(m.score(codes, drawn), codes[:, :32] @ m._head["weight"].numpy().T + m._head["bias"].numpy(),
+                       atol=1e-4)  # the drawn rows are classifier rows now
+    rows = np.isin(labels, [0, 6])
+    predicted = np.array([0, 6, -1])[m.score(codes[rows], drawn[:2]).argmax(1)]
+    assert (predicted == labels[rows]).mean() > 0.75
+
+
+def test_synthesize_embed_prototypes(trained):
+    method, _, features, labels, attributes = trained
+    x = method.synthesize(attributes[[0, 6]], 20, seed=1)
+    assert x.shape == (40, D) and np.isfinite(x).all()
+    assert np.array_equal(x, method.synthesize(attributes[[0, 6]], 20, seed=1))
+    z = method.embed(torch.from_numpy(features))
+    assert z.shape == (len(features), 16) and np.allclose(np.linalg.norm(z, axis=1), 1, atol=1e-5)
+    assert np.allclose(method.embed_codes(method.encode(torch.from_numpy(features))), z, atol=1e-5)
+    assert method.embed(torch.from_numpy(features), space="h").shape == (len(features), 32)
+    protos = method.prototypes(attributes)
+    assert protos.shape == (K, 16) and np.allclose(np.linalg.norm(protos, axis=1), 1, atol=1e-5)
+    learnt = torch.nn.functional.normalize(method._proto.detach()[0], dim=0).numpy()
+    assert np.allclose(protos[0], learnt, atol=1e-6)  # a training class: its learnt prototype
+    # real features of a training class sit nearest their own prototype
+    seen = ~np.isin(labels, UNSEEN)
+    assert ((z[seen] @ protos.T)[:, :6].argmax(1) == labels[seen]).mean() > 0.9
+
+
+def test_state_loads_with_weights_only_and_inference_state_has_no_critic(trained):
+    method, _, features, _, attributes = trained
+    state = method.state_dict()
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)
+    inference = {k: v for k, v in loaded.items() if not k.startswith("optim.")}
+    assert not any(k.startswith("critic") or k.startswith("D.") for k in inference)
+    fresh = make("ipce")
+    fresh.load_state_dict(inference)
+    x = torch.from_numpy(features[:40])
+    assert np.allclose(fresh.score(fresh.encode(x), attributes), method.score(method.encode(x), attributes), atol=1e-5)
+    with pytest.raises(ValueError, match="other variant"):
+        make("ce-gzsl").load_state_dict(inference)
+
+
+def test_resume_repeats_the_uninterrupted_run():
+    features, labels, attributes = synthetic(per_class=12)
+    data = train_data(features, labels, attributes, seed=4)
+    whole = make("ipce")
+    fit(whole, data, 2)
+    first = make("ipce")
+    fit(first, data, 1)
+    state = first.state_dict()
+    resumed = make("ipce")
+    resumed.load_state_dict(state)
+    fit(resumed, data, 2, start=1)
+    a, b = whole.state_dict(), resumed.state_dict()
+    assert set(a) == set(b)
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5), key
+
+
+# -- xlsa17 feature-only data, through the trainer and the command line -----------------------------------
+def _cell(strings):
+    out = np.empty((len(strings), 1), dtype=object)
+    for i, s in enumerate(strings):
+        out[i, 0] = np.array([s])
+    return out
+
+
+def write_xlsa17(folder, per_class=12):
+    """A tiny res101.mat + att_splits.mat: 8 classes (6 seen, 2 unseen), 2048-d features tied to attributes."""
+    rng = np.random.default_rng(7)
+    original = rng.uniform(0, 100, (A, K))
+    mix = rng.normal(size=(A, 2048))
+    labels = np.repeat(np.arange(K), per_class)
+    unit = (original / np.linalg.norm(original, axis=0)).T
+    features = np.maximum(unit[labels] @ mix * 3 + rng.normal(scale=0.3, size=(len(labels), 2048)), 0)
+    rows = np.arange(len(labels))
+    seen_rows, unseen_rows = rows[labels < 6], rows[labels >= 6]
+    test_seen = seen_rows[::4]
+    trainval = np.setdiff1d(seen_rows, test_seen)
+    train, val = trainval[labels[trainval] < 4], trainval[labels[trainval] >= 4]
+    loc = lambda idx: (np.asarray(idx) + 1).reshape(-1, 1).astype(np.uint16)  # noqa: E731
+    scipy.io.savemat(folder / "att_splits.mat", {
+        "att": original / np.linalg.norm(original, axis=0), "original_att": original,
+        "trainval_loc": loc(trainval), "test_seen_loc": loc(test_seen), "test_unseen_loc": loc(unseen_rows),
+        "train_loc": loc(train), "val_loc": loc(val), "allclasses_names": _cell([f"c{k}" for k in range(K)])})
+    scipy.io.savemat(folder / "res101.mat", {
+        "features": features.T, "labels": (labels + 1).reshape(-1, 1).astype(float),
+        "image_files": _cell([f"/x/c{label}/{i}.jpg" for i, label in enumerate(labels)])})
+    return folder / "res101.mat"
+
+
+@pytest.mark.parametrize("name", ["ipce", "ce-gzsl"])
+def test_xlsa17_features_train_from_the_command_line(tmp_path, capsys, name):
+    from zsl_desktop.cli import main
+    from zsl_desktop.engine.checkpoints import load_checkpoint
+
+    path = write_xlsa17(tmp_path)
+    out = tmp_path / f"{name}.pt"
+    tiny = [f"--set={k}={v}" for k, v in TINY.items()]
+    assert main(["train", "--dataset", str(path), "--method", name, "--epochs", "2", *tiny, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "test: " in printed
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.header["method"] == name and checkpoint.header["channels"] == 2048
+    assert not any(k.startswith("optim.") for k in checkpoint.state)
+    assert main(["eval", "--checkpoint", str(out), "--dataset", str(path)]) == 0

@@ -1,0 +1,417 @@
+"""Shared pieces of the generative methods (GSMFlow, IPCE).
+
+- ``FeatureScaler``: min-max per dimension fitted on the training rows, then
+  divided by the largest scaled training value (METHODS.md 1.1), as the
+  released generative code does.
+- ``fit_softmax``: the final GZSL classifier, a linear softmax (LINEAR_LOGSOFTMAX:
+  Xavier-normal weights, zero bias, Adam with beta1 = 0.5, NLL), trained on
+  real seen + synthesised unseen features.
+- ``GZSLHead``: that classifier packaged for cheap scoring of ANY class matrix.
+  Codes are the scaled features projected onto an orthonormal basis Q that
+  spans the class prototypes, the feature mean and the top principal
+  directions of the real features; the classifier is trained on the codes.
+  Why: a score then costs N x r x K instead of N x D x K (r ~ K + 129 against
+  D = 1280-2048), training the classifier is D / r times cheaper, and a
+  classifier refit for a new class happens in the same space, so codes the
+  app has cached stay valid.
+  A row that is not one of the trained classes (a class the user drew) gets
+  a prototype column: w = mean(W) + a (pi - mean(pi)), b = mean(b) - b' (|p|^2 - mean |p|^2),
+  p the class prototype in scaled feature space, pi its code; (a, b') are
+  fitted by least squares so that the known classes' prototype columns
+  reproduce their classifier logits (the calibrated nearest-class-mean rule
+  on the classifier's logit scale).
+- ``boundary_mining``: GSMFlow-TMM's boundary samples (a relation network, then
+  SGD on copies of the training rows that keeps their class relation while
+  maximising the entropy of the relations), a training-set augmentation any
+  feature generator can use.
+- ``nearest_class_mean_accuracy``: how often a synthesised feature is
+  closest to the real mean of its own class.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def generator_for(*keys: int) -> torch.Generator:
+    """A torch generator seeded from several integers (seed, epoch, purpose), reproducible on resume."""
+    seed = int(np.random.SeedSequence([int(k) & 0xFFFFFFFF for k in keys]).generate_state(1)[0])
+    return torch.Generator().manual_seed(seed)
+
+
+class FeatureScaler:
+    """x -> (x - lo) / scale, scale = (hi - lo) * max of the min-max-scaled training rows."""
+
+    def __init__(self, lo: torch.Tensor, scale: torch.Tensor):
+        self.lo, self.scale = lo.float(), scale.float()
+
+    @classmethod
+    def fit(cls, x: torch.Tensor) -> "FeatureScaler":
+        lo, hi = x.min(0).values, x.max(0).values
+        span = torch.where(hi - lo > 0, hi - lo, torch.ones_like(hi))  # constant dims: sklearn's scale 1
+        top = ((x - lo) / span).max().clamp_min(1e-12)
+        return cls(lo, span * top)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.lo.to(x.device)) / self.scale.to(x.device)
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale.to(x.device) + self.lo.to(x.device)
+
+    def state(self, prefix: str) -> dict:
+        return {f"{prefix}lo": self.lo.clone(), f"{prefix}scale": self.scale.clone()}
+
+    @classmethod
+    def from_state(cls, state: dict, prefix: str) -> "FeatureScaler":
+        return cls(torch.as_tensor(state[f"{prefix}lo"]), torch.as_tensor(state[f"{prefix}scale"]))
+
+
+def fit_softmax(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: int, batch_size: int, lr: float,
+                beta1: float = 0.5, generator: torch.Generator | None = None, check=None):
+    """Linear softmax classifier -> (weight [K, d], bias [K]); ``check`` is called every batch (cancel)."""
+    n, d = x.shape
+    weight = torch.randn(num_classes, d, generator=generator) * math.sqrt(2.0 / (d + num_classes))
+    weight = weight.to(x.device).requires_grad_()
+    bias = torch.zeros(num_classes, device=x.device, requires_grad=True)
+    optimizer = torch.optim.Adam([weight, bias], lr=lr, betas=(beta1, 0.999))
+    batch_size = max(1, int(batch_size))
+    for _ in range(int(epochs)):
+        order = torch.randperm(n, generator=generator).to(x.device)
+        for first in range(0, n, batch_size):
+            if check is not None:
+                check()
+            pick = order[first:first + batch_size]
+            loss = F.cross_entropy(F.linear(x[pick], weight, bias), y[pick])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return weight.detach(), bias.detach()
+
+
+def principal_directions(features: torch.Tensor, count: int) -> torch.Tensor:
+    """Top ``count`` principal directions [count, D] of the rows (computed once per training run)."""
+    if count <= 0 or features.shape[0] < 2:
+        return features.new_zeros(0, features.shape[1])
+    centred = features.double() - features.double().mean(0)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    return vh[:count].float()
+
+
+def code_basis(spans: list[torch.Tensor], tol: float = 1e-6) -> torch.Tensor:
+    """Orthonormal Q [D, r] spanning the rows of every matrix in ``spans``."""
+    m = torch.cat([s.double() for s in spans])
+    _, sv, vh = torch.linalg.svd(m, full_matrices=False)
+    rank = int((sv > tol * sv[0]).sum()) if sv.numel() else 0
+    return vh[:rank].t().contiguous().float()
+
+
+def row_keys(class_rows: np.ndarray) -> list[bytes]:
+    return [np.ascontiguousarray(r, dtype=np.float32).tobytes() for r in np.asarray(class_rows)]
+
+
+def row_table(known: list[bytes]) -> dict:
+    """Row bytes -> the columns holding that row, in order."""
+    table: dict[bytes, list[int]] = {}
+    for i, k in enumerate(known):
+        table.setdefault(k, []).append(i)
+    return table
+
+
+def match_rows(known, class_rows: np.ndarray) -> np.ndarray:
+    """Column of each row among the known class rows (exact match of the raw values), -1 for new rows.
+
+    ``known``: row keys or a ``row_table``. Duplicated known rows are matched in
+    order, so a matrix equal to the training one maps onto it column by column.
+    """
+    table = known if isinstance(known, dict) else row_table(known)
+    used: dict[bytes, int] = {}
+    out = np.full(len(class_rows), -1, dtype=np.int64)
+    for j, k in enumerate(row_keys(class_rows)):
+        cols = table.get(k)
+        if cols:
+            n = used.get(k, 0)
+            out[j] = cols[min(n, len(cols) - 1)]
+            used[k] = n + 1
+    return out
+
+
+def fit_calibration(codes, weight, bias, proto_codes, proto_sq) -> torch.Tensor:
+    """(a, b') least squares: centred logits ~ a * centred(codes . pi) - b' * centred(|p|^2)."""
+    z = codes @ weight.t() + bias
+    z = z - z.mean(1, keepdim=True)
+    f1 = codes @ proto_codes.t()
+    f1 = f1 - f1.mean(1, keepdim=True)
+    f2 = -(proto_sq - proto_sq.mean()).expand_as(f1)
+    design = torch.stack((f1.reshape(-1), f2.reshape(-1)), 1).double()
+    solution = torch.linalg.lstsq(design, z.reshape(-1, 1).double()).solution.reshape(-1)
+    a, b = float(solution[0]), float(solution[1])
+    if not (math.isfinite(a) and math.isfinite(b)) or a <= 0:  # degenerate fit: plain nearest-mean scale
+        a, b = 1.0, 0.5
+    return torch.tensor([a, b])
+
+
+@dataclass
+class GZSLHead:
+    """The final classifier over known classes, in code space, plus prototype columns for new classes."""
+
+    scaler: FeatureScaler
+    basis: torch.Tensor  # [D, r]
+    class_rows: np.ndarray  # [K, A] raw attributes of the classes the classifier knows
+    weight: torch.Tensor  # [K, r]
+    bias: torch.Tensor  # [K]
+    proto_codes: torch.Tensor  # [K, r] known classes' prototypes, projected
+    proto_sq: torch.Tensor  # [K] their squared norms in scaled feature space
+    calibration: torch.Tensor  # [2]: a, b'
+    _keys: dict = field(default=None, repr=False)
+    _cache: tuple = field(default=None, repr=False)
+    _centre: tuple = field(default=None, repr=False)
+
+    def __post_init__(self):
+        self.class_rows = np.ascontiguousarray(self.class_rows, dtype=np.float32)
+        self._keys = row_table(row_keys(self.class_rows))
+        if len(self.weight):  # what every prototype column starts from (computed once: score runs per slider move)
+            self._centre = (self.weight.mean(0), self.bias.mean(), self.proto_codes.mean(0), self.proto_sq.mean())
+
+    # -- building ------------------------------------------------------------------------------
+    @classmethod
+    def empty(cls, scaler, basis) -> "GZSLHead":
+        """A head with a code space but no classes yet (``refit_head`` fills it)."""
+        r = basis.shape[1]
+        return cls(scaler, basis, np.zeros((0, 0), np.float32), torch.zeros(0, r), torch.zeros(0),
+                   torch.zeros(0, r), torch.zeros(0), torch.tensor([1.0, 0.5]))
+
+    @classmethod
+    def build(cls, scaler, basis, class_rows, weight, bias, prototypes, calib_codes) -> "GZSLHead":
+        """From a classifier already in code space; ``prototypes`` [K, D] scaled; calib_codes: sample of codes."""
+        basis, weight, bias, prototypes, calib_codes = (t.detach().cpu().float() for t in
+                                                        (basis, weight, bias, prototypes, calib_codes))
+        proto_codes = prototypes @ basis
+        proto_sq = (prototypes * prototypes).sum(1)
+        calibration = fit_calibration(calib_codes, weight, bias, proto_codes, proto_sq)
+        scaler = FeatureScaler(scaler.lo.cpu(), scaler.scale.cpu())
+        return cls(scaler, basis, class_rows, weight, bias, proto_codes, proto_sq, calibration)
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def encode(self, features: torch.Tensor) -> np.ndarray:
+        x = self.scaler(features.float())
+        return (x @ self.basis.to(x.device)).cpu().numpy().astype(np.float32, copy=False)
+
+    def new_columns(self, prototypes: torch.Tensor):
+        """(weight [m, r], bias [m]) for classes given by their scaled prototypes [m, D]."""
+        a, b = float(self.calibration[0]), float(self.calibration[1])
+        w_mean, b_mean, pi_mean, sq_mean = self._centre
+        pi = prototypes @ self.basis
+        sq = (prototypes * prototypes).sum(1)
+        return w_mean + a * (pi - pi_mean), b_mean - b * (sq - sq_mean)
+
+    def score(self, codes: np.ndarray, class_rows: np.ndarray, prototype_fn) -> np.ndarray:
+        """[N, K'] logits; known rows from the classifier, new rows from ``prototype_fn(rows) -> [m, D]``."""
+        codes = np.asarray(codes, dtype=np.float32)
+        cols = match_rows(self._keys, class_rows)
+        known = cols >= 0
+        k = int(known.sum())
+        new = None
+        if k < len(cols):
+            w, b = self.new_columns(prototype_fn(np.asarray(class_rows)[~known]))
+            new = codes @ w.numpy().T + b.numpy()
+        if k == 0:
+            return new
+        logits = self._known_logits(codes)
+        if k == len(cols) and np.array_equal(cols, np.arange(len(logits[0]))):
+            return logits.copy()
+        out = np.empty((codes.shape[0], len(cols)), dtype=np.float32)
+        if known[:k].all() and np.array_equal(cols[:k], np.arange(k)):  # trained classes first, in order:
+            out[:, :k] = logits[:, :k]  # the common case, as block copies (2x faster than masked gathers)
+            if new is not None:
+                out[:, k:] = new
+            return out
+        out[:, known] = logits[:, cols[known]]
+        if new is not None:
+            out[:, ~known] = new
+        return out
+
+    def _known_logits(self, codes: np.ndarray) -> np.ndarray:
+        """Logits of every known class, cached for the last codes array (the app scores one array again and again)."""
+        cache = self._cache
+        if cache is not None and cache[0] is codes:
+            return cache[1]
+        logits = codes @ self.weight.numpy().T + self.bias.numpy()
+        self._cache = (codes, logits)
+        return logits
+
+    # -- persistence -------------------------------------------------------------------------------
+    def state(self, prefix: str = "head.") -> dict:
+        return {**self.scaler.state(prefix + "scaler."), f"{prefix}basis": self.basis.clone(),
+                f"{prefix}class_rows": torch.from_numpy(self.class_rows.copy()),
+                f"{prefix}weight": self.weight.clone(), f"{prefix}bias": self.bias.clone(),
+                f"{prefix}proto_codes": self.proto_codes.clone(), f"{prefix}proto_sq": self.proto_sq.clone(),
+                f"{prefix}calibration": self.calibration.clone()}
+
+    @classmethod
+    def from_state(cls, state: dict, prefix: str = "head.") -> "GZSLHead | None":
+        if f"{prefix}weight" not in state:
+            return None
+        t = {k: torch.as_tensor(state[prefix + k]).float() for k in
+             ("basis", "weight", "bias", "proto_codes", "proto_sq", "calibration")}
+        rows = torch.as_tensor(state[prefix + "class_rows"]).float().numpy()
+        return cls(FeatureScaler.from_state(state, prefix + "scaler."), t["basis"], rows, t["weight"], t["bias"],
+                   t["proto_codes"], t["proto_sq"], t["calibration"])
+
+
+def fit_head(scaler, x, y, class_rows, prototypes, real_mean, directions, hp: dict, generator,
+             check=None) -> GZSLHead:
+    """The final GZSL softmax, trained in code space.
+
+    ``x`` scaled features (real seen + synthetic unseen), ``y`` positions in
+    ``class_rows``; ``prototypes`` [K, D] scaled. The code basis spans the
+    prototypes, the real feature mean and ``directions`` (top principal
+    directions of the real features; an identity matrix keeps the full space).
+    hp: cls_epochs, cls_batch, cls_lr, cls_beta1.
+    """
+    basis = code_basis([prototypes, real_mean.reshape(1, -1), directions])
+    return refit_head(GZSLHead.empty(scaler, basis), x @ basis, y, class_rows, prototypes, hp, generator, check)
+
+
+def refit_head(head: GZSLHead, codes: torch.Tensor, y: torch.Tensor, class_rows, prototypes, hp: dict,
+               generator, check=None) -> GZSLHead:
+    """A new classifier for ``class_rows``, trained in the head's code space (cached codes stay valid)."""
+    weight, bias = fit_softmax(codes, y, len(class_rows), hp["cls_epochs"], hp["cls_batch"], hp["cls_lr"],
+                               hp["cls_beta1"], generator, check)
+    sample = torch.randperm(len(codes), generator=generator)[:2048]
+    return GZSLHead.build(head.scaler, head.basis, class_rows, weight, bias, prototypes, codes[sample])
+
+
+# -- boundary sample mining (GSMFlow TMM) --------------------------------------------------------
+class RelationNet(nn.Module):
+    """R(x, a) = sigmoid(w2 . ReLU(W_x x~ + W_a a~ + b1) + b2): RelationNetV2 with its first layer split.
+
+    x~ and a~ are the inputs standardised per dimension (statistics of the training
+    rows and of the class rows, set by ``standardize``), and each half of the first
+    layer has nn.Linear's init for its own fan-in. Both are reparametrisations of
+    the released network (the layer absorbs any affine map of its input); why:
+    on raw [0, 1] features the released setup sat at the constant answer 1/C for
+    hundreds of steps here (the class term was ~10x smaller than the image term),
+    standardised it learns in ~30 epochs.
+    """
+
+    def __init__(self, dim_x: int, dim_a: int, hidden: int, generator: torch.Generator | None = None):
+        super().__init__()
+        self.fc_x = nn.Linear(dim_x, hidden)
+        self.fc_a = nn.Linear(dim_a, hidden, bias=False)
+        self.fc_out = nn.Linear(hidden, 1)
+        for name, size in (("x_mean", dim_x), ("x_scale", dim_x), ("a_mean", dim_a), ("a_scale", dim_a)):
+            self.register_buffer(name, torch.zeros(size) if name.endswith("mean") else torch.ones(size))
+        with torch.no_grad():
+            for layer, fan_in in ((self.fc_x, dim_x), (self.fc_a, dim_a), (self.fc_out, hidden)):
+                for p in layer.parameters():
+                    p.copy_((torch.rand(p.shape, generator=generator) * 2 - 1) / math.sqrt(fan_in))
+
+    def standardize(self, x: torch.Tensor, attributes: torch.Tensor) -> None:
+        with torch.no_grad():
+            for prefix, v in (("x", x), ("a", attributes)):
+                getattr(self, f"{prefix}_mean").copy_(v.mean(0))
+                getattr(self, f"{prefix}_scale").copy_(v.std(0).clamp_min(1e-6) if len(v) > 1 else 1.0)
+
+    def class_term(self, a: torch.Tensor) -> torch.Tensor:
+        return self.fc_a((a - self.a_mean) / self.a_scale)
+
+    def forward(self, x: torch.Tensor, a: torch.Tensor, a_term: torch.Tensor | None = None) -> torch.Tensor:
+        """Relations [B, C] of every row with every class row of ``a``."""
+        a_term = self.class_term(a) if a_term is None else a_term
+        h = F.relu(self.fc_x((x - self.x_mean) / self.x_scale)[:, None, :] + a_term[None])
+        return torch.sigmoid(self.fc_out(h).squeeze(-1))
+
+
+def batch_targets(y: torch.Tensor):
+    """(distinct classes, one-hot [B, C] over them) for one batch: the relation net's target."""
+    classes, position = torch.unique(y, return_inverse=True)
+    return classes, F.one_hot(position, len(classes)).float()
+
+
+def softmax_entropy(r: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of H(softmax(r)) (the released ``entropy_loss``, on the sigmoid relations)."""
+    return -(F.softmax(r, 1) * F.log_softmax(r, 1)).sum(1).mean()
+
+
+def mining_loss(r: torch.Tensor, onehot: torch.Tensor, entropy_weight: float, mse_weight: float = 1.0):
+    """MSE(R(x'), onehot) - entropy_weight * H(softmax(R(x'))): keep the class, move toward the boundary."""
+    return mse_weight * F.mse_loss(r, onehot) - entropy_weight * softmax_entropy(r)
+
+
+def train_relation(net, x, y, attributes, epochs, batch_size, lr, weight_decay, generator, check) -> list:
+    """MSE against one-hot relations over the classes of each batch; returns the loss per epoch."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    losses = []
+    for _ in range(int(epochs)):
+        order, total = torch.randperm(len(x), generator=generator), 0.0
+        for first in range(0, len(x), batch_size):
+            check()
+            pick = order[first:first + batch_size]
+            classes, onehot = batch_targets(y[pick])
+            loss = F.mse_loss(net(x[pick], attributes[classes]), onehot)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(pick)
+        losses.append(total / len(x))
+    return losses
+
+
+def mine_boundary_samples(net, x, y, attributes, batch_size, steps, lr, entropy_weight, mse_weight,
+                          generator, check) -> torch.Tensor:
+    """One pass: every row x becomes x' after ``steps`` plain SGD steps on ``mining_loss`` (row order kept)."""
+    mined = torch.empty_like(x)
+    order = torch.randperm(len(x), generator=generator)
+    for first in range(0, len(x), batch_size):
+        check()
+        pick = order[first:first + batch_size]
+        classes, onehot = batch_targets(y[pick])
+        with torch.no_grad():
+            a_term = net.class_term(attributes[classes])
+        xm = x[pick].clone()
+        for _ in range(int(steps)):
+            xm.requires_grad_(True)
+            loss = mining_loss(net(xm, None, a_term), onehot, entropy_weight, mse_weight)
+            (grad,) = torch.autograd.grad(loss, xm)
+            xm = (xm - lr * grad).detach()
+        mined[pick] = xm
+    return mined
+
+
+def boundary_mining(x, y, attributes, hp: dict, generators, check) -> torch.Tensor:
+    """Train a relation network on (x, y), then mine one boundary sample per row (same order as x).
+
+    hp: relation_hidden, relation_epochs, relation_batch, relation_lr, relation_wd,
+    mining_steps, mining_lr, entropy_weight, mse_weight; ``generators``: three torch
+    generators (initialisation, relation batches, mining batches).
+    """
+    init, batches, mining = generators
+    net = RelationNet(x.shape[1], attributes.shape[1], int(hp["relation_hidden"]), init).to(x.device)
+    net.standardize(x, attributes)
+    train_relation(net, x, y, attributes, hp["relation_epochs"], int(hp["relation_batch"]), hp["relation_lr"],
+                   hp["relation_wd"], batches, check)
+    net.eval()
+    return mine_boundary_samples(net, x, y, attributes, int(hp["relation_batch"]), hp["mining_steps"],
+                                 hp["mining_lr"], hp["entropy_weight"], hp["mse_weight"], mining, check)
+
+
+def nearest_class_mean_accuracy(synth, synth_labels, real, real_labels, per_class: bool = True) -> float:
+    """Share of synthesised rows whose nearest real class mean (Euclidean) is their own class's.
+
+    Only classes present in ``real_labels`` compete; ``per_class`` averages per class (like ZSL T1).
+    """
+    synth, real = np.asarray(synth, np.float64), np.asarray(real, np.float64)
+    synth_labels, real_labels = np.asarray(synth_labels), np.asarray(real_labels)
+    classes = np.unique(real_labels)
+    means = np.stack([real[real_labels == c].mean(0) for c in classes])
+    d = (synth * synth).sum(1, keepdims=True) - 2 * synth @ means.T + (means * means).sum(1)
+    predicted = classes[np.argmin(d, axis=1)]
+    hit = predicted == synth_labels
+    if not per_class:
+        return float(hit.mean())
+    return float(np.mean([hit[synth_labels == c].mean() for c in np.unique(synth_labels)]))

@@ -1,0 +1,603 @@
+"""IPCE (Paul, Vora, Li, arXiv 2309.06987) on a CE-GZSL generator; CE-GZSL (Han et al., CVPR 2021) as baseline.
+
+Two registered names share this implementation: ``ce-gzsl`` (the baseline) and
+``ipce`` (the baseline plus IPCE's two changes). CE-GZSL is written from
+``Hanzy1996/CE-GZSL@7bf5358ac4`` (``CE_GZSL.py``, ``model.py``, ``losses.py``,
+``classifier_embed_contras.py``) and METHODS.md 5.2, not copied; the networks and
+losses are in ``ce_gzsl_nets.py``. IPCE has no public code: its two changes are
+formulated here from the paper's abstract (METHODS.md 5.3, decision 6).
+
+CE-GZSL (x = min-max-scaled pooled feature, ``generative.FeatureScaler``; a = class
+attributes clipped at 0 and L2-normalised per class, as xlsa17's ``att``):
+- generator G([eps; a]), eps ~ N(0, I_nz); WGAN critic D([x; a]);
+- embedding h = ReLU(W1 x), projection z = L2norm(W2 h);
+- comparator F(h, a) = w2 . LeakyReLU(W_h h + W_a a + b1) + b2;
+- critic step (also trains E, F): L_D = D(x~) - D(x) + lambda GP + SupCon_tau(z_real) + CE_tau_cls(F(h_real, a_c));
+- generator step: L_G = -D(x~) + w_ins SupCon_tau([z_fake; sg(z_real)]) + w_cls CE_tau_cls(F(h_fake, a_c)),
+  CE over the training classes, SupCon = ``SupConLoss_clear`` (anchors without positives left out);
+- after every epoch: ``n_synth`` synthetic features per unseen class, E frozen, and the
+  GZSL classifier, a linear softmax on h, trained on real seen + synthetic unseen h.
+
+IPCE's changes (our formulation; the paper body was not available):
+(1) Margin-based prototypical contrastive loss. Learnable prototypes mu_c (unit rows, one per
+    training class, initialised at the class means of z under the initial E). For anchor i:
+      L_ps(i) = -log softmax_c( s_ic (cos(z_i, mu_c) - m [c = y_i]) )_{y_i}       (prototype-sample)
+      L_ss(i) = -1/|P(i)| sum_{p in P(i)} log( e^{s_ip z_i.z_p} / sum_{j != i} e^{s_ij z_i.z_j} )  (sample-sample)
+      L_PC    = w_proto L_ps + L_ss
+    L_PC replaces SupCon in both steps: in the critic step on real z (it trains E and the
+    prototypes), in the generator step on [z_fake; sg(z_real)] with the fake rows as the
+    anchors of L_ps and the prototypes held fixed (cluster-level supervision of G).
+(2) Instance-adaptive scale replacing the fixed temperature (s_ij = 1/tau in CE-GZSL). Each
+    anchor's scales are computed on its own similarities s (no gradient flows through them):
+      s_ip = gamma [1 + m - s_ip]_+   for a positive (own prototype, same-class sample),
+      s_in = gamma [s_in + m]_+        for a negative,
+    so a similarity far from its optimum (1 + m for positives, -m for negatives) is
+    emphasised and one that has reached it stops pulling. The abstract's "restricted scaling
+    mechanisms ... inflexible optimization" is Circle loss's argument (Sun et al., CVPR 2020,
+    which uses the same weights), so we take its weighting as the instance-adaptive scale.
+    ``scale="fixed"`` keeps 1/tau (the ablation of change 2); ``w_proto = 0`` with
+    ``scale="fixed"`` and m = 0 is CE-GZSL exactly (a test checks it).
+Defaults: m = 0.25 (Circle loss's), gamma = 16 (the initial scales, 16 x 1.25 for positives and
+16 x 0.25 for negatives at cosine 0, bracket CE-GZSL's 1/tau = 10; 32 was worse on validation),
+w_proto = 1; the rest as CE-GZSL (same weights on the generator step).
+
+Scoring (``encode`` / ``score``): codes = [h | u], u = W_h h + b1 the image half of the
+comparator's first layer. ``score(codes, rows)`` handles each class row by its raw values:
+- a row equal to a class the classifier was trained for (the dataset's classes, seen or
+  unseen): that class's classifier logit w_c . h + b_c (all known logits are cached for the
+  last codes array, so a slider move does not recompute them);
+- any other row (a class the user drew): the comparator, with the class half computed for that
+  row only: f = (w2 . LeakyReLU(u + W_a a) + b2) / tau_cls, put on the classifier's logit scale
+  by alpha f + beta, where alpha is the least-squares slope between the row-centred comparator
+  scores and classifier logits of the known classes on real training images, and beta their
+  mean offset. A new class costs N x nhF operations (a few ms for 10k images).
+``refit_classifier`` (slower, a second or so; safe in a background thread) retrains the softmax
+for exactly the given rows with synthesised features; codes stay valid because E is unchanged.
+``synthesize`` returns features in the feature store's space, ``embed`` / ``embed_codes`` the
+contrastive embedding z (or h), ``prototypes`` the learnt prototypes of the training classes and,
+for other rows, the normalised mean z of synthesised features (the cluster view's centres).
+
+Deviations from the released code, and why. The schedule has to finish in minutes on a
+2-core CPU (the released one needs about 29 s per epoch there, 19 h for CUB); each choice
+below was measured on the validation classes of the built-in birds (never on test):
+- Widths ngh = ndh = 1024, embedSize 512, outzSize 128, nhF 512 (code: 4096, 4096, 2048, 512,
+  2048); nz = number of attributes, as the released settings for attribute datasets.
+- An epoch is one shuffled pass of critic steps over the training rows, batch 64 (code: 2048 to
+  4096), with a generator step after every ``critic_iter`` = 1 critic steps (code: 5, each on a
+  fresh random batch, and ntrain / batch generator steps per epoch); 40 epochs at lr 1e-3 (code:
+  hundreds of epochs at 1e-4; 1e-4 barely moves in 40 epochs), lr x ``lr_dec_rate`` every
+  ``lr_decay_epoch`` epochs as in the code.
+- ins_weight = cls_weight = 1 (code: 1e-3 on attribute datasets). With about 1,000 generator
+  steps instead of tens of thousands, the conditional critic alone does not make the synthetic
+  features class-discriminative: validation H 0.27 / 0.50 / 0.58 for weights 0.01 / 0.1 / 1
+  (20 epochs); 3 was worse than 1.
+- The comparator loss is computed for the whole batch at once with the split first layer (the
+  code loops over images); the GP's alpha is drawn per row, as in the code.
+- The GZSL classifier is trained on cached h (E frozen: the same function as recomputing it
+  per batch) for 10 epochs, batch 256, lr 1e-2 (code: 25 epochs, batch syn_num, lr 1e-3, keeping
+  the best H over its epochs measured on the TEST set); the last epoch is kept. Xavier-normal
+  init (``generative.fit_softmax``) instead of N(0, 0.02). ZSL T1 is the GZSL classifier
+  restricted to unseen classes (the evaluator's protocol), not the code's separate unseen-only
+  classifier.
+- No epoch is selected on the test set: the trainer selects the epoch on validation classes.
+- The critic is training-only state: it is stored under ``optim.critic.`` so finished checkpoints
+  (which drop ``optim.``) carry G, E, F, the prototypes and the classifier only.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .base import Control, EpochEnd, Method, ModelInfo, Step, TrainData, register
+from .ce_gzsl_nets import (Comparator, Critic, Embedding, Generator, comparator_loss, gradient_penalty,
+                           ipce_loss, normal_init, supcon_loss)
+from .generative import FeatureScaler, fit_softmax, generator_for, match_rows, row_keys
+
+INIT, TRAIN, HEAD, SYNTH, PROTO = range(5)  # generator purposes
+COLUMN_CACHE = 64
+SCALES = ("adaptive", "fixed")
+
+_COMMON = {
+    "epochs": 40, "batch_size": 64, "lr": 1e-3, "beta1": 0.5, "lr_decay_epoch": 100, "lr_dec_rate": 0.99,
+    "critic_iter": 1, "lambda_gp": 10.0, "nz": 0, "ngh": 1024, "ndh": 1024, "embed_size": 512,
+    "outz_size": 128, "nhF": 512, "ins_weight": 1.0, "cls_weight": 1.0, "ins_temp": 0.1, "cls_temp": 0.1,
+    "n_synth": 100, "cls_epochs": 10, "cls_batch": 256, "cls_lr": 1e-2, "cls_beta1": 0.5,
+}
+_IPCE = {"margin": 0.25, "gamma": 16.0, "scale": "adaptive", "proto_weight": 1.0}
+_INTS = {"epochs", "batch_size", "lr_decay_epoch", "critic_iter", "nz", "ngh", "ndh", "embed_size", "outz_size",
+         "nhF", "n_synth", "cls_epochs", "cls_batch"}
+
+
+class _CEGZSLBase(Method):
+    """CE-GZSL / IPCE on pooled features; ``variant`` picks the contrastive loss (module docstring)."""
+
+    feature_kind = "pooled"
+    generative = True
+    variant = "ce-gzsl"
+
+    def __init__(self, info: ModelInfo, hparams: dict | None = None):
+        super().__init__(info, hparams)
+        if self.variant == "ipce" and str(self.hparams["scale"]) not in SCALES:
+            raise ValueError(f"{self.name}: scale must be one of {SCALES}, not {self.hparams['scale']!r}")
+        self._build()
+        self._scaler: FeatureScaler | None = None
+        self._head: dict | None = None  # class_rows, keys, weight, bias, calibration
+        self._opt_d = self._opt_g = None
+        self._pending_optim: dict | None = None
+        self._seen: torch.Tensor | None = None  # training classes of the current fit (prototype rows)
+        self._known_cache = None  # (codes, logits)
+        self._column_cache = None  # (codes, {row key: column})
+
+    def _hp(self, key):
+        value = self.hparams[key]
+        if key in _INTS:
+            return int(value)
+        if key == "scale":
+            return str(value)
+        return float(value)
+
+    @property
+    def num_attributes(self) -> int:
+        return len(self.info.attribute_names)
+
+    def _build(self) -> None:
+        a, d = self.num_attributes, int(self.info.channels)
+        nz = self._hp("nz") or a
+        self._G = Generator(a, nz, self._hp("ngh"), d)
+        self._D = Critic(d, a, self._hp("ndh"))
+        self._E = Embedding(d, self._hp("embed_size"), self._hp("outz_size"))
+        self._F = Comparator(self._hp("embed_size"), a, self._hp("nhF"))
+        self._proto = None
+        self._proto_trained = torch.zeros(self.info.num_classes, dtype=torch.bool)
+        if self.variant == "ipce":
+            self._proto = torch.nn.Parameter(torch.zeros(self.info.num_classes, self._hp("outz_size")))
+
+    def _modules(self):
+        return (self._G, self._D, self._E, self._F)
+
+    def _attributes(self, raw) -> torch.Tensor:
+        return torch.from_numpy(self.prepare_class_attributes(raw)).to(self.device)
+
+    # -- training -------------------------------------------------------------------------------
+    def fit(self, data: TrainData, control: Control, epochs: int, start_epoch: int = 0) -> Iterator:
+        device = torch.device(data.device)
+        raw = np.asarray(data.class_attributes, dtype=np.float32)
+        if raw.ndim != 2 or raw.shape[1] != self.num_attributes:
+            raise ValueError(f"{self.name}: class attributes {raw.shape} do not match "
+                             f"{self.num_attributes} attributes")
+        self.device = str(device)
+        attributes = self._attributes(raw)
+        seen = torch.as_tensor(np.asarray(data.seen_classes, dtype=np.int64), device=device)
+        self._seen = seen
+        unseen = torch.as_tensor(np.asarray(data.unseen_classes, dtype=np.int64), device=device)
+        x_raw = data.features.rows("pooled", np.asarray(data.train_index), device)
+        y = torch.as_tensor(np.asarray(data.train_labels, dtype=np.int64), device=device)
+        seed = int(data.seed)
+        if start_epoch > 0 and self._head is None:
+            raise ValueError(f"{self.name}: nothing to resume from (load the state of a finished epoch first)")
+        if start_epoch == 0:
+            self._scaler = FeatureScaler.fit(x_raw)
+            self._build()
+            g = generator_for(seed, 0, INIT)
+            for module in self._modules():
+                normal_init(module, g)
+            self._opt_d = self._opt_g = None
+            self._pending_optim = None
+        self.to(device)
+        xs = self._scaler(x_raw)
+        # Positions of the labels among the training classes (the comparator's and the prototypes' rows).
+        position = torch.full((int(attributes.shape[0]),), -1, dtype=torch.long, device=device)
+        position[seen] = torch.arange(len(seen), device=device)
+        target = position[y]
+        if start_epoch == 0 and self._proto is not None:
+            self._init_prototypes(xs, y, seen)
+        self._make_optimizers()
+        a_seen = attributes[seen]
+        n, batch_size = len(xs), max(1, self._hp("batch_size"))
+        batches = max(1, math.ceil(n / batch_size))
+        total, step = epochs * batches, start_epoch * batches
+        for epoch in range(start_epoch, epochs):
+            lr = self._hp("lr") * self._hp("lr_dec_rate") ** (epoch // max(1, self._hp("lr_decay_epoch")))
+            for opt in (self._opt_d, self._opt_g):
+                for group in opt.param_groups:
+                    group["lr"] = lr
+            g = generator_for(seed, epoch, TRAIN)
+            order = torch.randperm(n, generator=g).to(device)
+            for module in self._modules():
+                module.train()
+            g_losses = {}
+            for pick in torch.tensor_split(order, batches):
+                control.check()
+                x, labels, t = xs[pick], y[pick], target[pick]
+                a = attributes[labels]
+                d_losses = self._critic_step(x, a, t, a_seen, g)
+                step += 1
+                if step % max(1, self._hp("critic_iter")) == 0:
+                    g_losses = self._generator_step(x, a, t, a_seen, g)
+                losses = {**d_losses, **g_losses}
+                bad = [k for k, v in losses.items() if not math.isfinite(v)]
+                if bad:
+                    raise FloatingPointError(f"{self.name}: {bad[0]} became {losses[bad[0]]} at epoch {epoch + 1}; "
+                                             f"try a lower learning rate")
+                yield Step(step, total, epoch + 1, {"total": losses["d_loss"], **losses})
+            self._fit_classifier(xs, y, raw, attributes, unseen, generator_for(seed, epoch, HEAD), control.check)
+            yield EpochEnd(epoch + 1, epochs)
+        for module in self._modules():
+            module.eval()
+
+    def _init_prototypes(self, xs, y, seen) -> None:
+        """Prototypes start at the normalised class means of z under the initial embedding."""
+        with torch.no_grad():
+            _, z = self._E(xs)
+            proto = torch.zeros_like(self._proto)
+            for c in seen.tolist():
+                proto[c] = F.normalize(z[y == c].mean(0), dim=0)
+            self._proto.copy_(proto)
+            self._proto_trained = torch.zeros(self.info.num_classes, dtype=torch.bool)
+            self._proto_trained[seen.cpu()] = True
+
+    def _make_optimizers(self) -> None:
+        if self._opt_d is not None:
+            return
+        betas = (self._hp("beta1"), 0.999)
+        d_params = list(self._D.parameters()) + list(self._E.parameters()) + list(self._F.parameters())
+        if self._proto is not None:
+            d_params.append(self._proto)
+        self._opt_d = torch.optim.Adam(d_params, lr=self._hp("lr"), betas=betas)
+        self._opt_g = torch.optim.Adam(self._G.parameters(), lr=self._hp("lr"), betas=betas)
+        if self._pending_optim is not None:
+            for name, opt in (("D", self._opt_d), ("G", self._opt_g)):
+                state = self._pending_optim.get(name)
+                if state:
+                    opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+            self._pending_optim = None
+
+    def _noise(self, rows: int, g: torch.Generator) -> torch.Tensor:
+        return torch.randn(rows, self._G.nz, generator=g).to(self.device)
+
+    def _contrastive(self, z, labels, proto_rows=None):
+        """(loss, parts): SupCon for CE-GZSL, L_PC for IPCE (prototypes fixed when proto_rows is given)."""
+        if self.variant != "ipce":
+            return supcon_loss(z, labels, self._hp("ins_temp")), {}
+        proto = F.normalize(self._proto[self._seen], dim=1)
+        if proto_rows is not None:
+            proto = proto.detach()
+        total, l_ps, l_ss = ipce_loss(z, labels, proto, self._hp("margin"), self._hp("scale"), self._hp("ins_temp"),
+                                      self._hp("gamma"), 1.0, proto_rows)
+        w = self._hp("proto_weight")
+        return w * l_ps + l_ss, {"proto": l_ps.item(), "sample": l_ss.item()}
+
+    def _critic_step(self, x, a, t, a_seen, g) -> dict:
+        for module in (self._D, self._E, self._F):
+            module.requires_grad_(True)
+        self._opt_d.zero_grad(set_to_none=True)
+        h, z = self._E(x)
+        d_real = self._D(x, a).mean()
+        with torch.no_grad():
+            fake = self._G(self._noise(len(x), g), a)
+        d_fake = self._D(fake, a).mean()
+        gp = gradient_penalty(self._D, x, fake, a, g) * self._hp("lambda_gp")
+        con, parts = self._contrastive(z, t)
+        cls = comparator_loss(self._F(h, a_seen), t, self._hp("cls_temp"))
+        loss = d_fake - d_real + gp + con + cls
+        loss.backward()
+        self._opt_d.step()
+        out = {"d_loss": loss.item(), "wasserstein": (d_real - d_fake).item(), "gp": gp.item(),
+               "con_real": con.item(), "cls_real": cls.item()}
+        out.update({f"{k}_real": v for k, v in parts.items()})
+        return out
+
+    def _generator_step(self, x, a, t, a_seen, g) -> dict:
+        for module in (self._D, self._E, self._F):
+            module.requires_grad_(False)
+        self._opt_g.zero_grad(set_to_none=True)
+        fake = self._G(self._noise(len(x), g), a)
+        adversarial = -self._D(fake, a).mean()
+        h_fake, z_fake = self._E(fake)
+        with torch.no_grad():
+            _, z_real = self._E(x)
+        con, parts = self._contrastive(torch.cat((z_fake, z_real)), torch.cat((t, t)), proto_rows=len(x))
+        cls = comparator_loss(self._F(h_fake, a_seen), t, self._hp("cls_temp"))
+        loss = adversarial + self._hp("ins_weight") * con + self._hp("cls_weight") * cls
+        loss.backward()
+        self._opt_g.step()
+        for module in (self._D, self._E, self._F):
+            module.requires_grad_(True)
+        out = {"g_loss": loss.item(), "con_fake": con.item(), "cls_fake": cls.item()}
+        out.update({f"{k}_fake": v for k, v in parts.items()})
+        return out
+
+    # -- the GZSL classifier ---------------------------------------------------------------------
+    @torch.no_grad()
+    def _synthesize_scaled(self, attributes: torch.Tensor, n: int, g: torch.Generator, chunk: int = 4096):
+        """n scaled features per prepared class row, rows k*n..(k+1)*n-1 for class row k."""
+        self._G.eval()
+        a = attributes.repeat_interleave(int(n), dim=0)
+        out = [self._G(self._noise(len(a[i:i + chunk]), g), a[i:i + chunk]) for i in range(0, len(a), chunk)]
+        return torch.cat(out) if out else torch.zeros(0, int(self.info.channels), device=attributes.device)
+
+    @torch.no_grad()
+    def _embed_scaled(self, xs: torch.Tensor, chunk: int = 4096):
+        self._E.eval()
+        hs, zs = zip(*(self._E(xs[i:i + chunk]) for i in range(0, len(xs), chunk))) if len(xs) else ((), ())
+        if not hs:
+            return xs.new_zeros(0, self._hp("embed_size")), xs.new_zeros(0, self._hp("outz_size"))
+        return torch.cat(hs), torch.cat(zs)
+
+    def _fit_classifier(self, xs, y, raw, attributes, unseen, g, check) -> None:
+        """Synthesise unseen features and train the softmax on h over every class row (real seen + synthetic)."""
+        n_synth = self._hp("n_synth")
+        synth = self._synthesize_scaled(attributes[unseen], n_synth, g)
+        h_real, _ = self._embed_scaled(xs)
+        h_synth, _ = self._embed_scaled(synth)
+        h = torch.cat((h_real, h_synth))
+        labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
+        self._train_head(raw, h, labels, h_real, g, check)
+        for module in self._modules():
+            module.train()
+
+    def _train_head(self, rows, h, labels, h_calibration, g, check) -> None:
+        with torch.enable_grad():
+            weight, bias = fit_softmax(h.cpu(), labels.cpu(), len(rows), self._hp("cls_epochs"),
+                                       self._hp("cls_batch"), self._hp("cls_lr"), self._hp("cls_beta1"), g, check)
+        sample = h_calibration.cpu()[torch.randperm(len(h_calibration), generator=g)[:2048]]
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        self._head = {"class_rows": rows, "keys": row_keys(rows), "weight": weight, "bias": bias,
+                      "calibration": torch.tensor([1.0, 0.0])}
+        self._head["calibration"] = self._fit_calibration(sample, rows)
+        self._known_cache = self._column_cache = None
+
+    @torch.no_grad()
+    def _fit_calibration(self, h: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+        """(alpha, beta): classifier logits ~ alpha * comparator score + beta, slope on row-centred values."""
+        if len(h) == 0:
+            return torch.tensor([1.0, 0.0])
+        h = h.cpu()
+        z = h @ self._head["weight"].t() + self._head["bias"]
+        u = self._F.image_half(h.to(self._F.fc_h.weight.device))
+        f = self._comparator_scores(u, rows).cpu()
+        zc, fc = z - z.mean(1, keepdim=True), f - f.mean(1, keepdim=True)
+        alpha = float((zc * fc).sum() / (fc * fc).sum().clamp_min(1e-12))
+        if not math.isfinite(alpha) or alpha <= 0:
+            alpha = 1.0
+        beta = float((z - alpha * f).mean())
+        return torch.tensor([alpha, beta])
+
+    def _comparator_scores(self, u: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+        """F(h, a) / tau_cls for image halves u [N, H] (on the comparator's device) and raw class rows."""
+        device = self._F.fc_a.weight.device
+        a = torch.from_numpy(self.prepare_class_attributes(rows)).to(device)
+        return self._F.pair_scores(u.to(device), self._F.class_half(a)) / self._hp("cls_temp")
+
+    # -- inference ---------------------------------------------------------------------------------
+    def _require_head(self) -> dict:
+        if self._head is None or self._scaler is None:
+            raise ValueError(f"{self.name}: the model is not trained yet (no classifier)")
+        return self._head
+
+    def _check_features(self, features) -> torch.Tensor:
+        x = torch.as_tensor(features).to(torch.float32)
+        if x.ndim != 2 or x.shape[1] != int(self.info.channels):
+            raise ValueError(f"{self.name}: pooled features must be [N, {self.info.channels}], got {tuple(x.shape)}")
+        return x
+
+    @torch.no_grad()
+    def encode(self, features: torch.Tensor) -> np.ndarray:
+        """[N, embed_size + nhF] codes: h and the image half of the comparator's first layer."""
+        self._require_head()
+        x = self._check_features(features).to(self.device)
+        h, _ = self._embed_scaled(self._scaler(x))
+        u = self._F.image_half(h)
+        return torch.cat((h, u), 1).cpu().numpy().astype(np.float32, copy=False)
+
+    def score(self, codes: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
+        """[N, K] logits: classifier logits for trained class rows, calibrated comparator columns for others."""
+        head = self._require_head()
+        codes = np.asarray(codes, dtype=np.float32)
+        rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
+        cols = match_rows(head["keys"], rows)
+        out = np.empty((codes.shape[0], len(cols)), dtype=np.float32)
+        known = cols >= 0
+        if known.any():
+            out[:, known] = self._known_logits(codes)[:, cols[known]]
+        if (~known).any():
+            out[:, ~known] = self._new_columns(codes, rows[~known])
+        return out
+
+    def _known_logits(self, codes: np.ndarray) -> np.ndarray:
+        cache = self._known_cache
+        if cache is not None and cache[0] is codes:
+            return cache[1]
+        dim_h = self._hp("embed_size")
+        logits = codes[:, :dim_h] @ self._head["weight"].numpy().T + self._head["bias"].numpy()
+        self._known_cache = (codes, logits)
+        return logits
+
+    @torch.no_grad()
+    def _new_columns(self, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Comparator columns for class rows the classifier does not know, cached per row for these codes."""
+        cache = self._column_cache
+        if cache is None or cache[0] is not codes:
+            cache = self._column_cache = (codes, {})
+        columns = cache[1]
+        keys = row_keys(rows)
+        missing = [i for i, k in enumerate(keys) if k not in columns]
+        if missing:
+            u = torch.from_numpy(codes[:, self._hp("embed_size"):])
+            f = self._comparator_scores(u, rows[missing]).cpu().numpy()
+            alpha, beta = (float(v) for v in self._head["calibration"])
+            for j, i in enumerate(missing):
+                columns[keys[i]] = alpha * f[:, j] + beta
+            while len(columns) > COLUMN_CACHE:
+                columns.pop(next(iter(columns)))
+        return np.stack([columns[k] for k in keys], 1)
+
+    @torch.no_grad()
+    def synthesize(self, class_attributes: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+        """[K * n, D] features in the feature store's space; rows k*n .. (k+1)*n - 1 belong to class row k."""
+        self._require_head()
+        rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
+        x = self._synthesize_scaled(self._attributes(rows), int(n), generator_for(int(seed), 0, SYNTH))
+        return self._scaler.inverse(x).cpu().numpy().astype(np.float32, copy=False)
+
+    @torch.no_grad()
+    def embed(self, features, space: str = "z") -> np.ndarray:
+        """Embedding of real or synthesised pooled features: z (unit rows, the contrastive space) or h."""
+        self._require_head()
+        h, z = self._embed_scaled(self._scaler(self._check_features(features).to(self.device)))
+        return (z if space == "z" else h).cpu().numpy().astype(np.float32, copy=False)
+
+    @torch.no_grad()
+    def embed_codes(self, codes: np.ndarray) -> np.ndarray:
+        """z from cached codes (their h part), without going back to the features."""
+        h = torch.from_numpy(np.asarray(codes, dtype=np.float32)[:, :self._hp("embed_size")]).to(self.device)
+        return F.normalize(self._E.fc2(h), dim=1).cpu().numpy()
+
+    @torch.no_grad()
+    def prototypes(self, class_attributes: np.ndarray, n: int = 100, seed: int = 0) -> np.ndarray:
+        """[K, outz] unit rows in z space: learnt prototypes for the training classes (IPCE), else the
+        normalised mean z of ``n`` synthesised features of the row."""
+        head = self._require_head()
+        rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
+        cols = match_rows(head["keys"], rows)
+        out = torch.zeros(len(rows), self._hp("outz_size"))
+        learnt = np.zeros(len(rows), dtype=bool)
+        if self._proto is not None:
+            trained = self._proto_trained.numpy()
+            learnt = (cols >= 0) & trained[np.maximum(cols, 0)]
+            if learnt.any():
+                out[learnt] = F.normalize(self._proto.detach().cpu()[cols[learnt]], dim=1)
+        rest = np.nonzero(~learnt)[0]
+        if len(rest):
+            x = self._synthesize_scaled(self._attributes(rows[rest]), int(n), generator_for(int(seed), 0, PROTO))
+            _, z = self._embed_scaled(x)
+            out[rest] = F.normalize(z.cpu().reshape(len(rest), int(n), -1).mean(1), dim=1)
+        return out.numpy()
+
+    @torch.no_grad()
+    def refit_classifier(self, class_attributes: np.ndarray, seen_features=None, seen_labels=None,
+                         seed: int = 0, check=None) -> None:
+        """Retrain the softmax for exactly these class rows, then make ``score`` use it.
+
+        ``seen_features`` [M, D] (feature-store space) with ``seen_labels`` [M] (row positions in
+        ``class_attributes``) supply real features; every other row gets ``n_synth`` synthesised
+        ones. Codes from ``encode`` stay valid (the embedding is unchanged).
+        """
+        self._require_head()
+        rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
+        g = generator_for(int(seed), 0, HEAD)
+        hs, labels = [], []
+        covered = np.zeros(len(rows), dtype=bool)
+        h_real = torch.zeros(0, self._hp("embed_size"))
+        if seen_features is not None:
+            seen_labels = np.asarray(seen_labels, dtype=np.int64)
+            h_real, _ = self._embed_scaled(self._scaler(self._check_features(seen_features).to(self.device)))
+            hs.append(h_real.cpu())
+            labels.append(torch.from_numpy(seen_labels))
+            covered[np.unique(seen_labels)] = True
+        rest = np.nonzero(~covered)[0]
+        n_synth = self._hp("n_synth")
+        if len(rest):
+            h_synth, _ = self._embed_scaled(self._synthesize_scaled(self._attributes(rows[rest]), n_synth, g))
+            hs.append(h_synth.cpu())
+            labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
+            if len(h_real) == 0:
+                h_real = h_synth
+        self._train_head(rows, torch.cat(hs), torch.cat(labels), h_real.cpu(), g, check)
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """G, E, F, prototypes, scaler, classifier; the critic and Adam state under ``optim.`` (resume only)."""
+        state = {}
+        for prefix, module in (("G.", self._G), ("E.", self._E), ("F.", self._F), ("optim.critic.", self._D)):
+            state.update({prefix + k: v.detach().cpu().clone() for k, v in module.state_dict().items()})
+        if self._proto is not None:
+            state["proto"] = self._proto.detach().cpu().clone()
+            state["proto_trained"] = self._proto_trained.to(torch.uint8).clone()
+        if self._scaler is not None:
+            state.update(self._scaler.state("scaler."))
+        if self._head is not None:
+            state["head.class_rows"] = torch.from_numpy(self._head["class_rows"].copy())
+            for key in ("weight", "bias", "calibration"):
+                state[f"head.{key}"] = self._head[key].clone()
+        for name, opt in (("D", self._opt_d), ("G", self._opt_g)):
+            optim = opt.state_dict()["state"] if opt is not None else (self._pending_optim or {}).get(name)
+            for index, per_param in (optim or {}).items():
+                for key, value in per_param.items():
+                    state[f"optim.{name}.{index}.{key}"] = torch.as_tensor(value).detach().cpu().clone()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if "G.fc1.weight" not in state:
+            raise ValueError(f"{self.name}: the state has no generator (not a CE-GZSL/IPCE state)")
+        if (self.variant == "ipce") != ("proto" in state):
+            raise ValueError(f"{self.name}: the state is from the other variant (ipce vs ce-gzsl)")
+        self._build()
+        for prefix, module in (("G.", self._G), ("E.", self._E), ("F.", self._F)):
+            module.load_state_dict({k[len(prefix):]: torch.as_tensor(v).float() for k, v in state.items()
+                                    if k.startswith(prefix)})
+        critic = {k[len("optim.critic."):]: torch.as_tensor(v).float() for k, v in state.items()
+                  if k.startswith("optim.critic.")}
+        if critic:
+            self._D.load_state_dict(critic)
+        if self._proto is not None:
+            with torch.no_grad():
+                self._proto.copy_(torch.as_tensor(state["proto"]).float())
+            self._proto_trained = torch.as_tensor(state["proto_trained"]).bool().clone()
+        self._scaler = FeatureScaler.from_state(state, "scaler.") if "scaler.lo" in state else None
+        self._head = None
+        if "head.weight" in state:
+            rows = torch.as_tensor(state["head.class_rows"]).float().numpy()
+            self._head = {"class_rows": rows, "keys": row_keys(rows)}
+            for key in ("weight", "bias", "calibration"):
+                self._head[key] = torch.as_tensor(state[f"head.{key}"]).float().clone()
+        optim: dict = {}
+        for key, value in state.items():
+            if key.startswith("optim.") and not key.startswith("optim.critic."):
+                name, index, sub = key[len("optim."):].split(".", 2)
+                optim.setdefault(name, {}).setdefault(int(index), {})[sub] = torch.as_tensor(value).clone()
+        self._opt_d = self._opt_g = None
+        self._pending_optim = optim or None
+        self._known_cache = self._column_cache = None
+        for module in self._modules():
+            module.eval()
+        self.to(self.device)
+
+    def to(self, device) -> "_CEGZSLBase":
+        super().to(device)
+        for module in self._modules():
+            module.to(device)
+        if self._proto is not None and self._proto.device != torch.device(device):
+            self._proto.data = self._proto.data.to(device)
+        for opt in (self._opt_d, self._opt_g):
+            if opt is None:
+                continue
+            for per_param in opt.state.values():
+                for key, value in per_param.items():
+                    if isinstance(value, torch.Tensor) and key != "step":
+                        per_param[key] = value.to(device)
+        return self
+
+
+@register
+class CEGZSL(_CEGZSLBase):
+    """CE-GZSL, the baseline: SupCon with a fixed temperature."""
+
+    name = "ce-gzsl"
+    title = "CE-GZSL (Han et al., CVPR 2021)"
+    variant = "ce-gzsl"
+    default_hparams = dict(_COMMON)
+
+
+@register
+class IPCE(_CEGZSLBase):
+    """IPCE: CE-GZSL with the margin prototype loss and the instance-adaptive scale."""
+
+    name = "ipce"
+    title = "IPCE (Paul et al., 2023) on CE-GZSL"
+    variant = "ipce"
+    default_hparams = {**_COMMON, **_IPCE}
