@@ -486,3 +486,35 @@ def test_feature_only_dataset(make_window, qtbot, tmp_path):
     assert w.predictions.bars.message.startswith("No model")
     qtbot.waitUntil(lambda: w.features.projection is not None and w.features.projection.final, timeout=30000)
     assert len(w.features.projection.rows) == d.num_samples
+
+
+def test_shipped_models_menu(make_window, qtbot):
+    from zsl_desktop.app import jobs
+    from zsl_desktop.app.widgets import messages
+
+    w = make_window()
+    w._fill_shipped_menu()
+    actions = [a for a in w.shipped_menu.actions() if a.data()]
+    assert [a.data() for a in actions] == [str(p) for p in jobs.shipped_checkpoints()]
+    if not actions:
+        pytest.skip("no shipped models in trained/")
+    assert actions[0].text() == "MSDN"
+    before = w.controller.model
+    with qtbot.waitSignal(w.bridge.long_finished, timeout=30000):
+        actions[0].trigger()  # made for the full built-in birds: the small variant refuses it, saying why
+    assert "builtin" in messages.LAST[-1][1] and w.controller.model is before
+
+
+def test_open_dataset_menu_passes_the_format(make_window, monkeypatch, tmp_path):
+    from zsl_desktop.app import window_actions
+
+    w = make_window(open_dataset=False)
+    monkeypatch.setattr(window_actions.QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    opened = []
+    monkeypatch.setattr(w, "open_path", lambda path, fmt=None: opened.append((path, fmt)))
+    menu = next(a.menu() for a in w.menuBar().actions() if a.text() == "&File")
+    sub = next(a.menu() for a in menu.actions() if a.menu() is not None and a.text() == "Open dataset")
+    for action in sub.actions():
+        action.trigger()
+    assert [fmt for _, fmt in opened] == [None, "cub", "awa2", "sun", "xlsa17", "folder"]
+    assert all(path == str(tmp_path) for path, _ in opened)

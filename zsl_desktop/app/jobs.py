@@ -28,6 +28,13 @@ def shipped_checkpoint() -> Path:
     return Path(zsl_desktop.__file__).resolve().parents[1] / "trained" / "msdn_builtin.pt"
 
 
+def shipped_checkpoints() -> list[Path]:
+    """Every model that ships in ``trained/`` (``<method>_builtin.pt``), MSDN first."""
+    folder = shipped_checkpoint().parent
+    found = sorted(p for p in folder.glob("*.pt") if not p.name.endswith(".resume.pt")) if folder.is_dir() else []
+    return sorted(found, key=lambda p: (p.name != "msdn_builtin.pt", p.name))
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """What to open: the built-in birds, a dataset path, or a Dataset object (tests, injection)."""

@@ -163,7 +163,7 @@ class MainWindow(WindowActions, QMainWindow):
         for title, fmt in DATASET_FORMATS:
             action = sub.addAction(title)
             action.setData(fmt)
-            action.triggered.connect(self.open_dataset_action)
+            action.triggered.connect(lambda checked=False, f=fmt: self.open_dataset_dialog(f))
         self.open_action = sub.actions()[0]
         self.open_action.setShortcut(QKeySequence.Open)
         m.addSeparator()
@@ -175,6 +175,8 @@ class MainWindow(WindowActions, QMainWindow):
         m.addSeparator()
         a = m.addAction("Load checkpoint…")
         a.triggered.connect(self.load_checkpoint_dialog)
+        self.shipped_menu = m.addMenu("Shipped models")
+        self.shipped_menu.aboutToShow.connect(self._fill_shipped_menu)
         a = m.addAction("Save checkpoint…")
         a.triggered.connect(self.save_checkpoint_dialog)
         m.addSeparator()
@@ -225,13 +227,13 @@ class MainWindow(WindowActions, QMainWindow):
         spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         tb.addWidget(spacer)
         for text, slot, tip in (
-                ("Open dataset…", self.open_dataset_action, "Open a CUB, AwA2, SUN, xlsa17 or folder dataset"),
+                ("Open dataset…", self.open_dataset_dialog, "Open a CUB, AwA2, SUN, xlsa17 or folder dataset"),
                 ("Add photos…", self.add_photos_dialog, "Predict your own photos (or drop them on the window)"),
                 ("Load model…", self.load_checkpoint_dialog, "Load a checkpoint trained on this dataset"),
                 ("Export view…", self.export_overlay_dialog, "Save the image with its attention overlay")):
             action = tb.addAction(text)
             action.setToolTip(tip)
-            action.triggered.connect(slot)
+            action.triggered.connect(lambda checked=False, s=slot: s())
         self.addToolBar(Qt.TopToolBarArea, tb)
         self.toolbar = tb
 

@@ -31,6 +31,7 @@ def main(argv=None) -> int:
 
     from zsl_desktop.app import theme
     from zsl_desktop.app.main_window import MainWindow
+    from zsl_desktop.app.jobs import shipped_checkpoints
     from zsl_desktop.app.perf import FrameProbe
 
     app = QApplication.instance() or QApplication(["zsl-desktop"])
@@ -238,9 +239,43 @@ def main(argv=None) -> int:
         shot("06-evaluation")
         return True
 
+    sgma = [p for p in shipped_checkpoints() if p.name.startswith("sgma")]
+
+    @step
+    def load_sgma():
+        """A part-based model: its boxes and crops fill the parts strip under the image."""
+        if not sgma or window.controller.dataset is None or window.controller.dataset.name != "builtin":
+            steps.clear()
+            return True
+        if not window.bridge.idle():
+            return False
+        window.load_checkpoint(sgma[0])
+        state["t"] = time.perf_counter()
+        return True
+
+    @step
+    def sgma_select():
+        m = window.controller.model
+        if m is None or m.method != "sgma" or not window.bridge.idle():
+            return time.perf_counter() - state["t"] > 300 and bool(steps.clear() or True)
+        window.gallery.rank_button.setChecked(False)
+        window.docks["training"].raise_()
+        window.controller.select(window.controller.item)
+        state["t"] = time.perf_counter()
+        return True
+
+    @step
+    def sgma_shot():
+        e = window.image_view.explained
+        if e is None or e.item != window.controller.item or time.perf_counter() - state["t"] < 1.5:
+            return False
+        shot("07-parts-sgma")
+        return True
+
     def tick():
         while steps and steps[0]():
-            steps.pop(0)
+            if steps:  # a step may end the tour early by clearing the list
+                steps.pop(0)
         if not steps:
             window.close()
             app.quit()

@@ -52,9 +52,8 @@ class WindowActions:
     def open_builtin_action(self) -> None:
         self.open_builtin(False)
 
-    @Slot()
-    def open_dataset_action(self) -> None:
-        fmt = self.sender().data() if self.sender() is not None else None
+    def open_dataset_dialog(self, fmt: str | None = None) -> None:
+        """Ask for a dataset folder and open it as ``fmt`` (None: detect the format from its files)."""
         path = QFileDialog.getExistingDirectory(self, "Open a dataset folder", self.settings.last_dir("datasets"))
         if path:
             self.settings.set_last_dir("datasets", path)
@@ -97,6 +96,21 @@ class WindowActions:
             self.warn("Load checkpoint", "Wait for the running job to finish (or cancel it) first.")
             return False
         return self.bridge.load_checkpoint(path)
+
+    @Slot()
+    def _fill_shipped_menu(self) -> None:
+        """The models in ``trained/`` (made for the built-in birds; others refuse them with the reason)."""
+        menu = self.shipped_menu
+        menu.clear()
+        paths = jobs.shipped_checkpoints()
+        if not paths:
+            menu.addAction("(none in trained/)").setEnabled(False)
+        for path in paths:
+            action = menu.addAction(path.stem.replace("_builtin", "").upper())
+            action.setData(str(path))
+            action.setToolTip(str(path))
+            # GUI-thread signal to a GUI-thread callable: a closure is safe here (unlike worker signals)
+            action.triggered.connect(lambda checked=False, p=str(path): self.load_checkpoint(p))
 
     @Slot()
     def load_checkpoint_dialog(self) -> None:
