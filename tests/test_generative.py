@@ -143,6 +143,9 @@ def test_head_scores_known_rows_with_the_classifier_and_new_rows_with_prototypes
     assert (mixed[in_class_1].argmax(1) == 3).mean() > 0.9
     assert (mixed[~in_class_1].argmax(1) != 3).mean() > 0.9
     assert head.calibration[0] > 0
+    assert head.score(codes, rows[:0], None).shape == (len(x), 0)
+    only_new = head.score(codes, new_row, lambda r: centres[[1]])
+    np.testing.assert_allclose(only_new[:, 0], mixed[:, 3], rtol=1e-5, atol=1e-5)
 
 
 def test_head_prototype_columns_reproduce_the_known_classes():

@@ -111,10 +111,12 @@ def _backbone_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command is None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        # No subcommand: the GUI, with its own options (--small, --dataset, --checkpoint, ...).
         from zsl_desktop.app.main import run_app
-        return run_app()
+        return run_app(argv)
+    args = build_parser().parse_args(argv)
     from zsl_desktop.engine.backbones import BackboneUnavailable
     from zsl_desktop.engine.checkpoints import CheckpointError
     from zsl_desktop.engine.data import DatasetError

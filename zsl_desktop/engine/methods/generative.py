@@ -220,7 +220,7 @@ class GZSLHead:
             w, b = self.new_columns(prototype_fn(np.asarray(class_rows)[~known]))
             new = codes @ w.numpy().T + b.numpy()
         if k == 0:
-            return new
+            return new if new is not None else np.zeros((codes.shape[0], 0), np.float32)
         logits = self._known_logits(codes)
         if k == len(cols) and np.array_equal(cols, np.arange(len(logits[0]))):
             return logits.copy()
