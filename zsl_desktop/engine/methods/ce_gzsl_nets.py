@@ -98,7 +98,7 @@ class Comparator(nn.Module):
 # -- losses ---------------------------------------------------------------------------------------
 def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, a: torch.Tensor,
                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """WGAN-GP: mean (||grad_x D(x_hat, a)||_2 - 1)^2, x_hat = alpha real + (1 - alpha) fake, alpha ~ U(0, 1) per row."""
+    """WGAN-GP: mean (||grad_x D(x_hat, a)||_2 - 1)^2, x_hat = alpha real + (1 - alpha) fake, alpha ~ U(0, 1)."""
     alpha = torch.rand(real.shape[0], 1, generator=generator).to(real.device)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     out = critic(x_hat, a)
