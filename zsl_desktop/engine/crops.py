@@ -252,17 +252,6 @@ def crop_cache(access: ImageAccess, crop_size: int, quantum: int, channels: int)
         return cache
 
 
-def _prefetch(pool, fn, items, ahead: int = 2):
-    """``pool.map`` with at most ``ahead`` results in flight, so memory stays bounded."""
-    futures = [pool.submit(fn, item) for item in items[:ahead]]
-    for i in range(len(items)):
-        result = futures[i].result()
-        futures[i] = None
-        if i + ahead < len(items):
-            futures.append(pool.submit(fn, items[i + ahead]))
-        yield result
-
-
 # -- the encoder --------------------------------------------------------------------------------
 class CropEncoder:
     """Pooled backbone features of part crops, through the cache.
@@ -327,6 +316,8 @@ class CropEncoder:
         done = 0
         model = self.backbone()
         with ThreadPoolExecutor(max_workers=2) as pool:
+            from zsl_desktop.engine.features import _prefetch  # lazy: features imports crops lazily too
+
             for batch, tensors in zip(batches, _prefetch(pool, load, batches)):
                 if control is not None:
                     control.check()

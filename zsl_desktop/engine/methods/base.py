@@ -187,6 +187,15 @@ class Method(abc.ABC):
         self.hparams = {**self.default_hparams, **(hparams or {})}
         self.device = "cpu"
 
+    def _hp(self, key: str):
+        """A hyper-parameter as the type of its default (values typed in the CLI or the app arrive as text)."""
+        value, default = self.hparams[key], self.default_hparams[key]
+        if isinstance(default, bool):
+            return value.strip().lower() in ("1", "true", "yes", "on") if isinstance(value, str) else bool(value)
+        if isinstance(default, (int, float, str)):
+            return type(default)(value)
+        return value
+
     # -- training -------------------------------------------------------------
     @abc.abstractmethod
     def fit(self, data: TrainData, control: Control, epochs: int, start_epoch: int = 0) -> Iterator:

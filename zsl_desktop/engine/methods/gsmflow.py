@@ -80,12 +80,6 @@ MINING_HPARAMS = ("relation_hidden", "relation_epochs", "relation_batch", "relat
 HEAD_HPARAMS = ("cls_epochs", "cls_batch", "cls_lr", "cls_beta1")
 
 
-def _as_bool(value) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 @register
 class GSMFlow(Method):
     """GSMFlow on pooled features; see the module docstring for the model, API and deviations."""
@@ -103,8 +97,6 @@ class GSMFlow(Method):
         "entropy_weight": 10.0, "mse_weight": 1.0,
         "n_synth": 100, "cls_epochs": 60, "cls_batch": 600, "cls_lr": 1e-2, "cls_beta1": 0.5, "code_pca": 128,
     }
-    _INTS = {"epochs", "batch_size", "lr_step", "blocks", "hidden", "cond_dim", "relation_epochs",
-             "relation_batch", "relation_hidden", "mining_steps", "n_synth", "cls_epochs", "cls_batch", "code_pca"}
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         super().__init__(info, hparams)
@@ -118,16 +110,6 @@ class GSMFlow(Method):
         self._optimizer: torch.optim.Optimizer | None = None
         self._pending_optim: dict | None = None
         self._mined: tuple | None = None  # (scaled x, labels) of the mined rows, kept for resume
-
-    def _hp(self, key):
-        value = self.hparams[key]
-        if key in self._INTS:
-            return int(value)
-        if key == "mining":
-            return _as_bool(value)
-        if key == "anchors":
-            return str(value)
-        return float(value)
 
     def _build(self, anchors: torch.Tensor) -> None:
         self._gsm = RelativePositioning(anchors, self._hp("cond_dim"))

@@ -109,8 +109,6 @@ _COMMON = {
     "n_synth": 100, "cls_epochs": 10, "cls_batch": 256, "cls_lr": 1e-2, "cls_beta1": 0.5,
 }
 _IPCE = {"margin": 0.25, "gamma": 16.0, "scale": "adaptive", "proto_weight": 1.0}
-_INTS = {"epochs", "batch_size", "lr_decay_epoch", "critic_iter", "nz", "ngh", "ndh", "embed_size", "outz_size",
-         "nhF", "n_synth", "cls_epochs", "cls_batch"}
 
 
 class _CEGZSLBase(Method):
@@ -132,14 +130,6 @@ class _CEGZSLBase(Method):
         self._seen: torch.Tensor | None = None  # training classes of the current fit (prototype rows)
         self._known_cache = None  # (codes, logits)
         self._column_cache = None  # (codes, {row key: column})
-
-    def _hp(self, key):
-        value = self.hparams[key]
-        if key in _INTS:
-            return int(value)
-        if key == "scale":
-            return str(value)
-        return float(value)
 
     @property
     def num_attributes(self) -> int:

@@ -166,12 +166,6 @@ class MSDNNet(nn.Module):
 
 
 # -- the method ------------------------------------------------------------------------------
-def _as_bool(value) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 @register
 class MSDN(Method):
     """MSDN on frozen grid features; see the module docstring for the model and the deviations."""
@@ -207,17 +201,6 @@ class MSDN(Method):
         self._net.reset(attribute_vectors(info.attribute_names)[0], seed=0)
         self._optimizer: torch.optim.Optimizer | None = None
         self._pending_optim: dict | None = None
-
-    # -- hyper-parameters -------------------------------------------------------------------
-    def _hp(self, key):
-        value = self.hparams[key]
-        if key in ("epochs", "batch_size"):
-            return int(value)
-        if key == "normalize_V":
-            return _as_bool(value)
-        if key == "distill":
-            return str(value)
-        return float(value)
 
     # -- training ---------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:

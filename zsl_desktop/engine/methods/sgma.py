@@ -109,12 +109,6 @@ from .sgma_parts import CROP, GLOBAL, GRID, SGMANet, attribute_maps, to_corners
 from .sgma_train import NET_PARAMETERS, SGMATraining
 
 
-def _as_bool(value) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 @register
 class SGMA(SGMATraining, Method):
     """SGMA on a frozen backbone; see the module docstring for the model, the stages and the deviations."""
@@ -170,15 +164,6 @@ class SGMA(SGMATraining, Method):
         return SGMANet(self._hp("parts"), self.info.channels, self._cells[0] * self._cells[1],
                        len(self.info.attribute_names), self.info.num_classes, self._hp("hidden"),
                        self._hp("crop_hidden"))
-
-    def _hp(self, key):
-        value = self.hparams[key]
-        if key in ("epochs", "attention_epochs", "batch_size", "parts", "hidden", "crop_hidden", "crop_size",
-                   "crop_quantum", "kmeans_images", "lr_patience"):
-            return int(value)
-        if key == "crops":
-            return _as_bool(value)
-        return float(value)
 
     # -- the network's pieces with this model's hyper-parameters --------------------------------------
     def _attend(self, grid: torch.Tensor):
