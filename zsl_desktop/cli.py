@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--no-localisation", dest="localisation", action="store_false",
                    help="skip the attention-vs-part-location score (attention methods, datasets with parts)")
+    _thread_args(p)
     p = sub.add_parser("bench", help="measure the speed and memory targets on this machine")
     p.add_argument("--quick", action="store_true", help="smaller sizes; well under two minutes")
     p.add_argument("--json", help="also write the figures to this JSON file")
@@ -108,6 +109,12 @@ def _backbone_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", default="efficientnet_lite0", help="efficientnet_lite0, resnet50 or resnet101")
     p.add_argument("--input-size", type=int, help="input size in pixels (default: the backbone's)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    _thread_args(p)
+
+
+def _thread_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: OMP_NUM_THREADS when set, else every core)")
 
 
 def main(argv=None) -> int:
@@ -126,6 +133,10 @@ def main(argv=None) -> int:
             stream.reconfigure(errors="backslashreplace")
         except (AttributeError, ValueError, OSError):
             pass
+    if args.command in ("extract", "train", "eval"):
+        from zsl_desktop.engine.threads import configure
+
+        configure(args.threads)
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 speaks for the job
         sys.stdout = open(os.devnull, "w")
         ProgressBar.enabled = False

@@ -19,7 +19,7 @@ def gui_thread_budget():
     """
     import torch
 
-    from zsl_desktop.app.main import limit_blas_threads, worker_threads
+    from zsl_desktop.engine.threads import limit_blas_threads, worker_threads
 
     torch_before = torch.get_num_threads()
     blas_before = limit_blas_threads(worker_threads())

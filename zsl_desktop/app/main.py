@@ -10,56 +10,11 @@ import argparse
 import os
 import sys
 
-GUI_CORES = 1  # cores left to the GUI thread
-
-
-def worker_threads() -> int:
-    return max(1, (os.cpu_count() or 2) - GUI_CORES)
-
-
-def limit_blas_threads(n: int) -> int | None:
-    """Cap numpy's OpenBLAS pool at ``n`` threads; returns the previous size when known.
-
-    OpenBLAS starts one spinning thread per core on first use; beside the GUI thread and our
-    workers on a 2-core machine that oversubscribes the CPU (measured: a QR of a 1280x60 matrix
-    went from 2 ms to 1.2 s of wall clock, and the window stalled). Before numpy is imported the
-    environment variable is enough; afterwards the library's own setter is called (Linux).
-    """
-    if "numpy" not in sys.modules:
-        os.environ["OPENBLAS_NUM_THREADS"] = str(n)
-        return None
-    import ctypes
-
-    try:
-        with open("/proc/self/maps") as maps:
-            libs = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
-    except OSError:
-        return None
-    previous = None
-    for path in libs:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas", "openblas"):
-            for suffix in ("64_", ""):
-                setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                if setter is not None:
-                    if getter is not None:
-                        getter.restype = ctypes.c_int
-                        previous = int(getter())
-                    setter(ctypes.c_int(n))
-                    return previous
-    return previous
-
-
 def configure_torch() -> None:
     """Leave a core to the GUI: torch's and numpy's thread pools (before the first torch op, UI.md 3.3)."""
-    limit_blas_threads(worker_threads())
-    import torch
+    from zsl_desktop.engine.threads import configure, worker_threads
 
-    torch.set_num_threads(worker_threads())
+    configure(worker_threads())
 
 
 def build_parser() -> argparse.ArgumentParser:

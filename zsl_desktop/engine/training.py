@@ -116,6 +116,8 @@ def make_header(dataset: Dataset, method: Method, config: TrainConfig, **extra) 
         "backbone": config.backbone, "input_size": config.input_size, "feature_kind": method.feature_kind,
         "channels": method.info.channels, "grid_size": list(method.info.grid_size or []),
         "seed": config.seed, "select": config.select, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        # float sums depend on the thread count: a rerun needs the same one to pick the same epoch
+        "threads": torch.get_num_threads(),
         **extra,
     }
 
