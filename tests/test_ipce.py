@@ -365,3 +365,25 @@ def test_xlsa17_features_train_from_the_command_line(tmp_path, capsys, name):
     assert checkpoint.header["method"] == name and checkpoint.header["channels"] == 2048
     assert not any(k.startswith("optim.") for k in checkpoint.state)
     assert main(["eval", "--checkpoint", str(out), "--dataset", str(path)]) == 0
+
+
+def test_comparator_blocks_and_single_rows_match_the_network(trained, monkeypatch):
+    """Blocked columns equal the network; one image's query leaves the big array's cache alone."""
+    import zsl_desktop.engine.methods.ipce as ipce_module
+
+    method, _, features, _, attributes = trained
+    monkeypatch.setattr(ipce_module, "COMPARATOR_BLOCK_FLOATS", 7 * 64)  # several uneven blocks
+    method._column_cache = None
+    codes = method.encode(torch.from_numpy(features[:100]))
+    drawn = attributes[2] * 0.3 + attributes[5] * 0.7
+    h = torch.from_numpy(codes[:, :32])
+    with torch.no_grad():
+        a = torch.from_numpy(method.prepare_class_attributes(drawn[None]))
+        f = method._F(h, a).numpy()[:, 0] / method.hparams["cls_temp"]
+    alpha, beta = method._head["calibration"].tolist()
+    column = method.score(codes, drawn[None])[:, 0]
+    assert np.allclose(column, alpha * f + beta, atol=1e-4)
+    cache = method._column_cache
+    one = method.score(codes[7:8], drawn[None])[0, 0]
+    assert method._column_cache is cache  # not evicted by the single row
+    assert one == pytest.approx(column[7], abs=1e-4)

@@ -99,7 +99,9 @@ from .ce_gzsl_nets import (Comparator, Critic, Embedding, Generator, comparator_
 from .generative import FeatureScaler, fit_softmax, generator_for, match_rows, row_keys
 
 INIT, TRAIN, HEAD, SYNTH, PROTO = range(5)  # generator purposes
+COMPARATOR_BLOCK_FLOATS = 1 << 18  # 1 MB of float32 per block of the comparator
 COLUMN_CACHE = 64
+SMALL_QUERY = 64  # codes arrays this short are scored without touching the column cache
 SCALES = ("adaptive", "fixed")
 
 _COMMON = {
@@ -417,29 +419,46 @@ class _CEGZSLBase(Method):
         0.2 (u.w2 + v.w2) uses u.w2, cached per codes array: one drawn row costs one
         add, one clamp and one matrix-vector product over [N, nhF].
         """
+        w2 = self._F.fc2.weight.detach().cpu().reshape(-1)
+        if len(codes) < SMALL_QUERY:  # one image's row: computing beats evicting the big array's cache
+            u = torch.from_numpy(np.ascontiguousarray(codes[:, self._hp("embed_size"):]))
+            return np.stack(self._comparator_columns(u, u @ w2, rows), 1)
         cache = self._column_cache
         if cache is None or cache[0] is not codes:
             u = torch.from_numpy(np.ascontiguousarray(codes[:, self._hp("embed_size"):]))
-            w2 = self._F.fc2.weight.detach().cpu().reshape(-1)
             cache = self._column_cache = (codes, u, u @ w2, {})
         _, u, uw, columns = cache
         keys = row_keys(rows)
         missing = [i for i, k in enumerate(keys) if k not in columns]
         if missing:
-            a = torch.from_numpy(self.prepare_class_attributes(rows[missing]))
-            v = F.linear(a, self._F.fc_a.weight.detach().cpu())
-            w2 = self._F.fc2.weight.detach().cpu().reshape(-1)
-            b2 = float(self._F.fc2.bias)
-            alpha, beta = (float(x) for x in self._head["calibration"])
-            tau = self._hp("cls_temp")
-            buffer = torch.empty_like(u)
-            for j, i in enumerate(missing):
-                torch.add(u, v[j], out=buffer).clamp_(min=0)
-                f = 0.8 * (buffer @ w2) + 0.2 * (uw + float(v[j] @ w2)) + b2
-                columns[keys[i]] = (alpha / tau * f + beta).numpy()
+            for i, column in zip(missing, self._comparator_columns(u, uw, rows[missing])):
+                columns[keys[i]] = column
             while len(columns) > COLUMN_CACHE:
                 columns.pop(next(iter(columns)))
         return np.stack([columns[k] for k in keys], 1)
+
+    def _comparator_columns(self, u: torch.Tensor, uw: torch.Tensor, rows: np.ndarray) -> list:
+        """Calibrated comparator logits [N] of image halves ``u`` [N, nhF] (``uw`` = u.w2) per class row."""
+        a = torch.from_numpy(self.prepare_class_attributes(rows))
+        v = F.linear(a, self._F.fc_a.weight.detach().cpu())
+        w2 = self._F.fc2.weight.detach().cpu().reshape(-1)
+        b2 = float(self._F.fc2.bias)
+        alpha, beta = (float(x) for x in self._head["calibration"])
+        tau = self._hp("cls_temp")
+        # Blocks of rows small enough to stay in the CPU cache, through one reused buffer:
+        # a full-size temporary costs a fresh 20 MB of page faults per slider move (10-60 ms spikes).
+        block = max(1, COMPARATOR_BLOCK_FLOATS // max(1, u.shape[1]))
+        buffer = torch.empty(min(block, len(u)), u.shape[1])
+        out = []
+        for j in range(len(v)):
+            relu_part = torch.empty(len(u))
+            for start in range(0, len(u), block):
+                rows_u = u[start:start + block]
+                part = torch.add(rows_u, v[j], out=buffer[:len(rows_u)]).clamp_(min=0)
+                torch.mv(part, w2, out=relu_part[start:start + len(rows_u)])
+            f = 0.8 * relu_part + 0.2 * (uw + float(v[j] @ w2)) + b2
+            out.append((alpha / tau * f + beta).numpy())
+        return out
 
     @torch.no_grad()
     def synthesize(self, class_attributes: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
