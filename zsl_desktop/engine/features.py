@@ -31,7 +31,7 @@ from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.distributed import context as dist_context
 from zsl_desktop.engine.images import describe, open_image
-from zsl_desktop.engine.methods.base import FeatureSource
+from zsl_desktop.engine.methods.base import FeatureSource, release_pages
 
 STORE_VERSION = 1
 FLUSH_SECONDS = 2.0  # a kill loses at most this much work; flushing every batch cost more than the model
@@ -350,6 +350,10 @@ def _commit_rows(grid, pooled, done, unflushed: list) -> None:
     for rows in unflushed:
         done[rows] = 1
     done.flush()
+    if unflushed:
+        written = np.concatenate([np.atleast_1d(np.asarray(r)) for r in unflushed])
+        for array in (grid, pooled):  # on disk now: keep them out of this process's resident memory
+            release_pages(array, int(written.min()), int(written.max()) + 1)
     unflushed.clear()
 
 

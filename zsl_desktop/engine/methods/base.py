@@ -109,9 +109,37 @@ class FeatureSource:
         index = np.asarray(index)
         order = np.argsort(index)  # memmaps read faster in order
         block = np.asarray(array[index[order]], dtype=np.float32)
+        if len(index):
+            release_pages(array, int(index[order[0]]), int(index[order[-1]]) + 1)
         out = np.empty_like(block)
         out[order] = block
         return torch.from_numpy(out).to(device)
+
+
+def release_pages(array, first: int, stop: int) -> None:
+    """Unmap rows ``first:stop`` of a file memory map from this process (the OS keeps them cached).
+
+    Why: every page of a memory map once read or written counts in the process's
+    resident memory; encoding a 10,000-image grid store would leave 1.25 GB of it
+    there. Dropping the mapping costs a cheap re-map on the next read. Shared file
+    maps ("r", "r+", "w+") lose nothing (dirty pages stay in the OS cache, to be
+    written); copy-on-write maps ("c") would, so they are left alone.
+    """
+    import mmap
+
+    handle = getattr(array, "_mmap", None)
+    if handle is None or getattr(array, "mode", "r") == "c" or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    row_bytes = array.itemsize * int(np.prod(array.shape[1:], dtype=np.int64))
+    base = getattr(array, "offset", 0) % mmap.ALLOCATIONGRANULARITY  # numpy maps from the aligned offset
+    start = base + first * row_bytes
+    end = min(len(handle), base + stop * row_bytes)
+    start -= start % mmap.PAGESIZE
+    if end > start:
+        try:
+            handle.madvise(mmap.MADV_DONTNEED, start, end - start)
+        except (OSError, ValueError):
+            pass
 
 
 @dataclass
