@@ -228,6 +228,8 @@ def build_backbone(name: str, state_dict: dict[str, Tensor], device="cpu",
     with torch.device("meta"):
         net = _make_net(name)
     load_strict(net, state_dict, source)
+    if hasattr(net, "fold_batchnorms"):  # inference only, the backbone is frozen
+        net.fold_batchnorms()
     net.to(memory_format=torch.channels_last)  # no copy when the tensors already are (see the cache)
     return Backbone(spec, net).to(device)
 

@@ -37,7 +37,11 @@ HEAD_CHANNELS = 1280
 
 
 class Conv2dSame(nn.Conv2d):
-    """Conv2d with TensorFlow "SAME" padding, computed per input size (images need not be square)."""
+    """Conv2d with TensorFlow "SAME" padding, computed per input size (images need not be square).
+
+    When SAME padding is symmetric (every stride-1 layer) it goes to the convolution itself;
+    only the asymmetric stride-2 cases pay for a padded copy of the input.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1):
         super().__init__(in_ch, out_ch, kernel, stride=stride, padding=0, groups=groups, bias=False)
@@ -48,9 +52,29 @@ class Conv2dSame(nn.Conv2d):
         sh, sw = self.stride
         ph = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
         pw = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
-        if ph or pw:
-            x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
-        return F.conv2d(x, self.weight, None, self.stride, 0, self.dilation, self.groups)
+        if ph % 2 == 0 and pw % 2 == 0:
+            return F.conv2d(x, self.weight, self.bias, self.stride, (ph // 2, pw // 2), self.dilation, self.groups)
+        x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def fold_batchnorm(conv: nn.Conv2d, bn: nn.Module) -> nn.Module:
+    """Give ``conv`` the inference-time affine map of ``bn`` (new tensors); returns what replaces ``bn``.
+
+    Why: each batch norm is a full pass over its feature map; folded into the preceding
+    convolution's weights and bias it costs nothing (about a fifth of Lite0's CPU time).
+    """
+    if not isinstance(bn, nn.BatchNorm2d):
+        return bn  # already folded
+    with torch.no_grad():
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        shift = bn.bias - bn.running_mean * scale
+        if conv.bias is not None:
+            shift = shift + conv.bias * scale
+        weight = conv.weight * scale.view(-1, 1, 1, 1)
+    conv.weight = nn.Parameter(weight.contiguous(memory_format=torch.channels_last), requires_grad=False)
+    conv.bias = nn.Parameter(shift, requires_grad=False)
+    return nn.Identity()
 
 
 def _bn(ch: int) -> nn.BatchNorm2d:
@@ -76,8 +100,8 @@ class MBConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
         if self.has_expand:
-            y = F.relu6(self._bn0(self._expand_conv(y)))
-        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+            y = F.relu6(self._bn0(self._expand_conv(y)), inplace=True)
+        y = F.relu6(self._bn1(self._depthwise_conv(y)), inplace=True)
         y = self._bn2(self._project_conv(y))
         # Drop-connect only matters in training; the backbone is frozen, so the skip is a plain add.
         return y + x if self.skip else y
@@ -102,10 +126,21 @@ class EfficientNetLite0(nn.Module):
         self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu6(self._bn0(self._conv_stem(x)))
+        x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
         for block in self._blocks:
             x = block(x)
-        return F.relu6(self._bn1(self._conv_head(x)))
+        return F.relu6(self._bn1(self._conv_head(x)), inplace=True)
+
+    def fold_batchnorms(self) -> "EfficientNetLite0":
+        """Inference only: every batch norm folded into its convolution (``state_dict`` keys change)."""
+        self._bn0 = fold_batchnorm(self._conv_stem, self._bn0)
+        for b in self._blocks:
+            if b.has_expand:
+                b._bn0 = fold_batchnorm(b._expand_conv, b._bn0)
+            b._bn1 = fold_batchnorm(b._depthwise_conv, b._bn1)
+            b._bn2 = fold_batchnorm(b._project_conv, b._bn2)
+        self._bn1 = fold_batchnorm(self._conv_head, self._bn1)
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self.features(x).mean(dim=(2, 3)))
