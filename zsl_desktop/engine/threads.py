@@ -72,6 +72,9 @@ def configure(torch_threads: int | None = None) -> int:
         env = os.environ.get("OMP_NUM_THREADS", "")
         torch_threads = int(env) if env.isdigit() and int(env) > 0 else cores()
     n = max(1, int(torch_threads))
+    from zsl_desktop.engine.allocator import keep_large_blocks
+
+    keep_large_blocks()  # the other per-process CPU setting (allocator.py says why)
     limit_blas_threads(1)
     import torch
 
