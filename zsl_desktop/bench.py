@@ -34,16 +34,17 @@ class Sizes:
     train_epochs: int = 2
     ui_seconds: float = 20.0
     memory_images: int = 10_000
+    first_launch: bool = True  # the app from an empty user folder: draws the birds, extracts (about a minute)
 
     @staticmethod
     def quick() -> "Sizes":
         return Sizes(rescore_images=10_000, rescore_edits=200, extract_images=32, train_epochs=2,
-                     ui_seconds=5.0, memory_images=10_000)
+                     ui_seconds=5.0, memory_images=10_000, first_launch=False)
 
     @staticmethod
     def tiny() -> "Sizes":
         return Sizes(rescore_images=500, rescore_edits=10, extract_images=4, train_epochs=1,
-                     ui_seconds=1.0, memory_images=300)
+                     ui_seconds=1.0, memory_images=300, first_launch=False)
 
 
 def percentile_ms(seconds: list[float], q: float) -> float:

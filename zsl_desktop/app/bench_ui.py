@@ -17,14 +17,17 @@ import sys
 import time
 
 
-def _child_env() -> dict:
-    return {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+def _child_env(home: str | None = None) -> dict:
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    if home is not None:
+        env["ZSL_DESKTOP_HOME"] = home
+    return env
 
 
-def _run_child(mode: str, *args: str, timeout: float = 600) -> tuple[dict, float]:
+def _run_child(mode: str, *args: str, timeout: float = 600, home: str | None = None) -> tuple[dict, float]:
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "zsl_desktop.app.bench_ui", mode, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(home))
     ready_at, result = None, {}
     for line in proc.stdout:
         if line.startswith("READY") and ready_at is None:
@@ -53,6 +56,13 @@ def run(sizes) -> list[dict]:
     memory, _ = _run_child("memory", str(sizes.memory_images))
     rows.append(dict(section="app", name=f"peak RSS, {sizes.memory_images}-image store + window",
                      value=memory["peak_rss_mb"], unit="MB", target="<= 2048", ok=memory["peak_rss_mb"] <= 2048))
+    if sizes.first_launch:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="zsl-first-launch-") as home:
+            _, first = _run_child("startup", home=home)
+        rows.append(dict(section="app", name="first launch, fresh user folder (draw + extract + model)",
+                         value=first, unit="s"))
     return rows
 
 
