@@ -1,7 +1,7 @@
 """`zsl-desktop bench` keeps working: every section runs on tiny sizes and reports finite figures."""
 import math
 
-from zsl_desktop.bench import Sizes, format_table, run
+from zsl_desktop.bench import Sizes, format_markdown, format_table, run
 from zsl_desktop.engine.features import extract_all
 
 
@@ -20,3 +20,5 @@ def test_bench_sections_on_tiny_sizes(small_birds, tmp_path):
         assert math.isfinite(r.value) and r.value >= 0, r
     table = format_table(rows)
     assert "fraction of the compute bound" in table
+    markdown = format_markdown(rows).splitlines()
+    assert markdown[0] == "| section | measure | value | target |" and len(markdown) == len(rows) + 2

@@ -307,6 +307,16 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(rows: list[Row]) -> str:
+    """The same rows as a Markdown table (what the README's performance table is pasted from)."""
+    lines = ["| section | measure | value | target |", "|---|---|---|---|"]
+    for r in rows:
+        mark = "" if r.ok is None else (" ✓" if r.ok else " ✗")
+        value = "n/a" if r.value != r.value else f"{r.value:.2f} {r.unit}".strip()
+        lines.append(f"| {r.section} | {r.name} | {value} | {r.target}{mark} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(args) -> int:
     from zsl_desktop.engine import threads
 
@@ -315,7 +325,10 @@ def main(args) -> int:
     print(format_table(rows))
     print(f"\n(bench took {time.perf_counter() - start:.0f}s on {threads.cores()} cores; "
           f"peak RSS of this process {peak_rss_mb():.0f} MB)")
+    from zsl_desktop.engine.atomic import atomic_write_text
+
     if args.json:
-        from zsl_desktop.engine.atomic import atomic_write_text
         atomic_write_text(args.json, json.dumps([asdict(r) for r in rows], indent=1))
+    if getattr(args, "markdown", None):
+        atomic_write_text(args.markdown, format_markdown(rows))
     return 0

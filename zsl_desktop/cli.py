@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure the speed and memory targets on this machine")
     p.add_argument("--quick", action="store_true", help="smaller sizes; well under two minutes")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--markdown", help="also write the table as Markdown to this file")
     p.add_argument("--only", action="append", choices=["rescore", "extract", "train", "app"],
                    help="run only this section (repeatable)")
     return parser
