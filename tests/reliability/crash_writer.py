@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -149,8 +150,20 @@ def rewrite(kind: str, target: str, kills: int, seed: int) -> dict:
             write(i % 2)
             i += 1
 
+    def inode():
+        try:
+            return target.stat().st_ino
+        except OSError:
+            return None
+
     for _ in range(kills):
+        before = inode()
         pid = _fork(loop)
+        # From the child's first replace of the file (a new inode), not from the fork: on a busy
+        # machine a child can take longer to get going than the whole random delay.
+        deadline = time.perf_counter() + 10
+        while inode() == before and time.perf_counter() < deadline:
+            time.sleep(0.0002)
         time.sleep(rng.uniform(0.2, 3.0) * cycle + 0.002)
         landed += _kill(pid)
         outcomes.append(classify(target))
@@ -201,7 +214,9 @@ def extract(dataset: str, home: str, kills: int, seed: int) -> dict:
     # Then runs killed once the store holds more than a random number of rows, plus a random
     # fraction of a batch's time: the kill lands anywhere in load / forward / write / flush / manifest.
     n = int(np.fromfile(next((Path(home) / "clean" / "data" / "features").glob("*")) / "done.u8", np.uint8).size)
-    targets = sorted(rng.sample(range(1, n - 4), kills))
+    rates = re.findall(r"([\d.]+) img/s", (Path(home) / "clean.log").read_text(errors="replace"))
+    batch_seconds = 4 / float(rates[-1]) if rates and float(rates[-1]) > 0 else duration / n * 4
+    targets = sorted(rng.sample(range(1, n - 12), kills))
     history = []
     for k, target in enumerate(targets):
         pid = run(Path(home) / f"kill{k}.log", home)
@@ -209,8 +224,8 @@ def extract(dataset: str, home: str, kills: int, seed: int) -> dict:
         while done_rows() < target and not exited:
             exited = bool(os.waitpid(pid, os.WNOHANG)[0])
             time.sleep(0.002)
-        if not exited:
-            time.sleep(rng.uniform(0.0, 0.05))
+        if not exited:  # somewhere in the next batch (extraction got fast: 80 small images take 0.2 s)
+            time.sleep(rng.uniform(0.0, batch_seconds))
         landed = not exited and _kill(pid)
         manifest = json.loads((store_folder() / "manifest.json").read_text())  # must always parse
         history.append({"target": target, "landed": landed, "status": manifest["status"], "done": done_rows()})
