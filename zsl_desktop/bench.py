@@ -35,6 +35,8 @@ class Sizes:
     ui_seconds: float = 20.0
     memory_images: int = 10_000
     first_launch: bool = True  # the app from an empty user folder: draws the birds, extracts (about a minute)
+    startup_runs: int = 3
+    small: bool = False  # app section on the small built-in birds (tests; needs a checkpoint for them)
 
     @staticmethod
     def quick() -> "Sizes":
@@ -44,7 +46,7 @@ class Sizes:
     @staticmethod
     def tiny() -> "Sizes":
         return Sizes(rescore_images=500, rescore_edits=10, extract_images=4, train_epochs=1,
-                     ui_seconds=1.0, memory_images=300, first_launch=False)
+                     ui_seconds=1.0, memory_images=300, first_launch=False, startup_runs=1, small=True)
 
 
 def percentile_ms(seconds: list[float], q: float) -> float:
@@ -248,12 +250,12 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
 
 
 # -- 5/6. start-up and memory (need the app) ----------------------------------------------------------
-def bench_app(sizes: Sizes) -> list[Row]:
+def bench_app(sizes: Sizes, checkpoint=None) -> list[Row]:
     try:
         from zsl_desktop.app import bench_ui
     except ImportError as exc:
         return [Row("app", f"app benchmarks unavailable ({exc})", float("nan"), "")]
-    return [Row(**r) if isinstance(r, dict) else r for r in bench_ui.run(sizes)]
+    return [Row(**r) if isinstance(r, dict) else r for r in bench_ui.run(sizes, checkpoint)]
 
 
 def peak_rss_mb() -> float:

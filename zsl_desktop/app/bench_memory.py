@@ -11,7 +11,11 @@ import json
 import numpy as np
 
 
-def ten_thousand_image_dataset(n_images: int = 10_000):
+def repeated_builtin_dataset(n_images: int = 10_000, small: bool = False, checkpoint=None):
+    """(dataset of ``n_images`` rows, (method, header, source)) from the built-in birds and their model.
+
+    ``checkpoint`` defaults to the shipped MSDN model (full birds); the small birds need one of their own.
+    """
     from zsl_desktop.engine.atomic import atomic_write_text
     from zsl_desktop.engine.checkpoints import load_checkpoint
     from zsl_desktop.engine.data import load_builtin
@@ -19,7 +23,7 @@ def ten_thousand_image_dataset(n_images: int = 10_000):
     from zsl_desktop.engine.training import method_from_checkpoint
     from zsl_desktop.app.jobs import shipped_checkpoint
 
-    base = load_builtin()
+    base = load_builtin(small=small)
     base_store = FeatureStore.open(base, "efficientnet_lite0", 224) or extract_all(base)
     reps = -(-n_images // base.num_samples)
     take = np.resize(np.arange(base.num_samples), n_images)
@@ -50,6 +54,6 @@ def ten_thousand_image_dataset(n_images: int = 10_000):
                     "dataset": dataset.name, "fingerprint": dataset.fingerprint, "num_images": n_images,
                     "status": "complete", "failed": {}}
         atomic_write_text(folder / "manifest.json", json.dumps(manifest))
-    checkpoint = load_checkpoint(shipped_checkpoint())
-    header = {**checkpoint.header, "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint}
-    return dataset, (method_from_checkpoint(checkpoint), header, "shipped MSDN (benchmark copy)")
+    loaded = load_checkpoint(checkpoint or shipped_checkpoint())
+    header = {**loaded.header, "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint}
+    return dataset, (method_from_checkpoint(loaded), header, f"{loaded.header['method']} (benchmark copy)")
