@@ -335,7 +335,8 @@ class MainWindow(WindowActions, QMainWindow):
         self.job_widget.hide()
         if name == "open" and status == "ok" and self.freeze_gc and not self._frozen:
             # After start-up and warm-up: move everything alive out of the collector's way (UI.md 3.3).
-            gc.collect()
+            # No gc.collect() first: a full collection of the freshly imported torch held the GIL,
+            # and so the window, for ~250 ms (py-spy); what garbage it would free is a one-off.
             gc.freeze()
             self._frozen = True
         if name == "train":
