@@ -272,8 +272,10 @@ def train_runs(store_home: str, dataset: str, out: str, kills: int, seed: int) -
         except FileNotFoundError:
             return None
 
+    started = time.perf_counter()
     pid = child(out.with_name("clean.pt"), out.with_name("clean.json"))  # uninterrupted reference
     os.waitpid(pid, 0)
+    epoch_seconds = (time.perf_counter() - started) / 6  # 2 + 2 epochs and their evaluations, roughly
     history = []
     for k in range(kills):
         before = resume_file_id()
@@ -283,7 +285,7 @@ def train_runs(store_home: str, dataset: str, out: str, kills: int, seed: int) -
             exited = bool(os.waitpid(pid, os.WNOHANG)[0])
             time.sleep(0.002)
         if not exited:
-            time.sleep(rng.uniform(0.0, 0.15))  # ...then kill at a random moment of the one after
+            time.sleep(rng.uniform(0.0, epoch_seconds))  # ...then kill at a random moment of the one after
         landed = not exited and _kill(pid)
         header = load_checkpoint(resume_path(out)).header if resume_path(out).exists() else {}  # always loads
         history.append({"landed": landed, "phase": header.get("resume_phase"), "epoch": header.get("resume_epoch")})
