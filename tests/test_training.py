@@ -88,3 +88,27 @@ def test_grid_method_on_feature_only_data_says_why(birds_features):
     dataset, features = birds_features
     with pytest.raises(ValueError, match="attention methods need images"):
         run_to_end(train(dataset, FeatureSource(pooled=features.pooled), TrainConfig(epochs=1)))
+
+
+def test_a_checkpoint_that_cannot_be_used_leaves_the_session_as_it_was(birds_features, tmp_path):
+    """Refused before anything switched: other features not extracted, or weights that do not load."""
+    from zsl_desktop.engine.checkpoints import CheckpointError, save_checkpoint
+
+    dataset, _ = birds_features
+    session = Session(dataset, input_size=64)
+    session.store = extract_all(dataset, root=tmp_path / "store", input_size=64)
+    finished = run_to_end(train(dataset, session.features, TrainConfig(epochs=1, hparams={"batch_size": 16})))
+    state = session.use_method(finished.method, finished.header)
+    before = (session.store, session.backbone, session.input_size, session.model)
+
+    other_size = dict(finished.header, input_size=96)  # never extracted at 96 px
+    save_checkpoint(tmp_path / "other.pt", other_size, finished.method.state_dict())
+    with pytest.raises(CheckpointError, match="not extracted"):
+        session.load_checkpoint(tmp_path / "other.pt")
+    assert (session.store, session.backbone, session.input_size, session.model) == before
+
+    broken = {k: v for k, v in finished.method.state_dict().items() if not k.startswith("W_1")}
+    save_checkpoint(tmp_path / "broken.pt", finished.header, broken)
+    with pytest.raises(Exception):
+        session.load_checkpoint(tmp_path / "broken.pt")
+    assert session.model is state and (session.store, session.backbone, session.input_size) == before[:3]

@@ -195,24 +195,10 @@ def train_job(ctx: EngineContext, config, autosave: bool = True):
 
 
 def load_model(session, path):
-    """``session.load_checkpoint`` after checking everything that could leave the session half-switched.
+    """``session.use_checkpoint`` of the file: it switches nothing unless everything succeeded."""
+    from zsl_desktop.engine.checkpoints import load_checkpoint
 
-    A checkpoint made with another backbone makes the session switch feature stores; when that
-    store was never extracted, refuse before anything changes (the current model stays usable).
-    """
-    from zsl_desktop.engine.checkpoints import CheckpointError, check_compatible, load_checkpoint
-    from zsl_desktop.engine.features import FeatureStore
-
-    checkpoint = load_checkpoint(path)
-    check_compatible(checkpoint, session.dataset)
-    h = checkpoint.header
-    backbone, size = h.get("backbone", session.backbone), int(h.get("input_size", session.input_size))
-    if (backbone, size) != (session.backbone, session.input_size) and session.dataset.has_images \
-            and FeatureStore.open(session.dataset, backbone, size) is None:
-        raise CheckpointError(
-            f"{path}: made with {backbone} features at {size} px, which are not extracted for "
-            f"{session.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size})")
-    return session.use_checkpoint(checkpoint)
+    return session.use_checkpoint(load_checkpoint(path))
 
 
 _PREWARMED = []

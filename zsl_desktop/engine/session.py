@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from zsl_desktop.engine import evaluation as ev
-from zsl_desktop.engine.checkpoints import Checkpoint, check_compatible, load_checkpoint
+from zsl_desktop.engine.checkpoints import Checkpoint, CheckpointError, check_compatible, load_checkpoint
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.features import FeatureStore, extract, feature_source
 from zsl_desktop.engine.methods.base import FeatureSource, Method
@@ -63,31 +63,49 @@ class Session:
         return self.use_checkpoint(checkpoint)
 
     def use_checkpoint(self, checkpoint: Checkpoint) -> ModelState:
+        """Make a checkpoint's model active; on any failure the session is left exactly as it was.
+
+        A model made on other features (backbone, input size) switches the session to their store,
+        which must already be extracted.
+        """
         check_compatible(checkpoint, self.dataset)
         h = checkpoint.header
-        if h.get("backbone", self.backbone) != self.backbone or int(h.get("input_size", self.input_size)) != self.input_size:
-            self.backbone, self.input_size = h["backbone"], int(h["input_size"])
-            self.store = FeatureStore.open(self.dataset, self.backbone, self.input_size)
+        backbone, size = h.get("backbone", self.backbone), int(h.get("input_size", self.input_size))
+        store = self.store
+        if (backbone, size) != (self.backbone, self.input_size):
+            store = FeatureStore.open(self.dataset, backbone, size)
+            if store is None and self.dataset.has_images:
+                where = checkpoint.path or "the checkpoint"
+                raise CheckpointError(
+                    f"{where}: made with {backbone} features at {size} px, which are not extracted for "
+                    f"{self.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size})")
         method = method_from_checkpoint(checkpoint).to(self.device)
-        return self.use_method(method, h, cache_key=_checkpoint_identity(checkpoint))
+        return self._activate(method, h, _checkpoint_identity(checkpoint), store, backbone, size)
 
     def use_method(self, method: Method, header: dict, cache_key: str | None = None) -> ModelState:
         """Make ``method`` the active model: encode every image once (cached per checkpoint file)."""
-        cache = self._codes_cache_path(cache_key)
+        return self._activate(method, header, cache_key, self.store, self.backbone, self.input_size)
+
+    def _activate(self, method, header, cache_key, store, backbone, input_size) -> ModelState:
+        """Encode every image with ``method`` on ``store``'s features, then (only then) switch to both."""
+        cache = self._codes_cache_path(cache_key, store)
         codes = _read_codes(cache, self.dataset.num_samples)
         if codes is None:
             with torch.inference_mode():
-                codes = encode_rows(method, self.features, np.arange(self.dataset.num_samples), self.device)
+                codes = encode_rows(method, feature_source(self.dataset, store),
+                                    np.arange(self.dataset.num_samples), self.device)
             if cache is not None:
                 _write_codes(cache, codes)
+        self.store, self.backbone, self.input_size = store, backbone, input_size
         self.model = ModelState(method=method, header=header, codes=codes)
         return self.model
 
-    def _codes_cache_path(self, cache_key: str | None) -> Path | None:
+    @staticmethod
+    def _codes_cache_path(cache_key: str | None, store: FeatureStore | None) -> Path | None:
         """Codes depend on the model and on the features: key them by both."""
-        if cache_key is None or self.store is None:
+        if cache_key is None or store is None:
             return None
-        return self.store.folder / f"codes-{cache_key}.npy"
+        return store.folder / f"codes-{cache_key}.npy"
 
     # -- scoring ----------------------------------------------------------------------
     def scores(self, class_attributes: np.ndarray, rows=None) -> np.ndarray:
