@@ -28,3 +28,31 @@ def small_birds(tmp_path_factory):
     from zsl_desktop.engine.data import load_builtin
 
     return load_builtin(small=True, root=tmp_path_factory.mktemp("birds") / "builtin_birds_small")
+
+
+@pytest.fixture(scope="session")
+def fresh_builtin(tmp_path_factory):
+    """The full built-in birds regenerated from nothing, once per session: every shipped model is checked on it.
+
+    The generator is deterministic, so the regenerated set must carry the checkpoints' fingerprint.
+    """
+    from zsl_desktop.engine.data import load_builtin
+
+    return load_builtin(root=tmp_path_factory.mktemp("fresh") / "builtin_birds")
+
+
+@pytest.fixture(scope="session")
+def fresh_test_features(fresh_builtin):
+    """(rows, grid, pooled) of its test split, seen then unseen, re-extracted from the images.
+
+    With the default backbone and input size, which every shipped model was made with (each test checks).
+    """
+    import numpy as np
+
+    from zsl_desktop.engine.features import extract_images
+
+    d = fresh_builtin
+    rows = np.concatenate([d.splits["test_seen"], d.splits["test_unseen"]])
+    grid, pooled, errors = extract_images([d.image_path(int(i)) for i in rows])
+    assert not errors
+    return rows, grid, pooled

@@ -5,29 +5,18 @@ ones (written by ``zsl-desktop train``). Regenerating the dataset must give
 the same fingerprint (the generator is deterministic), so the checkpoint
 is accepted, and re-extracting the test images must reproduce the figures.
 """
-from pathlib import Path
-
-import numpy as np
 import pytest
 
-import zsl_desktop
+from shipped import TRAINED, figures_on_test_split, made_on_default_features
 from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
-from zsl_desktop.engine.data import load_builtin
-from zsl_desktop.engine.evaluation import evaluate
-from zsl_desktop.engine.features import extract_images
 from zsl_desktop.engine.training import method_from_checkpoint
 
-SHIPPED = Path(zsl_desktop.__file__).resolve().parents[1] / "trained" / "msdn_builtin.pt"
+SHIPPED = TRAINED / "msdn_builtin.pt"
 README_FIGURES = {"zsl_t1": 0.677, "u": 0.668, "s": 0.825, "h": 0.738, "ausuc": 0.635}
 TOLERANCE = 0.01
 
 
-@pytest.fixture(scope="module")
-def fresh_builtin(tmp_path_factory):
-    return load_builtin(root=tmp_path_factory.mktemp("fresh") / "builtin_birds")
-
-
-def test_shipped_msdn_reaches_its_stated_figures(fresh_builtin):
+def test_shipped_msdn_reaches_its_stated_figures(fresh_builtin, fresh_test_features):
     checkpoint = load_checkpoint(SHIPPED)
     check_compatible(checkpoint, fresh_builtin)  # same fingerprint: the generator is deterministic
     header = checkpoint.header
@@ -36,15 +25,10 @@ def test_shipped_msdn_reaches_its_stated_figures(fresh_builtin):
     assert header["gamma_source"] == "validation"
 
     d = fresh_builtin
+    assert made_on_default_features(header)
     method = method_from_checkpoint(checkpoint)
-    rows = np.concatenate([d.splits["test_seen"], d.splits["test_unseen"]])
-    grid, _, errors = extract_images([d.image_path(int(i)) for i in rows], header["backbone"], header["input_size"])
-    assert not errors
-    scores = method.score(method.encode(grid), d.class_attributes)
-    n_seen = len(d.splits["test_seen"])
-    report = evaluate(scores[:n_seen], d.labels[d.splits["test_seen"]], scores[n_seen:],
-                      d.labels[d.splits["test_unseen"]], d.seen_classes, d.unseen_classes, header["gamma"])
-    got = report.as_dict()
+    _, grid, _ = fresh_test_features
+    got = figures_on_test_split(d, method.score(method.encode(grid), d.class_attributes), header["gamma"])
     for name, value in README_FIGURES.items():
         assert got[name] == pytest.approx(value, abs=TOLERANCE), name
     assert got["zsl_t1"] > 5 * (1 / len(d.unseen_classes))  # far above chance (10%)

@@ -8,22 +8,17 @@ must reproduce them, and the grid-only fallback (no images) its own figures.
 The discovered crops must cover the birds' heads far more often than random
 crops of the same size.
 """
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-import zsl_desktop
+from shipped import TRAINED, figures_on_test_split, made_on_default_features
 from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
 from zsl_desktop.engine.crops import ImageAccess
-from zsl_desktop.engine.data import load_builtin
-from zsl_desktop.engine.evaluation import evaluate
-from zsl_desktop.engine.features import extract_images
 from zsl_desktop.engine.methods.base import FeatureSource
 from zsl_desktop.engine.methods.sgma import part_localisation
 from zsl_desktop.engine.training import method_from_checkpoint
 
-SHIPPED = Path(zsl_desktop.__file__).resolve().parents[1] / "trained" / "sgma_builtin.pt"
+SHIPPED = TRAINED / "sgma_builtin.pt"
 STATED = {"zsl_t1": 0.710, "u": 0.663, "s": 0.915, "h": 0.769, "ausuc": 0.667}  # part features from crops
 GRID_ONLY = {"zsl_t1": 0.677, "u": 0.585, "s": 0.929, "h": 0.718, "ausuc": 0.633}  # the fallback, same gamma
 HEAD_COVERAGE = (0.866, 0.341)  # share of head keypoints inside the best crop: SGMA, random crops of the same sides
@@ -42,26 +37,20 @@ class _TestRows(FeatureSource):
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory):
+def fresh(fresh_builtin, fresh_test_features):
     """The regenerated dataset, the shipped model and the test rows' features (with image access)."""
-    dataset = load_builtin(root=tmp_path_factory.mktemp("fresh") / "builtin_birds")
+    dataset = fresh_builtin
     checkpoint = load_checkpoint(SHIPPED)
     header = checkpoint.header
-    rows = np.concatenate([dataset.splits["test_seen"], dataset.splits["test_unseen"]])
-    grid, _, errors = extract_images([dataset.image_path(int(i)) for i in rows], header["backbone"],
-                                     header["input_size"])
-    assert not errors
+    assert made_on_default_features(header)
+    rows, grid, _ = fresh_test_features
     source = _TestRows(grid, rows)
     source.images = ImageAccess(dataset.image_path, header["backbone"], int(header["input_size"]))
     return dataset, checkpoint, source, rows
 
 
 def _figures(dataset, method, codes, gamma):
-    n_seen = len(dataset.splits["test_seen"])
-    scores = method.score(codes, dataset.class_attributes)
-    return evaluate(scores[:n_seen], dataset.labels[dataset.splits["test_seen"]], scores[n_seen:],
-                    dataset.labels[dataset.splits["test_unseen"]], dataset.seen_classes, dataset.unseen_classes,
-                    gamma).as_dict()
+    return figures_on_test_split(dataset, method.score(codes, dataset.class_attributes), gamma)
 
 
 def test_the_header_states_the_figures_and_the_file_is_small():

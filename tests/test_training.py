@@ -1,5 +1,4 @@
 """The shared training loop: selection on validation, checkpoints, cancel and resume."""
-import numpy as np
 import pytest
 
 from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint

@@ -8,7 +8,6 @@ in well under two minutes; the test suite runs it smaller still (``sizes``).
 from __future__ import annotations
 
 import json
-import os
 import resource
 import time
 from dataclasses import asdict, dataclass
