@@ -112,3 +112,15 @@ def test_extra_points_are_projected_with_the_real_ones():
         assert np.linalg.norm(real - synth) < min(np.linalg.norm(synth - o) for o in others)
     plain = project(x, labels, "pca", cap=500)
     assert plain.extra_points is None and len(plain.rows) == 500
+
+
+def test_a_pca_view_places_new_rows_where_the_projection_put_them():
+    x, labels = _clusters(800, k=4, d=24, seed=5)
+    p = project(x, labels, "pca", cap=400)
+    np.testing.assert_allclose(p.linear(x[p.rows]), p.points, atol=1e-4)  # the same map, as a function
+    fresh, fresh_labels = _clusters(200, k=4, d=24, seed=5)  # other draws from the same clusters
+    placed = p.linear(fresh[fresh_labels == 1])
+    centres = {c: p.points[labels[p.rows] == c].mean(0) for c in range(4)}
+    nearest = min(centres, key=lambda c: np.linalg.norm(placed.mean(0) - centres[c]))
+    assert nearest == 1
+    assert project(x, labels, "tsne", cap=60, iterations=30).linear is None  # t-SNE has no such map

@@ -32,3 +32,37 @@ def test_generative_model_shows_synthesised_clusters(make_window, qtbot, small_b
     w.controller.select(0)
     qtbot.waitUntil(lambda: w.predictions.raw is not None, timeout=10000)
     assert "no attention" in w.image_view.side_hint.text().lower() or w.image_view.explained is not None
+
+
+def test_the_class_being_drawn_gets_a_synthetic_cluster_that_follows_the_sliders(make_window, qtbot, small_birds,
+                                                                                  train_quickly):
+    """GSMFlow + PCA of backbone features: the draft's synthesised features sit on the map and move with it."""
+    model = train_quickly("gsmflow", epochs=2)
+    w = make_window(model=model)
+    w.features.method_box.setCurrentIndex(w.features.method_box.findData("pca"))
+    w.features.request()
+    qtbot.waitUntil(lambda: w.features.draft_map() is not None, timeout=60000)
+    unseen = int(small_birds.unseen_classes[0])
+    w.editor.start_from("dataset", unseen)
+    w.editor.name_edit.setText("Mine")
+    qtbot.waitUntil(lambda: w.controller.live is not None and w.controller.live.draft_points is not None,
+                    timeout=20000)
+    first = w.controller.live.draft_points
+    assert first.shape == (60, 2) and np.isfinite(first).all()
+    assert len(w.features.draft_synth.points()) == 60
+    # the cluster sits among the drawn class's real images rather than the other classes' (on average)
+    p = w.features.projection
+    labels = small_birds.labels[p.rows]
+    centres = {int(c): p.points[labels == c].mean(0) for c in np.unique(labels)}
+    distance = {c: float(np.linalg.norm(first.mean(0) - centre)) for c, centre in centres.items()}
+    assert distance[unseen] < np.median(list(distance.values()))
+    # moving sliders moves the cluster (same seed: it shifts, it is not redrawn at random)
+    for i in range(small_birds.num_attributes):
+        w.editor.set_value(i, 0.0 if small_birds.class_attributes[unseen, i] > 50 else 100.0)
+    qtbot.waitUntil(lambda: not np.allclose(w.controller.live.draft_points, first), timeout=20000)
+    # t-SNE has no map for new points: the crosses go
+    w.features.method_box.setCurrentIndex(w.features.method_box.findData("tsne"))
+    w.features.request()
+    qtbot.waitUntil(lambda: w.features.projection is not None and w.features.projection.method == "tsne"
+                    and w.features.projection.final, timeout=60000)
+    qtbot.waitUntil(lambda: len(w.features.draft_synth.points()) == 0, timeout=20000)

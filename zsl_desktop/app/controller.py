@@ -187,7 +187,11 @@ class Controller(QObject):
         if self.model is None or self.dataset is None:
             return
         names, kinds, matrix, column = self.class_set()
-        request = requests.LiveRequest(self.item, matrix, tuple(names), tuple(kinds), column, self.bridge.generation)
+        draft_map = None
+        if column is not None and self.model.generative:  # the drawn class's own synthetic cluster
+            draft_map = self.features.draft_map()
+        request = requests.LiveRequest(self.item, matrix, tuple(names), tuple(kinds), column, self.bridge.generation,
+                                       draft_map)
         self.live_requests += 1
         self.bridge.request_live(request)
 
@@ -197,6 +201,7 @@ class Controller(QObject):
             self.predictions.set_scores(live.scores, live.class_names, live.class_kinds)
             self._update_summary()
         self.gallery.set_rank_scores(live.draft_scores)
+        self.features.set_draft_cluster(live.draft_points)
 
     @Slot(bool)
     def on_rank_toggled(self, on: bool) -> None:
@@ -304,6 +309,7 @@ class Controller(QObject):
             self.image_view.set_image(value)
         elif kind == "projection":
             self.features.set_projection(value)
+            self.schedule_live()  # a new map: place the drawn class's cluster on it
         elif kind == "evaluate" and isinstance(value, Evaluated):
             source = self.model.source if self.model is not None else ""
             self.training.show_report(value.report, f"Test-split evaluation of the active model ({source})")

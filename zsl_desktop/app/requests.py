@@ -6,7 +6,7 @@ projections, which run on the slow runner and check ``ticket.stale()``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from zsl_desktop.app.context import EngineContext
 from zsl_desktop.app.results import AllScores, Evaluated, Explained, ImageData, LiveScores
 
 LARGE_IMAGE_SIDE = 1024
+DRAFT_SYNTH = 60  # features synthesised for the class being drawn (generative models, PCA feature view)
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class LiveRequest:
     kinds: tuple
     draft_column: int | None = None
     generation: int = 0
+    draft_map: object | None = None  # projection.LinearMap: also place the draft's synthesised features
 
 
 def live_scores(ctx: EngineContext, request: LiveRequest) -> LiveScores:
@@ -32,12 +34,15 @@ def live_scores(ctx: EngineContext, request: LiveRequest) -> LiveScores:
     scores = None
     if request.item is not None and 0 <= request.item < len(codes):
         scores = np.asarray(method.score(codes[request.item:request.item + 1], request.matrix)[0], np.float32)
-    draft = None
+    draft = points = None
     if request.draft_column is not None:
         column = request.matrix[request.draft_column:request.draft_column + 1]
         draft = np.asarray(method.score(codes, column)[:, 0], np.float32)
+        if request.draft_map is not None and type(method).generative:
+            # The same seed every time: moving a slider moves the cluster, it does not re-scatter it.
+            points = request.draft_map(method.synthesize(column, DRAFT_SYNTH, seed=0))
     return LiveScores(request.item if scores is not None else -1, tuple(request.names), tuple(request.kinds),
-                      scores, request.draft_column, draft, request.generation)
+                      scores, request.draft_column, draft, request.generation, points)
 
 
 def all_scores(ctx: EngineContext, matrix: np.ndarray, names, kinds, generation: int = 0) -> AllScores:
@@ -136,5 +141,6 @@ def project(ctx: EngineContext, method: str, cap: int | None, seed: int, ticket=
             extra_labels = np.repeat(classes, synthesize)
     callback = ticket.partial if ticket is not None else None
     cancel = ticket.stale if ticket is not None else None
-    return run(data, dataset.labels, method, cap, seed, callback=callback, cancel=cancel,
-               extra=extra, extra_labels=extra_labels)
+    projection = run(data, dataset.labels, method, cap, seed, callback=callback, cancel=cancel,
+                     extra=extra, extra_labels=extra_labels)
+    return replace(projection, space=space)

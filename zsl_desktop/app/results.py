@@ -119,6 +119,7 @@ class LiveScores:
     draft_column: int | None
     draft_scores: np.ndarray | None  # [N + L] raw scores of every item for the draft class
     generation: int = 0
+    draft_points: np.ndarray | None = None  # [m, 2] the draft's synthesised features on the feature view
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ class Projection:
     final: bool = True  # False for an intermediate t-SNE frame
     extra_points: np.ndarray | None = None  # [m, 2] synthesised features, projected with the real ones
     extra_labels: np.ndarray | None = None  # [m] their class ids
+    linear: LinearMap | None = None  # PCA: places further feature rows on this map
+    space: str = "features"  # what was projected: backbone "features", or a model's "codes"
 
     @property
     def caption(self) -> str:
@@ -64,7 +66,14 @@ def sample_rows(labels, cap: int, seed: int = 0, rows=None) -> np.ndarray:
 
 
 def pca(x: np.ndarray, dims: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(scores [n, dims], explained variance ratio [dims]) of the centred data.
+    """(scores [n, dims], explained variance ratio [dims]) of the centred data."""
+    x = np.asarray(x, dtype=np.float32)
+    mean, components, ratio = pca_fit(x, dims, seed)
+    return ((x - mean) @ components).astype(np.float32), ratio
+
+
+def pca_fit(x: np.ndarray, dims: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean [d], components [d, dims], explained variance ratio [dims]) of ``x`` [n, d].
 
     Small inputs use an exact SVD; large ones a seeded randomised subspace
     iteration (Halko et al. 2011), which finds the leading components of a
@@ -72,7 +81,8 @@ def pca(x: np.ndarray, dims: int = 2, seed: int = 0) -> tuple[np.ndarray, np.nda
     of each axis is fixed (largest loading positive) so results are reproducible.
     """
     x = np.asarray(x, dtype=np.float32)
-    x = x - x.mean(axis=0, keepdims=True)
+    mean = x.mean(axis=0)
+    x = x - mean[None]
     n, d = x.shape
     dims = min(dims, n, d)
     total = max(float(np.square(x, dtype=np.float64).sum()), 1e-12)
@@ -93,7 +103,29 @@ def pca(x: np.ndarray, dims: int = 2, seed: int = 0) -> tuple[np.ndarray, np.nda
     signs = np.sign(components[np.argmax(np.abs(components), axis=0), np.arange(components.shape[1])])
     signs[signs == 0] = 1
     components = (components * signs).astype(np.float32)
-    return (x @ components).astype(np.float32), (var / total).astype(np.float32)
+    return mean.astype(np.float32), components, (var / total).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LinearMap:
+    """A PCA view as a function: new feature rows [m, C] -> points [m, 2] on the same map.
+
+    Why: a class being drawn with the sliders gets synthesised features many times a
+    second; re-running the projection each time would move every point. A PCA map
+    places them without touching the others (t-SNE has no such map).
+    """
+
+    mean: np.ndarray  # [C]
+    components: np.ndarray  # [C, 2]
+
+    def __call__(self, features) -> np.ndarray:
+        x = _unit_rows(np.asarray(features, dtype=np.float32))
+        return ((x - self.mean) @ self.components).astype(np.float32)
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """L2-normalised rows: distances then reflect direction, which is what the methods compare."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
 
 
 def _conditional_p(d2: np.ndarray, perplexity: float, tol: float = 1e-4, steps: int = 64) -> np.ndarray:
@@ -219,8 +251,7 @@ def project(features, labels, method: str = "pca", cap: int | None = None, seed:
     x = np.asarray(features[picked], dtype=np.float32)
     if m:
         x = np.concatenate([x, extra])
-    # L2-normalised rows: distances then reflect direction, which is what the methods compare.
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
+    x = _unit_rows(x)
     total = len(pool)
     n = len(picked)
 
@@ -229,9 +260,10 @@ def project(features, labels, method: str = "pca", cap: int | None = None, seed:
                           extra_labels=extra_labels if m else None, **kw)
 
     if method == "pca":
-        points, ratio = pca(x, 2)
+        mean, components, ratio = pca_fit(x, 2)
         note = "PCA: " + ", ".join(f"PC{i + 1} {100 * r:.0f}%" for i, r in enumerate(ratio))
-        return split(points, note=note, explained=tuple(float(r) for r in ratio))
+        return split(((x - mean) @ components).astype(np.float32), note=note,
+                     explained=tuple(float(r) for r in ratio), linear=LinearMap(mean, components))
     reduced, _ = pca(x, min(50, x.shape[1], max(2, x.shape[0] - 1)))
     note = f"t-SNE, perplexity {perplexity:g}"
 

@@ -4,7 +4,9 @@ Seen classes are round, unseen classes triangles; clicking a point selects
 its image everywhere. Projections (PCA, or exact t-SNE on a capped sample)
 are computed on the bridge's worker; t-SNE frames animate as they arrive.
 Generative methods can add their synthesised features as crosses through
-``set_synthesized(points, labels)``.
+``set_synthesized(points, labels)``; on a PCA map of backbone features, the
+class being drawn in the editor gets its own cluster of stars, which moves
+with the sliders (``draft_map`` / ``set_draft_cluster``).
 """
 from __future__ import annotations
 
@@ -55,8 +57,8 @@ class FeatureViewPanel(QWidget):
         self.caption = theme.squeezable(QLabel("Open a dataset to see its feature space.", self))
         self.caption.setObjectName("hint")
         self.legend = theme.squeezable(QLabel(
-            f"<span style='color:{theme.DIM}'>● seen &nbsp; ▲ unseen &nbsp; ✕ synthesised &nbsp; "
-            f"colour = class</span>", self))
+            f"<span style='color:{theme.DIM}'>● seen &nbsp; ▲ unseen &nbsp; ✕ synthesised "
+            f" &nbsp; <span style='color:{theme.DRAFT}'>★</span> the class you draw (PCA) &nbsp; colour = class</span>", self))
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("featurePlot")
         theme.style_plot(self.plot.getPlotItem())
@@ -66,9 +68,10 @@ class FeatureViewPanel(QWidget):
         self.scatter = pg.ScatterPlotItem(pxMode=True, hoverable=True, hoverSize=12,
                                           hoverPen=pg.mkPen(theme.TEXT, width=1.5))
         self.synth = pg.ScatterPlotItem(pxMode=True, symbol="x", size=7)
+        self.draft_synth = pg.ScatterPlotItem(pxMode=True, symbol="star", size=13)
         self.marker = pg.ScatterPlotItem(pxMode=True, size=18, symbol="o", brush=pg.mkBrush(0, 0, 0, 0),
                                          pen=pg.mkPen(theme.TEXT, width=2))
-        for item in (self.synth, self.scatter, self.marker):
+        for item in (self.synth, self.scatter, self.draft_synth, self.marker):
             self.plot.addItem(item)
         self.scatter.sigClicked.connect(self._on_clicked)
         self.scatter.sigHovered.connect(self._on_hover)
@@ -112,6 +115,7 @@ class FeatureViewPanel(QWidget):
         self.projection = None
         self.scatter.clear()
         self.synth.clear()
+        self.draft_synth.clear()
         self.marker.clear()
         for item in self._class_items.values():
             self.plot.removeItem(item)
@@ -167,6 +171,8 @@ class FeatureViewPanel(QWidget):
         first = self.projection is None or len(self.projection.rows) != len(projection.rows) \
             or self.projection.method != projection.method
         self.projection = projection
+        if first:
+            self.draft_synth.clear()  # placed on the old map; the controller places them again
         rows = projection.rows
         labels = d.labels[rows]
         if d.num_classes <= PER_CLASS_ITEMS:
@@ -254,6 +260,20 @@ class FeatureViewPanel(QWidget):
         pens = [pg.mkPen(self._brushes[int(c) % k].color(), width=1.5) if k else pg.mkPen(theme.TEXT)
                 for c in labels]
         self.synth.setData(pos=np.asarray(points, np.float32), pen=pens, brush=None, symbol="x", size=8)
+
+    def draft_map(self):
+        """What places the drawn class's synthesised features on this view: a final PCA map of backbone
+        features (None otherwise: t-SNE has no map for new points, and codes are not features)."""
+        p = self.projection
+        return p.linear if p is not None and p.final and p.space == "features" else None
+
+    def set_draft_cluster(self, points: np.ndarray | None) -> None:
+        """The drawn class's synthesised features, already on this view's map (None clears them)."""
+        if points is None or len(points) == 0 or self.draft_map() is None:
+            self.draft_synth.clear()
+            return
+        self.draft_synth.setData(pos=np.asarray(points, np.float32), pen=pg.mkPen(theme.TEXT, width=0.8),
+                                 brush=pg.mkBrush(theme.DRAFT), symbol="star", size=13)
 
     def select_item(self, item: int | None) -> None:
         self._selected = item
