@@ -45,9 +45,8 @@ def test_the_class_being_drawn_gets_a_synthetic_cluster_that_follows_the_sliders
     unseen = int(small_birds.unseen_classes[0])
     w.editor.start_from("dataset", unseen)
     w.editor.name_edit.setText("Mine")
-    qtbot.waitUntil(lambda: w.controller.live is not None and w.controller.live.draft_points is not None,
-                    timeout=20000)
-    first = w.controller.live.draft_points
+    qtbot.waitUntil(lambda: w.features.draft_points is not None, timeout=20000)
+    first = w.features.draft_points
     assert first.shape == (60, 2) and np.isfinite(first).all()
     assert len(w.features.draft_synth.points()) == 60
     # the cluster sits among the drawn class's real images rather than the other classes' (on average)
@@ -59,10 +58,12 @@ def test_the_class_being_drawn_gets_a_synthetic_cluster_that_follows_the_sliders
     # moving sliders moves the cluster (same seed: it shifts, it is not redrawn at random)
     for i in range(small_birds.num_attributes):
         w.editor.set_value(i, 0.0 if small_birds.class_attributes[unseen, i] > 50 else 100.0)
-    qtbot.waitUntil(lambda: not np.allclose(w.controller.live.draft_points, first), timeout=20000)
+    qtbot.waitUntil(lambda: w.features.draft_points is not None and not np.allclose(w.features.draft_points, first),
+                    timeout=20000)
     # t-SNE has no map for new points: the crosses go
     w.features.method_box.setCurrentIndex(w.features.method_box.findData("tsne"))
     w.features.request()
     qtbot.waitUntil(lambda: w.features.projection is not None and w.features.projection.method == "tsne"
                     and w.features.projection.final, timeout=60000)
-    qtbot.waitUntil(lambda: len(w.features.draft_synth.points()) == 0, timeout=20000)
+    qtbot.waitUntil(lambda: len(w.features.draft_synth.points()) == 0 and w.features.draft_points is None,
+                    timeout=20000)

@@ -177,6 +177,10 @@ class EngineBridge(QObject):
         ctx = self.context
         return self._submit("live", lambda t: requests.live_scores(ctx, request), priority=3)
 
+    def request_draft_cluster(self, values, place) -> int:
+        ctx, gen = self.context, self.generation
+        return self._submit("draft", lambda t: requests.draft_cluster(ctx, values, place, gen), priority=2)
+
     def request_all_scores(self, matrix, names, kinds) -> int:
         ctx, gen = self.context, self.generation
         return self._submit("all", lambda t: requests.all_scores(ctx, matrix, names, kinds, gen), priority=1)

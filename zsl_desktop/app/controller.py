@@ -13,7 +13,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from zsl_desktop.app import requests
 from zsl_desktop.app.panels.predictions import calibrate, softmax
-from zsl_desktop.app.results import AllScores, DatasetReady, Evaluated, Explained, ImageData, LiveScores, LooseAdded
+from zsl_desktop.app.results import (AllScores, DatasetReady, DraftCluster, Evaluated, Explained, ImageData, LiveScores,
+                                     LooseAdded)
 
 LIVE_INTERVAL_MS = 40
 SYNTH_PER_CLASS = 30  # synthesised features per unseen class in the feature view (generative models)
@@ -187,13 +188,14 @@ class Controller(QObject):
         if self.model is None or self.dataset is None:
             return
         names, kinds, matrix, column = self.class_set()
-        draft_map = None
-        if column is not None and self.model.generative:  # the drawn class's own synthetic cluster
-            draft_map = self.features.draft_map()
-        request = requests.LiveRequest(self.item, matrix, tuple(names), tuple(kinds), column, self.bridge.generation,
-                                       draft_map)
+        request = requests.LiveRequest(self.item, matrix, tuple(names), tuple(kinds), column, self.bridge.generation)
         self.live_requests += 1
         self.bridge.request_live(request)
+        place = self.features.draft_map() if column is not None and self.model.generative else None
+        if place is not None:  # the drawn class's own synthetic cluster on the feature view
+            self.bridge.request_draft_cluster(matrix[column], place)
+        else:
+            self.features.set_draft_cluster(None)
 
     def on_live(self, live: LiveScores) -> None:
         self.live = live
@@ -201,7 +203,6 @@ class Controller(QObject):
             self.predictions.set_scores(live.scores, live.class_names, live.class_kinds)
             self._update_summary()
         self.gallery.set_rank_scores(live.draft_scores)
-        self.features.set_draft_cluster(live.draft_points)
 
     @Slot(bool)
     def on_rank_toggled(self, on: bool) -> None:
@@ -300,6 +301,9 @@ class Controller(QObject):
     def on_result(self, kind: str, value) -> None:
         if kind == "live":
             self.on_live(value)
+        elif kind == "draft" and isinstance(value, DraftCluster):
+            if value.placed_on is self.features.draft_map():
+                self.features.set_draft_cluster(value.points)
         elif kind == "all":
             self.all_scores = value
             self._update_gallery_predictions()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from zsl_desktop.app.context import EngineContext
-from zsl_desktop.app.results import AllScores, Evaluated, Explained, ImageData, LiveScores
+from zsl_desktop.app.results import AllScores, DraftCluster, Evaluated, Explained, ImageData, LiveScores
 
 LARGE_IMAGE_SIDE = 1024
 DRAFT_SYNTH = 60  # features synthesised for the class being drawn (generative models, PCA feature view)
@@ -25,7 +25,6 @@ class LiveRequest:
     kinds: tuple
     draft_column: int | None = None
     generation: int = 0
-    draft_map: object | None = None  # projection.LinearMap: also place the draft's synthesised features
 
 
 def live_scores(ctx: EngineContext, request: LiveRequest) -> LiveScores:
@@ -34,15 +33,24 @@ def live_scores(ctx: EngineContext, request: LiveRequest) -> LiveScores:
     scores = None
     if request.item is not None and 0 <= request.item < len(codes):
         scores = np.asarray(method.score(codes[request.item:request.item + 1], request.matrix)[0], np.float32)
-    draft = points = None
+    draft = None
     if request.draft_column is not None:
         column = request.matrix[request.draft_column:request.draft_column + 1]
         draft = np.asarray(method.score(codes, column)[:, 0], np.float32)
-        if request.draft_map is not None and type(method).generative:
-            # The same seed every time: moving a slider moves the cluster, it does not re-scatter it.
-            points = request.draft_map(method.synthesize(column, DRAFT_SYNTH, seed=0))
     return LiveScores(request.item if scores is not None else -1, tuple(request.names), tuple(request.kinds),
-                      scores, request.draft_column, draft, request.generation, points)
+                      scores, request.draft_column, draft, request.generation)
+
+
+def draft_cluster(ctx: EngineContext, values: np.ndarray, place, generation: int = 0) -> DraftCluster:
+    """Features a generative model synthesises for the drawn class, placed on the feature view's map.
+
+    Its own request, after the live scores: synthesis costs up to ~7 ms (GSMFlow), which the
+    scores of a slider move should not wait for. The same seed every time, so moving a
+    slider moves the cluster rather than re-scattering it.
+    """
+    method = ctx.model().method
+    row = np.asarray(values, np.float32)[None]
+    return DraftCluster(place(method.synthesize(row, DRAFT_SYNTH, seed=0)), generation, place)
 
 
 def all_scores(ctx: EngineContext, matrix: np.ndarray, names, kinds, generation: int = 0) -> AllScores:

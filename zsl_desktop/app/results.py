@@ -119,7 +119,15 @@ class LiveScores:
     draft_column: int | None
     draft_scores: np.ndarray | None  # [N + L] raw scores of every item for the draft class
     generation: int = 0
-    draft_points: np.ndarray | None = None  # [m, 2] the draft's synthesised features on the feature view
+
+
+@dataclass(frozen=True)
+class DraftCluster:
+    """The drawn class's synthesised features [m, 2], placed on the feature view's current map."""
+
+    points: np.ndarray
+    generation: int = 0
+    placed_on: object = None  # the map used: a result for a map the view has since replaced is dropped
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ class FeatureViewPanel(QWidget):
                                           hoverPen=pg.mkPen(theme.TEXT, width=1.5))
         self.synth = pg.ScatterPlotItem(pxMode=True, symbol="x", size=7)
         self.draft_synth = pg.ScatterPlotItem(pxMode=True, symbol="star", size=13)
+        self.draft_points: np.ndarray | None = None
         self.marker = pg.ScatterPlotItem(pxMode=True, size=18, symbol="o", brush=pg.mkBrush(0, 0, 0, 0),
                                          pen=pg.mkPen(theme.TEXT, width=2))
         for item in (self.synth, self.scatter, self.draft_synth, self.marker):
@@ -116,6 +117,7 @@ class FeatureViewPanel(QWidget):
         self.scatter.clear()
         self.synth.clear()
         self.draft_synth.clear()
+        self.draft_points = None
         self.marker.clear()
         for item in self._class_items.values():
             self.plot.removeItem(item)
@@ -172,7 +174,7 @@ class FeatureViewPanel(QWidget):
             or self.projection.method != projection.method
         self.projection = projection
         if first:
-            self.draft_synth.clear()  # placed on the old map; the controller places them again
+            self.set_draft_cluster(None)  # placed on the old map; the controller places them again
         rows = projection.rows
         labels = d.labels[rows]
         if d.num_classes <= PER_CLASS_ITEMS:
@@ -270,8 +272,10 @@ class FeatureViewPanel(QWidget):
     def set_draft_cluster(self, points: np.ndarray | None) -> None:
         """The drawn class's synthesised features, already on this view's map (None clears them)."""
         if points is None or len(points) == 0 or self.draft_map() is None:
+            self.draft_points = None
             self.draft_synth.clear()
             return
+        self.draft_points = np.asarray(points, np.float32)
         self.draft_synth.setData(pos=np.asarray(points, np.float32), pen=pg.mkPen(theme.TEXT, width=0.8),
                                  brush=pg.mkBrush(theme.DRAFT), symbol="star", size=13)
 
