@@ -295,3 +295,18 @@ def test_paper_distillation_and_normalised_v_train_too():
     m = MSDN(info, {**HP, "distill": "paper", "normalize_V": "true", "bias": 0.5})
     losses = _losses(m.fit(data, Control(), epochs=2))
     assert all(math.isfinite(v) for v in losses)
+
+
+def test_optimizer_state_moves_with_the_model_but_step_stays_on_the_cpu():
+    """torch's Adam/RMSprop want ``step`` on the CPU unless capturable (checked on the meta device here)."""
+    from zsl_desktop.engine.methods.base import move_optimizer_state
+
+    p = torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.Adam([p])
+    p.grad = torch.ones(3)
+    opt.step()
+    move_optimizer_state(opt, "meta")
+    state = opt.state[p]
+    assert state["exp_avg"].device.type == "meta" and state["exp_avg_sq"].device.type == "meta"
+    assert state["step"].device.type == "cpu"
+    move_optimizer_state(None, "meta")  # no optimizer yet: nothing to do

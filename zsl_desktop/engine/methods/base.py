@@ -269,6 +269,20 @@ class Method(abc.ABC):
 _REGISTRY: dict[str, type[Method]] = {}
 
 
+def move_optimizer_state(optimizer, device) -> None:
+    """Move an optimizer's per-parameter tensors to ``device``, all but ``step``.
+
+    Why not ``step``: torch's Adam and RMSprop expect it on the CPU unless built
+    ``capturable``; a CUDA step fails at the next ``optimizer.step()``.
+    """
+    if optimizer is None:
+        return
+    for per_param in optimizer.state.values():
+        for key, value in per_param.items():
+            if isinstance(value, torch.Tensor) and key != "step":
+                per_param[key] = value.to(device)
+
+
 def register(cls: type[Method]) -> type[Method]:
     """Class decorator: ``@register class MSDN(Method): name = "msdn"``."""
     _REGISTRY[cls.name] = cls

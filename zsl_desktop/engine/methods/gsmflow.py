@@ -69,7 +69,8 @@ import torch
 
 from zsl_desktop.engine.flows import ConditionalFlow, RelativePositioning, choose_anchors, nll_loss, prototype_loss
 
-from .base import Control, EpochEnd, Message, Method, ModelInfo, Step, TrainData, register
+from .base import (Control, EpochEnd, Message, Method, ModelInfo, Step, TrainData, move_optimizer_state,
+                   register)
 from .generative import (FeatureScaler, GZSLHead, boundary_mining, fit_head, generator_for, principal_directions,
                          refit_head, row_keys)
 
@@ -384,9 +385,5 @@ class GSMFlow(Method):
         super().to(device)
         self._flow.to(device)
         self._gsm.to(device)
-        if self._optimizer is not None:
-            for per_param in self._optimizer.state.values():
-                for key, value in per_param.items():
-                    if isinstance(value, torch.Tensor) and key != "step":
-                        per_param[key] = value.to(device)
+        move_optimizer_state(self._optimizer, device)
         return self

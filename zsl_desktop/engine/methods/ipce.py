@@ -93,7 +93,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import Control, EpochEnd, Method, ModelInfo, Step, TrainData, register
+from .base import Control, EpochEnd, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
 from .ce_gzsl_nets import (Comparator, Critic, Embedding, Generator, comparator_loss, gradient_penalty,
                            ipce_loss, normal_init, supcon_loss)
 from .generative import FeatureScaler, fit_softmax, generator_for, match_rows, row_keys
@@ -598,12 +598,7 @@ class _CEGZSLBase(Method):
         if self._proto is not None and self._proto.device != torch.device(device):
             self._proto.data = self._proto.data.to(device)
         for opt in (self._opt_d, self._opt_g):
-            if opt is None:
-                continue
-            for per_param in opt.state.values():
-                for key, value in per_param.items():
-                    if isinstance(value, torch.Tensor) and key != "step":
-                        per_param[key] = value.to(device)
+            move_optimizer_state(opt, device)
         return self
 
 

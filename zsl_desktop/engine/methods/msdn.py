@@ -62,7 +62,7 @@ import torch.nn.functional as F
 
 from zsl_desktop.engine.precision import training_dtype
 
-from .base import (Control, EpochEnd, Explanation, Method, ModelInfo, Step, TrainData,
+from .base import (Control, EpochEnd, Explanation, Method, ModelInfo, Step, TrainData, move_optimizer_state,
                    register)
 
 PARAMETER_NAMES = ("V", "W_1", "W_2", "W_1_1", "W_2_1")
@@ -405,9 +405,5 @@ class MSDN(Method):
     def to(self, device) -> "MSDN":
         super().to(device)
         self._net.to(device)
-        if self._optimizer is not None:
-            for per_param in self._optimizer.state.values():
-                for key, value in per_param.items():
-                    if isinstance(value, torch.Tensor) and key != "step":
-                        per_param[key] = value.to(device)
+        move_optimizer_state(self._optimizer, device)
         return self

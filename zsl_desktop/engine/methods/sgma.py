@@ -103,7 +103,7 @@ import math
 import numpy as np
 import torch
 
-from .base import Explanation, Method, ModelInfo, register
+from .base import Explanation, Method, ModelInfo, move_optimizer_state, register
 from .sgma_eval import part_localisation  # noqa: F401  (re-exported: sgma.part_localisation)
 from .sgma_parts import CROP, GLOBAL, GRID, SGMANet, attribute_maps, to_corners
 from .sgma_train import NET_PARAMETERS, SGMATraining
@@ -343,10 +343,6 @@ class SGMA(SGMATraining, Method):
     def to(self, device) -> "SGMA":
         super().to(device)
         self._net.to(device)
-        if self._optimizer is not None:
-            for per_param in self._optimizer.state.values():
-                for key, value in per_param.items():
-                    if isinstance(value, torch.Tensor):
-                        per_param[key] = value.to(device)
+        move_optimizer_state(self._optimizer, device)  # (this copy used to move ``step`` too)
         return self
 
