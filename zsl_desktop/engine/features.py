@@ -240,14 +240,9 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
 
 def extract_all(dataset: Dataset, progress=None, **kwargs) -> FeatureStore:
     """Run :func:`extract` to the end, calling ``progress(ExtractProgress)`` on each step."""
-    gen = extract(dataset, **kwargs)
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(event)
+    from zsl_desktop.engine.training import run_to_end
+
+    return run_to_end(extract(dataset, **kwargs), progress)
 
 
 def _prefetch(pool, fn, items, ahead: int = 2):
