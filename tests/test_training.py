@@ -1,5 +1,6 @@
 """The shared training loop: selection on validation, checkpoints, cancel and resume."""
 import pytest
+import torch
 
 from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
 from zsl_desktop.engine.features import extract_all
@@ -111,3 +112,49 @@ def test_a_checkpoint_that_cannot_be_used_leaves_the_session_as_it_was(birds_fea
     with pytest.raises(Exception):
         session.load_checkpoint(tmp_path / "broken.pt")
     assert session.model is state and (session.store, session.backbone, session.input_size) == before[:3]
+
+
+def test_out_of_memory_in_fit_halves_the_batch_and_goes_on_from_the_last_epoch(birds_features, monkeypatch):
+    """A fake allocator that fails for batches over 8 rows from the second epoch on (as a GPU would)."""
+    from zsl_desktop.engine.methods.base import Message
+    from zsl_desktop.engine.methods.msdn import MSDNNet
+
+    dataset, features = birds_features
+    real_forward = MSDNNet.forward
+    armed = []  # set once the first epoch has ended
+
+    def forward(self, grid, *args, **kwargs):
+        if armed and torch.is_grad_enabled() and grid.shape[0] > 8:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_forward(self, grid, *args, **kwargs)
+
+    def on_event(event):
+        events.append(event)
+        if isinstance(event, EpochEnd):
+            armed.append(True)
+
+    monkeypatch.setattr(MSDNNet, "forward", forward)
+    config = TrainConfig(method="msdn", epochs=3, seed=1, hparams={"batch_size": 32})
+    events = []
+    run_to_end(train(dataset, features, config), on_event)
+    notes = [e.text for e in events if isinstance(e, Message)]
+    assert len(notes) == 2 and "batches of 16 (were 32)" in notes[0] and "batches of 8 (were 16)" in notes[1]
+    assert "in epoch 2" in notes[0] and "back to the end of epoch 1" in notes[0]  # epoch 1 was kept
+    validations = [e.epoch for e in events if isinstance(e, Validation)]
+    assert validations[:3] == [1, 2, 3]  # each epoch validated once: epoch 2 was redone, not skipped
+    done = events[-1]
+    assert isinstance(done, Finished) and not done.cancelled
+    assert int(done.header["hparams"]["batch_size"]) == 8  # the final phase kept the smaller batch
+
+
+def test_out_of_memory_on_the_cpu_at_batch_one_is_an_error(birds_features, monkeypatch):
+    from zsl_desktop.engine.methods.msdn import MSDNNet
+
+    dataset, features = birds_features
+
+    def forward(self, grid, *args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(MSDNNet, "forward", forward)
+    with pytest.raises(MemoryError, match="even with batches of 1"):
+        _events(dataset, features, TrainConfig(method="msdn", epochs=1, hparams={"batch_size": 2}))

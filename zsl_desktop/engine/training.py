@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -249,9 +249,9 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
 
         def on_validation(method):
             metrics = evaluate_on(method, dataset, features, val_seen_idx, val_unseen_idx, train_classes,
-                                  val_classes, None, candidates, device, "validation").as_dict()
+                                  val_classes, None, candidates, run.device, "validation").as_dict()
             metrics["seen_rejection"] = seen_rejection_rate(
-                method, dataset, features, val_seen_idx, train_classes, val_classes, metrics["gamma"], device)
+                method, dataset, features, val_seen_idx, train_classes, val_classes, metrics["gamma"], run.device)
             return metrics
 
         if saved is None or saved["phase"] == "select":
@@ -278,14 +278,15 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
         method = run.method
         rate = best_metrics.get("seen_rejection")
         if rate is not None and len(calibration_idx):
-            gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate, device)
+            gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate,
+                                             run.device)
             gamma_source = "validation"
         selection = {"best_epoch": best_epoch, "validation": best_metrics, "seen_rejection": rate,
                      "calibration_images": int(len(calibration_idx))}
     else:
         def on_test(method):
             return evaluate_on(method, dataset, features, dataset.splits["test_seen"], dataset.splits["test_unseen"],
-                               seen, unseen, None, None, device, "test").as_dict()
+                               seen, unseen, None, None, run.device, "test").as_dict()
 
         yield Phase("test-selected", "selecting the epoch on the TEST split (reproduction mode)", epochs)
         best = yield from run.phase("test-selected", dataset.splits["trainval"], seen, epochs, on_test, saved,
@@ -298,7 +299,7 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
         selection = {"best_epoch": best_epoch, "test": best["metrics"]}
 
     report = evaluate_on(method, dataset, features, dataset.splits["test_seen"], dataset.splits["test_unseen"],
-                         seen, unseen, gamma, None, device, gamma_source)
+                         seen, unseen, gamma, None, run.device, gamma_source)
     header = make_header(dataset, method, config, epochs=best_epoch, gamma=gamma, gamma_source=gamma_source,
                          selection=selection, metrics=report.as_dict())
     path = None
@@ -323,33 +324,66 @@ class _Run:
         self.method: Method | None = None
 
     def phase(self, name, index, train_classes, epochs, evaluate, saved, carry=None, keep_best_state=False):
-        """Train one phase; yields events, returns the best ``{"epoch", "metrics"[, "state"]}`` or None if cancelled."""
+        """Train one phase; yields events, returns the best ``{"epoch", "metrics"[, "state"]}`` or None if cancelled.
+
+        Out of memory inside ``fit`` is not the end: the phase goes back to the state after the last
+        finished epoch and continues with half the batch, then on the CPU (``_shrink``), saying so.
+        """
         self.method = build_method(self.dataset, self.features, self.config).to(self.device)
-        data = _train_data(self.dataset, self.features, index, train_classes, self.device, self.config.seed,
-                           self.config.backbone, self.config.input_size)
         start, best = 0, carry
         if saved is not None and saved["phase"] == name:
             self.method.load_state_dict(saved["state"])
             start, best = saved["epoch"], saved["best"] or carry
             yield Message(f"resumed {name} phase after epoch {start}")
-        try:
-            for event in self.method.fit(data, self.control, epochs, start_epoch=start):
-                yield event
-                if not isinstance(event, EpochEnd):
-                    continue
-                if evaluate is not None:
-                    metrics = evaluate(self.method)
-                    if best is None or metrics["h"] > best["metrics"]["h"]:
-                        best = {"epoch": event.epoch, "metrics": metrics}
-                        if keep_best_state:
-                            best["state"] = copy.deepcopy(self.method.state_dict())
-                    yield Validation(event.epoch, metrics, best["epoch"], "test" if keep_best_state else "validation")
-                elif best is None:
-                    best = {"epoch": event.epoch, "metrics": {}}
-                self._save_resume(name, event.epoch, best)
-        except Cancelled:
-            return None
+        last_epoch_state = _cpu_copy(self.method.state_dict()) if start else None
+        while True:
+            data = _train_data(self.dataset, self.features, index, train_classes, self.device, self.config.seed,
+                               self.config.backbone, self.config.input_size)
+            try:
+                for event in self.method.fit(data, self.control, epochs, start_epoch=start):
+                    yield event
+                    if not isinstance(event, EpochEnd):
+                        continue
+                    if evaluate is not None:
+                        metrics = evaluate(self.method)
+                        if best is None or metrics["h"] > best["metrics"]["h"]:
+                            best = {"epoch": event.epoch, "metrics": metrics}
+                            if keep_best_state:
+                                best["state"] = copy.deepcopy(self.method.state_dict())
+                        yield Validation(event.epoch, metrics, best["epoch"],
+                                         "test" if keep_best_state else "validation")
+                    elif best is None:
+                        best = {"epoch": event.epoch, "metrics": {}}
+                    self._save_resume(name, event.epoch, best)
+                    start, last_epoch_state = event.epoch, _cpu_copy(self.method.state_dict())
+                break
+            except Cancelled:
+                return None
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried, the rest re-raised
+                from zsl_desktop.engine.features import is_out_of_memory
+
+                if not is_out_of_memory(exc):
+                    raise
+                yield Message(self._shrink(exc, start))
+                self.method = build_method(self.dataset, self.features, self.config).to(self.device)
+                if last_epoch_state is not None:
+                    self.method.load_state_dict(last_epoch_state)
         return best if best is not None else {"epoch": epochs, "metrics": {"gamma": 0.0, "h": 0.0}}
+
+    def _shrink(self, exc: BaseException, epoch: int) -> str:
+        """Half the batch (methods with ``batch_size``), else the CPU; what was done, for the user."""
+        batch = int(self.method.hparams.get("batch_size", 1))
+        where = f"out of memory on {self.device} in epoch {epoch + 1}"
+        back = f"back to the end of epoch {epoch}" if epoch else "starting again"
+        if str(self.device).startswith("cuda"):
+            torch.cuda.empty_cache()
+        if batch > 1:
+            self.config = replace(self.config, hparams={**self.config.hparams, "batch_size": batch // 2})
+            return f"{where}: {back} with batches of {batch // 2} (were {batch})"
+        if self.device != "cpu":
+            self.device = "cpu"
+            return f"{where} even with batches of 1: {back} on the CPU (slower)"
+        raise MemoryError(f"out of memory on the CPU even with batches of 1 ({exc})") from exc
 
     def cancelled(self):
         finished = Finished(self.method, {}, None, None, cancelled=True)
@@ -384,6 +418,12 @@ def _load_resume(checkpoint_path, dataset, config):
     if best is not None and "best" in ck.state:
         best = {**best, "state": ck.state["best"]}
     return {"phase": h["resume_phase"], "epoch": int(h["resume_epoch"]), "best": best, "state": ck.state["model"]}
+
+
+def _cpu_copy(state: dict) -> dict:
+    """A detached CPU copy of a state dict (tensors copied, numbers kept): the point to go back to."""
+    return {k: v.detach().to("cpu", copy=True) if isinstance(v, torch.Tensor) else copy.deepcopy(v)
+            for k, v in state.items()}
 
 
 def run_to_end(gen, on_event=None):
