@@ -107,14 +107,13 @@ def _finish(app, window, payload: dict | None = None) -> None:
 
 
 def _open_builtin(window, small: bool, checkpoint: str | None) -> None:
-    """The built-in birds as the app opens them; the small set with an explicit model (tests)."""
+    """The built-in birds as the app opens them, with the shipped MSDN model (the small set: ``checkpoint``)."""
     from zsl_desktop.app import jobs
 
-    if not small:
-        window.open_builtin(small=False)
-    else:
-        window.open_spec(jobs.DatasetSpec(source="builtin", small=True,
-                                          checkpoints=(checkpoint,) if checkpoint else ()))
+    # Exactly this model, whichever one the user last had: the figures are then comparable.
+    model = checkpoint or (None if small else jobs.shipped_checkpoint())
+    window.open_spec(jobs.DatasetSpec(source="builtin", small=small, checkpoints=(model,) if model else (),
+                                      use_remembered=False))
 
 
 def child_startup(small: bool = False, checkpoint: str | None = None) -> int:

@@ -46,6 +46,7 @@ class DatasetSpec:
     dataset: object | None = None
     checkpoints: tuple = ()  # paths to try in order; the first compatible one is loaded
     remembered: tuple = ()  # (dataset fingerprint, checkpoint path): the user's last model per dataset
+    use_remembered: bool = True  # False: exactly ``checkpoints`` (the bench measures the shipped model)
     model: tuple | None = None  # (method, header, source) to use directly
     backbone: str = "efficientnet_lite0"
     input_size: int = 224

@@ -39,7 +39,7 @@ class WindowActions:
             self._pending_open = spec
             self.bridge.cancel()
             return True
-        if spec.model is None and not spec.remembered:
+        if spec.model is None and not spec.remembered and spec.use_remembered:
             from dataclasses import replace
 
             spec = replace(spec, remembered=self.settings.remembered_checkpoints())
