@@ -1,11 +1,9 @@
 """What the shipped-model tests share: where the checkpoints are and the test-split figures of some scores."""
-from pathlib import Path
-
-import zsl_desktop
+from zsl_desktop.app.jobs import shipped_checkpoint
 from zsl_desktop.engine.backbones import BACKBONES, DEFAULT_BACKBONE
 from zsl_desktop.engine.evaluation import evaluate
 
-TRAINED = Path(zsl_desktop.__file__).resolve().parents[1] / "trained"
+TRAINED = shipped_checkpoint().parent
 
 
 def made_on_default_features(header) -> bool:

@@ -428,21 +428,13 @@ def test_fit_with_images_trains_the_crop_streams_and_caches_the_crops(birds_stor
     np.testing.assert_allclose(e.attribute_scores, with_crops[0], rtol=1e-4, atol=1e-4)
 
 
-def test_the_shared_trainer_runs_sgma_and_its_checkpoint_loads(birds_store, tmp_path, monkeypatch):
-    from zsl_desktop.engine import training
+def test_the_shared_trainer_runs_sgma_and_its_checkpoint_loads(birds_store, tmp_path):
+    """The trainer's scoring goes through ``method.encode_rows`` (crops) for SGMA (engine/scoring.py)."""
     from zsl_desktop.engine.checkpoints import load_checkpoint
     from zsl_desktop.engine.training import Finished, TrainConfig, method_from_checkpoint, run_to_end, train
 
     dataset, store = birds_store
     source = _with_images(dataset, store)
-    original = training.encode_rows
-
-    def encode_rows(method, features, index, device="cpu", chunk=512):  # the proposed trainer hook
-        if hasattr(method, "encode_rows"):
-            return method.encode_rows(features, index, device)
-        return original(method, features, index, device, chunk)
-
-    monkeypatch.setattr(training, "encode_rows", encode_rows)
     config = TrainConfig(method="sgma", epochs=2, seed=1, hparams=CROP_HP)
     events = []
     finished = run_to_end(train(dataset, source, config, checkpoint_path=tmp_path / "s.pt"), events.append)

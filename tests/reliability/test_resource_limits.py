@@ -96,7 +96,7 @@ def test_other_errors_are_not_mistaken_for_out_of_memory(lite):
 
 def test_encoding_rows_halves_its_chunk_on_out_of_memory():
     from zsl_desktop.engine.methods.base import FeatureSource
-    from zsl_desktop.engine.training import encode_rows
+    from zsl_desktop.engine.scoring import encode_rows
 
     class Method:
         feature_kind = "pooled"

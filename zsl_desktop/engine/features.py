@@ -381,11 +381,6 @@ def _read_manifest(folder: Path) -> dict | None:
     return manifest
 
 
-def cpu_threads() -> int:
-    """Threads for torch on the CPU: all cores but one, which stays with the GUI."""
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 def extract_images(paths, backbone: str = "efficientnet_lite0", input_size: int | None = None,
                    device: str | None = None, batch_size: int = 8, cancel=None):
     """Features of loose images (user photos, a few test rows) without a store: (grid, pooled, errors).

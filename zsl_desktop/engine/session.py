@@ -17,7 +17,8 @@ from zsl_desktop.engine.checkpoints import Checkpoint, CheckpointError, check_co
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.features import FeatureStore, extract, feature_source
 from zsl_desktop.engine.methods.base import FeatureSource, Method
-from zsl_desktop.engine.training import encode_rows, evaluate_on, method_from_checkpoint, pick_device
+from zsl_desktop.engine.scoring import encode_rows, evaluate_on
+from zsl_desktop.engine.training import method_from_checkpoint, pick_device
 
 
 @dataclass(frozen=True)

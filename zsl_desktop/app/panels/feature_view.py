@@ -272,8 +272,9 @@ class FeatureViewPanel(QWidget):
     def set_draft_cluster(self, points: np.ndarray | None) -> None:
         """The drawn class's synthesised features, already on this view's map (None clears them)."""
         if points is None or len(points) == 0 or self.draft_map() is None:
-            self.draft_points = None
-            self.draft_synth.clear()
+            if self.draft_points is not None:  # called on every slider move: clear only what is shown
+                self.draft_points = None
+                self.draft_synth.clear()
             return
         self.draft_points = np.asarray(points, np.float32)
         self.draft_synth.setData(pos=np.asarray(points, np.float32), pen=pg.mkPen(theme.TEXT, width=0.8),

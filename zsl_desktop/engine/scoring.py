@@ -1,0 +1,78 @@
+"""Scoring a method over feature-store rows: codes in memory-bounded chunks, ZSL/GZSL figures on index sets,
+and the seen-rejection operating point the trainer carries from validation to the final model.
+
+Used by the trainer (selection every epoch), the session (the active model's test figures) and the bench.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from zsl_desktop.engine import evaluation as ev
+from zsl_desktop.engine.data.model import Dataset
+from zsl_desktop.engine.methods.base import FeatureSource, Method
+
+
+def encode_rows(method: Method, features: FeatureSource, index, device="cpu", chunk: int = 512) -> np.ndarray:
+    """Codes for many rows, in chunks so a 10k-image store never sits in memory as float32.
+
+    Out of memory halves the chunk (down to one row) before giving up. A method that
+    needs more than the feature rows (SGMA re-encodes part crops) encodes rows itself.
+    """
+    if hasattr(method, "encode_rows"):
+        return method.encode_rows(features, index, device)
+    from zsl_desktop.engine.features import is_out_of_memory
+
+    index = np.asarray(index)
+    out, i = [], 0
+    while i < len(index):
+        try:
+            out.append(method.encode(features.rows(method.feature_kind, index[i:i + chunk], device)))
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
+            if chunk == 1 or not is_out_of_memory(exc):
+                raise
+            chunk = max(1, chunk // 2)
+            if str(device).startswith("cuda"):
+                torch.cuda.empty_cache()
+            continue
+        i += chunk
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def evaluate_on(method: Method, dataset: Dataset, features: FeatureSource, seen_idx, unseen_idx,
+                seen, unseen, gamma=None, candidates=None, device="cpu", gamma_source="fixed"):
+    """Score two index sets over ``candidates`` classes and evaluate; gamma None = best on this curve."""
+    candidates = np.arange(dataset.num_classes) if candidates is None else np.asarray(candidates)
+    ca = dataset.class_attributes[candidates]
+    s_seen = method.score(encode_rows(method, features, seen_idx, device), ca)
+    s_unseen = method.score(encode_rows(method, features, unseen_idx, device), ca)
+    # Map dataset class ids into positions among the candidates.
+    pos = {int(c): i for i, c in enumerate(candidates)}
+    to_pos = np.vectorize(lambda c: pos[int(c)], otypes=[np.int64])
+    y_seen, y_unseen = to_pos(dataset.labels[seen_idx]), to_pos(dataset.labels[unseen_idx])
+    seen_pos, unseen_pos = to_pos(np.asarray(seen)), to_pos(np.asarray(unseen))
+    if gamma is None:
+        curve = ev.seen_unseen_curve(s_seen, y_seen, s_unseen, y_unseen, seen_pos, unseen_pos)
+        gamma = curve.best().gamma
+    return ev.evaluate(s_seen, y_seen, s_unseen, y_unseen, seen_pos, unseen_pos, gamma, gamma_source)
+
+
+def _flip_points(method, dataset, features, index, seen, unseen, device):
+    """Per image, the gamma above which it is predicted unseen: max seen score - max unseen score."""
+    scores = method.score(encode_rows(method, features, index, device), dataset.class_attributes)
+    return scores[:, seen].max(axis=1) - scores[:, unseen].max(axis=1)
+
+
+def seen_rejection_rate(method, dataset, features, index, seen, unseen, gamma, device="cpu") -> float:
+    """Share of seen-class images predicted as one of ``unseen`` at ``gamma``."""
+    flips = _flip_points(method, dataset, features, index, np.asarray(seen), np.asarray(unseen), device)
+    return float(np.mean(gamma > flips)) if len(flips) else 0.0
+
+
+def gamma_for_rejection_rate(method, dataset, features, index, seen, unseen, rate, device="cpu") -> float:
+    """The gamma that sends ``rate`` of these seen images to unseen classes."""
+    flips = np.sort(_flip_points(method, dataset, features, index, np.asarray(seen), np.asarray(unseen), device))
+    k = int(np.clip(round(rate * len(flips)), 0, len(flips)))
+    lo = flips[k - 1] if k > 0 else flips[0] - 1.0
+    hi = flips[k] if k < len(flips) else flips[-1] + 1.0
+    return float((lo + hi) / 2)
