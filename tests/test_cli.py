@@ -56,3 +56,98 @@ def test_errors_are_messages_not_tracebacks(tmp_path, capsys):
     assert main(["eval", "--checkpoint", str(tmp_path / "x.pt")]) == 2
     assert "x.pt" in capsys.readouterr().err
     assert main(["train", "--dataset", str(tmp_path), "--method", "nope"]) == 2
+
+
+# -- help and argument checks (issue 14 item 7, issue 16 item 4) -----------------------------------------
+
+def test_top_level_help_says_no_subcommand_opens_the_app(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Without a subcommand, zsl-desktop opens the desktop app" in out
+    assert "--photos" in out and "--checkpoint" in out  # the app's own options
+
+
+@pytest.mark.parametrize("command, option, words", [
+    ("train", "--method", "zero-shot method"), ("train", "--epochs", "training epochs"),
+    ("train", "--seed", "random seed"), ("eval", "--checkpoint", ".pt file"),
+    ("train", "--set", "--set help"), ("extract", "--device", "cuda"),
+])
+def test_every_option_has_help(command, option, words, capsys):
+    assert main([command, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert option in out and words in out
+
+
+def test_method_choices_match_the_engine_registry():
+    from zsl_desktop.cli_args import METHOD_NAMES
+    from zsl_desktop.engine.methods.base import method_names
+
+    assert sorted(METHOD_NAMES) == method_names()
+
+
+def test_set_help_lists_a_methods_hyper_parameters_without_a_dataset(capsys):
+    assert main(["train", "--method", "GSMFlow", "--set", "help"]) == 0
+    out = capsys.readouterr().out
+    assert "hyper-parameters of gsmflow" in out
+    assert any(line.split()[:4] == ["mining_steps", "int", "default", "20"] for line in out.splitlines())
+
+
+def _home_is_empty() -> bool:
+    import os
+    from pathlib import Path
+
+    return not any(Path(os.environ["ZSL_DESKTOP_HOME"]).iterdir())
+
+
+BAD_ARGUMENTS = [  # (arguments after the dataset, what the one-line message must name)
+    (["train", "--epochs", "-1"], "--epochs"),
+    (["train", "--epochs", "0"], "--epochs"),
+    (["train", "--epochs", "two"], "--epochs"),
+    (["train", "--seed", "-1"], "--seed"),
+    (["train", "--threads", "-5"], "--threads"),
+    (["train", "--threads", "0"], "--threads"),
+    (["train", "--input-size", "-32"], "--input-size"),
+    (["extract", "--input-size", "-32"], "--input-size"),
+    (["extract", "--device", "banana"], "--device"),
+    (["train", "--method", "banana"], "--method"),
+    (["train", "--set", "lr=abc"], "lr"),
+    (["train", "--set", "lr=nan"], "lr"),
+    (["train", "--set", "batch_size=0"], "batch_size"),
+    (["train", "--set", "epochs=2.5"], "epochs"),
+    (["train", "--set", "weight_decay=-1"], "weight_decay"),
+    (["train", "--set", "normalize_V=maybe"], "normalize_V"),
+    (["train", "--set", "no_such_thing=1"], "no_such_thing"),
+    (["train", "--set", "lr"], "NAME=VALUE"),
+]
+
+
+@pytest.mark.parametrize("arguments, named", BAD_ARGUMENTS, ids=[" ".join(a) for a, _ in BAD_ARGUMENTS])
+def test_bad_numbers_stop_before_any_work_with_one_line(arguments, named, small_dir, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    code = main([*arguments, "--dataset", str(small_dir), "--out", str(out)] if arguments[0] == "train"
+                else [*arguments, "--dataset", str(small_dir)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and named in err and "Traceback" not in err
+    assert not out.exists() and _home_is_empty()  # no model, no store, no folder
+
+
+def test_gamma_must_be_finite(tmp_path, capsys):
+    assert main(["eval", "--checkpoint", str(tmp_path / "m.pt"), "--gamma", "nan"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--gamma" in err
+
+
+def test_cuda_without_a_gpu_is_a_message(small_dir, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    assert main(["train", "--dataset", str(small_dir), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "--device" in err and "no CUDA GPU" in err and _home_is_empty()
+
+
+def test_debug_shows_the_traceback(small_dir):
+    with pytest.raises(ValueError, match="lr"):
+        main(["train", "--dataset", str(small_dir), "--set", "lr=abc", "--debug"])

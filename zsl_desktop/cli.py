@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from zsl_desktop import cli_args
+
 
 class ProgressBar:
     """A one-line text progress bar on stderr; on a non-terminal it prints every 10%."""
@@ -51,6 +53,13 @@ class ProgressBar:
         self.stream.flush()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: the option, the problem, and where help is (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def _dataset_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--dataset", required=required,
                    help="'builtin', 'builtin-small', or a dataset folder / res101.mat")
@@ -59,45 +68,68 @@ def _dataset_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--split-file", help="CUB: an xlsa17 att_splits.mat, or a folder with testclasses.txt")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zsl-desktop", description="Annotation-free zero-shot learning.")
-    sub = parser.add_subparsers(dest="command")
+def _app_options_text() -> str:
+    """The app's own options, for the top-level help (no subcommand opens the app)."""
+    from zsl_desktop.app.main import build_parser as app_parser
 
-    p = sub.add_parser("generate", help="write the built-in procedural birds dataset")
+    lines = app_parser().format_help().splitlines()
+    options = lines[lines.index(next(line for line in lines if line.endswith("options:"))) + 1:]
+    return "\n".join(line for line in options if "--help" not in line)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="zsl-desktop", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Annotation-free zero-shot learning.\n\n"
+                    "Without a subcommand, zsl-desktop opens the desktop app on the built-in birds\n"
+                    "(or the dataset given with --dataset). The app's options:\n" + _app_options_text(),
+        epilog="Each subcommand has its own help: zsl-desktop train --help. "
+               "`train --method M --set help` lists a method's hyper-parameters with their defaults.")
+    sub = parser.add_subparsers(dest="command", title="subcommands", parser_class=_Parser)
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", help="show the full Python traceback of an error")
+
+    p = sub.add_parser("generate", parents=[debug], help="write the built-in procedural birds dataset")
     p.add_argument("--small", action="store_true", help="the small test variant")
     p.add_argument("--out", help="output folder (default: the user data folder)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli_args.seed, default=0, help="random seed of the birds (default 0)")
 
-    p = sub.add_parser("info", help="print a dataset's classes, attributes and split sizes")
+    p = sub.add_parser("info", parents=[debug], help="print a dataset's classes, attributes and split sizes")
     _dataset_args(p)
     p.add_argument("--all", action="store_true", help="list every class and attribute")
 
-    p = sub.add_parser("extract", help="extract backbone features into the feature store")
+    p = sub.add_parser("extract", parents=[debug], help="extract backbone features into the feature store")
     _dataset_args(p)
     _backbone_args(p)
 
-    p = sub.add_parser("train", help="train a method and write a checkpoint")
-    _dataset_args(p)
+    p = sub.add_parser("train", parents=[debug], help="train a method and write a checkpoint",
+                       epilog="`--method M --set help` lists M's hyper-parameters, their types and defaults.")
+    _dataset_args(p, required=False)  # checked in cmd_train: --set help needs none
     _backbone_args(p)
-    p.add_argument("--method", default="msdn")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="msdn", type=cli_args.method_name, choices=cli_args.METHOD_NAMES,
+                   help="the zero-shot method to train (default msdn)")
+    p.add_argument("--epochs", type=cli_args.positive_int,
+                   help="training epochs, at least 1 (default: the method's; see --set help)")
+    p.add_argument("--seed", type=cli_args.seed, default=0,
+                   help="random seed of the initial weights and the batch order (default 0)")
     p.add_argument("--select", choices=["validation", "test"], default="validation",
                    help="model selection on validation data (default) or on the test split (reproduction only)")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a hyper-parameter")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=cli_args.hparam_assignment,
+                   help="a hyper-parameter of the method (repeatable); --set help lists them with defaults")
     p.add_argument("--out", help="checkpoint file to write")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from its .resume.pt file (same settings)")
 
-    p = sub.add_parser("eval", help="evaluate a checkpoint (ZSL T1, GZSL U/S/H, AUSUC)")
-    p.add_argument("--checkpoint", required=True)
+    p = sub.add_parser("eval", parents=[debug], help="evaluate a checkpoint (ZSL T1, GZSL U/S/H, AUSUC)")
+    p.add_argument("--checkpoint", required=True, help="the .pt file written by train or the app")
     _dataset_args(p, required=False)
-    p.add_argument("--gamma", type=float, help="calibration gamma (default: the one chosen in training)")
+    p.add_argument("--gamma", type=cli_args.finite_float,
+                   help="calibration gamma (default: the one chosen in training)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--no-localisation", dest="localisation", action="store_false",
                    help="skip the attention-vs-part-location score (attention methods, datasets with parts)")
     _thread_args(p)
-    p = sub.add_parser("bench", help="measure the speed and memory targets on this machine")
+    p = sub.add_parser("bench", parents=[debug], help="measure the speed and memory targets on this machine")
     p.add_argument("--quick", action="store_true", help="smaller sizes; well under two minutes")
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--markdown", help="also write the table as Markdown to this file")
@@ -107,15 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _backbone_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backbone", default="efficientnet_lite0", help="efficientnet_lite0, resnet50 or resnet101")
-    p.add_argument("--input-size", type=int, help="input size in pixels (default: the backbone's)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--backbone", default="efficientnet_lite0", choices=cli_args.BACKBONE_NAMES,
+                   help="the feature extractor (default efficientnet_lite0)")
+    p.add_argument("--input-size", type=cli_args.input_size,
+                   help=f"input size in pixels, {cli_args.MIN_INPUT_SIZE}-{cli_args.MAX_INPUT_SIZE} "
+                        "(default: the backbone's)")
+    p.add_argument("--device", type=cli_args.device,
+                   help="cpu, cuda, cuda:N or mps (default: cuda when available)")
     _thread_args(p)
 
 
 def _thread_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int,
-                   help="CPU threads for torch (default: OMP_NUM_THREADS when set, else every core)")
+    p.add_argument("--threads", type=cli_args.positive_int,
+                   help="CPU threads for torch, at least 1 (default: OMP_NUM_THREADS when set, else every core)")
 
 
 def main(argv=None) -> int:
@@ -124,7 +160,13 @@ def main(argv=None) -> int:
         # No subcommand: the GUI, with its own options (--small, --dataset, --checkpoint, ...).
         from zsl_desktop.app.main import run_app
         return run_app(argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad argument (2, one line already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.command is None:
+        build_parser().print_help()
+        return 2
     from zsl_desktop.engine.backbones import BackboneUnavailable
     from zsl_desktop.engine.checkpoints import CheckpointError
     from zsl_desktop.engine.data import DatasetError
@@ -144,6 +186,8 @@ def main(argv=None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (DatasetError, CheckpointError, BackboneUnavailable, ValueError, KeyError, OSError, MemoryError) as exc:
+        if args.debug:
+            raise
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {text}", file=sys.stderr)
         return 2
@@ -226,7 +270,21 @@ def cmd_extract(args) -> int:
 
 def cmd_train(args) -> int:
     from zsl_desktop.cli_training import run_train
+    from zsl_desktop.engine.methods.hparams import check_hparams, describe_hparams
 
+    if any(name == "help" for name, _ in args.set):
+        print(describe_hparams(args.method))
+        return 0
+    if args.dataset is None:  # optional in the parser only so that --set help needs no dataset
+        print("zsl-desktop train: error: the following arguments are required: --dataset", file=sys.stderr)
+        return 2
+    try:  # before the dataset is loaded or any folder made
+        args.hparams = check_hparams(args.method, dict(args.set))
+    except ValueError as exc:
+        if args.debug:
+            raise
+        print(f"zsl-desktop train: error: argument --set: {exc}", file=sys.stderr)
+        return 2
     return run_train(args, _load)
 
 

@@ -11,15 +11,6 @@ import numpy as np
 from zsl_desktop.engine.atomic import atomic_write_text
 
 
-def _parse_value(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
 def _session(args, load, backbone=None, input_size=None, checkpoint=None):
     from zsl_desktop.cli import ProgressBar
     from zsl_desktop.engine.session import Session
@@ -55,11 +46,7 @@ def run_train(args, load) -> int:
 
     input_size = args.input_size or BACKBONES[args.backbone].default_input_size
     session = _session(args, load, args.backbone, input_size)
-    hparams = {}
-    for item in args.set:
-        name, _, value = item.partition("=")
-        hparams[name.strip()] = _parse_value(value.strip())
-    config = TrainConfig(method=args.method, epochs=args.epochs, hparams=hparams, seed=args.seed,
+    config = TrainConfig(method=args.method, epochs=args.epochs, hparams=args.hparams, seed=args.seed,
                          device=args.device, select=args.select, backbone=args.backbone, input_size=input_size)
     out = Path(args.out) if args.out else data_dir() / "checkpoints" / f"{session.dataset.name}-{args.method}.pt"
     print(f"training {args.method} on {session.dataset.name} ({session.device}), selection on {args.select}")

@@ -172,7 +172,9 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
         raise ValueError(f"select must be one of {SELECTIONS}")
     control = control or Control()
     device = pick_device(config.device)
-    epochs = config.epochs or default_epochs(config.method)
+    epochs = default_epochs(config.method) if config.epochs is None else int(config.epochs)
+    if epochs < 1:  # 0 must not mean "the default", nor -1 an untrained model
+        raise ValueError(f"epochs must be at least 1, not {config.epochs}")
     seen, unseen = dataset.seen_classes, dataset.unseen_classes
     saved = _load_resume(checkpoint_path, dataset, config) if resume and checkpoint_path else None
     run = _Run(dataset, features, config, control, device, checkpoint_path)

@@ -1,0 +1,119 @@
+"""Argument types for the command line: every number and name checked where it enters, before any work.
+
+Why argparse types: a bad value then stops the command before a dataset is loaded or a
+folder is made, with argparse's exit status 2 and a message naming the option
+("argument --epochs: must be a whole number of at least 1, not '-1'").
+Kept light (no torch import unless a GPU device is asked for) so ``--help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import re
+
+# The built-in methods' names, for ``--method`` choices without importing torch;
+# tests/test_cli.py checks it against the engine's registry.
+METHOD_NAMES = ("msdn", "sgma", "gsmflow", "ce-gzsl", "ipce")
+BACKBONE_NAMES = ("efficientnet_lite0", "resnet50", "resnet101")
+
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 32, 2048
+MAX_SEED = 2 ** 32 - 1
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def positive_int(text: str) -> int:
+    """Epochs, threads: a whole number ≥ 1."""
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An index: a whole number ≥ 0."""
+    value = _whole(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 0, not {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A delay: a finite number ≥ 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {text!r}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A random seed: 0 … 2**32-1 (what numpy accepts)."""
+    value = _whole(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SEED}, not {text!r}")
+    return value
+
+
+def input_size(text: str) -> int:
+    """The backbone's input side in pixels."""
+    value = _whole(text)
+    if not MIN_INPUT_SIZE <= value <= MAX_INPUT_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"must be between {MIN_INPUT_SIZE} and {MAX_INPUT_SIZE} pixels, not {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """A real number that is not nan or ±inf (γ)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
+def method_name(text: str) -> str:
+    """Method names are case-insensitive (``MSDN`` = ``msdn``); argparse's choices check the result."""
+    return text.strip().lower()
+
+
+_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
+def device(text: str) -> str:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``mps``, and only one this machine has."""
+    name = text.strip().lower()
+    if not _DEVICE.match(name):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use cpu, cuda, cuda:N or mps")
+    if name == "cpu":
+        return name
+    import torch
+
+    if name == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise argparse.ArgumentTypeError("mps: this machine has no Apple GPU that torch can use")
+        return name
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(name.partition(":")[2] or 0)
+    if count == 0:
+        raise argparse.ArgumentTypeError(f"{name}: torch sees no CUDA GPU on this machine; use --device cpu")
+    if index >= count:
+        raise argparse.ArgumentTypeError(f"{name}: this machine has {count} CUDA GPU(s), numbered from 0")
+    return name
+
+
+def hparam_assignment(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of ``--set`` (the value is checked against the method once the method is known)."""
+    if text.strip().lower() == "help":
+        return ("help", "")
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE (--set help lists the names)")
+    return (name.strip(), value.strip())
