@@ -17,6 +17,13 @@ from zsl_desktop.app.results import (AllScores, DatasetReady, DraftCluster, Eval
                                      LooseAdded)
 
 LIVE_INTERVAL_MS = 40
+MODEL_JOBS = ("open", "checkpoint")  # long jobs that may bring a model
+# What each worker request does, in the user's words (the request names are internal).
+REQUEST_TITLES = {"live": "Scoring this image", "draft": "Placing your class in the feature space",
+                  "all": "Scoring every image", "explain": "Explaining this image", "image": "Opening this image",
+                  "projection": "Drawing the feature space", "evaluate": "Evaluating the model",
+                  "save": "Saving the model", "loose": "Adding your photos"}
+NEEDS_A_MODEL = ("live", "draft", "all", "explain", "evaluate")
 SYNTH_PER_CLASS = 30  # synthesised features per unseen class in the feature view (generative models)
 
 
@@ -33,6 +40,7 @@ class Controller(QObject):
         self.editor, self.training, self.features = editor, training, features
         self.dataset = None
         self.model = None
+        self.model_loading = False  # a job that will try a model is running (and none is active yet)
         self.features_ready = False
         self.item: int | None = None
         self.loose: list = []
@@ -52,6 +60,7 @@ class Controller(QObject):
         bridge.result.connect(self.on_result)
         bridge.partial_result.connect(self.on_partial)
         bridge.short_failed.connect(self.on_short_failed)
+        bridge.long_started.connect(self.on_long_started)
         bridge.long_finished.connect(self.on_long_finished)
         bridge.thumbnails.connect(gallery.thumbnails_loaded)
         gallery.model.thumbnail_needed.connect(self.on_thumbnail_needed)
@@ -69,6 +78,7 @@ class Controller(QObject):
     def on_dataset_ready(self, ready: DatasetReady) -> None:
         d = ready.dataset
         self.dataset, self.features_ready = d, ready.features_ready
+        self.model_loading = ready.model_coming
         self.item, self.all_scores, self.live = None, None, None
         self.loose = []
         self.store.set_dataset(d)
@@ -89,6 +99,8 @@ class Controller(QObject):
     @Slot()
     def on_features_ready(self) -> None:
         self.features_ready = True
+        if self.model is None:
+            self.show_model_state()  # "the model loads once the features are ready" is now "loading"
         if self.dataset is not None:
             self.features.set_dataset(self.dataset, True)
             self._request_projection()
@@ -96,8 +108,10 @@ class Controller(QObject):
     @Slot(object)
     def on_model_changed(self, summary) -> None:
         self.model = summary
+        if summary is not None:
+            self.model_loading = False
         self.all_scores = None
-        self.predictions.set_model(summary)
+        self.show_model_state()
         self.training.set_has_model(summary is not None)
         self.features.set_has_model(summary is not None, generative=summary is not None and summary.generative)
         if self.features_ready and self.dataset is not None:
@@ -105,8 +119,6 @@ class Controller(QObject):
         self.gallery.set_predictions(None)
         self.model_state.emit(summary)
         if summary is None:
-            self.image_view.clear_explanation("No model yet: attention maps appear once a model is trained "
-                                              "or loaded.")
             return
         metrics = summary.metrics
         if metrics:
@@ -118,6 +130,27 @@ class Controller(QObject):
             self.bridge.request_explain(self.item)
         self.schedule_live()
 
+    def model_message(self) -> str:
+        """Why there are no attention maps or scores right now, from the real state (loading / none)."""
+        if self.model is not None:
+            return "Select an image to see where the model looked."
+        if self.model_loading:
+            return ("Loading the model…" if self.features_ready
+                    else "The model loads once the image features are ready.")
+        return "No model yet: attention maps appear once a model is trained or loaded."
+
+    def show_model_state(self) -> None:
+        """The panels' words for the model state; a model's own results replace them as they arrive."""
+        self.predictions.set_model(self.model, loading=self.model_loading)
+        if self.model is None or self.item is None:
+            self.image_view.clear_explanation(self.model_message())
+
+    @Slot(str, str)
+    def on_long_started(self, name: str, title: str) -> None:
+        if name == "checkpoint" and self.model is None:
+            self.model_loading = True
+            self.show_model_state()
+
     def _request_projection(self) -> None:
         """While a dataset is still opening, wait for its model: one projection instead of two."""
         if self.bridge.long_name == "open":
@@ -127,6 +160,9 @@ class Controller(QObject):
 
     @Slot(str, str)
     def on_long_finished(self, name: str, status: str) -> None:
+        if name in MODEL_JOBS and self.model_loading:
+            self.model_loading = False  # it ended without a model: say so
+            self.show_model_state()
         if name == "open" and self._projection_due:
             self._projection_due = False
             if self.features_ready and self.dataset is not None:
@@ -243,7 +279,7 @@ class Controller(QObject):
     # -- selection ----------------------------------------------------------------------------------------------
     @Slot(int)
     def select(self, item: int) -> None:
-        if self.dataset is None or self._selecting:
+        if self.dataset is None or self._selecting or not 0 <= item < self.gallery.model.count:
             return
         self.item = item
         g = self.gallery.model
@@ -265,8 +301,7 @@ class Controller(QObject):
             self.bridge.request_explain(item)
             self.schedule_live()
         else:
-            self.image_view.clear_explanation("No model yet: attention maps appear once a model is trained "
-                                              "or loaded.")
+            self.image_view.clear_explanation(self.model_message())
 
     def _update_summary(self) -> None:
         if self.item is None or self.dataset is None:
@@ -329,17 +364,19 @@ class Controller(QObject):
 
     @Slot(str, str)
     def on_short_failed(self, kind: str, message: str) -> None:
+        if kind in NEEDS_A_MODEL and self.model is None:
+            return  # it raced the model going away; the panels already say there is no model
         if kind == "explain":
             self.image_view.clear_explanation(message)
         elif kind == "image":
             self.image_view.canvas.set_empty_text(f"Could not open this image: {message}")
         elif kind == "save":
-            self.warn.emit("Save checkpoint", message)
+            self.warn.emit("Save model", message)
         elif kind == "loose":
             self.warn.emit("Your photos", message)
         elif kind == "projection":
             self.features.caption.setText(f"Projection failed: {message}")
-        self.status.emit(f"{kind}: {message}")
+        self.status.emit(f"{REQUEST_TITLES.get(kind, 'A background task')} failed: {message}")
 
     @Slot(int, str)
     def on_thumbnail_needed(self, item: int, path: str) -> None:

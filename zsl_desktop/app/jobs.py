@@ -103,7 +103,9 @@ def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
         ctx.generation = spec.generation
         ctx.reset_loose()
         notes = tuple(f"{dataset.name}: {n}" for n in dataset.notes if "absent" in n)
-        yield DatasetReady(dataset, None, features_ready, notes, spec.generation)
+        checkpoints = model_candidates(spec, dataset)
+        yield DatasetReady(dataset, None, features_ready, notes, spec.generation,
+                           model_coming=spec.model is not None or bool(checkpoints))
 
         # Stage 2: features (extracted once, memory-mapped afterwards).
         if not features_ready:
@@ -123,10 +125,7 @@ def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
             ctx.invalidate_codes()
             yield summarize(method, header, source)
         else:
-            candidates = [p for fp, p in spec.remembered if fp == dataset.fingerprint]
-            for path in candidates + [p for p in spec.checkpoints if str(p) not in candidates]:
-                if not Path(path).exists():
-                    continue
+            for path in checkpoints:
                 yield Progress("model", 0, 1, f"loading {Path(path).name}")
                 try:
                     state = load_model(session, path)
@@ -147,6 +146,13 @@ def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
             yield Progress("warmup", 1, 1, "ready")
 
     return job
+
+
+def model_candidates(spec: DatasetSpec, dataset) -> list:
+    """The checkpoint files an open job tries, in order: the user's last model for this dataset, then the spec's."""
+    remembered = [p for fp, p in spec.remembered if fp == dataset.fingerprint]
+    ordered = remembered + [p for p in spec.checkpoints if str(p) not in remembered]
+    return [p for p in ordered if Path(p).exists()]
 
 
 def load_checkpoint_job(ctx: EngineContext, path: str):
@@ -175,7 +181,7 @@ def train_job(ctx: EngineContext, config, autosave: bool = True):
                 continue
             yield event
         if finished is None or finished.cancelled or finished.report is None:
-            yield TrainDone(True, None, None, "training stopped; the previous model stays active")
+            yield TrainDone(True, None, None)  # the panel says what stays active (it knows whether any model does)
             return
         yield Progress("model", 0, 1, "encoding every image with the new model")
         session.use_method(finished.method, finished.header)

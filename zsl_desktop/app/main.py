@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 
+from zsl_desktop import cli_args
+
 def configure_torch() -> None:
     """Leave a core to the GUI: torch's and numpy's thread pools (before the first torch op, UI.md 3.3)."""
     from zsl_desktop.engine.threads import configure, worker_threads
@@ -25,8 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="load this checkpoint once the dataset is open")
     p.add_argument("--photos", nargs="*", default=[], help="add these photos or folders as your own images")
     p.add_argument("--screenshot", help="debug: save a PNG of the window once ready, then quit")
-    p.add_argument("--screenshot-delay", type=float, default=1.5, help="seconds to wait after ready")
-    p.add_argument("--select", type=int, default=None, help="debug: select this image once ready")
+    p.add_argument("--screenshot-delay", type=cli_args.seconds, default=1.5, help="seconds to wait after ready")
+    p.add_argument("--select", type=cli_args.non_negative_int, default=None,
+                   help="debug: select this image (0 = the first; your photos follow the dataset's) once ready")
     return p
 
 
@@ -61,13 +64,27 @@ def run_app(argv=None) -> int:
         if args.photos:
             window.add_photos(args.photos)
         if args.select is not None:
-            QTimer.singleShot(200, lambda: window.controller.select(args.select))
+            QTimer.singleShot(200, lambda: select_when_present(window, args.select))
         if args.screenshot:
             QTimer.singleShot(int(args.screenshot_delay * 1000), lambda: _screenshot(window, args.screenshot))
 
     window.bridge.long_finished.connect(when_ready)
     code = app.exec()
     return int(code)
+
+
+def select_when_present(window, item: int) -> None:
+    """Select image ``item`` once it is in the gallery (photos arrive after the dataset), or say why not."""
+    from PySide6.QtCore import QTimer
+
+    count = window.controller.gallery.model.count
+    if item < count:
+        window.controller.select(item)
+    elif not window.bridge.idle():
+        QTimer.singleShot(200, lambda: select_when_present(window, item))
+    else:
+        print(f"zsl-desktop: --select {item}: there are {count} images (0 to {count - 1}); nothing selected",
+              file=sys.stderr)
 
 
 def _screenshot(window, path) -> None:

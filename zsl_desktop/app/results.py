@@ -71,6 +71,7 @@ class DatasetReady:
     features_ready: bool
     warnings: tuple[str, ...] = ()
     generation: int = 0
+    model_coming: bool = False  # the job will try a model (injected or a checkpoint file that exists)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from zsl_desktop.app import theme
 from zsl_desktop.app.widgets.bar_chart import BarRow, PredictionBars
 
 NO_MODEL = "No model — train one in the Training panel"
+LOADING_MODEL = "Loading the model…"
 GAMMA_STEPS = 1000
 
 
@@ -105,15 +106,19 @@ class PredictionsPanel(QWidget):
         self.set_model(None)
 
     # -- model and γ --------------------------------------------------------------------------------------
-    def set_model(self, summary) -> None:
+    def set_model(self, summary, loading: bool = False) -> None:
+        """The active model (None: none, or one still ``loading``, when no "train one" button is offered)."""
         self.has_model = summary is not None
-        self.train_button.setVisible(not self.has_model)
+        self.train_button.setVisible(not self.has_model and not loading)
         for w in (self.gamma_slider, self.gamma_spin, self.reset_gamma, self.export_button):
             w.setEnabled(self.has_model)
         if summary is None:
             self.raw = None
-            self.bars.set_message(NO_MODEL)
+            self.bars.set_message(LOADING_MODEL if loading else NO_MODEL)
             self.subtitle.setText("")
+            self.model_gamma, self._span = 0.0, 2.0  # no γ of another dataset's model
+            self.reset_gamma.setText("model γ")
+            self.set_gamma(0.0)
             return
         self.model_gamma = summary.gamma
         self._span = max(2.0, 3 * abs(self.model_gamma))

@@ -49,18 +49,6 @@ class Series:
         return self._x[:self.n], self._y[:self.n]
 
 
-def parse_value(text: str, default):
-    """A hyper-parameter typed in the table, read as the type of its default."""
-    text = text.strip()
-    if isinstance(default, bool):
-        return text.lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(float(text))
-    if isinstance(default, float):
-        return float(text)
-    return text
-
-
 def fmt_seconds(s: float | None) -> str:
     if s is None or not np.isfinite(s):
         return "–"
@@ -164,8 +152,9 @@ class TrainingPanel(QWidget):
         self.val_plot.getPlotItem().addLegend(offset=(-10, 10), labelTextColor=theme.DIM)
         self.val_plot.setYRange(0, 100)
         self._empty_texts = {}
-        for plot, text, y in ((self.loss_plot, "the loss appears here while a model trains", 0.5),
-                              (self.val_plot, "validation accuracy per epoch appears here", 50)):
+        self._empty_hints = {self.loss_plot: ("the loss appears here while a model trains", 0.5),
+                             self.val_plot: ("validation accuracy per epoch appears here", 50)}
+        for plot, (text, y) in self._empty_hints.items():
             self._add_empty_text(plot, text, y)
         self.evaluation = EvaluationView(self)
         self.cards, self.curve_plot = self.evaluation.cards, self.evaluation.curve_plot
@@ -213,6 +202,7 @@ class TrainingPanel(QWidget):
         self._dirty = False
         self._paused = False
         self.running = False
+        self.has_model = False
         self.started_at = 0.0
         self.last_progress: TrainProgress | None = None
         self._timer = QTimer(self)
@@ -240,6 +230,7 @@ class TrainingPanel(QWidget):
 
     def config(self):
         """The TrainConfig of the form; ValueError naming a hyper-parameter that does not parse."""
+        from zsl_desktop.engine.methods.hparams import parse_hparam
         from zsl_desktop.engine.training import TrainConfig
 
         hparams = {}
@@ -247,10 +238,7 @@ class TrainingPanel(QWidget):
             key = self.hparams.item(row, 0).text()
             default = self.hparams.item(row, 0).data(Qt.UserRole)
             text = self.hparams.item(row, 1).text()
-            try:
-                value = parse_value(text, default)
-            except ValueError:
-                raise ValueError(f"{key}: {text!r} is not a valid {type(default).__name__}") from None
+            value = parse_hparam(key, text, default)  # ValueError naming the key
             if value != default:
                 hparams[key] = value
         return TrainConfig(method=self.method_box.currentData(), epochs=self.epochs.value(), hparams=hparams,
@@ -281,15 +269,31 @@ class TrainingPanel(QWidget):
         self.start_button.setEnabled(available and not self.running)
         self.pause_button.setEnabled(self.running)
         self.stop_button.setEnabled(self.running)
-        stale = self.state.text() in ("Open a dataset first.", "Waiting for the image features…")
+        stale = self.state.text() in ("", "Open a dataset first.", "Waiting for the image features…")
         if not self.running and (why or (available and stale)):
             self.state.setText(why or "Ready.")
 
     def set_has_model(self, has: bool) -> None:
+        self.has_model = has
         self.save_button.setEnabled(has)
 
+    def _stopped_text(self) -> str:
+        """What a stopped run leaves behind: the model that was active before, or none."""
+        return ("Stopped. The previous model stays active." if self.has_model
+                else "Stopped. No model is active yet.")
+
     def set_dataset(self, dataset) -> None:
-        """Say what a run will learn from, and pick a method the dataset's features allow."""
+        """Say what a run will learn from, and pick a method the dataset's features allow.
+
+        A new dataset starts clean: the last run's curves, report and "Done in …" were about another one.
+        """
+        if not self.running:
+            self._clear_curves()
+            for plot, (text, y) in self._empty_hints.items():
+                self._add_empty_text(plot, text, y)
+            self.progress.setValue(0)
+            self.evaluation.clear()
+            self.state.setText("")
         if dataset is None:
             self.info.setText("")
             return
@@ -337,7 +341,7 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(False)
         self.pause_button.setText("Pause")
         if status == "cancelled":
-            self.state.setText("Stopped. The previous model stays active.")
+            self.state.setText(self._stopped_text())
         elif status == "failed":
             self.state.setText("Training failed (see the message).")
 
@@ -383,7 +387,7 @@ class TrainingPanel(QWidget):
                 self.show_report(event.report, "Test-split evaluation of the model just trained")
             self.state.setText(event.message or ("Done in " + fmt_seconds(time.perf_counter() - self.started_at)
                                                  + ". The new model is active." if not event.cancelled else
-                                                 "Stopped. The previous model stays active."))
+                                                 self._stopped_text()))
             self.progress.setValue(1000 if not event.cancelled else self.progress.value())
         elif isinstance(event, Progress) and event.stage == "model":
             self.state.setText(event.message)

@@ -10,6 +10,7 @@ from zsl_desktop.app.widgets.stat_cards import StatCards
 TIPS = {"h": "GZSL harmonic mean of U and S", "zsl": "conventional ZSL: unseen images, unseen classes only",
         "u": "GZSL per-class accuracy on unseen classes", "s": "GZSL per-class accuracy on seen classes",
         "ausuc": "area under the seen–unseen accuracy curve", "gamma": "calibration used for U/S/H"}
+NO_EVALUATION = "No evaluation yet: train a model or load a checkpoint."
 
 
 class EvaluationView(QWidget):
@@ -25,7 +26,7 @@ class EvaluationView(QWidget):
             ("ausuc", "AUSUC", theme.TEXT), ("gamma", "γ", theme.TEXT)], columns=2, parent=self)
         for key, tip in TIPS.items():
             self.cards.cards[key].setToolTip(tip)
-        self.title = QLabel("No evaluation yet: train a model or load a checkpoint.", self)
+        self.title = QLabel(NO_EVALUATION, self)
         self.title.setObjectName("hint")
         self.title.setWordWrap(True)
         self.title.setMaximumHeight(34)
@@ -37,6 +38,16 @@ class EvaluationView(QWidget):
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addLayout(left, 2)
         layout.addWidget(self.curve_plot, 3)
+
+    def clear(self) -> None:
+        """No figures (another dataset is open, or no model has been evaluated on it yet)."""
+        for key, card in self.cards.cards.items():
+            card.set("–", TIPS.get(key, ""))
+        self.cards.cards["gamma"].caption.setText("γ")
+        self.title.setText(NO_EVALUATION)
+        self.title.setToolTip("")
+        self.curve_plot.getPlotItem().clear()
+        self.curve_plot.getPlotItem().setTitle(None)
 
     def show_report(self, report, title: str) -> None:
         """An ``evaluation.EvaluationReport``: U/S/H at its γ, ZSL top-1, AUSUC and the full curve."""
