@@ -173,11 +173,11 @@ class MainWindow(WindowActions, QMainWindow):
         a = m.addAction("Add a folder of photos…")
         a.triggered.connect(self.add_photo_folder_dialog)
         m.addSeparator()
-        a = m.addAction("Load checkpoint…")
+        a = m.addAction("Load model…")  # the same words as the toolbar and the Training panel
         a.triggered.connect(self.load_checkpoint_dialog)
         self.shipped_menu = m.addMenu("Shipped models")
         self.shipped_menu.aboutToShow.connect(self._fill_shipped_menu)
-        a = m.addAction("Save checkpoint…")
+        a = m.addAction("Save model…")
         a.triggered.connect(self.save_checkpoint_dialog)
         m.addSeparator()
         e = m.addMenu("Export")
@@ -190,7 +190,7 @@ class MainWindow(WindowActions, QMainWindow):
         m.addSeparator()
         q = m.addAction("Quit")
         q.setShortcut(QKeySequence.Quit)
-        q.triggered.connect(self.close)
+        q.triggered.connect(self.quit_action)
         edit = self.menuBar().addMenu("&Edit")
         edit.addAction(self.editor.undo_action)
         edit.addAction(self.editor.redo_action)
@@ -229,7 +229,7 @@ class MainWindow(WindowActions, QMainWindow):
         for text, slot, tip in (
                 ("Open dataset…", self.open_dataset_dialog, "Open a CUB, AwA2, SUN, xlsa17 or folder dataset"),
                 ("Add photos…", self.add_photos_dialog, "Predict your own photos (or drop them on the window)"),
-                ("Load model…", self.load_checkpoint_dialog, "Load a checkpoint trained on this dataset"),
+                ("Load model…", self.load_checkpoint_dialog, "Load a model (.pt checkpoint) trained on this dataset"),
                 ("Export view…", self.export_overlay_dialog, "Save the image with its attention overlay")):
             action = tb.addAction(text)
             action.setToolTip(tip)
@@ -403,13 +403,57 @@ class MainWindow(WindowActions, QMainWindow):
         show_warning(self, title, text)  # window-modal, never blocks the event loop (or the tests)
         self._last_warning = (title, text)
 
+    def about_text(self) -> str:
+        import platform
+
+        import PySide6
+
+        from zsl_desktop import __version__
+
+        return (f"<b>ZSL Desktop</b> version {__version__}<br>Annotation-free zero-shot learning: "
+                "define classes by their attributes and recognise them in images.<br><br>"
+                f"<span style='color:{theme.DIM}'>Python {platform.python_version()} · "
+                f"PySide6 {PySide6.__version__}</span>")
+
     def about(self) -> None:
-        QMessageBox.about(self, "ZSL Desktop", "<b>ZSL Desktop</b><br>Annotation-free zero-shot learning: "
-                          "define classes by their attributes and recognise them in images.")
+        QMessageBox.about(self, "About ZSL Desktop", self.about_text())
 
     # -- closing ------------------------------------------------------------------------------------------------
+    @Slot()
+    def quit_action(self) -> None:
+        """File ▸ Quit: as closing the window, asking first about a class edited but not saved."""
+        if self.keep_unsaved_class():
+            self.close()
+
+    def keep_unsaved_class(self) -> bool:
+        """True when the window may close: no unsaved class, or the user saved or discarded it."""
+        draft = self.editor.draft()
+        if draft is None or not (draft.active and draft.dirty):
+            return True
+        answer = self.ask_unsaved_class(draft.name)
+        if answer == "save":
+            return self.editor.save()  # a name it refuses keeps the window open, with the reason shown
+        return answer == "discard"
+
+    def ask_unsaved_class(self, name: str) -> str:
+        """"save", "discard" or "cancel" (a modal question, as every document app asks; tests replace it)."""
+        box = QMessageBox(QMessageBox.Question, "Unsaved class",
+                          f"Your class “{name}” has changes that are not saved. Save them before quitting?",
+                          QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, self)
+        box.setDefaultButton(QMessageBox.Save)
+        box.exec()
+        answer = box.standardButton(box.clickedButton()) if box.clickedButton() is not None else None
+        return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(answer, "cancel")
+
     def closeEvent(self, event) -> None:
-        """Save the layout, cancel work, join every thread, then close."""
+        """Save the layout, cancel work, join every thread, then close.
+
+        A close the user asked for (the window's close button: a spontaneous event) first asks about
+        an unsaved class; closes from code (tests, the screenshot tour) do not ask.
+        """
+        if event.spontaneous() and not self._closing and not self.keep_unsaved_class():
+            event.ignore()
+            return
         self._closing = True
         self.save_settings()
         self.bridge.shutdown()

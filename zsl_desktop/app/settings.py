@@ -64,8 +64,13 @@ class Settings:
         finally:
             self._qs.endGroup()
 
-    def last_dir(self, what: str) -> str:
-        return str(self._qs.value(f"dirs/{what}", str(Path.home())))
+    def last_dir(self, what: str, default: Path | None = None) -> str:
+        """The folder last used for ``what``; else ``default``, else home (a folder since deleted is skipped)."""
+        saved = self._qs.value(f"dirs/{what}")
+        for candidate in (saved, default):
+            if candidate and Path(str(candidate)).is_dir():
+                return str(candidate)
+        return str(Path.home())
 
     def set_last_dir(self, what: str, path) -> None:
         p = Path(path)

@@ -90,10 +90,10 @@ class WindowActions:
     # -- checkpoints --------------------------------------------------------------------------------------
     def load_checkpoint(self, path) -> bool:
         if self.bridge.context.session is None:
-            self.warn("Load checkpoint", "Open a dataset first.")
+            self.warn("Load model", "Open a dataset first.")
             return False
         if self.bridge.busy:
-            self.warn("Load checkpoint", "Wait for the running job to finish (or cancel it) first.")
+            self.warn("Load model", "Wait for the running job to finish (or cancel it) first.")
             return False
         return self.bridge.load_checkpoint(path)
 
@@ -112,10 +112,19 @@ class WindowActions:
             # GUI-thread signal to a GUI-thread callable: a closure is safe here (unlike worker signals)
             action.triggered.connect(lambda checked=False, p=str(path): self.load_checkpoint(p))
 
+    def model_folder(self) -> str:
+        """Where the model dialogs open: the folder last used, else the user's trained models, else the shipped ones."""
+        from zsl_desktop.engine.paths import data_dir
+
+        user = data_dir() / "checkpoints"
+        shipped = jobs.shipped_checkpoint().parent
+        default = user if any(user.glob("*.pt")) or not shipped.is_dir() else shipped
+        return self.settings.last_dir("checkpoints", default)
+
     @Slot()
     def load_checkpoint_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load checkpoint", self.settings.last_dir("checkpoints"),
-                                              "Checkpoints (*.pt);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Load model", self.model_folder(),
+                                              "Models (*.pt);;All files (*)")
         if path:
             self.settings.set_last_dir("checkpoints", path)
             self.load_checkpoint(path)
@@ -123,12 +132,11 @@ class WindowActions:
     @Slot()
     def save_checkpoint_dialog(self) -> None:
         if self.controller.model is None:
-            self.warn("Save checkpoint", "There is no model to save yet.")
+            self.warn("Save model", "There is no model to save yet.")
             return
         name = f"{self.controller.dataset.name}-{self.controller.model.method}.pt"
-        path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint",
-                                              str(Path(self.settings.last_dir("checkpoints")) / name),
-                                              "Checkpoints (*.pt)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", str(Path(self.model_folder()) / name),
+                                              "Models (*.pt)")
         if path:
             self.settings.set_last_dir("checkpoints", path)
             self.bridge.save_checkpoint(path)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsl_desktop.app import theme
+from zsl_desktop.app.search import matches
 from zsl_desktop.app.widgets.attribute_slider import AttributeSlider
 from zsl_desktop.app.widgets.collapsible import CollapsibleSection
 from zsl_desktop.app.widgets.messages import show_warning
@@ -369,12 +370,21 @@ class ClassEditorPanel(QWidget):
         return added
 
     def export_file(self, path) -> Path | None:
+        """Your saved classes as a JSON class file (".json" added to a name without a suffix)."""
+        count = len(self.store.classes())
+        if count == 0:
+            show_warning(self, "Export classes", "You have no classes of your own to export yet: "
+                                                 "draw one in the class editor and save it first.")
+            return None
+        path = Path(path)
+        if not path.suffix:
+            path = path.with_name(path.name + ".json")
         try:
             out = self.store.export_file(path)
         except OSError as exc:
             show_warning(self, "Export classes", f"{path}: {exc}")
             return None
-        self.message.emit(f"Exported {len(self.store.classes())} classes to {out}")
+        self.message.emit(f"Exported {count} {'class' if count == 1 else 'classes'} to {out}")
         return out
 
     def _on_import(self) -> None:
@@ -383,6 +393,9 @@ class ClassEditorPanel(QWidget):
             self.import_file(path)
 
     def _on_export(self) -> None:
+        if not self.store.classes():  # say so before asking for a file name
+            self.export_file("")
+            return
         path, _ = QFileDialog.getSaveFileName(self, "Export classes", str(Path.home() / "classes.json"),
                                               "Class files (*.json)")
         if path:
@@ -449,16 +462,19 @@ class ClassEditorPanel(QWidget):
             self._update_badge(group)
 
     def filter_attributes(self, text: str) -> None:
-        text = text.strip().casefold()
+        """Show the attributes whose words (or whose group's) begin with the words typed; list them from the top."""
+        text = text.strip()
         for group, section in self.sections.items():
             hits = 0
+            group_hit = matches(text, group)
             for s in section.findChildren(AttributeSlider):
-                show = not text or text in s.search_text or text in group.casefold().replace("_", " ")
+                show = not text or group_hit or matches(text, s.search_text)
                 s.setVisible(show)
                 hits += show
             section.setVisible(hits > 0)
             if text and hits:
                 section.set_expanded(True)
+        self.scroll.verticalScrollBar().setValue(0)
 
     def _expand_all(self) -> None:
         for s in self.sections.values():

@@ -207,6 +207,7 @@ class GalleryPanel(QWidget):
     # -- filters --------------------------------------------------------------------------------------
     def _on_text(self, text: str) -> None:
         self.model.set_filter(text=text)
+        self.view.scrollToTop()  # a new search lists its hits from the first, not at the old scroll offset
 
     def _on_filters(self) -> None:
         self.model.set_filter(**{"class": self.class_filter.currentData(), "split": self.split_filter.currentData(),
