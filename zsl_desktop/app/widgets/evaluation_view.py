@@ -10,7 +10,7 @@ from zsl_desktop.app.widgets.stat_cards import StatCards
 TIPS = {"h": "GZSL harmonic mean of U and S", "zsl": "conventional ZSL: unseen images, unseen classes only",
         "u": "GZSL per-class accuracy on unseen classes", "s": "GZSL per-class accuracy on seen classes",
         "ausuc": "area under the seen–unseen accuracy curve", "gamma": "calibration used for U/S/H"}
-NO_EVALUATION = "No evaluation yet: train a model or load a checkpoint."
+NO_EVALUATION = "No evaluation yet: train or load a model."
 
 
 class EvaluationView(QWidget):
