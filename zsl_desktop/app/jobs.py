@@ -165,7 +165,7 @@ def train_job(ctx: EngineContext, config, autosave: bool = True):
 
     def job(control, emit):
         from zsl_desktop.engine.checkpoints import save_checkpoint
-        from zsl_desktop.engine.training import Finished, train
+        from zsl_desktop.engine.training import Finished, default_checkpoint_path, train
 
         session = ctx.session
         finished = None
@@ -182,7 +182,7 @@ def train_job(ctx: EngineContext, config, autosave: bool = True):
         ctx.invalidate_codes()
         source = "trained in this session"
         if autosave:
-            path = session.checkpoint_dir() / f"{session.dataset.name}-{config.method}.pt"
+            path = default_checkpoint_path(session.dataset, config.method, session.checkpoint_dir())
             try:
                 save_checkpoint(path, finished.header, finished.method.state_dict())
                 source = str(path)
