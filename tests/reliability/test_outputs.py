@@ -54,13 +54,63 @@ def test_cli_train_without_out_does_not_overwrite_another_datasets_model(tmp_pat
     assert len(models) == 2 and model_a.read_bytes() == before, "the first dataset's model is untouched"
 
 
-def test_the_apps_autosave_uses_the_fingerprinted_name():
-    import inspect
+def _app_train_job(root):
+    from zsl_desktop.app.context import EngineContext
+    from zsl_desktop.app.jobs import train_job
+    from zsl_desktop.engine.methods.base import Control
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import TrainConfig, run_to_end
 
-    from zsl_desktop.app import jobs
+    ctx = EngineContext()
+    ctx.session = Session(load_dataset(root), "efficientnet_lite0", 32, "cpu")
+    run_to_end(ctx.session.prepare_features())
+    job = train_job(ctx, TrainConfig(method="msdn", epochs=1, input_size=32))
+    return ctx, lambda: list(job(Control(), lambda *a: None))
 
-    source = inspect.getsource(jobs.train_job)
-    assert "default_checkpoint_path(session.dataset, config.method" in source
+
+def test_the_apps_autosave_does_not_overwrite_another_datasets_model(tmp_path):
+    from zsl_desktop.app.results import TrainDone
+
+    ctx, run = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
+    other = default_checkpoint_path(
+        dataclasses.replace(ctx.session.dataset, image_paths=ctx.session.dataset.image_paths[:-1]), "msdn",
+        ctx.session.checkpoint_dir())
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_bytes(b"another dataset's model")
+    done = [e for e in run() if isinstance(e, TrainDone)][-1]
+    mine = default_checkpoint_path(ctx.session.dataset, "msdn", ctx.session.checkpoint_dir())
+    assert done.model.source == str(mine) and mine.is_file()
+    assert other.read_bytes() == b"another dataset's model"
+
+
+def test_the_apps_training_refuses_an_unwritable_checkpoint_folder_before_training(tmp_path):
+    ctx, run = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
+    folder = ctx.session.checkpoint_dir()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("a file where the folder should be")
+    with pytest.raises(UserFileError, match="is a file, not a folder"):
+        run()
+
+
+def test_a_read_only_feature_store_folder_is_said_before_extracting(tmp_path, cli, monkeypatch):
+    import tempfile
+
+    from zsl_desktop.engine.paths import feature_store_dir
+
+    root = make_folder_dataset(tmp_path)
+    store = feature_store_dir()
+    store.mkdir(parents=True, exist_ok=True)  # the user's store folder, on a disk that became read-only
+    real = tempfile.mkstemp
+
+    def refuse(*args, dir=None, **kwargs):  # what a read-only disk answers (root ignores permission bits)
+        if dir is not None and Path(dir).resolve().is_relative_to(store.resolve()):
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    code, out, err = cli("extract", "--dataset", root, "--input-size", 32)
+    assert code == 2
+    assert_clear_refusal(code, err, "manifest.json", "cannot write the feature store in .*: Permission denied")
 
 
 # -- class 8: unusable outputs, said before starting -------------------------------------------------------------

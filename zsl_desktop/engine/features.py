@@ -14,7 +14,7 @@ flushed before their done flag, so a row marked done is always complete.
 
 Why ``sources.npy``: the folder is keyed by the dataset's name and listing,
 which say nothing about the pixels. Each image's size, modification time and
-a cheap hash (BLAKE2b of its first and last 64 KB and its size) are recorded;
+a cheap hash (BLAKE2b of its first and last 16 KB and its size) are recorded;
 on every open the files are stat'ed, a file whose size or time changed is
 hashed again, and a row whose content changed (an image fixed, replaced, or
 another dataset with the same name and listing) is extracted again, alone.
@@ -112,7 +112,7 @@ class FeatureStore:
 
 # -- what the rows were extracted from ----------------------------------------------------------------
 SOURCES_FILE = "sources.npy"
-HASH_BYTES = 64 * 1024  # from each end of the file: a re-saved, cropped or replaced image changes both
+HASH_BYTES = 16 * 1024  # from each end of the file: a re-saved, cropped or replaced image changes both
 
 
 def file_stamp(path, previous=None) -> tuple[int, int, int]:
@@ -126,7 +126,7 @@ def file_stamp(path, previous=None) -> tuple[int, int, int]:
         return (-1, 0, 0)
     if not stat.S_ISREG(st.st_mode):
         return (-2, 0, 0)
-    if previous is not None and int(previous[0]) == st.st_size and int(previous[1]) == st.st_mtime_ns:
+    if previous is not None and previous[0] == st.st_size and previous[1] == st.st_mtime_ns:
         return (int(previous[0]), int(previous[1]), int(previous[2]))
     h = hashlib.blake2b(str(st.st_size).encode(), digest_size=8)
     try:
@@ -143,8 +143,10 @@ def file_stamp(path, previous=None) -> tuple[int, int, int]:
 def image_stamps(dataset: Dataset, previous: np.ndarray | None = None) -> np.ndarray:
     """int64 [N, 3] stamps of every image of ``dataset`` (see :func:`file_stamp`)."""
     out = np.empty((dataset.num_samples, 3), np.int64)
-    for i in range(dataset.num_samples):
-        out[i] = file_stamp(dataset.image_path(i), None if previous is None else previous[i])
+    root = os.fspath(dataset.image_root)
+    prev = previous.tolist() if previous is not None else None  # plain ints: this loop runs on every open
+    for i, rel in enumerate(dataset.image_paths):
+        out[i] = file_stamp(os.path.join(root, rel), None if prev is None else prev[i])
     return out
 
 
