@@ -49,10 +49,10 @@ def run_train(args, load) -> int:
     from zsl_desktop.cli import ProgressBar
     from zsl_desktop.engine.methods.base import Message, Step
     from zsl_desktop.engine.paths import data_dir
-    from zsl_desktop.engine.training import Finished, Phase, TrainConfig, Validation, train
-
     from zsl_desktop.engine.backbones import BACKBONES
-    from zsl_desktop.engine.training import check_resume_file, default_checkpoint_path, resume_path
+    from zsl_desktop.engine.training import (
+        Finished, Phase, TrainConfig, Validation, check_resume_file, default_checkpoint_path, resume_path, train,
+    )
     from zsl_desktop.engine.userfiles import check_writable
 
     input_size = args.input_size or BACKBONES[args.backbone].default_input_size
