@@ -217,7 +217,7 @@ def test_eval_skips_and_counts_an_unreadable_test_image(tmp_path, cli):
     assert json.loads((tmp_path / "e.json").read_text())["skipped_images"] == 1
 
 
-def test_the_gate_never_blocks_on_a_fifo_that_replaced_a_file(tmp_path):
+def test_reading_a_fifo_through_the_gate_is_refused_at_once(tmp_path):
     path = _fifo(tmp_path / "x.json")
     start = time.perf_counter()
     with pytest.raises(userfiles.UserFileError, match="named pipe"):
