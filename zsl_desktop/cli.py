@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a hyper-parameter of the method (repeatable); --set help lists them with defaults")
     p.add_argument("--out", help="checkpoint file to write")
     p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run from its .resume.pt file (same settings)")
+                   help="no longer needed: rerunning the same command continues an interrupted run from its "
+                        ".resume.pt file (kept for old scripts)")
 
     p = sub.add_parser("eval", parents=[debug], help="evaluate a checkpoint (ZSL T1, GZSL U/S/H, AUSUC)")
     p.add_argument("--checkpoint", required=True, help="the .pt file written by train or the app")

@@ -40,20 +40,29 @@ def run_train(args, load) -> int:
     from zsl_desktop.cli import ProgressBar
     from zsl_desktop.engine.methods.base import Message, Step
     from zsl_desktop.engine.paths import data_dir
-    from zsl_desktop.engine.training import Finished, Phase, TrainConfig, Validation, train
-
     from zsl_desktop.engine.backbones import BACKBONES
+    from zsl_desktop.engine.training import (
+        Finished, Phase, TrainConfig, Validation, check_resume_file, default_checkpoint_path, resume_path, train,
+    )
+    from zsl_desktop.engine.userfiles import check_writable
 
     input_size = args.input_size or BACKBONES[args.backbone].default_input_size
-    session = _session(args, load, args.backbone, input_size)
+    if args.out:  # an unusable output is refused before any feature is extracted or epoch trained
+        check_writable(args.out, "checkpoint (--out)")
+    dataset = load(args)
+    out = Path(args.out) if args.out else default_checkpoint_path(dataset, args.method, data_dir() / "checkpoints")
+    check_writable(out, "checkpoint")
+    check_writable(resume_path(out), "resume file")
     config = TrainConfig(method=args.method, epochs=args.epochs, hparams=args.hparams, seed=args.seed,
                          device=args.device, select=args.select, backbone=args.backbone, input_size=input_size)
-    out = Path(args.out) if args.out else data_dir() / "checkpoints" / f"{session.dataset.name}-{args.method}.pt"
+    check_resume_file(out, dataset, config)  # a resume file of other settings: refused now, naming them
+    session = _session(args, lambda _: dataset, args.backbone, input_size)
     print(f"training {args.method} on {session.dataset.name} ({session.device}), selection on {args.select}")
     start = time.perf_counter()
     bar, finished = None, None
-    for event in train(session.dataset, session.features, config, checkpoint_path=out,
-                       resume=getattr(args, "resume", False)):
+    # Rerunning the same command after a kill continues from the resume file beside ``out``
+    # (other settings are refused, naming them); --resume is kept for old scripts.
+    for event in train(session.dataset, session.features, config, checkpoint_path=out, resume=True):
         if isinstance(event, Phase):
             if bar:
                 bar.close()
@@ -83,6 +92,10 @@ def run_train(args, load) -> int:
 def run_eval(args, load) -> int:
     from zsl_desktop.engine.checkpoints import load_checkpoint
 
+    if args.json:  # refused before the evaluation runs, not after
+        from zsl_desktop.engine.userfiles import check_writable
+
+        check_writable(args.json, "--json output")
     checkpoint = load_checkpoint(args.checkpoint)
     h = checkpoint.header
     if args.dataset is None:

@@ -68,7 +68,11 @@ def test_training_to_the_end_makes_the_new_model_active(make_window, qtbot, smal
     qtbot.waitUntil(lambda: not w.bridge.busy, timeout=20000)
     model = w.controller.model
     assert model.method == "msdn" and "gamma" in model.header
-    assert model.source == str(data_dir() / "checkpoints" / "builtin-small-msdn.pt")
+    from zsl_desktop.engine.training import default_checkpoint_path
+
+    # the name carries the dataset's fingerprint: another "builtin-small" never overwrites it
+    assert model.source == str(data_dir() / "checkpoints" / f"builtin-small-{small_birds.fingerprint[:8]}-msdn.pt")
+    assert model.source == str(default_checkpoint_path(small_birds, "msdn"))
     assert os.path.exists(model.source)
     assert w.training.cards.text("h").endswith("%")
     assert len(w.training._val["H"].data()[0]) == 3  # one validation point per epoch

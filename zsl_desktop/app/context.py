@@ -101,9 +101,9 @@ class EngineContext:
     def add_loose(self, paths, ticket=None) -> LooseAdded:
         """Extract features of new photos (never written into a dataset); returns the added items."""
         import torch
-        from PIL import Image
 
         from zsl_desktop.engine.backbones import BACKBONES, preprocess
+        from zsl_desktop.engine.images import describe, open_image
 
         session = self.session
         if session is None:
@@ -117,12 +117,11 @@ class EngineContext:
         for start in range(0, len(todo), 16):
             batch, batch_paths = [], []
             for path in todo[start:start + 16]:
-                try:
-                    with Image.open(path) as im:
-                        batch.append(preprocess(im, spec, session.input_size))
+                try:  # the engine's image gate: pipes, huge and damaged files are refused with a reason
+                    batch.append(preprocess(open_image(path), spec, session.input_size))
                     batch_paths.append(path)
                 except Exception as exc:  # unreadable file: say which and why, keep going
-                    errors.append((path, f"{type(exc).__name__}: {exc}"))
+                    errors.append((path, describe(exc)))
             if not batch:
                 continue
             with torch.inference_mode():

@@ -171,9 +171,14 @@ def train_job(ctx: EngineContext, config, autosave: bool = True):
 
     def job(control, emit):
         from zsl_desktop.engine.checkpoints import save_checkpoint
-        from zsl_desktop.engine.training import Finished, train
+        from zsl_desktop.engine.training import Finished, default_checkpoint_path, train
 
         session = ctx.session
+        path = default_checkpoint_path(session.dataset, config.method, session.checkpoint_dir())
+        if autosave:  # a model that could not be saved is said now, not after the whole run
+            from zsl_desktop.engine.userfiles import check_writable
+
+            check_writable(path, "checkpoint")
         finished = None
         for event in train(session.dataset, session.features, config, control):
             if isinstance(event, Finished):
@@ -188,7 +193,6 @@ def train_job(ctx: EngineContext, config, autosave: bool = True):
         ctx.invalidate_codes()
         source = "trained in this session"
         if autosave:
-            path = session.checkpoint_dir() / f"{session.dataset.name}-{config.method}.pt"
             try:
                 save_checkpoint(path, finished.header, finished.method.state_dict())
                 source = str(path)

@@ -87,7 +87,7 @@ def explain(ctx: EngineContext, item: int, generation: int = 0) -> Explained:
 def load_image(path, item: int, generation: int = 0, max_side: int = LARGE_IMAGE_SIDE) -> ImageData:
     from PIL import Image, ImageOps
 
-    with Image.open(path) as im:
+    with _gated_open(path) as im:
         im = ImageOps.exif_transpose(im)
         size = im.size
         im = im.convert("RGB")
@@ -97,11 +97,25 @@ def load_image(path, item: int, generation: int = 0, max_side: int = LARGE_IMAGE
     return ImageData(item, rgb, str(path), size, generation)
 
 
+def _gated_open(path):
+    """``Image.open`` after the engine's image gate: no pipes or devices, size and pixel limits."""
+    from PIL import Image
+
+    from zsl_desktop.engine.images import ImageFileError, check_size
+    from zsl_desktop.engine.userfiles import check_file
+
+    if check_file(path, "image", ImageFileError) == 0:
+        raise ImageFileError(path, "the file is empty (0 bytes)")
+    image = Image.open(path)
+    check_size(path, image.size)
+    return image
+
+
 def load_thumbnail(path, size: int) -> np.ndarray:
     """A small RGB array, decoded at reduced resolution where the format allows (JPEG draft mode)."""
     from PIL import Image, ImageOps
 
-    with Image.open(path) as im:
+    with _gated_open(path) as im:
         im.draft("RGB", (size * 2, size * 2))
         im = ImageOps.exif_transpose(im).convert("RGB")
         im.thumbnail((size, size), Image.Resampling.BILINEAR)

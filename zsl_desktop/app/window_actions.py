@@ -134,7 +134,9 @@ class WindowActions:
         if self.controller.model is None:
             self.warn("Save model", "There is no model to save yet.")
             return
-        name = f"{self.controller.dataset.name}-{self.controller.model.method}.pt"
+        from zsl_desktop.engine.training import default_checkpoint_path
+
+        name = default_checkpoint_path(self.controller.dataset, self.controller.model.method, Path(".")).name
         path, _ = QFileDialog.getSaveFileName(self, "Save model", str(Path(self.model_folder()) / name),
                                               "Models (*.pt)")
         if path:

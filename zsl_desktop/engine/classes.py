@@ -27,6 +27,7 @@ LIBRARY_FORMAT = "zsl-desktop-class-library/1"
 EXPORT_FORMAT = "zsl-desktop-classes/1"
 LIBRARY_FILE = "class_library.json"
 MAX_NAME = 80
+LIBRARY_MAX_VALUE = 100.0  # attribute scales are 0-1 or 0-100 (value_range): nothing saved lies outside 0-100
 
 
 class LibraryError(Exception):
@@ -310,18 +311,12 @@ def read_export(path: Path, attribute_names, scale=None) -> list[UserClass]:
 
 
 def _read_json(path: Path):
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LibraryError(path, "no such file") from None
-    except UnicodeDecodeError:
-        raise LibraryError(path, "not a text (UTF-8) file") from None
-    except OSError as exc:
-        raise LibraryError(path, f"cannot be read ({exc.strerror or exc})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LibraryError(path, f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    """JSON through the engine's gate: no pipes or devices, bounded size and nesting, NaN refused."""
+    from zsl_desktop.engine.userfiles import read_json
+
+    if not Path(path).exists() and not Path(path).is_symlink():
+        raise LibraryError(path, "no such file")
+    return read_json(path, LibraryError)
 
 
 def _parse_library(path: Path) -> dict:
@@ -345,9 +340,17 @@ def _parse_library(path: Path) -> dict:
                 values = tuple(float(v) for v in item["values"])
             except (KeyError, TypeError, ValueError):
                 raise LibraryError(path, f"set {identity}, class {i}: malformed") from None
+            try:  # the same rules as a class saved in the editor or imported
+                name = check_name(name, classes)
+            except ValueError as exc:
+                raise LibraryError(path, f"set {identity}, class {i}: {exc}") from None
             if names and len(values) != len(names):
                 raise LibraryError(path, f"set {identity}, class {name!r}: {len(values)} values for "
                                          f"{len(names)} attributes")
+            outside = [v for v in values if not (-1e-6 <= v <= LIBRARY_MAX_VALUE + 1e-6)]
+            if outside:
+                raise LibraryError(path, f"set {identity}, class {name!r}: value {outside[0]:g} is outside "
+                                         f"0-{LIBRARY_MAX_VALUE:g}, the widest attribute scale")
             classes[name] = UserClass(name=name, values=values, created=str(item.get("created") or _now()),
                                       modified=str(item.get("modified") or _now()), note=str(item.get("note") or ""))
         out[str(identity)] = {"attribute_names": names, "dataset": str(entry.get("dataset", "")), "classes": classes}

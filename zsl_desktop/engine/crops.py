@@ -26,6 +26,7 @@ mapping, the backbone and input size of the feature store, and its folder.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -37,7 +38,9 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
+
+from zsl_desktop.engine.images import ImageFileError
 
 CACHE_VERSION = 1
 MERGE_AT = 32  # chunk files; more than this are merged into one on the next open
@@ -104,10 +107,10 @@ def view_to_image_box(box, image_size) -> tuple:
 
 
 def _open_rgb(path) -> Image.Image:
-    from zsl_desktop.engine.backbones import _to_rgb
+    """Through the engine's image gate: a damaged file raises ImageFileError naming it."""
+    from zsl_desktop.engine.images import open_image
 
-    with Image.open(path) as im:
-        return _to_rgb(ImageOps.exif_transpose(im))
+    return open_image(path)
 
 
 def crop_images(image, boxes, size: int | None = None) -> list[np.ndarray]:
@@ -275,6 +278,7 @@ class CropEncoder:
         self.cache = crop_cache(access, self.crop_size, self.quantum, self.spec.channels)
         self._backbone = None
         self.computed = 0  # crops that ran the backbone (for reports and tests)
+        self.failed: dict[str, str] = {}  # image file -> why it could not be read (its crops are zeros)
 
     def backbone(self):
         if self._backbone is None:
@@ -308,7 +312,13 @@ class CropEncoder:
         def load(batch):
             tensors = []
             for i in batch:
-                image = _open_rgb(self.access.path(int(keys[i, 0, 0])))
+                path = self.access.path(int(keys[i, 0, 0]))
+                try:
+                    image = _open_rgb(path)
+                except ImageFileError as exc:  # like the feature store: zero features, named, the rest go on
+                    self._skip(path, exc.problem)
+                    tensors.append(None)
+                    continue
                 tensors.append(crop_tensors(image, dequantise(keys[i, :, 1:], self.quantum), self.crop_size,
                                             self.spec))
             return tensors
@@ -321,17 +331,26 @@ class CropEncoder:
             for batch, tensors in zip(batches, _prefetch(pool, load, batches)):
                 if control is not None:
                     control.check()
-                with torch.inference_mode():
-                    _, pooled = model(torch.cat(tensors).to(model.device))
-                # Rounded to float16 as stored, so a cached and a fresh crop give identical scores.
-                pooled = pooled.float().cpu().numpy().astype(np.float16).astype(np.float32)
-                pooled = pooled.reshape(len(batch), keys.shape[1], -1)
+                good = [k for k, t in enumerate(tensors) if t is not None]
+                pooled = np.zeros((len(batch), keys.shape[1], self.spec.channels), np.float32)
+                if good:
+                    with torch.inference_mode():
+                        _, p = model(torch.cat([tensors[k] for k in good]).to(model.device))
+                    # Rounded to float16 as stored, so a cached and a fresh crop give identical scores.
+                    p = p.float().cpu().numpy().astype(np.float16).astype(np.float32)
+                    pooled[good] = p.reshape(len(good), keys.shape[1], -1)
+                    kept = np.asarray(batch)[good]
+                    self.cache.put(keys[kept].reshape(-1, 4), pooled[good].reshape(-1, pooled.shape[-1]))
                 out[batch] = pooled
-                self.cache.put(keys[batch].reshape(-1, 4), pooled.reshape(-1, pooled.shape[-1]))
-                self.computed += pooled.shape[0] * pooled.shape[1]
+                self.computed += len(good) * pooled.shape[1]
                 done += len(batch)
                 if progress is not None:
                     progress(done, len(todo))
+
+    def _skip(self, path, problem: str) -> None:
+        if str(path) not in self.failed:
+            logging.getLogger(__name__).warning("%s: skipped in the crop pass: %s", path, problem)
+        self.failed[str(path)] = problem
 
 
 def encode_crops(image, boxes, channels: int, crop_size: int = 128, quantum: int = 32, device="cpu",

@@ -139,9 +139,12 @@ class EvaluationReport:
     ausuc: float
     gamma_source: str
     curve: SeenUnseenCurve = field(repr=False)
+    skipped: int = 0  # test images left out because their file could not be read
 
     def as_dict(self) -> dict:
+        extra = {"skipped_images": self.skipped} if self.skipped else {}
         return {
+            **extra,
             "zsl_t1": self.zsl,
             "u": self.gzsl.u,
             "s": self.gzsl.s,
@@ -156,6 +159,7 @@ class EvaluationReport:
         return (
             f"ZSL T1 {100 * self.zsl:5.1f} | GZSL U {100 * g.u:5.1f} S {100 * g.s:5.1f} H {100 * g.h:5.1f} "
             f"(gamma {g.gamma:+.3f}, chosen on {self.gamma_source}) | AUSUC {100 * self.ausuc:5.1f}"
+            + (f" | {self.skipped} unreadable test images skipped" if self.skipped else "")
         )
 
 

@@ -7,17 +7,31 @@ Layout of one store folder::
     pooled.f16      float16 [N, C]
     done.u8         uint8 [N]: 1 once a row is on disk
 
+    sources.npy     int64 [N, 3]: size, mtime (ns) and a 64-bit hash of each image file
+
 Why a done-mask: a killed extraction resumes where it stopped. Rows are
 flushed before their done flag, so a row marked done is always complete.
+
+Why ``sources.npy``: the folder is keyed by the dataset's name and listing,
+which say nothing about the pixels. Each image's size, modification time and
+a cheap hash (BLAKE2b of its first and last 16 KB and its size) are recorded;
+on every open the files are stat'ed, a file whose size or time changed is
+hashed again, and a row whose content changed (an image fixed, replaced, or
+another dataset with the same name and listing) is extracted again, alone.
+A store written before ``sources.npy`` existed is adopted as it is (its
+stamps recorded on first open).
 Feature-only datasets (xlsa17 ``res101.mat``) need no store: their pooled
 features are served straight from the dataset.
 """
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
+import shutil
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,7 +41,7 @@ import numpy as np
 import torch
 
 from zsl_desktop.engine import paths
-from zsl_desktop.engine.atomic import atomic_write_text
+from zsl_desktop.engine.atomic import atomic_write_bytes, atomic_write_text
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.distributed import context as dist_context
 from zsl_desktop.engine.images import describe, open_image
@@ -84,14 +98,109 @@ class FeatureStore:
 
     @classmethod
     def open(cls, dataset: Dataset, backbone: str, input_size: int, root: Path | None = None):
-        """The complete store for this key, or None."""
+        """The complete store for this key whose images are unchanged on disk, or None (then extract)."""
         folder = cls.folder_for(dataset, backbone, input_size, root)
         manifest = _read_manifest(folder)
         if manifest is None or manifest.get("status") != "complete":
             return None
         if manifest.get("key") != store_key(dataset, backbone, input_size):
             return None
+        if len(changed_rows(dataset, folder)):
+            return None  # ``extract`` re-reads just those images
         return cls(folder, manifest)
+
+
+# -- what the rows were extracted from ----------------------------------------------------------------
+SOURCES_FILE = "sources.npy"
+HASH_BYTES = 16 * 1024  # from each end of the file: a re-saved, cropped or replaced image changes both
+
+
+def file_stamp(path, previous=None) -> tuple[int, int, int]:
+    """(size, mtime_ns, 64-bit hash) of an image file; the hash is reused when size and time are unchanged.
+
+    A missing file stamps as size -1, a special file (pipe, device) as -2: never hashed, never blocking.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, 0, 0)
+    if not stat.S_ISREG(st.st_mode):
+        return (-2, 0, 0)
+    if previous is not None and previous[0] == st.st_size and previous[1] == st.st_mtime_ns:
+        return (int(previous[0]), int(previous[1]), int(previous[2]))
+    h = hashlib.blake2b(str(st.st_size).encode(), digest_size=8)
+    try:
+        with open(path, "rb") as f:
+            h.update(f.read(HASH_BYTES))
+            if st.st_size > 2 * HASH_BYTES:
+                f.seek(-HASH_BYTES, os.SEEK_END)
+            h.update(f.read(HASH_BYTES))
+    except OSError:
+        return (-1, 0, 0)
+    return (int(st.st_size), int(st.st_mtime_ns), int.from_bytes(h.digest(), "little", signed=True))
+
+
+def image_stamps(dataset: Dataset, previous: np.ndarray | None = None) -> np.ndarray:
+    """int64 [N, 3] stamps of every image of ``dataset`` (see :func:`file_stamp`)."""
+    out = np.empty((dataset.num_samples, 3), np.int64)
+    root = os.fspath(dataset.image_root)
+    prev = previous.tolist() if previous is not None else None  # plain ints: this loop runs on every open
+    for i, rel in enumerate(dataset.image_paths):
+        out[i] = file_stamp(os.path.join(root, rel), None if prev is None else prev[i])
+    return out
+
+
+def _read_sources(folder: Path, n: int) -> np.ndarray | None:
+    try:
+        sources = np.load(Path(folder) / SOURCES_FILE, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return sources if sources.shape == (n, 3) and sources.dtype == np.int64 else None
+
+
+def _write_sources(folder: Path, stamps: np.ndarray) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, stamps, allow_pickle=False)
+    atomic_write_bytes(Path(folder) / SOURCES_FILE, buffer.getvalue())
+
+
+def changed_rows(dataset: Dataset, folder: Path, write: bool = True) -> np.ndarray:
+    """Rows whose image's size or content differs from what the store in ``folder`` was extracted from.
+
+    Records new modification times of unchanged files (and the stamps of a store that had none), so the
+    next open only stats the files.
+    """
+    if not dataset.has_images:
+        return np.zeros(0, np.int64)
+    old = _read_sources(folder, dataset.num_samples)
+    now = image_stamps(dataset, old)
+    if old is None:
+        changed = np.zeros(0, np.int64)  # a store from before stamps: adopted as it is
+    else:
+        changed = np.flatnonzero((old[:, 0] != now[:, 0]) | (old[:, 2] != now[:, 2]))
+    if write and len(changed) == 0 and (old is None or not np.array_equal(old, now)):
+        try:
+            _write_sources(folder, now)
+        except OSError:
+            pass  # a read-only store still opens; its files are stat'ed and hashed again next time
+    return changed
+
+
+def _forget_rows(folder: Path, dataset: Dataset, manifest: dict, rows: np.ndarray, done) -> dict:
+    """Mark changed images for extraction again; drop what was derived from their old pixels."""
+    done[rows] = 0
+    done.flush()
+    names = {dataset.image_paths[int(i)] for i in rows}
+    failed = {k: v for k, v in manifest.get("failed", {}).items() if k not in names}
+    for cache in folder.glob("codes-*.npy"):  # model codes of the old features
+        cache.unlink(missing_ok=True)
+    for crops in folder.glob("sgma-crops-*"):  # crop features of the old pixels
+        shutil.rmtree(crops, ignore_errors=True)
+    manifest = _write_status(folder, manifest, failed, "partial")
+    _write_sources(folder, image_stamps(dataset, _read_sources(folder, dataset.num_samples)))
+    return manifest
 
 
 def feature_source(dataset: Dataset, store: FeatureStore | None) -> FeatureSource:
@@ -129,9 +238,15 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     n = dataset.num_samples
 
     manifest = _read_manifest(folder)
-    if manifest is not None and manifest.get("key") == key and manifest.get("status") == "complete":
-        yield ExtractProgress(n, n, 0.0, "features already extracted")
-        return FeatureStore(folder, manifest)
+    changed = np.zeros(0, np.int64)
+    if manifest is not None and manifest.get("key") == key:
+        changed = changed_rows(dataset, folder, write=not dist_context().active)
+        if manifest.get("status") == "complete" and len(changed) == 0:
+            yield ExtractProgress(n, n, 0.0, "features already extracted")
+            return FeatureStore(folder, manifest)
+    from zsl_desktop.engine.userfiles import check_writable
+
+    check_writable(folder / "manifest.json", "feature store")  # a read-only disk: said now, in words
 
     dist = dist_context()
     if dist.active and device == default_device():
@@ -152,7 +267,7 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
             "backbone": backbone, "input_size": input_size, "num_images": n, "channels": spec.channels,
             "grid_shape": grid_shape, "status": "partial", "failed": {},
         }
-        for name in ("grid.f16", "pooled.f16", "done.u8"):
+        for name in ("grid.f16", "pooled.f16", "done.u8", SOURCES_FILE):
             (folder / name).unlink(missing_ok=True)
         atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1))
     mode = "w+" if fresh else "r+"
@@ -168,6 +283,11 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
             for name in ("grid.f16", "pooled.f16", "done.u8"):
                 (folder / name).unlink(missing_ok=True)
         raise
+    if fresh and dist.is_main:
+        _write_sources(folder, image_stamps(dataset))  # what the rows will be extracted from
+    if len(changed) and not fresh and dist.is_main:
+        manifest = _forget_rows(folder, dataset, manifest, changed, done)
+        yield ExtractProgress(n - len(changed), n, 0.0, f"{len(changed)} images changed on disk: extracting them again")
     if dist.active and dist.is_main:
         grid.flush()
         dist.barrier()  # files exist: the other ranks may open them
@@ -363,7 +483,7 @@ def _read_manifest(folder: Path) -> dict | None:
     path = Path(folder) / "manifest.json"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # damaged: extract again rather than crash
         return None
     if not isinstance(manifest, dict) or manifest.get("version") != STORE_VERSION:
         return None

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from zsl_desktop.engine.userfiles import check_file
+
 # 100 megapixels: larger than any camera photo a user will bring (a 50 MP frame
 # is 8688 x 5792), and about 300 MB once decoded to RGB.
 MAX_IMAGE_PIXELS = 100_000_000
@@ -39,16 +41,7 @@ class ImageFileError(Exception):
 def open_image(path) -> Image.Image:
     """The image at ``path``, decoded, EXIF-upright and in RGB; or :class:`ImageFileError`."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ImageFileError(path, "file not found") from None
-    except OSError as exc:
-        raise ImageFileError(path, f"cannot be read ({exc.strerror or exc})") from None
-    if path.is_dir():
-        raise ImageFileError(path, "is a folder, not an image file")
-    if not path.is_file():  # a pipe or a device would block or never end
-        raise ImageFileError(path, "is not a regular file (a pipe, socket or device), so it is not read")
+    size = check_file(path, "image", ImageFileError)  # a pipe, device or folder is refused without blocking
     if size == 0:
         raise ImageFileError(path, "the file is empty (0 bytes)")
     try:
@@ -138,6 +131,20 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
+def image_size(path) -> tuple[int, int]:
+    """(width, height) of an image file as stored, read from its header through the same gate."""
+    path = Path(path)
+    if check_file(path, "image", ImageFileError) == 0:
+        raise ImageFileError(path, "the file is empty (0 bytes)")
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except UnidentifiedImageError:
+        raise ImageFileError(path, _unidentified(path)) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageFileError(path, f"the image data is damaged ({type(exc).__name__}: {exc})") from None
+
+
 def describe(exc: BaseException) -> str:
     """The problem part of an error about one image, for per-file failure lists."""
     if isinstance(exc, ImageFileError):
@@ -145,4 +152,4 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-__all__ = ["MAX_IMAGE_PIXELS", "ImageFileError", "check_size", "describe", "open_image", "to_rgb"]
+__all__ = ["MAX_IMAGE_PIXELS", "ImageFileError", "check_size", "describe", "image_size", "open_image", "to_rgb"]

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from zsl_desktop.engine.attention import upsample_attention
+from zsl_desktop.engine.images import ImageFileError, image_size
 
 RADIUS = 0.15  # of the crop side: about one cell of a 7x7 grid
 
@@ -49,11 +49,13 @@ class LocalisationScore:
     images: int
     per_group: dict  # group -> (hit rate, pairs)
     radius: float = RADIUS
+    skipped: int = 0  # images whose file could not be read
 
     def format(self) -> str:
         return (f"attention peak on the part: {100 * self.hits:.1f}% of {self.pairs} (image, part) pairs "
                 f"over {self.images} images (uniform attention {100 * self.uniform:.1f}%, "
-                f"crop centre {100 * self.centre:.1f}%; radius {self.radius:.2f} of the crop side)")
+                f"crop centre {100 * self.centre:.1f}%; radius {self.radius:.2f} of the crop side)"
+                + (f"; {self.skipped} unreadable images skipped" if self.skipped else ""))
 
 
 def crop_coordinates(points: np.ndarray, image_size: tuple, input_size: int) -> np.ndarray:
@@ -96,9 +98,13 @@ def localisation_score(method, dataset, features, index, input_size: int, radius
     scored = {g: ids for g, ids in scored.items() if ids}
     index = np.asarray(index)[: max_images]
     hits, uniform, centre, per_group, images = [], [], [], {g: [] for g in scored}, 0
+    skipped = 0
     for row in index:
-        with Image.open(dataset.image_path(int(row))) as im:
-            size = im.size
+        try:
+            size = image_size(dataset.image_path(int(row)))
+        except ImageFileError:  # unreadable image: skipped, like its zero row in the feature store
+            skipped += 1
+            continue
         parts = crop_coordinates(dataset.part_locations[row, :, :2], size, input_size)
         visible = dataset.part_locations[row, :, 2] > 0
         inside = visible & np.all((parts >= 0) & (parts <= 1), axis=1)
@@ -121,6 +127,6 @@ def localisation_score(method, dataset, features, index, input_size: int, radius
         images += used
     mean = lambda xs: float(np.mean(xs)) if xs else 0.0  # noqa: E731
     return LocalisationScore(
-        hits=mean(hits), uniform=mean(uniform), centre=mean(centre), pairs=len(hits), images=images,
+        hits=mean(hits), uniform=mean(uniform), centre=mean(centre), pairs=len(hits), images=images, skipped=skipped,
         per_group={g: (mean(v), len(v)) for g, v in per_group.items() if v}, radius=radius,
     )

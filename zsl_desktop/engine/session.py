@@ -6,7 +6,7 @@ tensors: inference uses the model that training handed over at its end.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -124,8 +124,22 @@ class Session:
         source = header.get("gamma_source", "fixed") if gamma is None else "given"
         gamma = self.model.gamma if gamma is None else gamma
         d = self.dataset
-        return evaluate_on(self.model.method, d, self.features, d.splits["test_seen"], d.splits["test_unseen"],
-                           d.seen_classes, d.unseen_classes, gamma, None, self.device, source)
+        unreadable = self.unreadable_rows()
+        seen_idx, unseen_idx = (np.setdiff1d(d.splits[k], unreadable) for k in ("test_seen", "test_unseen"))
+        skipped = len(d.splits["test_seen"]) + len(d.splits["test_unseen"]) - len(seen_idx) - len(unseen_idx)
+        if len(unseen_idx) == 0:
+            raise ValueError(f"{d.name}: none of the {len(d.splits['test_unseen'])} unseen test images could be "
+                             f"read; nothing to evaluate")
+        report = evaluate_on(self.model.method, d, self.features, seen_idx, unseen_idx,
+                             d.seen_classes, d.unseen_classes, gamma, None, self.device, source)
+        return replace(report, skipped=skipped)
+
+    def unreadable_rows(self) -> np.ndarray:
+        """Rows whose image file could not be read at extraction (their features are zeros)."""
+        if self.store is None or not self.store.failed or not self.dataset.has_images:
+            return np.zeros(0, np.int64)
+        failed = set(self.store.failed)
+        return np.array([i for i, p in enumerate(self.dataset.image_paths) if p in failed], np.int64)
 
     def checkpoint_dir(self) -> Path:
         from zsl_desktop.engine.paths import data_dir

@@ -17,6 +17,7 @@ Model selection (METHODS.md decision 1):
 from __future__ import annotations
 
 import copy
+import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -155,6 +156,16 @@ def inference_state(method: Method) -> dict:
     return {k: v for k, v in method.state_dict().items() if not k.startswith("optim.")}
 
 
+def default_checkpoint_path(dataset: Dataset, method: str, folder: Path | None = None) -> Path:
+    """``<dataset>-<fingerprint>-<method>.pt`` in the user's checkpoint folder.
+
+    The fingerprint keeps two datasets whose folders share a name from overwriting each other's model.
+    """
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in dataset.name)[:80] or "dataset"
+    folder = Path(folder) if folder is not None else paths.data_dir() / "checkpoints"
+    return folder / f"{safe}-{dataset.fingerprint[:8]}-{method}.pt"
+
+
 def resume_path(checkpoint_path: Path) -> Path:
     """Where a run keeps its per-epoch state, beside its final checkpoint."""
     checkpoint_path = Path(checkpoint_path)
@@ -184,6 +195,11 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
         train_idx, val_seen_idx = _hold_out_per_class(train_idx, dataset.labels, config.seed)
         train_classes = np.setdiff1d(np.unique(dataset.labels[train_idx]), val_classes)
         candidates = np.union1d(train_classes, val_classes)
+        if len(val_seen_idx) == 0 or len(val_unseen_idx) == 0 or len(train_classes) == 0:
+            raise ValueError(
+                f"{dataset.name}: too few training images to choose the epoch on validation data (each seen class "
+                f"needs at least 3 trainval images and there must be 2 seen classes or more); add images, or "
+                f"use --select test (reproduction only)")
 
         def on_validation(method):
             metrics = evaluate_on(method, dataset, features, val_seen_idx, val_unseen_idx, train_classes,
@@ -333,12 +349,37 @@ class _Run:
         if self.checkpoint_path is None:
             return
         header = make_header(self.dataset, self.method, self.config, resume_phase=phase, resume_epoch=epoch,
-                             best={k: v for k, v in (best or {}).items() if k != "state"})
+                             best={k: v for k, v in (best or {}).items() if k != "state"},
+                             requested_epochs=self.config.epochs or default_epochs(self.config.method))
         state = {"model": model_state}
         if best and "state" in best:
             state["best"] = best["state"]
         if dist_context().is_main:
             save_checkpoint(resume_path(self.checkpoint_path), header, state)
+
+
+RESUME_SETTINGS = ("method", "select", "seed", "backbone", "input_size", "requested_epochs")
+
+
+def resume_differences(header: dict, config: TrainConfig) -> list[str]:
+    """The settings a resume file was made with that differ from ``config``, in words ("seed 0 -> 1")."""
+    ours = {"method": config.method, "select": config.select, "seed": config.seed, "backbone": config.backbone,
+            "input_size": config.input_size, "requested_epochs": config.epochs or default_epochs(config.method)}
+    out = [f"{'epochs' if k == 'requested_epochs' else k.replace('_', ' ')} {header.get(k)!r} -> {ours[k]!r}"
+           for k in RESUME_SETTINGS if k in header and header.get(k) != ours[k]]
+    theirs = header.get("hparams") or {}
+    mine = json.loads(json.dumps({**get_method(config.method).default_hparams, **config.hparams}))  # as stored
+    for k in sorted(set(theirs) | set(mine)):
+        if k == "batch_size":  # halved by the out-of-memory fallback: not a setting the user changed
+            continue
+        if theirs.get(k) != mine.get(k):
+            out.append(f"{k} {theirs.get(k)!r} -> {mine.get(k)!r}")
+    return out
+
+
+def check_resume_file(checkpoint_path, dataset, config) -> bool:
+    """True when a resume file beside ``checkpoint_path`` will be continued; refuses one of other settings."""
+    return _load_resume(checkpoint_path, dataset, config) is not None
 
 
 def _load_resume(checkpoint_path, dataset, config):
@@ -350,9 +391,13 @@ def _load_resume(checkpoint_path, dataset, config):
     ck = load_checkpoint(path)
     check_compatible(ck, dataset)
     h = ck.header
-    if h["method"] != config.method or h.get("select") != config.select or h.get("seed") != config.seed:
-        raise ValueError(f"{path}: that run used method {h['method']}, selection {h.get('select')}, "
-                         f"seed {h.get('seed')}; start it again with the same settings or delete the file")
+    differ = resume_differences(h, config)
+    if differ:
+        raise ValueError(f"{path}: an interrupted run with other settings ({'; '.join(differ)}); rerun it with "
+                         f"its settings to continue it, or delete the file (or choose another --out) to start anew")
+    if not isinstance(h.get("resume_phase"), str) or not isinstance(h.get("resume_epoch"), int) \
+            or "model" not in ck.state:
+        raise CheckpointError(f"{path}: not a resume file (no phase, epoch or model state in it)")
     best = h.get("best") or None
     if best is not None and "best" in ck.state:
         best = {**best, "state": ck.state["best"]}

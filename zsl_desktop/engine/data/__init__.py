@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .model import Attribute, Dataset, DatasetError, SPLIT_NAMES, split_from_classes, validation_split
+from .model import (
+    Attribute, Dataset, DatasetError, SPLIT_NAMES, check_zsl_split, split_from_classes, validation_split,
+)
 
 FORMATS = ("builtin", "cub", "awa2", "sun", "xlsa17", "folder")
 
@@ -42,7 +44,16 @@ def detect_format(path) -> str:
 
 
 def load_dataset(path, format: str | None = None, **options) -> Dataset:
-    """Load ``path`` ("builtin", "builtin-small" or a folder/file) as ``format`` (detected when None)."""
+    """Load ``path`` ("builtin", "builtin-small" or a folder/file) as ``format`` (detected when None).
+
+    A split that cannot give a zero-shot result (no unseen test images, leakage, ...) is refused here.
+    """
+    dataset = _load(path, format, **options)
+    check_zsl_split(dataset)
+    return dataset
+
+
+def _load(path, format: str | None = None, **options) -> Dataset:
     fmt = format or detect_format(path)
     if fmt == "builtin":
         return load_builtin(small=str(path) == "builtin-small" or options.pop("small", False), **options)

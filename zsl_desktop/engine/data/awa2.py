@@ -62,6 +62,7 @@ def load_awa2(root, split_file=None) -> Dataset:
         image_root=root / "JPEGImages",
         image_paths=tuple(image_paths),
         notes=tuple(notes),
+        split_file=split_path,
     )
 
 

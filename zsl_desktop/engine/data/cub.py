@@ -13,13 +13,14 @@ classes left without images are dropped unless ``keep_empty_classes``.
 from __future__ import annotations
 
 import dataclasses
+import io
 from pathlib import Path
 
 import numpy as np
 
 from ..paths import resources_dir
 from .model import Attribute, Dataset, DatasetError, split_from_classes
-from .textfiles import read_table, read_text
+from .textfiles import FLOAT32_MAX, read_table, read_text
 from .xlsa17 import dataset_splits, find_split_file, load_att_splits, remap_splits
 
 NUM_PARTS = 15
@@ -44,7 +45,7 @@ def load_cub(path, split_file=None, attributes_file=None, keep_empty_classes: bo
     class_attributes = _read_class_attributes(root, len(class_names))
     attributes = _read_attribute_names(root, attributes_file, class_attributes.shape[1], notes)
 
-    splits, seen, unseen = _zsl_split(root, split_file, rel_paths, labels, class_names, seed, notes)
+    splits, seen, unseen, split_source = _zsl_split(root, split_file, rel_paths, labels, class_names, seed, notes)
 
     present = np.array([(root / "images" / p).is_file() for p in rel_paths])
     if not present.any():
@@ -87,6 +88,7 @@ def load_cub(path, split_file=None, attributes_file=None, keep_empty_classes: bo
         part_locations=None if parts is None else parts[1][index],
         boxes=None if boxes is None else boxes[index],
         notes=tuple(notes),
+        split_file=split_source,
     )
 
 
@@ -96,6 +98,13 @@ def _read_images(path: Path):
     ids = np.array([f[0] for _, f in rows], np.int64)
     if len(np.unique(ids)) != len(ids):
         raise DatasetError(path, "an image id is listed twice")
+    first_line: dict[str, int] = {}
+    for line, fields in rows:  # one file under two ids could land in trainval and test: leakage
+        name = fields[1].strip()
+        if name in first_line:
+            raise DatasetError(path, f"image {name!r} is already listed on line {first_line[name]}", line=line,
+                               column="path")
+        first_line[name] = line
     return ids, [f[1].strip() for _, f in rows]
 
 
@@ -131,7 +140,12 @@ def _read_class_attributes(root: Path, num_classes: int) -> np.ndarray:
         if len(fields) != width:
             raise DatasetError(path, f"expected {width} values, found {len(fields)}", line=line)
         try:
-            values[k] = np.array(fields, dtype=np.float64)
+            row = np.array(fields, dtype=np.float64)
+            if np.isfinite(row).all() and np.abs(row).max(initial=0) > FLOAT32_MAX:
+                col = int(np.argmax(np.abs(row)))
+                raise DatasetError(path, f"value {fields[col]!r} is too large (beyond ±3.4e38, the float32 range)",
+                                   line=line, column=str(col + 1))
+            values[k] = row
         except ValueError:
             bad = next(i for i, f in enumerate(fields) if not _is_float(f))
             raise DatasetError(path, f"not a number: {fields[bad]!r}", line=line, column=str(bad + 1)) from None
@@ -198,20 +212,24 @@ def _read_parts(root: Path, image_ids: np.ndarray):
         return None
     names = tuple(f[1].strip() for _, f in read_table(names_path, 2, (int, str), maxsplit=1))
     try:
-        table = np.loadtxt(locs_path, ndmin=2)
+        table = np.loadtxt(io.StringIO(read_text(locs_path)), ndmin=2)  # read_text: the file gate
         if table.shape[1] < 5:
             raise ValueError
     except ValueError:  # slow path, for the message with a line number
         table = np.array([f[:5] for _, f in read_table(locs_path, 5, (int, int, float, float, int))], np.float64)
-    row_of = np.full(int(max(image_ids.max(), table[:, 0].max())) + 1, -1, np.int64)
-    row_of[image_ids] = np.arange(len(image_ids))
+    known = np.isin(table[:, 0], image_ids)
+    if not known.all():  # -1 would index the last image; a huge id would allocate a huge lookup table
+        lines = [line for line, f in read_table(locs_path, 5, (float,))]
+        bad = int(np.flatnonzero(~known)[0])
+        raise DatasetError(locs_path, f"image id {table[bad, 0]:g} is not in images.txt", line=lines[bad],
+                           column="1")
+    row_of = {int(i): r for r, i in enumerate(image_ids)}
     out = np.zeros((len(image_ids), len(names), 3), np.float32)
     part = table[:, 1].astype(np.int64) - 1
     if part.min() < 0 or part.max() >= len(names):
         raise DatasetError(locs_path, f"part ids must be in 1..{len(names)}")
-    rows = row_of[table[:, 0].astype(np.int64)]
-    ok = rows >= 0
-    out[rows[ok], part[ok]] = table[ok, 2:5]
+    rows = np.array([row_of[int(i)] for i in table[:, 0]], np.int64)
+    out[rows, part] = table[:, 2:5]
     return names, out
 
 
@@ -227,10 +245,11 @@ def _read_boxes(path: Path, image_ids: np.ndarray):
 def _zsl_split(root, split_file, rel_paths, labels, class_names, seed, notes):
     split_path = Path(split_file) if split_file else None
     if split_path is not None and split_path.is_dir():
-        return _split_from_class_lists(split_path, labels, class_names, seed, notes)
+        return (*_split_from_class_lists(split_path, labels, class_names, seed, notes),
+                split_path / "testclasses.txt")
     if split_path is None:
         if (root / "trainvalclasses.txt").is_file() and (root / "testclasses.txt").is_file():
-            return _split_from_class_lists(root, labels, class_names, seed, notes)
+            return (*_split_from_class_lists(root, labels, class_names, seed, notes), root / "testclasses.txt")
         split_path = find_split_file(root, "CUB")
     if split_path is None:
         rng = np.random.default_rng(seed)
@@ -238,8 +257,8 @@ def _zsl_split(root, split_file, rel_paths, labels, class_names, seed, notes):
         notes.append("no xlsa17 att_splits.mat or class lists found: unseen classes are a seeded random 25%, "
                      "NOT the standard proposed split; pass --split-file for it")
         splits = split_from_classes(labels, unseen, seed)
-        return splits, np.setdiff1d(np.arange(len(class_names)), unseen), unseen
-    return _split_from_att_splits(split_path, rel_paths, labels, class_names, notes)
+        return splits, np.setdiff1d(np.arange(len(class_names)), unseen), unseen, None
+    return (*_split_from_att_splits(split_path, rel_paths, labels, class_names, notes), Path(split_path))
 
 
 def _split_from_att_splits(path, rel_paths, labels, class_names, notes):
@@ -272,6 +291,11 @@ def _split_from_class_lists(folder, labels, class_names, seed, notes):
             raise DatasetError(path, f"unknown class {fields[0]!r}", line=line)
         unseen.append(lookup[fields[0]])
     unseen = np.array(sorted(set(unseen)), np.int64)
+    seen_path = folder / "trainvalclasses.txt"
+    if seen_path.is_file():  # a class in both lists would be trained on and tested as unseen
+        for line, fields in read_table(seen_path, 1, (str,)):
+            if lookup.get(fields[0], -1) in set(unseen.tolist()):
+                raise DatasetError(seen_path, f"class {fields[0]!r} is also in testclasses.txt (unseen)", line=line)
     splits = split_from_classes(labels, unseen, seed)
     notes.append(f"ZSL split: unseen classes from {path}; seen images split 80/20 (seed {seed})")
     return splits, np.setdiff1d(np.arange(len(class_names)), unseen), unseen

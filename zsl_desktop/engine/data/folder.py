@@ -54,6 +54,7 @@ def load_folder(root) -> Dataset:
         image_root=root / "images",
         image_paths=tuple(image_paths),
         notes=tuple(notes),
+        split_file=(root / "splits.csv") if (root / "splits.csv").exists() else classes_path,
     )
 
 

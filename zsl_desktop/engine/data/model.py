@@ -90,6 +90,7 @@ class Dataset:
     part_locations: np.ndarray | None = None  # float32 [N, P, 3]
     boxes: np.ndarray | None = None  # float32 [N, 4] x, y, w, h
     notes: tuple[str, ...] = field(default_factory=tuple)
+    split_file: Path | None = None  # where the ZSL split came from (named when the split is unusable)
 
     def __post_init__(self):
         k, a = self.class_attributes.shape
@@ -169,6 +170,43 @@ class Dataset:
                 lines.append(f"  {name}: {len(self.splits[name])}")
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+MIN_TRAIN_IMAGES = 1  # per seen class: a seen class never trained on breaks the seen/unseen scoring
+
+
+def check_zsl_split(dataset: Dataset) -> None:
+    """Refuse a split that cannot give a meaningful zero-shot result, naming the file it came from.
+
+    Checked at load, before any feature is extracted or epoch trained: test_unseen must hold images,
+    no class may be both seen and unseen, no image may be in two of trainval/test_seen/test_unseen
+    (test leakage), and every seen class needs ``MIN_TRAIN_IMAGES`` training images.
+    """
+    where = dataset.split_file or dataset.root
+    labels, splits = dataset.labels, dataset.splits
+    both = np.intersect1d(dataset.seen_classes, dataset.unseen_classes)
+    if both.size:
+        raise DatasetError(where, f"class {dataset.classes[int(both[0])]!r} is listed both seen and unseen"
+                                  + (f" (and {both.size - 1} more)" if both.size > 1 else ""))
+    if len(dataset.unseen_classes) == 0 or len(splits["test_unseen"]) == 0:
+        raise DatasetError(where, "the split has no unseen test images (test_unseen is empty): "
+                                  "zero-shot accuracy cannot be measured")
+    for a, b in (("trainval", "test_seen"), ("trainval", "test_unseen"), ("test_seen", "test_unseen")):
+        shared = np.intersect1d(splits[a], splits[b])
+        if shared.size:
+            name = dataset.image_paths[int(shared[0])] if dataset.image_paths else f"row {int(shared[0]) + 1}"
+            raise DatasetError(where, f"image {name!r} is in both {a} and {b} (test images must never be "
+                                      f"trained on)" + (f"; {shared.size - 1} more" if shared.size > 1 else ""))
+    leaked = np.intersect1d(np.unique(labels[splits["trainval"]]), dataset.unseen_classes)
+    if leaked.size:
+        raise DatasetError(where, f"unseen class {dataset.classes[int(leaked[0])]!r} has images in trainval")
+    counts = np.bincount(labels[splits["trainval"]], minlength=dataset.num_classes)
+    few = [int(c) for c in dataset.seen_classes if counts[int(c)] < MIN_TRAIN_IMAGES]
+    if few:
+        c = few[0]
+        raise DatasetError(where, f"seen class {dataset.classes[c]!r} has {counts[c]} training image"
+                                  f"{'s' if counts[c] != 1 else ''} (at least {MIN_TRAIN_IMAGES} are needed)"
+                                  + (f"; {len(few) - 1} more classes too" if len(few) > 1 else ""))
 
 
 def split_from_classes(labels: np.ndarray, unseen: np.ndarray, seed: int = 0, test_fraction: float = 0.2):

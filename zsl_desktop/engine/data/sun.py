@@ -75,6 +75,7 @@ def load_sun(root, split_file=None) -> Dataset:
         image_paths=tuple(p for p, keep in zip(paths, present) if keep),
         image_attributes=votes[present].astype(np.float32),
         notes=tuple(notes),
+        split_file=split_path,
     )
 
 

@@ -13,7 +13,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..userfiles import check_file, read_bytes
 from .model import DatasetError
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # values are stored as float32: larger ones become infinity
 
 Row = tuple[int, list]  # (1-based line number, fields)
 
@@ -23,13 +26,7 @@ Row = tuple[int, list]  # (1-based line number, fields)
 
 def read_text(path) -> str:
     """The whole file as text: UTF-8 (BOM dropped), Latin-1 when it is not UTF-8."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(path, "file not found") from None
-    except OSError as exc:
-        raise DatasetError(path, f"cannot read: {exc.strerror or exc}") from None
+    data = read_bytes(Path(path), "table", DatasetError)  # the gate: no pipes or devices, bounded size
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -53,6 +50,9 @@ def convert(value: str, kind: Callable, path, line: int | None, column: str | No
         raise DatasetError(path, f"expected {_type_name(kind)}, got {shown!r}", line=line, column=column) from None
     if isinstance(result, float) and not math.isfinite(result):
         raise DatasetError(path, f"value {value!r} is not a finite number", line=line, column=column)
+    if isinstance(result, float) and abs(result) > FLOAT32_MAX:
+        raise DatasetError(path, f"value {value!r} is too large (beyond ±3.4e38, the float32 range)",
+                           line=line, column=column)
     return result
 
 
@@ -170,8 +170,7 @@ def read_mat(path, required: Sequence[str] = ()) -> dict:
     import scipy.io
 
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(path, "file not found")
+    check_file(path, "mat", DatasetError)  # the gate: no pipes, devices or folders; bounded size
     try:
         data = scipy.io.loadmat(str(path))
     except NotImplementedError:
@@ -219,6 +218,8 @@ def mat_numeric(value, path, field: str, ndim: int = 2) -> np.ndarray:
         raise DatasetError(path, f"field {field!r} must be {ndim}-D, found shape {array.shape}", column=field)
     if not np.isfinite(array).all():
         raise DatasetError(path, f"field {field!r} contains NaN or infinite values", column=field)
+    if array.size and np.abs(array).max() > FLOAT32_MAX:
+        raise DatasetError(path, f"field {field!r} has values beyond ±3.4e38, the float32 range", column=field)
     return array
 
 

@@ -253,6 +253,7 @@ def load_xlsa17(folder_or_res101_path, attribute_names=None) -> Dataset:
         unseen_classes=unseen,
         features=features,
         notes=tuple(notes),
+        split_file=att_splits.path,
     )
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
+from zsl_desktop.engine.images import ImageFileError, image_size
 from zsl_desktop.engine.localisation import RADIUS, _disc_area_in_unit_square, crop_coordinates, peak_location
 
 HEAD_PARTS = ("beak", "crown", "forehead", "left eye", "right eye", "nape", "throat")
@@ -54,6 +54,7 @@ class PartLocalisation:
     tail_images: int
     nearest: dict = field(default_factory=dict)  # map i -> {part name: share of its peaks nearest that part}
     radius: float = RADIUS
+    skipped: int = 0  # images whose file could not be read
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -126,10 +127,13 @@ def part_localisation(method, dataset, features, index, input_size: int, radius:
     iou = {"head": [], "tail": []}
     iou_r = {"head": [], "tail": []}
     nearest: dict[int, dict[str, int]] = {}
-    sides, images = [], 0
+    sides, images, skipped = [], 0, 0
     for row in index:
-        with Image.open(dataset.image_path(int(row))) as im:
-            size = im.size
+        try:
+            size = image_size(dataset.image_path(int(row)))
+        except ImageFileError:  # unreadable image: skipped, like its zero row in the feature store
+            skipped += 1
+            continue
         pts = crop_coordinates(dataset.part_locations[row, :, :2], size, input_size)
         visible = (dataset.part_locations[row, :, 2] > 0) & np.all((pts >= 0) & (pts <= 1), axis=1)
         if not visible.any():
@@ -177,6 +181,6 @@ def part_localisation(method, dataset, features, index, input_size: int, radius:
         head_iou=mean(iou["head"]), head_iou_random=mean(iou_r["head"]),
         tail_coverage=mean(cov["tail"]), tail_coverage_random=mean(cov_r["tail"]),
         tail_iou=mean(iou["tail"]), tail_iou_random=mean(iou_r["tail"]),
-        mean_side=mean(sides), images=images, head_images=len(cov["head"]), tail_images=len(cov["tail"]),
+        mean_side=mean(sides), images=images, skipped=skipped, head_images=len(cov["head"]), tail_images=len(cov["tail"]),
         nearest=shares, radius=radius,
     )

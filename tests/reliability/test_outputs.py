@@ -1,0 +1,178 @@
+"""Classes 3 and 8 of issue 16: nothing the user made is overwritten silently, and an output that cannot be
+written is refused before any work starts (not after a whole training run with a raw Errno).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+from reliability_corpus import assert_clear_refusal, make_folder_dataset
+from zsl_desktop.engine.data import load_dataset
+from zsl_desktop.engine.training import default_checkpoint_path
+from zsl_desktop.engine.userfiles import UserFileError, check_writable
+
+SIX = {c: [f"{i}.jpg" for i in range(6)] for c in ("crow", "robin", "cardinal")}
+
+
+# -- class 3: default checkpoint names -------------------------------------------------------------------------
+
+
+def test_two_datasets_with_the_same_folder_name_get_different_default_checkpoints(tmp_path):
+    a = load_dataset(make_folder_dataset(tmp_path / "a"))
+    b_root = make_folder_dataset(tmp_path / "b")
+    (b_root / "images" / "crow" / "extra.jpg").write_bytes((b_root / "images" / "crow" / "0.jpg").read_bytes())
+    b = load_dataset(b_root)
+    assert a.name == b.name == "birds" and a.fingerprint != b.fingerprint
+    pa, pb = default_checkpoint_path(a, "msdn"), default_checkpoint_path(b, "msdn")
+    assert pa != pb and pa.parent == pb.parent
+    assert pa.name == f"birds-{a.fingerprint[:8]}-msdn.pt"
+    assert default_checkpoint_path(a, "msdn") == pa, "the same dataset and method: the same name (a rerun resumes)"
+
+
+def test_default_names_are_safe_file_names(tmp_path):
+    a = load_dataset(make_folder_dataset(tmp_path / "a"))
+    odd = dataclasses.replace(a, name="../x y/z")
+    path = default_checkpoint_path(odd, "msdn", tmp_path)
+    assert path.parent == tmp_path and "/" not in path.name and path.name.startswith(".._x_y_z-")
+
+
+def test_cli_train_without_out_does_not_overwrite_another_datasets_model(tmp_path, cli):
+    from zsl_desktop.engine.paths import data_dir
+
+    first = make_folder_dataset(tmp_path / "a", images=SIX)
+    code, out, err = cli("train", "--dataset", first, "--method", "msdn", "--epochs", 1, "--input-size", 32)
+    assert code == 0, err
+    (model_a,) = (data_dir() / "checkpoints").glob("birds-*-msdn.pt")
+    before = model_a.read_bytes()
+    second = make_folder_dataset(tmp_path / "b", images={**SIX, "crow": [f"{i}.jpg" for i in range(7)]})
+    code, out, err = cli("train", "--dataset", second, "--method", "msdn", "--epochs", 1, "--input-size", 32)
+    assert code == 0, err
+    models = sorted((data_dir() / "checkpoints").glob("birds-*-msdn.pt"))
+    assert len(models) == 2 and model_a.read_bytes() == before, "the first dataset's model is untouched"
+
+
+def _app_train_job(root):
+    from zsl_desktop.app.context import EngineContext
+    from zsl_desktop.app.jobs import train_job
+    from zsl_desktop.engine.methods.base import Control
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import TrainConfig, run_to_end
+
+    ctx = EngineContext()
+    ctx.session = Session(load_dataset(root), "efficientnet_lite0", 32, "cpu")
+    run_to_end(ctx.session.prepare_features())
+    job = train_job(ctx, TrainConfig(method="msdn", epochs=1, input_size=32))
+    return ctx, lambda: list(job(Control(), lambda *a: None))
+
+
+def test_the_apps_autosave_does_not_overwrite_another_datasets_model(tmp_path):
+    from zsl_desktop.app.results import TrainDone
+
+    ctx, run = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
+    other = default_checkpoint_path(
+        dataclasses.replace(ctx.session.dataset, image_paths=ctx.session.dataset.image_paths[:-1]), "msdn",
+        ctx.session.checkpoint_dir())
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_bytes(b"another dataset's model")
+    done = [e for e in run() if isinstance(e, TrainDone)][-1]
+    mine = default_checkpoint_path(ctx.session.dataset, "msdn", ctx.session.checkpoint_dir())
+    assert done.model.source == str(mine) and mine.is_file()
+    assert other.read_bytes() == b"another dataset's model"
+
+
+def test_the_apps_training_refuses_an_unwritable_checkpoint_folder_before_training(tmp_path):
+    ctx, run = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
+    folder = ctx.session.checkpoint_dir()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("a file where the folder should be")
+    with pytest.raises(UserFileError, match="is a file, not a folder"):
+        run()
+
+
+def test_a_read_only_feature_store_folder_is_said_before_extracting(tmp_path, cli, monkeypatch):
+    import tempfile
+
+    from zsl_desktop.engine.paths import feature_store_dir
+
+    root = make_folder_dataset(tmp_path)
+    store = feature_store_dir()
+    store.mkdir(parents=True, exist_ok=True)  # the user's store folder, on a disk that became read-only
+    real = tempfile.mkstemp
+
+    def refuse(*args, dir=None, **kwargs):  # what a read-only disk answers (root ignores permission bits)
+        if dir is not None and Path(dir).resolve().is_relative_to(store.resolve()):
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    code, out, err = cli("extract", "--dataset", root, "--input-size", 32)
+    assert code == 2
+    assert_clear_refusal(code, err, "manifest.json", "cannot write the feature store in .*: Permission denied")
+
+
+# -- class 8: unusable outputs, said before starting -------------------------------------------------------------
+
+
+def test_out_that_is_a_folder_is_refused_before_training(tmp_path, cli):
+    root = make_folder_dataset(tmp_path, images=SIX)
+    (tmp_path / "out.pt").mkdir()
+    code, out, err = cli("train", "--dataset", root, "--method", "msdn", "--epochs", 1, "--input-size", 32,
+                         "--out", tmp_path / "out.pt")
+    assert code == 2
+    assert_clear_refusal(code, err, "out.pt", "is a folder; give a file name")
+    assert "features" not in err and "phase" not in out, "nothing was extracted or trained"
+    assert (tmp_path / "out.pt").is_dir() and not any((tmp_path / "out.pt").iterdir())
+
+
+def test_out_under_a_file_is_refused_before_training(tmp_path, cli):
+    root = make_folder_dataset(tmp_path, images=SIX)
+    (tmp_path / "notes.txt").write_text("mine")
+    code, out, err = cli("train", "--dataset", root, "--method", "msdn", "--out", tmp_path / "notes.txt" / "m.pt")
+    assert code == 2
+    assert_clear_refusal(code, err, "m.pt", "is a file, not a folder")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_read_only_output_folder_is_refused_before_training(tmp_path, cli, monkeypatch):
+    root = make_folder_dataset(tmp_path, images=SIX)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.access(ro, os.W_OK):  # root ignores permission bits: make the write itself fail as it would
+        import tempfile
+
+        real = tempfile.mkstemp
+
+        def refuse(*args, dir=None, **kwargs):
+            if dir is not None and Path(dir) == ro:
+                raise PermissionError(13, "Permission denied")
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    code, out, err = cli("train", "--dataset", root, "--method", "msdn", "--out", ro / "m.pt")
+    assert code == 2
+    assert_clear_refusal(code, err, "m.pt", "cannot write the checkpoint .* in .*ro: Permission denied")
+    assert "phase" not in out
+
+
+def test_eval_json_that_is_a_folder_is_refused_before_evaluating(tmp_path, cli, small_birds):
+    from reliability_corpus import valid_checkpoint_parts
+    from zsl_desktop.engine.checkpoints import save_checkpoint
+
+    model = save_checkpoint(tmp_path / "m.pt", *valid_checkpoint_parts(small_birds))
+    (tmp_path / "figures.json").mkdir()
+    code, out, err = cli("eval", "--checkpoint", model, "--dataset", small_birds.root, "--json",
+                         tmp_path / "figures.json")
+    assert code == 2
+    assert_clear_refusal(code, err, "figures.json", "is a folder")
+    assert "ZSL T1" not in out
+
+
+def test_check_writable_leaves_nothing_behind(tmp_path):
+    check_writable(tmp_path / "new" / "deeper" / "m.pt")
+    assert list(tmp_path.iterdir()) == [], "no folder or probe file is left"
+    with pytest.raises(UserFileError, match="is a folder"):
+        check_writable(tmp_path)
