@@ -316,7 +316,7 @@ def test_feature_view_click_selects_an_image(make_window, qtbot, small_birds):
     assert "PC1" in w.features.caption.text()
 
 
-def test_exports(make_window, qtbot, small_birds, tmp_path):
+def test_exports(make_window, qtbot, small_birds, tmp_path, monkeypatch):
     from zsl_desktop.app import export
 
     w = make_window()
@@ -335,6 +335,14 @@ def test_exports(make_window, qtbot, small_birds, tmp_path):
     assert plot.read_bytes()[:8] == PNG and plot.stat().st_size > 1000
     svg = w.export_plot_to(w.training.loss_plot.getPlotItem(), tmp_path / "loss.svg")
     assert b"<svg" in svg.read_bytes()[:400]
+    # the menu's Training plot > Validation exports that plot, whichever sub-tab is on show
+    asked = []
+    monkeypatch.setattr(w, "_ask_path", lambda title, name, filters: asked.append((title, name)) or
+                        str(tmp_path / name))
+    w.training.tabs.setCurrentIndex(0)
+    w.export_validation_plot()
+    assert asked == [("Export the Validation plot", "validation.png")]
+    assert (tmp_path / "validation.png").read_bytes()[:8] == PNG
     rows = w.controller.gallery_predictions()
     out = export.all_predictions_csv(rows, tmp_path / "all.csv")
     assert len(out.read_text().splitlines()) == 1 + small_birds.num_samples

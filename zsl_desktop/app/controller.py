@@ -338,7 +338,7 @@ class Controller(QObject):
         elif kind == "loose":
             self.warn.emit("Your photos", message)
         elif kind == "projection":
-            self.features.caption.setText(f"Projection failed: {message}")
+            self.features.show_status(f"Projection failed: {message}")
         self.status.emit(f"{kind}: {message}")
 
     @Slot(int, str)
