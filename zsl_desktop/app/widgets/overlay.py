@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from zsl_desktop.app import theme
 from zsl_desktop.app.widgets.overlay_marks import layout_marks, paint_marks, peak_to_part
-from zsl_desktop.engine.localisation import peak_location
+from zsl_desktop.engine.localisation import RADIUS, peak_location
 
 COLORMAPS = ("inferno", "viridis", "magma", "turbo", "plasma", "cividis")
 _LUTS: dict[str, np.ndarray] = {}
@@ -162,7 +162,7 @@ class OverlayCanvas(QWidget):
         if distance is None or not self._caption:
             return self._caption
         name, d = distance
-        return f"{self._caption}  ·  peak {d:.2f} of the view from the {name} (≤ 0.15 counts as on it)"
+        return f"{self._caption}  ·  peak {d:.2f} of the view from the {name} (≤ {RADIUS:.2f} counts as on it)"
 
     @property
     def has_image(self) -> bool:
