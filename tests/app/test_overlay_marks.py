@@ -102,5 +102,7 @@ def test_export_draws_the_marks_too(qtbot):
     plain = canvas.composed()
     canvas.set_part_points([(0.25, 0.25, "beak")], focus=("beak",))
     marked = canvas.composed()
+    k = canvas.export_scale()
+    assert k == 3 and marked.width() == 900  # a 300 px image is exported at 900 px so labels stay small
     assert marked.size() == plain.size()
-    assert marked.pixelColor(75, 75) != plain.pixelColor(75, 75)  # the focus dot at (0.25, 0.25) of 300 px
+    assert marked.pixelColor(75 * k, 75 * k) != plain.pixelColor(75 * k, 75 * k)  # the focus dot at 0.25

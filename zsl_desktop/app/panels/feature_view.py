@@ -173,7 +173,8 @@ class FeatureViewPanel(QWidget):
             for side, text in zip(("bottom", "left"), labels):
                 item.setLabel(side, text, color=theme.DIM)
                 # t-SNE coordinates mean nothing on their own: name the axes, show no numbers
-                item.getAxis(side).setStyle(showValues=projection.method == "pca")
+                pca = projection.method == "pca"
+                item.getAxis(side).setStyle(showValues=pca, tickLength=5 if pca else 0)
         self.footer.setText(f"{projection.caption}{'' if projection.final else ' …'} · colour = class")
         self._update_legend()
 

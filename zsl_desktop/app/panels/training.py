@@ -462,7 +462,8 @@ class TrainingPanel(QWidget):
         """The Export button names the plot it will save, and is off where there is none."""
         which = self.visible_plot()
         self.export_button.setEnabled(which is not None)
-        self.export_button.setText(f"Export {self.plot_title(which)} plot…" if which else "Export…")
+        self.export_button.setText(f"Export {self.plot_title(which)}…" if which else "Export…")
+        self.export_button.setMinimumWidth(self.export_button.sizeHint().width())  # never cut the name
         self.export_button.setToolTip(f"Save the {self.plot_title(which)} plot as PNG or SVG" if which
                                       else "This tab has no plot to export")
 

@@ -19,6 +19,8 @@ from zsl_desktop.app import theme
 from zsl_desktop.app.widgets.overlay_marks import layout_marks, paint_marks, peak_to_part
 from zsl_desktop.engine.localisation import RADIUS, peak_location
 
+EXPORT_MIN_SIDE = 720  # exports are scaled up to at least this (labels stay small beside a 256 px image)
+CAPTION_HEIGHT = 40  # two lines under the image
 COLORMAPS = ("inferno", "viridis", "magma", "turbo", "plasma", "cividis")
 _LUTS: dict[str, np.ndarray] = {}
 
@@ -162,17 +164,25 @@ class OverlayCanvas(QWidget):
         if distance is None or not self._caption:
             return self._caption
         name, d = distance
-        return f"{self._caption}  ·  peak {d:.2f} of the view from the {name} (≤ {RADIUS:.2f} counts as on it)"
+        return f"{self._caption}  ·  peak {d:.2f} of the view from the {name} (≤ {RADIUS:.2f}: on it)"
 
     @property
     def has_image(self) -> bool:
         return self._image is not None
 
+    def export_scale(self) -> int:
+        """Whole-number factor for exports: small images are scaled up so the marks' labels fit beside them."""
+        if self._image is None:
+            return 1
+        side = min(self._image.width(), self._image.height())
+        return max(1, -(-EXPORT_MIN_SIDE // max(side, 1)))
+
     def composed(self) -> QImage | None:
-        """The image at its own resolution with the map and every mark, as on screen (for export)."""
+        """The image with the map and every mark, as on screen, at its own resolution times export_scale()."""
         if self._image is None:
             return None
-        base = self._image.convertToFormat(QImage.Format_ARGB32)
+        k = self.export_scale()
+        base = QImage(self._image.width() * k, self._image.height() * k, QImage.Format_ARGB32)
         painter = QPainter(base)
         painter.setRenderHint(QPainter.SmoothPixmapTransform)
         painter.setRenderHint(QPainter.Antialiasing)
@@ -186,7 +196,7 @@ class OverlayCanvas(QWidget):
 
     def _target(self) -> QRectF:
         w, h = self._image.width(), self._image.height()
-        area = QRectF(self.rect()).adjusted(12, 12, -12, -34)
+        area = QRectF(self.rect()).adjusted(12, 12, -12, -(CAPTION_HEIGHT + 12))
         scale = min(area.width() / w, area.height() / h)
         tw, th = w * scale, h * scale
         return QRectF(area.center().x() - tw / 2, area.top() + (area.height() - th) / 2, tw, th)
@@ -206,9 +216,8 @@ class OverlayCanvas(QWidget):
         target = self._target()
         marks = self._paint_image(painter, target)
         painter.setPen(QColor(theme.DIM))
-        painter.drawText(QRectF(0, self.height() - 28, self.width(), 22), Qt.AlignCenter,
-                         painter.fontMetrics().elidedText(self.caption_text(marks), Qt.ElideMiddle,
-                                                          self.width() - 16))
+        painter.drawText(QRectF(8, self.height() - CAPTION_HEIGHT - 6, self.width() - 16, CAPTION_HEIGHT),
+                         Qt.AlignCenter | Qt.TextWordWrap, self.caption_text(marks))
 
     def _paint_image(self, painter: QPainter, target: QRectF, outline_view: bool = True) -> list:
         """The image in ``target``, the map on the view square, then the marks; returns the marks."""

@@ -129,6 +129,14 @@ def paint_marks(painter: QPainter, marks: list[Mark], font: QFont) -> None:
                 for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
                     painter.drawLine(m.anchor + QPointF(dx * (PEAK_RADIUS - 4), dy * (PEAK_RADIUS - 4)),
                                      m.anchor + QPointF(dx * (PEAK_RADIUS + 4), dy * (PEAK_RADIUS + 4)))
+    for m in marks:  # a faint leader from a part's dot to a label placed away from it
+        if m.kind in ("part", "focus") and m.label is not None:
+            end = QPointF(min(max(m.anchor.x(), m.label.left()), m.label.right()),
+                          min(max(m.anchor.y(), m.label.top()), m.label.bottom()))
+            radius = FOCUS_RADIUS if m.kind == "focus" else DOT_RADIUS
+            if np.hypot(end.x() - m.anchor.x(), end.y() - m.anchor.y()) > radius + 6:
+                painter.setPen(QPen(QColor(230, 232, 238, 150), 1))
+                painter.drawLine(m.anchor, end)
     for m in marks:
         if m.label is None:
             continue
