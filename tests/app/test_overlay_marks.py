@@ -106,3 +106,15 @@ def test_export_draws_the_marks_too(qtbot):
     assert k == 3 and marked.width() == 900  # a 300 px image is exported at 900 px so labels stay small
     assert marked.size() == plain.size()
     assert marked.pixelColor(75 * k, 75 * k) != plain.pixelColor(75 * k, 75 * k)  # the focus dot at 0.25
+
+
+def test_a_dot_without_room_for_its_label_is_named_on_hover(qtbot):
+    from zsl_desktop.app.widgets.overlay_marks import mark_at
+
+    canvas = _canvas(qtbot, (240, 240))
+    canvas.set_part_points(_crowded_parts(), focus=())
+    marks = canvas.marks()
+    assert any(m.label is None for m in marks)  # 15 parts in a small area: some labels have no room
+    for m in marks:
+        assert mark_at(marks, m.anchor) == m  # the pointer on a dot names that dot
+    assert mark_at(marks, QPointF(5, 5)) is None

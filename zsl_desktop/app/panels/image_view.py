@@ -263,7 +263,7 @@ class ImageViewPanel(QWidget):
             return
         label = self._labels[index] if index < len(self._labels) else f"attribute {index + 1}"
         score = float(e.attribute_scores[index]) if e.attribute_scores is not None else 0.0
-        self.canvas.set_map(e.attention[index], f"attention for “{label}”  ·  score {score:+.2f}  ·  ◎ peak")
+        self.canvas.set_map(e.attention[index], f"attention for “{label}”  ·  score {score:+.2f}")
         self._update_parts()
         self.attribute_box.blockSignals(True)
         self.attribute_box.setCurrentIndex(index)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from zsl_desktop.app import theme
-from zsl_desktop.app.widgets.overlay_marks import layout_marks, paint_marks, peak_to_part
+from zsl_desktop.app.widgets.overlay_marks import layout_marks, mark_at, paint_marks, peak_to_part
 from zsl_desktop.engine.localisation import RADIUS, peak_location
 
 EXPORT_MIN_SIDE = 720  # exports are scaled up to at least this (labels stay small beside a 256 px image)
@@ -93,6 +93,7 @@ class OverlayCanvas(QWidget):
         super().__init__(parent)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setMinimumSize(240, 200)
+        self.setMouseTracking(True)  # tooltips name the dot under the pointer
         self._rgb: np.ndarray | None = None
         self._image: QImage | None = None
         self._map: np.ndarray | None = None
@@ -237,6 +238,15 @@ class OverlayCanvas(QWidget):
         marks = self.marks(target)
         paint_marks(painter, marks, self.font())
         return marks
+
+    def mouseMoveEvent(self, event) -> None:
+        mark = mark_at(self.marks(), event.position())
+        if mark is None:
+            QToolTip.hideText()
+        else:
+            tip = "attention peak" if mark.kind == "peak" else f"{mark.text} (annotated)"
+            QToolTip.showText(event.globalPosition().toPoint(), tip, self)
+        super().mouseMoveEvent(event)
 
     def mousePressEvent(self, event) -> None:
         self.clicked.emit()

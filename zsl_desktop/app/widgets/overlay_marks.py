@@ -95,7 +95,7 @@ def layout_marks(target: QRectF, view: QRectF, font: QFont, peak=None, points=()
         requests.append(LabelRequest(c, _label_size(bold if tied else plain, text), 90 if tied else 0,
                                      radius + 3))
         keep_out.append(dot_rect(c, radius + 1))
-    boxes_out = place_labels(requests, target, keep_out)
+    boxes_out = place_labels(requests, target, keep_out, rings=3)  # farther away a label names nothing
     return [Mark(m.kind, m.text, m.anchor, m.color, label, m.box) for m, label in zip(marks, boxes_out)]
 
 
@@ -148,6 +148,13 @@ def paint_marks(painter: QPainter, marks: list[Mark], font: QFont) -> None:
         painter.setPen(QColor(theme.TEXT if m.kind != "box" else m.color))
         painter.drawText(m.label, Qt.AlignCenter, m.text)
     painter.restore()
+
+
+def mark_at(marks: list[Mark], point: QPointF, reach: float = 8.0) -> Mark | None:
+    """The dot or peak marker under ``point`` (for a tooltip naming a part whose label had no room)."""
+    near = [m for m in marks if m.kind in ("part", "focus", "peak")
+            and np.hypot(m.anchor.x() - point.x(), m.anchor.y() - point.y()) <= reach]
+    return min(near, key=lambda m: np.hypot(m.anchor.x() - point.x(), m.anchor.y() - point.y()), default=None)
 
 
 def peak_to_part(marks: list[Mark], view: QRectF) -> tuple[str, float] | None:
