@@ -49,6 +49,8 @@ def test_validation_plot_has_whole_epoch_ticks_and_legends_sit_outside_the_data(
         assert not legend.sceneBoundingRect().intersects(data_area)
         assert plot_item.sceneBoundingRect().contains(legend.sceneBoundingRect())  # so exports include it
     assert [label.text for _, label in item.legend.items] == ["H", "U", "S", "ZSL T1"]
+    colours = {curve.opts["pen"].color().name() for curve in panel._val_items.values()}
+    assert len(colours) == 4  # each curve can be told from the others
     panel._timer.stop()
 
 

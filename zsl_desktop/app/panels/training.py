@@ -430,7 +430,8 @@ class TrainingPanel(QWidget):
                     item.setVisible(False)  # the legend toggles the loss terms; total first
                 self._loss_items[name] = item
             item.setData(*series.data())
-        colors = {"H": theme.ACCENT, "U": theme.UNSEEN, "S": theme.SEEN, "ZSL T1": theme.USER}
+        # H (the headline) in white: ACCENT is the same blue as SEEN, and the two curves could not be told apart
+        colors = {"H": theme.TEXT, "U": theme.UNSEEN, "S": theme.SEEN, "ZSL T1": theme.USER}
         for name, series in self._val.items():
             item = self._val_items.get(name)
             if item is None:
