@@ -60,6 +60,32 @@ def test_tsne_separates_clusters_and_reports_progress():
     np.testing.assert_array_equal(y, tsne(x, perplexity=20, iterations=300, seed=0))
 
 
+def _many_weak_clusters(k=50, per=10, d=50, seed=0, noise=0.5):
+    """Like CUB backbone features: many small classes, a decaying variance spectrum, weak separation."""
+    rng = np.random.default_rng(seed)
+    scale = 1 / np.sqrt(np.arange(1, d + 1))
+    centres = rng.standard_normal((k, d)) * scale
+    x = np.repeat(centres, per, 0) + noise * rng.standard_normal((k * per, d)) * scale
+    return x.astype(np.float32), np.repeat(np.arange(k), per)
+
+
+def _axis_ratio(points):
+    """Second singular value over the first: near 0 when a map has collapsed into a line."""
+    s = np.linalg.svd(points - points.mean(0), compute_uv=False)
+    return float(s[1] / s[0])
+
+
+def test_tsne_keeps_two_dimensions_on_weakly_clustered_data():
+    # With the customary exaggeration of 12 this map was a line (ratio 0.004) during the exaggeration
+    # phase: the first half of the frames the feature view animates.
+    x, labels = _many_weak_clusters()
+    ratios = []
+    y = tsne(x, iterations=300, seed=0, callback=lambda p, it: ratios.append(_axis_ratio(p)))
+    assert min(ratios) > 0.3, ratios
+    assert _axis_ratio(y) > 0.5
+    assert _knn_purity(y, labels) > 0.5  # and the classes stay together
+
+
 def test_tsne_cancel_stops_early():
     x, _ = _clusters(200)
     calls = []

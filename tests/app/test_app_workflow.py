@@ -54,18 +54,19 @@ def test_open_select_shows_image_attention_and_predictions(make_window, qtbot, s
     assert truth in [r.name for r in rows]
     # the overlay is really drawn: the exported view differs from the plain image where the map is hot
     composed = w.image_view.canvas.composed()
-    assert composed.width() == w.image_view.image.rgb.shape[1]
+    k = w.image_view.canvas.export_scale()  # small images are exported scaled up by a whole factor
+    assert composed.width() == k * w.image_view.image.rgb.shape[1]
     w.image_view.opacity.setValue(100)
     hot = w.image_view.canvas.composed().convertToFormat(composed.Format.Format_RGB888)
-    plain = w.image_view.image.rgb
+    plain = np.repeat(np.repeat(w.image_view.image.rgb, k, axis=0), k, axis=1)
     pixels = np.frombuffer(hot.constBits(), np.uint8).reshape(hot.height(), hot.bytesPerLine())
     pixels = pixels[:, :3 * hot.width()].reshape(hot.height(), hot.width(), 3)
     assert np.abs(pixels.astype(int) - plain.astype(int)).mean() > 5
     # ground-truth part locations on request
     w.image_view.parts_box.setChecked(True)
-    assert len(w.image_view.canvas._points) > 0
-    w.image_view.parts_box.setChecked(False)
-    assert w.image_view.canvas._points == []
+    assert len(w.image_view.canvas._points) > 1
+    w.image_view.parts_box.setChecked(False)  # only the shown attribute's own part stays marked
+    assert {name for *_, name in w.image_view.canvas._points} <= set(w.image_view.focus_parts())
 
 
 def test_without_a_model_the_app_is_still_usable(make_window, qtbot, small_birds):
@@ -316,7 +317,7 @@ def test_feature_view_click_selects_an_image(make_window, qtbot, small_birds):
     assert "PC1" in w.features.caption.text()
 
 
-def test_exports(make_window, qtbot, small_birds, tmp_path):
+def test_exports(make_window, qtbot, small_birds, tmp_path, monkeypatch):
     from zsl_desktop.app import export
 
     w = make_window()
@@ -335,6 +336,14 @@ def test_exports(make_window, qtbot, small_birds, tmp_path):
     assert plot.read_bytes()[:8] == PNG and plot.stat().st_size > 1000
     svg = w.export_plot_to(w.training.loss_plot.getPlotItem(), tmp_path / "loss.svg")
     assert b"<svg" in svg.read_bytes()[:400]
+    # the menu's Training plot > Validation exports that plot, whichever sub-tab is on show
+    asked = []
+    monkeypatch.setattr(w, "_ask_path", lambda title, name, filters: asked.append((title, name)) or
+                        str(tmp_path / name))
+    w.training.tabs.setCurrentIndex(0)
+    w.export_validation_plot()
+    assert asked == [("Export the Validation plot", "validation.png")]
+    assert (tmp_path / "validation.png").read_bytes()[:8] == PNG
     rows = w.controller.gallery_predictions()
     out = export.all_predictions_csv(rows, tmp_path / "all.csv")
     assert len(out.read_text().splitlines()) == 1 + small_birds.num_samples

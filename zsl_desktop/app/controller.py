@@ -375,7 +375,7 @@ class Controller(QObject):
         elif kind == "loose":
             self.warn.emit("Your photos", message)
         elif kind == "projection":
-            self.features.caption.setText(f"Projection failed: {message}")
+            self.features.show_status(f"Projection failed: {message}")
         self.status.emit(f"{REQUEST_TITLES.get(kind, 'A background task')} failed: {message}")
 
     @Slot(int, str)

@@ -156,17 +156,28 @@ class WindowActions:
         self.show_status(f"Exported {out}")
         return out
 
-    @Slot(object)
-    def export_plot_dialog(self, plot_item) -> None:
-        path = self._ask_path("Export plot", "plot.png", export.PLOT_FILTER)
+    def export_plot_dialog(self, plot_item, title: str, name: str) -> None:
+        path = self._ask_path(f"Export the {title} plot", name, export.PLOT_FILTER)
         if path:
             self._guard(self.export_plot_to, plot_item, path)
 
-    def export_training_plot(self) -> None:
-        self.export_plot_dialog(self.training.current_plot())
+    @Slot(str)
+    def export_training_plot(self, which: str) -> None:
+        """One plot of the Training panel, the one named (not whichever sub-tab happens to be on show)."""
+        self.export_plot_dialog(self.training.plot_item(which), self.training.plot_title(which), f"{which}.png")
 
+    def export_loss_plot(self) -> None:
+        self.export_training_plot("loss")
+
+    def export_validation_plot(self) -> None:
+        self.export_training_plot("validation")
+
+    def export_evaluation_plot(self) -> None:
+        self.export_training_plot("evaluation")
+
+    @Slot()
     def export_feature_plot(self) -> None:
-        self.export_plot_dialog(self.features.plot.getPlotItem())
+        self.export_plot_dialog(self.features.plot.getPlotItem(), "feature space", "feature_space.png")
 
     def export_overlay_dialog(self) -> None:
         if not self.image_view.canvas.has_image:

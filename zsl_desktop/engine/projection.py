@@ -6,7 +6,7 @@ memory. Rows are subsampled per class (every class keeps some points),
 seeded, and the result says "showing n of N".
 
 t-SNE here is the exact algorithm of van der Maaten & Hinton (2008) with
-the usual early exaggeration and adaptive gains, written in numpy so the
+a mild early exaggeration (see EXAGGERATION) and adaptive gains, written in numpy so the
 app needs no scikit-learn; it is meant for at most ~2,000 points and is
 applied after a PCA to 50 dimensions, as is customary.
 """
@@ -18,6 +18,13 @@ import numpy as np
 
 PCA_CAP = 10_000
 TSNE_CAP = 2_000
+# Early exaggeration 4, not the customary 12: while the affinities are exaggerated, t-SNE's updates act
+# like a power iteration, and on weakly clustered data (CUB backbone features: 50 species of 20 images)
+# both coordinates converge to the same leading direction. With 12 the map was a line (second/first
+# singular value 0.001) for the whole exaggeration phase, half of the animation; with 4 the ratio stayed
+# >= 0.38 and the final map was as good (5-NN species accuracy in 2-D 0.665 vs 0.661; 0.677 in the 50-D
+# input). Measured on the 1,000 images of the CUB subset (perplexity 30, 500 steps, seeds 0 and 1).
+EXAGGERATION = 4.0
 METHODS = ("pca", "tsne")
 
 
@@ -156,10 +163,11 @@ def _conditional_p(d2: np.ndarray, perplexity: float, tol: float = 1e-4, steps: 
 
 
 def tsne(x: np.ndarray, perplexity: float = 30.0, iterations: int = 500, seed: int = 0,
-         callback=None, cancel=None, every: int = 25) -> np.ndarray:
+         callback=None, cancel=None, every: int = 25, exaggeration: float = EXAGGERATION) -> np.ndarray:
     """Exact t-SNE of ``x`` [n, d] to 2-D (float32). ``callback(points, iteration)`` every ``every`` steps.
 
     ``cancel()`` returning True stops early and returns the current layout.
+    ``exaggeration`` multiplies the affinities for the first half (at most 250 steps); see EXAGGERATION.
     """
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[0]
@@ -180,7 +188,7 @@ def tsne(x: np.ndarray, perplexity: float = 30.0, iterations: int = 500, seed: i
     init += rng.normal(scale=1e-6, size=init.shape)
     y = (init / max(float(init[:, 0].std()), 1e-12) * 1e-4).astype(np.float32)
     p = p.astype(np.float32)
-    p_ex = p * np.float32(12.0)
+    p_ex = p * np.float32(exaggeration)
     velocity = np.zeros_like(y)
     gains = np.ones_like(y)
     lr = np.float32(max(n / 12.0 / 4.0, 50.0))

@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from zsl_desktop.app import theme
+from zsl_desktop.app.widgets.plot_figure import StaticSample, footer, legend_below
 
 MAX_LABELS = 12
 PER_CLASS_ITEMS = 120  # up to this many classes, one scatter item per class (fast updates)
@@ -25,7 +26,7 @@ PER_CLASS_ITEMS = 120  # up to this many classes, one scatter item per class (fa
 class FeatureViewPanel(QWidget):
     item_selected = Signal(int)
     projection_requested = Signal(str, int, str)  # method, cap, space
-    export_plot_requested = Signal(object)
+    export_plot_requested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -54,17 +55,18 @@ class FeatureViewPanel(QWidget):
         self.run_button.setObjectName("primary")
         self.export_button = QPushButton("Export…", self)
         self.export_button.setToolTip("Save this plot as PNG or SVG")
-        self.caption = theme.squeezable(QLabel("Open a dataset to see its feature space.", self))
+        self.caption = QLabel("Open a dataset to see its feature space.", self)  # status; wraps, never cut
         self.caption.setObjectName("hint")
-        self.legend = theme.squeezable(QLabel(
-            f"<span style='color:{theme.DIM}'>● seen &nbsp; ▲ unseen &nbsp; ✕ synthesised "
-            f" &nbsp; <span style='color:{theme.DRAFT}'>★</span> the class you draw (PCA) &nbsp; colour = class</span>", self))
+        self.caption.setWordWrap(True)
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("featurePlot")
         theme.style_plot(self.plot.getPlotItem())
-        self.plot.getPlotItem().hideAxis("left")
-        self.plot.getPlotItem().hideAxis("bottom")
         self.plot.getPlotItem().showGrid(False, False)
+        # Title, axis names, legend and footer live in the plot itself, so an export is a complete figure.
+        self.legend = legend_below(self.plot.getPlotItem(), columns=4)
+        self.footer = footer(self.plot.getPlotItem())
+        self._legend_key: tuple = ()
+        self._figure_key: tuple | None = None
         self.scatter = pg.ScatterPlotItem(pxMode=True, hoverable=True, hoverSize=12,
                                           hoverPen=pg.mkPen(theme.TEXT, width=1.5))
         self.synth = pg.ScatterPlotItem(pxMode=True, symbol="x", size=7)
@@ -85,17 +87,14 @@ class FeatureViewPanel(QWidget):
         top.addWidget(self.cap)
         top.addWidget(self.run_button)
         top.addStretch(1)
+        top.addWidget(self.hover_label)
+        top.addSpacing(12)
         top.addWidget(self.export_button)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.caption, 1)
-        bottom.addWidget(self.hover_label)
-        bottom.addSpacing(12)
-        bottom.addWidget(self.legend)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addLayout(top)
         layout.addWidget(self.plot, 1)
-        layout.addLayout(bottom)
+        layout.addWidget(self.caption)
         self.run_button.clicked.connect(self.request)
         self.export_button.clicked.connect(self._on_export)
         self._brushes: list = []
@@ -126,21 +125,80 @@ class FeatureViewPanel(QWidget):
         self._pending = None
         for text in self._labels:
             text.hide()
+        self._set_figure(None)
         ok = dataset is not None and features_ready
         self.run_button.setEnabled(ok)
         self.method_box.setEnabled(ok)
         if dataset is None:
-            self.caption.setText("Open a dataset to see its feature space.")
+            self.show_status("Open a dataset to see its feature space.")
             return
         k = dataset.num_classes
         self._brushes = [pg.mkBrush(theme.class_color(i, k)) for i in range(k)]
-        self.caption.setText("Computing…" if ok else "Features are not extracted yet.")
+        self.show_status("Computing…" if ok else "Features are not extracted yet.")
 
     def request(self) -> None:
         if self.dataset is None:
             return
-        self.caption.setText("Computing the projection…")
+        self.show_status("Computing the projection…")
         self.projection_requested.emit(self.method_box.currentData(), self.cap.value(), self.space())
+
+    def show_status(self, text: str) -> None:
+        """A line under the plot for what is going on (computing, failed); hidden once a map is drawn."""
+        self.caption.setText(text)
+        self.caption.setVisible(bool(text))
+
+    def _set_figure(self, projection) -> None:
+        """Title, axis names, legend and footer of the figure for ``projection`` (None: an empty plot)."""
+        item = self.plot.getPlotItem()
+        if projection is None:
+            self._figure_key = None
+            item.setTitle(None)
+            for side in ("bottom", "left"):
+                item.setLabel(side, "")
+            self.footer.setText("")
+            self._update_legend()
+            return
+        method = "PCA" if projection.method == "pca" else "t-SNE"
+        key = (projection.method, projection.space, projection.explained[:2])
+        if key != self._figure_key:  # t-SNE frames arrive ~12 times a second: re-lay out only on a change
+            self._figure_key = key
+            space = "the model's attribute scores" if projection.space == "codes" else "backbone features"
+            name = self.dataset.name if self.dataset is not None else ""
+            item.setTitle(f"{method} of {space} · {name}", color=theme.TEXT, size="10pt")
+            if projection.method == "pca" and len(projection.explained) >= 2:
+                labels = [f"PC{i + 1} · {100 * r:.0f}% of the variance"
+                          for i, r in enumerate(projection.explained[:2])]
+            else:
+                labels = [f"{method} 1", f"{method} 2"]
+            for side, text in zip(("bottom", "left"), labels):
+                item.setLabel(side, text, color=theme.DIM)
+                # t-SNE coordinates mean nothing on their own: name the axes, show no numbers
+                pca = projection.method == "pca"
+                item.getAxis(side).setStyle(showValues=pca, tickLength=5 if pca else 0)
+        self.footer.setText(f"{projection.caption}{'' if projection.final else ' …'} · colour = class")
+        self._update_legend()
+
+    def _update_legend(self) -> None:
+        """Marker shapes: seen and unseen always, synthesised and drawn-class stars while shown."""
+        key = (self.projection is not None, len(self.synth.points()) > 0, self.draft_points is not None)
+        if key == self._legend_key:
+            return
+        self._legend_key = key
+        self.legend.clear()
+        if not key[0]:
+            return
+        pen = pg.mkPen(0, 0, 0, 90)
+        self.legend.addItem(StaticSample(pg.ScatterPlotItem(symbol="o", size=8, brush=theme.DIM, pen=pen)), "seen")
+        self.legend.addItem(StaticSample(pg.ScatterPlotItem(symbol="t1", size=9, brush=theme.DIM, pen=pen)),
+                            "unseen")
+        if key[1]:
+            self.legend.addItem(StaticSample(pg.ScatterPlotItem(symbol="x", size=9, brush=None,
+                                                                pen=pg.mkPen(theme.DIM, width=1.5))),
+                                "synthesised")
+        if key[2]:
+            self.legend.addItem(StaticSample(pg.ScatterPlotItem(symbol="star", size=12, brush=theme.DRAFT,
+                                                                pen=pg.mkPen(theme.TEXT, width=0.8))),
+                                "the class you draw")
 
     def space(self) -> str:
         return self.space_box.currentData() if self.space_box.isEnabled() else "features"
@@ -199,11 +257,14 @@ class FeatureViewPanel(QWidget):
         if first or projection.final:
             self.plot.getPlotItem().enableAutoRange()
         self.caption.setText(projection.caption + ("" if projection.final else " …"))
+        self.caption.setVisible(False)  # the plot's own footer says it (and goes into exports)
+        self._set_figure(projection)
         self._update_marker()
         if projection.extra_points is not None:
             self.set_synthesized(projection.extra_points, projection.extra_labels)
         elif projection.final:
             self.synth.clear()
+            self._update_legend()
 
     def _class_item(self, c: int) -> pg.ScatterPlotItem:
         item = self._class_items.get(c)
@@ -257,11 +318,13 @@ class FeatureViewPanel(QWidget):
         """Hook for generative methods: synthesised features already projected to the view's 2-D space."""
         if points is None or len(points) == 0:
             self.synth.clear()
+            self._update_legend()
             return
         k = len(self._brushes)
         pens = [pg.mkPen(self._brushes[int(c) % k].color(), width=1.5) if k else pg.mkPen(theme.TEXT)
                 for c in labels]
         self.synth.setData(pos=np.asarray(points, np.float32), pen=pens, brush=None, symbol="x", size=8)
+        self._update_legend()
 
     def draft_map(self):
         """What places the drawn class's synthesised features on this view: a final PCA map of backbone
@@ -275,10 +338,12 @@ class FeatureViewPanel(QWidget):
             if self.draft_points is not None:  # called on every slider move: clear only what is shown
                 self.draft_points = None
                 self.draft_synth.clear()
+                self._update_legend()
             return
         self.draft_points = np.asarray(points, np.float32)
         self.draft_synth.setData(pos=np.asarray(points, np.float32), pen=pg.mkPen(theme.TEXT, width=0.8),
                                  brush=pg.mkBrush(theme.DRAFT), symbol="star", size=13)
+        self._update_legend()
 
     def select_item(self, item: int | None) -> None:
         self._selected = item
@@ -312,7 +377,7 @@ class FeatureViewPanel(QWidget):
             self.hover_label.setText("")
 
     def _on_export(self) -> None:
-        self.export_plot_requested.emit(self.plot.getPlotItem())
+        self.export_plot_requested.emit()
 
     def point_count(self) -> int:
         return 0 if self.projection is None else len(self.projection.rows)

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
 
 from zsl_desktop.app import theme
 from zsl_desktop.app.widgets.overlay import COLORMAPS, OverlayCanvas, rgb_to_qimage
+from zsl_desktop.app.widgets.overlay_marks import part_color
+from zsl_desktop.engine.localisation import GROUP_PARTS
 
 TOP_ATTRIBUTES = 15
 ScoreRole = Qt.UserRole + 10
@@ -86,8 +88,9 @@ class ImageViewPanel(QWidget):
         self.opacity.setToolTip("Overlay opacity")
         self.cmap = QComboBox(self)
         self.cmap.addItems(COLORMAPS)
-        self.parts_box = QCheckBox("Parts", self)
-        self.parts_box.setToolTip("Show the annotated part locations (ground truth) of this image")
+        self.parts_box = QCheckBox("All parts", self)
+        self.parts_box.setToolTip("Show every annotated part location (ground truth) of this image; the part "
+                                  "the shown attribute describes is always marked when it is annotated")
         self.export_button = QPushButton("Export PNG", self)
         controls = QHBoxLayout()
         controls.setSpacing(8)
@@ -188,6 +191,7 @@ class ImageViewPanel(QWidget):
         self.title.setText(name.replace("_", " "))
         self.set_summary(truth, kind, predicted)
         self.canvas.set_map(None, "")
+        self.canvas.set_part_points([])
         self.show_parts(None, None)
         self.attributes.clear()
         self.side_hint.setText("computing…")
@@ -222,6 +226,7 @@ class ImageViewPanel(QWidget):
         if scores is None or explained.attention is None:
             self.side_hint.setText("This model has no attention maps.")
             self.canvas.set_map(None, "")
+            self._update_parts()
             self.show_parts(explained.part_boxes, explained.crops)
             return
         self.side_hint.setText("Click an attribute to see where the model looked for it.")
@@ -248,6 +253,7 @@ class ImageViewPanel(QWidget):
         self.attribute_box.setEnabled(False)
         self.side_hint.setText(message)
         self.canvas.set_map(None, "")
+        self._update_parts()
 
     # -- attribute choice ----------------------------------------------------------------------------------
     def show_attribute(self, index: int) -> None:
@@ -258,6 +264,7 @@ class ImageViewPanel(QWidget):
         label = self._labels[index] if index < len(self._labels) else f"attribute {index + 1}"
         score = float(e.attribute_scores[index]) if e.attribute_scores is not None else 0.0
         self.canvas.set_map(e.attention[index], f"attention for “{label}”  ·  score {score:+.2f}")
+        self._update_parts()
         self.attribute_box.blockSignals(True)
         self.attribute_box.setCurrentIndex(index)
         self.attribute_box.blockSignals(False)
@@ -289,26 +296,41 @@ class ImageViewPanel(QWidget):
             w = self.parts_layout.takeAt(1).widget()
             if w is not None:
                 w.deleteLater()
-        for crop in crops or []:
+        for i, crop in enumerate(crops or []):
             label = QLabel(self.parts_strip)
             label.setPixmap(QPixmap.fromImage(rgb_to_qimage(crop)).scaled(72, 72, Qt.KeepAspectRatio,
                                                                           Qt.SmoothTransformation))
+            label.setStyleSheet(f"border: 2px solid {part_color(i)}; border-radius: 3px;")
+            label.setToolTip(f"part {i + 1} (the box of the same colour on the image)")
             self.parts_layout.insertWidget(self.parts_layout.count() - 1, label)
         self.parts_strip.setVisible(boxes is not None or bool(crops))
         count = len(crops) if crops else (len(boxes) if boxes is not None else 0)
         self.parts_title.setText(f"Discriminative parts ({count})" if count else "Discriminative parts")
 
+    def focus_parts(self) -> tuple[str, ...]:
+        """The annotated parts the shown attribute describes (crown colour -> crown), if any."""
+        d = self.dataset
+        if d is None or self.attribute is None or self.attribute >= len(d.attributes):
+            return ()
+        return GROUP_PARTS.get(d.attributes[self.attribute].group, ())
+
     def _update_parts(self) -> None:
+        """Mark the shown attribute's part; with "All parts", every annotated part (labels never overlap)."""
         d, img = self.dataset, self.image
-        if not self.parts_box.isChecked() or d is None or img is None or d.part_locations is None \
-                or self.item is None or self.item >= d.num_samples:
+        if d is None or img is None or d.part_locations is None or self.item is None \
+                or self.item >= d.num_samples:
             self.canvas.set_part_points([])
             return
+        focus = self.focus_parts() if self.explained is not None and self.explained.attention is not None else ()
+        everything = self.parts_box.isChecked()
         w, h = img.original_size
         names = d.part_names or ()
-        points = [(float(x) / w, float(y) / h, names[p] if p < len(names) else str(p + 1))
-                  for p, (x, y, visible) in enumerate(d.part_locations[self.item]) if visible > 0]
-        self.canvas.set_part_points(points)
+        points = []
+        for p, (x, y, visible) in enumerate(d.part_locations[self.item]):
+            name = names[p] if p < len(names) else str(p + 1)
+            if visible > 0 and (everything or name in focus):
+                points.append((float(x) / w, float(y) / h, name))
+        self.canvas.set_part_points(points, focus)
 
     def _set_controls_enabled(self, on: bool) -> None:
         for w in (self.attribute_box, self.opacity, self.cmap, self.export_button):

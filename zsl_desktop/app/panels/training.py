@@ -19,11 +19,14 @@ from PySide6.QtWidgets import (
 from zsl_desktop.app import theme
 from zsl_desktop.app.results import Progress, TrainDone, TrainProgress
 from zsl_desktop.app.widgets.evaluation_view import EvaluationView
+from zsl_desktop.app.widgets.plot_figure import IntegerAxis, legend_below
 
 LOSS_COLORS = ["#4cc2ff", "#ffb454", "#c792ea", "#7ee0c3", "#ff7eb6", "#f78c6c", "#a6accd", "#82aaff"]
 # Curves redraw at most 5 times a second: each redraw re-lays out and repaints both axes. At 30 Hz
 # the window's frame gaps while training had p95 23.5 ms (bench, 20 s of MSDN); at 5 Hz, 17.5 ms.
 REDRAW_MS = 200
+# The plots of the sub-tabs, in tab order: (name used by exports, title). The last tab has none.
+PLOTS = (("loss", "Loss"), ("validation", "Validation"), ("evaluation", "Evaluation curve"))
 
 
 class Series:
@@ -63,7 +66,7 @@ class TrainingPanel(QWidget):
     stop_requested = Signal()
     save_requested = Signal()
     load_requested = Signal()
-    export_plot_requested = Signal(object)  # the plot item to export
+    export_plot_requested = Signal(str)  # which plot to export (a name of PLOTS)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -144,12 +147,12 @@ class TrainingPanel(QWidget):
         self.loss_plot = pg.PlotWidget()
         self.loss_plot.setObjectName("lossPlot")
         theme.style_plot(self.loss_plot.getPlotItem(), "step", "loss")
-        self.loss_plot.getPlotItem().addLegend(offset=(-10, 10), labelTextColor=theme.DIM, colCount=3)
+        legend_below(self.loss_plot.getPlotItem(), columns=4)
         self.loss_plot.setDownsampling(auto=True, mode="peak")
         self.loss_plot.setClipToView(True)
-        self.val_plot = pg.PlotWidget()
+        self.val_plot = pg.PlotWidget(axisItems={"bottom": IntegerAxis("bottom")})
         theme.style_plot(self.val_plot.getPlotItem(), "epoch", "accuracy (%)")
-        self.val_plot.getPlotItem().addLegend(offset=(-10, 10), labelTextColor=theme.DIM)
+        legend_below(self.val_plot.getPlotItem(), columns=4)
         self.val_plot.setYRange(0, 100)
         self._empty_texts = {}
         self._empty_hints = {self.loss_plot: ("the loss appears here while a model trains", 0.5),
@@ -164,7 +167,6 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.evaluation, "Evaluation")
         self.tabs.addTab(self.hparams, "Parameters")
         self.export_button = QPushButton("Export…", self)
-        self.export_button.setToolTip("Save the plot on show as PNG or SVG")
         right = QWidget(self)
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -190,6 +192,8 @@ class TrainingPanel(QWidget):
         self.save_button.clicked.connect(self.save_requested)
         self.load_button.clicked.connect(self.load_requested)
         self.export_button.clicked.connect(self._on_export)
+        self.tabs.currentChanged.connect(self._on_tab)
+        self._on_tab(self.tabs.currentIndex())
 
         self._loss: dict[str, Series] = {}
         self._loss_items: dict[str, pg.PlotDataItem] = {}
@@ -430,7 +434,8 @@ class TrainingPanel(QWidget):
                     item.setVisible(False)  # the legend toggles the loss terms; total first
                 self._loss_items[name] = item
             item.setData(*series.data())
-        colors = {"H": theme.ACCENT, "U": theme.UNSEEN, "S": theme.SEEN, "ZSL T1": theme.USER}
+        # H (the headline) in white: ACCENT is the same blue as SEEN, and the two curves could not be told apart
+        colors = {"H": theme.TEXT, "U": theme.UNSEEN, "S": theme.SEEN, "ZSL T1": theme.USER}
         for name, series in self._val.items():
             item = self._val_items.get(name)
             if item is None:
@@ -444,9 +449,30 @@ class TrainingPanel(QWidget):
     def show_report(self, report, title: str) -> None:
         self.evaluation.show_report(report, title)
 
-    def current_plot(self):
-        plots = [self.loss_plot, self.val_plot, self.curve_plot]
-        return plots[min(self.tabs.currentIndex(), len(plots) - 1)].getPlotItem()
+    def plot_item(self, which: str):
+        """The PlotItem of one of PLOTS ("loss", "validation", "evaluation")."""
+        widgets = {"loss": self.loss_plot, "validation": self.val_plot, "evaluation": self.curve_plot}
+        return widgets[which].getPlotItem()
+
+    @staticmethod
+    def plot_title(which: str) -> str:
+        return dict(PLOTS)[which]
+
+    def visible_plot(self) -> str | None:
+        """The plot of the sub-tab on show, or None on a tab without one (Parameters)."""
+        index = self.tabs.currentIndex()
+        return PLOTS[index][0] if 0 <= index < len(PLOTS) else None
+
+    def _on_tab(self, index: int) -> None:
+        """The Export button names the plot it will save, and is off where there is none."""
+        which = self.visible_plot()
+        self.export_button.setEnabled(which is not None)
+        self.export_button.setText(f"Export {self.plot_title(which)}…" if which else "Export…")
+        self.export_button.setMinimumWidth(self.export_button.sizeHint().width())  # never cut the name
+        self.export_button.setToolTip(f"Save the {self.plot_title(which)} plot as PNG or SVG" if which
+                                      else "This tab has no plot to export")
 
     def _on_export(self) -> None:
-        self.export_plot_requested.emit(self.current_plot())
+        which = self.visible_plot()
+        if which is not None:
+            self.export_plot_requested.emit(which)

@@ -4,16 +4,23 @@ The map arrives on the feature grid (7x7 for EfficientNet at 224 px); it is
 upsampled bilinearly in numpy (align_corners=False, matching
 ``engine.attention.upsample_attention``) to the displayed image, normalised
 to 0-1, coloured with a lookup table and drawn with the chosen opacity.
+Over it go the marks of ``overlay_marks``: the map's peak, the annotated
+part locations (the shown attribute's part emphasised) and SGMA's part
+boxes, each with a label that never covers another.
 """
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from zsl_desktop.app import theme
+from zsl_desktop.app.widgets.overlay_marks import layout_marks, mark_at, paint_marks, peak_to_part
+from zsl_desktop.engine.localisation import RADIUS, peak_location
 
+EXPORT_MIN_SIDE = 720  # exports are scaled up to at least this (labels stay small beside a 256 px image)
+CAPTION_HEIGHT = 40  # two lines under the image
 COLORMAPS = ("inferno", "viridis", "magma", "turbo", "plasma", "cividis")
 _LUTS: dict[str, np.ndarray] = {}
 
@@ -77,34 +84,6 @@ def view_square(rect: QRectF) -> QRectF:
     return QRectF(rect.center().x() - side / 2, rect.center().y() - side / 2, side, side)
 
 
-def compose(rgb: np.ndarray, grid_map: np.ndarray | None, opacity: float, cmap: str,
-            boxes: np.ndarray | None = None) -> QImage:
-    """The image with the overlay burnt in, at the image's own resolution (for export)."""
-    base = rgb_to_qimage(rgb).convertToFormat(QImage.Format_ARGB32)
-    painter = QPainter(base)
-    view = view_square(QRectF(0, 0, base.width(), base.height()))
-    if grid_map is not None and opacity > 0:
-        side = int(round(view.width()))
-        painter.setOpacity(opacity)
-        painter.drawImage(view, heatmap_rgba(grid_map, side, side, cmap))
-        painter.setOpacity(1.0)
-    if boxes is not None:
-        _draw_boxes(painter, boxes, view)
-    painter.end()
-    return base
-
-
-def _draw_boxes(painter: QPainter, boxes: np.ndarray, rect: QRectF) -> None:
-    pen = QPen(QColor(theme.LOOSE), 2)
-    painter.setPen(pen)
-    painter.setBrush(Qt.NoBrush)
-    for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, dtype=float)):
-        r = QRectF(rect.left() + x0 * rect.width(), rect.top() + y0 * rect.height(),
-                   (x1 - x0) * rect.width(), (y1 - y0) * rect.height())
-        painter.drawRect(r)
-        painter.drawText(r.topLeft() + QPointF(4, 14), f"part {i + 1}")
-
-
 class OverlayCanvas(QWidget):
     """Paints the image aspect-fit with the current attention map; empty-state text when there is none."""
 
@@ -114,6 +93,7 @@ class OverlayCanvas(QWidget):
         super().__init__(parent)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.setMinimumSize(240, 200)
+        self.setMouseTracking(True)  # tooltips name the dot under the pointer
         self._rgb: np.ndarray | None = None
         self._image: QImage | None = None
         self._map: np.ndarray | None = None
@@ -124,6 +104,8 @@ class OverlayCanvas(QWidget):
         self._empty = "Select an image in the gallery"
         self._boxes: np.ndarray | None = None
         self._points: list[tuple[float, float, str]] = []  # ground-truth part dots (x, y in [0,1], name)
+        self._focus: tuple[str, ...] = ()  # part names the shown attribute describes (crown colour -> crown)
+        self._peak: tuple[float, float] | None = None  # the map's maximum, in [0, 1] of the view square
 
     # -- state ----------------------------------------------------------------------------------
     def set_image(self, rgb: np.ndarray | None) -> None:
@@ -134,6 +116,7 @@ class OverlayCanvas(QWidget):
 
     def set_map(self, grid_map: np.ndarray | None, caption: str = "") -> None:
         self._map = None if grid_map is None else np.asarray(grid_map, dtype=np.float32)
+        self._peak = None if self._map is None or np.ptp(self._map) <= 1e-12 else peak_location(self._map)
         self._caption = caption
         self._heat = None
         self.update()
@@ -156,18 +139,57 @@ class OverlayCanvas(QWidget):
         self._boxes = boxes
         self.update()
 
-    def set_part_points(self, points) -> None:
+    def set_part_points(self, points, focus=()) -> None:
+        """Annotated part locations (x, y in [0, 1] of the image, name); ``focus`` names are emphasised."""
         self._points = list(points or [])
+        self._focus = tuple(focus)
         self.update()
+
+    @property
+    def peak(self) -> tuple[float, float] | None:
+        """Where the shown map peaks, (x, y) in [0, 1] of the model's view square."""
+        return self._peak
+
+    def marks(self, target: QRectF | None = None) -> list:
+        """What is drawn over the image (peak, parts, boxes) with its label boxes, for ``target``."""
+        if self._image is None:
+            return []
+        target = self._target() if target is None else target
+        peak = self._peak if self._map is not None and self._opacity > 0 else None
+        return layout_marks(target, view_square(target), self.font(), peak, self._points, self._focus,
+                            self._boxes)
+
+    def caption_text(self, marks=None) -> str:
+        """The caption, plus how far the peak is from the named part when that part is annotated."""
+        distance = peak_to_part(self.marks() if marks is None else marks, view_square(self._target()))
+        if distance is None or not self._caption:
+            return self._caption
+        name, d = distance
+        return f"{self._caption}  ·  peak {d:.2f} of the view from the {name} (≤ {RADIUS:.2f}: on it)"
 
     @property
     def has_image(self) -> bool:
         return self._image is not None
 
+    def export_scale(self) -> int:
+        """Whole-number factor for exports: small images are scaled up so the marks' labels fit beside them."""
+        if self._image is None:
+            return 1
+        side = min(self._image.width(), self._image.height())
+        return max(1, -(-EXPORT_MIN_SIDE // max(side, 1)))
+
     def composed(self) -> QImage | None:
-        if self._rgb is None:
+        """The image with the map and every mark, as on screen, at its own resolution times export_scale()."""
+        if self._image is None:
             return None
-        return compose(self._rgb, self._map, self._opacity, self._cmap, self._boxes)
+        k = self.export_scale()
+        base = QImage(self._image.width() * k, self._image.height() * k, QImage.Format_ARGB32)
+        painter = QPainter(base)
+        painter.setRenderHint(QPainter.SmoothPixmapTransform)
+        painter.setRenderHint(QPainter.Antialiasing)
+        self._paint_image(painter, QRectF(0, 0, base.width(), base.height()), outline_view=False)
+        painter.end()
+        return base
 
     # -- painting ---------------------------------------------------------------------------------
     def sizeHint(self) -> QSize:
@@ -175,7 +197,7 @@ class OverlayCanvas(QWidget):
 
     def _target(self) -> QRectF:
         w, h = self._image.width(), self._image.height()
-        area = QRectF(self.rect()).adjusted(12, 12, -12, -34)
+        area = QRectF(self.rect()).adjusted(12, 12, -12, -(CAPTION_HEIGHT + 12))
         scale = min(area.width() / w, area.height() / h)
         tw, th = w * scale, h * scale
         return QRectF(area.center().x() - tw / 2, area.top() + (area.height() - th) / 2, tw, th)
@@ -193,6 +215,13 @@ class OverlayCanvas(QWidget):
             painter.drawText(self.rect(), Qt.AlignCenter | Qt.TextWordWrap, self._empty)
             return
         target = self._target()
+        marks = self._paint_image(painter, target)
+        painter.setPen(QColor(theme.DIM))
+        painter.drawText(QRectF(8, self.height() - CAPTION_HEIGHT - 6, self.width() - 16, CAPTION_HEIGHT),
+                         Qt.AlignCenter | Qt.TextWordWrap, self.caption_text(marks))
+
+    def _paint_image(self, painter: QPainter, target: QRectF, outline_view: bool = True) -> list:
+        """The image in ``target``, the map on the view square, then the marks; returns the marks."""
         painter.drawImage(target, self._image)
         view = view_square(target)
         if self._map is not None and self._opacity > 0:
@@ -202,21 +231,22 @@ class OverlayCanvas(QWidget):
             painter.setOpacity(self._opacity)
             painter.drawImage(view, self._heat)
             painter.setOpacity(1.0)
-            if abs(target.width() - target.height()) > 2:  # show where the model's view ends
+            if outline_view and abs(target.width() - target.height()) > 2:  # where the model's view ends
                 painter.setPen(QPen(QColor(255, 255, 255, 70), 1, Qt.DashLine))
                 painter.setBrush(Qt.NoBrush)
                 painter.drawRect(view)
-        if self._boxes is not None:
-            _draw_boxes(painter, self._boxes, view)
-        if self._points:
-            painter.setPen(QPen(QColor("#ffffff"), 1.5))
-            for x, y, name in self._points:
-                c = QPointF(target.left() + x * target.width(), target.top() + y * target.height())
-                painter.setBrush(QColor(theme.LOOSE))
-                painter.drawEllipse(c, 4, 4)
-                painter.drawText(c + QPointF(6, -4), name)
-        painter.setPen(QColor(theme.DIM))
-        painter.drawText(QRectF(0, self.height() - 28, self.width(), 22), Qt.AlignCenter, self._caption)
+        marks = self.marks(target)
+        paint_marks(painter, marks, self.font())
+        return marks
+
+    def mouseMoveEvent(self, event) -> None:
+        mark = mark_at(self.marks(), event.position())
+        if mark is None:
+            QToolTip.hideText()
+        else:
+            tip = "attention peak" if mark.kind == "peak" else f"{mark.text} (annotated)"
+            QToolTip.showText(event.globalPosition().toPoint(), tip, self)
+        super().mouseMoveEvent(event)
 
     def mousePressEvent(self, event) -> None:
         self.clicked.emit()

@@ -1,0 +1,96 @@
+"""Plots as complete figures: whole-number epoch ticks, legends outside the data, exports of the asked plot."""
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from zsl_desktop.app.panels.feature_view import FeatureViewPanel
+from zsl_desktop.app.panels.training import TrainingPanel
+from zsl_desktop.app.widgets.plot_figure import IntegerAxis
+from zsl_desktop.engine.projection import project
+from zsl_desktop.engine.training import Validation
+
+
+def _settle(qtbot, widget):
+    widget.resize(900, 500)
+    widget.show()
+    qtbot.waitExposed(widget)
+    for _ in range(3):
+        QApplication.processEvents()
+
+
+@pytest.mark.parametrize("low, high", [(0.8, 3.2), (0.5, 1.5), (0, 1), (1, 2), (0, 30), (0, 300)])
+def test_integer_axis_ticks_only_whole_numbers(qtbot, low, high):
+    axis = IntegerAxis("bottom")
+    values = [v for _, level in axis.tickValues(low, high, 600) for v in level]
+    assert values and all(float(v).is_integer() for v in values)
+
+
+def _validation(epoch, h):
+    return Validation(epoch=epoch, metrics={"h": h, "u": h / 2, "s": h * 1.5, "zsl_t1": h}, best_epoch=1, split="validation")
+
+
+def test_validation_plot_has_whole_epoch_ticks_and_legends_sit_outside_the_data(qtbot):
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.on_started()
+    for epoch in (1, 2, 3):
+        panel.on_event(_validation(epoch, 0.2 * epoch))
+    panel.on_finished("done")
+    panel.tabs.setCurrentIndex(1)
+    _settle(qtbot, panel)
+    item = panel.val_plot.getPlotItem()
+    (low, high), _ = item.viewRange()
+    ticks = [v for _, level in item.getAxis("bottom").tickValues(low, high, 600) for v in level]
+    assert ticks and all(float(v).is_integer() for v in ticks)  # epochs: never 1.5
+    for plot in (panel.val_plot, panel.loss_plot):
+        plot_item = plot.getPlotItem()
+        legend = plot_item.legend
+        data_area = plot_item.vb.sceneBoundingRect()
+        assert not legend.sceneBoundingRect().intersects(data_area)
+        assert plot_item.sceneBoundingRect().contains(legend.sceneBoundingRect())  # so exports include it
+    assert [label.text for _, label in item.legend.items] == ["H", "U", "S", "ZSL T1"]
+    colours = {curve.opts["pen"].color().name() for curve in panel._val_items.values()}
+    assert len(colours) == 4  # each curve can be told from the others
+    panel._timer.stop()
+
+
+def test_training_export_names_the_plot_it_saves(qtbot):
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    asked = []
+    panel.export_plot_requested.connect(asked.append)
+    for index, which in ((0, "loss"), (1, "validation"), (2, "evaluation")):
+        panel.tabs.setCurrentIndex(index)
+        assert panel.export_button.isEnabled() and panel.plot_title(which) in panel.export_button.text()
+        panel.export_button.click()
+        assert asked[-1] == which
+        assert panel.plot_item(which) is {"loss": panel.loss_plot, "validation": panel.val_plot,
+                                          "evaluation": panel.curve_plot}[which].getPlotItem()
+    panel.tabs.setCurrentIndex(3)  # Parameters: no plot, so nothing to export (it used to export a plot)
+    assert not panel.export_button.isEnabled()
+
+
+def test_feature_plot_is_a_complete_figure(qtbot, small_birds):
+    panel = FeatureViewPanel()
+    qtbot.addWidget(panel)
+    panel.set_dataset(small_birds, True)
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(small_birds.num_samples, 16)).astype(np.float32)
+    panel.set_projection(project(features, small_birds.labels, "pca", cap=40))
+    _settle(qtbot, panel)
+    item = panel.plot.getPlotItem()
+    assert "PCA of backbone features" in item.titleLabel.text and item.titleLabel.isVisible()
+    assert "PC1" in item.getAxis("bottom").labelText and "PC2" in item.getAxis("left").labelText
+    assert item.getAxis("bottom").isVisible() and item.getAxis("left").isVisible()
+    assert [label.text for _, label in panel.legend.items] == ["seen", "unseen"]
+    assert panel.footer.text.startswith(f"showing 40 of {small_birds.num_samples:,} images · PCA")
+    figure = item.sceneBoundingRect()
+    for part in (panel.legend, panel.footer, item.titleLabel):
+        assert figure.contains(part.sceneBoundingRect())  # inside what the exporters render
+    assert not panel.legend.sceneBoundingRect().intersects(item.vb.sceneBoundingRect())
+    assert not panel.caption.isVisible()  # the footer says it; no clipped duplicate under the plot
+    panel.set_synthesized(np.zeros((3, 2), np.float32), np.array([0, 1, 2]))
+    assert [label.text for _, label in panel.legend.items] == ["seen", "unseen", "synthesised"]
+    panel.set_projection(project(features, small_birds.labels, "tsne", cap=120, iterations=20))
+    assert item.getAxis("bottom").labelText == "t-SNE 1"
+    assert not item.getAxis("bottom").style["showValues"]  # t-SNE coordinates carry no meaning
