@@ -9,9 +9,10 @@ system's torch and Qt but not this checkout.
 """
 from __future__ import annotations
 
-import importlib.util
+import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,16 +37,25 @@ def test_a_checkout_finds_the_top_level_folders():
     assert shipped_models_dir() == checkout / "trained" and (shipped_models_dir() / "msdn_builtin.pt").is_file()
 
 
+def _version(distribution: str) -> tuple[int, ...] | None:
+    """The installed version of ``distribution`` as numbers (read from metadata: importing setuptools here
+    would replace distutils under the test session), or None."""
+    try:
+        text = importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return tuple(int(n) for n in re.findall(r"\d+", text)[:2])
+
+
 def _build_requirements_missing() -> str | None:
     """Why the wheel cannot be built offline here (no build isolation: the installed setuptools), or None."""
-    if importlib.util.find_spec("setuptools") is None:
-        return "setuptools must be installed to build the wheel without network"
-    import setuptools
-
-    if importlib.util.find_spec("setuptools.command.bdist_wheel") is None and importlib.util.find_spec("wheel") is None:
-        return "building a wheel needs setuptools>=70.1 or the wheel package"
-    if int(setuptools.__version__.split(".")[0]) < 68:
-        return f"setuptools {setuptools.__version__} is older than pyproject's setuptools>=68"
+    setuptools, wheel, pip = _version("setuptools"), _version("wheel"), _version("pip")
+    if setuptools is None or setuptools < (68, 0):
+        return f"building the wheel without network needs setuptools>=68 installed (found {setuptools})"
+    if setuptools < (70, 1) and wheel is None:
+        return "setuptools older than 70.1 needs the wheel package to build a wheel"
+    if pip is None or pip < (22, 3):
+        return f"pip {pip} has no --python option (22.3 or later installs into the venv)"
     if not all((ROOT / part).exists() for part in PROJECT_PARTS):
         return "not run from a full checkout (pyproject.toml, resources/, trained/ ...)"
     return None
