@@ -130,15 +130,15 @@ from zsl_desktop.engine.checkpoints import load_checkpoint
 from zsl_desktop.engine.data.word_vectors import VOCABULARIES, attribute_vectors, load_vocabulary
 from zsl_desktop.engine.paths import resources_dir, shipped_models_dir
 
-cub_names = load_vocabulary("CUB")[0]
+vocabularies = {k: load_vocabulary(k) for k in VOCABULARIES}  # None: the files are missing
 print(json.dumps({
     "package": zsl_desktop.__file__,
     "resources": str(resources_dir()),
     "models": str(shipped_models_dir()),
     "shipped": [p.name for p in shipped_checkpoints()],
     "msdn_method": load_checkpoint(shipped_checkpoint()).header["method"],
-    "vocabularies": {k: list(load_vocabulary(k)[1].shape) for k in VOCABULARIES},
-    "cub_source": attribute_vectors(cub_names)[1],
+    "vocabularies": {k: list(v[1].shape) if v else None for k, v in vocabularies.items()},
+    "cub_source": attribute_vectors(vocabularies["CUB"][0])[1] if vocabularies["CUB"] else None,
 }))
 """
 
