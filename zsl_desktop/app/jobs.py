@@ -22,10 +22,10 @@ from zsl_desktop.engine.methods.base import Step
 
 
 def shipped_checkpoint() -> Path:
-    """The MSDN model that ships for the built-in birds (``trained/msdn_builtin.pt`` in the checkout)."""
-    import zsl_desktop
+    """The MSDN model that ships for the built-in birds (``msdn_builtin.pt`` in the shipped ``trained/``)."""
+    from zsl_desktop.engine.paths import shipped_models_dir
 
-    return Path(zsl_desktop.__file__).resolve().parents[1] / "trained" / "msdn_builtin.pt"
+    return shipped_models_dir() / "msdn_builtin.pt"
 
 
 def shipped_checkpoints() -> list[Path]:

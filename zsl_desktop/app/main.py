@@ -98,6 +98,8 @@ def _screenshot(window, path) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     window.grab().save(str(path))
     print(f"screenshot: {path}", file=sys.stderr)
+    model = window.controller.model  # what the picture shows (the wheel's CI smoke test checks the shipped MSDN)
+    print(f"model: {model.method} from {model.source}" if model else "model: none", file=sys.stderr)
     window.close()
     QApplication.instance().quit()
 

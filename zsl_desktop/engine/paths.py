@@ -1,6 +1,7 @@
 """Where per-user files live. ``ZSL_DESKTOP_HOME`` overrides everything (tests point it at a temp folder)."""
 from __future__ import annotations
 
+import importlib.resources
 import os
 from pathlib import Path
 
@@ -45,5 +46,25 @@ def shared_data_dir() -> Path | None:
 
 
 def resources_dir() -> Path:
-    """The project's ``resources/`` folder (vocabularies, icons)."""
-    return Path(__file__).resolve().parents[2] / "resources"
+    """The shipped ``resources/`` folder (attribute vocabularies and their word vectors)."""
+    return _shipped_folder("resources")
+
+
+def shipped_models_dir() -> Path:
+    """The shipped ``trained/`` folder: the models made for the built-in birds (``<method>_builtin.pt``)."""
+    return _shipped_folder("trained")
+
+
+def _shipped_folder(name: str) -> Path:
+    """A folder that ships with the program, in an installed wheel or in a checkout.
+
+    The checkout keeps ``resources/`` and ``trained/`` beside the package; the wheel
+    carries them inside it as ``zsl_desktop/resources`` and ``zsl_desktop/trained``
+    (pyproject's package-dir). An installed package is a plain folder, so the
+    resource is a real path that numpy, torch and file dialogs can open.
+    """
+    package = importlib.resources.files("zsl_desktop")
+    installed = package / name
+    if isinstance(installed, Path) and installed.is_dir():
+        return installed.resolve()
+    return Path(str(package)).resolve().parent / name  # checkout or editable install
