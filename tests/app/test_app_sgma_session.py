@@ -7,6 +7,28 @@ backbone ("Add photos", "Open dataset" on a folder without features) failed to l
 import shutil
 
 import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def sgma_model(small_birds, feature_home):
+    """SGMA after two epochs on the small birds, the second training its crop heads; made once for the module.
+
+    (The module-scoped ``_gui_thread_budget`` of conftest.py is already in force.)
+    """
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import TrainConfig, run_to_end, train
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ZSL_DESKTOP_HOME", str(feature_home.parent.parent))
+    try:
+        session = Session(small_birds)
+        run_to_end(session.prepare_features())
+        config = TrainConfig(method="sgma", epochs=2, seed=0, hparams={"attention_epochs": 1})
+        finished = run_to_end(train(small_birds, session.features, config))
+    finally:
+        mp.undo()
+    return finished.method, finished.header, "test sgma (2 epochs)"
 
 
 def _folder_dataset(base, birds):
@@ -27,10 +49,10 @@ def _folder_dataset(base, birds):
 
 
 def test_after_an_sgma_explanation_photos_and_another_dataset_still_open(make_window, qtbot, small_birds,
-                                                                            train_quickly, tmp_path, monkeypatch):
+                                                                            sgma_model, tmp_path, monkeypatch):
     from zsl_desktop.engine import backbones
 
-    model = train_quickly("sgma", epochs=2, attention_epochs=1)  # epoch 2 trains the crop heads
+    model = sgma_model
     monkeypatch.setattr(backbones, "_cache", {})  # the weights are read for the first time below, as in a new session
     w = make_window(model=model)
     item = int(small_birds.splits["test_unseen"][0])
@@ -61,3 +83,25 @@ def test_after_an_sgma_explanation_photos_and_another_dataset_still_open(make_wi
     # The birds' part boxes and crops are gone with their dataset.
     assert not w.image_view.parts_strip.isVisibleTo(w.image_view)
     assert w.image_view.canvas._boxes is None
+
+
+def test_loading_an_sgma_model_reports_a_count_and_a_rate_for_its_eta(small_birds, sgma_model, tmp_path):
+    """SGMA's first load encodes every image's part crops (about a minute on the built-in birds): the
+    job reports images done out of all, with a rate, instead of a bar with no count."""
+    from zsl_desktop.app.jobs import load_model
+    from zsl_desktop.app.results import Progress
+    from zsl_desktop.engine.checkpoints import save_checkpoint
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import run_to_end
+
+    method, header, _ = sgma_model
+    path = save_checkpoint(tmp_path / "sgma_small.pt", header, method.state_dict())
+    session = Session(small_birds)
+    run_to_end(session.prepare_features())
+    events = []
+    state = load_model(session, path, emit=events.append)
+    assert session.model is state
+    counts = [(e.done, e.total) for e in events if isinstance(e, Progress) and e.stage == "model"]
+    assert counts and all(total == small_birds.num_samples for _, total in counts)
+    assert [d for d, _ in counts] == sorted(d for d, _ in counts) and counts[-1][0] == small_birds.num_samples
+    assert all(e.rate > 0 for e in events) and "part crops" in events[0].message
