@@ -11,6 +11,11 @@ def test_progress_words_give_the_step_the_count_and_the_time_left():
     assert waiting.startswith("Step 1 of 3 · Drawing the built-in birds — 40%") and progress_text.ONCE in waiting
     model = Progress("model", 0, 1, "loading msdn_builtin.pt")  # a one-step opening: no step, no count, no ETA
     assert progress_text.status_line(model) == "Loading the model"
+    sgma = Progress("model", 904, 3000, "first load of sgma_builtin.pt: the part crops of every image (then cached)",
+                    rate=7.0)
+    assert progress_text.status_line(sgma) == ("First load of sgma_builtin.pt: the part crops of every image "
+                                               "(then cached) 904/3,000 · about 4 min 59 s left")
+    assert "left" not in progress_text.status_line(Progress("model", 8, 3000, "x", rate=0.5))  # too early to say
     assert progress_text.duration(3725) == "1 h 02 min" and progress_text.duration(59.6) == "1 min 00 s"
 
 

@@ -227,8 +227,8 @@ def load_model(session, path, emit=None):
     progress = None
     if emit is not None:
         what = f"encoding the images with {Path(path).name}"
-        if checkpoint.header.get("method") == "sgma":
-            what += " (first time: its part crops go through the backbone, then they are cached)"
+        if checkpoint.header.get("method") == "sgma":  # the crops are cached: later loads take seconds
+            what = f"first load of {Path(path).name}: the part crops of every image (then cached)"
         progress = encoding_progress(emit, what)
     return session.use_checkpoint(checkpoint, progress)
 

@@ -314,6 +314,7 @@ class MainWindow(WindowActions, QMainWindow):
             self.job_progress.setRange(0, 1000)
             self.job_progress.setValue(int(1000 * event.fraction))
             self.job_label.setText(progress_text.status_line(event))
+            self.job_label.setToolTip(event.message)
             if self.bridge.long_name == "open" and not self.image_view.canvas.has_image:
                 self.image_view.canvas.set_empty_text(progress_text.waiting_text(event))
         elif isinstance(event, TrainProgress):

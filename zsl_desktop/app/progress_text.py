@@ -27,12 +27,17 @@ def status_line(event: Progress) -> str:
     """One line for the status bar: "Step 1 of 3 · Drawing the built-in birds 1,200/3,000 · about 40 s left"."""
     step = f"Step {event.step} of {event.steps} · " if event.steps > 1 else ""
     count = f" {event.done:,}/{event.total:,}" if event.total > 1 else ""
-    return f"{step}{STAGES.get(event.stage, event.stage)}{count}{eta_text(event)}"
+    what = STAGES.get(event.stage, event.stage)
+    if event.stage == "model" and event.total > 1 and event.message:  # which model, and why it takes a while
+        what = event.message[:1].upper() + event.message[1:]
+    return f"{step}{what}{count}{eta_text(event)}"
 
 
 def eta_text(event: Progress) -> str:
+    """" · about 2 min 10 s left", once 2% is done (the first batches pay one-off costs: a wild first guess)."""
     eta = event.eta_seconds
-    return f" · about {duration(eta)} left" if eta is not None and eta >= 1 and event.done > 0 else ""
+    settled = event.total > 0 and event.done >= max(1, 0.02 * event.total)
+    return f" · about {duration(eta)} left" if eta is not None and eta >= 1 and settled else ""
 
 
 def waiting_text(event: Progress) -> str:
