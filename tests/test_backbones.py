@@ -167,3 +167,16 @@ def test_preprocess_resize_crop_and_exif_orientation():
     # Without EXIF the wide image is centre-cropped: red left, blue right.
     y = B.preprocess(Image.fromarray(arr), LITE, 32)
     assert y[0, 16, 2] > y[2, 16, 2] and y[2, 16, 29] > y[0, 16, 29]
+
+
+def test_weights_first_read_inside_inference_mode_still_load_outside_it(monkeypatch):
+    """The SGMA bug: an explanation (inference mode) read the weights first, and every later
+    backbone (add photos, open a dataset) failed: "requires_grad=True on inference tensor"."""
+    monkeypatch.setattr(B, "_cache", {})  # this process's first read happens below
+    with torch.inference_mode():
+        inside = B.load_backbone("efficientnet_lite0")
+    assert B._cache and not any(t.is_inference() for sd in B._cache.values() for t in sd.values())
+    assert not any(p.is_inference() for p in inside.parameters())
+    outside = B.load_backbone("efficientnet_lite0")  # raised RuntimeError before the fix
+    x = torch.zeros(1, 3, 224, 224)
+    np.testing.assert_array_equal(inside(x)[1].numpy(), outside(x)[1].numpy())

@@ -249,3 +249,17 @@ def test_trains_and_evaluates_on_an_xlsa17_fixture(tmp_path):
     assert state.codes.shape[0] == dataset.num_samples
     again = session.evaluate().as_dict()
     assert again["h"] == pytest.approx(figures["h"]) and again["zsl_t1"] == pytest.approx(figures["zsl_t1"])
+
+
+def test_prototypes_cached_inside_inference_mode_are_ordinary_tensors():
+    """The app scores inside ``torch.inference_mode``; the cache outlives it and a refit trains on it."""
+    data, features, labels = _data()
+    m = _method({"mining": False})
+    _fit(m, data, 2)
+    codes = m.encode(torch.from_numpy(features))
+    drawn = np.concatenate([data.class_attributes[:5], data.class_attributes[5:] + np.float32(0.5)])
+    with torch.inference_mode():
+        m.score(codes, drawn)
+    assert m._proto_cache and not any(p.is_inference() for p in m._proto_cache.values())
+    m.refit_classifier(drawn)  # trains on the cached prototypes
+    assert m.score(codes, drawn).shape == (len(labels), K)

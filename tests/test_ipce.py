@@ -387,3 +387,18 @@ def test_comparator_blocks_and_single_rows_match_the_network(trained, monkeypatc
     one = method.score(codes[7:8], drawn[None])[0, 0]
     assert method._column_cache is cache  # not evicted by the single row
     assert one == pytest.approx(column[7], abs=1e-4)
+
+
+def test_comparator_cache_filled_inside_inference_mode_holds_no_inference_tensor(trained):
+    import copy
+
+    method, _, features, _, attributes = trained
+    m = copy.deepcopy(method)
+    codes = m.encode(torch.from_numpy(np.tile(features, (50, 1))[:10000]))
+    rows = attributes.copy()
+    rows[3] = rows[3] * 0.9 + 1.0  # a drawn row: answered by the comparator, through its cache
+    with torch.inference_mode():
+        m.score(codes, rows)
+    assert m._column_cache is not None
+    tensors = [t for t in m._column_cache if isinstance(t, torch.Tensor)]
+    assert tensors and not any(t.is_inference() for t in tensors)

@@ -65,7 +65,7 @@ class DatasetSpec:
 def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
     """Load or generate the dataset, extract its features, load a model, warm up; yields events."""
 
-    def job(control, emit):
+    def job(control, emit_event):
         from zsl_desktop.engine.checkpoints import CheckpointError
         from zsl_desktop.engine.data import load_builtin, load_dataset
         from zsl_desktop.engine.data.builtin_birds import is_generated
@@ -74,11 +74,18 @@ def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
 
         from zsl_desktop.engine.features import FeatureStore
 
+        plan = []  # the slow stages of this opening, in order: their Progress says "step i of n"
+        loads_model = spec.model is not None or bool(spec.checkpoints or spec.remembered)
+
+        def emit(event):
+            emit_event(numbered(event, plan))
+
         if spec.dataset is not None:
             dataset = spec.dataset
         elif spec.source == "builtin":
             root = builtin_dataset_dir(spec.small)
-            if not is_generated(root):
+            if not is_generated(root):  # the first launch: draw the birds, extract, load the model
+                plan[:] = ["generate", "extract"] + ["model"] * loads_model
                 start = time.perf_counter()
 
                 def progress(done, total):
@@ -99,6 +106,8 @@ def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
         if dataset.has_images:
             session.store = FeatureStore.open(dataset, session.backbone, session.input_size)
         features_ready = session.store is not None or dataset.features is not None
+        if not plan:
+            plan[:] = ["extract"] * (not features_ready) + ["model"] * loads_model
         ctx.session = session
         ctx.generation = spec.generation
         ctx.reset_loose()
@@ -110,8 +119,8 @@ def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
         # Stage 2: features (extracted once, memory-mapped afterwards).
         if not features_ready:
             for p in session.prepare_features(cancel=control):
-                yield Progress("extract", p.done, p.total, p.message or "extracting image features",
-                               p.images_per_second)
+                yield numbered(Progress("extract", p.done, p.total, p.message or "extracting image features",
+                                        p.images_per_second), plan)
             features_ready = session.store is not None
             yield FeaturesReady(spec.generation)
         if not features_ready:
@@ -120,15 +129,16 @@ def open_dataset_job(ctx: EngineContext, spec: DatasetSpec):
         # Stage 3: a model (injected, the user's last one for this dataset, or the shipped one).
         if spec.model is not None:
             method, header, source = spec.model
-            yield Progress("model", 0, 1, "encoding every image with the model")
-            session.use_method(method, header)
+            yield numbered(Progress("model", 0, 1, "encoding every image with the model"), plan)
+            session.use_method(method, header,
+                               progress=encoding_progress(emit, "encoding every image with the model"))
             ctx.invalidate_codes()
             yield summarize(method, header, source)
         else:
             for path in checkpoints:
-                yield Progress("model", 0, 1, f"loading {Path(path).name}")
+                yield numbered(Progress("model", 0, 1, f"loading {Path(path).name}"), plan)
                 try:
-                    state = load_model(session, path)
+                    state = load_model(session, path, emit)
                 except (CheckpointError, ValueError, KeyError) as exc:
                     yield Notice(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
                     continue
@@ -155,11 +165,20 @@ def model_candidates(spec: DatasetSpec, dataset) -> list:
     return [p for p in ordered if Path(p).exists()]
 
 
+def numbered(event, plan: list):
+    """``event`` with its step among ``plan`` (the opening's slow stages) when it is the Progress of one."""
+    if isinstance(event, Progress) and event.stage in plan and len(plan) > 1:
+        from dataclasses import replace
+
+        return replace(event, step=plan.index(event.stage) + 1, steps=len(plan))
+    return event
+
+
 def load_checkpoint_job(ctx: EngineContext, path: str):
     def job(control, emit):
         session = ctx.session
         yield Progress("model", 0, 1, f"loading {Path(path).name}")
-        state = load_model(session, path)  # CheckpointError reaches the user as is
+        state = load_model(session, path, emit)  # CheckpointError reaches the user as is
         ctx.invalidate_codes()
         yield summarize(state.method, state.header, str(path))
 
@@ -189,7 +208,8 @@ def train_job(ctx: EngineContext, config, autosave: bool = True):
             yield TrainDone(True, None, None)  # the panel says what stays active (it knows whether any model does)
             return
         yield Progress("model", 0, 1, "encoding every image with the new model")
-        session.use_method(finished.method, finished.header)
+        session.use_method(finished.method, finished.header,
+                           progress=encoding_progress(emit, "encoding every image with the new model"))
         ctx.invalidate_codes()
         source = "trained in this session"
         if autosave:
@@ -205,11 +225,37 @@ def train_job(ctx: EngineContext, config, autosave: bool = True):
     return job
 
 
-def load_model(session, path):
-    """``session.use_checkpoint`` of the file: it switches nothing unless everything succeeded."""
+def load_model(session, path, emit=None):
+    """``session.use_checkpoint`` of the file: it switches nothing unless everything succeeded.
+
+    With ``emit``, encoding every image reports its count and rate (an ETA): the first load of an SGMA
+    model runs the backbone on two part crops per image, a minute or more on a CPU.
+    """
     from zsl_desktop.engine.checkpoints import load_checkpoint
 
-    return session.use_checkpoint(load_checkpoint(path))
+    checkpoint = load_checkpoint(path)
+    progress = None
+    if emit is not None:
+        what = f"encoding the images with {Path(path).name}"
+        if checkpoint.header.get("method") == "sgma":  # the crops are cached: later loads take seconds
+            what = f"first load of {Path(path).name}: the part crops of every image (then cached)"
+        progress = encoding_progress(emit, what)
+    return session.use_checkpoint(checkpoint, progress)
+
+
+def encoding_progress(emit, message: str, every: float = 0.25):
+    """A ``progress(done, total)`` for the session's encoding that emits "model" Progress with a rate (at most 4/s)."""
+    start = time.perf_counter()
+    last = [start]
+
+    def report(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - last[0] < every:
+            return
+        last[0] = now
+        emit(Progress("model", int(done), int(total), message, done / max(now - start, 1e-6)))
+
+    return report
 
 
 _PREWARMED = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 from zsl_desktop import cli_args
 
@@ -26,15 +27,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", help="dataset format (detected when omitted)")
     p.add_argument("--checkpoint", help="load this checkpoint once the dataset is open")
     p.add_argument("--photos", nargs="*", default=[], help="add these photos or folders as your own images")
-    p.add_argument("--screenshot", help="debug: save a PNG of the window once ready, then quit")
-    p.add_argument("--screenshot-delay", type=cli_args.seconds, default=1.5, help="seconds to wait after ready")
+    p.add_argument("--screenshot", metavar="PNG",
+                   help="check that the app works here: save a picture of the window once the first "
+                        "predictions are shown, print how long that took, then quit")
+    p.add_argument("--screenshot-delay", type=cli_args.seconds, default=1.5,
+                   help="seconds to wait after the first predictions before the picture (default 1.5)")
     p.add_argument("--select", type=cli_args.non_negative_int, default=None,
                    help="debug: select this image (0 = the first; your photos follow the dataset's) once ready")
     return p
 
 
+def process_age() -> float:
+    """Seconds since this process started (Linux: from /proc, so Python's and torch's imports count); else 0."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
+
+
 def run_app(argv=None) -> int:
+    started = time.perf_counter() - process_age()
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from zsl_desktop.app.system_check import EXIT_MISSING, check_display
+
+    problem = check_display()
+    if problem:  # instead of Qt's abort, which does not say what to install
+        print(problem, file=sys.stderr)
+        return EXIT_MISSING
     configure_torch()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -59,6 +82,10 @@ def run_app(argv=None) -> int:
         if name != "open" or done:
             return
         done.append(status)
+        if args.screenshot and status != "ok":  # the check failed: say so with the exit status
+            print(f"the dataset did not open ({status}); no screenshot", file=sys.stderr)
+            app.exit(1)
+            return
         if args.checkpoint:
             window.load_checkpoint(args.checkpoint)
         if args.photos:
@@ -66,7 +93,7 @@ def run_app(argv=None) -> int:
         if args.select is not None:
             QTimer.singleShot(200, lambda: select_when_present(window, args.select))
         if args.screenshot:
-            QTimer.singleShot(int(args.screenshot_delay * 1000), lambda: _screenshot(window, args.screenshot))
+            QTimer.singleShot(200, lambda: _screenshot(window, args.screenshot, args.screenshot_delay, started))
 
     window.bridge.long_finished.connect(when_ready)
     code = app.exec()
@@ -87,13 +114,26 @@ def select_when_present(window, item: int) -> None:
               file=sys.stderr)
 
 
-def _screenshot(window, path) -> None:
-    """Wait until the workers are idle, grab the window, save it, quit."""
+def first_predictions_shown(window) -> bool:
+    """The gallery has the model's predictions (or there is no model to make any) and nothing is pending."""
+    c = window.controller
+    if not window.bridge.idle() or c.dataset is None:
+        return False
+    return c.model is None or c.all_scores is not None
+
+
+def _screenshot(window, path, delay: float, started: float, ready_at: float | None = None) -> None:
+    """Wait for the first predictions, then ``delay`` seconds more (and idle workers); grab, save, quit."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    if not window.bridge.idle():
-        QTimer.singleShot(200, lambda: _screenshot(window, path))
+    now = time.perf_counter()
+    if ready_at is None and first_predictions_shown(window):
+        ready_at = now
+        what = "first predictions" if window.controller.model is not None else "dataset open (no model)"
+        print(f"{what} shown {ready_at - started:.1f} s after start", file=sys.stderr, flush=True)
+    if ready_at is None or now - ready_at < delay or not window.bridge.idle():
+        QTimer.singleShot(200, lambda: _screenshot(window, path, delay, started, ready_at))
         return
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     window.grab().save(str(path))

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QWidget,
 )
 
-from zsl_desktop.app import jobs, theme
+from zsl_desktop.app import jobs, progress_text, theme
 from zsl_desktop.app.bridge import EngineBridge
 from zsl_desktop.app.controller import Controller
 from zsl_desktop.app.library import LibraryStore
@@ -32,8 +32,6 @@ from zsl_desktop.app.widgets.messages import show_warning
 from zsl_desktop.app.window_actions import WindowActions
 
 STATE_VERSION = 3
-STAGES = {"generate": "Drawing the built-in birds", "load": "Reading the dataset", "extract": "Extracting features",
-          "model": "Loading the model", "warmup": "Warming up"}
 DATASET_FORMATS = (("Dataset folder (detect the format)…", None), ("CUB-200-2011…", "cub"), ("AwA2…", "awa2"),
                    ("SUN attributes…", "sun"), ("xlsa17 (res101.mat folder)…", "xlsa17"),
                    ("Folder format (classes.csv)…", "folder"))
@@ -318,14 +316,10 @@ class MainWindow(WindowActions, QMainWindow):
         if isinstance(event, Progress):
             self.job_progress.setRange(0, 1000)
             self.job_progress.setValue(int(1000 * event.fraction))
-            stage = STAGES.get(event.stage, event.stage)
-            eta = event.eta_seconds
-            count = f" {event.done:,}/{event.total:,}" if event.total > 1 else ""
-            eta_text = f" · about {int(eta)} s left" if eta is not None and eta > 1 else ""
-            self.job_label.setText(f"{stage}{count}{eta_text}")
+            self.job_label.setText(progress_text.status_line(event))
+            self.job_label.setToolTip(event.message)
             if self.bridge.long_name == "open" and not self.image_view.canvas.has_image:
-                pct = f" — {100 * event.fraction:.0f}%" if event.total > 1 else ""
-                self.image_view.canvas.set_empty_text(f"{stage}{pct}\n\n{event.message}{eta_text}")
+                self.image_view.canvas.set_empty_text(progress_text.waiting_text(event))
         elif isinstance(event, TrainProgress):
             self.job_progress.setRange(0, 1000)
             self.job_progress.setValue(int(1000 * event.step / max(event.total, 1)))

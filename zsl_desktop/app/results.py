@@ -50,6 +50,8 @@ class Progress:
     total: int
     message: str = ""
     rate: float = 0.0  # units per second, for an ETA
+    step: int = 0  # this stage's place among the opening's slow stages (1-based; 0: not one of them)
+    steps: int = 0  # how many slow stages this opening has (3 on the first launch: draw, extract, model)
 
     @property
     def fraction(self) -> float:

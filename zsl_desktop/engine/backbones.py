@@ -9,6 +9,10 @@
 Weights are read with ``torch.load(weights_only=True)`` (plain tensor state dicts, no arbitrary
 unpickling), checked key-by-key and shape-by-shape, and cached per process so building another
 backbone costs no disk I/O and, thanks to meta-device construction, no random initialisation either.
+
+Loading and building always run outside ``torch.inference_mode``, even when called from inside it
+(an explanation, the session's encoding): tensors made there are "inference tensors", and a cached one
+would make every later ``load_state_dict`` fail with "Setting requires_grad=True on inference tensor".
 """
 from __future__ import annotations
 
@@ -109,10 +113,13 @@ _cache_lock = threading.Lock()
 
 
 def _read_state_dict(path: pathlib.Path) -> dict[str, Tensor]:
-    """Load once per process (keyed on path + mtime + size, so a replaced file is re-read)."""
+    """Load once per process (keyed on path + mtime + size, so a replaced file is re-read).
+
+    Outside inference mode whoever calls: the cache outlives the caller (see the module docstring).
+    """
     st = path.stat()
     key = (str(path), st.st_mtime_ns, st.st_size)
-    with _cache_lock:
+    with _cache_lock, torch.inference_mode(False):
         if key not in _cache:
             try:
                 sd = torch.load(path, map_location="cpu", weights_only=True)
@@ -235,9 +242,13 @@ def build_backbone(name: str, state_dict: dict[str, Tensor], device="cpu",
 
 
 def load_backbone(name: str = DEFAULT_BACKBONE, device="cpu") -> Backbone:
-    """The frozen backbone ``name`` with its ImageNet weights, on ``device``."""
+    """The frozen backbone ``name`` with its ImageNet weights, on ``device``.
+
+    Built outside inference mode, so callers may keep it (the app and the crop encoder do).
+    """
     path = weights_path(name)
-    return build_backbone(name, _read_state_dict(path), device, source=str(path))
+    with torch.inference_mode(False), torch.no_grad():
+        return build_backbone(name, _read_state_dict(path), device, source=str(path))
 
 
 _to_rgb = to_rgb  # the name other engine modules import

@@ -13,14 +13,18 @@ from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.methods.base import FeatureSource, Method
 
 
-def encode_rows(method: Method, features: FeatureSource, index, device="cpu", chunk: int = 512) -> np.ndarray:
+def encode_rows(method: Method, features: FeatureSource, index, device="cpu", chunk: int = 512,
+                progress=None) -> np.ndarray:
     """Codes for many rows, in chunks so a 10k-image store never sits in memory as float32.
 
     Out of memory halves the chunk (down to one row) before giving up. A method that
     needs more than the feature rows (SGMA re-encodes part crops) encodes rows itself.
+    ``progress(done, total)``, in rows, after each chunk.
     """
     if hasattr(method, "encode_rows"):
-        return method.encode_rows(features, index, device)
+        if progress is None:
+            return method.encode_rows(features, index, device)
+        return method.encode_rows(features, index, device, progress=progress)
     from zsl_desktop.engine.features import is_out_of_memory
 
     index = np.asarray(index)
@@ -36,6 +40,8 @@ def encode_rows(method: Method, features: FeatureSource, index, device="cpu", ch
                 torch.cuda.empty_cache()
             continue
         i += chunk
+        if progress is not None:
+            progress(min(i, len(index)), len(index))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 

@@ -59,15 +59,15 @@ class Session:
         return feature_source(self.dataset, self.store)
 
     # -- models ---------------------------------------------------------------------
-    def load_checkpoint(self, path) -> ModelState:
+    def load_checkpoint(self, path, progress=None) -> ModelState:
         checkpoint = load_checkpoint(path)
-        return self.use_checkpoint(checkpoint)
+        return self.use_checkpoint(checkpoint, progress)
 
-    def use_checkpoint(self, checkpoint: Checkpoint) -> ModelState:
+    def use_checkpoint(self, checkpoint: Checkpoint, progress=None) -> ModelState:
         """Make a checkpoint's model active; on any failure the session is left exactly as it was.
 
         A model made on other features (backbone, input size) switches the session to their store,
-        which must already be extracted.
+        which must already be extracted. ``progress(done, total)``: images encoded so far (see ``_activate``).
         """
         check_compatible(checkpoint, self.dataset)
         h = checkpoint.header
@@ -81,20 +81,24 @@ class Session:
                     f"{where}: made with {backbone} features at {size} px, which are not extracted for "
                     f"{self.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size})")
         method = method_from_checkpoint(checkpoint).to(self.device)
-        return self._activate(method, h, _checkpoint_identity(checkpoint), store, backbone, size)
+        return self._activate(method, h, _checkpoint_identity(checkpoint), store, backbone, size, progress)
 
-    def use_method(self, method: Method, header: dict, cache_key: str | None = None) -> ModelState:
+    def use_method(self, method: Method, header: dict, cache_key: str | None = None, progress=None) -> ModelState:
         """Make ``method`` the active model: encode every image once (cached per checkpoint file)."""
-        return self._activate(method, header, cache_key, self.store, self.backbone, self.input_size)
+        return self._activate(method, header, cache_key, self.store, self.backbone, self.input_size, progress)
 
-    def _activate(self, method, header, cache_key, store, backbone, input_size) -> ModelState:
-        """Encode every image with ``method`` on ``store``'s features, then (only then) switch to both."""
+    def _activate(self, method, header, cache_key, store, backbone, input_size, progress=None) -> ModelState:
+        """Encode every image with ``method`` on ``store``'s features, then (only then) switch to both.
+
+        ``progress(done, total)`` while encoding; never called when the codes come from the cache.
+        SGMA's first load runs the backbone on two part crops of every image: a minute or more.
+        """
         cache = self._codes_cache_path(cache_key, store)
         codes = _read_codes(cache, self.dataset.num_samples)
         if codes is None:
             with torch.inference_mode():
                 codes = encode_rows(method, feature_source(self.dataset, store),
-                                    np.arange(self.dataset.num_samples), self.device)
+                                    np.arange(self.dataset.num_samples), self.device, progress=progress)
             if cache is not None:
                 _write_codes(cache, codes)
         self.store, self.backbone, self.input_size = store, backbone, input_size

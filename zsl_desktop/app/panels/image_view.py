@@ -178,6 +178,8 @@ class ImageViewPanel(QWidget):
         self.subtitle.setText("")
         self.canvas.set_image(None)
         self.canvas.set_map(None)
+        self.show_parts(None, None)  # the last dataset's part boxes and crops go with it
+        self.canvas.set_part_points([])
         self.canvas.set_empty_text("Select an image in the gallery" if dataset is None or dataset.has_images
                                    else f"{dataset.name} has no images (precomputed features only)")
         self.parts_box.setEnabled(dataset is not None and dataset.part_locations is not None)

@@ -231,7 +231,8 @@ class GSMFlow(Method):
 
     def _require_head(self) -> GZSLHead:
         if self._head is None and self._pending_head is not None:
-            self._head = self._fit_classifier(*self._pending_head)
+            with torch.inference_mode(False):  # kept for later training: no inference tensors in it
+                self._head = self._fit_classifier(*self._pending_head)
             self._pending_head = None
         if self._head is None:
             raise ValueError("gsmflow: the model is not trained yet (no classifier)")
@@ -240,11 +241,15 @@ class GSMFlow(Method):
     # -- the flow as a generator ------------------------------------------------------------------
     @torch.no_grad()
     def _prototype_fn(self, raw_rows: np.ndarray) -> torch.Tensor:
-        """Scaled prototypes of raw class rows, cached by row (a slider move costs one flow inverse)."""
+        """Scaled prototypes of raw class rows, cached by row (a slider move costs one flow inverse).
+
+        Made outside inference mode: ``refit_classifier`` trains on cached prototypes later.
+        """
         keys = row_keys(raw_rows)
         missing = [i for i, k in enumerate(keys) if k not in self._proto_cache]
         if missing:
-            fresh = self._flow.prototypes(self._gsm(self._attributes(np.asarray(raw_rows)[missing]))).cpu()
+            with torch.inference_mode(False):
+                fresh = self._flow.prototypes(self._gsm(self._attributes(np.asarray(raw_rows)[missing]))).cpu()
             for i, p in zip(missing, fresh):
                 self._proto_cache[keys[i]] = p
             while len(self._proto_cache) > PROTO_CACHE:

@@ -417,8 +417,13 @@ class _CEGZSLBase(Method):
 
         LeakyReLU_0.2(t) = 0.8 ReLU(t) + 0.2 t, so with t = u + v the linear part
         0.2 (u.w2 + v.w2) uses u.w2, cached per codes array: one drawn row costs one
-        add, one clamp and one matrix-vector product over [N, nhF].
+        add, one clamp and one matrix-vector product over [N, nhF]. The cache is filled outside
+        inference mode (scores are often asked for inside it), so it never holds inference tensors.
         """
+        with torch.inference_mode(False):
+            return self._new_columns_cached(codes, rows)
+
+    def _new_columns_cached(self, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
         w2 = self._F.fc2.weight.detach().cpu().reshape(-1)
         if len(codes) < SMALL_QUERY:  # one image's row: computing beats evicting the big array's cache
             u = torch.from_numpy(np.ascontiguousarray(codes[:, self._hp("embed_size"):]))

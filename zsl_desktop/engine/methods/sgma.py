@@ -223,9 +223,13 @@ class SGMA(SGMATraining, Method):
         return np.concatenate(out) if out else np.zeros((0, len(self.info.attribute_names)), np.float32)
 
     @torch.no_grad()
-    def encode_rows(self, features, index, device="cpu", chunk: int = 256) -> np.ndarray:
-        """[N, A] codes of feature-store rows; with ``features.images``, part features come from crops."""
+    def encode_rows(self, features, index, device="cpu", chunk: int = 256, progress=None) -> np.ndarray:
+        """[N, A] codes of feature-store rows; with ``features.images``, part features come from crops.
+
+        ``progress(done, total)`` in rows: the first time, every crop runs the backbone (a minute or more).
+        """
         index = np.asarray(index)
+        total = len(index)
         images = getattr(features, "images", None)
         use_crops = self._uses_crops(images)
         encoder = self._crop_encoder(images, device) if use_crops else None
@@ -235,10 +239,13 @@ class SGMA(SGMATraining, Method):
             grid = self._grid(features.rows("grid", rows, device))
             if encoder is None:
                 out.append(self._combine(self._streams(grid)[0]))
-                continue
-            _, boxes = self._attend(grid)
-            crops = encoder.features(rows, to_corners(boxes).cpu().numpy())
-            out.append(self._combine(self._streams(grid, torch.from_numpy(crops).to(grid.device))[0]))
+            else:
+                _, boxes = self._attend(grid)
+                within = None if progress is None else _rows_progress(progress, first, len(rows), total)
+                crops = encoder.features(rows, to_corners(boxes).cpu().numpy(), progress=within)
+                out.append(self._combine(self._streams(grid, torch.from_numpy(crops).to(grid.device))[0]))
+            if progress is not None:
+                progress(first + len(rows), total)
         return np.concatenate(out) if out else np.zeros((0, len(self.info.attribute_names)), np.float32)
 
     def score(self, codes: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
@@ -346,3 +353,9 @@ class SGMA(SGMATraining, Method):
         move_optimizer_state(self._optimizer, device)  # (this copy used to move ``step`` too)
         return self
 
+
+def _rows_progress(progress, first: int, rows: int, total: int):
+    """The crop encoder counts the images of one chunk that need crops; report rows of the whole index."""
+    def report(done: int, todo: int) -> None:
+        progress(first + (rows * done) // max(todo, 1), total)
+    return report
