@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="msdn")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", metavar="S1,S2,...",
+                   help="one run per seed (checkpoints OUT-seedN.pt), then the mean ± sd of every figure")
     p.add_argument("--select", choices=["validation", "test"], default="validation",
                    help="model selection on validation data (default) or on the test split (reproduction only)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a hyper-parameter")

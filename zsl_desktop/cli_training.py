@@ -45,24 +45,92 @@ def _session(args, load, backbone=None, input_size=None, checkpoint=None):
     return session
 
 
+FIGURES = (("zsl_t1", "ZSL T1"), ("u", "U"), ("s", "S"), ("h", "H"), ("ausuc", "AUSUC"))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> [0, 1, 2]; a clear ValueError for anything else (the CLI prints it)."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds takes whole numbers separated by commas, e.g. 0,1,2 (not {text!r})") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds needs one or more different seeds (got {text!r})")
+    return seeds
+
+
+def seed_path(out: Path, seed: int) -> Path:
+    """One checkpoint per seed: ``cub.pt`` -> ``cub-seed1.pt``."""
+    return out.with_name(f"{out.stem}-seed{seed}{out.suffix}")
+
+
+def summarise_seeds(rows: list[dict]) -> dict:
+    """Per figure, the mean and the sample standard deviation over the seeds (sd 0 for one seed)."""
+    summary = {}
+    for key, _ in FIGURES:
+        values = np.array([row[key] for row in rows], dtype=np.float64)
+        summary[key] = {"mean": float(values.mean()),
+                        "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+    return summary
+
+
+def format_seed_table(seeds: list[int], rows: list[dict], summary: dict) -> str:
+    """The per-seed figures (%) and their mean ± sd, as a Markdown table (pasteable into the README)."""
+    head = "| seed | " + " | ".join(label for _, label in FIGURES) + " |"
+    lines = [head, "|" + "---|" * (len(FIGURES) + 1)]
+    for seed, row in zip(seeds, rows):
+        lines.append(f"| {seed} | " + " | ".join(f"{100 * row[key]:.1f}" for key, _ in FIGURES) + " |")
+    lines.append("| mean ± sd | " + " | ".join(
+        f"{100 * summary[key]['mean']:.1f} ± {100 * summary[key]['sd']:.1f}" for key, _ in FIGURES) + " |")
+    return "\n".join(lines)
+
+
 def run_train(args, load) -> int:
-    from zsl_desktop.cli import ProgressBar
-    from zsl_desktop.engine.methods.base import Message, Step
-    from zsl_desktop.engine.paths import data_dir
-    from zsl_desktop.engine.training import Finished, Phase, TrainConfig, Validation, train
-
     from zsl_desktop.engine.backbones import BACKBONES
+    from zsl_desktop.engine.paths import data_dir
 
+    seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else None
+    if seeds and getattr(args, "resume", False):
+        raise ValueError("--resume continues one run: give it --seed, not --seeds")
     input_size = args.input_size or BACKBONES[args.backbone].default_input_size
     session = _session(args, load, args.backbone, input_size)
     hparams = {}
     for item in args.set:
         name, _, value = item.partition("=")
         hparams[name.strip()] = _parse_value(value.strip())
-    config = TrainConfig(method=args.method, epochs=args.epochs, hparams=hparams, seed=args.seed,
-                         device=args.device, select=args.select, backbone=args.backbone, input_size=input_size)
     out = Path(args.out) if args.out else data_dir() / "checkpoints" / f"{session.dataset.name}-{args.method}.pt"
-    print(f"training {args.method} on {session.dataset.name} ({session.device}), selection on {args.select}")
+    if not seeds:
+        finished = _train_one(args, session, hparams, input_size, args.seed, out)
+        return 0 if finished is not None else 1
+    rows = []
+    for seed in seeds:
+        finished = _train_one(args, session, hparams, input_size, seed, seed_path(out, seed))
+        if finished is None:
+            return 1
+        rows.append(finished.report.as_dict())
+    summary = summarise_seeds(rows)
+    table = format_seed_table(seeds, rows, summary)
+    print(f"\n{args.method} on {session.dataset.name}, selection on {args.select}, seeds {args.seeds} "
+          f"(mean ± sample sd, %):\n{table}")
+    record = {"method": args.method, "dataset": session.dataset.name, "select": args.select,
+              "hparams": hparams, "seeds": seeds, "per_seed": rows, "summary": summary,
+              "checkpoints": [str(seed_path(out, seed)) for seed in seeds]}
+    summary_path = out.with_name(f"{out.stem}-seeds.json")
+    atomic_write_text(summary_path, json.dumps(record, indent=1))
+    print(f"figures written to {summary_path}")
+    return 0
+
+
+def _train_one(args, session, hparams, input_size, seed, out):
+    """One training run with its progress bar; the ``Finished`` event, or None when cancelled."""
+    from zsl_desktop.cli import ProgressBar
+    from zsl_desktop.engine.methods.base import Message, Step
+    from zsl_desktop.engine.training import Finished, Phase, TrainConfig, Validation, train
+
+    config = TrainConfig(method=args.method, epochs=args.epochs, hparams=hparams, seed=seed,
+                         device=args.device, select=args.select, backbone=args.backbone, input_size=input_size)
+    print(f"training {args.method} on {session.dataset.name} ({session.device}), selection on {args.select}, "
+          f"seed {seed}")
     start = time.perf_counter()
     bar, finished = None, None
     for event in train(session.dataset, session.features, config, checkpoint_path=out,
@@ -87,10 +155,10 @@ def run_train(args, load) -> int:
         bar.close()
     if finished is None or finished.cancelled or finished.report is None:
         print("training cancelled", file=sys.stderr)
-        return 1
+        return None
     print(f"done in {time.perf_counter() - start:.1f}s; checkpoint {finished.checkpoint}")
     print(f"test: {finished.report.format()}")
-    return 0
+    return finished
 
 
 def run_eval(args, load) -> int:
