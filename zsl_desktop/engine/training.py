@@ -266,7 +266,7 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
         if done is None:
             return (yield from run.cancelled())
         method = run.method
-        gamma, gamma_source = 0.0, "validation"
+        gamma, gamma_source = 0.0, "validation"  # no calibration images (2 or fewer per class): no shift
         if len(calibration_idx):
             gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate,
                                              run.device)
