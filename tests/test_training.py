@@ -25,15 +25,22 @@ def test_validation_selection_then_final_retrain(birds_features, tmp_path):
     dataset, features = birds_features
     config = TrainConfig(method="msdn", epochs=3, seed=1, hparams={"batch_size": 16})
     events = _events(dataset, features, config, checkpoint_path=tmp_path / "m.pt")
+    folds = config.folds
     phases = [e.name for e in events if isinstance(e, Phase)]
-    assert phases == ["select", "final"]
+    assert phases == ["select"] * folds + ["final"]
     validations = [e for e in events if isinstance(e, Validation)]
-    assert [v.epoch for v in validations] == [1, 2, 3] and all(v.split == "validation" for v in validations)
+    assert [(v.fold, v.epoch) for v in validations] == [(k, e) for k in range(folds) for e in (1, 2, 3)]
+    assert all(v.split == "validation" and v.folds == folds for v in validations)
     done = events[-1]
     assert isinstance(done, Finished) and not done.cancelled
     header = load_checkpoint(tmp_path / "m.pt").header
     assert header["gamma_source"] == "validation" and header["select"] == "validation"
-    assert header["epochs"] == max(validations, key=lambda v: v.metrics["h"]).epoch
+    selection = header["selection"]
+    groups = [set(g) for g in selection["folds"]]
+    assert len(groups) == folds and len(set.union(*groups)) == sum(map(len, groups))  # disjoint
+    assert not set.union(*groups) & set(dataset.unseen_classes.tolist())  # pseudo-unseen are seen classes
+    assert 1 <= header["epochs"] <= 3 and 0.0 <= selection["seen_rejection"] <= 1.0
+    assert len(selection["fold_h"]) == folds
     assert 0 <= header["metrics"]["zsl_t1"] <= 1
     assert not resume_path(tmp_path / "m.pt").exists()
     check_compatible(load_checkpoint(tmp_path / "m.pt"), dataset)
@@ -69,7 +76,7 @@ def test_resume_continues_after_the_last_finished_epoch(birds_features, tmp_path
     events = _events(dataset, features, config, checkpoint_path=path, resume=True)
     texts = [getattr(e, "text", "") for e in events]
     assert any("resumed select phase after epoch 2" in t for t in texts)
-    assert [e.epoch for e in events if isinstance(e, Validation)] == [3]
+    assert [(e.fold, e.epoch) for e in events if isinstance(e, Validation)][:2] == [(0, 3), (1, 1)]
     assert path.exists() and isinstance(events[-1], Finished) and not events[-1].cancelled
 
 
@@ -134,7 +141,7 @@ def test_out_of_memory_in_fit_halves_the_batch_and_goes_on_from_the_last_epoch(b
             armed.append(True)
 
     monkeypatch.setattr(MSDNNet, "forward", forward)
-    config = TrainConfig(method="msdn", epochs=3, seed=1, hparams={"batch_size": 32})
+    config = TrainConfig(method="msdn", epochs=3, seed=1, hparams={"batch_size": 32}, folds=1)
     events = []
     run_to_end(train(dataset, features, config), on_event)
     notes = [e.text for e in events if isinstance(e, Message)]
@@ -157,4 +164,4 @@ def test_out_of_memory_on_the_cpu_at_batch_one_is_an_error(birds_features, monke
 
     monkeypatch.setattr(MSDNNet, "forward", forward)
     with pytest.raises(MemoryError, match="even with batches of 1"):
-        _events(dataset, features, TrainConfig(method="msdn", epochs=1, hparams={"batch_size": 2}))
+        _events(dataset, features, TrainConfig(method="msdn", epochs=1, hparams={"batch_size": 2}, folds=1))

@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training epochs, at least 1 (default: the method's; see --set help)")
     p.add_argument("--seed", type=cli_args.seed, default=0,
                    help="random seed of the initial weights and the batch order (default 0)")
+    p.add_argument("--seeds", metavar="S1,S2,...",
+                   help="one run per seed (checkpoints OUT-seedN.pt), then the mean ± sd of every figure")
     p.add_argument("--select", choices=["validation", "test"], default="validation",
                    help="model selection on validation data (default) or on the test split (reproduction only)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=cli_args.hparam_assignment,

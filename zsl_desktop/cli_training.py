@@ -36,28 +36,104 @@ def _session(args, load, backbone=None, input_size=None, checkpoint=None):
     return session
 
 
+FIGURES = (("zsl_t1", "ZSL T1"), ("u", "U"), ("s", "S"), ("h", "H"), ("ausuc", "AUSUC"))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> [0, 1, 2]; a clear ValueError for anything else (the CLI prints it)."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds takes whole numbers separated by commas, e.g. 0,1,2 (not {text!r})") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds needs one or more different seeds (got {text!r})")
+    return seeds
+
+
+def seed_path(out: Path, seed: int) -> Path:
+    """One checkpoint per seed: ``cub.pt`` -> ``cub-seed1.pt``."""
+    return out.with_name(f"{out.stem}-seed{seed}{out.suffix}")
+
+
+def summarise_seeds(rows: list[dict]) -> dict:
+    """Per figure, the mean and the sample standard deviation over the seeds (sd 0 for one seed)."""
+    summary = {}
+    for key, _ in FIGURES:
+        values = np.array([row[key] for row in rows], dtype=np.float64)
+        summary[key] = {"mean": float(values.mean()),
+                        "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+    return summary
+
+
+def format_seed_table(seeds: list[int], rows: list[dict], summary: dict) -> str:
+    """The per-seed figures (%) and their mean ± sd, as a Markdown table (pasteable into the README)."""
+    head = "| seed | " + " | ".join(label for _, label in FIGURES) + " |"
+    lines = [head, "|" + "---|" * (len(FIGURES) + 1)]
+    for seed, row in zip(seeds, rows):
+        lines.append(f"| {seed} | " + " | ".join(f"{100 * row[key]:.1f}" for key, _ in FIGURES) + " |")
+    lines.append("| mean ± sd | " + " | ".join(
+        f"{100 * summary[key]['mean']:.1f} ± {100 * summary[key]['sd']:.1f}" for key, _ in FIGURES) + " |")
+    return "\n".join(lines)
+
+
 def run_train(args, load) -> int:
-    from zsl_desktop.cli import ProgressBar
-    from zsl_desktop.engine.methods.base import Message, Step
-    from zsl_desktop.engine.paths import data_dir
     from zsl_desktop.engine.backbones import BACKBONES
-    from zsl_desktop.engine.training import (
-        Finished, Phase, TrainConfig, Validation, check_resume_file, default_checkpoint_path, resume_path, train,
-    )
+    from zsl_desktop.engine.paths import data_dir
+    from zsl_desktop.engine.training import check_resume_file, default_checkpoint_path, resume_path
     from zsl_desktop.engine.userfiles import check_writable
 
+    seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else None
     input_size = args.input_size or BACKBONES[args.backbone].default_input_size
     if args.out:  # an unusable output is refused before any feature is extracted or epoch trained
         check_writable(args.out, "checkpoint (--out)")
     dataset = load(args)
     out = Path(args.out) if args.out else default_checkpoint_path(dataset, args.method, data_dir() / "checkpoints")
-    check_writable(out, "checkpoint")
-    check_writable(resume_path(out), "resume file")
-    config = TrainConfig(method=args.method, epochs=args.epochs, hparams=args.hparams, seed=args.seed,
-                         device=args.device, select=args.select, backbone=args.backbone, input_size=input_size)
-    check_resume_file(out, dataset, config)  # a resume file of other settings: refused now, naming them
+    runs = [(seed, seed_path(out, seed)) for seed in seeds] if seeds else [(args.seed, out)]
+    for seed, path in runs:
+        check_writable(path, "checkpoint")
+        check_writable(resume_path(path), "resume file")
+        # a resume file of other settings: refused now, naming them
+        check_resume_file(path, dataset, train_config(args, seed, input_size))
     session = _session(args, lambda _: dataset, args.backbone, input_size)
-    print(f"training {args.method} on {session.dataset.name} ({session.device}), selection on {args.select}")
+    if not seeds:
+        finished = _train_one(args, session, input_size, args.seed, out)
+        return 0 if finished is not None else 1
+    rows = []
+    for seed, path in runs:
+        finished = _train_one(args, session, input_size, seed, path)
+        if finished is None:
+            return 1
+        rows.append(finished.report.as_dict())
+    summary = summarise_seeds(rows)
+    table = format_seed_table(seeds, rows, summary)
+    print(f"\n{args.method} on {session.dataset.name}, selection on {args.select}, seeds {args.seeds} "
+          f"(mean ± sample sd, %):\n{table}")
+    record = {"method": args.method, "dataset": session.dataset.name, "select": args.select,
+              "hparams": args.hparams, "seeds": seeds, "per_seed": rows, "summary": summary,
+              "checkpoints": [str(path) for _, path in runs]}
+    summary_path = out.with_name(f"{out.stem}-seeds.json")
+    atomic_write_text(summary_path, json.dumps(record, indent=1))
+    print(f"figures written to {summary_path}")
+    return 0
+
+
+def train_config(args, seed: int, input_size: int):
+    """The TrainConfig of one run of ``train`` (one seed)."""
+    from zsl_desktop.engine.training import TrainConfig
+
+    return TrainConfig(method=args.method, epochs=args.epochs, hparams=args.hparams, seed=seed,
+                       device=args.device, select=args.select, backbone=args.backbone, input_size=input_size)
+
+
+def _train_one(args, session, input_size, seed, out):
+    """One training run with its progress bar; the ``Finished`` event, or None when cancelled."""
+    from zsl_desktop.cli import ProgressBar
+    from zsl_desktop.engine.methods.base import Message, Step
+    from zsl_desktop.engine.training import Finished, Phase, Validation, train
+
+    config = train_config(args, seed, input_size)
+    print(f"training {args.method} on {session.dataset.name} ({session.device}), selection on {args.select}, "
+          f"seed {seed}")
     start = time.perf_counter()
     bar, finished = None, None
     # Rerunning the same command after a kill continues from the resume file beside ``out``
@@ -83,10 +159,10 @@ def run_train(args, load) -> int:
         bar.close()
     if finished is None or finished.cancelled or finished.report is None:
         print("training cancelled", file=sys.stderr)
-        return 1
+        return None
     print(f"done in {time.perf_counter() - start:.1f}s; checkpoint {finished.checkpoint}")
     print(f"test: {finished.report.format()}")
-    return 0
+    return finished
 
 
 def run_eval(args, load) -> int:

@@ -1,5 +1,5 @@
 """Scoring a method over feature-store rows: codes in memory-bounded chunks, ZSL/GZSL figures on index sets,
-and the seen-rejection operating point the trainer carries from validation to the final model.
+and the gamma that puts the final model at the operating point chosen on validation.
 
 Used by the trainer (selection every epoch), the session (the active model's test figures) and the bench.
 """
@@ -11,6 +11,7 @@ import torch
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.methods.base import FeatureSource, Method
+from zsl_desktop.engine.selection import gamma_at_rate
 
 
 def encode_rows(method: Method, features: FeatureSource, index, device="cpu", chunk: int = 512,
@@ -69,16 +70,7 @@ def _flip_points(method, dataset, features, index, seen, unseen, device):
     return scores[:, seen].max(axis=1) - scores[:, unseen].max(axis=1)
 
 
-def seen_rejection_rate(method, dataset, features, index, seen, unseen, gamma, device="cpu") -> float:
-    """Share of seen-class images predicted as one of ``unseen`` at ``gamma``."""
-    flips = _flip_points(method, dataset, features, index, np.asarray(seen), np.asarray(unseen), device)
-    return float(np.mean(gamma > flips)) if len(flips) else 0.0
-
-
 def gamma_for_rejection_rate(method, dataset, features, index, seen, unseen, rate, device="cpu") -> float:
     """The gamma that sends ``rate`` of these seen images to unseen classes."""
-    flips = np.sort(_flip_points(method, dataset, features, index, np.asarray(seen), np.asarray(unseen), device))
-    k = int(np.clip(round(rate * len(flips)), 0, len(flips)))
-    lo = flips[k - 1] if k > 0 else flips[0] - 1.0
-    hi = flips[k] if k < len(flips) else flips[-1] + 1.0
-    return float((lo + hi) / 2)
+    flips = _flip_points(method, dataset, features, index, np.asarray(seen), np.asarray(unseen), device)
+    return gamma_at_rate(flips, rate)

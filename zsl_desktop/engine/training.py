@@ -5,11 +5,14 @@ plus the ``Phase``/``Validation``/``Finished`` events below); the CLI draws a
 progress bar from it, the GUI worker forwards it as signals.
 
 Model selection (METHODS.md decision 1):
-- ``select="validation"`` (default): phase 1 trains on the train split with
-  some seen classes held out as pseudo-unseen, evaluates every epoch, and
-  picks the epoch and the calibration gamma with the best validation H.
-  Phase 2 retrains on all of trainval for that many epochs (same seed) and
-  keeps the gamma. The test split is never looked at before the end.
+- ``select="validation"`` (default): phase 1 trains once per fold, each fold
+  holding out another group of seen classes as pseudo-unseen, evaluates every
+  epoch and records validation H against the share of held-out seen images
+  sent to unseen classes (``engine.selection``). The fold-mean curve, smoothed
+  over epochs, gives the epoch and that share. Phase 2 retrains on trainval
+  (minus a few calibration images per class) for that many epochs (same seed)
+  and sets gamma so that the calibration images are rejected at that share.
+  The test split is never looked at before the end.
 - ``select="test"``: one phase on trainval, evaluated on the test split every
   epoch, best H kept. Only for reproducing published tables; every report
   says so.
@@ -34,10 +37,13 @@ from zsl_desktop.engine.distributed import context as dist_context
 from zsl_desktop.engine.methods.base import (
     Cancelled, Control, EpochEnd, FeatureSource, Message, Method, ModelInfo, TrainData, get_method,
 )
-from zsl_desktop.engine.scoring import evaluate_on, gamma_for_rejection_rate, seen_rejection_rate
+from zsl_desktop.engine.scoring import encode_rows, evaluate_on, gamma_for_rejection_rate
+from zsl_desktop.engine.selection import choose_operating_point, h_by_rejection_rate, seen_class_folds
 
 SELECTIONS = ("validation", "test")
 CALIBRATION_FRACTION = 0.1  # of each seen class, kept out of the final run to place gamma
+SELECTION_FOLDS = 3  # groups of pseudo-unseen classes, each trained and validated in turn
+SMOOTH_EPOCHS = 3  # moving-average window over the fold-mean validation curve
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,10 @@ class Phase:
 class Validation:
     epoch: int
     metrics: dict  # zsl_t1, u, s, h, gamma, ausuc
-    best_epoch: int
+    best_epoch: int  # within this fold (validation) or this run (test)
     split: str  # "validation" or "test"
+    fold: int = 0  # which group of pseudo-unseen classes (validation selection)
+    folds: int = 1
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ class TrainConfig:
     select: str = "validation"
     backbone: str = "efficientnet_lite0"
     input_size: int = 224
+    folds: int = SELECTION_FOLDS
+    smooth_epochs: int = SMOOTH_EPOCHS
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -107,6 +117,47 @@ def build_method(dataset: Dataset, features: FeatureSource, config: TrainConfig)
         grid_size=tuple(int(s) for s in array.shape[2:]) if cls.feature_kind == "grid" else None,
     )
     return cls(info, config.hparams)
+
+
+def selection_folds(dataset: Dataset, config: TrainConfig) -> list[tuple]:
+    """Per fold: (train rows, held-out seen rows, pseudo-unseen rows, train classes, pseudo-unseen classes).
+
+    A dataset with its own train/val class split (xlsa17) has that one fold; otherwise ``config.folds``
+    seeded groups of seen classes. In every fold a fifth of each training class's images is held out
+    as the validation images of seen classes.
+    """
+    trainval = dataset.splits["trainval"]
+    official_train, official_val, official_classes = validation_split(dataset, seed=config.seed)
+    if "train" in dataset.splits and "val" in dataset.splits and len(official_classes):
+        groups = [(official_train, official_val, official_classes)]
+    else:
+        groups = []
+        for classes in seen_class_folds(np.unique(dataset.labels[trainval]), config.folds, config.seed):
+            held = np.isin(dataset.labels[trainval], classes)
+            groups.append((trainval[~held], trainval[held], classes))
+    folds = []
+    for train_idx, val_unseen_idx, val_classes in groups:
+        train_idx, val_seen_idx = _hold_out_per_class(train_idx, dataset.labels, config.seed)
+        train_classes = np.setdiff1d(np.unique(dataset.labels[train_idx]), val_classes)
+        folds.append((train_idx, val_seen_idx, val_unseen_idx, train_classes, val_classes))
+    return folds
+
+
+def validation_metrics(method, dataset, features, val_seen_idx, val_unseen_idx, train_classes, val_classes,
+                       candidates, device) -> dict:
+    """One fold's figures at its best gamma (for the progress display), and H at every rejection rate."""
+    candidates = np.asarray(candidates)
+    columns = dataset.class_attributes[candidates]
+    s_seen = method.score(encode_rows(method, features, val_seen_idx, device), columns)
+    s_unseen = method.score(encode_rows(method, features, val_unseen_idx, device), columns)
+    position = {int(c): i for i, c in enumerate(candidates)}
+    pos = [np.array([position[int(c)] for c in ids], np.int64)
+           for ids in (dataset.labels[val_seen_idx], dataset.labels[val_unseen_idx], train_classes, val_classes)]
+    curve = ev.seen_unseen_curve(s_seen, pos[0], s_unseen, pos[1], pos[2], pos[3])
+    report = ev.evaluate(s_seen, pos[0], s_unseen, pos[1], pos[2], pos[3], curve.best().gamma, "validation")
+    metrics = report.as_dict()
+    metrics["h_by_rate"] = h_by_rejection_rate(s_seen, pos[0], s_unseen, pos[1], pos[2], pos[3]).tolist()
+    return metrics
 
 
 def make_header(dataset: Dataset, method: Method, config: TrainConfig, **extra) -> dict:
@@ -191,52 +242,56 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
     run = _Run(dataset, features, config, control, device, checkpoint_path)
 
     if config.select == "validation":
-        train_idx, val_unseen_idx, val_classes = validation_split(dataset, seed=config.seed)
-        train_idx, val_seen_idx = _hold_out_per_class(train_idx, dataset.labels, config.seed)
-        train_classes = np.setdiff1d(np.unique(dataset.labels[train_idx]), val_classes)
-        candidates = np.union1d(train_classes, val_classes)
-        if len(val_seen_idx) == 0 or len(val_unseen_idx) == 0 or len(train_classes) == 0:
-            raise ValueError(
-                f"{dataset.name}: too few training images to choose the epoch on validation data (each seen class "
-                f"needs at least 3 trainval images and there must be 2 seen classes or more); add images, or "
-                f"use --select test (reproduction only)")
+        folds = selection_folds(dataset, config)
+        for train_idx, val_seen_idx, val_unseen_idx, train_classes, _ in folds:
+            if len(val_seen_idx) == 0 or len(val_unseen_idx) == 0 or len(train_classes) == 0:
+                raise ValueError(
+                    f"{dataset.name}: too few training images to choose the epoch on validation data (each seen "
+                    f"class needs at least 3 trainval images and there must be 2 seen classes or more); add images, "
+                    f"or use --select test (reproduction only)")
+        progress = (saved or {}).get("progress") or {"fold_curves": [], "curve": []}
+        run.progress = progress
+        for k, (train_idx, val_seen_idx, val_unseen_idx, train_classes, val_classes) in enumerate(folds):
+            if k < len(progress["fold_curves"]):
+                continue  # finished before an interruption
+            candidates = np.union1d(train_classes, val_classes)
 
-        def on_validation(method):
-            metrics = evaluate_on(method, dataset, features, val_seen_idx, val_unseen_idx, train_classes,
-                                  val_classes, None, candidates, run.device, "validation").as_dict()
-            metrics["seen_rejection"] = seen_rejection_rate(
-                method, dataset, features, val_seen_idx, train_classes, val_classes, metrics["gamma"], run.device)
-            return metrics
+            def on_validation(method, train_classes=train_classes, val_classes=val_classes, candidates=candidates,
+                              val_seen_idx=val_seen_idx, val_unseen_idx=val_unseen_idx):
+                return validation_metrics(method, dataset, features, val_seen_idx, val_unseen_idx, train_classes,
+                                          val_classes, candidates, run.device)
 
-        if saved is None or saved["phase"] == "select":
-            yield Phase("select", f"choosing the epoch and gamma on {len(val_classes)} held-out seen classes", epochs)
-            best = yield from run.phase("select", train_idx, train_classes, epochs, on_validation, saved)
+            yield Phase("select", f"fold {k + 1} of {len(folds)}: choosing the epoch and gamma on "
+                                  f"{len(val_classes)} held-out seen classes", epochs)
+            run.fold = (k, len(folds))
+            best = yield from run.phase(f"select{k}" if k else "select", train_idx, train_classes, epochs,
+                                        on_validation, saved)
             if best is None:
                 return (yield from run.cancelled())
             saved = None
-        else:
-            best = saved["best"]
-        best_epoch, best_metrics = best["epoch"], best["metrics"]
-        gamma, gamma_source = best_metrics["gamma"], "validation"
-        # The raw gamma does not carry over from the validation problem (other classes,
-        # other counts): what carries over is the operating point, the share of held-out
-        # seen images sent to unseen classes. The final run keeps a few seen images aside
-        # to find the gamma with that share.
+            progress["fold_curves"].append(progress["curve"])
+            progress["curve"] = []
+        point = choose_operating_point(progress["fold_curves"], config.smooth_epochs)
+        best_epoch, rate = point["epoch"], point["rate"]
+        # The raw gamma does not carry over from the validation models (other classes, other
+        # counts, another epoch): what carries over is the operating point, the share of
+        # held-out seen images sent to unseen classes. The final run keeps a few seen images
+        # aside to find the gamma with that share.
         final_train, calibration_idx = _hold_out_per_class(dataset.splits["trainval"], dataset.labels,
                                                            config.seed + 7, fraction=CALIBRATION_FRACTION)
         yield Phase("final", f"retraining on trainval for {best_epoch} epochs", best_epoch)
         done = yield from run.phase("final", final_train, seen, best_epoch, None, saved,
-                                    carry={"epoch": best_epoch, "metrics": best_metrics})
+                                    carry={"epoch": best_epoch, "metrics": {}})
         if done is None:
             return (yield from run.cancelled())
         method = run.method
-        rate = best_metrics.get("seen_rejection")
-        if rate is not None and len(calibration_idx):
+        gamma, gamma_source = 0.0, "validation"  # no calibration images (2 or fewer per class): no shift
+        if len(calibration_idx):
             gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate,
                                              run.device)
-            gamma_source = "validation"
-        selection = {"best_epoch": best_epoch, "validation": best_metrics, "seen_rejection": rate,
-                     "calibration_images": int(len(calibration_idx))}
+        selection = {"best_epoch": best_epoch, "seen_rejection": rate, "validation_h": point["h"],
+                     "fold_h": point["fold_h"], "folds": [f[4].tolist() for f in folds],
+                     "smooth_epochs": config.smooth_epochs, "calibration_images": int(len(calibration_idx))}
     else:
         def on_test(method):
             return evaluate_on(method, dataset, features, dataset.splits["test_seen"], dataset.splits["test_unseen"],
@@ -276,6 +331,8 @@ class _Run:
         self.dataset, self.features, self.config = dataset, features, config
         self.control, self.device, self.checkpoint_path = control, device, checkpoint_path
         self.method: Method | None = None
+        self.progress: dict | None = None  # validation curves so far (fold_curves, curve), kept in resume files
+        self.fold = (0, 1)
 
     def phase(self, name, index, train_classes, epochs, evaluate, saved, carry=None, keep_best_state=False):
         """Train one phase; yields events, returns the best ``{"epoch", "metrics"[, "state"]}`` or None if cancelled.
@@ -300,12 +357,15 @@ class _Run:
                         continue
                     if evaluate is not None:
                         metrics = evaluate(self.method)
+                        curve_row = metrics.pop("h_by_rate", None)
+                        if curve_row is not None and self.progress is not None:
+                            self.progress["curve"].append(curve_row)
                         if best is None or metrics["h"] > best["metrics"]["h"]:
                             best = {"epoch": event.epoch, "metrics": metrics}
                             if keep_best_state:
                                 best["state"] = copy.deepcopy(self.method.state_dict())
                         yield Validation(event.epoch, metrics, best["epoch"],
-                                         "test" if keep_best_state else "validation")
+                                         "test" if keep_best_state else "validation", *self.fold)
                     elif best is None:
                         best = {"epoch": event.epoch, "metrics": {}}
                     state = self.method.state_dict()  # once an epoch: the resume file and the OOM fallback
@@ -350,7 +410,8 @@ class _Run:
             return
         header = make_header(self.dataset, self.method, self.config, resume_phase=phase, resume_epoch=epoch,
                              best={k: v for k, v in (best or {}).items() if k != "state"},
-                             requested_epochs=self.config.epochs or default_epochs(self.config.method))
+                             requested_epochs=self.config.epochs or default_epochs(self.config.method),
+                             progress=self.progress)
         state = {"model": model_state}
         if best and "state" in best:
             state["best"] = best["state"]
@@ -398,10 +459,13 @@ def _load_resume(checkpoint_path, dataset, config):
     if not isinstance(h.get("resume_phase"), str) or not isinstance(h.get("resume_epoch"), int) \
             or "model" not in ck.state:
         raise CheckpointError(f"{path}: not a resume file (no phase, epoch or model state in it)")
+    if config.select == "validation" and h.get("progress") is None:
+        return None  # written before validation folds existed: its curves are not there, start again
     best = h.get("best") or None
     if best is not None and "best" in ck.state:
         best = {**best, "state": ck.state["best"]}
-    return {"phase": h["resume_phase"], "epoch": int(h["resume_epoch"]), "best": best, "state": ck.state["model"]}
+    return {"phase": h["resume_phase"], "epoch": int(h["resume_epoch"]), "best": best, "state": ck.state["model"],
+            "progress": h.get("progress")}
 
 
 def _cpu_copy(state: dict) -> dict:

@@ -1,0 +1,63 @@
+"""Choosing the epoch and operating point from folds of pseudo-unseen classes (engine/selection.py)."""
+import numpy as np
+import pytest
+
+from zsl_desktop.engine import evaluation as ev
+from zsl_desktop.engine.selection import (
+    REJECTION_RATES, choose_operating_point, gamma_at_rate, h_by_rejection_rate, seen_class_folds, smooth_epochs,
+)
+
+
+def test_folds_are_disjoint_seeded_groups_of_seen_classes():
+    seen = np.arange(100, 140)
+    folds = seen_class_folds(seen, 3, seed=4)
+    assert [len(f) for f in folds] == [8, 8, 8]
+    assert len(np.unique(np.concatenate(folds))) == 24 and np.isin(np.concatenate(folds), seen).all()
+    assert all(np.array_equal(a, b) for a, b in zip(folds, seen_class_folds(seen, 3, seed=4)))
+    assert not np.array_equal(np.concatenate(folds), np.concatenate(seen_class_folds(seen, 3, seed=5)))
+    assert len(seen_class_folds(seen, 9, seed=0)) == 5  # 5 groups of 8 use all 40 classes
+    assert [len(f) for f in seen_class_folds(np.arange(6), 3, seed=0)] == [1, 1, 1]
+
+
+def test_gamma_at_rate_sends_that_share_to_unseen():
+    flips = np.random.default_rng(0).normal(size=200)
+    for rate in (0.0, 0.1, 0.37, 1.0):
+        assert np.mean(gamma_at_rate(flips, rate) > flips) == pytest.approx(rate, abs=0.005)
+
+
+def test_h_by_rate_reads_the_exact_curve():
+    rng = np.random.default_rng(1)
+    seen, unseen = np.arange(6), np.arange(6, 8)
+    ys, yu = rng.integers(0, 6, 120), rng.integers(6, 8, 60)
+    ss = rng.normal(size=(120, 8)) + 3 * np.eye(8)[ys] + 1.0 * np.isin(np.arange(8), seen)
+    su = rng.normal(size=(60, 8)) + 3 * np.eye(8)[yu] + 1.0 * np.isin(np.arange(8), seen)
+    curve = h_by_rejection_rate(ss, ys, su, yu, seen, unseen)
+    assert curve.shape == REJECTION_RATES.shape
+    flips = ss[:, seen].max(1) - ss[:, unseen].max(1)
+    for i in (0, 30, 100):  # each point: H at the gamma rejecting that share of the seen images
+        gamma = gamma_at_rate(flips, REJECTION_RATES[i])
+        assert curve[i] == pytest.approx(ev.gzsl_accuracy(ss, ys, su, yu, seen, unseen, gamma).h)
+    assert curve[100] < curve.max() and curve[0] < curve.max()  # biased scores: the best lies inside
+    # The best point of the rate curve is close to the best of the exact curve (same images).
+    assert curve.max() <= ev.seen_unseen_curve(ss, ys, su, yu, seen, unseen).best().h + 1e-9
+    assert curve.max() >= ev.seen_unseen_curve(ss, ys, su, yu, seen, unseen).best().h - 0.05
+
+
+def test_operating_point_is_the_best_of_the_smoothed_fold_mean():
+    rates = np.array([0.0, 0.5, 1.0])
+    quiet = np.array([[0.1, 0.2, 0.1]] * 6)
+    a, b = quiet.copy(), quiet.copy()
+    a[1, 1] = 0.9  # one fold's lucky epoch
+    a[3:6, 2] = b[3:6, 2] = 0.5  # a plateau both folds share
+    unsmoothed = choose_operating_point([a, b], window=1, rates=rates)
+    assert (unsmoothed["epoch"], unsmoothed["rate"]) == (2, 0.5)  # the spike, epochs are 1-based
+    smoothed = choose_operating_point([a, b], window=3, rates=rates)
+    assert (smoothed["epoch"], smoothed["rate"]) == (5, 1.0) and smoothed["fold_h"] == [0.5, 0.5]
+    assert choose_operating_point([a, b[:4]], window=1, rates=rates)["epoch"] <= 4  # cut to the shortest
+
+
+def test_smoothing_keeps_length_and_constants():
+    x = np.arange(10.0)[:, None] * np.ones((1, 3))
+    assert smooth_epochs(x, 3).shape == x.shape
+    assert np.allclose(smooth_epochs(np.ones((7, 2)), 5), 1.0)
+    assert np.allclose(smooth_epochs(x, 3)[1:-1], x[1:-1])  # linear in the middle

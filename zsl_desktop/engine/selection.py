@@ -1,0 +1,81 @@
+"""Choosing the epoch and the calibration without test data: folds of pseudo-unseen seen classes.
+
+Why folds: one held-out group of 8 seen classes is a noisy stand-in for the real unseen ones (which
+group a seed draws moves the chosen epoch and gamma a lot), so the trainer holds out several disjoint
+groups in turn and averages their validation curves before choosing anything.
+
+Why a rejection rate and not a raw gamma: gamma is in score units, which change from one model to the
+next (other classes, more images, another epoch). What carries over from the validation models to the
+final one is the operating point: the share of held-out *seen* images that the calibration sends to
+unseen classes. So every validation curve is read as H against that share (``REJECTION_RATES``), the
+fold-mean curve picks the share, and the final model gets the gamma that rejects that share of a few
+seen images it was not trained on (``scoring.gamma_for_rejection_rate``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from zsl_desktop.engine import evaluation as ev
+
+REJECTION_RATES = np.round(np.linspace(0.0, 1.0, 101), 2)  # the operating points every curve is read at
+FOLD_FRACTION = 0.2  # of the seen classes in each pseudo-unseen group
+
+
+def seen_class_folds(seen_classes, folds: int, seed: int, fraction: float = FOLD_FRACTION) -> list[np.ndarray]:
+    """``folds`` disjoint groups of ``fraction`` of the seen classes (at least one class each), seeded.
+
+    Fewer groups come back when the seen classes run out (5 groups of 20% use them all).
+    """
+    seen = np.asarray(seen_classes)
+    size = max(1, int(round(len(seen) * fraction)))
+    order = np.random.default_rng(seed).permutation(seen)
+    groups = [np.sort(order[i * size:(i + 1) * size]) for i in range(min(int(folds), len(seen) // size))]
+    return [g for g in groups if len(g)] or [np.sort(order[:size])]
+
+
+def h_by_rejection_rate(scores_seen, labels_seen, scores_unseen, labels_unseen, seen, unseen,
+                        rates=REJECTION_RATES) -> np.ndarray:
+    """H at each share of the seen images sent to unseen classes (ids are column positions)."""
+    seen, unseen = np.asarray(seen), np.asarray(unseen)
+    flips = np.asarray(scores_seen, np.float64)[:, seen].max(1) - np.asarray(scores_seen, np.float64)[:, unseen].max(1)
+    out = np.zeros(len(rates))
+    for i, rate in enumerate(rates):
+        gamma = gamma_at_rate(flips, rate)
+        out[i] = ev.gzsl_accuracy(scores_seen, labels_seen, scores_unseen, labels_unseen, seen, unseen, gamma).h
+    return out
+
+
+def gamma_at_rate(flips: np.ndarray, rate: float) -> float:
+    """The gamma that sends ``rate`` of the images with these flip points to unseen classes (mid-gap)."""
+    flips = np.sort(np.asarray(flips, np.float64))
+    if not len(flips):
+        return 0.0
+    k = int(np.clip(round(rate * len(flips)), 0, len(flips)))
+    lo = flips[k - 1] if k > 0 else flips[0] - 1.0
+    hi = flips[k] if k < len(flips) else flips[-1] + 1.0
+    return float((lo + hi) / 2)
+
+
+def smooth_epochs(curves: np.ndarray, window: int) -> np.ndarray:
+    """Moving average over epochs (axis 0), the ends padded with their own values; window 1 = unchanged."""
+    curves = np.asarray(curves, np.float64)
+    if window <= 1 or len(curves) < 2:
+        return curves
+    pad = window // 2
+    padded = np.concatenate([np.repeat(curves[:1], pad, 0), curves, np.repeat(curves[-1:], pad, 0)])
+    kernel = np.ones(window) / window
+    return np.apply_along_axis(lambda v: np.convolve(v, kernel, "valid"), 0, padded)[:len(curves)]
+
+
+def choose_operating_point(fold_curves, window: int = 1, rates=REJECTION_RATES) -> dict:
+    """From per-fold curves [epochs, rates] of validation H: the epoch and rejection rate of the best mean.
+
+    Folds that stopped early (cancelled) are cut to the shortest. Returns ``epoch`` (1-based),
+    ``rate``, ``h`` (the smoothed fold-mean H there) and ``fold_h`` (each fold's H there, unsmoothed).
+    """
+    length = min(len(c) for c in fold_curves)
+    stacked = np.stack([np.asarray(c, np.float64)[:length] for c in fold_curves])  # [folds, epochs, rates]
+    mean = smooth_epochs(stacked.mean(0), window)
+    epoch, r = np.unravel_index(int(np.argmax(mean)), mean.shape)
+    return {"epoch": int(epoch) + 1, "rate": float(rates[r]), "h": float(mean[epoch, r]),
+            "fold_h": [float(v) for v in stacked[:, epoch, r]]}
