@@ -4,7 +4,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from zsl_desktop.app.panels.feature_view import FeatureViewPanel
-from zsl_desktop.app.panels.training import TrainingPanel
+from zsl_desktop.app.panels.training import TrainingPanel, phase_text
 from zsl_desktop.app.widgets.plot_figure import IntegerAxis
 from zsl_desktop.engine.projection import project
 from zsl_desktop.engine.training import Validation
@@ -94,3 +94,21 @@ def test_feature_plot_is_a_complete_figure(qtbot, small_birds):
     panel.set_projection(project(features, small_birds.labels, "tsne", cap=120, iterations=20))
     assert item.getAxis("bottom").labelText == "t-SNE 1"
     assert not item.getAxis("bottom").style["showValues"]  # t-SNE coordinates carry no meaning
+
+
+def test_validation_plot_shows_one_fold_at_a_time_and_names_it(qtbot):
+    """Validation selection trains one model per fold of pseudo-unseen classes; their epochs must not interleave."""
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.on_started()
+    for fold in (0, 1):
+        for epoch in (1, 2, 3):
+            panel.on_event(Validation(epoch=epoch, metrics={"h": 0.1 * (fold + 1), "u": 0.1, "s": 0.2, "zsl_t1": 0.3},
+                                      best_epoch=1, split="validation", fold=fold, folds=3))
+    panel._redraw()
+    xs, ys = panel._val_items["H"].getData()
+    assert list(xs) == [1, 2, 3] and all(abs(y - 20.0) < 1e-9 for y in ys)  # fold 2's curve alone
+    assert "fold 2 of 3" in panel.val_plot.getPlotItem().titleLabel.text
+    assert phase_text("select1", 1, 3) == "phase 1 of 2 · selecting on validation, fold 2 of 3"
+    assert phase_text("final") == "phase 2 of 2 · retraining"
+    panel._timer.stop()

@@ -52,6 +52,14 @@ class Series:
         return self._x[:self.n], self._y[:self.n]
 
 
+def phase_text(phase: str, fold: int = 0, folds: int = 1) -> str:
+    """The user's words for a training phase ("select", "select1", … are the validation folds)."""
+    if phase.startswith("select"):
+        where = f", fold {fold + 1} of {folds}" if folds > 1 else ""
+        return f"phase 1 of 2 · selecting on validation{where}"
+    return {"final": "phase 2 of 2 · retraining", "test-selected": "selecting on the test split"}.get(phase, phase)
+
+
 def fmt_seconds(s: float | None) -> str:
     if s is None or not np.isfinite(s):
         return "–"
@@ -198,6 +206,7 @@ class TrainingPanel(QWidget):
         self._loss: dict[str, Series] = {}
         self._loss_items: dict[str, pg.PlotDataItem] = {}
         self._val: dict[str, Series] = {}
+        self._val_fold, self._val_folds = 0, 1  # validation selection trains one model per fold in turn
         self._val_items: dict[str, pg.PlotDataItem] = {}
         self._offset = 0
         self._phase_total = 0
@@ -362,8 +371,7 @@ class TrainingPanel(QWidget):
             frac = event.step / max(event.total, 1)
             self.progress.setValue(int(1000 * frac))
             eta = (event.total - event.step) / event.rate if event.rate > 0 else None
-            phase = {"select": "phase 1 of 2 · selecting on validation", "final": "phase 2 of 2 · retraining",
-                     "test-selected": "selecting on the test split"}.get(event.phase, event.phase)
+            phase = phase_text(event.phase, self._val_fold, self._val_folds)
             loss = event.losses.get("total")
             loss_text = f" · loss {float(loss[-1]):.3f}" if loss is not None and len(loss) else ""
             self.state.setText(f"{phase}\nepoch {event.epoch} · step {event.step:,}/{event.total:,} · "
@@ -378,6 +386,12 @@ class TrainingPanel(QWidget):
             self._phase = event.name
             self.state.setText(event.description)
         elif isinstance(event, Validation):
+            if event.fold != self._val_fold:  # the next group of pseudo-unseen classes: its own curves
+                self._val = {}
+            self._val_fold, self._val_folds = event.fold, event.folds
+            if event.folds > 1:
+                self.val_plot.setTitle(f"fold {event.fold + 1} of {event.folds} of held-out seen classes",
+                                       color=theme.DIM, size="9pt")
             m = event.metrics
             for key, label in (("h", "H"), ("u", "U"), ("s", "S"), ("zsl_t1", "ZSL T1")):
                 if key in m:
@@ -414,6 +428,8 @@ class TrainingPanel(QWidget):
         self.loss_plot.getPlotItem().clear()
         self.val_plot.getPlotItem().clear()
         self._loss, self._loss_items, self._val, self._val_items = {}, {}, {}, {}
+        self._val_fold, self._val_folds = 0, 1
+        self.val_plot.setTitle(None)
         self._phase_lines = []
         self._offset = 0
         self._phase = ""
