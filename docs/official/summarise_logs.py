@@ -30,7 +30,7 @@ def msdn(path: str) -> dict:
     epochs = last[1]
     train_s = (last[6] - eval_total) / epochs if epochs else float("nan")
     return {"evals": len(rows), "epoch_last": epochs, "U_best": best[2], "S_best": best[3], "H_best": best[4],
-            "epoch_best": best[1], "ZSL_best": max(r[5] for r in rows), "U_last": last[2], "S_last": last[3],
+            "epoch_best": best[1], "ZSL_at_best": best[5], "ZSL_best": max(r[5] for r in rows), "U_last": last[2], "S_last": last[3],
             "H_last": last[4], "ZSL_last": last[5], "train_s_per_epoch": train_s, "eval_s": eval_total / len(rows)}
 
 
@@ -68,7 +68,7 @@ def main() -> None:
             r = msdn(path)
             bests.append(r["H_best"])
             print(f"{path}: {r['evals']} evaluations; best H {100 * r['H_best']:.1f} (U {100 * r['U_best']:.1f}, "
-                  f"S {100 * r['S_best']:.1f}, epoch {r['epoch_best']:.2f}); best ZSL {100 * r['ZSL_best']:.1f}; "
+                  f"S {100 * r['S_best']:.1f}, ZSL {100 * r['ZSL_at_best']:.1f}, epoch {r['epoch_best']:.2f}); best ZSL {100 * r['ZSL_best']:.1f}; "
                   f"last (epoch {r['epoch_last']:.2f}): ZSL {100 * r['ZSL_last']:.1f} U {100 * r['U_last']:.1f} "
                   f"S {100 * r['S_last']:.1f} H {100 * r['H_last']:.1f}; train {r['train_s_per_epoch']:.1f} s/epoch, "
                   f"{r['eval_s']:.1f} s per evaluation")
