@@ -54,7 +54,10 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   old 47.6 / 51.8, new 61.2 / 67.4). On its test split (validation selection, seeds 0 / 1 / 2)
   the old recipe gave ZSL 49.8 +- 6.7, H 45.1 +- 5.0 (50.6 / 43.6 / 41.0), AUSUC 32.5 +- 6.0;
   the new one ZSL 65.3 +- 1.0, H 50.6 +- 1.3 (50.7 / 51.8 / 49.3), AUSUC 40.9 +- 1.8.
-  Cost: 2-3x the old s/epoch (about 0.4-0.6 s on the subset; the released code: 1.47 s).
+  Cost: 2-5x the old s/epoch (11 optimiser steps an epoch instead of 3; measured in one
+  process on a machine under load 7-28, so only the ratio means anything): about 0.4-0.95 s
+  on the subset against the 0.73 s target (half the released code's 1.47 s), not yet
+  measured on a quiet machine. Adam with ``fused=True`` cut 25-30% of it in a micro-benchmark.
 - Relation network: batch 64, lr 3e-4, 30 epochs, width 512 (256, 1e-4, 100, 2048), with
   its inputs standardised (see ``generative.RelationNet``): as released it stayed at the
   constant answer here, and mining then changes nothing. Its first layer is computed as
