@@ -107,7 +107,7 @@ def test_fit_tiny_problem_events_no_nan_and_useful_scores():
     assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1, 2, 3]
     assert any(isinstance(e, Message) and "mined" in e.text for e in events)
     steps = [e for e in events if isinstance(e, Step)]
-    assert steps[-1].step == steps[-1].total == 3 * 3  # 96 rows in batches of 32
+    assert steps[-1].step == steps[-1].total == 3 * 6  # an epoch: 96 real + 96 mined rows in batches of 32
     assert all(np.isfinite(list(s.losses.values())).all() for s in steps)
     codes = m.encode(torch.from_numpy(features))
     assert codes.dtype == np.float32 and codes.shape[0] == len(labels) and codes.shape[1] < D + 1
