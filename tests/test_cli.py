@@ -85,6 +85,13 @@ def test_method_choices_match_the_engine_registry():
     assert sorted(METHOD_NAMES) == method_names()
 
 
+def test_backbone_choices_match_the_engine_registry():
+    from zsl_desktop.cli_args import BACKBONE_NAMES
+    from zsl_desktop.engine.backbones import BACKBONES
+
+    assert sorted(BACKBONE_NAMES) == sorted(BACKBONES)
+
+
 def test_set_help_lists_a_methods_hyper_parameters_without_a_dataset(capsys):
     assert main(["train", "--method", "GSMFlow", "--set", "help"]) == 0
     out = capsys.readouterr().out

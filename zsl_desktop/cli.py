@@ -143,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _backbone_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", default="efficientnet_lite0", choices=cli_args.BACKBONE_NAMES,
-                   help="the feature extractor (default efficientnet_lite0)")
+                   help="the feature extractor (default efficientnet_lite0, 224 px; efficientnet_lite1/2 "
+                        "(240/260 px) need pip install \"zsl-desktop[lite12]\"; resnet50/101 need a "
+                        "torchvision checkpoint in the torch hub cache)")
     p.add_argument("--input-size", type=cli_args.input_size,
                    help=f"input size in pixels, {cli_args.MIN_INPUT_SIZE}-{cli_args.MAX_INPUT_SIZE} "
                         "(default: the backbone's)")

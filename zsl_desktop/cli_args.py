@@ -14,7 +14,7 @@ import re
 # The built-in methods' names, for ``--method`` choices without importing torch;
 # tests/test_cli.py checks it against the engine's registry.
 METHOD_NAMES = ("msdn", "sgma", "gsmflow", "ce-gzsl", "ipce")
-BACKBONE_NAMES = ("efficientnet_lite0", "resnet50", "resnet101")
+BACKBONE_NAMES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet50", "resnet101")
 
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 32, 2048
 MAX_SEED = 2 ** 32 - 1

