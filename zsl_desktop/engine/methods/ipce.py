@@ -447,7 +447,7 @@ class _CEGZSLBase(Method):
         a = torch.from_numpy(self.prepare_class_attributes(rows))
         v = F.linear(a, self._F.fc_a.weight.detach().cpu())
         w2 = self._F.fc2.weight.detach().cpu().reshape(-1)
-        b2 = float(self._F.fc2.bias)
+        b2 = float(self._F.fc2.bias.detach())
         alpha, beta = (float(x) for x in self._head["calibration"])
         tau = self._hp("cls_temp")
         # Blocks of rows small enough to stay in the CPU cache, through one reused buffer:
