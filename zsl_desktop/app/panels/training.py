@@ -316,13 +316,16 @@ class TrainingPanel(QWidget):
                     self.method_box.setCurrentIndex(i)
                     break
         n = len(dataset.splits["trainval"])
+        from zsl_desktop.engine.training import SELECTION_FOLDS
+
         held = max(1, int(round(len(dataset.seen_classes) * 0.2)))
-        self.info.setText(f"{n:,} images of {len(dataset.seen_classes)} seen classes; "
-                          f"epoch and γ chosen on {held} held-out seen classes.")
+        self.info.setText(f"{n:,} images of {len(dataset.seen_classes)} seen classes; epoch and γ chosen on "
+                          f"{SELECTION_FOLDS} folds of {held} held-out seen classes.")
         self.info.setToolTip(f"Learns from the {n:,} trainval images of the {len(dataset.seen_classes)} seen "
                              f"classes. With validation selection, the epoch and the calibration γ are chosen "
-                             f"on {held} seen classes held out as if unseen; the test split is used only for "
-                             f"the final report.")
+                             f"on {SELECTION_FOLDS} groups of {held} seen classes, each held out in turn as if "
+                             f"unseen (datasets with their own train/val split use that one); the test split is "
+                             f"used only for the final report.")
 
     # -- a run -----------------------------------------------------------------------------------------
     def on_started(self) -> None:
