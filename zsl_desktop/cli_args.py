@@ -27,20 +27,22 @@ def _whole(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
+def _whole_within(text: str, low: int, high: int | None, what: str) -> int:
+    """A whole number in [low, high] (no upper bound when ``high`` is None), refused in ``what`` words."""
+    value = _whole(text)
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """Epochs, threads: a whole number ≥ 1."""
-    value = _whole(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
-    return value
+    return _whole_within(text, 1, None, "a whole number of at least 1")
 
 
 def non_negative_int(text: str) -> int:
     """An index: a whole number ≥ 0."""
-    value = _whole(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 0, not {text!r}")
-    return value
+    return _whole_within(text, 0, None, "a whole number of at least 0")
 
 
 def seconds(text: str) -> float:
@@ -53,19 +55,13 @@ def seconds(text: str) -> float:
 
 def seed(text: str) -> int:
     """A random seed: 0 … 2**32-1 (what numpy accepts)."""
-    value = _whole(text)
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SEED}, not {text!r}")
-    return value
+    return _whole_within(text, 0, MAX_SEED, f"between 0 and {MAX_SEED}")
 
 
 def input_size(text: str) -> int:
     """The backbone's input side in pixels."""
-    value = _whole(text)
-    if not MIN_INPUT_SIZE <= value <= MAX_INPUT_SIZE:
-        raise argparse.ArgumentTypeError(
-            f"must be between {MIN_INPUT_SIZE} and {MAX_INPUT_SIZE} pixels, not {text!r}")
-    return value
+    return _whole_within(text, MIN_INPUT_SIZE, MAX_INPUT_SIZE,
+                         f"between {MIN_INPUT_SIZE} and {MAX_INPUT_SIZE} pixels")
 
 
 def finite_float(text: str) -> float:

@@ -41,10 +41,14 @@ FIGURES = (("zsl_t1", "ZSL T1"), ("u", "U"), ("s", "S"), ("h", "H"), ("ausuc", "
 
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` -> [0, 1, 2]; a clear ValueError for anything else (the CLI prints it)."""
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"--seeds takes whole numbers separated by commas, e.g. 0,1,2 (not {text!r})") from None
+    from argparse import ArgumentTypeError
+
+    from zsl_desktop.cli_args import seed
+
+    try:  # each seed through the same check as --seed
+        seeds = [seed(part.strip()) for part in text.split(",") if part.strip()]
+    except ArgumentTypeError as exc:
+        raise ValueError(f"--seeds takes seeds separated by commas, e.g. 0,1,2 ({exc} in {text!r})") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds needs one or more different seeds (got {text!r})")
     return seeds
