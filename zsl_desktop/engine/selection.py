@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsl_desktop.engine import evaluation as ev
+from zsl_desktop.engine.data.model import validation_split
 
 REJECTION_RATES = np.round(np.linspace(0.0, 1.0, 101), 2)  # the operating points every curve is read at
 FOLD_FRACTION = 0.2  # of the seen classes in each pseudo-unseen group
@@ -79,3 +80,39 @@ def choose_operating_point(fold_curves, window: int = 1, rates=REJECTION_RATES) 
     epoch, r = np.unravel_index(int(np.argmax(mean)), mean.shape)
     return {"epoch": int(epoch) + 1, "rate": float(rates[r]), "h": float(mean[epoch, r]),
             "fold_h": [float(v) for v in stacked[:, epoch, r]]}
+
+
+def selection_folds(dataset, config) -> list[tuple]:
+    """Per fold: (train rows, held-out seen rows, pseudo-unseen rows, train classes, pseudo-unseen classes).
+
+    A dataset with its own train/val class split (xlsa17) has that one fold; otherwise ``config.folds``
+    seeded groups of seen classes. In every fold a fifth of each training class's images is held out
+    as the validation images of seen classes.
+    """
+    trainval = dataset.splits["trainval"]
+    official_train, official_val, official_classes = validation_split(dataset, seed=config.seed)
+    if "train" in dataset.splits and "val" in dataset.splits and len(official_classes):
+        groups = [(official_train, official_val, official_classes)]
+    else:
+        groups = []
+        for classes in seen_class_folds(np.unique(dataset.labels[trainval]), config.folds, config.seed):
+            held = np.isin(dataset.labels[trainval], classes)
+            groups.append((trainval[~held], trainval[held], classes))
+    folds = []
+    for train_idx, val_unseen_idx, val_classes in groups:
+        train_idx, val_seen_idx = hold_out_per_class(train_idx, dataset.labels, config.seed)
+        train_classes = np.setdiff1d(np.unique(dataset.labels[train_idx]), val_classes)
+        folds.append((train_idx, val_seen_idx, val_unseen_idx, train_classes, val_classes))
+    return folds
+
+
+def hold_out_per_class(index, labels, seed, fraction=0.2):
+    """Split rows into (train, held-out) with ``fraction`` of each class held out, seeded."""
+    rng = np.random.default_rng(seed + 1)
+    keep, held = [], []
+    for c in np.unique(labels[index]):
+        rows = rng.permutation(index[labels[index] == c])
+        n = int(round(len(rows) * fraction)) if len(rows) > 2 else 0
+        held.extend(rows[:n])
+        keep.extend(rows[n:])
+    return np.sort(np.array(keep, np.int64)), np.sort(np.array(held, np.int64))

@@ -32,13 +32,15 @@ from zsl_desktop import __version__
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine import paths
 from zsl_desktop.engine.checkpoints import Checkpoint, CheckpointError, save_checkpoint
-from zsl_desktop.engine.data.model import Dataset, validation_split
+from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.distributed import context as dist_context
 from zsl_desktop.engine.methods.base import (
     Cancelled, Control, EpochEnd, FeatureSource, Message, Method, ModelInfo, TrainData, get_method,
 )
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on, gamma_for_rejection_rate
-from zsl_desktop.engine.selection import choose_operating_point, h_by_rejection_rate, seen_class_folds
+from zsl_desktop.engine.selection import (
+    choose_operating_point, h_by_rejection_rate, hold_out_per_class, selection_folds,
+)
 
 SELECTIONS = ("validation", "test")
 CALIBRATION_FRACTION = 0.1  # of each seen class, kept out of the final run to place gamma
@@ -117,30 +119,6 @@ def build_method(dataset: Dataset, features: FeatureSource, config: TrainConfig)
         grid_size=tuple(int(s) for s in array.shape[2:]) if cls.feature_kind == "grid" else None,
     )
     return cls(info, config.hparams)
-
-
-def selection_folds(dataset: Dataset, config: TrainConfig) -> list[tuple]:
-    """Per fold: (train rows, held-out seen rows, pseudo-unseen rows, train classes, pseudo-unseen classes).
-
-    A dataset with its own train/val class split (xlsa17) has that one fold; otherwise ``config.folds``
-    seeded groups of seen classes. In every fold a fifth of each training class's images is held out
-    as the validation images of seen classes.
-    """
-    trainval = dataset.splits["trainval"]
-    official_train, official_val, official_classes = validation_split(dataset, seed=config.seed)
-    if "train" in dataset.splits and "val" in dataset.splits and len(official_classes):
-        groups = [(official_train, official_val, official_classes)]
-    else:
-        groups = []
-        for classes in seen_class_folds(np.unique(dataset.labels[trainval]), config.folds, config.seed):
-            held = np.isin(dataset.labels[trainval], classes)
-            groups.append((trainval[~held], trainval[held], classes))
-    folds = []
-    for train_idx, val_unseen_idx, val_classes in groups:
-        train_idx, val_seen_idx = _hold_out_per_class(train_idx, dataset.labels, config.seed)
-        train_classes = np.setdiff1d(np.unique(dataset.labels[train_idx]), val_classes)
-        folds.append((train_idx, val_seen_idx, val_unseen_idx, train_classes, val_classes))
-    return folds
 
 
 def validation_metrics(method, dataset, features, val_seen_idx, val_unseen_idx, train_classes, val_classes,
@@ -277,7 +255,7 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
         # counts, another epoch): what carries over is the operating point, the share of
         # held-out seen images sent to unseen classes. The final run keeps a few seen images
         # aside to find the gamma with that share.
-        final_train, calibration_idx = _hold_out_per_class(dataset.splits["trainval"], dataset.labels,
+        final_train, calibration_idx = hold_out_per_class(dataset.splits["trainval"], dataset.labels,
                                                            config.seed + 7, fraction=CALIBRATION_FRACTION)
         yield Phase("final", f"retraining on trainval for {best_epoch} epochs", best_epoch)
         done = yield from run.phase("final", final_train, seen, best_epoch, None, saved,
@@ -502,15 +480,3 @@ def _train_data(dataset, features, index, train_classes, device, seed, backbone=
         backbone=backbone, input_size=input_size, cache_dir=paths.feature_store_dir() / "cache",
         dataset_fingerprint=dataset.fingerprint, wrap=ctx.wrap if ctx.active else None,
     )
-
-
-def _hold_out_per_class(index, labels, seed, fraction=0.2):
-    """Split rows into (train, held-out) with ``fraction`` of each class held out, seeded."""
-    rng = np.random.default_rng(seed + 1)
-    keep, held = [], []
-    for c in np.unique(labels[index]):
-        rows = rng.permutation(index[labels[index] == c])
-        n = int(round(len(rows) * fraction)) if len(rows) > 2 else 0
-        held.extend(rows[:n])
-        keep.extend(rows[n:])
-    return np.sort(np.array(keep, np.int64)), np.sort(np.array(held, np.int64))
