@@ -163,6 +163,14 @@ class ImageViewPanel(QWidget):
         self._set_controls_enabled(False)
 
     # -- inputs --------------------------------------------------------------------------------------
+    @property
+    def has_image(self) -> bool:
+        return self.canvas.has_image
+
+    def show_message(self, text: str) -> None:
+        """The words the empty view shows (opening, waiting, an image that could not be opened)."""
+        self.canvas.set_empty_text(text)
+
     def set_dataset(self, dataset) -> None:
         self.dataset = dataset
         self.item = self.image = self.explained = None

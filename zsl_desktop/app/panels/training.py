@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsl_desktop.app import theme
-from zsl_desktop.app.results import Progress, TrainDone, TrainProgress
+from zsl_desktop.engine.session.results import Progress, TrainDone, TrainProgress
 from zsl_desktop.app.widgets.evaluation_view import EvaluationView
 from zsl_desktop.app.widgets.plot_figure import IntegerAxis, legend_below
 
