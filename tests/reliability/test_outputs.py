@@ -173,3 +173,40 @@ def test_check_writable_leaves_nothing_behind(tmp_path):
     assert list(tmp_path.iterdir()) == [], "no folder or probe file is left"
     with pytest.raises(UserFileError, match="is a folder"):
         check_writable(tmp_path)
+
+
+def test_the_app_and_the_cli_save_a_trained_model_by_one_policy(tmp_path):
+    """The app's autosave goes through Session.train as the CLI's does: weights without optimiser
+    state, written atomically, and no resume file left once the run has finished."""
+    from zsl_desktop.engine.checkpoints import load_checkpoint
+    from zsl_desktop.engine.session.results import TrainDone
+    from zsl_desktop.engine.training import resume_path
+
+    session, run = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
+    done = [e for e in run() if isinstance(e, TrainDone)][-1]
+    saved = Path(done.model.source)
+    state = load_checkpoint(saved).state
+    assert state and not any(k.startswith("optim.") for k in state), "no optimiser state in a finished model"
+    assert not resume_path(saved).exists()
+    assert session.model.header["method"] == "msdn"
+
+
+def test_a_cancelled_training_run_leaves_no_resume_file(tmp_path):
+    from zsl_desktop.engine.methods.base import Control, Step
+    from zsl_desktop.engine.training import TrainConfig, resume_path
+
+    session, _ = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
+    out = tmp_path / "out" / "model.pt"
+    control = Control()
+    finished = None
+    events = session.train(TrainConfig(method="msdn", epochs=3, input_size=32), control, save_to=out)
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as stop:
+            finished = stop.value
+            break
+        if isinstance(event, Step) and resume_path(out).exists() and not control.cancelled:
+            control.cancel()  # the Stop button, once an epoch's resume file was written
+    assert control.cancelled and finished is not None and finished.cancelled
+    assert not out.exists() and not resume_path(out).exists()
