@@ -253,24 +253,15 @@ class MainWindow(WindowActions, QMainWindow):
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state, STATE_VERSION)
-        s = self.settings
-        self.image_view.opacity.setValue(s.value("overlay/opacity", 55, int))
-        cmap = s.value("overlay/colormap", "inferno", str)
-        if self.image_view.cmap.findText(cmap) >= 0:
-            self.image_view.cmap.setCurrentText(cmap)
-        self.predictions.topk.setValue(s.value("predictions/topk", 8, int))
-        self.features.cap.setValue(s.value("features/cap", 1500, int))
-        self.training.seed.setValue(s.value("training/seed", 0, int))
+        for panel in (self.image_view, self.predictions, self.features, self.training):
+            panel.restore_settings(self.settings)
 
     def save_settings(self) -> None:
         s = self.settings
         s.set("window/geometry", self.saveGeometry())
         s.set("window/state", self.saveState(STATE_VERSION))
-        s.set("overlay/opacity", self.image_view.opacity.value())
-        s.set("overlay/colormap", self.image_view.cmap.currentText())
-        s.set("predictions/topk", self.predictions.topk.value())
-        s.set("features/cap", self.features.cap.value())
-        s.set("training/seed", self.training.seed.value())
+        for panel in (self.image_view, self.predictions, self.features, self.training):
+            panel.save_settings(s)
         s.sync()
 
     # -- training ---------------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ class WindowActions:
 
     @Slot()
     def export_feature_plot(self) -> None:
-        self.export_plot_dialog(self.features.plot.getPlotItem(), "feature space", "feature_space.png")
+        self.export_plot_dialog(self.features.plot_item(), "feature space", "feature_space.png")
 
     def export_overlay_dialog(self) -> None:
         if not self.image_view.has_image:
@@ -191,12 +191,12 @@ class WindowActions:
             return
         path = self._ask_path("Export overlay", self.image_view.suggested_file_name(), "PNG image (*.png)")
         if path:
-            self._guard(export.export_overlay, self.image_view.canvas, path)
+            self._guard(self.image_view.export_png, path)
 
     def export_bars_dialog(self) -> None:
         path = self._ask_path("Export predictions chart", "predictions.png", export.PLOT_FILTER)
         if path:
-            self._guard(export.export_bars, self.predictions.bars, path)
+            self._guard(self.predictions.export_chart, path)
 
     def export_predictions_dialog(self) -> None:
         ranking = self.predictions.ranking()

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from zsl_desktop.app import theme
+from zsl_desktop.app import export, theme
 from zsl_desktop.app.widgets.bar_chart import BarRow, PredictionBars
 from zsl_desktop.engine.evaluation import calibrate
 
@@ -202,6 +202,16 @@ class PredictionsPanel(QWidget):
     def top_class(self) -> str | None:
         ranking = self.ranking()
         return ranking[0][0] if ranking else None
+
+    def restore_settings(self, s) -> None:
+        self.topk.setValue(s.value("predictions/topk", 8, int))
+
+    def save_settings(self, s) -> None:
+        s.set("predictions/topk", self.topk.value())
+
+    def export_chart(self, path):
+        """The bar chart as PNG or SVG (by the suffix)."""
+        return export.export_bars(self.bars, path)
 
     def bar_colors(self) -> dict:
         return dict(theme.KIND_COLORS)

@@ -468,6 +468,12 @@ class TrainingPanel(QWidget):
     def show_report(self, report, title: str) -> None:
         self.evaluation.show_report(report, title)
 
+    def restore_settings(self, s) -> None:
+        self.seed.setValue(s.value("training/seed", 0, int))
+
+    def save_settings(self, s) -> None:
+        s.set("training/seed", self.seed.value())
+
     def plot_item(self, which: str):
         """The PlotItem of one of PLOTS ("loss", "validation", "evaluation")."""
         widgets = {"loss": self.loss_plot, "validation": self.val_plot, "evaluation": self.curve_plot}
