@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     def image_shot():
         if window.image_view.explained is None and window.controller.model is not None:
             return False
-        if not window.image_view.canvas.has_image or time.perf_counter() - state["t"] < 1.0:
+        if not window.image_view.has_image or time.perf_counter() - state["t"] < 1.0:
             return False
         shot("01-image-attention")
         return True
