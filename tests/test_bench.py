@@ -11,7 +11,7 @@ def test_bench_sections_on_tiny_sizes(small_birds, tmp_path):
                features=features, real_cub=False)
     sections = {r.section for r in rows}
     assert sections == {"rescore", "extract", "train"}
-    from zsl_desktop.engine.methods.base import method_names
+    from zsl_desktop.engine.methods import method_names
 
     for name in method_names():  # every method scores, the generative ones after a stand-in training
         assert any(r.name.startswith(f"{name} p95") and r.target == "<= 8" for r in rows), name

@@ -8,10 +8,12 @@ import torch
 from zsl_desktop.engine.checkpoints import load_checkpoint, save_checkpoint
 from zsl_desktop.engine.flows import ConditionalFlow, RelativePositioning, nll_loss, prototype_loss
 from zsl_desktop.engine.methods.base import (Cancelled, Control, EpochEnd, FeatureSource, Message, ModelInfo, Step,
-                                             TrainData, get_method)
+                                             TrainData)
+from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.methods.generative import nearest_class_mean_accuracy
 from zsl_desktop.engine.methods.gsmflow import GSMFlow
-from zsl_desktop.engine.training import Finished, TrainConfig, inference_state, run_to_end, train
+from zsl_desktop.engine.training import Finished, TrainConfig, inference_state, train
+from zsl_desktop.engine.events import run_to_end
 
 TINY = {"hidden": 32, "cond_dim": 16, "batch_size": 32, "relation_hidden": 16, "relation_epochs": 3,
         "relation_batch": 32, "mining_steps": 3, "n_synth": 20, "cls_epochs": 30, "cls_batch": 32,

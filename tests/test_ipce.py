@@ -10,7 +10,8 @@ import pytest
 import scipy.io
 import torch
 
-from zsl_desktop.engine.methods.base import Control, EpochEnd, FeatureSource, ModelInfo, Step, TrainData, get_method
+from zsl_desktop.engine.methods.base import Control, EpochEnd, FeatureSource, ModelInfo, Step, TrainData
+from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.methods.ce_gzsl_nets import (Comparator, Critic, adaptive_scale, comparator_loss,
                                                      gradient_penalty, ipce_loss, prototype_contrastive,
                                                      supcon_loss)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from zsl_desktop.engine.attention import upsample_attention
-from zsl_desktop.engine.methods.base import (Cancelled, Control, EpochEnd, FeatureSource, ModelInfo, Step,
-                                             TrainData, get_method)
+from zsl_desktop.engine.methods.base import Cancelled, Control, EpochEnd, FeatureSource, ModelInfo, Step, TrainData
+from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.methods.msdn import (MSDN, cross_entropy_loss, distillation_loss, jensen_shannon,
                                              self_calibration_loss)
 

@@ -6,7 +6,8 @@ from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
 from zsl_desktop.engine.features import extract_all
 from zsl_desktop.engine.methods.base import Control, EpochEnd, Step
 from zsl_desktop.engine.session import Session
-from zsl_desktop.engine.training import Finished, Phase, TrainConfig, Validation, resume_path, run_to_end, train
+from zsl_desktop.engine.training import Finished, Phase, TrainConfig, Validation, resume_path, train
+from zsl_desktop.engine.events import run_to_end
 
 
 @pytest.fixture(scope="module")

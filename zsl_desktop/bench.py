@@ -61,7 +61,8 @@ def trained_method(name: str, dataset, seed: int = 0):
     Returns (method, where it came from).
     """
     from zsl_desktop.engine.checkpoints import CheckpointError, check_compatible, load_checkpoint
-    from zsl_desktop.engine.methods.base import Control, FeatureSource, ModelInfo, TrainData, get_method
+    from zsl_desktop.engine.methods.base import Control, FeatureSource, ModelInfo, TrainData
+    from zsl_desktop.engine.methods import get_method
     from zsl_desktop.engine.training import method_from_checkpoint
     from zsl_desktop.app.jobs import shipped_checkpoint
 
@@ -120,7 +121,7 @@ def bench_rescoring(dataset, sizes: Sizes, methods=None) -> list[Row]:
     import torch
 
     from zsl_desktop.app.requests import LiveRequest, live_scores
-    from zsl_desktop.engine.methods.base import method_names
+    from zsl_desktop.engine.methods import method_names
 
     rows = []
     rng = np.random.default_rng(0)
@@ -223,8 +224,9 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
     With two or more epochs the first is left out: it holds one-off set-up (GSMFlow's
     relation network, SGMA's crop cache, oneDNN's first calls), not a typical epoch.
     """
-    from zsl_desktop.engine.methods.base import Control, EpochEnd, get_method, method_names
-    from zsl_desktop.engine.training import TrainConfig, _train_data, build_method
+    from zsl_desktop.engine.methods.base import Control, EpochEnd
+    from zsl_desktop.engine.methods import get_method, method_names
+    from zsl_desktop.engine.training import TrainConfig, train_data, build_method
 
     rows = []
     for name in methods or method_names():
@@ -232,7 +234,7 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
         if (features.grid if cls.feature_kind == "grid" else features.pooled) is None:
             continue
         method = build_method(dataset, features, TrainConfig(method=name))
-        data = _train_data(dataset, features, dataset.splits["trainval"], dataset.seen_classes, "cpu", 0)
+        data = train_data(dataset, features, dataset.splits["trainval"], dataset.seen_classes, "cpu", 0)
         stamps = [time.perf_counter()]
         for event in method.fit(data, Control(), sizes.train_epochs):
             if isinstance(event, EpochEnd):

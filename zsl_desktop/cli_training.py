@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from zsl_desktop.cli_progress import ProgressBar
 from zsl_desktop.engine.atomic import atomic_write_text
 
 
 def _session(args, load, backbone=None, input_size=None, checkpoint=None):
-    from zsl_desktop.cli import ProgressBar
     from zsl_desktop.engine.session import Session
 
     dataset = load(args)
@@ -131,7 +131,6 @@ def train_config(args, seed: int, input_size: int):
 
 def _train_one(args, session, input_size, seed, out):
     """One training run with its progress bar; the ``Finished`` event, or None when cancelled."""
-    from zsl_desktop.cli import ProgressBar
     from zsl_desktop.engine.methods.base import Message, Step
     from zsl_desktop.engine.training import Finished, Phase, Validation, train
 

@@ -246,7 +246,8 @@ def train_runs(store_home: str, dataset: str, out: str, kills: int, seed: int) -
     from zsl_desktop.engine.data.word_vectors import attribute_vectors
     from zsl_desktop.engine.features import FeatureStore
     from zsl_desktop.engine.methods.base import Message
-    from zsl_desktop.engine.training import TrainConfig, resume_path, run_to_end, train
+    from zsl_desktop.engine.training import TrainConfig, resume_path, train
+    from zsl_desktop.engine.events import run_to_end
 
     os.environ["ZSL_DESKTOP_HOME"] = store_home
     rng = random.Random(seed)

@@ -185,7 +185,8 @@ def test_cli_train_resume_flag(killed_extraction, small_birds, tmp_path, monkeyp
     from zsl_desktop.engine.data import load_dataset
     from zsl_desktop.engine.features import FeatureStore
     from zsl_desktop.engine.methods.base import Control, EpochEnd
-    from zsl_desktop.engine.training import TrainConfig, resume_path, run_to_end, train
+    from zsl_desktop.engine.training import TrainConfig, resume_path, train
+    from zsl_desktop.engine.events import run_to_end
 
     _, home = killed_extraction
     monkeypatch.setenv("ZSL_DESKTOP_HOME", str(home / "clean"))

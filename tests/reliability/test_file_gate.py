@@ -183,7 +183,8 @@ def test_app_image_loader_refuses_a_fifo(tmp_path):
 
 
 def test_a_truncated_image_in_the_crop_pass_is_named_and_skipped(tmp_path, caplog):
-    from zsl_desktop.engine.crops import CropEncoder, ImageAccess
+    from zsl_desktop.engine.crops import CropEncoder
+    from zsl_desktop.engine.feature_source import ImageAccess
 
     good, broken = tmp_path / "good.jpg", tmp_path / "broken.jpg"
     good.write_bytes(jpeg_bytes(size=(64, 64)))

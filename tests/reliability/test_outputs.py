@@ -59,7 +59,8 @@ def _app_train_job(root):
     from zsl_desktop.app.jobs import train_job
     from zsl_desktop.engine.methods.base import Control
     from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.training import TrainConfig, run_to_end
+    from zsl_desktop.engine.training import TrainConfig
+    from zsl_desktop.engine.events import run_to_end
 
     ctx = EngineContext()
     ctx.session = Session(load_dataset(root), "efficientnet_lite0", 32, "cpu")

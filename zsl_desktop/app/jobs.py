@@ -272,7 +272,7 @@ def prewarm_imports() -> None:
 
     import torch
 
-    from zsl_desktop.engine.methods.base import method_names
+    from zsl_desktop.engine.methods import method_names
 
     # The import creates ~300k objects, which set off full garbage collections; each walks every
     # object while holding the GIL (py-spy: ~200 ms GUI stalls), so the collector waits it out.

@@ -32,41 +32,18 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 
+from zsl_desktop.engine.events import prefetch
+from zsl_desktop.engine.feature_source import ImageAccess
 from zsl_desktop.engine.images import ImageFileError
 
 CACHE_VERSION = 1
 MERGE_AT = 32  # chunk files; more than this are merged into one on the next open
-
-
-@dataclass(frozen=True)
-class ImageAccess:
-    """Original images of a feature store's rows (what crop-based methods need besides the features)."""
-
-    path: Callable[[int], Path]  # row -> image file
-    backbone: str
-    input_size: int
-    cache_dir: Path | None = None  # the feature store's folder; crop caches go in sub-folders
-
-    @classmethod
-    def for_store(cls, dataset, store) -> "ImageAccess":
-        """Images of ``dataset`` whose features are in ``store`` (a ``features.FeatureStore``)."""
-        return cls(dataset.image_path, store.manifest["backbone"], int(store.manifest["input_size"]),
-                   Path(store.folder))
-
-    @classmethod
-    def for_paths(cls, paths, backbone: str = "efficientnet_lite0", input_size: int = 224,
-                  cache_dir: Path | None = None) -> "ImageAccess":
-        """Loose files: row i is ``paths[i]``."""
-        paths = [Path(p) for p in paths]
-        return cls(paths.__getitem__, backbone, int(input_size), None if cache_dir is None else Path(cache_dir))
 
 
 # -- geometry ---------------------------------------------------------------------------------
@@ -326,9 +303,7 @@ class CropEncoder:
         done = 0
         model = self.backbone()
         with ThreadPoolExecutor(max_workers=2) as pool:
-            from zsl_desktop.engine.features import _prefetch  # lazy: features imports crops lazily too
-
-            for batch, tensors in zip(batches, _prefetch(pool, load, batches)):
+            for batch, tensors in zip(batches, prefetch(pool, load, batches)):
                 if control is not None:
                     control.check()
                 good = [k for k, t in enumerate(tensors) if t is not None]

@@ -45,7 +45,8 @@ from zsl_desktop.engine.atomic import atomic_write_bytes, atomic_write_text
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.distributed import context as dist_context
 from zsl_desktop.engine.images import describe, open_image
-from zsl_desktop.engine.methods.base import FeatureSource, release_pages
+from zsl_desktop.engine.events import is_out_of_memory, prefetch, run_to_end
+from zsl_desktop.engine.feature_source import FeatureSource, ImageAccess, release_pages
 
 STORE_VERSION = 1
 FLUSH_SECONDS = 2.0  # a kill loses at most this much work; flushing every batch cost more than the model
@@ -206,8 +207,6 @@ def _forget_rows(folder: Path, dataset: Dataset, manifest: dict, rows: np.ndarra
 def feature_source(dataset: Dataset, store: FeatureStore | None) -> FeatureSource:
     """Features for a method: the store's, or the dataset's own pooled features (xlsa17)."""
     if store is not None:
-        from zsl_desktop.engine.crops import ImageAccess
-
         source = store.source()
         source.images = ImageAccess.for_store(dataset, store) if dataset.has_images else None
         return source
@@ -318,7 +317,7 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     last_flush, unflushed = start, []
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
     with ThreadPoolExecutor(max_workers=2) as pool, torch.inference_mode():
-        for rows, loaded in zip(batches, _prefetch(pool, lambda b: [load(i) for i in b], batches)):
+        for rows, loaded in zip(batches, prefetch(pool, lambda b: [load(i) for i in b], batches)):
             if cancel is not None and cancel.is_set():
                 commit()
                 if dist.is_main:
@@ -360,29 +359,7 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
 
 def extract_all(dataset: Dataset, progress=None, **kwargs) -> FeatureStore:
     """Run :func:`extract` to the end, calling ``progress(ExtractProgress)`` on each step."""
-    from zsl_desktop.engine.training import run_to_end
-
     return run_to_end(extract(dataset, **kwargs), progress)
-
-
-def _prefetch(pool, fn, items, ahead: int = 2):
-    """Like ``pool.map`` but at most ``ahead`` results in flight, so memory stays bounded."""
-    futures = [pool.submit(fn, item) for item in items[:ahead]]
-    for i in range(len(items)):
-        result = futures[i].result()
-        futures[i] = None
-        if i + ahead < len(items):
-            futures.append(pool.submit(fn, items[i + ahead]))
-        yield result
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """True for the out-of-memory errors of CUDA, MPS and the CPU allocator."""
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "not enough memory" in text
-                                              or "can't allocate memory" in text)
 
 
 class BackboneRunner:

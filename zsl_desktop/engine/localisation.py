@@ -78,7 +78,7 @@ def peak_location(attention_map: np.ndarray, upsample: int = 8) -> tuple[float, 
     return (x + 0.5) / fine.shape[1], (y + 0.5) / fine.shape[0]
 
 
-def _disc_area_in_unit_square(points: np.ndarray, radius: float, grid: int = 64) -> float:
+def disc_area_in_unit_square(points: np.ndarray, radius: float, grid: int = 64) -> float:
     """Mean over ``points`` of the share of the unit square within ``radius`` of the nearest point."""
     axis = (np.arange(grid) + 0.5) / grid
     gx, gy = np.meshgrid(axis, axis)
@@ -121,7 +121,7 @@ def localisation_score(method, dataset, features, index, input_size: int, radius
             hit = float(np.linalg.norm(targets - peak, axis=1).min() <= radius)
             hits.append(hit)
             per_group[group].append(hit)
-            uniform.append(_disc_area_in_unit_square(targets, radius))
+            uniform.append(disc_area_in_unit_square(targets, radius))
             centre.append(float(np.linalg.norm(targets - 0.5, axis=1).min() <= radius))
             used = True
         images += used

@@ -31,12 +31,15 @@ import torch
 from zsl_desktop import __version__
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine import paths
-from zsl_desktop.engine.checkpoints import Checkpoint, CheckpointError, save_checkpoint
+from zsl_desktop.engine.checkpoints import (Checkpoint, CheckpointError, check_compatible, load_checkpoint,
+                                            save_checkpoint)
 from zsl_desktop.engine.data.model import Dataset
+from zsl_desktop.engine.data.word_vectors import attribute_vectors
 from zsl_desktop.engine.distributed import context as dist_context
-from zsl_desktop.engine.methods.base import (
-    Cancelled, Control, EpochEnd, FeatureSource, Message, Method, ModelInfo, TrainData, get_method,
-)
+from zsl_desktop.engine.events import Cancelled, Control, EpochEnd, Message, is_out_of_memory
+from zsl_desktop.engine.feature_source import FeatureSource
+from zsl_desktop.engine.methods import get_method
+from zsl_desktop.engine.methods.base import Method, ModelInfo, TrainData
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on, gamma_for_rejection_rate
 from zsl_desktop.engine.selection import (
     choose_operating_point, h_by_rejection_rate, hold_out_per_class, selection_folds,
@@ -95,11 +98,6 @@ def pick_device(requested: str | None = None) -> str:
     if ctx.active:
         return ctx.device
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2 ** 32))
 
 
 def build_method(dataset: Dataset, features: FeatureSource, config: TrainConfig) -> Method:
@@ -326,7 +324,7 @@ class _Run:
             yield Message(f"resumed {name} phase after epoch {start}")
         last_epoch_state = _cpu_copy(self.method.state_dict()) if start else None
         while True:
-            data = _train_data(self.dataset, self.features, index, train_classes, self.device, self.config.seed,
+            data = train_data(self.dataset, self.features, index, train_classes, self.device, self.config.seed,
                                self.config.backbone, self.config.input_size)
             try:
                 for event in self.method.fit(data, self.control, epochs, start_epoch=start):
@@ -352,9 +350,7 @@ class _Run:
                 break
             except Cancelled:
                 return None
-            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried, the rest re-raised
-                from zsl_desktop.engine.features import is_out_of_memory
-
+            except Exception as exc:  # only out-of-memory is retried, the rest re-raised
                 if not is_out_of_memory(exc):
                     raise
                 yield Message(self._shrink(exc, start))
@@ -422,8 +418,6 @@ def check_resume_file(checkpoint_path, dataset, config) -> bool:
 
 
 def _load_resume(checkpoint_path, dataset, config):
-    from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
-
     path = resume_path(checkpoint_path)
     if not path.exists():
         return None
@@ -452,21 +446,9 @@ def _cpu_copy(state: dict) -> dict:
             for k, v in state.items()}
 
 
-def run_to_end(gen, on_event=None):
-    """Drive a generator of events; return its return value."""
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if on_event is not None:
-            on_event(event)
-
-
-def _train_data(dataset, features, index, train_classes, device, seed, backbone="efficientnet_lite0",
+def train_data(dataset, features, index, train_classes, device, seed, backbone="efficientnet_lite0",
                 input_size=224) -> TrainData:
-    from zsl_desktop.engine.data.word_vectors import attribute_vectors
-
+    """What ``fit`` gets for the rows ``index`` (this rank's share under torchrun), learning ``train_classes``."""
     vectors, _ = attribute_vectors(dataset.attribute_names)
     ctx = dist_context()
     index = ctx.shard_training(np.asarray(index), seed)  # this rank's share under torchrun

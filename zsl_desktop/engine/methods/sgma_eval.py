@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zsl_desktop.engine.images import ImageFileError, image_size
-from zsl_desktop.engine.localisation import RADIUS, _disc_area_in_unit_square, crop_coordinates, peak_location
+from zsl_desktop.engine.localisation import RADIUS, disc_area_in_unit_square, crop_coordinates, peak_location
 
 HEAD_PARTS = ("beak", "crown", "forehead", "left eye", "right eye", "nape", "throat")
 TAIL_PARTS = ("tail",)
@@ -146,7 +146,7 @@ def part_localisation(method, dataset, features, index, input_size: int, radius:
         targets = pts[visible]
         d = np.linalg.norm(peaks[:, None] - targets[None], axis=2)  # [P, visible]
         peak.extend((d.min(1) <= radius).astype(float).tolist())
-        area = _disc_area_in_unit_square(targets, radius)
+        area = disc_area_in_unit_square(targets, radius)
         uniform.extend([area] * len(peaks))
         centre.extend([float(np.linalg.norm(targets - 0.5, axis=1).min() <= radius)] * len(peaks))
         visible_names = [names[i] for i in np.flatnonzero(visible)]
@@ -163,7 +163,7 @@ def part_localisation(method, dataset, features, index, input_size: int, radius:
             points = pts[ids]
             dist = np.linalg.norm(peaks[:, None] - points[None], axis=2)
             peak_list.append(float(dist.min() <= radius))
-            a = _disc_area_in_unit_square(points, radius)
+            a = disc_area_in_unit_square(points, radius)
             peak_u.append(1 - (1 - a) ** len(peaks))
             target = region_box(points)
             cov[region].append(float(coverage(boxes, points).max()))
