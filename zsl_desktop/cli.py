@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -139,9 +140,10 @@ def main(argv=None) -> int:
     if args.command is None:
         build_parser().print_help()
         return 2
-    from zsl_desktop.engine.backbones import BackboneUnavailable
-    from zsl_desktop.engine.checkpoints import CheckpointError
-    from zsl_desktop.engine.data import DatasetError
+    from zsl_desktop.engine.errors import ZslError
+    from zsl_desktop.engine.logs import setup_logging
+
+    setup_logging()
 
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must not crash a print
         try:
@@ -157,7 +159,10 @@ def main(argv=None) -> int:
         ProgressBar.enabled = False
     try:
         return COMMANDS[args.command](args)
-    except (DatasetError, CheckpointError, BackboneUnavailable, ValueError, KeyError, OSError, MemoryError) as exc:
+    # ZslError: every error the engine raises on purpose; the built-in kinds: a bad value, an unknown name,
+    # a file or disk problem, memory. One line each (--debug shows the traceback); anything else is a bug,
+    # whose traceback also goes to the log file.
+    except (ZslError, ValueError, KeyError, OSError, MemoryError) as exc:
         if args.debug:
             raise
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
@@ -166,6 +171,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        logging.getLogger(__name__).exception("%s: unexpected error", args.command)
+        raise
     finally:
         from zsl_desktop.engine.distributed import shutdown
 

@@ -7,11 +7,13 @@ import os
 import tempfile
 from pathlib import Path
 
+from zsl_desktop.engine.errors import ZslError
+
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
-class DiskFullError(OSError):
+class DiskFullError(ZslError, OSError):
     """A write failed for lack of space; the file it was replacing is unchanged."""
 
     def __str__(self) -> str:

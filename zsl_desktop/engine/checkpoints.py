@@ -25,12 +25,13 @@ from pathlib import Path
 import torch
 
 from zsl_desktop.engine.atomic import atomic_write_bytes
+from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.userfiles import MAX_JSON_DEPTH, check_file, json_depth
 
 FORMAT = "zsl-desktop-checkpoint/1"
 
 
-class CheckpointError(Exception):
+class CheckpointError(ZslError):
     """A checkpoint is missing, damaged, hostile or made for other data; the message says which."""
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from zsl_desktop.engine.atomic import atomic_write_text
+from zsl_desktop.engine.errors import ZslError
 
 LIBRARY_FORMAT = "zsl-desktop-class-library/1"
 EXPORT_FORMAT = "zsl-desktop-classes/1"
@@ -30,7 +31,7 @@ MAX_NAME = 80
 LIBRARY_MAX_VALUE = 100.0  # attribute scales are 0-1 or 0-100 (value_range): nothing saved lies outside 0-100
 
 
-class LibraryError(Exception):
+class LibraryError(ZslError):
     """A library or export file cannot be used; the message names the file and the problem."""
 
     def __init__(self, path, problem: str):

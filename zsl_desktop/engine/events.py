@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
+from zsl_desktop.engine.errors import JobCancelled
 
-class Cancelled(Exception):
+
+class Cancelled(JobCancelled):
     """Raised inside ``fit`` when the user cancels; the trainer keeps the best state so far."""
 
 

@@ -44,15 +44,18 @@ from zsl_desktop.engine import paths
 from zsl_desktop.engine.atomic import atomic_write_bytes, atomic_write_text
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.distributed import context as dist_context
+from zsl_desktop.engine.errors import JobCancelled
 from zsl_desktop.engine.images import describe, open_image
 from zsl_desktop.engine.events import is_out_of_memory, prefetch, run_to_end
 from zsl_desktop.engine.feature_source import FeatureSource, ImageAccess, release_pages
+
+log = logging.getLogger(__name__)
 
 STORE_VERSION = 1
 FLUSH_SECONDS = 2.0  # a kill loses at most this much work; flushing every batch cost more than the model
 
 
-class ExtractionCancelled(Exception):
+class ExtractionCancelled(JobCancelled):
     pass
 
 
@@ -350,6 +353,8 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
             failed.update(part)
     if dist.is_main:
         manifest = _write_status(folder, manifest, failed, "complete")
+        log.info("extracted %d images of %s with %s in %s (%d unreadable)", count, dataset.name, backbone, folder,
+                 len(failed))
     dist.barrier()
     if not dist.is_main:
         manifest = _read_manifest(folder)
@@ -403,7 +408,7 @@ class BackboneRunner:
             raise MemoryError(f"out of memory on the CPU even one image at a time ({exc})") from exc
 
     def _say(self, text: str) -> None:
-        logging.getLogger(__name__).warning(text)
+        log.warning(text)
         self.messages.append(text)
 
     def take_message(self) -> str:

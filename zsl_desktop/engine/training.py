@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,6 +45,8 @@ from zsl_desktop.engine.scoring import encode_rows, evaluate_on, gamma_for_rejec
 from zsl_desktop.engine.selection import (
     choose_operating_point, h_by_rejection_rate, hold_out_per_class, selection_folds,
 )
+
+log = logging.getLogger(__name__)
 
 SELECTIONS = ("validation", "test")
 CALIBRATION_FRACTION = 0.1  # of each seen class, kept out of the final run to place gamma
@@ -296,6 +299,8 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
             path = Path(checkpoint_path)
         dist_context().barrier()
     finished = Finished(method, header, report, path, cancelled=control.cancelled)
+    log.info("trained %s on %s (%s epochs, gamma from %s): %s; checkpoint %s", method.name, dataset.name,
+             best_epoch, gamma_source, report.as_dict(), path)
     yield finished
     return finished
 
@@ -353,7 +358,9 @@ class _Run:
             except Exception as exc:  # only out-of-memory is retried, the rest re-raised
                 if not is_out_of_memory(exc):
                     raise
-                yield Message(self._shrink(exc, start))
+                text = self._shrink(exc, start)
+                log.warning(text)
+                yield Message(text)
                 self.method = build_method(self.dataset, self.features, self.config).to(self.device)
                 if last_epoch_state is not None:
                     self.method.load_state_dict(last_epoch_state)

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from zsl_desktop.engine.errors import ZslError
+
 SPLIT_NAMES = ("trainval", "test_seen", "test_unseen")
 
 
-class DatasetError(Exception):
+class DatasetError(ZslError):
     """A dataset file is missing or malformed.
 
     The message always names the file, and the line (or row/column) when
