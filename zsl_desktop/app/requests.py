@@ -64,8 +64,6 @@ def all_scores(ctx: EngineContext, matrix: np.ndarray, names, kinds, generation:
 
 def explain(ctx: EngineContext, item: int, generation: int = 0) -> Explained:
     """Attention maps (and part boxes and crops, for methods that localise parts) of one item."""
-    import inspect
-
     import torch
 
     method = ctx.model().method
@@ -73,13 +71,8 @@ def explain(ctx: EngineContext, item: int, generation: int = 0) -> Explained:
         features = ctx.item_features(item, method.feature_kind)
     except ValueError:
         return Explained(item, None, None, generation=generation)
-    kwargs = {}
-    if "image" in inspect.signature(method.explain).parameters:  # SGMA crops its parts from the image
-        path = ctx.item_path(item)
-        if path is not None:
-            kwargs["image"] = path
-    with torch.inference_mode():
-        e = method.explain(features, **kwargs)
+    with torch.inference_mode():  # the image: SGMA crops its parts from it, the others ignore it
+        e = method.explain(features, image=ctx.item_path(item))
     crops = tuple(np.asarray(c, np.uint8) for c in (e.extras or {}).get("crops", ()) or ())
     return Explained(item, e.attribute_scores, e.attention, e.part_boxes, e.part_attention, generation, crops)
 

@@ -340,7 +340,7 @@ class MSDN(Method):
         return codes @ self.prepare_class_attributes(class_attributes).T
 
     @torch.no_grad()
-    def explain(self, features: torch.Tensor) -> Explanation:
+    def explain(self, features: torch.Tensor, image=None) -> Explanation:
         """Attribute scores and both sub-nets' maps on the feature grid for one image [C, h, w]."""
         x = torch.as_tensor(features) if not isinstance(features, torch.Tensor) else features
         x = self._grid(x[None] if x.ndim == 3 else x)[:1]
