@@ -6,7 +6,7 @@ import scipy.io
 import torch
 
 from zsl_desktop.engine.checkpoints import load_checkpoint, save_checkpoint
-from zsl_desktop.engine.flows import ConditionalFlow, RelativePositioning, nll_loss, prototype_loss
+from zsl_desktop.engine.methods.gsmflow.flows import ConditionalFlow, RelativePositioning, nll_loss, prototype_loss
 from zsl_desktop.engine.methods.base import (Cancelled, Control, EpochEnd, FeatureSource, Message, ModelInfo, Step,
                                              TrainData)
 from zsl_desktop.engine.methods import get_method
@@ -225,7 +225,8 @@ def _write_xlsa17(folder, seed=0):
     trainval = index[seen & (index % per < 8)]
     test_seen = index[seen & (index % per >= 8)]
     test_unseen = index[~seen]
-    one = lambda i: (np.asarray(i) + 1).reshape(-1, 1).astype(np.uint16)  # noqa: E731
+    def one(i):
+        return (np.asarray(i) + 1).reshape(-1, 1).astype(np.uint16)
     scipy.io.savemat(folder / "att_splits.mat", {
         "att": original / np.linalg.norm(original, axis=0), "original_att": original,
         "trainval_loc": one(trainval), "test_seen_loc": one(test_seen), "test_unseen_loc": one(test_unseen)})

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from zsl_desktop.engine import crops as crops_module
-from zsl_desktop.engine.crops import (CropCache, CropEncoder, crop_images, dequantise, quantise, square_boxes,
+from zsl_desktop.engine.methods.sgma import crops as crops_module
+from zsl_desktop.engine.methods.sgma.crops import (CropCache, CropEncoder, crop_images, dequantise, quantise, square_boxes,
                                       view_to_image_box)
 from zsl_desktop.engine.feature_source import ImageAccess
 from zsl_desktop.engine.methods.base import (Cancelled, Control, EpochEnd, FeatureSource, Message, ModelInfo, Step,
                                              TrainData)
 from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.methods.sgma import SGMA, part_localisation
-from zsl_desktop.engine.methods.sgma_eval import box_iou, coverage, random_boxes, region_box
-from zsl_desktop.engine.methods.sgma_parts import (CROP, GLOBAL, GRID, attribute_maps, box_fit_loss, boxcar_mask,
+from zsl_desktop.engine.methods.sgma.evaluation import box_iou, coverage, random_boxes, region_box
+from zsl_desktop.engine.methods.sgma.parts import (CROP, GLOBAL, GRID, attribute_maps, box_fit_loss, boxcar_mask,
                                                    channel_peaks, class_centre_triplet_loss, compactness_loss,
                                                    diversity_loss, embedding_softmax_loss, kmeans,
                                                    normalise_maps)

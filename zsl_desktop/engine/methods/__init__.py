@@ -1,12 +1,14 @@
 """The built-in ZSL methods and the registry that names them.
 
-Importing a method's module registers it (``base.register``); this package
-imports the built-ins, so ``get_method`` sees them all. Add one line per method.
+A method that fits in one file is a module here (``msdn.py``); one that needs more is a
+package (``sgma/``, ``gsmflow/``, ``ce_gzsl/``). Importing it registers its classes
+(``base.register``); this package imports the built-ins, so ``get_method`` sees them all.
+Add one line per method.
 """
-from zsl_desktop.engine.methods import gsmflow, ipce, msdn, sgma
+from zsl_desktop.engine.methods import ce_gzsl, gsmflow, msdn, sgma
 from zsl_desktop.engine.methods.base import Method, registered
 
-BUILT_IN = (msdn, gsmflow, sgma, ipce)  # imported for their registration
+BUILT_IN = (msdn, gsmflow, sgma, ce_gzsl)  # imported for their registration
 
 
 def method_names() -> list[str]:
@@ -19,3 +21,8 @@ def get_method(name: str) -> type[Method]:
         return methods[name.lower()]
     except KeyError:
         raise KeyError(f"unknown method {name!r}; available: {', '.join(sorted(methods))}") from None
+
+
+def default_epochs(method_name: str) -> int:
+    """How many epochs a method trains for unless told otherwise."""
+    return int(get_method(method_name).default_hparams.get("epochs", 30))

@@ -48,6 +48,9 @@ Deviations from the released code, and why:
   time (gamma = 2 * bias reproduces it).
 - Numerics: the self-calibration loss is computed with log-sum-exp and the
   distillation norm has a 1e-12 floor, so they cannot overflow or divide by zero.
+
+Why one module over 400 lines: the network, its losses and the protocol methods follow the paper section by
+section and read best in one piece.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Part crops of the original images, re-encoded by the frozen backbone, with a disk cache.
 
-SGMA (``methods/sgma.py``) zooms into square boxes found by its attention maps and
+SGMA (``method.py`` of this package) zooms into square boxes found by its attention maps and
 runs the backbone on each crop. On a CPU that costs more than everything else
 in training, so crop features are computed once and cached:
 

@@ -60,7 +60,8 @@ class PartLocalisation:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     def format(self) -> str:
-        pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
+        def pct(v):
+            return f"{100 * v:.1f}%"
         top = "; ".join(f"map {i + 1}: " + ", ".join(f"{name} {pct(v)}" for name, v in list(parts.items())[:3])
                         for i, parts in self.nearest.items())
         return "\n".join([
@@ -90,7 +91,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ix = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
     iy = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
     inter = ix * iy
-    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
+    def area(x):
+        return (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])
     return inter / np.maximum(area(a) + area(b) - inter, 1e-12)
 
 
@@ -170,7 +172,8 @@ def part_localisation(method, dataset, features, index, input_size: int, radius:
             cov_r[region].append(float(coverage(random, points).max(1).mean()))
             iou[region].append(float(box_iou(boxes, target).max()))
             iou_r[region].append(float(box_iou(random, target).max(1).mean()))
-    mean = lambda xs: float(np.mean(xs)) if len(xs) else 0.0  # noqa: E731
+    def mean(xs):
+        return float(np.mean(xs)) if len(xs) else 0.0
     shares = {i: dict(sorted(((k, v / max(images, 1)) for k, v in counts.items()), key=lambda kv: -kv[1]))
               for i, counts in sorted(nearest.items())}
     return PartLocalisation(
