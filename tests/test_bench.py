@@ -1,7 +1,7 @@
 """`zsl-desktop bench` keeps working: every section runs on tiny sizes and reports finite figures."""
 import math
 
-from zsl_desktop.bench import Sizes, format_markdown, format_table, run
+from zsl_desktop.bench.runner import Sizes, format_markdown, format_table, run
 from zsl_desktop.engine.features import extract_all
 
 

@@ -275,7 +275,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from zsl_desktop.bench import main as bench_main
+    from zsl_desktop.bench.runner import main as bench_main
 
     return bench_main(args)
 

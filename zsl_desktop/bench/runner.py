@@ -253,7 +253,7 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
 # -- 5/6. start-up and memory (need the app) ----------------------------------------------------------
 def bench_app(sizes: Sizes, checkpoint=None) -> list[Row]:
     try:
-        from zsl_desktop.app import bench_ui
+        from zsl_desktop.bench import ui as bench_ui
     except ImportError as exc:
         return [Row("app", f"app benchmarks unavailable ({exc})", float("nan"), "")]
     return [Row(**r) if isinstance(r, dict) else r for r in bench_ui.run(sizes, checkpoint)]
