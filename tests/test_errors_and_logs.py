@@ -12,7 +12,7 @@ from zsl_desktop.engine.data import DatasetError
 from zsl_desktop.engine.data.builtin_birds import GenerationCancelled
 from zsl_desktop.engine.errors import JobCancelled, ZslError
 from zsl_desktop.engine.events import Cancelled
-from zsl_desktop.engine.features import ExtractionCancelled
+from zsl_desktop.engine.extraction import ExtractionCancelled
 from zsl_desktop.engine.images import ImageFileError
 from zsl_desktop.engine.logs import log_path, setup_logging
 from zsl_desktop.engine.userfiles import UserFileError

@@ -83,7 +83,8 @@ def format_seed_table(seeds: list[int], rows: list[dict], summary: dict) -> str:
 def run_train(args, load) -> int:
     from zsl_desktop.engine.backbones import BACKBONES
     from zsl_desktop.engine.paths import data_dir
-    from zsl_desktop.engine.training import check_resume_file, default_checkpoint_path, resume_path
+    from zsl_desktop.engine.training import default_checkpoint_path
+    from zsl_desktop.engine.resume import check_resume_file, resume_path
     from zsl_desktop.engine.userfiles import check_writable
 
     seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else None

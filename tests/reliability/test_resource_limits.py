@@ -12,7 +12,8 @@ import torch
 
 from reliability_corpus import make_folder_dataset
 from zsl_desktop.engine import atomic, backbones
-from zsl_desktop.engine.features import BackboneRunner, extract_all
+from zsl_desktop.engine.features import extract_all
+from zsl_desktop.engine.extraction import BackboneRunner
 
 
 def _oom(n):

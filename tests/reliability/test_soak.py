@@ -99,6 +99,7 @@ def test_soak(qtbot, small_birds, soak_model, monkeypatch, capsys):
     def interact(moves: int, selections: int) -> None:
         """``moves`` slider moves in short drags, with ``selections`` image selections spread among them."""
         every = max(1, moves // max(selections, 1))
+        slider = None  # the slider being dragged (a new one every 20 moves)
         for m in range(moves):
             if m % 20 == 0:
                 if m:

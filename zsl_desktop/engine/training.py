@@ -16,11 +16,13 @@ Model selection (METHODS.md decision 1):
 - ``select="test"``: one phase on trainval, evaluated on the test split every
   epoch, best H kept. Only for reproducing published tables; every report
   says so.
+
+Why over 400 lines: the two selection modes share the phase runner (``_Run``) and read best beside it;
+resume files are in ``resume.py`` and the validation folds in ``selection.py``.
 """
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -32,15 +34,15 @@ import torch
 from zsl_desktop import __version__
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine import paths
-from zsl_desktop.engine.checkpoints import (Checkpoint, CheckpointError, check_compatible, load_checkpoint,
-                                            save_checkpoint)
+from zsl_desktop.engine.checkpoints import Checkpoint, CheckpointError, save_checkpoint
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.data.word_vectors import attribute_vectors
 from zsl_desktop.engine.distributed import context as dist_context
 from zsl_desktop.engine.events import Cancelled, Control, EpochEnd, Message, is_out_of_memory
 from zsl_desktop.engine.feature_source import FeatureSource
-from zsl_desktop.engine.methods import get_method
+from zsl_desktop.engine.methods import default_epochs, get_method
 from zsl_desktop.engine.methods.base import Method, ModelInfo, TrainData
+from zsl_desktop.engine.resume import load_resume, resume_path
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on, gamma_for_rejection_rate
 from zsl_desktop.engine.selection import (
     choose_operating_point, h_by_rejection_rate, hold_out_per_class, selection_folds,
@@ -177,10 +179,6 @@ def method_from_checkpoint(checkpoint: Checkpoint) -> Method:
 _HEADER_FIELDS = ("method", "attribute_names", "class_names", "feature_kind", "channels", "grid_size")
 
 
-def default_epochs(method_name: str) -> int:
-    return int(get_method(method_name).default_hparams.get("epochs", 30))
-
-
 def inference_state(method: Method) -> dict:
     """The weights without optimiser state: what a finished checkpoint needs (a third of the size)."""
     return {k: v for k, v in method.state_dict().items() if not k.startswith("optim.")}
@@ -194,12 +192,6 @@ def default_checkpoint_path(dataset: Dataset, method: str, folder: Path | None =
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in dataset.name)[:80] or "dataset"
     folder = Path(folder) if folder is not None else paths.data_dir() / "checkpoints"
     return folder / f"{safe}-{dataset.fingerprint[:8]}-{method}.pt"
-
-
-def resume_path(checkpoint_path: Path) -> Path:
-    """Where a run keeps its per-epoch state, beside its final checkpoint."""
-    checkpoint_path = Path(checkpoint_path)
-    return checkpoint_path.with_name(checkpoint_path.stem + ".resume.pt")
 
 
 def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, control: Control | None = None,
@@ -217,12 +209,12 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
     if epochs < 1:  # 0 must not mean "the default", nor -1 an untrained model
         raise ValueError(f"epochs must be at least 1, not {config.epochs}")
     seen, unseen = dataset.seen_classes, dataset.unseen_classes
-    saved = _load_resume(checkpoint_path, dataset, config) if resume and checkpoint_path else None
+    saved = load_resume(checkpoint_path, dataset, config) if resume and checkpoint_path else None
     run = _Run(dataset, features, config, control, device, checkpoint_path)
 
     if config.select == "validation":
         folds = selection_folds(dataset, config)
-        for train_idx, val_seen_idx, val_unseen_idx, train_classes, _ in folds:
+        for _, val_seen_idx, val_unseen_idx, train_classes, _ in folds:
             if len(val_seen_idx) == 0 or len(val_unseen_idx) == 0 or len(train_classes) == 0:
                 raise ValueError(
                     f"{dataset.name}: too few training images to choose the epoch on validation data (each seen "
@@ -263,7 +255,7 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
                                     carry={"epoch": best_epoch, "metrics": {}})
         if done is None:
             return (yield from run.cancelled())
-        method = run.method
+        method = run.trained
         gamma, gamma_source = 0.0, "validation"  # no calibration images (2 or fewer per class): no shift
         if len(calibration_idx):
             gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate,
@@ -281,7 +273,7 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
                                     keep_best_state=True)
         if best is None:
             return (yield from run.cancelled())
-        method = run.method
+        method = run.trained
         method.load_state_dict(best["state"])
         best_epoch, gamma, gamma_source = best["epoch"], best["metrics"]["gamma"], "test"
         selection = {"best_epoch": best_epoch, "test": best["metrics"]}
@@ -314,6 +306,13 @@ class _Run:
         self.method: Method | None = None
         self.progress: dict | None = None  # validation curves so far (fold_curves, curve), kept in resume files
         self.fold = (0, 1)
+
+    @property
+    def trained(self) -> Method:
+        """The model of the current (or last) phase."""
+        if self.method is None:
+            raise RuntimeError("no training phase has started")
+        return self.method
 
     def phase(self, name, index, train_classes, epochs, evaluate, saved, carry=None, keep_best_state=False):
         """Train one phase; yields events, returns the best ``{"epoch", "metrics"[, "state"]}`` or None if cancelled.
@@ -368,7 +367,7 @@ class _Run:
 
     def _shrink(self, exc: BaseException, epoch: int) -> str:
         """Half the batch (methods with ``batch_size``), else the CPU; what was done, for the user."""
-        batch = int(self.method.hparams.get("batch_size", 1))
+        batch = int(self.trained.hparams.get("batch_size", 1))
         where = f"out of memory on {self.device} in epoch {epoch + 1}"
         back = f"back to the end of epoch {epoch}" if epoch else "starting again"
         if str(self.device).startswith("cuda"):
@@ -398,53 +397,6 @@ class _Run:
             state["best"] = best["state"]
         if dist_context().is_main:
             save_checkpoint(resume_path(self.checkpoint_path), header, state)
-
-
-RESUME_SETTINGS = ("method", "select", "seed", "backbone", "input_size", "requested_epochs")
-
-
-def resume_differences(header: dict, config: TrainConfig) -> list[str]:
-    """The settings a resume file was made with that differ from ``config``, in words ("seed 0 -> 1")."""
-    ours = {"method": config.method, "select": config.select, "seed": config.seed, "backbone": config.backbone,
-            "input_size": config.input_size, "requested_epochs": config.epochs or default_epochs(config.method)}
-    out = [f"{'epochs' if k == 'requested_epochs' else k.replace('_', ' ')} {header.get(k)!r} -> {ours[k]!r}"
-           for k in RESUME_SETTINGS if k in header and header.get(k) != ours[k]]
-    theirs = header.get("hparams") or {}
-    mine = json.loads(json.dumps({**get_method(config.method).default_hparams, **config.hparams}))  # as stored
-    for k in sorted(set(theirs) | set(mine)):
-        if k == "batch_size":  # halved by the out-of-memory fallback: not a setting the user changed
-            continue
-        if theirs.get(k) != mine.get(k):
-            out.append(f"{k} {theirs.get(k)!r} -> {mine.get(k)!r}")
-    return out
-
-
-def check_resume_file(checkpoint_path, dataset, config) -> bool:
-    """True when a resume file beside ``checkpoint_path`` will be continued; refuses one of other settings."""
-    return _load_resume(checkpoint_path, dataset, config) is not None
-
-
-def _load_resume(checkpoint_path, dataset, config):
-    path = resume_path(checkpoint_path)
-    if not path.exists():
-        return None
-    ck = load_checkpoint(path)
-    check_compatible(ck, dataset)
-    h = ck.header
-    differ = resume_differences(h, config)
-    if differ:
-        raise ValueError(f"{path}: an interrupted run with other settings ({'; '.join(differ)}); rerun it with "
-                         f"its settings to continue it, or delete the file (or choose another --out) to start anew")
-    if not isinstance(h.get("resume_phase"), str) or not isinstance(h.get("resume_epoch"), int) \
-            or "model" not in ck.state:
-        raise CheckpointError(f"{path}: not a resume file (no phase, epoch or model state in it)")
-    if config.select == "validation" and h.get("progress") is None:
-        return None  # written before validation folds existed: its curves are not there, start again
-    best = h.get("best") or None
-    if best is not None and "best" in ck.state:
-        best = {**best, "state": ck.state["best"]}
-    return {"phase": h["resume_phase"], "epoch": int(h["resume_epoch"]), "best": best, "state": ck.state["model"],
-            "progress": h.get("progress")}
 
 
 def _cpu_copy(state: dict) -> dict:
