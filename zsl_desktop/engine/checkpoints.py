@@ -76,7 +76,7 @@ def _digest(tensor: torch.Tensor) -> str:
     t = tensor.detach().cpu().contiguous()
     h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
     if t.numel():
-        h.update(t.reshape(-1).view(torch.uint8).numpy())  # the tensor's own bytes, not copied
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data)  # the tensor's own bytes, not copied
     return h.hexdigest()[:32]
 
 

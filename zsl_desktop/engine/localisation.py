@@ -97,7 +97,8 @@ def localisation_score(method, dataset, features, index, input_size: int, radius
     scored = {g: [part_id[p] for p in parts if p in part_id] for g, parts in GROUP_PARTS.items() if g in groups}
     scored = {g: ids for g, ids in scored.items() if ids}
     index = np.asarray(index)[: max_images]
-    hits, uniform, centre, per_group, images = [], [], [], {g: [] for g in scored}, 0
+    per_group: dict[str, list] = {g: [] for g in scored}
+    hits, uniform, centre, images = [], [], [], 0
     skipped = 0
     for row in index:
         try:
@@ -125,7 +126,8 @@ def localisation_score(method, dataset, features, index, input_size: int, radius
             centre.append(float(np.linalg.norm(targets - 0.5, axis=1).min() <= radius))
             used = True
         images += used
-    mean = lambda xs: float(np.mean(xs)) if xs else 0.0  # noqa: E731
+    def mean(xs):
+        return float(np.mean(xs)) if xs else 0.0
     return LocalisationScore(
         hits=mean(hits), uniform=mean(uniform), centre=mean(centre), pairs=len(hits), images=images, skipped=skipped,
         per_group={g: (mean(v), len(v)) for g, v in per_group.items() if v}, radius=radius,

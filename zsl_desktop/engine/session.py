@@ -143,7 +143,7 @@ class Session:
         if self.store is None or not self.store.failed or not self.dataset.has_images:
             return np.zeros(0, np.int64)
         failed = set(self.store.failed)
-        return np.array([i for i, p in enumerate(self.dataset.image_paths) if p in failed], np.int64)
+        return np.array([i for i, p in enumerate(self.dataset.image_paths or ()) if p in failed], np.int64)
 
     def checkpoint_dir(self) -> Path:
         from zsl_desktop.engine.paths import data_dir

@@ -6,6 +6,9 @@ horizontal flip, shift). Part locations go through the same transform, so they
 are exact: the crown point lies on the drawn crown, the beak point on the bill.
 Drawing happens at twice the output size and is reduced, which anti-aliases
 the edges that ``ImageDraw`` leaves jagged.
+
+Why one module over 400 lines: the drawing of one bird, part by part, is one sequence of steps; its geometry
+and scenery helpers are in ``bird_geometry.py`` and ``bird_scenery.py``.
 """
 from __future__ import annotations
 
@@ -250,7 +253,8 @@ def _draw_bird(cv: _Layout, attrs: Mapping[str, str], colors: dict, rng):
     feet = []
     for key, x, col in (("far", -0.12, _mix(_LEG_COLOR, (0, 0, 0), 0.3)), ("near", 0.1, _LEG_COLOR)):
         lower = body[body[:, 1] > 0]
-        bottom = float(np.interp(x, *zip(*sorted(map(tuple, lower)))))
+        xs, ys = np.asarray(sorted(map(tuple, lower))).T
+        bottom = float(np.interp(x, xs, ys))
         hip = (x, bottom - 0.15)
         foot = (x + 0.05, bottom + leg_len)
         cv.line([hip, foot], col, 0.06, R["leg"])
@@ -317,8 +321,8 @@ def _draw_bird(cv: _Layout, attrs: Mapping[str, str], colors: dict, rng):
 
     eye = np.array([hx + 0.36 * r, hy - 0.1 * r])
     if attrs["eye_ring"] == "yes":
-        cv.poly(ellipse_points(*eye, 0.27 * r, 0.27 * r, n=20), (250, 250, 250), R["eye"], outline=(20, 20, 20))
-    cv.poly(ellipse_points(*eye, 0.13 * r, 0.13 * r, n=16), (15, 15, 15), R["eye"])
+        cv.poly(ellipse_points(eye[0], eye[1], 0.27 * r, 0.27 * r, n=20), (250, 250, 250), R["eye"], outline=(20, 20, 20))
+    cv.poly(ellipse_points(eye[0], eye[1], 0.13 * r, 0.13 * r, n=16), (15, 15, 15), R["eye"])
     cv.poly(ellipse_points(eye[0] + 0.04 * r, eye[1] - 0.04 * r, 0.04 * r, 0.04 * r, n=8), (255, 255, 255), None)
     parts["near eye"] = eye
 

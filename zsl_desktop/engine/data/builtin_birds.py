@@ -123,8 +123,8 @@ def _name_species(all_values: list[dict], rng) -> list[str]:
         peers = [v for v in all_values if _noun(v) == noun and v is not values]
         options = []
         ranks = rng.permutation(len(_DESCRIPTIVE))
-        for order, (group, words) in zip(ranks, _DESCRIPTIVE.items()):
-            word = words.get(values[group])
+        for order, (group, word_of) in zip(ranks, _DESCRIPTIVE.items()):
+            word = word_of.get(values[group])
             if word is not None:
                 shared = sum(p[group] == values[group] for p in peers)
                 options.append((shared, order, word))
