@@ -23,6 +23,8 @@ import numpy as np
 
 from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.errors import ZslError
+from zsl_desktop.engine.paths import data_dir
+from zsl_desktop.engine.userfiles import read_json
 
 LIBRARY_FORMAT = "zsl-desktop-class-library/1"
 EXPORT_FORMAT = "zsl-desktop-classes/1"
@@ -55,8 +57,6 @@ def value_range(class_attributes: np.ndarray) -> tuple[float, float]:
 
 
 def library_path() -> Path:
-    from zsl_desktop.engine.paths import data_dir
-
     return data_dir() / LIBRARY_FILE
 
 
@@ -314,8 +314,6 @@ def read_export(path: Path, attribute_names, scale=None) -> list[UserClass]:
 
 def _read_json(path: Path):
     """JSON through the engine's gate: no pipes or devices, bounded size and nesting, NaN refused."""
-    from zsl_desktop.engine.userfiles import read_json
-
     if not Path(path).exists() and not Path(path).is_symlink():
         raise LibraryError(path, "no such file")
     return read_json(path, LibraryError)

@@ -63,6 +63,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zsl_desktop.engine.data.word_vectors import attribute_vectors
 from zsl_desktop.engine.precision import training_dtype
 
 from .base import (Control, EpochEnd, Explanation, Method, ModelInfo, Step, TrainData, move_optimizer_state,
@@ -211,8 +212,6 @@ class MSDN(Method):
         if str(self.hparams["distill"]) not in DISTILL_FORMS:
             raise ValueError(f"msdn: distill must be one of {DISTILL_FORMS}, not {self.hparams['distill']!r}")
         self._net = MSDNNet(len(info.attribute_names), info.channels)
-        from zsl_desktop.engine.data.word_vectors import attribute_vectors
-
         self._net.reset(attribute_vectors(info.attribute_names)[0], seed=0)
         self._optimizer: torch.optim.Optimizer | None = None
         self._pending_optim: dict | None = None
@@ -249,8 +248,6 @@ class MSDN(Method):
         if start_epoch == 0:  # a fresh run: the released initialisation, seeded
             vectors = data.attribute_vectors
             if vectors is None:
-                from zsl_desktop.engine.data.word_vectors import attribute_vectors
-
                 vectors = attribute_vectors(names)[0]
             vectors = np.asarray(vectors, dtype=np.float32)
             if vectors.ndim != 2 or vectors.shape[0] != num_attributes:

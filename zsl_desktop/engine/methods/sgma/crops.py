@@ -38,9 +38,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from zsl_desktop.engine.atomic import atomic_open
+from zsl_desktop.engine.backbones import BACKBONES, load_backbone
 from zsl_desktop.engine.events import prefetch
 from zsl_desktop.engine.feature_source import ImageAccess
-from zsl_desktop.engine.images import ImageFileError
+from zsl_desktop.engine.images import ImageFileError, open_image
 
 CACHE_VERSION = 1
 MERGE_AT = 32  # chunk files; more than this are merged into one on the next open
@@ -85,8 +87,6 @@ def view_to_image_box(box, image_size) -> tuple:
 
 def _open_rgb(path) -> Image.Image:
     """Through the engine's image gate: a damaged file raises ImageFileError naming it."""
-    from zsl_desktop.engine.images import open_image
-
     return open_image(path)
 
 
@@ -183,8 +183,6 @@ class CropCache:
         self._add(keys, feats)
         if self.folder is None:
             return
-        from zsl_desktop.engine.atomic import atomic_open
-
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"chunk-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
         with atomic_open(self.folder / name, "wb") as f:
@@ -193,8 +191,6 @@ class CropCache:
 
     def _merge(self, names: list[str]) -> None:
         """Many chunks -> one (written first, then the old ones removed; readers skip what vanished)."""
-        from zsl_desktop.engine.atomic import atomic_open
-
         keys, feats, merged = [], [], []
         for name in names:
             try:
@@ -242,8 +238,6 @@ class CropEncoder:
 
     def __init__(self, access: ImageAccess, channels: int, crop_size: int = 128, quantum: int = 32,
                  device="cpu", batch_size: int = 16):
-        from zsl_desktop.engine.backbones import BACKBONES
-
         self.access = access
         self.spec = BACKBONES[access.backbone]
         if self.spec.channels != int(channels):
@@ -259,8 +253,6 @@ class CropEncoder:
 
     def backbone(self):
         if self._backbone is None:
-            from zsl_desktop.engine.backbones import load_backbone
-
             self._backbone = load_backbone(self.access.backbone, device=self.device)
         return self._backbone
 
@@ -334,8 +326,6 @@ def encode_crops(image, boxes, channels: int, crop_size: int = 128, quantum: int
 
     ``backbone`` None: the one with ``channels`` output channels (the first such).
     """
-    from zsl_desktop.engine.backbones import BACKBONES, load_backbone
-
     name = backbone or next((n for n, s in BACKBONES.items() if s.channels == int(channels)), None)
     if name is None:
         raise ValueError(f"crops: no backbone gives {channels} channels")
