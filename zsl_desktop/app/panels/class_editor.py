@@ -318,8 +318,7 @@ class ClassEditorPanel(QWidget):
 
     def set_value(self, index: int, value: float) -> None:
         """Programmatic edit, as if the user moved the slider (tests, scripting)."""
-        slider = self.sliders[index]
-        slider.slider.setValue(slider._to_steps(value))
+        self.sliders[index].move_to(value)
 
     # -- saving ------------------------------------------------------------------------------------------------
     def save(self, name: str | None = None) -> bool:
