@@ -137,7 +137,7 @@ def test_extraction_skips_bad_images_and_keeps_going(tmp_path, cli):
     store = FeatureStore.open(dataset, "efficientnet_lite0", 32)
     assert store is not None, "the extraction finished despite the bad images"
     assert sorted(store.failed) == sorted(f"crow/{name}" for name in refused)
-    for name in refused:
+    for name, case in refused.items():
         assert case.words and __import__("re").search(case.words, store.failed[f"crow/{name}"])
     # Loose images (the app's "add photos"): the same verdicts, nothing raises, the same features.
     paths = [dataset.image_path(i) for i in range(dataset.num_samples)]
