@@ -117,7 +117,7 @@ def test_a_checkpoint_that_cannot_be_used_leaves_the_session_as_it_was(birds_fea
     assert (session.store, session.backbone, session.input_size, session.model) == before
 
     broken = {k: v for k, v in finished.method.state_dict().items() if not k.startswith("W_1")}
-    save_checkpoint(tmp_path / "broken.pt", finished.header, broken)
+    save_checkpoint(tmp_path / "broken.pt", dict(finished.header, input_size=64), broken)  # the store's size
     with pytest.raises(CheckpointError, match="cannot be used"):
         session.load_checkpoint(tmp_path / "broken.pt")
     assert session.model is state and (session.store, session.backbone, session.input_size) == before[:3]
