@@ -96,6 +96,11 @@ class Method(abc.ABC):
     has_attention: ClassVar[bool] = False
     # True when fit() runs its trainable modules through ``data.parallel`` (torchrun/DDP ready).
     supports_distributed: ClassVar[bool] = False
+    # Where the final model's gamma comes from under validation selection (engine.training):
+    # "calibration": a tenth of each seen class is kept out of the final run, and gamma rejects the
+    # chosen share of those images; "folds": the final run trains on all of trainval and takes the
+    # fold models' mean gamma at the chosen epoch and share.
+    gamma_transfer: ClassVar[str] = "calibration"
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         unknown = set(hparams or {}) - set(self.default_hparams)
