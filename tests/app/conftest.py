@@ -32,6 +32,21 @@ def gui_thread_budget():
             limit_blas_threads(blas_before)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _frozen_start_up_heap():
+    """As the app does once it has opened (main_window, gc.freeze): the imports' objects leave the collector's walk.
+
+    Every bridge's shutdown runs a full collection on the GUI thread (app/gui_gc.py); over torch's,
+    Qt's and pyqtgraph's 235k start-up objects that took ~1.1 s on a busy machine, after this ~1 ms.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _gui_thread_budget():
     with gui_thread_budget():

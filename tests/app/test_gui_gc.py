@@ -88,3 +88,23 @@ def test_the_timer_keeps_pythons_thresholds():
     finally:
         if was:
             gc.enable()
+
+
+def test_a_full_collection_at_most_once_a_minute():
+    collector = gui_gc.GuiThreadCollector()
+    collector.thresholds = (0, -1, -1)  # every generation due (once anything was allocated)
+    generations = []
+
+    def record(phase, info):
+        if phase == "start":
+            generations.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        collector.last_full = 0.0  # long ago: the full one runs
+        collector.collect_due()
+        allocated = [[] for _ in range(10)]
+        collector.collect_due()  # just ran: the next oldest instead
+    finally:
+        gc.callbacks.remove(record)
+    assert generations == [2, 1] and allocated

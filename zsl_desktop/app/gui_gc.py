@@ -16,10 +16,15 @@ here, on the GUI thread, and automatic collection is restored.
 from __future__ import annotations
 
 import gc
+import time
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Slot
 
 CHECK_MS = 200  # a young generation this old is what Python collects every few hundred allocations
+# A full collection walks every object (with torch loaded, 235k: ~1.1 s on a busy 2-core machine) and holds
+# the GIL. Python itself runs one only when a quarter more objects have reached the oldest generation,
+# which it does not tell us: here, at most once a minute (the app freezes its start-up heap, gc.freeze).
+FULL_EVERY_S = 60.0
 
 
 class GuiThreadCollector(QObject):
@@ -30,6 +35,7 @@ class GuiThreadCollector(QObject):
         self.users = 0
         self.thresholds = gc.get_threshold()
         self.was_enabled = True
+        self.last_full = time.monotonic()
         self.timer = QTimer(self)
         self.timer.setInterval(CHECK_MS)
         self.timer.timeout.connect(self.collect_due)
@@ -54,12 +60,17 @@ class GuiThreadCollector(QObject):
 
     @Slot()
     def collect_due(self) -> None:
-        """Python's own rule, on this thread: once the young generation is due, collect the oldest one that is."""
+        """Python's own rule, on this thread: once the young generation is due, collect the oldest one that is
+        (the oldest, a full collection, at most every ``FULL_EVERY_S``)."""
         counts = gc.get_count()
         if counts[0] <= self.thresholds[0]:
             return
         for generation in (2, 1, 0):
             if counts[generation] > self.thresholds[generation]:
+                if generation == 2:
+                    if time.monotonic() - self.last_full < FULL_EVERY_S:
+                        continue
+                    self.last_full = time.monotonic()
                 gc.collect(generation)
                 return
 
