@@ -100,13 +100,26 @@ def trained_model(small_birds, feature_home):
     return finished.method, finished.header, "test model (2 epochs)"
 
 
+_QUICK_MODELS: dict = {}  # one training per (method, epochs, hparams) in a session, as ``trained_model`` is
+
+
 @pytest.fixture
 def train_quickly(small_birds):
-    """``train_quickly(method, epochs)``: a real model after a couple of epochs on the small birds."""
+    """``train_quickly(method, epochs)``: a real model after a couple of epochs on the small birds.
+
+    The same arguments give the same model, trained once a session (two GSMFlow tests each paid
+    for its own training).
+    """
     from zsl_desktop.engine.session import Session
     from zsl_desktop.engine.training import TrainConfig, run_to_end, train
 
     def make(method: str, epochs: int = 2, **hparams):
+        key = (method, epochs, tuple(sorted(hparams.items())))
+        if key not in _QUICK_MODELS:
+            _QUICK_MODELS[key] = train_once(method, epochs, **hparams)
+        return _QUICK_MODELS[key]
+
+    def train_once(method: str, epochs: int, **hparams):
         session = Session(small_birds)
         run_to_end(session.prepare_features())
         config = TrainConfig(method=method, epochs=epochs, hparams=hparams)
