@@ -32,6 +32,21 @@ def gui_thread_budget():
             limit_blas_threads(blas_before)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _frozen_start_up_heap():
+    """As the app does once it has opened (main_window, gc.freeze): the imports' objects leave the collector's walk.
+
+    Every bridge's shutdown runs a full collection on the GUI thread (app/gui_gc.py); over torch's,
+    Qt's and pyqtgraph's 235k start-up objects that took ~1.1 s on a busy machine, after this ~1 ms.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _gui_thread_budget():
     with gui_thread_budget():
@@ -86,14 +101,27 @@ def trained_model(small_birds, feature_home):
     return finished.method, finished.header, "test model (2 epochs)"
 
 
+_QUICK_MODELS: dict = {}  # one training per (method, epochs, hparams) in a session, as ``trained_model`` is
+
+
 @pytest.fixture
 def train_quickly(small_birds):
-    """``train_quickly(method, epochs)``: a real model after a couple of epochs on the small birds."""
+    """``train_quickly(method, epochs)``: a real model after a couple of epochs on the small birds.
+
+    The same arguments give the same model, trained once a session (two GSMFlow tests each paid
+    for its own training).
+    """
     from zsl_desktop.engine.session import Session
     from zsl_desktop.engine.training import TrainConfig, train
     from zsl_desktop.engine.events import run_to_end
 
     def make(method: str, epochs: int = 2, **hparams):
+        key = (method, epochs, tuple(sorted(hparams.items())))
+        if key not in _QUICK_MODELS:
+            _QUICK_MODELS[key] = train_once(method, epochs, **hparams)
+        return _QUICK_MODELS[key]
+
+    def train_once(method: str, epochs: int, **hparams):
         session = Session(small_birds)
         run_to_end(session.prepare_features())
         config = TrainConfig(method=method, epochs=epochs, hparams=hparams)

@@ -14,6 +14,9 @@ Why it is shaped like this (UI.md 3.2-3.3, measured on this machine):
   lambda connected to a worker's signal runs in the worker thread.
 - ``shutdown`` cancels, quits and waits for every thread; a QThread that is
   still running when Python collects it aborts the process.
+- While its threads live, Python's cyclic garbage collector runs on the GUI
+  thread only (``gui_gc``): a worker that collects a cycle holding Qt widgets
+  destroys them off the GUI thread, which crashes or deadlocks Qt.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from functools import partial
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from zsl_desktop.app import gui_gc
 from zsl_desktop.app.workers import LongJobThread, ShortJobRunner, ThumbnailLoader
 from zsl_desktop.engine.methods.base import Control
 from zsl_desktop.engine.session import NoModel
@@ -83,6 +87,7 @@ class EngineBridge(QObject):
         self._thumbs = ThumbnailLoader(thumbnail_size, self)
         self._thumbs.loaded.connect(self._on_thumbnails)
         self._shut = False
+        gui_gc.acquire()  # before any worker runs: from now on only the GUI thread collects cycles
         self._short.start()
         self._slow.start()
         self._thumbs.start()
@@ -310,4 +315,6 @@ class EngineBridge(QObject):
             runner.stop()
         for runner in (self._short, self._slow, self._thumbs):
             ok &= runner.wait(timeout_ms)
+        if ok:  # with a worker still running, the GUI thread keeps collecting
+            gui_gc.release()
         return bool(ok)

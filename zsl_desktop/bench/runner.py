@@ -95,7 +95,7 @@ def trained_method(name: str, dataset, seed: int = 0):
     return method, "1 epoch on random features"
 
 
-def bench_rescoring(dataset, sizes: Sizes, methods=None) -> list[Row]:
+def bench_rescoring(dataset, sizes: Sizes, methods=None, report=None) -> list[Row]:
     """A user class edited with a slider -> its scores for every image, and the selected image's scores.
 
     This times the app's own live job (``Session.live_scores``): the edited
@@ -143,6 +143,7 @@ def bench_rescoring(dataset, sizes: Sizes, methods=None) -> list[Row]:
         rows.append(Row("rescore", f"{name} p50 {where}", percentile_ms(live, 50), "ms"))
         rows.append(Row("rescore", f"{name} p95 {where}", p95, "ms", "<= 8", p95 <= 8))
         rows.append(Row("rescore", f"{name} p50, every column recomputed", percentile_ms(full, 50), "ms"))
+        _report(report, rows[-3:])
     return rows
 
 
@@ -206,7 +207,8 @@ def bench_extraction(dataset, sizes: Sizes) -> list[Row]:
 OFFICIAL_CUB_SECONDS_PER_EPOCH = {"msdn": 2.0, "gsmflow": 1.47, "ce-gzsl": 29.0, "ipce": 29.0}
 
 
-def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, official=None) -> list[Row]:
+def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, official=None,
+                   report=None) -> list[Row]:
     """Seconds per epoch of each method's ``fit`` on the dataset's trainval rows (no evaluation).
 
     With two or more epochs the first is left out: it holds one-off set-up (GSMFlow's
@@ -235,6 +237,7 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
         else:
             rows.append(Row("train", f"{name} on {label} (official: {reference:g} s)", per_epoch, "s/epoch",
                             f"<= {reference / 2:.2f}", per_epoch <= reference / 2))
+        _report(report, rows[-1:])
     return rows
 
 
@@ -252,10 +255,29 @@ def peak_rss_mb() -> float:
 
 
 # -- driver ---------------------------------------------------------------------------------------------
+def _report(report, rows) -> None:
+    for row in rows:
+        if report is not None:
+            report(row)
+
+
+def progress_line(row: Row) -> str:
+    """One measured figure as the bench says it while running (on stderr), before the final table."""
+    ok = "" if row.ok is None else (" (met)" if row.ok else " (NOT met)")
+    value = "n/a" if row.value != row.value else f"{row.value:.2f}"
+    target = f", target {row.target}{ok}" if row.target else ""
+    return f"  {row.section}: {row.name}: {value} {row.unit}".rstrip() + target
+
+
 def run(quick: bool = False, sizes: Sizes | None = None, sections=None, dataset=None, features=None,
-        real_cub: bool = True) -> list[Row]:
+        real_cub: bool = True, report=None, say=None) -> list[Row]:
     """Each section runs with the threads its real counterpart uses: live scoring with the app's
-    (every core but the GUI's), extraction and training with the CLI's (every core)."""
+    (every core but the GUI's), extraction and training with the CLI's (every core).
+
+    ``report(row)`` hears each figure as soon as it is measured, ``say(text)`` what starts next
+    (the CLI prints both on stderr: a full bench takes minutes).
+    """
+    say = say or (lambda text: None)
     from zsl_desktop.engine import threads
     from zsl_desktop.engine.features import FeatureStore, extract_all
 
@@ -266,25 +288,33 @@ def run(quick: bool = False, sizes: Sizes | None = None, sections=None, dataset=
         dataset = load_builtin()
     rows: list[Row] = []
     if "rescore" in sections:
+        say(f"live re-scoring of {sizes.rescore_images:,} images, each method…")
         threads.configure(threads.worker_threads())
-        rows += bench_rescoring(dataset, sizes)
+        rows += bench_rescoring(dataset, sizes, report=report)
     threads.configure(threads.cores())
     if "extract" in sections:
+        say("feature extraction…")
         rows += bench_extraction(dataset, sizes)
+        _report(report, rows[-4:])
     if "train" in sections:
+        say(f"training, {sizes.train_epochs} epoch(s) per method…")
         if features is None:
             features = extract_all(dataset).source()
-        rows += bench_training(dataset, features, sizes, dataset.name)
+        rows += bench_training(dataset, features, sizes, dataset.name, report=report)
         from zsl_desktop.engine.paths import shared_data_dir
         shared = shared_data_dir() if real_cub else None
         if shared is not None:
             from zsl_desktop.engine.data.cub import load_cub
             cub = load_cub(shared / "CUB_200_2011")
             store = FeatureStore.open(cub, "efficientnet_lite0", 224) or extract_all(cub)
+            say("training on the real CUB subset…")
             rows += bench_training(cub, store.source(), sizes, "real CUB subset",
-                                   official=OFFICIAL_CUB_SECONDS_PER_EPOCH)
+                                   official=OFFICIAL_CUB_SECONDS_PER_EPOCH, report=report)
     if "app" in sections:
-        rows += bench_app(sizes)
+        say("the app: start-up, frame gaps, memory…")
+        app_rows = bench_app(sizes)
+        rows += app_rows
+        _report(report, app_rows)
     return rows
 
 
@@ -309,17 +339,30 @@ def format_markdown(rows: list[Row]) -> str:
 
 
 def main(args) -> int:
+    import sys
+
     from zsl_desktop.engine import threads
+    from zsl_desktop.engine.cpu import describe_this_cpu
 
     start = time.perf_counter()
-    rows = run(quick=args.quick, sections=args.only)
+    machine = describe_this_cpu()  # figures differ 2-3x between CPUs: each report names its machine
+    print(machine, file=sys.stderr, flush=True)
+
+    def say(text: str) -> None:
+        print(f"[{time.perf_counter() - start:5.0f}s] {text}", file=sys.stderr, flush=True)
+
+    def report(row: Row) -> None:
+        print(progress_line(row), file=sys.stderr, flush=True)
+
+    rows = run(quick=args.quick, sections=args.only, report=report, say=say)
+    print(machine)
     print(format_table(rows))
     print(f"\n(bench took {time.perf_counter() - start:.0f}s on {threads.cores()} cores; "
           f"peak RSS of this process {peak_rss_mb():.0f} MB)")
     from zsl_desktop.engine.atomic import atomic_write_text
 
     if args.json:
-        atomic_write_text(args.json, json.dumps([asdict(r) for r in rows], indent=1))
+        atomic_write_text(args.json, json.dumps({"machine": machine, "rows": [asdict(r) for r in rows]}, indent=1))
     if getattr(args, "markdown", None):
-        atomic_write_text(args.markdown, format_markdown(rows))
+        atomic_write_text(args.markdown, format_markdown(rows) + f"\n{machine}\n")
     return 0

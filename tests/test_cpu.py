@@ -1,0 +1,64 @@
+"""The bench's CPU line: which machine gave the figures (issue 19). Formatting only, no timing."""
+from zsl_desktop.bench import Row, progress_line
+from zsl_desktop.engine.cpu import cpu_line, describe_this_cpu, has_instruction_set, parse_cpuinfo
+
+XEON = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz
+flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8
+
+processor\t: 1
+model name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz
+flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8
+"""
+
+EPYC = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 7B12
+flags\t\t: fpu sse2 avx avx2 fma bmi2
+"""
+
+
+def test_a_xeon_with_every_instruction_set():
+    model, flags = parse_cpuinfo(XEON)
+    assert model == "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"
+    assert cpu_line(model, flags, 2, "AVX512") == (
+        "CPU: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz, 2 cores; "
+        "avx2 yes, avx512f yes, avx512_bf16 yes, amx yes; torch kernels AVX512")
+
+
+def test_an_avx2_only_epyc_says_no_to_the_rest():
+    model, flags = parse_cpuinfo(EPYC)
+    assert cpu_line(model, flags, 1) == "CPU: AMD EPYC 7B12, 1 core; avx2 yes, avx512f no, avx512_bf16 no, amx no"
+
+
+def test_amx_is_any_of_its_flags_and_bf16_is_not_avx512f():
+    assert has_instruction_set(frozenset({"amx_tile"}), "amx")
+    assert not has_instruction_set(frozenset({"avx512_bf16"}), "avx512f")
+    assert not has_instruction_set(frozenset({"avx512f"}), "avx512_bf16")
+
+
+def test_unreadable_flags_are_unknown_not_absent():
+    assert parse_cpuinfo("") == ("", frozenset())
+    line = cpu_line("", None, 4)
+    assert line == "CPU: unknown model, 4 cores; avx2 ?, avx512f ?, avx512_bf16 ?, amx ?"
+
+
+def test_arm_features_line_is_read_as_flags():
+    model, flags = parse_cpuinfo("processor\t: 0\nFeatures\t: fp asimd sve\n")
+    assert model == "" and "asimd" in flags
+    assert "avx2 no" in cpu_line("aarch64", flags, 8)
+
+
+def test_this_machine_has_a_line(tmp_path):
+    line = describe_this_cpu()
+    assert line.startswith("CPU: ") and "avx2 " in line and " core" in line
+    missing = describe_this_cpu(str(tmp_path / "no-cpuinfo"))  # not Linux: the flags are unknown
+    assert "avx2 ?" in missing
+
+
+def test_each_figure_is_said_as_it_is_measured():
+    assert progress_line(Row("rescore", "msdn p95", 0.184, "ms", "<= 8", True)) == \
+        "  rescore: msdn p95: 0.18 ms, target <= 8 (met)"
+    assert progress_line(Row("train", "gsmflow", 3.0, "s/epoch", "<= 0.73", False)).endswith("(NOT met)")
+    assert progress_line(Row("app", "unavailable", float("nan"), "")) == "  app: unavailable: n/a"

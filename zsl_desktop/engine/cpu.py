@@ -1,0 +1,68 @@
+"""Which CPU a measurement ran on: its model name and the instruction sets that change our speed.
+
+Why: the bench's figures moved by 2-3x between a Xeon with AVX-512, bfloat16 and AMX and an
+AVX2-only EPYC (issue 19), so every bench run names its machine. Read from /proc/cpuinfo
+(Linux); elsewhere the model comes from ``platform`` and the flags are unknown.
+"""
+from __future__ import annotations
+
+import platform
+
+# The instruction sets our kernels care about: AVX2 (every x86 CPU we support), AVX-512,
+# native bfloat16 (else bf16 training is emulated and we train in fp32) and AMX (bf16 matmuls).
+INSTRUCTION_SETS = ("avx2", "avx512f", "avx512_bf16", "amx")
+
+
+def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
+    """(model name, flags) of the first processor in a /proc/cpuinfo text; ("", {}) when absent."""
+    model, flags = "", frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key == "model name" and not model:
+            model = value.strip()
+        elif key in ("flags", "features") and not flags:  # "Features" on ARM
+            flags = frozenset(value.split())
+    return model, flags
+
+
+def has_instruction_set(flags: frozenset[str], name: str) -> bool:
+    """AMX is three flags (amx_tile, amx_bf16, amx_int8): any counts; the others are one flag each."""
+    if name == "amx":
+        return any(f.startswith("amx") for f in flags)
+    return name in flags
+
+
+def cpu_line(model: str, flags: frozenset[str] | None, cores: int, torch_kernels: str | None = None) -> str:
+    """One line for a bench report, e.g. ``CPU: Intel Xeon, 2 cores; avx2 yes, avx512f no, ...; torch kernels AVX2``.
+
+    ``flags`` None means the flags could not be read (not Linux): each set is "unknown", never "no".
+    """
+    sets = ", ".join(f"{name} {'?' if flags is None else ('yes' if has_instruction_set(flags, name) else 'no')}"
+                     for name in INSTRUCTION_SETS)
+    line = f"CPU: {model or 'unknown model'}, {cores} core{'s' if cores != 1 else ''}; {sets}"
+    return line + (f"; torch kernels {torch_kernels}" if torch_kernels else "")
+
+
+def torch_kernel_level() -> str | None:
+    """The widest vector kernels torch picked on this CPU ("AVX512", "AVX2", "DEFAULT"), when it says."""
+    try:
+        import torch
+
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (ImportError, AttributeError, RuntimeError):
+        return None
+
+
+def describe_this_cpu(cpuinfo_path: str = "/proc/cpuinfo") -> str:
+    """The CPU line of the machine this process runs on."""
+    from zsl_desktop.engine.threads import cores
+
+    try:
+        with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
+            model, flags = parse_cpuinfo(f.read())
+    except OSError:
+        model, flags = "", None
+    if not flags:
+        flags = None  # no flags line: unknown, not "none of them"
+    return cpu_line(model or platform.processor() or platform.machine(), flags, cores(), torch_kernel_level())
