@@ -7,6 +7,7 @@
     zsl-desktop train    --dataset builtin|PATH --method msdn [--epochs N] [--out FILE]
     zsl-desktop eval     --checkpoint FILE [--dataset ...] [--gamma G]
     zsl-desktop bench    [--quick] [--json FILE]
+    zsl-desktop rank-study --dataset D --checkpoint FILE [--checkpoint FILE ...] [--k 20]
 """
 from __future__ import annotations
 
@@ -138,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", help="also write the table as Markdown to this file")
     p.add_argument("--only", action="append", choices=["rescore", "extract", "train", "app"],
                    help="run only this section (repeatable)")
+    p = sub.add_parser("rank-study", parents=[debug],
+                       help="measure ranking functions (precision@K, AP) for finding each unseen class")
+    p.add_argument("--checkpoint", required=True, action="append", help="a model (repeatable: one column each)")
+    _dataset_args(p)
+    p.add_argument("--k", type=cli_args.positive_int, default=20, help="precision at this rank (default 20)")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    _thread_args(p)
     return parser
 
 
@@ -181,7 +189,7 @@ def main(argv=None) -> int:
             stream.reconfigure(errors="backslashreplace")
         except (AttributeError, ValueError, OSError):
             pass
-    if args.command in ("extract", "train", "eval"):
+    if args.command in ("extract", "train", "eval", "rank-study"):
         from zsl_desktop.engine.threads import configure
 
         configure(args.threads)
@@ -305,8 +313,14 @@ def cmd_bench(args) -> int:
     return bench_main(args)
 
 
+def cmd_rank_study(args) -> int:
+    from zsl_desktop.rank_study import run
+
+    return run(args, _load)
+
+
 COMMANDS = {"generate": cmd_generate, "info": cmd_info, "extract": cmd_extract, "train": cmd_train,
-            "eval": cmd_eval, "bench": cmd_bench}
+            "eval": cmd_eval, "bench": cmd_bench, "rank-study": cmd_rank_study}
 
 if __name__ == "__main__":
     sys.exit(main())
