@@ -99,7 +99,10 @@ class _LiveContext:
 
     def __init__(self, method, codes):
         self._model = type("Model", (), {"method": method})()
+        from zsl_desktop.engine.ranking import LiveRanker
+
         self._codes = codes
+        self.ranker = LiveRanker()
 
     def model(self):
         return self._model

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from zsl_desktop.app.results import LooseAdded, LooseItem, ModelSummary
+from zsl_desktop.engine.ranking import LiveRanker
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 MAX_LOOSE_PER_DROP = 2000
@@ -28,6 +29,7 @@ class EngineContext:
         self._codes_cache: tuple | None = None  # (key, codes [N + L, ...])
         self._backbone = None
         self._backbone_key = None
+        self.ranker = LiveRanker()  # "Rank by edited class": the other classes' log-sum-exp, cached
 
     # -- codes ----------------------------------------------------------------------
     def model(self):

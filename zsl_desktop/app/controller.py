@@ -224,7 +224,8 @@ class Controller(QObject):
         if self.model is None or self.dataset is None:
             return
         names, kinds, matrix, column = self.class_set()
-        request = requests.LiveRequest(self.item, matrix, tuple(names), tuple(kinds), column, self.bridge.generation)
+        request = requests.LiveRequest(self.item, matrix, tuple(names), tuple(kinds), column, self.bridge.generation,
+                                       self.predictions.gamma)
         self.live_requests += 1
         self.bridge.request_live(request)
         place = self.features.draft_map() if column is not None and self.model.generative else None
@@ -238,11 +239,11 @@ class Controller(QObject):
         if live.scores is not None and live.item == self.item:
             self.predictions.set_scores(live.scores, live.class_names, live.class_kinds)
             self._update_summary()
-        self.gallery.set_rank_scores(live.draft_scores)
+        self.gallery.set_rank_scores(live.draft_rank)
 
     @Slot(bool)
     def on_rank_toggled(self, on: bool) -> None:
-        if on and (self.live is None or self.live.draft_scores is None):
+        if on and (self.live is None or self.live.draft_rank is None):
             draft = self.editor.draft()
             if draft is None or not draft.active:
                 self.status.emit("Edit or pick a class in the class editor to rank the gallery by it.")
@@ -265,6 +266,7 @@ class Controller(QObject):
     def on_gamma(self, gamma: float) -> None:
         self._update_gallery_predictions()
         self._update_summary()
+        self.schedule_live()  # the ranking is calibrated with γ
 
     def _update_gallery_predictions(self) -> None:
         a, d = self.all_scores, self.dataset

@@ -12,6 +12,7 @@ import numpy as np
 
 from zsl_desktop.app.context import EngineContext
 from zsl_desktop.app.results import AllScores, DraftCluster, Evaluated, Explained, ImageData, LiveScores
+from zsl_desktop.engine.ranking import calibration
 
 LARGE_IMAGE_SIDE = 1024
 DRAFT_SYNTH = 60  # features synthesised for the class being drawn (generative models, PCA feature view)
@@ -25,6 +26,7 @@ class LiveRequest:
     kinds: tuple
     draft_column: int | None = None
     generation: int = 0
+    gamma: float = 0.0  # the calibration the ranking uses (the predictions panel's γ)
 
 
 def live_scores(ctx: EngineContext, request: LiveRequest) -> LiveScores:
@@ -33,12 +35,13 @@ def live_scores(ctx: EngineContext, request: LiveRequest) -> LiveScores:
     scores = None
     if request.item is not None and 0 <= request.item < len(codes):
         scores = np.asarray(method.score(codes[request.item:request.item + 1], request.matrix)[0], np.float32)
-    draft = None
-    if request.draft_column is not None:
-        column = request.matrix[request.draft_column:request.draft_column + 1]
-        draft = np.asarray(method.score(codes, column)[:, 0], np.float32)
+    rank = None
+    if request.draft_column is not None:  # ranked by the draft's calibrated probability (see engine/ranking.py)
+        boost = calibration(request.kinds, request.gamma)
+        rank = ctx.ranker.rank(method.score, codes, request.matrix, request.draft_column, boost)
+        rank = np.asarray(rank, np.float32)
     return LiveScores(request.item if scores is not None else -1, tuple(request.names), tuple(request.kinds),
-                      scores, request.draft_column, draft, request.generation)
+                      scores, request.draft_column, rank, request.generation)
 
 
 def draft_cluster(ctx: EngineContext, values: np.ndarray, place, generation: int = 0) -> DraftCluster:

@@ -120,7 +120,7 @@ class LiveScores:
     class_kinds: tuple[str, ...]  # "seen" | "unseen" | "user" | "draft"
     scores: np.ndarray | None  # [C] raw scores of ``item`` (None when no item is selected)
     draft_column: int | None
-    draft_scores: np.ndarray | None  # [N + L] raw scores of every item for the draft class
+    draft_rank: np.ndarray | None  # [N + L] log p(draft | item), calibrated against every class: the ranking
     generation: int = 0
 
 

@@ -19,6 +19,11 @@ import numpy as np
 BEST = "probability"  # the default ranking, chosen by the ranking study (see README, "Ranking")
 
 
+def calibration(kinds, gamma: float) -> np.ndarray:
+    """γ on every class without training images (unseen, user, draft), 0 on seen ones: the app's rule."""
+    return np.array([float(gamma) if k != "seen" else 0.0 for k in kinds], np.float64)
+
+
 def _others(scores: np.ndarray, column: int) -> np.ndarray:
     return np.delete(scores, column, axis=1)
 
