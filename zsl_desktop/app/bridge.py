@@ -106,6 +106,11 @@ class EngineBridge(QObject):
             return False
         return self._start_long("train", f"Training {config.method}", jobs.train_job(self.context, config, autosave))
 
+    def add_folder(self, paths) -> bool:
+        """Folders of photos as a long job (progress, ETA, Cancel); each batch arrives as a "folder" result."""
+        job = jobs.add_photos_job(self.context, [str(p) for p in paths])
+        return self._start_long("photos", "Adding your photos", job)
+
     def pause(self) -> None:
         if self._long is not None:
             self._long.control.pause()
@@ -137,6 +142,10 @@ class EngineBridge(QObject):
             return
         if isinstance(event, ModelSummary):
             self.model_changed.emit(event)
+            return
+        if isinstance(event, LooseAdded):
+            if event.generation == self.generation:
+                self.result.emit("folder", event)
             return
         if isinstance(event, TrainDone) and event.model is not None:
             self.long_event.emit(event)

@@ -49,6 +49,8 @@ class Controller(QObject):
         self.live_requests = 0
         self._selecting = False
         self._projection_due = False
+        self._folder: dict | None = None  # the folder being added: first item, count, errors
+        self._folder_due: list | None = None  # a folder to add once the running long job ends
         self._live_timer = QTimer(self)
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_INTERVAL_MS)
@@ -163,6 +165,11 @@ class Controller(QObject):
         if name in MODEL_JOBS and self.model_loading:
             self.model_loading = False  # it ended without a model: say so
             self.show_model_state()
+        if name == "photos":
+            self._folder_finished(status)
+        elif self._folder_due is not None and self.dataset is not None and not self.bridge.busy:
+            paths, self._folder_due = self._folder_due, None
+            self.add_folder(paths)
         if name == "open" and self._projection_due:
             self._projection_due = False
             if self.features_ready and self.dataset is not None:
@@ -320,6 +327,45 @@ class Controller(QObject):
         self.status.emit("Reading your photos…")
         self.bridge.add_loose(paths)
 
+    def add_folder(self, paths) -> None:
+        """Thousands of photos: a long job with progress and Cancel; the gallery fills batch by batch."""
+        if self.dataset is None:
+            self.warn.emit("Your photos", "Open a dataset first: photos are predicted against its classes.")
+            return
+        if self.bridge.busy:  # a dataset or model still loading, or training: start when it ends
+            self._folder_due = list(paths)
+            self.status.emit("Your photos will be added when the running job ends.")
+            return
+        self._folder = {"first": self.gallery.model.count, "added": 0, "errors": []}
+        self.bridge.add_folder(paths)
+
+    def on_folder_batch(self, added: LooseAdded) -> None:
+        folder = self._folder
+        if folder is None:
+            return
+        if added.items:
+            self.loose.extend(added.items)
+            self.gallery.add_loose(added.items)
+            if folder["added"] == 0:
+                self.select(folder["first"])
+            folder["added"] += len(added.items)
+        folder["errors"].extend(added.errors)
+
+    def _folder_finished(self, status: str) -> None:
+        folder, self._folder = self._folder, None
+        if folder is None:
+            return
+        if folder["added"]:
+            self.request_all_scores()
+            self.schedule_live()
+        stopped = " (cancelled: the photos read so far stay)" if status == "cancelled" else ""
+        self.status.emit(f"Added {folder['added']:,} of your photos{stopped}.")
+        errors = folder["errors"]
+        if errors:
+            lines = "\n".join(f"{p}: {why}" for p, why in errors[:12])
+            more = f"\n… and {len(errors) - 12} more" if len(errors) > 12 else ""
+            self.warn.emit("Some files could not be used", lines + more)
+
     def on_loose(self, added: LooseAdded) -> None:
         if added.items:
             first = self.gallery.model.count
@@ -338,6 +384,8 @@ class Controller(QObject):
     def on_result(self, kind: str, value) -> None:
         if kind == "live":
             self.on_live(value)
+        elif kind == "folder":
+            self.on_folder_batch(value)
         elif kind == "draft" and isinstance(value, DraftCluster):
             if value.placed_on is self.features.draft_map():
                 self.features.set_draft_cluster(value.points)

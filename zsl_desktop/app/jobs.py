@@ -16,7 +16,7 @@ import numpy as np
 
 from zsl_desktop.app.context import EngineContext, summarize
 from zsl_desktop.app.results import (
-    DatasetReady, FeaturesReady, Notice, Progress, TrainDone, TrainProgress,
+    DatasetReady, FeaturesReady, LooseAdded, Notice, Progress, TrainDone, TrainProgress,
 )
 from zsl_desktop.engine.methods.base import Step
 
@@ -181,6 +181,43 @@ def load_checkpoint_job(ctx: EngineContext, path: str):
         state = load_model(session, path, emit)  # CheckpointError reaches the user as is
         ctx.invalidate_codes()
         yield summarize(state.method, state.header, str(path))
+
+    return job
+
+
+MAX_FOLDER_PHOTOS = 10_000  # each photo's grid features stay in memory (~130 KB with Lite0): ~1.3 GB at most
+FOLDER_BATCH = 32
+
+
+def add_photos_job(ctx: EngineContext, paths, batch: int | None = None, limit: int | None = None):
+    """Whole folders of photos: features batch by batch, each batch shown in the gallery as it lands.
+
+    Yields ``LooseAdded`` per batch (its unreadable files among ``errors``) and ``Progress``;
+    a cancel keeps the photos added so far.
+    """
+    from zsl_desktop.engine.predict import find_photos
+
+    batch, limit = batch or FOLDER_BATCH, limit or MAX_FOLDER_PHOTOS
+
+    def job(control, emit):
+        generation = ctx.generation  # the dataset these photos are scored against
+        found, skipped = find_photos(paths)
+        errors = tuple((s, "not an image") for s in skipped)
+        if len(found) > limit:
+            errors += ((f"{len(found) - limit} more images", f"at most {limit:,} photos at a time"),)
+            found = found[:limit]
+        if errors:
+            yield LooseAdded((), errors, generation)
+        start = time.perf_counter()
+        yield Progress("photos", 0, len(found), f"{len(found):,} photos")
+        for i in range(0, len(found), batch):
+            if control.cancelled:
+                return
+            added = ctx.add_loose(found[i:i + batch])
+            yield LooseAdded(added.items, added.errors, generation)
+            done = min(i + batch, len(found))
+            rate = done / max(time.perf_counter() - start, 1e-9)
+            yield Progress("photos", done, len(found), f"{done:,} of {len(found):,} photos", rate)
 
     return job
 
