@@ -19,7 +19,7 @@ def load_classes(dataset, library_path=None):
     from zsl_desktop.engine.classes import LibraryError, read_export, value_range
     from zsl_desktop.engine.predict import ClassSet
 
-    unseen = set(int(c) for c in dataset.unseen_classes)
+    unseen = {int(c) for c in dataset.unseen_classes}
     names = list(dataset.classes)
     kinds = ["unseen" if i in unseen else "seen" for i in range(dataset.num_classes)]
     matrix = np.asarray(dataset.class_attributes, np.float32)
@@ -43,7 +43,14 @@ def run(args, load, progress_bar) -> int:
     """``load(args)`` loads the dataset; ``progress_bar(label)`` makes the CLI's progress bar."""
     from zsl_desktop.engine.backbones import BACKBONES, load_backbone
     from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
-    from zsl_desktop.engine.predict import BATCH, PhotoPredictor, PredictionsCsv, cell, columns, find_photos
+    from zsl_desktop.engine.predict import (
+        BATCH,
+        PhotoPredictor,
+        PredictionsCsv,
+        cell,
+        columns,
+        find_photos,
+    )
     from zsl_desktop.engine.training import method_from_checkpoint, pick_device
     from zsl_desktop.engine.userfiles import check_writable
 

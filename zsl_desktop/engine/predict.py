@@ -136,7 +136,7 @@ class PredictionsCsv:
         self.done: set[str] = set()
         self.repaired = 0  # bytes of a torn last line cut off on open
 
-    def open(self) -> "PredictionsCsv":
+    def open(self) -> PredictionsCsv:
         """Create the file (header only, atomically) or check and repair an existing one."""
         from zsl_desktop.engine.atomic import atomic_write_bytes
 
