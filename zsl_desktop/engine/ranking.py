@@ -10,13 +10,11 @@ study (``zsl_desktop/rank_study.py``) measures each candidate on real photos.
 (higher ranks first); ``boost`` is the calibration added to each class (γ on every
 class without training images). ``LiveRanker`` computes the chosen one for a class
 being edited, caching what the other classes contribute so a slider move costs
-one column.
+one column. The app ranks by "probability", the best function of the study (README, "Ranking").
 """
 from __future__ import annotations
 
 import numpy as np
-
-BEST = "probability"  # the default ranking, chosen by the ranking study (see README, "Ranking")
 
 
 def calibration(kinds, gamma: float) -> np.ndarray:
