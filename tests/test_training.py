@@ -103,7 +103,7 @@ def test_a_checkpoint_that_cannot_be_used_leaves_the_session_as_it_was(birds_fea
 
     dataset, _ = birds_features
     session = Session(dataset, input_size=64)
-    session.store = extract_all(dataset, root=tmp_path / "store", input_size=64)
+    run_to_end(session.prepare_features())  # the session's own store, at 64 px
     finished = run_to_end(train(dataset, session.features, TrainConfig(epochs=1, hparams={"batch_size": 16})))
     state = session.use_method(finished.method, finished.header)
     before = (session.store, session.backbone, session.input_size, session.model)

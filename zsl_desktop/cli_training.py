@@ -133,16 +133,16 @@ def _train_one(args, session, input_size, seed, out):
     """One training run with its progress bar; the ``Finished`` event, or None when cancelled."""
     from zsl_desktop.cli import ProgressBar
     from zsl_desktop.engine.methods.base import Message, Step
-    from zsl_desktop.engine.training import Finished, Phase, Validation, train
+    from zsl_desktop.engine.training import Finished, Phase, Validation
 
     config = train_config(args, seed, input_size)
     print(f"training {args.method} on {session.dataset.name} ({session.device}), selection on {args.select}, "
           f"seed {seed}")
     start = time.perf_counter()
     bar, finished = None, None
-    # Rerunning the same command after a kill continues from the resume file beside ``out``
-    # (other settings are refused, naming them); --resume is kept for old scripts.
-    for event in train(session.dataset, session.features, config, checkpoint_path=out, resume=True):
+    # The session's checkpoint policy, the app's too. Rerunning the same command after a kill continues
+    # from the resume file beside ``out`` (other settings are refused, naming them); --resume is kept for old scripts.
+    for event in session.train(config, save_to=out, resume=True):
         if isinstance(event, Phase):
             if bar:
                 bar.close()

@@ -3,22 +3,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsl_desktop.app import jobs
-from zsl_desktop.app.results import LooseAdded, LooseItem, Progress
 from zsl_desktop.engine.methods.base import Control
+from zsl_desktop.engine.session import Session, facade
+from zsl_desktop.engine.session.results import LooseAdded, LooseItem, Progress
 
 
-class _Context:
-    """What the folder job reads from the worker context: ``add_loose`` and the generation."""
-
-    generation = 3
+class _Loose:
+    """What the folder job calls on the session's loose photos: ``add``, which records each batch."""
 
     def __init__(self):
         self.batches = []
 
-    def add_loose(self, paths):
+    def add(self, paths):
         self.batches.append(list(paths))
         return LooseAdded(tuple(LooseItem(path=p, name=p) for p in paths))
+
+
+class _Session:
+    """A session whose loose photos only record their batches (no backbone runs)."""
+
+    add_photos_job = Session.add_photos_job
+
+    def __init__(self):
+        self.loose = _Loose()
 
 
 def _folder(tmp_path, n, small_birds=None):
@@ -38,13 +45,13 @@ def _folder(tmp_path, n, small_birds=None):
 
 def test_the_folder_job_reports_progress_and_stops_on_cancel(tmp_path):
     folder = _folder(tmp_path, 10)
-    ctx, control = _Context(), Control()
+    session, control = _Session(), Control()
     events = []
-    for event in jobs.add_photos_job(ctx, [folder], batch=4)(control, events.append):
+    for event in session.add_photos_job([folder], control, events.append, generation=3, batch=4):
         events.append(event)
-        if isinstance(event, LooseAdded) and len(ctx.batches) == 2:
+        if isinstance(event, LooseAdded) and len(session.loose.batches) == 2:
             control.cancel()
-    assert [len(b) for b in ctx.batches] == [4, 4]  # the third batch never ran
+    assert [len(b) for b in session.loose.batches] == [4, 4]  # the third batch never ran
     assert all(e.generation == 3 for e in events if isinstance(e, LooseAdded))  # the bridge drops stale ones
     progress = [e for e in events if isinstance(e, Progress)]
     assert progress[0].total == 10 and progress[-1].done == 8 and progress[-1].rate > 0
@@ -52,22 +59,22 @@ def test_the_folder_job_reports_progress_and_stops_on_cancel(tmp_path):
 
 def test_the_folder_job_caps_the_count_and_says_so(tmp_path):
     folder = _folder(tmp_path, 7)
-    ctx = _Context()
-    events = list(jobs.add_photos_job(ctx, [folder, tmp_path / "x.doc"], batch=4, limit=5)(Control(), None))
-    assert sum(len(b) for b in ctx.batches) == 5
+    session = _Session()
+    events = list(session.add_photos_job([folder, tmp_path / "x.doc"], Control(), None, batch=4, limit=5))
+    assert sum(len(b) for b in session.loose.batches) == 5
     errors = events[0].errors
     assert any("2 more images" in p for p, _ in errors) and any(p.endswith("x.doc") for p, _ in errors)
 
 
 def test_add_folder_fills_the_gallery_and_every_view_uses_the_photos(make_window, qtbot, small_birds, tmp_path,
                                                                      monkeypatch):
-    monkeypatch.setattr(jobs, "FOLDER_BATCH", 8)  # several batches from a few photos
+    monkeypatch.setattr(facade, "FOLDER_BATCH", 8)  # several batches from a few photos
     w = make_window()
     n = small_birds.num_samples
     folder = _folder(tmp_path, 20, small_birds)
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     seen_progress = []
-    w.bridge.long_event.connect(seen_progress.append)
+    w.bridge.progress.connect(seen_progress.append)
     w.controller.add_folder([folder])
     qtbot.waitUntil(lambda: w.gallery.model.count == n + 20 and not w.bridge.busy, timeout=180000)
     assert any(isinstance(e, Progress) and e.stage == "photos" and e.done == 21 for e in seen_progress)

@@ -131,20 +131,17 @@ def _bomb_png(path: Path) -> Path:
 
 
 @pytest.fixture
-def photo_context(tmp_path):
-    """The app's worker-side context on a tiny dataset (input size 32), without a window."""
-    from zsl_desktop.app.context import EngineContext
+def photo_session(tmp_path):
+    """The session the app's workers call, on a tiny dataset (input size 32), without a window."""
     from zsl_desktop.engine.data import load_dataset
     from zsl_desktop.engine.session import Session
 
     root = make_folder_dataset(tmp_path / "data")
-    ctx = EngineContext()
-    ctx.session = Session(load_dataset(root), "efficientnet_lite0", 32, "cpu")
-    return ctx
+    return Session(load_dataset(root), "efficientnet_lite0", 32, "cpu")
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
-def test_add_photos_uses_the_image_gate_and_keeps_the_good_ones(tmp_path, photo_context):
+def test_add_photos_uses_the_image_gate_and_keeps_the_good_ones(tmp_path, photo_session):
     photos = tmp_path / "photos"
     photos.mkdir()
     good = [photos / "a.jpg", photos / "z.jpg"]
@@ -157,7 +154,7 @@ def test_add_photos_uses_the_image_gate_and_keeps_the_good_ones(tmp_path, photo_
     text.write_text("this is not a photo\n")
     bomb = _bomb_png(photos / "huge.png")
     paths = [good[0], pipe, empty, text, bomb, good[1]]
-    added = _no_hang(lambda: photo_context.add_loose(paths), 60)
+    added = _no_hang(lambda: photo_session.add_photos(paths), 60)
     assert [i.path for i in added.items] == [str(good[0]), str(good[1])], "the photos around the bad ones are added"
     errors = dict(added.errors)
     assert "named pipe" in errors[str(pipe)]
@@ -165,12 +162,12 @@ def test_add_photos_uses_the_image_gate_and_keeps_the_good_ones(tmp_path, photo_
     assert "contains text, not image data" in errors[str(text)]
     assert "million pixels" in errors[str(bomb)] and "limit of 100" in errors[str(bomb)]
     (photos / "b.jpg").write_bytes(jpeg_bytes())
-    again = _no_hang(lambda: photo_context.add_loose([photos / "b.jpg"]), 60)
+    again = _no_hang(lambda: photo_session.add_photos([photos / "b.jpg"]), 60)
     assert len(again.items) == 1, "the worker is not blocked after the pipe"
 
 
 def test_app_image_loader_refuses_a_fifo(tmp_path):
-    from zsl_desktop.app.requests import load_image, load_thumbnail
+    from zsl_desktop.engine.session.previews import load_image, load_thumbnail
 
     pipe = _fifo(tmp_path / "photo.jpg")
     for load in (lambda: load_image(pipe, 0), lambda: load_thumbnail(pipe, 64)):

@@ -55,8 +55,9 @@ def soak_model(small_birds, tmp_path_factory):
 def test_soak(qtbot, small_birds, soak_model, monkeypatch, capsys):
     from PySide6.QtWidgets import QApplication
 
-    from zsl_desktop.app import jobs, theme
+    from zsl_desktop.app import theme
     from zsl_desktop.app.main_window import MainWindow
+    from zsl_desktop.engine.session.opening import DatasetSpec
 
     home, model = soak_model
     monkeypatch.setenv("ZSL_DESKTOP_HOME", str(home))
@@ -70,8 +71,11 @@ def test_soak(qtbot, small_birds, soak_model, monkeypatch, capsys):
     window.bridge.short_failed.connect(lambda kind, message: failures.append((kind, message)))
     window.bridge.long_failed.connect(lambda failed: failures.append(("long", str(failed))))
     results = {}
-    window.bridge.result.connect(lambda kind, value: results.__setitem__(kind, results.get(kind, 0) + 1))
-    spec = jobs.DatasetSpec(source="object", dataset=small_birds, model=model, input_size=INPUT_SIZE, warm_up=False)
+    b = window.bridge
+    for kind, signal in (("live", b.live_scores), ("explain", b.explained), ("all", b.all_scores),
+                         ("image", b.image_loaded), ("projection", b.projection), ("evaluate", b.evaluated)):
+        signal.connect(lambda value, kind=kind: results.__setitem__(kind, results.get(kind, 0) + 1))
+    spec = DatasetSpec(source="object", dataset=small_birds, model=model, input_size=INPUT_SIZE, warm_up=False)
     with qtbot.waitSignal(window.bridge.dataset_ready, timeout=60000):
         assert window.open_spec(spec)
     qtbot.waitUntil(window.bridge.idle, timeout=60000)

@@ -108,12 +108,12 @@ def _finish(app, window, payload: dict | None = None) -> None:
 
 def _open_builtin(window, small: bool, checkpoint: str | None) -> None:
     """The built-in birds as the app opens them, with the shipped MSDN model (the small set: ``checkpoint``)."""
-    from zsl_desktop.app import jobs
+    from zsl_desktop.engine.session.opening import DatasetSpec, shipped_checkpoint
 
     # Exactly this model, whichever one the user last had: the figures are then comparable.
-    model = checkpoint or (None if small else jobs.shipped_checkpoint())
-    window.open_spec(jobs.DatasetSpec(source="builtin", small=small, checkpoints=(model,) if model else (),
-                                      use_remembered=False))
+    model = checkpoint or (None if small else shipped_checkpoint())
+    window.open_spec(DatasetSpec(source="builtin", small=small, checkpoints=(model,) if model else (),
+                                 use_remembered=False))
 
 
 def child_startup(small: bool = False, checkpoint: str | None = None) -> int:

@@ -110,7 +110,7 @@ def select_when_present(window, item: int) -> None:
     """Select image ``item`` once it is in the gallery (photos arrive after the dataset), or say why not."""
     from PySide6.QtCore import QTimer
 
-    count = window.controller.gallery.model.count
+    count = window.gallery.item_count()
     if item < count:
         window.controller.select(item)
     elif not window.bridge.idle():

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QThread, Signal
 
-from zsl_desktop.app.jobs import StepCoalescer
-from zsl_desktop.app.requests import load_thumbnail
-from zsl_desktop.app.results import Progress
 from zsl_desktop.engine.methods.base import Control, Step
+from zsl_desktop.engine.session.previews import load_thumbnail
+from zsl_desktop.engine.session.results import Progress
+from zsl_desktop.engine.session.throttle import StepCoalescer
 
 PROGRESS_RATE = 15.0  # events per second forwarded from a long job
 
