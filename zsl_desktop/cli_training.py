@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from zsl_desktop.cli_progress import ProgressBar
 from zsl_desktop.engine.atomic import atomic_write_text
 
 
 def _session(args, load, backbone=None, input_size=None, checkpoint=None):
-    from zsl_desktop.cli import ProgressBar
     from zsl_desktop.engine.session import Session
 
     dataset = load(args)
@@ -83,7 +83,8 @@ def format_seed_table(seeds: list[int], rows: list[dict], summary: dict) -> str:
 def run_train(args, load) -> int:
     from zsl_desktop.engine.backbones import BACKBONES
     from zsl_desktop.engine.paths import data_dir
-    from zsl_desktop.engine.training import check_resume_file, default_checkpoint_path, resume_path
+    from zsl_desktop.engine.training import default_checkpoint_path
+    from zsl_desktop.engine.resume import check_resume_file, resume_path
     from zsl_desktop.engine.userfiles import check_writable
 
     seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else None
@@ -131,7 +132,6 @@ def train_config(args, seed: int, input_size: int):
 
 def _train_one(args, session, input_size, seed, out):
     """One training run with its progress bar; the ``Finished`` event, or None when cancelled."""
-    from zsl_desktop.cli import ProgressBar
     from zsl_desktop.engine.methods.base import Message, Step
     from zsl_desktop.engine.training import Finished, Phase, Validation
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsl_desktop.engine.methods.base import Control
+from zsl_desktop.engine.events import Control
 from zsl_desktop.engine.session import Session, facade
 from zsl_desktop.engine.session.results import LooseAdded, LooseItem, Progress
 

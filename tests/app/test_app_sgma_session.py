@@ -17,7 +17,8 @@ def sgma_model(small_birds, feature_home):
     (The module-scoped ``_gui_thread_budget`` of conftest.py is already in force.)
     """
     from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.training import TrainConfig, run_to_end, train
+    from zsl_desktop.engine.training import TrainConfig, train
+    from zsl_desktop.engine.events import run_to_end
 
     mp = pytest.MonkeyPatch()
     mp.setenv("ZSL_DESKTOP_HOME", str(feature_home.parent.parent))
@@ -91,7 +92,7 @@ def test_loading_an_sgma_model_reports_a_count_and_a_rate_for_its_eta(small_bird
     from zsl_desktop.engine.session.results import Progress
     from zsl_desktop.engine.checkpoints import save_checkpoint
     from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.training import run_to_end
+    from zsl_desktop.engine.events import run_to_end
 
     method, header, _ = sgma_model
     path = save_checkpoint(tmp_path / "sgma_small.pt", header, method.state_dict())

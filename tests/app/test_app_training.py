@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from zsl_desktop.app.perf import FrameProbe
+from zsl_desktop.bench.perf import FrameProbe
 from zsl_desktop.engine.session.results import TrainProgress
 from zsl_desktop.engine.paths import data_dir
 

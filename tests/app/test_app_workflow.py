@@ -495,7 +495,7 @@ def test_feature_only_dataset(make_window, qtbot, tmp_path):
     assert w.gallery.empty.isVisibleTo(w.gallery) and "no images" in w.gallery.empty.text()
     assert len(w.editor.sliders) == 4
     method = w.training.method_box.currentData()
-    from zsl_desktop.engine.methods.base import get_method
+    from zsl_desktop.engine.methods import get_method
 
     assert get_method(method).feature_kind == "pooled"  # attention methods need image grids
     assert w.predictions.bars.message.startswith("No model")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from reliability_corpus import assert_clear_refusal, jpeg_bytes, make_folder_dataset
 from zsl_desktop.engine import userfiles
@@ -33,7 +32,7 @@ def _no_hang(fn, seconds: float = 10.0):
     def run():
         try:
             box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+        except BaseException as exc:  # handed back to the test
             box["error"] = exc
 
     thread = threading.Thread(target=run, daemon=True)
@@ -180,12 +179,13 @@ def test_app_image_loader_refuses_a_fifo(tmp_path):
 
 
 def test_a_truncated_image_in_the_crop_pass_is_named_and_skipped(tmp_path, caplog):
-    from zsl_desktop.engine.crops import CropEncoder, ImageAccess
+    from zsl_desktop.engine.feature_source import ImageAccess
+    from zsl_desktop.engine.methods.sgma.crops import CropEncoder
 
     good, broken = tmp_path / "good.jpg", tmp_path / "broken.jpg"
     good.write_bytes(jpeg_bytes(size=(64, 64)))
     broken.write_bytes(jpeg_bytes(size=(64, 64))[:300])
-    encoder = CropEncoder(ImageAccess.for_paths([good, broken], input_size=32), channels=1280, crop_size=32)
+    encoder = CropEncoder(ImageAccess([good, broken].__getitem__, "efficientnet_lite0", 32), channels=1280, crop_size=32)
     boxes = np.tile(np.array([[0.1, 0.1, 0.6, 0.6]]), (2, 1, 1))
     with caplog.at_level("WARNING"):
         feats = encoder.features([0, 1], boxes)

@@ -57,7 +57,8 @@ def test_cli_train_without_out_does_not_overwrite_another_datasets_model(tmp_pat
 def _app_train_job(root):
     from zsl_desktop.engine.methods.base import Control
     from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.training import TrainConfig, run_to_end
+    from zsl_desktop.engine.training import TrainConfig
+    from zsl_desktop.engine.events import run_to_end
 
     session = Session(load_dataset(root), "efficientnet_lite0", 32, "cpu")
     run_to_end(session.prepare_features())

@@ -36,7 +36,8 @@ def rss_mb() -> float:
 def soak_model(small_birds, tmp_path_factory):
     """Features of the small birds at 64 px and a 2-epoch MSDN on them, in a home the soak reuses."""
     from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.training import TrainConfig, run_to_end, train
+    from zsl_desktop.engine.training import TrainConfig, train
+    from zsl_desktop.engine.events import run_to_end
 
     home = tmp_path_factory.mktemp("soak-home")
     mp = pytest.MonkeyPatch()
@@ -102,6 +103,7 @@ def test_soak(qtbot, small_birds, soak_model, monkeypatch, capsys):
     def interact(moves: int, selections: int) -> None:
         """``moves`` slider moves in short drags, with ``selections`` image selections spread among them."""
         every = max(1, moves // max(selections, 1))
+        slider = None  # the slider being dragged (a new one every 20 moves)
         for m in range(moves):
             if m % 20 == 0:
                 if m:

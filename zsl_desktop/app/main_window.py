@@ -204,6 +204,7 @@ class MainWindow(WindowActions, QMainWindow):
         view.addSeparator()
         view.addAction("Reset layout").triggered.connect(self.reset_layout)
         help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("Open log file").triggered.connect(self.open_log_file)
         help_menu.addAction("About ZSL Desktop").triggered.connect(self.about)
 
     def _default_sizes(self) -> None:

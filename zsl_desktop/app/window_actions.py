@@ -233,3 +233,17 @@ class WindowActions:
         self.show_status(f"Exported {out}")
         return out
 
+    # -- help ---------------------------------------------------------------------------------------------
+    @Slot()
+    def open_log_file(self) -> None:
+        """Help ▸ Open log file: the rotating log (warnings, job tracebacks) in the system's text viewer."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from zsl_desktop.engine.logs import log_path
+
+        path = log_path()
+        if not path.exists():
+            QMessageBox.information(self, "Log file", f"Nothing has been logged yet. The log will be written to\n{path}")
+        elif not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            QMessageBox.information(self, "Log file", f"The log file is\n{path}")

@@ -78,7 +78,7 @@ class TrainingPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        from zsl_desktop.engine.methods.base import get_method, method_names
+        from zsl_desktop.engine.methods import get_method, method_names
 
         self._get_method = get_method
         self.method_box = QComboBox(self)

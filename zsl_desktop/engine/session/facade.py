@@ -13,7 +13,6 @@ to keep a hidden second session for the loose photos and the live scores).
 """
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass, replace
 from functools import partial
@@ -288,7 +287,7 @@ class Session:
             rank = self.ranker.rank(partial(score_in_chunks, method.score), self.all_codes(), classes.matrix,
                                     classes.draft_column, boost)
             rank = np.asarray(rank, np.float32)
-        return LiveScores(item if scores is not None else -1, classes.names, classes.kinds, scores,
+        return LiveScores(item if item is not None and scores is not None else -1, classes.names, classes.kinds, scores,
                           classes.draft_column, rank, request.generation)
 
     def all_scores(self, classes: ClassSet, generation: int = 0) -> AllScores:
@@ -308,7 +307,7 @@ class Session:
         """The standard test-split evaluation of the loaded model at its training-chosen gamma (or ``gamma``)."""
         header = self.active().header
         source = header.get("gamma_source", "fixed") if gamma is None else "given"
-        gamma = self.model.gamma if gamma is None else gamma
+        gamma = self.active().gamma if gamma is None else gamma
         d = self.dataset
         unreadable = self.unreadable_rows()
         seen_idx, unseen_idx = (np.setdiff1d(d.splits[k], unreadable) for k in ("test_seen", "test_unseen"))
@@ -316,7 +315,7 @@ class Session:
         if len(unseen_idx) == 0:
             raise ValueError(f"{d.name}: none of the {len(d.splits['test_unseen'])} unseen test images could be "
                              f"read; nothing to evaluate")
-        report = evaluate_on(self.model.method, d, self.features, seen_idx, unseen_idx,
+        report = evaluate_on(self.active().method, d, self.features, seen_idx, unseen_idx,
                              d.seen_classes, d.unseen_classes, gamma, None, self.device, source)
         return replace(report, skipped=skipped)
 
@@ -329,7 +328,7 @@ class Session:
         if self.store is None or not self.store.failed or not self.dataset.has_images:
             return np.zeros(0, np.int64)
         failed = set(self.store.failed)
-        return np.array([i for i, p in enumerate(self.dataset.image_paths) if p in failed], np.int64)
+        return np.array([i for i, p in enumerate(self.dataset.image_paths or ()) if p in failed], np.int64)
 
     # -- one item ----------------------------------------------------------------------
     def item_features(self, item: int, kind: str):
@@ -351,13 +350,8 @@ class Session:
             features = self.item_features(item, method.feature_kind)
         except ValueError:
             return Explained(item, None, None, generation=generation)
-        kwargs = {}
-        if "image" in inspect.signature(method.explain).parameters:  # SGMA crops its parts from the image
-            path = self.item_path(item)
-            if path is not None:
-                kwargs["image"] = path
-        with torch.inference_mode():
-            e = method.explain(features, **kwargs)
+        with torch.inference_mode():  # the image: SGMA crops its parts from it, the others ignore it
+            e = method.explain(features, image=self.item_path(item))
         crops = tuple(np.asarray(c, np.uint8) for c in (e.extras or {}).get("crops", ()) or ())
         return Explained(item, e.attribute_scores, e.attention, e.part_boxes, e.part_attention, generation, crops)
 

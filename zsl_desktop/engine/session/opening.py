@@ -14,6 +14,7 @@ from pathlib import Path
 from zsl_desktop.engine.checkpoints import CheckpointError
 from zsl_desktop.engine.data import load_builtin, load_dataset
 from zsl_desktop.engine.data.builtin_birds import is_generated
+from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.paths import builtin_dataset_dir, shipped_models_dir
 from zsl_desktop.engine.session.facade import Session, encoding_progress
 from zsl_desktop.engine.session.results import DatasetReady, FeaturesReady, Notice, Progress
@@ -40,7 +41,7 @@ class DatasetSpec:
     path: str | None = None
     format: str | None = None
     small: bool = False
-    dataset: object | None = None
+    dataset: Dataset | None = None
     checkpoints: tuple = ()  # paths to try in order; the first compatible one is loaded
     remembered: tuple = ()  # (dataset fingerprint, checkpoint path): the user's last model per dataset
     use_remembered: bool = True  # False: exactly ``checkpoints`` (the bench measures the shipped model)
@@ -65,7 +66,7 @@ def open_session(spec: DatasetSpec, control, emit_event):
     ``emit_event`` is the same sink as the yields, for callbacks (the built-in generator and
     the encoding report their progress through it).
     """
-    plan = []  # the slow stages of this opening, in order: their Progress says "step i of n"
+    plan: list[str] = []  # the slow stages of this opening, in order: their Progress says "step i of n"
     loads_model = spec.model is not None or bool(spec.checkpoints or spec.remembered)
 
     def emit(event):
@@ -88,6 +89,8 @@ def open_session(spec: DatasetSpec, control, emit_event):
         else:
             dataset = load_builtin(small=spec.small)
     else:
+        if spec.path is None:
+            raise ValueError("no dataset to open: give a path or the built-in birds")
         yield Progress("load", 0, 1, f"reading {spec.path}")
         dataset = load_dataset(Path(spec.path), spec.format)
     yield Progress("load", 1, 1, f"{dataset.name}: {dataset.num_samples:,} images, {dataset.num_classes} classes")

@@ -8,10 +8,11 @@ import gc
 
 import torch
 
-from zsl_desktop.engine.methods.base import Control, TrainData, method_names
+from zsl_desktop.engine.methods import method_names
+from zsl_desktop.engine.methods.base import Control, TrainData
 from zsl_desktop.engine.training import TrainConfig, build_method
 
-_PREWARMED = []
+_PREWARMED: list[bool] = []
 
 
 def prewarm_imports() -> None:
@@ -59,4 +60,4 @@ def warm_up(session) -> None:
     except StopIteration:
         pass
     finally:
-        steps.close()
+        steps.close()  # type: ignore[attr-defined]  # fit() is a generator; the protocol says Iterator

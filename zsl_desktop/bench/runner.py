@@ -61,7 +61,8 @@ def trained_method(name: str, dataset, seed: int = 0):
     Returns (method, where it came from).
     """
     from zsl_desktop.engine.checkpoints import CheckpointError, check_compatible, load_checkpoint
-    from zsl_desktop.engine.methods.base import Control, FeatureSource, ModelInfo, TrainData, get_method
+    from zsl_desktop.engine.methods.base import Control, FeatureSource, ModelInfo, TrainData
+    from zsl_desktop.engine.methods import get_method
     from zsl_desktop.engine.training import method_from_checkpoint
     from zsl_desktop.engine.session.opening import shipped_checkpoint
 
@@ -105,7 +106,7 @@ def bench_rescoring(dataset, sizes: Sizes, methods=None) -> list[Row]:
     """
     import torch
 
-    from zsl_desktop.engine.methods.base import method_names
+    from zsl_desktop.engine.methods import method_names
     from zsl_desktop.engine.session import Session
     from zsl_desktop.engine.session.results import ClassSet, LiveRequest
 
@@ -211,8 +212,9 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
     With two or more epochs the first is left out: it holds one-off set-up (GSMFlow's
     relation network, SGMA's crop cache, oneDNN's first calls), not a typical epoch.
     """
-    from zsl_desktop.engine.methods.base import Control, EpochEnd, get_method, method_names
-    from zsl_desktop.engine.training import TrainConfig, _train_data, build_method
+    from zsl_desktop.engine.methods.base import Control, EpochEnd
+    from zsl_desktop.engine.methods import get_method, method_names
+    from zsl_desktop.engine.training import TrainConfig, train_data, build_method
 
     rows = []
     for name in methods or method_names():
@@ -220,7 +222,7 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
         if (features.grid if cls.feature_kind == "grid" else features.pooled) is None:
             continue
         method = build_method(dataset, features, TrainConfig(method=name))
-        data = _train_data(dataset, features, dataset.splits["trainval"], dataset.seen_classes, "cpu", 0)
+        data = train_data(dataset, features, dataset.splits["trainval"], dataset.seen_classes, "cpu", 0)
         stamps = [time.perf_counter()]
         for event in method.fit(data, Control(), sizes.train_epochs):
             if isinstance(event, EpochEnd):
@@ -239,7 +241,7 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
 # -- 5/6. start-up and memory (need the app) ----------------------------------------------------------
 def bench_app(sizes: Sizes, checkpoint=None) -> list[Row]:
     try:
-        from zsl_desktop.app import bench_ui
+        from zsl_desktop.bench import ui as bench_ui
     except ImportError as exc:
         return [Row("app", f"app benchmarks unavailable ({exc})", float("nan"), "")]
     return [Row(**r) if isinstance(r, dict) else r for r in bench_ui.run(sizes, checkpoint)]

@@ -26,7 +26,7 @@ def _child_env(home: str | None = None) -> dict:
 
 def _run_child(mode: str, *args: str, timeout: float = 600, home: str | None = None) -> tuple[dict, float]:
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "zsl_desktop.app.bench_ui", mode, *args],
+    proc = subprocess.Popen([sys.executable, "-m", "zsl_desktop.bench.ui", mode, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(home))
     ready_at, result = None, {}
     for line in proc.stdout:
@@ -140,7 +140,7 @@ def child_smooth(seconds: float, small: bool = False, checkpoint: str | None = N
     import numpy as np
     from PySide6.QtCore import QTimer
 
-    from zsl_desktop.app.perf import FrameProbe
+    from zsl_desktop.bench.perf import FrameProbe
 
     app, window = _window()
     probe = FrameProbe()
@@ -171,7 +171,7 @@ def child_smooth(seconds: float, small: bool = False, checkpoint: str | None = N
 
 def child_memory(n_images: int, small: bool = False, checkpoint: str | None = None) -> int:
     """A dataset of ``n_images`` rows (the built-in images repeated) with a ready feature store and model."""
-    from zsl_desktop.app.bench_memory import repeated_builtin_dataset
+    from zsl_desktop.bench.memory import repeated_builtin_dataset
 
     dataset, model = repeated_builtin_dataset(n_images, small, checkpoint)
     app, window = _window()
@@ -194,7 +194,7 @@ def child_memory(n_images: int, small: bool = False, checkpoint: str | None = No
 def main(argv=None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m zsl_desktop.app.bench_ui")
+    p = argparse.ArgumentParser(prog="python -m zsl_desktop.bench.ui")
     p.add_argument("mode", choices=["startup", "smooth", "memory"])
     p.add_argument("--seconds", type=float, default=20.0, help="smooth: how long to probe")
     p.add_argument("--images", type=int, default=10_000, help="memory: rows of the repeated dataset")

@@ -1,6 +1,6 @@
 """A scripted tour of the app that saves screenshots (for the README, reviews and visual checks).
 
-    python -m zsl_desktop.app.screenshot OUT_DIR [--small] [--train-seconds 8]
+    python -m zsl_desktop.bench.screenshot OUT_DIR [--small] [--train-seconds 8]
 
 Runs the real window (use ``xvfb-run`` or QT_QPA_PLATFORM=offscreen), drives
 it like a user would, and writes one PNG per state.
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     from zsl_desktop.app import theme
     from zsl_desktop.app.main_window import MainWindow
     from zsl_desktop.engine.session.opening import shipped_checkpoints
-    from zsl_desktop.app.perf import FrameProbe
+    from zsl_desktop.bench.perf import FrameProbe
 
     app = QApplication.instance() or QApplication(["zsl-desktop"])
     theme.apply(app)
