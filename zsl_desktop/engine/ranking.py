@@ -117,8 +117,10 @@ class LiveRanker:
             self._others_lse = logsumexp(scored + other_boost)
             self._key = (codes, others.copy(), other_boost.copy())
             self.recomputed += 1
+        others_lse = self._others_lse
+        assert others_lse is not None  # set above whenever the key was not the same
         own = np.asarray(score(codes, matrix[column:column + 1]), np.float64)[:, 0] + boost[column]
-        return own - np.logaddexp(own, self._others_lse)
+        return own - np.logaddexp(own, others_lse)
 
     def _same(self, codes, others, other_boost) -> bool:
         if self._key is None:
