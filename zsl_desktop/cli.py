@@ -7,6 +7,8 @@
     zsl-desktop train    --dataset builtin|PATH --method msdn [--epochs N] [--out FILE]
     zsl-desktop eval     --checkpoint FILE [--dataset ...] [--gamma G]
     zsl-desktop bench    [--quick] [--json FILE]
+    zsl-desktop predict  --model FILE --photos DIR_OR_FILES... [--classes LIBRARY.json] [--top-k K] --out CSV
+    zsl-desktop rank-study --dataset D --checkpoint FILE [--checkpoint FILE ...] [--k 20]
 """
 from __future__ import annotations
 
@@ -106,6 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", help="also write the table as Markdown to this file")
     p.add_argument("--only", action="append", choices=["rescore", "extract", "train", "app"],
                    help="run only this section (repeatable)")
+    p = sub.add_parser("predict", parents=[debug],
+                       help="predict the classes of folders of photos into a CSV (resumable, streaming)")
+    p.add_argument("--model", required=True, help="a checkpoint (.pt) written by train or the app")
+    p.add_argument("--photos", required=True, nargs="+", help="image files and/or folders (searched recursively)")
+    _dataset_args(p, required=False)
+    p.add_argument("--classes", help="your classes: a class library or export JSON file, scored too")
+    p.add_argument("--top-k", type=cli_args.positive_int, default=5, help="classes per photo (default 5)")
+    p.add_argument("--out", required=True, help="the CSV to write; rerunning skips the photos already in it")
+    p.add_argument("--device", type=cli_args.device, help="cpu, cuda, cuda:N or mps (default: cuda when available)")
+    _thread_args(p)
+    p = sub.add_parser("rank-study", parents=[debug],
+                       help="measure ranking functions (precision@K, AP) for finding each unseen class")
+    p.add_argument("--checkpoint", required=True, action="append", help="a model (repeatable: one column each)")
+    _dataset_args(p)
+    p.add_argument("--k", type=cli_args.positive_int, default=20, help="precision at this rank (default 20)")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    _thread_args(p)
     return parser
 
 
@@ -150,7 +169,7 @@ def main(argv=None) -> int:
             stream.reconfigure(errors="backslashreplace")
         except (AttributeError, ValueError, OSError):
             pass
-    if args.command in ("extract", "train", "eval"):
+    if args.command in ("extract", "train", "eval", "rank-study", "predict"):
         from zsl_desktop.engine.threads import configure
 
         configure(args.threads)
@@ -280,8 +299,21 @@ def cmd_bench(args) -> int:
     return bench_main(args)
 
 
+def cmd_predict(args) -> int:
+    from zsl_desktop.cli_predict import run
+
+    return run(args, _load, ProgressBar)
+
+
+def cmd_rank_study(args) -> int:
+    from zsl_desktop.rank_study import run
+
+    return run(args, _load)
+
+
 COMMANDS = {"generate": cmd_generate, "info": cmd_info, "extract": cmd_extract, "train": cmd_train,
-            "eval": cmd_eval, "bench": cmd_bench}
+            "eval": cmd_eval, "bench": cmd_bench, "rank-study": cmd_rank_study,
+            "predict": cmd_predict}
 
 if __name__ == "__main__":
     sys.exit(main())

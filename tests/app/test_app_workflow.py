@@ -13,6 +13,7 @@ from PySide6.QtGui import QDropEvent
 from zsl_desktop.app.panels.predictions import NO_MODEL
 from zsl_desktop.engine.classes import attribute_identity
 from zsl_desktop.engine.paths import data_dir
+from zsl_desktop.engine.ranking import calibration, log_probability
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -131,9 +132,14 @@ def test_rank_gallery_by_the_edited_class(make_window, qtbot, small_birds):
     scores = w.gallery.model.rank_scores[order]
     assert np.all(np.diff(scores) <= 1e-6)  # sorted best first
     assert w.gallery.delegate.show_rank
-    # the ranking scores are the model's scores of every image for that class's attributes
+    # the ranking is the drawn class's calibrated log-probability against every class (engine/ranking.py)
     qtbot.waitUntil(lambda: w.controller.all_scores is not None, timeout=10000)
-    np.testing.assert_allclose(w.gallery.model.rank_scores, w.controller.all_scores.scores[:, label], atol=1e-4)
+    live = w.controller.live
+    every = np.concatenate([w.controller.all_scores.scores, w.controller.all_scores.scores[:, label:label + 1]], 1)
+    boost = calibration(live.class_kinds, w.predictions.gamma)
+    expected = log_probability(every, live.draft_column, boost)
+    np.testing.assert_allclose(w.gallery.model.rank_scores, expected, atol=1e-3)
+    assert not np.allclose(np.argsort(-expected), np.argsort(-every[:, label]))  # not the raw score's order
     w.gallery.rank_button.setChecked(False)
     assert np.array_equal(w.gallery.model.order, np.arange(small_birds.num_samples))
 

@@ -33,7 +33,8 @@ from zsl_desktop.engine.session import NoModel
 from zsl_desktop.engine.session.opening import DatasetSpec, open_session
 from zsl_desktop.engine.session.previews import load_image
 from zsl_desktop.engine.session.results import (
-    DatasetReady, FeaturesReady, JobFailed, LiveRequest, ModelSummary, Notice, Progress, TrainDone, TrainProgress,
+    DatasetReady, FeaturesReady, JobFailed, LiveRequest, LooseAdded, ModelSummary, Notice, Progress, TrainDone,
+    TrainProgress,
 )
 
 LIVE_BRIDGES: "weakref.WeakSet[EngineBridge]" = weakref.WeakSet()  # tests check that all their threads stopped
@@ -61,6 +62,7 @@ class EngineBridge(QObject):
     projection_partial = Signal(object)  # Projection (a t-SNE on its way)
     evaluated = Signal(object)  # Evaluated
     photos_added = Signal(object)  # LooseAdded
+    folder_batch = Signal(object)  # LooseAdded: one batch of the folder being added (a long job)
     saved = Signal(object)  # Saved
     short_failed = Signal(str, str)  # kind, message
     thumbnails = Signal(object)  # list of (key, rgb)
@@ -132,6 +134,13 @@ class EngineBridge(QObject):
         job = partial(self.session.train_and_use, config, autosave=autosave)
         return self._start_long("train", f"Training {config.method}", job)
 
+    def add_folder(self, paths) -> bool:
+        """Folders of photos as a long job (progress, ETA, Cancel); each batch arrives as ``folder_batch``."""
+        if self.session is None:
+            return False
+        job = partial(self.session.add_photos_job, [str(p) for p in paths], generation=self.generation)
+        return self._start_long("photos", "Adding your photos", job)
+
     def pause(self) -> None:
         if self._long is not None:
             self._long.control.pause()
@@ -162,6 +171,9 @@ class EngineBridge(QObject):
                 self.features_ready.emit()
         elif isinstance(event, ModelSummary):
             self.model_changed.emit(event)
+        elif isinstance(event, LooseAdded):  # one batch of a folder being added
+            if event.generation == self.generation:
+                self.folder_batch.emit(event)
         elif isinstance(event, Notice):
             self.notice.emit(event.text)
         else:  # how far the job is, and the events of a training run

@@ -51,6 +51,8 @@ class Controller(QObject):
         self.live_requests = 0
         self._selecting = False
         self._projection_due = False
+        self._folder: dict | None = None  # the folder being added: first item, count, errors
+        self._folder_due: list | None = None  # a folder to add once the running long job ends
         self._live_timer = QTimer(self)
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_INTERVAL_MS)
@@ -68,6 +70,7 @@ class Controller(QObject):
         bridge.projection_partial.connect(features.set_projection)
         bridge.evaluated.connect(self.on_evaluated)
         bridge.photos_added.connect(self.on_loose)
+        bridge.folder_batch.connect(self.on_folder_batch)
         bridge.saved.connect(self.on_saved)
         bridge.short_failed.connect(self.on_short_failed)
         bridge.long_started.connect(self.on_long_started)
@@ -173,6 +176,11 @@ class Controller(QObject):
         if name in MODEL_JOBS and self.model_loading:
             self.model_loading = False  # it ended without a model: say so
             self.show_model_state()
+        if name == "photos":
+            self._folder_finished(status)
+        elif self._folder_due is not None and self.dataset is not None and not self.bridge.busy:
+            paths, self._folder_due = self._folder_due, None
+            self.add_folder(paths)
         if name == "open" and self._projection_due:
             self._projection_due = False
             if self.features_ready and self.dataset is not None:
@@ -217,7 +225,7 @@ class Controller(QObject):
             return
         classes = self.class_set()
         self.live_requests += 1
-        self.bridge.request_live(LiveRequest(self.item, classes, self.bridge.generation))
+        self.bridge.request_live(LiveRequest(self.item, classes, self.bridge.generation, self.predictions.gamma))
         column = classes.draft_column
         place = self.features.draft_map() if column is not None and self.model.generative else None
         if place is not None:  # the drawn class's own synthetic cluster on the feature view
@@ -231,11 +239,11 @@ class Controller(QObject):
         if live.scores is not None and live.item == self.item:
             self.predictions.set_scores(live.scores, live.class_names, live.class_kinds)
             self._update_summary()
-        self.gallery.set_rank_scores(live.draft_scores)
+        self.gallery.set_rank_scores(live.draft_rank)
 
     @Slot(bool)
     def on_rank_toggled(self, on: bool) -> None:
-        if on and (self.live is None or self.live.draft_scores is None):
+        if on and (self.live is None or self.live.draft_rank is None):
             draft = self.editor.draft()
             if draft is None or not draft.active:
                 self.status.emit("Edit or pick a class in the class editor to rank the gallery by it.")
@@ -257,6 +265,7 @@ class Controller(QObject):
     def on_gamma(self, gamma: float) -> None:
         self._update_gallery_predictions()
         self._update_summary()
+        self.schedule_live()  # the ranking is calibrated with γ
 
     def _update_gallery_predictions(self) -> None:
         a, d = self.all_scores, self.dataset
@@ -306,6 +315,47 @@ class Controller(QObject):
             return
         self.status.emit("Reading your photos…")
         self.bridge.add_loose(paths)
+
+    def add_folder(self, paths) -> None:
+        """Thousands of photos: a long job with progress and Cancel; the gallery fills batch by batch."""
+        if self.dataset is None:
+            self.warn.emit("Your photos", "Open a dataset first: photos are predicted against its classes.")
+            return
+        if self.bridge.busy:  # a dataset or model still loading, or training: start when it ends
+            self._folder_due = list(paths)
+            self.status.emit("Your photos will be added when the running job ends.")
+            return
+        self._folder = {"first": self.gallery.item_count(), "added": 0, "errors": []}
+        if not self.bridge.add_folder(paths):  # no session yet (its dataset is still opening)
+            self._folder = None
+
+    @Slot(object)
+    def on_folder_batch(self, added: LooseAdded) -> None:
+        folder = self._folder
+        if folder is None:
+            return
+        if added.items:
+            self.loose.extend(added.items)
+            self.gallery.add_loose(added.items)
+            if folder["added"] == 0:
+                self.select(folder["first"])
+            folder["added"] += len(added.items)
+        folder["errors"].extend(added.errors)
+
+    def _folder_finished(self, status: str) -> None:
+        folder, self._folder = self._folder, None
+        if folder is None:
+            return
+        if folder["added"]:
+            self.request_all_scores()
+            self.schedule_live()
+        stopped = " (cancelled: the photos read so far stay)" if status == "cancelled" else ""
+        self.status.emit(f"Added {folder['added']:,} of your photos{stopped}.")
+        errors = folder["errors"]
+        if errors:
+            lines = "\n".join(f"{p}: {why}" for p, why in errors[:12])
+            more = f"\n… and {len(errors) - 12} more" if len(errors) > 12 else ""
+            self.warn.emit("Some files could not be used", lines + more)
 
     @Slot(object)
     def on_loose(self, added: LooseAdded) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from zsl_desktop.engine.session.results import Progress
 
 STAGES = {"generate": "Drawing the built-in birds", "load": "Reading the dataset", "extract": "Extracting features",
-          "model": "Loading the model", "warmup": "Warming up"}
+          "model": "Loading the model", "warmup": "Warming up", "photos": "Adding your photos"}
 ONCE = "This happens once: later launches reuse the images and their features."
 
 

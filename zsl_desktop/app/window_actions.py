@@ -66,7 +66,12 @@ class WindowActions:
             self.open_path(path, fmt)
 
     def add_photos(self, paths) -> None:
-        self.controller.add_photos([str(p) for p in paths])
+        """Files are added at once; a folder among them (dropped) goes through the folder job's progress."""
+        paths = [str(p) for p in paths]
+        if any(Path(p).is_dir() for p in paths):
+            self.controller.add_folder(paths)
+        else:
+            self.controller.add_photos(paths)
 
     @Slot()
     def add_photos_dialog(self) -> None:
@@ -81,7 +86,7 @@ class WindowActions:
         path = QFileDialog.getExistingDirectory(self, "Add a folder of photos", self.settings.last_dir("photos"))
         if path:
             self.settings.set_last_dir("photos", path)
-            self.add_photos([path])
+            self.controller.add_folder([path])
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():

@@ -7,6 +7,7 @@ are asked for when the view first paints an item and cached as QPixmaps.
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from pathlib import Path
 
@@ -217,6 +218,12 @@ class GalleryModel(QAbstractListModel):
         return None
 
 
+def probability_text(log_probability: float) -> str:
+    """The ranking chip: the edited class's calibrated probability for this image (from its log)."""
+    p = math.exp(min(log_probability, 0.0))
+    return "<1%" if p < 0.005 else f"{p:.0%}"
+
+
 class ThumbDelegate(QStyledItemDelegate):
     """Thumbnail with a kind-coloured frame, a correct/wrong badge and, when ranking, the score."""
 
@@ -275,7 +282,7 @@ class ThumbDelegate(QStyledItemDelegate):
                 f = QFont(option.font)
                 f.setPointSizeF(8)
                 painter.setFont(f)
-                painter.drawText(chip, Qt.AlignCenter, f"{score:+.2f}")
+                painter.drawText(chip, Qt.AlignCenter, probability_text(score))
         painter.setPen(QColor(theme.TEXT if selected else theme.DIM))
         f = QFont(option.font)
         f.setPointSizeF(8.5)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,9 @@ from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.features import FeatureStore, extract, feature_source
 from zsl_desktop.engine.methods.base import FeatureSource, Method
 from zsl_desktop.engine.paths import data_dir
+from zsl_desktop.engine.predict import find_photos
 from zsl_desktop.engine.projection import project as run_projection
+from zsl_desktop.engine.ranking import LiveRanker, calibration
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on
 from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, read_codes, write_codes
 from zsl_desktop.engine.session.loose import LoosePhotos, collect_images
@@ -43,6 +46,8 @@ from zsl_desktop.engine.userfiles import check_writable
 
 DRAFT_SYNTH = 60  # features synthesised for the class being drawn (generative models, PCA feature view)
 SCORE_CHUNK = 4096  # rows scored at once: bounds the memory of scoring every image
+MAX_FOLDER_PHOTOS = 10_000  # each photo's grid features stay in memory (~130 KB with Lite0): ~1.3 GB at most
+FOLDER_BATCH = 32  # photos per batch of "Add a folder": each batch reaches the gallery as it lands
 
 
 class NoModel(RuntimeError):
@@ -73,6 +78,7 @@ class Session:
         self.model: ModelState | None = None
         self.loose = LoosePhotos(backbone, input_size, self.device)
         self._codes_cache: tuple | None = None  # (key, codes [N + L, ...])
+        self.ranker = LiveRanker()  # "Rank by edited class": the other classes' log-sum-exp, cached
 
     # -- features -----------------------------------------------------------------
     def find_features(self) -> bool:
@@ -261,24 +267,28 @@ class Session:
         method, codes = self.active().method, self.all_codes()
         if rows is not None:
             return np.asarray(method.score(codes[rows], class_attributes), np.float32)
-        out = np.empty((len(codes), len(class_attributes)), np.float32)
-        for i in range(0, len(codes), SCORE_CHUNK):
-            out[i:i + SCORE_CHUNK] = method.score(codes[i:i + SCORE_CHUNK], class_attributes)
-        return out
+        return score_in_chunks(method.score, codes, class_attributes)
 
     def live_scores(self, request: LiveRequest) -> LiveScores:
-        """What one slider move needs: the selected item against every class, every item against the draft."""
+        """What one slider move needs: the selected item against every class, every item ranked by the draft.
+
+        The ranking is the draft's calibrated log-probability against every class (engine/ranking.py);
+        the ranker caches the other classes' part, so a slider move scores one column.
+        """
         classes, item = request.classes, request.item
         count = len(self.all_codes())
         scores = None
         if item is not None and 0 <= item < count:
             scores = self.scores(classes.matrix, rows=slice(item, item + 1))[0]
-        draft = None
+        rank = None
         if classes.draft_column is not None:
-            column = classes.draft_column
-            draft = self.scores(classes.matrix[column:column + 1], rows=slice(None))[:, 0]  # one call: no chunks
+            method = self.active().method
+            boost = calibration(classes.kinds, request.gamma)
+            rank = self.ranker.rank(partial(score_in_chunks, method.score), self.all_codes(), classes.matrix,
+                                    classes.draft_column, boost)
+            rank = np.asarray(rank, np.float32)
         return LiveScores(item if item is not None and scores is not None else -1, classes.names, classes.kinds, scores,
-                          classes.draft_column, draft, request.generation)
+                          classes.draft_column, rank, request.generation)
 
     def all_scores(self, classes: ClassSet, generation: int = 0) -> AllScores:
         return AllScores(self.scores(classes.matrix), classes.names, classes.kinds, generation)
@@ -352,6 +362,32 @@ class Session:
         added = self.loose.add(found, still_wanted)
         return LooseAdded(added.items, added.errors + tuple((s, "not an image") for s in skipped), generation)
 
+    def add_photos_job(self, paths, control, emit, generation: int = 0, batch: int | None = None,
+                       limit: int | None = None):
+        """Whole folders of photos as a long job: features batch by batch, each batch shown as it lands.
+
+        Yields ``LooseAdded`` per batch (its unreadable files among ``errors``) and "photos"
+        ``Progress`` with a rate (an ETA); a cancel keeps the photos added so far.
+        """
+        batch, limit = batch or FOLDER_BATCH, limit or MAX_FOLDER_PHOTOS
+        found, skipped = find_photos(paths)
+        errors = tuple((s, "not an image") for s in skipped)
+        if len(found) > limit:
+            errors += ((f"{len(found) - limit} more images", f"at most {limit:,} photos at a time"),)
+            found = found[:limit]
+        if errors:
+            yield LooseAdded((), errors, generation)
+        start = time.perf_counter()
+        yield Progress("photos", 0, len(found), f"{len(found):,} photos")
+        for i in range(0, len(found), batch):
+            if control.cancelled:
+                return
+            added = self.loose.add(found[i:i + batch])
+            yield LooseAdded(added.items, added.errors, generation)
+            done = min(i + batch, len(found))
+            rate = done / max(time.perf_counter() - start, 1e-9)
+            yield Progress("photos", done, len(found), f"{done:,} of {len(found):,} photos", rate)
+
     # -- the feature view -----------------------------------------------------------------
     def project(self, method: str, cap: int | None, seed: int, ticket=None, space: str = "features",
                 synthesize: int = 0):
@@ -381,6 +417,14 @@ class Session:
         projection = run_projection(data, dataset.labels, method, cap, seed, callback=callback, cancel=cancel,
                          extra=extra, extra_labels=extra_labels)
         return replace(projection, space=space)
+
+
+def score_in_chunks(score, codes: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
+    """``score(codes, classes)`` [n, C] in SCORE_CHUNK rows at a time: bounds the memory of scoring every image."""
+    out = np.empty((len(codes), len(class_attributes)), np.float32)
+    for i in range(0, len(codes), SCORE_CHUNK):
+        out[i:i + SCORE_CHUNK] = score(codes[i:i + SCORE_CHUNK], class_attributes)
+    return out
 
 
 def encoding_progress(emit, message: str, every: float = 0.25):

@@ -124,11 +124,12 @@ class ClassSet:
 
 @dataclass(frozen=True)
 class LiveRequest:
-    """Score ``item`` (None: no image selected) against ``classes``, and every item against the draft."""
+    """Score ``item`` (None: no image selected) against ``classes``, and rank every item by the draft."""
 
     item: int | None
     classes: ClassSet
     generation: int = 0
+    gamma: float = 0.0  # the calibration the ranking uses (the predictions panel's γ)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class LiveScores:
     class_kinds: tuple[str, ...]  # "seen" | "unseen" | "user" | "draft"
     scores: np.ndarray | None  # [C] raw scores of ``item`` (None when no item is selected)
     draft_column: int | None
-    draft_scores: np.ndarray | None  # [N + L] raw scores of every item for the draft class
+    draft_rank: np.ndarray | None  # [N + L] log p(draft | item), calibrated against every class: the ranking
     generation: int = 0
 
 

@@ -1,0 +1,99 @@
+"""``zsl-desktop predict``: a model's predictions for folders of photos, into a resumable CSV.
+
+    zsl-desktop predict --model CKPT --photos DIR_OR_FILES... [--dataset D] [--classes LIBRARY.json]
+                        [--top-k K] --out predictions.csv
+
+The class definitions come from the model's dataset (``--dataset``; the built-in birds
+are found on their own), plus the user's classes from a library or export file.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+
+def load_classes(dataset, library_path=None):
+    """The dataset's classes, then the classes of ``library_path`` (read through the engine's JSON gate)."""
+    from zsl_desktop.engine.classes import LibraryError, read_export, value_range
+    from zsl_desktop.engine.predict import ClassSet
+
+    unseen = {int(c) for c in dataset.unseen_classes}
+    names = list(dataset.classes)
+    kinds = ["unseen" if i in unseen else "seen" for i in range(dataset.num_classes)]
+    matrix = np.asarray(dataset.class_attributes, np.float32)
+    if library_path:
+        try:
+            user = read_export(library_path, [a.name for a in dataset.attributes], value_range(matrix))
+        except LibraryError as exc:
+            raise ValueError(str(exc)) from None
+        taken = {n.casefold() for n in names}
+        clash = [c.name for c in user if c.name.casefold() in taken]
+        if clash:
+            raise ValueError(f"{library_path}: class {clash[0]!r} has the name of one of the model's classes")
+        names += [c.name for c in user]
+        kinds += ["user"] * len(user)
+        if user:
+            matrix = np.concatenate([matrix, np.stack([c.array() for c in user])])
+    return ClassSet(tuple(names), tuple(kinds), matrix)
+
+
+def run(args, load, progress_bar) -> int:
+    """``load(args)`` loads the dataset; ``progress_bar(label)`` makes the CLI's progress bar."""
+    from zsl_desktop.engine.backbones import BACKBONES, load_backbone
+    from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
+    from zsl_desktop.engine.predict import (
+        BATCH,
+        PhotoPredictor,
+        PredictionsCsv,
+        cell,
+        columns,
+        find_photos,
+    )
+    from zsl_desktop.engine.training import method_from_checkpoint, pick_device
+    from zsl_desktop.engine.userfiles import check_writable
+
+    check_writable(args.out, "--out")
+    checkpoint = load_checkpoint(args.model)
+    h = checkpoint.header
+    if args.dataset is None:
+        args.dataset = h["dataset"] if h["dataset"] in ("builtin", "builtin-small") else None
+        if args.dataset is None:
+            raise ValueError(f"{args.model} was trained on {h['dataset']!r}: pass --dataset PATH (its classes "
+                             f"are the ones the photos are scored against)")
+    dataset = load(args)
+    check_compatible(checkpoint, dataset)
+    classes = load_classes(dataset, args.classes)
+    photos, skipped = find_photos(args.photos)
+    for s in skipped:
+        print(f"skipped (not an image file or folder): {s}", file=sys.stderr)
+    if not photos:
+        raise ValueError("no image files among --photos")
+    device = pick_device(getattr(args, "device", None))
+    method = method_from_checkpoint(checkpoint).to(device)
+    backbone_name = h.get("backbone", "efficientnet_lite0")
+    spec = BACKBONES[backbone_name]
+    predictor = PhotoPredictor(method, load_backbone(backbone_name, device=device), spec,
+                               int(h.get("input_size", spec.default_input_size)), classes, float(h.get("gamma", 0.0)),
+                               args.top_k, device)
+    out = PredictionsCsv(args.out, columns(classes, predictor.top_k)).open()
+    if out.repaired:
+        print(f"{args.out}: cut off a torn last line ({out.repaired} bytes) from an interrupted run",
+              file=sys.stderr)
+    todo = [p for p in photos if cell(p) not in out.done]
+    if len(todo) < len(photos):
+        print(f"resuming: {len(photos) - len(todo)} of {len(photos)} photos are already in {args.out}",
+              file=sys.stderr)
+    bar = progress_bar("predicting")
+    start, errors = time.perf_counter(), 0
+    for i in range(0, len(todo), BATCH):
+        rows = predictor.rows(todo[i:i + BATCH])
+        out.append(rows)
+        errors += sum(1 for r in rows if r[1])
+        done = min(i + BATCH, len(todo))
+        bar.update(done, len(todo), f"{done / max(time.perf_counter() - start, 1e-9):.1f} photos/s")
+    bar.close()
+    print(f"{args.out}: {len(todo)} photos predicted in {time.perf_counter() - start:.1f}s "
+          f"({errors} unreadable, listed with their error), {len(photos) - len(todo)} already there")
+    return 0
