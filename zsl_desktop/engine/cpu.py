@@ -15,7 +15,7 @@ INSTRUCTION_SETS = ("avx2", "avx512f", "avx512_bf16", "amx")
 
 def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
     """(model name, flags) of the first processor in a /proc/cpuinfo text; ("", {}) when absent."""
-    model, flags = "", frozenset()
+    model, flags = "", frozenset[str]()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip().lower()
