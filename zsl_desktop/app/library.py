@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from zsl_desktop.engine.class_csv import read_classes_csv, write_classes_csv
 from zsl_desktop.engine.classes import ClassLibrary, UserClass, attribute_identity, check_name, value_range
 
 
@@ -73,11 +74,20 @@ class LibraryStore(QObject):
         self.changed.emit()
 
     def export_file(self, path) -> Path:
+        """JSON, or CSV (one row per class, a column per attribute) for a ``.csv`` name."""
+        if Path(path).suffix.lower() == ".csv":
+            return write_classes_csv(path, self.classes(), self.dataset.attribute_names)
         return self.library.export_json(path, self.identity, self.dataset.attribute_names, scale=self.scale)
 
     def import_file(self, path) -> list[str]:
-        added = self.library.import_json(path, self.identity, self.dataset.attribute_names, self.scale,
-                                         taken=self.taken_names(), dataset=self.dataset.name)
+        """A JSON class file or library, or a class CSV (``.csv``); LibraryError names the file, line and column."""
+        names = self.dataset.attribute_names
+        if Path(path).suffix.lower() == ".csv":
+            added = self.library.add_classes(self.identity, read_classes_csv(path, names, self.scale), names,
+                                             taken=self.taken_names(), dataset=self.dataset.name)
+        else:
+            added = self.library.import_json(path, self.identity, names, self.scale, taken=self.taken_names(),
+                                             dataset=self.dataset.name)
         self.library.save()
         self.changed.emit()
         return added

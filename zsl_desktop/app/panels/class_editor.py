@@ -370,7 +370,7 @@ class ClassEditorPanel(QWidget):
         return added
 
     def export_file(self, path) -> Path | None:
-        """Your saved classes as a JSON class file (".json" added to a name without a suffix)."""
+        """Your saved classes as a JSON class file, or CSV for a ``.csv`` name (".json" added without a suffix)."""
         count = len(self.store.classes())
         if count == 0:
             show_warning(self, "Export classes", "You have no classes of your own to export yet: "
@@ -388,7 +388,8 @@ class ClassEditorPanel(QWidget):
         return out
 
     def _on_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import classes", str(Path.home()), "Class files (*.json)")
+        path, _ = QFileDialog.getOpenFileName(self, "Import classes", str(Path.home()),
+                                              "Class files (*.json *.csv);;JSON (*.json);;CSV, one row per class (*.csv)")
         if path:
             self.import_file(path)
 
@@ -397,7 +398,7 @@ class ClassEditorPanel(QWidget):
             self.export_file("")
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export classes", str(Path.home() / "classes.json"),
-                                              "Class files (*.json)")
+                                              "JSON (*.json);;CSV, one row per class (*.csv)")
         if path:
             self.export_file(path)
 
