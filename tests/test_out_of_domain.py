@@ -20,17 +20,21 @@ def test_knn_distance_is_zero_on_the_reference_and_grows_with_the_angle():
     np.testing.assert_allclose(d2, [1 - np.sqrt(0.5)], atol=1e-6)
 
 
-def test_threshold_is_the_held_out_quantile_and_separates_another_domain():
+def test_threshold_accepts_unseen_species_and_flags_another_domain():
     rng = np.random.default_rng(0)
-    birds, cats = rng.random(64), rng.random(64)
-    train, held = clusters(rng, birds, 300), clusters(rng, birds, 200)
-    reference = ood.fit_reference(train, held, false_alarm=0.05)
-    held_scores = reference.score(held)
+    birds = rng.random(64)  # what every species shares, plus its own offset
+    species = [birds + 0.2 * rng.standard_normal(64) for _ in range(11)]
+    train = np.concatenate([clusters(rng, c, 20) for c in species[:10]])
+    labels = np.repeat(np.arange(10), 20)
+    reference = ood.fit_reference(train, labels, false_alarm=0.05)
     assert reference.calibration_images == 200
-    assert np.mean(held_scores > reference.threshold) == pytest.approx(0.05, abs=0.011)
-    other = clusters(rng, cats, 100)
+    stand_ins = ood.leave_class_out_distances(reference.reference, labels, train, labels)
+    assert np.mean(stand_ins > reference.threshold) == pytest.approx(0.05, abs=0.011)
+    unseen_species = clusters(rng, species[10], 100)  # no training rows: must not be out of domain
+    assert reference.is_out(unseen_species).mean() < 0.2
+    other = clusters(rng, rng.random(64) * 4, 100)
     assert reference.is_out(other).mean() > 0.95
-    assert ood.auroc(reference.score(clusters(rng, birds, 100)), reference.score(other)) > 0.99
+    assert ood.auroc(reference.score(unseen_species), reference.score(other)) > 0.99
 
 
 def test_reference_is_bounded_and_round_trips_through_a_checkpoint(tmp_path):
@@ -38,7 +42,7 @@ def test_reference_is_bounded_and_round_trips_through_a_checkpoint(tmp_path):
 
     rng = np.random.default_rng(1)
     big = rng.random((ood.MAX_REFERENCE + 100, 8)).astype(np.float32)
-    reference = ood.fit_reference(big, big[:50])
+    reference = ood.fit_reference(big, np.arange(len(big)) % 7, big[:50], np.arange(50) % 7)
     assert len(reference.reference) == ood.MAX_REFERENCE
     path = save_checkpoint(tmp_path / "m.pt", {"method": "x", ood.HEADER_KEY: reference.header()},
                            {"w": torch.zeros(2), **reference.state()})
@@ -68,7 +72,7 @@ def test_reference_for_a_dataset_uses_its_trainval_calibration_rows(small_birds)
     train, held = ood.calibration_split(small_birds, 0)
     assert len(held) and not set(held) & set(train)
     assert set(train) | set(held) == set(small_birds.splits["trainval"].tolist())
-    assert reference.calibration_images == len(held)
+    assert reference.calibration_images == len(train) + len(held)
     assert len(reference.reference) == len(train)
 
 

@@ -11,9 +11,11 @@ birds better than the energy or the top softmax probability of the logits, and i
 the same function for every method.
 
 The score: 1 - mean cosine similarity of the photo's pooled feature to its ``k``
-nearest training features (unit rows). The threshold is the (1 - false alarm)
-quantile of the scores of held-out in-domain images: the training run's calibration
-images (trainval images held out of the final model), never test images. Both travel
+nearest training features (unit rows). The threshold is the 99% quantile of the
+trainval images' distances to the training images of the other classes: each stands
+in for a photo of a species the model has no photos of, which a zero-shot model must
+accept (held-out images of the training species lie closer to the training images than
+such photos do). Never test images. Both travel
 with the model (``state`` / ``header``: ``ood.reference`` tensor, ``out_of_domain``
 header field); a model without them gets its reference from its dataset's training
 features when it is loaded (``reference_for_dataset``).
@@ -27,7 +29,7 @@ import torch
 
 SCORE_NAME = "knn-cosine"
 NEIGHBOURS = 10
-FALSE_ALARM = 0.05  # share of held-out in-domain images that the threshold calls out of domain
+FALSE_ALARM = 0.01  # share of the leave-class-out trainval distances above the threshold
 MAX_REFERENCE = 2048  # training rows kept (a seeded sample beyond that): bounded size and cost
 STATE_KEY = "ood.reference"
 HEADER_KEY = "out_of_domain"
@@ -85,14 +87,37 @@ class DomainReference:
                    float(info.get("false_alarm", FALSE_ALARM)), int(info.get("calibration_images", 0)))
 
 
-def fit_reference(train_pooled, calibration_pooled, false_alarm: float = FALSE_ALARM, k: int = NEIGHBOURS,
-                  seed: int = 0) -> DomainReference:
-    """The reference (training rows, at most MAX_REFERENCE) and the threshold on held-out in-domain rows."""
-    reference = unit_rows(train_pooled)
+def leave_class_out_distances(reference, reference_labels, features, labels, k: int = NEIGHBOURS) -> np.ndarray:
+    """Each row's distance to the reference rows of the OTHER classes: what a photo of a species the model
+    has no photos of scores (the zero-shot case), measured on images whose species it does have."""
+    reference_labels, labels = np.asarray(reference_labels), np.asarray(labels)
+    features = np.asarray(features, np.float32)
+    out = np.empty(len(features), np.float32)
+    for c in np.unique(labels):
+        others = reference_labels != c
+        rows = labels == c
+        out[rows] = knn_cosine_distance(reference[others], features[rows], k) if others.any() else np.inf
+    return out
+
+
+def fit_reference(train_pooled, train_labels, calibration_pooled=None, calibration_labels=None,
+                  false_alarm: float = FALSE_ALARM, k: int = NEIGHBOURS, seed: int = 0) -> DomainReference:
+    """The reference (training rows, at most MAX_REFERENCE) and its threshold.
+
+    The threshold is the (1 - ``false_alarm``) quantile of the leave-own-class-out distances of the
+    training and calibration rows: every one stands in for a photo of a species without training
+    photos, which a zero-shot model must not call out of domain. No test image is used.
+    """
+    reference, labels = unit_rows(train_pooled), np.asarray(train_labels)
     if len(reference) > MAX_REFERENCE:
         keep = np.sort(np.random.default_rng(seed).choice(len(reference), MAX_REFERENCE, replace=False))
-        reference = reference[keep]
-    held = knn_cosine_distance(reference, calibration_pooled, k)
+        reference, labels = reference[keep], labels[keep]
+    queries, query_labels = np.asarray(train_pooled, np.float32), np.asarray(train_labels)
+    if calibration_pooled is not None and len(calibration_pooled):
+        queries = np.concatenate([queries, np.asarray(calibration_pooled, np.float32)])
+        query_labels = np.concatenate([query_labels, np.asarray(calibration_labels)])
+    held = leave_class_out_distances(reference, labels, queries, query_labels, k)
+    held = held[np.isfinite(held)]
     threshold = float(np.quantile(held, 1.0 - false_alarm)) if len(held) else float("inf")
     return DomainReference(reference, threshold, k, false_alarm, len(held))
 
@@ -109,8 +134,9 @@ def calibration_split(dataset, seed: int):
 def reference_for_dataset(dataset, features, seed: int = 0) -> DomainReference:
     """The reference of a model trained on ``dataset``'s trainval (its calibration rows give the threshold)."""
     train, held = calibration_split(dataset, seed)
-    pooled = features.rows("pooled", np.concatenate([train, held]))
-    return fit_reference(pooled[:len(train)].numpy(), pooled[len(train):].numpy(), seed=int(seed))
+    pooled = features.rows("pooled", np.concatenate([train, held])).numpy()
+    return fit_reference(pooled[:len(train)], dataset.labels[train], pooled[len(train):], dataset.labels[held],
+                         seed=int(seed))
 
 
 def out_of_domain_score(reference: DomainReference, pooled) -> np.ndarray:

@@ -162,7 +162,8 @@ def build_real_bird_model(checkpoint, dataset, features, names, matrix, device="
     flips = held_scores[:, seen_pos].max(1) - held_scores[:, unseen_pos].max(1)
     rate = float(h["selection"]["seen_rejection"])
     gamma = gamma_at_rate(flips, rate)
-    domain = ood.fit_reference(pooled_train.numpy(), features.rows("pooled", held).numpy(), seed=int(h.get("seed", 0)))
+    domain = ood.fit_reference(pooled_train.numpy(), dataset.labels[train], features.rows("pooled", held).numpy(),
+                               dataset.labels[held], seed=int(h.get("seed", 0)))
     all_species = evaluate_over(method, dataset, features, matrix, positions, seen_pos, gamma, device)
     subset = evaluate_over(method, dataset, features, matrix[positions], np.arange(dataset.num_classes),
                            np.asarray(dataset.seen_classes), gamma, device)
