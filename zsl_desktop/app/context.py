@@ -6,6 +6,7 @@ object. It is never touched by a panel; the GUI thread only hands it to jobs.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,9 @@ class EngineContext:
         self._codes_cache: tuple | None = None  # (key, codes [N + L, ...])
         self._backbone = None
         self._backbone_key = None
+        self._domain: tuple | None = None  # (model state, DomainReference) of the active model
+        self._real_birds: list = []  # [RealBirdModel or None] once loaded (lazily: first loose photo)
+        self._verdicts: dict = {}  # (model state id, path) -> PhotoVerdict
 
     # -- codes ----------------------------------------------------------------------
     def model(self):
@@ -71,14 +75,16 @@ class EngineContext:
         return torch.from_numpy(store[path].astype(np.float32))
 
     def invalidate_codes(self) -> None:
-        """The active model changed: the photos' codes are recomputed on the next request."""
+        """The active model changed: the photos' codes and verdicts are recomputed on the next request."""
         self._codes_cache = None
+        self._verdicts = {}
 
     def reset_loose(self) -> None:
         """A new dataset: the user's photos start over (their features may come from another backbone)."""
         self.loose = []
         self._loose_grid, self._loose_pooled = {}, {}
         self._codes_cache = None
+        self._verdicts, self._domain = {}, None
 
     def item_path(self, item: int) -> str | None:
         session = self.session
@@ -136,6 +142,73 @@ class EngineContext:
                 added.append(item)
         self._codes_cache = None
         return LooseAdded(tuple(added), tuple(errors))
+
+
+    # -- which model predicts a loose photo --------------------------------------------------------------
+    def domain_reference(self):
+        """The active model's out-of-domain reference: from its checkpoint, else from its dataset's trainval."""
+        from zsl_desktop.engine import out_of_domain as ood
+
+        state = self.model()
+        cached = self._domain
+        if cached is not None and cached[0] is state:
+            return cached[1]
+        try:
+            reference = ood.reference_for_dataset(self.session.dataset, self.session.features,
+                                                  int(state.header.get("seed", 0) or 0))
+        except ValueError:  # no pooled features (or no training rows): no warning rather than a wrong one
+            reference = None
+        self._domain = (state, reference)
+        return reference
+
+    def real_birds(self):
+        """The shipped real-bird model when it is installed and fits the photos' features, else None."""
+        if not self._real_birds:
+            from zsl_desktop.engine.real_birds import load_real_bird_model
+
+            try:
+                self._real_birds.append(load_real_bird_model())
+            except (OSError, ValueError) as exc:  # a damaged install: the open dataset's model still predicts
+                self._real_birds.append(None)
+                self.real_birds_problem = str(exc)
+        model = self._real_birds[0]
+        session = self.session
+        if model is None or (model.header.get("backbone"), int(model.header.get("input_size", 0))) != \
+                (session.backbone, session.input_size):
+            return None
+        return model
+
+    def photo_verdict(self, item: int) -> "PhotoVerdict":
+        """For a loose photo: is it out of the active model's domain, and does the real-bird model take it?"""
+        from zsl_desktop.engine.real_birds import use_real_bird_model
+
+        state = self.model()
+        path = self.loose[item - self.session.dataset.num_samples].path
+        key = (id(state), path)
+        verdict = self._verdicts.get(key)
+        if verdict is not None:
+            return verdict
+        pooled = self._loose_pooled[path].astype(np.float32)[None]
+        reference = self.domain_reference()
+        out_current = bool(reference is not None and reference.is_out(pooled)[0])
+        real = self.real_birds() if out_current else None
+        out_real = bool(real is None or real.out_of_domain(pooled)[0])
+        verdict = PhotoVerdict(out_current, use_real_bird_model(out_current, out_real) and real is not None,
+                               out_real)
+        self._verdicts[key] = verdict
+        return verdict
+
+    def loose_pooled(self, item: int) -> np.ndarray:
+        return self._loose_pooled[self.loose[item - self.session.dataset.num_samples].path].astype(np.float32)[None]
+
+
+@dataclass(frozen=True)
+class PhotoVerdict:
+    """Where a loose photo stands: out of the active model's domain; scored by the real-bird model instead."""
+
+    out_of_domain: bool
+    use_real_birds: bool
+    out_for_real_birds: bool = True
 
 
 class NoModel(RuntimeError):

@@ -15,6 +15,7 @@ from zsl_desktop.app import requests
 from zsl_desktop.app.panels.predictions import calibrate, softmax
 from zsl_desktop.app.results import (AllScores, DatasetReady, DraftCluster, Evaluated, Explained, ImageData, LiveScores,
                                      LooseAdded)
+from zsl_desktop.engine.real_birds import cub_attribute_names
 
 LIVE_INTERVAL_MS = 40
 MODEL_JOBS = ("open", "checkpoint")  # long jobs that may bring a model
@@ -224,7 +225,9 @@ class Controller(QObject):
         if self.model is None or self.dataset is None:
             return
         names, kinds, matrix, column = self.class_set()
-        request = requests.LiveRequest(self.item, matrix, tuple(names), tuple(kinds), column, self.bridge.generation)
+        photo = self.item is not None and self.item >= self.dataset.num_samples  # may go to the real-bird model
+        request = requests.LiveRequest(self.item, matrix, tuple(names), tuple(kinds), column, self.bridge.generation,
+                                       self.store.classes_for(cub_attribute_names()) if photo else ((), None))
         self.live_requests += 1
         self.bridge.request_live(request)
         place = self.features.draft_map() if column is not None and self.model.generative else None
@@ -236,6 +239,7 @@ class Controller(QObject):
     def on_live(self, live: LiveScores) -> None:
         self.live = live
         if live.scores is not None and live.item == self.item:
+            self.predictions.set_source(live.predicted_by, live.gamma_offset, live.out_of_domain)
             self.predictions.set_scores(live.scores, live.class_names, live.class_kinds)
             self._update_summary()
         self.gallery.set_rank_scores(live.draft_scores)
@@ -409,4 +413,4 @@ class Controller(QObject):
     def calibrated_row(self):
         if self.live is None or self.live.scores is None:
             return None
-        return calibrate(self.live.scores, self.live.class_kinds, self.predictions.gamma)
+        return calibrate(self.live.scores, self.live.class_kinds, self.predictions.gamma + self.predictions.gamma_offset)

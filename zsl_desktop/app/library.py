@@ -49,6 +49,10 @@ class LibraryStore(QObject):
         n = self.dataset.num_attributes if self.dataset is not None else 0
         return self.library.matrix(self.identity, n)
 
+    def classes_for(self, attribute_names) -> tuple[list[str], np.ndarray]:
+        """Names and values of the saved classes drawn on another attribute list (the real-bird model's)."""
+        return self.library.matrix(attribute_identity(attribute_names), len(attribute_names))
+
     def taken_names(self, exclude: str | None = None) -> list[str]:
         """Names a new or renamed class may not use: the dataset's classes and the other user classes."""
         dataset_names = list(self.dataset.classes) if self.dataset is not None else []

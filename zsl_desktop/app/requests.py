@@ -25,6 +25,7 @@ class LiveRequest:
     kinds: tuple
     draft_column: int | None = None
     generation: int = 0
+    real_bird_classes: tuple = ((), None)  # (names, [U, 312]) the user's classes on CUB's attributes
 
 
 def live_scores(ctx: EngineContext, request: LiveRequest) -> LiveScores:
@@ -37,8 +38,36 @@ def live_scores(ctx: EngineContext, request: LiveRequest) -> LiveScores:
     if request.draft_column is not None:
         column = request.matrix[request.draft_column:request.draft_column + 1]
         draft = np.asarray(method.score(codes, column)[:, 0], np.float32)
-    return LiveScores(request.item if scores is not None else -1, tuple(request.names), tuple(request.kinds),
+    live = LiveScores(request.item if scores is not None else -1, tuple(request.names), tuple(request.kinds),
                       scores, request.draft_column, draft, request.generation)
+    if scores is not None and request.item >= ctx.session.dataset.num_samples:
+        live = photo_scores(ctx, request, live)
+    return live
+
+
+def photo_scores(ctx: EngineContext, request: LiveRequest, live: LiveScores) -> LiveScores:
+    """A loose photo's live scores: the active model's with its domain warning, or the real-bird model's.
+
+    The real-bird model takes a photo outside the active model's domain and inside its own
+    (``real_birds.use_real_bird_model``): it scores the 200 CUB species and the user's classes
+    drawn on CUB's attributes.
+    """
+    verdict = ctx.photo_verdict(request.item)
+    real = ctx.real_birds() if verdict.use_real_birds else None
+    if real is None:
+        return replace(live, out_of_domain=verdict.out_of_domain)
+    user_names, user_matrix = request.real_bird_classes
+    scores = np.asarray(real.scores(ctx.loose_pooled(request.item), user_matrix)[0], np.float32)
+    names = tuple(real.class_names) + tuple(user_names)
+    kinds = tuple(real.kinds) + ("user",) * len(user_names)
+    return replace(live, class_names=names, class_kinds=kinds, scores=scores, predicted_by=real_birds_title(),
+                   gamma_offset=real.gamma - ctx.model().gamma, out_of_domain=verdict.out_for_real_birds)
+
+
+def real_birds_title() -> str:
+    from zsl_desktop.engine.real_birds import TITLE
+
+    return TITLE
 
 
 def draft_cluster(ctx: EngineContext, values: np.ndarray, place, generation: int = 0) -> DraftCluster:

@@ -122,6 +122,9 @@ class LiveScores:
     draft_column: int | None
     draft_scores: np.ndarray | None  # [N + L] raw scores of every item for the draft class
     generation: int = 0
+    predicted_by: str = ""  # "" = the active model; else the model that scored this photo (the real-bird one)
+    gamma_offset: float = 0.0  # that model's γ minus the active model's: the γ slider keeps its meaning
+    out_of_domain: bool = False  # the photo is far from everything the predicting model was trained on
 
 
 @dataclass(frozen=True)

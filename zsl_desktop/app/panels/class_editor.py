@@ -25,6 +25,7 @@ from zsl_desktop.app.widgets.attribute_slider import AttributeSlider
 from zsl_desktop.app.widgets.collapsible import CollapsibleSection
 from zsl_desktop.app.widgets.messages import show_warning
 from zsl_desktop.engine.classes import EditHistory, LibraryError
+from zsl_desktop.engine.real_birds import species_for_attributes
 
 NEW = "__new__"
 
@@ -48,6 +49,7 @@ class ClassEditorPanel(QWidget):
         super().__init__(parent)
         self.store = store
         self.dataset = None
+        self.species: tuple = ((), None)  # the 200 CUB species when the dataset is on CUB's attributes
         self.sliders: list[AttributeSlider] = []
         self.sections: dict[str, CollapsibleSection] = {}
         self._section_of: list[str] = []
@@ -169,6 +171,7 @@ class ClassEditorPanel(QWidget):
     # -- dataset ------------------------------------------------------------------------------------------
     def set_dataset(self, dataset) -> None:
         self.dataset = dataset
+        self.species = species_for_attributes(dataset.attribute_names) if dataset is not None else ((), None)
         for section in self.sections.values():
             section.setParent(None)
             section.deleteLater()
@@ -297,10 +300,14 @@ class ClassEditorPanel(QWidget):
             self._changed()
 
     def start_from(self, kind: str, name_or_index) -> None:
-        """Copy a dataset class (kind "dataset", index) or a user class (kind "user", name) into the draft."""
+        """Copy a dataset class (kind "dataset", index), a CUB species ("species", index) or a user class
+        (kind "user", name) into the draft."""
         if kind == "dataset":
             values = self.dataset.class_attributes[int(name_or_index)]
             label = self.dataset.classes[int(name_or_index)]
+        elif kind == "species":  # one of the 200 CUB species (a dataset on CUB's attributes)
+            names, matrix = self.species
+            values, label = matrix[int(name_or_index)], names[int(name_or_index)]
         else:
             c = self.store.get(name_or_index)
             if c is None:
@@ -424,6 +431,10 @@ class ClassEditorPanel(QWidget):
             for n in names:
                 self.start_box.addItem(f"★ {n}", ("user", n))
                 self.start_box.setItemData(self.start_box.count() - 1, QColor(theme.USER), Qt.ForegroundRole)
+            own = set(self.dataset.classes)
+            for i, name in enumerate(self.species[0]):
+                if name not in own:
+                    self.start_box.addItem(f"○ {theme.display_name(name)} (CUB species)", ("species", i))
         self.start_box.setCurrentIndex(0)
         self.start_box.blockSignals(False)
         self._update_buttons()
