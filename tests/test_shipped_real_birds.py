@@ -32,7 +32,7 @@ def cub_subset(shared_data):
 @pytest.fixture(scope="module")
 def test_features(cub_subset):
     """Pooled Lite0 features of the subset's test photos (seen, then unseen), re-extracted."""
-    from zsl_desktop.engine.features import extract_images
+    from zsl_desktop.engine.extraction import extract_images
 
     d = cub_subset
     rows = np.concatenate([d.splits["test_seen"], d.splits["test_unseen"]])
@@ -85,7 +85,7 @@ def test_shipped_real_bird_model_reaches_its_stated_figures(cub_subset, test_fea
 def test_shipped_real_bird_model_knows_bird_photos_and_not_others(test_features):
     import skimage
 
-    from zsl_desktop.engine.features import extract_images
+    from zsl_desktop.engine.extraction import extract_images
 
     model = real_birds.load_real_bird_model()
     assert model.domain is not None and model.domain.calibration_images > 0

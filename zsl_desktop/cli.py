@@ -11,46 +11,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
 from pathlib import Path
 
 from zsl_desktop import cli_args
-
-
-class ProgressBar:
-    """A one-line text progress bar on stderr; on a non-terminal it prints every 10%."""
-
-    def __init__(self, label: str, stream=None):
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.start = time.perf_counter()
-        self.tty = self.stream.isatty()
-        self._last_decile = -1
-
-    enabled = True  # off on the non-zero ranks of a torchrun job
-
-    def update(self, done: int, total: int, extra: str = "") -> None:
-        if not self.enabled:
-            return
-        total = max(total, 1)
-        fraction = min(done / total, 1.0)
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / fraction - elapsed if fraction > 0 else 0
-        text = f"{self.label} {done}/{total} [{elapsed:5.1f}s, eta {eta:5.1f}s] {extra}"
-        if self.tty:
-            bar = "#" * int(30 * fraction)
-            self.stream.write(f"\r[{bar:<30}] {text}"[:160].ljust(100))
-            self.stream.flush()
-        elif int(fraction * 10) != self._last_decile:
-            self._last_decile = int(fraction * 10)
-            self.stream.write(f"{int(fraction * 100):3d}% {text}\n")
-
-    def close(self) -> None:
-        if self.tty and self.enabled:
-            self.stream.write("\n")
-        self.stream.flush()
+from zsl_desktop.cli_progress import ProgressBar
 
 
 class _Parser(argparse.ArgumentParser):
@@ -172,9 +140,10 @@ def main(argv=None) -> int:
     if args.command is None:
         build_parser().print_help()
         return 2
-    from zsl_desktop.engine.backbones import BackboneUnavailable
-    from zsl_desktop.engine.checkpoints import CheckpointError
-    from zsl_desktop.engine.data import DatasetError
+    from zsl_desktop.engine.errors import ZslError
+    from zsl_desktop.engine.logs import setup_logging
+
+    setup_logging()
 
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must not crash a print
         try:
@@ -190,7 +159,10 @@ def main(argv=None) -> int:
         ProgressBar.enabled = False
     try:
         return COMMANDS[args.command](args)
-    except (DatasetError, CheckpointError, BackboneUnavailable, ValueError, KeyError, OSError, MemoryError) as exc:
+    # ZslError: every error the engine raises on purpose; the built-in kinds: a bad value, an unknown name,
+    # a file or disk problem, memory. One line each (--debug shows the traceback); anything else is a bug,
+    # whose traceback also goes to the log file.
+    except (ZslError, ValueError, KeyError, OSError, MemoryError) as exc:
         if args.debug:
             raise
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
@@ -199,6 +171,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        logging.getLogger(__name__).exception("%s: unexpected error", args.command)
+        raise
     finally:
         from zsl_desktop.engine.distributed import shutdown
 
@@ -300,7 +275,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from zsl_desktop.bench import main as bench_main
+    from zsl_desktop.bench.runner import main as bench_main
 
     return bench_main(args)
 

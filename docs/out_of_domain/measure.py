@@ -32,7 +32,8 @@ import torch
 from zsl_desktop.engine import out_of_domain as ood
 from zsl_desktop.engine.checkpoints import load_checkpoint
 from zsl_desktop.engine.data import load_builtin, load_dataset
-from zsl_desktop.engine.features import FeatureStore, extract_all, extract_images
+from zsl_desktop.engine.extraction import extract_images
+from zsl_desktop.engine.features import FeatureStore, extract_all
 from zsl_desktop.engine.training import method_from_checkpoint
 
 SKIMAGE_SKIP = {"lbpcascade_frontalface_opencv.xml", "lfw_subset.npy", "motorcycle_disp.npz"}

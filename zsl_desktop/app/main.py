@@ -7,6 +7,7 @@ launch (with progress in the window, never a frozen one).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -65,6 +66,10 @@ def run_app(argv=None) -> int:
         print(problem, file=sys.stderr)
         return EXIT_MISSING
     configure_torch()
+    from zsl_desktop.engine.logs import setup_logging
+
+    setup_logging()
+    logging.getLogger(__name__).info("app started (%s)", " ".join(sys.argv[1:] if argv is None else argv))
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -110,7 +115,7 @@ def select_when_present(window, item: int) -> None:
     """Select image ``item`` once it is in the gallery (photos arrive after the dataset), or say why not."""
     from PySide6.QtCore import QTimer
 
-    count = window.controller.gallery.model.count
+    count = window.gallery.item_count()
     if item < count:
         window.controller.select(item)
     elif not window.bridge.idle():

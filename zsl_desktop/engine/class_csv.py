@@ -82,7 +82,8 @@ def read_classes_csv(path, attribute_names, scale=None) -> list[UserClass]:
         raise LibraryError(path, where + exc.problem) from None
     order, note_column = _column_order(path, header, attribute_names)
     lo, hi = scale if scale is not None else (-math.inf, math.inf)
-    out, taken = [], []
+    out: list[UserClass] = []
+    taken: list[str] = []
     for line, fields in rows:
         if len(fields) != len(header):
             raise LibraryError(path, f"{_where(line)}: {len(fields)} fields, the header has {len(header)}")

@@ -24,6 +24,7 @@ import torch
 
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine import out_of_domain as ood
+from zsl_desktop.engine.methods.base import Method
 
 MODEL_FILE = "ce-gzsl_cub.pt"
 CLASSES_FILE = "cub_classes.csv"
@@ -63,7 +64,7 @@ def cub_classes() -> tuple[tuple[str, ...], np.ndarray]:
 class RealBirdModel:
     """The loaded real-bird model with its 200 species, their seen/unseen kinds, γ and domain reference."""
 
-    method: object
+    method: Method
     header: dict
     class_names: tuple[str, ...]
     class_attributes: np.ndarray  # [200, 312]
