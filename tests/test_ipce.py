@@ -252,6 +252,24 @@ def test_drawn_class_scoring_is_interactive(trained):
     assert elapsed < 0.5, f"{elapsed:.3f}s for 10k images (the CPU is shared; the budget is generous)"
 
 
+def test_more_new_rows_than_the_column_cache_holds_in_one_call(trained):
+    """More than COLUMN_CACHE new rows on a big codes array at once: every column comes back (the cache evicts
+    only after the result is built), equal to scoring the rows a few at a time."""
+    from zsl_desktop.engine.methods.ce_gzsl.method import COLUMN_CACHE, SMALL_QUERY
+
+    method, _, features, _, attributes = trained
+    codes = method.encode(torch.from_numpy(features[:max(SMALL_QUERY, 80)]))
+    rng = np.random.default_rng(3)
+    drawn = rng.uniform(0, 100, (COLUMN_CACHE + 36, A)).astype(np.float32)
+    alone = np.concatenate([method.score(codes, drawn[i:i + 10]) for i in range(0, len(drawn), 10)], axis=1)
+    method._column_cache = None  # start cold, as a new codes array does
+    together = method.score(codes, drawn)
+    assert together.shape == (len(codes), len(drawn))
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-5)
+    mixed = method.score(codes, np.concatenate([attributes, drawn]))  # with the classifier's rows too
+    np.testing.assert_allclose(mixed[:, K:], alone, rtol=1e-5, atol=1e-5)
+
+
 def test_refit_classifier_learns_drawn_classes(trained):
     method, _, features, labels, attributes = trained
     import copy

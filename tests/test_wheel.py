@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT_PARTS = ("pyproject.toml", "README.md", "zsl_desktop", "resources", "trained")
 VOCABULARY_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "resources").rglob("*") if p.is_file())
 SHIPPED_MODELS = sorted(p.name for p in (ROOT / "trained").glob("*_builtin.pt"))
+REAL_BIRD_MODELS = sorted(p.name for p in (ROOT / "trained").glob("*_cub.pt"))  # the real-bird model
 
 
 def test_a_checkout_finds_the_top_level_folders():
@@ -117,7 +118,7 @@ def test_wheel_carries_the_code_the_models_and_the_vocabularies(built_wheel):
     code = {p.relative_to(ROOT).as_posix() for p in (ROOT / "zsl_desktop").rglob("*.py") if "__pycache__" not in p.parts}
     assert not code - names, f"modules missing from the wheel (add their package to pyproject): {sorted(code - names)}"
     assert SHIPPED_MODELS and VOCABULARY_FILES
-    assert {f"zsl_desktop/trained/{m}" for m in SHIPPED_MODELS} <= names
+    assert {f"zsl_desktop/trained/{m}" for m in SHIPPED_MODELS + REAL_BIRD_MODELS} <= names
     assert {f"zsl_desktop/{v}" for v in VOCABULARY_FILES} <= names
     tops = {n.split("/", 1)[0] for n in names}
     assert tops == {"zsl_desktop", built_wheel.name.split("-py")[0] + ".dist-info"}, tops

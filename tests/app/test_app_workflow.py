@@ -239,6 +239,29 @@ def test_import_export_classes(make_window, qtbot, tmp_path):
     assert title == "Import classes" and str(bad) in text and "do not match" in text
 
 
+def test_import_export_classes_as_csv(make_window, qtbot, tmp_path):
+    """The CSV form: one row per class, attribute columns named as in the dataset; a bad cell is named."""
+    from zsl_desktop.app.widgets import messages
+
+    w = make_window()
+    w.editor.start_from("dataset", 0)
+    w.editor.save("Spreadsheet one")
+    out = w.editor.export_file(tmp_path / "mine.csv")
+    lines = out.read_text().splitlines()
+    assert lines[0].split(",")[1:-1] == list(w.controller.dataset.attribute_names)
+    assert lines[1].startswith("Spreadsheet one,") and len(lines) == 2
+    assert w.editor.import_file(out) == ["Spreadsheet one (2)"]
+    np.testing.assert_allclose(w.store.get("Spreadsheet one (2)").array(), w.store.get("Spreadsheet one").array(),
+                               atol=1e-4)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(lines[0] + "\n" + lines[1].replace("Spreadsheet one", "Too big", 1).rsplit(",", 2)[0]
+                   + ",1000,\n")
+    assert w.editor.import_file(bad) == []
+    title, text = messages.LAST[-1]
+    last_attribute = w.controller.dataset.attribute_names[-1]
+    assert title == "Import classes" and str(bad) in text and "line 2" in text and repr(last_attribute) in text
+
+
 def test_own_photos_are_predicted_but_never_added_to_the_dataset(make_window, qtbot, small_birds, tmp_path):
     from PIL import Image
 

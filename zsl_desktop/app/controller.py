@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from zsl_desktop.app.panels.predictions import softmax
 from zsl_desktop.engine.evaluation import calibrate
+from zsl_desktop.engine.real_birds import cub_attribute_names
 from zsl_desktop.engine.session.class_set import saved_classes, with_draft
 from zsl_desktop.engine.session.results import (
     AllScores, DatasetReady, DraftCluster, Evaluated, LiveRequest, LiveScores, LooseAdded, Saved,
@@ -224,8 +225,11 @@ class Controller(QObject):
         if self.model is None or self.dataset is None:
             return
         classes = self.class_set()
+        photo = self.item is not None and self.item >= self.dataset.num_samples  # may go to the real-bird model
+        real_bird_classes = self.store.classes_for(cub_attribute_names()) if photo else ((), None)
         self.live_requests += 1
-        self.bridge.request_live(LiveRequest(self.item, classes, self.bridge.generation, self.predictions.gamma))
+        self.bridge.request_live(LiveRequest(self.item, classes, self.bridge.generation, self.predictions.gamma,
+                                             real_bird_classes))
         column = classes.draft_column
         place = self.features.draft_map() if column is not None and self.model.generative else None
         if place is not None:  # the drawn class's own synthetic cluster on the feature view
@@ -237,6 +241,7 @@ class Controller(QObject):
     def on_live(self, live: LiveScores) -> None:
         self.live = live
         if live.scores is not None and live.item == self.item:
+            self.predictions.set_source(live.predicted_by, live.gamma_offset, live.out_of_domain)
             self.predictions.set_scores(live.scores, live.class_names, live.class_kinds)
             self._update_summary()
         self.gallery.set_rank_scores(live.draft_rank)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from zsl_desktop.engine.class_csv import read_classes_csv, write_classes_csv
 from zsl_desktop.engine.classes import ClassLibrary, UserClass, attribute_identity, check_name, value_range
 
 
@@ -48,6 +49,10 @@ class LibraryStore(QObject):
         n = self.dataset.num_attributes if self.dataset is not None else 0
         return self.library.matrix(self.identity, n)
 
+    def classes_for(self, attribute_names) -> tuple[list[str], np.ndarray]:
+        """Names and values of the saved classes drawn on another attribute list (the real-bird model's)."""
+        return self.library.matrix(attribute_identity(attribute_names), len(attribute_names))
+
     def taken_names(self, exclude: str | None = None) -> list[str]:
         """Names a new or renamed class may not use: the dataset's classes and the other user classes."""
         dataset_names = list(self.dataset.classes) if self.dataset is not None else []
@@ -73,11 +78,20 @@ class LibraryStore(QObject):
         self.changed.emit()
 
     def export_file(self, path) -> Path:
+        """JSON, or CSV (one row per class, a column per attribute) for a ``.csv`` name."""
+        if Path(path).suffix.lower() == ".csv":
+            return write_classes_csv(path, self.classes(), self.dataset.attribute_names)
         return self.library.export_json(path, self.identity, self.dataset.attribute_names, scale=self.scale)
 
     def import_file(self, path) -> list[str]:
-        added = self.library.import_json(path, self.identity, self.dataset.attribute_names, self.scale,
-                                         taken=self.taken_names(), dataset=self.dataset.name)
+        """A JSON class file or library, or a class CSV (``.csv``); LibraryError names the file, line and column."""
+        names = self.dataset.attribute_names
+        if Path(path).suffix.lower() == ".csv":
+            added = self.library.add_classes(self.identity, read_classes_csv(path, names, self.scale), names,
+                                             taken=self.taken_names(), dataset=self.dataset.name)
+        else:
+            added = self.library.import_json(path, self.identity, names, self.scale, taken=self.taken_names(),
+                                             dataset=self.dataset.name)
         self.library.save()
         self.changed.emit()
         return added

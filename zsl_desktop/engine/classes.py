@@ -237,8 +237,11 @@ class ClassLibrary:
 
         Raises LibraryError naming the file and the problem; nothing is added then.
         """
-        path = Path(path)
-        incoming = read_export(path, attribute_names, scale)
+        return self.add_classes(identity, read_export(Path(path), attribute_names, scale), attribute_names, taken,
+                                dataset)
+
+    def add_classes(self, identity: str, incoming, attribute_names, taken=(), dataset: str = "") -> list[str]:
+        """Add already-validated classes (an import), renaming any whose name is taken; returns their names."""
         taken = list(taken) + self.names(identity)
         added = []
         for c in incoming:

@@ -26,6 +26,7 @@ from zsl_desktop.app.widgets.collapsible import CollapsibleSection
 from zsl_desktop.app.widgets.messages import show_warning
 from zsl_desktop.engine.classes import LibraryError
 from zsl_desktop.engine.edit_history import EditHistory
+from zsl_desktop.engine.real_birds import species_for_attributes
 
 NEW = "__new__"
 
@@ -49,6 +50,7 @@ class ClassEditorPanel(QWidget):
         super().__init__(parent)
         self.store = store
         self.dataset = None
+        self.species: tuple = ((), None)  # the 200 CUB species when the dataset is on CUB's attributes
         self.sliders: list[AttributeSlider] = []
         self.sections: dict[str, CollapsibleSection] = {}
         self._section_of: list[str] = []
@@ -170,6 +172,7 @@ class ClassEditorPanel(QWidget):
     # -- dataset ------------------------------------------------------------------------------------------
     def set_dataset(self, dataset) -> None:
         self.dataset = dataset
+        self.species = species_for_attributes(dataset.attribute_names) if dataset is not None else ((), None)
         for section in self.sections.values():
             section.setParent(None)
             section.deleteLater()
@@ -298,10 +301,14 @@ class ClassEditorPanel(QWidget):
             self._changed()
 
     def start_from(self, kind: str, name_or_index) -> None:
-        """Copy a dataset class (kind "dataset", index) or a user class (kind "user", name) into the draft."""
+        """Copy a dataset class (kind "dataset", index), a CUB species ("species", index) or a user class
+        (kind "user", name) into the draft."""
         if kind == "dataset":
             values = self.dataset.class_attributes[int(name_or_index)]
             label = self.dataset.classes[int(name_or_index)]
+        elif kind == "species":  # one of the 200 CUB species (a dataset on CUB's attributes)
+            names, matrix = self.species
+            values, label = matrix[int(name_or_index)], names[int(name_or_index)]
         else:
             c = self.store.get(name_or_index)
             if c is None:
@@ -370,7 +377,7 @@ class ClassEditorPanel(QWidget):
         return added
 
     def export_file(self, path) -> Path | None:
-        """Your saved classes as a JSON class file (".json" added to a name without a suffix)."""
+        """Your saved classes as a JSON class file, or CSV for a ``.csv`` name (".json" added without a suffix)."""
         count = len(self.store.classes())
         if count == 0:
             show_warning(self, "Export classes", "You have no classes of your own to export yet: "
@@ -388,7 +395,8 @@ class ClassEditorPanel(QWidget):
         return out
 
     def _on_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import classes", str(Path.home()), "Class files (*.json)")
+        path, _ = QFileDialog.getOpenFileName(self, "Import classes", str(Path.home()),
+                                              "Class files (*.json *.csv);;JSON (*.json);;CSV, one row per class (*.csv)")
         if path:
             self.import_file(path)
 
@@ -397,7 +405,7 @@ class ClassEditorPanel(QWidget):
             self.export_file("")
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export classes", str(Path.home() / "classes.json"),
-                                              "Class files (*.json)")
+                                              "JSON (*.json);;CSV, one row per class (*.csv)")
         if path:
             self.export_file(path)
 
@@ -423,6 +431,10 @@ class ClassEditorPanel(QWidget):
             for n in names:
                 self.start_box.addItem(f"★ {n}", ("user", n))
                 self.start_box.setItemData(self.start_box.count() - 1, QColor(theme.USER), Qt.ForegroundRole)
+            own = set(self.dataset.classes)
+            for i, name in enumerate(self.species[0]):
+                if name not in own:
+                    self.start_box.addItem(f"○ {theme.display_name(name)} (CUB species)", ("species", i))
         self.start_box.setCurrentIndex(0)
         self.start_box.blockSignals(False)
         self._update_buttons()

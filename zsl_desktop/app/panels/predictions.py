@@ -21,6 +21,7 @@ from zsl_desktop.engine.evaluation import calibrate
 NO_MODEL = "No model — train one in the Training panel"
 LOADING_MODEL = "Loading the model…"
 GAMMA_STEPS = 1000
+OUT_OF_DOMAIN = "⚠ This model does not know this kind of image"
 
 
 def calibrate_kinds(raw: np.ndarray, kinds, gamma: float) -> np.ndarray:
@@ -51,9 +52,22 @@ class PredictionsPanel(QWidget):
         self._gamma = 0.0
         self._span = 2.0
         self.has_model = False
+        self.predicted_by = ""  # "" = the active model; else the model that scored this photo
+        self.gamma_offset = 0.0  # that model's γ minus the active model's
+        self.out_of_domain = False
 
         self.subtitle = theme.squeezable(QLabel("", self))
         self.subtitle.setObjectName("subtitle")
+        self.source_label = QLabel("", self)  # which model predicted, when it is not the active one
+        self.source_label.setObjectName("hint")
+        self.source_label.setWordWrap(True)
+        self.domain_warning = QLabel(OUT_OF_DOMAIN, self)
+        self.domain_warning.setObjectName("warning")
+        self.domain_warning.setWordWrap(True)
+        self.domain_warning.setStyleSheet(f"color: {theme.WRONG}; font-weight: 600;")
+        self.domain_warning.setToolTip("Its features are far from every image the model was trained on "
+                                       "(beyond what 99% of held-out training images reach): treat these "
+                                       "predictions as guesses.")
         self.bars = PredictionBars(self)
         self.train_button = QPushButton("Open the Training panel", self)
         self.train_button.setObjectName("primary")
@@ -94,6 +108,8 @@ class PredictionsPanel(QWidget):
         layout.setContentsMargins(12, 8, 12, 8)
         layout.setSpacing(6)
         layout.addLayout(head)
+        layout.addWidget(self.domain_warning)
+        layout.addWidget(self.source_label)
         layout.addWidget(self.bars, 1)
         layout.addWidget(self.train_button, 0, Qt.AlignHCenter)
         layout.addLayout(gamma_row)
@@ -106,6 +122,7 @@ class PredictionsPanel(QWidget):
         self.export_button.clicked.connect(self.export_requested)
         self.bars.row_clicked.connect(self.class_clicked)
         self.set_model(None)
+        self.set_source("", 0.0, False)
 
     # -- model and γ --------------------------------------------------------------------------------------
     def set_model(self, summary, loading: bool = False) -> None:
@@ -159,12 +176,21 @@ class PredictionsPanel(QWidget):
 
     # -- scores -----------------------------------------------------------------------------------------
     def set_item(self, name: str, truth: str | None) -> None:
+        self.set_source("", 0.0, False)
         self.item_name = name
         self.truth = truth
         self.subtitle.setText(f"for {name.replace('_', ' ')}")
         if self.has_model:
             self.raw = None
             self.bars.set_message("scoring…")
+
+    def set_source(self, predicted_by: str, gamma_offset: float, out_of_domain: bool) -> None:
+        """Who scored the shown image (a photo may go to the real-bird model) and whether it is out of its domain."""
+        self.predicted_by, self.gamma_offset, self.out_of_domain = predicted_by, float(gamma_offset), out_of_domain
+        self.source_label.setText(f"Predicted by the {predicted_by}: this photo is not like the open "
+                                  f"dataset's images." if predicted_by else "")
+        self.source_label.setVisible(bool(predicted_by))
+        self.domain_warning.setVisible(bool(out_of_domain))
 
     def set_scores(self, raw: np.ndarray | None, names, kinds) -> None:
         if not self.has_model:
@@ -181,7 +207,7 @@ class PredictionsPanel(QWidget):
         """(names, kinds, raw, calibrated, probability) of every class, best first; None without scores."""
         if self.raw is None:
             return None
-        calibrated = calibrate_kinds(self.raw, self.kinds, self._gamma)
+        calibrated = calibrate_kinds(self.raw, self.kinds, self._gamma + self.gamma_offset)
         probs = softmax(calibrated)
         order = np.argsort(-calibrated, kind="stable")
         return [(self.names[i], self.kinds[i], float(self.raw[i]), float(calibrated[i]), float(probs[i]))

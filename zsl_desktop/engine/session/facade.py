@@ -35,6 +35,7 @@ from zsl_desktop.engine.ranking import LiveRanker, calibration
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on
 from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, read_codes, write_codes
 from zsl_desktop.engine.session.loose import LoosePhotos, collect_images
+from zsl_desktop.engine.session.photo_routing import PhotoRouting
 from zsl_desktop.engine.session.results import (
     AllScores, ClassSet, DraftCluster, Evaluated, Explained, LiveRequest, LiveScores, LooseAdded, ModelSummary,
     Progress, Saved, TrainDone,
@@ -77,6 +78,7 @@ class Session:
         self.store: FeatureStore | None = None
         self.model: ModelState | None = None
         self.loose = LoosePhotos(backbone, input_size, self.device)
+        self.photo_routing = PhotoRouting()  # the out-of-domain warning and the real-bird model, for loose photos
         self._codes_cache: tuple | None = None  # (key, codes [N + L, ...])
         self.ranker = LiveRanker()  # "Rank by edited class": the other classes' log-sum-exp, cached
 
@@ -287,8 +289,11 @@ class Session:
             rank = self.ranker.rank(partial(score_in_chunks, method.score), self.all_codes(), classes.matrix,
                                     classes.draft_column, boost)
             rank = np.asarray(rank, np.float32)
-        return LiveScores(item if item is not None and scores is not None else -1, classes.names, classes.kinds, scores,
-                          classes.draft_column, rank, request.generation)
+        live = LiveScores(item if item is not None and scores is not None else -1, classes.names, classes.kinds,
+                          scores, classes.draft_column, rank, request.generation)
+        if scores is not None and live.item >= self.dataset.num_samples:  # a loose photo: which model predicts it
+            live = self.photo_routing.route(self, request, live)
+        return live
 
     def all_scores(self, classes: ClassSet, generation: int = 0) -> AllScores:
         return AllScores(self.scores(classes.matrix), classes.names, classes.kinds, generation)

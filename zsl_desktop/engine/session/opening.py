@@ -27,9 +27,12 @@ def shipped_checkpoint() -> Path:
 
 
 def shipped_checkpoints() -> list[Path]:
-    """Every model that ships in ``trained/`` (``<method>_builtin.pt``), MSDN first."""
+    """Every model that ships in ``trained/`` for the built-in birds (``<method>_builtin.pt``), MSDN first.
+
+    (The real-bird model, ``ce-gzsl_cub.pt``, is not one: ``engine/real_birds.py`` loads it for photos.)
+    """
     folder = shipped_checkpoint().parent
-    found = sorted(p for p in folder.glob("*.pt") if not p.name.endswith(".resume.pt")) if folder.is_dir() else []
+    found = sorted(folder.glob("*_builtin.pt")) if folder.is_dir() else []
     return sorted(found, key=lambda p: (p.name != "msdn_builtin.pt", p.name))
 
 

@@ -130,6 +130,7 @@ class LiveRequest:
     classes: ClassSet
     generation: int = 0
     gamma: float = 0.0  # the calibration the ranking uses (the predictions panel's γ)
+    real_bird_classes: tuple = ((), None)  # (names, [U, 312]) the user's classes on CUB's attributes, for a photo
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,9 @@ class LiveScores:
     draft_column: int | None
     draft_rank: np.ndarray | None  # [N + L] log p(draft | item), calibrated against every class: the ranking
     generation: int = 0
+    predicted_by: str = ""  # "" = the active model; else the model that scored this photo (the real-bird one)
+    gamma_offset: float = 0.0  # that model's γ minus the active model's: the γ slider keeps its meaning
+    out_of_domain: bool = False  # the photo is far from everything the predicting model was trained on
 
 
 @dataclass(frozen=True)

@@ -442,9 +442,10 @@ class _CEGZSLBase(Method):
         if missing:
             for i, column in zip(missing, self._comparator_columns(u, uw, rows[missing])):
                 columns[keys[i]] = column
-            while len(columns) > COLUMN_CACHE:
-                columns.pop(next(iter(columns)))
-        return np.stack([columns[k] for k in keys], 1)
+        out = np.stack([columns[k] for k in keys], 1)  # before evicting: this call may need more than the cache keeps
+        while len(columns) > COLUMN_CACHE:
+            columns.pop(next(iter(columns)))
+        return out
 
     def _comparator_columns(self, u: torch.Tensor, uw: torch.Tensor, rows: np.ndarray) -> list:
         """Calibrated comparator logits [N] of image halves ``u`` [N, nhF] (``uw`` = u.w2) per class row."""
