@@ -56,7 +56,7 @@ def routed(monkeypatch, photo: np.ndarray) -> LiveScores:
     classes = ClassSet(("x", "y"), ("seen", "unseen"), np.zeros((2, D), np.float32))
     live = LiveScores(2, classes.names, classes.kinds, np.array([0.1, 0.2], np.float32), None, None)
     mine = np.full((1, D), 0.5, np.float32)
-    return photo_routing.PhotoRouting().route(session, LiveRequest(2, classes, 0, (("mine",), mine)), live)
+    return photo_routing.PhotoRouting().route(session, LiveRequest(2, classes, 0, real_bird_classes=(("mine",), mine)), live)
 
 
 def test_a_photo_like_the_training_images_stays_with_the_active_model(monkeypatch):

@@ -228,8 +228,8 @@ class Controller(QObject):
         photo = self.item is not None and self.item >= self.dataset.num_samples  # may go to the real-bird model
         real_bird_classes = self.store.classes_for(cub_attribute_names()) if photo else ((), None)
         self.live_requests += 1
-        self.bridge.request_live(LiveRequest(self.item, classes, self.bridge.generation, self.predictions.gamma,
-                                             real_bird_classes))
+        self.bridge.request_live(LiveRequest(self.item, classes, self.bridge.generation, gamma=self.predictions.gamma,
+                                             real_bird_classes=real_bird_classes))
         column = classes.draft_column
         place = self.features.draft_map() if column is not None and self.model.generative else None
         if place is not None:  # the drawn class's own synthetic cluster on the feature view
