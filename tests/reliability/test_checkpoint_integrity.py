@@ -98,7 +98,8 @@ def test_header_fields_are_type_checked(tmp_path, small_birds, cli, case):
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("name", ["msdn_builtin.pt", "sgma_builtin.pt", "gsmflow_builtin.pt", "ipce_builtin.pt"])
+# gsmflow_builtin.pt was retrained after checksums existed (it has them): the files below predate them
+@pytest.mark.parametrize("name", ["msdn_builtin.pt", "sgma_builtin.pt", "ipce_builtin.pt"])
 def test_shipped_checkpoints_without_checksums_still_load(name):
     ck = load_checkpoint(SHIPPED / name)
     assert "checksums" not in ck.header and ck.state
