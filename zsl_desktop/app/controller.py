@@ -5,6 +5,10 @@ the draft on the editor), γ and the loose photos each affect several panels.
 Keeping that state here lets every panel stay a plain view, and lets the
 live path be explicit: a change marks the state dirty, a ~40 ms timer sends
 one request (throttled, trailing edge), the bridge drops stale answers.
+
+Why over 400 lines: it is the one place that owns the cross-panel state; each
+handler is a few lines of routing, and splitting them by panel would spread
+the state (and the stale-answer checks) over several owners again.
 """
 from __future__ import annotations
 

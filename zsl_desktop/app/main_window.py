@@ -4,6 +4,10 @@ Everything it shows comes from the panels; everything it does goes through
 the bridge (long jobs) or the controller (selection, classes, live scores).
 It can be built around an injected dataset/model so tests never generate
 the large built-in dataset.
+
+Why over 400 lines: the menus, docks, drag and drop and the long-job status
+bar are each short and all belong to the one window; the actions themselves
+live in ``window_actions`` and the panels.
 """
 from __future__ import annotations
 

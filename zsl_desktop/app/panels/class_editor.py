@@ -5,6 +5,9 @@ attribute group (collapsible), with search, reset, "start from" an existing
 class and undo/redo (``engine.edit_history.EditHistory``: a slider drag is one
 step). The draft is announced on every change; the controller debounces and
 scores it on a worker, so dragging never waits for the model.
+
+Why over 400 lines: the slider list, the search, "start from", import/export
+and undo all edit the one draft; the undo history itself is in the engine.
 """
 from __future__ import annotations
 

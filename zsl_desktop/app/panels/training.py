@@ -3,6 +3,9 @@
 Curves are drawn from a ~30 Hz timer with the latest data only (the worker
 already coalesces steps); pyqtgraph downsamples ('peak') and clips to the
 view, so a long run never slows the GUI down.
+
+Why over 400 lines: the method form, the curves and the report are three tabs
+of one job's life (settings, progress, results) and share its state.
 """
 from __future__ import annotations
 
