@@ -5,6 +5,8 @@ Used by the trainer (selection every epoch), the session (the active model's tes
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -22,10 +24,17 @@ def encode_rows(method: Method, features: FeatureSource, index, device="cpu", ch
     needs more than the feature rows (SGMA re-encodes part crops) encodes rows itself.
     ``progress(done, total)``, in rows, after each chunk.
     """
-    if hasattr(method, "encode_rows"):
+    if hasattr(method, "encode_rows"):  # SGMA: crops of the original images; never flip-averaged
         if progress is None:
             return method.encode_rows(features, index, device)
         return method.encode_rows(features, index, device, progress=progress)
+    if features.tta and features.mirrored is not None:
+        # Flip test-time averaging: the mean of the image's codes and its mirror's. For the dataset's
+        # classes every method's logits are linear in its codes, so this is the mean of the two logits.
+        index = np.asarray(index, np.int64)
+        both = encode_rows(method, replace(features, tta=False), np.concatenate([index, features.mirrored_rows(index)]),
+                           device, chunk, None if progress is None else (lambda d, t: progress(d // 2, t // 2)))
+        return (both[:len(index)] + both[len(index):]) / 2
     from zsl_desktop.engine.features import is_out_of_memory
 
     index = np.asarray(index)

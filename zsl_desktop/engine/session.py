@@ -15,7 +15,7 @@ import torch
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine.checkpoints import Checkpoint, CheckpointError, check_compatible, load_checkpoint
 from zsl_desktop.engine.data.model import Dataset
-from zsl_desktop.engine.features import FeatureStore, extract, feature_source
+from zsl_desktop.engine.features import FeatureStore, extract, feature_source, flips_need_mirrored
 from zsl_desktop.engine.methods.base import FeatureSource, Method
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on
 from zsl_desktop.engine.training import method_from_checkpoint, pick_device
@@ -34,12 +34,14 @@ class ModelState:
 
 class Session:
     def __init__(self, dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: int = 224,
-                 device: str | None = None):
+                 device: str | None = None, flips: str = "none"):
         self.dataset = dataset
         self.backbone = backbone
         self.input_size = input_size
         self.device = pick_device(device)
+        self.flips = flips  # training.TrainConfig.flips; anything but "none" also prepares the mirrored store
         self.store: FeatureStore | None = None
+        self.mirrored_store: FeatureStore | None = None
         self.model: ModelState | None = None
 
     # -- features -----------------------------------------------------------------
@@ -52,11 +54,19 @@ class Session:
             store = yield from extract(self.dataset, self.backbone, self.input_size, device=self.device,
                                        cancel=cancel)
         self.store = store
+        if flips_need_mirrored(self.flips):
+            mirrored = FeatureStore.open(self.dataset, self.backbone, self.input_size, mirrored=True)
+            if mirrored is None:
+                mirrored = yield from extract(self.dataset, self.backbone, self.input_size, device=self.device,
+                                              cancel=cancel, mirrored=True)
+            self.mirrored_store = mirrored
         return store
 
     @property
     def features(self) -> FeatureSource:
-        return feature_source(self.dataset, self.store)
+        """The store's features; with the mirrored store, flip-averaged when the active model asks for it."""
+        tta = self.model is not None and self.model.header.get("flips") in ("tta", "both")
+        return feature_source(self.dataset, self.store, self.mirrored_store, tta)
 
     # -- models ---------------------------------------------------------------------
     def load_checkpoint(self, path, progress=None) -> ModelState:
@@ -72,36 +82,48 @@ class Session:
         check_compatible(checkpoint, self.dataset)
         h = checkpoint.header
         backbone, size = h.get("backbone", self.backbone), int(h.get("input_size", self.input_size))
-        store = self.store
+        store, mirrored = self.store, self.mirrored_store
+        where = checkpoint.path or "the checkpoint"
         if (backbone, size) != (self.backbone, self.input_size):
-            store = FeatureStore.open(self.dataset, backbone, size)
+            store, mirrored = FeatureStore.open(self.dataset, backbone, size), None
             if store is None and self.dataset.has_images:
-                where = checkpoint.path or "the checkpoint"
                 raise CheckpointError(
                     f"{where}: made with {backbone} features at {size} px, which are not extracted for "
                     f"{self.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size})")
+        tta = h.get("flips") in ("tta", "both")
+        if tta and mirrored is None and self.dataset.has_images:
+            mirrored = FeatureStore.open(self.dataset, backbone, size, mirrored=True)
+            if mirrored is None:
+                raise CheckpointError(
+                    f"{where}: averages each image with its mirror, whose features are not extracted for "
+                    f"{self.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size} "
+                    f"--flips tta)")
         method = method_from_checkpoint(checkpoint).to(self.device)
-        return self._activate(method, h, _checkpoint_identity(checkpoint), store, backbone, size, progress)
+        return self._activate(method, h, _checkpoint_identity(checkpoint), store, backbone, size, progress,
+                              mirrored)
 
     def use_method(self, method: Method, header: dict, cache_key: str | None = None, progress=None) -> ModelState:
         """Make ``method`` the active model: encode every image once (cached per checkpoint file)."""
-        return self._activate(method, header, cache_key, self.store, self.backbone, self.input_size, progress)
+        return self._activate(method, header, cache_key, self.store, self.backbone, self.input_size, progress,
+                              self.mirrored_store)
 
-    def _activate(self, method, header, cache_key, store, backbone, input_size, progress=None) -> ModelState:
+    def _activate(self, method, header, cache_key, store, backbone, input_size, progress=None,
+                  mirrored=None) -> ModelState:
         """Encode every image with ``method`` on ``store``'s features, then (only then) switch to both.
 
         ``progress(done, total)`` while encoding; never called when the codes come from the cache.
         SGMA's first load runs the backbone on two part crops of every image: a minute or more.
         """
-        cache = self._codes_cache_path(cache_key, store)
+        tta = header.get("flips") in ("tta", "both") and mirrored is not None
+        cache = self._codes_cache_path(cache_key and (f"{cache_key}-tta" if tta else cache_key), store)
         codes = _read_codes(cache, self.dataset.num_samples)
         if codes is None:
             with torch.inference_mode():
-                codes = encode_rows(method, feature_source(self.dataset, store),
+                codes = encode_rows(method, feature_source(self.dataset, store, mirrored, tta),
                                     np.arange(self.dataset.num_samples), self.device, progress=progress)
             if cache is not None:
                 _write_codes(cache, codes)
-        self.store, self.backbone, self.input_size = store, backbone, input_size
+        self.store, self.backbone, self.input_size, self.mirrored_store = store, backbone, input_size, mirrored
         self.model = ModelState(method=method, header=header, codes=codes)
         return self.model
 

@@ -86,6 +86,9 @@ class TrainConfig:
     input_size: int = 224
     folds: int = SELECTION_FOLDS
     smooth_epochs: int = SMOOTH_EPOCHS
+    # "train": mirrored images as extra training rows; "tta": each image scored with its mirror;
+    # "both"; "none". Anything but "none" needs the mirrored store (features.mirrored).
+    flips: str = "none"
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -144,7 +147,8 @@ def make_header(dataset: Dataset, method: Method, config: TrainConfig, **extra) 
         "dataset": dataset.name, "dataset_format": dataset.format, "dataset_fingerprint": dataset.fingerprint,
         "attribute_names": list(dataset.attribute_names), "class_names": list(dataset.classes),
         "seen_classes": dataset.seen_classes.tolist(), "unseen_classes": dataset.unseen_classes.tolist(),
-        "backbone": config.backbone, "input_size": config.input_size, "feature_kind": method.feature_kind,
+        "backbone": config.backbone, "input_size": config.input_size, "flips": config.flips,
+        "feature_kind": method.feature_kind,
         "channels": method.info.channels, "grid_size": list(method.info.grid_size or []),
         "seed": config.seed, "select": config.select, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         # float sums depend on the thread count: a rerun needs the same one to pick the same epoch
@@ -216,6 +220,7 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
     if epochs < 1:  # 0 must not mean "the default", nor -1 an untrained model
         raise ValueError(f"epochs must be at least 1, not {config.epochs}")
     seen, unseen = dataset.seen_classes, dataset.unseen_classes
+    features = with_flips(features, config)
     saved = _load_resume(checkpoint_path, dataset, config) if resume and checkpoint_path else None
     run = _Run(dataset, features, config, control, device, checkpoint_path)
 
@@ -327,7 +332,8 @@ class _Run:
         last_epoch_state = _cpu_copy(self.method.state_dict()) if start else None
         while True:
             data = _train_data(self.dataset, self.features, index, train_classes, self.device, self.config.seed,
-                               self.config.backbone, self.config.input_size)
+                               self.config.backbone, self.config.input_size,
+                               mirrored=self.config.flips in ("train", "both"))
             try:
                 for event in self.method.fit(data, self.control, epochs, start_epoch=start):
                     yield event
@@ -397,13 +403,14 @@ class _Run:
             save_checkpoint(resume_path(self.checkpoint_path), header, state)
 
 
-RESUME_SETTINGS = ("method", "select", "seed", "backbone", "input_size", "requested_epochs")
+RESUME_SETTINGS = ("method", "select", "seed", "backbone", "input_size", "flips", "requested_epochs")
 
 
 def resume_differences(header: dict, config: TrainConfig) -> list[str]:
     """The settings a resume file was made with that differ from ``config``, in words ("seed 0 -> 1")."""
     ours = {"method": config.method, "select": config.select, "seed": config.seed, "backbone": config.backbone,
-            "input_size": config.input_size, "requested_epochs": config.epochs or default_epochs(config.method)}
+            "input_size": config.input_size, "flips": config.flips,
+            "requested_epochs": config.epochs or default_epochs(config.method)}
     out = [f"{'epochs' if k == 'requested_epochs' else k.replace('_', ' ')} {header.get(k)!r} -> {ours[k]!r}"
            for k in RESUME_SETTINGS if k in header and header.get(k) != ours[k]]
     theirs = header.get("hparams") or {}
@@ -463,15 +470,34 @@ def run_to_end(gen, on_event=None):
             on_event(event)
 
 
+def with_flips(features: FeatureSource, config: TrainConfig) -> FeatureSource:
+    """The feature source for ``config.flips``: its test-time averaging set, the mirrored rows checked."""
+    from zsl_desktop.engine.features import flips_need_mirrored
+
+    if not flips_need_mirrored(config.flips):
+        return replace(features, tta=False)
+    if features.mirrored is None:
+        raise ValueError(f"--flips {config.flips} needs the features of the mirrored images; extract them "
+                         f"(zsl-desktop extract --flips {config.flips} ...) or train with --flips none")
+    if hasattr(get_method(config.method), "encode_rows"):  # SGMA
+        raise ValueError(f"{config.method} re-encodes crops of the original images, so mirrored features do not "
+                         f"apply to it; train it with --flips none")
+    return replace(features, tta=config.flips in ("tta", "both"))
+
+
 def _train_data(dataset, features, index, train_classes, device, seed, backbone="efficientnet_lite0",
-                input_size=224) -> TrainData:
+                input_size=224, mirrored: bool = False) -> TrainData:
+    """What ``fit`` reads; ``mirrored``: the mirrored copies of the rows are training rows too."""
     from zsl_desktop.engine.data.word_vectors import attribute_vectors
 
     vectors, _ = attribute_vectors(dataset.attribute_names)
     ctx = dist_context()
     index = ctx.shard_training(np.asarray(index), seed)  # this rank's share under torchrun
+    labels = dataset.labels[index]
+    if mirrored:
+        index, labels = np.concatenate([index, features.mirrored_rows(index)]), np.concatenate([labels, labels])
     return TrainData(
-        features=features, train_index=index, train_labels=dataset.labels[index],
+        features=features, train_index=index, train_labels=labels,
         class_attributes=dataset.class_attributes, seen_classes=np.asarray(train_classes),
         unseen_classes=np.setdiff1d(np.arange(dataset.num_classes), train_classes),
         attribute_names=dataset.attribute_names, attribute_vectors=vectors, device=device, seed=seed,
