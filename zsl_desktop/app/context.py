@@ -102,18 +102,18 @@ class EngineContext:
         """Extract features of new photos (never written into a dataset); returns the added items."""
         import torch
 
-        from zsl_desktop.engine.backbones import BACKBONES, preprocess
+        from zsl_desktop.engine.backbones import preprocess
         from zsl_desktop.engine.images import describe, open_image
 
         session = self.session
         if session is None:
             raise NoModel("open a dataset first")
-        spec = BACKBONES[session.backbone]
         generation = self.generation
         known = {i.path for i in self.loose}
         added, errors = [], []
         todo = [str(p) for p in paths if str(p) not in known]
         model = self.backbone()
+        spec = model.spec
         for start in range(0, len(todo), 16):
             batch, batch_paths = [], []
             for path in todo[start:start + 16]:

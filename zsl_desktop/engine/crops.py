@@ -265,10 +265,10 @@ class CropEncoder:
 
     def __init__(self, access: ImageAccess, channels: int, crop_size: int = 128, quantum: int = 32,
                  device="cpu", batch_size: int = 16):
-        from zsl_desktop.engine.backbones import BACKBONES
+        from zsl_desktop.engine.backbones import spec_for
 
         self.access = access
-        self.spec = BACKBONES[access.backbone]
+        self.spec = spec_for(access.backbone)
         if self.spec.channels != int(channels):
             raise ValueError(f"crops: backbone {access.backbone} gives {self.spec.channels} channels, "
                              f"the model expects {channels}")
@@ -359,12 +359,12 @@ def encode_crops(image, boxes, channels: int, crop_size: int = 128, quantum: int
 
     ``backbone`` None: the one with ``channels`` output channels (the first such).
     """
-    from zsl_desktop.engine.backbones import BACKBONES, load_backbone
+    from zsl_desktop.engine.backbones import BACKBONES, load_backbone, spec_for
 
     name = backbone or next((n for n, s in BACKBONES.items() if s.channels == int(channels)), None)
     if name is None:
         raise ValueError(f"crops: no backbone gives {channels} channels")
     pil = image if isinstance(image, Image.Image) else _open_rgb(image)
-    tensors = crop_tensors(pil, dequantise(quantise(boxes, quantum), quantum), crop_size, BACKBONES[name])
+    tensors = crop_tensors(pil, dequantise(quantise(boxes, quantum), quantum), crop_size, spec_for(name))
     _, pooled = load_backbone(name, device=device)(tensors)
     return pooled.float().cpu().numpy().astype(np.float16).astype(np.float32)
