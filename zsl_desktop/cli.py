@@ -174,7 +174,8 @@ def use_backbone_weights(backbone: str, path) -> None:
     from zsl_desktop.engine import timm_backbone
 
     if not timm_backbone.is_timm(backbone):
-        raise ValueError(f"--backbone-weights is for timm:<architecture> backbones, not {backbone}")
+        raise ValueError(f"--backbone-weights is for timm:<architecture> backbones, not {backbone or 'the default'}"
+                         f"; give --backbone timm:<architecture> too")
     timm_backbone.use_weights_file(backbone, path)
 
 
