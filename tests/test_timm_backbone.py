@@ -179,5 +179,7 @@ def test_timm_tf_efficientnet_lite0_with_our_lite0_weights_gives_our_features(tm
     g_theirs, p_theirs = theirs(images)
     g_ours, p_ours = ours(images)
     assert g_theirs.shape == g_ours.shape == (2, 1280, 7, 7)
-    assert torch.allclose(g_theirs, g_ours, atol=2e-3, rtol=1e-3)
-    assert torch.allclose(p_theirs, p_ours, atol=1e-3)
+    # Measured: 2.1e-5 at most on the grid (values 0..6), 9e-6 on the pooled vector (float rounding of
+    # the folded batch norms and of TF "SAME" padding done two ways).
+    assert (g_theirs - g_ours).abs().max() < 1e-4
+    assert (p_theirs - p_ours).abs().max() < 1e-4
