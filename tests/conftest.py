@@ -3,9 +3,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
-from zsl_desktop.engine.paths import shared_data_dir  # noqa: E402
+from zsl_desktop.engine.paths import shared_data_dir
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +49,7 @@ def fresh_test_features(fresh_builtin):
     """
     import numpy as np
 
-    from zsl_desktop.engine.features import extract_images
+    from zsl_desktop.engine.extraction import extract_images
 
     d = fresh_builtin
     rows = np.concatenate([d.splits["test_seen"], d.splits["test_unseen"]])

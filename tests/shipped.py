@@ -1,5 +1,5 @@
 """What the shipped-model tests share: where the checkpoints are and the test-split figures of some scores."""
-from zsl_desktop.app.jobs import shipped_checkpoint
+from zsl_desktop.engine.session.opening import shipped_checkpoint
 from zsl_desktop.engine.backbones import BACKBONES, DEFAULT_BACKBONE
 from zsl_desktop.engine.evaluation import evaluate
 

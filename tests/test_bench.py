@@ -1,7 +1,7 @@
 """`zsl-desktop bench` keeps working: every section runs on tiny sizes and reports finite figures."""
 import math
 
-from zsl_desktop.bench import Sizes, format_markdown, format_table, run
+from zsl_desktop.bench.runner import Sizes, format_markdown, format_table, run
 from zsl_desktop.engine.features import extract_all
 
 
@@ -11,7 +11,7 @@ def test_bench_sections_on_tiny_sizes(small_birds, tmp_path):
                features=features, real_cub=False)
     sections = {r.section for r in rows}
     assert sections == {"rescore", "extract", "train"}
-    from zsl_desktop.engine.methods.base import method_names
+    from zsl_desktop.engine.methods import method_names
 
     for name in method_names():  # every method scores, the generative ones after a stand-in training
         assert any(r.name.startswith(f"{name} p95") and r.target == "<= 8" for r in rows), name

@@ -4,10 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from zsl_desktop.engine.classes import (
-    EXPORT_FORMAT, ClassLibrary, EditHistory, LibraryError, UserClass, attribute_identity, check_name,
-    library_path, read_export, unique_name, value_range,
-)
+from zsl_desktop.engine.classes import (EXPORT_FORMAT, ClassLibrary, LibraryError, UserClass, attribute_identity,
+                                        check_name, library_path, read_export, unique_name, value_range)
+from zsl_desktop.engine.edit_history import EditHistory
 
 NAMES = ("has_bill_shape::cone", "has_bill_shape::hooked", "has_crown_color::red", "has_crown_color::blue")
 ID = attribute_identity(NAMES)

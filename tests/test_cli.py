@@ -80,7 +80,7 @@ def test_every_option_has_help(command, option, words, capsys):
 
 def test_method_choices_match_the_engine_registry():
     from zsl_desktop.cli_args import METHOD_NAMES
-    from zsl_desktop.engine.methods.base import method_names
+    from zsl_desktop.engine.methods import method_names
 
     assert sorted(METHOD_NAMES) == method_names()
 

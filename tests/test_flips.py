@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from zsl_desktop.engine.features import (
-    FeatureStore, extract_all, extract_images, feature_source, store_key,
-)
-from zsl_desktop.engine.methods.base import FeatureSource
+from zsl_desktop.engine.events import run_to_end
+from zsl_desktop.engine.extraction import extract_images
+from zsl_desktop.engine.feature_source import FeatureSource
+from zsl_desktop.engine.features import FeatureStore, extract_all, feature_source, store_key
+from zsl_desktop.engine.methods.base import Method
 from zsl_desktop.engine.scoring import encode_rows
-from zsl_desktop.engine.training import TrainConfig, _train_data, run_to_end, train, with_flips
+from zsl_desktop.engine.training import TrainConfig, train, train_data, with_flips
 
 SIZE = 64  # 2x2 grids: fast
 
@@ -74,10 +75,10 @@ def test_training_rows_double_with_flips_and_validation_rows_stay_plain(stores):
     dataset, _, plain, mirrored = stores
     source = feature_source(dataset, plain, mirrored)
     index = dataset.splits["trainval"][:10]
-    data = _train_data(dataset, source, index, dataset.seen_classes, "cpu", 0, mirrored=True)
+    data = train_data(dataset, source, index, dataset.seen_classes, "cpu", 0, mirrored=True)
     assert np.array_equal(data.train_index, np.concatenate([index, index + dataset.num_samples]))
     assert np.array_equal(data.train_labels, np.tile(dataset.labels[index], 2))
-    plain_data = _train_data(dataset, source, index, dataset.seen_classes, "cpu", 0)
+    plain_data = train_data(dataset, source, index, dataset.seen_classes, "cpu", 0)
     assert np.array_equal(plain_data.train_index, index)
 
 
@@ -92,8 +93,10 @@ def test_flip_modes_need_the_mirrored_store_and_refuse_sgma(stores):
 
 
 class _Mean:
-    """A stand-in method whose codes are its pooled features."""
+    """A stand-in method whose codes are its pooled features (the base class's chunked encode_rows)."""
     feature_kind = "pooled"
+    reencodes_images = False
+    encode_rows = Method.encode_rows
 
     def encode(self, features):
         return features.numpy()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from zsl_desktop.engine.flows import ConditionalFlow, RelativePositioning, choose_anchors, soft_clamp
+from zsl_desktop.engine.methods.gsmflow.flows import ConditionalFlow, RelativePositioning, choose_anchors, soft_clamp
 from zsl_desktop.engine.methods.generative import (FeatureScaler, GZSLHead, RelationNet, batch_targets,
                                                    boundary_mining, code_basis, fit_softmax, match_rows,
                                                    mine_boundary_samples, mining_loss,
@@ -216,7 +216,8 @@ def test_mining_moves_samples_toward_the_boundary_but_keeps_their_class():
                                   torch.Generator().manual_seed(2), lambda: None)
     with torch.no_grad():
         rm = net(mined, attributes)
-    margin = lambda rel: rel[torch.arange(len(y)), y] - rel[torch.arange(len(y)), 1 - y]  # noqa: E731
+    def margin(rel):
+        return rel[torch.arange(len(y)), y] - rel[torch.arange(len(y)), 1 - y]
     assert mined.shape == x.shape and not torch.equal(mined, x)
     assert softmax_entropy(rm) > softmax_entropy(r)  # more uncertain
     assert margin(rm).mean() < margin(r).mean()  # closer to the boundary

@@ -6,12 +6,14 @@ import scipy.io
 import torch
 
 from zsl_desktop.engine.checkpoints import load_checkpoint, save_checkpoint
-from zsl_desktop.engine.flows import ConditionalFlow, RelativePositioning, nll_loss, prototype_loss
+from zsl_desktop.engine.methods.gsmflow.flows import ConditionalFlow, RelativePositioning, nll_loss, prototype_loss
 from zsl_desktop.engine.methods.base import (Cancelled, Control, EpochEnd, FeatureSource, Message, ModelInfo, Step,
-                                             TrainData, get_method)
+                                             TrainData)
+from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.methods.generative import nearest_class_mean_accuracy
 from zsl_desktop.engine.methods.gsmflow import GSMFlow
-from zsl_desktop.engine.training import Finished, TrainConfig, inference_state, run_to_end, train
+from zsl_desktop.engine.training import Finished, TrainConfig, inference_state, train
+from zsl_desktop.engine.events import run_to_end
 
 TINY = {"hidden": 32, "cond_dim": 16, "batch_size": 32, "relation_hidden": 16, "relation_epochs": 3,
         "relation_batch": 32, "mining_steps": 3, "n_synth": 20, "cls_epochs": 30, "cls_batch": 32,
@@ -223,7 +225,8 @@ def _write_xlsa17(folder, seed=0):
     trainval = index[seen & (index % per < 8)]
     test_seen = index[seen & (index % per >= 8)]
     test_unseen = index[~seen]
-    one = lambda i: (np.asarray(i) + 1).reshape(-1, 1).astype(np.uint16)  # noqa: E731
+    def one(i):
+        return (np.asarray(i) + 1).reshape(-1, 1).astype(np.uint16)
     scipy.io.savemat(folder / "att_splits.mat", {
         "att": original / np.linalg.norm(original, axis=0), "original_att": original,
         "trainval_loc": one(trainval), "test_seen_loc": one(test_seen), "test_unseen_loc": one(test_unseen)})

@@ -31,7 +31,7 @@ def test_unknown_names_list_the_known_ones():
 
 
 def test_every_default_of_every_method_passes_its_own_check():
-    from zsl_desktop.engine.methods.base import get_method, method_names
+    from zsl_desktop.engine.methods import get_method, method_names
 
     for method in method_names():
         defaults = get_method(method).default_hparams

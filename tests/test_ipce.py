@@ -10,8 +10,9 @@ import pytest
 import scipy.io
 import torch
 
-from zsl_desktop.engine.methods.base import Control, EpochEnd, FeatureSource, ModelInfo, Step, TrainData, get_method
-from zsl_desktop.engine.methods.ce_gzsl_nets import (Comparator, Critic, adaptive_scale, comparator_loss,
+from zsl_desktop.engine.methods.base import Control, EpochEnd, FeatureSource, ModelInfo, Step, TrainData
+from zsl_desktop.engine.methods import get_method
+from zsl_desktop.engine.methods.ce_gzsl.nets import (Comparator, Critic, adaptive_scale, comparator_loss,
                                                      gradient_penalty, ipce_loss, prototype_contrastive,
                                                      supcon_loss)
 
@@ -339,7 +340,8 @@ def write_xlsa17(folder, per_class=12):
     test_seen = seen_rows[::4]
     trainval = np.setdiff1d(seen_rows, test_seen)
     train, val = trainval[labels[trainval] < 4], trainval[labels[trainval] >= 4]
-    loc = lambda idx: (np.asarray(idx) + 1).reshape(-1, 1).astype(np.uint16)  # noqa: E731
+    def loc(idx):
+        return (np.asarray(idx) + 1).reshape(-1, 1).astype(np.uint16)
     scipy.io.savemat(folder / "att_splits.mat", {
         "att": original / np.linalg.norm(original, axis=0), "original_att": original,
         "trainval_loc": loc(trainval), "test_seen_loc": loc(test_seen), "test_unseen_loc": loc(unseen_rows),
@@ -369,7 +371,7 @@ def test_xlsa17_features_train_from_the_command_line(tmp_path, capsys, name):
 
 def test_comparator_blocks_and_single_rows_match_the_network(trained, monkeypatch):
     """Blocked columns equal the network; one image's query leaves the big array's cache alone."""
-    import zsl_desktop.engine.methods.ipce as ipce_module
+    import zsl_desktop.engine.methods.ce_gzsl.method as ipce_module
 
     method, _, features, _, attributes = trained
     monkeypatch.setattr(ipce_module, "COMPARATOR_BLOCK_FLOATS", 7 * 64)  # several uneven blocks

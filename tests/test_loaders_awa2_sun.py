@@ -90,7 +90,7 @@ def test_awa2_original_split(tmp_path):
     assert ds.image_paths[0] == "antelope/antelope_10001.jpg"
     assert list(ds.image_paths) == sorted(ds.image_paths) and ds.num_samples == 15
     assert all(ds.image_path(i).is_file() for i in range(ds.num_samples))
-    assert [ds.classes[l] for l in ds.labels] == [p.split("/")[0] for p in ds.image_paths]
+    assert [ds.classes[label] for label in ds.labels] == [p.split("/")[0] for p in ds.image_paths]
     assert [ds.classes[c] for c in ds.unseen_classes] == ["killer+whale", "dalmatian"]
     assert len(ds.seen_classes) == 3
     assert set(ds.labels[ds.splits["test_unseen"]]) == set(ds.unseen_classes)
@@ -158,7 +158,7 @@ def test_awa2_real_split_on_real_file_list(tmp_path):
     expected = np.array([r["split"] for r in rows])
     for name in ("trainval", "test_seen", "test_unseen"):
         assert set(expected[ds.splits[name]]) == {name}
-    assert [ds.classes[l] for l in ds.labels[:: 997]] == [r["class_name"] for r in rows[:: 997]]
+    assert [ds.classes[label] for label in ds.labels[:: 997]] == [r["class_name"] for r in rows[:: 997]]
 
 
 # -- SUN ---------------------------------------------------------------------------------
@@ -270,5 +270,5 @@ def test_sun_real_split_on_real_file_list(tmp_path):
     expected = np.array([r["split"] for r in rows[::3]])
     for name in ("trainval", "test_seen", "test_unseen"):
         assert set(expected[ds.splits[name]]) == {name}
-    assert [ds.classes[l] for l in ds.labels] == [r["class_name"] for r in rows[::3]]
+    assert [ds.classes[label] for label in ds.labels] == [r["class_name"] for r in rows[::3]]
     assert any(f"{len(rel) - len(present)} of {len(rel)} listed images are absent" in n for n in ds.notes)

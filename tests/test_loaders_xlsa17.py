@@ -161,7 +161,7 @@ def write_att_splits(folder, num_attributes=A, names=True, **overrides):
 
 def write_res101(folder, cell_style="nested", **overrides):
     labels = np.repeat(np.arange(1, K + 1), 4).astype(float).reshape(N, 1)  # 4 images per class, 1-based
-    files = [f"/data/toy/images/c{int(l)}/{i:03d}.jpg" for i, l in enumerate(labels.ravel())]
+    files = [f"/data/toy/images/c{int(label)}/{i:03d}.jpg" for i, label in enumerate(labels.ravel())]
     if cell_style == "nested":
         files = cell(files)
     else:  # plain strings inside an object array: savemat writes the same cell

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from zsl_desktop.engine.methods.base import FeatureSource, release_pages
+from zsl_desktop.engine.feature_source import FeatureSource, release_pages
 
 
 def _rss_file_kb() -> int:

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from zsl_desktop.engine.attention import upsample_attention
-from zsl_desktop.engine.methods.base import (Cancelled, Control, EpochEnd, FeatureSource, ModelInfo, Step,
-                                             TrainData, get_method)
+from zsl_desktop.engine.methods.base import Cancelled, Control, EpochEnd, FeatureSource, ModelInfo, Step, TrainData
+from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.methods.msdn import (MSDN, cross_entropy_loss, distillation_loss, jensen_shannon,
                                              self_calibration_loss)
 
@@ -27,7 +27,8 @@ def np_ce(logits, labels):
 def np_jsd(s1, s2):
     p, q = np_softmax(s1), np_softmax(s2)
     m = (p + q) / 2
-    kl = lambda a, b: np.sum(a * np.log(a / b), axis=1).mean()  # noqa: E731
+    def kl(a, b):
+        return np.sum(a * np.log(a / b), axis=1).mean()
     return float((kl(q, m) + kl(p, m)) / 2)
 
 

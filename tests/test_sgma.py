@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from zsl_desktop.engine import crops as crops_module
-from zsl_desktop.engine.crops import (CropCache, CropEncoder, ImageAccess, crop_images, dequantise, quantise,
-                                      square_boxes, view_to_image_box)
-from zsl_desktop.engine.methods.base import (Cancelled, Control, EpochEnd, FeatureSource, Message, ModelInfo,
-                                             Step, TrainData, get_method)
+from zsl_desktop.engine.methods.sgma import crops as crops_module
+from zsl_desktop.engine.methods.sgma.crops import (CropCache, CropEncoder, crop_images, dequantise, quantise, square_boxes,
+                                      view_to_image_box)
+from zsl_desktop.engine.feature_source import ImageAccess
+from zsl_desktop.engine.methods.base import (Cancelled, Control, EpochEnd, FeatureSource, Message, ModelInfo, Step,
+                                             TrainData)
+from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.methods.sgma import SGMA, part_localisation
-from zsl_desktop.engine.methods.sgma_eval import box_iou, coverage, random_boxes, region_box
-from zsl_desktop.engine.methods.sgma_parts import (CROP, GLOBAL, GRID, attribute_maps, box_fit_loss, boxcar_mask,
+from zsl_desktop.engine.methods.sgma.evaluation import box_iou, coverage, random_boxes, region_box
+from zsl_desktop.engine.methods.sgma.parts import (CROP, GLOBAL, GRID, attribute_maps, box_fit_loss, boxcar_mask,
                                                    channel_peaks, class_centre_triplet_loss, compactness_loss,
                                                    diversity_loss, embedding_softmax_loss, kmeans,
                                                    normalise_maps)
@@ -431,7 +433,8 @@ def test_fit_with_images_trains_the_crop_streams_and_caches_the_crops(birds_stor
 def test_the_shared_trainer_runs_sgma_and_its_checkpoint_loads(birds_store, tmp_path):
     """The trainer's scoring goes through ``method.encode_rows`` (crops) for SGMA (engine/scoring.py)."""
     from zsl_desktop.engine.checkpoints import load_checkpoint
-    from zsl_desktop.engine.training import Finished, TrainConfig, method_from_checkpoint, run_to_end, train
+    from zsl_desktop.engine.training import Finished, TrainConfig, method_from_checkpoint, train
+    from zsl_desktop.engine.events import run_to_end
 
     dataset, store = birds_store
     source = _with_images(dataset, store)

@@ -13,7 +13,7 @@ import pytest
 
 from shipped import TRAINED, figures_on_test_split, made_on_default_features
 from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
-from zsl_desktop.engine.crops import ImageAccess
+from zsl_desktop.engine.feature_source import ImageAccess
 from zsl_desktop.engine.methods.base import FeatureSource
 from zsl_desktop.engine.methods.sgma import part_localisation
 from zsl_desktop.engine.training import method_from_checkpoint

@@ -13,7 +13,8 @@ from zsl_desktop.engine import backbones, timm_backbone  # noqa: E402
 from zsl_desktop.engine.backbones import BackboneUnavailable, load_backbone  # noqa: E402
 from zsl_desktop.engine.features import extract_all, store_key  # noqa: E402
 from zsl_desktop.engine.methods.base import Step  # noqa: E402
-from zsl_desktop.engine.training import TrainConfig, run_to_end, train  # noqa: E402
+from zsl_desktop.engine.events import run_to_end  # noqa: E402
+from zsl_desktop.engine.training import TrainConfig, train  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,9 @@ from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
 from zsl_desktop.engine.features import extract_all
 from zsl_desktop.engine.methods.base import Control, EpochEnd, Step
 from zsl_desktop.engine.session import Session
-from zsl_desktop.engine.training import Finished, Phase, TrainConfig, Validation, resume_path, run_to_end, train
+from zsl_desktop.engine.training import Finished, Phase, TrainConfig, Validation, train
+from zsl_desktop.engine.resume import resume_path
+from zsl_desktop.engine.events import run_to_end
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +105,7 @@ def test_a_checkpoint_that_cannot_be_used_leaves_the_session_as_it_was(birds_fea
 
     dataset, _ = birds_features
     session = Session(dataset, input_size=64)
-    session.store = extract_all(dataset, root=tmp_path / "store", input_size=64)
+    run_to_end(session.prepare_features())  # the session's own store, at 64 px
     finished = run_to_end(train(dataset, session.features, TrainConfig(epochs=1, hparams={"batch_size": 16})))
     state = session.use_method(finished.method, finished.header)
     before = (session.store, session.backbone, session.input_size, session.model)
@@ -115,8 +117,8 @@ def test_a_checkpoint_that_cannot_be_used_leaves_the_session_as_it_was(birds_fea
     assert (session.store, session.backbone, session.input_size, session.model) == before
 
     broken = {k: v for k, v in finished.method.state_dict().items() if not k.startswith("W_1")}
-    save_checkpoint(tmp_path / "broken.pt", finished.header, broken)
-    with pytest.raises(Exception):
+    save_checkpoint(tmp_path / "broken.pt", dict(finished.header, input_size=64), broken)  # the store's size
+    with pytest.raises(CheckpointError, match="cannot be used"):
         session.load_checkpoint(tmp_path / "broken.pt")
     assert session.model is state and (session.store, session.backbone, session.input_size) == before[:3]
 

@@ -125,7 +125,7 @@ def test_wheel_carries_the_code_the_models_and_the_vocabularies(built_wheel):
 
 PROBE = """
 import json, zsl_desktop
-from zsl_desktop.app.jobs import shipped_checkpoint, shipped_checkpoints
+from zsl_desktop.engine.session.opening import shipped_checkpoint, shipped_checkpoints
 from zsl_desktop.engine.checkpoints import load_checkpoint
 from zsl_desktop.engine.data.word_vectors import VOCABULARIES, attribute_vectors, load_vocabulary
 from zsl_desktop.engine.paths import resources_dir, shipped_models_dir

@@ -11,46 +11,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
 from pathlib import Path
 
 from zsl_desktop import cli_args
-
-
-class ProgressBar:
-    """A one-line text progress bar on stderr; on a non-terminal it prints every 10%."""
-
-    def __init__(self, label: str, stream=None):
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.start = time.perf_counter()
-        self.tty = self.stream.isatty()
-        self._last_decile = -1
-
-    enabled = True  # off on the non-zero ranks of a torchrun job
-
-    def update(self, done: int, total: int, extra: str = "") -> None:
-        if not self.enabled:
-            return
-        total = max(total, 1)
-        fraction = min(done / total, 1.0)
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / fraction - elapsed if fraction > 0 else 0
-        text = f"{self.label} {done}/{total} [{elapsed:5.1f}s, eta {eta:5.1f}s] {extra}"
-        if self.tty:
-            bar = "#" * int(30 * fraction)
-            self.stream.write(f"\r[{bar:<30}] {text}"[:160].ljust(100))
-            self.stream.flush()
-        elif int(fraction * 10) != self._last_decile:
-            self._last_decile = int(fraction * 10)
-            self.stream.write(f"{int(fraction * 100):3d}% {text}\n")
-
-    def close(self) -> None:
-        if self.tty and self.enabled:
-            self.stream.write("\n")
-        self.stream.flush()
+from zsl_desktop.cli_progress import ProgressBar
 
 
 class _Parser(argparse.ArgumentParser):
@@ -167,18 +135,6 @@ def _backbone_weights_arg(p: argparse.ArgumentParser) -> None:
                    help="timm backbones: the weights (.safetensors or a plain state dict .pth); never downloaded")
 
 
-def use_backbone_weights(backbone: str, path) -> None:
-    """Give a timm backbone its weights file (``--backbone-weights``); refused for the others."""
-    if not path:
-        return
-    from zsl_desktop.engine import timm_backbone
-
-    if not timm_backbone.is_timm(backbone):
-        raise ValueError(f"--backbone-weights is for timm:<architecture> backbones, not {backbone or 'the default'}"
-                         f"; give --backbone timm:<architecture> too")
-    timm_backbone.use_weights_file(backbone, path)
-
-
 def _thread_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=cli_args.positive_int,
                    help="CPU threads for torch, at least 1 (default: OMP_NUM_THREADS when set, else every core)")
@@ -197,9 +153,10 @@ def main(argv=None) -> int:
     if args.command is None:
         build_parser().print_help()
         return 2
-    from zsl_desktop.engine.backbones import BackboneUnavailable
-    from zsl_desktop.engine.checkpoints import CheckpointError
-    from zsl_desktop.engine.data import DatasetError
+    from zsl_desktop.engine.errors import ZslError
+    from zsl_desktop.engine.logs import setup_logging
+
+    setup_logging()
 
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must not crash a print
         try:
@@ -215,7 +172,10 @@ def main(argv=None) -> int:
         ProgressBar.enabled = False
     try:
         return COMMANDS[args.command](args)
-    except (DatasetError, CheckpointError, BackboneUnavailable, ValueError, KeyError, OSError, MemoryError) as exc:
+    # ZslError: every error the engine raises on purpose; the built-in kinds: a bad value, an unknown name,
+    # a file or disk problem, memory. One line each (--debug shows the traceback); anything else is a bug,
+    # whose traceback also goes to the log file.
+    except (ZslError, ValueError, KeyError, OSError, MemoryError) as exc:
         if args.debug:
             raise
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
@@ -224,6 +184,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        logging.getLogger(__name__).exception("%s: unexpected error", args.command)
+        raise
     finally:
         from zsl_desktop.engine.distributed import shutdown
 
@@ -276,7 +239,7 @@ def cmd_info(args) -> int:
 def cmd_extract(args) -> int:
     from zsl_desktop.engine.features import extract_all
 
-    use_backbone_weights(args.backbone, args.backbone_weights)
+    cli_args.use_backbone_weights(args.backbone, args.backbone_weights)
     dataset = _load(args)
     bar = ProgressBar("extracting features")
     start = time.perf_counter()
@@ -321,7 +284,7 @@ def cmd_train(args) -> int:
             raise
         print(f"zsl-desktop train: error: argument --set: {exc}", file=sys.stderr)
         return 2
-    use_backbone_weights(args.backbone, args.backbone_weights)
+    cli_args.use_backbone_weights(args.backbone, args.backbone_weights)
     return run_train(args, _load)
 
 
@@ -332,7 +295,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from zsl_desktop.bench import main as bench_main
+    from zsl_desktop.bench.runner import main as bench_main
 
     return bench_main(args)
 

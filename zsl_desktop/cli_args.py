@@ -125,3 +125,15 @@ def hparam_assignment(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE (--set help lists the names)")
     return (name.strip(), value.strip())
+
+
+def use_backbone_weights(backbone: str, path) -> None:
+    """Give a timm backbone its weights file (``--backbone-weights``); refused for the others."""
+    if not path:
+        return
+    from zsl_desktop.engine import timm_backbone
+
+    if not timm_backbone.is_timm(backbone):
+        raise ValueError(f"--backbone-weights is for timm:<architecture> backbones, not {backbone or 'the default'}"
+                         f"; give --backbone timm:<architecture> too")
+    timm_backbone.use_weights_file(backbone, path)

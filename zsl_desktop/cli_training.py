@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from zsl_desktop.cli_progress import ProgressBar
 from zsl_desktop.engine.atomic import atomic_write_text
 
 
 def _session(args, load, backbone=None, input_size=None, checkpoint=None, flips="none"):
-    from zsl_desktop.cli import ProgressBar
     from zsl_desktop.engine.session import Session
 
     dataset = load(args)
@@ -84,7 +84,8 @@ def format_seed_table(seeds: list[int], rows: list[dict], summary: dict) -> str:
 def run_train(args, load) -> int:
     from zsl_desktop.engine.backbones import spec_for
     from zsl_desktop.engine.paths import data_dir
-    from zsl_desktop.engine.training import check_resume_file, default_checkpoint_path, resume_path
+    from zsl_desktop.engine.training import default_checkpoint_path
+    from zsl_desktop.engine.resume import check_resume_file, resume_path
     from zsl_desktop.engine.userfiles import check_writable
 
     seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else None
@@ -133,18 +134,17 @@ def train_config(args, seed: int, input_size: int):
 
 def _train_one(args, session, input_size, seed, out):
     """One training run with its progress bar; the ``Finished`` event, or None when cancelled."""
-    from zsl_desktop.cli import ProgressBar
     from zsl_desktop.engine.methods.base import Message, Step
-    from zsl_desktop.engine.training import Finished, Phase, Validation, train
+    from zsl_desktop.engine.training import Finished, Phase, Validation
 
     config = train_config(args, seed, input_size)
     print(f"training {args.method} on {session.dataset.name} ({session.device}), selection on {args.select}, "
           f"seed {seed}")
     start = time.perf_counter()
     bar, finished = None, None
-    # Rerunning the same command after a kill continues from the resume file beside ``out``
-    # (other settings are refused, naming them); --resume is kept for old scripts.
-    for event in train(session.dataset, session.features, config, checkpoint_path=out, resume=True):
+    # The session's checkpoint policy, the app's too. Rerunning the same command after a kill continues
+    # from the resume file beside ``out`` (other settings are refused, naming them); --resume is kept for old scripts.
+    for event in session.train(config, save_to=out, resume=True):
         if isinstance(event, Phase):
             if bar:
                 bar.close()
@@ -181,7 +181,7 @@ def run_eval(args, load) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     h = checkpoint.header
     if args.backbone_weights:
-        from zsl_desktop.cli import use_backbone_weights
+        from zsl_desktop.cli_args import use_backbone_weights
 
         use_backbone_weights(h.get("backbone", ""), args.backbone_weights)
     if args.dataset is None:

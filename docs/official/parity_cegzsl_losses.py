@@ -20,7 +20,7 @@ sys.path.insert(0, f"{ROOT}/CE-GZSL")
 import losses as official_losses  # noqa: E402
 import model as official_model  # noqa: E402
 
-from zsl_desktop.engine.methods.ce_gzsl_nets import Comparator, comparator_loss, supcon_loss  # noqa: E402
+from zsl_desktop.engine.methods.ce_gzsl.nets import Comparator, comparator_loss, supcon_loss  # noqa: E402
 
 torch.manual_seed(0)
 batch, embed, att, hidden, seen = 186, 2048, 312, 2048, 40

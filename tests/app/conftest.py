@@ -42,7 +42,7 @@ def _gui_thread_budget():
 def feature_home(tmp_path_factory, small_birds):
     """A data folder holding the small birds' extracted features, shared by every app test."""
     from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.training import run_to_end
+    from zsl_desktop.engine.events import run_to_end
 
     home = tmp_path_factory.mktemp("feature_home")
     mp = pytest.MonkeyPatch()
@@ -71,7 +71,8 @@ def _shared_features(feature_home, monkeypatch, tmp_path):
 def trained_model(small_birds, feature_home):
     """MSDN trained for two epochs on the small birds: a real model, fast to make."""
     from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.training import TrainConfig, run_to_end, train
+    from zsl_desktop.engine.training import TrainConfig, train
+    from zsl_desktop.engine.events import run_to_end
 
     mp = pytest.MonkeyPatch()
     mp.setenv("ZSL_DESKTOP_HOME", str(feature_home.parent.parent))
@@ -89,7 +90,8 @@ def trained_model(small_birds, feature_home):
 def train_quickly(small_birds):
     """``train_quickly(method, epochs)``: a real model after a couple of epochs on the small birds."""
     from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.training import TrainConfig, run_to_end, train
+    from zsl_desktop.engine.training import TrainConfig, train
+    from zsl_desktop.engine.events import run_to_end
 
     def make(method: str, epochs: int = 2, **hparams):
         session = Session(small_birds)

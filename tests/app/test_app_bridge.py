@@ -6,8 +6,8 @@ import numpy as np
 
 from zsl_desktop.app.bridge import EngineBridge
 from zsl_desktop.app.workers import LongJobThread, ShortJobRunner
-from zsl_desktop.app.jobs import StepCoalescer
-from zsl_desktop.app.results import Progress, TrainProgress
+from zsl_desktop.engine.session.results import Progress, TrainProgress
+from zsl_desktop.engine.session.throttle import StepCoalescer
 from zsl_desktop.engine.methods.base import Control, Step
 
 
@@ -22,7 +22,7 @@ class Sink:
 def test_short_runner_latest_request_wins(qtbot):
     bridge = EngineBridge()
     got = []
-    bridge.result.connect(lambda kind, value: got.append((kind, value)))  # GUI-thread signal: fine
+    bridge.live_scores.connect(lambda value: got.append(("live", value)))  # GUI-thread signal: fine
     gate = threading.Event()
 
     def slow(ticket):
@@ -44,7 +44,7 @@ def test_short_runner_reports_failures_and_keeps_running(qtbot):
     bridge = EngineBridge()
     failures, results = [], []
     bridge.short_failed.connect(lambda kind, msg: failures.append((kind, msg)))
-    bridge.result.connect(lambda kind, value: results.append(value))
+    bridge.explained.connect(results.append)
 
     def boom(ticket):
         raise ValueError("no model loaded")
@@ -96,7 +96,7 @@ def test_step_coalescer_keeps_every_step():
 def test_long_job_throttles_progress_and_can_be_cancelled(qtbot):
     bridge = EngineBridge()
     events = []
-    bridge.long_event.connect(events.append)
+    bridge.progress.connect(events.append)
     finished = []
     bridge.long_finished.connect(lambda name, status: finished.append(status))
 

@@ -136,8 +136,8 @@ def test_the_close_button_asks_too(make_window, monkeypatch):
 # -- item 6: smaller mends ------------------------------------------------------------------------------------------
 
 def test_one_name_for_loading_a_model_and_its_dialog_opens_where_models_are(make_window, tmp_path):
-    from zsl_desktop.app import jobs
     from zsl_desktop.engine.paths import data_dir
+    from zsl_desktop.engine.session.opening import shipped_checkpoint
 
     w = make_window(with_model=False)
     file_menu = w.menuBar().actions()[0].menu()
@@ -146,7 +146,7 @@ def test_one_name_for_loading_a_model_and_its_dialog_opens_where_models_are(make
     assert not any("checkpoint" in t.lower() for t in texts)
     assert "Load model…" in [a.text() for a in w.toolbar.actions()]
     assert w.training.load_button.text() == "Load model…"
-    assert w.model_folder() == str(jobs.shipped_checkpoint().parent)  # a fresh home: the shipped models
+    assert w.model_folder() == str(shipped_checkpoint().parent)  # a fresh home: the shipped models
     user = data_dir() / "checkpoints"
     user.mkdir(parents=True, exist_ok=True)
     (user / "mine.pt").write_bytes(b"")

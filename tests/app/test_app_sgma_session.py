@@ -17,7 +17,8 @@ def sgma_model(small_birds, feature_home):
     (The module-scoped ``_gui_thread_budget`` of conftest.py is already in force.)
     """
     from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.training import TrainConfig, run_to_end, train
+    from zsl_desktop.engine.training import TrainConfig, train
+    from zsl_desktop.engine.events import run_to_end
 
     mp = pytest.MonkeyPatch()
     mp.setenv("ZSL_DESKTOP_HOME", str(feature_home.parent.parent))
@@ -88,19 +89,18 @@ def test_after_an_sgma_explanation_photos_and_another_dataset_still_open(make_wi
 def test_loading_an_sgma_model_reports_a_count_and_a_rate_for_its_eta(small_birds, sgma_model, tmp_path):
     """SGMA's first load encodes every image's part crops (about a minute on the built-in birds): the
     job reports images done out of all, with a rate, instead of a bar with no count."""
-    from zsl_desktop.app.jobs import load_model
-    from zsl_desktop.app.results import Progress
+    from zsl_desktop.engine.session.results import Progress
     from zsl_desktop.engine.checkpoints import save_checkpoint
     from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.training import run_to_end
+    from zsl_desktop.engine.events import run_to_end
 
     method, header, _ = sgma_model
     path = save_checkpoint(tmp_path / "sgma_small.pt", header, method.state_dict())
     session = Session(small_birds)
     run_to_end(session.prepare_features())
     events = []
-    state = load_model(session, path, emit=events.append)
-    assert session.model is state
+    summary = session.load_model(path, emit=events.append)
+    assert session.model is not None and summary.source == str(path) and summary.method == "sgma"
     counts = [(e.done, e.total) for e in events if isinstance(e, Progress) and e.stage == "model"]
     assert counts and all(total == small_birds.num_samples for _, total in counts)
     assert [d for d, _ in counts] == sorted(d for d, _ in counts) and counts[-1][0] == small_birds.num_samples

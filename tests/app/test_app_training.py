@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from zsl_desktop.app.perf import FrameProbe
-from zsl_desktop.app.results import TrainProgress
+from zsl_desktop.bench.perf import FrameProbe
+from zsl_desktop.engine.session.results import TrainProgress
 from zsl_desktop.engine.paths import data_dir
 
 
@@ -31,7 +31,7 @@ def test_train_pause_resume_and_stop(make_window, qtbot):
     model_before = w.controller.model
     _long_run(w)
     events = []
-    w.bridge.long_event.connect(events.append)
+    w.bridge.train_event.connect(events.append)
     assert w.training.start_button.isEnabled()
     w.training.start_button.click()
     assert w.bridge.busy and w.training.running and not w.training.start_button.isEnabled()

@@ -441,7 +441,7 @@ def test_checkpoint_for_features_not_extracted_is_refused_without_side_effects(m
     other = save_checkpoint(tmp_path / "resnet.pt", {**header, "backbone": "resnet50", "input_size": 448},
                             method.state_dict())
     w = make_window()
-    session = w.bridge.context.session
+    session = w.bridge.session
     before = (session.backbone, session.input_size, session.store, session.model)
     with qtbot.waitSignal(w.bridge.long_finished, timeout=20000):
         w.load_checkpoint(other)
@@ -489,7 +489,7 @@ def test_feature_only_dataset(make_window, qtbot, tmp_path):
     assert w.gallery.empty.isVisibleTo(w.gallery) and "no images" in w.gallery.empty.text()
     assert len(w.editor.sliders) == 4
     method = w.training.method_box.currentData()
-    from zsl_desktop.engine.methods.base import get_method
+    from zsl_desktop.engine.methods import get_method
 
     assert get_method(method).feature_kind == "pooled"  # attention methods need image grids
     assert w.predictions.bars.message.startswith("No model")
@@ -498,13 +498,13 @@ def test_feature_only_dataset(make_window, qtbot, tmp_path):
 
 
 def test_shipped_models_menu(make_window, qtbot):
-    from zsl_desktop.app import jobs
     from zsl_desktop.app.widgets import messages
+    from zsl_desktop.engine.session.opening import shipped_checkpoints
 
     w = make_window()
     w._fill_shipped_menu()
     actions = [a for a in w.shipped_menu.actions() if a.data()]
-    assert [a.data() for a in actions] == [str(p) for p in jobs.shipped_checkpoints()]
+    assert [a.data() for a in actions] == [str(p) for p in shipped_checkpoints()]
     if not actions:
         pytest.skip("no shipped models in trained/")
     assert actions[0].text() == "MSDN"

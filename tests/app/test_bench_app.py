@@ -5,7 +5,7 @@ The figures are timings of a loaded test machine, so only their plausibility is 
 """
 import math
 
-from zsl_desktop.bench import Sizes, bench_app
+from zsl_desktop.bench.runner import Sizes, bench_app
 
 
 def test_app_section_on_tiny_sizes(trained_model, tmp_path):

@@ -1,6 +1,6 @@
 """The first launch says what it is doing, how far it is and how long it has left (issue 14, item 8)."""
 from zsl_desktop.app import progress_text
-from zsl_desktop.app.results import Progress
+from zsl_desktop.engine.session.results import Progress
 
 
 def test_progress_words_give_the_step_the_count_and_the_time_left():
@@ -21,15 +21,13 @@ def test_progress_words_give_the_step_the_count_and_the_time_left():
 
 def test_the_first_launch_numbers_its_slow_steps_and_reports_rates(monkeypatch):
     """Generate the small birds and extract their features as on a first launch, through the app's job."""
-    from zsl_desktop.app.context import EngineContext
-    from zsl_desktop.app.jobs import DatasetSpec, open_dataset_job
+    from zsl_desktop.engine.session.opening import DatasetSpec, open_session
     from zsl_desktop.engine.methods.base import Control
     from zsl_desktop.engine.paths import data_dir
 
     (data_dir() / "features").unlink()  # this test's home: no shared features, as on a first launch
     events = []
-    job = open_dataset_job(EngineContext(), DatasetSpec(source="builtin", small=True, warm_up=False))
-    for event in job(Control(), events.append):
+    for event in open_session(DatasetSpec(source="builtin", small=True, warm_up=False), Control(), events.append):
         events.append(event)
     progress = [e for e in events if isinstance(e, Progress)]
     steps = {(e.stage, e.step, e.steps) for e in progress if e.stage in ("generate", "extract") and e.total > 1}

@@ -36,7 +36,7 @@ def _fork(fn) -> int:
             if "torch" in sys.modules:  # one thread: the same arithmetic in every child, and no
                 sys.modules["torch"].set_num_threads(1)  # spinning threads fighting for 2 busy cores
             code = fn() or 0
-        except BaseException as exc:  # noqa: BLE001 - report and leave without running atexit hooks
+        except BaseException as exc:  # report and leave without running atexit hooks
             print(f"child failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         finally:
             os._exit(code)
@@ -79,7 +79,7 @@ def _writers(kind: str, target: Path):
         def classify(path):
             try:
                 ck = load_checkpoint(path)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return f"corrupt: {exc}"
             v = ck.header.get("version")
             ok = v in (0, 1) and all(ck.state[k].numpy().tobytes() == states[v][k].numpy().tobytes()
@@ -103,7 +103,7 @@ def _writers(kind: str, target: Path):
             try:
                 sets = _parse_library(path)
                 got = [list(c.values) for c in sets["identity"]["classes"].values()]
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return f"corrupt: {exc}"
             return values.index(got) if got in values else "corrupt: other values"
         return (lambda v: libraries[v].save()), classify
@@ -246,7 +246,9 @@ def train_runs(store_home: str, dataset: str, out: str, kills: int, seed: int) -
     from zsl_desktop.engine.data.word_vectors import attribute_vectors
     from zsl_desktop.engine.features import FeatureStore
     from zsl_desktop.engine.methods.base import Message
-    from zsl_desktop.engine.training import TrainConfig, resume_path, run_to_end, train
+    from zsl_desktop.engine.training import TrainConfig, train
+    from zsl_desktop.engine.resume import resume_path
+    from zsl_desktop.engine.events import run_to_end
 
     os.environ["ZSL_DESKTOP_HOME"] = store_home
     rng = random.Random(seed)

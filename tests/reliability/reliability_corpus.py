@@ -308,7 +308,8 @@ def numbered(cases: list[Case], start: int = 1) -> list:
 
 def valid_checkpoint_parts(dataset, **header_changes):
     """Header and weights of an (untrained) MSDN for ``dataset`` at input size 32: loadable and compatible."""
-    from zsl_desktop.engine.methods.base import ModelInfo, get_method
+    from zsl_desktop.engine.methods.base import ModelInfo
+    from zsl_desktop.engine.methods import get_method
     from zsl_desktop.engine.training import TrainConfig, inference_state, make_header
 
     info = ModelInfo(attribute_names=dataset.attribute_names, num_classes=dataset.num_classes,

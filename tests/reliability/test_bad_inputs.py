@@ -116,7 +116,8 @@ def test_a_valid_checkpoint_passes_the_same_checks(tmp_path, small_birds):
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_extraction_skips_bad_images_and_keeps_going(tmp_path, cli):
     """Every image case dropped into one class folder; `zsl-desktop extract` then reads the store."""
-    from zsl_desktop.engine.features import FeatureStore, extract_images
+    from zsl_desktop.engine.features import FeatureStore
+    from zsl_desktop.engine.extraction import extract_images
 
     root = make_folder_dataset(tmp_path)
     crow = root / "images" / "crow"
@@ -129,7 +130,7 @@ def test_extraction_skips_bad_images_and_keeps_going(tmp_path, cli):
     assert code == 0 and "feature store:" in out, err
     refused = {name: c for name, c in built.items() if c.words}
     assert f"warning: {len(refused)} images could not be read" in err
-    for name, case in refused.items():
+    for name in refused:
         assert f"crow/{name}: " in err, f"{name} not reported: {err}"
 
     dataset = load_dataset(root)

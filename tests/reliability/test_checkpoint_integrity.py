@@ -119,7 +119,8 @@ def killed_run(tmp_path):
     from zsl_desktop.engine.data import load_dataset
     from zsl_desktop.engine.features import extract_all, feature_source
     from zsl_desktop.engine.methods.base import Control, EpochEnd
-    from zsl_desktop.engine.training import TrainConfig, resume_path, train
+    from zsl_desktop.engine.training import TrainConfig, train
+    from zsl_desktop.engine.resume import resume_path
 
     root = make_folder_dataset(tmp_path, images={c: [f"{i}.jpg" for i in range(6)] for c in ("crow", "robin", "cardinal")})
     dataset = load_dataset(root)

@@ -164,7 +164,7 @@ def test_a_damaged_feature_store_is_extracted_again(tmp_path):
 def test_interrupted_training_resumes_to_the_same_model(killed_extraction, small_birds, tmp_path):
     """train() killed twice (after random epochs), resumed each time: the same weights as an unbroken run."""
     from zsl_desktop.engine.checkpoints import load_checkpoint
-    from zsl_desktop.engine.training import resume_path
+    from zsl_desktop.engine.resume import resume_path
 
     _, home = killed_extraction
     out = tmp_path / "model.pt"
@@ -185,7 +185,9 @@ def test_cli_train_resume_flag(killed_extraction, small_birds, tmp_path, monkeyp
     from zsl_desktop.engine.data import load_dataset
     from zsl_desktop.engine.features import FeatureStore
     from zsl_desktop.engine.methods.base import Control, EpochEnd
-    from zsl_desktop.engine.training import TrainConfig, resume_path, run_to_end, train
+    from zsl_desktop.engine.training import TrainConfig, train
+    from zsl_desktop.engine.resume import resume_path
+    from zsl_desktop.engine.events import run_to_end
 
     _, home = killed_extraction
     monkeypatch.setenv("ZSL_DESKTOP_HOME", str(home / "clean"))

@@ -6,7 +6,6 @@ Every JSON is parsed with bounded size and depth and validated like Import.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from reliability_corpus import assert_clear_refusal, jpeg_bytes, make_folder_dataset
 from zsl_desktop.engine import userfiles
@@ -33,7 +32,7 @@ def _no_hang(fn, seconds: float = 10.0):
     def run():
         try:
             box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+        except BaseException as exc:  # handed back to the test
             box["error"] = exc
 
     thread = threading.Thread(target=run, daemon=True)
@@ -131,20 +130,17 @@ def _bomb_png(path: Path) -> Path:
 
 
 @pytest.fixture
-def photo_context(tmp_path):
-    """The app's worker-side context on a tiny dataset (input size 32), without a window."""
-    from zsl_desktop.app.context import EngineContext
+def photo_session(tmp_path):
+    """The session the app's workers call, on a tiny dataset (input size 32), without a window."""
     from zsl_desktop.engine.data import load_dataset
     from zsl_desktop.engine.session import Session
 
     root = make_folder_dataset(tmp_path / "data")
-    ctx = EngineContext()
-    ctx.session = Session(load_dataset(root), "efficientnet_lite0", 32, "cpu")
-    return ctx
+    return Session(load_dataset(root), "efficientnet_lite0", 32, "cpu")
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
-def test_add_photos_uses_the_image_gate_and_keeps_the_good_ones(tmp_path, photo_context):
+def test_add_photos_uses_the_image_gate_and_keeps_the_good_ones(tmp_path, photo_session):
     photos = tmp_path / "photos"
     photos.mkdir()
     good = [photos / "a.jpg", photos / "z.jpg"]
@@ -157,7 +153,7 @@ def test_add_photos_uses_the_image_gate_and_keeps_the_good_ones(tmp_path, photo_
     text.write_text("this is not a photo\n")
     bomb = _bomb_png(photos / "huge.png")
     paths = [good[0], pipe, empty, text, bomb, good[1]]
-    added = _no_hang(lambda: photo_context.add_loose(paths), 60)
+    added = _no_hang(lambda: photo_session.add_photos(paths), 60)
     assert [i.path for i in added.items] == [str(good[0]), str(good[1])], "the photos around the bad ones are added"
     errors = dict(added.errors)
     assert "named pipe" in errors[str(pipe)]
@@ -165,12 +161,12 @@ def test_add_photos_uses_the_image_gate_and_keeps_the_good_ones(tmp_path, photo_
     assert "contains text, not image data" in errors[str(text)]
     assert "million pixels" in errors[str(bomb)] and "limit of 100" in errors[str(bomb)]
     (photos / "b.jpg").write_bytes(jpeg_bytes())
-    again = _no_hang(lambda: photo_context.add_loose([photos / "b.jpg"]), 60)
+    again = _no_hang(lambda: photo_session.add_photos([photos / "b.jpg"]), 60)
     assert len(again.items) == 1, "the worker is not blocked after the pipe"
 
 
 def test_app_image_loader_refuses_a_fifo(tmp_path):
-    from zsl_desktop.app.requests import load_image, load_thumbnail
+    from zsl_desktop.engine.session.previews import load_image, load_thumbnail
 
     pipe = _fifo(tmp_path / "photo.jpg")
     for load in (lambda: load_image(pipe, 0), lambda: load_thumbnail(pipe, 64)):
@@ -183,12 +179,13 @@ def test_app_image_loader_refuses_a_fifo(tmp_path):
 
 
 def test_a_truncated_image_in_the_crop_pass_is_named_and_skipped(tmp_path, caplog):
-    from zsl_desktop.engine.crops import CropEncoder, ImageAccess
+    from zsl_desktop.engine.feature_source import ImageAccess
+    from zsl_desktop.engine.methods.sgma.crops import CropEncoder
 
     good, broken = tmp_path / "good.jpg", tmp_path / "broken.jpg"
     good.write_bytes(jpeg_bytes(size=(64, 64)))
     broken.write_bytes(jpeg_bytes(size=(64, 64))[:300])
-    encoder = CropEncoder(ImageAccess.for_paths([good, broken], input_size=32), channels=1280, crop_size=32)
+    encoder = CropEncoder(ImageAccess([good, broken].__getitem__, "efficientnet_lite0", 32), channels=1280, crop_size=32)
     boxes = np.tile(np.array([[0.1, 0.1, 0.6, 0.6]]), (2, 1, 1))
     with caplog.at_level("WARNING"):
         feats = encoder.features([0, 1], boxes)

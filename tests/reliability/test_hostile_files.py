@@ -67,7 +67,8 @@ def test_checkpoint_with_payload_is_refused(tmp_path, marker, small_birds, cli):
 def test_resume_file_with_payload_is_refused(tmp_path, marker, small_birds):
     from zsl_desktop.engine.checkpoints import CheckpointError
     from zsl_desktop.engine.methods.base import FeatureSource
-    from zsl_desktop.engine.training import TrainConfig, resume_path, train
+    from zsl_desktop.engine.training import TrainConfig, train
+    from zsl_desktop.engine.resume import resume_path
 
     out = tmp_path / "run.pt"
     torch.save({"format": "zsl-desktop-checkpoint/1", "header": "{}", "state": {"model": Payload(marker)}},

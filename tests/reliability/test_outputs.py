@@ -55,37 +55,35 @@ def test_cli_train_without_out_does_not_overwrite_another_datasets_model(tmp_pat
 
 
 def _app_train_job(root):
-    from zsl_desktop.app.context import EngineContext
-    from zsl_desktop.app.jobs import train_job
     from zsl_desktop.engine.methods.base import Control
     from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.training import TrainConfig, run_to_end
+    from zsl_desktop.engine.training import TrainConfig
+    from zsl_desktop.engine.events import run_to_end
 
-    ctx = EngineContext()
-    ctx.session = Session(load_dataset(root), "efficientnet_lite0", 32, "cpu")
-    run_to_end(ctx.session.prepare_features())
-    job = train_job(ctx, TrainConfig(method="msdn", epochs=1, input_size=32))
-    return ctx, lambda: list(job(Control(), lambda *a: None))
+    session = Session(load_dataset(root), "efficientnet_lite0", 32, "cpu")
+    run_to_end(session.prepare_features())
+    config = TrainConfig(method="msdn", epochs=1, input_size=32)
+    return session, lambda: list(session.train_and_use(config, Control(), lambda *a: None))
 
 
 def test_the_apps_autosave_does_not_overwrite_another_datasets_model(tmp_path):
-    from zsl_desktop.app.results import TrainDone
+    from zsl_desktop.engine.session.results import TrainDone
 
-    ctx, run = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
+    session, run = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
     other = default_checkpoint_path(
-        dataclasses.replace(ctx.session.dataset, image_paths=ctx.session.dataset.image_paths[:-1]), "msdn",
-        ctx.session.checkpoint_dir())
+        dataclasses.replace(session.dataset, image_paths=session.dataset.image_paths[:-1]), "msdn",
+        session.checkpoint_dir())
     other.parent.mkdir(parents=True, exist_ok=True)
     other.write_bytes(b"another dataset's model")
     done = [e for e in run() if isinstance(e, TrainDone)][-1]
-    mine = default_checkpoint_path(ctx.session.dataset, "msdn", ctx.session.checkpoint_dir())
+    mine = default_checkpoint_path(session.dataset, "msdn", session.checkpoint_dir())
     assert done.model.source == str(mine) and mine.is_file()
     assert other.read_bytes() == b"another dataset's model"
 
 
 def test_the_apps_training_refuses_an_unwritable_checkpoint_folder_before_training(tmp_path):
-    ctx, run = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
-    folder = ctx.session.checkpoint_dir()
+    session, run = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
+    folder = session.checkpoint_dir()
     folder.parent.mkdir(parents=True, exist_ok=True)
     folder.write_text("a file where the folder should be")
     with pytest.raises(UserFileError, match="is a file, not a folder"):
@@ -176,3 +174,40 @@ def test_check_writable_leaves_nothing_behind(tmp_path):
     assert list(tmp_path.iterdir()) == [], "no folder or probe file is left"
     with pytest.raises(UserFileError, match="is a folder"):
         check_writable(tmp_path)
+
+
+def test_the_app_and_the_cli_save_a_trained_model_by_one_policy(tmp_path):
+    """The app's autosave goes through Session.train as the CLI's does: weights without optimiser
+    state, written atomically, and no resume file left once the run has finished."""
+    from zsl_desktop.engine.checkpoints import load_checkpoint
+    from zsl_desktop.engine.session.results import TrainDone
+    from zsl_desktop.engine.training import resume_path
+
+    session, run = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
+    done = [e for e in run() if isinstance(e, TrainDone)][-1]
+    saved = Path(done.model.source)
+    state = load_checkpoint(saved).state
+    assert state and not any(k.startswith("optim.") for k in state), "no optimiser state in a finished model"
+    assert not resume_path(saved).exists()
+    assert session.model.header["method"] == "msdn"
+
+
+def test_a_cancelled_training_run_leaves_no_resume_file(tmp_path):
+    from zsl_desktop.engine.methods.base import Control, Step
+    from zsl_desktop.engine.training import TrainConfig, resume_path
+
+    session, _ = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
+    out = tmp_path / "out" / "model.pt"
+    control = Control()
+    finished = None
+    events = session.train(TrainConfig(method="msdn", epochs=3, input_size=32), control, save_to=out)
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as stop:
+            finished = stop.value
+            break
+        if isinstance(event, Step) and resume_path(out).exists() and not control.cancelled:
+            control.cancel()  # the Stop button, once an epoch's resume file was written
+    assert control.cancelled and finished is not None and finished.cancelled
+    assert not out.exists() and not resume_path(out).exists()

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from reliability_corpus import make_folder_dataset
-from zsl_desktop.engine import atomic, backbones
-from zsl_desktop.engine.features import BackboneRunner, extract_all
+from zsl_desktop.engine import atomic, backbones, features
+from zsl_desktop.engine.extraction import BackboneRunner
+from zsl_desktop.engine.features import extract_all
 
 
 def _oom(n):
@@ -53,7 +54,7 @@ class LimitedBackbone:
 def test_extraction_halves_the_batch_on_out_of_memory(folder_dataset, lite, monkeypatch, tmp_path):
     reference = extract_all(folder_dataset, input_size=32, root=tmp_path / "ref", batch_size=8)
     limited = LimitedBackbone(lite, limit=2)
-    monkeypatch.setattr(backbones, "load_backbone", lambda name="efficientnet_lite0", device="cpu": limited)
+    monkeypatch.setattr(features, "load_backbone", lambda name="efficientnet_lite0", device="cpu": limited)
     messages = []
     store = extract_all(folder_dataset, input_size=32, root=tmp_path / "oom", batch_size=8,
                         progress=lambda e: e.message and messages.append(e.message))
@@ -67,7 +68,7 @@ def test_extraction_halves_the_batch_on_out_of_memory(folder_dataset, lite, monk
 
 def test_extraction_moves_to_the_cpu_when_the_gpu_is_full(folder_dataset, lite, monkeypatch, tmp_path):
     limited = LimitedBackbone(lite, limit=99, device="cuda:0")
-    monkeypatch.setattr(backbones, "load_backbone", lambda name="efficientnet_lite0", device="cpu": limited)
+    monkeypatch.setattr(features, "load_backbone", lambda name="efficientnet_lite0", device="cpu": limited)
     messages = []
     store = extract_all(folder_dataset, input_size=32, root=tmp_path, batch_size=4, device="cuda:0",
                         progress=lambda e: e.message and messages.append(e.message))
@@ -95,10 +96,10 @@ def test_other_errors_are_not_mistaken_for_out_of_memory(lite):
 
 
 def test_encoding_rows_halves_its_chunk_on_out_of_memory():
-    from zsl_desktop.engine.methods.base import FeatureSource
-    from zsl_desktop.engine.scoring import encode_rows
+    from zsl_desktop.engine.feature_source import FeatureSource
+    from zsl_desktop.engine.methods.base import Method as BaseMethod
 
-    class Method:
+    class Method:  # just what the base class's chunked encoding needs
         feature_kind = "pooled"
         sizes = []
 
@@ -110,7 +111,7 @@ def test_encoding_rows_halves_its_chunk_on_out_of_memory():
 
     pooled = np.arange(1000 * 3, dtype=np.float32).reshape(1000, 3)
     method = Method()
-    codes = encode_rows(method, FeatureSource(pooled=pooled), np.arange(1000), chunk=512)
+    codes = BaseMethod.encode_rows(method, FeatureSource(pooled=pooled), np.arange(1000), chunk=512)
     np.testing.assert_array_equal(codes, pooled * 2)
     assert method.sizes[:3] == [512, 256, 128] and max(method.sizes[3:]) <= 64 + 36
 

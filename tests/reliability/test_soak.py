@@ -36,7 +36,8 @@ def rss_mb() -> float:
 def soak_model(small_birds, tmp_path_factory):
     """Features of the small birds at 64 px and a 2-epoch MSDN on them, in a home the soak reuses."""
     from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.training import TrainConfig, run_to_end, train
+    from zsl_desktop.engine.training import TrainConfig, train
+    from zsl_desktop.engine.events import run_to_end
 
     home = tmp_path_factory.mktemp("soak-home")
     mp = pytest.MonkeyPatch()
@@ -55,8 +56,9 @@ def soak_model(small_birds, tmp_path_factory):
 def test_soak(qtbot, small_birds, soak_model, monkeypatch, capsys):
     from PySide6.QtWidgets import QApplication
 
-    from zsl_desktop.app import jobs, theme
+    from zsl_desktop.app import theme
     from zsl_desktop.app.main_window import MainWindow
+    from zsl_desktop.engine.session.opening import DatasetSpec
 
     home, model = soak_model
     monkeypatch.setenv("ZSL_DESKTOP_HOME", str(home))
@@ -70,8 +72,11 @@ def test_soak(qtbot, small_birds, soak_model, monkeypatch, capsys):
     window.bridge.short_failed.connect(lambda kind, message: failures.append((kind, message)))
     window.bridge.long_failed.connect(lambda failed: failures.append(("long", str(failed))))
     results = {}
-    window.bridge.result.connect(lambda kind, value: results.__setitem__(kind, results.get(kind, 0) + 1))
-    spec = jobs.DatasetSpec(source="object", dataset=small_birds, model=model, input_size=INPUT_SIZE, warm_up=False)
+    b = window.bridge
+    for kind, signal in (("live", b.live_scores), ("explain", b.explained), ("all", b.all_scores),
+                         ("image", b.image_loaded), ("projection", b.projection), ("evaluate", b.evaluated)):
+        signal.connect(lambda value, kind=kind: results.__setitem__(kind, results.get(kind, 0) + 1))
+    spec = DatasetSpec(source="object", dataset=small_birds, model=model, input_size=INPUT_SIZE, warm_up=False)
     with qtbot.waitSignal(window.bridge.dataset_ready, timeout=60000):
         assert window.open_spec(spec)
     qtbot.waitUntil(window.bridge.idle, timeout=60000)
@@ -98,6 +103,7 @@ def test_soak(qtbot, small_birds, soak_model, monkeypatch, capsys):
     def interact(moves: int, selections: int) -> None:
         """``moves`` slider moves in short drags, with ``selections`` image selections spread among them."""
         every = max(1, moves // max(selections, 1))
+        slider = None  # the slider being dragged (a new one every 20 moves)
         for m in range(moves):
             if m % 20 == 0:
                 if m:

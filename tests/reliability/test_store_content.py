@@ -6,16 +6,16 @@ and listing never reuses these features; a touched but unchanged file costs no e
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from reliability_corpus import jpeg_bytes, make_folder_dataset
+from reliability_corpus import make_folder_dataset
 from zsl_desktop.engine.data import load_dataset
-from zsl_desktop.engine.features import SOURCES_FILE, FeatureStore, extract_all
+from zsl_desktop.engine.features import FeatureStore, extract_all
+from zsl_desktop.engine.image_stamps import SOURCES_FILE
 
 SIZE = 32
 

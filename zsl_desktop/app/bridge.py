@@ -1,12 +1,15 @@
-"""EngineBridge: the one QObject on the GUI thread that owns the worker threads.
+"""EngineBridge: the one QObject on the GUI thread that owns the worker threads and the session.
 
 Why it is shaped like this (UI.md 3.2-3.3, measured on this machine):
+- Every command is a call of the engine's ``Session`` (the facade the CLI
+  uses too), run on a worker thread; the bridge adds only threads and signals.
 - Long jobs (dataset preparation, extraction, training) run on a dedicated
   QThread as a Qt-free generator. The worker throttles at the source: steps
   are coalesced and progress is forwarded at most ~15 times a second.
 - Short jobs (scoring, explanations, projections, loose photos) go through a
   latest-request-wins runner: one pending request per kind, request ids, and
   results whose id or dataset generation is stale are dropped here.
+- Each result kind has its own signal carrying its frozen dataclass.
 - Worker signals connect only to bound slots of this object. In PySide6 a
   lambda connected to a worker's signal runs in the worker thread.
 - ``shutdown`` cancels, quits and waits for every thread; a QThread that is
@@ -15,43 +18,60 @@ Why it is shaped like this (UI.md 3.2-3.3, measured on this machine):
 from __future__ import annotations
 
 import weakref
+from dataclasses import replace
+from functools import partial
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from zsl_desktop.app import jobs, requests
-from zsl_desktop.app.context import EngineContext, collect_images
-from zsl_desktop.app.results import (
-    DatasetReady, FeaturesReady, JobFailed, LooseAdded, ModelSummary, TrainDone,
-)
 from zsl_desktop.app.workers import LongJobThread, ShortJobRunner, ThumbnailLoader
 from zsl_desktop.engine.methods.base import Control
+from zsl_desktop.engine.session import NoModel
+from zsl_desktop.engine.session.opening import DatasetSpec, open_session
+from zsl_desktop.engine.session.previews import load_image
+from zsl_desktop.engine.session.results import (
+    DatasetReady, FeaturesReady, JobFailed, LiveRequest, ModelSummary, Notice, Progress, TrainDone, TrainProgress,
+)
 
 LIVE_BRIDGES: "weakref.WeakSet[EngineBridge]" = weakref.WeakSet()  # tests check that all their threads stopped
 
 
 class EngineBridge(QObject):
-    """Commands in (plain method calls), results out (signals carrying plain data)."""
+    """Commands in (plain method calls), results out (one signal per kind, carrying plain data)."""
 
     long_started = Signal(str, str)  # name, title
-    long_event = Signal(object)  # Progress, Phase, TrainProgress, Validation, EpochEnd, Message, TrainDone, ...
+    progress = Signal(object)  # Progress or TrainProgress of the running long job (at most ~15 a second)
+    notice = Signal(str)  # something the user should know that is not an error
+    train_event = Signal(object)  # TrainProgress, Phase, Validation, EpochEnd, Message, TrainDone of a training run
     long_finished = Signal(str, str)  # name, "ok" | "cancelled" | "failed"
     long_failed = Signal(object)  # JobFailed
     dataset_ready = Signal(object)  # DatasetReady
     features_ready = Signal()
     model_changed = Signal(object)  # ModelSummary
-    result = Signal(str, object)  # kind, result (only the latest request of its kind)
-    partial_result = Signal(str, object)
+    # Short results: only the latest request of each kind arrives.
+    live_scores = Signal(object)  # LiveScores
+    draft_cluster = Signal(object)  # DraftCluster
+    all_scores = Signal(object)  # AllScores
+    explained = Signal(object)  # Explained
+    image_loaded = Signal(object)  # ImageData
+    projection = Signal(object)  # Projection (the finished one)
+    projection_partial = Signal(object)  # Projection (a t-SNE on its way)
+    evaluated = Signal(object)  # Evaluated
+    photos_added = Signal(object)  # LooseAdded
+    saved = Signal(object)  # Saved
     short_failed = Signal(str, str)  # kind, message
     thumbnails = Signal(object)  # list of (key, rgb)
     busy_changed = Signal(bool)
 
     def __init__(self, parent=None, thumbnail_size: int = 112):
         super().__init__(parent)
-        self.context = EngineContext()
+        self.session = None  # the engine Session of the open dataset (handed over by its opening job)
         self.generation = 0
         self._rid = 0
         self._latest: dict[str, int] = {}
         self._long: LongJobThread | None = None
+        self._results = {"live": self.live_scores, "draft": self.draft_cluster, "all": self.all_scores,
+                         "explain": self.explained, "image": self.image_loaded, "projection": self.projection,
+                         "evaluate": self.evaluated, "loose": self.photos_added, "save": self.saved}
         # Two runners: interactive requests (scores, explanations, images) never queue behind
         # slow ones (a t-SNE, an evaluation, extracting the user's photos).
         self._short = ShortJobRunner(self, niceness=1)
@@ -91,20 +111,21 @@ class EngineBridge(QObject):
         self.busy_changed.emit(True)
         return True
 
-    def open_dataset(self, spec: jobs.DatasetSpec) -> bool:
+    def open_dataset(self, spec: DatasetSpec) -> bool:
         """Generate/load a dataset, extract its features, load a model. Returns False when busy."""
-        from dataclasses import replace
-
         spec = replace(spec, generation=self.generation + 1)
-        return self._start_long("open", f"Opening {spec.title}", jobs.open_dataset_job(self.context, spec))
+        return self._start_long("open", f"Opening {spec.title}", partial(open_session, spec))
 
     def load_checkpoint(self, path) -> bool:
-        return self._start_long("checkpoint", f"Loading {path}", jobs.load_checkpoint_job(self.context, str(path)))
+        if self.session is None:
+            return False
+        return self._start_long("checkpoint", f"Loading {path}", partial(self.session.load_model_job, str(path)))
 
     def start_training(self, config, autosave: bool = True) -> bool:
-        if self.context.session is None:
+        if self.session is None:
             return False
-        return self._start_long("train", f"Training {config.method}", jobs.train_job(self.context, config, autosave))
+        job = partial(self.session.train_and_use, config, autosave=autosave)
+        return self._start_long("train", f"Training {config.method}", job)
 
     def pause(self) -> None:
         if self._long is not None:
@@ -125,24 +146,26 @@ class EngineBridge(QObject):
     @Slot(object)
     def _on_long_event(self, event) -> None:
         if isinstance(event, DatasetReady):
+            self.session, event = event.session, replace(event, session=None)  # the session stays here
             self.generation = event.generation
             self._short.clear()
             self._slow.clear()
             self._thumbs.clear()
             self.dataset_ready.emit(event)
-            return
-        if isinstance(event, FeaturesReady):
+        elif isinstance(event, FeaturesReady):
             if event.generation == self.generation:
                 self.features_ready.emit()
-            return
-        if isinstance(event, ModelSummary):
+        elif isinstance(event, ModelSummary):
             self.model_changed.emit(event)
-            return
-        if isinstance(event, TrainDone) and event.model is not None:
-            self.long_event.emit(event)
-            self.model_changed.emit(event.model)
-            return
-        self.long_event.emit(event)
+        elif isinstance(event, Notice):
+            self.notice.emit(event.text)
+        else:  # how far the job is, and the events of a training run
+            if isinstance(event, (Progress, TrainProgress)):
+                self.progress.emit(event)
+            if self.long_name == "train":
+                self.train_event.emit(event)
+            if isinstance(event, TrainDone) and event.model is not None:
+                self.model_changed.emit(event.model)
 
     def _end_long(self) -> LongJobThread | None:
         thread, self._long = self._long, None
@@ -173,60 +196,64 @@ class EngineBridge(QObject):
         (self._slow if slow else self._short).submit(kind, rid, fn, priority)
         return rid
 
-    def request_live(self, request: requests.LiveRequest) -> int:
-        ctx = self.context
-        return self._submit("live", lambda t: requests.live_scores(ctx, request), priority=3)
+    def _submit_to_session(self, kind: str, command, priority: int = 0, slow: bool = False) -> int:
+        """Run ``command(session, ticket)`` on a runner, with the session of the dataset open now."""
+        session = self.session
+
+        def run(ticket):
+            if session is None:
+                raise NoModel("open a dataset first")
+            return command(session, ticket)
+
+        return self._submit(kind, run, priority, slow)
+
+    def request_live(self, request: LiveRequest) -> int:
+        return self._submit_to_session("live", lambda s, t: s.live_scores(request), priority=3)
 
     def request_draft_cluster(self, values, place) -> int:
-        ctx, gen = self.context, self.generation
-        return self._submit("draft", lambda t: requests.draft_cluster(ctx, values, place, gen), priority=2)
+        gen = self.generation
+        return self._submit_to_session("draft", lambda s, t: s.draft_cluster(values, place, gen), priority=2)
 
-    def request_all_scores(self, matrix, names, kinds) -> int:
-        ctx, gen = self.context, self.generation
-        return self._submit("all", lambda t: requests.all_scores(ctx, matrix, names, kinds, gen), priority=1)
+    def request_all_scores(self, classes) -> int:
+        gen = self.generation
+        return self._submit_to_session("all", lambda s, t: s.all_scores(classes, gen), priority=1)
 
     def request_explain(self, item: int) -> int:
-        ctx, gen = self.context, self.generation
-        return self._submit("explain", lambda t: requests.explain(ctx, item, gen), priority=2)
+        gen = self.generation
+        return self._submit_to_session("explain", lambda s, t: s.explain(item, gen), priority=2)
 
     def request_image(self, item: int, path) -> int:
         gen = self.generation
-        return self._submit("image", lambda t: requests.load_image(path, item, gen), priority=2)
+        return self._submit("image", lambda t: load_image(path, item, gen), priority=2)
 
     def request_projection(self, method: str = "pca", cap: int | None = None, seed: int = 0,
                            space: str = "features", synthesize: int = 0) -> int:
-        ctx, gen = self.context, self.generation
-        return self._submit("projection", lambda t: requests.project(ctx, method, cap, seed, t, gen, space, synthesize),
-                            slow=True)
+        return self._submit_to_session("projection", lambda s, t: s.project(method, cap, seed, t, space, synthesize),
+                                       slow=True)
 
     def request_evaluation(self, gamma: float | None = None) -> int:
-        ctx, gen = self.context, self.generation
-        return self._submit("evaluate", lambda t: requests.evaluate(ctx, gamma, gen), priority=1, slow=True)
+        gen = self.generation
+        return self._submit_to_session("evaluate", lambda s, t: s.evaluated(gamma, gen), priority=1, slow=True)
 
     def save_checkpoint(self, path) -> int:
-        ctx = self.context
-        return self._submit("save", lambda t: requests.save_model(ctx, path), priority=1)
+        return self._submit_to_session("save", lambda s, t: s.save_model(path), priority=1)
 
     def add_loose(self, paths) -> int:
         """Find the images among ``paths`` (folders too) and extract their features, on the worker.
 
         Each call is its own request kind, so no batch of photos is ever dropped as stale.
         """
-        ctx, gen = self.context, self.generation
+        gen = self.generation
         paths = [str(p) for p in paths]
 
-        def run(ticket):
-            found, skipped = collect_images(paths)
-            added = ctx.add_loose(found, ticket)
-            return LooseAdded(added.items, added.errors + tuple((s, "not an image") for s in skipped), gen)
+        def still_wanted() -> bool:  # read from the worker: a plain int, no Qt call
+            return self.generation == gen
 
-        return self._submit(f"loose-{self._rid + 1}", run, priority=2, slow=True)
+        return self._submit_to_session(f"loose-{self._rid + 1}", lambda s, t: s.add_photos(paths, still_wanted, gen),
+                                       priority=2, slow=True)
 
     def request_thumbnail(self, key, path) -> None:
         self._thumbs.request(key, path)
-
-    def clear_thumbnails(self) -> None:
-        self._thumbs.clear()
 
     def _current(self, kind: str, rid: int, value=None) -> bool:
         if self._latest.get(kind) != rid:
@@ -241,12 +268,12 @@ class EngineBridge(QObject):
         if kind.startswith("loose-"):
             self._latest.pop(kind, None)
             kind = "loose"
-        self.result.emit(kind, value)
+        self._results[kind].emit(value)
 
     @Slot(str, int, object)
     def _on_short_partial(self, kind: str, rid: int, value) -> None:
-        if self._current(kind, rid, value):
-            self.partial_result.emit(kind, value)
+        if kind == "projection" and self._current(kind, rid, value):
+            self.projection_partial.emit(value)
 
     @Slot(str, int, str)
     def _on_short_failed(self, kind: str, rid: int, message: str) -> None:

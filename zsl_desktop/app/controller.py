@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from zsl_desktop.app import requests
-from zsl_desktop.app.panels.predictions import calibrate, softmax
-from zsl_desktop.app.results import (AllScores, DatasetReady, DraftCluster, Evaluated, Explained, ImageData, LiveScores,
-                                     LooseAdded)
+from zsl_desktop.app.panels.predictions import softmax
+from zsl_desktop.engine.evaluation import calibrate
+from zsl_desktop.engine.session.class_set import saved_classes, with_draft
+from zsl_desktop.engine.session.results import (
+    AllScores, DatasetReady, DraftCluster, Evaluated, LiveRequest, LiveScores, LooseAdded, Saved,
+)
 
 LIVE_INTERVAL_MS = 40
 MODEL_JOBS = ("open", "checkpoint")  # long jobs that may bring a model
@@ -57,13 +59,21 @@ class Controller(QObject):
         bridge.dataset_ready.connect(self.on_dataset_ready)
         bridge.features_ready.connect(self.on_features_ready)
         bridge.model_changed.connect(self.on_model_changed)
-        bridge.result.connect(self.on_result)
-        bridge.partial_result.connect(self.on_partial)
+        bridge.live_scores.connect(self.on_live)
+        bridge.draft_cluster.connect(self.on_draft_cluster)
+        bridge.all_scores.connect(self.on_all_scores)
+        bridge.explained.connect(image_view.set_explanation)
+        bridge.image_loaded.connect(image_view.set_image)
+        bridge.projection.connect(self.on_projection)
+        bridge.projection_partial.connect(features.set_projection)
+        bridge.evaluated.connect(self.on_evaluated)
+        bridge.photos_added.connect(self.on_loose)
+        bridge.saved.connect(self.on_saved)
         bridge.short_failed.connect(self.on_short_failed)
         bridge.long_started.connect(self.on_long_started)
         bridge.long_finished.connect(self.on_long_finished)
         bridge.thumbnails.connect(gallery.thumbnails_loaded)
-        gallery.model.thumbnail_needed.connect(self.on_thumbnail_needed)
+        gallery.thumbnail_needed.connect(bridge.request_thumbnail)
         gallery.item_selected.connect(self.select)
         gallery.rank_toggled.connect(self.on_rank_toggled)
         features.item_selected.connect(self.select)
@@ -71,7 +81,7 @@ class Controller(QObject):
         editor.draft_changed.connect(self.schedule_live)
         store.changed.connect(self.on_library_changed)
         predictions.gamma_changed.connect(self.on_gamma)
-        predictions.bars.row_clicked.connect(self.on_class_clicked)
+        predictions.class_clicked.connect(self.on_class_clicked)
 
     # -- dataset and model -------------------------------------------------------------------------------
     @Slot(object)
@@ -170,39 +180,21 @@ class Controller(QObject):
 
     # -- the class set ------------------------------------------------------------------------------------
     def saved_classes(self):
-        """Dataset classes then saved user classes: (names, kinds, matrix)."""
-        d = self.dataset
-        unseen = set(int(c) for c in d.unseen_classes)
-        names = list(d.classes)
-        kinds = ["unseen" if i in unseen else "seen" for i in range(d.num_classes)]
-        user_names, user_matrix = self.store.matrix()
-        return (names + user_names, kinds + ["user"] * len(user_names),
-                np.concatenate([d.class_attributes, user_matrix]).astype(np.float32))
+        """Dataset classes then saved user classes (a ClassSet)."""
+        return saved_classes(self.dataset, *self.store.matrix())
 
     def class_set(self):
-        """The saved classes plus the editor's draft (replacing the class it edits); and the draft's column."""
-        names, kinds, matrix = self.saved_classes()
+        """The saved classes plus the editor's draft (replacing the class it edits), when one is drawn."""
+        classes = self.saved_classes()
         draft = self.editor.draft()
-        column = None
-        if draft is not None and draft.active:
-            if draft.replaces is not None and draft.replaces in names:
-                column = names.index(draft.replaces)
-                names[column] = draft.name
-                kinds[column] = "draft" if draft.dirty else "user"
-                matrix = matrix.copy()
-                matrix[column] = draft.values
-            else:
-                names.append(draft.name)
-                kinds.append("draft")
-                matrix = np.concatenate([matrix, draft.values[None]])
-                column = len(names) - 1
-        return names, kinds, matrix, column
+        if draft is None or not draft.active:
+            return classes
+        return with_draft(classes, draft.name, draft.values, draft.replaces, draft.dirty)
 
     def request_all_scores(self) -> None:
         if self.model is None or self.dataset is None:
             return
-        names, kinds, matrix = self.saved_classes()
-        self.bridge.request_all_scores(matrix, names, kinds)
+        self.bridge.request_all_scores(self.saved_classes())
 
     @Slot()
     def on_library_changed(self) -> None:
@@ -223,16 +215,17 @@ class Controller(QObject):
     def _send_live(self) -> None:
         if self.model is None or self.dataset is None:
             return
-        names, kinds, matrix, column = self.class_set()
-        request = requests.LiveRequest(self.item, matrix, tuple(names), tuple(kinds), column, self.bridge.generation)
+        classes = self.class_set()
         self.live_requests += 1
-        self.bridge.request_live(request)
+        self.bridge.request_live(LiveRequest(self.item, classes, self.bridge.generation))
+        column = classes.draft_column
         place = self.features.draft_map() if column is not None and self.model.generative else None
         if place is not None:  # the drawn class's own synthetic cluster on the feature view
-            self.bridge.request_draft_cluster(matrix[column], place)
+            self.bridge.request_draft_cluster(classes.matrix[column], place)
         else:
             self.features.set_draft_cluster(None)
 
+    @Slot(object)
     def on_live(self, live: LiveScores) -> None:
         self.live = live
         if live.scores is not None and live.item == self.item:
@@ -255,8 +248,7 @@ class Controller(QObject):
         if d is None:
             return
         if name in d.classes:
-            box = self.gallery.class_filter
-            box.setCurrentIndex(max(0, box.findData(d.classes.index(name))))
+            self.gallery.show_class(d.classes.index(name))
             self.status.emit(f"Gallery: images of {name.replace('_', ' ')}")
         elif name in self.store.names():
             self.editor.edit_class(name)
@@ -271,7 +263,7 @@ class Controller(QObject):
         if a is None or d is None:
             return
         k = d.num_classes
-        calibrated = a.scores[:, :k] + np.float32(self.predictions.gamma) * np.isin(np.arange(k), d.unseen_classes)
+        calibrated = calibrate(a.scores[:, :k], np.isin(np.arange(k), d.unseen_classes), self.predictions.gamma)
         predicted = np.argmax(calibrated, axis=1)
         predicted[d.num_samples:] = -1
         self.gallery.set_predictions(predicted)
@@ -279,24 +271,22 @@ class Controller(QObject):
     # -- selection ----------------------------------------------------------------------------------------------
     @Slot(int)
     def select(self, item: int) -> None:
-        if self.dataset is None or self._selecting or not 0 <= item < self.gallery.model.count:
+        if self.dataset is None or self._selecting or not 0 <= item < self.gallery.item_count():
             return
         self.item = item
-        g = self.gallery.model
         if self.sender() is not self.gallery:
             self._selecting = True
             try:
                 self.gallery.select_item(item)
             finally:
                 self._selecting = False
-        name = g.names[item]
-        truth = g.class_name(item) if item < self.dataset.num_samples else "your photo"
-        kind = g.kinds[item]
-        self.image_view.show_item(item, name, truth, kind, None)
-        self.predictions.set_item(name, truth if item < self.dataset.num_samples else None)
-        self.features.select_item(item if item < self.dataset.num_samples else None)
-        if g.paths[item]:
-            self.bridge.request_image(item, g.paths[item])
+        g = self.gallery.describe(item)
+        in_dataset = item < self.dataset.num_samples
+        self.image_view.show_item(item, g.name, g.truth, g.kind, None)
+        self.predictions.set_item(g.name, g.truth if in_dataset else None)
+        self.features.select_item(item if in_dataset else None)
+        if g.path:
+            self.bridge.request_image(item, g.path)
         if self.model is not None:
             self.bridge.request_explain(item)
             self.schedule_live()
@@ -306,9 +296,8 @@ class Controller(QObject):
     def _update_summary(self) -> None:
         if self.item is None or self.dataset is None:
             return
-        g = self.gallery.model
-        truth = g.class_name(self.item) if self.item < self.dataset.num_samples else "your photo"
-        self.image_view.set_summary(truth, g.kinds[self.item], self.predictions.top_class())
+        g = self.gallery.describe(self.item)
+        self.image_view.set_summary(g.truth, g.kind, self.predictions.top_class())
 
     # -- loose photos --------------------------------------------------------------------------------------------
     def add_photos(self, paths) -> None:
@@ -318,9 +307,10 @@ class Controller(QObject):
         self.status.emit("Reading your photos…")
         self.bridge.add_loose(paths)
 
+    @Slot(object)
     def on_loose(self, added: LooseAdded) -> None:
         if added.items:
-            first = self.gallery.model.count
+            first = self.gallery.item_count()
             self.loose.extend(added.items)
             self.gallery.add_loose(added.items)
             self.request_all_scores()
@@ -332,35 +322,29 @@ class Controller(QObject):
             self.warn.emit("Some files could not be used", lines + more)
 
     # -- results ---------------------------------------------------------------------------------------------------
-    @Slot(str, object)
-    def on_result(self, kind: str, value) -> None:
-        if kind == "live":
-            self.on_live(value)
-        elif kind == "draft" and isinstance(value, DraftCluster):
-            if value.placed_on is self.features.draft_map():
-                self.features.set_draft_cluster(value.points)
-        elif kind == "all":
-            self.all_scores = value
-            self._update_gallery_predictions()
-        elif kind == "explain" and isinstance(value, Explained):
-            self.image_view.set_explanation(value)
-        elif kind == "image" and isinstance(value, ImageData):
-            self.image_view.set_image(value)
-        elif kind == "projection":
-            self.features.set_projection(value)
-            self.schedule_live()  # a new map: place the drawn class's cluster on it
-        elif kind == "evaluate" and isinstance(value, Evaluated):
-            source = self.model.source if self.model is not None else ""
-            self.training.show_report(value.report, f"Test-split evaluation of the active model ({source})")
-        elif kind == "loose":
-            self.on_loose(value)
-        elif kind == "save":
-            self.status.emit(f"Saved the model to {value}")
+    @Slot(object)
+    def on_draft_cluster(self, cluster: DraftCluster) -> None:
+        if cluster.placed_on is self.features.draft_map():
+            self.features.set_draft_cluster(cluster.points)
 
-    @Slot(str, object)
-    def on_partial(self, kind: str, value) -> None:
-        if kind == "projection":
-            self.features.set_projection(value)
+    @Slot(object)
+    def on_all_scores(self, scores: AllScores) -> None:
+        self.all_scores = scores
+        self._update_gallery_predictions()
+
+    @Slot(object)
+    def on_projection(self, projection) -> None:
+        self.features.set_projection(projection)
+        self.schedule_live()  # a new map: place the drawn class's cluster on it
+
+    @Slot(object)
+    def on_evaluated(self, evaluated: Evaluated) -> None:
+        source = self.model.source if self.model is not None else ""
+        self.training.show_report(evaluated.report, f"Test-split evaluation of the active model ({source})")
+
+    @Slot(object)
+    def on_saved(self, saved: Saved) -> None:
+        self.status.emit(f"Saved the model to {saved.path}")
 
     @Slot(str, str)
     def on_short_failed(self, kind: str, message: str) -> None:
@@ -369,7 +353,7 @@ class Controller(QObject):
         if kind == "explain":
             self.image_view.clear_explanation(message)
         elif kind == "image":
-            self.image_view.canvas.set_empty_text(f"Could not open this image: {message}")
+            self.image_view.show_message(f"Could not open this image: {message}")
         elif kind == "save":
             self.warn.emit("Save model", message)
         elif kind == "loose":
@@ -377,10 +361,6 @@ class Controller(QObject):
         elif kind == "projection":
             self.features.show_status(f"Projection failed: {message}")
         self.status.emit(f"{REQUEST_TITLES.get(kind, 'A background task')} failed: {message}")
-
-    @Slot(int, str)
-    def on_thumbnail_needed(self, item: int, path: str) -> None:
-        self.bridge.request_thumbnail((self.gallery.model.token, item), path)
 
     @Slot(str, int, str)
     def on_projection_requested(self, method: str, cap: int, space: str) -> None:
@@ -395,18 +375,13 @@ class Controller(QObject):
         a, d = self.all_scores, self.dataset
         if a is None or d is None:
             return []
-        g = self.gallery.model
-        calibrated = a.scores + np.float32(self.predictions.gamma) * np.array([k != "seen" for k in a.class_kinds])
+        calibrated = calibrate(a.scores, np.array([k != "seen" for k in a.class_kinds]), self.predictions.gamma)
         rows = []
         for item in range(len(calibrated)):
             probs = softmax(calibrated[item])
             best = int(np.argmax(calibrated[item]))
-            truth = g.class_name(item) if item < d.num_samples else ""
-            rows.append((g.paths[item], truth, a.class_names[best], a.class_kinds[best], f"{probs[best]:.6f}",
+            g = self.gallery.describe(item)
+            truth = g.truth if item < d.num_samples else ""
+            rows.append((g.path, truth, a.class_names[best], a.class_kinds[best], f"{probs[best]:.6f}",
                          "" if not truth else int(a.class_names[best] == truth)))
         return rows
-
-    def calibrated_row(self):
-        if self.live is None or self.live.scores is None:
-            return None
-        return calibrate(self.live.scores, self.live.class_kinds, self.predictions.gamma)

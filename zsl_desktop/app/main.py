@@ -7,6 +7,7 @@ launch (with progress in the window, never a frozen one).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -66,7 +67,7 @@ def run_app(argv=None) -> int:
     if (args.backbone or args.input_size) and not args.dataset:  # the shipped models are made on Lite0 224
         parser.error("--backbone and --input-size need --dataset (the built-in birds use efficientnet_lite0 at 224 px)")
     if args.backbone_weights:
-        from zsl_desktop.cli import use_backbone_weights
+        from zsl_desktop.cli_args import use_backbone_weights
 
         try:
             use_backbone_weights(args.backbone or "", args.backbone_weights)
@@ -79,6 +80,10 @@ def run_app(argv=None) -> int:
         print(problem, file=sys.stderr)
         return EXIT_MISSING
     configure_torch()
+    from zsl_desktop.engine.logs import setup_logging
+
+    setup_logging()
+    logging.getLogger(__name__).info("app started (%s)", " ".join(sys.argv[1:] if argv is None else argv))
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -124,7 +129,7 @@ def select_when_present(window, item: int) -> None:
     """Select image ``item`` once it is in the gallery (photos arrive after the dataset), or say why not."""
     from PySide6.QtCore import QTimer
 
-    count = window.controller.gallery.model.count
+    count = window.gallery.item_count()
     if item < count:
         window.controller.select(item)
     elif not window.bridge.idle():

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QWidget,
 )
 
-from zsl_desktop.app import jobs, progress_text, theme
+from zsl_desktop.app import progress_text, theme
 from zsl_desktop.app.bridge import EngineBridge
 from zsl_desktop.app.controller import Controller
 from zsl_desktop.app.library import LibraryStore
@@ -26,7 +26,8 @@ from zsl_desktop.app.panels.gallery import GalleryPanel
 from zsl_desktop.app.panels.image_view import ImageViewPanel
 from zsl_desktop.app.panels.predictions import PredictionsPanel
 from zsl_desktop.app.panels.training import TrainingPanel
-from zsl_desktop.app.results import JobFailed, Notice, Progress
+from zsl_desktop.engine.session.opening import DatasetSpec
+from zsl_desktop.engine.session.results import JobFailed, Progress
 from zsl_desktop.app.settings import Settings
 from zsl_desktop.app.widgets.messages import show_warning
 from zsl_desktop.app.window_actions import WindowActions
@@ -56,7 +57,7 @@ class MainWindow(WindowActions, QMainWindow):
         self.freeze_gc = freeze_gc
         self._frozen = False
         self._closing = False
-        self._pending_open: jobs.DatasetSpec | None = None
+        self._pending_open: DatasetSpec | None = None
 
         self.gallery = GalleryPanel()
         self.image_view = ImageViewPanel()
@@ -90,7 +91,9 @@ class MainWindow(WindowActions, QMainWindow):
 
         b = self.bridge
         b.long_started.connect(self.on_long_started)
-        b.long_event.connect(self.on_long_event)
+        b.progress.connect(self.show_job_progress)
+        b.notice.connect(self.show_status)
+        b.train_event.connect(self.training.on_event)
         b.long_finished.connect(self.on_long_finished)
         b.long_failed.connect(self.on_long_failed)
         b.dataset_ready.connect(self.on_dataset_ready)
@@ -201,6 +204,7 @@ class MainWindow(WindowActions, QMainWindow):
         view.addSeparator()
         view.addAction("Reset layout").triggered.connect(self.reset_layout)
         help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("Open log file").triggered.connect(self.open_log_file)
         help_menu.addAction("About ZSL Desktop").triggered.connect(self.about)
 
     def _default_sizes(self) -> None:
@@ -250,30 +254,21 @@ class MainWindow(WindowActions, QMainWindow):
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state, STATE_VERSION)
-        s = self.settings
-        self.image_view.opacity.setValue(s.value("overlay/opacity", 55, int))
-        cmap = s.value("overlay/colormap", "inferno", str)
-        if self.image_view.cmap.findText(cmap) >= 0:
-            self.image_view.cmap.setCurrentText(cmap)
-        self.predictions.topk.setValue(s.value("predictions/topk", 8, int))
-        self.features.cap.setValue(s.value("features/cap", 1500, int))
-        self.training.seed.setValue(s.value("training/seed", 0, int))
+        for panel in (self.image_view, self.predictions, self.features, self.training):
+            panel.restore_settings(self.settings)
 
     def save_settings(self) -> None:
         s = self.settings
         s.set("window/geometry", self.saveGeometry())
         s.set("window/state", self.saveState(STATE_VERSION))
-        s.set("overlay/opacity", self.image_view.opacity.value())
-        s.set("overlay/colormap", self.image_view.cmap.currentText())
-        s.set("predictions/topk", self.predictions.topk.value())
-        s.set("features/cap", self.features.cap.value())
-        s.set("training/seed", self.training.seed.value())
+        for panel in (self.image_view, self.predictions, self.features, self.training):
+            panel.save_settings(s)
         s.sync()
 
     # -- training ---------------------------------------------------------------------------------------
     @Slot(object)
     def start_training(self, config) -> bool:
-        session = self.bridge.context.session
+        session = self.bridge.session
         if session is None or self.bridge.busy:
             return False
         config.backbone, config.input_size = session.backbone, session.input_size
@@ -307,25 +302,18 @@ class MainWindow(WindowActions, QMainWindow):
             self.training.on_started()
 
     @Slot(object)
-    def on_long_event(self, event) -> None:
-        from zsl_desktop.app.results import TrainProgress
-
-        if isinstance(event, Notice):
-            self.show_status(event.text)
-            return
+    def show_job_progress(self, event) -> None:
+        """The status bar's job progress: a Progress of any job, or a training run's TrainProgress."""
+        self.job_progress.setRange(0, 1000)
         if isinstance(event, Progress):
-            self.job_progress.setRange(0, 1000)
             self.job_progress.setValue(int(1000 * event.fraction))
             self.job_label.setText(progress_text.status_line(event))
             self.job_label.setToolTip(event.message)
-            if self.bridge.long_name == "open" and not self.image_view.canvas.has_image:
-                self.image_view.canvas.set_empty_text(progress_text.waiting_text(event))
-        elif isinstance(event, TrainProgress):
-            self.job_progress.setRange(0, 1000)
+            if self.bridge.long_name == "open" and not self.image_view.has_image:
+                self.image_view.show_message(progress_text.waiting_text(event))
+        else:
             self.job_progress.setValue(int(1000 * event.step / max(event.total, 1)))
             self.job_label.setText(f"Training · epoch {event.epoch} · {event.step:,}/{event.total:,}")
-        if self.bridge.long_name == "train":
-            self.training.on_event(event)
 
     @Slot(str, str)
     def on_long_finished(self, name: str, status: str) -> None:
@@ -338,13 +326,13 @@ class MainWindow(WindowActions, QMainWindow):
             self._frozen = True
         if name == "train":
             self.training.on_finished(status)
-        if name == "open" and status == "ok" and not self.image_view.canvas.has_image:
-            self.image_view.canvas.set_empty_text("Select an image in the gallery\n(or drop your own photos here)")
+        if name == "open" and status == "ok" and not self.image_view.has_image:
+            self.image_view.show_message("Select an image in the gallery\n(or drop your own photos here)")
         self.training.set_available(self.controller.features_ready)
         if status == "cancelled":
             self.show_status("Cancelled.")
             if name == "open" and self.controller.dataset is None:
-                self.image_view.canvas.set_empty_text("Opening was cancelled. Use File ▸ Open to start again.")
+                self.image_view.show_message("Opening was cancelled. Use File ▸ Open to start again.")
         if self._pending_open is not None and not self._closing:
             spec, self._pending_open = self._pending_open, None
             QTimer.singleShot(0, lambda: self.open_spec(spec))
@@ -355,7 +343,7 @@ class MainWindow(WindowActions, QMainWindow):
                   "train": "Training failed"}
         self.show_status(f"{titles.get(failed.name, failed.name)}: {failed.message}")
         if failed.name == "open" and self.controller.dataset is None:
-            self.image_view.canvas.set_empty_text(f"{titles['open']}:\n{failed.message}")
+            self.image_view.show_message(f"{titles['open']}:\n{failed.message}")
         self.warn(titles.get(failed.name, "Error"), failed.message)
 
     @Slot(object)

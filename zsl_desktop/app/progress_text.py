@@ -6,7 +6,7 @@ to wait or give up. Plain functions, so the wording is tested without a window.
 """
 from __future__ import annotations
 
-from zsl_desktop.app.results import Progress
+from zsl_desktop.engine.session.results import Progress
 
 STAGES = {"generate": "Drawing the built-in birds", "load": "Reading the dataset", "extract": "Extracting features",
           "model": "Loading the model", "warmup": "Warming up"}

@@ -12,14 +12,15 @@ from pathlib import Path
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from zsl_desktop.app import export, jobs
+from zsl_desktop.app import export
+from zsl_desktop.engine.session.opening import DatasetSpec, shipped_checkpoint, shipped_checkpoints
 
 
 class WindowActions:
     # -- opening things ---------------------------------------------------------------------------------
     def open_builtin(self, small: bool = False) -> bool:
-        checkpoints = () if small else (jobs.shipped_checkpoint(),)
-        return self.open_spec(jobs.DatasetSpec(source="builtin", small=small, checkpoints=checkpoints))
+        checkpoints = () if small else (shipped_checkpoint(),)
+        return self.open_spec(DatasetSpec(source="builtin", small=small, checkpoints=checkpoints))
 
     def open_path(self, path, fmt: str | None = None, backbone: str | None = None,
                   input_size: int | None = None) -> bool:
@@ -33,15 +34,15 @@ class WindowActions:
             QMessageBox.warning(self, "Backbone unavailable", str(exc))
             spec = BACKBONES[DEFAULT_BACKBONE]
             input_size = None
-        return self.open_spec(jobs.DatasetSpec(source="path", path=str(path), format=fmt, backbone=spec.name,
-                                               input_size=input_size or spec.default_input_size))
+        return self.open_spec(DatasetSpec(source="path", path=str(path), format=fmt, backbone=spec.name,
+                                          input_size=input_size or spec.default_input_size))
 
     def open_dataset_object(self, dataset, model=None, checkpoints=(), warm_up: bool = False) -> bool:
         """Open an already loaded Dataset (tests, scripting); ``model`` = (method, header, source)."""
-        return self.open_spec(jobs.DatasetSpec(source="object", dataset=dataset, model=model,
+        return self.open_spec(DatasetSpec(source="object", dataset=dataset, model=model,
                                                checkpoints=tuple(checkpoints), warm_up=warm_up))
 
-    def open_spec(self, spec: jobs.DatasetSpec) -> bool:
+    def open_spec(self, spec: DatasetSpec) -> bool:
         if self.bridge.busy:
             if self.bridge.long_name == "train":
                 answer = QMessageBox.question(self, "Training is running",
@@ -57,7 +58,7 @@ class WindowActions:
             spec = replace(spec, remembered=self.settings.remembered_checkpoints())
         if not self.bridge.open_dataset(spec):
             return False
-        self.image_view.canvas.set_empty_text(f"Opening {spec.title}…")
+        self.image_view.show_message(f"Opening {spec.title}…")
         return True
 
     @Slot()
@@ -101,7 +102,7 @@ class WindowActions:
 
     # -- checkpoints --------------------------------------------------------------------------------------
     def load_checkpoint(self, path) -> bool:
-        if self.bridge.context.session is None:
+        if self.bridge.session is None:
             self.warn("Load model", "Open a dataset first.")
             return False
         if self.bridge.busy:
@@ -114,7 +115,7 @@ class WindowActions:
         """The models in ``trained/`` (made for the built-in birds; others refuse them with the reason)."""
         menu = self.shipped_menu
         menu.clear()
-        paths = jobs.shipped_checkpoints()
+        paths = shipped_checkpoints()
         if not paths:
             menu.addAction("(none in trained/)").setEnabled(False)
         for path in paths:
@@ -129,7 +130,7 @@ class WindowActions:
         from zsl_desktop.engine.paths import data_dir
 
         user = data_dir() / "checkpoints"
-        shipped = jobs.shipped_checkpoint().parent
+        shipped = shipped_checkpoint().parent
         default = user if any(user.glob("*.pt")) or not shipped.is_dir() else shipped
         return self.settings.last_dir("checkpoints", default)
 
@@ -189,20 +190,20 @@ class WindowActions:
 
     @Slot()
     def export_feature_plot(self) -> None:
-        self.export_plot_dialog(self.features.plot.getPlotItem(), "feature space", "feature_space.png")
+        self.export_plot_dialog(self.features.plot_item(), "feature space", "feature_space.png")
 
     def export_overlay_dialog(self) -> None:
-        if not self.image_view.canvas.has_image:
+        if not self.image_view.has_image:
             self.warn("Export", "Select an image first.")
             return
         path = self._ask_path("Export overlay", self.image_view.suggested_file_name(), "PNG image (*.png)")
         if path:
-            self._guard(export.export_overlay, self.image_view.canvas, path)
+            self._guard(self.image_view.export_png, path)
 
     def export_bars_dialog(self) -> None:
         path = self._ask_path("Export predictions chart", "predictions.png", export.PLOT_FILTER)
         if path:
-            self._guard(export.export_bars, self.predictions.bars, path)
+            self._guard(self.predictions.export_chart, path)
 
     def export_predictions_dialog(self) -> None:
         ranking = self.predictions.ranking()
@@ -234,3 +235,17 @@ class WindowActions:
         self.show_status(f"Exported {out}")
         return out
 
+    # -- help ---------------------------------------------------------------------------------------------
+    @Slot()
+    def open_log_file(self) -> None:
+        """Help ▸ Open log file: the rotating log (warnings, job tracebacks) in the system's text viewer."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from zsl_desktop.engine.logs import log_path
+
+        path = log_path()
+        if not path.exists():
+            QMessageBox.information(self, "Log file", f"Nothing has been logged yet. The log will be written to\n{path}")
+        elif not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            QMessageBox.information(self, "Log file", f"The log file is\n{path}")

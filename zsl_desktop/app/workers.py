@@ -6,6 +6,7 @@ queued connections. Nothing here touches a widget.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -13,10 +14,13 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QThread, Signal
 
-from zsl_desktop.app.jobs import StepCoalescer
-from zsl_desktop.app.requests import load_thumbnail
-from zsl_desktop.app.results import Progress
-from zsl_desktop.engine.methods.base import Control, Step
+from zsl_desktop.engine.errors import JobCancelled
+from zsl_desktop.engine.events import Control, Step
+from zsl_desktop.engine.session.previews import load_thumbnail
+from zsl_desktop.engine.session.results import Progress
+from zsl_desktop.engine.session.throttle import StepCoalescer
+
+log = logging.getLogger(__name__)
 
 PROGRESS_RATE = 15.0  # events per second forwarded from a long job
 
@@ -59,19 +63,16 @@ class LongJobThread(QThread):
 
     def run(self) -> None:  # worker thread
         lower_priority(4)  # training and extraction must never make the window stutter
-        from zsl_desktop.engine.data.builtin_birds import GenerationCancelled
-        from zsl_desktop.engine.features import ExtractionCancelled
-        from zsl_desktop.engine.methods.base import Cancelled
-
         try:
             for event in self._job(self.control, self._emit):
                 self._emit(event)
             self._flush()
             self.done.emit(self.name, "cancelled" if self.control.cancelled else "ok")
-        except (Cancelled, GenerationCancelled, ExtractionCancelled):
+        except JobCancelled:  # training, extraction or generation stopped by the user
             self._flush()
             self.done.emit(self.name, "cancelled")
         except Exception as exc:  # reported to the user; the app stays up
+            log.exception("job %s failed", self.name)
             self._flush()
             self.failed.emit(self.name, _describe(exc), traceback.format_exc())
 
@@ -188,6 +189,7 @@ class ShortJobRunner(QThread):
             try:
                 result = request.fn(ticket)
             except Exception as exc:  # reported per kind; never kills the runner
+                log.info("request %s failed", request.kind, exc_info=True)
                 if not ticket.stale():
                     self.failed_job.emit(request.kind, request.rid, _describe(exc))
                 continue

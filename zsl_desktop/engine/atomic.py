@@ -7,11 +7,13 @@ import os
 import tempfile
 from pathlib import Path
 
+from zsl_desktop.engine.errors import ZslError
+
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
-class DiskFullError(OSError):
+class DiskFullError(ZslError, OSError):
     """A write failed for lack of space; the file it was replacing is unchanged."""
 
     def __str__(self) -> str:
@@ -67,7 +69,7 @@ def _remove_stale_temps(path: Path) -> None:
 
 def _disk_full(exc: OSError, path: Path) -> DiskFullError:
     state = "its previous version is unchanged" if path.exists() else "nothing was written"
-    return DiskFullError(exc.errno, f"{path} could not be saved: {os.strerror(exc.errno).lower()}; {state}")
+    return DiskFullError(exc.errno, f"{path} could not be saved: {os.strerror(exc.errno or 0).lower()}; {state}")
 
 
 def _short(name: str, limit: int = 100) -> str:

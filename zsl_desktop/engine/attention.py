@@ -22,5 +22,5 @@ def upsample_attention(maps, size) -> np.ndarray:
     if array.shape[0] == 0:
         return np.zeros((0, height, width), np.float32)
     out = F.interpolate(array[None], size=(height, width), mode="bilinear", align_corners=False)[0]
-    out = out.numpy().astype(np.float32, copy=False)
-    return out[0] if squeeze else out
+    maps_out = out.numpy().astype(np.float32, copy=False)
+    return maps_out[0] if squeeze else maps_out

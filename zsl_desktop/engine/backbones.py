@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from zsl_desktop.engine import timm_backbone
 from zsl_desktop.engine.efficientnet_lite import LITE_VARIANTS, EfficientNetLite
+from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.images import to_rgb
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -45,7 +46,7 @@ LITE_MEAN = (127.0 / 255,) * 3
 LITE_STD = (128.0 / 255,) * 3
 
 
-class BackboneUnavailable(RuntimeError):
+class BackboneUnavailable(ZslError, RuntimeError):
     """The weights for a backbone are missing or unusable; the message says what to do."""
 
 

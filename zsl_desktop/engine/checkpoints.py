@@ -25,12 +25,13 @@ from pathlib import Path
 import torch
 
 from zsl_desktop.engine.atomic import atomic_write_bytes
+from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.userfiles import MAX_JSON_DEPTH, check_file, json_depth
 
 FORMAT = "zsl-desktop-checkpoint/1"
 
 
-class CheckpointError(Exception):
+class CheckpointError(ZslError):
     """A checkpoint is missing, damaged, hostile or made for other data; the message says which."""
 
 
@@ -75,7 +76,7 @@ def _digest(tensor: torch.Tensor) -> str:
     t = tensor.detach().cpu().contiguous()
     h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
     if t.numel():
-        h.update(t.reshape(-1).view(torch.uint8).numpy())  # the tensor's own bytes, not copied
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data)  # the tensor's own bytes, not copied
     return h.hexdigest()[:32]
 
 

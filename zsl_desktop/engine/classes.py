@@ -1,4 +1,4 @@
-"""User-defined classes: the class library on disk and the editor's undo history.
+"""User-defined classes: the class library on disk (the editor's undo history is in ``edit_history.py``).
 
 Why this lives in the engine (Qt-free): the CLI and the tests use the same
 library, and the rules that protect the user's work (atomic writes, a corrupt
@@ -22,6 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from zsl_desktop.engine.atomic import atomic_write_text
+from zsl_desktop.engine.errors import ZslError
+from zsl_desktop.engine.paths import data_dir
+from zsl_desktop.engine.userfiles import read_json
 
 LIBRARY_FORMAT = "zsl-desktop-class-library/1"
 EXPORT_FORMAT = "zsl-desktop-classes/1"
@@ -30,7 +33,7 @@ MAX_NAME = 80
 LIBRARY_MAX_VALUE = 100.0  # attribute scales are 0-1 or 0-100 (value_range): nothing saved lies outside 0-100
 
 
-class LibraryError(Exception):
+class LibraryError(ZslError):
     """A library or export file cannot be used; the message names the file and the problem."""
 
     def __init__(self, path, problem: str):
@@ -54,8 +57,6 @@ def value_range(class_attributes: np.ndarray) -> tuple[float, float]:
 
 
 def library_path() -> Path:
-    from zsl_desktop.engine.paths import data_dir
-
     return data_dir() / LIBRARY_FILE
 
 
@@ -151,7 +152,7 @@ class ClassLibrary:
     def save(self) -> Path:
         if self.path is None:
             raise ValueError("this library has no file")
-        data = {"format": LIBRARY_FORMAT, "saved": _now(), "sets": {}}
+        data: dict = {"format": LIBRARY_FORMAT, "saved": _now(), "sets": {}}
         for identity, entry in self._sets.items():
             if not entry["classes"]:
                 continue
@@ -282,7 +283,8 @@ def read_export(path: Path, attribute_names, scale=None) -> list[UserClass]:
     if not isinstance(classes, list):
         raise LibraryError(path, "'classes' must be a list")
     lo, hi = scale if scale is not None else (-math.inf, math.inf)
-    out, seen = [], set()
+    out: list[UserClass] = []
+    seen: set[str] = set()
     for i, item in enumerate(classes, 1):
         where = f"class {i}"
         if not isinstance(item, dict):
@@ -312,8 +314,6 @@ def read_export(path: Path, attribute_names, scale=None) -> list[UserClass]:
 
 def _read_json(path: Path):
     """JSON through the engine's gate: no pipes or devices, bounded size and nesting, NaN refused."""
-    from zsl_desktop.engine.userfiles import read_json
-
     if not Path(path).exists() and not Path(path).is_symlink():
         raise LibraryError(path, "no such file")
     return read_json(path, LibraryError)
@@ -333,7 +333,7 @@ def _parse_library(path: Path) -> dict:
         names = entry.get("attribute_names") or []
         if not isinstance(names, list):
             raise LibraryError(path, f"set {identity}: 'attribute_names' is not a list")
-        classes = {}
+        classes: dict[str, UserClass] = {}
         for i, item in enumerate(entry["classes"], 1):
             try:
                 name = str(item["name"])
@@ -355,109 +355,3 @@ def _parse_library(path: Path) -> dict:
                                       modified=str(item.get("modified") or _now()), note=str(item.get("note") or ""))
         out[str(identity)] = {"attribute_names": names, "dataset": str(entry.get("dataset", "")), "classes": classes}
     return out
-
-
-# -- the editor's undo history ---------------------------------------------------------------
-@dataclass(frozen=True)
-class _Edit:
-    label: str
-    before: np.ndarray
-    after: np.ndarray
-    index: int | None  # the attribute of a single-slider edit (merge key), None for bulk edits
-
-
-class EditHistory:
-    """Undo/redo for one class being edited.
-
-    Consecutive edits of the same attribute merge into one step until
-    ``seal()`` (a slider drag is one undo step, not hundreds).
-    """
-
-    def __init__(self, values, limit: int = 500):
-        self._values = np.array(values, dtype=np.float32, copy=True)
-        self._undo: list[_Edit] = []
-        self._redo: list[_Edit] = []
-        self._sealed = True
-        self.limit = limit
-
-    @property
-    def values(self) -> np.ndarray:
-        return self._values.copy()
-
-    def value(self, index: int) -> float:
-        return float(self._values[index])
-
-    def set(self, index: int, value: float, label: str = "") -> bool:
-        """Change one attribute; returns False when nothing changed."""
-        value = np.float32(value)
-        if self._values[index] == value:
-            return False
-        before = self._values.copy()
-        self._values[index] = value
-        last = self._undo[-1] if self._undo else None
-        if not self._sealed and last is not None and last.index == index:
-            self._undo[-1] = _Edit(last.label, last.before, self._values.copy(), index)
-        else:
-            self._push(_Edit(label or f"change attribute {index + 1}", before, self._values.copy(), index))
-        self._sealed = False
-        self._redo.clear()
-        return True
-
-    def set_all(self, values, label: str) -> bool:
-        values = np.asarray(values, dtype=np.float32)
-        if values.shape != self._values.shape:
-            raise ValueError(f"expected {self._values.shape[0]} values, got {values.shape}")
-        if np.array_equal(values, self._values):
-            return False
-        self._push(_Edit(label, self._values.copy(), values.copy(), None))
-        self._values = values.copy()
-        self._sealed = True
-        self._redo.clear()
-        return True
-
-    def seal(self) -> None:
-        self._sealed = True
-
-    def _push(self, edit: _Edit) -> None:
-        self._undo.append(edit)
-        if len(self._undo) > self.limit:
-            del self._undo[0]
-
-    def undo(self) -> bool:
-        if not self._undo:
-            return False
-        edit = self._undo.pop()
-        self._values = edit.before.copy()
-        self._redo.append(edit)
-        self._sealed = True
-        return True
-
-    def redo(self) -> bool:
-        if not self._redo:
-            return False
-        edit = self._redo.pop()
-        self._values = edit.after.copy()
-        self._undo.append(edit)
-        self._sealed = True
-        return True
-
-    @property
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
-    @property
-    def can_redo(self) -> bool:
-        return bool(self._redo)
-
-    @property
-    def undo_text(self) -> str:
-        return self._undo[-1].label if self._undo else ""
-
-    @property
-    def redo_text(self) -> str:
-        return self._redo[-1].label if self._redo else ""
-
-    def clear(self) -> None:
-        self._undo.clear()
-        self._redo.clear()
-        self._sealed = True

@@ -65,14 +65,6 @@ class DistContext:
             return DistributedDataParallel(module, device_ids=[self.local_rank])
         return DistributedDataParallel(module)
 
-    def all_equal(self, value: float) -> bool:
-        """True when every rank holds the same number (a cheap sanity check in tests)."""
-        if not self.active:
-            return True
-        t = torch.tensor([value, -value], dtype=torch.float64)
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        return bool(t[0].item() == value and -t[1].item() == value)
-
 
 _CONTEXT: DistContext | None = None
 

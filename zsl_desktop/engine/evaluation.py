@@ -29,12 +29,22 @@ def per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes=None) 
     return float(np.mean(rates)) if rates else 0.0
 
 
+def calibrate(scores: np.ndarray, shifted, gamma: float, dtype=np.float32) -> np.ndarray:
+    """Calibrated stacking: a copy of ``scores`` [..., C] with +gamma on the ``shifted`` columns.
+
+    ``shifted`` (a boolean mask over the columns, or their indices) are the classes without
+    training images: the unseen classes, and in the app the user's own classes and the draft.
+    The one place γ is applied: evaluation, the predictions panel, the gallery and the exports.
+    """
+    out = np.array(scores, dtype=dtype, copy=True)
+    if gamma and shifted is not None and len(shifted):
+        out[..., shifted] += out.dtype.type(gamma)
+    return out
+
+
 def predict(scores: np.ndarray, unseen: np.ndarray | None = None, gamma: float = 0.0, among=None) -> np.ndarray:
     """Argmax class ids, optionally restricted to ``among`` and with +gamma on ``unseen`` columns."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if gamma and unseen is not None and len(unseen):
-        scores = scores.copy()
-        scores[:, unseen] += gamma
+    scores = calibrate(scores, unseen, gamma, dtype=np.float64)
     if among is not None:
         among = np.asarray(among)
         return among[np.argmax(scores[:, among], axis=1)]

@@ -30,33 +30,35 @@ features are served straight from the dataset.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
 import shutil
-import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
 from zsl_desktop.engine import paths
-from zsl_desktop.engine.atomic import atomic_write_bytes, atomic_write_text
+from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.distributed import context as dist_context
+from zsl_desktop.engine.backbones import load_backbone, preprocess, spec_for, store_name
+from zsl_desktop.engine.events import prefetch, run_to_end
+from zsl_desktop.engine.extraction import BackboneRunner, ExtractionCancelled, default_device
+from zsl_desktop.engine.feature_source import FeatureSource, ImageAccess, release_pages
+from zsl_desktop.engine.image_stamps import SOURCES_FILE, changed_rows, image_stamps, read_sources, write_sources
 from zsl_desktop.engine.images import describe, open_image
-from zsl_desktop.engine.methods.base import FeatureSource, release_pages
+from zsl_desktop.engine.userfiles import check_writable
+
+log = logging.getLogger(__name__)
 
 STORE_VERSION = 1
 FLUSH_SECONDS = 2.0  # a kill loses at most this much work; flushing every batch cost more than the model
-
-
-class ExtractionCancelled(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,6 @@ def store_key(dataset: Dataset, backbone: str, input_size: int, mirrored: bool =
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in dataset.name)[:80]
     while len(safe.encode()) > 80:  # a folder name stops at 255 bytes
         safe = safe[:-1]
-    from zsl_desktop.engine.backbones import store_name
-
     backbone = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in store_name(backbone))[:100]
     return f"{safe}-{dataset.fingerprint}-{backbone}-{input_size}" + (MIRRORED_SUFFIX if mirrored else "")
 
@@ -87,10 +87,6 @@ def flips_need_mirrored(flips: str) -> bool:
     if flips not in FLIP_MODES:
         raise ValueError(f"flips must be one of {', '.join(FLIP_MODES)}, not {flips!r}")
     return flips != "none"
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class FeatureStore:
@@ -136,96 +132,19 @@ class FeatureStore:
         return cls(folder, manifest)
 
 
-# -- what the rows were extracted from ----------------------------------------------------------------
-SOURCES_FILE = "sources.npy"
-HASH_BYTES = 16 * 1024  # from each end of the file: a re-saved, cropped or replaced image changes both
-
-
-def file_stamp(path, previous=None) -> tuple[int, int, int]:
-    """(size, mtime_ns, 64-bit hash) of an image file; the hash is reused when size and time are unchanged.
-
-    A missing file stamps as size -1, a special file (pipe, device) as -2: never hashed, never blocking.
-    """
-    try:
-        st = os.stat(path)
-    except OSError:
-        return (-1, 0, 0)
-    if not stat.S_ISREG(st.st_mode):
-        return (-2, 0, 0)
-    if previous is not None and previous[0] == st.st_size and previous[1] == st.st_mtime_ns:
-        return (int(previous[0]), int(previous[1]), int(previous[2]))
-    h = hashlib.blake2b(str(st.st_size).encode(), digest_size=8)
-    try:
-        with open(path, "rb") as f:
-            h.update(f.read(HASH_BYTES))
-            if st.st_size > 2 * HASH_BYTES:
-                f.seek(-HASH_BYTES, os.SEEK_END)
-            h.update(f.read(HASH_BYTES))
-    except OSError:
-        return (-1, 0, 0)
-    return (int(st.st_size), int(st.st_mtime_ns), int.from_bytes(h.digest(), "little", signed=True))
-
-
-def image_stamps(dataset: Dataset, previous: np.ndarray | None = None) -> np.ndarray:
-    """int64 [N, 3] stamps of every image of ``dataset`` (see :func:`file_stamp`)."""
-    out = np.empty((dataset.num_samples, 3), np.int64)
-    root = os.fspath(dataset.image_root)
-    prev = previous.tolist() if previous is not None else None  # plain ints: this loop runs on every open
-    for i, rel in enumerate(dataset.image_paths):
-        out[i] = file_stamp(os.path.join(root, rel), None if prev is None else prev[i])
-    return out
-
-
-def _read_sources(folder: Path, n: int) -> np.ndarray | None:
-    try:
-        sources = np.load(Path(folder) / SOURCES_FILE, allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    return sources if sources.shape == (n, 3) and sources.dtype == np.int64 else None
-
-
-def _write_sources(folder: Path, stamps: np.ndarray) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, stamps, allow_pickle=False)
-    atomic_write_bytes(Path(folder) / SOURCES_FILE, buffer.getvalue())
-
-
-def changed_rows(dataset: Dataset, folder: Path, write: bool = True) -> np.ndarray:
-    """Rows whose image's size or content differs from what the store in ``folder`` was extracted from.
-
-    Records new modification times of unchanged files (and the stamps of a store that had none), so the
-    next open only stats the files.
-    """
-    if not dataset.has_images:
-        return np.zeros(0, np.int64)
-    old = _read_sources(folder, dataset.num_samples)
-    now = image_stamps(dataset, old)
-    if old is None:
-        changed = np.zeros(0, np.int64)  # a store from before stamps: adopted as it is
-    else:
-        changed = np.flatnonzero((old[:, 0] != now[:, 0]) | (old[:, 2] != now[:, 2]))
-    if write and len(changed) == 0 and (old is None or not np.array_equal(old, now)):
-        try:
-            _write_sources(folder, now)
-        except OSError:
-            pass  # a read-only store still opens; its files are stat'ed and hashed again next time
-    return changed
-
-
 def _forget_rows(folder: Path, dataset: Dataset, manifest: dict, rows: np.ndarray, done) -> dict:
     """Mark changed images for extraction again; drop what was derived from their old pixels."""
     done[rows] = 0
     done.flush()
-    names = {dataset.image_paths[int(i)] for i in rows}
+    paths = dataset.image_paths or ()
+    names = {paths[int(i)] for i in rows}
     failed = {k: v for k, v in manifest.get("failed", {}).items() if k not in names}
     for cache in folder.glob("codes-*.npy"):  # model codes of the old features
         cache.unlink(missing_ok=True)
     for crops in folder.glob("sgma-crops-*"):  # crop features of the old pixels
         shutil.rmtree(crops, ignore_errors=True)
     manifest = _write_status(folder, manifest, failed, "partial")
-    _write_sources(folder, image_stamps(dataset, _read_sources(folder, dataset.num_samples)))
+    write_sources(folder, image_stamps(dataset, read_sources(folder, dataset.num_samples)))
     return manifest
 
 
@@ -237,8 +156,6 @@ def feature_source(dataset: Dataset, store: FeatureStore | None, mirrored: Featu
     ``tta``: average each image's codes with its mirror's when scoring.
     """
     if store is not None:
-        from zsl_desktop.engine.crops import ImageAccess
-
         source = store.source()
         source.images = ImageAccess.for_store(dataset, store) if dataset.has_images else None
         if mirrored is not None:
@@ -258,10 +175,9 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     ``mirrored``: the store of every image mirrored left-right (its own key, see the module docstring).
     Use ``store = yield from extract(...)`` or :func:`extract_all`.
     """
-    from zsl_desktop.engine.backbones import load_backbone, preprocess, spec_for
-
     if not dataset.has_images:
         raise ValueError(f"{dataset.name} has precomputed features only; nothing to extract")
+    image_paths = dataset.image_paths or ()
     spec = spec_for(backbone)
     input_size = input_size or spec.default_input_size
     device = device or default_device()
@@ -272,15 +188,13 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     key = store_key(dataset, backbone, input_size, mirrored)
     n = dataset.num_samples
 
-    manifest = _read_manifest(folder)
+    existing = _read_manifest(folder)
     changed = np.zeros(0, np.int64)
-    if manifest is not None and manifest.get("key") == key:
+    if existing is not None and existing.get("key") == key:
         changed = changed_rows(dataset, folder, write=not dist_context().active)
-        if manifest.get("status") == "complete" and len(changed) == 0:
+        if existing.get("status") == "complete" and len(changed) == 0:
             yield ExtractProgress(n, n, 0.0, "features already extracted")
-            return FeatureStore(folder, manifest)
-    from zsl_desktop.engine.userfiles import check_writable
-
+            return FeatureStore(folder, existing)
     check_writable(folder / "manifest.json", "feature store")  # a read-only disk: said now, in words
 
     dist = dist_context()
@@ -290,13 +204,17 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     spec = model.spec  # a timm backbone knows its channels and stride once built
     h = w = spec.grid_size(input_size)
     grid_shape = [spec.channels, h, w]
-    fresh = manifest is None or manifest.get("key") != key
+    fresh = existing is None or existing.get("key") != key
     if dist.active and not dist.is_main:
         # Under torchrun rank 0 creates (or keeps) the files; the others open them afterwards.
         dist.barrier()
-        manifest, fresh = _read_manifest(folder), False
+        existing, fresh = _read_manifest(folder), False
         dist.barrier()
-    if fresh:
+    if not fresh:
+        if existing is None:  # another rank's store that cannot be read
+            raise OSError(f"{folder}: the feature store's manifest is missing or damaged")
+        manifest = existing
+    else:
         folder.mkdir(parents=True, exist_ok=True)
         manifest = {
             "version": STORE_VERSION, "key": key, "dataset": dataset.name, "fingerprint": dataset.fingerprint,
@@ -306,7 +224,7 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
         for name in ("grid.f16", "pooled.f16", "done.u8", SOURCES_FILE):
             (folder / name).unlink(missing_ok=True)
         atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1))
-    mode = "w+" if fresh else "r+"
+    mode: Literal["w+", "r+"] = "w+" if fresh else "r+"
     grid = np.memmap(folder / "grid.f16", np.float16, mode, shape=(n, *grid_shape))
     pooled = np.memmap(folder / "pooled.f16", np.float16, mode, shape=(n, spec.channels))
     done = np.memmap(folder / "done.u8", np.uint8, mode, shape=(n,))
@@ -314,13 +232,13 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
         if dist.is_main:
             _reserve_disk(folder, ("grid.f16", "pooled.f16", "done.u8"))
     except OSError:
-        del grid, pooled, done
+        del grid, pooled, done  # unmapped before their files go
         if fresh:
             for name in ("grid.f16", "pooled.f16", "done.u8"):
                 (folder / name).unlink(missing_ok=True)
         raise
     if fresh and dist.is_main:
-        _write_sources(folder, image_stamps(dataset))  # what the rows will be extracted from
+        write_sources(folder, image_stamps(dataset))  # what the rows will be extracted from
     if len(changed) and not fresh and dist.is_main:
         manifest = _forget_rows(folder, dataset, manifest, changed, done)
         yield ExtractProgress(n - len(changed), n, 0.0, f"{len(changed)} images changed on disk: extracting them again")
@@ -355,7 +273,7 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     last_flush, unflushed = start, []
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
     with ThreadPoolExecutor(max_workers=2) as pool, torch.inference_mode():
-        for rows, loaded in zip(batches, _prefetch(pool, lambda b: [load(i) for i in b], batches)):
+        for rows, loaded in zip(batches, prefetch(pool, lambda b: [load(i) for i in b], batches)):
             if cancel is not None and cancel.is_set():
                 commit()
                 if dist.is_main:
@@ -364,7 +282,7 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
             g, p = runner(torch.stack([t for t, _ in loaded]))
             for i, (_, err) in zip(rows, loaded):
                 if err:
-                    failed[dataset.image_paths[int(i)]] = err
+                    failed[image_paths[int(i)]] = err
             bad = np.array([err is not None for _, err in loaded])
             g = g.float().cpu().numpy()
             p = p.float().cpu().numpy()
@@ -382,94 +300,23 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     commit()
     if dist.active:
         # Every rank's failures go into the one manifest that rank 0 writes.
-        gathered = [None] * dist.world_size
+        gathered: list = [None] * dist.world_size
         torch.distributed.all_gather_object(gathered, failed)
         for part in gathered:
             failed.update(part)
     if dist.is_main:
         manifest = _write_status(folder, manifest, failed, "complete")
+        log.info("extracted %d images of %s with %s in %s (%d unreadable)", count, dataset.name, backbone, folder,
+                 len(failed))
     dist.barrier()
     if not dist.is_main:
-        manifest = _read_manifest(folder)
-    del grid, pooled, done
+        manifest = _read_manifest(folder) or manifest
     return FeatureStore(folder, manifest)
 
 
 def extract_all(dataset: Dataset, progress=None, **kwargs) -> FeatureStore:
     """Run :func:`extract` to the end, calling ``progress(ExtractProgress)`` on each step."""
-    from zsl_desktop.engine.training import run_to_end
-
     return run_to_end(extract(dataset, **kwargs), progress)
-
-
-def _prefetch(pool, fn, items, ahead: int = 2):
-    """Like ``pool.map`` but at most ``ahead`` results in flight, so memory stays bounded."""
-    futures = [pool.submit(fn, item) for item in items[:ahead]]
-    for i in range(len(items)):
-        result = futures[i].result()
-        futures[i] = None
-        if i + ahead < len(items):
-            futures.append(pool.submit(fn, items[i + ahead]))
-        yield result
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """True for the out-of-memory errors of CUDA, MPS and the CPU allocator."""
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "not enough memory" in text
-                                              or "can't allocate memory" in text)
-
-
-class BackboneRunner:
-    """Runs the backbone on a batch; when memory runs out it halves the batch, then moves to the CPU.
-
-    ``model(images)`` gives (grid, pooled); images may sit on the CPU (the backbone moves them).
-    What it did is kept for the caller to show (``take_message``).
-    """
-
-    def __init__(self, model, batch_size: int):
-        self.model = model
-        self.batch_size = max(1, int(batch_size))
-        self.limit = self.batch_size
-        self.messages: list[str] = []
-
-    def __call__(self, images: torch.Tensor):
-        while True:
-            try:
-                parts = [self.model(chunk) for chunk in images.split(self.limit)]
-                break
-            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
-                if not is_out_of_memory(exc):
-                    raise
-                self._shrink(exc, len(images))
-        if len(parts) == 1:
-            return parts[0]
-        return torch.cat([g for g, _ in parts]), torch.cat([p for _, p in parts])
-
-    def _shrink(self, exc: BaseException, n: int) -> None:
-        device = str(getattr(self.model, "device", "cpu"))
-        if device.startswith("cuda"):
-            torch.cuda.empty_cache()
-        if min(self.limit, n) > 1:
-            self.limit = max(1, min(self.limit, n) // 2)
-            self._say(f"out of memory on {device}: continuing with batches of {self.limit} images")
-        elif device != "cpu":
-            self.model = self.model.to("cpu")
-            self.limit = self.batch_size
-            self._say(f"out of memory on {device} even one image at a time: continuing on the CPU (slower)")
-        else:
-            raise MemoryError(f"out of memory on the CPU even one image at a time ({exc})") from exc
-
-    def _say(self, text: str) -> None:
-        logging.getLogger(__name__).warning(text)
-        self.messages.append(text)
-
-    def take_message(self) -> str:
-        text = "; ".join(self.messages)
-        self.messages.clear()
-        return text
 
 
 def _reserve_disk(folder: Path, names) -> None:
@@ -538,42 +385,3 @@ def _read_manifest(folder: Path) -> dict | None:
     return manifest
 
 
-def extract_images(paths, backbone: str = "efficientnet_lite0", input_size: int | None = None,
-                   device: str | None = None, batch_size: int = 8, cancel=None):
-    """Features of loose images (user photos, a few test rows) without a store: (grid, pooled, errors).
-
-    Unreadable files give zero rows and an entry in ``errors`` (path -> why); nothing raises.
-    """
-    from zsl_desktop.engine.backbones import load_backbone, preprocess
-
-    model = load_backbone(backbone, device=device or default_device())
-    spec = model.spec
-    input_size = input_size or spec.default_input_size
-    runner = BackboneRunner(model, batch_size)
-    grids, pooled, errors = [], [], {}
-    for start in range(0, len(paths), batch_size):
-        if cancel is not None and cancel.is_set():
-            raise ExtractionCancelled("extraction cancelled")
-        batch = []
-        for path in paths[start:start + batch_size]:
-            try:
-                batch.append(preprocess(open_image(path), spec, input_size))
-            except Exception as exc:  # a bad photo must not stop the others
-                errors[str(path)] = describe(exc)
-                batch.append(None)
-        good = [t for t in batch if t is not None]
-        with torch.inference_mode():
-            g, p = runner(torch.stack(good)) if good else (None, None)
-        side = spec.grid_size(input_size)
-        gi = iter(range(len(good)))
-        for t in batch:
-            if t is None:
-                grids.append(np.zeros((spec.channels, side, side), np.float32))
-                pooled.append(np.zeros(spec.channels, np.float32))
-            else:
-                i = next(gi)
-                grids.append(g[i].float().cpu().numpy())
-                pooled.append(p[i].float().cpu().numpy())
-    shape = (0, spec.channels, spec.grid_size(input_size), spec.grid_size(input_size))
-    return (np.stack(grids) if grids else np.zeros(shape, np.float32),
-            np.stack(pooled) if pooled else np.zeros((0, spec.channels), np.float32), errors)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.userfiles import check_file
 
 # 100 megapixels: larger than any camera photo a user will bring (a 50 MP frame
@@ -29,7 +30,7 @@ Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 _TEXT_BYTES = set(range(32, 127)) | {9, 10, 13}
 
 
-class ImageFileError(Exception):
+class ImageFileError(ZslError):
     """An image file that cannot be used; ``str()`` is ``"<path>: <problem>"``."""
 
     def __init__(self, path, problem: str):

@@ -78,7 +78,7 @@ def peak_location(attention_map: np.ndarray, upsample: int = 8) -> tuple[float, 
     return (x + 0.5) / fine.shape[1], (y + 0.5) / fine.shape[0]
 
 
-def _disc_area_in_unit_square(points: np.ndarray, radius: float, grid: int = 64) -> float:
+def disc_area_in_unit_square(points: np.ndarray, radius: float, grid: int = 64) -> float:
     """Mean over ``points`` of the share of the unit square within ``radius`` of the nearest point."""
     axis = (np.arange(grid) + 0.5) / grid
     gx, gy = np.meshgrid(axis, axis)
@@ -97,7 +97,8 @@ def localisation_score(method, dataset, features, index, input_size: int, radius
     scored = {g: [part_id[p] for p in parts if p in part_id] for g, parts in GROUP_PARTS.items() if g in groups}
     scored = {g: ids for g, ids in scored.items() if ids}
     index = np.asarray(index)[: max_images]
-    hits, uniform, centre, per_group, images = [], [], [], {g: [] for g in scored}, 0
+    per_group: dict[str, list] = {g: [] for g in scored}
+    hits, uniform, centre, images = [], [], [], 0
     skipped = 0
     for row in index:
         try:
@@ -121,11 +122,12 @@ def localisation_score(method, dataset, features, index, input_size: int, radius
             hit = float(np.linalg.norm(targets - peak, axis=1).min() <= radius)
             hits.append(hit)
             per_group[group].append(hit)
-            uniform.append(_disc_area_in_unit_square(targets, radius))
+            uniform.append(disc_area_in_unit_square(targets, radius))
             centre.append(float(np.linalg.norm(targets - 0.5, axis=1).min() <= radius))
             used = True
         images += used
-    mean = lambda xs: float(np.mean(xs)) if xs else 0.0  # noqa: E731
+    def mean(xs):
+        return float(np.mean(xs)) if xs else 0.0
     return LocalisationScore(
         hits=mean(hits), uniform=mean(uniform), centre=mean(centre), pairs=len(hits), images=images, skipped=skipped,
         per_group={g: (mean(v), len(v)) for g, v in per_group.items() if v}, radius=radius,

@@ -10,11 +10,12 @@ import appdirs
 APP_NAME = "zsl-desktop"
 
 
-def data_dir() -> Path:
-    """Generated datasets, feature stores, user checkpoints and the class library."""
+def data_dir(create: bool = True) -> Path:
+    """Generated datasets, feature stores, user checkpoints, the class library and the log (made unless not ``create``)."""
     home = os.environ.get("ZSL_DESKTOP_HOME")
     path = Path(home) / "data" if home else Path(appdirs.user_data_dir(APP_NAME))
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

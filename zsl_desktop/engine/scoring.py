@@ -8,51 +8,28 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import torch
 
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine.data.model import Dataset
-from zsl_desktop.engine.methods.base import FeatureSource, Method
+from zsl_desktop.engine.feature_source import FeatureSource
+from zsl_desktop.engine.methods.base import Method
 from zsl_desktop.engine.selection import gamma_at_rate
 
 
-def encode_rows(method: Method, features: FeatureSource, index, device="cpu", chunk: int = 512,
-                progress=None) -> np.ndarray:
-    """Codes for many rows, in chunks so a 10k-image store never sits in memory as float32.
+def encode_rows(method: Method, features: FeatureSource, index, device="cpu", progress=None) -> np.ndarray:
+    """Codes for many rows (``Method.encode_rows``: chunked, out-of-memory safe); ``progress(done, total)``.
 
-    Out of memory halves the chunk (down to one row) before giving up. A method that
-    needs more than the feature rows (SGMA re-encodes part crops) encodes rows itself.
-    ``progress(done, total)``, in rows, after each chunk.
+    With ``features.tta`` (flip test-time averaging) each image's codes are the mean of its own and its
+    mirror's. For the dataset's classes every method's logits are linear in its codes, so this is the
+    mean of the two logits. A method that re-encodes the original images (SGMA) is never flip-averaged.
     """
-    if hasattr(method, "encode_rows"):  # SGMA: crops of the original images; never flip-averaged
-        if progress is None:
-            return method.encode_rows(features, index, device)
-        return method.encode_rows(features, index, device, progress=progress)
-    if features.tta and features.mirrored is not None:
-        # Flip test-time averaging: the mean of the image's codes and its mirror's. For the dataset's
-        # classes every method's logits are linear in its codes, so this is the mean of the two logits.
+    if features.tta and features.mirrored is not None and not method.reencodes_images:
         index = np.asarray(index, np.int64)
-        both = encode_rows(method, replace(features, tta=False), np.concatenate([index, features.mirrored_rows(index)]),
-                           device, chunk, None if progress is None else (lambda d, t: progress(d // 2, t // 2)))
+        both = method.encode_rows(replace(features, tta=False),
+                                  np.concatenate([index, features.mirrored_rows(index)]), device,
+                                  progress=None if progress is None else (lambda d, t: progress(d // 2, t // 2)))
         return (both[:len(index)] + both[len(index):]) / 2
-    from zsl_desktop.engine.features import is_out_of_memory
-
-    index = np.asarray(index)
-    out, i = [], 0
-    while i < len(index):
-        try:
-            out.append(method.encode(features.rows(method.feature_kind, index[i:i + chunk], device)))
-        except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
-            if chunk == 1 or not is_out_of_memory(exc):
-                raise
-            chunk = max(1, chunk // 2)
-            if str(device).startswith("cuda"):
-                torch.cuda.empty_cache()
-            continue
-        i += chunk
-        if progress is not None:
-            progress(min(i, len(index)), len(index))
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    return method.encode_rows(features, index, device, progress=progress)
 
 
 def evaluate_on(method: Method, dataset: Dataset, features: FeatureSource, seen_idx, unseen_idx,

@@ -32,11 +32,13 @@ import threading
 import torch
 from torch import Tensor, nn
 
+from zsl_desktop.engine.errors import ZslError
+
 PREFIX = "timm:"
 SAFETENSORS_SUFFIXES = (".safetensors",)
 
 
-class TimmUnavailable(RuntimeError):
+class TimmUnavailable(ZslError, RuntimeError):
     """timm or the weights are missing; the message says what to do (backbones re-raises it as its own)."""
 
 
@@ -74,7 +76,7 @@ def hub_cache_file(arch: str) -> pathlib.Path | None:
     timm = _timm()
     try:
         cfg = timm.models.get_pretrained_cfg(arch)
-    except Exception:  # noqa: BLE001 - an unknown tag: nothing in the cache for it
+    except Exception:  # an unknown tag: nothing in the cache for it
         cfg = None
     repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
     if not repo:
@@ -145,7 +147,7 @@ def read_weights(path: pathlib.Path) -> dict[str, Tensor]:
             state = load_file(str(path), device="cpu")
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a damaged or pickled-code file: refused in words
+    except Exception as exc:  # a damaged or pickled-code file: refused in words
         raise TimmUnavailable(f"backbone weights {path}: cannot be read as a state dict of tensors "
                               f"({type(exc).__name__}: {exc})") from None
     for key in ("state_dict", "model", "module"):  # training checkpoints often wrap the weights
@@ -247,7 +249,7 @@ def facts(name: str, net: TimmGrid) -> dict:
         try:  # ceil (padded stride-2 convolutions) or floor (patchify stems): ask the net
             with torch.no_grad():
                 side = model.forward_features(torch.zeros(1, 3, probe, probe)).shape[-1]
-        except Exception:  # noqa: BLE001 - a net that refuses so small an image: the common case
+        except Exception:  # a net that refuses so small an image: the common case
             side = math.ceil(probe / stride)
         rounding = "ceil" if side == math.ceil(probe / stride) else "floor"
     return {"channels": int(model.num_features), "stride": stride, "rounding": rounding,

@@ -16,11 +16,14 @@ Model selection (METHODS.md decision 1):
 - ``select="test"``: one phase on trainval, evaluated on the test split every
   epoch, best H kept. Only for reproducing published tables; every report
   says so.
+
+Why over 400 lines: the two selection modes share the phase runner (``_Run``) and read best beside it;
+resume files are in ``resume.py`` and the validation folds in ``selection.py``.
 """
 from __future__ import annotations
 
 import copy
-import json
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,14 +36,20 @@ from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine import paths
 from zsl_desktop.engine.checkpoints import Checkpoint, CheckpointError, save_checkpoint
 from zsl_desktop.engine.data.model import Dataset
+from zsl_desktop.engine.data.word_vectors import attribute_vectors
 from zsl_desktop.engine.distributed import context as dist_context
-from zsl_desktop.engine.methods.base import (
-    Cancelled, Control, EpochEnd, FeatureSource, Message, Method, ModelInfo, TrainData, get_method,
-)
+from zsl_desktop.engine.events import Cancelled, Control, EpochEnd, Message, is_out_of_memory
+from zsl_desktop.engine.feature_source import FeatureSource
+from zsl_desktop.engine.features import flips_need_mirrored
+from zsl_desktop.engine.methods import default_epochs, get_method
+from zsl_desktop.engine.methods.base import Method, ModelInfo, TrainData
+from zsl_desktop.engine.resume import load_resume, resume_path
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on, gamma_for_rejection_rate
 from zsl_desktop.engine.selection import (
     choose_operating_point, h_by_rejection_rate, hold_out_per_class, selection_folds,
 )
+
+log = logging.getLogger(__name__)
 
 SELECTIONS = ("validation", "test")
 CALIBRATION_FRACTION = 0.1  # of each seen class, kept out of the final run to place gamma
@@ -98,11 +107,6 @@ def pick_device(requested: str | None = None) -> str:
     if ctx.active:
         return ctx.device
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2 ** 32))
 
 
 def build_method(dataset: Dataset, features: FeatureSource, config: TrainConfig) -> Method:
@@ -180,10 +184,6 @@ def method_from_checkpoint(checkpoint: Checkpoint) -> Method:
 _HEADER_FIELDS = ("method", "attribute_names", "class_names", "feature_kind", "channels", "grid_size")
 
 
-def default_epochs(method_name: str) -> int:
-    return int(get_method(method_name).default_hparams.get("epochs", 30))
-
-
 def inference_state(method: Method) -> dict:
     """The weights without optimiser state: what a finished checkpoint needs (a third of the size)."""
     return {k: v for k, v in method.state_dict().items() if not k.startswith("optim.")}
@@ -197,12 +197,6 @@ def default_checkpoint_path(dataset: Dataset, method: str, folder: Path | None =
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in dataset.name)[:80] or "dataset"
     folder = Path(folder) if folder is not None else paths.data_dir() / "checkpoints"
     return folder / f"{safe}-{dataset.fingerprint[:8]}-{method}.pt"
-
-
-def resume_path(checkpoint_path: Path) -> Path:
-    """Where a run keeps its per-epoch state, beside its final checkpoint."""
-    checkpoint_path = Path(checkpoint_path)
-    return checkpoint_path.with_name(checkpoint_path.stem + ".resume.pt")
 
 
 def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, control: Control | None = None,
@@ -221,12 +215,12 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
         raise ValueError(f"epochs must be at least 1, not {config.epochs}")
     seen, unseen = dataset.seen_classes, dataset.unseen_classes
     features = with_flips(features, config)
-    saved = _load_resume(checkpoint_path, dataset, config) if resume and checkpoint_path else None
+    saved = load_resume(checkpoint_path, dataset, config) if resume and checkpoint_path else None
     run = _Run(dataset, features, config, control, device, checkpoint_path)
 
     if config.select == "validation":
         folds = selection_folds(dataset, config)
-        for train_idx, val_seen_idx, val_unseen_idx, train_classes, _ in folds:
+        for _, val_seen_idx, val_unseen_idx, train_classes, _ in folds:
             if len(val_seen_idx) == 0 or len(val_unseen_idx) == 0 or len(train_classes) == 0:
                 raise ValueError(
                     f"{dataset.name}: too few training images to choose the epoch on validation data (each seen "
@@ -267,7 +261,7 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
                                     carry={"epoch": best_epoch, "metrics": {}})
         if done is None:
             return (yield from run.cancelled())
-        method = run.method
+        method = run.trained
         gamma, gamma_source = 0.0, "validation"  # no calibration images (2 or fewer per class): no shift
         if len(calibration_idx):
             gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate,
@@ -285,7 +279,7 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
                                     keep_best_state=True)
         if best is None:
             return (yield from run.cancelled())
-        method = run.method
+        method = run.trained
         method.load_state_dict(best["state"])
         best_epoch, gamma, gamma_source = best["epoch"], best["metrics"]["gamma"], "test"
         selection = {"best_epoch": best_epoch, "test": best["metrics"]}
@@ -303,6 +297,8 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
             path = Path(checkpoint_path)
         dist_context().barrier()
     finished = Finished(method, header, report, path, cancelled=control.cancelled)
+    log.info("trained %s on %s (%s epochs, gamma from %s): %s; checkpoint %s", method.name, dataset.name,
+             best_epoch, gamma_source, report.as_dict(), path)
     yield finished
     return finished
 
@@ -316,6 +312,13 @@ class _Run:
         self.method: Method | None = None
         self.progress: dict | None = None  # validation curves so far (fold_curves, curve), kept in resume files
         self.fold = (0, 1)
+
+    @property
+    def trained(self) -> Method:
+        """The model of the current (or last) phase."""
+        if self.method is None:
+            raise RuntimeError("no training phase has started")
+        return self.method
 
     def phase(self, name, index, train_classes, epochs, evaluate, saved, carry=None, keep_best_state=False):
         """Train one phase; yields events, returns the best ``{"epoch", "metrics"[, "state"]}`` or None if cancelled.
@@ -331,9 +334,9 @@ class _Run:
             yield Message(f"resumed {name} phase after epoch {start}")
         last_epoch_state = _cpu_copy(self.method.state_dict()) if start else None
         while True:
-            data = _train_data(self.dataset, self.features, index, train_classes, self.device, self.config.seed,
-                               self.config.backbone, self.config.input_size,
-                               mirrored=self.config.flips in ("train", "both"))
+            data = train_data(self.dataset, self.features, index, train_classes, self.device, self.config.seed,
+                              self.config.backbone, self.config.input_size,
+                              mirrored=self.config.flips in ("train", "both"))
             try:
                 for event in self.method.fit(data, self.control, epochs, start_epoch=start):
                     yield event
@@ -358,12 +361,12 @@ class _Run:
                 break
             except Cancelled:
                 return None
-            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried, the rest re-raised
-                from zsl_desktop.engine.features import is_out_of_memory
-
+            except Exception as exc:  # only out-of-memory is retried, the rest re-raised
                 if not is_out_of_memory(exc):
                     raise
-                yield Message(self._shrink(exc, start))
+                text = self._shrink(exc, start)
+                log.warning(text)
+                yield Message(text)
                 self.method = build_method(self.dataset, self.features, self.config).to(self.device)
                 if last_epoch_state is not None:
                     self.method.load_state_dict(last_epoch_state)
@@ -371,7 +374,7 @@ class _Run:
 
     def _shrink(self, exc: BaseException, epoch: int) -> str:
         """Half the batch (methods with ``batch_size``), else the CPU; what was done, for the user."""
-        batch = int(self.method.hparams.get("batch_size", 1))
+        batch = int(self.trained.hparams.get("batch_size", 1))
         where = f"out of memory on {self.device} in epoch {epoch + 1}"
         back = f"back to the end of epoch {epoch}" if epoch else "starting again"
         if str(self.device).startswith("cuda"):
@@ -403,93 +406,29 @@ class _Run:
             save_checkpoint(resume_path(self.checkpoint_path), header, state)
 
 
-RESUME_SETTINGS = ("method", "select", "seed", "backbone", "input_size", "flips", "requested_epochs")
-
-
-def resume_differences(header: dict, config: TrainConfig) -> list[str]:
-    """The settings a resume file was made with that differ from ``config``, in words ("seed 0 -> 1")."""
-    ours = {"method": config.method, "select": config.select, "seed": config.seed, "backbone": config.backbone,
-            "input_size": config.input_size, "flips": config.flips,
-            "requested_epochs": config.epochs or default_epochs(config.method)}
-    out = [f"{'epochs' if k == 'requested_epochs' else k.replace('_', ' ')} {header.get(k)!r} -> {ours[k]!r}"
-           for k in RESUME_SETTINGS if k in header and header.get(k) != ours[k]]
-    theirs = header.get("hparams") or {}
-    mine = json.loads(json.dumps({**get_method(config.method).default_hparams, **config.hparams}))  # as stored
-    for k in sorted(set(theirs) | set(mine)):
-        if k == "batch_size":  # halved by the out-of-memory fallback: not a setting the user changed
-            continue
-        if theirs.get(k) != mine.get(k):
-            out.append(f"{k} {theirs.get(k)!r} -> {mine.get(k)!r}")
-    return out
-
-
-def check_resume_file(checkpoint_path, dataset, config) -> bool:
-    """True when a resume file beside ``checkpoint_path`` will be continued; refuses one of other settings."""
-    return _load_resume(checkpoint_path, dataset, config) is not None
-
-
-def _load_resume(checkpoint_path, dataset, config):
-    from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
-
-    path = resume_path(checkpoint_path)
-    if not path.exists():
-        return None
-    ck = load_checkpoint(path)
-    check_compatible(ck, dataset)
-    h = ck.header
-    differ = resume_differences(h, config)
-    if differ:
-        raise ValueError(f"{path}: an interrupted run with other settings ({'; '.join(differ)}); rerun it with "
-                         f"its settings to continue it, or delete the file (or choose another --out) to start anew")
-    if not isinstance(h.get("resume_phase"), str) or not isinstance(h.get("resume_epoch"), int) \
-            or "model" not in ck.state:
-        raise CheckpointError(f"{path}: not a resume file (no phase, epoch or model state in it)")
-    if config.select == "validation" and h.get("progress") is None:
-        return None  # written before validation folds existed: its curves are not there, start again
-    best = h.get("best") or None
-    if best is not None and "best" in ck.state:
-        best = {**best, "state": ck.state["best"]}
-    return {"phase": h["resume_phase"], "epoch": int(h["resume_epoch"]), "best": best, "state": ck.state["model"],
-            "progress": h.get("progress")}
-
-
 def _cpu_copy(state: dict) -> dict:
     """A detached CPU copy of a state dict (tensors copied, numbers kept): the point to go back to."""
     return {k: v.detach().to("cpu", copy=True) if isinstance(v, torch.Tensor) else copy.deepcopy(v)
             for k, v in state.items()}
 
 
-def run_to_end(gen, on_event=None):
-    """Drive a generator of events; return its return value."""
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if on_event is not None:
-            on_event(event)
-
-
 def with_flips(features: FeatureSource, config: TrainConfig) -> FeatureSource:
     """The feature source for ``config.flips``: its test-time averaging set, the mirrored rows checked."""
-    from zsl_desktop.engine.features import flips_need_mirrored
-
     if not flips_need_mirrored(config.flips):
         return replace(features, tta=False)
     if features.mirrored is None:
         raise ValueError(f"--flips {config.flips} needs the features of the mirrored images; extract them "
                          f"(zsl-desktop extract --flips {config.flips} ...) or train with --flips none")
-    if hasattr(get_method(config.method), "encode_rows"):  # SGMA
+    if get_method(config.method).reencodes_images:  # SGMA
         raise ValueError(f"{config.method} re-encodes crops of the original images, so mirrored features do not "
                          f"apply to it; train it with --flips none")
     return replace(features, tta=config.flips in ("tta", "both"))
 
 
-def _train_data(dataset, features, index, train_classes, device, seed, backbone="efficientnet_lite0",
-                input_size=224, mirrored: bool = False) -> TrainData:
-    """What ``fit`` reads; ``mirrored``: the mirrored copies of the rows are training rows too."""
-    from zsl_desktop.engine.data.word_vectors import attribute_vectors
-
+def train_data(dataset, features, index, train_classes, device, seed, backbone="efficientnet_lite0",
+               input_size=224, mirrored: bool = False) -> TrainData:
+    """What ``fit`` gets for the rows ``index`` (this rank's share under torchrun), learning ``train_classes``;
+    ``mirrored``: the mirrored copies of the rows are training rows too."""
     vectors, _ = attribute_vectors(dataset.attribute_names)
     ctx = dist_context()
     index = ctx.shard_training(np.asarray(index), seed)  # this rank's share under torchrun

@@ -24,6 +24,8 @@ from typing import Callable
 
 import numpy as np
 
+from zsl_desktop.engine.errors import ZslError
+
 GiB = 1 << 30
 MiB = 1 << 20
 
@@ -43,7 +45,7 @@ KIND_WORDS = {"image": "image", "table": "text file", "mat": "MATLAB file", "jso
 ErrorFactory = Callable[[Path, str], Exception]
 
 
-class UserFileError(ValueError):
+class UserFileError(ZslError, ValueError):
     """A user file refused by the gate (used when the caller has no error type of its own).
 
     A ValueError, so that every command-line door reports it as bad input (exit status 2)."""

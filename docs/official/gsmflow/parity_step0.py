@@ -19,7 +19,7 @@ import train_CUB as official  # noqa: E402  (parses its flags at import)
 from dataset_GBU import DATA_LOADER  # noqa: E402
 from sklearn.metrics.pairwise import cosine_similarity  # noqa: E402
 
-from zsl_desktop.engine.flows import (ConditionalFlow, RelativePositioning, choose_anchors,  # noqa: E402
+from zsl_desktop.engine.methods.gsmflow.flows import (ConditionalFlow, RelativePositioning, choose_anchors,  # noqa: E402
                                       nll_loss, prototype_loss)
 
 

@@ -2,7 +2,7 @@
 
 One labelled slider per attribute, in the dataset's own scale, grouped by
 attribute group (collapsible), with search, reset, "start from" an existing
-class and undo/redo (``engine.classes.EditHistory``: a slider drag is one
+class and undo/redo (``engine.edit_history.EditHistory``: a slider drag is one
 step). The draft is announced on every change; the controller debounces and
 scores it on a worker, so dragging never waits for the model.
 """
@@ -24,7 +24,8 @@ from zsl_desktop.app.search import matches
 from zsl_desktop.app.widgets.attribute_slider import AttributeSlider
 from zsl_desktop.app.widgets.collapsible import CollapsibleSection
 from zsl_desktop.app.widgets.messages import show_warning
-from zsl_desktop.engine.classes import EditHistory, LibraryError
+from zsl_desktop.engine.classes import LibraryError
+from zsl_desktop.engine.edit_history import EditHistory
 
 NEW = "__new__"
 
@@ -317,8 +318,7 @@ class ClassEditorPanel(QWidget):
 
     def set_value(self, index: int, value: float) -> None:
         """Programmatic edit, as if the user moved the slider (tests, scripting)."""
-        slider = self.sliders[index]
-        slider.slider.setValue(slider._to_steps(value))
+        self.sliders[index].move_to(value)
 
     # -- saving ------------------------------------------------------------------------------------------------
     def save(self, name: str | None = None) -> bool:

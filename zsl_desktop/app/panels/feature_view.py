@@ -379,6 +379,16 @@ class FeatureViewPanel(QWidget):
     def _on_export(self) -> None:
         self.export_plot_requested.emit()
 
+    def restore_settings(self, s) -> None:
+        self.cap.setValue(s.value("features/cap", 1500, int))
+
+    def save_settings(self, s) -> None:
+        s.set("features/cap", self.cap.value())
+
+    def plot_item(self):
+        """The scatter's plot, for figure export."""
+        return self.plot.getPlotItem()
+
     def point_count(self) -> int:
         return 0 if self.projection is None else len(self.projection.rows)
 

@@ -6,6 +6,8 @@ Thumbnails are decoded on the bridge's thumbnail thread (see ``thumbnails``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor
@@ -17,11 +19,20 @@ from zsl_desktop.app import theme
 from zsl_desktop.app.widgets.thumbnails import THUMB, GalleryModel, ItemRole, ThumbDelegate
 
 
+@dataclass(frozen=True)
+class GalleryItem:
+    name: str
+    truth: str  # the class name, "your photo" for a loose photo
+    kind: str  # "seen" | "unseen" | "loose"
+    path: str
+
+
 class GalleryPanel(QWidget):
     """Filters on top, the thumbnail grid below. Emits ``item_selected(item)``."""
 
     item_selected = Signal(int)
     rank_toggled = Signal(bool)
+    thumbnail_needed = Signal(object, str)  # key (this dataset's token, item), path
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -98,6 +109,7 @@ class GalleryPanel(QWidget):
         self.rank_button.toggled.connect(self._on_rank)
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.model.modelReset.connect(self._after_reset)
+        self.model.thumbnail_needed.connect(self._on_thumbnail_needed)
         self._selected: int | None = None
         self.set_dataset(None)
 
@@ -162,6 +174,22 @@ class GalleryPanel(QWidget):
 
     def thumbnails_loaded(self, batch) -> None:
         self.model.set_thumbnails(batch)
+
+    def _on_thumbnail_needed(self, item: int, path: str) -> None:
+        self.thumbnail_needed.emit((self.model.token, item), path)
+
+    # -- what an item is ------------------------------------------------------------------------------
+    def item_count(self) -> int:
+        return self.model.count
+
+    def describe(self, item: int) -> GalleryItem:
+        """Name, true class ("your photo" for a loose photo), kind and path of ``item``."""
+        m = self.model
+        return GalleryItem(m.names[item], m.class_name(item), m.kinds[item], m.paths[item])
+
+    def show_class(self, label: int) -> None:
+        """Filter the grid to the images of dataset class ``label``."""
+        self.class_filter.setCurrentIndex(max(0, self.class_filter.findData(label)))
 
     # -- selection ------------------------------------------------------------------------------------
     def current_item(self) -> int | None:

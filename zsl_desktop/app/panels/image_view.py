@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QSplitter, QStyle, QStyledItemDelegate, QVBoxLayout, QWidget,
 )
 
-from zsl_desktop.app import theme
+from zsl_desktop.app import export, theme
 from zsl_desktop.app.widgets.overlay import COLORMAPS, OverlayCanvas, rgb_to_qimage
 from zsl_desktop.app.widgets.overlay_marks import part_color
 from zsl_desktop.engine.localisation import GROUP_PARTS
@@ -163,6 +163,14 @@ class ImageViewPanel(QWidget):
         self._set_controls_enabled(False)
 
     # -- inputs --------------------------------------------------------------------------------------
+    @property
+    def has_image(self) -> bool:
+        return self.canvas.has_image
+
+    def show_message(self, text: str) -> None:
+        """The words the empty view shows (opening, waiting, an image that could not be opened)."""
+        self.canvas.set_empty_text(text)
+
     def set_dataset(self, dataset) -> None:
         self.dataset = dataset
         self.item = self.image = self.explained = None
@@ -337,6 +345,20 @@ class ImageViewPanel(QWidget):
     def _set_controls_enabled(self, on: bool) -> None:
         for w in (self.attribute_box, self.opacity, self.cmap, self.export_button):
             w.setEnabled(on)
+
+    def restore_settings(self, s) -> None:
+        self.opacity.setValue(s.value("overlay/opacity", 55, int))
+        cmap = s.value("overlay/colormap", "inferno", str)
+        if self.cmap.findText(cmap) >= 0:
+            self.cmap.setCurrentText(cmap)
+
+    def save_settings(self, s) -> None:
+        s.set("overlay/opacity", self.opacity.value())
+        s.set("overlay/colormap", self.cmap.currentText())
+
+    def export_png(self, path):
+        """The image with its overlay, as the user sees it, to a PNG file (atomic)."""
+        return export.export_overlay(self.canvas, path)
 
     def suggested_file_name(self) -> str:
         if self.image is None:

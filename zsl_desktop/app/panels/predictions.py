@@ -14,18 +14,18 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from zsl_desktop.app import theme
+from zsl_desktop.app import export, theme
 from zsl_desktop.app.widgets.bar_chart import BarRow, PredictionBars
+from zsl_desktop.engine.evaluation import calibrate
 
 NO_MODEL = "No model — train one in the Training panel"
 LOADING_MODEL = "Loading the model…"
 GAMMA_STEPS = 1000
 
 
-def calibrate(raw: np.ndarray, kinds, gamma: float) -> np.ndarray:
+def calibrate_kinds(raw: np.ndarray, kinds, gamma: float) -> np.ndarray:
     """Raw scores + γ on every class that had no training images (unseen, user, draft)."""
-    boost = np.array([k != "seen" for k in kinds], dtype=np.float32)
-    return np.asarray(raw, np.float32) + np.float32(gamma) * boost
+    return calibrate(raw, np.array([k != "seen" for k in kinds], dtype=bool), gamma)
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -36,6 +36,7 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 class PredictionsPanel(QWidget):
     gamma_changed = Signal(float)
+    class_clicked = Signal(str)  # a class's bar: its name
     open_training = Signal()
     export_requested = Signal()
 
@@ -103,6 +104,7 @@ class PredictionsPanel(QWidget):
         self.gamma_spin.valueChanged.connect(self._on_gamma_spin)
         self.reset_gamma.clicked.connect(self._on_reset_gamma)
         self.export_button.clicked.connect(self.export_requested)
+        self.bars.row_clicked.connect(self.class_clicked)
         self.set_model(None)
 
     # -- model and γ --------------------------------------------------------------------------------------
@@ -179,7 +181,7 @@ class PredictionsPanel(QWidget):
         """(names, kinds, raw, calibrated, probability) of every class, best first; None without scores."""
         if self.raw is None:
             return None
-        calibrated = calibrate(self.raw, self.kinds, self._gamma)
+        calibrated = calibrate_kinds(self.raw, self.kinds, self._gamma)
         probs = softmax(calibrated)
         order = np.argsort(-calibrated, kind="stable")
         return [(self.names[i], self.kinds[i], float(self.raw[i]), float(calibrated[i]), float(probs[i]))
@@ -200,6 +202,16 @@ class PredictionsPanel(QWidget):
     def top_class(self) -> str | None:
         ranking = self.ranking()
         return ranking[0][0] if ranking else None
+
+    def restore_settings(self, s) -> None:
+        self.topk.setValue(s.value("predictions/topk", 8, int))
+
+    def save_settings(self, s) -> None:
+        s.set("predictions/topk", self.topk.value())
+
+    def export_chart(self, path):
+        """The bar chart as PNG or SVG (by the suffix)."""
+        return export.export_bars(self.bars, path)
 
     def bar_colors(self) -> dict:
         return dict(theme.KIND_COLORS)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsl_desktop.app import theme
-from zsl_desktop.app.results import Progress, TrainDone, TrainProgress
+from zsl_desktop.engine.session.results import Progress, TrainDone, TrainProgress
 from zsl_desktop.app.widgets.evaluation_view import EvaluationView
 from zsl_desktop.app.widgets.plot_figure import IntegerAxis, legend_below
 
@@ -78,7 +78,7 @@ class TrainingPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        from zsl_desktop.engine.methods.base import get_method, method_names
+        from zsl_desktop.engine.methods import get_method, method_names
 
         self._get_method = get_method
         self.method_box = QComboBox(self)
@@ -467,6 +467,12 @@ class TrainingPanel(QWidget):
     # -- evaluation ------------------------------------------------------------------------------------
     def show_report(self, report, title: str) -> None:
         self.evaluation.show_report(report, title)
+
+    def restore_settings(self, s) -> None:
+        self.seed.setValue(s.value("training/seed", 0, int))
+
+    def save_settings(self, s) -> None:
+        s.set("training/seed", self.seed.value())
 
     def plot_item(self, which: str):
         """The PlotItem of one of PLOTS ("loss", "validation", "evaluation")."""

@@ -61,6 +61,10 @@ class AttributeSlider(QWidget):
         for w in (self.slider, self.spin):
             w.blockSignals(False)
 
+    def move_to(self, value: float) -> None:
+        """As if the user moved the slider to ``value``: the signals fire (tests, scripting)."""
+        self.slider.setValue(self._to_steps(value))
+
     def _on_slider(self, steps: int) -> None:
         value = self._from_steps(steps)
         self.spin.blockSignals(True)

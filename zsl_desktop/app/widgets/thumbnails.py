@@ -185,8 +185,8 @@ class GalleryModel(QAbstractListModel):
         return self._placeholder
 
     # -- Qt model --------------------------------------------------------------------------------
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.order)
+    def rowCount(self, parent: QModelIndex | None = None) -> int:
+        return 0 if parent is not None and parent.isValid() else len(self.order)
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
         if not index.isValid() or index.row() >= len(self.order):

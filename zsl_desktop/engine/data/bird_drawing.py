@@ -6,6 +6,9 @@ horizontal flip, shift). Part locations go through the same transform, so they
 are exact: the crown point lies on the drawn crown, the beak point on the bill.
 Drawing happens at twice the output size and is reduced, which anti-aliases
 the edges that ``ImageDraw`` leaves jagged.
+
+Why one module over 400 lines: the drawing of one bird, part by part, is one sequence of steps; its geometry
+and scenery helpers are in ``bird_geometry.py`` and ``bird_scenery.py``.
 """
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ from typing import Mapping
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .bird_geometry import _centroid, _ellipse, _inside, _rot, _sample_inside
-from .bird_scenery import _background, _foreground, _leaf
+from .bird_geometry import centroid, ellipse_points, inside_polygon, rotate, sample_inside
+from .bird_scenery import draw_background, draw_foreground, leaf_polygon
 
 COLORS = ("red", "orange", "yellow", "blue", "brown", "grey", "black", "white")
 PALETTE = {
@@ -110,7 +113,7 @@ class _Layout:
         pts = np.array(pts, dtype=np.float64).reshape(-1, 2)
         if self.flip:
             pts[:, 0] = -pts[:, 0]
-        return _rot(pts, self.angle) * self.unit
+        return rotate(pts, self.angle) * self.unit
 
     def _add(self, kind, pts, track, *args):
         img = self.to_image(pts)
@@ -133,7 +136,7 @@ class _Layout:
 
     def dots(self, centers, radius, fill):
         for c in centers:
-            self.poly(_ellipse(c[0], c[1], radius, radius, n=12), fill, None)
+            self.poly(ellipse_points(c[0], c[1], radius, radius, n=12), fill, None)
 
     def paint(self, image, labels, offset, ss):
         draw, blend = ImageDraw.Draw(image), ImageDraw.Draw(image, "RGBA")
@@ -191,7 +194,7 @@ def _tail(shape):
         pts = [(0, -0.17), (1.15, -0.36), (0.98, -0.2), (0.55, 0), (0.98, 0.2), (1.15, 0.36), (0, 0.17)]
         point = (0.4, 0)
     elif shape == "rounded":
-        arc = _ellipse(0.62, 0, 0.3, 0.27, t0=-90, t1=90, n=12)
+        arc = ellipse_points(0.62, 0, 0.3, 0.27, t0=-90, t1=90, n=12)
         pts = [(0, -0.18)] + [tuple(p) for p in arc] + [(0, 0.18)]
         point = (0.5, 0)
     elif shape == "pointed":
@@ -214,12 +217,12 @@ def _wing_edges(a=0.84, b=0.36):
     return xs, -0.75 * b * base, b * base
 
 
-_WING_CENTER = _rot([[-0.24, -0.16]], _BODY_TILT)[0]
+_WING_CENTER = rotate([[-0.24, -0.16]], _BODY_TILT)[0]
 _WING_ANGLE = _BODY_TILT + 12
 
 
 def _wing_local(pts):
-    return _rot(pts, _WING_ANGLE) + _WING_CENTER
+    return rotate(pts, _WING_ANGLE) + _WING_CENTER
 
 
 def _draw_bird(cv: _Layout, attrs: Mapping[str, str], colors: dict, rng):
@@ -235,22 +238,23 @@ def _draw_bird(cv: _Layout, attrs: Mapping[str, str], colors: dict, rng):
 
     # tail (behind the body)
     tail_poly, tail_pt = _tail(attrs["tail_shape"])
-    tail_origin = _rot([[-0.88, 0.02]], _BODY_TILT)[0]
+    tail_origin = rotate([[-0.88, 0.02]], _BODY_TILT)[0]
     tail_dir = 180 + _BODY_TILT + 24
     tail_col = _mix(upper, (0, 0, 0), 0.15)
-    cv.poly(_rot(tail_poly, tail_dir) + tail_origin, tail_col, R["tail"], outline=dark_upper)
+    cv.poly(rotate(tail_poly, tail_dir) + tail_origin, tail_col, R["tail"], outline=dark_upper)
     for v in (-0.08, 0.0, 0.08):
-        feather = _rot([[0.1, v], [0.8, v * 2.2]], tail_dir) + tail_origin
+        feather = rotate([[0.1, v], [0.8, v * 2.2]], tail_dir) + tail_origin
         cv.line(feather, _mix(tail_col, (0, 0, 0), 0.3), 0.015, track=False)
-    parts["tail"] = _rot([tail_pt], tail_dir)[0] + tail_origin
+    parts["tail"] = rotate([tail_pt], tail_dir)[0] + tail_origin
 
     # legs (behind the body): far leg first, then near leg
-    body = _ellipse(0, 0, 1.0, 0.62, rot=_BODY_TILT, n=48)
+    body = ellipse_points(0, 0, 1.0, 0.62, rot=_BODY_TILT, n=48)
     leg_len = 1.0 if attrs["leg_length"] == "long" else 0.42
     feet = []
     for key, x, col in (("far", -0.12, _mix(_LEG_COLOR, (0, 0, 0), 0.3)), ("near", 0.1, _LEG_COLOR)):
         lower = body[body[:, 1] > 0]
-        bottom = float(np.interp(x, *zip(*sorted(map(tuple, lower)))))
+        xs, ys = np.asarray(sorted(map(tuple, lower))).T
+        bottom = float(np.interp(x, xs, ys))
         hip = (x, bottom - 0.15)
         foot = (x + 0.05, bottom + leg_len)
         cv.line([hip, foot], col, 0.06, R["leg"])
@@ -261,25 +265,25 @@ def _draw_bird(cv: _Layout, attrs: Mapping[str, str], colors: dict, rng):
 
     # body, underparts, breast
     cv.poly(body, upper, R["body"])
-    belly = _ellipse(0, 0, 1.0, 0.62, rot=_BODY_TILT, t0=8, t1=175, n=32)
+    belly = ellipse_points(0, 0, 1.0, 0.62, rot=_BODY_TILT, t0=8, t1=175, n=32)
     cv.poly(belly, colors["belly"], R["belly"])
-    breast = _ellipse(0, 0, 1.0, 0.62, rot=_BODY_TILT, t0=-48, t1=80, n=32)
+    breast = ellipse_points(0, 0, 1.0, 0.62, rot=_BODY_TILT, t0=-48, t1=80, n=32)
     cv.poly(breast, under, R["breast"])
     xs, top, bot = _wing_edges()
     wing = _wing_local(np.concatenate([np.stack([xs, top], 1), np.stack([xs[::-1], bot[::-1]], 1)]))
     pattern = _contrast(under)
-    marks = _sample_inside(rng, breast, 40, 0.09)
-    marks = marks[~_inside(wing, marks)][:11]  # only where the wing will not cover them
+    marks = sample_inside(rng, breast, 40, 0.09)
+    marks = marks[~inside_polygon(wing, marks)][:11]  # only where the wing will not cover them
     if attrs["breast_pattern"] == "spotted":
         cv.dots(marks, 0.06, pattern)
     elif attrs["breast_pattern"] == "striped":
         for c in marks:
             cv.line([(c[0], c[1] - 0.09), (c[0] - 0.01, c[1] + 0.09)], pattern, 0.04, track=False)
-    cv.shade(_ellipse(0, 0, 1.0, 0.62, rot=_BODY_TILT, t0=35, t1=150, n=24), (0, 0, 0, 40))
+    cv.shade(ellipse_points(0, 0, 1.0, 0.62, rot=_BODY_TILT, t0=35, t1=150, n=24), (0, 0, 0, 40))
     cv.outline(body, dark_upper)
-    parts["breast"] = _centroid(breast)
-    parts["belly"] = _rot([[-0.2, 0.44]], _BODY_TILT)[0]
-    parts["back"] = _rot([[-0.05, -0.52]], _BODY_TILT)[0]
+    parts["breast"] = centroid(breast)
+    parts["belly"] = rotate([[-0.2, 0.44]], _BODY_TILT)[0]
+    parts["back"] = rotate([[-0.05, -0.52]], _BODY_TILT)[0]
 
     # wing over the body
     wing_col = colors["wing"]
@@ -293,21 +297,21 @@ def _draw_bird(cv: _Layout, attrs: Mapping[str, str], colors: dict, rng):
             cv.poly(_wing_local(np.concatenate([np.stack([band, t], 1), np.stack([band[::-1], b[::-1]], 1)])),
                     wmark, None)
     elif attrs["wing_pattern"] == "spotted":
-        cv.dots(_sample_inside(rng, wing, 8, 0.07), 0.05, wmark)
+        cv.dots(sample_inside(rng, wing, 8, 0.07), 0.05, wmark)
     for v in (-0.05, 0.06):  # primary feather edges
         cv.line(_wing_local([[-0.35, v], [-0.75, v * 0.4]]), dark_upper, 0.014, track=False)
     parts["near wing"] = _wing_local([[0.05, 0.02]])[0]
 
     # head: neck, skull, throat, crown, eye, bill
     hx, hy, r = _HEAD[0], _HEAD[1], _HEAD_R
-    cv.poly(_ellipse(0.74, -0.44, 0.34, 0.3, rot=-30), upper, R["head"])
-    head = _ellipse(hx, hy, r, r, n=40)
+    cv.poly(ellipse_points(0.74, -0.44, 0.34, 0.3, rot=-30), upper, R["head"])
+    head = ellipse_points(hx, hy, r, r, n=40)
     cv.poly(head, upper, R["head"], outline=dark_upper)
-    cv.shade(_ellipse(hx - 0.1 * r, hy + 0.1 * r, 0.85 * r, 0.85 * r, t0=60, t1=200, n=16), (0, 0, 0, 25))
-    throat = _ellipse(hx, hy, r, r, t0=8, t1=150, n=24)
+    cv.shade(ellipse_points(hx - 0.1 * r, hy + 0.1 * r, 0.85 * r, 0.85 * r, t0=60, t1=200, n=16), (0, 0, 0, 25))
+    throat = ellipse_points(hx, hy, r, r, t0=8, t1=150, n=24)
     cv.poly(throat, colors["throat"], R["throat"])
-    cv.poly(_ellipse(hx - 0.12 * r, hy + 0.95 * r, 0.5 * r, 0.45 * r, rot=-25), colors["throat"], R["throat"])
-    crown = _ellipse(hx, hy, r, r, t0=-165, t1=-28, n=24)
+    cv.poly(ellipse_points(hx - 0.12 * r, hy + 0.95 * r, 0.5 * r, 0.45 * r, rot=-25), colors["throat"], R["throat"])
+    crown = ellipse_points(hx, hy, r, r, t0=-165, t1=-28, n=24)
     cv.poly(crown, colors["crown"], R["crown"])
     cv.outline(head, dark_upper)
     parts["throat"] = np.array([hx + 0.1 * r, hy + 0.8 * r])
@@ -317,16 +321,16 @@ def _draw_bird(cv: _Layout, attrs: Mapping[str, str], colors: dict, rng):
 
     eye = np.array([hx + 0.36 * r, hy - 0.1 * r])
     if attrs["eye_ring"] == "yes":
-        cv.poly(_ellipse(*eye, 0.27 * r, 0.27 * r, n=20), (250, 250, 250), R["eye"], outline=(20, 20, 20))
-    cv.poly(_ellipse(*eye, 0.13 * r, 0.13 * r, n=16), (15, 15, 15), R["eye"])
-    cv.poly(_ellipse(eye[0] + 0.04 * r, eye[1] - 0.04 * r, 0.04 * r, 0.04 * r, n=8), (255, 255, 255), None)
+        cv.poly(ellipse_points(eye[0], eye[1], 0.27 * r, 0.27 * r, n=20), (250, 250, 250), R["eye"], outline=(20, 20, 20))
+    cv.poly(ellipse_points(eye[0], eye[1], 0.13 * r, 0.13 * r, n=16), (15, 15, 15), R["eye"])
+    cv.poly(ellipse_points(eye[0] + 0.04 * r, eye[1] - 0.04 * r, 0.04 * r, 0.04 * r, n=8), (255, 255, 255), None)
     parts["near eye"] = eye
 
     bill, beak = _bill(attrs["bill_shape"], attrs["bill_length"] == "long")
     base = np.array([hx + 0.9 * r, hy + 0.08 * r])
-    bill = _rot(bill, 6) + base
+    bill = rotate(bill, 6) + base
     cv.poly(bill, colors["bill"], R["bill"], outline=_mix(colors["bill"], (0, 0, 0), 0.5))
-    parts["beak"] = _rot([beak], 6)[0] + base
+    parts["beak"] = rotate([beak], 6)[0] + base
     return parts, feet
 
 
@@ -361,17 +365,17 @@ def render_bird(attrs: Mapping[str, str], rng: np.random.Generator, size: int = 
     feet = [tuple(layout.to_image([f])[0] + center) for f in feet_local]
     bbox_pts = pts + center
 
-    image, ground = _background(rng, attrs["habitat"], size, ss, feet)
+    image, ground = draw_background(rng, attrs["habitat"], size, ss, feet)
     labels = Image.new("L", image.size, 0) if with_labels else None
     layout.paint(image, labels, center, ss)
     draw = ImageDraw.Draw(image)
-    _foreground(draw, rng, attrs["habitat"], size, ss, feet, ground)
+    draw_foreground(draw, rng, attrs["habitat"], size, ss, feet, ground)
 
     occluder = None
     if rng.random() < occluder_probability:
         b_lo, b_hi = bbox_pts.min(axis=0), bbox_pts.max(axis=0)
         c = rng.uniform(b_lo, b_hi)
-        occluder = _leaf(rng, c, rng.uniform(0.14, 0.26) * size, rng.uniform(0, 180))
+        occluder = leaf_polygon(rng, c, rng.uniform(0.14, 0.26) * size, rng.uniform(0, 180))
         green = (int(rng.integers(50, 90)), int(rng.integers(120, 165)), int(rng.integers(35, 60)))
         draw.polygon((occluder * ss).ravel().tolist(), fill=green, outline=(30, 80, 25), width=max(1, ss))
         ends = np.array([occluder[0], occluder[11]]) * ss  # the midrib
@@ -393,7 +397,7 @@ def render_bird(attrs: Mapping[str, str], rng: np.random.Generator, size: int = 
         x, y = layout.to_image([parts_local[key]])[0] + center
         if not (0 <= x < size and 0 <= y < size):
             continue
-        if occluder is not None and _inside(occluder, [(x, y)])[0]:
+        if occluder is not None and inside_polygon(occluder, [(x, y)])[0]:
             continue
         out[i] = (x, y, 1)
 

@@ -6,21 +6,21 @@ import math
 import numpy as np
 
 
-def _rot(pts, deg):
+def rotate(pts, deg):
     a = math.radians(deg)
     c, s = math.cos(a), math.sin(a)
     pts = np.asarray(pts, dtype=np.float64)
     return pts @ np.array([[c, s], [-s, c]])
 
 
-def _ellipse(cx, cy, rx, ry, rot=0.0, t0=0.0, t1=360.0, n=40):
+def ellipse_points(cx, cy, rx, ry, rot=0.0, t0=0.0, t1=360.0, n=40):
     """Points of an ellipse (or of the arc t0..t1, which a polygon closes into a segment)."""
     t = np.radians(np.linspace(t0, t1, n, endpoint=(t1 - t0) < 360))
     pts = np.stack([rx * np.cos(t), ry * np.sin(t)], axis=1)
-    return _rot(pts, rot) + (cx, cy)
+    return rotate(pts, rot) + (cx, cy)
 
 
-def _centroid(poly):
+def centroid(poly):
     x, y = poly[:, 0], poly[:, 1]
     x1, y1 = np.roll(x, -1), np.roll(y, -1)
     cross = x * y1 - x1 * y
@@ -28,7 +28,7 @@ def _centroid(poly):
     return np.array([((x + x1) * cross).sum() / (6 * area), ((y + y1) * cross).sum() / (6 * area)])
 
 
-def _inside(poly, pts):
+def inside_polygon(poly, pts):
     """Even-odd point-in-polygon test, vectorised over pts."""
     pts = np.atleast_2d(pts)
     x, y = pts[:, 0:1], pts[:, 1:2]
@@ -38,11 +38,11 @@ def _inside(poly, pts):
     return crosses.sum(axis=1) % 2 == 1
 
 
-def _sample_inside(rng, poly, n, margin):
+def sample_inside(rng, poly, n, margin):
     """Up to n points inside poly, each at least ~margin from its edge (rejection sampling)."""
     lo, hi = poly.min(axis=0), poly.max(axis=0)
     cand = rng.uniform(lo, hi, size=(n * 4, 2))
-    cand = cand[_inside(poly, cand)]
+    cand = cand[inside_polygon(poly, cand)]
     shifted = (cand[None] + np.array([[margin, 0], [-margin, 0], [0, margin], [0, -margin]])[:, None]).reshape(-1, 2)
-    ok = _inside(poly, shifted).reshape(4, -1).all(axis=0)
+    ok = inside_polygon(poly, shifted).reshape(4, -1).all(axis=0)
     return cand[ok][:n]

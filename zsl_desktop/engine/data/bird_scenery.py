@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .bird_geometry import _rot
+from .bird_geometry import rotate
 
 
 def _smooth(rng, size, top, bottom, cells, amp):
@@ -26,7 +26,7 @@ def _cloud(draw, rng, cx, cy, w, ss):
                      fill=(shade, shade, min(255, shade + 4)))
 
 
-def _background(rng, habitat, size, ss, feet):
+def draw_background(rng, habitat, size, ss, feet):
     """The habitat the bird stands in, as a 2x RGB image; returns (image, foreground-painter)."""
     ground = max(f[1] for f in feet)
     full = (size * ss, size * ss)
@@ -75,7 +75,7 @@ def _background(rng, habitat, size, ss, feet):
     return img, ground
 
 
-def _foreground(draw, rng, habitat, size, ss, feet, ground):
+def draw_foreground(draw, rng, habitat, size, ss, feet, ground):
     """What sits in front of the feet: the perch branch, grass blades over the toes."""
     s = ss
     if habitat == "branch":
@@ -100,10 +100,10 @@ def _foreground(draw, rng, habitat, size, ss, feet, ground):
                           fill=(60, 140, 40), width=max(1, int(size * s / 200)))
 
 
-def _leaf(rng, center, length, angle):
+def leaf_polygon(rng, center, length, angle):
     """A foreground leaf polygon (an occluder), in image px."""
     t = np.linspace(0, 1, 12)
     w = 0.28 * length * np.sin(np.pi * t)
     x = (t - 0.5) * length
     pts = np.concatenate([np.stack([x, -w], 1), np.stack([x[::-1], w[::-1]], 1)])
-    return _rot(pts, angle) + center
+    return rotate(pts, angle) + center

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .bird_drawing import COLORS, GROUPS, PART_NAMES, render_bird
+from zsl_desktop.engine.errors import JobCancelled
 
 GENERATOR_VERSION = 1
 DEVIATION_PROBABILITY = 0.05  # per image and attribute group: drawn value differs from the species'
@@ -43,7 +44,7 @@ _SMALL = _Config(classes=8, unseen=2, per_class=10, size=64)
 ATTRIBUTE_NAMES = tuple(f"has_{group}::{value}" for group, values in GROUPS.items() for value in values)
 
 
-class GenerationCancelled(Exception):
+class GenerationCancelled(JobCancelled):
     """Raised by ``generate`` when its cancel flag was set; nothing is left behind."""
 
 
@@ -122,8 +123,8 @@ def _name_species(all_values: list[dict], rng) -> list[str]:
         peers = [v for v in all_values if _noun(v) == noun and v is not values]
         options = []
         ranks = rng.permutation(len(_DESCRIPTIVE))
-        for order, (group, words) in zip(ranks, _DESCRIPTIVE.items()):
-            word = words.get(values[group])
+        for order, (group, word_of) in zip(ranks, _DESCRIPTIVE.items()):
+            word = word_of.get(values[group])
             if word is not None:
                 shared = sum(p[group] == values[group] for p in peers)
                 options.append((shared, order, word))

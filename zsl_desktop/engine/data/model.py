@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from zsl_desktop.engine.errors import ZslError
+
 SPLIT_NAMES = ("trainval", "test_seen", "test_unseen")
 
 
-class DatasetError(Exception):
+class DatasetError(ZslError):
     """A dataset file is missing or malformed.
 
     The message always names the file, and the line (or row/column) when
@@ -225,7 +227,8 @@ def split_from_classes(labels: np.ndarray, unseen: np.ndarray, seed: int = 0, te
             n_test = max(1, n_test)
         test_seen.extend(idx[:n_test].tolist())
         trainval.extend(idx[n_test:].tolist())
-    as_array = lambda xs: np.array(sorted(xs), dtype=np.int64)  # noqa: E731
+    def as_array(xs):
+        return np.array(sorted(xs), dtype=np.int64)
     return {"trainval": as_array(trainval), "test_seen": as_array(test_seen), "test_unseen": as_array(test_unseen)}
 
 

@@ -32,6 +32,8 @@ from typing import Sequence
 
 import numpy as np
 
+from zsl_desktop.engine.paths import resources_dir
+
 VOCABULARIES = ("CUB", "AWA2", "SUN")
 FALLBACK_SOURCE = "hashed words (fallback)"
 
@@ -40,8 +42,6 @@ _STOP_WORDS = frozenset({"has", "a", "an", "the", "of", "or", "and", "to", "in",
 
 
 def _vocabulary_dir():
-    from zsl_desktop.engine.paths import resources_dir
-
     return resources_dir() / "vocabularies"
 
 

@@ -1,8 +1,28 @@
-"""The built-in ZSL methods. Importing a module registers its method (``base.register``).
+"""The built-in ZSL methods and the registry that names them.
 
-Add one line per method; ``base.get_method`` imports this package on first use.
+A method that fits in one file is a module here (``msdn.py``); one that needs more is a
+package (``sgma/``, ``gsmflow/``, ``ce_gzsl/``). Importing it registers its classes
+(``base.register``); this package imports the built-ins, so ``get_method`` sees them all.
+Add one line per method.
 """
-from . import msdn  # noqa: F401
-from . import gsmflow  # noqa: F401
-from . import sgma  # noqa: F401
-from . import ipce  # noqa: F401
+from zsl_desktop.engine.methods import ce_gzsl, gsmflow, msdn, sgma
+from zsl_desktop.engine.methods.base import Method, registered
+
+BUILT_IN = (msdn, gsmflow, sgma, ce_gzsl)  # imported for their registration
+
+
+def method_names() -> list[str]:
+    return sorted(registered())
+
+
+def get_method(name: str) -> type[Method]:
+    methods = registered()
+    try:
+        return methods[name.lower()]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; available: {', '.join(sorted(methods))}") from None
+
+
+def default_epochs(method_name: str) -> int:
+    """How many epochs a method trains for unless told otherwise."""
+    return int(get_method(method_name).default_hparams.get("epochs", 30))

@@ -17,155 +17,20 @@ Why this shape:
 from __future__ import annotations
 
 import abc
-import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator
 
 import numpy as np
 import torch
 
-
-class Cancelled(Exception):
-    """Raised inside ``fit`` when the user cancels; the trainer keeps the best state so far."""
-
-
-class Control:
-    """Cancel and pause tokens shared between a worker and whoever drives it (thread-safe)."""
-
-    def __init__(self):
-        self._cancel = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-        self._running.set()  # wake a paused worker so it can stop
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def is_set(self) -> bool:  # lets a Control stand in for a threading.Event cancel token
-        return self._cancel.is_set()
-
-    def check(self) -> None:
-        """Call between batches: wait while paused, raise Cancelled when cancelled."""
-        while not self._running.wait(0.1):
-            pass
-        if self._cancel.is_set():
-            raise Cancelled()
-
-
-# -- events -------------------------------------------------------------------
-@dataclass(frozen=True)
-class Step:
-    """One optimisation step: ``step`` of ``total`` in the whole run, and its loss terms."""
-
-    step: int
-    total: int
-    epoch: int
-    losses: dict
-
-
-@dataclass(frozen=True)
-class EpochEnd:
-    epoch: int  # 1-based
-    epochs: int
-
-
-@dataclass(frozen=True)
-class Message:
-    text: str
-
-
-# -- what fit receives ----------------------------------------------------------
-@dataclass
-class FeatureSource:
-    """Rows of the feature store a method may read.
-
-    ``grid`` is [N, C, h, w] and ``pooled`` is [N, C] (float16 memory maps,
-    or plain arrays); either may be None when the backbone or the dataset
-    cannot provide it (xlsa17 files carry pooled features only).
-    """
-
-    grid: Any = None
-    pooled: Any = None
-    images: Any = None  # crops.ImageAccess: the rows' original images, for methods that re-encode crops (SGMA)
-    # The same images mirrored left-right (a FeatureSource of the same shape), or None. Its rows are
-    # addressed as rows N..2N-1 of this source (``mirrored_rows``), so a method trains on flipped copies
-    # by being handed their row numbers and reads them like any other row.
-    mirrored: Any = None
-    tta: bool = False  # score each image as the mean of its codes and its mirror's (scoring.encode_rows)
-
-    @property
-    def num_rows(self) -> int:
-        array = self.grid if self.grid is not None else self.pooled
-        return 0 if array is None else len(array)
-
-    def mirrored_rows(self, index) -> np.ndarray:
-        """The row numbers of the mirrored copies of rows ``index``."""
-        if self.mirrored is None:
-            raise ValueError("no mirrored features: extract them with --flips (zsl-desktop extract --flips both)")
-        return np.asarray(index, np.int64) + self.num_rows
-
-    def rows(self, kind: str, index, device="cpu") -> torch.Tensor:
-        index = np.asarray(index, np.int64)
-        n = self.num_rows
-        if self.mirrored is not None and index.size and index.max() >= n:
-            upper = index >= n
-            plain = self.rows(kind, index[~upper], device) if (~upper).any() else None
-            flipped = self.mirrored.rows(kind, index[upper] - n, device)
-            out = flipped.new_empty((len(index), *flipped.shape[1:]))
-            out[torch.from_numpy(np.flatnonzero(upper)).to(out.device)] = flipped
-            if plain is not None:
-                out[torch.from_numpy(np.flatnonzero(~upper)).to(out.device)] = plain
-            return out
-        array = self.grid if kind == "grid" else self.pooled
-        if array is None:
-            raise ValueError(f"no {kind} features available")
-        order = np.argsort(index)  # memmaps read faster in order
-        block = np.asarray(array[index[order]], dtype=np.float32)
-        if len(index):
-            release_pages(array, int(index[order[0]]), int(index[order[-1]]) + 1)
-        out = np.empty_like(block)
-        out[order] = block
-        return torch.from_numpy(out).to(device)
-
-
-def release_pages(array, first: int, stop: int) -> None:
-    """Unmap rows ``first:stop`` of a file memory map from this process (the OS keeps them cached).
-
-    Why: every page of a memory map once read or written counts in the process's
-    resident memory; encoding a 10,000-image grid store would leave 1.25 GB of it
-    there. Dropping the mapping costs a cheap re-map on the next read. Shared file
-    maps ("r", "r+", "w+") lose nothing (dirty pages stay in the OS cache, to be
-    written); copy-on-write maps ("c") would, so they are left alone.
-    """
-    import mmap
-
-    handle = getattr(array, "_mmap", None)
-    if handle is None or getattr(array, "mode", "r") == "c" or not hasattr(mmap, "MADV_DONTNEED"):
-        return
-    row_bytes = array.itemsize * int(np.prod(array.shape[1:], dtype=np.int64))
-    base = getattr(array, "offset", 0) % mmap.ALLOCATIONGRANULARITY  # numpy maps from the aligned offset
-    start = base + first * row_bytes
-    end = min(len(handle), base + stop * row_bytes)
-    start -= start % mmap.PAGESIZE
-    if end > start:
-        try:
-            handle.madvise(mmap.MADV_DONTNEED, start, end - start)
-        except (OSError, ValueError):
-            pass
+# The protocol's vocabulary, defined below the engine's modules and named here for the methods.
+from zsl_desktop.engine.events import Cancelled as Cancelled
+from zsl_desktop.engine.events import Control as Control
+from zsl_desktop.engine.events import EpochEnd as EpochEnd
+from zsl_desktop.engine.events import Message as Message
+from zsl_desktop.engine.events import Step as Step
+from zsl_desktop.engine.events import is_out_of_memory
+from zsl_desktop.engine.feature_source import FeatureSource as FeatureSource
 
 
 @dataclass
@@ -231,6 +96,9 @@ class Method(abc.ABC):
     has_attention: ClassVar[bool] = False
     # True when fit() runs its trainable modules through ``data.parallel`` (torchrun/DDP ready).
     supports_distributed: ClassVar[bool] = False
+    # True when encode_rows goes back to the pixels (SGMA's part crops): mirrored feature rows
+    # (training.with_flips, scoring.encode_rows) do not apply to such a method.
+    reencodes_images: ClassVar[bool] = False
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         unknown = set(hparams or {}) - set(self.default_hparams)
@@ -271,8 +139,37 @@ class Method(abc.ABC):
         norm = np.linalg.norm(a, axis=1, keepdims=True)
         return a / np.maximum(norm, 1e-8)
 
-    def explain(self, features: torch.Tensor) -> Explanation:
-        """Explanation for one image's features (grid [C, h, w] or pooled [C])."""
+    def encode_rows(self, features: FeatureSource, index, device="cpu", chunk: int = 512,
+                    progress=None) -> np.ndarray:
+        """Codes of many feature-store rows, in chunks so a 10k-image store never sits in memory as float32.
+
+        Out of memory halves the chunk (down to one row) before giving up. A method that
+        needs more than the feature rows (SGMA re-encodes part crops) overrides this.
+        ``progress(done, total)``, in rows, after each chunk.
+        """
+        index = np.asarray(index)
+        out, i = [], 0
+        while i < len(index):
+            try:
+                out.append(self.encode(features.rows(self.feature_kind, index[i:i + chunk], device)))
+            except Exception as exc:  # only out-of-memory is retried
+                if chunk == 1 or not is_out_of_memory(exc):
+                    raise
+                chunk = max(1, chunk // 2)
+                if str(device).startswith("cuda"):
+                    torch.cuda.empty_cache()
+                continue
+            i += chunk
+            if progress is not None:
+                progress(min(i, len(index)), len(index))
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+    def explain(self, features: torch.Tensor, image=None) -> Explanation:
+        """Explanation for one image's features (grid [C, h, w] or pooled [C]).
+
+        ``image`` (a path or PIL image) is the picture itself, for methods that look at its
+        pixels again (SGMA crops its parts); the others ignore it.
+        """
         return Explanation()
 
     def synthesize(self, class_attributes: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -315,18 +212,6 @@ def register(cls: type[Method]) -> type[Method]:
     return cls
 
 
-def method_names() -> list[str]:
-    _load_builtin_methods()
-    return sorted(_REGISTRY)
-
-
-def get_method(name: str) -> type[Method]:
-    _load_builtin_methods()
-    try:
-        return _REGISTRY[name.lower()]
-    except KeyError:
-        raise KeyError(f"unknown method {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
-
-
-def _load_builtin_methods() -> None:
-    from zsl_desktop.engine import methods  # noqa: F401  (imports register the built-ins)
+def registered() -> dict[str, type[Method]]:
+    """Every method registered so far, by name (``methods/__init__.py`` imports the built-ins)."""
+    return dict(_REGISTRY)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from zsl_desktop.engine.methods import get_method
+
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -67,8 +69,6 @@ def _check_range(name: str, value):
 
 def check_hparams(method_name: str, values: dict) -> dict:
     """``{name: text}`` checked against the method's defaults: typed values, or ValueError naming the first bad one."""
-    from zsl_desktop.engine.methods.base import get_method
-
     cls = get_method(method_name)
     defaults = cls.default_hparams
     checked = {}
@@ -81,8 +81,6 @@ def check_hparams(method_name: str, values: dict) -> dict:
 
 def describe_hparams(method_name: str) -> str:
     """One line per hyper-parameter of a method: name, type and default (``train --set help``)."""
-    from zsl_desktop.engine.methods.base import get_method
-
     cls = get_method(method_name)
     width = max((len(n) for n in cls.default_hparams), default=0)
     lines = [f"hyper-parameters of {cls.name} ({cls.title or cls.name}); set with --set NAME=VALUE:"]

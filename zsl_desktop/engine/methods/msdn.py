@@ -48,6 +48,9 @@ Deviations from the released code, and why:
   time (gamma = 2 * bias reproduces it).
 - Numerics: the self-calibration loss is computed with log-sum-exp and the
   distillation norm has a 1e-12 floor, so they cannot overflow or divide by zero.
+
+Why one module over 400 lines: the network, its losses and the protocol methods follow the paper section by
+section and read best in one piece.
 """
 from __future__ import annotations
 
@@ -60,6 +63,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zsl_desktop.engine.data.word_vectors import attribute_vectors
 from zsl_desktop.engine.precision import training_dtype
 
 from .base import (Control, EpochEnd, Explanation, Method, ModelInfo, Step, TrainData, move_optimizer_state,
@@ -208,8 +212,6 @@ class MSDN(Method):
         if str(self.hparams["distill"]) not in DISTILL_FORMS:
             raise ValueError(f"msdn: distill must be one of {DISTILL_FORMS}, not {self.hparams['distill']!r}")
         self._net = MSDNNet(len(info.attribute_names), info.channels)
-        from zsl_desktop.engine.data.word_vectors import attribute_vectors
-
         self._net.reset(attribute_vectors(info.attribute_names)[0], seed=0)
         self._optimizer: torch.optim.Optimizer | None = None
         self._pending_optim: dict | None = None
@@ -246,8 +248,6 @@ class MSDN(Method):
         if start_epoch == 0:  # a fresh run: the released initialisation, seeded
             vectors = data.attribute_vectors
             if vectors is None:
-                from zsl_desktop.engine.data.word_vectors import attribute_vectors
-
                 vectors = attribute_vectors(names)[0]
             vectors = np.asarray(vectors, dtype=np.float32)
             if vectors.ndim != 2 or vectors.shape[0] != num_attributes:
@@ -340,7 +340,7 @@ class MSDN(Method):
         return codes @ self.prepare_class_attributes(class_attributes).T
 
     @torch.no_grad()
-    def explain(self, features: torch.Tensor) -> Explanation:
+    def explain(self, features: torch.Tensor, image=None) -> Explanation:
         """Attribute scores and both sub-nets' maps on the feature grid for one image [C, h, w]."""
         x = torch.as_tensor(features) if not isinstance(features, torch.Tensor) else features
         x = self._grid(x[None] if x.ndim == 3 else x)[:1]

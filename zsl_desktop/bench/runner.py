@@ -61,9 +61,10 @@ def trained_method(name: str, dataset, seed: int = 0):
     Returns (method, where it came from).
     """
     from zsl_desktop.engine.checkpoints import CheckpointError, check_compatible, load_checkpoint
-    from zsl_desktop.engine.methods.base import Control, FeatureSource, ModelInfo, TrainData, get_method
+    from zsl_desktop.engine.methods.base import Control, FeatureSource, ModelInfo, TrainData
+    from zsl_desktop.engine.methods import get_method
     from zsl_desktop.engine.training import method_from_checkpoint
-    from zsl_desktop.app.jobs import shipped_checkpoint
+    from zsl_desktop.engine.session.opening import shipped_checkpoint
 
     shipped = shipped_checkpoint().parent / f"{name}_builtin.pt"
     if shipped.is_file():
@@ -94,24 +95,10 @@ def trained_method(name: str, dataset, seed: int = 0):
     return method, "1 epoch on random features"
 
 
-class _LiveContext:
-    """The two things the app's live-scoring job reads from its worker context."""
-
-    def __init__(self, method, codes):
-        self._model = type("Model", (), {"method": method})()
-        self._codes = codes
-
-    def model(self):
-        return self._model
-
-    def all_codes(self):
-        return self._codes
-
-
 def bench_rescoring(dataset, sizes: Sizes, methods=None) -> list[Row]:
     """A user class edited with a slider -> its scores for every image, and the selected image's scores.
 
-    This times the app's own live job (``app.requests.live_scores``): the edited
+    This times the app's own live job (``Session.live_scores``): the edited
     class's column over all ``rescore_images`` codes (the other classes' columns
     do not change) plus the selected image's row over every class. Codes come from
     the method's ``encode`` on a few feature rows, tiled (values don't change the
@@ -119,8 +106,9 @@ def bench_rescoring(dataset, sizes: Sizes, methods=None) -> list[Row]:
     """
     import torch
 
-    from zsl_desktop.app.requests import LiveRequest, live_scores
-    from zsl_desktop.engine.methods.base import method_names
+    from zsl_desktop.engine.methods import method_names
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.session.results import ClassSet, LiveRequest
 
     rows = []
     rng = np.random.default_rng(0)
@@ -131,7 +119,8 @@ def bench_rescoring(dataset, sizes: Sizes, methods=None) -> list[Row]:
         with torch.inference_mode():
             codes = method.encode(torch.rand(shape))
         codes = np.ascontiguousarray(np.resize(codes, (sizes.rescore_images, *codes.shape[1:])))
-        context = _LiveContext(method, codes)
+        session = Session(dataset, device="cpu")
+        session.use_codes(method, {}, codes)
         classes = dataset.class_attributes.astype(np.float32)
         draft = classes[rng.integers(len(classes))].copy()
         names = tuple(dataset.classes) + ("draft",)
@@ -140,14 +129,14 @@ def bench_rescoring(dataset, sizes: Sizes, methods=None) -> list[Row]:
         live, full = [], []
         for edit in range(sizes.rescore_edits):
             draft[rng.integers(len(draft))] = rng.uniform(0, high)
-            request = LiveRequest(item=int(rng.integers(len(codes))), matrix=np.vstack([classes, draft]),
-                                  names=names, kinds=kinds, draft_column=len(classes), generation=edit)
+            request = LiveRequest(item=int(rng.integers(len(codes))), generation=edit,
+                                  classes=ClassSet(names, kinds, np.vstack([classes, draft]), len(classes)))
             start = time.perf_counter()
-            live_scores(context, request)
+            session.live_scores(request)
             live.append(time.perf_counter() - start)
             if edit < 20:  # for comparison: every column recomputed
                 start = time.perf_counter()
-                method.score(codes, request.matrix)
+                method.score(codes, request.classes.matrix)
                 full.append(time.perf_counter() - start)
         p95 = percentile_ms(live, 95)
         where = f"({sizes.rescore_images} images, {origin})"
@@ -223,8 +212,9 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
     With two or more epochs the first is left out: it holds one-off set-up (GSMFlow's
     relation network, SGMA's crop cache, oneDNN's first calls), not a typical epoch.
     """
-    from zsl_desktop.engine.methods.base import Control, EpochEnd, get_method, method_names
-    from zsl_desktop.engine.training import TrainConfig, _train_data, build_method
+    from zsl_desktop.engine.methods.base import Control, EpochEnd
+    from zsl_desktop.engine.methods import get_method, method_names
+    from zsl_desktop.engine.training import TrainConfig, train_data, build_method
 
     rows = []
     for name in methods or method_names():
@@ -232,7 +222,7 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
         if (features.grid if cls.feature_kind == "grid" else features.pooled) is None:
             continue
         method = build_method(dataset, features, TrainConfig(method=name))
-        data = _train_data(dataset, features, dataset.splits["trainval"], dataset.seen_classes, "cpu", 0)
+        data = train_data(dataset, features, dataset.splits["trainval"], dataset.seen_classes, "cpu", 0)
         stamps = [time.perf_counter()]
         for event in method.fit(data, Control(), sizes.train_epochs):
             if isinstance(event, EpochEnd):
@@ -251,7 +241,7 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
 # -- 5/6. start-up and memory (need the app) ----------------------------------------------------------
 def bench_app(sizes: Sizes, checkpoint=None) -> list[Row]:
     try:
-        from zsl_desktop.app import bench_ui
+        from zsl_desktop.bench import ui as bench_ui
     except ImportError as exc:
         return [Row("app", f"app benchmarks unavailable ({exc})", float("nan"), "")]
     return [Row(**r) if isinstance(r, dict) else r for r in bench_ui.run(sizes, checkpoint)]

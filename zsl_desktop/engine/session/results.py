@@ -1,4 +1,4 @@
-"""Plain payloads that cross from the worker threads to the panels (no Qt, no tensors).
+"""Plain payloads the session hands out: what crosses from the worker threads to the panels (no Qt, no tensors).
 
 Why frozen dataclasses: a result may be read by several panels on the GUI
 thread while the worker already computes the next one; immutability makes
@@ -74,6 +74,7 @@ class DatasetReady:
     warnings: tuple[str, ...] = ()
     generation: int = 0
     model_coming: bool = False  # the job will try a model (injected or a checkpoint file that exists)
+    session: object = field(default=None, repr=False, compare=False)  # for the bridge only; never for a panel
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,25 @@ class TrainDone:
     model: ModelSummary | None
     report: object | None  # evaluation.EvaluationReport (plain numpy inside)
     message: str = ""
+
+
+@dataclass(frozen=True)
+class ClassSet:
+    """Every class an image is scored against: the dataset's, the user's saved ones, and the draft being drawn."""
+
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]  # "seen" | "unseen" | "user" | "draft"
+    matrix: np.ndarray  # [C, A] raw class attributes
+    draft_column: int | None = None  # the draft's row in ``matrix`` (None: no draft)
+
+
+@dataclass(frozen=True)
+class LiveRequest:
+    """Score ``item`` (None: no image selected) against ``classes``, and every item against the draft."""
+
+    item: int | None
+    classes: ClassSet
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -180,6 +200,14 @@ class LooseAdded:
 class Evaluated:
     report: object  # evaluation.EvaluationReport
     gamma_source: str = ""
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class Saved:
+    """The active model was written to ``path``."""
+
+    path: str
     generation: int = 0
 
 

@@ -1,7 +1,7 @@
 """SGMA's pieces: losses, the differentiable boxcar mask, the three sub-nets, the channel k-means.
 
 Pure functions and small modules, each tested on hand-computed cases
-(``tests/test_sgma.py``); ``sgma.py`` puts them together. Coordinates are in
+(``tests/test_sgma.py``); ``method.py`` puts them together. Coordinates are in
 [0, 1] of the backbone's view (x right, y down) unless a name says otherwise.
 """
 from __future__ import annotations

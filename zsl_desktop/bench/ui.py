@@ -26,7 +26,7 @@ def _child_env(home: str | None = None) -> dict:
 
 def _run_child(mode: str, *args: str, timeout: float = 600, home: str | None = None) -> tuple[dict, float]:
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "zsl_desktop.app.bench_ui", mode, *args],
+    proc = subprocess.Popen([sys.executable, "-m", "zsl_desktop.bench.ui", mode, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(home))
     ready_at, result = None, {}
     for line in proc.stdout:
@@ -108,12 +108,12 @@ def _finish(app, window, payload: dict | None = None) -> None:
 
 def _open_builtin(window, small: bool, checkpoint: str | None) -> None:
     """The built-in birds as the app opens them, with the shipped MSDN model (the small set: ``checkpoint``)."""
-    from zsl_desktop.app import jobs
+    from zsl_desktop.engine.session.opening import DatasetSpec, shipped_checkpoint
 
     # Exactly this model, whichever one the user last had: the figures are then comparable.
-    model = checkpoint or (None if small else jobs.shipped_checkpoint())
-    window.open_spec(jobs.DatasetSpec(source="builtin", small=small, checkpoints=(model,) if model else (),
-                                      use_remembered=False))
+    model = checkpoint or (None if small else shipped_checkpoint())
+    window.open_spec(DatasetSpec(source="builtin", small=small, checkpoints=(model,) if model else (),
+                                 use_remembered=False))
 
 
 def child_startup(small: bool = False, checkpoint: str | None = None) -> int:
@@ -140,7 +140,7 @@ def child_smooth(seconds: float, small: bool = False, checkpoint: str | None = N
     import numpy as np
     from PySide6.QtCore import QTimer
 
-    from zsl_desktop.app.perf import FrameProbe
+    from zsl_desktop.bench.perf import FrameProbe
 
     app, window = _window()
     probe = FrameProbe()
@@ -171,7 +171,7 @@ def child_smooth(seconds: float, small: bool = False, checkpoint: str | None = N
 
 def child_memory(n_images: int, small: bool = False, checkpoint: str | None = None) -> int:
     """A dataset of ``n_images`` rows (the built-in images repeated) with a ready feature store and model."""
-    from zsl_desktop.app.bench_memory import repeated_builtin_dataset
+    from zsl_desktop.bench.memory import repeated_builtin_dataset
 
     dataset, model = repeated_builtin_dataset(n_images, small, checkpoint)
     app, window = _window()
@@ -194,7 +194,7 @@ def child_memory(n_images: int, small: bool = False, checkpoint: str | None = No
 def main(argv=None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m zsl_desktop.app.bench_ui")
+    p = argparse.ArgumentParser(prog="python -m zsl_desktop.bench.ui")
     p.add_argument("mode", choices=["startup", "smooth", "memory"])
     p.add_argument("--seconds", type=float, default=20.0, help="smooth: how long to probe")
     p.add_argument("--images", type=int, default=10_000, help="memory: rows of the repeated dataset")

@@ -1,6 +1,6 @@
 """Part crops of the original images, re-encoded by the frozen backbone, with a disk cache.
 
-SGMA (``methods/sgma.py``) zooms into square boxes found by its attention maps and
+SGMA (``method.py`` of this package) zooms into square boxes found by its attention maps and
 runs the backbone on each crop. On a CPU that costs more than everything else
 in training, so crop features are computed once and cached:
 
@@ -32,41 +32,20 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 
-from zsl_desktop.engine.images import ImageFileError
+from zsl_desktop.engine.atomic import atomic_open
+from zsl_desktop.engine.backbones import BACKBONES, load_backbone, spec_for
+from zsl_desktop.engine.events import prefetch
+from zsl_desktop.engine.feature_source import ImageAccess
+from zsl_desktop.engine.images import ImageFileError, open_image
 
 CACHE_VERSION = 1
 MERGE_AT = 32  # chunk files; more than this are merged into one on the next open
-
-
-@dataclass(frozen=True)
-class ImageAccess:
-    """Original images of a feature store's rows (what crop-based methods need besides the features)."""
-
-    path: Callable[[int], Path]  # row -> image file
-    backbone: str
-    input_size: int
-    cache_dir: Path | None = None  # the feature store's folder; crop caches go in sub-folders
-
-    @classmethod
-    def for_store(cls, dataset, store) -> "ImageAccess":
-        """Images of ``dataset`` whose features are in ``store`` (a ``features.FeatureStore``)."""
-        return cls(dataset.image_path, store.manifest["backbone"], int(store.manifest["input_size"]),
-                   Path(store.folder))
-
-    @classmethod
-    def for_paths(cls, paths, backbone: str = "efficientnet_lite0", input_size: int = 224,
-                  cache_dir: Path | None = None) -> "ImageAccess":
-        """Loose files: row i is ``paths[i]``."""
-        paths = [Path(p) for p in paths]
-        return cls(paths.__getitem__, backbone, int(input_size), None if cache_dir is None else Path(cache_dir))
 
 
 # -- geometry ---------------------------------------------------------------------------------
@@ -108,8 +87,6 @@ def view_to_image_box(box, image_size) -> tuple:
 
 def _open_rgb(path) -> Image.Image:
     """Through the engine's image gate: a damaged file raises ImageFileError naming it."""
-    from zsl_desktop.engine.images import open_image
-
     return open_image(path)
 
 
@@ -206,8 +183,6 @@ class CropCache:
         self._add(keys, feats)
         if self.folder is None:
             return
-        from zsl_desktop.engine.atomic import atomic_open
-
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"chunk-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
         with atomic_open(self.folder / name, "wb") as f:
@@ -216,8 +191,6 @@ class CropCache:
 
     def _merge(self, names: list[str]) -> None:
         """Many chunks -> one (written first, then the old ones removed; readers skip what vanished)."""
-        from zsl_desktop.engine.atomic import atomic_open
-
         keys, feats, merged = [], [], []
         for name in names:
             try:
@@ -265,8 +238,6 @@ class CropEncoder:
 
     def __init__(self, access: ImageAccess, channels: int, crop_size: int = 128, quantum: int = 32,
                  device="cpu", batch_size: int = 16):
-        from zsl_desktop.engine.backbones import spec_for
-
         self.access = access
         self.spec = spec_for(access.backbone)
         if self.spec.channels != int(channels):
@@ -282,8 +253,6 @@ class CropEncoder:
 
     def backbone(self):
         if self._backbone is None:
-            from zsl_desktop.engine.backbones import load_backbone
-
             self._backbone = load_backbone(self.access.backbone, device=self.device)
         return self._backbone
 
@@ -326,9 +295,7 @@ class CropEncoder:
         done = 0
         model = self.backbone()
         with ThreadPoolExecutor(max_workers=2) as pool:
-            from zsl_desktop.engine.features import _prefetch  # lazy: features imports crops lazily too
-
-            for batch, tensors in zip(batches, _prefetch(pool, load, batches)):
+            for batch, tensors in zip(batches, prefetch(pool, load, batches)):
                 if control is not None:
                     control.check()
                 good = [k for k, t in enumerate(tensors) if t is not None]
@@ -359,8 +326,6 @@ def encode_crops(image, boxes, channels: int, crop_size: int = 128, quantum: int
 
     ``backbone`` None: the one with ``channels`` output channels (the first such).
     """
-    from zsl_desktop.engine.backbones import BACKBONES, load_backbone, spec_for
-
     name = backbone or next((n for n, s in BACKBONES.items() if s.channels == int(channels)), None)
     if name is None:
         raise ValueError(f"crops: no backbone gives {channels} channels")

@@ -21,7 +21,7 @@ def repeated_builtin_dataset(n_images: int = 10_000, small: bool = False, checkp
     from zsl_desktop.engine.data import load_builtin
     from zsl_desktop.engine.features import STORE_VERSION, FeatureStore, extract_all, store_key
     from zsl_desktop.engine.training import method_from_checkpoint
-    from zsl_desktop.app.jobs import shipped_checkpoint
+    from zsl_desktop.engine.session.opening import shipped_checkpoint
 
     base = load_builtin(small=small)
     base_store = FeatureStore.open(base, "efficientnet_lite0", 224) or extract_all(base)

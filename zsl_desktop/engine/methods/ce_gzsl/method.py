@@ -4,7 +4,7 @@ Two registered names share this implementation: ``ce-gzsl`` (the baseline) and
 ``ipce`` (the baseline plus IPCE's two changes). CE-GZSL is written from
 ``Hanzy1996/CE-GZSL@7bf5358ac4`` (``CE_GZSL.py``, ``model.py``, ``losses.py``,
 ``classifier_embed_contras.py``) and METHODS.md 5.2, not copied; the networks and
-losses are in ``ce_gzsl_nets.py``. IPCE has no public code: its two changes are
+losses are in ``nets.py``. IPCE has no public code: its two changes are
 formulated here from the paper's abstract (METHODS.md 5.3, decision 6).
 
 CE-GZSL (x = min-max-scaled pooled feature, ``generative.FeatureScaler``; a = class
@@ -83,6 +83,10 @@ below was measured on the validation classes of the built-in birds (never on tes
 - No epoch is selected on the test set: the trainer selects the epoch on validation classes.
 - The critic is training-only state: it is stored under ``optim.critic.`` so finished checkpoints
   (which drop ``optim.``) carry G, E, F, the prototypes and the classifier only.
+
+Why one long module (~630 lines): CE-GZSL and IPCE share every step of one training loop (critic, generator,
+classifier), and IPCE's two changes are best read beside the lines they change; the networks and losses are in
+``nets.py``.
 """
 from __future__ import annotations
 
@@ -93,10 +97,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import Control, EpochEnd, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
-from .ce_gzsl_nets import (Comparator, Critic, Embedding, Generator, comparator_loss, gradient_penalty,
-                           ipce_loss, normal_init, supcon_loss)
-from .generative import FeatureScaler, fit_softmax, generator_for, match_rows, row_keys
+from ..base import Control, EpochEnd, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
+from .nets import (Comparator, Critic, Embedding, Generator, comparator_loss, gradient_penalty, ipce_loss,
+                   normal_init, supcon_loss)
+from ..generative import FeatureScaler, fit_softmax, generator_for, match_rows, row_keys
 
 INIT, TRAIN, HEAD, SYNTH, PROTO = range(5)  # generator purposes
 COMPARATOR_BLOCK_FLOATS = 1 << 18  # 1 MB of float32 per block of the comparator

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zsl_desktop.engine.images import ImageFileError, image_size
-from zsl_desktop.engine.localisation import RADIUS, _disc_area_in_unit_square, crop_coordinates, peak_location
+from zsl_desktop.engine.localisation import RADIUS, disc_area_in_unit_square, crop_coordinates, peak_location
 
 HEAD_PARTS = ("beak", "crown", "forehead", "left eye", "right eye", "nape", "throat")
 TAIL_PARTS = ("tail",)
@@ -60,7 +60,8 @@ class PartLocalisation:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     def format(self) -> str:
-        pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
+        def pct(v):
+            return f"{100 * v:.1f}%"
         top = "; ".join(f"map {i + 1}: " + ", ".join(f"{name} {pct(v)}" for name, v in list(parts.items())[:3])
                         for i, parts in self.nearest.items())
         return "\n".join([
@@ -90,7 +91,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ix = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
     iy = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
     inter = ix * iy
-    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
+    def area(x):
+        return (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])
     return inter / np.maximum(area(a) + area(b) - inter, 1e-12)
 
 
@@ -146,7 +148,7 @@ def part_localisation(method, dataset, features, index, input_size: int, radius:
         targets = pts[visible]
         d = np.linalg.norm(peaks[:, None] - targets[None], axis=2)  # [P, visible]
         peak.extend((d.min(1) <= radius).astype(float).tolist())
-        area = _disc_area_in_unit_square(targets, radius)
+        area = disc_area_in_unit_square(targets, radius)
         uniform.extend([area] * len(peaks))
         centre.extend([float(np.linalg.norm(targets - 0.5, axis=1).min() <= radius)] * len(peaks))
         visible_names = [names[i] for i in np.flatnonzero(visible)]
@@ -163,14 +165,15 @@ def part_localisation(method, dataset, features, index, input_size: int, radius:
             points = pts[ids]
             dist = np.linalg.norm(peaks[:, None] - points[None], axis=2)
             peak_list.append(float(dist.min() <= radius))
-            a = _disc_area_in_unit_square(points, radius)
+            a = disc_area_in_unit_square(points, radius)
             peak_u.append(1 - (1 - a) ** len(peaks))
             target = region_box(points)
             cov[region].append(float(coverage(boxes, points).max()))
             cov_r[region].append(float(coverage(random, points).max(1).mean()))
             iou[region].append(float(box_iou(boxes, target).max()))
             iou_r[region].append(float(box_iou(random, target).max(1).mean()))
-    mean = lambda xs: float(np.mean(xs)) if len(xs) else 0.0  # noqa: E731
+    def mean(xs):
+        return float(np.mean(xs)) if len(xs) else 0.0
     shares = {i: dict(sorted(((k, v / max(images, 1)) for k, v in counts.items()), key=lambda kv: -kv[1]))
               for i, counts in sorted(nearest.items())}
     return PartLocalisation(

@@ -1,7 +1,7 @@
 """SGMA's training: the stages, the losses per batch, the fixed stage-2 features, the schedule.
 
-A mixin of ``sgma.SGMA`` (kept apart because training and inference are separate
-concerns and one file would pass 500 lines); see ``sgma.py`` for the model.
+A mixin of ``method.SGMA`` (kept apart because training and inference are separate
+concerns and one file would pass 500 lines); see ``method.py`` for the model.
 """
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import Control, EpochEnd, Message, Step, TrainData
-from .sgma_parts import (CROP, GLOBAL, GRID, as_distribution, box_fit_loss, channel_peaks,
-                         class_centre_triplet_loss, compactness_loss, diversity_loss, embedding_softmax_loss,
-                         kmeans, to_corners)
+from ..base import Control, EpochEnd, Message, Step, TrainData
+from .parts import (CROP, GLOBAL, GRID, as_distribution, box_fit_loss, channel_peaks, class_centre_triplet_loss,
+                    compactness_loss, diversity_loss, embedding_softmax_loss, kmeans, to_corners)
 
 NET_PARAMETERS = ("att.fc1_w", "att.fc1_b", "att.fc2_w", "att.fc2_b",
                   "crop.l1_w", "crop.l1_b", "crop.l2_w", "crop.l2_b", "heads", "centres")

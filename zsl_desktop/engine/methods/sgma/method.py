@@ -2,9 +2,9 @@
 
 No official code exists. Reconstructed from ``shared/design/METHODS.md`` section 3
 (the paper's description as recalled and as read by third parties) with a frozen
-backbone, as decision 4 asks. The pieces live in ``sgma_parts.py``, training in
-``sgma_train.py``, the part-localisation score in ``sgma_eval.py``, crops and their
-cache in ``engine/crops.py``.
+backbone, as decision 4 asks. The pieces live in ``parts.py``, training in
+``training.py``, the part-localisation score in ``evaluation.py``, crops and their
+cache in ``crops.py`` (all in this package).
 
 Model, for grid features theta [C, h, w] (EfficientNet-Lite0 1280x7x7 by default):
 
@@ -66,7 +66,7 @@ Deviations from the paper, and why:
 - The boxcar's k = 10 is per feature-grid cell (the paper's unit is unknown; per
   pixel it is a hard step, per image width a blur over a third of the image).
 - Staged training, boxes fixed after stage 1, crops cached and quantised to
-  1/``crop_quantum`` of the view (``engine/crops.py``); the paper trains end to end.
+  1/``crop_quantum`` of the view (``crops.py``); the paper trains end to end.
 - Crops are zoomed to 128 px (4x4 grid), not the backbone's 224: about 3x cheaper
   on a CPU; ``crop_size`` changes it.
 - The channel-grouping pre-training (an L2 loss towards the k-means indicator) is
@@ -103,10 +103,10 @@ import math
 import numpy as np
 import torch
 
-from .base import Explanation, Method, ModelInfo, move_optimizer_state, register
-from .sgma_eval import part_localisation  # noqa: F401  (re-exported: sgma.part_localisation)
-from .sgma_parts import CROP, GLOBAL, GRID, SGMANet, attribute_maps, to_corners
-from .sgma_train import NET_PARAMETERS, SGMATraining
+from ..base import Explanation, Method, ModelInfo, move_optimizer_state, register
+from .crops import CropEncoder, crop_images, encode_crops
+from .parts import CROP, GLOBAL, GRID, SGMANet, attribute_maps, to_corners
+from .training import NET_PARAMETERS, SGMATraining
 
 
 @register
@@ -117,6 +117,7 @@ class SGMA(SGMATraining, Method):
     title = "SGMA (Zhu et al., NeurIPS 2019)"
     feature_kind = "grid"
     has_attention = True
+    reencodes_images = True  # encode_rows re-encodes part crops of the original images
     default_hparams = {
         "epochs": 12,
         "attention_epochs": 3,  # stage 1 length; boxes are fixed afterwards
@@ -187,8 +188,6 @@ class SGMA(SGMATraining, Method):
         return x.to(self._net.heads.device, torch.float32)
 
     def _crop_encoder(self, images, device):
-        from zsl_desktop.engine.crops import CropEncoder
-
         try:
             key = (images, str(device))
             hash(key)
@@ -271,8 +270,6 @@ class SGMA(SGMATraining, Method):
         extras = {"streams": ("global",) + tuple(f"part {i + 1}" for i in range(self._net.parts))}
         crop_features = None
         if image is not None:
-            from zsl_desktop.engine.crops import crop_images
-
             extras["crops"] = crop_images(image, corners)
             if float(self._net.trained[CROP]) > 0 and self._hp("crops"):
                 crop_features = torch.from_numpy(self._single_crop_features(image, corners)).to(x.device)
@@ -291,8 +288,6 @@ class SGMA(SGMATraining, Method):
 
     def _single_crop_features(self, image, corners) -> np.ndarray:
         """[1, P, C] crop features of one image, computed now (one image: no cache needed)."""
-        from zsl_desktop.engine.crops import encode_crops
-
         return encode_crops(image, corners, self.info.channels, self._hp("crop_size"), self._hp("crop_quantum"),
                             self._net.heads.device)[None]
 

@@ -1,6 +1,6 @@
 """A scripted tour of the app that saves screenshots (for the README, reviews and visual checks).
 
-    python -m zsl_desktop.app.screenshot OUT_DIR [--small] [--train-seconds 8]
+    python -m zsl_desktop.bench.screenshot OUT_DIR [--small] [--train-seconds 8]
 
 Runs the real window (use ``xvfb-run`` or QT_QPA_PLATFORM=offscreen), drives
 it like a user would, and writes one PNG per state.
@@ -31,8 +31,8 @@ def main(argv=None) -> int:
 
     from zsl_desktop.app import theme
     from zsl_desktop.app.main_window import MainWindow
-    from zsl_desktop.app.jobs import shipped_checkpoints
-    from zsl_desktop.app.perf import FrameProbe
+    from zsl_desktop.engine.session.opening import shipped_checkpoints
+    from zsl_desktop.bench.perf import FrameProbe
 
     app = QApplication.instance() or QApplication(["zsl-desktop"])
     theme.apply(app)
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
             print(f"        frame probe during the last stage: {stage_probe.summary()}", flush=True)
         print(f"{time.perf_counter() - started:6.1f}s  job {name} {status}", flush=True)
 
-    window.bridge.long_event.connect(on_event)
+    window.bridge.progress.connect(on_event)
     window.bridge.dataset_ready.connect(on_ready)
     window.bridge.model_changed.connect(on_model)
     window.bridge.long_finished.connect(on_finished)
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     def image_shot():
         if window.image_view.explained is None and window.controller.model is not None:
             return False
-        if not window.image_view.canvas.has_image or time.perf_counter() - state["t"] < 1.0:
+        if not window.image_view.has_image or time.perf_counter() - state["t"] < 1.0:
             return False
         shot("01-image-attention")
         return True

@@ -1,0 +1,41 @@
+"""The session facade's small rules: one calibration, the class set a live request scores against."""
+import numpy as np
+
+from zsl_desktop.engine.evaluation import calibrate, predict
+from zsl_desktop.engine.session.class_set import with_draft
+from zsl_desktop.engine.session.results import ClassSet
+
+
+def test_calibrate_adds_gamma_to_the_shifted_columns_only_and_copies():
+    scores = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]], np.float32)
+    by_mask = calibrate(scores, np.array([False, True, True]), 0.25)
+    by_index = calibrate(scores, np.array([1, 2]), 0.25)
+    np.testing.assert_array_equal(by_mask, by_index)
+    np.testing.assert_array_equal(by_mask, scores + np.float32(0.25) * np.array([0, 1, 1], np.float32))
+    assert by_mask.dtype == np.float32 and scores[0, 1] == 2.0  # the input is untouched
+    row = calibrate(scores[0], np.array([False, False, True]), -1.0)  # one image's row, as the panel has it
+    np.testing.assert_array_equal(row, [1.0, 2.0, -0.5])
+    np.testing.assert_array_equal(calibrate(scores, np.zeros(0, np.int64), 5.0), scores)
+
+
+def test_predict_is_the_argmax_of_the_calibrated_scores():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(50, 6))
+    unseen = np.array([1, 4])
+    for gamma in (-1.0, 0.0, 0.7):
+        np.testing.assert_array_equal(predict(scores, unseen, gamma),
+                                      np.argmax(calibrate(scores, unseen, gamma, dtype=np.float64), axis=1))
+
+
+def test_the_draft_replaces_the_class_it_edits_else_comes_last():
+    saved = ClassSet(("a", "b", "mine"), ("seen", "unseen", "user"), np.eye(3, dtype=np.float32))
+    values = np.array([0.5, 0.5, 0.5], np.float32)
+    edited = with_draft(saved, "mine v2", values, "mine", dirty=True)
+    assert edited.names == ("a", "b", "mine v2") and edited.kinds == ("seen", "unseen", "draft")
+    assert edited.draft_column == 2 and np.array_equal(edited.matrix[2], values)
+    assert np.array_equal(saved.matrix[2], [0, 0, 1]), "the saved matrix is not changed in place"
+    clean = with_draft(saved, "mine", saved.matrix[2], "mine", dirty=False)
+    assert clean.kinds[2] == "user"
+    new = with_draft(saved, "New class", values, None, dirty=True)
+    assert new.names[-1] == "New class" and new.kinds[-1] == "draft" and new.draft_column == 3
+    assert new.matrix.shape == (4, 3) and new.matrix.dtype == np.float32

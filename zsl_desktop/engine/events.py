@@ -1,0 +1,115 @@
+"""The vocabulary of long jobs (training, extraction, crop encoding), below everything that runs one.
+
+Why a module of its own: the trainer, the feature store, the crop cache, the
+methods and the app's workers all speak it; when it lived in ``methods/base.py``,
+``features.py`` and ``training.py`` the modules that run jobs imported each
+other in a circle. It imports nothing of the project.
+
+- ``Control``: cancel and pause tokens a worker checks every batch; ``Cancelled`` is what it raises.
+- ``Step``/``EpochEnd``/``Message``: the events a method's ``fit`` yields.
+- ``run_to_end`` drives a generator of events; ``prefetch`` keeps a thread pool a few items ahead.
+- ``is_out_of_memory`` tells the out-of-memory errors that a job may recover from (smaller batches, the CPU).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from zsl_desktop.engine.errors import JobCancelled
+
+
+class Cancelled(JobCancelled):
+    """Raised inside ``fit`` when the user cancels; the trainer keeps the best state so far."""
+
+
+class Control:
+    """Cancel and pause tokens shared between a worker and whoever drives it (thread-safe)."""
+
+    def __init__(self):
+        self._cancel = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._running.set()  # wake a paused worker so it can stop
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def is_set(self) -> bool:  # lets a Control stand in for a threading.Event cancel token
+        return self._cancel.is_set()
+
+    def check(self) -> None:
+        """Call between batches: wait while paused, raise Cancelled when cancelled."""
+        while not self._running.wait(0.1):
+            pass
+        if self._cancel.is_set():
+            raise Cancelled()
+
+
+# -- events -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Step:
+    """One optimisation step: ``step`` of ``total`` in the whole run, and its loss terms."""
+
+    step: int
+    total: int
+    epoch: int
+    losses: dict
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    epoch: int  # 1-based
+    epochs: int
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+
+
+# -- driving long jobs ----------------------------------------------------------
+def run_to_end(gen, on_event=None):
+    """Drive a generator of events; return its return value."""
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if on_event is not None:
+            on_event(event)
+
+
+def prefetch(pool, fn, items, ahead: int = 2):
+    """Like ``pool.map`` but at most ``ahead`` results in flight, so memory stays bounded."""
+    futures = [pool.submit(fn, item) for item in items[:ahead]]
+    for i in range(len(items)):
+        result = futures[i].result()
+        futures[i] = None
+        if i + ahead < len(items):
+            futures.append(pool.submit(fn, items[i + ahead]))
+        yield result
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for the out-of-memory errors of CUDA, MPS and the CPU allocator."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "not enough memory" in text
+                                              or "can't allocate memory" in text)

@@ -1,0 +1,157 @@
+"""Opening a dataset: load or generate it, find or extract its features, bring a model, warm up.
+
+A generator of events (``Progress``, ``DatasetReady``, ``FeaturesReady``,
+``ModelSummary``, ``Notice``) in stages, so the gallery can show images while
+features are extracted and the model is encoded. ``DatasetReady`` carries the
+new ``Session``: from then on every command goes to it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from zsl_desktop.engine.checkpoints import CheckpointError
+from zsl_desktop.engine.data import load_builtin, load_dataset
+from zsl_desktop.engine.data.builtin_birds import is_generated
+from zsl_desktop.engine.data.model import Dataset
+from zsl_desktop.engine.paths import builtin_dataset_dir, shipped_models_dir
+from zsl_desktop.engine.session.facade import Session, encoding_progress
+from zsl_desktop.engine.session.results import DatasetReady, FeaturesReady, Notice, Progress
+from zsl_desktop.engine.session.warmup import prewarm_imports, warm_up
+
+
+def shipped_checkpoint() -> Path:
+    """The MSDN model that ships for the built-in birds (``msdn_builtin.pt`` in the shipped ``trained/``)."""
+    return shipped_models_dir() / "msdn_builtin.pt"
+
+
+def shipped_checkpoints() -> list[Path]:
+    """Every model that ships in ``trained/`` (``<method>_builtin.pt``), MSDN first."""
+    folder = shipped_checkpoint().parent
+    found = sorted(p for p in folder.glob("*.pt") if not p.name.endswith(".resume.pt")) if folder.is_dir() else []
+    return sorted(found, key=lambda p: (p.name != "msdn_builtin.pt", p.name))
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What to open: the built-in birds, a dataset path, or a Dataset object (tests, injection)."""
+
+    source: str = "builtin"  # "builtin" | "path" | "object"
+    path: str | None = None
+    format: str | None = None
+    small: bool = False
+    dataset: Dataset | None = None
+    checkpoints: tuple = ()  # paths to try in order; the first compatible one is loaded
+    remembered: tuple = ()  # (dataset fingerprint, checkpoint path): the user's last model per dataset
+    use_remembered: bool = True  # False: exactly ``checkpoints`` (the bench measures the shipped model)
+    model: tuple | None = None  # (method, header, source) to use directly
+    backbone: str = "efficientnet_lite0"
+    input_size: int = 224
+    warm_up: bool = True
+    generation: int = 0
+
+    @property
+    def title(self) -> str:
+        if self.dataset is not None:
+            return getattr(self.dataset, "name", "dataset")
+        if self.source == "builtin":
+            return "built-in birds" + (" (small)" if self.small else "")
+        return Path(self.path or "").name or str(self.path)
+
+
+def open_session(spec: DatasetSpec, control, emit_event):
+    """Load or generate the dataset, extract its features, load a model, warm up; yields events.
+
+    ``emit_event`` is the same sink as the yields, for callbacks (the built-in generator and
+    the encoding report their progress through it).
+    """
+    plan: list[str] = []  # the slow stages of this opening, in order: their Progress says "step i of n"
+    loads_model = spec.model is not None or bool(spec.checkpoints or spec.remembered)
+
+    def emit(event):
+        emit_event(numbered(event, plan))
+
+    if spec.dataset is not None:
+        dataset = spec.dataset
+    elif spec.source == "builtin":
+        root = builtin_dataset_dir(spec.small)
+        if not is_generated(root):  # the first launch: draw the birds, extract, load the model
+            plan[:] = ["generate", "extract"] + ["model"] * loads_model
+            start = time.perf_counter()
+
+            def progress(done, total):
+                rate = done / max(time.perf_counter() - start, 1e-6)
+                emit(Progress("generate", done, total, "drawing the built-in birds", rate))
+
+            emit(Progress("generate", 0, 1, "drawing the built-in birds"))
+            dataset = load_builtin(small=spec.small, progress=progress, cancel=control)
+        else:
+            dataset = load_builtin(small=spec.small)
+    else:
+        if spec.path is None:
+            raise ValueError("no dataset to open: give a path or the built-in birds")
+        yield Progress("load", 0, 1, f"reading {spec.path}")
+        dataset = load_dataset(Path(spec.path), spec.format)
+    yield Progress("load", 1, 1, f"{dataset.name}: {dataset.num_samples:,} images, {dataset.num_classes} classes")
+
+    # Stage 1: the dataset itself. The gallery and the class editor work from here on.
+    session = Session(dataset, spec.backbone, spec.input_size)
+    features_ready = session.find_features()
+    if not plan:
+        plan[:] = ["extract"] * (not features_ready) + ["model"] * loads_model
+    notes = tuple(f"{dataset.name}: {n}" for n in dataset.notes if "absent" in n)
+    checkpoints = model_candidates(spec, dataset)
+    yield DatasetReady(dataset, None, features_ready, notes, spec.generation,
+                       model_coming=spec.model is not None or bool(checkpoints), session=session)
+
+    # Stage 2: features (extracted once, memory-mapped afterwards).
+    if not features_ready:
+        for p in session.prepare_features(cancel=control):
+            yield numbered(Progress("extract", p.done, p.total, p.message or "extracting image features",
+                                    p.images_per_second), plan)
+        features_ready = session.features_ready
+        yield FeaturesReady(spec.generation)
+    if not features_ready:
+        return
+
+    # Stage 3: a model (injected, the user's last one for this dataset, or the shipped one).
+    if spec.model is not None:
+        method, header, source = spec.model
+        yield numbered(Progress("model", 0, 1, "encoding every image with the model"), plan)
+        state = session.use_method(method, header,
+                                   progress=encoding_progress(emit, "encoding every image with the model"))
+        yield session.summary(source, state)
+    else:
+        for path in checkpoints:
+            yield numbered(Progress("model", 0, 1, f"loading {Path(path).name}"), plan)
+            try:
+                summary = session.load_model(path, emit)
+            except (CheckpointError, ValueError, KeyError) as exc:
+                yield Notice(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+                continue
+            yield summary
+            break
+
+    # Stage 4: warm-up, so the first real scoring and training step do not stall the GUI.
+    # After the model, not before: predictions need no optimizer, and torch's first one
+    # imports torch._dynamo (1.4 s), which used to delay the first predictions by as much.
+    if spec.warm_up:
+        yield Progress("warmup", 0, 1, "warming up")
+        prewarm_imports()
+        warm_up(session)
+        yield Progress("warmup", 1, 1, "ready")
+
+
+def model_candidates(spec: DatasetSpec, dataset) -> list:
+    """The checkpoint files an opening tries, in order: the user's last model for this dataset, then the spec's."""
+    remembered = [p for fp, p in spec.remembered if fp == dataset.fingerprint]
+    ordered = remembered + [p for p in spec.checkpoints if str(p) not in remembered]
+    return [p for p in ordered if Path(p).exists()]
+
+
+def numbered(event, plan: list):
+    """``event`` with its step among ``plan`` (the opening's slow stages) when it is the Progress of one."""
+    if isinstance(event, Progress) and event.stage in plan and len(plan) > 1:
+        return replace(event, step=plan.index(event.stage) + 1, steps=len(plan))
+    return event
