@@ -4,7 +4,8 @@ import pytest
 
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine.selection import (
-    REJECTION_RATES, choose_operating_point, gamma_at_rate, h_by_rejection_rate, seen_class_folds, smooth_epochs,
+    REJECTION_RATES, choose_operating_point, gamma_at_rate, gammas_by_rejection_rate, h_by_rejection_rate,
+    seen_class_folds, smooth_epochs,
 )
 
 
@@ -54,6 +55,30 @@ def test_operating_point_is_the_best_of_the_smoothed_fold_mean():
     smoothed = choose_operating_point([a, b], window=3, rates=rates)
     assert (smoothed["epoch"], smoothed["rate"]) == (5, 1.0) and smoothed["fold_h"] == [0.5, 0.5]
     assert choose_operating_point([a, b[:4]], window=1, rates=rates)["epoch"] <= 4  # cut to the shortest
+
+
+def test_gammas_by_rate_are_the_gammas_of_the_h_curve():
+    rng = np.random.default_rng(2)
+    seen, unseen = np.arange(5), np.arange(5, 7)
+    scores = rng.normal(size=(80, 7)) + 2.0 * np.isin(np.arange(7), seen)
+    gammas = gammas_by_rejection_rate(scores, seen, unseen)
+    flips = scores[:, seen].max(1) - scores[:, unseen].max(1)
+    assert gammas.shape == REJECTION_RATES.shape and np.all(np.diff(gammas) >= 0)  # more rejection, more gamma
+    for i in (0, 25, 60, 100):
+        assert gammas[i] == pytest.approx(gamma_at_rate(flips, REJECTION_RATES[i]))
+        assert np.mean(gammas[i] > flips) == pytest.approx(REJECTION_RATES[i], abs=1 / 80)
+
+
+def test_final_gamma_is_the_fold_mean_at_the_chosen_point():
+    rates = np.array([0.0, 0.5, 1.0])
+    a = np.array([[0.1, 0.2, 0.1], [0.1, 0.6, 0.1], [0.1, 0.2, 0.1]])
+    b = np.array([[0.1, 0.2, 0.1], [0.1, 0.4, 0.1], [0.1, 0.2, 0.1]])
+    ga = np.arange(9.0).reshape(3, 3)  # each fold model's gamma at each epoch and rate
+    gb = 10 + np.arange(9.0).reshape(3, 3)
+    point = choose_operating_point([a, b], window=1, rates=rates, fold_gammas=[ga, gb])
+    assert (point["epoch"], point["rate"]) == (2, 0.5)
+    assert point["fold_gamma"] == [4.0, 14.0] and point["gamma"] == pytest.approx(9.0)
+    assert "gamma" not in choose_operating_point([a, b], window=1, rates=rates)
 
 
 def test_smoothing_keeps_length_and_constants():

@@ -43,9 +43,30 @@ def test_validation_selection_then_final_retrain(birds_features, tmp_path):
     assert not set.union(*groups) & set(dataset.unseen_classes.tolist())  # pseudo-unseen are seen classes
     assert 1 <= header["epochs"] <= 3 and 0.0 <= selection["seen_rejection"] <= 1.0
     assert len(selection["fold_h"]) == folds
+    # MSDN's final model trains on every trainval image and takes the fold models' mean gamma.
+    assert selection["gamma_transfer"] == "folds" and selection["calibration_images"] == 0
+    assert header["gamma"] == pytest.approx(sum(selection["fold_gamma"]) / folds) and len(selection["fold_gamma"]) == folds
+    final = events.index(next(e for e in events if isinstance(e, Phase) and e.name == "final"))
+    final_steps = [e for e in events[final:] if isinstance(e, Step)]
+    assert final_steps[-1].total == header["epochs"] * -(-len(dataset.splits["trainval"]) // 16)
     assert 0 <= header["metrics"]["zsl_t1"] <= 1
     assert not resume_path(tmp_path / "m.pt").exists()
     check_compatible(load_checkpoint(tmp_path / "m.pt"), dataset)
+
+
+def test_calibration_transfer_holds_images_out_of_the_final_run(birds_features, monkeypatch):
+    from zsl_desktop.engine.methods.msdn import MSDN
+
+    dataset, features = birds_features
+    monkeypatch.setattr(MSDN, "gamma_transfer", "calibration")
+    config = TrainConfig(method="msdn", epochs=1, seed=1, hparams={"batch_size": 16}, folds=1)
+    events = _events(dataset, features, config)
+    selection = events[-1].header["selection"]
+    assert selection["gamma_transfer"] == "calibration" and selection["calibration_images"] > 0
+    final = events.index(next(e for e in events if isinstance(e, Phase) and e.name == "final"))
+    steps = [e for e in events[final:] if isinstance(e, Step)]
+    held_out = len(dataset.splits["trainval"]) - selection["calibration_images"]
+    assert steps[-1].total == -(-held_out // 16)  # one epoch over trainval minus the calibration images
 
 
 def test_cancel_stops_at_the_next_batch(birds_features):

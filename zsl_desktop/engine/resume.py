@@ -61,6 +61,8 @@ def load_resume(checkpoint_path, dataset, config) -> dict | None:
         raise CheckpointError(f"{path}: not a resume file (no phase, epoch or model state in it)")
     if config.select == "validation" and h.get("progress") is None:
         return None  # written before validation folds existed: its curves are not there, start again
+    if config.select == "validation" and "fold_gammas" not in (h.get("progress") or {}):
+        return None  # written before the folds kept their gammas: its curves are not complete, start again
     best = h.get("best") or None
     if best is not None and "best" in ck.state:
         best = {**best, "state": ck.state["best"]}

@@ -4,12 +4,14 @@ Why folds: one held-out group of 8 seen classes is a noisy stand-in for the real
 group a seed draws moves the chosen epoch and gamma a lot), so the trainer holds out several disjoint
 groups in turn and averages their validation curves before choosing anything.
 
-Why a rejection rate and not a raw gamma: gamma is in score units, which change from one model to the
-next (other classes, more images, another epoch). What carries over from the validation models to the
-final one is the operating point: the share of held-out *seen* images that the calibration sends to
-unseen classes. So every validation curve is read as H against that share (``REJECTION_RATES``), the
-fold-mean curve picks the share, and the final model gets the gamma that rejects that share of a few
-seen images it was not trained on (``scoring.gamma_for_rejection_rate``).
+Why a rejection rate: gamma is in score units, which change from one epoch and one fold model to the
+next, so the folds' curves are averaged as H against the share of held-out *seen* images that the
+calibration sends to unseen classes (``REJECTION_RATES``); the fold-mean curve picks the epoch and the
+share. Each fold model also records the gamma that gives each share (``gammas_by_rejection_rate``), so
+the final model can either take the mean of the fold models' gammas at the chosen epoch and share and
+train on every trainval image, or hold back a tenth of each seen class to turn the share into its own
+gamma (on the CUB subset ~2 images a class: a noisier gamma and fewer training images). Which one is
+the method's ``gamma_transfer`` (engine.training).
 """
 from __future__ import annotations
 
@@ -46,6 +48,14 @@ def h_by_rejection_rate(scores_seen, labels_seen, scores_unseen, labels_unseen, 
     return out
 
 
+def gammas_by_rejection_rate(scores_seen, seen, unseen, rates=REJECTION_RATES) -> np.ndarray:
+    """The gamma that sends each share of these seen images to unseen classes (ids are column positions)."""
+    seen, unseen = np.asarray(seen), np.asarray(unseen)
+    scores = np.asarray(scores_seen, np.float64)
+    flips = np.sort(scores[:, seen].max(1) - scores[:, unseen].max(1))
+    return np.array([gamma_at_rate(flips, rate) for rate in rates])
+
+
 def gamma_at_rate(flips: np.ndarray, rate: float) -> float:
     """The gamma that sends ``rate`` of the images with these flip points to unseen classes (mid-gap)."""
     flips = np.sort(np.asarray(flips, np.float64))
@@ -68,18 +78,24 @@ def smooth_epochs(curves: np.ndarray, window: int) -> np.ndarray:
     return np.apply_along_axis(lambda v: np.convolve(v, kernel, "valid"), 0, padded)[:len(curves)]
 
 
-def choose_operating_point(fold_curves, window: int = 1, rates=REJECTION_RATES) -> dict:
+def choose_operating_point(fold_curves, window: int = 1, rates=REJECTION_RATES, fold_gammas=None) -> dict:
     """From per-fold curves [epochs, rates] of validation H: the epoch and rejection rate of the best mean.
 
     Folds that stopped early (cancelled) are cut to the shortest. Returns ``epoch`` (1-based),
     ``rate``, ``h`` (the smoothed fold-mean H there) and ``fold_h`` (each fold's H there, unsmoothed).
+    With ``fold_gammas`` (per fold [epochs, rates], ``gammas_by_rejection_rate`` every epoch), also
+    ``fold_gamma`` (each fold model's gamma there) and ``gamma``, their mean.
     """
     length = min(len(c) for c in fold_curves)
     stacked = np.stack([np.asarray(c, np.float64)[:length] for c in fold_curves])  # [folds, epochs, rates]
     mean = smooth_epochs(stacked.mean(0), window)
     epoch, r = np.unravel_index(int(np.argmax(mean)), mean.shape)
-    return {"epoch": int(epoch) + 1, "rate": float(rates[r]), "h": float(mean[epoch, r]),
-            "fold_h": [float(v) for v in stacked[:, epoch, r]]}
+    point = {"epoch": int(epoch) + 1, "rate": float(rates[r]), "h": float(mean[epoch, r]),
+             "fold_h": [float(v) for v in stacked[:, epoch, r]]}
+    if fold_gammas is not None:
+        gammas = [float(np.asarray(g, np.float64)[epoch, r]) for g in fold_gammas]
+        point.update(fold_gamma=gammas, gamma=float(np.mean(gammas)))
+    return point
 
 
 def selection_folds(dataset, config) -> list[tuple]:

@@ -9,10 +9,12 @@ Model selection (METHODS.md decision 1):
   holding out another group of seen classes as pseudo-unseen, evaluates every
   epoch and records validation H against the share of held-out seen images
   sent to unseen classes (``engine.selection``). The fold-mean curve, smoothed
-  over epochs, gives the epoch and that share. Phase 2 retrains on trainval
-  (minus a few calibration images per class) for that many epochs (same seed)
-  and sets gamma so that the calibration images are rejected at that share.
-  The test split is never looked at before the end.
+  over epochs, gives the epoch and that share. Phase 2 retrains for that many
+  epochs (same seed) and puts gamma at that share, the method's way
+  (``Method.gamma_transfer``): on trainval minus a few calibration images per
+  class, gamma rejecting that share of them; or on all of trainval, gamma the
+  mean of the fold models' gammas there. The test split is never looked at
+  before the end.
 - ``select="test"``: one phase on trainval, evaluated on the test split every
   epoch, best H kept. Only for reproducing published tables; every report
   says so.
@@ -46,13 +48,14 @@ from zsl_desktop.engine.methods.base import Method, ModelInfo, TrainData
 from zsl_desktop.engine.resume import load_resume, resume_path
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on, gamma_for_rejection_rate
 from zsl_desktop.engine.selection import (
-    choose_operating_point, h_by_rejection_rate, hold_out_per_class, selection_folds,
+    choose_operating_point, gammas_by_rejection_rate, h_by_rejection_rate, hold_out_per_class, selection_folds,
 )
 
 log = logging.getLogger(__name__)
 
 SELECTIONS = ("validation", "test")
-CALIBRATION_FRACTION = 0.1  # of each seen class, kept out of the final run to place gamma
+CALIBRATION_FRACTION = 0.1  # of each seen class, kept out of the final run to place gamma ("calibration")
+GAMMA_TRANSFERS = ("calibration", "folds")  # Method.gamma_transfer
 SELECTION_FOLDS = 3  # groups of pseudo-unseen classes, each trained and validated in turn
 SMOOTH_EPOCHS = 3  # moving-average window over the fold-mean validation curve
 
@@ -142,6 +145,7 @@ def validation_metrics(method, dataset, features, val_seen_idx, val_unseen_idx, 
     report = ev.evaluate(s_seen, pos[0], s_unseen, pos[1], pos[2], pos[3], curve.best().gamma, "validation")
     metrics = report.as_dict()
     metrics["h_by_rate"] = h_by_rejection_rate(s_seen, pos[0], s_unseen, pos[1], pos[2], pos[3]).tolist()
+    metrics["gamma_by_rate"] = gammas_by_rejection_rate(s_seen, pos[2], pos[3]).tolist()
     return metrics
 
 
@@ -226,7 +230,7 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
                     f"{dataset.name}: too few training images to choose the epoch on validation data (each seen "
                     f"class needs at least 3 trainval images and there must be 2 seen classes or more); add images, "
                     f"or use --select test (reproduction only)")
-        progress = (saved or {}).get("progress") or {"fold_curves": [], "curve": []}
+        progress = (saved or {}).get("progress") or {"fold_curves": [], "curve": [], "fold_gammas": [], "gammas": []}
         run.progress = progress
         for k, (train_idx, val_seen_idx, val_unseen_idx, train_classes, val_classes) in enumerate(folds):
             if k < len(progress["fold_curves"]):
@@ -247,28 +251,36 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
                 return (yield from run.cancelled())
             saved = None
             progress["fold_curves"].append(progress["curve"])
-            progress["curve"] = []
-        point = choose_operating_point(progress["fold_curves"], config.smooth_epochs)
+            progress["fold_gammas"].append(progress["gammas"])
+            progress["curve"], progress["gammas"] = [], []
+        point = choose_operating_point(progress["fold_curves"], config.smooth_epochs,
+                                       fold_gammas=progress["fold_gammas"])
         best_epoch, rate = point["epoch"], point["rate"]
-        # The raw gamma does not carry over from the validation models (other classes, other
-        # counts, another epoch): what carries over is the operating point, the share of
-        # held-out seen images sent to unseen classes. The final run keeps a few seen images
-        # aside to find the gamma with that share.
-        final_train, calibration_idx = hold_out_per_class(dataset.splits["trainval"], dataset.labels,
-                                                           config.seed + 7, fraction=CALIBRATION_FRACTION)
+        # What carries over from the fold models to the final one is the operating point, the
+        # share of held-out seen images sent to unseen classes. Either the final run keeps a few
+        # seen images aside to find its own gamma at that share ("calibration"), or it trains on
+        # every trainval image and takes the fold models' mean gamma there ("folds").
+        transfer = get_method(config.method).gamma_transfer
+        if transfer not in GAMMA_TRANSFERS:
+            raise ValueError(f"{config.method}: gamma_transfer must be one of {GAMMA_TRANSFERS}, not {transfer!r}")
+        final_train, calibration_idx = dataset.splits["trainval"], np.zeros(0, np.int64)
+        if transfer == "calibration":
+            final_train, calibration_idx = hold_out_per_class(final_train, dataset.labels, config.seed + 7,
+                                                              fraction=CALIBRATION_FRACTION)
         yield Phase("final", f"retraining on trainval for {best_epoch} epochs", best_epoch)
         done = yield from run.phase("final", final_train, seen, best_epoch, None, saved,
                                     carry={"epoch": best_epoch, "metrics": {}})
         if done is None:
             return (yield from run.cancelled())
         method = run.trained
-        gamma, gamma_source = 0.0, "validation"  # no calibration images (2 or fewer per class): no shift
-        if len(calibration_idx):
+        gamma, gamma_source = (point["gamma"] if transfer == "folds" else 0.0), "validation"
+        if transfer == "calibration" and len(calibration_idx):  # none (2 or fewer per class): no shift
             gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate,
                                              run.device)
         selection = {"best_epoch": best_epoch, "seen_rejection": rate, "validation_h": point["h"],
-                     "fold_h": point["fold_h"], "folds": [f[4].tolist() for f in folds],
-                     "smooth_epochs": config.smooth_epochs, "calibration_images": int(len(calibration_idx))}
+                     "fold_h": point["fold_h"], "fold_gamma": point["fold_gamma"], "gamma_transfer": transfer,
+                     "folds": [f[4].tolist() for f in folds], "smooth_epochs": config.smooth_epochs,
+                     "calibration_images": int(len(calibration_idx))}
     else:
         def on_test(method):
             return evaluate_on(method, dataset, features, dataset.splits["test_seen"], dataset.splits["test_unseen"],
@@ -345,8 +357,10 @@ class _Run:
                     if evaluate is not None:
                         metrics = evaluate(self.method)
                         curve_row = metrics.pop("h_by_rate", None)
+                        gamma_row = metrics.pop("gamma_by_rate", None)
                         if curve_row is not None and self.progress is not None:
                             self.progress["curve"].append(curve_row)
+                            self.progress["gammas"].append(gamma_row)
                         if best is None or metrics["h"] > best["metrics"]["h"]:
                             best = {"epoch": event.epoch, "metrics": metrics}
                             if keep_best_state:

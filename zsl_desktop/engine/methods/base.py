@@ -99,6 +99,11 @@ class Method(abc.ABC):
     # True when encode_rows goes back to the pixels (SGMA's part crops): mirrored feature rows
     # (training.with_flips, scoring.encode_rows) do not apply to such a method.
     reencodes_images: ClassVar[bool] = False
+    # Where the final model's gamma comes from under validation selection (engine.training):
+    # "calibration": a tenth of each seen class is kept out of the final run, and gamma rejects the
+    # chosen share of those images; "folds": the final run trains on all of trainval and takes the
+    # fold models' mean gamma at the chosen epoch and share.
+    gamma_transfer: ClassVar[str] = "calibration"
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         unknown = set(hparams or {}) - set(self.default_hparams)
