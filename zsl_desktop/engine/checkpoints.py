@@ -136,6 +136,7 @@ _HEADER_TYPES = {
     "backbone": (lambda v: isinstance(v, str), "a backbone name"),
     "feature_kind": (lambda v: v in ("grid", "pooled"), "'grid' or 'pooled'"),
     "input_size": (lambda v: _is_int(v) and 16 <= v <= 4096, "a whole number of pixels from 16 to 4096"),
+    "flips": (lambda v: v in ("none", "train", "tta", "both"), "one of none, train, tta, both"),
     "channels": (lambda v: _is_int(v) and v > 0, "a positive whole number"),
     "grid_size": (lambda v: isinstance(v, list) and all(_is_int(x) and x > 0 for x in v), "a list of positive whole numbers"),
     "attribute_names": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of names"),

@@ -10,7 +10,7 @@ import logging
 import numpy as np
 import torch
 
-from zsl_desktop.engine.backbones import BACKBONES, load_backbone, preprocess
+from zsl_desktop.engine.backbones import load_backbone, preprocess
 from zsl_desktop.engine.errors import JobCancelled
 from zsl_desktop.engine.events import is_out_of_memory
 from zsl_desktop.engine.images import describe, open_image
@@ -82,9 +82,9 @@ def extract_images(paths, backbone: str = "efficientnet_lite0", input_size: int 
 
     Unreadable files give zero rows and an entry in ``errors`` (path -> why); nothing raises.
     """
-    spec = BACKBONES[backbone]
-    input_size = input_size or spec.default_input_size
     model = load_backbone(backbone, device=device or default_device())
+    spec = model.spec  # a timm backbone knows its channels and stride once built
+    input_size = input_size or spec.default_input_size
     runner = BackboneRunner(model, batch_size)
     grids, pooled, errors = [], [], {}
     for start in range(0, len(paths), batch_size):

@@ -44,12 +44,38 @@ class FeatureSource:
     grid: Any = None
     pooled: Any = None
     images: ImageAccess | None = None  # the rows' original images, for methods that re-encode crops (SGMA)
+    # The same images mirrored left-right (a FeatureSource of the same shape), or None. Its rows are
+    # addressed as rows N..2N-1 of this source (``mirrored_rows``), so a method trains on flipped copies
+    # by being handed their row numbers and reads them like any other row.
+    mirrored: FeatureSource | None = None
+    tta: bool = False  # score each image as the mean of its codes and its mirror's (scoring.encode_rows)
+
+    @property
+    def num_rows(self) -> int:
+        array = self.grid if self.grid is not None else self.pooled
+        return 0 if array is None else len(array)
+
+    def mirrored_rows(self, index) -> np.ndarray:
+        """The row numbers of the mirrored copies of rows ``index``."""
+        if self.mirrored is None:
+            raise ValueError("no mirrored features: extract them with --flips (zsl-desktop extract --flips both)")
+        return np.asarray(index, np.int64) + self.num_rows
 
     def rows(self, kind: str, index, device="cpu") -> torch.Tensor:
+        index = np.asarray(index, np.int64)
+        n = self.num_rows
+        if self.mirrored is not None and index.size and index.max() >= n:
+            upper = index >= n
+            plain = self.rows(kind, index[~upper], device) if (~upper).any() else None
+            flipped = self.mirrored.rows(kind, index[upper] - n, device)
+            merged = flipped.new_empty((len(index), *flipped.shape[1:]))
+            merged[torch.from_numpy(np.flatnonzero(upper)).to(merged.device)] = flipped
+            if plain is not None:
+                merged[torch.from_numpy(np.flatnonzero(~upper)).to(merged.device)] = plain
+            return merged
         array = self.grid if kind == "grid" else self.pooled
         if array is None:
             raise ValueError(f"no {kind} features available")
-        index = np.asarray(index)
         order = np.argsort(index)  # memmaps read faster in order
         block = np.asarray(array[index[order]], dtype=np.float32)
         if len(index):

@@ -1,5 +1,9 @@
 """FeatureStore: run the frozen backbone once per (dataset, backbone, input size), memory-map after.
 
+A second, optional store per key holds the same images mirrored left-right (key suffix ``-hflip``):
+extra training rows (flip augmentation, extracted once instead of every epoch) and the second view
+of flip test-time averaging. The unmirrored key is what it always was, so existing stores are read.
+
 Layout of one store folder::
 
     manifest.json   key, shapes, status ("partial" | "complete"), failed images
@@ -43,7 +47,7 @@ from zsl_desktop.engine import paths
 from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.distributed import context as dist_context
-from zsl_desktop.engine.backbones import BACKBONES, load_backbone, preprocess
+from zsl_desktop.engine.backbones import load_backbone, preprocess, spec_for, store_name
 from zsl_desktop.engine.events import prefetch, run_to_end
 from zsl_desktop.engine.extraction import BackboneRunner, ExtractionCancelled, default_device
 from zsl_desktop.engine.feature_source import FeatureSource, ImageAccess, release_pages
@@ -65,11 +69,24 @@ class ExtractProgress:
     message: str = ""
 
 
-def store_key(dataset: Dataset, backbone: str, input_size: int) -> str:
+MIRRORED_SUFFIX = "-hflip"
+FLIP_MODES = ("none", "train", "tta", "both")  # mirrored images as extra training rows, as a test view, both
+
+
+def store_key(dataset: Dataset, backbone: str, input_size: int, mirrored: bool = False) -> str:
+    """``<dataset>-<fingerprint>-<backbone>-<input size>[-hflip]``: one store per way of making features."""
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in dataset.name)[:80]
     while len(safe.encode()) > 80:  # a folder name stops at 255 bytes
         safe = safe[:-1]
-    return f"{safe}-{dataset.fingerprint}-{backbone}-{input_size}"
+    backbone = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in store_name(backbone))[:100]
+    return f"{safe}-{dataset.fingerprint}-{backbone}-{input_size}" + (MIRRORED_SUFFIX if mirrored else "")
+
+
+def flips_need_mirrored(flips: str) -> bool:
+    """Whether a flip mode reads the mirrored store (every mode but "none")."""
+    if flips not in FLIP_MODES:
+        raise ValueError(f"flips must be one of {', '.join(FLIP_MODES)}, not {flips!r}")
+    return flips != "none"
 
 
 class FeatureStore:
@@ -90,18 +107,25 @@ class FeatureStore:
     def source(self) -> FeatureSource:
         return FeatureSource(grid=self.grid, pooled=self.pooled)
 
+    @property
+    def mirrored(self) -> bool:
+        """True for a store of left-right mirrored images (stores from before flips have no such field)."""
+        return bool(self.manifest.get("mirrored", False))
+
     @staticmethod
-    def folder_for(dataset: Dataset, backbone: str, input_size: int, root: Path | None = None) -> Path:
-        return Path(root or paths.feature_store_dir()) / store_key(dataset, backbone, input_size)
+    def folder_for(dataset: Dataset, backbone: str, input_size: int, root: Path | None = None,
+                   mirrored: bool = False) -> Path:
+        return Path(root or paths.feature_store_dir()) / store_key(dataset, backbone, input_size, mirrored)
 
     @classmethod
-    def open(cls, dataset: Dataset, backbone: str, input_size: int, root: Path | None = None):
+    def open(cls, dataset: Dataset, backbone: str, input_size: int, root: Path | None = None,
+             mirrored: bool = False):
         """The complete store for this key whose images are unchanged on disk, or None (then extract)."""
-        folder = cls.folder_for(dataset, backbone, input_size, root)
+        folder = cls.folder_for(dataset, backbone, input_size, root, mirrored)
         manifest = _read_manifest(folder)
         if manifest is None or manifest.get("status") != "complete":
             return None
-        if manifest.get("key") != store_key(dataset, backbone, input_size):
+        if manifest.get("key") != store_key(dataset, backbone, input_size, mirrored):
             return None
         if len(changed_rows(dataset, folder)):
             return None  # ``extract`` re-reads just those images
@@ -124,11 +148,19 @@ def _forget_rows(folder: Path, dataset: Dataset, manifest: dict, rows: np.ndarra
     return manifest
 
 
-def feature_source(dataset: Dataset, store: FeatureStore | None) -> FeatureSource:
-    """Features for a method: the store's, or the dataset's own pooled features (xlsa17)."""
+def feature_source(dataset: Dataset, store: FeatureStore | None, mirrored: FeatureStore | None = None,
+                   tta: bool = False) -> FeatureSource:
+    """Features for a method: the store's, or the dataset's own pooled features (xlsa17).
+
+    ``mirrored``: the store of the same images mirrored (rows N..2N-1 of the source, see FeatureSource);
+    ``tta``: average each image's codes with its mirror's when scoring.
+    """
     if store is not None:
         source = store.source()
         source.images = ImageAccess.for_store(dataset, store) if dataset.has_images else None
+        if mirrored is not None:
+            source.mirrored = mirrored.source()
+            source.tta = bool(tta)
         return source
     if dataset.features is not None:
         return FeatureSource(grid=None, pooled=dataset.features)
@@ -137,22 +169,23 @@ def feature_source(dataset: Dataset, store: FeatureStore | None) -> FeatureSourc
 
 def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: int | None = None,
             root: Path | None = None, device: str | None = None, batch_size: int | None = None,
-            cancel=None):
+            cancel=None, mirrored: bool = False):
     """Generator: extract (or resume) the store, yielding ExtractProgress; returns the FeatureStore.
 
+    ``mirrored``: the store of every image mirrored left-right (its own key, see the module docstring).
     Use ``store = yield from extract(...)`` or :func:`extract_all`.
     """
     if not dataset.has_images:
         raise ValueError(f"{dataset.name} has precomputed features only; nothing to extract")
     image_paths = dataset.image_paths or ()
-    spec = BACKBONES[backbone]
+    spec = spec_for(backbone)
     input_size = input_size or spec.default_input_size
     device = device or default_device()
     # On the CPU small batches win: 4 images ran ~1.5x faster than 32 here (less
     # allocator traffic, activations stay in cache); channels-last helps the convs.
     batch_size = batch_size or (64 if device.startswith("cuda") else 4)
-    folder = FeatureStore.folder_for(dataset, backbone, input_size, root)
-    key = store_key(dataset, backbone, input_size)
+    folder = FeatureStore.folder_for(dataset, backbone, input_size, root, mirrored)
+    key = store_key(dataset, backbone, input_size, mirrored)
     n = dataset.num_samples
 
     existing = _read_manifest(folder)
@@ -168,6 +201,7 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     if dist.active and device == default_device():
         device = dist.device
     model = load_backbone(backbone, device=device)
+    spec = model.spec  # a timm backbone knows its channels and stride once built
     h = w = spec.grid_size(input_size)
     grid_shape = [spec.channels, h, w]
     fresh = existing is None or existing.get("key") != key
@@ -184,8 +218,8 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
         folder.mkdir(parents=True, exist_ok=True)
         manifest = {
             "version": STORE_VERSION, "key": key, "dataset": dataset.name, "fingerprint": dataset.fingerprint,
-            "backbone": backbone, "input_size": input_size, "num_images": n, "channels": spec.channels,
-            "grid_shape": grid_shape, "status": "partial", "failed": {},
+            "backbone": backbone, "input_size": input_size, "mirrored": bool(mirrored), "num_images": n,
+            "channels": spec.channels, "grid_shape": grid_shape, "status": "partial", "failed": {},
         }
         for name in ("grid.f16", "pooled.f16", "done.u8", SOURCES_FILE):
             (folder / name).unlink(missing_ok=True)
@@ -221,7 +255,8 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
 
     def load(i):
         try:
-            return preprocess(open_image(dataset.image_path(int(i))), spec, input_size), None
+            x = preprocess(open_image(dataset.image_path(int(i))), spec, input_size)
+            return (x.flip(-1) if mirrored else x), None
         except Exception as exc:  # any unreadable image: record it, keep going
             return torch.zeros(3, input_size, input_size), describe(exc)
 

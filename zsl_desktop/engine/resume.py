@@ -19,13 +19,14 @@ def resume_path(checkpoint_path: Path) -> Path:
     return checkpoint_path.with_name(checkpoint_path.stem + ".resume.pt")
 
 
-RESUME_SETTINGS = ("method", "select", "seed", "backbone", "input_size", "requested_epochs")
+RESUME_SETTINGS = ("method", "select", "seed", "backbone", "input_size", "flips", "requested_epochs")
 
 
 def resume_differences(header: dict, config) -> list[str]:
     """The settings a resume file was made with that differ from ``config`` (a ``TrainConfig``), in words ("seed 0 -> 1")."""
     ours = {"method": config.method, "select": config.select, "seed": config.seed, "backbone": config.backbone,
-            "input_size": config.input_size, "requested_epochs": config.epochs or default_epochs(config.method)}
+            "input_size": config.input_size, "flips": config.flips,
+            "requested_epochs": config.epochs or default_epochs(config.method)}
     out = [f"{'epochs' if k == 'requested_epochs' else k.replace('_', ' ')} {header.get(k)!r} -> {ours[k]!r}"
            for k in RESUME_SETTINGS if k in header and header.get(k) != ours[k]]
     theirs = header.get("hparams") or {}

@@ -5,6 +5,8 @@ Used by the trainer (selection every epoch), the session (the active model's tes
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from zsl_desktop.engine import evaluation as ev
@@ -15,7 +17,18 @@ from zsl_desktop.engine.selection import gamma_at_rate
 
 
 def encode_rows(method: Method, features: FeatureSource, index, device="cpu", progress=None) -> np.ndarray:
-    """Codes for many rows (``Method.encode_rows``: chunked, out-of-memory safe); ``progress(done, total)``."""
+    """Codes for many rows (``Method.encode_rows``: chunked, out-of-memory safe); ``progress(done, total)``.
+
+    With ``features.tta`` (flip test-time averaging) each image's codes are the mean of its own and its
+    mirror's. For the dataset's classes every method's logits are linear in its codes, so this is the
+    mean of the two logits. A method that re-encodes the original images (SGMA) is never flip-averaged.
+    """
+    if features.tta and features.mirrored is not None and not method.reencodes_images:
+        index = np.asarray(index, np.int64)
+        both = method.encode_rows(replace(features, tta=False),
+                                  np.concatenate([index, features.mirrored_rows(index)]), device,
+                                  progress=None if progress is None else (lambda d, t: progress(d // 2, t // 2)))
+        return (both[:len(index)] + both[len(index):]) / 2
     return method.encode_rows(features, index, device, progress=progress)
 
 

@@ -42,6 +42,7 @@ from zsl_desktop.engine.data.word_vectors import attribute_vectors
 from zsl_desktop.engine.distributed import context as dist_context
 from zsl_desktop.engine.events import Cancelled, Control, EpochEnd, Message, is_out_of_memory
 from zsl_desktop.engine.feature_source import FeatureSource
+from zsl_desktop.engine.features import flips_need_mirrored
 from zsl_desktop.engine.methods import default_epochs, get_method
 from zsl_desktop.engine.methods.base import Method, ModelInfo, TrainData
 from zsl_desktop.engine.resume import load_resume, resume_path
@@ -97,6 +98,9 @@ class TrainConfig:
     input_size: int = 224
     folds: int = SELECTION_FOLDS
     smooth_epochs: int = SMOOTH_EPOCHS
+    # "train": mirrored images as extra training rows; "tta": each image scored with its mirror;
+    # "both"; "none". Anything but "none" needs the mirrored store (features.mirrored).
+    flips: str = "none"
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -151,7 +155,8 @@ def make_header(dataset: Dataset, method: Method, config: TrainConfig, **extra) 
         "dataset": dataset.name, "dataset_format": dataset.format, "dataset_fingerprint": dataset.fingerprint,
         "attribute_names": list(dataset.attribute_names), "class_names": list(dataset.classes),
         "seen_classes": dataset.seen_classes.tolist(), "unseen_classes": dataset.unseen_classes.tolist(),
-        "backbone": config.backbone, "input_size": config.input_size, "feature_kind": method.feature_kind,
+        "backbone": config.backbone, "input_size": config.input_size, "flips": config.flips,
+        "feature_kind": method.feature_kind,
         "channels": method.info.channels, "grid_size": list(method.info.grid_size or []),
         "seed": config.seed, "select": config.select, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         # float sums depend on the thread count: a rerun needs the same one to pick the same epoch
@@ -213,6 +218,7 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
     if epochs < 1:  # 0 must not mean "the default", nor -1 an untrained model
         raise ValueError(f"epochs must be at least 1, not {config.epochs}")
     seen, unseen = dataset.seen_classes, dataset.unseen_classes
+    features = with_flips(features, config)
     saved = load_resume(checkpoint_path, dataset, config) if resume and checkpoint_path else None
     run = _Run(dataset, features, config, control, device, checkpoint_path)
 
@@ -341,7 +347,8 @@ class _Run:
         last_epoch_state = _cpu_copy(self.method.state_dict()) if start else None
         while True:
             data = train_data(self.dataset, self.features, index, train_classes, self.device, self.config.seed,
-                               self.config.backbone, self.config.input_size)
+                              self.config.backbone, self.config.input_size,
+                              mirrored=self.config.flips in ("train", "both"))
             try:
                 for event in self.method.fit(data, self.control, epochs, start_epoch=start):
                     yield event
@@ -419,14 +426,31 @@ def _cpu_copy(state: dict) -> dict:
             for k, v in state.items()}
 
 
+def with_flips(features: FeatureSource, config: TrainConfig) -> FeatureSource:
+    """The feature source for ``config.flips``: its test-time averaging set, the mirrored rows checked."""
+    if not flips_need_mirrored(config.flips):
+        return replace(features, tta=False)
+    if features.mirrored is None:
+        raise ValueError(f"--flips {config.flips} needs the features of the mirrored images; extract them "
+                         f"(zsl-desktop extract --flips {config.flips} ...) or train with --flips none")
+    if get_method(config.method).reencodes_images:  # SGMA
+        raise ValueError(f"{config.method} re-encodes crops of the original images, so mirrored features do not "
+                         f"apply to it; train it with --flips none")
+    return replace(features, tta=config.flips in ("tta", "both"))
+
+
 def train_data(dataset, features, index, train_classes, device, seed, backbone="efficientnet_lite0",
-                input_size=224) -> TrainData:
-    """What ``fit`` gets for the rows ``index`` (this rank's share under torchrun), learning ``train_classes``."""
+               input_size=224, mirrored: bool = False) -> TrainData:
+    """What ``fit`` gets for the rows ``index`` (this rank's share under torchrun), learning ``train_classes``;
+    ``mirrored``: the mirrored copies of the rows are training rows too."""
     vectors, _ = attribute_vectors(dataset.attribute_names)
     ctx = dist_context()
     index = ctx.shard_training(np.asarray(index), seed)  # this rank's share under torchrun
+    labels = dataset.labels[index]
+    if mirrored:
+        index, labels = np.concatenate([index, features.mirrored_rows(index)]), np.concatenate([labels, labels])
     return TrainData(
-        features=features, train_index=index, train_labels=dataset.labels[index],
+        features=features, train_index=index, train_labels=labels,
         class_attributes=dataset.class_attributes, seen_classes=np.asarray(train_classes),
         unseen_classes=np.setdiff1d(np.arange(dataset.num_classes), train_classes),
         attribute_names=dataset.attribute_names, attribute_vectors=vectors, device=device, seed=seed,

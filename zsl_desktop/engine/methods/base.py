@@ -96,6 +96,9 @@ class Method(abc.ABC):
     has_attention: ClassVar[bool] = False
     # True when fit() runs its trainable modules through ``data.parallel`` (torchrun/DDP ready).
     supports_distributed: ClassVar[bool] = False
+    # True when encode_rows goes back to the pixels (SGMA's part crops): mirrored feature rows
+    # (training.with_flips, scoring.encode_rows) do not apply to such a method.
+    reencodes_images: ClassVar[bool] = False
     # Where the final model's gamma comes from under validation selection (engine.training):
     # "calibration": a tenth of each seen class is kept out of the final run, and gamma rejects the
     # chosen share of those images; "folds": the final run trains on all of trainval and takes the

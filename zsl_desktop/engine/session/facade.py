@@ -26,7 +26,7 @@ from zsl_desktop.engine.checkpoints import (
     Checkpoint, CheckpointError, check_compatible, load_checkpoint, save_checkpoint,
 )
 from zsl_desktop.engine.data.model import Dataset
-from zsl_desktop.engine.features import FeatureStore, extract, feature_source
+from zsl_desktop.engine.features import FeatureStore, extract, feature_source, flips_need_mirrored
 from zsl_desktop.engine.methods.base import FeatureSource, Method
 from zsl_desktop.engine.paths import data_dir
 from zsl_desktop.engine.predict import find_photos
@@ -70,12 +70,14 @@ class ModelState:
 
 class Session:
     def __init__(self, dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: int = 224,
-                 device: str | None = None):
+                 device: str | None = None, flips: str = "none"):
         self.dataset = dataset
         self.backbone = backbone
         self.input_size = input_size
         self.device = pick_device(device)
+        self.flips = flips  # training.TrainConfig.flips; anything but "none" also prepares the mirrored store
         self.store: FeatureStore | None = None
+        self.mirrored_store: FeatureStore | None = None  # the same images mirrored left-right (flips)
         self.model: ModelState | None = None
         self.loose = LoosePhotos(backbone, input_size, self.device)
         self.photo_routing = PhotoRouting()  # the out-of-domain warning and the real-bird model, for loose photos
@@ -87,6 +89,10 @@ class Session:
         """Use the dataset's features if they are already extracted (nothing is computed); True when ready."""
         if self.dataset.has_images and self.store is None:
             self.store = FeatureStore.open(self.dataset, self.backbone, self.input_size)
+            if self.store is not None and flips_need_mirrored(self.flips):
+                self.mirrored_store = FeatureStore.open(self.dataset, self.backbone, self.input_size, mirrored=True)
+                if self.mirrored_store is None:
+                    self.store = None  # both are needed: prepare_features extracts the missing one
         return self.features_ready
 
     @property
@@ -102,11 +108,19 @@ class Session:
             store = yield from extract(self.dataset, self.backbone, self.input_size, device=self.device,
                                        cancel=cancel)
         self.store = store
+        if flips_need_mirrored(self.flips):
+            mirrored = FeatureStore.open(self.dataset, self.backbone, self.input_size, mirrored=True)
+            if mirrored is None:
+                mirrored = yield from extract(self.dataset, self.backbone, self.input_size, device=self.device,
+                                              cancel=cancel, mirrored=True)
+            self.mirrored_store = mirrored
         return store
 
     @property
     def features(self) -> FeatureSource:
-        return feature_source(self.dataset, self.store)
+        """The store's features; with the mirrored store, flip-averaged when the active model asks for it."""
+        tta = self.model is not None and self.model.header.get("flips") in ("tta", "both")
+        return feature_source(self.dataset, self.store, self.mirrored_store, tta)
 
     # -- models ---------------------------------------------------------------------
     def load_checkpoint(self, path, progress=None) -> ModelState:
@@ -143,20 +157,29 @@ class Session:
         check_compatible(checkpoint, self.dataset)
         h = checkpoint.header
         backbone, size = h.get("backbone", self.backbone), int(h.get("input_size", self.input_size))
-        store = self.store
+        store, mirrored = self.store, self.mirrored_store
+        where = checkpoint.path or "the checkpoint"
         if (backbone, size) != (self.backbone, self.input_size):
-            store = FeatureStore.open(self.dataset, backbone, size)
+            store, mirrored = FeatureStore.open(self.dataset, backbone, size), None
             if store is None and self.dataset.has_images:
-                where = checkpoint.path or "the checkpoint"
                 raise CheckpointError(
                     f"{where}: made with {backbone} features at {size} px, which are not extracted for "
                     f"{self.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size})")
+        if h.get("flips") in ("tta", "both") and mirrored is None and self.dataset.has_images:
+            mirrored = FeatureStore.open(self.dataset, backbone, size, mirrored=True)
+            if mirrored is None:
+                raise CheckpointError(
+                    f"{where}: averages each image with its mirror, whose features are not extracted for "
+                    f"{self.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size} "
+                    f"--flips tta)")
         method = method_from_checkpoint(checkpoint).to(self.device)
-        return self._activate(method, h, checkpoint_identity(checkpoint), store, backbone, size, progress)
+        return self._activate(method, h, checkpoint_identity(checkpoint), store, backbone, size, progress,
+                              mirrored)
 
     def use_method(self, method: Method, header: dict, cache_key: str | None = None, progress=None) -> ModelState:
         """Make ``method`` the active model: encode every image once (cached per checkpoint file)."""
-        return self._activate(method, header, cache_key, self.store, self.backbone, self.input_size, progress)
+        return self._activate(method, header, cache_key, self.store, self.backbone, self.input_size, progress,
+                              self.mirrored_store)
 
     def use_codes(self, method: Method, header: dict, codes: np.ndarray) -> ModelState:
         """Make ``method`` active with codes computed elsewhere (the benchmark's, of any number of items)."""
@@ -164,20 +187,24 @@ class Session:
         self._codes_cache = None
         return self.model
 
-    def _activate(self, method, header, cache_key, store, backbone, input_size, progress=None) -> ModelState:
+    def _activate(self, method, header, cache_key, store, backbone, input_size, progress=None,
+                  mirrored=None) -> ModelState:
         """Encode every image with ``method`` on ``store``'s features, then (only then) switch to both.
 
         ``progress(done, total)`` while encoding; never called when the codes come from the cache.
+        A model trained with flip test-time averaging (header "flips" tta/both) scores each image with its
+        mirror (``mirrored``, the mirrored store); its codes are cached under their own key.
         """
-        cache = codes_cache_path(cache_key, store)
+        tta = header.get("flips") in ("tta", "both") and mirrored is not None
+        cache = codes_cache_path(cache_key and (f"{cache_key}-tta" if tta else cache_key), store)
         codes = read_codes(cache, self.dataset.num_samples)
         if codes is None:
             with torch.inference_mode():
-                codes = encode_rows(method, feature_source(self.dataset, store),
+                codes = encode_rows(method, feature_source(self.dataset, store, mirrored, tta),
                                     np.arange(self.dataset.num_samples), self.device, progress=progress)
             if cache is not None:
                 write_codes(cache, codes)
-        self.store, self.backbone, self.input_size = store, backbone, input_size
+        self.store, self.backbone, self.input_size, self.mirrored_store = store, backbone, input_size, mirrored
         self.model = ModelState(method=method, header=header, codes=codes)
         self._codes_cache = None  # the photos' codes are recomputed on the next request
         return self.model

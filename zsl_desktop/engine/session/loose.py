@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zsl_desktop.engine.backbones import BACKBONES, load_backbone, preprocess
+from zsl_desktop.engine.backbones import load_backbone, preprocess, weights_path
 from zsl_desktop.engine.images import describe, open_image
 from zsl_desktop.engine.session.results import LooseAdded, LooseItem
 
@@ -22,7 +22,7 @@ _backbone_cache: list = []  # [(key, model)]: one backbone, kept across datasets
 
 
 def cached_backbone(name: str, device):
-    key = (name, device)
+    key = (name, device, str(weights_path(name)))  # a timm backbone's weights file may change (--backbone-weights)
     if not _backbone_cache or _backbone_cache[0][0] != key:
         _backbone_cache[:] = [(key, load_backbone(name, device=device))]
     return _backbone_cache[0][1]
@@ -50,11 +50,11 @@ class LoosePhotos:
 
         ``still_wanted()`` turning False (another dataset was opened) stops after the current batch.
         """
-        spec = BACKBONES[self.backbone]
         known = {i.path for i in self.items}
         added, errors = [], []
         todo = [str(p) for p in paths if str(p) not in known]
         model = cached_backbone(self.backbone, self.device)
+        spec = model.spec  # a timm backbone knows its facts once built
         for start in range(0, len(todo), BATCH):
             batch, batch_paths = [], []
             for path in todo[start:start + BATCH]:

@@ -39,7 +39,7 @@ import torch
 from PIL import Image
 
 from zsl_desktop.engine.atomic import atomic_open
-from zsl_desktop.engine.backbones import BACKBONES, load_backbone
+from zsl_desktop.engine.backbones import BACKBONES, load_backbone, spec_for
 from zsl_desktop.engine.events import prefetch
 from zsl_desktop.engine.feature_source import ImageAccess
 from zsl_desktop.engine.images import ImageFileError, open_image
@@ -239,7 +239,7 @@ class CropEncoder:
     def __init__(self, access: ImageAccess, channels: int, crop_size: int = 128, quantum: int = 32,
                  device="cpu", batch_size: int = 16):
         self.access = access
-        self.spec = BACKBONES[access.backbone]
+        self.spec = spec_for(access.backbone)
         if self.spec.channels != int(channels):
             raise ValueError(f"crops: backbone {access.backbone} gives {self.spec.channels} channels, "
                              f"the model expects {channels}")
@@ -330,6 +330,6 @@ def encode_crops(image, boxes, channels: int, crop_size: int = 128, quantum: int
     if name is None:
         raise ValueError(f"crops: no backbone gives {channels} channels")
     pil = image if isinstance(image, Image.Image) else _open_rgb(image)
-    tensors = crop_tensors(pil, dequantise(quantise(boxes, quantum), quantum), crop_size, BACKBONES[name])
+    tensors = crop_tensors(pil, dequantise(quantise(boxes, quantum), quantum), crop_size, spec_for(name))
     _, pooled = load_backbone(name, device=device)(tensors)
     return pooled.float().cpu().numpy().astype(np.float16).astype(np.float32)

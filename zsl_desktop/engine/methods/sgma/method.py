@@ -117,6 +117,7 @@ class SGMA(SGMATraining, Method):
     title = "SGMA (Zhu et al., NeurIPS 2019)"
     feature_kind = "grid"
     has_attention = True
+    reencodes_images = True  # encode_rows re-encodes part crops of the original images
     default_hparams = {
         "epochs": 12,
         "attention_epochs": 3,  # stage 1 length; boxes are fixed afterwards
