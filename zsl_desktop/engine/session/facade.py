@@ -318,7 +318,8 @@ class Session:
             rank = np.asarray(rank, np.float32)
         live = LiveScores(item if item is not None and scores is not None else -1, classes.names, classes.kinds,
                           scores, classes.draft_column, rank, request.generation)
-        if scores is not None and live.item >= self.dataset.num_samples:  # a loose photo: which model predicts it
+        if scores is not None and 0 <= live.item - self.dataset.num_samples < len(self.loose.items):
+            # a loose photo: which model predicts it
             live = self.photo_routing.route(self, request, live)
         return live
 
