@@ -1,4 +1,5 @@
 """Shared fixtures. Every test runs offscreen with its user folders in a temp dir."""
+
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

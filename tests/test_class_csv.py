@@ -1,4 +1,5 @@
 """Class definitions as CSV (engine/class_csv.py): round trip, column order, and messages that name the cell."""
+
 import os
 
 import numpy as np
@@ -18,8 +19,10 @@ def write(tmp_path, text, name="classes.csv"):
 
 
 def test_round_trip_keeps_names_values_and_notes(tmp_path):
-    classes = [UserClass.from_array("Blue hook", [0, 100, 0, 80.5], note="from a field guide"),
-               UserClass.from_array("Red, cone", [90, 0, 75, 0])]  # a comma in the name: quoted
+    classes = [
+        UserClass.from_array("Blue hook", [0, 100, 0, 80.5], note="from a field guide"),
+        UserClass.from_array("Red, cone", [90, 0, 75, 0]),
+    ]  # a comma in the name: quoted
     path = write_classes_csv(tmp_path / "out.csv", classes, NAMES)
     assert path.read_text().splitlines()[0] == "class," + ",".join(NAMES) + ",note"
     back = read_classes_csv(path, NAMES, SCALE)
@@ -41,16 +44,19 @@ def test_spreadsheet_quirks_bom_crlf_blank_rows(tmp_path):
     assert [c.name for c in read_classes_csv(path, NAMES, SCALE)] == ["A", "B"]
 
 
-@pytest.mark.parametrize("body, words", [
-    ("A,1,2,3\n", ["line 2", "4 fields", "header has 5"]),
-    ("A,1,2,x,4\n", ["line 2", "'has_crown_color::red'", "expected a number", "'x'"]),
-    ("A,1,2,,4\n", ["line 2", "'has_crown_color::red'", "an empty cell"]),
-    ("A,1,2,3,4\nB,1,2,3,140\n", ["line 3", "'has_crown_color::blue'", "140 is outside the scale 0-100"]),
-    ("A,1,2,3,-5\n", ["line 2", "'has_crown_color::blue'", "-5 is outside"]),
-    ("A,1,2,3,nan\n", ["line 2", "'has_crown_color::blue'", "not a finite number"]),
-    ("A,1,2,3,4\na,1,2,3,4\n", ["line 3", "'class'", "already a class called"]),
-    (",1,2,3,4\n", ["line 2", "'class'", "needs a name"]),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ("A,1,2,3\n", ["line 2", "4 fields", "header has 5"]),
+        ("A,1,2,x,4\n", ["line 2", "'has_crown_color::red'", "expected a number", "'x'"]),
+        ("A,1,2,,4\n", ["line 2", "'has_crown_color::red'", "an empty cell"]),
+        ("A,1,2,3,4\nB,1,2,3,140\n", ["line 3", "'has_crown_color::blue'", "140 is outside the scale 0-100"]),
+        ("A,1,2,3,-5\n", ["line 2", "'has_crown_color::blue'", "-5 is outside"]),
+        ("A,1,2,3,nan\n", ["line 2", "'has_crown_color::blue'", "not a finite number"]),
+        ("A,1,2,3,4\na,1,2,3,4\n", ["line 3", "'class'", "already a class called"]),
+        (",1,2,3,4\n", ["line 2", "'class'", "needs a name"]),
+    ],
+)
 def test_bad_rows_name_the_file_line_and_column(tmp_path, body, words):
     path = write(tmp_path, "class," + ",".join(NAMES) + "\n" + body)
     with pytest.raises(LibraryError) as info:
@@ -69,7 +75,9 @@ def test_unknown_duplicate_or_missing_attribute_columns_are_named(tmp_path):
     with pytest.raises(LibraryError, match="appears twice"):
         read_classes_csv(twice, NAMES, SCALE)
     missing = write(tmp_path, "class," + ",".join(NAMES[:3]) + "\nA,1,2,3\n", "m.csv")
-    with pytest.raises(LibraryError, match=r"1 of the dataset's attributes have no column \(e.g. 'has_crown_color::blue'\)"):
+    with pytest.raises(
+        LibraryError, match=r"1 of the dataset's attributes have no column \(e.g. 'has_crown_color::blue'\)"
+    ):
         read_classes_csv(missing, NAMES, SCALE)
     no_header = write(tmp_path, "name," + ",".join(NAMES) + "\n", "h.csv")
     with pytest.raises(LibraryError, match=r"line 1, column 'class'.*must be 'class'"):

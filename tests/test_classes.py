@@ -1,11 +1,22 @@
 """The user class library (engine/classes.py): persistence, corruption, exchange, undo history."""
+
 import json
 
 import numpy as np
 import pytest
 
-from zsl_desktop.engine.classes import (EXPORT_FORMAT, ClassLibrary, LibraryError, UserClass, attribute_identity,
-                                        check_name, library_path, read_export, unique_name, value_range)
+from zsl_desktop.engine.classes import (
+    EXPORT_FORMAT,
+    ClassLibrary,
+    LibraryError,
+    UserClass,
+    attribute_identity,
+    check_name,
+    library_path,
+    read_export,
+    unique_name,
+    value_range,
+)
 from zsl_desktop.engine.edit_history import EditHistory
 
 NAMES = ("has_bill_shape::cone", "has_bill_shape::hooked", "has_crown_color::red", "has_crown_color::blue")
@@ -96,8 +107,14 @@ def test_corrupt_library_is_kept_aside(tmp_path):
     assert aside[0].exists()
 
 
-@pytest.mark.parametrize("content", ['{"format": "something else"}', "[1, 2]",
-                                     '{"format": "zsl-desktop-class-library/1", "sets": {"x": {"classes": [{"name": 1}]}}}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"format": "something else"}',
+        "[1, 2]",
+        '{"format": "zsl-desktop-class-library/1", "sets": {"x": {"classes": [{"name": 1}]}}}',
+    ],
+)
 def test_structurally_wrong_library_is_kept_aside(tmp_path, content):
     path = tmp_path / "class_library.json"
     path.write_text(content)
@@ -133,25 +150,31 @@ def test_import_a_whole_library_file(tmp_path):
 
 
 def _export(tmp_path, **changes):
-    data = {"format": EXPORT_FORMAT, "attribute_names": list(NAMES),
-            "classes": [{"name": "X", "values": [0, 10, 20, 30]}]}
+    data = {
+        "format": EXPORT_FORMAT,
+        "attribute_names": list(NAMES),
+        "classes": [{"name": "X", "values": [0, 10, 20, 30]}],
+    }
     data.update(changes)
     path = tmp_path / "in.json"
     path.write_text(json.dumps(data))
     return path
 
 
-@pytest.mark.parametrize("changes, problem", [
-    ({"format": "nope"}, "not a ZSL Desktop class file"),
-    ({"attribute_names": list(NAMES[:3])}, "do not match"),
-    ({"attribute_names": list(NAMES[:3]) + ["has_eye::big"]}, "1 missing"),
-    ({"classes": [{"name": "X", "values": [1, 2]}]}, "2 values for 4 attributes"),
-    ({"classes": [{"name": "X", "values": [1, 2, "a", 4]}]}, "value 3"),
-    ({"classes": [{"name": "X", "values": [1, 2, 3, 400]}]}, "outside the scale 0-100"),
-    ({"classes": [{"name": "", "values": [1, 2, 3, 4]}]}, "class 1: a class needs a name"),
-    ({"classes": [{"name": "X", "values": [1, 2, 3, 4]}, {"name": "x", "values": [1, 2, 3, 4]}]}, "already"),
-    ({"classes": "many"}, "must be a list"),
-])
+@pytest.mark.parametrize(
+    "changes, problem",
+    [
+        ({"format": "nope"}, "not a ZSL Desktop class file"),
+        ({"attribute_names": list(NAMES[:3])}, "do not match"),
+        ({"attribute_names": list(NAMES[:3]) + ["has_eye::big"]}, "1 missing"),
+        ({"classes": [{"name": "X", "values": [1, 2]}]}, "2 values for 4 attributes"),
+        ({"classes": [{"name": "X", "values": [1, 2, "a", 4]}]}, "value 3"),
+        ({"classes": [{"name": "X", "values": [1, 2, 3, 400]}]}, "outside the scale 0-100"),
+        ({"classes": [{"name": "", "values": [1, 2, 3, 4]}]}, "class 1: a class needs a name"),
+        ({"classes": [{"name": "X", "values": [1, 2, 3, 4]}, {"name": "x", "values": [1, 2, 3, 4]}]}, "already"),
+        ({"classes": "many"}, "must be a list"),
+    ],
+)
 def test_import_validation_names_file_and_problem(tmp_path, changes, problem):
     path = _export(tmp_path, **changes)
     lib = ClassLibrary(tmp_path / "lib.json")

@@ -1,4 +1,5 @@
 """The command line: generate, info, extract (reusing its store), train, eval and clear errors."""
+
 import json
 
 import pytest
@@ -60,6 +61,7 @@ def test_errors_are_messages_not_tracebacks(tmp_path, capsys):
 
 # -- help and argument checks (issue 14 item 7, issue 16 item 4) -----------------------------------------
 
+
 def test_top_level_help_says_no_subcommand_opens_the_app(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
@@ -67,11 +69,17 @@ def test_top_level_help_says_no_subcommand_opens_the_app(capsys):
     assert "--photos" in out and "--checkpoint" in out  # the app's own options
 
 
-@pytest.mark.parametrize("command, option, words", [
-    ("train", "--method", "zero-shot method"), ("train", "--epochs", "training epochs"),
-    ("train", "--seed", "random seed"), ("eval", "--checkpoint", ".pt file"),
-    ("train", "--set", "--set help"), ("extract", "--device", "cuda"),
-])
+@pytest.mark.parametrize(
+    "command, option, words",
+    [
+        ("train", "--method", "zero-shot method"),
+        ("train", "--epochs", "training epochs"),
+        ("train", "--seed", "random seed"),
+        ("eval", "--checkpoint", ".pt file"),
+        ("train", "--set", "--set help"),
+        ("extract", "--device", "cuda"),
+    ],
+)
 def test_every_option_has_help(command, option, words, capsys):
     assert main([command, "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
@@ -131,8 +139,11 @@ BAD_ARGUMENTS = [  # (arguments after the dataset, what the one-line message mus
 @pytest.mark.parametrize("arguments, named", BAD_ARGUMENTS, ids=[" ".join(a) for a, _ in BAD_ARGUMENTS])
 def test_bad_numbers_stop_before_any_work_with_one_line(arguments, named, small_dir, tmp_path, capsys):
     out = tmp_path / "m.pt"
-    code = main([*arguments, "--dataset", str(small_dir), "--out", str(out)] if arguments[0] == "train"
-                else [*arguments, "--dataset", str(small_dir)])
+    code = main(
+        [*arguments, "--dataset", str(small_dir), "--out", str(out)]
+        if arguments[0] == "train"
+        else [*arguments, "--dataset", str(small_dir)]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and named in err and "Traceback" not in err

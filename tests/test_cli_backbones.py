@@ -1,4 +1,5 @@
 """The command line's backbone options: --input-size, --flips, timm:ARCH with --backbone-weights."""
+
 import pytest
 
 from zsl_desktop.cli import main
@@ -24,8 +25,25 @@ def test_extract_with_flips_makes_both_stores_then_train_and_eval_use_them(small
     out = capsys.readouterr().out
     assert "feature store:" in out and "mirrored feature store:" in out and "-64-hflip" in out
     ck = tmp_path / "m.pt"
-    assert main(["train", *args, "--method", "ipce", "--epochs", "1", "--flips", "tta", "--select", "test",
-                 "--out", str(ck)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                *args,
+                "--method",
+                "ipce",
+                "--epochs",
+                "1",
+                "--flips",
+                "tta",
+                "--select",
+                "test",
+                "--out",
+                str(ck),
+            ]
+        )
+        == 0
+    )
     test_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("test: "))
     assert main(["eval", "--checkpoint", str(ck), "--dataset", str(small_dir)]) == 0
     assert test_line.removeprefix("test: ") in capsys.readouterr().out  # eval averages with the mirrors too
@@ -41,7 +59,19 @@ def test_backbone_names_and_weights_options_are_checked_first(small_dir, tmp_pat
 
 def test_a_timm_backbone_without_its_weights_file_says_what_to_do(small_dir, tmp_path, capsys):
     pytest.importorskip("timm")
-    assert main(["extract", "--dataset", str(small_dir), "--backbone", "timm:convnext_atto",
-                 "--backbone-weights", str(tmp_path / "missing.safetensors")]) == 2
+    assert (
+        main(
+            [
+                "extract",
+                "--dataset",
+                str(small_dir),
+                "--backbone",
+                "timm:convnext_atto",
+                "--backbone-weights",
+                str(tmp_path / "missing.safetensors"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "missing.safetensors: file not found" in err and "never downloads" in err

@@ -1,4 +1,5 @@
 """``zsl-desktop train --seeds``: one checkpoint per seed and the mean ± sd of a whole results row."""
+
 import json
 
 import numpy as np
@@ -29,8 +30,7 @@ def test_summary_is_mean_and_sample_sd():
 def test_train_seeds_writes_a_checkpoint_per_seed_and_their_summary(tmp_path, capsys):
     out = tmp_path / "m.pt"
     args = ["--dataset", "builtin-small", "--input-size", "64", "--threads", "1"]
-    assert main(["train", *args, "--epochs", "1", "--set", "batch_size=16", "--seeds", "0,1",
-                 "--out", str(out)]) == 0
+    assert main(["train", *args, "--epochs", "1", "--set", "batch_size=16", "--seeds", "0,1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| mean ± sd |" in printed
     record = json.loads((tmp_path / "m-seeds.json").read_text())

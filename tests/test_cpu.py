@@ -1,4 +1,5 @@
 """The bench's CPU line: which machine gave the figures (issue 19). Formatting only, no timing."""
+
 from zsl_desktop.bench.runner import Row, progress_line
 from zsl_desktop.engine.cpu import cpu_line, describe_this_cpu, has_instruction_set, parse_cpuinfo
 
@@ -24,7 +25,8 @@ def test_a_xeon_with_every_instruction_set():
     assert model == "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"
     assert cpu_line(model, flags, 2, "AVX512") == (
         "CPU: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz, 2 cores; "
-        "avx2 yes, avx512f yes, avx512_bf16 yes, amx yes; torch kernels AVX512")
+        "avx2 yes, avx512f yes, avx512_bf16 yes, amx yes; torch kernels AVX512"
+    )
 
 
 def test_an_avx2_only_epyc_says_no_to_the_rest():
@@ -58,7 +60,9 @@ def test_this_machine_has_a_line(tmp_path):
 
 
 def test_each_figure_is_said_as_it_is_measured():
-    assert progress_line(Row("rescore", "msdn p95", 0.184, "ms", "<= 8", True)) == \
-        "  rescore: msdn p95: 0.18 ms, target <= 8 (met)"
+    assert (
+        progress_line(Row("rescore", "msdn p95", 0.184, "ms", "<= 8", True))
+        == "  rescore: msdn p95: 0.18 ms, target <= 8 (met)"
+    )
     assert progress_line(Row("train", "gsmflow", 3.0, "s/epoch", "<= 0.73", False)).endswith("(NOT met)")
     assert progress_line(Row("app", "unavailable", float("nan"), "")) == "  app: unavailable: n/a"

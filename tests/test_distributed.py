@@ -1,4 +1,5 @@
 """torchrun: 2 CPU processes (gloo) extract the same store as one process, and train a loadable checkpoint."""
+
 import os
 import subprocess
 import sys
@@ -19,8 +20,15 @@ def _run(args, home, nproc=None):
         env.pop(key, None)
     prefix = [sys.executable, "-m", "zsl_desktop"]
     if nproc:
-        prefix = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                  "-m", "zsl_desktop"]
+        prefix = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "zsl_desktop",
+        ]
     result = subprocess.run(prefix + args, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result
@@ -30,6 +38,7 @@ def _run(args, home, nproc=None):
 def small_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp") / "birds"
     from zsl_desktop.engine.data.builtin_birds import generate
+
     generate(out, small=True)
     return out
 
@@ -49,8 +58,23 @@ def test_two_process_extraction_equals_one_process(small_dir, tmp_path):
 
 def test_two_process_training_writes_a_loadable_checkpoint(small_dir, tmp_path):
     ck = tmp_path / "ddp.pt"
-    result = _run(["train", "--dataset", str(small_dir), "--input-size", "64", "--epochs", "2",
-                   "--set", "batch_size=16", "--out", str(ck)], tmp_path / "home", nproc=2)
+    result = _run(
+        [
+            "train",
+            "--dataset",
+            str(small_dir),
+            "--input-size",
+            "64",
+            "--epochs",
+            "2",
+            "--set",
+            "batch_size=16",
+            "--out",
+            str(ck),
+        ],
+        tmp_path / "home",
+        nproc=2,
+    )
     assert result.stdout.count("done in") == 1  # rank 0 alone reports
     checkpoint = load_checkpoint(ck)
     dataset = load_dataset(small_dir)

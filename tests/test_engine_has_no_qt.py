@@ -1,4 +1,5 @@
 """The engine must run headless: nothing under zsl_desktop/engine may import Qt."""
+
 import ast
 import subprocess
 import sys
@@ -25,8 +26,7 @@ def test_no_engine_module_imports_qt_in_its_source():
 
 def test_importing_every_engine_module_loads_no_qt():
     modules = sorted(
-        "zsl_desktop." + ".".join(p.relative_to(ENGINE.parent).with_suffix("").parts)
-        for p in ENGINE.rglob("*.py")
+        "zsl_desktop." + ".".join(p.relative_to(ENGINE.parent).with_suffix("").parts) for p in ENGINE.rglob("*.py")
     )
     modules = [m.removesuffix(".__init__") for m in modules]
     code = (

@@ -1,4 +1,5 @@
 """One error base (``ZslError``) for the engine's deliberate errors, and the rotating log file."""
+
 import logging
 
 import pytest
@@ -18,8 +19,10 @@ from zsl_desktop.engine.logs import log_path, setup_logging
 from zsl_desktop.engine.userfiles import UserFileError
 
 
-@pytest.mark.parametrize("kind", [DiskFullError, BackboneUnavailable, CheckpointError, LibraryError, DatasetError,
-                                  ImageFileError, UserFileError])
+@pytest.mark.parametrize(
+    "kind",
+    [DiskFullError, BackboneUnavailable, CheckpointError, LibraryError, DatasetError, ImageFileError, UserFileError],
+)
 def test_every_engine_error_is_a_zsl_error(kind):
     assert issubclass(kind, ZslError) and not issubclass(kind, JobCancelled)
 

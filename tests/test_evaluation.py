@@ -1,4 +1,5 @@
 """Hand-computed cases for the ZSL/GZSL protocol."""
+
 import numpy as np
 import pytest
 

@@ -3,6 +3,7 @@
 Also: the store key of the unmirrored features is what it always was, so stores made before flips
 existed (no "mirrored" field in their manifest) are still opened, not extracted again.
 """
+
 import json
 
 import numpy as np
@@ -94,6 +95,7 @@ def test_flip_modes_need_the_mirrored_store_and_refuse_sgma(stores):
 
 class _Mean:
     """A stand-in method whose codes are its pooled features (the base class's chunked encode_rows)."""
+
     feature_kind = "pooled"
     reencodes_images = False
     encode_rows = Method.encode_rows
@@ -109,8 +111,9 @@ def test_tta_codes_are_the_mean_of_the_image_and_its_mirror(stores):
     codes = encode_rows(_Mean(), source, rows)
     expected = (np.asarray(plain.pooled[rows], np.float32) + np.asarray(mirrored.pooled[rows], np.float32)) / 2
     assert np.allclose(codes, expected)
-    assert np.allclose(encode_rows(_Mean(), feature_source(dataset, plain, mirrored), rows),
-                       np.asarray(plain.pooled[rows], np.float32))
+    assert np.allclose(
+        encode_rows(_Mean(), feature_source(dataset, plain, mirrored), rows), np.asarray(plain.pooled[rows], np.float32)
+    )
 
 
 def test_a_model_trained_with_both_records_it_and_the_session_scores_with_mirrors(stores, tmp_path, monkeypatch):

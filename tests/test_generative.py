@@ -1,5 +1,6 @@
 """Shared generative pieces: the conditional flow (exact inverse and log-det), relative positioning,
 feature scaling, the GZSL head's scoring of known and new classes, boundary mining, NCM accuracy."""
+
 import math
 
 import numpy as np
@@ -7,10 +8,21 @@ import pytest
 import torch
 
 from zsl_desktop.engine.methods.gsmflow.flows import ConditionalFlow, RelativePositioning, choose_anchors, soft_clamp
-from zsl_desktop.engine.methods.generative import (FeatureScaler, GZSLHead, RelationNet, batch_targets,
-                                                   boundary_mining, code_basis, fit_softmax, match_rows,
-                                                   mine_boundary_samples, mining_loss,
-                                                   nearest_class_mean_accuracy, softmax_entropy, train_relation)
+from zsl_desktop.engine.methods.generative import (
+    FeatureScaler,
+    GZSLHead,
+    RelationNet,
+    batch_targets,
+    boundary_mining,
+    code_basis,
+    fit_softmax,
+    match_rows,
+    mine_boundary_samples,
+    mining_loss,
+    nearest_class_mean_accuracy,
+    softmax_entropy,
+    train_relation,
+)
 
 
 def _random_flow(dim=6, cond=3, hidden=8, blocks=3, seed=0, std=0.5):
@@ -185,7 +197,7 @@ def test_softmax_classifier_learns_separable_data():
 def test_mining_loss_by_hand():
     r = torch.tensor([[0.8, 0.2]])
     onehot = torch.tensor([[1.0, 0.0]])
-    mse = (0.2 ** 2 + 0.2 ** 2) / 2
+    mse = (0.2**2 + 0.2**2) / 2
     p = torch.softmax(r, 1)
     entropy = float(-(p * p.log()).sum())
     assert softmax_entropy(r).item() == pytest.approx(entropy)
@@ -212,33 +224,47 @@ def test_mining_moves_samples_toward_the_boundary_but_keeps_their_class():
     with torch.no_grad():
         r = net(x, attributes)
     assert (r.argmax(1) == y).float().mean() == 1.0
-    mined = mine_boundary_samples(net, x, y, attributes, 40, 20, 2.0, 10.0, 1.0,
-                                  torch.Generator().manual_seed(2), lambda: None)
+    mined = mine_boundary_samples(
+        net, x, y, attributes, 40, 20, 2.0, 10.0, 1.0, torch.Generator().manual_seed(2), lambda: None
+    )
     with torch.no_grad():
         rm = net(mined, attributes)
+
     def margin(rel):
         return rel[torch.arange(len(y)), y] - rel[torch.arange(len(y)), 1 - y]
+
     assert mined.shape == x.shape and not torch.equal(mined, x)
     assert softmax_entropy(rm) > softmax_entropy(r)  # more uncertain
     assert margin(rm).mean() < margin(r).mean()  # closer to the boundary
     assert (rm.argmax(1) == y).float().mean() > 0.9  # still on their own side
     # Without the entropy term the same steps only make the relations more certain.
-    sure = mine_boundary_samples(net, x, y, attributes, 40, 20, 2.0, 0.0, 1.0,
-                                 torch.Generator().manual_seed(2), lambda: None)
+    sure = mine_boundary_samples(
+        net, x, y, attributes, 40, 20, 2.0, 0.0, 1.0, torch.Generator().manual_seed(2), lambda: None
+    )
     with torch.no_grad():
         assert margin(net(sure, attributes)).mean() >= margin(r).mean()
 
 
 def test_boundary_mining_end_to_end_keeps_row_order():
     x, y, attributes = _blobs(1)
-    hp = {"relation_hidden": 16, "relation_epochs": 5, "relation_batch": 32, "relation_lr": 1e-3,
-          "relation_wd": 0.0, "mining_steps": 3, "mining_lr": 1.0, "entropy_weight": 10.0, "mse_weight": 1.0}
+    hp = {
+        "relation_hidden": 16,
+        "relation_epochs": 5,
+        "relation_batch": 32,
+        "relation_lr": 1e-3,
+        "relation_wd": 0.0,
+        "mining_steps": 3,
+        "mining_lr": 1.0,
+        "entropy_weight": 10.0,
+        "mse_weight": 1.0,
+    }
     gens = tuple(torch.Generator().manual_seed(k) for k in range(3))
     mined = boundary_mining(x, y, attributes, hp, gens, lambda: None)
     assert mined.shape == x.shape and torch.isfinite(mined).all()
     assert (mined - x).norm(dim=1).max() < 2.0  # a nudge per row, not a new sample
-    again = boundary_mining(x, y, attributes, hp, tuple(torch.Generator().manual_seed(k) for k in range(3)),
-                            lambda: None)
+    again = boundary_mining(
+        x, y, attributes, hp, tuple(torch.Generator().manual_seed(k) for k in range(3)), lambda: None
+    )
     assert torch.equal(mined, again)  # seeded
 
 

@@ -1,5 +1,6 @@
 """GSMFlow: losses, training on a tiny problem, cancel, resume, state round-trip, scoring of new
 classes, classifier refit, synthesis, and training/evaluation on an xlsa17 res101.mat fixture."""
+
 import numpy as np
 import pytest
 import scipy.io
@@ -7,17 +8,35 @@ import torch
 
 from zsl_desktop.engine.checkpoints import load_checkpoint, save_checkpoint
 from zsl_desktop.engine.methods.gsmflow.flows import ConditionalFlow, RelativePositioning, nll_loss, prototype_loss
-from zsl_desktop.engine.methods.base import (Cancelled, Control, EpochEnd, FeatureSource, Message, ModelInfo, Step,
-                                             TrainData)
+from zsl_desktop.engine.methods.base import (
+    Cancelled,
+    Control,
+    EpochEnd,
+    FeatureSource,
+    Message,
+    ModelInfo,
+    Step,
+    TrainData,
+)
 from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.methods.generative import nearest_class_mean_accuracy
 from zsl_desktop.engine.methods.gsmflow import GSMFlow
 from zsl_desktop.engine.training import Finished, TrainConfig, inference_state, train
 from zsl_desktop.engine.events import run_to_end
 
-TINY = {"hidden": 32, "cond_dim": 16, "batch_size": 32, "relation_hidden": 16, "relation_epochs": 3,
-        "relation_batch": 32, "mining_steps": 3, "n_synth": 20, "cls_epochs": 30, "cls_batch": 32,
-        "code_pca": 4}
+TINY = {
+    "hidden": 32,
+    "cond_dim": 16,
+    "batch_size": 32,
+    "relation_hidden": 16,
+    "relation_epochs": 3,
+    "relation_batch": 32,
+    "mining_steps": 3,
+    "n_synth": 20,
+    "cls_epochs": 30,
+    "cls_batch": 32,
+    "code_pca": 4,
+}
 K, A, D, PER_CLASS = 6, 5, 24, 24
 
 
@@ -32,18 +51,27 @@ def _problem(seed=0):
 
 
 def _method(hparams=None):
-    info = ModelInfo(attribute_names=tuple(f"a{i}" for i in range(A)), num_classes=K, feature_kind="pooled",
-                     channels=D)
+    info = ModelInfo(attribute_names=tuple(f"a{i}" for i in range(A)), num_classes=K, feature_kind="pooled", channels=D)
     return GSMFlow(info, {**TINY, **(hparams or {})})
 
 
 def _data(seed=0):
     attributes, features, labels = _problem(seed)
     train_index = np.nonzero(labels < 4)[0]
-    return TrainData(features=FeatureSource(pooled=features), train_index=train_index,
-                     train_labels=labels[train_index], class_attributes=attributes,
-                     seen_classes=np.arange(4), unseen_classes=np.array([4, 5]),
-                     attribute_names=tuple(f"a{i}" for i in range(A)), seed=seed), features, labels
+    return (
+        TrainData(
+            features=FeatureSource(pooled=features),
+            train_index=train_index,
+            train_labels=labels[train_index],
+            class_attributes=attributes,
+            seen_classes=np.arange(4),
+            unseen_classes=np.array([4, 5]),
+            attribute_names=tuple(f"a{i}" for i in range(A)),
+            seed=seed,
+        ),
+        features,
+        labels,
+    )
 
 
 def _fit(method, data, epochs, start=0, control=None):
@@ -84,7 +112,7 @@ def test_prototype_loss_pulls_the_z0_prototype_toward_the_real_class_mean_and_tr
     gsm = RelativePositioning(torch.rand(3, 4), 3)
     means = torch.tensor([[1.0, 2, 3, 4, 5, 6], [0.0, 0, 0, 0, 0, 2]])
     loss = prototype_loss(flow, gsm, torch.rand(2, 4), means)
-    assert loss.item() == pytest.approx(float((means ** 2).mean()))  # f^-1(0) = 0 for the identity flow
+    assert loss.item() == pytest.approx(float((means**2).mean()))  # f^-1(0) = 0 for the identity flow
     loss.backward()
     assert all(p.grad is None for p in gsm.parameters())  # the semantic module is not updated by it
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in flow.parameters())
@@ -164,8 +192,12 @@ def test_resume_continues_exactly():
     resumed.load_state_dict(state)
     _fit(resumed, data, 3, start=2)
     x = torch.from_numpy(features)
-    np.testing.assert_allclose(resumed.score(resumed.encode(x), data.class_attributes),
-                               whole.score(whole.encode(x), data.class_attributes), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        resumed.score(resumed.encode(x), data.class_attributes),
+        whole.score(whole.encode(x), data.class_attributes),
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 def test_new_classes_score_from_prototypes_then_from_a_refit_classifier():
@@ -225,11 +257,20 @@ def _write_xlsa17(folder, seed=0):
     trainval = index[seen & (index % per < 8)]
     test_seen = index[seen & (index % per >= 8)]
     test_unseen = index[~seen]
+
     def one(i):
         return (np.asarray(i) + 1).reshape(-1, 1).astype(np.uint16)
-    scipy.io.savemat(folder / "att_splits.mat", {
-        "att": original / np.linalg.norm(original, axis=0), "original_att": original,
-        "trainval_loc": one(trainval), "test_seen_loc": one(test_seen), "test_unseen_loc": one(test_unseen)})
+
+    scipy.io.savemat(
+        folder / "att_splits.mat",
+        {
+            "att": original / np.linalg.norm(original, axis=0),
+            "original_att": original,
+            "trainval_loc": one(trainval),
+            "test_seen_loc": one(test_seen),
+            "test_unseen_loc": one(test_unseen),
+        },
+    )
     scipy.io.savemat(folder / "res101.mat", {"features": features.T, "labels": (labels + 1).reshape(-1, 1)})
 
 

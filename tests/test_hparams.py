@@ -1,24 +1,45 @@
 """Hyper-parameters typed by a user: read as the default's type, range-checked, named in every refusal."""
+
 import pytest
 
 from zsl_desktop.engine.methods.hparams import check_hparams, describe_hparams, parse_hparam
 
 
-@pytest.mark.parametrize("name, text, default, expected", [
-    ("lr", "0.01", 1e-4, 0.01), ("lr", "1", 1e-4, 1.0), ("batch_size", " 16 ", 50, 16),
-    ("normalize_V", "Yes", False, True), ("normalize_V", "off", True, False), ("distill", "paper", "code", "paper"),
-    ("nz", "0", 0, 0), ("pi_dropout", "0", 0.0, 0.0),
-])
+@pytest.mark.parametrize(
+    "name, text, default, expected",
+    [
+        ("lr", "0.01", 1e-4, 0.01),
+        ("lr", "1", 1e-4, 1.0),
+        ("batch_size", " 16 ", 50, 16),
+        ("normalize_V", "Yes", False, True),
+        ("normalize_V", "off", True, False),
+        ("distill", "paper", "code", "paper"),
+        ("nz", "0", 0, 0),
+        ("pi_dropout", "0", 0.0, 0.0),
+    ],
+)
 def test_good_values_are_typed(name, text, default, expected):
     value = parse_hparam(name, text, default)
     assert value == expected and type(value) is type(expected)
 
 
-@pytest.mark.parametrize("name, text, default", [
-    ("lr", "abc", 1e-4), ("lr", "nan", 1e-4), ("lr", "inf", 1e-4), ("lr", "0", 1e-4), ("cls_lr", "-0.1", 0.01),
-    ("batch_size", "0", 50), ("batch_size", "1.5", 50), ("epochs", "-1", 30), ("hidden", "0", 64),
-    ("weight_decay", "-1e-4", 1e-4), ("normalize_V", "maybe", False), ("distill", "  ", "code"),
-])
+@pytest.mark.parametrize(
+    "name, text, default",
+    [
+        ("lr", "abc", 1e-4),
+        ("lr", "nan", 1e-4),
+        ("lr", "inf", 1e-4),
+        ("lr", "0", 1e-4),
+        ("cls_lr", "-0.1", 0.01),
+        ("batch_size", "0", 50),
+        ("batch_size", "1.5", 50),
+        ("epochs", "-1", 30),
+        ("hidden", "0", 64),
+        ("weight_decay", "-1e-4", 1e-4),
+        ("normalize_V", "maybe", False),
+        ("distill", "  ", "code"),
+    ],
+)
 def test_bad_values_name_the_parameter(name, text, default):
     with pytest.raises(ValueError, match=f"^{name}: "):
         parse_hparam(name, text, default)

@@ -1,4 +1,5 @@
 """CE-GZSL and IPCE: losses against hand-computed cases, training, scoring of new classes, persistence."""
+
 from __future__ import annotations
 
 import io
@@ -12,9 +13,16 @@ import torch
 
 from zsl_desktop.engine.methods.base import Control, EpochEnd, FeatureSource, ModelInfo, Step, TrainData
 from zsl_desktop.engine.methods import get_method
-from zsl_desktop.engine.methods.ce_gzsl.nets import (Comparator, Critic, adaptive_scale, comparator_loss,
-                                                     gradient_penalty, ipce_loss, prototype_contrastive,
-                                                     supcon_loss)
+from zsl_desktop.engine.methods.ce_gzsl.nets import (
+    Comparator,
+    Critic,
+    adaptive_scale,
+    comparator_loss,
+    gradient_penalty,
+    ipce_loss,
+    prototype_contrastive,
+    supcon_loss,
+)
 
 # -- losses, by hand ---------------------------------------------------------------------------------
 
@@ -134,8 +142,18 @@ def test_split_comparator_equals_one_layer_on_the_concatenation():
 # -- training on small synthetic data ---------------------------------------------------------------
 K, A, D = 8, 4, 24
 UNSEEN = np.array([6, 7])
-TINY = {"ngh": 48, "ndh": 48, "embed_size": 32, "outz_size": 16, "nhF": 32, "batch_size": 32, "n_synth": 30,
-        "cls_epochs": 10, "cls_batch": 64, "lr": 2e-3}
+TINY = {
+    "ngh": 48,
+    "ndh": 48,
+    "embed_size": 32,
+    "outz_size": 16,
+    "nhF": 32,
+    "batch_size": 32,
+    "n_synth": 30,
+    "cls_epochs": 10,
+    "cls_batch": 64,
+    "lr": 2e-3,
+}
 
 
 def synthetic(per_class=30, seed=0):
@@ -150,16 +168,22 @@ def synthetic(per_class=30, seed=0):
 
 
 def make(name="ipce", seed=0, **hp):
-    info = ModelInfo(attribute_names=tuple(f"a{i}" for i in range(A)), num_classes=K, feature_kind="pooled",
-                     channels=D)
+    info = ModelInfo(attribute_names=tuple(f"a{i}" for i in range(A)), num_classes=K, feature_kind="pooled", channels=D)
     return get_method(name)(info, {**TINY, **hp})
 
 
 def train_data(features, labels, attributes, seed=0):
     train = np.nonzero(~np.isin(labels, UNSEEN))[0]
-    return TrainData(features=FeatureSource(pooled=features), train_index=train, train_labels=labels[train],
-                     class_attributes=attributes, seen_classes=np.setdiff1d(np.arange(K), UNSEEN),
-                     unseen_classes=UNSEEN, attribute_names=tuple(f"a{i}" for i in range(A)), seed=seed)
+    return TrainData(
+        features=FeatureSource(pooled=features),
+        train_index=train,
+        train_labels=labels[train],
+        class_attributes=attributes,
+        seen_classes=np.setdiff1d(np.arange(K), UNSEEN),
+        unseen_classes=UNSEEN,
+        attribute_names=tuple(f"a{i}" for i in range(A)),
+        seed=seed,
+    )
 
 
 def fit(method, data, epochs, start=0):
@@ -207,8 +231,9 @@ def test_ce_gzsl_is_ipce_without_its_two_changes():
     features, labels, attributes = synthetic(per_class=12)
     data = train_data(features, labels, attributes)
     base = [e.losses for e in fit(make("ce-gzsl"), data, 2) if isinstance(e, Step)]
-    ipce = [e.losses for e in fit(make("ipce", proto_weight=0.0, scale="fixed", margin=0.0), data, 2)
-            if isinstance(e, Step)]
+    ipce = [
+        e.losses for e in fit(make("ipce", proto_weight=0.0, scale="fixed", margin=0.0), data, 2) if isinstance(e, Step)
+    ]
     assert len(base) == len(ipce)
     for b, i in zip(base, ipce):
         for key in ("d_loss", "wasserstein", "cls_real", "con_real", "g_loss", "cls_fake"):
@@ -258,10 +283,10 @@ def test_more_new_rows_than_the_column_cache_holds_in_one_call(trained):
     from zsl_desktop.engine.methods.ce_gzsl.method import COLUMN_CACHE, SMALL_QUERY
 
     method, _, features, _, attributes = trained
-    codes = method.encode(torch.from_numpy(features[:max(SMALL_QUERY, 80)]))
+    codes = method.encode(torch.from_numpy(features[: max(SMALL_QUERY, 80)]))
     rng = np.random.default_rng(3)
     drawn = rng.uniform(0, 100, (COLUMN_CACHE + 36, A)).astype(np.float32)
-    alone = np.concatenate([method.score(codes, drawn[i:i + 10]) for i in range(0, len(drawn), 10)], axis=1)
+    alone = np.concatenate([method.score(codes, drawn[i : i + 10]) for i in range(0, len(drawn), 10)], axis=1)
     method._column_cache = None  # start cold, as a new codes array does
     together = method.score(codes, drawn)
     assert together.shape == (len(codes), len(drawn))
@@ -278,8 +303,9 @@ def test_refit_classifier_learns_drawn_classes(trained):
     drawn = np.stack([attributes[0], attributes[6], attributes[6] * 0.3 + attributes[2] * 0.7])
     m.refit_classifier(drawn, seed=3)
     codes = m.encode(torch.from_numpy(features))
-    assert np.allclose(m.score(codes, drawn), codes[:, :32] @ m._head["weight"].numpy().T + m._head["bias"].numpy(),
-                       atol=1e-4)  # the drawn rows are classifier rows now
+    assert np.allclose(
+        m.score(codes, drawn), codes[:, :32] @ m._head["weight"].numpy().T + m._head["bias"].numpy(), atol=1e-4
+    )  # the drawn rows are classifier rows now
     rows = np.isin(labels, [0, 6])
     predicted = np.array([0, 6, -1])[m.score(codes[rows], drawn[:2]).argmax(1)]
     assert (predicted == labels[rows]).mean() > 0.75
@@ -358,15 +384,31 @@ def write_xlsa17(folder, per_class=12):
     test_seen = seen_rows[::4]
     trainval = np.setdiff1d(seen_rows, test_seen)
     train, val = trainval[labels[trainval] < 4], trainval[labels[trainval] >= 4]
+
     def loc(idx):
         return (np.asarray(idx) + 1).reshape(-1, 1).astype(np.uint16)
-    scipy.io.savemat(folder / "att_splits.mat", {
-        "att": original / np.linalg.norm(original, axis=0), "original_att": original,
-        "trainval_loc": loc(trainval), "test_seen_loc": loc(test_seen), "test_unseen_loc": loc(unseen_rows),
-        "train_loc": loc(train), "val_loc": loc(val), "allclasses_names": _cell([f"c{k}" for k in range(K)])})
-    scipy.io.savemat(folder / "res101.mat", {
-        "features": features.T, "labels": (labels + 1).reshape(-1, 1).astype(float),
-        "image_files": _cell([f"/x/c{label}/{i}.jpg" for i, label in enumerate(labels)])})
+
+    scipy.io.savemat(
+        folder / "att_splits.mat",
+        {
+            "att": original / np.linalg.norm(original, axis=0),
+            "original_att": original,
+            "trainval_loc": loc(trainval),
+            "test_seen_loc": loc(test_seen),
+            "test_unseen_loc": loc(unseen_rows),
+            "train_loc": loc(train),
+            "val_loc": loc(val),
+            "allclasses_names": _cell([f"c{k}" for k in range(K)]),
+        },
+    )
+    scipy.io.savemat(
+        folder / "res101.mat",
+        {
+            "features": features.T,
+            "labels": (labels + 1).reshape(-1, 1).astype(float),
+            "image_files": _cell([f"/x/c{label}/{i}.jpg" for i, label in enumerate(labels)]),
+        },
+    )
     return folder / "res101.mat"
 
 

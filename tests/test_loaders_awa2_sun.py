@@ -1,4 +1,5 @@
 """AwA2 and SUN Attribute loaders: tiny fixture folders in the exact file formats, and the real xlsa17 splits."""
+
 from __future__ import annotations
 
 import csv
@@ -46,10 +47,17 @@ def tsv_rows(key):
 def write_att_splits(path, class_names, trainval, test_seen, test_unseen, num_attributes=3):
     path.parent.mkdir(parents=True, exist_ok=True)
     att = np.ones((num_attributes, len(class_names))) / np.sqrt(num_attributes)
-    scipy.io.savemat(path, {
-        "att": att, "original_att": att, "allclasses_names": cell(class_names),
-        "trainval_loc": locs(trainval), "test_seen_loc": locs(test_seen), "test_unseen_loc": locs(test_unseen),
-    })
+    scipy.io.savemat(
+        path,
+        {
+            "att": att,
+            "original_att": att,
+            "allclasses_names": cell(class_names),
+            "trainval_loc": locs(trainval),
+            "test_seen_loc": locs(test_seen),
+            "test_unseen_loc": locs(test_unseen),
+        },
+    )
 
 
 # -- AwA2 --------------------------------------------------------------------------------
@@ -66,7 +74,8 @@ def make_awa2(base, classes=AWA_CLASSES, per_class=3, matrix=None, touch_only=No
         matrix = np.arange(len(classes) * len(predicates), dtype=float).reshape(len(classes), -1)
         matrix[0, 1] = -1
     (root / "predicate-matrix-continuous.txt").write_text(
-        "".join(" ".join(f"{v:7.2f}" for v in row) + "\n" for row in matrix))
+        "".join(" ".join(f"{v:7.2f}" for v in row) + "\n" for row in matrix)
+    )
     unseen = [c for c in classes if c in AWA_UNSEEN]
     (root / "trainclasses.txt").write_text("".join(f"{c}\r\n" for c in classes if c not in unseen))
     (root / "testclasses.txt").write_text("".join(f"{c}\r\n" for c in unseen))
@@ -158,14 +167,20 @@ def test_awa2_real_split_on_real_file_list(tmp_path):
     expected = np.array([r["split"] for r in rows])
     for name in ("trainval", "test_seen", "test_unseen"):
         assert set(expected[ds.splits[name]]) == {name}
-    assert [ds.classes[label] for label in ds.labels[:: 997]] == [r["class_name"] for r in rows[:: 997]]
+    assert [ds.classes[label] for label in ds.labels[::997]] == [r["class_name"] for r in rows[::997]]
 
 
 # -- SUN ---------------------------------------------------------------------------------
 
 SUN_IMAGES = [  # deliberately unsorted, as a .mat listing may be
-    "b/beach/sun_b2.jpg", "a/airport/airport/sun_a1.jpg", "a/abbey/sun_c1.jpg", "b/beach/sun_b1.jpg",
-    "a/airport/airport/sun_a2.jpg", "a/abbey/sun_c2.jpg", "b/bakery/shop/sun_d1.jpg", "b/bakery/shop/sun_d2.jpg",
+    "b/beach/sun_b2.jpg",
+    "a/airport/airport/sun_a1.jpg",
+    "a/abbey/sun_c1.jpg",
+    "b/beach/sun_b1.jpg",
+    "a/airport/airport/sun_a2.jpg",
+    "a/abbey/sun_c2.jpg",
+    "b/bakery/shop/sun_d1.jpg",
+    "b/bakery/shop/sun_d2.jpg",
 ]
 SUN_ATTRIBUTES = ["sailing/ boating", "driving", "biking"]
 
@@ -214,8 +229,13 @@ def test_sun_seeded_split(tmp_path):
 def test_sun_proposed_split(tmp_path):
     root = make_sun(tmp_path, image_dir_inside=True, absent={"a/abbey/sun_c2.jpg"})
     # sorted order: abbey c1 c2 | airport a1 a2 | bakery d1 d2 | beach b1 b2; airport unseen
-    write_att_splits(tmp_path / "xlsa17" / "SUN" / "att_splits.mat",
-                     ["abbey", "airport_airport", "bakery_shop", "beach"], [0, 1, 4, 6], [5, 7], [2, 3])
+    write_att_splits(
+        tmp_path / "xlsa17" / "SUN" / "att_splits.mat",
+        ["abbey", "airport_airport", "bakery_shop", "beach"],
+        [0, 1, 4, 6],
+        [5, 7],
+        [2, 3],
+    )
     ds = load_sun(tmp_path)
     assert ds.image_root == root / "images"
     assert [ds.classes[c] for c in ds.unseen_classes] == ["airport_airport"]

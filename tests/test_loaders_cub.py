@@ -1,4 +1,5 @@
 """The CUB-200-2011 loader: on the real metadata and 1,000 images, and on written fixtures."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -53,7 +54,7 @@ def write_cub(root, n_classes=4, per_class=3, odd_lines=True, missing=0):
             images.append(rel)
             labels.append(c)
             Image.new("RGB", (16, 16), (c * 40, 0, 0)).save(root / "images" / rel)
-    for rel in images[len(images) - missing:]:
+    for rel in images[len(images) - missing :]:
         (root / "images" / rel).unlink()
     (root / "images.txt").write_text("".join(f"{i} {p}\n" for i, p in enumerate(images, 1)))
     (root / "classes.txt").write_text("".join(f"{c} {c:03d}.Bird_{c}\n" for c in range(1, n_classes + 1)))
@@ -63,7 +64,8 @@ def write_cub(root, n_classes=4, per_class=3, odd_lines=True, missing=0):
     (root / "attributes.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(names, 1)))
     rng = np.random.default_rng(0)
     (root / "attributes" / "class_attribute_labels_continuous.txt").write_text(
-        "".join(" ".join(f"{v:.4f}" for v in rng.uniform(0, 100, 4)) + "\n" for _ in range(n_classes)))
+        "".join(" ".join(f"{v:.4f}" for v in rng.uniform(0, 100, 4)) + "\n" for _ in range(n_classes))
+    )
     lines = []
     for i in range(1, len(images) + 1):
         for a in range(1, 5):
@@ -72,7 +74,8 @@ def write_cub(root, n_classes=4, per_class=3, odd_lines=True, missing=0):
     (root / "attributes" / "image_attribute_labels.txt").write_text("".join(lines))
     (root / "parts" / "parts.txt").write_text("1 beak\n2 crown\n")
     (root / "parts" / "part_locs.txt").write_text(
-        "".join(f"{i} {p} {3.0 * p} {4.0} 1\n" for i in range(1, len(images) + 1) for p in (1, 2)))
+        "".join(f"{i} {p} {3.0 * p} {4.0} 1\n" for i in range(1, len(images) + 1) for p in (1, 2))
+    )
     (root / "testclasses.txt").write_text(f"{n_classes:03d}.Bird_{n_classes}\n")
     (root / "trainvalclasses.txt").write_text("".join(f"{c:03d}.Bird_{c}\n" for c in range(1, n_classes)))
     return images
@@ -96,17 +99,26 @@ def test_absent_images_are_skipped_and_counted(tmp_path):
     assert any("2 of 12 listed images are absent" in n for n in d.notes)
 
 
-@pytest.mark.parametrize("damage, file, where", [
-    (lambda r: (r / "image_class_labels.txt").write_text("1 1\n2 x\n"), "image_class_labels.txt", "line 2"),
-    (lambda r: (r / "image_class_labels.txt").write_text("1 9\n"), "image_class_labels.txt", "line 1"),
-    (lambda r: (r / "classes.txt").write_text("1 a\n3 b\n"), "classes.txt", "line 2"),
-    (lambda r: (r / "attributes" / "class_attribute_labels_continuous.txt").write_text("1 2 3 4\n1 2 nan 4\n"),
-     "class_attribute_labels_continuous.txt", ""),
-    (lambda r: (r / "attributes" / "image_attribute_labels.txt").write_text("1 1 1 3 0\n1 99 1 3 0\n"),
-     "image_attribute_labels.txt", "line 2"),
-    (lambda r: (r / "images.txt").write_text("1\n"), "images.txt", "line 1"),
-    (lambda r: (r / "testclasses.txt").write_text("999.Nope\n"), "testclasses.txt", "line 1"),
-])
+@pytest.mark.parametrize(
+    "damage, file, where",
+    [
+        (lambda r: (r / "image_class_labels.txt").write_text("1 1\n2 x\n"), "image_class_labels.txt", "line 2"),
+        (lambda r: (r / "image_class_labels.txt").write_text("1 9\n"), "image_class_labels.txt", "line 1"),
+        (lambda r: (r / "classes.txt").write_text("1 a\n3 b\n"), "classes.txt", "line 2"),
+        (
+            lambda r: (r / "attributes" / "class_attribute_labels_continuous.txt").write_text("1 2 3 4\n1 2 nan 4\n"),
+            "class_attribute_labels_continuous.txt",
+            "",
+        ),
+        (
+            lambda r: (r / "attributes" / "image_attribute_labels.txt").write_text("1 1 1 3 0\n1 99 1 3 0\n"),
+            "image_attribute_labels.txt",
+            "line 2",
+        ),
+        (lambda r: (r / "images.txt").write_text("1\n"), "images.txt", "line 1"),
+        (lambda r: (r / "testclasses.txt").write_text("999.Nope\n"), "testclasses.txt", "line 1"),
+    ],
+)
 def test_bad_files_name_file_and_line(tmp_path, damage, file, where):
     write_cub(tmp_path)
     damage(tmp_path)

@@ -1,4 +1,5 @@
 """Our folder format: a good dataset, and bad ones whose errors name the file, line and column."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,9 @@ CLASSES_CSV = (
 )
 
 
-def make_folder(base, classes_csv=CLASSES_CSV, images=None, attributes_csv=None, splits_csv=None, crlf=False, bom=False):
+def make_folder(
+    base, classes_csv=CLASSES_CSV, images=None, attributes_csv=None, splits_csv=None, crlf=False, bom=False
+):
     """A dataset folder; ``images`` maps class -> file names (default: 5 JPEGs each, mixed extensions)."""
     root = base / "birds"
     root.mkdir()
@@ -37,7 +40,7 @@ def make_folder(base, classes_csv=CLASSES_CSV, images=None, attributes_csv=None,
         folder = root / "images" / cls
         folder.mkdir(parents=True, exist_ok=True)
         for n in names:
-            fmt = {".png": "PNG", ".bmp": "BMP", ".webp": "WEBP"}.get(n[n.rfind("."):].lower(), "JPEG")
+            fmt = {".png": "PNG", ".bmp": "BMP", ".webp": "WEBP"}.get(n[n.rfind(".") :].lower(), "JPEG")
             Image.new("RGB", (6, 6), (10, 20, 30)).save(folder / n, fmt)
     (root / "images").mkdir(exist_ok=True)
     return root
@@ -49,7 +52,9 @@ def make_folder(base, classes_csv=CLASSES_CSV, images=None, attributes_csv=None,
 @pytest.mark.parametrize("crlf, bom", [(False, False), (True, True)])
 def test_good_folder(tmp_path, crlf, bom):
     root = make_folder(
-        tmp_path, crlf=crlf, bom=bom,
+        tmp_path,
+        crlf=crlf,
+        bom=bom,
         attributes_csv="attribute,group,description\nsize,body,how big\n",
     )
     (root / "images" / "crow" / "notes.txt").write_text("not an image")
@@ -62,8 +67,14 @@ def test_good_folder(tmp_path, crlf, bom):
     assert [a.group for a in ds.attributes] == ["wing_color", "wing_color", "body"]
     assert np.allclose(ds.class_attributes[1], [0.2, 0.8, 0.2]) and ds.class_attributes.dtype == np.float32
     assert ds.image_root == root / "images"
-    assert ds.image_paths[:6] == ("crow/000.jpg", "crow/001.jpg", "crow/002.jpg", "crow/003.jpg", "crow/004.PNG",
-                                  "crow/x.JpEg")
+    assert ds.image_paths[:6] == (
+        "crow/000.jpg",
+        "crow/001.jpg",
+        "crow/002.jpg",
+        "crow/003.jpg",
+        "crow/004.PNG",
+        "crow/x.JpEg",
+    )
     assert ds.num_samples == 16 and ds.labels.tolist() == [0] * 6 + [1] * 5 + [2] * 5
     assert ds.seen_classes.tolist() == [0, 1] and ds.unseen_classes.tolist() == [2]
     assert ds.splits["test_unseen"].tolist() == list(range(11, 16))

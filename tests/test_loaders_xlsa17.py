@@ -1,4 +1,5 @@
 """xlsa17 files: the six real att_splits.mat, res101.mat fixtures, and the shared text/MATLAB readers."""
+
 from __future__ import annotations
 
 import csv
@@ -289,8 +290,13 @@ def test_not_a_mat_file(toy):
 
 @pytest.mark.parametrize(
     "where",
-    ["ROOT/att_splits.mat", "xlsa17/AWA2/att_splits.mat", "xlsa/AWA2/att_splits.mat",
-     "xlsa17/data/AWA2/att_splits.mat", "ROOT/xlsa17/AWA2/att_splits.mat"],
+    [
+        "ROOT/att_splits.mat",
+        "xlsa17/AWA2/att_splits.mat",
+        "xlsa/AWA2/att_splits.mat",
+        "xlsa17/data/AWA2/att_splits.mat",
+        "ROOT/xlsa17/AWA2/att_splits.mat",
+    ],
 )
 def test_find_split_file(tmp_path, where):
     root = tmp_path / "Animals_with_Attributes2"

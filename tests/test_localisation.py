@@ -1,4 +1,5 @@
 """The attention-vs-part score: a model that looks at the part scores 1, the baselines stay low."""
+
 import numpy as np
 import pytest
 
@@ -32,13 +33,19 @@ class _Oracle:
         if self.mode == "uniform":
             return Explanation(attention=maps)
         from PIL import Image
+
         with Image.open(d.image_path(row)) as im:
             size = im.size
         from zsl_desktop.engine.localisation import GROUP_PARTS
+
         parts = crop_coordinates(d.part_locations[row, :, :2], size, 64)
         for group, idx in d.attribute_groups().items():
             names = GROUP_PARTS.get(group, ())
-            ids = [d.part_names.index(n) for n in names if n in d.part_names and d.part_locations[row, d.part_names.index(n), 2]]
+            ids = [
+                d.part_names.index(n)
+                for n in names
+                if n in d.part_names and d.part_locations[row, d.part_names.index(n), 2]
+            ]
             if not ids:
                 continue
             x, y = np.clip(parts[ids[0]], 0, 0.999)

@@ -1,4 +1,5 @@
 """Reading or writing a feature-store memory map does not leave its pages in the process's resident memory."""
+
 import sys
 
 import numpy as np
@@ -52,5 +53,5 @@ def test_reading_a_whole_store_does_not_grow_resident_memory(tmp_path):
         source.rows("grid", np.arange(start, start + 500))
     assert _rss_file_kb() - before < 5_000  # without the release: + 25,000 KB
     for start in range(0, 4000, 500):
-        np.asarray(grid[start:start + 500], dtype=np.float32)  # a plain read keeps them mapped
+        np.asarray(grid[start : start + 500], dtype=np.float32)  # a plain read keeps them mapped
     assert _rss_file_kb() - before > 20_000

@@ -1,4 +1,5 @@
 """MSDN: losses against independent NumPy versions, shapes, initial attention, score consistency, training."""
+
 import io
 import math
 
@@ -9,8 +10,13 @@ import torch
 from zsl_desktop.engine.attention import upsample_attention
 from zsl_desktop.engine.methods.base import Cancelled, Control, EpochEnd, FeatureSource, ModelInfo, Step, TrainData
 from zsl_desktop.engine.methods import get_method
-from zsl_desktop.engine.methods.msdn import (MSDN, cross_entropy_loss, distillation_loss, jensen_shannon,
-                                             self_calibration_loss)
+from zsl_desktop.engine.methods.msdn import (
+    MSDN,
+    cross_entropy_loss,
+    distillation_loss,
+    jensen_shannon,
+    self_calibration_loss,
+)
 
 
 # -- independent NumPy references ------------------------------------------------------------
@@ -27,8 +33,10 @@ def np_ce(logits, labels):
 def np_jsd(s1, s2):
     p, q = np_softmax(s1), np_softmax(s2)
     m = (p + q) / 2
+
     def kl(a, b):
         return np.sum(a * np.log(a / b), axis=1).mean()
+
     return float((kl(q, m) + kl(p, m)) / 2)
 
 
@@ -50,8 +58,9 @@ def test_cross_entropy_removes_the_bias_and_uses_all_classes():
 
 def test_self_calibration_has_the_batch_mean_inside_the_log():
     # all-zero logits over 4 classes, one unseen: mass 1/4 for every row -> log 4
-    assert self_calibration_loss(torch.zeros(2, 4, dtype=torch.float64), torch.tensor([3])).item() == \
-        pytest.approx(math.log(4))
+    assert self_calibration_loss(torch.zeros(2, 4, dtype=torch.float64), torch.tensor([3])).item() == pytest.approx(
+        math.log(4)
+    )
     rng = np.random.default_rng(1)
     x = rng.normal(size=(6, 5)) * 3
     unseen = np.array([False, True, False, False, True])
@@ -70,18 +79,19 @@ def test_distillation_code_and_paper_forms():
     rng = np.random.default_rng(2)
     s1, s2 = rng.normal(size=(4, 6)) * 2, rng.normal(size=(4, 6)) * 2
     d = s1 - s2
-    weighted = np.mean(np.sum(d ** 2 / np.linalg.norm(d, axis=1, keepdims=True) * np.abs(d), axis=1))
+    weighted = np.mean(np.sum(d**2 / np.linalg.norm(d, axis=1, keepdims=True) * np.abs(d), axis=1))
     cubed = np.mean(np.sum(np.abs(d) ** 3, axis=1) / np.linalg.norm(d, axis=1))
     assert weighted == pytest.approx(cubed)  # the identity quoted in METHODS.md 2.4
     jsd = np_jsd(s1, s2)
     assert jensen_shannon(t64(s1), t64(s2)).item() == pytest.approx(jsd, rel=1e-9)
     assert distillation_loss(t64(s1), t64(s2), "code").item() == pytest.approx(weighted + jsd, rel=1e-9)
-    paper = np.mean(np.sum(d ** 2, axis=1)) + jsd
+    paper = np.mean(np.sum(d**2, axis=1)) + jsd
     assert distillation_loss(t64(s1), t64(s2), "paper").item() == pytest.approx(paper, rel=1e-9)
     # Tiny case by hand: d = (3, 4), ||d||_2 = 5, ||d||_3^3 = 27 + 64 = 91 -> 91/5 = 18.2; JSD of equal
     # softmaxes (a constant shift) is 0.
     assert distillation_loss(t64([[3.0, 4.0]]), t64([[0.0, 0.0]]), "code").item() == pytest.approx(
-        18.2 + np_jsd(np.array([[3.0, 4.0]]), np.zeros((1, 2))), rel=1e-9)
+        18.2 + np_jsd(np.array([[3.0, 4.0]]), np.zeros((1, 2))), rel=1e-9
+    )
     assert distillation_loss(t64([[5.0, 5.0]]), t64([[0.0, 0.0]]), "paper").item() == pytest.approx(50.0)
     with pytest.raises(ValueError):
         distillation_loss(t64(s1), t64(s2), "other")
@@ -101,8 +111,9 @@ CUB_NAMES = tuple(f"has_part_{i // 12}::value_{i % 12}" for i in range(312))
 
 def _method(channels, grid, num_attributes=312, num_classes=200, hparams=None, names=None):
     names = names or (CUB_NAMES if num_attributes == 312 else tuple(f"attr_{i}" for i in range(num_attributes)))
-    info = ModelInfo(attribute_names=names, num_classes=num_classes, feature_kind="grid",
-                     channels=channels, grid_size=(grid, grid))
+    info = ModelInfo(
+        attribute_names=names, num_classes=num_classes, feature_kind="grid", channels=channels, grid_size=(grid, grid)
+    )
     return MSDN(info, hparams)
 
 
@@ -197,14 +208,24 @@ def _toy_problem(seed=0, n=60, channels=16, grid=2):
     labels = rng.integers(0, 4, n)
     regions = grid * grid
     feats = np.einsum("ca,na->nc", projection, ca[labels] / 100)[:, :, None] + 0.3 * rng.normal(
-        size=(n, channels, regions))
+        size=(n, channels, regions)
+    )
     feats = np.maximum(feats, 0).reshape(n, channels, grid, grid).astype(np.float32)
     names = tuple(f"part {i // 4} colour {i % 4}" for i in range(12))
-    data = TrainData(features=FeatureSource(grid=feats), train_index=np.arange(n), train_labels=labels,
-                     class_attributes=ca, seen_classes=np.arange(4), unseen_classes=np.array([4, 5]),
-                     attribute_names=names, attribute_vectors=None, seed=7)
-    info = ModelInfo(attribute_names=names, num_classes=6, feature_kind="grid", channels=channels,
-                     grid_size=(grid, grid))
+    data = TrainData(
+        features=FeatureSource(grid=feats),
+        train_index=np.arange(n),
+        train_labels=labels,
+        class_attributes=ca,
+        seen_classes=np.arange(4),
+        unseen_classes=np.array([4, 5]),
+        attribute_names=names,
+        attribute_vectors=None,
+        seed=7,
+    )
+    info = ModelInfo(
+        attribute_names=names, num_classes=6, feature_kind="grid", channels=channels, grid_size=(grid, grid)
+    )
     return info, data
 
 
@@ -266,8 +287,9 @@ def test_state_dict_round_trip_through_a_weights_only_file():
     other = MSDN(info, HP)
     other.load_state_dict(loaded)
     x = data.features.rows("grid", np.arange(8))
-    np.testing.assert_array_equal(other.score(other.encode(x), data.class_attributes),
-                                  m.score(m.encode(x), data.class_attributes))
+    np.testing.assert_array_equal(
+        other.score(other.encode(x), data.class_attributes), m.score(m.encode(x), data.class_attributes)
+    )
     with pytest.raises(ValueError):
         _method(8, 2, 12, 6, names=info.attribute_names).load_state_dict(loaded)  # other channel count
 

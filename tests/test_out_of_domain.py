@@ -1,4 +1,5 @@
 """Out-of-domain scores (engine/out_of_domain.py): the distance, the held-out threshold, persistence, AUROC."""
+
 import numpy as np
 import pytest
 import torch
@@ -44,8 +45,11 @@ def test_reference_is_bounded_and_round_trips_through_a_checkpoint(tmp_path):
     big = rng.random((ood.MAX_REFERENCE + 100, 8)).astype(np.float32)
     reference = ood.fit_reference(big, np.arange(len(big)) % 7, big[:50], np.arange(50) % 7)
     assert len(reference.reference) == ood.MAX_REFERENCE
-    path = save_checkpoint(tmp_path / "m.pt", {"method": "x", ood.HEADER_KEY: reference.header()},
-                           {"w": torch.zeros(2), **reference.state()})
+    path = save_checkpoint(
+        tmp_path / "m.pt",
+        {"method": "x", ood.HEADER_KEY: reference.header()},
+        {"w": torch.zeros(2), **reference.state()},
+    )
     checkpoint = load_checkpoint(path)
     back = ood.DomainReference.from_checkpoint(checkpoint.header, checkpoint.state)
     assert back.threshold == reference.threshold and back.k == reference.k

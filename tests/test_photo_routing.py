@@ -1,4 +1,5 @@
 """Which model predicts a loose photo (engine/session/photo_routing.py), on stand-ins: no Qt, no backbone."""
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -36,8 +37,9 @@ class FakeSession:
         self.dataset = SimpleNamespace(num_samples=2)
         self.features = None
         self.backbone, self.input_size = "efficientnet_lite0", 224
-        self.loose = SimpleNamespace(items=[LooseItem(p, p) for p in photos],
-                                     rows=lambda kind, items: np.stack([photos[i.path] for i in items]))
+        self.loose = SimpleNamespace(
+            items=[LooseItem(p, p) for p in photos], rows=lambda kind, items: np.stack([photos[i.path] for i in items])
+        )
         self.state = SimpleNamespace(header={"seed": 0}, gamma=0.5)
 
     def active(self):
@@ -48,15 +50,24 @@ def routed(monkeypatch, photo: np.ndarray) -> LiveScores:
     drawings = ood.DomainReference(ood.unit_rows(around(0, 40, 1)), threshold=0.2)  # the active model's domain
     birds = ood.DomainReference(ood.unit_rows(around(1, 40, 2)), threshold=0.2)  # the real-bird model's
     species = np.eye(3, D, dtype=np.float32)
-    real = RealBirdModel(DotProduct(), {"gamma": 2.0, "backbone": "efficientnet_lite0", "input_size": 224},
-                         ("a", "b", "c"), species, ("seen", "unseen", "unseen"), birds, None)
+    real = RealBirdModel(
+        DotProduct(),
+        {"gamma": 2.0, "backbone": "efficientnet_lite0", "input_size": 224},
+        ("a", "b", "c"),
+        species,
+        ("seen", "unseen", "unseen"),
+        birds,
+        None,
+    )
     monkeypatch.setattr(photo_routing.ood, "reference_for_dataset", lambda dataset, features, seed: drawings)
     monkeypatch.setattr(photo_routing, "load_real_bird_model", lambda: real)
     session = FakeSession({"photo.jpg": photo})
     classes = ClassSet(("x", "y"), ("seen", "unseen"), np.zeros((2, D), np.float32))
     live = LiveScores(2, classes.names, classes.kinds, np.array([0.1, 0.2], np.float32), None, None)
     mine = np.full((1, D), 0.5, np.float32)
-    return photo_routing.PhotoRouting().route(session, LiveRequest(2, classes, 0, real_bird_classes=(("mine",), mine)), live)
+    return photo_routing.PhotoRouting().route(
+        session, LiveRequest(2, classes, 0, real_bird_classes=(("mine",), mine)), live
+    )
 
 
 def test_a_photo_like_the_training_images_stays_with_the_active_model(monkeypatch):

@@ -1,4 +1,5 @@
 """Training precision: bfloat16 products only where asked for (or measured fast), float32 everywhere else."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """``zsl-desktop predict``: one row per photo, bad photos as rows with errors, user classes, resuming safely."""
+
 import csv
 import json
 
@@ -18,8 +19,26 @@ def trained(tmp_path_factory):
     data = root / "birds"
     assert main(["generate", "--small", "--out", str(data)]) == 0
     model = root / "m.pt"
-    assert main(["train", "--dataset", str(data), "--input-size", "64", "--epochs", "1", "--set", "batch_size=16",
-                 "--out", str(model), "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                str(data),
+                "--input-size",
+                "64",
+                "--epochs",
+                "1",
+                "--set",
+                "batch_size=16",
+                "--out",
+                str(model),
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     return data, model
 
 
@@ -44,8 +63,15 @@ def _classes_file(tmp_path, data):
     d = load_dataset(data)
     values = [float(v) for v in d.class_attributes[int(d.unseen_classes[0])]]
     path = tmp_path / "mine.json"
-    path.write_text(json.dumps({"format": EXPORT_FORMAT, "attribute_names": [a.name for a in d.attributes],
-                                "classes": [{"name": "My bird", "values": values}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "format": EXPORT_FORMAT,
+                "attribute_names": [a.name for a in d.attributes],
+                "classes": [{"name": "My bird", "values": values}],
+            }
+        )
+    )
     return path
 
 
@@ -57,8 +83,23 @@ def _read(path):
 def test_predict_writes_one_row_per_photo_with_errors_and_user_classes(trained, photos, tmp_path, capsys):
     data, model = trained
     out = tmp_path / "p.csv"
-    args = ["predict", "--model", str(model), "--dataset", str(data), "--photos", str(photos),
-            "--classes", str(_classes_file(tmp_path, data)), "--top-k", "3", "--out", str(out), "--threads", "1"]
+    args = [
+        "predict",
+        "--model",
+        str(model),
+        "--dataset",
+        str(data),
+        "--photos",
+        str(photos),
+        "--classes",
+        str(_classes_file(tmp_path, data)),
+        "--top-k",
+        "3",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+    ]
     assert main(args) == 0
     rows = _read(out)
     assert len(rows) == 7  # 5 birds, the noise image and the broken file; notes.txt is not an image
@@ -82,8 +123,19 @@ def test_predict_writes_one_row_per_photo_with_errors_and_user_classes(trained, 
 def test_an_interrupted_csv_is_repaired_and_completed(trained, photos, tmp_path, capsys):
     data, model = trained
     out = tmp_path / "p.csv"
-    args = ["predict", "--model", str(model), "--dataset", str(data), "--photos", str(photos), "--out", str(out),
-            "--threads", "1"]
+    args = [
+        "predict",
+        "--model",
+        str(model),
+        "--dataset",
+        str(data),
+        "--photos",
+        str(photos),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+    ]
     assert main(args) == 0
     whole = _read(out)
     lines = out.read_bytes().splitlines(keepends=True)

@@ -1,4 +1,5 @@
 """Feature projections (engine/projection.py): sample caps, PCA, exact t-SNE."""
+
 import numpy as np
 import pytest
 
@@ -39,7 +40,7 @@ def test_pca_matches_svd_small_and_large():
         ref = c @ vt[:2].T
         for i in range(2):
             assert abs(np.corrcoef(ref[:, i], scores[:, i])[0, 1]) > 0.999
-        np.testing.assert_allclose(ratio, (s[:2] ** 2) / (s ** 2).sum(), rtol=1e-3)
+        np.testing.assert_allclose(ratio, (s[:2] ** 2) / (s**2).sum(), rtol=1e-3)
         assert scores.dtype == np.float32
 
 

@@ -1,4 +1,5 @@
 """Ranking functions, their metrics, the live ranker's cache and the rank study on small made-up scores."""
+
 import numpy as np
 import pytest
 
@@ -32,9 +33,12 @@ def test_gamma_only_changes_the_calibrated_functions():
     boost = np.array([0, 0, 2.0, 2.0, 0])
     with_gamma = ranking.log_probability(scores, 0, boost)
     assert not np.allclose(with_gamma, ranking.log_probability(scores, 0, np.zeros(5)))
-    assert np.allclose(ranking.log_probability_no_gamma(scores, 0, boost), ranking.log_probability(scores, 0, 0 * boost))
-    assert np.allclose(np.exp(ranking.log_probability(scores, 2, boost)),
-                       np.exp(scores + boost)[:, 2] / np.exp(scores + boost).sum(1))
+    assert np.allclose(
+        ranking.log_probability_no_gamma(scores, 0, boost), ranking.log_probability(scores, 0, 0 * boost)
+    )
+    assert np.allclose(
+        np.exp(ranking.log_probability(scores, 2, boost)), np.exp(scores + boost)[:, 2] / np.exp(scores + boost).sum(1)
+    )
 
 
 def _linear_score(codes, matrix):

@@ -1,4 +1,5 @@
 """The 200 CUB species that ship in resources/ (engine/real_birds.py), without the shared data."""
+
 import numpy as np
 
 from zsl_desktop.engine import real_birds

@@ -1,11 +1,17 @@
 """Choosing the epoch and operating point from folds of pseudo-unseen classes (engine/selection.py)."""
+
 import numpy as np
 import pytest
 
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine.selection import (
-    REJECTION_RATES, choose_operating_point, gamma_at_rate, gammas_by_rejection_rate, h_by_rejection_rate,
-    seen_class_folds, smooth_epochs,
+    REJECTION_RATES,
+    choose_operating_point,
+    gamma_at_rate,
+    gammas_by_rejection_rate,
+    h_by_rejection_rate,
+    seen_class_folds,
+    smooth_epochs,
 )
 
 

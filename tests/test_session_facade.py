@@ -1,4 +1,5 @@
 """The session facade's small rules: one calibration, the class set a live request scores against."""
+
 import numpy as np
 
 from zsl_desktop.engine.evaluation import calibrate, predict
@@ -23,8 +24,9 @@ def test_predict_is_the_argmax_of_the_calibrated_scores():
     scores = rng.normal(size=(50, 6))
     unseen = np.array([1, 4])
     for gamma in (-1.0, 0.0, 0.7):
-        np.testing.assert_array_equal(predict(scores, unseen, gamma),
-                                      np.argmax(calibrate(scores, unseen, gamma, dtype=np.float64), axis=1))
+        np.testing.assert_array_equal(
+            predict(scores, unseen, gamma), np.argmax(calibrate(scores, unseen, gamma, dtype=np.float64), axis=1)
+        )
 
 
 def test_the_draft_replaces_the_class_it_edits_else_comes_last():

@@ -1,4 +1,5 @@
 """SGMA: losses on hand-computed cases, the boxcar mask, shapes, training (stages, crops, cache), persistence."""
+
 import io
 import math
 
@@ -7,18 +8,44 @@ import pytest
 import torch
 
 from zsl_desktop.engine.methods.sgma import crops as crops_module
-from zsl_desktop.engine.methods.sgma.crops import (CropCache, CropEncoder, crop_images, dequantise, quantise, square_boxes,
-                                      view_to_image_box)
+from zsl_desktop.engine.methods.sgma.crops import (
+    CropCache,
+    CropEncoder,
+    crop_images,
+    dequantise,
+    quantise,
+    square_boxes,
+    view_to_image_box,
+)
 from zsl_desktop.engine.feature_source import ImageAccess
-from zsl_desktop.engine.methods.base import (Cancelled, Control, EpochEnd, FeatureSource, Message, ModelInfo, Step,
-                                             TrainData)
+from zsl_desktop.engine.methods.base import (
+    Cancelled,
+    Control,
+    EpochEnd,
+    FeatureSource,
+    Message,
+    ModelInfo,
+    Step,
+    TrainData,
+)
 from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.methods.sgma import SGMA, part_localisation
 from zsl_desktop.engine.methods.sgma.evaluation import box_iou, coverage, random_boxes, region_box
-from zsl_desktop.engine.methods.sgma.parts import (CROP, GLOBAL, GRID, attribute_maps, box_fit_loss, boxcar_mask,
-                                                   channel_peaks, class_centre_triplet_loss, compactness_loss,
-                                                   diversity_loss, embedding_softmax_loss, kmeans,
-                                                   normalise_maps)
+from zsl_desktop.engine.methods.sgma.parts import (
+    CROP,
+    GLOBAL,
+    GRID,
+    attribute_maps,
+    box_fit_loss,
+    boxcar_mask,
+    channel_peaks,
+    class_centre_triplet_loss,
+    compactness_loss,
+    diversity_loss,
+    embedding_softmax_loss,
+    kmeans,
+    normalise_maps,
+)
 
 
 def t64(x):
@@ -219,14 +246,22 @@ def _toy_problem(seed=0, n=60, channels=16, grid=4):
     labels = rng.integers(0, 4, n)
     feats = 0.2 * np.abs(rng.normal(size=(n, channels, grid, grid)))
     signal = np.einsum("ca,na->nc", projection, ca[labels] / 100)
-    feats[:, :channels // 2, 0, 0] += signal[:, :channels // 2]
-    feats[:, channels // 2:, -1, -1] += signal[:, channels // 2:]
+    feats[:, : channels // 2, 0, 0] += signal[:, : channels // 2]
+    feats[:, channels // 2 :, -1, -1] += signal[:, channels // 2 :]
     names = tuple(f"has_part_{i // 4}::colour_{i % 4}" for i in range(8))
-    data = TrainData(features=FeatureSource(grid=feats.astype(np.float32)), train_index=np.arange(n),
-                     train_labels=labels, class_attributes=ca, seen_classes=np.arange(4),
-                     unseen_classes=np.array([4, 5]), attribute_names=names, seed=7)
-    info = ModelInfo(attribute_names=names, num_classes=6, feature_kind="grid", channels=channels,
-                     grid_size=(grid, grid))
+    data = TrainData(
+        features=FeatureSource(grid=feats.astype(np.float32)),
+        train_index=np.arange(n),
+        train_labels=labels,
+        class_attributes=ca,
+        seen_classes=np.arange(4),
+        unseen_classes=np.array([4, 5]),
+        attribute_names=names,
+        seed=7,
+    )
+    info = ModelInfo(
+        attribute_names=names, num_classes=6, feature_kind="grid", channels=channels, grid_size=(grid, grid)
+    )
     return info, data
 
 
@@ -335,11 +370,13 @@ def test_state_round_trip_through_a_weights_only_file_gives_identical_scores():
     other = SGMA(info, HP)
     other.load_state_dict(_round_trip(state))
     x = data.features.rows("grid", np.arange(10))
-    np.testing.assert_array_equal(other.score(other.encode(x), data.class_attributes),
-                                  m.score(m.encode(x), data.class_attributes))
+    np.testing.assert_array_equal(
+        other.score(other.encode(x), data.class_attributes), m.score(m.encode(x), data.class_attributes)
+    )
     np.testing.assert_array_equal(other.explain(x[0]).part_boxes, m.explain(x[0]).part_boxes)
-    wrong = ModelInfo(attribute_names=info.attribute_names, num_classes=6, feature_kind="grid", channels=12,
-                      grid_size=(4, 4))
+    wrong = ModelInfo(
+        attribute_names=info.attribute_names, num_classes=6, feature_kind="grid", channels=12, grid_size=(4, 4)
+    )
     with pytest.raises(ValueError):
         SGMA(wrong, HP).load_state_dict(state)
 
@@ -381,14 +418,26 @@ CROP_HP = {"batch_size": 16, "attention_epochs": 1, "crop_size": 64, "kmeans_ima
 
 def _train_data(dataset, source):
     index = dataset.splits["trainval"]
-    return TrainData(features=source, train_index=index, train_labels=dataset.labels[index],
-                     class_attributes=dataset.class_attributes, seen_classes=dataset.seen_classes,
-                     unseen_classes=dataset.unseen_classes, attribute_names=dataset.attribute_names, seed=3)
+    return TrainData(
+        features=source,
+        train_index=index,
+        train_labels=dataset.labels[index],
+        class_attributes=dataset.class_attributes,
+        seen_classes=dataset.seen_classes,
+        unseen_classes=dataset.unseen_classes,
+        attribute_names=dataset.attribute_names,
+        seed=3,
+    )
 
 
 def _info(dataset, store):
-    return ModelInfo(attribute_names=dataset.attribute_names, num_classes=dataset.num_classes,
-                     feature_kind="grid", channels=int(store.grid.shape[1]), grid_size=tuple(store.grid.shape[2:]))
+    return ModelInfo(
+        attribute_names=dataset.attribute_names,
+        num_classes=dataset.num_classes,
+        feature_kind="grid",
+        channels=int(store.grid.shape[1]),
+        grid_size=tuple(store.grid.shape[2:]),
+    )
 
 
 def test_fit_with_images_trains_the_crop_streams_and_caches_the_crops(birds_store):

@@ -5,6 +5,7 @@ checkpoint's fingerprint, and the test images, re-extracted from scratch
 (pooled EfficientNet-Lite0 vectors, as GSMFlow reads), reproduce the figures
 that the README states and the checkpoint header carries.
 """
+
 import numpy as np
 import pytest
 

@@ -4,6 +4,7 @@ Same check as ``test_shipped_model.py`` for a pooled method: the dataset is
 regenerated (same fingerprint, so the checkpoint is accepted), the test
 images are re-extracted and their pooled features scored.
 """
+
 import pytest
 
 from shipped import TRAINED, figures_on_test_split, made_on_default_features

@@ -5,6 +5,7 @@ ones (written by ``zsl-desktop train``). Regenerating the dataset must give
 the same fingerprint (the generator is deterministic), so the checkpoint
 is accepted, and re-extracting the test images must reproduce the figures.
 """
+
 import pytest
 
 from shipped import TRAINED, figures_on_test_split, made_on_default_features

@@ -5,6 +5,7 @@ real images (../shared/zsl_data; skipped where it is absent) and scored by the s
 which must reach the figures it states, against all 200 species and among the subset's 50.
 The out-of-domain reference must pass the test photos and flag non-bird photos.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -69,15 +70,23 @@ def test_shipped_real_bird_model_reaches_its_stated_figures(cub_subset, test_fea
     scores = model.scores(test_features)
     seen_pos = np.flatnonzero(np.array(model.kinds) == "seen")
     labels = positions[d.labels[np.concatenate([d.splits["test_seen"], d.splits["test_unseen"]])]]
-    got = ev.evaluate(scores[:n_seen], labels[:n_seen], scores[n_seen:], labels[n_seen:], seen_pos,
-                      np.setdiff1d(np.arange(200), seen_pos), model.gamma).as_dict()
+    got = ev.evaluate(
+        scores[:n_seen],
+        labels[:n_seen],
+        scores[n_seen:],
+        labels[n_seen:],
+        seen_pos,
+        np.setdiff1d(np.arange(200), seen_pos),
+        model.gamma,
+    ).as_dict()
     for name, value in STATED_ALL_SPECIES.items():
         assert got[name] == pytest.approx(value, abs=TOLERANCE), name
     assert got["zsl_t1"] > 10 * (1 / 160)  # among 160 species without photos: far above chance
     subset = scores[:, positions]  # the subset's 50 classes only
     y = d.labels[np.concatenate([d.splits["test_seen"], d.splits["test_unseen"]])]
-    got = ev.evaluate(subset[:n_seen], y[:n_seen], subset[n_seen:], y[n_seen:], d.seen_classes, d.unseen_classes,
-                      model.gamma).as_dict()
+    got = ev.evaluate(
+        subset[:n_seen], y[:n_seen], subset[n_seen:], y[n_seen:], d.seen_classes, d.unseen_classes, model.gamma
+    ).as_dict()
     for name, value in STATED_SUBSET.items():
         assert got[name] == pytest.approx(value, abs=TOLERANCE), name
 

@@ -8,6 +8,7 @@ must reproduce them, and the grid-only fallback (no images) its own figures.
 The discovered crops must cover the birds' heads far more often than random
 crops of the same size.
 """
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """One place sets torch's and numpy's thread pools; OMP_NUM_THREADS (torchrun's setting) wins when given."""
+
 import torch
 
 from zsl_desktop.engine import threads

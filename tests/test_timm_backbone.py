@@ -3,6 +3,7 @@
 The weights are ones timm makes itself (``pretrained=False``, random), saved by the test: what is checked is
 the plumbing (files, shapes, keys, messages), not ImageNet accuracy.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -39,10 +40,13 @@ def _save_weights(arch, path, fmt="pth"):
     return path
 
 
-@pytest.mark.parametrize("arch, fmt, size, side, channels", [
-    ("vit_tiny_patch16_224", "safetensors", 96, 6, 192),  # patch tokens as the grid, any input size
-    ("convnext_atto", "pth", 96, 3, 320),                  # a CNN's last feature map
-])
+@pytest.mark.parametrize(
+    "arch, fmt, size, side, channels",
+    [
+        ("vit_tiny_patch16_224", "safetensors", 96, 6, 192),  # patch tokens as the grid, any input size
+        ("convnext_atto", "pth", 96, 3, 320),  # a CNN's last feature map
+    ],
+)
 def test_grids_and_pooled_vectors_of_the_right_shape(tmp_path, arch, fmt, size, side, channels):
     name = f"timm:{arch}"
     timm_backbone.use_weights_file(name, _save_weights(arch, tmp_path / f"w.{fmt}", fmt))
@@ -68,8 +72,9 @@ def test_msdn_trains_on_a_vit_grid_from_the_store(tmp_path, small_birds):
     assert store.grid.shape == (small_birds.num_samples, 192, 4, 4)
     assert "timm_vit_tiny_patch16_224-" in store.folder.name  # the weights file's digest is in the key
     events = []
-    config = TrainConfig(method="msdn", epochs=1, select="test", backbone=name, input_size=64,
-                         hparams={"batch_size": 16})
+    config = TrainConfig(
+        method="msdn", epochs=1, select="test", backbone=name, input_size=64, hparams={"batch_size": 16}
+    )
     finished = run_to_end(train(small_birds, store.source(), config), events.append)
     assert finished.header["backbone"] == name and finished.header["grid_size"] == [4, 4]
     steps = [e for e in events if isinstance(e, Step)]
@@ -150,8 +155,14 @@ def _lite0_to_timm(state):
     block = []  # flat block index -> (stage, index in stage)
     for stage, (*_, repeats) in enumerate(lite_stages(0)):
         block += [(stage, i) for i in range(repeats)]
-    renames = {"_expand_conv": "conv_pw", "_depthwise_conv": "conv_dw", "_project_conv": "conv_pwl",
-               "_bn0": "bn1", "_bn1": "bn2", "_bn2": "bn3"}
+    renames = {
+        "_expand_conv": "conv_pw",
+        "_depthwise_conv": "conv_dw",
+        "_project_conv": "conv_pwl",
+        "_bn0": "bn1",
+        "_bn1": "bn2",
+        "_bn2": "bn3",
+    }
     first = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
     out = {}
     for key, value in state.items():
@@ -161,8 +172,13 @@ def _lite0_to_timm(state):
             table = first if stage == 0 else renames
             out[".".join(["blocks", str(stage), str(i), table[parts[2]], *parts[3:]])] = value
         else:
-            top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-                   "_fc": "classifier"}[parts[0]]
+            top = {
+                "_conv_stem": "conv_stem",
+                "_bn0": "bn1",
+                "_conv_head": "conv_head",
+                "_bn1": "bn2",
+                "_fc": "classifier",
+            }[parts[0]]
             out[".".join([top, *parts[1:]])] = value
     return out
 

@@ -1,4 +1,5 @@
 """The shared training loop: selection on validation, checkpoints, cancel and resume."""
+
 import pytest
 import torch
 
@@ -45,7 +46,9 @@ def test_validation_selection_then_final_retrain(birds_features, tmp_path):
     assert len(selection["fold_h"]) == folds
     # MSDN's final model trains on every trainval image and takes the fold models' mean gamma.
     assert selection["gamma_transfer"] == "folds" and selection["calibration_images"] == 0
-    assert header["gamma"] == pytest.approx(sum(selection["fold_gamma"]) / folds) and len(selection["fold_gamma"]) == folds
+    assert (
+        header["gamma"] == pytest.approx(sum(selection["fold_gamma"]) / folds) and len(selection["fold_gamma"]) == folds
+    )
     final = events.index(next(e for e in events if isinstance(e, Phase) and e.name == "final"))
     final_steps = [e for e in events[final:] if isinstance(e, Step)]
     assert final_steps[-1].total == header["epochs"] * -(-len(dataset.splits["trainval"]) // 16)
@@ -79,8 +82,7 @@ def test_cancel_stops_at_the_next_batch(birds_features):
             seen_steps.append(event)
             control.cancel()
 
-    finished = run_to_end(train(dataset, features, TrainConfig(epochs=5, hparams={"batch_size": 8}), control),
-                          on_event)
+    finished = run_to_end(train(dataset, features, TrainConfig(epochs=5, hparams={"batch_size": 8}), control), on_event)
     assert finished.cancelled and len(seen_steps) == 1
 
 

@@ -7,6 +7,7 @@ The wheel is built once per session from a copy of the project (so no stale
 ``build/`` folder leaks into it) and installed into a fresh venv that sees the
 system's torch and Qt but not this checkout.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -82,8 +83,10 @@ def built_wheel(tmp_path_factory) -> Path:
         else:
             shutil.copy2(ROOT / part, source / part)
     out = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", out, source],
-         cwd=source)
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", out, source],
+        cwd=source,
+    )
     (wheel,) = out.glob("zsl_desktop-*.whl")
     return wheel
 
@@ -95,8 +98,21 @@ def wheel_venv(built_wheel, tmp_path_factory) -> Path:
     _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv], cwd=venv)
     python = venv / "bin" / "python"
     # The running pip installs into the venv's interpreter (--python), so the venv needs no pip of its own.
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index",
-          "--ignore-installed", built_wheel], cwd=venv)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--ignore-installed",
+            built_wheel,
+        ],
+        cwd=venv,
+    )
     return venv
 
 
@@ -115,7 +131,9 @@ def _outside_checkout_env(home: Path) -> dict:
 @pytest.mark.wheel
 def test_wheel_carries_the_code_the_models_and_the_vocabularies(built_wheel):
     names = set(zipfile.ZipFile(built_wheel).namelist())
-    code = {p.relative_to(ROOT).as_posix() for p in (ROOT / "zsl_desktop").rglob("*.py") if "__pycache__" not in p.parts}
+    code = {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "zsl_desktop").rglob("*.py") if "__pycache__" not in p.parts
+    }
     assert not code - names, f"modules missing from the wheel (add their package to pyproject): {sorted(code - names)}"
     assert SHIPPED_MODELS and VOCABULARY_FILES
     assert {f"zsl_desktop/trained/{m}" for m in SHIPPED_MODELS + REAL_BIRD_MODELS} <= names
@@ -161,7 +179,11 @@ def test_installed_wheel_finds_its_models_and_vocabularies(wheel_venv, tmp_path)
 def test_installed_app_starts_outside_the_checkout(wheel_venv, tmp_path):
     """The ``zsl-desktop`` command of the wheel opens the small built-in birds and saves a screenshot."""
     shot = tmp_path / "window.png"
-    done = _run([wheel_venv / "bin" / "zsl-desktop", "--small", "--screenshot", shot, "--screenshot-delay", "0.2"],
-                cwd=tmp_path, env=_outside_checkout_env(tmp_path), timeout=240)
+    done = _run(
+        [wheel_venv / "bin" / "zsl-desktop", "--small", "--screenshot", shot, "--screenshot-delay", "0.2"],
+        cwd=tmp_path,
+        env=_outside_checkout_env(tmp_path),
+        timeout=240,
+    )
     assert f"screenshot: {shot}" in done.stderr
     assert shot.stat().st_size > 10_000

@@ -1,4 +1,5 @@
 """Attribute word vectors: the real vocabularies round-trip, the hashed fallback is stable and compositional."""
+
 import numpy as np
 import pytest
 
@@ -61,8 +62,9 @@ def test_fallback_is_deterministic_and_compositional():
     assert a.dtype == np.float32 and a.shape == (4, 300)
     np.testing.assert_array_equal(a, b)
     # Sum of its words: "wing tint azure" = wing + tint + azure.
-    np.testing.assert_allclose(a[0], wv.word_vector("wing") + wv.word_vector("tint") + wv.word_vector("azure"),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        a[0], wv.word_vector("wing") + wv.word_vector("tint") + wv.word_vector("azure"), rtol=1e-6, atol=1e-7
+    )
     assert _cos(a[0], a[1]) > 0.5  # two shared words of three
     assert abs(_cos(a[0], a[2])) < 0.3  # no shared word
     assert abs(_cos(a[2], a[3])) < 0.3

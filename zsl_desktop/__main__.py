@@ -1,4 +1,5 @@
 """``python -m zsl_desktop`` (also what torchrun runs)."""
+
 import sys
 
 from zsl_desktop.cli import main

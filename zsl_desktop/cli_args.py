@@ -5,6 +5,7 @@ folder is made, with argparse's exit status 2 and a message naming the option
 ("argument --epochs: must be a whole number of at least 1, not '-1'").
 Kept light (no torch import unless a GPU device is asked for) so ``--help`` stays fast.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ BACKBONE_NAMES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite
 FLIP_MODES = ("none", "train", "tta", "both")  # engine.features.FLIP_MODES (tests/test_cli.py compares them)
 
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 32, 2048
-MAX_SEED = 2 ** 32 - 1
+MAX_SEED = 2**32 - 1
 
 
 def _whole(text: str) -> int:
@@ -61,8 +62,7 @@ def seed(text: str) -> int:
 
 def input_size(text: str) -> int:
     """The backbone's input side in pixels."""
-    return _whole_within(text, MIN_INPUT_SIZE, MAX_INPUT_SIZE,
-                         f"between {MIN_INPUT_SIZE} and {MAX_INPUT_SIZE} pixels")
+    return _whole_within(text, MIN_INPUT_SIZE, MAX_INPUT_SIZE, f"between {MIN_INPUT_SIZE} and {MAX_INPUT_SIZE} pixels")
 
 
 def backbone_name(text: str) -> str:
@@ -72,8 +72,10 @@ def backbone_name(text: str) -> str:
         return name
     if name.startswith("timm:") and re.fullmatch(r"[A-Za-z0-9_.\-]+", name[5:]):
         return name
-    raise argparse.ArgumentTypeError(f"{text!r} is not a backbone; choose one of {', '.join(BACKBONE_NAMES)} "
-                                     f"or timm:<architecture> (e.g. timm:convnext_tiny)")
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a backbone; choose one of {', '.join(BACKBONE_NAMES)} "
+        f"or timm:<architecture> (e.g. timm:convnext_tiny)"
+    )
 
 
 def finite_float(text: str) -> float:
@@ -134,6 +136,8 @@ def use_backbone_weights(backbone: str, path) -> None:
     from zsl_desktop.engine import timm_backbone
 
     if not timm_backbone.is_timm(backbone):
-        raise ValueError(f"--backbone-weights is for timm:<architecture> backbones, not {backbone or 'the default'}"
-                         f"; give --backbone timm:<architecture> too")
+        raise ValueError(
+            f"--backbone-weights is for timm:<architecture> backbones, not {backbone or 'the default'}"
+            f"; give --backbone timm:<architecture> too"
+        )
     timm_backbone.use_weights_file(backbone, path)

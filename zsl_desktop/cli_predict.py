@@ -6,6 +6,7 @@
 The class definitions come from the model's dataset (``--dataset``; the built-in birds
 are found on their own), plus the user's classes from a library or export file.
 """
+
 from __future__ import annotations
 
 import sys
@@ -60,8 +61,10 @@ def run(args, load, progress_bar) -> int:
     if args.dataset is None:
         args.dataset = h["dataset"] if h["dataset"] in ("builtin", "builtin-small") else None
         if args.dataset is None:
-            raise ValueError(f"{args.model} was trained on {h['dataset']!r}: pass --dataset PATH (its classes "
-                             f"are the ones the photos are scored against)")
+            raise ValueError(
+                f"{args.model} was trained on {h['dataset']!r}: pass --dataset PATH (its classes "
+                f"are the ones the photos are scored against)"
+            )
     dataset = load(args)
     check_compatible(checkpoint, dataset)
     classes = load_classes(dataset, args.classes)
@@ -74,26 +77,33 @@ def run(args, load, progress_bar) -> int:
     method = method_from_checkpoint(checkpoint).to(device)
     backbone_name = h.get("backbone", "efficientnet_lite0")
     spec = BACKBONES[backbone_name]
-    predictor = PhotoPredictor(method, load_backbone(backbone_name, device=device), spec,
-                               int(h.get("input_size", spec.default_input_size)), classes, float(h.get("gamma", 0.0)),
-                               args.top_k, device)
+    predictor = PhotoPredictor(
+        method,
+        load_backbone(backbone_name, device=device),
+        spec,
+        int(h.get("input_size", spec.default_input_size)),
+        classes,
+        float(h.get("gamma", 0.0)),
+        args.top_k,
+        device,
+    )
     out = PredictionsCsv(args.out, columns(classes, predictor.top_k)).open()
     if out.repaired:
-        print(f"{args.out}: cut off a torn last line ({out.repaired} bytes) from an interrupted run",
-              file=sys.stderr)
+        print(f"{args.out}: cut off a torn last line ({out.repaired} bytes) from an interrupted run", file=sys.stderr)
     todo = [p for p in photos if cell(p) not in out.done]
     if len(todo) < len(photos):
-        print(f"resuming: {len(photos) - len(todo)} of {len(photos)} photos are already in {args.out}",
-              file=sys.stderr)
+        print(f"resuming: {len(photos) - len(todo)} of {len(photos)} photos are already in {args.out}", file=sys.stderr)
     bar = progress_bar("predicting")
     start, errors = time.perf_counter(), 0
     for i in range(0, len(todo), BATCH):
-        rows = predictor.rows(todo[i:i + BATCH])
+        rows = predictor.rows(todo[i : i + BATCH])
         out.append(rows)
         errors += sum(1 for r in rows if r[1])
         done = min(i + BATCH, len(todo))
         bar.update(done, len(todo), f"{done / max(time.perf_counter() - start, 1e-9):.1f} photos/s")
     bar.close()
-    print(f"{args.out}: {len(todo)} photos predicted in {time.perf_counter() - start:.1f}s "
-          f"({errors} unreadable, listed with their error), {len(photos) - len(todo)} already there")
+    print(
+        f"{args.out}: {len(todo)} photos predicted in {time.perf_counter() - start:.1f}s "
+        f"({errors} unreadable, listed with their error), {len(photos) - len(todo)} already there"
+    )
     return 0

@@ -1,4 +1,5 @@
 """The CLI's text progress bar (its own module: ``cli.py`` and ``cli_training.py`` both draw it)."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """The ``train`` and ``eval`` subcommands (kept apart from cli.py, which stays light to import)."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ def _session(args, load, backbone=None, input_size=None, checkpoint=None, flips=
 
         check_compatible(checkpoint, dataset)
         method_from_checkpoint(checkpoint)
-    session = Session(dataset, backbone or "efficientnet_lite0", input_size or 224, getattr(args, "device", None),
-                      flips=flips)
+    session = Session(
+        dataset, backbone or "efficientnet_lite0", input_size or 224, getattr(args, "device", None), flips=flips
+    )
     if dataset.has_images:
         bar = ProgressBar("features")
         gen = session.prepare_features()
@@ -65,8 +67,7 @@ def summarise_seeds(rows: list[dict]) -> dict:
     summary = {}
     for key, _ in FIGURES:
         values = np.array([row[key] for row in rows], dtype=np.float64)
-        summary[key] = {"mean": float(values.mean()),
-                        "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+        summary[key] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
     return summary
 
 
@@ -76,8 +77,11 @@ def format_seed_table(seeds: list[int], rows: list[dict], summary: dict) -> str:
     lines = [head, "|" + "---|" * (len(FIGURES) + 1)]
     for seed, row in zip(seeds, rows):
         lines.append(f"| {seed} | " + " | ".join(f"{100 * row[key]:.1f}" for key, _ in FIGURES) + " |")
-    lines.append("| mean ± sd | " + " | ".join(
-        f"{100 * summary[key]['mean']:.1f} ± {100 * summary[key]['sd']:.1f}" for key, _ in FIGURES) + " |")
+    lines.append(
+        "| mean ± sd | "
+        + " | ".join(f"{100 * summary[key]['mean']:.1f} ± {100 * summary[key]['sd']:.1f}" for key, _ in FIGURES)
+        + " |"
+    )
     return "\n".join(lines)
 
 
@@ -112,11 +116,20 @@ def run_train(args, load) -> int:
         rows.append(finished.report.as_dict())
     summary = summarise_seeds(rows)
     table = format_seed_table(seeds, rows, summary)
-    print(f"\n{args.method} on {session.dataset.name}, selection on {args.select}, seeds {args.seeds} "
-          f"(mean ± sample sd, %):\n{table}")
-    record = {"method": args.method, "dataset": session.dataset.name, "select": args.select,
-              "hparams": args.hparams, "seeds": seeds, "per_seed": rows, "summary": summary,
-              "checkpoints": [str(path) for _, path in runs]}
+    print(
+        f"\n{args.method} on {session.dataset.name}, selection on {args.select}, seeds {args.seeds} "
+        f"(mean ± sample sd, %):\n{table}"
+    )
+    record = {
+        "method": args.method,
+        "dataset": session.dataset.name,
+        "select": args.select,
+        "hparams": args.hparams,
+        "seeds": seeds,
+        "per_seed": rows,
+        "summary": summary,
+        "checkpoints": [str(path) for _, path in runs],
+    }
     summary_path = out.with_name(f"{out.stem}-seeds.json")
     atomic_write_text(summary_path, json.dumps(record, indent=1))
     print(f"figures written to {summary_path}")
@@ -127,9 +140,17 @@ def train_config(args, seed: int, input_size: int):
     """The TrainConfig of one run of ``train`` (one seed)."""
     from zsl_desktop.engine.training import TrainConfig
 
-    return TrainConfig(method=args.method, epochs=args.epochs, hparams=args.hparams, seed=seed,
-                       device=args.device, select=args.select, backbone=args.backbone, input_size=input_size,
-                       flips=args.flips)
+    return TrainConfig(
+        method=args.method,
+        epochs=args.epochs,
+        hparams=args.hparams,
+        seed=seed,
+        device=args.device,
+        select=args.select,
+        backbone=args.backbone,
+        input_size=input_size,
+        flips=args.flips,
+    )
 
 
 def _train_one(args, session, input_size, seed, out):
@@ -138,8 +159,9 @@ def _train_one(args, session, input_size, seed, out):
     from zsl_desktop.engine.training import Finished, Phase, Validation
 
     config = train_config(args, seed, input_size)
-    print(f"training {args.method} on {session.dataset.name} ({session.device}), selection on {args.select}, "
-          f"seed {seed}")
+    print(
+        f"training {args.method} on {session.dataset.name} ({session.device}), selection on {args.select}, seed {seed}"
+    )
     start = time.perf_counter()
     bar, finished = None, None
     # The session's checkpoint policy, the app's too. Rerunning the same command after a kill continues
@@ -154,9 +176,11 @@ def _train_one(args, session, input_size, seed, out):
             bar.update(event.step, event.total, f"loss {event.losses.get('total', 0):.4f}")
         elif isinstance(event, Validation):
             m = event.metrics
-            bar.stream.write(f"\n  epoch {event.epoch}: {event.split} H {100 * m['h']:.1f} "
-                             f"(U {100 * m['u']:.1f} S {100 * m['s']:.1f}) ZSL {100 * m['zsl_t1']:.1f} "
-                             f"best epoch {event.best_epoch}\n")
+            bar.stream.write(
+                f"\n  epoch {event.epoch}: {event.split} H {100 * m['h']:.1f} "
+                f"(U {100 * m['u']:.1f} S {100 * m['s']:.1f}) ZSL {100 * m['zsl_t1']:.1f} "
+                f"best epoch {event.best_epoch}\n"
+            )
         elif isinstance(event, Message):
             print(event.text)
         elif isinstance(event, Finished):
@@ -192,8 +216,9 @@ def run_eval(args, load) -> int:
     session = _session(args, load, h.get("backbone"), h.get("input_size"), checkpoint, flips)
     session.use_checkpoint(checkpoint)
     report = session.evaluate(args.gamma)
-    print(f"{h['method']} on {session.dataset.name}: epochs {h.get('epochs')}, "
-          f"model selection on {h.get('select', '?')}")
+    print(
+        f"{h['method']} on {session.dataset.name}: epochs {h.get('epochs')}, model selection on {h.get('select', '?')}"
+    )
     print(report.format())
     figures = {"method": h["method"], "dataset": session.dataset.name, **report.as_dict()}
     method, dataset = session.model.method, session.dataset
@@ -203,8 +228,12 @@ def run_eval(args, load) -> int:
         test = np.concatenate([dataset.splits["test_seen"], dataset.splits["test_unseen"]])
         score = localisation_score(method, dataset, session.features, test, session.input_size)
         print(score.format())
-        figures.update(localisation=score.hits, localisation_uniform=score.uniform,
-                       localisation_centre=score.centre, localisation_pairs=score.pairs)
+        figures.update(
+            localisation=score.hits,
+            localisation_uniform=score.uniform,
+            localisation_centre=score.centre,
+            localisation_pairs=score.pairs,
+        )
     if args.json:
         atomic_write_text(args.json, json.dumps(figures, indent=1))
     return 0

@@ -9,6 +9,7 @@ figures except which function the app ranks by.
 
     zsl-desktop rank-study --dataset D --checkpoint A.pt [--checkpoint B.pt ...] [--k 20] [--json FILE]
 """
+
 from __future__ import annotations
 
 import json
@@ -76,8 +77,9 @@ def format_table(results: list[StudyResult], k: int) -> str:
     for name in RANKERS:
         cells = " | ".join(f"{r.precision[name]:.3f} | {r.average_precision[name]:.3f}" for r in results)
         rows.append(f"| {name} | {cells} |")
-    notes = ", ".join(f"{r.method}: {r.images} test images, {r.classes} unseen classes, γ {r.gamma:.2f}"
-                      for r in results)
+    notes = ", ".join(
+        f"{r.method}: {r.images} test images, {r.classes} unseen classes, γ {r.gamma:.2f}" for r in results
+    )
     return "\n".join(rows) + f"\n\n({notes}; means over the unseen classes)"
 
 

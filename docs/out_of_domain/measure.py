@@ -18,6 +18,7 @@ a Mahalanobis distance in the top 64 principal directions, and the energy (-logs
 softmax probability of the model's calibrated logits over its dataset's classes (SGMA's logits need part
 crops of every image and are left out).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,11 @@ def skimage_photos() -> list[Path]:
     import skimage
 
     folder = Path(skimage.__file__).parent / "data"
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix.lower() in {".png", ".jpg", ".gif", ".tif"} and p.name not in SKIMAGE_SKIP)
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in {".png", ".jpg", ".gif", ".tif"} and p.name not in SKIMAGE_SKIP
+    )
 
 
 def dataset_features(dataset, root=None):
@@ -91,11 +95,12 @@ def logit_scores(method, header, dataset, features: dict) -> dict:
     out = {}
     with torch.inference_mode():
         for name, x in features.items():
-            codes = np.concatenate([method.encode(torch.from_numpy(x[i:i + 256]))
-                                    for i in range(0, len(x), 256)])
+            codes = np.concatenate([method.encode(torch.from_numpy(x[i : i + 256])) for i in range(0, len(x), 256)])
             z = torch.from_numpy(method.score(codes, dataset.class_attributes) + boost).double()
-            out[name] = {"energy": (-torch.logsumexp(z, 1)).numpy(),
-                         "neg-max-softmax": (-torch.softmax(z, 1).max(1).values).numpy()}
+            out[name] = {
+                "energy": (-torch.logsumexp(z, 1)).numpy(),
+                "neg-max-softmax": (-torch.softmax(z, 1).max(1).values).numpy(),
+            }
     return out
 
 
@@ -110,9 +115,10 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     cub = load_dataset(Path(args.cub))
-    domains = {"cub": Domain(cub, dataset_features(cub, Path(args.cub_features).expanduser()
-                                                    if args.cub_features else None)),
-               "builtin": None}
+    domains = {
+        "cub": Domain(cub, dataset_features(cub, Path(args.cub_features).expanduser() if args.cub_features else None)),
+        "builtin": None,
+    }
     builtin = load_builtin()
     domains["builtin"] = Domain(builtin, dataset_features(builtin))
     photos = skimage_photos()
@@ -133,8 +139,11 @@ def main(argv=None) -> int:
         if reference is None:
             reference, source = ood.reference_for_dataset(d, src, int(h.get("seed", 0))), "dataset"
         train, held = ood.calibration_split(d, int(h.get("seed", 0)))
-        pooled = {"in": rows(src, "pooled", own.test), "other": rows(other.source, "pooled", other.all),
-                  "nonbird": sk_pooled}
+        pooled = {
+            "in": rows(src, "pooled", own.test),
+            "other": rows(other.source, "pooled", other.all),
+            "nonbird": sk_pooled,
+        }
         scores = {name: {"knn-cosine": ood.out_of_domain_score(reference, x)} for name, x in pooled.items()}
         extra = other_scores(rows(src, "pooled", train), rows(src, "pooled", held), d.labels[train], pooled)
         for name in scores:
@@ -142,17 +151,33 @@ def main(argv=None) -> int:
         if h["method"] != "sgma":
             method = method_from_checkpoint(checkpoint)
             kind = method.feature_kind
-            feats = pooled if kind == "pooled" else {"in": rows(src, "grid", own.test),
-                                                     "other": rows(other.source, "grid", other.all),
-                                                     "nonbird": sk_grid}
+            feats = (
+                pooled
+                if kind == "pooled"
+                else {
+                    "in": rows(src, "grid", own.test),
+                    "other": rows(other.source, "grid", other.all),
+                    "nonbird": sk_grid,
+                }
+            )
             for name, part in logit_scores(method, h, d, feats).items():
                 scores[name].update(part)
-        row = {"model": Path(path).name, "method": h["method"], "dataset": own_name, "reference": source,
-               "threshold": reference.threshold, "in": len(pooled["in"]), "other": len(pooled["other"]),
-               "nonbird": len(pooled["nonbird"]), "auroc": {}, "flagged": {}}
+        row = {
+            "model": Path(path).name,
+            "method": h["method"],
+            "dataset": own_name,
+            "reference": source,
+            "threshold": reference.threshold,
+            "in": len(pooled["in"]),
+            "other": len(pooled["other"]),
+            "nonbird": len(pooled["nonbird"]),
+            "auroc": {},
+            "flagged": {},
+        }
         for score in scores["in"]:
-            row["auroc"][score] = {pair: ood.auroc(scores["in"][score], scores[pair][score])
-                                   for pair in ("other", "nonbird")}
+            row["auroc"][score] = {
+                pair: ood.auroc(scores["in"][score], scores[pair][score]) for pair in ("other", "nonbird")
+            }
         knn = {name: s["knn-cosine"] for name, s in scores.items()}
         row["flagged"] = {name: float((v > reference.threshold).mean()) for name, v in knn.items()}
         n_seen = len(d.splits["test_seen"])
@@ -165,13 +190,19 @@ def main(argv=None) -> int:
     for row in results:
         for score, pairs in row["auroc"].items():
             lines.append(f"| {row['model']} | {score} | {pairs['other']:.3f} | {pairs['nonbird']:.3f} |")
-    lines += ["", "| model | threshold (from) | in-domain test images flagged (seen / unseen classes) | "
-                  "other birds flagged | non-birds flagged |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| model | threshold (from) | in-domain test images flagged (seen / unseen classes) | "
+        "other birds flagged | non-birds flagged |",
+        "|---|---|---|---|---|",
+    ]
     for row in results:
         f = row["flagged"]
-        lines.append(f"| {row['model']} | {row['threshold']:.4f} ({row['reference']}) | {f['in']:.1%} of {row['in']} "
-                     f"({f['in_seen']:.1%} / {f['in_unseen']:.1%}) | {f['other']:.1%} of {row['other']} "
-                     f"| {f['nonbird']:.1%} of {row['nonbird']} |")
+        lines.append(
+            f"| {row['model']} | {row['threshold']:.4f} ({row['reference']}) | {f['in']:.1%} of {row['in']} "
+            f"({f['in_seen']:.1%} / {f['in_unseen']:.1%}) | {f['other']:.1%} of {row['other']} "
+            f"| {f['nonbird']:.1%} of {row['nonbird']} |"
+        )
     text = "\n".join(lines)
     print(text)
     if args.markdown:

@@ -11,6 +11,7 @@ The species file copies CUB-200-2011's class names (``classes.txt``) and attribu
 (``attributes/class_attribute_labels_continuous.txt``, the numbers as written there) into the
 class-CSV form (``engine/class_csv.py``), with the 312 attribute names of the shipped vocabulary.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,15 +24,23 @@ from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.checkpoints import load_checkpoint, save_checkpoint
 from zsl_desktop.engine.data import load_dataset
 from zsl_desktop.engine.features import FeatureStore
-from zsl_desktop.engine.real_birds import (build_real_bird_model, classes_path, cub_attribute_names, cub_classes,
-                                           shipped_model_path)
+from zsl_desktop.engine.real_birds import (
+    build_real_bird_model,
+    classes_path,
+    cub_attribute_names,
+    cub_classes,
+    shipped_model_path,
+)
 
 
 def write_species_csv(shared: Path) -> Path:
     root = shared / "CUB_200_2011"
     names = [line.split(" ", 1)[1].strip() for line in (root / "classes.txt").read_text().splitlines() if line.strip()]
-    values = [line.split() for line in
-              (root / "attributes" / "class_attribute_labels_continuous.txt").read_text().splitlines() if line.strip()]
+    values = [
+        line.split()
+        for line in (root / "attributes" / "class_attribute_labels_continuous.txt").read_text().splitlines()
+        if line.strip()
+    ]
     attributes = cub_attribute_names()
     assert len(names) == len(values) == 200 and all(len(v) == len(attributes) for v in values)
     buffer = io.StringIO()
@@ -57,8 +66,12 @@ def main(argv=None) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     if checkpoint.header["dataset_fingerprint"] != dataset.fingerprint:
         raise SystemExit(f"{args.checkpoint} was not trained on {dataset.name}")
-    store = FeatureStore.open(dataset, checkpoint.header["backbone"], int(checkpoint.header["input_size"]),
-                              Path(args.features).expanduser() if args.features else None)
+    store = FeatureStore.open(
+        dataset,
+        checkpoint.header["backbone"],
+        int(checkpoint.header["input_size"]),
+        Path(args.features).expanduser() if args.features else None,
+    )
     if store is None:
         raise SystemExit("extract the subset's features first (zsl-desktop extract --dataset ...)")
     method, header, state = build_real_bird_model(checkpoint, dataset, store.source(), names, matrix)

@@ -1,4 +1,5 @@
 """App test fixtures: offscreen Qt, an isolated home, a real (briefly trained) MSDN model, thread checks."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """The bridge's threading contracts: latest request wins, throttled long jobs, clean shutdown."""
+
 import threading
 import time
 
@@ -151,6 +152,6 @@ def test_shutdown_cancels_a_paused_job(qtbot):
 
 
 def _paused_job(control):
-    for i in range(10 ** 6):
+    for i in range(10**6):
         control.check()
-        yield Step(i, 10 ** 6, 1, {})
+        yield Step(i, 10**6, 1, {})

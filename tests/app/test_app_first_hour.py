@@ -1,4 +1,5 @@
 """A newcomer's first hour (issue 14, items 3, 4, 6): words that match the real state, no lost edits, small mends."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,6 +22,7 @@ def _record_on_dataset_ready(w):
 
 
 # -- item 3: status text from the real state ----------------------------------------------------------------------
+
 
 def test_no_train_button_while_a_model_is_on_its_way(make_window, qtbot, small_birds, trained_model):
     w = make_window(open_dataset=False)
@@ -87,6 +89,7 @@ def test_worker_failures_speak_the_users_words(make_window):
 
 # -- item 4: unsaved class edits on quit ---------------------------------------------------------------------------
 
+
 def _draw_a_class(w):
     w.editor.set_value(0, 1.0)
     w.editor.set_value(1, 0.0)
@@ -94,8 +97,9 @@ def _draw_a_class(w):
     assert w.editor.draft().dirty
 
 
-@pytest.mark.parametrize("answer, stays_open, saved", [("cancel", True, False), ("discard", False, False),
-                                                       ("save", False, True)])
+@pytest.mark.parametrize(
+    "answer, stays_open, saved", [("cancel", True, False), ("discard", False, False), ("save", False, True)]
+)
 def test_quit_asks_about_an_unsaved_class(make_window, monkeypatch, answer, stays_open, saved):
     w = make_window(with_model=False)
     _draw_a_class(w)
@@ -134,6 +138,7 @@ def test_the_close_button_asks_too(make_window, monkeypatch):
 
 
 # -- item 6: smaller mends ------------------------------------------------------------------------------------------
+
 
 def test_one_name_for_loading_a_model_and_its_dialog_opens_where_models_are(make_window, tmp_path):
     from zsl_desktop.engine.paths import data_dir
@@ -205,9 +210,9 @@ def test_select_past_the_last_image_is_a_message_not_a_traceback(make_window, ca
     from zsl_desktop.app.main import select_when_present
 
     w = make_window(with_model=False)
-    select_when_present(w, 10 ** 6)
+    select_when_present(w, 10**6)
     err = capsys.readouterr().err
     assert "--select 1000000" in err and "nothing selected" in err
     assert w.controller.item is None
-    w.controller.select(10 ** 6)  # the controller itself ignores an index that is not there
+    w.controller.select(10**6)  # the controller itself ignores an index that is not there
     assert w.controller.item is None

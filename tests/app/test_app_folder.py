@@ -1,4 +1,5 @@
 """Add folder…: many photos through a long job with progress and Cancel; gallery, ranking and export use them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -66,8 +67,9 @@ def test_the_folder_job_caps_the_count_and_says_so(tmp_path):
     assert any("2 more images" in p for p, _ in errors) and any(p.endswith("x.doc") for p, _ in errors)
 
 
-def test_add_folder_fills_the_gallery_and_every_view_uses_the_photos(make_window, qtbot, small_birds, tmp_path,
-                                                                     monkeypatch):
+def test_add_folder_fills_the_gallery_and_every_view_uses_the_photos(
+    make_window, qtbot, small_birds, tmp_path, monkeypatch
+):
     monkeypatch.setattr(facade, "FOLDER_BATCH", 8)  # several batches from a few photos
     w = make_window()
     n = small_birds.num_samples
@@ -83,12 +85,15 @@ def test_add_folder_fills_the_gallery_and_every_view_uses_the_photos(make_window
 
     qtbot.waitUntil(lambda: any("broken.jpg" in t for _, t in messages.LAST), timeout=5000)
     # every image's scores, the gallery-wide export and the ranking include the photos
-    qtbot.waitUntil(lambda: w.controller.all_scores is not None and len(w.controller.all_scores.scores) == n + 20,
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: w.controller.all_scores is not None and len(w.controller.all_scores.scores) == n + 20, timeout=20000
+    )
     rows = w.controller.gallery_predictions()
     assert len(rows) == n + 20 and {r[0] for r in rows[n:]} == set(w.gallery.model.paths[n:])
     w.editor.start_from("dataset", int(small_birds.unseen_classes[0]))
     w.gallery.rank_button.setChecked(True)
-    qtbot.waitUntil(lambda: w.gallery.model.rank_scores is not None
-                    and np.isfinite(w.gallery.model.rank_scores[n:]).all(), timeout=20000)
+    qtbot.waitUntil(
+        lambda: w.gallery.model.rank_scores is not None and np.isfinite(w.gallery.model.rank_scores[n:]).all(),
+        timeout=20000,
+    )
     w.gallery.rank_button.setChecked(False)

@@ -1,4 +1,5 @@
 """The panels with the other kinds of method: part-based (SGMA) and generative (GSMFlow)."""
+
 import numpy as np
 
 
@@ -7,8 +8,7 @@ def test_part_based_model_fills_the_parts_slot(make_window, qtbot, small_birds, 
     w = make_window(model=model)
     item = int(small_birds.splits["test_unseen"][0])
     w.controller.select(item)
-    qtbot.waitUntil(lambda: w.image_view.explained is not None and w.image_view.explained.item == item,
-                    timeout=20000)
+    qtbot.waitUntil(lambda: w.image_view.explained is not None and w.image_view.explained.item == item, timeout=20000)
     e = w.image_view.explained
     assert e.part_boxes is not None and e.part_boxes.shape[1] == 4
     assert np.all((e.part_boxes >= 0) & (e.part_boxes <= 1))
@@ -34,8 +34,9 @@ def test_generative_model_shows_synthesised_clusters(make_window, qtbot, small_b
     assert "no attention" in w.image_view.side_hint.text().lower() or w.image_view.explained is not None
 
 
-def test_the_class_being_drawn_gets_a_synthetic_cluster_that_follows_the_sliders(make_window, qtbot, small_birds,
-                                                                                  train_quickly):
+def test_the_class_being_drawn_gets_a_synthetic_cluster_that_follows_the_sliders(
+    make_window, qtbot, small_birds, train_quickly
+):
     """GSMFlow + PCA of backbone features: the draft's synthesised features sit on the map and move with it."""
     model = train_quickly("gsmflow", epochs=2)
     w = make_window(model=model)
@@ -58,12 +59,18 @@ def test_the_class_being_drawn_gets_a_synthetic_cluster_that_follows_the_sliders
     # moving sliders moves the cluster (same seed: it shifts, it is not redrawn at random)
     for i in range(small_birds.num_attributes):
         w.editor.set_value(i, 0.0 if small_birds.class_attributes[unseen, i] > 50 else 100.0)
-    qtbot.waitUntil(lambda: w.features.draft_points is not None and not np.allclose(w.features.draft_points, first),
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: w.features.draft_points is not None and not np.allclose(w.features.draft_points, first), timeout=20000
+    )
     # t-SNE has no map for new points: the crosses go
     w.features.method_box.setCurrentIndex(w.features.method_box.findData("tsne"))
     w.features.request()
-    qtbot.waitUntil(lambda: w.features.projection is not None and w.features.projection.method == "tsne"
-                    and w.features.projection.final, timeout=60000)
-    qtbot.waitUntil(lambda: len(w.features.draft_synth.points()) == 0 and w.features.draft_points is None,
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            w.features.projection is not None and w.features.projection.method == "tsne" and w.features.projection.final
+        ),
+        timeout=60000,
+    )
+    qtbot.waitUntil(
+        lambda: len(w.features.draft_synth.points()) == 0 and w.features.draft_points is None, timeout=20000
+    )

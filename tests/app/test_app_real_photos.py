@@ -1,4 +1,5 @@
 """Loose photos outside the model's domain: the warning, and real bird photos going to the real-bird model."""
+
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,10 @@ def select_photo(w, qtbot, paths):
     w.add_photos([str(p) for p in paths])
     qtbot.waitUntil(lambda: w.gallery.model.count == n + len(paths), timeout=30000)
     w.controller.select(n)
-    qtbot.waitUntil(lambda: w.controller.live is not None and w.controller.live.item == n
-                    and w.predictions.raw is not None, timeout=30000)
+    qtbot.waitUntil(
+        lambda: w.controller.live is not None and w.controller.live.item == n and w.predictions.raw is not None,
+        timeout=30000,
+    )
     return n
 
 

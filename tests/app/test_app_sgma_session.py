@@ -4,6 +4,7 @@ The explanation runs the backbone on the part crops inside ``torch.inference_mod
 process's first read of the backbone weights, the cached weights were inference tensors and every later
 backbone ("Add photos", "Open dataset" on a folder without features) failed to load them.
 """
+
 import shutil
 
 import numpy as np
@@ -39,8 +40,9 @@ def _folder_dataset(base, birds):
     lines = ["class,split," + ",".join(f"a{i}" for i in range(birds.num_attributes))]
     for k, c in enumerate(classes):
         name = f"bird{k}"
-        lines.append(f"{name},{'seen' if k < 2 else 'unseen'}," + ",".join(
-            f"{v:.3f}" for v in birds.class_attributes[c]))
+        lines.append(
+            f"{name},{'seen' if k < 2 else 'unseen'}," + ",".join(f"{v:.3f}" for v in birds.class_attributes[c])
+        )
         folder = root / "images" / name
         folder.mkdir(parents=True)
         for row in np.flatnonzero(birds.labels == c)[:4]:
@@ -49,8 +51,9 @@ def _folder_dataset(base, birds):
     return root
 
 
-def test_after_an_sgma_explanation_photos_and_another_dataset_still_open(make_window, qtbot, small_birds,
-                                                                            sgma_model, tmp_path, monkeypatch):
+def test_after_an_sgma_explanation_photos_and_another_dataset_still_open(
+    make_window, qtbot, small_birds, sgma_model, tmp_path, monkeypatch
+):
     from zsl_desktop.engine import backbones
 
     model = sgma_model
@@ -58,8 +61,7 @@ def test_after_an_sgma_explanation_photos_and_another_dataset_still_open(make_wi
     w = make_window(model=model)
     item = int(small_birds.splits["test_unseen"][0])
     w.controller.select(item)
-    qtbot.waitUntil(lambda: w.image_view.explained is not None and w.image_view.explained.item == item,
-                    timeout=30000)
+    qtbot.waitUntil(lambda: w.image_view.explained is not None and w.image_view.explained.item == item, timeout=30000)
     assert w.image_view.explained.crops, "the explanation ran the backbone on its part crops"
     assert w.image_view.parts_strip.isVisibleTo(w.image_view)
 

@@ -1,4 +1,5 @@
 """Training from the panel: live curves, pause/resume/stop, the new model taking over, a smooth GUI."""
+
 import os
 import subprocess
 import sys
@@ -124,9 +125,11 @@ def test_run_app_end_to_end(tmp_path):
     """``zsl-desktop --small`` in a fresh home: generates, extracts, opens, screenshots, exits cleanly."""
     shot = tmp_path / "shot.png"
     env = {**os.environ, "ZSL_DESKTOP_HOME": str(tmp_path / "home"), "QT_QPA_PLATFORM": "offscreen"}
-    code = ("import sys; from zsl_desktop.app.main import run_app; "
-            f"sys.exit(run_app(['--small', '--select', '3', '--screenshot', {str(shot)!r}, "
-            "'--screenshot-delay', '0.5']))")
+    code = (
+        "import sys; from zsl_desktop.app.main import run_app; "
+        f"sys.exit(run_app(['--small', '--select', '3', '--screenshot', {str(shot)!r}, "
+        "'--screenshot-delay', '0.5']))"
+    )
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -148,8 +151,10 @@ def test_cli_help(argv, capsys):
 def test_app_backbone_option_reaches_the_dataset_spec(make_window, monkeypatch, tmp_path, capsys):
     from zsl_desktop.app.main import build_parser, run_app
 
-    assert build_parser().parse_args(["--dataset", "d", "--backbone", "efficientnet_lite2"]).backbone == \
-        "efficientnet_lite2"
+    assert (
+        build_parser().parse_args(["--dataset", "d", "--backbone", "efficientnet_lite2"]).backbone
+        == "efficientnet_lite2"
+    )
     with pytest.raises(SystemExit):
         run_app(["--backbone", "efficientnet_lite1"])  # the built-in birds keep Lite0
     assert "--backbone and --input-size need --dataset" in capsys.readouterr().err
@@ -163,4 +168,7 @@ def test_app_backbone_option_reaches_the_dataset_spec(make_window, monkeypatch, 
     w.open_path(tmp_path)
     w.open_path(tmp_path, None, None, 448)
     assert [(s.backbone, s.input_size) for s in specs] == [
-        ("efficientnet_lite2", 260), ("efficientnet_lite0", 224), ("efficientnet_lite0", 448)]
+        ("efficientnet_lite2", 260),
+        ("efficientnet_lite0", 224),
+        ("efficientnet_lite0", 448),
+    ]

@@ -3,6 +3,7 @@
 Every test drives real widgets on the small built-in birds with a real (briefly trained) MSDN
 model; threads are real too, so the tests wait on results with ``qtbot.waitUntil``.
 """
+
 import json
 
 import numpy as np
@@ -61,7 +62,7 @@ def test_open_select_shows_image_attention_and_predictions(make_window, qtbot, s
     hot = w.image_view.canvas.composed().convertToFormat(composed.Format.Format_RGB888)
     plain = np.repeat(np.repeat(w.image_view.image.rgb, k, axis=0), k, axis=1)
     pixels = np.frombuffer(hot.constBits(), np.uint8).reshape(hot.height(), hot.bytesPerLine())
-    pixels = pixels[:, :3 * hot.width()].reshape(hot.height(), hot.width(), 3)
+    pixels = pixels[:, : 3 * hot.width()].reshape(hot.height(), hot.width(), 3)
     assert np.abs(pixels.astype(int) - plain.astype(int)).mean() > 5
     # ground-truth part locations on request
     w.image_view.parts_box.setChecked(True)
@@ -109,14 +110,16 @@ def test_moving_a_slider_changes_the_prediction_live(make_window, qtbot, small_b
     for v in np.linspace(current, target, 40):
         slider.slider.setValue(slider._to_steps(v))
     slider.slider.setSliderDown(False)
-    qtbot.waitUntil(lambda: abs(float(w.predictions.raw[w.predictions.names.index("Mine")]) - before) > 1e-3,
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: abs(float(w.predictions.raw[w.predictions.names.index("Mine")]) - before) > 1e-3, timeout=10000
+    )
     assert w.controller.live_requests - sent_before < 40  # debounced, not one per move
     assert w.editor.values()[strongest] == pytest.approx(target)
     # undo restores the slider and the score
     w.editor.undo()
-    qtbot.waitUntil(lambda: abs(float(w.predictions.raw[w.predictions.names.index("Mine")]) - before) < 1e-4,
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: abs(float(w.predictions.raw[w.predictions.names.index("Mine")]) - before) < 1e-4, timeout=10000
+    )
     assert slider.value() == pytest.approx(current)
     w.editor.redo()
     assert w.editor.values()[strongest] == pytest.approx(target)
@@ -135,7 +138,7 @@ def test_rank_gallery_by_the_edited_class(make_window, qtbot, small_birds):
     # the ranking is the drawn class's calibrated log-probability against every class (engine/ranking.py)
     qtbot.waitUntil(lambda: w.controller.all_scores is not None, timeout=10000)
     live = w.controller.live
-    every = np.concatenate([w.controller.all_scores.scores, w.controller.all_scores.scores[:, label:label + 1]], 1)
+    every = np.concatenate([w.controller.all_scores.scores, w.controller.all_scores.scores[:, label : label + 1]], 1)
     boost = calibration(live.class_kinds, w.predictions.gamma)
     expected = log_probability(every, live.draft_column, boost)
     np.testing.assert_allclose(w.gallery.model.rank_scores, expected, atol=1e-3)
@@ -174,8 +177,10 @@ def test_user_class_survives_a_restart(make_window, qtbot, small_birds):
     path = data_dir() / "class_library.json"
     data = json.loads(path.read_text())
     assert data["sets"][attribute_identity(small_birds.attribute_names)]["classes"][0]["name"] == "Forest hookbill"
-    qtbot.waitUntil(lambda: "Forest hookbill" in (w.controller.all_scores.class_names
-                                                   if w.controller.all_scores else ()), timeout=10000)
+    qtbot.waitUntil(
+        lambda: "Forest hookbill" in (w.controller.all_scores.class_names if w.controller.all_scores else ()),
+        timeout=10000,
+    )
     # rename and save again: one class, new name
     w.editor.name_edit.setText("Forest hook-bill")
     assert w.editor.save()
@@ -251,11 +256,11 @@ def test_import_export_classes_as_csv(make_window, qtbot, tmp_path):
     assert lines[0].split(",")[1:-1] == list(w.controller.dataset.attribute_names)
     assert lines[1].startswith("Spreadsheet one,") and len(lines) == 2
     assert w.editor.import_file(out) == ["Spreadsheet one (2)"]
-    np.testing.assert_allclose(w.store.get("Spreadsheet one (2)").array(), w.store.get("Spreadsheet one").array(),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        w.store.get("Spreadsheet one (2)").array(), w.store.get("Spreadsheet one").array(), atol=1e-4
+    )
     bad = tmp_path / "bad.csv"
-    bad.write_text(lines[0] + "\n" + lines[1].replace("Spreadsheet one", "Too big", 1).rsplit(",", 2)[0]
-                   + ",1000,\n")
+    bad.write_text(lines[0] + "\n" + lines[1].replace("Spreadsheet one", "Too big", 1).rsplit(",", 2)[0] + ",1000,\n")
     assert w.editor.import_file(bad) == []
     title, text = messages.LAST[-1]
     last_attribute = w.controller.dataset.attribute_names[-1]
@@ -281,8 +286,9 @@ def test_own_photos_are_predicted_but_never_added_to_the_dataset(make_window, qt
     assert w.predictions.truth is None
     qtbot.waitUntil(lambda: w.image_view.explained is not None and w.image_view.explained.item == n, timeout=10000)
     # the photo is a copy of dataset image 0, so its scores match that image's
-    qtbot.waitUntil(lambda: w.controller.all_scores is not None and len(w.controller.all_scores.scores) == n + 2,
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: w.controller.all_scores is not None and len(w.controller.all_scores.scores) == n + 2, timeout=10000
+    )
     a = w.controller.all_scores.scores
     np.testing.assert_allclose(a[n], a[0], atol=0.05)
     assert small_birds.num_samples == n  # the dataset itself is untouched
@@ -367,8 +373,9 @@ def test_exports(make_window, qtbot, small_birds, tmp_path, monkeypatch):
     assert b"<svg" in svg.read_bytes()[:400]
     # the menu's Training plot > Validation exports that plot, whichever sub-tab is on show
     asked = []
-    monkeypatch.setattr(w, "_ask_path", lambda title, name, filters: asked.append((title, name)) or
-                        str(tmp_path / name))
+    monkeypatch.setattr(
+        w, "_ask_path", lambda title, name, filters: asked.append((title, name)) or str(tmp_path / name)
+    )
     w.training.tabs.setCurrentIndex(0)
     w.export_validation_plot()
     assert asked == [("Export the Validation plot", "validation.png")]
@@ -404,8 +411,7 @@ def test_opening_a_broken_dataset_reports_the_file_and_keeps_the_app(make_window
     (bad / "images.txt").write_text("1 a.jpg\nnot-a-number b.jpg\n")
     with qtbot.waitSignal(w.bridge.long_finished, timeout=20000):
         assert w.open_path(bad)
-    qtbot.waitUntil(lambda: bool(messages.LAST) and messages.LAST[-1][0] == "Could not open the dataset",
-                    timeout=5000)
+    qtbot.waitUntil(lambda: bool(messages.LAST) and messages.LAST[-1][0] == "Could not open the dataset", timeout=5000)
     assert "images.txt" in messages.LAST[-1][1]
     assert w.controller.dataset.name == "builtin-small"  # the previous dataset stays open
     with qtbot.waitSignal(w.bridge.long_finished, timeout=20000):
@@ -446,7 +452,7 @@ def test_thumbnails_of_a_previous_dataset_are_ignored(make_window, qtbot):
     tiny = np.full((4, 4, 3), 200, np.uint8)
     m.set_thumbnails([((m.token - 1, 0), tiny)])  # decoded for the dataset shown before
     assert 0 not in m._cache
-    m.set_thumbnails([((m.token, 0), tiny), ((m.token, 10 ** 6), tiny)])  # current; and out of range
+    m.set_thumbnails([((m.token, 0), tiny), ((m.token, 10**6), tiny)])  # current; and out of range
     assert list(m._cache) == [0]
 
 
@@ -461,14 +467,16 @@ def test_clicking_a_predicted_class_filters_the_gallery(make_window, qtbot, smal
     assert set(small_birds.labels[w.gallery.model.order]) == {label}
 
 
-def test_checkpoint_for_features_not_extracted_is_refused_without_side_effects(make_window, qtbot, tmp_path,
-                                                                               trained_model):
+def test_checkpoint_for_features_not_extracted_is_refused_without_side_effects(
+    make_window, qtbot, tmp_path, trained_model
+):
     from zsl_desktop.app.widgets import messages
     from zsl_desktop.engine.checkpoints import save_checkpoint
 
     method, header, _ = trained_model
-    other = save_checkpoint(tmp_path / "resnet.pt", {**header, "backbone": "resnet50", "input_size": 448},
-                            method.state_dict())
+    other = save_checkpoint(
+        tmp_path / "resnet.pt", {**header, "backbone": "resnet50", "input_size": 448}, method.state_dict()
+    )
     w = make_window()
     session = w.bridge.session
     before = (session.backbone, session.input_size, session.store, session.model)
@@ -499,10 +507,17 @@ def _toy_xlsa17(folder):
 
     seen_rows = np.flatnonzero(labels < 3)
     original = rng.uniform(0, 100, size=(a, k))
-    scipy.io.savemat(folder / "att_splits.mat", {
-        "att": original / np.linalg.norm(original, axis=0), "original_att": original, "allclasses_names": names,
-        "trainval_loc": locs(seen_rows[seen_rows % per < 6]), "test_seen_loc": locs(seen_rows[seen_rows % per >= 6]),
-        "test_unseen_loc": locs(np.flatnonzero(labels >= 3))})
+    scipy.io.savemat(
+        folder / "att_splits.mat",
+        {
+            "att": original / np.linalg.norm(original, axis=0),
+            "original_att": original,
+            "allclasses_names": names,
+            "trainval_loc": locs(seen_rows[seen_rows % per < 6]),
+            "test_seen_loc": locs(seen_rows[seen_rows % per >= 6]),
+            "test_unseen_loc": locs(np.flatnonzero(labels >= 3)),
+        },
+    )
     scipy.io.savemat(folder / "res101.mat", {"features": features, "labels": (labels + 1.0).reshape(-1, 1)})
     return folder
 

@@ -3,6 +3,7 @@
 On the small built-in birds with a model trained here (the shipped ones fit only the full birds).
 The figures are timings of a loaded test machine, so only their plausibility is checked, not targets.
 """
+
 import math
 
 from zsl_desktop.bench.runner import Sizes, bench_app

@@ -3,6 +3,7 @@
 A cycle holding Qt widgets collected by a worker destroys them off the GUI thread, which crashes
 or deadlocks Qt (the app tests' rare hang and abort).
 """
+
 import gc
 import threading
 
@@ -74,7 +75,7 @@ def test_two_bridges_hand_over(qtbot):
 
 def test_the_timer_keeps_pythons_thresholds():
     collector = gui_gc.GuiThreadCollector()
-    collector.thresholds = (10 ** 9, 10, 10)  # the young generation never due: nothing is collected
+    collector.thresholds = (10**9, 10, 10)  # the young generation never due: nothing is collected
     freed_in = []
     was = gc.isenabled()
     gc.disable()
@@ -82,7 +83,7 @@ def test_the_timer_keeps_pythons_thresholds():
         Cycle(freed_in)
         collector.collect_due()
         assert freed_in == []
-        collector.thresholds = (0, 10 ** 9, 10 ** 9)  # due: generation 0 only, where the new cycle is
+        collector.thresholds = (0, 10**9, 10**9)  # due: generation 0 only, where the new cycle is
         collector.collect_due()
         assert freed_in == [True]
     finally:

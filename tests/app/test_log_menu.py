@@ -1,4 +1,5 @@
 """Help ▸ Open log file opens the rotating log of the user data folder (engine/logs.py)."""
+
 import logging
 
 from PySide6.QtGui import QDesktopServices

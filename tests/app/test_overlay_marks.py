@@ -1,4 +1,5 @@
 """The overlay's marks: legible part labels that never overlap, and the attention map's peak."""
+
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSizeF
 
@@ -10,7 +11,7 @@ from zsl_desktop.engine.localisation import peak_location
 
 def _no_overlaps(rects):
     rects = [r for r in rects if r is not None]
-    return all(not a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+    return all(not a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1 :])
 
 
 def _crowded_parts(seed=0):

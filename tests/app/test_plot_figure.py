@@ -1,4 +1,5 @@
 """Plots as complete figures: whole-number epoch ticks, legends outside the data, exports of the asked plot."""
+
 import numpy as np
 import pytest
 from PySide6.QtWidgets import QApplication
@@ -26,7 +27,9 @@ def test_integer_axis_ticks_only_whole_numbers(qtbot, low, high):
 
 
 def _validation(epoch, h):
-    return Validation(epoch=epoch, metrics={"h": h, "u": h / 2, "s": h * 1.5, "zsl_t1": h}, best_epoch=1, split="validation")
+    return Validation(
+        epoch=epoch, metrics={"h": h, "u": h / 2, "s": h * 1.5, "zsl_t1": h}, best_epoch=1, split="validation"
+    )
 
 
 def test_validation_plot_has_whole_epoch_ticks_and_legends_sit_outside_the_data(qtbot):
@@ -64,8 +67,12 @@ def test_training_export_names_the_plot_it_saves(qtbot):
         assert panel.export_button.isEnabled() and panel.plot_title(which) in panel.export_button.text()
         panel.export_button.click()
         assert asked[-1] == which
-        assert panel.plot_item(which) is {"loss": panel.loss_plot, "validation": panel.val_plot,
-                                          "evaluation": panel.curve_plot}[which].getPlotItem()
+        assert (
+            panel.plot_item(which)
+            is {"loss": panel.loss_plot, "validation": panel.val_plot, "evaluation": panel.curve_plot}[
+                which
+            ].getPlotItem()
+        )
     panel.tabs.setCurrentIndex(3)  # Parameters: no plot, so nothing to export (it used to export a plot)
     assert not panel.export_button.isEnabled()
 
@@ -103,8 +110,16 @@ def test_validation_plot_shows_one_fold_at_a_time_and_names_it(qtbot):
     panel.on_started()
     for fold in (0, 1):
         for epoch in (1, 2, 3):
-            panel.on_event(Validation(epoch=epoch, metrics={"h": 0.1 * (fold + 1), "u": 0.1, "s": 0.2, "zsl_t1": 0.3},
-                                      best_epoch=1, split="validation", fold=fold, folds=3))
+            panel.on_event(
+                Validation(
+                    epoch=epoch,
+                    metrics={"h": 0.1 * (fold + 1), "u": 0.1, "s": 0.2, "zsl_t1": 0.3},
+                    best_epoch=1,
+                    split="validation",
+                    fold=fold,
+                    folds=3,
+                )
+            )
     panel._redraw()
     xs, ys = panel._val_items["H"].getData()
     assert list(xs) == [1, 2, 3] and all(abs(y - 20.0) < 1e-9 for y in ys)  # fold 2's curve alone

@@ -6,6 +6,7 @@ only a real window shows that the README's install works (issue 14). Runs the ap
 ``python -m zsl_desktop --screenshot``, in a subprocess; the small built-in birds, their features and a
 briefly trained model come from the shared fixtures, so the app generates and extracts nothing.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,12 @@ def x_display():
             pytest.fail(why)
         pytest.skip(why)
     read, write = os.pipe()
-    server = subprocess.Popen([xvfb, "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [xvfb, "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     os.close(write)
     try:
         with os.fdopen(read) as pipe:
@@ -51,8 +56,12 @@ def test_the_app_shows_predictions_in_a_real_x_window(x_display, tmp_path, small
     from zsl_desktop.engine.checkpoints import save_checkpoint
     from zsl_desktop.engine.paths import builtin_dataset_dir, data_dir
 
-    env = {**os.environ, "DISPLAY": x_display, "QT_QPA_PLATFORM": "xcb",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "DISPLAY": x_display,
+        "QT_QPA_PLATFORM": "xcb",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     problem = check_display(env)
     if problem:  # the xcb plugin's libraries are missing: .ci/run installs them, so CI fails, others skip
         (pytest.fail if os.environ.get("ZSL_DESKTOP_REQUIRE_XVFB") else pytest.skip)(problem)
@@ -63,9 +72,27 @@ def test_the_app_shows_predictions_in_a_real_x_window(x_display, tmp_path, small
     checkpoint = save_checkpoint(data_dir() / "msdn_small.pt", header, method.state_dict())
     png = tmp_path / "window.png"
     item = int(small_birds.splits["test_unseen"][0])
-    run = subprocess.run([sys.executable, "-m", "zsl_desktop", "--small", "--checkpoint", str(checkpoint),
-                          "--select", str(item), "--screenshot", str(png), "--screenshot-delay", "0.5"],
-                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zsl_desktop",
+            "--small",
+            "--checkpoint",
+            str(checkpoint),
+            "--select",
+            str(item),
+            "--screenshot",
+            str(png),
+            "--screenshot-delay",
+            "0.5",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]
     assert "first predictions shown" in log, log[-3000:]

@@ -3,6 +3,7 @@
 We pin PySide6 below 6.12 on 3.11; this runs thousands of emits (with Python objects, across a
 thread, as the bridge does) in a subprocess, so a bad wheel fails the test instead of the whole run.
 """
+
 import subprocess
 import sys
 import textwrap

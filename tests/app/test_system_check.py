@@ -1,4 +1,5 @@
 """The start-up check that replaces Qt's abort when the xcb plugin's system libraries are missing."""
+
 import pytest
 
 from zsl_desktop.app import system_check as sc
@@ -15,29 +16,37 @@ LDD_OUTPUT = """\
 
 
 def test_ldd_output_gives_the_missing_libraries_once_each_in_order():
-    assert sc.parse_ldd(LDD_OUTPUT) == ["libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-keysyms.so.1",
-                                        "libfoo-unknown.so.3"]
+    assert sc.parse_ldd(LDD_OUTPUT) == [
+        "libxcb-cursor.so.0",
+        "libxcb-icccm.so.4",
+        "libxcb-keysyms.so.1",
+        "libfoo-unknown.so.3",
+    ]
 
 
 def test_a_missing_library_is_named_with_the_exact_apt_line():
-    message = sc.check_display({"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"}, probe=lambda: sc.parse_ldd(LDD_OUTPUT),
-                               platform="linux")
+    message = sc.check_display(
+        {"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"}, probe=lambda: sc.parse_ldd(LDD_OUTPUT), platform="linux"
+    )
     assert "libxcb-cursor.so.0" in message and "libfoo-unknown.so.3" in message
     assert "    sudo apt-get install -y libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1\n" in message
     assert "provide" in message  # the library with no known package is still named for other systems
 
 
-@pytest.mark.parametrize("env, platform, xcb", [
-    ({"QT_QPA_PLATFORM": "xcb"}, "linux", True),
-    ({"QT_QPA_PLATFORM": "xcb;wayland"}, "linux", True),
-    ({"QT_QPA_PLATFORM": "offscreen"}, "linux", False),
-    ({"QT_QPA_PLATFORM": "wayland;xcb"}, "linux", False),
-    ({}, "linux", True),
-    ({"XDG_SESSION_TYPE": "wayland"}, "linux", False),
-    ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", False),
-    ({}, "darwin", False),
-    ({}, "win32", False),
-])
+@pytest.mark.parametrize(
+    "env, platform, xcb",
+    [
+        ({"QT_QPA_PLATFORM": "xcb"}, "linux", True),
+        ({"QT_QPA_PLATFORM": "xcb;wayland"}, "linux", True),
+        ({"QT_QPA_PLATFORM": "offscreen"}, "linux", False),
+        ({"QT_QPA_PLATFORM": "wayland;xcb"}, "linux", False),
+        ({}, "linux", True),
+        ({"XDG_SESSION_TYPE": "wayland"}, "linux", False),
+        ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", False),
+        ({}, "darwin", False),
+        ({}, "win32", False),
+    ],
+)
 def test_only_the_xcb_platform_is_checked(env, platform, xcb):
     calls = []
     sc.check_display({**env, "DISPLAY": ":0"}, probe=lambda: calls.append(1) or [], platform=platform)

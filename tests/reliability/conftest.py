@@ -1,4 +1,5 @@
 """Reliability fixtures: the CLI run in-process with its output captured, and helper scripts' paths."""
+
 from __future__ import annotations
 
 import sys

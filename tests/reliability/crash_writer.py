@@ -16,6 +16,7 @@ The parent never runs torch kernels itself (OpenMP does not survive a fork).
 
 The last line of stdout is a JSON report.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,6 +67,7 @@ def _writers(kind: str, target: Path):
         def classify(path):
             text = path.read_text(encoding="utf-8")
             return texts.index(text) if text in texts else f"corrupt: {len(text)} characters"
+
         return (lambda v: atomic_write_text(target, texts[v])), classify
 
     if kind == "checkpoint":
@@ -82,9 +84,11 @@ def _writers(kind: str, target: Path):
             except Exception as exc:
                 return f"corrupt: {exc}"
             v = ck.header.get("version")
-            ok = v in (0, 1) and all(ck.state[k].numpy().tobytes() == states[v][k].numpy().tobytes()
-                                     for k in states[v])  # numpy: no torch kernel in the parent
+            ok = v in (0, 1) and all(
+                ck.state[k].numpy().tobytes() == states[v][k].numpy().tobytes() for k in states[v]
+            )  # numpy: no torch kernel in the parent
             return v if ok else f"corrupt: header {v} with other weights"
+
         return (lambda v: save_checkpoint(target, {"method": "msdn", "version": v}, states[v])), classify
 
     if kind == "library":
@@ -106,6 +110,7 @@ def _writers(kind: str, target: Path):
             except Exception as exc:
                 return f"corrupt: {exc}"
             return values.index(got) if got in values else "corrupt: other values"
+
         return (lambda v: libraries[v].save()), classify
 
     if kind == "settings":
@@ -129,6 +134,7 @@ def _writers(kind: str, target: Path):
                 return f"corrupt: version {v!r}"
             ok = s.bytes("window/state") == blobs[v] and s.value("dirs/images") == f"/photos/{v}"
             return v if ok else "corrupt: keys from different versions"
+
         return write, classify
 
     raise SystemExit(f"unknown kind {kind}")
@@ -168,8 +174,14 @@ def rewrite(kind: str, target: str, kills: int, seed: int) -> dict:
         landed += _kill(pid)
         outcomes.append(classify(target))
     temps = sorted(p.name for p in target.parent.iterdir() if p.name.endswith(".tmp"))
-    return {"kind": kind, "kills": kills, "landed": landed, "cycle_ms": round(cycle * 1000, 2),
-            "outcomes": outcomes, "temp_files_left": len(temps)}
+    return {
+        "kind": kind,
+        "kills": kills,
+        "landed": landed,
+        "cycle_ms": round(cycle * 1000, 2),
+        "outcomes": outcomes,
+        "temp_files_left": len(temps),
+    }
 
 
 # -- extraction ---------------------------------------------------------------------------------------------
@@ -193,6 +205,7 @@ def extract(dataset: str, home: str, kills: int, seed: int) -> dict:
             os.dup2(fd, 2)
             os.dup2(fd, 1)
             return main(args)
+
         return _fork(child)
 
     def store_folder():
@@ -231,8 +244,12 @@ def extract(dataset: str, home: str, kills: int, seed: int) -> dict:
         history.append({"target": target, "landed": landed, "status": manifest["status"], "done": done_rows()})
     pid = run(Path(home) / "final.log", home)
     _, code = os.waitpid(pid, 0)
-    return {"clean_seconds": round(duration, 2), "kills": history, "final_exit": os.waitstatus_to_exitcode(code),
-            "final_log": (Path(home) / "final.log").read_text(errors="replace")}
+    return {
+        "clean_seconds": round(duration, 2),
+        "kills": history,
+        "final_exit": os.waitstatus_to_exitcode(code),
+        "final_log": (Path(home) / "final.log").read_text(errors="replace"),
+    }
 
 
 # -- training -----------------------------------------------------------------------------------------------
@@ -261,10 +278,13 @@ def train_runs(store_home: str, dataset: str, out: str, kills: int, seed: int) -
         def go():
             store = FeatureStore.open(data, "efficientnet_lite0", 32)
             texts = []
-            finished = run_to_end(train(data, store.source(), config, checkpoint_path=path, resume=True),
-                                  lambda e: texts.append(e.text) if isinstance(e, Message) else None)
+            finished = run_to_end(
+                train(data, store.source(), config, checkpoint_path=path, resume=True),
+                lambda e: texts.append(e.text) if isinstance(e, Message) else None,
+            )
             log.write_text(json.dumps({"messages": texts, "cancelled": finished.cancelled}))
             return 0
+
         return _fork(go)
 
     def resume_file_id():
@@ -296,8 +316,11 @@ def train_runs(store_home: str, dataset: str, out: str, kills: int, seed: int) -
     pid = child(out, out.with_name("final.json"))
     _, code = os.waitpid(pid, 0)
     final = out.with_name("final.json")
-    return {"kills": history, "final_exit": os.waitstatus_to_exitcode(code),
-            "final": json.loads(final.read_text()) if final.exists() else None}
+    return {
+        "kills": history,
+        "final_exit": os.waitstatus_to_exitcode(code),
+        "final": json.loads(final.read_text()) if final.exists() else None,
+    }
 
 
 if __name__ == "__main__":

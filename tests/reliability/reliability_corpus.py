@@ -5,6 +5,7 @@ Each case is one damaged, odd or hostile input and what the engine must do with 
 message that names the file and says the problem (``words``, a regex).
 Case ids carry a running number so the corpus size shows in the test names.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,12 +36,14 @@ class Case:
 
 def png_bytes(w: int, h: int, bitdepth: int, colortype: int, raw: bytes, extra: bytes = b"") -> bytes:
     """A PNG written by hand, so sizes and bit depths Pillow will not write can be made."""
+
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", w, h, bitdepth, colortype, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + extra + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + extra + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
 
 
 def _rows(pixels: np.ndarray) -> bytes:
@@ -146,25 +149,57 @@ IMAGE_CASES = [
     ("truncated-jpeg", _image("cut.jpg", _truncated_jpeg), "truncated", None),
     ("truncated-png", _image("cut.png", _truncated_png), "truncated|damaged", None),
     ("text-named-jpg", _image("notes.jpg", lambda: b"shopping list: eggs, milk\n" * 20), "contains text", None),
-    ("random-bytes-png", _image("noise.png", lambda: bytes(np.random.default_rng(2).integers(0, 256, 4096, np.uint8))),
-     "not an image format", None),
+    (
+        "random-bytes-png",
+        _image("noise.png", lambda: bytes(np.random.default_rng(2).integers(0, 256, 4096, np.uint8))),
+        "not an image format",
+        None,
+    ),
     ("folder-named-jpg", _folder_named_jpg, "is a folder", None),
     ("named-pipe-named-jpg", _fifo_named_jpg, "not a regular file", None),
-    ("declared-50000x50000-bomb", _image("bomb.png", lambda: png_bytes(50000, 50000, 8, 2, b"\x00" * 64)),
-     "decompression bomb", None),
-    ("declared-120-megapixels", _image("huge.png", lambda: png_bytes(12000, 10000, 8, 2, b"\x00" * 64)),
-     "over the limit of 100 million", None),
-    ("cmyk-jpeg", _image("cmyk.jpg", lambda: jpeg_bytes(mode="CMYK", color=(0, 255, 255, 0))), None,
-     lambda im: _near(im.getpixel((5, 5)), (255, 0, 0), 30) or _fail(im.getpixel((5, 5)))),
-    ("png-16bit-rgba", _image("rgba16.png", _png16_rgba), None,
-     lambda im: _near(im.getpixel((1, 1)), (255, 127, 127), 3) or _fail(im.getpixel((1, 1)))),
-    ("png-16bit-grey", _image("grey16.png", _png16_grey), None,
-     lambda im: _near(im.getpixel((1, 1)), (156, 156, 156), 2) or _fail(im.getpixel((1, 1)))),
+    (
+        "declared-50000x50000-bomb",
+        _image("bomb.png", lambda: png_bytes(50000, 50000, 8, 2, b"\x00" * 64)),
+        "decompression bomb",
+        None,
+    ),
+    (
+        "declared-120-megapixels",
+        _image("huge.png", lambda: png_bytes(12000, 10000, 8, 2, b"\x00" * 64)),
+        "over the limit of 100 million",
+        None,
+    ),
+    (
+        "cmyk-jpeg",
+        _image("cmyk.jpg", lambda: jpeg_bytes(mode="CMYK", color=(0, 255, 255, 0))),
+        None,
+        lambda im: _near(im.getpixel((5, 5)), (255, 0, 0), 30) or _fail(im.getpixel((5, 5))),
+    ),
+    (
+        "png-16bit-rgba",
+        _image("rgba16.png", _png16_rgba),
+        None,
+        lambda im: _near(im.getpixel((1, 1)), (255, 127, 127), 3) or _fail(im.getpixel((1, 1))),
+    ),
+    (
+        "png-16bit-grey",
+        _image("grey16.png", _png16_grey),
+        None,
+        lambda im: _near(im.getpixel((1, 1)), (156, 156, 156), 2) or _fail(im.getpixel((1, 1))),
+    ),
     ("palette-png-with-alpha", _image("palette.png", _palette_alpha), None, _check_palette),
-    ("one-by-one-png", _image("dot.png", lambda: png_bytes(1, 1, 8, 2, b"\x00\x10\x20\x30")), None,
-     lambda im: im.size == (1, 1) and im.getpixel((0, 0)) == (16, 32, 48) or _fail(im.getpixel((0, 0)))),
-    ("strip-1x20000-png", _image("strip.png", lambda: png_bytes(1, 20000, 8, 0, b"\x00\x80" * 20000)), None,
-     lambda im: im.size == (1, 20000) or _fail(im.size)),
+    (
+        "one-by-one-png",
+        _image("dot.png", lambda: png_bytes(1, 1, 8, 2, b"\x00\x10\x20\x30")),
+        None,
+        lambda im: im.size == (1, 1) and im.getpixel((0, 0)) == (16, 32, 48) or _fail(im.getpixel((0, 0))),
+    ),
+    (
+        "strip-1x20000-png",
+        _image("strip.png", lambda: png_bytes(1, 20000, 8, 0, b"\x00\x80" * 20000)),
+        None,
+        lambda im: im.size == (1, 20000) or _fail(im.size),
+    ),
     ("exif-rotated-jpeg", _image("rotated.jpg", _half_red_blue), None, _check_exif),
     ("non-utf8-file-name", _image(NON_UTF8_NAME, jpeg_bytes), None, None),
     ("very-long-file-name", _image(LONG_NAME, jpeg_bytes), None, None),
@@ -177,22 +212,29 @@ def _fail(value):
 
 # -- folder-format CSVs ---------------------------------------------------------------------------------
 
-CLASSES = ("class,split,wing_black,wing_red,size\n"
-           "crow,seen,0.9,0.0,0.5\n"
-           "robin,seen,0.2,0.8,0.2\n"
-           "cardinal,unseen,0.1,1.0,0.3\n")
+CLASSES = (
+    "class,split,wing_black,wing_red,size\ncrow,seen,0.9,0.0,0.5\nrobin,seen,0.2,0.8,0.2\ncardinal,unseen,0.1,1.0,0.3\n"
+)
 
 
-def make_folder_dataset(base: Path, classes: str | bytes = CLASSES, attributes: str | None = None,
-                        images: dict | None = None, name: str = "birds") -> Path:
+def make_folder_dataset(
+    base: Path,
+    classes: str | bytes = CLASSES,
+    attributes: str | None = None,
+    images: dict | None = None,
+    name: str = "birds",
+) -> Path:
     """A small dataset in our folder format; ``images`` maps class -> file names (default 3 JPEGs each)."""
     root = Path(base) / name
     (root / "images").mkdir(parents=True)
     (root / "classes.csv").write_bytes(classes if isinstance(classes, bytes) else classes.encode())
     if attributes is not None:
         (root / "attributes.csv").write_text(attributes)
-    rows = [line.split(",")[0] for line in (classes.decode("latin-1") if isinstance(classes, bytes)
-                                            else classes).splitlines()[1:] if line.strip()]
+    rows = [
+        line.split(",")[0]
+        for line in (classes.decode("latin-1") if isinstance(classes, bytes) else classes).splitlines()[1:]
+        if line.strip()
+    ]
     images = images or {c: [f"{i}.jpg" for i in range(3)] for c in rows if c}
     colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30)]
     for k, (cls, files) in enumerate(images.items()):
@@ -210,21 +252,47 @@ def _folder(classes=CLASSES, attributes=None, images=None):
 FOLDER_CASES = [
     ("csv-nan-value", _folder(CLASSES.replace("0.8,0.2", "NaN,0.2")), "line 3.*not a finite number", "classes.csv"),
     ("csv-inf-value", _folder(CLASSES.replace("0.1,1.0", "-inf,1.0")), "line 4.*not a finite number", "classes.csv"),
-    ("csv-missing-column", _folder(CLASSES.replace("0.2,0.8,0.2", "0.2,0.8")), "line 3.*4 fields but the header has 5",
-     "classes.csv"),
-    ("csv-extra-column", _folder(CLASSES.replace("0.9,0.0,0.5", "0.9,0.0,0.5,7")), "line 2.*6 fields but the header has 5",
-     "classes.csv"),
-    ("csv-duplicate-class", _folder(CLASSES.replace("robin,seen", "CROW,seen")), "line 3.*already defined on line 2",
-     "classes.csv"),
-    ("csv-attribute-list-mismatch", _folder(attributes="attribute,group\nwing_black,wing\nbeak,head\n"),
-     "line 3.*'beak' is not a column of classes.csv", "attributes.csv"),
+    (
+        "csv-missing-column",
+        _folder(CLASSES.replace("0.2,0.8,0.2", "0.2,0.8")),
+        "line 3.*4 fields but the header has 5",
+        "classes.csv",
+    ),
+    (
+        "csv-extra-column",
+        _folder(CLASSES.replace("0.9,0.0,0.5", "0.9,0.0,0.5,7")),
+        "line 2.*6 fields but the header has 5",
+        "classes.csv",
+    ),
+    (
+        "csv-duplicate-class",
+        _folder(CLASSES.replace("robin,seen", "CROW,seen")),
+        "line 3.*already defined on line 2",
+        "classes.csv",
+    ),
+    (
+        "csv-attribute-list-mismatch",
+        _folder(attributes="attribute,group\nwing_black,wing\nbeak,head\n"),
+        "line 3.*'beak' is not a column of classes.csv",
+        "attributes.csv",
+    ),
     ("csv-no-attributes", _folder("class,split\ncrow,seen\ncardinal,unseen\n"), "names no attributes", "classes.csv"),
-    ("csv-binary-garbage", _folder(b"class,split,a\n\x00\x01\x02\xff\xfe,seen,1\ncrow,unseen,1\n",
-                                   images={"crow": ["a.jpg"]}), "line 2, column 'class'.*has no folder", "classes.csv"),
+    (
+        "csv-binary-garbage",
+        _folder(b"class,split,a\n\x00\x01\x02\xff\xfe,seen,1\ncrow,unseen,1\n", images={"crow": ["a.jpg"]}),
+        "line 2, column 'class'.*has no folder",
+        "classes.csv",
+    ),
     ("csv-empty-file", _folder(""), "the file is empty", "classes.csv"),
-    ("csv-latin1-encoded", _folder(CLASSES.replace("robin", "m\u00e9sange").encode("latin-1"),
-                                   images={"crow": ["a.jpg"], "m\u00e9sange": ["a.jpg"], "cardinal": ["a.jpg"]}),
-     None, None),
+    (
+        "csv-latin1-encoded",
+        _folder(
+            CLASSES.replace("robin", "m\u00e9sange").encode("latin-1"),
+            images={"crow": ["a.jpg"], "m\u00e9sange": ["a.jpg"], "cardinal": ["a.jpg"]},
+        ),
+        None,
+        None,
+    ),
 ]
 
 
@@ -244,16 +312,22 @@ def _locs(rows):
     return (np.asarray(list(rows)) + 1).astype(float).reshape(-1, 1)
 
 
-def make_xlsa17(base: Path, att: dict | None = None, res: dict | None = None, cut: str | None = None,
-                text: str | None = None) -> Path:
+def make_xlsa17(
+    base: Path, att: dict | None = None, res: dict | None = None, cut: str | None = None, text: str | None = None
+) -> Path:
     """res101.mat + att_splits.mat for 5 classes (3 seen), 4 attributes, 20 images; with damage."""
     folder = Path(base) / "toy"
     folder.mkdir()
     rng = np.random.default_rng(1)
     original = rng.uniform(0, 100, size=(A, K))
-    fields = {"att": original / np.linalg.norm(original, axis=0), "original_att": original,
-              "trainval_loc": _locs([0, 1, 2, 4, 5, 6, 8, 9, 10]), "test_seen_loc": _locs([3, 7, 11]),
-              "test_unseen_loc": _locs(range(12, 20)), "allclasses_names": _cell([f"animal{k}" for k in range(K)])}
+    fields = {
+        "att": original / np.linalg.norm(original, axis=0),
+        "original_att": original,
+        "trainval_loc": _locs([0, 1, 2, 4, 5, 6, 8, 9, 10]),
+        "test_seen_loc": _locs([3, 7, 11]),
+        "test_unseen_loc": _locs(range(12, 20)),
+        "allclasses_names": _cell([f"animal{k}" for k in range(K)]),
+    }
     fields.update(att or {})
     scipy.io.savemat(folder / "att_splits.mat", {k: v for k, v in fields.items() if v is not None})
     labels = np.repeat(np.arange(1, K + 1), 4).astype(float).reshape(N, 1)
@@ -312,8 +386,13 @@ def valid_checkpoint_parts(dataset, **header_changes):
     from zsl_desktop.engine.methods import get_method
     from zsl_desktop.engine.training import TrainConfig, inference_state, make_header
 
-    info = ModelInfo(attribute_names=dataset.attribute_names, num_classes=dataset.num_classes,
-                     feature_kind="grid", channels=1280, grid_size=(1, 1))
+    info = ModelInfo(
+        attribute_names=dataset.attribute_names,
+        num_classes=dataset.num_classes,
+        feature_kind="grid",
+        channels=1280,
+        grid_size=(1, 1),
+    )
     method = get_method("msdn")(info, {})
     header = make_header(dataset, method, TrainConfig(input_size=32), epochs=1, gamma=0.0, gamma_source="fixed")
     header.update(header_changes)
@@ -346,6 +425,7 @@ def _ckpt(change=None, state_change=None, damage=None):
         elif damage == "json-list":
             torch.save({"format": FORMAT, "header": json.dumps([1, 2]), "state": state}, path)
         return path
+
     return build
 
 
@@ -354,10 +434,16 @@ def _pop(key):
 
 
 CHECKPOINT_CASES = [
-    ("checkpoint-other-dataset", _ckpt(lambda h: h.update(dataset="awa2", dataset_fingerprint="0123456789abcdef")),
-     "trained on dataset 'awa2'"),
-    ("checkpoint-other-attributes", _ckpt(lambda h: h.update(attribute_names=["has_tail::long"])),
-     "made for 1 attributes"),
+    (
+        "checkpoint-other-dataset",
+        _ckpt(lambda h: h.update(dataset="awa2", dataset_fingerprint="0123456789abcdef")),
+        "trained on dataset 'awa2'",
+    ),
+    (
+        "checkpoint-other-attributes",
+        _ckpt(lambda h: h.update(attribute_names=["has_tail::long"])),
+        "made for 1 attributes",
+    ),
     ("checkpoint-truncated", _ckpt(damage="truncate"), "truncated or corrupt"),
     ("checkpoint-empty-file", _ckpt(damage="empty"), "the file is empty"),
     ("checkpoint-not-ours", _ckpt(damage="foreign"), "not a ZSL Desktop checkpoint"),
@@ -365,8 +451,11 @@ CHECKPOINT_CASES = [
     ("checkpoint-header-not-an-object", _ckpt(damage="json-list"), "header is damaged"),
     ("checkpoint-header-missing-field", _ckpt(_pop("feature_kind")), "the header has no 'feature_kind'"),
     ("checkpoint-unknown-method", _ckpt(lambda h: h.update(method="magic")), "unknown method 'magic'"),
-    ("checkpoint-wrong-weight-shapes", _ckpt(state_change=lambda s: s.update(W_1=s["W_1"][:, :7])),
-     "cannot be used: .*7 channels"),
+    (
+        "checkpoint-wrong-weight-shapes",
+        _ckpt(state_change=lambda s: s.update(W_1=s["W_1"][:, :7])),
+        "cannot be used: .*7 channels",
+    ),
     ("checkpoint-missing-weights", _ckpt(state_change=lambda s: s.pop("V")), "cannot be used: .*no V"),
 ]
 

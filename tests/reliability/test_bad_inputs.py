@@ -4,6 +4,7 @@ Images are skipped with a reason (extraction keeps going); dataset files and
 checkpoints are refused with a message naming the file and the problem; the
 CLI exits non-zero with that message and no traceback.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,13 @@ import pytest
 import torch
 
 from reliability_corpus import (
-    LONG_NAME, NON_UTF8_NAME, all_cases, assert_clear_refusal, checkpoint_cases, corpus, make_folder_dataset,
+    LONG_NAME,
+    NON_UTF8_NAME,
+    all_cases,
+    assert_clear_refusal,
+    checkpoint_cases,
+    corpus,
+    make_folder_dataset,
     numbered,
 )
 from zsl_desktop.engine.backbones import BACKBONES, preprocess

@@ -5,6 +5,7 @@ their types checked (a string input size, a NaN gamma); NaN/Inf weights are refu
 with other settings is refused naming them; rerunning the same `train` after a kill continues from the
 resume file. Today's files (the shipped trained/*.pt, written before checksums) still load.
 """
+
 from __future__ import annotations
 
 import json
@@ -123,7 +124,9 @@ def killed_run(tmp_path):
     from zsl_desktop.engine.training import TrainConfig, train
     from zsl_desktop.engine.resume import resume_path
 
-    root = make_folder_dataset(tmp_path, images={c: [f"{i}.jpg" for i in range(6)] for c in ("crow", "robin", "cardinal")})
+    root = make_folder_dataset(
+        tmp_path, images={c: [f"{i}.jpg" for i in range(6)] for c in ("crow", "robin", "cardinal")}
+    )
     dataset = load_dataset(root)
     store = extract_all(dataset, input_size=32)
     out = tmp_path / "m.pt"
@@ -138,19 +141,23 @@ def killed_run(tmp_path):
 
 def test_rerunning_the_same_train_command_continues_from_the_resume_file(killed_run, cli):
     root, out, resume = killed_run
-    code, stdout, err = cli("train", "--dataset", root, "--method", "msdn", "--epochs", 3, "--input-size", 32,
-                            "--out", out)
+    code, stdout, err = cli(
+        "train", "--dataset", root, "--method", "msdn", "--epochs", 3, "--input-size", 32, "--out", out
+    )
     assert code == 0, err
     assert "resumed select phase after epoch 1" in stdout
     assert out.is_file() and not resume.exists()
 
 
-@pytest.mark.parametrize("flags, words", [
-    (("--input-size", 64), "input size 32 -> 64"),
-    (("--set", "lr=0.5"), "lr 0.0001 -> 0.5"),
-    (("--seed", 3), "seed 0 -> 3"),
-    (("--epochs", 5), "epochs 3 -> 5"),
-])
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (("--input-size", 64), "input size 32 -> 64"),
+        (("--set", "lr=0.5"), "lr 0.0001 -> 0.5"),
+        (("--seed", 3), "seed 0 -> 3"),
+        (("--epochs", 5), "epochs 3 -> 5"),
+    ],
+)
 def test_a_resume_file_of_other_settings_is_refused_naming_them(killed_run, cli, flags, words):
     root, out, resume = killed_run
     before = resume.read_bytes()

@@ -3,6 +3,7 @@
 The writers run in a fork server (crash_writer.py) so that more than a hundred kills
 take seconds. Every kill is checked: the file is exactly the old or the new version.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,13 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the kill tests 
 
 def _start(*args) -> subprocess.Popen:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, str(HELPER), *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, str(HELPER), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _report(proc: subprocess.Popen, timeout: float = 180) -> dict:
@@ -48,8 +54,10 @@ def test_sigkill_during_writes_never_leaves_a_corrupt_file(tmp_path):
     for kind, proc in procs.items():
         report = _report(proc)
         outcomes = Counter(map(str, report["outcomes"]))
-        print(f"{kind}: {report['kills']} kills, write cycle {report['cycle_ms']} ms, found {dict(outcomes)}, "
-              f"{report['temp_files_left']} temp files left by killed writers")
+        print(
+            f"{kind}: {report['kills']} kills, write cycle {report['cycle_ms']} ms, found {dict(outcomes)}, "
+            f"{report['temp_files_left']} temp files left by killed writers"
+        )
         assert report["landed"] == FILE_KILLS[kind], "every kill hit a running writer"
         assert set(outcomes) <= {"0", "1"}, f"{kind}: corrupt after a kill: {report['outcomes']}"
         assert outcomes["0"] and outcomes["1"], f"{kind}: kills all landed at one point of the cycle"
@@ -61,8 +69,11 @@ def test_temp_files_of_killed_writers_are_cleared_after_an_hour(tmp_path):
     from zsl_desktop.engine.atomic import atomic_write_text
 
     target = tmp_path / "settings.json"
-    stale, fresh, other = (tmp_path / ".settings.json.abc123.tmp", tmp_path / ".settings.json.def456.tmp",
-                           tmp_path / ".other.json.abc123.tmp")
+    stale, fresh, other = (
+        tmp_path / ".settings.json.abc123.tmp",
+        tmp_path / ".settings.json.def456.tmp",
+        tmp_path / ".other.json.abc123.tmp",
+    )
     for p in (stale, fresh, other):
         p.write_text("half a file")
     old = time.time() - 2 * 3600
@@ -91,8 +102,10 @@ def _store(home: Path) -> Path:
 def test_interrupted_extraction_resumes_to_the_same_store(killed_extraction, small_birds):
     report, home = killed_extraction
     kills = report["kills"]
-    print(f"extraction killed {len(kills)} times at rows {[k['done'] for k in kills]} of {small_birds.num_samples}; "
-          f"a clean run takes {report['clean_seconds']} s")
+    print(
+        f"extraction killed {len(kills)} times at rows {[k['done'] for k in kills]} of {small_birds.num_samples}; "
+        f"a clean run takes {report['clean_seconds']} s"
+    )
     assert len(kills) == EXTRACT_KILLS and all(k["landed"] for k in kills)
     assert all(k["status"] == "partial" for k in kills)
     done = [k["done"] for k in kills]
@@ -196,11 +209,25 @@ def test_cli_train_resume_flag(killed_extraction, small_birds, tmp_path, monkeyp
     control = Control()
     config = TrainConfig(method="msdn", epochs=2, seed=0, hparams={"batch_size": 32}, input_size=32)
     source = FeatureStore.open(dataset, "efficientnet_lite0", 32).source()
-    run_to_end(train(dataset, source, config, control, checkpoint_path=out),
-               lambda e: control.cancel() if isinstance(e, EpochEnd) else None)
+    run_to_end(
+        train(dataset, source, config, control, checkpoint_path=out),
+        lambda e: control.cancel() if isinstance(e, EpochEnd) else None,
+    )
     assert resume_path(out).exists()
-    code, stdout, err = cli("train", "--dataset", small_birds.root, "--input-size", 32, "--epochs", 2,
-                            "--set", "batch_size=32", "--out", out, "--resume")
+    code, stdout, err = cli(
+        "train",
+        "--dataset",
+        small_birds.root,
+        "--input-size",
+        32,
+        "--epochs",
+        2,
+        "--set",
+        "batch_size=32",
+        "--out",
+        out,
+        "--resume",
+    )
     assert code == 0, err
     assert "resumed select phase after epoch 1" in stdout
     assert out.exists() and not resume_path(out).exists()

@@ -3,6 +3,7 @@ app starts anyway; Import refuses the same files with a message instead of raisi
 
 Every JSON is parsed with bounded size and depth and validated like Import.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,12 @@ NAMES = ["has_bill::hooked", "has_tail::long"]
 
 
 def _library(classes) -> str:
-    return json.dumps({"format": LIBRARY_FORMAT, "sets": {attribute_identity(NAMES): {
-        "dataset": "birds", "attribute_names": NAMES, "classes": classes}}})
+    return json.dumps(
+        {
+            "format": LIBRARY_FORMAT,
+            "sets": {attribute_identity(NAMES): {"dataset": "birds", "attribute_names": NAMES, "classes": classes}},
+        }
+    )
 
 
 def _nested(depth: int = 5000) -> str:
@@ -28,10 +33,14 @@ DAMAGED = {
     "deeply-nested": (_nested(), "nests 5000 levels deep"),
     "nan-value": (_library([{"name": "a", "values": [float("nan"), 1]}]).replace("NaN", "NaN"), "NaN"),
     "huge-value": (_library([{"name": "a", "values": [1e308, 1]}]), "value 1e\\+308 is outside 0-100"),
-    "overflowing-value": (_library([{"name": "a", "values": [1, 1]}]).replace("[1, 1]", "[1e999, 1]"),
-                          "1e999 is too large"),
-    "duplicate-names": (_library([{"name": "a", "values": [1, 1]}, {"name": "a", "values": [2, 2]}]),
-                        "already a class called 'a'"),
+    "overflowing-value": (
+        _library([{"name": "a", "values": [1, 1]}]).replace("[1, 1]", "[1e999, 1]"),
+        "1e999 is too large",
+    ),
+    "duplicate-names": (
+        _library([{"name": "a", "values": [1, 1]}, {"name": "a", "values": [2, 2]}]),
+        "already a class called 'a'",
+    ),
     "negative-value": (_library([{"name": "a", "values": [-5, 1]}]), "outside 0-100"),
 }
 

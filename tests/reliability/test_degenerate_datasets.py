@@ -1,6 +1,7 @@
 """Class 7 of issue 16 (and the CSV/.mat half of class 4): datasets that cannot give a zero-shot result are
 refused when they are loaded, naming the file (and the line where there is one), never after training.
 """
+
 from __future__ import annotations
 
 import time
@@ -34,10 +35,12 @@ def write_cub(root: Path, n_classes: int = 4, per_class: int = 3) -> Path:
     names = ["has_bill_shape::cone", "has_bill_shape::hooked", "has_crown_color::red"]
     (root / "attributes.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(names, 1)))
     (root / "attributes" / "class_attribute_labels_continuous.txt").write_text(
-        "".join(f"{10 * c} {50 - c} {c}\n" for c in range(1, n_classes + 1)))
+        "".join(f"{10 * c} {50 - c} {c}\n" for c in range(1, n_classes + 1))
+    )
     (root / "parts" / "parts.txt").write_text("1 beak\n2 crown\n")
     (root / "parts" / "part_locs.txt").write_text(
-        "".join(f"{i} {p} {3.0 * p} 4.0 1\n" for i in range(1, len(images) + 1) for p in (1, 2)))
+        "".join(f"{i} {p} {3.0 * p} 4.0 1\n" for i in range(1, len(images) + 1) for p in (1, 2))
+    )
     (root / "testclasses.txt").write_text(f"{n_classes:03d}.Bird_{n_classes}\n")
     (root / "trainvalclasses.txt").write_text("".join(f"{c:03d}.Bird_{c}\n" for c in range(1, n_classes)))
     return root
@@ -144,8 +147,9 @@ def test_a_class_seen_and_unseen_at_once(small_birds):
 
     from zsl_desktop.engine.data import check_zsl_split
 
-    both = dataclasses.replace(small_birds, unseen_classes=np.union1d(small_birds.unseen_classes,
-                                                                      small_birds.seen_classes[:1]))
+    both = dataclasses.replace(
+        small_birds, unseen_classes=np.union1d(small_birds.unseen_classes, small_birds.seen_classes[:1])
+    )
     with pytest.raises(DatasetError, match="is listed both seen and unseen"):
         check_zsl_split(both)
 
@@ -163,8 +167,7 @@ def test_attribute_values_beyond_float32_are_refused(tmp_path, cli, value):
 
 def test_cub_attribute_matrix_beyond_float32_is_refused(tmp_path, cli):
     root = write_cub(tmp_path / "cub")
-    (root / "attributes" / "class_attribute_labels_continuous.txt").write_text(
-        "10 49 1\n20 48 2\n30 1e39 3\n40 46 4\n")
+    (root / "attributes" / "class_attribute_labels_continuous.txt").write_text("10 49 1\n20 48 2\n30 1e39 3\n40 46 4\n")
     _refused(root, cli, "class_attribute_labels_continuous.txt", "'1e39' is too large .*float32 range", line=3)
 
 

@@ -4,6 +4,7 @@ Pipes, devices and folders are refused without blocking; sizes are bounded; the 
 names the file and the problem. The app's "Add photos" path and SGMA's crop pass use the image gate; one
 unreadable test image does not fail `eval`.
 """
+
 from __future__ import annotations
 
 import os
@@ -124,8 +125,9 @@ def _bomb_png(path: Path) -> Path:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", 12000, 9000, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 10))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -185,7 +187,9 @@ def test_a_truncated_image_in_the_crop_pass_is_named_and_skipped(tmp_path, caplo
     good, broken = tmp_path / "good.jpg", tmp_path / "broken.jpg"
     good.write_bytes(jpeg_bytes(size=(64, 64)))
     broken.write_bytes(jpeg_bytes(size=(64, 64))[:300])
-    encoder = CropEncoder(ImageAccess([good, broken].__getitem__, "efficientnet_lite0", 32), channels=1280, crop_size=32)
+    encoder = CropEncoder(
+        ImageAccess([good, broken].__getitem__, "efficientnet_lite0", 32), channels=1280, crop_size=32
+    )
     boxes = np.tile(np.array([[0.1, 0.1, 0.6, 0.6]]), (2, 1, 1))
     with caplog.at_level("WARNING"):
         feats = encoder.features([0, 1], boxes)
@@ -199,9 +203,22 @@ def test_eval_skips_and_counts_an_unreadable_test_image(tmp_path, cli):
     """A test image broken after extraction: `eval` still evaluates the others and says how many it skipped."""
     from zsl_desktop.engine.data import load_dataset
 
-    root = make_folder_dataset(tmp_path, images={c: [f"{i}.jpg" for i in range(6)] for c in ("crow", "robin", "cardinal")})
-    code, out, err = cli("train", "--dataset", root, "--method", "msdn", "--epochs", "1", "--input-size", "32",
-                         "--out", tmp_path / "m.pt")
+    root = make_folder_dataset(
+        tmp_path, images={c: [f"{i}.jpg" for i in range(6)] for c in ("crow", "robin", "cardinal")}
+    )
+    code, out, err = cli(
+        "train",
+        "--dataset",
+        root,
+        "--method",
+        "msdn",
+        "--epochs",
+        "1",
+        "--input-size",
+        "32",
+        "--out",
+        tmp_path / "m.pt",
+    )
     assert code == 0, err
     dataset = load_dataset(root)
     victim = dataset.image_path(int(dataset.splits["test_unseen"][0]))

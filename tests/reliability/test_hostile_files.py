@@ -2,6 +2,7 @@
 
 The payload would create a marker file when unpickled; every test checks the marker is absent.
 """
+
 from __future__ import annotations
 
 import ast
@@ -71,8 +72,9 @@ def test_resume_file_with_payload_is_refused(tmp_path, marker, small_birds):
     from zsl_desktop.engine.resume import resume_path
 
     out = tmp_path / "run.pt"
-    torch.save({"format": "zsl-desktop-checkpoint/1", "header": "{}", "state": {"model": Payload(marker)}},
-               resume_path(out))
+    torch.save(
+        {"format": "zsl-desktop-checkpoint/1", "header": "{}", "state": {"model": Payload(marker)}}, resume_path(out)
+    )
     features = FeatureSource(grid=np.zeros((small_birds.num_samples, 1280, 1, 1), np.float16))
     with pytest.raises(CheckpointError, match="run.resume.pt: refused"):
         next(train(small_birds, features, TrainConfig(epochs=1), checkpoint_path=out, resume=True))
@@ -81,10 +83,14 @@ def test_resume_file_with_payload_is_refused(tmp_path, marker, small_birds):
 def test_class_library_with_payload_is_refused(tmp_path, marker):
     from zsl_desktop.engine.classes import ClassLibrary, LibraryError, read_export
 
-    for name, data in [("pickled.json", pickle.dumps(Payload(marker))),
-                       ("pickled-text.json", pickle.dumps(Payload(marker), protocol=0)),
-                       ("jsonpickle.json", json.dumps({"py/reduce": [{"py/function": "os.system"},
-                                                                    {"py/tuple": [f"touch {marker}"]}]}).encode())]:
+    for name, data in [
+        ("pickled.json", pickle.dumps(Payload(marker))),
+        ("pickled-text.json", pickle.dumps(Payload(marker), protocol=0)),
+        (
+            "jsonpickle.json",
+            json.dumps({"py/reduce": [{"py/function": "os.system"}, {"py/tuple": [f"touch {marker}"]}]}).encode(),
+        ),
+    ]:
         path = tmp_path / name
         path.write_bytes(data)
         library = ClassLibrary.load(path)
@@ -126,8 +132,13 @@ def _calls(tree):
             f = node.func
             name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
             # owner: "" for a bare call (eval(...)), the module for np.load(...), "?" for obj.x.eval()
-            owner = ("" if isinstance(f, ast.Name) else
-                     f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else "?")
+            owner = (
+                ""
+                if isinstance(f, ast.Name)
+                else f.value.id
+                if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name)
+                else "?"
+            )
             yield owner, name, {k.arg: k.value for k in node.keywords}, node.lineno
 
 
@@ -140,8 +151,10 @@ def test_no_code_path_can_unpickle():
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) else [])
-                if any((n or "").split(".")[0] in ("pickle", "cPickle", "dill", "marshal", "shelve", "joblib")
-                       for n in names):
+                if any(
+                    (n or "").split(".")[0] in ("pickle", "cPickle", "dill", "marshal", "shelve", "joblib")
+                    for n in names
+                ):
                     problems.append(f"{path}:{node.lineno}: imports an unpickler")
         for owner, name, kwargs, line in _calls(tree):
             where = f"{path.relative_to(ROOT.parent)}:{line}"

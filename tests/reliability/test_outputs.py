@@ -1,6 +1,7 @@
 """Classes 3 and 8 of issue 16: nothing the user made is overwritten silently, and an output that cannot be
 written is refused before any work starts (not after a whole training run with a raw Errno).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,8 +72,10 @@ def test_the_apps_autosave_does_not_overwrite_another_datasets_model(tmp_path):
 
     session, run = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
     other = default_checkpoint_path(
-        dataclasses.replace(session.dataset, image_paths=session.dataset.image_paths[:-1]), "msdn",
-        session.checkpoint_dir())
+        dataclasses.replace(session.dataset, image_paths=session.dataset.image_paths[:-1]),
+        "msdn",
+        session.checkpoint_dir(),
+    )
     other.parent.mkdir(parents=True, exist_ok=True)
     other.write_bytes(b"another dataset's model")
     done = [e for e in run() if isinstance(e, TrainDone)][-1]
@@ -117,8 +120,9 @@ def test_a_read_only_feature_store_folder_is_said_before_extracting(tmp_path, cl
 def test_out_that_is_a_folder_is_refused_before_training(tmp_path, cli):
     root = make_folder_dataset(tmp_path, images=SIX)
     (tmp_path / "out.pt").mkdir()
-    code, out, err = cli("train", "--dataset", root, "--method", "msdn", "--epochs", 1, "--input-size", 32,
-                         "--out", tmp_path / "out.pt")
+    code, out, err = cli(
+        "train", "--dataset", root, "--method", "msdn", "--epochs", 1, "--input-size", 32, "--out", tmp_path / "out.pt"
+    )
     assert code == 2
     assert_clear_refusal(code, err, "out.pt", "is a folder; give a file name")
     assert "features" not in err and "phase" not in out, "nothing was extracted or trained"
@@ -162,8 +166,9 @@ def test_eval_json_that_is_a_folder_is_refused_before_evaluating(tmp_path, cli, 
 
     model = save_checkpoint(tmp_path / "m.pt", *valid_checkpoint_parts(small_birds))
     (tmp_path / "figures.json").mkdir()
-    code, out, err = cli("eval", "--checkpoint", model, "--dataset", small_birds.root, "--json",
-                         tmp_path / "figures.json")
+    code, out, err = cli(
+        "eval", "--checkpoint", model, "--dataset", small_birds.root, "--json", tmp_path / "figures.json"
+    )
     assert code == 2
     assert_clear_refusal(code, err, "figures.json", "is a folder")
     assert "ZSL T1" not in out

@@ -1,5 +1,6 @@
 """Resource limits: out of memory falls back (smaller batches, then the CPU) with a message; a full disk
 leaves the previous file intact, no temp file behind, and says so."""
+
 from __future__ import annotations
 
 import errno
@@ -29,8 +30,9 @@ def lite():
 def folder_dataset(tmp_path):
     from zsl_desktop.engine.data import load_dataset
 
-    root = make_folder_dataset(tmp_path, images={c: [f"{i}.jpg" for i in range(4)]
-                                                 for c in ("crow", "robin", "cardinal")})
+    root = make_folder_dataset(
+        tmp_path, images={c: [f"{i}.jpg" for i in range(4)] for c in ("crow", "robin", "cardinal")}
+    )
     return load_dataset(root)
 
 
@@ -56,22 +58,34 @@ def test_extraction_halves_the_batch_on_out_of_memory(folder_dataset, lite, monk
     limited = LimitedBackbone(lite, limit=2)
     monkeypatch.setattr(features, "load_backbone", lambda name="efficientnet_lite0", device="cpu": limited)
     messages = []
-    store = extract_all(folder_dataset, input_size=32, root=tmp_path / "oom", batch_size=8,
-                        progress=lambda e: e.message and messages.append(e.message))
+    store = extract_all(
+        folder_dataset,
+        input_size=32,
+        root=tmp_path / "oom",
+        batch_size=8,
+        progress=lambda e: e.message and messages.append(e.message),
+    )
     assert any("out of memory on cpu: continuing with batches of 4 images" in m for m in messages), messages
     assert any("continuing with batches of 2 images" in m for m in messages), messages
     assert max(n for _, n in limited.calls[-3:]) == 2, "it stays at the size that fits"
     assert store.manifest["status"] == "complete" and not store.failed
-    np.testing.assert_allclose(np.asarray(store.pooled, np.float32), np.asarray(reference.pooled, np.float32),
-                               atol=1e-2, rtol=1e-2)
+    np.testing.assert_allclose(
+        np.asarray(store.pooled, np.float32), np.asarray(reference.pooled, np.float32), atol=1e-2, rtol=1e-2
+    )
 
 
 def test_extraction_moves_to_the_cpu_when_the_gpu_is_full(folder_dataset, lite, monkeypatch, tmp_path):
     limited = LimitedBackbone(lite, limit=99, device="cuda:0")
     monkeypatch.setattr(features, "load_backbone", lambda name="efficientnet_lite0", device="cpu": limited)
     messages = []
-    store = extract_all(folder_dataset, input_size=32, root=tmp_path, batch_size=4, device="cuda:0",
-                        progress=lambda e: e.message and messages.append(e.message))
+    store = extract_all(
+        folder_dataset,
+        input_size=32,
+        root=tmp_path,
+        batch_size=4,
+        device="cuda:0",
+        progress=lambda e: e.message and messages.append(e.message),
+    )
     text = " | ".join(messages)
     assert "out of memory on cuda:0: continuing with batches of 2 images" in text
     assert "out of memory on cuda:0 even one image at a time: continuing on the CPU (slower)" in text
@@ -83,8 +97,10 @@ def test_out_of_memory_on_the_cpu_with_one_image_is_an_error_not_a_loop(lite):
     runner = BackboneRunner(LimitedBackbone(lite, limit=0), batch_size=4)
     with pytest.raises(MemoryError, match="out of memory on the CPU even one image at a time"):
         runner(torch.zeros(4, 3, 32, 32))
-    assert [m for m in runner.messages] == ["out of memory on cpu: continuing with batches of 2 images",
-                                            "out of memory on cpu: continuing with batches of 1 images"]
+    assert [m for m in runner.messages] == [
+        "out of memory on cpu: continuing with batches of 2 images",
+        "out of memory on cpu: continuing with batches of 1 images",
+    ]
 
 
 def test_other_errors_are_not_mistaken_for_out_of_memory(lite):

@@ -6,6 +6,7 @@ The CI run is short. A longer manual soak (the figures in the notes come from on
     ZSL_SOAK_MOVES=20000 ZSL_SOAK_SELECTIONS=5000 ZSL_SOAK_EPOCHS=3 \
         python -m pytest tests/reliability/test_soak.py -s
 """
+
 from __future__ import annotations
 
 import gc
@@ -73,8 +74,14 @@ def test_soak(qtbot, small_birds, soak_model, monkeypatch, capsys):
     window.bridge.long_failed.connect(lambda failed: failures.append(("long", str(failed))))
     results = {}
     b = window.bridge
-    for kind, signal in (("live", b.live_scores), ("explain", b.explained), ("all", b.all_scores),
-                         ("image", b.image_loaded), ("projection", b.projection), ("evaluate", b.evaluated)):
+    for kind, signal in (
+        ("live", b.live_scores),
+        ("explain", b.explained),
+        ("all", b.all_scores),
+        ("image", b.image_loaded),
+        ("projection", b.projection),
+        ("evaluate", b.evaluated),
+    ):
         signal.connect(lambda value, kind=kind: results.__setitem__(kind, results.get(kind, 0) + 1))
     spec = DatasetSpec(source="object", dataset=small_birds, model=model, input_size=INPUT_SIZE, warm_up=False)
     with qtbot.waitSignal(window.bridge.dataset_ready, timeout=60000):
@@ -97,8 +104,9 @@ def test_soak(qtbot, small_birds, soak_model, monkeypatch, capsys):
         controller.select(item)
         counts["selections"] += 1
         if n % 10 == 0:
-            qtbot.waitUntil(lambda: window.image_view.item == item and window.image_view.explained is not None,
-                            timeout=30000)
+            qtbot.waitUntil(
+                lambda: window.image_view.item == item and window.image_view.explained is not None, timeout=30000
+            )
 
     def interact(moves: int, selections: int) -> None:
         """``moves`` slider moves in short drags, with ``selections`` image selections spread among them."""
@@ -161,8 +169,14 @@ def test_soak(qtbot, small_birds, soak_model, monkeypatch, capsys):
     # Still alive and answering: a last selection is explained and predicted.
     item = int(small_birds.splits["test_unseen"][0])
     controller.select(item)
-    qtbot.waitUntil(lambda: window.image_view.explained is not None and window.image_view.item == item
-                    and window.predictions.raw is not None, timeout=30000)
+    qtbot.waitUntil(
+        lambda: (
+            window.image_view.explained is not None
+            and window.image_view.item == item
+            and window.predictions.raw is not None
+        ),
+        timeout=30000,
+    )
     assert "Soak class" in window.predictions.names
     assert not failures, failures[:5]
     assert counts["moves"] >= MOVES and counts["selections"] >= SELECTIONS
@@ -170,10 +184,12 @@ def test_soak(qtbot, small_birds, soak_model, monkeypatch, capsys):
     assert results.get("explain", 0) >= SELECTIONS // 10, results  # selections were explained
 
     with capsys.disabled():
-        print(f"\nsoak: {counts['moves']} slider moves ({counts['drags']} drags, {counts['undos']} undo/redo), "
-              f"{counts['selections']} selections, {EPOCHS}-epoch training, {seconds:.1f} s; results {results}; "
-              f"RSS MB start {rss['start']:.0f}, half {rss['half']:.0f}, after training {rss['trained']:.0f}, "
-              f"end {rss['end']:.0f}")
+        print(
+            f"\nsoak: {counts['moves']} slider moves ({counts['drags']} drags, {counts['undos']} undo/redo), "
+            f"{counts['selections']} selections, {EPOCHS}-epoch training, {seconds:.1f} s; results {results}; "
+            f"RSS MB start {rss['start']:.0f}, half {rss['half']:.0f}, after training {rss['trained']:.0f}, "
+            f"end {rss['end']:.0f}"
+        )
     # Memory levels off: the second half of the session (after training) adds little, and the whole
     # session stays within a fixed allowance however long it runs.
     assert rss["end"] - rss["trained"] < 40 + 0.002 * MOVES, rss

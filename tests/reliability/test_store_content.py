@@ -3,6 +3,7 @@
 An image fixed or replaced on disk is extracted again (alone); another dataset with the same folder name
 and listing never reuses these features; a touched but unchanged file costs no extraction.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,10 @@ def test_a_replaced_image_is_extracted_again_alone(extracted):
     _paint(dataset.image_path(4), (10, 250, 10))
     assert _open(dataset, store_root) is None, "a changed image makes the store stale"
     store, messages = _extract(dataset, store_root)
-    assert messages[:2] == ["1 images changed on disk: extracting them again",
-                            f"resuming: {dataset.num_samples - 1} of {dataset.num_samples} already extracted"]
+    assert messages[:2] == [
+        "1 images changed on disk: extracting them again",
+        f"resuming: {dataset.num_samples - 1} of {dataset.num_samples} already extracted",
+    ]
     after = np.array(store.pooled)
     assert not np.allclose(before[4], after[4]), "row 4 holds the new image's features"
     np.testing.assert_array_equal(np.delete(before, 4, 0), np.delete(after, 4, 0))

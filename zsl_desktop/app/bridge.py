@@ -18,6 +18,7 @@ Why it is shaped like this (UI.md 3.2-3.3, measured on this machine):
   thread only (``gui_gc``): a worker that collects a cycle holding Qt widgets
   destroys them off the GUI thread, which crashes or deadlocks Qt.
 """
+
 from __future__ import annotations
 
 import weakref
@@ -33,7 +34,15 @@ from zsl_desktop.engine.session import NoModel
 from zsl_desktop.engine.session.opening import DatasetSpec, open_session
 from zsl_desktop.engine.session.previews import load_image
 from zsl_desktop.engine.session.results import (
-    DatasetReady, FeaturesReady, JobFailed, LiveRequest, LooseAdded, ModelSummary, Notice, Progress, TrainDone,
+    DatasetReady,
+    FeaturesReady,
+    JobFailed,
+    LiveRequest,
+    LooseAdded,
+    ModelSummary,
+    Notice,
+    Progress,
+    TrainDone,
     TrainProgress,
 )
 
@@ -75,9 +84,17 @@ class EngineBridge(QObject):
         self._rid = 0
         self._latest: dict[str, int] = {}
         self._long: LongJobThread | None = None
-        self._results = {"live": self.live_scores, "draft": self.draft_cluster, "all": self.all_scores,
-                         "explain": self.explained, "image": self.image_loaded, "projection": self.projection,
-                         "evaluate": self.evaluated, "loose": self.photos_added, "save": self.saved}
+        self._results = {
+            "live": self.live_scores,
+            "draft": self.draft_cluster,
+            "all": self.all_scores,
+            "explain": self.explained,
+            "image": self.image_loaded,
+            "projection": self.projection,
+            "evaluate": self.evaluated,
+            "loose": self.photos_added,
+            "save": self.saved,
+        }
         # Two runners: interactive requests (scores, explanations, images) never queue behind
         # slow ones (a t-SNE, an evaluation, extracting the user's photos).
         self._short = ShortJobRunner(self, niceness=1)
@@ -243,10 +260,12 @@ class EngineBridge(QObject):
         gen = self.generation
         return self._submit("image", lambda t: load_image(path, item, gen), priority=2)
 
-    def request_projection(self, method: str = "pca", cap: int | None = None, seed: int = 0,
-                           space: str = "features", synthesize: int = 0) -> int:
-        return self._submit_to_session("projection", lambda s, t: s.project(method, cap, seed, t, space, synthesize),
-                                       slow=True)
+    def request_projection(
+        self, method: str = "pca", cap: int | None = None, seed: int = 0, space: str = "features", synthesize: int = 0
+    ) -> int:
+        return self._submit_to_session(
+            "projection", lambda s, t: s.project(method, cap, seed, t, space, synthesize), slow=True
+        )
 
     def request_evaluation(self, gamma: float | None = None) -> int:
         gen = self.generation
@@ -266,8 +285,9 @@ class EngineBridge(QObject):
         def still_wanted() -> bool:  # read from the worker: a plain int, no Qt call
             return self.generation == gen
 
-        return self._submit_to_session(f"loose-{self._rid + 1}", lambda s, t: s.add_photos(paths, still_wanted, gen),
-                                       priority=2, slow=True)
+        return self._submit_to_session(
+            f"loose-{self._rid + 1}", lambda s, t: s.add_photos(paths, still_wanted, gen), priority=2, slow=True
+        )
 
     def request_thumbnail(self, key, path) -> None:
         self._thumbs.request(key, path)

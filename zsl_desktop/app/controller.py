@@ -10,6 +10,7 @@ Why over 400 lines: it is the one place that owns the cross-panel state; each
 handler is a few lines of routing, and splitting them by panel would spread
 the state (and the stale-answer checks) over several owners again.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,16 +21,30 @@ from zsl_desktop.engine.evaluation import calibrate
 from zsl_desktop.engine.real_birds import cub_attribute_names
 from zsl_desktop.engine.session.class_set import saved_classes, with_draft
 from zsl_desktop.engine.session.results import (
-    AllScores, DatasetReady, DraftCluster, Evaluated, LiveRequest, LiveScores, LooseAdded, Saved,
+    AllScores,
+    DatasetReady,
+    DraftCluster,
+    Evaluated,
+    LiveRequest,
+    LiveScores,
+    LooseAdded,
+    Saved,
 )
 
 LIVE_INTERVAL_MS = 40
 MODEL_JOBS = ("open", "checkpoint")  # long jobs that may bring a model
 # What each worker request does, in the user's words (the request names are internal).
-REQUEST_TITLES = {"live": "Scoring this image", "draft": "Placing your class in the feature space",
-                  "all": "Scoring every image", "explain": "Explaining this image", "image": "Opening this image",
-                  "projection": "Drawing the feature space", "evaluate": "Evaluating the model",
-                  "save": "Saving the model", "loose": "Adding your photos"}
+REQUEST_TITLES = {
+    "live": "Scoring this image",
+    "draft": "Placing your class in the feature space",
+    "all": "Scoring every image",
+    "explain": "Explaining this image",
+    "image": "Opening this image",
+    "projection": "Drawing the feature space",
+    "evaluate": "Evaluating the model",
+    "save": "Saving the model",
+    "loose": "Adding your photos",
+}
 NEEDS_A_MODEL = ("live", "draft", "all", "explain", "evaluate")
 SYNTH_PER_CLASS = 30  # synthesised features per unseen class in the feature view (generative models)
 
@@ -110,9 +125,11 @@ class Controller(QObject):
         self.on_model_changed(ready.model)
         for w in ready.warnings:
             self.status.emit(w)
-        self.status.emit(f"{d.name}: {d.num_samples:,} images, {d.num_classes} classes "
-                         f"({len(d.seen_classes)} seen, {len(d.unseen_classes)} unseen), "
-                         f"{d.num_attributes} attributes")
+        self.status.emit(
+            f"{d.name}: {d.num_samples:,} images, {d.num_classes} classes "
+            f"({len(d.seen_classes)} seen, {len(d.unseen_classes)} unseen), "
+            f"{d.num_attributes} attributes"
+        )
 
     @Slot()
     def on_features_ready(self) -> None:
@@ -140,8 +157,10 @@ class Controller(QObject):
             return
         metrics = summary.metrics
         if metrics:
-            self.status.emit(f"Model: {summary.title} — test H {100 * metrics.get('h', 0):.1f}%, "
-                             f"ZSL {100 * metrics.get('zsl_t1', 0):.1f}%")
+            self.status.emit(
+                f"Model: {summary.title} — test H {100 * metrics.get('h', 0):.1f}%, "
+                f"ZSL {100 * metrics.get('zsl_t1', 0):.1f}%"
+            )
         self.request_all_scores()
         self.bridge.request_evaluation()
         if self.item is not None:
@@ -153,8 +172,7 @@ class Controller(QObject):
         if self.model is not None:
             return "Select an image to see where the model looked."
         if self.model_loading:
-            return ("Loading the model…" if self.features_ready
-                    else "The model loads once the image features are ready.")
+            return "Loading the model…" if self.features_ready else "The model loads once the image features are ready."
         return "No model yet: attention maps appear once a model is trained or loaded."
 
     def show_model_state(self) -> None:
@@ -232,8 +250,15 @@ class Controller(QObject):
         photo = self.item is not None and self.item >= self.dataset.num_samples  # may go to the real-bird model
         real_bird_classes = self.store.classes_for(cub_attribute_names()) if photo else ((), None)
         self.live_requests += 1
-        self.bridge.request_live(LiveRequest(self.item, classes, self.bridge.generation, gamma=self.predictions.gamma,
-                                             real_bird_classes=real_bird_classes))
+        self.bridge.request_live(
+            LiveRequest(
+                self.item,
+                classes,
+                self.bridge.generation,
+                gamma=self.predictions.gamma,
+                real_bird_classes=real_bird_classes,
+            )
+        )
         column = classes.draft_column
         place = self.features.draft_map() if column is not None and self.model.generative else None
         if place is not None:  # the drawn class's own synthetic cluster on the feature view
@@ -283,7 +308,7 @@ class Controller(QObject):
         k = d.num_classes
         calibrated = calibrate(a.scores[:, :k], np.isin(np.arange(k), d.unseen_classes), self.predictions.gamma)
         predicted = np.argmax(calibrated, axis=1)
-        predicted[d.num_samples:] = -1
+        predicted[d.num_samples :] = -1
         self.gallery.set_predictions(predicted)
 
     # -- selection ----------------------------------------------------------------------------------------------
@@ -441,6 +466,14 @@ class Controller(QObject):
             best = int(np.argmax(calibrated[item]))
             g = self.gallery.describe(item)
             truth = g.truth if item < d.num_samples else ""
-            rows.append((g.path, truth, a.class_names[best], a.class_kinds[best], f"{probs[best]:.6f}",
-                         "" if not truth else int(a.class_names[best] == truth)))
+            rows.append(
+                (
+                    g.path,
+                    truth,
+                    a.class_names[best],
+                    a.class_kinds[best],
+                    f"{probs[best]:.6f}",
+                    "" if not truth else int(a.class_names[best] == truth),
+                )
+            )
         return rows

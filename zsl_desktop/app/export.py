@@ -3,6 +3,7 @@
 Every file is written atomically (rendered in memory, then
 ``engine.atomic``): an interrupted export never leaves half a file behind.
 """
+
 from __future__ import annotations
 
 import csv

@@ -13,6 +13,7 @@ each generation once its count passes the threshold Python itself uses (as pyqtg
 ``GarbageCollector`` does). When the last bridge shuts down, the cycles made meanwhile are collected
 here, on the GUI thread, and automatic collection is restored.
 """
+
 from __future__ import annotations
 
 import gc

@@ -4,6 +4,7 @@ Why a separate object: the class editor, the predictions and the gallery all
 depend on the saved classes; one owner that writes the file (atomically,
 through the engine) and announces changes keeps them consistent.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -66,8 +67,9 @@ class LibraryStore(QObject):
         values = np.clip(np.asarray(values, np.float32), *self.scale)
         if previous is not None and previous != name and self.get(previous) is not None:
             self.library.rename(self.identity, previous, name)
-        saved = self.library.put(self.identity, UserClass.from_array(name, values),
-                                 self.dataset.attribute_names, self.dataset.name)
+        saved = self.library.put(
+            self.identity, UserClass.from_array(name, values), self.dataset.attribute_names, self.dataset.name
+        )
         self.library.save()
         self.changed.emit()
         return saved
@@ -87,11 +89,17 @@ class LibraryStore(QObject):
         """A JSON class file or library, or a class CSV (``.csv``); LibraryError names the file, line and column."""
         names = self.dataset.attribute_names
         if Path(path).suffix.lower() == ".csv":
-            added = self.library.add_classes(self.identity, read_classes_csv(path, names, self.scale), names,
-                                             taken=self.taken_names(), dataset=self.dataset.name)
+            added = self.library.add_classes(
+                self.identity,
+                read_classes_csv(path, names, self.scale),
+                names,
+                taken=self.taken_names(),
+                dataset=self.dataset.name,
+            )
         else:
-            added = self.library.import_json(path, self.identity, names, self.scale, taken=self.taken_names(),
-                                             dataset=self.dataset.name)
+            added = self.library.import_json(
+                path, self.identity, names, self.scale, taken=self.taken_names(), dataset=self.dataset.name
+            )
         self.library.save()
         self.changed.emit()
         return added

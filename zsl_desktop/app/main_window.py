@@ -9,6 +9,7 @@ Why over 400 lines: the menus, docks, drag and drop and the long-job status
 bar are each short and all belong to the one window; the actions themselves
 live in ``window_actions`` and the panels.
 """
+
 from __future__ import annotations
 
 import gc
@@ -17,7 +18,14 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
-    QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QWidget,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QWidget,
 )
 
 from zsl_desktop.app import progress_text, theme
@@ -37,14 +45,24 @@ from zsl_desktop.app.widgets.messages import show_warning
 from zsl_desktop.app.window_actions import WindowActions
 
 STATE_VERSION = 3
-DATASET_FORMATS = (("Dataset folder (detect the format)…", None), ("CUB-200-2011…", "cub"), ("AwA2…", "awa2"),
-                   ("SUN attributes…", "sun"), ("xlsa17 (res101.mat folder)…", "xlsa17"),
-                   ("Folder format (classes.csv)…", "folder"))
+DATASET_FORMATS = (
+    ("Dataset folder (detect the format)…", None),
+    ("CUB-200-2011…", "cub"),
+    ("AwA2…", "awa2"),
+    ("SUN attributes…", "sun"),
+    ("xlsa17 (res101.mat folder)…", "xlsa17"),
+    ("Folder format (classes.csv)…", "folder"),
+)
 
 
 class MainWindow(WindowActions, QMainWindow):
-    def __init__(self, settings: Settings | None = None, bridge: EngineBridge | None = None,
-                 store: LibraryStore | None = None, freeze_gc: bool = False):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        bridge: EngineBridge | None = None,
+        store: LibraryStore | None = None,
+        freeze_gc: bool = False,
+    ):
         super().__init__()
         self.setObjectName("ZslDesktopMain")
         self.setWindowTitle("ZSL Desktop")
@@ -69,8 +87,17 @@ class MainWindow(WindowActions, QMainWindow):
         self.editor = ClassEditorPanel(self.store)
         self.training = TrainingPanel()
         self.features = FeatureViewPanel()
-        self.controller = Controller(self.bridge, self.store, self.gallery, self.image_view, self.predictions,
-                                     self.editor, self.training, self.features, self)
+        self.controller = Controller(
+            self.bridge,
+            self.store,
+            self.gallery,
+            self.image_view,
+            self.predictions,
+            self.editor,
+            self.training,
+            self.features,
+            self,
+        )
         self.setCentralWidget(self.image_view)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("gallery", "Gallery", self.gallery, Qt.LeftDockWidgetArea)
@@ -126,8 +153,9 @@ class MainWindow(WindowActions, QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
-                         | QDockWidget.DockWidgetClosable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable
+        )
         self.addDockWidget(area, dock)
         self.docks[key] = dock
         return dock
@@ -225,8 +253,11 @@ class MainWindow(WindowActions, QMainWindow):
         tb.setObjectName("toolbar_main")
         tb.setMovable(False)
         tb.setFloatable(False)
-        brand = QLabel(f"<span style='color:{theme.ACCENT}; font-weight:700; font-size:13pt'>ZSL</span>"
-                       f"<span style='color:{theme.TEXT}; font-size:13pt'> Desktop</span>", self)
+        brand = QLabel(
+            f"<span style='color:{theme.ACCENT}; font-weight:700; font-size:13pt'>ZSL</span>"
+            f"<span style='color:{theme.TEXT}; font-size:13pt'> Desktop</span>",
+            self,
+        )
         brand.setContentsMargins(8, 0, 16, 0)
         tb.addWidget(brand)
         self.dataset_label = QLabel("no dataset", self)
@@ -236,10 +267,11 @@ class MainWindow(WindowActions, QMainWindow):
         spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         tb.addWidget(spacer)
         for text, slot, tip in (
-                ("Open dataset…", self.open_dataset_dialog, "Open a CUB, AwA2, SUN, xlsa17 or folder dataset"),
-                ("Add photos…", self.add_photos_dialog, "Predict your own photos (or drop them on the window)"),
-                ("Load model…", self.load_checkpoint_dialog, "Load a model (.pt checkpoint) trained on this dataset"),
-                ("Export view…", self.export_overlay_dialog, "Save the image with its attention overlay")):
+            ("Open dataset…", self.open_dataset_dialog, "Open a CUB, AwA2, SUN, xlsa17 or folder dataset"),
+            ("Add photos…", self.add_photos_dialog, "Predict your own photos (or drop them on the window)"),
+            ("Load model…", self.load_checkpoint_dialog, "Load a model (.pt checkpoint) trained on this dataset"),
+            ("Export view…", self.export_overlay_dialog, "Save the image with its attention overlay"),
+        ):
             action = tb.addAction(text)
             action.setToolTip(tip)
             action.triggered.connect(lambda checked=False, s=slot: s())
@@ -343,8 +375,11 @@ class MainWindow(WindowActions, QMainWindow):
 
     @Slot(object)
     def on_long_failed(self, failed: JobFailed) -> None:
-        titles = {"open": "Could not open the dataset", "checkpoint": "Could not load the checkpoint",
-                  "train": "Training failed"}
+        titles = {
+            "open": "Could not open the dataset",
+            "checkpoint": "Could not load the checkpoint",
+            "train": "Training failed",
+        }
         self.show_status(f"{titles.get(failed.name, failed.name)}: {failed.message}")
         if failed.name == "open" and self.controller.dataset is None:
             self.image_view.show_message(f"{titles['open']}:\n{failed.message}")
@@ -358,7 +393,8 @@ class MainWindow(WindowActions, QMainWindow):
             f"<b style='color:{theme.TEXT}'>{d.name}</b> &nbsp;·&nbsp; {d.num_samples:,} images &nbsp;·&nbsp; "
             f"<span style='color:{theme.SEEN}'>{len(d.seen_classes)} seen</span> / "
             f"<span style='color:{theme.UNSEEN}'>{len(d.unseen_classes)} unseen</span> classes &nbsp;·&nbsp; "
-            f"{d.num_attributes} attributes")
+            f"{d.num_attributes} attributes"
+        )
         for w in ready.warnings:
             self.show_status(w)
 
@@ -399,10 +435,12 @@ class MainWindow(WindowActions, QMainWindow):
 
         from zsl_desktop import __version__
 
-        return (f"<b>ZSL Desktop</b> version {__version__}<br>Annotation-free zero-shot learning: "
-                "define classes by their attributes and recognise them in images.<br><br>"
-                f"<span style='color:{theme.DIM}'>Python {platform.python_version()} · "
-                f"PySide6 {PySide6.__version__}</span>")
+        return (
+            f"<b>ZSL Desktop</b> version {__version__}<br>Annotation-free zero-shot learning: "
+            "define classes by their attributes and recognise them in images.<br><br>"
+            f"<span style='color:{theme.DIM}'>Python {platform.python_version()} · "
+            f"PySide6 {PySide6.__version__}</span>"
+        )
 
     def about(self) -> None:
         QMessageBox.about(self, "About ZSL Desktop", self.about_text())
@@ -425,10 +463,14 @@ class MainWindow(WindowActions, QMainWindow):
         return answer == "discard"
 
     def ask_unsaved_class(self, name: str) -> str:
-        """"save", "discard" or "cancel" (a modal question, as every document app asks; tests replace it)."""
-        box = QMessageBox(QMessageBox.Question, "Unsaved class",
-                          f"Your class “{name}” has changes that are not saved. Save them before quitting?",
-                          QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, self)
+        """ "save", "discard" or "cancel" (a modal question, as every document app asks; tests replace it)."""
+        box = QMessageBox(
+            QMessageBox.Question,
+            "Unsaved class",
+            f"Your class “{name}” has changes that are not saved. Save them before quitting?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel,
+            self,
+        )
         box.setDefaultButton(QMessageBox.Save)
         box.exec()
         answer = box.standardButton(box.clickedButton()) if box.clickedButton() is not None else None

@@ -4,17 +4,24 @@ Why apart from the window: the first launch (drawing the built-in birds, extract
 loading the model) and SGMA's first load take minutes on a CPU, and a bar alone does not say whether
 to wait or give up. Plain functions, so the wording is tested without a window.
 """
+
 from __future__ import annotations
 
 from zsl_desktop.engine.session.results import Progress
 
-STAGES = {"generate": "Drawing the built-in birds", "load": "Reading the dataset", "extract": "Extracting features",
-          "model": "Loading the model", "warmup": "Warming up", "photos": "Adding your photos"}
+STAGES = {
+    "generate": "Drawing the built-in birds",
+    "load": "Reading the dataset",
+    "extract": "Extracting features",
+    "model": "Loading the model",
+    "warmup": "Warming up",
+    "photos": "Adding your photos",
+}
 ONCE = "This happens once: later launches reuse the images and their features."
 
 
 def duration(seconds: float) -> str:
-    """"45 s", "3 min 20 s", "1 h 05 min": an ETA a person reads at a glance."""
+    """ "45 s", "3 min 20 s", "1 h 05 min": an ETA a person reads at a glance."""
     s = max(0, int(round(seconds)))
     if s < 60:
         return f"{s} s"
@@ -34,7 +41,7 @@ def status_line(event: Progress) -> str:
 
 
 def eta_text(event: Progress) -> str:
-    """" · about 2 min 10 s left", once 2% is done (the first batches pay one-off costs: a wild first guess)."""
+    """ " · about 2 min 10 s left", once 2% is done (the first batches pay one-off costs: a wild first guess)."""
     eta = event.eta_seconds
     settled = event.total > 0 and event.done >= max(1, 0.02 * event.total)
     return f" · about {duration(eta)} left" if eta is not None and eta >= 1 and settled else ""

@@ -1,4 +1,5 @@
 """Word-prefix search: "red" finds "red" and "reddish" but not "barred"; "wing bl" finds "wing color: blue"."""
+
 from __future__ import annotations
 
 import re

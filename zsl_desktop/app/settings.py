@@ -3,6 +3,7 @@
 Why not the default QSettings(): under pytest-qt it writes into the real
 home folder (UI.md 3.4), and a per-user INI file is easy to inspect or delete.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -6,6 +6,7 @@ that does not say what to install. This check runs before the QApplication is ma
 the platform will be xcb, and names the missing files and the ``apt-get`` line that installs them.
 Nothing here imports Qt's GUI modules (loading them is what aborts).
 """
+
 from __future__ import annotations
 
 import ctypes.util
@@ -116,22 +117,28 @@ def missing_message(missing: list[str]) -> str:
         package = XCB_PACKAGES.get(name)
         if package and package not in packages:
             packages.append(package)
-    lines = ["ZSL Desktop cannot open a window: Qt's X11 (xcb) platform plugin needs these system "
-             "libraries, which are missing:"]
-    lines += [f"    {name}" + (f"  (Debian/Ubuntu package {XCB_PACKAGES[name]})" if name in XCB_PACKAGES else "")
-              for name in missing]
+    lines = [
+        "ZSL Desktop cannot open a window: Qt's X11 (xcb) platform plugin needs these system "
+        "libraries, which are missing:"
+    ]
+    lines += [
+        f"    {name}" + (f"  (Debian/Ubuntu package {XCB_PACKAGES[name]})" if name in XCB_PACKAGES else "")
+        for name in missing
+    ]
     if packages:
         lines += ["Install them on Debian or Ubuntu with:", f"    sudo apt-get install -y {' '.join(packages)}"]
     unknown = [n for n in missing if n not in XCB_PACKAGES]
     if unknown:
-        lines.append("Other distributions: install the packages that provide "
-                     + ", ".join(unknown if not packages else missing) + ".")
-    lines.append("(README.md, \"System requirements\", lists everything the app needs.)")
+        lines.append(
+            "Other distributions: install the packages that provide "
+            + ", ".join(unknown if not packages else missing)
+            + "."
+        )
+    lines.append('(README.md, "System requirements", lists everything the app needs.)')
     return "\n".join(lines)
 
 
-def check_display(env=None, probe: Callable[[], list[str]] | None = None,
-                  platform: str | None = None) -> str | None:
+def check_display(env=None, probe: Callable[[], list[str]] | None = None, platform: str | None = None) -> str | None:
     """None when the window can open; otherwise the message to print (and exit with ``EXIT_MISSING``).
 
     ``probe`` lists the missing libraries (default: :func:`default_probe`; tests inject one).
@@ -143,6 +150,8 @@ def check_display(env=None, probe: Callable[[], list[str]] | None = None,
     if missing:
         return missing_message(missing)
     if not env.get("DISPLAY"):
-        return ("ZSL Desktop cannot open a window: no X display (DISPLAY is not set). Start it from a desktop "
-                "session, or under a virtual one: xvfb-run -a zsl-desktop")
+        return (
+            "ZSL Desktop cannot open a window: no X display (DISPLAY is not set). Start it from a desktop "
+            "session, or under a virtual one: xvfb-run -a zsl-desktop"
+        )
     return None

@@ -4,6 +4,7 @@ Colours carry meaning across every panel, so they are defined once here:
 seen classes are blue, unseen amber, the user's classes violet, the class
 being edited pink; correct green, wrong red.
 """
+
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QFont, QPalette
@@ -28,6 +29,7 @@ WRONG = "#ff6b6b"
 
 KIND_COLORS = {"seen": SEEN, "unseen": UNSEEN, "user": USER, "draft": DRAFT, "loose": LOOSE}
 KIND_LABELS = {"seen": "seen", "unseen": "unseen", "user": "yours", "draft": "editing", "loose": "photo"}
+
 
 def squeezable(label):
     """A label that never forces its panel wider than the panel would otherwise be (long text is clipped)."""
@@ -134,10 +136,19 @@ def apply(app) -> None:
     app.setStyle("Fusion")
     palette = QPalette()
     roles = {
-        QPalette.Window: BG, QPalette.WindowText: TEXT, QPalette.Base: BASE, QPalette.AlternateBase: ALT,
-        QPalette.Text: TEXT, QPalette.Button: ALT, QPalette.ButtonText: TEXT, QPalette.Highlight: ACCENT,
-        QPalette.HighlightedText: "#0b1220", QPalette.ToolTipBase: ALT, QPalette.ToolTipText: TEXT,
-        QPalette.PlaceholderText: FAINT, QPalette.Link: ACCENT,
+        QPalette.Window: BG,
+        QPalette.WindowText: TEXT,
+        QPalette.Base: BASE,
+        QPalette.AlternateBase: ALT,
+        QPalette.Text: TEXT,
+        QPalette.Button: ALT,
+        QPalette.ButtonText: TEXT,
+        QPalette.Highlight: ACCENT,
+        QPalette.HighlightedText: "#0b1220",
+        QPalette.ToolTipBase: ALT,
+        QPalette.ToolTipText: TEXT,
+        QPalette.PlaceholderText: FAINT,
+        QPalette.Link: ACCENT,
     }
     for role, color in roles.items():
         palette.setColor(role, QColor(color))

@@ -5,6 +5,7 @@ controller), kept apart because it is the one place that asks the user for
 file paths; everything it does with them goes through the bridge or
 ``export`` (atomic writes).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,9 @@ class WindowActions:
         checkpoints = () if small else (shipped_checkpoint(),)
         return self.open_spec(DatasetSpec(source="builtin", small=small, checkpoints=checkpoints))
 
-    def open_path(self, path, fmt: str | None = None, backbone: str | None = None,
-                  input_size: int | None = None) -> bool:
+    def open_path(
+        self, path, fmt: str | None = None, backbone: str | None = None, input_size: int | None = None
+    ) -> bool:
         """Open a dataset folder; ``backbone`` (default Lite0) makes its features, at ``input_size``
         (default: the backbone's native size)."""
         from zsl_desktop.engine.backbones import BACKBONES, DEFAULT_BACKBONE, BackboneUnavailable, spec_for
@@ -34,19 +36,28 @@ class WindowActions:
             QMessageBox.warning(self, "Backbone unavailable", str(exc))
             spec = BACKBONES[DEFAULT_BACKBONE]
             input_size = None
-        return self.open_spec(DatasetSpec(source="path", path=str(path), format=fmt, backbone=spec.name,
-                                          input_size=input_size or spec.default_input_size))
+        return self.open_spec(
+            DatasetSpec(
+                source="path",
+                path=str(path),
+                format=fmt,
+                backbone=spec.name,
+                input_size=input_size or spec.default_input_size,
+            )
+        )
 
     def open_dataset_object(self, dataset, model=None, checkpoints=(), warm_up: bool = False) -> bool:
         """Open an already loaded Dataset (tests, scripting); ``model`` = (method, header, source)."""
-        return self.open_spec(DatasetSpec(source="object", dataset=dataset, model=model,
-                                               checkpoints=tuple(checkpoints), warm_up=warm_up))
+        return self.open_spec(
+            DatasetSpec(source="object", dataset=dataset, model=model, checkpoints=tuple(checkpoints), warm_up=warm_up)
+        )
 
     def open_spec(self, spec: DatasetSpec) -> bool:
         if self.bridge.busy:
             if self.bridge.long_name == "train":
-                answer = QMessageBox.question(self, "Training is running",
-                                              "Stop the training run and open the dataset?")
+                answer = QMessageBox.question(
+                    self, "Training is running", "Stop the training run and open the dataset?"
+                )
                 if answer != QMessageBox.Yes:
                     return False
             self._pending_open = spec
@@ -82,8 +93,12 @@ class WindowActions:
 
     @Slot()
     def add_photos_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add your photos", self.settings.last_dir("photos"),
-                                                "Images (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Add your photos",
+            self.settings.last_dir("photos"),
+            "Images (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff)",
+        )
         if files:
             self.settings.set_last_dir("photos", files[0])
             self.add_photos(files)
@@ -141,8 +156,7 @@ class WindowActions:
 
     @Slot()
     def load_checkpoint_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load model", self.model_folder(),
-                                              "Models (*.pt);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Load model", self.model_folder(), "Models (*.pt);;All files (*)")
         if path:
             self.settings.set_last_dir("checkpoints", path)
             self.load_checkpoint(path)
@@ -155,16 +169,16 @@ class WindowActions:
         from zsl_desktop.engine.training import default_checkpoint_path
 
         name = default_checkpoint_path(self.controller.dataset, self.controller.model.method, Path(".")).name
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", str(Path(self.model_folder()) / name),
-                                              "Models (*.pt)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save model", str(Path(self.model_folder()) / name), "Models (*.pt)"
+        )
         if path:
             self.settings.set_last_dir("checkpoints", path)
             self.bridge.save_checkpoint(path)
 
     # -- exports ----------------------------------------------------------------------------------------------
     def _ask_path(self, title: str, name: str, filters: str) -> str:
-        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(self.settings.last_dir("exports")) / name),
-                                              filters)
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(self.settings.last_dir("exports")) / name), filters)
         if path:
             self.settings.set_last_dir("exports", path)
         return path
@@ -217,8 +231,11 @@ class WindowActions:
             return
         path = self._ask_path("Export predictions", "predictions.csv", "CSV (*.csv)")
         if path:
-            meta = {"image": self.predictions.item_name, "gamma": f"{self.predictions.gamma:+.4f}",
-                    "model": self.controller.model.source if self.controller.model else ""}
+            meta = {
+                "image": self.predictions.item_name,
+                "gamma": f"{self.predictions.gamma:+.4f}",
+                "model": self.controller.model.source if self.controller.model else "",
+            }
             self._guard(export.predictions_csv, ranking, path, meta)
 
     def export_all_predictions_dialog(self) -> None:
@@ -251,6 +268,8 @@ class WindowActions:
 
         path = log_path()
         if not path.exists():
-            QMessageBox.information(self, "Log file", f"Nothing has been logged yet. The log will be written to\n{path}")
+            QMessageBox.information(
+                self, "Log file", f"Nothing has been logged yet. The log will be written to\n{path}"
+            )
         elif not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
             QMessageBox.information(self, "Log file", f"The log file is\n{path}")

@@ -4,6 +4,7 @@ Each is a QThread subclass created on the GUI thread; its signals are emitted
 from ``run`` (the worker thread) and reach bound slots of the bridge through
 queued connections. Nothing here touches a widget.
 """
+
 from __future__ import annotations
 
 import logging

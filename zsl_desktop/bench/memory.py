@@ -3,6 +3,7 @@
 The feature rows are the real built-in features, tiled; the store is written
 once under the benchmark's key and reused. Only for ``zsl-desktop bench``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,7 +33,10 @@ def repeated_builtin_dataset(n_images: int = 10_000, small: bool = False, checkp
         mask = np.isin(take, rows)
         splits[name] = np.flatnonzero(mask)
     dataset = dataclasses.replace(
-        base, name=f"builtin-x{reps}", labels=base.labels[take], splits=splits,
+        base,
+        name=f"builtin-x{reps}",
+        labels=base.labels[take],
+        splits=splits,
         image_paths=tuple(base.image_paths[i] for i in take),
         image_attributes=None if base.image_attributes is None else base.image_attributes[take],
         part_locations=None if base.part_locations is None else base.part_locations[take],
@@ -44,15 +48,22 @@ def repeated_builtin_dataset(n_images: int = 10_000, small: bool = False, checkp
         grid = np.memmap(folder / "grid.f16", np.float16, "w+", shape=(n_images, *base_store.grid.shape[1:]))
         pooled = np.memmap(folder / "pooled.f16", np.float16, "w+", shape=(n_images, base_store.pooled.shape[1]))
         for start in range(0, n_images, 1000):
-            rows = take[start:start + 1000]
-            grid[start:start + len(rows)] = base_store.grid[rows]
-            pooled[start:start + len(rows)] = base_store.pooled[rows]
+            rows = take[start : start + 1000]
+            grid[start : start + len(rows)] = base_store.grid[rows]
+            pooled[start : start + len(rows)] = base_store.pooled[rows]
         grid.flush()
         pooled.flush()
         np.ones(n_images, np.uint8).tofile(folder / "done.u8")
-        manifest = {**base_store.manifest, "version": STORE_VERSION, "key": store_key(dataset, "efficientnet_lite0", 224),
-                    "dataset": dataset.name, "fingerprint": dataset.fingerprint, "num_images": n_images,
-                    "status": "complete", "failed": {}}
+        manifest = {
+            **base_store.manifest,
+            "version": STORE_VERSION,
+            "key": store_key(dataset, "efficientnet_lite0", 224),
+            "dataset": dataset.name,
+            "fingerprint": dataset.fingerprint,
+            "num_images": n_images,
+            "status": "complete",
+            "failed": {},
+        }
         atomic_write_text(folder / "manifest.json", json.dumps(manifest))
     loaded = load_checkpoint(checkpoint or shipped_checkpoint())
     header = {**loaded.header, "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint}

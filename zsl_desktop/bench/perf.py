@@ -3,6 +3,7 @@
 Gaps well above 16 ms are frames the user would see stutter; UI.md 3.3 keeps one running in
 tests and in the screenshot tour while a model trains.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,12 +41,19 @@ class FrameProbe(QObject):
         g = np.asarray(self.gaps, float)
         if g.size == 0:
             return {"n": 0}
-        return {"n": int(g.size), "p50_ms": float(np.median(g)), "p95_ms": float(np.percentile(g, 95)),
-                "p99_ms": float(np.percentile(g, 99)), "max_ms": float(g.max())}
+        return {
+            "n": int(g.size),
+            "p50_ms": float(np.median(g)),
+            "p95_ms": float(np.percentile(g, 95)),
+            "p99_ms": float(np.percentile(g, 99)),
+            "max_ms": float(g.max()),
+        }
 
     def summary(self) -> str:
         s = self.stats()
         if not s["n"]:
             return "no ticks"
-        return (f"{s['n']} ticks, gap p50 {s['p50_ms']:.0f} ms, p95 {s['p95_ms']:.0f} ms, "
-                f"p99 {s['p99_ms']:.0f} ms, max {s['max_ms']:.0f} ms")
+        return (
+            f"{s['n']} ticks, gap p50 {s['p50_ms']:.0f} ms, p95 {s['p95_ms']:.0f} ms, "
+            f"p99 {s['p99_ms']:.0f} ms, max {s['max_ms']:.0f} ms"
+        )

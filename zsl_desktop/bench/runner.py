@@ -5,6 +5,7 @@ noisy, so timings are medians / percentiles of repeated runs, and ratios are
 taken within one run. ``--quick`` shrinks every size so the whole bench runs
 in well under two minutes; the test suite runs it smaller still (``sizes``).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,13 +40,29 @@ class Sizes:
 
     @staticmethod
     def quick() -> "Sizes":
-        return Sizes(rescore_images=10_000, rescore_edits=200, extract_images=32, train_epochs=2,
-                     ui_seconds=5.0, memory_images=10_000, first_launch=False)
+        return Sizes(
+            rescore_images=10_000,
+            rescore_edits=200,
+            extract_images=32,
+            train_epochs=2,
+            ui_seconds=5.0,
+            memory_images=10_000,
+            first_launch=False,
+        )
 
     @staticmethod
     def tiny() -> "Sizes":
-        return Sizes(rescore_images=500, rescore_edits=10, extract_images=4, train_epochs=1,
-                     ui_seconds=1.0, memory_images=300, first_launch=False, startup_runs=1, small=True)
+        return Sizes(
+            rescore_images=500,
+            rescore_edits=10,
+            extract_images=4,
+            train_epochs=1,
+            ui_seconds=1.0,
+            memory_images=300,
+            first_launch=False,
+            startup_runs=1,
+            small=True,
+        )
 
 
 def percentile_ms(seconds: list[float], q: float) -> float:
@@ -81,15 +98,25 @@ def trained_method(name: str, dataset, seed: int = 0):
     labels = np.repeat(seen, 4)
     shape = (len(labels), channels, *grid) if cls.feature_kind == "grid" else (len(labels), channels)
     features = np.abs(rng.normal(size=shape)).astype(np.float32)
-    info = ModelInfo(attribute_names=dataset.attribute_names, num_classes=dataset.num_classes,
-                     feature_kind=cls.feature_kind, channels=channels,
-                     grid_size=grid if cls.feature_kind == "grid" else None)
+    info = ModelInfo(
+        attribute_names=dataset.attribute_names,
+        num_classes=dataset.num_classes,
+        feature_kind=cls.feature_kind,
+        channels=channels,
+        grid_size=grid if cls.feature_kind == "grid" else None,
+    )
     method = cls(info)
     source = FeatureSource(grid=features) if cls.feature_kind == "grid" else FeatureSource(pooled=features)
-    data = TrainData(features=source, train_index=np.arange(len(labels)), train_labels=labels,
-                     class_attributes=dataset.class_attributes, seen_classes=seen,
-                     unseen_classes=np.setdiff1d(np.arange(dataset.num_classes), seen),
-                     attribute_names=dataset.attribute_names, seed=seed)
+    data = TrainData(
+        features=source,
+        train_index=np.arange(len(labels)),
+        train_labels=labels,
+        class_attributes=dataset.class_attributes,
+        seen_classes=seen,
+        unseen_classes=np.setdiff1d(np.arange(dataset.num_classes), seen),
+        attribute_names=dataset.attribute_names,
+        seed=seed,
+    )
     for _ in method.fit(data, Control(), 1):
         pass
     return method, "1 epoch on random features"
@@ -129,8 +156,11 @@ def bench_rescoring(dataset, sizes: Sizes, methods=None, report=None) -> list[Ro
         live, full = [], []
         for edit in range(sizes.rescore_edits):
             draft[rng.integers(len(draft))] = rng.uniform(0, high)
-            request = LiveRequest(item=int(rng.integers(len(codes))), generation=edit,
-                                  classes=ClassSet(names, kinds, np.vstack([classes, draft]), len(classes)))
+            request = LiveRequest(
+                item=int(rng.integers(len(codes))),
+                generation=edit,
+                classes=ClassSet(names, kinds, np.vstack([classes, draft]), len(classes)),
+            )
             start = time.perf_counter()
             session.live_scores(request)
             live.append(time.perf_counter() - start)
@@ -159,7 +189,7 @@ def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
         start = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - start)
-    return 2 * size ** 3 / best / 1e9
+    return 2 * size**3 / best / 1e9
 
 
 def bench_extraction(dataset, sizes: Sizes) -> list[Row]:
@@ -184,7 +214,7 @@ def bench_extraction(dataset, sizes: Sizes) -> list[Row]:
         per_batch = []
         for _ in range(2):
             for i in range(0, n - batch + 1, batch):
-                images = torch.stack(tensors[i:i + batch])
+                images = torch.stack(tensors[i : i + batch])
                 start = time.perf_counter()
                 model(images)
                 per_batch.append(time.perf_counter() - start)
@@ -207,8 +237,7 @@ def bench_extraction(dataset, sizes: Sizes) -> list[Row]:
 OFFICIAL_CUB_SECONDS_PER_EPOCH = {"msdn": 2.0, "gsmflow": 1.47, "ce-gzsl": 29.0, "ipce": 29.0}
 
 
-def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, official=None,
-                   report=None) -> list[Row]:
+def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, official=None, report=None) -> list[Row]:
     """Seconds per epoch of each method's ``fit`` on the dataset's trainval rows (no evaluation).
 
     With two or more epochs the first is left out: it holds one-off set-up (GSMFlow's
@@ -235,8 +264,16 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
         if reference is None:
             rows.append(Row("train", f"{name} on {label} ({len(data.train_index)} images)", per_epoch, "s/epoch"))
         else:
-            rows.append(Row("train", f"{name} on {label} (official: {reference:g} s)", per_epoch, "s/epoch",
-                            f"<= {reference / 2:.2f}", per_epoch <= reference / 2))
+            rows.append(
+                Row(
+                    "train",
+                    f"{name} on {label} (official: {reference:g} s)",
+                    per_epoch,
+                    "s/epoch",
+                    f"<= {reference / 2:.2f}",
+                    per_epoch <= reference / 2,
+                )
+            )
         _report(report, rows[-1:])
     return rows
 
@@ -269,8 +306,16 @@ def progress_line(row: Row) -> str:
     return f"  {row.section}: {row.name}: {value} {row.unit}".rstrip() + target
 
 
-def run(quick: bool = False, sizes: Sizes | None = None, sections=None, dataset=None, features=None,
-        real_cub: bool = True, report=None, say=None) -> list[Row]:
+def run(
+    quick: bool = False,
+    sizes: Sizes | None = None,
+    sections=None,
+    dataset=None,
+    features=None,
+    real_cub: bool = True,
+    report=None,
+    say=None,
+) -> list[Row]:
     """Each section runs with the threads its real counterpart uses: live scoring with the app's
     (every core but the GUI's), extraction and training with the CLI's (every core).
 
@@ -285,6 +330,7 @@ def run(quick: bool = False, sizes: Sizes | None = None, sections=None, dataset=
     sections = set(sections or ("rescore", "extract", "train", "app"))
     if dataset is None:
         from zsl_desktop.engine.data import load_builtin
+
         dataset = load_builtin()
     rows: list[Row] = []
     if "rescore" in sections:
@@ -302,14 +348,17 @@ def run(quick: bool = False, sizes: Sizes | None = None, sections=None, dataset=
             features = extract_all(dataset).source()
         rows += bench_training(dataset, features, sizes, dataset.name, report=report)
         from zsl_desktop.engine.paths import shared_data_dir
+
         shared = shared_data_dir() if real_cub else None
         if shared is not None:
             from zsl_desktop.engine.data.cub import load_cub
+
             cub = load_cub(shared / "CUB_200_2011")
             store = FeatureStore.open(cub, "efficientnet_lite0", 224) or extract_all(cub)
             say("training on the real CUB subset…")
-            rows += bench_training(cub, store.source(), sizes, "real CUB subset",
-                                   official=OFFICIAL_CUB_SECONDS_PER_EPOCH, report=report)
+            rows += bench_training(
+                cub, store.source(), sizes, "real CUB subset", official=OFFICIAL_CUB_SECONDS_PER_EPOCH, report=report
+            )
     if "app" in sections:
         say("the app: start-up, frame gaps, memory…")
         app_rows = bench_app(sizes)
@@ -319,8 +368,7 @@ def run(quick: bool = False, sizes: Sizes | None = None, sections=None, dataset=
 
 
 def format_table(rows: list[Row]) -> str:
-    lines = [f"{'section':8s} {'measure':58s} {'value':>10s} {'unit':8s} {'target':>8s}  ok",
-             "-" * 100]
+    lines = [f"{'section':8s} {'measure':58s} {'value':>10s} {'unit':8s} {'target':>8s}  ok", "-" * 100]
     for r in rows:
         ok = "" if r.ok is None else ("yes" if r.ok else "NO")
         value = "n/a" if r.value != r.value else f"{r.value:10.2f}"
@@ -357,8 +405,10 @@ def main(args) -> int:
     rows = run(quick=args.quick, sections=args.only, report=report, say=say)
     print(machine)
     print(format_table(rows))
-    print(f"\n(bench took {time.perf_counter() - start:.0f}s on {threads.cores()} cores; "
-          f"peak RSS of this process {peak_rss_mb():.0f} MB)")
+    print(
+        f"\n(bench took {time.perf_counter() - start:.0f}s on {threads.cores()} cores; "
+        f"peak RSS of this process {peak_rss_mb():.0f} MB)"
+    )
     from zsl_desktop.engine.atomic import atomic_write_text
 
     if args.json:

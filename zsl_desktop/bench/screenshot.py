@@ -5,6 +5,7 @@
 Runs the real window (use ``xvfb-run`` or QT_QPA_PLATFORM=offscreen), drives
 it like a user would, and writes one PNG per state.
 """
+
 from __future__ import annotations
 
 import argparse

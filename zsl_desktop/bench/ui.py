@@ -7,6 +7,7 @@ so the bench process itself never creates a QApplication:
 - ``smooth``: a 16 ms timer probe while MSDN trains (gaps between ticks);
 - ``memory``: peak RSS with a 10,000-image feature store open and the window up.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,13 @@ def _child_env(home: str | None = None) -> dict:
 
 def _run_child(mode: str, *args: str, timeout: float = 600, home: str | None = None) -> tuple[dict, float]:
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "zsl_desktop.bench.ui", mode, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(home))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zsl_desktop.bench.ui", mode, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(home),
+    )
     ready_at, result = None, {}
     for line in proc.stdout:
         if line.startswith("READY") and ready_at is None:
@@ -48,24 +54,57 @@ def run(sizes, checkpoint=None) -> list[dict]:
     _, cold = _run_child("startup", *options)  # the first start also warms the OS file cache
     times = sorted(_run_child("startup", *options)[1] for _ in range(sizes.startup_runs))
     median = times[len(times) // 2]
-    rows.append(dict(section="app", name=f"start-up to predictions (median of {len(times)}, data prepared)",
-                     value=median, unit="s", target="<= 3", ok=median <= 3))
+    rows.append(
+        dict(
+            section="app",
+            name=f"start-up to predictions (median of {len(times)}, data prepared)",
+            value=median,
+            unit="s",
+            target="<= 3",
+            ok=median <= 3,
+        )
+    )
     rows.append(dict(section="app", name="first of the runs above (cold file cache)", value=cold, unit="s"))
     smooth, _ = _run_child("smooth", "--seconds", str(sizes.ui_seconds), *options)
-    rows.append(dict(section="app", name=f"frame gap p95 while training ({sizes.ui_seconds:.0f} s)",
-                     value=smooth["p95"], unit="ms", target="<= 20", ok=smooth["p95"] <= 20))
-    rows.append(dict(section="app", name="frame gap max while training", value=smooth["max"], unit="ms",
-                     target="<= 50", ok=smooth["max"] <= 50))
+    rows.append(
+        dict(
+            section="app",
+            name=f"frame gap p95 while training ({sizes.ui_seconds:.0f} s)",
+            value=smooth["p95"],
+            unit="ms",
+            target="<= 20",
+            ok=smooth["p95"] <= 20,
+        )
+    )
+    rows.append(
+        dict(
+            section="app",
+            name="frame gap max while training",
+            value=smooth["max"],
+            unit="ms",
+            target="<= 50",
+            ok=smooth["max"] <= 50,
+        )
+    )
     memory, _ = _run_child("memory", "--images", str(sizes.memory_images), *options)
-    rows.append(dict(section="app", name=f"peak RSS, {sizes.memory_images}-image store + window",
-                     value=memory["peak_rss_mb"], unit="MB", target="<= 2048", ok=memory["peak_rss_mb"] <= 2048))
+    rows.append(
+        dict(
+            section="app",
+            name=f"peak RSS, {sizes.memory_images}-image store + window",
+            value=memory["peak_rss_mb"],
+            unit="MB",
+            target="<= 2048",
+            ok=memory["peak_rss_mb"] <= 2048,
+        )
+    )
     if sizes.first_launch:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="zsl-first-launch-") as home:
             _, first = _run_child("startup", home=home)
-        rows.append(dict(section="app", name="first launch, fresh user folder (draw + extract + model)",
-                         value=first, unit="s"))
+        rows.append(
+            dict(section="app", name="first launch, fresh user folder (draw + extract + model)", value=first, unit="s")
+        )
     return rows
 
 
@@ -112,8 +151,9 @@ def _open_builtin(window, small: bool, checkpoint: str | None) -> None:
 
     # Exactly this model, whichever one the user last had: the figures are then comparable.
     model = checkpoint or (None if small else shipped_checkpoint())
-    window.open_spec(DatasetSpec(source="builtin", small=small, checkpoints=(model,) if model else (),
-                                 use_remembered=False))
+    window.open_spec(
+        DatasetSpec(source="builtin", small=small, checkpoints=(model,) if model else (), use_remembered=False)
+    )
 
 
 def child_startup(small: bool = False, checkpoint: str | None = None) -> int:
@@ -162,8 +202,16 @@ def child_smooth(seconds: float, small: bool = False, checkpoint: str | None = N
         probe.stop()
         gaps = np.asarray(probe.gaps)
         window.bridge.cancel()
-        _finish(app, window, {"p50": float(np.percentile(gaps, 50)), "p95": float(np.percentile(gaps, 95)),
-                              "max": float(gaps.max()), "ticks": int(len(gaps))})
+        _finish(
+            app,
+            window,
+            {
+                "p50": float(np.percentile(gaps, 50)),
+                "p95": float(np.percentile(gaps, 95)),
+                "max": float(gaps.max()),
+                "ticks": int(len(gaps)),
+            },
+        )
 
     window.bridge.long_finished.connect(lambda name, *_: name == "open" and _when_idle(app, window, start_training))
     return app.exec()

@@ -8,6 +8,7 @@ the thresholds below, peak RSS unchanged (737 vs 738 MB). Blocks above 32 MB
 (glibc's ceiling for the threshold) are still mapped and unmapped as before.
 Elsewhere (macOS, Windows, musl) nothing happens.
 """
+
 from __future__ import annotations
 
 import ctypes

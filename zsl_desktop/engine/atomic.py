@@ -1,4 +1,5 @@
 """Atomic file writes: a crash mid-write leaves the old file or the new one, never half of each."""
+
 from __future__ import annotations
 
 import contextlib

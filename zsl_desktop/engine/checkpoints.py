@@ -13,6 +13,7 @@ for every file the header's types are checked and weights holding NaN or
 infinity are refused. (safetensors was considered: it would add a dependency
 for what ``weights_only`` loading and these checksums already give.)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -99,7 +100,9 @@ def load_checkpoint(path) -> Checkpoint:
                 f"{path}: refused: the file contains Python objects other than tensors "
                 f"(it could run code when loaded), so it was not opened"
             ) from None
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {type(exc).__name__})") from None
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or corrupt: {type(exc).__name__})"
+        ) from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a ZSL Desktop checkpoint (format {FORMAT} expected)")
     try:
@@ -138,7 +141,10 @@ _HEADER_TYPES = {
     "input_size": (lambda v: _is_int(v) and 16 <= v <= 4096, "a whole number of pixels from 16 to 4096"),
     "flips": (lambda v: v in ("none", "train", "tta", "both"), "one of none, train, tta, both"),
     "channels": (lambda v: _is_int(v) and v > 0, "a positive whole number"),
-    "grid_size": (lambda v: isinstance(v, list) and all(_is_int(x) and x > 0 for x in v), "a list of positive whole numbers"),
+    "grid_size": (
+        lambda v: isinstance(v, list) and all(_is_int(x) and x > 0 for x in v),
+        "a list of positive whole numbers",
+    ),
     "attribute_names": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of names"),
     "class_names": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of names"),
     "seen_classes": (lambda v: isinstance(v, list) and all(_is_int(x) and x >= 0 for x in v), "a list of class ids"),
@@ -148,7 +154,10 @@ _HEADER_TYPES = {
     "seed": (_is_int, "a whole number"),
     "threads": (lambda v: _is_int(v) and v > 0, "a positive whole number"),
     "hparams": (lambda v: isinstance(v, dict), "an object of hyper-parameters"),
-    "checksums": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()), "an object of checksums"),
+    "checksums": (
+        lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+        "an object of checksums",
+    ),
 }
 
 
@@ -159,8 +168,7 @@ def check_header(header: dict, where) -> None:
             shown = repr(header[name])
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
             raise CheckpointError(f"{where}: header field {name!r} must be {words}, found {shown}")
-    bad = [k for k, v in header.get("hparams", {}).items()
-           if isinstance(v, float) and not math.isfinite(v)]
+    bad = [k for k, v in header.get("hparams", {}).items() if isinstance(v, float) and not math.isfinite(v)]
     if bad:
         raise CheckpointError(f"{where}: header hyper-parameter {bad[0]!r} is not a finite number")
 
@@ -174,12 +182,16 @@ def check_weights(header: dict, state: dict, where) -> None:
         extra = sorted(set(tensors) - set(sums))
         if missing or extra:
             name = (missing or extra)[0]
-            raise CheckpointError(f"{where}: tensor {name!r} is {'missing' if missing else 'not in the checksums'}; "
-                                  f"the file was changed after it was written")
+            raise CheckpointError(
+                f"{where}: tensor {name!r} is {'missing' if missing else 'not in the checksums'}; "
+                f"the file was changed after it was written"
+            )
         for name, tensor in tensors.items():
             if _digest(tensor) != sums[name]:
-                raise CheckpointError(f"{where}: tensor {name!r} does not match its checksum: the file's bytes "
-                                      f"changed after it was written (a damaged copy?); refused")
+                raise CheckpointError(
+                    f"{where}: tensor {name!r} does not match its checksum: the file's bytes "
+                    f"changed after it was written (a damaged copy?); refused"
+                )
     for name, tensor in tensors.items():
         # the largest magnitude is NaN or infinite exactly when some value is (max propagates NaN);
         # ten times faster than isfinite(...).all() on float16 weights

@@ -8,6 +8,7 @@ CSV gate (``data.textfiles.read_csv``, which reads with ``userfiles.read_bytes``
 no pipes or devices, bounded size), and every problem is a ``LibraryError``
 that names the file, the line and the column, so the user can fix the cell.
 """
+
 from __future__ import annotations
 
 import csv
@@ -52,15 +53,21 @@ def _column_order(path: Path, header: list[str], attribute_names) -> tuple[list[
             note = i
             continue
         if name not in known:
-            raise LibraryError(path, f"{_where(1, name)}: unknown attribute {name!r} "
-                                     f"(the current dataset has {len(wanted)} attributes, e.g. {wanted[0]!r})")
+            raise LibraryError(
+                path,
+                f"{_where(1, name)}: unknown attribute {name!r} "
+                f"(the current dataset has {len(wanted)} attributes, e.g. {wanted[0]!r})",
+            )
         if name in position:
             raise LibraryError(path, f"{_where(1, name)}: the attribute column {name!r} appears twice")
         position[name] = i
     missing = [n for n in wanted if n not in position]
     if missing:
-        raise LibraryError(path, f"line 1: {len(missing)} of the dataset's attributes have no column "
-                                 f"(e.g. {missing[0]!r}); every attribute needs one")
+        raise LibraryError(
+            path,
+            f"line 1: {len(missing)} of the dataset's attributes have no column "
+            f"(e.g. {missing[0]!r}); every attribute needs one",
+        )
     return [position[n] for n in wanted], note
 
 

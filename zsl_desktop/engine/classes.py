@@ -10,6 +10,7 @@ A class is a vector of attribute values in the dataset's own scale (CUB:
 attribute names), so a class drawn for CUB shows for every dataset with CUB's
 312 attributes and never for AwA2.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -76,15 +77,19 @@ class UserClass:
 
     @staticmethod
     def from_array(name: str, values, note: str = "") -> "UserClass":
-        return UserClass(name=name, values=tuple(float(v) for v in np.asarray(values, np.float64).ravel()),
-                         note=note)
+        return UserClass(name=name, values=tuple(float(v) for v in np.asarray(values, np.float64).ravel()), note=note)
 
     def array(self) -> np.ndarray:
         return np.asarray(self.values, dtype=np.float32)
 
     def as_json(self) -> dict:
-        return {"name": self.name, "values": [round(v, 6) for v in self.values], "created": self.created,
-                "modified": self.modified, "note": self.note}
+        return {
+            "name": self.name,
+            "values": [round(v, 6) for v in self.values],
+            "created": self.created,
+            "modified": self.modified,
+            "note": self.note,
+        }
 
 
 def check_name(name: str, taken=()) -> str:
@@ -120,7 +125,9 @@ class ClassLibrary:
 
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path is not None else None
-        self._sets: dict[str, dict] = {}  # identity -> {"attribute_names": [...], "dataset": str, "classes": {name: UserClass}}
+        self._sets: dict[
+            str, dict
+        ] = {}  # identity -> {"attribute_names": [...], "dataset": str, "classes": {name: UserClass}}
         self.warnings: list[str] = []
 
     # -- persistence ------------------------------------------------------------------
@@ -145,8 +152,8 @@ class ClassLibrary:
                 kept = f"it could not be moved aside ({move_error}); it was left untouched"
                 library.path = path.with_name(path.name + ".new")
             library.warnings.append(
-                f"The class library {path} could not be read ({exc.problem}); {kept} and an empty library "
-                f"was started.")
+                f"The class library {path} could not be read ({exc.problem}); {kept} and an empty library was started."
+            )
         return library
 
     def save(self) -> Path:
@@ -210,8 +217,10 @@ class ClassLibrary:
         if entry is None or old not in entry["classes"]:
             raise KeyError(f"no user class called {old!r}")
         new = check_name(new, [n for n in entry["classes"] if n != old])
-        items = [(new if k == old else k, replace(v, name=new, modified=_now()) if k == old else v)
-                 for k, v in entry["classes"].items()]
+        items = [
+            (new if k == old else k, replace(v, name=new, modified=_now()) if k == old else v)
+            for k, v in entry["classes"].items()
+        ]
         entry["classes"] = dict(items)
         return entry["classes"][new]
 
@@ -225,8 +234,12 @@ class ClassLibrary:
     def export_json(self, path, identity: str, attribute_names, names=None, scale=None) -> Path:
         """Write this identity's classes (or just ``names``) as a portable JSON file, atomically."""
         chosen = [c for c in self.classes(identity) if names is None or c.name in set(names)]
-        data = {"format": EXPORT_FORMAT, "exported": _now(), "attribute_names": list(attribute_names),
-                "classes": [c.as_json() for c in chosen]}
+        data = {
+            "format": EXPORT_FORMAT,
+            "exported": _now(),
+            "attribute_names": list(attribute_names),
+            "classes": [c.as_json() for c in chosen],
+        }
         if scale is not None:
             data["scale"] = [float(scale[0]), float(scale[1])]
         atomic_write_text(Path(path), json.dumps(data, indent=1))
@@ -237,8 +250,9 @@ class ClassLibrary:
 
         Raises LibraryError naming the file and the problem; nothing is added then.
         """
-        return self.add_classes(identity, read_export(Path(path), attribute_names, scale), attribute_names, taken,
-                                dataset)
+        return self.add_classes(
+            identity, read_export(Path(path), attribute_names, scale), attribute_names, taken, dataset
+        )
 
     def add_classes(self, identity: str, incoming, attribute_names, taken=(), dataset: str = "") -> list[str]:
         """Add already-validated classes (an import), renaming any whose name is taken; returns their names."""
@@ -279,8 +293,9 @@ def read_export(path: Path, attribute_names, scale=None) -> list[UserClass]:
                 detail.append(f"{len(missing)} missing (e.g. {missing[0]!r})")
             if extra:
                 detail.append(f"{len(extra)} unknown (e.g. {extra[0]!r})")
-            raise LibraryError(path, "its attributes do not match the current dataset's: "
-                               + ", ".join(detail or ["duplicated names"]))
+            raise LibraryError(
+                path, "its attributes do not match the current dataset's: " + ", ".join(detail or ["duplicated names"])
+            )
     order = [names.index(n) for n in wanted]
     classes = data.get("classes")
     if not isinstance(classes, list):
@@ -301,8 +316,11 @@ def read_export(path: Path, attribute_names, scale=None) -> list[UserClass]:
         if not isinstance(values, list) or len(values) != len(names):
             count = len(values) if isinstance(values, list) else "no"
             raise LibraryError(path, f"{where}: {count} values for {len(names)} attributes")
-        bad = [j for j, v in enumerate(values)
-               if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
+        bad = [
+            j
+            for j, v in enumerate(values)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+        ]
         if bad:
             raise LibraryError(path, f"{where}: value {bad[0] + 1} ({names[bad[0]]}) is not a finite number")
         outside = [j for j, v in enumerate(values) if not (lo - 1e-6 <= v <= hi + 1e-6)]
@@ -310,8 +328,14 @@ def read_export(path: Path, attribute_names, scale=None) -> list[UserClass]:
             j = outside[0]
             raise LibraryError(path, f"{where}: value {values[j]} of {names[j]} is outside the scale {lo:g}-{hi:g}")
         seen.add(name)
-        out.append(UserClass(name=name, values=tuple(float(values[j]) for j in order),
-                             created=str(item.get("created") or _now()), note=str(item.get("note") or "")))
+        out.append(
+            UserClass(
+                name=name,
+                values=tuple(float(values[j]) for j in order),
+                created=str(item.get("created") or _now()),
+                note=str(item.get("note") or ""),
+            )
+        )
     return out
 
 
@@ -348,13 +372,22 @@ def _parse_library(path: Path) -> dict:
             except ValueError as exc:
                 raise LibraryError(path, f"set {identity}, class {i}: {exc}") from None
             if names and len(values) != len(names):
-                raise LibraryError(path, f"set {identity}, class {name!r}: {len(values)} values for "
-                                         f"{len(names)} attributes")
+                raise LibraryError(
+                    path, f"set {identity}, class {name!r}: {len(values)} values for {len(names)} attributes"
+                )
             outside = [v for v in values if not (-1e-6 <= v <= LIBRARY_MAX_VALUE + 1e-6)]
             if outside:
-                raise LibraryError(path, f"set {identity}, class {name!r}: value {outside[0]:g} is outside "
-                                         f"0-{LIBRARY_MAX_VALUE:g}, the widest attribute scale")
-            classes[name] = UserClass(name=name, values=values, created=str(item.get("created") or _now()),
-                                      modified=str(item.get("modified") or _now()), note=str(item.get("note") or ""))
+                raise LibraryError(
+                    path,
+                    f"set {identity}, class {name!r}: value {outside[0]:g} is outside "
+                    f"0-{LIBRARY_MAX_VALUE:g}, the widest attribute scale",
+                )
+            classes[name] = UserClass(
+                name=name,
+                values=values,
+                created=str(item.get("created") or _now()),
+                modified=str(item.get("modified") or _now()),
+                note=str(item.get("note") or ""),
+            )
         out[str(identity)] = {"attribute_names": names, "dataset": str(entry.get("dataset", "")), "classes": classes}
     return out

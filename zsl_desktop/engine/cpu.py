@@ -4,6 +4,7 @@ Why: the bench's figures moved by 2-3x between a Xeon with AVX-512, bfloat16 and
 AVX2-only EPYC (issue 19), so every bench run names its machine. Read from /proc/cpuinfo
 (Linux); elsewhere the model comes from ``platform`` and the flags are unknown.
 """
+
 from __future__ import annotations
 
 import platform
@@ -38,8 +39,10 @@ def cpu_line(model: str, flags: frozenset[str] | None, cores: int, torch_kernels
 
     ``flags`` None means the flags could not be read (not Linux): each set is "unknown", never "no".
     """
-    sets = ", ".join(f"{name} {'?' if flags is None else ('yes' if has_instruction_set(flags, name) else 'no')}"
-                     for name in INSTRUCTION_SETS)
+    sets = ", ".join(
+        f"{name} {'?' if flags is None else ('yes' if has_instruction_set(flags, name) else 'no')}"
+        for name in INSTRUCTION_SETS
+    )
     line = f"CPU: {model or 'unknown model'}, {cores} core{'s' if cores != 1 else ''}; {sets}"
     return line + (f"; torch kernels {torch_kernels}" if torch_kernels else "")
 

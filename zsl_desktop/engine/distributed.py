@@ -13,6 +13,7 @@ turns that into a ``DistContext``: NCCL on GPUs, gloo on the CPU.
   rank runs the same number of steps); rank 0 alone evaluates and writes files.
 Outside torchrun ``context()`` is a single-process context and nothing changes.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,7 +44,7 @@ class DistContext:
 
     def shard_rows(self, rows: np.ndarray) -> np.ndarray:
         """This rank's rows for extraction: a strided slice, no padding (each row written once)."""
-        return np.asarray(rows)[self.rank::self.world_size]
+        return np.asarray(rows)[self.rank :: self.world_size]
 
     def shard_training(self, index: np.ndarray, seed: int = 0) -> np.ndarray:
         """An equal-length shard of the training rows for this rank, padded by repetition."""
@@ -53,7 +54,7 @@ class DistContext:
         order = np.random.default_rng(seed).permutation(len(index))
         per_rank = -(-len(index) // self.world_size)
         padded = np.resize(order, per_rank * self.world_size)
-        return np.sort(index[padded[self.rank::self.world_size]])
+        return np.sort(index[padded[self.rank :: self.world_size]])
 
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         """DistributedDataParallel around a method's trainable module (identity when alone)."""

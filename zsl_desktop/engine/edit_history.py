@@ -1,6 +1,7 @@
 """Undo and redo for the class being edited in the class editor (apart from ``classes.py``, which keeps and
 saves the finished classes: the history lives only while one class is open and is never written).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

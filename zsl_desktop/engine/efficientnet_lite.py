@@ -17,6 +17,7 @@ rounded up, except that the stem (32), the head (1280) and the first and last st
 fixed. Lite1 = (width 1.0, depth 1.1, 240 px), Lite2 = (1.1, 1.2, 260 px); both give the 21-block
 layouts of their weight files.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,9 +62,16 @@ def lite_stages(variant: int) -> tuple[tuple[int, int, int, int, int], ...]:
     """The stage table of Lite``variant``: Lite0's with scaled channels and repeats (first/last fixed)."""
     width, depth, _ = LITE_VARIANTS[variant]
     last = len(LITE0_STAGES) - 1
-    return tuple((expand, kernel, stride, round_channels(out_ch, width),
-                  repeats if i in (0, last) else math.ceil(repeats * depth))
-                 for i, (expand, kernel, stride, out_ch, repeats) in enumerate(LITE0_STAGES))
+    return tuple(
+        (
+            expand,
+            kernel,
+            stride,
+            round_channels(out_ch, width),
+            repeats if i in (0, last) else math.ceil(repeats * depth),
+        )
+        for i, (expand, kernel, stride, out_ch, repeats) in enumerate(LITE0_STAGES)
+    )
 
 
 class Conv2dSame(nn.Conv2d):
@@ -177,4 +185,3 @@ class EfficientNetLite(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self.features(x).mean(dim=(2, 3)))
-

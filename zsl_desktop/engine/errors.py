@@ -10,6 +10,7 @@ derive from both, so older ``except OSError`` code keeps catching them.
 (training, extraction, generation): not a failure, but a ZslError so that a
 cancelled CLI run still ends with one line.
 """
+
 from __future__ import annotations
 
 

@@ -9,6 +9,7 @@ The seen-unseen curve is computed exactly: a sample's prediction flips from
 its best seen class to its best unseen class at one critical gamma
 (``max_seen - max_unseen``), so sorting those gives every point of the curve.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -173,8 +174,16 @@ class EvaluationReport:
         )
 
 
-def evaluate(scores_seen, labels_seen, scores_unseen, labels_unseen, seen, unseen,
-             gamma: float = 0.0, gamma_source: str = "fixed") -> EvaluationReport:
+def evaluate(
+    scores_seen,
+    labels_seen,
+    scores_unseen,
+    labels_unseen,
+    seen,
+    unseen,
+    gamma: float = 0.0,
+    gamma_source: str = "fixed",
+) -> EvaluationReport:
     """ZSL T1, GZSL U/S/H at ``gamma``, and AUSUC, on the test splits."""
     curve = seen_unseen_curve(scores_seen, labels_seen, scores_unseen, labels_unseen, seen, unseen)
     return EvaluationReport(

@@ -10,6 +10,7 @@ other in a circle. It imports nothing of the project.
 - ``run_to_end`` drives a generator of events; ``prefetch`` keeps a thread pool a few items ahead.
 - ``is_out_of_memory`` tells the out-of-memory errors that a job may recover from (smaller batches, the CPU).
 """
+
 from __future__ import annotations
 
 import threading
@@ -111,5 +112,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
     text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "not enough memory" in text
-                                              or "can't allocate memory" in text)
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "not enough memory" in text or "can't allocate memory" in text
+    )

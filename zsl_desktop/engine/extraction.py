@@ -3,6 +3,7 @@ loose images that never enter a store (``extract_images``: the user's photos, a 
 
 The feature store (``features.py``) runs the same ``BackboneRunner`` over a whole dataset.
 """
+
 from __future__ import annotations
 
 import logging
@@ -76,8 +77,14 @@ class BackboneRunner:
         return text
 
 
-def extract_images(paths, backbone: str = "efficientnet_lite0", input_size: int | None = None,
-                   device: str | None = None, batch_size: int = 8, cancel=None):
+def extract_images(
+    paths,
+    backbone: str = "efficientnet_lite0",
+    input_size: int | None = None,
+    device: str | None = None,
+    batch_size: int = 8,
+    cancel=None,
+):
     """Features of loose images (user photos, a few test rows) without a store: (grid, pooled, errors).
 
     Unreadable files give zero rows and an entry in ``errors`` (path -> why); nothing raises.
@@ -91,7 +98,7 @@ def extract_images(paths, backbone: str = "efficientnet_lite0", input_size: int 
         if cancel is not None and cancel.is_set():
             raise ExtractionCancelled("extraction cancelled")
         batch: list[torch.Tensor | None] = []
-        for path in paths[start:start + batch_size]:
+        for path in paths[start : start + batch_size]:
             try:
                 batch.append(preprocess(open_image(path), spec, input_size))
             except Exception as exc:  # a bad photo must not stop the others
@@ -112,5 +119,8 @@ def extract_images(paths, backbone: str = "efficientnet_lite0", input_size: int 
                 grids.append(g[i].float().cpu().numpy())
                 pooled.append(p[i].float().cpu().numpy())
     shape = (0, spec.channels, spec.grid_size(input_size), spec.grid_size(input_size))
-    return (np.stack(grids) if grids else np.zeros(shape, np.float32),
-            np.stack(pooled) if pooled else np.zeros((0, spec.channels), np.float32), errors)
+    return (
+        np.stack(grids) if grids else np.zeros(shape, np.float32),
+        np.stack(pooled) if pooled else np.zeros((0, spec.channels), np.float32),
+        errors,
+    )

@@ -5,6 +5,7 @@ Why here and not in ``methods/base.py`` or ``features.py``: the feature store
 makes these and the methods read them, and the store must not import the
 methods (import-linter states it). This module sits below both.
 """
+
 from __future__ import annotations
 
 import mmap
@@ -28,8 +29,9 @@ class ImageAccess:
     @classmethod
     def for_store(cls, dataset, store) -> "ImageAccess":
         """Images of ``dataset`` whose features are in ``store`` (a ``features.FeatureStore``)."""
-        return cls(dataset.image_path, store.manifest["backbone"], int(store.manifest["input_size"]),
-                   Path(store.folder))
+        return cls(
+            dataset.image_path, store.manifest["backbone"], int(store.manifest["input_size"]), Path(store.folder)
+        )
 
 
 @dataclass

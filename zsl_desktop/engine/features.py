@@ -27,6 +27,7 @@ stamps recorded on first open).
 Feature-only datasets (xlsa17 ``res101.mat``) need no store: their pooled
 features are served straight from the dataset.
 """
+
 from __future__ import annotations
 
 import errno
@@ -113,13 +114,13 @@ class FeatureStore:
         return bool(self.manifest.get("mirrored", False))
 
     @staticmethod
-    def folder_for(dataset: Dataset, backbone: str, input_size: int, root: Path | None = None,
-                   mirrored: bool = False) -> Path:
+    def folder_for(
+        dataset: Dataset, backbone: str, input_size: int, root: Path | None = None, mirrored: bool = False
+    ) -> Path:
         return Path(root or paths.feature_store_dir()) / store_key(dataset, backbone, input_size, mirrored)
 
     @classmethod
-    def open(cls, dataset: Dataset, backbone: str, input_size: int, root: Path | None = None,
-             mirrored: bool = False):
+    def open(cls, dataset: Dataset, backbone: str, input_size: int, root: Path | None = None, mirrored: bool = False):
         """The complete store for this key whose images are unchanged on disk, or None (then extract)."""
         folder = cls.folder_for(dataset, backbone, input_size, root, mirrored)
         manifest = _read_manifest(folder)
@@ -148,8 +149,9 @@ def _forget_rows(folder: Path, dataset: Dataset, manifest: dict, rows: np.ndarra
     return manifest
 
 
-def feature_source(dataset: Dataset, store: FeatureStore | None, mirrored: FeatureStore | None = None,
-                   tta: bool = False) -> FeatureSource:
+def feature_source(
+    dataset: Dataset, store: FeatureStore | None, mirrored: FeatureStore | None = None, tta: bool = False
+) -> FeatureSource:
     """Features for a method: the store's, or the dataset's own pooled features (xlsa17).
 
     ``mirrored``: the store of the same images mirrored (rows N..2N-1 of the source, see FeatureSource);
@@ -167,9 +169,16 @@ def feature_source(dataset: Dataset, store: FeatureStore | None, mirrored: Featu
     raise ValueError(f"{dataset.name}: features have not been extracted yet")
 
 
-def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: int | None = None,
-            root: Path | None = None, device: str | None = None, batch_size: int | None = None,
-            cancel=None, mirrored: bool = False):
+def extract(
+    dataset: Dataset,
+    backbone: str = "efficientnet_lite0",
+    input_size: int | None = None,
+    root: Path | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    cancel=None,
+    mirrored: bool = False,
+):
     """Generator: extract (or resume) the store, yielding ExtractProgress; returns the FeatureStore.
 
     ``mirrored``: the store of every image mirrored left-right (its own key, see the module docstring).
@@ -217,9 +226,18 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     else:
         folder.mkdir(parents=True, exist_ok=True)
         manifest = {
-            "version": STORE_VERSION, "key": key, "dataset": dataset.name, "fingerprint": dataset.fingerprint,
-            "backbone": backbone, "input_size": input_size, "mirrored": bool(mirrored), "num_images": n,
-            "channels": spec.channels, "grid_shape": grid_shape, "status": "partial", "failed": {},
+            "version": STORE_VERSION,
+            "key": key,
+            "dataset": dataset.name,
+            "fingerprint": dataset.fingerprint,
+            "backbone": backbone,
+            "input_size": input_size,
+            "mirrored": bool(mirrored),
+            "num_images": n,
+            "channels": spec.channels,
+            "grid_shape": grid_shape,
+            "status": "partial",
+            "failed": {},
         }
         for name in ("grid.f16", "pooled.f16", "done.u8", SOURCES_FILE):
             (folder / name).unlink(missing_ok=True)
@@ -271,7 +289,7 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
     runner = BackboneRunner(model, batch_size)
     start, count = time.perf_counter(), 0
     last_flush, unflushed = start, []
-    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
     with ThreadPoolExecutor(max_workers=2) as pool, torch.inference_mode():
         for rows, loaded in zip(batches, prefetch(pool, lambda b: [load(i) for i in b], batches)):
             if cancel is not None and cancel.is_set():
@@ -306,8 +324,14 @@ def extract(dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: 
             failed.update(part)
     if dist.is_main:
         manifest = _write_status(folder, manifest, failed, "complete")
-        log.info("extracted %d images of %s with %s in %s (%d unreadable)", count, dataset.name, backbone, folder,
-                 len(failed))
+        log.info(
+            "extracted %d images of %s with %s in %s (%d unreadable)",
+            count,
+            dataset.name,
+            backbone,
+            folder,
+            len(failed),
+        )
     dist.barrier()
     if not dist.is_main:
         manifest = _read_manifest(folder) or manifest
@@ -332,8 +356,11 @@ def _reserve_disk(folder: Path, names) -> None:
                 os.posix_fallocate(f.fileno(), 0, size)
             except OSError as exc:
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                    raise OSError(exc.errno, f"not enough disk space for the feature store in {folder}: it needs "
-                                             f"{_total_mb(folder, names):.0f} MB ({os.strerror(exc.errno)})") from None
+                    raise OSError(
+                        exc.errno,
+                        f"not enough disk space for the feature store in {folder}: it needs "
+                        f"{_total_mb(folder, names):.0f} MB ({os.strerror(exc.errno)})",
+                    ) from None
                 if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
                     raise
 
@@ -373,8 +400,10 @@ def _read_manifest(folder: Path) -> dict | None:
         return None
     try:
         n, channels = int(manifest["num_images"]), int(manifest["channels"])
-        expected = {"grid.f16": 2 * n * int(np.prod([int(s) for s in manifest["grid_shape"]])),
-                    "pooled.f16": 2 * n * channels}
+        expected = {
+            "grid.f16": 2 * n * int(np.prod([int(s) for s in manifest["grid_shape"]])),
+            "pooled.f16": 2 * n * channels,
+        }
         if not isinstance(manifest.get("failed", {}), dict):
             return None
         sizes = {f: (Path(folder) / f).stat().st_size for f in expected}
@@ -383,5 +412,3 @@ def _read_manifest(folder: Path) -> dict | None:
     if sizes != expected:  # a truncated or replaced data file: extract again rather than crash
         return None
     return manifest
-
-

@@ -4,6 +4,7 @@ Why (see ``features.py``): the store's folder is keyed by the dataset's name and
 listing, which say nothing about the pixels; these stamps find the images that
 changed on disk, so that only their rows are extracted again.
 """
+
 from __future__ import annotations
 
 import hashlib

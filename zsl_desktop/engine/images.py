@@ -12,6 +12,7 @@ is :data:`MAX_IMAGE_PIXELS`, set here once for the whole process (Pillow's
 own guard, ``Image.MAX_IMAGE_PIXELS``, follows it: Pillow refuses outright
 above twice the limit). Files above the limit are refused before decoding.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,8 +55,11 @@ def open_image(path) -> Image.Image:
     except ImageFileError:
         raise
     except Image.DecompressionBombError:
-        raise ImageFileError(path, f"the image declares more than {2 * MAX_IMAGE_PIXELS / 1e6:.0f} million "
-                                   "pixels; refused as a possible decompression bomb") from None
+        raise ImageFileError(
+            path,
+            f"the image declares more than {2 * MAX_IMAGE_PIXELS / 1e6:.0f} million "
+            "pixels; refused as a possible decompression bomb",
+        ) from None
     except UnidentifiedImageError:
         raise ImageFileError(path, _unidentified(path)) from None
     except MemoryError:
@@ -78,8 +82,11 @@ def check_size(path, size: tuple[int, int]) -> None:
     if w <= 0 or h <= 0:
         raise ImageFileError(path, f"the image has no pixels ({w}x{h})")
     if w * h > MAX_IMAGE_PIXELS:
-        raise ImageFileError(path, f"the image is {w}x{h} ({w * h / 1e6:.0f} million pixels), over the limit of "
-                                   f"{MAX_IMAGE_PIXELS / 1e6:.0f} million; refused as a possible decompression bomb")
+        raise ImageFileError(
+            path,
+            f"the image is {w}x{h} ({w * h / 1e6:.0f} million pixels), over the limit of "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} million; refused as a possible decompression bomb",
+        )
 
 
 def _exif_upright(image: Image.Image) -> Image.Image:

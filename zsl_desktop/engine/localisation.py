@@ -13,6 +13,7 @@ annotated location of that part. Two baselines use the same images:
 - ``centre``: the crop centre as the peak (birds are usually centred, so
   this baseline is the harder one to beat).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,17 +27,30 @@ RADIUS = 0.15  # of the crop side: about one cell of a 7x7 grid
 
 # Attribute group -> CUB part names it describes (CUB's 28 groups and the built-in birds' groups).
 GROUP_PARTS = {
-    "bill_shape": ("beak",), "bill_length": ("beak",), "bill_color": ("beak",),
-    "crown_color": ("crown",), "forehead_color": ("forehead",), "nape_color": ("nape",),
-    "eye_color": ("left eye", "right eye"), "eye_ring": ("left eye", "right eye"),
-    "throat_color": ("throat",), "breast_color": ("breast",), "breast_pattern": ("breast",),
-    "belly_color": ("belly",), "belly_pattern": ("belly",),
-    "back_color": ("back",), "back_pattern": ("back",),
-    "wing_color": ("left wing", "right wing"), "wing_pattern": ("left wing", "right wing"),
+    "bill_shape": ("beak",),
+    "bill_length": ("beak",),
+    "bill_color": ("beak",),
+    "crown_color": ("crown",),
+    "forehead_color": ("forehead",),
+    "nape_color": ("nape",),
+    "eye_color": ("left eye", "right eye"),
+    "eye_ring": ("left eye", "right eye"),
+    "throat_color": ("throat",),
+    "breast_color": ("breast",),
+    "breast_pattern": ("breast",),
+    "belly_color": ("belly",),
+    "belly_pattern": ("belly",),
+    "back_color": ("back",),
+    "back_pattern": ("back",),
+    "wing_color": ("left wing", "right wing"),
+    "wing_pattern": ("left wing", "right wing"),
     "wing_shape": ("left wing", "right wing"),
-    "tail_shape": ("tail",), "tail_pattern": ("tail",), "upper_tail_color": ("tail",),
+    "tail_shape": ("tail",),
+    "tail_pattern": ("tail",),
+    "upper_tail_color": ("tail",),
     "under_tail_color": ("tail",),
-    "leg_color": ("left leg", "right leg"), "leg_length": ("left leg", "right leg"),
+    "leg_color": ("left leg", "right leg"),
+    "leg_length": ("left leg", "right leg"),
 }
 
 
@@ -52,10 +66,12 @@ class LocalisationScore:
     skipped: int = 0  # images whose file could not be read
 
     def format(self) -> str:
-        return (f"attention peak on the part: {100 * self.hits:.1f}% of {self.pairs} (image, part) pairs "
-                f"over {self.images} images (uniform attention {100 * self.uniform:.1f}%, "
-                f"crop centre {100 * self.centre:.1f}%; radius {self.radius:.2f} of the crop side)"
-                + (f"; {self.skipped} unreadable images skipped" if self.skipped else ""))
+        return (
+            f"attention peak on the part: {100 * self.hits:.1f}% of {self.pairs} (image, part) pairs "
+            f"over {self.images} images (uniform attention {100 * self.uniform:.1f}%, "
+            f"crop centre {100 * self.centre:.1f}%; radius {self.radius:.2f} of the crop side)"
+            + (f"; {self.skipped} unreadable images skipped" if self.skipped else "")
+        )
 
 
 def crop_coordinates(points: np.ndarray, image_size: tuple, input_size: int) -> np.ndarray:
@@ -87,8 +103,9 @@ def disc_area_in_unit_square(points: np.ndarray, radius: float, grid: int = 64) 
     return float(np.mean(d <= radius))
 
 
-def localisation_score(method, dataset, features, index, input_size: int, radius: float = RADIUS,
-                       max_images: int | None = None) -> LocalisationScore:
+def localisation_score(
+    method, dataset, features, index, input_size: int, radius: float = RADIUS, max_images: int | None = None
+) -> LocalisationScore:
     """Score ``method.explain`` attention on images ``index`` of a dataset with part annotations."""
     if dataset.part_locations is None or dataset.part_names is None:
         raise ValueError(f"{dataset.name} has no part annotations")
@@ -96,7 +113,7 @@ def localisation_score(method, dataset, features, index, input_size: int, radius
     groups = dataset.attribute_groups()
     scored = {g: [part_id[p] for p in parts if p in part_id] for g, parts in GROUP_PARTS.items() if g in groups}
     scored = {g: ids for g, ids in scored.items() if ids}
-    index = np.asarray(index)[: max_images]
+    index = np.asarray(index)[:max_images]
     per_group: dict[str, list] = {g: [] for g in scored}
     hits, uniform, centre, images = [], [], [], 0
     skipped = 0
@@ -126,9 +143,17 @@ def localisation_score(method, dataset, features, index, input_size: int, radius
             centre.append(float(np.linalg.norm(targets - 0.5, axis=1).min() <= radius))
             used = True
         images += used
+
     def mean(xs):
         return float(np.mean(xs)) if xs else 0.0
+
     return LocalisationScore(
-        hits=mean(hits), uniform=mean(uniform), centre=mean(centre), pairs=len(hits), images=images, skipped=skipped,
-        per_group={g: (mean(v), len(v)) for g, v in per_group.items() if v}, radius=radius,
+        hits=mean(hits),
+        uniform=mean(uniform),
+        centre=mean(centre),
+        pairs=len(hits),
+        images=images,
+        skipped=skipped,
+        per_group={g: (mean(v), len(v)) for g, v in per_group.items() if v},
+        radius=radius,
     )

@@ -5,6 +5,7 @@ Why a file: worker tracebacks and engine warnings (out-of-memory fallbacks, skip
 images) otherwise reach only a dialog or a terminal that is gone; the app's Help menu
 opens this file. The engine itself only logs; which handlers run is the entry point's choice.
 """
+
 from __future__ import annotations
 
 import logging

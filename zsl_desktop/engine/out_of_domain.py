@@ -20,6 +20,7 @@ with the model (``state`` / ``header``: ``ood.reference`` tensor, ``out_of_domai
 header field); a model without them gets its reference from its dataset's training
 features when it is loaded (``reference_for_dataset``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,9 +48,9 @@ def knn_cosine_distance(reference: np.ndarray, features, k: int = NEIGHBOURS, ch
     k = max(1, min(int(k), len(reference)))
     out = np.empty(len(x), np.float32)
     for start in range(0, len(x), chunk):
-        sims = x[start:start + chunk] @ reference.T
+        sims = x[start : start + chunk] @ reference.T
         top = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
-        out[start:start + chunk] = 1.0 - top.mean(axis=1)
+        out[start : start + chunk] = 1.0 - top.mean(axis=1)
     return out
 
 
@@ -74,8 +75,13 @@ class DomainReference:
         return {STATE_KEY: torch.from_numpy(self.reference.astype(np.float16))}
 
     def header(self) -> dict:
-        return {"score": SCORE_NAME, "k": int(self.k), "threshold": float(self.threshold),
-                "false_alarm": float(self.false_alarm), "calibration_images": int(self.calibration_images)}
+        return {
+            "score": SCORE_NAME,
+            "k": int(self.k),
+            "threshold": float(self.threshold),
+            "false_alarm": float(self.false_alarm),
+            "calibration_images": int(self.calibration_images),
+        }
 
     @classmethod
     def from_checkpoint(cls, header: dict, state: dict) -> "DomainReference | None":
@@ -83,8 +89,13 @@ class DomainReference:
         if not isinstance(info, dict) or STATE_KEY not in state or info.get("score") != SCORE_NAME:
             return None
         reference = unit_rows(torch.as_tensor(state[STATE_KEY]).float().numpy())
-        return cls(reference, float(info["threshold"]), int(info.get("k", NEIGHBOURS)),
-                   float(info.get("false_alarm", FALSE_ALARM)), int(info.get("calibration_images", 0)))
+        return cls(
+            reference,
+            float(info["threshold"]),
+            int(info.get("k", NEIGHBOURS)),
+            float(info.get("false_alarm", FALSE_ALARM)),
+            int(info.get("calibration_images", 0)),
+        )
 
 
 def leave_class_out_distances(reference, reference_labels, features, labels, k: int = NEIGHBOURS) -> np.ndarray:
@@ -100,8 +111,15 @@ def leave_class_out_distances(reference, reference_labels, features, labels, k: 
     return out
 
 
-def fit_reference(train_pooled, train_labels, calibration_pooled=None, calibration_labels=None,
-                  false_alarm: float = FALSE_ALARM, k: int = NEIGHBOURS, seed: int = 0) -> DomainReference:
+def fit_reference(
+    train_pooled,
+    train_labels,
+    calibration_pooled=None,
+    calibration_labels=None,
+    false_alarm: float = FALSE_ALARM,
+    k: int = NEIGHBOURS,
+    seed: int = 0,
+) -> DomainReference:
     """The reference (training rows, at most MAX_REFERENCE) and its threshold.
 
     The threshold is the (1 - ``false_alarm``) quantile of the leave-own-class-out distances of the
@@ -127,16 +145,16 @@ def calibration_split(dataset, seed: int):
     from zsl_desktop.engine.selection import hold_out_per_class
     from zsl_desktop.engine.training import CALIBRATION_FRACTION
 
-    return hold_out_per_class(dataset.splits["trainval"], dataset.labels, int(seed) + 7,
-                              fraction=CALIBRATION_FRACTION)
+    return hold_out_per_class(dataset.splits["trainval"], dataset.labels, int(seed) + 7, fraction=CALIBRATION_FRACTION)
 
 
 def reference_for_dataset(dataset, features, seed: int = 0) -> DomainReference:
     """The reference of a model trained on ``dataset``'s trainval (its calibration rows give the threshold)."""
     train, held = calibration_split(dataset, seed)
     pooled = features.rows("pooled", np.concatenate([train, held])).numpy()
-    return fit_reference(pooled[:len(train)], dataset.labels[train], pooled[len(train):], dataset.labels[held],
-                         seed=int(seed))
+    return fit_reference(
+        pooled[: len(train)], dataset.labels[train], pooled[len(train) :], dataset.labels[held], seed=int(seed)
+    )
 
 
 def out_of_domain_score(reference: DomainReference, pooled) -> np.ndarray:
@@ -157,4 +175,4 @@ def auroc(inside, outside) -> float:
         same = both == value
         if same.sum() > 1:
             ranks[same] = ranks[same].mean()
-    return float((ranks[len(inside):].sum() - len(outside) * (len(outside) + 1) / 2) / (len(inside) * len(outside)))
+    return float((ranks[len(inside) :].sum() - len(outside) * (len(outside) + 1) / 2) / (len(inside) * len(outside)))

@@ -1,4 +1,5 @@
 """Where per-user files live. ``ZSL_DESKTOP_HOME`` overrides everything (tests point it at a temp folder)."""
+
 from __future__ import annotations
 
 import importlib.resources

@@ -9,6 +9,7 @@ so ``"auto"`` measures both once per process and takes bfloat16 only when it
 is clearly faster. Inference (``encode``) stays float32 so that scores do not
 depend on the machine.
 """
+
 from __future__ import annotations
 
 import time

@@ -14,6 +14,7 @@ The ``out_of_domain`` column is a hook: ``PhotoPredictor(ood_score=f)`` fills it
 ``f(grid, pooled, codes, logits) -> [B]`` (higher: further from the training images);
 without one it stays empty.
 """
+
 from __future__ import annotations
 
 import csv
@@ -77,12 +78,27 @@ def columns(classes: ClassSet, top_k: int) -> list[str]:
 class PhotoPredictor:
     """Scores batches of photo files: backbone -> method codes -> calibrated probabilities of every class."""
 
-    def __init__(self, method, backbone, spec, input_size: int, classes: ClassSet, gamma: float, top_k: int = 5,
-                 device="cpu", ood_score=None):
+    def __init__(
+        self,
+        method,
+        backbone,
+        spec,
+        input_size: int,
+        classes: ClassSet,
+        gamma: float,
+        top_k: int = 5,
+        device="cpu",
+        ood_score=None,
+    ):
         from zsl_desktop.engine.ranking import calibration
 
         self.method, self.backbone, self.spec, self.input_size = method, backbone, spec, input_size
-        self.classes, self.top_k, self.device, self.ood_score = classes, min(top_k, len(classes.names)), device, ood_score
+        self.classes, self.top_k, self.device, self.ood_score = (
+            classes,
+            min(top_k, len(classes.names)),
+            device,
+            ood_score,
+        )
         self.boost = calibration(classes.kinds, gamma)
         self.user_columns = [i for i, k in enumerate(classes.kinds) if k == "user"]
         self.width = len(columns(classes, self.top_k))
@@ -118,7 +134,7 @@ class PhotoPredictor:
         p = np.exp(calibrated - calibrated.max())
         p /= p.sum()
         row = [cell(path), "", "" if ood is None else f"{ood:.6g}"]
-        for c in np.argsort(-p, kind="stable")[:self.top_k]:
+        for c in np.argsort(-p, kind="stable")[: self.top_k]:
             row += [cell(self.classes.names[c]), f"{p[c]:.6f}", f"{logits[c]:.6f}"]
         for c in self.user_columns:
             row += [f"{p[c]:.6f}", f"{logits[c]:.6f}"]
@@ -148,8 +164,10 @@ class PredictionsCsv:
             reader = csv.reader(f)
             found = next(reader, None)
             if found != self.header:
-                raise ValueError(f"{self.path}: its columns differ from this run's ({_first_difference(found, self.header)}); "
-                                 f"pass another --out, or the same --classes and --top-k as the run that wrote it")
+                raise ValueError(
+                    f"{self.path}: its columns differ from this run's ({_first_difference(found, self.header)}); "
+                    f"pass another --out, or the same --classes and --top-k as the run that wrote it"
+                )
             for row in reader:
                 if row:
                     self.done.add(row[0])
@@ -162,7 +180,7 @@ class PredictionsCsv:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -10,6 +10,7 @@ a mild early exaggeration (see EXAGGERATION) and adaptive gains, written in nump
 app needs no scikit-learn; it is meant for at most ~2,000 points and is
 applied after a PCA to 50 dimensions, as is customary.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -157,13 +158,22 @@ def _conditional_p(d2: np.ndarray, perplexity: float, tol: float = 1e-4, steps: 
         up = diff > 0  # entropy too high: sharpen
         lo = np.where(up, beta, lo)
         hi = np.where(up, hi, beta)
-        beta = np.where(up, np.where(np.isinf(hi), beta * 2, (beta + hi) / 2),
-                        np.where(np.isinf(lo), beta / 2, (beta + lo) / 2))
+        beta = np.where(
+            up, np.where(np.isinf(hi), beta * 2, (beta + hi) / 2), np.where(np.isinf(lo), beta / 2, (beta + lo) / 2)
+        )
     return p / p.sum(axis=1, keepdims=True)
 
 
-def tsne(x: np.ndarray, perplexity: float = 30.0, iterations: int = 500, seed: int = 0,
-         callback=None, cancel=None, every: int = 25, exaggeration: float = EXAGGERATION) -> np.ndarray:
+def tsne(
+    x: np.ndarray,
+    perplexity: float = 30.0,
+    iterations: int = 500,
+    seed: int = 0,
+    callback=None,
+    cancel=None,
+    every: int = 25,
+    exaggeration: float = EXAGGERATION,
+) -> np.ndarray:
     """Exact t-SNE of ``x`` [n, d] to 2-D (float32). ``callback(points, iteration)`` every ``every`` steps.
 
     ``cancel()`` returning True stops early and returns the current layout.
@@ -231,9 +241,20 @@ def tsne(x: np.ndarray, perplexity: float = 30.0, iterations: int = 500, seed: i
     return y.astype(np.float32)
 
 
-def project(features, labels, method: str = "pca", cap: int | None = None, seed: int = 0, rows=None,
-            perplexity: float = 30.0, iterations: int = 500, callback=None, cancel=None,
-            extra=None, extra_labels=None) -> Projection:
+def project(
+    features,
+    labels,
+    method: str = "pca",
+    cap: int | None = None,
+    seed: int = 0,
+    rows=None,
+    perplexity: float = 30.0,
+    iterations: int = 500,
+    callback=None,
+    cancel=None,
+    extra=None,
+    extra_labels=None,
+) -> Projection:
     """Project pooled ``features`` [N, C] (float16 memmap welcome) of a per-class sample of ``rows``.
 
     ``callback(Projection)`` receives intermediate t-SNE frames (``final=False``). ``extra`` [m, C]
@@ -264,14 +285,25 @@ def project(features, labels, method: str = "pca", cap: int | None = None, seed:
     n = len(picked)
 
     def split(points, **kw):
-        return Projection(points[:n], picked, method, total, extra_points=points[n:] if m else None,
-                          extra_labels=extra_labels if m else None, **kw)
+        return Projection(
+            points[:n],
+            picked,
+            method,
+            total,
+            extra_points=points[n:] if m else None,
+            extra_labels=extra_labels if m else None,
+            **kw,
+        )
 
     if method == "pca":
         mean, components, ratio = pca_fit(x, 2)
         note = "PCA: " + ", ".join(f"PC{i + 1} {100 * r:.0f}%" for i, r in enumerate(ratio))
-        return split(((x - mean) @ components).astype(np.float32), note=note,
-                     explained=tuple(float(r) for r in ratio), linear=LinearMap(mean, components))
+        return split(
+            ((x - mean) @ components).astype(np.float32),
+            note=note,
+            explained=tuple(float(r) for r in ratio),
+            linear=LinearMap(mean, components),
+        )
     reduced, _ = pca(x, min(50, x.shape[1], max(2, x.shape[0] - 1)))
     note = f"t-SNE, perplexity {perplexity:g}"
 

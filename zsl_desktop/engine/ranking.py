@@ -12,6 +12,7 @@ class without training images). ``LiveRanker`` computes the chosen one for a cla
 being edited, caching what the other classes contribute so a slider move costs
 one column. The app ranks by "probability", the best function of the study (README, "Ranking").
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +31,7 @@ def logsumexp(x: np.ndarray, axis: int = 1) -> np.ndarray:
     """log Σ exp(x) along ``axis``, without overflow; -inf for an empty axis."""
     x = np.asarray(x, np.float64)
     if x.shape[axis] == 0:
-        return np.full(x.shape[:axis] + x.shape[axis + 1:], -np.inf)
+        return np.full(x.shape[:axis] + x.shape[axis + 1 :], -np.inf)
     top = np.max(x, axis=axis, keepdims=True)
     return np.squeeze(top, axis) + np.log(np.sum(np.exp(x - top), axis=axis))
 
@@ -119,15 +120,19 @@ class LiveRanker:
             self.recomputed += 1
         others_lse = self._others_lse
         assert others_lse is not None  # set above whenever the key was not the same
-        own = np.asarray(score(codes, matrix[column:column + 1]), np.float64)[:, 0] + boost[column]
+        own = np.asarray(score(codes, matrix[column : column + 1]), np.float64)[:, 0] + boost[column]
         return own - np.logaddexp(own, others_lse)
 
     def _same(self, codes, others, other_boost) -> bool:
         if self._key is None:
             return False
         k_codes, k_others, k_boost = self._key
-        return (k_codes is codes and k_others.shape == others.shape and np.array_equal(k_others, others)
-                and np.array_equal(k_boost, other_boost))
+        return (
+            k_codes is codes
+            and k_others.shape == others.shape
+            and np.array_equal(k_others, others)
+            and np.array_equal(k_boost, other_boost)
+        )
 
 
 def order_of(values: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ Files: ``trained/ce-gzsl_cub.pt`` (heads only, with its out-of-domain reference)
 of CUB's ``class_attribute_labels_continuous.txt``, in the class-CSV form of
 ``class_csv``). ``docs/real_birds/make_shipped.py`` makes both.
 """
+
 from __future__ import annotations
 
 import functools
@@ -111,8 +112,15 @@ def load_real_bird_model(path=None) -> RealBirdModel | None:
     seen = set(checkpoint.header.get("real_birds", {}).get("seen_species", ()))
     method = method_from_checkpoint(checkpoint)
     kinds = tuple("seen" if n in seen else "unseen" for n in names)
-    return RealBirdModel(method, checkpoint.header, names, matrix, kinds,
-                         ood.DomainReference.from_checkpoint(checkpoint.header, checkpoint.state), path)
+    return RealBirdModel(
+        method,
+        checkpoint.header,
+        names,
+        matrix,
+        kinds,
+        ood.DomainReference.from_checkpoint(checkpoint.header, checkpoint.state),
+        path,
+    )
 
 
 # -- making it ----------------------------------------------------------------------------------------------
@@ -131,11 +139,14 @@ def evaluate_over(method, dataset, features, rows, positions, seen_pos, gamma, d
     from zsl_desktop.engine.scoring import encode_rows
 
     unseen_pos = np.setdiff1d(np.arange(len(rows)), seen_pos)
-    s = {k: method.score(encode_rows(method, features, dataset.splits[k], device), rows)
-         for k in ("test_seen", "test_unseen")}
+    s = {
+        k: method.score(encode_rows(method, features, dataset.splits[k], device), rows)
+        for k in ("test_seen", "test_unseen")
+    }
     y = {k: positions[dataset.labels[dataset.splits[k]]] for k in s}
-    return ev.evaluate(s["test_seen"], y["test_seen"], s["test_unseen"], y["test_unseen"], seen_pos, unseen_pos,
-                       gamma, "validation")
+    return ev.evaluate(
+        s["test_seen"], y["test_seen"], s["test_unseen"], y["test_unseen"], seen_pos, unseen_pos, gamma, "validation"
+    )
 
 
 def build_real_bird_model(checkpoint, dataset, features, names, matrix, device="cpu"):
@@ -163,18 +174,42 @@ def build_real_bird_model(checkpoint, dataset, features, names, matrix, device="
     flips = held_scores[:, seen_pos].max(1) - held_scores[:, unseen_pos].max(1)
     rate = float(h["selection"]["seen_rejection"])
     gamma = gamma_at_rate(flips, rate)
-    domain = ood.fit_reference(pooled_train.numpy(), dataset.labels[train], features.rows("pooled", held).numpy(),
-                               dataset.labels[held], seed=int(h.get("seed", 0)))
+    domain = ood.fit_reference(
+        pooled_train.numpy(),
+        dataset.labels[train],
+        features.rows("pooled", held).numpy(),
+        dataset.labels[held],
+        seed=int(h.get("seed", 0)),
+    )
     all_species = evaluate_over(method, dataset, features, matrix, positions, seen_pos, gamma, device)
-    subset = evaluate_over(method, dataset, features, matrix[positions], np.arange(dataset.num_classes),
-                           np.asarray(dataset.seen_classes), gamma, device)
+    subset = evaluate_over(
+        method,
+        dataset,
+        features,
+        matrix[positions],
+        np.arange(dataset.num_classes),
+        np.asarray(dataset.seen_classes),
+        gamma,
+        device,
+    )
     # "metrics" stay what ``zsl-desktop eval`` of this file on its dataset gives (the subset's 50 classes);
     # the figures against all 200 species are the app's case.
-    h.update({"gamma": gamma, "gamma_source": "validation", "metrics": subset.as_dict(), ood.HEADER_KEY: domain.header(),
-              "real_birds": {"seen_species": [names[i] for i in seen_pos], "trained_on": dataset.name,
-                             "metrics_all_species": all_species.as_dict(), "seen_rejection": rate,
-                             "gamma_training": float(checkpoint.header["gamma"]),
-                             "metrics_training": checkpoint.header.get("metrics", {})}})
+    h.update(
+        {
+            "gamma": gamma,
+            "gamma_source": "validation",
+            "metrics": subset.as_dict(),
+            ood.HEADER_KEY: domain.header(),
+            "real_birds": {
+                "seen_species": [names[i] for i in seen_pos],
+                "trained_on": dataset.name,
+                "metrics_all_species": all_species.as_dict(),
+                "seen_rejection": rate,
+                "gamma_training": float(checkpoint.header["gamma"]),
+                "metrics_training": checkpoint.header.get("metrics", {}),
+            },
+        }
+    )
     h.pop("checksums", None)
     from zsl_desktop.engine.training import inference_state
 

@@ -4,6 +4,7 @@ run with the same settings continues one.
 Why apart from ``training.py``: the CLI checks a resume file before any work starts
 (``check_resume_file``), and the rules of what may be continued are their own job.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,11 +25,20 @@ RESUME_SETTINGS = ("method", "select", "seed", "backbone", "input_size", "flips"
 
 def resume_differences(header: dict, config) -> list[str]:
     """The settings a resume file was made with that differ from ``config`` (a ``TrainConfig``), in words ("seed 0 -> 1")."""
-    ours = {"method": config.method, "select": config.select, "seed": config.seed, "backbone": config.backbone,
-            "input_size": config.input_size, "flips": config.flips,
-            "requested_epochs": config.epochs or default_epochs(config.method)}
-    out = [f"{'epochs' if k == 'requested_epochs' else k.replace('_', ' ')} {header.get(k)!r} -> {ours[k]!r}"
-           for k in RESUME_SETTINGS if k in header and header.get(k) != ours[k]]
+    ours = {
+        "method": config.method,
+        "select": config.select,
+        "seed": config.seed,
+        "backbone": config.backbone,
+        "input_size": config.input_size,
+        "flips": config.flips,
+        "requested_epochs": config.epochs or default_epochs(config.method),
+    }
+    out = [
+        f"{'epochs' if k == 'requested_epochs' else k.replace('_', ' ')} {header.get(k)!r} -> {ours[k]!r}"
+        for k in RESUME_SETTINGS
+        if k in header and header.get(k) != ours[k]
+    ]
     theirs = header.get("hparams") or {}
     mine = json.loads(json.dumps({**get_method(config.method).default_hparams, **config.hparams}))  # as stored
     for k in sorted(set(theirs) | set(mine)):
@@ -54,10 +64,15 @@ def load_resume(checkpoint_path, dataset, config) -> dict | None:
     h = ck.header
     differ = resume_differences(h, config)
     if differ:
-        raise ValueError(f"{path}: an interrupted run with other settings ({'; '.join(differ)}); rerun it with "
-                         f"its settings to continue it, or delete the file (or choose another --out) to start anew")
-    if not isinstance(h.get("resume_phase"), str) or not isinstance(h.get("resume_epoch"), int) \
-            or "model" not in ck.state:
+        raise ValueError(
+            f"{path}: an interrupted run with other settings ({'; '.join(differ)}); rerun it with "
+            f"its settings to continue it, or delete the file (or choose another --out) to start anew"
+        )
+    if (
+        not isinstance(h.get("resume_phase"), str)
+        or not isinstance(h.get("resume_epoch"), int)
+        or "model" not in ck.state
+    ):
         raise CheckpointError(f"{path}: not a resume file (no phase, epoch or model state in it)")
     if config.select == "validation" and h.get("progress") is None:
         return None  # written before validation folds existed: its curves are not there, start again
@@ -66,5 +81,10 @@ def load_resume(checkpoint_path, dataset, config) -> dict | None:
     best = h.get("best") or None
     if best is not None and "best" in ck.state:
         best = {**best, "state": ck.state["best"]}
-    return {"phase": h["resume_phase"], "epoch": int(h["resume_epoch"]), "best": best, "state": ck.state["model"],
-            "progress": h.get("progress")}
+    return {
+        "phase": h["resume_phase"],
+        "epoch": int(h["resume_epoch"]),
+        "best": best,
+        "state": ck.state["model"],
+        "progress": h.get("progress"),
+    }

@@ -3,6 +3,7 @@ and the gamma that puts the final model at the operating point chosen on validat
 
 Used by the trainer (selection every epoch), the session (the active model's test figures) and the bench.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -25,15 +26,29 @@ def encode_rows(method: Method, features: FeatureSource, index, device="cpu", pr
     """
     if features.tta and features.mirrored is not None and not method.reencodes_images:
         index = np.asarray(index, np.int64)
-        both = method.encode_rows(replace(features, tta=False),
-                                  np.concatenate([index, features.mirrored_rows(index)]), device,
-                                  progress=None if progress is None else (lambda d, t: progress(d // 2, t // 2)))
-        return (both[:len(index)] + both[len(index):]) / 2
+        both = method.encode_rows(
+            replace(features, tta=False),
+            np.concatenate([index, features.mirrored_rows(index)]),
+            device,
+            progress=None if progress is None else (lambda d, t: progress(d // 2, t // 2)),
+        )
+        return (both[: len(index)] + both[len(index) :]) / 2
     return method.encode_rows(features, index, device, progress=progress)
 
 
-def evaluate_on(method: Method, dataset: Dataset, features: FeatureSource, seen_idx, unseen_idx,
-                seen, unseen, gamma=None, candidates=None, device="cpu", gamma_source="fixed"):
+def evaluate_on(
+    method: Method,
+    dataset: Dataset,
+    features: FeatureSource,
+    seen_idx,
+    unseen_idx,
+    seen,
+    unseen,
+    gamma=None,
+    candidates=None,
+    device="cpu",
+    gamma_source="fixed",
+):
     """Score two index sets over ``candidates`` classes and evaluate; gamma None = best on this curve."""
     candidates = np.arange(dataset.num_classes) if candidates is None else np.asarray(candidates)
     ca = dataset.class_attributes[candidates]

@@ -13,6 +13,7 @@ train on every trainval image, or hold back a tenth of each seen class to turn t
 gamma (on the CUB subset ~2 images a class: a noisier gamma and fewer training images). Which one is
 the method's ``gamma_transfer`` (engine.training).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,12 +33,13 @@ def seen_class_folds(seen_classes, folds: int, seed: int, fraction: float = FOLD
     seen = np.asarray(seen_classes)
     size = max(1, int(round(len(seen) * fraction)))
     order = np.random.default_rng(seed).permutation(seen)
-    groups = [np.sort(order[i * size:(i + 1) * size]) for i in range(min(int(folds), len(seen) // size))]
+    groups = [np.sort(order[i * size : (i + 1) * size]) for i in range(min(int(folds), len(seen) // size))]
     return [g for g in groups if len(g)] or [np.sort(order[:size])]
 
 
-def h_by_rejection_rate(scores_seen, labels_seen, scores_unseen, labels_unseen, seen, unseen,
-                        rates=REJECTION_RATES) -> np.ndarray:
+def h_by_rejection_rate(
+    scores_seen, labels_seen, scores_unseen, labels_unseen, seen, unseen, rates=REJECTION_RATES
+) -> np.ndarray:
     """H at each share of the seen images sent to unseen classes (ids are column positions)."""
     seen, unseen = np.asarray(seen), np.asarray(unseen)
     flips = np.asarray(scores_seen, np.float64)[:, seen].max(1) - np.asarray(scores_seen, np.float64)[:, unseen].max(1)
@@ -75,7 +77,7 @@ def smooth_epochs(curves: np.ndarray, window: int) -> np.ndarray:
     pad = window // 2
     padded = np.concatenate([np.repeat(curves[:1], pad, 0), curves, np.repeat(curves[-1:], pad, 0)])
     kernel = np.ones(window) / window
-    return np.apply_along_axis(lambda v: np.convolve(v, kernel, "valid"), 0, padded)[:len(curves)]
+    return np.apply_along_axis(lambda v: np.convolve(v, kernel, "valid"), 0, padded)[: len(curves)]
 
 
 def choose_operating_point(fold_curves, window: int = 1, rates=REJECTION_RATES, fold_gammas=None) -> dict:
@@ -90,8 +92,12 @@ def choose_operating_point(fold_curves, window: int = 1, rates=REJECTION_RATES, 
     stacked = np.stack([np.asarray(c, np.float64)[:length] for c in fold_curves])  # [folds, epochs, rates]
     mean = smooth_epochs(stacked.mean(0), window)
     epoch, r = np.unravel_index(int(np.argmax(mean)), mean.shape)
-    point = {"epoch": int(epoch) + 1, "rate": float(rates[r]), "h": float(mean[epoch, r]),
-             "fold_h": [float(v) for v in stacked[:, epoch, r]]}
+    point = {
+        "epoch": int(epoch) + 1,
+        "rate": float(rates[r]),
+        "h": float(mean[epoch, r]),
+        "fold_h": [float(v) for v in stacked[:, epoch, r]],
+    }
     if fold_gammas is not None:
         gammas = [float(np.asarray(g, np.float64)[epoch, r]) for g in fold_gammas]
         point.update(fold_gamma=gammas, gamma=float(np.mean(gammas)))

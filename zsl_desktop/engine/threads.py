@@ -7,6 +7,7 @@ went from 2 ms to 1.2 s of wall clock beside a training run, and small live
 scoring calls had 30-70 ms spikes. Our numpy products are small, so BLAS
 gets one thread and torch gets the rest; the app leaves one core to the GUI.
 """
+
 from __future__ import annotations
 
 import os

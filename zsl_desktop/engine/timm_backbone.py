@@ -20,6 +20,7 @@ What the ZSL methods get from it:
   with ``dynamic_img_size=True``, so 448 px on a 224 px model gives a 28x28 grid of patches (position
   embeddings interpolated).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -48,9 +49,11 @@ def is_timm(name: str) -> bool:
 
 def architecture(name: str) -> str:
     """``timm:convnext_tiny.fb_in1k`` -> ``convnext_tiny.fb_in1k`` (timm's name, with an optional tag)."""
-    arch = name[len(PREFIX):].strip()
+    arch = name[len(PREFIX) :].strip()
     if not arch:
-        raise ValueError("--backbone timm: needs an architecture, e.g. timm:convnext_tiny or timm:vit_small_patch16_224")
+        raise ValueError(
+            "--backbone timm: needs an architecture, e.g. timm:convnext_tiny or timm:vit_small_patch16_224"
+        )
     return arch
 
 
@@ -98,8 +101,10 @@ def weights_file(name: str) -> pathlib.Path:
     if arch in _weights_files:
         path = _weights_files[arch]
         if not path.exists():
-            raise TimmUnavailable(f"backbone weights {path}: file not found. Give the path of a .safetensors or "
-                                  f".pth state dict you have (--backbone-weights FILE); this app never downloads")
+            raise TimmUnavailable(
+                f"backbone weights {path}: file not found. Give the path of a .safetensors or "
+                f".pth state dict you have (--backbone-weights FILE); this app never downloads"
+            )
         return path
     found = hub_cache_file(arch)
     if found is not None:
@@ -108,7 +113,8 @@ def weights_file(name: str) -> pathlib.Path:
         f"no weights for {name}: this app never downloads. Give a weights file with --backbone-weights FILE "
         f"(a .safetensors file or a plain state dict .pth), or put timm's weights in the local Hugging Face cache "
         f"on a machine with internet: python -c \"import timm; timm.create_model('{arch}', pretrained=True)\" "
-        f"(then copy ~/.cache/huggingface/hub here, or set HF_HUB_CACHE to it)")
+        f"(then copy ~/.cache/huggingface/hub here, or set HF_HUB_CACHE to it)"
+    )
 
 
 def file_digest(path: pathlib.Path) -> str:
@@ -148,8 +154,9 @@ def read_weights(path: pathlib.Path) -> dict[str, Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a damaged or pickled-code file: refused in words
-        raise TimmUnavailable(f"backbone weights {path}: cannot be read as a state dict of tensors "
-                              f"({type(exc).__name__}: {exc})") from None
+        raise TimmUnavailable(
+            f"backbone weights {path}: cannot be read as a state dict of tensors ({type(exc).__name__}: {exc})"
+        ) from None
     for key in ("state_dict", "model", "module"):  # training checkpoints often wrap the weights
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -173,7 +180,7 @@ class TimmGrid(nn.Module):
         if self.is_vit:
             patch = self.model.patch_embed.patch_size
             h, w = x.shape[-2] // patch[0], x.shape[-1] // patch[1]
-            tokens = feats[:, self.model.num_prefix_tokens:]
+            tokens = feats[:, self.model.num_prefix_tokens :]
             grid = tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], h, w)
         else:
             grid = feats
@@ -205,14 +212,22 @@ def load_state(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    bad = [f"{k}: {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
-           if k in state and state[k].shape != v.shape]
+    bad = [
+        f"{k}: {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or bad:
-        parts = [f"{label}: {', '.join(keys[:6])}" + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
-                 for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
-                                     ("shape mismatches", bad)) if keys]
-        raise TimmUnavailable(f"{source} does not fit timm's {type(model).__name__}: " + "; ".join(parts)
-                              + ". Is it the weights of this architecture?")
+        parts = [
+            f"{label}: {', '.join(keys[:6])}" + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+            for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", bad))
+            if keys
+        ]
+        raise TimmUnavailable(
+            f"{source} does not fit timm's {type(model).__name__}: "
+            + "; ".join(parts)
+            + ". Is it the weights of this architecture?"
+        )
     model.load_state_dict(state, strict=True)
 
 
@@ -252,7 +267,11 @@ def facts(name: str, net: TimmGrid) -> dict:
         except Exception:  # a net that refuses so small an image: the common case
             side = math.ceil(probe / stride)
         rounding = "ceil" if side == math.ceil(probe / stride) else "floor"
-    return {"channels": int(model.num_features), "stride": stride, "rounding": rounding,
-            "mean": tuple(float(v) for v in cfg.get("mean", (0.485, 0.456, 0.406))),
-            "std": tuple(float(v) for v in cfg.get("std", (0.229, 0.224, 0.225))),
-            "default_input_size": int(cfg.get("input_size", (3, 224, 224))[-1])}
+    return {
+        "channels": int(model.num_features),
+        "stride": stride,
+        "rounding": rounding,
+        "mean": tuple(float(v) for v in cfg.get("mean", (0.485, 0.456, 0.406))),
+        "std": tuple(float(v) for v in cfg.get("std", (0.229, 0.224, 0.225))),
+        "default_input_size": int(cfg.get("input_size", (3, 224, 224))[-1]),
+    }

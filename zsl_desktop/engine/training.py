@@ -22,6 +22,7 @@ Model selection (METHODS.md decision 1):
 Why over 400 lines: the two selection modes share the phase runner (``_Run``) and read best beside it;
 resume files are in ``resume.py`` and the validation folds in ``selection.py``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -48,7 +49,11 @@ from zsl_desktop.engine.methods.base import Method, ModelInfo, TrainData
 from zsl_desktop.engine.resume import load_resume, resume_path
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on, gamma_for_rejection_rate
 from zsl_desktop.engine.selection import (
-    choose_operating_point, gammas_by_rejection_rate, h_by_rejection_rate, hold_out_per_class, selection_folds,
+    choose_operating_point,
+    gammas_by_rejection_rate,
+    h_by_rejection_rate,
+    hold_out_per_class,
+    selection_folds,
 )
 
 log = logging.getLogger(__name__)
@@ -120,27 +125,35 @@ def build_method(dataset: Dataset, features: FeatureSource, config: TrainConfig)
     if array is None:
         raise ValueError(
             f"{cls.title or cls.name} needs {cls.feature_kind} features, which {dataset.name} does not have"
-            + (" (feature-only datasets carry pooled vectors; attention methods need images)"
-               if cls.feature_kind == "grid" else "")
+            + (
+                " (feature-only datasets carry pooled vectors; attention methods need images)"
+                if cls.feature_kind == "grid"
+                else ""
+            )
         )
     info = ModelInfo(
-        attribute_names=dataset.attribute_names, num_classes=dataset.num_classes,
-        feature_kind=cls.feature_kind, channels=int(array.shape[1]),
+        attribute_names=dataset.attribute_names,
+        num_classes=dataset.num_classes,
+        feature_kind=cls.feature_kind,
+        channels=int(array.shape[1]),
         grid_size=tuple(int(s) for s in array.shape[2:]) if cls.feature_kind == "grid" else None,
     )
     return cls(info, config.hparams)
 
 
-def validation_metrics(method, dataset, features, val_seen_idx, val_unseen_idx, train_classes, val_classes,
-                       candidates, device) -> dict:
+def validation_metrics(
+    method, dataset, features, val_seen_idx, val_unseen_idx, train_classes, val_classes, candidates, device
+) -> dict:
     """One fold's figures at its best gamma (for the progress display), and H at every rejection rate."""
     candidates = np.asarray(candidates)
     columns = dataset.class_attributes[candidates]
     s_seen = method.score(encode_rows(method, features, val_seen_idx, device), columns)
     s_unseen = method.score(encode_rows(method, features, val_unseen_idx, device), columns)
     position = {int(c): i for i, c in enumerate(candidates)}
-    pos = [np.array([position[int(c)] for c in ids], np.int64)
-           for ids in (dataset.labels[val_seen_idx], dataset.labels[val_unseen_idx], train_classes, val_classes)]
+    pos = [
+        np.array([position[int(c)] for c in ids], np.int64)
+        for ids in (dataset.labels[val_seen_idx], dataset.labels[val_unseen_idx], train_classes, val_classes)
+    ]
     curve = ev.seen_unseen_curve(s_seen, pos[0], s_unseen, pos[1], pos[2], pos[3])
     report = ev.evaluate(s_seen, pos[0], s_unseen, pos[1], pos[2], pos[3], curve.best().gamma, "validation")
     metrics = report.as_dict()
@@ -151,14 +164,25 @@ def validation_metrics(method, dataset, features, val_seen_idx, val_unseen_idx, 
 
 def make_header(dataset: Dataset, method: Method, config: TrainConfig, **extra) -> dict:
     return {
-        "method": method.name, "hparams": method.hparams, "app_version": __version__,
-        "dataset": dataset.name, "dataset_format": dataset.format, "dataset_fingerprint": dataset.fingerprint,
-        "attribute_names": list(dataset.attribute_names), "class_names": list(dataset.classes),
-        "seen_classes": dataset.seen_classes.tolist(), "unseen_classes": dataset.unseen_classes.tolist(),
-        "backbone": config.backbone, "input_size": config.input_size, "flips": config.flips,
+        "method": method.name,
+        "hparams": method.hparams,
+        "app_version": __version__,
+        "dataset": dataset.name,
+        "dataset_format": dataset.format,
+        "dataset_fingerprint": dataset.fingerprint,
+        "attribute_names": list(dataset.attribute_names),
+        "class_names": list(dataset.classes),
+        "seen_classes": dataset.seen_classes.tolist(),
+        "unseen_classes": dataset.unseen_classes.tolist(),
+        "backbone": config.backbone,
+        "input_size": config.input_size,
+        "flips": config.flips,
         "feature_kind": method.feature_kind,
-        "channels": method.info.channels, "grid_size": list(method.info.grid_size or []),
-        "seed": config.seed, "select": config.select, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "channels": method.info.channels,
+        "grid_size": list(method.info.grid_size or []),
+        "seed": config.seed,
+        "select": config.select,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         # float sums depend on the thread count: a rerun needs the same one to pick the same epoch
         "threads": torch.get_num_threads(),
         **extra,
@@ -171,8 +195,10 @@ def method_from_checkpoint(checkpoint: Checkpoint) -> Method:
     try:
         cls = get_method(h["method"])
         info = ModelInfo(
-            attribute_names=tuple(h["attribute_names"]), num_classes=len(h["class_names"]),
-            feature_kind=h["feature_kind"], channels=int(h["channels"]),
+            attribute_names=tuple(h["attribute_names"]),
+            num_classes=len(h["class_names"]),
+            feature_kind=h["feature_kind"],
+            channels=int(h["channels"]),
             grid_size=tuple(h["grid_size"]) or None,
         )
         method = cls(info, h.get("hparams", {}))
@@ -203,8 +229,14 @@ def default_checkpoint_path(dataset: Dataset, method: str, folder: Path | None =
     return folder / f"{safe}-{dataset.fingerprint[:8]}-{method}.pt"
 
 
-def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, control: Control | None = None,
-          checkpoint_path: Path | None = None, resume: bool = False):
+def train(
+    dataset: Dataset,
+    features: FeatureSource,
+    config: TrainConfig,
+    control: Control | None = None,
+    checkpoint_path: Path | None = None,
+    resume: bool = False,
+):
     """Generator of training events; its return value (and last event) is a ``Finished``.
 
     With a ``checkpoint_path``, the state after every epoch goes to a resume file
@@ -229,7 +261,8 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
                 raise ValueError(
                     f"{dataset.name}: too few training images to choose the epoch on validation data (each seen "
                     f"class needs at least 3 trainval images and there must be 2 seen classes or more); add images, "
-                    f"or use --select test (reproduction only)")
+                    f"or use --select test (reproduction only)"
+                )
         progress = (saved or {}).get("progress") or {"fold_curves": [], "curve": [], "fold_gammas": [], "gammas": []}
         run.progress = progress
         for k, (train_idx, val_seen_idx, val_unseen_idx, train_classes, val_classes) in enumerate(folds):
@@ -237,24 +270,45 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
                 continue  # finished before an interruption
             candidates = np.union1d(train_classes, val_classes)
 
-            def on_validation(method, train_classes=train_classes, val_classes=val_classes, candidates=candidates,
-                              val_seen_idx=val_seen_idx, val_unseen_idx=val_unseen_idx):
-                return validation_metrics(method, dataset, features, val_seen_idx, val_unseen_idx, train_classes,
-                                          val_classes, candidates, run.device)
+            def on_validation(
+                method,
+                train_classes=train_classes,
+                val_classes=val_classes,
+                candidates=candidates,
+                val_seen_idx=val_seen_idx,
+                val_unseen_idx=val_unseen_idx,
+            ):
+                return validation_metrics(
+                    method,
+                    dataset,
+                    features,
+                    val_seen_idx,
+                    val_unseen_idx,
+                    train_classes,
+                    val_classes,
+                    candidates,
+                    run.device,
+                )
 
-            yield Phase("select", f"fold {k + 1} of {len(folds)}: choosing the epoch and gamma on "
-                                  f"{len(val_classes)} held-out seen classes", epochs)
+            yield Phase(
+                "select",
+                f"fold {k + 1} of {len(folds)}: choosing the epoch and gamma on "
+                f"{len(val_classes)} held-out seen classes",
+                epochs,
+            )
             run.fold = (k, len(folds))
-            best = yield from run.phase(f"select{k}" if k else "select", train_idx, train_classes, epochs,
-                                        on_validation, saved)
+            best = yield from run.phase(
+                f"select{k}" if k else "select", train_idx, train_classes, epochs, on_validation, saved
+            )
             if best is None:
                 return (yield from run.cancelled())
             saved = None
             progress["fold_curves"].append(progress["curve"])
             progress["fold_gammas"].append(progress["gammas"])
             progress["curve"], progress["gammas"] = [], []
-        point = choose_operating_point(progress["fold_curves"], config.smooth_epochs,
-                                       fold_gammas=progress["fold_gammas"])
+        point = choose_operating_point(
+            progress["fold_curves"], config.smooth_epochs, fold_gammas=progress["fold_gammas"]
+        )
         best_epoch, rate = point["epoch"], point["rate"]
         # What carries over from the fold models to the final one is the operating point, the
         # share of held-out seen images sent to unseen classes. Either the final run keeps a few
@@ -265,30 +319,51 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
             raise ValueError(f"{config.method}: gamma_transfer must be one of {GAMMA_TRANSFERS}, not {transfer!r}")
         final_train, calibration_idx = dataset.splits["trainval"], np.zeros(0, np.int64)
         if transfer == "calibration":
-            final_train, calibration_idx = hold_out_per_class(final_train, dataset.labels, config.seed + 7,
-                                                              fraction=CALIBRATION_FRACTION)
+            final_train, calibration_idx = hold_out_per_class(
+                final_train, dataset.labels, config.seed + 7, fraction=CALIBRATION_FRACTION
+            )
         yield Phase("final", f"retraining on trainval for {best_epoch} epochs", best_epoch)
-        done = yield from run.phase("final", final_train, seen, best_epoch, None, saved,
-                                    carry={"epoch": best_epoch, "metrics": {}})
+        done = yield from run.phase(
+            "final", final_train, seen, best_epoch, None, saved, carry={"epoch": best_epoch, "metrics": {}}
+        )
         if done is None:
             return (yield from run.cancelled())
         method = run.trained
         gamma, gamma_source = (point["gamma"] if transfer == "folds" else 0.0), "validation"
         if transfer == "calibration" and len(calibration_idx):  # none (2 or fewer per class): no shift
-            gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate,
-                                             run.device)
-        selection = {"best_epoch": best_epoch, "seen_rejection": rate, "validation_h": point["h"],
-                     "fold_h": point["fold_h"], "fold_gamma": point["fold_gamma"], "gamma_transfer": transfer,
-                     "folds": [f[4].tolist() for f in folds], "smooth_epochs": config.smooth_epochs,
-                     "calibration_images": int(len(calibration_idx))}
+            gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate, run.device)
+        selection = {
+            "best_epoch": best_epoch,
+            "seen_rejection": rate,
+            "validation_h": point["h"],
+            "fold_h": point["fold_h"],
+            "fold_gamma": point["fold_gamma"],
+            "gamma_transfer": transfer,
+            "folds": [f[4].tolist() for f in folds],
+            "smooth_epochs": config.smooth_epochs,
+            "calibration_images": int(len(calibration_idx)),
+        }
     else:
+
         def on_test(method):
-            return evaluate_on(method, dataset, features, dataset.splits["test_seen"], dataset.splits["test_unseen"],
-                               seen, unseen, None, None, run.device, "test").as_dict()
+            return evaluate_on(
+                method,
+                dataset,
+                features,
+                dataset.splits["test_seen"],
+                dataset.splits["test_unseen"],
+                seen,
+                unseen,
+                None,
+                None,
+                run.device,
+                "test",
+            ).as_dict()
 
         yield Phase("test-selected", "selecting the epoch on the TEST split (reproduction mode)", epochs)
-        best = yield from run.phase("test-selected", dataset.splits["trainval"], seen, epochs, on_test, saved,
-                                    keep_best_state=True)
+        best = yield from run.phase(
+            "test-selected", dataset.splits["trainval"], seen, epochs, on_test, saved, keep_best_state=True
+        )
         if best is None:
             return (yield from run.cancelled())
         method = run.trained
@@ -296,10 +371,29 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
         best_epoch, gamma, gamma_source = best["epoch"], best["metrics"]["gamma"], "test"
         selection = {"best_epoch": best_epoch, "test": best["metrics"]}
 
-    report = evaluate_on(method, dataset, features, dataset.splits["test_seen"], dataset.splits["test_unseen"],
-                         seen, unseen, gamma, None, run.device, gamma_source)
-    header = make_header(dataset, method, config, epochs=best_epoch, gamma=gamma, gamma_source=gamma_source,
-                         selection=selection, metrics=report.as_dict())
+    report = evaluate_on(
+        method,
+        dataset,
+        features,
+        dataset.splits["test_seen"],
+        dataset.splits["test_unseen"],
+        seen,
+        unseen,
+        gamma,
+        None,
+        run.device,
+        gamma_source,
+    )
+    header = make_header(
+        dataset,
+        method,
+        config,
+        epochs=best_epoch,
+        gamma=gamma,
+        gamma_source=gamma_source,
+        selection=selection,
+        metrics=report.as_dict(),
+    )
     path = None
     if checkpoint_path is not None:
         if dist_context().is_main:  # under torchrun, rank 0 alone writes files
@@ -309,8 +403,15 @@ def train(dataset: Dataset, features: FeatureSource, config: TrainConfig, contro
             path = Path(checkpoint_path)
         dist_context().barrier()
     finished = Finished(method, header, report, path, cancelled=control.cancelled)
-    log.info("trained %s on %s (%s epochs, gamma from %s): %s; checkpoint %s", method.name, dataset.name,
-             best_epoch, gamma_source, report.as_dict(), path)
+    log.info(
+        "trained %s on %s (%s epochs, gamma from %s): %s; checkpoint %s",
+        method.name,
+        dataset.name,
+        best_epoch,
+        gamma_source,
+        report.as_dict(),
+        path,
+    )
     yield finished
     return finished
 
@@ -346,9 +447,17 @@ class _Run:
             yield Message(f"resumed {name} phase after epoch {start}")
         last_epoch_state = _cpu_copy(self.method.state_dict()) if start else None
         while True:
-            data = train_data(self.dataset, self.features, index, train_classes, self.device, self.config.seed,
-                              self.config.backbone, self.config.input_size,
-                              mirrored=self.config.flips in ("train", "both"))
+            data = train_data(
+                self.dataset,
+                self.features,
+                index,
+                train_classes,
+                self.device,
+                self.config.seed,
+                self.config.backbone,
+                self.config.input_size,
+                mirrored=self.config.flips in ("train", "both"),
+            )
             try:
                 for event in self.method.fit(data, self.control, epochs, start_epoch=start):
                     yield event
@@ -365,8 +474,9 @@ class _Run:
                             best = {"epoch": event.epoch, "metrics": metrics}
                             if keep_best_state:
                                 best["state"] = copy.deepcopy(self.method.state_dict())
-                        yield Validation(event.epoch, metrics, best["epoch"],
-                                         "test" if keep_best_state else "validation", *self.fold)
+                        yield Validation(
+                            event.epoch, metrics, best["epoch"], "test" if keep_best_state else "validation", *self.fold
+                        )
                     elif best is None:
                         best = {"epoch": event.epoch, "metrics": {}}
                     state = self.method.state_dict()  # once an epoch: the resume file and the OOM fallback
@@ -409,10 +519,16 @@ class _Run:
     def _save_resume(self, phase, epoch, best, model_state):
         if self.checkpoint_path is None:
             return
-        header = make_header(self.dataset, self.method, self.config, resume_phase=phase, resume_epoch=epoch,
-                             best={k: v for k, v in (best or {}).items() if k != "state"},
-                             requested_epochs=self.config.epochs or default_epochs(self.config.method),
-                             progress=self.progress)
+        header = make_header(
+            self.dataset,
+            self.method,
+            self.config,
+            resume_phase=phase,
+            resume_epoch=epoch,
+            best={k: v for k, v in (best or {}).items() if k != "state"},
+            requested_epochs=self.config.epochs or default_epochs(self.config.method),
+            progress=self.progress,
+        )
         state = {"model": model_state}
         if best and "state" in best:
             state["best"] = best["state"]
@@ -422,8 +538,10 @@ class _Run:
 
 def _cpu_copy(state: dict) -> dict:
     """A detached CPU copy of a state dict (tensors copied, numbers kept): the point to go back to."""
-    return {k: v.detach().to("cpu", copy=True) if isinstance(v, torch.Tensor) else copy.deepcopy(v)
-            for k, v in state.items()}
+    return {
+        k: v.detach().to("cpu", copy=True) if isinstance(v, torch.Tensor) else copy.deepcopy(v)
+        for k, v in state.items()
+    }
 
 
 def with_flips(features: FeatureSource, config: TrainConfig) -> FeatureSource:
@@ -431,16 +549,29 @@ def with_flips(features: FeatureSource, config: TrainConfig) -> FeatureSource:
     if not flips_need_mirrored(config.flips):
         return replace(features, tta=False)
     if features.mirrored is None:
-        raise ValueError(f"--flips {config.flips} needs the features of the mirrored images; extract them "
-                         f"(zsl-desktop extract --flips {config.flips} ...) or train with --flips none")
+        raise ValueError(
+            f"--flips {config.flips} needs the features of the mirrored images; extract them "
+            f"(zsl-desktop extract --flips {config.flips} ...) or train with --flips none"
+        )
     if get_method(config.method).reencodes_images:  # SGMA
-        raise ValueError(f"{config.method} re-encodes crops of the original images, so mirrored features do not "
-                         f"apply to it; train it with --flips none")
+        raise ValueError(
+            f"{config.method} re-encodes crops of the original images, so mirrored features do not "
+            f"apply to it; train it with --flips none"
+        )
     return replace(features, tta=config.flips in ("tta", "both"))
 
 
-def train_data(dataset, features, index, train_classes, device, seed, backbone="efficientnet_lite0",
-               input_size=224, mirrored: bool = False) -> TrainData:
+def train_data(
+    dataset,
+    features,
+    index,
+    train_classes,
+    device,
+    seed,
+    backbone="efficientnet_lite0",
+    input_size=224,
+    mirrored: bool = False,
+) -> TrainData:
     """What ``fit`` gets for the rows ``index`` (this rank's share under torchrun), learning ``train_classes``;
     ``mirrored``: the mirrored copies of the rows are training rows too."""
     vectors, _ = attribute_vectors(dataset.attribute_names)
@@ -450,12 +581,22 @@ def train_data(dataset, features, index, train_classes, device, seed, backbone="
     if mirrored:
         index, labels = np.concatenate([index, features.mirrored_rows(index)]), np.concatenate([labels, labels])
     return TrainData(
-        features=features, train_index=index, train_labels=labels,
-        class_attributes=dataset.class_attributes, seen_classes=np.asarray(train_classes),
+        features=features,
+        train_index=index,
+        train_labels=labels,
+        class_attributes=dataset.class_attributes,
+        seen_classes=np.asarray(train_classes),
         unseen_classes=np.setdiff1d(np.arange(dataset.num_classes), train_classes),
-        attribute_names=dataset.attribute_names, attribute_vectors=vectors, device=device, seed=seed,
-        image_paths=(tuple(str(dataset.image_path(i)) for i in range(dataset.num_samples))
-                     if dataset.has_images else None),
-        backbone=backbone, input_size=input_size, cache_dir=paths.feature_store_dir() / "cache",
-        dataset_fingerprint=dataset.fingerprint, wrap=ctx.wrap if ctx.active else None,
+        attribute_names=dataset.attribute_names,
+        attribute_vectors=vectors,
+        device=device,
+        seed=seed,
+        image_paths=(
+            tuple(str(dataset.image_path(i)) for i in range(dataset.num_samples)) if dataset.has_images else None
+        ),
+        backbone=backbone,
+        input_size=input_size,
+        cache_dir=paths.feature_store_dir() / "cache",
+        dataset_fingerprint=dataset.fingerprint,
+        wrap=ctx.wrap if ctx.active else None,
     )

@@ -13,6 +13,7 @@ Errors are the caller's own kind (``DatasetError``, ``ImageFileError``, ...):
 each reader passes ``error(path, problem)`` and gets a one-line message that
 names the file and the problem.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,16 +32,21 @@ MiB = 1 << 20
 
 # Generous limits: the largest real file of each kind we know of, with room to spare.
 MAX_BYTES = {
-    "image": 512 * MiB,       # a 100-megapixel TIFF is ~300 MB
-    "table": 2 * GiB,         # CUB's image_attribute_labels.txt is 60 MB; SUN's text files are smaller
-    "mat": 8 * GiB,           # xlsa17 res101.mat of AwA2 is ~0.3 GB
-    "json": 64 * MiB,         # a class library of thousands of classes is a few MB
-    "checkpoint": 8 * GiB,    # our checkpoints are 3-15 MB; a full backbone is ~0.2 GB
+    "image": 512 * MiB,  # a 100-megapixel TIFF is ~300 MB
+    "table": 2 * GiB,  # CUB's image_attribute_labels.txt is 60 MB; SUN's text files are smaller
+    "mat": 8 * GiB,  # xlsa17 res101.mat of AwA2 is ~0.3 GB
+    "json": 64 * MiB,  # a class library of thousands of classes is a few MB
+    "checkpoint": 8 * GiB,  # our checkpoints are 3-15 MB; a full backbone is ~0.2 GB
 }
 MAX_JSON_DEPTH = 64  # our JSON files nest 5 levels; Python's parser recurses and overflows near 1000
 
-KIND_WORDS = {"image": "image", "table": "text file", "mat": "MATLAB file", "json": "JSON file",
-              "checkpoint": "checkpoint"}
+KIND_WORDS = {
+    "image": "image",
+    "table": "text file",
+    "mat": "MATLAB file",
+    "json": "JSON file",
+    "checkpoint": "checkpoint",
+}
 
 ErrorFactory = Callable[[Path, str], Exception]
 
@@ -81,8 +87,11 @@ def _check_stat(path: Path, st: os.stat_result, kind: str, error: ErrorFactory, 
         raise error(path, problem)
     limit = MAX_BYTES[kind] if max_bytes is None else max_bytes
     if st.st_size > limit:
-        raise error(path, f"the {KIND_WORDS[kind]} is {_human(st.st_size)}, over the limit of {_human(limit)} "
-                          f"for this kind of file; it was not read")
+        raise error(
+            path,
+            f"the {KIND_WORDS[kind]} is {_human(st.st_size)}, over the limit of {_human(limit)} "
+            f"for this kind of file; it was not read",
+        )
     return int(st.st_size)
 
 
@@ -188,8 +197,7 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a finite number")
 
 
-def read_json(path, error: ErrorFactory = UserFileError, max_bytes: int | None = None,
-              max_depth: int = MAX_JSON_DEPTH):
+def read_json(path, error: ErrorFactory = UserFileError, max_bytes: int | None = None, max_depth: int = MAX_JSON_DEPTH):
     """Parsed JSON of a user file: bounded size and nesting, UTF-8, NaN/Infinity refused.
 
     A number too large for a double (``1e999``) parses as infinity in Python: refused too.
@@ -198,8 +206,10 @@ def read_json(path, error: ErrorFactory = UserFileError, max_bytes: int | None =
     data = read_bytes(path, "json", error, max_bytes)
     depth = json_depth(data)
     if depth > max_depth:
-        raise error(path, f"the JSON nests {depth} levels deep, more than the {max_depth} allowed; "
-                          f"it is not a file this app wrote")
+        raise error(
+            path,
+            f"the JSON nests {depth} levels deep, more than the {max_depth} allowed; it is not a file this app wrote",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -221,5 +231,13 @@ def _finite_float(text: str) -> float:
     return value
 
 
-__all__ = ["MAX_BYTES", "MAX_JSON_DEPTH", "UserFileError", "check_file", "check_writable", "json_depth", "read_bytes",
-           "read_json"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_JSON_DEPTH",
+    "UserFileError",
+    "check_file",
+    "check_writable",
+    "json_depth",
+    "read_bytes",
+    "read_json",
+]

@@ -9,6 +9,7 @@ scores it on a worker, so dragging never waits for the model.
 Why over 400 lines: the slider list, the search, "start from", import/export
 and undo all edit the one draft; the undo history itself is in the engine.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,8 +19,18 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMenu, QMessageBox, QPushButton, QScrollArea,
-    QToolButton, QVBoxLayout, QWidget,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from zsl_desktop.app import theme
@@ -212,8 +223,17 @@ class ClassEditorPanel(QWidget):
     def _set_enabled(self, on: bool) -> None:
         self.scroll.setVisible(on)
         self.empty.setVisible(not on)
-        for w in (self.class_box, self.new_button, self.delete_button, self.more_button, self.name_edit,
-                  self.save_button, self.start_box, self.search, self.reset_button):
+        for w in (
+            self.class_box,
+            self.new_button,
+            self.delete_button,
+            self.more_button,
+            self.name_edit,
+            self.save_button,
+            self.start_box,
+            self.search,
+            self.reset_button,
+        ):
             w.setEnabled(on)
         self._update_buttons()
 
@@ -228,8 +248,7 @@ class ClassEditorPanel(QWidget):
     def is_dirty(self) -> bool:
         if self.current is None:
             return self._touched
-        return not np.array_equal(self.history.values, self.baseline) or \
-            self.name_edit.text().strip() != self.current
+        return not np.array_equal(self.history.values, self.baseline) or self.name_edit.text().strip() != self.current
 
     def values(self) -> np.ndarray:
         return self.history.values
@@ -383,8 +402,11 @@ class ClassEditorPanel(QWidget):
         """Your saved classes as a JSON class file, or CSV for a ``.csv`` name (".json" added without a suffix)."""
         count = len(self.store.classes())
         if count == 0:
-            show_warning(self, "Export classes", "You have no classes of your own to export yet: "
-                                                 "draw one in the class editor and save it first.")
+            show_warning(
+                self,
+                "Export classes",
+                "You have no classes of your own to export yet: draw one in the class editor and save it first.",
+            )
             return None
         path = Path(path)
         if not path.suffix:
@@ -398,8 +420,12 @@ class ClassEditorPanel(QWidget):
         return out
 
     def _on_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import classes", str(Path.home()),
-                                              "Class files (*.json *.csv);;JSON (*.json);;CSV, one row per class (*.csv)")
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Import classes",
+            str(Path.home()),
+            "Class files (*.json *.csv);;JSON (*.json);;CSV, one row per class (*.csv)",
+        )
         if path:
             self.import_file(path)
 
@@ -407,8 +433,9 @@ class ClassEditorPanel(QWidget):
         if not self.store.classes():  # say so before asking for a file name
             self.export_file("")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export classes", str(Path.home() / "classes.json"),
-                                              "JSON (*.json);;CSV, one row per class (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export classes", str(Path.home() / "classes.json"), "JSON (*.json);;CSV, one row per class (*.csv)"
+        )
         if path:
             self.export_file(path)
 
@@ -429,8 +456,9 @@ class ClassEditorPanel(QWidget):
             unseen = set(int(c) for c in self.dataset.unseen_classes)
             for i, name in enumerate(self.dataset.classes):
                 self.start_box.addItem(f"{'◆' if i in unseen else '●'} {theme.display_name(name)}", ("dataset", i))
-                self.start_box.setItemData(self.start_box.count() - 1,
-                                           QColor(theme.UNSEEN if i in unseen else theme.SEEN), Qt.ForegroundRole)
+                self.start_box.setItemData(
+                    self.start_box.count() - 1, QColor(theme.UNSEEN if i in unseen else theme.SEEN), Qt.ForegroundRole
+                )
             for n in names:
                 self.start_box.addItem(f"★ {n}", ("user", n))
                 self.start_box.setItemData(self.start_box.count() - 1, QColor(theme.USER), Qt.ForegroundRole)

@@ -8,6 +8,7 @@ Generative methods can add their synthesised features as crosses through
 class being drawn in the editor gets its own cluster of stars, which moves
 with the sliders (``draft_map`` / ``set_draft_cluster``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,15 +42,18 @@ class FeatureViewPanel(QWidget):
         for combo in (self.space_box, self.method_box):
             combo.setMinimumContentsLength(11)
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.space_box.setToolTip("Project the model's per-image attribute scores (the space classes are "
-                                  "compared in) or the raw pooled backbone features")
+        self.space_box.setToolTip(
+            "Project the model's per-image attribute scores (the space classes are "
+            "compared in) or the raw pooled backbone features"
+        )
         self.cap = QSpinBox(self)
         self.cap.setRange(100, 10000)
         self.cap.setSingleStep(500)
         self.cap.setValue(1500)
         self.cap.setPrefix("≤ ")
-        self.cap.setToolTip("At most this many points: images are subsampled per class beyond it "
-                            "(t-SNE: at most 2,000)")
+        self.cap.setToolTip(
+            "At most this many points: images are subsampled per class beyond it (t-SNE: at most 2,000)"
+        )
         self.run_button = QPushButton("Project", self)
         self.run_button.setToolTip("Compute the map again with these settings")
         self.run_button.setObjectName("primary")
@@ -67,13 +71,15 @@ class FeatureViewPanel(QWidget):
         self.footer = footer(self.plot.getPlotItem())
         self._legend_key: tuple = ()
         self._figure_key: tuple | None = None
-        self.scatter = pg.ScatterPlotItem(pxMode=True, hoverable=True, hoverSize=12,
-                                          hoverPen=pg.mkPen(theme.TEXT, width=1.5))
+        self.scatter = pg.ScatterPlotItem(
+            pxMode=True, hoverable=True, hoverSize=12, hoverPen=pg.mkPen(theme.TEXT, width=1.5)
+        )
         self.synth = pg.ScatterPlotItem(pxMode=True, symbol="x", size=7)
         self.draft_synth = pg.ScatterPlotItem(pxMode=True, symbol="star", size=13)
         self.draft_points: np.ndarray | None = None
-        self.marker = pg.ScatterPlotItem(pxMode=True, size=18, symbol="o", brush=pg.mkBrush(0, 0, 0, 0),
-                                         pen=pg.mkPen(theme.TEXT, width=2))
+        self.marker = pg.ScatterPlotItem(
+            pxMode=True, size=18, symbol="o", brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen(theme.TEXT, width=2)
+        )
         for item in (self.synth, self.scatter, self.draft_synth, self.marker):
             self.plot.addItem(item)
         self.scatter.sigClicked.connect(self._on_clicked)
@@ -166,8 +172,7 @@ class FeatureViewPanel(QWidget):
             name = self.dataset.name if self.dataset is not None else ""
             item.setTitle(f"{method} of {space} · {name}", color=theme.TEXT, size="10pt")
             if projection.method == "pca" and len(projection.explained) >= 2:
-                labels = [f"PC{i + 1} · {100 * r:.0f}% of the variance"
-                          for i, r in enumerate(projection.explained[:2])]
+                labels = [f"PC{i + 1} · {100 * r:.0f}% of the variance" for i, r in enumerate(projection.explained[:2])]
             else:
                 labels = [f"{method} 1", f"{method} 2"]
             for side, text in zip(("bottom", "left"), labels):
@@ -189,16 +194,19 @@ class FeatureViewPanel(QWidget):
             return
         pen = pg.mkPen(0, 0, 0, 90)
         self.legend.addItem(StaticSample(pg.ScatterPlotItem(symbol="o", size=8, brush=theme.DIM, pen=pen)), "seen")
-        self.legend.addItem(StaticSample(pg.ScatterPlotItem(symbol="t1", size=9, brush=theme.DIM, pen=pen)),
-                            "unseen")
+        self.legend.addItem(StaticSample(pg.ScatterPlotItem(symbol="t1", size=9, brush=theme.DIM, pen=pen)), "unseen")
         if key[1]:
-            self.legend.addItem(StaticSample(pg.ScatterPlotItem(symbol="x", size=9, brush=None,
-                                                                pen=pg.mkPen(theme.DIM, width=1.5))),
-                                "synthesised")
+            self.legend.addItem(
+                StaticSample(pg.ScatterPlotItem(symbol="x", size=9, brush=None, pen=pg.mkPen(theme.DIM, width=1.5))),
+                "synthesised",
+            )
         if key[2]:
-            self.legend.addItem(StaticSample(pg.ScatterPlotItem(symbol="star", size=12, brush=theme.DRAFT,
-                                                                pen=pg.mkPen(theme.TEXT, width=0.8))),
-                                "the class you draw")
+            self.legend.addItem(
+                StaticSample(
+                    pg.ScatterPlotItem(symbol="star", size=12, brush=theme.DRAFT, pen=pg.mkPen(theme.TEXT, width=0.8))
+                ),
+                "the class you draw",
+            )
 
     def space(self) -> str:
         return self.space_box.currentData() if self.space_box.isEnabled() else "features"
@@ -228,8 +236,11 @@ class FeatureViewPanel(QWidget):
         d = self.dataset
         if projection is None or d is None:
             return
-        first = self.projection is None or len(self.projection.rows) != len(projection.rows) \
+        first = (
+            self.projection is None
+            or len(self.projection.rows) != len(projection.rows)
             or self.projection.method != projection.method
+        )
         self.projection = projection
         if first:
             self.set_draft_cluster(None)  # placed on the old map; the controller places them again
@@ -251,9 +262,14 @@ class FeatureViewPanel(QWidget):
         else:
             unseen = np.isin(labels, d.unseen_classes)
             brushes = [self._brushes[int(c)] for c in labels]
-            self.scatter.setData(pos=projection.points, data=rows, brush=brushes,
-                                 symbol=list(np.where(unseen, "t1", "o")), size=np.where(unseen, 9, 7),
-                                 pen=pg.mkPen(0, 0, 0, 90))
+            self.scatter.setData(
+                pos=projection.points,
+                data=rows,
+                brush=brushes,
+                symbol=list(np.where(unseen, "t1", "o")),
+                size=np.where(unseen, 9, 7),
+                pen=pg.mkPen(0, 0, 0, 90),
+            )
         if first or projection.final:
             self.plot.getPlotItem().enableAutoRange()
         self.caption.setText(projection.caption + ("" if projection.final else " …"))
@@ -270,10 +286,16 @@ class FeatureViewPanel(QWidget):
         item = self._class_items.get(c)
         if item is None:
             unseen = c in self._unseen
-            item = pg.ScatterPlotItem(pxMode=True, hoverable=True, hoverSize=12,
-                                      hoverPen=pg.mkPen(theme.TEXT, width=1.5), brush=self._brushes[c],
-                                      symbol="t1" if unseen else "o", size=9 if unseen else 7,
-                                      pen=pg.mkPen(0, 0, 0, 90))
+            item = pg.ScatterPlotItem(
+                pxMode=True,
+                hoverable=True,
+                hoverSize=12,
+                hoverPen=pg.mkPen(theme.TEXT, width=1.5),
+                brush=self._brushes[c],
+                symbol="t1" if unseen else "o",
+                size=9 if unseen else 7,
+                pen=pg.mkPen(0, 0, 0, 90),
+            )
             item.sigClicked.connect(self._on_clicked)
             item.sigHovered.connect(self._on_hover)
             self.plot.addItem(item)
@@ -308,9 +330,11 @@ class FeatureViewPanel(QWidget):
             c = int(classes[i])
             centre = np.median(points[labels == c], axis=0)
             color = self.class_color(c)
-            text.setHtml(f"<span style='background:rgba(22,24,29,200); font-size:8.5pt'>"
-                         f"<span style='color:{color.name()}'>●</span> "
-                         f"<span style='color:{theme.TEXT}'>{theme.display_name(d.classes[c])}</span></span>")
+            text.setHtml(
+                f"<span style='background:rgba(22,24,29,200); font-size:8.5pt'>"
+                f"<span style='color:{color.name()}'>●</span> "
+                f"<span style='color:{theme.TEXT}'>{theme.display_name(d.classes[c])}</span></span>"
+            )
             text.setPos(float(centre[0]), float(centre[1]))
             text.show()
 
@@ -321,8 +345,7 @@ class FeatureViewPanel(QWidget):
             self._update_legend()
             return
         k = len(self._brushes)
-        pens = [pg.mkPen(self._brushes[int(c) % k].color(), width=1.5) if k else pg.mkPen(theme.TEXT)
-                for c in labels]
+        pens = [pg.mkPen(self._brushes[int(c) % k].color(), width=1.5) if k else pg.mkPen(theme.TEXT) for c in labels]
         self.synth.setData(pos=np.asarray(points, np.float32), pen=pens, brush=None, symbol="x", size=8)
         self._update_legend()
 
@@ -341,8 +364,13 @@ class FeatureViewPanel(QWidget):
                 self._update_legend()
             return
         self.draft_points = np.asarray(points, np.float32)
-        self.draft_synth.setData(pos=np.asarray(points, np.float32), pen=pg.mkPen(theme.TEXT, width=0.8),
-                                 brush=pg.mkBrush(theme.DRAFT), symbol="star", size=13)
+        self.draft_synth.setData(
+            pos=np.asarray(points, np.float32),
+            pen=pg.mkPen(theme.TEXT, width=0.8),
+            brush=pg.mkBrush(theme.DRAFT),
+            symbol="star",
+            size=13,
+        )
         self._update_legend()
 
     def select_item(self, item: int | None) -> None:

@@ -4,6 +4,7 @@ Filters on top (class, seen/unseen/your photos, correct/wrong, name), the
 grid below; "rank by edited class" sorts it live by the class on the editor.
 Thumbnails are decoded on the bridge's thumbnail thread (see ``thumbnails``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +13,15 @@ import numpy as np
 from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListView, QToolButton, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from zsl_desktop.app import theme
@@ -45,8 +54,12 @@ class GalleryPanel(QWidget):
             combo.setMinimumContentsLength(6)
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.split_filter = QComboBox(self)
-        for text, key in (("All images", "all"), ("Seen classes", "seen"), ("Unseen classes", "unseen"),
-                          ("Your photos", "loose")):
+        for text, key in (
+            ("All images", "all"),
+            ("Seen classes", "seen"),
+            ("Unseen classes", "unseen"),
+            ("Your photos", "loose"),
+        ):
             self.split_filter.addItem(text, key)
         self.result_filter = QComboBox(self)
         for text, key in (("Any result", "all"), ("Correct", "correct"), ("Wrong", "wrong")):
@@ -59,8 +72,9 @@ class GalleryPanel(QWidget):
         self.rank_button = QToolButton(self)
         self.rank_button.setText("Rank by edited class")
         self.rank_button.setCheckable(True)
-        self.rank_button.setToolTip("Sort the thumbnails by their score for the class being edited; "
-                                    "updates live while you move the sliders")
+        self.rank_button.setToolTip(
+            "Sort the thumbnails by their score for the class being edited; updates live while you move the sliders"
+        )
         self.count_label = QLabel("", self)
         self.count_label.setObjectName("hint")
 
@@ -141,8 +155,9 @@ class GalleryPanel(QWidget):
             for i, name in enumerate(dataset.classes):
                 mark = "◆" if i in unseen else "●"
                 self.class_filter.addItem(f"{mark} {theme.display_name(name)}", i)
-                self.class_filter.setItemData(i + 1, QColor(theme.UNSEEN if i in unseen else theme.SEEN),
-                                              Qt.ForegroundRole)
+                self.class_filter.setItemData(
+                    i + 1, QColor(theme.UNSEEN if i in unseen else theme.SEEN), Qt.ForegroundRole
+                )
         self.class_filter.blockSignals(False)
         if dataset is None:
             self.model.beginResetModel()
@@ -153,8 +168,10 @@ class GalleryPanel(QWidget):
         self.model.set_dataset(dataset)
         self._set_empty("")
         if not dataset.has_images:
-            self._set_empty(f"{dataset.name} has precomputed features only: there are no images to show. "
-                            f"Predictions and the feature view still work.")
+            self._set_empty(
+                f"{dataset.name} has precomputed features only: there are no images to show. "
+                f"Predictions and the feature view still work."
+            )
 
     def _set_empty(self, text: str) -> None:
         self.empty.setText(text)
@@ -238,8 +255,13 @@ class GalleryPanel(QWidget):
         self.view.scrollToTop()  # a new search lists its hits from the first, not at the old scroll offset
 
     def _on_filters(self) -> None:
-        self.model.set_filter(**{"class": self.class_filter.currentData(), "split": self.split_filter.currentData(),
-                                 "result": self.result_filter.currentData()})
+        self.model.set_filter(
+            **{
+                "class": self.class_filter.currentData(),
+                "split": self.split_filter.currentData(),
+                "result": self.result_filter.currentData(),
+            }
+        )
 
     def _on_rank(self, on: bool) -> None:
         self.delegate.show_rank = on

@@ -5,6 +5,7 @@ this image with their scores; clicking one shows where the model looked for
 it. Opacity and colour map are live. The parts strip is the slot for
 methods that localise discriminative parts (SGMA): ``show_parts(boxes, crops)``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,8 +14,20 @@ import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QSlider,
-    QSplitter, QStyle, QStyledItemDelegate, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QVBoxLayout,
+    QWidget,
 )
 
 from zsl_desktop.app import export, theme
@@ -50,8 +63,11 @@ class _ScoreDelegate(QStyledItemDelegate):
         painter.setPen(QColor(theme.TEXT))
         text = index.data(Qt.DisplayRole) or ""
         label, _, score = text.rpartition("\t")
-        painter.drawText(r.adjusted(8, 0, -60, 0), Qt.AlignVCenter | Qt.AlignLeft,
-                         painter.fontMetrics().elidedText(label, Qt.ElideRight, r.width() - 70))
+        painter.drawText(
+            r.adjusted(8, 0, -60, 0),
+            Qt.AlignVCenter | Qt.AlignLeft,
+            painter.fontMetrics().elidedText(label, Qt.ElideRight, r.width() - 70),
+        )
         painter.setPen(QColor(theme.DIM))
         painter.drawText(r.adjusted(0, 0, -8, 0), Qt.AlignVCenter | Qt.AlignRight, score)
         painter.restore()
@@ -89,8 +105,10 @@ class ImageViewPanel(QWidget):
         self.cmap = QComboBox(self)
         self.cmap.addItems(COLORMAPS)
         self.parts_box = QCheckBox("All parts", self)
-        self.parts_box.setToolTip("Show every annotated part location (ground truth) of this image; the part "
-                                  "the shown attribute describes is always marked when it is annotated")
+        self.parts_box.setToolTip(
+            "Show every annotated part location (ground truth) of this image; the part "
+            "the shown attribute describes is always marked when it is annotated"
+        )
         self.export_button = QPushButton("Export PNG", self)
         controls = QHBoxLayout()
         controls.setSpacing(8)
@@ -188,8 +206,11 @@ class ImageViewPanel(QWidget):
         self.canvas.set_map(None)
         self.show_parts(None, None)  # the last dataset's part boxes and crops go with it
         self.canvas.set_part_points([])
-        self.canvas.set_empty_text("Select an image in the gallery" if dataset is None or dataset.has_images
-                                   else f"{dataset.name} has no images (precomputed features only)")
+        self.canvas.set_empty_text(
+            "Select an image in the gallery"
+            if dataset is None or dataset.has_images
+            else f"{dataset.name} has no images (precomputed features only)"
+        )
         self.parts_box.setEnabled(dataset is not None and dataset.part_locations is not None)
         self._set_controls_enabled(False)
 
@@ -208,8 +229,10 @@ class ImageViewPanel(QWidget):
 
     def set_summary(self, truth: str, kind: str, predicted: str | None) -> None:
         color = theme.KIND_COLORS.get(kind, theme.DIM)
-        text = f"<span style='color:{color}'>●</span> {theme.display_name(truth)} " \
-               f"<span style='color:{theme.FAINT}'>({theme.KIND_LABELS.get(kind, kind)})</span>"
+        text = (
+            f"<span style='color:{color}'>●</span> {theme.display_name(truth)} "
+            f"<span style='color:{theme.FAINT}'>({theme.KIND_LABELS.get(kind, kind)})</span>"
+        )
         if predicted:
             ok = predicted == truth
             mark = f"<span style='color:{theme.CORRECT if ok else theme.WRONG}'>{'✓' if ok else '✗'}</span>"
@@ -308,8 +331,9 @@ class ImageViewPanel(QWidget):
                 w.deleteLater()
         for i, crop in enumerate(crops or []):
             label = QLabel(self.parts_strip)
-            label.setPixmap(QPixmap.fromImage(rgb_to_qimage(crop)).scaled(72, 72, Qt.KeepAspectRatio,
-                                                                          Qt.SmoothTransformation))
+            label.setPixmap(
+                QPixmap.fromImage(rgb_to_qimage(crop)).scaled(72, 72, Qt.KeepAspectRatio, Qt.SmoothTransformation)
+            )
             label.setStyleSheet(f"border: 2px solid {part_color(i)}; border-radius: 3px;")
             label.setToolTip(f"part {i + 1} (the box of the same colour on the image)")
             self.parts_layout.insertWidget(self.parts_layout.count() - 1, label)
@@ -327,8 +351,7 @@ class ImageViewPanel(QWidget):
     def _update_parts(self) -> None:
         """Mark the shown attribute's part; with "All parts", every annotated part (labels never overlap)."""
         d, img = self.dataset, self.image
-        if d is None or img is None or d.part_locations is None or self.item is None \
-                or self.item >= d.num_samples:
+        if d is None or img is None or d.part_locations is None or self.item is None or self.item >= d.num_samples:
             self.canvas.set_part_points([])
             return
         focus = self.focus_parts() if self.explained is not None and self.explained.attention is not None else ()

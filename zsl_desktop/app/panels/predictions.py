@@ -6,12 +6,20 @@ before the softmax. γ defaults to the value the model chose on validation
 data; moving the slider re-ranks instantly because the raw scores are kept
 here (a softmax over a few hundred numbers needs no worker).
 """
+
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from zsl_desktop.app import export, theme
@@ -65,9 +73,11 @@ class PredictionsPanel(QWidget):
         self.domain_warning.setObjectName("warning")
         self.domain_warning.setWordWrap(True)
         self.domain_warning.setStyleSheet(f"color: {theme.WRONG}; font-weight: 600;")
-        self.domain_warning.setToolTip("Its features are far from every image the model was trained on "
-                                       "(beyond what 99% of held-out training images reach): treat these "
-                                       "predictions as guesses.")
+        self.domain_warning.setToolTip(
+            "Its features are far from every image the model was trained on "
+            "(beyond what 99% of held-out training images reach): treat these "
+            "predictions as guesses."
+        )
         self.bars = PredictionBars(self)
         self.train_button = QPushButton("Open the Training panel", self)
         self.train_button.setObjectName("primary")
@@ -100,8 +110,11 @@ class PredictionsPanel(QWidget):
         head.addLayout(titles, 1)
         head.addWidget(self.topk)
         head.addWidget(self.export_button)
-        self.note = QLabel("γ is added to the scores of unseen classes and of yours before the softmax; "
-                           "raw scores are shown beside the probabilities.", self)
+        self.note = QLabel(
+            "γ is added to the scores of unseen classes and of yours before the softmax; "
+            "raw scores are shown beside the probabilities.",
+            self,
+        )
         self.note.setObjectName("hint")
         self.note.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -187,8 +200,11 @@ class PredictionsPanel(QWidget):
     def set_source(self, predicted_by: str, gamma_offset: float, out_of_domain: bool) -> None:
         """Who scored the shown image (a photo may go to the real-bird model) and whether it is out of its domain."""
         self.predicted_by, self.gamma_offset, self.out_of_domain = predicted_by, float(gamma_offset), out_of_domain
-        self.source_label.setText(f"Predicted by the {predicted_by}: this photo is not like the open "
-                                  f"dataset's images." if predicted_by else "")
+        self.source_label.setText(
+            f"Predicted by the {predicted_by}: this photo is not like the open dataset's images."
+            if predicted_by
+            else ""
+        )
         self.source_label.setVisible(bool(predicted_by))
         self.domain_warning.setVisible(bool(out_of_domain))
 
@@ -210,8 +226,9 @@ class PredictionsPanel(QWidget):
         calibrated = calibrate_kinds(self.raw, self.kinds, self._gamma + self.gamma_offset)
         probs = softmax(calibrated)
         order = np.argsort(-calibrated, kind="stable")
-        return [(self.names[i], self.kinds[i], float(self.raw[i]), float(calibrated[i]), float(probs[i]))
-                for i in order]
+        return [
+            (self.names[i], self.kinds[i], float(self.raw[i]), float(calibrated[i]), float(probs[i])) for i in order
+        ]
 
     def redraw(self) -> None:
         if not self.has_model:
@@ -222,8 +239,7 @@ class PredictionsPanel(QWidget):
                 self.bars.set_message("Select an image to see what the model thinks it is")
             return
         k = self.topk.value()
-        self.bars.set_rows([BarRow(n, kind, p, r, c, is_truth=(n == self.truth))
-                            for n, kind, r, c, p in ranking[:k]])
+        self.bars.set_rows([BarRow(n, kind, p, r, c, is_truth=(n == self.truth)) for n, kind, r, c, p in ranking[:k]])
 
     def top_class(self) -> str | None:
         ranking = self.ranking()

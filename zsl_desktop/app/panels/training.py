@@ -7,6 +7,7 @@ view, so a long run never slows the GUI down.
 Why over 400 lines: the method form, the curves and the report are three tabs
 of one job's life (settings, progress, results) and share its state.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,8 +16,20 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
-    QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from zsl_desktop.app import theme
@@ -47,12 +60,12 @@ class Series:
             size = max(need, 2 * len(self._x))
             self._x = np.resize(self._x, size)
             self._y = np.resize(self._y, size)
-        self._x[self.n:need] = x
-        self._y[self.n:need] = y
+        self._x[self.n : need] = x
+        self._y[self.n : need] = y
         self.n = need
 
     def data(self):
-        return self._x[:self.n], self._y[:self.n]
+        return self._x[: self.n], self._y[: self.n]
 
 
 def phase_text(phase: str, fold: int = 0, folds: int = 1) -> str:
@@ -94,14 +107,16 @@ class TrainingPanel(QWidget):
         self.epochs = QSpinBox(self)
         self.epochs.setRange(1, 1000)
         self.seed = QSpinBox(self)
-        self.seed.setRange(0, 2 ** 31 - 1)
+        self.seed.setRange(0, 2**31 - 1)
         self.selection = QComboBox(self)
         self.selection.addItem("validation (recommended)", "validation")
         self.selection.addItem("test split (reproduction only)", "test")
         self.selection.setMinimumContentsLength(12)
         self.selection.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.selection.setToolTip("Choose the epoch and calibration γ on held-out seen classes (validation) or, "
-                                  "only to reproduce published tables, on the test split")
+        self.selection.setToolTip(
+            "Choose the epoch and calibration γ on held-out seen classes (validation) or, "
+            "only to reproduce published tables, on the test split"
+        )
         self.hparams = QTableWidget(0, 2, self)
         self.hparams.setHorizontalHeaderLabels(["hyper-parameter", "value"])
         self.hparams.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
@@ -166,8 +181,10 @@ class TrainingPanel(QWidget):
         legend_below(self.val_plot.getPlotItem(), columns=4)
         self.val_plot.setYRange(0, 100)
         self._empty_texts = {}
-        self._empty_hints = {self.loss_plot: ("the loss appears here while a model trains", 0.5),
-                             self.val_plot: ("validation accuracy per epoch appears here", 50)}
+        self._empty_hints = {
+            self.loss_plot: ("the loss appears here while a model trains", 0.5),
+            self.val_plot: ("validation accuracy per epoch appears here", 50),
+        }
         for plot, (text, y) in self._empty_hints.items():
             self._add_empty_text(plot, text, y)
         self.evaluation = EvaluationView(self)
@@ -257,8 +274,13 @@ class TrainingPanel(QWidget):
             value = parse_hparam(key, text, default)  # ValueError naming the key
             if value != default:
                 hparams[key] = value
-        return TrainConfig(method=self.method_box.currentData(), epochs=self.epochs.value(), hparams=hparams,
-                           seed=self.seed.value(), select=self.selection.currentData())
+        return TrainConfig(
+            method=self.method_box.currentData(),
+            epochs=self.epochs.value(),
+            hparams=hparams,
+            seed=self.seed.value(),
+            select=self.selection.currentData(),
+        )
 
     def _on_start(self) -> None:
         try:
@@ -295,8 +317,7 @@ class TrainingPanel(QWidget):
 
     def _stopped_text(self) -> str:
         """What a stopped run leaves behind: the model that was active before, or none."""
-        return ("Stopped. The previous model stays active." if self.has_model
-                else "Stopped. No model is active yet.")
+        return "Stopped. The previous model stays active." if self.has_model else "Stopped. No model is active yet."
 
     def set_dataset(self, dataset) -> None:
         """Say what a run will learn from, and pick a method the dataset's features allow.
@@ -322,13 +343,17 @@ class TrainingPanel(QWidget):
         from zsl_desktop.engine.training import SELECTION_FOLDS
 
         held = max(1, int(round(len(dataset.seen_classes) * 0.2)))
-        self.info.setText(f"{n:,} images of {len(dataset.seen_classes)} seen classes; epoch and γ chosen on "
-                          f"{SELECTION_FOLDS} folds of {held} held-out seen classes.")
-        self.info.setToolTip(f"Learns from the {n:,} trainval images of the {len(dataset.seen_classes)} seen "
-                             f"classes. With validation selection, the epoch and the calibration γ are chosen "
-                             f"on {SELECTION_FOLDS} groups of {held} seen classes, each held out in turn as if "
-                             f"unseen (datasets with their own train/val split use that one); the test split is "
-                             f"used only for the final report.")
+        self.info.setText(
+            f"{n:,} images of {len(dataset.seen_classes)} seen classes; epoch and γ chosen on "
+            f"{SELECTION_FOLDS} folds of {held} held-out seen classes."
+        )
+        self.info.setToolTip(
+            f"Learns from the {n:,} trainval images of the {len(dataset.seen_classes)} seen "
+            f"classes. With validation selection, the epoch and the calibration γ are chosen "
+            f"on {SELECTION_FOLDS} groups of {held} seen classes, each held out in turn as if "
+            f"unseen (datasets with their own train/val split use that one); the test split is "
+            f"used only for the final report."
+        )
 
     # -- a run -----------------------------------------------------------------------------------------
     def on_started(self) -> None:
@@ -380,13 +405,20 @@ class TrainingPanel(QWidget):
             phase = phase_text(event.phase, self._val_fold, self._val_folds)
             loss = event.losses.get("total")
             loss_text = f" · loss {float(loss[-1]):.3f}" if loss is not None and len(loss) else ""
-            self.state.setText(f"{phase}\nepoch {event.epoch} · step {event.step:,}/{event.total:,} · "
-                               f"{event.rate:.0f} steps/s · ETA {fmt_seconds(eta)}{loss_text}")
+            self.state.setText(
+                f"{phase}\nepoch {event.epoch} · step {event.step:,}/{event.total:,} · "
+                f"{event.rate:.0f} steps/s · ETA {fmt_seconds(eta)}{loss_text}"
+            )
         elif isinstance(event, Phase):
             if self._phase:
                 self._offset = self._last_x()
-                line = pg.InfiniteLine(self._offset, angle=90, pen=pg.mkPen(theme.FAINT, style=Qt.DashLine),
-                                       label=event.name, labelOpts={"color": theme.DIM, "position": 0.92})
+                line = pg.InfiniteLine(
+                    self._offset,
+                    angle=90,
+                    pen=pg.mkPen(theme.FAINT, style=Qt.DashLine),
+                    label=event.name,
+                    labelOpts={"color": theme.DIM, "position": 0.92},
+                )
                 self.loss_plot.addItem(line)
                 self._phase_lines.append(line)
             self._phase = event.name
@@ -396,8 +428,9 @@ class TrainingPanel(QWidget):
                 self._val = {}
             self._val_fold, self._val_folds = event.fold, event.folds
             if event.folds > 1:
-                self.val_plot.setTitle(f"fold {event.fold + 1} of {event.folds} of held-out seen classes",
-                                       color=theme.DIM, size="9pt")
+                self.val_plot.setTitle(
+                    f"fold {event.fold + 1} of {event.folds} of held-out seen classes", color=theme.DIM, size="9pt"
+                )
             m = event.metrics
             for key, label in (("h", "H"), ("u", "U"), ("s", "S"), ("zsl_t1", "ZSL T1")):
                 if key in m:
@@ -409,9 +442,14 @@ class TrainingPanel(QWidget):
         elif isinstance(event, TrainDone):
             if event.report is not None:
                 self.show_report(event.report, "Test-split evaluation of the model just trained")
-            self.state.setText(event.message or ("Done in " + fmt_seconds(time.perf_counter() - self.started_at)
-                                                 + ". The new model is active." if not event.cancelled else
-                                                 self._stopped_text()))
+            self.state.setText(
+                event.message
+                or (
+                    "Done in " + fmt_seconds(time.perf_counter() - self.started_at) + ". The new model is active."
+                    if not event.cancelled
+                    else self._stopped_text()
+                )
+            )
             self.progress.setValue(1000 if not event.cancelled else self.progress.value())
         elif isinstance(event, Progress) and event.stage == "model":
             self.state.setText(event.message)
@@ -462,8 +500,15 @@ class TrainingPanel(QWidget):
             item = self._val_items.get(name)
             if item is None:
                 width = 2.5 if name == "H" else 1.5
-                item = self.val_plot.plot([], [], pen=pg.mkPen(colors.get(name, theme.DIM), width=width), name=name,
-                                          symbol="o", symbolSize=5, symbolBrush=colors.get(name, theme.DIM))
+                item = self.val_plot.plot(
+                    [],
+                    [],
+                    pen=pg.mkPen(colors.get(name, theme.DIM), width=width),
+                    name=name,
+                    symbol="o",
+                    symbolSize=5,
+                    symbolBrush=colors.get(name, theme.DIM),
+                )
                 self._val_items[name] = item
             item.setData(*series.data())
 
@@ -497,8 +542,9 @@ class TrainingPanel(QWidget):
         self.export_button.setEnabled(which is not None)
         self.export_button.setText(f"Export {self.plot_title(which)}…" if which else "Export…")
         self.export_button.setMinimumWidth(self.export_button.sizeHint().width())  # never cut the name
-        self.export_button.setToolTip(f"Save the {self.plot_title(which)} plot as PNG or SVG" if which
-                                      else "This tab has no plot to export")
+        self.export_button.setToolTip(
+            f"Save the {self.plot_title(which)} plot as PNG or SVG" if which else "This tab has no plot to export"
+        )
 
     def _on_export(self) -> None:
         which = self.visible_plot()

@@ -1,4 +1,5 @@
 """One attribute as a labelled slider in the dataset's own value scale (CUB: 0-100)."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal

@@ -5,6 +5,7 @@ Why custom painting rather than a plot item: each row carries a kind chip
 probability bar and the raw score beside it, which reads better than axis
 tick labels and costs well under a millisecond to repaint.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -104,8 +105,9 @@ class PredictionBars(QWidget):
             p.setPen(Qt.NoPen)
             p.setBrush(QColor(theme.BASE))
             p.drawRoundedRect(track, 5, 5)
-            bar = QRectF(track.left(), track.top(), max(3.0, track.width() * max(0.0, min(1.0, row.probability))),
-                         track.height())
+            bar = QRectF(
+                track.left(), track.top(), max(3.0, track.width() * max(0.0, min(1.0, row.probability))), track.height()
+            )
             fill = QColor(color)
             fill.setAlpha(150 if i else 210)
             p.setBrush(fill)
@@ -137,9 +139,11 @@ class PredictionBars(QWidget):
         if i >= 0:
             r = self.rows[i]
             action = "edit it" if r.kind in ("user", "draft") else "show its images in the gallery"
-            self.setToolTip(f"{r.name}\nprobability {100 * r.probability:.2f}%\nraw score {r.raw:+.4f}\n"
-                            f"calibrated {r.calibrated:+.4f} ({theme.KIND_LABELS.get(r.kind, r.kind)} class)\n"
-                            f"click to {action}")
+            self.setToolTip(
+                f"{r.name}\nprobability {100 * r.probability:.2f}%\nraw score {r.raw:+.4f}\n"
+                f"calibrated {r.calibrated:+.4f} ({theme.KIND_LABELS.get(r.kind, r.kind)} class)\n"
+                f"click to {action}"
+            )
 
     def leaveEvent(self, event) -> None:
         self._hover = -1

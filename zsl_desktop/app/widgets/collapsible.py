@@ -1,4 +1,5 @@
 """A titled section whose body folds away (attribute groups in the class editor)."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
@@ -21,7 +22,8 @@ class CollapsibleSection(QWidget):
         self.button.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.button.setStyleSheet(
             f"QToolButton {{ background: transparent; border: none; font-weight: 600; color: {theme.TEXT};"
-            f" text-align: left; padding: 5px 2px; }} QToolButton:checked {{ background: transparent; }}")
+            f" text-align: left; padding: 5px 2px; }} QToolButton:checked {{ background: transparent; }}"
+        )
         self.badge = QLabel("", self)
         self.badge.setObjectName("hint")
         header = QHBoxLayout()

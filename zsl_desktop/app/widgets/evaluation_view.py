@@ -1,4 +1,5 @@
 """An evaluation at a glance: the standard figures as big numbers, and the seen-unseen curve."""
+
 from __future__ import annotations
 
 import pyqtgraph as pg
@@ -7,9 +8,14 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from zsl_desktop.app import theme
 from zsl_desktop.app.widgets.stat_cards import StatCards
 
-TIPS = {"h": "GZSL harmonic mean of U and S", "zsl": "conventional ZSL: unseen images, unseen classes only",
-        "u": "GZSL per-class accuracy on unseen classes", "s": "GZSL per-class accuracy on seen classes",
-        "ausuc": "area under the seen–unseen accuracy curve", "gamma": "calibration used for U/S/H"}
+TIPS = {
+    "h": "GZSL harmonic mean of U and S",
+    "zsl": "conventional ZSL: unseen images, unseen classes only",
+    "u": "GZSL per-class accuracy on unseen classes",
+    "s": "GZSL per-class accuracy on seen classes",
+    "ausuc": "area under the seen–unseen accuracy curve",
+    "gamma": "calibration used for U/S/H",
+}
 NO_EVALUATION = "No evaluation yet: train or load a model."
 
 
@@ -20,10 +26,18 @@ class EvaluationView(QWidget):
         theme.style_plot(self.curve_plot.getPlotItem(), "seen %", "unseen %")
         self.curve_plot.setXRange(0, 100)
         self.curve_plot.setYRange(0, 100)
-        self.cards = StatCards([
-            ("h", "harmonic H", theme.ACCENT), ("zsl", "ZSL top-1", theme.USER),
-            ("u", "unseen U", theme.UNSEEN), ("s", "seen S", theme.SEEN),
-            ("ausuc", "AUSUC", theme.TEXT), ("gamma", "γ", theme.TEXT)], columns=2, parent=self)
+        self.cards = StatCards(
+            [
+                ("h", "harmonic H", theme.ACCENT),
+                ("zsl", "ZSL top-1", theme.USER),
+                ("u", "unseen U", theme.UNSEEN),
+                ("s", "seen S", theme.SEEN),
+                ("ausuc", "AUSUC", theme.TEXT),
+                ("gamma", "γ", theme.TEXT),
+            ],
+            columns=2,
+            parent=self,
+        )
         for key, tip in TIPS.items():
             self.cards.cards[key].setToolTip(tip)
         self.title = QLabel(NO_EVALUATION, self)
@@ -64,10 +78,22 @@ class EvaluationView(QWidget):
         plot = self.curve_plot.getPlotItem()
         plot.clear()
         curve = report.curve
-        plot.plot(100 * curve.seen, 100 * curve.unseen, pen=pg.mkPen(theme.ACCENT, width=2),
-                  fillLevel=0, brush=pg.mkBrush(76, 194, 255, 40))
-        plot.plot([100 * g.s], [100 * g.u], pen=None, symbol="o", symbolSize=10, symbolBrush=theme.UNSEEN,
-                  symbolPen=pg.mkPen(theme.TEXT))
+        plot.plot(
+            100 * curve.seen,
+            100 * curve.unseen,
+            pen=pg.mkPen(theme.ACCENT, width=2),
+            fillLevel=0,
+            brush=pg.mkBrush(76, 194, 255, 40),
+        )
+        plot.plot(
+            [100 * g.s],
+            [100 * g.u],
+            pen=None,
+            symbol="o",
+            symbolSize=10,
+            symbolBrush=theme.UNSEEN,
+            symbolPen=pg.mkPen(theme.TEXT),
+        )
         text = pg.TextItem(f"H {100 * g.h:.1f}", color=theme.TEXT, anchor=(1, 1) if g.s > 0.6 else (0, 1))
         text.setPos(100 * g.s, 100 * g.u + 2)
         plot.addItem(text)

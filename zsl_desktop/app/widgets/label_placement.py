@@ -8,6 +8,7 @@ stays inside the bounds and clear of every label (and keep-out rectangle)
 already placed. Labels are placed in priority order; one that finds no room
 is left out (its point is still drawn), never drawn over another.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

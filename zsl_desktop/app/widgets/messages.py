@@ -1,4 +1,5 @@
 """Non-blocking message boxes: a modal ``exec()`` would stall the event loop (and every test)."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt

@@ -8,6 +8,7 @@ Over it go the marks of ``overlay_marks``: the map's peak, the annotated
 part locations (the shown attribute's part emphasised) and SGMA's part
 boxes, each with a label that never covers another.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -156,8 +157,7 @@ class OverlayCanvas(QWidget):
             return []
         target = self._target() if target is None else target
         peak = self._peak if self._map is not None and self._opacity > 0 else None
-        return layout_marks(target, view_square(target), self.font(), peak, self._points, self._focus,
-                            self._boxes)
+        return layout_marks(target, view_square(target), self.font(), peak, self._points, self._focus, self._boxes)
 
     def caption_text(self, marks=None) -> str:
         """The caption, plus how far the peak is from the named part when that part is annotated."""
@@ -217,8 +217,11 @@ class OverlayCanvas(QWidget):
         target = self._target()
         marks = self._paint_image(painter, target)
         painter.setPen(QColor(theme.DIM))
-        painter.drawText(QRectF(8, self.height() - CAPTION_HEIGHT - 6, self.width() - 16, CAPTION_HEIGHT),
-                         Qt.AlignCenter | Qt.TextWordWrap, self.caption_text(marks))
+        painter.drawText(
+            QRectF(8, self.height() - CAPTION_HEIGHT - 6, self.width() - 16, CAPTION_HEIGHT),
+            Qt.AlignCenter | Qt.TextWordWrap,
+            self.caption_text(marks),
+        )
 
     def _paint_image(self, painter: QPainter, target: QRectF, outline_view: bool = True) -> list:
         """The image in ``target``, the map on the view square, then the marks; returns the marks."""

@@ -7,6 +7,7 @@ part the shown attribute describes (crown colour -> crown) is drawn larger,
 so the distance between the two can be read at a glance. Every label is a
 small pill placed by ``label_placement`` so that no two overlap.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,8 +57,7 @@ def _label_size(font: QFont, text: str) -> QSizeF:
     return QSizeF(metrics.horizontalAdvance(text) + 10, metrics.height() + 4)
 
 
-def layout_marks(target: QRectF, view: QRectF, font: QFont, peak=None, points=(), focus=(),
-                 boxes=None) -> list[Mark]:
+def layout_marks(target: QRectF, view: QRectF, font: QFont, peak=None, points=(), focus=(), boxes=None) -> list[Mark]:
     """Every mark with its label box, labels placed without overlap.
 
     ``target``: the image on screen; ``view``: the centre square the backbone saw (where maps and boxes
@@ -75,8 +75,12 @@ def layout_marks(target: QRectF, view: QRectF, font: QFont, peak=None, points=()
 
     if boxes is not None:
         for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, dtype=float)):
-            r = QRectF(view.left() + x0 * view.width(), view.top() + y0 * view.height(),
-                       (x1 - x0) * view.width(), (y1 - y0) * view.height())
+            r = QRectF(
+                view.left() + x0 * view.width(),
+                view.top() + y0 * view.height(),
+                (x1 - x0) * view.width(),
+                (y1 - y0) * view.height(),
+            )
             text = f"part {i + 1}"
             marks.append(Mark("box", text, r.topLeft(), part_color(i), box=r))
             requests.append(LabelRequest(r.topLeft(), _label_size(bold, text), 50 - i, 2.0))
@@ -92,8 +96,7 @@ def layout_marks(target: QRectF, view: QRectF, font: QFont, peak=None, points=()
         text = short_part_name(name)
         marks.append(Mark("focus" if tied else "part", text, c, theme.ACCENT if tied else theme.LOOSE))
         radius = FOCUS_RADIUS if tied else DOT_RADIUS
-        requests.append(LabelRequest(c, _label_size(bold if tied else plain, text), 90 if tied else 0,
-                                     radius + 3))
+        requests.append(LabelRequest(c, _label_size(bold if tied else plain, text), 90 if tied else 0, radius + 3))
         keep_out.append(dot_rect(c, radius + 1))
     boxes_out = place_labels(requests, target, keep_out, rings=3)  # farther away a label names nothing
     return [Mark(m.kind, m.text, m.anchor, m.color, label, m.box) for m, label in zip(marks, boxes_out)]
@@ -127,12 +130,16 @@ def paint_marks(painter: QPainter, marks: list[Mark], font: QFont) -> None:
                 painter.setPen(pen)
                 painter.drawEllipse(m.anchor, PEAK_RADIUS, PEAK_RADIUS)
                 for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-                    painter.drawLine(m.anchor + QPointF(dx * (PEAK_RADIUS - 4), dy * (PEAK_RADIUS - 4)),
-                                     m.anchor + QPointF(dx * (PEAK_RADIUS + 4), dy * (PEAK_RADIUS + 4)))
+                    painter.drawLine(
+                        m.anchor + QPointF(dx * (PEAK_RADIUS - 4), dy * (PEAK_RADIUS - 4)),
+                        m.anchor + QPointF(dx * (PEAK_RADIUS + 4), dy * (PEAK_RADIUS + 4)),
+                    )
     for m in marks:  # a faint leader from a part's dot to a label placed away from it
         if m.kind in ("part", "focus") and m.label is not None:
-            end = QPointF(min(max(m.anchor.x(), m.label.left()), m.label.right()),
-                          min(max(m.anchor.y(), m.label.top()), m.label.bottom()))
+            end = QPointF(
+                min(max(m.anchor.x(), m.label.left()), m.label.right()),
+                min(max(m.anchor.y(), m.label.top()), m.label.bottom()),
+            )
             radius = FOCUS_RADIUS if m.kind == "focus" else DOT_RADIUS
             if np.hypot(end.x() - m.anchor.x(), end.y() - m.anchor.y()) > radius + 6:
                 painter.setPen(QPen(QColor(230, 232, 238, 150), 1))
@@ -152,8 +159,11 @@ def paint_marks(painter: QPainter, marks: list[Mark], font: QFont) -> None:
 
 def mark_at(marks: list[Mark], point: QPointF, reach: float = 8.0) -> Mark | None:
     """The dot or peak marker under ``point`` (for a tooltip naming a part whose label had no room)."""
-    near = [m for m in marks if m.kind in ("part", "focus", "peak")
-            and np.hypot(m.anchor.x() - point.x(), m.anchor.y() - point.y()) <= reach]
+    near = [
+        m
+        for m in marks
+        if m.kind in ("part", "focus", "peak") and np.hypot(m.anchor.x() - point.x(), m.anchor.y() - point.y()) <= reach
+    ]
     return min(near, key=lambda m: np.hypot(m.anchor.x() - point.x(), m.anchor.y() - point.y()), default=None)
 
 
@@ -166,6 +176,7 @@ def peak_to_part(marks: list[Mark], view: QRectF) -> tuple[str, float] | None:
     parts = [m for m in marks if m.kind == "focus"]
     if peak is None or not parts or view.width() <= 0:
         return None
+
     def distance(m: Mark) -> float:
         d = m.anchor - peak.anchor
         return float(np.hypot(d.x(), d.y()))

@@ -6,6 +6,7 @@ The legend and the footer go into the PlotItem's own grid layout, under the
 bottom axis (rows 4 and 5; pyqtgraph uses rows 0-3), so they never overlap
 the data and every PNG/SVG export of the PlotItem includes them.
 """
+
 from __future__ import annotations
 
 import math

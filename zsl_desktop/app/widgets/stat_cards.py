@@ -1,4 +1,5 @@
 """A row of big numbers with small captions (the evaluation summary people remember)."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt

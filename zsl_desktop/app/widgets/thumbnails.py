@@ -5,6 +5,7 @@ correctness and name, or ranking them by the edited class's score, is one
 numpy expression; the model then exposes only the visible order. Thumbnails
 are asked for when the view first paints an item and cached as QPixmaps.
 """
+
 from __future__ import annotations
 
 import math
@@ -288,7 +289,8 @@ class ThumbDelegate(QStyledItemDelegate):
         f.setPointSizeF(8.5)
         painter.setFont(f)
         text_rect = QRect(r.left() + 2, box.bottom() + 4, r.width() - 4, 18)
-        text = painter.fontMetrics().elidedText(str(index.data(Qt.DisplayRole)).replace("_", " "),
-                                                Qt.ElideRight, text_rect.width())
+        text = painter.fontMetrics().elidedText(
+            str(index.data(Qt.DisplayRole)).replace("_", " "), Qt.ElideRight, text_rect.width()
+        )
         painter.drawText(text_rect, Qt.AlignHCenter | Qt.AlignTop, text)
         painter.restore()

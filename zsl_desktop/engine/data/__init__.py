@@ -1,16 +1,33 @@
 """Dataset loaders. ``load_dataset`` detects the format; every loader returns a ``Dataset``."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from .model import (
-    Attribute, Dataset, DatasetError, SPLIT_NAMES, check_zsl_split, split_from_classes, validation_split,
+    Attribute,
+    Dataset,
+    DatasetError,
+    SPLIT_NAMES,
+    check_zsl_split,
+    split_from_classes,
+    validation_split,
 )
 
 FORMATS = ("builtin", "cub", "awa2", "sun", "xlsa17", "folder")
 
-__all__ = ["Attribute", "Dataset", "DatasetError", "SPLIT_NAMES", "FORMATS", "detect_format", "load_dataset",
-           "load_builtin", "split_from_classes", "validation_split"]
+__all__ = [
+    "Attribute",
+    "Dataset",
+    "DatasetError",
+    "SPLIT_NAMES",
+    "FORMATS",
+    "detect_format",
+    "load_dataset",
+    "load_builtin",
+    "split_from_classes",
+    "validation_split",
+]
 
 
 def detect_format(path) -> str:
@@ -39,8 +56,10 @@ def detect_format(path) -> str:
     if has("classes.csv"):
         return "folder"
     raise DatasetError(
-        path, "cannot tell the dataset format: expected CUB (images.txt), AwA2 (predicate-matrix-continuous.txt), "
-              "SUN (images.mat), xlsa17 (res101.mat) or our folder format (classes.csv)")
+        path,
+        "cannot tell the dataset format: expected CUB (images.txt), AwA2 (predicate-matrix-continuous.txt), "
+        "SUN (images.mat), xlsa17 (res101.mat) or our folder format (classes.csv)",
+    )
 
 
 def load_dataset(path, format: str | None = None, **options) -> Dataset:
@@ -59,18 +78,23 @@ def _load(path, format: str | None = None, **options) -> Dataset:
         return load_builtin(small=str(path) == "builtin-small" or options.pop("small", False), **options)
     if fmt == "cub":
         from .cub import load_cub
+
         return load_cub(path, **options)
     if fmt == "awa2":
         from .awa2 import load_awa2
+
         return load_awa2(path, **options)
     if fmt == "sun":
         from .sun import load_sun
+
         return load_sun(path, **options)
     if fmt == "xlsa17":
         from .xlsa17 import load_xlsa17
+
         return load_xlsa17(path, **options)
     if fmt == "folder":
         from .folder import load_folder
+
         return load_folder(path, **options)
     raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
 

@@ -9,6 +9,7 @@ Unknown predicate values (-1 in ``predicate-matrix-continuous.txt``, four of
 them in the real file) are set to 0 so every value lies in 0-100; a note says
 how many.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

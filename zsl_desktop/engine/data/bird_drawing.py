@@ -10,6 +10,7 @@ the edges that ``ImageDraw`` leaves jagged.
 Why one module over 400 lines: the drawing of one bird, part by part, is one sequence of steps; its geometry
 and scenery helpers are in ``bird_geometry.py`` and ``bird_scenery.py``.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,14 +54,38 @@ GROUPS: dict[str, tuple[str, ...]] = {
 
 #: the 15 CUB-200-2011 parts, in CUB's id order (id = index + 1).
 PART_NAMES = (
-    "back", "beak", "belly", "breast", "crown", "forehead", "left eye", "left leg",
-    "left wing", "nape", "right eye", "right leg", "right wing", "tail", "throat",
+    "back",
+    "beak",
+    "belly",
+    "breast",
+    "crown",
+    "forehead",
+    "left eye",
+    "left leg",
+    "left wing",
+    "nape",
+    "right eye",
+    "right leg",
+    "right wing",
+    "tail",
+    "throat",
 )
 
 # Region ids of the optional label map (tests check each part lands on its region).
 REGIONS = {
-    "background": 0, "body": 1, "belly": 2, "breast": 3, "wing": 4, "tail": 5, "head": 6,
-    "crown": 7, "throat": 8, "eye": 9, "bill": 10, "leg": 11, "occluder": 12,
+    "background": 0,
+    "body": 1,
+    "belly": 2,
+    "breast": 3,
+    "wing": 4,
+    "tail": 5,
+    "head": 6,
+    "crown": 7,
+    "throat": 8,
+    "eye": 9,
+    "bill": 10,
+    "leg": 11,
+    "occluder": 12,
 }
 
 _SIZE_FRACTION = {"small": 0.50, "medium": 0.65, "large": 0.80}  # bird width / image width
@@ -173,8 +198,18 @@ def _bill(shape, long):
         pts = [(0, -h), (L, 0.05 * r), (0, h)]
     elif shape == "hooked":  # deep base, upper mandible curls down past the lower one
         L, h = (1.0 if long else 0.62) * r, 0.32 * r
-        pts = [(0, -h), (0.5 * L, -0.85 * h), (0.85 * L, -0.45 * h), (L, 0.1 * h), (0.98 * L, 0.85 * h),
-               (0.88 * L, 1.05 * h), (0.84 * L, 0.45 * h), (0.7 * L, 0.4 * h), (0.35 * L, 0.75 * h), (0, h)]
+        pts = [
+            (0, -h),
+            (0.5 * L, -0.85 * h),
+            (0.85 * L, -0.45 * h),
+            (L, 0.1 * h),
+            (0.98 * L, 0.85 * h),
+            (0.88 * L, 1.05 * h),
+            (0.84 * L, 0.45 * h),
+            (0.7 * L, 0.4 * h),
+            (0.35 * L, 0.75 * h),
+            (0, h),
+        ]
     else:  # needle: long, thin, slightly decurved
         L, h = (2.0 if long else 1.15) * r, 0.08 * r
         xs = np.linspace(0, L, 8)
@@ -184,7 +219,7 @@ def _bill(shape, long):
     pts = np.array(pts, dtype=np.float64)
     # The beak point: 40% along the bill, midway between its upper and lower edges.
     x = 0.4 * L
-    ys = [np.interp(x, *zip(*sorted(map(tuple, half)))) for half in (pts[: len(pts) // 2 + 1], pts[len(pts) // 2:])]
+    ys = [np.interp(x, *zip(*sorted(map(tuple, half)))) for half in (pts[: len(pts) // 2 + 1], pts[len(pts) // 2 :])]
     return pts, np.array([x, sum(ys) / 2])
 
 
@@ -294,8 +329,9 @@ def _draw_bird(cv: _Layout, attrs: Mapping[str, str], colors: dict, rng):
             band = np.linspace(x0, x0 - 0.13, 5)
             t = np.interp(band, xs[::-1], top[::-1]) * 0.92
             b = np.interp(band, xs[::-1], bot[::-1]) * 0.92
-            cv.poly(_wing_local(np.concatenate([np.stack([band, t], 1), np.stack([band[::-1], b[::-1]], 1)])),
-                    wmark, None)
+            cv.poly(
+                _wing_local(np.concatenate([np.stack([band, t], 1), np.stack([band[::-1], b[::-1]], 1)])), wmark, None
+            )
     elif attrs["wing_pattern"] == "spotted":
         cv.dots(sample_inside(rng, wing, 8, 0.07), 0.05, wmark)
     for v in (-0.05, 0.06):  # primary feather edges
@@ -321,7 +357,9 @@ def _draw_bird(cv: _Layout, attrs: Mapping[str, str], colors: dict, rng):
 
     eye = np.array([hx + 0.36 * r, hy - 0.1 * r])
     if attrs["eye_ring"] == "yes":
-        cv.poly(ellipse_points(eye[0], eye[1], 0.27 * r, 0.27 * r, n=20), (250, 250, 250), R["eye"], outline=(20, 20, 20))
+        cv.poly(
+            ellipse_points(eye[0], eye[1], 0.27 * r, 0.27 * r, n=20), (250, 250, 250), R["eye"], outline=(20, 20, 20)
+        )
     cv.poly(ellipse_points(eye[0], eye[1], 0.13 * r, 0.13 * r, n=16), (15, 15, 15), R["eye"])
     cv.poly(ellipse_points(eye[0] + 0.04 * r, eye[1] - 0.04 * r, 0.04 * r, 0.04 * r, n=8), (255, 255, 255), None)
     parts["near eye"] = eye
@@ -335,8 +373,13 @@ def _draw_bird(cv: _Layout, attrs: Mapping[str, str], colors: dict, rng):
 
 
 # -- the public entry point -----------------------------------------------------------------
-def render_bird(attrs: Mapping[str, str], rng: np.random.Generator, size: int = 256,
-                occluder_probability: float = 0.1, with_labels: bool = False) -> BirdImage:
+def render_bird(
+    attrs: Mapping[str, str],
+    rng: np.random.Generator,
+    size: int = 256,
+    occluder_probability: float = 0.1,
+    with_labels: bool = False,
+) -> BirdImage:
     """Render one bird with exactly the given attribute values (one per group in ``GROUPS``).
 
     Pose, position, colour shades, background details and the occasional occluding

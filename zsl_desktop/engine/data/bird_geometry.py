@@ -1,4 +1,5 @@
 """Polygon helpers of the procedural birds, in the bird's local frame (x forward, y down)."""
+
 from __future__ import annotations
 
 import math

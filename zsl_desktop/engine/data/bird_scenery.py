@@ -1,4 +1,5 @@
 """The habitats behind and in front of a procedural bird: sky, ground, clouds, leaves (Pillow only)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,10 @@ def _cloud(draw, rng, cx, cy, w, ss):
         dx, dy = rng.uniform(-0.45, 0.45) * w, rng.uniform(-0.12, 0.1) * w
         rx, ry = rng.uniform(0.22, 0.38) * w, rng.uniform(0.14, 0.24) * w
         shade = int(rng.integers(236, 252))
-        draw.ellipse([(cx + dx - rx) * ss, (cy + dy - ry) * ss, (cx + dx + rx) * ss, (cy + dy + ry) * ss],
-                     fill=(shade, shade, min(255, shade + 4)))
+        draw.ellipse(
+            [(cx + dx - rx) * ss, (cy + dy - ry) * ss, (cx + dx + rx) * ss, (cy + dy + ry) * ss],
+            fill=(shade, shade, min(255, shade + 4)),
+        )
 
 
 def draw_background(rng, habitat, size, ss, feet):
@@ -54,24 +57,38 @@ def draw_background(rng, habitat, size, ss, feet):
             x, yb = rng.uniform(0, size), rng.uniform(g0 - 2, size + 4)
             h = rng.uniform(0.03, 0.09) * size
             col = (int(rng.integers(40, 110)), int(rng.integers(110, 185)), int(rng.integers(25, 70)))
-            draw.line([x * s, yb * s, (x + rng.uniform(-0.3, 0.3) * h) * s, (yb - h) * s], fill=col,
-                      width=max(1, int(size * s / 180)))
+            draw.line(
+                [x * s, yb * s, (x + rng.uniform(-0.3, 0.3) * h) * s, (yb - h) * s],
+                fill=col,
+                width=max(1, int(size * s / 180)),
+            )
     elif habitat == "water":
         for _ in range(int(26 * size / 128)):
             x, yw = rng.uniform(-10, size), rng.uniform(horizon + 2, size)
             w = rng.uniform(0.05, 0.12) * size * (0.5 + (yw - horizon) / size)
-            draw.arc([x * s, yw * s, (x + w) * s, (yw + w * 0.3) * s], 200, 340, fill=(175, 210, 235),
-                     width=max(1, int(size * s / 200)))
+            draw.arc(
+                [x * s, yw * s, (x + w) * s, (yw + w * 0.3) * s],
+                200,
+                340,
+                fill=(175, 210, 235),
+                width=max(1, int(size * s / 200)),
+            )
         # a rock for the bird to stand on
         cx, w = (feet[0][0] + feet[1][0]) / 2, abs(feet[0][0] - feet[1][0]) + 0.12 * size
-        draw.ellipse([(cx - w) * s, (ground - 0.01 * size) * s, (cx + w) * s, (ground + 0.12 * size) * s],
-                     fill=(105, 100, 95), outline=(60, 58, 55), width=max(1, s))
+        draw.ellipse(
+            [(cx - w) * s, (ground - 0.01 * size) * s, (cx + w) * s, (ground + 0.12 * size) * s],
+            fill=(105, 100, 95),
+            outline=(60, 58, 55),
+            width=max(1, s),
+        )
     elif habitat == "branch":
         for _ in range(10):  # out-of-focus foliage
             cx, cy, rr = rng.uniform(0, size), rng.uniform(0, size), rng.uniform(0.06, 0.16) * size
             g = int(rng.integers(90, 160))
-            draw.ellipse([(cx - rr) * s, (cy - rr * 0.6) * s, (cx + rr) * s, (cy + rr * 0.6) * s],
-                         fill=(int(g * 0.55), g, int(g * 0.5)))
+            draw.ellipse(
+                [(cx - rr) * s, (cy - rr * 0.6) * s, (cx + rr) * s, (cy + rr * 0.6) * s],
+                fill=(int(g * 0.55), g, int(g * 0.5)),
+            )
     return img, ground
 
 
@@ -85,19 +102,28 @@ def draw_foreground(draw, rng, habitat, size, ss, feet, ground):
         y0 = ground + thick * 0.45 + slope * (0 - cx)
         y1 = ground + thick * 0.45 + slope * (size - cx)
         draw.line([-5 * s, y0 * s, (size + 5) * s, y1 * s], fill=(98, 68, 42), width=int(thick * s))
-        draw.line([-5 * s, (y0 - thick * 0.25) * s, (size + 5) * s, (y1 - thick * 0.25) * s],
-                  fill=(128, 92, 60), width=max(1, int(thick * s * 0.2)))
+        draw.line(
+            [-5 * s, (y0 - thick * 0.25) * s, (size + 5) * s, (y1 - thick * 0.25) * s],
+            fill=(128, 92, 60),
+            width=max(1, int(thick * s * 0.2)),
+        )
         tx = rng.uniform(0.05, 0.3) * size if rng.random() < 0.5 else rng.uniform(0.7, 0.95) * size
         ty = y0 + (y1 - y0) * tx / size
-        draw.line([tx * s, ty * s, (tx + 0.08 * size) * s, (ty + 0.1 * size) * s], fill=(98, 68, 42),
-                  width=max(1, int(thick * s * 0.4)))
+        draw.line(
+            [tx * s, ty * s, (tx + 0.08 * size) * s, (ty + 0.1 * size) * s],
+            fill=(98, 68, 42),
+            width=max(1, int(thick * s * 0.4)),
+        )
     elif habitat == "grass":
         for f in feet:
             for _ in range(4):
                 x = f[0] + rng.uniform(-0.06, 0.06) * size
                 h = rng.uniform(0.02, 0.05) * size
-                draw.line([x * s, (f[1] + 0.01 * size) * s, (x + rng.uniform(-0.4, 0.4) * h) * s, (f[1] - h) * s],
-                          fill=(60, 140, 40), width=max(1, int(size * s / 200)))
+                draw.line(
+                    [x * s, (f[1] + 0.01 * size) * s, (x + rng.uniform(-0.4, 0.4) * h) * s, (f[1] - h) * s],
+                    fill=(60, 140, 40),
+                    width=max(1, int(size * s / 200)),
+                )
 
 
 def leaf_polygon(rng, center, length, angle):

@@ -9,6 +9,7 @@ recognition is solvable by composition, not by luck.
 
 Everything derives from ``seed``: the same seed gives byte-identical files.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -131,7 +132,7 @@ def _name_species(all_values: list[dict], rng) -> list[str]:
         options.sort()
         words = [w for _, _, w in options]
         candidates = [f"{w}_{noun}" for w in words]
-        candidates += [f"{a}_{b}_{noun}" for i, a in enumerate(words) for b in words[i + 1:]]
+        candidates += [f"{a}_{b}_{noun}" for i, a in enumerate(words) for b in words[i + 1 :]]
         name = next(c for c in candidates if c not in used)
         used.add(name)
         names.append(name)
@@ -159,7 +160,7 @@ def species_table(small: bool = False, seed: int = 0) -> SpeciesTable:
     for _ in range(1000):
         columns = {g: rng.permutation(np.resize(pools[g], n_seen)).tolist() for g in GROUPS}
         seen = [{g: columns[g][i] for g in GROUPS} for i in range(n_seen)]
-        if all(distance(a, b) >= MIN_DISTANCE for i, a in enumerate(seen) for b in seen[i + 1:]):
+        if all(distance(a, b) >= MIN_DISTANCE for i, a in enumerate(seen) for b in seen[i + 1 :]):
             break
     else:  # pragma: no cover - the retry loop always succeeds for these configurations
         raise RuntimeError("could not draw distinct seen species")
@@ -173,10 +174,12 @@ def species_table(small: bool = False, seed: int = 0) -> SpeciesTable:
     everything = [(v, False) for v in seen] + [(v, True) for v in unseen]
     ordered = [everything[i] for i in order]
     names = _name_species([v for v, _ in ordered], rng)
-    table = SpeciesTable(tuple(
-        Species(name=name, folder=f"{i + 1:03d}.{name}", values=dict(values), unseen=is_unseen)
-        for i, (name, (values, is_unseen)) in enumerate(zip(names, ordered))
-    ))
+    table = SpeciesTable(
+        tuple(
+            Species(name=name, folder=f"{i + 1:03d}.{name}", values=dict(values), unseen=is_unseen)
+            for i, (name, (values, is_unseen)) in enumerate(zip(names, ordered))
+        )
+    )
     problems = table.composition_problems()
     assert not problems, "unseen species not composable from seen ones: " + "; ".join(problems)
     return table
@@ -249,8 +252,9 @@ def generate(out_dir, small: bool = False, seed: int = 0, progress=None, cancel=
         shutil.rmtree(tmp)
     try:
         _write_all(tmp, cfg, table, seed, progress, cancel)
-        _write_text(tmp / _MARKER, [f"generator_version {GENERATOR_VERSION}", f"seed {seed}",
-                                    f"small {int(bool(small))}"])
+        _write_text(
+            tmp / _MARKER, [f"generator_version {GENERATOR_VERSION}", f"seed {seed}", f"small {int(bool(small))}"]
+        )
         old = None
         if out_dir.exists():
             old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
@@ -308,11 +312,12 @@ def _write_all(root: Path, cfg: _Config, table: SpeciesTable, seed: int, progres
     _write_text(root / "parts" / "part_locs.txt", part_locs)
     _write_text(root / "attributes.txt", [f"{i + 1} {n}" for i, n in enumerate(ATTRIBUTE_NAMES)])
     _write_text(root / "attributes" / "image_attribute_labels.txt", image_attrs)
-    _write_text(root / "attributes" / "certainties.txt",
-                ["1 not visible", "2 guessing", "3 probably", "4 definitely"])
+    _write_text(root / "attributes" / "certainties.txt", ["1 not visible", "2 guessing", "3 probably", "4 definitely"])
     percent = counts * 100.0 / cfg.per_class
-    _write_text(root / "attributes" / "class_attribute_labels_continuous.txt",
-                [" ".join(_fmt(v) for v in row) for row in percent])
+    _write_text(
+        root / "attributes" / "class_attribute_labels_continuous.txt",
+        [" ".join(_fmt(v) for v in row) for row in percent],
+    )
     _write_text(root / "trainvalclasses.txt", [table.species[i].folder for i in table.seen])
     _write_text(root / "testclasses.txt", [table.species[i].folder for i in table.unseen])
     _write_text(root / "README", _readme(cfg, seed, table))

@@ -10,6 +10,7 @@ from ``classes.txt``: both are mapped by name here.
 Listed images that are absent on disk are skipped (and counted in a note);
 classes left without images are dropped unless ``keep_empty_classes``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,8 +36,14 @@ def find_cub_root(path) -> Path:
     raise DatasetError(path / "images.txt", "not a CUB-200-2011 folder: images.txt not found")
 
 
-def load_cub(path, split_file=None, attributes_file=None, keep_empty_classes: bool = False,
-             name: str | None = None, seed: int = 0) -> Dataset:
+def load_cub(
+    path,
+    split_file=None,
+    attributes_file=None,
+    keep_empty_classes: bool = False,
+    name: str | None = None,
+    seed: int = 0,
+) -> Dataset:
     root = find_cub_root(path)
     notes: list[str] = []
     image_ids, rel_paths = _read_images(root / "images.txt")
@@ -51,8 +58,10 @@ def load_cub(path, split_file=None, attributes_file=None, keep_empty_classes: bo
     if not present.any():
         raise DatasetError(root / "images", f"none of the {len(rel_paths)} images listed in images.txt exist")
     if not present.all():
-        notes.append(f"{int((~present).sum())} of {len(rel_paths)} listed images are absent and were skipped; "
-                     f"{int(present.sum())} used")
+        notes.append(
+            f"{int((~present).sum())} of {len(rel_paths)} listed images are absent and were skipped; "
+            f"{int(present.sum())} used"
+        )
     splits = remap_splits(splits, present)
     index = np.flatnonzero(present)
     labels = labels[index]
@@ -64,8 +73,10 @@ def load_cub(path, split_file=None, attributes_file=None, keep_empty_classes: bo
     if not keep_empty_classes:
         keep = np.unique(labels)
         if len(keep) < len(class_names):
-            notes.append(f"{len(class_names) - len(keep)} classes have no images here and were left out; "
-                         f"{len(keep)} classes used")
+            notes.append(
+                f"{len(class_names) - len(keep)} classes have no images here and were left out; "
+                f"{len(keep)} classes used"
+            )
     new_id = np.full(len(class_names), -1, np.int64)
     new_id[keep] = np.arange(len(keep))
     seen = new_id[np.intersect1d(seen, keep)]
@@ -102,8 +113,9 @@ def _read_images(path: Path):
     for line, fields in rows:  # one file under two ids could land in trainval and test: leakage
         name = fields[1].strip()
         if name in first_line:
-            raise DatasetError(path, f"image {name!r} is already listed on line {first_line[name]}", line=line,
-                               column="path")
+            raise DatasetError(
+                path, f"image {name!r} is already listed on line {first_line[name]}", line=line, column="path"
+            )
         first_line[name] = line
     return ids, [f[1].strip() for _, f in rows]
 
@@ -143,8 +155,12 @@ def _read_class_attributes(root: Path, num_classes: int) -> np.ndarray:
             row = np.array(fields, dtype=np.float64)
             if np.isfinite(row).all() and np.abs(row).max(initial=0) > FLOAT32_MAX:
                 col = int(np.argmax(np.abs(row)))
-                raise DatasetError(path, f"value {fields[col]!r} is too large (beyond ±3.4e38, the float32 range)",
-                                   line=line, column=str(col + 1))
+                raise DatasetError(
+                    path,
+                    f"value {fields[col]!r} is too large (beyond ±3.4e38, the float32 range)",
+                    line=line,
+                    column=str(col + 1),
+                )
             values[k] = row
         except ValueError:
             bad = next(i for i, f in enumerate(fields) if not _is_float(f))
@@ -165,8 +181,12 @@ def _is_float(text: str) -> bool:
 def _read_attribute_names(root: Path, explicit, count: int, notes: list) -> tuple[Attribute, ...]:
     """``attributes.txt`` from wherever the archive put it (it sits beside CUB_200_2011/ officially)."""
     candidates = [Path(explicit)] if explicit else []
-    candidates += [root / "attributes.txt", root / "attributes" / "attributes.txt",
-                   root.parent / "attributes.txt", root.parent / "attributes" / "CUB" / "attributes.txt"]
+    candidates += [
+        root / "attributes.txt",
+        root / "attributes" / "attributes.txt",
+        root.parent / "attributes.txt",
+        root.parent / "attributes" / "CUB" / "attributes.txt",
+    ]
     bundled = resources_dir() / "vocabularies" / "CUB_attributes.txt"
     for path in candidates + [bundled]:
         if path.is_file():
@@ -221,8 +241,7 @@ def _read_parts(root: Path, image_ids: np.ndarray):
     if not known.all():  # -1 would index the last image; a huge id would allocate a huge lookup table
         lines = [line for line, f in read_table(locs_path, 5, (float,))]
         bad = int(np.flatnonzero(~known)[0])
-        raise DatasetError(locs_path, f"image id {table[bad, 0]:g} is not in images.txt", line=lines[bad],
-                           column="1")
+        raise DatasetError(locs_path, f"image id {table[bad, 0]:g} is not in images.txt", line=lines[bad], column="1")
     row_of = {int(i): r for r, i in enumerate(image_ids)}
     out = np.zeros((len(image_ids), len(names), 3), np.float32)
     part = table[:, 1].astype(np.int64) - 1
@@ -245,8 +264,7 @@ def _read_boxes(path: Path, image_ids: np.ndarray):
 def _zsl_split(root, split_file, rel_paths, labels, class_names, seed, notes):
     split_path = Path(split_file) if split_file else None
     if split_path is not None and split_path.is_dir():
-        return (*_split_from_class_lists(split_path, labels, class_names, seed, notes),
-                split_path / "testclasses.txt")
+        return (*_split_from_class_lists(split_path, labels, class_names, seed, notes), split_path / "testclasses.txt")
     if split_path is None:
         if (root / "trainvalclasses.txt").is_file() and (root / "testclasses.txt").is_file():
             return (*_split_from_class_lists(root, labels, class_names, seed, notes), root / "testclasses.txt")
@@ -254,8 +272,10 @@ def _zsl_split(root, split_file, rel_paths, labels, class_names, seed, notes):
     if split_path is None:
         rng = np.random.default_rng(seed)
         unseen = np.sort(rng.choice(len(class_names), size=max(1, len(class_names) // 4), replace=False))
-        notes.append("no xlsa17 att_splits.mat or class lists found: unseen classes are a seeded random 25%, "
-                     "NOT the standard proposed split; pass --split-file for it")
+        notes.append(
+            "no xlsa17 att_splits.mat or class lists found: unseen classes are a seeded random 25%, "
+            "NOT the standard proposed split; pass --split-file for it"
+        )
         splits = split_from_classes(labels, unseen, seed)
         return splits, np.setdiff1d(np.arange(len(class_names)), unseen), unseen, None
     return (*_split_from_att_splits(split_path, rel_paths, labels, class_names, notes), Path(split_path))
@@ -264,8 +284,11 @@ def _zsl_split(root, split_file, rel_paths, labels, class_names, seed, notes):
 def _split_from_att_splits(path, rel_paths, labels, class_names, notes):
     att = load_att_splits(path)
     if att.num_samples > len(rel_paths):
-        raise DatasetError(path, f"indexes {att.num_samples} images but images.txt lists {len(rel_paths)}; "
-                                 f"is it the split of another dataset?")
+        raise DatasetError(
+            path,
+            f"indexes {att.num_samples} images but images.txt lists {len(rel_paths)}; "
+            f"is it the split of another dataset?",
+        )
     if att.class_names_given:
         ours = {n.split(".", 1)[-1].lower() for n in class_names}
         theirs = {n.split(".", 1)[-1].lower() for n in att.class_names}

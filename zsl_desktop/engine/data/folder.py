@@ -11,6 +11,7 @@ Every error names the file, the line and the column, so a user can fix a
 spreadsheet without guessing. Image paths are ``<class>/<name>`` relative to
 ``images/``, classes in ``classes.csv`` order and file names sorted within a class.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -80,10 +81,14 @@ def _read_classes(path: Path):
             raise DatasetError(path, "class name is empty", line=line, column="class")
         key = name.casefold()
         if key in first_line:
-            raise DatasetError(path, f"class {name!r} is already defined on line {first_line[key]}", line=line, column="class")
+            raise DatasetError(
+                path, f"class {name!r} is already defined on line {first_line[key]}", line=line, column="class"
+            )
         first_line[key] = line
         if split not in CLASS_SPLITS:
-            raise DatasetError(path, f"split must be 'seen' or 'unseen', found {fields[1]!r}", line=line, column="split")
+            raise DatasetError(
+                path, f"split must be 'seen' or 'unseen', found {fields[1]!r}", line=line, column="split"
+            )
         row = [convert(v, float, path, line, attribute_names[i]) for i, v in enumerate(fields[2:])]
         names.append(name)
         unseen.append(split == "unseen")
@@ -127,7 +132,9 @@ def _read_attributes(path: Path, names: list[str]) -> tuple[Attribute, ...]:
     for line, fields in rows:
         name = fields[0]
         if name not in known:
-            raise DatasetError(path, f"attribute {name!r} is not a column of classes.csv", line=line, column="attribute")
+            raise DatasetError(
+                path, f"attribute {name!r} is not a column of classes.csv", line=line, column="attribute"
+            )
         if name in groups:
             raise DatasetError(path, f"attribute {name!r} is described twice", line=line, column="attribute")
         groups[name] = fields[1] if len(fields) > 1 else ""
@@ -169,8 +176,10 @@ def _list_images(image_root: Path, names, is_unseen, class_lines, classes_path: 
     notes = []
     ignored = sorted(set(folders) - set(names))
     if ignored:
-        notes.append(f"image folders not in classes.csv were ignored: {', '.join(ignored[:5])}"
-                     + (" ..." if len(ignored) > 5 else ""))
+        notes.append(
+            f"image folders not in classes.csv were ignored: {', '.join(ignored[:5])}"
+            + (" ..." if len(ignored) > 5 else "")
+        )
     return paths, np.array(labels, dtype=np.int64), notes
 
 
@@ -181,7 +190,7 @@ def _normalise_image(text: str) -> str:
     path = text.strip().replace("\\", "/")
     for prefix in ("./", "images/"):
         if path.startswith(prefix):
-            path = path[len(prefix):]
+            path = path[len(prefix) :]
     return path
 
 
@@ -203,7 +212,9 @@ def _read_splits(path: Path, image_paths, labels, is_unseen, names):
             )
         i = position[image]
         if i in assigned:
-            raise DatasetError(path, f"image {image!r} is already listed on line {assigned[i]}", line=line, column="image")
+            raise DatasetError(
+                path, f"image {image!r} is already listed on line {assigned[i]}", line=line, column="image"
+            )
         unseen = bool(is_unseen[labels[i]])
         if unseen != (split == "test_unseen"):
             kind = "unseen" if unseen else "seen"

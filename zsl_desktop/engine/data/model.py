@@ -4,6 +4,7 @@ Loaders differ in what they read; everything downstream (feature store,
 methods, evaluation, UI) sees only this. Index arrays are 0-based numpy
 arrays; class ids index ``classes`` and the rows of ``class_attributes``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -164,8 +165,7 @@ class Dataset:
             f"{self.name} ({self.format}) at {self.root}",
             f"  classes: {self.num_classes} ({len(self.seen_classes)} seen / {len(self.unseen_classes)} unseen)",
             f"  attributes: {self.num_attributes} in {len(self.attribute_groups())} groups",
-            f"  samples: {self.num_samples}"
-            + ("" if self.has_images else " (precomputed features only)"),
+            f"  samples: {self.num_samples}" + ("" if self.has_images else " (precomputed features only)"),
         ]
         for name in (*SPLIT_NAMES, "train", "val"):
             if name in self.splits:
@@ -188,17 +188,24 @@ def check_zsl_split(dataset: Dataset) -> None:
     labels, splits = dataset.labels, dataset.splits
     both = np.intersect1d(dataset.seen_classes, dataset.unseen_classes)
     if both.size:
-        raise DatasetError(where, f"class {dataset.classes[int(both[0])]!r} is listed both seen and unseen"
-                                  + (f" (and {both.size - 1} more)" if both.size > 1 else ""))
+        raise DatasetError(
+            where,
+            f"class {dataset.classes[int(both[0])]!r} is listed both seen and unseen"
+            + (f" (and {both.size - 1} more)" if both.size > 1 else ""),
+        )
     if len(dataset.unseen_classes) == 0 or len(splits["test_unseen"]) == 0:
-        raise DatasetError(where, "the split has no unseen test images (test_unseen is empty): "
-                                  "zero-shot accuracy cannot be measured")
+        raise DatasetError(
+            where, "the split has no unseen test images (test_unseen is empty): zero-shot accuracy cannot be measured"
+        )
     for a, b in (("trainval", "test_seen"), ("trainval", "test_unseen"), ("test_seen", "test_unseen")):
         shared = np.intersect1d(splits[a], splits[b])
         if shared.size:
             name = dataset.image_paths[int(shared[0])] if dataset.image_paths else f"row {int(shared[0]) + 1}"
-            raise DatasetError(where, f"image {name!r} is in both {a} and {b} (test images must never be "
-                                      f"trained on)" + (f"; {shared.size - 1} more" if shared.size > 1 else ""))
+            raise DatasetError(
+                where,
+                f"image {name!r} is in both {a} and {b} (test images must never be "
+                f"trained on)" + (f"; {shared.size - 1} more" if shared.size > 1 else ""),
+            )
     leaked = np.intersect1d(np.unique(labels[splits["trainval"]]), dataset.unseen_classes)
     if leaked.size:
         raise DatasetError(where, f"unseen class {dataset.classes[int(leaked[0])]!r} has images in trainval")
@@ -206,9 +213,12 @@ def check_zsl_split(dataset: Dataset) -> None:
     few = [int(c) for c in dataset.seen_classes if counts[int(c)] < MIN_TRAIN_IMAGES]
     if few:
         c = few[0]
-        raise DatasetError(where, f"seen class {dataset.classes[c]!r} has {counts[c]} training image"
-                                  f"{'s' if counts[c] != 1 else ''} (at least {MIN_TRAIN_IMAGES} are needed)"
-                                  + (f"; {len(few) - 1} more classes too" if len(few) > 1 else ""))
+        raise DatasetError(
+            where,
+            f"seen class {dataset.classes[c]!r} has {counts[c]} training image"
+            f"{'s' if counts[c] != 1 else ''} (at least {MIN_TRAIN_IMAGES} are needed)"
+            + (f"; {len(few) - 1} more classes too" if len(few) > 1 else ""),
+        )
 
 
 def split_from_classes(labels: np.ndarray, unseen: np.ndarray, seed: int = 0, test_fraction: float = 0.2):
@@ -227,8 +237,10 @@ def split_from_classes(labels: np.ndarray, unseen: np.ndarray, seed: int = 0, te
             n_test = max(1, n_test)
         test_seen.extend(idx[:n_test].tolist())
         trainval.extend(idx[n_test:].tolist())
+
     def as_array(xs):
         return np.array(sorted(xs), dtype=np.int64)
+
     return {"trainval": as_array(trainval), "test_seen": as_array(test_seen), "test_unseen": as_array(test_unseen)}
 
 

@@ -8,6 +8,7 @@ the order xlsa17's ``att_splits.mat`` indexes. Per-image attributes are the
 0-1 vote fractions of ``attributeLabels_continuous.mat``; class attributes are
 their mean over every listed image of the class.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -106,7 +107,9 @@ def _find_image_root(root: Path) -> Path:
 def _read_listing(root: Path) -> tuple[list[str], np.ndarray, list[str]]:
     """Image paths, their [N, A] attribute votes and the attribute names, checked against each other."""
     images_path = root / "images.mat"
-    paths = [p.replace("\\", "/") for p in mat_strings(read_mat(images_path, ["images"])["images"], images_path, "images")]
+    paths = [
+        p.replace("\\", "/") for p in mat_strings(read_mat(images_path, ["images"])["images"], images_path, "images")
+    ]
     if not paths:
         raise DatasetError(images_path, "field 'images' lists no images", column="images")
     if len(set(paths)) != len(paths):
@@ -137,7 +140,8 @@ def _class_order(names: set[str], att_splits: AttSplits | None) -> list[str]:
     if set(att_splits.class_names) != names:
         different = sorted(set(att_splits.class_names) ^ names)[:3]
         raise DatasetError(
-            att_splits.path, f"its classes do not match the image folders (e.g. {different})",
+            att_splits.path,
+            f"its classes do not match the image folders (e.g. {different})",
             column="allclasses_names",
         )
     return list(att_splits.class_names)

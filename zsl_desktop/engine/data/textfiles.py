@@ -3,6 +3,7 @@
 Every reader here raises :class:`DatasetError` naming the file, and the line
 (and column) when there is one, so a user can open the file and fix it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -51,8 +52,9 @@ def convert(value: str, kind: Callable, path, line: int | None, column: str | No
     if isinstance(result, float) and not math.isfinite(result):
         raise DatasetError(path, f"value {value!r} is not a finite number", line=line, column=column)
     if isinstance(result, float) and abs(result) > FLOAT32_MAX:
-        raise DatasetError(path, f"value {value!r} is too large (beyond ±3.4e38, the float32 range)",
-                           line=line, column=column)
+        raise DatasetError(
+            path, f"value {value!r} is too large (beyond ±3.4e38, the float32 range)", line=line, column=column
+        )
     return result
 
 
@@ -156,9 +158,7 @@ def read_csv(path, required_header: Sequence[str] = ()) -> tuple[list[str], list
     for i, name in enumerate(required_header):
         if i >= len(header) or header[i].lower() != name.lower():
             found = header[i] if i < len(header) else "nothing"
-            raise DatasetError(
-                path, f"header column {i + 1} must be {name!r}, found {found!r}", line=1, column=name
-            )
+            raise DatasetError(path, f"header column {i + 1} must be {name!r}, found {found!r}", line=1, column=name)
     return header, rows
 
 

@@ -23,6 +23,7 @@ punctuation are ignored (``has_bill_shape::curved_(up_or_down)`` equals
 the same order gets it as is; a list whose every name is in one vocabulary
 (a subset or a reordering) gets the matching rows.
 """
+
 from __future__ import annotations
 
 import functools

@@ -4,6 +4,7 @@
 split from xlsa17 (CUB, AwA2, SUN); ``load_xlsa17`` builds a feature-only
 dataset from a folder holding both files.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,10 +17,7 @@ from .textfiles import mat_index_vector, mat_numeric, mat_strings, read_mat, rea
 
 LOC_FIELDS = ("trainval_loc", "test_seen_loc", "test_unseen_loc")
 OPTIONAL_LOC_FIELDS = ("train_loc", "val_loc")
-ATTENTION_NOTE = (
-    "precomputed ResNet-101 features only: pooled-feature methods work, "
-    "attention methods need the images"
-)
+ATTENTION_NOTE = "precomputed ResNet-101 features only: pooled-feature methods work, attention methods need the images"
 _NO_LIMIT = 2**40
 
 # dataset folder name -> the folder of its attribute names under shared/zsl_data/attributes
@@ -105,7 +103,8 @@ def _class_names(mat: dict, path: Path, num_classes: int) -> tuple[list[str], bo
     names = mat_strings(mat["allclasses_names"], path, "allclasses_names")
     if len(names) != num_classes:
         raise DatasetError(
-            path, f"field 'allclasses_names' has {len(names)} names but 'att' has {num_classes} classes",
+            path,
+            f"field 'allclasses_names' has {len(names)} names but 'att' has {num_classes} classes",
             column="allclasses_names",
         )
     if len(set(names)) != len(names):
@@ -118,7 +117,7 @@ def _check_disjoint(locs: dict, path: Path) -> None:
     for i, a in enumerate(fields):
         if len(np.unique(locs[a])) != len(locs[a]):
             raise DatasetError(path, f"field {a!r} lists an image twice", column=a)
-        for b in fields[i + 1:]:
+        for b in fields[i + 1 :]:
             shared = np.intersect1d(locs[a], locs[b])
             if shared.size:
                 raise DatasetError(
@@ -267,8 +266,9 @@ def _read_res101(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
         features = features.T
     elif features.shape[0] != n:
         raise DatasetError(
-            path, f"field 'features' is {features.shape[0]} x {features.shape[1]}; expected D x {n} "
-            f"(one column per label)", column="features",
+            path,
+            f"field 'features' is {features.shape[0]} x {features.shape[1]}; expected D x {n} (one column per label)",
+            column="features",
         )
     if "image_files" in mat:
         files = mat_strings(mat["image_files"], path, "image_files")

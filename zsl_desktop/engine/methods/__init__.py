@@ -5,6 +5,7 @@ package (``sgma/``, ``gsmflow/``, ``ce_gzsl/``). Importing it registers its clas
 (``base.register``); this package imports the built-ins, so ``get_method`` sees them all.
 Add one line per method.
 """
+
 from zsl_desktop.engine.methods import ce_gzsl, gsmflow, msdn, sgma
 from zsl_desktop.engine.methods.base import Method, registered
 

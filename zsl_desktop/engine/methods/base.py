@@ -14,6 +14,7 @@ Why this shape:
 - Scores are returned without any seen/unseen bias: calibration (gamma) is
   applied by the evaluator and the app, the same way for every method.
 """
+
 from __future__ import annotations
 
 import abc
@@ -108,8 +109,9 @@ class Method(abc.ABC):
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         unknown = set(hparams or {}) - set(self.default_hparams)
         if unknown:
-            raise ValueError(f"{self.name}: unknown hyper-parameters {sorted(unknown)}; "
-                             f"known: {sorted(self.default_hparams)}")
+            raise ValueError(
+                f"{self.name}: unknown hyper-parameters {sorted(unknown)}; known: {sorted(self.default_hparams)}"
+            )
         self.info = info
         self.hparams = {**self.default_hparams, **(hparams or {})}
         self.device = "cpu"
@@ -144,8 +146,7 @@ class Method(abc.ABC):
         norm = np.linalg.norm(a, axis=1, keepdims=True)
         return a / np.maximum(norm, 1e-8)
 
-    def encode_rows(self, features: FeatureSource, index, device="cpu", chunk: int = 512,
-                    progress=None) -> np.ndarray:
+    def encode_rows(self, features: FeatureSource, index, device="cpu", chunk: int = 512, progress=None) -> np.ndarray:
         """Codes of many feature-store rows, in chunks so a 10k-image store never sits in memory as float32.
 
         Out of memory halves the chunk (down to one row) before giving up. A method that
@@ -156,7 +157,7 @@ class Method(abc.ABC):
         out, i = [], 0
         while i < len(index):
             try:
-                out.append(self.encode(features.rows(self.feature_kind, index[i:i + chunk], device)))
+                out.append(self.encode(features.rows(self.feature_kind, index[i : i + chunk], device)))
             except Exception as exc:  # only out-of-memory is retried
                 if chunk == 1 or not is_out_of_memory(exc):
                     raise

@@ -30,6 +30,7 @@
 Why one module over 400 lines: the pieces GSMFlow and CE-GZSL/IPCE share (scaling, the GZSL head, boundary
 mining, relation net), each small and tested on its own; splitting them would scatter one vocabulary.
 """
+
 from __future__ import annotations
 
 import math
@@ -74,8 +75,17 @@ class FeatureScaler:
         return cls(torch.as_tensor(state[f"{prefix}lo"]), torch.as_tensor(state[f"{prefix}scale"]))
 
 
-def fit_softmax(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: int, batch_size: int, lr: float,
-                beta1: float = 0.5, generator: torch.Generator | None = None, check=None):
+def fit_softmax(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    beta1: float = 0.5,
+    generator: torch.Generator | None = None,
+    check=None,
+):
     """Linear softmax classifier -> (weight [K, d], bias [K]); ``check`` is called every batch (cancel)."""
     n, d = x.shape
     weight = torch.randn(num_classes, d, generator=generator) * math.sqrt(2.0 / (d + num_classes))
@@ -88,7 +98,7 @@ def fit_softmax(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: int,
         for first in range(0, n, batch_size):
             if check is not None:
                 check()
-            pick = order[first:first + batch_size]
+            pick = order[first : first + batch_size]
             loss = F.cross_entropy(F.linear(x[pick], weight, bias), y[pick])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -185,14 +195,23 @@ class GZSLHead:
     def empty(cls, scaler, basis) -> "GZSLHead":
         """A head with a code space but no classes yet (``refit_head`` fills it)."""
         r = basis.shape[1]
-        return cls(scaler, basis, np.zeros((0, 0), np.float32), torch.zeros(0, r), torch.zeros(0),
-                   torch.zeros(0, r), torch.zeros(0), torch.tensor([1.0, 0.5]))
+        return cls(
+            scaler,
+            basis,
+            np.zeros((0, 0), np.float32),
+            torch.zeros(0, r),
+            torch.zeros(0),
+            torch.zeros(0, r),
+            torch.zeros(0),
+            torch.tensor([1.0, 0.5]),
+        )
 
     @classmethod
     def build(cls, scaler, basis, class_rows, weight, bias, prototypes, calib_codes) -> "GZSLHead":
         """From a classifier already in code space; ``prototypes`` [K, D] scaled; calib_codes: sample of codes."""
-        basis, weight, bias, prototypes, calib_codes = (t.detach().cpu().float() for t in
-                                                        (basis, weight, bias, prototypes, calib_codes))
+        basis, weight, bias, prototypes, calib_codes = (
+            t.detach().cpu().float() for t in (basis, weight, bias, prototypes, calib_codes)
+        )
         proto_codes = prototypes @ basis
         proto_sq = (prototypes * prototypes).sum(1)
         calibration = fit_calibration(calib_codes, weight, bias, proto_codes, proto_sq)
@@ -249,25 +268,39 @@ class GZSLHead:
 
     # -- persistence -------------------------------------------------------------------------------
     def state(self, prefix: str = "head.") -> dict:
-        return {**self.scaler.state(prefix + "scaler."), f"{prefix}basis": self.basis.clone(),
-                f"{prefix}class_rows": torch.from_numpy(self.class_rows.copy()),
-                f"{prefix}weight": self.weight.clone(), f"{prefix}bias": self.bias.clone(),
-                f"{prefix}proto_codes": self.proto_codes.clone(), f"{prefix}proto_sq": self.proto_sq.clone(),
-                f"{prefix}calibration": self.calibration.clone()}
+        return {
+            **self.scaler.state(prefix + "scaler."),
+            f"{prefix}basis": self.basis.clone(),
+            f"{prefix}class_rows": torch.from_numpy(self.class_rows.copy()),
+            f"{prefix}weight": self.weight.clone(),
+            f"{prefix}bias": self.bias.clone(),
+            f"{prefix}proto_codes": self.proto_codes.clone(),
+            f"{prefix}proto_sq": self.proto_sq.clone(),
+            f"{prefix}calibration": self.calibration.clone(),
+        }
 
     @classmethod
     def from_state(cls, state: dict, prefix: str = "head.") -> "GZSLHead | None":
         if f"{prefix}weight" not in state:
             return None
-        t = {k: torch.as_tensor(state[prefix + k]).float() for k in
-             ("basis", "weight", "bias", "proto_codes", "proto_sq", "calibration")}
+        t = {
+            k: torch.as_tensor(state[prefix + k]).float()
+            for k in ("basis", "weight", "bias", "proto_codes", "proto_sq", "calibration")
+        }
         rows = torch.as_tensor(state[prefix + "class_rows"]).float().numpy()
-        return cls(FeatureScaler.from_state(state, prefix + "scaler."), t["basis"], rows, t["weight"], t["bias"],
-                   t["proto_codes"], t["proto_sq"], t["calibration"])
+        return cls(
+            FeatureScaler.from_state(state, prefix + "scaler."),
+            t["basis"],
+            rows,
+            t["weight"],
+            t["bias"],
+            t["proto_codes"],
+            t["proto_sq"],
+            t["calibration"],
+        )
 
 
-def fit_head(scaler, x, y, class_rows, prototypes, real_mean, directions, hp: dict, generator,
-             check=None) -> GZSLHead:
+def fit_head(scaler, x, y, class_rows, prototypes, real_mean, directions, hp: dict, generator, check=None) -> GZSLHead:
     """The final GZSL softmax, trained in code space.
 
     ``x`` scaled features (real seen + synthetic unseen), ``y`` positions in
@@ -280,11 +313,13 @@ def fit_head(scaler, x, y, class_rows, prototypes, real_mean, directions, hp: di
     return refit_head(GZSLHead.empty(scaler, basis), x @ basis, y, class_rows, prototypes, hp, generator, check)
 
 
-def refit_head(head: GZSLHead, codes: torch.Tensor, y: torch.Tensor, class_rows, prototypes, hp: dict,
-               generator, check=None) -> GZSLHead:
+def refit_head(
+    head: GZSLHead, codes: torch.Tensor, y: torch.Tensor, class_rows, prototypes, hp: dict, generator, check=None
+) -> GZSLHead:
     """A new classifier for ``class_rows``, trained in the head's code space (cached codes stay valid)."""
-    weight, bias = fit_softmax(codes, y, len(class_rows), hp["cls_epochs"], hp["cls_batch"], hp["cls_lr"],
-                               hp["cls_beta1"], generator, check)
+    weight, bias = fit_softmax(
+        codes, y, len(class_rows), hp["cls_epochs"], hp["cls_batch"], hp["cls_lr"], hp["cls_beta1"], generator, check
+    )
     sample = torch.randperm(len(codes), generator=generator)[:2048]
     return GZSLHead.build(head.scaler, head.basis, class_rows, weight, bias, prototypes, codes[sample])
 
@@ -354,7 +389,7 @@ def train_relation(net, x, y, attributes, epochs, batch_size, lr, weight_decay, 
         order, total = torch.randperm(len(x), generator=generator), 0.0
         for first in range(0, len(x), batch_size):
             check()
-            pick = order[first:first + batch_size]
+            pick = order[first : first + batch_size]
             classes, onehot = batch_targets(y[pick])
             loss = F.mse_loss(net(x[pick], attributes[classes]), onehot)
             optimizer.zero_grad(set_to_none=True)
@@ -365,14 +400,15 @@ def train_relation(net, x, y, attributes, epochs, batch_size, lr, weight_decay, 
     return losses
 
 
-def mine_boundary_samples(net, x, y, attributes, batch_size, steps, lr, entropy_weight, mse_weight,
-                          generator, check) -> torch.Tensor:
+def mine_boundary_samples(
+    net, x, y, attributes, batch_size, steps, lr, entropy_weight, mse_weight, generator, check
+) -> torch.Tensor:
     """One pass: every row x becomes x' after ``steps`` plain SGD steps on ``mining_loss`` (row order kept)."""
     mined = torch.empty_like(x)
     order = torch.randperm(len(x), generator=generator)
     for first in range(0, len(x), batch_size):
         check()
-        pick = order[first:first + batch_size]
+        pick = order[first : first + batch_size]
         classes, onehot = batch_targets(y[pick])
         with torch.no_grad():
             a_term = net.class_term(attributes[classes])
@@ -396,11 +432,32 @@ def boundary_mining(x, y, attributes, hp: dict, generators, check) -> torch.Tens
     init, batches, mining = generators
     net = RelationNet(x.shape[1], attributes.shape[1], int(hp["relation_hidden"]), init).to(x.device)
     net.standardize(x, attributes)
-    train_relation(net, x, y, attributes, hp["relation_epochs"], int(hp["relation_batch"]), hp["relation_lr"],
-                   hp["relation_wd"], batches, check)
+    train_relation(
+        net,
+        x,
+        y,
+        attributes,
+        hp["relation_epochs"],
+        int(hp["relation_batch"]),
+        hp["relation_lr"],
+        hp["relation_wd"],
+        batches,
+        check,
+    )
     net.eval()
-    return mine_boundary_samples(net, x, y, attributes, int(hp["relation_batch"]), hp["mining_steps"],
-                                 hp["mining_lr"], hp["entropy_weight"], hp["mse_weight"], mining, check)
+    return mine_boundary_samples(
+        net,
+        x,
+        y,
+        attributes,
+        int(hp["relation_batch"]),
+        hp["mining_steps"],
+        hp["mining_lr"],
+        hp["entropy_weight"],
+        hp["mse_weight"],
+        mining,
+        check,
+    )
 
 
 def nearest_class_mean_accuracy(synth, synth_labels, real, real_labels, per_class: bool = True) -> float:

@@ -6,6 +6,7 @@ Each value is read as the type of the method's default; the ranges are the obvio
 (batch sizes, epochs and layer sizes at least 1, learning rates above 0, nothing negative:
 no default of any built-in method is).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,9 +19,24 @@ _FALSE = ("0", "false", "no", "off")
 
 def _at_least_one(name: str) -> bool:
     """Counts that must be ≥ 1: epochs, batch sizes, layer widths, parts, blocks."""
-    return (name == "epochs" or "batch" in name or name.endswith(("size", "hidden", "dim"))
-            or name in ("parts", "blocks", "ngh", "ndh", "nhF", "critic_iter", "n_synth", "kmeans_images",
-                        "crop_quantum", "lr_step"))
+    return (
+        name == "epochs"
+        or "batch" in name
+        or name.endswith(("size", "hidden", "dim"))
+        or name
+        in (
+            "parts",
+            "blocks",
+            "ngh",
+            "ndh",
+            "nhF",
+            "critic_iter",
+            "n_synth",
+            "kmeans_images",
+            "crop_quantum",
+            "lr_step",
+        )
+    )
 
 
 def _is_learning_rate(name: str) -> bool:

@@ -57,6 +57,7 @@ Deviations from the released code, and why:
 Why one module over 400 lines: the network, its losses and the protocol methods follow the paper section by
 section and read best in one piece.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,7 @@ import torch.nn.functional as F
 from zsl_desktop.engine.data.word_vectors import attribute_vectors
 from zsl_desktop.engine.precision import training_dtype
 
-from .base import (Control, EpochEnd, Explanation, Method, ModelInfo, Step, TrainData, move_optimizer_state,
-                   register)
+from .base import Control, EpochEnd, Explanation, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
 
 PARAMETER_NAMES = ("V", "W_1", "W_2", "W_1_1", "W_2_1")
 DISTILL_FORMS = ("code", "paper")
@@ -155,8 +155,9 @@ class MSDNNet(nn.Module):
             for w in (self.W_2, self.W_1_1, self.W_2_1):
                 w.zero_()
 
-    def forward(self, grid: torch.Tensor, normalize_v: bool = False, maps: bool = False,
-                dtype: torch.dtype = torch.float32) -> Outputs:
+    def forward(
+        self, grid: torch.Tensor, normalize_v: bool = False, maps: bool = False, dtype: torch.dtype = torch.float32
+    ) -> Outputs:
         """``dtype``: of the four region products only (bfloat16 while training, engine.precision)."""
         b, c = grid.shape[:2]
         a = self.V.shape[0]
@@ -225,8 +226,10 @@ class MSDN(Method):
     # -- training ---------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(
-            [getattr(self._net, n) for n in PARAMETER_NAMES], lr=self._hp("lr"),
-            weight_decay=self._hp("weight_decay"), momentum=self._hp("momentum"),
+            [getattr(self._net, n) for n in PARAMETER_NAMES],
+            lr=self._hp("lr"),
+            weight_decay=self._hp("weight_decay"),
+            momentum=self._hp("momentum"),
         )
 
     def logits(self, out: Outputs, class_attributes: torch.Tensor, bias: torch.Tensor | None = None):
@@ -286,7 +289,7 @@ class MSDN(Method):
             order = np.random.default_rng([int(data.seed) & 0xFFFFFFFF, epoch]).permutation(n)
             for first in range(0, n, batch_size):
                 control.check()
-                pick = order[first:first + batch_size]
+                pick = order[first : first + batch_size]
                 x = data.features.rows("grid", train_index[pick], device)
                 y = labels[torch.as_tensor(pick, device=device)]
                 out = net(x, normalize_v, dtype=dtype)
@@ -298,15 +301,25 @@ class MSDN(Method):
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"msdn: the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                        f"try a lower learning rate")
+                        f"try a lower learning rate"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 step += 1
-                yield Step(step, total, epoch + 1, {
-                    "total": loss.item(), "ce_av": ce_av.item(), "ce_va": ce_va.item(),
-                    "sc_av": sc_av.item(), "sc_va": sc_va.item(), "distill": distill.item(),
-                })
+                yield Step(
+                    step,
+                    total,
+                    epoch + 1,
+                    {
+                        "total": loss.item(),
+                        "ce_av": ce_av.item(),
+                        "ce_va": ce_va.item(),
+                        "sc_av": sc_av.item(),
+                        "sc_va": sc_va.item(),
+                        "distill": distill.item(),
+                    },
+                )
             yield EpochEnd(epoch + 1, epochs)
         self._net.eval()
 
@@ -330,7 +343,7 @@ class MSDN(Method):
         device = self._net.V.device
         out = []
         for i in range(0, x.shape[0], chunk):
-            o = self._net(x[i:i + chunk].to(device, torch.float32), normalize_v)
+            o = self._net(x[i : i + chunk].to(device, torch.float32), normalize_v)
             out.append((w1 * o.psi_av + w2 * o.psi_va).cpu().numpy())
         if not out:
             return np.zeros((0, num_attributes), np.float32)
@@ -360,7 +373,8 @@ class MSDN(Method):
             attention=o.alpha[0].reshape(num_attributes, h, w).cpu().numpy(),
             extras={
                 "attention_va": o.beta[0].reshape(num_attributes, h, w).cpu().numpy(),
-                "psi_av": psi_av, "psi_va": psi_va,
+                "psi_av": psi_av,
+                "psi_va": psi_va,
             },
         )
 
@@ -375,8 +389,9 @@ class MSDN(Method):
             optim = self._pending_optim
         for index, name in enumerate(PARAMETER_NAMES):
             for key, value in ((optim or {}).get(index) or {}).items():
-                state[f"optim.{name}.{key}"] = (value.detach().clone() if isinstance(value, torch.Tensor)
-                                                else torch.tensor(value))
+                state[f"optim.{name}.{key}"] = (
+                    value.detach().clone() if isinstance(value, torch.Tensor) else torch.tensor(value)
+                )
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -386,9 +401,11 @@ class MSDN(Method):
         v = torch.as_tensor(state["V"])
         num_attributes, channels = len(self.info.attribute_names), int(self.info.channels)
         if v.shape[0] != num_attributes or torch.as_tensor(state["W_1"]).shape[1] != channels:
-            raise ValueError(f"msdn: the state is for {v.shape[0]} attributes and "
-                             f"{torch.as_tensor(state['W_1']).shape[1]} channels, this model has "
-                             f"{num_attributes} and {channels}")
+            raise ValueError(
+                f"msdn: the state is for {v.shape[0]} attributes and "
+                f"{torch.as_tensor(state['W_1']).shape[1]} channels, this model has "
+                f"{num_attributes} and {channels}"
+            )
         net = MSDNNet(num_attributes, channels, v.shape[1])
         with torch.no_grad():
             for n in PARAMETER_NAMES:
@@ -398,7 +415,7 @@ class MSDN(Method):
         optim: dict[int, dict] = {}
         for key, value in state.items():
             if key.startswith("optim."):
-                name, sub = key[len("optim."):].rsplit(".", 1)
+                name, sub = key[len("optim.") :].rsplit(".", 1)
                 if name in PARAMETER_NAMES:
                     optim.setdefault(PARAMETER_NAMES.index(name), {})[sub] = torch.as_tensor(value).clone()
         self._optimizer = None  # rebuilt by the next fit(start_epoch > 0), which then loads this

@@ -4,6 +4,7 @@
 checkpoint policy; ``opening`` makes a Session (load, extract, bring a model);
 ``results`` holds the plain payloads it hands out.
 """
+
 from zsl_desktop.engine.session.facade import ModelState, NoModel, Session
 
 __all__ = ["ModelState", "NoModel", "Session"]

@@ -4,6 +4,7 @@ Why here: the rule "the draft replaces the class it edits, else comes last"
 is the same for the predictions, the gallery ranking and the benchmark, and
 it is plain numpy.
 """
+
 from __future__ import annotations
 
 import numpy as np

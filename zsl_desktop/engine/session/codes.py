@@ -4,6 +4,7 @@ Why a cache: encoding every image is the slow part of loading a model (SGMA's
 first load runs the backbone on two part crops of every image); the codes of
 one checkpoint on one feature store never change, so they are kept beside the store.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -11,6 +11,7 @@ Why one class over ~400 lines: each method is a short command of the one
 owner of this state; splitting it would put a second owner back (the app used
 to keep a hidden second session for the loose photos and the live scores).
 """
+
 from __future__ import annotations
 
 import time
@@ -23,7 +24,11 @@ import torch
 
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine.checkpoints import (
-    Checkpoint, CheckpointError, check_compatible, load_checkpoint, save_checkpoint,
+    Checkpoint,
+    CheckpointError,
+    check_compatible,
+    load_checkpoint,
+    save_checkpoint,
 )
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.features import FeatureStore, extract, feature_source, flips_need_mirrored
@@ -37,11 +42,27 @@ from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_pa
 from zsl_desktop.engine.session.loose import LoosePhotos, collect_images
 from zsl_desktop.engine.session.photo_routing import PhotoRouting
 from zsl_desktop.engine.session.results import (
-    AllScores, ClassSet, DraftCluster, Evaluated, Explained, LiveRequest, LiveScores, LooseAdded, ModelSummary,
-    Progress, Saved, TrainDone,
+    AllScores,
+    ClassSet,
+    DraftCluster,
+    Evaluated,
+    Explained,
+    LiveRequest,
+    LiveScores,
+    LooseAdded,
+    ModelSummary,
+    Progress,
+    Saved,
+    TrainDone,
 )
 from zsl_desktop.engine.training import (
-    Finished, default_checkpoint_path, inference_state, method_from_checkpoint, pick_device, resume_path, train,
+    Finished,
+    default_checkpoint_path,
+    inference_state,
+    method_from_checkpoint,
+    pick_device,
+    resume_path,
+    train,
 )
 from zsl_desktop.engine.userfiles import check_writable
 
@@ -69,8 +90,14 @@ class ModelState:
 
 
 class Session:
-    def __init__(self, dataset: Dataset, backbone: str = "efficientnet_lite0", input_size: int = 224,
-                 device: str | None = None, flips: str = "none"):
+    def __init__(
+        self,
+        dataset: Dataset,
+        backbone: str = "efficientnet_lite0",
+        input_size: int = 224,
+        device: str | None = None,
+        flips: str = "none",
+    ):
         self.dataset = dataset
         self.backbone = backbone
         self.input_size = input_size
@@ -105,14 +132,14 @@ class Session:
             return None
         store = FeatureStore.open(self.dataset, self.backbone, self.input_size)
         if store is None:
-            store = yield from extract(self.dataset, self.backbone, self.input_size, device=self.device,
-                                       cancel=cancel)
+            store = yield from extract(self.dataset, self.backbone, self.input_size, device=self.device, cancel=cancel)
         self.store = store
         if flips_need_mirrored(self.flips):
             mirrored = FeatureStore.open(self.dataset, self.backbone, self.input_size, mirrored=True)
             if mirrored is None:
-                mirrored = yield from extract(self.dataset, self.backbone, self.input_size, device=self.device,
-                                              cancel=cancel, mirrored=True)
+                mirrored = yield from extract(
+                    self.dataset, self.backbone, self.input_size, device=self.device, cancel=cancel, mirrored=True
+                )
             self.mirrored_store = mirrored
         return store
 
@@ -164,22 +191,24 @@ class Session:
             if store is None and self.dataset.has_images:
                 raise CheckpointError(
                     f"{where}: made with {backbone} features at {size} px, which are not extracted for "
-                    f"{self.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size})")
+                    f"{self.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size})"
+                )
         if h.get("flips") in ("tta", "both") and mirrored is None and self.dataset.has_images:
             mirrored = FeatureStore.open(self.dataset, backbone, size, mirrored=True)
             if mirrored is None:
                 raise CheckpointError(
                     f"{where}: averages each image with its mirror, whose features are not extracted for "
                     f"{self.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size} "
-                    f"--flips tta)")
+                    f"--flips tta)"
+                )
         method = method_from_checkpoint(checkpoint).to(self.device)
-        return self._activate(method, h, checkpoint_identity(checkpoint), store, backbone, size, progress,
-                              mirrored)
+        return self._activate(method, h, checkpoint_identity(checkpoint), store, backbone, size, progress, mirrored)
 
     def use_method(self, method: Method, header: dict, cache_key: str | None = None, progress=None) -> ModelState:
         """Make ``method`` the active model: encode every image once (cached per checkpoint file)."""
-        return self._activate(method, header, cache_key, self.store, self.backbone, self.input_size, progress,
-                              self.mirrored_store)
+        return self._activate(
+            method, header, cache_key, self.store, self.backbone, self.input_size, progress, self.mirrored_store
+        )
 
     def use_codes(self, method: Method, header: dict, codes: np.ndarray) -> ModelState:
         """Make ``method`` active with codes computed elsewhere (the benchmark's, of any number of items)."""
@@ -187,8 +216,9 @@ class Session:
         self._codes_cache = None
         return self.model
 
-    def _activate(self, method, header, cache_key, store, backbone, input_size, progress=None,
-                  mirrored=None) -> ModelState:
+    def _activate(
+        self, method, header, cache_key, store, backbone, input_size, progress=None, mirrored=None
+    ) -> ModelState:
         """Encode every image with ``method`` on ``store``'s features, then (only then) switch to both.
 
         ``progress(done, total)`` while encoding; never called when the codes come from the cache.
@@ -200,8 +230,13 @@ class Session:
         codes = read_codes(cache, self.dataset.num_samples)
         if codes is None:
             with torch.inference_mode():
-                codes = encode_rows(method, feature_source(self.dataset, store, mirrored, tta),
-                                    np.arange(self.dataset.num_samples), self.device, progress=progress)
+                codes = encode_rows(
+                    method,
+                    feature_source(self.dataset, store, mirrored, tta),
+                    np.arange(self.dataset.num_samples),
+                    self.device,
+                    progress=progress,
+                )
             if cache is not None:
                 write_codes(cache, codes)
         self.store, self.backbone, self.input_size, self.mirrored_store = store, backbone, input_size, mirrored
@@ -218,9 +253,14 @@ class Session:
         """What the panels may know about the active model (or ``state``)."""
         state = state or self.active()
         method, header = state.method, state.header
-        return ModelSummary(method=str(header.get("method", method.name)), title=type(method).title or method.name,
-                            header=dict(header), has_attention=bool(type(method).has_attention),
-                            generative=bool(type(method).generative), source=str(source))
+        return ModelSummary(
+            method=str(header.get("method", method.name)),
+            title=type(method).title or method.name,
+            header=dict(header),
+            has_attention=bool(type(method).has_attention),
+            generative=bool(type(method).generative),
+            source=str(source),
+        )
 
     def save_model(self, path) -> Saved:
         """Write the active model as a checkpoint, by the one policy: weights without optimiser state."""
@@ -269,8 +309,11 @@ class Session:
             yield TrainDone(True, None, None)  # the panel says what stays active (it knows whether any model does)
             return
         yield Progress("model", 0, 1, "encoding every image with the new model")
-        state = self.use_method(finished.method, finished.header,
-                                progress=encoding_progress(emit, "encoding every image with the new model"))
+        state = self.use_method(
+            finished.method,
+            finished.header,
+            progress=encoding_progress(emit, "encoding every image with the new model"),
+        )
         source = str(finished.checkpoint) if finished.checkpoint is not None else "trained in this session"
         yield TrainDone(False, self.summary(source, state), finished.report)
 
@@ -313,11 +356,19 @@ class Session:
         if classes.draft_column is not None:
             method = self.active().method
             boost = calibration(classes.kinds, request.gamma)
-            rank = self.ranker.rank(partial(score_in_chunks, method.score), self.all_codes(), classes.matrix,
-                                    classes.draft_column, boost)
+            rank = self.ranker.rank(
+                partial(score_in_chunks, method.score), self.all_codes(), classes.matrix, classes.draft_column, boost
+            )
             rank = np.asarray(rank, np.float32)
-        live = LiveScores(item if item is not None and scores is not None else -1, classes.names, classes.kinds,
-                          scores, classes.draft_column, rank, request.generation)
+        live = LiveScores(
+            item if item is not None and scores is not None else -1,
+            classes.names,
+            classes.kinds,
+            scores,
+            classes.draft_column,
+            rank,
+            request.generation,
+        )
         if scores is not None and 0 <= live.item - self.dataset.num_samples < len(self.loose.items):
             # a loose photo: which model predicts it
             live = self.photo_routing.route(self, request, live)
@@ -346,10 +397,23 @@ class Session:
         seen_idx, unseen_idx = (np.setdiff1d(d.splits[k], unreadable) for k in ("test_seen", "test_unseen"))
         skipped = len(d.splits["test_seen"]) + len(d.splits["test_unseen"]) - len(seen_idx) - len(unseen_idx)
         if len(unseen_idx) == 0:
-            raise ValueError(f"{d.name}: none of the {len(d.splits['test_unseen'])} unseen test images could be "
-                             f"read; nothing to evaluate")
-        report = evaluate_on(self.active().method, d, self.features, seen_idx, unseen_idx,
-                             d.seen_classes, d.unseen_classes, gamma, None, self.device, source)
+            raise ValueError(
+                f"{d.name}: none of the {len(d.splits['test_unseen'])} unseen test images could be "
+                f"read; nothing to evaluate"
+            )
+        report = evaluate_on(
+            self.active().method,
+            d,
+            self.features,
+            seen_idx,
+            unseen_idx,
+            d.seen_classes,
+            d.unseen_classes,
+            gamma,
+            None,
+            self.device,
+            source,
+        )
         return replace(report, skipped=skipped)
 
     def evaluated(self, gamma: float | None = None, generation: int = 0) -> Evaluated:
@@ -395,8 +459,9 @@ class Session:
         added = self.loose.add(found, still_wanted)
         return LooseAdded(added.items, added.errors + tuple((s, "not an image") for s in skipped), generation)
 
-    def add_photos_job(self, paths, control, emit, generation: int = 0, batch: int | None = None,
-                       limit: int | None = None):
+    def add_photos_job(
+        self, paths, control, emit, generation: int = 0, batch: int | None = None, limit: int | None = None
+    ):
         """Whole folders of photos as a long job: features batch by batch, each batch shown as it lands.
 
         Yields ``LooseAdded`` per batch (its unreadable files among ``errors``) and "photos"
@@ -415,15 +480,16 @@ class Session:
         for i in range(0, len(found), batch):
             if control.cancelled:
                 return
-            added = self.loose.add(found[i:i + batch])
+            added = self.loose.add(found[i : i + batch])
             yield LooseAdded(added.items, added.errors, generation)
             done = min(i + batch, len(found))
             rate = done / max(time.perf_counter() - start, 1e-9)
             yield Progress("photos", done, len(found), f"{done:,} of {len(found):,} photos", rate)
 
     # -- the feature view -----------------------------------------------------------------
-    def project(self, method: str, cap: int | None, seed: int, ticket=None, space: str = "features",
-                synthesize: int = 0):
+    def project(
+        self, method: str, cap: int | None, seed: int, ticket=None, space: str = "features", synthesize: int = 0
+    ):
         """Project the dataset's pooled backbone features, or the model's per-image codes (``space="codes"``).
 
         The codes (MSDN: one score per attribute) are the space the classes are compared in, so
@@ -447,8 +513,17 @@ class Session:
                 extra_labels = np.repeat(classes, synthesize)
         callback = ticket.partial if ticket is not None else None
         cancel = ticket.stale if ticket is not None else None
-        projection = run_projection(data, dataset.labels, method, cap, seed, callback=callback, cancel=cancel,
-                         extra=extra, extra_labels=extra_labels)
+        projection = run_projection(
+            data,
+            dataset.labels,
+            method,
+            cap,
+            seed,
+            callback=callback,
+            cancel=cancel,
+            extra=extra,
+            extra_labels=extra_labels,
+        )
         return replace(projection, space=space)
 
 
@@ -456,7 +531,7 @@ def score_in_chunks(score, codes: np.ndarray, class_attributes: np.ndarray) -> n
     """``score(codes, classes)`` [n, C] in SCORE_CHUNK rows at a time: bounds the memory of scoring every image."""
     out = np.empty((len(codes), len(class_attributes)), np.float32)
     for i in range(0, len(codes), SCORE_CHUNK):
-        out[i:i + SCORE_CHUNK] = score(codes[i:i + SCORE_CHUNK], class_attributes)
+        out[i : i + SCORE_CHUNK] = score(codes[i : i + SCORE_CHUNK], class_attributes)
     return out
 
 

@@ -2,6 +2,7 @@
 
 Items 0..N-1 are the dataset's images, N.. the loose photos in the order added.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,7 +58,7 @@ class LoosePhotos:
         spec = model.spec  # a timm backbone knows its facts once built
         for start in range(0, len(todo), BATCH):
             batch, batch_paths = [], []
-            for path in todo[start:start + BATCH]:
+            for path in todo[start : start + BATCH]:
                 try:  # the engine's image gate: pipes, huge and damaged files are refused with a reason
                     batch.append(preprocess(open_image(path), spec, self.input_size))
                     batch_paths.append(path)

@@ -5,6 +5,7 @@ A generator of events (``Progress``, ``DatasetReady``, ``FeaturesReady``,
 features are extracted and the model is encoded. ``DatasetReady`` carries the
 new ``Session``: from then on every command goes to it.
 """
+
 from __future__ import annotations
 
 import time
@@ -105,14 +106,23 @@ def open_session(spec: DatasetSpec, control, emit_event):
         plan[:] = ["extract"] * (not features_ready) + ["model"] * loads_model
     notes = tuple(f"{dataset.name}: {n}" for n in dataset.notes if "absent" in n)
     checkpoints = model_candidates(spec, dataset)
-    yield DatasetReady(dataset, None, features_ready, notes, spec.generation,
-                       model_coming=spec.model is not None or bool(checkpoints), session=session)
+    yield DatasetReady(
+        dataset,
+        None,
+        features_ready,
+        notes,
+        spec.generation,
+        model_coming=spec.model is not None or bool(checkpoints),
+        session=session,
+    )
 
     # Stage 2: features (extracted once, memory-mapped afterwards).
     if not features_ready:
         for p in session.prepare_features(cancel=control):
-            yield numbered(Progress("extract", p.done, p.total, p.message or "extracting image features",
-                                    p.images_per_second), plan)
+            yield numbered(
+                Progress("extract", p.done, p.total, p.message or "extracting image features", p.images_per_second),
+                plan,
+            )
         features_ready = session.features_ready
         yield FeaturesReady(spec.generation)
     if not features_ready:
@@ -122,8 +132,9 @@ def open_session(spec: DatasetSpec, control, emit_event):
     if spec.model is not None:
         method, header, source = spec.model
         yield numbered(Progress("model", 0, 1, "encoding every image with the model"), plan)
-        state = session.use_method(method, header,
-                                   progress=encoding_progress(emit, "encoding every image with the model"))
+        state = session.use_method(
+            method, header, progress=encoding_progress(emit, "encoding every image with the model")
+        )
         yield session.summary(source, state)
     else:
         for path in checkpoints:

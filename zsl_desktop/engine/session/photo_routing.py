@@ -7,6 +7,7 @@ photo's pooled feature, all of which the session owns; the app only shows the ty
 real-bird model's is scored by the real-bird model against the 200 CUB species (plus the
 user's classes drawn on CUB's attributes).
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,8 +50,9 @@ class PhotoRouting:
             return
         self._state, self._verdicts = state, {}
         try:
-            self._reference = ood.reference_for_dataset(session.dataset, session.features,
-                                                        int(state.header.get("seed", 0) or 0))
+            self._reference = ood.reference_for_dataset(
+                session.dataset, session.features, int(state.header.get("seed", 0) or 0)
+            )
         except ValueError:  # no pooled features (or no training rows): no warning rather than a wrong one
             self._reference = None
 
@@ -69,8 +71,10 @@ class PhotoRouting:
                 self._real_birds.append(None)
                 self.problem = str(exc)
         model = self._real_birds[0]
-        if model is None or (model.header.get("backbone"), int(model.header.get("input_size", 0))) != \
-                (backbone, input_size):
+        if model is None or (model.header.get("backbone"), int(model.header.get("input_size", 0))) != (
+            backbone,
+            input_size,
+        ):
             return None
         return model
 
@@ -101,5 +105,12 @@ class PhotoRouting:
         scores = np.asarray(real.scores(pooled, user_matrix)[0], np.float32)
         names = tuple(real.class_names) + tuple(user_names)
         kinds = tuple(real.kinds) + ("user",) * len(user_names)
-        return replace(live, class_names=names, class_kinds=kinds, scores=scores, predicted_by=TITLE,
-                       gamma_offset=real.gamma - state.gamma, out_of_domain=verdict.out_for_real_birds)
+        return replace(
+            live,
+            class_names=names,
+            class_kinds=kinds,
+            scores=scores,
+            predicted_by=TITLE,
+            gamma_offset=real.gamma - state.gamma,
+            out_of_domain=verdict.out_for_real_birds,
+        )

@@ -3,6 +3,7 @@
 Why in the engine: decoding is plain PIL and numpy work that the app's worker
 threads run; keeping it here leaves the app with Qt only.
 """
+
 from __future__ import annotations
 
 import numpy as np

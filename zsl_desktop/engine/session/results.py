@@ -5,6 +5,7 @@ thread while the worker already computes the next one; immutability makes
 that safe without locks, and it keeps tensors (and the models that own them)
 on the worker side.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

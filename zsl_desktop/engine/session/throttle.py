@@ -3,6 +3,7 @@
 Why: the GUI redraws from the latest data only; forwarding every batch's loss
 built a backlog that stalled the window (UI.md 3.3).
 """
+
 from __future__ import annotations
 
 import time
@@ -51,5 +52,6 @@ class StepCoalescer:
         losses = {k: np.array([s.losses.get(k, np.nan) for s in steps], np.float32) for k in names}
         elapsed = time.perf_counter() - self._started
         rate = (last.step - self._first_step + 1) / elapsed if elapsed > 0 else 0.0
-        return TrainProgress(self.phase, last.step, last.total, last.epoch, rate,
-                             np.array([s.step for s in steps], np.int64), losses)
+        return TrainProgress(
+            self.phase, last.step, last.total, last.epoch, rate, np.array([s.step for s in steps], np.int64), losses
+        )

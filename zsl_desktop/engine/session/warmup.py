@@ -2,6 +2,7 @@
 
 Both run in the worker, after the first predictions (they need none of it).
 """
+
 from __future__ import annotations
 
 import gc
@@ -50,10 +51,17 @@ def warm_up(session) -> None:
     except (ValueError, KeyError):
         return
     rows = dataset.splits["trainval"][:4]
-    data = TrainData(features=session.features, train_index=rows, train_labels=dataset.labels[rows],
-                     class_attributes=dataset.class_attributes, seen_classes=dataset.seen_classes,
-                     unseen_classes=dataset.unseen_classes, attribute_names=dataset.attribute_names,
-                     device=session.device, seed=0)
+    data = TrainData(
+        features=session.features,
+        train_index=rows,
+        train_labels=dataset.labels[rows],
+        class_attributes=dataset.class_attributes,
+        seen_classes=dataset.seen_classes,
+        unseen_classes=dataset.unseen_classes,
+        attribute_names=dataset.attribute_names,
+        device=session.device,
+        seed=0,
+    )
     steps = method.fit(data, Control(), epochs=1)
     try:
         next(steps)

@@ -2,6 +2,7 @@
 their networks and losses (``nets.py``). The generative pieces they share with GSMFlow are in
 ``methods/generative.py``.
 """
+
 from zsl_desktop.engine.methods.ce_gzsl.method import CEGZSL, IPCE
 
 __all__ = ["CEGZSL", "IPCE"]

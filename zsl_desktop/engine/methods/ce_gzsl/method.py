@@ -88,6 +88,7 @@ Why one long module (~630 lines): CE-GZSL and IPCE share every step of one train
 classifier), and IPCE's two changes are best read beside the lines they change; the networks and losses are in
 ``nets.py``.
 """
+
 from __future__ import annotations
 
 import math
@@ -98,8 +99,17 @@ import torch
 import torch.nn.functional as F
 
 from ..base import Control, EpochEnd, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
-from .nets import (Comparator, Critic, Embedding, Generator, comparator_loss, gradient_penalty, ipce_loss,
-                   normal_init, supcon_loss)
+from .nets import (
+    Comparator,
+    Critic,
+    Embedding,
+    Generator,
+    comparator_loss,
+    gradient_penalty,
+    ipce_loss,
+    normal_init,
+    supcon_loss,
+)
 from ..generative import FeatureScaler, fit_softmax, generator_for, match_rows, row_keys
 
 INIT, TRAIN, HEAD, SYNTH, PROTO = range(5)  # generator purposes
@@ -109,10 +119,29 @@ SMALL_QUERY = 64  # codes arrays this short are scored without touching the colu
 SCALES = ("adaptive", "fixed")
 
 _COMMON = {
-    "epochs": 40, "batch_size": 64, "lr": 1e-3, "beta1": 0.5, "lr_decay_epoch": 100, "lr_dec_rate": 0.99,
-    "critic_iter": 1, "lambda_gp": 10.0, "nz": 0, "ngh": 1024, "ndh": 1024, "embed_size": 512,
-    "outz_size": 128, "nhF": 512, "ins_weight": 1.0, "cls_weight": 1.0, "ins_temp": 0.1, "cls_temp": 0.1,
-    "n_synth": 100, "cls_epochs": 10, "cls_batch": 256, "cls_lr": 1e-2, "cls_beta1": 0.5,
+    "epochs": 40,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "beta1": 0.5,
+    "lr_decay_epoch": 100,
+    "lr_dec_rate": 0.99,
+    "critic_iter": 1,
+    "lambda_gp": 10.0,
+    "nz": 0,
+    "ngh": 1024,
+    "ndh": 1024,
+    "embed_size": 512,
+    "outz_size": 128,
+    "nhF": 512,
+    "ins_weight": 1.0,
+    "cls_weight": 1.0,
+    "ins_temp": 0.1,
+    "cls_temp": 0.1,
+    "n_synth": 100,
+    "cls_epochs": 10,
+    "cls_batch": 256,
+    "cls_lr": 1e-2,
+    "cls_beta1": 0.5,
 }
 _IPCE = {"margin": 0.25, "gamma": 16.0, "scale": "adaptive", "proto_weight": 1.0}
 
@@ -164,8 +193,7 @@ class _CEGZSLBase(Method):
         device = torch.device(data.device)
         raw = np.asarray(data.class_attributes, dtype=np.float32)
         if raw.ndim != 2 or raw.shape[1] != self.num_attributes:
-            raise ValueError(f"{self.name}: class attributes {raw.shape} do not match "
-                             f"{self.num_attributes} attributes")
+            raise ValueError(f"{self.name}: class attributes {raw.shape} do not match {self.num_attributes} attributes")
         self.device = str(device)
         attributes = self._attributes(raw)
         seen = torch.as_tensor(np.asarray(data.seen_classes, dtype=np.int64), device=device)
@@ -218,8 +246,9 @@ class _CEGZSLBase(Method):
                 losses = {**d_losses, **g_losses}
                 bad = [k for k, v in losses.items() if not math.isfinite(v)]
                 if bad:
-                    raise FloatingPointError(f"{self.name}: {bad[0]} became {losses[bad[0]]} at epoch {epoch + 1}; "
-                                             f"try a lower learning rate")
+                    raise FloatingPointError(
+                        f"{self.name}: {bad[0]} became {losses[bad[0]]} at epoch {epoch + 1}; try a lower learning rate"
+                    )
                 yield Step(step, total, epoch + 1, {"total": losses["d_loss"], **losses})
             self._fit_classifier(xs, y, raw, attributes, unseen, generator_for(seed, epoch, HEAD), control.check)
             yield EpochEnd(epoch + 1, epochs)
@@ -263,8 +292,17 @@ class _CEGZSLBase(Method):
         proto = F.normalize(self._proto[self._seen], dim=1)
         if proto_rows is not None:
             proto = proto.detach()
-        total, l_ps, l_ss = ipce_loss(z, labels, proto, self._hp("margin"), self._hp("scale"), self._hp("ins_temp"),
-                                      self._hp("gamma"), 1.0, proto_rows)
+        total, l_ps, l_ss = ipce_loss(
+            z,
+            labels,
+            proto,
+            self._hp("margin"),
+            self._hp("scale"),
+            self._hp("ins_temp"),
+            self._hp("gamma"),
+            1.0,
+            proto_rows,
+        )
         w = self._hp("proto_weight")
         return w * l_ps + l_ss, {"proto": l_ps.item(), "sample": l_ss.item()}
 
@@ -283,8 +321,13 @@ class _CEGZSLBase(Method):
         loss = d_fake - d_real + gp + con + cls
         loss.backward()
         self._opt_d.step()
-        out = {"d_loss": loss.item(), "wasserstein": (d_real - d_fake).item(), "gp": gp.item(),
-               "con_real": con.item(), "cls_real": cls.item()}
+        out = {
+            "d_loss": loss.item(),
+            "wasserstein": (d_real - d_fake).item(),
+            "gp": gp.item(),
+            "con_real": con.item(),
+            "cls_real": cls.item(),
+        }
         out.update({f"{k}_real": v for k, v in parts.items()})
         return out
 
@@ -314,13 +357,13 @@ class _CEGZSLBase(Method):
         """n scaled features per prepared class row, rows k*n..(k+1)*n-1 for class row k."""
         self._G.eval()
         a = attributes.repeat_interleave(int(n), dim=0)
-        out = [self._G(self._noise(len(a[i:i + chunk]), g), a[i:i + chunk]) for i in range(0, len(a), chunk)]
+        out = [self._G(self._noise(len(a[i : i + chunk]), g), a[i : i + chunk]) for i in range(0, len(a), chunk)]
         return torch.cat(out) if out else torch.zeros(0, int(self.info.channels), device=attributes.device)
 
     @torch.no_grad()
     def _embed_scaled(self, xs: torch.Tensor, chunk: int = 4096):
         self._E.eval()
-        hs, zs = zip(*(self._E(xs[i:i + chunk]) for i in range(0, len(xs), chunk))) if len(xs) else ((), ())
+        hs, zs = zip(*(self._E(xs[i : i + chunk]) for i in range(0, len(xs), chunk))) if len(xs) else ((), ())
         if not hs:
             return xs.new_zeros(0, self._hp("embed_size")), xs.new_zeros(0, self._hp("outz_size"))
         return torch.cat(hs), torch.cat(zs)
@@ -339,14 +382,28 @@ class _CEGZSLBase(Method):
 
     def _train_head(self, rows, h, labels, h_calibration, g, check) -> None:
         with torch.enable_grad():
-            weight, bias = fit_softmax(h.cpu(), labels.cpu(), len(rows), self._hp("cls_epochs"),
-                                       self._hp("cls_batch"), self._hp("cls_lr"), self._hp("cls_beta1"), g, check)
+            weight, bias = fit_softmax(
+                h.cpu(),
+                labels.cpu(),
+                len(rows),
+                self._hp("cls_epochs"),
+                self._hp("cls_batch"),
+                self._hp("cls_lr"),
+                self._hp("cls_beta1"),
+                g,
+                check,
+            )
         sample = h_calibration.cpu()[torch.randperm(len(h_calibration), generator=g)[:2048]]
         rows = np.ascontiguousarray(rows, dtype=np.float32)
         calibration = self._fit_calibration(sample, rows, weight, bias)
         # One assignment, so a thread scoring meanwhile sees the old head or the new one, never a mix.
-        self._head = {"class_rows": rows, "keys": row_keys(rows), "weight": weight, "bias": bias,
-                      "calibration": calibration}
+        self._head = {
+            "class_rows": rows,
+            "keys": row_keys(rows),
+            "weight": weight,
+            "bias": bias,
+            "calibration": calibration,
+        }
         self._known_cache = self._column_cache = None
 
     @torch.no_grad()
@@ -430,11 +487,11 @@ class _CEGZSLBase(Method):
     def _new_columns_cached(self, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
         w2 = self._F.fc2.weight.detach().cpu().reshape(-1)
         if len(codes) < SMALL_QUERY:  # one image's row: computing beats evicting the big array's cache
-            u = torch.from_numpy(np.ascontiguousarray(codes[:, self._hp("embed_size"):]))
+            u = torch.from_numpy(np.ascontiguousarray(codes[:, self._hp("embed_size") :]))
             return np.stack(self._comparator_columns(u, u @ w2, rows), 1)
         cache = self._column_cache
         if cache is None or cache[0] is not codes:
-            u = torch.from_numpy(np.ascontiguousarray(codes[:, self._hp("embed_size"):]))
+            u = torch.from_numpy(np.ascontiguousarray(codes[:, self._hp("embed_size") :]))
             cache = self._column_cache = (codes, u, u @ w2, {})
         _, u, uw, columns = cache
         keys = row_keys(rows)
@@ -463,9 +520,9 @@ class _CEGZSLBase(Method):
         for j in range(len(v)):
             relu_part = torch.empty(len(u))
             for start in range(0, len(u), block):
-                rows_u = u[start:start + block]
-                part = torch.add(rows_u, v[j], out=buffer[:len(rows_u)]).clamp_(min=0)
-                torch.mv(part, w2, out=relu_part[start:start + len(rows_u)])
+                rows_u = u[start : start + block]
+                part = torch.add(rows_u, v[j], out=buffer[: len(rows_u)]).clamp_(min=0)
+                torch.mv(part, w2, out=relu_part[start : start + len(rows_u)])
             f = 0.8 * relu_part + 0.2 * (uw + float(v[j] @ w2)) + b2
             out.append((alpha / tau * f + beta).numpy())
         return out
@@ -488,7 +545,7 @@ class _CEGZSLBase(Method):
     @torch.no_grad()
     def embed_codes(self, codes: np.ndarray) -> np.ndarray:
         """z from cached codes (their h part), without going back to the features."""
-        h = torch.from_numpy(np.asarray(codes, dtype=np.float32)[:, :self._hp("embed_size")]).to(self.device)
+        h = torch.from_numpy(np.asarray(codes, dtype=np.float32)[:, : self._hp("embed_size")]).to(self.device)
         return F.normalize(self._E.fc2(h), dim=1).cpu().numpy()
 
     @torch.no_grad()
@@ -513,8 +570,9 @@ class _CEGZSLBase(Method):
         return out.numpy()
 
     @torch.no_grad()
-    def refit_classifier(self, class_attributes: np.ndarray, seen_features=None, seen_labels=None,
-                         seed: int = 0, check=None) -> None:
+    def refit_classifier(
+        self, class_attributes: np.ndarray, seen_features=None, seen_labels=None, seed: int = 0, check=None
+    ) -> None:
         """Retrain the softmax for exactly these class rows, then make ``score`` use it.
 
         ``seen_features`` [M, D] (feature-store space) with ``seen_labels`` [M] (row positions in
@@ -572,10 +630,14 @@ class _CEGZSLBase(Method):
             raise ValueError(f"{self.name}: the state is from the other variant (ipce vs ce-gzsl)")
         self._build()
         for prefix, module in (("G.", self._G), ("E.", self._E), ("F.", self._F)):
-            module.load_state_dict({k[len(prefix):]: torch.as_tensor(v).float() for k, v in state.items()
-                                    if k.startswith(prefix)})
-        critic = {k[len("optim.critic."):]: torch.as_tensor(v).float() for k, v in state.items()
-                  if k.startswith("optim.critic.")}
+            module.load_state_dict(
+                {k[len(prefix) :]: torch.as_tensor(v).float() for k, v in state.items() if k.startswith(prefix)}
+            )
+        critic = {
+            k[len("optim.critic.") :]: torch.as_tensor(v).float()
+            for k, v in state.items()
+            if k.startswith("optim.critic.")
+        }
         if critic:
             self._D.load_state_dict(critic)
         if self._proto is not None:
@@ -592,7 +654,7 @@ class _CEGZSLBase(Method):
         optim: dict = {}
         for key, value in state.items():
             if key.startswith("optim.") and not key.startswith("optim.critic."):
-                name, index, sub = key[len("optim."):].split(".", 2)
+                name, index, sub = key[len("optim.") :].split(".", 2)
                 optim.setdefault(name, {}).setdefault(int(index), {})[sub] = torch.as_tensor(value).clone()
         self._opt_d = self._opt_g = None
         self._pending_optim = optim or None

@@ -5,6 +5,7 @@ Written from ``Hanzy1996/CE-GZSL@7bf5358ac4`` (``model.py``, ``losses.py``,
 against hand-computed cases (``tests/test_ipce.py``). The formulas are in
 ``ipce.py``'s docstring.
 """
+
 from __future__ import annotations
 
 import torch
@@ -86,8 +87,10 @@ class Comparator(nn.Module):
     def pair_scores(self, u: torch.Tensor, v: torch.Tensor, chunk: int = 1 << 22) -> torch.Tensor:
         """[B, C] scores from image halves u [B, H] and class halves v [C, H], chunked over B to bound memory."""
         rows = max(1, chunk // max(1, v.shape[0] * v.shape[1]))
-        out = [F.leaky_relu(u[i:i + rows, None, :] + v[None], 0.2) @ self.fc2.weight.squeeze(0)
-               for i in range(0, u.shape[0], rows)]
+        out = [
+            F.leaky_relu(u[i : i + rows, None, :] + v[None], 0.2) @ self.fc2.weight.squeeze(0)
+            for i in range(0, u.shape[0], rows)
+        ]
         return torch.cat(out) + self.fc2.bias if out else u.new_zeros(0, v.shape[0])
 
     def forward(self, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -96,8 +99,9 @@ class Comparator(nn.Module):
 
 
 # -- losses ---------------------------------------------------------------------------------------
-def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, a: torch.Tensor,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def gradient_penalty(
+    critic: Critic, real: torch.Tensor, fake: torch.Tensor, a: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """WGAN-GP: mean (||grad_x D(x_hat, a)||_2 - 1)^2, x_hat = alpha real + (1 - alpha) fake, alpha ~ U(0, 1)."""
     alpha = torch.rand(real.shape[0], 1, generator=generator).to(real.device)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
@@ -117,8 +121,9 @@ def supcon_loss(z: torch.Tensor, labels: torch.Tensor, temperature: float) -> to
     return sample_contrastive(z @ z.t(), labels, scale)
 
 
-def sample_contrastive(sim: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor,
-                       margin: torch.Tensor | None = None) -> torch.Tensor:
+def sample_contrastive(
+    sim: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor, margin: torch.Tensor | None = None
+) -> torch.Tensor:
     """The sample-sample term on a similarity matrix: logits scale * (sim - margin), self excluded."""
     n = sim.shape[0]
     logits = scale * (sim if margin is None else sim - margin)
@@ -152,8 +157,15 @@ def adaptive_scale(sim: torch.Tensor, positive: torch.Tensor, gamma: float, marg
     return gamma * torch.where(positive, (1 + margin - s).clamp_min(0), (s + margin).clamp_min(0))
 
 
-def prototype_contrastive(z: torch.Tensor, labels: torch.Tensor, prototypes: torch.Tensor, margin: float,
-                          scale: str, temperature: float, gamma: float) -> torch.Tensor:
+def prototype_contrastive(
+    z: torch.Tensor,
+    labels: torch.Tensor,
+    prototypes: torch.Tensor,
+    margin: float,
+    scale: str,
+    temperature: float,
+    gamma: float,
+) -> torch.Tensor:
     """The prototype-sample term: softmax over the prototypes, additive margin m on the own prototype.
 
     ``labels`` are rows of ``prototypes`` (unit rows). Logit of anchor i for prototype c:
@@ -166,8 +178,17 @@ def prototype_contrastive(z: torch.Tensor, labels: torch.Tensor, prototypes: tor
     return F.cross_entropy(logits, labels)
 
 
-def ipce_loss(z: torch.Tensor, labels: torch.Tensor, prototypes: torch.Tensor, margin: float, scale: str,
-              temperature: float, gamma: float, sample_weight: float = 1.0, proto_rows: int | None = None):
+def ipce_loss(
+    z: torch.Tensor,
+    labels: torch.Tensor,
+    prototypes: torch.Tensor,
+    margin: float,
+    scale: str,
+    temperature: float,
+    gamma: float,
+    sample_weight: float = 1.0,
+    proto_rows: int | None = None,
+):
     """L_PC = L_ps (prototype-sample, margin) + sample_weight * L_ss (sample-sample): (total, L_ps, L_ss).
 
     ``proto_rows``: only the first rows of z are anchors of L_ps (the generator step

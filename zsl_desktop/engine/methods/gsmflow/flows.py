@@ -18,6 +18,7 @@ depends on the class, so ``condition`` computes it once per distinct class
 and rows gather it. A training batch holds a few dozen classes and synthesis
 one class per many rows, so this removes most of the condition's cost.
 """
+
 from __future__ import annotations
 
 import torch
@@ -48,7 +49,7 @@ class CouplingSubnet(nn.Module):
     def forward(self, u: torch.Tensor, c_term: torch.Tensor):
         h = F.leaky_relu(self.fc_u(u) + c_term, 0.2)
         st = self.fc_out(h)
-        return st[:, :self.dim_out], st[:, self.dim_out:]
+        return st[:, : self.dim_out], st[:, self.dim_out :]
 
 
 class ConditionalCoupling(nn.Module):
@@ -66,7 +67,7 @@ class ConditionalCoupling(nn.Module):
         return self.g2.condition(c), self.g1.condition(c)
 
     def forward(self, x: torch.Tensor, cond):
-        x1, x2 = x[:, :self.len1], x[:, self.len1:]
+        x1, x2 = x[:, : self.len1], x[:, self.len1 :]
         s2, t2 = self.g2(x2, cond[0])
         s2 = soft_clamp(s2, self.clamp)
         y1 = x1 * torch.exp(s2) + t2
@@ -76,7 +77,7 @@ class ConditionalCoupling(nn.Module):
         return torch.cat((y1, y2), 1), s2.sum(1) + s1.sum(1)
 
     def inverse(self, y: torch.Tensor, cond) -> torch.Tensor:
-        y1, y2 = y[:, :self.len1], y[:, self.len1:]
+        y1, y2 = y[:, : self.len1], y[:, self.len1 :]
         s1, t1 = self.g1(y1, cond[1])
         x2 = (y2 - t1) * torch.exp(-soft_clamp(s1, self.clamp))
         s2, t2 = self.g2(x2, cond[0])
@@ -126,8 +127,10 @@ class ConditionalFlow(nn.Module):
     def sample(self, c: torch.Tensor, n: int, generator: torch.Generator, chunk: int = 4096) -> torch.Tensor:
         """n samples per condition row, row by row: x = f^-1(z; c), z ~ N(0, I) (seeded, drawn on the CPU)."""
         index = torch.arange(len(c), device=c.device).repeat_interleave(int(n))
-        out = [self.inverse(torch.randn(len(part), self.dim, generator=generator).to(c.device), c, part)
-               for part in index.split(chunk)]
+        out = [
+            self.inverse(torch.randn(len(part), self.dim, generator=generator).to(c.device), c, part)
+            for part in index.split(chunk)
+        ]
         return torch.cat(out) if out else c.new_zeros(0, self.dim)
 
     def prototypes(self, c: torch.Tensor) -> torch.Tensor:

@@ -96,6 +96,7 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
 Why one module over 400 lines: the method's training loop and its inference follow the released code step by
 step and read best in one piece; the flow itself is in ``flows.py``.
 """
+
 from __future__ import annotations
 
 import math
@@ -105,16 +106,32 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ..base import (Control, EpochEnd, Message, Method, ModelInfo, Step, TrainData, move_optimizer_state,
-                    register)
-from ..generative import (FeatureScaler, GZSLHead, boundary_mining, fit_head, generator_for, principal_directions,
-                          refit_head, row_keys)
+from ..base import Control, EpochEnd, Message, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
+from ..generative import (
+    FeatureScaler,
+    GZSLHead,
+    boundary_mining,
+    fit_head,
+    generator_for,
+    principal_directions,
+    refit_head,
+    row_keys,
+)
 from .flows import ConditionalFlow, RelativePositioning, choose_anchors, nll_loss, prototype_loss
 
 INIT, TRAIN, HEAD, RELATION, MINING, SYNTH = range(6)  # purposes of the seeded generators
 PROTO_CACHE = 256
-MINING_HPARAMS = ("relation_hidden", "relation_epochs", "relation_batch", "relation_lr", "relation_wd",
-                  "mining_steps", "mining_lr", "entropy_weight", "mse_weight")
+MINING_HPARAMS = (
+    "relation_hidden",
+    "relation_epochs",
+    "relation_batch",
+    "relation_lr",
+    "relation_wd",
+    "mining_steps",
+    "mining_lr",
+    "entropy_weight",
+    "mse_weight",
+)
 HEAD_HPARAMS = ("cls_epochs", "cls_batch", "cls_lr", "cls_beta1")
 
 
@@ -127,14 +144,37 @@ class GSMFlow(Method):
     feature_kind = "pooled"
     generative = True
     default_hparams = {
-        "epochs": 40, "batch_size": 128, "lr": 1e-3, "weight_decay": 3e-5, "lr_step": 8, "lr_gamma": 0.5,
+        "epochs": 40,
+        "batch_size": 128,
+        "lr": 1e-3,
+        "weight_decay": 3e-5,
+        "lr_step": 8,
+        "lr_gamma": 0.5,
         "epoch_rows": "pool",
-        "blocks": 2, "hidden": 512, "cond_dim": 1024, "clamp": 1.0,
-        "lambda_proto": 30.0, "pi": 0.05, "pi_dropout": 0.0, "anchors": "all",
-        "mining": True, "relation_epochs": 30, "relation_batch": 64, "relation_lr": 3e-4,
-        "relation_wd": 1e-6, "relation_hidden": 512, "mining_lr": 20.0, "mining_steps": 20,
-        "entropy_weight": 10.0, "mse_weight": 1.0,
-        "n_synth": 600, "cls_epochs": 30, "cls_batch": 600, "cls_lr": 1e-2, "cls_beta1": 0.5, "code_pca": 128,
+        "blocks": 2,
+        "hidden": 512,
+        "cond_dim": 1024,
+        "clamp": 1.0,
+        "lambda_proto": 30.0,
+        "pi": 0.05,
+        "pi_dropout": 0.0,
+        "anchors": "all",
+        "mining": True,
+        "relation_epochs": 30,
+        "relation_batch": 64,
+        "relation_lr": 3e-4,
+        "relation_wd": 1e-6,
+        "relation_hidden": 512,
+        "mining_lr": 20.0,
+        "mining_steps": 20,
+        "entropy_weight": 10.0,
+        "mse_weight": 1.0,
+        "n_synth": 600,
+        "cls_epochs": 30,
+        "cls_batch": 600,
+        "cls_lr": 1e-2,
+        "cls_beta1": 0.5,
+        "code_pca": 128,
     }
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
@@ -154,8 +194,9 @@ class GSMFlow(Method):
 
     def _build(self, anchors: torch.Tensor) -> None:
         self._gsm = RelativePositioning(anchors, self._hp("cond_dim"))
-        self._flow = ConditionalFlow(int(self.info.channels), self._hp("cond_dim"), self._hp("hidden"),
-                                     self._hp("blocks"), self._hp("clamp"))
+        self._flow = ConditionalFlow(
+            int(self.info.channels), self._hp("cond_dim"), self._hp("hidden"), self._hp("blocks"), self._hp("clamp")
+        )
         self._flow.eval()
         self._proto_cache: OrderedDict = OrderedDict()
 
@@ -168,8 +209,9 @@ class GSMFlow(Method):
         device = torch.device(data.device)
         raw = np.asarray(data.class_attributes, dtype=np.float32)
         if raw.ndim != 2 or raw.shape[1] != len(self.info.attribute_names):
-            raise ValueError(f"gsmflow: class attributes {raw.shape} do not match "
-                             f"{len(self.info.attribute_names)} attributes")
+            raise ValueError(
+                f"gsmflow: class attributes {raw.shape} do not match {len(self.info.attribute_names)} attributes"
+            )
         if start_epoch > 0 and self._scaler is None:
             raise ValueError("gsmflow: nothing to resume from (load the state of a finished epoch first)")
         self.device = str(device)
@@ -200,8 +242,9 @@ class GSMFlow(Method):
             pool_x, pool_y = torch.cat((xs, self._mined[0].to(device))), torch.cat((y, self._mined[1].to(device)))
         means = torch.stack([xs[y == c].mean(0) for c in seen.tolist()])
         pca = self._hp("code_pca")
-        directions = (torch.eye(xs.shape[1], device=device) if pca < 0 or pca >= xs.shape[1]
-                      else principal_directions(xs, pca))
+        directions = (
+            torch.eye(xs.shape[1], device=device) if pca < 0 or pca >= xs.shape[1] else principal_directions(xs, pca)
+        )
         optimizer = self._make_optimizer()
         dim, batch_size = xs.shape[1], max(1, self._hp("batch_size"))
         n = len(pool_x) if self._hp("epoch_rows") == "pool" else len(xs)  # rows drawn per epoch
@@ -216,7 +259,7 @@ class GSMFlow(Method):
             self._flow.train()
             for first in range(0, n, batch_size):
                 control.check()
-                pick = order[first:first + batch_size]
+                pick = order[first : first + batch_size]
                 x = pool_x[pick]
                 classes, position = torch.unique(pool_y[pick], return_inverse=True)
                 if pi > 0:  # the MM'21 visual perturbation
@@ -228,8 +271,9 @@ class GSMFlow(Method):
                 proto = lambda_p * prototype_loss(self._flow, self._gsm, attributes[seen], means)
                 loss = nll + proto
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"gsmflow: the loss became {loss.item()} at epoch {epoch + 1}; "
-                                             f"try a lower learning rate")
+                    raise FloatingPointError(
+                        f"gsmflow: the loss became {loss.item()} at epoch {epoch + 1}; try a lower learning rate"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -237,8 +281,16 @@ class GSMFlow(Method):
                 yield Step(step, total, epoch + 1, {"total": loss.item(), "nll": nll.item(), "proto": proto.item()})
             self._flow.eval()
             self._head, self._proto_cache = None, OrderedDict()
-            self._pending_head = self._last_context = (xs, y, raw, attributes, unseen, directions,
-                                                       generator_for(seed, epoch, HEAD), control.check)
+            self._pending_head = self._last_context = (
+                xs,
+                y,
+                raw,
+                attributes,
+                unseen,
+                directions,
+                generator_for(seed, epoch, HEAD),
+                control.check,
+            )
             yield EpochEnd(epoch + 1, epochs)
         # The finished model: generator weights rounded to what a checkpoint stores (float16), and
         # its classifier built from exactly those, so a loaded checkpoint scores like this object.
@@ -252,12 +304,12 @@ class GSMFlow(Method):
             params = list(self._flow.parameters()) + list(self._gsm.parameters())
             # foreach: the same arithmetic as the default per-tensor loop on the CPU (bit-identical weights,
             # checked), grouped into fewer kernels
-            self._optimizer = torch.optim.Adam(params, lr=self._hp("lr"), weight_decay=self._hp("weight_decay"),
-                                               foreach=True)
+            self._optimizer = torch.optim.Adam(
+                params, lr=self._hp("lr"), weight_decay=self._hp("weight_decay"), foreach=True
+            )
             if self._pending_optim is not None:
                 current = self._optimizer.state_dict()
-                self._optimizer.load_state_dict({"state": self._pending_optim,
-                                                 "param_groups": current["param_groups"]})
+                self._optimizer.load_state_dict({"state": self._pending_optim, "param_groups": current["param_groups"]})
                 self._pending_optim = None
         return self._optimizer
 
@@ -331,12 +383,14 @@ class GSMFlow(Method):
 
     def score(self, codes: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
         """[N, K] logits: the classifier's for trained class rows, calibrated prototype columns for others."""
-        return self._require_head().score(codes, np.atleast_2d(np.asarray(class_attributes, np.float32)),
-                                          self._prototype_fn)
+        return self._require_head().score(
+            codes, np.atleast_2d(np.asarray(class_attributes, np.float32)), self._prototype_fn
+        )
 
     @torch.no_grad()
-    def refit_classifier(self, class_attributes: np.ndarray, seen_features=None, seen_labels=None,
-                         seed: int = 0, check=None) -> None:
+    def refit_classifier(
+        self, class_attributes: np.ndarray, seen_features=None, seen_labels=None, seed: int = 0, check=None
+    ) -> None:
         """Retrain the softmax for exactly these class rows, then make ``score`` use it (see module docstring).
 
         ``seen_features`` [M, D] (feature-store space) with ``seen_labels`` [M] (row positions in
@@ -360,8 +414,16 @@ class GSMFlow(Method):
             codes.append(synth @ head.basis)
             labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
         with torch.enable_grad():
-            new = refit_head(head, torch.cat(codes), torch.cat(labels), rows, self._prototype_fn(rows),
-                             {k: self._hp(k) for k in HEAD_HPARAMS}, g, check)
+            new = refit_head(
+                head,
+                torch.cat(codes),
+                torch.cat(labels),
+                rows,
+                self._prototype_fn(rows),
+                {k: self._hp(k) for k in HEAD_HPARAMS},
+                g,
+                check,
+            )
         self._head = new
 
     # -- persistence ---------------------------------------------------------------------------------
@@ -405,13 +467,18 @@ class GSMFlow(Method):
             raise ValueError("gsmflow: the state has no gsm.anchors (not a GSMFlow state)")
         anchors = torch.as_tensor(state["gsm.anchors"]).float()
         if anchors.shape[1] != len(self.info.attribute_names):
-            raise ValueError(f"gsmflow: the state is for {anchors.shape[1]} attributes, "
-                             f"this model has {len(self.info.attribute_names)}")
+            raise ValueError(
+                f"gsmflow: the state is for {anchors.shape[1]} attributes, "
+                f"this model has {len(self.info.attribute_names)}"
+            )
         self._build(anchors)
 
         def weights(prefix):  # float16 weights plus their float32 remainders when the state has them
-            return {k[len(prefix):]: torch.as_tensor(v).float() + torch.as_tensor(state.get("optim.rest." + k, 0.0))
-                    for k, v in state.items() if k.startswith(prefix)}
+            return {
+                k[len(prefix) :]: torch.as_tensor(v).float() + torch.as_tensor(state.get("optim.rest." + k, 0.0))
+                for k, v in state.items()
+                if k.startswith(prefix)
+            }
 
         for prefix, module in self._generator_modules():
             module.load_state_dict(weights(prefix))
@@ -421,13 +488,15 @@ class GSMFlow(Method):
         optim: dict[int, dict] = {}
         for key, value in state.items():
             if key.startswith("optim.") and not key.startswith(("optim.mined_", "optim.rest.")):
-                index, sub = key[len("optim."):].split(".", 1)
+                index, sub = key[len("optim.") :].split(".", 1)
                 optim.setdefault(int(index), {})[sub] = torch.as_tensor(value).clone()
         self._optimizer, self._pending_optim = None, optim or None
         self._mined = None
         if "optim.mined_x" in state:
-            self._mined = (torch.as_tensor(state["optim.mined_x"]).float(),
-                           torch.as_tensor(state["optim.mined_y"]).long())
+            self._mined = (
+                torch.as_tensor(state["optim.mined_x"]).float(),
+                torch.as_tensor(state["optim.mined_y"]).long(),
+            )
         self.to(self.device)
 
     def to(self, device) -> "GSMFlow":

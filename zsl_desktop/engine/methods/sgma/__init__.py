@@ -5,6 +5,7 @@ re-encodes with their disk cache (``crops.py``).
 Attention maps and peak locations that the app draws for any method stay in ``engine/localisation.py`` and
 ``engine/attention.py``; the images of the feature-store rows are ``engine.feature_source.ImageAccess``.
 """
+
 from zsl_desktop.engine.methods.sgma.evaluation import part_localisation
 from zsl_desktop.engine.methods.sgma.method import SGMA
 

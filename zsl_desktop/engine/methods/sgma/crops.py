@@ -24,6 +24,7 @@ in training, so crop features are computed once and cached:
 ``ImageAccess`` is how a method reaches the original images: the row -> file
 mapping, the backbone and input size of the feature store, and its folder.
 """
+
 from __future__ import annotations
 
 import logging
@@ -236,13 +237,21 @@ class CropEncoder:
     cache run the backbone (images decoded on two threads, crops batched).
     """
 
-    def __init__(self, access: ImageAccess, channels: int, crop_size: int = 128, quantum: int = 32,
-                 device="cpu", batch_size: int = 16):
+    def __init__(
+        self,
+        access: ImageAccess,
+        channels: int,
+        crop_size: int = 128,
+        quantum: int = 32,
+        device="cpu",
+        batch_size: int = 16,
+    ):
         self.access = access
         self.spec = spec_for(access.backbone)
         if self.spec.channels != int(channels):
-            raise ValueError(f"crops: backbone {access.backbone} gives {self.spec.channels} channels, "
-                             f"the model expects {channels}")
+            raise ValueError(
+                f"crops: backbone {access.backbone} gives {self.spec.channels} channels, the model expects {channels}"
+            )
         self.crop_size, self.quantum = int(crop_size), int(quantum)
         self.device = device
         self.batch_size = max(1, int(batch_size))
@@ -276,7 +285,7 @@ class CropEncoder:
 
     def _compute(self, keys, todo, out, control, progress) -> None:
         per_batch = max(1, self.batch_size // keys.shape[1])
-        batches = [todo[i:i + per_batch] for i in range(0, len(todo), per_batch)]
+        batches = [todo[i : i + per_batch] for i in range(0, len(todo), per_batch)]
 
         def load(batch):
             tensors = []
@@ -288,8 +297,7 @@ class CropEncoder:
                     self._skip(path, exc.problem)
                     tensors.append(None)
                     continue
-                tensors.append(crop_tensors(image, dequantise(keys[i, :, 1:], self.quantum), self.crop_size,
-                                            self.spec))
+                tensors.append(crop_tensors(image, dequantise(keys[i, :, 1:], self.quantum), self.crop_size, self.spec))
             return tensors
 
         done = 0
@@ -320,8 +328,9 @@ class CropEncoder:
         self.failed[str(path)] = problem
 
 
-def encode_crops(image, boxes, channels: int, crop_size: int = 128, quantum: int = 32, device="cpu",
-                 backbone: str | None = None) -> np.ndarray:
+def encode_crops(
+    image, boxes, channels: int, crop_size: int = 128, quantum: int = 32, device="cpu", backbone: str | None = None
+) -> np.ndarray:
     """[P, C] crop features of one image (path or PIL) at view boxes [P, 4], as ``CropEncoder`` makes them.
 
     ``backbone`` None: the one with ``channels`` output channels (the first such).

@@ -17,6 +17,7 @@ Two figures on images with annotated part locations (CUB and the built-in birds)
 
 Coordinates: [0, 1] of the square view the backbone saw (``localisation.crop_coordinates``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -62,21 +63,26 @@ class PartLocalisation:
     def format(self) -> str:
         def pct(v):
             return f"{100 * v:.1f}%"
-        top = "; ".join(f"map {i + 1}: " + ", ".join(f"{name} {pct(v)}" for name, v in list(parts.items())[:3])
-                        for i, parts in self.nearest.items())
-        return "\n".join([
-            f"part-map peaks on the bird's parts: {pct(self.peak_hits)} of {self.images} images x maps "
-            f"(uniform {pct(self.peak_uniform)}, centre {pct(self.peak_centre)}; radius {self.radius:.2f})",
-            f"  some peak on the head: {pct(self.head_peak_hits)} "
-            f"(as many uniform points {pct(self.head_peak_uniform)}); "
-            f"on the tail: {pct(self.tail_peak_hits)} (uniform {pct(self.tail_peak_uniform)})",
-            f"  nearest part to each map's peak: {top}",
-            f"crops (mean side {self.mean_side:.2f} of the view) vs random crops of the same sides:",
-            f"  head ({self.head_images} images): keypoints covered {pct(self.head_coverage)} vs "
-            f"{pct(self.head_coverage_random)}, IoU {self.head_iou:.3f} vs {self.head_iou_random:.3f}",
-            f"  tail ({self.tail_images} images): keypoint covered {pct(self.tail_coverage)} vs "
-            f"{pct(self.tail_coverage_random)}, IoU {self.tail_iou:.3f} vs {self.tail_iou_random:.3f}",
-        ])
+
+        top = "; ".join(
+            f"map {i + 1}: " + ", ".join(f"{name} {pct(v)}" for name, v in list(parts.items())[:3])
+            for i, parts in self.nearest.items()
+        )
+        return "\n".join(
+            [
+                f"part-map peaks on the bird's parts: {pct(self.peak_hits)} of {self.images} images x maps "
+                f"(uniform {pct(self.peak_uniform)}, centre {pct(self.peak_centre)}; radius {self.radius:.2f})",
+                f"  some peak on the head: {pct(self.head_peak_hits)} "
+                f"(as many uniform points {pct(self.head_peak_uniform)}); "
+                f"on the tail: {pct(self.tail_peak_hits)} (uniform {pct(self.tail_peak_uniform)})",
+                f"  nearest part to each map's peak: {top}",
+                f"crops (mean side {self.mean_side:.2f} of the view) vs random crops of the same sides:",
+                f"  head ({self.head_images} images): keypoints covered {pct(self.head_coverage)} vs "
+                f"{pct(self.head_coverage_random)}, IoU {self.head_iou:.3f} vs {self.head_iou_random:.3f}",
+                f"  tail ({self.tail_images} images): keypoint covered {pct(self.tail_coverage)} vs "
+                f"{pct(self.tail_coverage_random)}, IoU {self.tail_iou:.3f} vs {self.tail_iou_random:.3f}",
+            ]
+        )
 
 
 def region_box(points: np.ndarray, pad: float = PAD) -> np.ndarray:
@@ -91,15 +97,17 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ix = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
     iy = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
     inter = ix * iy
+
     def area(x):
         return (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])
+
     return inter / np.maximum(area(a) + area(b) - inter, 1e-12)
 
 
 def coverage(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Share of ``points`` [n, 2] inside each box [..., 4]."""
     x, y = points[:, 0], points[:, 1]
-    inside = ((x >= boxes[..., 0:1]) & (x <= boxes[..., 2:3]) & (y >= boxes[..., 1:2]) & (y <= boxes[..., 3:4]))
+    inside = (x >= boxes[..., 0:1]) & (x <= boxes[..., 2:3]) & (y >= boxes[..., 1:2]) & (y <= boxes[..., 3:4])
     return inside.mean(-1)
 
 
@@ -112,8 +120,17 @@ def random_boxes(sides: np.ndarray, draws: int, rng: np.random.Generator) -> np.
     return np.stack([x0, y0, x0 + sides, y0 + sides], -1)
 
 
-def part_localisation(method, dataset, features, index, input_size: int, radius: float = RADIUS,
-                      draws: int = 20, seed: int = 0, max_images: int | None = None) -> PartLocalisation:
+def part_localisation(
+    method,
+    dataset,
+    features,
+    index,
+    input_size: int,
+    radius: float = RADIUS,
+    draws: int = 20,
+    seed: int = 0,
+    max_images: int | None = None,
+) -> PartLocalisation:
     """Score an SGMA model's part maps and crops on images ``index`` of a dataset with part annotations."""
     if dataset.part_locations is None or dataset.part_names is None:
         raise ValueError(f"{dataset.name} has no part annotations")
@@ -157,8 +174,10 @@ def part_localisation(method, dataset, features, index, input_size: int, radius:
             nearest.setdefault(i, {})
             nearest[i][name] = nearest[i].get(name, 0) + 1
         random = random_boxes(boxes[:, 2] - boxes[:, 0], draws, rng)  # [draws, P, 4]
-        for region, ids, peak_list, peak_u in (("head", head_ids, head_peak, head_peak_u),
-                                               ("tail", tail_ids, tail_peak, tail_peak_u)):
+        for region, ids, peak_list, peak_u in (
+            ("head", head_ids, head_peak, head_peak_u),
+            ("tail", tail_ids, tail_peak, tail_peak_u),
+        ):
             ids = [i for i in ids if visible[i]]
             if not ids:
                 continue
@@ -172,18 +191,35 @@ def part_localisation(method, dataset, features, index, input_size: int, radius:
             cov_r[region].append(float(coverage(random, points).max(1).mean()))
             iou[region].append(float(box_iou(boxes, target).max()))
             iou_r[region].append(float(box_iou(random, target).max(1).mean()))
+
     def mean(xs):
         return float(np.mean(xs)) if len(xs) else 0.0
-    shares = {i: dict(sorted(((k, v / max(images, 1)) for k, v in counts.items()), key=lambda kv: -kv[1]))
-              for i, counts in sorted(nearest.items())}
+
+    shares = {
+        i: dict(sorted(((k, v / max(images, 1)) for k, v in counts.items()), key=lambda kv: -kv[1]))
+        for i, counts in sorted(nearest.items())
+    }
     return PartLocalisation(
-        peak_hits=mean(peak), peak_uniform=mean(uniform), peak_centre=mean(centre),
-        head_peak_hits=mean(head_peak), head_peak_uniform=mean(head_peak_u),
-        tail_peak_hits=mean(tail_peak), tail_peak_uniform=mean(tail_peak_u),
-        head_coverage=mean(cov["head"]), head_coverage_random=mean(cov_r["head"]),
-        head_iou=mean(iou["head"]), head_iou_random=mean(iou_r["head"]),
-        tail_coverage=mean(cov["tail"]), tail_coverage_random=mean(cov_r["tail"]),
-        tail_iou=mean(iou["tail"]), tail_iou_random=mean(iou_r["tail"]),
-        mean_side=mean(sides), images=images, skipped=skipped, head_images=len(cov["head"]), tail_images=len(cov["tail"]),
-        nearest=shares, radius=radius,
+        peak_hits=mean(peak),
+        peak_uniform=mean(uniform),
+        peak_centre=mean(centre),
+        head_peak_hits=mean(head_peak),
+        head_peak_uniform=mean(head_peak_u),
+        tail_peak_hits=mean(tail_peak),
+        tail_peak_uniform=mean(tail_peak_u),
+        head_coverage=mean(cov["head"]),
+        head_coverage_random=mean(cov_r["head"]),
+        head_iou=mean(iou["head"]),
+        head_iou_random=mean(iou_r["head"]),
+        tail_coverage=mean(cov["tail"]),
+        tail_coverage_random=mean(cov_r["tail"]),
+        tail_iou=mean(iou["tail"]),
+        tail_iou_random=mean(iou_r["tail"]),
+        mean_side=mean(sides),
+        images=images,
+        skipped=skipped,
+        head_images=len(cov["head"]),
+        tail_images=len(cov["tail"]),
+        nearest=shares,
+        radius=radius,
     )

@@ -96,6 +96,7 @@ Crops need ``FeatureSource.images`` (a ``crops.ImageAccess``), and evaluation us
 crops only where the trainer calls ``method.encode_rows(features, index, device)``
 instead of ``encode`` on grid rows. Without both, SGMA runs in grid-only mode.
 """
+
 from __future__ import annotations
 
 import math
@@ -162,9 +163,15 @@ class SGMA(SGMATraining, Method):
         self._encoders: dict = {}
 
     def _new_net(self) -> SGMANet:
-        return SGMANet(self._hp("parts"), self.info.channels, self._cells[0] * self._cells[1],
-                       len(self.info.attribute_names), self.info.num_classes, self._hp("hidden"),
-                       self._hp("crop_hidden"))
+        return SGMANet(
+            self._hp("parts"),
+            self.info.channels,
+            self._cells[0] * self._cells[1],
+            len(self.info.attribute_names),
+            self.info.num_classes,
+            self._hp("hidden"),
+            self._hp("crop_hidden"),
+        )
 
     # -- the network's pieces with this model's hyper-parameters --------------------------------------
     def _attend(self, grid: torch.Tensor):
@@ -194,8 +201,9 @@ class SGMA(SGMATraining, Method):
         except TypeError:
             key = (id(images), str(device))
         if key not in self._encoders:
-            self._encoders[key] = CropEncoder(images, self.info.channels, self._hp("crop_size"),
-                                              self._hp("crop_quantum"), device)
+            self._encoders[key] = CropEncoder(
+                images, self.info.channels, self._hp("crop_size"), self._hp("crop_quantum"), device
+            )
         return self._encoders[key]
 
     def _uses_crops(self, images) -> bool:
@@ -218,7 +226,7 @@ class SGMA(SGMATraining, Method):
     def encode(self, features: torch.Tensor) -> np.ndarray:
         """[N, A] codes from grid rows alone (part features ROI-pooled on the grid: the fallback)."""
         x = self._grid(features)
-        out = [self._combine(self._streams(x[i:i + 256])[0]) for i in range(0, x.shape[0], 256)]
+        out = [self._combine(self._streams(x[i : i + 256])[0]) for i in range(0, x.shape[0], 256)]
         return np.concatenate(out) if out else np.zeros((0, len(self.info.attribute_names)), np.float32)
 
     @torch.no_grad()
@@ -234,7 +242,7 @@ class SGMA(SGMATraining, Method):
         encoder = self._crop_encoder(images, device) if use_crops else None
         out = []
         for first in range(0, len(index), chunk):
-            rows = index[first:first + chunk]
+            rows = index[first : first + chunk]
             grid = self._grid(features.rows("grid", rows, device))
             if encoder is None:
                 out.append(self._combine(self._streams(grid)[0]))
@@ -288,8 +296,9 @@ class SGMA(SGMATraining, Method):
 
     def _single_crop_features(self, image, corners) -> np.ndarray:
         """[1, P, C] crop features of one image, computed now (one image: no cache needed)."""
-        return encode_crops(image, corners, self.info.channels, self._hp("crop_size"), self._hp("crop_quantum"),
-                            self._net.heads.device)[None]
+        return encode_crops(
+            image, corners, self.info.channels, self._hp("crop_size"), self._hp("crop_quantum"), self._net.heads.device
+        )[None]
 
     # -- persistence --------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -307,8 +316,9 @@ class SGMA(SGMATraining, Method):
             optim = self._pending_optim
         for index, name in enumerate(NET_PARAMETERS):
             for key, value in ((optim or {}).get(index) or {}).items():
-                state[f"optim.{name}.{key}"] = (value.detach().clone() if isinstance(value, torch.Tensor)
-                                                else torch.tensor(value))
+                state[f"optim.{name}.{key}"] = (
+                    value.detach().clone() if isinstance(value, torch.Tensor) else torch.tensor(value)
+                )
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -320,19 +330,24 @@ class SGMA(SGMATraining, Method):
             for n in NET_PARAMETERS:
                 target, value = net.parameter(n), torch.as_tensor(state[n], dtype=torch.float32)
                 if value.shape != target.shape:
-                    raise ValueError(f"sgma: {n} is {tuple(value.shape)} in the state, the model needs "
-                                     f"{tuple(target.shape)} (other parts, attributes, classes or backbone?)")
+                    raise ValueError(
+                        f"sgma: {n} is {tuple(value.shape)} in the state, the model needs "
+                        f"{tuple(target.shape)} (other parts, attributes, classes or backbone?)"
+                    )
                 target.copy_(value)
             net.att.channel_scale.copy_(torch.as_tensor(state["att.channel_scale"], dtype=torch.float32))
             net.trained.copy_(torch.as_tensor(state["trained"], dtype=torch.float32))
         self._net = net.to(self.device)
         self._net.eval()
-        self._sched = {"lr": float(state.get("sched.lr", self._hp("lr"))),
-                       "best": float(state.get("sched.best", math.inf)), "bad": int(state.get("sched.bad", 0))}
+        self._sched = {
+            "lr": float(state.get("sched.lr", self._hp("lr"))),
+            "best": float(state.get("sched.best", math.inf)),
+            "bad": int(state.get("sched.bad", 0)),
+        }
         optim: dict[int, dict] = {}
         for key, value in state.items():
             if key.startswith("optim."):
-                name, sub = key[len("optim."):].rsplit(".", 1)
+                name, sub = key[len("optim.") :].rsplit(".", 1)
                 if name in NET_PARAMETERS:
                     optim.setdefault(NET_PARAMETERS.index(name), {})[sub] = torch.as_tensor(value).clone()
         self._optimizer = None  # rebuilt by the next fit(start_epoch > 0), which then loads this
@@ -351,6 +366,8 @@ class SGMA(SGMATraining, Method):
 
 def _rows_progress(progress, first: int, rows: int, total: int):
     """The crop encoder counts the images of one chunk that need crops; report rows of the whole index."""
+
     def report(done: int, todo: int) -> None:
         progress(first + (rows * done) // max(todo, 1), total)
+
     return report

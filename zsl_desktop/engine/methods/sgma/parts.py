@@ -4,6 +4,7 @@ Pure functions and small modules, each tested on hand-computed cases
 (``tests/test_sgma.py``); ``method.py`` puts them together. Coordinates are in
 [0, 1] of the backbone's view (x right, y down) unless a name says otherwise.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,7 +65,7 @@ def diversity_loss(maps: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
         return maps.sum() * 0.0
     others = []
     for i in range(p):
-        rest = torch.cat([maps[:, :i], maps[:, i + 1:]], 1)
+        rest = torch.cat([maps[:, :i], maps[:, i + 1 :]], 1)
         others.append(rest.amax(1))
     others = torch.stack(others, 1)  # [B, P, h, w]: max over the other parts
     return (maps * F.relu(others - margin)).mean((2, 3)).sum(1).mean()
@@ -91,8 +92,9 @@ def boxcar_mask(boxes: torch.Tensor, size, k: float = 10.0, cells=None) -> torch
     return my[..., :, None] * mx[..., None, :]
 
 
-def box_fit_loss(prob: torch.Tensor, boxes: torch.Tensor, area_weight: float = 1.0, k: float = 10.0,
-                 cells=None) -> torch.Tensor:
+def box_fit_loss(
+    prob: torch.Tensor, boxes: torch.Tensor, area_weight: float = 1.0, k: float = 10.0, cells=None
+) -> torch.Tensor:
     """-(attention mass inside the boxcar) + area_weight * side^2, summed over parts, batch mean.
 
     ``prob`` [B, P, H, W] sums to 1 per map. At the optimum the box edges sit where the
@@ -116,8 +118,9 @@ def embedding_softmax_loss(embeddings: torch.Tensor, class_vectors: torch.Tensor
     return F.cross_entropy(embeddings @ class_vectors.t(), labels)
 
 
-def class_centre_triplet_loss(embeddings: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor,
-                              margin: float = 0.8) -> torch.Tensor:
+def class_centre_triplet_loss(
+    embeddings: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor, margin: float = 0.8
+) -> torch.Tensor:
     """mean_b max(0, margin + ||e~ - C~_y||^2 - min_{j != y} ||e~ - C~_j||^2), unit-normalised e and C.
 
     ``centres`` [S, A] are the seen classes' centres and ``labels`` index them. The
@@ -275,8 +278,16 @@ GLOBAL, GRID, CROP = 0, 1, 2  # stream kinds; streams are [global, grid part 1..
 class SGMANet(nn.Module):
     """The three sub-nets: attention, f_CNet, and one linear head and centre set per stream."""
 
-    def __init__(self, parts: int, channels: int, cells: int, num_attributes: int, num_classes: int,
-                 hidden: int, crop_hidden: int):
+    def __init__(
+        self,
+        parts: int,
+        channels: int,
+        cells: int,
+        num_attributes: int,
+        num_classes: int,
+        hidden: int,
+        crop_hidden: int,
+    ):
         super().__init__()
         self.parts = int(parts)
         streams = 1 + 2 * self.parts

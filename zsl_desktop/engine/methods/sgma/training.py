@@ -3,6 +3,7 @@
 A mixin of ``method.SGMA`` (kept apart because training and inference are separate
 concerns and one file would pass 500 lines); see ``method.py`` for the model.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,11 +14,33 @@ import torch
 import torch.nn.functional as F
 
 from ..base import Control, EpochEnd, Message, Step, TrainData
-from .parts import (CROP, GLOBAL, GRID, as_distribution, box_fit_loss, channel_peaks, class_centre_triplet_loss,
-                    compactness_loss, diversity_loss, embedding_softmax_loss, kmeans, to_corners)
+from .parts import (
+    CROP,
+    GLOBAL,
+    GRID,
+    as_distribution,
+    box_fit_loss,
+    channel_peaks,
+    class_centre_triplet_loss,
+    compactness_loss,
+    diversity_loss,
+    embedding_softmax_loss,
+    kmeans,
+    to_corners,
+)
 
-NET_PARAMETERS = ("att.fc1_w", "att.fc1_b", "att.fc2_w", "att.fc2_b",
-                  "crop.l1_w", "crop.l1_b", "crop.l2_w", "crop.l2_b", "heads", "centres")
+NET_PARAMETERS = (
+    "att.fc1_w",
+    "att.fc1_b",
+    "att.fc2_w",
+    "att.fc2_b",
+    "crop.l1_w",
+    "crop.l1_b",
+    "crop.l2_w",
+    "crop.l2_b",
+    "heads",
+    "centres",
+)
 
 
 class SGMATraining:
@@ -29,7 +52,8 @@ class SGMATraining:
         for j, s in enumerate(streams):
             cls_total = cls_total + embedding_softmax_loss(emb[:, j], phi_seen, labels)
             cct_total = cct_total + class_centre_triplet_loss(
-                emb[:, j], self._net.centres[s, seen_index], labels, self._hp("cct_margin"))
+                emb[:, j], self._net.centres[s, seen_index], labels, self._hp("cct_margin")
+            )
         return cls_total + self._hp("lambda_cct") * cct_total, cls_total, cct_total
 
     # -- training -----------------------------------------------------------------------------
@@ -54,8 +78,11 @@ class SGMATraining:
         self.to(device)
         if self._optimizer is None:
             self._optimizer = torch.optim.SGD(
-                [self._net.parameter(n) for n in NET_PARAMETERS], lr=self._sched["lr"],
-                momentum=self._hp("momentum"), weight_decay=self._hp("weight_decay"))
+                [self._net.parameter(n) for n in NET_PARAMETERS],
+                lr=self._sched["lr"],
+                momentum=self._hp("momentum"),
+                weight_decay=self._hp("weight_decay"),
+            )
             if self._pending_optim is not None:
                 self._load_optimizer(self._pending_optim)
                 self._pending_optim = None
@@ -83,7 +110,7 @@ class SGMATraining:
             epoch_loss = 0.0
             for first in range(0, n, batch_size):
                 control.check()
-                pick = order[first:first + batch_size]
+                pick = order[first : first + batch_size]
                 y = labels[torch.as_tensor(pick, device=device)]
                 if in_stage1:
                     grid = data.features.rows("grid", train_index[pick], device)
@@ -92,8 +119,10 @@ class SGMATraining:
                     batch = {k: v[torch.as_tensor(pick)].to(device, torch.float32) for k, v in fixed.items()}
                     loss, terms = self._stage2_loss(batch, y, phi_seen, seen_index)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"sgma: the loss became {loss.item()} at epoch {epoch + 1}, "
-                                             f"step {step + 1}; try a lower learning rate")
+                    raise FloatingPointError(
+                        f"sgma: the loss became {loss.item()} at epoch {epoch + 1}, "
+                        f"step {step + 1}; try a lower learning rate"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -136,8 +165,7 @@ class SGMATraining:
         streams = self._net.stream_ids(GLOBAL) + self._net.stream_ids(GRID)
         features = torch.cat([grid.mean((2, 3))[:, None], self._grid_parts(grid, maps, boxes)], 1)
         emb_loss, cls, cct = self._stream_losses(self._embed(features, streams), streams, y, phi_seen, seen_index)
-        loss = (emb_loss + self._hp("lambda_cpt") * cpt + self._hp("lambda_div") * div
-                + self._hp("lambda_box") * box)
+        loss = emb_loss + self._hp("lambda_cpt") * cpt + self._hp("lambda_div") * div + self._hp("lambda_box") * box
         return loss, {"cls": cls.item(), "cct": cct.item(), "cpt": cpt.item(), "div": div.item(), "box": box.item()}
 
     def _stage2_loss(self, batch, y, phi_seen, seen_index):
@@ -146,8 +174,9 @@ class SGMATraining:
         if "crop" in batch:
             streams += self._net.stream_ids(CROP)
             parts.append(batch["crop"])
-        emb_loss, cls, cct = self._stream_losses(self._embed(torch.cat(parts, 1), streams), streams, y,
-                                                 phi_seen, seen_index)
+        emb_loss, cls, cct = self._stream_losses(
+            self._embed(torch.cat(parts, 1), streams), streams, y, phi_seen, seen_index
+        )
         return emb_loss, {"cls": cls.item(), "cct": cct.item()}
 
     @torch.no_grad()
@@ -159,7 +188,7 @@ class SGMATraining:
         n, reported = len(train_index), 0
         for first in range(0, n, chunk):
             control.check()
-            rows = train_index[first:first + chunk]
+            rows = train_index[first : first + chunk]
             grid = data.features.rows("grid", rows, device)
             maps, boxes = self._attend(grid)
             out["global"].append(grid.mean((2, 3)).half().cpu())
@@ -170,8 +199,10 @@ class SGMATraining:
                 done = min(first + chunk, n)
                 if done * 4 // n > reported or done == n:
                     reported = done * 4 // n
-                    yield Message(f"sgma: part crops of {done}/{n} training images "
-                                  f"({encoder.computed} ran the backbone, the rest came from the cache)")
+                    yield Message(
+                        f"sgma: part crops of {done}/{n} training images "
+                        f"({encoder.computed} ran the backbone, the rest came from the cache)"
+                    )
         self._net.train()
         return {k: torch.cat(v) for k, v in out.items() if v}
 
