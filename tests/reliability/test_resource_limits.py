@@ -52,6 +52,9 @@ class LimitedBackbone:
         self.device = str(device)
         return self
 
+    def __getattr__(self, name):  # the backbone's facts (spec, …) come from the real one
+        return getattr(self.model, name)
+
 
 def test_extraction_halves_the_batch_on_out_of_memory(folder_dataset, lite, monkeypatch, tmp_path):
     reference = extract_all(folder_dataset, input_size=32, root=tmp_path / "ref", batch_size=8)
