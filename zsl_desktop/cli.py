@@ -9,6 +9,9 @@ zsl-desktop eval     --checkpoint FILE [--dataset ...] [--gamma G]
 zsl-desktop bench    [--quick] [--json FILE]
 zsl-desktop predict  --model FILE --photos DIR_OR_FILES... [--classes LIBRARY.json] [--top-k K] --out CSV
 zsl-desktop rank-study --dataset D --checkpoint FILE [--checkpoint FILE ...] [--k 20]
+
+Why over 400 lines: one argparse definition per subcommand and its short
+handler; the long ones live beside it (cli_training, cli_predict, rank_study).
 """
 
 from __future__ import annotations

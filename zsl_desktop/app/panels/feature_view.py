@@ -7,6 +7,9 @@ Generative methods can add their synthesised features as crosses through
 ``set_synthesized(points, labels)``; on a PCA map of backbone features, the
 class being drawn in the editor gets its own cluster of stars, which moves
 with the sliders (``draft_map`` / ``set_draft_cluster``).
+
+Why over 400 lines: the map, its markers, the synthetic clusters and the
+figure export share one plot and its state; the projections are in the engine.
 """
 
 from __future__ import annotations
