@@ -100,6 +100,8 @@ def test_predict_writes_one_row_per_photo_with_errors_and_user_classes(trained, 
         "--threads",
         "1",
     ]
+    # the model's training features, from which its out-of-domain reference is made (each test has its own home)
+    assert main(["extract", "--dataset", str(data), "--input-size", "64", "--threads", "1"]) == 0
     assert main(args) == 0
     rows = _read(out)
     assert len(rows) == 7  # 5 birds, the noise image and the broken file; notes.txt is not an image
@@ -111,7 +113,9 @@ def test_predict_writes_one_row_per_photo_with_errors_and_user_classes(trained, 
         p = [float(r[f"top{i}_probability"]) for i in (1, 2, 3)]
         assert p == sorted(p, reverse=True) and sum(p) <= 1 + 1e-5
         assert 0 <= float(r["user:My bird:probability"]) <= 1 and r["user:My bird:raw_score"]
-        assert r["out_of_domain"] == ""  # the hook's column, empty without an out-of-domain score
+    # every photo gets its out-of-domain score, and random noise lies farther from the birds than any bird photo
+    ood = {r["file"].rsplit("/", 1)[-1]: float(r["out_of_domain"]) for r in good}
+    assert ood["noise.jpg"] > max(v for k, v in ood.items() if k != "noise.jpg")
     err = capsys.readouterr().err
     assert "predicting" in err and "eta" in err
     # the same photos again: nothing redone

@@ -40,6 +40,34 @@ def load_classes(dataset, library_path=None):
     return ClassSet(tuple(names), tuple(kinds), matrix)
 
 
+class OutOfDomainColumn:
+    """The ``out_of_domain`` column: each photo's k-NN cosine distance to the model's training features."""
+
+    def __init__(self, reference):
+        self.reference = reference
+
+    def __call__(self, grid, pooled, codes, logits):
+        return self.reference.score(pooled.float().cpu().numpy())
+
+
+def domain_reference(checkpoint, dataset, backbone: str, input_size: int):
+    """The model's out-of-domain reference: stored in the checkpoint (the real-bird model), else made from
+    its dataset's already extracted trainval features as the app makes it; None when they are not extracted."""
+    from zsl_desktop.engine import out_of_domain as ood
+    from zsl_desktop.engine.session import Session
+
+    stored = ood.DomainReference.from_checkpoint(checkpoint.header, checkpoint.state)
+    if stored is not None:
+        return stored
+    session = Session(dataset, backbone, input_size)
+    if not session.find_features():
+        return None
+    try:
+        return ood.reference_for_dataset(dataset, session.features, int(checkpoint.header.get("seed", 0) or 0))
+    except ValueError:  # no pooled features or no training rows: an empty column rather than a wrong one
+        return None
+
+
 def run(args, load, progress_bar) -> int:
     """``load(args)`` loads the dataset; ``progress_bar(label)`` makes the CLI's progress bar."""
     from zsl_desktop.engine.backbones import BACKBONES, load_backbone
@@ -77,15 +105,24 @@ def run(args, load, progress_bar) -> int:
     method = method_from_checkpoint(checkpoint).to(device)
     backbone_name = h.get("backbone", "efficientnet_lite0")
     spec = BACKBONES[backbone_name]
+    input_size = int(h.get("input_size", spec.default_input_size))
+    reference = domain_reference(checkpoint, dataset, backbone_name, input_size)
+    if reference is None:
+        print(
+            f"out_of_domain left empty: {dataset.name}'s features at {input_size} px are not extracted "
+            f"(zsl-desktop extract --dataset {args.dataset} --input-size {input_size} makes them)",
+            file=sys.stderr,
+        )
     predictor = PhotoPredictor(
         method,
         load_backbone(backbone_name, device=device),
         spec,
-        int(h.get("input_size", spec.default_input_size)),
+        input_size,
         classes,
         float(h.get("gamma", 0.0)),
         args.top_k,
         device,
+        ood_score=None if reference is None else OutOfDomainColumn(reference),
     )
     out = PredictionsCsv(args.out, columns(classes, predictor.top_k)).open()
     if out.repaired:

@@ -10,8 +10,9 @@ record is one physical line (newlines in file names are escaped), so a crash can
 leave a torn last line, which ``PredictionsCsv.open`` cuts off before resuming.
 Photos already in the CSV are skipped on a rerun.
 
-The ``out_of_domain`` column is a hook: ``PhotoPredictor(ood_score=f)`` fills it with
+The ``out_of_domain`` column: ``PhotoPredictor(ood_score=f)`` fills it with
 ``f(grid, pooled, codes, logits) -> [B]`` (higher: further from the training images);
+``zsl-desktop predict`` passes the model's k-NN distance (``engine.out_of_domain``);
 without one it stays empty.
 """
 
