@@ -34,7 +34,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor, nn
 
-from zsl_desktop.engine import timm_backbone
+from zsl_desktop.engine import state_dicts, timm_backbone
 from zsl_desktop.engine.efficientnet_lite import LITE_VARIANTS, EfficientNetLite
 from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.images import to_rgb
@@ -228,25 +228,9 @@ def load_strict(module: nn.Module, state_dict: dict[str, Tensor], source: str = 
 
     ``assign`` lets a meta-device module adopt the (cached, shared, read-only in practice) tensors.
     """
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    bad_shape = [
-        f"{k}: {tuple(state_dict[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state_dict and state_dict[k].shape != v.shape
-    ]
-    if missing or unexpected or bad_shape:
-        parts = []
-        for label, keys in (
-            ("missing keys", missing),
-            ("unexpected keys", unexpected),
-            ("shape mismatches", bad_shape),
-        ):
-            if keys:
-                more = f" (+{len(keys) - 8} more)" if len(keys) > 8 else ""
-                parts.append(f"{label}: {', '.join(keys[:8])}{more}")
-        raise BackboneUnavailable(f"{source} does not match {type(module).__name__}: " + "; ".join(parts))
+    problems = state_dicts.mismatch(module.state_dict(), state_dict)
+    if problems:
+        raise BackboneUnavailable(f"{source} does not match {type(module).__name__}: {problems}")
     module.load_state_dict(state_dict, strict=True, assign=True)
 
 

@@ -33,6 +33,7 @@ import threading
 import torch
 from torch import Tensor, nn
 
+from zsl_desktop.engine import state_dicts
 from zsl_desktop.engine.errors import ZslError
 
 PREFIX = "timm:"
@@ -209,24 +210,10 @@ def load_state(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
     classifier = model.pretrained_cfg.get("classifier") or ()
     heads = (classifier,) if isinstance(classifier, str) else tuple(classifier)
     state = {k: v for k, v in state.items() if not any(k == h or k.startswith(h + ".") for h in heads)}
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    bad = [
-        f"{k}: {tuple(state[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    if missing or unexpected or bad:
-        parts = [
-            f"{label}: {', '.join(keys[:6])}" + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
-            for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", bad))
-            if keys
-        ]
+    problems = state_dicts.mismatch(model.state_dict(), state, shown=6)
+    if problems:
         raise TimmUnavailable(
-            f"{source} does not fit timm's {type(model).__name__}: "
-            + "; ".join(parts)
-            + ". Is it the weights of this architecture?"
+            f"{source} does not fit timm's {type(model).__name__}: {problems}. Is it the weights of this architecture?"
         )
     model.load_state_dict(state, strict=True)
 
