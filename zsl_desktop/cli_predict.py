@@ -70,7 +70,7 @@ def domain_reference(checkpoint, dataset, backbone: str, input_size: int):
 
 def run(args, load, progress_bar) -> int:
     """``load(args)`` loads the dataset; ``progress_bar(label)`` makes the CLI's progress bar."""
-    from zsl_desktop.engine.backbones import BACKBONES, load_backbone
+    from zsl_desktop.engine.backbones import load_backbone, spec_for
     from zsl_desktop.engine.checkpoints import check_compatible, load_checkpoint
     from zsl_desktop.engine.predict import (
         BATCH,
@@ -104,7 +104,7 @@ def run(args, load, progress_bar) -> int:
     device = pick_device(getattr(args, "device", None))
     method = method_from_checkpoint(checkpoint).to(device)
     backbone_name = h.get("backbone", "efficientnet_lite0")
-    spec = BACKBONES[backbone_name]
+    spec = spec_for(backbone_name)
     input_size = int(h.get("input_size", spec.default_input_size))
     reference = domain_reference(checkpoint, dataset, backbone_name, input_size)
     if reference is None:
