@@ -7,10 +7,10 @@ turns that into a ``DistContext``: NCCL on GPUs, gloo on the CPU.
 - Extraction shards the images like ``DistributedSampler`` (rank r takes
   rows r, r+N, r+2N, ...) and every rank writes its rows into the same
   memory-mapped store; rank 0 creates the files and finishes the manifest.
-- Training wraps a method's trainable modules in DistributedDataParallel
-  (through ``TrainData.wrap``) and gives each rank an equal-length shard of the
-  training rows (padded by repetition, as DistributedSampler does, so every
-  rank runs the same number of steps); rank 0 alone evaluates and writes files.
+- Training: every method splits each batch of its one-process schedule across
+  the ranks and sums their gradients (``engine.sharding``), so N processes take
+  the steps one process takes. Every rank evaluates (the models are identical,
+  so they agree on the epoch); rank 0 alone writes files and reports.
 Outside torchrun ``context()`` is a single-process context and nothing changes.
 """
 
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from zsl_desktop.engine.sharding import Shards
 
 
 @dataclass(frozen=True)
@@ -46,25 +48,10 @@ class DistContext:
         """This rank's rows for extraction: a strided slice, no padding (each row written once)."""
         return np.asarray(rows)[self.rank :: self.world_size]
 
-    def shard_training(self, index: np.ndarray, seed: int = 0) -> np.ndarray:
-        """An equal-length shard of the training rows for this rank, padded by repetition."""
-        index = np.asarray(index)
-        if not self.active:
-            return index
-        order = np.random.default_rng(seed).permutation(len(index))
-        per_rank = -(-len(index) // self.world_size)
-        padded = np.resize(order, per_rank * self.world_size)
-        return np.sort(index[padded[self.rank :: self.world_size]])
-
-    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
-        """DistributedDataParallel around a method's trainable module (identity when alone)."""
-        if not self.active:
-            return module
-        from torch.nn.parallel import DistributedDataParallel
-
-        if self.device.startswith("cuda"):
-            return DistributedDataParallel(module, device_ids=[self.local_rank])
-        return DistributedDataParallel(module)
+    @property
+    def shards(self) -> Shards:
+        """How training steps split their batches across the ranks (``engine.sharding``)."""
+        return Shards(self.rank, self.world_size, self.device)
 
 
 _CONTEXT: DistContext | None = None

@@ -119,8 +119,6 @@ def pick_device(requested: str | None = None) -> str:
 
 def build_method(dataset: Dataset, features: FeatureSource, config: TrainConfig) -> Method:
     cls = get_method(config.method)
-    if dist_context().active and not cls.supports_distributed:
-        raise ValueError(f"{cls.title or cls.name} does not run under torchrun yet; train it in one process")
     array = features.grid if cls.feature_kind == "grid" else features.pooled
     if array is None:
         raise ValueError(
@@ -572,11 +570,11 @@ def train_data(
     input_size=224,
     mirrored: bool = False,
 ) -> TrainData:
-    """What ``fit`` gets for the rows ``index`` (this rank's share under torchrun), learning ``train_classes``;
-    ``mirrored``: the mirrored copies of the rows are training rows too."""
+    """What ``fit`` gets for the rows ``index``, learning ``train_classes``; ``mirrored``: the mirrored
+    copies of the rows are training rows too. Under torchrun every rank gets every row and computes its
+    part of each batch (``TrainData.shards``)."""
     vectors, _ = attribute_vectors(dataset.attribute_names)
-    ctx = dist_context()
-    index = ctx.shard_training(np.asarray(index), seed)  # this rank's share under torchrun
+    index = np.asarray(index)
     labels = dataset.labels[index]
     if mirrored:
         index, labels = np.concatenate([index, features.mirrored_rows(index)]), np.concatenate([labels, labels])
@@ -598,5 +596,5 @@ def train_data(
         input_size=input_size,
         cache_dir=paths.feature_store_dir() / "cache",
         dataset_fingerprint=dataset.fingerprint,
-        wrap=ctx.wrap if ctx.active else None,
+        shards=dist_context().shards,
     )

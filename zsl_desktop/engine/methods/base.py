@@ -32,6 +32,7 @@ from zsl_desktop.engine.events import Message as Message
 from zsl_desktop.engine.events import Step as Step
 from zsl_desktop.engine.events import is_out_of_memory
 from zsl_desktop.engine.feature_source import FeatureSource as FeatureSource
+from zsl_desktop.engine.sharding import Shards
 
 
 @dataclass
@@ -56,12 +57,8 @@ class TrainData:
     input_size: int = 224
     cache_dir: Any = None
     dataset_fingerprint: str = ""
-    # Under torchrun: wraps a trainable module in DistributedDataParallel (None alone).
-    wrap: Any = None
-
-    def parallel(self, module: torch.nn.Module) -> torch.nn.Module:
-        """The module to call in training: DDP-wrapped under torchrun, itself otherwise."""
-        return self.wrap(module) if self.wrap is not None else module
+    # Under torchrun: this rank's part of every batch and the gradient sums (alone: no-ops).
+    shards: Shards = field(default_factory=Shards)
 
 
 @dataclass(frozen=True)
@@ -95,8 +92,6 @@ class Method(abc.ABC):
     default_hparams: ClassVar[dict] = {}
     generative: ClassVar[bool] = False
     has_attention: ClassVar[bool] = False
-    # True when fit() runs its trainable modules through ``data.parallel`` (torchrun/DDP ready).
-    supports_distributed: ClassVar[bool] = False
     # True when encode_rows goes back to the pixels (SGMA's part crops): mirrored feature rows
     # (training.with_flips, scoring.encode_rows) do not apply to such a method.
     reencodes_images: ClassVar[bool] = False

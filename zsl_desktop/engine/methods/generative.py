@@ -41,6 +41,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zsl_desktop.engine.sharding import Shards
+
 
 def generator_for(*keys: int) -> torch.Generator:
     """A torch generator seeded from several integers (seed, epoch, purpose), reproducible on resume."""
@@ -85,8 +87,13 @@ def fit_softmax(
     beta1: float = 0.5,
     generator: torch.Generator | None = None,
     check=None,
+    shards: Shards | None = None,
 ):
-    """Linear softmax classifier -> (weight [K, d], bias [K]); ``check`` is called every batch (cancel)."""
+    """Linear softmax classifier -> (weight [K, d], bias [K]); ``check`` is called every batch (cancel).
+
+    ``shards``: under torchrun each rank computes its part of every batch (``engine.sharding``).
+    """
+    shards = shards or Shards()
     n, d = x.shape
     weight = torch.randn(num_classes, d, generator=generator) * math.sqrt(2.0 / (d + num_classes))
     weight = weight.to(x.device).requires_grad_()
@@ -98,10 +105,13 @@ def fit_softmax(
         for first in range(0, n, batch_size):
             if check is not None:
                 check()
-            pick = order[first : first + batch_size]
+            batch = order[first : first + batch_size]
+            part = shards.part(len(batch))
+            pick = part.of(batch)
             loss = F.cross_entropy(F.linear(x[pick], weight, bias), y[pick])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            shards.average_gradients([weight, bias], part.share)
             optimizer.step()
     return weight.detach(), bias.detach()
 
@@ -300,7 +310,9 @@ class GZSLHead:
         )
 
 
-def fit_head(scaler, x, y, class_rows, prototypes, real_mean, directions, hp: dict, generator, check=None) -> GZSLHead:
+def fit_head(
+    scaler, x, y, class_rows, prototypes, real_mean, directions, hp: dict, generator, check=None, shards=None
+) -> GZSLHead:
     """The final GZSL softmax, trained in code space.
 
     ``x`` scaled features (real seen + synthetic unseen), ``y`` positions in
@@ -310,15 +322,32 @@ def fit_head(scaler, x, y, class_rows, prototypes, real_mean, directions, hp: di
     hp: cls_epochs, cls_batch, cls_lr, cls_beta1.
     """
     basis = code_basis([prototypes, real_mean.reshape(1, -1), directions])
-    return refit_head(GZSLHead.empty(scaler, basis), x @ basis, y, class_rows, prototypes, hp, generator, check)
+    return refit_head(GZSLHead.empty(scaler, basis), x @ basis, y, class_rows, prototypes, hp, generator, check, shards)
 
 
 def refit_head(
-    head: GZSLHead, codes: torch.Tensor, y: torch.Tensor, class_rows, prototypes, hp: dict, generator, check=None
+    head: GZSLHead,
+    codes: torch.Tensor,
+    y: torch.Tensor,
+    class_rows,
+    prototypes,
+    hp: dict,
+    generator,
+    check=None,
+    shards=None,
 ) -> GZSLHead:
     """A new classifier for ``class_rows``, trained in the head's code space (cached codes stay valid)."""
     weight, bias = fit_softmax(
-        codes, y, len(class_rows), hp["cls_epochs"], hp["cls_batch"], hp["cls_lr"], hp["cls_beta1"], generator, check
+        codes,
+        y,
+        len(class_rows),
+        hp["cls_epochs"],
+        hp["cls_batch"],
+        hp["cls_lr"],
+        hp["cls_beta1"],
+        generator,
+        check,
+        shards,
     )
     sample = torch.randperm(len(codes), generator=generator)[:2048]
     return GZSLHead.build(head.scaler, head.basis, class_rows, weight, bias, prototypes, codes[sample])
@@ -381,48 +410,68 @@ def mining_loss(r: torch.Tensor, onehot: torch.Tensor, entropy_weight: float, ms
     return mse_weight * F.mse_loss(r, onehot) - entropy_weight * softmax_entropy(r)
 
 
-def train_relation(net, x, y, attributes, epochs, batch_size, lr, weight_decay, generator, check) -> list:
-    """MSE against one-hot relations over the classes of each batch; returns the loss per epoch."""
+def train_relation(
+    net, x, y, attributes, epochs, batch_size, lr, weight_decay, generator, check, shards: Shards | None = None
+) -> list:
+    """MSE against one-hot relations over the classes of each batch; returns the loss per epoch.
+
+    ``shards``: under torchrun each rank computes its part of every batch (the targets stay the whole batch's).
+    """
+    shards = shards or Shards()
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     losses = []
     for _ in range(int(epochs)):
         order, total = torch.randperm(len(x), generator=generator), 0.0
         for first in range(0, len(x), batch_size):
             check()
-            pick = order[first : first + batch_size]
-            classes, onehot = batch_targets(y[pick])
-            loss = F.mse_loss(net(x[pick], attributes[classes]), onehot)
+            batch = order[first : first + batch_size]
+            classes, onehot = batch_targets(y[batch])
+            part = shards.part(len(batch))
+            loss = F.mse_loss(net(x[part.of(batch)], attributes[classes]), part.of(onehot))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            (value,) = shards.average_gradients(optimizer, part.share, loss)
             optimizer.step()
-            total += loss.item() * len(pick)
+            total += value * len(batch)
         losses.append(total / len(x))
     return losses
 
 
 def mine_boundary_samples(
-    net, x, y, attributes, batch_size, steps, lr, entropy_weight, mse_weight, generator, check
+    net, x, y, attributes, batch_size, steps, lr, entropy_weight, mse_weight, generator, check, shards=None
 ) -> torch.Tensor:
-    """One pass: every row x becomes x' after ``steps`` plain SGD steps on ``mining_loss`` (row order kept)."""
-    mined = torch.empty_like(x)
+    """One pass: every row x becomes x' after ``steps`` plain SGD steps on ``mining_loss`` (row order kept).
+
+    Each row's steps depend on its batch only through the batch's classes and size, so under
+    torchrun each rank mines its part of every batch (its loss weighted by its share, which
+    gives every row the step of the whole batch) and the mined rows are summed across ranks.
+    """
+    shards = shards or Shards()
+    mined = torch.zeros_like(x) if shards.active else torch.empty_like(x)
     order = torch.randperm(len(x), generator=generator)
     for first in range(0, len(x), batch_size):
         check()
-        pick = order[first : first + batch_size]
-        classes, onehot = batch_targets(y[pick])
+        batch = order[first : first + batch_size]
+        classes, onehot = batch_targets(y[batch])
+        part = shards.owns(len(batch))
+        pick, share = batch[part], len(batch[part]) / len(batch)
+        if not len(pick):
+            continue
         with torch.no_grad():
             a_term = net.class_term(attributes[classes])
         xm = x[pick].clone()
         for _ in range(int(steps)):
             xm.requires_grad_(True)
-            loss = mining_loss(net(xm, None, a_term), onehot, entropy_weight, mse_weight)
+            loss = mining_loss(net(xm, None, a_term), onehot[part], entropy_weight, mse_weight)
+            if share != 1.0:
+                loss = loss * share
             (grad,) = torch.autograd.grad(loss, xm)
             xm = (xm - lr * grad).detach()
         mined[pick] = xm
-    return mined
+    return shards.gather_rows(mined)
 
 
-def boundary_mining(x, y, attributes, hp: dict, generators, check) -> torch.Tensor:
+def boundary_mining(x, y, attributes, hp: dict, generators, check, shards: Shards | None = None) -> torch.Tensor:
     """Train a relation network on (x, y), then mine one boundary sample per row (same order as x).
 
     hp: relation_hidden, relation_epochs, relation_batch, relation_lr, relation_wd,
@@ -443,6 +492,7 @@ def boundary_mining(x, y, attributes, hp: dict, generators, check) -> torch.Tens
         hp["relation_wd"],
         batches,
         check,
+        shards,
     )
     net.eval()
     return mine_boundary_samples(
@@ -457,6 +507,7 @@ def boundary_mining(x, y, attributes, hp: dict, generators, check) -> torch.Tens
         hp["mse_weight"],
         mining,
         check,
+        shards,
     )
 
 

@@ -86,17 +86,20 @@ def cross_entropy_loss(logits: torch.Tensor, labels: torch.Tensor, bias: torch.T
     return F.cross_entropy(logits, labels)
 
 
-def self_calibration_loss(logits: torch.Tensor, unseen: torch.Tensor) -> torch.Tensor:
+def self_calibration_loss(logits: torch.Tensor, unseen: torch.Tensor, whole=None) -> torch.Tensor:
     """-log( mean over the batch of the softmax mass on unseen classes ) (DAZLE; mean inside the log).
 
     ``unseen`` is a bool mask [K] or an index tensor. Zero when there are no unseen classes.
+    ``whole``: under torchrun, the whole batch's rows from this rank's (``sharding.Part.whole``).
     """
     if unseen.dtype == torch.bool:
         unseen = torch.nonzero(unseen, as_tuple=True)[0]
     if unseen.numel() == 0 or logits.shape[0] == 0:
         return logits.sum() * 0.0
     log_mass = torch.logsumexp(logits[:, unseen], dim=1) - torch.logsumexp(logits, dim=1)  # [B]
-    return -(torch.logsumexp(log_mass, dim=0) - math.log(logits.shape[0]))
+    if whole is not None:
+        log_mass = whole(log_mass)
+    return -(torch.logsumexp(log_mass, dim=0) - math.log(log_mass.shape[0]))
 
 
 def jensen_shannon(s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
@@ -195,7 +198,6 @@ class MSDN(Method):
     title = "MSDN (Chen et al., CVPR 2022)"
     feature_kind = "grid"
     has_attention = True
-    supports_distributed = True
     gamma_transfer = "folds"  # final run on all of trainval, gamma from the fold models (docstring)
     # CUB column of the released code (METHODS.md 2.5).
     default_hparams = {
@@ -284,41 +286,39 @@ class MSDN(Method):
         step = start_epoch * per_epoch
         self._net.train()
         dtype = training_dtype(self._hp("precision"), device)
-        net = data.parallel(self._net)  # DDP under torchrun: gradients averaged across ranks
+        shards = data.shards  # under torchrun: this rank's part of each batch, gradients summed
         for epoch in range(start_epoch, epochs):
             order = np.random.default_rng([int(data.seed) & 0xFFFFFFFF, epoch]).permutation(n)
             for first in range(0, n, batch_size):
                 control.check()
-                pick = order[first : first + batch_size]
+                part = shards.part(len(order[first : first + batch_size]))
+                pick = part.of(order[first : first + batch_size])
                 x = data.features.rows("grid", train_index[pick], device)
                 y = labels[torch.as_tensor(pick, device=device)]
-                out = net(x, normalize_v, dtype=dtype)
+                out = self._net(x, normalize_v, dtype=dtype)
                 s1, s2 = self.logits(out, class_attributes, bias)
                 ce_av, ce_va = cross_entropy_loss(s1, y, bias), cross_entropy_loss(s2, y, bias)
-                sc_av, sc_va = self_calibration_loss(s1, unseen), self_calibration_loss(s2, unseen)
+                sc_av, sc_va = (
+                    self_calibration_loss(s1, unseen, part.whole),
+                    self_calibration_loss(s2, unseen, part.whole),
+                )
                 distill = distillation_loss(s1, s2, form)
                 loss = ce_av + ce_va + lambda_sc * (sc_av + sc_va) + lambda_distill * distill
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"msdn: the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                        f"try a lower learning rate"
-                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                figures = shards.average_gradients(optimizer, part.share, loss, ce_av, ce_va, sc_av, sc_va, distill)
+                if not math.isfinite(figures[0]):
+                    raise FloatingPointError(
+                        f"msdn: the loss became {figures[0]} at epoch {epoch + 1}, step {step + 1}; "
+                        f"try a lower learning rate"
+                    )
                 optimizer.step()
                 step += 1
                 yield Step(
                     step,
                     total,
                     epoch + 1,
-                    {
-                        "total": loss.item(),
-                        "ce_av": ce_av.item(),
-                        "ce_va": ce_va.item(),
-                        "sc_av": sc_av.item(),
-                        "sc_va": sc_va.item(),
-                        "distill": distill.item(),
-                    },
+                    dict(zip(("total", "ce_av", "ce_va", "sc_av", "sc_va", "distill"), figures)),
                 )
             yield EpochEnd(epoch + 1, epochs)
         self._net.eval()

@@ -98,6 +98,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from zsl_desktop.engine.sharding import Part
+
 from ..base import Control, EpochEnd, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
 from .nets import (
     Comparator,
@@ -235,14 +237,17 @@ class _CEGZSLBase(Method):
             for module in self._modules():
                 module.train()
             g_losses = {}
-            for pick in torch.tensor_split(order, batches):
+            for batch in torch.tensor_split(order, batches):
                 control.check()
+                part = data.shards.part(len(batch))  # under torchrun: this rank's rows of the batch
+                pick = part.of(batch)
                 x, labels, t = xs[pick], y[pick], target[pick]
                 a = attributes[labels]
-                d_losses = self._critic_step(x, a, t, a_seen, g)
+                t_whole = target[batch]  # the contrastive losses pair every row of the batch
+                d_losses = self._critic_step(x, a, t, t_whole, a_seen, g, part)
                 step += 1
                 if step % max(1, self._hp("critic_iter")) == 0:
-                    g_losses = self._generator_step(x, a, t, a_seen, g)
+                    g_losses = self._generator_step(x, a, t, t_whole, a_seen, g, part)
                 losses = {**d_losses, **g_losses}
                 bad = [k for k, v in losses.items() if not math.isfinite(v)]
                 if bad:
@@ -250,7 +255,9 @@ class _CEGZSLBase(Method):
                         f"{self.name}: {bad[0]} became {losses[bad[0]]} at epoch {epoch + 1}; try a lower learning rate"
                     )
                 yield Step(step, total, epoch + 1, {"total": losses["d_loss"], **losses})
-            self._fit_classifier(xs, y, raw, attributes, unseen, generator_for(seed, epoch, HEAD), control.check)
+            self._fit_classifier(
+                xs, y, raw, attributes, unseen, generator_for(seed, epoch, HEAD), control.check, data.shards
+            )
             yield EpochEnd(epoch + 1, epochs)
         for module in self._modules():
             module.eval()
@@ -306,50 +313,53 @@ class _CEGZSLBase(Method):
         w = self._hp("proto_weight")
         return w * l_ps + l_ss, {"proto": l_ps.item(), "sample": l_ss.item()}
 
-    def _critic_step(self, x, a, t, a_seen, g) -> dict:
+    def _critic_step(self, x, a, t, t_whole, a_seen, g, part: Part) -> dict:
+        """One step of D, E, F (and IPCE's prototypes) on this rank's rows ``x`` (labels ``t``) of the batch.
+
+        The contrastive loss pairs the whole batch's rows (``part.whole``; ``t_whole`` their labels).
+        """
         for module in (self._D, self._E, self._F):
             module.requires_grad_(True)
         self._opt_d.zero_grad(set_to_none=True)
         h, z = self._E(x)
         d_real = self._D(x, a).mean()
         with torch.no_grad():
-            fake = self._G(self._noise(len(x), g), a)
+            fake = self._G(part.of(self._noise(part.size, g)), a)
         d_fake = self._D(fake, a).mean()
-        gp = gradient_penalty(self._D, x, fake, a, g) * self._hp("lambda_gp")
-        con, parts = self._contrastive(z, t)
+        alpha = part.of(torch.rand(part.size, 1, generator=g)).to(x.device)  # the penalty's mixing weights
+        gp = gradient_penalty(self._D, x, fake, a, alpha=alpha) * self._hp("lambda_gp")
+        con, parts = self._contrastive(part.whole(z), t_whole)
         cls = comparator_loss(self._F(h, a_seen), t, self._hp("cls_temp"))
         loss = d_fake - d_real + gp + con + cls
         loss.backward()
+        names = ("d_loss", "wasserstein", "gp", "con_real", "cls_real") + tuple(f"{k}_real" for k in parts)
+        terms = (loss, d_real - d_fake, gp, con, cls) + tuple(parts.values())
+        figures = part.shards.average_gradients(self._opt_d, part.share, *terms)
         self._opt_d.step()
-        out = {
-            "d_loss": loss.item(),
-            "wasserstein": (d_real - d_fake).item(),
-            "gp": gp.item(),
-            "con_real": con.item(),
-            "cls_real": cls.item(),
-        }
-        out.update({f"{k}_real": v for k, v in parts.items()})
-        return out
+        return dict(zip(names, figures))
 
-    def _generator_step(self, x, a, t, a_seen, g) -> dict:
+    def _generator_step(self, x, a, t, t_whole, a_seen, g, part: Part) -> dict:
         for module in (self._D, self._E, self._F):
             module.requires_grad_(False)
         self._opt_g.zero_grad(set_to_none=True)
-        fake = self._G(self._noise(len(x), g), a)
+        fake = self._G(part.of(self._noise(part.size, g)), a)
         adversarial = -self._D(fake, a).mean()
         h_fake, z_fake = self._E(fake)
         with torch.no_grad():
             _, z_real = self._E(x)
-        con, parts = self._contrastive(torch.cat((z_fake, z_real)), torch.cat((t, t)), proto_rows=len(x))
+        z_fake, z_real = part.whole(z_fake), part.whole(z_real)
+        con, parts = self._contrastive(
+            torch.cat((z_fake, z_real)), torch.cat((t_whole, t_whole)), proto_rows=len(t_whole)
+        )
         cls = comparator_loss(self._F(h_fake, a_seen), t, self._hp("cls_temp"))
         loss = adversarial + self._hp("ins_weight") * con + self._hp("cls_weight") * cls
         loss.backward()
+        names = ("g_loss", "con_fake", "cls_fake") + tuple(f"{k}_fake" for k in parts)
+        figures = part.shards.average_gradients(self._opt_g, part.share, loss, con, cls, *parts.values())
         self._opt_g.step()
         for module in (self._D, self._E, self._F):
             module.requires_grad_(True)
-        out = {"g_loss": loss.item(), "con_fake": con.item(), "cls_fake": cls.item()}
-        out.update({f"{k}_fake": v for k, v in parts.items()})
-        return out
+        return dict(zip(names, figures))
 
     # -- the GZSL classifier ---------------------------------------------------------------------
     @torch.no_grad()
@@ -368,7 +378,7 @@ class _CEGZSLBase(Method):
             return xs.new_zeros(0, self._hp("embed_size")), xs.new_zeros(0, self._hp("outz_size"))
         return torch.cat(hs), torch.cat(zs)
 
-    def _fit_classifier(self, xs, y, raw, attributes, unseen, g, check) -> None:
+    def _fit_classifier(self, xs, y, raw, attributes, unseen, g, check, shards=None) -> None:
         """Synthesise unseen features and train the softmax on h over every class row (real seen + synthetic)."""
         n_synth = self._hp("n_synth")
         synth = self._synthesize_scaled(attributes[unseen], n_synth, g)
@@ -376,11 +386,11 @@ class _CEGZSLBase(Method):
         h_synth, _ = self._embed_scaled(synth)
         h = torch.cat((h_real, h_synth))
         labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
-        self._train_head(raw, h, labels, h_real, g, check)
+        self._train_head(raw, h, labels, h_real, g, check, shards)
         for module in self._modules():
             module.train()
 
-    def _train_head(self, rows, h, labels, h_calibration, g, check) -> None:
+    def _train_head(self, rows, h, labels, h_calibration, g, check, shards=None) -> None:
         with torch.enable_grad():
             weight, bias = fit_softmax(
                 h.cpu(),
@@ -392,6 +402,7 @@ class _CEGZSLBase(Method):
                 self._hp("cls_beta1"),
                 g,
                 check,
+                shards,
             )
         sample = h_calibration.cpu()[torch.randperm(len(h_calibration), generator=g)[:2048]]
         rows = np.ascontiguousarray(rows, dtype=np.float32)

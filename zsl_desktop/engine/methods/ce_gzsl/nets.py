@@ -100,10 +100,19 @@ class Comparator(nn.Module):
 
 # -- losses ---------------------------------------------------------------------------------------
 def gradient_penalty(
-    critic: Critic, real: torch.Tensor, fake: torch.Tensor, a: torch.Tensor, generator: torch.Generator | None = None
+    critic: Critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    a: torch.Tensor,
+    generator: torch.Generator | None = None,
+    alpha: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """WGAN-GP: mean (||grad_x D(x_hat, a)||_2 - 1)^2, x_hat = alpha real + (1 - alpha) fake, alpha ~ U(0, 1)."""
-    alpha = torch.rand(real.shape[0], 1, generator=generator).to(real.device)
+    """WGAN-GP: mean (||grad_x D(x_hat, a)||_2 - 1)^2, x_hat = alpha real + (1 - alpha) fake, alpha ~ U(0, 1).
+
+    ``alpha`` [B, 1]: the mixing weights when drawn by the caller (torchrun: for the whole batch).
+    """
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], 1, generator=generator).to(real.device)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     out = critic(x_hat, a)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)

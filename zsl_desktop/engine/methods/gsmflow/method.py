@@ -235,7 +235,7 @@ class GSMFlow(Method):
             yield Message("boundary sample mining: training the relation network")
             gens = tuple(generator_for(seed, k, RELATION) for k in range(3))
             hp = {k: self._hp(k) for k in MINING_HPARAMS}
-            self._mined = (boundary_mining(xs, y, attributes, hp, gens, control.check), y.clone())
+            self._mined = (boundary_mining(xs, y, attributes, hp, gens, control.check, data.shards), y.clone())
             yield Message(f"boundary sample mining: {len(xs)} mined rows added to the {len(xs)} real ones")
         pool_x, pool_y = xs, y
         if self._mined is not None:
@@ -251,6 +251,7 @@ class GSMFlow(Method):
         per_epoch = math.ceil(n / batch_size)
         total, step = epochs * per_epoch, start_epoch * per_epoch
         pi, dropout, lambda_p = self._hp("pi"), self._hp("pi_dropout"), self._hp("lambda_proto")
+        shards = data.shards  # under torchrun: this rank's part of each batch (the draws stay the whole batch's)
         for epoch in range(start_epoch, epochs):
             for group in optimizer.param_groups:
                 group["lr"] = self._hp("lr") * self._hp("lr_gamma") ** (epoch // max(1, self._hp("lr_step")))
@@ -259,26 +260,28 @@ class GSMFlow(Method):
             self._flow.train()
             for first in range(0, n, batch_size):
                 control.check()
-                pick = order[first : first + batch_size]
-                x = pool_x[pick]
-                classes, position = torch.unique(pool_y[pick], return_inverse=True)
+                batch = order[first : first + batch_size]
+                part = shards.part(len(batch))
+                x = pool_x[part.of(batch)]
+                classes, position = torch.unique(pool_y[part.of(batch)], return_inverse=True)
                 if pi > 0:  # the MM'21 visual perturbation
-                    noise = torch.randn(x.shape, generator=g).to(device) * pi
+                    noise = torch.randn((len(batch), dim), generator=g).to(device) * pi
                     if dropout > 0:
                         noise = noise * (torch.rand(dim, generator=g).to(device) > dropout)
-                    x = x + noise
+                    x = x + part.of(noise)
                 nll = nll_loss(*self._flow(x, self._gsm(attributes[classes]), position))
                 proto = lambda_p * prototype_loss(self._flow, self._gsm, attributes[seen], means)
                 loss = nll + proto
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"gsmflow: the loss became {loss.item()} at epoch {epoch + 1}; try a lower learning rate"
-                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                figures = shards.average_gradients(optimizer, part.share, loss, nll, proto)
+                if not math.isfinite(figures[0]):
+                    raise FloatingPointError(
+                        f"gsmflow: the loss became {figures[0]} at epoch {epoch + 1}; try a lower learning rate"
+                    )
                 optimizer.step()
                 step += 1
-                yield Step(step, total, epoch + 1, {"total": loss.item(), "nll": nll.item(), "proto": proto.item()})
+                yield Step(step, total, epoch + 1, dict(zip(("total", "nll", "proto"), figures)))
             self._flow.eval()
             self._head, self._proto_cache = None, OrderedDict()
             self._pending_head = self._last_context = (
@@ -290,6 +293,7 @@ class GSMFlow(Method):
                 directions,
                 generator_for(seed, epoch, HEAD),
                 control.check,
+                shards,
             )
             yield EpochEnd(epoch + 1, epochs)
         # The finished model: generator weights rounded to what a checkpoint stores (float16), and
@@ -314,7 +318,7 @@ class GSMFlow(Method):
         return self._optimizer
 
     @torch.no_grad()
-    def _fit_classifier(self, xs, y, raw, attributes, unseen, directions, g, check) -> GZSLHead:
+    def _fit_classifier(self, xs, y, raw, attributes, unseen, directions, g, check, shards) -> GZSLHead:
         """Synthesise unseen features; train the GZSL softmax over all classes on real seen + synthetic unseen."""
         n_synth = self._hp("n_synth")
         synth = self._flow.sample(self._gsm(attributes[unseen]), n_synth, g)
@@ -323,7 +327,7 @@ class GSMFlow(Method):
         labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
         hp = {k: self._hp(k) for k in HEAD_HPARAMS}
         with torch.enable_grad():
-            return fit_head(self._scaler, x, labels, raw, prototypes, xs.mean(0), directions, hp, g, check)
+            return fit_head(self._scaler, x, labels, raw, prototypes, xs.mean(0), directions, hp, g, check, shards)
 
     def _require_head(self) -> GZSLHead:
         if self._head is None and self._pending_head is not None:

@@ -110,7 +110,8 @@ class SGMATraining:
             epoch_loss = 0.0
             for first in range(0, n, batch_size):
                 control.check()
-                pick = order[first : first + batch_size]
+                part = data.shards.part(len(order[first : first + batch_size]))  # torchrun: this rank's rows
+                pick = part.of(order[first : first + batch_size])
                 y = labels[torch.as_tensor(pick, device=device)]
                 if in_stage1:
                     grid = data.features.rows("grid", train_index[pick], device)
@@ -118,17 +119,18 @@ class SGMATraining:
                 else:
                     batch = {k: v[torch.as_tensor(pick)].to(device, torch.float32) for k, v in fixed.items()}
                     loss, terms = self._stage2_loss(batch, y, phi_seen, seen_index)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"sgma: the loss became {loss.item()} at epoch {epoch + 1}, "
-                        f"step {step + 1}; try a lower learning rate"
-                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                figures = data.shards.average_gradients(optimizer, part.share, loss, *terms.values())
+                if not math.isfinite(figures[0]):
+                    raise FloatingPointError(
+                        f"sgma: the loss became {figures[0]} at epoch {epoch + 1}, "
+                        f"step {step + 1}; try a lower learning rate"
+                    )
                 optimizer.step()
                 step += 1
-                epoch_loss += loss.item() * len(pick)
-                yield Step(step, total, epoch + 1, {"total": loss.item(), **terms})
+                epoch_loss += figures[0] * part.size  # the whole batch's: every rank steers the lr alike
+                yield Step(step, total, epoch + 1, {"total": figures[0], **dict(zip(terms, figures[1:]))})
             with torch.no_grad():
                 self._net.trained[GLOBAL] += 1
                 self._net.trained[GRID] += 1
@@ -181,14 +183,21 @@ class SGMATraining:
 
     @torch.no_grad()
     def _fixed_features(self, data, train_index, images, control, device, chunk: int = 256):
-        """Stage 2 inputs for every training row, once: global, grid-part and crop features (float16)."""
+        """Stage 2 inputs for every training row, once: global, grid-part and crop features (float16).
+
+        Under torchrun each rank computes its share of the rows and the shares are summed (``gather_rows``).
+        """
         self._net.eval()
         out = {"global": [], "grid": [], "crop": []}
         encoder = self._crop_encoder(images, device) if images is not None else None
-        n, reported = len(train_index), 0
-        for first in range(0, n, chunk):
+        shards = data.shards
+        if len(train_index) < shards.world_size:
+            raise ValueError(f"sgma: {len(train_index)} training images cannot be shared by {shards.world_size} ranks")
+        mine = shards.owns(len(train_index))
+        n, reported = mine.stop, 0
+        for first in range(mine.start, n, chunk):
             control.check()
-            rows = train_index[first : first + chunk]
+            rows = train_index[first : min(first + chunk, n)]
             grid = data.features.rows("grid", rows, device)
             maps, boxes = self._attend(grid)
             out["global"].append(grid.mean((2, 3)).half().cpu())
@@ -204,7 +213,13 @@ class SGMATraining:
                         f"({encoder.computed} ran the backbone, the rest came from the cache)"
                     )
         self._net.train()
-        return {k: torch.cat(v) for k, v in out.items() if v}
+        fixed = {k: torch.cat(v) for k, v in out.items() if v}
+        if shards.active:
+            for key, part in fixed.items():
+                whole = part.new_zeros((len(train_index),) + tuple(part.shape[1:]))
+                whole[mine] = part
+                fixed[key] = shards.gather_rows(whole)
+        return fixed
 
     def _plateau(self, loss: float) -> None:
         s = self._sched
