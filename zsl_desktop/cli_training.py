@@ -131,9 +131,17 @@ def run_train(args, load) -> int:
         "checkpoints": [str(path) for _, path in runs],
     }
     summary_path = out.with_name(f"{out.stem}-seeds.json")
-    atomic_write_text(summary_path, json.dumps(record, indent=1))
+    if _is_main_rank():  # under torchrun, rank 0 alone writes files
+        atomic_write_text(summary_path, json.dumps(record, indent=1))
     print(f"figures written to {summary_path}")
     return 0
+
+
+def _is_main_rank() -> bool:
+    """Rank 0 of a torchrun job, or a process on its own: the one that writes the figures."""
+    from zsl_desktop.engine.distributed import context
+
+    return context().is_main
 
 
 def train_config(args, seed: int, input_size: int):
@@ -234,6 +242,6 @@ def run_eval(args, load) -> int:
             localisation_centre=score.centre,
             localisation_pairs=score.pairs,
         )
-    if args.json:
+    if args.json and _is_main_rank():
         atomic_write_text(args.json, json.dumps(figures, indent=1))
     return 0

@@ -72,11 +72,11 @@ class Shards:
         if not self.active:
             return [loss.item() if isinstance(loss, torch.Tensor) else float(loss) for loss in losses]
         grads = [p.grad for p in parameters if p.grad is not None]
-        values = torch.tensor([float(torch.as_tensor(loss).detach()) for loss in losses], dtype=torch.float32)
-        if grads:
-            flat = torch.cat([g.reshape(-1) for g in grads] + [values.to(grads[0].device, grads[0].dtype)])
-        else:
-            flat = values.to(self.device)
+        if not grads and not losses:
+            return []
+        device, dtype = (grads[0].device, grads[0].dtype) if grads else (torch.device(self.device), torch.float32)
+        values = [torch.as_tensor(loss).detach().to(device, dtype).reshape(1) for loss in losses]
+        flat = torch.cat([g.reshape(-1) for g in grads] + values)  # no host round trip until the end
         flat = flat * share if share > 0 else torch.zeros_like(flat)  # an empty part adds nothing, NaN included
         torch.distributed.all_reduce(flat)
         offset = 0
