@@ -170,7 +170,8 @@ def test_two_nodes_with_a_c10d_rendezvous_train_as_one_process(runs, small_dir, 
     rendezvous += [f"--rdzv_id=zsl-test-{port}", "--max_restarts=0"]
     launches = [_start(TORCHRUN + rendezvous + ["-m", "zsl_desktop"] + train, _env(extracted)) for _ in range(2)]
     outputs = _finish(launches)
-    assert sum(out.count("done in") for _, out, _ in outputs) == 1  # rank 0 alone reports
+    assert sum(out.count("done in") for _, out, _ in outputs) == 1  # rank 0 alone reports,
+    assert sum(err.count("epoch 1: test H") for _, _, err in outputs) == 1  # progress included
     checkpoint = load_checkpoint(ck)
     method = method_from_checkpoint(checkpoint)
     dataset = load_dataset(small_dir)

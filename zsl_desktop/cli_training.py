@@ -182,7 +182,7 @@ def _train_one(args, session, input_size, seed, out):
             bar = ProgressBar(event.name)
         elif isinstance(event, Step):
             bar.update(event.step, event.total, f"loss {event.losses.get('total', 0):.4f}")
-        elif isinstance(event, Validation):
+        elif isinstance(event, Validation) and bar.enabled:  # not on the other ranks of a torchrun job
             m = event.metrics
             bar.stream.write(
                 f"\n  epoch {event.epoch}: {event.split} H {100 * m['h']:.1f} "

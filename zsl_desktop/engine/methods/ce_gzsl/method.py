@@ -255,9 +255,7 @@ class _CEGZSLBase(Method):
                         f"{self.name}: {bad[0]} became {losses[bad[0]]} at epoch {epoch + 1}; try a lower learning rate"
                     )
                 yield Step(step, total, epoch + 1, {"total": losses["d_loss"], **losses})
-            self._fit_classifier(
-                xs, y, raw, attributes, unseen, generator_for(seed, epoch, HEAD), control.check, data.shards
-            )
+            self._fit_classifier(xs, y, raw, attributes, unseen, generator_for(seed, epoch, HEAD), control.check)
             yield EpochEnd(epoch + 1, epochs)
         for module in self._modules():
             module.eval()
@@ -378,7 +376,7 @@ class _CEGZSLBase(Method):
             return xs.new_zeros(0, self._hp("embed_size")), xs.new_zeros(0, self._hp("outz_size"))
         return torch.cat(hs), torch.cat(zs)
 
-    def _fit_classifier(self, xs, y, raw, attributes, unseen, g, check, shards=None) -> None:
+    def _fit_classifier(self, xs, y, raw, attributes, unseen, g, check) -> None:
         """Synthesise unseen features and train the softmax on h over every class row (real seen + synthetic)."""
         n_synth = self._hp("n_synth")
         synth = self._synthesize_scaled(attributes[unseen], n_synth, g)
@@ -386,11 +384,11 @@ class _CEGZSLBase(Method):
         h_synth, _ = self._embed_scaled(synth)
         h = torch.cat((h_real, h_synth))
         labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
-        self._train_head(raw, h, labels, h_real, g, check, shards)
+        self._train_head(raw, h, labels, h_real, g, check)
         for module in self._modules():
             module.train()
 
-    def _train_head(self, rows, h, labels, h_calibration, g, check, shards=None) -> None:
+    def _train_head(self, rows, h, labels, h_calibration, g, check) -> None:
         with torch.enable_grad():
             weight, bias = fit_softmax(
                 h.cpu(),
@@ -402,7 +400,6 @@ class _CEGZSLBase(Method):
                 self._hp("cls_beta1"),
                 g,
                 check,
-                shards,
             )
         sample = h_calibration.cpu()[torch.randperm(len(h_calibration), generator=g)[:2048]]
         rows = np.ascontiguousarray(rows, dtype=np.float32)

@@ -25,6 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zsl_desktop.engine.sharding import Shards
+
 ATAN_FACTOR = 0.636  # FrEIA's soft clamp: 0.636 * atan maps R onto about (-1, 1)
 
 
@@ -124,14 +126,25 @@ class ConditionalFlow(nn.Module):
             z = block.inverse(z, cond)
         return z
 
-    def sample(self, c: torch.Tensor, n: int, generator: torch.Generator, chunk: int = 4096) -> torch.Tensor:
-        """n samples per condition row, row by row: x = f^-1(z; c), z ~ N(0, I) (seeded, drawn on the CPU)."""
+    def sample(
+        self, c: torch.Tensor, n: int, generator: torch.Generator, chunk: int = 4096, shards: Shards | None = None
+    ) -> torch.Tensor:
+        """n samples per condition row, row by row: x = f^-1(z; c), z ~ N(0, I) (seeded, drawn on the CPU).
+
+        ``shards``: under torchrun every rank draws every z (the generator advances as in one process)
+        and inverts its own share of the rows; the shares are then summed (``Shards.gather_rows``).
+        """
         index = torch.arange(len(c), device=c.device).repeat_interleave(int(n))
-        out = [
-            self.inverse(torch.randn(len(part), self.dim, generator=generator).to(c.device), c, part)
-            for part in index.split(chunk)
-        ]
-        return torch.cat(out) if out else c.new_zeros(0, self.dim)
+        noise = [torch.randn(len(part), self.dim, generator=generator) for part in index.split(chunk)]
+        if shards is None or not shards.active:
+            out = [self.inverse(z.to(c.device), c, part) for z, part in zip(noise, index.split(chunk))]
+            return torch.cat(out) if out else c.new_zeros(0, self.dim)
+        z, own = torch.cat(noise).to(c.device), shards.owns(len(index))
+        x = c.new_zeros(len(index), self.dim)
+        for first in range(own.start, own.stop, chunk):
+            rows = slice(first, min(first + chunk, own.stop))
+            x[rows] = self.inverse(z[rows], c, index[rows])
+        return shards.gather_rows(x)
 
     def prototypes(self, c: torch.Tensor) -> torch.Tensor:
         """f^-1(0; c): each condition's sample at the mode of the base distribution."""

@@ -321,13 +321,13 @@ class GSMFlow(Method):
     def _fit_classifier(self, xs, y, raw, attributes, unseen, directions, g, check, shards) -> GZSLHead:
         """Synthesise unseen features; train the GZSL softmax over all classes on real seen + synthetic unseen."""
         n_synth = self._hp("n_synth")
-        synth = self._flow.sample(self._gsm(attributes[unseen]), n_synth, g)
+        synth = self._flow.sample(self._gsm(attributes[unseen]), n_synth, g, shards=shards)  # torchrun: split
         prototypes = self._flow.prototypes(self._gsm(attributes))
         x = torch.cat((xs, synth))
         labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
         hp = {k: self._hp(k) for k in HEAD_HPARAMS}
         with torch.enable_grad():
-            return fit_head(self._scaler, x, labels, raw, prototypes, xs.mean(0), directions, hp, g, check, shards)
+            return fit_head(self._scaler, x, labels, raw, prototypes, xs.mean(0), directions, hp, g, check)
 
     def _require_head(self) -> GZSLHead:
         if self._head is None and self._pending_head is not None:
