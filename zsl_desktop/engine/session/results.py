@@ -75,6 +75,7 @@ class DatasetReady:
     warnings: tuple[str, ...] = ()
     generation: int = 0
     model_coming: bool = False  # the job will try a model (injected or a checkpoint file that exists)
+    coming: int = 0  # a first chunk (first launch): the images the whole dataset will have; 0: this is all of it
     session: object = field(default=None, repr=False, compare=False)  # for the bridge only; never for a panel
 
 
