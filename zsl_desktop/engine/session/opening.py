@@ -84,6 +84,9 @@ def open_session(spec: DatasetSpec, control, emit_event):
             plan[:] = ["preview", "generate", "extract"] + ["model"] * loads_model
             candidates = [p for p in spec.checkpoints if Path(p).exists()]
             dataset = yield from numbered_all(draw_first_launch(spec, root, candidates, control), plan)
+            # The full set replaces the first birds: a generation of its own, so that results
+            # computed on the first birds (other rows, other indices) are dropped when they arrive.
+            spec = replace(spec, generation=spec.generation + 1)
         else:
             dataset = load_builtin(small=spec.small)
     else:
