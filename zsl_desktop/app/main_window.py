@@ -364,7 +364,10 @@ class MainWindow(WindowActions, QMainWindow):
             self.training.on_finished(status)
         if name == "open" and status == "ok" and not self.image_view.has_image:
             self.image_view.show_message("Select an image in the gallery\n(or drop your own photos here)")
-        self.training.set_available(self.controller.features_ready)
+        if self.controller.preview:  # stopped among the first birds: no training on a partial dataset
+            self.training.set_available(False, "Open the built-in birds again to draw the others (it resumes).")
+        else:
+            self.training.set_available(self.controller.features_ready)
         if status == "cancelled":
             self.show_status("Cancelled.")
             if name == "open" and self.controller.dataset is None:
