@@ -123,7 +123,10 @@ class Controller(QObject):
         self.editor.set_dataset(d)
         self.features.set_dataset(d, ready.features_ready)
         self.training.set_dataset(d)
-        self.training.set_available(False, "" if ready.features_ready else "Waiting for the image features…")
+        waiting = "" if ready.features_ready else "Waiting for the image features…"
+        if self.preview:
+            waiting = "Training opens once every bird is drawn and extracted."
+        self.training.set_available(False, waiting)
         self.dataset_changed.emit(d)
         self.on_model_changed(ready.model)
         for w in ready.warnings:

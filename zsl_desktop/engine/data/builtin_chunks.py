@@ -218,6 +218,8 @@ class BirdDrawing:
         for extra in (PREVIEW_FEATURES, RECORDS, PLAN_FILE):
             path = self.folder / extra
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        for stale in (self.folder / "images").glob("*/.*.tmp-*"):  # a drawing process killed mid-write
+            stale.unlink(missing_ok=True)
         install(self.folder, self.out_dir, self.small, self.seed)
         return self.out_dir
 
