@@ -50,11 +50,23 @@ def test_quick_keeps_every_target_line(monkeypatch):
     assert ("child", "startup", False, True) in log  # quick: the first launch closes at its first predictions
 
 
-def test_the_cli_prints_each_figure_on_stderr_before_the_table(monkeypatch, capsys, small_birds):
-    """``main`` on the rescore and extract sections of the small birds: progress lines first, the table last."""
+def test_the_cli_prints_each_figure_on_stderr_before_the_table(monkeypatch, capsys):
+    """``main`` on stand-ins of the rescore (5 methods) and extract sections (the real ones are timed in
+    test_bench.py): each figure on stderr within its section, the table at the end."""
     import zsl_desktop.engine.data as data
 
-    monkeypatch.setattr(data, "load_builtin", lambda small=False: small_birds)
+    def rescoring(dataset, sizes, methods=None, report=None):
+        rows = []
+        for name in ("a", "b", "c", "d", "e"):
+            rows += [runner.Row("rescore", f"{name} p{q}", 1.0, "ms") for q in (50, 95, 99)]
+            for row in rows[-3:]:
+                report(row)
+        return rows
+
+    monkeypatch.setattr(data, "load_builtin", lambda small=False: "the built-in birds")  # the stand-ins ignore it
+    monkeypatch.setattr(runner, "bench_rescoring", rescoring)
+    names = ("backbone images/s", "with JPEG decode", "compute bound", "fraction of the compute bound")
+    monkeypatch.setattr(runner, "bench_extraction", lambda d, s: [runner.Row("extract", n, 1.0, "") for n in names])
     monkeypatch.setattr(Sizes, "quick", staticmethod(Sizes.tiny))
     args = argparse.Namespace(quick=True, only=["rescore", "extract"], json=None, markdown=None)
     assert runner.main(args) == 0
