@@ -358,8 +358,8 @@ def run(
         rows += bench_extraction(dataset, sizes)
         _report(report, rows[-4:])
     if "train" in sections:
-        say(f"training, {sizes.train_epochs} epoch(s) per method…")
         if sizes.train_builtin:
+            say(f"training on {dataset.name}, {sizes.train_epochs} epoch(s) per method…")
             if features is None:
                 features = extract_all(dataset).source()
             rows += bench_training(dataset, features, sizes, dataset.name, report=report)
@@ -371,12 +371,12 @@ def run(
 
             cub = load_cub(shared / "CUB_200_2011")
             store = FeatureStore.open(cub, "efficientnet_lite0", 224) or extract_all(cub)
-            say("training on the real CUB subset…")
+            say(f"training on the real CUB subset, {sizes.train_epochs} epoch(s) per method…")
             rows += bench_training(
                 cub, store.source(), sizes, "real CUB subset", official=OFFICIAL_CUB_SECONDS_PER_EPOCH, report=report
             )
     if "app" in sections:
-        say("the app: start-up, frame gaps, memory…")
+        say("the app: first launch, start-up, frame gaps, memory…")
         rows += bench_app(sizes, report=report)
     return rows
 
