@@ -77,3 +77,19 @@ def test_closing_mid_way_keeps_the_first_birds_for_the_next_launch(qtbot, small_
     assert not window.bridge.threads() or not any(t.isRunning() for t in window.bridge.threads())
     root = builtin_dataset_dir(small=True)
     assert not root.exists() and len(list((partial_folder(root) / "images").rglob("*.jpg"))) == 32
+
+
+def test_cancel_keeps_the_first_birds_and_says_how_to_go_on(qtbot, small_checkpoint, held_back):
+    from zsl_desktop.app.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    c = window.controller
+    window.open_spec(DatasetSpec(source="builtin", small=True, checkpoints=(str(small_checkpoint),)))
+    qtbot.waitUntil(lambda: c.preview and c.model is not None, timeout=120_000)
+    window.cancel_button.click()
+    qtbot.waitUntil(lambda: not window.bridge.busy, timeout=60_000)
+    assert c.preview and c.model is not None and window.gallery.item_count() == 32  # the first birds stay usable
+    assert "continues the drawing" in window.message.text()
+    assert not window.training.start_button.isEnabled()  # no training on a partial dataset
+    window.close()

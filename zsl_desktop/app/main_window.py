@@ -368,7 +368,9 @@ class MainWindow(WindowActions, QMainWindow):
             self.training.set_available(False, "Open the built-in birds again to draw the others (it resumes).")
         else:
             self.training.set_available(self.controller.features_ready)
-        if status == "cancelled":
+        if status == "cancelled" and self.controller.preview:
+            self.show_status("Cancelled: the next launch, or File ▸ Open the built-in birds, continues the drawing.")
+        elif status == "cancelled":
             self.show_status("Cancelled.")
             if name == "open" and self.controller.dataset is None:
                 self.image_view.show_message("Opening was cancelled. Use File ▸ Open to start again.")

@@ -182,7 +182,7 @@ class BirdDrawing:
                 future.cancel()
 
     def _stopped(self) -> str:
-        return f"drawing of the built-in birds stopped at {self.drawn:,} of {self.total:,} (a re-launch continues)"
+        return f"drawing of the built-in birds stopped at {self.drawn:,} of {self.total:,}"
 
     def _keep(self, records: list[dict]) -> None:
         """Record a finished chunk (after its images are on disk): a re-launch skips its birds."""
