@@ -44,7 +44,7 @@ class ModelSummary:
 
 @dataclass(frozen=True)
 class Progress:
-    """A long job's progress: ``stage`` is generate / extract / model / warmup / train."""
+    """A long job's progress: ``stage`` is preview / generate / extract / model / warmup / train."""
 
     stage: str
     done: int
@@ -52,7 +52,7 @@ class Progress:
     message: str = ""
     rate: float = 0.0  # units per second, for an ETA
     step: int = 0  # this stage's place among the opening's slow stages (1-based; 0: not one of them)
-    steps: int = 0  # how many slow stages this opening has (3 on the first launch: draw, extract, model)
+    steps: int = 0  # how many slow stages this opening has (4 on the first launch: first birds, draw, extract, model)
 
     @property
     def fraction(self) -> float:
