@@ -4,4 +4,5 @@ import sys
 
 from zsl_desktop.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # the processes that draw the built-in birds import this module too
+    sys.exit(main())

@@ -35,9 +35,10 @@ def test_the_first_launch_numbers_its_slow_steps_and_reports_rates(monkeypatch):
     for event in open_session(DatasetSpec(source="builtin", small=True, warm_up=False), Control(), events.append):
         events.append(event)
     progress = [e for e in events if isinstance(e, Progress)]
-    steps = {(e.stage, e.step, e.steps) for e in progress if e.stage in ("generate", "extract") and e.total > 1}
-    assert steps == {("generate", 1, 2), ("extract", 2, 2)}  # the small birds ship no model: two steps
-    for stage in ("generate", "extract"):
+    steps = {(e.stage, e.step, e.steps) for e in progress if e.total > 1}
+    # The small birds ship no model: the first birds, then the others, then every image's features.
+    assert steps == {("preview", 1, 3), ("generate", 2, 3), ("extract", 3, 3)}
+    for stage in ("preview", "generate", "extract"):
         counted = [e for e in progress if e.stage == stage and e.total > 1]
         assert counted[-1].done == counted[-1].total and any(e.rate > 0 for e in counted), stage
 

@@ -137,7 +137,7 @@ class EngineBridge(QObject):
 
     def open_dataset(self, spec: DatasetSpec) -> bool:
         """Generate/load a dataset, extract its features, load a model. Returns False when busy."""
-        spec = replace(spec, generation=self.generation + 1)
+        spec = replace(spec, generation=self.generation + 1)  # a first launch uses this one and the next
         return self._start_long("open", f"Opening {spec.title}", partial(open_session, spec))
 
     def load_checkpoint(self, path) -> bool:

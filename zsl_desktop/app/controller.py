@@ -64,6 +64,7 @@ class Controller(QObject):
         self.model = None
         self.model_loading = False  # a job that will try a model is running (and none is active yet)
         self.features_ready = False
+        self.preview = False  # the dataset is the first chunk of the built-in birds; the full set follows
         self.item: int | None = None
         self.loose: list = []
         self.all_scores: AllScores | None = None
@@ -110,6 +111,8 @@ class Controller(QObject):
     @Slot(object)
     def on_dataset_ready(self, ready: DatasetReady) -> None:
         d = ready.dataset
+        keep = self._same_image_in(d) if self.preview else None  # the full set after its first birds
+        self.preview = ready.coming > d.num_samples
         self.dataset, self.features_ready = d, ready.features_ready
         self.model_loading = ready.model_coming
         self.item, self.all_scores, self.live = None, None, None
@@ -120,16 +123,36 @@ class Controller(QObject):
         self.editor.set_dataset(d)
         self.features.set_dataset(d, ready.features_ready)
         self.training.set_dataset(d)
-        self.training.set_available(False, "" if ready.features_ready else "Waiting for the image features…")
+        waiting = "" if ready.features_ready else "Waiting for the image features…"
+        if self.preview:
+            waiting = "Training opens once every bird is drawn and extracted."
+        self.training.set_available(False, waiting)
         self.dataset_changed.emit(d)
         self.on_model_changed(ready.model)
         for w in ready.warnings:
             self.status.emit(w)
+        if keep is not None:
+            self.select(keep)
+        if self.preview:
+            self.status.emit(
+                f"The first {d.num_samples:,} of {ready.coming:,} birds, every species: "
+                "the others are drawn meanwhile and join the gallery when ready."
+            )
+            return
         self.status.emit(
             f"{d.name}: {d.num_samples:,} images, {d.num_classes} classes "
             f"({len(d.seen_classes)} seen, {len(d.unseen_classes)} unseen), "
             f"{d.num_attributes} attributes"
         )
+
+    def _same_image_in(self, dataset) -> int | None:
+        """The selected image's index in ``dataset`` (the full set replacing its first chunk), if it is there."""
+        if self.item is None or self.dataset is None or not self.item < self.dataset.num_samples:
+            return None
+        try:
+            return list(dataset.image_paths or ()).index(self.dataset.image_paths[self.item])
+        except (ValueError, TypeError):
+            return None
 
     @Slot()
     def on_features_ready(self) -> None:

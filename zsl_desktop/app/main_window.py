@@ -364,8 +364,13 @@ class MainWindow(WindowActions, QMainWindow):
             self.training.on_finished(status)
         if name == "open" and status == "ok" and not self.image_view.has_image:
             self.image_view.show_message("Select an image in the gallery\n(or drop your own photos here)")
-        self.training.set_available(self.controller.features_ready)
-        if status == "cancelled":
+        if self.controller.preview:  # stopped among the first birds: no training on a partial dataset
+            self.training.set_available(False, "Open the built-in birds again to draw the others (it resumes).")
+        else:
+            self.training.set_available(self.controller.features_ready)
+        if status == "cancelled" and self.controller.preview:
+            self.show_status("Cancelled: the next launch, or File ▸ Open the built-in birds, continues the drawing.")
+        elif status == "cancelled":
             self.show_status("Cancelled.")
             if name == "open" and self.controller.dataset is None:
                 self.image_view.show_message("Opening was cancelled. Use File ▸ Open to start again.")
@@ -389,8 +394,13 @@ class MainWindow(WindowActions, QMainWindow):
     def on_dataset_ready(self, ready) -> None:
         d = ready.dataset
         self.setWindowTitle(f"ZSL Desktop — {d.name}")
+        images = (
+            f"{d.num_samples:,} images"
+            if ready.coming <= d.num_samples
+            else f"first {d.num_samples:,} of {ready.coming:,} images"
+        )
         self.dataset_label.setText(
-            f"<b style='color:{theme.TEXT}'>{d.name}</b> &nbsp;·&nbsp; {d.num_samples:,} images &nbsp;·&nbsp; "
+            f"<b style='color:{theme.TEXT}'>{d.name}</b> &nbsp;·&nbsp; {images} &nbsp;·&nbsp; "
             f"<span style='color:{theme.SEEN}'>{len(d.seen_classes)} seen</span> / "
             f"<span style='color:{theme.UNSEEN}'>{len(d.unseen_classes)} unseen</span> classes &nbsp;·&nbsp; "
             f"{d.num_attributes} attributes"
@@ -406,7 +416,8 @@ class MainWindow(WindowActions, QMainWindow):
         self.model_label.setText(f"model: {summary.title.split(' (')[0]} · γ {summary.gamma:+.2f}")
         self.model_label.setToolTip(summary.source)
         dataset = self.controller.dataset
-        if dataset is not None and summary.source and Path(summary.source).suffix == ".pt":
+        preview = self.controller.preview  # a first chunk's fingerprint is never opened on its own
+        if dataset is not None and not preview and summary.source and Path(summary.source).suffix == ".pt":
             self.settings.set_checkpoint_for(dataset.fingerprint, summary.source)
 
     # -- messages ------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 from zsl_desktop.engine.session.results import Progress
 
 STAGES = {
+    "preview": "Showing the first birds",
     "generate": "Drawing the built-in birds",
     "load": "Reading the dataset",
     "extract": "Extracting features",
@@ -54,6 +55,6 @@ def waiting_text(event: Progress) -> str:
     pct = f" — {100 * event.fraction:.0f}%" if event.total > 1 else ""
     detail = event.message if event.message.lower() != stage.lower() else ""  # no "Drawing…" twice
     text = f"{step}{stage}{pct}\n\n" + f"{detail}{eta_text(event)}".removeprefix(" · ")
-    if event.steps > 1 and event.stage in ("generate", "extract"):
+    if event.steps > 1 and event.stage in ("preview", "generate", "extract"):
         text += f"\n\n{ONCE}"
     return text

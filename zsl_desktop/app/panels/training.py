@@ -307,7 +307,12 @@ class TrainingPanel(QWidget):
         self.start_button.setEnabled(available and not self.running)
         self.pause_button.setEnabled(self.running)
         self.stop_button.setEnabled(self.running)
-        stale = self.state.text() in ("", "Open a dataset first.", "Waiting for the image features…")
+        stale = self.state.text() in (
+            "",
+            "Open a dataset first.",
+            "Waiting for the image features…",
+            "Training opens once every bird is drawn and extracted.",
+        )
         if not self.running and (why or (available and stale)):
             self.state.setText(why or "Ready.")
 

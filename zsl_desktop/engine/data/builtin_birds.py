@@ -244,64 +244,127 @@ def generate(out_dir, small: bool = False, seed: int = 0, progress=None, cancel=
     or crashed run never leaves a half-written dataset at out_dir.
     """
     out_dir = Path(out_dir)
-    cfg = _SMALL if small else _DEFAULT
     table = species_table(small=small, seed=seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        _write_all(tmp, cfg, table, seed, progress, cancel)
-        _write_text(
-            tmp / _MARKER, [f"generator_version {GENERATOR_VERSION}", f"seed {seed}", f"small {int(bool(small))}"]
-        )
-        old = None
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        plan = image_plan(small, seed, table)
+        records = []
+        for image in plan:
+            if cancel is not None and cancel.is_set():
+                raise GenerationCancelled("generation of the built-in birds was cancelled")
+            records.append(draw_image(tmp, small, seed, table, image))
+            if progress is not None:
+                progress(image.image_id, len(plan))
+        write_tables(tmp, small, seed, table, records)
+        install(tmp, out_dir, small, seed)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
 
 
-def _write_all(root: Path, cfg: _Config, table: SpeciesTable, seed: int, progress, cancel) -> None:
-    total = cfg.classes * cfg.per_class
-    images, labels, split, boxes, part_locs, image_attrs = [], [], [], [], [], []
-    counts = np.zeros((cfg.classes, len(ATTRIBUTE_NAMES)), dtype=np.int64)
-    index = {name: i for i, name in enumerate(ATTRIBUTE_NAMES)}
-    image_id = 0
+def install(drawn: Path, out_dir: Path, small: bool, seed: int) -> None:
+    """Mark the finished folder ``drawn`` complete and rename it to ``out_dir`` (one rename: never half there)."""
+    _write_text(
+        drawn / _MARKER, [f"generator_version {GENERATOR_VERSION}", f"seed {seed}", f"small {int(bool(small))}"]
+    )
+    old = None
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        os.replace(out_dir, old)
+    os.replace(drawn, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def config(small: bool = False) -> _Config:
+    """The sizes of the default or the small configuration."""
+    return _SMALL if small else _DEFAULT
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    """One image of a configuration, known before it is drawn: its id, class, index and file name."""
+
+    image_id: int  # CUB's 1-based id (class-major order)
+    c: int  # 0-based class
+    j: int  # index within the class
+    rel: str  # path under images/
+    train: bool  # trainval (seen classes) / test half of the class
+
+
+def image_plan(small: bool = False, seed: int = 0, table: SpeciesTable | None = None) -> list[PlannedImage]:
+    """Every image of a configuration in id order (cheap: nothing is drawn)."""
+    cfg = config(small)
+    table = table or species_table(small=small, seed=seed)
+    plan: list[PlannedImage] = []
     for c, species in enumerate(table.species):
-        folder = root / "images" / species.folder
-        folder.mkdir(parents=True, exist_ok=True)
         train = np.random.default_rng([seed, c, 0x7A1]).permutation(cfg.per_class) < (cfg.per_class + 1) // 2
         for j in range(cfg.per_class):
-            if cancel is not None and cancel.is_set():
-                raise GenerationCancelled("generation of the built-in birds was cancelled")
-            image_id += 1
-            rng = np.random.default_rng([seed, c, j])
-            values = _image_values(rng, species.values)
-            bird = render_bird(values, rng, size=cfg.size, occluder_probability=OCCLUDER_PROBABILITY)
             rel = f"{species.folder}/{species.name}_{j + 1:04d}.jpg"
-            buf = io.BytesIO()
-            bird.image.save(buf, "JPEG", quality=90, subsampling=0, optimize=False)
-            (root / "images" / rel).write_bytes(buf.getvalue())
+            plan.append(PlannedImage(len(plan) + 1, c, j, rel, bool(train[j])))
+    return plan
 
-            images.append(f"{image_id} {rel}")
-            labels.append(f"{image_id} {c + 1}")
-            split.append(f"{image_id} {int(train[j])}")
-            boxes.append(f"{image_id} " + " ".join(f"{v:.1f}" for v in bird.bbox))
-            for p, (x, y, visible) in enumerate(bird.parts):
-                part_locs.append(f"{image_id} {p + 1} {x:.1f} {y:.1f} {int(visible)}")
-            present = {index[f"has_{g}::{v}"] for g, v in values.items()}
-            for a in range(len(ATTRIBUTE_NAMES)):
-                image_attrs.append(f"{image_id} {a + 1} {int(a in present)} 4 0")
-            counts[c, list(present)] += 1
-            if progress is not None:
-                progress(image_id, total)
+
+def image_values(species_values: dict, seed: int, c: int, j: int) -> dict:
+    """The attribute values image ``j`` of class ``c`` shows (the species' with rare deviations), without drawing."""
+    return _image_values(np.random.default_rng([seed, c, j]), species_values)
+
+
+def draw_image(root: Path, small: bool, seed: int, table: SpeciesTable, image: PlannedImage) -> dict:
+    """Draw one image into ``root``/images (written atomically) and return what the tables need of it.
+
+    The record (values, box, parts) is plain JSON data, so a resumed drawing can read it back.
+    """
+    cfg = config(small)
+    rng = np.random.default_rng([seed, image.c, image.j])
+    values = _image_values(rng, table.species[image.c].values)
+    bird = render_bird(values, rng, size=cfg.size, occluder_probability=OCCLUDER_PROBABILITY)
+    buf = io.BytesIO()
+    bird.image.save(buf, "JPEG", quality=90, subsampling=0, optimize=False)
+    path = root / "images" / image.rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)  # a killed drawing never leaves half an image under the right name
+    return {
+        "id": image.image_id,
+        "values": values,
+        "bbox": [float(v) for v in bird.bbox],
+        "parts": [[float(x), float(y), bool(visible)] for x, y, visible in bird.parts],
+    }
+
+
+def write_tables(root: Path, small: bool, seed: int, table: SpeciesTable, records) -> None:
+    """The CUB text files for the drawn images ``records`` (any subset, written in id order).
+
+    The class attributes are always those of the whole configuration (from every image's
+    values, which need no drawing), so a subset shows the species as the full set does.
+    """
+    cfg = config(small)
+    plan = image_plan(small, seed, table)
+    records = sorted(records, key=lambda r: r["id"])
+    images, labels, split, boxes, part_locs, image_attrs = [], [], [], [], [], []
+    index = {name: i for i, name in enumerate(ATTRIBUTE_NAMES)}
+    for record in records:
+        image_id = record["id"]
+        image = plan[image_id - 1]
+        images.append(f"{image_id} {image.rel}")
+        labels.append(f"{image_id} {image.c + 1}")
+        split.append(f"{image_id} {int(image.train)}")
+        boxes.append(f"{image_id} " + " ".join(f"{v:.1f}" for v in record["bbox"]))
+        for p, (x, y, visible) in enumerate(record["parts"]):
+            part_locs.append(f"{image_id} {p + 1} {x:.1f} {y:.1f} {int(visible)}")
+        present = {index[f"has_{g}::{v}"] for g, v in record["values"].items()}
+        for a in range(len(ATTRIBUTE_NAMES)):
+            image_attrs.append(f"{image_id} {a + 1} {int(a in present)} 4 0")
+    counts = np.zeros((cfg.classes, len(ATTRIBUTE_NAMES)), dtype=np.int64)
+    for image in plan:
+        values = image_values(table.species[image.c].values, seed, image.c, image.j)
+        counts[image.c, [index[f"has_{g}::{v}"] for g, v in values.items()]] += 1
 
     _write_text(root / "images.txt", images)
     _write_text(root / "classes.txt", [f"{i + 1} {s.folder}" for i, s in enumerate(table.species)])

@@ -8,7 +8,6 @@ new ``Session``: from then on every command goes to it.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from zsl_desktop.engine.data.builtin_birds import is_generated
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.paths import builtin_dataset_dir, shipped_models_dir
 from zsl_desktop.engine.session.facade import Session, encoding_progress
+from zsl_desktop.engine.session.first_launch import draw_first_launch
 from zsl_desktop.engine.session.results import DatasetReady, FeaturesReady, Notice, Progress
 from zsl_desktop.engine.session.warmup import prewarm_imports, warm_up
 
@@ -80,16 +80,13 @@ def open_session(spec: DatasetSpec, control, emit_event):
         dataset = spec.dataset
     elif spec.source == "builtin":
         root = builtin_dataset_dir(spec.small)
-        if not is_generated(root):  # the first launch: draw the birds, extract, load the model
-            plan[:] = ["generate", "extract"] + ["model"] * loads_model
-            start = time.perf_counter()
-
-            def progress(done, total):
-                rate = done / max(time.perf_counter() - start, 1e-6)
-                emit(Progress("generate", done, total, "drawing the built-in birds", rate))
-
-            emit(Progress("generate", 0, 1, "drawing the built-in birds"))
-            dataset = load_builtin(small=spec.small, progress=progress, cancel=control)
+        if not is_generated(root):  # the first launch: the first birds with predictions, then the rest
+            plan[:] = ["preview", "generate", "extract"] + ["model"] * loads_model
+            candidates = [p for p in spec.checkpoints if Path(p).exists()]
+            dataset = yield from numbered_all(draw_first_launch(spec, root, candidates, control), plan)
+            # The full set replaces the first birds: a generation of its own, so that results
+            # computed on the first birds (other rows, other indices) are dropped when they arrive.
+            spec = replace(spec, generation=spec.generation + 1)
         else:
             dataset = load_builtin(small=spec.small)
     else:
@@ -162,6 +159,16 @@ def model_candidates(spec: DatasetSpec, dataset) -> list:
     remembered = [p for fp, p in spec.remembered if fp == dataset.fingerprint]
     ordered = remembered + [p for p in spec.checkpoints if str(p) not in remembered]
     return [p for p in ordered if Path(p).exists()]
+
+
+def numbered_all(events, plan: list):
+    """Each of ``events`` numbered (see ``numbered``); returns what the ``events`` generator returns."""
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as end:
+            return end.value
+        yield numbered(event, plan)
 
 
 def numbered(event, plan: list):

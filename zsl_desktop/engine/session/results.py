@@ -44,7 +44,7 @@ class ModelSummary:
 
 @dataclass(frozen=True)
 class Progress:
-    """A long job's progress: ``stage`` is generate / extract / model / warmup / train."""
+    """A long job's progress: ``stage`` is preview / generate / extract / model / warmup / train."""
 
     stage: str
     done: int
@@ -52,7 +52,7 @@ class Progress:
     message: str = ""
     rate: float = 0.0  # units per second, for an ETA
     step: int = 0  # this stage's place among the opening's slow stages (1-based; 0: not one of them)
-    steps: int = 0  # how many slow stages this opening has (3 on the first launch: draw, extract, model)
+    steps: int = 0  # how many slow stages this opening has (4 on the first launch: first birds, draw, extract, model)
 
     @property
     def fraction(self) -> float:
@@ -75,6 +75,7 @@ class DatasetReady:
     warnings: tuple[str, ...] = ()
     generation: int = 0
     model_coming: bool = False  # the job will try a model (injected or a checkpoint file that exists)
+    coming: int = 0  # a first chunk (first launch): the images the whole dataset will have; 0: this is all of it
     session: object = field(default=None, repr=False, compare=False)  # for the bridge only; never for a panel
 
 

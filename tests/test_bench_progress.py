@@ -1,0 +1,80 @@
+"""``zsl-desktop bench`` says each figure as soon as it is measured (issue 19, item 5), and ``--quick`` keeps
+every target line. Tiny sizes and stand-in child processes: the order of what is said is checked, no timing.
+"""
+
+import argparse
+import re
+
+from zsl_desktop.bench import runner, ui
+from zsl_desktop.bench.runner import Sizes
+
+
+def fake_children(log: list):
+    """A stand-in for ``ui._run_child``: logs each child it is asked to start and answers at once."""
+
+    def run_child(mode, *args, home=None, **kwargs):
+        log.append(("child", mode, "--until-complete" in args, home is not None))
+        result = {"p50": 16.0, "p95": 17.0, "max": 30.0, "peak_rss_mb": 900.0, "at": {"READY": 1.0, "COMPLETE": 2.0}}
+        return result, 1.0
+
+    return run_child
+
+
+def test_the_app_rows_are_reported_one_child_at_a_time(monkeypatch):
+    log: list = []
+    monkeypatch.setattr(ui, "_run_child", fake_children(log))
+    rows = runner.bench_app(Sizes(startup_runs=1), report=lambda row: log.append(("row", row.name)))
+    children = [i for i, entry in enumerate(log) if entry[0] == "child"]
+    reported = [i for i, entry in enumerate(log) if entry[0] == "row"]
+    assert len(reported) == len(rows) == 7
+    # Each row is said before the next child starts: first launch (empty home, to the end), start-ups, smooth, memory.
+    assert log[0] == ("child", "startup", True, True) and log[1][0] == log[2][0] == "row"
+    assert [log[i][1] for i in children] == ["startup", "startup", "startup", "smooth", "memory"]
+    smooth, memory = children[3], children[4]
+    assert any(smooth < i < memory for i in reported) and reported[-1] > memory
+    first = {r.name: r for r in rows}["first launch, empty user folder: first predictions"]
+    assert first.target == "<= 15" and first.ok
+
+
+def measure(name: str) -> str:
+    """A row's measure without its sizes: "frame gap p95 while training (20 s)" -> "frame gap p95 while training"."""
+    return re.sub(r" \(.*?\)", "", name)
+
+
+def test_quick_keeps_every_target_line(monkeypatch):
+    log: list = []
+    monkeypatch.setattr(ui, "_run_child", fake_children(log))
+    full = {measure(r.name) for r in runner.bench_app(Sizes()) if r.target}
+    quick = runner.bench_app(Sizes.quick())
+    assert {measure(r.name) for r in quick if r.target} == full  # the same measures, at smaller sizes
+    assert ("child", "startup", False, True) in log  # quick: the first launch closes at its first predictions
+
+
+def test_the_cli_prints_each_figure_on_stderr_before_the_table(monkeypatch, capsys):
+    """``main`` on stand-ins of the rescore (5 methods) and extract sections (the real ones are timed in
+    test_bench.py): each figure on stderr within its section, the table at the end."""
+    import zsl_desktop.engine.data as data
+
+    def rescoring(dataset, sizes, methods=None, report=None):
+        rows = []
+        for name in ("a", "b", "c", "d", "e"):
+            rows += [runner.Row("rescore", f"{name} p{q}", 1.0, "ms") for q in (50, 95, 99)]
+            for row in rows[-3:]:
+                report(row)
+        return rows
+
+    monkeypatch.setattr(data, "load_builtin", lambda small=False: "the built-in birds")  # the stand-ins ignore it
+    monkeypatch.setattr(runner, "bench_rescoring", rescoring)
+    names = ("backbone images/s", "with JPEG decode", "compute bound", "fraction of the compute bound")
+    monkeypatch.setattr(runner, "bench_extraction", lambda d, s: [runner.Row("extract", n, 1.0, "") for n in names])
+    monkeypatch.setattr(Sizes, "quick", staticmethod(Sizes.tiny))
+    args = argparse.Namespace(quick=True, only=["rescore", "extract"], json=None, markdown=None)
+    assert runner.main(args) == 0
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    said = [i for i, line in enumerate(lines) if line.startswith("[")]  # "[   3s] feature extraction…"
+    figures = [i for i, line in enumerate(lines) if line.startswith("  rescore:") or line.startswith("  extract:")]
+    assert len(said) == 2 and len(figures) == 5 * 3 + 4
+    rescore = [i for i in figures if lines[i].startswith("  rescore:")]
+    assert said[0] < rescore[0] and rescore[-1] < said[1] < figures[-1]  # each figure said within its section
+    assert "fraction of the compute bound" in out and "fraction of the compute bound" in lines[figures[-1]]
