@@ -32,3 +32,20 @@ def test_bench_sections_on_tiny_sizes(small_birds, tmp_path):
     assert "fraction of the compute bound" in table
     markdown = format_markdown(rows).splitlines()
     assert markdown[0] == "| section | measure | value | target |" and len(markdown) == len(rows) + 2
+
+
+def test_bench_live_scores_while_training_on_tiny_sizes(small_birds, tmp_path):
+    """Issue #19 item 3: the section trains MSDN beside the live jobs and reports each condition."""
+    features = extract_all(small_birds, root=tmp_path, input_size=64).source()
+    rows = run(
+        sizes=Sizes.tiny(),
+        sections=["livetrain"],
+        dataset=small_birds,
+        features=features,
+        real_cub=False,
+        methods=["msdn"],
+    )
+    names = [r.name for r in rows]
+    assert any(n.startswith("msdn p95 while MSDN trains") for n in names)
+    assert any("not deferring (before the fix)" in n for n in names) and any("no training" in n for n in names)
+    assert all(math.isfinite(r.value) and r.value >= 0 for r in rows), rows

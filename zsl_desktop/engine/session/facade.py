@@ -31,7 +31,9 @@ from zsl_desktop.engine.checkpoints import (
     save_checkpoint,
 )
 from zsl_desktop.engine.data.model import Dataset
+from zsl_desktop.engine.events import Control
 from zsl_desktop.engine.features import FeatureStore, extract, feature_source, flips_need_mirrored
+from zsl_desktop.engine.live_first import LiveFirst
 from zsl_desktop.engine.methods.base import FeatureSource, Method
 from zsl_desktop.engine.paths import data_dir
 from zsl_desktop.engine.predict import find_photos
@@ -110,6 +112,7 @@ class Session:
         self.photo_routing = PhotoRouting()  # the out-of-domain warning and the real-bird model, for loose photos
         self._codes_cache: tuple | None = None  # (key, codes [N + L, ...])
         self.ranker = LiveRanker()  # "Rank by edited class": the other classes' log-sum-exp, cached
+        self.live_first = LiveFirst()  # a training run waits between batches while live scores are computed
 
     # -- features -----------------------------------------------------------------
     def find_features(self) -> bool:
@@ -284,6 +287,8 @@ class Session:
         if save_to is not None:  # a model that could not be saved is said now, not after the whole run
             check_writable(save_to, "checkpoint")
             check_writable(resume_path(save_to), "resume file")
+        control = control or Control()
+        control.defer_to(self.live_first)  # slider moves answer first (live_first.py)
         finished = None
         for event in train(self.dataset, self.features, config, control, checkpoint_path=save_to, resume=resume):
             if isinstance(event, Finished):
@@ -347,6 +352,10 @@ class Session:
         The ranking is the draft's calibrated log-probability against every class (engine/ranking.py);
         the ranker caches the other classes' part, so a slider move scores one column.
         """
+        with self.live_first.urgent():  # a training run in this session waits at its next batch
+            return self._live_scores(request)
+
+    def _live_scores(self, request: LiveRequest) -> LiveScores:
         classes, item = request.classes, request.item
         count = len(self.all_codes())
         scores = None
