@@ -70,6 +70,7 @@ from zsl_desktop.engine.userfiles import check_writable
 
 DRAFT_SYNTH = 60  # features synthesised for the class being drawn (generative models, PCA feature view)
 SCORE_CHUNK = 4096  # rows scored at once: bounds the memory of scoring every image
+LIVE_COLUMNS = 4  # up to this many class rows are scored over every image in one call (a slider's column)
 MAX_FOLDER_PHOTOS = 10_000  # each photo's grid features stay in memory (~130 KB with Lite0): ~1.3 GB at most
 FOLDER_BATCH = 32  # photos per batch of "Add a folder": each batch reaches the gallery as it lands
 
@@ -537,7 +538,15 @@ class Session:
 
 
 def score_in_chunks(score, codes: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
-    """``score(codes, classes)`` [n, C] in SCORE_CHUNK rows at a time: bounds the memory of scoring every image."""
+    """``score(codes, classes)`` [n, C] in SCORE_CHUNK rows at a time: bounds the memory of scoring every image.
+
+    A few class rows (the edited class's column) are scored in one call: the output is small, and the
+    methods' caches of per-codes work (CE-GZSL's and IPCE's comparator state, keyed by the codes array)
+    then hit on every slider move; chunks are new arrays each time, so with 100,000 images every move
+    recomputed them (CE-GZSL: ~135 ms of CPU per move, 25 chunk copies of a 200 MB array).
+    """
+    if len(class_attributes) <= LIVE_COLUMNS:
+        return np.asarray(score(codes, class_attributes), np.float32)
     out = np.empty((len(codes), len(class_attributes)), np.float32)
     for i in range(0, len(codes), SCORE_CHUNK):
         out[i : i + SCORE_CHUNK] = score(codes[i : i + SCORE_CHUNK], class_attributes)
