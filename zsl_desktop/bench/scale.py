@@ -44,6 +44,20 @@ def tiled(base, n_images: int, name: str):
     return dataset, take
 
 
+def scaled_dataset(n_images: int = SCALE_IMAGES):
+    """(dataset, checkpoint path) of the tiled CUB subset, as the app's child opens it: nothing is checked
+    or written here (``scaled_cub`` prepares the files once), so the start-up figure holds only the app's work."""
+    from zsl_desktop.engine.data.cub import load_cub
+    from zsl_desktop.engine.paths import data_dir, shared_data_dir
+
+    shared = shared_data_dir()
+    if shared is None:
+        raise FileNotFoundError("the scale bench needs the real CUB subset (../shared/zsl_data)")
+    base = load_cub(shared / "CUB_200_2011")
+    dataset, _ = tiled(base, n_images, f"CUB-x{-(-n_images // base.num_samples)}")
+    return dataset, data_dir() / "bench" / f"ce-gzsl_{dataset.name}.pt"
+
+
 def scaled_cub(n_images: int = SCALE_IMAGES):
     """(dataset, checkpoint path): the tiled CUB subset with a ready store, codes cache and model file.
 
@@ -56,7 +70,7 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
     from zsl_desktop.engine.data.cub import load_cub
     from zsl_desktop.engine.features import STORE_VERSION, FeatureStore, store_key
     from zsl_desktop.engine.methods.base import FeatureSource
-    from zsl_desktop.engine.paths import data_dir, shared_data_dir, shipped_models_dir
+    from zsl_desktop.engine.paths import shared_data_dir, shipped_models_dir
     from zsl_desktop.engine.scoring import encode_rows
     from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, write_codes
     from zsl_desktop.engine.training import inference_state, method_from_checkpoint
@@ -69,7 +83,7 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
     if base_store is None:
         raise FileNotFoundError("extract the CUB subset's features first (zsl-desktop extract)")
     dataset, take = tiled(base, n_images, f"CUB-x{-(-n_images // base.num_samples)}")
-    model_path = data_dir() / "bench" / f"ce-gzsl_{dataset.name}.pt"
+    model_path = scaled_dataset(n_images)[1]
     checkpoint = load_checkpoint(shipped_models_dir() / REAL_BIRD_MODEL)
     method = method_from_checkpoint(checkpoint)
     if not model_path.is_file():

@@ -249,11 +249,11 @@ def child_scale(n_images: int, seconds: float) -> int:
     from PySide6.QtCore import QTimer
 
     from zsl_desktop.bench.perf import FrameProbe
-    from zsl_desktop.bench.scale import scaled_cub
+    from zsl_desktop.bench.scale import scaled_dataset
     from zsl_desktop.engine.session.opening import DatasetSpec
 
     app, window = _window()
-    dataset, model_path = scaled_cub(n_images)
+    dataset, model_path = scaled_dataset(n_images)  # the files were prepared by the parent (scale.run)
     window.open_spec(
         DatasetSpec(source="object", dataset=dataset, checkpoints=(str(model_path),), use_remembered=False)
     )
