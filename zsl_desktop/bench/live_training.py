@@ -153,8 +153,8 @@ def bench_live_while_training(
             Row("livetrain", f"{name} p95, no training (same drags)", figures["alone"][0], "ms"),
             Row("livetrain", f"{name} p95 CPU time of the live job while MSDN trains", cpu95, "ms"),
             Row("livetrain", f"{name} p95 CPU time, no training", figures["alone"][4], "ms"),
-            Row("livetrain", "trainer batches/s during the drags, deferring", rate, "/s"),
-            Row("livetrain", "trainer batches/s during the drags, not deferring", figures["not deferring"][3], "/s"),
+            Row("livetrain", f"{name}: trainer batches/s during the drags, deferring", rate, "/s"),
+            Row("livetrain", f"{name}: trainer batches/s, not deferring", figures["not deferring"][3], "/s"),
         ]
         rows += new
         for row in new:

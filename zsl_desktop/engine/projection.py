@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zsl_desktop.engine.feature_source import release_pages
+
 PCA_CAP = 10_000  # the default cap of either method; the feature view lets the user raise it
 MAX_CAP = 1_000_000  # the most points either method is asked for (every image of any dataset we open)
 ITERATIONS = 750  # t-SNE steps, both phases (openTSNE's default: 250 exaggerated + 500)
@@ -243,9 +245,11 @@ def project(
             extra, extra_labels = extra[keep], extra_labels[keep]
     picked = sample_rows(labels, cap - m, seed, pool)
     x = np.empty((len(picked) + m, features.shape[1]), np.float32)  # one copy, normalised in place
-    for i in range(0, len(picked), 8192):  # a float16 memory map is read in slices
-        chunk = picked[i : i + 8192]
+    for i in range(0, len(picked), 8192):  # a float16 memory map is read in slices, each then unmapped:
+        chunk = picked[i : i + 8192]  # 100,000 pooled rows would otherwise stay resident (256 MB)
         x[i : i + len(chunk)] = features[chunk]
+        if len(chunk):
+            release_pages(features, int(chunk[0]), int(chunk[-1]) + 1)
     if m:
         x[len(picked) :] = extra
     x = _unit_rows(x, in_place=True)
