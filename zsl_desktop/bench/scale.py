@@ -156,7 +156,7 @@ def run(sizes) -> list[dict]:
         dict(section="scale", name="first of the runs above (cold file cache)", value=runs[0][1], unit="s"),
         dict(
             section="scale",
-            name="CPU seconds of the start-up (median; what a busy machine does not inflate)",
+            name="CPU seconds up to predictions, every thread (incl. thumbnails, first t-SNE)",
             value=float(np.median([r[0].get("ready_cpu_s", float("nan")) for r in runs[1:]])),
             unit="s",
         ),
