@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpin
 
 from zsl_desktop.app import theme
 from zsl_desktop.app.widgets.plot_figure import StaticSample, footer, legend_below
-from zsl_desktop.engine.projection import MAX_CAP
+from zsl_desktop.engine.projection import MAX_CAP, PCA_CAP
 
 MAX_LABELS = 12
 PER_CLASS_ITEMS = 120  # up to this many classes, one scatter item per class (fast updates)
@@ -425,7 +425,9 @@ class FeatureViewPanel(QWidget):
         self.export_plot_requested.emit()
 
     def restore_settings(self, s) -> None:
-        self.cap.setValue(s.value("features/cap", 1500, int))
+        """The last cap, up to PCA_CAP: the map drawn on opening a dataset stays quick; a map of every one of
+        100,000 images (a t-SNE of minutes) is computed when asked for, not again at each start."""
+        self.cap.setValue(min(s.value("features/cap", 1500, int), PCA_CAP))
 
     def save_settings(self, s) -> None:
         s.set("features/cap", self.cap.value())
