@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 from zsl_desktop.bench.runner import Sizes, format_markdown, format_table, run
 from zsl_desktop.engine.features import extract_all
 
@@ -32,3 +34,60 @@ def test_bench_sections_on_tiny_sizes(small_birds, tmp_path):
     assert "fraction of the compute bound" in table
     markdown = format_markdown(rows).splitlines()
     assert markdown[0] == "| section | measure | value | target |" and len(markdown) == len(rows) + 2
+
+
+def test_bench_live_scores_while_training_on_tiny_sizes(small_birds, tmp_path):
+    """Issue #19 item 3: the section trains MSDN beside the live jobs and reports each condition."""
+    features = extract_all(small_birds, root=tmp_path, input_size=64).source()
+    rows = run(
+        sizes=Sizes.tiny(),
+        sections=["livetrain"],
+        dataset=small_birds,
+        features=features,
+        real_cub=False,
+        methods=["msdn"],
+    )
+    names = [r.name for r in rows]
+    assert any(n.startswith("msdn p95 while MSDN trains") for n in names)
+    assert any("not deferring (before the fix)" in n for n in names) and any("no training" in n for n in names)
+    assert all(math.isfinite(r.value) and r.value >= 0 for r in rows), rows
+
+
+def test_the_scale_bench_store_opens_with_its_model_and_cached_codes(shared_data):
+    """Issue #19 item 2's data, at 2,000 rows: a complete store, a compatible model, every row's codes cached."""
+    import numpy as np
+
+    import shutil
+    from pathlib import Path
+
+    import appdirs
+
+    from zsl_desktop.bench.scale import scaled_cub
+    from zsl_desktop.engine.checkpoints import load_checkpoint
+    from zsl_desktop.engine.data.cub import load_cub
+    from zsl_desktop.engine.features import FeatureStore
+    from zsl_desktop.engine.paths import APP_NAME
+    from zsl_desktop.engine.session import Session
+
+    cub = load_cub(shared_data / "CUB_200_2011")
+    extracted = FeatureStore.folder_for(
+        cub, "efficientnet_lite0", 224, Path(appdirs.user_data_dir(APP_NAME)) / "features"
+    )
+    if not (extracted / "manifest.json").is_file():
+        pytest.skip("the CUB subset's features are not extracted in this user's folder (zsl-desktop extract)")
+    here = FeatureStore.folder_for(cub, "efficientnet_lite0", 224)  # a copy in the test's home; the pooled
+    here.mkdir(parents=True)  # model reads no grid, so the copy's grid is a sparse file of the same size
+    for name in ("manifest.json", "pooled.f16", "done.u8", "sources.npy"):
+        if (extracted / name).is_file():
+            shutil.copy(extracted / name, here / name)
+    with open(here / "grid.f16", "wb") as grid:
+        grid.truncate((extracted / "grid.f16").stat().st_size)
+    dataset, model_path = scaled_cub(2000)
+    assert dataset.num_samples == 2000 and dataset.name == "CUB-x2"
+    session = Session(dataset, device="cpu")
+    assert session.find_features() and session.store.pooled.shape[0] == 2000
+    calls = []
+    state = session.use_checkpoint(load_checkpoint(model_path), progress=lambda done, total: calls.append(done))
+    assert calls == [], "the codes come from the cache, not from encoding every image"
+    assert len(state.codes) == 2000
+    np.testing.assert_array_equal(state.codes[:1000], state.codes[1000:])  # the rows repeat, so do their codes

@@ -10,7 +10,7 @@ from zsl_desktop.bench.runner import Sizes
 
 
 def fake_children(log: list):
-    """A stand-in for ``ui._run_child``: logs each child it is asked to start and answers at once."""
+    """A stand-in for ``ui.run_child``: logs each child it is asked to start and answers at once."""
 
     def run_child(mode, *args, home=None, **kwargs):
         log.append(("child", mode, "--until-complete" in args, home is not None))
@@ -22,7 +22,7 @@ def fake_children(log: list):
 
 def test_the_app_rows_are_reported_one_child_at_a_time(monkeypatch):
     log: list = []
-    monkeypatch.setattr(ui, "_run_child", fake_children(log))
+    monkeypatch.setattr(ui, "run_child", fake_children(log))
     rows = runner.bench_app(Sizes(startup_runs=1), report=lambda row: log.append(("row", row.name)))
     children = [i for i, entry in enumerate(log) if entry[0] == "child"]
     reported = [i for i, entry in enumerate(log) if entry[0] == "row"]
@@ -43,7 +43,7 @@ def measure(name: str) -> str:
 
 def test_quick_keeps_every_target_line(monkeypatch):
     log: list = []
-    monkeypatch.setattr(ui, "_run_child", fake_children(log))
+    monkeypatch.setattr(ui, "run_child", fake_children(log))
     full = {measure(r.name) for r in runner.bench_app(Sizes()) if r.target}
     quick = runner.bench_app(Sizes.quick())
     assert {measure(r.name) for r in quick if r.target} == full  # the same measures, at smaller sizes

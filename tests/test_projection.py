@@ -1,9 +1,9 @@
-"""Feature projections (engine/projection.py): sample caps, PCA, exact t-SNE."""
+"""Feature projections (engine/projection.py): sample caps, PCA, t-SNE (openTSNE)."""
 
 import numpy as np
 import pytest
 
-from zsl_desktop.engine.projection import TSNE_CAP, pca, project, sample_rows, tsne
+from zsl_desktop.engine.projection import MAX_CAP, pca, project, sample_rows, tsne
 
 
 def _clusters(n, k=4, d=32, seed=0, spread=4.0):
@@ -77,8 +77,8 @@ def _axis_ratio(points):
 
 
 def test_tsne_keeps_two_dimensions_on_weakly_clustered_data():
-    # With the customary exaggeration of 12 this map was a line (ratio 0.004) during the exaggeration
-    # phase: the first half of the frames the feature view animates.
+    # Our former exact t-SNE with an exaggeration of 12 made this map a line (ratio 0.004) during the
+    # exaggeration phase: the first half of the frames the feature view animates.
     x, labels = _many_weak_clusters()
     ratios = []
     y = tsne(x, iterations=300, seed=0, callback=lambda p, it: ratios.append(_axis_ratio(p)))
@@ -112,11 +112,12 @@ def test_project_pca_and_tsne_caps():
     assert _knn_purity(t.points, labels[t.rows]) > 0.95
 
 
-def test_project_tsne_never_exceeds_its_cap():
+def test_project_tsne_shows_every_row_up_to_the_cap():
     labels = np.arange(5000) % 7
     x = np.random.default_rng(0).normal(size=(5000, 4)).astype(np.float32)
-    p = project(x, labels, "tsne", cap=10_000, iterations=1, rows=np.arange(5000))
-    assert len(p.rows) == TSNE_CAP
+    p = project(x, labels, "tsne", cap=10_000, iterations=2, rows=np.arange(4000))
+    assert len(p.rows) == 4000 and p.points.shape == (4000, 2)  # no t-SNE-only cap any more
+    assert len(project(x, labels, "tsne", cap=MAX_CAP + 1, iterations=2).rows) == 5000
 
 
 def test_project_rejects_unknown_method():
@@ -151,3 +152,11 @@ def test_a_pca_view_places_new_rows_where_the_projection_put_them():
     nearest = min(centres, key=lambda c: np.linalg.norm(placed.mean(0) - centres[c]))
     assert nearest == 1
     assert project(x, labels, "tsne", cap=60, iterations=30).linear is None  # t-SNE has no such map
+
+
+def test_project_tsne_on_300_points_returns_each_and_cancels_after_a_frame():
+    x, labels = _clusters(300, k=5, d=40, seed=2)
+    frames = []
+    p = project(x, labels, "tsne", callback=frames.append, cancel=lambda: len(frames) >= 1)
+    assert p.points.shape == (300, 2) and np.isfinite(p.points).all() and len(p.rows) == 300
+    assert len(frames) == 1 and "step 25 of 750" in frames[0].note  # stopped at the first frame, not the end

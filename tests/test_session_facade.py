@@ -41,3 +41,21 @@ def test_the_draft_replaces_the_class_it_edits_else_comes_last():
     new = with_draft(saved, "New class", values, None, dirty=True)
     assert new.names[-1] == "New class" and new.kinds[-1] == "draft" and new.draft_column == 3
     assert new.matrix.shape == (4, 3) and new.matrix.dtype == np.float32
+
+
+def test_a_live_column_is_scored_over_every_image_in_one_call_so_method_caches_hold():
+    from zsl_desktop.engine.session.facade import LIVE_COLUMNS, SCORE_CHUNK, score_in_chunks
+
+    codes = np.ones((2 * SCORE_CHUNK + 5, 3), np.float32)
+    seen = []
+
+    def score(c, classes):
+        seen.append(c)
+        return c @ np.asarray(classes, np.float32).T
+
+    column = score_in_chunks(score, codes, np.ones((1, 3)))
+    assert len(seen) == 1 and seen[0] is codes and column.shape == (len(codes), 1)
+    seen.clear()
+    everything = score_in_chunks(score, codes, np.ones((LIVE_COLUMNS + 1, 3)))
+    assert len(seen) == 3 and everything.shape == (len(codes), LIVE_COLUMNS + 1)  # all classes: chunked
+    np.testing.assert_array_equal(everything[:, :1], column)

@@ -155,8 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only",
         action="append",
-        choices=["rescore", "extract", "train", "app"],
-        help="run only this section (repeatable)",
+        choices=["rescore", "livetrain", "scale", "extract", "train", "app"],
+        help="run only this section (repeatable; livetrain: re-scoring while a model trains; "
+        "scale: a generated 100,000-image store)",
+    )
+    p.add_argument(
+        "--method", action="append", dest="methods", help="rescore/livetrain/scale: only this method (repeatable)"
     )
     p = sub.add_parser(
         "predict", parents=[debug], help="predict the classes of folders of photos into a CSV (resumable, streaming)"

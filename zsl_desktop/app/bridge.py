@@ -28,7 +28,13 @@ from functools import partial
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from zsl_desktop.app import gui_gc
-from zsl_desktop.app.workers import LongJobThread, ShortJobRunner, ThumbnailLoader
+from zsl_desktop.app.workers import (
+    LONG_JOB_NICENESS,
+    TRAINING_NICENESS,
+    LongJobThread,
+    ShortJobRunner,
+    ThumbnailLoader,
+)
 from zsl_desktop.engine.methods.base import Control
 from zsl_desktop.engine.session import NoModel
 from zsl_desktop.engine.session.opening import DatasetSpec, open_session
@@ -121,11 +127,11 @@ class EngineBridge(QObject):
     def long_name(self) -> str:
         return self._long.name if self._long is not None else ""
 
-    def _start_long(self, name: str, title: str, job) -> bool:
+    def _start_long(self, name: str, title: str, job, niceness: int = LONG_JOB_NICENESS) -> bool:
         if self._long is not None or self._shut:
             return False
         control = Control()
-        thread = LongJobThread(name, job, control, self)
+        thread = LongJobThread(name, job, control, self, niceness)
         thread.event.connect(self._on_long_event)
         thread.done.connect(self._on_long_done)
         thread.failed.connect(self._on_long_failed)
@@ -149,7 +155,7 @@ class EngineBridge(QObject):
         if self.session is None:
             return False
         job = partial(self.session.train_and_use, config, autosave=autosave)
-        return self._start_long("train", f"Training {config.method}", job)
+        return self._start_long("train", f"Training {config.method}", job, TRAINING_NICENESS)
 
     def add_folder(self, paths) -> bool:
         """Folders of photos as a long job (progress, ETA, Cancel); each batch arrives as ``folder_batch``."""

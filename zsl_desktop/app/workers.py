@@ -24,6 +24,11 @@ from zsl_desktop.engine.session.throttle import StepCoalescer
 log = logging.getLogger(__name__)
 
 PROGRESS_RATE = 15.0  # events per second forwarded from a long job
+LONG_JOB_NICENESS = 4  # extraction, opening, loading: never make the window stutter
+# Training: lower still. Its batches cannot be interrupted, so a slider move that lands mid-batch shares
+# the cores with it (engine/live_first.py pauses it only between batches); at +10 the scheduler gives the
+# live job (+1) and the GUI (0) nearly all of a contended core, and on an idle machine training loses nothing.
+TRAINING_NICENESS = 10
 
 
 def lower_priority(niceness: int) -> None:
@@ -52,9 +57,10 @@ class LongJobThread(QThread):
     done = Signal(str, str)  # name, "ok" | "cancelled"
     failed = Signal(str, str, str)  # name, message, traceback
 
-    def __init__(self, name: str, job, control: Control, parent=None):
+    def __init__(self, name: str, job, control: Control, parent=None, niceness: int = LONG_JOB_NICENESS):
         super().__init__(parent)
         self.name = name
+        self.niceness = niceness
         self._job = job
         self.control = control
         self._steps = StepCoalescer(rate=PROGRESS_RATE)
@@ -63,7 +69,7 @@ class LongJobThread(QThread):
         self._stage = None
 
     def run(self) -> None:  # worker thread
-        lower_priority(4)  # training and extraction must never make the window stutter
+        lower_priority(self.niceness)  # training and extraction must never make the window stutter
         try:
             for event in self._job(self.control, self._emit):
                 self._emit(event)

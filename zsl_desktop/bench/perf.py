@@ -7,10 +7,12 @@ tests and in the screenshot tour while a model trains.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Slot
+from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal, Slot
 
 
 class FrameProbe(QObject):
+    ticked = Signal()  # after each tick: what a frame does (the scale bench scrolls the gallery)
+
     def __init__(self, interval_ms: int = 16, parent=None):
         super().__init__(parent)
         self._clock = QElapsedTimer()
@@ -36,6 +38,7 @@ class FrameProbe(QObject):
         if self._last is not None:
             self.gaps.append(now - self._last)
         self._last = now
+        self.ticked.emit()
 
     def stats(self) -> dict:
         g = np.asarray(self.gaps, float)

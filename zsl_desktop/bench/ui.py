@@ -5,7 +5,8 @@ so the bench process itself never creates a QApplication:
 
 - ``startup``: process start -> window shown with predictions, data prepared;
 - ``smooth``: a 16 ms timer probe while MSDN trains (gaps between ticks);
-- ``memory``: peak RSS with a 10,000-image feature store open and the window up.
+- ``memory``: peak RSS with a 10,000-image feature store open and the window up;
+- ``scale``: start-up, gallery scrolling and peak RSS with 100,000 images (``scale.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _child_env(home: str | None = None) -> dict:
     return env
 
 
-def _run_child(mode: str, *args: str, timeout: float = 600, home: str | None = None) -> tuple[dict, float]:
+def run_child(mode: str, *args: str, timeout: float = 600, home: str | None = None) -> tuple[dict, float]:
     """Run a child; returns (its JSON result, seconds from its start to its READY line).
 
     Every line ``NAME`` the child prints is timed too: ``result["at"][NAME]`` (seconds from the start).
@@ -42,9 +43,13 @@ def _run_child(mode: str, *args: str, timeout: float = 600, home: str | None = N
     result: dict = {}
     for line in proc.stdout:
         if line.startswith("{"):
-            result = json.loads(line)
-        elif line.strip() and line.strip() not in at:
-            at[line.strip()] = time.perf_counter() - start
+            result.update(json.loads(line))
+        elif line.strip():
+            name, *rest = line.split()
+            if name not in at:
+                at[name] = time.perf_counter() - start
+                if name == "READY" and rest:  # the child's CPU seconds so far: what a busy machine does not inflate
+                    result["ready_cpu_s"] = float(rest[0])
     proc.wait(timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"bench child {mode} failed: {proc.stderr.read()[-2000:]}")
@@ -71,8 +76,8 @@ def run(sizes, checkpoint=None, report=None) -> list[dict]:
 
     if sizes.first_launch:  # first: the home is empty and the OS cache holds none of its files
         add(*first_launch_rows(sizes, options))
-    _, cold = _run_child("startup", *options)  # the first start also warms the OS file cache
-    times = sorted(_run_child("startup", *options)[1] for _ in range(sizes.startup_runs))
+    _, cold = run_child("startup", *options)  # the first start also warms the OS file cache
+    times = sorted(run_child("startup", *options)[1] for _ in range(sizes.startup_runs))
     median = times[len(times) // 2]
     add(
         dict(
@@ -85,7 +90,7 @@ def run(sizes, checkpoint=None, report=None) -> list[dict]:
         )
     )
     add(dict(section="app", name="first of the runs above (cold file cache)", value=cold, unit="s"))
-    smooth, _ = _run_child("smooth", "--seconds", str(sizes.ui_seconds), *options)
+    smooth, _ = run_child("smooth", "--seconds", str(sizes.ui_seconds), *options)
     add(
         dict(
             section="app",
@@ -104,7 +109,7 @@ def run(sizes, checkpoint=None, report=None) -> list[dict]:
             ok=smooth["max"] <= 50,
         ),
     )
-    memory, _ = _run_child("memory", "--images", str(sizes.memory_images), *options)
+    memory, _ = run_child("memory", "--images", str(sizes.memory_images), *options)
     add(
         dict(
             section="app",
@@ -125,7 +130,7 @@ def first_launch_rows(sizes, options=()) -> list[dict]:
 
     complete = sizes.first_launch_complete
     with tempfile.TemporaryDirectory(prefix="zsl-first-launch-") as home:
-        result, first = _run_child("startup", *options, *(("--until-complete",) if complete else ()), home=home)
+        result, first = run_child("startup", *options, *(("--until-complete",) if complete else ()), home=home)
     rows = [
         dict(
             section="app",
@@ -289,13 +294,66 @@ def child_memory(n_images: int, small: bool = False, checkpoint: str | None = No
     return app.exec()
 
 
+def child_scale(n_images: int, seconds: float) -> int:
+    """The 100,000-image store (bench/scale.py): READY when predictions show, then the gallery scrolls
+    for ``seconds`` (a row every other frame) while a 16 ms probe records the gaps; then peak RSS."""
+    import numpy as np
+    from PySide6.QtCore import QTimer
+
+    from zsl_desktop.bench.perf import FrameProbe
+    from zsl_desktop.bench.scale import scaled_dataset
+    from zsl_desktop.engine.session.opening import DatasetSpec
+
+    app, window = _window()
+    dataset, model_path = scaled_dataset(n_images)  # the files were prepared by the parent (scale.run)
+    window.open_spec(
+        DatasetSpec(source="object", dataset=dataset, checkpoints=(str(model_path),), use_remembered=False)
+    )
+    probe = FrameProbe()
+    view = window.gallery.view
+    state = {"ready": False}
+
+    def scroll():
+        bar = view.verticalScrollBar()
+        bar.setValue(bar.value() + max(1, view.gridSize().height() // 2 or 40))
+
+    def poll():
+        if not state["ready"] and window.controller.model is not None and window.predictions.raw is not None:
+            state["ready"] = True
+            print(f"READY {time.process_time():.3f}", flush=True)
+            probe.ticked.connect(scroll)
+            state["gui_cpu"] = time.thread_time()
+            probe.start()
+            QTimer.singleShot(int(seconds * 1000), stop)
+            return
+        if window.controller.model is not None and getattr(window.controller, "item", None) is None:
+            window.controller.select(0)
+        QTimer.singleShot(10, poll)
+
+    def stop():
+        probe.stop()
+        gui_ms = (time.thread_time() - state["gui_cpu"]) * 1000.0 / max(1, len(probe.gaps))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        gaps = [float(g) for g in np.asarray(probe.gaps)]
+        payload = {
+            "gaps": gaps,
+            "gui_cpu_ms_per_frame": gui_ms,
+            "peak_rss_mb": peak,
+            "rows": window.gallery.model.count,
+        }
+        _finish(app, window, payload)
+
+    QTimer.singleShot(10, poll)
+    return app.exec()
+
+
 def main(argv=None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m zsl_desktop.bench.ui")
-    p.add_argument("mode", choices=["startup", "smooth", "memory"])
+    p.add_argument("mode", choices=["startup", "smooth", "memory", "scale"])
     p.add_argument("--seconds", type=float, default=20.0, help="smooth: how long to probe")
-    p.add_argument("--images", type=int, default=10_000, help="memory: rows of the repeated dataset")
+    p.add_argument("--images", type=int, default=10_000, help="memory, scale: rows of the repeated dataset")
     p.add_argument("--small", action="store_true", help="the small built-in birds (needs --checkpoint)")
     p.add_argument("--checkpoint", help="the model to load instead of the shipped one")
     p.add_argument("--until-complete", action="store_true", help="startup: wait for the whole first launch")
@@ -304,6 +362,8 @@ def main(argv=None) -> int:
         return child_startup(a.small, a.checkpoint, a.until_complete)
     if a.mode == "smooth":
         return child_smooth(a.seconds, a.small, a.checkpoint)
+    if a.mode == "scale":
+        return child_scale(a.images, a.seconds)
     return child_memory(a.images, a.small, a.checkpoint)
 
 

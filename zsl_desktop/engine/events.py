@@ -32,6 +32,11 @@ class Control:
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._gate = None  # a LiveFirst (engine/live_first.py): wait between batches while live jobs run
+
+    def defer_to(self, gate) -> None:
+        """Between batches, wait for ``gate.wait_turn`` too: the app's live scoring goes first."""
+        self._gate = gate
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -58,6 +63,8 @@ class Control:
         """Call between batches: wait while paused, raise Cancelled when cancelled."""
         while not self._running.wait(0.1):
             pass
+        if self._gate is not None:
+            self._gate.wait_turn(self._cancel.is_set)
         if self._cancel.is_set():
             raise Cancelled()
 

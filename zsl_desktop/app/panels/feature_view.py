@@ -1,8 +1,9 @@
 """Feature view: a 2-D map of the images' pooled features, coloured by class.
 
 Seen classes are round, unseen classes triangles; clicking a point selects
-its image everywhere. Projections (PCA, or exact t-SNE on a capped sample)
-are computed on the bridge's worker; t-SNE frames animate as they arrive.
+its image everywhere. Projections (PCA, or openTSNE's t-SNE, of a per-class
+sample up to the cap, or of every image) are computed on the bridge's worker;
+t-SNE frames animate as they arrive, fewer a second when a frame is slow to draw.
 Generative methods can add their synthesised features as crosses through
 ``set_synthesized(points, labels)``; on a PCA map of backbone features, the
 class being drawn in the editor gets its own cluster of stars, which moves
@@ -14,6 +15,8 @@ figure export share one plot and its state; the projections are in the engine.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal, Slot
@@ -22,9 +25,11 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpin
 
 from zsl_desktop.app import theme
 from zsl_desktop.app.widgets.plot_figure import StaticSample, footer, legend_below
+from zsl_desktop.engine.projection import MAX_CAP, PCA_CAP
 
 MAX_LABELS = 12
 PER_CLASS_ITEMS = 120  # up to this many classes, one scatter item per class (fast updates)
+FRAME_MS = 80  # t-SNE frames are drawn at most this often, or 4x the last frame's drawing time when longer
 
 
 class FeatureViewPanel(QWidget):
@@ -37,7 +42,7 @@ class FeatureViewPanel(QWidget):
         self.dataset = None
         self.projection = None
         self.method_box = QComboBox(self)
-        self.method_box.addItem("t-SNE (exact)", "tsne")
+        self.method_box.addItem("t-SNE", "tsne")
         self.method_box.addItem("PCA", "pca")
         self.space_box = QComboBox(self)
         self.space_box.addItem("attributes (model)", "codes")
@@ -50,12 +55,14 @@ class FeatureViewPanel(QWidget):
             "compared in) or the raw pooled backbone features"
         )
         self.cap = QSpinBox(self)
-        self.cap.setRange(100, 10000)
+        self.cap.setRange(100, MAX_CAP)
         self.cap.setSingleStep(500)
         self.cap.setValue(1500)
         self.cap.setPrefix("≤ ")
+        self.cap.setGroupSeparatorShown(True)
         self.cap.setToolTip(
-            "At most this many points: images are subsampled per class beyond it (t-SNE: at most 2,000)"
+            "At most this many points: images are subsampled per class beyond it. Every image is fine: "
+            "t-SNE of 100,000 images takes minutes (with progress; Project again or another choice cancels it)"
         )
         self.run_button = QPushButton("Project", self)
         self.run_button.setToolTip("Compute the map again with these settings")
@@ -113,7 +120,7 @@ class FeatureViewPanel(QWidget):
         self._pending = None
         self._frame_timer = QTimer(self)
         self._frame_timer.setSingleShot(True)
-        self._frame_timer.setInterval(80)
+        self._frame_timer.setInterval(FRAME_MS)
         self._frame_timer.timeout.connect(self._draw_pending)
         self.show_labels = True
         self._selected: int | None = None
@@ -235,6 +242,13 @@ class FeatureViewPanel(QWidget):
 
     @Slot()
     def _draw_pending(self) -> None:
+        """Draw the latest frame; a slow one (100,000 points) spaces the next ones out, so the window stays usable."""
+        start = time.perf_counter()
+        self._draw_latest()
+        drawn_ms = (time.perf_counter() - start) * 1000.0
+        self._frame_timer.setInterval(max(FRAME_MS, int(4 * drawn_ms)))
+
+    def _draw_latest(self) -> None:
         projection, self._pending = self._pending, None
         d = self.dataset
         if projection is None or d is None:
@@ -411,7 +425,9 @@ class FeatureViewPanel(QWidget):
         self.export_plot_requested.emit()
 
     def restore_settings(self, s) -> None:
-        self.cap.setValue(s.value("features/cap", 1500, int))
+        """The last cap, up to PCA_CAP: the map drawn on opening a dataset stays quick; a map of every one of
+        100,000 images (a t-SNE of minutes) is computed when asked for, not again at each start."""
+        self.cap.setValue(min(s.value("features/cap", 1500, int), PCA_CAP))
 
     def save_settings(self, s) -> None:
         s.set("features/cap", self.cap.value())

@@ -31,7 +31,9 @@ from zsl_desktop.engine.checkpoints import (
     save_checkpoint,
 )
 from zsl_desktop.engine.data.model import Dataset
+from zsl_desktop.engine.events import Control
 from zsl_desktop.engine.features import FeatureStore, extract, feature_source, flips_need_mirrored
+from zsl_desktop.engine.live_first import LiveFirst
 from zsl_desktop.engine.methods.base import FeatureSource, Method
 from zsl_desktop.engine.paths import data_dir
 from zsl_desktop.engine.predict import find_photos
@@ -68,6 +70,7 @@ from zsl_desktop.engine.userfiles import check_writable
 
 DRAFT_SYNTH = 60  # features synthesised for the class being drawn (generative models, PCA feature view)
 SCORE_CHUNK = 4096  # rows scored at once: bounds the memory of scoring every image
+LIVE_COLUMNS = 4  # up to this many class rows are scored over every image in one call (a slider's column)
 MAX_FOLDER_PHOTOS = 10_000  # each photo's grid features stay in memory (~130 KB with Lite0): ~1.3 GB at most
 FOLDER_BATCH = 32  # photos per batch of "Add a folder": each batch reaches the gallery as it lands
 
@@ -110,6 +113,7 @@ class Session:
         self.photo_routing = PhotoRouting()  # the out-of-domain warning and the real-bird model, for loose photos
         self._codes_cache: tuple | None = None  # (key, codes [N + L, ...])
         self.ranker = LiveRanker()  # "Rank by edited class": the other classes' log-sum-exp, cached
+        self.live_first = LiveFirst()  # a training run waits between batches while live scores are computed
 
     # -- features -----------------------------------------------------------------
     def find_features(self) -> bool:
@@ -284,6 +288,8 @@ class Session:
         if save_to is not None:  # a model that could not be saved is said now, not after the whole run
             check_writable(save_to, "checkpoint")
             check_writable(resume_path(save_to), "resume file")
+        control = control or Control()
+        control.defer_to(self.live_first)  # slider moves answer first (live_first.py)
         finished = None
         for event in train(self.dataset, self.features, config, control, checkpoint_path=save_to, resume=resume):
             if isinstance(event, Finished):
@@ -347,6 +353,10 @@ class Session:
         The ranking is the draft's calibrated log-probability against every class (engine/ranking.py);
         the ranker caches the other classes' part, so a slider move scores one column.
         """
+        with self.live_first.urgent():  # a training run in this session waits at its next batch
+            return self._live_scores(request)
+
+    def _live_scores(self, request: LiveRequest) -> LiveScores:
         classes, item = request.classes, request.item
         count = len(self.all_codes())
         scores = None
@@ -528,7 +538,15 @@ class Session:
 
 
 def score_in_chunks(score, codes: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
-    """``score(codes, classes)`` [n, C] in SCORE_CHUNK rows at a time: bounds the memory of scoring every image."""
+    """``score(codes, classes)`` [n, C] in SCORE_CHUNK rows at a time: bounds the memory of scoring every image.
+
+    A few class rows (the edited class's column) are scored in one call: the output is small, and the
+    methods' caches of per-codes work (CE-GZSL's and IPCE's comparator state, keyed by the codes array)
+    then hit on every slider move; chunks are new arrays each time, so with 100,000 images every move
+    recomputed them (CE-GZSL: ~135 ms of CPU per move, 25 chunk copies of a 200 MB array).
+    """
+    if len(class_attributes) <= LIVE_COLUMNS:
+        return np.asarray(score(codes, class_attributes), np.float32)
     out = np.empty((len(codes), len(class_attributes)), np.float32)
     for i in range(0, len(codes), SCORE_CHUNK):
         out[i : i + SCORE_CHUNK] = score(codes[i : i + SCORE_CHUNK], class_attributes)
