@@ -307,38 +307,3 @@ def test_prototypes_cached_inside_inference_mode_are_ordinary_tensors():
     assert m._proto_cache and not any(p.is_inference() for p in m._proto_cache.values())
     m.refit_classifier(drawn)  # trains on the cached prototypes
     assert m.score(codes, drawn).shape == (len(labels), K)
-
-
-def test_weight_averaging_makes_the_finished_flow_the_mean_of_the_epochs_and_resumes_exactly():
-    """average_from E: after epochs E.. the weights are averaged; training itself is untouched by it."""
-    data, features, _ = _data()
-    plain, averaged = _method({"mining": False}), _method({"mining": False, "average_from": 2})
-    snapshots = []
-    for event in averaged.fit(data, Control(), 4):
-        if isinstance(event, EpochEnd) and event.epoch >= 2:
-            snapshots.append({k: v.detach().clone() for k, v in averaged._flow.state_dict().items()})
-    _fit(plain, data, 4)
-    key = "blocks.0.g1.fc_u.weight"
-    mean = torch.stack([s[key] for s in snapshots]).mean(0)
-    # the finished model holds the mean of epochs 2, 3, 4 (rounded to float16 like every finished model) ...
-    torch.testing.assert_close(averaged._flow.state_dict()[key], mean.half().float(), atol=1e-3, rtol=0)
-    # ... while the last training weights equal the plain run's (averaging does not steer training)
-    torch.testing.assert_close(snapshots[-1][key].half().float(), plain._flow.state_dict()[key])
-    assert not torch.equal(averaged._flow.state_dict()[key], plain._flow.state_dict()[key])
-    # a resume state carries the mean; continuing from it repeats the uninterrupted run
-    first = _method({"mining": False, "average_from": 2})
-    for event in first.fit(data, Control(), 4):
-        if isinstance(event, EpochEnd) and event.epoch == 3:
-            state = {k: v.clone() for k, v in first.state_dict().items()}
-            break
-    assert int(state["optim.average_count"]) == 2
-    resumed = _method({"mining": False, "average_from": 2})
-    resumed.load_state_dict(state)
-    _fit(resumed, data, 4, start=3)
-    x = torch.from_numpy(features)
-    np.testing.assert_allclose(
-        resumed.score(resumed.encode(x), data.class_attributes),
-        averaged.score(averaged.encode(x), data.class_attributes),
-        rtol=1e-4,
-        atol=1e-4,
-    )

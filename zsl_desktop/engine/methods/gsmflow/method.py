@@ -99,7 +99,6 @@ step and read best in one piece; the flow itself is in ``flows.py``.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections import OrderedDict
 from typing import Iterator
@@ -176,7 +175,6 @@ class GSMFlow(Method):
         "cls_lr": 1e-2,
         "cls_beta1": 0.5,
         "code_pca": 128,
-        "average_from": 0,  # 0: off; E: the model is the running mean of the generator weights after epochs E..
     }
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
@@ -193,8 +191,6 @@ class GSMFlow(Method):
         self._optimizer: torch.optim.Optimizer | None = None
         self._pending_optim: dict | None = None
         self._mined: tuple | None = None  # (scaled x, labels) of the mined rows, kept for resume
-        self._average: tuple | None = None  # (flow, gsm) holding the running mean of the generator weights
-        self._average_count = 0  # epochs in that mean
 
     def _build(self, anchors: torch.Tensor) -> None:
         self._gsm = RelativePositioning(anchors, self._hp("cond_dim"))
@@ -233,7 +229,6 @@ class GSMFlow(Method):
             self._flow.reset_parameters(g)
             self._head, self._pending_head = None, None
             self._optimizer, self._pending_optim, self._mined = None, None, None
-            self._average, self._average_count = None, 0
         self.to(device)
         xs = self._scaler(x_raw)
         if self._hp("mining") and self._mined is None:
@@ -285,8 +280,6 @@ class GSMFlow(Method):
                 step += 1
                 yield Step(step, total, epoch + 1, {"total": loss.item(), "nll": nll.item(), "proto": proto.item()})
             self._flow.eval()
-            if 0 < self._hp("average_from") <= epoch + 1:
-                self._update_average()
             self._head, self._proto_cache = None, OrderedDict()
             self._pending_head = self._last_context = (
                 xs,
@@ -302,7 +295,6 @@ class GSMFlow(Method):
         # The finished model: generator weights rounded to what a checkpoint stores (float16), and
         # its classifier built from exactly those, so a loaded checkpoint scores like this object.
         if epochs > start_epoch:
-            self._adopt_average()
             self._round_generator()
             self._head, self._pending_head = None, self._last_context
         self._require_head()
@@ -321,42 +313,12 @@ class GSMFlow(Method):
                 self._pending_optim = None
         return self._optimizer
 
-    # -- generator weight averaging (``average_from``) -----------------------------------------------
-    def _generator(self) -> tuple:
-        """(flow, gsm) that the classifier, prototypes and samples come from: the running mean while one exists."""
-        return self._average if self._average is not None else (self._flow, self._gsm)
-
-    @torch.no_grad()
-    def _update_average(self) -> None:
-        """Fold the weights after this epoch into the running mean (a copy of the modules; training is untouched)."""
-        if self._average is None:
-            self._average = (copy.deepcopy(self._flow).eval(), copy.deepcopy(self._gsm))
-            for module in self._average:
-                module.requires_grad_(False)
-            self._average_count = 1
-            return
-        self._average_count += 1
-        for mean, now in zip(self._average, (self._flow, self._gsm)):
-            for a, p in zip(mean.parameters(), now.parameters()):
-                a.add_((p - a) / self._average_count)
-
-    @torch.no_grad()
-    def _adopt_average(self) -> None:
-        """The finished model is the averaged generator (training ends here, so the weights can be replaced)."""
-        if self._average is None:
-            return
-        for mean, now in zip(self._average, (self._flow, self._gsm)):
-            for a, p in zip(mean.parameters(), now.parameters()):
-                p.copy_(a)
-        self._average, self._average_count = None, 0
-
     @torch.no_grad()
     def _fit_classifier(self, xs, y, raw, attributes, unseen, directions, g, check) -> GZSLHead:
         """Synthesise unseen features; train the GZSL softmax over all classes on real seen + synthetic unseen."""
         n_synth = self._hp("n_synth")
-        flow, gsm = self._generator()
-        synth = flow.sample(gsm(attributes[unseen]), n_synth, g)
-        prototypes = flow.prototypes(gsm(attributes))
+        synth = self._flow.sample(self._gsm(attributes[unseen]), n_synth, g)
+        prototypes = self._flow.prototypes(self._gsm(attributes))
         x = torch.cat((xs, synth))
         labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
         hp = {k: self._hp(k) for k in HEAD_HPARAMS}
@@ -382,9 +344,8 @@ class GSMFlow(Method):
         keys = row_keys(raw_rows)
         missing = [i for i, k in enumerate(keys) if k not in self._proto_cache]
         if missing:
-            flow, gsm = self._generator()
             with torch.inference_mode(False):
-                fresh = flow.prototypes(gsm(self._attributes(np.asarray(raw_rows)[missing]))).cpu()
+                fresh = self._flow.prototypes(self._gsm(self._attributes(np.asarray(raw_rows)[missing]))).cpu()
             for i, p in zip(missing, fresh):
                 self._proto_cache[keys[i]] = p
             while len(self._proto_cache) > PROTO_CACHE:
@@ -396,8 +357,7 @@ class GSMFlow(Method):
         """[K * n, D] features in the feature store's space; rows k*n .. (k+1)*n - 1 belong to class row k."""
         scaler = self._require_scaler()
         rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
-        flow, gsm = self._generator()
-        x = flow.sample(gsm(self._attributes(rows)), int(n), generator_for(int(seed), 0, SYNTH))
+        x = self._flow.sample(self._gsm(self._attributes(rows)), int(n), generator_for(int(seed), 0, SYNTH))
         return scaler.inverse(x.cpu()).numpy().astype(np.float32, copy=False)
 
     @torch.no_grad()
@@ -450,8 +410,7 @@ class GSMFlow(Method):
         rest = np.nonzero(~covered)[0]
         n_synth = self._hp("n_synth")
         if len(rest):
-            flow, gsm = self._generator()
-            synth = flow.sample(gsm(self._attributes(rows[rest])), n_synth, g).cpu()
+            synth = self._flow.sample(self._gsm(self._attributes(rows[rest])), n_synth, g).cpu()
             codes.append(synth @ head.basis)
             labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
         with torch.enable_grad():
@@ -501,11 +460,6 @@ class GSMFlow(Method):
                 state[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().clone()
         if self._mined is not None:
             state["optim.mined_x"], state["optim.mined_y"] = self._mined[0].detach().cpu(), self._mined[1].cpu()
-        if self._average is not None:  # the running mean of the generator weights, exact (float32)
-            for (prefix, _), module in zip(self._generator_modules(), self._average):
-                for k, v in module.state_dict().items():
-                    state["optim.average." + prefix + k] = v.detach().cpu().clone()
-            state["optim.average_count"] = torch.tensor(self._average_count)
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -533,7 +487,7 @@ class GSMFlow(Method):
         self._head, self._pending_head = GZSLHead.from_state(state, "head."), None
         optim: dict[int, dict] = {}
         for key, value in state.items():
-            if key.startswith("optim.") and not key.startswith(("optim.mined_", "optim.rest.", "optim.average")):
+            if key.startswith("optim.") and not key.startswith(("optim.mined_", "optim.rest.")):
                 index, sub = key[len("optim.") :].split(".", 1)
                 optim.setdefault(int(index), {})[sub] = torch.as_tensor(value).clone()
         self._optimizer, self._pending_optim = None, optim or None
@@ -543,24 +497,11 @@ class GSMFlow(Method):
                 torch.as_tensor(state["optim.mined_x"]).float(),
                 torch.as_tensor(state["optim.mined_y"]).long(),
             )
-        self._average, self._average_count = None, 0
-        if "optim.average_count" in state:
-            self._average = (copy.deepcopy(self._flow), copy.deepcopy(self._gsm))
-            for (prefix, _), module in zip(self._generator_modules(), self._average):
-                sub = "optim.average." + prefix
-                module.load_state_dict(
-                    {k[len(sub) :]: torch.as_tensor(v) for k, v in state.items() if k.startswith(sub)}
-                )
-                module.requires_grad_(False)
-            self._average[0].eval()
-            self._average_count = int(state["optim.average_count"])
         self.to(self.device)
 
     def to(self, device) -> "GSMFlow":
         super().to(device)
         self._flow.to(device)
         self._gsm.to(device)
-        for module in self._average or ():
-            module.to(device)
         move_optimizer_state(self._optimizer, device)
         return self
