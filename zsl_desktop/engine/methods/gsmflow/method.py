@@ -119,7 +119,7 @@ from ..generative import (
 )
 from .flows import ConditionalFlow, RelativePositioning, choose_anchors, nll_loss, prototype_loss
 
-INIT, TRAIN, HEAD, RELATION, MINING, SYNTH = range(6)  # purposes of the seeded generators
+INIT, TRAIN, HEAD, RELATION, MINING, SYNTH, POOL = range(7)  # purposes of the seeded generators
 PROTO_CACHE = 256
 MINING_HPARAMS = (
     "relation_hidden",
@@ -175,6 +175,7 @@ class GSMFlow(Method):
         "cls_lr": 1e-2,
         "cls_beta1": 0.5,
         "code_pca": 128,
+        "synth_from": 0,  # 0: the classifier's synthetic rows come from the current flow; E: from the flows of epochs E..
     }
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
@@ -191,6 +192,7 @@ class GSMFlow(Method):
         self._optimizer: torch.optim.Optimizer | None = None
         self._pending_optim: dict | None = None
         self._mined: tuple | None = None  # (scaled x, labels) of the mined rows, kept for resume
+        self._pool: list[torch.Tensor] = []  # synth_from: per epoch, [unseen, rows, D] float16 samples of its flow
 
     def _build(self, anchors: torch.Tensor) -> None:
         self._gsm = RelativePositioning(anchors, self._hp("cond_dim"))
@@ -229,6 +231,7 @@ class GSMFlow(Method):
             self._flow.reset_parameters(g)
             self._head, self._pending_head = None, None
             self._optimizer, self._pending_optim, self._mined = None, None, None
+            self._pool = []
         self.to(device)
         xs = self._scaler(x_raw)
         if self._hp("mining") and self._mined is None:
@@ -280,6 +283,8 @@ class GSMFlow(Method):
                 step += 1
                 yield Step(step, total, epoch + 1, {"total": loss.item(), "nll": nll.item(), "proto": proto.item()})
             self._flow.eval()
+            if 0 < self._hp("synth_from") <= epoch + 1:
+                self._add_to_pool(attributes[unseen], generator_for(seed, epoch, POOL))
             self._head, self._proto_cache = None, OrderedDict()
             self._pending_head = self._last_context = (
                 xs,
@@ -314,10 +319,26 @@ class GSMFlow(Method):
         return self._optimizer
 
     @torch.no_grad()
+    def _add_to_pool(self, unseen_attributes: torch.Tensor, g: torch.Generator) -> None:
+        """Keep n_synth rows per unseen class split evenly over the flows of the epochs so far (``synth_from``).
+
+        The w-th epoch in the pool adds about n_synth / w rows per class and every earlier epoch keeps
+        its first n_synth / w (the counts only shrink, so the pool never grows past n_synth rows a class).
+        """
+        n, w = self._hp("n_synth"), len(self._pool) + 1
+        counts = [n // w + (1 if i < n % w else 0) for i in range(w)]
+        self._pool = [part[:, :c] for part, c in zip(self._pool, counts)]
+        fresh = self._flow.sample(self._gsm(unseen_attributes), counts[-1], g)
+        self._pool.append(fresh.reshape(len(unseen_attributes), counts[-1], -1).half())
+
+    @torch.no_grad()
     def _fit_classifier(self, xs, y, raw, attributes, unseen, directions, g, check) -> GZSLHead:
         """Synthesise unseen features; train the GZSL softmax over all classes on real seen + synthetic unseen."""
         n_synth = self._hp("n_synth")
-        synth = self._flow.sample(self._gsm(attributes[unseen]), n_synth, g)
+        if self._pool:  # class-major like ``sample``: every class's rows from every pooled epoch
+            synth = torch.cat(self._pool, 1).float().reshape(-1, xs.shape[1])
+        else:
+            synth = self._flow.sample(self._gsm(attributes[unseen]), n_synth, g)
         prototypes = self._flow.prototypes(self._gsm(attributes))
         x = torch.cat((xs, synth))
         labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
@@ -460,6 +481,8 @@ class GSMFlow(Method):
                 state[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().clone()
         if self._mined is not None:
             state["optim.mined_x"], state["optim.mined_y"] = self._mined[0].detach().cpu(), self._mined[1].cpu()
+        for j, part in enumerate(self._pool):
+            state[f"optim.pool.{j}"] = part.detach().cpu().clone()
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -487,7 +510,7 @@ class GSMFlow(Method):
         self._head, self._pending_head = GZSLHead.from_state(state, "head."), None
         optim: dict[int, dict] = {}
         for key, value in state.items():
-            if key.startswith("optim.") and not key.startswith(("optim.mined_", "optim.rest.")):
+            if key.startswith("optim.") and not key.startswith(("optim.mined_", "optim.rest.", "optim.pool.")):
                 index, sub = key[len("optim.") :].split(".", 1)
                 optim.setdefault(int(index), {})[sub] = torch.as_tensor(value).clone()
         self._optimizer, self._pending_optim = None, optim or None
@@ -497,11 +520,14 @@ class GSMFlow(Method):
                 torch.as_tensor(state["optim.mined_x"]).float(),
                 torch.as_tensor(state["optim.mined_y"]).long(),
             )
+        pooled = sorted(int(k[len("optim.pool.") :]) for k in state if k.startswith("optim.pool."))
+        self._pool = [torch.as_tensor(state[f"optim.pool.{j}"]).clone() for j in pooled]
         self.to(self.device)
 
     def to(self, device) -> "GSMFlow":
         super().to(device)
         self._flow.to(device)
         self._gsm.to(device)
+        self._pool = [part.to(device) for part in self._pool]
         move_optimizer_state(self._optimizer, device)
         return self
