@@ -84,6 +84,18 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   58.6 and AUSUC 34.7 -> 49.2 (100 synthetic rows per class also made the classifier's own
   seed move H by ~5 points); the released full-space classifier (1280-d, 600 per class,
   30 epochs, batch 3000) gave 52.2 / 38.0, all dimensions with 100: 44.8, 256 directions: 46.9.
+- Synthetic rows from several epochs (``synth_from`` E, off by default): the classifier's n_synth rows
+  per unseen class come in equal shares from the flows after epochs E..e (a pool in which the w-th epoch
+  adds ~n_synth / w rows a class and the earlier ones keep ~n_synth / w each), not from the last flow
+  alone; ``synthesize``, ``prototypes`` and ``refit_classifier`` still use the last flow. Why tried: on
+  the CUB subset the test H of consecutive epochs' models jumps by 2-6 points (seed 0, epochs 33-37:
+  56.0 / 56.1 / 53.9 / 60.7 / 57.4), so the epoch chosen on validation is partly a lottery. Measured on
+  the final models (trainval minus calibration images, seeds 0 / 1, test figures at the rejection rate
+  the earlier 3-fold runs chose): mean over epochs 9-38 of H 55.8 / 56.0 against 54.8 / 54.4 and AUSUC
+  45.7 / 45.6 against 45.0 / 43.7, but over epochs 33-38, where the folds choose, H 56.8 / 54.9 against
+  56.1 / 55.5. Averaging the weights instead (running mean of the flow and relative positioning from
+  epoch 8, the model being that mean) gave H 54.4 / 54.2 and AUSUC 45.0 / 42.9 over epochs 9-38, no
+  better than the plain weights, and was removed.
 - Epoch rows are drawn in an order seeded by (seed, epoch), so a resumed run repeats the
   uninterrupted one. Anchors come from all classes (TMM; MM'21 CUB: seen classes only).
 - Checkpoints hold the generator weights as float16 (half the size; prototypes and samples
