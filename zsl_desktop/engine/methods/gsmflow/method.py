@@ -88,18 +88,19 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   per unseen class come in equal shares from the flows after epochs E..e (a pool in which the w-th epoch
   adds ~n_synth / w rows a class and the earlier ones keep ~n_synth / w each), not from the last flow
   alone; ``synthesize``, ``prototypes`` and ``refit_classifier`` still use the last flow. Why tried: on
-  the CUB subset the test H of consecutive epochs' models jumps by 2-6 points (seed 0, epochs 33-37:
+  the CUB subset the test H of consecutive epochs' models jumps by 2-7 points (seed 0, epochs 33-37:
   56.0 / 56.1 / 53.9 / 60.7 / 57.4), so the epoch chosen on validation is partly a lottery. Measured on
   the final models (trainval minus calibration images, seeds 0 / 1, test figures at the rejection rate
-  the earlier 3-fold runs chose): mean over epochs 9-38 of H 55.8 / 56.0 against 54.8 / 54.4 and AUSUC
-  45.7 / 45.6 against 45.0 / 43.7, but over epochs 33-38, where the folds choose, H 56.8 / 54.9 against
-  56.1 / 55.5. The full recipe with ``--set synth_from=8`` (3-fold validation selection, one thread,
-  busy 2-core machine, ~46 min a seed): seed 0 test H 58.6, AUSUC 47.8, ZSL 69.0 (epoch 38); seed 1 H 56.2,
-  AUSUC 44.6, ZSL 68.0 (epoch 40), against 55.9 / 45.5 / 66.0 and 56.5 / 44.2 / 68.5 without it; the
-  fold curves are smoother (seed 1, fold 1, epochs 20-40: validation H 55.1-59.2 against 53.6-60.0).
-  Seed 2 and the built-in birds were not measured in time, so the default stays off. Averaging the weights instead (running mean of the flow and relative positioning from
-  epoch 8, the model being that mean) gave H 54.4 / 54.2 and AUSUC 45.0 / 42.9 over epochs 9-38, no
-  better than the plain weights, and was removed.
+  the earlier 3-fold runs chose), E = 8: mean over epochs 9-38 / 9-39 of H 55.8 / 56.0 against 54.8 /
+  54.4 and AUSUC 45.7 / 45.6 against 45.0 / 43.7, but over epochs 33-38 / 33-39, where the folds choose,
+  H 56.8 / 54.9 against 56.1 / 55.5. The full recipe with ``--set synth_from=8`` (3-fold validation
+  selection, one thread, busy 2-core machine, ~46 min a seed): seed 0 test H 58.6, AUSUC 47.8, ZSL 69.0
+  (epoch 38); seed 1 H 56.2, AUSUC 44.6, ZSL 68.0 (epoch 40), against 55.9 / 45.5 / 66.0 and 56.5 /
+  44.2 / 68.5 without it; its fold curves are smoother (seed 1, fold 1, epochs 20-40: validation H
+  55.1-59.2 against 53.6-60.0). Seed 2 and the built-in birds were not measured in time, so the
+  default stays off. Averaging the weights instead (running mean of the flow and relative positioning
+  from epoch 8, the model being that mean) gave H 54.4 / 54.2 and AUSUC 45.0 / 42.9 over the same
+  epochs, no better than the plain weights, and was removed.
 - Epoch rows are drawn in an order seeded by (seed, epoch), so a resumed run repeats the
   uninterrupted one. Anchors come from all classes (TMM; MM'21 CUB: seen classes only).
 - Checkpoints hold the generator weights as float16 (half the size; prototypes and samples
