@@ -192,7 +192,7 @@ class GSMFlow(Method):
         "cls_lr": 1e-2,
         "cls_beta1": 0.5,
         "code_pca": 128,
-        "synth_from": 0,  # 0: the classifier's synthetic rows come from the current flow; E: from the flows of epochs E..
+        "synth_from": 0,  # 0: the classifier's synthetic rows from the last flow; E: from the flows of epochs E..
     }
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
