@@ -307,3 +307,35 @@ def test_prototypes_cached_inside_inference_mode_are_ordinary_tensors():
     assert m._proto_cache and not any(p.is_inference() for p in m._proto_cache.values())
     m.refit_classifier(drawn)  # trains on the cached prototypes
     assert m.score(codes, drawn).shape == (len(labels), K)
+
+
+def test_synth_from_draws_the_classifier_rows_evenly_from_the_flows_of_several_epochs_and_resumes_exactly():
+    """synth_from E: the classifier's n_synth rows per unseen class come from the flows of epochs E.. in equal shares."""
+    data, features, _ = _data()
+    m = _method({"mining": False, "synth_from": 2, "n_synth": 21})
+    sizes = []
+    for event in m.fit(data, Control(), 5):
+        if isinstance(event, EpochEnd):
+            sizes.append([part.shape[1] for part in m._pool])
+    assert sizes == [[], [21], [11, 10], [7, 7, 7], [6, 5, 5, 5]]  # epochs 1..5: never more than 21 rows a class
+    assert all(part.shape[0] == 2 for part in m._pool)  # the two unseen classes
+    # the rows differ between epochs (each share comes from its own epoch's flow)
+    assert not torch.allclose(m._pool[0][:, :5].float(), m._pool[-1][:, :5].float())
+    # a resume state carries the pool; continuing from it repeats the uninterrupted run
+    first = _method({"mining": False, "synth_from": 2, "n_synth": 21})
+    for event in first.fit(data, Control(), 5):
+        if isinstance(event, EpochEnd) and event.epoch == 3:
+            state = {k: v.clone() for k, v in first.state_dict().items()}
+            break
+    assert sorted(k for k in state if k.startswith("optim.pool.")) == ["optim.pool.0", "optim.pool.1"]
+    resumed = _method({"mining": False, "synth_from": 2, "n_synth": 21})
+    resumed.load_state_dict(state)
+    _fit(resumed, data, 5, start=3)
+    x = torch.from_numpy(features)
+    np.testing.assert_allclose(
+        resumed.score(resumed.encode(x), data.class_attributes),
+        m.score(m.encode(x), data.class_attributes),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    assert not any(k.startswith("optim.") for k in inference_state(m))  # the pool is training state only
