@@ -63,6 +63,19 @@ def test_operating_point_is_the_best_of_the_smoothed_fold_mean():
     assert choose_operating_point([a, b[:4]], window=1, rates=rates)["epoch"] <= 4  # cut to the shortest
 
 
+def test_tolerance_takes_the_earliest_epoch_the_folds_cannot_tell_from_the_best():
+    rates = np.array([0.0, 0.5, 1.0])
+    rise = np.array([0.1, 0.3, 0.50, 0.52, 0.51, 0.53])  # a plateau from epoch 3, its top at 6 by noise
+    a, b = np.zeros((6, 3)), np.zeros((6, 3))
+    a[:, 1], b[:, 1] = rise + 0.02, rise - 0.02  # fold H at the best point: 0.55 / 0.51, standard error 0.02
+    a[:, 2] = b[:, 2] = 0.05
+    assert choose_operating_point([a, b], window=1, rates=rates)["epoch"] == 6  # tolerance 0: the top
+    point = choose_operating_point([a, b], window=1, rates=rates, tolerance=1.0)
+    assert (point["epoch"], point["rate"]) == (4, 0.5)  # the first epoch at 0.53 - 0.02 or more: 0.52
+    assert choose_operating_point([a, b], window=1, rates=rates, tolerance=2.0)["epoch"] == 3  # 0.50 >= 0.49
+    assert choose_operating_point([a], window=1, rates=rates, tolerance=1.0)["epoch"] == 6  # one fold: no error
+
+
 def test_gammas_by_rate_are_the_gammas_of_the_h_curve():
     rng = np.random.default_rng(2)
     seen, unseen = np.arange(5), np.arange(5, 7)

@@ -46,6 +46,7 @@ def test_validation_selection_then_final_retrain(birds_features, tmp_path):
     assert len(selection["fold_h"]) == folds
     # MSDN's final model trains on every trainval image and takes the fold models' mean gamma.
     assert selection["gamma_transfer"] == "folds" and selection["calibration_images"] == 0
+    assert selection["epoch_tolerance"] == 1.0  # the earliest epoch within one standard error of the best
     assert (
         header["gamma"] == pytest.approx(sum(selection["fold_gamma"]) / folds) and len(selection["fold_gamma"]) == folds
     )

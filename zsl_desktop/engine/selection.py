@@ -80,18 +80,30 @@ def smooth_epochs(curves: np.ndarray, window: int) -> np.ndarray:
     return np.apply_along_axis(lambda v: np.convolve(v, kernel, "valid"), 0, padded)[: len(curves)]
 
 
-def choose_operating_point(fold_curves, window: int = 1, rates=REJECTION_RATES, fold_gammas=None) -> dict:
+def choose_operating_point(
+    fold_curves, window: int = 1, rates=REJECTION_RATES, fold_gammas=None, tolerance: float = 0.0
+) -> dict:
     """From per-fold curves [epochs, rates] of validation H: the epoch and rejection rate of the best mean.
 
     Folds that stopped early (cancelled) are cut to the shortest. Returns ``epoch`` (1-based),
     ``rate``, ``h`` (the smoothed fold-mean H there) and ``fold_h`` (each fold's H there, unsmoothed).
     With ``fold_gammas`` (per fold [epochs, rates], ``gammas_by_rejection_rate`` every epoch), also
     ``fold_gamma`` (each fold model's gamma there) and ``gamma``, their mean.
+
+    ``tolerance`` > 0 (in standard errors of the fold H at the best point; needs 2 folds or more): the
+    earliest epoch whose best smoothed mean comes within that many standard errors of the best, at its
+    own best rate. A plateau's maximum is placed by noise; among epochs the folds cannot tell apart this
+    takes the shortest training (the "one standard error" rule of Breiman et al., for epochs).
     """
     length = min(len(c) for c in fold_curves)
     stacked = np.stack([np.asarray(c, np.float64)[:length] for c in fold_curves])  # [folds, epochs, rates]
     mean = smooth_epochs(stacked.mean(0), window)
-    epoch, r = np.unravel_index(int(np.argmax(mean)), mean.shape)
+    best = np.unravel_index(int(np.argmax(mean)), mean.shape)
+    epoch, r = int(best[0]), int(best[1])
+    if tolerance > 0 and len(stacked) > 1:
+        error = stacked[:, epoch, r].std(ddof=1) / np.sqrt(len(stacked))
+        epoch = int(np.nonzero(mean.max(1) >= mean[epoch, r] - tolerance * error)[0][0])
+        r = int(np.argmax(mean[epoch]))
     point = {
         "epoch": int(epoch) + 1,
         "rate": float(rates[r]),

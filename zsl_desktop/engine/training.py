@@ -305,7 +305,10 @@ def train(
             progress["fold_gammas"].append(progress["gammas"])
             progress["curve"], progress["gammas"] = [], []
         point = choose_operating_point(
-            progress["fold_curves"], config.smooth_epochs, fold_gammas=progress["fold_gammas"]
+            progress["fold_curves"],
+            config.smooth_epochs,
+            fold_gammas=progress["fold_gammas"],
+            tolerance=get_method(config.method).epoch_tolerance,
         )
         best_epoch, rate = point["epoch"], point["rate"]
         # What carries over from the fold models to the final one is the operating point, the
@@ -339,6 +342,7 @@ def train(
             "gamma_transfer": transfer,
             "folds": [f[4].tolist() for f in folds],
             "smooth_epochs": config.smooth_epochs,
+            "epoch_tolerance": get_method(config.method).epoch_tolerance,
             "calibration_images": int(len(calibration_idx)),
         }
     else:

@@ -100,6 +100,9 @@ class Method(abc.ABC):
     # chosen share of those images; "folds": the final run trains on all of trainval and takes the
     # fold models' mean gamma at the chosen epoch and share.
     gamma_transfer: ClassVar[str] = "calibration"
+    # Validation selection's epoch: 0 takes the best epoch of the smoothed fold-mean curve; k > 0 the
+    # earliest epoch within k standard errors of it (engine.selection.choose_operating_point).
+    epoch_tolerance: ClassVar[float] = 0.0
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         unknown = set(hparams or {}) - set(self.default_hparams)
