@@ -128,6 +128,7 @@ def run(args, load, progress_bar) -> int:
         args.top_k,
         device,
         ood_score=None if reference is None else OutOfDomainColumn(reference),
+        tta=h.get("flips") in ("tta", "both"),
     )
     out = PredictionsCsv(args.out, columns(classes, predictor.top_k)).open()
     if out.repaired:
