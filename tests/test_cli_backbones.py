@@ -75,3 +75,44 @@ def test_a_timm_backbone_without_its_weights_file_says_what_to_do(small_dir, tmp
     )
     err = capsys.readouterr().err
     assert "missing.safetensors: file not found" in err and "never downloads" in err
+
+
+def test_predict_takes_the_timm_weights_file_its_model_was_trained_with(small_dir, tmp_path, capsys, monkeypatch):
+    timm = pytest.importorskip("timm")
+    import csv
+
+    import torch
+
+    from zsl_desktop.engine import backbones, timm_backbone
+
+    def new_process():  # what a weights file named in an earlier command leaves behind: nothing
+        monkeypatch.setattr(timm_backbone, "_weights_files", {})
+        monkeypatch.setattr(backbones, "_timm_nets", {})
+
+    new_process()
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hf-cache"))  # no stray cache is ever found
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(0)
+    weights = tmp_path / "atto.pth"
+    torch.save(timm.create_model("convnext_atto", pretrained=False).state_dict(), weights)  # random, never downloaded
+    model = tmp_path / "m.pt"
+    timm_args = ["--backbone", "timm:convnext_atto", "--backbone-weights", str(weights), "--input-size", "64"]
+    train = ["train", "--dataset", str(small_dir), *timm_args, "--method", "ipce", "--epochs", "1", "--select", "test"]
+    assert main([*train, "--out", str(model), "--threads", "1"]) == 0
+    photo = sorted(p for p in (small_dir / "images").rglob("*") if p.suffix in (".png", ".jpg"))[0]
+    out = tmp_path / "p.csv"
+    predict = ["predict", "--model", str(model), "--dataset", str(small_dir), "--photos", str(photo), "--out", str(out)]
+
+    new_process()
+    capsys.readouterr()
+    assert main([*predict, "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "never downloads" in err and "--backbone-weights" in err
+    assert not out.exists()
+
+    new_process()
+    assert main([*predict, "--threads", "1", "--backbone-weights", str(weights)]) == 0
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 and not rows[0]["error"] and rows[0]["top1_class"]
+    assert rows[0]["out_of_domain"]  # the training features were found: the store key holds the file's digest

@@ -182,3 +182,27 @@ def test_find_photos_walks_folders_sorted(tmp_path):
     found, skipped = find_photos([tmp_path, tmp_path / "c.txt"])
     assert [p.removeprefix(str(tmp_path)) for p in found] == ["/a.png", "/b/1.jpeg", "/b/2.JPG"]
     assert skipped == [str(tmp_path / "c.txt")]
+
+
+def test_a_model_trained_with_flip_averaging_scores_a_photo_and_its_mirror_alike(trained, tmp_path):
+    """Each photo is scored as the mean with its mirror, as eval scored the test images: mirroring changes nothing."""
+    data, _ = trained
+    model = tmp_path / "tta.pt"
+    size = ["--dataset", str(data), "--input-size", "64", "--threads", "1"]
+    assert main(["extract", *size, "--flips", "tta"]) == 0
+    assert main(["train", *size, "--method", "ipce", "--epochs", "1", "--flips", "tta", "--out", str(model)]) == 0
+    src = sorted(p for p in (data / "images").rglob("*") if p.suffix in (".png", ".jpg"))[0]
+    image = Image.open(src).convert("RGB").resize((64, 64))  # square at the input size: no crop to break the symmetry
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    image.save(folder / "a.png")
+    image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "b.png")
+    out = tmp_path / "p.csv"
+    assert (
+        main(["predict", "--model", str(model), "--dataset", str(data), "--photos", str(folder), "--out", str(out)])
+        == 0
+    )
+    a, b = _read(out)
+    assert a["top1_class"] == b["top1_class"]
+    scores = [[float(r[f"top{i}_raw_score"]) for i in (1, 2, 3)] for r in (a, b)]
+    np.testing.assert_allclose(scores[0], scores[1], atol=1e-4)

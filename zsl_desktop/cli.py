@@ -7,7 +7,7 @@ zsl-desktop extract  --dataset builtin|PATH [--backbone B] [--input-size S]
 zsl-desktop train    --dataset builtin|PATH --method msdn [--epochs N] [--out FILE]
 zsl-desktop eval     --checkpoint FILE [--dataset ...] [--gamma G]
 zsl-desktop bench    [--quick] [--json FILE]
-zsl-desktop predict  --model FILE --photos DIR_OR_FILES... [--classes LIBRARY.json] [--top-k K] --out CSV
+zsl-desktop predict  --model FILE --photos DIR_OR_FILES... [--classes LIBRARY.json] [--top-k K] [--backbone-weights FILE] --out CSV
 zsl-desktop rank-study --dataset D --checkpoint FILE [--checkpoint FILE ...] [--k 20]
 
 Why over 400 lines: one argparse definition per subcommand and its short
@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=cli_args.positive_int, default=5, help="classes per photo (default 5)")
     p.add_argument("--out", required=True, help="the CSV to write; rerunning skips the photos already in it")
     p.add_argument("--device", type=cli_args.device, help="cpu, cuda, cuda:N or mps (default: cuda when available)")
+    _backbone_weights_arg(p)
     _thread_args(p)
     p = sub.add_parser(
         "rank-study", parents=[debug], help="measure ranking functions (precision@K, AP) for finding each unseen class"

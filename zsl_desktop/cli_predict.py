@@ -1,10 +1,11 @@
 """``zsl-desktop predict``: a model's predictions for folders of photos, into a resumable CSV.
 
     zsl-desktop predict --model CKPT --photos DIR_OR_FILES... [--dataset D] [--classes LIBRARY.json]
-                        [--top-k K] --out predictions.csv
+                        [--top-k K] [--backbone-weights FILE] --out predictions.csv
 
 The class definitions come from the model's dataset (``--dataset``; the built-in birds
-are found on their own), plus the user's classes from a library or export file.
+are found on their own), plus the user's classes from a library or export file. A model on a timm
+backbone needs the weights file it was trained with (``--backbone-weights``, as for ``eval``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ def run(args, load, progress_bar) -> int:
     check_writable(args.out, "--out")
     checkpoint = load_checkpoint(args.model)
     h = checkpoint.header
+    if args.backbone_weights:  # the model's own backbone, as eval does: a timm model needs the file it was trained with
+        from zsl_desktop.cli_args import use_backbone_weights
+
+        use_backbone_weights(h.get("backbone", ""), args.backbone_weights)
     if args.dataset is None:
         args.dataset = h["dataset"] if h["dataset"] in ("builtin", "builtin-small") else None
         if args.dataset is None:
@@ -123,6 +128,7 @@ def run(args, load, progress_bar) -> int:
         args.top_k,
         device,
         ood_score=None if reference is None else OutOfDomainColumn(reference),
+        tta=h.get("flips") in ("tta", "both"),
     )
     out = PredictionsCsv(args.out, columns(classes, predictor.top_k)).open()
     if out.repaired:

@@ -82,6 +82,7 @@ QDoubleSpinBox#value::up-button, QDoubleSpinBox#value::down-button {{ subcontrol
 QDoubleSpinBox#value:focus {{ border-color: {ACCENT}; color: {TEXT}; background: {BASE}; }}
 QLineEdit:focus, QComboBox:focus, QSpinBox:focus, QDoubleSpinBox:focus {{ border-color: {ACCENT}; }}
 QComboBox::drop-down {{ border: none; width: 18px; }}
+QLineEdit:disabled, QComboBox:disabled, QSpinBox:disabled, QDoubleSpinBox:disabled {{ color: {FAINT}; }}
 QComboBox QAbstractItemView {{ background: {BASE}; border: 1px solid {BORDER}; selection-background-color: {ALT}; }}
 QPushButton, QToolButton {{
     background: {ALT}; border: 1px solid {BORDER}; border-radius: 5px; padding: 5px 12px;

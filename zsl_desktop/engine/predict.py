@@ -77,7 +77,11 @@ def columns(classes: ClassSet, top_k: int) -> list[str]:
 
 
 class PhotoPredictor:
-    """Scores batches of photo files: backbone -> method codes -> calibrated probabilities of every class."""
+    """Scores batches of photo files: backbone -> method codes -> calibrated probabilities of every class.
+
+    ``tta``: the model was trained with flip test-time averaging (header "flips" tta/both), so each photo's
+    codes are the mean of its own and its mirror's, as ``eval`` scored the test images.
+    """
 
     def __init__(
         self,
@@ -90,9 +94,11 @@ class PhotoPredictor:
         top_k: int = 5,
         device="cpu",
         ood_score=None,
+        tta: bool = False,
     ):
         from zsl_desktop.engine.ranking import calibration
 
+        self.tta = tta and not method.reencodes_images  # SGMA re-encodes the original images: never averaged
         self.method, self.backbone, self.spec, self.input_size = method, backbone, spec, input_size
         self.classes, self.top_k, self.device, self.ood_score = (
             classes,
@@ -121,9 +127,15 @@ class PhotoPredictor:
                 out[i] = self._error_row(path, describe(exc))
         if tensors:
             with torch.inference_mode():
-                grid, pooled = self.backbone(torch.stack(tensors).to(self.device))
+                batch = torch.stack(tensors).to(self.device)
+                if self.tta:  # the mirror as the feature store's mirrored rows are made (extraction flips the tensor)
+                    batch = torch.cat([batch, batch.flip(-1)])
+                grid, pooled = self.backbone(batch)
                 rows = grid if self.method.feature_kind == "grid" else pooled
                 codes = self.method.encode(rows.float())
+                if self.tta:
+                    n = len(tensors)
+                    codes, grid, pooled = (codes[:n] + codes[n:]) / 2, grid[:n], pooled[:n]
             logits = np.asarray(self.method.score(codes, self.classes.matrix), np.float64)
             ood = self.ood_score(grid, pooled, codes, logits) if self.ood_score is not None else None
             for j, i in enumerate(good):

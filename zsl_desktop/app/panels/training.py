@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from zsl_desktop.app import theme
 from zsl_desktop.engine.session.results import Progress, TrainDone, TrainProgress
 from zsl_desktop.app.widgets.evaluation_view import EvaluationView
+from zsl_desktop.app.widgets.flips_box import FlipsBox
 from zsl_desktop.app.widgets.plot_figure import IntegerAxis, legend_below
 
 LOSS_COLORS = ["#4cc2ff", "#ffb454", "#c792ea", "#7ee0c3", "#ff7eb6", "#f78c6c", "#a6accd", "#82aaff"]
@@ -117,6 +118,7 @@ class TrainingPanel(QWidget):
             "Choose the epoch and calibration γ on held-out seen classes (validation) or, "
             "only to reproduce published tables, on the test split"
         )
+        self.flips = FlipsBox(self)
         self.hparams = QTableWidget(0, 2, self)
         self.hparams.setHorizontalHeaderLabels(["hyper-parameter", "value"])
         self.hparams.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
@@ -148,6 +150,7 @@ class TrainingPanel(QWidget):
         numbers.addWidget(self.seed, 1)
         form.addRow("Epochs", numbers)
         form.addRow("Selection", self.selection)
+        form.addRow("Flips", self.flips)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, 2)
         buttons.addWidget(self.pause_button, 1)
@@ -241,6 +244,7 @@ class TrainingPanel(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
+        self._has_images = True
         self._on_method()
         self.set_available(False, "Open a dataset first.")
 
@@ -249,6 +253,7 @@ class TrainingPanel(QWidget):
         name = self.method_box.currentData()
         if not name:
             return
+        self._allow_flips()
         defaults = dict(self._get_method(name).default_hparams)
         self.epochs.setValue(int(defaults.pop("epochs", 30)))
         self.hparams.setRowCount(0)
@@ -280,7 +285,18 @@ class TrainingPanel(QWidget):
             hparams=hparams,
             seed=self.seed.value(),
             select=self.selection.currentData(),
+            flips=self.flips.mode(),
         )
+
+    def _allow_flips(self) -> None:
+        """Mirrored images need the images themselves, and a method that uses their extracted features."""
+        method = self._get_method(self.method_box.currentData())
+        if not self._has_images:
+            self.flips.allow("This dataset has features but no images to mirror.")
+        elif method.reencodes_images:
+            self.flips.allow(f"{self.method_box.currentText()} re-encodes crops of the original images: no flips.")
+        else:
+            self.flips.allow()
 
     def _on_start(self) -> None:
         try:
@@ -339,6 +355,8 @@ class TrainingPanel(QWidget):
         if dataset is None:
             self.info.setText("")
             return
+        self._has_images = bool(dataset.has_images)
+        self._allow_flips()
         if not dataset.has_images:  # feature-only (xlsa17): attention methods need image grids
             for i in range(self.method_box.count()):
                 if self._get_method(self.method_box.itemData(i)).feature_kind == "pooled":
@@ -523,9 +541,11 @@ class TrainingPanel(QWidget):
 
     def restore_settings(self, s) -> None:
         self.seed.setValue(s.value("training/seed", 0, int))
+        self.flips.set_mode(s.value("training/flips", "none", str))
 
     def save_settings(self, s) -> None:
         s.set("training/seed", self.seed.value())
+        s.set("training/flips", self.flips.chosen)
 
     def plot_item(self, which: str):
         """The PlotItem of one of PLOTS ("loss", "validation", "evaluation")."""

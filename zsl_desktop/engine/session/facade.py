@@ -31,7 +31,7 @@ from zsl_desktop.engine.checkpoints import (
     save_checkpoint,
 )
 from zsl_desktop.engine.data.model import Dataset
-from zsl_desktop.engine.events import Control
+from zsl_desktop.engine.events import Control, Message
 from zsl_desktop.engine.features import FeatureStore, extract, feature_source, flips_need_mirrored
 from zsl_desktop.engine.live_first import LiveFirst
 from zsl_desktop.engine.methods.base import FeatureSource, Method
@@ -146,6 +146,27 @@ class Session:
                 )
             self.mirrored_store = mirrored
         return store
+
+    def prepare_mirrored(self, flips: str, cancel=None):
+        """Generator of "extract" Progress: the mirrored images' store, extracted the first time a run's
+        ``flips`` mode asks for it (the app's Flips choice; the CLI extracts it before training)."""
+        if not flips_need_mirrored(flips) or self.mirrored_store is not None or self.store is None:
+            return
+        mirrored = FeatureStore.open(self.dataset, self.backbone, self.input_size, mirrored=True)
+        if mirrored is None:
+            what = "extracting the mirrored images' features (once, for flips)"
+            yield Message(what)
+            extraction = extract(
+                self.dataset, self.backbone, self.input_size, device=self.device, cancel=cancel, mirrored=True
+            )
+            while True:
+                try:
+                    p = next(extraction)
+                except StopIteration as done:
+                    mirrored = done.value
+                    break
+                yield Progress("extract", p.done, p.total, p.message or what, p.images_per_second)
+        self.mirrored_store = mirrored
 
     @property
     def features(self) -> FeatureSource:
@@ -305,6 +326,7 @@ class Session:
         Yields the training events (without ``Finished``) and ends with a ``TrainDone``.
         """
         path = default_checkpoint_path(self.dataset, config.method, self.checkpoint_dir()) if autosave else None
+        yield from self.prepare_mirrored(config.flips, control)
         finished = None
         for event in self.train(config, control, save_to=path):
             if isinstance(event, Finished):
