@@ -20,14 +20,14 @@ from tests.test_refinement import _normalised_score, _world
 
 
 def _similar_classes(seed=0, classes=10, attributes=40):
-    """Classes sharing most of their attributes (70%), images whose codes say their class clearly."""
+    """Classes sharing most of their attributes (70%); each image's code is its class's direction plus noise."""
     rng = np.random.default_rng(seed)
     shared = (rng.random(attributes) < 0.4) * rng.uniform(40, 100, attributes)
     own = (rng.random((classes, attributes)) < 0.3) * rng.uniform(40, 100, (classes, attributes))
     truth = np.clip(0.7 * shared + 0.3 * own, 0, 100).astype(np.float32)
     labels = np.repeat(np.arange(classes), 30)
     unit = truth / np.linalg.norm(truth, axis=1, keepdims=True)
-    codes = 8 * unit[labels] + rng.normal(0, 6 / np.sqrt(attributes), (len(labels), attributes))
+    codes = 8 * unit[labels] + rng.normal(0, 4 / np.sqrt(attributes), (len(labels), attributes))
     return truth, labels, codes
 
 
@@ -47,9 +47,9 @@ def test_confirmations_raise_the_mean_average_precision():
     unmarked, everything, made = study(_normalised_score, codes, labels, truth, unseen, boost, (0, 1), 10)
     for start in ("noisy", "top10"):
         assert set(unmarked[start]) == set(CONFIRMATIONS)
-        assert unmarked[start][5] > unmarked[start][0] + 0.02
+        assert unmarked[start][5] > unmarked[start][0] + 0.1
         assert everything[start][5] >= unmarked[start][5] - 1e-9  # the confirmed images rank high themselves
-        assert made[start][0] == 0 and 4 <= made[start][5] <= 5
+        assert made[start][0] == 0 and made[start][5] == 5
 
 
 def test_no_confirmation_is_made_when_the_top_k_holds_no_true_positive():

@@ -5,7 +5,7 @@ The protocol (issue #20, item 4): for each unseen class, start from a deliberate
 its 10 strongest attributes, the rest at the bottom of the range), rank the test images (seen and unseen
 test splits) by the class's calibrated probability against every class (the app's ranking), and confirm,
 one at a time, the highest-ranked true positive among the top K that is not yet confirmed; after each
-confirmation the class is refined (``engine.refinement.refine``) from its current definition with every
+confirmation the class is refined (``engine.refinement.refine``) from the rough definition with every
 confirmation so far, as the app does. The class's average precision is reported after 0, 1, 3 and 5
 confirmations, twice: over the images not yet marked (what the refinement generalises to) and over all
 test images (what the user sees, the confirmed images included). Means over the unseen classes and the
@@ -69,15 +69,15 @@ def simulate(
     value_range,
     k: int = 20,
     confirmations=CONFIRMATIONS,
-    from_start: bool = False,
+    from_start: bool = True,
     **refine_options,
 ):
     """AP of class ``column`` after each count in ``confirmations``: (over unmarked images, over all, made).
 
     ``score(codes, rows) -> [n, K]``; ``codes`` and ``labels`` the test images; ``matrix`` [C, A] every
-    class (``column`` is replaced by ``start``); ``boost`` [C] the calibration of each class. Each
-    refinement starts from the previous one with every mark so far (the app's rule); with ``from_start``
-    it starts from ``start`` instead (measured on the built-in birds: worse, README).
+    class (``column`` is replaced by ``start``); ``boost`` [C] the calibration of each class. With
+    ``from_start`` (the app's rule) each refinement starts from ``start`` with every mark so far, else from
+    the previous refinement (``refine_options`` go to ``refine``: the built-in birds' comparison).
     """
     matrix = np.array(matrix, np.float32)
     matrix[column] = start
