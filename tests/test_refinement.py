@@ -100,3 +100,42 @@ def test_central_differences_match_the_gradient_of_a_quadratic_and_respect_the_b
     g = central_differences(objective, values, 0.01, 0.0, 1.0)
     # at the lower bound the difference is one-sided, so the slope is measured over [0, 0.01]
     np.testing.assert_allclose(g, [-2 * (0.005 - 0.2), 0.0, -2 * (0.5 - 0.9)], atol=1e-9)
+
+
+def test_the_session_refines_the_draft_from_item_ids():
+    from types import SimpleNamespace
+
+    from zsl_desktop.engine.session.refining import refine_draft
+    from zsl_desktop.engine.session.results import ClassSet, RefineRequest
+
+    truth, labels, codes = _world(6, noise=1.0)
+    method = SimpleNamespace(score=_normalised_score)
+    session = SimpleNamespace(active=lambda: SimpleNamespace(method=method), all_codes=lambda: codes)
+    column = 1
+    start = np.clip(truth[column] + np.random.default_rng(0).normal(0, 50, ATTRIBUTES), 0, 100).astype(np.float32)
+    kinds = ("seen",) * CLASSES
+    classes = ClassSet(tuple(f"c{i}" for i in range(CLASSES)), kinds, truth.copy(), column)  # the draft row is ignored
+    mine = tuple(int(i) for i in np.flatnonzero(labels == column)[:3])
+    request = RefineRequest(classes, start, mine + (10_000,), (), (0.0, 100.0), generation=4)
+    refined = refine_draft(session, request)
+    direct = refine(
+        _normalised_score,
+        codes[list(mine)],
+        codes[:0],
+        _with_row(truth, column, start),
+        column,
+        np.zeros(CLASSES),
+        (0, 100),
+    )
+    np.testing.assert_array_equal(refined.values, direct.values)  # the item beyond the codes is ignored
+    np.testing.assert_array_equal(refined.start, start)
+    assert refined.positives == mine + (10_000,) and refined.generation == 4
+    assert not np.array_equal(refined.values, start)
+    with pytest.raises(ValueError, match="class editor"):
+        refine_draft(session, RefineRequest(ClassSet(classes.names, kinds, truth), start, mine, (), (0.0, 100.0)))
+
+
+def _with_row(matrix, column, row):
+    out = np.array(matrix, np.float32)
+    out[column] = row
+    return out
