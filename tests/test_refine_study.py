@@ -44,23 +44,24 @@ def test_rough_starts_are_rough_and_in_range():
 def test_confirmations_raise_the_mean_average_precision():
     truth, labels, codes = _similar_classes()
     unseen, boost = [6, 7, 8, 9], np.zeros(len(truth))
-    unmarked, everything, made = study(_normalised_score, codes, labels, truth, unseen, boost, (0, 1), 10)
+    unmarked, everything, made, unrefined = study(_normalised_score, codes, labels, truth, unseen, boost, (0, 1), 10)
     for start in ("noisy", "top10"):
         assert set(unmarked[start]) == set(CONFIRMATIONS)
         assert unmarked[start][5] > unmarked[start][0] + 0.1
         assert everything[start][5] >= unmarked[start][5] - 1e-9  # the confirmed images rank high themselves
         assert made[start][0] == 0 and made[start][5] == 5
+        assert unrefined[start][0] == unmarked[start][0] and unmarked[start][5] > unrefined[start][5] + 0.1
 
 
 def test_no_confirmation_is_made_when_the_top_k_holds_no_true_positive():
     truth, labels, codes = _world(5)
     column = 0
     start = truth[1]  # the definition of another class: its top 2 hold none of class 0's images
-    unmarked, everything, made = simulate(
+    unmarked, everything, made, unrefined = simulate(
         _normalised_score, codes, labels, truth, column, start, np.zeros(len(truth)), (0.0, 100.0), k=2
     )
     assert made == {0: 0, 1: 0, 3: 0, 5: 0}
-    assert unmarked[5] == unmarked[0]
+    assert unmarked[5] == unmarked[0] == unrefined[5]
 
 
 def test_merge_and_table():

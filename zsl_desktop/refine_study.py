@@ -16,7 +16,7 @@ When the top K holds no unconfirmed true positive, no confirmation is made at th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -42,6 +42,7 @@ class RefineResult:
     confirmed: dict  # start -> {confirmations: mean number of confirmations actually made}
     true_definition: float = float("nan")  # mean AP of the classes' true attribute vectors (no confirmation)
     models: int = 1  # checkpoints averaged (one per training seed)
+    unrefined: dict = field(default_factory=dict)  # start -> {confirmations: the rough start's AP, same images}
 
 
 def rough_start(values: np.ndarray, kind: str, value_range, rng: np.random.Generator) -> np.ndarray:
@@ -72,7 +73,8 @@ def simulate(
     from_start: bool = True,
     **refine_options,
 ):
-    """AP of class ``column`` after each count in ``confirmations``: (over unmarked images, over all, made).
+    """AP of class ``column`` after each count in ``confirmations``: (over unmarked images, over all, made,
+    the rough start's AP over the same unmarked images: the control for the confirmed images leaving the set).
 
     ``score(codes, rows) -> [n, K]``; ``codes`` and ``labels`` the test images; ``matrix`` [C, A] every
     class (``column`` is replaced by ``start``); ``boost`` [C] the calibration of each class. With
@@ -92,12 +94,14 @@ def simulate(
         return log_probability(full, 0, np.concatenate([[boost[column]], other_boost]))
 
     confirmed: list[int] = []
-    unmarked, everything, made = {}, {}, {}
+    unmarked, everything, made, unrefined = {}, {}, {}, {}
     values = rank_values(matrix[column])
+    start_values = values  # the control: the rough definition ranked over the same unmarked images
     for count in range(max(confirmations) + 1):
         if count in confirmations:
             keep = np.setdiff1d(np.arange(len(labels)), confirmed)
             unmarked[count] = average_precision(values[keep], relevant[keep])
+            unrefined[count] = average_precision(start_values[keep], relevant[keep])
             everything[count] = average_precision(values, relevant)
             made[count] = len(confirmed)
         if count == max(confirmations):
@@ -111,7 +115,7 @@ def simulate(
         refined = refine(score, codes[confirmed], codes[:0], matrix, column, boost, value_range, **refine_options)
         matrix[column] = refined.values
         values = rank_values(matrix[column])
-    return unmarked, everything, made
+    return unmarked, everything, made, unrefined
 
 
 def true_definition_ap(score, codes, labels, class_attributes, unseen_classes, boost) -> float:
@@ -124,10 +128,10 @@ def true_definition_ap(score, codes, labels, class_attributes, unseen_classes, b
 
 
 def study(score, codes, labels, class_attributes, unseen_classes, boost, seeds=(0,), k: int = 20, starts=STARTS):
-    """Mean AP per start and confirmation count over ``unseen_classes`` and ``seeds``: (unmarked, all, made)."""
+    """Mean AP per start and confirmation count over ``unseen_classes`` and ``seeds``: ``simulate``'s four."""
     class_attributes = np.asarray(class_attributes, np.float32)
     scale = scale_of(class_attributes)
-    out: tuple[dict, dict, dict] = ({}, {}, {})
+    out: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
     for start in starts:
         runs = []
         for seed in seeds:
@@ -158,12 +162,13 @@ def study_checkpoint(path, dataset, seeds=(0,), k: int = 20, device=None) -> Ref
     boost = gamma * np.isin(np.arange(dataset.num_classes), dataset.unseen_classes)
     score = partial(score_rows, session.model.method.score)
     labels = np.asarray(dataset.labels)[test]
-    unmarked, everything, made = study(
+    unmarked, everything, made, unrefined = study(
         score, codes, labels, dataset.class_attributes, dataset.unseen_classes, boost, seeds, k
     )
     reference = true_definition_ap(score, codes, labels, dataset.class_attributes, dataset.unseen_classes, boost)
+    classes = len(dataset.unseen_classes)
     return RefineResult(
-        h["method"], len(test), len(dataset.unseen_classes), len(seeds), unmarked, everything, made, reference
+        h["method"], len(test), classes, len(seeds), unmarked, everything, made, reference, 1, unrefined
     )
 
 
@@ -192,6 +197,7 @@ def merge_by_method(results: list[RefineResult]) -> list[RefineResult]:
             mean([r.confirmed for r in group]),
             float(np.mean([r.true_definition for r in group])),
             sum(r.models for r in group),
+            mean([r.unrefined for r in group]) if all(r.unrefined for r in group) else {},
         )
         for method, group in groups.items()
     ]
@@ -201,14 +207,15 @@ def format_table(results: list[RefineResult], k: int) -> str:
     """Markdown: one row per method and rough start, AP after each number of confirmations."""
     counts = " | ".join(f"AP after {n}" for n in CONFIRMATIONS)
     rows = [
-        f"| method | rough start | {counts} | true definition | (all images, confirmed included) |",
-        "|---|---|" + "---|" * len(CONFIRMATIONS) + "---|---|",
+        f"| method | rough start | {counts} | rough start, same images | true definition | (all images) |",
+        "|---|---|" + "---|" * len(CONFIRMATIONS) + "---|---|---|",
     ]
     for r in results:
         for start in r.unmarked:
             cells = " | ".join(f"{r.unmarked[start][n]:.3f}" for n in CONFIRMATIONS)
             both = " / ".join(f"{r.all_images[start][n]:.3f}" for n in CONFIRMATIONS)
-            rows.append(f"| {r.method} | {start} | {cells} | {r.true_definition:.3f} | {both} |")
+            control = " / ".join(f"{r.unrefined[start][n]:.3f}" for n in CONFIRMATIONS) if r.unrefined else "–"
+            rows.append(f"| {r.method} | {start} | {cells} | {control} | {r.true_definition:.3f} | {both} |")
     notes = "; ".join(
         f"{r.method}: {r.models} model(s), {r.images} test images, {r.classes} unseen classes, "
         f"{r.seeds} noise seed(s), confirmations made "
