@@ -248,8 +248,11 @@ class EngineBridge(QObject):
         return self._submit_to_session("live", lambda s, t: s.live_scores(request), priority=3)
 
     def request_refine(self, request) -> int:
-        """Refine the edited class from marked images (a RefineRequest); the latest request wins."""
-        return self._submit_to_session("refine", lambda s, t: refine_draft(s, request), priority=3)
+        """Refine the edited class from marked images (a RefineRequest); the latest request wins.
+
+        On the slow runner: with CE-GZSL or IPCE five marks take seconds, which slider moves must not wait for.
+        """
+        return self._submit_to_session("refine", lambda s, t: refine_draft(s, request), priority=3, slow=True)
 
     def request_draft_cluster(self, values, place) -> int:
         gen = self.generation
