@@ -339,3 +339,19 @@ def test_synth_from_draws_the_classifier_rows_evenly_from_the_flows_of_several_e
         atol=1e-4,
     )
     assert not any(k.startswith("optim.") for k in inference_state(m))  # the pool is training state only
+
+
+def test_more_new_rows_than_the_prototype_cache_keeps_score_in_one_call():
+    """The refinement scores 2·A probe rows at once, more than PROTO_CACHE: the call must still answer them all."""
+    from zsl_desktop.engine.methods.gsmflow.method import PROTO_CACHE
+
+    data, features, labels = _data()
+    m = _method({"mining": False})
+    _fit(m, data, 1)
+    codes = m.encode(torch.from_numpy(features[:4]))
+    rng = np.random.default_rng(0)
+    rows = np.abs(rng.normal(1, 0.5, (PROTO_CACHE + 20, data.class_attributes.shape[1]))).astype(np.float32)
+    scores = m.score(codes, rows)
+    assert scores.shape == (4, len(rows)) and np.all(np.isfinite(scores))
+    np.testing.assert_allclose(m.score(codes, rows[-3:]), scores[:, -3:], rtol=1e-5, atol=1e-5)
+    assert len(m._proto_cache) <= PROTO_CACHE

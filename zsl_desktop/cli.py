@@ -8,7 +8,7 @@ zsl-desktop train    --dataset builtin|PATH --method msdn [--epochs N] [--out FI
 zsl-desktop eval     --checkpoint FILE [--dataset ...] [--gamma G]
 zsl-desktop bench    [--quick] [--json FILE]
 zsl-desktop predict  --model FILE --photos DIR_OR_FILES... [--classes LIBRARY.json] [--top-k K] [--backbone-weights FILE] --out CSV
-zsl-desktop rank-study --dataset D --checkpoint FILE [--checkpoint FILE ...] [--k 20]
+zsl-desktop rank-study --dataset D --checkpoint FILE [--checkpoint FILE ...] [--k 20] [--refine [--noise-seeds 0,1,2]]
 
 Why over 400 lines: one argparse definition per subcommand and its short
 handler; the long ones live beside it (cli_training, cli_predict, rank_study).
@@ -181,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     _dataset_args(p)
     p.add_argument("--k", type=cli_args.positive_int, default=20, help="precision at this rank (default 20)")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument(
+        "--refine",
+        action="store_true",
+        help="instead: AP of each unseen class from a rough definition after 0/1/3/5 confirmed images",
+    )
+    p.add_argument(
+        "--noise-seeds",
+        metavar="S1,S2,...",
+        default="0",
+        help="with --refine: seeds of the noisy rough starts (default 0); figures are their mean",
+    )
     _thread_args(p)
     return parser
 
@@ -404,6 +415,12 @@ def cmd_predict(args) -> int:
 
 
 def cmd_rank_study(args) -> int:
+    if args.refine:
+        from zsl_desktop.cli_training import parse_seeds
+        from zsl_desktop.refine_study import run as run_refine
+
+        args.seeds = parse_seeds(args.noise_seeds)
+        return run_refine(args, _load)
     from zsl_desktop.rank_study import run
 
     return run(args, _load)

@@ -39,6 +39,7 @@ from zsl_desktop.engine.methods.base import Control
 from zsl_desktop.engine.session import NoModel
 from zsl_desktop.engine.session.opening import DatasetSpec, open_session
 from zsl_desktop.engine.session.previews import load_image
+from zsl_desktop.engine.session.refining import refine_draft
 from zsl_desktop.engine.session.results import (
     DatasetReady,
     FeaturesReady,
@@ -76,6 +77,7 @@ class EngineBridge(QObject):
     projection = Signal(object)  # Projection (the finished one)
     projection_partial = Signal(object)  # Projection (a t-SNE on its way)
     evaluated = Signal(object)  # Evaluated
+    refined = Signal(object)  # RefinedClass: the edited class refined from marked images
     photos_added = Signal(object)  # LooseAdded
     folder_batch = Signal(object)  # LooseAdded: one batch of the folder being added (a long job)
     saved = Signal(object)  # Saved
@@ -98,6 +100,7 @@ class EngineBridge(QObject):
             "image": self.image_loaded,
             "projection": self.projection,
             "evaluate": self.evaluated,
+            "refine": self.refined,
             "loose": self.photos_added,
             "save": self.saved,
         }
@@ -249,6 +252,13 @@ class EngineBridge(QObject):
 
     def request_live(self, request: LiveRequest) -> int:
         return self._submit_to_session("live", lambda s, t: s.live_scores(request), priority=3)
+
+    def request_refine(self, request) -> int:
+        """Refine the edited class from marked images (a RefineRequest); the latest request wins.
+
+        On the slow runner: with CE-GZSL or IPCE five marks take seconds, which slider moves must not wait for.
+        """
+        return self._submit_to_session("refine", lambda s, t: refine_draft(s, request), priority=3, slow=True)
 
     def request_draft_cluster(self, values, place) -> int:
         gen = self.generation

@@ -42,10 +42,11 @@ REQUEST_TITLES = {
     "image": "Opening this image",
     "projection": "Drawing the feature space",
     "evaluate": "Evaluating the model",
+    "refine": "Refining your class from the marked images",
     "save": "Saving the model",
     "loose": "Adding your photos",
 }
-NEEDS_A_MODEL = ("live", "draft", "all", "explain", "evaluate")
+NEEDS_A_MODEL = ("live", "draft", "all", "explain", "evaluate", "refine")
 SYNTH_PER_CLASS = 30  # synthesised features per unseen class in the feature view (generative models)
 
 

@@ -38,6 +38,7 @@ from zsl_desktop.app.panels.gallery import GalleryPanel
 from zsl_desktop.app.panels.image_view import ImageViewPanel
 from zsl_desktop.app.panels.predictions import PredictionsPanel
 from zsl_desktop.app.panels.training import TrainingPanel
+from zsl_desktop.app.refinement import Refiner
 from zsl_desktop.engine.session.opening import DatasetSpec
 from zsl_desktop.engine.session.results import JobFailed, Progress
 from zsl_desktop.app.settings import Settings
@@ -98,6 +99,7 @@ class MainWindow(WindowActions, QMainWindow):
             self.features,
             self,
         )
+        self.refiner = Refiner(self.bridge, self.controller, self.gallery, self.editor, self)
         self.setCentralWidget(self.image_view)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("gallery", "Gallery", self.gallery, Qt.LeftDockWidgetArea)
@@ -132,6 +134,7 @@ class MainWindow(WindowActions, QMainWindow):
         c.status.connect(self.show_status)
         c.warn.connect(self.warn)
         c.model_state.connect(self.on_model_state)
+        self.refiner.status.connect(self.show_status)
         self.training.start_requested.connect(self.start_training)
         self.training.pause_requested.connect(self.pause_training)
         self.training.resume_requested.connect(self.resume_training)

@@ -59,6 +59,7 @@ class Draft:
 class ClassEditorPanel(QWidget):
     draft_changed = Signal()
     message = Signal(str)
+    class_loaded = Signal()  # another class (or a new one) is on the editor: marks made for the last one are void
 
     def __init__(self, store, parent=None):
         super().__init__(parent)
@@ -262,6 +263,7 @@ class ClassEditorPanel(QWidget):
         self.name_edit.setText(name)
         self._show_values()
         self._refresh_boxes()
+        self.class_loaded.emit()
         self._changed()
 
     def new_class(self) -> None:
@@ -344,6 +346,22 @@ class ClassEditorPanel(QWidget):
             self._show_values()
             self._changed()
         self.status.setText(f"Started from {theme.display_name(label)}.")
+
+    def apply_refinement(self, values, label: str) -> bool:
+        """Values refined from marked images: the sliders move, and one undo step reverts it."""
+        lo, hi = self.store.scale
+        before = self.history.values
+        if not self.history.set_all(np.clip(np.asarray(values, np.float32), lo, hi), label):
+            return False
+        self._touched = True
+        self._show_values()
+        self._changed()
+        change = self.history.values - before
+        moved = [int(i) for i in np.argsort(-np.abs(change))[:3] if abs(change[i]) >= 0.005 * (hi - lo)]
+        decimals = 0 if hi > 1.5 else 2  # as the sliders' value boxes
+        words = ", ".join(f"{self.dataset.attributes[i].label} {change[i]:+.{decimals}f}" for i in moved)
+        self.status.setText(f"{label[0].upper()}{label[1:]}: {words or 'no attribute moved'} (Ctrl+Z undoes).")
+        return True
 
     def set_value(self, index: int, value: float) -> None:
         """Programmatic edit, as if the user moved the slider (tests, scripting)."""

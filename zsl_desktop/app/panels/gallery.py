@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QMenu,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -42,6 +43,8 @@ class GalleryPanel(QWidget):
     item_selected = Signal(int)
     rank_toggled = Signal(bool)
     thumbnail_needed = Signal(object, str)  # key (this dataset's token, item), path
+    mark_requested = Signal(int, int)  # item, +1 "is this" / -1 "is not this" / 0 unmark (for the edited class)
+    marks_cleared = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -77,6 +80,18 @@ class GalleryPanel(QWidget):
         )
         self.count_label = QLabel("", self)
         self.count_label.setObjectName("hint")
+        self.is_this_button = QToolButton(self)
+        self.is_this_button.setText("✓ Is this")
+        self.is_this_button.setToolTip(
+            "The selected image shows the class being edited: the class moves towards it (Ctrl+Z undoes)"
+        )
+        self.is_not_button = QToolButton(self)
+        self.is_not_button.setText("✗ Is not this")
+        self.is_not_button.setToolTip("The selected image does not show the class being edited: the class moves away")
+        self.clear_marks_button = QToolButton(self)
+        self.clear_marks_button.setText("Clear marks")
+        self.clear_marks_button.setToolTip("Forget every image marked for the edited class (the sliders stay)")
+        self.clear_marks_button.setEnabled(False)
 
         self.view = QListView(self)
         self.view.setViewMode(QListView.IconMode)
@@ -94,6 +109,7 @@ class GalleryPanel(QWidget):
         self.view.setItemDelegate(self.delegate)
         self.view.setModel(self.model)
         self.view.viewport().installEventFilter(self)
+        self.view.setContextMenuPolicy(Qt.CustomContextMenu)
         self.empty = QLabel("", self)
         self.empty.setObjectName("empty")
         self.empty.setAlignment(Qt.AlignCenter)
@@ -114,6 +130,12 @@ class GalleryPanel(QWidget):
         layout.addLayout(row2)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.empty, 1)
+        marks = QHBoxLayout()
+        marks.addWidget(self.is_this_button)
+        marks.addWidget(self.is_not_button)
+        marks.addWidget(self.clear_marks_button)
+        marks.addStretch(1)
+        layout.addLayout(marks)
         layout.addWidget(self.count_label)
 
         self.search.textChanged.connect(self._on_text)
@@ -121,6 +143,10 @@ class GalleryPanel(QWidget):
         self.split_filter.currentIndexChanged.connect(self._on_filters)
         self.result_filter.currentIndexChanged.connect(self._on_filters)
         self.rank_button.toggled.connect(self._on_rank)
+        self.is_this_button.clicked.connect(self._mark_selected_is_this)
+        self.is_not_button.clicked.connect(self._mark_selected_is_not)
+        self.clear_marks_button.clicked.connect(self.marks_cleared)
+        self.view.customContextMenuRequested.connect(self._on_context_menu)
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.model.modelReset.connect(self._after_reset)
         self.model.thumbnail_needed.connect(self._on_thumbnail_needed)
@@ -189,6 +215,11 @@ class GalleryPanel(QWidget):
     def set_rank_scores(self, scores) -> None:
         self.model.set_rank_scores(scores)
 
+    def set_marks(self, marks: dict) -> None:
+        """Show which images are marked "is this" / "is not this" for the edited class."""
+        self.model.set_marks(marks)
+        self.clear_marks_button.setEnabled(bool(marks))
+
     def thumbnails_loaded(self, batch) -> None:
         self.model.set_thumbnails(batch)
 
@@ -236,6 +267,46 @@ class GalleryPanel(QWidget):
         if item != self._selected:
             self._selected = item
             self.item_selected.emit(item)
+
+    # -- marks for the edited class -------------------------------------------------------------------
+    def _mark_selected_is_this(self) -> None:
+        if self._selected is not None:
+            self.mark_requested.emit(self._selected, 1)
+
+    def _mark_selected_is_not(self) -> None:
+        if self._selected is not None:
+            self.mark_requested.emit(self._selected, -1)
+
+    def context_menu_for(self, item: int) -> QMenu:
+        """The thumbnail's menu: mark it for the edited class, unmark it, or forget every mark."""
+        menu = QMenu(self)
+        current = self.model.marks.get(item)
+        for text, mark in (("✓ Is this (the edited class)", 1), ("✗ Is not this", -1), ("Remove the mark", 0)):
+            action = menu.addAction(text)
+            action.setData(mark)
+            action.setEnabled(current != mark and (mark != 0 or current is not None))
+        menu.addSeparator()
+        clear = menu.addAction("Clear every mark")
+        clear.setData("clear")
+        clear.setEnabled(bool(self.model.marks))
+        return menu
+
+    def _on_context_menu(self, pos) -> None:
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return
+        item = int(index.data(ItemRole))
+        chosen = self.context_menu_for(item).exec(self.view.viewport().mapToGlobal(pos))
+        if chosen is None:
+            return
+        self.choose_mark(item, chosen.data())
+
+    def choose_mark(self, item: int, choice) -> None:
+        """What a context-menu choice does (+1, -1, 0 or "clear")."""
+        if choice == "clear":
+            self.marks_cleared.emit()
+        elif choice in (1, -1, 0):
+            self.mark_requested.emit(item, int(choice))
 
     def _after_reset(self) -> None:
         n, total = len(self.model.order), self.model.count

@@ -24,6 +24,7 @@ ItemRole = Qt.UserRole + 1
 KindRole = Qt.UserRole + 2
 CorrectRole = Qt.UserRole + 3
 RankRole = Qt.UserRole + 4
+MarkRole = Qt.UserRole + 5  # +1 "is this", -1 "is not this" (for the edited class), None unmarked
 THUMB = 104
 CACHE = 4000
 
@@ -41,6 +42,7 @@ class GalleryModel(QAbstractListModel):
         self.num_dataset = 0
         self.predicted: np.ndarray | None = None
         self.rank_scores: np.ndarray | None = None
+        self.marks: dict[int, int] = {}  # item -> +1 / -1: images marked for the edited class
         self.order = np.zeros(0, np.int64)
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
         self._requested: set[int] = set()
@@ -70,6 +72,7 @@ class GalleryModel(QAbstractListModel):
         self.token += 1
         self.predicted = None
         self.rank_scores = None
+        self.marks = {}
         self._cache.clear()
         self._requested.clear()
         self.refresh()
@@ -110,6 +113,12 @@ class GalleryModel(QAbstractListModel):
             self.refresh()
         elif len(self.order):
             self.dataChanged.emit(self.index(0), self.index(len(self.order) - 1), [RankRole])
+
+    def set_marks(self, marks: dict) -> None:
+        """Which items are marked "is this" (+1) / "is not this" (-1) for the edited class."""
+        self.marks = dict(marks)
+        if len(self.order):
+            self.dataChanged.emit(self.index(0), self.index(len(self.order) - 1), [MarkRole])
 
     def set_filter(self, **kwargs) -> None:
         self._filters.update(kwargs)
@@ -202,6 +211,8 @@ class GalleryModel(QAbstractListModel):
             tip = f"{self.names[item]}\n{theme.display_name(self.class_name(item))} ({self.kinds[item]})"
             if self.predicted is not None and self.predicted[item] >= 0:
                 tip += f"\npredicted: {theme.display_name(self.class_names[int(self.predicted[item])])}"
+            if item in self.marks:
+                tip += "\nmarked: " + ("is this" if self.marks[item] > 0 else "is not this") + " (the edited class)"
             return tip
         if role == ItemRole:
             return item
@@ -211,12 +222,38 @@ class GalleryModel(QAbstractListModel):
             if self.predicted is None or self.labels[item] < 0:
                 return None
             return bool(self.predicted[item] == self.labels[item])
+        if role == MarkRole:
+            return self.marks.get(item)
         if role == RankRole:
             if self.rank_scores is None or item >= len(self.rank_scores):
                 return None
             score = float(self.rank_scores[item])
             return score if np.isfinite(score) else None
         return None
+
+
+MARK_COLORS = {True: theme.CORRECT, False: theme.WRONG}  # "is this" / "is not this"
+
+
+def paint_mark(painter: QPainter, box: QRect, positive: bool, font: QFont) -> None:
+    """A thick frame and a chip ("✓ this" / "✗ not this") on a thumbnail marked for the edited class."""
+    color = QColor(MARK_COLORS[positive])
+    pen = painter.pen()
+    pen.setColor(color)
+    pen.setWidth(3)
+    painter.setPen(pen)
+    painter.setBrush(Qt.NoBrush)
+    painter.drawRoundedRect(box.adjusted(1, 1, -2, -2), 3, 3)
+    chip = QRect(box.left() + 3, box.bottom() - 22, 64 if positive else 80, 17)
+    painter.setPen(Qt.NoPen)
+    painter.setBrush(color)
+    painter.drawRoundedRect(chip, 3, 3)
+    painter.setPen(QColor("#0b1220"))
+    f = QFont(font)
+    f.setBold(True)
+    f.setPointSizeF(8)
+    painter.setFont(f)
+    painter.drawText(chip, Qt.AlignCenter, "✓ this" if positive else "✗ not this")
 
 
 def probability_text(log_probability: float) -> str:
@@ -272,6 +309,9 @@ class ThumbDelegate(QStyledItemDelegate):
             f.setPointSizeF(8)
             painter.setFont(f)
             painter.drawText(badge, Qt.AlignCenter, "✓" if correct else "✗")
+        mark = index.data(MarkRole)
+        if mark:
+            paint_mark(painter, box, mark > 0, option.font)
         if self.show_rank:
             score = index.data(RankRole)
             if score is not None:

@@ -152,6 +152,32 @@ class LiveScores:
 
 
 @dataclass(frozen=True)
+class RefineRequest:
+    """Refine the draft (``classes.draft_column``) from ``start`` with images marked "is this" / "is not this"."""
+
+    classes: ClassSet
+    start: np.ndarray  # [A] the definition the marks refine (the user's own, before any refinement)
+    positives: tuple[int, ...]  # item ids marked "is this"
+    negatives: tuple[int, ...]  # item ids marked "is not this"
+    value_range: tuple[float, float]
+    generation: int = 0
+    gamma: float = 0.0  # the ranking's calibration (the predictions panel's γ)
+
+
+@dataclass(frozen=True)
+class RefinedClass:
+    """The refined attribute vector of the draft and the marks it came from."""
+
+    values: np.ndarray  # [A] within the value range
+    start: np.ndarray  # [A] what it was refined from
+    positives: tuple[int, ...]
+    negatives: tuple[int, ...]
+    objective_before: float
+    objective_after: float
+    generation: int = 0
+
+
+@dataclass(frozen=True)
 class DraftCluster:
     """The drawn class's synthesised features [m, 2], placed on the feature view's current map."""
 

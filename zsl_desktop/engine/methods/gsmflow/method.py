@@ -391,9 +391,10 @@ class GSMFlow(Method):
                 fresh = self._flow.prototypes(self._gsm(self._attributes(np.asarray(raw_rows)[missing]))).cpu()
             for i, p in zip(missing, fresh):
                 self._proto_cache[keys[i]] = p
-            while len(self._proto_cache) > PROTO_CACHE:
-                self._proto_cache.popitem(last=False)
-        return torch.stack([self._proto_cache[k] for k in keys])
+        out = torch.stack([self._proto_cache[k] for k in keys])  # before evicting: a call may ask for more rows
+        while len(self._proto_cache) > PROTO_CACHE:  # than the cache keeps (the refinement's 2·A probe rows)
+            self._proto_cache.popitem(last=False)
+        return out
 
     @torch.no_grad()
     def synthesize(self, class_attributes: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
