@@ -97,8 +97,9 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   selection, one thread, busy 2-core machine, ~46 min a seed): seed 0 test H 58.6, AUSUC 47.8, ZSL 69.0
   (epoch 38); seed 1 H 56.2, AUSUC 44.6, ZSL 68.0 (epoch 40), against 55.9 / 45.5 / 66.0 and 56.5 /
   44.2 / 68.5 without it; its fold curves are smoother (seed 1, fold 1, epochs 20-40: validation H
-  55.1-59.2 against 53.6-60.0). Seed 2 and the built-in birds were not measured in time, so the
-  default stays off. Averaging the weights instead (running mean of the flow and relative positioning
+  55.1-59.2 against 53.6-60.0). Seed 2 then gave H 53.0 (U 64.5 S 45.0), AUSUC 47.1 against 53.8:
+  over seeds 0-2 H 55.9 +- 2.8 against 55.4 +- 1.4 and AUSUC 46.5 against 44.8, so better models but a
+  seed sd past 2.5: the default stays off. Averaging the weights instead (running mean of the flow and relative positioning
   from epoch 8, the model being that mean) gave H 54.4 / 54.2 and AUSUC 45.0 / 42.9 over the same
   epochs, no better than the plain weights, and was removed.
 - Epoch rows are drawn in an order seeded by (seed, epoch), so a resumed run repeats the
