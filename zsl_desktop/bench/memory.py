@@ -17,10 +17,9 @@ def repeated_builtin_dataset(n_images: int = 10_000, small: bool = False, checkp
 
     ``checkpoint`` defaults to the shipped MSDN model (full birds); the small birds need one of their own.
     """
-    from zsl_desktop.engine.atomic import atomic_write_text
     from zsl_desktop.engine.checkpoints import load_checkpoint
     from zsl_desktop.engine.data import load_builtin
-    from zsl_desktop.engine.features import STORE_VERSION, FeatureStore, extract_all, store_key
+    from zsl_desktop.engine.features import FeatureStore, extract_all
     from zsl_desktop.engine.training import method_from_checkpoint
     from zsl_desktop.engine.session.opening import shipped_checkpoint
 
@@ -53,18 +52,30 @@ def repeated_builtin_dataset(n_images: int = 10_000, small: bool = False, checkp
             pooled[start : start + len(rows)] = base_store.pooled[rows]
         grid.flush()
         pooled.flush()
-        np.ones(n_images, np.uint8).tofile(folder / "done.u8")
-        manifest = {
-            **base_store.manifest,
-            "version": STORE_VERSION,
-            "key": store_key(dataset, "efficientnet_lite0", 224),
-            "dataset": dataset.name,
-            "fingerprint": dataset.fingerprint,
-            "num_images": n_images,
-            "status": "complete",
-            "failed": {},
-        }
-        atomic_write_text(folder / "manifest.json", json.dumps(manifest))
+        mark_tiled_store_complete(folder, base_store, dataset, n_images)
     loaded = load_checkpoint(checkpoint or shipped_checkpoint())
     header = {**loaded.header, "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint}
     return dataset, (method_from_checkpoint(loaded), header, f"{loaded.header['method']} (benchmark copy)")
+
+
+def mark_tiled_store_complete(folder, base_store, dataset, n_images: int) -> None:
+    """Mark a store whose rows were copied from ``base_store`` as complete for ``dataset``.
+
+    Every row is done; the manifest is the base store's, re-keyed to the tiled dataset and written last
+    (atomically), so a bench interrupted while copying leaves a store that is not opened.
+    """
+    from zsl_desktop.engine.atomic import atomic_write_text
+    from zsl_desktop.engine.features import STORE_VERSION, store_key
+
+    np.ones(n_images, np.uint8).tofile(folder / "done.u8")
+    manifest = {
+        **base_store.manifest,
+        "version": STORE_VERSION,
+        "key": store_key(dataset, "efficientnet_lite0", 224),
+        "dataset": dataset.name,
+        "fingerprint": dataset.fingerprint,
+        "num_images": n_images,
+        "status": "complete",
+        "failed": {},
+    }
+    atomic_write_text(folder / "manifest.json", json.dumps(manifest))

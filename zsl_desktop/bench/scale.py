@@ -18,7 +18,6 @@ the right size that nothing reads (it takes no disk space).
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 
@@ -65,13 +64,13 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
     """
     import torch
 
-    from zsl_desktop.engine.atomic import atomic_write_text
     from zsl_desktop.engine.checkpoints import load_checkpoint, save_checkpoint
     from zsl_desktop.engine.data.cub import load_cub
-    from zsl_desktop.engine.features import STORE_VERSION, FeatureStore, store_key
+    from zsl_desktop.engine.features import FeatureStore
     from zsl_desktop.engine.methods.base import FeatureSource
     from zsl_desktop.engine.paths import shared_data_dir, shipped_models_dir
     from zsl_desktop.engine.scoring import encode_rows
+    from zsl_desktop.bench.memory import mark_tiled_store_complete
     from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, write_codes
     from zsl_desktop.engine.training import inference_state, method_from_checkpoint
 
@@ -102,18 +101,7 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
             pooled[start : start + len(rows)] = base_store.pooled[rows]
         pooled.flush()
         del pooled
-        np.ones(n_images, np.uint8).tofile(folder / "done.u8")
-        manifest = {
-            **base_store.manifest,
-            "version": STORE_VERSION,
-            "key": store_key(dataset, "efficientnet_lite0", 224),
-            "dataset": dataset.name,
-            "fingerprint": dataset.fingerprint,
-            "num_images": n_images,
-            "status": "complete",
-            "failed": {},
-        }
-        atomic_write_text(folder / "manifest.json", json.dumps(manifest))
+        mark_tiled_store_complete(folder, base_store, dataset, n_images)
     store = FeatureStore.open(dataset, "efficientnet_lite0", 224)
     cache = codes_cache_path(checkpoint_identity(load_checkpoint(model_path)), store)
     if cache is not None and not cache.is_file():
