@@ -16,11 +16,10 @@ and no trainer at all.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
-from zsl_desktop.app.workers import LONG_JOB_NICENESS, TRAINING_NICENESS
+from zsl_desktop.app.workers import LONG_JOB_NICENESS, TRAINING_NICENESS, lower_priority
 from zsl_desktop.bench.runner import LiveEdits, Row, Sizes, percentile_ms, trained_method
 
 DRAG_MOVES = 10
@@ -49,11 +48,7 @@ class Trainer:
         from zsl_desktop.engine.events import Step
         from zsl_desktop.engine.training import TrainConfig, train
 
-        try:
-            niceness = os.getpriority(os.PRIO_PROCESS, 0) + self.niceness
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-        except (AttributeError, OSError):
-            pass
+        lower_priority(self.niceness)  # as the app's training thread does
         config = TrainConfig(method="msdn", epochs=1000, device="cpu")
         try:
             for event in train(self.dataset, self.features, config, self.control):

@@ -12,6 +12,24 @@ import json
 import numpy as np
 
 
+def tiled(base, n_images: int, name: str):
+    """``base`` with its rows repeated to ``n_images`` (same classes, split proportions and photos)."""
+    take = np.resize(np.arange(base.num_samples), n_images)
+    splits = {key: np.flatnonzero(np.isin(take, rows)) for key, rows in base.splits.items()}
+    pick = lambda array: None if array is None else array[take]  # noqa: E731
+    dataset = dataclasses.replace(
+        base,
+        name=name,
+        labels=base.labels[take],
+        splits=splits,
+        image_paths=tuple(base.image_paths[i] for i in take),
+        image_attributes=pick(base.image_attributes),
+        part_locations=pick(base.part_locations),
+        boxes=pick(base.boxes),
+    )
+    return dataset, take
+
+
 def repeated_builtin_dataset(n_images: int = 10_000, small: bool = False, checkpoint=None):
     """(dataset of ``n_images`` rows, (method, header, source)) from the built-in birds and their model.
 
@@ -25,22 +43,7 @@ def repeated_builtin_dataset(n_images: int = 10_000, small: bool = False, checkp
 
     base = load_builtin(small=small)
     base_store = FeatureStore.open(base, "efficientnet_lite0", 224) or extract_all(base)
-    reps = -(-n_images // base.num_samples)
-    take = np.resize(np.arange(base.num_samples), n_images)
-    splits = {}
-    for name, rows in base.splits.items():
-        mask = np.isin(take, rows)
-        splits[name] = np.flatnonzero(mask)
-    dataset = dataclasses.replace(
-        base,
-        name=f"builtin-x{reps}",
-        labels=base.labels[take],
-        splits=splits,
-        image_paths=tuple(base.image_paths[i] for i in take),
-        image_attributes=None if base.image_attributes is None else base.image_attributes[take],
-        part_locations=None if base.part_locations is None else base.part_locations[take],
-        boxes=None if base.boxes is None else base.boxes[take],
-    )
+    dataset, take = tiled(base, n_images, f"builtin-x{-(-n_images // base.num_samples)}")
     folder = FeatureStore.folder_for(dataset, "efficientnet_lite0", 224)
     if FeatureStore.open(dataset, "efficientnet_lite0", 224) is None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -17,30 +17,13 @@ the right size that nothing reads (it takes no disk space).
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 
+from zsl_desktop.bench.memory import mark_tiled_store_complete, tiled
+
 SCALE_IMAGES = 100_000
 REAL_BIRD_MODEL = "ce-gzsl_cub.pt"
-
-
-def tiled(base, n_images: int, name: str):
-    """``base`` with its rows repeated to ``n_images`` (same classes, split proportions and photos)."""
-    take = np.resize(np.arange(base.num_samples), n_images)
-    splits = {key: np.flatnonzero(np.isin(take, rows)) for key, rows in base.splits.items()}
-    pick = lambda array: None if array is None else array[take]  # noqa: E731
-    dataset = dataclasses.replace(
-        base,
-        name=name,
-        labels=base.labels[take],
-        splits=splits,
-        image_paths=tuple(base.image_paths[i] for i in take),
-        image_attributes=pick(base.image_attributes),
-        part_locations=pick(base.part_locations),
-        boxes=pick(base.boxes),
-    )
-    return dataset, take
 
 
 def scaled_dataset(n_images: int = SCALE_IMAGES):
@@ -70,7 +53,6 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
     from zsl_desktop.engine.methods.base import FeatureSource
     from zsl_desktop.engine.paths import shared_data_dir, shipped_models_dir
     from zsl_desktop.engine.scoring import encode_rows
-    from zsl_desktop.bench.memory import mark_tiled_store_complete
     from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, write_codes
     from zsl_desktop.engine.training import inference_state, method_from_checkpoint
 
