@@ -84,7 +84,7 @@ below was measured on the validation classes of the built-in birds (never on tes
 - The critic is training-only state: it is stored under ``optim.critic.`` so finished checkpoints
   (which drop ``optim.``) carry G, E, F, the prototypes and the classifier only.
 
-Why one long module (~630 lines): CE-GZSL and IPCE share every step of one training loop (critic, generator,
+Why one long module (~700 lines): CE-GZSL and IPCE share every step of one training loop (critic, generator,
 classifier), and IPCE's two changes are best read beside the lines they change; the networks and losses are in
 ``nets.py``.
 """
