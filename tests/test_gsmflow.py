@@ -225,6 +225,27 @@ def test_new_classes_score_from_prototypes_then_from_a_refit_classifier():
     assert m.score(codes, attributes[[3, 0]]).shape == (len(labels), 2)
 
 
+def test_a_drawn_class_column_moves_inside_its_per_image_bound():
+    """column_change: c . w + b moves by the mean code's shift plus at most |c - mean| |dw| per image."""
+    data, features, labels = _data()
+    m = _method({"mining": False})
+    _fit(m, data, 3)
+    codes = m.encode(torch.from_numpy(features))
+    rng = np.random.default_rng(1)
+    old = data.class_attributes[4] + np.float32(0.5)
+    for _ in range(10):
+        new = old.copy()
+        new[rng.integers(A)] = rng.uniform(0, 100)
+        change = m.column_change(codes, old, new)
+        moved = m.score(codes, new[None])[:, 0].astype(np.float64) - m.score(codes, old[None])[:, 0]
+        assert np.all(moved >= change.low - change.scale * change.spread - 1e-4)
+        assert np.all(moved <= change.high + change.scale * change.spread + 1e-4)
+        rows = np.array([0, 5, 17, 40])
+        np.testing.assert_allclose(m.column_rows(codes, rows, new), m.score(codes, new[None])[rows, 0], 1e-5, 1e-6)
+        old = new
+    assert m.column_change(codes, data.class_attributes[1], old) is None  # a trained class's row
+
+
 def test_synthesize_any_class_in_feature_space():
     data, features, labels = _data()
     m = _method({"mining": False})
@@ -274,7 +295,7 @@ def _write_xlsa17(folder, seed=0):
     scipy.io.savemat(folder / "res101.mat", {"features": features.T, "labels": (labels + 1).reshape(-1, 1)})
 
 
-def test_trains_and_evaluates_on_an_xlsa17_fixture(tmp_path):
+def test_trains_and_evaluates_on_an_xlsa17_fixture(tmp_path, monkeypatch):
     from zsl_desktop.engine.data.xlsa17 import load_xlsa17
     from zsl_desktop.engine.session import Session
 
@@ -293,6 +314,13 @@ def test_trains_and_evaluates_on_an_xlsa17_fixture(tmp_path):
     assert state.codes.shape[0] == dataset.num_samples
     again = session.evaluate().as_dict()
     assert again["h"] == pytest.approx(figures["h"]) and again["zsl_t1"] == pytest.approx(figures["zsl_t1"])
+    from zsl_desktop.engine import scoring
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("the session evaluates from the codes it already has")
+
+    monkeypatch.setattr(scoring, "encode_rows", no_encoding)
+    assert session.evaluate().as_dict()["h"] == pytest.approx(again["h"])
 
 
 def test_prototypes_cached_inside_inference_mode_are_ordinary_tensors():

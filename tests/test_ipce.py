@@ -295,6 +295,37 @@ def test_more_new_rows_than_the_column_cache_holds_in_one_call(trained):
     np.testing.assert_allclose(mixed[:, K:], alone, rtol=1e-5, atol=1e-5)
 
 
+def test_a_drawn_class_column_moves_inside_its_bound_and_page_rows_score_alike(trained):
+    """column_change bounds how far every image's comparator column moves (engine/live_page.py relies on it);
+    column_rows and column_whole give the column ``score`` gives; trained rows have no bound."""
+    method, _, features, _, attributes = trained
+    codes = method.encode(torch.from_numpy(np.tile(features, (3, 1))))
+    rng = np.random.default_rng(7)
+    old = attributes[2] * 0.8 + 3.0
+    for _ in range(15):
+        new = old.copy()
+        new[rng.integers(A)] = rng.uniform(0, 100)
+        change = method.column_change(codes, old, new)
+        moved = method.score(codes, new[None])[:, 0].astype(np.float64) - method.score(codes, old[None])[:, 0]
+        assert change.spread is None and change.low <= change.high
+        assert moved.min() >= change.low - 1e-4 and moved.max() <= change.high + 1e-4
+        rows = np.sort(rng.choice(len(codes), 70, replace=False))
+        np.testing.assert_allclose(
+            method.column_rows(codes, rows, new), method.score(codes, new[None])[rows, 0], 1e-5, 1e-6
+        )
+        np.testing.assert_allclose(method.column_whole(codes, new), method.score(codes, new[None])[:, 0], 1e-5, 1e-6)
+        old = new
+    assert method.column_change(codes, attributes[2], old) is None  # a trained class: the classifier's column
+    np.testing.assert_allclose(
+        method.column_rows(codes, np.arange(5), attributes[2]),
+        method.score(codes[:5], attributes[2:3])[:, 0],
+        1e-5,
+        1e-6,
+    )
+    big = np.tile(codes, (13, 1))  # more rows than one block of the comparator: stale() is asked between blocks
+    assert method.column_whole(big, old * 1.1, stale=lambda: True) is None  # a newer move: stopped
+
+
 def test_refit_classifier_learns_drawn_classes(trained):
     method, _, features, labels, attributes = trained
     import copy

@@ -251,7 +251,11 @@ class EngineBridge(QObject):
         return self._submit(kind, run, priority, slow)
 
     def request_live(self, request: LiveRequest) -> int:
-        return self._submit_to_session("live", lambda s, t: s.live_scores(request), priority=3)
+        """The gallery's page and the selected image first (a ``final=False`` LiveScores), then the whole ranking;
+        a newer move stops the whole ranking of an older one (engine/live_page.py)."""
+        return self._submit_to_session(
+            "live", lambda s, t: s.live_scores(request, on_page=t.partial, stale=t.stale), priority=3
+        )
 
     def request_refine(self, request) -> int:
         """Refine the edited class from marked images (a RefineRequest); the latest request wins.
@@ -327,6 +331,8 @@ class EngineBridge(QObject):
     def _on_short_partial(self, kind: str, rid: int, value) -> None:
         if kind == "projection" and self._current(kind, rid, value):
             self.projection_partial.emit(value)
+        elif kind == "live" and self._current(kind, rid, value):
+            self.live_scores.emit(value)  # its page first (final=False); the final one follows
 
     @Slot(str, int, str)
     def _on_short_failed(self, kind: str, rid: int, message: str) -> None:

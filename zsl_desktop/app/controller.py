@@ -274,6 +274,7 @@ class Controller(QObject):
         photo = self.item is not None and self.item >= self.dataset.num_samples  # may go to the real-bird model
         real_bird_classes = self.store.classes_for(cub_attribute_names()) if photo else ((), None)
         self.live_requests += 1
+        first_rows, shown = self.gallery.page_request()
         self.bridge.request_live(
             LiveRequest(
                 self.item,
@@ -281,6 +282,8 @@ class Controller(QObject):
                 self.bridge.generation,
                 gamma=self.predictions.gamma,
                 real_bird_classes=real_bird_classes,
+                first_rows=first_rows,
+                shown=shown,
             )
         )
         column = classes.draft_column
@@ -297,7 +300,8 @@ class Controller(QObject):
             self.predictions.set_source(live.predicted_by, live.gamma_offset, live.out_of_domain)
             self.predictions.set_scores(live.scores, live.class_names, live.class_kinds)
             self._update_summary()
-        self.gallery.set_rank_scores(live.draft_rank)
+        if live.final or live.draft_rank is not None:  # an early answer without a ranking keeps the last one
+            self.gallery.set_rank_scores(live.draft_rank)
 
     @Slot(bool)
     def on_rank_toggled(self, on: bool) -> None:

@@ -15,7 +15,19 @@ one column. The app ranks by "probability", the best function of the study (READ
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import Callable
+
 import numpy as np
+
+from zsl_desktop.engine.live_page import (
+    ColumnChange,
+    Reference,
+    log_probability_of_key,
+    page_candidates,
+    provisional_ranking,
+    reference,
+)
 
 
 def calibration(kinds, gamma: float) -> np.ndarray:
@@ -93,6 +105,19 @@ RANKERS = {
 }
 
 
+@dataclass
+class LiveColumn:
+    """What ranking the gallery's page first needs: which rows, where to send them, and the method's hooks."""
+
+    first: int  # rows of the ranking the gallery needs final first (its scroll offset plus a page)
+    shown: np.ndarray | None  # item ids the gallery lists (its filters); None: every item
+    on_page: Callable[[np.ndarray], None]  # hears the provisional ranking (the page exact, -inf below it)
+    change: Callable[[np.ndarray, np.ndarray], ColumnChange | None]  # (old row, new row) -> bound of the move
+    rows: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (item ids, class row) -> exact scores
+    whole: Callable  # (class row, stale) -> the whole column, None when ``stale()`` stopped it
+    stale: Callable[[], bool] = lambda: False
+
+
 class LiveRanker:
     """The calibrated log-probability of an edited class for every image, one column per slider move.
 
@@ -100,16 +125,62 @@ class LiveRanker:
     other (calibrated) classes per image is cached and recomputed only when the other
     classes, their calibration or the images change. ``rank(...)`` returns
     ``log p(class | image)``: sort by it (exp of it is the probability shown to the user).
+
+    With a ``LiveColumn`` (``rank_page_first``) the rows the gallery shows are ranked first
+    (``engine/live_page.py``) from the last whole column, kept as the reference.
     """
 
     def __init__(self):
         self._key = None
         self._others_lse: np.ndarray | None = None
+        self._reference: Reference | None = None
         self.recomputed = 0  # how often the other classes were scored (tests check the cache)
+        self.pages = 0  # how many moves sent their page before the whole column (tests and the bench read it)
 
     def rank(self, score, codes, matrix: np.ndarray, column: int, boost: np.ndarray) -> np.ndarray:
         """``score(codes, class_matrix) -> [N, C]`` logits; ``boost`` [C] the calibration of each class."""
         matrix = np.asarray(matrix, np.float32)
+        others_lse = self._others(score, codes, matrix, column, boost)
+        own = np.asarray(score(codes, matrix[column : column + 1]), np.float64)[:, 0] + float(boost[column])
+        return log_probability_of_key(own - others_lse)
+
+    def rank_page_first(
+        self, score, codes, matrix: np.ndarray, column: int, boost: np.ndarray, live: "LiveColumn"
+    ) -> np.ndarray | None:
+        """``rank``, with the gallery's page sent first to ``live.on_page``; None when ``live.stale()`` stopped it.
+
+        ``live.change(old_row, new_row)`` bounds the column's move (None: no bound), ``live.rows(rows, row)``
+        scores chosen rows exactly, ``live.whole(row, stale)`` the whole column (None when stopped).
+        """
+        matrix = np.asarray(matrix, np.float32)
+        others_lse = self._others(score, codes, matrix, column, boost)
+        row, offset = matrix[column], float(boost[column])
+        rows = values = None
+        ref = self._reference
+        if ref is not None and live.first > 0 and len(ref.key) == len(codes):
+            change = live.change(ref.row, row)
+            if change is not None:
+                change = replace(change, low=change.low + offset, high=change.high + offset)
+                rows = page_candidates(ref, change, live.first, live.shown)
+        if rows is not None:
+            own_rows = np.asarray(live.rows(rows, row), np.float64) + offset
+            values = log_probability_of_key(own_rows - others_lse[rows])
+            self.pages += 1
+            live.on_page(provisional_ranking(len(codes), rows, values))
+        whole = live.whole(row, live.stale)
+        if whole is None:
+            return None
+        own = np.asarray(whole, np.float64) + offset
+        if rows is not None:
+            own[rows] = own_rows  # the page the user saw is the final ranking's page
+        self._reference = reference(row, own - offset, others_lse)
+        ranking = log_probability_of_key(own - others_lse)
+        if rows is not None:
+            ranking[rows] = values
+        return ranking
+
+    def _others(self, score, codes, matrix, column, boost) -> np.ndarray:
+        """The other classes' calibrated log-sum-exp per image (cached; a change drops the reference)."""
         boost = np.asarray(boost, np.float64)
         others = np.delete(matrix, column, axis=0)
         other_boost = np.delete(boost, column)
@@ -117,11 +188,11 @@ class LiveRanker:
             scored = np.asarray(score(codes, others), np.float64) if len(others) else np.zeros((len(codes), 0))
             self._others_lse = logsumexp(scored + other_boost)
             self._key = (codes, others.copy(), other_boost.copy())
+            self._reference = None
             self.recomputed += 1
         others_lse = self._others_lse
         assert others_lse is not None  # set above whenever the key was not the same
-        own = np.asarray(score(codes, matrix[column : column + 1]), np.float64)[:, 0] + boost[column]
-        return own - np.logaddexp(own, others_lse)
+        return others_lse
 
     def _same(self, codes, others, other_boost) -> bool:
         if self._key is None:

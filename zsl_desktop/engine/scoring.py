@@ -48,12 +48,22 @@ def evaluate_on(
     candidates=None,
     device="cpu",
     gamma_source="fixed",
+    codes: np.ndarray | None = None,
 ):
-    """Score two index sets over ``candidates`` classes and evaluate; gamma None = best on this curve."""
+    """Score two index sets over ``candidates`` classes and evaluate; gamma None = best on this curve.
+
+    ``codes``: every dataset row's codes already computed on ``features`` (the session's active model):
+    the rows are read from them instead of encoded again (36,000 test rows of a 100,000-image store
+    took seconds of CPU beside the window just after it opened).
+    """
     candidates = np.arange(dataset.num_classes) if candidates is None else np.asarray(candidates)
     ca = dataset.class_attributes[candidates]
-    s_seen = method.score(encode_rows(method, features, seen_idx, device), ca)
-    s_unseen = method.score(encode_rows(method, features, unseen_idx, device), ca)
+
+    def rows_codes(index):
+        return codes[index] if codes is not None else encode_rows(method, features, index, device)
+
+    s_seen = method.score(rows_codes(seen_idx), ca)
+    s_unseen = method.score(rows_codes(unseen_idx), ca)
     # Map dataset class ids into positions among the candidates.
     pos = {int(c): i for i, c in enumerate(candidates)}
     to_pos = np.vectorize(lambda c: pos[int(c)], otypes=[np.int64])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -186,9 +185,7 @@ class GalleryPanel(QWidget):
                 )
         self.class_filter.blockSignals(False)
         if dataset is None:
-            self.model.beginResetModel()
-            self.model.order = np.zeros(0, np.int64)
-            self.model.endResetModel()
+            self.model.clear()
             self._set_empty("No dataset yet")
             return
         self.model.set_dataset(dataset)
@@ -214,6 +211,20 @@ class GalleryPanel(QWidget):
 
     def set_rank_scores(self, scores) -> None:
         self.model.set_rank_scores(scores)
+
+    def page_request(self) -> tuple[int, object]:
+        """(rows of the ranking to make final first, the item ids listed or None) for a live request.
+
+        While ranking: every row down to the bottom of the view, plus one screen below it (a scroll
+        does not reveal rows that are still coming); not ranking: none (the ranking is not on screen).
+        """
+        if not self.model.filters()["rank"]:
+            return 0, None
+        view, cell = self.view.viewport(), self.delegate.cell
+        per_screen = max(1, view.width() // max(1, cell.width())) * (view.height() // max(1, cell.height()) + 1)
+        top = self.view.indexAt(view.rect().topLeft())
+        first = (top.row() if top.isValid() else 0) + 2 * per_screen
+        return first, self.model.shown
 
     def set_marks(self, marks: dict) -> None:
         """Show which images are marked "is this" / "is not this" for the edited class."""

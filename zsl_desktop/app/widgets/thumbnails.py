@@ -25,6 +25,10 @@ KindRole = Qt.UserRole + 2
 CorrectRole = Qt.UserRole + 3
 RankRole = Qt.UserRole + 4
 MarkRole = Qt.UserRole + 5  # +1 "is this", -1 "is not this" (for the edited class), None unmarked
+# Everything the delegate paints, in one call: (thumbnail, kind, correct, mark, rank, name). Each data() call
+# is a C++ -> Python crossing that must take the GIL back; while a worker thread holds it (encoding,
+# an import) each crossing can wait up to Python's 5 ms switch interval, six per thumbnail before.
+PaintRole = Qt.UserRole + 6
 THUMB = 104
 CACHE = 4000
 
@@ -39,6 +43,11 @@ class GalleryModel(QAbstractListModel):
         self.paths: list[str] = []
         self.labels = np.zeros(0, np.int64)  # -1 for loose photos
         self.kinds: list[str] = []
+        self._kinds = np.zeros(
+            0, "<U6"
+        )  # the same as an array, for the filters (built once per change, not per refresh)
+        self.shown: np.ndarray | None = None  # item ids the filters keep, in item order (None: every item)
+        self._rows: np.ndarray | None = None  # item -> its row in ``order`` (-1: filtered out), built on demand
         self.num_dataset = 0
         self.predicted: np.ndarray | None = None
         self.rank_scores: np.ndarray | None = None
@@ -62,6 +71,7 @@ class GalleryModel(QAbstractListModel):
         self.class_names = list(dataset.classes)
         self.labels = np.asarray(dataset.labels, dtype=np.int64).copy()
         self.kinds = ["unseen" if int(c) in unseen else "seen" for c in self.labels]
+        self._kinds = np.array(self.kinds, "<U6")
         if dataset.has_images:
             self.paths = [str(dataset.image_root / p) for p in dataset.image_paths]
             self.names = [Path(p).stem for p in dataset.image_paths]
@@ -77,11 +87,18 @@ class GalleryModel(QAbstractListModel):
         self._requested.clear()
         self.refresh()
 
+    def clear(self) -> None:
+        """No dataset: nothing listed."""
+        self.beginResetModel()
+        self.order, self.shown, self._rows = np.zeros(0, np.int64), None, None
+        self.endResetModel()
+
     def add_loose(self, items) -> None:
         for item in items:
             self.paths.append(item.path)
             self.names.append(Path(item.name).stem)
             self.kinds.append("loose")
+        self._kinds = np.array(self.kinds, "<U6")
         self.labels = np.concatenate([self.labels, np.full(len(items), -1, np.int64)])
         if self.predicted is not None:
             self.predicted = np.concatenate([self.predicted, np.full(len(items), -1, np.int64)])
@@ -137,7 +154,7 @@ class GalleryModel(QAbstractListModel):
         f = self._filters
         n = self.count
         keep = np.ones(n, bool)
-        kinds = np.array(self.kinds) if n else np.zeros(0, str)
+        kinds = self._kinds
         if f["class"] is not None:
             keep &= self.labels == int(f["class"])
         if f["split"] in ("seen", "unseen", "loose"):
@@ -150,10 +167,12 @@ class GalleryModel(QAbstractListModel):
             names = [f"{self.names[i]} {self.class_name(i)}".casefold() for i in range(n)]
             keep &= np.array([text in s for s in names], bool)
         order = np.flatnonzero(keep)
+        self.shown = None if len(order) == n else order
         if f["rank"] and self.rank_scores is not None and len(self.rank_scores) == n:
             order = order[np.argsort(-self.rank_scores[order], kind="stable")]
         self.beginResetModel()
         self.order = order
+        self._rows = None
         self.endResetModel()
 
     def class_name(self, item: int) -> str:
@@ -161,8 +180,13 @@ class GalleryModel(QAbstractListModel):
         return self.class_names[label] if label >= 0 else "your photo"
 
     def row_of(self, item: int) -> int:
-        hits = np.flatnonzero(self.order == item)
-        return int(hits[0]) if len(hits) else -1
+        """The row showing ``item`` (-1: filtered out); a lookup table built once per order, not a scan per call
+        (thumbnails arrive ~30 a second, each asked for its row: 100,000 comparisons each before)."""
+        if self._rows is None:
+            rows = np.full(self.count, -1, np.int64)
+            rows[self.order] = np.arange(len(self.order))
+            self._rows = rows
+        return int(self._rows[item]) if 0 <= item < len(self._rows) else -1
 
     # -- thumbnails --------------------------------------------------------------------------------
     def set_thumbnails(self, batch) -> None:
@@ -225,11 +249,26 @@ class GalleryModel(QAbstractListModel):
         if role == MarkRole:
             return self.marks.get(item)
         if role == RankRole:
-            if self.rank_scores is None or item >= len(self.rank_scores):
-                return None
-            score = float(self.rank_scores[item])
-            return score if np.isfinite(score) else None
+            return self._rank(item)
+        if role == PaintRole:
+            correct = None
+            if self.predicted is not None and self.labels[item] >= 0:
+                correct = bool(self.predicted[item] == self.labels[item])
+            return (
+                self.thumbnail(item),
+                self.kinds[item],
+                correct,
+                self.marks.get(item),
+                self._rank(item),
+                self.names[item],
+            )
         return None
+
+    def _rank(self, item: int):
+        if self.rank_scores is None or item >= len(self.rank_scores):
+            return None
+        score = float(self.rank_scores[item])
+        return score if np.isfinite(score) else None
 
 
 MARK_COLORS = {True: theme.CORRECT, False: theme.WRONG}  # "is this" / "is not this"
@@ -283,21 +322,19 @@ class ThumbDelegate(QStyledItemDelegate):
             painter.setPen(Qt.NoPen)
             painter.setBrush(QColor("#1f3a4d" if selected else theme.ALT))
             painter.drawRoundedRect(r, 7, 7)
-        pm: QPixmap = index.data(Qt.DecorationRole)
+        pm, kind, correct, mark, score, name = index.data(PaintRole)
         box = QRect(r.left() + (r.width() - THUMB) // 2, r.top() + 4, THUMB, THUMB)
         if pm is not None:
             scaled = pm.size().scaled(box.size(), Qt.KeepAspectRatio)
             target = QRect(0, 0, scaled.width(), scaled.height())
             target.moveCenter(box.center())
             painter.drawPixmap(target, pm)
-        kind = index.data(KindRole)
         color = QColor(theme.KIND_COLORS.get(kind, theme.DIM))
         painter.setBrush(Qt.NoBrush)
         painter.setPen(color if not selected else QColor(theme.TEXT))
         painter.drawRoundedRect(box.adjusted(0, 0, -1, -1), 3, 3)
         # kind stripe
         painter.fillRect(QRect(box.left(), box.bottom() - 3, box.width(), 4), color)
-        correct = index.data(CorrectRole)
         if correct is not None:
             badge = QRect(box.right() - 19, box.top() + 3, 16, 16)
             painter.setPen(Qt.NoPen)
@@ -309,11 +346,9 @@ class ThumbDelegate(QStyledItemDelegate):
             f.setPointSizeF(8)
             painter.setFont(f)
             painter.drawText(badge, Qt.AlignCenter, "✓" if correct else "✗")
-        mark = index.data(MarkRole)
         if mark:
             paint_mark(painter, box, mark > 0, option.font)
         if self.show_rank:
-            score = index.data(RankRole)
             if score is not None:
                 chip = QRect(box.left() + 3, box.top() + 3, 46, 16)
                 painter.setPen(Qt.NoPen)
@@ -329,8 +364,6 @@ class ThumbDelegate(QStyledItemDelegate):
         f.setPointSizeF(8.5)
         painter.setFont(f)
         text_rect = QRect(r.left() + 2, box.bottom() + 4, r.width() - 4, 18)
-        text = painter.fontMetrics().elidedText(
-            str(index.data(Qt.DisplayRole)).replace("_", " "), Qt.ElideRight, text_rect.width()
-        )
+        text = painter.fontMetrics().elidedText(str(name).replace("_", " "), Qt.ElideRight, text_rect.width())
         painter.drawText(text_rect, Qt.AlignHCenter | Qt.AlignTop, text)
         painter.restore()

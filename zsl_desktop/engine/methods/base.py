@@ -32,6 +32,7 @@ from zsl_desktop.engine.events import Message as Message
 from zsl_desktop.engine.events import Step as Step
 from zsl_desktop.engine.events import is_out_of_memory
 from zsl_desktop.engine.feature_source import FeatureSource as FeatureSource
+from zsl_desktop.engine.live_page import ColumnChange
 from zsl_desktop.engine.sharding import Shards
 
 
@@ -136,6 +137,22 @@ class Method(abc.ABC):
     @abc.abstractmethod
     def score(self, codes: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
         """Logits [N, K] for any raw class-attribute matrix [K, A]. Must be cheap."""
+
+    # -- one class's column, for live ranking (engine/live_page.py) ----------------------------
+    def column_change(self, codes: np.ndarray, old_row: np.ndarray, new_row: np.ndarray) -> ColumnChange | None:
+        """A bound of how far the column of every code moves when one class row becomes another; None: none cheap.
+
+        Methods whose column is costly for many images give one (the gallery's page is then ranked first).
+        """
+        return None
+
+    def column_rows(self, codes: np.ndarray, rows: np.ndarray, class_row: np.ndarray) -> np.ndarray:
+        """Scores [len(rows)] of the codes at ``rows`` for one raw class row."""
+        return np.asarray(self.score(codes[rows], np.asarray(class_row)[None]), np.float32)[:, 0]
+
+    def column_whole(self, codes: np.ndarray, class_row: np.ndarray, stale=lambda: False) -> np.ndarray | None:
+        """Scores [N] of every code for one raw class row; None when ``stale()`` stopped it (methods that check)."""
+        return np.asarray(self.score(codes, np.asarray(class_row)[None]), np.float32)[:, 0]
 
     def prepare_class_attributes(self, class_attributes: np.ndarray) -> np.ndarray:
         """Raw dataset-scale attributes -> what ``score`` multiplies with (default: L2 rows)."""

@@ -41,7 +41,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zsl_desktop.engine.live_page import ColumnChange
 from zsl_desktop.engine.sharding import Shards
+
+DRAWN_CACHE = 16  # drawn classes' columns kept per head
 
 
 def generator_for(*keys: int) -> torch.Generator:
@@ -190,10 +193,13 @@ class GZSLHead:
     _keys: dict = field(default=None, repr=False)
     _cache: tuple = field(default=None, repr=False)
     _centre: tuple = field(default=None, repr=False)
+    _drawn: dict = field(default=None, repr=False)  # row bytes -> (w, b) of a drawn class (a slider asks again)
+    _spread: tuple = field(default=None, repr=False)  # (codes, mean code, |code - mean| per row): live bounds
 
     def __post_init__(self):
         self.class_rows = np.ascontiguousarray(self.class_rows, dtype=np.float32)
         self._keys = row_table(row_keys(self.class_rows))
+        self._drawn = {}
         if len(self.weight):  # what every prototype column starts from (computed once: score runs per slider move)
             self._centre = (self.weight.mean(0), self.bias.mean(), self.proto_codes.mean(0), self.proto_sq.mean())
 
@@ -246,8 +252,8 @@ class GZSLHead:
         k = int(known.sum())
         new = None
         if k < len(cols):
-            w, b = self.new_columns(prototype_fn(np.asarray(class_rows)[~known]))
-            new = codes @ w.numpy().T + b.numpy()
+            w, b = self.drawn_columns(np.asarray(class_rows)[~known], prototype_fn)
+            new = codes @ w.T + b
         if k == 0:
             return new if new is not None else np.zeros((codes.shape[0], 0), np.float32)
         logits = self._known_logits(codes)
@@ -263,6 +269,53 @@ class GZSLHead:
         if new is not None:
             out[:, ~known] = new
         return out
+
+    def drawn_columns(self, rows: np.ndarray, prototype_fn) -> tuple[np.ndarray, np.ndarray]:
+        """(weight [m, r], bias [m]) as numpy for rows the classifier does not know; single rows are cached
+        (the prototype costs a flow inversion, ~2 ms, and a slider move asks for its row twice)."""
+        if len(rows) != 1:
+            w, b = self.new_columns(prototype_fn(rows))
+            return w.numpy(), b.numpy()
+        key = row_keys(rows)[0]
+        hit = self._drawn.get(key)
+        if hit is None:
+            w, b = self.new_columns(prototype_fn(rows))
+            hit = self._drawn[key] = (w.numpy(), b.numpy())
+            while len(self._drawn) > DRAWN_CACHE:
+                self._drawn.pop(next(iter(self._drawn)))
+        return hit
+
+    def column_rows(self, codes: np.ndarray, rows: np.ndarray, class_row, prototype_fn) -> np.ndarray:
+        """Scores of the codes at ``rows`` for one class row (the gallery's page)."""
+        return self.score(codes[rows], np.atleast_2d(np.asarray(class_row, np.float32)), prototype_fn)[:, 0]
+
+    def column_change(self, codes: np.ndarray, old_row, new_row, prototype_fn) -> ColumnChange | None:
+        """How far a drawn class's column (c . w + b) can move for each image c when its row changes.
+
+        c . dw + db = m . dw + db + (c - m) . dw, and |(c - m) . dw| <= |c - m| |dw| (m the mean code):
+        one matrix-vector product over the codes, once per codes array, then a few numbers per move.
+        None for a trained class's row (its column is the classifier's).
+        """
+        rows = np.ascontiguousarray(np.stack([old_row, new_row]), dtype=np.float32)
+        if (match_rows(self._keys, rows) >= 0).any():
+            return None
+        (w0, b0), (w1, b1) = (self.drawn_columns(rows[i : i + 1], prototype_fn) for i in (0, 1))
+        dw, db = (w1[0] - w0[0]).astype(np.float64), float(b1[0]) - float(b0[0])
+        mean, spread = self._code_spread(codes)
+        shift = float(mean @ dw) + db
+        return ColumnChange(shift, shift, float(np.linalg.norm(dw)), spread)
+
+    def _code_spread(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cached = self._spread
+        if cached is not None and cached[0] is codes:
+            return cached[1], cached[2]
+        mean = np.mean(codes, axis=0, dtype=np.float64)
+        spread = np.empty(len(codes))
+        for start in range(0, len(codes), 8192):  # chunks: a float64 copy of 100,000 codes would be 140 MB
+            part = np.asarray(codes[start : start + 8192], np.float64) - mean
+            spread[start : start + len(part)] = np.sqrt(np.einsum("ij,ij->i", part, part))
+        self._spread = (codes, mean, spread)
+        return mean, spread
 
     def _known_logits(self, codes: np.ndarray) -> np.ndarray:
         """Logits of every known class, cached for the last codes array (the app scores one array again and again)."""

@@ -38,7 +38,7 @@ from zsl_desktop.engine.methods.base import FeatureSource, Method
 from zsl_desktop.engine.paths import data_dir
 from zsl_desktop.engine.predict import find_photos
 from zsl_desktop.engine.projection import project as run_projection
-from zsl_desktop.engine.ranking import LiveRanker, calibration
+from zsl_desktop.engine.ranking import LiveColumn, LiveRanker, calibration
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on
 from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, read_codes, write_codes
 from zsl_desktop.engine.session.loose import LoosePhotos, collect_images
@@ -369,42 +369,69 @@ class Session:
             return np.asarray(method.score(codes[rows], class_attributes), np.float32)
         return score_in_chunks(method.score, codes, class_attributes)
 
-    def live_scores(self, request: LiveRequest) -> LiveScores:
+    def live_scores(self, request: LiveRequest, on_page=None, stale=None) -> LiveScores | None:
         """What one slider move needs: the selected item against every class, every item ranked by the draft.
 
         The ranking is the draft's calibrated log-probability against every class (engine/ranking.py);
-        the ranker caches the other classes' part, so a slider move scores one column.
+        the ranker caches the other classes' part, so a slider move scores one column. With
+        ``request.first_rows`` and ``on_page``, the gallery's page of the ranking is computed first and
+        ``on_page`` hears a LiveScores with ``final=False`` (engine/live_page.py); the whole column follows.
+        ``stale()`` True (a newer move is waiting) stops the whole column: None is returned.
         """
         with self.live_first.urgent():  # a training run in this session waits at its next batch
-            return self._live_scores(request)
+            return self._live_scores(request, on_page, stale or (lambda: False))
 
-    def _live_scores(self, request: LiveRequest) -> LiveScores:
+    def _live_scores(self, request: LiveRequest, on_page, stale) -> LiveScores | None:
         classes, item = request.classes, request.item
         count = len(self.all_codes())
         scores = None
         if item is not None and 0 <= item < count:
             scores = self.scores(classes.matrix, rows=slice(item, item + 1))[0]
+
+        routed: list[LiveScores] = []  # the item's scores, routed once (the page and the whole ranking share them)
+
+        def scored(rank, final: bool = True) -> LiveScores:
+            if routed:
+                return replace(routed[0], draft_rank=rank, final=final)
+            live = LiveScores(
+                item if item is not None and scores is not None else -1,
+                classes.names,
+                classes.kinds,
+                scores,
+                classes.draft_column,
+                rank,
+                request.generation,
+                final=final,
+            )
+            if scores is not None and 0 <= live.item - self.dataset.num_samples < len(self.loose.items):
+                live = self.photo_routing.route(self, request, live)  # a loose photo: which model predicts it
+            routed.append(live)
+            return live
+
         rank = None
         if classes.draft_column is not None:
-            method = self.active().method
+            method, codes = self.active().method, self.all_codes()
             boost = calibration(classes.kinds, request.gamma)
-            rank = self.ranker.rank(
-                partial(score_in_chunks, method.score), self.all_codes(), classes.matrix, classes.draft_column, boost
-            )
+            score = partial(score_in_chunks, method.score)
+            if on_page is None or request.first_rows <= 0:
+                if on_page is not None:  # the gallery is not ranking: the selected image's scores first
+                    on_page(scored(None, final=False))
+                rank = self.ranker.rank(score, codes, classes.matrix, classes.draft_column, boost)
+            else:
+                column = LiveColumn(
+                    first=request.first_rows,
+                    shown=request.shown,
+                    on_page=lambda page: on_page(scored(page, final=False)),
+                    change=partial(method.column_change, codes),
+                    rows=partial(method.column_rows, codes),
+                    whole=partial(method.column_whole, codes),
+                    stale=stale,
+                )
+                rank = self.ranker.rank_page_first(score, codes, classes.matrix, classes.draft_column, boost, column)
+                if rank is None:
+                    return None
             rank = np.asarray(rank, np.float32)
-        live = LiveScores(
-            item if item is not None and scores is not None else -1,
-            classes.names,
-            classes.kinds,
-            scores,
-            classes.draft_column,
-            rank,
-            request.generation,
-        )
-        if scores is not None and 0 <= live.item - self.dataset.num_samples < len(self.loose.items):
-            # a loose photo: which model predicts it
-            live = self.photo_routing.route(self, request, live)
-        return live
+        return scored(rank)
 
     def all_scores(self, classes: ClassSet, generation: int = 0) -> AllScores:
         return AllScores(self.scores(classes.matrix), classes.names, classes.kinds, generation)
@@ -445,6 +472,7 @@ class Session:
             None,
             self.device,
             source,
+            codes=self.active().codes if len(self.active().codes) == d.num_samples else None,  # encoded once
         )
         return replace(report, skipped=skipped)
 

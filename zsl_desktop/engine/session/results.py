@@ -133,6 +133,10 @@ class LiveRequest:
     generation: int = 0
     gamma: float = 0.0  # the calibration the ranking uses (the predictions panel's γ)
     real_bird_classes: tuple = ((), None)  # (names, [U, 312]) the user's classes on CUB's attributes, for a photo
+    # The gallery's page first (engine/live_page.py): how many rows of the ranking it needs final first
+    # (0: none, the whole ranking at once) among which items (its filters; None: every item).
+    first_rows: int = 0
+    shown: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ class LiveScores:
     predicted_by: str = ""  # "" = the active model; else the model that scored this photo (the real-bird one)
     gamma_offset: float = 0.0  # that model's γ minus the active model's: the γ slider keeps its meaning
     out_of_domain: bool = False  # the photo is far from everything the predicting model was trained on
+    final: bool = True  # False: sent before the whole column, only the gallery's page of ``draft_rank`` is final
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ below was measured on the validation classes of the built-in birds (never on tes
 - The critic is training-only state: it is stored under ``optim.critic.`` so finished checkpoints
   (which drop ``optim.``) carry G, E, F, the prototypes and the classifier only.
 
-Why one long module (~700 lines): CE-GZSL and IPCE share every step of one training loop (critic, generator,
+Why one long module (~760 lines): CE-GZSL and IPCE share every step of one training loop (critic, generator,
 classifier), and IPCE's two changes are best read beside the lines they change; the networks and losses are in
 ``nets.py``.
 """
@@ -98,6 +98,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from zsl_desktop.engine.live_page import ColumnChange
 from zsl_desktop.engine.sharding import Part
 
 from ..base import Control, EpochEnd, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
@@ -481,42 +482,50 @@ class _CEGZSLBase(Method):
         return logits
 
     @torch.no_grad()
-    def _new_columns(self, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def _new_columns(self, codes: np.ndarray, rows: np.ndarray, stale=None) -> np.ndarray | None:
         """Comparator columns for class rows the classifier does not know, cached per row for these codes.
 
         LeakyReLU_0.2(t) = 0.8 ReLU(t) + 0.2 t, so with t = u + v the linear part
         0.2 (u.w2 + v.w2) uses u.w2, cached per codes array: one drawn row costs one
         add, one clamp and one matrix-vector product over [N, nhF]. The cache is filled outside
         inference mode (scores are often asked for inside it), so it never holds inference tensors.
+        ``stale()`` is asked between blocks of rows: True stops the work (None is returned).
         """
         with torch.inference_mode(False):
-            return self._new_columns_cached(codes, rows)
+            return self._new_columns_cached(codes, rows, stale)
 
-    def _new_columns_cached(self, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        w2 = self._F.fc2.weight.detach().cpu().reshape(-1)
+    def _new_columns_cached(self, codes: np.ndarray, rows: np.ndarray, stale=None) -> np.ndarray | None:
         if len(codes) < SMALL_QUERY:  # one image's row: computing beats evicting the big array's cache
-            u = torch.from_numpy(np.ascontiguousarray(codes[:, self._hp("embed_size") :]))
-            return np.stack(self._comparator_columns(u, u @ w2, rows), 1)
+            u = self._image_halves(codes)
+            return np.stack(self._comparator_columns(u, u @ self._w2(), rows), 1)
         cache = self._column_cache
         if cache is None or cache[0] is not codes:
-            u = torch.from_numpy(np.ascontiguousarray(codes[:, self._hp("embed_size") :]))
-            cache = self._column_cache = (codes, u, u @ w2, {})
+            u = self._image_halves(codes)
+            cache = self._column_cache = (codes, u, u @ self._w2(), {})
         _, u, uw, columns = cache
         keys = row_keys(rows)
         missing = [i for i, k in enumerate(keys) if k not in columns]
         if missing:
-            for i, column in zip(missing, self._comparator_columns(u, uw, rows[missing])):
+            computed = self._comparator_columns(u, uw, rows[missing], stale)
+            if computed is None:
+                return None
+            for i, column in zip(missing, computed):
                 columns[keys[i]] = column
         out = np.stack([columns[k] for k in keys], 1)  # before evicting: this call may need more than the cache keeps
         while len(columns) > COLUMN_CACHE:
             columns.pop(next(iter(columns)))
         return out
 
-    def _comparator_columns(self, u: torch.Tensor, uw: torch.Tensor, rows: np.ndarray) -> list:
+    def _image_halves(self, codes: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(codes[:, self._hp("embed_size") :]))
+
+    def _w2(self) -> torch.Tensor:
+        return self._F.fc2.weight.detach().cpu().reshape(-1)
+
+    def _comparator_columns(self, u: torch.Tensor, uw: torch.Tensor, rows: np.ndarray, stale=None) -> list | None:
         """Calibrated comparator logits [N] of image halves ``u`` [N, nhF] (``uw`` = u.w2) per class row."""
-        a = torch.from_numpy(self.prepare_class_attributes(rows))
-        v = F.linear(a, self._F.fc_a.weight.detach().cpu())
-        w2 = self._F.fc2.weight.detach().cpu().reshape(-1)
+        v = self._class_halves(rows)
+        w2 = self._w2()
         b2 = float(self._F.fc2.bias.detach())
         alpha, beta = (float(x) for x in self._head["calibration"])
         tau = self._hp("cls_temp")
@@ -528,12 +537,62 @@ class _CEGZSLBase(Method):
         for j in range(len(v)):
             relu_part = torch.empty(len(u))
             for start in range(0, len(u), block):
+                if stale is not None and start and stale():
+                    return None
                 rows_u = u[start : start + block]
                 part = torch.add(rows_u, v[j], out=buffer[: len(rows_u)]).clamp_(min=0)
                 torch.mv(part, w2, out=relu_part[start : start + len(rows_u)])
             f = 0.8 * relu_part + 0.2 * (uw + float(v[j] @ w2)) + b2
             out.append((alpha / tau * f + beta).numpy())
         return out
+
+    def _class_halves(self, rows: np.ndarray) -> torch.Tensor:
+        """W_a a of each raw class row [K, nhF] (the comparator's class half, without its bias)."""
+        a = torch.from_numpy(self.prepare_class_attributes(rows))
+        return F.linear(a, self._F.fc_a.weight.detach().cpu())
+
+    # -- one class's column, for live ranking -------------------------------------------------------
+    @torch.no_grad()
+    def column_change(self, codes: np.ndarray, old_row: np.ndarray, new_row: np.ndarray) -> ColumnChange | None:
+        """How far a drawn class's comparator column can move for any image, from the two class halves alone.
+
+        Moving the class half v by d moves 0.2 w2.d through the linear part of the LeakyReLU, and unit j's
+        0.8 w2_j ReLU(u_j + v_j) by 0.8 w2_j times something in [min(0, d_j), max(0, d_j)] (ReLU is monotone
+        and 1-Lipschitz): one interval for every image, alpha / tau on the logit scale. None for a trained
+        class's row, whose column is the classifier's.
+        """
+        head = self._require_head()
+        rows = np.ascontiguousarray(np.stack([old_row, new_row]), dtype=np.float32)
+        if (match_rows(head["keys"], rows) >= 0).any():
+            return None
+        v = self._class_halves(rows).double()
+        moved = self._w2().double() * (v[1] - v[0])
+        scale = float(head["calibration"][0]) / self._hp("cls_temp")
+        linear = 0.2 * float(moved.sum())
+        low = linear + 0.8 * float(moved.clamp(max=0).sum())
+        high = linear + 0.8 * float(moved.clamp(min=0).sum())
+        return ColumnChange(scale * low, scale * high)
+
+    def column_rows(self, codes: np.ndarray, rows: np.ndarray, class_row: np.ndarray) -> np.ndarray:
+        """Scores of the chosen rows only (the gallery's page), leaving the whole array's caches alone."""
+        head = self._require_head()
+        row = np.ascontiguousarray(np.atleast_2d(class_row), dtype=np.float32)
+        column = match_rows(head["keys"], row)[0]
+        if column >= 0:
+            return self._known_logits(codes)[rows, column]
+        with torch.no_grad(), torch.inference_mode(False):
+            u = torch.from_numpy(np.ascontiguousarray(codes[rows, self._hp("embed_size") :]))
+            result = self._comparator_columns(u, u @ self._w2(), row)
+        assert result is not None  # nothing can stop it without ``stale``
+        return result[0]
+
+    def column_whole(self, codes: np.ndarray, class_row: np.ndarray, stale=lambda: False) -> np.ndarray | None:
+        head = self._require_head()
+        row = np.ascontiguousarray(np.atleast_2d(class_row), dtype=np.float32)
+        if match_rows(head["keys"], row)[0] >= 0:
+            return self.score(codes, row)[:, 0]
+        columns = self._new_columns(np.asarray(codes, dtype=np.float32), row, stale)
+        return None if columns is None else columns[:, 0]
 
     @torch.no_grad()
     def synthesize(self, class_attributes: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

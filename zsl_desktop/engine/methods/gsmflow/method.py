@@ -125,6 +125,7 @@ import numpy as np
 import torch
 
 from ..base import Control, EpochEnd, Message, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
+from zsl_desktop.engine.live_page import ColumnChange
 from ..generative import (
     FeatureScaler,
     GZSLHead,
@@ -431,6 +432,13 @@ class GSMFlow(Method):
         return self._require_head().score(
             codes, np.atleast_2d(np.asarray(class_attributes, np.float32)), self._prototype_fn
         )
+
+    def column_change(self, codes: np.ndarray, old_row: np.ndarray, new_row: np.ndarray) -> ColumnChange | None:
+        """A drawn class's column is linear in the codes: ``GZSLHead.column_change`` bounds its move."""
+        return self._require_head().column_change(codes, old_row, new_row, self._prototype_fn)
+
+    def column_rows(self, codes: np.ndarray, rows: np.ndarray, class_row: np.ndarray) -> np.ndarray:
+        return self._require_head().column_rows(codes, rows, class_row, self._prototype_fn)
 
     @torch.no_grad()
     def refit_classifier(

@@ -1,0 +1,142 @@
+"""The gallery's page first (engine/live_page.py): the page is the full ranking's page, whatever the bound allows."""
+
+import numpy as np
+
+from zsl_desktop.engine.live_page import (
+    ColumnChange,
+    log_probability_of_key,
+    page_candidates,
+    reference,
+)
+from zsl_desktop.engine.ranking import LiveColumn, LiveRanker, logsumexp
+
+
+def _top(values, k, shown=None):
+    rows = np.arange(len(values)) if shown is None else np.asarray(shown)
+    return rows[np.argsort(-values[rows], kind="stable")][:k]
+
+
+def _page_is_exact(old, new, others_lse, change, k, shown=None):
+    ref = reference(np.zeros(3), old, others_lse)
+    rows = page_candidates(ref, change, k, shown)
+    assert rows is not None
+    full = log_probability_of_key(new - others_lse)
+    page = np.full(len(new), -np.inf, np.float32)
+    page[rows] = full[rows]
+    assert np.array_equal(_top(page, k, shown), _top(full, k, shown))
+    return rows
+
+
+def test_a_move_inside_the_bound_keeps_the_page_exact_and_scores_few_rows():
+    rng = np.random.default_rng(0)
+    n, k = 20_000, 50
+    others_lse = rng.normal(size=n) * 2
+    old = rng.normal(size=n) * 5
+    for _ in range(20):
+        low, high = sorted(rng.normal(size=2) * 0.5)
+        new = old + rng.uniform(low, high, size=n)  # anywhere inside the bound, differently per row
+        rows = _page_is_exact(old, new, others_lse, ColumnChange(low, high), k)
+        assert len(rows) < n // 10  # the point: far fewer rows than the column
+
+
+def test_a_bound_that_differs_per_row_and_a_filtered_gallery():
+    rng = np.random.default_rng(1)
+    n, k = 5000, 30
+    others_lse = rng.normal(size=n)
+    old = rng.normal(size=n) * 4
+    spread = rng.uniform(0, 2, size=n)
+    shown = np.sort(rng.choice(n, 1200, replace=False))
+    for _ in range(20):
+        scale = rng.uniform(0, 0.3)
+        shift = rng.normal() * 0.2
+        new = old + shift + scale * spread * rng.uniform(-1, 1, size=n)
+        _page_is_exact(old, new, others_lse, ColumnChange(shift, shift, scale, spread), k, shown)
+
+
+def test_the_worst_case_inside_the_bound_and_ties_among_saturated_probabilities():
+    rng = np.random.default_rng(2)
+    n, k = 3000, 40
+    others_lse = np.zeros(n)
+    old = rng.normal(size=n) * 3
+    old[:200] = 90.0 + rng.uniform(0, 5, size=200)  # log-odds past float32's resolution: ties in item order
+    order = np.argsort(old)
+    new = old.copy()
+    new[order[: n // 2]] += 1.0  # the low half moves up by the whole bound, the high half not at all
+    rows = _page_is_exact(old, new, others_lse, ColumnChange(0.0, 1.0), k)
+    assert set(range(200)) <= set(rows.tolist())  # every saturated row was a candidate
+
+
+def test_too_loose_a_bound_gives_up():
+    rng = np.random.default_rng(3)
+    old = rng.normal(size=1000)
+    ref = reference(np.zeros(3), old, np.zeros(1000))
+    assert page_candidates(ref, ColumnChange(-50.0, 50.0), 10) is None
+
+
+class _Linear:
+    """A made-up method: score = codes . prepared row, with the exact per-row bound |c| |dw|."""
+
+    def __init__(self, codes):
+        self.codes = codes
+        self.whole_calls = 0
+
+    def score(self, codes, rows):
+        return codes @ np.asarray(rows, np.float64).T
+
+    def change(self, old, new):
+        return ColumnChange(0.0, 0.0, float(np.linalg.norm(new - old)), np.linalg.norm(self.codes, axis=1))
+
+    def rows(self, rows, row):
+        return self.codes[rows] @ row
+
+    def whole(self, row, stale):
+        self.whole_calls += 1
+        return None if stale() else self.codes @ row
+
+
+def _column(method, pages, stale=lambda: False, shown=None):
+    return LiveColumn(20, shown, pages.append, method.change, method.rows, method.whole, stale)
+
+
+def test_live_ranker_sends_the_page_first_and_the_final_ranking_agrees():
+    rng = np.random.default_rng(4)
+    codes = rng.normal(size=(4000, 8))
+    matrix = rng.normal(size=(6, 8))
+    boost = np.array([0.0, 0.0, 0.5, 0.5, 0.0, 0.5])
+    method, ranker = _Linear(codes), LiveRanker()
+    pages: list = []
+    first = ranker.rank_page_first(method.score, codes, matrix, 5, boost, _column(method, pages))
+    assert not pages  # no reference yet: the whole column at once
+    for _ in range(10):
+        matrix[5, rng.integers(8)] += rng.normal() * 0.2
+        final = ranker.rank_page_first(method.score, codes, matrix, 5, boost, _column(method, pages))
+        full = LiveRanker().rank(method.score, codes, matrix, 5, boost)
+        np.testing.assert_allclose(final, full, atol=1e-5)
+        top = _top(final, 20)
+        assert np.array_equal(_top(pages[-1], 20), top)  # the page sent first is the final one
+        assert np.array_equal(_top(full, 20), top)  # and the one of a ranking computed from scratch
+        assert np.isneginf(pages[-1]).sum() > len(codes) // 2  # most rows were never scored before the page
+    assert ranker.pages == 10 and first is not None
+
+
+def test_a_stale_move_stops_after_its_page():
+    rng = np.random.default_rng(5)
+    codes = rng.normal(size=(2000, 4))
+    matrix = rng.normal(size=(3, 4))
+    method, ranker, pages = _Linear(codes), LiveRanker(), []
+    ranker.rank_page_first(method.score, codes, matrix, 2, np.zeros(3), _column(method, pages))
+    matrix[2, 0] += 0.1
+    stopped = ranker.rank_page_first(
+        method.score, codes, matrix, 2, np.zeros(3), _column(method, pages, stale=lambda: True)
+    )
+    assert stopped is None and len(pages) == 1  # the page went out, the rest of the column was not kept
+
+
+def test_log_probability_of_key_is_the_softmax_probability():
+    scores = np.array([[1.0, 2.0, 3.0], [40.0, -3.0, 0.5]])
+    key = scores[:, 0] - logsumexp(scores[:, 1:])
+    expected = scores[:, 0] - logsumexp(scores)
+    np.testing.assert_allclose(
+        log_probability_of_key(key), expected, rtol=1e-6, atol=1e-12
+    )  # exact where the old form rounded to 0
+    assert log_probability_of_key(key)[1] < 0

@@ -1,0 +1,121 @@
+"""Slider moves of a drawn class, as the app's live job runs them, timed the way the user sees them.
+
+Each move is one ``Session.live_scores`` request with the gallery's page first (``PAGE_ROWS``
+rows of the ranking, as ``engine/live_page.py`` ranks them): the bench records the time until
+that page and the selected image's scores are final (what the user sees; the target), and the
+time until every image's score is final.
+
+The codes are what pruning the page depends on, so they are realistic: the dataset's own
+images encoded when its features fit the method (the built-in birds' real Lite0 features for
+GSMFlow and IPCE), else random features; repeated up to the wanted count, each copy moved by
+``JITTER`` of the codes' spread per dimension so that every image is a distinct near-duplicate,
+as in a large photo collection, and not a tie with a hundred copies of itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+PAGE_ROWS = 100  # the gallery at 1600 x 1000 shows ~40 thumbnails: this is a page and a scroll beyond it
+JITTER = 0.05  # each repeated code moves by this share of the codes' standard deviation, per dimension
+BASE_IMAGES = 3000  # distinct images encoded at most (the built-in birds have 3,000)
+
+
+def base_codes(method, dataset, seed: int = 0) -> tuple[np.ndarray, str]:
+    """(codes of up to BASE_IMAGES distinct images, where they came from)."""
+    import torch
+
+    from zsl_desktop.engine.features import FeatureStore
+    from zsl_desktop.engine.methods.base import FeatureSource
+    from zsl_desktop.engine.scoring import encode_rows
+
+    if method.feature_kind == "pooled" and dataset.has_images:
+        store = FeatureStore.open(dataset, "efficientnet_lite0", 224)
+        if store is not None and store.pooled.shape[1] == int(method.info.channels):
+            rows = np.arange(min(BASE_IMAGES, dataset.num_samples))
+            with torch.inference_mode():
+                codes = encode_rows(method, FeatureSource(pooled=store.pooled), rows, "cpu")
+            return codes, "real features"
+    channels, grid = method.info.channels, tuple(method.info.grid_size or (7, 7))
+    count = 8 if method.feature_kind == "grid" else 1000  # grid methods: their cost does not depend on values
+    shape = (count, channels, *grid) if method.feature_kind == "grid" else (count, channels)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.inference_mode():
+        codes = method.encode(torch.rand(shape, generator=generator))
+    return codes, "random features"
+
+
+def spread_codes(base: np.ndarray, n_images: int, seed: int = 0) -> np.ndarray:
+    """``base`` repeated to ``n_images`` rows, every row after the first copy jittered (JITTER)."""
+    codes = np.resize(np.asarray(base, np.float32), (n_images, *base.shape[1:]))
+    if len(base) < n_images:
+        rng = np.random.default_rng(seed)
+        scale = (JITTER * base.std(0)).astype(np.float32)
+        for start in range(len(base), n_images, 8192):  # in chunks: no float64 copy of 100,000 codes
+            part = codes[start : start + 8192]
+            part += rng.standard_normal(part.shape, dtype=np.float32) * scale
+    return np.ascontiguousarray(codes)
+
+
+class LiveEdits:
+    """A session scoring ``n_images`` codes of ``method``, and slider moves of a draft class as LiveRequests.
+
+    Each ``next()`` moves one attribute of the draft to a random value, as a click on a slider does.
+    ``timed`` runs one and records its times.
+    """
+
+    def __init__(self, method, dataset, n_images: int, seed: int = 0, first_rows: int = PAGE_ROWS):
+        from zsl_desktop.engine.session import Session
+
+        self.rng = np.random.default_rng(seed)
+        base, self.origin = base_codes(method, dataset, seed)
+        self.codes = spread_codes(base, n_images, seed)
+        self.method = method
+        self.first_rows = first_rows
+        self.session = Session(dataset, device="cpu")
+        self.session.use_codes(method, {}, self.codes)
+        self.classes = dataset.class_attributes.astype(np.float32)
+        self.draft = self.classes[self.rng.integers(len(self.classes))].copy()
+        self.names = tuple(dataset.classes) + ("draft",)
+        self.kinds = ("dataset",) * len(self.classes) + ("draft",)
+        self.high = float(self.classes.max()) or 1.0
+        self.count = 0
+        self.cpu: list[float] = []  # CPU seconds of this thread until the page was final
+        self.whole: list[float] = []  # wall seconds until every score was final
+        self.whole_cpu: list[float] = []
+
+    def next(self):
+        from zsl_desktop.engine.session.results import ClassSet, LiveRequest
+
+        self.draft[self.rng.integers(len(self.draft))] = self.rng.uniform(0, self.high)
+        self.count += 1
+        return LiveRequest(
+            item=int(self.rng.integers(len(self.codes))),
+            generation=self.count,
+            classes=ClassSet(self.names, self.kinds, np.vstack([self.classes, self.draft]), len(self.classes)),
+            first_rows=self.first_rows,
+        )
+
+    def timed(self, request) -> float:
+        """Wall seconds until the page and the selected image's scores are final (the whole job when the
+        page did not come first). CPU seconds of this thread go to ``cpu``: a busy machine stretches the
+        wall time, much less the CPU time; the whole job's times go to ``whole`` and ``whole_cpu``."""
+        cpu, start = time.thread_time(), time.perf_counter()
+        page: list[float] = []
+
+        def on_page(live) -> None:
+            page.extend((time.perf_counter() - start, time.thread_time() - cpu))
+
+        self.session.live_scores(request, on_page=on_page)
+        whole, whole_cpu = time.perf_counter() - start, time.thread_time() - cpu
+        self.whole.append(whole)
+        self.whole_cpu.append(whole_cpu)
+        self.cpu.append(page[1] if page else whole_cpu)
+        return page[0] if page else whole
+
+    def clear(self) -> None:
+        self.cpu.clear()
+        self.whole.clear()
+        self.whole_cpu.clear()
