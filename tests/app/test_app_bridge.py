@@ -155,3 +155,32 @@ def _paused_job(control):
     for i in range(10**6):
         control.check()
         yield Step(i, 10**6, 1, {})
+
+
+def test_a_live_request_sends_its_page_first_then_the_whole_ranking(qtbot):
+    """request_live: the session's early answer (the gallery's page) arrives, then the final one; a newer
+    request makes the older one's stale() true, so its whole ranking stops and never arrives."""
+    bridge = EngineBridge()
+    got = []
+    bridge.live_scores.connect(got.append)
+    gate = threading.Event()
+    stopped = []
+
+    class FakeSession:
+        def live_scores(self, request, on_page=None, stale=None):
+            on_page(f"page {request}")
+            if request == 1:
+                gate.wait(5)  # the second request arrives meanwhile
+                stopped.append(stale())
+                return None if stale() else "whole 1"
+            return f"whole {request}"
+
+    bridge.session = FakeSession()
+    bridge.request_live(1)
+    qtbot.waitUntil(lambda: got == ["page 1"], timeout=5000)
+    bridge.request_live(2)
+    gate.set()
+    qtbot.waitUntil(lambda: got[-1:] == ["whole 2"], timeout=5000)
+    qtbot.wait(100)
+    assert got == ["page 1", "page 2", "whole 2"] and stopped == [True]
+    assert bridge.shutdown()

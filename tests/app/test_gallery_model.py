@@ -1,0 +1,66 @@
+"""The gallery's model: its row lookup, what its filters list and what the delegate paints, on a made-up dataset."""
+
+from types import SimpleNamespace
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from zsl_desktop.app.panels.gallery import GalleryPanel
+from zsl_desktop.app.widgets.thumbnails import CorrectRole, KindRole, MarkRole, PaintRole, RankRole
+
+
+def _dataset(n=500, classes=5):
+    rng = np.random.default_rng(0)
+    return SimpleNamespace(
+        name="made-up",
+        classes=[f"class_{i}" for i in range(classes)],
+        labels=rng.integers(classes, size=n),
+        unseen_classes=np.array([3, 4]),
+        has_images=False,
+        num_samples=n,
+    )
+
+
+def test_rows_filters_and_the_painted_tuple_follow_the_order(qtbot):
+    panel = GalleryPanel()
+    qtbot.addWidget(panel)
+    panel.set_dataset(_dataset())
+    model = panel.model
+    assert model.shown is None  # nothing filtered: every item
+    model.set_predictions(np.random.default_rng(1).integers(5, size=model.count))
+    model.set_filter(split="unseen")
+    assert np.array_equal(model.shown, np.flatnonzero(np.isin(model.labels, [3, 4])))
+    scores = np.random.default_rng(2).normal(size=model.count).astype(np.float32)
+    model.set_rank_scores(scores)
+    model.set_filter(rank=True)
+    assert np.array_equal(model.order, model.shown[np.argsort(-scores[model.shown], kind="stable")])
+    for item in range(model.count):  # the lookup table agrees with a scan of the order
+        hits = np.flatnonzero(model.order == item)
+        assert model.row_of(item) == (int(hits[0]) if len(hits) else -1)
+    model.set_marks({int(model.order[0]): 1})
+    for row in (0, 1, len(model.order) - 1):
+        index = model.index(row)
+        _, kind, correct, mark, rank, name = index.data(PaintRole)
+        assert (kind, correct, mark, name) == (
+            index.data(KindRole),
+            index.data(CorrectRole),
+            index.data(MarkRole),
+            index.data(Qt.DisplayRole),
+        )
+        assert rank == index.data(RankRole)
+
+
+def test_the_page_a_live_request_asks_for_first(qtbot):
+    panel = GalleryPanel()
+    qtbot.addWidget(panel)
+    panel.resize(800, 600)
+    panel.show()
+    panel.set_dataset(_dataset(2000))
+    assert panel.page_request() == (0, None)  # not ranking: no page
+    panel.rank_button.setChecked(True)
+    first, shown = panel.page_request()
+    cell = panel.delegate.cell
+    on_screen = (panel.view.viewport().width() // cell.width()) * (panel.view.viewport().height() // cell.height())
+    assert first >= on_screen and shown is None
+    panel.split_filter.setCurrentIndex(panel.split_filter.findData("seen"))
+    assert np.array_equal(panel.page_request()[1], panel.model.shown)
