@@ -7,7 +7,7 @@ time until every image's score is final.
 
 The codes are what pruning the page depends on, so they are realistic: the dataset's own
 images encoded when its features fit the method (the built-in birds' real Lite0 features for
-GSMFlow and IPCE), else random features; repeated up to the wanted count, each copy moved by
+GSMFlow, IPCE and MSDN), else random features (CE-GZSL's stand-in model, SGMA, which re-encodes crops); repeated up to the wanted count, each copy moved by
 ``JITTER`` of the codes' spread per dimension so that every image is a distinct near-duplicate,
 as in a large photo collection, and not a tie with a hundred copies of itself.
 """
@@ -21,6 +21,7 @@ import numpy as np
 PAGE_ROWS = 100  # the gallery at 1600 x 1000 shows ~40 thumbnails: this is a page and a scroll beyond it
 JITTER = 0.05  # each repeated code moves by this share of the codes' standard deviation, per dimension
 BASE_IMAGES = 3000  # distinct images encoded at most (the built-in birds have 3,000)
+BASE_GRID_IMAGES = 1000  # grid features are 50 times larger: fewer of them
 
 
 def base_codes(method, dataset, seed: int = 0) -> tuple[np.ndarray, str]:
@@ -31,19 +32,24 @@ def base_codes(method, dataset, seed: int = 0) -> tuple[np.ndarray, str]:
     from zsl_desktop.engine.methods.base import FeatureSource
     from zsl_desktop.engine.scoring import encode_rows
 
-    if method.feature_kind == "pooled" and dataset.has_images:
+    kind = method.feature_kind
+    if dataset.has_images and not method.reencodes_images:  # SGMA re-encodes part crops: random features
         store = FeatureStore.open(dataset, "efficientnet_lite0", 224)
-        if store is not None and store.pooled.shape[1] == int(method.info.channels):
-            rows = np.arange(min(BASE_IMAGES, dataset.num_samples))
+        array = None if store is None else (store.pooled if kind == "pooled" else store.grid)
+        if array is not None and array.shape[1] == int(method.info.channels):
+            rows = np.arange(min(BASE_IMAGES if kind == "pooled" else BASE_GRID_IMAGES, dataset.num_samples))
             with torch.inference_mode():
-                codes = encode_rows(method, FeatureSource(pooled=store.pooled), rows, "cpu")
+                source = FeatureSource(pooled=array) if kind == "pooled" else FeatureSource(grid=array)
+                codes = encode_rows(method, source, rows, "cpu")
             return codes, "real features"
     channels, grid = method.info.channels, tuple(method.info.grid_size or (7, 7))
-    count = 8 if method.feature_kind == "grid" else 1000  # grid methods: their cost does not depend on values
-    shape = (count, channels, *grid) if method.feature_kind == "grid" else (count, channels)
+    count = BASE_GRID_IMAGES // 4 if kind == "grid" else BASE_IMAGES
+    shape = (count, channels, *grid) if kind == "grid" else (count, channels)
     generator = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
-        codes = method.encode(torch.rand(shape, generator=generator))
+        codes = np.concatenate(
+            [method.encode(torch.rand((64, *shape[1:]), generator=generator)) for _ in range(0, count, 64)]
+        )
     return codes, "random features"
 
 
@@ -106,7 +112,8 @@ class LiveEdits:
         page: list[float] = []
 
         def on_page(live) -> None:
-            page.extend((time.perf_counter() - start, time.thread_time() - cpu))
+            if live.draft_rank is not None:  # an early answer without the page (the selected image only) is not it
+                page.extend((time.perf_counter() - start, time.thread_time() - cpu))
 
         self.session.live_scores(request, on_page=on_page)
         whole, whole_cpu = time.perf_counter() - start, time.thread_time() - cpu

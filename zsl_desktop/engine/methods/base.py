@@ -104,6 +104,8 @@ class Method(abc.ABC):
     # Validation selection's epoch: 0 takes the best epoch of the smoothed fold-mean curve; k > 0 the
     # earliest epoch within k standard errors of it (engine.selection.choose_operating_point).
     epoch_tolerance: ClassVar[float] = 0.0
+    # ``column_change`` gives a bound: live ranking computes the gallery's page first (engine/live_page.py).
+    bounded_columns: ClassVar[bool] = False
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         unknown = set(hparams or {}) - set(self.default_hparams)
@@ -142,7 +144,9 @@ class Method(abc.ABC):
     def column_change(self, codes: np.ndarray, old_row: np.ndarray, new_row: np.ndarray) -> ColumnChange | None:
         """A bound of how far the column of every code moves when one class row becomes another; None: none cheap.
 
-        Methods whose column is costly for many images give one (the gallery's page is then ranked first).
+        Methods whose column is costly for many images give one and set ``bounded_columns`` (the gallery's
+        page is then ranked first). MSDN's and SGMA's columns (codes @ rows, 59-312 numbers a code) cost
+        less than keeping the reference: measured at 100,000 images, bounding them made a move slower.
         """
         return None
 

@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zsl_desktop.engine.live_page import ColumnChange
+from zsl_desktop.engine.live_page import CodeSpread, ColumnChange
 from zsl_desktop.engine.sharding import Shards
 
 DRAWN_CACHE = 16  # drawn classes' columns kept per head
@@ -194,12 +194,13 @@ class GZSLHead:
     _cache: tuple = field(default=None, repr=False)
     _centre: tuple = field(default=None, repr=False)
     _drawn: dict = field(default=None, repr=False)  # row bytes -> (w, b) of a drawn class (a slider asks again)
-    _spread: tuple = field(default=None, repr=False)  # (codes, mean code, |code - mean| per row): live bounds
+    _spread: CodeSpread = field(default=None, repr=False)  # |code - mean| per row of the last codes: live bounds
 
     def __post_init__(self):
         self.class_rows = np.ascontiguousarray(self.class_rows, dtype=np.float32)
         self._keys = row_table(row_keys(self.class_rows))
         self._drawn = {}
+        self._spread = CodeSpread()
         if len(self.weight):  # what every prototype column starts from (computed once: score runs per slider move)
             self._centre = (self.weight.mean(0), self.bias.mean(), self.proto_codes.mean(0), self.proto_sq.mean())
 
@@ -292,30 +293,13 @@ class GZSLHead:
     def column_change(self, codes: np.ndarray, old_row, new_row, prototype_fn) -> ColumnChange | None:
         """How far a drawn class's column (c . w + b) can move for each image c when its row changes.
 
-        c . dw + db = m . dw + db + (c - m) . dw, and |(c - m) . dw| <= |c - m| |dw| (m the mean code):
-        one matrix-vector product over the codes, once per codes array, then a few numbers per move.
-        None for a trained class's row (its column is the classifier's).
+        ``live_page.CodeSpread`` bounds it; None for a trained class's row (its column is the classifier's).
         """
         rows = np.ascontiguousarray(np.stack([old_row, new_row]), dtype=np.float32)
         if (match_rows(self._keys, rows) >= 0).any():
             return None
         (w0, b0), (w1, b1) = (self.drawn_columns(rows[i : i + 1], prototype_fn) for i in (0, 1))
-        dw, db = (w1[0] - w0[0]).astype(np.float64), float(b1[0]) - float(b0[0])
-        mean, spread = self._code_spread(codes)
-        shift = float(mean @ dw) + db
-        return ColumnChange(shift, shift, float(np.linalg.norm(dw)), spread)
-
-    def _code_spread(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cached = self._spread
-        if cached is not None and cached[0] is codes:
-            return cached[1], cached[2]
-        mean = np.mean(codes, axis=0, dtype=np.float64)
-        spread = np.empty(len(codes))
-        for start in range(0, len(codes), 8192):  # chunks: a float64 copy of 100,000 codes would be 140 MB
-            part = np.asarray(codes[start : start + 8192], np.float64) - mean
-            spread[start : start + len(part)] = np.sqrt(np.einsum("ij,ij->i", part, part))
-        self._spread = (codes, mean, spread)
-        return mean, spread
+        return self._spread.change(codes, w1[0] - w0[0], float(b1[0]) - float(b0[0]))
 
     def _known_logits(self, codes: np.ndarray) -> np.ndarray:
         """Logits of every known class, cached for the last codes array (the app scores one array again and again)."""

@@ -413,8 +413,8 @@ class Session:
             method, codes = self.active().method, self.all_codes()
             boost = calibration(classes.kinds, request.gamma)
             score = partial(score_in_chunks, method.score)
-            if on_page is None or request.first_rows <= 0:
-                if on_page is not None:  # the gallery is not ranking: the selected image's scores first
+            if on_page is None or request.first_rows <= 0 or not method.bounded_columns:
+                if on_page is not None:  # no page to rank first: the selected image's scores first
                     on_page(scored(None, final=False))
                 rank = self.ranker.rank(score, codes, classes.matrix, classes.draft_column, boost)
             else:

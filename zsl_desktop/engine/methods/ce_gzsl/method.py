@@ -154,6 +154,7 @@ class _CEGZSLBase(Method):
 
     feature_kind = "pooled"
     generative = True
+    bounded_columns = True  # a drawn class's comparator column: column_change
     variant = "ce-gzsl"
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):

@@ -159,6 +159,7 @@ class GSMFlow(Method):
     """GSMFlow on pooled features; see the module docstring for the model, API and deviations."""
 
     name = "gsmflow"
+    bounded_columns = True  # a drawn class's column is linear in the codes: column_change
     title = "GSMFlow (Chen et al., ACM MM 2021 / TMM)"
     feature_kind = "pooled"
     generative = True
