@@ -132,6 +132,21 @@ def test_a_stale_move_stops_after_its_page():
     assert stopped is None and len(pages) == 1  # the page went out, the rest of the column was not kept
 
 
+def test_without_a_page_the_whole_column_is_finished_even_when_stale():
+    """No reference yet (or too loose a bound): the whole column is the only answer and the next reference."""
+    rng = np.random.default_rng(6)
+    codes = rng.normal(size=(2000, 4))
+    matrix = rng.normal(size=(3, 4))
+    method, ranker, pages = _Linear(codes), LiveRanker(), []
+    first = ranker.rank_page_first(
+        method.score, codes, matrix, 2, np.zeros(3), _column(method, pages, stale=lambda: True)
+    )
+    assert first is not None and not pages
+    matrix[2, 0] += 0.05
+    ranker.rank_page_first(method.score, codes, matrix, 2, np.zeros(3), _column(method, pages))
+    assert len(pages) == 1  # the finished column became the reference of the next move
+
+
 def test_log_probability_of_key_is_the_softmax_probability():
     scores = np.array([[1.0, 2.0, 3.0], [40.0, -3.0, 0.5]])
     key = scores[:, 0] - logsumexp(scores[:, 1:])

@@ -167,7 +167,9 @@ class LiveRanker:
             values = log_probability_of_key(own_rows - others_lse[rows])
             self.pages += 1
             live.on_page(provisional_ranking(len(codes), rows, values))
-        whole = live.whole(row, live.stale)
+        # Without a page the whole column is this move's only answer and the next move's reference: it is
+        # finished even when a newer move waits (else a drag faster than one column would never get a page).
+        whole = live.whole(row, live.stale if rows is not None else (lambda: False))
         if whole is None:
             return None
         own = np.asarray(whole, np.float64) + offset
