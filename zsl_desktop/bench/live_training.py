@@ -20,8 +20,8 @@ import threading
 import time
 
 from zsl_desktop.app.workers import LONG_JOB_NICENESS, TRAINING_NICENESS, lower_priority
-from zsl_desktop.bench.live_edits import PAGE_ROWS, LiveEdits
-from zsl_desktop.bench.runner import Row, Sizes, percentile_ms, trained_method
+from zsl_desktop.bench.live_edits import PAGE_ROWS, LiveEdits, live_subject
+from zsl_desktop.bench.runner import Row, Sizes, percentile_ms
 
 DRAG_MOVES = 10
 DRAG_GAP_S = 0.033  # a slider sends a move per frame or two
@@ -111,8 +111,8 @@ def bench_live_while_training(
     train_on, features = (dataset, features) if features is not None else training_data(dataset, real_cub)
     rows = []
     for name in methods or method_names():
-        method, origin = trained_method(name, dataset)
-        edits = LiveEdits(method, dataset, sizes.rescore_images)
+        method, origin, scored_on = live_subject(name, dataset, real_cub)
+        edits = LiveEdits(method, scored_on, sizes.rescore_images)
         figures = {}
         for condition in ("alone", "not deferring", "deferring"):
             trainer = None

@@ -138,20 +138,20 @@ def trained_method(name: str, dataset, seed: int = 0):
     return method, "1 epoch on random features"
 
 
-def bench_rescoring(dataset, sizes: Sizes, methods=None, report=None) -> list[Row]:
+def bench_rescoring(dataset, sizes: Sizes, methods=None, report=None, real_cub: bool = True) -> list[Row]:
     """A user class edited with a slider -> its scores for every image, and the selected image's scores.
 
     This times the app's own live job (``Session.live_scores``, ``live_edits``): the gallery's first
     PAGE_ROWS rows of the ranking and the selected image's row over every class until they are final
     (the target: what the user sees), and until every image's score is final.
     """
-    from zsl_desktop.bench.live_edits import PAGE_ROWS, LiveEdits
+    from zsl_desktop.bench.live_edits import PAGE_ROWS, LiveEdits, live_subject
     from zsl_desktop.engine.methods import method_names
 
     rows = []
     for name in methods or method_names():
-        method, origin = trained_method(name, dataset)
-        edits = LiveEdits(method, dataset, sizes.rescore_images)
+        method, origin, scored_on = live_subject(name, dataset, real_cub)
+        edits = LiveEdits(method, scored_on, sizes.rescore_images)
         live, full = [], []
         for edit in range(sizes.rescore_edits):
             request = edits.next()
@@ -338,14 +338,15 @@ def run(
     if "rescore" in sections:
         say(f"live re-scoring of {sizes.rescore_images:,} images, each method…")
         threads.configure(threads.worker_threads())
-        rows += bench_rescoring(dataset, sizes, methods, report=report)
+        rows += bench_rescoring(dataset, sizes, methods, report=report, real_cub=real_cub)
     if "scale" in sections:
         from zsl_desktop.bench import scale
 
         say(f"live re-scoring of {sizes.scale_images:,} images, each method…")
         threads.configure(threads.worker_threads())
         big = replace(sizes, rescore_images=sizes.scale_images, rescore_edits=sizes.scale_edits)
-        rows += [replace(r, section="scale") for r in bench_rescoring(dataset, big, methods, report=report)]
+        big_rows = bench_rescoring(dataset, big, methods, report=report, real_cub=real_cub)
+        rows += [replace(r, section="scale") for r in big_rows]
         say(f"the app with {sizes.scale_images:,} images: start-up, gallery scrolling, memory…")
         scale_rows = [Row(**r) for r in scale.run(sizes)]
         rows += scale_rows
