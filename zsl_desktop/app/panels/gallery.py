@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from zsl_desktop.app import theme
-from zsl_desktop.app.widgets.thumbnails import THUMB, GalleryModel, ItemRole, ThumbDelegate
+from zsl_desktop.app.widgets.thumb_delegate import ThumbDelegate
+from zsl_desktop.app.widgets.thumbnails import THUMB, GalleryModel, ItemRole
 
 
 @dataclass(frozen=True)
