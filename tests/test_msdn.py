@@ -322,7 +322,7 @@ def test_members_average_the_codes_of_every_final_model_and_survive_a_weights_on
         m = MSDN(info, HP)
         list(m.fit(replace(data, seed=seed), Control(), epochs=2))
         models.append(m)
-    assert MSDN(info, HP).final_models() == 3 and MSDN(info, {"final_models": "1"}).final_models() == 1
+    assert MSDN(info, HP).final_models() == 5 and MSDN(info, {"final_models": "1"}).final_models() == 1
     second = MSDN(info, HP)
     second.adopt_members(models[0])
     list(second.fit(replace(data, seed=1007), Control(), epochs=2))  # trains its own net, keeps the member

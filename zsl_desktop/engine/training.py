@@ -14,7 +14,7 @@ Model selection (METHODS.md decision 1):
   (``Method.gamma_transfer``): on trainval minus a few calibration images per
   class, gamma rejecting that share of them; or on all of trainval, gamma the
   mean of the fold models' gammas there. A method may ask for several final
-  models (``Method.final_models``, MSDN: 3), trained one after another with
+  models (``Method.final_models``, MSDN: 5), trained one after another with
   their own seeds and averaged (``_final_phases``). The test split is never
   looked at before the end.
 - ``select="test"``: one phase on trainval, evaluated on the test split every
