@@ -2,6 +2,7 @@
 
 import io
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from zsl_desktop.engine.methods.base import Cancelled, Control, EpochEnd, Featur
 from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.methods.msdn import (
     MSDN,
+    PARAMETER_NAMES,
     cross_entropy_loss,
     distillation_loss,
     jensen_shannon,
@@ -311,6 +313,42 @@ def test_resume_continues_exactly_where_the_run_stopped():
     np.testing.assert_allclose(first_losses + _losses(events), straight_losses, rtol=1e-5)
     for key, value in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_members_average_the_codes_of_every_final_model_and_survive_a_weights_only_file():
+    info, data = _toy_problem()
+    models = []
+    for seed in (7, 1007, 2007):  # three final models, as the trainer trains them (one seed each)
+        m = MSDN(info, HP)
+        list(m.fit(replace(data, seed=seed), Control(), epochs=2))
+        models.append(m)
+    assert MSDN(info, HP).final_models() == 5 and MSDN(info, {"final_models": "1"}).final_models() == 1
+    second = MSDN(info, HP)
+    second.adopt_members(models[0])
+    list(second.fit(replace(data, seed=1007), Control(), epochs=2))  # trains its own net, keeps the member
+    last = MSDN(info, HP)
+    last.adopt_members(second)
+    list(last.fit(replace(data, seed=2007), Control(), epochs=2))
+    x = data.features.rows("grid", np.arange(9))
+    mean = sum(m.encode(x) for m in models) / 3
+    np.testing.assert_allclose(last.encode(x), mean, rtol=1e-5, atol=1e-6)
+    explanation = last.explain(x[0])
+    np.testing.assert_allclose(explanation.attribute_scores, mean[0], rtol=1e-5, atol=1e-6)
+    assert explanation.attention.shape == (12, 2, 2)
+    np.testing.assert_allclose(explanation.attention.sum((1, 2)), 1.0, rtol=1e-5)  # a mean of softmaxes
+
+    state = last.state_dict()
+    assert {k for k in state if k.startswith("member")} == {f"member{i}.{n}" for i in (0, 1) for n in PARAMETER_NAMES}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    loaded = MSDN(info, HP)
+    loaded.load_state_dict(torch.load(buffer, weights_only=True))
+    np.testing.assert_array_equal(loaded.encode(x), last.encode(x))
+    with pytest.raises(ValueError, match="members are incomplete"):
+        MSDN(info, HP).load_state_dict({k: v for k, v in state.items() if k != "member1.W_2"})
+    with pytest.raises(TypeError):
+        MSDN(info, HP).adopt_members(object())
 
 
 def test_paper_distillation_and_normalised_v_train_too():

@@ -30,7 +30,7 @@ def test_validation_selection_then_final_retrain(birds_features, tmp_path):
     events = _events(dataset, features, config, checkpoint_path=tmp_path / "m.pt")
     folds = config.folds
     phases = [e.name for e in events if isinstance(e, Phase)]
-    assert phases == ["select"] * folds + ["final"]
+    assert phases == ["select"] * folds + ["final"] * 5  # MSDN averages five final models
     validations = [e for e in events if isinstance(e, Validation)]
     assert [(v.fold, v.epoch) for v in validations] == [(k, e) for k in range(folds) for e in (1, 2, 3)]
     assert all(v.split == "validation" and v.folds == folds for v in validations)
@@ -50,9 +50,13 @@ def test_validation_selection_then_final_retrain(birds_features, tmp_path):
     assert (
         header["gamma"] == pytest.approx(sum(selection["fold_gamma"]) / folds) and len(selection["fold_gamma"]) == folds
     )
+    assert selection["final_seeds"] == [1, 1001, 2001, 3001, 4001]
+    members = {k.split(".")[0] for k in load_checkpoint(tmp_path / "m.pt").state if k.startswith("member")}
+    assert members == {f"member{i}" for i in range(4)}
     final = events.index(next(e for e in events if isinstance(e, Phase) and e.name == "final"))
     final_steps = [e for e in events[final:] if isinstance(e, Step)]
-    assert final_steps[-1].total == header["epochs"] * -(-len(dataset.splits["trainval"]) // 16)
+    per_model = header["epochs"] * -(-len(dataset.splits["trainval"]) // 16)
+    assert final_steps[-1].total == per_model and len(final_steps) == 5 * per_model
     assert 0 <= header["metrics"]["zsl_t1"] <= 1
     assert not resume_path(tmp_path / "m.pt").exists()
     check_compatible(load_checkpoint(tmp_path / "m.pt"), dataset)
@@ -104,6 +108,29 @@ def test_resume_continues_after_the_last_finished_epoch(birds_features, tmp_path
     assert any("resumed select phase after epoch 2" in t for t in texts)
     assert [(e.fold, e.epoch) for e in events if isinstance(e, Validation)][:2] == [(0, 3), (1, 1)]
     assert path.exists() and isinstance(events[-1], Finished) and not events[-1].cancelled
+
+
+def test_resume_inside_the_second_final_model_keeps_the_first(birds_features, tmp_path):
+    dataset, features = birds_features
+    config = TrainConfig(method="msdn", epochs=2, seed=3, hparams={"batch_size": 16, "final_models": 3}, folds=1)
+    straight = run_to_end(train(dataset, features, config, checkpoint_path=tmp_path / "s.pt"), lambda e: None)
+    path, control, finals = tmp_path / "r.pt", Control(), []
+
+    def stop_in_the_second_final_model(event):
+        if isinstance(event, Phase) and event.name == "final":
+            finals.append(event)
+        if len(finals) == 2 and isinstance(event, EpochEnd):  # the resume file is now the second model's
+            control.cancel()
+
+    assert run_to_end(train(dataset, features, config, control, checkpoint_path=path), stop_in_the_second_final_model)
+    assert resume_path(path).exists() and not path.exists()
+    events = _events(dataset, features, config, checkpoint_path=path, resume=True)
+    described = [e.description for e in events if isinstance(e, Phase)]
+    assert len(described) == 2 and "model 2 of 3, seed 1003" in described[0]  # the first is not trained again
+    resumed = load_checkpoint(path).state
+    for key, value in load_checkpoint(tmp_path / "s.pt").state.items():
+        torch.testing.assert_close(resumed[key], value, rtol=0, atol=0)
+    assert straight.report.as_dict() == events[-1].report.as_dict()
 
 
 def test_test_selection_is_labelled(birds_features, tmp_path):

@@ -13,8 +13,10 @@ Model selection (METHODS.md decision 1):
   epochs (same seed) and puts gamma at that share, the method's way
   (``Method.gamma_transfer``): on trainval minus a few calibration images per
   class, gamma rejecting that share of them; or on all of trainval, gamma the
-  mean of the fold models' gammas there. The test split is never looked at
-  before the end.
+  mean of the fold models' gammas there. A method may ask for several final
+  models (``Method.final_models``, MSDN: 5), trained one after another with
+  their own seeds and averaged (``_final_phases``). The test split is never
+  looked at before the end.
 - ``select="test"``: one phase on trainval, evaluated on the test split every
   epoch, best H kept. Only for reproducing published tables; every report
   says so.
@@ -63,6 +65,7 @@ CALIBRATION_FRACTION = 0.1  # of each seen class, kept out of the final run to p
 GAMMA_TRANSFERS = ("calibration", "folds")  # Method.gamma_transfer
 SELECTION_FOLDS = 3  # groups of pseudo-unseen classes, each trained and validated in turn
 SMOOTH_EPOCHS = 3  # moving-average window over the fold-mean validation curve
+FINAL_SEED_STEP = 1000  # final model j trains with seed + j * 1000, away from the seeds users pick
 
 
 @dataclass(frozen=True)
@@ -323,10 +326,8 @@ def train(
             final_train, calibration_idx = hold_out_per_class(
                 final_train, dataset.labels, config.seed + 7, fraction=CALIBRATION_FRACTION
             )
-        yield Phase("final", f"retraining on trainval for {best_epoch} epochs", best_epoch)
-        done = yield from run.phase(
-            "final", final_train, seen, best_epoch, None, saved, carry={"epoch": best_epoch, "metrics": {}}
-        )
+        count = build_method(dataset, features, config).final_models()
+        done = yield from _final_phases(run, final_train, seen, best_epoch, count, saved)
         if done is None:
             return (yield from run.cancelled())
         method = run.trained
@@ -344,6 +345,7 @@ def train(
             "smooth_epochs": config.smooth_epochs,
             "epoch_tolerance": get_method(config.method).epoch_tolerance,
             "calibration_images": int(len(calibration_idx)),
+            "final_seeds": [config.seed + j * FINAL_SEED_STEP for j in range(count)],
         }
     else:
 
@@ -418,6 +420,34 @@ def train(
     return finished
 
 
+def _final_phases(run, index, seen, epochs, count, saved):
+    """Train the ``count`` final models (seeds ``seed + j * FINAL_SEED_STEP``), each next one holding the
+    earlier ones as members (``Method.adopt_members``), so the last is the average and every resume file
+    holds all finished models. Yields events; returns the last phase's result, or None if cancelled."""
+    first = 0  # a run interrupted in final model j continues there; models 0..j-1 are in its state
+    if saved is not None and saved["phase"].startswith("final"):
+        first = min(int(saved["phase"][len("final") :] or 0), count - 1)
+    for j in range(first, count):
+        seed = run.config.seed + j * FINAL_SEED_STEP
+        which = f" (model {j + 1} of {count}, seed {seed})" if count > 1 else ""
+        yield Phase("final", f"retraining on trainval for {epochs} epochs{which}", epochs)
+        done = yield from run.phase(
+            "final" if j == 0 else f"final{j}",
+            index,
+            seen,
+            epochs,
+            None,
+            saved,
+            carry={"epoch": epochs, "metrics": {}},
+            seed=seed,
+            members=run.trained if j > first else None,
+        )
+        if done is None:
+            return None
+        saved = None
+    return done
+
+
 class _Run:
     """One training run's phases, with per-epoch resume files."""
 
@@ -435,13 +465,29 @@ class _Run:
             raise RuntimeError("no training phase has started")
         return self.method
 
-    def phase(self, name, index, train_classes, epochs, evaluate, saved, carry=None, keep_best_state=False):
+    def phase(
+        self,
+        name,
+        index,
+        train_classes,
+        epochs,
+        evaluate,
+        saved,
+        carry=None,
+        keep_best_state=False,
+        seed=None,
+        members=None,
+    ):
         """Train one phase; yields events, returns the best ``{"epoch", "metrics"[, "state"]}`` or None if cancelled.
+
+        ``seed``: of this phase's model (default the run's); ``members``: a trained method whose model(s)
+        this one averages with (``Method.adopt_members``; several final models).
 
         Out of memory inside ``fit`` is not the end: the phase goes back to the state after the last
         finished epoch and continues with half the batch, then on the CPU (``_shrink``), saying so.
         """
-        self.method = build_method(self.dataset, self.features, self.config).to(self.device)
+        seed = self.config.seed if seed is None else seed
+        self.method = self._build(members)
         start, best = 0, carry
         if saved is not None and saved["phase"] == name:
             self.method.load_state_dict(saved["state"])
@@ -455,7 +501,7 @@ class _Run:
                 index,
                 train_classes,
                 self.device,
-                self.config.seed,
+                seed,
                 self.config.backbone,
                 self.config.input_size,
                 mirrored=self.config.flips in ("train", "both"),
@@ -493,10 +539,16 @@ class _Run:
                 text = self._shrink(exc, start)
                 log.warning(text)
                 yield Message(text)
-                self.method = build_method(self.dataset, self.features, self.config).to(self.device)
+                self.method = self._build(members)
                 if last_epoch_state is not None:
                     self.method.load_state_dict(last_epoch_state)
         return best if best is not None else {"epoch": epochs, "metrics": {"gamma": 0.0, "h": 0.0}}
+
+    def _build(self, members) -> Method:
+        method = build_method(self.dataset, self.features, self.config).to(self.device)
+        if members is not None:
+            method.adopt_members(members)
+        return method
 
     def _shrink(self, exc: BaseException, epoch: int) -> str:
         """Half the batch (methods with ``batch_size``), else the CPU; what was done, for the user."""

@@ -200,6 +200,15 @@ class Method(abc.ABC):
     def synthesize(self, class_attributes: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
         raise NotImplementedError(f"{self.name} is not generative")
 
+    # -- several final models (validation selection) --------------------------------
+    def final_models(self) -> int:
+        """How many final models the trainer trains, each with its own seed, and averages (engine.training)."""
+        return 1
+
+    def adopt_members(self, trained: "Method") -> None:
+        """Keep ``trained``'s model(s) as members averaged with this one's (only when ``final_models() > 1``)."""
+        raise NotImplementedError(f"{self.name} does not average several models")
+
     # -- persistence ------------------------------------------------------------
     @abc.abstractmethod
     def state_dict(self) -> dict:
