@@ -156,6 +156,8 @@ def open_session(spec: DatasetSpec, control, emit_event):
             return
         yield Progress("warmup", 0, 1, "warming up")
         prewarm_imports()
+        if control.cancelled:  # the window closed meanwhile: no training step to warm up
+            return
         warm_up(session)
         yield Progress("warmup", 1, 1, "ready")
 
