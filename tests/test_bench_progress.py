@@ -29,8 +29,8 @@ def test_the_app_rows_are_reported_one_child_at_a_time(monkeypatch):
     assert len(reported) == len(rows) == 7
     # Each row is said before the next child starts: first launch (empty home, to the end), start-ups, smooth, memory.
     assert log[0] == ("child", "startup", True, True) and log[1][0] == log[2][0] == "row"
-    assert [log[i][1] for i in children] == ["startup", "startup", "startup", "smooth", "memory"]
-    smooth, memory = children[3], children[4]
+    assert [log[i][1] for i in children] == ["startup", "startup", "startup", "smooth", "prepare", "memory"]
+    smooth, memory = children[3], children[5]
     assert any(smooth < i < memory for i in reported) and reported[-1] > memory
     first = {r.name: r for r in rows}["first launch, empty user folder: first predictions"]
     assert first.target == "<= 15" and first.ok
