@@ -78,3 +78,11 @@ def test_the_cli_prints_each_figure_on_stderr_before_the_table(monkeypatch, caps
     rescore = [i for i in figures if lines[i].startswith("  rescore:")]
     assert said[0] < rescore[0] and rescore[-1] < said[1] < figures[-1]  # each figure said within its section
     assert "fraction of the compute bound" in out and "fraction of the compute bound" in lines[figures[-1]]
+
+
+def test_a_childs_peak_memory_is_its_own(tmp_path):
+    """ru_maxrss survives execve on Linux (a child reported the bench's own peak); VmHWM is the process's own."""
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t 9000000 kB\nVmHWM:\t  2048000 kB\nVmRSS:\t 1024000 kB\n")
+    assert ui.own_peak_rss_mb(str(status)) == 2000.0
+    assert ui.own_peak_rss_mb(str(tmp_path / "absent")) > 0  # elsewhere: getrusage's figure
