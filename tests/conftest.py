@@ -36,10 +36,18 @@ def fresh_builtin(tmp_path_factory):
     """The full built-in birds regenerated from nothing, once per session: every shipped model is checked on it.
 
     The generator is deterministic, so the regenerated set must carry the checkpoints' fingerprint.
+    Drawn as the first launch draws, one process per core (the suite's largest set-up: 3,000 birds);
+    tests/test_first_launch.py checks that this drawing equals ``generate()``'s.
     """
-    from zsl_desktop.engine.data import load_builtin
+    from zsl_desktop.engine.data.builtin_chunks import BirdDrawing
+    from zsl_desktop.engine.data.cub import load_cub
 
-    return load_builtin(root=tmp_path_factory.mktemp("fresh") / "builtin_birds")
+    root = tmp_path_factory.mktemp("fresh") / "builtin_birds"
+    with BirdDrawing(root) as drawing:
+        for _ in drawing.draw(drawing.plan):
+            pass
+        drawing.install()
+    return load_cub(root, name="builtin")
 
 
 @pytest.fixture(scope="session")

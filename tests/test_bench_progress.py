@@ -29,8 +29,8 @@ def test_the_app_rows_are_reported_one_child_at_a_time(monkeypatch):
     assert len(reported) == len(rows) == 7
     # Each row is said before the next child starts: first launch (empty home, to the end), start-ups, smooth, memory.
     assert log[0] == ("child", "startup", True, True) and log[1][0] == log[2][0] == "row"
-    assert [log[i][1] for i in children] == ["startup", "startup", "startup", "smooth", "memory"]
-    smooth, memory = children[3], children[4]
+    assert [log[i][1] for i in children] == ["startup", "startup", "startup", "smooth", "prepare", "memory"]
+    smooth, memory = children[3], children[5]
     assert any(smooth < i < memory for i in reported) and reported[-1] > memory
     first = {r.name: r for r in rows}["first launch, empty user folder: first predictions"]
     assert first.target == "<= 15" and first.ok
@@ -78,3 +78,11 @@ def test_the_cli_prints_each_figure_on_stderr_before_the_table(monkeypatch, caps
     rescore = [i for i in figures if lines[i].startswith("  rescore:")]
     assert said[0] < rescore[0] and rescore[-1] < said[1] < figures[-1]  # each figure said within its section
     assert "fraction of the compute bound" in out and "fraction of the compute bound" in lines[figures[-1]]
+
+
+def test_a_childs_peak_memory_is_its_own(tmp_path):
+    """ru_maxrss survives execve on Linux (a child reported the bench's own peak); VmHWM is the process's own."""
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t 9000000 kB\nVmHWM:\t  2048000 kB\nVmRSS:\t 1024000 kB\n")
+    assert ui.own_peak_rss_mb(str(status)) == 2000.0
+    assert ui.own_peak_rss_mb(str(tmp_path / "absent")) > 0  # elsewhere: getrusage's figure

@@ -131,3 +131,18 @@ def test_a_split_file_for_another_dataset_is_refused(tmp_path, shared_data):
     write_cub(tmp_path)
     with pytest.raises(DatasetError, match="att_splits.mat"):
         load_cub(tmp_path, split_file=shared_data / "xlsa17" / "CUB" / "att_splits.mat")
+
+
+def test_image_attributes_fast_parser_matches_the_line_reader(tmp_path, monkeypatch):
+    """numpy's parser (on the way to the first predictions) reads what the line-by-line reader reads:
+    odd lines with extra fields, CRLF endings, blank lines, and ids of absent images (ignored)."""
+    from zsl_desktop.engine.data import cub
+
+    write_cub(tmp_path, missing=2)
+    labels = tmp_path / "attributes" / "image_attribute_labels.txt"
+    labels.write_text(labels.read_text() + "\n7 2 1 3 0\n")  # a blank line, and image 7 again (the last wins)
+    fast = load_cub(tmp_path).image_attributes
+    monkeypatch.setattr(cub, "_image_attributes_fast", lambda *args: None)
+    slow = load_cub(tmp_path).image_attributes
+    assert fast.shape == (10, 4) and np.array_equal(fast, slow)
+    assert fast[6, 1] == 1.0

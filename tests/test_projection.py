@@ -113,11 +113,11 @@ def test_project_pca_and_tsne_caps():
 
 
 def test_project_tsne_shows_every_row_up_to_the_cap():
-    labels = np.arange(5000) % 7
-    x = np.random.default_rng(0).normal(size=(5000, 4)).astype(np.float32)
-    p = project(x, labels, "tsne", cap=10_000, iterations=2, rows=np.arange(4000))
-    assert len(p.rows) == 4000 and p.points.shape == (4000, 2)  # no t-SNE-only cap any more
-    assert len(project(x, labels, "tsne", cap=MAX_CAP + 1, iterations=2).rows) == 5000
+    labels = np.arange(3000) % 7  # above the old t-SNE-only cap of 2,000 points
+    x = np.random.default_rng(0).normal(size=(3000, 4)).astype(np.float32)
+    p = project(x, labels, "tsne", cap=10_000, iterations=2, rows=np.arange(2500))
+    assert len(p.rows) == 2500 and p.points.shape == (2500, 2)  # no t-SNE-only cap any more
+    assert len(project(x, labels, "tsne", cap=MAX_CAP + 1, iterations=2).rows) == 3000
 
 
 def test_project_rejects_unknown_method():

@@ -21,6 +21,7 @@ Why it is shaped like this (UI.md 3.2-3.3, measured on this machine):
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import replace
 from functools import partial
@@ -92,6 +93,7 @@ class EngineBridge(QObject):
         self._rid = 0
         self._latest: dict[str, int] = {}
         self._long: LongJobThread | None = None
+        self._first_live: threading.Event | None = None  # the opening's warm-up waits for it (open_dataset)
         self._results = {
             "live": self.live_scores,
             "draft": self.draft_cluster,
@@ -144,9 +146,15 @@ class EngineBridge(QObject):
         self.busy_changed.emit(True)
         return True
 
-    def open_dataset(self, spec: DatasetSpec) -> bool:
-        """Generate/load a dataset, extract its features, load a model. Returns False when busy."""
-        spec = replace(spec, generation=self.generation + 1)  # a first launch uses this one and the next
+    def open_dataset(self, spec: DatasetSpec, warm_up_after_predictions: bool = False) -> bool:
+        """Generate/load a dataset, extract its features, load a model. Returns False when busy.
+
+        ``warm_up_after_predictions``: the opening's warm-up waits for the first live scores to arrive
+        here (the window's controller asks for them as soon as a model is in), so it does not slow them.
+        """
+        gate = threading.Event() if warm_up_after_predictions else None
+        self._first_live = gate
+        spec = replace(spec, generation=self.generation + 1, warm_up_after=gate)  # a first launch uses two
         return self._start_long("open", f"Opening {spec.title}", partial(open_session, spec))
 
     def load_checkpoint(self, path) -> bool:
@@ -320,6 +328,8 @@ class EngineBridge(QObject):
 
     @Slot(str, int, object)
     def _on_short_result(self, kind: str, rid: int, value) -> None:
+        if kind == "live":
+            self._predictions_shown()
         if not self._current(kind, rid, value):
             return
         if kind.startswith("loose-"):
@@ -336,12 +346,20 @@ class EngineBridge(QObject):
 
     @Slot(str, int, str)
     def _on_short_failed(self, kind: str, rid: int, message: str) -> None:
+        if kind == "live":
+            self._predictions_shown()
         if self._latest.get(kind) != rid:
             return
         if kind.startswith("loose-"):
             self._latest.pop(kind, None)
             kind = "loose"
         self.short_failed.emit(kind, message)
+
+    def _predictions_shown(self) -> None:
+        """A live job finished: the opening's warm-up may start (see ``open_dataset``)."""
+        if self._first_live is not None:
+            self._first_live.set()
+            self._first_live = None
 
     @Slot(object)
     def _on_thumbnails(self, batch) -> None:

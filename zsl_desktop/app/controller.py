@@ -73,6 +73,7 @@ class Controller(QObject):
         self.live_requests = 0
         self._selecting = False
         self._projection_due = False
+        self._after_first_live = False  # every image's scores and the evaluation wait for the first live scores
         self._folder: dict | None = None  # the folder being added: first item, count, errors
         self._folder_due: list | None = None  # a folder to add once the running long job ends
         self._live_timer = QTimer(self)
@@ -167,6 +168,7 @@ class Controller(QObject):
     @Slot(object)
     def on_model_changed(self, summary) -> None:
         self.model = summary
+        self._after_first_live = False
         if summary is not None:
             self.model_loading = False
         self.all_scores = None
@@ -185,11 +187,22 @@ class Controller(QObject):
                 f"Model: {summary.title} — test H {100 * metrics.get('h', 0):.1f}%, "
                 f"ZSL {100 * metrics.get('zsl_t1', 0):.1f}%"
             )
-        self.request_all_scores()
-        self.bridge.request_evaluation()
+        self._after_first_live = True
         if self.item is not None:
             self.bridge.request_explain(self.item)
         self.schedule_live()
+
+    def _request_after_first_live(self) -> None:
+        """Every image's scores and the test-split evaluation, once the first live scores are in.
+
+        Why: both are seconds of work at 100,000 images (the evaluation encodes every test image); asked
+        for at once they ran before or beside the selected image's predictions and delayed them.
+        """
+        if not self._after_first_live:
+            return
+        self._after_first_live = False
+        self.request_all_scores()
+        self.bridge.request_evaluation()
 
     def model_message(self) -> str:
         """Why there are no attention maps or scores right now, from the real state (loading / none)."""
@@ -302,6 +315,7 @@ class Controller(QObject):
             self._update_summary()
         if live.final or live.draft_rank is not None:  # an early answer without a ranking keeps the last one
             self.gallery.set_rank_scores(live.draft_rank)
+        self._request_after_first_live()
 
     @Slot(bool)
     def on_rank_toggled(self, on: bool) -> None:
@@ -460,6 +474,8 @@ class Controller(QObject):
 
     @Slot(str, str)
     def on_short_failed(self, kind: str, message: str) -> None:
+        if kind == "live":
+            self._request_after_first_live()
         if kind in NEEDS_A_MODEL and self.model is None:
             return  # it raced the model going away; the panels already say there is no model
         if kind == "explain":

@@ -67,7 +67,7 @@ class WindowActions:
             from dataclasses import replace
 
             spec = replace(spec, remembered=self.settings.remembered_checkpoints())
-        if not self.bridge.open_dataset(spec):
+        if not self.bridge.open_dataset(spec, warm_up_after_predictions=True):
             return False
         self.image_view.show_message(f"Opening {spec.title}…")
         return True

@@ -206,9 +206,13 @@ def _read_image_attributes(root: Path, image_ids: np.ndarray, num_attributes: in
     path = root / "attributes" / "image_attribute_labels.txt"
     if not path.is_file():
         return None
+    contents = read_text(path)  # the file gate
+    fast = _image_attributes_fast(contents, image_ids, num_attributes)
+    if fast is not None:
+        return fast
     row_of = {int(i): r for r, i in enumerate(image_ids)}
     out = np.zeros((len(image_ids), num_attributes), np.float32)
-    for line, text in enumerate(read_text(path).splitlines(), start=1):
+    for line, text in enumerate(contents.splitlines(), start=1):
         fields = text.split()
         if not fields:
             continue
@@ -223,6 +227,25 @@ def _read_image_attributes(root: Path, image_ids: np.ndarray, num_attributes: in
         r = row_of.get(image_id)
         if r is not None:
             out[r, attribute_id - 1] = float(present)
+    return out
+
+
+def _image_attributes_fast(text: str, image_ids: np.ndarray, num_attributes: int):
+    """``_read_image_attributes`` by numpy's parser (a tenth of the time: it is on the way to the first
+    predictions); None when the file has a problem, so that the line-by-line reader names the line."""
+    try:
+        table = np.loadtxt(io.StringIO(text), usecols=(0, 1, 2), dtype=np.int64, ndmin=2)
+    except ValueError:
+        return None
+    image, attribute, present = table[:, 0], table[:, 1], table[:, 2]
+    if len(table) and not (attribute.min() >= 1 and attribute.max() <= num_attributes):
+        return None
+    ids = np.asarray(image_ids, np.int64)
+    order = np.argsort(ids, kind="stable")
+    at = np.minimum(np.searchsorted(ids[order], image), max(len(ids) - 1, 0))
+    known = ids[order][at] == image if len(ids) else np.zeros(len(image), bool)
+    out = np.zeros((len(ids), num_attributes), np.float32)
+    out[order[at[known]], attribute[known] - 1] = present[known]
     return out
 
 

@@ -8,6 +8,7 @@ new ``Session``: from then on every command goes to it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class DatasetSpec:
     backbone: str = "efficientnet_lite0"
     input_size: int = 224
     warm_up: bool = True
+    # A threading.Event the app sets once the first predictions are on screen: the warm-up waits for it
+    # (at most WARM_UP_WAIT_S), since its imports hold the GIL for a second or more (see wait_for_gate).
+    warm_up_after: object = None
     generation: int = 0
 
     @property
@@ -145,13 +149,34 @@ def open_session(spec: DatasetSpec, control, emit_event):
             break
 
     # Stage 4: warm-up, so the first real scoring and training step do not stall the GUI.
-    # After the model, not before: predictions need no optimizer, and torch's first one
+    # After the first predictions, not before: they need no optimizer, and torch's first one
     # imports torch._dynamo (1.4 s), which used to delay the first predictions by as much.
     if spec.warm_up:
+        if session.model is not None and not wait_for_gate(spec.warm_up_after, control):
+            return
         yield Progress("warmup", 0, 1, "warming up")
         prewarm_imports()
+        if control.cancelled:  # the window closed meanwhile: no training step to warm up
+            return
         warm_up(session)
         yield Progress("warmup", 1, 1, "ready")
+
+
+WARM_UP_WAIT_S = 10.0  # the warm-up's longest wait for the first predictions (an app that never shows any)
+
+
+def wait_for_gate(gate, control, limit: float = WARM_UP_WAIT_S) -> bool:
+    """Wait until ``gate`` (a threading.Event, or None: no wait) is set, at most ``limit`` seconds.
+
+    Why: on two cores the warm-up (torch's lazy imports, one training step) and the first predictions'
+    jobs share the GIL; measured at start-up, running both at once delayed the predictions. False when
+    ``control`` was cancelled meanwhile.
+    """
+    deadline = time.monotonic() + limit
+    while gate is not None and not gate.wait(0.05):
+        if control.cancelled or time.monotonic() > deadline:
+            break
+    return not control.cancelled
 
 
 def model_candidates(spec: DatasetSpec, dataset) -> list:
