@@ -104,6 +104,13 @@ class Method(abc.ABC):
     # earliest epoch within k standard errors of it (engine.selection.choose_operating_point).
     epoch_tolerance: ClassVar[float] = 0.0
 
+    @classmethod
+    def last_epochs_window(cls, hparams: dict) -> int:
+        """Validation selection: 0 chooses the final run's epoch on the folds' curves; k > 0 trains every
+        epoch, validates the folds on their last k epochs only and reads the rejection rate off those
+        (``engine.selection.choose_operating_point``'s ``last_epochs``). A method opts in by overriding."""
+        return 0
+
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         unknown = set(hparams or {}) - set(self.default_hparams)
         if unknown:

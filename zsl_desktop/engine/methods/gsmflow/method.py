@@ -194,7 +194,13 @@ class GSMFlow(Method):
         "cls_beta1": 0.5,
         "code_pca": 128,
         "synth_from": 0,  # 0: the classifier's synthetic rows from the last flow; E: from the flows of epochs E..
+        "select_last": 0,  # 0: the epoch chosen on the folds; k: the last epoch, rate from the folds' last k epochs
     }
+
+    @classmethod
+    def last_epochs_window(cls, hparams: dict) -> int:
+        """``select_last`` (see ``Method.last_epochs_window`` and the module docstring)."""
+        return int(float({**cls.default_hparams, **(hparams or {})}["select_last"]))
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         super().__init__(info, hparams)
