@@ -357,8 +357,9 @@ def test_more_new_rows_than_the_prototype_cache_keeps_score_in_one_call():
     assert len(m._proto_cache) <= PROTO_CACHE
 
 
-def test_select_last_validates_only_the_last_epochs_and_trains_the_final_model_for_all_of_them(tmp_path):
-    """select_last k: the folds are validated on their last k epochs only; the final run takes every epoch."""
+def test_select_last_and_calibration_shape_the_validation_selection(tmp_path):
+    """select_last k: the folds are validated on their last k epochs only and the final run takes every epoch;
+    calibration f: the final run keeps f of each seen class aside to place gamma."""
     from zsl_desktop.engine.data.xlsa17 import load_xlsa17
     from zsl_desktop.engine.session import Session
     from zsl_desktop.engine.training import Validation
@@ -370,7 +371,8 @@ def test_select_last_validates_only_the_last_epochs_and_trains_the_final_model_f
     _write_xlsa17(folder)
     dataset = load_xlsa17(folder)
     session = Session(dataset)
-    hparams = {**TINY, "code_pca": 8, "mining": False, "select_last": 2}
+    assert GSMFlow.calibration_fraction({}) is None and GSMFlow.calibration_fraction({"calibration": "0.25"}) == 0.25
+    hparams = {**TINY, "code_pca": 8, "mining": False, "select_last": 2, "calibration": 0.25}
     config = TrainConfig(method="gsmflow", epochs=4, hparams=hparams, seed=0, folds=2)
     validated = []
     finished = run_to_end(
@@ -380,4 +382,5 @@ def test_select_last_validates_only_the_last_epochs_and_trains_the_final_model_f
     assert validated == [(0, 3), (0, 4), (1, 3), (1, 4)]
     selection = finished.header["selection"]
     assert selection["best_epoch"] == 4 and selection["last_epochs"] == 2
+    assert selection["calibration_images"] == 4 * 2  # a quarter of each seen class's 8 trainval images (default: 1)
     assert np.isfinite(finished.report.as_dict()["h"])

@@ -331,7 +331,10 @@ def train(
         final_train, calibration_idx = dataset.splits["trainval"], np.zeros(0, np.int64)
         if transfer == "calibration":
             final_train, calibration_idx = hold_out_per_class(
-                final_train, dataset.labels, config.seed + 7, fraction=CALIBRATION_FRACTION
+                final_train,
+                dataset.labels,
+                config.seed + 7,
+                fraction=get_method(config.method).calibration_fraction(config.hparams) or CALIBRATION_FRACTION,
             )
         yield Phase("final", f"retraining on trainval for {best_epoch} epochs", best_epoch)
         done = yield from run.phase(

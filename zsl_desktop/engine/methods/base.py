@@ -111,6 +111,12 @@ class Method(abc.ABC):
         (``engine.selection.choose_operating_point``'s ``last_epochs``). A method opts in by overriding."""
         return 0
 
+    @classmethod
+    def calibration_fraction(cls, hparams: dict) -> float | None:
+        """``gamma_transfer = "calibration"``: the share of each seen class the final run keeps aside to place
+        gamma; None: the trainer's default (``engine.training.CALIBRATION_FRACTION``). Overridable."""
+        return None
+
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         unknown = set(hparams or {}) - set(self.default_hparams)
         if unknown:

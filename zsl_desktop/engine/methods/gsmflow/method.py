@@ -195,12 +195,18 @@ class GSMFlow(Method):
         "code_pca": 128,
         "synth_from": 0,  # 0: the classifier's synthetic rows from the last flow; E: from the flows of epochs E..
         "select_last": 0,  # 0: the epoch chosen on the folds; k: the last epoch, rate from the folds' last k epochs
+        "calibration": 0.0,  # share of each seen class kept aside to place gamma; 0: the trainer's default
     }
 
     @classmethod
     def last_epochs_window(cls, hparams: dict) -> int:
         """``select_last`` (see ``Method.last_epochs_window`` and the module docstring)."""
         return int(float({**cls.default_hparams, **(hparams or {})}["select_last"]))
+
+    @classmethod
+    def calibration_fraction(cls, hparams: dict) -> float | None:
+        """``calibration`` (see ``Method.calibration_fraction``); 0 keeps the trainer's default."""
+        return float({**cls.default_hparams, **(hparams or {})}["calibration"]) or None
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         super().__init__(info, hparams)
