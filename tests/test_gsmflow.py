@@ -383,3 +383,32 @@ def test_more_new_rows_than_the_prototype_cache_keeps_score_in_one_call():
     assert scores.shape == (4, len(rows)) and np.all(np.isfinite(scores))
     np.testing.assert_allclose(m.score(codes, rows[-3:]), scores[:, -3:], rtol=1e-5, atol=1e-5)
     assert len(m._proto_cache) <= PROTO_CACHE
+
+
+def test_select_last_and_calibration_shape_the_validation_selection(tmp_path):
+    """select_last k: the folds are validated on their last k epochs only and the final run takes every epoch;
+    calibration f: the final run keeps f of each seen class aside to place gamma."""
+    from zsl_desktop.engine.data.xlsa17 import load_xlsa17
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import Validation
+
+    assert GSMFlow.last_epochs_window({"select_last": "2"}) == 2  # typed in the CLI: text
+    assert GSMFlow.last_epochs_window({}) == 0  # the default: the epoch chosen on the folds
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    _write_xlsa17(folder)
+    dataset = load_xlsa17(folder)
+    session = Session(dataset)
+    assert GSMFlow.calibration_fraction({}) is None and GSMFlow.calibration_fraction({"calibration": "0.25"}) == 0.25
+    hparams = {**TINY, "code_pca": 8, "mining": False, "select_last": 2, "calibration": 0.25}
+    config = TrainConfig(method="gsmflow", epochs=4, hparams=hparams, seed=0, folds=2)
+    validated = []
+    finished = run_to_end(
+        train(dataset, session.features, config),
+        lambda e: validated.append((e.fold, e.epoch)) if isinstance(e, Validation) else None,
+    )
+    assert validated == [(0, 3), (0, 4), (1, 3), (1, 4)]
+    selection = finished.header["selection"]
+    assert selection["best_epoch"] == 4 and selection["last_epochs"] == 2
+    assert selection["calibration_images"] == 4 * 2  # a quarter of each seen class's 8 trainval images (default: 1)
+    assert np.isfinite(finished.report.as_dict()["h"])

@@ -76,6 +76,19 @@ def test_tolerance_takes_the_earliest_epoch_the_folds_cannot_tell_from_the_best(
     assert choose_operating_point([a], window=1, rates=rates, tolerance=1.0)["epoch"] == 6  # one fold: no error
 
 
+def test_last_epochs_takes_the_last_epoch_and_the_best_rate_of_the_last_epochs_mean():
+    rates = np.array([0.0, 0.5, 1.0])
+    a, b = np.zeros((6, 3)), np.zeros((6, 3))
+    a[1, 0] = b[1, 0] = 0.9  # an early peak: the default choice, ignored here
+    a[3:, 1], b[3:, 1] = [0.50, 0.50, 0.40], [0.50, 0.50, 0.40]  # rate 0.5 best over epochs 4-6 on average
+    a[5, 2] = b[5, 2] = 0.45  # rate 1.0 best at the last epoch alone
+    assert choose_operating_point([a, b], window=1, rates=rates)["epoch"] == 2
+    point = choose_operating_point([a, b], window=3, rates=rates, last_epochs=3)
+    assert (point["epoch"], point["rate"]) == (6, 0.5)
+    assert point["h"] == pytest.approx(np.mean([0.5, 0.5, 0.4])) and point["fold_h"] == [0.4, 0.4]
+    assert choose_operating_point([a, b], window=1, rates=rates, last_epochs=1)["rate"] == 1.0
+
+
 def test_gammas_by_rate_are_the_gammas_of_the_h_curve():
     rng = np.random.default_rng(2)
     seen, unseen = np.arange(5), np.arange(5, 7)

@@ -51,6 +51,7 @@ from zsl_desktop.engine.methods.base import Method, ModelInfo, TrainData
 from zsl_desktop.engine.resume import load_resume, resume_path
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on, gamma_for_rejection_rate
 from zsl_desktop.engine.selection import (
+    REJECTION_RATES,
     choose_operating_point,
     gammas_by_rejection_rate,
     h_by_rejection_rate,
@@ -266,6 +267,8 @@ def train(
                 )
         progress = (saved or {}).get("progress") or {"fold_curves": [], "curve": [], "fold_gammas": [], "gammas": []}
         run.progress = progress
+        last_epochs = max(0, int(get_method(config.method).last_epochs_window(config.hparams)))
+        validate_from = max(1, epochs - last_epochs + 1) if last_epochs else 1  # earlier epochs: placeholders
         for k, (train_idx, val_seen_idx, val_unseen_idx, train_classes, val_classes) in enumerate(folds):
             if k < len(progress["fold_curves"]):
                 continue  # finished before an interruption
@@ -299,7 +302,13 @@ def train(
             )
             run.fold = (k, len(folds))
             best = yield from run.phase(
-                f"select{k}" if k else "select", train_idx, train_classes, epochs, on_validation, saved
+                f"select{k}" if k else "select",
+                train_idx,
+                train_classes,
+                epochs,
+                on_validation,
+                saved,
+                validate_from=validate_from,
             )
             if best is None:
                 return (yield from run.cancelled())
@@ -312,6 +321,7 @@ def train(
             config.smooth_epochs,
             fold_gammas=progress["fold_gammas"],
             tolerance=get_method(config.method).epoch_tolerance,
+            last_epochs=last_epochs,
         )
         best_epoch, rate = point["epoch"], point["rate"]
         # What carries over from the fold models to the final one is the operating point, the
@@ -324,7 +334,10 @@ def train(
         final_train, calibration_idx = dataset.splits["trainval"], np.zeros(0, np.int64)
         if transfer == "calibration":
             final_train, calibration_idx = hold_out_per_class(
-                final_train, dataset.labels, config.seed + 7, fraction=CALIBRATION_FRACTION
+                final_train,
+                dataset.labels,
+                config.seed + 7,
+                fraction=get_method(config.method).calibration_fraction(config.hparams) or CALIBRATION_FRACTION,
             )
         count = build_method(dataset, features, config).final_models()
         done = yield from _final_phases(run, final_train, seen, best_epoch, count, saved)
@@ -344,6 +357,7 @@ def train(
             "folds": [f[4].tolist() for f in folds],
             "smooth_epochs": config.smooth_epochs,
             "epoch_tolerance": get_method(config.method).epoch_tolerance,
+            "last_epochs": last_epochs,
             "calibration_images": int(len(calibration_idx)),
             "final_seeds": [config.seed + j * FINAL_SEED_STEP for j in range(count)],
         }
@@ -477,11 +491,14 @@ class _Run:
         keep_best_state=False,
         seed=None,
         members=None,
+        validate_from=1,
     ):
         """Train one phase; yields events, returns the best ``{"epoch", "metrics"[, "state"]}`` or None if cancelled.
 
         ``seed``: of this phase's model (default the run's); ``members``: a trained method whose model(s)
-        this one averages with (``Method.adopt_members``; several final models).
+        this one averages with (``Method.adopt_members``; several final models). Epochs before
+        ``validate_from`` are not evaluated; their curve rows are zeros (placeholders that keep the curves
+        indexed by epoch; ``Method.last_epochs_window`` reads only the validated ones).
 
         Out of memory inside ``fit`` is not the end: the phase goes back to the state after the last
         finished epoch and continues with half the batch, then on the CPU (``_shrink``), saying so.
@@ -511,7 +528,10 @@ class _Run:
                     yield event
                     if not isinstance(event, EpochEnd):
                         continue
-                    if evaluate is not None:
+                    if evaluate is not None and event.epoch < validate_from and self.progress is not None:
+                        self.progress["curve"].append([0.0] * len(REJECTION_RATES))
+                        self.progress["gammas"].append([0.0] * len(REJECTION_RATES))
+                    elif evaluate is not None:
                         metrics = evaluate(self.method)
                         curve_row = metrics.pop("h_by_rate", None)
                         gamma_row = metrics.pop("gamma_by_rate", None)

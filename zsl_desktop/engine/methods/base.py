@@ -107,6 +107,19 @@ class Method(abc.ABC):
     # ``column_change`` gives a bound: live ranking computes the gallery's page first (engine/live_page.py).
     bounded_columns: ClassVar[bool] = False
 
+    @classmethod
+    def last_epochs_window(cls, hparams: dict) -> int:
+        """Validation selection: 0 chooses the final run's epoch on the folds' curves; k > 0 trains every
+        epoch, validates the folds on their last k epochs only and reads the rejection rate off those
+        (``engine.selection.choose_operating_point``'s ``last_epochs``). A method opts in by overriding."""
+        return 0
+
+    @classmethod
+    def calibration_fraction(cls, hparams: dict) -> float | None:
+        """``gamma_transfer = "calibration"``: the share of each seen class the final run keeps aside to place
+        gamma; None: the trainer's default (``engine.training.CALIBRATION_FRACTION``). Overridable."""
+        return None
+
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         unknown = set(hparams or {}) - set(self.default_hparams)
         if unknown:
