@@ -108,6 +108,7 @@ def test_nll_is_half_mean_square_minus_log_det_per_dimension():
 
 def test_prototype_loss_pulls_the_z0_prototype_toward_the_real_class_mean_and_trains_only_the_flow():
     """METHODS.md 4.3: lambda_p * MSE(f^-1(0; a_g(c)), x_bar_c) with a_g under no_grad."""
+    torch.manual_seed(0)  # unseeded, the random anchors made this test fail now and then (order-dependent)
     flow = _identity_flow()
     gsm = RelativePositioning(torch.rand(3, 4), 3)
     means = torch.tensor([[1.0, 2, 3, 4, 5, 6], [0.0, 0, 0, 0, 0, 2]])
