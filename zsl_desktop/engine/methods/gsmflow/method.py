@@ -125,6 +125,7 @@ import numpy as np
 import torch
 
 from ..base import Control, EpochEnd, Message, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
+from ..chunked_adam import ChunkedAdam
 from ..generative import (
     FeatureScaler,
     GZSLHead,
@@ -329,11 +330,8 @@ class GSMFlow(Method):
     def _make_optimizer(self) -> torch.optim.Optimizer:
         if self._optimizer is None:
             params = list(self._flow.parameters()) + list(self._gsm.parameters())
-            # foreach: the same arithmetic as the default per-tensor loop on the CPU (bit-identical weights,
-            # checked), grouped into fewer kernels
-            self._optimizer = torch.optim.Adam(
-                params, lr=self._hp("lr"), weight_decay=self._hp("weight_decay"), foreach=True
-            )
+            # Adam(foreach=True)'s arithmetic, bit for bit, a cache-sized chunk at a time (chunked_adam.py)
+            self._optimizer = ChunkedAdam(params, lr=self._hp("lr"), weight_decay=self._hp("weight_decay"))
             if self._pending_optim is not None:
                 current = self._optimizer.state_dict()
                 self._optimizer.load_state_dict({"state": self._pending_optim, "param_groups": current["param_groups"]})
