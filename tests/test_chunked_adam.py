@@ -35,9 +35,10 @@ def _assert_same(a_params, a_opt, b_params, b_opt):
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 3e-5])
-def test_chunked_steps_match_foreach_adam_bit_for_bit(weight_decay):
+@pytest.mark.parametrize("foreach", [True, None])  # None: the CPU default, one tensor at a time
+def test_chunked_steps_match_adam_bit_for_bit(weight_decay, foreach):
     kw = dict(lr=1e-3, betas=(0.5, 0.999), weight_decay=weight_decay)
-    reference = _run(lambda ps, **k: torch.optim.Adam(ps, foreach=True, **k), 6, skip_grad_of=1, **kw)
+    reference = _run(lambda ps, **k: torch.optim.Adam(ps, foreach=foreach, **k), 6, skip_grad_of=1, **kw)
     chunked = _run(ChunkedAdam, 6, skip_grad_of=1, **kw)
     _assert_same(*reference, *chunked)
     assert not torch.equal(reference[0][0], _params(0)[0])  # the steps moved the weights

@@ -10,7 +10,10 @@ time, which then stays in the core's cache between operations. An element-wise o
 computes each element from that element alone, and the chunks start at multiples of 64
 elements, so every element also takes the same vectorised or scalar code path as in the
 whole-tensor call: the weights and moments are bit-identical to ``Adam(foreach=True)``
-(tests/test_chunked_adam.py checks it, odd shapes and resumed state included).
+and to the CPU default (one tensor at a time), tests/test_chunked_adam.py checks it, odd
+shapes and resumed state included. Measured on GSMFlow's 7 M weights (one thread, CPU
+time, busy 2-core Xeon): 36-47 ms per step for ``foreach=True``, 26 ms chunked. Small
+models gain nothing (the relation network's 0.8 M weights: 3.3-3.7 ms either way).
 
 ``fused=True`` would be faster still (one pass) but rounds differently (~1e-9 absolute
 after a few steps), which changes a run; this keeps runs exactly as they were. Anything

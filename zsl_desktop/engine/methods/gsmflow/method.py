@@ -61,8 +61,9 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   1.47 s of wall time per epoch on a quiet core), i.e. 0.37-0.40 of it, within the "at most
   half" target. One classifier build for the 10 unseen classes takes 1.1-1.2 CPU s (300
   synthetic rows per class, 60 epochs) or 1.5-1.6 s (600 rows, 30 epochs).
-  Adam runs with ``foreach=True`` (bit-identical weights, ~5% less CPU); ``fused=True`` saves
-  ~25% but changes the weights by ~1e-7 and so the run, and is not used.
+  Adam's step runs a cache-sized chunk at a time (``chunked_adam.ChunkedAdam``: ``Adam``'s weights
+  bit for bit, in ~60% of its CPU time); ``fused=True`` would save more but changes the weights by
+  ~1e-9 and so the run, and is not used.
 - Relation network: batch 64, lr 3e-4, 30 epochs, width 512 (256, 1e-4, 100, 2048), with
   its inputs standardised (see ``generative.RelationNet``): as released it stayed at the
   constant answer here, and mining then changes nothing. Its first layer is computed as
