@@ -62,7 +62,7 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   half" target. One classifier build for the 10 unseen classes takes 1.1-1.2 CPU s (300
   synthetic rows per class, 60 epochs) or 1.5-1.6 s (600 rows, 30 epochs).
   Adam's step runs a cache-sized chunk at a time (``chunked_adam.ChunkedAdam``: ``Adam``'s weights
-  bit for bit, in ~60% of its CPU time); ``fused=True`` would save more but changes the weights by
+  bit for bit, in ~80% of its CPU time); ``fused=True`` would save more but changes the weights by
   ~1e-9 and so the run, and is not used.
 - Relation network: batch 64, lr 3e-4, 30 epochs, width 512 (256, 1e-4, 100, 2048), with
   its inputs standardised (see ``generative.RelationNet``): as released it stayed at the
