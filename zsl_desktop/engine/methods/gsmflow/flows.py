@@ -17,6 +17,13 @@ W [u; c] = W_u u + W_c c is the same function, but the condition term only
 depends on the class, so ``condition`` computes it once per distinct class
 and rows gather it. A training batch holds a few dozen classes and synthesis
 one class per many rows, so this removes most of the condition's cost.
+
+Why blocks hand each other the two halves rather than one tensor: joining
+[y1, y2] and slicing it again in the next block costs nothing in arithmetic,
+but in backward every slice becomes a zero-filled full-width tensor that is
+then summed (the same for the subnet's [s, t] output, hence ``split``).
+Passing halves and splitting gives the same values with a few percent less
+time per training step.
 """
 
 from __future__ import annotations
@@ -50,8 +57,8 @@ class CouplingSubnet(nn.Module):
 
     def forward(self, u: torch.Tensor, c_term: torch.Tensor):
         h = F.leaky_relu(self.fc_u(u) + c_term, 0.2)
-        st = self.fc_out(h)
-        return st[:, : self.dim_out], st[:, self.dim_out :]
+        s, t = self.fc_out(h).split(self.dim_out, 1)
+        return s, t
 
 
 class ConditionalCoupling(nn.Module):
@@ -69,22 +76,30 @@ class ConditionalCoupling(nn.Module):
         return self.g2.condition(c), self.g1.condition(c)
 
     def forward(self, x: torch.Tensor, cond):
-        x1, x2 = x[:, : self.len1], x[:, self.len1 :]
+        y1, y2, logdet = self.forward_halves(*self.halves(x), cond)
+        return torch.cat((y1, y2), 1), logdet
+
+    def inverse(self, y: torch.Tensor, cond) -> torch.Tensor:
+        return torch.cat(self.inverse_halves(*self.halves(y), cond), 1)
+
+    def halves(self, x: torch.Tensor):
+        return x.split((self.len1, self.len2), 1)
+
+    def forward_halves(self, x1: torch.Tensor, x2: torch.Tensor, cond):
         s2, t2 = self.g2(x2, cond[0])
         s2 = soft_clamp(s2, self.clamp)
         y1 = x1 * torch.exp(s2) + t2
         s1, t1 = self.g1(y1, cond[1])
         s1 = soft_clamp(s1, self.clamp)
         y2 = x2 * torch.exp(s1) + t1
-        return torch.cat((y1, y2), 1), s2.sum(1) + s1.sum(1)
+        return y1, y2, s2.sum(1) + s1.sum(1)
 
-    def inverse(self, y: torch.Tensor, cond) -> torch.Tensor:
-        y1, y2 = y[:, : self.len1], y[:, self.len1 :]
+    def inverse_halves(self, y1: torch.Tensor, y2: torch.Tensor, cond):
         s1, t1 = self.g1(y1, cond[1])
         x2 = (y2 - t1) * torch.exp(-soft_clamp(s1, self.clamp))
         s2, t2 = self.g2(x2, cond[0])
         x1 = (y1 - t2) * torch.exp(-soft_clamp(s2, self.clamp))
-        return torch.cat((x1, x2), 1)
+        return x1, x2
 
 
 class ConditionalFlow(nn.Module):
@@ -114,17 +129,23 @@ class ConditionalFlow(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, index: torch.Tensor | None = None):
+        if not len(self.blocks):
+            return x, x.new_zeros(x.shape[0])
         logdet = x.new_zeros(x.shape[0])
+        x1, x2 = self.blocks[0].halves(x)
         for block, cond in zip(self.blocks, self._conditions(c, index)):
-            x, j = block(x, cond)
+            x1, x2, j = block.forward_halves(x1, x2, cond)
             logdet = logdet + j
-        return x, logdet
+        return torch.cat((x1, x2), 1), logdet
 
     def inverse(self, z: torch.Tensor, c: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        if not len(self.blocks):
+            return z
         conds = self._conditions(c, index)
+        z1, z2 = self.blocks[0].halves(z)
         for block, cond in zip(reversed(self.blocks), reversed(conds)):
-            z = block.inverse(z, cond)
-        return z
+            z1, z2 = block.inverse_halves(z1, z2, cond)
+        return torch.cat((z1, z2), 1)
 
     def sample(
         self, c: torch.Tensor, n: int, generator: torch.Generator, chunk: int = 4096, shards: Shards | None = None
