@@ -193,7 +193,10 @@ def test_soak(qtbot, small_birds, soak_model, monkeypatch, capsys):
     # Memory levels off: the second half of the session (after training) adds little, and the whole
     # session stays within a fixed allowance however long it runs.
     assert rss["end"] - rss["trained"] < 40 + 0.002 * MOVES, rss
-    assert rss["end"] - rss["start"] < 150, rss
+    # The allowance covers one training run: MSDN's default now trains its final model five times (seeds
+    # s..s+4000, averaged), which leaves RSS ~120 MB higher than one final model did (measured: +220 vs +98 MB
+    # after training, flat afterwards), so the allowance is 300 MB, not 150.
+    assert rss["end"] - rss["start"] < 300, rss
 
     window.close()
     assert all(not t.isRunning() for t in window.bridge.threads())
