@@ -85,6 +85,18 @@ def format_table(results: list[StudyResult], k: int) -> str:
 
 def run(args, load) -> int:
     """The CLI entry: ``load(args)`` loads the dataset named by ``--dataset``."""
+    device = getattr(args, "device", None)
+    return run_study(
+        args,
+        load,
+        lambda path, dataset: study_checkpoint(path, lambda header: dataset, args.k, device),
+        lambda results: format_table(results, args.k),
+    )
+
+
+def run_study(args, load, study, table) -> int:
+    """What both study commands do: check ``--json`` is writable before the work, load the dataset,
+    ``study(path, dataset)`` each ``--checkpoint``, print ``table(results)``, write the results as JSON."""
     if args.json:
         from zsl_desktop.engine.userfiles import check_writable
 
@@ -92,9 +104,9 @@ def run(args, load) -> int:
     dataset = load(args)
     results = []
     for path in args.checkpoint:
-        results.append(study_checkpoint(path, lambda header: dataset, args.k, getattr(args, "device", None)))
+        results.append(study(path, dataset))
         print(f"{results[-1].method}: done", flush=True)
-    print(format_table(results, args.k))
+    print(table(results))
     if args.json:
         from zsl_desktop.engine.atomic import atomic_write_text
 

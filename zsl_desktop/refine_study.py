@@ -15,7 +15,6 @@ When the top K holds no unconfirmed true positive, no confirmation is made at th
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -227,18 +226,12 @@ def format_table(results: list[RefineResult], k: int) -> str:
 
 def run(args, load) -> int:
     """The CLI entry (``rank-study --refine``): ``load(args)`` loads the dataset named by ``--dataset``."""
-    if args.json:
-        from zsl_desktop.engine.userfiles import check_writable
+    from zsl_desktop.rank_study import run_study
 
-        check_writable(args.json, "--json output")
-    dataset = load(args)
-    results = []
-    for path in args.checkpoint:
-        results.append(study_checkpoint(path, dataset, args.seeds, args.k, getattr(args, "device", None)))
-        print(f"{results[-1].method}: done", flush=True)
-    print(format_table(merge_by_method(results), args.k))
-    if args.json:
-        from zsl_desktop.engine.atomic import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps([r.__dict__ for r in results], indent=1))
-    return 0
+    device = getattr(args, "device", None)
+    return run_study(
+        args,
+        load,
+        lambda path, dataset: study_checkpoint(path, dataset, args.seeds, args.k, device),
+        lambda results: format_table(merge_by_method(results), args.k),
+    )
