@@ -227,7 +227,7 @@ def test_new_classes_score_from_prototypes_then_from_a_refit_classifier():
 
 
 def test_a_drawn_class_column_moves_inside_its_per_image_bound():
-    """column_change: c . w + b moves by the mean code's shift plus at most |c - mean| |dw| per image."""
+    """column_change: c . w + b moves by the mean code's shift plus each image's centre, give or take its radius."""
     data, features, labels = _data()
     m = _method({"mining": False})
     _fit(m, data, 3)
@@ -239,8 +239,8 @@ def test_a_drawn_class_column_moves_inside_its_per_image_bound():
         new[rng.integers(A)] = rng.uniform(0, 100)
         change = m.column_change(codes, old, new)
         moved = m.score(codes, new[None])[:, 0].astype(np.float64) - m.score(codes, old[None])[:, 0]
-        assert np.all(moved >= change.low - change.scale * change.spread - 1e-4)
-        assert np.all(moved <= change.high + change.scale * change.spread + 1e-4)
+        assert np.all(moved >= change.low + change.centre - change.scale * change.spread - 1e-4)
+        assert np.all(moved <= change.high + change.centre + change.scale * change.spread + 1e-4)
         rows = np.array([0, 5, 17, 40])
         np.testing.assert_allclose(m.column_rows(codes, rows, new), m.score(codes, new[None])[rows, 0], 1e-5, 1e-6)
         old = new

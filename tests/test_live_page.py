@@ -3,6 +3,7 @@
 import numpy as np
 
 from zsl_desktop.engine.live_page import (
+    CodeProjection,
     ColumnChange,
     log_probability_of_key,
     page_candidates,
@@ -51,6 +52,55 @@ def test_a_bound_that_differs_per_row_and_a_filtered_gallery():
         shift = rng.normal() * 0.2
         new = old + shift + scale * spread * rng.uniform(-1, 1, size=n)
         _page_is_exact(old, new, others_lse, ColumnChange(shift, shift, scale, spread), k, shown)
+
+
+def test_a_bound_centred_per_row_keeps_the_page_exact_with_and_without_filters():
+    rng = np.random.default_rng(7)
+    n, k = 6000, 40
+    others_lse = rng.normal(size=n)
+    old = rng.normal(size=n) * 3
+    spread = rng.uniform(0, 1, size=n)
+    shown = np.sort(rng.choice(n, 2000, replace=False))
+    for case in range(30):
+        centre = rng.normal(size=n) * rng.uniform(0.1, 3)  # large per-row moves: the old top sinks, others rise
+        low, high = sorted(rng.normal(size=2) * 0.1)
+        scale = rng.uniform(0, 0.5)
+        new = old + centre + rng.uniform(low, high, size=n) + scale * spread * rng.uniform(-1, 1, size=n)
+        if case % 5 == 0:  # rows at the very edge of their interval
+            new = old + centre + np.where(rng.random(n) < 0.5, low - scale * spread, high + scale * spread)
+        change = ColumnChange(low, high, scale, spread, centre)
+        _page_is_exact(old, new, others_lse, change, k, shown if case % 2 else None)
+
+
+def test_code_projection_bounds_a_linear_column_and_is_tighter_than_the_whole_code():
+    """c . w + b: each code's move lies inside its interval, and far fewer rows need their exact score
+    than with Cauchy-Schwarz on the whole of c - m (codes with a few strong directions, like real ones)."""
+    rng = np.random.default_rng(8)
+    n, r, k = 20_000, 60, 50
+    strong = rng.normal(size=(n, 6)) @ rng.normal(size=(6, r)) * 3
+    codes = (strong + rng.normal(size=(n, r)) * 0.3 + 1.0).astype(np.float32)
+    others_lse = rng.normal(size=n)
+    projection = CodeProjection(dimensions=8)
+    w = rng.normal(size=r)
+    fewer = 0
+    for _ in range(15):
+        dw = rng.normal(size=r) * rng.uniform(0.01, 0.3)
+        db = float(rng.normal())
+        old = codes.astype(np.float64) @ w
+        new = codes.astype(np.float64) @ (w + dw) + db
+        change = projection.change(codes, dw, db)
+        moved = new - old
+        assert np.all(moved >= change.low + change.centre - change.scale * change.spread - 1e-9)
+        assert np.all(moved <= change.high + change.centre + change.scale * change.spread + 1e-9)
+        rows = _page_is_exact(old, new, others_lse, change, k)
+        mean = codes.astype(np.float64).mean(0)
+        shift = float(mean @ dw) + db
+        whole = ColumnChange(shift, shift, float(np.linalg.norm(dw)), np.linalg.norm(codes - mean, axis=1))
+        plain = page_candidates(reference(np.zeros(3), old, others_lse), whole, k)
+        fewer += plain is None or len(rows) * 3 < len(plain)
+        w = w + dw
+    assert fewer >= 12  # the point: most moves score a third of the rows or fewer
+    assert projection.of(codes)[0] is projection.of(codes)[0]  # cached for the same codes array
 
 
 def test_the_worst_case_inside_the_bound_and_ties_among_saturated_probabilities():

@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zsl_desktop.engine.live_page import CodeSpread, ColumnChange
+from zsl_desktop.engine.live_page import CodeProjection, ColumnChange
 from zsl_desktop.engine.sharding import Shards
 
 DRAWN_CACHE = 16  # drawn classes' columns kept per head
@@ -194,13 +194,13 @@ class GZSLHead:
     _cache: tuple = field(default=None, repr=False)
     _centre: tuple = field(default=None, repr=False)
     _drawn: dict = field(default=None, repr=False)  # row bytes -> (w, b) of a drawn class (a slider asks again)
-    _spread: CodeSpread = field(default=None, repr=False)  # |code - mean| per row of the last codes: live bounds
+    _projection: CodeProjection = field(default=None, repr=False)  # the last codes around their mean: live bounds
 
     def __post_init__(self):
         self.class_rows = np.ascontiguousarray(self.class_rows, dtype=np.float32)
         self._keys = row_table(row_keys(self.class_rows))
         self._drawn = {}
-        self._spread = CodeSpread()
+        self._projection = CodeProjection()
         if len(self.weight):  # what every prototype column starts from (computed once: score runs per slider move)
             self._centre = (self.weight.mean(0), self.bias.mean(), self.proto_codes.mean(0), self.proto_sq.mean())
 
@@ -293,13 +293,13 @@ class GZSLHead:
     def column_change(self, codes: np.ndarray, old_row, new_row, prototype_fn) -> ColumnChange | None:
         """How far a drawn class's column (c . w + b) can move for each image c when its row changes.
 
-        ``live_page.CodeSpread`` bounds it; None for a trained class's row (its column is the classifier's).
+        ``live_page.CodeProjection`` bounds it; None for a trained class's row (its column is the classifier's).
         """
         rows = np.ascontiguousarray(np.stack([old_row, new_row]), dtype=np.float32)
         if (match_rows(self._keys, rows) >= 0).any():
             return None
         (w0, b0), (w1, b1) = (self.drawn_columns(rows[i : i + 1], prototype_fn) for i in (0, 1))
-        return self._spread.change(codes, w1[0] - w0[0], float(b1[0]) - float(b0[0]))
+        return self._projection.change(codes, w1[0] - w0[0], float(b1[0]) - float(b0[0]))
 
     def _known_logits(self, codes: np.ndarray) -> np.ndarray:
         """Logits of every known class, cached for the last codes array (the app scores one array again and again)."""
