@@ -1,6 +1,8 @@
 """GSMFlow: losses, training on a tiny problem, cancel, resume, state round-trip, scoring of new
 classes, classifier refit, synthesis, and training/evaluation on an xlsa17 res101.mat fixture."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import scipy.io
@@ -23,6 +25,8 @@ from zsl_desktop.engine.methods.generative import nearest_class_mean_accuracy
 from zsl_desktop.engine.methods.gsmflow import GSMFlow
 from zsl_desktop.engine.training import Finished, TrainConfig, inference_state, train
 from zsl_desktop.engine.events import run_to_end
+from zsl_desktop.engine.live_page import CodeProjection
+from zsl_desktop.engine.ranking import LiveColumn, LiveRanker, calibration, order_of
 
 TINY = {
     "hidden": 32,
@@ -245,6 +249,50 @@ def test_a_drawn_class_column_moves_inside_its_per_image_bound():
         np.testing.assert_allclose(m.column_rows(codes, rows, new), m.score(codes, new[None])[rows, 0], 1e-5, 1e-6)
         old = new
     assert m.column_change(codes, data.class_attributes[1], old) is None  # a trained class's row
+
+
+def test_the_live_page_of_a_drawn_class_is_the_page_of_its_final_ranking(monkeypatch):
+    """Slider moves on 3,000 near-duplicate codes: the page ranked first from the per-image bound
+    (live_page.CodeProjection, on 2 of the codes' directions: a centre and a radius) is the final
+    ranking's page and that of a ranking from scratch."""
+    monkeypatch.setattr(CodeProjection, "DIMENSIONS", 2)
+    data, features, labels = _data()
+    m = _method({"mining": False})
+    _fit(m, data, 3)
+    # three epochs leave every prototype alike; a fixed linear stand-in for the flow makes the column move
+    mix = torch.from_numpy(np.random.default_rng(3).normal(size=(A, D)).astype(np.float32) / 200)
+    monkeypatch.setattr(m, "_prototype_fn", lambda rows: torch.from_numpy(np.asarray(rows, np.float32)) @ mix)
+    base = m.encode(torch.from_numpy(features))
+    rng = np.random.default_rng(2)
+    noise = rng.normal(size=(3000, base.shape[1])).astype(np.float32) * 0.05 * base.std(0)
+    codes = np.ascontiguousarray(np.resize(base, (3000, base.shape[1])) + noise)
+    matrix = np.vstack([data.class_attributes, data.class_attributes[4] + 0.5]).astype(np.float32)
+    boost = calibration(("seen",) * 4 + ("unseen",) * 2 + ("draft",), 0.3)
+    ranker, pages = LiveRanker(), []
+    column = LiveColumn(
+        40,
+        None,
+        pages.append,
+        partial(m.column_change, codes),
+        partial(m.column_rows, codes),
+        partial(m.column_whole, codes),
+    )
+    previous, changed = order_of(ranker.rank_page_first(m.score, codes, matrix, 6, boost, column))[:40], 0
+    for step in range(12):
+        if step % 2:  # a slider moved
+            matrix[6, rng.integers(A)] += rng.uniform(-10, 10)
+        else:  # a step towards another class: the ranking changes
+            matrix[6] += 0.2 * (data.class_attributes[rng.integers(K)] - matrix[6])
+        sent = len(pages)
+        final = ranker.rank_page_first(m.score, codes, matrix, 6, boost, column)
+        top = order_of(final)[:40]
+        changed += not np.array_equal(top, previous)
+        previous = top
+        assert np.array_equal(order_of(LiveRanker().rank(m.score, codes, matrix, 6, boost))[:40], top)
+        if len(pages) > sent:  # else the bound was too loose: the whole column came at once
+            assert np.array_equal(order_of(pages[-1])[:40], top)  # the page sent first is the final one
+            assert np.isneginf(pages[-1]).sum() > len(codes) // 2  # most rows were not scored before the page
+    assert ranker.pages >= 8 and changed >= 8  # most moves sent a page first, and they did reorder the images
 
 
 def test_synthesize_any_class_in_feature_space():
