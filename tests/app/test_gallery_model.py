@@ -64,3 +64,25 @@ def test_the_page_a_live_request_asks_for_first(qtbot):
     assert first >= on_screen and shown is None
     panel.split_filter.setCurrentIndex(panel.split_filter.findData("seen"))
     assert np.array_equal(panel.page_request()[1], panel.model.shown)
+
+
+def test_paths_names_and_kinds_match_the_dataset(qtbot, tmp_path):
+    """Built with string operations (fast at 100,000 images): the same paths, names and kinds as Path would give."""
+    from pathlib import Path
+
+    from zsl_desktop.app.widgets.thumbnails import image_paths_and_names
+
+    relative = ("001.Albatross/Black_Footed_0001.jpg", "b/c.d.png", "plain.jpeg", "dir/.hidden")
+    paths, names = image_paths_and_names(tmp_path / "images", relative)
+    assert paths == [str(tmp_path / "images" / p) for p in relative]
+    assert names == [Path(p).stem for p in relative] == ["Black_Footed_0001", "c.d", "plain", ".hidden"]
+    dataset = _dataset(8)
+    dataset.has_images, dataset.image_root, dataset.image_paths = True, tmp_path, tuple(f"x/{i}.jpg" for i in range(8))
+    panel = GalleryPanel()
+    qtbot.addWidget(panel)
+    panel.set_dataset(dataset)
+    unseen = set(dataset.unseen_classes.tolist())
+    assert panel.model.kinds == ["unseen" if int(c) in unseen else "seen" for c in dataset.labels]
+    assert panel.model.names == [str(i) for i in range(8)] and panel.model.paths[3] == str(tmp_path / "x" / "3.jpg")
+    panel.model.set_filter(split="unseen")
+    assert np.array_equal(panel.model.shown, np.flatnonzero(np.isin(dataset.labels, dataset.unseen_classes)))
