@@ -72,10 +72,10 @@ def test_paths_names_and_kinds_match_the_dataset(qtbot, tmp_path):
 
     from zsl_desktop.app.widgets.thumbnails import image_paths_and_names
 
-    relative = ("001.Albatross/Black_Footed_0001.jpg", "b/c.d.png", "plain.jpeg", "dir/.hidden")
+    relative = ("001.Albatross/Black_Footed_0001.jpg", "b/c.d.png", "plain.jpeg", "dir/.hidden", "x/file.", "/abs/a.b")
     paths, names = image_paths_and_names(tmp_path / "images", relative)
     assert paths == [str(tmp_path / "images" / p) for p in relative]
-    assert names == [Path(p).stem for p in relative] == ["Black_Footed_0001", "c.d", "plain", ".hidden"]
+    assert names == [Path(p).stem for p in relative] == ["Black_Footed_0001", "c.d", "plain", ".hidden", "file.", "a"]
     dataset = _dataset(8)
     dataset.has_images, dataset.image_root, dataset.image_paths = True, tmp_path, tuple(f"x/{i}.jpg" for i in range(8))
     panel = GalleryPanel()
