@@ -86,3 +86,31 @@ def test_paths_names_and_kinds_match_the_dataset(qtbot, tmp_path):
     assert panel.model.names == [str(i) for i in range(8)] and panel.model.paths[3] == str(tmp_path / "x" / "3.jpg")
     panel.model.set_filter(split="unseen")
     assert np.array_equal(panel.model.shown, np.flatnonzero(np.isin(dataset.labels, dataset.unseen_classes)))
+
+
+def test_predictions_arriving_repaint_the_badges_without_moving_the_view(qtbot):
+    """Every image's predictions arrive after the first ones: the user's scroll position stays (no model reset)."""
+    panel = GalleryPanel()
+    qtbot.addWidget(panel)
+    panel.resize(800, 600)
+    panel.show()
+    dataset = _dataset(3000)
+    panel.set_dataset(dataset)
+    panel.select_item(0)
+    bar = panel.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    bar.setValue(bar.maximum() // 2)
+    where = bar.value()
+    resets = []
+    panel.model.modelReset.connect(lambda: resets.append(True))
+    predicted = np.random.default_rng(3).integers(5, size=3000)
+    with qtbot.waitSignal(panel.model.dataChanged, timeout=1000):
+        panel.set_predictions(predicted)
+    assert bar.value() == where and not resets
+    for row in (0, 1234, 2999):
+        item = int(panel.model.order[row])
+        assert panel.model.index(row).data(PaintRole)[2] == bool(predicted[item] == dataset.labels[item])
+    panel.model.set_filter(result="wrong")  # a list of the wrong ones follows the next predictions
+    again = np.random.default_rng(4).integers(5, size=3000)
+    panel.set_predictions(again)
+    assert np.array_equal(panel.model.order, np.flatnonzero(again != dataset.labels))

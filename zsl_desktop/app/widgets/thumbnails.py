@@ -113,7 +113,14 @@ class GalleryModel(QAbstractListModel):
             fitted[:k] = predicted[:k]
             predicted = fitted
         self.predicted = predicted
-        self.refresh()
+        if self._filters["result"] != "all":
+            self.refresh()  # the list shows only right or only wrong predictions: its order changes
+        elif len(self.order):
+            # The same rows in the same order: repaint their badges. Not a reset, which laid out every row
+            # again and scrolled the view back to the selected image: every image's predictions arrive
+            # a second or two after opening, when a user may already be scrolling (100,000 images: a
+            # ~200 ms frame, then the gallery jumped back to the top).
+            self.dataChanged.emit(self.index(0), self.index(len(self.order) - 1), [CorrectRole, PaintRole])
 
     def set_rank_scores(self, scores: np.ndarray | None) -> None:
         if scores is not None:
