@@ -35,10 +35,11 @@ def share_the_gil(interval: float = GUI_SWITCH_INTERVAL_S) -> None:
     Why: painting the gallery enters Python once per cell (~20 a frame while scrolling), and each entry
     takes the GIL back from whichever worker holds it, after up to the switch interval: with Python's 5 ms
     a worker running Python code (an import, a training step's Python, a thumbnail's decoding steps) could
-    add ~100 ms to a frame. Measured on a busy 2-core machine, the gallery scrolling beside a pure-Python
-    thread: frame gap p95 48.6 ms at 5 ms, 32.0 ms at 1 ms (0.2 ms: no better); two busy Python threads
-    did as much work at 1 ms as at 5 ms, within noise. The heavy imports also wait for a pause in the
-    scrolling (engine/quiet.py); this bounds what is left.
+    add ~100 ms to a frame. Measured on a busy 2-core machine (load 9-12), a gallery panel of 100,000 items
+    scrolled by a 16 ms timer beside a thread running pure Python, two runs each: frame gap p50/p95 31.8/48.6
+    and 47.9/103.6 ms at 5 ms, 17.2/32.0 and 29.9/91.1 ms at 1 ms (0.2 ms: no better than 1 ms); two busy
+    Python threads did as much work at 1 ms as at 5 ms, within noise. The heavy imports also wait for a
+    pause in the scrolling (engine/quiet.py); this bounds what is left.
     """
     sys.setswitchinterval(interval)
 
