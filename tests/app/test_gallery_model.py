@@ -104,7 +104,7 @@ def test_predictions_arriving_repaint_the_badges_without_moving_the_view(qtbot):
     resets = []
     panel.model.modelReset.connect(lambda: resets.append(True))
     predicted = np.random.default_rng(3).integers(5, size=3000)
-    with qtbot.waitSignal(panel.model.dataChanged, timeout=1000):
+    with qtbot.waitSignal(panel.model.cells_changed, timeout=1000):
         panel.set_predictions(predicted)
     assert bar.value() == where and not resets
     for row in (0, 1234, 2999):
