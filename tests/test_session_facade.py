@@ -59,3 +59,19 @@ def test_a_live_column_is_scored_over_every_image_in_one_call_so_method_caches_h
     everything = score_in_chunks(score, codes, np.ones((LIVE_COLUMNS + 1, 3)))
     assert len(seen) == 3 and everything.shape == (len(codes), LIVE_COLUMNS + 1)  # all classes: chunked
     np.testing.assert_array_equal(everything[:, :1], column)
+
+
+def test_the_gallery_predictions_are_the_calibrated_argmax_among_the_dataset_classes():
+    from types import SimpleNamespace
+
+    from zsl_desktop.engine.evaluation import gallery_predictions
+
+    rng = np.random.default_rng(1)
+    dataset = SimpleNamespace(num_classes=5, unseen_classes=np.array([3, 4]), num_samples=40)
+    scores = rng.normal(size=(43, 7)).astype(np.float32)  # 3 loose photos; 2 user classes after the dataset's
+    for gamma in (-0.5, 0.0, 0.8):
+        predicted = gallery_predictions(scores, dataset, gamma)
+        expected = np.argmax(calibrate(scores[:, :5], np.array([3, 4]), gamma), axis=1)
+        np.testing.assert_array_equal(predicted[:40], expected[:40])
+        assert (predicted[40:] == -1).all() and predicted.max() < 5
+    assert (gallery_predictions(scores, dataset, 5.0)[:40] >= 3).all()  # a large gamma: every image unseen

@@ -64,3 +64,53 @@ def test_the_page_a_live_request_asks_for_first(qtbot):
     assert first >= on_screen and shown is None
     panel.split_filter.setCurrentIndex(panel.split_filter.findData("seen"))
     assert np.array_equal(panel.page_request()[1], panel.model.shown)
+
+
+def test_paths_names_and_kinds_match_the_dataset(qtbot, tmp_path):
+    """Built with string operations (fast at 100,000 images): the same paths, names and kinds as Path would give."""
+    from pathlib import Path
+
+    from zsl_desktop.app.widgets.thumbnails import image_paths_and_names
+
+    relative = ("001.Albatross/Black_Footed_0001.jpg", "b/c.d.png", "plain.jpeg", "dir/.hidden", "x/file.", "/abs/a.b")
+    paths, names = image_paths_and_names(tmp_path / "images", relative)
+    assert paths == [str(tmp_path / "images" / p) for p in relative]
+    assert names == [Path(p).stem for p in relative] == ["Black_Footed_0001", "c.d", "plain", ".hidden", "file.", "a"]
+    dataset = _dataset(8)
+    dataset.has_images, dataset.image_root, dataset.image_paths = True, tmp_path, tuple(f"x/{i}.jpg" for i in range(8))
+    panel = GalleryPanel()
+    qtbot.addWidget(panel)
+    panel.set_dataset(dataset)
+    unseen = set(dataset.unseen_classes.tolist())
+    assert panel.model.kinds == ["unseen" if int(c) in unseen else "seen" for c in dataset.labels]
+    assert panel.model.names == [str(i) for i in range(8)] and panel.model.paths[3] == str(tmp_path / "x" / "3.jpg")
+    panel.model.set_filter(split="unseen")
+    assert np.array_equal(panel.model.shown, np.flatnonzero(np.isin(dataset.labels, dataset.unseen_classes)))
+
+
+def test_predictions_arriving_repaint_the_badges_without_moving_the_view(qtbot):
+    """Every image's predictions arrive after the first ones: the user's scroll position stays (no model reset)."""
+    panel = GalleryPanel()
+    qtbot.addWidget(panel)
+    panel.resize(800, 600)
+    panel.show()
+    dataset = _dataset(3000)
+    panel.set_dataset(dataset)
+    panel.select_item(0)
+    bar = panel.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    bar.setValue(bar.maximum() // 2)
+    where = bar.value()
+    resets = []
+    panel.model.modelReset.connect(lambda: resets.append(True))
+    predicted = np.random.default_rng(3).integers(5, size=3000)
+    with qtbot.waitSignal(panel.model.cells_changed, timeout=1000):
+        panel.set_predictions(predicted)
+    assert bar.value() == where and not resets
+    for row in (0, 1234, 2999):
+        item = int(panel.model.order[row])
+        assert panel.model.index(row).data(PaintRole)[2] == bool(predicted[item] == dataset.labels[item])
+    panel.model.set_filter(result="wrong")  # a list of the wrong ones follows the next predictions
+    again = np.random.default_rng(4).integers(5, size=3000)
+    panel.set_predictions(again)
+    assert np.array_equal(panel.model.order, np.flatnonzero(again != dataset.labels))

@@ -276,9 +276,10 @@ class EngineBridge(QObject):
         gen = self.generation
         return self._submit_to_session("draft", lambda s, t: s.draft_cluster(values, place, gen), priority=2)
 
-    def request_all_scores(self, classes) -> int:
+    def request_all_scores(self, classes, gamma: float | None = None) -> int:
+        """Every item's scores (and, with ``gamma``, the gallery's predictions at it: worked out here, not on the GUI)."""
         gen = self.generation
-        return self._submit_to_session("all", lambda s, t: s.all_scores(classes, gen), priority=1)
+        return self._submit_to_session("all", lambda s, t: s.all_scores(classes, gen, gamma), priority=1)
 
     def request_explain(self, item: int) -> int:
         gen = self.generation

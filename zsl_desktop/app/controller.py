@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from zsl_desktop.app.panels.predictions import softmax
-from zsl_desktop.engine.evaluation import calibrate
+from zsl_desktop.engine.evaluation import calibrate, gallery_predictions
 from zsl_desktop.engine.real_birds import cub_attribute_names
 from zsl_desktop.engine.session.class_set import saved_classes, with_draft
 from zsl_desktop.engine.session.results import (
@@ -262,7 +262,7 @@ class Controller(QObject):
     def request_all_scores(self) -> None:
         if self.model is None or self.dataset is None:
             return
-        self.bridge.request_all_scores(self.saved_classes())
+        self.bridge.request_all_scores(self.saved_classes(), self.predictions.gamma)
 
     @Slot()
     def on_library_changed(self) -> None:
@@ -347,11 +347,9 @@ class Controller(QObject):
         a, d = self.all_scores, self.dataset
         if a is None or d is None:
             return
-        k = d.num_classes
-        calibrated = calibrate(a.scores[:, :k], np.isin(np.arange(k), d.unseen_classes), self.predictions.gamma)
-        predicted = np.argmax(calibrated, axis=1)
-        predicted[d.num_samples :] = -1
-        self.gallery.set_predictions(predicted)
+        gamma = self.predictions.gamma
+        ready = a.predicted is not None and a.gamma == gamma  # made on the worker with the scores
+        self.gallery.set_predictions(a.predicted if ready else gallery_predictions(a.scores, d, gamma))
 
     # -- selection ----------------------------------------------------------------------------------------------
     @Slot(int)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsl_desktop.app import progress_text, theme
+from zsl_desktop.app.activity import ActivityWatch
 from zsl_desktop.app.bridge import EngineBridge
 from zsl_desktop.app.controller import Controller
 from zsl_desktop.app.library import LibraryStore
@@ -100,6 +101,12 @@ class MainWindow(WindowActions, QMainWindow):
             self,
         )
         self.refiner = Refiner(self.bridge, self.controller, self.gallery, self.editor, self)
+        self.activity = ActivityWatch(self)  # heavy background imports wait while the user scrolls or edits
+        self.activity.watch(
+            self.gallery.view.verticalScrollBar().valueChanged,
+            self.editor.draft_changed,
+            self.features.plot.getPlotItem().getViewBox().sigRangeChanged,
+        )
         self.setCentralWidget(self.image_view)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("gallery", "Gallery", self.gallery, Qt.LeftDockWidgetArea)

@@ -43,6 +43,16 @@ def calibrate(scores: np.ndarray, shifted, gamma: float, dtype=np.float32) -> np
     return out
 
 
+def gallery_predictions(scores: np.ndarray, dataset, gamma: float) -> np.ndarray:
+    """Each item's calibrated argmax among the dataset's classes (the first columns of ``scores``); -1 for the
+    user's loose photos (the rows after the dataset's). What the gallery's right/wrong badges show."""
+    k = dataset.num_classes
+    calibrated = calibrate(scores[:, :k], np.isin(np.arange(k), dataset.unseen_classes), gamma)
+    predicted = np.argmax(calibrated, axis=1)
+    predicted[dataset.num_samples :] = -1
+    return predicted
+
+
 def predict(scores: np.ndarray, unseen: np.ndarray | None = None, gamma: float = 0.0, among=None) -> np.ndarray:
     """Argmax class ids, optionally restricted to ``among`` and with +gamma on ``unseen`` columns."""
     scores = calibrate(scores, unseen, gamma, dtype=np.float64)

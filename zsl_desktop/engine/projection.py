@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zsl_desktop.engine.feature_source import release_pages
+from zsl_desktop.engine.quiet import import_when_quiet
 
 PCA_CAP = 10_000  # the default cap of either method; the feature view lets the user raise it
 MAX_CAP = 1_000_000  # the most points either method is asked for (every image of any dataset we open)
@@ -172,9 +173,6 @@ def tsne(
     ``every`` steps; True stops early and returns the current layout. The start is the data's first two
     principal components scaled to a tiny spread (openTSNE's advice), so runs are reproducible per ``seed``.
     """
-    from openTSNE import TSNE
-    from openTSNE.affinity import PerplexityBasedNN
-
     x = np.ascontiguousarray(x, dtype=np.float32)
     n = x.shape[0]
     if n < 4:
@@ -183,8 +181,12 @@ def tsne(
     threads = threads or tsne_threads()
     init, _ = pca(x, 2, seed)
     init = (init / max(float(init[:, 0].std()), 1e-12) * 1e-4).astype(np.float64)
-    if cancel is not None and cancel():
+    # openTSNE's first import (scikit-learn and scipy with it) holds the GIL ~2 s: not while the user scrolls.
+    if (cancel is not None and cancel()) or not import_when_quiet("openTSNE", "openTSNE.affinity", cancelled=cancel):
         return init.astype(np.float32)
+    from openTSNE import TSNE
+    from openTSNE.affinity import PerplexityBasedNN
+
     affinities = PerplexityBasedNN(x, perplexity=perplexity, n_jobs=threads, random_state=seed)
     done = [0]
 

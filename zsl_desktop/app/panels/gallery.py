@@ -149,6 +149,7 @@ class GalleryPanel(QWidget):
         self.view.customContextMenuRequested.connect(self._on_context_menu)
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.model.modelReset.connect(self._after_reset)
+        self.model.cells_changed.connect(self.view.viewport().update)
         self.model.thumbnail_needed.connect(self._on_thumbnail_needed)
         self._selected: int | None = None
         self.set_dataset(None)

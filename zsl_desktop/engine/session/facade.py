@@ -433,8 +433,11 @@ class Session:
             rank = np.asarray(rank, np.float32)
         return scored(rank)
 
-    def all_scores(self, classes: ClassSet, generation: int = 0) -> AllScores:
-        return AllScores(self.scores(classes.matrix), classes.names, classes.kinds, generation)
+    def all_scores(self, classes: ClassSet, generation: int = 0, gamma: float | None = None) -> AllScores:
+        """Every item's scores; with ``gamma``, the gallery's predictions at it too (``AllScores.predicted``)."""
+        scores = self.scores(classes.matrix)
+        predicted = None if gamma is None else ev.gallery_predictions(scores, self.dataset, gamma)
+        return AllScores(scores, classes.names, classes.kinds, generation, predicted, gamma)
 
     def draft_cluster(self, values: np.ndarray, place, generation: int = 0) -> DraftCluster:
         """Features a generative model synthesises for the drawn class, placed on the feature view's map.

@@ -20,7 +20,8 @@ from zsl_desktop.engine.paths import builtin_dataset_dir, shipped_models_dir
 from zsl_desktop.engine.session.facade import Session, encoding_progress
 from zsl_desktop.engine.session.first_launch import draw_first_launch
 from zsl_desktop.engine.session.results import DatasetReady, FeaturesReady, Notice, Progress
-from zsl_desktop.engine.session.warmup import prewarm_imports, warm_up
+from zsl_desktop.engine.quiet import GATE, paced_imports
+from zsl_desktop.engine.session.warmup import prewarm_imports, prewarmed, warm_up
 
 
 def shipped_checkpoint() -> Path:
@@ -154,11 +155,15 @@ def open_session(spec: DatasetSpec, control, emit_event):
     if spec.warm_up:
         if session.model is not None and not wait_for_gate(spec.warm_up_after, control):
             return
-        yield Progress("warmup", 0, 1, "warming up")
-        prewarm_imports()
-        if control.cancelled:  # the window closed meanwhile: no training step to warm up
+        # Its imports hold the GIL for over a second: not while the user scrolls or edits (engine/quiet.py).
+        if not prewarmed() and not GATE.wait(lambda: control.cancelled):
             return
-        warm_up(session)
+        yield Progress("warmup", 0, 1, "warming up")
+        with paced_imports(lambda: control.cancelled):  # the user back meanwhile: each next module waits
+            prewarm_imports()
+            if control.cancelled:  # the window closed meanwhile: no training step to warm up
+                return
+            warm_up(session)
         yield Progress("warmup", 1, 1, "ready")
 
 

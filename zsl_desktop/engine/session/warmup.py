@@ -35,6 +35,11 @@ def prewarm_imports() -> None:
     _PREWARMED.append(True)
 
 
+def prewarmed() -> bool:
+    """Whether ``prewarm_imports`` has run in this process (a second call costs nothing)."""
+    return bool(_PREWARMED)
+
+
 def warm_up(session) -> None:
     """One scoring pass, one explanation and one training step, so the first real ones do not stall the GUI."""
     dataset = session.dataset
