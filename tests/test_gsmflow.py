@@ -413,3 +413,18 @@ def test_select_last_and_calibration_shape_the_validation_selection(tmp_path):
     assert selection["best_epoch"] == 4 and selection["last_epochs"] == 2
     assert selection["calibration_images"] == 4 * 2  # a quarter of each seen class's 8 trainval images (default: 1)
     assert np.isfinite(finished.report.as_dict()["h"])
+
+
+def test_gamma_transfer_is_a_hyper_parameter_and_a_wrong_one_is_refused_before_training(tmp_path):
+    from zsl_desktop.engine.data.xlsa17 import load_xlsa17
+    from zsl_desktop.engine.session import Session
+
+    assert GSMFlow.transfer_for({}) == "calibration"  # the default
+    assert GSMFlow.transfer_for({"gamma_transfer": "training_share"}) == "training_share"
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    _write_xlsa17(folder)
+    dataset = load_xlsa17(folder)
+    config = TrainConfig(method="gsmflow", epochs=1, hparams={**TINY, "gamma_transfer": "median"}, folds=2)
+    with pytest.raises(ValueError, match="gamma_transfer must be one of"):
+        next(train(dataset, Session(dataset).features, config))

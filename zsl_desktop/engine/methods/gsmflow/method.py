@@ -219,7 +219,13 @@ class GSMFlow(Method):
         "synth_from": 0,  # 0: the classifier's synthetic rows from the last flow; E: from the flows of epochs E..
         "select_last": 0,  # 0: the epoch chosen on the folds; k: the last epoch, rate from the folds' last k epochs
         "calibration": 0.0,  # share of each seen class kept aside to place gamma; 0: the trainer's default
+        "gamma_transfer": "calibration",  # or "folds" / "training_share" (engine.training.GAMMA_TRANSFERS)
     }
+
+    @classmethod
+    def transfer_for(cls, hparams: dict) -> str:
+        """``gamma_transfer`` (see ``Method.transfer_for`` and the module docstring)."""
+        return str({**cls.default_hparams, **(hparams or {})}["gamma_transfer"])
 
     @classmethod
     def last_epochs_window(cls, hparams: dict) -> int:
