@@ -101,6 +101,31 @@ def test_training_share_transfer_places_gamma_on_the_final_models_own_training_i
     assert done.header["gamma"] == pytest.approx(expected)
 
 
+def test_training_share_transfer_survives_a_resume_in_the_second_fold(birds_features, tmp_path, monkeypatch):
+    from zsl_desktop.engine.methods.msdn import MSDN
+
+    dataset, features = birds_features
+    monkeypatch.setattr(MSDN, "gamma_transfer", "training_share")
+    config = TrainConfig(method="msdn", epochs=2, seed=4, hparams={"batch_size": 16, "final_models": 1}, folds=2)
+    straight = run_to_end(train(dataset, features, config, checkpoint_path=tmp_path / "s.pt"), lambda e: None)
+    path, control = tmp_path / "r.pt", Control()
+
+    def stop_in_the_second_fold(event):
+        if isinstance(event, Validation) and (event.fold, event.epoch) == (1, 1):
+            control.cancel()
+
+    assert run_to_end(
+        train(dataset, features, config, control, checkpoint_path=path), stop_in_the_second_fold
+    ).cancelled
+    events = _events(dataset, features, config, checkpoint_path=path, resume=True)
+    assert any("resumed select1 phase after epoch 1" in getattr(e, "text", "") for e in events)
+    resumed = events[-1]
+    selection = resumed.header["selection"]
+    assert selection["fold_training_share"] == straight.header["selection"]["fold_training_share"]
+    assert selection["fold_rows"] == straight.header["selection"]["fold_rows"]
+    assert resumed.header["gamma"] == straight.header["gamma"]
+
+
 def test_cancel_stops_at_the_next_batch(birds_features):
     dataset, features = birds_features
     control = Control()
