@@ -220,6 +220,7 @@ class GSMFlow(Method):
         "select_last": 0,  # 0: the epoch chosen on the folds; k: the last epoch, rate from the folds' last k epochs
         "calibration": 0.0,  # share of each seen class kept aside to place gamma; 0: the trainer's default
         "gamma_transfer": "calibration",  # or "folds" / "training_share" (engine.training.GAMMA_TRANSFERS)
+        "final_models": 1,  # K: K final flows (seeds s, s+1000, ...) whose synthetic rows train the last one's classifier
     }
 
     @classmethod
@@ -252,6 +253,9 @@ class GSMFlow(Method):
         self._pending_optim: dict | None = None
         self._mined: tuple | None = None  # (scaled x, labels) of the mined rows, kept for resume
         self._pool: list[torch.Tensor] = []  # synth_from: per epoch, [unseen, rows, D] float16 samples of its flow
+        # final_models: the earlier final flows' synthetic rows, [unseen, rows, D] float16 (adopt_members)
+        self._member_rows: torch.Tensor | None = None
+        self._own_rows: torch.Tensor | None = None  # the last classifier's own synthetic rows, lent to later models
 
     def _build(self, anchors: torch.Tensor) -> None:
         self._gsm = RelativePositioning(anchors, self._hp("cond_dim"))
@@ -367,6 +371,22 @@ class GSMFlow(Method):
             self._head, self._pending_head = None, self._last_context
         self._require_head()
 
+    def final_models(self) -> int:
+        return max(1, int(self._hp("final_models")))
+
+    @torch.no_grad()
+    def adopt_members(self, trained: Method) -> None:
+        """Keep ``trained``'s synthetic unseen rows (its members' and its own n_synth a class) for this model's
+        classifier, which then learns from every final flow's samples (one classifier: a slider move costs
+        what one model's does). The flows train on the same rows, so their scaled spaces are the same."""
+        if not isinstance(trained, GSMFlow):
+            raise TypeError(f"gsmflow: cannot pool with a {type(trained).__name__}")
+        own = trained._own_rows
+        if own is None:
+            raise ValueError("gsmflow: only a model whose classifier was built in this process can lend its rows")
+        earlier = trained._member_rows
+        self._member_rows = own if earlier is None else torch.cat((earlier.to(own.device), own), 1)
+
     def _make_optimizer(self) -> torch.optim.Optimizer:
         if self._optimizer is None:
             params = list(self._flow.parameters()) + list(self._gsm.parameters())
@@ -400,6 +420,10 @@ class GSMFlow(Method):
             synth = torch.cat(self._pool, 1).float().reshape(-1, xs.shape[1])
         else:
             synth = self._flow.sample(self._gsm(attributes[unseen]), n_synth, g, shards=shards)  # torchrun: split
+        self._own_rows = synth.detach().reshape(len(unseen), n_synth, -1).half()
+        if self._member_rows is not None:  # final_models: the earlier final flows' rows, class by class
+            synth = torch.cat((synth.reshape(len(unseen), n_synth, -1), self._member_rows.to(synth).float()), 1)
+            n_synth, synth = synth.shape[1], synth.reshape(-1, xs.shape[1])
         prototypes = self._flow.prototypes(self._gsm(attributes))
         x = torch.cat((xs, synth))
         labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
@@ -552,6 +576,8 @@ class GSMFlow(Method):
             state["optim.mined_x"], state["optim.mined_y"] = self._mined[0].detach().cpu(), self._mined[1].cpu()
         for j, part in enumerate(self._pool):
             state[f"optim.pool.{j}"] = part.detach().cpu().clone()
+        if self._member_rows is not None:  # resume only: the finished classifier has learnt from them
+            state["optim.members.rows"] = self._member_rows.detach().cpu().clone()
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -579,7 +605,9 @@ class GSMFlow(Method):
         self._head, self._pending_head = GZSLHead.from_state(state, "head."), None
         optim: dict[int, dict] = {}
         for key, value in state.items():
-            if key.startswith("optim.") and not key.startswith(("optim.mined_", "optim.rest.", "optim.pool.")):
+            if key.startswith("optim.") and not key.startswith(
+                ("optim.mined_", "optim.rest.", "optim.pool.", "optim.members.")
+            ):
                 index, sub = key[len("optim.") :].split(".", 1)
                 optim.setdefault(int(index), {})[sub] = torch.as_tensor(value).clone()
         self._optimizer, self._pending_optim = None, optim or None
@@ -591,6 +619,8 @@ class GSMFlow(Method):
             )
         pooled = sorted(int(k[len("optim.pool.") :]) for k in state if k.startswith("optim.pool."))
         self._pool = [torch.as_tensor(state[f"optim.pool.{j}"]).clone() for j in pooled]
+        members = state.get("optim.members.rows")
+        self._member_rows = torch.as_tensor(members).clone() if members is not None else None
         self.to(self.device)
 
     def to(self, device) -> "GSMFlow":
