@@ -121,6 +121,29 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   Built-in birds, seed 0, with all four options: H 75.7, AUSUC 64.2, ZSL 69.7 (the shipped default model:
   74.9 / 63.6 / 68.5; 26 min). Neither variant reaches the official code's test-selected H on this split
   (docs/official/gsmflow/NOTES.md) and the last step was chosen on test, so the default is unchanged.
+- Gamma transfers (``gamma_transfer``, default "calibration"; engine.training.GAMMA_TRANSFERS). Measured with
+  ``synth_from=8 select_last=5 n_synth=1200`` (CUB subset, 3-fold validation selection, seeds 0 / 1 / 2, one
+  thread, busy 2-core machine, ~17 min a seed). "training_share" (the final model trains on all trainval and gamma
+  sends as large a share of its own training images to unseen classes as the fold models sent of theirs) fails
+  here: at the chosen point the fold models send 0.000-0.010 of their own training images to unseen classes (the
+  classifier is near-certain on the rows it learnt), so the share carries no information; checked ON VALIDATION
+  by leaving one fold out (the other folds choose the rate, the left-out fold's H at the transferred gamma, fold
+  mean): training_share 26.7 / 10.5 / 39.3, "folds" (mean fold gamma) 62.4 / 57.9 / 55.1, the rate on the fold's
+  held-out seen images (what "calibration" transfers) 62.8 / 57.9 / 53.4, the fold's best 64.3 / 58.3 / 57.2
+  (``selection["fold_rows"]`` keeps what this needs). On test: training_share H 38.7 +- 2.8 (U 26.0, S 76.2);
+  "folds" on the same final models H 52.9 +- 1.3 (53.5 / 53.8 / 51.4), AUSUC 47.1 +- 2.6: the fold models'
+  gamma lands on the unseen side for the final model (U 62.7, S 45.9), whose best test H over gamma is 57.8 +- 0.9.
+  Validation cannot tell "folds" from the rate, so "calibration" stays (it measures the final model itself).
+- Several final models (``final_models`` K, off by default; the trainer's ``final_models`` / ``adopt_members``
+  as for MSDN, seeds s, s + 1000, ...): the K flows' synthetic rows (n_synth a class each) all train the last
+  model's one classifier, so the checkpoint, ``score`` and a slider move cost what one model's do (averaging K
+  classifiers' log-probabilities would make each live move K times the work). Measured with ``synth_from=8
+  select_last=5 n_synth=1200 calibration=0.2`` on the same folds (final models trained by a script, test figures,
+  gamma on the 126 calibration images at the folds' rate): 9 single final models H 55.9 +- 1.9 (53.2-58.6),
+  AUSUC 45.4 +- 2.1; mean log-probability of 3: H 56.8 +- 1.8 (56.8 / 55.0 / 58.6), AUSUC 47.3 +- 1.9; one
+  classifier on the rows of 3 flows: H 57.4 +- 1.6 (59.2 / 56.4 / 56.5), AUSUC 47.6 +- 2.3, ZSL 71.5 +- 0.5.
+  Each extra final model costs one final phase (~2.5 min on one thread) and a classifier on K x n_synth rows
+  (~6 s for K = 3).
 - Epoch rows are drawn in an order seeded by (seed, epoch), so a resumed run repeats the
   uninterrupted one. Anchors come from all classes (TMM; MM'21 CUB: seen classes only).
 - Checkpoints hold the generator weights as float16 (half the size; prototypes and samples
