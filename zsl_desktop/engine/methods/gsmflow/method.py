@@ -243,7 +243,7 @@ class GSMFlow(Method):
         "select_last": 0,  # 0: the epoch chosen on the folds; k: the last epoch, rate from the folds' last k epochs
         "calibration": 0.0,  # share of each seen class kept aside to place gamma; 0: the trainer's default
         "gamma_transfer": "calibration",  # or "folds" / "training_share" (engine.training.GAMMA_TRANSFERS)
-        "final_models": 1,  # K: K final flows (seeds s, s+1000, ...) whose synthetic rows train the last one's classifier
+        "final_models": 1,  # K final flows (seeds s, s+1000, ...); all their synthetic rows train one classifier
     }
 
     @classmethod
