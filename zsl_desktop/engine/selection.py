@@ -10,8 +10,11 @@ calibration sends to unseen classes (``REJECTION_RATES``); the fold-mean curve p
 share. Each fold model also records the gamma that gives each share (``gammas_by_rejection_rate``), so
 the final model can either take the mean of the fold models' gammas at the chosen epoch and share and
 train on every trainval image, or hold back a tenth of each seen class to turn the share into its own
-gamma (on the CUB subset ~2 images a class: a noisier gamma and fewer training images). Which one is
-the method's ``gamma_transfer`` (engine.training).
+gamma (on the CUB subset ~2 images a class: a noisier gamma and fewer training images). A third way,
+"training_share", records the share of its own training images each fold model sends to unseen classes
+(``shares_sent_to_unseen``) and puts the final model's gamma at that share of its training images (on the
+CUB subset GSMFlow's fold models send almost none of theirs, so it fails there: gsmflow/method.py). Which
+one is the method's ``gamma_transfer`` (engine.training).
 """
 
 from __future__ import annotations
