@@ -120,7 +120,8 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   read off n held-out seen images, i.e. at a share drawn from the rate's order-statistic Beta law; 9 folds of
   seeds 0-2, 20,000 draws): mean H 57.6 (sd 1.6) with 74 images, 57.9 (sd 1.3) with 126, 58.0 with unlimited
   ones. So the quantile's noise explains little of the test gain; the 52 fewer training images are not seen.
-  ``select_last`` also makes a seed cheaper (35 of 40 fold epochs build no classifier): 18 min of wall time for seed 0 (busy machine) where the default took ~46 min under other load.
+  ``select_last`` also makes a seed cheaper (35 of 40 fold epochs build no classifier): 18 min of wall time
+  for seed 0 (busy machine) where the default took ~46 min under other load.
   Built-in birds, seed 0, with all four options: H 75.7, AUSUC 64.2, ZSL 69.7 (the shipped default model:
   74.9 / 63.6 / 68.5; 26 min). Neither variant reaches the official code's test-selected H on this split
   (docs/official/gsmflow/NOTES.md) and the last step was chosen on test, so the default is unchanged.
