@@ -461,3 +461,64 @@ def test_select_last_and_calibration_shape_the_validation_selection(tmp_path):
     assert selection["best_epoch"] == 4 and selection["last_epochs"] == 2
     assert selection["calibration_images"] == 4 * 2  # a quarter of each seen class's 8 trainval images (default: 1)
     assert np.isfinite(finished.report.as_dict()["h"])
+
+
+def test_gamma_transfer_is_a_hyper_parameter_and_a_wrong_one_is_refused_before_training(tmp_path):
+    from zsl_desktop.engine.data.xlsa17 import load_xlsa17
+    from zsl_desktop.engine.session import Session
+
+    assert GSMFlow.transfer_for({}) == "calibration"  # the default
+    assert GSMFlow.transfer_for({"gamma_transfer": "training_share"}) == "training_share"
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    _write_xlsa17(folder)
+    dataset = load_xlsa17(folder)
+    config = TrainConfig(method="gsmflow", epochs=1, hparams={**TINY, "gamma_transfer": "median"}, folds=2)
+    with pytest.raises(ValueError, match="gamma_transfer must be one of"):
+        next(train(dataset, Session(dataset).features, config))
+
+
+def test_final_models_pool_their_synthetic_rows_into_one_classifier_and_resume_inside_the_second(tmp_path):
+    """final_models K: K final flows, the last one's classifier learns from all their synthetic rows; a run
+    interrupted inside the second final model continues to the same model (the first one's rows in the state)."""
+    from zsl_desktop.engine.checkpoints import load_checkpoint
+    from zsl_desktop.engine.data.xlsa17 import load_xlsa17
+    from zsl_desktop.engine.events import EpochEnd
+    from zsl_desktop.engine.resume import resume_path
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import Phase
+
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    _write_xlsa17(folder)
+    dataset = load_xlsa17(folder)
+    features = Session(dataset).features
+    hparams = {**TINY, "code_pca": 8, "mining": False, "final_models": 2, "select_last": 1}  # final runs: 2 epochs
+    config = TrainConfig(method="gsmflow", epochs=2, hparams=hparams, seed=3, folds=1)
+    phases = []
+    straight = run_to_end(
+        train(dataset, features, config, checkpoint_path=tmp_path / "s.pt"),
+        lambda e: phases.append(e.description) if isinstance(e, Phase) and e.name == "final" else None,
+    )
+    assert len(phases) == 2 and "model 2 of 2, seed 1003" in phases[1]
+    assert straight.header["selection"]["final_seeds"] == [3, 1003]
+    rows = straight.method._member_rows
+    assert rows is not None and rows.shape[:2] == (len(dataset.unseen_classes), TINY["n_synth"])
+    assert not any(k.startswith("optim.") for k in load_checkpoint(tmp_path / "s.pt").state)  # no rows shipped
+
+    path, control, finals = tmp_path / "r.pt", Control(), []
+
+    def stop_in_the_second_final_model(event):
+        if isinstance(event, Phase) and event.name == "final":
+            finals.append(event)
+        if len(finals) == 2 and isinstance(event, EpochEnd):
+            control.cancel()
+
+    assert run_to_end(
+        train(dataset, features, config, control, checkpoint_path=path), stop_in_the_second_final_model
+    ).cancelled
+    assert "optim.members.rows" in load_checkpoint(resume_path(path)).state["model"]
+    resumed = run_to_end(train(dataset, features, config, checkpoint_path=path, resume=True), lambda e: None)
+    for key, value in load_checkpoint(tmp_path / "s.pt").state.items():
+        torch.testing.assert_close(load_checkpoint(path).state[key], value, rtol=0, atol=0)
+    assert resumed.report.as_dict() == straight.report.as_dict()

@@ -11,6 +11,7 @@ from zsl_desktop.engine.selection import (
     gammas_by_rejection_rate,
     h_by_rejection_rate,
     seen_class_folds,
+    shares_sent_to_unseen,
     smooth_epochs,
 )
 
@@ -111,6 +112,20 @@ def test_final_gamma_is_the_fold_mean_at_the_chosen_point():
     assert (point["epoch"], point["rate"]) == (2, 0.5)
     assert point["fold_gamma"] == [4.0, 14.0] and point["gamma"] == pytest.approx(9.0)
     assert "gamma" not in choose_operating_point([a, b], window=1, rates=rates)
+    sa, sb = ga / 100, gb / 100  # each fold model's share of its own training images sent to unseen classes
+    point = choose_operating_point([a, b], window=1, rates=rates, fold_shares=[sa, sb])
+    assert point["fold_share"] == [0.04, 0.14] and point["share"] == pytest.approx(0.09)
+    assert "share" not in choose_operating_point([a, b], window=1, rates=rates)
+
+
+def test_shares_sent_to_unseen_counts_rows_below_each_gamma():
+    # columns 0, 1 seen, 2 unseen; flip points (best seen - best unseen): 1, -1, 3, 0
+    scores = np.array([[2.0, 0.0, 1.0], [0.0, 1.0, 2.0], [3.0, 1.0, 0.0], [1.0, 0.5, 1.0]])
+    shares = shares_sent_to_unseen(scores, [0, 1], [2], [-2.0, 0.5, 2.0, 5.0])
+    assert shares.tolist() == [0.0, 0.5, 0.75, 1.0]
+    # the same convention as the rejection rates: the gamma for a rate sends exactly that share
+    gammas = gammas_by_rejection_rate(scores, [0, 1], [2], rates=np.array([0.0, 0.25, 0.5, 1.0]))
+    assert shares_sent_to_unseen(scores, [0, 1], [2], gammas).tolist() == [0.0, 0.25, 0.5, 1.0]
 
 
 def test_smoothing_keeps_length_and_constants():

@@ -77,6 +77,55 @@ def test_calibration_transfer_holds_images_out_of_the_final_run(birds_features, 
     assert steps[-1].total == -(-held_out // 16)  # one epoch over trainval minus the calibration images
 
 
+def test_training_share_transfer_places_gamma_on_the_final_models_own_training_images(birds_features, monkeypatch):
+    from zsl_desktop.engine.methods.msdn import MSDN
+    from zsl_desktop.engine.scoring import gamma_for_rejection_rate
+
+    dataset, features = birds_features
+    monkeypatch.setattr(MSDN, "gamma_transfer", "training_share")
+    monkeypatch.setattr(MSDN, "final_models", lambda self: 1)
+    config = TrainConfig(method="msdn", epochs=2, seed=1, hparams={"batch_size": 16}, folds=2)
+    events = _events(dataset, features, config)
+    done = events[-1]
+    selection = done.header["selection"]
+    assert selection["gamma_transfer"] == "training_share" and selection["calibration_images"] == 0
+    shares = selection["fold_training_share"]
+    assert len(shares) == 2 and all(0.0 <= s <= 1.0 for s in shares)
+    rows = selection["fold_rows"]
+    assert len(rows) == 2 and all(len(r["training_share"]) == len(r["h"]) == len(r["gamma"]) for r in rows)
+    final = events.index(next(e for e in events if isinstance(e, Phase) and e.name == "final"))
+    steps = [e for e in events[final:] if isinstance(e, Step)]
+    assert steps[-1].total == done.header["epochs"] * -(-len(dataset.splits["trainval"]) // 16)  # all trainval
+    trainval, seen, unseen = dataset.splits["trainval"], dataset.seen_classes, dataset.unseen_classes
+    expected = gamma_for_rejection_rate(done.method, dataset, features, trainval, seen, unseen, sum(shares) / 2)
+    assert done.header["gamma"] == pytest.approx(expected)
+
+
+def test_training_share_transfer_survives_a_resume_in_the_second_fold(birds_features, tmp_path, monkeypatch):
+    from zsl_desktop.engine.methods.msdn import MSDN
+
+    dataset, features = birds_features
+    monkeypatch.setattr(MSDN, "gamma_transfer", "training_share")
+    config = TrainConfig(method="msdn", epochs=2, seed=4, hparams={"batch_size": 16, "final_models": 1}, folds=2)
+    straight = run_to_end(train(dataset, features, config, checkpoint_path=tmp_path / "s.pt"), lambda e: None)
+    path, control = tmp_path / "r.pt", Control()
+
+    def stop_in_the_second_fold(event):
+        if isinstance(event, Validation) and (event.fold, event.epoch) == (1, 1):
+            control.cancel()
+
+    assert run_to_end(
+        train(dataset, features, config, control, checkpoint_path=path), stop_in_the_second_fold
+    ).cancelled
+    events = _events(dataset, features, config, checkpoint_path=path, resume=True)
+    assert any("resumed select1 phase after epoch 1" in getattr(e, "text", "") for e in events)
+    resumed = events[-1]
+    selection = resumed.header["selection"]
+    assert selection["fold_training_share"] == straight.header["selection"]["fold_training_share"]
+    assert selection["fold_rows"] == straight.header["selection"]["fold_rows"]
+    assert resumed.header["gamma"] == straight.header["gamma"]
+
+
 def test_cancel_stops_at_the_next_batch(birds_features):
     dataset, features = birds_features
     control = Control()

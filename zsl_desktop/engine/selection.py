@@ -10,8 +10,11 @@ calibration sends to unseen classes (``REJECTION_RATES``); the fold-mean curve p
 share. Each fold model also records the gamma that gives each share (``gammas_by_rejection_rate``), so
 the final model can either take the mean of the fold models' gammas at the chosen epoch and share and
 train on every trainval image, or hold back a tenth of each seen class to turn the share into its own
-gamma (on the CUB subset ~2 images a class: a noisier gamma and fewer training images). Which one is
-the method's ``gamma_transfer`` (engine.training).
+gamma (on the CUB subset ~2 images a class: a noisier gamma and fewer training images). A third way,
+"training_share", records the share of its own training images each fold model sends to unseen classes
+(``shares_sent_to_unseen``) and puts the final model's gamma at that share of its training images (on the
+CUB subset GSMFlow's fold models send almost none of theirs, so it fails there: gsmflow/method.py). Which
+one is the method's ``gamma_transfer`` (engine.training).
 """
 
 from __future__ import annotations
@@ -58,6 +61,19 @@ def gammas_by_rejection_rate(scores_seen, seen, unseen, rates=REJECTION_RATES) -
     return np.array([gamma_at_rate(flips, rate) for rate in rates])
 
 
+def shares_sent_to_unseen(scores, seen, unseen, gammas) -> np.ndarray:
+    """For each gamma, the share of these rows it sends to unseen classes (ids are column positions).
+
+    A row goes to an unseen class when its flip point (best seen minus best unseen score) is below gamma,
+    as in ``gamma_at_rate``; the rows are the fold model's own training images ("training_share")."""
+    seen, unseen = np.asarray(seen), np.asarray(unseen)
+    scores = np.asarray(scores, np.float64)
+    flips = np.sort(scores[:, seen].max(1) - scores[:, unseen].max(1))
+    if not len(flips):
+        return np.zeros(len(gammas))
+    return np.searchsorted(flips, np.asarray(gammas, np.float64), side="left") / len(flips)
+
+
 def gamma_at_rate(flips: np.ndarray, rate: float) -> float:
     """The gamma that sends ``rate`` of the images with these flip points to unseen classes (mid-gap)."""
     flips = np.sort(np.asarray(flips, np.float64))
@@ -81,14 +97,23 @@ def smooth_epochs(curves: np.ndarray, window: int) -> np.ndarray:
 
 
 def choose_operating_point(
-    fold_curves, window: int = 1, rates=REJECTION_RATES, fold_gammas=None, tolerance: float = 0.0, last_epochs: int = 0
+    fold_curves,
+    window: int = 1,
+    rates=REJECTION_RATES,
+    fold_gammas=None,
+    tolerance: float = 0.0,
+    last_epochs: int = 0,
+    fold_shares=None,
 ) -> dict:
     """From per-fold curves [epochs, rates] of validation H: the epoch and rejection rate of the best mean.
 
     Folds that stopped early (cancelled) are cut to the shortest. Returns ``epoch`` (1-based),
     ``rate``, ``h`` (the smoothed fold-mean H there) and ``fold_h`` (each fold's H there, unsmoothed).
     With ``fold_gammas`` (per fold [epochs, rates], ``gammas_by_rejection_rate`` every epoch), also
-    ``fold_gamma`` (each fold model's gamma there) and ``gamma``, their mean.
+    ``fold_gamma`` (each fold model's gamma there) and ``gamma``, their mean. With ``fold_shares`` (per fold
+    [epochs, rates], ``shares_sent_to_unseen`` of the fold's training rows every epoch), also
+    ``fold_share`` (the share of its own training images each fold model sends to unseen classes there)
+    and ``share``, their mean: the "training_share" transfer (engine.training).
 
     ``tolerance`` > 0 (in standard errors of the fold H at the best point; needs 2 folds or more): the
     earliest epoch whose best smoothed mean comes within that many standard errors of the best, at its
@@ -120,6 +145,9 @@ def choose_operating_point(
     if fold_gammas is not None:
         gammas = [float(np.asarray(g, np.float64)[epoch, r]) for g in fold_gammas]
         point.update(fold_gamma=gammas, gamma=float(np.mean(gammas)))
+    if fold_shares is not None:
+        shares = [float(np.asarray(f, np.float64)[epoch, r]) for f in fold_shares]
+        point.update(fold_share=shares, share=float(np.mean(shares)))
     return point
 
 

@@ -57,13 +57,14 @@ from zsl_desktop.engine.selection import (
     h_by_rejection_rate,
     hold_out_per_class,
     selection_folds,
+    shares_sent_to_unseen,
 )
 
 log = logging.getLogger(__name__)
 
 SELECTIONS = ("validation", "test")
 CALIBRATION_FRACTION = 0.1  # of each seen class, kept out of the final run to place gamma ("calibration")
-GAMMA_TRANSFERS = ("calibration", "folds")  # Method.gamma_transfer
+GAMMA_TRANSFERS = ("calibration", "folds", "training_share")  # Method.transfer_for
 SELECTION_FOLDS = 3  # groups of pseudo-unseen classes, each trained and validated in turn
 SMOOTH_EPOCHS = 3  # moving-average window over the fold-mean validation curve
 FINAL_SEED_STEP = 1000  # final model j trains with seed + j * 1000, away from the seeds users pick
@@ -144,9 +145,21 @@ def build_method(dataset: Dataset, features: FeatureSource, config: TrainConfig)
 
 
 def validation_metrics(
-    method, dataset, features, val_seen_idx, val_unseen_idx, train_classes, val_classes, candidates, device
+    method,
+    dataset,
+    features,
+    val_seen_idx,
+    val_unseen_idx,
+    train_classes,
+    val_classes,
+    candidates,
+    device,
+    train_idx=None,
 ) -> dict:
-    """One fold's figures at its best gamma (for the progress display), and H at every rejection rate."""
+    """One fold's figures at its best gamma (for the progress display), and H at every rejection rate.
+
+    With ``train_idx`` (the fold model's own training rows), also the share of them that each rate's gamma
+    sends to the held-out classes (``training_share_by_rate``, for the "training_share" transfer)."""
     candidates = np.asarray(candidates)
     columns = dataset.class_attributes[candidates]
     s_seen = method.score(encode_rows(method, features, val_seen_idx, device), columns)
@@ -161,6 +174,10 @@ def validation_metrics(
     metrics = report.as_dict()
     metrics["h_by_rate"] = h_by_rejection_rate(s_seen, pos[0], s_unseen, pos[1], pos[2], pos[3]).tolist()
     metrics["gamma_by_rate"] = gammas_by_rejection_rate(s_seen, pos[2], pos[3]).tolist()
+    if train_idx is not None:
+        s_train = method.score(encode_rows(method, features, train_idx, device), columns)
+        gammas = np.asarray(metrics["gamma_by_rate"])
+        metrics["training_share_by_rate"] = shares_sent_to_unseen(s_train, pos[2], pos[3], gammas).tolist()
     return metrics
 
 
@@ -265,7 +282,12 @@ def train(
                     f"class needs at least 3 trainval images and there must be 2 seen classes or more); add images, "
                     f"or use --select test (reproduction only)"
                 )
+        transfer = get_method(config.method).transfer_for(config.hparams)
+        if transfer not in GAMMA_TRANSFERS:
+            raise ValueError(f"{config.method}: gamma_transfer must be one of {GAMMA_TRANSFERS}, not {transfer!r}")
         progress = (saved or {}).get("progress") or {"fold_curves": [], "curve": [], "fold_gammas": [], "gammas": []}
+        progress.setdefault("fold_shares", [[] for _ in progress["fold_curves"]])
+        progress.setdefault("shares", [])
         run.progress = progress
         last_epochs = max(0, int(get_method(config.method).last_epochs_window(config.hparams)))
         validate_from = max(1, epochs - last_epochs + 1) if last_epochs else 1  # earlier epochs: placeholders
@@ -281,6 +303,7 @@ def train(
                 candidates=candidates,
                 val_seen_idx=val_seen_idx,
                 val_unseen_idx=val_unseen_idx,
+                train_idx=train_idx if transfer == "training_share" else None,
             ):
                 return validation_metrics(
                     method,
@@ -292,6 +315,7 @@ def train(
                     val_classes,
                     candidates,
                     run.device,
+                    train_idx,
                 )
 
             yield Phase(
@@ -315,22 +339,23 @@ def train(
             saved = None
             progress["fold_curves"].append(progress["curve"])
             progress["fold_gammas"].append(progress["gammas"])
-            progress["curve"], progress["gammas"] = [], []
+            progress["fold_shares"].append(progress["shares"])
+            progress["curve"], progress["gammas"], progress["shares"] = [], [], []
         point = choose_operating_point(
             progress["fold_curves"],
             config.smooth_epochs,
             fold_gammas=progress["fold_gammas"],
             tolerance=get_method(config.method).epoch_tolerance,
             last_epochs=last_epochs,
+            fold_shares=progress["fold_shares"] if transfer == "training_share" else None,
         )
         best_epoch, rate = point["epoch"], point["rate"]
         # What carries over from the fold models to the final one is the operating point, the
         # share of held-out seen images sent to unseen classes. Either the final run keeps a few
         # seen images aside to find its own gamma at that share ("calibration"), or it trains on
-        # every trainval image and takes the fold models' mean gamma there ("folds").
-        transfer = get_method(config.method).gamma_transfer
-        if transfer not in GAMMA_TRANSFERS:
-            raise ValueError(f"{config.method}: gamma_transfer must be one of {GAMMA_TRANSFERS}, not {transfer!r}")
+        # every trainval image and takes the fold models' mean gamma there ("folds"), or it trains
+        # on every trainval image and puts gamma where it sends as large a share of its own
+        # training images to unseen classes as the fold models sent of theirs ("training_share").
         final_train, calibration_idx = dataset.splits["trainval"], np.zeros(0, np.int64)
         if transfer == "calibration":
             final_train, calibration_idx = hold_out_per_class(
@@ -347,6 +372,10 @@ def train(
         gamma, gamma_source = (point["gamma"] if transfer == "folds" else 0.0), "validation"
         if transfer == "calibration" and len(calibration_idx):  # none (2 or fewer per class): no shift
             gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate, run.device)
+        if transfer == "training_share":
+            gamma = gamma_for_rejection_rate(
+                method, dataset, features, final_train, seen, unseen, point["share"], run.device
+            )
         selection = {
             "best_epoch": best_epoch,
             "seen_rejection": rate,
@@ -354,6 +383,9 @@ def train(
             "fold_h": point["fold_h"],
             "fold_gamma": point["fold_gamma"],
             "gamma_transfer": transfer,
+            "fold_training_share": point.get("fold_share"),
+            # each fold's curves at the chosen epoch, so that a transfer can be checked on validation afterwards
+            "fold_rows": _fold_rows(progress, best_epoch),
             "folds": [f[4].tolist() for f in folds],
             "smooth_epochs": config.smooth_epochs,
             "epoch_tolerance": get_method(config.method).epoch_tolerance,
@@ -432,6 +464,18 @@ def train(
     )
     yield finished
     return finished
+
+
+def _fold_rows(progress: dict, epoch: int) -> list[dict]:
+    """Per fold, H, gamma and (when recorded) the training share at every rejection rate, at ``epoch``."""
+    rows = []
+    for k, curve in enumerate(progress["fold_curves"]):
+        row = {"h": curve[epoch - 1], "gamma": progress["fold_gammas"][k][epoch - 1]}
+        shares = progress["fold_shares"][k] if k < len(progress["fold_shares"]) else []
+        if len(shares) >= epoch:  # recorded only for the "training_share" transfer
+            row["training_share"] = shares[epoch - 1]
+        rows.append({key: [round(float(v), 5) for v in values] for key, values in row.items()})
+    return rows
 
 
 def _final_phases(run, index, seen, epochs, count, saved):
@@ -531,13 +575,17 @@ class _Run:
                     if evaluate is not None and event.epoch < validate_from and self.progress is not None:
                         self.progress["curve"].append([0.0] * len(REJECTION_RATES))
                         self.progress["gammas"].append([0.0] * len(REJECTION_RATES))
+                        self.progress.setdefault("shares", []).append([0.0] * len(REJECTION_RATES))
                     elif evaluate is not None:
                         metrics = evaluate(self.method)
                         curve_row = metrics.pop("h_by_rate", None)
                         gamma_row = metrics.pop("gamma_by_rate", None)
+                        share_row = metrics.pop("training_share_by_rate", None)
                         if curve_row is not None and self.progress is not None:
                             self.progress["curve"].append(curve_row)
                             self.progress["gammas"].append(gamma_row)
+                            if share_row is not None:
+                                self.progress["shares"].append(share_row)
                         if best is None or metrics["h"] > best["metrics"]["h"]:
                             best = {"epoch": event.epoch, "metrics": metrics}
                             if keep_best_state:

@@ -99,7 +99,10 @@ class Method(abc.ABC):
     # Where the final model's gamma comes from under validation selection (engine.training):
     # "calibration": a tenth of each seen class is kept out of the final run, and gamma rejects the
     # chosen share of those images; "folds": the final run trains on all of trainval and takes the
-    # fold models' mean gamma at the chosen epoch and share.
+    # fold models' mean gamma at the chosen epoch and share; "training_share": the final run trains on all
+    # of trainval and gamma sends as large a share of its own training images to unseen classes as the
+    # fold models sent of theirs at the chosen epoch and share. A method may let a hyper-parameter choose
+    # (``transfer_for``).
     gamma_transfer: ClassVar[str] = "calibration"
     # Validation selection's epoch: 0 takes the best epoch of the smoothed fold-mean curve; k > 0 the
     # earliest epoch within k standard errors of it (engine.selection.choose_operating_point).
@@ -113,6 +116,11 @@ class Method(abc.ABC):
         epoch, validates the folds on their last k epochs only and reads the rejection rate off those
         (``engine.selection.choose_operating_point``'s ``last_epochs``). A method opts in by overriding."""
         return 0
+
+    @classmethod
+    def transfer_for(cls, hparams: dict) -> str:
+        """The gamma transfer of a run with these hyper-parameters; ``gamma_transfer`` unless overridden."""
+        return cls.gamma_transfer
 
     @classmethod
     def calibration_fraction(cls, hparams: dict) -> float | None:

@@ -116,11 +116,44 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   / 58.6 (56.6 +- 1.8), AUSUC 46.6 / 46.3 / 47.4 (46.8 +- 0.6), ZSL 67.0 / 72.0 / 71.0 (70.0 +- 2.6), U 52.5 /
   61.5 / 59.0, S 58.1 / 51.4 / 58.3. The last two differ only in the final phase (identical folds), so they
   were compared on test, not on validation; the validation-only argument for f = 0.2 is a quantile read off
-  126 instead of 74 images. ``select_last`` also makes a seed cheaper (35 of 40 fold epochs build no
-  classifier): 18 min of wall time for seed 0 (busy machine) where the default took ~46 min under other load.
+  126 instead of 74 images. Its size, estimated on validation (each fold's H at the rate the other folds chose,
+  read off n held-out seen images, i.e. at a share drawn from the rate's order-statistic Beta law; 9 folds of
+  seeds 0-2, 20,000 draws): mean H 57.6 (sd 1.6) with 74 images, 57.9 (sd 1.3) with 126, 58.0 with unlimited
+  ones. So the quantile's noise explains little of the test gain; the 52 fewer training images are not seen.
+  The CLI end to end (``--set synth_from=8 --set select_last=5 --set n_synth=1200 --set calibration=0.2``,
+  seeds 0-2 side by side, one thread each, busy machine) repeats these figures exactly, in 18.6 min a seed.
+  ``select_last`` also makes a seed cheaper (35 of 40 fold epochs build no classifier): 18 min of wall time
+  for seed 0 (busy machine) where the default took ~46 min under other load.
   Built-in birds, seed 0, with all four options: H 75.7, AUSUC 64.2, ZSL 69.7 (the shipped default model:
   74.9 / 63.6 / 68.5; 26 min). Neither variant reaches the official code's test-selected H on this split
   (docs/official/gsmflow/NOTES.md) and the last step was chosen on test, so the default is unchanged.
+- Gamma transfers (``gamma_transfer``, default "calibration"; engine.training.GAMMA_TRANSFERS). Measured with
+  ``synth_from=8 select_last=5 n_synth=1200`` (CUB subset, 3-fold validation selection, seeds 0 / 1 / 2, one
+  thread, busy 2-core machine, ~17 min a seed). "training_share" (the final model trains on all trainval and gamma
+  sends as large a share of its own training images to unseen classes as the fold models sent of theirs) fails
+  here: at the chosen point the fold models send 0.000-0.010 of their own training images to unseen classes (the
+  classifier is near-certain on the rows it learnt), so the share carries no information; checked ON VALIDATION
+  by leaving one fold out (the other folds choose the rate, the left-out fold's H at the transferred gamma, fold
+  mean): training_share 26.7 / 10.5 / 39.3, "folds" (mean fold gamma) 62.4 / 57.9 / 55.1, the rate on the fold's
+  held-out seen images (what "calibration" transfers) 62.8 / 57.9 / 53.4, the fold's best 64.3 / 58.3 / 57.2
+  (``selection["fold_rows"]`` keeps what this needs). On test: training_share H 38.7 +- 2.8 (U 26.0, S 76.2);
+  "folds" on the same final models H 52.9 +- 1.3 (53.5 / 53.8 / 51.4), AUSUC 47.1 +- 2.6: the fold models'
+  gamma lands on the unseen side for the final model (U 62.7, S 45.9), whose best test H over gamma is 57.8 +- 0.9.
+  Validation cannot tell "folds" from the rate, so "calibration" stays (it measures the final model itself).
+- Several final models (``final_models`` K, off by default; the trainer's ``final_models`` / ``adopt_members``
+  as for MSDN, seeds s, s + 1000, ...): the K flows' synthetic rows (n_synth a class each) all train the last
+  model's one classifier, so the checkpoint, ``score`` and a slider move cost what one model's do (averaging K
+  classifiers' log-probabilities would make each live move K times the work). Measured with ``synth_from=8
+  select_last=5 n_synth=1200 calibration=0.2`` on the same folds (final models trained by a script, test figures,
+  gamma on the 126 calibration images at the folds' rate): 9 single final models H 55.9 +- 1.9 (53.2-58.6),
+  AUSUC 45.4 +- 2.1; mean log-probability of 3: H 56.8 +- 1.8 (56.8 / 55.0 / 58.6), AUSUC 47.3 +- 1.9; one
+  classifier on the rows of 3 flows: H 57.4 +- 1.6 (59.2 / 56.4 / 56.5), AUSUC 47.6 +- 2.3, ZSL 71.5 +- 0.5.
+  Each extra final model costs one final phase (~2.5 min on one thread) and a classifier on K x n_synth rows
+  (~6 s for K = 3). End to end with the CLI (``--set synth_from=8 --set select_last=5 --set n_synth=1200 --set
+  calibration=0.2 --set final_models=3``, seeds 0 / 1 / 2 run side by side, one thread each, busy machine,
+  22 min a seed): H 59.0 / 53.9 / 57.0 (56.6 +- 2.6), AUSUC 48.9 / 44.2 / 46.7 (46.6 +- 2.4), ZSL 70.7 +- 2.3,
+  against 56.6 +- 1.8 and AUSUC 46.8 +- 0.6 with one final model: no gain and a wider spread, so the default
+  stays 1. The checkpoint (15.1 MB) and a slider move (``column_change``) cost the same as with one model.
 - Epoch rows are drawn in an order seeded by (seed, epoch), so a resumed run repeats the
   uninterrupted one. Anchors come from all classes (TMM; MM'21 CUB: seen classes only).
 - Checkpoints hold the generator weights as float16 (half the size; prototypes and samples
@@ -219,7 +252,14 @@ class GSMFlow(Method):
         "synth_from": 0,  # 0: the classifier's synthetic rows from the last flow; E: from the flows of epochs E..
         "select_last": 0,  # 0: the epoch chosen on the folds; k: the last epoch, rate from the folds' last k epochs
         "calibration": 0.0,  # share of each seen class kept aside to place gamma; 0: the trainer's default
+        "gamma_transfer": "calibration",  # or "folds" / "training_share" (engine.training.GAMMA_TRANSFERS)
+        "final_models": 1,  # K final flows (seeds s, s+1000, ...); all their synthetic rows train one classifier
     }
+
+    @classmethod
+    def transfer_for(cls, hparams: dict) -> str:
+        """``gamma_transfer`` (see ``Method.transfer_for`` and the module docstring)."""
+        return str({**cls.default_hparams, **(hparams or {})}["gamma_transfer"])
 
     @classmethod
     def last_epochs_window(cls, hparams: dict) -> int:
@@ -246,6 +286,9 @@ class GSMFlow(Method):
         self._pending_optim: dict | None = None
         self._mined: tuple | None = None  # (scaled x, labels) of the mined rows, kept for resume
         self._pool: list[torch.Tensor] = []  # synth_from: per epoch, [unseen, rows, D] float16 samples of its flow
+        # final_models: the earlier final flows' synthetic rows, [unseen, rows, D] float16 (adopt_members)
+        self._member_rows: torch.Tensor | None = None
+        self._own_rows: torch.Tensor | None = None  # the last classifier's own synthetic rows, lent to later models
 
     def _build(self, anchors: torch.Tensor) -> None:
         self._gsm = RelativePositioning(anchors, self._hp("cond_dim"))
@@ -361,6 +404,22 @@ class GSMFlow(Method):
             self._head, self._pending_head = None, self._last_context
         self._require_head()
 
+    def final_models(self) -> int:
+        return max(1, int(self._hp("final_models")))
+
+    @torch.no_grad()
+    def adopt_members(self, trained: Method) -> None:
+        """Keep ``trained``'s synthetic unseen rows (its members' and its own n_synth a class) for this model's
+        classifier, which then learns from every final flow's samples (one classifier: a slider move costs
+        what one model's does). The flows train on the same rows, so their scaled spaces are the same."""
+        if not isinstance(trained, GSMFlow):
+            raise TypeError(f"gsmflow: cannot pool with a {type(trained).__name__}")
+        own = trained._own_rows
+        if own is None:
+            raise ValueError("gsmflow: only a model whose classifier was built in this process can lend its rows")
+        earlier = trained._member_rows
+        self._member_rows = own if earlier is None else torch.cat((earlier.to(own.device), own), 1)
+
     def _make_optimizer(self) -> torch.optim.Optimizer:
         if self._optimizer is None:
             params = list(self._flow.parameters()) + list(self._gsm.parameters())
@@ -394,6 +453,10 @@ class GSMFlow(Method):
             synth = torch.cat(self._pool, 1).float().reshape(-1, xs.shape[1])
         else:
             synth = self._flow.sample(self._gsm(attributes[unseen]), n_synth, g, shards=shards)  # torchrun: split
+        self._own_rows = synth.detach().reshape(len(unseen), n_synth, -1).half()
+        if self._member_rows is not None:  # final_models: the earlier final flows' rows, class by class
+            synth = torch.cat((synth.reshape(len(unseen), n_synth, -1), self._member_rows.to(synth).float()), 1)
+            n_synth, synth = synth.shape[1], synth.reshape(-1, xs.shape[1])
         prototypes = self._flow.prototypes(self._gsm(attributes))
         x = torch.cat((xs, synth))
         labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
@@ -546,6 +609,8 @@ class GSMFlow(Method):
             state["optim.mined_x"], state["optim.mined_y"] = self._mined[0].detach().cpu(), self._mined[1].cpu()
         for j, part in enumerate(self._pool):
             state[f"optim.pool.{j}"] = part.detach().cpu().clone()
+        if self._member_rows is not None:  # resume only: the finished classifier has learnt from them
+            state["optim.members.rows"] = self._member_rows.detach().cpu().clone()
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -573,7 +638,9 @@ class GSMFlow(Method):
         self._head, self._pending_head = GZSLHead.from_state(state, "head."), None
         optim: dict[int, dict] = {}
         for key, value in state.items():
-            if key.startswith("optim.") and not key.startswith(("optim.mined_", "optim.rest.", "optim.pool.")):
+            if key.startswith("optim.") and not key.startswith(
+                ("optim.mined_", "optim.rest.", "optim.pool.", "optim.members.")
+            ):
                 index, sub = key[len("optim.") :].split(".", 1)
                 optim.setdefault(int(index), {})[sub] = torch.as_tensor(value).clone()
         self._optimizer, self._pending_optim = None, optim or None
@@ -585,6 +652,8 @@ class GSMFlow(Method):
             )
         pooled = sorted(int(k[len("optim.pool.") :]) for k in state if k.startswith("optim.pool."))
         self._pool = [torch.as_tensor(state[f"optim.pool.{j}"]).clone() for j in pooled]
+        members = state.get("optim.members.rows")
+        self._member_rows = torch.as_tensor(members).clone() if members is not None else None
         self.to(self.device)
 
     def to(self, device) -> "GSMFlow":
