@@ -181,6 +181,27 @@ def test_state_round_trip_gives_identical_scores_and_loads_weights_only(tmp_path
     np.testing.assert_array_equal(again.synthesize(user, 5, seed=3), m.synthesize(user, 5, seed=3))
 
 
+def test_a_resume_state_saved_after_the_last_epoch_scores():
+    """The state saved at the last EpochEnd has no classifier yet (it is built when first needed); a run
+    resumed there trains no further epoch and must end like the uninterrupted one (it said "not trained yet")."""
+    data, features, _ = _data()
+    method = _method()
+    for event in method.fit(data, Control(), 2):
+        if isinstance(event, EpochEnd) and event.epoch == 2:
+            state = {k: v.clone() for k, v in method.state_dict().items()}
+    assert not any(k.startswith("head.") for k in state)  # the case this test is about
+    resumed = _method()
+    resumed.load_state_dict(state)
+    _fit(resumed, data, 2, start=2)  # nothing left to train
+    x = torch.from_numpy(features)
+    np.testing.assert_allclose(
+        resumed.score(resumed.encode(x), data.class_attributes),
+        method.score(method.encode(x), data.class_attributes),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+
+
 def test_resume_continues_exactly():
     """The trainer saves a resume state after each epoch; continuing from it repeats the uninterrupted run."""
     data, features, _ = _data()

@@ -399,7 +399,12 @@ class GSMFlow(Method):
             yield EpochEnd(epoch + 1, epochs)
         # The finished model: generator weights rounded to what a checkpoint stores (float16), and
         # its classifier built from exactly those, so a loaded checkpoint scores like this object.
-        if epochs > start_epoch:
+        # A run resumed after its last epoch trains nothing here, but its resume state has the unrounded
+        # weights and no classifier (still pending when saved): it ends the same way, from the same context.
+        if epochs > 0:
+            if start_epoch >= epochs:
+                head_g = generator_for(seed, epochs - 1, HEAD)
+                self._last_context = (xs, y, raw, attributes, unseen, directions, head_g, control.check, shards)
             self._round_generator()
             self._head, self._pending_head = None, self._last_context
         self._require_head()
