@@ -1,8 +1,14 @@
 """Shared fixtures. Every test runs offscreen with its user folders in a temp dir."""
 
 import os
+from collections import Counter
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under pytest-xdist (README: ``-n auto``) the workers share the cores: one torch thread each, set
+    # before torch is imported; the CLI's default (threads.configure) reads it too. Two workers with a
+    # pool of the machine's size each spin against one another.
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 import pytest
 
@@ -65,3 +71,41 @@ def fresh_test_features(fresh_builtin):
     grid, pooled, errors = extract_images([d.image_path(int(i)) for i in rows])
     assert not errors
     return rows, grid, pooled
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per core this process may use, at most 4 (each holds torch and Qt, ~2 GB at peak)."""
+    from zsl_desktop.engine.threads import cores
+
+    return min(cores(), 4)
+
+
+FRESH_BIRDS = "fresh_builtin"  # the xdist group of the tests on the freshly drawn birds
+
+
+def pytest_configure(config):
+    """Under ``--dist loadgroup`` the groups go to the workers in the order the hook below gives them."""
+    if getattr(config.option, "dist", "no") == "loadgroup":
+        config.option.loadscopereorder = False  # xdist's own order (most tests first) sent the costliest last
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
+def pytest_collection_modifyitems(config, items):
+    """For ``--dist loadgroup``: a test file runs on one worker, so its module fixtures are made once.
+
+    The files that check the shipped models on the freshly drawn birds (``fresh_builtin``, the suite's
+    largest set-up: over a quarter of the suite's time, 15 of 56 minutes on a busy machine) form one group, sent first so the
+    other worker runs the rest beside it; then the groups with the most tests, as xdist orders them.
+    Without xdist the marks change nothing and the order stays as collected.
+    """
+    groups = {}
+    for item in items:
+        if FRESH_BIRDS in item.fixturenames:
+            groups[item] = FRESH_BIRDS
+        else:
+            groups[item] = item.path.relative_to(config.rootpath).as_posix()
+        item.add_marker(pytest.mark.xdist_group(groups[item]))
+    if getattr(config.option, "loadgroup", False):  # set on xdist's workers, which collect for the scheduler
+        sizes = Counter(groups.values())
+        items.sort(key=lambda item: (groups[item] != FRESH_BIRDS, -sizes[groups[item]]))

@@ -206,7 +206,8 @@ def test_a_checkpoint_that_cannot_be_used_leaves_the_session_as_it_was(birds_fea
     dataset, _ = birds_features
     session = Session(dataset, input_size=64)
     run_to_end(session.prepare_features())  # the session's own store, at 64 px
-    finished = run_to_end(train(dataset, session.features, TrainConfig(epochs=1, hparams={"batch_size": 16})))
+    config = TrainConfig(epochs=1, hparams={"batch_size": 16, "final_models": 1}, folds=1)  # any model will do
+    finished = run_to_end(train(dataset, session.features, config))
     state = session.use_method(finished.method, finished.header)
     before = (session.store, session.backbone, session.input_size, session.model)
 
@@ -243,7 +244,8 @@ def test_out_of_memory_in_fit_halves_the_batch_and_goes_on_from_the_last_epoch(b
             armed.append(True)
 
     monkeypatch.setattr(MSDNNet, "forward", forward)
-    config = TrainConfig(method="msdn", epochs=3, seed=1, hparams={"batch_size": 32}, folds=1)
+    # One final model: the final phase only has to show it kept the smaller batch.
+    config = TrainConfig(method="msdn", epochs=3, seed=1, hparams={"batch_size": 32, "final_models": 1}, folds=1)
     events = []
     run_to_end(train(dataset, features, config), on_event)
     notes = [e.text for e in events if isinstance(e, Message)]
