@@ -1,6 +1,7 @@
 """`zsl-desktop bench` keeps working: every section runs on tiny sizes and reports finite figures."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -37,11 +38,13 @@ def test_bench_sections_on_tiny_sizes(small_birds, tmp_path):
     assert markdown[0] == "| section | measure | value | target |" and len(markdown) == len(rows) + 2
 
 
-def test_bench_live_scores_while_training_on_tiny_sizes(small_birds, tmp_path):
-    """Issue #19 item 3: the section trains MSDN beside the live jobs and reports each condition."""
+@pytest.mark.parametrize("baselines", [True, False])
+def test_bench_live_scores_while_training_on_tiny_sizes(small_birds, tmp_path, baselines):
+    """Issue #19 item 3: the section trains MSDN beside the live jobs and reports each condition
+    (``--quick``: the target's condition only, the trainer deferring)."""
     features = extract_all(small_birds, root=tmp_path, input_size=64).source()
     rows = run(
-        sizes=Sizes.tiny(),
+        sizes=replace(Sizes.tiny(), livetrain_baselines=baselines),
         sections=["livetrain"],
         dataset=small_birds,
         features=features,
@@ -53,7 +56,9 @@ def test_bench_live_scores_while_training_on_tiny_sizes(small_birds, tmp_path):
     assert len(target) == 1 and target[0].name.startswith("msdn p95 until the first")  # what the user sees
     assert "while MSDN trains" in target[0].name
     assert any(n.startswith("msdn p95 until every score is final") for n in names)
-    assert any("not deferring (before the fix)" in n for n in names) and any("no training" in n for n in names)
+    baseline_rows = [n for n in names if "not deferring" in n or "no training" in n]
+    assert len(baseline_rows) == (4 if baselines else 0)
+    assert len(rows) == (10 if baselines else 6)
     assert all(math.isfinite(r.value) and r.value >= 0 for r in rows), rows
 
 

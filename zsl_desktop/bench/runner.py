@@ -43,6 +43,8 @@ class Sizes:
     startup_runs: int = 3
     cold_startup_run: bool = True  # a first start-up (file cache cold, its own row) before the timed ones
     livetrain_edits: int = 200  # slider moves per method and condition of the livetrain section
+    livetrain_baselines: bool = True  # livetrain's comparisons too: the trainer not deferring, and no trainer
+    full_recomputes: int = 20  # slider moves per method also timed with every column recomputed (a comparison)
     train_builtin: bool = True  # training rows on the built-in birds too (no target: for comparison)
     small: bool = False  # app section on the small built-in birds (tests; needs a checkpoint for them)
     scale_images: int = 100_000  # the scale section (bench/scale.py)
@@ -55,13 +57,17 @@ class Sizes:
         What it leaves out has no target: the training rows on the built-in birds, the first
         launch's time to its last bird (the time to its first predictions is measured) and the
         start-ups with a cold file cache (the one start-up timed follows the sections before it, which
-        load the same libraries). Smaller: 20 slider moves per method and condition while MSDN trains
-        (two drags), 40 at 100,000 images.
+        load the same libraries), and livetrain's two comparisons (the same drags with the trainer not
+        deferring, and with no trainer: 2 x 5 methods x 2 drags of sleeps, ~20 s). Smaller: 20 slider
+        moves per method while MSDN trains (two drags), 40 at 100,000 images, 5 of them also timed with
+        every column recomputed (a comparison; 20 took ~6 s at 100,000 images).
         """
         return Sizes(
             rescore_images=10_000,
             rescore_edits=100,
             livetrain_edits=20,
+            livetrain_baselines=False,
+            full_recomputes=5,
             scale_edits=40,
             cold_startup_run=False,
             extract_images=32,
@@ -167,7 +173,7 @@ def bench_rescoring(dataset, sizes: Sizes, methods=None, report=None, real_cub: 
         for edit in range(sizes.rescore_edits):
             request = edits.next()
             live.append(edits.timed(request))
-            if edit < 20:  # for comparison: every column recomputed
+            if edit < sizes.full_recomputes:  # for comparison: every column recomputed
                 start = time.perf_counter()
                 method.score(edits.codes, request.classes.matrix)
                 full.append(time.perf_counter() - start)
