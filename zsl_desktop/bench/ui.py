@@ -13,53 +13,11 @@ so the bench process itself never creates a QApplication:
 from __future__ import annotations
 
 import json
-import os
 import resource
-import subprocess
 import sys
 import time
 
-
-def _child_env(home: str | None = None) -> dict:
-    """The children run as an installed app does: with Python's bytecode cache (``pip install`` compiles
-    every module once; a checkout writes ``__pycache__`` on first use). With PYTHONDONTWRITEBYTECODE set,
-    as some development shells do, every start would compile the app's ~120 modules again (measured:
-    about 1 s of CPU on the way to the first predictions), which no user's start pays."""
-    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    if home is not None:
-        env["ZSL_DESKTOP_HOME"] = home
-    return env
-
-
-def run_child(mode: str, *args: str, timeout: float = 600, home: str | None = None) -> tuple[dict, float]:
-    """Run a child; returns (its JSON result, seconds from its start to its READY line).
-
-    Every line ``NAME`` the child prints is timed too: ``result["at"][NAME]`` (seconds from the start).
-    """
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zsl_desktop.bench.ui", mode, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_child_env(home),
-    )
-    at: dict[str, float] = {}
-    result: dict = {}
-    for line in proc.stdout:
-        if line.startswith("{"):
-            result.update(json.loads(line))
-        elif line.strip():
-            name, *rest = line.split()
-            if name not in at:
-                at[name] = time.perf_counter() - start
-                if name == "READY" and rest:  # the child's CPU seconds so far: what a busy machine does not inflate
-                    result["ready_cpu_s"] = float(rest[0])
-    proc.wait(timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench child {mode} failed: {proc.stderr.read()[-2000:]}")
-    return {**result, "at": at}, at.get("READY", float("nan"))
+from zsl_desktop.bench.children import DONE, run_child
 
 
 def own_peak_rss_mb(status_path: str = "/proc/self/status") -> float:
@@ -205,8 +163,10 @@ def _when_idle(app, window, then) -> None:
 
 
 def _finish(app, window, payload: dict | None = None) -> None:
+    """Report, then close: the parent stops this process at ``DONE`` (``run_child``), as the window closes."""
     if payload is not None:
         print(json.dumps(payload), flush=True)
+    print(DONE, flush=True)
     window.close()
     app.quit()
 
