@@ -91,12 +91,14 @@ def run(sizes, checkpoint=None, report=None) -> list[dict]:
             ok=smooth["max"] <= 50,
         ),
     )
-    run_child("prepare", "--images", str(sizes.memory_images), *options)  # the store, once: the child opens it
-    memory, _ = run_child("memory", "--images", str(sizes.memory_images), *options)
+    cached = ("--cached-codes",) if sizes.memory_codes_cached else ()
+    run_child("prepare", "--images", str(sizes.memory_images), *cached, *options)  # once: the child opens it
+    memory, _ = run_child("memory", "--images", str(sizes.memory_images), *cached, *options)
     add(
         dict(
             section="app",
-            name=f"peak RSS, {sizes.memory_images}-image store + window",
+            name=f"peak RSS, {sizes.memory_images}-image store + window"
+            + (" (codes cached, as every opening after the first)" if cached else ""),
             value=memory["peak_rss_mb"],
             unit="MB",
             target="<= 2048",
@@ -257,13 +259,28 @@ def child_smooth(seconds: float, small: bool = False, checkpoint: str | None = N
     return app.exec()
 
 
-def child_memory(n_images: int, small: bool = False, checkpoint: str | None = None) -> int:
-    """A dataset of ``n_images`` rows (the built-in images repeated) with a ready feature store and model."""
-    from zsl_desktop.bench.memory import repeated_builtin_dataset
+def child_memory(n_images: int, small: bool = False, checkpoint: str | None = None, cached: bool = False) -> int:
+    """A dataset of ``n_images`` rows (the built-in images repeated) with a ready feature store and model.
 
-    dataset, model = repeated_builtin_dataset(n_images, small, checkpoint)
-    app, window = _window()
-    window.open_dataset_object(dataset, model=model)
+    ``cached``: the model is a file whose codes the ``prepare`` child cached, so the opening reads them
+    instead of encoding every image (``memory.prepare_cached_codes``).
+    """
+    from zsl_desktop.bench.memory import cached_model_path, repeated_builtin_dataset, repeated_builtin_store
+
+    app = window = None
+    if cached:
+        from zsl_desktop.engine.session.opening import DatasetSpec
+
+        dataset = repeated_builtin_store(n_images, small)
+        app, window = _window()
+        spec = DatasetSpec(
+            source="object", dataset=dataset, checkpoints=(str(cached_model_path(dataset)),), use_remembered=False
+        )
+        window.open_spec(spec)
+    else:
+        dataset, model = repeated_builtin_dataset(n_images, small, checkpoint)
+        app, window = _window()
+        window.open_dataset_object(dataset, model=model)
 
     def ready():
         from PySide6.QtCore import QTimer
@@ -279,11 +296,15 @@ def child_memory(n_images: int, small: bool = False, checkpoint: str | None = No
     return app.exec()
 
 
-def child_prepare(n_images: int, small: bool = False) -> int:
-    """Write the memory child's store (``memory.repeated_builtin_store``) in a process of its own."""
-    from zsl_desktop.bench.memory import repeated_builtin_store
+def child_prepare(n_images: int, small: bool = False, checkpoint: str | None = None, cached: bool = False) -> int:
+    """Write the memory child's store (``memory.repeated_builtin_store``) in a process of its own, and with
+    ``cached`` its model file and codes cache (``memory.prepare_cached_codes``)."""
+    from zsl_desktop.bench.memory import prepare_cached_codes, repeated_builtin_store
 
-    repeated_builtin_store(n_images, small)
+    if cached:
+        prepare_cached_codes(n_images, small, checkpoint)
+    else:
+        repeated_builtin_store(n_images, small)
     return 0
 
 
@@ -350,6 +371,7 @@ def main(argv=None) -> int:
     p.add_argument("--small", action="store_true", help="the small built-in birds (needs --checkpoint)")
     p.add_argument("--checkpoint", help="the model to load instead of the shipped one")
     p.add_argument("--until-complete", action="store_true", help="startup: wait for the whole first launch")
+    p.add_argument("--cached-codes", action="store_true", help="prepare, memory: the model's codes cached")
     a = p.parse_args(argv)
     if a.mode == "startup":
         return child_startup(a.small, a.checkpoint, a.until_complete)
@@ -358,8 +380,8 @@ def main(argv=None) -> int:
     if a.mode == "scale":
         return child_scale(a.images, a.seconds)
     if a.mode == "prepare":
-        return child_prepare(a.images, a.small)
-    return child_memory(a.images, a.small, a.checkpoint)
+        return child_prepare(a.images, a.small, a.checkpoint, a.cached_codes)
+    return child_memory(a.images, a.small, a.checkpoint, a.cached_codes)
 
 
 if __name__ == "__main__":
