@@ -100,3 +100,36 @@ def test_the_scale_bench_store_opens_with_its_model_and_cached_codes(shared_data
     assert calls == [], "the codes come from the cache, not from encoding every image"
     assert len(state.codes) == 2000
     np.testing.assert_array_equal(state.codes[:1000], state.codes[1000:])  # the rows repeat, so do their codes
+
+
+def test_the_memory_bench_store_opens_with_its_model_and_cached_codes():
+    """--quick's memory row: the tiled built-in store, a model file for it and its codes cached, so the app's
+    opening reads the codes and encodes nothing; they are the codes encoding would give."""
+    import numpy as np
+
+    from zsl_desktop.bench.memory import prepare_cached_codes
+    from zsl_desktop.engine.checkpoints import load_checkpoint, save_checkpoint
+    from zsl_desktop.engine.data import load_builtin
+    from zsl_desktop.engine.events import run_to_end
+    from zsl_desktop.engine.paths import data_dir
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import TrainConfig, train
+
+    base = load_builtin(small=True)  # in this test's home, as the bench's prepare child finds it
+    features = extract_all(base).source()
+    finished = run_to_end(train(base, features, TrainConfig(method="msdn", epochs=1, seed=0)))
+    model = data_dir() / "msdn-small.pt"
+    save_checkpoint(model, finished.header, finished.method.state_dict())
+    n = 2 * base.num_samples + 3
+    dataset, model_path = prepare_cached_codes(n, small=True, checkpoint=model)
+    assert dataset.num_samples == n and model_path.is_file()
+    session = Session(dataset, device="cpu")
+    assert session.find_features()
+    calls = []
+    state = session.use_checkpoint(load_checkpoint(model_path), progress=lambda done, total: calls.append(done))
+    assert calls == [], "the codes come from the cache, not from encoding every image"
+    fresh = Session(base, device="cpu")
+    assert fresh.find_features()
+    encoded = fresh.use_checkpoint(load_checkpoint(model)).codes
+    take = np.resize(np.arange(base.num_samples), n)
+    np.testing.assert_allclose(state.codes, encoded[take], rtol=1e-5, atol=1e-6)
