@@ -1,6 +1,7 @@
 """`zsl-desktop bench` keeps working: every section runs on tiny sizes and reports finite figures."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -37,11 +38,13 @@ def test_bench_sections_on_tiny_sizes(small_birds, tmp_path):
     assert markdown[0] == "| section | measure | value | target |" and len(markdown) == len(rows) + 2
 
 
-def test_bench_live_scores_while_training_on_tiny_sizes(small_birds, tmp_path):
-    """Issue #19 item 3: the section trains MSDN beside the live jobs and reports each condition."""
+@pytest.mark.parametrize("baselines", [True, False])
+def test_bench_live_scores_while_training_on_tiny_sizes(small_birds, tmp_path, baselines):
+    """Issue #19 item 3: the section trains MSDN beside the live jobs and reports each condition
+    (``--quick``: the target's condition only, the trainer deferring)."""
     features = extract_all(small_birds, root=tmp_path, input_size=64).source()
     rows = run(
-        sizes=Sizes.tiny(),
+        sizes=replace(Sizes.tiny(), livetrain_baselines=baselines),
         sections=["livetrain"],
         dataset=small_birds,
         features=features,
@@ -53,7 +56,9 @@ def test_bench_live_scores_while_training_on_tiny_sizes(small_birds, tmp_path):
     assert len(target) == 1 and target[0].name.startswith("msdn p95 until the first")  # what the user sees
     assert "while MSDN trains" in target[0].name
     assert any(n.startswith("msdn p95 until every score is final") for n in names)
-    assert any("not deferring (before the fix)" in n for n in names) and any("no training" in n for n in names)
+    baseline_rows = [n for n in names if "not deferring" in n or "no training" in n]
+    assert len(baseline_rows) == (4 if baselines else 0)
+    assert len(rows) == (10 if baselines else 6)
     assert all(math.isfinite(r.value) and r.value >= 0 for r in rows), rows
 
 
@@ -95,3 +100,36 @@ def test_the_scale_bench_store_opens_with_its_model_and_cached_codes(shared_data
     assert calls == [], "the codes come from the cache, not from encoding every image"
     assert len(state.codes) == 2000
     np.testing.assert_array_equal(state.codes[:1000], state.codes[1000:])  # the rows repeat, so do their codes
+
+
+def test_the_memory_bench_store_opens_with_its_model_and_cached_codes():
+    """--quick's memory row: the tiled built-in store, a model file for it and its codes cached, so the app's
+    opening reads the codes and encodes nothing; they are the codes encoding would give."""
+    import numpy as np
+
+    from zsl_desktop.bench.memory import prepare_cached_codes
+    from zsl_desktop.engine.checkpoints import load_checkpoint, save_checkpoint
+    from zsl_desktop.engine.data import load_builtin
+    from zsl_desktop.engine.events import run_to_end
+    from zsl_desktop.engine.paths import data_dir
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import TrainConfig, train
+
+    base = load_builtin(small=True)  # in this test's home, as the bench's prepare child finds it
+    features = extract_all(base).source()
+    finished = run_to_end(train(base, features, TrainConfig(method="msdn", epochs=1, seed=0)))
+    model = data_dir() / "msdn-small.pt"
+    save_checkpoint(model, finished.header, finished.method.state_dict())
+    n = 2 * base.num_samples + 3
+    dataset, model_path = prepare_cached_codes(n, small=True, checkpoint=model)
+    assert dataset.num_samples == n and model_path.is_file()
+    session = Session(dataset, device="cpu")
+    assert session.find_features()
+    calls = []
+    state = session.use_checkpoint(load_checkpoint(model_path), progress=lambda done, total: calls.append(done))
+    assert calls == [], "the codes come from the cache, not from encoding every image"
+    fresh = Session(base, device="cpu")
+    assert fresh.find_features()
+    encoded = fresh.use_checkpoint(load_checkpoint(model)).codes
+    take = np.resize(np.arange(base.num_samples), n)
+    np.testing.assert_allclose(state.codes, encoded[take], rtol=1e-5, atol=1e-6)

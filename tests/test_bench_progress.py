@@ -86,3 +86,21 @@ def test_a_childs_peak_memory_is_its_own(tmp_path):
     status.write_text("Name:\tpython\nVmPeak:\t 9000000 kB\nVmHWM:\t  2048000 kB\nVmRSS:\t 1024000 kB\n")
     assert ui.own_peak_rss_mb(str(status)) == 2000.0
     assert ui.own_peak_rss_mb(str(tmp_path / "absent")) > 0  # elsewhere: getrusage's figure
+
+
+def test_quick_opens_the_memory_store_with_its_codes_cached(monkeypatch):
+    """--quick's memory row: the store's codes cached by the prepare child (no encoding); the full bench encodes."""
+    asked: list = []
+
+    def run_child(mode, *args, home=None, **kwargs):
+        asked.append((mode, "--cached-codes" in args))
+        return fake_children([])(mode, *args, home=home)
+
+    monkeypatch.setattr(ui, "run_child", run_child)
+    quick = runner.bench_app(Sizes.quick())
+    assert [a for a in asked if a[0] in ("prepare", "memory")] == [("prepare", True), ("memory", True)]
+    assert any(r.name.startswith("peak RSS") and "codes cached" in r.name for r in quick)
+    asked.clear()
+    full = runner.bench_app(Sizes())
+    assert [a for a in asked if a[0] in ("prepare", "memory")] == [("prepare", False), ("memory", False)]
+    assert not any("codes cached" in r.name for r in full)

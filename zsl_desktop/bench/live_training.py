@@ -11,7 +11,7 @@ thread, and slider drags on this thread. A drag is
 Three figures per method, over the same drags: the trainer as the app runs it now
 (deferring between batches to the live session's jobs, ``engine/live_first.py``,
 at the training niceness), as it ran before (no deferring, the long-job niceness),
-and no trainer at all.
+and no trainer at all. ``--quick`` measures the first only (the target; ``Sizes.livetrain_baselines``).
 """
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ def bench_live_while_training(
         method, origin, scored_on = live_subject(name, dataset, real_cub)
         edits[name] = LiveEdits(method, scored_on, sizes.rescore_images), origin
     figures: dict = {name: {} for name in names}
-    for condition in ("alone", "not deferring", "deferring"):
+    conditions = ("alone", "not deferring", "deferring") if sizes.livetrain_baselines else ("deferring",)
+    for condition in conditions:
         trainer = None
         if condition == "deferring":  # the app now: deferring between batches, at the training niceness
             trainer = Trainer(train_on, features, edits[names[0]][0].session.live_first, TRAINING_NICENESS)
@@ -147,18 +148,23 @@ def bench_live_while_training(
             Row("livetrain", f"{name} p50 while MSDN trains", p50, "ms"),
             Row("livetrain", f"{name} p95 of each drag's first move (a batch in flight)", first95, "ms"),
             Row("livetrain", f"{name} p95 until every score is final, while MSDN trains", whole95, "ms"),
-            Row(
-                "livetrain",
-                f"{name} p95, trainer not deferring (before the fix)",
-                figures[name]["not deferring"][0],
-                "ms",
-            ),
-            Row("livetrain", f"{name} p95, no training (same drags)", figures[name]["alone"][0], "ms"),
             Row("livetrain", f"{name} p95 CPU time {page}, while MSDN trains", cpu95, "ms"),
-            Row("livetrain", f"{name} p95 CPU time, no training", figures[name]["alone"][4], "ms"),
             Row("livetrain", f"{name}: trainer batches/s during the drags, deferring", rate, "/s"),
-            Row("livetrain", f"{name}: trainer batches/s, not deferring", figures[name]["not deferring"][3], "/s"),
         ]
+        if sizes.livetrain_baselines:
+            new[4:4] = [
+                Row(
+                    "livetrain",
+                    f"{name} p95, trainer not deferring (before the fix)",
+                    figures[name]["not deferring"][0],
+                    "ms",
+                ),
+                Row("livetrain", f"{name} p95, no training (same drags)", figures[name]["alone"][0], "ms"),
+            ]
+            new[7:7] = [Row("livetrain", f"{name} p95 CPU time, no training", figures[name]["alone"][4], "ms")]
+            new.append(
+                Row("livetrain", f"{name}: trainer batches/s, not deferring", figures[name]["not deferring"][3], "/s")
+            )
         rows += new
         for row in new:
             if report is not None:

@@ -93,3 +93,50 @@ def mark_tiled_store_complete(folder, base_store, dataset, n_images: int) -> Non
         "failed": {},
     }
     atomic_write_text(folder / "manifest.json", json.dumps(manifest))
+
+
+def cached_model_path(dataset):
+    """The memory child's model file with codes cached (``--quick``): the shipped model re-stamped for ``dataset``."""
+    from zsl_desktop.engine.paths import data_dir
+
+    return data_dir() / "bench" / f"memory-model_{dataset.name}.pt"
+
+
+def prepare_cached_codes(n_images: int = 10_000, small: bool = False, checkpoint=None):
+    """The store of ``repeated_builtin_store``, a model file for it and that model's codes cache, written once.
+
+    As ``scale.scaled_cub`` does for 100,000 images: the codes are the base images' codes, tiled (the rows
+    are identical, so that is what encoding them gives), written where the app's first open would write
+    them; the memory child then opens the store as every opening after the first does.
+    """
+    import torch
+
+    from zsl_desktop.engine.checkpoints import load_checkpoint, save_checkpoint
+    from zsl_desktop.engine.data import load_builtin
+    from zsl_desktop.engine.features import FeatureStore
+    from zsl_desktop.engine.methods.base import FeatureSource
+    from zsl_desktop.engine.scoring import encode_rows
+    from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, write_codes
+    from zsl_desktop.engine.session.opening import shipped_checkpoint
+    from zsl_desktop.engine.training import inference_state, method_from_checkpoint
+
+    dataset = repeated_builtin_store(n_images, small)
+    model_path = cached_model_path(dataset)
+    loaded = load_checkpoint(checkpoint or shipped_checkpoint())
+    method = method_from_checkpoint(loaded)
+    if not model_path.is_file():
+        header = {**loaded.header, "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint}
+        model_path.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(model_path, header, inference_state(method))
+    store = FeatureStore.open(dataset, "efficientnet_lite0", 224)
+    cache = codes_cache_path(checkpoint_identity(load_checkpoint(model_path)), store)
+    if cache is not None and not cache.is_file():
+        base = load_builtin(small=small)
+        base_store = FeatureStore.open(base, "efficientnet_lite0", 224)
+        kind = method.feature_kind
+        source = FeatureSource(grid=base_store.grid) if kind == "grid" else FeatureSource(pooled=base_store.pooled)
+        with torch.inference_mode():
+            codes = encode_rows(method, source, np.arange(base.num_samples), "cpu")
+        take = np.resize(np.arange(base.num_samples), n_images)
+        write_codes(cache, np.ascontiguousarray(codes[take]))
+    return dataset, model_path

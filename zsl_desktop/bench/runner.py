@@ -40,11 +40,14 @@ class Sizes:
     # The frame probe while MSDN trains: its max and p95 are single frames, so give it a few epochs' worth.
     smooth_seconds: float = 20.0
     memory_images: int = 10_000
+    memory_codes_cached: bool = False  # the memory row opens the store with its codes cached (no encoding)
     first_launch: bool = True  # the app from an empty user folder: time to the first predictions
     first_launch_complete: bool = True  # ... and on until every bird is drawn and extracted (about 40 s more)
     startup_runs: int = 3
     cold_startup_run: bool = True  # a first start-up (file cache cold, its own row) before the timed ones
     livetrain_edits: int = 200  # slider moves per method and condition of the livetrain section
+    livetrain_baselines: bool = True  # livetrain's comparisons too: the trainer not deferring, and no trainer
+    full_recomputes: int = 20  # slider moves per method also timed with every column recomputed (a comparison)
     train_builtin: bool = True  # training rows on the built-in birds too (no target: for comparison)
     small: bool = False  # app section on the small built-in birds (tests; needs a checkpoint for them)
     scale_images: int = 100_000  # the scale section (bench/scale.py)
@@ -57,13 +60,20 @@ class Sizes:
         What it leaves out has no target: the training rows on the built-in birds, the first
         launch's time to its last bird (the time to its first predictions is measured) and the
         start-ups with a cold file cache (the one start-up timed follows the sections before it, which
-        load the same libraries). Smaller: 20 slider moves per method and condition while MSDN trains
-        (two drags), 40 at 100,000 images.
+        load the same libraries), and livetrain's two comparisons (the same drags with the trainer not
+        deferring, and with no trainer: 2 x 5 methods x 2 drags of sleeps, ~20 s). Smaller: 20 slider
+        moves per method while MSDN trains (two drags), 40 at 100,000 images, 5 of them also timed with
+        every column recomputed (a comparison; 20 took ~6 s at 100,000 images). The memory row opens its
+        10,000 images with their codes cached, as every opening after the first does (the full bench
+        times the first, which encodes every image: the child took 24.1 s of CPU that way, 11.9 s cached, with
+        peak RSS 984 and 1,047 MB; one run each, busy 2-core Xeon).
         """
         return Sizes(
             rescore_images=10_000,
             rescore_edits=100,
             livetrain_edits=20,
+            livetrain_baselines=False,
+            full_recomputes=5,
             scale_edits=40,
             cold_startup_run=False,
             extract_images=32,
@@ -71,6 +81,7 @@ class Sizes:
             ui_seconds=3.0,
             smooth_seconds=8.0,  # 3 s (~190 frames) read 21.0/89.8 ms then 16.8/30.1 ms: too few to judge
             memory_images=10_000,
+            memory_codes_cached=True,
             first_launch=True,
             first_launch_complete=False,
             startup_runs=1,
@@ -171,7 +182,7 @@ def bench_rescoring(dataset, sizes: Sizes, methods=None, report=None, real_cub: 
         for edit in range(sizes.rescore_edits):
             request = edits.next()
             live.append(edits.timed(request))
-            if edit < 20:  # for comparison: every column recomputed
+            if edit < sizes.full_recomputes:  # for comparison: every column recomputed
                 start = time.perf_counter()
                 method.score(edits.codes, request.classes.matrix)
                 full.append(time.perf_counter() - start)
@@ -307,6 +318,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (the app's): on a busy machine the wall
+    time of a section says mostly how loaded the machine was, its CPU time what the section cost."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 # -- driver ---------------------------------------------------------------------------------------------
 def _report(report, rows) -> None:
     for row in rows:
@@ -435,7 +453,7 @@ def main(args) -> int:
     print(machine, file=sys.stderr, flush=True)
 
     def say(text: str) -> None:
-        print(f"[{time.perf_counter() - start:5.0f}s] {text}", file=sys.stderr, flush=True)
+        print(f"[{time.perf_counter() - start:5.0f}s, CPU {cpu_seconds():5.0f}s] {text}", file=sys.stderr, flush=True)
 
     def report(row: Row) -> None:
         print(progress_line(row), file=sys.stderr, flush=True)
@@ -444,8 +462,8 @@ def main(args) -> int:
     print(machine)
     print(format_table(rows))
     print(
-        f"\n(bench took {time.perf_counter() - start:.0f}s on {threads.cores()} cores; "
-        f"peak RSS of this process {peak_rss_mb():.0f} MB)"
+        f"\n(bench took {time.perf_counter() - start:.0f}s on {threads.cores()} cores, {cpu_seconds():.0f}s of CPU "
+        f"with its children; peak RSS of this process {peak_rss_mb():.0f} MB)"
     )
     from zsl_desktop.engine.atomic import atomic_write_text
 

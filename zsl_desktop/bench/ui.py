@@ -13,53 +13,11 @@ so the bench process itself never creates a QApplication:
 from __future__ import annotations
 
 import json
-import os
 import resource
-import subprocess
 import sys
 import time
 
-
-def _child_env(home: str | None = None) -> dict:
-    """The children run as an installed app does: with Python's bytecode cache (``pip install`` compiles
-    every module once; a checkout writes ``__pycache__`` on first use). With PYTHONDONTWRITEBYTECODE set,
-    as some development shells do, every start would compile the app's ~120 modules again (measured:
-    about 1 s of CPU on the way to the first predictions), which no user's start pays."""
-    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    if home is not None:
-        env["ZSL_DESKTOP_HOME"] = home
-    return env
-
-
-def run_child(mode: str, *args: str, timeout: float = 600, home: str | None = None) -> tuple[dict, float]:
-    """Run a child; returns (its JSON result, seconds from its start to its READY line).
-
-    Every line ``NAME`` the child prints is timed too: ``result["at"][NAME]`` (seconds from the start).
-    """
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zsl_desktop.bench.ui", mode, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_child_env(home),
-    )
-    at: dict[str, float] = {}
-    result: dict = {}
-    for line in proc.stdout:
-        if line.startswith("{"):
-            result.update(json.loads(line))
-        elif line.strip():
-            name, *rest = line.split()
-            if name not in at:
-                at[name] = time.perf_counter() - start
-                if name == "READY" and rest:  # the child's CPU seconds so far: what a busy machine does not inflate
-                    result["ready_cpu_s"] = float(rest[0])
-    proc.wait(timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench child {mode} failed: {proc.stderr.read()[-2000:]}")
-    return {**result, "at": at}, at.get("READY", float("nan"))
+from zsl_desktop.bench.children import DONE, run_child
 
 
 def own_peak_rss_mb(status_path: str = "/proc/self/status") -> float:
@@ -133,12 +91,14 @@ def run(sizes, checkpoint=None, report=None) -> list[dict]:
             ok=smooth["max"] <= 50,
         ),
     )
-    run_child("prepare", "--images", str(sizes.memory_images), *options)  # the store, once: the child opens it
-    memory, _ = run_child("memory", "--images", str(sizes.memory_images), *options)
+    cached = ("--cached-codes",) if sizes.memory_codes_cached else ()
+    run_child("prepare", "--images", str(sizes.memory_images), *cached, *options)  # once: the child opens it
+    memory, _ = run_child("memory", "--images", str(sizes.memory_images), *cached, *options)
     add(
         dict(
             section="app",
-            name=f"peak RSS, {sizes.memory_images}-image store + window",
+            name=f"peak RSS, {sizes.memory_images}-image store + window"
+            + (" (codes cached, as every opening after the first)" if cached else ""),
             value=memory["peak_rss_mb"],
             unit="MB",
             target="<= 2048",
@@ -205,8 +165,10 @@ def _when_idle(app, window, then) -> None:
 
 
 def _finish(app, window, payload: dict | None = None) -> None:
+    """Report, then close: the parent stops this process at ``DONE`` (``run_child``), as the window closes."""
     if payload is not None:
         print(json.dumps(payload), flush=True)
+    print(DONE, flush=True)
     window.close()
     app.quit()
 
@@ -297,13 +259,28 @@ def child_smooth(seconds: float, small: bool = False, checkpoint: str | None = N
     return app.exec()
 
 
-def child_memory(n_images: int, small: bool = False, checkpoint: str | None = None) -> int:
-    """A dataset of ``n_images`` rows (the built-in images repeated) with a ready feature store and model."""
-    from zsl_desktop.bench.memory import repeated_builtin_dataset
+def child_memory(n_images: int, small: bool = False, checkpoint: str | None = None, cached: bool = False) -> int:
+    """A dataset of ``n_images`` rows (the built-in images repeated) with a ready feature store and model.
 
-    dataset, model = repeated_builtin_dataset(n_images, small, checkpoint)
-    app, window = _window()
-    window.open_dataset_object(dataset, model=model)
+    ``cached``: the model is a file whose codes the ``prepare`` child cached, so the opening reads them
+    instead of encoding every image (``memory.prepare_cached_codes``).
+    """
+    from zsl_desktop.bench.memory import cached_model_path, repeated_builtin_dataset, repeated_builtin_store
+
+    app = window = None
+    if cached:
+        from zsl_desktop.engine.session.opening import DatasetSpec
+
+        dataset = repeated_builtin_store(n_images, small)
+        app, window = _window()
+        spec = DatasetSpec(
+            source="object", dataset=dataset, checkpoints=(str(cached_model_path(dataset)),), use_remembered=False
+        )
+        window.open_spec(spec)
+    else:
+        dataset, model = repeated_builtin_dataset(n_images, small, checkpoint)
+        app, window = _window()
+        window.open_dataset_object(dataset, model=model)
 
     def ready():
         from PySide6.QtCore import QTimer
@@ -319,11 +296,15 @@ def child_memory(n_images: int, small: bool = False, checkpoint: str | None = No
     return app.exec()
 
 
-def child_prepare(n_images: int, small: bool = False) -> int:
-    """Write the memory child's store (``memory.repeated_builtin_store``) in a process of its own."""
-    from zsl_desktop.bench.memory import repeated_builtin_store
+def child_prepare(n_images: int, small: bool = False, checkpoint: str | None = None, cached: bool = False) -> int:
+    """Write the memory child's store (``memory.repeated_builtin_store``) in a process of its own, and with
+    ``cached`` its model file and codes cache (``memory.prepare_cached_codes``)."""
+    from zsl_desktop.bench.memory import prepare_cached_codes, repeated_builtin_store
 
-    repeated_builtin_store(n_images, small)
+    if cached:
+        prepare_cached_codes(n_images, small, checkpoint)
+    else:
+        repeated_builtin_store(n_images, small)
     return 0
 
 
@@ -390,6 +371,7 @@ def main(argv=None) -> int:
     p.add_argument("--small", action="store_true", help="the small built-in birds (needs --checkpoint)")
     p.add_argument("--checkpoint", help="the model to load instead of the shipped one")
     p.add_argument("--until-complete", action="store_true", help="startup: wait for the whole first launch")
+    p.add_argument("--cached-codes", action="store_true", help="prepare, memory: the model's codes cached")
     a = p.parse_args(argv)
     if a.mode == "startup":
         return child_startup(a.small, a.checkpoint, a.until_complete)
@@ -398,8 +380,8 @@ def main(argv=None) -> int:
     if a.mode == "scale":
         return child_scale(a.images, a.seconds)
     if a.mode == "prepare":
-        return child_prepare(a.images, a.small)
-    return child_memory(a.images, a.small, a.checkpoint)
+        return child_prepare(a.images, a.small, a.checkpoint, a.cached_codes)
+    return child_memory(a.images, a.small, a.checkpoint, a.cached_codes)
 
 
 if __name__ == "__main__":

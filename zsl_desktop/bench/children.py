@@ -1,0 +1,71 @@
+"""Start a bench child (``python -m zsl_desktop.bench.ui MODE``) and read what it measures, line by line.
+
+A child prints ``NAME`` lines (timed by the parent as they arrive: ``READY`` is the start-up
+figure), a JSON line of results, then ``DONE``; the parent stops it there (``run_child``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+DONE = "DONE"  # a child's last line: everything it measures has been printed
+CHILD_MODULE = "zsl_desktop.bench.ui"  # its ``main`` picks the measurement by MODE
+
+
+def _child_env(home: str | None = None) -> dict:
+    """The children run as an installed app does: with Python's bytecode cache (``pip install`` compiles
+    every module once; a checkout writes ``__pycache__`` on first use). With PYTHONDONTWRITEBYTECODE set,
+    as some development shells do, every start would compile the app's ~120 modules again (measured:
+    about 1 s of CPU on the way to the first predictions), which no user's start pays."""
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if home is not None:
+        env["ZSL_DESKTOP_HOME"] = home
+    return env
+
+
+def run_child(mode: str, *args: str, timeout: float = 600, home: str | None = None) -> tuple[dict, float]:
+    """Run a child; returns (its JSON result, seconds from its start to its READY line).
+
+    Every line ``NAME`` the child prints is timed too: ``result["at"][NAME]`` (seconds from the start).
+    A child that prints ``DONE`` has measured everything: it is stopped there (SIGTERM) rather than
+    waited for, since closing the window cancels the background work the app had under way (the
+    opening's thumbnails and projections, a training run) and joins its threads, which measured
+    seconds that are part of no figure (a loaded machine: 36 s after a start-up's READY).
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", CHILD_MODULE, mode, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(home),
+    )
+    at: dict[str, float] = {}
+    result: dict = {}
+    stopped = False
+    for line in proc.stdout:
+        if line.startswith("{"):
+            result.update(json.loads(line))
+        elif line.strip():
+            name, *rest = line.split()
+            if name not in at:
+                at[name] = time.perf_counter() - start
+                if name == "READY" and rest:  # the child's CPU seconds so far: what a busy machine does not inflate
+                    result["ready_cpu_s"] = float(rest[0])
+            if name == DONE:
+                proc.terminate()
+                stopped = True
+                break
+    try:
+        _, errors = proc.communicate(timeout=timeout)  # drains stderr too: a full pipe would block the child
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    if proc.returncode != 0 and not stopped:
+        raise RuntimeError(f"bench child {mode} failed: {errors[-2000:]}")
+    return {**result, "at": at}, at.get("READY", float("nan"))
