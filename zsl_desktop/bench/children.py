@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +29,18 @@ def _child_env(home: str | None = None) -> dict:
     return env
 
 
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop a child and every process it started. The first launch's drawing pool outlives a child stopped
+    alone and keeps its pipes open, so reading them to the end would wait forever (it did)."""
+    if hasattr(os, "killpg"):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the child's group (start_new_session): it has nothing to save
+        except ProcessLookupError:
+            pass
+    else:
+        proc.kill()
+
+
 def run_child(mode: str, *args: str, timeout: float = 600, home: str | None = None) -> tuple[dict, float]:
     """Run a child; returns (its JSON result, seconds from its start to its READY line).
 
@@ -44,6 +57,7 @@ def run_child(mode: str, *args: str, timeout: float = 600, home: str | None = No
         stderr=subprocess.PIPE,
         text=True,
         env=_child_env(home),
+        start_new_session=True,  # its own process group: stopping it stops the processes it started too
     )
     at: dict[str, float] = {}
     result: dict = {}
@@ -58,13 +72,13 @@ def run_child(mode: str, *args: str, timeout: float = 600, home: str | None = No
                 if name == "READY" and rest:  # the child's CPU seconds so far: what a busy machine does not inflate
                     result["ready_cpu_s"] = float(rest[0])
             if name == DONE:
-                proc.terminate()
+                _stop_group(proc)
                 stopped = True
                 break
     try:
         _, errors = proc.communicate(timeout=timeout)  # drains stderr too: a full pipe would block the child
     except subprocess.TimeoutExpired:
-        proc.kill()
+        _stop_group(proc)
         raise
     if proc.returncode != 0 and not stopped:
         raise RuntimeError(f"bench child {mode} failed: {errors[-2000:]}")
