@@ -102,10 +102,3 @@ def test_split_evenly_keeps_order_and_balances_elements():
     sizes = [sum(c[0].numel() for c in run) for run in runs]
     assert len(runs) == 2 and abs(sizes[0] - sizes[1]) <= CHUNK
     assert split_evenly(chunks[:1], 4) == [chunks[:1]]  # never an empty lane
-
-
-def test_a_step_without_any_gradient_moves_nothing():
-    p = torch.nn.Parameter(torch.ones(5))
-    optimizer = ChunkedAdam([p], lr=0.1)
-    optimizer.step()
-    assert torch.equal(p, torch.ones(5)) and not optimizer.state

