@@ -1,12 +1,11 @@
 """ChunkedAdam takes exactly Adam(foreach=True)'s steps: same weights and moments, bit for bit."""
 
 import copy
-import threading
 
 import pytest
 import torch
 
-from zsl_desktop.engine.methods.chunked_adam import CHUNK, ChunkedAdam, split_evenly
+from zsl_desktop.engine.methods.chunked_adam import CHUNK, ChunkedAdam
 
 # Odd sizes: a tail shorter than a vector, a tensor spanning two chunks with a ragged end, a scalar.
 SHAPES = [(7, 13), (1001,), (CHUNK + 4099,), (3, 40, 31), ()]
@@ -74,31 +73,3 @@ def test_what_it_does_not_cover_goes_to_adam():
         adam.step()
         chunked.step()
     assert torch.equal(a, b)
-
-
-@pytest.mark.parametrize("lanes", [1, 2, 3])
-def test_steps_spread_over_threads_are_bit_identical(lanes, monkeypatch):
-    """Each chunk's operations run on one thread, so spreading the chunks over threads changes no bit."""
-    kw = dict(lr=1e-3, betas=(0.5, 0.999), weight_decay=3e-5)
-    reference = _run(lambda ps, **k: torch.optim.Adam(ps, foreach=True, **k), 5, skip_grad_of=1, **kw)
-    monkeypatch.setattr(ChunkedAdam, "_lanes", lambda self: lanes)
-    seen_threads = set()
-    run_chunks = ChunkedAdam._run_chunks
-
-    def recorded(self, chunks):
-        seen_threads.add(threading.get_ident())
-        return run_chunks(self, chunks)
-
-    monkeypatch.setattr(ChunkedAdam, "_run_chunks", recorded)
-    threaded = _run(ChunkedAdam, 5, skip_grad_of=1, **kw)
-    _assert_same(*reference, *threaded)
-    assert (len(seen_threads) > 1) == (lanes > 1)  # the helper threads did run chunks
-
-
-def test_split_evenly_keeps_order_and_balances_elements():
-    chunks = [(torch.empty(n),) for n in (CHUNK, CHUNK, 10, CHUNK, 5, CHUNK, CHUNK)]
-    runs = split_evenly(chunks, 2)
-    assert [c for run in runs for c in run] == chunks  # consecutive runs, nothing lost or repeated
-    sizes = [sum(c[0].numel() for c in run) for run in runs]
-    assert len(runs) == 2 and abs(sizes[0] - sizes[1]) <= CHUNK
-    assert split_evenly(chunks[:1], 4) == [chunks[:1]]  # never an empty lane

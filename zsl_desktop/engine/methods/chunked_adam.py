@@ -16,14 +16,6 @@ time, busy 2-core Xeon, five alternating rounds): 34-39 ms per step for ``foreac
 28-31 ms chunked. Small models gain nothing (the relation network's 0.8 M weights: 3.3-3.7
 ms either way).
 
-With more than one torch thread the chunks are spread over that many threads (``split_evenly``,
-at most ``MAX_LANES``): each chunk's eight operations still run one after the other on one
-thread, so nothing changes by a bit, and the step uses every core that training was given
-(before, each operation ran below ATen's grain size on the calling thread alone: at 2 threads
-Adam was about half of a GSMFlow step's wall time, 35 of 75 ms). One hand-off per step,
-not per operation: the helper threads wait on a queue, not at a barrier, so a loaded machine
-pays once a step.
-
 ``fused=True`` would be faster still (one pass) but rounds differently (~1e-9 absolute
 after a few steps), which changes a run; this keeps runs exactly as they were. Anything
 the chunked step does not cover (a GPU, amsgrad, maximize, complex or non-contiguous
@@ -31,10 +23,6 @@ parameters, tensor hyper-parameters) is handed to ``Adam.step`` unchanged.
 """
 
 from __future__ import annotations
-
-import threading
-import weakref
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -44,7 +32,6 @@ import torch
 # against ~180 for foreach Adam, and on a loaded 2-core machine every region waits for both threads
 # to be scheduled (GSMFlow at 2 threads, load 5-7: 16-24 s per epoch against 4.4 s).
 CHUNK = 32_704
-MAX_LANES = 4  # threads a step is spread over at most: beyond that the chunks' Python calls queue on the GIL
 
 
 class ChunkedAdam(torch.optim.Adam):
@@ -56,9 +43,7 @@ class ChunkedAdam(torch.optim.Adam):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True)
-        self._scratch = threading.local()  # each lane's two CHUNK-long buffers
-        self._executor: ThreadPoolExecutor | None = None
-        self._executor_lanes = 0
+        self._buffers: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _chunkable(self) -> bool:
         for group in self.param_groups:
@@ -91,35 +76,14 @@ class ChunkedAdam(torch.optim.Adam):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        work = [self._chunks(p, group) for group in self.param_groups for p in group["params"] if p.grad is not None]
-        shares = split_evenly([chunk for chunks in work for chunk in chunks], self._lanes())
-        if len(shares) == 1:
-            self._run_chunks(shares[0])
-        else:
-            pending = [self._pool().submit(self._run_chunks, share) for share in shares[1:]]
-            self._run_chunks(shares[0])
-            for future in pending:
-                future.result()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._step_one(p, group)
         return loss
 
-    def _lanes(self) -> int:
-        """Threads the chunks are spread over: torch's intra-op count (each chunk's operations stay serial)."""
-        return max(1, min(torch.get_num_threads(), MAX_LANES))
-
-    def _pool(self) -> ThreadPoolExecutor:
-        """Helper threads, made on the first parallel step by the thread that trains, so they share its
-        niceness (Linux: a new thread inherits its creator's) and the app's trainer stays behind the GUI."""
-        lanes = self._lanes() - 1
-        if self._executor is None or self._executor_lanes != lanes:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
-            self._executor = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="chunked-adam")
-            self._executor_lanes = lanes
-            weakref.finalize(self, self._executor.shutdown, wait=False)
-        return self._executor
-
-    def _chunks(self, p: torch.Tensor, group: dict) -> list[tuple]:
-        """Adam's per-parameter prelude (torch/optim/adam.py, ``_multi_tensor_adam``), then its chunks' work."""
+    def _step_one(self, p: torch.Tensor, group: dict) -> None:
+        """Adam's foreach arithmetic for one parameter (torch/optim/adam.py, ``_multi_tensor_adam``), by chunks."""
         lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         state = self.state[p]
         if len(state) == 0:  # as Adam initialises it
@@ -133,18 +97,11 @@ class ChunkedAdam(torch.optim.Adam):
         bias_correction2 = 1 - beta2**step
         step_size = (lr / bias_correction1) * -1
         bias_correction2_sqrt = bias_correction2**0.5
-        scalars = (beta1, beta2, eps, weight_decay, step_size, bias_correction2_sqrt)
-        parts = zip(*(t.view(-1).split(CHUNK) for t in (p, p.grad, state["exp_avg"], state["exp_avg_sq"])))
-        return [(*part, scalars) for part in parts]
-
-    @torch.no_grad()  # grad mode is per thread: the lanes' threads need it too
-    def _run_chunks(self, chunks: list[tuple]) -> None:
-        """Adam's foreach arithmetic on each chunk, with this thread's scratch buffers."""
-        buffers = getattr(self._scratch, "buffers", None)
+        buffers = self._buffers.get(p.dtype)
         if buffers is None:
-            buffers = self._scratch.buffers = (torch.empty(CHUNK), torch.empty(CHUNK))
-        for param, grad, exp_avg, exp_avg_sq, scalars in chunks:
-            beta1, beta2, eps, weight_decay, step_size, bias_correction2_sqrt = scalars
+            buffers = self._buffers[p.dtype] = (torch.empty(CHUNK, dtype=p.dtype), torch.empty(CHUNK, dtype=p.dtype))
+        parts = zip(*(t.view(-1).split(CHUNK) for t in (p, p.grad, state["exp_avg"], state["exp_avg_sq"])))
+        for param, grad, exp_avg, exp_avg_sq in parts:
             n = param.numel()
             if weight_decay != 0:
                 grad = torch.add(grad, param, alpha=weight_decay, out=buffers[0][:n])
@@ -155,16 +112,3 @@ class ChunkedAdam(torch.optim.Adam):
             denom.div_(bias_correction2_sqrt)
             denom.add_(eps)
             param.addcdiv_(exp_avg, denom, value=step_size)
-
-
-def split_evenly(chunks: list, lanes: int) -> list[list]:
-    """``chunks`` (tuples whose first item is a tensor) in at most ``lanes`` consecutive runs of about equal
-    element counts, none empty: the work of each lane."""
-    sizes = [chunk[0].numel() for chunk in chunks]
-    total, lanes = max(1, sum(sizes)), max(1, min(lanes, len(chunks)))
-    runs: list[list] = [[] for _ in range(lanes)]
-    done = 0
-    for chunk, size in zip(chunks, sizes):
-        runs[min(lanes - 1, (2 * done + size) * lanes // (2 * total))].append(chunk)  # by the chunk's midpoint
-        done += size
-    return [run for run in runs if run]
