@@ -272,6 +272,25 @@ def test_a_drawn_class_column_moves_inside_its_per_image_bound():
     assert m.column_change(codes, data.class_attributes[1], old) is None  # a trained class's row
 
 
+def test_prepare_live_does_the_codes_one_off_work_before_the_first_move(monkeypatch):
+    """The codes' principal directions cost a move ~36 ms at 10,000 codes: the warm-up pays them instead."""
+    data, features, _ = _data()
+    m = _method({"mining": False})
+    _fit(m, data, 2)
+    codes = m.encode(torch.from_numpy(features))
+    m.prepare_live(codes)
+
+    def recomputed(*_):
+        raise AssertionError("the move computed the codes' directions again")
+
+    monkeypatch.setattr(CodeProjection, "_directions", recomputed)
+    new = (data.class_attributes[4] + 0.5).astype(np.float32)
+    change = m.column_change(codes, data.class_attributes[4] + 0.25, new)
+    assert change is not None and change.centre.shape == (len(codes),)
+    with pytest.raises(AssertionError, match="again"):  # a codes array it was not prepared for pays on the move
+        m.column_change(codes.copy(), data.class_attributes[4] + 0.25, new)
+
+
 def test_the_live_page_of_a_drawn_class_is_the_page_of_its_final_ranking(monkeypatch):
     """Slider moves on 3,000 near-duplicate codes: the page ranked first from the per-image bound
     (live_page.CodeProjection, on 2 of the codes' directions: a centre and a radius) is the final

@@ -107,6 +107,7 @@ class LiveEdits:
         self.first_rows = first_rows
         self.session = Session(dataset, device="cpu")
         self.session.use_codes(method, {}, self.codes)
+        self.session.prepare_live()  # as the app's warm-up does after opening (engine/session/warmup.py)
         self.classes = dataset.class_attributes.astype(np.float32)
         self.draft = self.classes[self.rng.integers(len(self.classes))].copy()
         self.names = tuple(dataset.classes) + ("draft",)

@@ -175,6 +175,11 @@ class Method(abc.ABC):
         """Scores [len(rows)] of the codes at ``rows`` for one raw class row."""
         return np.asarray(self.score(codes[rows], np.asarray(class_row)[None]), np.float32)[:, 0]
 
+    def prepare_live(self, codes: np.ndarray) -> None:
+        """Do now the work a slider move would otherwise pay once per codes array (the session's warm-up calls
+        it in the worker); nothing by default."""
+        return None
+
     def column_whole(self, codes: np.ndarray, class_row: np.ndarray, stale=lambda: False) -> np.ndarray | None:
         """Scores [N] of every code for one raw class row; None when ``stale()`` stopped it (methods that check)."""
         return np.asarray(self.score(codes, np.asarray(class_row)[None]), np.float32)[:, 0]

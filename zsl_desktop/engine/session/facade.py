@@ -346,6 +346,11 @@ class Session:
         yield TrainDone(False, self.summary(source, state), finished.report)
 
     # -- scoring ----------------------------------------------------------------------
+    def prepare_live(self) -> None:
+        """The active model's one-off work for live moves on every item's codes (``Method.prepare_live``)."""
+        if self.model is not None:
+            self.active().method.prepare_live(self.all_codes())
+
     def all_codes(self) -> np.ndarray:
         """Codes of every item: the dataset's (encoded when the model became active) then the loose photos'."""
         state = self.active()

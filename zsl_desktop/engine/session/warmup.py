@@ -46,6 +46,7 @@ def warm_up(session) -> None:
     with torch.inference_mode():
         if session.model is not None:
             session.scores(dataset.class_attributes, rows=[0])
+            session.prepare_live()
             try:
                 feats = session.features.rows(session.model.method.feature_kind, [0])[0]
                 session.model.method.explain(feats)

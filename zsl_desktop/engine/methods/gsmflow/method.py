@@ -536,6 +536,10 @@ class GSMFlow(Method):
         """A drawn class's column is linear in the codes: ``GZSLHead.column_change`` bounds its move."""
         return self._require_head().column_change(codes, old_row, new_row, self._prototype_fn)
 
+    def prepare_live(self, codes: np.ndarray) -> None:
+        if self._head is not None or self._pending_head is not None:  # an untrained model has no live moves
+            self._require_head().prepare_live(codes)
+
     def column_rows(self, codes: np.ndarray, rows: np.ndarray, class_row: np.ndarray) -> np.ndarray:
         return self._require_head().column_rows(codes, rows, class_row, self._prototype_fn)
 
