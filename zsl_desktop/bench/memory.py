@@ -111,23 +111,18 @@ def prepare_cached_codes(n_images: int = 10_000, small: bool = False, checkpoint
     """
     import torch
 
-    from zsl_desktop.engine.checkpoints import load_checkpoint, save_checkpoint
+    from zsl_desktop.engine.checkpoints import load_checkpoint
     from zsl_desktop.engine.data import load_builtin
     from zsl_desktop.engine.features import FeatureStore
     from zsl_desktop.engine.methods.base import FeatureSource
     from zsl_desktop.engine.scoring import encode_rows
     from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, write_codes
     from zsl_desktop.engine.session.opening import shipped_checkpoint
-    from zsl_desktop.engine.training import inference_state, method_from_checkpoint
 
     dataset = repeated_builtin_store(n_images, small)
     model_path = cached_model_path(dataset)
     loaded = load_checkpoint(checkpoint or shipped_checkpoint())
-    method = method_from_checkpoint(loaded)
-    if not model_path.is_file():
-        header = {**loaded.header, "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint}
-        model_path.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(model_path, header, inference_state(method))
+    method = model_for(dataset, loaded, model_path)
     store = FeatureStore.open(dataset, "efficientnet_lite0", 224)
     cache = codes_cache_path(checkpoint_identity(load_checkpoint(model_path)), store)
     if cache is not None and not cache.is_file():
@@ -140,3 +135,17 @@ def prepare_cached_codes(n_images: int = 10_000, small: bool = False, checkpoint
         take = np.resize(np.arange(base.num_samples), n_images)
         write_codes(cache, np.ascontiguousarray(codes[take]))
     return dataset, model_path
+
+
+def model_for(dataset, loaded, model_path):
+    """The method of checkpoint ``loaded``, saved once at ``model_path`` as ``dataset``'s model (the app opens a
+    generated store with a model made for it)."""
+    from zsl_desktop.engine.checkpoints import save_checkpoint
+    from zsl_desktop.engine.training import inference_state, method_from_checkpoint
+
+    method = method_from_checkpoint(loaded)
+    if not model_path.is_file():
+        header = {**loaded.header, "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint}
+        model_path.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(model_path, header, inference_state(method))
+    return method

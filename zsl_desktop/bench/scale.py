@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsl_desktop.bench.memory import mark_tiled_store_complete, tiled
+from zsl_desktop.bench.memory import mark_tiled_store_complete, model_for, tiled
 
 SCALE_IMAGES = 100_000
 REAL_BIRD_MODEL = "ce-gzsl_cub.pt"
@@ -47,14 +47,13 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
     """
     import torch
 
-    from zsl_desktop.engine.checkpoints import load_checkpoint, save_checkpoint
+    from zsl_desktop.engine.checkpoints import load_checkpoint
     from zsl_desktop.engine.data.cub import load_cub
     from zsl_desktop.engine.features import FeatureStore
     from zsl_desktop.engine.methods.base import FeatureSource
     from zsl_desktop.engine.paths import shared_data_dir, shipped_models_dir
     from zsl_desktop.engine.scoring import encode_rows
     from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, write_codes
-    from zsl_desktop.engine.training import inference_state, method_from_checkpoint
 
     shared = shared_data_dir()
     if shared is None:
@@ -66,11 +65,7 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
     dataset, take = tiled(base, n_images, f"CUB-x{-(-n_images // base.num_samples)}")
     model_path = scaled_dataset(n_images)[1]
     checkpoint = load_checkpoint(shipped_models_dir() / REAL_BIRD_MODEL)
-    method = method_from_checkpoint(checkpoint)
-    if not model_path.is_file():
-        header = {**checkpoint.header, "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint}
-        model_path.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(model_path, header, inference_state(method))
+    method = model_for(dataset, checkpoint, model_path)
     folder = FeatureStore.folder_for(dataset, "efficientnet_lite0", 224)
     if FeatureStore.open(dataset, "efficientnet_lite0", 224) is None:
         folder.mkdir(parents=True, exist_ok=True)
