@@ -410,6 +410,15 @@ def test_trains_and_evaluates_on_an_xlsa17_fixture(tmp_path, monkeypatch):
 
     monkeypatch.setattr(scoring, "encode_rows", no_encoding)
     assert session.evaluate().as_dict()["h"] == pytest.approx(again["h"])
+    # a model loaded by the app's job is ready for live moves: none computes the codes' directions
+    list(session.load_model_job(tmp_path / "g.pt", None, None))
+
+    def recomputed(*_):
+        raise AssertionError("a slider move computed the codes' directions")
+
+    monkeypatch.setattr(CodeProjection, "_directions", recomputed)
+    row = dataset.class_attributes[-1].astype(np.float32)
+    assert session.active().method.column_change(session.all_codes(), row + 0.25, row + 0.5) is not None
 
 
 def test_prototypes_cached_inside_inference_mode_are_ordinary_tensors():

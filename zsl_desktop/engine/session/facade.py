@@ -198,7 +198,9 @@ class Session:
     def load_model_job(self, path, control, emit):
         """``load_model`` as a long job: a "model" Progress, then the new ModelSummary."""
         yield Progress("model", 0, 1, f"loading {Path(path).name}")
-        yield self.load_model(path, emit)  # CheckpointError reaches the user as is
+        summary = self.load_model(path, emit)  # CheckpointError reaches the user as is
+        self.prepare_live()  # here, in the worker, rather than on the first slider move (the warm-up ran before)
+        yield summary
 
     def use_checkpoint(self, checkpoint: Checkpoint, progress=None) -> ModelState:
         """Make a checkpoint's model active; on any failure the session is left exactly as it was.
@@ -342,6 +344,7 @@ class Session:
             finished.header,
             progress=encoding_progress(emit, "encoding every image with the new model"),
         )
+        self.prepare_live()  # as load_model_job does
         source = str(finished.checkpoint) if finished.checkpoint is not None else "trained in this session"
         yield TrainDone(False, self.summary(source, state), finished.report)
 
