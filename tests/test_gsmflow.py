@@ -82,6 +82,14 @@ def _fit(method, data, epochs, start=0, control=None):
     return list(method.fit(data, control or Control(), epochs, start_epoch=start))
 
 
+def _assert_scores_alike(a, b, features, class_attributes):
+    """Two models score every image alike (a resumed run against the uninterrupted one)."""
+    x = torch.from_numpy(features)
+    np.testing.assert_allclose(
+        a.score(a.encode(x), class_attributes), b.score(b.encode(x), class_attributes), rtol=1e-4, atol=1e-4
+    )
+
+
 def test_registered_with_its_metadata():
     cls = get_method("gsmflow")
     assert cls is GSMFlow and cls.feature_kind == "pooled" and cls.generative and not cls.has_attention
@@ -193,13 +201,7 @@ def test_a_resume_state_saved_after_the_last_epoch_scores():
     resumed = _method()
     resumed.load_state_dict(state)
     _fit(resumed, data, 2, start=2)  # nothing left to train
-    x = torch.from_numpy(features)
-    np.testing.assert_allclose(
-        resumed.score(resumed.encode(x), data.class_attributes),
-        method.score(method.encode(x), data.class_attributes),
-        rtol=1e-4,
-        atol=1e-4,
-    )
+    _assert_scores_alike(resumed, method, features, data.class_attributes)
 
 
 def test_resume_continues_exactly():
@@ -217,13 +219,7 @@ def test_resume_continues_exactly():
     resumed = _method()
     resumed.load_state_dict(state)
     _fit(resumed, data, 3, start=2)
-    x = torch.from_numpy(features)
-    np.testing.assert_allclose(
-        resumed.score(resumed.encode(x), data.class_attributes),
-        whole.score(whole.encode(x), data.class_attributes),
-        rtol=1e-4,
-        atol=1e-4,
-    )
+    _assert_scores_alike(resumed, whole, features, data.class_attributes)
 
 
 def test_new_classes_score_from_prototypes_then_from_a_refit_classifier():
@@ -457,13 +453,7 @@ def test_synth_from_draws_the_classifier_rows_evenly_from_the_flows_of_several_e
     resumed = _method({"mining": False, "synth_from": 2, "n_synth": 21})
     resumed.load_state_dict(state)
     _fit(resumed, data, 5, start=3)
-    x = torch.from_numpy(features)
-    np.testing.assert_allclose(
-        resumed.score(resumed.encode(x), data.class_attributes),
-        m.score(m.encode(x), data.class_attributes),
-        rtol=1e-4,
-        atol=1e-4,
-    )
+    _assert_scores_alike(resumed, m, features, data.class_attributes)
     assert not any(k.startswith("optim.") for k in inference_state(m))  # the pool is training state only
 
 
