@@ -122,3 +122,64 @@ def test_a_deleted_image_makes_its_row_unreadable_not_stale_forever(extracted):
     store, _ = _extract(dataset, store_root)
     assert "file not found" in store.failed[dataset.image_paths[3]]
     assert _open(dataset, store_root) is not None, "once recorded, the missing file does not re-trigger"
+
+
+# -- the app's opening checks the images after its first predictions (issue 19: start-up) -------------
+def _open_events(root, model_for=None):
+    """The app's opening of the folder dataset at ``root`` (its store under the test's user folder): events.
+
+    ``model_for(dataset, store)``: the (method, header, source) the opening uses, made once the store exists.
+    """
+    from zsl_desktop.engine.methods.base import Control
+    from zsl_desktop.engine.session.opening import DatasetSpec, open_session
+
+    model = None
+    if model_for is not None:
+        dataset = load_dataset(root)
+        model = model_for(dataset, FeatureStore.open(dataset, "efficientnet_lite0", SIZE, check_images=False))
+    spec = DatasetSpec(source="path", path=str(root), input_size=SIZE, model=model, warm_up=False)
+    events = []
+    for event in open_session(spec, Control(), events.append):
+        events.append(event)
+    return events
+
+
+def _untrained_msdn(dataset, store):
+    from zsl_desktop.engine.training import TrainConfig, build_method
+
+    method = build_method(dataset, store.source(), TrainConfig(method="msdn", seed=0))
+    return method, {"method": "msdn"}, "untrained"
+
+
+def _kinds(events):
+    from zsl_desktop.engine.session.results import Progress
+
+    return [type(e).__name__ for e in events if not isinstance(e, Progress)]
+
+
+def test_the_opening_shows_the_stored_features_first_then_extracts_a_changed_image_again(tmp_path):
+    from zsl_desktop.engine.session.results import DatasetReady, ModelSummary, Notice
+
+    root = make_folder_dataset(tmp_path / "a")
+    dataset = load_dataset(root)
+    store, _ = _extract(dataset, None)
+    before = np.array(store.pooled)
+    _paint(dataset.image_path(4), (10, 250, 10))
+
+    events = _open_events(root, _untrained_msdn)
+    ready = next(e for e in events if isinstance(e, DatasetReady))
+    assert ready.features_ready, "the stored features are used at once; the images' check comes later"
+    assert _kinds(events) == ["DatasetReady", "ModelSummary", "Notice", "FeaturesReady", "ModelSummary"]
+    assert next(e for e in events if isinstance(e, Notice)).text.startswith("1 images changed on disk")
+    first, second = [e for e in events if isinstance(e, ModelSummary)]
+    assert first.source == second.source == "untrained", "the same model, encoding the new features"
+    after = np.array(ready.session.store.pooled)
+    assert not np.allclose(before[4], after[4]), "row 4 holds the new image's features"
+    np.testing.assert_array_equal(np.delete(before, 4, 0), np.delete(after, 4, 0))
+    assert _open(dataset, None) is not None
+
+
+def test_the_opening_of_unchanged_images_neither_extracts_nor_loads_twice(tmp_path):
+    root = make_folder_dataset(tmp_path / "a")
+    _extract(load_dataset(root), None)
+    assert _kinds(_open_events(root, _untrained_msdn)) == ["DatasetReady", "ModelSummary"]

@@ -116,15 +116,28 @@ class Session:
         self.live_first = LiveFirst()  # a training run waits between batches while live scores are computed
 
     # -- features -----------------------------------------------------------------
-    def find_features(self) -> bool:
-        """Use the dataset's features if they are already extracted (nothing is computed); True when ready."""
+    def find_features(self, check_images: bool = True) -> bool:
+        """Use the dataset's features if they are already extracted (nothing is computed); True when ready.
+
+        ``check_images=False``: the store is used without checking its images on disk; the caller must
+        call ``changed_images`` afterwards (``FeatureStore.open``).
+        """
         if self.dataset.has_images and self.store is None:
-            self.store = FeatureStore.open(self.dataset, self.backbone, self.input_size)
+            size, kind = self.input_size, self.backbone
+            self.store = FeatureStore.open(self.dataset, kind, size, check_images=check_images)
             if self.store is not None and flips_need_mirrored(self.flips):
-                self.mirrored_store = FeatureStore.open(self.dataset, self.backbone, self.input_size, mirrored=True)
+                self.mirrored_store = FeatureStore.open(
+                    self.dataset, kind, size, mirrored=True, check_images=check_images
+                )
                 if self.mirrored_store is None:
                     self.store = None  # both are needed: prepare_features extracts the missing one
         return self.features_ready
+
+    def changed_images(self) -> int:
+        """The images' check that ``find_features(check_images=False)`` put off: how many images changed on
+        disk since their features were extracted. When any did, ``prepare_features`` extracts them again
+        (the store and the model stay in use meanwhile) and the model must be loaded again (its codes)."""
+        return sum(s.changed_images(self.dataset) for s in (self.store, self.mirrored_store) if s is not None)
 
     @property
     def features_ready(self) -> bool:

@@ -103,7 +103,9 @@ def open_session(spec: DatasetSpec, control, emit_event):
 
     # Stage 1: the dataset itself. The gallery and the class editor work from here on.
     session = Session(dataset, spec.backbone, spec.input_size)
-    features_ready = session.find_features()
+    # The images' check (a stat of every file) waits until the first predictions are on screen.
+    features_ready = session.find_features(check_images=False)
+    images_checked = not features_ready
     if not plan:
         plan[:] = ["extract"] * (not features_ready) + ["model"] * loads_model
     notes = tuple(f"{dataset.name}: {n}" for n in dataset.notes if "absent" in n)
@@ -120,34 +122,29 @@ def open_session(spec: DatasetSpec, control, emit_event):
 
     # Stage 2: features (extracted once, memory-mapped afterwards).
     if not features_ready:
-        for p in session.prepare_features(cancel=control):
-            yield numbered(
-                Progress("extract", p.done, p.total, p.message or "extracting image features", p.images_per_second),
-                plan,
-            )
+        yield from extract_features(session, control, plan)
         features_ready = session.features_ready
         yield FeaturesReady(spec.generation)
     if not features_ready:
         return
 
     # Stage 3: a model (injected, the user's last one for this dataset, or the shipped one).
-    if spec.model is not None:
-        method, header, source = spec.model
-        yield numbered(Progress("model", 0, 1, "encoding every image with the model"), plan)
-        state = session.use_method(
-            method, header, progress=encoding_progress(emit, "encoding every image with the model")
-        )
-        yield session.summary(source, state)
-    else:
-        for path in checkpoints:
-            yield numbered(Progress("model", 0, 1, f"loading {Path(path).name}"), plan)
-            try:
-                summary = session.load_model(path, emit)
-            except (CheckpointError, ValueError, KeyError) as exc:
-                yield Notice(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
-                continue
-            yield summary
-            break
+    loaded = yield from bring_model(spec, session, checkpoints, plan, emit)
+
+    # Stage 3b: the images' check put off above; images changed on disk are extracted again, then
+    # the model encodes them again, and its new predictions replace those shown.
+    if not images_checked:
+        if session.model is not None and not wait_for_gate(spec.warm_up_after, control):
+            return
+        changed = session.changed_images()
+        if changed:
+            yield Notice(f"{changed:,} images changed on disk since their features were extracted: extracting again")
+            yield from extract_features(session, control, plan)
+            if not session.features_ready:
+                return
+            yield FeaturesReady(spec.generation)
+            if spec.model is not None or loaded is not None:
+                yield from bring_model(spec, session, [loaded] if loaded else [], plan, emit)
 
     # Stage 4: warm-up, so the first real scoring and training step do not stall the GUI.
     # After the first predictions, not before: they need no optimizer, and torch's first one
@@ -165,6 +162,39 @@ def open_session(spec: DatasetSpec, control, emit_event):
                 return
             warm_up(session)
         yield Progress("warmup", 1, 1, "ready")
+
+
+def extract_features(session, control, plan: list):
+    """The session's features extracted (or their changed images extracted again), as "extract" Progress."""
+    for p in session.prepare_features(cancel=control):
+        yield numbered(
+            Progress("extract", p.done, p.total, p.message or "extracting image features", p.images_per_second),
+            plan,
+        )
+
+
+def bring_model(spec: DatasetSpec, session, checkpoints, plan: list, emit):
+    """Make the spec's injected model, or the first of ``checkpoints`` that loads, active; yields its
+    ModelSummary (and a Notice per checkpoint that did not fit). Returns the checkpoint path it loaded
+    (None for an injected model or none)."""
+    if spec.model is not None:
+        method, header, source = spec.model
+        yield numbered(Progress("model", 0, 1, "encoding every image with the model"), plan)
+        state = session.use_method(
+            method, header, progress=encoding_progress(emit, "encoding every image with the model")
+        )
+        yield session.summary(source, state)
+        return None
+    for path in checkpoints:
+        yield numbered(Progress("model", 0, 1, f"loading {Path(path).name}"), plan)
+        try:
+            summary = session.load_model(path, emit)
+        except (CheckpointError, ValueError, KeyError) as exc:
+            yield Notice(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+            continue
+        yield summary
+        return path
+    return None
 
 
 WARM_UP_WAIT_S = 10.0  # the warm-up's longest wait for the first predictions (an app that never shows any)
