@@ -116,6 +116,10 @@ def test_absent_images_are_skipped_and_counted(tmp_path):
             "line 2",
         ),
         (lambda r: (r / "images.txt").write_text("1\n"), "images.txt", "line 1"),
+        (lambda r: (r / "bounding_boxes.txt").write_text("1 1 2 3 4\n2 1 nan 3 4\n"), "bounding_boxes.txt", "line 2"),
+        (lambda r: (r / "bounding_boxes.txt").write_text("1 1 2 3 4\n2.5 1 2 3 4\n"), "bounding_boxes.txt", "line 2"),
+        (lambda r: (r / "bounding_boxes.txt").write_text("1 1 2 3 4\n2 1 2 3\n"), "bounding_boxes.txt", "line 2"),
+        (lambda r: (r / "image_class_labels.txt").write_text("1 1\n# 2 1\n"), "image_class_labels.txt", "line 2"),
         (lambda r: (r / "testclasses.txt").write_text("999.Nope\n"), "testclasses.txt", "line 1"),
     ],
 )
@@ -146,3 +150,24 @@ def test_image_attributes_fast_parser_matches_the_line_reader(tmp_path, monkeypa
     slow = load_cub(tmp_path).image_attributes
     assert fast.shape == (10, 4) and np.array_equal(fast, slow)
     assert fast[6, 1] == 1.0
+
+
+def test_labels_and_boxes_read_as_the_line_by_line_reader_reads_them(tmp_path):
+    """numpy reads these two tables (they are on the way to the first predictions); what it gives must be
+    what reading them line by line gives: the last line of an image wins, extra fields are ignored, blank
+    and CRLF lines are fine, images without a box get zeros."""
+    from zsl_desktop.engine.data import cub
+    from zsl_desktop.engine.data.textfiles import read_table
+
+    write_cub(tmp_path)
+    (tmp_path / "bounding_boxes.txt").write_text("2 1 2 3 4\r\n\n1 5 6 7 8 extra\n2 9.5 10 11 12\n99 0 0 1 1\n")
+    (tmp_path / "image_class_labels.txt").write_text("".join(f"{i} {1 + i % 4}\n" for i in range(12, 0, -1)) + "3 1\n")
+    d = load_cub(tmp_path)
+    ids = np.arange(1, 13)
+    boxes = {f[0]: f[1:5] for _, f in read_table(tmp_path / "bounding_boxes.txt", 5, (int, float, float, float, float))}
+    expected = np.array([boxes.get(i, [0, 0, 0, 0]) for i in ids], np.float32)
+    np.testing.assert_array_equal(d.boxes, expected)
+    assert d.boxes[1].tolist() == [9.5, 10, 11, 12] and not d.boxes[2].any()
+    labels = {f[0]: f[1] - 1 for _, f in read_table(tmp_path / "image_class_labels.txt", 2, (int, int))}
+    assert cub._read_labels(tmp_path / "image_class_labels.txt", ids, 4).tolist() == [labels[i] for i in ids]
+    assert labels[3] == 0, "the last line of image 3 wins"
