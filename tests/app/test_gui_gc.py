@@ -109,3 +109,47 @@ def test_a_full_collection_at_most_once_a_minute():
     finally:
         gc.callbacks.remove(record)
     assert generations == [2, 1] and allocated
+
+
+def test_the_start_up_imports_run_without_collections_then_the_bridge_takes_over(qtbot):
+    """The app's start-up (``configure_torch``, first) pauses automatic collection; its first bridge freezes
+    what was made meanwhile, so no collection walks the imports' objects, and collects as before."""
+    collections = []
+
+    def record(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    frozen_before = gc.get_freeze_count()
+    gc.callbacks.append(record)
+    try:
+        gui_gc.pause_for_start_up()
+        assert not gc.isenabled()
+        freed_in = []
+        Cycle(freed_in)
+        made = [[i] for i in range(50_000)]  # what imports make (tracked objects): far past the thresholds
+        assert collections == [], "no collection while the start-up imports"
+        bridge = EngineBridge()
+        try:
+            assert gc.get_freeze_count() >= frozen_before + len(made), "the start-up's objects are frozen"
+            assert gc.get_count()[0] < 1000, "the young generation starts again: no first sweep of them all"
+            assert not gc.isenabled(), "the GUI thread's collector has taken over"
+            kept = _allocate_in_a_worker()
+            qtbot.waitUntil(lambda: bool(collections), timeout=10_000)  # the GUI thread's timer collects again
+            del kept
+        finally:
+            assert bridge.shutdown()
+        assert gc.isenabled()
+        assert freed_in == [], "the start-up's cycles stay frozen: a few thousand objects, never scanned again"
+    finally:
+        gc.callbacks.remove(record)
+        gc.unfreeze()  # the rest of the test session collects as it did
+        gc.enable()
+
+
+def test_the_start_up_pause_ends_once():
+    gui_gc.end_start_up_pause()  # without a pause: nothing to do
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    gui_gc.end_start_up_pause()
+    assert gc.get_freeze_count() == frozen

@@ -22,7 +22,11 @@ GUI_SWITCH_INTERVAL_S = 0.001
 
 def configure_torch() -> None:
     """Leave a core to the GUI: torch's and numpy's thread pools (before the first torch op, UI.md 3.3);
-    and the GIL (``share_the_gil``)."""
+    and the GIL (``share_the_gil``). First of all, garbage collection pauses for the start-up's imports
+    (``gui_gc.pause_for_start_up``), which this begins."""
+    from zsl_desktop.app import gui_gc
+
+    gui_gc.pause_for_start_up()
     from zsl_desktop.engine.threads import configure, worker_threads
 
     configure(worker_threads())
