@@ -47,6 +47,9 @@ from zsl_desktop.app.widgets.messages import show_warning
 from zsl_desktop.app.window_actions import WindowActions
 
 STATE_VERSION = 3
+# The plots (pyqtgraph: ~0.4 s of CPU to import and build) are built this long after the first predictions
+# arrive, so that those are painted first; or when the opening ends without any; or when something needs them.
+PLOTS_AFTER_PREDICTIONS_MS = 100
 DATASET_FORMATS = (
     ("Dataset folder (detect the format)…", None),
     ("CUB-200-2011…", "cub"),
@@ -87,8 +90,9 @@ class MainWindow(WindowActions, QMainWindow):
         self.image_view = ImageViewPanel()
         self.predictions = PredictionsPanel()
         self.editor = ClassEditorPanel(self.store)
-        self.training = TrainingPanel()
-        self.features = FeatureViewPanel()
+        self.training = TrainingPanel(lazy_plots=True)
+        self.features = FeatureViewPanel(lazy_plot=True)
+        self._plots_due = False
         self.controller = Controller(
             self.bridge,
             self.store,
@@ -102,11 +106,8 @@ class MainWindow(WindowActions, QMainWindow):
         )
         self.refiner = Refiner(self.bridge, self.controller, self.gallery, self.editor, self)
         self.activity = ActivityWatch(self)  # heavy background imports wait while the user scrolls or edits
-        self.activity.watch(
-            self.gallery.view.verticalScrollBar().valueChanged,
-            self.editor.draft_changed,
-            self.features.plot.getPlotItem().getViewBox().sigRangeChanged,
-        )
+        self.activity.watch(self.gallery.view.verticalScrollBar().valueChanged, self.editor.draft_changed)
+        self.features.plot_built.connect(self._watch_feature_plot)  # its pans, once it exists
         self.setCentralWidget(self.image_view)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("gallery", "Gallery", self.gallery, Qt.LeftDockWidgetArea)
@@ -137,6 +138,7 @@ class MainWindow(WindowActions, QMainWindow):
         b.long_finished.connect(self.on_long_finished)
         b.long_failed.connect(self.on_long_failed)
         b.dataset_ready.connect(self.on_dataset_ready)
+        b.live_scores.connect(self._schedule_plots)
         c = self.controller
         c.status.connect(self.show_status)
         c.warn.connect(self.warn)
@@ -157,6 +159,24 @@ class MainWindow(WindowActions, QMainWindow):
         for warning in self.store.warnings:
             QTimer.singleShot(0, lambda w=warning: self.warn("Class library", w))
             self.show_status(warning)
+
+    # -- the plots, after the first predictions ---------------------------------------------------------
+    @Slot()
+    @Slot(object)
+    def _schedule_plots(self, *_) -> None:
+        if not self._plots_due:
+            self._plots_due = True
+            QTimer.singleShot(PLOTS_AFTER_PREDICTIONS_MS, self.build_plots)
+
+    @Slot()
+    def build_plots(self) -> None:
+        """The training and feature-space plots (built lazily: see ``PLOTS_AFTER_PREDICTIONS_MS``)."""
+        self.training.build_plots()
+        self.features.build_plot()
+
+    @Slot(object)
+    def _watch_feature_plot(self, plot) -> None:
+        self.activity.watch(plot.getPlotItem().getViewBox().sigRangeChanged)
 
     # -- layout ------------------------------------------------------------------------------------
     def _add_dock(self, key: str, title: str, widget: QWidget, area) -> QDockWidget:
@@ -364,6 +384,8 @@ class MainWindow(WindowActions, QMainWindow):
     @Slot(str, str)
     def on_long_finished(self, name: str, status: str) -> None:
         self.job_widget.hide()
+        if name == "open":
+            self._schedule_plots()  # a dataset without a model shows no predictions to wait for
         if name == "open" and status == "ok" and self.freeze_gc and not self._frozen:
             # After start-up and warm-up: move everything alive out of the collector's way (UI.md 3.3).
             # No gc.collect() first: a full collection of the freshly imported torch held the GIL,

@@ -133,7 +133,8 @@ QGroupBox::title {{ subcontrol-origin: margin; left: 8px; color: {DIM}; }}
 
 
 def apply(app) -> None:
-    """Fusion style, dark palette, the style sheet, a readable font, and pyqtgraph's defaults."""
+    """Fusion style, dark palette, the style sheet and a readable font (pyqtgraph's defaults: set by
+    ``configure_pyqtgraph`` where the plots are built, which may be after the first predictions)."""
     app.setStyle("Fusion")
     palette = QPalette()
     roles = {
@@ -160,7 +161,6 @@ def apply(app) -> None:
     font.setPointSizeF(10)
     app.setFont(font)
     app.setStyleSheet(STYLE)
-    configure_pyqtgraph()
 
 
 def configure_pyqtgraph() -> None:

@@ -9,6 +9,9 @@ Generative methods can add their synthesised features as crosses through
 class being drawn in the editor gets its own cluster of stars, which moves
 with the sliders (``draft_map`` / ``set_draft_cluster``).
 
+The plot (pyqtgraph) can be built after the window's first predictions (``lazy_plot``,
+``build_plot``; this panel is a tab behind Training at start): whatever draws on it builds it first.
+
 Why over 400 lines: the map, its markers, the synthetic clusters and the
 figure export share one plot and its state; the projections are in the engine.
 """
@@ -17,15 +20,18 @@ from __future__ import annotations
 
 import time
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal, Slot
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from zsl_desktop.app import theme
-from zsl_desktop.app.widgets.plot_figure import StaticSample, footer, legend_below
 from zsl_desktop.engine.projection import MAX_CAP, PCA_CAP
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 MAX_LABELS = 12
 PER_CLASS_ITEMS = 120  # up to this many classes, one scatter item per class (fast updates)
@@ -36,8 +42,9 @@ class FeatureViewPanel(QWidget):
     item_selected = Signal(int)
     projection_requested = Signal(str, int, str)  # method, cap, space
     export_plot_requested = Signal()
+    plot_built = Signal(object)  # the PlotWidget, once ``build_plot`` has made it
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, lazy_plot: bool = False):
         super().__init__(parent)
         self.dataset = None
         self.projection = None
@@ -72,28 +79,12 @@ class FeatureViewPanel(QWidget):
         self.caption = QLabel("Open a dataset to see its feature space.", self)  # status; wraps, never cut
         self.caption.setObjectName("hint")
         self.caption.setWordWrap(True)
-        self.plot = pg.PlotWidget()
-        self.plot.setObjectName("featurePlot")
-        theme.style_plot(self.plot.getPlotItem())
-        self.plot.getPlotItem().showGrid(False, False)
-        # Title, axis names, legend and footer live in the plot itself, so an export is a complete figure.
-        self.legend = legend_below(self.plot.getPlotItem(), columns=4)
-        self.footer = footer(self.plot.getPlotItem())
+        self._items: dict | None = None  # the plot and what is drawn on it (``build_plot``)
+        self._plot_page = QWidget(self)
+        QVBoxLayout(self._plot_page).setContentsMargins(0, 0, 0, 0)
         self._legend_key: tuple = ()
         self._figure_key: tuple | None = None
-        self.scatter = pg.ScatterPlotItem(
-            pxMode=True, hoverable=True, hoverSize=12, hoverPen=pg.mkPen(theme.TEXT, width=1.5)
-        )
-        self.synth = pg.ScatterPlotItem(pxMode=True, symbol="x", size=7)
-        self.draft_synth = pg.ScatterPlotItem(pxMode=True, symbol="star", size=13)
         self.draft_points: np.ndarray | None = None
-        self.marker = pg.ScatterPlotItem(
-            pxMode=True, size=18, symbol="o", brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen(theme.TEXT, width=2)
-        )
-        for item in (self.synth, self.scatter, self.draft_synth, self.marker):
-            self.plot.addItem(item)
-        self.scatter.sigClicked.connect(self._on_clicked)
-        self.scatter.sigHovered.connect(self._on_hover)
         self.hover_label = theme.squeezable(QLabel("", self))
         self.hover_label.setObjectName("subtitle")
 
@@ -109,7 +100,7 @@ class FeatureViewPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addLayout(top)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(self._plot_page, 1)
         layout.addWidget(self.caption)
         self.run_button.clicked.connect(self.request)
         self.export_button.clicked.connect(self._on_export)
@@ -125,23 +116,103 @@ class FeatureViewPanel(QWidget):
         self.show_labels = True
         self._selected: int | None = None
         self.set_dataset(None, False)
+        if not lazy_plot:
+            self.build_plot()
+
+    # -- the plot ---------------------------------------------------------------------------------------
+    def build_plot(self) -> None:
+        """The scatter plot and its items (once; pyqtgraph is imported here), drawn in the current state."""
+        if self._items is not None:
+            return
+        import pyqtgraph as pg
+
+        from zsl_desktop.app.widgets.plot_figure import footer, legend_below
+
+        theme.configure_pyqtgraph()
+        plot = pg.PlotWidget()
+        plot.setObjectName("featurePlot")
+        theme.style_plot(plot.getPlotItem())
+        plot.getPlotItem().showGrid(False, False)
+        # Title, axis names, legend and footer live in the plot itself, so an export is a complete figure.
+        items = {
+            "plot": plot,
+            "legend": legend_below(plot.getPlotItem(), columns=4),
+            "footer": footer(plot.getPlotItem()),
+            "scatter": pg.ScatterPlotItem(
+                pxMode=True, hoverable=True, hoverSize=12, hoverPen=pg.mkPen(theme.TEXT, width=1.5)
+            ),
+            "synth": pg.ScatterPlotItem(pxMode=True, symbol="x", size=7),
+            "draft_synth": pg.ScatterPlotItem(pxMode=True, symbol="star", size=13),
+            "marker": pg.ScatterPlotItem(
+                pxMode=True, size=18, symbol="o", brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen(theme.TEXT, width=2)
+            ),
+        }
+        for name in ("synth", "scatter", "draft_synth", "marker"):
+            plot.addItem(items[name])
+        items["scatter"].sigClicked.connect(self._on_clicked)
+        items["scatter"].sigHovered.connect(self._on_hover)
+        layout = self._plot_page.layout()
+        assert layout is not None
+        layout.addWidget(plot)
+        self._items = items
+        self._set_figure(self.projection)  # nothing is drawn before the plot exists: no projection yet
+        self._update_marker()
+        self.plot_built.emit(plot)
+
+    @property
+    def plot_ready(self) -> bool:
+        return self._items is not None
+
+    def _item(self, name: str):
+        self.build_plot()
+        assert self._items is not None
+        return self._items[name]
+
+    @property
+    def plot(self) -> pg.PlotWidget:
+        return self._item("plot")
+
+    @property
+    def legend(self):
+        return self._item("legend")
+
+    @property
+    def footer(self):
+        return self._item("footer")
+
+    @property
+    def scatter(self) -> pg.ScatterPlotItem:
+        return self._item("scatter")
+
+    @property
+    def synth(self) -> pg.ScatterPlotItem:
+        return self._item("synth")
+
+    @property
+    def draft_synth(self) -> pg.ScatterPlotItem:
+        return self._item("draft_synth")
+
+    @property
+    def marker(self) -> pg.ScatterPlotItem:
+        return self._item("marker")
 
     def set_dataset(self, dataset, features_ready: bool) -> None:
         self.dataset = dataset
         self.projection = None
-        self.scatter.clear()
-        self.synth.clear()
-        self.draft_synth.clear()
         self.draft_points = None
-        self.marker.clear()
-        for item in self._class_items.values():
-            self.plot.removeItem(item)
+        if self.plot_ready:  # a plot not built yet has nothing drawn
+            self.scatter.clear()
+            self.synth.clear()
+            self.draft_synth.clear()
+            self.marker.clear()
+            for item in self._class_items.values():
+                self.plot.removeItem(item)
+            for text in self._labels:
+                text.hide()
+            self._set_figure(None)
         self._class_items = {}
         self._unseen = set(int(c) for c in dataset.unseen_classes) if dataset is not None else set()
         self._pending = None
-        for text in self._labels:
-            text.hide()
-        self._set_figure(None)
         ok = dataset is not None and features_ready
         self.run_button.setEnabled(ok)
         self.method_box.setEnabled(ok)
@@ -149,7 +220,7 @@ class FeatureViewPanel(QWidget):
             self.show_status("Open a dataset to see its feature space.")
             return
         k = dataset.num_classes
-        self._brushes = [pg.mkBrush(theme.class_color(i, k)) for i in range(k)]
+        self._brushes = [QBrush(theme.class_color(i, k)) for i in range(k)]
         self.show_status("Computing…" if ok else "Features are not extracted yet.")
 
     def request(self) -> None:
@@ -195,6 +266,10 @@ class FeatureViewPanel(QWidget):
 
     def _update_legend(self) -> None:
         """Marker shapes: seen and unseen always, synthesised and drawn-class stars while shown."""
+        import pyqtgraph as pg
+
+        from zsl_desktop.app.widgets.plot_figure import StaticSample
+
         key = (self.projection is not None, len(self.synth.points()) > 0, self.draft_points is not None)
         if key == self._legend_key:
             return
@@ -249,6 +324,8 @@ class FeatureViewPanel(QWidget):
         self._frame_timer.setInterval(max(FRAME_MS, int(4 * drawn_ms)))
 
     def _draw_latest(self) -> None:
+        import pyqtgraph as pg
+
         projection, self._pending = self._pending, None
         d = self.dataset
         if projection is None or d is None:
@@ -300,6 +377,8 @@ class FeatureViewPanel(QWidget):
             self._update_legend()
 
     def _class_item(self, c: int) -> pg.ScatterPlotItem:
+        import pyqtgraph as pg
+
         item = self._class_items.get(c)
         if item is None:
             unseen = c in self._unseen
@@ -328,6 +407,8 @@ class FeatureViewPanel(QWidget):
 
     def _update_labels(self, points: np.ndarray, labels: np.ndarray) -> None:
         """A name at each class's centroid (up to MAX_LABELS classes; beyond that they would be noise)."""
+        import pyqtgraph as pg
+
         d = self.dataset
         classes = np.unique(labels)
         if len(classes) > MAX_LABELS:  # too many to read: label only the selected image's class
@@ -357,6 +438,8 @@ class FeatureViewPanel(QWidget):
 
     def set_synthesized(self, points: np.ndarray | None, labels: np.ndarray | None) -> None:
         """Hook for generative methods: synthesised features already projected to the view's 2-D space."""
+        import pyqtgraph as pg
+
         if points is None or len(points) == 0:
             self.synth.clear()
             self._update_legend()
@@ -380,6 +463,8 @@ class FeatureViewPanel(QWidget):
                 self.draft_synth.clear()
                 self._update_legend()
             return
+        import pyqtgraph as pg
+
         self.draft_points = np.asarray(points, np.float32)
         self.draft_synth.setData(
             pos=np.asarray(points, np.float32),
@@ -392,7 +477,8 @@ class FeatureViewPanel(QWidget):
 
     def select_item(self, item: int | None) -> None:
         self._selected = item
-        self._update_marker()
+        if self.plot_ready:  # else drawn when it is built
+            self._update_marker()
 
     def _update_marker(self) -> None:
         p = self.projection

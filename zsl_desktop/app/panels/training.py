@@ -4,6 +4,10 @@ Curves are drawn from a ~30 Hz timer with the latest data only (the worker
 already coalesces steps); pyqtgraph downsamples ('peak') and clips to the
 view, so a long run never slows the GUI down.
 
+The plots (pyqtgraph) can be built after the window's first predictions
+(``lazy_plots``, ``build_plots``): importing pyqtgraph and building them took
+~0.4 s of CPU on the way there; anything that needs a plot builds them first.
+
 Why over 400 lines: the method form, the curves and the report are three tabs
 of one job's life (settings, progress, results) and share its state.
 """
@@ -12,8 +16,9 @@ from __future__ import annotations
 
 import time
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -34,9 +39,10 @@ from PySide6.QtWidgets import (
 
 from zsl_desktop.app import theme
 from zsl_desktop.engine.session.results import Progress, TrainDone, TrainProgress
-from zsl_desktop.app.widgets.evaluation_view import EvaluationView
 from zsl_desktop.app.widgets.flips_box import FlipsBox
-from zsl_desktop.app.widgets.plot_figure import IntegerAxis, legend_below
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 LOSS_COLORS = ["#4cc2ff", "#ffb454", "#c792ea", "#7ee0c3", "#ff7eb6", "#f78c6c", "#a6accd", "#82aaff"]
 # Curves redraw at most 5 times a second: each redraw re-lays out and repaints both axes. At 30 Hz
@@ -93,7 +99,7 @@ class TrainingPanel(QWidget):
     load_requested = Signal()
     export_plot_requested = Signal(str)  # which plot to export (a name of PLOTS)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, lazy_plots: bool = False):
         super().__init__(parent)
         from zsl_desktop.engine.methods import get_method, method_names
 
@@ -172,30 +178,16 @@ class TrainingPanel(QWidget):
         left_layout.addWidget(self.progress)
         left_layout.addWidget(self.state)
 
-        # plots
-        self.loss_plot = pg.PlotWidget()
-        self.loss_plot.setObjectName("lossPlot")
-        theme.style_plot(self.loss_plot.getPlotItem(), "step", "loss")
-        legend_below(self.loss_plot.getPlotItem(), columns=4)
-        self.loss_plot.setDownsampling(auto=True, mode="peak")
-        self.loss_plot.setClipToView(True)
-        self.val_plot = pg.PlotWidget(axisItems={"bottom": IntegerAxis("bottom")})
-        theme.style_plot(self.val_plot.getPlotItem(), "epoch", "accuracy (%)")
-        legend_below(self.val_plot.getPlotItem(), columns=4)
-        self.val_plot.setYRange(0, 100)
-        self._empty_texts = {}
-        self._empty_hints = {
-            self.loss_plot: ("the loss appears here while a model trains", 0.5),
-            self.val_plot: ("validation accuracy per epoch appears here", 50),
-        }
-        for plot, (text, y) in self._empty_hints.items():
-            self._add_empty_text(plot, text, y)
-        self.evaluation = EvaluationView(self)
-        self.cards, self.curve_plot = self.evaluation.cards, self.evaluation.curve_plot
+        # plots: each sub-tab's page holds its plot once ``build_plots`` has made them
+        self._plots: dict | None = None
+        self._plot_pages: dict[str, QWidget] = {}
+        self._empty_texts: dict = {}
         self.tabs = QTabWidget(self)
-        self.tabs.addTab(self.loss_plot, "Loss")
-        self.tabs.addTab(self.val_plot, "Validation")
-        self.tabs.addTab(self.evaluation, "Evaluation")
+        for name, title in (("loss", "Loss"), ("validation", "Validation"), ("evaluation", "Evaluation")):
+            page = QWidget(self)
+            QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
+            self._plot_pages[name] = page
+            self.tabs.addTab(page, title)
         self.tabs.addTab(self.hparams, "Parameters")
         self.export_button = QPushButton("Export…", self)
         right = QWidget(self)
@@ -226,6 +218,8 @@ class TrainingPanel(QWidget):
         self.tabs.currentChanged.connect(self._on_tab)
         self._on_tab(self.tabs.currentIndex())
 
+        if not lazy_plots:
+            self.build_plots()
         self._loss: dict[str, Series] = {}
         self._loss_items: dict[str, pg.PlotDataItem] = {}
         self._val: dict[str, Series] = {}
@@ -340,17 +334,79 @@ class TrainingPanel(QWidget):
         """What a stopped run leaves behind: the model that was active before, or none."""
         return "Stopped. The previous model stays active." if self.has_model else "Stopped. No model is active yet."
 
+    # -- the plots --------------------------------------------------------------------------------------
+    def build_plots(self) -> None:
+        """The loss, validation and evaluation plots, in their sub-tabs (once; pyqtgraph is imported here)."""
+        if self._plots is not None:
+            return
+        import pyqtgraph as pg
+
+        from zsl_desktop.app.widgets.evaluation_view import EvaluationView
+        from zsl_desktop.app.widgets.plot_figure import IntegerAxis, legend_below
+
+        theme.configure_pyqtgraph()
+        loss = pg.PlotWidget()
+        loss.setObjectName("lossPlot")
+        theme.style_plot(loss.getPlotItem(), "step", "loss")
+        legend_below(loss.getPlotItem(), columns=4)
+        loss.setDownsampling(auto=True, mode="peak")
+        loss.setClipToView(True)
+        val = pg.PlotWidget(axisItems={"bottom": IntegerAxis("bottom")})
+        theme.style_plot(val.getPlotItem(), "epoch", "accuracy (%)")
+        legend_below(val.getPlotItem(), columns=4)
+        val.setYRange(0, 100)
+        self._plots = {"loss": loss, "validation": val, "evaluation": EvaluationView(self)}
+        for name, widget in self._plots.items():
+            layout = self._plot_pages[name].layout()
+            assert layout is not None
+            layout.addWidget(widget)
+        self._add_empty_hints()
+
+    @property
+    def plots_built(self) -> bool:
+        return self._plots is not None
+
+    def _plot(self, name: str):
+        self.build_plots()
+        assert self._plots is not None
+        return self._plots[name]
+
+    @property
+    def loss_plot(self) -> pg.PlotWidget:
+        return self._plot("loss")
+
+    @property
+    def val_plot(self) -> pg.PlotWidget:
+        return self._plot("validation")
+
+    @property
+    def evaluation(self):
+        return self._plot("evaluation")
+
+    @property
+    def curve_plot(self) -> pg.PlotWidget:
+        return self.evaluation.curve_plot
+
+    @property
+    def cards(self):
+        return self.evaluation.cards
+
+    def _add_empty_hints(self) -> None:
+        self._add_empty_text(self.loss_plot, "the loss appears here while a model trains", 0.5)
+        self._add_empty_text(self.val_plot, "validation accuracy per epoch appears here", 50)
+
     def set_dataset(self, dataset) -> None:
         """Say what a run will learn from, and pick a method the dataset's features allow.
 
-        A new dataset starts clean: the last run's curves, report and "Done in …" were about another one.
+        A new dataset starts clean: the last run's curves, report and "Done in …" were about another one
+        (plots not built yet have nothing to clear).
         """
         if not self.running:
-            self._clear_curves()
-            for plot, (text, y) in self._empty_hints.items():
-                self._add_empty_text(plot, text, y)
+            if self.plots_built:
+                self._clear_curves()
+                self._add_empty_hints()
+                self.evaluation.clear()
             self.progress.setValue(0)
-            self.evaluation.clear()
             self.state.setText("")
         if dataset is None:
             self.info.setText("")
@@ -434,6 +490,8 @@ class TrainingPanel(QWidget):
             )
         elif isinstance(event, Phase):
             if self._phase:
+                import pyqtgraph as pg
+
                 self._offset = self._last_x()
                 line = pg.InfiniteLine(
                     self._offset,
@@ -480,6 +538,8 @@ class TrainingPanel(QWidget):
             pass
 
     def _add_empty_text(self, plot, text: str, y: float) -> None:
+        import pyqtgraph as pg
+
         item = pg.TextItem(text, color=theme.FAINT, anchor=(0.5, 0.5))
         item.setPos(0.5, y)
         plot.setXRange(0, 1)
@@ -504,6 +564,8 @@ class TrainingPanel(QWidget):
     def _redraw(self) -> None:
         if not self._dirty:
             return
+        import pyqtgraph as pg
+
         self._dirty = False
         for i, (name, series) in enumerate(sorted(self._loss.items(), key=lambda kv: kv[0] != "total")):
             item = self._loss_items.get(name)
