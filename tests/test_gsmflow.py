@@ -268,6 +268,20 @@ def test_a_drawn_class_column_moves_inside_its_per_image_bound():
     assert m.column_change(codes, data.class_attributes[1], old) is None  # a trained class's row
 
 
+def test_a_slider_moves_prototype_records_no_autograd_graph_and_is_no_inference_tensor():
+    """The flow's inverse for a drawn row runs without gradients (it recorded the graph on every move, since
+    ``inference_mode(False)`` turns them back on), and its cached result stays usable for later training."""
+    data, features, _ = _data()
+    m = _method({"mining": False})
+    _fit(m, data, 1)
+    row = (data.class_attributes[4] + 0.5).astype(np.float32)[None]
+    with torch.inference_mode():  # as the app's live job asks
+        prototype = m._prototype_fn(row)
+    assert prototype.grad_fn is None and not prototype.requires_grad
+    cached = list(m._proto_cache.values())
+    assert cached and all(not p.requires_grad and not p.is_inference() for p in cached)  # no graph kept alive
+
+
 def test_prepare_live_does_the_codes_one_off_work_before_the_first_move(monkeypatch):
     """The codes' principal directions cost a move ~36 ms at 10,000 codes: the warm-up pays them instead."""
     data, features, _ = _data()
