@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from zsl_desktop.app import theme
 from zsl_desktop.app.widgets.thumb_delegate import ThumbDelegate
-from zsl_desktop.app.widgets.thumbnails import THUMB, GalleryModel, ItemRole
+from zsl_desktop.app.widgets.thumbnails import THUMB, GalleryModel, ItemRole, with_native_rows
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,8 @@ class GalleryPanel(QWidget):
         self.view.setAutoScroll(False)  # re-selecting after a live re-rank must not jump the view
         self.delegate = ThumbDelegate(self.view)
         self.view.setItemDelegate(self.delegate)
-        self.view.setModel(self.model)
+        self.view_model = with_native_rows(self.model, self)  # the view's indexes: row r of it is row r of the model
+        self.view.setModel(self.view_model)
         self.view.viewport().installEventFilter(self)
         self.view.setContextMenuPolicy(Qt.CustomContextMenu)
         self.empty = QLabel("", self)
@@ -269,7 +270,7 @@ class GalleryPanel(QWidget):
             self.model.set_filter(**{"class": None, "split": "all", "result": "all", "text": ""})
             row = self.model.row_of(item)
         if row >= 0:
-            index = self.model.index(row)
+            index = self.view_model.index(row, 0)
             self.view.setCurrentIndex(index)
             self.view.scrollTo(index, QAbstractItemView.PositionAtCenter)
 
@@ -328,10 +329,10 @@ class GalleryPanel(QWidget):
             row = self.model.row_of(self._selected)
             if row >= 0:
                 self.view.selectionModel().blockSignals(True)
-                self.view.setCurrentIndex(self.model.index(row))
+                self.view.setCurrentIndex(self.view_model.index(row, 0))
                 self.view.selectionModel().blockSignals(False)
                 if not self.model.filters()["rank"]:
-                    self.view.scrollTo(self.model.index(row), QAbstractItemView.EnsureVisible)
+                    self.view.scrollTo(self.view_model.index(row, 0), QAbstractItemView.EnsureVisible)
 
     # -- filters --------------------------------------------------------------------------------------
     def _on_text(self, text: str) -> None:
