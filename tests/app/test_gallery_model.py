@@ -144,3 +144,28 @@ def test_laying_out_and_scrolling_many_cells_asks_python_for_the_row_count_a_few
     assert panel.current_item() == 4321
     assert int(panel.view.currentIndex().data(ItemRole)) == 4321
     assert len(calls) < 1000  # 5,000+ (one per cell laid out) when the view read the Python model directly
+
+
+def test_a_ranked_move_reorders_the_rows_without_a_reset_and_keeps_the_selected_image(qtbot):
+    """A slider move with the ranking shown: the same rows in a new order, no model reset (which laid out
+    every cell again), and the selected image stays the current one at its new row."""
+    panel = GalleryPanel()
+    qtbot.addWidget(panel)
+    panel.resize(800, 600)
+    panel.show()
+    panel.set_dataset(_dataset(3000))
+    panel.select_item(42)
+    panel.rank_button.setChecked(True)
+    resets = []
+    panel.model.modelReset.connect(lambda: resets.append(True))
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        scores = rng.normal(size=3000).astype(np.float32)
+        panel.set_rank_scores(scores)
+        assert np.array_equal(panel.model.order, np.argsort(-scores, kind="stable"))
+        row = panel.model.row_of(42)
+        assert panel.view.currentIndex().row() == row
+        assert int(panel.view.currentIndex().data(ItemRole)) == 42 and panel.current_item() == 42
+    assert not resets
+    panel.split_filter.setCurrentIndex(panel.split_filter.findData("seen"))  # other rows: a reset
+    assert resets

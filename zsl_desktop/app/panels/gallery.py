@@ -150,6 +150,7 @@ class GalleryPanel(QWidget):
         self.view.customContextMenuRequested.connect(self._on_context_menu)
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.model.modelReset.connect(self._after_reset)
+        self.model.reordered.connect(self._after_reorder)
         self.model.cells_changed.connect(self.view.viewport().update)
         self.model.thumbnail_needed.connect(self._on_thumbnail_needed)
         self._selected: int | None = None
@@ -325,13 +326,21 @@ class GalleryPanel(QWidget):
     def _after_reset(self) -> None:
         n, total = len(self.model.order), self.model.count
         self.count_label.setText(f"{n:,} of {total:,} images" if n != total else f"{total:,} images")
+        self._reselect(scroll=not self.model.filters()["rank"])
+
+    def _after_reorder(self) -> None:
+        """The same rows in a new order: repaint, and the selected image's new row is the current one."""
+        self.view.viewport().update()
+        self._reselect(scroll=not self.model.filters()["rank"])
+
+    def _reselect(self, scroll: bool) -> None:
         if self._selected is not None:
             row = self.model.row_of(self._selected)
             if row >= 0:
                 self.view.selectionModel().blockSignals(True)
                 self.view.setCurrentIndex(self.view_model.index(row, 0))
                 self.view.selectionModel().blockSignals(False)
-                if not self.model.filters()["rank"]:
+                if scroll:
                     self.view.scrollTo(self.view_model.index(row, 0), QAbstractItemView.EnsureVisible)
 
     # -- filters --------------------------------------------------------------------------------------
