@@ -260,12 +260,26 @@ def test_a_drawn_class_column_moves_inside_its_per_image_bound():
         new[rng.integers(A)] = rng.uniform(0, 100)
         change = m.column_change(codes, old, new)
         moved = m.score(codes, new[None])[:, 0].astype(np.float64) - m.score(codes, old[None])[:, 0]
-        assert np.all(moved >= change.low + change.centre - change.scale * change.spread - 1e-4)
-        assert np.all(moved <= change.high + change.centre + change.scale * change.spread + 1e-4)
+        assert np.all(moved >= change.low + change.centres() - change.scale * change.spread - 1e-4)
+        assert np.all(moved <= change.high + change.centres() + change.scale * change.spread + 1e-4)
         rows = np.array([0, 5, 17, 40])
         np.testing.assert_allclose(m.column_rows(codes, rows, new), m.score(codes, new[None])[rows, 0], 1e-5, 1e-6)
         old = new
     assert m.column_change(codes, data.class_attributes[1], old) is None  # a trained class's row
+
+
+def test_a_slider_moves_prototype_records_no_autograd_graph_and_is_no_inference_tensor():
+    """The flow's inverse for a drawn row runs without gradients (it recorded the graph on every move, since
+    ``inference_mode(False)`` turns them back on), and its cached result stays usable for later training."""
+    data, features, _ = _data()
+    m = _method({"mining": False})
+    _fit(m, data, 1)
+    row = (data.class_attributes[4] + 0.5).astype(np.float32)[None]
+    with torch.inference_mode():  # as the app's live job asks
+        prototype = m._prototype_fn(row)
+    assert prototype.grad_fn is None and not prototype.requires_grad
+    cached = list(m._proto_cache.values())
+    assert cached and all(not p.requires_grad and not p.is_inference() for p in cached)  # no graph kept alive
 
 
 def test_prepare_live_does_the_codes_one_off_work_before_the_first_move(monkeypatch):
@@ -282,7 +296,7 @@ def test_prepare_live_does_the_codes_one_off_work_before_the_first_move(monkeypa
     monkeypatch.setattr(CodeProjection, "_directions", recomputed)
     new = (data.class_attributes[4] + 0.5).astype(np.float32)
     change = m.column_change(codes, data.class_attributes[4] + 0.25, new)
-    assert change is not None and change.centre.shape == (len(codes),)
+    assert change is not None and change.centres().shape == (len(codes),)
     with pytest.raises(AssertionError, match="again"):  # a codes array it was not prepared for pays on the move
         m.column_change(codes.copy(), data.class_attributes[4] + 0.25, new)
 

@@ -43,3 +43,20 @@ def test_forward_and_its_gradients_match_the_plain_formulation_bit_for_bit():
     assert all(torch.equal(g, g0) for g, g0 in zip(grads, grads0))
     with torch.no_grad():  # and the inverse undoes the forward
         assert torch.allclose(flow.inverse(z, c, index), x, atol=1e-5)
+
+
+def test_prototypes_without_gradients_skip_a_product_and_give_the_same_values_bit_for_bit():
+    """f^-1(0; c) for a slider move skips the last block's first layer on y1 = 0 (its bias, exactly)."""
+    g = torch.Generator().manual_seed(5)
+    flow = ConditionalFlow(dim=12, dim_cond=7, hidden=16, blocks=3)
+    flow.reset_parameters(g, std=0.5)  # far from the identity: every layer matters
+    c = torch.randn(4, 7, generator=g)
+    plain = flow.inverse(torch.zeros(4, 12), c)
+    calls = []
+    handle = flow.blocks[-1].g1.fc_u.register_forward_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        skipped = flow.prototypes(c)
+    handle.remove()
+    assert calls == []  # the product on zeros was skipped
+    assert torch.equal(skipped, plain.detach())
+    assert torch.equal(flow.prototypes(c), plain)  # with gradients: the plain inverse

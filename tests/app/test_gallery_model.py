@@ -6,7 +6,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 
 from zsl_desktop.app.panels.gallery import GalleryPanel
-from zsl_desktop.app.widgets.thumbnails import CorrectRole, KindRole, MarkRole, PaintRole, RankRole
+from zsl_desktop.app.widgets.thumbnails import CorrectRole, ItemRole, KindRole, MarkRole, PaintRole, RankRole
 
 
 def _dataset(n=500, classes=5):
@@ -114,3 +114,58 @@ def test_predictions_arriving_repaint_the_badges_without_moving_the_view(qtbot):
     again = np.random.default_rng(4).integers(5, size=3000)
     panel.set_predictions(again)
     assert np.array_equal(panel.model.order, np.flatnonzero(again != dataset.labels))
+
+
+def test_laying_out_and_scrolling_many_cells_asks_python_for_the_row_count_a_few_times(qtbot, monkeypatch):
+    """The view reads the model through a C++ proxy (``with_native_rows``): its layout of every cell no longer
+    asks the Python ``rowCount`` once per cell (each call takes the GIL back from the workers)."""
+    from zsl_desktop.app.widgets.thumbnails import GalleryModel
+
+    calls = []
+    count = GalleryModel.rowCount
+
+    def counted(self, parent=None):
+        calls.append(1)
+        return count(self, parent)
+
+    monkeypatch.setattr(GalleryModel, "rowCount", counted)
+    panel = GalleryPanel()
+    qtbot.addWidget(panel)
+    panel.resize(800, 600)
+    panel.show()
+    panel.set_dataset(_dataset(5000))
+    bar = panel.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    qtbot.wait(300)  # the batched layout of every cell runs to its end
+    for _ in range(10):
+        bar.setValue(bar.value() + 60)
+        qtbot.wait(5)
+    panel.select_item(4321)  # selection and scrolling to it go through the proxy's rows
+    assert panel.current_item() == 4321
+    assert int(panel.view.currentIndex().data(ItemRole)) == 4321
+    assert len(calls) < 1000  # 5,000+ (one per cell laid out) when the view read the Python model directly
+
+
+def test_a_ranked_move_reorders_the_rows_without_a_reset_and_keeps_the_selected_image(qtbot):
+    """A slider move with the ranking shown: the same rows in a new order, no model reset (which laid out
+    every cell again), and the selected image stays the current one at its new row."""
+    panel = GalleryPanel()
+    qtbot.addWidget(panel)
+    panel.resize(800, 600)
+    panel.show()
+    panel.set_dataset(_dataset(3000))
+    panel.select_item(42)
+    panel.rank_button.setChecked(True)
+    resets = []
+    panel.model.modelReset.connect(lambda: resets.append(True))
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        scores = rng.normal(size=3000).astype(np.float32)
+        panel.set_rank_scores(scores)
+        assert np.array_equal(panel.model.order, np.argsort(-scores, kind="stable"))
+        row = panel.model.row_of(42)
+        assert panel.view.currentIndex().row() == row
+        assert int(panel.view.currentIndex().data(ItemRole)) == 42 and panel.current_item() == 42
+    assert not resets
+    panel.split_filter.setCurrentIndex(panel.split_filter.findData("seen"))  # other rows: a reset
+    assert resets

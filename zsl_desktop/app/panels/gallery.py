@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from zsl_desktop.app import theme
 from zsl_desktop.app.widgets.thumb_delegate import ThumbDelegate
-from zsl_desktop.app.widgets.thumbnails import THUMB, GalleryModel, ItemRole
+from zsl_desktop.app.widgets.thumbnails import THUMB, GalleryModel, ItemRole, with_native_rows
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,8 @@ class GalleryPanel(QWidget):
         self.view.setAutoScroll(False)  # re-selecting after a live re-rank must not jump the view
         self.delegate = ThumbDelegate(self.view)
         self.view.setItemDelegate(self.delegate)
-        self.view.setModel(self.model)
+        self.view_model = with_native_rows(self.model, self)  # the view's indexes: row r of it is row r of the model
+        self.view.setModel(self.view_model)
         self.view.viewport().installEventFilter(self)
         self.view.setContextMenuPolicy(Qt.CustomContextMenu)
         self.empty = QLabel("", self)
@@ -149,6 +150,7 @@ class GalleryPanel(QWidget):
         self.view.customContextMenuRequested.connect(self._on_context_menu)
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.model.modelReset.connect(self._after_reset)
+        self.model.reordered.connect(self._after_reorder)
         self.model.cells_changed.connect(self.view.viewport().update)
         self.model.thumbnail_needed.connect(self._on_thumbnail_needed)
         self._selected: int | None = None
@@ -269,7 +271,7 @@ class GalleryPanel(QWidget):
             self.model.set_filter(**{"class": None, "split": "all", "result": "all", "text": ""})
             row = self.model.row_of(item)
         if row >= 0:
-            index = self.model.index(row)
+            index = self.view_model.index(row, 0)
             self.view.setCurrentIndex(index)
             self.view.scrollTo(index, QAbstractItemView.PositionAtCenter)
 
@@ -324,14 +326,22 @@ class GalleryPanel(QWidget):
     def _after_reset(self) -> None:
         n, total = len(self.model.order), self.model.count
         self.count_label.setText(f"{n:,} of {total:,} images" if n != total else f"{total:,} images")
+        self._reselect(scroll=not self.model.filters()["rank"])
+
+    def _after_reorder(self) -> None:
+        """The same rows in a new order: repaint, and the selected image's new row is the current one."""
+        self.view.viewport().update()
+        self._reselect(scroll=not self.model.filters()["rank"])
+
+    def _reselect(self, scroll: bool) -> None:
         if self._selected is not None:
             row = self.model.row_of(self._selected)
             if row >= 0:
                 self.view.selectionModel().blockSignals(True)
-                self.view.setCurrentIndex(self.model.index(row))
+                self.view.setCurrentIndex(self.view_model.index(row, 0))
                 self.view.selectionModel().blockSignals(False)
-                if not self.model.filters()["rank"]:
-                    self.view.scrollTo(self.model.index(row), QAbstractItemView.EnsureVisible)
+                if scroll:
+                    self.view.scrollTo(self.view_model.index(row, 0), QAbstractItemView.EnsureVisible)
 
     # -- filters --------------------------------------------------------------------------------------
     def _on_text(self, text: str) -> None:

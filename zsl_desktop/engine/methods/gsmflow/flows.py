@@ -55,8 +55,9 @@ class CouplingSubnet(nn.Module):
     def condition(self, c: torch.Tensor) -> torch.Tensor:
         return self.fc_c(c)
 
-    def forward(self, u: torch.Tensor, c_term: torch.Tensor):
-        h = F.leaky_relu(self.fc_u(u) + c_term, 0.2)
+    def forward(self, u: torch.Tensor | None, c_term: torch.Tensor):
+        """``u`` None: u = 0, whose first layer is its bias, exactly (the prototypes' first subnet)."""
+        h = F.leaky_relu((self.fc_u.bias if u is None else self.fc_u(u)) + c_term, 0.2)
         s, t = self.fc_out(h).split(self.dim_out, 1)
         return s, t
 
@@ -94,8 +95,8 @@ class ConditionalCoupling(nn.Module):
         y2 = x2 * torch.exp(s1) + t1
         return y1, y2, s2.sum(1) + s1.sum(1)
 
-    def inverse_halves(self, y1: torch.Tensor, y2: torch.Tensor, cond):
-        s1, t1 = self.g1(y1, cond[1])
+    def inverse_halves(self, y1: torch.Tensor, y2: torch.Tensor, cond, y1_zero: bool = False):
+        s1, t1 = self.g1(None if y1_zero else y1, cond[1])
         x2 = (y2 - t1) * torch.exp(-soft_clamp(s1, self.clamp))
         s2, t2 = self.g2(x2, cond[0])
         x1 = (y1 - t2) * torch.exp(-soft_clamp(s2, self.clamp))
@@ -168,8 +169,19 @@ class ConditionalFlow(nn.Module):
         return shards.gather_rows(x)
 
     def prototypes(self, c: torch.Tensor) -> torch.Tensor:
-        """f^-1(0; c): each condition's sample at the mode of the base distribution."""
-        return self.inverse(c.new_zeros(len(c), self.dim), c)
+        """f^-1(0; c): each condition's sample at the mode of the base distribution.
+
+        Without gradients (a slider move's prototype) the last block's first subnet reads y1 = 0, so its
+        first layer is skipped (1 of the 12 products, the same values); training keeps the plain inverse.
+        """
+        z = c.new_zeros(len(c), self.dim)
+        if torch.is_grad_enabled() or not len(self.blocks):
+            return self.inverse(z, c)
+        conds = self._conditions(c, None)
+        z1, z2 = self.blocks[-1].inverse_halves(*self.blocks[-1].halves(z), conds[-1], y1_zero=True)
+        for block, cond in zip(reversed(self.blocks[:-1]), reversed(conds[:-1])):
+            z1, z2 = block.inverse_halves(z1, z2, cond)
+        return torch.cat((z1, z2), 1)
 
 
 def nll_loss(z: torch.Tensor, logdet: torch.Tensor) -> torch.Tensor:

@@ -483,12 +483,14 @@ class GSMFlow(Method):
     def _prototype_fn(self, raw_rows: np.ndarray) -> torch.Tensor:
         """Scaled prototypes of raw class rows, cached by row (a slider move costs one flow inverse).
 
-        Made outside inference mode: ``refit_classifier`` trains on cached prototypes later.
+        Made outside inference mode: ``refit_classifier`` trains on cached prototypes later. Without
+        gradients: ``inference_mode(False)`` turns them back on, and the flow's inverse then recorded
+        its autograd graph on every slider move (and kept it alive in the cache).
         """
         keys = row_keys(raw_rows)
         missing = [i for i, k in enumerate(keys) if k not in self._proto_cache]
         if missing:
-            with torch.inference_mode(False):
+            with torch.inference_mode(False), torch.no_grad():
                 fresh = self._flow.prototypes(self._gsm(self._attributes(np.asarray(raw_rows)[missing]))).cpu()
             for i, p in zip(missing, fresh):
                 self._proto_cache[keys[i]] = p
