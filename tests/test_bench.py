@@ -115,7 +115,7 @@ def test_the_memory_bench_store_opens_with_its_model_and_cached_codes():
     from zsl_desktop.engine.session import Session
     from zsl_desktop.engine.training import TrainConfig, train
 
-    base = load_builtin(small=True)  # in this test's home, as the bench's prepare child finds it
+    base = load_builtin(small=True)  # in this test's home, as the bench (ui.prepare_memory_store) finds it
     features = extract_all(base).source()
     finished = run_to_end(train(base, features, TrainConfig(method="msdn", epochs=1, seed=0)))
     model = data_dir() / "msdn-small.pt"
