@@ -59,16 +59,16 @@ class Sizes:
         """Every target line, at sizes that keep the whole bench within 90 s on a quiet 2-core machine.
 
         What it leaves out has no target: the training rows on the built-in birds and SGMA's on the CUB
-        subset (no official time to halve; its first epoch builds the crop cache), the first
-        launch's time to its last bird (the time to its first predictions is measured) and the
-        start-ups with a cold file cache (the one start-up timed follows the sections before it, which
-        load the same libraries), and livetrain's two comparisons (the same drags with the trainer not
-        deferring, and with no trainer: 2 x 5 methods x 2 drags of sleeps, ~20 s). Smaller: 20 slider
-        moves per method while MSDN trains (two drags), 40 at 100,000 images, 5 of them also timed with
-        every column recomputed (a comparison; 20 took ~6 s at 100,000 images). The memory row opens its
-        10,000 images with their codes cached, as every opening after the first does (the full bench
-        times the first, which encodes every image: the child took 24.1 s of CPU that way, 11.9 s cached, with
-        peak RSS 984 and 1,047 MB; one run each, busy 2-core Xeon).
+        subset (no official time to halve; its first epoch builds the crop cache), the first launch's time
+        to its last bird (the time to its first predictions is measured) and the start-ups with a cold file
+        cache (the one start-up timed follows the sections before it, which load the same libraries, and is
+        the frame probe's own opening: one child for both), and livetrain's two comparisons (the same drags
+        with the trainer not deferring, and with no trainer: 2 x 5 methods x 2 drags of sleeps, ~20 s).
+        Smaller: 20 slider moves per method while MSDN trains (two drags), 40 at 100,000 images, 5 of them
+        also timed with every column recomputed (a comparison; 20 took ~6 s at 100,000 images). The memory
+        row opens its 10,000 images with their codes cached, as every opening after the first does (the full
+        bench times the first, which encodes every image: the child took 24.1 s of CPU that way, 11.9 s
+        cached, with peak RSS 984 and 1,047 MB; one run each, busy 2-core Xeon).
         """
         return Sizes(
             rescore_images=10_000,
