@@ -115,7 +115,7 @@ def test_the_memory_bench_store_opens_with_its_model_and_cached_codes():
     from zsl_desktop.engine.session import Session
     from zsl_desktop.engine.training import TrainConfig, train
 
-    base = load_builtin(small=True)  # in this test's home, as the bench's prepare child finds it
+    base = load_builtin(small=True)  # in this test's home, as the bench (ui.prepare_memory_store) finds it
     features = extract_all(base).source()
     finished = run_to_end(train(base, features, TrainConfig(method="msdn", epochs=1, seed=0)))
     model = data_dir() / "msdn-small.pt"
@@ -133,3 +133,25 @@ def test_the_memory_bench_store_opens_with_its_model_and_cached_codes():
     encoded = fresh.use_checkpoint(load_checkpoint(model)).codes
     take = np.resize(np.arange(base.num_samples), n)
     np.testing.assert_allclose(state.codes, encoded[take], rtol=1e-5, atol=1e-6)
+
+
+def test_the_live_sections_encode_each_models_base_codes_once(small_birds, monkeypatch):
+    """rescore, scale and livetrain time the same models on the same images: their codes are encoded once
+    per bench run and model (the key is the weights: another model is encoded afresh)."""
+    import numpy as np
+
+    from zsl_desktop.bench import live_edits
+    from zsl_desktop.bench.runner import trained_method
+
+    encoded = []
+    real = live_edits.base_codes
+    monkeypatch.setattr(live_edits, "_BASE_CODES", {})
+    monkeypatch.setattr(live_edits, "base_codes", lambda *args: encoded.append(args) or real(*args))
+    first, _ = trained_method("msdn", small_birds)
+    again, _ = trained_method("msdn", small_birds)  # a second load of the same model
+    other, _ = trained_method("msdn", small_birds, seed=1)
+    codes, origin = live_edits.cached_base_codes(first, small_birds)
+    same, _ = live_edits.cached_base_codes(again, small_birds)
+    assert len(encoded) == 1 and np.array_equal(codes, same) and same is not codes
+    live_edits.cached_base_codes(other, small_birds)
+    assert len(encoded) == 2

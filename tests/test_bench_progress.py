@@ -4,6 +4,7 @@ every target line. Tiny sizes and stand-in child processes: the order of what is
 
 import argparse
 import re
+from pathlib import Path
 
 from zsl_desktop.bench import runner, ui
 from zsl_desktop.bench.runner import Sizes
@@ -20,18 +21,26 @@ def fake_children(log: list):
     return run_child
 
 
+def fake_prepare(log: list):
+    """A stand-in for ``ui.prepare_memory_store`` (the bench writes the memory child's store itself)."""
+    return lambda n_images, small=False, checkpoint=None, cached=False: log.append(("prepare", cached))
+
+
 def test_the_app_rows_are_reported_one_child_at_a_time(monkeypatch):
     log: list = []
     monkeypatch.setattr(ui, "run_child", fake_children(log))
+    monkeypatch.setattr(ui, "prepare_memory_store", fake_prepare(log))
     rows = runner.bench_app(Sizes(startup_runs=1), report=lambda row: log.append(("row", row.name)))
     children = [i for i, entry in enumerate(log) if entry[0] == "child"]
     reported = [i for i, entry in enumerate(log) if entry[0] == "row"]
     assert len(reported) == len(rows) == 7
-    # Each row is said before the next child starts: first launch (empty home, to the end), start-ups, smooth, memory.
+    # Each row is said before the next child starts: first launch (empty home, to the end), the cold start-up,
+    # the last start-up going on to the frame probe (one child), then the store written here and the memory child.
     assert log[0] == ("child", "startup", True, True) and log[1][0] == log[2][0] == "row"
-    assert [log[i][1] for i in children] == ["startup", "startup", "startup", "smooth", "prepare", "memory"]
-    smooth, memory = children[3], children[5]
+    assert [log[i][1] for i in children] == ["startup", "startup", "smooth", "memory"]
+    smooth, memory = children[2], children[3]
     assert any(smooth < i < memory for i in reported) and reported[-1] > memory
+    assert smooth < log.index(("prepare", False)) < memory
     first = {r.name: r for r in rows}["first launch, empty user folder: first predictions"]
     assert first.target == "<= 15" and first.ok
 
@@ -44,10 +53,14 @@ def measure(name: str) -> str:
 def test_quick_keeps_every_target_line(monkeypatch):
     log: list = []
     monkeypatch.setattr(ui, "run_child", fake_children(log))
+    monkeypatch.setattr(ui, "prepare_memory_store", fake_prepare(log))
     full = {measure(r.name) for r in runner.bench_app(Sizes()) if r.target}
+    log.clear()
     quick = runner.bench_app(Sizes.quick())
     assert {measure(r.name) for r in quick if r.target} == full  # the same measures, at smaller sizes
     assert ("child", "startup", False, True) in log  # quick: the first launch closes at its first predictions
+    started = [entry[1] for entry in log if entry[0] == "child"]
+    assert started == ["startup", "smooth", "memory"]  # quick: the one start-up timed is the frame probe's
 
 
 def test_the_cli_prints_each_figure_on_stderr_before_the_table(monkeypatch, capsys):
@@ -89,7 +102,7 @@ def test_a_childs_peak_memory_is_its_own(tmp_path):
 
 
 def test_quick_opens_the_memory_store_with_its_codes_cached(monkeypatch):
-    """--quick's memory row: the store's codes cached by the prepare child (no encoding); the full bench encodes."""
+    """--quick's memory row: the store's codes cached by the bench (no encoding); the full bench encodes."""
     asked: list = []
 
     def run_child(mode, *args, home=None, **kwargs):
@@ -97,6 +110,7 @@ def test_quick_opens_the_memory_store_with_its_codes_cached(monkeypatch):
         return fake_children([])(mode, *args, home=home)
 
     monkeypatch.setattr(ui, "run_child", run_child)
+    monkeypatch.setattr(ui, "prepare_memory_store", fake_prepare(asked))
     quick = runner.bench_app(Sizes.quick())
     assert [a for a in asked if a[0] in ("prepare", "memory")] == [("prepare", True), ("memory", True)]
     assert any(r.name.startswith("peak RSS") and "codes cached" in r.name for r in quick)
@@ -104,3 +118,37 @@ def test_quick_opens_the_memory_store_with_its_codes_cached(monkeypatch):
     full = runner.bench_app(Sizes())
     assert [a for a in asked if a[0] in ("prepare", "memory")] == [("prepare", False), ("memory", False)]
     assert not any("codes cached" in r.name for r in full)
+
+
+def test_quick_times_training_only_where_there_is_a_target(monkeypatch):
+    """--quick trains on the CUB subset only the methods with an official time to halve (SGMA has none);
+    ``--method`` picks the methods of every training row."""
+    import zsl_desktop.engine.data.cub as cub
+    import zsl_desktop.engine.paths as paths
+    from zsl_desktop.engine.features import FeatureStore
+    from zsl_desktop.engine.methods import method_names
+
+    asked: list = []
+
+    def training(dataset, features, sizes, label, methods=None, official=None, report=None):
+        asked.append((label, methods))
+        return []
+
+    class Store:
+        def source(self):
+            return "features"
+
+    monkeypatch.setattr(runner, "bench_training", training)
+    monkeypatch.setattr(paths, "shared_data_dir", lambda: Path("/cub"))
+    monkeypatch.setattr(cub, "load_cub", lambda root: "the CUB subset")
+    monkeypatch.setattr(FeatureStore, "open", staticmethod(lambda *args, **kwargs: Store()))
+    builtin = argparse.Namespace(name="the built-in birds")
+    runner.run(sizes=Sizes.quick(), sections=["train"], dataset=builtin)
+    targeted = [m for m in method_names() if m in runner.OFFICIAL_CUB_SECONDS_PER_EPOCH]
+    assert asked == [("real CUB subset", targeted)] and "sgma" not in targeted
+    asked.clear()
+    runner.run(sections=["train"], dataset=builtin, features="features")
+    assert asked == [("the built-in birds", None), ("real CUB subset", None)]  # the full bench: every method
+    asked.clear()
+    runner.run(sizes=Sizes.quick(), sections=["train"], dataset=builtin, methods=["msdn", "sgma"])
+    assert asked == [("real CUB subset", ["msdn"])]

@@ -149,7 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     _backbone_weights_arg(p)
     _thread_args(p)
     p = sub.add_parser("bench", parents=[debug], help="measure the speed and memory targets on this machine")
-    p.add_argument("--quick", action="store_true", help="smaller sizes; well under two minutes")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="every target line at smaller sizes (what each measures: README, Performance); "
+        "the target is 90 s on a quiet 2-core machine",
+    )
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--markdown", help="also write the table as Markdown to this file")
     p.add_argument(
@@ -160,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "scale: a generated 100,000-image store)",
     )
     p.add_argument(
-        "--method", action="append", dest="methods", help="rescore/livetrain/scale: only this method (repeatable)"
+        "--method", action="append", dest="methods", help="rescore/livetrain/scale/train: only this method (repeatable)"
     )
     p = sub.add_parser(
         "predict", parents=[debug], help="predict the classes of folders of photos into a CSV (resumable, streaming)"

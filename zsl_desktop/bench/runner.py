@@ -49,6 +49,7 @@ class Sizes:
     livetrain_baselines: bool = True  # livetrain's comparisons too: the trainer not deferring, and no trainer
     full_recomputes: int = 20  # slider moves per method also timed with every column recomputed (a comparison)
     train_builtin: bool = True  # training rows on the built-in birds too (no target: for comparison)
+    train_untargeted: bool = True  # CUB training rows of methods with no official time (SGMA: no target)
     small: bool = False  # app section on the small built-in birds (tests; needs a checkpoint for them)
     scale_images: int = 100_000  # the scale section (bench/scale.py)
     scale_edits: int = 100
@@ -57,16 +58,17 @@ class Sizes:
     def quick() -> "Sizes":
         """Every target line, at sizes that keep the whole bench within 90 s on a quiet 2-core machine.
 
-        What it leaves out has no target: the training rows on the built-in birds, the first
-        launch's time to its last bird (the time to its first predictions is measured) and the
-        start-ups with a cold file cache (the one start-up timed follows the sections before it, which
-        load the same libraries), and livetrain's two comparisons (the same drags with the trainer not
-        deferring, and with no trainer: 2 x 5 methods x 2 drags of sleeps, ~20 s). Smaller: 20 slider
-        moves per method while MSDN trains (two drags), 40 at 100,000 images, 5 of them also timed with
-        every column recomputed (a comparison; 20 took ~6 s at 100,000 images). The memory row opens its
-        10,000 images with their codes cached, as every opening after the first does (the full bench
-        times the first, which encodes every image: the child took 24.1 s of CPU that way, 11.9 s cached, with
-        peak RSS 984 and 1,047 MB; one run each, busy 2-core Xeon).
+        What it leaves out has no target: the training rows on the built-in birds and SGMA's on the CUB
+        subset (no official time to halve; its first epoch builds the crop cache), the first launch's time
+        to its last bird (the time to its first predictions is measured) and the start-ups with a cold file
+        cache (the one start-up timed follows the sections before it, which load the same libraries, and is
+        the frame probe's own opening: one child for both), and livetrain's two comparisons (the same drags
+        with the trainer not deferring, and with no trainer: 2 x 5 methods x 2 drags of sleeps, ~20 s).
+        Smaller: 20 slider moves per method while MSDN trains (two drags), 40 at 100,000 images, 5 of them
+        also timed with every column recomputed (a comparison; 20 took ~6 s at 100,000 images). The memory
+        row opens its 10,000 images with their codes cached, as every opening after the first does (the full
+        bench times the first, which encodes every image: the child took 24.1 s of CPU that way, 11.9 s
+        cached, with peak RSS 984 and 1,047 MB; one run each, busy 2-core Xeon).
         """
         return Sizes(
             rescore_images=10_000,
@@ -86,6 +88,7 @@ class Sizes:
             first_launch_complete=False,
             startup_runs=1,
             train_builtin=False,
+            train_untargeted=False,
         )
 
     @staticmethod
@@ -400,7 +403,8 @@ def run(
             say(f"training on {dataset.name}, {sizes.train_epochs} epoch(s) per method…")
             if features is None:
                 features = extract_all(dataset).source()
-            rows += bench_training(dataset, features, sizes, dataset.name, report=report)
+            rows += bench_training(dataset, features, sizes, dataset.name, methods, report=report)
+        from zsl_desktop.engine.methods import method_names
         from zsl_desktop.engine.paths import shared_data_dir
 
         shared = shared_data_dir() if real_cub else None
@@ -410,8 +414,17 @@ def run(
             cub = load_cub(shared / "CUB_200_2011")
             store = FeatureStore.open(cub, "efficientnet_lite0", 224) or extract_all(cub)
             say(f"training on the real CUB subset, {sizes.train_epochs} epoch(s) per method…")
+            timed = methods
+            if not sizes.train_untargeted:  # --quick: only the rows with a target
+                timed = [m for m in (methods or method_names()) if m in OFFICIAL_CUB_SECONDS_PER_EPOCH]
             rows += bench_training(
-                cub, store.source(), sizes, "real CUB subset", official=OFFICIAL_CUB_SECONDS_PER_EPOCH, report=report
+                cub,
+                store.source(),
+                sizes,
+                "real CUB subset",
+                methods=timed,
+                official=OFFICIAL_CUB_SECONDS_PER_EPOCH,
+                report=report,
             )
     if "app" in sections:
         say("the app: first launch, start-up, frame gaps, memory…")

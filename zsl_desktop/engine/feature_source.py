@@ -79,12 +79,16 @@ class FeatureSource:
         if array is None:
             raise ValueError(f"no {kind} features available")
         order = np.argsort(index)  # memmaps read faster in order
-        block = np.asarray(array[index[order]], dtype=np.float32)
+        block = np.asarray(array[index[order]])
         if len(index):
             release_pages(array, int(index[order[0]]), int(index[order[-1]]) + 1)
-        out = np.empty_like(block)
-        out[order] = block
-        return torch.from_numpy(out).to(device)
+        block = block[np.argsort(order)]  # back to the order asked for, still in the store's dtype
+        if block.dtype not in (np.float16, np.float32, np.float64):
+            block = block.astype(np.float32)
+        # torch widens float16 with vector instructions, numpy one element at a time: an MSDN batch
+        # (50 x 1280 x 7 x 7) took ~10 ms of CPU in numpy against ~2 ms here (the same values: float16 ->
+        # float32 is exact).
+        return torch.from_numpy(np.ascontiguousarray(block)).to(device, torch.float32)
 
 
 def release_pages(array, first: int, stop: int) -> None:
