@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -62,10 +61,9 @@ TEXT_FILES = {
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     out = tmp_path_factory.mktemp("birds") / "small"
-    start = time.perf_counter()
     calls = []
     generate(out, small=True, seed=0, progress=lambda done, total: calls.append((done, total)))
-    return out, time.perf_counter() - start, calls
+    return out, calls
 
 
 def _lines(path: Path):
@@ -87,9 +85,9 @@ def _random_attrs(rng):
     return {g: v[int(rng.integers(len(v)))] for g, v in GROUPS.items()}
 
 
-def test_small_is_fast_and_reports_progress(small):
-    out, seconds, calls = small
-    assert seconds < 5, f"small generation took {seconds:.1f}s"
+def test_small_reports_progress(small):
+    """Behaviour only: how fast generation is belongs to ``zsl-desktop bench`` (first launch), not a unit test."""
+    out, calls = small
     total = len(_lines(out / "images.txt"))
     assert calls == [(i, total) for i in range(1, total + 1)]
     assert is_generated(out) and is_generated(out, small=True, seed=0)
@@ -98,7 +96,7 @@ def test_small_is_fast_and_reports_progress(small):
 
 
 def test_file_set_and_cub_formats(small):
-    out, _, _ = small
+    out, _ = small
     files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert {f for f in files if not f.startswith("images/")} == TEXT_FILES
 
@@ -214,7 +212,7 @@ def test_species_table_small_is_composable():
 
 
 def test_same_seed_byte_identical_other_seed_differs(small, tmp_path):
-    out, _, _ = small
+    out, _ = small
     again = generate(tmp_path / "again", small=True, seed=0)
     assert _tree_hashes(again) == _tree_hashes(out)
     other = generate(tmp_path / "other", small=True, seed=1)
