@@ -205,7 +205,7 @@ MINING_HPARAMS = (
     "entropy_weight",
     "mse_weight",
 )
-HEAD_HPARAMS = ("cls_epochs", "cls_batch", "cls_lr", "cls_beta1")
+HEAD_HPARAMS = ("cls_epochs", "cls_batch", "cls_lr", "cls_beta1", "cls_weight_decay")
 
 
 @register
@@ -248,6 +248,9 @@ class GSMFlow(Method):
         "cls_batch": 600,
         "cls_lr": 1e-2,
         "cls_beta1": 0.5,
+        "cls_weight_decay": 0.0,  # the final classifier's Adam L2 term
+        "seen_synth": 0,  # synthetic rows per seen class added to its real ones in the final classifier
+        "synth_temperature": 1.0,  # scale of the base noise z for the classifier's synthetic rows
         "code_pca": 128,
         "synth_from": 0,  # 0: the classifier's synthetic rows from the last flow; E: from the flows of epochs E..
         "select_last": 0,  # 0: the epoch chosen on the folds; k: the last epoch, rate from the folds' last k epochs
@@ -447,7 +450,9 @@ class GSMFlow(Method):
         n, w = self._hp("n_synth"), len(self._pool) + 1
         counts = [n // w + (1 if i < n % w else 0) for i in range(w)]
         self._pool = [part[:, :c] for part, c in zip(self._pool, counts)]
-        fresh = self._flow.sample(self._gsm(unseen_attributes), counts[-1], g)
+        fresh = self._flow.sample(
+            self._gsm(unseen_attributes), counts[-1], g, temperature=self._hp("synth_temperature")
+        )
         self._pool.append(fresh.reshape(len(unseen_attributes), counts[-1], -1).half())
 
     @torch.no_grad()
@@ -457,7 +462,8 @@ class GSMFlow(Method):
         if self._pool:  # class-major like ``sample``: every class's rows from every pooled epoch
             synth = torch.cat(self._pool, 1).float().reshape(-1, xs.shape[1])
         else:
-            synth = self._flow.sample(self._gsm(attributes[unseen]), n_synth, g, shards=shards)  # torchrun: split
+            temperature = self._hp("synth_temperature")  # under torchrun the rows are split over the ranks
+            synth = self._flow.sample(self._gsm(attributes[unseen]), n_synth, g, shards=shards, temperature=temperature)
         self._own_rows = synth.detach().reshape(len(unseen), n_synth, -1).half()
         if self._member_rows is not None:  # final_models: the earlier final flows' rows, class by class
             synth = torch.cat((synth.reshape(len(unseen), n_synth, -1), self._member_rows.to(synth).float()), 1)
@@ -465,9 +471,20 @@ class GSMFlow(Method):
         prototypes = self._flow.prototypes(self._gsm(attributes))
         x = torch.cat((xs, synth))
         labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
+        x, labels = self._with_seen_synth(x, labels, attributes, torch.unique(y), g, shards)
         hp = {k: self._hp(k) for k in HEAD_HPARAMS}
         with torch.enable_grad():
             return fit_head(self._scaler, x, labels, raw, prototypes, xs.mean(0), directions, hp, g, check)
+
+    @torch.no_grad()
+    def _with_seen_synth(self, x, labels, attributes, seen, g, shards=None):
+        """Rows plus ``seen_synth`` synthetic rows per class in ``seen`` (drawn after every other row)."""
+        per_class = int(self._hp("seen_synth"))
+        if per_class <= 0 or len(seen) == 0:
+            return x, labels
+        temperature = self._hp("synth_temperature")
+        extra = self._flow.sample(self._gsm(attributes[seen]), per_class, g, shards=shards, temperature=temperature)
+        return torch.cat((x, extra.to(x))), torch.cat((labels, seen.to(labels.device).repeat_interleave(per_class)))
 
     def _require_head(self) -> GZSLHead:
         if self._head is None and self._pending_head is not None:
@@ -566,9 +583,16 @@ class GSMFlow(Method):
         rest = np.nonzero(~covered)[0]
         n_synth = self._hp("n_synth")
         if len(rest):
-            synth = self._flow.sample(self._gsm(self._attributes(rows[rest])), n_synth, g).cpu()
-            codes.append(synth @ head.basis)
+            temperature = self._hp("synth_temperature")
+            synth = self._flow.sample(self._gsm(self._attributes(rows[rest])), n_synth, g, temperature=temperature)
+            codes.append(synth.cpu() @ head.basis)
             labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
+        real_rows = torch.as_tensor(np.nonzero(covered)[0], dtype=torch.int64)
+        if len(real_rows) and int(self._hp("seen_synth")) > 0:  # as in training: synthetic rows beside the real ones
+            empty, none = torch.zeros(0, self._flow.dim), torch.zeros(0, dtype=torch.int64)
+            extra, extra_labels = self._with_seen_synth(empty, none, self._attributes(rows), real_rows, g)
+            codes.append(extra.cpu() @ head.basis)
+            labels.append(extra_labels)
         with torch.enable_grad():
             new = refit_head(
                 head,
