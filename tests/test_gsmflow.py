@@ -204,19 +204,21 @@ def test_a_resume_state_saved_after_the_last_epoch_scores():
     _assert_scores_alike(resumed, method, features, data.class_attributes)
 
 
-def test_resume_continues_exactly():
-    """The trainer saves a resume state after each epoch; continuing from it repeats the uninterrupted run."""
+@pytest.mark.parametrize("options", [{}, {"seen_synth": 5, "synth_temperature": 1.2, "cls_weight_decay": 1e-4}])
+def test_resume_continues_exactly(options):
+    """The trainer saves a resume state after each epoch; continuing from it repeats the uninterrupted run
+    (also with the final classifier's options, whose draws come from the epoch's seeded generator)."""
     data, features, _ = _data()
-    whole = _method()
+    whole = _method(options)
     _fit(whole, data, 3)
-    first = _method()
+    first = _method(options)
     for event in first.fit(data, Control(), 3):
         if isinstance(event, EpochEnd) and event.epoch == 2:
             state = {k: v.clone() for k, v in first.state_dict().items()}
             break
     assert "optim.mined_x" in state  # mined rows travel with the resume state
     assert state["flow.blocks.0.g1.fc_u.weight"].dtype == torch.float16  # plus float32 remainders
-    resumed = _method()
+    resumed = _method(options)
     resumed.load_state_dict(state)
     _fit(resumed, data, 3, start=2)
     _assert_scores_alike(resumed, whole, features, data.class_attributes)

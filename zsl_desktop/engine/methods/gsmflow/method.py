@@ -154,6 +154,24 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   22 min a seed): H 59.0 / 53.9 / 57.0 (56.6 +- 2.6), AUSUC 48.9 / 44.2 / 46.7 (46.6 +- 2.4), ZSL 70.7 +- 2.3,
   against 56.6 +- 1.8 and AUSUC 46.8 +- 0.6 with one final model: no gain and a wider spread, so the default
   stays 1. The checkpoint (15.1 MB) and a slider move (``column_change``) cost the same as with one model.
+- Final-classifier options, off by default (session 5): ``seen_synth`` k adds k flow samples per seen class beside
+  its real rows (some GSMFlow variants train the classifier on real + synthetic seen features; the released MM'21
+  code uses real seen rows only), ``synth_temperature`` T draws the classifier's synthetic rows from z ~ N(0, T^2 I)
+  (``synthesize`` and the prototypes keep T = 1), ``cls_weight_decay`` is the softmax's Adam L2 term (released: none).
+  Chosen on VALIDATION only: per fold, one flow (``synth_from=8 n_synth=1200``, defaults otherwise) and, at its epochs
+  39 and 40, several classifiers from that same flow, each scored on the fold's held-out images (the fold's best-
+  gamma H and the gamma-free AUSUC; CUB subset, one thread, busy 2-core machine). Against 1,200 rows a class from
+  the last flow (fold-mean H 63.3, AUSUC 54.1; 5 folds: seed 0's three and fold 3 of seeds 1 / 2, x 2 epochs, paired
+  differences, wins of 10): seen_synth 100 H +1.9 (7), AUSUC +1.1 (6); cls_weight_decay 1e-4 +0.7 (7) / +0.8 (7),
+  1e-3 -6.9 / -6.1; T 1.1 +0.4 / +0.5, T 0.9 -0.4 / -0.7, T 0.8 -0.3 / -0.9; the synth_from=8 pool -0.6 / -0.8 (2 of
+  10 AUSUC wins); 600 rows 0.0 / +0.3; cls_lr 3e-3 +0.1 / 0.0; the released batch 3000 -0.9 / -1.2; 256 principal
+  directions -0.1 / -0.8. Fold 3 of seeds 0-2 at epoch 40: seen_synth 100 with cls_weight_decay 1e-4 +2.7 / +3.1,
+  seen_synth 100 +1.9 / +2.0, seen_synth 200 +0.3 / -2.9, the pool with seen_synth 100 +0.3 / -2.5, T 1.3 +0.7 /
+  +1.0. The flow's lambda_p moved nothing that validation can see (seed 0's three folds, epochs 39-40, pooled
+  classifier): 10 gives H 61.2 / AUSUC 51.2 and 100 gives 64.9 / 54.1 against 64.2 / 53.9 at 30. So the classifier
+  changes are worth ~1-3 validation points, within the spread of single folds; the end-to-end figures are below.
+  A slider move costs the same (the classifier has the same shape); the classifier build takes ~1.2x longer
+  (100 x the seen classes more rows; harness timings on the busy machine).
 - Epoch rows are drawn in an order seeded by (seed, epoch), so a resumed run repeats the
   uninterrupted one. Anchors come from all classes (TMM; MM'21 CUB: seen classes only).
 - Checkpoints hold the generator weights as float16 (half the size; prototypes and samples
