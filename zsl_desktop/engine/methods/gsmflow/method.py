@@ -169,7 +169,17 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   seen_synth 100 +1.9 / +2.0, seen_synth 200 +0.3 / -2.9, the pool with seen_synth 100 +0.3 / -2.5, T 1.3 +0.7 /
   +1.0. The flow's lambda_p moved nothing that validation can see (seed 0's three folds, epochs 39-40, pooled
   classifier): 10 gives H 61.2 / AUSUC 51.2 and 100 gives 64.9 / 54.1 against 64.2 / 53.9 at 30. So the classifier
-  changes are worth ~1-3 validation points, within the spread of single folds; the end-to-end figures are below.
+  changes are worth ~1-3 validation points, within the spread of single folds. End to end with the CLI (3-fold
+  validation selection, seeds 0 / 1 / 2 side by side, one thread each, busy machine, 19-20 min a seed), both runs with
+  ``--set select_last=5 --set n_synth=1200 --set calibration=0.2`` and no pool, with and without ``--set
+  seen_synth=100 --set cls_weight_decay=1e-4``: fold-mean validation H at the chosen point 65.3 / 63.9 / 61.9 (63.7)
+  against 62.3 / 58.7 / 56.0 (59.0); on test H 57.8 / 56.4 / 56.0 (56.7 +- 0.9) against 53.5 / 54.4 / 54.3 (54.1 +-
+  0.5), AUSUC 44.3 +- 0.5 against 43.4 +- 0.8, ZSL 68.8 +- 2.1 against 69.0 +- 4.4, U 53.3 / S 60.7 against 53.0 /
+  56.1: better on every seed, validation and test alike. But session 4's pooled recipe (``synth_from=8 select_last=5
+  n_synth=1200 calibration=0.2``) gives the same test H (56.6 +- 1.8) with a higher AUSUC (46.8 +- 0.6), although
+  the pool lost on validation here (fold-mean validation H 58.8); the best test H over gamma (an analysis on test)
+  is 58.9 / 58.1 / 58.3 against 57.8 +- 0.9 for the pooled models. Neither reaches the official 60.7, so the
+  options stay off.
   A slider move costs the same (the classifier has the same shape); the classifier build takes ~1.2x longer
   (100 x the seen classes more rows; harness timings on the busy machine).
 - Epoch rows are drawn in an order seeded by (seed, epoch), so a resumed run repeats the
