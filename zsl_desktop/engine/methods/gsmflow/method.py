@@ -178,8 +178,10 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   56.1: better on every seed, validation and test alike. But session 4's pooled recipe (``synth_from=8 select_last=5
   n_synth=1200 calibration=0.2``) gives the same test H (56.6 +- 1.8) with a higher AUSUC (46.8 +- 0.6), although
   the pool lost on validation here (fold-mean validation H 58.8); the best test H over gamma (an analysis on test)
-  is 58.9 / 58.1 / 58.3 against 57.8 +- 0.9 for the pooled models. Neither reaches the official 60.7, so the
-  options stay off. Built-in birds, seed 0, ``select_last=5 n_synth=1200 calibration=0.2 seen_synth=100
+  is 58.9 / 58.1 / 58.3 against 57.8 +- 0.9 for the pooled models. The two together (``synth_from=8`` added to the
+  first run's options; 11 min a seed on a quieter machine): validation 65.8 / 62.5 / 59.9 (62.7), test H 54.7 / 55.8
+  / 59.8 (56.8 +- 2.7), AUSUC 45.7 +- 2.8, ZSL 70.0 +- 2.3: no better, and a seed sd past 2.5. None reaches the
+  official 60.7, so the options stay off. Built-in birds, seed 0, ``select_last=5 n_synth=1200 calibration=0.2 seen_synth=100
   cls_weight_decay=1e-4`` (one thread, busy machine, 34.5 min): H 80.0, AUSUC 69.8, ZSL 75.3, U 72.3, S 89.6
   (shipped default 74.9 / 63.6 / 68.5; session 4's four options 75.7 / 64.2 / 69.7).
   A slider move costs the same (the classifier has the same shape); the classifier build takes ~1.2x longer
