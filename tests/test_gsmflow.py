@@ -204,19 +204,21 @@ def test_a_resume_state_saved_after_the_last_epoch_scores():
     _assert_scores_alike(resumed, method, features, data.class_attributes)
 
 
-def test_resume_continues_exactly():
-    """The trainer saves a resume state after each epoch; continuing from it repeats the uninterrupted run."""
+@pytest.mark.parametrize("options", [{}, {"seen_synth": 5, "synth_temperature": 1.2, "cls_weight_decay": 1e-4}])
+def test_resume_continues_exactly(options):
+    """The trainer saves a resume state after each epoch; continuing from it repeats the uninterrupted run
+    (also with the final classifier's options, whose draws come from the epoch's seeded generator)."""
     data, features, _ = _data()
-    whole = _method()
+    whole = _method(options)
     _fit(whole, data, 3)
-    first = _method()
+    first = _method(options)
     for event in first.fit(data, Control(), 3):
         if isinstance(event, EpochEnd) and event.epoch == 2:
             state = {k: v.clone() for k, v in first.state_dict().items()}
             break
     assert "optim.mined_x" in state  # mined rows travel with the resume state
     assert state["flow.blocks.0.g1.fc_u.weight"].dtype == torch.float16  # plus float32 remainders
-    resumed = _method()
+    resumed = _method(options)
     resumed.load_state_dict(state)
     _fit(resumed, data, 3, start=2)
     _assert_scores_alike(resumed, whole, features, data.class_attributes)
@@ -575,3 +577,66 @@ def test_final_models_pool_their_synthetic_rows_into_one_classifier_and_resume_i
     for key, value in load_checkpoint(tmp_path / "s.pt").state.items():
         torch.testing.assert_close(load_checkpoint(path).state[key], value, rtol=0, atol=0)
     assert resumed.report.as_dict() == straight.report.as_dict()
+
+
+def test_seen_synth_adds_synthetic_rows_to_each_seen_class_in_the_classifier_and_its_refit(monkeypatch):
+    """seen_synth k: the final classifier (and a refit with real features) learns k flow samples per seen class too."""
+    import zsl_desktop.engine.methods.gsmflow.method as gsm_module
+
+    seen_counts = []
+
+    def spy(fit):
+        def wrapped(*args, **kwargs):
+            seen_counts.append(np.bincount(args[2].numpy(), minlength=K).tolist())  # (.., x or codes, labels, ..)
+            return fit(*args, **kwargs)
+
+        return wrapped
+
+    real_fit, real_refit = gsm_module.fit_head, gsm_module.refit_head
+    monkeypatch.setattr(gsm_module, "fit_head", spy(real_fit))
+    monkeypatch.setattr(gsm_module, "refit_head", spy(real_refit))
+    data, features, labels = _data()
+    for extra in (0, 7):
+        m = _method({"mining": False, "seen_synth": extra})
+        _fit(m, data, 2)
+        m.encode(torch.from_numpy(features[:3]))  # builds the classifier
+    plain, augmented = seen_counts[-2], seen_counts[-1]
+    real = np.bincount(data.train_labels, minlength=K)
+    assert plain[:4] == real[:4].tolist() and augmented[:4] == (real[:4] + 7).tolist()
+    assert plain[4:] == augmented[4:] == [TINY["n_synth"]] * 2  # the unseen classes' rows are unchanged
+    m.refit_classifier(data.class_attributes, seen_features=features[labels < 2], seen_labels=labels[labels < 2])
+    refit = seen_counts[-1]
+    assert refit[:2] == (real[:2] + 7).tolist() and refit[2:] == [TINY["n_synth"]] * 4
+
+
+def test_synth_temperature_scales_the_base_noise():
+    """temperature 0 samples the prototypes; temperature 1 is the default draw, bit for bit."""
+    flow = ConditionalFlow(D, 8, 16, 2, 1.0)
+    flow.reset_parameters(torch.Generator().manual_seed(0))
+    flow.eval()
+    c = torch.randn(3, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        default = flow.sample(c, 4, torch.Generator().manual_seed(2))
+        same = flow.sample(c, 4, torch.Generator().manual_seed(2), temperature=1.0)
+        cold = flow.sample(c, 4, torch.Generator().manual_seed(2), temperature=0.0)
+        warm = flow.sample(c, 4, torch.Generator().manual_seed(2), temperature=1.5)
+        prototypes = flow.prototypes(c)
+    assert torch.equal(default, same)
+    torch.testing.assert_close(cold, prototypes.repeat_interleave(4, 0), rtol=1e-5, atol=1e-5)
+    spread = [(x.reshape(3, 4, D) - prototypes[:, None]).norm(dim=2).mean() for x in (default, warm)]
+    assert spread[1] > spread[0]
+
+
+def test_the_classifier_weight_decay_shrinks_its_weights_and_zero_is_plain_adam():
+    from zsl_desktop.engine.methods.generative import fit_softmax
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(60, 5)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 3, 60))
+
+    def fit(**kwargs):
+        return fit_softmax(x, y, 3, 20, 16, 1e-2, 0.5, torch.Generator().manual_seed(0), **kwargs)
+
+    plain, zero, decayed = fit(), fit(weight_decay=0.0), fit(weight_decay=0.5)
+    assert torch.equal(plain[0], zero[0]) and torch.equal(plain[1], zero[1])
+    assert decayed[0].norm() < 0.9 * plain[0].norm()

@@ -90,8 +90,11 @@ def fit_softmax(
     beta1: float = 0.5,
     generator: torch.Generator | None = None,
     check=None,
+    weight_decay: float = 0.0,
 ):
     """Linear softmax classifier -> (weight [K, d], bias [K]); ``check`` is called every batch (cancel).
+
+    ``weight_decay``: Adam's L2 term (0, the default, is Adam without it, bit for bit).
 
     Under torchrun every rank trains the whole classifier (the same one): its steps are so small that
     an all-reduce per step cost more than the step (CUB-sized, 2 gloo ranks: 1.9 CPU s per rank against
@@ -101,7 +104,7 @@ def fit_softmax(
     weight = torch.randn(num_classes, d, generator=generator) * math.sqrt(2.0 / (d + num_classes))
     weight = weight.to(x.device).requires_grad_()
     bias = torch.zeros(num_classes, device=x.device, requires_grad=True)
-    optimizer = torch.optim.Adam([weight, bias], lr=lr, betas=(beta1, 0.999))
+    optimizer = torch.optim.Adam([weight, bias], lr=lr, betas=(beta1, 0.999), weight_decay=float(weight_decay))
     batch_size = max(1, int(batch_size))
     for _ in range(int(epochs)):
         order = torch.randperm(n, generator=generator).to(x.device)
@@ -356,7 +359,7 @@ def fit_head(scaler, x, y, class_rows, prototypes, real_mean, directions, hp: di
     ``class_rows``; ``prototypes`` [K, D] scaled. The code basis spans the
     prototypes, the real feature mean and ``directions`` (top principal
     directions of the real features; an identity matrix keeps the full space).
-    hp: cls_epochs, cls_batch, cls_lr, cls_beta1.
+    hp: cls_epochs, cls_batch, cls_lr, cls_beta1 and optionally cls_weight_decay (default 0).
     """
     basis = code_basis([prototypes, real_mean.reshape(1, -1), directions])
     return refit_head(GZSLHead.empty(scaler, basis), x @ basis, y, class_rows, prototypes, hp, generator, check)
@@ -367,7 +370,16 @@ def refit_head(
 ) -> GZSLHead:
     """A new classifier for ``class_rows``, trained in the head's code space (cached codes stay valid)."""
     weight, bias = fit_softmax(
-        codes, y, len(class_rows), hp["cls_epochs"], hp["cls_batch"], hp["cls_lr"], hp["cls_beta1"], generator, check
+        codes,
+        y,
+        len(class_rows),
+        hp["cls_epochs"],
+        hp["cls_batch"],
+        hp["cls_lr"],
+        hp["cls_beta1"],
+        generator,
+        check,
+        hp.get("cls_weight_decay", 0.0),
     )
     sample = torch.randperm(len(codes), generator=generator)[:2048]
     return GZSLHead.build(head.scaler, head.basis, class_rows, weight, bias, prototypes, codes[sample])

@@ -149,15 +149,25 @@ class ConditionalFlow(nn.Module):
         return torch.cat((z1, z2), 1)
 
     def sample(
-        self, c: torch.Tensor, n: int, generator: torch.Generator, chunk: int = 4096, shards: Shards | None = None
+        self,
+        c: torch.Tensor,
+        n: int,
+        generator: torch.Generator,
+        chunk: int = 4096,
+        shards: Shards | None = None,
+        temperature: float = 1.0,
     ) -> torch.Tensor:
-        """n samples per condition row, row by row: x = f^-1(z; c), z ~ N(0, I) (seeded, drawn on the CPU).
+        """n samples per condition row, row by row: x = f^-1(z; c), z ~ N(0, T^2 I) (seeded, drawn on the CPU).
+
+        ``temperature`` T scales the base noise (1: the flow's own distribution; the draws are the same).
 
         ``shards``: under torchrun every rank draws every z (the generator advances as in one process)
         and inverts its own share of the rows; the shares are then summed (``Shards.gather_rows``).
         """
         index = torch.arange(len(c), device=c.device).repeat_interleave(int(n))
         noise = [torch.randn(len(part), self.dim, generator=generator) for part in index.split(chunk)]
+        if temperature != 1.0:
+            noise = [z * float(temperature) for z in noise]
         if shards is None or not shards.active:
             out = [self.inverse(z.to(c.device), c, part) for z, part in zip(noise, index.split(chunk))]
             return torch.cat(out) if out else c.new_zeros(0, self.dim)
