@@ -497,13 +497,16 @@ def test_select_last_and_calibration_shape_the_validation_selection(tmp_path):
     from zsl_desktop.engine.training import Validation
 
     assert GSMFlow.last_epochs_window({"select_last": "2"}) == 2  # typed in the CLI: text
-    assert GSMFlow.last_epochs_window({}) == 0  # the default: the epoch chosen on the folds
+    assert GSMFlow.last_epochs_window({}) == 5  # the default since session 5 (0: the epoch chosen on the folds)
+    assert GSMFlow.last_epochs_window({"select_last": 0}) == 0
     folder = tmp_path / "toy"
     folder.mkdir()
     _write_xlsa17(folder)
     dataset = load_xlsa17(folder)
     session = Session(dataset)
-    assert GSMFlow.calibration_fraction({}) is None and GSMFlow.calibration_fraction({"calibration": "0.25"}) == 0.25
+    assert GSMFlow.calibration_fraction({}) == 0.2  # the default since session 5
+    assert GSMFlow.calibration_fraction({"calibration": 0}) is None  # the trainer's default
+    assert GSMFlow.calibration_fraction({"calibration": "0.25"}) == 0.25
     hparams = {**TINY, "code_pca": 8, "mining": False, "select_last": 2, "calibration": 0.25}
     config = TrainConfig(method="gsmflow", epochs=4, hparams=hparams, seed=0, folds=2)
     validated = []
