@@ -257,7 +257,13 @@ class MSDN(Method):
         "bias": 1.0,  # training margin: +bias on unseen, -bias on seen logits
         "precision": "auto",  # training GEMMs: "fp32", "bf16", or "auto" (bf16 where the CPU has it natively)
         "final_models": 5,  # final models, each with its own seed, whose codes are averaged (docstring)
+        "gamma_transfer": gamma_transfer,  # or "calibration" / "training_share" (engine.training.GAMMA_TRANSFERS)
     }
+
+    @classmethod
+    def transfer_for(cls, hparams: dict) -> str:
+        """``gamma_transfer`` when set, else the class's (see ``Method.transfer_for``): how the final gamma is placed."""
+        return str((hparams or {}).get("gamma_transfer", cls.gamma_transfer))
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         super().__init__(info, hparams)
