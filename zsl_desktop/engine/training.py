@@ -284,7 +284,7 @@ def train(
                     f"{fewest_trainval_images(dataset)}, {len(seen)} classes are seen); add images, "
                     f"or use --select test (reproduction only)"
                 )
-        transfer = get_method(config.method).transfer_for(config.hparams)
+        transfer = get_method(config.method).transfer_for(config.hparams, seen_classes=len(seen))
         if transfer not in GAMMA_TRANSFERS:
             raise ValueError(f"{config.method}: gamma_transfer must be one of {GAMMA_TRANSFERS}, not {transfer!r}")
         progress = (saved or {}).get("progress") or {"fold_curves": [], "curve": [], "fold_gammas": [], "gammas": []}
