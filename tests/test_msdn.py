@@ -371,3 +371,13 @@ def test_optimizer_state_moves_with_the_model_but_step_stays_on_the_cpu():
     assert state["exp_avg"].device.type == "meta" and state["exp_avg_sq"].device.type == "meta"
     assert state["step"].device.type == "cpu"
     move_optimizer_state(None, "meta")  # no optimizer yet: nothing to do
+
+
+def test_gamma_transfer_auto_keeps_folds_unless_there_are_few_seen_classes():
+    """Under 8 seen classes the fold models' gamma does not carry over: the final run calibrates its own."""
+    msdn = get_method("msdn")
+    assert msdn.transfer_for({}, seen_classes=40) == "folds"  # CUB, the built-in birds: as before
+    assert msdn.transfer_for({}, seen_classes=7) == "calibration"  # a 10-digit set with 3 unseen
+    assert msdn.transfer_for({}) == "folds"
+    assert msdn.transfer_for({"gamma_transfer": "folds"}, seen_classes=7) == "folds"  # the user's choice wins
+    assert msdn.transfer_for({"gamma_transfer": "training_share"}, seen_classes=40) == "training_share"

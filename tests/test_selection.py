@@ -24,7 +24,15 @@ def test_folds_are_disjoint_seeded_groups_of_seen_classes():
     assert all(np.array_equal(a, b) for a, b in zip(folds, seen_class_folds(seen, 3, seed=4)))
     assert not np.array_equal(np.concatenate(folds), np.concatenate(seen_class_folds(seen, 3, seed=5)))
     assert len(seen_class_folds(seen, 9, seed=0)) == 5  # 5 groups of 8 use all 40 classes
-    assert [len(f) for f in seen_class_folds(np.arange(6), 3, seed=0)] == [1, 1, 1]
+    assert [len(f) for f in seen_class_folds(np.arange(4), 3, seed=0)] == [1, 1, 1]
+
+
+def test_small_sets_of_seen_classes_hold_out_two_classes_when_three_are_left_to_train_on():
+    """One pseudo-unseen class makes validation ZSL 100% at every epoch: two when the seen classes allow."""
+    assert [len(f) for f in seen_class_folds(np.arange(7), 3, seed=0)] == [2, 2, 2]  # 20% of 7 would be 1
+    assert [len(f) for f in seen_class_folds(np.arange(5), 3, seed=0)] == [2, 2]
+    assert all(len(f) == 1 for f in seen_class_folds(np.arange(4), 3, seed=0))
+    assert all(len(f) == 8 for f in seen_class_folds(np.arange(40), 3, seed=0))
 
 
 def test_gamma_at_rate_sends_that_share_to_unseen():

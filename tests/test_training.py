@@ -26,7 +26,8 @@ def _events(dataset, features, config, **kwargs):
 
 def test_validation_selection_then_final_retrain(birds_features, tmp_path):
     dataset, features = birds_features
-    config = TrainConfig(method="msdn", epochs=3, seed=1, hparams={"batch_size": 16})
+    # "folds" named: the small birds' 6 seen classes would take "calibration" (msdn.FEW_SEEN_CLASSES)
+    config = TrainConfig(method="msdn", epochs=3, seed=1, hparams={"batch_size": 16, "gamma_transfer": "folds"})
     events = _events(dataset, features, config, checkpoint_path=tmp_path / "m.pt")
     folds = config.folds
     phases = [e.name for e in events if isinstance(e, Phase)]

@@ -26,15 +26,22 @@ from zsl_desktop.engine.data.model import validation_split
 
 REJECTION_RATES = np.round(np.linspace(0.0, 1.0, 101), 2)  # the operating points every curve is read at
 FOLD_FRACTION = 0.2  # of the seen classes in each pseudo-unseen group
+MIN_FOLD_CLASSES = 2  # pseudo-unseen classes per group when the seen classes allow it (docstring)
+MIN_TRAINING_CLASSES = 3  # seen classes a fold model keeps to learn from before a group may take 2
 
 
 def seen_class_folds(seen_classes, folds: int, seed: int, fraction: float = FOLD_FRACTION) -> list[np.ndarray]:
-    """``folds`` disjoint groups of ``fraction`` of the seen classes (at least one class each), seeded.
+    """``folds`` disjoint groups of ``fraction`` of the seen classes, seeded.
 
+    Each group has at least two classes when at least three others are left to train on (5 or more seen
+    classes), else one. Why: with one pseudo-unseen class the validation ZSL accuracy is 100% at every
+    epoch and H only measures how seen and unseen are told apart, never whether the attributes tell the
+    unseen classes apart; a 7-seen-class digit set got 1-class folds from 20%.
     Fewer groups come back when the seen classes run out (5 groups of 20% use them all).
     """
     seen = np.asarray(seen_classes)
-    size = max(1, int(round(len(seen) * fraction)))
+    least = MIN_FOLD_CLASSES if len(seen) >= MIN_FOLD_CLASSES + MIN_TRAINING_CLASSES else 1
+    size = max(least, int(round(len(seen) * fraction)))
     order = np.random.default_rng(seed).permutation(seen)
     groups = [np.sort(order[i * size : (i + 1) * size]) for i in range(min(int(folds), len(seen) // size))]
     return [g for g in groups if len(g)] or [np.sort(order[:size])]
@@ -185,3 +192,13 @@ def hold_out_per_class(index, labels, seed, fraction=0.2):
         held.extend(rows[:n])
         keep.extend(rows[n:])
     return np.sort(np.array(keep, np.int64)), np.sort(np.array(held, np.int64))
+
+
+def fewest_trainval_images(dataset) -> str:
+    """``'seven' has 2 trainval images``: the seen class with the fewest, for a too-few-images message."""
+    trainval_labels = dataset.labels[dataset.splits["trainval"]]
+    counts = {int(c): int(np.sum(trainval_labels == c)) for c in dataset.seen_classes}
+    if not counts:
+        return "no seen class has trainval images"
+    k = min(counts, key=lambda c: counts[c])
+    return f"{dataset.classes[k]!r} has {counts[k]} trainval image{'s' if counts[k] != 1 else ''}"

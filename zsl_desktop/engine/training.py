@@ -53,6 +53,7 @@ from zsl_desktop.engine.scoring import encode_rows, evaluate_on, gamma_for_rejec
 from zsl_desktop.engine.selection import (
     REJECTION_RATES,
     choose_operating_point,
+    fewest_trainval_images,
     gammas_by_rejection_rate,
     h_by_rejection_rate,
     hold_out_per_class,
@@ -279,10 +280,11 @@ def train(
             if len(val_seen_idx) == 0 or len(val_unseen_idx) == 0 or len(train_classes) == 0:
                 raise ValueError(
                     f"{dataset.name}: too few training images to choose the epoch on validation data (each seen "
-                    f"class needs at least 3 trainval images and there must be 2 seen classes or more); add images, "
+                    f"class needs at least 3 trainval images and there must be 2 seen classes or more; "
+                    f"{fewest_trainval_images(dataset)}, {len(seen)} classes are seen); add images, "
                     f"or use --select test (reproduction only)"
                 )
-        transfer = get_method(config.method).transfer_for(config.hparams)
+        transfer = get_method(config.method).transfer_for(config.hparams, seen_classes=len(seen))
         if transfer not in GAMMA_TRANSFERS:
             raise ValueError(f"{config.method}: gamma_transfer must be one of {GAMMA_TRANSFERS}, not {transfer!r}")
         progress = (saved or {}).get("progress") or {"fold_curves": [], "curve": [], "fold_gammas": [], "gammas": []}

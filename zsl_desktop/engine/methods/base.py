@@ -118,8 +118,9 @@ class Method(abc.ABC):
         return 0
 
     @classmethod
-    def transfer_for(cls, hparams: dict) -> str:
-        """The gamma transfer of a run with these hyper-parameters; ``gamma_transfer`` unless overridden."""
+    def transfer_for(cls, hparams: dict, seen_classes: int | None = None) -> str:
+        """The gamma transfer of a run with these hyper-parameters (and, where a method's choice depends on
+        it, this many seen classes); ``gamma_transfer`` unless overridden."""
         return cls.gamma_transfer
 
     @classmethod

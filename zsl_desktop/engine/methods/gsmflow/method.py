@@ -301,7 +301,7 @@ class GSMFlow(Method):
     }
 
     @classmethod
-    def transfer_for(cls, hparams: dict) -> str:
+    def transfer_for(cls, hparams: dict, seen_classes: int | None = None) -> str:
         """``gamma_transfer`` (see ``Method.transfer_for`` and the module docstring)."""
         return str({**cls.default_hparams, **(hparams or {})}["gamma_transfer"])
 
