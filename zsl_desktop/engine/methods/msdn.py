@@ -95,7 +95,7 @@ Deviations from the released code, and why:
   of each seen class aside and places its own gamma at the chosen share ("calibration"), instead of the
   fold models' mean gamma. Why: with 2-class pseudo-unseen folds (engine.selection) the fold models'
   gamma (4.5-5.3) sends most seen test images to unseen classes in the final model. Digit stand-in of
-  issue 15 (tools/make_digits_folder.py, 50 real scans a class, 7 seen / 3 unseen, seed 0; busy
+  issue 15 (docs/small_data/make_digits_folder.py, 50 real scans a class, 7 seen / 3 unseen, seed 0; busy
   machine): split A (2, 5, 8 unseen) H 29.1 (folds, S 21.4) -> 35.4 (calibration, S 58.6); split B
   (0, 4, 7) H 34.6 (S 25.7) -> 45.2 (S 70.0); ZSL unchanged. 8+ seen classes (CUB, built-in birds)
   keep "folds", bit for bit. One seed per split: a direction, not a settled size.

@@ -1,6 +1,6 @@
 """Write scikit-learn's bundled real handwritten digits (1,797 8x8 scans) as a ZSL Desktop folder-format dataset.
 
-usage: python tools/make_digits_folder.py OUT --unseen 2,5,8 [--size 64] [--per-class N] [--seed 0]
+usage: python docs/small_data/make_digits_folder.py OUT --unseen 2,5,8 [--size 64] [--per-class N] [--seed 0]
 Needs scikit-learn (its bundled digits, no download); a developer tool, not a dependency of the app.
 A stand-in for issue 15's hidden folder-format digit set: real handwriting, 3 unseen classes known only by
 their attributes.

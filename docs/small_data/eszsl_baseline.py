@@ -6,7 +6,7 @@ ZSL T1 on test_unseen and GZSL U/S/H at gamma = 0 (no calibration: a ZSL baselin
 to the app's calibrated H). The features are the store the app extracted (run ``zsl-desktop extract`` or
 ``train`` first; same ZSL_DESKTOP_HOME). ``--seed`` draws the validation folds (the fit is closed-form).
 Developer tool (numpy only, not shipped): the linear floor that a method should beat on small real data.
-usage: ZSL_DESKTOP_HOME=... python tools/eszsl_baseline.py DATASET [--seed S] [--fold-size 2] [--folds 5]
+usage: ZSL_DESKTOP_HOME=... python docs/small_data/eszsl_baseline.py DATASET [--seed S] [--fold-size 2] [--folds 5]
 """
 
 import argparse
