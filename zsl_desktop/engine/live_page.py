@@ -147,16 +147,11 @@ def page_candidates(ref: Reference, change: ColumnChange, first: int, shown=None
     None when too many. ``shown``: the item ids the gallery lists (its filters), None for every row.
     Costs O(first + candidates) on the reference's sorted keys (O(N) more with ``shown``).
     """
-    order, sorted_key = ref.order, ref.sorted_key
-    if shown is not None:
-        listed = np.zeros(len(ref.key), bool)
-        listed[np.asarray(shown, np.int64)] = True
-        keep = listed[order]
-        order, sorted_key = order[keep], sorted_key[keep]
+    order, sorted_key = _listed(ref, shown)
     if len(order) == 0 or first <= 0:
         return np.zeros(0, np.int64)
     if change.centre is not None:
-        return _candidates_per_row(ref, change, first, shown)
+        return _candidates_per_row(ref, change, first, order, sorted_key)
     top = order[: min(int(first), len(order))]
     # Each of these rows ends at least at its lower end, so the first-th largest score of the new column is
     # at least the smallest of them: a row whose upper end stays below that cannot be on the page.
@@ -174,7 +169,9 @@ def page_candidates(ref: Reference, change: ColumnChange, first: int, shown=None
     return np.sort(rows)  # in memory order: gathering their codes reads less
 
 
-def _candidates_per_row(ref: Reference, change: ColumnChange, first: int, shown) -> np.ndarray | None:
+def _candidates_per_row(
+    ref: Reference, change: ColumnChange, first: int, order: np.ndarray, sorted_key: np.ndarray
+) -> np.ndarray | None:
     """``page_candidates`` for a bound whose centre differs per row: coarse to fine, mostly O(candidates).
 
     The threshold: the ``first``-th largest lower end among the reference's top ``SAMPLED`` x ``first``
@@ -186,13 +183,8 @@ def _candidates_per_row(ref: Reference, change: ColumnChange, first: int, shown)
     (p50; p95 8,527), the cheap bound 638 (3,065), the exact one 313 (709). The margins are those of
     ``page_candidates``. Summed in float32: the key's rounding is far inside the margin, and the
     centre's and the spread's must be inside ``low`` and ``high`` (``CodeProjection``'s slack is).
+    ``order`` and ``sorted_key``: the reference's, already restricted to the rows shown (``_listed``).
     """
-    order, sorted_key = ref.order, ref.sorted_key
-    if shown is not None:
-        listed = np.zeros(len(ref.key), bool)
-        listed[np.asarray(shown, np.int64)] = True
-        keep = listed[order]
-        order, sorted_key = order[keep], sorted_key[keep]
     spread = None if change.spread is None or not change.scale else np.asarray(change.spread, np.float32)
     scale = np.float32(change.scale)
 
@@ -213,6 +205,16 @@ def _candidates_per_row(ref: Reference, change: ColumnChange, first: int, shown)
     if len(rows) > max(first, MOST_CANDIDATES * len(ref.key)):
         return None
     return np.sort(rows)  # in memory order: gathering their codes reads less
+
+
+def _listed(ref: Reference, shown) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's order and sorted keys restricted to the ``shown`` item ids (None: every row)."""
+    if shown is None:
+        return ref.order, ref.sorted_key
+    listed = np.zeros(len(ref.key), bool)
+    listed[np.asarray(shown, np.int64)] = True
+    keep = listed[ref.order]
+    return ref.order[keep], ref.sorted_key[keep]
 
 
 def _count_at_least(descending: np.ndarray, bar: float) -> int:
