@@ -491,9 +491,7 @@ class GSMFlow(Method):
         n, w = self._hp("n_synth"), len(self._pool) + 1
         counts = [n // w + (1 if i < n % w else 0) for i in range(w)]
         self._pool = [part[:, :c] for part, c in zip(self._pool, counts)]
-        fresh = self._flow.sample(
-            self._gsm(unseen_attributes), counts[-1], g, temperature=self._hp("synth_temperature")
-        )
+        fresh = self._classifier_rows(unseen_attributes, counts[-1], g)
         self._pool.append(fresh.reshape(len(unseen_attributes), counts[-1], -1).half())
 
     @torch.no_grad()
@@ -503,8 +501,8 @@ class GSMFlow(Method):
         if self._pool:  # class-major like ``sample``: every class's rows from every pooled epoch
             synth = torch.cat(self._pool, 1).float().reshape(-1, xs.shape[1])
         else:
-            temperature = self._hp("synth_temperature")  # under torchrun the rows are split over the ranks
-            synth = self._flow.sample(self._gsm(attributes[unseen]), n_synth, g, shards=shards, temperature=temperature)
+            # under torchrun the rows are split over the ranks
+            synth = self._classifier_rows(attributes[unseen], n_synth, g, shards)
         self._own_rows = synth.detach().reshape(len(unseen), n_synth, -1).half()
         if self._member_rows is not None:  # final_models: the earlier final flows' rows, class by class
             synth = torch.cat((synth.reshape(len(unseen), n_synth, -1), self._member_rows.to(synth).float()), 1)
@@ -518,13 +516,19 @@ class GSMFlow(Method):
             return fit_head(self._scaler, x, labels, raw, prototypes, xs.mean(0), directions, hp, g, check)
 
     @torch.no_grad()
+    def _classifier_rows(self, attributes, per_class: int, g, shards=None) -> torch.Tensor:
+        """``per_class`` flow samples per class row for the final classifier, at ``synth_temperature``
+        (``synthesize`` and the prototypes keep temperature 1)."""
+        temperature = self._hp("synth_temperature")
+        return self._flow.sample(self._gsm(attributes), per_class, g, shards=shards, temperature=temperature)
+
+    @torch.no_grad()
     def _with_seen_synth(self, x, labels, attributes, seen, g, shards=None):
         """Rows plus ``seen_synth`` synthetic rows per class in ``seen`` (drawn after every other row)."""
         per_class = int(self._hp("seen_synth"))
         if per_class <= 0 or len(seen) == 0:
             return x, labels
-        temperature = self._hp("synth_temperature")
-        extra = self._flow.sample(self._gsm(attributes[seen]), per_class, g, shards=shards, temperature=temperature)
+        extra = self._classifier_rows(attributes[seen], per_class, g, shards)
         return torch.cat((x, extra.to(x))), torch.cat((labels, seen.to(labels.device).repeat_interleave(per_class)))
 
     def _require_head(self) -> GZSLHead:
@@ -626,8 +630,7 @@ class GSMFlow(Method):
         rest = np.nonzero(~covered)[0]
         n_synth = self._hp("n_synth")
         if len(rest):
-            temperature = self._hp("synth_temperature")
-            synth = self._flow.sample(self._gsm(self._attributes(rows[rest])), n_synth, g, temperature=temperature)
+            synth = self._classifier_rows(self._attributes(rows[rest]), n_synth, g)
             codes.append(synth.cpu() @ head.basis)
             labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
         real_rows = torch.as_tensor(np.nonzero(covered)[0], dtype=torch.int64)
