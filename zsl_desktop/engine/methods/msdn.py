@@ -274,7 +274,7 @@ class MSDN(Method):
     @classmethod
     def transfer_for(cls, hparams: dict, seen_classes: int | None = None) -> str:
         """``gamma_transfer``; "auto": the class's ("folds"), "calibration" with few seen classes (docstring)."""
-        chosen = str((hparams or {}).get("gamma_transfer", "auto"))
+        chosen = str({**cls.default_hparams, **(hparams or {})}["gamma_transfer"])
         if chosen != "auto":
             return chosen
         few = seen_classes is not None and seen_classes < FEW_SEEN_CLASSES
