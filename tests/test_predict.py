@@ -9,7 +9,7 @@ from PIL import Image
 
 from zsl_desktop.cli import main
 from zsl_desktop.engine.classes import EXPORT_FORMAT
-from zsl_desktop.engine.predict import PredictionsCsv, cell, find_photos
+from zsl_desktop.engine.predict import PredictionsCsv, cell
 
 
 @pytest.fixture(scope="module")
@@ -173,15 +173,6 @@ def test_csv_append_and_cells(tmp_path):
         f.write(b"c.jp")  # torn
     again = PredictionsCsv(path, ["file", "a"]).open()
     assert again.repaired == 4 and again.done == {"odd\\nname.jpg", "b.jpg"}
-
-
-def test_find_photos_walks_folders_sorted(tmp_path):
-    (tmp_path / "b").mkdir()
-    for name in ("b/2.JPG", "a.png", "b/1.jpeg", "c.txt"):
-        (tmp_path / name).write_bytes(b"x")
-    found, skipped = find_photos([tmp_path, tmp_path / "c.txt"])
-    assert [p.removeprefix(str(tmp_path)) for p in found] == ["/a.png", "/b/1.jpeg", "/b/2.JPG"]
-    assert skipped == [str(tmp_path / "c.txt")]
 
 
 def test_a_model_trained_with_flip_averaging_scores_a_photo_and_its_mirror_alike(trained, tmp_path):

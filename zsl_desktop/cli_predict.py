@@ -79,8 +79,8 @@ def run(args, load, progress_bar) -> int:
         PredictionsCsv,
         cell,
         columns,
-        find_photos,
     )
+    from zsl_desktop.engine.photo_files import find_photos
     from zsl_desktop.engine.training import method_from_checkpoint, pick_device
     from zsl_desktop.engine.userfiles import check_writable
 

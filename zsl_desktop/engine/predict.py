@@ -26,26 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 BATCH = 16
-
-
-def find_photos(paths) -> tuple[list[str], list[str]]:
-    """Image files among ``paths`` (folders searched recursively, sorted), as absolute paths; and the rest."""
-    found, skipped = [], []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for name in sorted(files):
-                    if name.lower().endswith(IMAGE_SUFFIXES):
-                        found.append(os.path.abspath(os.path.join(root, name)))
-        elif p.name.lower().endswith(IMAGE_SUFFIXES):
-            found.append(os.path.abspath(p))
-        else:
-            skipped.append(str(p))
-    return found, skipped
 
 
 def cell(text: str) -> str:

@@ -36,12 +36,12 @@ from zsl_desktop.engine.features import FeatureStore, extract, feature_source, f
 from zsl_desktop.engine.live_first import LiveFirst
 from zsl_desktop.engine.methods.base import FeatureSource, Method
 from zsl_desktop.engine.paths import data_dir
-from zsl_desktop.engine.predict import find_photos
+from zsl_desktop.engine.photo_files import at_most, find_photos
 from zsl_desktop.engine.projection import project as run_projection
 from zsl_desktop.engine.ranking import LiveColumn, LiveRanker, calibration
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on
 from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, read_codes, write_codes
-from zsl_desktop.engine.session.loose import LoosePhotos, collect_images
+from zsl_desktop.engine.session.loose import MAX_LOOSE_PER_DROP, LoosePhotos
 from zsl_desktop.engine.session.photo_routing import PhotoRouting
 from zsl_desktop.engine.session.results import (
     AllScores,
@@ -539,9 +539,10 @@ class Session:
     # -- the user's photos -----------------------------------------------------------------
     def add_photos(self, paths, still_wanted=lambda: True, generation: int = 0) -> LooseAdded:
         """The images among ``paths`` (folders searched) get features; what could not be used is listed."""
-        found, skipped = collect_images(paths)
+        found, skipped = find_photos(paths)
+        found, over = at_most(found, MAX_LOOSE_PER_DROP)
         added = self.loose.add(found, still_wanted)
-        return LooseAdded(added.items, added.errors + tuple((s, "not an image") for s in skipped), generation)
+        return LooseAdded(added.items, added.errors + tuple((s, "not an image") for s in skipped) + over, generation)
 
     def add_photos_job(
         self, paths, control, emit, generation: int = 0, batch: int | None = None, limit: int | None = None
@@ -553,10 +554,8 @@ class Session:
         """
         batch, limit = batch or FOLDER_BATCH, limit or MAX_FOLDER_PHOTOS
         found, skipped = find_photos(paths)
-        errors = tuple((s, "not an image") for s in skipped)
-        if len(found) > limit:
-            errors += ((f"{len(found) - limit} more images", f"at most {limit:,} photos at a time"),)
-            found = found[:limit]
+        found, over = at_most(found, limit)
+        errors = tuple((s, "not an image") for s in skipped) + over
         if errors:
             yield LooseAdded((), errors, generation)
         start = time.perf_counter()

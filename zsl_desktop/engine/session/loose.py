@@ -5,7 +5,6 @@ Items 0..N-1 are the dataset's images, N.. the loose photos in the order added.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,6 @@ from zsl_desktop.engine.backbones import load_backbone, preprocess, weights_path
 from zsl_desktop.engine.images import describe, open_image
 from zsl_desktop.engine.session.results import LooseAdded, LooseItem
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 MAX_LOOSE_PER_DROP = 2000
 BATCH = 16
 
@@ -77,24 +75,3 @@ class LoosePhotos:
                 self.items.append(item)
                 added.append(item)
         return LooseAdded(tuple(added), tuple(errors))
-
-
-def collect_images(paths, limit: int = MAX_LOOSE_PER_DROP) -> tuple[list[str], list[str]]:
-    """Image files among ``paths`` (folders searched recursively, sorted); also what was skipped."""
-    found, skipped = [], []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for name in sorted(files):
-                    if Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                        found.append(str(Path(root) / name))
-        elif p.suffix.lower() in IMAGE_SUFFIXES:
-            found.append(str(p))
-        else:
-            skipped.append(str(p))
-    if len(found) > limit:
-        skipped.append(f"{len(found) - limit} more images (at most {limit} at a time)")
-        found = found[:limit]
-    return found, skipped
