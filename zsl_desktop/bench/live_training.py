@@ -85,14 +85,11 @@ def drags(edits: LiveEdits, moves: int) -> tuple[list[float], list[float]]:
 
 def training_data(dataset, real_cub: bool = True):
     """(dataset, features) the trainer trains on: the real CUB subset's when extracted, else ``dataset``'s."""
+    from zsl_desktop.bench import real_cub as shared
     from zsl_desktop.engine.features import FeatureStore, extract_all
-    from zsl_desktop.engine.paths import shared_data_dir
 
-    shared = shared_data_dir() if real_cub else None
-    if shared is not None:
-        from zsl_desktop.engine.data.cub import load_cub
-
-        cub = load_cub(shared / "CUB_200_2011")
+    cub = shared.real_cub() if real_cub else None
+    if cub is not None:
         store = FeatureStore.open(cub, "efficientnet_lite0", 224)
         if store is not None:
             return cub, store.source()

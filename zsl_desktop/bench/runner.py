@@ -361,6 +361,7 @@ def run(
     (the CLI prints both on stderr: a full bench takes minutes).
     """
     say = say or (lambda text: None)
+    from zsl_desktop.bench.real_cub import forget_real_cub
     from zsl_desktop.engine import threads
     from zsl_desktop.engine.features import FeatureStore, extract_all
 
@@ -370,6 +371,7 @@ def run(
         from zsl_desktop.engine.data import load_builtin
 
         dataset = load_builtin()
+    forget_real_cub()  # read once per run: a later run reads the files again
     rows: list[Row] = []
     if "rescore" in sections:
         say(f"live re-scoring of {sizes.rescore_images:,} images, each method…")
@@ -404,14 +406,11 @@ def run(
             if features is None:
                 features = extract_all(dataset).source()
             rows += bench_training(dataset, features, sizes, dataset.name, methods, report=report)
+        from zsl_desktop.bench import real_cub as shared
         from zsl_desktop.engine.methods import method_names
-        from zsl_desktop.engine.paths import shared_data_dir
 
-        shared = shared_data_dir() if real_cub else None
-        if shared is not None:
-            from zsl_desktop.engine.data.cub import load_cub
-
-            cub = load_cub(shared / "CUB_200_2011")
+        cub = shared.real_cub() if real_cub else None
+        if cub is not None:
             store = FeatureStore.open(cub, "efficientnet_lite0", 224) or extract_all(cub)
             say(f"training on the real CUB subset, {sizes.train_epochs} epoch(s) per method…")
             timed = methods

@@ -29,13 +29,12 @@ REAL_BIRD_MODEL = "ce-gzsl_cub.pt"
 def scaled_dataset(n_images: int = SCALE_IMAGES):
     """(dataset, checkpoint path) of the tiled CUB subset, as the app's child opens it: nothing is checked
     or written here (``scaled_cub`` prepares the files once), so the start-up figure holds only the app's work."""
-    from zsl_desktop.engine.data.cub import load_cub
-    from zsl_desktop.engine.paths import data_dir, shared_data_dir
+    from zsl_desktop.bench.real_cub import real_cub
+    from zsl_desktop.engine.paths import data_dir
 
-    shared = shared_data_dir()
-    if shared is None:
+    base = real_cub()
+    if base is None:
         raise FileNotFoundError("the scale bench needs the real CUB subset (../shared/zsl_data)")
-    base = load_cub(shared / "CUB_200_2011")
     dataset, _ = tiled(base, n_images, f"CUB-x{-(-n_images // base.num_samples)}")
     return dataset, data_dir() / "bench" / f"ce-gzsl_{dataset.name}.pt"
 
@@ -47,18 +46,17 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
     """
     import torch
 
+    from zsl_desktop.bench.real_cub import real_cub
     from zsl_desktop.engine.checkpoints import load_checkpoint
-    from zsl_desktop.engine.data.cub import load_cub
     from zsl_desktop.engine.features import FeatureStore
     from zsl_desktop.engine.methods.base import FeatureSource
-    from zsl_desktop.engine.paths import shared_data_dir, shipped_models_dir
+    from zsl_desktop.engine.paths import shipped_models_dir
     from zsl_desktop.engine.scoring import encode_rows
     from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, write_codes
 
-    shared = shared_data_dir()
-    if shared is None:
+    base = real_cub()
+    if base is None:
         raise FileNotFoundError("the scale bench needs the real CUB subset (../shared/zsl_data)")
-    base = load_cub(shared / "CUB_200_2011")
     base_store = FeatureStore.open(base, "efficientnet_lite0", 224)
     if base_store is None:
         raise FileNotFoundError("extract the CUB subset's features first (zsl-desktop extract)")
