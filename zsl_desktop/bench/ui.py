@@ -8,6 +8,12 @@ so the bench process itself never creates a QApplication:
 - ``memory``: peak RSS with a 10,000-image feature store open and the window up (the store is
   written beforehand by the bench itself, ``prepare_memory_store``, so its writing does not count);
 - ``scale``: start-up, gallery scrolling and peak RSS with 100,000 images (``scale.py``).
+
+The memory child runs while the smooth child, its start-up timed, finishes its opening (``--hold``: it
+starts training only when the parent releases it), so neither timed part overlaps another process.
+
+Why over 400 lines: the parent's rows and each child's measurement side by side, one function each, so
+that what a row says and how its child measures it are read together.
 """
 
 from __future__ import annotations
