@@ -107,7 +107,10 @@ def run(sizes) -> list[dict]:
     startups = sorted(r[1] for r in timed)
     startup = startups[len(startups) // 2]
     gaps = np.concatenate([np.asarray(r[0]["gaps"], float) for r in runs])
+    # No gap at all: the window drew fewer than two frames in the probe (a machine loaded ~20 deep did, on a
+    # 3 s probe); the rows then say n/a (NaN: not met) rather than the bench stopping with a numpy error.
     p95 = float(np.percentile(gaps, 95)) if len(gaps) else float("nan")
+    longest = float(gaps.max()) if len(gaps) else float("nan")
     peak = max(r[0]["peak_rss_mb"] for r in runs)
     return [
         dict(
@@ -137,7 +140,7 @@ def run(sizes) -> list[dict]:
             target="<= 20",
             ok=p95 <= 20,
         ),
-        dict(section="scale", name="gallery scrolling frame gap max", value=float(gaps.max()), unit="ms"),
+        dict(section="scale", name="gallery scrolling frame gap max", value=longest, unit="ms"),
         dict(
             section="scale",
             name="GUI thread CPU per frame while scrolling (mean)",
