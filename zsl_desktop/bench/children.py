@@ -1,7 +1,9 @@
 """Start a bench child (``python -m zsl_desktop.bench.ui MODE``) and read what it measures, line by line.
 
 A child prints ``NAME`` lines (timed by the parent as they arrive: ``READY`` is the start-up
-figure), a JSON line of results, then ``DONE``; the parent stops it there (``run_child``).
+figure), a JSON line of results, then ``DONE``; the parent stops it there (``run_child``). A child started
+with ``--hold`` waits after its READY for a line on its stdin, which the parent sends once its own
+``while_held`` work is done (``ui.run`` runs the memory child there).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 DONE = "DONE"  # a child's last line: everything it measures has been printed
@@ -41,8 +44,13 @@ def _stop_group(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def run_child(mode: str, *args: str, timeout: float = 600, home: str | None = None) -> tuple[dict, float]:
+def run_child(
+    mode: str, *args: str, timeout: float = 600, home: str | None = None, while_held=None
+) -> tuple[dict, float]:
     """Run a child; returns (its JSON result, seconds from its start to its READY line).
+
+    ``while_held(ready_seconds)``, when given, runs as the child's READY arrives; the child (started with
+    ``--hold`` by the caller) waits for it, and is released (a line on its stdin) when it returns.
 
     Every line ``NAME`` the child prints is timed too: ``result["at"][NAME]`` (seconds from the start).
     A child that prints ``DONE`` has measured everything: it is stopped there (SIGTERM) rather than
@@ -53,12 +61,17 @@ def run_child(mode: str, *args: str, timeout: float = 600, home: str | None = No
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", CHILD_MODULE, mode, *args],
+        stdin=subprocess.PIPE if while_held is not None else None,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_child_env(home),
         start_new_session=True,  # its own process group: stopping it stops the processes it started too
     )
+    # stderr is read as it comes: a child held while the parent works must never block on a full pipe.
+    errors: list[str] = []
+    drain = threading.Thread(target=lambda: errors.extend(proc.stderr), name="bench-child-stderr", daemon=True)
+    drain.start()
     at: dict[str, float] = {}
     result: dict = {}
     stopped = False
@@ -71,15 +84,30 @@ def run_child(mode: str, *args: str, timeout: float = 600, home: str | None = No
                 at[name] = time.perf_counter() - start
                 if name == "READY" and rest:  # the child's CPU seconds so far: what a busy machine does not inflate
                     result["ready_cpu_s"] = float(rest[0])
+                if name == "READY" and while_held is not None:
+                    _hold(proc, while_held, at["READY"])
             if name == DONE:
                 _stop_group(proc)
                 stopped = True
                 break
     try:
-        _, errors = proc.communicate(timeout=timeout)  # drains stderr too: a full pipe would block the child
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         _stop_group(proc)
         raise
+    drain.join(timeout=5)
     if proc.returncode != 0 and not stopped:
-        raise RuntimeError(f"bench child {mode} failed: {errors[-2000:]}")
+        raise RuntimeError(f"bench child {mode} failed: {''.join(errors)[-2000:]}")
     return {**result, "at": at}, at.get("READY", float("nan"))
+
+
+def _hold(proc: subprocess.Popen, while_held, ready: float) -> None:
+    """Run ``while_held(ready)`` while the child waits, then release it, whatever happened."""
+    try:
+        while_held(ready)
+    finally:
+        try:
+            proc.stdin.write("go\n")
+            proc.stdin.close()
+        except OSError:
+            pass  # the child has gone: its result (or failure) is read as usual

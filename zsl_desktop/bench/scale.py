@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsl_desktop.bench.memory import mark_tiled_store_complete, model_for, tiled
+from zsl_desktop.bench.memory import drop_stale_codes, mark_tiled_store_complete, model_for, tiled
 
 SCALE_IMAGES = 100_000
 REAL_BIRD_MODEL = "ce-gzsl_cub.pt"
@@ -29,13 +29,12 @@ REAL_BIRD_MODEL = "ce-gzsl_cub.pt"
 def scaled_dataset(n_images: int = SCALE_IMAGES):
     """(dataset, checkpoint path) of the tiled CUB subset, as the app's child opens it: nothing is checked
     or written here (``scaled_cub`` prepares the files once), so the start-up figure holds only the app's work."""
-    from zsl_desktop.engine.data.cub import load_cub
-    from zsl_desktop.engine.paths import data_dir, shared_data_dir
+    from zsl_desktop.bench.real_cub import real_cub
+    from zsl_desktop.engine.paths import data_dir
 
-    shared = shared_data_dir()
-    if shared is None:
+    base = real_cub()
+    if base is None:
         raise FileNotFoundError("the scale bench needs the real CUB subset (../shared/zsl_data)")
-    base = load_cub(shared / "CUB_200_2011")
     dataset, _ = tiled(base, n_images, f"CUB-x{-(-n_images // base.num_samples)}")
     return dataset, data_dir() / "bench" / f"ce-gzsl_{dataset.name}.pt"
 
@@ -47,18 +46,17 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
     """
     import torch
 
+    from zsl_desktop.bench.real_cub import real_cub
     from zsl_desktop.engine.checkpoints import load_checkpoint
-    from zsl_desktop.engine.data.cub import load_cub
     from zsl_desktop.engine.features import FeatureStore
     from zsl_desktop.engine.methods.base import FeatureSource
-    from zsl_desktop.engine.paths import shared_data_dir, shipped_models_dir
+    from zsl_desktop.engine.paths import shipped_models_dir
     from zsl_desktop.engine.scoring import encode_rows
     from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, write_codes
 
-    shared = shared_data_dir()
-    if shared is None:
+    base = real_cub()
+    if base is None:
         raise FileNotFoundError("the scale bench needs the real CUB subset (../shared/zsl_data)")
-    base = load_cub(shared / "CUB_200_2011")
     base_store = FeatureStore.open(base, "efficientnet_lite0", 224)
     if base_store is None:
         raise FileNotFoundError("extract the CUB subset's features first (zsl-desktop extract)")
@@ -67,7 +65,8 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
     checkpoint = load_checkpoint(shipped_models_dir() / REAL_BIRD_MODEL)
     method = model_for(dataset, checkpoint, model_path)
     folder = FeatureStore.folder_for(dataset, "efficientnet_lite0", 224)
-    if FeatureStore.open(dataset, "efficientnet_lite0", 224) is None:
+    store = FeatureStore.open(dataset, "efficientnet_lite0", 224)  # checks its 100,000 images: once (~1 s of CPU)
+    if store is None:
         folder.mkdir(parents=True, exist_ok=True)
         grid_shape = tuple(base_store.grid.shape[1:])
         with open(folder / "grid.f16", "wb") as grid:  # sparse: a pooled model never reads it
@@ -79,8 +78,9 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
         pooled.flush()
         del pooled
         mark_tiled_store_complete(folder, base_store, dataset, n_images)
-    store = FeatureStore.open(dataset, "efficientnet_lite0", 224)
+        store = FeatureStore.open(dataset, "efficientnet_lite0", 224)
     cache = codes_cache_path(checkpoint_identity(load_checkpoint(model_path)), store)
+    drop_stale_codes(cache)
     if cache is not None and not cache.is_file():
         with torch.inference_mode():
             codes = encode_rows(method, FeatureSource(pooled=base_store.pooled), np.arange(base.num_samples), "cpu")
@@ -107,7 +107,10 @@ def run(sizes) -> list[dict]:
     startups = sorted(r[1] for r in timed)
     startup = startups[len(startups) // 2]
     gaps = np.concatenate([np.asarray(r[0]["gaps"], float) for r in runs])
+    # No gap at all: the window drew fewer than two frames in the probe (a machine loaded ~20 deep did, on a
+    # 3 s probe); the rows then say n/a (NaN: not met) rather than the bench stopping with a numpy error.
     p95 = float(np.percentile(gaps, 95)) if len(gaps) else float("nan")
+    longest = float(gaps.max()) if len(gaps) else float("nan")
     peak = max(r[0]["peak_rss_mb"] for r in runs)
     return [
         dict(
@@ -137,7 +140,7 @@ def run(sizes) -> list[dict]:
             target="<= 20",
             ok=p95 <= 20,
         ),
-        dict(section="scale", name="gallery scrolling frame gap max", value=float(gaps.max()), unit="ms"),
+        dict(section="scale", name="gallery scrolling frame gap max", value=longest, unit="ms"),
         dict(
             section="scale",
             name="GUI thread CPU per frame while scrolling (mean)",
