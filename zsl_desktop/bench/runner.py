@@ -15,7 +15,7 @@ import json
 import os
 import resource
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -50,6 +50,9 @@ class Sizes:
     full_recomputes: int = 20  # slider moves per method also timed with every column recomputed (a comparison)
     scale_full_recomputes: int | None = None  # the same at scale_images (None: full_recomputes)
     train_builtin: bool = True  # training rows on the built-in birds too (no target: for comparison)
+    # Hyper-parameters by method for the training rows; empty: each method's defaults, what users train with.
+    # The tests give narrow networks (the rows' code runs the same; the defaults' GSMFlow epoch is most of a test).
+    train_hparams: dict = field(default_factory=dict)
     train_untargeted: bool = True  # CUB training rows of methods with no official time (SGMA: no target)
     small: bool = False  # app section on the small built-in birds (tests; needs a checkpoint for them)
     scale_images: int = 100_000  # the scale section (bench/scale.py)
@@ -291,7 +294,9 @@ def bench_training(dataset, features, sizes: Sizes, label: str, methods=None, of
         cls = get_method(name)
         if (features.grid if cls.feature_kind == "grid" else features.pooled) is None:
             continue
-        method = build_method(dataset, features, TrainConfig(method=name))
+        method = build_method(
+            dataset, features, TrainConfig(method=name, hparams=dict(sizes.train_hparams.get(name, {})))
+        )
         data = train_data(dataset, features, dataset.splits["trainval"], dataset.seen_classes, "cpu", 0)
         stamps = [time.perf_counter()]
         for event in method.fit(data, Control(), sizes.train_epochs):
