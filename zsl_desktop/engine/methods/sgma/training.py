@@ -233,9 +233,11 @@ class SGMATraining:
         fixed features. The crop row stays 0 until crop heads train (encode_rows uses crops only then).
         Why centre (few seen classes only): the codes share a large mean, and its dot product with a class's
         attribute row is a per-class offset the seen-class softmax never corrects for unseen rows. Digit
-        stand-in (docs/small_data, 50 scans a class, 7 seen / 3 unseen), split A, seed 0, one thread, busy
-        machine: fold-mean validation H (best epoch) 59.0 -> 68.9 and validation ZSL (mean over epochs) 68.3
-        -> 77.9, the choice; on test, ZSL T1 33.3 -> 52.7, H 40.3 -> 47.1, AUSUC 22.5 -> 34.3. With 8+ seen
+        stand-in (docs/small_data, 50 scans a class, 7 seen / 3 unseen), seeds 0-2, one thread, busy machine.
+        The choice, on seen-class folds: fold-mean validation H (best epoch) A 59.0/59.1/59.0 -> 68.9/63.0/62.7,
+        B 48.9/51.9/56.5 -> 58.8/50.9/58.7; validation ZSL (mean over epochs) up on all six runs. On test:
+        ZSL T1 A 35.5 +- 2.0 -> 51.6 +- 9.7, B 34.7 +- 1.4 -> 39.8 +- 4.3; AUSUC A 23.9 -> 33.0, B 20.3 -> 24.3;
+        H A 36.0 +- 3.8 -> 40.4 +- 6.4 but B 33.8 +- 1.3 -> 27.4 +- 7.1 (U falls: gamma, not the model). With 8+ seen
         classes (CUB, the built-in birds) nothing changes: the mean stays 0."""
         self._net.eval()
         means = torch.zeros_like(self._code_mean)
