@@ -119,6 +119,7 @@ BAD_CLASSES = [
     (CLASSES_CSV.replace(",size\n", ",has_wing_color::red\n"), 1, "has_wing_color::red", "appears twice"),
     (CLASSES_CSV.replace("class,split", "name,split"), 1, "class", "must be 'class'"),
     (CLASSES_CSV.replace("cardinal,unseen", "cardinal,seen"), None, "split", "no unseen class"),
+    (CLASSES_CSV.replace("0.1,1.0,0.3", "0,0,0"), 4, "class", "'cardinal' has no attribute value above 0"),
 ]
 
 
@@ -130,6 +131,16 @@ def test_bad_classes_csv(tmp_path, text, line, column, words):
     assert words in str(err)
     if line is not None:
         assert f"line {line}" in str(err)
+
+
+def test_classes_with_the_same_attributes_up_to_scale_are_named_in_a_note(tmp_path):
+    same = CLASSES_CSV.replace("cardinal,unseen,0.1,1.0,0.3", "cardinal,unseen,0.4,1.6,0.4")  # 2 x robin's row
+    notes = load_folder(make_folder(tmp_path, classes_csv=same)).notes
+    assert [n for n in notes if "same attributes" in n] == [
+        "classes with the same attributes (up to scale), which no method can tell apart: 'robin' and 'cardinal'"
+    ]
+    (tmp_path / "distinct").mkdir()
+    assert not any("same attributes" in n for n in load_folder(make_folder(tmp_path / "distinct")).notes)
 
 
 def test_missing_class_folder(tmp_path):

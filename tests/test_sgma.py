@@ -19,6 +19,7 @@ from zsl_desktop.engine.methods.sgma.crops import (
 )
 from zsl_desktop.engine.feature_source import ImageAccess
 from zsl_desktop.engine.methods.base import (
+    FEW_SEEN_CLASSES,
     Cancelled,
     Control,
     EpochEnd,
@@ -526,3 +527,26 @@ def test_stream_kinds_index_the_heads():
     net = SGMA(info, HP)._net
     assert net.stream_ids(GLOBAL) == [0] and net.stream_ids(GRID) == [1, 2] and net.stream_ids(CROP) == [3, 4]
     assert net.heads.shape == (5, 16, 8) and net.centres.shape == (5, 6, 8)
+
+
+def test_few_seen_classes_centre_the_codes_on_the_training_rows():
+    info, data = _toy_problem()  # 4 seen classes: under FEW_SEEN_CLASSES, "auto" centres
+    m = SGMA(info, HP)
+    assert m._centres_codes(4) and not m._centres_codes(FEW_SEEN_CLASSES)  # CUB's 40, the birds' 40: no change
+    list(m.fit(data, Control(), epochs=3))
+    codes = m.encode(data.features.rows("grid", data.train_index))
+    scale = np.abs(codes).mean()
+    assert np.abs(codes.mean(0)).max() < 0.02 * scale  # the training rows' mean code is subtracted (float16 rows)
+    assert np.abs(m._code_mean[0].numpy()).max() > 0.1 * scale and (m._code_mean[1] == 0).all()  # no crops here
+    plain = SGMA(info, {**HP, "centre_codes": False})
+    list(plain.fit(data, Control(), epochs=3))
+    assert (plain._code_mean == 0).all()
+    x = data.features.rows("grid", np.arange(10))  # same training otherwise: codes differ by the mean only
+    np.testing.assert_allclose(m.encode(x), plain.encode(x) - m._code_mean[0].numpy(), rtol=1e-5, atol=1e-4)
+    other = SGMA(info, HP)
+    other.load_state_dict(_round_trip(m.state_dict()))
+    np.testing.assert_array_equal(other.encode(x), m.encode(x))
+    older = {k: v for k, v in m.state_dict().items() if k != "code_mean"}  # shipped models, older checkpoints
+    other.load_state_dict(older)
+    assert (other._code_mean == 0).all()  # uncentred, as before
+    np.testing.assert_allclose(other.encode(x), m.encode(x) + m._code_mean[0].numpy(), rtol=1e-5, atol=1e-4)

@@ -1,6 +1,7 @@
 """Write scikit-learn's bundled real handwritten digits (1,797 8x8 scans) as a ZSL Desktop folder-format dataset.
 
 usage: python docs/small_data/make_digits_folder.py OUT --unseen 2,5,8 [--size 64] [--per-class N] [--seed 0]
+       [--attributes counts|binary|zscore|percent]
 Needs scikit-learn (its bundled digits, no download); a developer tool, not a dependency of the app.
 A stand-in for issue 15's hidden folder-format digit set: real handwriting, 3 unseen classes known only by
 their attributes.
@@ -47,6 +48,12 @@ TABLE = {
     "nine": [1, 1, 0.5, 0, 0, 1, 0.5, 0.5, 1, 1, 0, 1, 0, 0],
 }
 NAMES = list(TABLE)
+ATTRIBUTE_FORMS = {  # other ways a user may write the same table (issue 15's hidden set may use any)
+    "counts": lambda m: m,
+    "binary": lambda m: (m >= 0.5).astype(np.float64),
+    "zscore": lambda m: (m - m.mean(0)) / m.std(0),
+    "percent": lambda m: m * 100.0 / m.max(0),
+}
 
 
 def main():
@@ -57,6 +64,13 @@ def main():
     parser.add_argument("--per-class", type=int, default=0, help="keep only N images per class (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply attribute values (e.g. 100)")
+    parser.add_argument(
+        "--attributes",
+        default="counts",
+        choices=sorted(ATTRIBUTE_FORMS),
+        help="how classes.csv writes the table: counts (as above), binary (>= 0.5 -> 1), zscore (each column "
+        "standardised over the 10 classes: continuous, signed), percent (each column as % of its maximum)",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     unseen = {int(d) for d in args.unseen.split(",")}
@@ -66,8 +80,9 @@ def main():
     with open(out / "classes.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["class", "split", *[a[0] for a in ATTRIBUTES]])
+        table = ATTRIBUTE_FORMS[args.attributes](np.array([TABLE[n] for n in NAMES], np.float64))
         for d, name in enumerate(NAMES):
-            w.writerow([name, "unseen" if d in unseen else "seen", *[f"{v * args.scale:g}" for v in TABLE[name]]])
+            w.writerow([name, "unseen" if d in unseen else "seen", *[f"{v * args.scale:.4g}" for v in table[d]]])
     with open(out / "attributes.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["attribute", "group", "description"])

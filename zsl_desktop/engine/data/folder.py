@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .class_checks import check_rows_describe_classes, indistinct_class_notes
 from .model import SPLIT_NAMES, Attribute, Dataset, DatasetError, split_from_classes
 from .textfiles import convert, read_csv
 
@@ -33,7 +34,9 @@ def load_folder(root) -> Dataset:
     classes_path = root / "classes.csv"
     names, is_unseen, matrix, class_lines, attribute_names = _read_classes(classes_path)
     attributes = _read_attributes(root / "attributes.csv", attribute_names)
+    check_rows_describe_classes(classes_path, names, class_lines, matrix)
     image_paths, labels, notes = _list_images(root / "images", names, is_unseen, class_lines, classes_path)
+    notes += indistinct_class_notes(names, matrix)
     unseen = np.flatnonzero(is_unseen).astype(np.int64)
     if (root / "splits.csv").exists():
         splits, split_notes = _read_splits(root / "splits.csv", image_paths, labels, is_unseen, names)

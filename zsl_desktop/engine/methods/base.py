@@ -35,6 +35,10 @@ from zsl_desktop.engine.feature_source import FeatureSource as FeatureSource
 from zsl_desktop.engine.live_page import ColumnChange
 from zsl_desktop.engine.sharding import Shards
 
+# Under this many seen classes a method may switch to its small-data recipe ("auto" hyper-parameters:
+# MSDN's gamma_transfer, SGMA's centre_codes); CUB (40+) and the built-in birds (40) are above it.
+FEW_SEEN_CLASSES = 8
+
 
 @dataclass
 class TrainData:

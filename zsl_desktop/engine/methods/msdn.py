@@ -121,11 +121,21 @@ import torch.nn.functional as F
 from zsl_desktop.engine.data.word_vectors import attribute_vectors
 from zsl_desktop.engine.precision import training_dtype
 
-from .base import Control, EpochEnd, Explanation, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
+from .base import (
+    FEW_SEEN_CLASSES,
+    Control,
+    EpochEnd,
+    Explanation,
+    Method,
+    ModelInfo,
+    Step,
+    TrainData,
+    move_optimizer_state,
+    register,
+)
 
 PARAMETER_NAMES = ("V", "W_1", "W_2", "W_1_1", "W_2_1")
 DISTILL_FORMS = ("code", "paper")
-FEW_SEEN_CLASSES = 8  # fewer seen classes: the final gamma from held-back images, not the folds' (docstring)
 
 
 # -- losses (pure functions, tested one by one) ------------------------------------------
