@@ -275,3 +275,38 @@ def test_nearest_class_mean_accuracy():
     synth_labels = np.array([0, 1, 1, 1])
     assert nearest_class_mean_accuracy(synth, synth_labels, real, labels, per_class=False) == 0.5
     assert nearest_class_mean_accuracy(synth, synth_labels, real, labels) == pytest.approx((1 + 1 / 3) / 2)
+
+
+def _softmax_problem():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(60, 5)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 3, 60))
+    return x, y
+
+
+def _fit_small(x, y, epochs=20, **kwargs):
+    return fit_softmax(x, y, 3, epochs, 16, 1e-2, 0.5, torch.Generator().manual_seed(0), **kwargs)
+
+
+def test_softmax_weight_averaging_is_the_mean_of_the_last_epochs_weights():
+    """average_last k returns the mean of the weights after epochs E-k+1..E: the same trajectory stopped there."""
+    x, y = _softmax_problem()
+    plain, off, last_one = _fit_small(x, y), _fit_small(x, y, average_last=0), _fit_small(x, y, average_last=1)
+    assert torch.equal(plain[0], off[0]) and torch.equal(plain[1], off[1])
+    assert torch.equal(plain[0], last_one[0]) and torch.equal(plain[1], last_one[1])
+    averaged = _fit_small(x, y, average_last=3)
+    stops = [_fit_small(x, y, epochs=e) for e in (18, 19, 20)]
+    torch.testing.assert_close(averaged[0], sum(w for w, _ in stops) / 3)
+    torch.testing.assert_close(averaged[1], sum(b for _, b in stops) / 3)
+    assert not torch.equal(averaged[0], plain[0])
+
+
+def test_softmax_label_smoothing_makes_the_classifier_less_certain():
+    x, y = _softmax_problem()
+    plain, off, smoothed = _fit_small(x, y), _fit_small(x, y, label_smoothing=0.0), _fit_small(x, y, label_smoothing=0.3)
+    assert torch.equal(plain[0], off[0]) and torch.equal(plain[1], off[1])
+
+    def certainty(wb):
+        return torch.softmax(x @ wb[0].t() + wb[1], 1).max(1).values.mean()
+
+    assert certainty(smoothed) < certainty(plain) - 0.02
