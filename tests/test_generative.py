@@ -303,7 +303,11 @@ def test_softmax_weight_averaging_is_the_mean_of_the_last_epochs_weights():
 
 def test_softmax_label_smoothing_makes_the_classifier_less_certain():
     x, y = _softmax_problem()
-    plain, off, smoothed = _fit_small(x, y), _fit_small(x, y, label_smoothing=0.0), _fit_small(x, y, label_smoothing=0.3)
+    plain, off, smoothed = (
+        _fit_small(x, y),
+        _fit_small(x, y, label_smoothing=0.0),
+        _fit_small(x, y, label_smoothing=0.3),
+    )
     assert torch.equal(plain[0], off[0]) and torch.equal(plain[1], off[1])
 
     def certainty(wb):
