@@ -91,15 +91,10 @@ def fit_softmax(
     generator: torch.Generator | None = None,
     check=None,
     weight_decay: float = 0.0,
-    label_smoothing: float = 0.0,
-    average_last: int = 0,
 ):
     """Linear softmax classifier -> (weight [K, d], bias [K]); ``check`` is called every batch (cancel).
 
     ``weight_decay``: Adam's L2 term (0, the default, is Adam without it, bit for bit).
-    ``label_smoothing``: the cross-entropy's target smoothing (0: plain cross-entropy).
-    ``average_last`` k > 0: the weights returned are the mean of the weights after each of the last k epochs
-    (stochastic weight averaging; still one linear layer, so scoring costs the same); 0: the last weights.
 
     Under torchrun every rank trains the whole classifier (the same one): its steps are so small that
     an all-reduce per step cost more than the step (CUB-sized, 2 gloo ranks: 1.9 CPU s per rank against
@@ -111,25 +106,16 @@ def fit_softmax(
     bias = torch.zeros(num_classes, device=x.device, requires_grad=True)
     optimizer = torch.optim.Adam([weight, bias], lr=lr, betas=(beta1, 0.999), weight_decay=float(weight_decay))
     batch_size = max(1, int(batch_size))
-    epochs, average_last = int(epochs), int(average_last)
-    weight_sum, bias_sum, averaged = torch.zeros_like(weight), torch.zeros_like(bias), 0
-    for epoch in range(epochs):
+    for _ in range(int(epochs)):
         order = torch.randperm(n, generator=generator).to(x.device)
         for first in range(0, n, batch_size):
             if check is not None:
                 check()
             pick = order[first : first + batch_size]
-            loss = F.cross_entropy(F.linear(x[pick], weight, bias), y[pick], label_smoothing=float(label_smoothing))
+            loss = F.cross_entropy(F.linear(x[pick], weight, bias), y[pick])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        if 0 < average_last and epoch >= epochs - average_last:
-            with torch.no_grad():
-                weight_sum += weight
-                bias_sum += bias
-            averaged += 1
-    if averaged:
-        return weight_sum / averaged, bias_sum / averaged
     return weight.detach(), bias.detach()
 
 
@@ -373,8 +359,7 @@ def fit_head(scaler, x, y, class_rows, prototypes, real_mean, directions, hp: di
     ``class_rows``; ``prototypes`` [K, D] scaled. The code basis spans the
     prototypes, the real feature mean and ``directions`` (top principal
     directions of the real features; an identity matrix keeps the full space).
-    hp: cls_epochs, cls_batch, cls_lr, cls_beta1 and optionally cls_weight_decay, cls_label_smoothing and
-    cls_average_last (default 0: off; see ``fit_softmax``).
+    hp: cls_epochs, cls_batch, cls_lr, cls_beta1 and optionally cls_weight_decay (default 0).
     """
     basis = code_basis([prototypes, real_mean.reshape(1, -1), directions])
     return refit_head(GZSLHead.empty(scaler, basis), x @ basis, y, class_rows, prototypes, hp, generator, check)
@@ -395,8 +380,6 @@ def refit_head(
         generator,
         check,
         hp.get("cls_weight_decay", 0.0),
-        hp.get("cls_label_smoothing", 0.0),
-        hp.get("cls_average_last", 0),
     )
     sample = torch.randperm(len(codes), generator=generator)[:2048]
     return GZSLHead.build(head.scaler, head.basis, class_rows, weight, bias, prototypes, codes[sample])

@@ -246,15 +246,7 @@ MINING_HPARAMS = (
     "entropy_weight",
     "mse_weight",
 )
-HEAD_HPARAMS = (
-    "cls_epochs",
-    "cls_batch",
-    "cls_lr",
-    "cls_beta1",
-    "cls_weight_decay",
-    "cls_label_smoothing",
-    "cls_average_last",
-)
+HEAD_HPARAMS = ("cls_epochs", "cls_batch", "cls_lr", "cls_beta1", "cls_weight_decay")
 
 
 @register
@@ -298,8 +290,6 @@ class GSMFlow(Method):
         "cls_lr": 1e-2,
         "cls_beta1": 0.5,
         "cls_weight_decay": 1e-4,  # the final classifier's Adam L2 term (0: plain Adam, as released)
-        "cls_label_smoothing": 0.0,  # the final classifier's label smoothing (0: plain cross-entropy, as released)
-        "cls_average_last": 0,  # k: the final classifier is the mean of its weights after its last k epochs (SWA)
         "seen_synth": 100,  # synthetic rows per seen class added to its real ones in the final classifier
         "synth_temperature": 1.0,  # scale of the base noise z for the classifier's synthetic rows
         "code_pca": 128,
