@@ -290,6 +290,7 @@ class GSMFlow(Method):
         "cls_lr": 1e-2,
         "cls_beta1": 0.5,
         "cls_weight_decay": 1e-4,  # the final classifier's Adam L2 term (0: plain Adam, as released)
+        "cls_real_repeat": 1,  # each real seen row enters the final classifier this many times (released: 1)
         "seen_synth": 100,  # synthetic rows per seen class added to its real ones in the final classifier
         "synth_temperature": 1.0,  # scale of the base noise z for the classifier's synthetic rows
         "code_pca": 128,
@@ -508,12 +509,17 @@ class GSMFlow(Method):
             synth = torch.cat((synth.reshape(len(unseen), n_synth, -1), self._member_rows.to(synth).float()), 1)
             n_synth, synth = synth.shape[1], synth.reshape(-1, xs.shape[1])
         prototypes = self._flow.prototypes(self._gsm(attributes))
-        x = torch.cat((xs, synth))
-        labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
+        repeat = self._real_repeat()
+        x = torch.cat((xs.repeat(repeat, 1), synth))
+        labels = torch.cat((y.repeat(repeat), unseen.repeat_interleave(n_synth)))
         x, labels = self._with_seen_synth(x, labels, attributes, torch.unique(y), g, shards)
         hp = {k: self._hp(k) for k in HEAD_HPARAMS}
         with torch.enable_grad():
             return fit_head(self._scaler, x, labels, raw, prototypes, xs.mean(0), directions, hp, g, check)
+
+    def _real_repeat(self) -> int:
+        """``cls_real_repeat``: how many times each real seen row enters the final classifier's training set."""
+        return max(1, int(self._hp("cls_real_repeat")))
 
     @torch.no_grad()
     def _classifier_rows(self, attributes, per_class: int, g, shards=None) -> torch.Tensor:
@@ -624,8 +630,9 @@ class GSMFlow(Method):
         covered = np.zeros(len(rows), dtype=bool)
         if seen_features is not None:
             seen_labels = np.asarray(seen_labels, dtype=np.int64)
-            codes.append(torch.from_numpy(head.encode(torch.as_tensor(seen_features, dtype=torch.float32))))
-            labels.append(torch.from_numpy(seen_labels))
+            real_codes = torch.from_numpy(head.encode(torch.as_tensor(seen_features, dtype=torch.float32)))
+            codes.append(real_codes.repeat(self._real_repeat(), 1))  # as in training: cls_real_repeat copies
+            labels.append(torch.from_numpy(seen_labels).repeat(self._real_repeat()))
             covered[np.unique(seen_labels)] = True
         rest = np.nonzero(~covered)[0]
         n_synth = self._hp("n_synth")
