@@ -602,7 +602,7 @@ def test_seen_synth_adds_synthetic_rows_to_each_seen_class_in_the_classifier_and
     monkeypatch.setattr(gsm_module, "refit_head", spy(real_refit))
     data, features, labels = _data()
     for extra in (0, 7):
-        m = _method({"mining": False, "seen_synth": extra})
+        m = _method({"mining": False, "seen_synth": extra, "cls_real_repeat": 1})
         _fit(m, data, 2)
         m.encode(torch.from_numpy(features[:3]))  # builds the classifier
     plain, augmented = seen_counts[-2], seen_counts[-1]
