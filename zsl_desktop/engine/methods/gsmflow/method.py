@@ -73,8 +73,8 @@ losses match ours to 1.5e-10 at step 0 with copied weights, ``parity_step0.py``)
   for 30 epochs (60 since session 6, real rows 3 times: see below) at lr 1e-2, batch 600,
   on real seen + ``n_synth`` = 600 synthetic features per unseen class (MM'21 CUB: all dimensions,
   30 epochs at 1e-2, batch 3000, 600 per class, and the best of its 30 epochs kept on the test set).
-  600 rows / 30 epochs against the earlier 300 / 60, CUB subset, 3-fold validation selection, seeds 0 / 1 / 2: test H 55.9 /
-  56.5 / 53.8 against 53.6 / 53.9 / 49.7 (mean 55.4 +- 1.4 vs 52.4 +- 2.3), AUSUC 44.8 +- 0.6
+  600 rows / 30 epochs against the earlier 300 / 60, CUB subset, 3-fold validation selection, seeds 0 / 1 / 2:
+  test H 55.9 / 56.5 / 53.8 against 53.6 / 53.9 / 49.7 (mean 55.4 +- 1.4 vs 52.4 +- 2.3), AUSUC 44.8 +- 0.6
   vs 41.3 +- 1.8, ZSL T1 68.3 +- 2.3 vs 63.2 +- 2.3; the chosen validation H rose too (63.0 /
   59.2 / 57.0 vs 61.8 / 58.4 / 55.5); built-in birds, seed 0: H 74.9, AUSUC 63.6 (the
   earlier shipped model, one fold: 74.8 / 62.8). Tried on one flow (seed 0, fold 1, epoch 8, validation
