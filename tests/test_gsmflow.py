@@ -204,7 +204,9 @@ def test_a_resume_state_saved_after_the_last_epoch_scores():
     _assert_scores_alike(resumed, method, features, data.class_attributes)
 
 
-@pytest.mark.parametrize("options", [{}, {"seen_synth": 5, "synth_temperature": 1.2, "cls_weight_decay": 1e-4}])
+@pytest.mark.parametrize(
+    "options", [{}, {"seen_synth": 5, "synth_temperature": 1.2, "cls_weight_decay": 1e-4, "cls_real_repeat": 3}]
+)
 def test_resume_continues_exactly(options):
     """The trainer saves a resume state after each epoch; continuing from it repeats the uninterrupted run
     (also with the final classifier's options, whose draws come from the epoch's seeded generator)."""
@@ -600,7 +602,7 @@ def test_seen_synth_adds_synthetic_rows_to_each_seen_class_in_the_classifier_and
     monkeypatch.setattr(gsm_module, "refit_head", spy(real_refit))
     data, features, labels = _data()
     for extra in (0, 7):
-        m = _method({"mining": False, "seen_synth": extra})
+        m = _method({"mining": False, "seen_synth": extra, "cls_real_repeat": 1})
         _fit(m, data, 2)
         m.encode(torch.from_numpy(features[:3]))  # builds the classifier
     plain, augmented = seen_counts[-2], seen_counts[-1]
@@ -643,3 +645,31 @@ def test_the_classifier_weight_decay_shrinks_its_weights_and_zero_is_plain_adam(
     plain, zero, decayed = fit(), fit(weight_decay=0.0), fit(weight_decay=0.5)
     assert torch.equal(plain[0], zero[0]) and torch.equal(plain[1], zero[1])
     assert decayed[0].norm() < 0.9 * plain[0].norm()
+
+
+def test_cls_real_repeat_enters_each_real_seen_row_k_times_in_the_classifier_and_its_refit(monkeypatch):
+    """cls_real_repeat k: the final classifier (and a refit with real features) sees every real seen row k times;
+    the synthetic rows are unchanged."""
+    import zsl_desktop.engine.methods.gsmflow.method as gsm_module
+
+    seen_counts = []
+
+    def spy(fit):
+        def wrapped(*args, **kwargs):
+            seen_counts.append(np.bincount(args[2].numpy(), minlength=K).tolist())  # (.., x or codes, labels, ..)
+            return fit(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(gsm_module, "fit_head", spy(gsm_module.fit_head))
+    monkeypatch.setattr(gsm_module, "refit_head", spy(gsm_module.refit_head))
+    data, features, labels = _data()
+    m = _method({"mining": False, "seen_synth": 5, "cls_real_repeat": 3})
+    _fit(m, data, 2)
+    m.encode(torch.from_numpy(features[:3]))  # builds the classifier
+    real = np.bincount(data.train_labels, minlength=K)
+    assert seen_counts[-1][:4] == (3 * real[:4] + 5).tolist()
+    assert seen_counts[-1][4:] == [TINY["n_synth"]] * 2
+    m.refit_classifier(data.class_attributes, seen_features=features[labels < 2], seen_labels=labels[labels < 2])
+    real_given = np.bincount(labels[labels < 2], minlength=K)
+    assert seen_counts[-1][:2] == (3 * real_given[:2] + 5).tolist() and seen_counts[-1][2:] == [TINY["n_synth"]] * 4
