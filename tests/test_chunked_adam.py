@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from zsl_desktop.engine.methods.chunked_adam import CHUNK, ChunkedAdam
+from zsl_desktop.engine.methods.chunked_adam import CHUNK, ChunkedAdam, FusedCpuAdam
 
 # Odd sizes: a tail shorter than a vector, a tensor spanning two chunks with a ragged end, a scalar.
 SHAPES = [(7, 13), (1001,), (CHUNK + 4099,), (3, 40, 31), ()]
@@ -73,3 +73,31 @@ def test_what_it_does_not_cover_goes_to_adam():
         adam.step()
         chunked.step()
     assert torch.equal(a, b)
+
+
+def test_fused_cpu_adam_follows_adam_within_rounding():
+    """FusedCpuAdam runs torch's fused kernel: Adam's steps up to float32 rounding, not bit for bit."""
+    kw = dict(lr=1e-3, betas=(0.5, 0.999), weight_decay=3e-5)
+    reference = _run(lambda ps, **k: torch.optim.Adam(ps, foreach=True, **k), 6, skip_grad_of=1, **kw)
+    with torch.profiler.profile() as trace:
+        fused = _run(FusedCpuAdam, 6, skip_grad_of=1, **kw)
+    assert any("_fused_adam" in event.name for event in trace.events())
+    for p, q in zip(reference[0], fused[0]):
+        torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-7)
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            torch.testing.assert_close(fused[1].state[q][key], reference[1].state[p][key], rtol=1e-5, atol=1e-9)
+    assert all(not group["fused"] and group["foreach"] for group in fused[1].state_dict()["param_groups"])
+
+
+def test_fused_cpu_adam_hands_what_it_cannot_fuse_to_adam():
+    """amsgrad has no chunked step: the very same steps as Adam(foreach=True)."""
+    kw = dict(lr=1e-3, weight_decay=1e-4)
+    reference = _run(lambda ps, **k: torch.optim.Adam(ps, foreach=True, amsgrad=True, **k), 3, **kw)
+
+    def amsgrad(params, **k):
+        optimizer = FusedCpuAdam(params, **k)
+        optimizer.param_groups[0]["amsgrad"] = True
+        return optimizer
+
+    fallback = _run(amsgrad, 3, **kw)
+    _assert_same(*reference, *fallback)

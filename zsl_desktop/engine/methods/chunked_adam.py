@@ -112,3 +112,31 @@ class ChunkedAdam(torch.optim.Adam):
             denom.div_(bias_correction2_sqrt)
             denom.add_(eps)
             param.addcdiv_(exp_avg, denom, value=step_size)
+
+
+class FusedCpuAdam(ChunkedAdam):
+    """Adam whose CPU step is torch's fused kernel (``Adam(fused=True)``): one pass over the weights.
+
+    Why: ``ChunkedAdam`` still dispatches eight ATen operations per 32,704-element chunk (about 1,700
+    a step for GSMFlow's 7 M weights); the fused kernel reads each weight, gradient and moment once
+    and writes them once. Measured on GSMFlow's 7 M weights (one thread, CPU time of 10 steps, best of
+    five, busy 2-core Xeon): 11 ms per step against 32 ms for ``ChunkedAdam`` and 68 ms for
+    ``foreach=True``. It rounds differently (weights ~1e-9 apart after a few steps), so a run is no
+    longer bit-identical to one with ``ChunkedAdam``; GSMFlow adopted it after an end-to-end check
+    (its docstring). Where the chunked step would not run (a GPU, amsgrad, ...) this is
+    ``ChunkedAdam``, i.e. ``Adam(foreach=True)``; the state and ``state_dict`` stay Adam's, with
+    ``fused`` False in the saved groups, so checkpoints move freely between the three.
+    """
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        if not self._chunkable():
+            return super().step(closure)
+        saved = [(group["foreach"], group["fused"]) for group in self.param_groups]
+        for group in self.param_groups:  # for this step only: torch's CPU kernel, same state tensors
+            group["foreach"], group["fused"] = False, True
+        try:
+            return torch.optim.Adam.step(self, closure)
+        finally:
+            for group, (foreach, fused) in zip(self.param_groups, saved):
+                group["foreach"], group["fused"] = foreach, fused
