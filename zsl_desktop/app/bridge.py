@@ -36,11 +36,10 @@ from zsl_desktop.app.workers import (
     ShortJobRunner,
     ThumbnailLoader,
 )
-from zsl_desktop.engine.methods.base import Control
-from zsl_desktop.engine.session import NoModel
-from zsl_desktop.engine.session.opening import DatasetSpec, open_session
+from zsl_desktop.engine.events import Control
 from zsl_desktop.engine.session.previews import load_image
 from zsl_desktop.engine.session.refining import refine_draft
+from zsl_desktop.engine.session.spec import DatasetSpec
 from zsl_desktop.engine.session.results import (
     DatasetReady,
     FeaturesReady,
@@ -155,6 +154,8 @@ class EngineBridge(QObject):
         gate = threading.Event() if warm_up_after_predictions else None
         self._first_live = gate
         spec = replace(spec, generation=self.generation + 1, warm_up_after=gate)  # a first launch uses two
+        from zsl_desktop.engine.session.opening import open_session  # torch: after the window is up (issue #19)
+
         return self._start_long("open", f"Opening {spec.title}", partial(open_session, spec))
 
     def load_checkpoint(self, path) -> bool:
@@ -253,6 +254,8 @@ class EngineBridge(QObject):
 
         def run(ticket):
             if session is None:
+                from zsl_desktop.engine.session import NoModel
+
                 raise NoModel("open a dataset first")
             return command(session, ticket)
 

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from zsl_desktop.app.panels.predictions import softmax
 from zsl_desktop.engine.evaluation import calibrate, gallery_predictions
-from zsl_desktop.engine.real_birds import cub_attribute_names
+from zsl_desktop.engine.cub_species import cub_attribute_names
 from zsl_desktop.engine.session.class_set import saved_classes, with_draft
 from zsl_desktop.engine.session.results import (
     AllScores,

@@ -40,7 +40,7 @@ from zsl_desktop.app.panels.image_view import ImageViewPanel
 from zsl_desktop.app.panels.predictions import PredictionsPanel
 from zsl_desktop.app.panels.training import TrainingPanel
 from zsl_desktop.app.refinement import Refiner
-from zsl_desktop.engine.session.opening import DatasetSpec
+from zsl_desktop.engine.session.spec import DatasetSpec
 from zsl_desktop.engine.session.results import JobFailed, Progress
 from zsl_desktop.app.settings import Settings
 from zsl_desktop.app.widgets.messages import show_warning
@@ -90,7 +90,7 @@ class MainWindow(WindowActions, QMainWindow):
         self.image_view = ImageViewPanel()
         self.predictions = PredictionsPanel()
         self.editor = ClassEditorPanel(self.store)
-        self.training = TrainingPanel(lazy_plots=True)
+        self.training = TrainingPanel(lazy_plots=True, lazy_methods=True)
         self.features = FeatureViewPanel(lazy_plot=True)
         self._plots_due = False
         self.controller = Controller(

@@ -58,6 +58,7 @@ from zsl_desktop.engine.backbones import load_backbone, preprocess, spec_for, st
 from zsl_desktop.engine.events import prefetch, run_to_end
 from zsl_desktop.engine.extraction import BackboneRunner, ExtractionCancelled, default_device
 from zsl_desktop.engine.feature_source import FeatureSource, ImageAccess, release_pages
+from zsl_desktop.engine.flip_modes import FLIP_MODES as FLIP_MODES
 from zsl_desktop.engine.image_stamps import SOURCES_FILE, changed_rows, image_stamps, read_sources, write_sources
 from zsl_desktop.engine.images import describe, open_image
 from zsl_desktop.engine.userfiles import check_writable
@@ -77,7 +78,6 @@ class ExtractProgress:
 
 
 MIRRORED_SUFFIX = "-hflip"
-FLIP_MODES = ("none", "train", "tta", "both")  # mirrored images as extra training rows, as a test view, both
 
 
 def store_key(dataset: Dataset, backbone: str, input_size: int, mirrored: bool = False) -> str:
