@@ -20,6 +20,7 @@ BUILD_THE_WINDOW = textwrap.dedent(
     from PySide6.QtWidgets import QApplication
     from zsl_desktop.app import theme
     from zsl_desktop.app.main_window import MainWindow
+    from zsl_desktop.engine.session import snapshot  # what a start-up reads kept predictions with
     app = QApplication(["zsl-desktop-test"])
     theme.apply(app)
     window = MainWindow(freeze_gc=True)

@@ -163,7 +163,7 @@ def _forget_rows(folder: Path, dataset: Dataset, manifest: dict, rows: np.ndarra
     paths = dataset.image_paths or ()
     names = {paths[int(i)] for i in rows}
     failed = {k: v for k, v in manifest.get("failed", {}).items() if k not in names}
-    for cache in folder.glob("codes-*.npy"):  # model codes of the old features
+    for cache in [*folder.glob("codes-*.npy"), *folder.glob("predictions-*.npz")]:  # codes, scores of the old features
         cache.unlink(missing_ok=True)
     for crops in folder.glob("sgma-crops-*"):  # crop features of the old pixels
         shutil.rmtree(crops, ignore_errors=True)
