@@ -56,6 +56,14 @@ from zsl_desktop.engine.session.results import (
 LIVE_BRIDGES: "weakref.WeakSet[EngineBridge]" = weakref.WeakSet()  # tests check that all their threads stopped
 
 
+def open_on_the_job_thread(spec: DatasetSpec, control, emit_event):
+    """``opening.open_session``, imported once the job runs: it brings torch (~2 s of CPU), which the GUI thread
+    must not wait for (issue #19); a generator, so even the import happens on the long job's thread."""
+    from zsl_desktop.engine.session.opening import open_session
+
+    yield from open_session(spec, control, emit_event)
+
+
 class EngineBridge(QObject):
     """Commands in (plain method calls), results out (one signal per kind, carrying plain data)."""
 
@@ -154,9 +162,7 @@ class EngineBridge(QObject):
         gate = threading.Event() if warm_up_after_predictions else None
         self._first_live = gate
         spec = replace(spec, generation=self.generation + 1, warm_up_after=gate)  # a first launch uses two
-        from zsl_desktop.engine.session.opening import open_session  # torch: after the window is up (issue #19)
-
-        return self._start_long("open", f"Opening {spec.title}", partial(open_session, spec))
+        return self._start_long("open", f"Opening {spec.title}", partial(open_on_the_job_thread, spec))
 
     def load_checkpoint(self, path) -> bool:
         if self.session is None:
