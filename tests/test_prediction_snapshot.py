@@ -145,3 +145,32 @@ def test_scores_that_do_not_match_the_classes_are_not_written(store):
     folder, _ = store
     with pytest.raises(ValueError):
         write_snapshot(folder / "x.npz", "k", np.zeros((N_ITEMS, 2), np.float32), classes())
+
+
+def test_find_snapshot_finds_either_flip_mode_and_only_a_current_one(store):
+    from zsl_desktop.engine.session.snapshot import find_snapshot
+
+    folder, checkpoint = store
+    digest = file_digest(checkpoint)
+    scores = np.ones((N_ITEMS, 3), np.float32)
+    tta_key = snapshot_key(digest, folder, classes(), tta=True)
+    assert write_snapshot(snapshot_path(tta_key, folder), tta_key, scores, classes(), model_gamma=0.7)
+    found = find_snapshot(digest, folder, classes(), N_ITEMS)
+    assert found is not None and found.key == tta_key and found.model_gamma == pytest.approx(0.7)
+    assert find_snapshot(digest, folder, classes("my bird"), N_ITEMS) is None  # other classes
+    assert find_snapshot("0" * 64, folder, classes(), N_ITEMS) is None  # another checkpoint
+    assert find_snapshot(digest, None, classes(), N_ITEMS) is None  # a store not known without torch
+
+
+def test_the_keeper_writes_a_model_files_scores_once_per_key_and_none_without_a_file(store):
+    from zsl_desktop.engine.session.snapshot import SnapshotKeeper, find_snapshot
+
+    folder, checkpoint = store
+    keeper = SnapshotKeeper()
+    scores = np.arange(N_ITEMS * 3, dtype=np.float32).reshape(N_ITEMS, 3)
+    assert keeper.keep(folder, classes(), False, scores, 0.0) is None  # an injected or trained model: no file
+    keeper.model_from(file_digest(checkpoint))
+    path = keeper.keep(folder, classes(), False, scores, 0.25)
+    assert path is not None and path.is_file()
+    assert keeper.keep(folder, classes(), False, scores, 0.25) is None  # this key is written already
+    np.testing.assert_array_equal(find_snapshot(file_digest(checkpoint), folder, classes(), N_ITEMS).scores, scores)

@@ -61,6 +61,7 @@ from zsl_desktop.engine.feature_source import FeatureSource, ImageAccess, releas
 from zsl_desktop.engine.flip_modes import FLIP_MODES as FLIP_MODES
 from zsl_desktop.engine.image_stamps import SOURCES_FILE, changed_rows, image_stamps, read_sources, write_sources
 from zsl_desktop.engine.images import describe, open_image
+from zsl_desktop.engine.store_names import store_key_with
 from zsl_desktop.engine.userfiles import check_writable
 
 log = logging.getLogger(__name__)
@@ -77,16 +78,9 @@ class ExtractProgress:
     message: str = ""
 
 
-MIRRORED_SUFFIX = "-hflip"
-
-
 def store_key(dataset: Dataset, backbone: str, input_size: int, mirrored: bool = False) -> str:
     """``<dataset>-<fingerprint>-<backbone>-<input size>[-hflip]``: one store per way of making features."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in dataset.name)[:80]
-    while len(safe.encode()) > 80:  # a folder name stops at 255 bytes
-        safe = safe[:-1]
-    backbone = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in store_name(backbone))[:100]
-    return f"{safe}-{dataset.fingerprint}-{backbone}-{input_size}" + (MIRRORED_SUFFIX if mirrored else "")
+    return store_key_with(dataset, store_name(backbone), input_size, mirrored)
 
 
 def flips_need_mirrored(flips: str) -> bool:

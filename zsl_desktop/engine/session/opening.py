@@ -16,6 +16,7 @@ from zsl_desktop.engine.checkpoints import CheckpointError
 from zsl_desktop.engine.data import load_builtin, load_dataset
 from zsl_desktop.engine.data.builtin_birds import is_generated
 from zsl_desktop.engine.paths import builtin_dataset_dir
+from zsl_desktop.engine.session.before_torch import model_candidates
 from zsl_desktop.engine.session.facade import Session, encoding_progress
 from zsl_desktop.engine.session.first_launch import draw_first_launch
 from zsl_desktop.engine.session.results import DatasetReady, FeaturesReady, Notice, Progress
@@ -169,13 +170,6 @@ def wait_for_gate(gate, control, limit: float = WARM_UP_WAIT_S) -> bool:
         if control.cancelled or time.monotonic() > deadline:
             break
     return not control.cancelled
-
-
-def model_candidates(spec: DatasetSpec, dataset) -> list:
-    """The checkpoint files an opening tries, in order: the user's last model for this dataset, then the spec's."""
-    remembered = [p for fp, p in spec.remembered if fp == dataset.fingerprint]
-    ordered = remembered + [p for p in spec.checkpoints if str(p) not in remembered]
-    return [p for p in ordered if Path(p).exists()]
 
 
 def numbered_all(events, plan: list):

@@ -31,8 +31,9 @@ from zsl_desktop.engine.atomic import atomic_write_bytes
 from zsl_desktop.engine.session.results import ClassSet
 from zsl_desktop.engine.userfiles import UserFileError, read_bytes
 
-FORMAT = 1  # bump when the content changes meaning: every older snapshot then reads as stale
+FORMAT = 2  # bump when the content changes meaning: every older snapshot then reads as stale
 PREFIX = "predictions-"
+FIELDS = ("format", "key", "digest", "scores", "class_names", "class_kinds", "model_gamma")
 STORE_FILES = {"manifest.json": "json", "done.u8": "table"}  # the store's state (gate kinds): which rows hold what
 
 
@@ -44,6 +45,7 @@ class PredictionSnapshot:
     scores: np.ndarray
     class_names: tuple[str, ...]
     class_kinds: tuple[str, ...]
+    model_gamma: float = 0.0  # the model's calibration (its header's γ), for the panels before the model loads
 
 
 def file_digest(path) -> str | None:
@@ -80,7 +82,7 @@ def scores_digest(scores: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(scores, dtype=np.float32).tobytes()).hexdigest()
 
 
-def write_snapshot(path, key: str, scores: np.ndarray, classes: ClassSet) -> bool:
+def write_snapshot(path, key: str, scores: np.ndarray, classes: ClassSet, model_gamma: float = 0.0) -> bool:
     """Keep ``scores`` [N, C] of ``classes`` under ``key``; False when it could not be written (it only costs time)."""
     scores = np.ascontiguousarray(scores, dtype=np.float32)
     if scores.ndim != 2 or scores.shape[1] != len(classes.names):
@@ -94,6 +96,7 @@ def write_snapshot(path, key: str, scores: np.ndarray, classes: ClassSet) -> boo
         scores=scores,
         class_names=np.array(classes.names, dtype=str),
         class_kinds=np.array(classes.kinds, dtype=str),
+        model_gamma=np.array(float(model_gamma), np.float64),
     )
     try:
         atomic_write_bytes(path, buffer.getvalue())
@@ -109,7 +112,7 @@ def read_snapshot(path, key: str | None, num_items: int) -> PredictionSnapshot |
     try:
         data = read_bytes(path, "predictions")
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            fields = {name: npz[name] for name in ("format", "key", "digest", "scores", "class_names", "class_kinds")}
+            fields = {name: npz[name] for name in FIELDS}
     except Exception:  # noqa: BLE001 - missing, truncated or damaged in any way: no snapshot, never an error
         return None
     scores = fields["scores"]
@@ -122,4 +125,41 @@ def read_snapshot(path, key: str | None, num_items: int) -> PredictionSnapshot |
         and len(kinds) == len(names)
         and str(fields["digest"]) == scores_digest(scores)
     )
-    return PredictionSnapshot(key, scores, names, kinds) if whole else None
+    return PredictionSnapshot(key, scores, names, kinds, float(fields["model_gamma"])) if whole else None
+
+
+def find_snapshot(checkpoint_digest: str | None, store_folder, classes: ClassSet, num_items: int):
+    """The current snapshot of the model with ``checkpoint_digest`` on ``store_folder`` for ``classes``, or None.
+
+    Both flip modes are tried: the checkpoint's header (read with torch) decides which one its scores used,
+    and each mode has its own key, so at most one of them can be on disk and current.
+    """
+    if store_folder is None:
+        return None
+    for tta in (False, True):
+        key = snapshot_key(checkpoint_digest, store_folder, classes, tta)
+        if key is not None and snapshot_path(key, store_folder).is_file():
+            return read_snapshot(snapshot_path(key, store_folder), key, num_items)
+    return None
+
+
+class SnapshotKeeper:
+    """The session's producer: keeps the scores of a model loaded from a checkpoint file, once per key."""
+
+    def __init__(self):
+        self.checkpoint_digest: str | None = None  # of the active model's file (None: no file behind it)
+        self.written: set[str] = set()
+
+    def model_from(self, checkpoint_digest: str | None) -> None:
+        self.checkpoint_digest = checkpoint_digest
+
+    def keep(self, store_folder, classes: ClassSet, tta: bool, scores: np.ndarray, model_gamma: float) -> Path | None:
+        """Write ``scores`` (every dataset item's, [N, C]) unless this key was written already; the path, or None."""
+        key = snapshot_key(self.checkpoint_digest, store_folder, classes, tta)
+        if key is None or key in self.written:
+            return None
+        path = snapshot_path(key, store_folder)
+        if not write_snapshot(path, key, scores, classes, model_gamma):
+            return None
+        self.written.add(key)
+        return path

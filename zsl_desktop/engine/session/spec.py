@@ -47,6 +47,9 @@ class DatasetSpec:
     # A threading.Event the app sets once the first predictions are on screen: the warm-up waits for it
     # (at most WARM_UP_WAIT_S), since its imports hold the GIL for a second or more (see wait_for_gate).
     warm_up_after: object = None
+    # A threading.Event the app sets once it has shown the model's kept predictions (or found none):
+    # torch's import waits for it (session/before_torch.py).
+    before_torch: object = None
     generation: int = 0
 
     @property
