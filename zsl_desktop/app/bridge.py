@@ -26,7 +26,7 @@ import weakref
 from dataclasses import replace
 from functools import partial
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from zsl_desktop.app import gui_gc
 from zsl_desktop.app.workers import (
@@ -39,8 +39,10 @@ from zsl_desktop.app.workers import (
 from zsl_desktop.engine.events import Control
 from zsl_desktop.engine.session.previews import load_image
 from zsl_desktop.engine.session.refining import refine_draft
+from zsl_desktop.engine.session.before_torch import open_in_two_stages
 from zsl_desktop.engine.session.spec import DatasetSpec
 from zsl_desktop.engine.session.results import (
+    DatasetLoaded,
     DatasetReady,
     FeaturesReady,
     JobFailed,
@@ -56,14 +58,6 @@ from zsl_desktop.engine.session.results import (
 LIVE_BRIDGES: "weakref.WeakSet[EngineBridge]" = weakref.WeakSet()  # tests check that all their threads stopped
 
 
-def open_on_the_job_thread(spec: DatasetSpec, control, emit_event):
-    """``opening.open_session``, imported once the job runs: it brings torch (~2 s of CPU), which the GUI thread
-    must not wait for (issue #19); a generator, so even the import happens on the long job's thread."""
-    from zsl_desktop.engine.session.opening import open_session
-
-    yield from open_session(spec, control, emit_event)
-
-
 class EngineBridge(QObject):
     """Commands in (plain method calls), results out (one signal per kind, carrying plain data)."""
 
@@ -73,6 +67,7 @@ class EngineBridge(QObject):
     train_event = Signal(object)  # TrainProgress, Phase, Validation, EpochEnd, Message, TrainDone of a training run
     long_finished = Signal(str, str)  # name, "ok" | "cancelled" | "failed"
     long_failed = Signal(object)  # JobFailed
+    dataset_loaded = Signal(object)  # DatasetLoaded: before torch, for the model's kept predictions
     dataset_ready = Signal(object)  # DatasetReady
     features_ready = Signal()
     model_changed = Signal(object)  # ModelSummary
@@ -101,6 +96,7 @@ class EngineBridge(QObject):
         self._latest: dict[str, int] = {}
         self._long: LongJobThread | None = None
         self._first_live: threading.Event | None = None  # the opening's warm-up waits for it (open_dataset)
+        self._before_torch: threading.Event | None = None  # the opening's torch import waits for it
         self._results = {
             "live": self.live_scores,
             "draft": self.draft_cluster,
@@ -161,8 +157,16 @@ class EngineBridge(QObject):
         """
         gate = threading.Event() if warm_up_after_predictions else None
         self._first_live = gate
-        spec = replace(spec, generation=self.generation + 1, warm_up_after=gate)  # a first launch uses two
-        return self._start_long("open", f"Opening {spec.title}", partial(open_on_the_job_thread, spec))
+        self._before_torch = threading.Event()
+        # A first launch uses two generations.
+        spec = replace(spec, generation=self.generation + 1, warm_up_after=gate, before_torch=self._before_torch)
+        return self._start_long("open", f"Opening {spec.title}", partial(open_in_two_stages, spec))
+
+    @Slot()
+    def release_opening(self) -> None:
+        """The window has painted the model's kept predictions (or found none): the opening may import torch."""
+        if self._before_torch is not None:
+            self._before_torch.set()
 
     def load_checkpoint(self, path) -> bool:
         if self.session is None:
@@ -200,7 +204,12 @@ class EngineBridge(QObject):
 
     @Slot(object)
     def _on_long_event(self, event) -> None:
-        if isinstance(event, DatasetReady):
+        if isinstance(event, DatasetLoaded):
+            try:
+                self.dataset_loaded.emit(event)
+            finally:  # once this paint is done (a zero timer runs after the posted paint events)
+                QTimer.singleShot(0, self.release_opening)
+        elif isinstance(event, DatasetReady):
             self.session, event = event.session, replace(event, session=None)  # the session stays here
             self.generation = event.generation
             self._short.clear()
@@ -391,6 +400,7 @@ class EngineBridge(QObject):
         ok = True
         if self._long is not None:
             self._long.control.cancel()
+            self.release_opening()
             ok &= self._long.wait(timeout_ms)
             self._long = None
         for runner in (self._short, self._slow, self._thumbs):
