@@ -4,6 +4,11 @@ live model takes over with the same selection; a stale snapshot is never shown, 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -160,3 +165,48 @@ def test_an_edit_in_the_kept_phase_ends_the_kept_scores_and_reaches_the_live_mod
     qtbot.waitUntil(lambda: c.live is not None and c.live.item == 3, timeout=60000)
     assert "my pale bird" in c.live.class_names  # the edit reached the live model
     assert "my pale bird" in window.predictions.names
+
+
+SHOW_KEPT_IN_A_FRESH_PROCESS = textwrap.dedent(
+    """
+    import sys
+    from zsl_desktop.app.main import configure_torch
+    configure_torch()
+    from PySide6.QtWidgets import QApplication
+    from zsl_desktop.app.main_window import MainWindow
+    from zsl_desktop.engine.data import load_builtin
+    from zsl_desktop.engine.session.spec import DatasetSpec
+    app = QApplication(["zsl-desktop-test"])
+    window = MainWindow(freeze_gc=True)
+    window.show()
+    seen = []
+
+    def on_loaded(loaded):  # after the controller's slot: what the window shows before torch
+        window.controller.select(1)
+        seen.append((window.controller.kept is not None, window.predictions.raw is not None, "torch" in sys.modules))
+
+    window.bridge.dataset_loaded.connect(on_loaded)
+    dataset = load_builtin(small=True, root=sys.argv[1])
+    window.open_spec(DatasetSpec(source="object", dataset=dataset, checkpoints=(sys.argv[2],), use_remembered=False))
+    while window.controller.model is None and window.bridge.busy:
+        app.processEvents()
+    print("kept phase:", seen)
+    window.close()
+    """
+)
+
+
+def test_kept_predictions_are_on_screen_before_torch_is_imported(make_window, qtbot, small_birds, model_file):
+    """In a fresh interpreter (this one imported torch long ago): the window and the opening job."""
+    path, folder = model_file
+    open_and_keep(make_window, qtbot, small_birds, path, folder)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [sys.executable, "-c", SHOW_KEPT_IN_A_FRESH_PROCESS, str(small_birds.root), str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "kept phase: [(True, True, False)]" in done.stdout, done.stdout + done.stderr[-2000:]

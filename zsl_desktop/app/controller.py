@@ -117,7 +117,12 @@ class Controller(QObject):
     # -- dataset and model -------------------------------------------------------------------------------
     @Slot(object)
     def on_dataset_loaded(self, loaded: DatasetLoaded) -> None:
-        """Before torch: the dataset with the model's kept predictions, if proven current; else wait for it."""
+        """Before torch: the dataset with the model's kept predictions, if proven current; else wait for it.
+
+        At start-up only: a window with a dataset open keeps it, and its model, until the new one is ready.
+        """
+        if self.dataset is not None:
+            return
         kept = kept_for(loaded, self.store)
         if kept is None:
             return

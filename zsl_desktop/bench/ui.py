@@ -339,7 +339,7 @@ def child_scale(n_images: int, seconds: float) -> int:
 
     from zsl_desktop.bench.perf import FrameProbe
     from zsl_desktop.bench.scale import scaled_dataset
-    from zsl_desktop.engine.session.opening import DatasetSpec
+    from zsl_desktop.engine.session.spec import DatasetSpec  # not opening: it imports torch
 
     app, window = _window()
     dataset, model_path = scaled_dataset(n_images)  # the files were prepared by the parent (scale.run)
