@@ -169,7 +169,16 @@ def test_an_edit_in_the_kept_phase_ends_the_kept_scores_and_reaches_the_live_mod
 
 SHOW_KEPT_IN_A_FRESH_PROCESS = textwrap.dedent(
     """
-    import sys
+    import sys, threading
+    importers = []
+
+    class WhoImportsTorch:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch":
+                importers.append(threading.current_thread() is threading.main_thread())
+            return None
+
+    sys.meta_path.insert(0, WhoImportsTorch())
     from zsl_desktop.app.main import configure_torch
     configure_torch()
     from PySide6.QtWidgets import QApplication
@@ -191,6 +200,7 @@ SHOW_KEPT_IN_A_FRESH_PROCESS = textwrap.dedent(
     while window.controller.model is None and window.bridge.busy:
         app.processEvents()
     print("kept phase:", seen)
+    print("torch imported on the GUI thread:", importers)
     window.close()
     """
 )
@@ -210,3 +220,4 @@ def test_kept_predictions_are_on_screen_before_torch_is_imported(make_window, qt
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "kept phase: [(True, True, False)]" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert "torch imported on the GUI thread: [False]" in done.stdout, done.stdout  # once, by the opening job

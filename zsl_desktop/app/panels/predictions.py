@@ -229,7 +229,7 @@ class PredictionsPanel(QWidget):
         self.gamma_spin.blockSignals(False)
         self.model_gamma = model_gamma
         self.set_gamma(model_gamma)
-        self.subtitle.setText(f"for {self.item_name.replace('_', ' ')} · kept scores, the model is loading…")
+        self.subtitle.setText(f"kept scores (model loading…) for {self.item_name.replace('_', ' ')}")
         self.raw = np.asarray(raw, np.float32)
         self.names, self.kinds = tuple(names), tuple(kinds)
         self.redraw()
