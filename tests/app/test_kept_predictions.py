@@ -105,6 +105,7 @@ def test_current_kept_predictions_show_before_the_model_then_live_ones_replace_t
     held_opening(window)
     qtbot.waitUntil(lambda: c.model is not None and c.all_scores is not None and window.bridge.idle(), timeout=60000)
     assert c.item == 5 and c.kept is None  # the selection stayed; the live model took over
+    qtbot.waitUntil(lambda: window.image_view.image is not None and window.image_view.image.item == 5, timeout=10000)
     qtbot.waitUntil(lambda: c.live is not None and c.live.item == 5, timeout=10000)
     np.testing.assert_allclose(window.predictions.raw, kept_scores[5], rtol=1e-5, atol=1e-5)
     assert "kept scores" not in window.predictions.subtitle.text()

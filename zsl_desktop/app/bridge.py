@@ -97,6 +97,7 @@ class EngineBridge(QObject):
         self._long: LongJobThread | None = None
         self._first_live: threading.Event | None = None  # the opening's warm-up waits for it (open_dataset)
         self._before_torch: threading.Event | None = None  # the opening's torch import waits for it
+        self._shown_early = None  # the dataset of a DatasetLoaded at start-up, until its DatasetReady
         self._results = {
             "live": self.live_scores,
             "draft": self.draft_cluster,
@@ -205,6 +206,8 @@ class EngineBridge(QObject):
     @Slot(object)
     def _on_long_event(self, event) -> None:
         if isinstance(event, DatasetLoaded):
+            if self.session is None:  # at start-up the window may show it at once: its images' requests count
+                self.generation, self._shown_early = event.generation, event.dataset
             try:
                 self.dataset_loaded.emit(event)
             finally:  # once this paint is done (a zero timer runs after the posted paint events)
@@ -212,9 +215,11 @@ class EngineBridge(QObject):
         elif isinstance(event, DatasetReady):
             self.session, event = event.session, replace(event, session=None)  # the session stays here
             self.generation = event.generation
-            self._short.clear()
-            self._slow.clear()
-            self._thumbs.clear()
+            if event.dataset is not self._shown_early:  # else the images asked for meanwhile are this dataset's
+                self._short.clear()
+                self._slow.clear()
+                self._thumbs.clear()
+            self._shown_early = None
             self.dataset_ready.emit(event)
         elif isinstance(event, FeaturesReady):
             if event.generation == self.generation:

@@ -358,6 +358,9 @@ def child_scale(n_images: int, seconds: float) -> int:
         if not state["ready"] and _predictions_shown(window):
             state["ready"] = True
             print(f"READY {time.process_time():.3f}", flush=True)
+        if state["ready"] and window.controller.model is not None:
+            # Scrolling and memory from the live model on, as before kept predictions made READY earlier:
+            # else the scrolling would end before the model is in, and its peak RSS would leave it out.
             probe.ticked.connect(scroll)
             state["gui_cpu"] = time.thread_time()
             probe.start()
