@@ -184,3 +184,13 @@ def test_a_live_request_sends_its_page_first_then_the_whole_ranking(qtbot):
     qtbot.wait(100)
     assert got == ["page 1", "page 2", "whole 2"] and stopped == [True]
     assert bridge.shutdown()
+
+
+def test_a_training_phase_is_recognised_without_importing_training_for_other_events():
+    """The opening's first event comes before torch: telling a Phase apart must not import training (torch)."""
+    from zsl_desktop.app.workers import is_training_phase
+    from zsl_desktop.engine.training import Phase
+
+    assert is_training_phase(Phase("final", "training on every seen class", 3))
+    assert not is_training_phase(Progress("load", 1, 1, "birds"))
+    assert not is_training_phase(object())

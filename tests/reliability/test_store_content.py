@@ -109,10 +109,12 @@ def test_a_store_from_before_content_keys_is_still_read(extracted):
 def test_caches_derived_from_changed_images_are_dropped(extracted):
     dataset, store_root, store = extracted
     (store.folder / "codes-0123.npy").write_bytes(b"old codes")
+    (store.folder / "predictions-0123.npz").write_bytes(b"old scores")  # engine/session/snapshot.py
     (store.folder / "sgma-crops-128-q32").mkdir()
     _paint(dataset.image_path(1), (0, 0, 0))
     _extract(dataset, store_root)
     assert not (store.folder / "codes-0123.npy").exists()
+    assert not (store.folder / "predictions-0123.npz").exists()
     assert not (store.folder / "sgma-crops-128-q32").exists()
 
 

@@ -26,7 +26,7 @@ import weakref
 from dataclasses import replace
 from functools import partial
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from zsl_desktop.app import gui_gc
 from zsl_desktop.app.workers import (
@@ -36,12 +36,13 @@ from zsl_desktop.app.workers import (
     ShortJobRunner,
     ThumbnailLoader,
 )
-from zsl_desktop.engine.methods.base import Control
-from zsl_desktop.engine.session import NoModel
-from zsl_desktop.engine.session.opening import DatasetSpec, open_session
+from zsl_desktop.engine.events import Control
 from zsl_desktop.engine.session.previews import load_image
 from zsl_desktop.engine.session.refining import refine_draft
+from zsl_desktop.engine.session.before_torch import open_in_two_stages
+from zsl_desktop.engine.session.spec import DatasetSpec
 from zsl_desktop.engine.session.results import (
+    DatasetLoaded,
     DatasetReady,
     FeaturesReady,
     JobFailed,
@@ -66,6 +67,7 @@ class EngineBridge(QObject):
     train_event = Signal(object)  # TrainProgress, Phase, Validation, EpochEnd, Message, TrainDone of a training run
     long_finished = Signal(str, str)  # name, "ok" | "cancelled" | "failed"
     long_failed = Signal(object)  # JobFailed
+    dataset_loaded = Signal(object)  # DatasetLoaded: before torch, for the model's kept predictions
     dataset_ready = Signal(object)  # DatasetReady
     features_ready = Signal()
     model_changed = Signal(object)  # ModelSummary
@@ -94,6 +96,8 @@ class EngineBridge(QObject):
         self._latest: dict[str, int] = {}
         self._long: LongJobThread | None = None
         self._first_live: threading.Event | None = None  # the opening's warm-up waits for it (open_dataset)
+        self._before_torch: threading.Event | None = None  # the opening's torch import waits for it
+        self._shown_early = None  # the dataset of a DatasetLoaded at start-up, until its DatasetReady
         self._results = {
             "live": self.live_scores,
             "draft": self.draft_cluster,
@@ -154,8 +158,16 @@ class EngineBridge(QObject):
         """
         gate = threading.Event() if warm_up_after_predictions else None
         self._first_live = gate
-        spec = replace(spec, generation=self.generation + 1, warm_up_after=gate)  # a first launch uses two
-        return self._start_long("open", f"Opening {spec.title}", partial(open_session, spec))
+        self._before_torch = threading.Event()
+        # A first launch uses two generations.
+        spec = replace(spec, generation=self.generation + 1, warm_up_after=gate, before_torch=self._before_torch)
+        return self._start_long("open", f"Opening {spec.title}", partial(open_in_two_stages, spec))
+
+    @Slot()
+    def release_opening(self) -> None:
+        """The window has painted the model's kept predictions (or found none): the opening may import torch."""
+        if self._before_torch is not None:
+            self._before_torch.set()
 
     def load_checkpoint(self, path) -> bool:
         if self.session is None:
@@ -193,12 +205,21 @@ class EngineBridge(QObject):
 
     @Slot(object)
     def _on_long_event(self, event) -> None:
-        if isinstance(event, DatasetReady):
+        if isinstance(event, DatasetLoaded):
+            if self.session is None:  # at start-up the window may show it at once: its images' requests count
+                self.generation, self._shown_early = event.generation, event.dataset
+            try:
+                self.dataset_loaded.emit(event)
+            finally:  # once this paint is done (a zero timer runs after the posted paint events)
+                QTimer.singleShot(0, self.release_opening)
+        elif isinstance(event, DatasetReady):
             self.session, event = event.session, replace(event, session=None)  # the session stays here
             self.generation = event.generation
-            self._short.clear()
-            self._slow.clear()
-            self._thumbs.clear()
+            if event.dataset is not self._shown_early:  # else the images asked for meanwhile are this dataset's
+                self._short.clear()
+                self._slow.clear()
+                self._thumbs.clear()
+            self._shown_early = None
             self.dataset_ready.emit(event)
         elif isinstance(event, FeaturesReady):
             if event.generation == self.generation:
@@ -253,6 +274,8 @@ class EngineBridge(QObject):
 
         def run(ticket):
             if session is None:
+                from zsl_desktop.engine.session import NoModel
+
                 raise NoModel("open a dataset first")
             return command(session, ticket)
 
@@ -382,6 +405,7 @@ class EngineBridge(QObject):
         ok = True
         if self._long is not None:
             self._long.control.cancel()
+            self.release_opening()
             ok &= self._long.wait(timeout_ms)
             self._long = None
         for runner in (self._short, self._slow, self._thumbs):

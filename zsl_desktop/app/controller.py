@@ -16,12 +16,14 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from zsl_desktop.app.kept_predictions import kept_for
 from zsl_desktop.app.panels.predictions import softmax
 from zsl_desktop.engine.evaluation import calibrate, gallery_predictions
-from zsl_desktop.engine.real_birds import cub_attribute_names
+from zsl_desktop.engine.cub_species import cub_attribute_names
 from zsl_desktop.engine.session.class_set import saved_classes, with_draft
 from zsl_desktop.engine.session.results import (
     AllScores,
+    DatasetLoaded,
     DatasetReady,
     DraftCluster,
     Evaluated,
@@ -71,6 +73,8 @@ class Controller(QObject):
         self.all_scores: AllScores | None = None
         self.live: LiveScores | None = None
         self.live_requests = 0
+        self.kept = None  # the model's kept predictions (a PredictionSnapshot proven current) until it loads
+        self._shown_early = None  # the dataset shown with kept predictions, whose DatasetReady keeps the panels
         self._selecting = False
         self._projection_due = False
         self._after_first_live = False  # every image's scores and the evaluation wait for the first live scores
@@ -81,6 +85,7 @@ class Controller(QObject):
         self._live_timer.setInterval(LIVE_INTERVAL_MS)
         self._live_timer.timeout.connect(self._send_live)
 
+        bridge.dataset_loaded.connect(self.on_dataset_loaded)
         bridge.dataset_ready.connect(self.on_dataset_ready)
         bridge.features_ready.connect(self.on_features_ready)
         bridge.model_changed.connect(self.on_model_changed)
@@ -111,7 +116,50 @@ class Controller(QObject):
 
     # -- dataset and model -------------------------------------------------------------------------------
     @Slot(object)
+    def on_dataset_loaded(self, loaded: DatasetLoaded) -> None:
+        """Before torch: the dataset with the model's kept predictions, if proven current; else wait for it.
+
+        At start-up only: a window with a dataset open keeps it, and its model, until the new one is ready.
+        """
+        if self.dataset is not None:
+            return
+        kept = kept_for(loaded, self.store)
+        if kept is None:
+            return
+        d = loaded.dataset
+        self.store.set_dataset(d)  # first: its "changed" ends kept predictions (on_library_changed)
+        self.kept, self.preview, self._shown_early = kept, False, d
+        self.dataset, self.features_ready, self.model_loading = d, True, True
+        self.item, self.all_scores, self.live = None, None, None
+        self.loose = []
+        self.gallery.set_dataset(d)
+        self.image_view.set_dataset(d)
+        self.editor.set_dataset(d)
+        self.features.set_dataset(d, True)
+        self.training.set_available(False, "Loading the model…")  # its set_dataset imports torch: on DatasetReady
+        self.dataset_changed.emit(d)
+        self.show_model_state()
+        self.gallery.set_predictions(gallery_predictions(kept.scores, d, kept.model_gamma))
+        self.status.emit(f"{d.name}: the model's kept predictions; the model is loading…")
+
+    def end_kept(self) -> None:
+        """The kept predictions no longer stand (the classes changed, or no model came): drop them."""
+        if self.kept is None:
+            return
+        self.kept = None
+        if self.model is None:
+            self.gallery.set_predictions(None)
+            self.show_model_state()
+            if self.item is not None:
+                self.predictions.clear(self.model_message())
+
+    @Slot(object)
     def on_dataset_ready(self, ready: DatasetReady) -> None:
+        shown_early, self._shown_early = self._shown_early, None
+        if ready.dataset is shown_early and ready.dataset is self.dataset:
+            self._dataset_ready_after_kept(ready)
+            return
+        self.end_kept()
         d = ready.dataset
         keep = self._same_image_in(d) if self.preview else None  # the full set after its first birds
         self.preview = ready.coming > d.num_samples
@@ -147,6 +195,20 @@ class Controller(QObject):
             f"{d.num_attributes} attributes"
         )
 
+    def _dataset_ready_after_kept(self, ready: DatasetReady) -> None:
+        """The live session of the dataset already shown with kept predictions: the panels and the selection stay."""
+        d = ready.dataset
+        self.features_ready = ready.features_ready
+        self.model_loading = ready.model_coming
+        if not ready.features_ready:
+            self.features.set_dataset(d, False)
+        self.training.set_dataset(d)
+        self.training.set_available(False, "" if ready.features_ready else "Waiting for the image features…")
+        for w in ready.warnings:
+            self.status.emit(w)
+        if not ready.model_coming:
+            self.end_kept()
+
     def _same_image_in(self, dataset) -> int | None:
         """The selected image's index in ``dataset`` (the full set replacing its first chunk), if it is there."""
         if self.item is None or self.dataset is None or not self.item < self.dataset.num_samples:
@@ -171,13 +233,16 @@ class Controller(QObject):
         self._after_first_live = False
         if summary is not None:
             self.model_loading = False
+        kept_badges = self.kept is not None  # the gallery keeps them until the live model's own arrive
+        self.kept = None if summary is not None else self.kept
         self.all_scores = None
         self.show_model_state()
         self.training.set_has_model(summary is not None)
         self.features.set_has_model(summary is not None, generative=summary is not None and summary.generative)
         if self.features_ready and self.dataset is not None:
             self._request_projection()
-        self.gallery.set_predictions(None)
+        if not kept_badges:
+            self.gallery.set_predictions(None)
         self.model_state.emit(summary)
         if summary is None:
             return
@@ -233,6 +298,8 @@ class Controller(QObject):
 
     @Slot(str, str)
     def on_long_finished(self, name: str, status: str) -> None:
+        if name == "open" and self.model is None:
+            self.end_kept()  # no model came: its kept predictions are not shown on their own
         if name in MODEL_JOBS and self.model_loading:
             self.model_loading = False  # it ended without a model: say so
             self.show_model_state()
@@ -266,6 +333,7 @@ class Controller(QObject):
 
     @Slot()
     def on_library_changed(self) -> None:
+        self.end_kept()  # the saved classes changed: the kept scores are not theirs
         if self.dataset is not None and self.store.dataset is self.dataset:
             self.request_all_scores()
             self.schedule_live()
@@ -373,6 +441,12 @@ class Controller(QObject):
         if self.model is not None:
             self.bridge.request_explain(item)
             self.schedule_live()
+        elif self.kept is not None and in_dataset:
+            self.predictions.show_kept(
+                self.kept.scores[item], self.kept.class_names, self.kept.class_kinds, self.kept.model_gamma
+            )
+            self._update_summary()
+            self.image_view.clear_explanation(self.model_message())
         else:
             self.image_view.clear_explanation(self.model_message())
 

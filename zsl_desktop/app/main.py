@@ -27,9 +27,9 @@ def configure_torch() -> None:
     from zsl_desktop.app import gui_gc
 
     gui_gc.pause_for_start_up()
-    from zsl_desktop.engine.threads import configure, worker_threads
+    from zsl_desktop.engine.threads import configure_without_importing_torch, worker_threads
 
-    configure(worker_threads())
+    configure_without_importing_torch(worker_threads())
     share_the_gil()
 
 

@@ -40,7 +40,7 @@ from zsl_desktop.app.panels.image_view import ImageViewPanel
 from zsl_desktop.app.panels.predictions import PredictionsPanel
 from zsl_desktop.app.panels.training import TrainingPanel
 from zsl_desktop.app.refinement import Refiner
-from zsl_desktop.engine.session.opening import DatasetSpec
+from zsl_desktop.engine.session.spec import DatasetSpec
 from zsl_desktop.engine.session.results import JobFailed, Progress
 from zsl_desktop.app.settings import Settings
 from zsl_desktop.app.widgets.messages import show_warning
@@ -90,7 +90,7 @@ class MainWindow(WindowActions, QMainWindow):
         self.image_view = ImageViewPanel()
         self.predictions = PredictionsPanel()
         self.editor = ClassEditorPanel(self.store)
-        self.training = TrainingPanel(lazy_plots=True)
+        self.training = TrainingPanel(lazy_plots=True, lazy_methods=True)
         self.features = FeatureViewPanel(lazy_plot=True)
         self._plots_due = False
         self.controller = Controller(
@@ -137,6 +137,7 @@ class MainWindow(WindowActions, QMainWindow):
         b.train_event.connect(self.training.on_event)
         b.long_finished.connect(self.on_long_finished)
         b.long_failed.connect(self.on_long_failed)
+        b.dataset_loaded.connect(self.on_dataset_loaded)  # after the controller's own (connected in its __init__)
         b.dataset_ready.connect(self.on_dataset_ready)
         b.live_scores.connect(self._schedule_plots)
         c = self.controller
@@ -423,13 +424,21 @@ class MainWindow(WindowActions, QMainWindow):
         self.warn(titles.get(failed.name, "Error"), failed.message)
 
     @Slot(object)
+    def on_dataset_loaded(self, loaded) -> None:
+        """Before torch: the dataset's name as soon as the controller shows it with kept predictions."""
+        if self.controller.dataset is loaded.dataset:
+            self.show_dataset(loaded.dataset)
+
+    @Slot(object)
     def on_dataset_ready(self, ready) -> None:
-        d = ready.dataset
+        self.show_dataset(ready.dataset, ready.coming)
+        for w in ready.warnings:
+            self.show_status(w)
+
+    def show_dataset(self, d, coming: int = 0) -> None:
         self.setWindowTitle(f"ZSL Desktop — {d.name}")
         images = (
-            f"{d.num_samples:,} images"
-            if ready.coming <= d.num_samples
-            else f"first {d.num_samples:,} of {ready.coming:,} images"
+            f"{d.num_samples:,} images" if coming <= d.num_samples else f"first {d.num_samples:,} of {coming:,} images"
         )
         self.dataset_label.setText(
             f"<b style='color:{theme.TEXT}'>{d.name}</b> &nbsp;·&nbsp; {images} &nbsp;·&nbsp; "
@@ -437,8 +446,6 @@ class MainWindow(WindowActions, QMainWindow):
             f"<span style='color:{theme.UNSEEN}'>{len(d.unseen_classes)} unseen</span> classes &nbsp;·&nbsp; "
             f"{d.num_attributes} attributes"
         )
-        for w in ready.warnings:
-            self.show_status(w)
 
     @Slot(object)
     def on_model_state(self, summary) -> None:

@@ -14,7 +14,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from zsl_desktop.app import export
-from zsl_desktop.engine.session.opening import DatasetSpec, shipped_checkpoint, shipped_checkpoints
+from zsl_desktop.engine.session.spec import DatasetSpec, shipped_checkpoint, shipped_checkpoints
 
 
 class WindowActions:

@@ -8,6 +8,7 @@ queued connections. Nothing here touches a widget.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import traceback
@@ -50,6 +51,14 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) < 600 else text[:600] + "…"
 
 
+def is_training_phase(event) -> bool:
+    """Whether ``event`` is a training run's ``Phase``, without importing training (and torch, ~2 s of CPU) for
+    the events of an opening, whose first ones come before torch (issue #19): a Phase comes only from training,
+    so until that module is imported no event is one."""
+    training = sys.modules.get("zsl_desktop.engine.training")
+    return training is not None and isinstance(event, training.Phase)
+
+
 class LongJobThread(QThread):
     """Runs one generator job; forwards its events throttled (coalesced Steps, latest Progress)."""
 
@@ -84,8 +93,6 @@ class LongJobThread(QThread):
             self.failed.emit(self.name, _describe(exc), traceback.format_exc())
 
     def _emit(self, event) -> None:
-        from zsl_desktop.engine.training import Phase
-
         if isinstance(event, Step):
             batch = self._steps.add(event)
             if batch is not None:
@@ -105,7 +112,7 @@ class LongJobThread(QThread):
             self.event.emit(event)
             return
         self._flush()
-        if isinstance(event, Phase):
+        if is_training_phase(event):
             self._steps.reset(event.name)
         self.event.emit(event)
 

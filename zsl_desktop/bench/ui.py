@@ -227,6 +227,16 @@ def _open_builtin(window, small: bool, checkpoint: str | None) -> None:
     )
 
 
+def _model_or_kept(window) -> bool:
+    """A live model, or its kept predictions that the controller proved current for this store and classes."""
+    return window.controller.model is not None or window.controller.kept is not None
+
+
+def _predictions_shown(window) -> bool:
+    """READY: the selected image's predictions on screen, the live model's or its proven-current kept ones."""
+    return _model_or_kept(window) and window.predictions.raw is not None
+
+
 def child_startup(small: bool = False, checkpoint: str | None = None, until_complete: bool = False, then=None) -> int:
     """Ready = the predictions panel shows the model's scores for a selected image.
 
@@ -379,7 +389,7 @@ def child_scale(n_images: int, seconds: float) -> int:
 
     from zsl_desktop.bench.perf import FrameProbe
     from zsl_desktop.bench.scale import scaled_dataset
-    from zsl_desktop.engine.session.opening import DatasetSpec
+    from zsl_desktop.engine.session.spec import DatasetSpec  # not opening: it imports torch
 
     app, window = _window()
     dataset, model_path = scaled_dataset(n_images)  # the files were prepared by the parent (scale.run)
@@ -395,15 +405,18 @@ def child_scale(n_images: int, seconds: float) -> int:
         bar.setValue(bar.value() + max(1, view.gridSize().height() // 2 or 40))
 
     def poll():
-        if not state["ready"] and window.controller.model is not None and window.predictions.raw is not None:
+        if not state["ready"] and _predictions_shown(window):
             state["ready"] = True
             print(f"READY {time.process_time():.3f}", flush=True)
+        if state["ready"] and window.controller.model is not None:
+            # Scrolling and memory from the live model on, as before kept predictions made READY earlier:
+            # else the scrolling would end before the model is in, and its peak RSS would leave it out.
             probe.ticked.connect(scroll)
             state["gui_cpu"] = time.thread_time()
             probe.start()
             QTimer.singleShot(int(seconds * 1000), stop)
             return
-        if window.controller.model is not None and getattr(window.controller, "item", None) is None:
+        if _model_or_kept(window) and getattr(window.controller, "item", None) is None:
             window.controller.select(0)
         QTimer.singleShot(10, poll)
 

@@ -13,10 +13,9 @@ other in a circle. It imports nothing of the project.
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
-
-import torch
 
 from zsl_desktop.engine.errors import JobCancelled
 
@@ -115,8 +114,12 @@ def prefetch(pool, fn, items, ahead: int = 2):
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """True for the out-of-memory errors of CUDA, MPS and the CPU allocator."""
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+    """True for the out-of-memory errors of CUDA, MPS and the CPU allocator.
+
+    torch is looked up, not imported: an error raised before torch was imported is not torch's, and the
+    app's workers import this module at start-up, before torch (issue #19)."""
+    torch = sys.modules.get("torch")
+    if isinstance(exc, MemoryError) or (torch is not None and isinstance(exc, torch.OutOfMemoryError)):
         return True
     text = str(exc).lower()
     return isinstance(exc, RuntimeError) and (

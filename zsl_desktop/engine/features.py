@@ -58,8 +58,10 @@ from zsl_desktop.engine.backbones import load_backbone, preprocess, spec_for, st
 from zsl_desktop.engine.events import prefetch, run_to_end
 from zsl_desktop.engine.extraction import BackboneRunner, ExtractionCancelled, default_device
 from zsl_desktop.engine.feature_source import FeatureSource, ImageAccess, release_pages
+from zsl_desktop.engine.flip_modes import FLIP_MODES as FLIP_MODES
 from zsl_desktop.engine.image_stamps import SOURCES_FILE, changed_rows, image_stamps, read_sources, write_sources
 from zsl_desktop.engine.images import describe, open_image
+from zsl_desktop.engine.store_names import store_key_with
 from zsl_desktop.engine.userfiles import check_writable
 
 log = logging.getLogger(__name__)
@@ -76,17 +78,9 @@ class ExtractProgress:
     message: str = ""
 
 
-MIRRORED_SUFFIX = "-hflip"
-FLIP_MODES = ("none", "train", "tta", "both")  # mirrored images as extra training rows, as a test view, both
-
-
 def store_key(dataset: Dataset, backbone: str, input_size: int, mirrored: bool = False) -> str:
     """``<dataset>-<fingerprint>-<backbone>-<input size>[-hflip]``: one store per way of making features."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in dataset.name)[:80]
-    while len(safe.encode()) > 80:  # a folder name stops at 255 bytes
-        safe = safe[:-1]
-    backbone = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in store_name(backbone))[:100]
-    return f"{safe}-{dataset.fingerprint}-{backbone}-{input_size}" + (MIRRORED_SUFFIX if mirrored else "")
+    return store_key_with(dataset, store_name(backbone), input_size, mirrored)
 
 
 def flips_need_mirrored(flips: str) -> bool:
@@ -163,7 +157,7 @@ def _forget_rows(folder: Path, dataset: Dataset, manifest: dict, rows: np.ndarra
     paths = dataset.image_paths or ()
     names = {paths[int(i)] for i in rows}
     failed = {k: v for k, v in manifest.get("failed", {}).items() if k not in names}
-    for cache in folder.glob("codes-*.npy"):  # model codes of the old features
+    for cache in [*folder.glob("codes-*.npy"), *folder.glob("predictions-*.npz")]:  # codes, scores of the old features
         cache.unlink(missing_ok=True)
     for crops in folder.glob("sgma-crops-*"):  # crop features of the old pixels
         shutil.rmtree(crops, ignore_errors=True)

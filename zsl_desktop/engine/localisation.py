@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zsl_desktop.engine.attention import upsample_attention
 from zsl_desktop.engine.images import ImageFileError, image_size
 
 RADIUS = 0.15  # of the crop side: about one cell of a 7x7 grid
@@ -88,6 +87,8 @@ def crop_coordinates(points: np.ndarray, image_size: tuple, input_size: int) -> 
 
 def peak_location(attention_map: np.ndarray, upsample: int = 8) -> tuple[float, float]:
     """(x, y) in [0, 1] of the maximum of a bilinearly upsampled grid map."""
+    from zsl_desktop.engine.attention import upsample_attention  # torch: not at the app's start-up (issue #19)
+
     h, w = attention_map.shape
     fine = upsample_attention(attention_map, (h * upsample, w * upsample))
     y, x = np.unravel_index(int(np.argmax(fine)), fine.shape)

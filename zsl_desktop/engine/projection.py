@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zsl_desktop.engine.feature_source import release_pages
 from zsl_desktop.engine.quiet import import_when_quiet
 
 PCA_CAP = 10_000  # the default cap of either method; the feature view lets the user raise it
@@ -245,6 +244,8 @@ def project(
         if m < len(extra):  # keep a per-class sample of the synthetic points too
             keep = sample_rows(extra_labels, m, seed)
             extra, extra_labels = extra[keep], extra_labels[keep]
+    from zsl_desktop.engine.feature_source import release_pages  # torch: not at the app's start-up (issue #19)
+
     picked = sample_rows(labels, cap - m, seed, pool)
     x = np.empty((len(picked) + m, features.shape[1]), np.float32)  # one copy, normalised in place
     for i in range(0, len(picked), 8192):  # a float16 memory map is read in slices, each then unmapped:

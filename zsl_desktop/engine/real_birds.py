@@ -16,7 +16,6 @@ of CUB's ``class_attribute_labels_continuous.txt``, in the class-CSV form of
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +24,14 @@ import torch
 
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine import out_of_domain as ood
+from zsl_desktop.engine.cub_species import CLASSES_FILE as CLASSES_FILE
+from zsl_desktop.engine.cub_species import classes_path as classes_path
+from zsl_desktop.engine.cub_species import cub_attribute_names as cub_attribute_names
+from zsl_desktop.engine.cub_species import cub_classes as cub_classes
+from zsl_desktop.engine.cub_species import species_for_attributes as species_for_attributes
 from zsl_desktop.engine.methods.base import Method
 
 MODEL_FILE = "ce-gzsl_cub.pt"
-CLASSES_FILE = "cub_classes.csv"
 TITLE = "real-bird model (CE-GZSL trained on real CUB photos)"
 
 
@@ -36,29 +39,6 @@ def shipped_model_path() -> Path:
     from zsl_desktop.engine.paths import shipped_models_dir
 
     return shipped_models_dir() / MODEL_FILE
-
-
-def classes_path() -> Path:
-    from zsl_desktop.engine.paths import resources_dir
-
-    return resources_dir() / CLASSES_FILE
-
-
-@functools.lru_cache(maxsize=1)
-def cub_attribute_names() -> tuple[str, ...]:
-    """CUB's 312 attribute names, from the shipped vocabulary (``1 has_bill_shape::curved_(up_or_down)``)."""
-    from zsl_desktop.engine.paths import resources_dir
-
-    lines = (resources_dir() / "vocabularies" / "CUB_attributes.txt").read_text().splitlines()
-    return tuple(line.split(" ", 1)[1].strip() for line in lines if line.strip())
-
-
-def cub_classes() -> tuple[tuple[str, ...], np.ndarray]:
-    """(the 200 CUB species names, their [200, 312] attribute percentages) from ``resources/``."""
-    from zsl_desktop.engine.class_csv import read_classes_csv
-
-    classes = read_classes_csv(classes_path(), cub_attribute_names(), (0.0, 100.0))
-    return tuple(c.name for c in classes), np.stack([c.array() for c in classes])
 
 
 @dataclass(frozen=True)
@@ -226,19 +206,3 @@ def use_real_bird_model(out_for_current: bool, out_for_real: bool) -> bool:
     The same rule serves any other dataset (a bird photo dropped on AwA2 gets CUB species).
     """
     return bool(out_for_current) and not bool(out_for_real)
-
-
-def species_for_attributes(attribute_names) -> tuple[tuple[str, ...], np.ndarray]:
-    """The 200 CUB species when ``attribute_names`` are CUB's 312 (in order), else nothing.
-
-    What "Start from" offers beside the open dataset's classes: a class drawn on CUB's attributes
-    can start from any species, not only from the dataset's 50.
-    """
-    from zsl_desktop.engine.classes import LibraryError
-
-    try:
-        if tuple(attribute_names) != cub_attribute_names() or not classes_path().is_file():
-            return (), np.zeros((0, len(attribute_names)), np.float32)
-        return cub_classes()
-    except (OSError, ValueError, LibraryError):  # a damaged install: the dataset's own classes still work
-        return (), np.zeros((0, len(attribute_names)), np.float32)

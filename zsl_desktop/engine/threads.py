@@ -82,3 +82,20 @@ def configure(torch_threads: int | None = None) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def configure_without_importing_torch(torch_threads: int) -> int:
+    """``configure(torch_threads)`` for the app, whose start-up modules do not import torch (issue #19: ~2 s
+    of CPU before the first predictions): torch, imported later by a worker, reads ``OMP_NUM_THREADS``
+    when it starts. When torch is in already, its pool is set as ``configure`` does. Only the app calls
+    this: the variable is inherited by the processes it starts (the first launch's drawing pool, numpy only).
+    """
+    if "torch" in sys.modules:
+        return configure(torch_threads)
+    n = max(1, int(torch_threads))
+    from zsl_desktop.engine.allocator import keep_large_blocks
+
+    keep_large_blocks()
+    limit_blas_threads(1)
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    return n

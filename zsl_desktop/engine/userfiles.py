@@ -37,6 +37,7 @@ MAX_BYTES = {
     "mat": 8 * GiB,  # xlsa17 res101.mat of AwA2 is ~0.3 GB
     "json": 64 * MiB,  # a class library of thousands of classes is a few MB
     "checkpoint": 8 * GiB,  # our checkpoints are 3-15 MB; a full backbone is ~0.2 GB
+    "predictions": 8 * GiB,  # a model's kept scores (session/snapshot.py): 100,000 images x 50 classes is 20 MB
 }
 MAX_JSON_DEPTH = 64  # our JSON files nest 5 levels; Python's parser recurses and overflows near 1000
 
@@ -46,6 +47,7 @@ KIND_WORDS = {
     "mat": "MATLAB file",
     "json": "JSON file",
     "checkpoint": "checkpoint",
+    "predictions": "kept predictions file",
 }
 
 ErrorFactory = Callable[[Path, str], Exception]

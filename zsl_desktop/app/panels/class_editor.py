@@ -40,7 +40,7 @@ from zsl_desktop.app.widgets.collapsible import CollapsibleSection
 from zsl_desktop.app.widgets.messages import show_warning
 from zsl_desktop.engine.classes import LibraryError
 from zsl_desktop.engine.edit_history import EditHistory
-from zsl_desktop.engine.real_birds import species_for_attributes
+from zsl_desktop.engine.cub_species import species_for_attributes
 
 NEW = "__new__"
 

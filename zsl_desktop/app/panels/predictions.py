@@ -60,6 +60,7 @@ class PredictionsPanel(QWidget):
         self._gamma = 0.0
         self._span = 2.0
         self.has_model = False
+        self.kept = False  # showing the model's kept scores while it loads (show_kept)
         self.predicted_by = ""  # "" = the active model; else the model that scored this photo
         self.gamma_offset = 0.0  # that model's γ minus the active model's
         self.out_of_domain = False
@@ -141,6 +142,9 @@ class PredictionsPanel(QWidget):
     def set_model(self, summary, loading: bool = False) -> None:
         """The active model (None: none, or one still ``loading``, when no "train one" button is offered)."""
         self.has_model = summary is not None
+        if self.kept and self.item_name:  # the live model's scores (or none) from now on
+            self.subtitle.setText(f"for {self.item_name.replace('_', ' ')}")
+        self.kept = False
         self.train_button.setVisible(not self.has_model and not loading)
         for w in (self.gamma_slider, self.gamma_spin, self.reset_gamma, self.export_button):
             w.setEnabled(self.has_model)
@@ -193,7 +197,7 @@ class PredictionsPanel(QWidget):
         self.item_name = name
         self.truth = truth
         self.subtitle.setText(f"for {name.replace('_', ' ')}")
-        if self.has_model:
+        if self.has_model or self.kept:
             self.raw = None
             self.bars.set_message("scoring…")
 
@@ -215,6 +219,21 @@ class PredictionsPanel(QWidget):
         self.names, self.kinds = tuple(names), tuple(kinds)
         self.redraw()
 
+    def show_kept(self, raw: np.ndarray, names, kinds, model_gamma: float) -> None:
+        """The model's kept scores of the selected image, read before torch (issue #19): shown at the model's γ,
+        the γ controls off until the live model takes over (``set_model``)."""
+        self.kept = True
+        self._span = max(2.0, 3 * abs(model_gamma))
+        self.gamma_spin.blockSignals(True)
+        self.gamma_spin.setRange(-self._span, self._span)
+        self.gamma_spin.blockSignals(False)
+        self.model_gamma = model_gamma
+        self.set_gamma(model_gamma)
+        self.subtitle.setText(f"kept scores (model loading…) for {self.item_name.replace('_', ' ')}")
+        self.raw = np.asarray(raw, np.float32)
+        self.names, self.kinds = tuple(names), tuple(kinds)
+        self.redraw()
+
     def clear(self, message: str) -> None:
         self.raw = None
         self.bars.set_message(message)
@@ -231,7 +250,7 @@ class PredictionsPanel(QWidget):
         ]
 
     def redraw(self) -> None:
-        if not self.has_model:
+        if not (self.has_model or self.kept):
             return
         ranking = self.ranking()
         if ranking is None:

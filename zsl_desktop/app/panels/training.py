@@ -99,16 +99,10 @@ class TrainingPanel(QWidget):
     load_requested = Signal()
     export_plot_requested = Signal(str)  # which plot to export (a name of PLOTS)
 
-    def __init__(self, parent=None, lazy_plots: bool = False):
+    def __init__(self, parent=None, lazy_plots: bool = False, lazy_methods: bool = False):
         super().__init__(parent)
-        from zsl_desktop.engine.methods import get_method, method_names
-
-        self._get_method = get_method
+        self._get_method = None  # engine.methods.get_method, once ``load_methods`` has imported the methods
         self.method_box = QComboBox(self)
-        for name in method_names():
-            self.method_box.addItem(get_method(name).title or name, name)
-        default = self.method_box.findData("msdn")  # the method the built-in model ships with
-        self.method_box.setCurrentIndex(max(0, default))
         self.method_box.setMinimumContentsLength(12)
         self.method_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.epochs = QSpinBox(self)
@@ -239,8 +233,26 @@ class TrainingPanel(QWidget):
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self._redraw)
         self._has_images = True
-        self._on_method()
+        if not lazy_methods:
+            self.load_methods()
         self.set_available(False, "Open a dataset first.")
+
+    def load_methods(self) -> None:
+        """Fill the method list (once). The methods import torch (~2 s of CPU): the window builds this
+        panel with ``lazy_methods`` and a dataset's arrival fills it (``set_dataset``), once the opening
+        job has imported torch off the GUI thread (issue #19: no torch before the first predictions)."""
+        if self._get_method is not None:
+            return
+        from zsl_desktop.engine.methods import get_method, method_names
+
+        self._get_method = get_method
+        self.method_box.blockSignals(True)
+        for name in method_names():
+            self.method_box.addItem(get_method(name).title or name, name)
+        default = self.method_box.findData("msdn")  # the method the built-in model ships with
+        self.method_box.setCurrentIndex(max(0, default))
+        self.method_box.blockSignals(False)
+        self._on_method()
 
     # -- form ----------------------------------------------------------------------------------------
     def _on_method(self) -> None:
@@ -401,6 +413,7 @@ class TrainingPanel(QWidget):
         A new dataset starts clean: the last run's curves, report and "Done in …" were about another one
         (plots not built yet have nothing to clear).
         """
+        self.load_methods()
         if not self.running:
             if self.plots_built:
                 self._clear_curves()

@@ -1,6 +1,6 @@
 """The training panel's "Flips" choice: mirrored copies of the images for training and/or test-time averaging.
 
-The same four modes as ``zsl-desktop train --flips`` (engine.features.FLIP_MODES). The mirrored
+The same four modes as ``zsl-desktop train --flips`` (engine.flip_modes.FLIP_MODES). The mirrored
 images' features are extracted once, into their own store, the first time a run asks for them.
 Methods that re-encode crops of the original images (SGMA) and datasets without images (xlsa17
 features) cannot use them: the box is then held at "none" and says why.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QWidget
 
-from zsl_desktop.engine.features import FLIP_MODES
+from zsl_desktop.engine.flip_modes import FLIP_MODES
 
 LABELS = {
     "none": "none",

@@ -43,6 +43,7 @@ from zsl_desktop.engine.scoring import encode_rows, evaluate_on
 from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, read_codes, write_codes
 from zsl_desktop.engine.session.loose import MAX_LOOSE_PER_DROP, LoosePhotos
 from zsl_desktop.engine.session.photo_routing import PhotoRouting
+from zsl_desktop.engine.session.snapshot import SnapshotKeeper, file_digest
 from zsl_desktop.engine.session.results import (
     AllScores,
     ClassSet,
@@ -113,6 +114,7 @@ class Session:
         self.photo_routing = PhotoRouting()  # the out-of-domain warning and the real-bird model, for loose photos
         self._codes_cache: tuple | None = None  # (key, codes [N + L, ...])
         self.ranker = LiveRanker()  # "Rank by edited class": the other classes' log-sum-exp, cached
+        self.kept = SnapshotKeeper()  # the active model's scores, kept for the next start-up (issue #19)
         self.live_first = LiveFirst()  # a training run waits between batches while live scores are computed
 
     # -- features -----------------------------------------------------------------
@@ -205,7 +207,9 @@ class Session:
             if checkpoint.header.get("method") == "sgma":  # the crops are cached: later loads take seconds
                 what = f"first load of {Path(path).name}: the part crops of every image (then cached)"
             progress = encoding_progress(emit, what)
+        digest = file_digest(path)  # the file's bytes, read again: cheap beside the model's encoding
         state = self.use_checkpoint(checkpoint, progress)
+        self.kept.model_from(digest)
         return self.summary(str(path), state)
 
     def load_model_job(self, path, control, emit):
@@ -253,6 +257,7 @@ class Session:
     def use_codes(self, method: Method, header: dict, codes: np.ndarray) -> ModelState:
         """Make ``method`` active with codes computed elsewhere (the benchmark's, of any number of items)."""
         self.model = ModelState(method=method, header=header, codes=codes)
+        self.kept.model_from(None)
         self._codes_cache = None
         return self.model
 
@@ -281,6 +286,7 @@ class Session:
                 write_codes(cache, codes)
         self.store, self.backbone, self.input_size, self.mirrored_store = store, backbone, input_size, mirrored
         self.model = ModelState(method=method, header=header, codes=codes)
+        self.kept.model_from(None)  # load_model names the file, if there is one
         self._codes_cache = None  # the photos' codes are recomputed on the next request
         return self.model
 
@@ -457,6 +463,11 @@ class Session:
     def all_scores(self, classes: ClassSet, generation: int = 0, gamma: float | None = None) -> AllScores:
         """Every item's scores; with ``gamma``, the gallery's predictions at it too (``AllScores.predicted``)."""
         scores = self.scores(classes.matrix)
+        if self.store is not None and classes.draft_column is None:  # the dataset's rows (loose photos follow)
+            header = self.active().header
+            tta = header.get("flips") in ("tta", "both") and self.mirrored_store is not None
+            gamma_of_model = float(header.get("gamma", 0.0))
+            self.kept.keep(self.store.folder, classes, tta, scores[: self.dataset.num_samples], gamma_of_model)
         predicted = None if gamma is None else ev.gallery_predictions(scores, self.dataset, gamma)
         return AllScores(scores, classes.names, classes.kinds, generation, predicted, gamma)
 

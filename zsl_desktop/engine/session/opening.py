@@ -9,64 +9,22 @@ new ``Session``: from then on every command goes to it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from zsl_desktop.engine.checkpoints import CheckpointError
 from zsl_desktop.engine.data import load_builtin, load_dataset
 from zsl_desktop.engine.data.builtin_birds import is_generated
-from zsl_desktop.engine.data.model import Dataset
-from zsl_desktop.engine.paths import builtin_dataset_dir, shipped_models_dir
+from zsl_desktop.engine.paths import builtin_dataset_dir
+from zsl_desktop.engine.session.before_torch import model_candidates
 from zsl_desktop.engine.session.facade import Session, encoding_progress
 from zsl_desktop.engine.session.first_launch import draw_first_launch
 from zsl_desktop.engine.session.results import DatasetReady, FeaturesReady, Notice, Progress
+from zsl_desktop.engine.session.spec import DatasetSpec as DatasetSpec
+from zsl_desktop.engine.session.spec import shipped_checkpoint as shipped_checkpoint
+from zsl_desktop.engine.session.spec import shipped_checkpoints as shipped_checkpoints
 from zsl_desktop.engine.quiet import GATE, paced_imports
 from zsl_desktop.engine.session.warmup import prewarm_imports, prewarmed, warm_up
-
-
-def shipped_checkpoint() -> Path:
-    """The MSDN model that ships for the built-in birds (``msdn_builtin.pt`` in the shipped ``trained/``)."""
-    return shipped_models_dir() / "msdn_builtin.pt"
-
-
-def shipped_checkpoints() -> list[Path]:
-    """Every model that ships in ``trained/`` for the built-in birds (``<method>_builtin.pt``), MSDN first.
-
-    (The real-bird model, ``ce-gzsl_cub.pt``, is not one: ``engine/real_birds.py`` loads it for photos.)
-    """
-    folder = shipped_checkpoint().parent
-    found = sorted(folder.glob("*_builtin.pt")) if folder.is_dir() else []
-    return sorted(found, key=lambda p: (p.name != "msdn_builtin.pt", p.name))
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """What to open: the built-in birds, a dataset path, or a Dataset object (tests, injection)."""
-
-    source: str = "builtin"  # "builtin" | "path" | "object"
-    path: str | None = None
-    format: str | None = None
-    small: bool = False
-    dataset: Dataset | None = None
-    checkpoints: tuple = ()  # paths to try in order; the first compatible one is loaded
-    remembered: tuple = ()  # (dataset fingerprint, checkpoint path): the user's last model per dataset
-    use_remembered: bool = True  # False: exactly ``checkpoints`` (the bench measures the shipped model)
-    model: tuple | None = None  # (method, header, source) to use directly
-    backbone: str = "efficientnet_lite0"
-    input_size: int = 224
-    warm_up: bool = True
-    # A threading.Event the app sets once the first predictions are on screen: the warm-up waits for it
-    # (at most WARM_UP_WAIT_S), since its imports hold the GIL for a second or more (see wait_for_gate).
-    warm_up_after: object = None
-    generation: int = 0
-
-    @property
-    def title(self) -> str:
-        if self.dataset is not None:
-            return getattr(self.dataset, "name", "dataset")
-        if self.source == "builtin":
-            return "built-in birds" + (" (small)" if self.small else "")
-        return Path(self.path or "").name or str(self.path)
 
 
 def open_session(spec: DatasetSpec, control, emit_event):
@@ -212,13 +170,6 @@ def wait_for_gate(gate, control, limit: float = WARM_UP_WAIT_S) -> bool:
         if control.cancelled or time.monotonic() > deadline:
             break
     return not control.cancelled
-
-
-def model_candidates(spec: DatasetSpec, dataset) -> list:
-    """The checkpoint files an opening tries, in order: the user's last model for this dataset, then the spec's."""
-    remembered = [p for fp, p in spec.remembered if fp == dataset.fingerprint]
-    ordered = remembered + [p for p in spec.checkpoints if str(p) not in remembered]
-    return [p for p in ordered if Path(p).exists()]
 
 
 def numbered_all(events, plan: list):

@@ -66,6 +66,17 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class DatasetLoaded:
+    """The dataset is read and torch not yet imported: the window may show it with the model's kept
+    predictions (``session/snapshot``) while torch and the model load (issue #19). ``DatasetReady`` follows."""
+
+    dataset: Dataset
+    generation: int
+    store_folder: Path | None  # the store the opening looks in (None: not known without torch)
+    checkpoint_digest: str | None  # SHA-256 of the checkpoint file the opening tries first
+
+
+@dataclass(frozen=True)
 class DatasetReady:
     """The dataset is loaded: the gallery and the class editor can start. Features and a model follow."""
 

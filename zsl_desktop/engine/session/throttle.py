@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from zsl_desktop.engine.methods.base import Step
+from zsl_desktop.engine.events import Step
 from zsl_desktop.engine.session.results import TrainProgress
 
 
