@@ -174,3 +174,21 @@ def test_the_keeper_writes_a_model_files_scores_once_per_key_and_none_without_a_
     assert path is not None and path.is_file()
     assert keeper.keep(folder, classes(), False, scores, 0.25) is None  # this key is written already
     np.testing.assert_array_equal(find_snapshot(file_digest(checkpoint), folder, classes(), N_ITEMS).scores, scores)
+
+
+def test_a_store_keeps_only_its_newest_snapshots(store):
+    """Every saved class makes a new key (~20 MB at 100,000 images): the keeper deletes all but the newest two."""
+    from zsl_desktop.engine.session.snapshot import KEEP_NEWEST, SnapshotKeeper
+
+    folder, checkpoint = store
+    keeper = SnapshotKeeper()
+    keeper.model_from(file_digest(checkpoint))
+    paths = []
+    for k in range(4):
+        class_set = classes(extra=f"mine{k}")
+        scores = np.zeros((N_ITEMS, len(class_set.names)), np.float32)
+        paths.append(keeper.keep(folder, class_set, False, scores, 0.0))
+        os.utime(paths[-1], (1_000_000 + k, 1_000_000 + k))  # distinct ages, whatever the file system's clock
+    assert KEEP_NEWEST == 2
+    assert sorted(folder.glob("predictions-*.npz")) == sorted(paths[-2:])
+    assert (folder / "manifest.json").is_file() and (folder / "done.u8").is_file()  # only snapshots are pruned

@@ -12,7 +12,9 @@ A snapshot is shown only when it is proven current, so a stale or damaged one is
 - the scores carry their own SHA-256, checked on every read;
 - it is written atomically (temp file + ``os.replace``) and read through the user-file gate (kind
   ``"predictions"``), as a plain ``.npz`` with ``allow_pickle=False``;
-- re-extracting any image deletes the store's snapshots (``features._forget_rows``), as it does the codes.
+- re-extracting any image deletes the store's snapshots (``features._forget_rows``), as it does the codes;
+- a store keeps its ``KEEP_NEWEST`` newest snapshots: every saved class or other model makes a new key
+  (~20 MB at 100,000 images), and only the last one is read at the next start.
 Any mismatch, truncation or damage reads as "no snapshot": the caller then waits for the live engine.
 
 No torch here: the app's start-up reads a snapshot before torch is imported.
@@ -34,6 +36,7 @@ from zsl_desktop.engine.userfiles import UserFileError, read_bytes
 FORMAT = 2  # bump when the content changes meaning: every older snapshot then reads as stale
 PREFIX = "predictions-"
 FIELDS = ("format", "key", "digest", "scores", "class_names", "class_kinds", "model_gamma")
+KEEP_NEWEST = 2  # snapshots per store: the last model's and one before it (switching back and forth stays fast)
 STORE_FILES = {"manifest.json": "json", "done.u8": "table"}  # the store's state (gate kinds): which rows hold what
 
 
@@ -162,4 +165,20 @@ class SnapshotKeeper:
         if not write_snapshot(path, key, scores, classes, model_gamma):
             return None
         self.written.add(key)
+        prune_snapshots(store_folder, keep=path)
         return path
+
+
+def prune_snapshots(store_folder, keep: Path, newest: int = KEEP_NEWEST) -> list[Path]:
+    """Delete all but the ``newest`` snapshots in ``store_folder`` (``keep`` always stays); the deleted paths."""
+    kept = Path(keep)
+    others = [p for p in Path(store_folder).glob(f"{PREFIX}*.npz") if p != kept and p.is_file()]
+    others.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    gone = []
+    for path in others[max(newest - 1, 0) :]:
+        try:
+            path.unlink()
+            gone.append(path)
+        except OSError:  # already gone, or read-only: only disk space is at stake
+            pass
+    return gone
