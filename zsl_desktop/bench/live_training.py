@@ -60,14 +60,7 @@ class Trainer:
                 self.error = exc
 
     def start(self, timeout: float = 120.0) -> None:
-        self.launch()
-        self.wait_running(timeout)
-
-    def launch(self) -> None:
-        """Start the thread and return at once (its set-up runs while the caller prepares)."""
         self._thread.start()
-
-    def wait_running(self, timeout: float = 120.0) -> None:
         deadline = time.perf_counter() + timeout
         while self.steps < 3 and self._thread.is_alive() and time.perf_counter() < deadline:
             time.sleep(0.05)  # past the run's set-up: batches are being trained
@@ -116,32 +109,19 @@ def bench_live_while_training(
 
     train_on, features = (dataset, features) if features is not None else training_data(dataset, real_cub)
     names = list(methods or method_names())
-    conditions = ("alone", "not deferring", "deferring") if sizes.livetrain_baselines else ("deferring",)
-    # --quick's one condition: its trainer sets up (data, model, first batches) while the live sessions are made
-    # below, both untimed (each method's session is its gate before its drags are timed).
-    early = Trainer(train_on, features, None, TRAINING_NICENESS) if conditions[0] == "deferring" else None
-    if early is not None:
-        early.launch()
-    try:
-        edits = {}
-        for name in names:
-            method, origin, scored_on = live_subject(name, dataset, real_cub)
-            edits[name] = LiveEdits(method, scored_on, sizes.rescore_images), origin
-    except BaseException:
-        if early is not None:
-            early.stop()
-        raise
+    edits = {}
+    for name in names:
+        method, origin, scored_on = live_subject(name, dataset, real_cub)
+        edits[name] = LiveEdits(method, scored_on, sizes.rescore_images), origin
     figures: dict = {name: {} for name in names}
+    conditions = ("alone", "not deferring", "deferring") if sizes.livetrain_baselines else ("deferring",)
     for condition in conditions:
         trainer = None
         if condition == "deferring":  # the app now: deferring between batches, at the training niceness
-            trainer = early or Trainer(train_on, features, None, TRAINING_NICENESS)
-            trainer.control.defer_to(edits[names[0]][0].session.live_first)
+            trainer = Trainer(train_on, features, edits[names[0]][0].session.live_first, TRAINING_NICENESS)
         elif condition == "not deferring":  # the app before: the long-job niceness, no deferring
             trainer = Trainer(train_on, features, None, LONG_JOB_NICENESS)
-        if trainer is not None and trainer is early:
-            trainer.wait_running()  # launched above
-        elif trainer is not None:
+        if trainer is not None:
             trainer.start()
         try:
             for name in names:
