@@ -584,11 +584,11 @@ def test_final_models_pool_their_synthetic_rows_into_one_classifier_and_resume_i
     assert resumed.report.as_dict() == straight.report.as_dict()
 
 
-def test_seen_synth_adds_synthetic_rows_to_each_seen_class_in_the_classifier_and_its_refit(monkeypatch):
-    """seen_synth k: the final classifier (and a refit with real features) learns k flow samples per seen class too."""
+def _rows_per_class_of_each_classifier_fit(monkeypatch) -> list[list[int]]:
+    """A list that GSMFlow's classifier fits and refits append their training rows' count per class to."""
     import zsl_desktop.engine.methods.gsmflow.method as gsm_module
 
-    seen_counts = []
+    seen_counts: list[list[int]] = []
 
     def spy(fit):
         def wrapped(*args, **kwargs):
@@ -597,9 +597,14 @@ def test_seen_synth_adds_synthetic_rows_to_each_seen_class_in_the_classifier_and
 
         return wrapped
 
-    real_fit, real_refit = gsm_module.fit_head, gsm_module.refit_head
-    monkeypatch.setattr(gsm_module, "fit_head", spy(real_fit))
-    monkeypatch.setattr(gsm_module, "refit_head", spy(real_refit))
+    monkeypatch.setattr(gsm_module, "fit_head", spy(gsm_module.fit_head))
+    monkeypatch.setattr(gsm_module, "refit_head", spy(gsm_module.refit_head))
+    return seen_counts
+
+
+def test_seen_synth_adds_synthetic_rows_to_each_seen_class_in_the_classifier_and_its_refit(monkeypatch):
+    """seen_synth k: the final classifier (and a refit with real features) learns k flow samples per seen class too."""
+    seen_counts = _rows_per_class_of_each_classifier_fit(monkeypatch)
     data, features, labels = _data()
     for extra in (0, 7):
         m = _method({"mining": False, "seen_synth": extra, "cls_real_repeat": 1})
@@ -650,19 +655,7 @@ def test_the_classifier_weight_decay_shrinks_its_weights_and_zero_is_plain_adam(
 def test_cls_real_repeat_enters_each_real_seen_row_k_times_in_the_classifier_and_its_refit(monkeypatch):
     """cls_real_repeat k: the final classifier (and a refit with real features) sees every real seen row k times;
     the synthetic rows are unchanged."""
-    import zsl_desktop.engine.methods.gsmflow.method as gsm_module
-
-    seen_counts = []
-
-    def spy(fit):
-        def wrapped(*args, **kwargs):
-            seen_counts.append(np.bincount(args[2].numpy(), minlength=K).tolist())  # (.., x or codes, labels, ..)
-            return fit(*args, **kwargs)
-
-        return wrapped
-
-    monkeypatch.setattr(gsm_module, "fit_head", spy(gsm_module.fit_head))
-    monkeypatch.setattr(gsm_module, "refit_head", spy(gsm_module.refit_head))
+    seen_counts = _rows_per_class_of_each_classifier_fit(monkeypatch)
     data, features, labels = _data()
     m = _method({"mining": False, "seen_synth": 5, "cls_real_repeat": 3})
     _fit(m, data, 2)
