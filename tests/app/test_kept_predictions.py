@@ -4,13 +4,11 @@ live model takes over with the same selection; a stale snapshot is never shown, 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
+
+from fresh_interpreter import run_watching_torch
 
 from zsl_desktop.app.bridge import EngineBridge
 from zsl_desktop.engine.features import FeatureStore
@@ -168,21 +166,7 @@ def test_an_edit_in_the_kept_phase_ends_the_kept_scores_and_reaches_the_live_mod
     assert "my pale bird" in window.predictions.names
 
 
-SHOW_KEPT_IN_A_FRESH_PROCESS = textwrap.dedent(
-    """
-    import sys, threading
-    importers = []
-
-    class WhoImportsTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch":
-                importers.append(threading.current_thread() is threading.main_thread())
-            return None
-
-    sys.meta_path.insert(0, WhoImportsTorch())
-    from zsl_desktop.app.main import configure_torch
-    configure_torch()
-    from PySide6.QtWidgets import QApplication
+SHOW_KEPT_IN_A_FRESH_PROCESS = """
     from zsl_desktop.app.main_window import MainWindow
     from zsl_desktop.engine.data import load_builtin
     from zsl_desktop.engine.session.spec import DatasetSpec
@@ -204,21 +188,13 @@ SHOW_KEPT_IN_A_FRESH_PROCESS = textwrap.dedent(
     print("torch imported on the GUI thread:", importers)
     window.close()
     """
-)
 
 
 def test_kept_predictions_are_on_screen_before_torch_is_imported(make_window, qtbot, small_birds, model_file):
     """In a fresh interpreter (this one imported torch long ago): the window and the opening job."""
     path, folder = model_file
     open_and_keep(make_window, qtbot, small_birds, path, folder)
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run(
-        [sys.executable, "-c", SHOW_KEPT_IN_A_FRESH_PROCESS, str(small_birds.root), str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    done = run_watching_torch(SHOW_KEPT_IN_A_FRESH_PROCESS, str(small_birds.root), str(path))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "kept phase: [(True, True, False)]" in done.stdout, done.stdout + done.stderr[-2000:]
     assert "torch imported on the GUI thread: [False]" in done.stdout, done.stdout  # once, by the opening job

@@ -8,25 +8,11 @@ for it there. A fresh interpreter checks, since this test session imported torch
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 
-BUILD_THE_WINDOW_THEN_OPEN = textwrap.dedent(
-    """
-    import sys, threading, time
-    importers = []
+from fresh_interpreter import run_watching_torch
 
-    class WhoImportsTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch":
-                importers.append(threading.current_thread() is threading.main_thread())
-            return None
-
-    sys.meta_path.insert(0, WhoImportsTorch())
-    from zsl_desktop.app.main import configure_torch
-    configure_torch()
-    from PySide6.QtWidgets import QApplication
+BUILD_THE_WINDOW_THEN_OPEN = """
+    import time
     from zsl_desktop.app import theme
     from zsl_desktop.app.main_window import MainWindow
     from zsl_desktop.engine.session import snapshot  # what a start-up reads kept predictions with
@@ -47,21 +33,14 @@ BUILD_THE_WINDOW_THEN_OPEN = textwrap.dedent(
     import torch
     print("threads:", torch.get_num_threads())
     """
-)
 
 
 def test_the_window_and_opening_leave_torch_to_the_job_thread_with_the_app_thread_count(tmp_path):
     from zsl_desktop.engine.threads import worker_threads
 
-    env = {**os.environ, "ZSL_DESKTOP_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
+    env = {**os.environ, "ZSL_DESKTOP_HOME": str(tmp_path)}
     env.pop("OMP_NUM_THREADS", None)
-    done = subprocess.run(
-        [sys.executable, "-c", BUILD_THE_WINDOW_THEN_OPEN, str(tmp_path / "no such dataset")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    done = run_watching_torch(BUILD_THE_WINDOW_THEN_OPEN, str(tmp_path / "no such dataset"), env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [
         line
