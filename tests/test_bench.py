@@ -104,10 +104,10 @@ def test_the_scale_bench_store_opens_with_its_model_and_cached_codes(shared_data
     assert len(state.codes) == 2000
     np.testing.assert_array_equal(state.codes[:1000], state.codes[1000:])  # the rows repeat, so do their codes
     from zsl_desktop.engine.session.class_set import saved_classes
-    from zsl_desktop.engine.session.snapshot import PREFIX, file_digest, find_snapshot
+    from zsl_desktop.engine.session.snapshot import PREFIX, checkpoint_sha256, find_snapshot
 
     classes = saved_classes(dataset, [], np.zeros((0, dataset.num_attributes), np.float32))
-    kept = find_snapshot(file_digest(model_path), session.store.folder, classes, 2000)
+    kept = find_snapshot(checkpoint_sha256(model_path), session.store.folder, classes, 2000)
     assert kept is not None, "the start-up's kept predictions are prepared, current for the app's classes"
     np.testing.assert_allclose(kept.scores, session.scores(classes.matrix), rtol=1e-5, atol=1e-5)
     scaled_cub(2000)  # a second bench: the current snapshot stays as it is

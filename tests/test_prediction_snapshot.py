@@ -9,7 +9,7 @@ import pytest
 
 from zsl_desktop.engine.session.results import ClassSet
 from zsl_desktop.engine.session.snapshot import (
-    file_digest,
+    checkpoint_sha256,
     read_snapshot,
     snapshot_key,
     snapshot_path,
@@ -41,7 +41,7 @@ def kept(store, class_set=None, scores=None):
     """(key, path, scores) of a snapshot written for ``store`` against ``class_set``."""
     folder, checkpoint = store
     class_set = class_set or classes()
-    key = snapshot_key(file_digest(checkpoint), folder, class_set)
+    key = snapshot_key(checkpoint_sha256(checkpoint), folder, class_set)
     scores = np.random.default_rng(0).normal(size=(N_ITEMS, len(class_set.names))).astype(np.float32)
     path = snapshot_path(key, folder)
     assert write_snapshot(path, key, scores, class_set)
@@ -60,17 +60,17 @@ def test_a_whole_current_snapshot_reads_back_exactly(store):
 
 def test_a_missing_snapshot_or_an_unknown_key_reads_as_none(store):
     folder, checkpoint = store
-    key = snapshot_key(file_digest(checkpoint), folder, classes())
+    key = snapshot_key(checkpoint_sha256(checkpoint), folder, classes())
     assert read_snapshot(snapshot_path(key, folder), key, N_ITEMS) is None
     assert read_snapshot(snapshot_path(key, folder), None, N_ITEMS) is None
     assert snapshot_key(None, folder, classes()) is None  # no checkpoint file: nothing is kept
-    assert file_digest(folder / "absent.pt") is None
+    assert checkpoint_sha256(folder / "absent.pt") is None
 
 
 @pytest.mark.parametrize("change", ["checkpoint", "classes", "class attributes", "store rows", "manifest", "tta"])
 def test_anything_the_scores_depend_on_changes_the_key(store, change):
     folder, checkpoint = store
-    before = snapshot_key(file_digest(checkpoint), folder, classes())
+    before = snapshot_key(checkpoint_sha256(checkpoint), folder, classes())
     class_set, tta = classes(), False
     if change == "checkpoint":
         checkpoint.write_bytes(b"retrained " * 100)
@@ -84,7 +84,7 @@ def test_anything_the_scores_depend_on_changes_the_key(store, change):
         (folder / "manifest.json").write_text('{"status": "partial", "backbone": "efficientnet_lite0"}')
     else:
         tta = True
-    after = snapshot_key(file_digest(checkpoint), folder, class_set, tta)
+    after = snapshot_key(checkpoint_sha256(checkpoint), folder, class_set, tta)
     assert after is not None and after != before
 
 
@@ -92,7 +92,7 @@ def test_a_stale_snapshot_is_never_read_for_the_current_key(store):
     folder, checkpoint = store
     old_key, old_path, _ = kept(store)
     checkpoint.write_bytes(b"retrained " * 100)
-    new_key = snapshot_key(file_digest(checkpoint), folder, classes())
+    new_key = snapshot_key(checkpoint_sha256(checkpoint), folder, classes())
     assert read_snapshot(old_path, new_key, N_ITEMS) is None  # even read from the old file's name
     os.replace(old_path, snapshot_path(new_key, folder))  # or renamed to the new one
     assert read_snapshot(snapshot_path(new_key, folder), new_key, N_ITEMS) is None
@@ -123,7 +123,7 @@ def test_a_damaged_score_reads_as_none(store):
 
 def test_a_pickled_or_foreign_file_is_not_unpickled(store):
     folder, checkpoint = store
-    key = snapshot_key(file_digest(checkpoint), folder, classes())
+    key = snapshot_key(checkpoint_sha256(checkpoint), folder, classes())
     path = snapshot_path(key, folder)
     np.savez(path, scores=np.array([object()], dtype=object), key=np.array(key))  # needs pickle to read
     assert read_snapshot(path, key, N_ITEMS) is None
@@ -133,7 +133,7 @@ def test_a_pickled_or_foreign_file_is_not_unpickled(store):
 
 def test_a_pipe_in_its_place_is_refused_without_blocking(store):
     folder, checkpoint = store
-    key = snapshot_key(file_digest(checkpoint), folder, classes())
+    key = snapshot_key(checkpoint_sha256(checkpoint), folder, classes())
     path = snapshot_path(key, folder)
     if not hasattr(os, "mkfifo"):
         pytest.skip("no named pipes here")
@@ -151,7 +151,7 @@ def test_find_snapshot_finds_either_flip_mode_and_only_a_current_one(store):
     from zsl_desktop.engine.session.snapshot import find_snapshot
 
     folder, checkpoint = store
-    digest = file_digest(checkpoint)
+    digest = checkpoint_sha256(checkpoint)
     scores = np.ones((N_ITEMS, 3), np.float32)
     tta_key = snapshot_key(digest, folder, classes(), tta=True)
     assert write_snapshot(snapshot_path(tta_key, folder), tta_key, scores, classes(), model_gamma=0.7)
@@ -169,11 +169,13 @@ def test_the_keeper_writes_a_model_files_scores_once_per_key_and_none_without_a_
     keeper = SnapshotKeeper()
     scores = np.arange(N_ITEMS * 3, dtype=np.float32).reshape(N_ITEMS, 3)
     assert keeper.keep(folder, classes(), False, scores, 0.0) is None  # an injected or trained model: no file
-    keeper.model_from(file_digest(checkpoint))
+    keeper.model_from(checkpoint_sha256(checkpoint))
     path = keeper.keep(folder, classes(), False, scores, 0.25)
     assert path is not None and path.is_file()
     assert keeper.keep(folder, classes(), False, scores, 0.25) is None  # this key is written already
-    np.testing.assert_array_equal(find_snapshot(file_digest(checkpoint), folder, classes(), N_ITEMS).scores, scores)
+    np.testing.assert_array_equal(
+        find_snapshot(checkpoint_sha256(checkpoint), folder, classes(), N_ITEMS).scores, scores
+    )
 
 
 def test_a_store_keeps_only_its_newest_snapshots(store):
@@ -182,7 +184,7 @@ def test_a_store_keeps_only_its_newest_snapshots(store):
 
     folder, checkpoint = store
     keeper = SnapshotKeeper()
-    keeper.model_from(file_digest(checkpoint))
+    keeper.model_from(checkpoint_sha256(checkpoint))
     paths = []
     for k in range(4):
         class_set = classes(extra=f"mine{k}")

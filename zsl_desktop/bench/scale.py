@@ -96,13 +96,13 @@ def keep_predictions(dataset, model_path) -> None:
     from zsl_desktop.engine.classes import ClassLibrary, attribute_identity
     from zsl_desktop.engine.session import Session
     from zsl_desktop.engine.session.class_set import saved_classes
-    from zsl_desktop.engine.session.snapshot import file_digest, find_snapshot
+    from zsl_desktop.engine.session.snapshot import checkpoint_sha256, find_snapshot
     from zsl_desktop.engine.store_names import plain_store_folder
 
     names, matrix = ClassLibrary.load().matrix(attribute_identity(dataset.attribute_names), dataset.num_attributes)
     classes = saved_classes(dataset, names, matrix)
     folder = plain_store_folder(dataset, "efficientnet_lite0", 224)
-    if find_snapshot(file_digest(model_path), folder, classes, dataset.num_samples) is not None:
+    if find_snapshot(checkpoint_sha256(model_path), folder, classes, dataset.num_samples) is not None:
         return
     session = Session(dataset)
     session.find_features(check_images=False)

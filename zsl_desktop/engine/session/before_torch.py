@@ -18,7 +18,7 @@ from zsl_desktop.engine.data import load_builtin, load_dataset
 from zsl_desktop.engine.data.builtin_birds import is_generated
 from zsl_desktop.engine.paths import builtin_dataset_dir
 from zsl_desktop.engine.session.results import DatasetLoaded, Progress
-from zsl_desktop.engine.session.snapshot import file_digest
+from zsl_desktop.engine.session.snapshot import checkpoint_sha256
 from zsl_desktop.engine.session.spec import DatasetSpec
 from zsl_desktop.engine.store_names import plain_store_folder
 
@@ -59,7 +59,7 @@ def load_before_torch(spec: DatasetSpec):
     spec = replace(spec, dataset=dataset)
     candidates = model_candidates(spec, dataset)
     folder = plain_store_folder(dataset, spec.backbone, spec.input_size)
-    digest = file_digest(candidates[0]) if candidates and folder is not None else None
+    digest = checkpoint_sha256(candidates[0]) if candidates and folder is not None else None
     if digest is None:
         return spec, None
     return spec, DatasetLoaded(dataset, spec.generation, folder, digest)

@@ -43,7 +43,7 @@ from zsl_desktop.engine.scoring import encode_rows, evaluate_on
 from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, read_codes, write_codes
 from zsl_desktop.engine.session.loose import MAX_LOOSE_PER_DROP, LoosePhotos
 from zsl_desktop.engine.session.photo_routing import PhotoRouting
-from zsl_desktop.engine.session.snapshot import SnapshotKeeper, file_digest
+from zsl_desktop.engine.session.snapshot import SnapshotKeeper, checkpoint_sha256
 from zsl_desktop.engine.session.results import (
     AllScores,
     ClassSet,
@@ -207,7 +207,7 @@ class Session:
             if checkpoint.header.get("method") == "sgma":  # the crops are cached: later loads take seconds
                 what = f"first load of {Path(path).name}: the part crops of every image (then cached)"
             progress = encoding_progress(emit, what)
-        digest = file_digest(path)  # the file's bytes, read again: cheap beside the model's encoding
+        digest = checkpoint_sha256(path)  # the file's bytes, read again: cheap beside the model's encoding
         state = self.use_checkpoint(checkpoint, progress)
         self.kept.model_from(digest)
         return self.summary(str(path), state)

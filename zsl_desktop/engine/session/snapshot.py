@@ -51,7 +51,7 @@ class PredictionSnapshot:
     model_gamma: float = 0.0  # the model's calibration (its header's γ), for the panels before the model loads
 
 
-def file_digest(path) -> str | None:
+def checkpoint_sha256(path) -> str | None:
     """SHA-256 of a checkpoint file's bytes (through the gate), or None when it cannot be read."""
     try:
         return hashlib.sha256(read_bytes(path, "checkpoint")).hexdigest()
