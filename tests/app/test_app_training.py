@@ -37,8 +37,8 @@ def test_train_pause_resume_and_stop(make_window, qtbot):
     w.training.start_button.click()
     assert w.bridge.busy and w.training.running and not w.training.start_button.isEnabled()
     qtbot.waitUntil(lambda: any(isinstance(e, TrainProgress) for e in events), timeout=20000)
-    qtbot.waitUntil(lambda: "total" in w.training._loss_items, timeout=5000)  # the curve is drawn
-    x, y = w.training._loss_items["total"].getData()
+    qtbot.waitUntil(lambda: w.training.curves.loss_curve("total") is not None, timeout=5000)  # the curve is drawn
+    x, y = w.training.curves.loss_curve("total").getData()
     assert len(x) > 0 and np.isfinite(y).all()
     assert "ETA" in w.training.state.text()
     # pause: no more steps arrive
@@ -76,7 +76,7 @@ def test_training_to_the_end_makes_the_new_model_active(make_window, qtbot, smal
     assert model.source == str(default_checkpoint_path(small_birds, "msdn"))
     assert os.path.exists(model.source)
     assert w.training.cards.text("h").endswith("%")
-    assert len(w.training._val["H"].data()[0]) == 3  # one validation point per epoch
+    assert len(w.training.curves.validation["H"].data()[0]) == 3  # one validation point per epoch
     assert w.predictions.has_model and not w.predictions.train_button.isVisible()
     w.controller.select(int(small_birds.splits["test_unseen"][0]))
     qtbot.waitUntil(lambda: w.predictions.raw is not None and w.image_view.explained is not None, timeout=10000)

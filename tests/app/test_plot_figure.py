@@ -52,9 +52,9 @@ def test_validation_plot_has_whole_epoch_ticks_and_legends_sit_outside_the_data(
         assert not legend.sceneBoundingRect().intersects(data_area)
         assert plot_item.sceneBoundingRect().contains(legend.sceneBoundingRect())  # so exports include it
     assert [label.text for _, label in item.legend.items] == ["H", "U", "S", "ZSL T1"]
-    colours = {curve.opts["pen"].color().name() for curve in panel._val_items.values()}
+    colours = {curve.opts["pen"].color().name() for curve in panel.curves.validation_curves()}
     assert len(colours) == 4  # each curve can be told from the others
-    panel._timer.stop()
+    panel.curves.stop()
 
 
 def test_training_export_names_the_plot_it_saves(qtbot):
@@ -120,10 +120,10 @@ def test_validation_plot_shows_one_fold_at_a_time_and_names_it(qtbot):
                     folds=3,
                 )
             )
-    panel._redraw()
-    xs, ys = panel._val_items["H"].getData()
+    panel.curves.redraw()
+    xs, ys = panel.curves.validation_curve("H").getData()
     assert list(xs) == [1, 2, 3] and all(abs(y - 20.0) < 1e-9 for y in ys)  # fold 2's curve alone
     assert "fold 2 of 3" in panel.val_plot.getPlotItem().titleLabel.text
     assert phase_text("select1", 1, 3) == "phase 1 of 2 · selecting on validation, fold 2 of 3"
     assert phase_text("final") == "phase 2 of 2 · retraining"
-    panel._timer.stop()
+    panel.curves.stop()

@@ -1,8 +1,6 @@
 """Training panel: choose a method and its hyper-parameters, train, watch, evaluate, save.
 
-Curves are drawn from a ~30 Hz timer with the latest data only (the worker
-already coalesces steps); pyqtgraph downsamples ('peak') and clips to the
-view, so a long run never slows the GUI down.
+The curves themselves (data, drawing, the redraw timer) are ``training_curves``.
 
 The plots (pyqtgraph) can be built after the window's first predictions
 (``lazy_plots``, ``build_plots``): importing pyqtgraph and building them took
@@ -15,11 +13,10 @@ of one job's life (settings, progress, results) and share its state.
 from __future__ import annotations
 
 import time
-
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -38,41 +35,15 @@ from PySide6.QtWidgets import (
 )
 
 from zsl_desktop.app import theme
+from zsl_desktop.app.widgets.training_curves import TrainingCurves
 from zsl_desktop.engine.session.results import Progress, TrainDone, TrainProgress
 from zsl_desktop.app.widgets.flips_box import FlipsBox
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
 
-LOSS_COLORS = ["#4cc2ff", "#ffb454", "#c792ea", "#7ee0c3", "#ff7eb6", "#f78c6c", "#a6accd", "#82aaff"]
-# Curves redraw at most 5 times a second: each redraw re-lays out and repaints both axes. At 30 Hz
-# the window's frame gaps while training had p95 23.5 ms (bench, 20 s of MSDN); at 5 Hz, 17.5 ms.
-REDRAW_MS = 200
 # The plots of the sub-tabs, in tab order: (name used by exports, title). The last tab has none.
 PLOTS = (("loss", "Loss"), ("validation", "Validation"), ("evaluation", "Evaluation curve"))
-
-
-class Series:
-    """A growing float array with amortised O(1) appends."""
-
-    def __init__(self):
-        self._x = np.zeros(256, np.float64)
-        self._y = np.zeros(256, np.float64)
-        self.n = 0
-
-    def extend(self, x, y) -> None:
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        need = self.n + len(x)
-        if need > len(self._x):
-            size = max(need, 2 * len(self._x))
-            self._x = np.resize(self._x, size)
-            self._y = np.resize(self._y, size)
-        self._x[self.n : need] = x
-        self._y[self.n : need] = y
-        self.n = need
-
-    def data(self):
-        return self._x[: self.n], self._y[: self.n]
 
 
 def phase_text(phase: str, fold: int = 0, folds: int = 1) -> str:
@@ -175,7 +146,7 @@ class TrainingPanel(QWidget):
         # plots: each sub-tab's page holds its plot once ``build_plots`` has made them
         self._plots: dict | None = None
         self._plot_pages: dict[str, QWidget] = {}
-        self._empty_texts: dict = {}
+        self.curves = TrainingCurves(self._plot, self)
         self.tabs = QTabWidget(self)
         for name, title in (("loss", "Loss"), ("validation", "Validation"), ("evaluation", "Evaluation")):
             page = QWidget(self)
@@ -214,24 +185,11 @@ class TrainingPanel(QWidget):
 
         if not lazy_plots:
             self.build_plots()
-        self._loss: dict[str, Series] = {}
-        self._loss_items: dict[str, pg.PlotDataItem] = {}
-        self._val: dict[str, Series] = {}
-        self._val_fold, self._val_folds = 0, 1  # validation selection trains one model per fold in turn
-        self._val_items: dict[str, pg.PlotDataItem] = {}
-        self._offset = 0
-        self._phase_total = 0
-        self._phase = ""
-        self._phase_lines: list = []
-        self._dirty = False
         self._paused = False
         self.running = False
         self.has_model = False
         self.started_at = 0.0
         self.last_progress: TrainProgress | None = None
-        self._timer = QTimer(self)
-        self._timer.setInterval(REDRAW_MS)
-        self._timer.timeout.connect(self._redraw)
         self._has_images = True
         if not lazy_methods:
             self.load_methods()
@@ -372,7 +330,7 @@ class TrainingPanel(QWidget):
             layout = self._plot_pages[name].layout()
             assert layout is not None
             layout.addWidget(widget)
-        self._add_empty_hints()
+        self.curves.add_empty_hints()
 
     @property
     def plots_built(self) -> bool:
@@ -403,10 +361,6 @@ class TrainingPanel(QWidget):
     def cards(self):
         return self.evaluation.cards
 
-    def _add_empty_hints(self) -> None:
-        self._add_empty_text(self.loss_plot, "the loss appears here while a model trains", 0.5)
-        self._add_empty_text(self.val_plot, "validation accuracy per epoch appears here", 50)
-
     def set_dataset(self, dataset) -> None:
         """Say what a run will learn from, and pick a method the dataset's features allow.
 
@@ -416,8 +370,8 @@ class TrainingPanel(QWidget):
         self.load_methods()
         if not self.running:
             if self.plots_built:
-                self._clear_curves()
-                self._add_empty_hints()
+                self.curves.clear()
+                self.curves.add_empty_hints()
                 self.evaluation.clear()
             self.progress.setValue(0)
             self.state.setText("")
@@ -457,19 +411,15 @@ class TrainingPanel(QWidget):
         self.start_button.setEnabled(False)
         self.pause_button.setEnabled(True)
         self.stop_button.setEnabled(True)
-        self._clear_curves()
-        self.loss_plot.enableAutoRange()
-        self.val_plot.enableAutoRange(axis="x")
+        self.curves.start()
         self.started_at = time.perf_counter()
         self.state.setText("Starting…")
         self.progress.setValue(0)
         self.tabs.setCurrentIndex(0)
-        self._timer.start()
 
     def on_finished(self, status: str) -> None:
         self.running = False
-        self._timer.stop()
-        self._redraw()
+        self.curves.stop()
         for form_widget in (self.method_box, self.epochs, self.seed, self.selection, self.hparams, self.load_button):
             form_widget.setEnabled(True)
         self.start_button.setEnabled(True)
@@ -487,14 +437,11 @@ class TrainingPanel(QWidget):
 
         if isinstance(event, TrainProgress):
             self.last_progress = event
-            for name, values in event.losses.items():
-                self._loss.setdefault(name, Series()).extend(event.steps + self._offset, values)
-            self._phase_total = event.total
-            self._dirty = True
+            self.curves.add_losses(event.steps, event.losses)
             frac = event.step / max(event.total, 1)
             self.progress.setValue(int(1000 * frac))
             eta = (event.total - event.step) / event.rate if event.rate > 0 else None
-            phase = phase_text(event.phase, self._val_fold, self._val_folds)
+            phase = phase_text(event.phase, self.curves.fold, self.curves.folds)
             loss = event.losses.get("total")
             loss_text = f" · loss {float(loss[-1]):.3f}" if loss is not None and len(loss) else ""
             self.state.setText(
@@ -502,35 +449,10 @@ class TrainingPanel(QWidget):
                 f"{event.rate:.0f} steps/s · ETA {fmt_seconds(eta)}{loss_text}"
             )
         elif isinstance(event, Phase):
-            if self._phase:
-                import pyqtgraph as pg
-
-                self._offset = self._last_x()
-                line = pg.InfiniteLine(
-                    self._offset,
-                    angle=90,
-                    pen=pg.mkPen(theme.FAINT, style=Qt.DashLine),
-                    label=event.name,
-                    labelOpts={"color": theme.DIM, "position": 0.92},
-                )
-                self.loss_plot.addItem(line)
-                self._phase_lines.append(line)
-            self._phase = event.name
+            self.curves.start_phase(event.name)
             self.state.setText(event.description)
         elif isinstance(event, Validation):
-            if event.fold != self._val_fold:  # the next group of pseudo-unseen classes: its own curves
-                self._val = {}
-            self._val_fold, self._val_folds = event.fold, event.folds
-            if event.folds > 1:
-                self.val_plot.setTitle(
-                    f"fold {event.fold + 1} of {event.folds} of held-out seen classes", color=theme.DIM, size="9pt"
-                )
-            m = event.metrics
-            for key, label in (("h", "H"), ("u", "U"), ("s", "S"), ("zsl_t1", "ZSL T1")):
-                if key in m:
-                    self._val.setdefault(label, Series()).extend([event.epoch], [100 * m[key]])
-            self._best_epoch = event.best_epoch
-            self._dirty = True
+            self.curves.add_validation(event.epoch, event.metrics, event.fold, event.folds)
         elif isinstance(event, Message):
             self.state.setText(event.text)
         elif isinstance(event, TrainDone):
@@ -549,66 +471,6 @@ class TrainingPanel(QWidget):
             self.state.setText(event.message)
         elif isinstance(event, EpochEnd):
             pass
-
-    def _add_empty_text(self, plot, text: str, y: float) -> None:
-        import pyqtgraph as pg
-
-        item = pg.TextItem(text, color=theme.FAINT, anchor=(0.5, 0.5))
-        item.setPos(0.5, y)
-        plot.setXRange(0, 1)
-        plot.setYRange(0, 2 * y)
-        plot.addItem(item)
-        self._empty_texts[id(plot)] = item
-
-    def _last_x(self) -> float:
-        xs = [s.data()[0][-1] for s in self._loss.values() if s.n]
-        return float(max(xs)) if xs else 0.0
-
-    def _clear_curves(self) -> None:
-        self.loss_plot.getPlotItem().clear()
-        self.val_plot.getPlotItem().clear()
-        self._loss, self._loss_items, self._val, self._val_items = {}, {}, {}, {}
-        self._val_fold, self._val_folds = 0, 1
-        self.val_plot.setTitle(None)
-        self._phase_lines = []
-        self._offset = 0
-        self._phase = ""
-
-    def _redraw(self) -> None:
-        if not self._dirty:
-            return
-        import pyqtgraph as pg
-
-        self._dirty = False
-        for i, (name, series) in enumerate(sorted(self._loss.items(), key=lambda kv: kv[0] != "total")):
-            item = self._loss_items.get(name)
-            if item is None:
-                color = LOSS_COLORS[i % len(LOSS_COLORS)]
-                pen = pg.mkPen(color, width=2 if name == "total" else 1)
-                item = self.loss_plot.plot([], [], pen=pen, name=name)
-                item.setDownsampling(auto=True, method="peak")
-                item.setClipToView(True)
-                if name != "total":
-                    item.setVisible(False)  # the legend toggles the loss terms; total first
-                self._loss_items[name] = item
-            item.setData(*series.data())
-        # H (the headline) in white: ACCENT is the same blue as SEEN, and the two curves could not be told apart
-        colors = {"H": theme.TEXT, "U": theme.UNSEEN, "S": theme.SEEN, "ZSL T1": theme.USER}
-        for name, series in self._val.items():
-            item = self._val_items.get(name)
-            if item is None:
-                width = 2.5 if name == "H" else 1.5
-                item = self.val_plot.plot(
-                    [],
-                    [],
-                    pen=pg.mkPen(colors.get(name, theme.DIM), width=width),
-                    name=name,
-                    symbol="o",
-                    symbolSize=5,
-                    symbolBrush=colors.get(name, theme.DIM),
-                )
-                self._val_items[name] = item
-            item.setData(*series.data())
 
     # -- evaluation ------------------------------------------------------------------------------------
     def show_report(self, report, title: str) -> None:
