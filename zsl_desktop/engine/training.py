@@ -265,207 +265,234 @@ def train(
     if config.select not in SELECTIONS:
         raise ValueError(f"select must be one of {SELECTIONS}")
     control = control or Control()
-    device = pick_device(config.device)
     epochs = default_epochs(config.method) if config.epochs is None else int(config.epochs)
     if epochs < 1:  # 0 must not mean "the default", nor -1 an untrained model
         raise ValueError(f"epochs must be at least 1, not {config.epochs}")
-    seen, unseen = dataset.seen_classes, dataset.unseen_classes
     features = with_flips(features, config)
     saved = load_resume(checkpoint_path, dataset, config) if resume and checkpoint_path else None
-    run = _Run(dataset, features, config, control, device, checkpoint_path)
+    run = _Run(dataset, features, config, control, pick_device(config.device), checkpoint_path)
+    select = _select_on_validation if config.select == "validation" else _select_on_test
+    chosen = yield from select(run, epochs, saved)
+    if chosen is None:
+        return (yield from run.cancelled())
+    finished = _finish(run, chosen)
+    yield finished
+    return finished
 
-    if config.select == "validation":
-        folds = selection_folds(dataset, config)
-        for _, val_seen_idx, val_unseen_idx, train_classes, _ in folds:
-            if len(val_seen_idx) == 0 or len(val_unseen_idx) == 0 or len(train_classes) == 0:
-                raise ValueError(
-                    f"{dataset.name}: too few training images to choose the epoch on validation data (each seen "
-                    f"class needs at least 3 trainval images and there must be 2 seen classes or more; "
-                    f"{fewest_trainval_images(dataset)}, {len(seen)} classes are seen); add images, "
-                    f"or use --select test (reproduction only)"
-                )
-        transfer = get_method(config.method).transfer_for(config.hparams, seen_classes=len(seen))
-        if transfer not in GAMMA_TRANSFERS:
-            raise ValueError(f"{config.method}: gamma_transfer must be one of {GAMMA_TRANSFERS}, not {transfer!r}")
-        progress = (saved or {}).get("progress") or {"fold_curves": [], "curve": [], "fold_gammas": [], "gammas": []}
-        progress.setdefault("fold_shares", [[] for _ in progress["fold_curves"]])
-        progress.setdefault("shares", [])
-        run.progress = progress
-        last_epochs = max(0, int(get_method(config.method).last_epochs_window(config.hparams)))
-        validate_from = max(1, epochs - last_epochs + 1) if last_epochs else 1  # earlier epochs: placeholders
-        for k, (train_idx, val_seen_idx, val_unseen_idx, train_classes, val_classes) in enumerate(folds):
-            if k < len(progress["fold_curves"]):
-                continue  # finished before an interruption
-            candidates = np.union1d(train_classes, val_classes)
 
-            def on_validation(
-                method,
-                train_classes=train_classes,
-                val_classes=val_classes,
-                candidates=candidates,
-                val_seen_idx=val_seen_idx,
-                val_unseen_idx=val_unseen_idx,
-                train_idx=train_idx if transfer == "training_share" else None,
-            ):
-                return validation_metrics(
-                    method,
-                    dataset,
-                    features,
-                    val_seen_idx,
-                    val_unseen_idx,
-                    train_classes,
-                    val_classes,
-                    candidates,
-                    run.device,
-                    train_idx,
-                )
+@dataclass(frozen=True)
+class _Chosen:
+    """What a selection mode hands to the end of the run: the model, its epoch and its gamma."""
 
-            yield Phase(
-                "select",
-                f"fold {k + 1} of {len(folds)}: choosing the epoch and gamma on "
-                f"{len(val_classes)} held-out seen classes",
-                epochs,
+    method: Method
+    epoch: int
+    gamma: float
+    gamma_source: str  # "validation" or "test"
+    selection: dict  # how they were chosen, for the checkpoint's header
+
+
+def _select_on_validation(run: _Run, epochs: int, saved: dict | None):
+    """Phase 1, one model per fold of pseudo-unseen seen classes, chooses the epoch and the share of seen
+    images sent to unseen classes; phase 2 retrains the final model(s) and places gamma at that share the
+    method's way (``Method.transfer_for``). Yields events; returns a ``_Chosen``, or None if cancelled."""
+    dataset, features, config = run.dataset, run.features, run.config
+    seen, unseen = dataset.seen_classes, dataset.unseen_classes
+    folds = selection_folds(dataset, config)
+    for _, val_seen_idx, val_unseen_idx, train_classes, _ in folds:
+        if len(val_seen_idx) == 0 or len(val_unseen_idx) == 0 or len(train_classes) == 0:
+            raise ValueError(
+                f"{dataset.name}: too few training images to choose the epoch on validation data (each seen "
+                f"class needs at least 3 trainval images and there must be 2 seen classes or more; "
+                f"{fewest_trainval_images(dataset)}, {len(seen)} classes are seen); add images, "
+                f"or use --select test (reproduction only)"
             )
-            run.fold = (k, len(folds))
-            best = yield from run.phase(
-                f"select{k}" if k else "select",
-                train_idx,
-                train_classes,
-                epochs,
-                on_validation,
-                saved,
-                validate_from=validate_from,
-            )
-            if best is None:
-                return (yield from run.cancelled())
-            saved = None
-            progress["fold_curves"].append(progress["curve"])
-            progress["fold_gammas"].append(progress["gammas"])
-            progress["fold_shares"].append(progress["shares"])
-            progress["curve"], progress["gammas"], progress["shares"] = [], [], []
-        point = choose_operating_point(
-            progress["fold_curves"],
-            config.smooth_epochs,
-            fold_gammas=progress["fold_gammas"],
-            tolerance=get_method(config.method).epoch_tolerance,
-            last_epochs=last_epochs,
-            fold_shares=progress["fold_shares"] if transfer == "training_share" else None,
+    method_class = get_method(config.method)
+    transfer = method_class.transfer_for(config.hparams, seen_classes=len(seen))
+    if transfer not in GAMMA_TRANSFERS:
+        raise ValueError(f"{config.method}: gamma_transfer must be one of {GAMMA_TRANSFERS}, not {transfer!r}")
+    progress = (saved or {}).get("progress") or {"fold_curves": [], "curve": [], "fold_gammas": [], "gammas": []}
+    progress.setdefault("fold_shares", [[] for _ in progress["fold_curves"]])
+    progress.setdefault("shares", [])
+    run.progress = progress
+    last_epochs = max(0, int(method_class.last_epochs_window(config.hparams)))
+    validate_from = max(1, epochs - last_epochs + 1) if last_epochs else 1  # earlier epochs: placeholders
+    for k, (train_idx, val_seen_idx, val_unseen_idx, train_classes, val_classes) in enumerate(folds):
+        if k < len(progress["fold_curves"]):
+            continue  # finished before an interruption
+        on_validation = _evaluator(
+            run,
+            validation_metrics,
+            dataset=dataset,
+            features=features,
+            val_seen_idx=val_seen_idx,
+            val_unseen_idx=val_unseen_idx,
+            train_classes=train_classes,
+            val_classes=val_classes,
+            candidates=np.union1d(train_classes, val_classes),
+            train_idx=train_idx if transfer == "training_share" else None,
         )
-        best_epoch, rate = point["epoch"], point["rate"]
-        # What carries over from the fold models to the final one is the operating point, the
-        # share of held-out seen images sent to unseen classes. Either the final run keeps a few
-        # seen images aside to find its own gamma at that share ("calibration"), or it trains on
-        # every trainval image and takes the fold models' mean gamma there ("folds"), or it trains
-        # on every trainval image and puts gamma where it sends as large a share of its own
-        # training images to unseen classes as the fold models sent of theirs ("training_share").
-        final_train, calibration_idx = dataset.splits["trainval"], np.zeros(0, np.int64)
-        if transfer == "calibration":
-            final_train, calibration_idx = hold_out_per_class(
-                final_train,
-                dataset.labels,
-                config.seed + 7,
-                fraction=get_method(config.method).calibration_fraction(config.hparams) or CALIBRATION_FRACTION,
-            )
-        count = build_method(dataset, features, config).final_models()
-        done = yield from _final_phases(run, final_train, seen, best_epoch, count, saved)
-        if done is None:
-            return (yield from run.cancelled())
-        method = run.trained
-        gamma, gamma_source = (point["gamma"] if transfer == "folds" else 0.0), "validation"
-        if transfer == "calibration" and len(calibration_idx):  # none (2 or fewer per class): no shift
-            gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate, run.device)
-        if transfer == "training_share":
-            gamma = gamma_for_rejection_rate(
-                method, dataset, features, final_train, seen, unseen, point["share"], run.device
-            )
-        selection = {
-            "best_epoch": best_epoch,
-            "seen_rejection": rate,
-            "validation_h": point["h"],
-            "fold_h": point["fold_h"],
-            "fold_gamma": point["fold_gamma"],
-            "gamma_transfer": transfer,
-            "fold_training_share": point.get("fold_share"),
-            # each fold's curves at the chosen epoch, so that a transfer can be checked on validation afterwards
-            "fold_rows": _fold_rows(progress, best_epoch),
-            "folds": [f[4].tolist() for f in folds],
-            "smooth_epochs": config.smooth_epochs,
-            "epoch_tolerance": get_method(config.method).epoch_tolerance,
-            "last_epochs": last_epochs,
-            "calibration_images": int(len(calibration_idx)),
-            "final_seeds": [config.seed + j * FINAL_SEED_STEP for j in range(count)],
-        }
-    else:
-
-        def on_test(method):
-            return evaluate_on(
-                method,
-                dataset,
-                features,
-                dataset.splits["test_seen"],
-                dataset.splits["test_unseen"],
-                seen,
-                unseen,
-                None,
-                None,
-                run.device,
-                "test",
-            ).as_dict()
-
-        yield Phase("test-selected", "selecting the epoch on the TEST split (reproduction mode)", epochs)
+        yield Phase(
+            "select",
+            f"fold {k + 1} of {len(folds)}: choosing the epoch and gamma on {len(val_classes)} held-out seen classes",
+            epochs,
+        )
+        run.fold = (k, len(folds))
         best = yield from run.phase(
-            "test-selected", dataset.splits["trainval"], seen, epochs, on_test, saved, keep_best_state=True
+            f"select{k}" if k else "select",
+            train_idx,
+            train_classes,
+            epochs,
+            on_validation,
+            saved,
+            validate_from=validate_from,
         )
         if best is None:
-            return (yield from run.cancelled())
-        method = run.trained
-        method.load_state_dict(best["state"])
-        best_epoch, gamma, gamma_source = best["epoch"], best["metrics"]["gamma"], "test"
-        selection = {"best_epoch": best_epoch, "test": best["metrics"]}
+            return None
+        saved = None
+        progress["fold_curves"].append(progress["curve"])
+        progress["fold_gammas"].append(progress["gammas"])
+        progress["fold_shares"].append(progress["shares"])
+        progress["curve"], progress["gammas"], progress["shares"] = [], [], []
+    point = choose_operating_point(
+        progress["fold_curves"],
+        config.smooth_epochs,
+        fold_gammas=progress["fold_gammas"],
+        tolerance=method_class.epoch_tolerance,
+        last_epochs=last_epochs,
+        fold_shares=progress["fold_shares"] if transfer == "training_share" else None,
+    )
+    best_epoch, rate = point["epoch"], point["rate"]
+    # What carries over from the fold models to the final one is the operating point, the
+    # share of held-out seen images sent to unseen classes. Either the final run keeps a few
+    # seen images aside to find its own gamma at that share ("calibration"), or it trains on
+    # every trainval image and takes the fold models' mean gamma there ("folds"), or it trains
+    # on every trainval image and puts gamma where it sends as large a share of its own
+    # training images to unseen classes as the fold models sent of theirs ("training_share").
+    final_train, calibration_idx = dataset.splits["trainval"], np.zeros(0, np.int64)
+    if transfer == "calibration":
+        final_train, calibration_idx = hold_out_per_class(
+            final_train,
+            dataset.labels,
+            config.seed + 7,
+            fraction=method_class.calibration_fraction(config.hparams) or CALIBRATION_FRACTION,
+        )
+    count = build_method(dataset, features, config).final_models()
+    done = yield from _final_phases(run, final_train, seen, best_epoch, count, saved)
+    if done is None:
+        return None
+    method = run.trained
+    gamma = point["gamma"] if transfer == "folds" else 0.0
+    if transfer == "calibration" and len(calibration_idx):  # none (2 or fewer per class): no shift
+        gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate, run.device)
+    if transfer == "training_share":
+        gamma = gamma_for_rejection_rate(
+            method, dataset, features, final_train, seen, unseen, point["share"], run.device
+        )
+    selection = {
+        "best_epoch": best_epoch,
+        "seen_rejection": rate,
+        "validation_h": point["h"],
+        "fold_h": point["fold_h"],
+        "fold_gamma": point["fold_gamma"],
+        "gamma_transfer": transfer,
+        "fold_training_share": point.get("fold_share"),
+        # each fold's curves at the chosen epoch, so that a transfer can be checked on validation afterwards
+        "fold_rows": _fold_rows(progress, best_epoch),
+        "folds": [f[4].tolist() for f in folds],
+        "smooth_epochs": config.smooth_epochs,
+        "epoch_tolerance": method_class.epoch_tolerance,
+        "last_epochs": last_epochs,
+        "calibration_images": int(len(calibration_idx)),
+        "final_seeds": [config.seed + j * FINAL_SEED_STEP for j in range(count)],
+    }
+    return _Chosen(method, best_epoch, gamma, "validation", selection)
 
-    report = evaluate_on(
+
+def _select_on_test(run: _Run, epochs: int, saved: dict | None):
+    """Reproduction mode: one phase on trainval, evaluated on the TEST split every epoch, the best H kept.
+    Yields events; returns a ``_Chosen``, or None if cancelled."""
+    dataset = run.dataset
+    on_test = _evaluator(run, _test_metrics, dataset=dataset, features=run.features)
+    yield Phase("test-selected", "selecting the epoch on the TEST split (reproduction mode)", epochs)
+    best = yield from run.phase(
+        "test-selected", dataset.splits["trainval"], dataset.seen_classes, epochs, on_test, saved, keep_best_state=True
+    )
+    if best is None:
+        return None
+    method = run.trained
+    method.load_state_dict(best["state"])
+    selection = {"best_epoch": best["epoch"], "test": best["metrics"]}
+    return _Chosen(method, best["epoch"], best["metrics"]["gamma"], "test", selection)
+
+
+def _evaluator(run: _Run, metrics, **arguments):
+    """The per-epoch evaluation of ``run.phase``: ``metrics(method, device=..., **arguments)`` on the run's
+    device at the time (out of memory may move the run to the CPU mid-phase)."""
+    return lambda method: metrics(method, device=run.device, **arguments)
+
+
+def _test_metrics(method, dataset, features, device) -> dict:
+    """The test split's figures at the best gamma (reproduction mode only)."""
+    splits = dataset.splits
+    return evaluate_on(
         method,
         dataset,
         features,
+        splits["test_seen"],
+        splits["test_unseen"],
+        dataset.seen_classes,
+        dataset.unseen_classes,
+        None,
+        None,
+        device,
+        "test",
+    ).as_dict()
+
+
+def _finish(run: _Run, chosen: _Chosen) -> Finished:
+    """The test-split report at the chosen gamma, and the checkpoint (rank 0 alone writes under torchrun)."""
+    dataset, method = run.dataset, chosen.method
+    report = evaluate_on(
+        method,
+        dataset,
+        run.features,
         dataset.splits["test_seen"],
         dataset.splits["test_unseen"],
-        seen,
-        unseen,
-        gamma,
+        dataset.seen_classes,
+        dataset.unseen_classes,
+        chosen.gamma,
         None,
         run.device,
-        gamma_source,
+        chosen.gamma_source,
     )
     header = make_header(
         dataset,
         method,
-        config,
-        epochs=best_epoch,
-        gamma=gamma,
-        gamma_source=gamma_source,
-        selection=selection,
+        run.config,
+        epochs=chosen.epoch,
+        gamma=chosen.gamma,
+        gamma_source=chosen.gamma_source,
+        selection=chosen.selection,
         metrics=report.as_dict(),
     )
     path = None
-    if checkpoint_path is not None:
-        if dist_context().is_main:  # under torchrun, rank 0 alone writes files
-            path = save_checkpoint(checkpoint_path, header, inference_state(method))
-            resume_path(checkpoint_path).unlink(missing_ok=True)
+    if run.checkpoint_path is not None:
+        if dist_context().is_main:
+            path = save_checkpoint(run.checkpoint_path, header, inference_state(method))
+            resume_path(run.checkpoint_path).unlink(missing_ok=True)
         else:
-            path = Path(checkpoint_path)
+            path = Path(run.checkpoint_path)
         dist_context().barrier()
-    finished = Finished(method, header, report, path, cancelled=control.cancelled)
     log.info(
         "trained %s on %s (%s epochs, gamma from %s): %s; checkpoint %s",
         method.name,
         dataset.name,
-        best_epoch,
-        gamma_source,
+        chosen.epoch,
+        chosen.gamma_source,
         report.as_dict(),
         path,
     )
-    yield finished
-    return finished
+    return Finished(method, header, report, path, cancelled=run.control.cancelled)
 
 
 def _fold_rows(progress: dict, epoch: int) -> list[dict]:
