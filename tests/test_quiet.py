@@ -158,3 +158,27 @@ def test_checking_the_images_pauses_while_the_user_scrolls(gate, tmp_path, monke
         assert np.array_equal(image_stamps.image_stamps(dataset), stamps)
     assert time.monotonic() - start > 0.4 + 0.3 - 0.1
     user.join()
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_the_opening_after_kept_predictions_is_paced_and_a_first_launch_is_not(kept, monkeypatch):
+    """With kept predictions on screen the user may scroll while torch is imported: its modules wait for pauses."""
+    from types import SimpleNamespace
+
+    from zsl_desktop.engine.session import before_torch, opening
+
+    shown = SimpleNamespace(name="DatasetLoaded")  # what the window shows before torch
+
+    def load_before_torch(spec):
+        return spec, (shown if kept else None)
+        yield  # a generator, as the real one
+
+    def open_session(spec, control, emit_event):
+        yield quiet.is_paced()
+
+    monkeypatch.setattr(before_torch, "load_before_torch", load_before_torch)
+    monkeypatch.setattr(opening, "open_session", open_session)
+    spec, control = SimpleNamespace(before_torch=None), SimpleNamespace(cancelled=False)
+    events = list(before_torch.open_in_two_stages(spec, control, lambda event: None))
+    assert events == ([shown, True] if kept else [False])
+    assert not quiet.is_paced()  # afterwards: this thread is not paced any more

@@ -102,6 +102,11 @@ def paced_imports(cancelled=None):
         _THIS_THREAD.pacer = outer
 
 
+def is_paced() -> bool:
+    """Whether the work running on this thread is paced (inside ``paced_imports``)."""
+    return _THIS_THREAD.pacer is not None
+
+
 def pause_for_user() -> None:
     """A point in a long loop of Python where paced work (``paced_imports`` on this thread) waits for quiet.
 
