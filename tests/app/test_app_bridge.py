@@ -4,6 +4,7 @@ import threading
 import time
 
 import numpy as np
+from PySide6.QtCore import QObject, Slot
 
 from zsl_desktop.app.bridge import EngineBridge
 from zsl_desktop.app.workers import LongJobThread, ShortJobRunner
@@ -72,6 +73,50 @@ def test_stale_ticket_lets_long_short_jobs_stop_early(qtbot):
     time.sleep(0.05)
     runner.submit("projection", 2, lambda t: None)
     qtbot.waitUntil(lambda: seen == ["stopped"], timeout=5000)
+    runner.stop()
+    assert runner.wait(5000)
+
+
+class FinishedKinds(QObject):
+    def __init__(self):
+        super().__init__()
+        self.kinds = []
+
+    @Slot(str, int, object)
+    def add(self, kind, rid, value):
+        self.kinds.append(kind)
+
+
+def test_a_when_quiet_kind_waits_for_the_users_pause_while_the_others_run(qtbot, monkeypatch):
+    from zsl_desktop.engine.quiet import GATE
+
+    monkeypatch.setattr(GATE, "quiet_after", 0.3)
+    runner = ShortJobRunner(when_quiet=frozenset({"all"}))
+    sink = FinishedKinds()
+    done = sink.kinds
+    runner.finished_job.connect(sink.add)  # a bound slot of a GUI-thread object: queued to the GUI thread
+    runner.start()
+    scrolling = threading.Event()
+
+    def scroll():
+        while not scrolling.is_set():
+            GATE.touch()
+            time.sleep(0.05)
+
+    user = threading.Thread(target=scroll)
+    user.start()
+    runner.submit("all", 1, lambda t: "every image", priority=5)  # first and highest: still not while scrolling
+    runner.submit("live", 2, lambda t: "this image", priority=3)
+    qtbot.waitUntil(lambda: done == ["live"], timeout=5000)
+    qtbot.wait(500)
+    assert done == ["live"] and runner.busy()  # "all" waits, and says so
+    scrolling.set()
+    user.join()
+    qtbot.waitUntil(lambda: done == ["live", "all"], timeout=5000)
+    monkeypatch.setattr("zsl_desktop.app.workers.WAIT_LIMIT_S", 0.2)  # a user who never pauses: it runs after that
+    GATE.touch()
+    runner.submit("all", 3, lambda t: "every image")
+    qtbot.waitUntil(lambda: done == ["live", "all", "all"], timeout=5000)
     runner.stop()
     assert runner.wait(5000)
 

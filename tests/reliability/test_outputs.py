@@ -8,6 +8,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reliability_corpus import assert_clear_refusal, make_folder_dataset
@@ -82,6 +83,22 @@ def test_the_apps_autosave_does_not_overwrite_another_datasets_model(tmp_path):
     mine = default_checkpoint_path(session.dataset, "msdn", session.checkpoint_dir())
     assert done.model.source == str(mine) and mine.is_file()
     assert other.read_bytes() == b"another dataset's model"
+
+
+def test_the_apps_trained_model_keeps_its_predictions_for_the_next_start(tmp_path):
+    """As a loaded model's: the next start finds them for the saved file, before torch (engine/session/snapshot)."""
+    from zsl_desktop.engine.session.class_set import saved_classes
+    from zsl_desktop.engine.session.snapshot import checkpoint_sha256, find_snapshot
+
+    session, run = _app_train_job(make_folder_dataset(tmp_path / "a", images=SIX))
+    run()
+    d = session.dataset
+    classes = saved_classes(d, [], np.zeros((0, d.num_attributes), np.float32))
+    scores = session.all_scores(classes).scores
+    saved = default_checkpoint_path(session.dataset, "msdn", session.checkpoint_dir())
+    kept = find_snapshot(checkpoint_sha256(saved), session.store.folder, classes, session.dataset.num_samples)
+    assert kept is not None and kept.class_names == classes.names
+    assert kept.scores.tobytes() == scores[: session.dataset.num_samples].astype("float32").tobytes()
 
 
 def test_the_apps_training_refuses_an_unwritable_checkpoint_folder_before_training(tmp_path):

@@ -110,10 +110,10 @@ class EngineBridge(QObject):
             "loose": self.photos_added,
             "save": self.saved,
         }
-        # Two runners: interactive requests (scores, explanations, images) never queue behind
-        # slow ones (a t-SNE, an evaluation, extracting the user's photos).
-        self._short = ShortJobRunner(self, niceness=1)
-        self._slow = ShortJobRunner(self, niceness=4)
+        # Two runners: interactive requests (scores, explanations, images) never queue behind slow ones (a t-SNE,
+        # an evaluation, the user's photos); every image's scores and the evaluation wait for a pause in scrolling.
+        self._short = ShortJobRunner(self, niceness=1, when_quiet=frozenset({"all"}))
+        self._slow = ShortJobRunner(self, niceness=4, when_quiet=frozenset({"evaluate"}))
         for runner in (self._short, self._slow):
             runner.finished_job.connect(self._on_short_result)
             runner.failed_job.connect(self._on_short_failed)

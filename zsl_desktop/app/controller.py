@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from zsl_desktop.app.activity import when_quiet
 from zsl_desktop.app.kept_predictions import kept_for
 from zsl_desktop.app.panels.predictions import softmax
 from zsl_desktop.engine.evaluation import calibrate, gallery_predictions
@@ -78,6 +79,7 @@ class Controller(QObject):
         self._selecting = False
         self._projection_due = False
         self._after_first_live = False  # every image's scores and the evaluation wait for the first live scores
+        self._evaluation_due: Evaluated | None = None  # the evaluation to show once the user pauses (on_evaluated)
         self._folder: dict | None = None  # the folder being added: first item, count, errors
         self._folder_due: list | None = None  # a folder to add once the running long job ends
         self._live_timer = QTimer(self)
@@ -231,6 +233,7 @@ class Controller(QObject):
     def on_model_changed(self, summary) -> None:
         self.model = summary
         self._after_first_live = False
+        self._evaluation_due = None  # the previous model's
         if summary is not None:
             self.model_loading = False
         kept_badges = self.kept is not None  # the gallery keeps them until the live model's own arrive
@@ -537,6 +540,14 @@ class Controller(QObject):
 
     @Slot(object)
     def on_evaluated(self, evaluated: Evaluated) -> None:
+        """Shown in a pause of the user's scrolling: the first report builds the Training plots (pyqtgraph)."""
+        self._evaluation_due = evaluated
+        when_quiet(self, self._show_evaluation)
+
+    def _show_evaluation(self) -> None:
+        evaluated, self._evaluation_due = self._evaluation_due, None
+        if evaluated is None:  # shown already, or its model replaced meanwhile
+            return
         source = self.model.source if self.model is not None else ""
         self.training.show_report(evaluated.report, f"Test-split evaluation of the active model ({source})")
 

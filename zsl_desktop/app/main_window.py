@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsl_desktop.app import progress_text, theme
-from zsl_desktop.app.activity import ActivityWatch
+from zsl_desktop.app.activity import ActivityWatch, when_quiet
 from zsl_desktop.app.bridge import EngineBridge
 from zsl_desktop.app.controller import Controller
 from zsl_desktop.app.library import LibraryStore
@@ -49,6 +49,7 @@ from zsl_desktop.app.window_actions import WindowActions
 STATE_VERSION = 3
 # The plots (pyqtgraph: ~0.4 s of CPU to import and build) are built this long after the first predictions
 # arrive, so that those are painted first; or when the opening ends without any; or when something needs them.
+# Either way in a pause of the user's scrolling and editing (``activity.when_quiet``): a frozen frame otherwise.
 PLOTS_AFTER_PREDICTIONS_MS = 100
 DATASET_FORMATS = (
     ("Dataset folder (detect the format)…", None),
@@ -167,7 +168,11 @@ class MainWindow(WindowActions, QMainWindow):
     def _schedule_plots(self, *_) -> None:
         if not self._plots_due:
             self._plots_due = True
-            QTimer.singleShot(PLOTS_AFTER_PREDICTIONS_MS, self.build_plots)
+            QTimer.singleShot(PLOTS_AFTER_PREDICTIONS_MS, self._build_plots_when_quiet)
+
+    @Slot()
+    def _build_plots_when_quiet(self) -> None:
+        when_quiet(self, self.build_plots)
 
     @Slot()
     def build_plots(self) -> None:

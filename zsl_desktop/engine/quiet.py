@@ -9,7 +9,9 @@ and the frame gap p95 was 131 ms on a quiet machine (target 20).
 
 So those imports wait here until the user has left the app alone for ``QUIET_AFTER_S``, and pause again
 before each further module they import if the user comes back meanwhile (``paced_imports``: an import cannot
-be stopped, but it can wait between modules). The app calls ``touch()`` on each scroll or edit (one float
+be stopped, but it can wait between modules). Long loops of Python that the opening runs after the first
+predictions (the images' check stats 100,000 files: ~0.4 s of GIL) pause the same way at their
+``pause_for_user`` points, when the work is paced. The app calls ``touch()`` on each scroll or edit (one float
 stored: cheap on the GUI thread); nothing is touched without an app (the CLI, the engine's tests), so there it
 never waits. A waiting job polls, so a gate that is never touched again cannot hang it, and
 ``WAIT_LIMIT_S`` bounds the waits of one import for a user who never stops.
@@ -61,26 +63,58 @@ class ImportPacer(importlib.abc.MetaPathFinder):
 
     def __init__(self, thread: int, cancelled=None, limit: float = WAIT_LIMIT_S):
         self.thread, self.cancelled = thread, cancelled
-        self.deadline = time.monotonic() + limit  # for the whole import: past it, no more waiting
+        self.deadline = time.monotonic() + limit  # for the whole paced work: past it, no more waiting
+
+    def pause(self) -> None:
+        """Wait for quiet (until the deadline or a cancel)."""
+        if not GATE.quiet():
+            GATE.wait(self.cancelled, max(0.0, self.deadline - time.monotonic()))
 
     def find_spec(self, name, path=None, target=None):
-        if threading.get_ident() == self.thread and not GATE.quiet():
-            GATE.wait(self.cancelled, max(0.0, self.deadline - time.monotonic()))
+        if threading.get_ident() == self.thread:
+            self.pause()
         return None
+
+
+class _ThreadPacer(threading.local):
+    """The pacer of the paced work running on this thread (``paced_imports``), or None."""
+
+    pacer: ImportPacer | None = None
+
+
+_THIS_THREAD = _ThreadPacer()
 
 
 @contextmanager
 def paced_imports(cancelled=None):
-    """Imports on this thread wait for quiet before each module (other threads import as usual).
+    """Imports on this thread wait for quiet before each module, and so do its ``pause_for_user`` points (other
+    threads import and loop as usual).
 
     Cancelling stops the waiting, never an import half done: a module half imported would stay broken.
     """
     pacer = ImportPacer(threading.get_ident(), cancelled)
+    outer, _THIS_THREAD.pacer = _THIS_THREAD.pacer, pacer
     sys.meta_path.insert(0, pacer)
     try:
         yield
     finally:
         sys.meta_path.remove(pacer)
+        _THIS_THREAD.pacer = outer
+
+
+def is_paced() -> bool:
+    """Whether the work running on this thread is paced (inside ``paced_imports``)."""
+    return _THIS_THREAD.pacer is not None
+
+
+def pause_for_user() -> None:
+    """A point in a long loop of Python where paced work (``paced_imports`` on this thread) waits for quiet.
+
+    Free elsewhere (one thread-local read): the CLI, the tests and unpaced work never wait here.
+    """
+    pacer = _THIS_THREAD.pacer
+    if pacer is not None:
+        pacer.pause()
 
 
 def import_when_quiet(*modules: str, cancelled=None) -> bool:

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QMenu,
     QToolButton,
     QVBoxLayout,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsl_desktop.app import theme
+from zsl_desktop.app.widgets.gallery_view import GalleryView
 from zsl_desktop.app.widgets.thumb_delegate import ThumbDelegate
 from zsl_desktop.app.widgets.thumbnails import THUMB, GalleryModel, ItemRole, with_native_rows
 
@@ -93,12 +93,12 @@ class GalleryPanel(QWidget):
         self.clear_marks_button.setToolTip("Forget every image marked for the edited class (the sliders stay)")
         self.clear_marks_button.setEnabled(False)
 
-        self.view = QListView(self)
-        self.view.setViewMode(QListView.IconMode)
-        self.view.setResizeMode(QListView.Adjust)
-        self.view.setMovement(QListView.Static)
+        self.view = GalleryView(self)  # scrolling repaints only the strip that comes into view
+        self.view.setViewMode(GalleryView.IconMode)
+        self.view.setResizeMode(GalleryView.Adjust)
+        self.view.setMovement(GalleryView.Static)
         self.view.setUniformItemSizes(True)
-        self.view.setLayoutMode(QListView.Batched)
+        self.view.setLayoutMode(GalleryView.Batched)
         self.view.setBatchSize(400)
         self.view.setSpacing(0)
         self.view.setSelectionMode(QAbstractItemView.SingleSelection)

@@ -5,18 +5,21 @@ here with numpy alone, the dataset goes to the window at once (``DatasetLoaded``
 and the checkpoint's digest, from which the window finds a snapshot of the model's scores
 (``session/snapshot``) and shows it if it is proven current. Only then (``spec.before_torch``, an Event the
 window sets once it has painted them or found none) does this job import the opening, and torch with it;
-the two would otherwise share the GIL and the kept predictions would come later.
+the two would otherwise share the GIL and the kept predictions would come later. With them on screen the user
+may scroll at once: the rest of the opening then pauses while they do (``quiet.paced_imports``).
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
 from zsl_desktop.engine.data import load_builtin, load_dataset
 from zsl_desktop.engine.data.builtin_birds import is_generated
 from zsl_desktop.engine.paths import builtin_dataset_dir
+from zsl_desktop.engine.quiet import paced_imports
 from zsl_desktop.engine.session.results import DatasetLoaded, Progress
 from zsl_desktop.engine.session.snapshot import checkpoint_sha256
 from zsl_desktop.engine.session.spec import DatasetSpec
@@ -33,9 +36,12 @@ def open_in_two_stages(spec: DatasetSpec, control, emit_event):
         wait_for(spec.before_torch, control)
     if control.cancelled:
         return
-    from zsl_desktop.engine.session.opening import open_session  # torch (~2 s of CPU): on this job's thread
+    # With kept predictions on screen, torch's import (~2 s of CPU, holding the GIL in bursts) and the rest of
+    # the opening pause while the user scrolls (engine/quiet.py); a first launch shows nothing yet: at once.
+    with paced_imports(lambda: control.cancelled) if loaded is not None else nullcontext():
+        from zsl_desktop.engine.session.opening import open_session  # torch: on this job's thread
 
-    yield from open_session(spec, control, emit_event)
+        yield from open_session(spec, control, emit_event)
 
 
 def load_before_torch(spec: DatasetSpec):

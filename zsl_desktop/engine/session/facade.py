@@ -363,6 +363,8 @@ class Session:
             finished.header,
             progress=encoding_progress(emit, "encoding every image with the new model"),
         )
+        if finished.checkpoint is not None:  # saved: its scores are kept for the next start, as a loaded model's are
+            self.kept.model_from(checkpoint_sha256(finished.checkpoint))
         self.prepare_live()  # as load_model_job does
         source = str(finished.checkpoint) if finished.checkpoint is not None else "trained in this session"
         yield TrainDone(False, self.summary(source, state), finished.report)

@@ -94,7 +94,8 @@ def open_session(spec: DatasetSpec, control, emit_event):
     if not images_checked:
         if session.model is not None and not wait_for_gate(spec.warm_up_after, control):
             return
-        changed = session.changed_images()
+        with paced_imports(lambda: control.cancelled):  # it stats every image: it pauses while the user scrolls
+            changed = session.changed_images()
         if changed:
             yield Notice(f"{changed:,} images changed on disk since their features were extracted: extracting again")
             yield from extract_features(session, control, plan)
