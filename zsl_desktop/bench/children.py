@@ -2,8 +2,8 @@
 
 A child prints ``NAME`` lines (timed by the parent as they arrive: ``READY`` is the start-up
 figure), a JSON line of results, then ``DONE``; the parent stops it there (``run_child``). A child started
-with ``--hold`` waits after its READY for a line on its stdin, which the parent sends once its own
-``while_held`` work is done (``ui.run`` runs the memory child there).
+with ``--hold`` waits after a line (``hold_at``: its READY unless the caller names another) for a line on its
+stdin, which the parent sends once its own ``while_held`` work is done (``ui.run`` runs the memory child there).
 """
 
 from __future__ import annotations
@@ -45,12 +45,13 @@ def _stop_group(proc: subprocess.Popen) -> None:
 
 
 def run_child(
-    mode: str, *args: str, timeout: float = 600, home: str | None = None, while_held=None
+    mode: str, *args: str, timeout: float = 600, home: str | None = None, while_held=None, hold_at: str = "READY"
 ) -> tuple[dict, float]:
     """Run a child; returns (its JSON result, seconds from its start to its READY line).
 
-    ``while_held(ready_seconds)``, when given, runs as the child's READY arrives; the child (started with
-    ``--hold`` by the caller) waits for it, and is released (a line on its stdin) when it returns.
+    ``while_held(so_far)``, when given, runs as the child's ``hold_at`` line arrives (``so_far``: its result up to
+    there, ``so_far["at"]`` the lines' times); the child (started with ``--hold`` by the caller) waits for it,
+    and is released (a line on its stdin) when it returns.
 
     Every line ``NAME`` the child prints is timed too: ``result["at"][NAME]`` (seconds from the start).
     A child that prints ``DONE`` has measured everything: it is stopped there (SIGTERM) rather than
@@ -82,10 +83,10 @@ def run_child(
             name, *rest = line.split()
             if name not in at:
                 at[name] = time.perf_counter() - start
-                if name == "READY" and rest:  # the child's CPU seconds so far: what a busy machine does not inflate
-                    result["ready_cpu_s"] = float(rest[0])
-                if name == "READY" and while_held is not None:
-                    _hold(proc, while_held, at["READY"])
+                if rest:  # "READY 2.345": the child's CPU seconds so far, what a busy machine does not inflate
+                    result[f"{name.lower()}_cpu_s"] = float(rest[0])
+                if name == hold_at and while_held is not None:
+                    _hold(proc, while_held, {**result, "at": dict(at)})
             if name == DONE:
                 _stop_group(proc)
                 stopped = True
@@ -101,10 +102,10 @@ def run_child(
     return {**result, "at": at}, at.get("READY", float("nan"))
 
 
-def _hold(proc: subprocess.Popen, while_held, ready: float) -> None:
-    """Run ``while_held(ready)`` while the child waits, then release it, whatever happened."""
+def _hold(proc: subprocess.Popen, while_held, so_far: dict) -> None:
+    """Run ``while_held(so_far)`` while the child waits, then release it, whatever happened."""
     try:
-        while_held(ready)
+        while_held(so_far)
     finally:
         try:
             proc.stdin.write("go\n")
