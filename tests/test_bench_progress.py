@@ -39,7 +39,7 @@ def test_the_app_rows_are_reported_one_child_at_a_time(monkeypatch):
     rows = runner.bench_app(Sizes(startup_runs=1), report=lambda row: log.append(("row", row.name)))
     children = [i for i, entry in enumerate(log) if entry[0] == "child"]
     reported = [i for i, entry in enumerate(log) if entry[0] == "row"]
-    assert len(reported) == len(rows) == 9
+    assert len(reported) == len(rows) == 8
     # Each row is said before the next child starts: first launch (empty home, to the end), the kept predictions
     # written here, the cold start-up, the last start-up going on to the frame probe (one child), then the store
     # written here and the memory child.
@@ -76,7 +76,7 @@ def test_the_cli_prints_each_figure_on_stderr_before_the_table(monkeypatch, caps
     test_bench.py): each figure on stderr within its section, the table at the end."""
     import zsl_desktop.engine.data as data
 
-    def rescoring(dataset, sizes, methods=None, report=None, real_cub=True):
+    def rescoring(dataset, sizes, methods=None, report=None, real_cub=True, keep=None):
         rows = []
         for name in ("a", "b", "c", "d", "e"):
             rows += [runner.Row("rescore", f"{name} p{q}", 1.0, "ms") for q in (50, 95, 99)]
@@ -175,3 +175,5 @@ def test_the_start_up_row_is_the_first_predictions_shown_and_the_live_models_row
     assert rows["start-up to the live model's predictions (median of 3)"]["value"] == 3.5
     assert rows["CPU seconds up to those predictions, every thread"]["value"] == 0.8
     assert rows["first of the runs above (cold file cache)"]["value"] == 6.0
+    held = {r["name"] for r in ui.startup_rows(starts, cold=None, live_from=[])}  # --quick: one start-up, held
+    assert not any("live model" in name for name in held) and len(held) == 2

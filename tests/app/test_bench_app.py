@@ -5,6 +5,7 @@ The figures are timings of a loaded test machine, so only their plausibility is 
 """
 
 import math
+from dataclasses import replace
 
 from zsl_desktop.bench.runner import Sizes, bench_app
 
@@ -15,11 +16,13 @@ def test_app_section_on_tiny_sizes(trained_model, tmp_path):
     method, header, _ = trained_model
     checkpoint = tmp_path / "small-msdn.pt"
     save_checkpoint(checkpoint, header, method.state_dict())
-    rows = {r.name: r for r in bench_app(Sizes.tiny(), checkpoint)}
-    startup = rows["start-up to predictions (median of 1, data prepared; kept scores while the model loads)"]
+    # Two start-ups: the frame probe's, held from its first predictions on (the memory child runs), and one
+    # that goes on unheld to the live model's predictions.
+    rows = {r.name: r for r in bench_app(replace(Sizes.tiny(), startup_runs=2), checkpoint)}
+    startup = rows["start-up to predictions (median of 2, data prepared; kept scores while the model loads)"]
     assert 0 < startup.value < 120 and startup.target == "<= 3"
     live = rows["start-up to the live model's predictions (median of 1)"]
-    assert startup.value <= live.value < 120  # the kept scores first (or both at once), then the live model's
+    assert 0 < live.value < 120 and math.isfinite(live.value)  # the unheld child went on to the live model
     assert 0 < rows["CPU seconds up to those predictions, every thread"].value < 120
     assert kept_snapshots(checkpoint)  # the bench wrote them before the start-up, through the session's producer
     gaps = rows["frame gap p95 while training (1 s)"], rows["frame gap max while training"]

@@ -2,8 +2,8 @@
 
 A child prints ``NAME`` lines (timed by the parent as they arrive: ``READY`` is the start-up
 figure), a JSON line of results, then ``DONE``; the parent stops it there (``run_child``). A child started
-with ``--hold`` waits after a line (``hold_at``: its READY unless the caller names another) for a line on its
-stdin, which the parent sends once its own ``while_held`` work is done (``ui.run`` runs the memory child there).
+with ``--hold`` waits after its READY for a line on its stdin, which the parent sends once its own
+``while_held`` work is done (``ui.run`` runs the memory child there).
 """
 
 from __future__ import annotations
@@ -45,12 +45,12 @@ def _stop_group(proc: subprocess.Popen) -> None:
 
 
 def run_child(
-    mode: str, *args: str, timeout: float = 600, home: str | None = None, while_held=None, hold_at: str = "READY"
+    mode: str, *args: str, timeout: float = 600, home: str | None = None, while_held=None
 ) -> tuple[dict, float]:
     """Run a child; returns (its JSON result, seconds from its start to its READY line).
 
-    ``while_held(so_far)``, when given, runs as the child's ``hold_at`` line arrives (``so_far``: its result up to
-    there, ``so_far["at"]`` the lines' times); the child (started with ``--hold`` by the caller) waits for it,
+    ``while_held(so_far)``, when given, runs as the child's READY arrives (``so_far``: its result up to there,
+    ``so_far["at"]`` the lines' times); the child (started with ``--hold`` by the caller) waits for it,
     and is released (a line on its stdin) when it returns.
 
     Every line ``NAME`` the child prints is timed too: ``result["at"][NAME]`` (seconds from the start).
@@ -85,7 +85,7 @@ def run_child(
                 at[name] = time.perf_counter() - start
                 if rest:  # "READY 2.345": the child's CPU seconds so far, what a busy machine does not inflate
                     result[f"{name.lower()}_cpu_s"] = float(rest[0])
-                if name == hold_at and while_held is not None:
+                if name == "READY" and while_held is not None:
                     _hold(proc, while_held, {**result, "at": dict(at)})
             if name == DONE:
                 _stop_group(proc)
