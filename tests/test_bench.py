@@ -65,35 +65,6 @@ def test_bench_live_scores_while_training_on_tiny_sizes(small_birds, tmp_path, b
     assert all(math.isfinite(r.value) and r.value >= 0 for r in rows), rows
 
 
-def test_livetrain_drags_the_rescore_sections_sessions_on(small_birds, tmp_path, monkeypatch):
-    """The livetrain section times the rescore section's own live sessions (same models, same images) rather
-    than making them again."""
-    from zsl_desktop.bench import live_edits
-
-    features = extract_all(small_birds, root=tmp_path, input_size=64).source()
-    made = []
-    real_init = live_edits.LiveEdits.__init__
-
-    def counted_init(self, *args, **kwargs):
-        made.append(self)
-        real_init(self, *args, **kwargs)
-
-    monkeypatch.setattr(live_edits.LiveEdits, "__init__", counted_init)
-    sizes = replace(Sizes.tiny(), livetrain_baselines=False)
-    rows = run(
-        sizes=sizes,
-        sections=["rescore", "livetrain"],
-        dataset=small_birds,
-        features=features,
-        real_cub=False,
-        methods=["msdn"],
-    )
-    assert len(made) == 1  # made by the rescore section, dragged on by livetrain
-    assert made[0].count == sizes.rescore_edits + sizes.livetrain_edits  # both sections' slider moves
-    assert {r.section for r in rows} == {"rescore", "livetrain"}
-    assert all(math.isfinite(r.value) for r in rows)
-
-
 def test_the_scale_bench_store_opens_with_its_model_and_cached_codes(shared_data):
     """Issue #19 item 2's data, at 2,000 rows: a complete store, a compatible model, every row's codes cached."""
     import numpy as np

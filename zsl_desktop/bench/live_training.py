@@ -97,15 +97,13 @@ def training_data(dataset, real_cub: bool = True):
 
 
 def bench_live_while_training(
-    dataset, sizes: Sizes, methods=None, report=None, real_cub: bool = True, features=None, sessions=None
+    dataset, sizes: Sizes, methods=None, report=None, real_cub: bool = True, features=None
 ) -> list[Row]:
     """Per method: re-score p95 with MSDN training in the same process: deferring, not, and no training.
 
     ``features``: the trainer trains on ``dataset`` with these (default: ``training_data``). One trainer
     per condition serves every method in turn (a deferring one defers to that method's session): its
-    start-up (tens of seconds over five methods) is paid twice, not ten times. ``sessions``: the rescore
-    section's (LiveEdits, origin) by method, the same models on the same images, dragged on here as a user
-    goes on editing once a model trains (making them again: a model load, its codes and warm-up, each method).
+    start-up (tens of seconds over five methods) is paid twice, not ten times.
     """
     from zsl_desktop.engine.methods import method_names
 
@@ -113,10 +111,6 @@ def bench_live_while_training(
     names = list(methods or method_names())
     edits = {}
     for name in names:
-        kept = (sessions or {}).get(name)
-        if kept is not None and len(kept[0].codes) == sizes.rescore_images:
-            edits[name] = kept
-            continue
         method, origin, scored_on = live_subject(name, dataset, real_cub)
         edits[name] = LiveEdits(method, scored_on, sizes.rescore_images), origin
     figures: dict = {name: {} for name in names}

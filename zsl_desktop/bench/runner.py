@@ -78,10 +78,9 @@ class Sizes:
         Overlapped only where no timing is disturbed: the memory child (a peak RSS, not a time) runs while
         the frame-probe child, its start-up already timed (to the first predictions it shows: the kept ones),
         loads its live model and finishes its opening, which the probe waits for anyway (``ui.run``; the full
-        bench too, whose separate start-ups time the live model). livetrain drags on the rescore section's
-        live sessions (the same models on the same images) instead of making them again. Generated stores,
-        model files, codes caches and kept predictions stay in the user folder between runs
-        (``scale.scaled_cub``, ``memory.prepare_cached_codes``, ``kept``), re-made when their source changes.
+        bench too, whose separate start-ups time the live model). Generated stores, model files, codes caches
+        and kept predictions stay in the user folder between runs (``scale.scaled_cub``,
+        ``memory.prepare_cached_codes``, ``kept``), re-made when their source changes.
         """
         return Sizes(
             rescore_images=10_000,
@@ -181,15 +180,12 @@ def trained_method(name: str, dataset, seed: int = 0):
     return method, "1 epoch on random features"
 
 
-def bench_rescoring(
-    dataset, sizes: Sizes, methods=None, report=None, real_cub: bool = True, keep: dict | None = None
-) -> list[Row]:
+def bench_rescoring(dataset, sizes: Sizes, methods=None, report=None, real_cub: bool = True) -> list[Row]:
     """A user class edited with a slider -> its scores for every image, and the selected image's scores.
 
     This times the app's own live job (``Session.live_scores``, ``live_edits``): the gallery's first
     PAGE_ROWS rows of the ranking and the selected image's row over every class until they are final
-    (the target: what the user sees), and until every image's score is final. ``keep``, when given, gets
-    each method's (LiveEdits, origin) by name: the livetrain section drags the same sessions on.
+    (the target: what the user sees), and until every image's score is final.
     """
     from zsl_desktop.bench.live_edits import PAGE_ROWS, LiveEdits, live_subject
     from zsl_desktop.engine.methods import method_names
@@ -198,8 +194,6 @@ def bench_rescoring(
     for name in methods or method_names():
         method, origin, scored_on = live_subject(name, dataset, real_cub)
         edits = LiveEdits(method, scored_on, sizes.rescore_images)
-        if keep is not None:
-            keep[name] = (edits, origin)
         live, full = [], []
         for edit in range(sizes.rescore_edits):
             request = edits.next()
@@ -394,11 +388,10 @@ def run(
         dataset = load_builtin()
     forget_real_cub()  # read once per run: a later run reads the files again
     rows: list[Row] = []
-    sessions: dict = {}  # the rescore section's live sessions, which the livetrain section drags on
     if "rescore" in sections:
         say(f"live re-scoring of {sizes.rescore_images:,} images, each method…")
         threads.configure(threads.worker_threads())
-        rows += bench_rescoring(dataset, sizes, methods, report=report, real_cub=real_cub, keep=sessions)
+        rows += bench_rescoring(dataset, sizes, methods, report=report, real_cub=real_cub)
     if "scale" in sections:
         from zsl_desktop.bench import scale
 
@@ -423,7 +416,7 @@ def run(
 
         say(f"live re-scoring of {sizes.rescore_images:,} images while MSDN trains, each method…")
         threads.configure(threads.worker_threads())
-        rows += bench_live_while_training(dataset, sizes, methods, report, real_cub, features, sessions)
+        rows += bench_live_while_training(dataset, sizes, methods, report, real_cub, features)
     threads.configure(threads.cores())
     if "extract" in sections:
         say("feature extraction…")
