@@ -76,7 +76,7 @@ def test_the_cli_prints_each_figure_on_stderr_before_the_table(monkeypatch, caps
     test_bench.py): each figure on stderr within its section, the table at the end."""
     import zsl_desktop.engine.data as data
 
-    def rescoring(dataset, sizes, methods=None, report=None, real_cub=True, keep=None):
+    def rescoring(dataset, sizes, methods=None, report=None, real_cub=True):
         rows = []
         for name in ("a", "b", "c", "d", "e"):
             rows += [runner.Row("rescore", f"{name} p{q}", 1.0, "ms") for q in (50, 95, 99)]
