@@ -27,12 +27,13 @@ def test_a_held_child_goes_on_only_after_the_parents_work(held_child, tmp_path):
     marker = tmp_path / "memory-child-done"
     heard: list = []
 
-    def while_held(ready):
-        heard.append(ready)
+    def while_held(so_far):
+        heard.append(so_far)
         marker.write_text("done")  # what the child checks once released
 
     result, ready = children.run_child("smooth", str(marker), while_held=while_held)
-    assert heard == [ready] and ready > 0
+    assert len(heard) == 1 and heard[0]["at"] == {"READY": ready} and ready > 0
+    assert heard[0]["ready_cpu_s"] == 1.0  # what the child said so far, its READY line's CPU seconds
     assert result["saw_marker"] is True
 
 

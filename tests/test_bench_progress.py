@@ -26,17 +26,25 @@ def fake_prepare(log: list):
     return lambda n_images, small=False, checkpoint=None, cached=False: log.append(("prepare", cached))
 
 
+def stand_in_files(monkeypatch, log: list) -> None:
+    """The files the bench writes before its children start, written by stand-ins that log the call."""
+    monkeypatch.setattr(ui, "prepare_memory_store", fake_prepare(log))
+    monkeypatch.setattr(ui, "prepare_kept_predictions", lambda small=False, checkpoint=None: log.append(("kept",)))
+
+
 def test_the_app_rows_are_reported_one_child_at_a_time(monkeypatch):
     log: list = []
     monkeypatch.setattr(ui, "run_child", fake_children(log))
-    monkeypatch.setattr(ui, "prepare_memory_store", fake_prepare(log))
+    stand_in_files(monkeypatch, log)
     rows = runner.bench_app(Sizes(startup_runs=1), report=lambda row: log.append(("row", row.name)))
     children = [i for i, entry in enumerate(log) if entry[0] == "child"]
     reported = [i for i, entry in enumerate(log) if entry[0] == "row"]
-    assert len(reported) == len(rows) == 7
-    # Each row is said before the next child starts: first launch (empty home, to the end), the cold start-up,
-    # the last start-up going on to the frame probe (one child), then the store written here and the memory child.
+    assert len(reported) == len(rows) == 8
+    # Each row is said before the next child starts: first launch (empty home, to the end), the kept predictions
+    # written here, the cold start-up, the last start-up going on to the frame probe (one child), then the store
+    # written here and the memory child.
     assert log[0] == ("child", "startup", True, True) and log[1][0] == log[2][0] == "row"
+    assert log[3] == ("kept",) and log[4][:2] == ("child", "startup")
     assert [log[i][1] for i in children] == ["startup", "startup", "smooth", "memory"]
     smooth, memory = children[2], children[3]
     assert any(smooth < i < memory for i in reported) and reported[-1] > memory
@@ -53,7 +61,7 @@ def measure(name: str) -> str:
 def test_quick_keeps_every_target_line(monkeypatch):
     log: list = []
     monkeypatch.setattr(ui, "run_child", fake_children(log))
-    monkeypatch.setattr(ui, "prepare_memory_store", fake_prepare(log))
+    stand_in_files(monkeypatch, log)
     full = {measure(r.name) for r in runner.bench_app(Sizes()) if r.target}
     log.clear()
     quick = runner.bench_app(Sizes.quick())
@@ -110,7 +118,7 @@ def test_quick_opens_the_memory_store_with_its_codes_cached(monkeypatch):
         return fake_children([])(mode, *args, home=home)
 
     monkeypatch.setattr(ui, "run_child", run_child)
-    monkeypatch.setattr(ui, "prepare_memory_store", fake_prepare(asked))
+    stand_in_files(monkeypatch, asked)
     quick = runner.bench_app(Sizes.quick())
     assert [a for a in asked if a[0] in ("prepare", "memory")] == [("prepare", True), ("memory", True)]
     assert any(r.name.startswith("peak RSS") and "codes cached" in r.name for r in quick)
@@ -152,3 +160,20 @@ def test_quick_times_training_only_where_there_is_a_target(monkeypatch):
     asked.clear()
     runner.run(sizes=Sizes.quick(), sections=["train"], dataset=builtin, methods=["msdn", "sgma"])
     assert asked == [("real CUB subset", ["msdn"])]
+
+
+def test_the_start_up_row_is_the_first_predictions_shown_and_the_live_models_row_follows():
+    """READY is what the user sees first (the kept scores on a second start), LIVE the live model's scores."""
+    starts = [
+        {"at": {"READY": 1.0, "LIVE": 2.5}, "ready_cpu_s": 0.7},
+        {"at": {"READY": 4.0, "LIVE": 5.0}, "ready_cpu_s": 0.9},
+        {"at": {"READY": 2.0, "LIVE": 3.5}, "ready_cpu_s": 0.8},
+    ]
+    rows = {r["name"]: r for r in ui.startup_rows(starts, cold=6.0)}
+    first = rows["start-up to predictions (median of 3, data prepared; kept scores while the model loads)"]
+    assert (first["value"], first["target"], first["ok"]) == (2.0, "<= 3", True)
+    assert rows["start-up to the live model's predictions (median of 3)"]["value"] == 3.5
+    assert rows["CPU seconds up to those predictions, every thread"]["value"] == 0.8
+    assert rows["first of the runs above (cold file cache)"]["value"] == 6.0
+    held = {r["name"] for r in ui.startup_rows(starts, cold=None, live_from=[])}  # --quick: one start-up, held
+    assert not any("live model" in name for name in held) and len(held) == 2

@@ -49,8 +49,9 @@ def run_child(
 ) -> tuple[dict, float]:
     """Run a child; returns (its JSON result, seconds from its start to its READY line).
 
-    ``while_held(ready_seconds)``, when given, runs as the child's READY arrives; the child (started with
-    ``--hold`` by the caller) waits for it, and is released (a line on its stdin) when it returns.
+    ``while_held(so_far)``, when given, runs as the child's READY arrives (``so_far``: its result up to there,
+    ``so_far["at"]`` the lines' times); the child (started with ``--hold`` by the caller) waits for it,
+    and is released (a line on its stdin) when it returns.
 
     Every line ``NAME`` the child prints is timed too: ``result["at"][NAME]`` (seconds from the start).
     A child that prints ``DONE`` has measured everything: it is stopped there (SIGTERM) rather than
@@ -82,10 +83,10 @@ def run_child(
             name, *rest = line.split()
             if name not in at:
                 at[name] = time.perf_counter() - start
-                if name == "READY" and rest:  # the child's CPU seconds so far: what a busy machine does not inflate
-                    result["ready_cpu_s"] = float(rest[0])
+                if rest:  # "READY 2.345": the child's CPU seconds so far, what a busy machine does not inflate
+                    result[f"{name.lower()}_cpu_s"] = float(rest[0])
                 if name == "READY" and while_held is not None:
-                    _hold(proc, while_held, at["READY"])
+                    _hold(proc, while_held, {**result, "at": dict(at)})
             if name == DONE:
                 _stop_group(proc)
                 stopped = True
@@ -101,10 +102,10 @@ def run_child(
     return {**result, "at": at}, at.get("READY", float("nan"))
 
 
-def _hold(proc: subprocess.Popen, while_held, ready: float) -> None:
-    """Run ``while_held(ready)`` while the child waits, then release it, whatever happened."""
+def _hold(proc: subprocess.Popen, while_held, so_far: dict) -> None:
+    """Run ``while_held(so_far)`` while the child waits, then release it, whatever happened."""
     try:
-        while_held(ready)
+        while_held(so_far)
     finally:
         try:
             proc.stdin.write("go\n")

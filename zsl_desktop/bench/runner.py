@@ -76,11 +76,11 @@ class Sizes:
         cached, with peak RSS 984 and 1,047 MB; one run each, busy 2-core Xeon).
 
         Overlapped only where no timing is disturbed: the memory child (a peak RSS, not a time) runs while
-        the frame-probe child, its start-up already timed, finishes its opening, which the probe waits for
-        anyway (``ui.run``; the full bench too); livetrain's one trainer sets up while the live sessions it
-        runs beside are made (both untimed). Generated stores, model files and codes caches stay in the
-        user folder between runs (``scale.scaled_cub``, ``memory.prepare_cached_codes``), re-made when
-        their source changes.
+        the frame-probe child, its start-up already timed (to the first predictions it shows: the kept ones),
+        loads its live model and finishes its opening, which the probe waits for anyway (``ui.run``; the full
+        bench too, whose separate start-ups time the live model). Generated stores, model files, codes caches
+        and kept predictions stay in the user folder between runs (``scale.scaled_cub``,
+        ``memory.prepare_cached_codes``, ``kept``), re-made when their source changes.
         """
         return Sizes(
             rescore_images=10_000,

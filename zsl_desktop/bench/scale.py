@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from zsl_desktop.bench.kept import keep_predictions
 from zsl_desktop.bench.memory import drop_stale_codes, mark_tiled_store_complete, model_for, tiled
 
 SCALE_IMAGES = 100_000
@@ -87,27 +88,6 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
         write_codes(cache, np.ascontiguousarray(codes[take]))
     keep_predictions(dataset, model_path)
     return dataset, model_path
-
-
-def keep_predictions(dataset, model_path) -> None:
-    """The model's kept predictions on the store (``engine/session/snapshot``), as a real session leaves them:
-    the session's own producer writes them when every image's scores are made, for the saved classes the
-    app scores (the dataset's and the user's). Once: a current snapshot is left as it is."""
-    from zsl_desktop.engine.classes import ClassLibrary, attribute_identity
-    from zsl_desktop.engine.session import Session
-    from zsl_desktop.engine.session.class_set import saved_classes
-    from zsl_desktop.engine.session.snapshot import checkpoint_sha256, find_snapshot
-    from zsl_desktop.engine.store_names import plain_store_folder
-
-    names, matrix = ClassLibrary.load().matrix(attribute_identity(dataset.attribute_names), dataset.num_attributes)
-    classes = saved_classes(dataset, names, matrix)
-    folder = plain_store_folder(dataset, "efficientnet_lite0", 224)
-    if find_snapshot(checkpoint_sha256(model_path), folder, classes, dataset.num_samples) is not None:
-        return
-    session = Session(dataset)
-    session.find_features(check_images=False)
-    session.load_model(model_path)  # its codes come from the cache written above
-    session.all_scores(classes)
 
 
 def run(sizes) -> list[dict]:
