@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from zsl_desktop.engine import backbones as B
+from zsl_desktop.engine import fused_conv
 from zsl_desktop.engine.efficientnet_lite import EfficientNetLite, lite_stages
 
 LITE = B.BACKBONES["efficientnet_lite0"]
@@ -92,6 +93,23 @@ def test_lite_folding_keeps_the_features(lite):
     x = torch.randn(1, 3, 96, 96)
     with torch.no_grad():
         torch.testing.assert_close(lite(x)[0], net.features(x), atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("size", [(97, 97), (90, 121), (64, 64)])
+@pytest.mark.parametrize("fused", [True, False])
+def test_lite0_inference_path_keeps_the_features(lite0, size, fused, monkeypatch):
+    """The folded network's own path (fused convolutions, "SAME" zeros made by the expansion) against the
+    unfolded module-by-module network, at sizes whose stride-2 padding is even and odd, with oneDNN's
+    fused op and with the plain ops that replace it elsewhere."""
+    if not fused:
+        monkeypatch.setattr(fused_conv, "fused_available", lambda: False)
+    net = EfficientNetLite(0)
+    net.load_state_dict(B._read_state_dict(B.weights_path("efficientnet_lite0")))
+    net.eval()
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = net.features(x)
+    torch.testing.assert_close(lite0(x)[0], want, atol=2e-4, rtol=1e-4)
 
 
 def test_lite_stage_tables_match_the_published_weight_layouts():
