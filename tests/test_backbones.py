@@ -11,7 +11,7 @@ from PIL import Image
 
 from zsl_desktop.engine import backbones as B
 from zsl_desktop.engine import fused_conv
-from zsl_desktop.engine.efficientnet_lite import EfficientNetLite, lite_stages
+from zsl_desktop.engine.efficientnet_lite import EfficientNetLite, lite_stages, pad_channels_last
 
 LITE = B.BACKBONES["efficientnet_lite0"]
 # name -> (native input size, its grid side, FLOPs range at the native size). Published multiply-adds:
@@ -110,6 +110,16 @@ def test_lite0_inference_path_keeps_the_features(lite0, size, fused, monkeypatch
     with torch.no_grad():
         want = net.features(x)
     torch.testing.assert_close(lite0(x)[0], want, atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pad_channels_last_is_f_pad_in_channels_last_layout(channels_last):
+    x = torch.randn(2, 5, 7, 9)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    padded = pad_channels_last(x, 1, 2, 0, 3)
+    torch.testing.assert_close(padded, torch.nn.functional.pad(x, [1, 2, 0, 3]), atol=0, rtol=0)
+    assert padded.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_lite_stage_tables_match_the_published_weight_layouts():

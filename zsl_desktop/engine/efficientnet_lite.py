@@ -102,12 +102,33 @@ class Conv2dSame(nn.Conv2d):
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def fused(self, x: torch.Tensor, relu6: bool = False, residual: torch.Tensor | None = None) -> torch.Tensor:
-        """Inference with the batch norm folded in: this convolution then ReLU6 or ``+ residual``, in one pass."""
+        """Inference with the batch norm folded in: this convolution then ReLU6 or ``+ residual``, in one pass.
+
+        ``x`` in any memory layout; the convolution reads it channels-last (the stem's pad makes that copy).
+        """
         pad = self.same_padding(*x.shape[-2:])
         left, right, top, bottom = pad
         if left != right or top != bottom:
-            x, pad = F.pad(x, list(pad)), (0, 0, 0, 0)
+            x, pad = pad_channels_last(x, *pad), (0, 0, 0, 0)
+        else:
+            x = x.contiguous(memory_format=torch.channels_last)  # no copy when it already is
         return fused_conv.conv2d(x, self.weight, self.bias, self.stride, (pad[2], pad[0]), self.groups, relu6, residual)
+
+
+def pad_channels_last(x: torch.Tensor, left: int, right: int, top: int, bottom: int) -> torch.Tensor:
+    """``F.pad`` with zeros, the result channels-last whatever ``x``'s layout: one copy, only the border zeroed.
+
+    Why not ``F.pad``: on a channels-last map it fills the whole output, then copies (0.6 vs 0.4 ms for
+    Lite0's first stride-2 block at batch 4), and the stem would pay a second copy for the layout change.
+    """
+    n, c, h, w = x.shape
+    out = x.new_empty(n, h + top + bottom, w + left + right, c)
+    out[:, :top].zero_()
+    out[:, top + h :].zero_()
+    out[:, top : top + h, :left].zero_()
+    out[:, top : top + h, left + w :].zero_()
+    out[:, top : top + h, left : left + w].copy_(x.permute(0, 2, 3, 1))
+    return out.permute(0, 3, 1, 2)
 
 
 def fold_batchnorm(conv: nn.Conv2d, bn: nn.Module) -> nn.Module:
@@ -172,7 +193,7 @@ class MBConv(nn.Module):
         y = x
         if self.has_expand and (left != right or top != bottom):
             h, w = x.shape[-2:]
-            y = self._expand_conv.fused(F.pad(x, [left, right, top, bottom]), relu6=True)
+            y = self._expand_conv.fused(pad_channels_last(x, left, right, top, bottom), relu6=True)
             for rows in (y[:, :, :top], y[:, :, top + h :], y[:, :, :, :left], y[:, :, :, left + w :]):
                 rows.zero_()
             y = fused_conv.conv2d(y, dw.weight, dw.bias, dw.stride, (0, 0), dw.groups, relu6=True)
