@@ -122,6 +122,22 @@ def test_pad_channels_last_is_f_pad_in_channels_last_layout(channels_last):
     assert padded.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_packed_weights_follow_the_weights_and_stay_out_of_copies():
+    """The oneDNN copy of a weight is remade when the weight changes, and deepcopy/pickle leave it out."""
+    import copy
+    import pickle
+
+    conv = B.load_backbone("efficientnet_lite0").net._conv_head
+    first = conv.packed_weight((0, 0))
+    assert conv.packed_weight((0, 0)) is first  # made once
+    with torch.no_grad():
+        conv.weight.mul_(1.0)  # an in-place change: a new version of the same tensor
+    assert conv.packed_weight((0, 0)) is not first or first is None
+    for copied in (copy.deepcopy(conv), pickle.loads(pickle.dumps(conv))):
+        assert "_packed" not in copied.__dict__
+        torch.testing.assert_close(copied.weight, conv.weight)
+
+
 def test_lite_stage_tables_match_the_published_weight_layouts():
     """Checked without the weights: block counts and widths of efficientnet-lite1/2-*.pth (21 blocks each)."""
     assert lite_stages(0) == (

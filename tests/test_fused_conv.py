@@ -72,3 +72,18 @@ def test_environment_variable_turns_the_fused_path_off(monkeypatch):
         assert not fused_conv.fused_available()
     finally:
         fused_conv.fused_available.cache_clear()
+
+
+def test_packed_weight_gives_the_same_convolution(fused):
+    x = _channels_last(4, 24, 28, 28)
+    weight, bias = _channels_last(144, 24, 1, 1, seed=3), torch.randn(144)
+    packed = fused_conv.pack_weight(weight, (1, 1), (0, 0), 1)
+    assert packed is not None
+    with torch.no_grad():
+        got = fused_conv.conv2d(x, weight, bias, (1, 1), (0, 0), 1, relu6=True, packed=packed)
+    torch.testing.assert_close(got, F.conv2d(x, weight, bias).clamp(0, 6), atol=1e-4, rtol=1e-4)
+
+
+def test_no_packed_weight_where_the_fused_op_is_not_used(monkeypatch):
+    monkeypatch.setattr(fused_conv, "fused_available", lambda: False)
+    assert fused_conv.pack_weight(torch.randn(4, 4, 1, 1), (1, 1), (0, 0), 1) is None

@@ -101,18 +101,39 @@ class Conv2dSame(nn.Conv2d):
         x = F.pad(x, [left, right, top, bottom])
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
-    def fused(self, x: torch.Tensor, relu6: bool = False, residual: torch.Tensor | None = None) -> torch.Tensor:
+    def fused(
+        self, x: torch.Tensor, relu6: bool = False, residual: torch.Tensor | None = None, padded: bool = False
+    ) -> torch.Tensor:
         """Inference with the batch norm folded in: this convolution then ReLU6 or ``+ residual``, in one pass.
 
         ``x`` in any memory layout; the convolution reads it channels-last (the stem's pad makes that copy).
+        ``padded``: ``x`` already has its "SAME" zeros around it (``MBConv.fused`` made them).
         """
-        pad = self.same_padding(*x.shape[-2:])
+        pad = (0, 0, 0, 0) if padded else self.same_padding(*x.shape[-2:])
         left, right, top, bottom = pad
         if left != right or top != bottom:
             x, pad = pad_channels_last(x, *pad), (0, 0, 0, 0)
         else:
             x = x.contiguous(memory_format=torch.channels_last)  # no copy when it already is
-        return fused_conv.conv2d(x, self.weight, self.bias, self.stride, (pad[2], pad[0]), self.groups, relu6, residual)
+        padding = (pad[2], pad[0])
+        return fused_conv.conv2d(
+            x, self.weight, self.bias, self.stride, padding, self.groups, relu6, residual, self.packed_weight(padding)
+        )
+
+    def packed_weight(self, padding: tuple[int, int]) -> torch.Tensor | None:
+        """The weight in oneDNN's layout (:func:`fused_conv.pack_weight`), made once per weight tensor."""
+        weight = self.weight
+        cached = self.__dict__.get("_packed")
+        if cached is None or cached[0] is not weight or cached[1] != weight._version:
+            cached = (weight, weight._version, fused_conv.pack_weight(weight, self.stride, padding, self.groups))
+            self.__dict__["_packed"] = cached
+        return cached[2]
+
+    def __getstate__(self):
+        """Copies and pickles leave the packed weight out (oneDNN's opaque tensor has no storage to copy)."""
+        state = dict(self.__dict__)
+        state.pop("_packed", None)
+        return state
 
 
 def pad_channels_last(x: torch.Tensor, left: int, right: int, top: int, bottom: int) -> torch.Tensor:
@@ -196,7 +217,7 @@ class MBConv(nn.Module):
             y = self._expand_conv.fused(pad_channels_last(x, left, right, top, bottom), relu6=True)
             for rows in (y[:, :, :top], y[:, :, top + h :], y[:, :, :, :left], y[:, :, :, left + w :]):
                 rows.zero_()
-            y = fused_conv.conv2d(y, dw.weight, dw.bias, dw.stride, (0, 0), dw.groups, relu6=True)
+            y = dw.fused(y, relu6=True, padded=True)
         else:
             if self.has_expand:
                 y = self._expand_conv.fused(y, relu6=True)
