@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from zsl_desktop.engine import backbones as B
-from zsl_desktop.engine.efficientnet_lite import EfficientNetLite, lite_stages
+from zsl_desktop.engine import fused_conv
+from zsl_desktop.engine.efficientnet_lite import EfficientNetLite, lite_stages, pad_channels_last
 
 LITE = B.BACKBONES["efficientnet_lite0"]
 # name -> (native input size, its grid side, FLOPs range at the native size). Published multiply-adds:
@@ -92,6 +93,49 @@ def test_lite_folding_keeps_the_features(lite):
     x = torch.randn(1, 3, 96, 96)
     with torch.no_grad():
         torch.testing.assert_close(lite(x)[0], net.features(x), atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("size", [(97, 97), (90, 121), (64, 64)])
+@pytest.mark.parametrize("fused", [True, False])
+def test_lite0_inference_path_keeps_the_features(lite0, size, fused, monkeypatch):
+    """The folded network's own path (fused convolutions, "SAME" zeros made by the expansion) against the
+    unfolded module-by-module network, at sizes whose stride-2 padding is even and odd, with oneDNN's
+    fused op and with the plain ops that replace it elsewhere."""
+    if not fused:
+        monkeypatch.setattr(fused_conv, "fused_available", lambda: False)
+    net = EfficientNetLite(0)
+    net.load_state_dict(B._read_state_dict(B.weights_path("efficientnet_lite0")))
+    net.eval()
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = net.features(x)
+    torch.testing.assert_close(lite0(x)[0], want, atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pad_channels_last_is_f_pad_in_channels_last_layout(channels_last):
+    x = torch.randn(2, 5, 7, 9)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    padded = pad_channels_last(x, 1, 2, 0, 3)
+    torch.testing.assert_close(padded, torch.nn.functional.pad(x, [1, 2, 0, 3]), atol=0, rtol=0)
+    assert padded.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_packed_weights_follow_the_weights_and_stay_out_of_copies():
+    """The oneDNN copy of a weight is remade when the weight changes, and deepcopy/pickle leave it out."""
+    import copy
+    import pickle
+
+    conv = B.load_backbone("efficientnet_lite0").net._conv_head
+    first = conv.packed_weight((0, 0))
+    assert conv.packed_weight((0, 0)) is first  # made once
+    with torch.no_grad():
+        conv.weight.mul_(1.0)  # an in-place change: a new version of the same tensor
+    assert conv.packed_weight((0, 0)) is not first or first is None
+    for copied in (copy.deepcopy(conv), pickle.loads(pickle.dumps(conv))):
+        assert "_packed" not in copied.__dict__
+        torch.testing.assert_close(copied.weight, conv.weight)
 
 
 def test_lite_stage_tables_match_the_published_weight_layouts():

@@ -274,7 +274,9 @@ class Backbone(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        images = images.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last)
+        images = images.to(self.device, torch.float32)
+        if not (isinstance(self.net, EfficientNetLite) and self.net.folded):  # its stem's padding makes this copy
+            images = images.contiguous(memory_format=torch.channels_last)
         if isinstance(self.net, timm_backbone.TimmGrid):  # timm pools its own way (class token, head norm)
             grid, pooled = self.net.grid_and_pooled(images)
             return grid.float().contiguous(), pooled.float().contiguous()
