@@ -45,7 +45,8 @@ class LiveFirst:
 
     @contextmanager
     def urgent(self):
-        """Around a live job: trainers sharing this gate wait at their next batch boundary."""
+        """Around a live job: trainers sharing this gate wait at their next batch boundary, or mid-batch at
+        their next Python-level call when driven through ``Control.paused_mid_batch``."""
         with self._cond:
             if self._running == 0:
                 self._started = time.monotonic()
