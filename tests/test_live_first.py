@@ -134,3 +134,182 @@ def test_urgent_counts_nested_jobs(linger):
         assert gate.busy()
     time.sleep(linger + 0.01)
     assert not gate.busy()
+
+
+# -- mid-batch waits (Control.paused_mid_batch) ---------------------------------------------------------
+class _LongBatches:
+    """A stand-in training run driven through ``control.paused_mid_batch``, in a thread: ``control.check()``,
+    then one long "batch" of ``calls`` Python-level calls (``done`` counts them), one event per batch."""
+
+    def __init__(self, control, calls=200_000, batches=3):
+        self.control, self.calls, self.batches = control, calls, batches
+        self.done, self.checks, self.result, self.error = 0, 0, None, None
+        self.hooked_between_events = []  # sys.getprofile() while the driving thread handles an event
+        self.thread = threading.Thread(target=self._drive, daemon=True)
+        self.thread.start()
+
+    def _step(self):
+        self.done += 1
+
+    def _run(self):
+        for batch in range(self.batches):
+            self.control.check()
+            self.checks += 1
+            while self.done < (batch + 1) * self.calls:  # ``calls`` is read each time: a test may shorten the batch
+                self._step()
+            yield self.done
+        return "finished"
+
+    def _drive(self):
+        import sys
+
+        from zsl_desktop.engine.events import run_to_end
+
+        try:
+            self.result = run_to_end(
+                self.control.paused_mid_batch(self._run()),
+                lambda event: self.hooked_between_events.append(sys.getprofile()),
+            )
+        except Cancelled as exc:
+            self.error = exc
+
+    def join(self, timeout=20.0):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive()
+
+
+def test_a_training_run_waits_mid_batch_at_its_next_call_and_finishes_the_batch_after():
+    gate = LiveFirst(linger=0.05)
+    control = Control()
+    control.defer_to(gate)
+    trainer = _LongBatches(control, calls=10**9, batches=1)
+    try:
+        _wait_for(lambda: trainer.done > 1000)
+        with gate.urgent():
+            time.sleep(0.05)
+            frozen = trainer.done
+            time.sleep(0.15)
+            assert trainer.done == frozen, "the run computed on while a live job ran"
+            assert trainer.checks == 1, "it should wait mid-batch"
+            trainer.calls = frozen + 1000  # the rest of the batch, once it resumes
+        trainer.join()
+        assert trainer.done == trainer.calls and trainer.result == "finished"
+    finally:
+        control.cancel()
+        trainer.thread.join(20)
+
+
+def test_a_stuck_live_job_lets_the_batch_finish_and_the_run_waits_at_the_next_batch(monkeypatch):
+    monkeypatch.setattr("zsl_desktop.engine.live_first.STUCK_S", 0.1)
+    gate = LiveFirst(linger=0.05)
+    control = Control()
+    control.defer_to(gate)
+    trainer = _LongBatches(control, calls=20_000, batches=3)
+    try:
+        with gate.urgent():  # stuck: runs far past STUCK_S
+            _wait_for(lambda: trainer.checks == 1)
+            _wait_for(lambda: trainer.done == trainer.calls)  # the first batch goes on to its end
+            time.sleep(0.15)
+            assert trainer.done == trainer.calls and trainer.checks == 1, "the next batch must wait for its turn"
+        trainer.join()
+        assert trainer.result == "finished" and trainer.done == 3 * trainer.calls
+    finally:
+        control.cancel()
+        trainer.thread.join(20)
+
+
+def test_a_run_waiting_mid_batch_still_cancels_promptly():
+    gate = LiveFirst(linger=0.05)
+    control = Control()
+    control.defer_to(gate)
+    trainer = _LongBatches(control, calls=300_000, batches=2)
+    _wait_for(lambda: trainer.done > 1000)
+    with gate.urgent():
+        time.sleep(0.05)
+        assert trainer.done < trainer.calls, "it should wait mid-batch"
+        control.cancel()  # the batch goes on to its end without waiting again; the next check raises
+        trainer.join(10)
+    assert isinstance(trainer.error, Cancelled)
+    assert trainer.checks == 1 and trainer.done == trainer.calls
+
+
+def test_the_hook_is_on_only_while_the_run_computes():
+    import sys
+
+    gate = LiveFirst(linger=0.0)
+    control = Control()
+    control.defer_to(gate)
+    inside = []
+
+    def run():
+        inside.append(sys.getprofile())
+        yield 1
+        inside.append(sys.getprofile())
+        return "value"
+
+    from zsl_desktop.engine.events import run_to_end
+
+    between = []
+    assert run_to_end(control.paused_mid_batch(run()), lambda e: between.append(sys.getprofile())) == "value"
+    assert all(hook is not None for hook in inside) and len(inside) == 2
+    assert between == [None] and sys.getprofile() is None
+
+    without_gate = []
+
+    def plain():
+        without_gate.append(sys.getprofile())
+        yield 1
+
+    list(Control().paused_mid_batch(plain()))
+    assert without_gate == [None], "no gate, no hook"
+
+
+def test_closing_the_run_early_closes_the_training_generator():
+    closed = []
+
+    def run():
+        try:
+            yield 1
+            yield 2
+        finally:
+            closed.append(True)
+
+    control = Control()
+    control.defer_to(LiveFirst())
+    events = control.paused_mid_batch(run())
+    assert next(events) == 1
+    events.close()
+    assert closed == [True]
+
+
+def test_live_jobs_mark_the_gate_maybe_busy_until_a_trainer_finds_it_idle():
+    gate = LiveFirst(linger=0.0)
+    assert not gate.maybe_busy
+    with gate.urgent():
+        assert gate.maybe_busy
+    assert gate.maybe_busy  # nobody looked yet: the hook's cheap read still says "look"
+    assert gate.wait_turn() is True
+    assert not gate.maybe_busy
+
+
+def test_train_drives_its_events_through_the_mid_batch_pauses(monkeypatch):
+    import sys
+
+    from zsl_desktop.engine import training
+
+    seen = []
+
+    def events(*args):
+        seen.append(sys.getprofile())
+        yield "event"
+        return "finished"
+
+    monkeypatch.setattr(training, "_train_events", events)
+    control = Control()
+    control.defer_to(LiveFirst())
+    run = training.train(None, None, None, control)
+    assert list(run) == ["event"] and seen[0] is not None
+    monkeypatch.setattr(training, "_train_events", events)
+    from zsl_desktop.engine.events import run_to_end
+
+    assert run_to_end(training.train(None, None, None, control)) == "finished"

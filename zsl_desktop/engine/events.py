@@ -6,6 +6,7 @@ methods and the app's workers all speak it; when it lived in ``methods/base.py``
 other in a circle. It imports nothing of the project.
 
 - ``Control``: cancel and pause tokens a worker checks every batch; ``Cancelled`` is what it raises.
+  ``Control.paused_mid_batch`` drives a training run so that it also waits mid-batch for live jobs.
 - ``Step``/``EpochEnd``/``Message``: the events a method's ``fit`` yields.
 - ``run_to_end`` drives a generator of events; ``prefetch`` keeps a thread pool a few items ahead.
 - ``is_out_of_memory`` tells the out-of-memory errors that a job may recover from (smaller batches, the CPU).
@@ -32,6 +33,7 @@ class Control:
         self._running = threading.Event()
         self._running.set()
         self._gate = None  # a LiveFirst (engine/live_first.py): wait between batches while live jobs run
+        self._armed = True  # mid-batch waits allowed (off from a stuck live job to the next batch, and in check)
 
     def defer_to(self, gate) -> None:
         """Between batches, wait for ``gate.wait_turn`` too: the app's live scoring goes first."""
@@ -63,9 +65,42 @@ class Control:
         while not self._running.wait(0.1):
             pass
         if self._gate is not None:
+            self._armed = False  # the profile hook must not wait again inside this wait
             self._gate.wait_turn(self._cancel.is_set)
+        self._armed = True
         if self._cancel.is_set():
             raise Cancelled()
+
+    def paused_mid_batch(self, events):
+        """Yield ``events`` (a training run's generator; its return value too), and while it computes, wait at
+        its next Python-level call whenever the gate's live jobs run (engine/live_first.py says why).
+
+        How: a profile hook (``sys.setprofile``, which is per thread) is on while ``events`` runs, in the
+        thread that drives it, and off while that thread handles an event. Nothing changes without a
+        gate, or when a profiler or debugger already hooks the thread.
+        """
+        try:
+            while True:
+                hooked = self._gate is not None and sys.getprofile() is None
+                if hooked:
+                    sys.setprofile(self._between_calls)
+                try:
+                    event = next(events)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    if hooked:
+                        sys.setprofile(None)
+                yield event
+        finally:
+            events.close()  # a run stopped early (the caller closed this generator) cleans up now
+
+    def _between_calls(self, frame, event, arg) -> None:
+        """The profile hook: called at every Python-level call and return, so the fast path is two reads."""
+        gate = self._gate
+        if gate is not None and gate.maybe_busy and self._armed:
+            if not gate.wait_mid_batch(self._cancel.is_set) or self._cancel.is_set():
+                self._armed = False  # a stuck live job, or cancelled: on to the batch's end (check re-arms)
 
 
 # -- events -------------------------------------------------------------------

@@ -260,11 +260,18 @@ def train(
     """Generator of training events; its return value (and last event) is a ``Finished``.
 
     With a ``checkpoint_path``, the state after every epoch goes to a resume file
-    beside it; ``resume=True`` continues an interrupted run from there.
+    beside it; ``resume=True`` continues an interrupted run from there. With a gate
+    (``control.defer_to``), the run waits for live jobs mid-batch too (``Control.paused_mid_batch``).
     """
+    control = control or Control()
+    run = _train_events(dataset, features, config, control, checkpoint_path, resume)
+    return (yield from control.paused_mid_batch(run))
+
+
+def _train_events(dataset, features, config, control, checkpoint_path, resume):
+    """``train``'s events, without the mid-batch pauses."""
     if config.select not in SELECTIONS:
         raise ValueError(f"select must be one of {SELECTIONS}")
-    control = control or Control()
     epochs = default_epochs(config.method) if config.epochs is None else int(config.epochs)
     if epochs < 1:  # 0 must not mean "the default", nor -1 an untrained model
         raise ValueError(f"epochs must be at least 1, not {config.epochs}")

@@ -113,7 +113,7 @@ from .nets import (
     normal_init,
     supcon_loss,
 )
-from ..generative import FeatureScaler, fit_softmax, generator_for, match_rows, row_keys
+from ..generative import FeatureScaler, KnownRows, fit_softmax, generator_for, match_rows, row_keys
 
 INIT, TRAIN, HEAD, SYNTH, PROTO = range(5)  # generator purposes
 COMPARATOR_BLOCK_FLOATS = 1 << 18  # 1 MB of float32 per block of the comparator
@@ -409,7 +409,7 @@ class _CEGZSLBase(Method):
         # One assignment, so a thread scoring meanwhile sees the old head or the new one, never a mix.
         self._head = {
             "class_rows": rows,
-            "keys": row_keys(rows),
+            "keys": KnownRows(rows),
             "weight": weight,
             "bias": bias,
             "calibration": calibration,
@@ -716,7 +716,7 @@ class _CEGZSLBase(Method):
         self._head = None
         if "head.weight" in state:
             rows = torch.as_tensor(state["head.class_rows"]).float().numpy()
-            self._head = {"class_rows": rows, "keys": row_keys(rows)}
+            self._head = {"class_rows": rows, "keys": KnownRows(rows)}
             for key in ("weight", "bias", "calibration"):
                 self._head[key] = torch.as_tensor(state[f"head.{key}"]).float().clone()
         optim: dict = {}
