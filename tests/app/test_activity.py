@@ -74,6 +74,9 @@ def test_the_window_builds_its_plots_and_shows_the_evaluation_in_a_pause(make_wi
     from PySide6.QtCore import QTimer
 
     monkeypatch.setattr(GATE, "quiet_after", 0.3)
+    # the evaluation itself waits for a pause too, at most WAIT_LIMIT_S: a user who never pauses gets it then,
+    # and its report (which builds the plots) still waits
+    monkeypatch.setattr("zsl_desktop.app.workers.WAIT_LIMIT_S", 2.0)
     scrolling = QTimer()
     window = None
 
