@@ -39,21 +39,17 @@ def small_birds(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def fresh_builtin(tmp_path_factory):
-    """The full built-in birds regenerated from nothing, once per session: every shipped model is checked on it.
+    """The full built-in birds, their test images redrawn from nothing, once per session: every shipped model is
+    checked on them.
 
-    The generator is deterministic, so the regenerated set must carry the checkpoints' fingerprint.
-    Drawn as the first launch draws, one process per core (the suite's largest set-up: 3,000 birds);
-    tests/test_first_launch.py checks that this drawing equals ``generate()``'s.
+    The generator is deterministic, so the redrawn set must carry the checkpoints' fingerprint. The test images
+    (1,080 of 3,000) are drawn as the first launch draws them, one process per core; the training birds are not
+    drawn (see ``fresh_birds``): no check reads them and the fingerprint covers their names, labels and split,
+    not their pixels. tests/test_first_launch.py checks that this drawing equals ``generate()``'s.
     """
-    from zsl_desktop.engine.data.builtin_chunks import BirdDrawing
-    from zsl_desktop.engine.data.cub import load_cub
+    from fresh_birds import draw_test_images
 
-    root = tmp_path_factory.mktemp("fresh") / "builtin_birds"
-    with BirdDrawing(root) as drawing:
-        for _ in drawing.draw(drawing.plan):
-            pass
-        drawing.install()
-    return load_cub(root, name="builtin")
+    return draw_test_images(tmp_path_factory.mktemp("fresh") / "builtin_birds")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ against seed 0 moves the scores by 0.6-1.7 times the largest score and the losse
 was built, computing CE-GZSL's contrastive loss within each rank's half of the batch instead of on the whole
 batch moved its scores by 4e-2 and its losses by 8 %: far outside the bound, so the test sees such a drift.
 The figures (ZSL T1, H, AUSUC) must agree to one of the 20 unseen test images (seeds move them by up to 0.3).
+The two-process launch also runs the CLI's ``extract`` after its trainings (tests/ddp_train.py), so its three
+interpreters import torch once for both checks (~7 CPU-seconds a launch).
 Every launch runs in its own process group, killed whole on a time-out, so no worker outlives a test.
 """
 
@@ -77,11 +79,8 @@ def _finish(processes, timeout=TIMEOUT):
     return outputs
 
 
-def _run(args, home, nproc=None):
-    prefix = [sys.executable, "-m", "zsl_desktop"]
-    if nproc:
-        prefix = TORCHRUN + ["--standalone", f"--nproc_per_node={nproc}", "-m", "zsl_desktop"]
-    return _finish([_start(prefix + args, _env(home))])[0]
+def _run(args, home):
+    return _finish([_start([sys.executable, "-m", "zsl_desktop", *args], _env(home))])[0]
 
 
 def _free_port():
@@ -109,11 +108,13 @@ def extracted(small_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runs(small_dir, extracted, tmp_path_factory):
-    """Every method trained by one process and by two (torchrun, gloo), launched side by side."""
+    """Every method trained by one process and by two (torchrun, gloo), launched side by side; then the two
+    processes run ``zsl-desktop extract`` into a home of their own (``two_process_home``)."""
     one, two = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
     alone = [sys.executable, WORKER, str(small_dir), str(extracted), str(one), *METHODS]
     pair = TORCHRUN + ["--standalone", "--nproc_per_node=2", WORKER, str(small_dir), str(extracted), str(two)]
-    _finish([_start(alone, _env(extracted)), _start(pair + list(METHODS), _env(extracted))])
+    pair += [*METHODS, "--extract-into", str(two / "home")]
+    _finish([_start(alone, _env(extracted)), _start(pair, _env(extracted))])
     return one, two
 
 
@@ -130,11 +131,10 @@ def _assert_same_figures(one: dict, other: dict) -> None:
         assert abs(one[key] - other[key]) <= FIGURE_TOLERANCE, (key, one[key], other[key])
 
 
-def test_two_process_extraction_equals_one_process(small_dir, extracted, tmp_path):
-    _run(["extract", "--dataset", str(small_dir), "--input-size", "64"], tmp_path / "two", nproc=2)
+def test_two_process_extraction_equals_one_process(small_dir, extracted, runs):
     dataset = load_dataset(small_dir)
     one = FeatureStore.open(dataset, "efficientnet_lite0", 64, extracted / "data" / "features")
-    two = FeatureStore.open(dataset, "efficientnet_lite0", 64, tmp_path / "two" / "data" / "features")
+    two = FeatureStore.open(dataset, "efficientnet_lite0", 64, runs[1] / "home" / "data" / "features")
     assert one is not None and two is not None
     assert np.array_equal(np.asarray(one.grid), np.asarray(two.grid))
     assert np.array_equal(np.asarray(one.pooled), np.asarray(two.pooled))

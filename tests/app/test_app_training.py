@@ -1,6 +1,8 @@
 """Training from the panel: live curves, pause/resume/stop, the new model taking over, a smooth GUI."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -178,8 +180,23 @@ def test_run_app_end_to_end(tmp_path):
         "'--screenshot-delay', '0.5']))"
     )
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # Its own process group, killed whole at the end: on a time-out, killing the app alone left its bird-drawing
+    # processes running, orphaned, long after the test (seen on a busy machine).
+    app = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, err = app.communicate(timeout=180)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(app.pid, signal.SIGKILL)
+        app.communicate()
+    assert app.returncode == 0, err[-3000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "home" / "data" / "datasets" / "builtin_birds_small" / "images.txt").exists()
     assert list((tmp_path / "home" / "config").glob("*.ini"))  # the layout was saved on close
