@@ -9,7 +9,16 @@ import pytest
 import torch
 
 from zsl_desktop.engine.attention import upsample_attention
-from zsl_desktop.engine.methods.base import Cancelled, Control, EpochEnd, FeatureSource, ModelInfo, Step, TrainData
+from zsl_desktop.engine.methods.base import (
+    FEW_SEEN_CLASSES,
+    Cancelled,
+    Control,
+    EpochEnd,
+    FeatureSource,
+    ModelInfo,
+    Step,
+    TrainData,
+)
 from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.methods.msdn import (
     MSDN,
@@ -381,3 +390,47 @@ def test_gamma_transfer_auto_keeps_folds_unless_there_are_few_seen_classes():
     assert msdn.transfer_for({}) == "folds"
     assert msdn.transfer_for({"gamma_transfer": "folds"}, seen_classes=7) == "folds"  # the user's choice wins
     assert msdn.transfer_for({"gamma_transfer": "training_share"}, seen_classes=40) == "training_share"
+
+
+def _round_trip(state):
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+def test_centre_codes_subtracts_the_training_rows_mean_code_of_all_final_models():
+    info, data = _toy_problem()  # 4 seen classes: under FEW_SEEN_CLASSES
+    assert MSDN.default_hparams["centre_codes"] == "off"  # the default trains as before (CUB, birds, digits)
+    auto = MSDN(info, {**HP, "centre_codes": "auto"})
+    assert auto.centres_codes(4) and not auto.centres_codes(FEW_SEEN_CLASSES)  # CUB's 40, the birds' 40: no change
+    assert MSDN(info, {"centre_codes": "True"}).centres_codes(40) and not MSDN(info, HP).centres_codes(4)
+    with pytest.raises(ValueError, match="centre_codes"):
+        MSDN(info, {"centre_codes": "sometimes"})
+    plain, centred = MSDN(info, HP), MSDN(info, {**HP, "centre_codes": "on"})
+    list(plain.fit(data, Control(), epochs=2))
+    means = []
+    for event in centred.fit(data, Control(), epochs=2):
+        if isinstance(event, EpochEnd):  # validation encodes after every epoch: the mean must be current
+            codes = centred.encode(data.features.rows("grid", data.train_index))
+            means.append(np.abs(codes.mean(0)).max() / np.abs(codes).mean())
+    assert len(means) == 2 and max(means) < 1e-4
+    assert (plain._code_mean == 0).all() and "code_mean" not in plain.state_dict()  # off: the state as before
+    x = data.features.rows("grid", np.arange(10))  # same seeded training: the codes differ by the mean only
+    mean = centred._code_mean.numpy()
+    assert np.abs(mean).max() > 0.1 * np.abs(plain.encode(x)).mean()
+    np.testing.assert_allclose(centred.encode(x), plain.encode(x) - mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(centred.explain(x[0]).attribute_scores, centred.encode(x[:1])[0], rtol=1e-5, atol=1e-5)
+
+    loaded = MSDN(info, HP)
+    loaded.load_state_dict(_round_trip(centred.state_dict()))
+    np.testing.assert_array_equal(loaded.encode(x), centred.encode(x))
+    older = {k: v for k, v in centred.state_dict().items() if k != "code_mean"}  # shipped models, older checkpoints
+    loaded.load_state_dict(older)
+    np.testing.assert_allclose(loaded.encode(x), plain.encode(x), rtol=1e-5, atol=1e-5)  # uncentred, as before
+
+    last = MSDN(info, {**HP, "centre_codes": "on"})  # a second final model: the mean of the averaged code
+    last.adopt_members(centred)
+    list(last.fit(replace(data, seed=1007), Control(), epochs=2))
+    codes = last.encode(data.features.rows("grid", data.train_index))
+    assert np.abs(codes.mean(0)).max() < 1e-4 * np.abs(codes).mean()
