@@ -38,6 +38,17 @@ from zsl_desktop.engine.sharding import Shards
 # Under this many seen classes a method may switch to its small-data recipe ("auto" hyper-parameters:
 # MSDN's gamma_transfer, SGMA's centre_codes); CUB (40+) and the built-in birds (40) are above it.
 FEW_SEEN_CLASSES = 8
+# The values of an on/off/"auto" switch (text typed in the CLI or the app, or a bool); None is "auto".
+SWITCH_VALUES = {"auto": None, "on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+
+
+def few_seen_switch(method: str, name: str, value, seen_classes: int) -> bool:
+    """An on / off / "auto" hyper-parameter (MSDN's and SGMA's ``centre_codes``): "auto" is on with fewer than
+    ``FEW_SEEN_CLASSES`` seen classes. ValueError naming the method and the parameter for any other value."""
+    chosen = SWITCH_VALUES.get(str(value).strip().lower(), "unknown")
+    if chosen == "unknown":
+        raise ValueError(f"{method}: {name} must be auto, on or off, not {value!r}")
+    return seen_classes < FEW_SEEN_CLASSES if chosen is None else bool(chosen)
 
 
 @dataclass

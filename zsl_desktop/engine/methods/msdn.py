@@ -145,13 +145,13 @@ from .base import (
     ModelInfo,
     Step,
     TrainData,
+    few_seen_switch,
     move_optimizer_state,
     register,
 )
 
 PARAMETER_NAMES = ("V", "W_1", "W_2", "W_1_1", "W_2_1")
 DISTILL_FORMS = ("code", "paper")
-CENTRE_CHOICES = ("off", "on", "auto")
 
 
 # -- losses (pure functions, tested one by one) ------------------------------------------
@@ -322,13 +322,7 @@ class MSDN(Method):
 
     def centres_codes(self, seen_classes: int) -> bool:
         """``centre_codes``: "on" / "off", or "auto": with fewer than FEW_SEEN_CLASSES seen classes."""
-        chosen = str(self.hparams["centre_codes"]).strip().lower()  # text: typed in the CLI or the app
-        chosen = {"true": "on", "1": "on", "false": "off", "0": "off"}.get(chosen, chosen)
-        if chosen not in CENTRE_CHOICES:
-            raise ValueError(
-                f"msdn: centre_codes must be one of {CENTRE_CHOICES}, not {self.hparams['centre_codes']!r}"
-            )
-        return seen_classes < FEW_SEEN_CLASSES if chosen == "auto" else chosen == "on"
+        return few_seen_switch("msdn", "centre_codes", self.hparams["centre_codes"], seen_classes)
 
     # -- several final models ---------------------------------------------------------------
     def final_models(self) -> int:

@@ -107,7 +107,7 @@ import math
 import numpy as np
 import torch
 
-from ..base import FEW_SEEN_CLASSES, Explanation, Method, ModelInfo, move_optimizer_state, register
+from ..base import Explanation, few_seen_switch, Method, ModelInfo, move_optimizer_state, register
 from .crops import CropEncoder, crop_images, encode_crops
 from .parts import CROP, GLOBAL, GRID, SGMANet, attribute_maps, to_corners
 from .training import NET_PARAMETERS, SGMATraining
@@ -170,11 +170,8 @@ class SGMA(SGMATraining, Method):
         self._code_mean = torch.zeros(2, len(info.attribute_names))
 
     def _centres_codes(self, seen_classes: int) -> bool:
-        """``centre_codes``: True / False, or "auto": with fewer than FEW_SEEN_CLASSES seen classes."""
-        chosen = self._hp("centre_codes").strip().lower()  # text: typed in the CLI or the app, or "False"
-        if chosen not in ("auto", "true", "false"):
-            raise ValueError(f"sgma: centre_codes must be auto, true or false, not {chosen!r}")
-        return seen_classes < FEW_SEEN_CLASSES if chosen == "auto" else chosen == "true"
+        """``centre_codes``: on / off, or "auto": with fewer than FEW_SEEN_CLASSES seen classes."""
+        return few_seen_switch("sgma", "centre_codes", self.hparams["centre_codes"], seen_classes)
 
     def _new_net(self) -> SGMANet:
         return SGMANet(
