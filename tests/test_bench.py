@@ -5,7 +5,9 @@ from dataclasses import replace
 
 import pytest
 
-from zsl_desktop.bench.runner import Sizes, format_markdown, format_table, run
+from zsl_desktop.bench.rows import format_markdown, format_table
+from zsl_desktop.bench.runner import run
+from zsl_desktop.bench.sizes import Sizes
 from zsl_desktop.engine.features import extract_all
 
 
@@ -153,7 +155,7 @@ def test_the_live_sections_encode_each_models_base_codes_once(small_birds, monke
     import numpy as np
 
     from zsl_desktop.bench import live_edits
-    from zsl_desktop.bench.runner import trained_method
+    from zsl_desktop.bench.trained import trained_method
 
     encoded = []
     real = live_edits.base_codes

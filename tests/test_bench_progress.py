@@ -6,8 +6,8 @@ import argparse
 import re
 from pathlib import Path
 
-from zsl_desktop.bench import runner, ui
-from zsl_desktop.bench.runner import Sizes
+from zsl_desktop.bench import child_window, runner, ui
+from zsl_desktop.bench.sizes import Sizes
 
 
 def fake_children(log: list):
@@ -105,8 +105,8 @@ def test_a_childs_peak_memory_is_its_own(tmp_path):
     """ru_maxrss survives execve on Linux (a child reported the bench's own peak); VmHWM is the process's own."""
     status = tmp_path / "status"
     status.write_text("Name:\tpython\nVmPeak:\t 9000000 kB\nVmHWM:\t  2048000 kB\nVmRSS:\t 1024000 kB\n")
-    assert ui.own_peak_rss_mb(str(status)) == 2000.0
-    assert ui.own_peak_rss_mb(str(tmp_path / "absent")) > 0  # elsewhere: getrusage's figure
+    assert child_window.own_peak_rss_mb(str(status)) == 2000.0
+    assert child_window.own_peak_rss_mb(str(tmp_path / "absent")) > 0  # elsewhere: getrusage's figure
 
 
 def test_quick_opens_the_memory_store_with_its_codes_cached(monkeypatch):

@@ -1,6 +1,6 @@
 """The bench's CPU line: which machine gave the figures (issue 19). Formatting only, no timing."""
 
-from zsl_desktop.bench.runner import Row, progress_line
+from zsl_desktop.bench.rows import Row, progress_line
 from zsl_desktop.engine.cpu import cpu_line, describe_this_cpu, has_instruction_set, parse_cpuinfo
 
 XEON = """processor\t: 0

@@ -7,7 +7,8 @@ The figures are timings of a loaded test machine, so only their plausibility is 
 import math
 from dataclasses import replace
 
-from zsl_desktop.bench.runner import Sizes, bench_app
+from zsl_desktop.bench.runner import bench_app
+from zsl_desktop.bench.sizes import Sizes
 
 
 def test_app_section_on_tiny_sizes(trained_model, tmp_path):

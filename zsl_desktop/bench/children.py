@@ -1,4 +1,4 @@
-"""Start a bench child (``python -m zsl_desktop.bench.ui MODE``) and read what it measures, line by line.
+"""Start a bench child (``python -m zsl_desktop.bench.ui_children MODE``) and read what it measures, line by line.
 
 A child prints ``NAME`` lines (timed by the parent as they arrive: ``READY`` is the start-up
 figure), a JSON line of results, then ``DONE``; the parent stops it there (``run_child``). A child started
@@ -17,7 +17,7 @@ import threading
 import time
 
 DONE = "DONE"  # a child's last line: everything it measures has been printed
-CHILD_MODULE = "zsl_desktop.bench.ui"  # its ``main`` picks the measurement by MODE
+CHILD_MODULE = "zsl_desktop.bench.ui_children"  # its ``main`` picks the measurement by MODE
 
 
 def _child_env(home: str | None = None) -> dict:

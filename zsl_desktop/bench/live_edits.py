@@ -94,7 +94,7 @@ def live_subject(name: str, dataset, real_cub: bool = True):
     every image nearly alike, which no bound can prune. The shipped real-bird CE-GZSL on the real CUB
     subset (when both are here) is what a user runs: it is timed instead, on CUB's 312 attributes.
     """
-    from zsl_desktop.bench.runner import trained_method
+    from zsl_desktop.bench.trained import trained_method
 
     if name == "ce-gzsl" and real_cub:
         from zsl_desktop.bench.real_cub import real_cub

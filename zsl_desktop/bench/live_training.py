@@ -21,7 +21,8 @@ import time
 
 from zsl_desktop.app.workers import LONG_JOB_NICENESS, TRAINING_NICENESS, lower_priority
 from zsl_desktop.bench.live_edits import PAGE_ROWS, LiveEdits, live_subject
-from zsl_desktop.bench.runner import Row, Sizes, percentile_ms
+from zsl_desktop.bench.rows import Row, percentile_ms
+from zsl_desktop.bench.sizes import Sizes
 
 DRAG_MOVES = 10
 DRAG_GAP_S = 0.033  # a slider sends a move per frame or two

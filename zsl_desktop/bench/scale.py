@@ -22,6 +22,7 @@ import numpy as np
 
 from zsl_desktop.bench.kept import keep_predictions
 from zsl_desktop.bench.memory import drop_stale_codes, mark_tiled_store_complete, model_for, tiled
+from zsl_desktop.bench.rows import measured
 
 SCALE_IMAGES = 100_000
 REAL_BIRD_MODEL = "ce-gzsl_cub.pt"
@@ -92,7 +93,7 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
 
 def run(sizes) -> list[dict]:
     """Start-up, gallery scrolling and peak RSS of the app on ``SCALE_IMAGES`` images (children, like ui.run)."""
-    from zsl_desktop.bench.ui import run_child
+    from zsl_desktop.bench.children import run_child
 
     try:
         scaled_cub(sizes.scale_images)  # written here, once, so no child pays for it
@@ -114,47 +115,17 @@ def run(sizes) -> list[dict]:
     p95 = float(np.percentile(gaps, 95)) if len(gaps) else float("nan")
     longest = float(gaps.max()) if len(gaps) else float("nan")
     peak = max(r[0]["peak_rss_mb"] for r in runs)
+    ready_cpu = float(np.median([r[0].get("ready_cpu_s", float("nan")) for r in timed]))
+    gui_cpu = float(np.mean([r[0]["gui_cpu_ms_per_frame"] for r in runs]))
+    median_of = f"median of {len(startups)}{'' if len(runs) > 1 else ', cold'}"
     return [
-        dict(
-            section="scale",
-            name=f"start-up to predictions, {images} (median of {len(startups)}{'' if len(runs) > 1 else ', cold'})",
-            value=startup,
-            unit="s",
-            target="<= 3",
-            ok=startup <= 3,
+        measured("scale", f"start-up to predictions, {images} ({median_of})", startup, "s", at_most=3),
+        *([measured("scale", "first of the runs above (cold file cache)", runs[0][1], "s")] if len(runs) > 1 else []),
+        measured(
+            "scale", "CPU seconds up to predictions, every thread (incl. thumbnails, first t-SNE)", ready_cpu, "s"
         ),
-        *(
-            [dict(section="scale", name="first of the runs above (cold file cache)", value=runs[0][1], unit="s")]
-            if len(runs) > 1
-            else []
-        ),
-        dict(
-            section="scale",
-            name="CPU seconds up to predictions, every thread (incl. thumbnails, first t-SNE)",
-            value=float(np.median([r[0].get("ready_cpu_s", float("nan")) for r in timed])),
-            unit="s",
-        ),
-        dict(
-            section="scale",
-            name=f"gallery scrolling frame gap p95, {images}",
-            value=p95,
-            unit="ms",
-            target="<= 20",
-            ok=p95 <= 20,
-        ),
-        dict(section="scale", name="gallery scrolling frame gap max", value=longest, unit="ms"),
-        dict(
-            section="scale",
-            name="GUI thread CPU per frame while scrolling (mean)",
-            value=float(np.mean([r[0]["gui_cpu_ms_per_frame"] for r in runs])),
-            unit="ms",
-        ),
-        dict(
-            section="scale",
-            name=f"peak RSS, {images} + window + scrolling",
-            value=peak,
-            unit="MB",
-            target="<= 2560",
-            ok=peak <= 2560,
-        ),
+        measured("scale", f"gallery scrolling frame gap p95, {images}", p95, "ms", at_most=20),
+        measured("scale", "gallery scrolling frame gap max", longest, "ms"),
+        measured("scale", "GUI thread CPU per frame while scrolling (mean)", gui_cpu, "ms"),
+        measured("scale", f"peak RSS, {images} + window + scrolling", peak, "MB", at_most=2560),
     ]
