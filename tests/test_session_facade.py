@@ -44,7 +44,7 @@ def test_the_draft_replaces_the_class_it_edits_else_comes_last():
 
 
 def test_a_live_column_is_scored_over_every_image_in_one_call_so_method_caches_hold():
-    from zsl_desktop.engine.session.facade import LIVE_COLUMNS, SCORE_CHUNK, score_in_chunks
+    from zsl_desktop.engine.session.chunked_scores import LIVE_COLUMNS, SCORE_CHUNK, score_in_chunks
 
     codes = np.ones((2 * SCORE_CHUNK + 5, 3), np.float32)
     seen = []

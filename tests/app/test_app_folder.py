@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsl_desktop.engine.events import Control
-from zsl_desktop.engine.session import Session, facade
+from zsl_desktop.engine.session import Session, adding_photos
 from zsl_desktop.engine.session.results import LooseAdded, LooseItem, Progress
 
 
@@ -70,7 +70,7 @@ def test_the_folder_job_caps_the_count_and_says_so(tmp_path):
 def test_add_folder_fills_the_gallery_and_every_view_uses_the_photos(
     make_window, qtbot, small_birds, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(facade, "FOLDER_BATCH", 8)  # several batches from a few photos
+    monkeypatch.setattr(adding_photos, "FOLDER_BATCH", 8)  # several batches from a few photos
     w = make_window()
     n = small_birds.num_samples
     folder = _folder(tmp_path, 20, small_birds)

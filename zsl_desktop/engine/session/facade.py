@@ -7,16 +7,14 @@ Results are plain data (numpy arrays, frozen dataclasses from ``results``),
 never live tensors: inference uses the model that training handed over at its end.
 Opening a dataset (and the model that comes with it) is ``opening.open_session``.
 
-Why one class over ~400 lines: each method is a short command of the one
-owner of this state; splitting it would put a second owner back (the app used
-to keep a hidden second session for the loose photos and the live scores).
+Why one class: each method is a short command of the one owner of this state (the app used to keep a
+hidden second session for the loose photos and the live scores). What a command computes lives in a
+module of its own, given the state it needs: ``encoding`` (every image's code), ``live_scoring`` (a
+slider move), ``evaluating``, ``feature_view``, ``adding_photos``, ``chunked_scores``.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,23 +23,25 @@ import torch
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine.checkpoints import (
     Checkpoint,
-    CheckpointError,
     check_compatible,
     load_checkpoint,
     save_checkpoint,
 )
 from zsl_desktop.engine.data.model import Dataset
-from zsl_desktop.engine.events import Control, Message
-from zsl_desktop.engine.features import FeatureStore, extract, feature_source, flips_need_mirrored
+from zsl_desktop.engine.events import Control
+from zsl_desktop.engine.features import FeatureStore, feature_source, flips_need_mirrored
 from zsl_desktop.engine.live_first import LiveFirst
 from zsl_desktop.engine.methods.base import FeatureSource, Method
 from zsl_desktop.engine.paths import data_dir
-from zsl_desktop.engine.photo_files import at_most, find_photos
-from zsl_desktop.engine.projection import project as run_projection
-from zsl_desktop.engine.ranking import LiveColumn, LiveRanker, calibration
-from zsl_desktop.engine.scoring import encode_rows, evaluate_on
-from zsl_desktop.engine.session.codes import checkpoint_identity, codes_cache_path, read_codes, write_codes
-from zsl_desktop.engine.session.loose import MAX_LOOSE_PER_DROP, LoosePhotos
+from zsl_desktop.engine.ranking import LiveRanker
+from zsl_desktop.engine.session import adding_photos, evaluating, feature_stores, training_job
+from zsl_desktop.engine.session.chunked_scores import score_in_chunks
+from zsl_desktop.engine.session.codes import checkpoint_identity
+from zsl_desktop.engine.session.encoding import dataset_codes, encoding_progress
+from zsl_desktop.engine.session.feature_view import project_items
+from zsl_desktop.engine.session.live_scoring import live_scores
+from zsl_desktop.engine.session.loose import LoosePhotos
+from zsl_desktop.engine.session.model_state import ModelState, NoModel
 from zsl_desktop.engine.session.photo_routing import PhotoRouting
 from zsl_desktop.engine.session.snapshot import SnapshotKeeper, checkpoint_sha256
 from zsl_desktop.engine.session.results import (
@@ -56,11 +56,9 @@ from zsl_desktop.engine.session.results import (
     ModelSummary,
     Progress,
     Saved,
-    TrainDone,
 )
 from zsl_desktop.engine.training import (
     Finished,
-    default_checkpoint_path,
     inference_state,
     method_from_checkpoint,
     pick_device,
@@ -70,27 +68,8 @@ from zsl_desktop.engine.training import (
 from zsl_desktop.engine.userfiles import check_writable
 
 DRAFT_SYNTH = 60  # features synthesised for the class being drawn (generative models, PCA feature view)
-SCORE_CHUNK = 4096  # rows scored at once: bounds the memory of scoring every image
-LIVE_COLUMNS = 4  # up to this many class rows are scored over every image in one call (a slider's column)
-MAX_FOLDER_PHOTOS = 10_000  # each photo's grid features stay in memory (~130 KB with Lite0): ~1.3 GB at most
-FOLDER_BATCH = 32  # photos per batch of "Add a folder": each batch reaches the gallery as it lands
 
-
-class NoModel(RuntimeError):
-    """A request needs a model and none is active."""
-
-
-@dataclass(frozen=True)
-class ModelState:
-    """The active model and the codes of every dataset image (computed once, for live scoring)."""
-
-    method: Method
-    header: dict
-    codes: np.ndarray  # [N, ...]
-
-    @property
-    def gamma(self) -> float:
-        return float(self.header.get("gamma", 0.0))
+__all__ = ["ModelState", "NoModel", "Session"]
 
 
 class Session:
@@ -149,17 +128,11 @@ class Session:
         """Generator of ExtractProgress; afterwards ``features`` is ready. Reuses a finished store."""
         if not self.dataset.has_images:
             return None
-        store = FeatureStore.open(self.dataset, self.backbone, self.input_size)
-        if store is None:
-            store = yield from extract(self.dataset, self.backbone, self.input_size, device=self.device, cancel=cancel)
+        where = (self.dataset, self.backbone, self.input_size, self.device)
+        store = yield from feature_stores.extracted_store(*where, cancel=cancel)
         self.store = store
         if flips_need_mirrored(self.flips):
-            mirrored = FeatureStore.open(self.dataset, self.backbone, self.input_size, mirrored=True)
-            if mirrored is None:
-                mirrored = yield from extract(
-                    self.dataset, self.backbone, self.input_size, device=self.device, cancel=cancel, mirrored=True
-                )
-            self.mirrored_store = mirrored
+            self.mirrored_store = yield from feature_stores.extracted_store(*where, cancel=cancel, mirrored=True)
         return store
 
     def prepare_mirrored(self, flips: str, cancel=None):
@@ -167,21 +140,8 @@ class Session:
         ``flips`` mode asks for it (the app's Flips choice; the CLI extracts it before training)."""
         if not flips_need_mirrored(flips) or self.mirrored_store is not None or self.store is None:
             return
-        mirrored = FeatureStore.open(self.dataset, self.backbone, self.input_size, mirrored=True)
-        if mirrored is None:
-            what = "extracting the mirrored images' features (once, for flips)"
-            yield Message(what)
-            extraction = extract(
-                self.dataset, self.backbone, self.input_size, device=self.device, cancel=cancel, mirrored=True
-            )
-            while True:
-                try:
-                    p = next(extraction)
-                except StopIteration as done:
-                    mirrored = done.value
-                    break
-                yield Progress("extract", p.done, p.total, p.message or what, p.images_per_second)
-        self.mirrored_store = mirrored
+        where = (self.dataset, self.backbone, self.input_size, self.device)
+        self.mirrored_store = yield from feature_stores.mirrored_store_job(*where, cancel=cancel)
 
     @property
     def features(self) -> FeatureSource:
@@ -228,23 +188,11 @@ class Session:
         check_compatible(checkpoint, self.dataset)
         h = checkpoint.header
         backbone, size = h.get("backbone", self.backbone), int(h.get("input_size", self.input_size))
-        store, mirrored = self.store, self.mirrored_store
         where = checkpoint.path or "the checkpoint"
-        if (backbone, size) != (self.backbone, self.input_size):
-            store, mirrored = FeatureStore.open(self.dataset, backbone, size), None
-            if store is None and self.dataset.has_images:
-                raise CheckpointError(
-                    f"{where}: made with {backbone} features at {size} px, which are not extracted for "
-                    f"{self.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size})"
-                )
-        if h.get("flips") in ("tta", "both") and mirrored is None and self.dataset.has_images:
-            mirrored = FeatureStore.open(self.dataset, backbone, size, mirrored=True)
-            if mirrored is None:
-                raise CheckpointError(
-                    f"{where}: averages each image with its mirror, whose features are not extracted for "
-                    f"{self.dataset.name} yet (zsl-desktop extract --backbone {backbone} --input-size {size} "
-                    f"--flips tta)"
-                )
+        features = (self.backbone, self.input_size)
+        store, mirrored = feature_stores.stores_for_model(
+            self.dataset, h, where, (self.store, self.mirrored_store), features
+        )
         method = method_from_checkpoint(checkpoint).to(self.device)
         return self._activate(method, h, checkpoint_identity(checkpoint), store, backbone, size, progress, mirrored)
 
@@ -271,19 +219,7 @@ class Session:
         mirror (``mirrored``, the mirrored store); its codes are cached under their own key.
         """
         tta = header.get("flips") in ("tta", "both") and mirrored is not None
-        cache = codes_cache_path(cache_key and (f"{cache_key}-tta" if tta else cache_key), store)
-        codes = read_codes(cache, self.dataset.num_samples)
-        if codes is None:
-            with torch.inference_mode():
-                codes = encode_rows(
-                    method,
-                    feature_source(self.dataset, store, mirrored, tta),
-                    np.arange(self.dataset.num_samples),
-                    self.device,
-                    progress=progress,
-                )
-            if cache is not None:
-                write_codes(cache, codes)
+        codes = dataset_codes(method, self.dataset, store, mirrored, tta, cache_key, self.device, progress)
         self.store, self.backbone, self.input_size, self.mirrored_store = store, backbone, input_size, mirrored
         self.model = ModelState(method=method, header=header, codes=codes)
         self.kept.model_from(None)  # load_model names the file, if there is one
@@ -297,16 +233,7 @@ class Session:
 
     def summary(self, source: str, state: ModelState | None = None) -> ModelSummary:
         """What the panels may know about the active model (or ``state``)."""
-        state = state or self.active()
-        method, header = state.method, state.header
-        return ModelSummary(
-            method=str(header.get("method", method.name)),
-            title=type(method).title or method.name,
-            header=dict(header),
-            has_attention=bool(type(method).has_attention),
-            generative=bool(type(method).generative),
-            source=str(source),
-        )
+        return (state or self.active()).summary(source)
 
     def save_model(self, path) -> Saved:
         """Write the active model as a checkpoint, by the one policy: weights without optimiser state."""
@@ -342,32 +269,8 @@ class Session:
         return finished
 
     def train_and_use(self, config, control, emit, autosave: bool = True):
-        """Train (saved to the default checkpoint file with ``autosave``), then make the new model active.
-
-        Yields the training events (without ``Finished``) and ends with a ``TrainDone``.
-        """
-        path = default_checkpoint_path(self.dataset, config.method, self.checkpoint_dir()) if autosave else None
-        yield from self.prepare_mirrored(config.flips, control)
-        finished = None
-        for event in self.train(config, control, save_to=path):
-            if isinstance(event, Finished):
-                finished = event
-            else:
-                yield event
-        if finished is None or finished.cancelled or finished.report is None:
-            yield TrainDone(True, None, None)  # the panel says what stays active (it knows whether any model does)
-            return
-        yield Progress("model", 0, 1, "encoding every image with the new model")
-        state = self.use_method(
-            finished.method,
-            finished.header,
-            progress=encoding_progress(emit, "encoding every image with the new model"),
-        )
-        if finished.checkpoint is not None:  # saved: its scores are kept for the next start, as a loaded model's are
-            self.kept.model_from(checkpoint_sha256(finished.checkpoint))
-        self.prepare_live()  # as load_model_job does
-        source = str(finished.checkpoint) if finished.checkpoint is not None else "trained in this session"
-        yield TrainDone(False, self.summary(source, state), finished.report)
+        """Train, then make the new model active (``training_job``): training events, then a ``TrainDone``."""
+        return training_job.train_and_use(self, config, control, emit, autosave)
 
     # -- scoring ----------------------------------------------------------------------
     def prepare_live(self) -> None:
@@ -401,66 +304,11 @@ class Session:
     def live_scores(self, request: LiveRequest, on_page=None, stale=None) -> LiveScores | None:
         """What one slider move needs: the selected item against every class, every item ranked by the draft.
 
-        The ranking is the draft's calibrated log-probability against every class (engine/ranking.py);
-        the ranker caches the other classes' part, so a slider move scores one column. With
-        ``request.first_rows`` and ``on_page``, the gallery's page of the ranking is computed first and
-        ``on_page`` hears a LiveScores with ``final=False`` (engine/live_page.py); the whole column follows.
-        ``stale()`` True (a newer move is waiting) stops the whole column: None is returned.
+        With ``on_page``, the gallery's page of the ranking first (``live_scoring``); ``stale()`` True (a newer
+        move is waiting) stops the whole column: None is returned.
         """
         with self.live_first.urgent():  # a training run in this session waits at its next batch
-            return self._live_scores(request, on_page, stale or (lambda: False))
-
-    def _live_scores(self, request: LiveRequest, on_page, stale) -> LiveScores | None:
-        classes, item = request.classes, request.item
-        count = len(self.all_codes())
-        scores = None
-        if item is not None and 0 <= item < count:
-            scores = self.scores(classes.matrix, rows=slice(item, item + 1))[0]
-
-        routed: list[LiveScores] = []  # the item's scores, routed once (the page and the whole ranking share them)
-
-        def scored(rank, final: bool = True) -> LiveScores:
-            if routed:
-                return replace(routed[0], draft_rank=rank, final=final)
-            live = LiveScores(
-                item if item is not None and scores is not None else -1,
-                classes.names,
-                classes.kinds,
-                scores,
-                classes.draft_column,
-                rank,
-                request.generation,
-                final=final,
-            )
-            if scores is not None and 0 <= live.item - self.dataset.num_samples < len(self.loose.items):
-                live = self.photo_routing.route(self, request, live)  # a loose photo: which model predicts it
-            routed.append(live)
-            return live
-
-        rank = None
-        if classes.draft_column is not None:
-            method, codes = self.active().method, self.all_codes()
-            boost = calibration(classes.kinds, request.gamma)
-            score = partial(score_in_chunks, method.score)
-            if on_page is None or request.first_rows <= 0 or not method.bounded_columns:
-                if on_page is not None:  # no page to rank first: the selected image's scores first
-                    on_page(scored(None, final=False))
-                rank = self.ranker.rank(score, codes, classes.matrix, classes.draft_column, boost)
-            else:
-                column = LiveColumn(
-                    first=request.first_rows,
-                    shown=request.shown,
-                    on_page=lambda page: on_page(scored(page, final=False)),
-                    change=partial(method.column_change, codes),
-                    rows=partial(method.column_rows, codes),
-                    whole=partial(method.column_whole, codes),
-                    stale=stale,
-                )
-                rank = self.ranker.rank_page_first(score, codes, classes.matrix, classes.draft_column, boost, column)
-                if rank is None:
-                    return None
-            rank = np.asarray(rank, np.float32)
-        return scored(rank)
+            return live_scores(self, request, on_page, stale or (lambda: False))
 
     def all_scores(self, classes: ClassSet, generation: int = 0, gamma: float | None = None) -> AllScores:
         """Every item's scores; with ``gamma``, the gallery's predictions at it too (``AllScores.predicted``)."""
@@ -485,33 +333,7 @@ class Session:
 
     def evaluate(self, gamma: float | None = None) -> ev.EvaluationReport:
         """The standard test-split evaluation of the loaded model at its training-chosen gamma (or ``gamma``)."""
-        header = self.active().header
-        source = header.get("gamma_source", "fixed") if gamma is None else "given"
-        gamma = self.active().gamma if gamma is None else gamma
-        d = self.dataset
-        unreadable = self.unreadable_rows()
-        seen_idx, unseen_idx = (np.setdiff1d(d.splits[k], unreadable) for k in ("test_seen", "test_unseen"))
-        skipped = len(d.splits["test_seen"]) + len(d.splits["test_unseen"]) - len(seen_idx) - len(unseen_idx)
-        if len(unseen_idx) == 0:
-            raise ValueError(
-                f"{d.name}: none of the {len(d.splits['test_unseen'])} unseen test images could be "
-                f"read; nothing to evaluate"
-            )
-        report = evaluate_on(
-            self.active().method,
-            d,
-            self.features,
-            seen_idx,
-            unseen_idx,
-            d.seen_classes,
-            d.unseen_classes,
-            gamma,
-            None,
-            self.device,
-            source,
-            codes=self.active().codes if len(self.active().codes) == d.num_samples else None,  # encoded once
-        )
-        return replace(report, skipped=skipped)
+        return evaluating.evaluate_model(self.active(), self.dataset, self.features, self.store, self.device, gamma)
 
     def evaluated(self, gamma: float | None = None, generation: int = 0) -> Evaluated:
         report = self.evaluate(gamma)
@@ -519,10 +341,7 @@ class Session:
 
     def unreadable_rows(self) -> np.ndarray:
         """Rows whose image file could not be read at extraction (their features are zeros)."""
-        if self.store is None or not self.store.failed or not self.dataset.has_images:
-            return np.zeros(0, np.int64)
-        failed = set(self.store.failed)
-        return np.array([i for i, p in enumerate(self.dataset.image_paths or ()) if p in failed], np.int64)
+        return evaluating.unreadable_rows(self.store, self.dataset)
 
     # -- one item ----------------------------------------------------------------------
     def item_features(self, item: int, kind: str):
@@ -552,103 +371,20 @@ class Session:
     # -- the user's photos -----------------------------------------------------------------
     def add_photos(self, paths, still_wanted=lambda: True, generation: int = 0) -> LooseAdded:
         """The images among ``paths`` (folders searched) get features; what could not be used is listed."""
-        found, skipped = find_photos(paths)
-        found, over = at_most(found, MAX_LOOSE_PER_DROP)
-        added = self.loose.add(found, still_wanted)
-        return LooseAdded(added.items, added.errors + tuple((s, "not an image") for s in skipped) + over, generation)
+        return adding_photos.add_photos(self.loose, paths, still_wanted, generation)
 
     def add_photos_job(
         self, paths, control, emit, generation: int = 0, batch: int | None = None, limit: int | None = None
     ):
-        """Whole folders of photos as a long job: features batch by batch, each batch shown as it lands.
-
-        Yields ``LooseAdded`` per batch (its unreadable files among ``errors``) and "photos"
-        ``Progress`` with a rate (an ETA); a cancel keeps the photos added so far.
-        """
-        batch, limit = batch or FOLDER_BATCH, limit or MAX_FOLDER_PHOTOS
-        found, skipped = find_photos(paths)
-        found, over = at_most(found, limit)
-        errors = tuple((s, "not an image") for s in skipped) + over
-        if errors:
-            yield LooseAdded((), errors, generation)
-        start = time.perf_counter()
-        yield Progress("photos", 0, len(found), f"{len(found):,} photos")
-        for i in range(0, len(found), batch):
-            if control.cancelled:
-                return
-            added = self.loose.add(found[i : i + batch])
-            yield LooseAdded(added.items, added.errors, generation)
-            done = min(i + batch, len(found))
-            rate = done / max(time.perf_counter() - start, 1e-9)
-            yield Progress("photos", done, len(found), f"{done:,} of {len(found):,} photos", rate)
+        """Whole folders of photos as a long job, each batch shown as it lands (``adding_photos``)."""
+        return adding_photos.add_photos_job(self.loose, paths, control, generation, batch, limit)
 
     # -- the feature view -----------------------------------------------------------------
     def project(
         self, method: str, cap: int | None, seed: int, ticket=None, space: str = "features", synthesize: int = 0
     ):
-        """Project the dataset's pooled backbone features, or the model's per-image codes (``space="codes"``).
-
-        The codes (MSDN: one score per attribute) are the space the classes are compared in, so
-        classes separate there much more than in raw backbone features, where the background dominates.
-        With a generative model and ``synthesize`` > 0, that many features per unseen class are
-        synthesised from the class attributes and projected together with the real ones.
-        """
-        dataset = self.dataset
-        n = dataset.num_samples
-        extra = extra_labels = None
-        if space == "codes":
-            data = self.all_codes()[:n].reshape(n, -1)
-        else:
-            data = self.features.pooled
-            if data is None:
-                raise ValueError(f"{dataset.name} has no pooled features to project")
-            model = self.model
-            if synthesize and model is not None and type(model.method).generative:
-                classes = np.asarray(dataset.unseen_classes)
-                extra = model.method.synthesize(dataset.class_attributes[classes], synthesize, seed=seed)
-                extra_labels = np.repeat(classes, synthesize)
-        callback = ticket.partial if ticket is not None else None
-        cancel = ticket.stale if ticket is not None else None
-        projection = run_projection(
-            data,
-            dataset.labels,
-            method,
-            cap,
-            seed,
-            callback=callback,
-            cancel=cancel,
-            extra=extra,
-            extra_labels=extra_labels,
+        """The feature view's 2-D map of the pooled features or of the model's codes (``feature_view``)."""
+        pooled = self.features.pooled if space != "codes" else None
+        return project_items(
+            self.dataset, pooled, self.model, self.all_codes, method, cap, seed, ticket, space, synthesize
         )
-        return replace(projection, space=space)
-
-
-def score_in_chunks(score, codes: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
-    """``score(codes, classes)`` [n, C] in SCORE_CHUNK rows at a time: bounds the memory of scoring every image.
-
-    A few class rows (the edited class's column) are scored in one call: the output is small, and the
-    methods' caches of per-codes work (CE-GZSL's and IPCE's comparator state, keyed by the codes array)
-    then hit on every slider move; chunks are new arrays each time, so with 100,000 images every move
-    recomputed them (CE-GZSL: ~135 ms of CPU per move, 25 chunk copies of a 200 MB array).
-    """
-    if len(class_attributes) <= LIVE_COLUMNS:
-        return np.asarray(score(codes, class_attributes), np.float32)
-    out = np.empty((len(codes), len(class_attributes)), np.float32)
-    for i in range(0, len(codes), SCORE_CHUNK):
-        out[i : i + SCORE_CHUNK] = score(codes[i : i + SCORE_CHUNK], class_attributes)
-    return out
-
-
-def encoding_progress(emit, message: str, every: float = 0.25):
-    """A ``progress(done, total)`` for encoding every image that emits "model" Progress with a rate (at most 4/s)."""
-    start = time.perf_counter()
-    last = [start]
-
-    def report(done: int, total: int) -> None:
-        now = time.perf_counter()
-        if done < total and now - last[0] < every:
-            return
-        last[0] = now
-        emit(Progress("model", int(done), int(total), message, done / max(now - start, 1e-6)))
-
-    return report
