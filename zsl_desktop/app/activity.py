@@ -32,10 +32,10 @@ class ActivityWatch(QObject):
 def when_quiet(context: QObject, call, limit: float = WAIT_LIMIT_S) -> None:
     """``call()`` on the GUI thread: now when the user is not scrolling or editing, else at their first pause
     (at most ``limit`` seconds later). Dropped if ``context`` is deleted meanwhile (a closed window)."""
-    deadline = time.monotonic() + limit
+    since = time.monotonic()
 
     def check() -> None:
-        if GATE.quiet() or time.monotonic() >= deadline:
+        if GATE.quiet_or_waited(since, limit):
             call()
         else:
             QTimer.singleShot(QUIET_POLL_MS, context, check)

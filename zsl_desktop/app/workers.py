@@ -200,10 +200,10 @@ class ShortJobRunner(QThread):
     def next_request(self) -> _Request | None:
         """The pending request to run now (highest priority, then oldest), leaving out the ``when_quiet`` kinds
         while the user is busy; None when there is none. Called with ``_cond`` held."""
-        quiet = GATE.quiet()
-        now = time.monotonic()
         ready = [
-            r for r in self._pending.values() if quiet or r.kind not in self.when_quiet or now - r.since >= WAIT_LIMIT_S
+            r
+            for r in self._pending.values()
+            if r.kind not in self.when_quiet or GATE.quiet_or_waited(r.since, WAIT_LIMIT_S)
         ]
         return max(ready, key=lambda r: (r.priority, -r.rid)) if ready else None
 

@@ -44,10 +44,19 @@ class QuietGate:
     def quiet(self) -> bool:
         return time.monotonic() - self.last_touch >= self.quiet_after
 
+    def quiet_or_waited(self, since: float, limit: float = WAIT_LIMIT_S) -> bool:
+        """The rule every wait for quiet follows: go when quiet, or once waited ``limit`` seconds from ``since``
+        (``time.monotonic()``), so a user who never pauses delays the work but never stops it.
+
+        Its three waiters differ only in how they wait: ``wait`` blocks a worker, the app's
+        ``activity.when_quiet`` polls with a GUI timer, ``workers.ShortJobRunner`` picks from its queue.
+        """
+        return self.quiet() or time.monotonic() - since >= limit
+
     def wait(self, cancelled=None, limit: float = WAIT_LIMIT_S) -> bool:
         """Block until quiet (or ``limit`` seconds); False if ``cancelled()`` said so meanwhile."""
-        deadline = time.monotonic() + limit
-        while not self.quiet() and time.monotonic() < deadline:
+        since = time.monotonic()
+        while not self.quiet_or_waited(since, limit):
             if cancelled is not None and cancelled():
                 return False
             time.sleep(POLL_S)
