@@ -22,7 +22,7 @@ from zsl_desktop.engine.paths import builtin_dataset_dir
 from zsl_desktop.engine.quiet import paced_imports
 from zsl_desktop.engine.session.results import DatasetLoaded, Progress
 from zsl_desktop.engine.session.snapshot import checkpoint_sha256
-from zsl_desktop.engine.session.spec import DatasetSpec
+from zsl_desktop.engine.session.spec import DatasetSpec, model_candidates
 from zsl_desktop.engine.store_names import plain_store_folder
 
 BEFORE_TORCH_WAIT_S = 5.0  # the longest wait for the window's word (a window that never answers)
@@ -69,13 +69,6 @@ def load_before_torch(spec: DatasetSpec):
     if digest is None:
         return spec, None
     return spec, DatasetLoaded(dataset, spec.generation, folder, digest)
-
-
-def model_candidates(spec: DatasetSpec, dataset) -> list:
-    """The checkpoint files an opening tries, in order: the user's last model for this dataset, then the spec's."""
-    remembered = [p for fp, p in spec.remembered if fp == dataset.fingerprint]
-    ordered = remembered + [p for p in spec.checkpoints if str(p) not in remembered]
-    return [p for p in ordered if Path(p).exists()]
 
 
 def wait_for(gate, control, limit: float = BEFORE_TORCH_WAIT_S) -> None:

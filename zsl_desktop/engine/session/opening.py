@@ -16,12 +16,12 @@ from zsl_desktop.engine.checkpoints import CheckpointError
 from zsl_desktop.engine.data import load_builtin, load_dataset
 from zsl_desktop.engine.data.builtin_birds import is_generated
 from zsl_desktop.engine.paths import builtin_dataset_dir
-from zsl_desktop.engine.session.before_torch import model_candidates
 from zsl_desktop.engine.session.encoding import encoding_progress
 from zsl_desktop.engine.session.facade import Session
 from zsl_desktop.engine.session.first_launch import draw_first_launch
 from zsl_desktop.engine.session.results import DatasetReady, FeaturesReady, Notice, Progress
 from zsl_desktop.engine.session.spec import DatasetSpec as DatasetSpec
+from zsl_desktop.engine.session.spec import model_candidates
 from zsl_desktop.engine.session.spec import shipped_checkpoint as shipped_checkpoint
 from zsl_desktop.engine.session.spec import shipped_checkpoints as shipped_checkpoints
 from zsl_desktop.engine.quiet import GATE, paced_imports

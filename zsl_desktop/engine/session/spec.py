@@ -59,3 +59,10 @@ class DatasetSpec:
         if self.source == "builtin":
             return "built-in birds" + (" (small)" if self.small else "")
         return Path(self.path or "").name or str(self.path)
+
+
+def model_candidates(spec: DatasetSpec, dataset) -> list:
+    """The checkpoint files an opening tries, in order: the user's last model for this dataset, then the spec's."""
+    remembered = [p for fp, p in spec.remembered if fp == dataset.fingerprint]
+    ordered = remembered + [p for p in spec.checkpoints if str(p) not in remembered]
+    return [p for p in ordered if Path(p).exists()]
