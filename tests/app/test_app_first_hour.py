@@ -134,7 +134,7 @@ def test_the_close_button_asks_too(make_window, monkeypatch):
 
     event = CloseButton()
     w.closeEvent(event)
-    assert event.ignored and not w._closing and w.isVisible()
+    assert event.ignored and not w.closing and w.isVisible()
 
 
 # -- item 6: smaller mends ------------------------------------------------------------------------------------------

@@ -546,7 +546,7 @@ def test_shipped_models_menu(make_window, qtbot):
     from zsl_desktop.engine.session.opening import shipped_checkpoints
 
     w = make_window()
-    w._fill_shipped_menu()
+    w.fill_shipped_menu()
     actions = [a for a in w.shipped_menu.actions() if a.data()]
     assert [a.data() for a in actions] == [str(p) for p in shipped_checkpoints()]
     if not actions:
