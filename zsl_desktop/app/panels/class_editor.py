@@ -8,7 +8,8 @@ scores it on a worker, so dragging never waits for the model.
 
 Its parts: the sliders themselves are ``widgets.attribute_grid``, the two
 class lists ``widgets.class_choices``, the import/export dialogs
-``class_files``; the undo history is the engine's. The panel owns the draft.
+``class_files``, the ``Draft`` and its start-from values ``class_draft``; the
+undo history is the engine's. The panel owns the draft being edited.
 """
 
 from __future__ import annotations
