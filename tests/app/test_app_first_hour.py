@@ -134,7 +134,7 @@ def test_the_close_button_asks_too(make_window, monkeypatch):
 
     event = CloseButton()
     w.closeEvent(event)
-    assert event.ignored and not w._closing and w.isVisible()
+    assert event.ignored and not w.closing and w.isVisible()
 
 
 # -- item 6: smaller mends ------------------------------------------------------------------------------------------
@@ -172,12 +172,12 @@ def test_attribute_filter_matches_words_not_inside_words(make_window):
 def test_a_new_search_starts_at_the_top(make_window, qtbot):
     w = make_window(with_model=False)
     ed = w.editor
-    ed._expand_all()
+    ed.grid.expand_all()
     ed.resize(ed.width(), 300)
-    qtbot.waitUntil(lambda: ed.scroll.verticalScrollBar().maximum() > 0, timeout=5000)
-    ed.scroll.verticalScrollBar().setValue(ed.scroll.verticalScrollBar().maximum())
+    qtbot.waitUntil(lambda: ed.grid.verticalScrollBar().maximum() > 0, timeout=5000)
+    ed.grid.verticalScrollBar().setValue(ed.grid.verticalScrollBar().maximum())
     ed.search.setText("color")
-    assert ed.scroll.verticalScrollBar().value() == 0
+    assert ed.grid.verticalScrollBar().value() == 0
     g = w.gallery
     bar = g.view.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5000)

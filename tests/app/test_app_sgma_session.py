@@ -80,7 +80,7 @@ def test_after_an_sgma_explanation_photos_and_another_dataset_still_open(
     w.bridge.long_finished.connect(lambda name, status: finished.append((name, status)))
     w.open_path(_folder_dataset(tmp_path, small_birds))
     qtbot.waitUntil(lambda: ("open", "ok") in finished or ("open", "failed") in finished, timeout=60000)
-    assert ("open", "ok") in finished, getattr(w, "_last_warning", None)
+    assert ("open", "ok") in finished, getattr(w, "last_warning", None)
     assert w.controller.dataset.name == "three_birds"
 
     # The birds' part boxes and crops are gone with their dataset.

@@ -337,7 +337,7 @@ def test_feature_view_click_selects_an_image(make_window, qtbot, small_birds):
     points = w.features.scatter_points()
     assert len(points) == len(p.rows)
     target = points[5]
-    w.features._on_clicked(None, [target])  # what a click on that point emits
+    w.features.on_point_clicked(None, [target])  # what a click on that point emits
     qtbot.waitUntil(lambda: w.controller.item == int(target.data()), timeout=5000)
     assert len(w.features.marker.points()) == 1
     # generative methods can add synthesised points
@@ -546,7 +546,7 @@ def test_shipped_models_menu(make_window, qtbot):
     from zsl_desktop.engine.session.opening import shipped_checkpoints
 
     w = make_window()
-    w._fill_shipped_menu()
+    w.fill_shipped_menu()
     actions = [a for a in w.shipped_menu.actions() if a.data()]
     assert [a.data() for a in actions] == [str(p) for p in shipped_checkpoints()]
     if not actions:

@@ -5,7 +5,8 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from zsl_desktop.app.panels.feature_view import FeatureViewPanel
-from zsl_desktop.app.panels.training import TrainingPanel, phase_text
+from zsl_desktop.app.panels.training import TrainingPanel
+from zsl_desktop.app.training_words import phase_text
 from zsl_desktop.app.widgets.plot_figure import IntegerAxis
 from zsl_desktop.engine.projection import project
 from zsl_desktop.engine.training import Validation

@@ -6,51 +6,39 @@ Keeping that state here lets every panel stay a plain view, and lets the
 live path be explicit: a change marks the state dirty, a ~40 ms timer sends
 one request (throttled, trailing edge), the bridge drops stale answers.
 
-Why over 400 lines: it is the one place that owns the cross-panel state; each
-handler is a few lines of routing, and splitting them by panel would spread
-the state (and the stale-answer checks) over several owners again.
+The jobs that only read that state are its helpers, each a small module:
+``live_requests`` (the throttle and the request), ``photo_intake`` (the
+user's photos), ``feature_map_requests`` (the feature view's projections),
+``after_first_live`` (what a new model's first scores unlock),
+``status_words`` and ``prediction_rows`` (what is said and exported).
+
+Why over 400 lines: it is the one place that owns the cross-panel state; what
+is left is the opening of a dataset (with kept predictions), the model state,
+the selection and the class set, which all write that state.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
-from zsl_desktop.app.activity import when_quiet
+from zsl_desktop.app.after_first_live import AfterFirstLive
+from zsl_desktop.app.feature_map_requests import FeatureMapRequests
 from zsl_desktop.app.kept_predictions import kept_for
-from zsl_desktop.app.panels.predictions import softmax
-from zsl_desktop.engine.evaluation import calibrate, gallery_predictions
-from zsl_desktop.engine.cub_species import cub_attribute_names
+from zsl_desktop.app.live_requests import LiveRequests
+from zsl_desktop.app.photo_intake import PhotoIntake
+from zsl_desktop.app.prediction_rows import every_image_rows
+from zsl_desktop.app.status_words import NEEDS_A_MODEL, dataset_status, failure_text, model_status
+from zsl_desktop.engine.evaluation import gallery_predictions
 from zsl_desktop.engine.session.class_set import saved_classes, with_draft
 from zsl_desktop.engine.session.results import (
     AllScores,
     DatasetLoaded,
     DatasetReady,
-    DraftCluster,
-    Evaluated,
-    LiveRequest,
     LiveScores,
-    LooseAdded,
     Saved,
 )
 
-LIVE_INTERVAL_MS = 40
 MODEL_JOBS = ("open", "checkpoint")  # long jobs that may bring a model
-# What each worker request does, in the user's words (the request names are internal).
-REQUEST_TITLES = {
-    "live": "Scoring this image",
-    "draft": "Placing your class in the feature space",
-    "all": "Scoring every image",
-    "explain": "Explaining this image",
-    "image": "Opening this image",
-    "projection": "Drawing the feature space",
-    "evaluate": "Evaluating the model",
-    "refine": "Refining your class from the marked images",
-    "save": "Saving the model",
-    "loose": "Adding your photos",
-}
-NEEDS_A_MODEL = ("live", "draft", "all", "explain", "evaluate", "refine")
-SYNTH_PER_CLASS = 30  # synthesised features per unseen class in the feature view (generative models)
 
 
 class Controller(QObject):
@@ -70,37 +58,26 @@ class Controller(QObject):
         self.features_ready = False
         self.preview = False  # the dataset is the first chunk of the built-in birds; the full set follows
         self.item: int | None = None
-        self.loose: list = []
         self.all_scores: AllScores | None = None
         self.live: LiveScores | None = None
-        self.live_requests = 0
         self.kept = None  # the model's kept predictions (a PredictionSnapshot proven current) until it loads
         self._shown_early = None  # the dataset shown with kept predictions, whose DatasetReady keeps the panels
         self._selecting = False
-        self._projection_due = False
-        self._after_first_live = False  # every image's scores and the evaluation wait for the first live scores
-        self._evaluation_due: Evaluated | None = None  # the evaluation to show once the user pauses (on_evaluated)
-        self._folder: dict | None = None  # the folder being added: first item, count, errors
-        self._folder_due: list | None = None  # a folder to add once the running long job ends
-        self._live_timer = QTimer(self)
-        self._live_timer.setSingleShot(True)
-        self._live_timer.setInterval(LIVE_INTERVAL_MS)
-        self._live_timer.timeout.connect(self._send_live)
+        self.live_path = LiveRequests(self, bridge, store, gallery, predictions, features, self)
 
         bridge.dataset_loaded.connect(self.on_dataset_loaded)
         bridge.dataset_ready.connect(self.on_dataset_ready)
         bridge.features_ready.connect(self.on_features_ready)
         bridge.model_changed.connect(self.on_model_changed)
         bridge.live_scores.connect(self.on_live)
-        bridge.draft_cluster.connect(self.on_draft_cluster)
         bridge.all_scores.connect(self.on_all_scores)
         bridge.explained.connect(image_view.set_explanation)
         bridge.image_loaded.connect(image_view.set_image)
-        bridge.projection.connect(self.on_projection)
-        bridge.projection_partial.connect(features.set_projection)
-        bridge.evaluated.connect(self.on_evaluated)
-        bridge.photos_added.connect(self.on_loose)
-        bridge.folder_batch.connect(self.on_folder_batch)
+        self.feature_map = FeatureMapRequests(self, bridge, features, self)  # projections and the drawn cluster
+        self.follow_ups = AfterFirstLive(self, bridge, training, self)  # every image's scores, the evaluation
+        self.photos = PhotoIntake(self, bridge, gallery, self)  # the user's photos (bridge.photos_added, folder_batch)
+        self.photos.status.connect(self.status)
+        self.photos.warn.connect(self.warn)
         bridge.saved.connect(self.on_saved)
         bridge.short_failed.connect(self.on_short_failed)
         bridge.long_started.connect(self.on_long_started)
@@ -110,7 +87,6 @@ class Controller(QObject):
         gallery.item_selected.connect(self.select)
         gallery.rank_toggled.connect(self.on_rank_toggled)
         features.item_selected.connect(self.select)
-        features.projection_requested.connect(self.on_projection_requested)
         editor.draft_changed.connect(self.schedule_live)
         store.changed.connect(self.on_library_changed)
         predictions.gamma_changed.connect(self.on_gamma)
@@ -133,7 +109,7 @@ class Controller(QObject):
         self.kept, self.preview, self._shown_early = kept, False, d
         self.dataset, self.features_ready, self.model_loading = d, True, True
         self.item, self.all_scores, self.live = None, None, None
-        self.loose = []
+        self.photos.clear()
         self.gallery.set_dataset(d)
         self.image_view.set_dataset(d)
         self.editor.set_dataset(d)
@@ -168,7 +144,7 @@ class Controller(QObject):
         self.dataset, self.features_ready = d, ready.features_ready
         self.model_loading = ready.model_coming
         self.item, self.all_scores, self.live = None, None, None
-        self.loose = []
+        self.photos.clear()
         self.store.set_dataset(d)
         self.gallery.set_dataset(d)
         self.image_view.set_dataset(d)
@@ -185,17 +161,7 @@ class Controller(QObject):
             self.status.emit(w)
         if keep is not None:
             self.select(keep)
-        if self.preview:
-            self.status.emit(
-                f"The first {d.num_samples:,} of {ready.coming:,} birds, every species: "
-                "the others are drawn meanwhile and join the gallery when ready."
-            )
-            return
-        self.status.emit(
-            f"{d.name}: {d.num_samples:,} images, {d.num_classes} classes "
-            f"({len(d.seen_classes)} seen, {len(d.unseen_classes)} unseen), "
-            f"{d.num_attributes} attributes"
-        )
+        self.status.emit(dataset_status(d, ready.coming, self.preview))
 
     def _dataset_ready_after_kept(self, ready: DatasetReady) -> None:
         """The live session of the dataset already shown with kept predictions: the panels and the selection stay."""
@@ -227,13 +193,12 @@ class Controller(QObject):
             self.show_model_state()  # "the model loads once the features are ready" is now "loading"
         if self.dataset is not None:
             self.features.set_dataset(self.dataset, True)
-            self._request_projection()
+            self.feature_map.request()
 
     @Slot(object)
     def on_model_changed(self, summary) -> None:
         self.model = summary
-        self._after_first_live = False
-        self._evaluation_due = None  # the previous model's
+        self.follow_ups.reset()  # the previous model's
         if summary is not None:
             self.model_loading = False
         kept_badges = self.kept is not None  # the gallery keeps them until the live model's own arrive
@@ -243,34 +208,19 @@ class Controller(QObject):
         self.training.set_has_model(summary is not None)
         self.features.set_has_model(summary is not None, generative=summary is not None and summary.generative)
         if self.features_ready and self.dataset is not None:
-            self._request_projection()
+            self.feature_map.request()
         if not kept_badges:
             self.gallery.set_predictions(None)
         self.model_state.emit(summary)
         if summary is None:
             return
-        metrics = summary.metrics
-        if metrics:
-            self.status.emit(
-                f"Model: {summary.title} — test H {100 * metrics.get('h', 0):.1f}%, "
-                f"ZSL {100 * metrics.get('zsl_t1', 0):.1f}%"
-            )
-        self._after_first_live = True
+        results = model_status(summary)
+        if results:
+            self.status.emit(results)
+        self.follow_ups.arm()
         if self.item is not None:
             self.bridge.request_explain(self.item)
         self.schedule_live()
-
-    def _request_after_first_live(self) -> None:
-        """Every image's scores and the test-split evaluation, once the first live scores are in.
-
-        Why: both are seconds of work at 100,000 images (the evaluation encodes every test image); asked
-        for at once they ran before or beside the selected image's predictions and delayed them.
-        """
-        if not self._after_first_live:
-            return
-        self._after_first_live = False
-        self.request_all_scores()
-        self.bridge.request_evaluation()
 
     def model_message(self) -> str:
         """Why there are no attention maps or scores right now, from the real state (loading / none)."""
@@ -292,13 +242,6 @@ class Controller(QObject):
             self.model_loading = True
             self.show_model_state()
 
-    def _request_projection(self) -> None:
-        """While a dataset is still opening, wait for its model: one projection instead of two."""
-        if self.bridge.long_name == "open":
-            self._projection_due = True
-        else:
-            self.features.request()
-
     @Slot(str, str)
     def on_long_finished(self, name: str, status: str) -> None:
         if name == "open" and self.model is None:
@@ -306,15 +249,8 @@ class Controller(QObject):
         if name in MODEL_JOBS and self.model_loading:
             self.model_loading = False  # it ended without a model: say so
             self.show_model_state()
-        if name == "photos":
-            self._folder_finished(status)
-        elif self._folder_due is not None and self.dataset is not None and not self.bridge.busy:
-            paths, self._folder_due = self._folder_due, None
-            self.add_folder(paths)
-        if name == "open" and self._projection_due:
-            self._projection_due = False
-            if self.features_ready and self.dataset is not None:
-                self.features.request()
+        self.photos.on_long_finished(name, status)
+        self.feature_map.on_long_finished(name)
 
     # -- the class set ------------------------------------------------------------------------------------
     def saved_classes(self):
@@ -345,37 +281,12 @@ class Controller(QObject):
     @Slot()
     def schedule_live(self) -> None:
         """Throttle with a trailing edge: at most one request per interval, always the latest state."""
-        if self.model is None or self.dataset is None:
-            return
-        if not self._live_timer.isActive():
-            self._live_timer.start()
+        self.live_path.schedule()
 
-    @Slot()
-    def _send_live(self) -> None:
-        if self.model is None or self.dataset is None:
-            return
-        classes = self.class_set()
-        photo = self.item is not None and self.item >= self.dataset.num_samples  # may go to the real-bird model
-        real_bird_classes = self.store.classes_for(cub_attribute_names()) if photo else ((), None)
-        self.live_requests += 1
-        first_rows, shown = self.gallery.page_request()
-        self.bridge.request_live(
-            LiveRequest(
-                self.item,
-                classes,
-                self.bridge.generation,
-                gamma=self.predictions.gamma,
-                real_bird_classes=real_bird_classes,
-                first_rows=first_rows,
-                shown=shown,
-            )
-        )
-        column = classes.draft_column
-        place = self.features.draft_map() if column is not None and self.model.generative else None
-        if place is not None:  # the drawn class's own synthetic cluster on the feature view
-            self.bridge.request_draft_cluster(classes.matrix[column], place)
-        else:
-            self.features.set_draft_cluster(None)
+    @property
+    def live_requests(self) -> int:
+        """Live requests sent so far."""
+        return self.live_path.sent
 
     @Slot(object)
     def on_live(self, live: LiveScores) -> None:
@@ -386,7 +297,7 @@ class Controller(QObject):
             self._update_summary()
         if live.final or live.draft_rank is not None:  # an early answer without a ranking keeps the last one
             self.gallery.set_rank_scores(live.draft_rank)
-        self._request_after_first_live()
+        self.follow_ups.first_live_in()
 
     @Slot(bool)
     def on_rank_toggled(self, on: bool) -> None:
@@ -459,97 +370,24 @@ class Controller(QObject):
         g = self.gallery.describe(self.item)
         self.image_view.set_summary(g.truth, g.kind, self.predictions.top_class())
 
-    # -- loose photos --------------------------------------------------------------------------------------------
+    # -- loose photos (photo_intake) -------------------------------------------------------------------------
+    @property
+    def loose(self) -> list:
+        """The user's photos added to this dataset's gallery."""
+        return self.photos.loose
+
     def add_photos(self, paths) -> None:
-        if self.dataset is None:
-            self.warn.emit("Your photos", "Open a dataset first: photos are predicted against its classes.")
-            return
-        self.status.emit("Reading your photos…")
-        self.bridge.add_loose(paths)
+        self.photos.add_photos(paths)
 
     def add_folder(self, paths) -> None:
         """Thousands of photos: a long job with progress and Cancel; the gallery fills batch by batch."""
-        if self.dataset is None:
-            self.warn.emit("Your photos", "Open a dataset first: photos are predicted against its classes.")
-            return
-        if self.bridge.busy:  # a dataset or model still loading, or training: start when it ends
-            self._folder_due = list(paths)
-            self.status.emit("Your photos will be added when the running job ends.")
-            return
-        self._folder = {"first": self.gallery.item_count(), "added": 0, "errors": []}
-        if not self.bridge.add_folder(paths):  # no session yet (its dataset is still opening)
-            self._folder = None
-
-    @Slot(object)
-    def on_folder_batch(self, added: LooseAdded) -> None:
-        folder = self._folder
-        if folder is None:
-            return
-        if added.items:
-            self.loose.extend(added.items)
-            self.gallery.add_loose(added.items)
-            if folder["added"] == 0:
-                self.select(folder["first"])
-            folder["added"] += len(added.items)
-        folder["errors"].extend(added.errors)
-
-    def _folder_finished(self, status: str) -> None:
-        folder, self._folder = self._folder, None
-        if folder is None:
-            return
-        if folder["added"]:
-            self.request_all_scores()
-            self.schedule_live()
-        stopped = " (cancelled: the photos read so far stay)" if status == "cancelled" else ""
-        self.status.emit(f"Added {folder['added']:,} of your photos{stopped}.")
-        errors = folder["errors"]
-        if errors:
-            lines = "\n".join(f"{p}: {why}" for p, why in errors[:12])
-            more = f"\n… and {len(errors) - 12} more" if len(errors) > 12 else ""
-            self.warn.emit("Some files could not be used", lines + more)
-
-    @Slot(object)
-    def on_loose(self, added: LooseAdded) -> None:
-        if added.items:
-            first = self.gallery.item_count()
-            self.loose.extend(added.items)
-            self.gallery.add_loose(added.items)
-            self.request_all_scores()
-            self.status.emit(f"Added {len(added.items)} of your photos (never written into the dataset).")
-            self.select(first)
-        if added.errors:
-            lines = "\n".join(f"{p}: {why}" for p, why in added.errors[:12])
-            more = f"\n… and {len(added.errors) - 12} more" if len(added.errors) > 12 else ""
-            self.warn.emit("Some files could not be used", lines + more)
+        self.photos.add_folder(paths)
 
     # -- results ---------------------------------------------------------------------------------------------------
-    @Slot(object)
-    def on_draft_cluster(self, cluster: DraftCluster) -> None:
-        if cluster.placed_on is self.features.draft_map():
-            self.features.set_draft_cluster(cluster.points)
-
     @Slot(object)
     def on_all_scores(self, scores: AllScores) -> None:
         self.all_scores = scores
         self._update_gallery_predictions()
-
-    @Slot(object)
-    def on_projection(self, projection) -> None:
-        self.features.set_projection(projection)
-        self.schedule_live()  # a new map: place the drawn class's cluster on it
-
-    @Slot(object)
-    def on_evaluated(self, evaluated: Evaluated) -> None:
-        """Shown in a pause of the user's scrolling: the first report builds the Training plots (pyqtgraph)."""
-        self._evaluation_due = evaluated
-        when_quiet(self, self._show_evaluation)
-
-    def _show_evaluation(self) -> None:
-        evaluated, self._evaluation_due = self._evaluation_due, None
-        if evaluated is None:  # shown already, or its model replaced meanwhile
-            return
-        source = self.model.source if self.model is not None else ""
-        self.training.show_report(evaluated.report, f"Test-split evaluation of the active model ({source})")
 
     @Slot(object)
     def on_saved(self, saved: Saved) -> None:
@@ -558,7 +396,7 @@ class Controller(QObject):
     @Slot(str, str)
     def on_short_failed(self, kind: str, message: str) -> None:
         if kind == "live":
-            self._request_after_first_live()
+            self.follow_ups.first_live_in()
         if kind in NEEDS_A_MODEL and self.model is None:
             return  # it raced the model going away; the panels already say there is no model
         if kind == "explain":
@@ -571,36 +409,9 @@ class Controller(QObject):
             self.warn.emit("Your photos", message)
         elif kind == "projection":
             self.features.show_status(f"Projection failed: {message}")
-        self.status.emit(f"{REQUEST_TITLES.get(kind, 'A background task')} failed: {message}")
-
-    @Slot(str, int, str)
-    def on_projection_requested(self, method: str, cap: int, space: str) -> None:
-        if space == "codes" and self.model is None:
-            space = "features"
-        synthesize = SYNTH_PER_CLASS if self.model is not None and self.model.generative and space == "features" else 0
-        self.bridge.request_projection(method, cap, space=space, synthesize=synthesize)
+        self.status.emit(failure_text(kind, message))
 
     # -- exports ------------------------------------------------------------------------------------------------------
     def gallery_predictions(self):
         """(image, truth, predicted, kind, probability, correct) per item with the current γ."""
-        a, d = self.all_scores, self.dataset
-        if a is None or d is None:
-            return []
-        calibrated = calibrate(a.scores, np.array([k != "seen" for k in a.class_kinds]), self.predictions.gamma)
-        rows = []
-        for item in range(len(calibrated)):
-            probs = softmax(calibrated[item])
-            best = int(np.argmax(calibrated[item]))
-            g = self.gallery.describe(item)
-            truth = g.truth if item < d.num_samples else ""
-            rows.append(
-                (
-                    g.path,
-                    truth,
-                    a.class_names[best],
-                    a.class_kinds[best],
-                    f"{probs[best]:.6f}",
-                    "" if not truth else int(a.class_names[best] == truth),
-                )
-            )
-        return rows
+        return every_image_rows(self.all_scores, self.dataset, self.gallery, self.predictions.gamma)

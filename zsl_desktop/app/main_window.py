@@ -1,13 +1,14 @@
-"""The main window: docks, menus, the status bar with job progress, drag and drop, saved layout.
+"""The main window: the panels in their docks, the long jobs' feedback, closing.
 
 Everything it shows comes from the panels; everything it does goes through
 the bridge (long jobs) or the controller (selection, classes, live scores).
 It can be built around an injected dataset/model so tests never generate
 the large built-in dataset.
 
-Why over 400 lines: the menus, docks, drag and drop and the long-job status
-bar are each short and all belong to the one window; the actions themselves
-live in ``window_actions`` and the panels.
+Its parts, each a module: ``window_menus`` (menu bar and toolbar),
+``window_layout`` (docks and the saved layout), ``status_bar`` (message,
+job progress, model), ``window_actions`` (what the menus do: file dialogs,
+opening, exports; a mixin, as it needs the whole window).
 """
 
 from __future__ import annotations
@@ -16,19 +17,9 @@ import gc
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QWidget,
-)
+from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from zsl_desktop.app import progress_text, theme
+from zsl_desktop.app import progress_text, window_menus
 from zsl_desktop.app.activity import ActivityWatch, when_quiet
 from zsl_desktop.app.bridge import EngineBridge
 from zsl_desktop.app.controller import Controller
@@ -43,22 +34,15 @@ from zsl_desktop.app.refinement import Refiner
 from zsl_desktop.engine.session.spec import DatasetSpec
 from zsl_desktop.engine.session.results import JobFailed, Progress
 from zsl_desktop.app.settings import Settings
+from zsl_desktop.app.status_bar import JobStatusBar
 from zsl_desktop.app.widgets.messages import show_warning
 from zsl_desktop.app.window_actions import WindowActions
+from zsl_desktop.app.window_layout import DockLayout
 
-STATE_VERSION = 3
 # The plots (pyqtgraph: ~0.4 s of CPU to import and build) are built this long after the first predictions
 # arrive, so that those are painted first; or when the opening ends without any; or when something needs them.
 # Either way in a pause of the user's scrolling and editing (``activity.when_quiet``): a frozen frame otherwise.
 PLOTS_AFTER_PREDICTIONS_MS = 100
-DATASET_FORMATS = (
-    ("Dataset folder (detect the format)…", None),
-    ("CUB-200-2011…", "cub"),
-    ("AwA2…", "awa2"),
-    ("SUN attributes…", "sun"),
-    ("xlsa17 (res101.mat folder)…", "xlsa17"),
-    ("Folder format (classes.csv)…", "folder"),
-)
 
 
 class MainWindow(WindowActions, QMainWindow):
@@ -84,8 +68,8 @@ class MainWindow(WindowActions, QMainWindow):
         self.store = store or LibraryStore(parent=self)
         self.freeze_gc = freeze_gc
         self._frozen = False
-        self._closing = False
-        self._pending_open: DatasetSpec | None = None
+        self.closing = False  # closeEvent has begun: no more dialogs, no queued opening
+        self.pending_open: DatasetSpec | None = None  # a dataset to open once the running job ends
 
         self.gallery = GalleryPanel()
         self.image_view = ImageViewPanel()
@@ -110,26 +94,24 @@ class MainWindow(WindowActions, QMainWindow):
         self.activity.watch(self.gallery.view.verticalScrollBar().valueChanged, self.editor.draft_changed)
         self.features.plot_built.connect(self._watch_feature_plot)  # its pans, once it exists
         self.setCentralWidget(self.image_view)
-        self.docks: dict[str, QDockWidget] = {}
-        self._add_dock("gallery", "Gallery", self.gallery, Qt.LeftDockWidgetArea)
-        self._add_dock("predictions", "Predictions", self.predictions, Qt.RightDockWidgetArea)
-        self._add_dock("editor", "Class editor", self.editor, Qt.RightDockWidgetArea)
-        self._add_dock("training", "Training", self.training, Qt.BottomDockWidgetArea)
-        self._add_dock("features", "Feature space", self.features, Qt.BottomDockWidgetArea)
-        self.setCorner(Qt.BottomLeftCorner, Qt.LeftDockWidgetArea)
-        self.setCorner(Qt.BottomRightCorner, Qt.RightDockWidgetArea)
-        self.splitDockWidget(self.docks["predictions"], self.docks["editor"], Qt.Vertical)
-        self.tabifyDockWidget(self.docks["training"], self.docks["features"])
-        self.docks["training"].raise_()
-        self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowTabbedDocks | QMainWindow.AllowNestedDocks)
-        self._build_status_bar()
-        self._build_menus()
-        self._build_toolbar()
+        self.dock_layout = DockLayout(self)
+        self.docks = self.dock_layout.docks
+        self.dock_layout.add("gallery", "Gallery", self.gallery, Qt.LeftDockWidgetArea)
+        self.dock_layout.add("predictions", "Predictions", self.predictions, Qt.RightDockWidgetArea)
+        self.dock_layout.add("editor", "Class editor", self.editor, Qt.RightDockWidgetArea)
+        self.dock_layout.add("training", "Training", self.training, Qt.BottomDockWidgetArea)
+        self.dock_layout.add("features", "Feature space", self.features, Qt.BottomDockWidgetArea)
+        self.dock_layout.arrange()
+        self.status_bar = JobStatusBar(self, self.bridge.cancel)
+        self.message, self.model_label = self.status_bar.message, self.status_bar.model_label
+        self.cancel_button = self.status_bar.cancel_button
+        window_menus.build_menus(self)
+        window_menus.build_toolbar(self)
         self.setAcceptDrops(True)
         self.resize(1600, 1000)
-        self._default_sizes()
-        self._default_state = self.saveState(STATE_VERSION)
-        self._restore()
+        self.dock_layout.default_sizes()
+        self.dock_layout.remember_default()
+        self.dock_layout.restore(self.settings, self.settings_panels())
 
         b = self.bridge
         b.long_started.connect(self.on_long_started)
@@ -184,158 +166,16 @@ class MainWindow(WindowActions, QMainWindow):
     def _watch_feature_plot(self, plot) -> None:
         self.activity.watch(plot.getPlotItem().getViewBox().sigRangeChanged)
 
-    # -- layout ------------------------------------------------------------------------------------
-    def _add_dock(self, key: str, title: str, widget: QWidget, area) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock_{key}")
-        dock.setWidget(widget)
-        dock.setFeatures(
-            QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable
-        )
-        self.addDockWidget(area, dock)
-        self.docks[key] = dock
-        return dock
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.message = QLabel("", self)
-        self.message.setObjectName("subtitle")
-        self._status_clear = QTimer(self)
-        self._status_clear.setSingleShot(True)
-        self._status_clear.timeout.connect(self._clear_status)
-        self.job_label = QLabel("", self)
-        self.job_label.setObjectName("subtitle")
-        self.job_progress = QProgressBar(self)
-        self.job_progress.setRange(0, 1000)
-        self.job_progress.setFixedWidth(220)
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.clicked.connect(self.bridge.cancel)
-        self.model_label = QLabel("no model", self)
-        self.model_label.setObjectName("hint")
-        job = QWidget(self)
-        row = QHBoxLayout(job)
-        row.setContentsMargins(0, 0, 6, 0)
-        row.addWidget(self.job_label)
-        row.addWidget(self.job_progress)
-        row.addWidget(self.cancel_button)
-        self.job_widget = job
-        job.hide()
-        bar.addWidget(self.message, 1)
-        bar.addPermanentWidget(job)
-        bar.addPermanentWidget(self.model_label)
-
-    def _build_menus(self) -> None:
-        m = self.menuBar().addMenu("&File")
-        a = m.addAction("Open the built-in birds")
-        a.triggered.connect(self.open_builtin_action)
-        sub = m.addMenu("Open dataset")
-        for title, fmt in DATASET_FORMATS:
-            action = sub.addAction(title)
-            action.setData(fmt)
-            action.triggered.connect(lambda checked=False, f=fmt: self.open_dataset_dialog(f))
-        self.open_action = sub.actions()[0]
-        self.open_action.setShortcut(QKeySequence.Open)
-        m.addSeparator()
-        a = m.addAction("Add your photos…")
-        a.setShortcut(QKeySequence("Ctrl+I"))
-        a.triggered.connect(self.add_photos_dialog)
-        a = m.addAction("Add a folder of photos…")
-        a.triggered.connect(self.add_photo_folder_dialog)
-        m.addSeparator()
-        a = m.addAction("Load model…")  # the same words as the toolbar and the Training panel
-        a.triggered.connect(self.load_checkpoint_dialog)
-        self.shipped_menu = m.addMenu("Shipped models")
-        self.shipped_menu.aboutToShow.connect(self._fill_shipped_menu)
-        a = m.addAction("Save model…")
-        a.triggered.connect(self.save_checkpoint_dialog)
-        m.addSeparator()
-        e = m.addMenu("Export")
-        e.addAction("Overlay view as PNG…").triggered.connect(self.export_overlay_dialog)
-        e.addAction("Predictions for this image (CSV)…").triggered.connect(self.export_predictions_dialog)
-        e.addAction("Predictions for every image (CSV)…").triggered.connect(self.export_all_predictions_dialog)
-        e.addAction("Predictions chart (PNG/SVG)…").triggered.connect(self.export_bars_dialog)
-        t = e.addMenu("Training plot (PNG/SVG)")
-        t.addAction("Loss…").triggered.connect(self.export_loss_plot)
-        t.addAction("Validation…").triggered.connect(self.export_validation_plot)
-        t.addAction("Evaluation curve…").triggered.connect(self.export_evaluation_plot)
-        e.addAction("Feature space plot (PNG/SVG)…").triggered.connect(self.export_feature_plot)
-        m.addSeparator()
-        q = m.addAction("Quit")
-        q.setShortcut(QKeySequence.Quit)
-        q.triggered.connect(self.quit_action)
-        edit = self.menuBar().addMenu("&Edit")
-        edit.addAction(self.editor.undo_action)
-        edit.addAction(self.editor.redo_action)
-        view = self.menuBar().addMenu("&View")
-        for dock in self.docks.values():
-            view.addAction(dock.toggleViewAction())
-        view.addSeparator()
-        view.addAction("Reset layout").triggered.connect(self.reset_layout)
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction("Open log file").triggered.connect(self.open_log_file)
-        help_menu.addAction("About ZSL Desktop").triggered.connect(self.about)
-
-    def _default_sizes(self) -> None:
-        d = self.docks
-        self.resizeDocks([d["gallery"], d["predictions"]], [400, 430], Qt.Horizontal)
-        self.resizeDocks([d["predictions"], d["editor"]], [392, 528], Qt.Vertical)
-        self.resizeDocks([d["training"]], [330], Qt.Vertical)
-
-    def _build_toolbar(self) -> None:
-        """Brand, what is open, and the four things people do most."""
-        from PySide6.QtWidgets import QSizePolicy, QToolBar
-
-        tb = QToolBar("Main", self)
-        tb.setObjectName("toolbar_main")
-        tb.setMovable(False)
-        tb.setFloatable(False)
-        brand = QLabel(
-            f"<span style='color:{theme.ACCENT}; font-weight:700; font-size:13pt'>ZSL</span>"
-            f"<span style='color:{theme.TEXT}; font-size:13pt'> Desktop</span>",
-            self,
-        )
-        brand.setContentsMargins(8, 0, 16, 0)
-        tb.addWidget(brand)
-        self.dataset_label = QLabel("no dataset", self)
-        self.dataset_label.setObjectName("subtitle")
-        tb.addWidget(self.dataset_label)
-        spacer = QWidget(self)
-        spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
-        tb.addWidget(spacer)
-        for text, slot, tip in (
-            ("Open dataset…", self.open_dataset_dialog, "Open a CUB, AwA2, SUN, xlsa17 or folder dataset"),
-            ("Add photos…", self.add_photos_dialog, "Predict your own photos (or drop them on the window)"),
-            ("Load model…", self.load_checkpoint_dialog, "Load a model (.pt checkpoint) trained on this dataset"),
-            ("Export view…", self.export_overlay_dialog, "Save the image with its attention overlay"),
-        ):
-            action = tb.addAction(text)
-            action.setToolTip(tip)
-            action.triggered.connect(lambda checked=False, s=slot: s())
-        self.addToolBar(Qt.TopToolBarArea, tb)
-        self.toolbar = tb
+    # -- layout (window_layout) -------------------------------------------------------------------------
+    def settings_panels(self) -> tuple:
+        """The panels with settings of their own (restored and saved with the layout)."""
+        return (self.image_view, self.predictions, self.features, self.training)
 
     def reset_layout(self) -> None:
-        self.restoreState(self._default_state, STATE_VERSION)
-        for dock in self.docks.values():
-            dock.show()
-
-    def _restore(self) -> None:
-        geometry = self.settings.bytes("window/geometry")
-        state = self.settings.bytes("window/state")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state, STATE_VERSION)
-        for panel in (self.image_view, self.predictions, self.features, self.training):
-            panel.restore_settings(self.settings)
+        self.dock_layout.reset()
 
     def save_settings(self) -> None:
-        s = self.settings
-        s.set("window/geometry", self.saveGeometry())
-        s.set("window/state", self.saveState(STATE_VERSION))
-        for panel in (self.image_view, self.predictions, self.features, self.training):
-            panel.save_settings(s)
-        s.sync()
+        self.dock_layout.save(self.settings, self.settings_panels())
 
     # -- training ---------------------------------------------------------------------------------------
     @Slot(object)
@@ -364,11 +204,7 @@ class MainWindow(WindowActions, QMainWindow):
     # -- long-job feedback --------------------------------------------------------------------------------
     @Slot(str, str)
     def on_long_started(self, name: str, title: str) -> None:
-        self.job_label.setText(title)
-        self.job_progress.setValue(0)
-        self.job_progress.setRange(0, 0)  # busy until the first progress event
-        self.job_widget.show()
-        self.cancel_button.setEnabled(True)
+        self.status_bar.job_started(title)
         self.training.set_available(False)
         if name == "train":
             self.training.on_started()
@@ -376,20 +212,13 @@ class MainWindow(WindowActions, QMainWindow):
     @Slot(object)
     def show_job_progress(self, event) -> None:
         """The status bar's job progress: a Progress of any job, or a training run's TrainProgress."""
-        self.job_progress.setRange(0, 1000)
-        if isinstance(event, Progress):
-            self.job_progress.setValue(int(1000 * event.fraction))
-            self.job_label.setText(progress_text.status_line(event))
-            self.job_label.setToolTip(event.message)
-            if self.bridge.long_name == "open" and not self.image_view.has_image:
-                self.image_view.show_message(progress_text.waiting_text(event))
-        else:
-            self.job_progress.setValue(int(1000 * event.step / max(event.total, 1)))
-            self.job_label.setText(f"Training · epoch {event.epoch} · {event.step:,}/{event.total:,}")
+        self.status_bar.show_progress(event)
+        if isinstance(event, Progress) and self.bridge.long_name == "open" and not self.image_view.has_image:
+            self.image_view.show_message(progress_text.waiting_text(event))
 
     @Slot(str, str)
     def on_long_finished(self, name: str, status: str) -> None:
-        self.job_widget.hide()
+        self.status_bar.job_finished()
         if name == "open":
             self._schedule_plots()  # a dataset without a model shows no predictions to wait for
         if name == "open" and status == "ok" and self.freeze_gc and not self._frozen:
@@ -412,8 +241,8 @@ class MainWindow(WindowActions, QMainWindow):
             self.show_status("Cancelled.")
             if name == "open" and self.controller.dataset is None:
                 self.image_view.show_message("Opening was cancelled. Use File ▸ Open to start again.")
-        if self._pending_open is not None and not self._closing:
-            spec, self._pending_open = self._pending_open, None
+        if self.pending_open is not None and not self.closing:
+            spec, self.pending_open = self.pending_open, None
             QTimer.singleShot(0, lambda: self.open_spec(spec))
 
     @Slot(object)
@@ -442,23 +271,13 @@ class MainWindow(WindowActions, QMainWindow):
 
     def show_dataset(self, d, coming: int = 0) -> None:
         self.setWindowTitle(f"ZSL Desktop — {d.name}")
-        images = (
-            f"{d.num_samples:,} images" if coming <= d.num_samples else f"first {d.num_samples:,} of {coming:,} images"
-        )
-        self.dataset_label.setText(
-            f"<b style='color:{theme.TEXT}'>{d.name}</b> &nbsp;·&nbsp; {images} &nbsp;·&nbsp; "
-            f"<span style='color:{theme.SEEN}'>{len(d.seen_classes)} seen</span> / "
-            f"<span style='color:{theme.UNSEEN}'>{len(d.unseen_classes)} unseen</span> classes &nbsp;·&nbsp; "
-            f"{d.num_attributes} attributes"
-        )
+        self.dataset_label.setText(window_menus.dataset_label_text(d, coming))
 
     @Slot(object)
     def on_model_state(self, summary) -> None:
+        self.status_bar.show_model(summary)
         if summary is None:
-            self.model_label.setText("no model")
             return
-        self.model_label.setText(f"model: {summary.title.split(' (')[0]} · γ {summary.gamma:+.2f}")
-        self.model_label.setToolTip(summary.source)
         dataset = self.controller.dataset
         preview = self.controller.preview  # a first chunk's fingerprint is never opened on its own
         if dataset is not None and not preview and summary.source and Path(summary.source).suffix == ".pt":
@@ -468,34 +287,17 @@ class MainWindow(WindowActions, QMainWindow):
     @Slot(str)
     def show_status(self, text: str, seconds: float = 12.0) -> None:
         """A status line that fades after a while (the full text stays in its tooltip until replaced)."""
-        self.message.setText(text)
-        self.message.setToolTip(text)
-        self._status_clear.start(int(seconds * 1000))
-
-    @Slot()
-    def _clear_status(self) -> None:
-        self.message.setText("")
+        self.status_bar.show_message(text, seconds)
 
     @Slot(str, str)
     def warn(self, title: str, text: str) -> None:
-        if self._closing:
+        if self.closing:
             return
         show_warning(self, title, text)  # window-modal, never blocks the event loop (or the tests)
-        self._last_warning = (title, text)
+        self.last_warning = (title, text)
 
     def about_text(self) -> str:
-        import platform
-
-        import PySide6
-
-        from zsl_desktop import __version__
-
-        return (
-            f"<b>ZSL Desktop</b> version {__version__}<br>Annotation-free zero-shot learning: "
-            "define classes by their attributes and recognise them in images.<br><br>"
-            f"<span style='color:{theme.DIM}'>Python {platform.python_version()} · "
-            f"PySide6 {PySide6.__version__}</span>"
-        )
+        return window_menus.about_text()
 
     def about(self) -> None:
         QMessageBox.about(self, "About ZSL Desktop", self.about_text())
@@ -537,10 +339,10 @@ class MainWindow(WindowActions, QMainWindow):
         A close the user asked for (the window's close button: a spontaneous event) first asks about
         an unsaved class; closes from code (tests, the screenshot tour) do not ask.
         """
-        if event.spontaneous() and not self._closing and not self.keep_unsaved_class():
+        if event.spontaneous() and not self.closing and not self.keep_unsaved_class():
             event.ignore()
             return
-        self._closing = True
+        self.closing = True
         self.save_settings()
         self.bridge.shutdown()
         super().closeEvent(event)

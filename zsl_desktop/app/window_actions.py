@@ -60,7 +60,7 @@ class WindowActions:
                 )
                 if answer != QMessageBox.Yes:
                     return False
-            self._pending_open = spec
+            self.pending_open = spec
             self.bridge.cancel()
             return True
         if spec.model is None and not spec.remembered and spec.use_remembered:
@@ -131,7 +131,7 @@ class WindowActions:
         return self.bridge.load_checkpoint(path)
 
     @Slot()
-    def _fill_shipped_menu(self) -> None:
+    def fill_shipped_menu(self) -> None:
         """The models in ``trained/`` (made for the built-in birds; others refuse them with the reason)."""
         menu = self.shipped_menu
         menu.clear()

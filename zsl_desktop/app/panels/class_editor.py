@@ -6,54 +6,39 @@ class and undo/redo (``engine.edit_history.EditHistory``: a slider drag is one
 step). The draft is announced on every change; the controller debounces and
 scores it on a worker, so dragging never waits for the model.
 
-Why over 400 lines: the slider list, the search, "start from", import/export
-and undo all edit the one draft; the undo history itself is in the engine.
+Its parts: the sliders themselves are ``widgets.attribute_grid``, the two
+class lists ``widgets.class_choices``, the import/export dialogs
+``class_files``, the ``Draft`` and its start-from values ``class_draft``; the
+undo history is the engine's. The panel owns the draft being edited.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QMenu,
     QMessageBox,
     QPushButton,
-    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from zsl_desktop.app import theme
-from zsl_desktop.app.search import matches
+from zsl_desktop.app import class_files, theme
+from zsl_desktop.app.class_draft import Draft, refinement_words, start_values
+from zsl_desktop.app.widgets.attribute_grid import AttributeGrid
 from zsl_desktop.app.widgets.attribute_slider import AttributeSlider
-from zsl_desktop.app.widgets.collapsible import CollapsibleSection
-from zsl_desktop.app.widgets.messages import show_warning
-from zsl_desktop.engine.classes import LibraryError
+from zsl_desktop.app.widgets.class_choices import NEW, fill_class_box, fill_start_box
 from zsl_desktop.engine.edit_history import EditHistory
 from zsl_desktop.engine.cub_species import species_for_attributes
-
-NEW = "__new__"
-
-
-@dataclass(frozen=True)
-class Draft:
-    """The class on the editor: its name, values and the saved class it replaces (None when new)."""
-
-    name: str
-    values: np.ndarray
-    replaces: str | None
-    active: bool  # False for an untouched new class (nothing to score yet)
-    dirty: bool = False  # differs from what is saved (or not saved at all)
 
 
 class ClassEditorPanel(QWidget):
@@ -66,14 +51,10 @@ class ClassEditorPanel(QWidget):
         self.store = store
         self.dataset = None
         self.species: tuple = ((), None)  # the 200 CUB species when the dataset is on CUB's attributes
-        self.sliders: list[AttributeSlider] = []
-        self.sections: dict[str, CollapsibleSection] = {}
-        self._section_of: list[str] = []
         self.history = EditHistory(np.zeros(0, np.float32))
         self.baseline = np.zeros(0, np.float32)
         self.current: str | None = None
         self._touched = False
-        self._groups: dict[str, list[int]] = {}
 
         self.class_box = QComboBox(self)
         self.class_box.setToolTip("The class you are editing")
@@ -115,15 +96,7 @@ class ClassEditorPanel(QWidget):
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
 
-        self.body = QWidget()
-        self.body_layout = QVBoxLayout(self.body)
-        self.body_layout.setContentsMargins(0, 0, 6, 0)
-        self.body_layout.setSpacing(0)
-        self.body_layout.addStretch(1)
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.body)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.grid = AttributeGrid(self)
         self.empty = QLabel("Open a dataset to define classes by their attributes", self)
         self.empty.setObjectName("empty")
         self.empty.setWordWrap(True)
@@ -152,7 +125,7 @@ class ClassEditorPanel(QWidget):
         layout.addLayout(row2)
         layout.addLayout(row3)
         layout.addLayout(row4)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.grid, 1)
         layout.addWidget(self.empty, 1)
         layout.addWidget(self.status)
 
@@ -179,8 +152,10 @@ class ClassEditorPanel(QWidget):
         self.reset_button.clicked.connect(self.reset)
         self.import_action.triggered.connect(self._on_import)
         self.export_action.triggered.connect(self._on_export)
-        self.expand_action.triggered.connect(self._expand_all)
-        self.collapse_action.triggered.connect(self._collapse_all)
+        self.expand_action.triggered.connect(self.grid.expand_all)
+        self.collapse_action.triggered.connect(self.grid.collapse_all)
+        self.grid.edited.connect(self._on_edit)
+        self.grid.released.connect(self._on_released)
         self.store.changed.connect(self._refresh_boxes)
         self._set_enabled(False)
 
@@ -188,41 +163,21 @@ class ClassEditorPanel(QWidget):
     def set_dataset(self, dataset) -> None:
         self.dataset = dataset
         self.species = species_for_attributes(dataset.attribute_names) if dataset is not None else ((), None)
-        for section in self.sections.values():
-            section.setParent(None)
-            section.deleteLater()
-        self.sliders, self.sections, self._section_of = [], {}, []
         self.current = None
         self._set_enabled(dataset is not None)
+        self.grid.set_dataset(dataset, self.store.scale)
         if dataset is None:
             return
-        lo, hi = self.store.scale
-        self.body.setUpdatesEnabled(False)
-        groups = self._groups = dataset.attribute_groups()
-        for g, (group, indices) in enumerate(groups.items()):
-            section = CollapsibleSection(group.replace("_", " "), self.body, expanded=g < 2)
-            for i in indices:
-                a = dataset.attributes[i]
-                label = a.value.replace("_", " ") if a.group != "attributes" else a.label
-                slider = AttributeSlider(i, label, lo, hi, section.body)
-                slider.search_text = a.label.casefold()
-                slider.edited.connect(self._on_edit)
-                slider.released.connect(self._on_released)
-                section.add_widget(slider)
-                self.sliders.append(slider)
-            self.sections[group] = section
-            self.body_layout.insertWidget(self.body_layout.count() - 1, section)
-        self.sliders.sort(key=lambda s: s.index)
-        self._section_of = [""] * dataset.num_attributes
-        for group, indices in groups.items():
-            for i in indices:
-                self._section_of[i] = group
-        self.body.setUpdatesEnabled(True)
         self.new_class()
         self._refresh_boxes()
 
+    @property
+    def sliders(self) -> list[AttributeSlider]:
+        """One slider per attribute, by index."""
+        return self.grid.sliders
+
     def _set_enabled(self, on: bool) -> None:
-        self.scroll.setVisible(on)
+        self.grid.setVisible(on)
         self.empty.setVisible(not on)
         for w in (
             self.class_box,
@@ -280,10 +235,7 @@ class ClassEditorPanel(QWidget):
         self.status.setText(f"Editing your class “{name}”.")
 
     def _show_values(self) -> None:
-        values = self.history.values
-        for s in self.sliders:
-            s.set_value(float(values[s.index]))
-        self._update_badges()
+        self.grid.show_values(self.history.values)
         self._update_buttons()
 
     def _changed(self) -> None:
@@ -298,7 +250,7 @@ class ClassEditorPanel(QWidget):
     def _on_edit(self, index: int, value: float) -> None:
         if self.history.set(index, value, f"change {self.dataset.attributes[index].label}"):
             self._touched = True
-            self._update_badge(self._section_of[index])
+            self.grid.value_moved(index, self.history.values)
             self._changed()
 
     def _on_released(self, index: int) -> None:
@@ -327,17 +279,10 @@ class ClassEditorPanel(QWidget):
     def start_from(self, kind: str, name_or_index) -> None:
         """Copy a dataset class (kind "dataset", index), a CUB species ("species", index) or a user class
         (kind "user", name) into the draft."""
-        if kind == "dataset":
-            values = self.dataset.class_attributes[int(name_or_index)]
-            label = self.dataset.classes[int(name_or_index)]
-        elif kind == "species":  # one of the 200 CUB species (a dataset on CUB's attributes)
-            names, matrix = self.species
-            values, label = matrix[int(name_or_index)], names[int(name_or_index)]
-        else:
-            c = self.store.get(name_or_index)
-            if c is None:
-                return
-            values, label = c.array(), c.name
+        start = start_values(kind, name_or_index, self.dataset, self.species, self.store)
+        if start is None:
+            return
+        values, label = start
         lo, hi = self.store.scale
         if self.history.set_all(np.clip(values, lo, hi), f"start from {label}"):
             self._touched = True
@@ -357,10 +302,7 @@ class ClassEditorPanel(QWidget):
         self._show_values()
         self._changed()
         change = self.history.values - before
-        moved = [int(i) for i in np.argsort(-np.abs(change))[:3] if abs(change[i]) >= 0.005 * (hi - lo)]
-        decimals = 0 if hi > 1.5 else 2  # as the sliders' value boxes
-        words = ", ".join(f"{self.dataset.attributes[i].label} {change[i]:+.{decimals}f}" for i in moved)
-        self.status.setText(f"{label[0].upper()}{label[1:]}: {words or 'no attribute moved'} (Ctrl+Z undoes).")
+        self.status.setText(refinement_words(change, self.dataset.attributes, (lo, hi), label))
         return True
 
     def set_value(self, index: int, value: float) -> None:
@@ -407,43 +349,14 @@ class ClassEditorPanel(QWidget):
 
     # -- import / export ------------------------------------------------------------------------------------------
     def import_file(self, path) -> list[str]:
-        try:
-            added = self.store.import_file(path)
-        except (LibraryError, OSError) as exc:
-            show_warning(self, "Import classes", str(exc))
-            self.message.emit(f"Import failed: {exc}")
-            return []
-        self.message.emit(f"Imported {len(added)} classes from {Path(path).name}")
-        return added
+        return class_files.import_classes(self, self.store, path, self.message.emit)
 
     def export_file(self, path) -> Path | None:
         """Your saved classes as a JSON class file, or CSV for a ``.csv`` name (".json" added without a suffix)."""
-        count = len(self.store.classes())
-        if count == 0:
-            show_warning(
-                self,
-                "Export classes",
-                "You have no classes of your own to export yet: draw one in the class editor and save it first.",
-            )
-            return None
-        path = Path(path)
-        if not path.suffix:
-            path = path.with_name(path.name + ".json")
-        try:
-            out = self.store.export_file(path)
-        except OSError as exc:
-            show_warning(self, "Export classes", f"{path}: {exc}")
-            return None
-        self.message.emit(f"Exported {count} {'class' if count == 1 else 'classes'} to {out}")
-        return out
+        return class_files.export_classes(self, self.store, path, self.message.emit)
 
     def _on_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Import classes",
-            str(Path.home()),
-            "Class files (*.json *.csv);;JSON (*.json);;CSV, one row per class (*.csv)",
-        )
+        path = class_files.ask_import_path(self)
         if path:
             self.import_file(path)
 
@@ -451,41 +364,15 @@ class ClassEditorPanel(QWidget):
         if not self.store.classes():  # say so before asking for a file name
             self.export_file("")
             return
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export classes", str(Path.home() / "classes.json"), "JSON (*.json);;CSV, one row per class (*.csv)"
-        )
+        path = class_files.ask_export_path(self)
         if path:
             self.export_file(path)
 
     # -- boxes, badges, search ------------------------------------------------------------------------------------
     def _refresh_boxes(self) -> None:
         names = self.store.names() if self.dataset is not None else []
-        self.class_box.blockSignals(True)
-        self.class_box.clear()
-        self.class_box.addItem("✎ New class", NEW)
-        for n in names:
-            self.class_box.addItem(f"★ {n}", n)
-        self.class_box.setCurrentIndex(max(0, self.class_box.findData(self.current)) if self.current else 0)
-        self.class_box.blockSignals(False)
-        self.start_box.blockSignals(True)
-        self.start_box.clear()
-        self.start_box.addItem("— choose a class —", None)
-        if self.dataset is not None:
-            unseen = set(int(c) for c in self.dataset.unseen_classes)
-            for i, name in enumerate(self.dataset.classes):
-                self.start_box.addItem(f"{'◆' if i in unseen else '●'} {theme.display_name(name)}", ("dataset", i))
-                self.start_box.setItemData(
-                    self.start_box.count() - 1, QColor(theme.UNSEEN if i in unseen else theme.SEEN), Qt.ForegroundRole
-                )
-            for n in names:
-                self.start_box.addItem(f"★ {n}", ("user", n))
-                self.start_box.setItemData(self.start_box.count() - 1, QColor(theme.USER), Qt.ForegroundRole)
-            own = set(self.dataset.classes)
-            for i, name in enumerate(self.species[0]):
-                if name not in own:
-                    self.start_box.addItem(f"○ {theme.display_name(name)} (CUB species)", ("species", i))
-        self.start_box.setCurrentIndex(0)
-        self.start_box.blockSignals(False)
+        fill_class_box(self.class_box, names, self.current)
+        fill_start_box(self.start_box, self.dataset, names, self.species[0])
         self._update_buttons()
 
     def _on_class_box(self, row: int) -> None:
@@ -508,39 +395,6 @@ class ClassEditorPanel(QWidget):
         self.redo_button.setToolTip(f"Redo {self.history.redo_text}" if self.history.can_redo else "Redo")
         self.delete_button.setEnabled(self.current is not None)
 
-    def _update_badge(self, group: str) -> None:
-        section = self.sections.get(group)
-        if section is None:
-            return
-        values = self.history.values
-        idx = self._groups.get(group, [])
-        lo, hi = self.store.scale
-        on = int(sum(values[i] > lo + 0.25 * (hi - lo) for i in idx))
-        section.badge.setText(f"{on} of {len(idx)}" if on else "")
-
-    def _update_badges(self) -> None:
-        for group in self.sections:
-            self._update_badge(group)
-
     def filter_attributes(self, text: str) -> None:
         """Show the attributes whose words (or whose group's) begin with the words typed; list them from the top."""
-        text = text.strip()
-        for group, section in self.sections.items():
-            hits = 0
-            group_hit = matches(text, group)
-            for s in section.findChildren(AttributeSlider):
-                show = not text or group_hit or matches(text, s.search_text)
-                s.setVisible(show)
-                hits += show
-            section.setVisible(hits > 0)
-            if text and hits:
-                section.set_expanded(True)
-        self.scroll.verticalScrollBar().setValue(0)
-
-    def _expand_all(self) -> None:
-        for s in self.sections.values():
-            s.set_expanded(True)
-
-    def _collapse_all(self) -> None:
-        for s in self.sections.values():
-            s.set_expanded(False)
+        self.grid.filter(text)

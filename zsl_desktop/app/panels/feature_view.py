@@ -12,8 +12,9 @@ with the sliders (``draft_map`` / ``set_draft_cluster``).
 The plot (pyqtgraph) can be built after the window's first predictions (``lazy_plot``,
 ``build_plot``; this panel is a tab behind Training at start): whatever draws on it builds it first.
 
-Why over 400 lines: the map, its markers, the synthetic clusters and the
-figure export share one plot and its state; the projections are in the engine.
+What pyqtgraph draws (the items, the figure's words, labels, crosses, stars)
+is ``widgets.feature_plot``; this panel decides what to draw and when. The
+projections themselves are the engine's, asked for by ``feature_map_requests``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from zsl_desktop.engine.projection import MAX_CAP, PCA_CAP
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
+
+    from zsl_desktop.app.widgets.feature_plot import FeaturePlot
 
 MAX_LABELS = 12
 PER_CLASS_ITEMS = 120  # up to this many classes, one scatter item per class (fast updates)
@@ -79,11 +82,9 @@ class FeatureViewPanel(QWidget):
         self.caption = QLabel("Open a dataset to see its feature space.", self)  # status; wraps, never cut
         self.caption.setObjectName("hint")
         self.caption.setWordWrap(True)
-        self._items: dict | None = None  # the plot and what is drawn on it (``build_plot``)
+        self._figure: FeaturePlot | None = None  # the plot and what is drawn on it (``build_plot``)
         self._plot_page = QWidget(self)
         QVBoxLayout(self._plot_page).setContentsMargins(0, 0, 0, 0)
-        self._legend_key: tuple = ()
-        self._figure_key: tuple | None = None
         self.draft_points: np.ndarray | None = None
         self.hover_label = theme.squeezable(QLabel("", self))
         self.hover_label.setObjectName("subtitle")
@@ -105,8 +106,6 @@ class FeatureViewPanel(QWidget):
         self.run_button.clicked.connect(self.request)
         self.export_button.clicked.connect(self._on_export)
         self._brushes: list = []
-        self._labels: list = []
-        self._class_items: dict[int, pg.ScatterPlotItem] = {}
         self._unseen: set[int] = set()
         self._pending = None
         self._frame_timer = QTimer(self)
@@ -119,98 +118,67 @@ class FeatureViewPanel(QWidget):
         if not lazy_plot:
             self.build_plot()
 
-    # -- the plot ---------------------------------------------------------------------------------------
+    # -- the plot (widgets.feature_plot) ----------------------------------------------------------------
     def build_plot(self) -> None:
         """The scatter plot and its items (once; pyqtgraph is imported here), drawn in the current state."""
-        if self._items is not None:
+        if self._figure is not None:
             return
-        import pyqtgraph as pg
+        from zsl_desktop.app.widgets.feature_plot import FeaturePlot  # imports pyqtgraph: not at start-up
 
-        from zsl_desktop.app.widgets.plot_figure import footer, legend_below
-
-        theme.configure_pyqtgraph()
-        plot = pg.PlotWidget()
-        plot.setObjectName("featurePlot")
-        theme.style_plot(plot.getPlotItem())
-        plot.getPlotItem().showGrid(False, False)
-        # Title, axis names, legend and footer live in the plot itself, so an export is a complete figure.
-        items = {
-            "plot": plot,
-            "legend": legend_below(plot.getPlotItem(), columns=4),
-            "footer": footer(plot.getPlotItem()),
-            "scatter": pg.ScatterPlotItem(
-                pxMode=True, hoverable=True, hoverSize=12, hoverPen=pg.mkPen(theme.TEXT, width=1.5)
-            ),
-            "synth": pg.ScatterPlotItem(pxMode=True, symbol="x", size=7),
-            "draft_synth": pg.ScatterPlotItem(pxMode=True, symbol="star", size=13),
-            "marker": pg.ScatterPlotItem(
-                pxMode=True, size=18, symbol="o", brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen(theme.TEXT, width=2)
-            ),
-        }
-        for name in ("synth", "scatter", "draft_synth", "marker"):
-            plot.addItem(items[name])
-        items["scatter"].sigClicked.connect(self._on_clicked)
-        items["scatter"].sigHovered.connect(self._on_hover)
+        figure = FeaturePlot(self.on_point_clicked, self.on_point_hovered)
         layout = self._plot_page.layout()
         assert layout is not None
-        layout.addWidget(plot)
-        self._items = items
+        layout.addWidget(figure.plot)
+        self._figure = figure
         self._set_figure(self.projection)  # nothing is drawn before the plot exists: no projection yet
         self._update_marker()
-        self.plot_built.emit(plot)
+        self.plot_built.emit(figure.plot)
 
     @property
     def plot_ready(self) -> bool:
-        return self._items is not None
+        return self._figure is not None
 
-    def _item(self, name: str):
+    def figure(self) -> FeaturePlot:
+        """The plot and its items, built first if need be."""
         self.build_plot()
-        assert self._items is not None
-        return self._items[name]
+        assert self._figure is not None
+        return self._figure
 
     @property
     def plot(self) -> pg.PlotWidget:
-        return self._item("plot")
+        return self.figure().plot
 
     @property
     def legend(self):
-        return self._item("legend")
+        return self.figure().legend
 
     @property
     def footer(self):
-        return self._item("footer")
+        return self.figure().footer
 
     @property
     def scatter(self) -> pg.ScatterPlotItem:
-        return self._item("scatter")
+        return self.figure().scatter
 
     @property
     def synth(self) -> pg.ScatterPlotItem:
-        return self._item("synth")
+        return self.figure().synth
 
     @property
     def draft_synth(self) -> pg.ScatterPlotItem:
-        return self._item("draft_synth")
+        return self.figure().draft_synth
 
     @property
     def marker(self) -> pg.ScatterPlotItem:
-        return self._item("marker")
+        return self.figure().marker
 
     def set_dataset(self, dataset, features_ready: bool) -> None:
         self.dataset = dataset
         self.projection = None
         self.draft_points = None
         if self.plot_ready:  # a plot not built yet has nothing drawn
-            self.scatter.clear()
-            self.synth.clear()
-            self.draft_synth.clear()
-            self.marker.clear()
-            for item in self._class_items.values():
-                self.plot.removeItem(item)
-            for text in self._labels:
-                text.hide()
+            self.figure().clear()
             self._set_figure(None)
-        self._class_items = {}
         self._unseen = set(int(c) for c in dataset.unseen_classes) if dataset is not None else set()
         self._pending = None
         ok = dataset is not None and features_ready
@@ -236,62 +204,12 @@ class FeatureViewPanel(QWidget):
 
     def _set_figure(self, projection) -> None:
         """Title, axis names, legend and footer of the figure for ``projection`` (None: an empty plot)."""
-        item = self.plot.getPlotItem()
-        if projection is None:
-            self._figure_key = None
-            item.setTitle(None)
-            for side in ("bottom", "left"):
-                item.setLabel(side, "")
-            self.footer.setText("")
-            self._update_legend()
-            return
-        method = "PCA" if projection.method == "pca" else "t-SNE"
-        key = (projection.method, projection.space, projection.explained[:2])
-        if key != self._figure_key:  # t-SNE frames arrive ~12 times a second: re-lay out only on a change
-            self._figure_key = key
-            space = "the model's attribute scores" if projection.space == "codes" else "backbone features"
-            name = self.dataset.name if self.dataset is not None else ""
-            item.setTitle(f"{method} of {space} · {name}", color=theme.TEXT, size="10pt")
-            if projection.method == "pca" and len(projection.explained) >= 2:
-                labels = [f"PC{i + 1} · {100 * r:.0f}% of the variance" for i, r in enumerate(projection.explained[:2])]
-            else:
-                labels = [f"{method} 1", f"{method} 2"]
-            for side, text in zip(("bottom", "left"), labels):
-                item.setLabel(side, text, color=theme.DIM)
-                # t-SNE coordinates mean nothing on their own: name the axes, show no numbers
-                pca = projection.method == "pca"
-                item.getAxis(side).setStyle(showValues=pca, tickLength=5 if pca else 0)
-        self.footer.setText(f"{projection.caption}{'' if projection.final else ' …'} · colour = class")
-        self._update_legend()
+        name = self.dataset.name if self.dataset is not None else ""
+        self.figure().set_figure(projection, name, self.draft_points is not None)
 
     def _update_legend(self) -> None:
         """Marker shapes: seen and unseen always, synthesised and drawn-class stars while shown."""
-        import pyqtgraph as pg
-
-        from zsl_desktop.app.widgets.plot_figure import StaticSample
-
-        key = (self.projection is not None, len(self.synth.points()) > 0, self.draft_points is not None)
-        if key == self._legend_key:
-            return
-        self._legend_key = key
-        self.legend.clear()
-        if not key[0]:
-            return
-        pen = pg.mkPen(0, 0, 0, 90)
-        self.legend.addItem(StaticSample(pg.ScatterPlotItem(symbol="o", size=8, brush=theme.DIM, pen=pen)), "seen")
-        self.legend.addItem(StaticSample(pg.ScatterPlotItem(symbol="t1", size=9, brush=theme.DIM, pen=pen)), "unseen")
-        if key[1]:
-            self.legend.addItem(
-                StaticSample(pg.ScatterPlotItem(symbol="x", size=9, brush=None, pen=pg.mkPen(theme.DIM, width=1.5))),
-                "synthesised",
-            )
-        if key[2]:
-            self.legend.addItem(
-                StaticSample(
-                    pg.ScatterPlotItem(symbol="star", size=12, brush=theme.DRAFT, pen=pg.mkPen(theme.TEXT, width=0.8))
-                ),
-                "the class you draw",
-            )
+        self.figure().update_legend(self.projection is not None, self.draft_points is not None)
 
     def space(self) -> str:
         return self.space_box.currentData() if self.space_box.isEnabled() else "features"
@@ -324,8 +242,6 @@ class FeatureViewPanel(QWidget):
         self._frame_timer.setInterval(max(FRAME_MS, int(4 * drawn_ms)))
 
     def _draw_latest(self) -> None:
-        import pyqtgraph as pg
-
         projection, self._pending = self._pending, None
         d = self.dataset
         if projection is None or d is None:
@@ -340,30 +256,10 @@ class FeatureViewPanel(QWidget):
             self.set_draft_cluster(None)  # placed on the old map; the controller places them again
         rows = projection.rows
         labels = d.labels[rows]
-        if d.num_classes <= PER_CLASS_ITEMS:
-            # One item per class with one brush and symbol: setData is then vectorised (a t-SNE frame of
-            # 2,000 points draws in a few ms instead of ~30 ms with per-point styles).
-            self.scatter.clear()
-            present = set()
-            for c in np.unique(labels):
-                c = int(c)
-                pick = labels == c
-                self._class_item(c).setData(pos=projection.points[pick], data=rows[pick])
-                present.add(c)
-            for c, item in self._class_items.items():
-                if c not in present:
-                    item.clear()
+        if d.num_classes <= PER_CLASS_ITEMS:  # one item per class: fast updates
+            self.figure().draw_by_class(projection.points, rows, labels, self._brushes, self._unseen)
         else:
-            unseen = np.isin(labels, d.unseen_classes)
-            brushes = [self._brushes[int(c)] for c in labels]
-            self.scatter.setData(
-                pos=projection.points,
-                data=rows,
-                brush=brushes,
-                symbol=list(np.where(unseen, "t1", "o")),
-                size=np.where(unseen, 9, 7),
-                pen=pg.mkPen(0, 0, 0, 90),
-            )
+            self.figure().draw_each(projection.points, rows, labels, self._brushes, np.isin(labels, d.unseen_classes))
         if first or projection.final:
             self.plot.getPlotItem().enableAutoRange()
         self.caption.setText(projection.caption + ("" if projection.final else " …"))
@@ -376,39 +272,12 @@ class FeatureViewPanel(QWidget):
             self.synth.clear()
             self._update_legend()
 
-    def _class_item(self, c: int) -> pg.ScatterPlotItem:
-        import pyqtgraph as pg
-
-        item = self._class_items.get(c)
-        if item is None:
-            unseen = c in self._unseen
-            item = pg.ScatterPlotItem(
-                pxMode=True,
-                hoverable=True,
-                hoverSize=12,
-                hoverPen=pg.mkPen(theme.TEXT, width=1.5),
-                brush=self._brushes[c],
-                symbol="t1" if unseen else "o",
-                size=9 if unseen else 7,
-                pen=pg.mkPen(0, 0, 0, 90),
-            )
-            item.sigClicked.connect(self._on_clicked)
-            item.sigHovered.connect(self._on_hover)
-            self.plot.addItem(item)
-            self._class_items[c] = item
-        return item
-
     def scatter_points(self) -> list:
         """Every drawn image point (pyqtgraph SpotItems; ``.data()`` is the image's row)."""
-        points = list(self.scatter.points())
-        for item in self._class_items.values():
-            points.extend(item.points())
-        return points
+        return self.figure().image_points()
 
     def _update_labels(self, points: np.ndarray, labels: np.ndarray) -> None:
         """A name at each class's centroid (up to MAX_LABELS classes; beyond that they would be noise)."""
-        import pyqtgraph as pg
-
         d = self.dataset
         classes = np.unique(labels)
         if len(classes) > MAX_LABELS:  # too many to read: label only the selected image's class
@@ -416,37 +285,16 @@ class FeatureViewPanel(QWidget):
             classes = classes[classes == chosen]
         if not self.show_labels:
             classes = classes[:0]
-        while len(self._labels) < len(classes):
-            text = pg.TextItem("", anchor=(0.5, 0.5))
-            text.setZValue(5)
-            self.plot.addItem(text)
-            self._labels.append(text)
-        for i, text in enumerate(self._labels):
-            if i >= len(classes):
-                text.hide()
-                continue
-            c = int(classes[i])
-            centre = np.median(points[labels == c], axis=0)
-            color = self.class_color(c)
-            text.setHtml(
-                f"<span style='background:rgba(22,24,29,200); font-size:8.5pt'>"
-                f"<span style='color:{color.name()}'>●</span> "
-                f"<span style='color:{theme.TEXT}'>{theme.display_name(d.classes[c])}</span></span>"
-            )
-            text.setPos(float(centre[0]), float(centre[1]))
-            text.show()
+        centres = [np.median(points[labels == c], axis=0) for c in classes]
+        names = [theme.display_name(d.classes[int(c)]) for c in classes]
+        self.figure().place_labels(centres, names, [self.class_color(int(c)) for c in classes])
 
     def set_synthesized(self, points: np.ndarray | None, labels: np.ndarray | None) -> None:
         """Hook for generative methods: synthesised features already projected to the view's 2-D space."""
-        import pyqtgraph as pg
-
         if points is None or len(points) == 0:
             self.synth.clear()
-            self._update_legend()
-            return
-        k = len(self._brushes)
-        pens = [pg.mkPen(self._brushes[int(c) % k].color(), width=1.5) if k else pg.mkPen(theme.TEXT) for c in labels]
-        self.synth.setData(pos=np.asarray(points, np.float32), pen=pens, brush=None, symbol="x", size=8)
+        else:
+            self.figure().set_synthesized(points, labels, self._brushes)
         self._update_legend()
 
     def draft_map(self):
@@ -463,16 +311,8 @@ class FeatureViewPanel(QWidget):
                 self.draft_synth.clear()
                 self._update_legend()
             return
-        import pyqtgraph as pg
-
         self.draft_points = np.asarray(points, np.float32)
-        self.draft_synth.setData(
-            pos=np.asarray(points, np.float32),
-            pen=pg.mkPen(theme.TEXT, width=0.8),
-            brush=pg.mkBrush(theme.DRAFT),
-            symbol="star",
-            size=13,
-        )
+        self.figure().set_draft_cluster(points)
         self._update_legend()
 
     def select_item(self, item: int | None) -> None:
@@ -484,21 +324,17 @@ class FeatureViewPanel(QWidget):
         p = self.projection
         if p is not None and self.dataset is not None:
             self._update_labels(p.points, self.dataset.labels[p.rows])
-        if p is None or self._selected is None:
-            self.marker.clear()
-            return
-        hit = np.flatnonzero(p.rows == self._selected)
-        if len(hit):
-            self.marker.setData(pos=p.points[hit[:1]])
-        else:
-            self.marker.clear()
+        hit = np.flatnonzero(p.rows == self._selected) if p is not None and self._selected is not None else []
+        self.figure().mark(p.points[hit[:1]] if len(hit) else None)
 
-    def _on_clicked(self, item, points, event=None) -> None:
+    def on_point_clicked(self, item, points, event=None) -> None:
+        """A click on an image's point (pyqtgraph's sigClicked): select that image everywhere."""
         if len(points):
             row = int(points[0].data())
             self.item_selected.emit(row)
 
-    def _on_hover(self, item, points, event=None) -> None:
+    def on_point_hovered(self, item, points, event=None) -> None:
+        """The pointer over a point (pyqtgraph's sigHovered): name its class above the plot."""
         if len(points) and self.dataset is not None:
             row = int(points[0].data())
             label = int(self.dataset.labels[row])

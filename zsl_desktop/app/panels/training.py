@@ -1,13 +1,12 @@
 """Training panel: choose a method and its hyper-parameters, train, watch, evaluate, save.
 
-The curves themselves (data, drawing, the redraw timer) are ``training_curves``.
+Its parts: the settings are ``widgets.training_form`` (one ``TrainConfig``), the
+curves (data, drawing, the redraw timer) ``widgets.training_curves``, the words
+for a run's progress ``training_words``.
 
 The plots (pyqtgraph) can be built after the window's first predictions
 (``lazy_plots``, ``build_plots``): importing pyqtgraph and building them took
 ~0.4 s of CPU on the way there; anything that needs a plot builds them first.
-
-Why over 400 lines: the method form, the curves and the report are three tabs
-of one job's life (settings, progress, results) and share its state.
 """
 
 from __future__ import annotations
@@ -15,50 +14,29 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from zsl_desktop.app import theme
+from zsl_desktop.app.training_words import fmt_seconds, progress_text
 from zsl_desktop.app.widgets.training_curves import TrainingCurves
+from zsl_desktop.app.widgets.training_form import TrainingForm
 from zsl_desktop.engine.session.results import Progress, TrainDone, TrainProgress
-from zsl_desktop.app.widgets.flips_box import FlipsBox
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
 
 # The plots of the sub-tabs, in tab order: (name used by exports, title). The last tab has none.
 PLOTS = (("loss", "Loss"), ("validation", "Validation"), ("evaluation", "Evaluation curve"))
-
-
-def phase_text(phase: str, fold: int = 0, folds: int = 1) -> str:
-    """The user's words for a training phase ("select", "select1", … are the validation folds)."""
-    if phase.startswith("select"):
-        where = f", fold {fold + 1} of {folds}" if folds > 1 else ""
-        return f"phase 1 of 2 · selecting on validation{where}"
-    return {"final": "phase 2 of 2 · retraining", "test-selected": "selecting on the test split"}.get(phase, phase)
-
-
-def fmt_seconds(s: float | None) -> str:
-    if s is None or not np.isfinite(s):
-        return "–"
-    s = int(round(s))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class TrainingPanel(QWidget):
@@ -72,30 +50,9 @@ class TrainingPanel(QWidget):
 
     def __init__(self, parent=None, lazy_plots: bool = False, lazy_methods: bool = False):
         super().__init__(parent)
-        self._get_method = None  # engine.methods.get_method, once ``load_methods`` has imported the methods
-        self.method_box = QComboBox(self)
-        self.method_box.setMinimumContentsLength(12)
-        self.method_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.epochs = QSpinBox(self)
-        self.epochs.setRange(1, 1000)
-        self.seed = QSpinBox(self)
-        self.seed.setRange(0, 2**31 - 1)
-        self.selection = QComboBox(self)
-        self.selection.addItem("validation (recommended)", "validation")
-        self.selection.addItem("test split (reproduction only)", "test")
-        self.selection.setMinimumContentsLength(12)
-        self.selection.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.selection.setToolTip(
-            "Choose the epoch and calibration γ on held-out seen classes (validation) or, "
-            "only to reproduce published tables, on the test split"
-        )
-        self.flips = FlipsBox(self)
-        self.hparams = QTableWidget(0, 2, self)
-        self.hparams.setHorizontalHeaderLabels(["hyper-parameter", "value"])
-        self.hparams.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
-        self.hparams.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeToContents)
-        self.hparams.verticalHeader().hide()
-        self.hparams.setAlternatingRowColors(True)
+        self.form = TrainingForm(self)  # the settings; its hyper-parameter table is the Parameters tab
+        self.method_box, self.epochs, self.seed = self.form.method_box, self.form.epochs, self.form.seed
+        self.selection, self.flips, self.hparams = self.form.selection, self.form.flips, self.form.hparams
         self.start_button = QPushButton("Train", self)
         self.start_button.setToolTip("Start training with these settings; the new model becomes active at the end")
         self.start_button.setObjectName("primary")
@@ -112,16 +69,6 @@ class TrainingPanel(QWidget):
         self.load_button = QPushButton("Load model…", self)
         self.load_button.setToolTip("Load a checkpoint trained on this dataset (others are refused, with the reason)")
 
-        form = QFormLayout()
-        form.setLabelAlignment(Qt.AlignRight)
-        form.addRow("Method", self.method_box)
-        numbers = QHBoxLayout()
-        numbers.addWidget(self.epochs, 1)
-        numbers.addWidget(QLabel("Seed", self))
-        numbers.addWidget(self.seed, 1)
-        form.addRow("Epochs", numbers)
-        form.addRow("Selection", self.selection)
-        form.addRow("Flips", self.flips)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, 2)
         buttons.addWidget(self.pause_button, 1)
@@ -136,7 +83,7 @@ class TrainingPanel(QWidget):
         self.info.setObjectName("hint")
         self.info.setWordWrap(True)
         self.info.setMaximumHeight(40)
-        left_layout.addLayout(form)
+        left_layout.addWidget(self.form)
         left_layout.addWidget(self.info)
         left_layout.addStretch(1)
         left_layout.addLayout(buttons)
@@ -173,7 +120,6 @@ class TrainingPanel(QWidget):
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addWidget(splitter)
 
-        self.method_box.currentIndexChanged.connect(self._on_method)
         self.start_button.clicked.connect(self._on_start)
         self.pause_button.clicked.connect(self._on_pause)
         self.stop_button.clicked.connect(self.stop_requested)
@@ -190,7 +136,6 @@ class TrainingPanel(QWidget):
         self.has_model = False
         self.started_at = 0.0
         self.last_progress: TrainProgress | None = None
-        self._has_images = True
         if not lazy_methods:
             self.load_methods()
         self.set_available(False, "Open a dataset first.")
@@ -199,68 +144,12 @@ class TrainingPanel(QWidget):
         """Fill the method list (once). The methods import torch (~2 s of CPU): the window builds this
         panel with ``lazy_methods`` and a dataset's arrival fills it (``set_dataset``), once the opening
         job has imported torch off the GUI thread (issue #19: no torch before the first predictions)."""
-        if self._get_method is not None:
-            return
-        from zsl_desktop.engine.methods import get_method, method_names
-
-        self._get_method = get_method
-        self.method_box.blockSignals(True)
-        for name in method_names():
-            self.method_box.addItem(get_method(name).title or name, name)
-        default = self.method_box.findData("msdn")  # the method the built-in model ships with
-        self.method_box.setCurrentIndex(max(0, default))
-        self.method_box.blockSignals(False)
-        self._on_method()
+        self.form.load_methods()
 
     # -- form ----------------------------------------------------------------------------------------
-    def _on_method(self) -> None:
-        name = self.method_box.currentData()
-        if not name:
-            return
-        self._allow_flips()
-        defaults = dict(self._get_method(name).default_hparams)
-        self.epochs.setValue(int(defaults.pop("epochs", 30)))
-        self.hparams.setRowCount(0)
-        for key, value in defaults.items():
-            row = self.hparams.rowCount()
-            self.hparams.insertRow(row)
-            k = QTableWidgetItem(key)
-            k.setFlags(k.flags() & ~Qt.ItemIsEditable)
-            k.setData(Qt.UserRole, value)
-            self.hparams.setItem(row, 0, k)
-            self.hparams.setItem(row, 1, QTableWidgetItem(str(value)))
-
     def config(self):
         """The TrainConfig of the form; ValueError naming a hyper-parameter that does not parse."""
-        from zsl_desktop.engine.methods.hparams import parse_hparam
-        from zsl_desktop.engine.training import TrainConfig
-
-        hparams = {}
-        for row in range(self.hparams.rowCount()):
-            key = self.hparams.item(row, 0).text()
-            default = self.hparams.item(row, 0).data(Qt.UserRole)
-            text = self.hparams.item(row, 1).text()
-            value = parse_hparam(key, text, default)  # ValueError naming the key
-            if value != default:
-                hparams[key] = value
-        return TrainConfig(
-            method=self.method_box.currentData(),
-            epochs=self.epochs.value(),
-            hparams=hparams,
-            seed=self.seed.value(),
-            select=self.selection.currentData(),
-            flips=self.flips.mode(),
-        )
-
-    def _allow_flips(self) -> None:
-        """Mirrored images need the images themselves, and a method that uses their extracted features."""
-        method = self._get_method(self.method_box.currentData())
-        if not self._has_images:
-            self.flips.allow("This dataset has features but no images to mirror.")
-        elif method.reencodes_images:
-            self.flips.allow(f"{self.method_box.currentText()} re-encodes crops of the original images: no flips.")
-        else:
-            self.flips.allow()
+        return self.form.config()
 
     def _on_start(self) -> None:
         try:
@@ -378,13 +267,7 @@ class TrainingPanel(QWidget):
         if dataset is None:
             self.info.setText("")
             return
-        self._has_images = bool(dataset.has_images)
-        self._allow_flips()
-        if not dataset.has_images:  # feature-only (xlsa17): attention methods need image grids
-            for i in range(self.method_box.count()):
-                if self._get_method(self.method_box.itemData(i)).feature_kind == "pooled":
-                    self.method_box.setCurrentIndex(i)
-                    break
+        self.form.set_dataset(dataset)
         n = len(dataset.splits["trainval"])
         from zsl_desktop.engine.training import SELECTION_FOLDS
 
@@ -406,8 +289,8 @@ class TrainingPanel(QWidget):
         self.running = True
         self._paused = False
         self.pause_button.setText("Pause")
-        for form_widget in (self.method_box, self.epochs, self.seed, self.selection, self.hparams, self.load_button):
-            form_widget.setEnabled(False)
+        self.form.set_editable(False)
+        self.load_button.setEnabled(False)
         self.start_button.setEnabled(False)
         self.pause_button.setEnabled(True)
         self.stop_button.setEnabled(True)
@@ -420,8 +303,8 @@ class TrainingPanel(QWidget):
     def on_finished(self, status: str) -> None:
         self.running = False
         self.curves.stop()
-        for form_widget in (self.method_box, self.epochs, self.seed, self.selection, self.hparams, self.load_button):
-            form_widget.setEnabled(True)
+        self.form.set_editable(True)
+        self.load_button.setEnabled(True)
         self.start_button.setEnabled(True)
         self.pause_button.setEnabled(False)
         self.stop_button.setEnabled(False)
@@ -438,16 +321,8 @@ class TrainingPanel(QWidget):
         if isinstance(event, TrainProgress):
             self.last_progress = event
             self.curves.add_losses(event.steps, event.losses)
-            frac = event.step / max(event.total, 1)
-            self.progress.setValue(int(1000 * frac))
-            eta = (event.total - event.step) / event.rate if event.rate > 0 else None
-            phase = phase_text(event.phase, self.curves.fold, self.curves.folds)
-            loss = event.losses.get("total")
-            loss_text = f" · loss {float(loss[-1]):.3f}" if loss is not None and len(loss) else ""
-            self.state.setText(
-                f"{phase}\nepoch {event.epoch} · step {event.step:,}/{event.total:,} · "
-                f"{event.rate:.0f} steps/s · ETA {fmt_seconds(eta)}{loss_text}"
-            )
+            self.progress.setValue(int(1000 * event.step / max(event.total, 1)))
+            self.state.setText(progress_text(event, self.curves.fold, self.curves.folds))
         elif isinstance(event, Phase):
             self.curves.start_phase(event.name)
             self.state.setText(event.description)
@@ -477,12 +352,10 @@ class TrainingPanel(QWidget):
         self.evaluation.show_report(report, title)
 
     def restore_settings(self, s) -> None:
-        self.seed.setValue(s.value("training/seed", 0, int))
-        self.flips.set_mode(s.value("training/flips", "none", str))
+        self.form.restore_settings(s)
 
     def save_settings(self, s) -> None:
-        s.set("training/seed", self.seed.value())
-        s.set("training/flips", self.flips.chosen)
+        self.form.save_settings(s)
 
     def plot_item(self, which: str):
         """The PlotItem of one of PLOTS ("loss", "validation", "evaluation")."""
