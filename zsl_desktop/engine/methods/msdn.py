@@ -125,6 +125,7 @@ in one piece.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -148,6 +149,7 @@ from .base import (
     few_seen_switch,
     move_optimizer_state,
     register,
+    switch_variants,
 )
 
 PARAMETER_NAMES = ("V", "W_1", "W_2", "W_1_1", "W_2_1")
@@ -321,8 +323,28 @@ class MSDN(Method):
         self.centres_codes(FEW_SEEN_CLASSES)  # an unknown centre_codes fails here, not after an hour of training
 
     def centres_codes(self, seen_classes: int) -> bool:
-        """``centre_codes``: "on" / "off", or "auto": with fewer than FEW_SEEN_CLASSES seen classes."""
+        """``centre_codes``: "on" / "off", or "auto" / "validation": with fewer than FEW_SEEN_CLASSES seen classes."""
         return few_seen_switch("msdn", "centre_codes", self.hparams["centre_codes"], seen_classes)
+
+    @classmethod
+    def validation_variants(cls, hparams: dict, seen_classes: int) -> dict[str, dict]:
+        """``centre_codes = "validation"``: off and on, chosen on the fold models (under 8 seen classes)."""
+        return switch_variants("centre_codes", {**cls.default_hparams, **(hparams or {})}["centre_codes"], seen_classes)
+
+    @contextmanager
+    def scored_as(self, variant: str) -> Iterator[None]:
+        """ "on": as trained (``fit`` keeps the training rows' mean code current); "off": without subtracting it.
+        Exact, not an approximation: the mean enters no loss, so centred and uncentred runs train the same
+        weights (tests/test_validation_variants.py)."""
+        if variant not in ("on", "off"):
+            raise ValueError(f"msdn: no validation variant {variant!r}")
+        kept = self._code_mean
+        if variant == "off":
+            self._code_mean = torch.zeros_like(kept)
+        try:
+            yield
+        finally:
+            self._code_mean = kept
 
     # -- several final models ---------------------------------------------------------------
     def final_models(self) -> int:
