@@ -9,7 +9,7 @@ from zsl_desktop.engine.checkpoints import load_checkpoint
 from zsl_desktop.engine.events import run_to_end
 from zsl_desktop.engine.features import extract_all
 from zsl_desktop.engine.methods import base
-from zsl_desktop.engine.methods.base import FEW_SEEN_CLASSES, Control
+from zsl_desktop.engine.methods.base import FEW_SEEN_CLASSES, Control, Message
 from zsl_desktop.engine.methods.msdn import MSDN
 from zsl_desktop.engine.methods.sgma import SGMA
 from zsl_desktop.engine.resume import resume_path
@@ -43,6 +43,10 @@ def test_the_variant_with_the_higher_fold_mean_h_is_chosen_and_recorded():
     assert record["requested"] == {"centre_codes": "validation"}  # what a resume compares the settings with
     assert progress["fold_curves"] is progress[variants.VARIANTS]["on"]["fold_curves"]  # the epoch: the winner's
     assert progress[variants.CHOICE] == record and variants.requested_hparams(progress) == record["requested"]
+    assert (
+        variants.describe(record)
+        == "chosen on validation: centre_codes on (best fold-mean validation H: off 55.0, on 60.0)"
+    )
 
     lower = _progress_with({"off": [0.6, 0.5], "on": [0.4, 0.5]})
     assert variants.choose(lower, options, {}, window=1)["chosen"] == "off"
@@ -118,6 +122,8 @@ def test_the_final_model_trains_as_the_variant_chosen_on_the_folds(birds_feature
     h = record["fold_mean_h"]
     assert set(h) == {"off", "on"} and h[record["chosen"]] == max(h.values())
     assert header["hparams"]["centre_codes"] == record["chosen"]  # the checkpoint holds the choice, not "validation"
+    said = [e.text for e in chosen_run if isinstance(e, Message) and e.text.startswith("chosen on validation")]
+    assert said == [variants.describe(record)] and f"centre_codes {record['chosen']}" in said[0]
 
     # scoring a fold model as a variant is exact: the choice's final model is the one that variant trains
     alone = {name: _run(dataset, features, _config(name), tmp_path / f"{name}.pt") for name in ("off", "on")}

@@ -60,7 +60,7 @@ from zsl_desktop.engine.selection import (
     selection_folds,
     shares_sent_to_unseen,
 )
-from zsl_desktop.engine.variants import CHOICE, choose, end_fold, fixed_hparams, scoring_each
+from zsl_desktop.engine.variants import CHOICE, choose, describe, end_fold, fixed_hparams, scoring_each
 
 log = logging.getLogger(__name__)
 
@@ -370,6 +370,7 @@ def _select_on_validation(run: _Run, epochs: int, saved: dict | None):
     if len(variants) > 1:  # the final model(s) train as the variant with the better fold-mean validation H
         choice = choose(progress, variants, requested, config.smooth_epochs, last_epochs)
         run.config = config = replace(config, hparams={**config.hparams, **choice["hparams"]})
+        yield Message(describe(choice))
     point = choose_operating_point(
         progress["fold_curves"],
         config.smooth_epochs,
