@@ -85,13 +85,17 @@ def test_each_epoch_is_scored_as_every_variant_and_folds_are_padded():
 
 def test_only_the_validation_value_under_eight_seen_classes_offers_a_choice():
     for method in (MSDN, SGMA):
-        assert method.validation_variants({}, 4) == {}  # the defaults: MSDN off, SGMA auto, as before
         assert method.validation_variants({"centre_codes": "on"}, 4) == {}
+        assert method.validation_variants({"centre_codes": "auto"}, 4) == {}
         both = method.validation_variants({"centre_codes": "validation"}, FEW_SEEN_CLASSES - 1)
         assert both == {"off": {"centre_codes": "off"}, "on": {"centre_codes": "on"}}
         # CUB (40 seen), the built-in birds (40): fixed off, nothing to choose, trained as with "off"
         assert method.validation_variants({"centre_codes": "validation"}, 40) == {"off": {"centre_codes": "off"}}
-    assert MSDN.default_hparams["centre_codes"] == "off" and SGMA.default_hparams["centre_codes"] == "auto"
+    assert MSDN.default_hparams["centre_codes"] == "validation"  # MSDN's default chooses; CUB and the birds: off
+    assert MSDN.validation_variants({}, 6) == both and MSDN.validation_variants({}, 40) == {
+        "off": {"centre_codes": "off"}
+    }
+    assert SGMA.default_hparams["centre_codes"] == "auto" and SGMA.validation_variants({}, 4) == {}  # SGMA: as before
     with pytest.raises(ValueError, match="auto, validation, on or off"):
         base.few_seen_switch("msdn", "centre_codes", "sometimes", 4)
 

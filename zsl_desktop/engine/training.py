@@ -369,7 +369,8 @@ def _select_on_validation(run: _Run, epochs: int, saved: dict | None):
         progress["curve"], progress["gammas"], progress["shares"] = [], [], []
     if len(variants) > 1:  # the final model(s) train as the variant with the better fold-mean validation H
         choice = choose(progress, variants, requested, config.smooth_epochs, last_epochs)
-        run.config = config = replace(config, hparams={**config.hparams, **choice["hparams"]})
+        # run.config, not config: the out-of-memory fallback may have halved the batch since
+        run.config = config = replace(run.config, hparams={**run.config.hparams, **choice["hparams"]})
         yield Message(describe(choice))
     point = choose_operating_point(
         progress["fold_curves"],

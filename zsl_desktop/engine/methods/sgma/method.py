@@ -82,6 +82,10 @@ Deviations from the paper, and why:
 - Few seen classes (``centre_codes = "auto"``: under 8): codes are centred on the training rows' mean code,
   which otherwise adds one class's score offset to every image (digit stand-in, split A: every unseen image
   called "five", ZSL 33.3 = chance). Chosen on seen-class folds; figures in ``training._training_code_means``.
+  ``centre_codes = "validation"`` lets each run choose instead (engine.variants, as MSDN's default): the fold
+  models are scored centred and not, and the final model trains as the one with the higher best fold-mean
+  validation H; exact, as the means enter no loss. Not measured on SGMA yet (issue 15's split B, where "auto"
+  lowers H, is where it could matter), so "auto" stays the default.
 - Unknowns fixed here: the triplet's negative is the hardest (nearest) other seen
   centre; each stream has its own centres, initialised at the class semantics phi;
   maps are min-max scaled (MA-CNN squashes with a sigmoid); k-means clusters the
