@@ -401,13 +401,15 @@ def _round_trip(state):
 
 def test_centre_codes_subtracts_the_training_rows_mean_code_of_all_final_models():
     info, data = _toy_problem()  # 4 seen classes: under FEW_SEEN_CLASSES
-    assert MSDN.default_hparams["centre_codes"] == "off"  # the default trains as before (CUB, birds, digits)
+    # the default, "validation": the trainer chooses on or off on the fold models (tests/test_validation_variants.py)
+    assert MSDN.default_hparams["centre_codes"] == "validation"
     auto = MSDN(info, {**HP, "centre_codes": "auto"})
     assert auto.centres_codes(4) and not auto.centres_codes(FEW_SEEN_CLASSES)  # CUB's 40, the birds' 40: no change
-    assert MSDN(info, {"centre_codes": "True"}).centres_codes(40) and not MSDN(info, HP).centres_codes(4)
+    off = {**HP, "centre_codes": "off"}
+    assert MSDN(info, {"centre_codes": "True"}).centres_codes(40) and not MSDN(info, off).centres_codes(4)
     with pytest.raises(ValueError, match="centre_codes"):
         MSDN(info, {"centre_codes": "sometimes"})
-    plain, centred = MSDN(info, HP), MSDN(info, {**HP, "centre_codes": "on"})
+    plain, centred = MSDN(info, off), MSDN(info, {**HP, "centre_codes": "on"})
     list(plain.fit(data, Control(), epochs=2))
     means = []
     for event in centred.fit(data, Control(), epochs=2):

@@ -543,6 +543,9 @@ def test_few_seen_classes_centre_the_codes_on_the_training_rows():
     assert (plain._code_mean == 0).all()
     x = data.features.rows("grid", np.arange(10))  # same training otherwise: codes differ by the mean only
     np.testing.assert_allclose(m.encode(x), plain.encode(x) - m._code_mean[0].numpy(), rtol=1e-5, atol=1e-4)
+    with m.scored_as("off"):  # centre_codes=validation scores a centred fold model as the uncentred one (exact)
+        np.testing.assert_allclose(m.encode(x), plain.encode(x), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(m.encode(x), plain.encode(x) - m._code_mean[0].numpy(), rtol=1e-5, atol=1e-4)  # restored
     other = SGMA(info, HP)
     other.load_state_dict(_round_trip(m.state_dict()))
     np.testing.assert_array_equal(other.encode(x), m.encode(x))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from zsl_desktop.engine.checkpoints import CheckpointError, check_compatible, load_checkpoint
 from zsl_desktop.engine.methods import default_epochs, get_method
+from zsl_desktop.engine.variants import requested_hparams
 
 
 def resume_path(checkpoint_path: Path) -> Path:
@@ -39,7 +40,8 @@ def resume_differences(header: dict, config) -> list[str]:
         for k in RESUME_SETTINGS
         if k in header and header.get(k) != ours[k]
     ]
-    theirs = header.get("hparams") or {}
+    # a validation variant (engine.variants) replaced some of the user's values: compare those as asked
+    theirs = {**(header.get("hparams") or {}), **requested_hparams(header.get("progress"))}
     mine = json.loads(json.dumps({**get_method(config.method).default_hparams, **config.hparams}))  # as stored
     for k in sorted(set(theirs) | set(mine)):
         if k == "batch_size":  # halved by the out-of-memory fallback: not a setting the user changed

@@ -60,6 +60,7 @@ from zsl_desktop.engine.selection import (
     selection_folds,
     shares_sent_to_unseen,
 )
+from zsl_desktop.engine.variants import CHOICE, choose, describe, end_fold, fixed_hparams, scoring_each
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +322,9 @@ def _select_on_validation(run: _Run, epochs: int, saved: dict | None):
     progress.setdefault("fold_shares", [[] for _ in progress["fold_curves"]])
     progress.setdefault("shares", [])
     run.progress = progress
+    requested = {**method_class.default_hparams, **config.hparams}  # the user's, for resume (engine.variants)
+    variants = method_class.validation_variants(config.hparams, seen_classes=len(seen))
+    run.config = config = replace(config, hparams=fixed_hparams(progress, config.hparams, variants, requested))
     last_epochs = max(0, int(method_class.last_epochs_window(config.hparams)))
     validate_from = max(1, epochs - last_epochs + 1) if last_epochs else 1  # earlier epochs: placeholders
     for k, (train_idx, val_seen_idx, val_unseen_idx, train_classes, val_classes) in enumerate(folds):
@@ -338,6 +342,8 @@ def _select_on_validation(run: _Run, epochs: int, saved: dict | None):
             candidates=np.union1d(train_classes, val_classes),
             train_idx=train_idx if transfer == "training_share" else None,
         )
+        if len(variants) > 1:  # each epoch scored as every variant (engine.variants)
+            on_validation = scoring_each(on_validation, list(variants), progress)
         yield Phase(
             "select",
             f"fold {k + 1} of {len(folds)}: choosing the epoch and gamma on {len(val_classes)} held-out seen classes",
@@ -359,7 +365,13 @@ def _select_on_validation(run: _Run, epochs: int, saved: dict | None):
         progress["fold_curves"].append(progress["curve"])
         progress["fold_gammas"].append(progress["gammas"])
         progress["fold_shares"].append(progress["shares"])
+        end_fold(progress, len(progress["curve"]))
         progress["curve"], progress["gammas"], progress["shares"] = [], [], []
+    if len(variants) > 1:  # the final model(s) train as the variant with the better fold-mean validation H
+        choice = choose(progress, variants, requested, config.smooth_epochs, last_epochs)
+        # run.config, not config: the out-of-memory fallback may have halved the batch since
+        run.config = config = replace(run.config, hparams={**run.config.hparams, **choice["hparams"]})
+        yield Message(describe(choice))
     point = choose_operating_point(
         progress["fold_curves"],
         config.smooth_epochs,
@@ -412,6 +424,8 @@ def _select_on_validation(run: _Run, epochs: int, saved: dict | None):
         "calibration_images": int(len(calibration_idx)),
         "final_seeds": [config.seed + j * FINAL_SEED_STEP for j in range(count)],
     }
+    if CHOICE in progress:  # the variant chosen (or fixed) on validation, and each variant's fold-mean H
+        selection["validation_variant"] = progress[CHOICE]
     return _Chosen(method, best_epoch, gamma, "validation", selection)
 
 

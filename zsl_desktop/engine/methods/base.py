@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, ContextManager, Iterator
 
 import numpy as np
 import torch
@@ -39,7 +39,18 @@ from zsl_desktop.engine.sharding import Shards
 # MSDN's gamma_transfer, SGMA's centre_codes); CUB (40+) and the built-in birds (40) are above it.
 FEW_SEEN_CLASSES = 8
 # The values of an on/off/"auto" switch (text typed in the CLI or the app, or a bool); None is "auto".
-SWITCH_VALUES = {"auto": None, "on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+# "validation" fits like "auto" (on under FEW_SEEN_CLASSES), but the trainer chooses on or off for the final
+# model on the fold models' validation (``switch_variants``, engine.variants).
+SWITCH_VALUES = {
+    "auto": None,
+    "validation": None,
+    "on": True,
+    "true": True,
+    "1": True,
+    "off": False,
+    "false": False,
+    "0": False,
+}
 
 
 def few_seen_switch(method: str, name: str, value, seen_classes: int) -> bool:
@@ -47,8 +58,19 @@ def few_seen_switch(method: str, name: str, value, seen_classes: int) -> bool:
     ``FEW_SEEN_CLASSES`` seen classes. ValueError naming the method and the parameter for any other value."""
     chosen = SWITCH_VALUES.get(str(value).strip().lower(), "unknown")
     if chosen == "unknown":
-        raise ValueError(f"{method}: {name} must be auto, on or off, not {value!r}")
+        raise ValueError(f"{method}: {name} must be auto, validation, on or off, not {value!r}")
     return seen_classes < FEW_SEEN_CLASSES if chosen is None else bool(chosen)
+
+
+def switch_variants(name: str, value, seen_classes: int) -> dict[str, dict]:
+    """``Method.validation_variants`` of an on/off switch set to "validation": with fewer than FEW_SEEN_CLASSES
+    seen classes, off and on (off first: a tie keeps the model as it was without the switch); with more, off
+    alone (fixed, nothing to choose: CUB and the built-in birds train as with "off"). Any other value: none."""
+    if str(value).strip().lower() != "validation":
+        return {}
+    if seen_classes >= FEW_SEEN_CLASSES:
+        return {"off": {name: "off"}}
+    return {"off": {name: "off"}, "on": {name: "on"}}
 
 
 @dataclass
@@ -143,6 +165,19 @@ class Method(abc.ABC):
         """``gamma_transfer = "calibration"``: the share of each seen class the final run keeps aside to place
         gamma; None: the trainer's default (``engine.training.CALIBRATION_FRACTION``). Overridable."""
         return None
+
+    @classmethod
+    def validation_variants(cls, hparams: dict, seen_classes: int) -> dict[str, dict]:
+        """Variants of a run that validation chooses between: name -> hyper-parameters that make it. None (the
+        default): nothing to choose. One: fixed for the whole run. Several: the fold models train with
+        ``hparams`` as given, are scored as each variant (``scored_as``) every epoch, and the variant with the
+        higher best fold-mean validation H trains the final model(s) (engine.variants)."""
+        return {}
+
+    def scored_as(self, variant: str) -> ContextManager[None]:
+        """A context in which this trained fold model scores as if trained as ``variant`` (of
+        ``validation_variants``). Only needed by a method that declares several variants."""
+        raise NotImplementedError(f"{self.name} declares no validation variants")
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         unknown = set(hparams or {}) - set(self.default_hparams)

@@ -82,6 +82,10 @@ Deviations from the paper, and why:
 - Few seen classes (``centre_codes = "auto"``: under 8): codes are centred on the training rows' mean code,
   which otherwise adds one class's score offset to every image (digit stand-in, split A: every unseen image
   called "five", ZSL 33.3 = chance). Chosen on seen-class folds; figures in ``training._training_code_means``.
+  ``centre_codes = "validation"`` lets each run choose instead (engine.variants, as MSDN's default): the fold
+  models are scored centred and not, and the final model trains as the one with the higher best fold-mean
+  validation H; exact, as the means enter no loss. Not measured on SGMA yet (issue 15's split B, where "auto"
+  lowers H, is where it could matter), so "auto" stays the default.
 - Unknowns fixed here: the triplet's negative is the hardest (nearest) other seen
   centre; each stream has its own centres, initialised at the class semantics phi;
   maps are min-max scaled (MA-CNN squashes with a sigmoid); k-means clusters the
@@ -103,11 +107,13 @@ instead of ``encode`` on grid rows. Without both, SGMA runs in grid-only mode.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 import torch
 
-from ..base import Explanation, few_seen_switch, Method, ModelInfo, move_optimizer_state, register
+from ..base import Explanation, few_seen_switch, Method, ModelInfo, move_optimizer_state, register, switch_variants
 from .crops import CropEncoder, crop_images, encode_crops
 from .parts import CROP, GLOBAL, GRID, SGMANet, attribute_maps, to_corners
 from .training import NET_PARAMETERS, SGMATraining
@@ -170,8 +176,27 @@ class SGMA(SGMATraining, Method):
         self._code_mean = torch.zeros(2, len(info.attribute_names))
 
     def _centres_codes(self, seen_classes: int) -> bool:
-        """``centre_codes``: on / off, or "auto": with fewer than FEW_SEEN_CLASSES seen classes."""
+        """``centre_codes``: on / off, or "auto" / "validation": with fewer than FEW_SEEN_CLASSES seen classes."""
         return few_seen_switch("sgma", "centre_codes", self.hparams["centre_codes"], seen_classes)
+
+    @classmethod
+    def validation_variants(cls, hparams: dict, seen_classes: int) -> dict[str, dict]:
+        """``centre_codes = "validation"``: off and on, chosen on the fold models (under 8 seen classes)."""
+        return switch_variants("centre_codes", {**cls.default_hparams, **(hparams or {})}["centre_codes"], seen_classes)
+
+    @contextmanager
+    def scored_as(self, variant: str) -> Iterator[None]:
+        """ "on": as trained (``fit`` keeps the training rows' mean codes current); "off": without subtracting them.
+        Exact: the means enter no loss, so centred and uncentred runs train the same weights."""
+        if variant not in ("on", "off"):
+            raise ValueError(f"sgma: no validation variant {variant!r}")
+        kept = self._code_mean
+        if variant == "off":
+            self._code_mean = torch.zeros_like(kept)
+        try:
+            yield
+        finally:
+            self._code_mean = kept
 
     def _new_net(self) -> SGMANet:
         return SGMANet(
