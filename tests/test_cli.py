@@ -104,7 +104,7 @@ def test_set_help_lists_a_methods_hyper_parameters_without_a_dataset(capsys):
     assert main(["train", "--method", "GSMFlow", "--set", "help"]) == 0
     out = capsys.readouterr().out
     assert "hyper-parameters of gsmflow" in out
-    assert any(line.split()[:4] == ["mining_steps", "int", "default", "20"] for line in out.splitlines())
+    assert any(line.split()[:4] == ["mining_steps", "int", "default", "40"] for line in out.splitlines())
 
 
 def _home_is_empty() -> bool:
