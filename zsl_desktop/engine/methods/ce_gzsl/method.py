@@ -145,6 +145,8 @@ _COMMON = {
     "cls_batch": 256,
     "cls_lr": 1e-2,
     "cls_beta1": 0.5,
+    "calibration": 0.0,  # share of each seen class kept aside to place gamma; 0: the trainer's default (0.1)
+    "gamma_transfer": "calibration",  # or "folds" / "training_share" (engine.training.GAMMA_TRANSFERS)
 }
 _IPCE = {"margin": 0.25, "gamma": 16.0, "scale": "adaptive", "proto_weight": 1.0}
 
@@ -156,6 +158,16 @@ class _CEGZSLBase(Method):
     generative = True
     bounded_columns = True  # a drawn class's comparator column: column_change
     variant = "ce-gzsl"
+
+    @classmethod
+    def transfer_for(cls, hparams: dict, seen_classes: int | None = None) -> str:
+        """``gamma_transfer`` (see ``Method.transfer_for`` and the module docstring)."""
+        return str({**cls.default_hparams, **(hparams or {})}["gamma_transfer"])
+
+    @classmethod
+    def calibration_fraction(cls, hparams: dict) -> float | None:
+        """``calibration`` (see ``Method.calibration_fraction``); 0 keeps the trainer's default."""
+        return float({**cls.default_hparams, **(hparams or {})}["calibration"]) or None
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         super().__init__(info, hparams)
