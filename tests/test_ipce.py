@@ -523,3 +523,29 @@ def test_calibration_share_and_gamma_transfer_are_hyper_parameters(tmp_path, hp,
     assert selection["gamma_transfer"] == cls.transfer_for(hp)
     if images == 0:
         assert finished.header["gamma"] == pytest.approx(np.mean(selection["fold_gamma"]))
+
+
+def test_calibration_rate_expected_aims_the_final_model_by_engine_readout(tmp_path):
+    """``calibration_rate=expected``: the final model's gamma is read off its calibration images at
+    ``engine.readout.rate_for_readout`` of the folds' curves; the folds' own best rate is kept beside it."""
+    from zsl_desktop.engine.data.xlsa17 import load_xlsa17
+    from zsl_desktop.engine.events import run_to_end
+    from zsl_desktop.engine.readout import rate_for_readout
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import TrainConfig, train
+
+    assert get_method("ipce").aims_for_readout({}) is False  # the default: the best fold-mean rate
+    with pytest.raises(ValueError, match="calibration_rate must be one of"):
+        make("ipce", calibration_rate="median")  # refused when the model is built, before any training
+    dataset = load_xlsa17(write_xlsa17(tmp_path).parent)
+    hparams = {**TINY, "calibration_rate": "expected"}
+    finished = run_to_end(
+        train(
+            dataset, Session(dataset).features, TrainConfig(method="ipce", epochs=2, hparams=hparams, seed=0, folds=2)
+        )
+    )
+    selection = finished.header["selection"]
+    fold_h = [row["h"] for row in selection["fold_rows"]]
+    assert selection["calibration_images"] == 6  # one of each seen class's 9 trainval images
+    assert selection["seen_rejection"] == rate_for_readout(fold_h, 6)
+    assert selection["fold_mean_rate"] != selection["seen_rejection"]  # 6 images: a read-out noisy enough to move it
