@@ -495,3 +495,57 @@ def test_comparator_cache_filled_inside_inference_mode_holds_no_inference_tensor
     assert m._column_cache is not None
     tensors = [t for t in m._column_cache if isinstance(t, torch.Tensor)]
     assert tensors and not any(t.is_inference() for t in tensors)
+
+
+@pytest.mark.parametrize(
+    "hp, images",
+    [({"calibration": "0.25"}, 6 * 2), ({"gamma_transfer": "folds"}, 0)],  # 6 seen classes of 9 trainval images
+)
+def test_calibration_share_and_gamma_transfer_are_hyper_parameters(tmp_path, hp, images):
+    """``calibration`` f: the final run keeps f of each seen class aside to place gamma; ``gamma_transfer``
+    "folds": it trains on all of trainval and takes the fold models' mean gamma."""
+    from zsl_desktop.engine.data.xlsa17 import load_xlsa17
+    from zsl_desktop.engine.events import run_to_end
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import TrainConfig, train
+
+    for name in ("ce-gzsl", "ipce"):
+        cls = get_method(name)
+        assert cls.calibration_fraction({}) is None  # the trainer's default, 0.1
+        assert cls.calibration_fraction({"calibration": "0.2"}) == 0.2  # typed in the CLI: text
+        assert cls.transfer_for({}) == "calibration"
+        assert cls.transfer_for({"gamma_transfer": "folds"}) == "folds"
+    dataset = load_xlsa17(write_xlsa17(tmp_path).parent)
+    config = TrainConfig(method="ce-gzsl", epochs=2, hparams={**TINY, **hp}, seed=0, folds=2)
+    finished = run_to_end(train(dataset, Session(dataset).features, config))
+    selection = finished.header["selection"]
+    assert selection["calibration_images"] == images
+    assert selection["gamma_transfer"] == cls.transfer_for(hp)
+    if images == 0:
+        assert finished.header["gamma"] == pytest.approx(np.mean(selection["fold_gamma"]))
+
+
+def test_calibration_rate_expected_aims_the_final_model_by_engine_readout(tmp_path):
+    """``calibration_rate=expected``: the final model's gamma is read off its calibration images at
+    ``engine.readout.rate_for_readout`` of the folds' curves; the folds' own best rate is kept beside it."""
+    from zsl_desktop.engine.data.xlsa17 import load_xlsa17
+    from zsl_desktop.engine.events import run_to_end
+    from zsl_desktop.engine.readout import rate_for_readout
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.training import TrainConfig, train
+
+    assert get_method("ipce").aims_for_readout({}) is False  # the default: the best fold-mean rate
+    with pytest.raises(ValueError, match="calibration_rate must be one of"):
+        make("ipce", calibration_rate="median")  # refused when the model is built, before any training
+    dataset = load_xlsa17(write_xlsa17(tmp_path).parent)
+    hparams = {**TINY, "calibration_rate": "expected"}
+    finished = run_to_end(
+        train(
+            dataset, Session(dataset).features, TrainConfig(method="ipce", epochs=2, hparams=hparams, seed=0, folds=2)
+        )
+    )
+    selection = finished.header["selection"]
+    fold_h = [row["h"] for row in selection["fold_rows"]]
+    assert selection["calibration_images"] == 6  # one of each seen class's 9 trainval images
+    assert selection["seen_rejection"] == rate_for_readout(fold_h, 6)
+    assert selection["fold_mean_rate"] != selection["seen_rejection"]  # 6 images: a read-out noisy enough to move it

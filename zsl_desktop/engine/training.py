@@ -48,6 +48,7 @@ from zsl_desktop.engine.feature_source import FeatureSource
 from zsl_desktop.engine.features import flips_need_mirrored
 from zsl_desktop.engine.methods import default_epochs, get_method
 from zsl_desktop.engine.methods.base import Method, ModelInfo, TrainData
+from zsl_desktop.engine.readout import rate_for_readout
 from zsl_desktop.engine.resume import load_resume, resume_path
 from zsl_desktop.engine.scoring import encode_rows, evaluate_on, gamma_for_rejection_rate
 from zsl_desktop.engine.selection import (
@@ -395,6 +396,8 @@ def _select_on_validation(run: _Run, epochs: int, saved: dict | None):
             config.seed + 7,
             fraction=method_class.calibration_fraction(config.hparams) or CALIBRATION_FRACTION,
         )
+    if transfer == "calibration" and method_class.aims_for_readout(config.hparams):
+        rate = rate_for_readout([row["h"] for row in _fold_rows(progress, best_epoch)], len(calibration_idx))
     count = build_method(dataset, features, config).final_models()
     done = yield from _final_phases(run, final_train, seen, best_epoch, count, saved)
     if done is None:
@@ -410,6 +413,7 @@ def _select_on_validation(run: _Run, epochs: int, saved: dict | None):
     selection = {
         "best_epoch": best_epoch,
         "seen_rejection": rate,
+        "fold_mean_rate": point["rate"],  # the rate of the best fold-mean H (engine.readout may aim elsewhere)
         "validation_h": point["h"],
         "fold_h": point["fold_h"],
         "fold_gamma": point["fold_gamma"],

@@ -161,6 +161,13 @@ class Method(abc.ABC):
         return cls.gamma_transfer
 
     @classmethod
+    def aims_for_readout(cls, hparams: dict) -> bool:
+        """``gamma_transfer = "calibration"``: True aims the final model at the rate whose expected fold-mean H
+        is best when gamma is read off its few calibration images (``engine.readout``), False at the rate of
+        the best fold-mean H. Overridable."""
+        return False
+
+    @classmethod
     def calibration_fraction(cls, hparams: dict) -> float | None:
         """``gamma_transfer = "calibration"``: the share of each seen class the final run keeps aside to place
         gamma; None: the trainer's default (``engine.training.CALIBRATION_FRACTION``). Overridable."""
