@@ -67,6 +67,12 @@ from zsl_desktop.engine.userfiles import check_writable
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 1
+# On the CPU small batches win: the early layers' feature maps (96 x 113 x 113 floats, 4.9 MB an image)
+# stay nearer the cache. CPU time per image at batches 4/8/16/32, one thread (busy 2-core Xeon, issue #19):
+# 99/92-99/86-88/73-76 img/s, and 57-59/55-65/58-60/49-51 with AVX2 only; two threads, quiet: 104-107/
+# 86-113/87-90/54-68. Batch 8 ties with 4 at best; 4 also gives the first launch its features soonest.
+CPU_BATCH_SIZE = 4
+GPU_BATCH_SIZE = 64
 FLUSH_SECONDS = 2.0  # a kill loses at most this much work; flushing every batch cost more than the model
 
 
@@ -207,9 +213,7 @@ def extract(
     spec = spec_for(backbone)
     input_size = input_size or spec.default_input_size
     device = device or default_device()
-    # On the CPU small batches win: 4 images ran ~1.5x faster than 32 here (less
-    # allocator traffic, activations stay in cache); channels-last helps the convs.
-    batch_size = batch_size or (64 if device.startswith("cuda") else 4)
+    batch_size = batch_size or (GPU_BATCH_SIZE if device.startswith("cuda") else CPU_BATCH_SIZE)
     folder = FeatureStore.folder_for(dataset, backbone, input_size, root, mirrored)
     key = store_key(dataset, backbone, input_size, mirrored)
     n = dataset.num_samples
