@@ -183,7 +183,8 @@ def test_extraction_bench_times_the_app_batch_against_matmuls_of_the_same_rounds
 
     monkeypatch.setattr(runner, "matmul_rates", rates)
     rows = {
-        r.name.split(" (")[0]: r for r in runner.bench_extraction(small_birds, replace(Sizes.tiny(), extract_images=8))
+        r.name.split(" (")[0]: r
+        for r in runner.bench_extraction(small_birds, replace(Sizes.tiny(), extract_images=CPU_BATCH_SIZE))
     }
     assert len(calls) == runner.EXTRACT_ROUNDS  # matmuls in every round, between the batches
     backbone = next(r for name, r in rows.items() if name.startswith("backbone images/s"))

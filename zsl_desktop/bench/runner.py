@@ -234,7 +234,7 @@ def matmul_rates(size: int = 1024, repeats: int = 5) -> list[float]:
     return rates
 
 
-EXTRACT_ROUNDS = 3  # rounds of (5 matmuls, every batch once): both sides sampled across the same seconds
+EXTRACT_ROUNDS = 4  # rounds of (5 matmuls, every batch once): both sides sampled across the same seconds
 
 
 def bench_extraction(dataset, sizes: Sizes) -> list[Row]:

@@ -67,11 +67,13 @@ from zsl_desktop.engine.userfiles import check_writable
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 1
-# On the CPU small batches win: the early layers' feature maps (96 x 113 x 113 floats, 4.9 MB an image)
-# stay nearer the cache. CPU time per image at batches 4/8/16/32, one thread (busy 2-core Xeon, issue #19):
-# 99/92-99/86-88/73-76 img/s, and 57-59/55-65/58-60/49-51 with AVX2 only; two threads, quiet: 104-107/
-# 86-113/87-90/54-68. Batch 8 ties with 4 at best; 4 also gives the first launch its features soonest.
-CPU_BATCH_SIZE = 4
+# The CPU batch: the backbone runs its early stages 4 images at a time and the late ones on all 16
+# (``EfficientNetLite.fused_features``). Issue #19, CPU time per image (busy 2-core Xeon, one thread): whole
+# batches of 4/8/16/32 ran at 99/92-99/86-88/73-76 img/s (AVX2 only: 57-59/55-65/58-60/49-51), so more than
+# 4 at once never helped on its own; 16 with the early stages in fours against 4, the whole backbone,
+# alternated, medians of 8: 15.1 vs 16.6 ms an image (AVX2 only: 19.1 vs 22.0). Progress comes per batch;
+# the first launch's 200 preview birds are 13 batches.
+CPU_BATCH_SIZE = 16
 GPU_BATCH_SIZE = 64
 FLUSH_SECONDS = 2.0  # a kill loses at most this much work; flushing every batch cost more than the model
 
