@@ -259,10 +259,11 @@ class EfficientNetLite(nn.Module):
     def fused_features(self, x: torch.Tensor) -> torch.Tensor:
         """``features`` once folded; on the CPU the early stages run ``EARLY_CHUNK`` images at a time.
 
-        Why: the early stages' maps are large (96 x 113 x 113 floats, 4.9 MB an image), so they run
-        fastest a few images at a time, while the late stages' are small and their weights large (the
-        7 x 7 stages': 3.5 MB), so those run fastest on many images at once. Same results (the same
-        convolutions on the same images), 5-9% less CPU time at batch 16 (issue #19; see features.py).
+        Why: the early stages' maps are large (96 x 113 x 113 floats, 4.9 MB an image) and their weights
+        small (0.2 MB), so they run fastest a few images at a time; the 7 x 7 stages' maps are small and
+        their weights large (10.6 MB with the head), so those run fastest on many images at once. Same
+        results (the same convolutions on the same images); a batch of 16 took 9% less CPU time than
+        batches of 4 (13% with AVX2 only; issue #19, see features.py).
         """
         early = len(self.early_blocks)
         chunk = EARLY_CHUNK if x.device.type == "cpu" else len(x)
