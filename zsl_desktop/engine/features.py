@@ -71,7 +71,8 @@ STORE_VERSION = 1
 # (``EfficientNetLite.fused_features``). Issue #19, CPU time per image (busy 2-core Xeon, one thread): whole
 # batches of 4/8/16/32 ran at 88-99/85-99/86-88/73-76 img/s (AVX2 only: 57-59/55-65/58-60/49-51), so more than
 # 4 at once never helped on its own; 16 with the early stages in fours against 4, the whole backbone,
-# alternated, medians of 8: 15.1 vs 16.6 ms an image (AVX2 only: 19.1 vs 22.0). Progress comes per batch;
+# alternated, medians of 8: 15.1 vs 16.6 ms an image (AVX2 only: 19.1 vs 22.0); two threads, nearly quiet
+# (load 0.6-0.9), wall time, three runs of 8 pairs: 7.8/9.8/10.3 vs 9.5/10.3/12.2 ms. Progress comes per batch;
 # the first launch's 200 preview birds are 13 batches.
 CPU_BATCH_SIZE = 16
 GPU_BATCH_SIZE = 64
