@@ -112,6 +112,25 @@ def test_lite0_inference_path_keeps_the_features(lite0, size, fused, monkeypatch
     torch.testing.assert_close(lite0(x)[0], want, atol=2e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("lite", ["efficientnet_lite0", "efficientnet_lite1"])
+def test_early_stages_in_chunks_keep_the_features(lite, monkeypatch):
+    """A batch larger than the early stages' chunk (and not a multiple of it) gives what one image at a time
+    gives: the chunks are joined in order before the late stages, for every Lite variant's stage table."""
+    from zsl_desktop.engine import efficientnet_lite
+
+    model = B.load_backbone(lite)
+    net = model.net
+    assert 0 < len(net.early_blocks) < len(net._blocks)
+    x = torch.randn(efficientnet_lite.EARLY_CHUNK * 2 + 1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        together = net.features(x)
+        monkeypatch.setattr(efficientnet_lite, "EARLY_CHUNK", len(x))  # the whole batch in one pass
+        one_pass = net.features(x)
+        alone = torch.cat([net.features(image[None]) for image in x])
+    torch.testing.assert_close(together, one_pass, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_pad_channels_last_is_f_pad_in_channels_last_layout(channels_last):
     x = torch.randn(2, 5, 7, 9)

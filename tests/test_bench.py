@@ -169,3 +169,31 @@ def test_the_live_sections_encode_each_models_base_codes_once(small_birds, monke
     assert len(encoded) == 1 and np.array_equal(codes, same) and same is not codes
     live_edits.cached_base_codes(other, small_birds)
     assert len(encoded) == 2
+
+
+def test_extraction_bench_times_the_app_batch_against_matmuls_of_the_same_rounds(small_birds, monkeypatch):
+    """The bench times extract_all's CPU batch, and the fraction is a median batch against a median matmul
+    (not the best matmul): one lucky matmul among many slow ones does not move the bound."""
+    from zsl_desktop.bench import runner
+    from zsl_desktop.engine.features import CPU_BATCH_SIZE
+
+    calls = []
+
+    def rates(size=1024, repeats=5):
+        calls.append(repeats)
+        return [1000.0] + [100.0] * (repeats - 1)  # one lucky run, then the typical speed
+
+    monkeypatch.setattr(runner, "matmul_rates", rates)
+    rows = {
+        r.name.split(" (")[0]: r
+        for r in runner.bench_extraction(small_birds, replace(Sizes.tiny(), extract_images=CPU_BATCH_SIZE))
+    }
+    assert len(calls) == runner.EXTRACT_ROUNDS  # matmuls in every round, between the batches
+    backbone = next(r for name, r in rows.items() if name.startswith("backbone images/s"))
+    assert f"batch {CPU_BATCH_SIZE}," in backbone.name
+    bound = rows["compute bound"]
+    from zsl_desktop.engine.backbones import load_backbone
+
+    assert bound.value == pytest.approx(100e9 / load_backbone().flops_per_image(224))  # the median, not the best
+    fraction = rows["fraction of the compute bound"]
+    assert fraction.value == pytest.approx(backbone.value / bound.value) and fraction.ok == (fraction.value >= 0.5)

@@ -30,6 +30,8 @@ from zsl_desktop.engine import fused_conv
 
 BN_EPS = 1e-3  # TF default; the converted running statistics assume it
 BN_MOMENTUM = 0.01
+EARLY_STAGES = 3  # stages whose maps are large (down to 1/8 of the input): run a few images at a time ...
+EARLY_CHUNK = 4  # ... this many (CPU only; see ``EfficientNetLite.fused_features``)
 
 # (expand_ratio, kernel, stride, out_channels, repeats) -- the EfficientNet-B0 stage table.
 LITE0_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
@@ -248,14 +250,39 @@ class EfficientNetLite(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         if self.folded:
-            x = self._conv_stem.fused(x, relu6=True)
-            for block in self._blocks:
-                x = block.fused(x)
-            return self._conv_head.fused(x, relu6=True)
+            return self.fused_features(x)
         x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
         for block in self._blocks:
             x = block(x)
         return F.relu6(self._bn1(self._conv_head(x)), inplace=True)
+
+    def fused_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``features`` once folded; on the CPU the early stages run ``EARLY_CHUNK`` images at a time.
+
+        Why: the early stages' maps are large (96 x 113 x 113 floats, 4.9 MB an image) and their weights
+        small (0.2 MB), so they run fastest a few images at a time; the 7 x 7 stages' maps are small and
+        their weights large (10.6 MB with the head), so those run fastest on many images at once. Same
+        results (the same convolutions on the same images); a batch of 16 took 9% less CPU time than
+        batches of 4 (13% with AVX2 only; issue #19, see features.py).
+        """
+        early = len(self.early_blocks)
+        chunk = EARLY_CHUNK if x.device.type == "cpu" else len(x)
+        parts = []
+        for part in x.split(max(1, chunk)):
+            part = self._conv_stem.fused(part, relu6=True)
+            for block in self._blocks[:early]:
+                part = block.fused(part)
+            parts.append(part)
+        x = parts[0] if len(parts) == 1 else torch.cat(parts).contiguous(memory_format=torch.channels_last)
+        for block in self._blocks[early:]:
+            x = block.fused(x)
+        return self._conv_head.fused(x, relu6=True)
+
+    @property
+    def early_blocks(self) -> nn.ModuleList:
+        """The blocks of the first ``EARLY_STAGES`` stages (down to 1/8 of the input size)."""
+        count = sum(repeats for *_, repeats in lite_stages(self.variant)[:EARLY_STAGES])
+        return self._blocks[:count]
 
     @property
     def folded(self) -> bool:

@@ -6,6 +6,14 @@ machine's size oversubscribe the cores: on 2 cores a QR of a 1280x60 matrix
 went from 2 ms to 1.2 s of wall clock beside a training run, and small live
 scoring calls had 30-70 ms spikes. Our numpy products are small, so BLAS
 gets one thread and torch gets the rest; the app leaves one core to the GUI.
+
+Why OpenMP keeps its default (spinning) wait: ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep at once
+instead of spinning) was measured for issue #19 on two-thread extraction, alternated runs. Nearly quiet
+(batch 16) it cost a quarter of the speed: 198 -> 141 img/s, medians of 6 pairs, 22-32% in each
+(``GOMP_SPINCOUNT=10000``: 147). On a machine busy with other work (batch 4 and 16) it was 4-50x faster,
+0.6-3.5 -> 5-94 img/s, with an eighth of the CPU time: a spinning thread burns its turn waiting for one
+that is not running. The targets are for a quiet machine, so the default stays; on a busy machine the
+user can set the variable (the CLI reads it before torch starts).
 """
 
 from __future__ import annotations
