@@ -532,7 +532,7 @@ def test_stream_kinds_index_the_heads():
 def test_few_seen_classes_centre_the_codes_on_the_training_rows():
     info, data = _toy_problem()  # 4 seen classes: under FEW_SEEN_CLASSES, "auto" centres
     m = SGMA(info, HP)
-    assert m._centres_codes(4) and not m._centres_codes(FEW_SEEN_CLASSES)  # CUB's 40, the birds' 40: no change
+    assert m.centres_codes(4) and not m.centres_codes(FEW_SEEN_CLASSES)  # CUB's 40, the birds' 40: no change
     list(m.fit(data, Control(), epochs=3))
     codes = m.encode(data.features.rows("grid", data.train_index))
     scale = np.abs(codes).mean()

@@ -140,7 +140,6 @@ in one piece.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -161,11 +160,10 @@ from .base import (
     ModelInfo,
     Step,
     TrainData,
-    few_seen_switch,
     move_optimizer_state,
     register,
-    switch_variants,
 )
+from .centring import CentredCodes
 
 PARAMETER_NAMES = ("V", "W_1", "W_2", "W_1_1", "W_2_1")
 DISTILL_FORMS = ("code", "paper")
@@ -284,7 +282,7 @@ class MSDNNet(nn.Module):
 
 # -- the method ------------------------------------------------------------------------------
 @register
-class MSDN(Method):
+class MSDN(CentredCodes, Method):
     """MSDN on frozen grid features; see the module docstring for the model and the deviations."""
 
     name = "msdn"
@@ -337,30 +335,6 @@ class MSDN(Method):
         self._pending_optim: dict | None = None
         self._code_mean = torch.zeros(len(info.attribute_names))  # subtracted by encode (zeros: no centring)
         self.centres_codes(FEW_SEEN_CLASSES)  # an unknown centre_codes fails here, not after an hour of training
-
-    def centres_codes(self, seen_classes: int) -> bool:
-        """``centre_codes``: "on" / "off", or "auto" / "validation": with fewer than FEW_SEEN_CLASSES seen classes."""
-        return few_seen_switch("msdn", "centre_codes", self.hparams["centre_codes"], seen_classes)
-
-    @classmethod
-    def validation_variants(cls, hparams: dict, seen_classes: int) -> dict[str, dict]:
-        """``centre_codes = "validation"``: off and on, chosen on the fold models (under 8 seen classes)."""
-        return switch_variants("centre_codes", {**cls.default_hparams, **(hparams or {})}["centre_codes"], seen_classes)
-
-    @contextmanager
-    def scored_as(self, variant: str) -> Iterator[None]:
-        """ "on": as trained (``fit`` keeps the training rows' mean code current); "off": without subtracting it.
-        Exact, not an approximation: the mean enters no loss, so centred and uncentred runs train the same
-        weights (tests/test_validation_variants.py)."""
-        if variant not in ("on", "off"):
-            raise ValueError(f"msdn: no validation variant {variant!r}")
-        kept = self._code_mean
-        if variant == "off":
-            self._code_mean = torch.zeros_like(kept)
-        try:
-            yield
-        finally:
-            self._code_mean = kept
 
     # -- several final models ---------------------------------------------------------------
     def final_models(self) -> int:

@@ -107,20 +107,19 @@ instead of ``encode`` on grid rows. Without both, SGMA runs in grid-only mode.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
-from typing import Iterator
 
 import numpy as np
 import torch
 
-from ..base import Explanation, few_seen_switch, Method, ModelInfo, move_optimizer_state, register, switch_variants
+from ..base import Explanation, Method, ModelInfo, move_optimizer_state, register
+from ..centring import CentredCodes
 from .crops import CropEncoder, crop_images, encode_crops
 from .parts import CROP, GLOBAL, GRID, SGMANet, attribute_maps, to_corners
 from .training import NET_PARAMETERS, SGMATraining
 
 
 @register
-class SGMA(SGMATraining, Method):
+class SGMA(SGMATraining, CentredCodes, Method):
     """SGMA on a frozen backbone; see the module docstring for the model, the stages and the deviations."""
 
     name = "sgma"
@@ -174,29 +173,6 @@ class SGMA(SGMATraining, Method):
         self._encoders: dict = {}
         # training rows' mean code, subtracted by _combine (zeros: no centring): grid part streams, crop ones
         self._code_mean = torch.zeros(2, len(info.attribute_names))
-
-    def _centres_codes(self, seen_classes: int) -> bool:
-        """``centre_codes``: on / off, or "auto" / "validation": with fewer than FEW_SEEN_CLASSES seen classes."""
-        return few_seen_switch("sgma", "centre_codes", self.hparams["centre_codes"], seen_classes)
-
-    @classmethod
-    def validation_variants(cls, hparams: dict, seen_classes: int) -> dict[str, dict]:
-        """``centre_codes = "validation"``: off and on, chosen on the fold models (under 8 seen classes)."""
-        return switch_variants("centre_codes", {**cls.default_hparams, **(hparams or {})}["centre_codes"], seen_classes)
-
-    @contextmanager
-    def scored_as(self, variant: str) -> Iterator[None]:
-        """ "on": as trained (``fit`` keeps the training rows' mean codes current); "off": without subtracting them.
-        Exact: the means enter no loss, so centred and uncentred runs train the same weights."""
-        if variant not in ("on", "off"):
-            raise ValueError(f"sgma: no validation variant {variant!r}")
-        kept = self._code_mean
-        if variant == "off":
-            self._code_mean = torch.zeros_like(kept)
-        try:
-            yield
-        finally:
-            self._code_mean = kept
 
     def _new_net(self) -> SGMANet:
         return SGMANet(

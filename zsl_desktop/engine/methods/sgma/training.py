@@ -45,7 +45,7 @@ NET_PARAMETERS = (
 
 class SGMATraining:
     """``fit`` and its helpers; expects ``_net``, ``_hp``, ``_attend``, ``_grid_parts``, ``_embed``, ``_streams``,
-    ``_raw_code``, ``_code_mean`` and ``_centres_codes`` from SGMA."""
+    ``_raw_code``, ``_code_mean`` and ``centres_codes`` from SGMA."""
 
     def _stream_losses(self, emb, streams, labels, phi_seen, seen_index):
         """Sum over streams of softmax + lambda_cct x triplet; also returns the two sums for the log."""
@@ -97,7 +97,7 @@ class SGMATraining:
         total = epochs * per_epoch
         step = start_epoch * per_epoch
         stage1 = self._hp("attention_epochs")
-        centre = self._centres_codes(len(seen))
+        centre = self.centres_codes(len(seen))
         fixed = None  # stage 2's in-memory features
         self._net.train()
         for epoch in range(start_epoch, epochs):
