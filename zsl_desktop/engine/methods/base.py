@@ -157,8 +157,11 @@ class Method(abc.ABC):
     @classmethod
     def transfer_for(cls, hparams: dict, seen_classes: int | None = None) -> str:
         """The gamma transfer of a run with these hyper-parameters (and, where a method's choice depends on
-        it, this many seen classes); ``gamma_transfer`` unless overridden."""
-        return cls.gamma_transfer
+        it, this many seen classes): the ``gamma_transfer`` hyper-parameter where the method has one (GSMFlow,
+        CE-GZSL, IPCE), else the class's ``gamma_transfer``. Overridable (MSDN's "auto")."""
+        if "gamma_transfer" not in cls.default_hparams:
+            return cls.gamma_transfer
+        return str({**cls.default_hparams, **(hparams or {})}["gamma_transfer"])
 
     @classmethod
     def aims_for_readout(cls, hparams: dict) -> bool:
@@ -170,8 +173,11 @@ class Method(abc.ABC):
     @classmethod
     def calibration_fraction(cls, hparams: dict) -> float | None:
         """``gamma_transfer = "calibration"``: the share of each seen class the final run keeps aside to place
-        gamma; None: the trainer's default (``engine.training.CALIBRATION_FRACTION``). Overridable."""
-        return None
+        gamma: the ``calibration`` hyper-parameter where the method has one; None (or 0): the trainer's default
+        (``engine.training.CALIBRATION_FRACTION``). Overridable."""
+        if "calibration" not in cls.default_hparams:
+            return None
+        return float({**cls.default_hparams, **(hparams or {})}["calibration"]) or None
 
     @classmethod
     def validation_variants(cls, hparams: dict, seen_classes: int) -> dict[str, dict]:

@@ -192,22 +192,12 @@ class _CEGZSLBase(Method):
     variant = "ce-gzsl"
 
     @classmethod
-    def transfer_for(cls, hparams: dict, seen_classes: int | None = None) -> str:
-        """``gamma_transfer`` (see ``Method.transfer_for`` and the module docstring)."""
-        return str({**cls.default_hparams, **(hparams or {})}["gamma_transfer"])
-
-    @classmethod
     def aims_for_readout(cls, hparams: dict) -> bool:
         """``calibration_rate`` "expected" (see ``Method.aims_for_readout`` and the module docstring) or "best"."""
         chosen = str({**cls.default_hparams, **(hparams or {})}["calibration_rate"]).strip().lower()
         if chosen not in CALIBRATION_RATES:
             raise ValueError(f"{cls.name}: calibration_rate must be one of {CALIBRATION_RATES}, not {chosen!r}")
         return chosen == "expected"
-
-    @classmethod
-    def calibration_fraction(cls, hparams: dict) -> float | None:
-        """``calibration`` (see ``Method.calibration_fraction``); 0 keeps the trainer's default."""
-        return float({**cls.default_hparams, **(hparams or {})}["calibration"]) or None
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         super().__init__(info, hparams)

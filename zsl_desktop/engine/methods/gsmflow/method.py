@@ -403,19 +403,9 @@ class GSMFlow(Method):
     }
 
     @classmethod
-    def transfer_for(cls, hparams: dict, seen_classes: int | None = None) -> str:
-        """``gamma_transfer`` (see ``Method.transfer_for`` and the module docstring)."""
-        return str({**cls.default_hparams, **(hparams or {})}["gamma_transfer"])
-
-    @classmethod
     def last_epochs_window(cls, hparams: dict) -> int:
         """``select_last`` (see ``Method.last_epochs_window`` and the module docstring)."""
         return int(float({**cls.default_hparams, **(hparams or {})}["select_last"]))
-
-    @classmethod
-    def calibration_fraction(cls, hparams: dict) -> float | None:
-        """``calibration`` (see ``Method.calibration_fraction``); 0 keeps the trainer's default."""
-        return float({**cls.default_hparams, **(hparams or {})}["calibration"]) or None
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         super().__init__(info, hparams)
