@@ -87,8 +87,12 @@ def configure(torch_threads: int | None = None) -> int:
     limit_blas_threads(1)
     import torch
 
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    # Always, also when the count is already ``n``: torch.set_num_threads also turns MKL's dynamic thread choice
+    # off (MKL may then use fewer threads than asked), which is on in a fresh process. Called only on a change, it
+    # left the matrix products in one of two states by the process's history (issue #19: ``bench --only extract``
+    # timed its matmul bound with MKL dynamic, the whole ``--quick`` run, whose earlier sections ran on one thread,
+    # without).
+    torch.set_num_threads(n)
     return n
 
 
