@@ -12,6 +12,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 import pytest
 
+from cpu_time import (  # noqa: F401 (hooks: --cpu-durations, the suite's CPU seconds by file and test)
+    pytest_addoption,
+    pytest_runtest_call,
+    pytest_runtest_makereport,
+    pytest_runtest_setup,
+    pytest_runtest_teardown,
+    register_totals,
+)
 from zsl_desktop.engine.paths import shared_data_dir
 
 
@@ -89,6 +97,7 @@ FRESH_BIRDS = "fresh_builtin"  # the xdist group of the tests on the freshly dra
 
 def pytest_configure(config):
     """Under ``--dist loadgroup`` the groups go to the workers in the order the hook below gives them."""
+    register_totals(config)
     if getattr(config.option, "dist", "no") == "loadgroup":
         config.option.loadscopereorder = False  # xdist's own order (most tests first) sent the costliest last
 
