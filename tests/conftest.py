@@ -29,6 +29,24 @@ def _user_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ZSL_DESKTOP_HOME", str(tmp_path_factory.mktemp("home")))
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_put_back():
+    """Each test leaves torch's thread count as it found it (under xdist: the worker's OMP_NUM_THREADS, one).
+
+    The bench's sections set it per section (every core for extraction and training) and left it so: the worker's
+    next tests then ran two threads spinning against the other workers (tests/test_bench.py says what it cost).
+    """
+    import sys
+
+    torch = sys.modules.get("torch")
+    share = os.environ.get("OMP_NUM_THREADS", "")
+    before = torch.get_num_threads() if torch is not None else (int(share) if share.isdigit() else None)
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None and before is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def shared_data():
     path = shared_data_dir()

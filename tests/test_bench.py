@@ -11,6 +11,23 @@ from zsl_desktop.bench.sizes import Sizes
 from zsl_desktop.engine.features import extract_all
 
 
+@pytest.fixture(autouse=True)
+def _the_workers_threads(monkeypatch):
+    """The bench gives torch every core for extraction and training (``threads.configure(threads.cores())``): under
+    pytest-xdist, "every core" is here the worker's share (OMP_NUM_THREADS, tests/conftest.py), which
+    tests/conftest.py also restores after each test. Before, two threads spun against the other workers and the
+    count stayed for the worker's next tests: at -n 1 this file's six tests took 56.9 CPU-s, now 12.1 (busy 2-core
+    machine, side by side; docs/history/performance.md). The checks are the rows', not their speed.
+    """
+    import os
+
+    from zsl_desktop.engine import threads
+
+    share = os.environ.get("OMP_NUM_THREADS", "")
+    if os.environ.get("PYTEST_XDIST_WORKER") and share.isdigit():
+        monkeypatch.setattr(threads, "cores", lambda: int(share))
+
+
 def test_bench_sections_on_tiny_sizes(small_birds, tmp_path):
     from ddp_train import TINY  # narrow networks: every method's training row still runs its whole fit
 

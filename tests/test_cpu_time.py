@@ -1,5 +1,9 @@
 """``--cpu-durations`` (tests/cpu_time.py) charges each test its own CPU seconds and lists the costliest."""
 
+from types import SimpleNamespace
+
+from cpu_time import register_totals
+
 pytest_plugins = ["pytester"]
 
 SPIN = """
@@ -15,15 +19,14 @@ def test_spins_a_while():
 def test_sleeps():
     time.sleep(0.3)
 """
-
-
 CONFTEST = "from cpu_time import *  # noqa: F403\n\n\ndef pytest_configure(config):\n    register_totals(config)\n"
+QUIET = ("-p", "no:randomly", "-p", "no:xdist", "-p", "no:benchmark", "-p", "no:cacheprovider")
 
 
 def test_the_costliest_test_and_file_come_first_with_their_cpu_seconds(pytester):
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_costs=SPIN)
-    result = pytester.runpytest("--cpu-durations=5", "-p", "no:randomly", "-p", "no:xdist")
+    result = pytester.runpytest("--cpu-durations=5", *QUIET)
     result.assert_outcomes(passed=2)
     start = next(i for i, line in enumerate(result.outlines) if "CPU seconds:" in line)
     file_line, spin_line, sleep_line = [line.split() for line in result.outlines[start + 1 : start + 6] if line.strip()]
@@ -32,9 +35,13 @@ def test_the_costliest_test_and_file_come_first_with_their_cpu_seconds(pytester)
     assert sleep_line[1].endswith("::test_sleeps") and float(sleep_line[0]) < 0.2  # a sleep costs no CPU
 
 
-def test_without_the_option_nothing_is_listed(pytester):
-    pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_costs=SPIN)
-    result = pytester.runpytest("-p", "no:randomly", "-p", "no:xdist")
-    result.assert_outcomes(passed=2)
-    assert not any("CPU seconds:" in line for line in result.outlines)
+def test_without_the_option_no_report_is_registered():
+    registered = []
+    config = SimpleNamespace(
+        getoption=lambda name: None, pluginmanager=SimpleNamespace(register=lambda *args: registered.append(args))
+    )
+    register_totals(config)
+    assert registered == []
+    config.getoption = lambda name: 5
+    register_totals(config)
+    assert len(registered) == 1
