@@ -8,7 +8,7 @@ from zsl_desktop.engine import precision
 from zsl_desktop.engine.methods.base import Control, Step
 from zsl_desktop.engine.methods.msdn import MSDN
 
-from test_msdn import _randomise, _toy_problem
+from msdn_toys import randomise, toy_problem
 
 
 def test_choices_resolve_to_dtypes():
@@ -27,9 +27,9 @@ def test_auto_follows_the_measured_speed_up(monkeypatch):
 
 
 def test_bf16_forward_is_close_to_float32_and_inference_stays_float32():
-    info, data = _toy_problem()
+    info, data = toy_problem()
     m = MSDN(info, {"batch_size": 10})
-    _randomise(m)
+    randomise(m)
     x = data.features.rows("grid", np.arange(20))
     exact = m._net(x, False)
     low = m._net(x, False, dtype=torch.bfloat16)
@@ -42,7 +42,7 @@ def test_bf16_forward_is_close_to_float32_and_inference_stays_float32():
 
 @pytest.mark.parametrize("choice", ["fp32", "bf16"])
 def test_msdn_learns_in_either_precision(choice):
-    info, data = _toy_problem()
+    info, data = toy_problem()
     m = MSDN(info, {"batch_size": 10, "precision": choice})
     losses = [e.losses["total"] for e in m.fit(data, Control(), epochs=6) if isinstance(e, Step)]
     assert np.mean(losses[-6:]) < np.mean(losses[:6]) - 0.1

@@ -6,7 +6,7 @@ to be asked of seen classes only. Build a folder dataset from the real split's S
 them marked unseen (the pseudo-unseen group), and train on it with ``--select test``: that set's "test" images
 are seen-class images of the real split, never its unseen ones. Each epoch this prints the pseudo-unseen ZSL
 from the raw codes and from codes minus the mean code of the set's trainval images.
-Developer tool (not shipped); it wraps engine.training.evaluate_on for the run.
+Developer tool (not shipped); it wraps the per-epoch evaluate_on of engine.training.reproduction for the run.
 usage: ZSL_DESKTOP_HOME=... python docs/small_data/centring_probe.py train --dataset PSEUDO --method msdn \
        --select test --epochs 20 --threads 1
 """
@@ -16,10 +16,10 @@ import sys
 import numpy as np
 
 from zsl_desktop import cli
-from zsl_desktop.engine import training
+from zsl_desktop.engine.training import reproduction
 from zsl_desktop.engine.scoring import encode_rows
 
-evaluate_on = training.evaluate_on
+evaluate_on = reproduction.evaluate_on
 epochs_seen = [0]
 
 
@@ -45,5 +45,5 @@ def evaluate_and_probe(method, dataset, features, seen_idx, unseen_idx, seen, un
 
 
 if __name__ == "__main__":
-    training.evaluate_on = evaluate_and_probe
+    reproduction.evaluate_on = evaluate_and_probe
     sys.exit(cli.main(sys.argv[1:]))

@@ -1,7 +1,7 @@
 """Resume files: the state after every epoch, beside the checkpoint a run will write, and the rule that only a
 run with the same settings continues one.
 
-Why apart from ``training.py``: the CLI checks a resume file before any work starts
+Why apart from ``engine.training``: the CLI checks a resume file before any work starts
 (``check_resume_file``), and the rules of what may be continued are their own job.
 """
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .model import Attribute, Dataset, DatasetError, split_from_classes
-from .textfiles import read_matrix, read_name_list, read_table
+from .textfiles import dataset_root, read_matrix, read_name_list, read_table
 from .xlsa17 import AttSplits, dataset_splits, find_split_file, load_att_splits
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg"}
@@ -25,7 +25,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg"}
 
 def load_awa2(root, split_file=None) -> Dataset:
     """Read an AwA2 folder; the split comes from xlsa17 when found, else the original class lists."""
-    root = _resolve_root(Path(root))
+    root = dataset_root(Path(root), "Animals_with_Attributes2", "classes.txt")
     classes = read_name_list(root / "classes.txt")
     predicates = read_name_list(root / "predicates.txt")
     class_attributes, unknown = _predicate_matrix(root / "predicate-matrix-continuous.txt", classes, predicates)
@@ -65,15 +65,6 @@ def load_awa2(root, split_file=None) -> Dataset:
         notes=tuple(notes),
         split_file=split_path,
     )
-
-
-def _resolve_root(root: Path) -> Path:
-    """Accept the dataset folder itself or the folder that holds ``Animals_with_Attributes2``."""
-    if not (root / "classes.txt").exists() and (root / "Animals_with_Attributes2" / "classes.txt").exists():
-        root = root / "Animals_with_Attributes2"
-    if not root.is_dir():
-        raise DatasetError(root, "folder not found")
-    return root
 
 
 def _predicate_matrix(path: Path, classes: list[str], predicates: list[str]) -> tuple[np.ndarray, int]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .model import Attribute, Dataset, DatasetError, split_from_classes
-from .textfiles import mat_numeric, mat_strings, read_mat
+from .textfiles import dataset_root, mat_numeric, mat_strings, read_mat
 from .xlsa17 import AttSplits, dataset_splits, find_split_file, load_att_splits, remap_splits
 
 UNSEEN_FRACTION = 72 / 717  # the proposed split's share of unseen classes
@@ -24,7 +24,7 @@ UNSEEN_FRACTION = 72 / 717  # the proposed split's share of unseen classes
 
 def load_sun(root, split_file=None) -> Dataset:
     """Read the SUN Attribute database; the split comes from xlsa17 when found, else a seeded class split."""
-    root = _resolve_root(Path(root))
+    root = dataset_root(Path(root), "SUNAttributeDB", "images.mat")
     image_root = _find_image_root(root)
     paths, votes, attribute_names = _read_listing(root)
     order = np.array(sorted(range(len(paths)), key=paths.__getitem__), dtype=np.int64)
@@ -86,15 +86,6 @@ def scene_class(path: str) -> str:
     if len(parts) > 1 and len(parts[0]) == 1:
         parts = parts[1:]
     return "_".join(parts)
-
-
-def _resolve_root(root: Path) -> Path:
-    """Accept ``SUNAttributeDB/`` itself or the folder that holds it."""
-    if not (root / "images.mat").exists() and (root / "SUNAttributeDB" / "images.mat").exists():
-        root = root / "SUNAttributeDB"
-    if not root.is_dir():
-        raise DatasetError(root, "folder not found")
-    return root
 
 
 def _find_image_root(root: Path) -> Path:

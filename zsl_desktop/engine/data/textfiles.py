@@ -22,6 +22,17 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)  # values are stored as float32: l
 Row = tuple[int, list]  # (1-based line number, fields)
 
 
+# -- the dataset's folder ------------------------------------------------------
+def dataset_root(root: Path, inner: str, marker: str) -> Path:
+    """``root`` itself, or ``root / inner`` when only that holds ``marker``: a user may pick the folder a download
+    unpacks into (AwA2's ``Animals_with_Attributes2``, SUN's ``SUNAttributeDB``) or the one above it."""
+    if not (root / marker).exists() and (root / inner / marker).exists():
+        root = root / inner
+    if not root.is_dir():
+        raise DatasetError(root, "folder not found")
+    return root
+
+
 # -- plain text ----------------------------------------------------------------
 
 

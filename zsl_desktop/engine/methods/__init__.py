@@ -1,7 +1,7 @@
 """The built-in ZSL methods and the registry that names them.
 
-A method that fits in one file is a module here (``msdn.py``); one that needs more is a
-package (``sgma/``, ``gsmflow/``, ``ce_gzsl/``). Importing it registers its classes
+Each method is a package here (``msdn/``, ``sgma/``, ``gsmflow/``, ``ce_gzsl/``), its networks
+apart from the method. Importing it registers its classes
 (``base.register``); this package imports the built-ins, so ``get_method`` sees them all.
 Add one line per method.
 """
