@@ -86,6 +86,16 @@ Deviations from the paper, and why:
   models are scored centred and not, and the final model trains as the one with the higher best fold-mean
   validation H; exact, as the means enter no loss. Not measured on SGMA yet (issue 15's split B, where "auto"
   lowers H, is where it could matter), so "auto" stays the default.
+- Two final models (``final_models = 2``; the paper trains one): the trainer trains the final model twice, with
+  seeds s and s + 1000 (``engine.training.FINAL_SEED_STEP``), the second holding the first as a frozen member,
+  and ``encode`` returns the mean of their codes (each with its own crops). ``score`` is linear in the code, so
+  this is the mean of their scores, a slider move costs what one model's does, and gamma stays the fold
+  models'. Why: chosen on validation, CUB subset, seeds 0-2: the fold models retrained at the chosen epoch with
+  seeds s, s + 1000, s + 2000 and averaged, fold-mean validation H 1 / 2 / 3 models 62.9 / 64.2 / 63.8 (2 up on
+  7 of 9 folds). Cost: the final phase twice (checkpoints and ``encode`` x2). Figures, test afterwards and the
+  built-in birds: docs/history/sgma_final_models.md. ``final_models = 1`` is the single model, bit for bit.
+  ``explain`` scores with the mean code but draws the newest model's maps and boxes (each model clusters its
+  own parts).
 - Unknowns fixed here: the triplet's negative is the hardest (nearest) other seen
   centre; each stream has its own centres, initialised at the class semantics phi;
   maps are min-max scaled (MA-CNN squashes with a sigmoid); k-means clusters the
@@ -114,6 +124,7 @@ import torch
 from ..base import Explanation, Method, ModelInfo, move_optimizer_state, register
 from ..centring import CentredCodes
 from .crops import CropEncoder, crop_images, encode_crops
+from .members import frozen_copy, member_state, members_from
 from .parts import CROP, GLOBAL, GRID, SGMANet, attribute_maps, to_corners
 from .training import NET_PARAMETERS, SGMATraining
 
@@ -158,6 +169,7 @@ class SGMA(SGMATraining, CentredCodes, Method):
         "kmeans_images": 512,
         # subtract the training rows' mean code: "auto" = under FEW_SEEN_CLASSES seen classes (docstring)
         "centre_codes": "auto",
+        "final_models": 2,  # final models, each with its own seed, whose codes are averaged (docstring)
     }
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
@@ -171,8 +183,12 @@ class SGMA(SGMATraining, CentredCodes, Method):
         self._pending_optim: dict | None = None
         self._sched = {"lr": self._hp("lr"), "best": math.inf, "bad": 0}
         self._encoders: dict = {}
-        # training rows' mean code, subtracted by _combine (zeros: no centring): grid part streams, crop ones
+        # training rows' mean code, subtracted by _centred (zeros: no centring): grid part streams, crop ones;
+        # with members, the mean over every final model of its own (_own_mean, _member_means)
         self._code_mean = torch.zeros(2, len(info.attribute_names))
+        self._own_mean = self._code_mean.clone()
+        self._members: list[SGMANet] = []  # earlier final models: frozen, their codes averaged with _net's
+        self._member_means: list[torch.Tensor] = []  # their own training rows' mean codes [2, A]
 
     def _new_net(self) -> SGMANet:
         return SGMANet(
@@ -185,15 +201,34 @@ class SGMA(SGMATraining, CentredCodes, Method):
             self._hp("crop_hidden"),
         )
 
+    # -- several final models -----------------------------------------------------------------------
+    def final_models(self) -> int:
+        return max(1, self._hp("final_models"))
+
+    def adopt_members(self, trained: Method) -> None:
+        """Keep ``trained``'s nets (its members and its own) as frozen members; ``fit`` trains only ``_net``."""
+        if not isinstance(trained, SGMA):
+            raise TypeError(f"sgma: cannot average with a {type(trained).__name__}")
+        self._members = [frozen_copy(net, self._new_net(), self.device) for net in (*trained._members, trained._net)]
+        self._member_means = [mean.clone() for mean in (*trained._member_means, trained._own_mean)]
+
+    def _nets(self) -> list[SGMANet]:
+        return [self._net, *self._members]
+
+    def _set_own_mean(self, own: torch.Tensor) -> None:
+        """This model's training rows' mean code; the one subtracted is the mean over all final models."""
+        self._own_mean = own
+        self._code_mean = own if not self._members else (own + sum(self._member_means)) / (1 + len(self._members))
+
     # -- the network's pieces with this model's hyper-parameters --------------------------------------
-    def _attend(self, grid: torch.Tensor):
-        return self._net.attend(grid, self._hp("min_side"), self._hp("max_side"))
+    def _attend(self, grid: torch.Tensor, net: SGMANet | None = None):
+        return (self._net if net is None else net).attend(grid, self._hp("min_side"), self._hp("max_side"))
 
     def _grid_parts(self, grid, maps, boxes) -> torch.Tensor:
         return self._net.grid_parts(grid, maps, boxes, self._hp("box_k"))
 
-    def _embed(self, features: torch.Tensor, streams: list[int]) -> torch.Tensor:
-        return self._net.embed(features, streams, self._hp("feature_scale"))
+    def _embed(self, features: torch.Tensor, streams: list[int], net: SGMANet | None = None) -> torch.Tensor:
+        return (self._net if net is None else net).embed(features, streams, self._hp("feature_scale"))
 
     # -- inference ----------------------------------------------------------------------------------
     def _grid(self, features) -> torch.Tensor:
@@ -222,26 +257,37 @@ class SGMA(SGMATraining, CentredCodes, Method):
         return images is not None and self._hp("crops") and float(self._net.trained[CROP]) > 0
 
     @torch.no_grad()
-    def _streams(self, grid: torch.Tensor, crop_features=None):
+    def _streams(self, grid: torch.Tensor, crop_features=None, net: SGMANet | None = None):
         """Embeddings [B, 1 + P, A] (global, then parts: crops when given, else the grid) and maps, boxes."""
-        maps, boxes = self._attend(grid)
+        net = self._net if net is None else net
+        maps, boxes = self._attend(grid, net)
         kind = GRID if crop_features is None else CROP
-        parts = self._grid_parts(grid, maps, boxes) if crop_features is None else crop_features
+        parts = net.grid_parts(grid, maps, boxes, self._hp("box_k")) if crop_features is None else crop_features
         features = torch.cat([grid.mean((2, 3))[:, None], parts], 1)
-        return self._embed(features, self._net.stream_ids(GLOBAL) + self._net.stream_ids(kind)), maps, boxes
+        return self._embed(features, net.stream_ids(GLOBAL) + net.stream_ids(kind), net), maps, boxes
 
     def _raw_code(self, emb: torch.Tensor) -> torch.Tensor:
         return emb[:, 0] + self._hp("part_weight") * emb[:, 1:].sum(1)
 
-    def _combine(self, emb: torch.Tensor, crops: bool = False) -> np.ndarray:
-        code = self._raw_code(emb) - self._code_mean[int(crops)].to(emb.device)
+    @torch.no_grad()
+    def _mean_code(self, grid: torch.Tensor, crops_of=None) -> torch.Tensor:
+        """Uncentred code, the mean over the final models; ``crops_of(j, boxes)``: net j's crop features (else
+        the grid parts). One model: its own code, untouched (no division)."""
+        codes = []
+        for j, net in enumerate(self._nets()):
+            crops = None if crops_of is None else crops_of(j, self._attend(grid, net)[1])
+            codes.append(self._raw_code(self._streams(grid, crops, net)[0]))
+        return codes[0] if len(codes) == 1 else sum(codes) / len(codes)
+
+    def _centred(self, code: torch.Tensor, crops: bool = False) -> np.ndarray:
+        code = code - self._code_mean[int(crops)].to(code.device)
         return code.cpu().numpy().astype(np.float32, copy=False)
 
     @torch.no_grad()
     def encode(self, features: torch.Tensor) -> np.ndarray:
         """[N, A] codes from grid rows alone (part features ROI-pooled on the grid: the fallback)."""
         x = self._grid(features)
-        out = [self._combine(self._streams(x[i : i + 256])[0]) for i in range(0, x.shape[0], 256)]
+        out = [self._centred(self._mean_code(x[i : i + 256])) for i in range(0, x.shape[0], 256)]
         return np.concatenate(out) if out else np.zeros((0, len(self.info.attribute_names)), np.float32)
 
     @torch.no_grad()
@@ -255,17 +301,21 @@ class SGMA(SGMATraining, CentredCodes, Method):
         images = getattr(features, "images", None)
         use_crops = self._uses_crops(images)
         encoder = self._crop_encoder(images, device) if use_crops else None
+        nets = len(self._nets())
         out = []
         for first in range(0, len(index), chunk):
             rows = index[first : first + chunk]
             grid = self._grid(features.rows("grid", rows, device))
             if encoder is None:
-                out.append(self._combine(self._streams(grid)[0]))
+                out.append(self._centred(self._mean_code(grid)))
             else:
-                _, boxes = self._attend(grid)
-                within = None if progress is None else _rows_progress(progress, first, len(rows), total)
-                crops = encoder.features(rows, to_corners(boxes).cpu().numpy(), progress=within)
-                out.append(self._combine(self._streams(grid, torch.from_numpy(crops).to(grid.device))[0], crops=True))
+
+                def crops_of(j, boxes, rows=rows, first=first, grid=grid):
+                    within = None if progress is None else _rows_progress(progress, first, len(rows), total, j, nets)
+                    crops = encoder.features(rows, to_corners(boxes).cpu().numpy(), progress=within)
+                    return torch.from_numpy(crops).to(grid.device)
+
+                out.append(self._centred(self._mean_code(grid, crops_of), crops=True))
             if progress is not None:
                 progress(first + len(rows), total)
         return np.concatenate(out) if out else np.zeros((0, len(self.info.attribute_names)), np.float32)
@@ -284,7 +334,9 @@ class SGMA(SGMATraining, CentredCodes, Method):
     def explain(self, features: torch.Tensor, image=None) -> Explanation:
         """Part maps and boxes for one image [C, h, w]; with ``image`` (path or PIL) also the crops.
 
-        With the image and trained crop heads the scores use the crops (the backbone runs on them).
+        With the image and trained crop heads the scores use the crops (the backbone runs on them). With several
+        final models the scores are their mean (as ``encode``'s), the maps, boxes and crops the newest model's:
+        each model clusters its own parts, so part i of one is not part i of another.
         """
         x = torch.as_tensor(features) if not isinstance(features, torch.Tensor) else features
         x = self._grid(x[None] if x.ndim == 3 else x)[:1]
@@ -297,17 +349,26 @@ class SGMA(SGMATraining, CentredCodes, Method):
             if float(self._net.trained[CROP]) > 0 and self._hp("crops"):
                 crop_features = torch.from_numpy(self._single_crop_features(image, corners)).to(x.device)
         emb, _, _ = self._streams(x, crop_features)
+        code = self._raw_code(emb)
+        if self._members:
+            with_crops = crop_features is not None
+            code = self._mean_code(x, (lambda j, b: self._crop_features_of(image, b)) if with_crops else None)
         extras["part_features"] = "crops" if crop_features is not None else "grid"
         stream_scores = emb[0].cpu().numpy()  # [1 + P, A]
         extras["stream_scores"] = stream_scores
         part_maps = maps[0].cpu().numpy()
         return Explanation(
-            attribute_scores=self._combine(emb, crops=crop_features is not None)[0],
+            attribute_scores=self._centred(code, crops=crop_features is not None)[0],
             attention=attribute_maps(stream_scores, part_maps, self._hp("part_weight")),
             part_attention=part_maps,
             part_boxes=corners.astype(np.float32),
             extras=extras,
         )
+
+    def _crop_features_of(self, image, boxes: torch.Tensor) -> torch.Tensor:
+        """[1, P, C] crop features of one image for boxes [1, P, 3] (any final model's)."""
+        corners = to_corners(boxes)[0].clamp(0, 1).cpu().numpy()
+        return torch.from_numpy(self._single_crop_features(image, corners)).to(boxes.device)
 
     def _single_crop_features(self, image, corners) -> np.ndarray:
         """[1, P, C] crop features of one image, computed now (one image: no cache needed)."""
@@ -322,6 +383,9 @@ class SGMA(SGMATraining, CentredCodes, Method):
         state["att.channel_scale"] = self._net.att.channel_scale.detach().clone()
         state["trained"] = self._net.trained.detach().clone()
         state["code_mean"] = self._code_mean.clone()
+        if self._members:  # several final models: each member's tensors and mean, and this model's own mean
+            state.update(member_state(self._members, self._member_means))
+            state["own_code_mean"] = self._own_mean.clone()
         state["sched.lr"] = torch.tensor(float(self._sched["lr"]), dtype=torch.float64)
         state["sched.best"] = torch.tensor(float(self._sched["best"]), dtype=torch.float64)
         state["sched.bad"] = torch.tensor(int(self._sched["bad"]))
@@ -361,6 +425,8 @@ class SGMA(SGMATraining, CentredCodes, Method):
                 f"sgma: code_mean is {tuple(code_mean.shape)}, the model needs {tuple(self._code_mean.shape)}"
             )
         self._code_mean = code_mean.clone()
+        self._members, self._member_means = members_from(state, self._new_net, tuple(code_mean.shape), self.device)
+        self._own_mean = torch.as_tensor(state.get("own_code_mean", code_mean), dtype=torch.float32).clone()
         self._sched = {
             "lr": float(state.get("sched.lr", self._hp("lr"))),
             "best": float(state.get("sched.best", math.inf)),
@@ -381,15 +447,17 @@ class SGMA(SGMATraining, CentredCodes, Method):
 
     def to(self, device) -> "SGMA":
         super().to(device)
-        self._net.to(device)
+        for net in self._nets():
+            net.to(device)
         move_optimizer_state(self._optimizer, device)  # (this copy used to move ``step`` too)
         return self
 
 
-def _rows_progress(progress, first: int, rows: int, total: int):
-    """The crop encoder counts the images of one chunk that need crops; report rows of the whole index."""
+def _rows_progress(progress, first: int, rows: int, total: int, net: int = 0, nets: int = 1):
+    """The crop encoder counts the images of one chunk that need crops (for final model ``net`` of ``nets``);
+    report rows of the whole index."""
 
     def report(done: int, todo: int) -> None:
-        progress(first + (rows * done) // max(todo, 1), total)
+        progress(first + (rows * (net * max(todo, 1) + done)) // (nets * max(todo, 1)), total)
 
     return report

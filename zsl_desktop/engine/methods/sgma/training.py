@@ -45,7 +45,7 @@ NET_PARAMETERS = (
 
 class SGMATraining:
     """``fit`` and its helpers; expects ``_net``, ``_hp``, ``_attend``, ``_grid_parts``, ``_embed``, ``_streams``,
-    ``_raw_code``, ``_code_mean`` and ``centres_codes`` from SGMA."""
+    ``_raw_code``, ``_code_mean``, ``_set_own_mean`` and ``centres_codes`` from SGMA."""
 
     def _stream_losses(self, emb, streams, labels, phi_seen, seen_index):
         """Sum over streams of softmax + lambda_cct x triplet; also returns the two sums for the log."""
@@ -139,8 +139,8 @@ class SGMATraining:
                 if not in_stage1 and "crop" in fixed:
                     self._net.trained[CROP] += 1
             self._plateau(epoch_loss / max(n, 1))
-            if centre:
-                self._code_mean = self._training_code_means(data, train_index, fixed, device)
+            if centre:  # with members: the mean over every final model (method._set_own_mean)
+                self._set_own_mean(self._training_code_means(data, train_index, fixed, device))
             yield EpochEnd(epoch + 1, epochs)
         self._net.eval()
 
