@@ -1,0 +1,39 @@
+"""CPU time of the app's live job (bench.live_edits.LiveEdits, 10,000 codes) for the shipped real-bird CE-GZSL
+as one model (K=1) and as 3 models (the same weights 3 times: the column work is K x, pruning alike),
+alternated A/B/A/B. Busy machine: thread CPU time, p50 / p95 over 100 moves each."""
+
+import numpy as np
+import torch
+
+from zsl_desktop.bench.live_edits import LiveEdits
+from zsl_desktop.bench.real_cub import real_cub
+from zsl_desktop.engine.checkpoints import load_checkpoint
+from zsl_desktop.engine.paths import shipped_models_dir
+from zsl_desktop.engine.training import method_from_checkpoint
+
+torch.set_num_threads(1)
+
+ck = load_checkpoint(shipped_models_dir() / "ce-gzsl_cub.pt")
+one = method_from_checkpoint(ck)
+state = dict(ck.state)
+for i in range(2):
+    state.update({f"member{i}.{k}": v for k, v in ck.state.items()})
+three = method_from_checkpoint(ck)
+three.load_state_dict(state)
+cub = real_cub()
+results = {1: [], 3: []}
+whole = {1: [], 3: []}
+for rnd in range(2):
+    for k, m in ((1, one), (3, three)):
+        e = LiveEdits(m, cub, 10_000, seed=rnd)
+        for _ in range(5):
+            e.timed(e.next())
+        e.clear()
+        for _ in range(50):
+            e.timed(e.next())
+        results[k] += e.cpu
+        whole[k] += e.whole_cpu
+for k in (1, 3):
+    p = np.percentile(np.array(results[k]) * 1000, [50, 95])
+    w = np.percentile(np.array(whole[k]) * 1000, [50, 95])
+    print(f"K={k}: page CPU p50 {p[0]:.2f} ms p95 {p[1]:.2f} ms; whole CPU p50 {w[0]:.2f} p95 {w[1]:.2f} ms")
