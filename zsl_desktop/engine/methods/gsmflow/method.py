@@ -59,8 +59,9 @@ are in ``docs/history/gsmflow.md``; the released code's run on the same features
 - Result of the default (session 8): test H 59.4 +- 0.2 (ZSL 68.8, U 56.7, S 62.5, AUSUC 46.7); the official
   code's best of 28 test evaluations on the same split is 60.7 (mean 57.8 +- 1.2, last 57.2).
 - Options measured and left off by default (history): ``synth_from`` E (the classifier's unseen rows pooled
-  from the flows of epochs E..40), ``final_models`` K (K final flows' rows in one classifier),
-  ``synth_temperature``, ``code_pca``, ``n_synth`` 2400, ``entropy_weight`` 20.
+  from the flows of epochs E..40; ``synth_last`` k: of the last k epochs, session 9), ``final_models`` K (K
+  final flows' rows in one classifier), ``synth_temperature``, ``code_pca``, ``n_synth`` 2400, ``entropy_weight``
+  20.
 - Epoch rows are drawn in an order seeded by (seed, epoch), so a resumed run repeats the uninterrupted one;
   Adam's CPU step is torch's fused kernel (``chunked_adam.FusedCpuAdam``). Anchors come from all classes
   (TMM; MM'21 CUB: seen classes only).
@@ -160,6 +161,7 @@ class GSMFlow(Method):
         "synth_temperature": 1.0,  # scale of the base noise z for the classifier's synthetic rows
         "code_pca": 128,
         "synth_from": 0,  # 0: the classifier's synthetic rows from the last flow; E: from the flows of epochs E..
+        "synth_last": 0,  # k > 0 (synth_from 0): from the flows of the phase's last k epochs (a snapshot pool)
         "select_last": 5,  # 0: the epoch chosen on the folds; k: the last epoch, rate from the folds' last k epochs
         "calibration": 0.2,  # share of each seen class kept aside to place gamma; 0: the trainer's default (0.1)
         "gamma_transfer": "calibration",  # or "folds" / "training_share" (engine.training.GAMMA_TRANSFERS)
@@ -282,7 +284,7 @@ class GSMFlow(Method):
                 step += 1
                 yield Step(step, total, epoch + 1, dict(zip(("total", "nll", "proto"), figures)))
             self._flow.eval()
-            if 0 < self._hp("synth_from") <= epoch + 1:
+            if 0 < self._pool_start(epochs) <= epoch + 1:
                 self._add_to_pool(attributes[unseen], generator_for(seed, epoch, POOL))
             self._head, self._proto_cache = None, OrderedDict()
             self._pending_head = self._last_context = (
@@ -308,6 +310,14 @@ class GSMFlow(Method):
             self._round_generator()
             self._head, self._pending_head = None, self._last_context
         self._require_head()
+
+    def _pool_start(self, epochs: int) -> int:
+        """The first epoch whose flow adds synthetic rows to the classifier's pool; 0: no pool (the last flow
+        alone). ``synth_from`` E gives E; else ``synth_last`` k the phase's last k epochs (``epochs`` - k + 1)."""
+        first, last = int(self._hp("synth_from")), int(self._hp("synth_last"))
+        if first > 0:
+            return first
+        return max(1, epochs - last + 1) if last > 0 else 0
 
     def final_models(self) -> int:
         return max(1, int(self._hp("final_models")))
