@@ -475,6 +475,25 @@ def test_synth_from_draws_the_classifier_rows_evenly_from_the_flows_of_several_e
     assert not any(k.startswith("optim.") for k in inference_state(m))  # the pool is training state only
 
 
+def test_synth_last_pools_the_last_k_epochs_flows_as_synth_from_would_and_synth_from_wins():
+    """synth_last k: the pool of the phase's last k epochs, the same rows as synth_from = epochs - k + 1."""
+    data, features, _ = _data()
+    last = _method({"mining": False, "synth_last": 3, "n_synth": 21})
+    sizes = []
+    for event in last.fit(data, Control(), 5):
+        if isinstance(event, EpochEnd):
+            sizes.append([part.shape[1] for part in last._pool])
+    assert sizes == [[], [], [21], [11, 10], [7, 7, 7]]  # epochs 3, 4, 5 of 5
+    same = _method({"mining": False, "synth_from": 3, "n_synth": 21})
+    _fit(same, data, 5)
+    for a, b in zip(last._pool, same._pool):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    _assert_scores_alike(last, same, features, data.class_attributes)
+    both = _method({"mining": False, "synth_from": 2, "synth_last": 1, "n_synth": 21})
+    _fit(both, data, 5)
+    assert [part.shape[1] for part in both._pool] == [6, 5, 5, 5]  # synth_from 2 decides
+
+
 def test_more_new_rows_than_the_prototype_cache_keeps_score_in_one_call():
     """The refinement scores 2·A probe rows at once, more than PROTO_CACHE: the call must still answer them all."""
     from zsl_desktop.engine.methods.gsmflow.method import PROTO_CACHE
