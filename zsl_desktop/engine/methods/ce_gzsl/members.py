@@ -12,30 +12,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-MEMBER_PREFIX = "member"
+from ..members import member_items
 
 
 def member_state_items(index: int, state: dict) -> dict:
     """A member's inference state (no ``optim.``) under ``member<index>.``: plain tensors, loadable unpickled."""
-    return {f"{MEMBER_PREFIX}{index}.{key}": value for key, value in state.items() if not key.startswith("optim.")}
-
-
-def member_states(state: dict) -> list[dict]:
-    """The members' states of a saved state, in order (``member0.``, ``member1.``, ...); none in older states."""
-    count = len({key.split(".", 1)[0] for key in state if key.startswith(MEMBER_PREFIX)})
-    out = []
-    for i in range(count):
-        prefix = f"{MEMBER_PREFIX}{i}."
-        sub = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
-        if not sub:
-            raise ValueError(f"the state's members are incomplete (no {prefix}*)")
-        out.append(sub)
-    return out
-
-
-def own_items(state: dict) -> dict:
-    """The state without the members' entries (the model's own weights, head and optimiser state)."""
-    return {key: value for key, value in state.items() if not key.startswith(MEMBER_PREFIX)}
+    return member_items(index, {key: value for key, value in state.items() if not key.startswith("optim.")})
 
 
 class CodeParts:

@@ -131,7 +131,8 @@ from .nets import (
     supcon_loss,
 )
 from ..generative import FeatureScaler, KnownRows, fit_softmax, generator_for, match_rows, row_keys
-from .members import CodeParts, mean_scores, member_state_items, member_states, own_items, stacked
+from ..members import member_states, own_items
+from .members import CodeParts, mean_scores, member_state_items, stacked
 
 INIT, TRAIN, HEAD, SYNTH, PROTO = range(5)  # generator purposes
 COMPARATOR_BLOCK_FLOATS = 1 << 18  # 1 MB of float32 per block of the comparator

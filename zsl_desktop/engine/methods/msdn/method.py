@@ -62,6 +62,7 @@ from ..base import (
     register,
 )
 from ..centring import CentredCodes
+from ..members import member_count, member_items, member_prefix
 from .nets import (
     DISTILL_FORMS,
     PARAMETER_NAMES,
@@ -346,7 +347,7 @@ class MSDN(CentredCodes, Method):
         if bool((self._code_mean != 0).any()):
             state["code_mean"] = self._code_mean.clone()
         for i, net in enumerate(self._members):
-            state.update({f"member{i}.{n}": getattr(net, n).detach().clone() for n in PARAMETER_NAMES})
+            state.update(member_items(i, {n: getattr(net, n).detach().clone() for n in PARAMETER_NAMES}))
         optim = None
         if self._optimizer is not None:
             optim = self._optimizer.state_dict()["state"]
@@ -377,10 +378,10 @@ class MSDN(CentredCodes, Method):
         if code_mean.shape != (num_attributes,):
             raise ValueError(f"msdn: code_mean is {tuple(code_mean.shape)}, the model has {num_attributes} attributes")
         self._code_mean = code_mean.clone()
-        count = len({key.split(".", 1)[0] for key in state if key.startswith("member")})
         try:
             self._members = [
-                frozen_copy(net_from(state, f"member{i}.", num_attributes, channels), self.device) for i in range(count)
+                frozen_copy(net_from(state, member_prefix(i), num_attributes, channels), self.device)
+                for i in range(member_count(state))
             ]
         except KeyError as exc:
             raise ValueError(f"msdn: the state's members are incomplete (no {exc.args[0]})") from None

@@ -34,6 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..members import frozen
+
 PARAMETER_NAMES = ("V", "W_1", "W_2", "W_1_1", "W_2_1")
 DISTILL_FORMS = ("code", "paper")
 
@@ -163,5 +165,4 @@ def frozen_copy(net: MSDNNet, device) -> MSDNNet:
     """A detached copy in eval mode whose parameters take no gradient: a member, never trained again."""
     copy = MSDNNet(net.V.shape[0], net.W_1.shape[1], net.V.shape[1])
     copy.load_state_dict(net.state_dict())
-    copy.requires_grad_(False)
-    return copy.to(device).eval()
+    return frozen(copy, device)
