@@ -23,7 +23,6 @@ from zsl_desktop.engine.methods.base import (
     Cancelled,
     Control,
     EpochEnd,
-    FeatureSource,
     Message,
     ModelInfo,
     Step,
@@ -47,6 +46,8 @@ from zsl_desktop.engine.methods.sgma.parts import (
     kmeans,
     normalise_maps,
 )
+
+from sgma_toys import toy_problem
 
 
 def t64(x):
@@ -238,34 +239,6 @@ def test_crop_cache_persists_in_chunks_and_merges(tmp_path, monkeypatch):
     assert len(CropCache(None, 3)) == 0  # in memory only
 
 
-# -- a tiny problem ---------------------------------------------------------------------------------------
-def _toy_problem(seed=0, n=60, channels=16, grid=4):
-    """6 classes (4 seen, 2 unseen), 8 attributes; class signal in the top-left and bottom-right cells."""
-    rng = np.random.default_rng(seed)
-    ca = (rng.random((6, 8)) > 0.5).astype(np.float32) * 100
-    projection = np.abs(rng.normal(size=(channels, 8))).astype(np.float32)
-    labels = rng.integers(0, 4, n)
-    feats = 0.2 * np.abs(rng.normal(size=(n, channels, grid, grid)))
-    signal = np.einsum("ca,na->nc", projection, ca[labels] / 100)
-    feats[:, : channels // 2, 0, 0] += signal[:, : channels // 2]
-    feats[:, channels // 2 :, -1, -1] += signal[:, channels // 2 :]
-    names = tuple(f"has_part_{i // 4}::colour_{i % 4}" for i in range(8))
-    data = TrainData(
-        features=FeatureSource(grid=feats.astype(np.float32)),
-        train_index=np.arange(n),
-        train_labels=labels,
-        class_attributes=ca,
-        seen_classes=np.arange(4),
-        unseen_classes=np.array([4, 5]),
-        attribute_names=names,
-        seed=7,
-    )
-    info = ModelInfo(
-        attribute_names=names, num_classes=6, feature_kind="grid", channels=channels, grid_size=(grid, grid)
-    )
-    return info, data
-
-
 HP = {"batch_size": 16, "epochs": 4, "attention_epochs": 2, "kmeans_images": 40}
 
 
@@ -279,11 +252,11 @@ def test_registered_with_its_metadata():
     assert SGMA.default_hparams["parts"] == 2 and SGMA.default_hparams["box_k"] == 10.0
     assert SGMA.default_hparams["div_margin"] == 0.2 and SGMA.default_hparams["cct_margin"] == 0.8
     with pytest.raises(ValueError):
-        SGMA(_toy_problem()[0], {"nonsense": 1})
+        SGMA(toy_problem()[0], {"nonsense": 1})
 
 
 def test_shapes_of_codes_scores_and_explanations():
-    info, data = _toy_problem()
+    info, data = toy_problem()
     m = SGMA(info, HP)
     list(m.fit(data, Control(), epochs=1))
     x = data.features.rows("grid", np.arange(5))
@@ -309,7 +282,7 @@ def test_shapes_of_codes_scores_and_explanations():
 
 
 def test_fit_runs_both_stages_and_lowers_the_loss():
-    info, data = _toy_problem()
+    info, data = toy_problem()
     m = SGMA(info, {**HP, "batch_size": 8})
     events = list(m.fit(data, Control(), epochs=8))
     steps = [e for e in events if isinstance(e, Step)]
@@ -329,7 +302,7 @@ def test_fit_runs_both_stages_and_lowers_the_loss():
 
 
 def test_stage_2_freezes_attention_and_boxes():
-    info, data = _toy_problem()
+    info, data = toy_problem()
     m = SGMA(info, HP)
     gen = m.fit(data, Control(), epochs=4)
     for event in gen:
@@ -343,7 +316,7 @@ def test_stage_2_freezes_attention_and_boxes():
 
 
 def test_fit_is_seeded_and_cancel_raises():
-    info, data = _toy_problem()
+    info, data = toy_problem()
     a, b = SGMA(info, HP), SGMA(info, HP)
     assert _losses(a.fit(data, Control(), 3)) == _losses(b.fit(data, Control(), 3))
     control = Control()
@@ -362,7 +335,7 @@ def _round_trip(state):
 
 
 def test_state_round_trip_through_a_weights_only_file_gives_identical_scores():
-    info, data = _toy_problem()
+    info, data = toy_problem()
     m = SGMA(info, HP)
     list(m.fit(data, Control(), epochs=3))
     state = m.state_dict()
@@ -383,7 +356,7 @@ def test_state_round_trip_through_a_weights_only_file_gives_identical_scores():
 
 
 def test_resume_continues_exactly_where_the_run_stopped():
-    info, data = _toy_problem()
+    info, data = toy_problem()
     straight = SGMA(info, HP)
     straight_losses = _losses(straight.fit(data, Control(), epochs=4))
     for stop in (1, 3):  # inside stage 1, and inside stage 2
@@ -523,14 +496,14 @@ def test_part_localisation_scores_and_helpers(birds_store):
 
 
 def test_stream_kinds_index_the_heads():
-    info, _ = _toy_problem()
+    info, _ = toy_problem()
     net = SGMA(info, HP)._net
     assert net.stream_ids(GLOBAL) == [0] and net.stream_ids(GRID) == [1, 2] and net.stream_ids(CROP) == [3, 4]
     assert net.heads.shape == (5, 16, 8) and net.centres.shape == (5, 6, 8)
 
 
 def test_few_seen_classes_centre_the_codes_on_the_training_rows():
-    info, data = _toy_problem()  # 4 seen classes: under FEW_SEEN_CLASSES, "auto" centres
+    info, data = toy_problem()  # 4 seen classes: under FEW_SEEN_CLASSES, "auto" centres
     m = SGMA(info, HP)
     assert m.centres_codes(4) and not m.centres_codes(FEW_SEEN_CLASSES)  # CUB's 40, the birds' 40: no change
     list(m.fit(data, Control(), epochs=3))

@@ -8,39 +8,13 @@ import pytest
 import torch
 
 from zsl_desktop.engine.feature_source import ImageAccess
-from zsl_desktop.engine.methods.base import Control, FeatureSource, ModelInfo, TrainData
+from zsl_desktop.engine.methods.base import Control, ModelInfo, TrainData
 from zsl_desktop.engine.methods.sgma import SGMA
 from zsl_desktop.engine.methods.sgma.members import MEMBER_TENSORS
 
+from sgma_toys import toy_problem
+
 HP = {"batch_size": 16, "epochs": 2, "attention_epochs": 1, "kmeans_images": 40}
-
-
-def toy_problem(seen=4, n=60, channels=16, grid=4):
-    """``seen`` + 2 classes, 8 attributes; the class signal sits in two opposite cells."""
-    rng = np.random.default_rng(0)
-    classes = seen + 2
-    ca = (rng.random((classes, 8)) > 0.5).astype(np.float32) * 100
-    projection = np.abs(rng.normal(size=(channels, 8))).astype(np.float32)
-    labels = rng.integers(0, seen, n)
-    feats = 0.2 * np.abs(rng.normal(size=(n, channels, grid, grid)))
-    signal = np.einsum("ca,na->nc", projection, ca[labels] / 100)
-    feats[:, : channels // 2, 0, 0] += signal[:, : channels // 2]
-    feats[:, channels // 2 :, -1, -1] += signal[:, channels // 2 :]
-    names = tuple(f"has_part_{i // 4}::colour_{i % 4}" for i in range(8))
-    data = TrainData(
-        features=FeatureSource(grid=feats.astype(np.float32)),
-        train_index=np.arange(n),
-        train_labels=labels,
-        class_attributes=ca,
-        seen_classes=np.arange(seen),
-        unseen_classes=np.arange(seen, classes),
-        attribute_names=names,
-        seed=7,
-    )
-    info = ModelInfo(
-        attribute_names=names, num_classes=classes, feature_kind="grid", channels=channels, grid_size=(grid, grid)
-    )
-    return info, data
 
 
 def round_trip(state):
