@@ -280,7 +280,7 @@ def test_drawn_class_scoring_is_interactive(trained):
 def test_more_new_rows_than_the_column_cache_holds_in_one_call(trained):
     """More than COLUMN_CACHE new rows on a big codes array at once: every column comes back (the cache evicts
     only after the result is built), equal to scoring the rows a few at a time."""
-    from zsl_desktop.engine.methods.ce_gzsl.method import COLUMN_CACHE, SMALL_QUERY
+    from zsl_desktop.engine.methods.ce_gzsl.scoring import COLUMN_CACHE, SMALL_QUERY
 
     method, _, features, _, attributes = trained
     codes = method.encode(torch.from_numpy(features[: max(SMALL_QUERY, 80)]))
@@ -462,7 +462,7 @@ def test_xlsa17_features_train_from_the_command_line(tmp_path, capsys, name):
 
 def test_comparator_blocks_and_single_rows_match_the_network(trained, monkeypatch):
     """Blocked columns equal the network; one image's query leaves the big array's cache alone."""
-    import zsl_desktop.engine.methods.ce_gzsl.method as ipce_module
+    import zsl_desktop.engine.methods.ce_gzsl.scoring as ipce_module
 
     method, _, features, _, attributes = trained
     monkeypatch.setattr(ipce_module, "COMPARATOR_BLOCK_FLOATS", 7 * 64)  # several uneven blocks
