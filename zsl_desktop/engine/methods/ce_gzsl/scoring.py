@@ -16,6 +16,7 @@ from zsl_desktop.engine.live_page import ColumnChange
 
 from ..generative import match_rows, row_keys
 from .members import mean_scores, stacked
+from .side_by_side import ComparatorModel, SideBySide
 
 COMPARATOR_BLOCK_FLOATS = 1 << 18  # 1 MB of float32 per block of the comparator
 COLUMN_CACHE = 64
@@ -55,24 +56,24 @@ class CEGZSLScoring:
     def score(self, codes: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
         """[N, K] logits: classifier logits for trained class rows, calibrated comparator columns for others;
         with members, the mean of every model's (members.py)."""
-        if not self._members:
-            return self._own_score(codes, class_attributes)
-        codes = np.asarray(codes, dtype=np.float32)
-        parts = self._split(codes)
-        return mean_scores([m._own_score(c, class_attributes) for m, c in zip(self._models(), parts)])
-
-    def _own_score(self, codes: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
         head = self._require_head()
         codes = np.asarray(codes, dtype=np.float32)
         rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
-        cols = match_rows(head["keys"], rows)
+        cols = match_rows(head["keys"], rows)  # every member is trained on the same classes: the same keys
         new = np.nonzero(cols < 0)[0]
         if len(new) == len(cols):
             return self._new_columns(codes, rows)
-        out = np.take(self._known_logits(codes), np.maximum(cols, 0), axis=1)
+        out = self._known_scores(codes, np.maximum(cols, 0))
         if len(new):
             out[:, new] = self._new_columns(codes, rows[new])
         return out
+
+    def _known_scores(self, codes: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The classifiers' logits of columns ``cols`` [N, len(cols)], the mean of every model's."""
+        if not self._members:
+            return np.take(self._known_logits(codes), cols, axis=1)
+        parts = self._split(codes)
+        return mean_scores([np.take(m._known_logits(p), cols, axis=1) for m, p in zip(self._models(), parts)])
 
     def _known_logits(self, codes: np.ndarray) -> np.ndarray:
         cache = self._known_cache
@@ -85,30 +86,30 @@ class CEGZSLScoring:
 
     @torch.no_grad()
     def _new_columns(self, codes: np.ndarray, rows: np.ndarray, stale=None) -> np.ndarray | None:
-        """Comparator columns for class rows the classifier does not know, cached per row for these codes.
+        """The mean of every model's calibrated comparator column for class rows no classifier knows, cached
+        per row for these codes (``side_by_side``: one pass over every model's image halves).
 
-        LeakyReLU_0.2(t) = 0.8 ReLU(t) + 0.2 t, so with t = u + v the linear part
-        0.2 (u.w2 + v.w2) uses u.w2, cached per codes array: one drawn row costs one
-        add, one clamp and one matrix-vector product over [N, nhF]. The cache is filled outside
-        inference mode (scores are often asked for inside it), so it never holds inference tensors.
-        ``stale()`` is asked between blocks of rows: True stops the work (None is returned).
+        The cache is filled outside inference mode (scores are often asked for inside it), so it never holds
+        inference tensors. ``stale()`` is asked between blocks of rows: True stops the work (None is returned).
         """
         with torch.inference_mode(False):
             return self._new_columns_cached(codes, rows, stale)
 
     def _new_columns_cached(self, codes: np.ndarray, rows: np.ndarray, stale=None) -> np.ndarray | None:
+        comparators = self._side_by_side()
         if len(codes) < SMALL_QUERY:  # one image's row: computing beats evicting the big array's cache
-            u = self._image_halves(codes)
-            return np.stack(self._comparator_columns(u, u @ self._w2(), rows), 1)
+            halves = self._image_halves(codes)
+            terms = comparators.class_terms(rows)
+            return np.stack(comparators.columns(halves, comparators.linear_part(halves), terms), 1)
         cache = self._column_cache
         if cache is None or cache[0] is not codes:
-            u = self._image_halves(codes)
-            cache = self._column_cache = (codes, u, u @ self._w2(), {})
-        _, u, uw, columns = cache
+            halves = self._image_halves(codes)
+            cache = self._column_cache = (codes, halves, comparators.linear_part(halves), {})
+        _, halves, linear, columns = cache
         keys = row_keys(rows)
         missing = [i for i, k in enumerate(keys) if k not in columns]
         if missing:
-            computed = self._comparator_columns(u, uw, rows[missing], stale)
+            computed = comparators.columns(halves, linear, comparators.class_terms(rows[missing]), stale=stale)
             if computed is None:
                 return None
             for i, column in zip(missing, computed):
@@ -119,34 +120,28 @@ class CEGZSLScoring:
         return out
 
     def _image_halves(self, codes: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(codes[:, self._hp("embed_size") :]))
+        """[N, K x nhF] every model's image half u, side by side (a contiguous copy: the pass reads only these)."""
+        dim_h = self._hp("embed_size")
+        parts = self._split(codes) if self._members else [codes]
+        return torch.from_numpy(np.ascontiguousarray(np.concatenate([p[:, dim_h:] for p in parts], 1)))
 
-    def _w2(self) -> torch.Tensor:
-        return self._F.fc2.weight.detach().cpu().reshape(-1)
-
-    def _comparator_columns(self, u: torch.Tensor, uw: torch.Tensor, rows: np.ndarray, stale=None) -> list | None:
-        """Calibrated comparator logits [N] of image halves ``u`` [N, nhF] (``uw`` = u.w2) per class row."""
-        v = self._class_halves(rows)
-        w2 = self._w2()
-        b2 = float(self._F.fc2.bias.detach())
-        alpha, beta = (float(x) for x in self._head["calibration"])
-        tau = self._hp("cls_temp")
-        # Blocks of rows small enough to stay in the CPU cache, through one reused buffer:
-        # a full-size temporary costs a fresh 20 MB of page faults per slider move (10-60 ms spikes).
-        block = max(1, COMPARATOR_BLOCK_FLOATS // max(1, u.shape[1]))
-        buffer = torch.empty(min(block, len(u)), u.shape[1])
-        out = []
-        for j in range(len(v)):
-            relu_part = torch.empty(len(u))
-            for start in range(0, len(u), block):
-                if stale is not None and start and stale():
-                    return None
-                rows_u = u[start : start + block]
-                part = torch.add(rows_u, v[j], out=buffer[: len(rows_u)]).clamp_(min=0)
-                torch.mv(part, w2, out=relu_part[start : start + len(rows_u)])
-            f = 0.8 * relu_part + 0.2 * (uw + float(v[j] @ w2)) + b2
-            out.append((alpha / tau * f + beta).numpy())
-        return out
+    def _side_by_side(self) -> SideBySide:
+        """Every model's comparator and calibration as one (``side_by_side.py``); its weights are views."""
+        models = []
+        for model in self._models():
+            head = model._require_head()
+            alpha, beta = (float(x) for x in head["calibration"])
+            comparator = model._F
+            models.append(
+                ComparatorModel(
+                    w2=comparator.fc2.weight.detach().cpu().reshape(-1),
+                    b2=float(comparator.fc2.bias.detach()),
+                    scale=alpha / model._hp("cls_temp"),
+                    beta=beta,
+                    class_half=model._class_halves,
+                )
+            )
+        return SideBySide(models, COMPARATOR_BLOCK_FLOATS)
 
     def _class_halves(self, rows: np.ndarray) -> torch.Tensor:
         """W_a a of each raw class row [K, nhF] (the comparator's class half, without its bias)."""
@@ -156,71 +151,42 @@ class CEGZSLScoring:
     # -- one class's column, for live ranking -------------------------------------------------------
     @torch.no_grad()
     def column_change(self, codes: np.ndarray, old_row: np.ndarray, new_row: np.ndarray) -> ColumnChange | None:
-        """How far a drawn class's column can move (``_own_column_change``); with members, the mean of their
-        bounds (the column is the mean of theirs)."""
-        changes = [model._own_column_change(old_row, new_row) for model in self._models()]
-        if any(change is None for change in changes):
-            return None
-        return ColumnChange(
-            sum(change.low for change in changes) / len(changes),
-            sum(change.high for change in changes) / len(changes),
-        )
-
-    def _own_column_change(self, old_row: np.ndarray, new_row: np.ndarray) -> ColumnChange | None:
-        """How far a drawn class's comparator column can move for any image, from the two class halves alone.
-
-        Moving the class half v by d moves 0.2 w2.d through the linear part of the LeakyReLU, and unit j's
-        0.8 w2_j ReLU(u_j + v_j) by 0.8 w2_j times something in [min(0, d_j), max(0, d_j)] (ReLU is monotone
-        and 1-Lipschitz): one interval for every image, alpha / tau on the logit scale. None for a trained
-        class's row, whose column is the classifier's.
-        """
+        """How far a drawn class's column (the mean of every model's) can move for any image
+        (``SideBySide.change``); None for a trained class's row, whose column is the classifiers'."""
         head = self._require_head()
         rows = np.ascontiguousarray(np.stack([old_row, new_row]), dtype=np.float32)
         if (match_rows(head["keys"], rows) >= 0).any():
             return None
-        v = self._class_halves(rows).double()
-        moved = self._w2().double() * (v[1] - v[0])
-        scale = float(head["calibration"][0]) / self._hp("cls_temp")
-        linear = 0.2 * float(moved.sum())
-        low = linear + 0.8 * float(moved.clamp(max=0).sum())
-        high = linear + 0.8 * float(moved.clamp(min=0).sum())
-        return ColumnChange(scale * low, scale * high)
+        low, high = self._side_by_side().change(rows[0], rows[1])
+        return ColumnChange(low, high)
 
     def column_rows(self, codes: np.ndarray, rows: np.ndarray, class_row: np.ndarray) -> np.ndarray:
-        """Scores of the chosen rows only (the gallery's page), leaving the whole array's caches alone."""
-        if not self._members:
-            return self._own_column_rows(codes, rows, class_row)
-        parts = self._split(np.asarray(codes, dtype=np.float32))
-        return mean_scores([m._own_column_rows(c, rows, class_row) for m, c in zip(self._models(), parts)])
-
-    def _own_column_rows(self, codes: np.ndarray, rows: np.ndarray, class_row: np.ndarray) -> np.ndarray:
+        """Scores of the chosen rows only (the gallery's page): read from the whole array's cached image halves
+        when they are these codes' (left as they are), else from the codes."""
         head = self._require_head()
+        codes = np.asarray(codes, dtype=np.float32)
         row = np.ascontiguousarray(np.atleast_2d(class_row), dtype=np.float32)
         column = match_rows(head["keys"], row)[0]
         if column >= 0:
-            return self._known_logits(codes)[rows, column]
+            return self._known_scores(codes, np.array([column]))[rows, 0]
+        comparators = self._side_by_side()
         with torch.no_grad(), torch.inference_mode(False):
-            u = torch.from_numpy(np.ascontiguousarray(codes[rows, self._hp("embed_size") :]))
-            result = self._comparator_columns(u, u @ self._w2(), row)
+            terms = comparators.class_terms(row)
+            cache = self._column_cache
+            if cache is not None and cache[0] is codes:
+                _, halves, linear, _ = cache
+                result = comparators.columns(halves, linear, terms, rows=torch.from_numpy(np.asarray(rows, np.int64)))
+            else:
+                halves = self._image_halves(codes[rows])
+                result = comparators.columns(halves, comparators.linear_part(halves), terms)
         assert result is not None  # nothing can stop it without ``stale``
         return result[0]
 
     def column_whole(self, codes: np.ndarray, class_row: np.ndarray, stale=lambda: False) -> np.ndarray | None:
-        if not self._members:
-            return self._own_column_whole(codes, class_row, stale)
-        parts = self._split(np.asarray(codes, dtype=np.float32))
-        columns = []
-        for model, part in zip(self._models(), parts):
-            column = model._own_column_whole(part, class_row, stale)
-            if column is None:
-                return None
-            columns.append(column)
-        return mean_scores(columns)
-
-    def _own_column_whole(self, codes: np.ndarray, class_row: np.ndarray, stale=lambda: False) -> np.ndarray | None:
         head = self._require_head()
         row = np.ascontiguousarray(np.atleast_2d(class_row), dtype=np.float32)
+        codes = np.asarray(codes, dtype=np.float32)
         if match_rows(head["keys"], row)[0] >= 0:
-            return self._own_score(codes, row)[:, 0]
-        columns = self._new_columns(np.asarray(codes, dtype=np.float32), row, stale)
+            return self.score(codes, row)[:, 0]
+        columns = self._new_columns(codes, row, stale)
         return None if columns is None else columns[:, 0]

@@ -1,0 +1,85 @@
+"""A drawn class's live column with several final models (``ce_gzsl/side_by_side.py``), against the network itself.
+
+Small generated comparators, no training: the side-by-side pass must give the mean of the models' calibrated
+comparator columns (``Comparator.forward``, LeakyReLU and all) to float tolerance, whole, on chosen rows and in
+uneven blocks, and its bound must hold for every image.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from zsl_desktop.engine.methods.ce_gzsl.nets import Comparator
+from zsl_desktop.engine.methods.ce_gzsl.side_by_side import ComparatorModel, SideBySide
+
+DIM_H, ATTRIBUTES, HIDDEN, IMAGES, TAU = 12, 7, 16, 300, 0.1
+
+
+def comparators(count: int, seed: int = 0):
+    """(models, reference(h, rows) -> [N, R] mean calibrated column, image halves [N, count x HIDDEN], h)."""
+    torch.manual_seed(seed)
+    nets = [Comparator(DIM_H, ATTRIBUTES, HIDDEN) for _ in range(count)]
+    calibrations = [(1.0 + 0.3 * k, -0.5 + 0.2 * k) for k in range(count)]  # alpha, beta: each model its own
+    models = [
+        ComparatorModel(
+            w2=net.fc2.weight.detach().reshape(-1),
+            b2=float(net.fc2.bias.detach()),
+            scale=alpha / TAU,
+            beta=beta,
+            class_half=lambda rows, net=net: net.class_half(torch.from_numpy(np.asarray(rows, np.float32))).detach(),
+        )
+        for net, (alpha, beta) in zip(nets, calibrations)
+    ]
+    h = torch.randn(IMAGES, DIM_H)
+
+    @torch.no_grad()
+    def reference(rows: np.ndarray) -> np.ndarray:
+        a = torch.from_numpy(np.asarray(rows, np.float32))
+        columns = [alpha / TAU * net(h, a) + beta for net, (alpha, beta) in zip(nets, calibrations)]
+        return torch.stack(columns).mean(0).numpy()
+
+    with torch.no_grad():
+        halves = torch.cat([net.image_half(h) for net in nets], 1).contiguous()
+    return models, reference, halves
+
+
+@pytest.mark.parametrize("count", [1, 3])
+@pytest.mark.parametrize("block_floats", [1 << 18, 7 * 16])  # one block; many uneven ones
+def test_side_by_side_columns_are_the_mean_of_the_models_calibrated_columns(count, block_floats):
+    models, reference, halves = comparators(count)
+    together = SideBySide(models, block_floats)
+    rows = np.random.default_rng(1).uniform(0, 2, (4, ATTRIBUTES)).astype(np.float32)
+    expected = reference(rows)
+    linear = together.linear_part(halves)
+    columns = together.columns(halves, linear, together.class_terms(rows))
+    np.testing.assert_allclose(np.stack(columns, 1), expected, rtol=1e-5, atol=1e-4)
+    chosen = np.sort(np.random.default_rng(2).choice(IMAGES, 37, replace=False))
+    picked = together.columns(halves, linear, together.class_terms(rows), rows=torch.from_numpy(chosen))
+    np.testing.assert_allclose(np.stack(picked, 1), expected[chosen], rtol=1e-5, atol=1e-4)
+
+
+def test_the_bound_holds_for_every_image_and_is_the_mean_of_the_models_bounds():
+    models, reference, _ = comparators(3, seed=4)
+    together = SideBySide(models, 1 << 18)
+    rng = np.random.default_rng(5)
+    old = rng.uniform(0, 2, ATTRIBUTES).astype(np.float32)
+    for _ in range(10):
+        new = old.copy()
+        new[rng.integers(ATTRIBUTES)] = rng.uniform(0, 2)
+        low, high = together.change(old, new)
+        moved = reference(new[None])[:, 0].astype(np.float64) - reference(old[None])[:, 0]
+        assert low - 1e-4 <= moved.min() and moved.max() <= high + 1e-4
+        alone = [SideBySide([m], 1 << 18).change(old, new) for m in models]
+        assert low == pytest.approx(np.mean([a[0] for a in alone]), abs=1e-9)
+        assert high == pytest.approx(np.mean([a[1] for a in alone]), abs=1e-9)
+        old = new
+
+
+def test_a_stale_request_stops_between_blocks():
+    models, _, halves = comparators(3)
+    together = SideBySide(models, 7 * 48)  # 7 images a block: many blocks
+    rows = np.ones((1, ATTRIBUTES), np.float32)
+    asked = []
+    stale = lambda: asked.append(1) or len(asked) > 2  # noqa: E731
+    assert together.columns(halves, together.linear_part(halves), together.class_terms(rows), stale=stale) is None
+    assert len(asked) == 3  # asked between blocks only, and stopped at the first True
