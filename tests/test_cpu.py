@@ -66,3 +66,22 @@ def test_each_figure_is_said_as_it_is_measured():
     )
     assert progress_line(Row("train", "gsmflow", 3.0, "s/epoch", "<= 0.73", False)).endswith("(NOT met)")
     assert progress_line(Row("app", "unavailable", float("nan"), "")) == "  app: unavailable: n/a"
+
+
+def test_capped_kernels_are_named_with_the_variable_that_caps_them():
+    """An AVX2-only CPU emulated on a wider one: the flags are the CPU's, the line says which kernels were capped."""
+    model, flags = parse_cpuinfo(XEON)
+    caps = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+    assert cpu_line(model, flags, 2, "AVX2", caps).endswith(
+        "avx2 yes, avx512f yes, avx512_bf16 yes, amx yes; torch kernels AVX2 (capped by ATEN_CPU_CAPABILITY=avx2); "
+        "oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA); MKL capped at AVX2 (MKL_ENABLE_INSTRUCTIONS)"
+    )
+    assert cpu_line(model, flags, 2, "AVX512", {"DNNL_MAX_CPU_ISA": "AVX2", "PATH": "/bin"}).endswith(
+        "torch kernels AVX512; oneDNN capped at AVX2 (DNNL_MAX_CPU_ISA)"
+    )
+    assert "capped" not in cpu_line(model, flags, 2, "AVX512", {"ATEN_CPU_CAPABILITY": ""})
+
+
+def test_this_machine_names_the_caps_it_runs_under(monkeypatch):
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+    assert describe_this_cpu().endswith("; MKL capped at AVX2 (MKL_ENABLE_INSTRUCTIONS)")

@@ -3,15 +3,23 @@
 Why: the bench's figures moved by 2-3x between a Xeon with AVX-512, bfloat16 and AMX and an
 AVX2-only EPYC (issue 19), so every bench run names its machine. Read from /proc/cpuinfo
 (Linux); elsewhere the model comes from ``platform`` and the flags are unknown.
+
+A run can also cap the kernels below what the CPU has, to emulate an older CPU: torch's own kernels
+(``ATEN_CPU_CAPABILITY``), oneDNN's convolutions (``ONEDNN_MAX_CPU_ISA``) and MKL's products
+(``MKL_ENABLE_INSTRUCTIONS``). The flags still read the CPU's, so the line says which caps were set.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 
 # The instruction sets our kernels care about: AVX2 (every x86 CPU we support), AVX-512,
 # native bfloat16 (else bf16 training is emulated and we train in fp32) and AMX (bf16 matmuls).
 INSTRUCTION_SETS = ("avx2", "avx512f", "avx512_bf16", "amx")
+# (library, its variables) whose kernels an environment variable caps; oneDNN reads its older name too.
+KERNEL_CAPS = (("oneDNN", ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")), ("MKL", ("MKL_ENABLE_INSTRUCTIONS",)))
+TORCH_CAP = "ATEN_CPU_CAPABILITY"
 
 
 def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
@@ -34,17 +42,35 @@ def has_instruction_set(flags: frozenset[str], name: str) -> bool:
     return name in flags
 
 
-def cpu_line(model: str, flags: frozenset[str] | None, cores: int, torch_kernels: str | None = None) -> str:
+def cpu_line(
+    model: str, flags: frozenset[str] | None, cores: int, torch_kernels: str | None = None, environ=None
+) -> str:
     """One line for a bench report, e.g. ``CPU: Intel Xeon, 2 cores; avx2 yes, avx512f no, ...; torch kernels AVX2``.
 
     ``flags`` None means the flags could not be read (not Linux): each set is "unknown", never "no".
+    ``environ`` (default: none set) names the caps on the kernels (``kernel_caps``).
     """
     sets = ", ".join(
         f"{name} {'?' if flags is None else ('yes' if has_instruction_set(flags, name) else 'no')}"
         for name in INSTRUCTION_SETS
     )
     line = f"CPU: {model or 'unknown model'}, {cores} core{'s' if cores != 1 else ''}; {sets}"
-    return line + (f"; torch kernels {torch_kernels}" if torch_kernels else "")
+    environ = environ or {}
+    if torch_kernels:
+        line += f"; torch kernels {torch_kernels}"
+        if environ.get(TORCH_CAP):
+            line += f" (capped by {TORCH_CAP}={environ[TORCH_CAP]})"
+    return "; ".join([line, *kernel_caps(environ)])
+
+
+def kernel_caps(environ) -> list[str]:
+    """ "oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA)" for each library whose kernels ``environ`` caps."""
+    caps = []
+    for library, names in KERNEL_CAPS:
+        name = next((n for n in names if environ.get(n)), None)
+        if name is not None:
+            caps.append(f"{library} capped at {environ[name]} ({name})")
+    return caps
 
 
 def torch_kernel_level() -> str | None:
@@ -68,4 +94,6 @@ def describe_this_cpu(cpuinfo_path: str = "/proc/cpuinfo") -> str:
         model, flags = "", None
     if not flags:
         flags = None  # no flags line: unknown, not "none of them"
-    return cpu_line(model or platform.processor() or platform.machine(), flags, cores(), torch_kernel_level())
+    return cpu_line(
+        model or platform.processor() or platform.machine(), flags, cores(), torch_kernel_level(), os.environ
+    )
