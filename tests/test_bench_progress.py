@@ -177,3 +177,54 @@ def test_the_start_up_row_is_the_first_predictions_shown_and_the_live_models_row
     assert rows["first of the runs above (cold file cache)"]["value"] == 6.0
     held = {r["name"] for r in ui.startup_rows(starts, cold=None, live_from=[])}  # --quick: one start-up, held
     assert not any("live model" in name for name in held) and len(held) == 2
+
+
+def test_training_rows_stop_the_run_at_its_last_timed_epoch(monkeypatch):
+    """What follows the last epoch (GSMFlow's final classifier) is in no row: the bench stops the run there."""
+    import zsl_desktop.engine.training as training
+    from zsl_desktop.bench.training_speed import bench_training
+    from zsl_desktop.engine.methods.base import EpochEnd
+
+    after: list = []
+
+    class Method:
+        def fit(self, data, control, epochs):
+            for epoch in range(epochs):
+                yield EpochEnd(epoch=epoch + 1, epochs=epochs)
+            after.append("final classifier")  # reached only when the bench iterates past the last epoch
+
+    monkeypatch.setattr(training, "build_method", lambda dataset, features, config: Method())
+    monkeypatch.setattr(training, "train_data", lambda *args: argparse.Namespace(train_index=range(3)))
+    dataset = argparse.Namespace(splits={"trainval": None}, seen_classes=None)
+    features = argparse.Namespace(pooled="pooled", grid="grid")
+    rows = bench_training(dataset, features, Sizes.tiny(), "toy", methods=["msdn"], official={"msdn": 2.0})
+    assert [r.name for r in rows] == ["msdn on toy (official: 2 s)"] and rows[0].value >= 0
+    assert after == []
+
+
+def test_no_row_for_a_comparison_that_was_not_run(monkeypatch):
+    """``--quick`` recomputes no column at 100,000 images: the row is left out, not printed as nan."""
+    from dataclasses import replace
+
+    import zsl_desktop.bench.live_edits as live_edits
+    from zsl_desktop.bench.rescoring import bench_rescoring
+
+    class Edits:
+        origin, cpu, whole, whole_cpu = "stand-in codes", [0.001], [0.002], [0.002]
+        codes = None
+
+        def __init__(self, *args):
+            pass
+
+        def next(self):
+            return argparse.Namespace(classes=argparse.Namespace(matrix=None))
+
+        def timed(self, request):
+            return 0.001
+
+    monkeypatch.setattr(live_edits, "LiveEdits", Edits)
+    monkeypatch.setattr(live_edits, "live_subject", lambda name, dataset, real_cub: (None, "stand-in", dataset))
+    heard: list = []
+    sizes = replace(Sizes.tiny(), full_recomputes=0)
+    rows = bench_rescoring("birds", sizes, methods=["msdn"], report=heard.append)
+    assert len(rows) == 5 and not any("recomputed" in r.name for r in rows) and heard == rows
