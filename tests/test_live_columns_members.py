@@ -83,3 +83,36 @@ def test_a_stale_request_stops_between_blocks():
     stale = lambda: asked.append(1) or len(asked) > 2  # noqa: E731
     assert together.columns(halves, together.linear_part(halves), together.class_terms(rows), stale=stale) is None
     assert len(asked) == 3  # asked between blocks only, and stopped at the first True
+
+
+def test_the_shipped_ipce_scores_a_drawn_class_alike_on_every_path():
+    """The shipped IPCE (three final models): the whole column, the page's rows read from the cached halves and
+    from the codes, and the mean of each model's network (``Comparator.forward``, calibrated) agree."""
+    from zsl_desktop.engine.checkpoints import load_checkpoint
+    from zsl_desktop.engine.paths import shipped_models_dir
+    from zsl_desktop.engine.training import method_from_checkpoint
+
+    path = shipped_models_dir() / "ipce_builtin.pt"
+    if not path.is_file():
+        pytest.skip("no shipped IPCE model in this checkout")
+    method = method_from_checkpoint(load_checkpoint(path))
+    models = method._models()
+    assert len(models) == 3
+    generator = torch.Generator().manual_seed(0)
+    codes = method.encode(torch.rand(IMAGES, int(method.info.channels), generator=generator))
+    drawn = (np.asarray(method._head["class_rows"]).mean(0) * 1.1).astype(np.float32)  # no classifier knows it
+    whole = method.column_whole(codes, drawn)
+    dim_h = method._hp("embed_size")
+    with torch.no_grad():
+        expected = []
+        for model, part in zip(models, method._split(codes)):
+            a = torch.from_numpy(model.prepare_class_attributes(drawn[None]))
+            f = model._F(torch.from_numpy(np.ascontiguousarray(part[:, :dim_h])), a).numpy()[:, 0]
+            alpha, beta = model._head["calibration"].tolist()
+            expected.append(alpha * f / model._hp("cls_temp") + beta)
+    np.testing.assert_allclose(whole, np.mean(expected, 0), rtol=1e-5, atol=1e-4)
+    rows = np.sort(np.random.default_rng(0).choice(IMAGES, 40, replace=False))
+    np.testing.assert_allclose(method.column_rows(codes, rows, drawn), whole[rows], rtol=1e-6, atol=1e-5)  # cached
+    method._column_cache = None
+    np.testing.assert_allclose(method.column_rows(codes, rows, drawn), whole[rows], rtol=1e-6, atol=1e-5)  # codes
+    np.testing.assert_allclose(method.score(codes, drawn[None])[:, 0], whole, rtol=1e-6, atol=1e-5)
