@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zsl_desktop.engine.data.bird_drawing import COLORS, GROUPS, PALETTE, PART_NAMES, REGIONS, render_bird
+from zsl_desktop.engine.data.bird_attributes import COLORS, GROUPS, PART_NAMES
+from zsl_desktop.engine.data.bird_drawing import PALETTE, REGIONS, render_bird
 from zsl_desktop.engine.data.builtin_birds import (
     ATTRIBUTE_NAMES,
     GENERATOR_VERSION,
