@@ -45,6 +45,13 @@ def round_trip(state):
     return torch.load(buffer, weights_only=True)
 
 
+def extracted(dataset, folder):
+    """``dataset`` and its feature store at 64 px in ``folder`` (small enough for crops in a test)."""
+    from zsl_desktop.engine.features import extract_all
+
+    return dataset, extract_all(dataset, root=folder, input_size=64)
+
+
 def with_images(dataset, store):
     """The store's FeatureSource reaching the original images too (what crops need)."""
     source = store.source()

@@ -9,17 +9,14 @@ from zsl_desktop.engine.methods.sgma import SGMA, part_localisation
 from zsl_desktop.engine.methods.sgma.crops import CropEncoder
 from zsl_desktop.engine.methods.sgma.evaluation import box_iou, coverage, random_boxes, region_box
 
-from sgma_toys import grid_info, round_trip, train_data, with_images
+from sgma_toys import extracted, grid_info, round_trip, train_data, with_images
 
 CROP_HP = {"batch_size": 16, "attention_epochs": 1, "crop_size": 64, "kmeans_images": 64}
 
 
 @pytest.fixture(scope="module")
 def birds_store(small_birds, tmp_path_factory):
-    from zsl_desktop.engine.features import extract_all
-
-    store = extract_all(small_birds, root=tmp_path_factory.mktemp("sgma_store"), input_size=64)
-    return small_birds, store
+    return extracted(small_birds, tmp_path_factory.mktemp("sgma_store"))
 
 
 def test_fit_with_images_trains_the_crop_streams_and_caches_the_crops(birds_store):

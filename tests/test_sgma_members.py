@@ -10,7 +10,7 @@ from zsl_desktop.engine.methods.base import Control
 from zsl_desktop.engine.methods.sgma import SGMA
 from zsl_desktop.engine.methods.sgma.members import MEMBER_TENSORS
 
-from sgma_toys import grid_info, round_trip, toy_problem, train_data, with_images
+from sgma_toys import extracted, grid_info, round_trip, toy_problem, train_data, with_images
 
 HP = {"batch_size": 16, "epochs": 2, "attention_epochs": 1, "kmeans_images": 40}
 
@@ -98,10 +98,7 @@ def test_centring_subtracts_the_mean_over_all_final_models_and_the_off_variant_l
 
 @pytest.fixture(scope="module")
 def birds_store(small_birds, tmp_path_factory):
-    from zsl_desktop.engine.features import extract_all
-
-    store = extract_all(small_birds, root=tmp_path_factory.mktemp("sgma_members_store"), input_size=64)
-    return small_birds, store
+    return extracted(small_birds, tmp_path_factory.mktemp("sgma_members_store"))
 
 
 def test_members_with_crops_average_each_models_own_crops(birds_store):
