@@ -1,27 +1,18 @@
 """SGMA's several final models (``final_models``): the mean code, centring over all models, checkpoints."""
 
-import io
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from zsl_desktop.engine.feature_source import ImageAccess
-from zsl_desktop.engine.methods.base import Control, ModelInfo, TrainData
+from zsl_desktop.engine.methods.base import Control
 from zsl_desktop.engine.methods.sgma import SGMA
 from zsl_desktop.engine.methods.sgma.members import MEMBER_TENSORS
 
-from sgma_toys import toy_problem
+from sgma_toys import extracted, grid_info, round_trip, toy_problem, train_data, with_images
 
 HP = {"batch_size": 16, "epochs": 2, "attention_epochs": 1, "kmeans_images": 40}
-
-
-def round_trip(state):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
 
 
 def train_final_models(info, data, hp, count=3):
@@ -107,34 +98,13 @@ def test_centring_subtracts_the_mean_over_all_final_models_and_the_off_variant_l
 
 @pytest.fixture(scope="module")
 def birds_store(small_birds, tmp_path_factory):
-    from zsl_desktop.engine.features import extract_all
-
-    store = extract_all(small_birds, root=tmp_path_factory.mktemp("sgma_members_store"), input_size=64)
-    return small_birds, store
+    return extracted(small_birds, tmp_path_factory.mktemp("sgma_members_store"))
 
 
 def test_members_with_crops_average_each_models_own_crops(birds_store):
     dataset, store = birds_store
-    source = store.source()
-    source.images = ImageAccess.for_store(dataset, store)
-    info = ModelInfo(
-        attribute_names=dataset.attribute_names,
-        num_classes=dataset.num_classes,
-        feature_kind="grid",
-        channels=int(store.grid.shape[1]),
-        grid_size=tuple(store.grid.shape[2:]),
-    )
-    index = dataset.splits["trainval"]
-    data = TrainData(
-        features=source,
-        train_index=index,
-        train_labels=dataset.labels[index],
-        class_attributes=dataset.class_attributes,
-        seen_classes=dataset.seen_classes,
-        unseen_classes=dataset.unseen_classes,
-        attribute_names=dataset.attribute_names,
-        seed=3,
-    )
+    source = with_images(dataset, store)
+    info, data = grid_info(dataset, store), train_data(dataset, source)
     hp = {"batch_size": 32, "epochs": 2, "attention_epochs": 1, "crop_size": 64, "kmeans_images": 64}
     alone, last = train_final_models(info, data, hp, count=2)
     rows = dataset.splits["test_unseen"][:12]

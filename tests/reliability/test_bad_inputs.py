@@ -15,16 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from reliability_corpus import (
-    LONG_NAME,
-    NON_UTF8_NAME,
-    all_cases,
-    assert_clear_refusal,
-    checkpoint_cases,
-    corpus,
-    make_folder_dataset,
-    numbered,
-)
+from corpus_datasets import make_folder_dataset
+from corpus_images import LONG_NAME, NON_UTF8_NAME
+from reliability_corpus import all_cases, assert_clear_refusal, checkpoint_cases, corpus, numbered
 from zsl_desktop.engine.backbones import BACKBONES, preprocess
 from zsl_desktop.engine.checkpoints import CheckpointError, check_compatible, load_checkpoint
 from zsl_desktop.engine.data import DatasetError, load_dataset
@@ -107,7 +100,7 @@ def test_checkpoint(case, tmp_path, small_birds, cli):
 
 def test_a_valid_checkpoint_passes_the_same_checks(tmp_path, small_birds):
     """The corpus's checkpoints are refused for their damage, not for how they were made."""
-    from reliability_corpus import valid_checkpoint_parts
+    from corpus_checkpoints import valid_checkpoint_parts
     from zsl_desktop.engine.checkpoints import save_checkpoint
     from zsl_desktop.engine.training import method_from_checkpoint
 

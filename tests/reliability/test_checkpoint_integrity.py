@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from reliability_corpus import assert_clear_refusal, make_folder_dataset, valid_checkpoint_parts
+from corpus_checkpoints import valid_checkpoint_parts
+from corpus_datasets import make_folder_dataset
+from reliability_corpus import assert_clear_refusal
 from zsl_desktop.engine.checkpoints import FORMAT, CheckpointError, load_checkpoint, save_checkpoint
 
 SHIPPED = Path(__file__).resolve().parents[2] / "trained"

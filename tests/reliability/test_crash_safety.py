@@ -124,7 +124,7 @@ def test_interrupted_extraction_resumes_to_the_same_store(killed_extraction, sma
 
 def test_a_failure_found_before_a_kill_is_still_recorded(tmp_path):
     """A bad image's zero row is committed with its reason: a resumed run does not forget it."""
-    from reliability_corpus import make_folder_dataset
+    from corpus_datasets import make_folder_dataset
     from zsl_desktop.engine import features
     from zsl_desktop.engine.data import load_dataset
 
@@ -149,7 +149,7 @@ def test_a_failure_found_before_a_kill_is_still_recorded(tmp_path):
 
 def test_a_damaged_feature_store_is_extracted_again(tmp_path):
     """A store damaged outside the app (disk trouble, a half copy) is rebuilt, never memory-mapped short."""
-    from reliability_corpus import make_folder_dataset
+    from corpus_datasets import make_folder_dataset
     from zsl_desktop.engine.data import load_dataset
     from zsl_desktop.engine.features import FeatureStore, extract_all
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reliability_corpus import assert_clear_refusal, make_folder_dataset
+from corpus_datasets import make_folder_dataset
+from reliability_corpus import assert_clear_refusal
 from zsl_desktop.engine.data import DatasetError, load_dataset
 
 
@@ -159,7 +160,7 @@ def test_a_class_seen_and_unseen_at_once(small_birds):
 
 @pytest.mark.parametrize("value", ["1e39", "-3.5e38"])
 def test_attribute_values_beyond_float32_are_refused(tmp_path, cli, value):
-    from reliability_corpus import CLASSES
+    from corpus_datasets import CLASSES
 
     root = make_folder_dataset(tmp_path, CLASSES.replace("0.2,0.8,0.2", f"0.2,{value},0.2"))
     _refused(root, cli, "classes.csv", "too large \\(beyond ±3.4e38, the float32 range\\)", line=3)

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reliability_corpus import assert_clear_refusal, jpeg_bytes, make_folder_dataset
+from corpus_datasets import make_folder_dataset
+from corpus_images import jpeg_bytes
+from reliability_corpus import assert_clear_refusal
 from zsl_desktop.engine import userfiles
 from zsl_desktop.engine.classes import LibraryError, read_export
 from zsl_desktop.engine.images import ImageFileError, open_image

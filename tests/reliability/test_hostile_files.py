@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from reliability_corpus import assert_clear_refusal, valid_checkpoint_parts
+from corpus_checkpoints import valid_checkpoint_parts
+from reliability_corpus import assert_clear_refusal
 
 ROOT = Path(__file__).resolve().parents[2] / "zsl_desktop"
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reliability_corpus import assert_clear_refusal, make_folder_dataset
+from corpus_datasets import make_folder_dataset
+from reliability_corpus import assert_clear_refusal
 from zsl_desktop.engine.data import load_dataset
 from zsl_desktop.engine.training import default_checkpoint_path
 from zsl_desktop.engine.userfiles import UserFileError, check_writable
@@ -178,7 +179,7 @@ def test_a_read_only_output_folder_is_refused_before_training(tmp_path, cli, mon
 
 
 def test_eval_json_that_is_a_folder_is_refused_before_evaluating(tmp_path, cli, small_birds):
-    from reliability_corpus import valid_checkpoint_parts
+    from corpus_checkpoints import valid_checkpoint_parts
     from zsl_desktop.engine.checkpoints import save_checkpoint
 
     model = save_checkpoint(tmp_path / "m.pt", *valid_checkpoint_parts(small_birds))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from reliability_corpus import make_folder_dataset
+from corpus_datasets import make_folder_dataset
 from zsl_desktop.engine import atomic, backbones, features
 from zsl_desktop.engine.extraction import BackboneRunner
 from zsl_desktop.engine.features import extract_all

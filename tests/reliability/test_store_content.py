@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reliability_corpus import make_folder_dataset
+from corpus_datasets import make_folder_dataset
 from zsl_desktop.engine.data import load_dataset
 from zsl_desktop.engine.features import FeatureStore, extract_all
 from zsl_desktop.engine.image_stamps import SOURCES_FILE

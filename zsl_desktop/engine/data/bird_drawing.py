@@ -7,8 +7,9 @@ are exact: the crown point lies on the drawn crown, the beak point on the bill.
 Drawing happens at twice the output size and is reduced, which anti-aliases
 the edges that ``ImageDraw`` leaves jagged.
 
-Why one module over 400 lines: the drawing of one bird, part by part, is one sequence of steps; its geometry
-and scenery helpers are in ``bird_geometry.py`` and ``bird_scenery.py``.
+The drawing of one bird, part by part, is one sequence of steps. Beside it: what a bird can be (the
+attribute groups and CUB's parts, ``bird_attributes``), the canvas that records and paints the steps
+(``bird_canvas``), geometry (``bird_geometry``) and scenery (``bird_scenery``).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Mapping
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .bird_attributes import PART_NAMES
+from .bird_canvas import BirdCanvas
 from .bird_geometry import centroid, ellipse_points, inside_polygon, rotate, sample_inside
 from .bird_scenery import draw_background, draw_foreground, leaf_polygon
 
-COLORS = ("red", "orange", "yellow", "blue", "brown", "grey", "black", "white")
 PALETTE = {
     "red": (205, 35, 40),
     "orange": (240, 135, 25),
@@ -34,42 +36,6 @@ PALETTE = {
     "black": (28, 28, 30),
     "white": (242, 242, 238),
 }
-
-#: attribute group -> its values; each image has exactly one value per group.
-GROUPS: dict[str, tuple[str, ...]] = {
-    "bill_shape": ("cone", "dagger", "hooked", "needle"),
-    "bill_length": ("short", "long"),
-    "crown_color": COLORS,
-    "eye_ring": ("yes", "no"),
-    "throat_color": COLORS,
-    "breast_color": COLORS,
-    "breast_pattern": ("solid", "spotted", "striped"),
-    "wing_color": COLORS,
-    "wing_pattern": ("solid", "barred", "spotted"),
-    "tail_shape": ("forked", "rounded", "pointed", "fan"),
-    "leg_length": ("short", "long"),
-    "size": ("small", "medium", "large"),
-    "habitat": ("sky", "grass", "water", "branch"),
-}
-
-#: the 15 CUB-200-2011 parts, in CUB's id order (id = index + 1).
-PART_NAMES = (
-    "back",
-    "beak",
-    "belly",
-    "breast",
-    "crown",
-    "forehead",
-    "left eye",
-    "left leg",
-    "left wing",
-    "nape",
-    "right eye",
-    "right leg",
-    "right wing",
-    "tail",
-    "throat",
-)
 
 # Region ids of the optional label map (tests check each part lands on its region).
 REGIONS = {
@@ -120,70 +86,6 @@ def _contrast(c):
 def _jitter(rng, c, gain):
     delta = rng.integers(-9, 10, size=3)
     return tuple(int(v) for v in np.clip(np.array(c) * gain + delta, 0, 255))
-
-
-class _Layout:
-    """Records the bird's drawing operations in image pixels, relative to the bird's centre.
-
-    The bird is laid out once (to learn its extent and place it in the frame) and then
-    painted at its final position, on the 2x image and, when asked, on a region map.
-    """
-
-    def __init__(self, unit, angle, flip):
-        self.unit, self.angle, self.flip = unit, angle, flip
-        self.ops = []
-        self.points = []  # everything that counts for the bounding box
-
-    def to_image(self, pts):
-        pts = np.array(pts, dtype=np.float64).reshape(-1, 2)
-        if self.flip:
-            pts[:, 0] = -pts[:, 0]
-        return rotate(pts, self.angle) * self.unit
-
-    def _add(self, kind, pts, track, *args):
-        img = self.to_image(pts)
-        if track:
-            self.points.append(img)
-        self.ops.append((kind, img, *args))
-
-    def poly(self, pts, fill, region, outline=None):
-        self._add("poly", pts, True, fill, region, outline)
-
-    def shade(self, pts, rgba):
-        """A translucent overlay (shadow or highlight) that is not a region of its own."""
-        self._add("shade", pts, False, rgba)
-
-    def outline(self, pts, color):
-        self._add("outline", pts, False, color)
-
-    def line(self, pts, fill, width_units, region=None, track=True):
-        self._add("line", pts, track, fill, width_units * self.unit, region)
-
-    def dots(self, centers, radius, fill):
-        for c in centers:
-            self.poly(ellipse_points(c[0], c[1], radius, radius, n=12), fill, None)
-
-    def paint(self, image, labels, offset, ss):
-        draw, blend = ImageDraw.Draw(image), ImageDraw.Draw(image, "RGBA")
-        ldraw = ImageDraw.Draw(labels) if labels is not None else None
-        stroke = max(1, int(round(0.03 * self.unit * ss)))
-        for kind, pts, *args in self.ops:
-            xy = ((pts + offset) * ss).ravel().tolist()
-            if kind == "poly":
-                fill, region, outline = args
-                draw.polygon(xy, fill=fill, outline=outline, width=stroke if outline else 0)
-                if ldraw is not None and region is not None:
-                    ldraw.polygon(xy, fill=region)
-            elif kind == "shade":
-                blend.polygon(xy, fill=args[0])
-            elif kind == "outline":
-                draw.polygon(xy, outline=args[0], width=stroke)
-            else:
-                fill, width, region = args
-                w = max(1, int(round(width * ss)))
-                draw.line(xy, fill=fill, width=w, joint="curve")
-                if ldraw is not None and region is not None:
-                    ldraw.line(xy, fill=region, width=w, joint="curve")
 
 
 # -- the bird's parts ----------------------------------------------------------------------
@@ -260,7 +162,7 @@ def _wing_local(pts):
     return rotate(pts, _WING_ANGLE) + _WING_CENTER
 
 
-def _draw_bird(cv: _Layout, attrs: Mapping[str, str], colors: dict, rng):
+def _draw_bird(cv: BirdCanvas, attrs: Mapping[str, str], colors: dict, rng):
     """Draws the bird back to front; returns its part points (bird frame) and its two feet.
 
     Parts are keyed by CUB name, with "near"/"far" for the sided ones (the near side faces
@@ -380,7 +282,7 @@ def render_bird(
     occluder_probability: float = 0.1,
     with_labels: bool = False,
 ) -> BirdImage:
-    """Render one bird with exactly the given attribute values (one per group in ``GROUPS``).
+    """Render one bird with exactly the given attribute values (one per group in ``bird_attributes.GROUPS``).
 
     Pose, position, colour shades, background details and the occasional occluding
     leaf come from ``rng``; the attributes themselves are never changed here.
@@ -397,7 +299,7 @@ def render_bird(
     flip = bool(rng.random() < 0.5)
 
     # Lay the bird out once around the origin to learn its extent, then place it in the frame.
-    layout = _Layout(unit, angle, flip)
+    layout = BirdCanvas(unit, angle, flip)
     parts_local, feet_local = _draw_bird(layout, attrs, colors, rng)
     pts = np.concatenate(layout.points)
     lo, hi = pts.min(axis=0), pts.max(axis=0)

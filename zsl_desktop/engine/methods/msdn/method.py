@@ -62,6 +62,7 @@ from ..base import (
     register,
 )
 from ..centring import CentredCodes
+from ..checked_step import checked_step
 from ..members import member_count, member_items, member_prefix
 from .nets import (
     DISTILL_FORMS,
@@ -227,15 +228,8 @@ class MSDN(CentredCodes, Method):
                 )
                 distill = distillation_loss(s1, s2, form)
                 loss = ce_av + ce_va + lambda_sc * (sc_av + sc_va) + lambda_distill * distill
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                figures = shards.average_gradients(optimizer, part.share, loss, ce_av, ce_va, sc_av, sc_va, distill)
-                if not math.isfinite(figures[0]):
-                    raise FloatingPointError(
-                        f"msdn: the loss became {figures[0]} at epoch {epoch + 1}, step {step + 1}; "
-                        f"try a lower learning rate"
-                    )
-                optimizer.step()
+                terms = (loss, ce_av, ce_va, sc_av, sc_va, distill)
+                figures = checked_step(self.name, optimizer, part, terms, epoch + 1, step + 1)
                 step += 1
                 yield Step(
                     step,

@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..members import frozen, member_count, member_items, member_prefix
-from .parts import SGMANet
-from .training import NET_PARAMETERS
+from .parts import NET_PARAMETERS, SGMANet
 
 MEMBER_TENSORS = (*NET_PARAMETERS, "att.channel_scale", "trained")  # one net's tensors, as its state stores them
 

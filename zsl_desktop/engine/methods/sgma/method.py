@@ -3,8 +3,8 @@
 No official code exists. Reconstructed from ``shared/design/METHODS.md`` section 3
 (the paper's description as recalled and as read by third parties) with a frozen
 backbone, as decision 4 asks. The pieces live in ``parts.py``, training in
-``training.py``, the part-localisation score in ``evaluation.py``, crops and their
-cache in ``crops.py`` (all in this package).
+``training.py``, the checkpoint state in ``state.py``, the part-localisation score in
+``evaluation.py``, crops and their cache in ``crops.py`` (all in this package).
 
 Model, for grid features theta [C, h, w] (EfficientNet-Lite0 1280x7x7 by default):
 
@@ -124,13 +124,14 @@ import torch
 from ..base import Explanation, Method, ModelInfo, move_optimizer_state, register
 from ..centring import CentredCodes
 from .crops import CropEncoder, crop_images, encode_crops
-from .members import frozen_copy, member_state, members_from
+from .members import frozen_copy
 from .parts import CROP, GLOBAL, GRID, SGMANet, attribute_maps, to_corners
-from .training import NET_PARAMETERS, SGMATraining
+from .state import SGMAState
+from .training import SGMATraining
 
 
 @register
-class SGMA(SGMATraining, CentredCodes, Method):
+class SGMA(SGMATraining, SGMAState, CentredCodes, Method):
     """SGMA on a frozen backbone; see the module docstring for the model, the stages and the deviations."""
 
     name = "sgma"
@@ -375,75 +376,6 @@ class SGMA(SGMATraining, CentredCodes, Method):
         return encode_crops(
             image, corners, self.info.channels, self._hp("crop_size"), self._hp("crop_quantum"), self._net.heads.device
         )[None]
-
-    # -- persistence --------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        """Parameters, buffers, the plateau schedule and the SGD momentum (``optim.<name>.<key>``)."""
-        state = {n: self._net.parameter(n).detach().clone() for n in NET_PARAMETERS}
-        state["att.channel_scale"] = self._net.att.channel_scale.detach().clone()
-        state["trained"] = self._net.trained.detach().clone()
-        state["code_mean"] = self._code_mean.clone()
-        if self._members:  # several final models: each member's tensors and mean, and this model's own mean
-            state.update(member_state(self._members, self._member_means))
-            state["own_code_mean"] = self._own_mean.clone()
-        state["sched.lr"] = torch.tensor(float(self._sched["lr"]), dtype=torch.float64)
-        state["sched.best"] = torch.tensor(float(self._sched["best"]), dtype=torch.float64)
-        state["sched.bad"] = torch.tensor(int(self._sched["bad"]))
-        optim = None
-        if self._optimizer is not None:
-            optim = self._optimizer.state_dict()["state"]
-        elif self._pending_optim is not None:
-            optim = self._pending_optim
-        for index, name in enumerate(NET_PARAMETERS):
-            for key, value in ((optim or {}).get(index) or {}).items():
-                state[f"optim.{name}.{key}"] = (
-                    value.detach().clone() if isinstance(value, torch.Tensor) else torch.tensor(value)
-                )
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        missing = [n for n in (*NET_PARAMETERS, "att.channel_scale", "trained") if n not in state]
-        if missing:
-            raise ValueError(f"sgma: the state has no {', '.join(missing)}")
-        net = self._new_net()
-        with torch.no_grad():
-            for n in NET_PARAMETERS:
-                target, value = net.parameter(n), torch.as_tensor(state[n], dtype=torch.float32)
-                if value.shape != target.shape:
-                    raise ValueError(
-                        f"sgma: {n} is {tuple(value.shape)} in the state, the model needs "
-                        f"{tuple(target.shape)} (other parts, attributes, classes or backbone?)"
-                    )
-                target.copy_(value)
-            net.att.channel_scale.copy_(torch.as_tensor(state["att.channel_scale"], dtype=torch.float32))
-            net.trained.copy_(torch.as_tensor(state["trained"], dtype=torch.float32))
-        self._net = net.to(self.device)
-        self._net.eval()
-        code_mean = torch.as_tensor(state.get("code_mean", torch.zeros_like(self._code_mean)), dtype=torch.float32)
-        if code_mean.shape != self._code_mean.shape:
-            raise ValueError(
-                f"sgma: code_mean is {tuple(code_mean.shape)}, the model needs {tuple(self._code_mean.shape)}"
-            )
-        self._code_mean = code_mean.clone()
-        self._members, self._member_means = members_from(state, self._new_net, tuple(code_mean.shape), self.device)
-        self._own_mean = torch.as_tensor(state.get("own_code_mean", code_mean), dtype=torch.float32).clone()
-        self._sched = {
-            "lr": float(state.get("sched.lr", self._hp("lr"))),
-            "best": float(state.get("sched.best", math.inf)),
-            "bad": int(state.get("sched.bad", 0)),
-        }
-        optim: dict[int, dict] = {}
-        for key, value in state.items():
-            if key.startswith("optim."):
-                name, sub = key[len("optim.") :].rsplit(".", 1)
-                if name in NET_PARAMETERS:
-                    optim.setdefault(NET_PARAMETERS.index(name), {})[sub] = torch.as_tensor(value).clone()
-        self._optimizer = None  # rebuilt by the next fit(start_epoch > 0), which then loads this
-        self._pending_optim = optim or None
-
-    def _load_optimizer(self, optim: dict) -> None:
-        current = self._optimizer.state_dict()
-        self._optimizer.load_state_dict({"state": optim, "param_groups": current["param_groups"]})
 
     def to(self, device) -> "SGMA":
         super().to(device)

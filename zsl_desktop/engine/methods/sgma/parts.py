@@ -1,7 +1,7 @@
 """SGMA's pieces: losses, the differentiable boxcar mask, the three sub-nets, the channel k-means.
 
 Pure functions and small modules, each tested on hand-computed cases
-(``tests/test_sgma.py``); ``method.py`` puts them together. Coordinates are in
+(``tests/test_sgma_parts.py``); ``method.py`` puts them together. Coordinates are in
 [0, 1] of the backbone's view (x right, y down) unless a name says otherwise.
 """
 
@@ -273,6 +273,19 @@ def unit_features(x: torch.Tensor, scale: float) -> torch.Tensor:
 
 # -- the whole network ------------------------------------------------------------------------------
 GLOBAL, GRID, CROP = 0, 1, 2  # stream kinds; streams are [global, grid part 1..N, crop part 1..N]
+# SGMANet's trained tensors (``SGMANet.parameter`` names): the optimizer's order and the checkpoint's keys
+NET_PARAMETERS = (
+    "att.fc1_w",
+    "att.fc1_b",
+    "att.fc2_w",
+    "att.fc2_b",
+    "crop.l1_w",
+    "crop.l1_b",
+    "crop.l2_w",
+    "crop.l2_b",
+    "heads",
+    "centres",
+)
 
 
 class SGMANet(nn.Module):

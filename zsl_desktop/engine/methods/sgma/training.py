@@ -14,10 +14,12 @@ import torch
 import torch.nn.functional as F
 
 from ..base import Control, EpochEnd, Message, Step, TrainData
+from ..checked_step import checked_step
 from .parts import (
     CROP,
     GLOBAL,
     GRID,
+    NET_PARAMETERS,
     as_distribution,
     box_fit_loss,
     channel_peaks,
@@ -27,19 +29,6 @@ from .parts import (
     embedding_softmax_loss,
     kmeans,
     to_corners,
-)
-
-NET_PARAMETERS = (
-    "att.fc1_w",
-    "att.fc1_b",
-    "att.fc2_w",
-    "att.fc2_b",
-    "crop.l1_w",
-    "crop.l1_b",
-    "crop.l2_w",
-    "crop.l2_b",
-    "heads",
-    "centres",
 )
 
 
@@ -121,15 +110,7 @@ class SGMATraining:
                 else:
                     batch = {k: v[torch.as_tensor(pick)].to(device, torch.float32) for k, v in fixed.items()}
                     loss, terms = self._stage2_loss(batch, y, phi_seen, seen_index)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                figures = data.shards.average_gradients(optimizer, part.share, loss, *terms.values())
-                if not math.isfinite(figures[0]):
-                    raise FloatingPointError(
-                        f"sgma: the loss became {figures[0]} at epoch {epoch + 1}, "
-                        f"step {step + 1}; try a lower learning rate"
-                    )
-                optimizer.step()
+                figures = checked_step("sgma", optimizer, part, (loss, *terms.values()), epoch + 1, step + 1)
                 step += 1
                 epoch_loss += figures[0] * part.size  # the whole batch's: every rank steers the lr alike
                 yield Step(step, total, epoch + 1, {"total": figures[0], **dict(zip(terms, figures[1:]))})
