@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zsl_desktop.engine.data.bird_drawing import PART_NAMES
+from zsl_desktop.engine.data.bird_attributes import PART_NAMES
 from zsl_desktop.engine.data.builtin_birds import config, image_values, write_tables
 from zsl_desktop.engine.data.builtin_chunks import BirdDrawing
 from zsl_desktop.engine.data.cub import load_cub

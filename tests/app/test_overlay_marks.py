@@ -5,7 +5,7 @@ from PySide6.QtCore import QPointF, QRectF, QSizeF
 
 from zsl_desktop.app.widgets.label_placement import LabelRequest, place_labels
 from zsl_desktop.app.widgets.overlay import OverlayCanvas, view_square
-from zsl_desktop.engine.data.bird_drawing import PART_NAMES
+from zsl_desktop.engine.data.bird_attributes import PART_NAMES
 from zsl_desktop.engine.localisation import peak_location
 
 
