@@ -98,8 +98,9 @@ Default K = 3, chosen on validation (session 9; each fold model trained with the
 model's folds choose): leave-one-fold-out fold H CE-GZSL 62.5 -> 65.6 (seed 0) and 62.0 -> 63.7 (seed 1), IPCE 66.2
 -> 68.1 (seed 0), 8 of 9 folds up; IPCE seed 1 (session 8) 3 of 3. Costs: the final phase 3 x (a run ~1.5 x),
 encoding, scoring and a drawn class's live column ~2.5-3 x one model's CPU, codes 3 x the memory;
-``synthesize``, ``embed``, ``prototypes`` and the feature view show the last trained model. ``--set final_models=1``
-is the single model. Figures and commands: ``docs/history/ce_gzsl.md``.
+``synthesize``, ``embed``, ``prototypes`` and the feature view show the last trained model, and members keep no
+generator (``refit_classifier`` synthesises every model's features with the last model's; the shipped built-in IPCE
+29.9 -> 18.4 MB). ``--set final_models=1`` is the single model. Figures and commands: ``docs/history/ce_gzsl.md``.
 
 Why one long module (~680 lines): CE-GZSL and IPCE share every step of one training loop (critic, generator,
 classifier), and IPCE's two changes are best read beside the lines they change; the networks and losses are in
@@ -132,7 +133,7 @@ from .nets import (
 )
 from ..generative import FeatureScaler, KnownRows, fit_softmax, generator_for, match_rows
 from ..members import member_states, own_items
-from .members import CodeParts, member_state_items
+from .members import GENERATOR_PREFIX, CodeParts, member_state, member_state_items
 from .scoring import SMALL_QUERY, CEGZSLScoring
 
 INIT, TRAIN, HEAD, SYNTH, PROTO = range(5)  # generator purposes
@@ -201,6 +202,7 @@ class _CEGZSLBase(CEGZSLScoring, Method):
         self._known_cache = None  # (codes, logits)
         self._column_cache = None  # (codes, {row key: column})
         self._members: list[_CEGZSLBase] = []  # earlier final models, frozen; scores are the mean over all
+        self._has_generator = True  # False for a member, whose generator is not kept (members.py)
         self._parts = CodeParts(SMALL_QUERY)
 
     @property
@@ -219,9 +221,9 @@ class _CEGZSLBase(CEGZSLScoring, Method):
         self._parts.clear()
 
     def _frozen_copy(self) -> "_CEGZSLBase":
-        """A copy of this model alone (no members, no optimiser or critic state), in eval mode."""
+        """A copy of this model alone (no members, optimiser, critic or generator), in eval mode."""
         copy = type(self)(self.info, self.hparams)
-        copy.load_state_dict({k: v for k, v in own_items(self.state_dict()).items() if not k.startswith("optim.")})
+        copy._load(member_state(own_items(self.state_dict())))  # as a saved member: no generator (members.py)
         return copy.to(self.device)
 
     def _models(self) -> list["_CEGZSLBase"]:
@@ -422,6 +424,8 @@ class _CEGZSLBase(CEGZSLScoring, Method):
     @torch.no_grad()
     def _synthesize_scaled(self, attributes: torch.Tensor, n: int, g: torch.Generator, chunk: int = 4096):
         """n scaled features per prepared class row, rows k*n..(k+1)*n-1 for class row k."""
+        if not self._has_generator:
+            raise RuntimeError(f"{self.name}: a member keeps no generator; synthesise with the last model's")
         self._G.eval()
         a = attributes.repeat_interleave(int(n), dim=0)
         out = [self._G(self._noise(len(a[i : i + chunk]), g), a[i : i + chunk]) for i in range(0, len(a), chunk)]
@@ -549,10 +553,12 @@ class _CEGZSLBase(CEGZSLScoring, Method):
         classifier is retrained (K x the time); each model switches when its own is ready.
         """
         for model in self._models():
-            model._refit_own_classifier(class_attributes, seen_features, seen_labels, seed, check)
+            model._refit_own_classifier(class_attributes, seen_features, seen_labels, seed, check, source=self)
         self._parts.clear()
 
-    def _refit_own_classifier(self, class_attributes, seen_features, seen_labels, seed, check) -> None:
+    def _refit_own_classifier(self, class_attributes, seen_features, seen_labels, seed, check, source) -> None:
+        """This model's softmax refit; the synthesised features come from ``source``'s generator (the last
+        model's: members keep none, members.py)."""
         self._require_head()
         rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
         g = generator_for(int(seed), 0, HEAD)
@@ -568,12 +574,17 @@ class _CEGZSLBase(CEGZSLScoring, Method):
         rest = np.nonzero(~covered)[0]
         n_synth = self._hp("n_synth")
         if len(rest):
-            h_synth, _ = self._embed_scaled(self._synthesize_scaled(self._attributes(rows[rest]), n_synth, g))
+            h_synth, _ = self._embed_scaled(self._synthesised_by(source, rows[rest], n_synth, g))
             hs.append(h_synth.cpu())
             labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
             if len(h_real) == 0:
                 h_real = h_synth
         self._train_head(rows, torch.cat(hs), torch.cat(labels), h_real.cpu(), g, check)
+
+    def _synthesised_by(self, source: "_CEGZSLBase", rows: np.ndarray, n: int, g: torch.Generator) -> torch.Tensor:
+        """``n`` features a class row from ``source``'s generator, in this model's scaled space."""
+        x = source._synthesize_scaled(source._attributes(rows), n, g)
+        return x if source is self else self._scaler(source._scaler.inverse(x).to(self.device))
 
     # -- persistence ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -603,6 +614,11 @@ class _CEGZSLBase(CEGZSLScoring, Method):
     def load_state_dict(self, state: dict) -> None:
         if "G.fc1.weight" not in state:
             raise ValueError(f"{self.name}: the state has no generator (not a CE-GZSL/IPCE state)")
+        self._load(state)
+
+    def _load(self, state: dict) -> None:
+        """``load_state_dict`` without asking for a generator: a member's state has none (members.py); states
+        saved before session 10 have one under every member, loaded and never used."""
         if (self.variant == "ipce") != ("proto" in state):
             raise ValueError(f"{self.name}: the state is from the other variant (ipce vs ce-gzsl)")
         try:
@@ -613,12 +629,15 @@ class _CEGZSLBase(CEGZSLScoring, Method):
         members = []
         for sub in saved_members:
             member = type(self)(self.info, self.hparams)
-            member.load_state_dict(sub)
+            member._load(sub)
             members.append(member)
         self._members = members
         self._parts.clear()
         self._build()
+        self._has_generator = any(key.startswith(GENERATOR_PREFIX) for key in state)
         for prefix, module in (("G.", self._G), ("E.", self._E), ("F.", self._F)):
+            if module is self._G and not self._has_generator:
+                continue  # a member: its generator stays untrained and unused (_synthesize_scaled refuses it)
             module.load_state_dict(
                 {k[len(prefix) :]: torch.as_tensor(v).float() for k, v in state.items() if k.startswith(prefix)}
             )
