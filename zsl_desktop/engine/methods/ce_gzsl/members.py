@@ -23,8 +23,9 @@ def member_state(state: dict) -> dict:
 
     No ``optim.`` (critic and Adam: training only) and no generator: nothing samples from a member's generator
     (``synthesize``, ``prototypes`` and the feature view show the last model; ``refit_classifier`` synthesises
-    with the last model's generator for every model), and it is over half of a member's bytes (the shipped built-in
-    IPCE 29.9 -> 18.4 MB)."""
+    with the last model's generator for every model, each its own draw: level with the members' own generators on
+    CUB, docs/history/ce_gzsl.md), and it is over half of a member's bytes (the shipped built-in IPCE 29.9 ->
+    18.4 MB)."""
     return {key: value for key, value in state.items() if not key.startswith(("optim.", GENERATOR_PREFIX))}
 
 

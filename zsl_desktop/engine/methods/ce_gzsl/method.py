@@ -103,8 +103,8 @@ model's folds choose): leave-one-fold-out fold H CE-GZSL 62.5 -> 65.6 (seed 0) a
 -> 68.1 (seed 0), 8 of 9 folds up; IPCE seed 1 (session 8) 3 of 3. Costs: the final phase 3 x (a run ~1.5 x),
 encoding, scoring and a drawn class's live column ~2.5-3 x one model's CPU, codes 3 x the memory;
 ``synthesize``, ``embed``, ``prototypes`` and the feature view show the last trained model, and members keep no
-generator (``refit_classifier`` synthesises every model's features with the last model's; the shipped built-in IPCE
-29.9 -> 18.4 MB). ``--set final_models=1`` is the single model. Figures and commands: ``docs/history/ce_gzsl.md``.
+generator (``refit_classifier`` synthesises every model's features with the last model's, each its own draw; the
+shipped built-in IPCE 29.9 -> 18.4 MB). ``--set final_models=1`` is the single model. Figures and commands: ``docs/history/ce_gzsl.md``.
 
 Why one long module (~680 lines): CE-GZSL and IPCE share every step of one training loop (critic, generator,
 classifier), and IPCE's two changes are best read beside the lines they change; the networks and losses are in
@@ -556,16 +556,18 @@ class _CEGZSLBase(CEGZSLScoring, Method):
         ones. Codes from ``encode`` stay valid (the embedding is unchanged). With members, each model's
         classifier is retrained (K x the time); each model switches when its own is ready.
         """
-        for model in self._models():
-            model._refit_own_classifier(class_attributes, seen_features, seen_labels, seed, check, source=self)
+        for index, model in enumerate(self._models()):
+            draw = (int(seed), 0, HEAD) if index == 0 else (int(seed), 0, HEAD, index)  # each model its own draw
+            model._refit_own_classifier(class_attributes, seen_features, seen_labels, draw, check, source=self)
         self._parts.clear()
 
-    def _refit_own_classifier(self, class_attributes, seen_features, seen_labels, seed, check, source) -> None:
+    def _refit_own_classifier(self, class_attributes, seen_features, seen_labels, draw, check, source) -> None:
         """This model's softmax refit; the synthesised features come from ``source``'s generator (the last
-        model's: members keep none, members.py)."""
+        model's: members keep none, members.py), with this model's own random draw (``draw``: the keys of its
+        torch generator), so that the members' synthetic features are not the same samples."""
         self._require_head()
         rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
-        g = generator_for(int(seed), 0, HEAD)
+        g = generator_for(*draw)
         hs, labels = [], []
         covered = np.zeros(len(rows), dtype=bool)
         h_real = torch.zeros(0, self._hp("embed_size"))
