@@ -85,6 +85,7 @@ def test_save_load_round_trip_with_members_unpickled(three):
     state = chained.state_dict()
     assert {k.split(".", 1)[0] for k in state if k.startswith("member")} == {"member0", "member1"}
     assert not any(k.startswith("member") and ".optim." in k for k in state)  # members carry no critic or Adam
+    assert not any(k.startswith("member") and ".G." in k for k in state) and "G.fc1.weight" in state  # nor a generator
     buffer = io.BytesIO()
     torch.save({k: v for k, v in state.items() if not k.startswith("optim.")}, buffer)
     buffer.seek(0)
@@ -145,6 +146,38 @@ def test_refit_classifier_refits_every_model(three):
         for i, model in enumerate(m._models())
     ]
     np.testing.assert_allclose(m.score(codes, drawn), np.mean(logits, 0), rtol=1e-5, atol=1e-4)
+
+
+def refit_scores(model, features, attributes):
+    import copy
+
+    m = copy.deepcopy(model)
+    drawn = np.stack([attributes[0], attributes[6], attributes[6] * 0.3 + attributes[2] * 0.7])
+    m.refit_classifier(drawn, features[:40], np.array([0, 1] * 20), seed=3)
+    return m.score(m.encode(torch.from_numpy(features)), drawn)
+
+
+def test_states_with_and_without_the_members_generators_score_and_refit_alike(three):
+    """Members keep no generator (members.py): the saved state scores and refits as the model in memory, and a
+    state saved before that (every member's generator stored) loads, scores and refits the same."""
+    alone, chained, features, attributes = three
+    state = chained.state_dict()
+    old = dict(state)
+    for i, member in enumerate(alone[:2]):  # the same weights as chained's members (first test)
+        old.update({f"member{i}.{k}": v for k, v in member.state_dict().items() if k.startswith("G.")})
+    assert len(old) > len(state)
+    x = torch.from_numpy(features[:50])
+    rows = np.concatenate([attributes, drawn_rows(attributes)])
+    expected = chained.score(chained.encode(x), rows)
+    refit = refit_scores(chained, features, attributes)
+    for saved in (state, old):
+        loaded = make("ipce", final_models=3)
+        loaded.load_state_dict(saved)
+        np.testing.assert_array_equal(loaded.score(loaded.encode(x), rows), expected)
+        np.testing.assert_allclose(refit_scores(loaded, features, attributes), refit, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(loaded.synthesize(attributes[:2], 4), chained.synthesize(attributes[:2], 4))
+    with pytest.raises(ValueError, match="no generator"):
+        make("ipce").load_state_dict({k: v for k, v in state.items() if not k.startswith("G.")})
 
 
 def test_members_are_only_adopted_from_the_same_method(three):

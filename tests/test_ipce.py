@@ -534,7 +534,9 @@ def test_calibration_rate_expected_aims_the_final_model_by_engine_readout(tmp_pa
     from zsl_desktop.engine.session import Session
     from zsl_desktop.engine.training import TrainConfig, train
 
-    assert get_method("ipce").aims_for_readout({}) is False  # the default: the best fold-mean rate
+    assert get_method("ipce").aims_for_readout({}) is False  # IPCE's default: the best fold-mean rate
+    assert get_method("ce-gzsl").aims_for_readout({}) is True  # CE-GZSL's (validation, docs/history/ce_gzsl.md)
+    assert get_method("ce-gzsl").aims_for_readout({"calibration_rate": "best"}) is False
     with pytest.raises(ValueError, match="calibration_rate must be one of"):
         make("ipce", calibration_rate="median")  # refused when the model is built, before any training
     dataset = load_xlsa17(write_xlsa17(tmp_path).parent)

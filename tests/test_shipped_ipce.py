@@ -24,6 +24,9 @@ def test_shipped_ipce_reaches_its_stated_figures(fresh_builtin, fresh_test_featu
     for name, value in STATED_FIGURES.items():
         assert header["metrics"][name] == pytest.approx(value, abs=0.0005), f"stated figure {name} is stale"
     assert not any(key.startswith("optim.") for key in checkpoint.state)  # no critic, no Adam state
+    members = {key.split(".", 1)[0] for key in checkpoint.state if key.startswith("member")}
+    assert members == {"member0", "member1"}  # three final models
+    assert not any(key.startswith("member") and ".G." in key for key in checkpoint.state)  # members: no generator
 
     d = fresh_builtin
     method = method_from_checkpoint(checkpoint)
