@@ -204,7 +204,7 @@ class _CEGZSLBase(CEGZSLScoring, Method):
         self._pending_optim: dict | None = None
         self._seen: torch.Tensor | None = None  # training classes of the current fit (prototype rows)
         self._known_cache = None  # (codes, logits)
-        self._column_cache = None  # (codes, {row key: column})
+        self._column_cache = None  # (codes, the models' image halves side by side, their linear part, {row key: column}); outer model only
         self._members: list[_CEGZSLBase] = []  # earlier final models, frozen; scores are the mean over all
         self._has_generator = True  # False for a member, whose generator is not kept (members.py)
         self._parts = CodeParts(SMALL_QUERY)
