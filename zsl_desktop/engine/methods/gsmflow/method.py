@@ -167,6 +167,7 @@ class GSMFlow(Method):
         "calibration": 0.2,  # share of each seen class kept aside to place gamma; 0: the trainer's default (0.1)
         "gamma_transfer": "calibration",  # or "folds" / "training_share" (engine.training.GAMMA_TRANSFERS)
         "final_models": 1,  # K final flows (seeds s, s+1000, ...); all their synthetic rows train one classifier
+        "classifier_draws": 1,  # K softmaxes on K synthetic draws, averaged into one classifier (session 10)
     }
 
     @classmethod
@@ -363,25 +364,39 @@ class GSMFlow(Method):
 
     @torch.no_grad()
     def _fit_classifier(self, xs, y, raw, attributes, unseen, directions, g, check, shards) -> GZSLHead:
-        """Synthesise unseen features; train the GZSL softmax over all classes on real seen + synthetic unseen."""
+        """Synthesise unseen features; train the GZSL softmax over all classes on real seen + synthetic unseen
+        (``classifier_draws`` K: K softmaxes on K draws, averaged into one)."""
+        x, labels = self._classifier_set(xs, y, attributes, unseen, g, shards, keep=True)
+        more = (self._classifier_set(xs, y, attributes, unseen, g, shards) for _ in range(self._draws() - 1))
+        prototypes = self._flow.prototypes(self._gsm(attributes))
+        hp = {k: self._hp(k) for k in HEAD_HPARAMS}
+        with torch.enable_grad():
+            return fit_head(self._scaler, x, labels, raw, prototypes, xs.mean(0), directions, hp, g, check, more)
+
+    @torch.no_grad()
+    def _classifier_set(self, xs, y, attributes, unseen, g, shards, keep: bool = False):
+        """One training set of the final classifier: real seen rows, synthetic unseen rows (the pool's when
+        there is one, else fresh from the last flow), the earlier final flows' rows and ``seen_synth`` rows.
+        ``keep``: remember its unseen rows (``_own_rows``) for a later final model (``adopt_members``)."""
         n_synth = self._hp("n_synth")
         if self._pool:  # class-major like ``sample``: every class's rows from every pooled epoch
             synth = torch.cat(self._pool, 1).float().reshape(-1, xs.shape[1])
         else:
             # under torchrun the rows are split over the ranks
             synth = self._classifier_rows(attributes[unseen], n_synth, g, shards)
-        self._own_rows = synth.detach().reshape(len(unseen), n_synth, -1).half()
+        if keep:
+            self._own_rows = synth.detach().reshape(len(unseen), n_synth, -1).half()
         if self._member_rows is not None:  # final_models: the earlier final flows' rows, class by class
             synth = torch.cat((synth.reshape(len(unseen), n_synth, -1), self._member_rows.to(synth).float()), 1)
             n_synth, synth = synth.shape[1], synth.reshape(-1, xs.shape[1])
-        prototypes = self._flow.prototypes(self._gsm(attributes))
         repeat = self._real_repeat()
         x = torch.cat((xs.repeat(repeat, 1), synth))
         labels = torch.cat((y.repeat(repeat), unseen.repeat_interleave(n_synth)))
-        x, labels = self._with_seen_synth(x, labels, attributes, torch.unique(y), g, shards)
-        hp = {k: self._hp(k) for k in HEAD_HPARAMS}
-        with torch.enable_grad():
-            return fit_head(self._scaler, x, labels, raw, prototypes, xs.mean(0), directions, hp, g, check)
+        return self._with_seen_synth(x, labels, attributes, torch.unique(y), g, shards)
+
+    def _draws(self) -> int:
+        """``classifier_draws``: how many softmaxes, each on its own synthetic draw, the final classifier averages."""
+        return max(1, int(self._hp("classifier_draws")))
 
     def _real_repeat(self) -> int:
         """``cls_real_repeat``: how many times each real seen row enters the final classifier's training set."""
@@ -492,37 +507,35 @@ class GSMFlow(Method):
         head = self._require_head()
         rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
         g = generator_for(int(seed), 0, HEAD)
-        codes, labels = [], []
+        real_codes, real_labels = torch.zeros(0, head.basis.shape[1]), torch.zeros(0, dtype=torch.int64)
         covered = np.zeros(len(rows), dtype=bool)
         if seen_features is not None:
             seen_labels = np.asarray(seen_labels, dtype=np.int64)
             real_codes = torch.from_numpy(head.encode(torch.as_tensor(seen_features, dtype=torch.float32)))
-            codes.append(real_codes.repeat(self._real_repeat(), 1))  # as in training: cls_real_repeat copies
-            labels.append(torch.from_numpy(seen_labels).repeat(self._real_repeat()))
+            real_codes = real_codes.repeat(self._real_repeat(), 1)  # as in training: cls_real_repeat copies
+            real_labels = torch.from_numpy(seen_labels).repeat(self._real_repeat())
             covered[np.unique(seen_labels)] = True
-        rest = np.nonzero(~covered)[0]
-        n_synth = self._hp("n_synth")
-        if len(rest):
-            synth = self._classifier_rows(self._attributes(rows[rest]), n_synth, g)
-            codes.append(synth.cpu() @ head.basis)
-            labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
-        real_rows = torch.as_tensor(np.nonzero(covered)[0], dtype=torch.int64)
-        if len(real_rows) and int(self._hp("seen_synth")) > 0:  # as in training: synthetic rows beside the real ones
-            empty, none = torch.zeros(0, self._flow.dim), torch.zeros(0, dtype=torch.int64)
-            extra, extra_labels = self._with_seen_synth(empty, none, self._attributes(rows), real_rows, g)
-            codes.append(extra.cpu() @ head.basis)
-            labels.append(extra_labels)
+
+        def draw():  # one training set: the real codes, fresh synthetic ones for the other rows
+            codes, labels = [real_codes], [real_labels]
+            rest, n_synth = np.nonzero(~covered)[0], self._hp("n_synth")
+            if len(rest):
+                synth = self._classifier_rows(self._attributes(rows[rest]), n_synth, g)
+                codes.append(synth.cpu() @ head.basis)
+                labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
+            real_rows = torch.as_tensor(np.nonzero(covered)[0], dtype=torch.int64)
+            if len(real_rows) and int(self._hp("seen_synth")) > 0:  # as in training: synthetic rows beside real ones
+                empty, none = torch.zeros(0, self._flow.dim), torch.zeros(0, dtype=torch.int64)
+                extra, extra_labels = self._with_seen_synth(empty, none, self._attributes(rows), real_rows, g)
+                codes.append(extra.cpu() @ head.basis)
+                labels.append(extra_labels)
+            return torch.cat(codes), torch.cat(labels)
+
+        codes, labels = draw()
+        more = (draw() for _ in range(self._draws() - 1))
+        hp = {k: self._hp(k) for k in HEAD_HPARAMS}
         with torch.enable_grad():
-            new = refit_head(
-                head,
-                torch.cat(codes),
-                torch.cat(labels),
-                rows,
-                self._prototype_fn(rows),
-                {k: self._hp(k) for k in HEAD_HPARAMS},
-                g,
-                check,
-            )
+            new = refit_head(head, codes, labels, rows, self._prototype_fn(rows), hp, g, check, more)
         self._head = new
 
     # -- persistence ---------------------------------------------------------------------------------
