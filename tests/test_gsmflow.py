@@ -40,6 +40,7 @@ TINY = {
     "cls_epochs": 30,
     "cls_batch": 32,
     "code_pca": 4,
+    "classifier_draws": 1,  # one softmax per build keeps these tests fast; test_gsmflow_draws.py tests the average
 }
 K, A, D, PER_CLASS = 6, 5, 24, 24
 

@@ -33,6 +33,7 @@ mining, relation net), each small and tested on its own; splitting them would sc
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -373,7 +374,9 @@ class GZSLHead:
         )
 
 
-def fit_head(scaler, x, y, class_rows, prototypes, real_mean, directions, hp: dict, generator, check=None) -> GZSLHead:
+def fit_head(
+    scaler, x, y, class_rows, prototypes, real_mean, directions, hp: dict, generator, check=None, more_draws=()
+) -> GZSLHead:
     """The final GZSL softmax, trained in code space.
 
     ``x`` scaled features (real seen + synthetic unseen), ``y`` positions in
@@ -381,26 +384,51 @@ def fit_head(scaler, x, y, class_rows, prototypes, real_mean, directions, hp: di
     prototypes, the real feature mean and ``directions`` (top principal
     directions of the real features; an identity matrix keeps the full space).
     hp: cls_epochs, cls_batch, cls_lr, cls_beta1 and optionally cls_weight_decay (default 0).
+    ``more_draws``: further (x, y) training sets, each giving one more softmax in the same basis (see
+    ``refit_head``); drawn lazily, one after another, after the first softmax is trained.
     """
     basis = code_basis([prototypes, real_mean.reshape(1, -1), directions])
-    return refit_head(GZSLHead.empty(scaler, basis), x @ basis, y, class_rows, prototypes, hp, generator, check)
+    more = ((x_k @ basis, y_k) for x_k, y_k in more_draws)
+    return refit_head(GZSLHead.empty(scaler, basis), x @ basis, y, class_rows, prototypes, hp, generator, check, more)
 
 
 def refit_head(
-    head: GZSLHead, codes: torch.Tensor, y: torch.Tensor, class_rows, prototypes, hp: dict, generator, check=None
+    head: GZSLHead,
+    codes: torch.Tensor,
+    y: torch.Tensor,
+    class_rows,
+    prototypes,
+    hp: dict,
+    generator,
+    check=None,
+    more_draws=(),
 ) -> GZSLHead:
-    """A new classifier for ``class_rows``, trained in the head's code space (cached codes stay valid)."""
-    weight, bias = fit_softmax(
-        codes,
-        y,
-        len(class_rows),
-        hp["cls_epochs"],
-        hp["cls_batch"],
-        hp["cls_lr"],
-        hp["cls_beta1"],
-        generator,
-        check,
-        hp.get("cls_weight_decay", 0.0),
+    """A new classifier for ``class_rows``, trained in the head's code space (cached codes stay valid).
+
+    ``more_draws``: further (codes, y) sets (another synthetic draw each); one softmax is trained per set, with
+    the same generator continued, and the head keeps their mean weight and bias. Mean logits of linear
+    classifiers in one basis are exactly the logits of that one classifier, so K draws cost K fits here and
+    nothing when scoring; they average away the draw's noise (docs/history/gsmflow.md, session 10).
+    No ``more_draws``: one softmax, bit for bit the single-draw head.
+    """
+    weights, biases = [], []
+    for codes_k, y_k in itertools.chain([(codes, y)], more_draws):
+        weight, bias = fit_softmax(
+            codes_k,
+            y_k,
+            len(class_rows),
+            hp["cls_epochs"],
+            hp["cls_batch"],
+            hp["cls_lr"],
+            hp["cls_beta1"],
+            generator,
+            check,
+            hp.get("cls_weight_decay", 0.0),
+        )
+        weights.append(weight)
+        biases.append(bias)
+    weight, bias = (
+        (weights[0], biases[0]) if len(weights) == 1 else (torch.stack(weights).mean(0), torch.stack(biases).mean(0))
     )
     sample = torch.randperm(len(codes), generator=generator)[:2048]
     return GZSLHead.build(head.scaler, head.basis, class_rows, weight, bias, prototypes, codes[sample])
