@@ -135,8 +135,9 @@ from .nets import (
     normal_init,
     supcon_loss,
 )
-from ..generative import FeatureScaler, KnownRows, fit_softmax, generator_for, match_rows
+from ..generative import FeatureScaler, KnownRows, generator_for, match_rows
 from ..members import member_states, own_items
+from .draws import averaged_softmax
 from .members import GENERATOR_PREFIX, CodeParts, member_state, member_state_items
 from .scoring import SMALL_QUERY, CEGZSLScoring
 
@@ -172,6 +173,7 @@ _COMMON = {
     "gamma_transfer": "calibration",  # or "folds" / "training_share" (engine.training.GAMMA_TRANSFERS)
     "calibration_rate": "best",  # or "expected": engine.readout's rate on the calibration images (CE-GZSL's, docstring)
     "final_models": 3,  # final models (seeds s, s + 1000, ...) whose logits are averaged (members.py, docstring)
+    "classifier_draws": 1,  # K softmaxes a model, each on its own synthetic draw, averaged (draws.py; session 10)
 }
 _IPCE = {"margin": 0.25, "gamma": 16.0, "scale": "adaptive", "proto_weight": 1.0}
 
@@ -444,30 +446,30 @@ class _CEGZSLBase(CEGZSLScoring, Method):
         return torch.cat(hs), torch.cat(zs)
 
     def _fit_classifier(self, xs, y, raw, attributes, unseen, g, check) -> None:
-        """Synthesise unseen features and train the softmax on h over every class row (real seen + synthetic)."""
+        """Synthesise unseen features and train the softmax on h over every class row (real seen + synthetic;
+        ``classifier_draws`` K: K softmaxes, each on its own synthetic draw, averaged: draws.py)."""
         n_synth = self._hp("n_synth")
-        synth = self._synthesize_scaled(attributes[unseen], n_synth, g)
         h_real, _ = self._embed_scaled(xs)
-        h_synth, _ = self._embed_scaled(synth)
-        h = torch.cat((h_real, h_synth))
         labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
-        self._train_head(raw, h, labels, h_real, g, check)
+
+        def draw():  # the real h and a fresh synthetic draw (the head generator continued)
+            h_synth, _ = self._embed_scaled(self._synthesize_scaled(attributes[unseen], n_synth, g))
+            return torch.cat((h_real, h_synth)), labels
+
+        self._train_head(raw, (draw() for _ in range(self._draws())), h_real, g, check)
         for module in self._modules():
             module.train()
 
-    def _train_head(self, rows, h, labels, h_calibration, g, check) -> None:
+    def _draws(self) -> int:
+        """``classifier_draws``: how many softmaxes, each on its own synthetic draw, the classifier averages."""
+        return max(1, int(self._hp("classifier_draws")))
+
+    def _train_head(self, rows, draws, h_calibration, g, check) -> None:
+        """The softmax over ``rows`` from the (h, labels) ``draws`` (averaged_softmax), then its calibration."""
+        hp = {k: self._hp(k) for k in ("cls_epochs", "cls_batch", "cls_lr", "cls_beta1")}
         with torch.enable_grad():
-            weight, bias = fit_softmax(
-                h.cpu(),
-                labels.cpu(),
-                len(rows),
-                self._hp("cls_epochs"),
-                self._hp("cls_batch"),
-                self._hp("cls_lr"),
-                self._hp("cls_beta1"),
-                g,
-                check,
-            )
+            weight, bias = averaged_softmax(draws, len(rows), hp, g, check)
+        h_calibration = h_calibration() if callable(h_calibration) else h_calibration
         sample = h_calibration.cpu()[torch.randperm(len(h_calibration), generator=g)[:2048]]
         rows = np.ascontiguousarray(rows, dtype=np.float32)
         calibration = self._fit_calibration(sample, rows, weight, bias)
@@ -568,24 +570,32 @@ class _CEGZSLBase(CEGZSLScoring, Method):
         self._require_head()
         rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
         g = generator_for(*draw)
-        hs, labels = [], []
+        real, real_labels = [], []
         covered = np.zeros(len(rows), dtype=bool)
         h_real = torch.zeros(0, self._hp("embed_size"))
         if seen_features is not None:
             seen_labels = np.asarray(seen_labels, dtype=np.int64)
             h_real, _ = self._embed_scaled(self._scaler(self._check_features(seen_features).to(self.device)))
-            hs.append(h_real.cpu())
-            labels.append(torch.from_numpy(seen_labels))
+            real.append(h_real.cpu())
+            real_labels.append(torch.from_numpy(seen_labels))
             covered[np.unique(seen_labels)] = True
         rest = np.nonzero(~covered)[0]
         n_synth = self._hp("n_synth")
-        if len(rest):
-            h_synth, _ = self._embed_scaled(self._synthesised_by(source, rows[rest], n_synth, g))
-            hs.append(h_synth.cpu())
-            labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
-            if len(h_real) == 0:
-                h_real = h_synth
-        self._train_head(rows, torch.cat(hs), torch.cat(labels), h_real.cpu(), g, check)
+        first_synth: list[torch.Tensor] = []
+
+        def draw():  # the real h and fresh synthetic h for every other row (classifier_draws: one per softmax)
+            hs, labels = list(real), list(real_labels)
+            if len(rest):
+                h_synth, _ = self._embed_scaled(self._synthesised_by(source, rows[rest], n_synth, g))
+                first_synth.append(h_synth.cpu())
+                hs.append(h_synth.cpu())
+                labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
+            return torch.cat(hs), torch.cat(labels)
+
+        def calibration_rows():  # the real h, else the first draw's synthetic h
+            return h_real.cpu() if len(h_real) else first_synth[0]
+
+        self._train_head(rows, (draw() for _ in range(self._draws())), calibration_rows, g, check)
 
     def _synthesised_by(self, source: "_CEGZSLBase", rows: np.ndarray, n: int, g: torch.Generator) -> torch.Tensor:
         """``n`` features a class row from ``source``'s generator, in this model's scaled space."""

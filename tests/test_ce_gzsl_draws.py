@@ -1,0 +1,88 @@
+"""CE-GZSL / IPCE ``classifier_draws`` (ce_gzsl/draws.py): K softmaxes on K synthetic draws averaged into one."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+import zsl_desktop.engine.methods.generative as generative
+from test_ipce import TINY, fit, make, synthetic, train_data
+
+
+def trained(draws: int, monkeypatch=None, fits=None, name="ipce"):
+    """A 2-epoch model with ``classifier_draws`` = draws; ``fits`` collects every softmax's (weight, bias)."""
+    if fits is not None:
+        original = generative.fit_softmax
+
+        def recording(*args, **kwargs):
+            fits.append(original(*args, **kwargs))
+            return fits[-1]
+
+        monkeypatch.setattr(generative, "fit_softmax", recording)
+    features, labels, attributes = synthetic(per_class=12)
+    model = make(name, classifier_draws=draws)
+    fit(model, train_data(features, labels, attributes), 2)
+    return model, features, attributes
+
+
+@pytest.mark.parametrize("name", ["ipce", "ce-gzsl"])
+def test_the_head_is_the_mean_of_its_draws_and_scores_their_mean_logits(monkeypatch, name):
+    fits: list = []
+    model, features, attributes = trained(3, monkeypatch, fits, name)
+    last = fits[-3:]  # the last epoch's classifier: three softmaxes
+    assert len(fits) == 2 * 3
+    weight, bias = model.state_dict()["head.weight"], model.state_dict()["head.bias"]
+    torch.testing.assert_close(weight, torch.stack([w for w, _ in last]).mean(0))
+    torch.testing.assert_close(bias, torch.stack([b for _, b in last]).mean(0))
+    codes = model.encode(torch.from_numpy(features))
+    h = codes[:, : TINY["embed_size"]]
+    mean_logits = np.mean([h @ w.numpy().T + b.numpy() for w, b in last], axis=0)
+    np.testing.assert_allclose(model.score(codes, attributes), mean_logits, rtol=1e-4, atol=1e-4)
+    assert not torch.equal(last[0][0], last[1][0])  # each draw is its own classifier
+
+
+def test_one_draw_is_the_single_classifier_and_the_first_of_several(monkeypatch):
+    """K = 1 trains one softmax an epoch and keeps it as is; K = 3 starts with that very softmax (the same
+    generator stream), so the option changes nothing until it is set."""
+    one: list = []
+    single, _, _ = trained(1, monkeypatch, one)
+    assert len(one) == 2
+    assert torch.equal(single.state_dict()["head.weight"], one[-1][0])
+    assert torch.equal(single.state_dict()["head.bias"], one[-1][1])
+    three: list = []
+    trained(3, monkeypatch, three)
+    assert torch.equal(three[0][0], one[0][0]) and torch.equal(three[0][1], one[0][1])
+
+
+def test_an_averaged_head_round_trips_through_save_and_load():
+    model, features, attributes = trained(2)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    again = make("ipce", classifier_draws=2)
+    again.load_state_dict(torch.load(buffer, weights_only=True))
+    drawn = attributes[:2] * 0.5 + 1.0  # classes nobody trained: calibrated comparator columns
+    rows = np.concatenate((attributes, drawn))
+    x = torch.from_numpy(features)
+    np.testing.assert_array_equal(again.score(again.encode(x), rows), model.score(model.encode(x), rows))
+    assert set(again.state_dict()) == set(trained(1)[0].state_dict())  # one weight and bias, as with one draw
+
+
+@pytest.mark.parametrize("real", [True, False])
+def test_a_refit_averages_as_many_draws(monkeypatch, real):
+    fits: list = []
+    model, features, attributes = trained(2, monkeypatch, fits)
+    fits.clear()
+    rows = attributes[[0, 1, 6]]
+    if real:
+        model.refit_classifier(rows, features[:24], np.repeat([0, 1], 12), seed=3)
+    else:
+        model.refit_classifier(rows, seed=3)
+    assert len(fits) == 2
+    head = model.state_dict()
+    torch.testing.assert_close(head["head.weight"], (fits[0][0] + fits[1][0]) / 2)
+    torch.testing.assert_close(head["head.bias"], (fits[0][1] + fits[1][1]) / 2)
+    assert model.score(model.encode(torch.from_numpy(features[:5])), rows).shape == (5, 3)
