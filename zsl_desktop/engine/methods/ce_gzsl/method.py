@@ -107,8 +107,8 @@ generator (``refit_classifier`` synthesises every model's features with the last
 shipped built-in IPCE 29.9 -> 18.4 MB). ``--set final_models=1`` is the single model. Figures and commands: ``docs/history/ce_gzsl.md``.
 
 ``classifier_draws`` K (draws.py, default 1): each model's softmax averaged over K synthetic draws (GSMFlow's
-session-10 gain). Off: on IPCE's 9 single fold models, read as the trainer reads them, K = 3 / 5 moved fold H by
-+0.2 / -0.3 (folds split); at fixed epochs +0.4-0.7 H (docs/history/ce_gzsl.md, session 10).
+session-10 gain). Off: on 9 single fold models each, read as the trainer reads them, K = 5 moved fold H by -0.3
+(IPCE, folds split) and +1.5 (CE-GZSL, 7 of 9 up; the three-model default not screened): docs/history/ce_gzsl.md.
 
 Why one long module (~680 lines): CE-GZSL and IPCE share every step of one training loop (critic, generator,
 classifier), and IPCE's two changes are best read beside the lines they change; the networks and losses are in
