@@ -1,4 +1,4 @@
-"""CE-GZSL / IPCE ``classifier_draws`` (ce_gzsl/draws.py): K softmaxes on K synthetic draws averaged into one."""
+"""CE-GZSL / IPCE ``classifier_draws`` (generative.averaged_softmax): K softmaxes on K synthetic draws averaged into one."""
 
 from __future__ import annotations
 

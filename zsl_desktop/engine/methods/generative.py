@@ -120,6 +120,38 @@ def fit_softmax(
     return weight.detach(), bias.detach()
 
 
+def averaged_softmax(draws, num_classes: int, hp: dict, generator, check=None):
+    """(weight, bias): the mean of one ``fit_softmax`` per (x, y) draw, trained one after another with the same
+    generator continued; a single draw is returned as it is (bit for bit).
+
+    Mean logits of linear classifiers on the same inputs are exactly the logits of their mean classifier, so K
+    draws cost K fits and nothing when scoring; they average away the synthetic draw's noise (GSMFlow's and
+    CE-GZSL/IPCE's ``classifier_draws``; docs/history/gsmflow.md, session 10). hp: cls_epochs, cls_batch,
+    cls_lr, cls_beta1, optionally cls_weight_decay (default 0).
+    """
+    weights, biases = [], []
+    for x, y in draws:
+        weight, bias = fit_softmax(
+            x,
+            y,
+            num_classes,
+            hp["cls_epochs"],
+            hp["cls_batch"],
+            hp["cls_lr"],
+            hp["cls_beta1"],
+            generator,
+            check,
+            hp.get("cls_weight_decay", 0.0),
+        )
+        weights.append(weight)
+        biases.append(bias)
+    if not weights:
+        raise ValueError("averaged_softmax needs at least one draw")
+    if len(weights) == 1:
+        return weights[0], biases[0]
+    return torch.stack(weights).mean(0), torch.stack(biases).mean(0)
+
+
 def principal_directions(features: torch.Tensor, count: int) -> torch.Tensor:
     """Top ``count`` principal directions [count, D] of the rows (computed once per training run)."""
     if count <= 0 or features.shape[0] < 2:
@@ -411,25 +443,7 @@ def refit_head(
     nothing when scoring; they average away the draw's noise (docs/history/gsmflow.md, session 10).
     No ``more_draws``: one softmax, bit for bit the single-draw head.
     """
-    weights, biases = [], []
-    for codes_k, y_k in itertools.chain([(codes, y)], more_draws):
-        weight, bias = fit_softmax(
-            codes_k,
-            y_k,
-            len(class_rows),
-            hp["cls_epochs"],
-            hp["cls_batch"],
-            hp["cls_lr"],
-            hp["cls_beta1"],
-            generator,
-            check,
-            hp.get("cls_weight_decay", 0.0),
-        )
-        weights.append(weight)
-        biases.append(bias)
-    weight, bias = (
-        (weights[0], biases[0]) if len(weights) == 1 else (torch.stack(weights).mean(0), torch.stack(biases).mean(0))
-    )
+    weight, bias = averaged_softmax(itertools.chain([(codes, y)], more_draws), len(class_rows), hp, generator, check)
     sample = torch.randperm(len(codes), generator=generator)[:2048]
     return GZSLHead.build(head.scaler, head.basis, class_rows, weight, bias, prototypes, codes[sample])
 

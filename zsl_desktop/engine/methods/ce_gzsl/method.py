@@ -106,7 +106,7 @@ encoding, scoring and a drawn class's live column ~2.5-3 x one model's CPU, code
 generator (``refit_classifier`` synthesises every model's features with the last model's, each its own draw; the
 shipped built-in IPCE 29.9 -> 18.4 MB). ``--set final_models=1`` is the single model. Figures and commands: ``docs/history/ce_gzsl.md``.
 
-``classifier_draws`` K (draws.py, default 1): each model's softmax averaged over K synthetic draws (GSMFlow's
+``classifier_draws`` K (``generative.averaged_softmax``, default 1): each model's softmax averaged over K synthetic draws (GSMFlow's
 session-10 gain). Off: on 9 single fold models each, read as the trainer reads them, K = 5 moved fold H by -0.3
 (IPCE, folds split) and +1.5 (CE-GZSL, 7 of 9 up; the three-model default not screened): docs/history/ce_gzsl.md.
 
@@ -139,9 +139,8 @@ from .nets import (
     normal_init,
     supcon_loss,
 )
-from ..generative import FeatureScaler, KnownRows, generator_for, match_rows
+from ..generative import FeatureScaler, KnownRows, averaged_softmax, generator_for, match_rows
 from ..members import member_states, own_items
-from .draws import averaged_softmax
 from .members import GENERATOR_PREFIX, CodeParts, member_state, member_state_items
 from .scoring import SMALL_QUERY, CEGZSLScoring
 
@@ -177,7 +176,7 @@ _COMMON = {
     "gamma_transfer": "calibration",  # or "folds" / "training_share" (engine.training.GAMMA_TRANSFERS)
     "calibration_rate": "best",  # or "expected": engine.readout's rate on the calibration images (CE-GZSL's, docstring)
     "final_models": 3,  # final models (seeds s, s + 1000, ...) whose logits are averaged (members.py, docstring)
-    "classifier_draws": 1,  # K softmaxes a model, each on its own synthetic draw, averaged (draws.py; session 10)
+    "classifier_draws": 1,  # K softmaxes a model, each on its own synthetic draw, averaged (generative.averaged_softmax; session 10)
 }
 _IPCE = {"margin": 0.25, "gamma": 16.0, "scale": "adaptive", "proto_weight": 1.0}
 
@@ -451,7 +450,7 @@ class _CEGZSLBase(CEGZSLScoring, Method):
 
     def _fit_classifier(self, xs, y, raw, attributes, unseen, g, check) -> None:
         """Synthesise unseen features and train the softmax on h over every class row (real seen + synthetic;
-        ``classifier_draws`` K: K softmaxes, each on its own synthetic draw, averaged: draws.py)."""
+        ``classifier_draws`` K: K softmaxes, each on its own synthetic draw, averaged: generative.averaged_softmax)."""
         n_synth = self._hp("n_synth")
         h_real, _ = self._embed_scaled(xs)
         labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
@@ -469,10 +468,11 @@ class _CEGZSLBase(CEGZSLScoring, Method):
         return max(1, int(self._hp("classifier_draws")))
 
     def _train_head(self, rows, draws, h_calibration, g, check) -> None:
-        """The softmax over ``rows`` from the (h, labels) ``draws`` (averaged_softmax), then its calibration."""
+        """The softmax over ``rows`` from the (h, labels) ``draws`` (``generative.averaged_softmax``: K draws, one
+        linear head), then its calibration."""
         hp = {k: self._hp(k) for k in ("cls_epochs", "cls_batch", "cls_lr", "cls_beta1")}
         with torch.enable_grad():
-            weight, bias = averaged_softmax(draws, len(rows), hp, g, check)
+            weight, bias = averaged_softmax(((h.cpu(), y.cpu()) for h, y in draws), len(rows), hp, g, check)
         h_calibration = h_calibration() if callable(h_calibration) else h_calibration
         sample = h_calibration.cpu()[torch.randperm(len(h_calibration), generator=g)[:2048]]
         rows = np.ascontiguousarray(rows, dtype=np.float32)
