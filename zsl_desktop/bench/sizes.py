@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 # GSMFlow's boundary mining runs once, before its first epoch: a relation network (30 epochs) and 40 mining steps
 # give one mined row per real row, and each epoch draws from real and mined rows alike. The first epoch is in no
 # row, and an epoch's work depends on how many mined rows there are, not on where they lie: --quick trains the
-# relation network 1 epoch and mines 1 step (first epoch 9.1 -> 3.1 CPU s, one thread, busy machine; the timed
+# relation network 1 epoch and mines 1 step (first epoch 7.75 -> 1.67 CPU s, one thread, busy machine; the timed
 # epochs the same work as with the defaults).
 QUICK_SETUP_ONLY = {"gsmflow": {"relation_epochs": 1, "mining_steps": 1}}
 
