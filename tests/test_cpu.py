@@ -1,7 +1,14 @@
 """The bench's CPU line: which machine gave the figures (issue 19). Formatting only, no timing."""
 
 from zsl_desktop.bench.rows import Row, progress_line
-from zsl_desktop.engine.cpu import cpu_line, describe_this_cpu, has_instruction_set, parse_cpuinfo
+from zsl_desktop.engine.cpu import (
+    cpu_line,
+    describe_this_cpu,
+    has_instruction_set,
+    native_bf16,
+    parse_cpuinfo,
+    this_cpu_flags,
+)
 
 XEON = """processor\t: 0
 vendor_id\t: GenuineIntel
@@ -85,3 +92,18 @@ def test_capped_kernels_are_named_with_the_variable_that_caps_them():
 def test_this_machine_names_the_caps_it_runs_under(monkeypatch):
     monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
     assert describe_this_cpu().endswith("; MKL capped at AVX2 (MKL_ENABLE_INSTRUCTIONS)")
+
+
+def test_native_bf16_needs_the_flags_and_no_onednn_cap_below_them(tmp_path):
+    xeon, epyc = parse_cpuinfo(XEON)[1], parse_cpuinfo(EPYC)[1]
+    assert native_bf16(xeon, {}) is True
+    assert native_bf16(epyc, {}) is False  # AVX2 only: emulated
+    assert native_bf16(xeon, {"ONEDNN_MAX_CPU_ISA": "AVX2"}) is False  # session 10's emulation
+    assert native_bf16(xeon, {"DNNL_MAX_CPU_ISA": "avx512_core"}) is False  # the older name, any case
+    assert native_bf16(xeon, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}) is True  # capped above bf16
+    assert native_bf16(frozenset({"avx2", "amx_tile"}), {}) is True  # AMX alone
+    assert native_bf16(None, {}) is None  # unknown: the caller measures
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(EPYC)
+    assert this_cpu_flags(str(cpuinfo)) == epyc
+    assert this_cpu_flags(str(tmp_path / "absent")) is None

@@ -20,10 +20,23 @@ def test_choices_resolve_to_dtypes():
 
 
 def test_auto_follows_the_measured_speed_up(monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16_here", lambda: None)  # flags unknown: measured
     monkeypatch.setattr(precision, "cpu_bf16_speedup", lambda: 4.0)
     assert precision.training_dtype("auto", "cpu") == torch.bfloat16
     monkeypatch.setattr(precision, "cpu_bf16_speedup", lambda: 0.3)  # emulated bfloat16: slower
     assert precision.training_dtype("auto", "cpu") == torch.float32
+    monkeypatch.setattr(precision, "native_bf16_here", lambda: True)  # native: still measured
+    assert precision.training_dtype("auto", "cpu") == torch.float32
+
+
+def test_auto_does_not_measure_where_bf16_can_only_be_emulated(monkeypatch):
+    def measured():
+        raise AssertionError("cpu_bf16_speedup ran where the flags rule native bfloat16 out")
+
+    monkeypatch.setattr(precision, "native_bf16_here", lambda: False)
+    monkeypatch.setattr(precision, "cpu_bf16_speedup", measured)
+    assert precision.training_dtype("auto", "cpu") == torch.float32
+    assert precision.training_dtype("bf16", "cpu") == torch.bfloat16  # asked for: emulated, but given
 
 
 def test_bf16_forward_is_close_to_float32_and_inference_stays_float32():

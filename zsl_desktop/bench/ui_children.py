@@ -25,6 +25,8 @@ from zsl_desktop.bench.child_window import (
     when_selection_shown,
 )
 
+PROBE_AFTER_START_S = 1.5  # the smooth probe's latest start after training is started (its first progress: sooner)
+
 
 def child_startup(small: bool = False, checkpoint: str | None = None, until_complete: bool = False, then=None) -> int:
     """READY: the predictions panel shows scores for a selected image, the live model's or, on a second
@@ -113,13 +115,26 @@ def _probe_while_training(app, window, seconds: float, released=None) -> None:
         else:
             QTimer.singleShot(20, when_released)
 
+    panel = window.training
+    clicked: list[float] = []
+
     def start_training():
-        panel = window.training
         panel.method_box.setCurrentIndex(panel.method_box.findData("msdn"))
         panel.epochs.setValue(1000)
         panel.start_button.click()
-        QTimer.singleShot(1500, probe.start)  # past the job's own start-up
-        QTimer.singleShot(int(1500 + seconds * 1000), stop)
+        clicked.append(time.perf_counter())
+        start_probe_after_start_up()
+
+    def start_probe_after_start_up():
+        """The probe starts past the job's own start-up: at its first progress report (its first batches
+        trained), or PROBE_AFTER_START_S after the click at the latest (what it always waited before)."""
+        waited = time.perf_counter() - clicked[0]
+        if panel.last_progress is None and waited < PROBE_AFTER_START_S:
+            QTimer.singleShot(10, start_probe_after_start_up)
+            return
+        clicked.append(waited)
+        probe.start()
+        QTimer.singleShot(int(seconds * 1000), stop)
 
     def stop():
         probe.stop()
@@ -133,6 +148,7 @@ def _probe_while_training(app, window, seconds: float, released=None) -> None:
                 "p95": float(np.percentile(gaps, 95)),
                 "max": float(gaps.max()),
                 "ticks": int(len(gaps)),
+                "probe_after_s": clicked[1],  # seconds from the click to the probe's start
             },
         )
 

@@ -20,6 +20,8 @@ INSTRUCTION_SETS = ("avx2", "avx512f", "avx512_bf16", "amx")
 # (library, its variables) whose kernels an environment variable caps; oneDNN reads its older name too.
 KERNEL_CAPS = (("oneDNN", ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")), ("MKL", ("MKL_ENABLE_INSTRUCTIONS",)))
 TORCH_CAP = "ATEN_CPU_CAPABILITY"
+# oneDNN's instruction-set caps below its first with bfloat16 dot products (AVX512_CORE_BF16).
+ONEDNN_BELOW_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"})
 
 
 def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
@@ -71,6 +73,31 @@ def kernel_caps(environ) -> list[str]:
         if name is not None:
             caps.append(f"{library} capped at {environ[name]} ({name})")
     return caps
+
+
+def native_bf16(flags: frozenset[str] | None, environ) -> bool | None:
+    """Whether bfloat16 matrix products can run natively here: None when the flags are unknown (measure).
+
+    They need avx512_bf16 or AMX, and oneDNN (which runs torch's bfloat16 products on the CPU) not capped
+    below its first bfloat16 level (``ONEDNN_MAX_CPU_ISA`` SSE41 ... AVX512_CORE_VNNI). Else they are
+    emulated: 0.01-0.03x float32's speed under the AVX2 caps (docs/history/performance.md, session 10).
+    """
+    if flags is None:
+        return None
+    if not (has_instruction_set(flags, "avx512_bf16") or has_instruction_set(flags, "amx")):
+        return False
+    names = dict(KERNEL_CAPS)["oneDNN"]
+    cap = next((str(environ[n]).strip().upper() for n in names if environ.get(n)), "")
+    return cap not in ONEDNN_BELOW_BF16
+
+
+def this_cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> frozenset[str] | None:
+    """The instruction-set flags of this machine's CPU; None where they cannot be read (not Linux)."""
+    try:
+        with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
+            return parse_cpuinfo(f.read())[1] or None
+    except OSError:
+        return None
 
 
 def torch_kernel_level() -> str | None:

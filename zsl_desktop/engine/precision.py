@@ -6,7 +6,8 @@ machine's matmul rate, so only a cheaper number format makes them faster.
 CPUs with AVX512-BF16 or AMX multiply bfloat16 several times faster than
 float32 (accumulating in float32). Elsewhere bfloat16 is emulated and slower,
 so ``"auto"`` measures both once per process and takes bfloat16 only when it
-is clearly faster. Inference (``encode``) stays float32 so that scores do not
+is clearly faster; where the CPU flags (or a cap on oneDNN) rule native bfloat16 out
+it does not measure. Inference (``encode``) stays float32 so that scores do not
 depend on the machine.
 """
 
@@ -52,4 +53,16 @@ def training_dtype(choice: str, device) -> torch.dtype:
         return torch.bfloat16
     if torch.device(device).type != "cpu":
         return torch.float32  # GPUs: float32 is fast enough here, and results stay comparable
+    if native_bf16_here() is False:  # emulated for sure: no need to measure it (0.5 CPU s a process)
+        return torch.float32
     return torch.bfloat16 if cpu_bf16_speedup() >= SPEED_UP_NEEDED else torch.float32
+
+
+@lru_cache(maxsize=None)
+def native_bf16_here() -> bool | None:
+    """``cpu.native_bf16`` for this machine and its environment (None: unknown, so "auto" measures)."""
+    import os
+
+    from zsl_desktop.engine.cpu import native_bf16, this_cpu_flags
+
+    return native_bf16(this_cpu_flags(), os.environ)
