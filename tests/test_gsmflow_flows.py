@@ -1,9 +1,19 @@
-"""The flow's blocks pass halves to each other: exactly the values and gradients of the plain formulation."""
+"""GSMFlow's flow (``gsmflow/flows.py``): exact inverse and log-det, the blocks' halves against the plain
+formulation (values and gradients), relative positioning and its anchors."""
 
+import math
+
+import pytest
 import torch
 import torch.nn.functional as F
 
-from zsl_desktop.engine.methods.gsmflow.flows import ConditionalFlow, nll_loss, soft_clamp
+from zsl_desktop.engine.methods.gsmflow.flows import (
+    ConditionalFlow,
+    RelativePositioning,
+    choose_anchors,
+    nll_loss,
+    soft_clamp,
+)
 
 
 def _plain_forward(flow, x, c, index):
@@ -60,3 +70,94 @@ def test_prototypes_without_gradients_skip_a_product_and_give_the_same_values_bi
     assert calls == []  # the product on zeros was skipped
     assert torch.equal(skipped, plain.detach())
     assert torch.equal(flow.prototypes(c), plain)  # with gradients: the plain inverse
+
+
+def _random_flow(dim=6, cond=3, hidden=8, blocks=3, seed=0, std=0.5):
+    """A flow with large random weights, far from the identity, in float64."""
+    flow = ConditionalFlow(dim, cond, hidden, blocks).double()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * std)
+    return flow
+
+
+# -- the flow -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("dim", [6, 7])
+def test_flow_inverts_to_numerical_precision(dim):
+    flow = _random_flow(dim)
+    x = torch.randn(20, dim, dtype=torch.float64)
+    c = torch.randn(20, 3, dtype=torch.float64)
+    z, _ = flow(x, c)
+    assert (z - x).abs().max() > 0.1  # not the identity
+    assert torch.allclose(flow.inverse(z, c), x, atol=1e-12, rtol=0)
+    assert torch.allclose(flow(flow.inverse(x, c), c)[0], x, atol=1e-12, rtol=0)
+
+
+def test_flow_float32_round_trip_at_feature_scale():
+    flow = ConditionalFlow(1280, 64, 32, 3)
+    flow.reset_parameters(torch.Generator().manual_seed(0), std=0.05)
+    x = torch.rand(8, 1280)
+    c = torch.rand(2, 64)
+    index = torch.tensor([0, 1] * 4)
+    z, _ = flow(x, c, index)
+    assert torch.allclose(flow.inverse(z, c, index), x, atol=1e-5)
+
+
+def test_log_determinant_matches_the_brute_force_jacobian():
+    flow = _random_flow(6)
+    c = torch.randn(1, 3, dtype=torch.float64)
+    for i in range(4):
+        x = torch.randn(1, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(i))
+        jac = torch.autograd.functional.jacobian(lambda v: flow(v[None], c)[0][0], x[0])
+        _, logdet = flow(x, c)
+        sign, expected = torch.linalg.slogdet(jac)
+        assert sign.item() == 1.0  # e(s) > 0: the map preserves orientation
+        assert logdet.item() == pytest.approx(expected.item(), abs=1e-10)
+
+
+def test_condition_index_is_the_same_as_per_row_conditions():
+    flow = _random_flow(6)
+    x = torch.randn(5, 6, dtype=torch.float64)
+    distinct = torch.randn(2, 3, dtype=torch.float64)
+    index = torch.tensor([0, 1, 1, 0, 1])
+    z1, l1 = flow(x, distinct, index)
+    z2, l2 = flow(x, distinct[index])
+    assert torch.allclose(z1, z2) and torch.allclose(l1, l2)
+    assert torch.allclose(flow.inverse(z1, distinct, index), flow.inverse(z1, distinct[index]))
+
+
+def test_soft_clamp_bounds_the_log_scale():
+    s = torch.tensor([-1e6, -1.0, 0.0, 1.0, 1e6], dtype=torch.float64)
+    out = soft_clamp(s, 1.0)
+    assert out.abs().max() < 1.0 and out[2] == 0
+    assert out[3].item() == pytest.approx(0.636 * math.atan(1.0))
+    assert soft_clamp(torch.tensor([4.0]), 2.0).item() == pytest.approx(2 * 0.636 * math.atan(2.0))
+
+
+def test_released_initialisation_starts_near_the_identity():
+    flow = ConditionalFlow(10, 4, 16, 3)
+    flow.reset_parameters(torch.Generator().manual_seed(0))
+    assert all(p.abs().max() < 0.06 for p in flow.parameters())  # 0.01 * N(0, 1)
+    x = torch.rand(4, 10)
+    assert torch.allclose(flow(x, torch.rand(4, 4))[0], x, atol=0.05)
+
+
+# -- relative positioning -------------------------------------------------------------------------
+def test_anchors_are_min_max_and_median_cosine_row_sums():
+    a = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.1, 0.0], [1.0, 0.2, 0.1], [0.9, 0.3, 0.2], [0.0, 0.0, 1.0]])
+    sums = (torch.nn.functional.normalize(a, dim=1) @ torch.nn.functional.normalize(a, dim=1).t()).sum(1)
+    order = torch.argsort(sums)
+    anchors = choose_anchors(a)
+    assert torch.equal(anchors[0], a[4])  # the isolated class: smallest row sum
+    assert torch.equal(anchors[1], a[int(torch.argmax(sums))])
+    assert torch.equal(anchors[2], a[int(order[2])])  # sorted position n // 2
+
+
+def test_global_semantic_vector_is_a_sum_of_relu_responses_to_offsets():
+    anchors = torch.rand(3, 5)
+    gsm = RelativePositioning(anchors, 7)
+    a = torch.rand(4, 5)
+    expected = sum(torch.relu((a - anchors[k]) @ gsm.weight[k].t() + gsm.bias[k]) for k in range(3))
+    assert torch.allclose(gsm(a), expected, atol=1e-6)
+    assert gsm(anchors[:1]).shape == (1, 7)

@@ -15,16 +15,16 @@ Model, on min-max-scaled pooled features x:
   trained with MSE against one-hot relations over the classes of each batch; then one
   pass over the training rows runs ``mining_steps`` SGD steps on x' (from x) minimising
   MSE(R(x'), onehot) - entropy_weight * H(softmax(R(x'))) and appends the x' with their
-  labels: the flow trains on real + mined rows (``generative.boundary_mining``);
+  labels: the flow trains on real + mined rows (``boundary_mining.boundary_mining``);
 - after an epoch: ``n_synth`` features per unseen class from z ~ N(0, I), and the final
-  GZSL softmax trained on real seen + synthesised unseen features (``generative.fit_head``).
+  GZSL softmax trained on real seen + synthesised unseen features (``gzsl_head.fit_head``).
   It is built lazily, on the first ``encode``/``score`` after the epoch (the trainer's
   validation) and at the end of ``fit``, so epochs nobody evaluates do not pay for it.
 
 Scoring any class matrix (``score``): rows equal to a class the classifier was trained
 for use its logits; other rows (a class the user drew) use the flow's class prototype
 f^-1(0; a_g(a)), turned into a calibrated linear column on the classifier's logit scale
-(``generative.GZSLHead``): one flow inverse per new row, cached by row.
+(``gzsl_head.GZSLHead``): one flow inverse per new row, cached by row.
 ``refit_classifier(class_attributes, seen_features=None, seen_labels=None, seed=0)`` is
 the slower, better answer for such classes: synchronous (about a second a draw), meant for a
 background thread; it retrains the softmax for exactly the given rows (real features for
@@ -91,17 +91,11 @@ import torch
 from zsl_desktop.engine.live_page import ColumnChange
 
 from ..base import Control, EpochEnd, Message, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
+from ..boundary_mining import boundary_mining
 from ..chunked_adam import FusedCpuAdam
-from ..generative import (
-    FeatureScaler,
-    GZSLHead,
-    boundary_mining,
-    fit_head,
-    generator_for,
-    principal_directions,
-    refit_head,
-    row_keys,
-)
+from ..class_rows import row_keys
+from ..generative import FeatureScaler, generator_for
+from ..gzsl_head import GZSLHead, fit_head, principal_directions, refit_head
 from .flows import ConditionalFlow, RelativePositioning, choose_anchors, nll_loss, prototype_loss
 
 INIT, TRAIN, HEAD, RELATION, MINING, SYNTH, POOL = range(7)  # purposes of the seeded generators
