@@ -36,3 +36,16 @@ def test_nearest_class_mean_accuracy():
     synth_labels = np.array([0, 1, 1, 1])
     assert nearest_class_mean_accuracy(synth, synth_labels, real, labels, per_class=False) == 0.5
     assert nearest_class_mean_accuracy(synth, synth_labels, real, labels) == pytest.approx((1 + 1 / 3) / 2)
+
+
+def test_the_classifier_weight_decay_shrinks_its_weights_and_zero_is_plain_adam():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(60, 5)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 3, 60))
+
+    def fit(**kwargs):
+        return fit_softmax(x, y, 3, 20, 16, 1e-2, 0.5, torch.Generator().manual_seed(0), **kwargs)
+
+    plain, zero, decayed = fit(), fit(weight_decay=0.0), fit(weight_decay=0.5)
+    assert torch.equal(plain[0], zero[0]) and torch.equal(plain[1], zero[1])
+    assert decayed[0].norm() < 0.9 * plain[0].norm()

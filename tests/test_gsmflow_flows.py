@@ -1,5 +1,6 @@
 """GSMFlow's flow (``gsmflow/flows.py``): exact inverse and log-det, the blocks' halves against the plain
-formulation (values and gradients), relative positioning and its anchors."""
+formulation (values and gradients), relative positioning and its anchors, the NLL and prototype losses, the
+sampling temperature."""
 
 import math
 
@@ -12,8 +13,11 @@ from zsl_desktop.engine.methods.gsmflow.flows import (
     RelativePositioning,
     choose_anchors,
     nll_loss,
+    prototype_loss,
     soft_clamp,
 )
+
+D = 24  # a feature dimension for the sampling test (the tiny problem's)
 
 
 def _plain_forward(flow, x, c, index):
@@ -161,3 +165,64 @@ def test_global_semantic_vector_is_a_sum_of_relu_responses_to_offsets():
     expected = sum(torch.relu((a - anchors[k]) @ gsm.weight[k].t() + gsm.bias[k]) for k in range(3))
     assert torch.allclose(gsm(a), expected, atol=1e-6)
     assert gsm(anchors[:1]).shape == (1, 7)
+
+
+# -- the losses and sampling ------------------------------------------------------------------------
+def _identity_flow(dim=6, cond=3):
+    flow = ConditionalFlow(dim, cond, 8, 2)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.zero_()  # s = t = 0 in every block: f is the identity, log|J| = 0
+    return flow
+
+
+def test_nll_is_half_mean_square_minus_log_det_per_dimension():
+    z = torch.tensor([[1.0, 2.0], [0.0, -2.0]])
+    logdet = torch.tensor([0.5, 1.5])
+    assert nll_loss(z, logdet).item() == pytest.approx((1 + 4 + 0 + 4) / 4 / 2 - 1.0 / 2)
+    flow = _identity_flow()
+    x = torch.randn(5, 6)
+    z, ld = flow(x, torch.randn(5, 3))
+    assert torch.equal(z, x) and torch.equal(ld, torch.zeros(5))
+
+
+def test_prototype_loss_pulls_the_z0_prototype_toward_the_real_class_mean_and_trains_only_the_flow():
+    """METHODS.md 4.3: lambda_p * MSE(f^-1(0; a_g(c)), x_bar_c) with a_g under no_grad."""
+    torch.manual_seed(0)  # unseeded, the random anchors made this test fail now and then (order-dependent)
+    flow = _identity_flow()
+    gsm = RelativePositioning(torch.rand(3, 4), 3)
+    means = torch.tensor([[1.0, 2, 3, 4, 5, 6], [0.0, 0, 0, 0, 0, 2]])
+    loss = prototype_loss(flow, gsm, torch.rand(2, 4), means)
+    assert loss.item() == pytest.approx(float((means**2).mean()))  # f^-1(0) = 0 for the identity flow
+    loss.backward()
+    assert all(p.grad is None for p in gsm.parameters())  # the semantic module is not updated by it
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in flow.parameters())
+    # Gradient steps on this loss alone move each class's prototype to its own class mean.
+    flow = ConditionalFlow(6, 3, 8, 2)
+    flow.reset_parameters(torch.Generator().manual_seed(0), std=0.1)
+    optimizer = torch.optim.Adam(flow.parameters(), lr=0.1)
+    attributes = torch.rand(2, 4)
+    for _ in range(150):
+        optimizer.zero_grad()
+        prototype_loss(flow, gsm, attributes, means).backward()
+        optimizer.step()
+    with torch.no_grad():
+        assert torch.allclose(flow.inverse(torch.zeros(2, 6), gsm(attributes)), means, atol=0.05)
+
+
+def test_synth_temperature_scales_the_base_noise():
+    """temperature 0 samples the prototypes; temperature 1 is the default draw, bit for bit."""
+    flow = ConditionalFlow(D, 8, 16, 2, 1.0)
+    flow.reset_parameters(torch.Generator().manual_seed(0))
+    flow.eval()
+    c = torch.randn(3, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        default = flow.sample(c, 4, torch.Generator().manual_seed(2))
+        same = flow.sample(c, 4, torch.Generator().manual_seed(2), temperature=1.0)
+        cold = flow.sample(c, 4, torch.Generator().manual_seed(2), temperature=0.0)
+        warm = flow.sample(c, 4, torch.Generator().manual_seed(2), temperature=1.5)
+        prototypes = flow.prototypes(c)
+    assert torch.equal(default, same)
+    torch.testing.assert_close(cold, prototypes.repeat_interleave(4, 0), rtol=1e-5, atol=1e-5)
+    spread = [(x.reshape(3, 4, D) - prototypes[:, None]).norm(dim=2).mean() for x in (default, warm)]
+    assert spread[1] > spread[0]

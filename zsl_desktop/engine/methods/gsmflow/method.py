@@ -75,8 +75,10 @@ are in ``docs/history/gsmflow.md``; the released code's run on the same features
   GZSL classifier restricted to unseen classes (the evaluator's protocol), not a separate unseen-only
   classifier (``--zsl`` in the code).
 
-Why one module over 400 lines: the method's training loop and its inference follow the released code step by
-step and read best in one piece; the flow itself is in ``flows.py``.
+Where the parts are: the flow's training loop, the flow as a generator and inference here (they follow the
+released code step by step and read best in one piece); the flow itself in ``flows.py``; the final classifier's
+training sets, lazy build and ``refit_classifier`` in ``classifier.py``; the checkpoint state in ``state.py``;
+the seeded streams' purposes in ``seeding.py``.
 """
 
 from __future__ import annotations
@@ -95,10 +97,12 @@ from ..boundary_mining import boundary_mining
 from ..chunked_adam import FusedCpuAdam
 from ..class_rows import row_keys
 from ..generative import FeatureScaler, generator_for
-from ..gzsl_head import GZSLHead, fit_head, principal_directions, refit_head
+from ..gzsl_head import GZSLHead, principal_directions
+from .classifier import GSMFlowClassifier
 from .flows import ConditionalFlow, RelativePositioning, choose_anchors, nll_loss, prototype_loss
+from .seeding import HEAD, INIT, POOL, RELATION, SYNTH, TRAIN
+from .state import GSMFlowState
 
-INIT, TRAIN, HEAD, RELATION, MINING, SYNTH, POOL = range(7)  # purposes of the seeded generators
 PROTO_CACHE = 256
 MINING_HPARAMS = (
     "relation_hidden",
@@ -111,11 +115,10 @@ MINING_HPARAMS = (
     "entropy_weight",
     "mse_weight",
 )
-HEAD_HPARAMS = ("cls_epochs", "cls_batch", "cls_lr", "cls_beta1", "cls_weight_decay")
 
 
 @register
-class GSMFlow(Method):
+class GSMFlow(GSMFlowClassifier, GSMFlowState, Method):
     """GSMFlow on pooled features; see the module docstring for the model, API and deviations."""
 
     name = "gsmflow"
@@ -311,14 +314,6 @@ class GSMFlow(Method):
             self._head, self._pending_head = None, self._last_context
         self._require_head()
 
-    def _pool_start(self, epochs: int) -> int:
-        """The first epoch whose flow adds synthetic rows to the classifier's pool; 0: no pool (the last flow
-        alone). ``synth_from`` E gives E; else ``synth_last`` k the phase's last k epochs (``epochs`` - k + 1)."""
-        first, last = int(self._hp("synth_from")), int(self._hp("synth_last"))
-        if first > 0:
-            return first
-        return max(1, epochs - last + 1) if last > 0 else 0
-
     def final_models(self) -> int:
         return max(1, int(self._hp("final_models")))
 
@@ -345,85 +340,6 @@ class GSMFlow(Method):
                 self._optimizer.load_state_dict({"state": self._pending_optim, "param_groups": current["param_groups"]})
                 self._pending_optim = None
         return self._optimizer
-
-    @torch.no_grad()
-    def _add_to_pool(self, unseen_attributes: torch.Tensor, g: torch.Generator) -> None:
-        """Keep n_synth rows per unseen class split evenly over the flows of the epochs so far (``synth_from``).
-
-        The w-th epoch in the pool adds about n_synth / w rows per class and every earlier epoch keeps
-        its first n_synth / w (the counts only shrink, so the pool never grows past n_synth rows a class).
-        Under torchrun every rank draws the same pool (same generator), so it is not split.
-        """
-        n, w = self._hp("n_synth"), len(self._pool) + 1
-        counts = [n // w + (1 if i < n % w else 0) for i in range(w)]
-        self._pool = [part[:, :c] for part, c in zip(self._pool, counts)]
-        fresh = self._classifier_rows(unseen_attributes, counts[-1], g)
-        self._pool.append(fresh.reshape(len(unseen_attributes), counts[-1], -1).half())
-
-    @torch.no_grad()
-    def _fit_classifier(self, xs, y, raw, attributes, unseen, directions, g, check, shards) -> GZSLHead:
-        """Synthesise unseen features; train the GZSL softmax over all classes on real seen + synthetic unseen
-        (``classifier_draws`` K: K softmaxes on K draws, averaged into one)."""
-        x, labels = self._classifier_set(xs, y, attributes, unseen, g, shards, keep=True)
-        more = (self._classifier_set(xs, y, attributes, unseen, g, shards) for _ in range(self._draws() - 1))
-        prototypes = self._flow.prototypes(self._gsm(attributes))
-        hp = {k: self._hp(k) for k in HEAD_HPARAMS}
-        with torch.enable_grad():
-            return fit_head(self._scaler, x, labels, raw, prototypes, xs.mean(0), directions, hp, g, check, more)
-
-    @torch.no_grad()
-    def _classifier_set(self, xs, y, attributes, unseen, g, shards, keep: bool = False):
-        """One training set of the final classifier: real seen rows, synthetic unseen rows (the pool's when
-        there is one, else fresh from the last flow), the earlier final flows' rows and ``seen_synth`` rows.
-        ``keep``: remember its unseen rows (``_own_rows``) for a later final model (``adopt_members``)."""
-        n_synth = self._hp("n_synth")
-        if self._pool:  # class-major like ``sample``: every class's rows from every pooled epoch
-            synth = torch.cat(self._pool, 1).float().reshape(-1, xs.shape[1])
-        else:
-            # under torchrun the rows are split over the ranks
-            synth = self._classifier_rows(attributes[unseen], n_synth, g, shards)
-        if keep:
-            self._own_rows = synth.detach().reshape(len(unseen), n_synth, -1).half()
-        if self._member_rows is not None:  # final_models: the earlier final flows' rows, class by class
-            synth = torch.cat((synth.reshape(len(unseen), n_synth, -1), self._member_rows.to(synth).float()), 1)
-            n_synth, synth = synth.shape[1], synth.reshape(-1, xs.shape[1])
-        repeat = self._real_repeat()
-        x = torch.cat((xs.repeat(repeat, 1), synth))
-        labels = torch.cat((y.repeat(repeat), unseen.repeat_interleave(n_synth)))
-        return self._with_seen_synth(x, labels, attributes, torch.unique(y), g, shards)
-
-    def _draws(self) -> int:
-        """``classifier_draws``: how many softmaxes, each on its own synthetic draw, the final classifier averages."""
-        return max(1, int(self._hp("classifier_draws")))
-
-    def _real_repeat(self) -> int:
-        """``cls_real_repeat``: how many times each real seen row enters the final classifier's training set."""
-        return max(1, int(self._hp("cls_real_repeat")))
-
-    @torch.no_grad()
-    def _classifier_rows(self, attributes, per_class: int, g, shards=None) -> torch.Tensor:
-        """``per_class`` flow samples per class row for the final classifier, at ``synth_temperature``
-        (``synthesize`` and the prototypes keep temperature 1)."""
-        temperature = self._hp("synth_temperature")
-        return self._flow.sample(self._gsm(attributes), per_class, g, shards=shards, temperature=temperature)
-
-    @torch.no_grad()
-    def _with_seen_synth(self, x, labels, attributes, seen, g, shards=None):
-        """Rows plus ``seen_synth`` synthetic rows per class in ``seen`` (drawn after every other row)."""
-        per_class = int(self._hp("seen_synth"))
-        if per_class <= 0 or len(seen) == 0:
-            return x, labels
-        extra = self._classifier_rows(attributes[seen], per_class, g, shards)
-        return torch.cat((x, extra.to(x))), torch.cat((labels, seen.to(labels.device).repeat_interleave(per_class)))
-
-    def _require_head(self) -> GZSLHead:
-        if self._head is None and self._pending_head is not None:
-            with torch.inference_mode(False):  # kept for later training: no inference tensors in it
-                self._head = self._fit_classifier(*self._pending_head)
-            self._pending_head = None
-        if self._head is None:
-            raise ValueError("gsmflow: the model is not trained yet (no classifier)")
-        return self._head
 
     # -- the flow as a generator ------------------------------------------------------------------
     @torch.no_grad()
@@ -491,133 +407,6 @@ class GSMFlow(Method):
 
     def column_rows(self, codes: np.ndarray, rows: np.ndarray, class_row: np.ndarray) -> np.ndarray:
         return self._require_head().column_rows(codes, rows, class_row, self._prototype_fn)
-
-    @torch.no_grad()
-    def refit_classifier(
-        self, class_attributes: np.ndarray, seen_features=None, seen_labels=None, seed: int = 0, check=None
-    ) -> None:
-        """Retrain the softmax for exactly these class rows, then make ``score`` use it (see module docstring).
-
-        ``seen_features`` [M, D] (feature-store space) with ``seen_labels`` [M] (row positions in
-        ``class_attributes``) supply real features; every row without them, seen or not, gets
-        ``n_synth`` synthesised features. Codes from ``encode`` remain valid.
-        """
-        head = self._require_head()
-        rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
-        g = generator_for(int(seed), 0, HEAD)
-        real_codes, real_labels = torch.zeros(0, head.basis.shape[1]), torch.zeros(0, dtype=torch.int64)
-        covered = np.zeros(len(rows), dtype=bool)
-        if seen_features is not None:
-            seen_labels = np.asarray(seen_labels, dtype=np.int64)
-            real_codes = torch.from_numpy(head.encode(torch.as_tensor(seen_features, dtype=torch.float32)))
-            real_codes = real_codes.repeat(self._real_repeat(), 1)  # as in training: cls_real_repeat copies
-            real_labels = torch.from_numpy(seen_labels).repeat(self._real_repeat())
-            covered[np.unique(seen_labels)] = True
-
-        def draw():  # one training set: the real codes, fresh synthetic ones for the other rows
-            codes, labels = [real_codes], [real_labels]
-            rest, n_synth = np.nonzero(~covered)[0], self._hp("n_synth")
-            if len(rest):
-                synth = self._classifier_rows(self._attributes(rows[rest]), n_synth, g)
-                codes.append(synth.cpu() @ head.basis)
-                labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
-            real_rows = torch.as_tensor(np.nonzero(covered)[0], dtype=torch.int64)
-            if len(real_rows) and int(self._hp("seen_synth")) > 0:  # as in training: synthetic rows beside real ones
-                empty, none = torch.zeros(0, self._flow.dim), torch.zeros(0, dtype=torch.int64)
-                extra, extra_labels = self._with_seen_synth(empty, none, self._attributes(rows), real_rows, g)
-                codes.append(extra.cpu() @ head.basis)
-                labels.append(extra_labels)
-            return torch.cat(codes), torch.cat(labels)
-
-        codes, labels = draw()
-        more = (draw() for _ in range(self._draws() - 1))
-        hp = {k: self._hp(k) for k in HEAD_HPARAMS}
-        with torch.enable_grad():
-            new = refit_head(head, codes, labels, rows, self._prototype_fn(rows), hp, g, check, more)
-        self._head = new
-
-    # -- persistence ---------------------------------------------------------------------------------
-    def _generator_modules(self):
-        return (("flow.", self._flow), ("gsm.", self._gsm))
-
-    @torch.no_grad()
-    def _round_generator(self) -> None:
-        for _, module in self._generator_modules():
-            for p in module.parameters():
-                p.copy_(p.half().float())
-
-    def state_dict(self) -> dict:
-        """Generator weights as float16 (half the file; 2e-4 relative change in prototypes and samples,
-        measured), their float32 remainders, the Adam state and the mined rows under ``optim.``
-        (resume only: a resumed run continues from the exact weights), scaler and classifier head.
-        """
-        state = {}
-        for prefix, module in self._generator_modules():
-            for k, v in module.state_dict().items():
-                v = v.detach().cpu()
-                if k == "anchors":
-                    state[prefix + k] = v.clone()
-                    continue
-                state[prefix + k] = v.half()
-                state["optim.rest." + prefix + k] = v - v.half().float()
-        if self._scaler is not None:
-            state.update(self._scaler.state("scaler."))
-        if self._head is not None:  # None while a finished epoch's classifier is still pending
-            state.update(self._head.state("head."))
-        optim = self._optimizer.state_dict()["state"] if self._optimizer is not None else self._pending_optim
-        for index, per_param in (optim or {}).items():
-            for key, value in per_param.items():
-                state[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().clone()
-        if self._mined is not None:
-            state["optim.mined_x"], state["optim.mined_y"] = self._mined[0].detach().cpu(), self._mined[1].cpu()
-        for j, part in enumerate(self._pool):
-            state[f"optim.pool.{j}"] = part.detach().cpu().clone()
-        if self._member_rows is not None:  # resume only: the finished classifier has learnt from them
-            state["optim.members.rows"] = self._member_rows.detach().cpu().clone()
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        if "gsm.anchors" not in state:
-            raise ValueError("gsmflow: the state has no gsm.anchors (not a GSMFlow state)")
-        anchors = torch.as_tensor(state["gsm.anchors"]).float()
-        if anchors.shape[1] != len(self.info.attribute_names):
-            raise ValueError(
-                f"gsmflow: the state is for {anchors.shape[1]} attributes, "
-                f"this model has {len(self.info.attribute_names)}"
-            )
-        self._build(anchors)
-
-        def weights(prefix):  # float16 weights plus their float32 remainders when the state has them
-            return {
-                k[len(prefix) :]: torch.as_tensor(v).float() + torch.as_tensor(state.get("optim.rest." + k, 0.0))
-                for k, v in state.items()
-                if k.startswith(prefix)
-            }
-
-        for prefix, module in self._generator_modules():
-            module.load_state_dict(weights(prefix))
-        self._flow.eval()
-        self._scaler = FeatureScaler.from_state(state, "scaler.") if "scaler.lo" in state else None
-        self._head, self._pending_head = GZSLHead.from_state(state, "head."), None
-        optim: dict[int, dict] = {}
-        for key, value in state.items():
-            if key.startswith("optim.") and not key.startswith(
-                ("optim.mined_", "optim.rest.", "optim.pool.", "optim.members.")
-            ):
-                index, sub = key[len("optim.") :].split(".", 1)
-                optim.setdefault(int(index), {})[sub] = torch.as_tensor(value).clone()
-        self._optimizer, self._pending_optim = None, optim or None
-        self._mined = None
-        if "optim.mined_x" in state:
-            self._mined = (
-                torch.as_tensor(state["optim.mined_x"]).float(),
-                torch.as_tensor(state["optim.mined_y"]).long(),
-            )
-        pooled = sorted(int(k[len("optim.pool.") :]) for k in state if k.startswith("optim.pool."))
-        self._pool = [torch.as_tensor(state[f"optim.pool.{j}"]).clone() for j in pooled]
-        members = state.get("optim.members.rows")
-        self._member_rows = torch.as_tensor(members).clone() if members is not None else None
-        self.to(self.device)
 
     def to(self, device) -> "GSMFlow":
         super().to(device)
