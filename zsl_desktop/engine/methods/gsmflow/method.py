@@ -94,6 +94,7 @@ from zsl_desktop.engine.live_page import ColumnChange
 
 from ..base import Control, EpochEnd, Message, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
 from ..boundary_mining import boundary_mining
+from ..checked_step import checked_step
 from ..chunked_adam import FusedCpuAdam
 from ..class_rows import row_keys
 from ..generative import FeatureScaler, generator_for
@@ -210,55 +211,37 @@ class GSMFlow(GSMFlowClassifier, GSMFlowState, Method):
     def fit(self, data: TrainData, control: Control, epochs: int, start_epoch: int = 0) -> Iterator:
         """Yields Steps and an EpochEnd per epoch; the classifier is built when first needed after it."""
         device = torch.device(data.device)
-        raw = np.asarray(data.class_attributes, dtype=np.float32)
-        if raw.ndim != 2 or raw.shape[1] != len(self.info.attribute_names):
-            raise ValueError(
-                f"gsmflow: class attributes {raw.shape} do not match {len(self.info.attribute_names)} attributes"
-            )
-        if start_epoch > 0 and self._scaler is None:
-            raise ValueError("gsmflow: nothing to resume from (load the state of a finished epoch first)")
+        raw = self._checked_class_rows(data, start_epoch)
         self.device = str(device)
         attributes = self._attributes(raw)
         seen = torch.as_tensor(np.asarray(data.seen_classes, dtype=np.int64), device=device)
         unseen = torch.as_tensor(np.asarray(data.unseen_classes, dtype=np.int64), device=device)
         x_raw = data.features.rows("pooled", np.asarray(data.train_index), device)
         y = torch.as_tensor(np.asarray(data.train_labels, dtype=np.int64), device=device)
-        seed = int(data.seed)
-        if start_epoch == 0:  # a fresh run: seeded initialisation, as released
-            self._scaler = FeatureScaler.fit(x_raw)
-            g = generator_for(seed, 0, INIT)
-            self._build(choose_anchors(attributes if self._hp("anchors") == "all" else attributes[seen]))
-            self._gsm.reset_parameters(g)
-            self._flow.reset_parameters(g)
-            self._head, self._pending_head = None, None
-            self._optimizer, self._pending_optim, self._mined = None, None, None
-            self._pool = []
+        seed, shards = int(data.seed), data.shards  # under torchrun: this rank's part of each batch
+        if start_epoch == 0:
+            self._start_afresh(x_raw, attributes if self._hp("anchors") == "all" else attributes[seen], seed)
         self.to(device)
         xs = self._scaler(x_raw)
         if self._hp("mining") and self._mined is None:
-            yield Message("boundary sample mining: training the relation network")
-            gens = tuple(generator_for(seed, k, RELATION) for k in range(3))
-            hp = {k: self._hp(k) for k in MINING_HPARAMS}
-            self._mined = (boundary_mining(xs, y, attributes, hp, gens, control.check, data.shards), y.clone())
-            yield Message(f"boundary sample mining: {len(xs)} mined rows added to the {len(xs)} real ones")
+            yield from self._mine_boundary_rows(xs, y, attributes, seed, control, shards)
         pool_x, pool_y = xs, y
         if self._mined is not None:
             pool_x, pool_y = torch.cat((xs, self._mined[0].to(device))), torch.cat((y, self._mined[1].to(device)))
         means = torch.stack([xs[y == c].mean(0) for c in seen.tolist()])
-        pca = self._hp("code_pca")
-        directions = (
-            torch.eye(xs.shape[1], device=device) if pca < 0 or pca >= xs.shape[1] else principal_directions(xs, pca)
-        )
+        directions = self._code_directions(xs)
+
+        def classifier_context(epoch: int) -> tuple:  # the arguments of _fit_classifier after ``epoch``
+            head_g = generator_for(seed, epoch, HEAD)
+            return (xs, y, raw, attributes, unseen, directions, head_g, control.check, shards)
+
         optimizer = self._make_optimizer()
-        dim, batch_size = xs.shape[1], max(1, self._hp("batch_size"))
+        batch_size = max(1, self._hp("batch_size"))
         n = len(pool_x) if self._hp("epoch_rows") == "pool" else len(xs)  # rows drawn per epoch
         per_epoch = math.ceil(n / batch_size)
         total, step = epochs * per_epoch, start_epoch * per_epoch
-        pi, dropout, lambda_p = self._hp("pi"), self._hp("pi_dropout"), self._hp("lambda_proto")
-        shards = data.shards  # under torchrun: this rank's part of each batch (the draws stay the whole batch's)
         for epoch in range(start_epoch, epochs):
-            for group in optimizer.param_groups:
-                group["lr"] = self._hp("lr") * self._hp("lr_gamma") ** (epoch // max(1, self._hp("lr_step")))
+            self._set_learning_rate(optimizer, epoch)
             g = generator_for(seed, epoch, TRAIN)
             order = torch.randperm(len(pool_x), generator=g)[:n].to(device)  # n rows of the pool, no repeats
             self._flow.train()
@@ -266,41 +249,12 @@ class GSMFlow(GSMFlowClassifier, GSMFlowState, Method):
                 control.check()
                 batch = order[first : first + batch_size]
                 part = shards.part(len(batch))
-                x = pool_x[part.of(batch)]
-                classes, position = torch.unique(pool_y[part.of(batch)], return_inverse=True)
-                if pi > 0:  # the MM'21 visual perturbation
-                    noise = torch.randn((len(batch), dim), generator=g).to(device) * pi
-                    if dropout > 0:
-                        noise = noise * (torch.rand(dim, generator=g).to(device) > dropout)
-                    x = x + part.of(noise)
-                nll = nll_loss(*self._flow(x, self._gsm(attributes[classes]), position))
-                proto = lambda_p * prototype_loss(self._flow, self._gsm, attributes[seen], means)
-                loss = nll + proto
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                figures = shards.average_gradients(optimizer, part.share, loss, nll, proto)
-                if not math.isfinite(figures[0]):
-                    raise FloatingPointError(
-                        f"gsmflow: the loss became {figures[0]} at epoch {epoch + 1}; try a lower learning rate"
-                    )
-                optimizer.step()
+                x = self._perturbed(pool_x[part.of(batch)], part, g)
+                nll, proto = self._flow_losses(x, pool_y[part.of(batch)], attributes, attributes[seen], means)
+                figures = checked_step("gsmflow", optimizer, part, (nll + proto, nll, proto), epoch + 1, step + 1)
                 step += 1
                 yield Step(step, total, epoch + 1, dict(zip(("total", "nll", "proto"), figures)))
-            self._flow.eval()
-            if 0 < self._pool_start(epochs) <= epoch + 1:
-                self._add_to_pool(attributes[unseen], generator_for(seed, epoch, POOL))
-            self._head, self._proto_cache = None, OrderedDict()
-            self._pending_head = self._last_context = (
-                xs,
-                y,
-                raw,
-                attributes,
-                unseen,
-                directions,
-                generator_for(seed, epoch, HEAD),
-                control.check,
-                shards,
-            )
+            self._end_epoch(epoch, epochs, attributes[unseen], seed, classifier_context(epoch))
             yield EpochEnd(epoch + 1, epochs)
         # The finished model: generator weights rounded to what a checkpoint stores (float16), and
         # its classifier built from exactly those, so a loaded checkpoint scores like this object.
@@ -308,11 +262,80 @@ class GSMFlow(GSMFlowClassifier, GSMFlowState, Method):
         # weights and no classifier (still pending when saved): it ends the same way, from the same context.
         if epochs > 0:
             if start_epoch >= epochs:
-                head_g = generator_for(seed, epochs - 1, HEAD)
-                self._last_context = (xs, y, raw, attributes, unseen, directions, head_g, control.check, shards)
+                self._last_context = classifier_context(epochs - 1)
             self._round_generator()
             self._head, self._pending_head = None, self._last_context
         self._require_head()
+
+    def _end_epoch(self, epoch: int, epochs: int, unseen_attributes, seed: int, context: tuple) -> None:
+        """After an epoch's steps: the flow back in eval mode, this epoch's share of the synthetic pool
+        (``synth_from``/``synth_last``), and a classifier pending on ``context`` (built when first needed)."""
+        self._flow.eval()
+        if 0 < self._pool_start(epochs) <= epoch + 1:
+            self._add_to_pool(unseen_attributes, generator_for(seed, epoch, POOL))
+        self._head, self._proto_cache = None, OrderedDict()
+        self._pending_head = self._last_context = context
+
+    def _checked_class_rows(self, data: TrainData, start_epoch: int) -> np.ndarray:
+        """The class attribute rows as float32, refused before any work when they or the resume state do not fit."""
+        raw = np.asarray(data.class_attributes, dtype=np.float32)
+        if raw.ndim != 2 or raw.shape[1] != len(self.info.attribute_names):
+            raise ValueError(
+                f"gsmflow: class attributes {raw.shape} do not match {len(self.info.attribute_names)} attributes"
+            )
+        if start_epoch > 0 and self._scaler is None:
+            raise ValueError("gsmflow: nothing to resume from (load the state of a finished epoch first)")
+        return raw
+
+    def _start_afresh(self, x_raw: torch.Tensor, anchor_rows: torch.Tensor, seed: int) -> None:
+        """A fresh run: the scaler from the training rows, anchors from ``anchor_rows``, seeded initialisation
+        (as released), and no classifier, optimizer, mined rows or pool left from an earlier run."""
+        self._scaler = FeatureScaler.fit(x_raw)
+        g = generator_for(seed, 0, INIT)
+        self._build(choose_anchors(anchor_rows))
+        self._gsm.reset_parameters(g)
+        self._flow.reset_parameters(g)
+        self._head, self._pending_head = None, None
+        self._optimizer, self._pending_optim, self._mined = None, None, None
+        self._pool = []
+
+    def _mine_boundary_rows(self, xs, y, attributes, seed: int, control: Control, shards) -> Iterator[Message]:
+        """Boundary sample mining (``boundary_mining.py``): one mined row per training row, kept in ``_mined``."""
+        yield Message("boundary sample mining: training the relation network")
+        gens = tuple(generator_for(seed, k, RELATION) for k in range(3))
+        hp = {k: self._hp(k) for k in MINING_HPARAMS}
+        self._mined = (boundary_mining(xs, y, attributes, hp, gens, control.check, shards), y.clone())
+        yield Message(f"boundary sample mining: {len(xs)} mined rows added to the {len(xs)} real ones")
+
+    def _code_directions(self, xs: torch.Tensor) -> torch.Tensor:
+        """The principal directions the classifier's code basis spans (``code_pca``; the identity keeps them all)."""
+        pca = self._hp("code_pca")
+        if pca < 0 or pca >= xs.shape[1]:
+            return torch.eye(xs.shape[1], device=xs.device)
+        return principal_directions(xs, pca)
+
+    def _set_learning_rate(self, optimizer: torch.optim.Optimizer, epoch: int) -> None:
+        """``lr`` times ``lr_gamma`` for every ``lr_step`` epochs done (a step schedule)."""
+        for group in optimizer.param_groups:
+            group["lr"] = self._hp("lr") * self._hp("lr_gamma") ** (epoch // max(1, self._hp("lr_step")))
+
+    def _perturbed(self, x: torch.Tensor, part, g: torch.Generator) -> torch.Tensor:
+        """The MM'21 visual perturbation: x + ``pi`` N(0, I), dimensions dropped at ``pi_dropout``; the noise is
+        drawn for the whole batch (so the generator advances as in one process) and this rank takes its rows."""
+        pi, dropout = self._hp("pi"), self._hp("pi_dropout")
+        if not pi > 0:
+            return x
+        dim = x.shape[1]
+        noise = torch.randn((part.size, dim), generator=g).to(x.device) * pi
+        if dropout > 0:
+            noise = noise * (torch.rand(dim, generator=g).to(x.device) > dropout)
+        return x + part.of(noise)
+
+    def _flow_losses(self, x, labels, attributes, seen_attributes, means) -> tuple[torch.Tensor, torch.Tensor]:
+        """(NLL of the rows under their classes' conditions, ``lambda_proto`` x the seen classes' prototype loss)."""
+        classes, position = torch.unique(labels, return_inverse=True)
+        nll = nll_loss(*self._flow(x, self._gsm(attributes[classes]), position))
+        return nll, self._hp("lambda_proto") * prototype_loss(self._flow, self._gsm, seen_attributes, means)
 
     def final_models(self) -> int:
         return max(1, int(self._hp("final_models")))
