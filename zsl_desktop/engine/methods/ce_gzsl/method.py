@@ -139,7 +139,8 @@ from .nets import (
     normal_init,
     supcon_loss,
 )
-from ..generative import FeatureScaler, KnownRows, averaged_softmax, generator_for, match_rows
+from ..class_rows import KnownRows, match_rows
+from ..generative import FeatureScaler, averaged_softmax, generator_for
 from ..members import member_states, own_items
 from .members import GENERATOR_PREFIX, CodeParts, member_state, member_state_items
 from .scoring import SMALL_QUERY, CEGZSLScoring

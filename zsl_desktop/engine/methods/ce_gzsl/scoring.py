@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from zsl_desktop.engine.live_page import ColumnChange
 
-from ..generative import match_rows, row_keys
+from ..class_rows import match_rows, row_keys
 from .members import mean_scores, stacked
 from .side_by_side import ComparatorModel, SideBySide
 

@@ -15,16 +15,16 @@ Model, on min-max-scaled pooled features x:
   trained with MSE against one-hot relations over the classes of each batch; then one
   pass over the training rows runs ``mining_steps`` SGD steps on x' (from x) minimising
   MSE(R(x'), onehot) - entropy_weight * H(softmax(R(x'))) and appends the x' with their
-  labels: the flow trains on real + mined rows (``generative.boundary_mining``);
+  labels: the flow trains on real + mined rows (``boundary_mining.boundary_mining``);
 - after an epoch: ``n_synth`` features per unseen class from z ~ N(0, I), and the final
-  GZSL softmax trained on real seen + synthesised unseen features (``generative.fit_head``).
+  GZSL softmax trained on real seen + synthesised unseen features (``gzsl_head.fit_head``).
   It is built lazily, on the first ``encode``/``score`` after the epoch (the trainer's
   validation) and at the end of ``fit``, so epochs nobody evaluates do not pay for it.
 
 Scoring any class matrix (``score``): rows equal to a class the classifier was trained
 for use its logits; other rows (a class the user drew) use the flow's class prototype
 f^-1(0; a_g(a)), turned into a calibrated linear column on the classifier's logit scale
-(``generative.GZSLHead``): one flow inverse per new row, cached by row.
+(``gzsl_head.GZSLHead``): one flow inverse per new row, cached by row.
 ``refit_classifier(class_attributes, seen_features=None, seen_labels=None, seed=0)`` is
 the slower, better answer for such classes: synchronous (about a second a draw), meant for a
 background thread; it retrains the softmax for exactly the given rows (real features for
@@ -75,8 +75,10 @@ are in ``docs/history/gsmflow.md``; the released code's run on the same features
   GZSL classifier restricted to unseen classes (the evaluator's protocol), not a separate unseen-only
   classifier (``--zsl`` in the code).
 
-Why one module over 400 lines: the method's training loop and its inference follow the released code step by
-step and read best in one piece; the flow itself is in ``flows.py``.
+Where the parts are: the flow's training loop, the flow as a generator and inference here (they follow the
+released code step by step and read best in one piece); the flow itself in ``flows.py``; the final classifier's
+training sets, lazy build and ``refit_classifier`` in ``classifier.py``; the checkpoint state in ``state.py``;
+the seeded streams' purposes in ``seeding.py``.
 """
 
 from __future__ import annotations
@@ -91,20 +93,17 @@ import torch
 from zsl_desktop.engine.live_page import ColumnChange
 
 from ..base import Control, EpochEnd, Message, Method, ModelInfo, Step, TrainData, move_optimizer_state, register
+from ..boundary_mining import boundary_mining
+from ..checked_step import checked_step
 from ..chunked_adam import FusedCpuAdam
-from ..generative import (
-    FeatureScaler,
-    GZSLHead,
-    boundary_mining,
-    fit_head,
-    generator_for,
-    principal_directions,
-    refit_head,
-    row_keys,
-)
+from ..class_rows import row_keys
+from ..generative import FeatureScaler, generator_for
+from ..gzsl_head import GZSLHead, principal_directions
+from .classifier import GSMFlowClassifier
 from .flows import ConditionalFlow, RelativePositioning, choose_anchors, nll_loss, prototype_loss
+from .seeding import HEAD, INIT, POOL, RELATION, SYNTH, TRAIN
+from .state import GSMFlowState
 
-INIT, TRAIN, HEAD, RELATION, MINING, SYNTH, POOL = range(7)  # purposes of the seeded generators
 PROTO_CACHE = 256
 MINING_HPARAMS = (
     "relation_hidden",
@@ -117,11 +116,10 @@ MINING_HPARAMS = (
     "entropy_weight",
     "mse_weight",
 )
-HEAD_HPARAMS = ("cls_epochs", "cls_batch", "cls_lr", "cls_beta1", "cls_weight_decay")
 
 
 @register
-class GSMFlow(Method):
+class GSMFlow(GSMFlowClassifier, GSMFlowState, Method):
     """GSMFlow on pooled features; see the module docstring for the model, API and deviations."""
 
     name = "gsmflow"
@@ -213,55 +211,37 @@ class GSMFlow(Method):
     def fit(self, data: TrainData, control: Control, epochs: int, start_epoch: int = 0) -> Iterator:
         """Yields Steps and an EpochEnd per epoch; the classifier is built when first needed after it."""
         device = torch.device(data.device)
-        raw = np.asarray(data.class_attributes, dtype=np.float32)
-        if raw.ndim != 2 or raw.shape[1] != len(self.info.attribute_names):
-            raise ValueError(
-                f"gsmflow: class attributes {raw.shape} do not match {len(self.info.attribute_names)} attributes"
-            )
-        if start_epoch > 0 and self._scaler is None:
-            raise ValueError("gsmflow: nothing to resume from (load the state of a finished epoch first)")
+        raw = self._checked_class_rows(data, start_epoch)
         self.device = str(device)
         attributes = self._attributes(raw)
         seen = torch.as_tensor(np.asarray(data.seen_classes, dtype=np.int64), device=device)
         unseen = torch.as_tensor(np.asarray(data.unseen_classes, dtype=np.int64), device=device)
         x_raw = data.features.rows("pooled", np.asarray(data.train_index), device)
         y = torch.as_tensor(np.asarray(data.train_labels, dtype=np.int64), device=device)
-        seed = int(data.seed)
-        if start_epoch == 0:  # a fresh run: seeded initialisation, as released
-            self._scaler = FeatureScaler.fit(x_raw)
-            g = generator_for(seed, 0, INIT)
-            self._build(choose_anchors(attributes if self._hp("anchors") == "all" else attributes[seen]))
-            self._gsm.reset_parameters(g)
-            self._flow.reset_parameters(g)
-            self._head, self._pending_head = None, None
-            self._optimizer, self._pending_optim, self._mined = None, None, None
-            self._pool = []
+        seed, shards = int(data.seed), data.shards  # under torchrun: this rank's part of each batch
+        if start_epoch == 0:
+            self._start_afresh(x_raw, attributes if self._hp("anchors") == "all" else attributes[seen], seed)
         self.to(device)
         xs = self._scaler(x_raw)
         if self._hp("mining") and self._mined is None:
-            yield Message("boundary sample mining: training the relation network")
-            gens = tuple(generator_for(seed, k, RELATION) for k in range(3))
-            hp = {k: self._hp(k) for k in MINING_HPARAMS}
-            self._mined = (boundary_mining(xs, y, attributes, hp, gens, control.check, data.shards), y.clone())
-            yield Message(f"boundary sample mining: {len(xs)} mined rows added to the {len(xs)} real ones")
+            yield from self._mine_boundary_rows(xs, y, attributes, seed, control, shards)
         pool_x, pool_y = xs, y
         if self._mined is not None:
             pool_x, pool_y = torch.cat((xs, self._mined[0].to(device))), torch.cat((y, self._mined[1].to(device)))
         means = torch.stack([xs[y == c].mean(0) for c in seen.tolist()])
-        pca = self._hp("code_pca")
-        directions = (
-            torch.eye(xs.shape[1], device=device) if pca < 0 or pca >= xs.shape[1] else principal_directions(xs, pca)
-        )
+        directions = self._code_directions(xs)
+
+        def classifier_context(epoch: int) -> tuple:  # the arguments of _fit_classifier after ``epoch``
+            head_g = generator_for(seed, epoch, HEAD)
+            return (xs, y, raw, attributes, unseen, directions, head_g, control.check, shards)
+
         optimizer = self._make_optimizer()
-        dim, batch_size = xs.shape[1], max(1, self._hp("batch_size"))
+        batch_size = max(1, self._hp("batch_size"))
         n = len(pool_x) if self._hp("epoch_rows") == "pool" else len(xs)  # rows drawn per epoch
         per_epoch = math.ceil(n / batch_size)
         total, step = epochs * per_epoch, start_epoch * per_epoch
-        pi, dropout, lambda_p = self._hp("pi"), self._hp("pi_dropout"), self._hp("lambda_proto")
-        shards = data.shards  # under torchrun: this rank's part of each batch (the draws stay the whole batch's)
         for epoch in range(start_epoch, epochs):
-            for group in optimizer.param_groups:
-                group["lr"] = self._hp("lr") * self._hp("lr_gamma") ** (epoch // max(1, self._hp("lr_step")))
+            self._set_learning_rate(optimizer, epoch)
             g = generator_for(seed, epoch, TRAIN)
             order = torch.randperm(len(pool_x), generator=g)[:n].to(device)  # n rows of the pool, no repeats
             self._flow.train()
@@ -269,41 +249,12 @@ class GSMFlow(Method):
                 control.check()
                 batch = order[first : first + batch_size]
                 part = shards.part(len(batch))
-                x = pool_x[part.of(batch)]
-                classes, position = torch.unique(pool_y[part.of(batch)], return_inverse=True)
-                if pi > 0:  # the MM'21 visual perturbation
-                    noise = torch.randn((len(batch), dim), generator=g).to(device) * pi
-                    if dropout > 0:
-                        noise = noise * (torch.rand(dim, generator=g).to(device) > dropout)
-                    x = x + part.of(noise)
-                nll = nll_loss(*self._flow(x, self._gsm(attributes[classes]), position))
-                proto = lambda_p * prototype_loss(self._flow, self._gsm, attributes[seen], means)
-                loss = nll + proto
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                figures = shards.average_gradients(optimizer, part.share, loss, nll, proto)
-                if not math.isfinite(figures[0]):
-                    raise FloatingPointError(
-                        f"gsmflow: the loss became {figures[0]} at epoch {epoch + 1}; try a lower learning rate"
-                    )
-                optimizer.step()
+                x = self._perturbed(pool_x[part.of(batch)], part, g)
+                nll, proto = self._flow_losses(x, pool_y[part.of(batch)], attributes, attributes[seen], means)
+                figures = checked_step("gsmflow", optimizer, part, (nll + proto, nll, proto), epoch + 1, step + 1)
                 step += 1
                 yield Step(step, total, epoch + 1, dict(zip(("total", "nll", "proto"), figures)))
-            self._flow.eval()
-            if 0 < self._pool_start(epochs) <= epoch + 1:
-                self._add_to_pool(attributes[unseen], generator_for(seed, epoch, POOL))
-            self._head, self._proto_cache = None, OrderedDict()
-            self._pending_head = self._last_context = (
-                xs,
-                y,
-                raw,
-                attributes,
-                unseen,
-                directions,
-                generator_for(seed, epoch, HEAD),
-                control.check,
-                shards,
-            )
+            self._end_epoch(epoch, epochs, attributes[unseen], seed, classifier_context(epoch))
             yield EpochEnd(epoch + 1, epochs)
         # The finished model: generator weights rounded to what a checkpoint stores (float16), and
         # its classifier built from exactly those, so a loaded checkpoint scores like this object.
@@ -311,19 +262,80 @@ class GSMFlow(Method):
         # weights and no classifier (still pending when saved): it ends the same way, from the same context.
         if epochs > 0:
             if start_epoch >= epochs:
-                head_g = generator_for(seed, epochs - 1, HEAD)
-                self._last_context = (xs, y, raw, attributes, unseen, directions, head_g, control.check, shards)
+                self._last_context = classifier_context(epochs - 1)
             self._round_generator()
             self._head, self._pending_head = None, self._last_context
         self._require_head()
 
-    def _pool_start(self, epochs: int) -> int:
-        """The first epoch whose flow adds synthetic rows to the classifier's pool; 0: no pool (the last flow
-        alone). ``synth_from`` E gives E; else ``synth_last`` k the phase's last k epochs (``epochs`` - k + 1)."""
-        first, last = int(self._hp("synth_from")), int(self._hp("synth_last"))
-        if first > 0:
-            return first
-        return max(1, epochs - last + 1) if last > 0 else 0
+    def _end_epoch(self, epoch: int, epochs: int, unseen_attributes, seed: int, context: tuple) -> None:
+        """After an epoch's steps: the flow back in eval mode, this epoch's share of the synthetic pool
+        (``synth_from``/``synth_last``), and a classifier pending on ``context`` (built when first needed)."""
+        self._flow.eval()
+        if 0 < self._pool_start(epochs) <= epoch + 1:
+            self._add_to_pool(unseen_attributes, generator_for(seed, epoch, POOL))
+        self._head, self._proto_cache = None, OrderedDict()
+        self._pending_head = self._last_context = context
+
+    def _checked_class_rows(self, data: TrainData, start_epoch: int) -> np.ndarray:
+        """The class attribute rows as float32, refused before any work when they or the resume state do not fit."""
+        raw = np.asarray(data.class_attributes, dtype=np.float32)
+        if raw.ndim != 2 or raw.shape[1] != len(self.info.attribute_names):
+            raise ValueError(
+                f"gsmflow: class attributes {raw.shape} do not match {len(self.info.attribute_names)} attributes"
+            )
+        if start_epoch > 0 and self._scaler is None:
+            raise ValueError("gsmflow: nothing to resume from (load the state of a finished epoch first)")
+        return raw
+
+    def _start_afresh(self, x_raw: torch.Tensor, anchor_rows: torch.Tensor, seed: int) -> None:
+        """A fresh run: the scaler from the training rows, anchors from ``anchor_rows``, seeded initialisation
+        (as released), and no classifier, optimizer, mined rows or pool left from an earlier run."""
+        self._scaler = FeatureScaler.fit(x_raw)
+        g = generator_for(seed, 0, INIT)
+        self._build(choose_anchors(anchor_rows))
+        self._gsm.reset_parameters(g)
+        self._flow.reset_parameters(g)
+        self._head, self._pending_head = None, None
+        self._optimizer, self._pending_optim, self._mined = None, None, None
+        self._pool = []
+
+    def _mine_boundary_rows(self, xs, y, attributes, seed: int, control: Control, shards) -> Iterator[Message]:
+        """Boundary sample mining (``boundary_mining.py``): one mined row per training row, kept in ``_mined``."""
+        yield Message("boundary sample mining: training the relation network")
+        gens = tuple(generator_for(seed, k, RELATION) for k in range(3))
+        hp = {k: self._hp(k) for k in MINING_HPARAMS}
+        self._mined = (boundary_mining(xs, y, attributes, hp, gens, control.check, shards), y.clone())
+        yield Message(f"boundary sample mining: {len(xs)} mined rows added to the {len(xs)} real ones")
+
+    def _code_directions(self, xs: torch.Tensor) -> torch.Tensor:
+        """The principal directions the classifier's code basis spans (``code_pca``; the identity keeps them all)."""
+        pca = self._hp("code_pca")
+        if pca < 0 or pca >= xs.shape[1]:
+            return torch.eye(xs.shape[1], device=xs.device)
+        return principal_directions(xs, pca)
+
+    def _set_learning_rate(self, optimizer: torch.optim.Optimizer, epoch: int) -> None:
+        """``lr`` times ``lr_gamma`` for every ``lr_step`` epochs done (a step schedule)."""
+        for group in optimizer.param_groups:
+            group["lr"] = self._hp("lr") * self._hp("lr_gamma") ** (epoch // max(1, self._hp("lr_step")))
+
+    def _perturbed(self, x: torch.Tensor, part, g: torch.Generator) -> torch.Tensor:
+        """The MM'21 visual perturbation: x + ``pi`` N(0, I), dimensions dropped at ``pi_dropout``; the noise is
+        drawn for the whole batch (so the generator advances as in one process) and this rank takes its rows."""
+        pi, dropout = self._hp("pi"), self._hp("pi_dropout")
+        if not pi > 0:
+            return x
+        dim = x.shape[1]
+        noise = torch.randn((part.size, dim), generator=g).to(x.device) * pi
+        if dropout > 0:
+            noise = noise * (torch.rand(dim, generator=g).to(x.device) > dropout)
+        return x + part.of(noise)
+
+    def _flow_losses(self, x, labels, attributes, seen_attributes, means) -> tuple[torch.Tensor, torch.Tensor]:
+        """(NLL of the rows under their classes' conditions, ``lambda_proto`` x the seen classes' prototype loss)."""
+        classes, position = torch.unique(labels, return_inverse=True)
+        nll = nll_loss(*self._flow(x, self._gsm(attributes[classes]), position))
+        return nll, self._hp("lambda_proto") * prototype_loss(self._flow, self._gsm, seen_attributes, means)
 
     def final_models(self) -> int:
         return max(1, int(self._hp("final_models")))
@@ -351,85 +363,6 @@ class GSMFlow(Method):
                 self._optimizer.load_state_dict({"state": self._pending_optim, "param_groups": current["param_groups"]})
                 self._pending_optim = None
         return self._optimizer
-
-    @torch.no_grad()
-    def _add_to_pool(self, unseen_attributes: torch.Tensor, g: torch.Generator) -> None:
-        """Keep n_synth rows per unseen class split evenly over the flows of the epochs so far (``synth_from``).
-
-        The w-th epoch in the pool adds about n_synth / w rows per class and every earlier epoch keeps
-        its first n_synth / w (the counts only shrink, so the pool never grows past n_synth rows a class).
-        Under torchrun every rank draws the same pool (same generator), so it is not split.
-        """
-        n, w = self._hp("n_synth"), len(self._pool) + 1
-        counts = [n // w + (1 if i < n % w else 0) for i in range(w)]
-        self._pool = [part[:, :c] for part, c in zip(self._pool, counts)]
-        fresh = self._classifier_rows(unseen_attributes, counts[-1], g)
-        self._pool.append(fresh.reshape(len(unseen_attributes), counts[-1], -1).half())
-
-    @torch.no_grad()
-    def _fit_classifier(self, xs, y, raw, attributes, unseen, directions, g, check, shards) -> GZSLHead:
-        """Synthesise unseen features; train the GZSL softmax over all classes on real seen + synthetic unseen
-        (``classifier_draws`` K: K softmaxes on K draws, averaged into one)."""
-        x, labels = self._classifier_set(xs, y, attributes, unseen, g, shards, keep=True)
-        more = (self._classifier_set(xs, y, attributes, unseen, g, shards) for _ in range(self._draws() - 1))
-        prototypes = self._flow.prototypes(self._gsm(attributes))
-        hp = {k: self._hp(k) for k in HEAD_HPARAMS}
-        with torch.enable_grad():
-            return fit_head(self._scaler, x, labels, raw, prototypes, xs.mean(0), directions, hp, g, check, more)
-
-    @torch.no_grad()
-    def _classifier_set(self, xs, y, attributes, unseen, g, shards, keep: bool = False):
-        """One training set of the final classifier: real seen rows, synthetic unseen rows (the pool's when
-        there is one, else fresh from the last flow), the earlier final flows' rows and ``seen_synth`` rows.
-        ``keep``: remember its unseen rows (``_own_rows``) for a later final model (``adopt_members``)."""
-        n_synth = self._hp("n_synth")
-        if self._pool:  # class-major like ``sample``: every class's rows from every pooled epoch
-            synth = torch.cat(self._pool, 1).float().reshape(-1, xs.shape[1])
-        else:
-            # under torchrun the rows are split over the ranks
-            synth = self._classifier_rows(attributes[unseen], n_synth, g, shards)
-        if keep:
-            self._own_rows = synth.detach().reshape(len(unseen), n_synth, -1).half()
-        if self._member_rows is not None:  # final_models: the earlier final flows' rows, class by class
-            synth = torch.cat((synth.reshape(len(unseen), n_synth, -1), self._member_rows.to(synth).float()), 1)
-            n_synth, synth = synth.shape[1], synth.reshape(-1, xs.shape[1])
-        repeat = self._real_repeat()
-        x = torch.cat((xs.repeat(repeat, 1), synth))
-        labels = torch.cat((y.repeat(repeat), unseen.repeat_interleave(n_synth)))
-        return self._with_seen_synth(x, labels, attributes, torch.unique(y), g, shards)
-
-    def _draws(self) -> int:
-        """``classifier_draws``: how many softmaxes, each on its own synthetic draw, the final classifier averages."""
-        return max(1, int(self._hp("classifier_draws")))
-
-    def _real_repeat(self) -> int:
-        """``cls_real_repeat``: how many times each real seen row enters the final classifier's training set."""
-        return max(1, int(self._hp("cls_real_repeat")))
-
-    @torch.no_grad()
-    def _classifier_rows(self, attributes, per_class: int, g, shards=None) -> torch.Tensor:
-        """``per_class`` flow samples per class row for the final classifier, at ``synth_temperature``
-        (``synthesize`` and the prototypes keep temperature 1)."""
-        temperature = self._hp("synth_temperature")
-        return self._flow.sample(self._gsm(attributes), per_class, g, shards=shards, temperature=temperature)
-
-    @torch.no_grad()
-    def _with_seen_synth(self, x, labels, attributes, seen, g, shards=None):
-        """Rows plus ``seen_synth`` synthetic rows per class in ``seen`` (drawn after every other row)."""
-        per_class = int(self._hp("seen_synth"))
-        if per_class <= 0 or len(seen) == 0:
-            return x, labels
-        extra = self._classifier_rows(attributes[seen], per_class, g, shards)
-        return torch.cat((x, extra.to(x))), torch.cat((labels, seen.to(labels.device).repeat_interleave(per_class)))
-
-    def _require_head(self) -> GZSLHead:
-        if self._head is None and self._pending_head is not None:
-            with torch.inference_mode(False):  # kept for later training: no inference tensors in it
-                self._head = self._fit_classifier(*self._pending_head)
-            self._pending_head = None
-        if self._head is None:
-            raise ValueError("gsmflow: the model is not trained yet (no classifier)")
-        return self._head
 
     # -- the flow as a generator ------------------------------------------------------------------
     @torch.no_grad()
@@ -497,133 +430,6 @@ class GSMFlow(Method):
 
     def column_rows(self, codes: np.ndarray, rows: np.ndarray, class_row: np.ndarray) -> np.ndarray:
         return self._require_head().column_rows(codes, rows, class_row, self._prototype_fn)
-
-    @torch.no_grad()
-    def refit_classifier(
-        self, class_attributes: np.ndarray, seen_features=None, seen_labels=None, seed: int = 0, check=None
-    ) -> None:
-        """Retrain the softmax for exactly these class rows, then make ``score`` use it (see module docstring).
-
-        ``seen_features`` [M, D] (feature-store space) with ``seen_labels`` [M] (row positions in
-        ``class_attributes``) supply real features; every row without them, seen or not, gets
-        ``n_synth`` synthesised features. Codes from ``encode`` remain valid.
-        """
-        head = self._require_head()
-        rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
-        g = generator_for(int(seed), 0, HEAD)
-        real_codes, real_labels = torch.zeros(0, head.basis.shape[1]), torch.zeros(0, dtype=torch.int64)
-        covered = np.zeros(len(rows), dtype=bool)
-        if seen_features is not None:
-            seen_labels = np.asarray(seen_labels, dtype=np.int64)
-            real_codes = torch.from_numpy(head.encode(torch.as_tensor(seen_features, dtype=torch.float32)))
-            real_codes = real_codes.repeat(self._real_repeat(), 1)  # as in training: cls_real_repeat copies
-            real_labels = torch.from_numpy(seen_labels).repeat(self._real_repeat())
-            covered[np.unique(seen_labels)] = True
-
-        def draw():  # one training set: the real codes, fresh synthetic ones for the other rows
-            codes, labels = [real_codes], [real_labels]
-            rest, n_synth = np.nonzero(~covered)[0], self._hp("n_synth")
-            if len(rest):
-                synth = self._classifier_rows(self._attributes(rows[rest]), n_synth, g)
-                codes.append(synth.cpu() @ head.basis)
-                labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
-            real_rows = torch.as_tensor(np.nonzero(covered)[0], dtype=torch.int64)
-            if len(real_rows) and int(self._hp("seen_synth")) > 0:  # as in training: synthetic rows beside real ones
-                empty, none = torch.zeros(0, self._flow.dim), torch.zeros(0, dtype=torch.int64)
-                extra, extra_labels = self._with_seen_synth(empty, none, self._attributes(rows), real_rows, g)
-                codes.append(extra.cpu() @ head.basis)
-                labels.append(extra_labels)
-            return torch.cat(codes), torch.cat(labels)
-
-        codes, labels = draw()
-        more = (draw() for _ in range(self._draws() - 1))
-        hp = {k: self._hp(k) for k in HEAD_HPARAMS}
-        with torch.enable_grad():
-            new = refit_head(head, codes, labels, rows, self._prototype_fn(rows), hp, g, check, more)
-        self._head = new
-
-    # -- persistence ---------------------------------------------------------------------------------
-    def _generator_modules(self):
-        return (("flow.", self._flow), ("gsm.", self._gsm))
-
-    @torch.no_grad()
-    def _round_generator(self) -> None:
-        for _, module in self._generator_modules():
-            for p in module.parameters():
-                p.copy_(p.half().float())
-
-    def state_dict(self) -> dict:
-        """Generator weights as float16 (half the file; 2e-4 relative change in prototypes and samples,
-        measured), their float32 remainders, the Adam state and the mined rows under ``optim.``
-        (resume only: a resumed run continues from the exact weights), scaler and classifier head.
-        """
-        state = {}
-        for prefix, module in self._generator_modules():
-            for k, v in module.state_dict().items():
-                v = v.detach().cpu()
-                if k == "anchors":
-                    state[prefix + k] = v.clone()
-                    continue
-                state[prefix + k] = v.half()
-                state["optim.rest." + prefix + k] = v - v.half().float()
-        if self._scaler is not None:
-            state.update(self._scaler.state("scaler."))
-        if self._head is not None:  # None while a finished epoch's classifier is still pending
-            state.update(self._head.state("head."))
-        optim = self._optimizer.state_dict()["state"] if self._optimizer is not None else self._pending_optim
-        for index, per_param in (optim or {}).items():
-            for key, value in per_param.items():
-                state[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().clone()
-        if self._mined is not None:
-            state["optim.mined_x"], state["optim.mined_y"] = self._mined[0].detach().cpu(), self._mined[1].cpu()
-        for j, part in enumerate(self._pool):
-            state[f"optim.pool.{j}"] = part.detach().cpu().clone()
-        if self._member_rows is not None:  # resume only: the finished classifier has learnt from them
-            state["optim.members.rows"] = self._member_rows.detach().cpu().clone()
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        if "gsm.anchors" not in state:
-            raise ValueError("gsmflow: the state has no gsm.anchors (not a GSMFlow state)")
-        anchors = torch.as_tensor(state["gsm.anchors"]).float()
-        if anchors.shape[1] != len(self.info.attribute_names):
-            raise ValueError(
-                f"gsmflow: the state is for {anchors.shape[1]} attributes, "
-                f"this model has {len(self.info.attribute_names)}"
-            )
-        self._build(anchors)
-
-        def weights(prefix):  # float16 weights plus their float32 remainders when the state has them
-            return {
-                k[len(prefix) :]: torch.as_tensor(v).float() + torch.as_tensor(state.get("optim.rest." + k, 0.0))
-                for k, v in state.items()
-                if k.startswith(prefix)
-            }
-
-        for prefix, module in self._generator_modules():
-            module.load_state_dict(weights(prefix))
-        self._flow.eval()
-        self._scaler = FeatureScaler.from_state(state, "scaler.") if "scaler.lo" in state else None
-        self._head, self._pending_head = GZSLHead.from_state(state, "head."), None
-        optim: dict[int, dict] = {}
-        for key, value in state.items():
-            if key.startswith("optim.") and not key.startswith(
-                ("optim.mined_", "optim.rest.", "optim.pool.", "optim.members.")
-            ):
-                index, sub = key[len("optim.") :].split(".", 1)
-                optim.setdefault(int(index), {})[sub] = torch.as_tensor(value).clone()
-        self._optimizer, self._pending_optim = None, optim or None
-        self._mined = None
-        if "optim.mined_x" in state:
-            self._mined = (
-                torch.as_tensor(state["optim.mined_x"]).float(),
-                torch.as_tensor(state["optim.mined_y"]).long(),
-            )
-        pooled = sorted(int(k[len("optim.pool.") :]) for k in state if k.startswith("optim.pool."))
-        self._pool = [torch.as_tensor(state[f"optim.pool.{j}"]).clone() for j in pooled]
-        members = state.get("optim.members.rows")
-        self._member_rows = torch.as_tensor(members).clone() if members is not None else None
-        self.to(self.device)
 
     def to(self, device) -> "GSMFlow":
         super().to(device)
