@@ -276,7 +276,7 @@ def test_quick_shortens_only_set_up_that_no_epoch_depends_on():
     """--quick's GSMFlow mines with a 1-epoch relation network and 1 step: still one mined row per real row,
     so every epoch draws from a pool of the same size and trains the same batches as with the defaults."""
     from zsl_desktop.bench.sizes import QUICK_SETUP_ONLY
-    from zsl_desktop.engine.methods.generative import boundary_mining
+    from zsl_desktop.engine.methods.boundary_mining import boundary_mining
     from zsl_desktop.engine.methods.gsmflow.method import GSMFlow, MINING_HPARAMS
 
     assert Sizes.quick().train_hparams == QUICK_SETUP_ONLY and Sizes().train_hparams == {}
