@@ -86,7 +86,7 @@ def test_a_stale_request_stops_between_blocks():
 
 
 def test_the_shipped_ipce_scores_a_drawn_class_alike_on_every_path():
-    """The shipped IPCE (three final models): the whole column, the page's rows read from the cached halves and
+    """The shipped IPCE (five final models since session 11): the whole column, the page's rows read from the cached halves and
     from the codes, and the mean of each model's network (``Comparator.forward``, calibrated) agree."""
     from zsl_desktop.engine.checkpoints import load_checkpoint
     from zsl_desktop.engine.paths import shipped_models_dir
@@ -97,7 +97,7 @@ def test_the_shipped_ipce_scores_a_drawn_class_alike_on_every_path():
         pytest.skip("no shipped IPCE model in this checkout")
     method = method_from_checkpoint(load_checkpoint(path))
     models = method._models()
-    assert len(models) == 3
+    assert len(models) == 5
     generator = torch.Generator().manual_seed(0)
     codes = method.encode(torch.rand(IMAGES, int(method.info.channels), generator=generator))
     drawn = (np.asarray(method._head["class_rows"]).mean(0) * 1.1).astype(np.float32)  # no classifier knows it

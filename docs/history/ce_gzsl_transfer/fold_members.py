@@ -2,7 +2,9 @@
 three times (seeds s, s+1000, s+2000: the trainer's final-model seeds), every epoch's log-softmax scores of the
 fold's held-out images saved per member, so that fold_members_report.py can choose the epoch and rate for one
 model and for the average exactly as the trainer does (member 0 is the trainer's own fold model).
-usage: fold_members.py METHOD SEED K OUT.npz"""
+Session 11: optional FIRST COUNT train members FIRST .. FIRST + COUNT - 1 (seeds s + 1000 j; e.g. 3 2 for the 4th
+and 5th of final_models 5), and hyper-parameters key=value after them (e.g. epochs=60).
+usage: fold_members.py METHOD SEED K OUT.npz [FIRST COUNT [key=value ...]]"""
 
 import sys
 from pathlib import Path
@@ -20,12 +22,14 @@ from zsl_desktop.engine.training import TrainConfig, build_method, train_data
 
 torch.set_num_threads(1)
 method, seed, k, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+first, count = (int(sys.argv[5]), int(sys.argv[6])) if len(sys.argv) > 6 else (0, 3)
+hparams = {key: float(value) if "." in value else int(value) for key, value in (a.split("=") for a in sys.argv[7:])}
 ds = load_dataset(Path("/work/shared/zsl_data/CUB_200_2011"))
 session = Session(ds, device="cpu")
 for _ in session.prepare_features() or []:
     pass
 feats = session.features
-config = TrainConfig(method=method, seed=seed)
+config = TrainConfig(method=method, seed=seed, hparams=hparams)
 train_idx, vs, vu, train_classes, val_classes = selection_folds(ds, config)[k]
 cand = np.union1d(train_classes, val_classes)
 pos = {int(c): i for i, c in enumerate(cand)}
@@ -38,7 +42,7 @@ def log_softmax(s):
 
 
 scores = []  # [member][epoch] -> [rows, candidates]
-for j in range(3):
+for j in range(first, first + count):
     m = build_method(ds, feats, config)
     epochs = int(m.hparams["epochs"])
     per_epoch = []

@@ -95,16 +95,16 @@ History, figures and scripts: ``docs/history/ce_gzsl.md``.
 
 Several final models (``final_models`` K, members.py): the trainer trains K final models (seeds s, s + 1000, ...,
 same rows) and ``score`` is the mean of their logits, which makes the same decisions as the mean of their
-log-softmax scores measured in session 8. End to end (test, seeds 0-2, read after the choice): CE-GZSL H
-58.5 +- 1.4, AUSUC 48.3 (first model alone 57.6 +- 2.2, 45.7; with session 10's "expected" rate 60.1 +- 1.9), IPCE
-56.5 +- 3.5, AUSUC 47.1 (54.9 +- 1.8, 44.3; its seed 0 is 56.6 even at the test's own best gamma: the model).
-Default K = 3, chosen on validation (session 9; each fold model trained with the three seeds, read where the one
-model's folds choose): leave-one-fold-out fold H CE-GZSL 62.5 -> 65.6 (seed 0) and 62.0 -> 63.7 (seed 1), IPCE 66.2
--> 68.1 (seed 0), 8 of 9 folds up; IPCE seed 1 (session 8) 3 of 3. Costs: the final phase 3 x (a run ~1.5 x),
-encoding, scoring and a drawn class's live column ~2.5-3 x one model's CPU, codes 3 x the memory;
+log-softmax scores (session 8's ``ens.py``; a built member is bit for bit what that script trained, session 11).
+Defaults chosen on validation (each fold model trained K times, read where one model's folds choose,
+leave-one-fold-out, gamma read off 74 images): CE-GZSL K = 3 (session 9); IPCE K = 5 (session 11, seeds 0-2: fold
+H 64.1 / 65.6 / 66.7 for K = 1 / 3 / 5, K = 5 above K = 3 on 9 of 9 folds). End to end (test, seeds 0-2, read after
+the choice): CE-GZSL H 60.1 +- 1.9 (with "expected"); IPCE H 58.6 +- 2.6, AUSUC 48.4 (K = 3, the same runs' first
+three models: 56.5 +- 3.5, 47.1; one model 54.9 +- 1.8, 44.3). Costs: the final phase K x (an IPCE run's CPU ~1.45 x
+K = 3's), encoding, scoring and a drawn class's live column ~K x one model's CPU, codes K x the memory;
 ``synthesize``, ``embed``, ``prototypes`` and the feature view show the last trained model, and members keep no
-generator (``refit_classifier`` synthesises every model's features with the last model's, each its own draw; the
-shipped built-in IPCE 29.9 -> 18.4 MB). ``--set final_models=1`` is the single model. Figures and commands: ``docs/history/ce_gzsl.md``.
+generator (``refit_classifier`` synthesises every model's features with the last model's, each its own draw).
+``--set final_models=1`` is the single model. Figures and commands: ``docs/history/ce_gzsl.md``.
 
 ``classifier_draws`` K (``generative.averaged_softmax``, default 1): each model's softmax averaged over K synthetic draws (GSMFlow's
 session-10 gain). Off: on 9 single fold models each, read as the trainer reads them, K = 5 moved fold H by -0.3
@@ -179,7 +179,7 @@ _COMMON = {
     "final_models": 3,  # final models (seeds s, s + 1000, ...) whose logits are averaged (members.py, docstring)
     "classifier_draws": 1,  # K softmaxes a model, each on its own synthetic draw, averaged (generative.averaged_softmax; session 10)
 }
-_IPCE = {"margin": 0.25, "gamma": 16.0, "scale": "adaptive", "proto_weight": 1.0}
+_IPCE = {"margin": 0.25, "gamma": 16.0, "scale": "adaptive", "proto_weight": 1.0, "final_models": 5}  # 5: docstring
 
 
 class _CEGZSLBase(CEGZSLScoring, Method):
