@@ -33,7 +33,7 @@ class _Batches:
         assert not self.thread.is_alive()
 
 
-def _wait_for(condition, timeout=5.0):
+def _wait_for(condition, timeout=30.0):  # a wait for an event, not a time limit: generous for a loaded machine
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"

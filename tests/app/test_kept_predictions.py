@@ -47,7 +47,7 @@ def open_and_keep(make_window, qtbot, small_birds, path, folder):
     window = make_window(open_dataset=False)
     open_with(window, small_birds, path)
     qtbot.waitUntil(lambda: window.controller.all_scores is not None and window.bridge.idle(), timeout=60000)
-    qtbot.waitUntil(lambda: len(snapshots(folder)) == 1, timeout=10000)
+    qtbot.waitUntil(lambda: len(snapshots(folder)) == 1, timeout=30000)  # written after the scores: slow when loaded
     scores = window.controller.all_scores.scores[: small_birds.num_samples].copy()
     window.close()
     return scores
