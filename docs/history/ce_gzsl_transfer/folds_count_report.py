@@ -11,7 +11,10 @@ members_count_report.py's "lofo H"). Beside the fold means, every 3-subset of th
 folds each chosen by the other two: the figure a 3-fold run of that seed would see) and the 5-fold run (each fold by
 the other four), so the spread over seeds can be compared run for run. Also the (epoch, rate) each whole run
 chooses: folds 0-2 (today's 3-fold run) against all five.
-usage: folds_count_report.py RUN [RUN ...] with RUN = F0,F1,F2,F3,F4 (npz files, member 0 is used)"""
+A fold given as several files (F3+F3b, members concatenated in order, as members_count_report.py) is also read with
+all its members averaged (the final run's five models), the choice still made on member 0 as the trainer does:
+``--read average`` (default ``single``: member 0).
+usage: folds_count_report.py [--read single|average] RUN [RUN ...] with RUN = F0[+F0b],F1[+...],...,F4[+...]"""
 
 import itertools
 import sys
@@ -24,17 +27,31 @@ from zsl_desktop.engine.selection import choose_operating_point, h_by_rejection_
 SMOOTH, N_CAL = 3, 74
 
 
-def fold_curves(path):
-    """[epochs, rates] validation H of member 0 of one fold_members.py file."""
-    f = np.load(path)
+READ = "single"
+
+
+def fold_curves(paths):
+    """([epochs, rates] validation H of member 0, the same of all members averaged) of one fold's files."""
+    files = [np.load(p) for p in paths.split("+")]
+    f = files[0]
+    for other in files[1:]:
+        for key in ("n_seen", "ys", "yu", "sp", "up"):
+            assert np.array_equal(other[key], f[key]), f"{paths}: {key} differs"
+    members = np.concatenate([g["scores"] for g in files]).astype(np.float64)  # [members, epochs, rows, c]
     ns, ys, yu, sp, up = int(f["n_seen"]), f["ys"], f["yu"], f["sp"], f["up"]
-    return np.stack([h_by_rejection_rate(s[:ns], ys, s[ns:], yu, sp, up) for s in f["scores"][0].astype(np.float64)])
+
+    def curves(scores):
+        return np.stack([h_by_rejection_rate(s[:ns], ys, s[ns:], yu, sp, up) for s in scores])
+
+    one = curves(members[0])
+    return one, (curves(members.mean(0)) if len(members) > 1 else one)
 
 
 def lofo(curves, k, chooser):
-    """Fold k's expected H at the epoch and rate the folds ``chooser`` choose."""
-    point = choose_operating_point([curves[j] for j in chooser], SMOOTH)
-    return expected_h(curves[k][point["epoch"] - 1], point["rate"], N_CAL), point["epoch"], point["rate"]
+    """Fold k's expected H (its READ curves) at the epoch and rate the folds ``chooser`` choose (member 0)."""
+    point = choose_operating_point([curves[j][0] for j in chooser], SMOOTH)
+    read = curves[k][1 if READ == "average" else 0]
+    return expected_h(read[point["epoch"] - 1], point["rate"], N_CAL), point["epoch"], point["rate"]
 
 
 def run(spec):
@@ -48,7 +65,8 @@ def run(spec):
         pairs = [lofo(curves, k, pair) for pair in itertools.combinations(others, 2)]
         four.append(h4)
         two.append(np.mean([p[0] for p in pairs]))
-        best = max(expected_h(c, r, N_CAL) for c in curves[k] for r in np.round(np.linspace(0, 1, 101), 2))
+        read = curves[k][1 if READ == "average" else 0]
+        best = max(expected_h(c, r, N_CAL) for c in read for r in np.round(np.linspace(0, 1, 101), 2))
         regret4.append(best - h4)
         regret2.extend(best - p[0] for p in pairs)
         print(
@@ -59,8 +77,8 @@ def run(spec):
     triples = {}
     for subset in itertools.combinations(range(n), 3):
         triples[subset] = np.mean([lofo(curves, k, [j for j in subset if j != k])[0] for k in subset])
-    whole3 = choose_operating_point([curves[j] for j in (0, 1, 2)], SMOOTH)
-    whole5 = choose_operating_point(curves, SMOOTH)
+    whole3 = choose_operating_point([curves[j][0] for j in (0, 1, 2)], SMOOTH)
+    whole5 = choose_operating_point([c[0] for c in curves], SMOOTH)
     print(
         f"   whole run: 3 folds (0-2) epoch {whole3['epoch']} rate {whole3['rate']:.2f}; 5 folds epoch "
         f"{whole5['epoch']} rate {whole5['rate']:.2f}"
@@ -69,8 +87,13 @@ def run(spec):
 
 
 def main():
+    global READ
+    specs = sys.argv[1:]
+    if specs[:1] == ["--read"]:
+        READ, specs = specs[1], specs[2:]
+    print("fold H read on", "all members averaged" if READ == "average" else "member 0")
     runs = []
-    for spec in sys.argv[1:]:
+    for spec in specs:
         print("==", spec)
         runs.append(run(spec))
     four = 100 * np.array([r[0] for r in runs])  # [seeds, folds]
