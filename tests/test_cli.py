@@ -75,6 +75,7 @@ def test_top_level_help_says_no_subcommand_opens_the_app(capsys):
         ("train", "--method", "zero-shot method"),
         ("train", "--epochs", "training epochs"),
         ("train", "--seed", "random seed"),
+        ("train", "--folds", "validation folds"),
         ("eval", "--checkpoint", ".pt file"),
         ("train", "--set", "--set help"),
         ("extract", "--device", "cuda"),
@@ -107,6 +108,20 @@ def test_set_help_lists_a_methods_hyper_parameters_without_a_dataset(capsys):
     assert any(line.split()[:4] == ["mining_steps", "int", "default", "40"] for line in out.splitlines())
 
 
+def test_folds_reaches_the_trainer_and_defaults_to_the_trainers():
+    from zsl_desktop.cli_parser import build_parser
+    from zsl_desktop.cli_training import train_config
+    from zsl_desktop.engine.training import SELECTION_FOLDS
+
+    def folds(*extra):
+        args = build_parser().parse_args(["train", "--dataset", "builtin", "--method", "ipce", *extra])
+        args.hparams = {}  # the CLI fills it from --set after parsing
+        return train_config(args, seed=0, input_size=224).folds
+
+    assert folds("--folds", "5") == 5
+    assert folds() == SELECTION_FOLDS
+
+
 def _home_is_empty() -> bool:
     import os
     from pathlib import Path
@@ -119,6 +134,7 @@ BAD_ARGUMENTS = [  # (arguments after the dataset, what the one-line message mus
     (["train", "--epochs", "0"], "--epochs"),
     (["train", "--epochs", "two"], "--epochs"),
     (["train", "--seed", "-1"], "--seed"),
+    (["train", "--folds", "0"], "--folds"),
     (["train", "--threads", "-5"], "--threads"),
     (["train", "--threads", "0"], "--threads"),
     (["train", "--input-size", "-32"], "--input-size"),

@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="one run per seed (checkpoints OUT-seedN.pt), then the mean ± sd of every figure",
     )
     p.add_argument(
+        "--folds",
+        type=cli_args.positive_int,
+        help="validation folds: groups of a fifth of the seen classes, each held out in turn to choose the "
+        "epoch and gamma (default: the trainer's, 3; 5 holds out every seen class once)",
+    )
+    p.add_argument(
         "--select",
         choices=["validation", "test"],
         default="validation",

@@ -146,7 +146,7 @@ def _is_main_rank() -> bool:
 
 def train_config(args, seed: int, input_size: int):
     """The TrainConfig of one run of ``train`` (one seed)."""
-    from zsl_desktop.engine.training import TrainConfig
+    from zsl_desktop.engine.training import SELECTION_FOLDS, TrainConfig
 
     return TrainConfig(
         method=args.method,
@@ -158,6 +158,7 @@ def train_config(args, seed: int, input_size: int):
         backbone=args.backbone,
         input_size=input_size,
         flips=args.flips,
+        folds=args.folds or SELECTION_FOLDS,
     )
 
 

@@ -163,6 +163,7 @@ def test_rerunning_the_same_train_command_continues_from_the_resume_file(killed_
         (("--input-size", 64), "input size 32 -> 64"),
         (("--set", "lr=0.5"), "lr 0.0001 -> 0.5"),
         (("--seed", 3), "seed 0 -> 3"),
+        (("--folds", 5), "folds 3 -> 5"),
         (("--epochs", 5), "epochs 3 -> 5"),
     ],
 )

@@ -21,7 +21,7 @@ def resume_path(checkpoint_path: Path) -> Path:
     return checkpoint_path.with_name(checkpoint_path.stem + ".resume.pt")
 
 
-RESUME_SETTINGS = ("method", "select", "seed", "backbone", "input_size", "flips", "requested_epochs")
+RESUME_SETTINGS = ("method", "select", "seed", "folds", "backbone", "input_size", "flips", "requested_epochs")
 
 
 def resume_differences(header: dict, config) -> list[str]:
@@ -30,6 +30,7 @@ def resume_differences(header: dict, config) -> list[str]:
         "method": config.method,
         "select": config.select,
         "seed": config.seed,
+        "folds": config.folds,
         "backbone": config.backbone,
         "input_size": config.input_size,
         "flips": config.flips,

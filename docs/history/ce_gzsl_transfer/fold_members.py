@@ -3,7 +3,8 @@ three times (seeds s, s+1000, s+2000: the trainer's final-model seeds), every ep
 fold's held-out images saved per member, so that fold_members_report.py can choose the epoch and rate for one
 model and for the average exactly as the trainer does (member 0 is the trainer's own fold model).
 Session 11: optional FIRST COUNT train members FIRST .. FIRST + COUNT - 1 (seeds s + 1000 j; e.g. 3 2 for the 4th
-and 5th of final_models 5), and hyper-parameters key=value after them (e.g. epochs=60).
+and 5th of final_models 5), and hyper-parameters key=value after them (e.g. epochs=60); folds=N (folds11) sets the
+trainer's number of folds instead (fold K of N: folds 0-2 of 5 hold the same classes as folds 0-2 of 3).
 usage: fold_members.py METHOD SEED K OUT.npz [FIRST COUNT [key=value ...]]"""
 
 import sys
@@ -29,7 +30,8 @@ session = Session(ds, device="cpu")
 for _ in session.prepare_features() or []:
     pass
 feats = session.features
-config = TrainConfig(method=method, seed=seed, hparams=hparams)
+folds = int(hparams.pop("folds", 3))
+config = TrainConfig(method=method, seed=seed, hparams=hparams, folds=folds)
 train_idx, vs, vu, train_classes, val_classes = selection_folds(ds, config)[k]
 cand = np.union1d(train_classes, val_classes)
 pos = {int(c): i for i, c in enumerate(cand)}

@@ -34,6 +34,7 @@ def make_header(dataset: Dataset, method: Method, config: TrainConfig, **extra) 
         "channels": method.info.channels,
         "grid_size": list(method.info.grid_size or []),
         "seed": config.seed,
+        "folds": config.folds,
         "select": config.select,
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         # float sums depend on the thread count: a rerun needs the same one to pick the same epoch
