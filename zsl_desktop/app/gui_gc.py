@@ -9,8 +9,9 @@ window's widgets in cycles, collected by a worker, segfaulted a small stress scr
 aborted once with a fatal-error dump in about seven runs on a busy machine.
 
 So while any bridge's threads may run, automatic collection is off and a GUI-thread timer collects
-each generation once its count passes the threshold Python itself uses (as pyqtgraph's
-``GarbageCollector`` does). When the last bridge shuts down, the cycles made meanwhile are collected
+once the young generation's count passes the threshold Python itself uses (as pyqtgraph's
+``GarbageCollector`` does), always at least generation 1 so that no collection walks a pile of a job's
+long-lived objects at once (``collect_due``). When the last bridge shuts down, the cycles made meanwhile are collected
 here, on the GUI thread, and automatic collection is restored.
 
 Before that, the start-up's imports (torch, Qt, pyqtgraph: ~350k objects) set off ~490 automatic
