@@ -212,7 +212,6 @@ def extract(
     """
     if not dataset.has_images:
         raise ValueError(f"{dataset.name} has precomputed features only; nothing to extract")
-    image_paths = dataset.image_paths or ()
     spec = spec_for(backbone)
     input_size = input_size or spec.default_input_size
     device = device or default_device()
@@ -235,8 +234,6 @@ def extract(
         device = dist.device
     model = load_backbone(backbone, device=device)
     spec = model.spec  # a timm backbone knows its channels and stride once built
-    h = w = spec.grid_size(input_size)
-    grid_shape = [spec.channels, h, w]
     fresh = existing is None or existing.get("key") != key
     if dist.active and not dist.is_main:
         # Under torchrun rank 0 creates (or keeps) the files; the others open them afterwards.
@@ -248,37 +245,9 @@ def extract(
             raise OSError(f"{folder}: the feature store's manifest is missing or damaged")
         manifest = existing
     else:
-        folder.mkdir(parents=True, exist_ok=True)
-        manifest = {
-            "version": STORE_VERSION,
-            "key": key,
-            "dataset": dataset.name,
-            "fingerprint": dataset.fingerprint,
-            "backbone": backbone,
-            "input_size": input_size,
-            "mirrored": bool(mirrored),
-            "num_images": n,
-            "channels": spec.channels,
-            "grid_shape": grid_shape,
-            "status": "partial",
-            "failed": {},
-        }
-        for name in ("grid.f16", "pooled.f16", "done.u8", SOURCES_FILE):
-            (folder / name).unlink(missing_ok=True)
-        atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1))
-    mode: Literal["w+", "r+"] = "w+" if fresh else "r+"
-    grid = np.memmap(folder / "grid.f16", np.float16, mode, shape=(n, *grid_shape))
-    pooled = np.memmap(folder / "pooled.f16", np.float16, mode, shape=(n, spec.channels))
-    done = np.memmap(folder / "done.u8", np.uint8, mode, shape=(n,))
-    try:
-        if dist.is_main:
-            _reserve_disk(folder, ("grid.f16", "pooled.f16", "done.u8"))
-    except OSError:
-        del grid, pooled, done  # unmapped before their files go
-        if fresh:
-            for name in ("grid.f16", "pooled.f16", "done.u8"):
-                (folder / name).unlink(missing_ok=True)
-        raise
+        manifest = _start_store(folder, _new_manifest(dataset, key, backbone, input_size, mirrored, spec))
+    grid_shape = _grid_shape(spec, input_size)
+    grid, pooled, done = _map_rows(folder, n, grid_shape, spec.channels, fresh, dist.is_main)
     if fresh and dist.is_main:
         write_sources(folder, image_stamps(dataset))  # what the rows will be extracted from
     if len(changed) and not fresh and dist.is_main:
@@ -291,55 +260,121 @@ def extract(
     todo = np.flatnonzero(done == 0)
     if dist.active:
         todo = dist.shard_rows(todo)  # rank r takes rows r, r+N, ... (DistributedSampler order)
-    failed = dict(manifest.get("failed", {}))
     if len(todo) < n:
         yield ExtractProgress(n - len(todo), n, 0.0, f"resuming: {n - len(todo)} of {n} already extracted")
 
-    def load(i):
-        try:
-            x = preprocess(open_image(dataset.image_path(int(i))), spec, input_size)
-            return (x.flip(-1) if mirrored else x), None
-        except Exception as exc:  # any unreadable image: record it, keep going
-            return torch.zeros(3, input_size, input_size), describe(exc)
+    writer = _StoreWriter(folder, manifest, grid, pooled, done, dataset.image_paths or (), dist.is_main)
+    loader = _ImageLoader(dataset, spec, input_size, mirrored)
+    count = yield from _run_backbone(BackboneRunner(model, batch_size), loader, writer, todo, batch_size, cancel)
+    return _finish(dataset, backbone, writer, count)
 
-    def commit():
+
+def _grid_shape(spec, input_size: int) -> list[int]:
+    h = w = spec.grid_size(input_size)
+    return [spec.channels, h, w]
+
+
+def _new_manifest(dataset: Dataset, key: str, backbone: str, input_size: int, mirrored: bool, spec) -> dict:
+    """The manifest of a store about to be extracted: nothing done yet, nothing failed."""
+    return {
+        "version": STORE_VERSION,
+        "key": key,
+        "dataset": dataset.name,
+        "fingerprint": dataset.fingerprint,
+        "backbone": backbone,
+        "input_size": input_size,
+        "mirrored": bool(mirrored),
+        "num_images": dataset.num_samples,
+        "channels": spec.channels,
+        "grid_shape": _grid_shape(spec, input_size),
+        "status": "partial",
+        "failed": {},
+    }
+
+
+class _ImageLoader:
+    """One row's image, preprocessed (and mirrored for a mirrored store), or zeros and why it was unreadable."""
+
+    def __init__(self, dataset: Dataset, spec, input_size: int, mirrored: bool):
+        self.dataset, self.spec, self.input_size, self.mirrored = dataset, spec, input_size, mirrored
+
+    def __call__(self, i):
+        try:
+            x = preprocess(open_image(self.dataset.image_path(int(i))), self.spec, self.input_size)
+            return (x.flip(-1) if self.mirrored else x), None
+        except Exception as exc:  # any unreadable image: record it, keep going
+            return torch.zeros(3, self.input_size, self.input_size), describe(exc)
+
+
+class _StoreWriter:
+    """A store being written: its manifest, the unreadable images so far, and the three memory-mapped arrays."""
+
+    def __init__(self, folder: Path, manifest: dict, grid, pooled, done, image_paths, is_main: bool):
+        self.folder, self.manifest, self.is_main = folder, manifest, is_main
+        self.grid, self.pooled, self.done = grid, pooled, done
+        self.image_paths = image_paths
+        self.failed = dict(manifest.get("failed", {}))
+        self.unflushed: list = []
+
+    def write(self, rows, g, p, loaded) -> None:
+        """Put one batch's features in their rows; an unreadable image's row is zeros, its reason kept."""
+        for i, (_, err) in zip(rows, loaded):
+            if err:
+                self.failed[self.image_paths[int(i)]] = err
+        bad = np.array([err is not None for _, err in loaded])
+        g = g.float().cpu().numpy()
+        p = p.float().cpu().numpy()
+        g[bad] = 0
+        p[bad] = 0
+        self.grid[rows] = g.astype(np.float16)
+        self.pooled[rows] = p.astype(np.float16)
+        self.unflushed.append(rows)
+
+    def commit(self) -> None:
         # Failures are recorded before their rows are marked done: after a kill, a zero row
         # that is marked done always has its reason in the manifest.
-        nonlocal manifest
-        if dist.is_main and failed != manifest.get("failed", {}):
-            manifest = _write_status(folder, manifest, failed, "partial")
-        _commit_rows(grid, pooled, done, unflushed)
+        if self.is_main and self.failed != self.manifest.get("failed", {}):
+            self.manifest = _write_status(self.folder, self.manifest, self.failed, "partial")
+        _commit_rows(self.grid, self.pooled, self.done, self.unflushed)
 
-    runner = BackboneRunner(model, batch_size)
+    def set_status(self, status: str) -> None:
+        self.manifest = _write_status(self.folder, self.manifest, self.failed, status)
+
+
+def _run_backbone(runner: BackboneRunner, loader: _ImageLoader, writer: _StoreWriter, todo, batch_size: int, cancel):
+    """Generator: extract the rows ``todo``, yielding ExtractProgress; returns how many rows it extracted.
+
+    Images are read on two threads while the backbone runs; rows are committed every ``FLUSH_SECONDS``.
+    """
+    n = len(writer.done)
     start, count = time.perf_counter(), 0
-    last_flush, unflushed = start, []
+    last_flush = start
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
     with ThreadPoolExecutor(max_workers=2) as pool, torch.inference_mode():
-        for rows, loaded in zip(batches, prefetch(pool, lambda b: [load(i) for i in b], batches)):
+        for rows, loaded in zip(batches, prefetch(pool, lambda b: [loader(i) for i in b], batches)):
             if cancel is not None and cancel.is_set():
-                commit()
-                if dist.is_main:
-                    _write_status(folder, manifest, failed, "partial")
-                raise ExtractionCancelled(f"extraction cancelled after {n - int((done == 0).sum())} of {n} images")
+                writer.commit()
+                if writer.is_main:
+                    writer.set_status("partial")
+                raise ExtractionCancelled(
+                    f"extraction cancelled after {n - int((writer.done == 0).sum())} of {n} images"
+                )
             g, p = runner(torch.stack([t for t, _ in loaded]))
-            for i, (_, err) in zip(rows, loaded):
-                if err:
-                    failed[image_paths[int(i)]] = err
-            bad = np.array([err is not None for _, err in loaded])
-            g = g.float().cpu().numpy()
-            p = p.float().cpu().numpy()
-            g[bad] = 0
-            p[bad] = 0
-            grid[rows] = g.astype(np.float16)
-            pooled[rows] = p.astype(np.float16)
-            unflushed.append(rows)
+            writer.write(rows, g, p, loaded)
             if time.perf_counter() - last_flush > FLUSH_SECONDS:
-                commit()
+                writer.commit()
                 last_flush = time.perf_counter()
             count += len(rows)
             rate = count / max(time.perf_counter() - start, 1e-9)
             yield ExtractProgress(n - len(todo) + count, n, rate, runner.take_message())
-    commit()
+    writer.commit()
+    return count
+
+
+def _finish(dataset: Dataset, backbone: str, writer: _StoreWriter, count: int) -> FeatureStore:
+    """Mark the store complete (rank 0, with every rank's unreadable images) and open it for reading."""
+    dist = dist_context()
+    failed = writer.failed
     if dist.active:
         # Every rank's failures go into the one manifest that rank 0 writes.
         gathered: list = [None] * dist.world_size
@@ -347,24 +382,53 @@ def extract(
         for part in gathered:
             failed.update(part)
     if dist.is_main:
-        manifest = _write_status(folder, manifest, failed, "complete")
+        writer.set_status("complete")
         log.info(
             "extracted %d images of %s with %s in %s (%d unreadable)",
             count,
             dataset.name,
             backbone,
-            folder,
+            writer.folder,
             len(failed),
         )
     dist.barrier()
+    manifest = writer.manifest
     if not dist.is_main:
-        manifest = _read_manifest(folder) or manifest
-    return FeatureStore(folder, manifest)
+        manifest = _read_manifest(writer.folder) or manifest
+    return FeatureStore(writer.folder, manifest)
 
 
 def extract_all(dataset: Dataset, progress=None, **kwargs) -> FeatureStore:
     """Run :func:`extract` to the end, calling ``progress(ExtractProgress)`` on each step."""
     return run_to_end(extract(dataset, **kwargs), progress)
+
+
+def _start_store(folder: Path, manifest: dict) -> dict:
+    """A new store: its folder, its manifest (status "partial") and no data files of an older one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("grid.f16", "pooled.f16", "done.u8", SOURCES_FILE):
+        (folder / name).unlink(missing_ok=True)
+    atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _map_rows(folder: Path, n: int, grid_shape: list, channels: int, fresh: bool, is_main: bool):
+    """(grid, pooled, done) memory maps of the store's files, created when ``fresh``; rank 0 reserves their
+    disk space (a full disk: the files of a fresh store are removed and the error raised)."""
+    mode: Literal["w+", "r+"] = "w+" if fresh else "r+"
+    grid = np.memmap(folder / "grid.f16", np.float16, mode, shape=(n, *grid_shape))
+    pooled = np.memmap(folder / "pooled.f16", np.float16, mode, shape=(n, channels))
+    done = np.memmap(folder / "done.u8", np.uint8, mode, shape=(n,))
+    try:
+        if is_main:
+            _reserve_disk(folder, ("grid.f16", "pooled.f16", "done.u8"))
+    except OSError:
+        del grid, pooled, done  # unmapped before their files go
+        if fresh:
+            for name in ("grid.f16", "pooled.f16", "done.u8"):
+                (folder / name).unlink(missing_ok=True)
+        raise
+    return grid, pooled, done
 
 
 def _reserve_disk(folder: Path, names) -> None:
