@@ -29,44 +29,46 @@ then ``changed_images``): at 100,000 images it is a stat of 100,000 files.
 Feature-only datasets (xlsa17 ``res101.mat``) need no store: their pooled
 features are served straight from the dataset.
 
-Why over 400 lines: opening, extracting (with resume, changed images and torchrun ranks) and
-serving one store are one file format's reader and writer; the images' stamps and the feature
-sources already live in their own modules (``image_stamps``, ``feature_source``).
+What lives beside it: the store's files on disk (manifest, memory maps, committing rows) in ``store_files``,
+the images' stamps in ``image_stamps``, what a method reads in ``feature_source``, and the backbone's
+out-of-memory fallbacks in ``extraction``.
 """
 
 from __future__ import annotations
 
-import errno
-import json
 import logging
-import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
 from zsl_desktop.engine import paths
-from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.distributed import context as dist_context
 from zsl_desktop.engine.backbones import load_backbone, preprocess, spec_for, store_name
 from zsl_desktop.engine.events import prefetch, run_to_end
 from zsl_desktop.engine.extraction import BackboneRunner, ExtractionCancelled, default_device
-from zsl_desktop.engine.feature_source import FeatureSource, ImageAccess, release_pages
+from zsl_desktop.engine.feature_source import FeatureSource, ImageAccess
 from zsl_desktop.engine.flip_modes import FLIP_MODES as FLIP_MODES
-from zsl_desktop.engine.image_stamps import SOURCES_FILE, changed_rows, image_stamps, read_sources, write_sources
+from zsl_desktop.engine.image_stamps import changed_rows, image_stamps, read_sources, write_sources
 from zsl_desktop.engine.images import describe, open_image
+from zsl_desktop.engine.store_files import (
+    STORE_VERSION,
+    commit_rows,
+    map_rows,
+    read_manifest,
+    start_store,
+    write_status,
+)
 from zsl_desktop.engine.store_names import store_key_with
 from zsl_desktop.engine.userfiles import check_writable
 
 log = logging.getLogger(__name__)
 
-STORE_VERSION = 1
 # The CPU batch: the backbone runs its early stages 4 images at a time and the late ones on all 16
 # (``EfficientNetLite.fused_features``). Issue #19, CPU time per image (busy 2-core Xeon, one thread): whole
 # batches of 4/8/16/32 ran at 88-99/85-99/86-88/73-76 img/s (AVX2 only: 57-59/55-65/58-60/49-51), so more than
@@ -145,7 +147,7 @@ class FeatureStore:
         does, once the first predictions are on screen).
         """
         folder = cls.folder_for(dataset, backbone, input_size, root, mirrored)
-        manifest = _read_manifest(folder)
+        manifest = read_manifest(folder)
         if manifest is None or manifest.get("status") != "complete":
             return None
         if manifest.get("key") != store_key(dataset, backbone, input_size, mirrored):
@@ -170,7 +172,7 @@ def _forget_rows(folder: Path, dataset: Dataset, manifest: dict, rows: np.ndarra
         cache.unlink(missing_ok=True)
     for crops in folder.glob("sgma-crops-*"):  # crop features of the old pixels
         shutil.rmtree(crops, ignore_errors=True)
-    manifest = _write_status(folder, manifest, failed, "partial")
+    manifest = write_status(folder, manifest, failed, "partial")
     write_sources(folder, image_stamps(dataset, read_sources(folder, dataset.num_samples)))
     return manifest
 
@@ -220,7 +222,7 @@ def extract(
     key = store_key(dataset, backbone, input_size, mirrored)
     n = dataset.num_samples
 
-    existing = _read_manifest(folder)
+    existing = read_manifest(folder)
     changed = np.zeros(0, np.int64)
     if existing is not None and existing.get("key") == key:
         changed = changed_rows(dataset, folder, write=not dist_context().active)
@@ -238,16 +240,16 @@ def extract(
     if dist.active and not dist.is_main:
         # Under torchrun rank 0 creates (or keeps) the files; the others open them afterwards.
         dist.barrier()
-        existing, fresh = _read_manifest(folder), False
+        existing, fresh = read_manifest(folder), False
         dist.barrier()
     if not fresh:
         if existing is None:  # another rank's store that cannot be read
             raise OSError(f"{folder}: the feature store's manifest is missing or damaged")
         manifest = existing
     else:
-        manifest = _start_store(folder, _new_manifest(dataset, key, backbone, input_size, mirrored, spec))
+        manifest = start_store(folder, _new_manifest(dataset, key, backbone, input_size, mirrored, spec))
     grid_shape = _grid_shape(spec, input_size)
-    grid, pooled, done = _map_rows(folder, n, grid_shape, spec.channels, fresh, dist.is_main)
+    grid, pooled, done = map_rows(folder, n, grid_shape, spec.channels, fresh, dist.is_main)
     if fresh and dist.is_main:
         write_sources(folder, image_stamps(dataset))  # what the rows will be extracted from
     if len(changed) and not fresh and dist.is_main:
@@ -334,11 +336,11 @@ class _StoreWriter:
         # Failures are recorded before their rows are marked done: after a kill, a zero row
         # that is marked done always has its reason in the manifest.
         if self.is_main and self.failed != self.manifest.get("failed", {}):
-            self.manifest = _write_status(self.folder, self.manifest, self.failed, "partial")
-        _commit_rows(self.grid, self.pooled, self.done, self.unflushed)
+            self.manifest = write_status(self.folder, self.manifest, self.failed, "partial")
+        commit_rows(self.grid, self.pooled, self.done, self.unflushed)
 
     def set_status(self, status: str) -> None:
-        self.manifest = _write_status(self.folder, self.manifest, self.failed, status)
+        self.manifest = write_status(self.folder, self.manifest, self.failed, status)
 
 
 def _run_backbone(runner: BackboneRunner, loader: _ImageLoader, writer: _StoreWriter, todo, batch_size: int, cancel):
@@ -394,109 +396,10 @@ def _finish(dataset: Dataset, backbone: str, writer: _StoreWriter, count: int) -
     dist.barrier()
     manifest = writer.manifest
     if not dist.is_main:
-        manifest = _read_manifest(writer.folder) or manifest
+        manifest = read_manifest(writer.folder) or manifest
     return FeatureStore(writer.folder, manifest)
 
 
 def extract_all(dataset: Dataset, progress=None, **kwargs) -> FeatureStore:
     """Run :func:`extract` to the end, calling ``progress(ExtractProgress)`` on each step."""
     return run_to_end(extract(dataset, **kwargs), progress)
-
-
-def _start_store(folder: Path, manifest: dict) -> dict:
-    """A new store: its folder, its manifest (status "partial") and no data files of an older one."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ("grid.f16", "pooled.f16", "done.u8", SOURCES_FILE):
-        (folder / name).unlink(missing_ok=True)
-    atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1))
-    return manifest
-
-
-def _map_rows(folder: Path, n: int, grid_shape: list, channels: int, fresh: bool, is_main: bool):
-    """(grid, pooled, done) memory maps of the store's files, created when ``fresh``; rank 0 reserves their
-    disk space (a full disk: the files of a fresh store are removed and the error raised)."""
-    mode: Literal["w+", "r+"] = "w+" if fresh else "r+"
-    grid = np.memmap(folder / "grid.f16", np.float16, mode, shape=(n, *grid_shape))
-    pooled = np.memmap(folder / "pooled.f16", np.float16, mode, shape=(n, channels))
-    done = np.memmap(folder / "done.u8", np.uint8, mode, shape=(n,))
-    try:
-        if is_main:
-            _reserve_disk(folder, ("grid.f16", "pooled.f16", "done.u8"))
-    except OSError:
-        del grid, pooled, done  # unmapped before their files go
-        if fresh:
-            for name in ("grid.f16", "pooled.f16", "done.u8"):
-                (folder / name).unlink(missing_ok=True)
-        raise
-    return grid, pooled, done
-
-
-def _reserve_disk(folder: Path, names) -> None:
-    """Allocate the store's files now (they start sparse): a full disk is a clear error here,
-    not a crash (SIGBUS) in the middle of writing a memory-mapped row."""
-    if not hasattr(os, "posix_fallocate"):
-        return
-    for name in names:
-        path = Path(folder) / name
-        with open(path, "r+b") as f:
-            size = os.fstat(f.fileno()).st_size
-            try:
-                os.posix_fallocate(f.fileno(), 0, size)
-            except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                    raise OSError(
-                        exc.errno,
-                        f"not enough disk space for the feature store in {folder}: it needs "
-                        f"{_total_mb(folder, names):.0f} MB ({os.strerror(exc.errno)})",
-                    ) from None
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                    raise
-
-
-def _total_mb(folder: Path, names) -> float:
-    return sum((Path(folder) / n).stat().st_size for n in names) / 1e6
-
-
-def _commit_rows(grid, pooled, done, unflushed: list) -> None:
-    """Flush feature rows to disk, then mark them done: a row marked done is always complete."""
-    grid.flush()
-    pooled.flush()
-    for rows in unflushed:
-        done[rows] = 1
-    done.flush()
-    if unflushed:
-        written = np.concatenate([np.atleast_1d(np.asarray(r)) for r in unflushed])
-        for array in (grid, pooled):  # on disk now: keep them out of this process's resident memory
-            release_pages(array, int(written.min()), int(written.max()) + 1)
-    unflushed.clear()
-
-
-def _write_status(folder: Path, manifest: dict, failed: dict, status: str) -> dict:
-    manifest = {**manifest, "failed": failed, "status": status, "updated": time.time()}
-    atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1))
-    return manifest
-
-
-def _read_manifest(folder: Path) -> dict | None:
-    """The store's manifest, or None when it (or a data file of the right size) is missing or damaged."""
-    path = Path(folder) / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):  # damaged: extract again rather than crash
-        return None
-    if not isinstance(manifest, dict) or manifest.get("version") != STORE_VERSION:
-        return None
-    try:
-        n, channels = int(manifest["num_images"]), int(manifest["channels"])
-        expected = {
-            "grid.f16": 2 * n * int(np.prod([int(s) for s in manifest["grid_shape"]])),
-            "pooled.f16": 2 * n * channels,
-        }
-        if not isinstance(manifest.get("failed", {}), dict):
-            return None
-        sizes = {f: (Path(folder) / f).stat().st_size for f in expected}
-    except (KeyError, TypeError, ValueError, OSError):
-        return None
-    if sizes != expected:  # a truncated or replaced data file: extract again rather than crash
-        return None
-    return manifest
