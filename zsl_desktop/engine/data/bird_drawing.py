@@ -168,24 +168,43 @@ def _draw_bird(cv: BirdCanvas, attrs: Mapping[str, str], colors: dict, rng):
     Parts are keyed by CUB name, with "near"/"far" for the sided ones (the near side faces
     the viewer; which of left/right that is depends on the flip).
     """
-    R = REGIONS
-    upper, under = colors["wing"], colors["breast"]
-    dark_upper = _mix(upper, (0, 0, 0), 0.45)
-    parts = {}
+    dark_upper = _mix(colors["wing"], (0, 0, 0), 0.45)
+    body = ellipse_points(0, 0, 1.0, 0.62, rot=_BODY_TILT, n=48)
+    wing = _WingShape()
+    parts = _draw_tail(cv, attrs, colors, dark_upper)  # behind the body
+    leg_parts, feet = _draw_legs(cv, attrs, body)  # behind the body: far leg first, then near leg
+    parts.update(leg_parts)
+    parts.update(_draw_body(cv, attrs, colors, rng, body, wing.outline, dark_upper))
+    parts.update(_draw_wing(cv, attrs, colors, rng, wing, dark_upper))  # over the body
+    parts.update(_draw_head(cv, attrs, colors, dark_upper))
+    return parts, feet
 
-    # tail (behind the body)
+
+class _WingShape:
+    """The wing's outline in the bird frame, and its edges (top(x), bottom(x)) the bars follow."""
+
+    def __init__(self):
+        self.xs, self.top, self.bot = _wing_edges()
+        xs, top, bot = self.xs, self.top, self.bot
+        self.outline = _wing_local(np.concatenate([np.stack([xs, top], 1), np.stack([xs[::-1], bot[::-1]], 1)]))
+
+
+def _draw_tail(cv: BirdCanvas, attrs, colors: dict, dark_upper) -> dict:
+    upper = colors["wing"]
     tail_poly, tail_pt = _tail(attrs["tail_shape"])
     tail_origin = rotate([[-0.88, 0.02]], _BODY_TILT)[0]
     tail_dir = 180 + _BODY_TILT + 24
     tail_col = _mix(upper, (0, 0, 0), 0.15)
-    cv.poly(rotate(tail_poly, tail_dir) + tail_origin, tail_col, R["tail"], outline=dark_upper)
+    cv.poly(rotate(tail_poly, tail_dir) + tail_origin, tail_col, REGIONS["tail"], outline=dark_upper)
     for v in (-0.08, 0.0, 0.08):
         feather = rotate([[0.1, v], [0.8, v * 2.2]], tail_dir) + tail_origin
         cv.line(feather, _mix(tail_col, (0, 0, 0), 0.3), 0.015, track=False)
-    parts["tail"] = rotate([tail_pt], tail_dir)[0] + tail_origin
+    return {"tail": rotate([tail_pt], tail_dir)[0] + tail_origin}
 
-    # legs (behind the body): far leg first, then near leg
-    body = ellipse_points(0, 0, 1.0, 0.62, rot=_BODY_TILT, n=48)
+
+def _draw_legs(cv: BirdCanvas, attrs, body) -> tuple[dict, list]:
+    R = REGIONS
+    parts = {}
     leg_len = 1.0 if attrs["leg_length"] == "long" else 0.42
     feet = []
     for key, x, col in (("far", -0.12, _mix(_LEG_COLOR, (0, 0, 0), 0.3)), ("near", 0.1, _LEG_COLOR)):
@@ -199,15 +218,18 @@ def _draw_bird(cv: BirdCanvas, attrs: Mapping[str, str], colors: dict, rng):
             cv.line([foot, (foot[0] + dx, foot[1] + dy)], col, 0.04, R["leg"])
         parts[key + " leg"] = np.array(hip) + 0.75 * (np.array(foot) - hip)  # on the tarsus
         feet.append(foot)
+    return parts, feet
 
-    # body, underparts, breast
+
+def _draw_body(cv: BirdCanvas, attrs, colors: dict, rng, body, wing, dark_upper) -> dict:
+    """Body, underparts and breast (its pattern only where the wing will not cover it)."""
+    R = REGIONS
+    upper, under = colors["wing"], colors["breast"]
     cv.poly(body, upper, R["body"])
     belly = ellipse_points(0, 0, 1.0, 0.62, rot=_BODY_TILT, t0=8, t1=175, n=32)
     cv.poly(belly, colors["belly"], R["belly"])
     breast = ellipse_points(0, 0, 1.0, 0.62, rot=_BODY_TILT, t0=-48, t1=80, n=32)
     cv.poly(breast, under, R["breast"])
-    xs, top, bot = _wing_edges()
-    wing = _wing_local(np.concatenate([np.stack([xs, top], 1), np.stack([xs[::-1], bot[::-1]], 1)]))
     pattern = _contrast(under)
     marks = sample_inside(rng, breast, 40, 0.09)
     marks = marks[~inside_polygon(wing, marks)][:11]  # only where the wing will not cover them
@@ -218,14 +240,18 @@ def _draw_bird(cv: BirdCanvas, attrs: Mapping[str, str], colors: dict, rng):
             cv.line([(c[0], c[1] - 0.09), (c[0] - 0.01, c[1] + 0.09)], pattern, 0.04, track=False)
     cv.shade(ellipse_points(0, 0, 1.0, 0.62, rot=_BODY_TILT, t0=35, t1=150, n=24), (0, 0, 0, 40))
     cv.outline(body, dark_upper)
-    parts["breast"] = centroid(breast)
-    parts["belly"] = rotate([[-0.2, 0.44]], _BODY_TILT)[0]
-    parts["back"] = rotate([[-0.05, -0.52]], _BODY_TILT)[0]
+    return {
+        "breast": centroid(breast),
+        "belly": rotate([[-0.2, 0.44]], _BODY_TILT)[0],
+        "back": rotate([[-0.05, -0.52]], _BODY_TILT)[0],
+    }
 
-    # wing over the body
+
+def _draw_wing(cv: BirdCanvas, attrs, colors: dict, rng, shape: _WingShape, dark_upper) -> dict:
+    wing, xs, top, bot = shape.outline, shape.xs, shape.top, shape.bot
     wing_col = colors["wing"]
     wmark = _contrast(wing_col)
-    cv.poly(wing, _mix(wing_col, (255, 255, 255), 0.06), R["wing"], outline=dark_upper)
+    cv.poly(wing, _mix(wing_col, (255, 255, 255), 0.06), REGIONS["wing"], outline=dark_upper)
     if attrs["wing_pattern"] == "barred":
         for x0 in (0.32, -0.02, -0.36):
             band = np.linspace(x0, x0 - 0.13, 5)
@@ -238,10 +264,15 @@ def _draw_bird(cv: BirdCanvas, attrs: Mapping[str, str], colors: dict, rng):
         cv.dots(sample_inside(rng, wing, 8, 0.07), 0.05, wmark)
     for v in (-0.05, 0.06):  # primary feather edges
         cv.line(_wing_local([[-0.35, v], [-0.75, v * 0.4]]), dark_upper, 0.014, track=False)
-    parts["near wing"] = _wing_local([[0.05, 0.02]])[0]
+    return {"near wing": _wing_local([[0.05, 0.02]])[0]}
 
-    # head: neck, skull, throat, crown, eye, bill
+
+def _draw_head(cv: BirdCanvas, attrs, colors: dict, dark_upper) -> dict:
+    """Neck, skull, throat, crown, eye and bill."""
+    R = REGIONS
+    parts = {}
     hx, hy, r = _HEAD[0], _HEAD[1], _HEAD_R
+    upper = colors["wing"]
     cv.poly(ellipse_points(0.74, -0.44, 0.34, 0.3, rot=-30), upper, R["head"])
     head = ellipse_points(hx, hy, r, r, n=40)
     cv.poly(head, upper, R["head"], outline=dark_upper)
@@ -271,7 +302,7 @@ def _draw_bird(cv: BirdCanvas, attrs: Mapping[str, str], colors: dict, rng):
     bill = rotate(bill, 6) + base
     cv.poly(bill, colors["bill"], R["bill"], outline=_mix(colors["bill"], (0, 0, 0), 0.5))
     parts["beak"] = rotate([beak], 6)[0] + base
-    return parts, feet
+    return parts
 
 
 # -- the public entry point -----------------------------------------------------------------
