@@ -118,26 +118,28 @@ def export_overlay(canvas, path) -> Path:
 
 def predictions_csv(rows, path, meta: dict | None = None) -> Path:
     """``rows``: (class, kind, raw, calibrated, probability) best first; ``meta`` goes in a comment header."""
-    out = io.StringIO()
-    for key, value in (meta or {}).items():
-        out.write(f"# {key}: {value}\n")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["rank", "class", "kind", "raw_score", "calibrated_score", "probability"])
-    for rank, (name, kind, raw, calibrated, prob) in enumerate(rows, 1):
-        writer.writerow([rank, name, kind, f"{raw:.6f}", f"{calibrated:.6f}", f"{prob:.6f}"])
-    path = Path(path)
-    atomic_write_text(path, out.getvalue())
-    return path
+    lines = (
+        [rank, name, kind, f"{raw:.6f}", f"{calibrated:.6f}", f"{prob:.6f}"]
+        for rank, (name, kind, raw, calibrated, prob) in enumerate(rows, 1)
+    )
+    return write_csv(path, ["rank", "class", "kind", "raw_score", "calibrated_score", "probability"], lines, meta)
 
 
 def all_predictions_csv(items, path, meta: dict | None = None) -> Path:
     """One row per image: (path, true class, predicted class, probability, correct)."""
+    header = ["image", "true_class", "predicted_class", "predicted_kind", "probability", "correct"]
+    return write_csv(path, header, items, meta)
+
+
+def write_csv(path, header: list[str], rows, meta: dict | None = None) -> Path:
+    """A CSV file: ``meta`` as ``# key: value`` comment lines, the header row, the rows; written atomically."""
     out = io.StringIO()
     for key, value in (meta or {}).items():
         out.write(f"# {key}: {value}\n")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["image", "true_class", "predicted_class", "predicted_kind", "probability", "correct"])
-    for row in items:
+    writer.writerow(header)
+    for row in rows:
         writer.writerow(row)
-    atomic_write_text(Path(path), out.getvalue())
-    return Path(path)
+    path = Path(path)
+    atomic_write_text(path, out.getvalue())
+    return path
