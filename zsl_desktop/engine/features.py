@@ -4,17 +4,7 @@ A second, optional store per key holds the same images mirrored left-right (key 
 extra training rows (flip augmentation, extracted once instead of every epoch) and the second view
 of flip test-time averaging. The unmirrored key is what it always was, so existing stores are read.
 
-Layout of one store folder::
-
-    manifest.json   key, shapes, status ("partial" | "complete"), failed images
-    grid.f16        float16 [N, C, h, w]   (np.memmap)
-    pooled.f16      float16 [N, C]
-    done.u8         uint8 [N]: 1 once a row is on disk
-
-    sources.npy     int64 [N, 3]: size, mtime (ns) and a 64-bit hash of each image file
-
-Why a done-mask: a killed extraction resumes where it stopped. Rows are
-flushed before their done flag, so a row marked done is always complete.
+The store's files and why they are made the way they are: ``store_files``.
 
 Why ``sources.npy``: the folder is keyed by the dataset's name and listing,
 which say nothing about the pixels. Each image's size, modification time and
@@ -29,9 +19,8 @@ then ``changed_images``): at 100,000 images it is a stat of 100,000 files.
 Feature-only datasets (xlsa17 ``res101.mat``) need no store: their pooled
 features are served straight from the dataset.
 
-What lives beside it: the store's files on disk (manifest, memory maps, committing rows) in ``store_files``,
-the images' stamps in ``image_stamps``, what a method reads in ``feature_source``, and the backbone's
-out-of-memory fallbacks in ``extraction``.
+What lives beside it: the images' stamps in ``image_stamps``, what a method reads in ``feature_source``,
+and the backbone's out-of-memory fallbacks in ``extraction``.
 """
 
 from __future__ import annotations

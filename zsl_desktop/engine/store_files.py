@@ -1,8 +1,20 @@
 """The feature store's files on disk: its manifest read and written, its memory-mapped arrays created
 (their disk space reserved up front) and its rows committed.
 
-Why a module of its own: ``features.py`` decides what to extract and serves the features; this is the
-file format under it (layout in ``features.py``'s docstring), the part a crash-safety review reads.
+Layout of one store folder::
+
+    manifest.json   key, shapes, status ("partial" | "complete"), failed images
+    grid.f16        float16 [N, C, h, w]   (np.memmap)
+    pooled.f16      float16 [N, C]
+    done.u8         uint8 [N]: 1 once a row is on disk
+
+    sources.npy     int64 [N, 3]: size, mtime (ns) and a 64-bit hash of each image file
+
+Why a done-mask: a killed extraction resumes where it stopped. Rows are
+flushed before their done flag, so a row marked done is always complete.
+
+Why a module of its own: ``features.py`` decides what to extract and serves the features (why
+``sources.npy``: its docstring); this is the file format under it, the part a crash-safety review reads.
 """
 
 from __future__ import annotations
