@@ -56,6 +56,14 @@ class ClassEditorPanel(QWidget):
         self.current: str | None = None
         self._touched = False
 
+        self._make_widgets()
+        self._lay_out()
+        self._add_shortcuts()
+        self._connect_signals()
+        self._set_enabled(False)
+
+    def _make_widgets(self) -> None:
+        """The editor's controls, the attribute grid and the empty-state hint."""
         self.class_box = QComboBox(self)
         self.class_box.setToolTip("The class you are editing")
         self.new_button = QToolButton(self)
@@ -102,6 +110,8 @@ class ClassEditorPanel(QWidget):
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignCenter)
 
+    def _lay_out(self) -> None:
+        """Four rows of controls over the grid."""
         row1 = QHBoxLayout()
         row1.addWidget(self.class_box, 1)
         row1.addWidget(self.new_button)
@@ -129,6 +139,8 @@ class ClassEditorPanel(QWidget):
         layout.addWidget(self.empty, 1)
         layout.addWidget(self.status)
 
+    def _add_shortcuts(self) -> None:
+        """Undo and redo while the focus is anywhere in the editor."""
         self.undo_action = QAction("Undo class edit", self)
         self.undo_action.setShortcut(QKeySequence.Undo)
         self.undo_action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
@@ -138,6 +150,7 @@ class ClassEditorPanel(QWidget):
         self.addAction(self.undo_action)
         self.addAction(self.redo_action)
 
+    def _connect_signals(self) -> None:
         self.class_box.activated.connect(self._on_class_box)
         self.new_button.clicked.connect(self.new_class)
         self.delete_button.clicked.connect(self._on_delete)
@@ -157,7 +170,6 @@ class ClassEditorPanel(QWidget):
         self.grid.edited.connect(self._on_edit)
         self.grid.released.connect(self._on_released)
         self.store.changed.connect(self._refresh_boxes)
-        self._set_enabled(False)
 
     # -- dataset ------------------------------------------------------------------------------------------
     def set_dataset(self, dataset) -> None:
