@@ -49,6 +49,15 @@ class GalleryPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.model = GalleryModel(self)
+        self._make_controls()
+        self._make_view()
+        self._lay_out()
+        self._connect_signals()
+        self._selected: int | None = None
+        self.set_dataset(None)
+
+    def _make_controls(self) -> None:
+        """The search, the three filters, ranking and the marks' buttons."""
         self.search = QLineEdit(self)
         self.search.setPlaceholderText("Search images or classes…")
         self.search.setClearButtonEnabled(True)
@@ -93,6 +102,8 @@ class GalleryPanel(QWidget):
         self.clear_marks_button.setToolTip("Forget every image marked for the edited class (the sliders stay)")
         self.clear_marks_button.setEnabled(False)
 
+    def _make_view(self) -> None:
+        """The thumbnails' view over the model (rows kept native) and the empty-state hint."""
         self.view = GalleryView(self)  # scrolling repaints only the strip that comes into view
         self.view.setViewMode(GalleryView.IconMode)
         self.view.setResizeMode(GalleryView.Adjust)
@@ -117,6 +128,7 @@ class GalleryPanel(QWidget):
         self.empty.setWordWrap(True)
         self.empty.hide()
 
+    def _lay_out(self) -> None:
         row1 = QHBoxLayout()
         row1.addWidget(self.search, 1)
         row1.addWidget(self.rank_button)
@@ -139,6 +151,7 @@ class GalleryPanel(QWidget):
         layout.addLayout(marks)
         layout.addWidget(self.count_label)
 
+    def _connect_signals(self) -> None:
         self.search.textChanged.connect(self._on_text)
         self.class_filter.currentIndexChanged.connect(self._on_filters)
         self.split_filter.currentIndexChanged.connect(self._on_filters)
@@ -153,8 +166,6 @@ class GalleryPanel(QWidget):
         self.model.reordered.connect(self._after_reorder)
         self.model.cells_changed.connect(self.view.viewport().update)
         self.model.thumbnail_needed.connect(self._on_thumbnail_needed)
-        self._selected: int | None = None
-        self.set_dataset(None)
 
     def eventFilter(self, watched, event) -> bool:
         from PySide6.QtCore import QEvent
