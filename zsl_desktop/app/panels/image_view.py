@@ -85,6 +85,16 @@ class ImageViewPanel(QWidget):
         self.attribute: int | None = None
         self._labels: list[str] = []
 
+        self._make_header()
+        controls = self._make_controls()
+        side = self._make_side()
+        self._make_parts_strip()
+        self._lay_out(controls, side)
+        self._connect_signals()
+        self._set_controls_enabled(False)
+
+    def _make_header(self) -> None:
+        """The image's title and subtitle, and the canvas."""
         self.title = theme.squeezable(QLabel("No image selected", self))
         self.title.setObjectName("title")
         self.subtitle = theme.squeezable(QLabel("", self))
@@ -92,6 +102,8 @@ class ImageViewPanel(QWidget):
         self.subtitle.setTextFormat(Qt.RichText)
         self.canvas = OverlayCanvas(self)
 
+    def _make_controls(self) -> QHBoxLayout:
+        """The row under the image: which attribute's map, its opacity and colours, parts, export."""
         self.attribute_box = QComboBox(self)
         self.attribute_box.setToolTip("Show the attention map of any attribute")
         self.attribute_box.setMinimumContentsLength(10)
@@ -121,7 +133,10 @@ class ImageViewPanel(QWidget):
         controls.addWidget(self.parts_box)
         controls.addStretch(1)
         controls.addWidget(self.export_button)
+        return controls
 
+    def _make_side(self) -> QWidget:
+        """The strongest attributes beside the image."""
         self.attributes = QListWidget(self)
         self.attributes.setItemDelegate(_ScoreDelegate(self.attributes))
         self.attributes.setMinimumWidth(180)
@@ -139,7 +154,9 @@ class ImageViewPanel(QWidget):
         side_layout.addWidget(self.attributes, 1)
         side_layout.addWidget(self.side_hint)
         side_layout.addStretch(0)
+        return side
 
+    def _make_parts_strip(self) -> None:
         # Slot for part-based methods (SGMA): boxes on the canvas and crops in this strip.
         self.parts_strip = QFrame(self)
         self.parts_strip.setObjectName("panel")
@@ -151,6 +168,8 @@ class ImageViewPanel(QWidget):
         self.parts_layout.addStretch(1)
         self.parts_strip.hide()
 
+    def _lay_out(self, controls: QHBoxLayout, side: QWidget) -> None:
+        """The image (over the parts strip) and the side list in a splitter, between titles and controls."""
         left = QWidget(self)
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -172,13 +191,13 @@ class ImageViewPanel(QWidget):
         layout.addWidget(splitter, 1)
         layout.addLayout(controls)
 
+    def _connect_signals(self) -> None:
         self.attributes.currentItemChanged.connect(self._on_list)
         self.attribute_box.activated.connect(self._on_box)
         self.opacity.valueChanged.connect(self._on_opacity)
         self.cmap.currentTextChanged.connect(self.canvas.set_colormap)
         self.parts_box.toggled.connect(self._update_parts)
         self.export_button.clicked.connect(self.export_requested)
-        self._set_controls_enabled(False)
 
     # -- inputs --------------------------------------------------------------------------------------
     @property
