@@ -53,6 +53,26 @@ class TrainingPanel(QWidget):
         self.form = TrainingForm(self)  # the settings; its hyper-parameter table is the Parameters tab
         self.method_box, self.epochs, self.seed = self.form.method_box, self.form.epochs, self.form.seed
         self.selection, self.flips, self.hparams = self.form.selection, self.form.flips, self.form.hparams
+        self._make_buttons()
+        left, files = self._make_left()
+        right = self._make_right(files)
+        self._lay_out(left, right)
+        self._connect_signals()
+        self._on_tab(self.tabs.currentIndex())
+
+        if not lazy_plots:
+            self.build_plots()
+        self._paused = False
+        self.running = False
+        self.has_model = False
+        self.started_at = 0.0
+        self.last_progress: TrainProgress | None = None
+        if not lazy_methods:
+            self.load_methods()
+        self.set_available(False, "Open a dataset first.")
+
+    def _make_buttons(self) -> None:
+        """Train, pause, stop, the progress and state lines, save and load."""
         self.start_button = QPushButton("Train", self)
         self.start_button.setToolTip("Start training with these settings; the new model becomes active at the end")
         self.start_button.setObjectName("primary")
@@ -69,6 +89,8 @@ class TrainingPanel(QWidget):
         self.load_button = QPushButton("Load model…", self)
         self.load_button.setToolTip("Load a checkpoint trained on this dataset (others are refused, with the reason)")
 
+    def _make_left(self) -> tuple[QWidget, QHBoxLayout]:
+        """The settings over the buttons and progress; the file buttons' row (export joins it on the right)."""
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, 2)
         buttons.addWidget(self.pause_button, 1)
@@ -89,7 +111,10 @@ class TrainingPanel(QWidget):
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.progress)
         left_layout.addWidget(self.state)
+        return left, files
 
+    def _make_right(self, files: QHBoxLayout) -> QWidget:
+        """The tabs (loss, validation, evaluation: plots from ``build_plots``; parameters) over the file buttons."""
         # plots: each sub-tab's page holds its plot once ``build_plots`` has made them
         self._plots: dict | None = None
         self._plot_pages: dict[str, QWidget] = {}
@@ -109,7 +134,9 @@ class TrainingPanel(QWidget):
         files.addStretch(1)
         files.addWidget(self.export_button)
         right_layout.addLayout(files)
+        return right
 
+    def _lay_out(self, left: QWidget, right: QWidget) -> None:
         splitter = QSplitter(Qt.Horizontal, self)
         splitter.addWidget(left)
         splitter.addWidget(right)
@@ -120,6 +147,7 @@ class TrainingPanel(QWidget):
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addWidget(splitter)
 
+    def _connect_signals(self) -> None:
         self.start_button.clicked.connect(self._on_start)
         self.pause_button.clicked.connect(self._on_pause)
         self.stop_button.clicked.connect(self.stop_requested)
@@ -127,18 +155,6 @@ class TrainingPanel(QWidget):
         self.load_button.clicked.connect(self.load_requested)
         self.export_button.clicked.connect(self._on_export)
         self.tabs.currentChanged.connect(self._on_tab)
-        self._on_tab(self.tabs.currentIndex())
-
-        if not lazy_plots:
-            self.build_plots()
-        self._paused = False
-        self.running = False
-        self.has_model = False
-        self.started_at = 0.0
-        self.last_progress: TrainProgress | None = None
-        if not lazy_methods:
-            self.load_methods()
-        self.set_available(False, "Open a dataset first.")
 
     def load_methods(self) -> None:
         """Fill the method list (once). The methods import torch (~2 s of CPU): the window builds this
