@@ -65,6 +65,15 @@ class PredictionsPanel(QWidget):
         self.gamma_offset = 0.0  # that model's γ minus the active model's
         self.out_of_domain = False
 
+        self._make_labels()
+        self._make_controls()
+        self._lay_out()
+        self._connect_signals()
+        self.set_model(None)
+        self.set_source("", 0.0, False)
+
+    def _make_labels(self) -> None:
+        """The subtitle, which model predicted, the out-of-domain warning, the bars, the button to train one."""
         self.subtitle = theme.squeezable(QLabel("", self))
         self.subtitle.setObjectName("subtitle")
         self.source_label = QLabel("", self)  # which model predicted, when it is not the active one
@@ -84,6 +93,8 @@ class PredictionsPanel(QWidget):
         self.train_button.setObjectName("primary")
         self.train_button.clicked.connect(self.open_training)
 
+    def _make_controls(self) -> None:
+        """Top-k, calibration gamma (slider, box, back to the model's) and the CSV export."""
         self.topk = QSpinBox(self)
         self.topk.setRange(3, 30)
         self.topk.setValue(8)
@@ -99,6 +110,8 @@ class PredictionsPanel(QWidget):
         self.reset_gamma.setToolTip("Back to the γ the model chose on validation data")
         self.export_button = QPushButton("CSV…", self)
         self.export_button.setToolTip("Export this image's scores for every class as CSV")
+
+    def _lay_out(self) -> None:
         gamma_row = QHBoxLayout()
         gamma_row.addWidget(QLabel("Calibration γ", self))
         gamma_row.addWidget(self.gamma_slider, 1)
@@ -129,14 +142,13 @@ class PredictionsPanel(QWidget):
         layout.addLayout(gamma_row)
         layout.addWidget(self.note)
 
+    def _connect_signals(self) -> None:
         self.topk.valueChanged.connect(self.redraw)
         self.gamma_slider.valueChanged.connect(self._on_gamma_slider)
         self.gamma_spin.valueChanged.connect(self._on_gamma_spin)
         self.reset_gamma.clicked.connect(self._on_reset_gamma)
         self.export_button.clicked.connect(self.export_requested)
         self.bars.row_clicked.connect(self.class_clicked)
-        self.set_model(None)
-        self.set_source("", 0.0, False)
 
     # -- model and γ --------------------------------------------------------------------------------------
     def set_model(self, summary, loading: bool = False) -> None:
