@@ -38,6 +38,7 @@ def _app_options_text() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """``zsl-desktop``'s grammar: the top level (its help lists the app's options), then each subcommand."""
     parser = _Parser(
         prog="zsl-desktop",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -64,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     _dataset_args(p)
     _backbone_args(p)
 
+    _add_train(sub, debug)
+    _add_eval(sub, debug)
+    _add_bench(sub, debug)
+    _add_predict(sub, debug)
+    _add_rank_study(sub, debug)
+    return parser
+
+
+def _add_train(sub, debug: argparse.ArgumentParser) -> None:
+    """``train``: the dataset, the backbone, the method and how it is trained and selected."""
     p = sub.add_parser(
         "train",
         parents=[debug],
@@ -123,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         ".resume.pt file (kept for old scripts)",
     )
 
+
+def _add_eval(sub, debug: argparse.ArgumentParser) -> None:
+    """``eval``: a checkpoint scored on a dataset's test split."""
     p = sub.add_parser("eval", parents=[debug], help="evaluate a checkpoint (ZSL T1, GZSL U/S/H, AUSUC)")
     p.add_argument("--checkpoint", required=True, help="the .pt file written by train or the app")
     _dataset_args(p, required=False)
@@ -138,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _backbone_weights_arg(p)
     _thread_args(p)
+
+
+def _add_bench(sub, debug: argparse.ArgumentParser) -> None:
+    """``bench``: which of the speed and memory targets to measure."""
     p = sub.add_parser("bench", parents=[debug], help="measure the speed and memory targets on this machine")
     p.add_argument(
         "--quick",
@@ -157,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method", action="append", dest="methods", help="rescore/livetrain/scale/train: only this method (repeatable)"
     )
+
+
+def _add_predict(sub, debug: argparse.ArgumentParser) -> None:
+    """``predict``: folders of photos into a CSV."""
     p = sub.add_parser(
         "predict", parents=[debug], help="predict the classes of folders of photos into a CSV (resumable, streaming)"
     )
@@ -169,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", type=cli_args.device, help="cpu, cuda, cuda:N or mps (default: cuda when available)")
     _backbone_weights_arg(p)
     _thread_args(p)
+
+
+def _add_rank_study(sub, debug: argparse.ArgumentParser) -> None:
+    """``rank-study``: ranking functions measured for finding each unseen class."""
     p = sub.add_parser(
         "rank-study", parents=[debug], help="measure ranking functions (precision@K, AP) for finding each unseen class"
     )
@@ -188,7 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --refine: seeds of the noisy rough starts (default 0); figures are their mean",
     )
     _thread_args(p)
-    return parser
 
 
 def _backbone_args(p: argparse.ArgumentParser) -> None:
