@@ -13,8 +13,10 @@ attribute names), so a class drawn for CUB shows for every dataset with CUB's
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -129,6 +131,8 @@ class ClassLibrary:
             str, dict
         ] = {}  # identity -> {"attribute_names": [...], "dataset": str, "classes": {name: UserClass}}
         self.warnings: list[str] = []
+        self._stamp: tuple | None = None  # the file as last read or written (see save: another app's saves)
+        self._edits: list[tuple] = []  # this library's edits since then, replayed onto a file changed meanwhile
 
     # -- persistence ------------------------------------------------------------------
     @classmethod
@@ -138,13 +142,10 @@ class ClassLibrary:
         if not path.exists():
             return library
         try:
+            library._stamp = file_stamp(path)
             library._sets = _parse_library(path)
         except LibraryError as exc:
-            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            n = 1
-            while aside.exists():
-                n += 1
-                aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+            aside = _aside_name(path)
             try:
                 path.replace(aside)
                 kept = f"it was kept as {aside.name}"
@@ -157,19 +158,55 @@ class ClassLibrary:
         return library
 
     def save(self) -> Path:
+        """Write the library atomically, keeping what another app saved to the file since we read it.
+
+        Two windows (or the app and a script) may hold the same library: each save re-reads a file
+        that changed since this one last read or wrote it and replays this library's own edits onto it,
+        so neither window's new classes are lost (the same class edited in both: the later save wins).
+        The read-merge-write runs under an advisory lock on ``<file>.lock`` where the system has one.
+        """
         if self.path is None:
             raise ValueError("this library has no file")
-        data: dict = {"format": LIBRARY_FORMAT, "saved": _now(), "sets": {}}
-        for identity, entry in self._sets.items():
-            if not entry["classes"]:
-                continue
-            data["sets"][identity] = {
-                "dataset": entry.get("dataset", ""),
-                "attribute_names": list(entry["attribute_names"]),
-                "classes": [c.as_json() for c in entry["classes"].values()],
-            }
-        atomic_write_text(self.path, json.dumps(data, indent=1))
+        with _locked(self.path):
+            if self.path.exists() and file_stamp(self.path) != self._stamp:
+                self._merge_from_disk(self.path)
+            data: dict = {"format": LIBRARY_FORMAT, "saved": _now(), "sets": {}}
+            for identity, entry in self._sets.items():
+                if not entry["classes"]:
+                    continue
+                data["sets"][identity] = {
+                    "dataset": entry.get("dataset", ""),
+                    "attribute_names": list(entry["attribute_names"]),
+                    "classes": [c.as_json() for c in entry["classes"].values()],
+                }
+            atomic_write_text(self.path, json.dumps(data, indent=1))
+            self._stamp = file_stamp(self.path)
+            self._edits.clear()
         return self.path
+
+    def _merge_from_disk(self, path: Path) -> None:
+        """The file as another app left it, with this library's unsaved edits replayed on top."""
+        try:
+            disk = _parse_library(path)
+        except LibraryError as exc:  # damaged meanwhile (a hand edit?): kept aside, ours is written
+            aside = _aside_name(path)
+            try:
+                path.replace(aside)
+                self.warnings.append(f"{path} could not be read ({exc.problem}); it was kept as {aside.name}")
+            except OSError:
+                pass
+            return
+        edits, self._edits, self._sets = self._edits, [], disk
+        for op, identity, *args in edits:  # each is journalled again: a failed write keeps them for the next save
+            try:
+                if op == "put":
+                    self.put(identity, *args)
+                elif op == "rename":
+                    self.rename(identity, *args)
+                elif op == "delete":
+                    self.delete(identity, *args)
+            except (KeyError, ValueError):  # the other app deleted or took the name first: its change stands
+                pass
 
     # -- queries ------------------------------------------------------------------------
     def classes(self, identity: str) -> list[UserClass]:
@@ -210,6 +247,7 @@ class ClassLibrary:
         if old is not None:
             user_class = replace(user_class, created=old.created, modified=_now())
         entry["classes"][user_class.name] = user_class
+        self._edits.append(("put", identity, user_class, list(names), entry.get("dataset", dataset)))
         return user_class
 
     def rename(self, identity: str, old: str, new: str) -> UserClass:
@@ -222,6 +260,7 @@ class ClassLibrary:
             for k, v in entry["classes"].items()
         ]
         entry["classes"] = dict(items)
+        self._edits.append(("rename", identity, old, new))
         return entry["classes"][new]
 
     def delete(self, identity: str, name: str) -> None:
@@ -229,6 +268,7 @@ class ClassLibrary:
         if entry is None or name not in entry["classes"]:
             raise KeyError(f"no user class called {name!r}")
         del entry["classes"][name]
+        self._edits.append(("delete", identity, name))
 
     # -- exchange ------------------------------------------------------------------------
     def export_json(self, path, identity: str, attribute_names, names=None, scale=None) -> Path:
@@ -337,6 +377,47 @@ def read_export(path: Path, attribute_names, scale=None) -> list[UserClass]:
             )
         )
     return out
+
+
+def _aside_name(path: Path) -> Path:
+    """``<name>.corrupt-<time>``, numbered when taken: where a file we cannot read is kept."""
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+    return aside
+
+
+def file_stamp(path: Path) -> tuple | None:
+    """What changes when any program rewrites the file (an atomic replace gives a new inode)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An advisory lock on ``<path>.lock`` (POSIX ``flock``): saves of two apps take turns. A no-op elsewhere
+    or where the lock file cannot be made (the atomic write still keeps the file whole)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: saves are still atomic, and merged from the file's stamp
+        yield
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _read_json(path: Path):
