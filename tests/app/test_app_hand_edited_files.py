@@ -27,3 +27,51 @@ def test_settings_value_refuses_what_a_widget_cannot_take(tmp_path):
     for text, kind, expected in cases:
         s.set("k", text)
         assert s.value("k", 3, kind) == expected, text
+
+
+def _disk_full(*args, **kwargs):
+    import errno
+
+    from zsl_desktop.engine.atomic import DiskFullError
+
+    raise DiskFullError(errno.ENOSPC, "class_library.json could not be saved: no space left on device")
+
+
+def test_a_full_disk_on_save_or_delete_is_said_and_the_app_stays_up(make_window, monkeypatch):
+    """Before: Delete on a full (or read-only) disk raised out of the slot; now both say so in the status line."""
+    from zsl_desktop.engine.classes import ClassLibrary
+
+    w = make_window(open_dataset=True, with_model=False)
+    w.editor.start_from("dataset", 0)
+    assert w.editor.save("Mine")
+    monkeypatch.setattr(ClassLibrary, "save", _disk_full)
+    w.editor.start_from("dataset", 1)
+    assert not w.editor.save("Other")
+    assert "no space left" in w.editor.status.text()
+    w.editor.edit_class("Mine")
+    w.editor.delete_current()
+    assert "no space left" in w.editor.status.text() and w.editor.current == "Mine"
+    monkeypatch.undo()
+    assert ClassLibrary.load(w.store.library.path).names(w.store.identity) == ["Mine"]  # the file is whole
+
+
+def test_deleting_a_class_another_window_deleted_first(make_window):
+    """Two windows on one library: the second's Delete of a class the first already deleted just leaves it gone."""
+    from zsl_desktop.engine.classes import ClassLibrary
+
+    w = make_window(open_dataset=True, with_model=False)
+    w.editor.start_from("dataset", 0)
+    assert w.editor.save("Mine")
+    w.editor.new_class()
+    w.editor.start_from("dataset", 1)
+    assert w.editor.save("Mine too")
+    other = ClassLibrary.load(w.store.library.path)  # the other window
+    other.delete(w.store.identity, "Mine")
+    other.save()
+    w.editor.new_class()
+    w.editor.start_from("dataset", 2)
+    assert w.editor.save("Third")  # this save merges the other window's delete in
+    w.editor.edit_class("Mine too")
+    w.editor.current = "Mine"  # the box still showed it
+    w.editor.delete_current()
+    assert sorted(ClassLibrary.load(w.store.library.path).names(w.store.identity)) == ["Mine too", "Third"]

@@ -163,7 +163,7 @@ class ClassLibrary:
         Two windows (or the app and a script) may hold the same library: each save re-reads a file
         that changed since this one last read or wrote it and replays this library's own edits onto it,
         so neither window's new classes are lost (the same class edited in both: the later save wins).
-        The read-merge-write runs under an advisory lock on ``<file>.lock`` where the system has one.
+        The read-merge-write runs under an advisory lock on the file's folder where the system has one.
         """
         if self.path is None:
             raise ValueError("this library has no file")
@@ -400,16 +400,17 @@ def file_stamp(path: Path) -> tuple | None:
 
 @contextlib.contextmanager
 def _locked(path: Path):
-    """An advisory lock on ``<path>.lock`` (POSIX ``flock``): saves of two apps take turns. A no-op elsewhere
-    or where the lock file cannot be made (the atomic write still keeps the file whole)."""
+    """An advisory lock (POSIX ``flock``) on the file's folder, so two apps' saves take turns without a lock
+    file left beside the user's. A no-op elsewhere or where the folder cannot be opened (the atomic write
+    still keeps the file whole; the stamp check still merges)."""
     try:
         import fcntl
-    except ImportError:  # Windows: saves are still atomic, and merged from the file's stamp
+    except ImportError:  # Windows
         yield
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(path.parent, os.O_RDONLY)
     except OSError:
         yield
         return
