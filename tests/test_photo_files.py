@@ -105,3 +105,23 @@ def test_photo_formats_we_cannot_read_are_named(tmp_path, name, head, words):
     with pytest.raises(ImageFileError) as info:
         open_image(path)
     assert str(info.value).startswith(str(path)) and words in info.value.problem, info.value.problem
+
+
+def test_a_file_name_that_is_not_utf8_shows_in_messages_and_encodes(tmp_path):
+    """Before: the message held a lone surrogate; a UTF-8 log dropped it and Qt showed ``caf.jpg``."""
+    from zsl_desktop.engine.classes import LibraryError
+    from zsl_desktop.engine.data.model import DatasetError
+    from zsl_desktop.engine.userfiles import UserFileError
+
+    if os.name != "posix":
+        pytest.skip("file names are bytes only on POSIX")
+    name = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9\nphoto.jpg")
+    with open(name, "w") as f:
+        f.write("some text, no image")
+    with pytest.raises(ImageFileError) as info:
+        open_image(name)
+    assert info.value.path == name  # the real name, to open or list the file again
+    message = str(info.value)
+    assert message.encode("utf-8") and message.startswith(f"{tmp_path}/caf\\xe9\\nphoto.jpg: contains text")
+    for error in (UserFileError, LibraryError, DatasetError):
+        assert str(error(name, "bad")) == f"{tmp_path}/caf\\xe9\\nphoto.jpg: bad"

@@ -27,7 +27,7 @@ import numpy as np
 from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.paths import data_dir
-from zsl_desktop.engine.userfiles import read_json
+from zsl_desktop.engine.userfiles import read_json, shown_path
 
 LIBRARY_FORMAT = "zsl-desktop-class-library/1"
 EXPORT_FORMAT = "zsl-desktop-classes/1"
@@ -42,7 +42,7 @@ class LibraryError(ZslError):
     def __init__(self, path, problem: str):
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(f"{shown_path(path)}: {problem}")
 
 
 def attribute_identity(attribute_names) -> str:

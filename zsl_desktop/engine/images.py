@@ -22,7 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.photo_files import HEIC_WORDS, RAW_WORDS, UNREADABLE_PHOTO_SUFFIXES, pillow_reads_avif
-from zsl_desktop.engine.userfiles import check_file
+from zsl_desktop.engine.userfiles import check_file, shown_path
 
 # 100 megapixels: larger than any camera photo a user will bring (a 50 MP frame
 # is 8688 x 5792), and about 300 MB once decoded to RGB.
@@ -38,7 +38,7 @@ class ImageFileError(ZslError):
     def __init__(self, path, problem: str):
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(f"{shown_path(path)}: {problem}")
 
 
 def open_image(path) -> Image.Image:
