@@ -141,21 +141,35 @@ class ClassLibrary:
         library = cls(path)
         if not path.exists():
             return library
+        problems: list[str] = []
         try:
             library._stamp = file_stamp(path)
-            library._sets = _parse_library(path)
+            library._sets = _parse_library(path, problems)
         except LibraryError as exc:
-            aside = _aside_name(path)
-            try:
-                path.replace(aside)
-                kept = f"it was kept as {aside.name}"
-            except OSError as move_error:
-                kept = f"it could not be moved aside ({move_error}); it was left untouched"
-                library.path = path.with_name(path.name + ".new")
-            library.warnings.append(
-                f"The class library {path} could not be read ({exc.problem}); {kept} and an empty library was started."
+            library._sets = {}
+            library._set_aside(path, f"could not be read ({exc.problem})", "an empty library was started")
+            return library
+        if problems:  # a class broken by a hand edit: the file is kept as it was, its other classes stay in use
+            loaded = sum(len(entry["classes"]) for entry in library._sets.values())
+            more = f", and {len(problems) - 1} more" if len(problems) > 1 else ""
+            library._set_aside(
+                path,
+                f"has {len(problems)} {'class' if len(problems) == 1 else 'classes'} that could not be read "
+                f"({problems[0]}{more})",
+                f"its other {loaded} classes were loaded",
             )
         return library
+
+    def _set_aside(self, path: Path, what: str, then: str) -> None:
+        """Keep the file as ``<name>.corrupt-<time>`` (never deleted) and say so in ``warnings``."""
+        aside = _aside_name(path)
+        try:
+            path.replace(aside)
+            kept = f"it was kept as {aside.name}"
+        except OSError as move_error:
+            kept = f"it could not be moved aside ({move_error}); it was left untouched"
+            self.path = path.with_name(path.name + ".new")
+        self.warnings.append(f"The class library {path} {what}; {kept} and {then}.")
 
     def save(self) -> Path:
         """Write the library atomically, keeping what another app saved to the file since we read it.
@@ -428,7 +442,9 @@ def _read_json(path: Path):
     return read_json(path, LibraryError)
 
 
-def _parse_library(path: Path) -> dict:
+def _parse_library(path: Path, problems: list[str] | None = None) -> dict:
+    """The sets of a library file. A class that breaks the rules raises LibraryError, or, given a ``problems``
+    list, is left out with its problem appended (the file's structure must hold either way)."""
     data = _read_json(path)
     if not isinstance(data, dict) or data.get("format") != LIBRARY_FORMAT:
         raise LibraryError(path, f"not a class library (format {LIBRARY_FORMAT!r} expected)")
@@ -445,31 +461,42 @@ def _parse_library(path: Path) -> dict:
         classes: dict[str, UserClass] = {}
         for i, item in enumerate(entry["classes"], 1):
             try:
-                name = str(item["name"])
-                values = tuple(float(v) for v in item["values"])
-            except (KeyError, TypeError, ValueError):
-                raise LibraryError(path, f"set {identity}, class {i}: malformed") from None
-            try:  # the same rules as a class saved in the editor or imported
-                name = check_name(name, classes)
-            except ValueError as exc:
-                raise LibraryError(path, f"set {identity}, class {i}: {exc}") from None
-            if names and len(values) != len(names):
-                raise LibraryError(
-                    path, f"set {identity}, class {name!r}: {len(values)} values for {len(names)} attributes"
-                )
-            outside = [v for v in values if not (-1e-6 <= v <= LIBRARY_MAX_VALUE + 1e-6)]
-            if outside:
-                raise LibraryError(
-                    path,
-                    f"set {identity}, class {name!r}: value {outside[0]:g} is outside "
-                    f"0-{LIBRARY_MAX_VALUE:g}, the widest attribute scale",
-                )
-            classes[name] = UserClass(
-                name=name,
-                values=values,
-                created=str(item.get("created") or _now()),
-                modified=str(item.get("modified") or _now()),
-                note=str(item.get("note") or ""),
-            )
+                user_class = _library_class(path, f"set {identity}, class {i}", item, names, classes)
+            except LibraryError as exc:
+                if problems is None:
+                    raise
+                problems.append(exc.problem)
+                continue
+            classes[user_class.name] = user_class
         out[str(identity)] = {"attribute_names": names, "dataset": str(entry.get("dataset", "")), "classes": classes}
     return out
+
+
+def _library_class(path: Path, where: str, item, names: list, taken) -> UserClass:
+    """One class of a library file, by the rules a class saved in the editor or imported follows."""
+    try:
+        name = str(item["name"])
+        if not isinstance(item["values"], list):
+            raise TypeError
+        values = tuple(float(v) for v in item["values"])
+    except (KeyError, TypeError, ValueError):
+        raise LibraryError(path, f"{where}: malformed") from None
+    try:
+        name = check_name(name, taken)
+    except ValueError as exc:
+        raise LibraryError(path, f"{where}: {exc}") from None
+    where = where.rsplit(", class", 1)[0] + f", class {name!r}"
+    if names and len(values) != len(names):
+        raise LibraryError(path, f"{where}: {len(values)} values for {len(names)} attributes")
+    outside = [v for v in values if not (-1e-6 <= v <= LIBRARY_MAX_VALUE + 1e-6)]
+    if outside:
+        raise LibraryError(
+            path, f"{where}: value {outside[0]:g} is outside 0-{LIBRARY_MAX_VALUE:g}, the widest attribute scale"
+        )
+    return UserClass(
+        name=name,
+        values=values,
+        created=str(item.get("created") or _now()),
+        modified=str(item.get("modified") or _now()),
+        note=str(item.get("note") or ""),
+    )
