@@ -125,3 +125,21 @@ def test_a_file_name_that_is_not_utf8_shows_in_messages_and_encodes(tmp_path):
     assert message.encode("utf-8") and message.startswith(f"{tmp_path}/caf\\xe9\\nphoto.jpg: contains text")
     for error in (UserFileError, LibraryError, DatasetError):
         assert str(error(name, "bad")) == f"{tmp_path}/caf\\xe9\\nphoto.jpg: bad"
+
+
+def test_a_subfolder_that_cannot_be_listed_is_named_and_the_rest_still_arrive(tmp_path, monkeypatch):
+    """Before: os.walk passed over a folder without permission in silence (its photos just were not there)."""
+    for folder in ("open", "locked"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.jpg").write_bytes(b"x")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)  # root may read any folder: refuse one the way the system would
+    found, skipped = find_photos([tmp_path])
+    assert found == [str(tmp_path / "open" / "a.jpg")]
+    assert skipped == [(str(tmp_path / "locked"), "the folder could not be read: Permission denied")]

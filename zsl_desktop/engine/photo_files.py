@@ -60,17 +60,22 @@ def unreadable_photo(path) -> str | None:
 
 def find_photos(paths) -> tuple[list[str], list[tuple[str, str]]]:
     """Photo files among ``paths`` (folders searched recursively, sorted), as absolute paths; and
-    ``(path, why)`` for what was left out: a named file that is no photo, or an unreadable photo format.
+    ``(path, why)`` for what was left out: a named file that is no photo, an unreadable photo format, or a
+    folder that could not be listed (no permission).
 
     Sorted so that a rerun walks the same order (``predict`` resumes by file name). Symbolic links to
     folders are not followed (a link loop cannot trap the walk); links to files are taken.
     """
     found: list[str] = []
     skipped: list[tuple[str, str]] = []
+
+    def unreadable(exc: OSError) -> None:
+        skipped.append((str(exc.filename), f"the folder could not be read: {exc.strerror}"))
+
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            for root, dirs, files in os.walk(p):
+            for root, dirs, files in os.walk(p, onerror=unreadable):
                 dirs[:] = sorted(d for d in dirs if not d.startswith(SKIPPED_FOLDER_PREFIXES))
                 for name in sorted(files):
                     if name.startswith(SKIPPED_FILE_PREFIXES):
