@@ -166,3 +166,15 @@ def test_files_that_are_not_csv_text_are_refused_in_words(tmp_path, data, words)
     with pytest.raises(LibraryError) as info:
         read_classes_csv(path, NAMES, SCALE)
     assert str(info.value).startswith(str(path)) and words in str(info.value), str(info.value)
+
+
+def test_fractions_for_a_zero_to_hundred_dataset_are_refused_in_words(tmp_path):
+    """Before: 0/1 or 0-1 values imported silently into CUB's 0-100 scale, as classes that look empty."""
+    path = write(tmp_path, HEADER + "\nA,1,0,0.5,1\nB,0,1,0,0\n")
+    with pytest.raises(LibraryError, match="every value is between 0 and 1, but this dataset's attributes run 0-100"):
+        read_classes_csv(path, NAMES, SCALE)
+    assert len(read_classes_csv(path, NAMES, (0.0, 1.0))) == 2  # right for a 0-1 dataset
+    zeros = write(tmp_path, HEADER + "\nNothing,0,0,0,0\n", "zeros.csv")
+    assert len(read_classes_csv(zeros, NAMES, SCALE)) == 1
+    some = write(tmp_path, HEADER + "\nA,1,0,0.5,1\nB,0,1,0,40\n", "some.csv")
+    assert len(read_classes_csv(some, NAMES, SCALE)) == 2  # one value above 1: the file is on the 0-100 scale

@@ -104,7 +104,26 @@ def read_classes_csv(path, attribute_names, scale=None) -> list[UserClass]:
         note = fields[note_column] if note_column is not None else ""
         taken.append(name)
         out.append(UserClass.from_array(name, values, note=note))
+    _check_not_fractions(path, out, rows, order, (lo, hi))
     return out
+
+
+def _check_not_fractions(path: Path, classes: list[UserClass], rows, order, scale) -> None:
+    """Refuse a file of 0-1 values (fractions, or 0/1 for absent/present) for a dataset whose values run 0-100.
+
+    Every value would read as at most 1%: classes that look empty, imported without a word. An all-zero
+    file and one written with ``%`` cells are left alone.
+    """
+    if tuple(scale) != (0.0, 100.0) or not classes:
+        return
+    values = np.stack([c.array() for c in classes])
+    percent = any(fields[column].endswith("%") for _, fields in rows for column in order)
+    if values.max() <= 1.0 and values.max() > 0 and not percent:
+        raise LibraryError(
+            path,
+            "every value is between 0 and 1, but this dataset's attributes run 0-100 (a percentage of the "
+            "images showing each): multiply the values by 100, or write them as percentages (35%)",
+        )
 
 
 def _cell_value(path: Path, text: str, where: str, lo: float, hi: float) -> float:
