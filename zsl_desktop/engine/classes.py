@@ -2,8 +2,9 @@
 
 Why this lives in the engine (Qt-free): the CLI and the tests use the same
 library, and the rules that protect the user's work (atomic writes, a corrupt
-file kept aside instead of silently replaced, imports validated with the file
-and the problem named) must not depend on a widget.
+file kept aside instead of silently replaced, a save that keeps what another
+window saved meanwhile, imports validated with the file and the problem named)
+must not depend on a widget.
 
 A class is a vector of attribute values in the dataset's own scale (CUB:
 0-100). Classes are stored per *attribute identity* (a hash of the ordered
@@ -13,10 +14,8 @@ attribute names), so a class drawn for CUB shows for every dataset with CUB's
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -27,6 +26,7 @@ import numpy as np
 from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.paths import data_dir
+from zsl_desktop.engine.shared_files import aside_name, file_stamp, folder_lock
 from zsl_desktop.engine.userfiles import read_json, shown_path
 
 LIBRARY_FORMAT = "zsl-desktop-class-library/1"
@@ -162,7 +162,7 @@ class ClassLibrary:
 
     def _set_aside(self, path: Path, what: str, then: str) -> None:
         """Keep the file as ``<name>.corrupt-<time>`` (never deleted) and say so in ``warnings``."""
-        aside = _aside_name(path)
+        aside = aside_name(path)
         try:
             path.replace(aside)
             kept = f"it was kept as {aside.name}"
@@ -181,7 +181,7 @@ class ClassLibrary:
         """
         if self.path is None:
             raise ValueError("this library has no file")
-        with _locked(self.path):
+        with folder_lock(self.path):
             if self.path.exists() and file_stamp(self.path) != self._stamp:
                 self._merge_from_disk(self.path)
             data: dict = {"format": LIBRARY_FORMAT, "saved": _now(), "sets": {}}
@@ -203,7 +203,7 @@ class ClassLibrary:
         try:
             disk = _parse_library(path)
         except LibraryError as exc:  # damaged meanwhile (a hand edit?): kept aside, ours is written
-            aside = _aside_name(path)
+            aside = aside_name(path)
             try:
                 path.replace(aside)
                 self.warnings.append(f"{path} could not be read ({exc.problem}); it was kept as {aside.name}")
@@ -391,48 +391,6 @@ def read_export(path: Path, attribute_names, scale=None) -> list[UserClass]:
             )
         )
     return out
-
-
-def _aside_name(path: Path) -> Path:
-    """``<name>.corrupt-<time>``, numbered when taken: where a file we cannot read is kept."""
-    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-    n = 1
-    while aside.exists():
-        n += 1
-        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
-    return aside
-
-
-def file_stamp(path: Path) -> tuple | None:
-    """What changes when any program rewrites the file (an atomic replace gives a new inode)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """An advisory lock (POSIX ``flock``) on the file's folder, so two apps' saves take turns without a lock
-    file left beside the user's. A no-op elsewhere or where the folder cannot be opened (the atomic write
-    still keeps the file whole; the stamp check still merges)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        yield
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def _read_json(path: Path):
