@@ -71,3 +71,47 @@ def test_foreign_dataset_is_refused(tmp_path, small_birds):
     )
     with pytest.raises(CheckpointError, match="1 attributes"):
         check_compatible(load_checkpoint(path), small_birds)
+
+
+def _foreign(path):
+    import zipfile
+
+    import numpy as np
+
+    return {
+        "notes.pt": lambda: path.write_text("model trained on 2024-05-01, accuracy 71%\n"),
+        "array.pt": lambda: np.save(open(path, "wb"), np.ones(3)),
+        "weights.pt": lambda: path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{" + b'"a": {}}       ' + b"\x00" * 8),
+        "model.pt": lambda: path.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 100),
+        "photos.pt": lambda: zipfile.ZipFile(path, "w").writestr("IMG_0001.jpg", b"x"),
+    }[path.name]
+
+
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("notes.pt", "this is a text file"),
+        ("array.pt", "NumPy array file"),
+        ("weights.pt", "safetensors file"),
+        ("model.pt", "HDF5 file"),
+        ("photos.pt", "zip archive of other files (IMG_0001.jpg), not a PyTorch file"),
+    ],
+)
+def test_files_renamed_to_pt_are_named_not_called_hostile(tmp_path, name, words):
+    """Before: a text or NumPy file was refused as 'contains Python objects ... could run code'."""
+    path = tmp_path / name
+    _foreign(path)()
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a checkpoint: ") and words in message, message
+    assert "could run code" not in message
+
+
+@pytest.mark.parametrize("version", ["0", "2"])
+def test_a_checkpoint_of_another_version_says_so(tmp_path, version):
+    path = _save(tmp_path / "a.pt")
+    blob = torch.load(path, weights_only=True)
+    torch.save({**blob, "format": f"zsl-desktop-checkpoint/{version}"}, path)
+    with pytest.raises(CheckpointError, match=f"another version of ZSL Desktop .*'zsl-desktop-checkpoint/{version}'"):
+        load_checkpoint(path)

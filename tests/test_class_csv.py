@@ -106,3 +106,75 @@ def test_import_into_the_library_renames_taken_names(tmp_path):
     added = lib.add_classes(identity, read_classes_csv(path, NAMES, SCALE), NAMES)
     assert added == ["A (2)", "B"]
     assert np.allclose(lib.get(identity, "A (2)").array(), [5, 6, 7, 8])
+
+
+# -- what spreadsheet programs really write ----------------------------------------------------------------
+HEADER = "class," + ",".join(NAMES)
+
+
+@pytest.mark.parametrize(
+    "text, encoding",
+    [
+        ("class;" + ";".join(NAMES) + "\nA;1,5;2;3;4,25\n", "utf-8"),  # a European Excel: ; and decimal commas
+        ("sep=;\nclass;" + ";".join(NAMES) + "\nA;1,5;2;3;4,25\n", "utf-8"),  # Excel's own separator line
+        ("class\t" + "\t".join(NAMES) + "\r\nA\t1.5\t2\t3\t4.25\r\n", "utf-16"),  # "Unicode text": UTF-16, tabs
+        (HEADER + "\r\nA,1.5,2,3,4.25\r\n", "utf-16"),  # UTF-16 with commas
+        (HEADER + ",,\nA,1.5,2,3,4.25,,\n,,,,,,\n\n\n", "utf-8"),  # stray empty columns and rows at the end
+        (HEADER + ",\nA,1.5,2,3,4.25\n", "utf-8"),  # an empty column in the header only
+        (HEADER + "\nA,1.5%,2%,3%,4.25%\n", "utf-8"),  # percentage cells: % of the full scale
+        ("class;" + ";".join(NAMES) + "\nA;1,5%;2%;3%;4,25%\n", "utf-8"),  # European percentages
+    ],
+)
+def test_spreadsheet_dialects_read_the_same_classes(tmp_path, text, encoding):
+    path = tmp_path / "sheet.csv"
+    path.write_bytes(text.encode(encoding))
+    (only,) = read_classes_csv(path, NAMES, SCALE)
+    assert only.name == "A"
+    assert np.allclose(only.array(), [1.5, 2, 3, 4.25])
+
+
+def test_a_semicolon_file_keeps_commas_in_names_and_notes(tmp_path):
+    path = write(tmp_path, "class;" + ";".join(NAMES) + ";note\n1,5;1;2;3;4;seen at 2,5 km\n")
+    (only,) = read_classes_csv(path, NAMES, SCALE)
+    assert only.name == "1,5" and only.note == "seen at 2,5 km"
+
+
+def test_percentages_on_a_zero_to_one_scale(tmp_path):
+    path = write(tmp_path, HEADER + "\nA,50%,0%,100%,25%\n")
+    (only,) = read_classes_csv(path, NAMES, (0.0, 1.0))
+    assert np.allclose(only.array(), [0.5, 0, 1, 0.25])
+    wrong_scale = write(tmp_path, HEADER + "\nA,50,0,100,25\n", "hundreds.csv")
+    with pytest.raises(LibraryError, match=r"line 2, column 'has_bill_shape::cone': 50 is outside the scale 0-1 \("):
+        read_classes_csv(wrong_scale, NAMES, (0.0, 1.0))
+    with pytest.raises(LibraryError, match="is a percentage, but this dataset's scale is -1-1"):
+        read_classes_csv(path, NAMES, (-1.0, 1.0))
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"PK\x03\x04" + b"\x00" * 40, "Excel workbook (.xlsx)"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 40, "old Excel workbook (.xls)"),
+        (HEADER.encode() + b"\nA\x00,1,2,3,4\n", "line 2: holds a NUL byte"),
+        (b"\xff\xfe" + b"\x00\xd8", "says it is UTF-16 text but is not"),
+        (b"class|" + "|".join(NAMES).encode() + b"\nA|1|2|3|4\n", "one column only"),
+    ],
+)
+def test_files_that_are_not_csv_text_are_refused_in_words(tmp_path, data, words):
+    path = tmp_path / "classes.csv"
+    path.write_bytes(data)
+    with pytest.raises(LibraryError) as info:
+        read_classes_csv(path, NAMES, SCALE)
+    assert str(info.value).startswith(str(path)) and words in str(info.value), str(info.value)
+
+
+def test_fractions_for_a_zero_to_hundred_dataset_are_refused_in_words(tmp_path):
+    """Before: 0/1 or 0-1 values imported silently into CUB's 0-100 scale, as classes that look empty."""
+    path = write(tmp_path, HEADER + "\nA,1,0,0.5,1\nB,0,1,0,0\n")
+    with pytest.raises(LibraryError, match="every value is between 0 and 1, but this dataset's attributes run 0-100"):
+        read_classes_csv(path, NAMES, SCALE)
+    assert len(read_classes_csv(path, NAMES, (0.0, 1.0))) == 2  # right for a 0-1 dataset
+    zeros = write(tmp_path, HEADER + "\nNothing,0,0,0,0\n", "zeros.csv")
+    assert len(read_classes_csv(zeros, NAMES, SCALE)) == 1
+    some = write(tmp_path, HEADER + "\nA,1,0,0.5,1\nB,0,1,0,40\n", "some.csv")
+    assert len(read_classes_csv(some, NAMES, SCALE)) == 2  # one value above 1: the file is on the 0-100 scale

@@ -84,6 +84,15 @@ def test_good_folder(tmp_path, crlf, bom):
     assert ds.image_path(0).is_file()
 
 
+def test_a_european_spreadsheet_classes_csv_reads_the_same(tmp_path):
+    """Excel in a European locale writes ``;`` between fields and a decimal comma; UTF-16 as "Unicode text"."""
+    european = CLASSES_CSV.replace(",", ";").replace("0.", "0,")
+    root = make_folder(tmp_path, classes_csv=european, attributes_csv="attribute;group;description\nsize;1,5;1,5 cm\n")
+    ds = load_folder(root)
+    assert np.allclose(ds.class_attributes[1], [0.2, 0.8, 0.2])
+    assert ds.attributes[2].group == "1,5"  # text keeps its comma
+
+
 def test_splits_csv(tmp_path):
     splits = (
         "image,split\n"

@@ -102,8 +102,8 @@ def run(args, load, progress_bar) -> int:
     check_compatible(checkpoint, dataset)
     classes = load_classes(dataset, args.classes)
     photos, skipped = find_photos(args.photos)
-    for s in skipped:
-        print(f"skipped (not an image file or folder): {s}", file=sys.stderr)
+    for path, why in skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
     if not photos:
         raise ValueError("no image files among --photos")
     device = pick_device(getattr(args, "device", None))

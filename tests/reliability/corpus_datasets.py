@@ -83,7 +83,7 @@ FOLDER_CASES = [
     (
         "csv-binary-garbage",
         _folder(b"class,split,a\n\x00\x01\x02\xff\xfe,seen,1\ncrow,unseen,1\n", images={"crow": ["a.jpg"]}),
-        "line 2, column 'class'.*has no folder",
+        "line 2: holds a NUL byte: binary data, not CSV text",
         "classes.csv",
     ),
     ("csv-empty-file", _folder(""), "the file is empty", "classes.csv"),

@@ -96,12 +96,14 @@ def _writers(kind: str, target: Path):
 
         names = [f"attr_{i}" for i in range(312)]
         values = [[[float((i + j + v) % 100) for j in range(312)] for i in range(40)] for v in (0, 1)]
-        libraries = []
-        for v in (0, 1):
+
+        def write_library(v):
+            """Version v's 40 classes as edits, then save: a library with no edits of its own would keep what
+            the other version wrote (a save merges another app's file: tests/reliability/test_two_apps_one_library.py)."""
             lib = ClassLibrary(target)
             for i, row in enumerate(values[v]):
                 lib.put("identity", UserClass(name=f"class {i}", values=tuple(row)), names, "birds")
-            libraries.append(lib)
+            lib.save()
 
         def classify(path):
             try:
@@ -111,7 +113,7 @@ def _writers(kind: str, target: Path):
                 return f"corrupt: {exc}"
             return values.index(got) if got in values else "corrupt: other values"
 
-        return (lambda v: libraries[v].save()), classify
+        return write_library, classify
 
     if kind == "settings":
         from PySide6.QtCore import QByteArray

@@ -51,7 +51,7 @@ def test_damaged_library_is_set_aside_and_kept(tmp_path, case):
     path = tmp_path / "class_library.json"
     path.write_text(text)
     library = ClassLibrary.load(path)  # never raises
-    assert library.classes(attribute_identity(NAMES)) == []
+    assert library.names(attribute_identity(NAMES)) == (["a"] if case == "duplicate-names" else [])  # the first a
     assert len(library.warnings) == 1
     warning = library.warnings[0]
     assert str(path) in warning and "\n" not in warning
@@ -63,6 +63,23 @@ def test_damaged_library_is_set_aside_and_kept(tmp_path, case):
     assert not path.exists()
     library.save()  # the new, empty library goes where the old one was; the kept copy is untouched
     assert path.is_file() and kept[0].read_text() == text
+
+
+def test_one_class_broken_by_a_hand_edit_leaves_the_others_in_use(tmp_path):
+    """Before: one class too long a name (or a value out of range) set the whole library aside: every class vanished."""
+    good = [{"name": n, "values": [10, 20]} for n in ("robin", "wren", "jay")]
+    text = _library(good[:2] + [{"name": "x" * 500, "values": [1, 1]}, {"name": "b", "values": "12"}] + good[2:])
+    path = tmp_path / "class_library.json"
+    path.write_text(text)
+    library = ClassLibrary.load(path)
+    assert library.names(attribute_identity(NAMES)) == ["robin", "wren", "jay"]
+    (warning,) = library.warnings
+    assert "has 2 classes that could not be read" in warning and "at most 80 characters, and 1 more" in warning
+    assert "its other 3 classes were loaded" in warning
+    (kept,) = tmp_path.glob("class_library.json.corrupt-*")
+    assert kept.read_text() == text and kept.name in warning  # the user's file, byte for byte
+    library.save()
+    assert ClassLibrary.load(path).names(attribute_identity(NAMES)) == ["robin", "wren", "jay"]
 
 
 def test_a_valid_library_with_distinct_names_still_loads(tmp_path):

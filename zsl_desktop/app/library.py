@@ -75,7 +75,9 @@ class LibraryStore(QObject):
         return saved
 
     def delete(self, name: str) -> None:
-        self.library.delete(self.identity, name)
+        """Delete and save; a class another window deleted first (merged in by a save) is simply gone."""
+        if self.get(name) is not None:
+            self.library.delete(self.identity, name)
         self.library.save()
         self.changed.emit()
 

@@ -127,6 +127,13 @@ def run_app(argv=None) -> int:
         print(problem, file=sys.stderr)
         return EXIT_MISSING
     configure_torch()
+    from zsl_desktop.engine.paths import UserFolderError, config_dir, data_dir
+
+    try:  # a read-only or full home: said in words (and in a dialog), not a traceback from the window
+        data_dir(), config_dir()
+    except UserFolderError as exc:
+        _cannot_start(str(exc))
+        return EXIT_MISSING
     from zsl_desktop.engine.logs import setup_logging
 
     setup_logging()
@@ -170,6 +177,16 @@ def run_app(argv=None) -> int:
     window.bridge.long_finished.connect(when_ready)
     code = app.exec()
     return int(code)
+
+
+def _cannot_start(problem: str) -> None:
+    """Say on stderr and in a dialog why the app cannot start (someone who started it from a menu sees no stderr)."""
+    print(f"error: {problem}", file=sys.stderr)
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "zsl-desktop"])
+    if app.platformName() != "offscreen":
+        QMessageBox.critical(None, "ZSL Desktop cannot start", problem)
 
 
 def select_when_present(window, item: int) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal, Slot
 
 from zsl_desktop.engine.session.results import LooseAdded
+from zsl_desktop.engine.userfiles import shown_path
 
 MAX_ERRORS_SHOWN = 12
 
 
 def errors_text(errors) -> str:
     """The files that could not be used, one a line (the first ``MAX_ERRORS_SHOWN``, then a count)."""
-    lines = "\n".join(f"{p}: {why}" for p, why in errors[:MAX_ERRORS_SHOWN])
+    lines = "\n".join(f"{shown_path(p)}: {why}" for p, why in errors[:MAX_ERRORS_SHOWN])
     more = f"\n… and {len(errors) - MAX_ERRORS_SHOWN} more" if len(errors) > MAX_ERRORS_SHOWN else ""
     return lines + more
 

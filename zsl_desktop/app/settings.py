@@ -6,6 +6,7 @@ home folder (UI.md 3.4), and a per-user INI file is easy to inspect or delete.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -13,6 +14,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from zsl_desktop.engine.paths import config_dir
 
 FILE_NAME = "zsl-desktop.ini"
+QT_INT_MAX = 2**31 - 1  # Qt widgets take a C int: a larger Python int raises OverflowError in setValue
 
 
 class Settings:
@@ -24,15 +26,25 @@ class Settings:
         self._qs = QSettings(str(self.path), QSettings.IniFormat)
 
     def value(self, key: str, default=None, kind=None):
+        """The saved value as ``kind``; ``default`` when it does not convert or is out of range.
+
+        The INI file can be edited by hand: a word where a number was, a number too large for a
+        Qt widget (``topk=99999999999`` made the window's restore raise OverflowError), infinity.
+        """
         value = self._qs.value(key, default)
         if kind is None or value is None:
             return value
         try:
             if kind is bool:
                 return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-            return kind(value)
-        except (TypeError, ValueError):
+            converted = kind(value)
+        except (TypeError, ValueError, OverflowError):
             return default
+        if isinstance(converted, int) and not -QT_INT_MAX <= converted <= QT_INT_MAX:
+            return default
+        if isinstance(converted, float) and not math.isfinite(converted):
+            return default
+        return converted
 
     def set(self, key: str, value) -> None:
         self._qs.setValue(key, value)

@@ -30,6 +30,7 @@ from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.userfiles import MAX_JSON_DEPTH, check_file, json_depth
 
 FORMAT = "zsl-desktop-checkpoint/1"
+FORMAT_FAMILY = "zsl-desktop-checkpoint/"
 
 
 class CheckpointError(ZslError):
@@ -91,6 +92,9 @@ def load_checkpoint(path) -> Checkpoint:
         raise CheckpointError(f"{path}: no such checkpoint file")
     if check_file(path, "checkpoint", _checkpoint_error) == 0:  # the gate: no pipes, devices or folders
         raise CheckpointError(f"{path}: the file is empty")
+    foreign = _foreign_kind(path)
+    if foreign:
+        raise CheckpointError(f"{path}: not a checkpoint: this is {foreign}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged or hostile files
@@ -104,7 +108,16 @@ def load_checkpoint(path) -> Checkpoint:
             f"{path}: not a readable checkpoint (truncated or corrupt: {type(exc).__name__})"
         ) from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a ZSL Desktop checkpoint (format {FORMAT} expected)")
+        found = blob.get("format") if isinstance(blob, dict) else None
+        if isinstance(found, str) and found.startswith(FORMAT_FAMILY):
+            raise CheckpointError(
+                f"{path}: made by another version of ZSL Desktop (checkpoint format {found!r}; this version "
+                f"reads {FORMAT!r}): open it with the version that wrote it, or train the model again"
+            )
+        raise CheckpointError(
+            f"{path}: a PyTorch file but not a ZSL Desktop checkpoint (format {FORMAT} expected; "
+            f"a bare state dict or another program's model?): train one with the app or zsl-desktop train"
+        )
     try:
         text = blob["header"]
         if not isinstance(text, str) or json_depth(text.encode("utf-8", "replace")) > MAX_JSON_DEPTH:
@@ -121,6 +134,45 @@ def load_checkpoint(path) -> Checkpoint:
     check_header(header, path)
     check_weights(header, state, path)
     return Checkpoint(header=header, state=state, path=path)
+
+
+_ZIP = b"PK\x03\x04"
+_TEXT_BYTES = set(range(32, 127)) | {9, 10, 13}
+
+
+def _foreign_kind(path: Path) -> str | None:
+    """Words for a file that is plainly no PyTorch file (text, NumPy, safetensors, HDF5, a zip of other files),
+    from its first bytes and, for a zip, its member names; None for anything torch should judge.
+
+    Without this, ``torch.load`` refuses a text file as "weights only load failed", which the message
+    above would report as a file that could run code.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    if head.startswith(_ZIP):
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return None  # a torch file cut short: torch's own words (truncated or corrupt)
+        if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
+            return None
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "") if names else "nothing"
+        return f"a zip archive of other files ({shown}), not a PyTorch file"
+    if head.startswith(b"\x93NUMPY"):
+        return "a NumPy array file (.npy)"
+    if head.startswith(b"\x89HDF"):
+        return "an HDF5 file (a Keras .h5 model or a MATLAB v7.3 file?)"
+    if len(head) > 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (100 << 20):
+        return "a safetensors file (weights without ZSL Desktop's header); timm backbones take it as --backbone-weights"
+    if head and all(b in _TEXT_BYTES for b in head):
+        return "a text file"
+    return None
 
 
 def _is_int(v) -> bool:

@@ -100,18 +100,53 @@ def read_classes_csv(path, attribute_names, scale=None) -> list[UserClass]:
             raise LibraryError(path, f"{_where(line, NAME_COLUMN)}: {exc}") from None
         values = np.empty(len(order), np.float64)
         for k, column in enumerate(order):
-            text, attribute = fields[column], header[column]
-            try:
-                value = float(text)
-            except ValueError:
-                shown = repr(text) if text else "an empty cell"
-                raise LibraryError(path, f"{_where(line, attribute)}: expected a number, got {shown}") from None
-            if not math.isfinite(value):
-                raise LibraryError(path, f"{_where(line, attribute)}: {text!r} is not a finite number")
-            if not lo - 1e-6 <= value <= hi + 1e-6:
-                raise LibraryError(path, f"{_where(line, attribute)}: {value:g} is outside the scale {lo:g}-{hi:g}")
-            values[k] = value
+            values[k] = _cell_value(path, fields[column], _where(line, header[column]), lo, hi)
         note = fields[note_column] if note_column is not None else ""
         taken.append(name)
         out.append(UserClass.from_array(name, values, note=note))
+    _check_not_fractions(path, out, rows, order, (lo, hi))
     return out
+
+
+def _check_not_fractions(path: Path, classes: list[UserClass], rows, order, scale) -> None:
+    """Refuse a file of 0-1 values (fractions, or 0/1 for absent/present) for a dataset whose values run 0-100.
+
+    Every value would read as at most 1%: classes that look empty, imported without a word. An all-zero
+    file and one written with ``%`` cells are left alone.
+    """
+    if tuple(scale) != (0.0, 100.0) or not classes:
+        return
+    values = np.stack([c.array() for c in classes])
+    percent = any(fields[column].endswith("%") for _, fields in rows for column in order)
+    if values.max() <= 1.0 and values.max() > 0 and not percent:
+        raise LibraryError(
+            path,
+            "every value is between 0 and 1, but this dataset's attributes run 0-100 (a percentage of the "
+            "images showing each): multiply the values by 100, or write them as percentages (35%)",
+        )
+
+
+def _cell_value(path: Path, text: str, where: str, lo: float, hi: float) -> float:
+    """One attribute cell as a number in the dataset's scale, or a LibraryError saying what is wrong.
+
+    A spreadsheet's percentage cell (``35%``) is 0.35 of the full scale: 35 on a 0-100 scale, 0.35 on 0-1.
+    A value outside the scale is refused; one that fits 0-100 on a 0-1 scale is named as a percentage.
+    """
+    percent = text.endswith("%")
+    try:
+        value = float(text[:-1] if percent else text)
+    except ValueError:
+        shown = repr(text) if text else "an empty cell"
+        raise LibraryError(path, f"{where}: expected a number, got {shown}") from None
+    if not math.isfinite(value):
+        raise LibraryError(path, f"{where}: {text!r} is not a finite number")
+    if percent:
+        if lo != 0 or hi not in (1.0, 100.0):
+            raise LibraryError(path, f"{where}: {text!r} is a percentage, but this dataset's scale is {lo:g}-{hi:g}")
+        value = value / 100.0 * hi
+    if not lo - 1e-6 <= value <= hi + 1e-6:
+        hint = ""
+        if (lo, hi) == (0.0, 1.0) and 1 < value <= 100:
+            hint = " (percentages? this dataset's values run 0-1: divide by 100, or write 35% for 0.35)"
+        raise LibraryError(path, f"{where}: {value:g} is outside the scale {lo:g}-{hi:g}{hint}")
+    return value

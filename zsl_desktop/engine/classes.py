@@ -2,8 +2,9 @@
 
 Why this lives in the engine (Qt-free): the CLI and the tests use the same
 library, and the rules that protect the user's work (atomic writes, a corrupt
-file kept aside instead of silently replaced, imports validated with the file
-and the problem named) must not depend on a widget.
+file kept aside instead of silently replaced, a save that keeps what another
+window saved meanwhile, imports validated with the file and the problem named)
+must not depend on a widget.
 
 A class is a vector of attribute values in the dataset's own scale (CUB:
 0-100). Classes are stored per *attribute identity* (a hash of the ordered
@@ -25,7 +26,8 @@ import numpy as np
 from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.paths import data_dir
-from zsl_desktop.engine.userfiles import read_json
+from zsl_desktop.engine.shared_files import aside_name, file_stamp, folder_lock
+from zsl_desktop.engine.userfiles import read_json, shown_path
 
 LIBRARY_FORMAT = "zsl-desktop-class-library/1"
 EXPORT_FORMAT = "zsl-desktop-classes/1"
@@ -40,7 +42,7 @@ class LibraryError(ZslError):
     def __init__(self, path, problem: str):
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(f"{shown_path(path)}: {problem}")
 
 
 def attribute_identity(attribute_names) -> str:
@@ -129,6 +131,8 @@ class ClassLibrary:
             str, dict
         ] = {}  # identity -> {"attribute_names": [...], "dataset": str, "classes": {name: UserClass}}
         self.warnings: list[str] = []
+        self._stamp: tuple | None = None  # the file as last read or written (see save: another app's saves)
+        self._edits: list[tuple] = []  # this library's edits since then, replayed onto a file changed meanwhile
 
     # -- persistence ------------------------------------------------------------------
     @classmethod
@@ -137,39 +141,86 @@ class ClassLibrary:
         library = cls(path)
         if not path.exists():
             return library
+        problems: list[str] = []
         try:
-            library._sets = _parse_library(path)
+            library._stamp = file_stamp(path)
+            library._sets = _parse_library(path, problems)
         except LibraryError as exc:
-            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            n = 1
-            while aside.exists():
-                n += 1
-                aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
-            try:
-                path.replace(aside)
-                kept = f"it was kept as {aside.name}"
-            except OSError as move_error:
-                kept = f"it could not be moved aside ({move_error}); it was left untouched"
-                library.path = path.with_name(path.name + ".new")
-            library.warnings.append(
-                f"The class library {path} could not be read ({exc.problem}); {kept} and an empty library was started."
+            library._sets = {}
+            library._set_aside(path, f"could not be read ({exc.problem})", "an empty library was started")
+            return library
+        if problems:  # a class broken by a hand edit: the file is kept as it was, its other classes stay in use
+            loaded = sum(len(entry["classes"]) for entry in library._sets.values())
+            more = f", and {len(problems) - 1} more" if len(problems) > 1 else ""
+            library._set_aside(
+                path,
+                f"has {len(problems)} {'class' if len(problems) == 1 else 'classes'} that could not be read "
+                f"({problems[0]}{more})",
+                f"its other {loaded} classes were loaded",
             )
         return library
 
+    def _set_aside(self, path: Path, what: str, then: str) -> None:
+        """Keep the file as ``<name>.corrupt-<time>`` (never deleted) and say so in ``warnings``."""
+        aside = aside_name(path)
+        try:
+            path.replace(aside)
+            kept = f"it was kept as {aside.name}"
+        except OSError as move_error:
+            kept = f"it could not be moved aside ({move_error}); it was left untouched"
+            self.path = path.with_name(path.name + ".new")
+        self.warnings.append(f"The class library {path} {what}; {kept} and {then}.")
+
     def save(self) -> Path:
+        """Write the library atomically, keeping what another app saved to the file since we read it.
+
+        Two windows (or the app and a script) may hold the same library: each save re-reads a file
+        that changed since this one last read or wrote it and replays this library's own edits onto it,
+        so neither window's new classes are lost (the same class edited in both: the later save wins).
+        The read-merge-write runs under an advisory lock on the file's folder where the system has one.
+        """
         if self.path is None:
             raise ValueError("this library has no file")
-        data: dict = {"format": LIBRARY_FORMAT, "saved": _now(), "sets": {}}
-        for identity, entry in self._sets.items():
-            if not entry["classes"]:
-                continue
-            data["sets"][identity] = {
-                "dataset": entry.get("dataset", ""),
-                "attribute_names": list(entry["attribute_names"]),
-                "classes": [c.as_json() for c in entry["classes"].values()],
-            }
-        atomic_write_text(self.path, json.dumps(data, indent=1))
+        with folder_lock(self.path):
+            if self.path.exists() and file_stamp(self.path) != self._stamp:
+                self._merge_from_disk(self.path)
+            data: dict = {"format": LIBRARY_FORMAT, "saved": _now(), "sets": {}}
+            for identity, entry in self._sets.items():
+                if not entry["classes"]:
+                    continue
+                data["sets"][identity] = {
+                    "dataset": entry.get("dataset", ""),
+                    "attribute_names": list(entry["attribute_names"]),
+                    "classes": [c.as_json() for c in entry["classes"].values()],
+                }
+            atomic_write_text(self.path, json.dumps(data, indent=1))
+            self._stamp = file_stamp(self.path)
+            self._edits.clear()
         return self.path
+
+    def _merge_from_disk(self, path: Path) -> None:
+        """The file as another app left it, with this library's unsaved edits replayed on top."""
+        try:
+            disk = _parse_library(path)
+        except LibraryError as exc:  # damaged meanwhile (a hand edit?): kept aside, ours is written
+            aside = aside_name(path)
+            try:
+                path.replace(aside)
+                self.warnings.append(f"{path} could not be read ({exc.problem}); it was kept as {aside.name}")
+            except OSError:
+                pass
+            return
+        edits, self._edits, self._sets = self._edits, [], disk
+        for op, identity, *args in edits:  # each is journalled again: a failed write keeps them for the next save
+            try:
+                if op == "put":
+                    self.put(identity, *args)
+                elif op == "rename":
+                    self.rename(identity, *args)
+                elif op == "delete":
+                    self.delete(identity, *args)
+            except (KeyError, ValueError):  # the other app deleted or took the name first: its change stands
+                pass
 
     # -- queries ------------------------------------------------------------------------
     def classes(self, identity: str) -> list[UserClass]:
@@ -210,6 +261,7 @@ class ClassLibrary:
         if old is not None:
             user_class = replace(user_class, created=old.created, modified=_now())
         entry["classes"][user_class.name] = user_class
+        self._edits.append(("put", identity, user_class, list(names), entry.get("dataset", dataset)))
         return user_class
 
     def rename(self, identity: str, old: str, new: str) -> UserClass:
@@ -222,6 +274,7 @@ class ClassLibrary:
             for k, v in entry["classes"].items()
         ]
         entry["classes"] = dict(items)
+        self._edits.append(("rename", identity, old, new))
         return entry["classes"][new]
 
     def delete(self, identity: str, name: str) -> None:
@@ -229,6 +282,7 @@ class ClassLibrary:
         if entry is None or name not in entry["classes"]:
             raise KeyError(f"no user class called {name!r}")
         del entry["classes"][name]
+        self._edits.append(("delete", identity, name))
 
     # -- exchange ------------------------------------------------------------------------
     def export_json(self, path, identity: str, attribute_names, names=None, scale=None) -> Path:
@@ -346,7 +400,9 @@ def _read_json(path: Path):
     return read_json(path, LibraryError)
 
 
-def _parse_library(path: Path) -> dict:
+def _parse_library(path: Path, problems: list[str] | None = None) -> dict:
+    """The sets of a library file. A class that breaks the rules raises LibraryError, or, given a ``problems``
+    list, is left out with its problem appended (the file's structure must hold either way)."""
     data = _read_json(path)
     if not isinstance(data, dict) or data.get("format") != LIBRARY_FORMAT:
         raise LibraryError(path, f"not a class library (format {LIBRARY_FORMAT!r} expected)")
@@ -363,31 +419,42 @@ def _parse_library(path: Path) -> dict:
         classes: dict[str, UserClass] = {}
         for i, item in enumerate(entry["classes"], 1):
             try:
-                name = str(item["name"])
-                values = tuple(float(v) for v in item["values"])
-            except (KeyError, TypeError, ValueError):
-                raise LibraryError(path, f"set {identity}, class {i}: malformed") from None
-            try:  # the same rules as a class saved in the editor or imported
-                name = check_name(name, classes)
-            except ValueError as exc:
-                raise LibraryError(path, f"set {identity}, class {i}: {exc}") from None
-            if names and len(values) != len(names):
-                raise LibraryError(
-                    path, f"set {identity}, class {name!r}: {len(values)} values for {len(names)} attributes"
-                )
-            outside = [v for v in values if not (-1e-6 <= v <= LIBRARY_MAX_VALUE + 1e-6)]
-            if outside:
-                raise LibraryError(
-                    path,
-                    f"set {identity}, class {name!r}: value {outside[0]:g} is outside "
-                    f"0-{LIBRARY_MAX_VALUE:g}, the widest attribute scale",
-                )
-            classes[name] = UserClass(
-                name=name,
-                values=values,
-                created=str(item.get("created") or _now()),
-                modified=str(item.get("modified") or _now()),
-                note=str(item.get("note") or ""),
-            )
+                user_class = _library_class(path, f"set {identity}, class {i}", item, names, classes)
+            except LibraryError as exc:
+                if problems is None:
+                    raise
+                problems.append(exc.problem)
+                continue
+            classes[user_class.name] = user_class
         out[str(identity)] = {"attribute_names": names, "dataset": str(entry.get("dataset", "")), "classes": classes}
     return out
+
+
+def _library_class(path: Path, where: str, item, names: list, taken) -> UserClass:
+    """One class of a library file, by the rules a class saved in the editor or imported follows."""
+    try:
+        name = str(item["name"])
+        if not isinstance(item["values"], list):
+            raise TypeError
+        values = tuple(float(v) for v in item["values"])
+    except (KeyError, TypeError, ValueError):
+        raise LibraryError(path, f"{where}: malformed") from None
+    try:
+        name = check_name(name, taken)
+    except ValueError as exc:
+        raise LibraryError(path, f"{where}: {exc}") from None
+    where = where.rsplit(", class", 1)[0] + f", class {name!r}"
+    if names and len(values) != len(names):
+        raise LibraryError(path, f"{where}: {len(values)} values for {len(names)} attributes")
+    outside = [v for v in values if not (-1e-6 <= v <= LIBRARY_MAX_VALUE + 1e-6)]
+    if outside:
+        raise LibraryError(
+            path, f"{where}: value {outside[0]:g} is outside 0-{LIBRARY_MAX_VALUE:g}, the widest attribute scale"
+        )
+    return UserClass(
+        name=name,
+        values=values,
+        created=str(item.get("created") or _now()),
+        modified=str(item.get("modified") or _now()),
+        note=str(item.get("note") or ""),
+    )

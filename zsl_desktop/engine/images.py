@@ -21,7 +21,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from zsl_desktop.engine.errors import ZslError
-from zsl_desktop.engine.userfiles import check_file
+from zsl_desktop.engine.photo_files import HEIC_WORDS, RAW_WORDS, UNREADABLE_PHOTO_SUFFIXES, pillow_reads_avif
+from zsl_desktop.engine.userfiles import check_file, shown_path
 
 # 100 megapixels: larger than any camera photo a user will bring (a 50 MP frame
 # is 8688 x 5792), and about 300 MB once decoded to RGB.
@@ -37,7 +38,7 @@ class ImageFileError(ZslError):
     def __init__(self, path, problem: str):
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(f"{shown_path(path)}: {problem}")
 
 
 def open_image(path) -> Image.Image:
@@ -97,12 +98,47 @@ def _exif_upright(image: Image.Image) -> Image.Image:
         return image.copy()  # a copy: the caller closes the file's image
 
 
+# ISO media "ftyp" brands: HEIC/HEIF stills (an iPhone's photos), AVIF, and Canon's CR3 RAW.
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+
+
+def _format_words(head: bytes) -> str | None:
+    """What a file is, from its first bytes, when it is a known kind we cannot read as a photo."""
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _HEIF_BRANDS:
+            return HEIC_WORDS
+        if brand in _AVIF_BRANDS:
+            return (
+                "an AVIF image whose data could not be decoded (damaged?)"
+                if pillow_reads_avif()
+                else UNREADABLE_PHOTO_SUFFIXES[".avif"]
+            )
+        if brand == b"crx ":
+            return RAW_WORDS
+        return "a video or other ISO media file, not a photo"
+    if head.startswith(b"II*\x00") and head[8:10] == b"CR":
+        return RAW_WORDS
+    if head.startswith(b"%PDF"):
+        return "a PDF document, not a photo"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (or an Office document), not a photo"
+    lowered = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if lowered.startswith((b"<svg", b"<?xml")) and b"<svg" in lowered:
+        return UNREADABLE_PHOTO_SUFFIXES[".svg"]
+    return None
+
+
 def _unidentified(path: Path) -> str:
     try:
         with open(path, "rb") as f:
             head = f.read(512)
     except OSError:
         head = b""
+    words = _format_words(head)
+    if words:
+        return f"this is {words}"
     if head and all(b in _TEXT_BYTES for b in head):
         return "contains text, not image data (is it an image file at all?)"
     suffix = path.suffix.lower() or "(no extension)"

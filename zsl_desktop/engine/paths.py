@@ -8,23 +8,38 @@ from pathlib import Path
 
 import appdirs
 
+from zsl_desktop.engine.errors import ZslError
+
 APP_NAME = "zsl-desktop"
+
+
+class UserFolderError(ZslError, OSError):
+    """The app's own folder (data or settings) cannot be made: a read-only home, a full disk, a file in the way."""
+
+
+def _made(path: Path, what: str) -> Path:
+    """``path``, created if need be; else a UserFolderError that says which folder and what to do."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserFolderError(
+            f"cannot create the app's {what} folder {path}: {exc.strerror or exc}; make it writable, "
+            f"or set ZSL_DESKTOP_HOME to a folder you can write"
+        ) from None
+    return path
 
 
 def data_dir(create: bool = True) -> Path:
     """Generated datasets, feature stores, user checkpoints, the class library and the log (made unless not ``create``)."""
     home = os.environ.get("ZSL_DESKTOP_HOME")
     path = Path(home) / "data" if home else Path(appdirs.user_data_dir(APP_NAME))
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _made(path, "data") if create else path
 
 
 def config_dir() -> Path:
     home = os.environ.get("ZSL_DESKTOP_HOME")
     path = Path(home) / "config" if home else Path(appdirs.user_config_dir(APP_NAME))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _made(path, "settings")
 
 
 def builtin_dataset_dir(small: bool = False) -> Path:

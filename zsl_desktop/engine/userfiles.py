@@ -53,6 +53,21 @@ KIND_WORDS = {
 ErrorFactory = Callable[[Path, str], Exception]
 
 
+def shown_path(path) -> str:
+    """A file name as a message can show it: bytes that are not UTF-8 (a name from an old camera or a
+    Windows share, which Python keeps as lone surrogates) as ``\\xe9``, line breaks as ``\\n``.
+
+    Why: such a name cannot be encoded, so a log file dropped the whole message and Qt silently dropped
+    the character (``café.jpg`` became ``caf.jpg`` in the list of files that could not be used).
+    """
+    text = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else str(path)
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class UserFileError(ZslError, ValueError):
     """A user file refused by the gate (used when the caller has no error type of its own).
 
@@ -61,7 +76,7 @@ class UserFileError(ZslError, ValueError):
     def __init__(self, path, problem: str):
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(f"{shown_path(path)}: {problem}")
 
 
 def _human(size: int) -> str:
@@ -242,4 +257,5 @@ __all__ = [
     "json_depth",
     "read_bytes",
     "read_json",
+    "shown_path",
 ]

@@ -344,7 +344,12 @@ class ClassEditorPanel(QWidget):
         if self.current is None:
             return
         name = self.current
-        self.store.delete(name)
+        try:
+            self.store.delete(name)
+        except OSError as exc:  # a full or read-only disk: said, the class stays, the app stays up
+            self.status.setText(str(exc))
+            self.message.emit(f"Could not delete the class: {exc}")
+            return
         self.new_class()
         self.message.emit(f"Deleted class “{name}”")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from zsl_desktop.engine.errors import ZslError
+from zsl_desktop.engine.userfiles import shown_path
 
 SPLIT_NAMES = ("trainval", "test_seen", "test_unseen")
 
@@ -30,7 +31,7 @@ class DatasetError(ZslError):
         self.line = line
         self.column = column
         self.problem = problem
-        where = self.path
+        where = shown_path(path)
         if line is not None:
             where += f", line {line}"
         if column is not None:

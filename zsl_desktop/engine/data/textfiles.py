@@ -6,9 +6,11 @@ Every reader here raises :class:`DatasetError` naming the file, and the line
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
+import re
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -36,13 +38,35 @@ def dataset_root(root: Path, inner: str, marker: str) -> Path:
 # -- plain text ----------------------------------------------------------------
 
 
-def read_text(path) -> str:
-    """The whole file as text: UTF-8 (BOM dropped), Latin-1 when it is not UTF-8."""
-    data = read_bytes(Path(path), "table", DatasetError)  # the gate: no pipes or devices, bounded size
+_UNICODE_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(data: bytes, path) -> str:
+    """Text of a file's bytes: the encoding its byte-order mark names (spreadsheets save "Unicode text" as
+    UTF-16), else UTF-8, else Latin-1 (an old Windows file)."""
+    for bom, encoding in _UNICODE_BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise DatasetError(
+                    path, f"the file says it is {encoding.upper()} text but is not ({exc.reason})"
+                ) from None
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("latin-1")
+
+
+def read_text(path) -> str:
+    """The whole file as text: UTF-8 (BOM dropped), UTF-16/32 with a BOM, Latin-1 when it is not UTF-8."""
+    return decode_text(read_bytes(Path(path), "table", DatasetError), path)  # the gate: no pipes, bounded size
 
 
 def _type_name(kind: Callable) -> str:
@@ -142,20 +166,78 @@ def read_name_list(path, with_ids: bool = True) -> list[str]:
 # -- CSV ------------------------------------------------------------------------
 
 
+# Files a spreadsheet user may hand us as "CSV" that are not text: their first bytes, and what to say.
+_NOT_CSV = (
+    (
+        b"PK\x03\x04",
+        "an Excel workbook (.xlsx) or another zip file, not CSV text; in the spreadsheet, "
+        'save it as "CSV (comma delimited)" or "CSV UTF-8"',
+    ),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls), not CSV text; in the spreadsheet, save it as CSV"),
+    (b"%PDF", "a PDF document, not CSV text"),
+)
+CSV_DELIMITERS = (",", ";", "\t")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+(?:[eE][+-]?\d+)?%?")  # 0,5 or -12,25: a number from a European spreadsheet
+TEXT_COLUMNS = ("note", "description", "group")  # free text in our CSV files: never read as numbers
+
+
+def _csv_text(path: Path) -> str:
+    """The CSV file's text through the gate, refusing a workbook, PDF or other binary file in words."""
+    data = read_bytes(path, "table", DatasetError)
+    for magic, words in _NOT_CSV:
+        if data.startswith(magic):
+            raise DatasetError(path, f"this is {words}")
+    text = decode_text(data, path)
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise DatasetError(path, "holds a NUL byte: binary data, not CSV text (was it saved as CSV?)", line=line)
+    return text
+
+
+def _delimiter(text: str) -> tuple[str, str, int]:
+    """The field separator, the text without an Excel ``sep=`` line, and the lines so skipped.
+
+    A spreadsheet set to a European locale writes ``;`` between fields (its decimal mark is the comma);
+    one set to "Unicode text" writes tabs. The header row says which: the separator it holds most of
+    (outside quotes); a comma when it holds none. Excel's own ``sep=;`` first line is honoured.
+    """
+    first, _, rest = text.partition("\n")
+    if first.strip().lower().startswith("sep=") and len(first.strip()) == 5:
+        return first.strip()[4], rest, 1
+    header = re.sub(r'"[^"]*"', "", first)
+    counts = {d: header.count(d) for d in CSV_DELIMITERS}
+    best = max(CSV_DELIMITERS, key=lambda d: counts[d])  # ties keep the first: the comma
+    return (best if counts[best] else ","), text, 0
+
+
+def _trim_empty_columns(header: list[str], rows: list[Row]) -> list[str]:
+    """Drop columns with no name and no value at the header's end (a spreadsheet's stray last column)."""
+    width = len(header)
+    while width and not header[width - 1] and all(len(f) < width or not f[width - 1] for _, f in rows):
+        width -= 1
+    for _, fields in rows:
+        while len(fields) > width and not fields[-1]:
+            fields.pop()
+    return header[:width]
+
+
 def read_csv(path, required_header: Sequence[str] = ()) -> tuple[list[str], list[Row]]:
     """Header and rows of a CSV file; rows are ``(line_number, fields)`` with blank rows dropped.
 
-    Handles a BOM, CRLF and quoted fields. Header names are stripped and
-    compared case-insensitively against ``required_header`` (which must
-    start the header, in order).
+    Reads what spreadsheet programs write: a BOM, UTF-16, CRLF, quoted fields, ``;`` or tab
+    separators with decimal commas (``0,5`` reads as ``0.5`` in every column but the leading
+    ``required_header`` ones and free-text ones), an Excel ``sep=`` line, and empty trailing
+    columns. Header names are stripped and compared case-insensitively against ``required_header``
+    (which must start the header, in order). A workbook (.xlsx/.xls) is refused with what to do.
     """
     path = Path(path)
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    delimiter, text, skipped = _delimiter(_csv_text(path))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
     rows: list[Row] = []
     try:
         for fields in reader:
-            number = reader.line_num
+            number = reader.line_num + skipped
             if not any(f.strip() for f in fields):
                 continue
             if header is None:
@@ -163,13 +245,25 @@ def read_csv(path, required_header: Sequence[str] = ()) -> tuple[list[str], list
                 continue
             rows.append((number, [f.strip() for f in fields]))
     except csv.Error as exc:
-        raise DatasetError(path, f"not valid CSV: {exc}", line=reader.line_num) from None
+        raise DatasetError(path, f"not valid CSV: {exc}", line=reader.line_num + skipped) from None
     if header is None:
         raise DatasetError(path, "the file is empty; expected a header row")
+    header = _trim_empty_columns(header, rows)
     for i, name in enumerate(required_header):
         if i >= len(header) or header[i].lower() != name.lower():
             found = header[i] if i < len(header) else "nothing"
-            raise DatasetError(path, f"header column {i + 1} must be {name!r}, found {found!r}", line=1, column=name)
+            hint = ""
+            if len(header) == 1 and any(d in header[0] for d in ",;\t|"):
+                hint = " (one column only: are the fields separated by something other than , ; or a tab?)"
+            raise DatasetError(
+                path, f"header column {i + 1} must be {name!r}, found {found!r}{hint}", line=1 + skipped, column=name
+            )
+    if delimiter != ",":
+        numeric = [i >= len(required_header) and header[i].lower() not in TEXT_COLUMNS for i in range(len(header))]
+        for _, fields in rows:
+            for i, value in enumerate(fields):
+                if i < len(numeric) and numeric[i] and _DECIMAL_COMMA.fullmatch(value):
+                    fields[i] = value.replace(",", ".")
     return header, rows
 
 

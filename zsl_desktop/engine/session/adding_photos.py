@@ -17,7 +17,7 @@ def add_photos(loose: LoosePhotos, paths, still_wanted=lambda: True, generation:
     found, skipped = find_photos(paths)
     found, over = at_most(found, MAX_LOOSE_PER_DROP)
     added = loose.add(found, still_wanted)
-    return LooseAdded(added.items, added.errors + tuple((s, "not an image") for s in skipped) + over, generation)
+    return LooseAdded(added.items, added.errors + tuple(skipped) + over, generation)
 
 
 def add_photos_job(
@@ -31,7 +31,7 @@ def add_photos_job(
     batch, limit = batch or FOLDER_BATCH, limit or MAX_FOLDER_PHOTOS
     found, skipped = find_photos(paths)
     found, over = at_most(found, limit)
-    errors = tuple((s, "not an image") for s in skipped) + over
+    errors = tuple(skipped) + over
     if errors:
         yield LooseAdded((), errors, generation)
     start = time.perf_counter()
