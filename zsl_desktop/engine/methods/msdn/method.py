@@ -218,8 +218,6 @@ class MSDN(CentredCodes, Method):
             self._code_mean = torch.zeros(num_attributes)
         members_mean = self._members_code_mean(data, train_index, device) if centre else None
         cache = cached_regions(self._net, data.features, train_index, device, dtype)  # None: no projection
-        width = self._net.W_1.shape[1]  # k channels a region
-        regions = 0 if cache is None else cache.shape[1] // width
         for epoch in range(start_epoch, epochs):
             order = np.random.default_rng([int(data.seed) & 0xFFFFFFFF, epoch]).permutation(n)
             for first in range(0, n, batch_size):
@@ -228,10 +226,10 @@ class MSDN(CentredCodes, Method):
                 pick = part.of(order[first : first + batch_size])
                 y = labels[torch.as_tensor(pick, device=device)]
                 if cache is None:
-                    out = self._net(data.features.rows("grid", train_index[pick], device), normalize_v, dtype=dtype)
+                    x = data.features.rows("grid", train_index[pick], device)
                 else:
-                    rows = cache[torch.as_tensor(pick, device=device)].reshape(-1, width)
-                    out = self._net.attend(rows, len(pick), regions, normalize_v, dtype=dtype)
+                    x = cache[torch.as_tensor(pick, device=device)]
+                out = self._net(x, normalize_v, dtype=dtype, prepared=cache is not None)
                 s1, s2 = self.logits(out, class_attributes, bias)
                 ce_av, ce_va = cross_entropy_loss(s1, y, bias), cross_entropy_loss(s2, y, bias)
                 sc_av, sc_va = (

@@ -144,12 +144,19 @@ class MSDNNet(nn.Module):
         return f if self.projection is None else f @ self.projection
 
     def forward(
-        self, grid: torch.Tensor, normalize_v: bool = False, maps: bool = False, dtype: torch.dtype = torch.float32
+        self,
+        grid: torch.Tensor,
+        normalize_v: bool = False,
+        maps: bool = False,
+        dtype: torch.dtype = torch.float32,
+        prepared: bool = False,
     ) -> Outputs:
-        """``dtype``: of the four region products only (bfloat16 while training, engine.precision)."""
+        """``dtype``: of the four region products only (bfloat16 while training, engine.precision).
+        ``prepared``: ``grid`` is already ``regions`` as [B, R, k] (the rows ``fit`` caches), not [B, C, h, w]."""
         b = grid.shape[0]
-        regions = math.prod(grid.shape[2:])
-        return self.attend(self.regions(grid), b, regions, normalize_v, maps, dtype)
+        if prepared:
+            return self.attend(grid.reshape(-1, grid.shape[2]), b, grid.shape[1], normalize_v, maps, dtype)
+        return self.attend(self.regions(grid), b, math.prod(grid.shape[2:]), normalize_v, maps, dtype)
 
     def attend(
         self,

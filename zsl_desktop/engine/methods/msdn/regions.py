@@ -60,7 +60,7 @@ def principal_projection(features, index: np.ndarray, k: int, device="cpu", chun
 
 @torch.no_grad()
 def cached_regions(net, features, index: np.ndarray, device, dtype: torch.dtype, chunk: int = 256):
-    """[N, R*k] ``net.regions`` of rows ``index`` in ``dtype`` (the products' operand type: the same rounding as
+    """[N, R, k] ``net.regions`` of rows ``index`` in ``dtype`` (the products' operand type: the same rounding as
     batch by batch), or None where they would take more than ``CACHE_BYTES``."""
     index = np.asarray(index)
     if net.projection is None or len(index) == 0:
@@ -71,7 +71,7 @@ def cached_regions(net, features, index: np.ndarray, device, dtype: torch.dtype,
     if len(index) * regions * k * torch.empty((), dtype=dtype).element_size() > CACHE_BYTES:
         return None
     parts = [
-        net.regions(features.rows("grid", index[i : i + chunk], device)).to(dtype).reshape(-1, regions * k)
+        net.regions(features.rows("grid", index[i : i + chunk], device)).to(dtype).reshape(-1, regions, k)
         for i in range(0, len(index), chunk)
     ]
     return torch.cat(parts)
