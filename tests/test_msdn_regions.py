@@ -102,10 +102,10 @@ def test_fit_places_the_projection_on_training_rows_only():
 def test_the_cached_regions_train_as_the_batch_by_batch_path(monkeypatch):
     info, data = toy_problem()
     cached = MSDN(info, {**HP, "region_channels": K})
-    list(cached.fit(data, Control(), epochs=2))
+    list(cached.fit(data, Control(), epochs=1))
     monkeypatch.setattr(regions, "CACHE_BYTES", 0)  # too large to cache: projected batch by batch
     batched = MSDN(info, {**HP, "region_channels": K})
-    list(batched.fit(data, Control(), epochs=2))
+    list(batched.fit(data, Control(), epochs=1))
     for n in PARAMETER_NAMES:
         torch.testing.assert_close(getattr(cached._net, n), getattr(batched._net, n), rtol=1e-4, atol=1e-5)
 
@@ -115,10 +115,10 @@ def test_codes_maps_and_a_checkpoint_round_trip_use_the_projection():
     info, data = toy_problem()
     hp = {**HP, "region_channels": K, "centre_codes": "off"}  # codes as the nets give them (4 seen classes)
     first = MSDN(info, hp)
-    list(first.fit(data, Control(), epochs=2))
+    list(first.fit(data, Control(), epochs=1))
     last = MSDN(info, hp)
     last.adopt_members(first)
-    list(last.fit(replace(data, seed=1007), Control(), epochs=2))
+    list(last.fit(replace(data, seed=1007), Control(), epochs=1))
     assert last._net.projection is not first._net.projection
     torch.testing.assert_close(last._net.projection, first._net.projection)
     x = data.features.rows("grid", np.arange(9))
