@@ -34,6 +34,13 @@ without gain: ``docs/history/msdn.md``):
   because on validation it is at least as good as either fixed choice on both digit splits; test H after the
   decision, seeds 0-2: split A 34.1 +- 1.0 (off) -> 43.8 +- 9.2, split B 44.5 +- 1.8 -> 40.8 +- 5.5 (its seed 0
   a wrong choice); 8+ seen classes (CUB, the built-in birds): off, bit for bit.
+- ``region_channels`` (an option, 0 = off by default): each unit region vector is projected onto the top-k
+  principal directions of the training rows' unit regions (placed once per ``fit``, ``regions.py``) before the
+  four region products, which then cost k / C as much. For CPUs without native bfloat16 (issue 19): k = 512 on
+  Lite0's 1,280 channels, fp32 epoch on the CUB subset 3.0 -> 1.2 CPU s. Not the default: better on the CUB
+  subset (seeds 0-2, fold-mean validation H at the chosen epoch 54.6 +- 2.0 -> 56.9 +- 1.2, test H 49.3 +- 2.3
+  -> 53.9 +- 1.4), worse on the built-in birds (seed 0: validation 76.3 -> 70.8, test H 75.9 -> 68.8;
+  docs/history/msdn.md, session 12).
 - Numerics: the self-calibration loss uses log-sum-exp and the distillation norm a 1e-12 floor, so neither
   overflows nor divides by zero.
 """
@@ -64,6 +71,7 @@ from ..base import (
 from ..centring import CentredCodes
 from ..checked_step import checked_step
 from ..members import member_count, member_items, member_prefix
+from .regions import cached_regions, principal_projection, projected_channels
 from .nets import (
     DISTILL_FORMS,
     PARAMETER_NAMES,
@@ -109,6 +117,10 @@ class MSDN(CentredCodes, Method):
         # subtract the training rows' mean code: "validation" (chosen on the fold models under FEW_SEEN_CLASSES
         # seen classes, else off; docstring), "off", "on", or "auto" (on under FEW_SEEN_CLASSES seen classes)
         "centre_codes": "validation",
+        # project the unit regions onto the top-k principal directions of the training rows' regions before the
+        # products (regions.py, docstring): the products cost k / C as much; 0 = all channels, as released.
+        # 512 is better on the CUB subset and worse on the built-in birds (docstring): an option, not the default
+        "region_channels": 0,
     }
 
     @classmethod
@@ -131,6 +143,7 @@ class MSDN(CentredCodes, Method):
         self._pending_optim: dict | None = None
         self._code_mean = torch.zeros(len(info.attribute_names))  # subtracted by encode (zeros: no centring)
         self.centres_codes(FEW_SEEN_CLASSES)  # an unknown centre_codes fails here, not after an hour of training
+        projected_channels(self._hp("region_channels"), info.channels)  # and a negative region_channels
 
     # -- several final models ---------------------------------------------------------------
     def final_models(self) -> int:
@@ -183,7 +196,8 @@ class MSDN(CentredCodes, Method):
             vectors = np.asarray(vectors, dtype=np.float32)
             if vectors.ndim != 2 or vectors.shape[0] != num_attributes:
                 raise ValueError(f"msdn: attribute vectors {vectors.shape} do not match {num_attributes} attributes")
-            self._net = MSDNNet(num_attributes, self.info.channels, vectors.shape[1])
+            projection = self._region_projection(data, device)
+            self._net = MSDNNet(num_attributes, self.info.channels, vectors.shape[1], projection)
             self._net.reset(vectors, data.seed)
             self._optimizer = None
             self._pending_optim = None
@@ -211,15 +225,19 @@ class MSDN(CentredCodes, Method):
         if not centre or start_epoch == 0:  # a resumed centred run keeps its mean until the next epoch's
             self._code_mean = torch.zeros(num_attributes)
         members_mean = self._members_code_mean(data, train_index, device) if centre else None
+        cache = cached_regions(self._net, data.features, train_index, device, dtype)  # None: no projection
         for epoch in range(start_epoch, epochs):
             order = np.random.default_rng([int(data.seed) & 0xFFFFFFFF, epoch]).permutation(n)
             for first in range(0, n, batch_size):
                 control.check()
                 part = shards.part(len(order[first : first + batch_size]))
                 pick = part.of(order[first : first + batch_size])
-                x = data.features.rows("grid", train_index[pick], device)
                 y = labels[torch.as_tensor(pick, device=device)]
-                out = self._net(x, normalize_v, dtype=dtype)
+                if cache is None:
+                    x = data.features.rows("grid", train_index[pick], device)
+                else:
+                    x = cache[torch.as_tensor(pick, device=device)]
+                out = self._net(x, normalize_v, dtype=dtype, prepared=cache is not None)
                 s1, s2 = self.logits(out, class_attributes, bias)
                 ce_av, ce_va = cross_entropy_loss(s1, y, bias), cross_entropy_loss(s2, y, bias)
                 sc_av, sc_va = (
@@ -243,6 +261,18 @@ class MSDN(CentredCodes, Method):
                 self._net.train()
             yield EpochEnd(epoch + 1, epochs)
         self._net.eval()
+
+    def _region_projection(self, data: TrainData, device) -> torch.Tensor | None:
+        """The [C, k] projection of a fresh run (``region_channels``; None: every channel), placed on the training
+        rows only. A later final model takes its members' (trained on the same rows), so that all final models
+        share one, stored once in the checkpoint."""
+        if self._members:
+            shared = self._members[0].projection
+            return None if shared is None else shared.clone()
+        k = projected_channels(self._hp("region_channels"), self.info.channels)
+        if k is None:
+            return None
+        return principal_projection(data.features, np.asarray(data.train_index), k, device)
 
     def _members_code_mean(self, data: TrainData, train_index: np.ndarray, device) -> torch.Tensor:
         """Sum over the frozen members of their mean raw code on the training rows (once: they never change)."""
@@ -274,8 +304,8 @@ class MSDN(CentredCodes, Method):
         x = torch.as_tensor(features) if not isinstance(features, torch.Tensor) else features
         if x.ndim != 4:
             raise ValueError(f"msdn: grid features must be [N, C, h, w], got shape {tuple(x.shape)}")
-        if x.shape[1] != self._net.W_1.shape[1]:
-            raise ValueError(f"msdn: features have {x.shape[1]} channels, the model {self._net.W_1.shape[1]}")
+        if x.shape[1] != self._net.in_channels:
+            raise ValueError(f"msdn: features have {x.shape[1]} channels, the model {self._net.in_channels}")
         return x
 
     @torch.no_grad()
@@ -336,8 +366,10 @@ class MSDN(CentredCodes, Method):
     # -- persistence ------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Parameters, the members' under ``member<i>.<parameter>``, and the RMSprop state under
-        ``optim.<parameter>.<key>`` (tensors only); ``code_mean`` only when centred (older states have none)."""
+        ``optim.<parameter>.<key>`` (tensors only); ``code_mean`` only when centred and ``projection`` only with
+        ``region_channels`` (older states have neither)."""
         state = {n: getattr(self._net, n).detach().clone() for n in PARAMETER_NAMES}
+        state.update(self._projection_items())
         if bool((self._code_mean != 0).any()):
             state["code_mean"] = self._code_mean.clone()
         for i, net in enumerate(self._members):
@@ -354,19 +386,38 @@ class MSDN(CentredCodes, Method):
                 )
         return state
 
+    def _projection_items(self) -> dict:
+        """``projection`` [C, k] once, as every final model shares it (``_region_projection``); {} without one."""
+        shared = self._net.projection
+        for net in self._members:
+            same = (net.projection is None) == (shared is None) and (
+                shared is None or torch.equal(net.projection.cpu(), shared.cpu())
+            )
+            if not same:
+                raise ValueError("msdn: the final models do not share one region projection")
+        return {} if shared is None else {"projection": shared.detach().cpu().clone()}
+
     def load_state_dict(self, state: dict) -> None:
         missing = [n for n in PARAMETER_NAMES if n not in state]
         if missing:
             raise ValueError(f"msdn: the state has no {', '.join(missing)}")
         v = torch.as_tensor(state["V"])
         num_attributes, channels = len(self.info.attribute_names), int(self.info.channels)
-        if v.shape[0] != num_attributes or torch.as_tensor(state["W_1"]).shape[1] != channels:
+        projection = state.get("projection")  # [C, k] (region_channels), absent when every channel is used
+        if projection is not None:
+            projection = torch.as_tensor(projection, dtype=torch.float32)
+            if projection.ndim != 2 or projection.shape[0] != channels:
+                raise ValueError(
+                    f"msdn: the projection is {tuple(projection.shape)}, this model has {channels} channels"
+                )
+        width = channels if projection is None else int(projection.shape[1])
+        if v.shape[0] != num_attributes or torch.as_tensor(state["W_1"]).shape[1] != width:
             raise ValueError(
                 f"msdn: the state is for {v.shape[0]} attributes and "
                 f"{torch.as_tensor(state['W_1']).shape[1]} channels, this model has "
-                f"{num_attributes} and {channels}"
+                f"{num_attributes} and {width}"
             )
-        self._net = net_from(state, "", num_attributes, channels).to(self.device)
+        self._net = net_from(state, "", num_attributes, channels, projection).to(self.device)
         self._net.eval()
         code_mean = torch.as_tensor(state.get("code_mean", torch.zeros(num_attributes)), dtype=torch.float32)
         if code_mean.shape != (num_attributes,):
@@ -374,7 +425,7 @@ class MSDN(CentredCodes, Method):
         self._code_mean = code_mean.clone()
         try:
             self._members = [
-                frozen_copy(net_from(state, member_prefix(i), num_attributes, channels), self.device)
+                frozen_copy(net_from(state, member_prefix(i), num_attributes, channels, projection), self.device)
                 for i in range(member_count(state))
             ]
         except KeyError as exc:

@@ -35,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..members import frozen
+from .regions import unit_regions
 
 PARAMETER_NAMES = ("V", "W_1", "W_2", "W_1_1", "W_2_1")
 DISTILL_FORMS = ("code", "paper")
@@ -101,9 +102,20 @@ class Outputs:
 
 
 class MSDNNet(nn.Module):
-    def __init__(self, num_attributes: int, channels: int, dim_v: int = 300):
+    """``projection`` [C, k] (``regions.py``): a fixed map of the unit regions onto k channels, or None (all C).
+
+    The weights W act on the projected regions ([d, k]); the projection is no parameter (never trained) and is
+    kept as a non-persistent buffer, so that ``.to(device)`` moves it and the checkpoint stores it once."""
+
+    def __init__(self, num_attributes: int, channels: int, dim_v: int = 300, projection: torch.Tensor | None = None):
         super().__init__()
         a, c, d = int(num_attributes), int(channels), int(dim_v)
+        if projection is not None:
+            projection = torch.as_tensor(projection, dtype=torch.float32)
+            if projection.ndim != 2 or projection.shape[0] != c:
+                raise ValueError(f"msdn: the projection is {tuple(projection.shape)}, the features have {c} channels")
+            c = projection.shape[1]
+        self.register_buffer("projection", projection, persistent=False)
         self.V = nn.Parameter(torch.zeros(a, d))
         self.W_1 = nn.Parameter(torch.zeros(d, c))
         self.W_2 = nn.Parameter(torch.zeros(d, c))
@@ -120,11 +132,42 @@ class MSDNNet(nn.Module):
             for w in (self.W_2, self.W_1_1, self.W_2_1):
                 w.zero_()
 
+    @property
+    def in_channels(self) -> int:
+        """The features' channels C (the projection's rows, else the weights' width)."""
+        return int(self.projection.shape[0]) if self.projection is not None else int(self.W_1.shape[1])
+
+    def regions(self, grid: torch.Tensor) -> torch.Tensor:
+        """[B*R, k] float32: each region as a unit row over the C channels, then projected when there is a
+        projection. Training caches these rows once per ``fit`` (the features are frozen)."""
+        f = unit_regions(grid)  # [B*R, C]
+        return f if self.projection is None else f @ self.projection
+
     def forward(
-        self, grid: torch.Tensor, normalize_v: bool = False, maps: bool = False, dtype: torch.dtype = torch.float32
+        self,
+        grid: torch.Tensor,
+        normalize_v: bool = False,
+        maps: bool = False,
+        dtype: torch.dtype = torch.float32,
+        prepared: bool = False,
     ) -> Outputs:
-        """``dtype``: of the four region products only (bfloat16 while training, engine.precision)."""
-        b, c = grid.shape[:2]
+        """``dtype``: of the four region products only (bfloat16 while training, engine.precision).
+        ``prepared``: ``grid`` is already ``regions`` as [B, R, k] (the rows ``fit`` caches), not [B, C, h, w]."""
+        b = grid.shape[0]
+        if prepared:
+            return self.attend(grid.reshape(-1, grid.shape[2]), b, grid.shape[1], normalize_v, maps, dtype)
+        return self.attend(self.regions(grid), b, math.prod(grid.shape[2:]), normalize_v, maps, dtype)
+
+    def attend(
+        self,
+        f: torch.Tensor,
+        b: int,
+        r: int,
+        normalize_v: bool = False,
+        maps: bool = False,
+        dtype: torch.dtype = torch.float32,
+    ) -> Outputs:
+        """The model on prepared region rows ``f`` [B*R, k] (``regions``), R regions an image."""
         a = self.V.shape[0]
         # The regions are rows [B*R, C] of unit length (normalised along contiguous channels), and the four
         # bilinear forms v_i' W f_r are one GEMM f @ [V W_1; V W_2; V W_1_1'; V W_2_1]' -> [B*R, 4A]; its backward
@@ -132,12 +175,10 @@ class MSDNNet(nn.Module):
         # FLOPs as the earlier [A, C] @ [C, B*R] products, laid out the way the CPU's GEMM runs fastest
         # (one thread, float32: ~60 -> ~90 GFLOP/s; docs/history/msdn.md, "region products").
         # In bfloat16 only the products themselves are rounded: softmaxes, sums and losses stay float32.
-        rows = grid.reshape(b, c, -1).transpose(1, 2)  # [B, R, C]
-        r = rows.shape[1]
-        f = F.normalize(rows.reshape(b * r, c), dim=1).to(dtype)  # [B*R, C], unit regions
+        f = f.to(dtype)
         v = (F.normalize(self.V, dim=1) if normalize_v else self.V).to(dtype)
-        weights = (self.W_1, self.W_2, self.W_1_1.t(), self.W_2_1)  # each [d, C]
-        products = torch.cat([v @ w.to(dtype) for w in weights])  # [4A, C]
+        weights = (self.W_1, self.W_2, self.W_1_1.t(), self.W_2_1)  # each [d, k]
+        products = torch.cat([v @ w.to(dtype) for w in weights])  # [4A, k]
         s_av, alpha_logits, s_va, beta_logits = (f @ products.t()).float().view(b, r, 4, a).unbind(2)  # [B, R, A]
         alpha = torch.softmax(alpha_logits, dim=1)  # over regions
         beta = torch.softmax(beta_logits, dim=2)  # over attributes
@@ -148,10 +189,12 @@ class MSDNNet(nn.Module):
         return Outputs(psi_av, psi_va, alpha.transpose(1, 2), beta.transpose(1, 2))
 
 
-def net_from(state: dict, prefix: str, num_attributes: int, channels: int) -> MSDNNet:
+def net_from(
+    state: dict, prefix: str, num_attributes: int, channels: int, projection: torch.Tensor | None = None
+) -> MSDNNet:
     """An ``MSDNNet`` holding the parameters stored under ``prefix`` (KeyError when one is missing)."""
     v = torch.as_tensor(state[prefix + "V"])
-    net = MSDNNet(num_attributes, channels, v.shape[1])
+    net = MSDNNet(num_attributes, channels, v.shape[1], projection)
     with torch.no_grad():
         for n in PARAMETER_NAMES:
             getattr(net, n).copy_(torch.as_tensor(state[prefix + n], dtype=torch.float32))
@@ -160,6 +203,6 @@ def net_from(state: dict, prefix: str, num_attributes: int, channels: int) -> MS
 
 def frozen_copy(net: MSDNNet, device) -> MSDNNet:
     """A detached copy in eval mode whose parameters take no gradient: a member, never trained again."""
-    copy = MSDNNet(net.V.shape[0], net.W_1.shape[1], net.V.shape[1])
+    copy = MSDNNet(net.V.shape[0], net.in_channels, net.V.shape[1], net.projection)
     copy.load_state_dict(net.state_dict())
     return frozen(copy, device)
