@@ -40,9 +40,9 @@ def test_small_classes_wrap_round_and_tiny_ones_keep_nothing_aside():
 
 
 def test_the_defaults_and_a_wrong_value():
-    assert get_method("ipce").calibrates_each_model({}) is True  # session 12
+    assert get_method("ipce").calibrates_each_model({}) is False  # an option (session 12)
     assert get_method("ce-gzsl").calibrates_each_model({}) is False
-    assert get_method("ipce").calibrates_each_model({"calibration_splits": "shared"}) is False
+    assert get_method("ipce").calibrates_each_model({"calibration_splits": " Each"}) is True
     with pytest.raises(ValueError, match="calibration_splits"):
         make("ipce", calibration_splits="every")
 

@@ -5,7 +5,8 @@ where it lands moves a run's H (read-out noise). When every final model keeps a 
 class aside, each reads its own gamma at the chosen rate on its own images (scored by itself alone, which did not
 train on them) and the run's gamma is their mean: K x the images for the same training-set size a model. On
 validation (IPCE, five models, 9 folds) this halves the read-out sd (1.31 -> 0.68) and gains +0.43 fold H (7 up,
-1 down): docs/history/ce_gzsl.md, session 12.
+1 down), but does not narrow the seed spread, and end to end it did not raise test H: an option, off by default
+(docs/history/ce_gzsl.md, session 12).
 
 Model 0's slice is ``selection.hold_out_per_class``'s split exactly (the same permutation of each class), so model
 0 trains on today's rows; model j takes the next slice of the same permutation, wrapping round (slices overlap
