@@ -171,6 +171,13 @@ class Method(abc.ABC):
         return False
 
     @classmethod
+    def calibrates_each_model(cls, hparams: dict) -> bool:
+        """``gamma_transfer = "calibration"`` with several final models: True gives each final model its own
+        calibration images and the run the mean of their gammas (``engine.training.calibration_splits``), False
+        one shared split read on the average. Overridable."""
+        return False
+
+    @classmethod
     def calibration_fraction(cls, hparams: dict) -> float | None:
         """``gamma_transfer = "calibration"``: the share of each seen class the final run keeps aside to place
         gamma: the ``calibration`` hyper-parameter where the method has one; None (or 0): the trainer's default
@@ -298,6 +305,11 @@ class Method(abc.ABC):
     def adopt_members(self, trained: "Method") -> None:
         """Keep ``trained``'s model(s) as members averaged with this one's (only when ``final_models() > 1``)."""
         raise NotImplementedError(f"{self.name} does not average several models")
+
+    def single_models(self) -> list["Method"]:
+        """Each final model alone, in training order (model 0 first), each scoring by itself: what
+        ``calibrates_each_model`` reads every model's own gamma with. One model: itself."""
+        return [self]
 
     # -- persistence ------------------------------------------------------------
     @abc.abstractmethod

@@ -12,7 +12,8 @@ from .events import Phase
 def final_phases(run, index, seen, epochs, count, saved):
     """Train the ``count`` final models (seeds ``seed + j * FINAL_SEED_STEP``), each next one holding the
     earlier ones as members (``Method.adopt_members``), so the last is the average and every resume file
-    holds all finished models. Yields events; returns the last phase's result, or None if cancelled."""
+    holds all finished models. ``index``: the rows every model trains on, or a list of each model's rows
+    (``calibration_splits``). Yields events; returns the last phase's result, or None if cancelled."""
     first = 0  # a run interrupted in final model j continues there; models 0..j-1 are in its state
     if saved is not None and saved["phase"].startswith("final"):
         first = min(int(saved["phase"][len("final") :] or 0), count - 1)
@@ -22,7 +23,7 @@ def final_phases(run, index, seen, epochs, count, saved):
         yield Phase("final", f"retraining on trainval for {epochs} epochs{which}", epochs)
         done = yield from run.phase(
             "final" if j == 0 else f"final{j}",
-            index,
+            index[j] if isinstance(index, list) else index,
             seen,
             epochs,
             None,

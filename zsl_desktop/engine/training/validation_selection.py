@@ -30,6 +30,7 @@ from zsl_desktop.engine.variants import CHOICE, choose, describe, end_fold, fixe
 
 from .config import CALIBRATION_FRACTION, FINAL_SEED_STEP, GAMMA_TRANSFERS
 from .events import Phase
+from .calibration_splits import model_calibration_splits
 from .final_models import final_phases
 from .finish import Chosen
 from .models import build_method
@@ -124,24 +125,34 @@ def select_on_validation(run: Run, epochs: int, saved: dict | None):
     # every trainval image and takes the fold models' mean gamma there ("folds"), or it trains
     # on every trainval image and puts gamma where it sends as large a share of its own
     # training images to unseen classes as the fold models sent of theirs ("training_share").
+    count = build_method(dataset, features, config).final_models()
     final_train, calibration_idx = dataset.splits["trainval"], np.zeros(0, np.int64)
+    each_model = transfer == "calibration" and count > 1 and method_class.calibrates_each_model(config.hparams)
+    splits = None  # each final model's (training rows, calibration rows) when each has its own
     if transfer == "calibration":
-        final_train, calibration_idx = hold_out_per_class(
-            final_train,
-            dataset.labels,
-            config.seed + 7,
-            fraction=method_class.calibration_fraction(config.hparams) or CALIBRATION_FRACTION,
-        )
+        fraction = method_class.calibration_fraction(config.hparams) or CALIBRATION_FRACTION
+        if each_model:
+            splits = model_calibration_splits(final_train, dataset.labels, config.seed + 7, fraction, count)
+            final_train, calibration_idx = splits[0]
+        else:
+            final_train, calibration_idx = hold_out_per_class(final_train, dataset.labels, config.seed + 7, fraction)
     if transfer == "calibration" and method_class.aims_for_readout(config.hparams):
         rate = rate_for_readout([row["h"] for row in fold_rows(progress, best_epoch)], len(calibration_idx))
-    count = build_method(dataset, features, config).final_models()
-    done = yield from final_phases(run, final_train, seen, best_epoch, count, saved)
+    rows = [train for train, _ in splits] if splits else final_train
+    done = yield from final_phases(run, rows, seen, best_epoch, count, saved)
     if done is None:
         return None
     method = run.trained
     gamma = point["gamma"] if transfer == "folds" else 0.0
     if transfer == "calibration" and len(calibration_idx):  # none (2 or fewer per class): no shift
-        gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate, run.device)
+        if splits:  # each model's own gamma on its own images, scored by itself alone; the run's is their mean
+            gammas = [
+                gamma_for_rejection_rate(single, dataset, features, held, seen, unseen, rate, run.device)
+                for single, (_, held) in zip(method.single_models(), splits)
+            ]
+            gamma = float(np.mean(gammas))
+        else:
+            gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate, run.device)
     if transfer == "training_share":
         gamma = gamma_for_rejection_rate(
             method, dataset, features, final_train, seen, unseen, point["share"], run.device
@@ -161,7 +172,8 @@ def select_on_validation(run: Run, epochs: int, saved: dict | None):
         "smooth_epochs": config.smooth_epochs,
         "epoch_tolerance": method_class.epoch_tolerance,
         "last_epochs": last_epochs,
-        "calibration_images": int(len(calibration_idx)),
+        "calibration_images": int(len(calibration_idx)),  # each model's, with calibration_splits "each"
+        "calibration_splits": "each" if splits else "shared",
         "final_seeds": [config.seed + j * FINAL_SEED_STEP for j in range(count)],
     }
     if CHOICE in progress:  # the variant chosen (or fixed) on validation, and each variant's fold-mean H
