@@ -145,3 +145,8 @@ def test_codes_maps_and_a_checkpoint_round_trip_use_the_projection():
     unprojected = MSDN(info, HP)
     list(unprojected.fit(data, Control(), epochs=1))
     assert "projection" not in unprojected.state_dict()  # the default (0) and older checkpoints: no key
+
+
+def test_the_default_keeps_every_channel():
+    """region_channels is an option: the default trains the released model (the built-in birds lose 7 H at 512)."""
+    assert MSDN.default_hparams["region_channels"] == 0

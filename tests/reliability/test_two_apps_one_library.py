@@ -89,3 +89,22 @@ def test_two_processes_saving_at_once_keep_every_class(tmp_path):
     names = saved_names(path)
     assert len(names) == 20 and names[0] == "left 0" and names[-1] == "right 9"
     json.loads(path.read_text())  # whole, never torn
+
+
+def test_a_save_goes_on_when_another_process_holds_the_lock_too_long(tmp_path, monkeypatch):
+    """A hung app holding the folder's lock must not freeze this window's save: it waits, then saves unlocked."""
+    import fcntl
+    import os
+
+    from zsl_desktop.engine import shared_files
+
+    monkeypatch.setattr(shared_files, "LOCK_WAIT_S", 0.2)
+    path = tmp_path / "class_library.json"
+    holder = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # another open file description: flock blocks this process too
+        library = ClassLibrary.load(path)
+        put(library, "robin")
+        assert library.save() == path and path.is_file()
+    finally:
+        os.close(holder)

@@ -27,7 +27,7 @@ import torch
 
 from zsl_desktop.engine.atomic import atomic_write_bytes
 from zsl_desktop.engine.errors import ZslError
-from zsl_desktop.engine.userfiles import MAX_JSON_DEPTH, check_file, json_depth
+from zsl_desktop.engine.userfiles import MAX_JSON_DEPTH, check_file, json_depth, shown_path
 
 FORMAT = "zsl-desktop-checkpoint/1"
 FORMAT_FAMILY = "zsl-desktop-checkpoint/"
@@ -83,39 +83,39 @@ def _digest(tensor: torch.Tensor) -> str:
 
 
 def _checkpoint_error(path, problem: str) -> CheckpointError:
-    return CheckpointError(f"{path}: {problem}")
+    return CheckpointError(f"{shown_path(path)}: {problem}")
 
 
 def load_checkpoint(path) -> Checkpoint:
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise CheckpointError(f"{shown_path(path)}: no such checkpoint file")
     if check_file(path, "checkpoint", _checkpoint_error) == 0:  # the gate: no pipes, devices or folders
-        raise CheckpointError(f"{path}: the file is empty")
+        raise CheckpointError(f"{shown_path(path)}: the file is empty")
     foreign = _foreign_kind(path)
     if foreign:
-        raise CheckpointError(f"{path}: not a checkpoint: this is {foreign}")
+        raise CheckpointError(f"{shown_path(path)}: not a checkpoint: this is {foreign}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged or hostile files
         text = str(exc)
         if "Weights only load failed" in text or "Unsupported global" in text:
             raise CheckpointError(
-                f"{path}: refused: the file contains Python objects other than tensors "
+                f"{shown_path(path)}: refused: the file contains Python objects other than tensors "
                 f"(it could run code when loaded), so it was not opened"
             ) from None
         raise CheckpointError(
-            f"{path}: not a readable checkpoint (truncated or corrupt: {type(exc).__name__})"
+            f"{shown_path(path)}: not a readable checkpoint (truncated or corrupt: {type(exc).__name__})"
         ) from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         found = blob.get("format") if isinstance(blob, dict) else None
         if isinstance(found, str) and found.startswith(FORMAT_FAMILY):
             raise CheckpointError(
-                f"{path}: made by another version of ZSL Desktop (checkpoint format {found!r}; this version "
+                f"{shown_path(path)}: made by another version of ZSL Desktop (checkpoint format {found!r}; this version "
                 f"reads {FORMAT!r}): open it with the version that wrote it, or train the model again"
             )
         raise CheckpointError(
-            f"{path}: a PyTorch file but not a ZSL Desktop checkpoint (format {FORMAT} expected; "
+            f"{shown_path(path)}: a PyTorch file but not a ZSL Desktop checkpoint (format {FORMAT} expected; "
             f"a bare state dict or another program's model?): train one with the app or zsl-desktop train"
         )
     try:
@@ -126,11 +126,11 @@ def load_checkpoint(path) -> Checkpoint:
         state = blob["state"]
         header["method"]
     except (KeyError, TypeError, ValueError, RecursionError):
-        raise CheckpointError(f"{path}: the checkpoint header is damaged") from None
+        raise CheckpointError(f"{shown_path(path)}: the checkpoint header is damaged") from None
     if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: the checkpoint header is damaged")
+        raise CheckpointError(f"{shown_path(path)}: the checkpoint header is damaged")
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: the checkpoint has no weights")
+        raise CheckpointError(f"{shown_path(path)}: the checkpoint has no weights")
     check_header(header, path)
     check_weights(header, state, path)
     return Checkpoint(header=header, state=state, path=path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -149,10 +150,10 @@ class ClassLibrary:
             library._sets = {}
             library._set_aside(path, f"could not be read ({exc.problem})", "an empty library was started")
             return library
-        if problems:  # a class broken by a hand edit: the file is kept as it was, its other classes stay in use
+        if problems:  # a class broken by a hand edit: a copy keeps the file as it was, the others stay in use
             loaded = sum(len(entry["classes"]) for entry in library._sets.values())
             more = f", and {len(problems) - 1} more" if len(problems) > 1 else ""
-            library._set_aside(
+            library._keep_copy(
                 path,
                 f"has {len(problems)} {'class' if len(problems) == 1 else 'classes'} that could not be read "
                 f"({problems[0]}{more})",
@@ -169,6 +170,26 @@ class ClassLibrary:
         except OSError as move_error:
             kept = f"it could not be moved aside ({move_error}); it was left untouched"
             self.path = path.with_name(path.name + ".new")
+        self.warnings.append(f"The class library {path} {what}; {kept} and {then}.")
+
+    def _keep_copy(self, path: Path, what: str, then: str) -> None:
+        """A copy of the file as ``<name>.corrupt-<time>``, then the readable classes written back in place.
+
+        Why a copy and a save rather than a move: the classes that did load must still be in the library
+        file if the user quits without editing anything. Where the copy cannot be made, the file is left
+        untouched and this library saves beside it (``<name>.new``)."""
+        aside = aside_name(path)
+        try:
+            shutil.copy2(path, aside)
+        except OSError as copy_error:
+            self.path = path.with_name(path.name + ".new")
+            kept = f"no copy could be made ({copy_error}); it was left untouched"
+        else:
+            kept = f"a copy was kept as {aside.name}"
+            try:
+                self.save()
+            except (OSError, LibraryError) as save_error:
+                kept += f" (the readable classes could not be written back: {save_error})"
         self.warnings.append(f"The class library {path} {what}; {kept} and {then}.")
 
     def save(self) -> Path:
@@ -200,16 +221,30 @@ class ClassLibrary:
 
     def _merge_from_disk(self, path: Path) -> None:
         """The file as another app left it, with this library's unsaved edits replayed on top."""
+        problems: list[str] = []
         try:
-            disk = _parse_library(path)
+            disk = _parse_library(path, problems)
         except LibraryError as exc:  # damaged meanwhile (a hand edit?): kept aside, ours is written
             aside = aside_name(path)
             try:
                 path.replace(aside)
                 self.warnings.append(f"{path} could not be read ({exc.problem}); it was kept as {aside.name}")
-            except OSError:
-                pass
+            except OSError as move_error:  # never overwrite what we could not keep: save beside it
+                self.path = path.with_name(path.name + ".new")
+                self.warnings.append(
+                    f"{path} could not be read ({exc.problem}) nor moved aside ({move_error}); "
+                    f"this library is saved as {self.path.name}"
+                )
             return
+        if problems:  # a class broken by a hand edit meanwhile: a copy keeps it, the other classes merge
+            aside = aside_name(path)
+            try:
+                shutil.copy2(path, aside)
+                kept = f"a copy was kept as {aside.name}"
+            except OSError as copy_error:
+                self.path = path.with_name(path.name + ".new")
+                kept = f"no copy could be made ({copy_error}); this library is saved as {self.path.name}"
+            self.warnings.append(f"{path} has classes that could not be read ({problems[0]}); {kept}")
         edits, self._edits, self._sets = self._edits, [], disk
         for op, identity, *args in edits:  # each is journalled again: a failed write keeps them for the next save
             try:

@@ -12,6 +12,8 @@ import os
 import time
 from pathlib import Path
 
+LOCK_WAIT_S = 5.0  # how long a save waits for another app's save before it goes on unlocked
+
 
 def aside_name(path: Path) -> Path:
     """``<name>.corrupt-<time>``, numbered when taken: where a file we cannot read is kept."""
@@ -36,7 +38,7 @@ def file_stamp(path: Path) -> tuple | None:
 def folder_lock(path: Path):
     """An advisory lock (POSIX ``flock``) on the file's folder, so two apps' saves take turns without a lock
     file left beside the user's. A no-op elsewhere or where the folder cannot be opened (the atomic write
-    still keeps the file whole; the stamp check still merges)."""
+    still keeps the file whole; the stamp check still merges), and unlocked after ``LOCK_WAIT_S`` (``_take_turn``)."""
     try:
         import fcntl
     except ImportError:  # Windows
@@ -49,7 +51,23 @@ def folder_lock(path: Path):
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _take_turn(fd, fcntl)
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _take_turn(fd: int, fcntl) -> bool:
+    """Wait up to ``LOCK_WAIT_S`` for the lock, then go on without it: a hung process holding it must not
+    freeze the window, and a file system without locks (some network or FUSE mounts) must not stop every save."""
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        except OSError:  # ENOLCK, EOPNOTSUPP: no locks here
+            return False
