@@ -184,14 +184,26 @@ def selection_folds(dataset, config) -> list[tuple]:
 
 def hold_out_per_class(index, labels, seed, fraction=0.2):
     """Split rows into (train, held-out) with ``fraction`` of each class held out, seeded."""
+    return hold_out_slices(index, labels, seed, fraction, 1)[0]
+
+
+def hold_out_slices(index, labels, seed, fraction: float, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``count`` (train, held-out) splits: slice j holds out the j-th ``fraction`` of each class's seeded
+    permutation (wrapping round, so slices overlap only when a class has fewer than ``count`` x its slice).
+    Slice 0 is ``hold_out_per_class``'s split."""
+    index = np.asarray(index)
     rng = np.random.default_rng(seed + 1)
-    keep, held = [], []
+    keep: list[list[int]] = [[] for _ in range(count)]
+    held: list[list[int]] = [[] for _ in range(count)]
     for c in np.unique(labels[index]):
         rows = rng.permutation(index[labels[index] == c])
         n = int(round(len(rows) * fraction)) if len(rows) > 2 else 0
-        held.extend(rows[:n])
-        keep.extend(rows[n:])
-    return np.sort(np.array(keep, np.int64)), np.sort(np.array(held, np.int64))
+        for j in range(count):
+            aside = np.zeros(len(rows), bool)
+            aside[(j * n + np.arange(n)) % len(rows)] = True
+            held[j].extend(rows[aside])
+            keep[j].extend(rows[~aside])
+    return [(np.sort(np.array(k, np.int64)), np.sort(np.array(h, np.int64))) for k, h in zip(keep, held)]
 
 
 def fewest_trainval_images(dataset) -> str:

@@ -36,11 +36,9 @@ without gain: ``docs/history/msdn.md``):
   a wrong choice); 8+ seen classes (CUB, the built-in birds): off, bit for bit.
 - ``region_channels`` (an option, 0 = off by default): each unit region vector is projected onto the top-k
   principal directions of the training rows' unit regions (placed once per ``fit``, ``regions.py``) before the
-  four region products, which then cost k / C as much. For CPUs without native bfloat16 (issue 19): k = 512 on
-  Lite0's 1,280 channels, fp32 epoch on the CUB subset 3.0 -> 1.2 CPU s. Not the default: better on the CUB
-  subset (seeds 0-2, fold-mean validation H at the chosen epoch 54.6 +- 2.0 -> 56.9 +- 1.2, test H 49.3 +- 2.3
-  -> 53.9 +- 1.4), worse on the built-in birds (seed 0: validation 76.3 -> 70.8, test H 75.9 -> 68.8;
-  docs/history/msdn.md, session 12).
+  four region products, which then cost k / C as much (for CPUs without native bfloat16: k = 512 makes the fp32
+  epoch 3.0 -> 1.2 CPU s on the CUB subset). Not the default: better on the CUB subset's validation, 7 H worse
+  on the built-in birds' (docs/history/msdn.md, session 12).
 - Numerics: the self-calibration loss uses log-sum-exp and the distillation norm a 1e-12 floor, so neither
   overflows nor divides by zero.
 """
