@@ -42,16 +42,9 @@ def select_on_validation(run: Run, epochs: int, saved: dict | None):
     images sent to unseen classes; phase 2 retrains the final model(s) and places gamma at that share the
     method's way (``Method.transfer_for``). Yields events; returns a ``Chosen``, or None if cancelled."""
     dataset, features, config = run.dataset, run.features, run.config
-    seen, unseen = dataset.seen_classes, dataset.unseen_classes
+    seen = dataset.seen_classes
     folds = selection_folds(dataset, config)
-    for _, val_seen_idx, val_unseen_idx, train_classes, _ in folds:
-        if len(val_seen_idx) == 0 or len(val_unseen_idx) == 0 or len(train_classes) == 0:
-            raise ValueError(
-                f"{dataset.name}: too few training images to choose the epoch on validation data (each seen "
-                f"class needs at least 3 trainval images and there must be 2 seen classes or more; "
-                f"{fewest_trainval_images(dataset)}, {len(seen)} classes are seen); add images, "
-                f"or use --select test (reproduction only)"
-            )
+    _refuse_folds_too_small(dataset, folds)
     method_class = get_method(config.method)
     transfer = method_class.transfer_for(config.hparams, seen_classes=len(seen))
     if transfer not in GAMMA_TRANSFERS:
@@ -126,16 +119,7 @@ def select_on_validation(run: Run, epochs: int, saved: dict | None):
     # on every trainval image and puts gamma where it sends as large a share of its own
     # training images to unseen classes as the fold models sent of theirs ("training_share").
     count = build_method(dataset, features, config).final_models()
-    final_train, calibration_idx = dataset.splits["trainval"], np.zeros(0, np.int64)
-    each_model = transfer == "calibration" and count > 1 and method_class.calibrates_each_model(config.hparams)
-    splits = None  # each final model's (training rows, calibration rows) when each has its own
-    if transfer == "calibration":
-        fraction = method_class.calibration_fraction(config.hparams) or CALIBRATION_FRACTION
-        if each_model:
-            splits = model_calibration_splits(final_train, dataset.labels, config.seed + 7, fraction, count)
-            final_train, calibration_idx = splits[0]
-        else:
-            final_train, calibration_idx = hold_out_per_class(final_train, dataset.labels, config.seed + 7, fraction)
+    final_train, calibration_idx, splits = _final_rows(dataset, config, method_class, transfer, count)
     if transfer == "calibration" and method_class.aims_for_readout(config.hparams):
         rate = rate_for_readout([row["h"] for row in fold_rows(progress, best_epoch)], len(calibration_idx))
     rows = [train for train, _ in splits] if splits else final_train
@@ -143,20 +127,7 @@ def select_on_validation(run: Run, epochs: int, saved: dict | None):
     if done is None:
         return None
     method = run.trained
-    gamma = point["gamma"] if transfer == "folds" else 0.0
-    if transfer == "calibration" and len(calibration_idx):  # none (2 or fewer per class): no shift
-        if splits:  # each model's own gamma on its own images, scored by itself alone; the run's is their mean
-            gammas = [
-                gamma_for_rejection_rate(single, dataset, features, held, seen, unseen, rate, run.device)
-                for single, (_, held) in zip(method.single_models(), splits)
-            ]
-            gamma = float(np.mean(gammas))
-        else:
-            gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate, run.device)
-    if transfer == "training_share":
-        gamma = gamma_for_rejection_rate(
-            method, dataset, features, final_train, seen, unseen, point["share"], run.device
-        )
+    gamma = _final_gamma(run, method, transfer, point, rate, final_train, calibration_idx, splits)
     selection = {
         "best_epoch": best_epoch,
         "seen_rejection": rate,
@@ -179,6 +150,55 @@ def select_on_validation(run: Run, epochs: int, saved: dict | None):
     if CHOICE in progress:  # the variant chosen (or fixed) on validation, and each variant's fold-mean H
         selection["validation_variant"] = progress[CHOICE]
     return Chosen(method, best_epoch, gamma, "validation", selection)
+
+
+def _refuse_folds_too_small(dataset, folds) -> None:
+    """Every fold needs held-out seen and unseen images and classes to train on: say what to do instead."""
+    for _, val_seen_idx, val_unseen_idx, train_classes, _ in folds:
+        if len(val_seen_idx) == 0 or len(val_unseen_idx) == 0 or len(train_classes) == 0:
+            raise ValueError(
+                f"{dataset.name}: too few training images to choose the epoch on validation data (each seen "
+                f"class needs at least 3 trainval images and there must be 2 seen classes or more; "
+                f"{fewest_trainval_images(dataset)}, {len(dataset.seen_classes)} classes are seen); add images, "
+                f"or use --select test (reproduction only)"
+            )
+
+
+def _final_rows(dataset, config, method_class, transfer: str, count: int):
+    """(final training rows, calibration rows, each final model's split or None): with the "calibration"
+    transfer a slice of each seen class is kept aside to place gamma, one shared slice or one a model."""
+    final_train, calibration_idx = dataset.splits["trainval"], np.zeros(0, np.int64)
+    each_model = transfer == "calibration" and count > 1 and method_class.calibrates_each_model(config.hparams)
+    splits = None  # each final model's (training rows, calibration rows) when each has its own
+    if transfer == "calibration":
+        fraction = method_class.calibration_fraction(config.hparams) or CALIBRATION_FRACTION
+        if each_model:
+            splits = model_calibration_splits(final_train, dataset.labels, config.seed + 7, fraction, count)
+            final_train, calibration_idx = splits[0]
+        else:
+            final_train, calibration_idx = hold_out_per_class(final_train, dataset.labels, config.seed + 7, fraction)
+    return final_train, calibration_idx, splits
+
+
+def _final_gamma(run: Run, method, transfer: str, point: dict, rate: float, final_train, calibration_idx, splits):
+    """The final model's gamma the transfer's way (see the comment in ``select_on_validation``)."""
+    dataset, features = run.dataset, run.features
+    seen, unseen = dataset.seen_classes, dataset.unseen_classes
+    gamma = point["gamma"] if transfer == "folds" else 0.0
+    if transfer == "calibration" and len(calibration_idx):  # none (2 or fewer per class): no shift
+        if splits:  # each model's own gamma on its own images, scored by itself alone; the run's is their mean
+            gammas = [
+                gamma_for_rejection_rate(single, dataset, features, held, seen, unseen, rate, run.device)
+                for single, (_, held) in zip(method.single_models(), splits)
+            ]
+            gamma = float(np.mean(gammas))
+        else:
+            gamma = gamma_for_rejection_rate(method, dataset, features, calibration_idx, seen, unseen, rate, run.device)
+    if transfer == "training_share":
+        gamma = gamma_for_rejection_rate(
+            method, dataset, features, final_train, seen, unseen, point["share"], run.device
+        )
+    return gamma
 
 
 def validation_metrics(
