@@ -27,7 +27,15 @@ import torch
 
 from zsl_desktop.engine.atomic import atomic_write_bytes
 from zsl_desktop.engine.errors import ZslError
-from zsl_desktop.engine.userfiles import MAX_JSON_DEPTH, check_file, json_depth, shown_path
+from zsl_desktop.engine.userfiles import (
+    MAX_JSON_DEPTH,
+    ZIP_MAGIC,
+    check_file,
+    file_head,
+    json_depth,
+    looks_like_text,
+    shown_path,
+)
 
 FORMAT = "zsl-desktop-checkpoint/1"
 FORMAT_FAMILY = "zsl-desktop-checkpoint/"
@@ -136,10 +144,6 @@ def load_checkpoint(path) -> Checkpoint:
     return Checkpoint(header=header, state=state, path=path)
 
 
-_ZIP = b"PK\x03\x04"
-_TEXT_BYTES = set(range(32, 127)) | {9, 10, 13}
-
-
 def _foreign_kind(path: Path) -> str | None:
     """Words for a file that is plainly no PyTorch file (text, NumPy, safetensors, HDF5, a zip of other files),
     from its first bytes and, for a zip, its member names; None for anything torch should judge.
@@ -147,12 +151,8 @@ def _foreign_kind(path: Path) -> str | None:
     Without this, ``torch.load`` refuses a text file as "weights only load failed", which the message
     above would report as a file that could run code.
     """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(512)
-    except OSError:
-        return None
-    if head.startswith(_ZIP):
+    head = file_head(path)
+    if head.startswith(ZIP_MAGIC):
         import zipfile
 
         try:
@@ -170,7 +170,7 @@ def _foreign_kind(path: Path) -> str | None:
         return "an HDF5 file (a Keras .h5 model or a MATLAB v7.3 file?)"
     if len(head) > 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (100 << 20):
         return "a safetensors file (weights without ZSL Desktop's header); timm backbones take it as --backbone-weights"
-    if head and all(b in _TEXT_BYTES for b in head):
+    if looks_like_text(head):
         return "a text file"
     return None
 

@@ -22,14 +22,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.photo_files import HEIC_WORDS, RAW_WORDS, UNREADABLE_PHOTO_SUFFIXES, pillow_reads_avif
-from zsl_desktop.engine.userfiles import check_file, shown_path
+from zsl_desktop.engine.userfiles import PDF_MAGIC, ZIP_MAGIC, check_file, file_head, looks_like_text, shown_path
 
 # 100 megapixels: larger than any camera photo a user will bring (a 50 MP frame
 # is 8688 x 5792), and about 300 MB once decoded to RGB.
 MAX_IMAGE_PIXELS = 100_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-
-_TEXT_BYTES = set(range(32, 127)) | {9, 10, 13}
 
 
 class ImageFileError(ZslError):
@@ -120,9 +118,9 @@ def _format_words(head: bytes) -> str | None:
         return "a video or other ISO media file, not a photo"
     if head.startswith(b"II*\x00") and head[8:10] == b"CR":
         return RAW_WORDS
-    if head.startswith(b"%PDF"):
+    if head.startswith(PDF_MAGIC):
         return "a PDF document, not a photo"
-    if head.startswith(b"PK\x03\x04"):
+    if head.startswith(ZIP_MAGIC):
         return "a zip archive (or an Office document), not a photo"
     lowered = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if lowered.startswith((b"<svg", b"<?xml")) and b"<svg" in lowered:
@@ -131,15 +129,11 @@ def _format_words(head: bytes) -> str | None:
 
 
 def _unidentified(path: Path) -> str:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(512)
-    except OSError:
-        head = b""
+    head = file_head(path)
     words = _format_words(head)
     if words:
         return f"this is {words}"
-    if head and all(b in _TEXT_BYTES for b in head):
+    if looks_like_text(head):
         return "contains text, not image data (is it an image file at all?)"
     suffix = path.suffix.lower() or "(no extension)"
     return f"not an image format that can be read (extension {suffix}; the header is not a known image type)"

@@ -53,6 +53,25 @@ KIND_WORDS = {
 ErrorFactory = Callable[[Path, str], Exception]
 
 
+TEXT_BYTES = frozenset(range(32, 127)) | {9, 10, 13}  # printable ASCII, tab and line breaks
+ZIP_MAGIC = b"PK\x03\x04"  # zip archives: .xlsx/.docx, PyTorch's own checkpoint format
+PDF_MAGIC = b"%PDF"
+
+
+def file_head(path, size: int = 512) -> bytes:
+    """The first bytes of a file a gate has refused or cannot place, to say what it is; empty if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+def looks_like_text(head: bytes) -> bool:
+    """Plain ASCII text (a note, a CSV, JSON) rather than binary data, judged on a file's first bytes."""
+    return bool(head) and all(b in TEXT_BYTES for b in head)
+
+
 def shown_path(path) -> str:
     """A file name as a message can show it: bytes that are not UTF-8 (a name from an old camera or a
     Windows share, which Python keeps as lone surrogates) as ``\\xe9``, line breaks as ``\\n``.
@@ -251,10 +270,15 @@ def _finite_float(text: str) -> float:
 __all__ = [
     "MAX_BYTES",
     "MAX_JSON_DEPTH",
+    "PDF_MAGIC",
+    "TEXT_BYTES",
+    "ZIP_MAGIC",
     "UserFileError",
     "check_file",
     "check_writable",
+    "file_head",
     "json_depth",
+    "looks_like_text",
     "read_bytes",
     "read_json",
     "shown_path",

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..userfiles import check_file, read_bytes
+from ..userfiles import PDF_MAGIC, ZIP_MAGIC, check_file, read_bytes
 from .model import DatasetError
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # values are stored as float32: larger ones become infinity
@@ -169,12 +169,12 @@ def read_name_list(path, with_ids: bool = True) -> list[str]:
 # Files a spreadsheet user may hand us as "CSV" that are not text: their first bytes, and what to say.
 _NOT_CSV = (
     (
-        b"PK\x03\x04",
+        ZIP_MAGIC,
         "an Excel workbook (.xlsx) or another zip file, not CSV text; in the spreadsheet, "
         'save it as "CSV (comma delimited)" or "CSV UTF-8"',
     ),
     (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls), not CSV text; in the spreadsheet, save it as CSV"),
-    (b"%PDF", "a PDF document, not CSV text"),
+    (PDF_MAGIC, "a PDF document, not CSV text"),
 )
 CSV_DELIMITERS = (",", ";", "\t")
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+(?:[eE][+-]?\d+)?%?")  # 0,5 or -12,25: a number from a European spreadsheet
