@@ -14,109 +14,37 @@ attribute names), so a class drawn for CUB shows for every dataset with CUB's
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from zsl_desktop.engine.atomic import atomic_write_text
-from zsl_desktop.engine.errors import ZslError
 from zsl_desktop.engine.paths import data_dir
 from zsl_desktop.engine.shared_files import aside_name, file_stamp, folder_lock
-from zsl_desktop.engine.userfiles import read_json, shown_path
+
+# what a class is and its rules live in user_class.py; named here too for the library's callers
+from zsl_desktop.engine.user_class import LIBRARY_MAX_VALUE as LIBRARY_MAX_VALUE
+from zsl_desktop.engine.user_class import MAX_NAME as MAX_NAME
+from zsl_desktop.engine.user_class import LibraryError as LibraryError
+from zsl_desktop.engine.user_class import UserClass as UserClass
+from zsl_desktop.engine.user_class import attribute_identity as attribute_identity
+from zsl_desktop.engine.user_class import check_name as check_name
+from zsl_desktop.engine.user_class import timestamp
+from zsl_desktop.engine.user_class import unique_name as unique_name
+from zsl_desktop.engine.user_class import value_range as value_range
+from zsl_desktop.engine.userfiles import read_json
 
 LIBRARY_FORMAT = "zsl-desktop-class-library/1"
 EXPORT_FORMAT = "zsl-desktop-classes/1"
 LIBRARY_FILE = "class_library.json"
-MAX_NAME = 80
-LIBRARY_MAX_VALUE = 100.0  # attribute scales are 0-1 or 0-100 (value_range): nothing saved lies outside 0-100
-
-
-class LibraryError(ZslError):
-    """A library or export file cannot be used; the message names the file and the problem."""
-
-    def __init__(self, path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{shown_path(path)}: {problem}")
-
-
-def attribute_identity(attribute_names) -> str:
-    """Identity of an attribute list: the same names in the same order give the same id."""
-    h = hashlib.sha256("\n".join(str(n) for n in attribute_names).encode("utf-8"))
-    return h.hexdigest()[:16]
-
-
-def value_range(class_attributes: np.ndarray) -> tuple[float, float]:
-    """The slider scale of a dataset: 0-100 for CUB/AwA2-style percentages, else 0-1."""
-    a = np.asarray(class_attributes, dtype=np.float64)
-    finite = a[np.isfinite(a)]
-    hi = float(finite.max()) if finite.size else 1.0
-    return (0.0, 100.0) if hi > 1.0 + 1e-6 else (0.0, 1.0)
 
 
 def library_path() -> Path:
     return data_dir() / LIBRARY_FILE
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S")
-
-
-@dataclass(frozen=True)
-class UserClass:
-    """One class the user drew: a name and one value per attribute (dataset scale)."""
-
-    name: str
-    values: tuple[float, ...]
-    created: str = field(default_factory=_now)
-    modified: str = field(default_factory=_now)
-    note: str = ""
-
-    @staticmethod
-    def from_array(name: str, values, note: str = "") -> "UserClass":
-        return UserClass(name=name, values=tuple(float(v) for v in np.asarray(values, np.float64).ravel()), note=note)
-
-    def array(self) -> np.ndarray:
-        return np.asarray(self.values, dtype=np.float32)
-
-    def as_json(self) -> dict:
-        return {
-            "name": self.name,
-            "values": [round(v, 6) for v in self.values],
-            "created": self.created,
-            "modified": self.modified,
-            "note": self.note,
-        }
-
-
-def check_name(name: str, taken=()) -> str:
-    """A cleaned class name, or ValueError saying why it cannot be used."""
-    clean = " ".join(str(name).split())
-    if not clean:
-        raise ValueError("a class needs a name")
-    if len(clean) > MAX_NAME:
-        raise ValueError(f"a class name has at most {MAX_NAME} characters")
-    lowered = {t.casefold() for t in taken}
-    if clean.casefold() in lowered:
-        raise ValueError(f"there is already a class called {clean!r}")
-    return clean
-
-
-def unique_name(name: str, taken) -> str:
-    """``name``, or ``name (2)``, ``name (3)``... whichever is free."""
-    lowered = {t.casefold() for t in taken}
-    if name.casefold() not in lowered:
-        return name
-    i = 2
-    while f"{name} ({i})".casefold() in lowered:
-        i += 1
-    return f"{name} ({i})"
 
 
 class ClassLibrary:
@@ -161,29 +89,37 @@ class ClassLibrary:
             )
         return library
 
-    def _set_aside(self, path: Path, what: str, then: str) -> None:
-        """Keep the file as ``<name>.corrupt-<time>`` (never deleted) and say so in ``warnings``."""
+    def _keep_aside(self, path: Path, move: bool) -> tuple[Path | None, OSError | None]:
+        """Move (``move``) or copy the file to ``<name>.corrupt-<time>``, never deleted: (where, None), or
+        (None, the error) when that fails, and then this library saves beside it (``<name>.new``) so the
+        file it could not keep is never overwritten."""
         aside = aside_name(path)
         try:
-            path.replace(aside)
-            kept = f"it was kept as {aside.name}"
-        except OSError as move_error:
-            kept = f"it could not be moved aside ({move_error}); it was left untouched"
+            if move:
+                path.replace(aside)
+            else:
+                shutil.copy2(path, aside)
+        except OSError as error:
             self.path = path.with_name(path.name + ".new")
+            return None, error
+        return aside, None
+
+    def _set_aside(self, path: Path, what: str, then: str) -> None:
+        """Keep the file as ``<name>.corrupt-<time>`` and say so in ``warnings``."""
+        aside, error = self._keep_aside(path, move=True)
+        kept = (
+            f"it was kept as {aside.name}" if aside else f"it could not be moved aside ({error}); it was left untouched"
+        )
         self.warnings.append(f"The class library {path} {what}; {kept} and {then}.")
 
     def _keep_copy(self, path: Path, what: str, then: str) -> None:
         """A copy of the file as ``<name>.corrupt-<time>``, then the readable classes written back in place.
 
         Why a copy and a save rather than a move: the classes that did load must still be in the library
-        file if the user quits without editing anything. Where the copy cannot be made, the file is left
-        untouched and this library saves beside it (``<name>.new``)."""
-        aside = aside_name(path)
-        try:
-            shutil.copy2(path, aside)
-        except OSError as copy_error:
-            self.path = path.with_name(path.name + ".new")
-            kept = f"no copy could be made ({copy_error}); it was left untouched"
+        file if the user quits without editing anything."""
+        aside, error = self._keep_aside(path, move=False)
+        if aside is None:
+            kept = f"no copy could be made ({error}); it was left untouched"
         else:
             kept = f"a copy was kept as {aside.name}"
             try:
@@ -205,7 +141,7 @@ class ClassLibrary:
         with folder_lock(self.path):
             if self.path.exists() and file_stamp(self.path) != self._stamp:
                 self._merge_from_disk(self.path)
-            data: dict = {"format": LIBRARY_FORMAT, "saved": _now(), "sets": {}}
+            data: dict = {"format": LIBRARY_FORMAT, "saved": timestamp(), "sets": {}}
             for identity, entry in self._sets.items():
                 if not entry["classes"]:
                     continue
@@ -225,25 +161,21 @@ class ClassLibrary:
         try:
             disk = _parse_library(path, problems)
         except LibraryError as exc:  # damaged meanwhile (a hand edit?): kept aside, ours is written
-            aside = aside_name(path)
-            try:
-                path.replace(aside)
-                self.warnings.append(f"{path} could not be read ({exc.problem}); it was kept as {aside.name}")
-            except OSError as move_error:  # never overwrite what we could not keep: save beside it
-                self.path = path.with_name(path.name + ".new")
-                self.warnings.append(
-                    f"{path} could not be read ({exc.problem}) nor moved aside ({move_error}); "
-                    f"this library is saved as {self.path.name}"
-                )
+            aside, error = self._keep_aside(path, move=True)
+            self.warnings.append(
+                f"{path} could not be read ({exc.problem}); it was kept as {aside.name}"
+                if aside
+                else f"{path} could not be read ({exc.problem}) nor moved aside ({error}); "
+                f"this library is saved as {path.name}.new"
+            )
             return
         if problems:  # a class broken by a hand edit meanwhile: a copy keeps it, the other classes merge
-            aside = aside_name(path)
-            try:
-                shutil.copy2(path, aside)
-                kept = f"a copy was kept as {aside.name}"
-            except OSError as copy_error:
-                self.path = path.with_name(path.name + ".new")
-                kept = f"no copy could be made ({copy_error}); this library is saved as {self.path.name}"
+            aside, error = self._keep_aside(path, move=False)
+            kept = (
+                f"a copy was kept as {aside.name}"
+                if aside
+                else f"no copy could be made ({error}); this library is saved as {path.name}.new"
+            )
             self.warnings.append(f"{path} has classes that could not be read ({problems[0]}); {kept}")
         edits, self._edits, self._sets = self._edits, [], disk
         for op, identity, *args in edits:  # each is journalled again: a failed write keeps them for the next save
@@ -294,7 +226,7 @@ class ClassLibrary:
             raise ValueError(f"{user_class.name!r} has {len(user_class.values)} values for {len(names)} attributes")
         old = entry["classes"].get(user_class.name)
         if old is not None:
-            user_class = replace(user_class, created=old.created, modified=_now())
+            user_class = replace(user_class, created=old.created, modified=timestamp())
         entry["classes"][user_class.name] = user_class
         self._edits.append(("put", identity, user_class, list(names), entry.get("dataset", dataset)))
         return user_class
@@ -305,7 +237,7 @@ class ClassLibrary:
             raise KeyError(f"no user class called {old!r}")
         new = check_name(new, [n for n in entry["classes"] if n != old])
         items = [
-            (new if k == old else k, replace(v, name=new, modified=_now()) if k == old else v)
+            (new if k == old else k, replace(v, name=new, modified=timestamp()) if k == old else v)
             for k, v in entry["classes"].items()
         ]
         entry["classes"] = dict(items)
@@ -325,7 +257,7 @@ class ClassLibrary:
         chosen = [c for c in self.classes(identity) if names is None or c.name in set(names)]
         data = {
             "format": EXPORT_FORMAT,
-            "exported": _now(),
+            "exported": timestamp(),
             "attribute_names": list(attribute_names),
             "classes": [c.as_json() for c in chosen],
         }
@@ -421,7 +353,7 @@ def read_export(path: Path, attribute_names, scale=None) -> list[UserClass]:
             UserClass(
                 name=name,
                 values=tuple(float(values[j]) for j in order),
-                created=str(item.get("created") or _now()),
+                created=str(item.get("created") or timestamp()),
                 note=str(item.get("note") or ""),
             )
         )
@@ -489,7 +421,7 @@ def _library_class(path: Path, where: str, item, names: list, taken) -> UserClas
     return UserClass(
         name=name,
         values=values,
-        created=str(item.get("created") or _now()),
-        modified=str(item.get("modified") or _now()),
+        created=str(item.get("created") or timestamp()),
+        modified=str(item.get("modified") or timestamp()),
         note=str(item.get("note") or ""),
     )
