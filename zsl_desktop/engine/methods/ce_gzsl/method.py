@@ -115,10 +115,10 @@ generator (``refit_classifier`` synthesises every model's features with the last
 session-10 gain). Off: on 9 single fold models each, read as the trainer reads them, K = 5 moved fold H by -0.3
 (IPCE, folds split) and +1.5 (CE-GZSL, 7 of 9 up; the three-model default not screened): docs/history/ce_gzsl.md.
 
-Why one long module (~680 lines): CE-GZSL and IPCE share every step of one training loop (critic, generator,
-classifier), and IPCE's two changes are best read beside the lines they change; the networks and losses are in
-``nets.py``, scoring and the live columns in ``scoring.py``, the several final models' bookkeeping in
-``members.py``.
+Why one long module (~550 lines): CE-GZSL and IPCE share every step of one training loop (critic, generator),
+and IPCE's two changes are best read beside the lines they change; the networks and losses are in ``nets.py``, the
+final softmax and its calibration in ``classifier.py``, scoring and the live columns in ``scoring.py``, the
+several final models' bookkeeping in ``members.py``, the checkpoint in ``state.py``.
 """
 
 from __future__ import annotations
@@ -144,14 +144,15 @@ from .nets import (
     normal_init,
     supcon_loss,
 )
-from ..class_rows import KnownRows, match_rows
-from ..generative import FeatureScaler, averaged_softmax, generator_for
+from ..class_rows import match_rows
+from ..generative import FeatureScaler, generator_for
 from ..members import own_items
+from .classifier import CEGZSLClassifier
 from .members import CodeParts, member_state
 from .scoring import SMALL_QUERY, CEGZSLScoring
+from .seeding import HEAD, INIT, PROTO, SYNTH, TRAIN
 from .state import CEGZSLState
 
-INIT, TRAIN, HEAD, SYNTH, PROTO = range(5)  # generator purposes
 SCALES = ("adaptive", "fixed")
 CALIBRATION_SPLITS = ("shared", "each")  # calibration_splits: one split read on the average, or one a final model
 CALIBRATION_RATES = ("expected", "best")  # calibration_rate: engine.readout's aim, or the best fold-mean H's rate
@@ -196,7 +197,7 @@ _IPCE = {
 }
 
 
-class _CEGZSLBase(CEGZSLState, CEGZSLScoring, Method):
+class _CEGZSLBase(CEGZSLState, CEGZSLClassifier, CEGZSLScoring, Method):
     """CE-GZSL / IPCE on pooled features; ``variant`` picks the contrastive loss (module docstring)."""
 
     feature_kind = "pooled"
@@ -476,67 +477,6 @@ class _CEGZSLBase(CEGZSLState, CEGZSLScoring, Method):
             return xs.new_zeros(0, self._hp("embed_size")), xs.new_zeros(0, self._hp("outz_size"))
         return torch.cat(hs), torch.cat(zs)
 
-    def _fit_classifier(self, xs, y, raw, attributes, unseen, g, check) -> None:
-        """Synthesise unseen features and train the softmax on h over every class row (real seen + synthetic;
-        ``classifier_draws`` K: K softmaxes, each on its own synthetic draw, averaged: generative.averaged_softmax)."""
-        n_synth = self._hp("n_synth")
-        h_real, _ = self._embed_scaled(xs)
-        labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
-
-        def draw():  # the real h and a fresh synthetic draw (the head generator continued)
-            h_synth, _ = self._embed_scaled(self._synthesize_scaled(attributes[unseen], n_synth, g))
-            return torch.cat((h_real, h_synth)), labels
-
-        self._train_head(raw, (draw() for _ in range(self._draws())), h_real, g, check)
-        for module in self._modules():
-            module.train()
-
-    def _draws(self) -> int:
-        """``classifier_draws``: how many softmaxes, each on its own synthetic draw, the classifier averages."""
-        return max(1, int(self._hp("classifier_draws")))
-
-    def _train_head(self, rows, draws, h_calibration, g, check) -> None:
-        """The softmax over ``rows`` from the (h, labels) ``draws`` (``generative.averaged_softmax``: K draws, one
-        linear head), then its calibration."""
-        hp = {k: self._hp(k) for k in ("cls_epochs", "cls_batch", "cls_lr", "cls_beta1")}
-        with torch.enable_grad():
-            weight, bias = averaged_softmax(((h.cpu(), y.cpu()) for h, y in draws), len(rows), hp, g, check)
-        h_calibration = h_calibration() if callable(h_calibration) else h_calibration
-        sample = h_calibration.cpu()[torch.randperm(len(h_calibration), generator=g)[:2048]]
-        rows = np.ascontiguousarray(rows, dtype=np.float32)
-        calibration = self._fit_calibration(sample, rows, weight, bias)
-        # One assignment, so a thread scoring meanwhile sees the old head or the new one, never a mix.
-        self._head = {
-            "class_rows": rows,
-            "keys": KnownRows(rows),
-            "weight": weight,
-            "bias": bias,
-            "calibration": calibration,
-        }
-        self._known_cache = self._column_cache = None
-
-    @torch.no_grad()
-    def _fit_calibration(self, h: torch.Tensor, rows: np.ndarray, weight, bias) -> torch.Tensor:
-        """(alpha, beta): classifier logits ~ alpha * comparator score + beta, slope on row-centred values."""
-        if len(h) == 0:
-            return torch.tensor([1.0, 0.0])
-        h = h.cpu()
-        z = h @ weight.t() + bias
-        u = self._F.image_half(h.to(self._F.fc_h.weight.device))
-        f = self._comparator_scores(u, rows).cpu()
-        zc, fc = z - z.mean(1, keepdim=True), f - f.mean(1, keepdim=True)
-        alpha = float((zc * fc).sum() / (fc * fc).sum().clamp_min(1e-12))
-        if not math.isfinite(alpha) or alpha <= 0:
-            alpha = 1.0
-        beta = float((z - alpha * f).mean())
-        return torch.tensor([alpha, beta])
-
-    def _comparator_scores(self, u: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
-        """F(h, a) / tau_cls for image halves u [N, H] (on the comparator's device) and raw class rows."""
-        device = self._F.fc_a.weight.device
-        a = torch.from_numpy(self.prepare_class_attributes(rows)).to(device)
-        return self._F.pair_scores(u.to(device), self._F.class_half(a)) / self._hp("cls_temp")
-
     @torch.no_grad()
     def synthesize(self, class_attributes: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
         """[K * n, D] features in the feature store's space; rows k*n .. (k+1)*n - 1 belong to class row k."""
@@ -578,61 +518,6 @@ class _CEGZSLBase(CEGZSLState, CEGZSLScoring, Method):
             _, z = self._embed_scaled(x)
             out[rest] = F.normalize(z.cpu().reshape(len(rest), int(n), -1).mean(1), dim=1)
         return out.numpy()
-
-    @torch.no_grad()
-    def refit_classifier(
-        self, class_attributes: np.ndarray, seen_features=None, seen_labels=None, seed: int = 0, check=None
-    ) -> None:
-        """Retrain the softmax for exactly these class rows, then make ``score`` use it.
-
-        ``seen_features`` [M, D] (feature-store space) with ``seen_labels`` [M] (row positions in
-        ``class_attributes``) supply real features; every other row gets ``n_synth`` synthesised
-        ones. Codes from ``encode`` stay valid (the embedding is unchanged). With members, each model's
-        classifier is retrained (K x the time); each model switches when its own is ready.
-        """
-        for index, model in enumerate(self._models()):
-            draw = (int(seed), 0, HEAD) if index == 0 else (int(seed), 0, HEAD, index)  # each model its own draw
-            model._refit_own_classifier(class_attributes, seen_features, seen_labels, draw, check, source=self)
-        self._parts.clear()
-
-    def _refit_own_classifier(self, class_attributes, seen_features, seen_labels, draw, check, source) -> None:
-        """This model's softmax refit; the synthesised features come from ``source``'s generator (the last
-        model's: members keep none, members.py), with this model's own random draw (``draw``: the keys of its
-        torch generator), so that the members' synthetic features are not the same samples."""
-        self._require_head()
-        rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
-        g = generator_for(*draw)
-        real, real_labels = [], []
-        covered = np.zeros(len(rows), dtype=bool)
-        h_real = torch.zeros(0, self._hp("embed_size"))
-        if seen_features is not None:
-            seen_labels = np.asarray(seen_labels, dtype=np.int64)
-            h_real, _ = self._embed_scaled(self._scaler(self._check_features(seen_features).to(self.device)))
-            real.append(h_real.cpu())
-            real_labels.append(torch.from_numpy(seen_labels))
-            covered[np.unique(seen_labels)] = True
-        rest = np.nonzero(~covered)[0]
-        n_synth = self._hp("n_synth")
-        first_synth: list[torch.Tensor] = []
-
-        def draw():  # the real h and fresh synthetic h for every other row (classifier_draws: one per softmax)
-            hs, labels = list(real), list(real_labels)
-            if len(rest):
-                h_synth, _ = self._embed_scaled(self._synthesised_by(source, rows[rest], n_synth, g))
-                first_synth.append(h_synth.cpu())
-                hs.append(h_synth.cpu())
-                labels.append(torch.from_numpy(rest).repeat_interleave(n_synth))
-            return torch.cat(hs), torch.cat(labels)
-
-        def calibration_rows():  # the real h, else the first draw's synthetic h
-            return h_real.cpu() if len(h_real) else first_synth[0]
-
-        self._train_head(rows, (draw() for _ in range(self._draws())), calibration_rows, g, check)
-
-    def _synthesised_by(self, source: "_CEGZSLBase", rows: np.ndarray, n: int, g: torch.Generator) -> torch.Tensor:
-        """``n`` features a class row from ``source``'s generator, in this model's scaled space."""
-        x = source._synthesize_scaled(source._attributes(rows), n, g)
-        return x if source is self else self._scaler(source._scaler.inverse(x).to(self.device))
 
     def to(self, device) -> "_CEGZSLBase":
         super().to(device)
