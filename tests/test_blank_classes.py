@@ -91,4 +91,5 @@ def test_predict_leaves_out_a_class_with_no_information_and_says_so(tmp_path, ca
     path.write_text(json.dumps({"format": "zsl-desktop-classes/1", "attribute_names": names, "classes": classes}))
     loaded = load_classes(d, path)
     assert loaded.names == ("a", "b", "c", "d", "Wings") and loaded.kinds[-1] == "user"
-    assert "Empty" in capsys.readouterr().out
+    said = capsys.readouterr().err
+    assert "Empty" in said and "Wings" not in said

@@ -33,7 +33,7 @@ def load_classes(dataset, library_path=None):
             raise ValueError(str(exc)) from None
         blank = [c.name for c in user if not has_attribute_information(c.array())]
         if blank:  # as in the app's class sets: such a row would get a made-up column (session/class_set.py)
-            print(f"left out, no attribute information (every attribute the same): {', '.join(blank)}")
+            print(f"{library_path}: left out, every attribute the same: {', '.join(blank)}", file=sys.stderr)
             user = [c for c in user if has_attribute_information(c.array())]
         taken = {n.casefold() for n in names}
         clash = [c.name for c in user if c.name.casefold() in taken]

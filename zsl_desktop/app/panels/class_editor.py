@@ -330,7 +330,7 @@ class ClassEditorPanel(QWidget):
         name = (name if name is not None else self.name_edit.text()).strip()
         if not has_attribute_information(self.history.values):
             self.status.setText(NOT_SAVED_BLANK)
-            self.message.emit(f"Could not save the class: {NOT_SAVED_BLANK}")
+            self.message.emit(NOT_SAVED_BLANK)
             return False
         try:
             saved = self.store.save_class(name, self.history.values, previous=self.current)
