@@ -46,7 +46,7 @@ class FakeSession:
         return self.state
 
 
-def routed(monkeypatch, photo: np.ndarray) -> LiveScores:
+def routed(monkeypatch, photo: np.ndarray, mine: np.ndarray | None = None) -> LiveScores:
     drawings = ood.DomainReference(ood.unit_rows(around(0, 40, 1)), threshold=0.2)  # the active model's domain
     birds = ood.DomainReference(ood.unit_rows(around(1, 40, 2)), threshold=0.2)  # the real-bird model's
     species = np.eye(3, D, dtype=np.float32)
@@ -64,7 +64,9 @@ def routed(monkeypatch, photo: np.ndarray) -> LiveScores:
     session = FakeSession({"photo.jpg": photo})
     classes = ClassSet(("x", "y"), ("seen", "unseen"), np.zeros((2, D), np.float32))
     live = LiveScores(2, classes.names, classes.kinds, np.array([0.1, 0.2], np.float32), None, None)
-    mine = np.full((1, D), 0.5, np.float32)
+    mine = (
+        np.linspace(0, 1, D, dtype=np.float32)[None] if mine is None else mine
+    )  # the user's class on CUB's attributes
     return photo_routing.PhotoRouting().route(
         session, LiveRequest(2, classes, 0, real_bird_classes=(("mine",), mine)), live
     )
@@ -81,6 +83,11 @@ def test_a_photo_outside_the_active_models_domain_and_inside_the_real_bird_model
     assert live.class_names == ("a", "b", "c", "mine") and live.class_kinds == ("seen", "unseen", "unseen", "user")
     assert live.scores.shape == (4,) and int(np.argmax(live.scores[:3])) == 1  # the species it lies beside
     assert live.gamma_offset == 2.0 - 0.5
+
+
+def test_the_real_bird_model_leaves_out_a_user_class_with_no_attribute_information(monkeypatch):
+    live = routed(monkeypatch, around(1, 1, 6)[0], mine=np.full((1, D), 0.5, np.float32))
+    assert live.predicted_by == TITLE and live.class_names == ("a", "b", "c") and live.scores.shape == (3,)
 
 
 def test_a_photo_outside_both_domains_stays_with_the_active_model_and_is_warned(monkeypatch):

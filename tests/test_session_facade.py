@@ -31,7 +31,7 @@ def test_predict_is_the_argmax_of_the_calibrated_scores():
 
 def test_the_draft_replaces_the_class_it_edits_else_comes_last():
     saved = ClassSet(("a", "b", "mine"), ("seen", "unseen", "user"), np.eye(3, dtype=np.float32))
-    values = np.array([0.5, 0.5, 0.5], np.float32)
+    values = np.array([0.5, 0.25, 0.5], np.float32)  # not every value the same: a blank draft is not scored
     edited = with_draft(saved, "mine v2", values, "mine", dirty=True)
     assert edited.names == ("a", "b", "mine v2") and edited.kinds == ("seen", "unseen", "draft")
     assert edited.draft_column == 2 and np.array_equal(edited.matrix[2], values)

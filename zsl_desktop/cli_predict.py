@@ -20,6 +20,7 @@ def load_classes(dataset, library_path=None):
     """The dataset's classes, then the classes of ``library_path`` (read through the engine's JSON gate)."""
     from zsl_desktop.engine.classes import LibraryError, read_export, value_range
     from zsl_desktop.engine.predict import ClassSet
+    from zsl_desktop.engine.user_class import has_attribute_information
 
     unseen = {int(c) for c in dataset.unseen_classes}
     names = list(dataset.classes)
@@ -30,6 +31,10 @@ def load_classes(dataset, library_path=None):
             user = read_export(library_path, [a.name for a in dataset.attributes], value_range(matrix))
         except LibraryError as exc:
             raise ValueError(str(exc)) from None
+        blank = [c.name for c in user if not has_attribute_information(c.array())]
+        if blank:  # as in the app's class sets: such a row would get a made-up column (session/class_set.py)
+            print(f"{library_path}: left out, every attribute the same: {', '.join(blank)}", file=sys.stderr)
+            user = [c for c in user if has_attribute_information(c.array())]
         taken = {n.casefold() for n in names}
         clash = [c.name for c in user if c.name.casefold() in taken]
         if clash:

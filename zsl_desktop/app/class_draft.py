@@ -10,6 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# A class with every attribute the same is not scored (engine.session.class_set): the editor says what to do.
+NO_ATTRIBUTE_SET = (
+    "Set at least one attribute to see where this class is found: with every attribute the same it matches nothing."
+)
+NOT_SAVED_BLANK = "Not saved: set at least one attribute first. With every attribute the same, a class matches nothing."
 MOVES_NAMED = 3  # a refinement's status line names at most this many attributes
 MOVE_SHOWN = 0.005  # ... each moved by at least this fraction of the scale
 

@@ -43,6 +43,19 @@ def value_range(class_attributes: np.ndarray) -> tuple[float, float]:
     return (0.0, 100.0) if hi > 1.0 + 1e-6 else (0.0, 1.0)
 
 
+def has_attribute_information(values) -> bool:
+    """False for a class row every method sees as no class at all: every value the same once negatives (AwA2's
+    -1 = unknown) count as 0, e.g. a new class still at all zeros, or every attribute at 50 or at 100.
+
+    Why: every method clips negatives and scales each class row to unit length before comparing it with an
+    image (``Method.prepare_class_attributes``), so a constant row says nothing about which attributes the class
+    has: all zeros have no direction at all, any other constant is one fixed direction that no dataset class
+    takes. Such a row is left out of the scores (``session.class_set``) instead of getting a made-up column.
+    """
+    row = np.clip(np.nan_to_num(np.asarray(values, np.float64), nan=0.0), 0.0, None).ravel()
+    return bool(row.size) and bool(row.max() > row.min())
+
+
 def timestamp() -> str:
     """Now, as a class's created / modified time is written."""
     return time.strftime("%Y-%m-%d %H:%M:%S")

@@ -33,11 +33,12 @@ from PySide6.QtWidgets import (
 )
 
 from zsl_desktop.app import class_files, theme
-from zsl_desktop.app.class_draft import Draft, refinement_words, start_values
+from zsl_desktop.app.class_draft import NO_ATTRIBUTE_SET, NOT_SAVED_BLANK, Draft, refinement_words, start_values
 from zsl_desktop.app.widgets.attribute_grid import AttributeGrid
 from zsl_desktop.app.widgets.attribute_slider import AttributeSlider
 from zsl_desktop.app.widgets.class_choices import NEW, fill_class_box, fill_start_box
 from zsl_desktop.engine.edit_history import EditHistory
+from zsl_desktop.engine.user_class import has_attribute_information
 from zsl_desktop.engine.cub_species import species_for_attributes
 
 
@@ -244,7 +245,8 @@ class ClassEditorPanel(QWidget):
         if c is None:
             return
         self._load(c.array(), c.name, c.name)
-        self.status.setText(f"Editing your class “{name}”.")
+        blank = not has_attribute_information(c.array())  # imported or hand-edited so: it is not scored
+        self.status.setText(f"Editing your class “{name}”." + (f" {NO_ATTRIBUTE_SET}" if blank else ""))
 
     def _show_values(self) -> None:
         self.grid.show_values(self.history.values)
@@ -253,7 +255,9 @@ class ClassEditorPanel(QWidget):
     def _changed(self) -> None:
         self._update_buttons()
         dirty = self.is_dirty()
-        if self.current is None and self._touched:
+        if (self.current is not None or self._touched) and not has_attribute_information(self.history.values):
+            self.status.setText(NO_ATTRIBUTE_SET)  # the draft is not scored (engine.session.class_set)
+        elif self.current is None and self._touched:
             self.status.setText("Unsaved new class.")
         elif dirty:
             self.status.setText(f"Unsaved changes to “{self.current}”.")
@@ -324,6 +328,10 @@ class ClassEditorPanel(QWidget):
     # -- saving ------------------------------------------------------------------------------------------------
     def save(self, name: str | None = None) -> bool:
         name = (name if name is not None else self.name_edit.text()).strip()
+        if not has_attribute_information(self.history.values):
+            self.status.setText(NOT_SAVED_BLANK)
+            self.message.emit(NOT_SAVED_BLANK)
+            return False
         try:
             saved = self.store.save_class(name, self.history.values, previous=self.current)
         except (ValueError, KeyError, OSError) as exc:

@@ -17,6 +17,7 @@ import numpy as np
 
 from zsl_desktop.engine import out_of_domain as ood
 from zsl_desktop.engine.real_birds import TITLE, RealBirdModel, load_real_bird_model, use_real_bird_model
+from zsl_desktop.engine.session.class_set import informative_classes
 from zsl_desktop.engine.session.results import LiveRequest, LiveScores
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,8 @@ class PhotoRouting:
         if real is None:
             return replace(live, out_of_domain=verdict.out_of_domain)
         user_names, user_matrix = request.real_bird_classes
+        if user_matrix is not None:  # as in every class set: a class with no attribute information is left out
+            user_names, user_matrix = informative_classes(user_names, user_matrix, np.shape(user_matrix)[-1])
         scores = np.asarray(real.scores(pooled, user_matrix)[0], np.float32)
         names = tuple(real.class_names) + tuple(user_names)
         kinds = tuple(real.kinds) + ("user",) * len(user_names)
