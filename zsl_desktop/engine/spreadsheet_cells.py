@@ -3,8 +3,9 @@
 Why: Excel and LibreOffice run a cell that starts with ``=``, ``+``, ``-`` or ``@`` (or a tab or a carriage
 return, which they skip before looking) as a formula, so a class named ``=HYPERLINK("http://x","click")`` or
 a photo named ``-2+3.jpg`` would run when the user opens an export. The standard guard (OWASP, "CSV
-Injection") puts a ``'`` in front: the spreadsheet shows the text and hides the ``'``. A number stays a number
-(``-0.52`` is a score, not a formula), so every cell of a row can go through ``guard``.
+Injection") puts a ``'`` in front: the spreadsheet takes the cell as text, not a formula. A number stays a
+number (``-0.52`` is a score, not a formula), so every cell of a row can go through ``guard``. A name with a
+``;`` or a tab inside stays one cell only where the spreadsheet splits on commas (not guarded here).
 
 Lossless: ``unguard(guard(s)) == s`` for every ``s`` (a name that itself starts with ``'`` before a formula
 character gets one more ``'``), so our own readers (class CSV import, the resumable predictions CSV) give
