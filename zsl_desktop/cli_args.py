@@ -141,3 +141,26 @@ def use_backbone_weights(backbone: str, path) -> None:
             f"; give --backbone timm:<architecture> too"
         )
     timm_backbone.use_weights_file(backbone, path)
+
+
+BUILTIN_DATASETS = ("builtin", "builtin-small")
+
+
+def dataset_for_model(requested: str | None, header: dict, model_path, why: str = "") -> str:
+    """The ``--dataset`` for a model: the one asked for, else the built-in birds it was trained on.
+
+    Why before loading: the built-in birds are generated on first use (3,000 of them, a minute or more), so a
+    model of the small set run with ``--dataset builtin`` (or the other way round) is refused at once with
+    the right option, not after the drawing. Any other mismatch is the loaded dataset's fingerprint check's.
+    """
+    trained_on = header.get("dataset")
+    if requested is None:
+        if trained_on in BUILTIN_DATASETS:
+            return trained_on
+        raise ValueError(f"{model_path} was trained on {trained_on!r}: pass --dataset PATH{why}")
+    if requested in BUILTIN_DATASETS and trained_on in BUILTIN_DATASETS and requested != trained_on:
+        raise ValueError(
+            f"{model_path} was trained on {trained_on!r}, not on {requested!r}: pass --dataset {trained_on} "
+            f"(or leave --dataset out)"
+        )
+    return requested

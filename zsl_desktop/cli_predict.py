@@ -96,13 +96,10 @@ def run(args, load, progress_bar) -> int:
         from zsl_desktop.cli_args import use_backbone_weights
 
         use_backbone_weights(h.get("backbone", ""), args.backbone_weights)
-    if args.dataset is None:
-        args.dataset = h["dataset"] if h["dataset"] in ("builtin", "builtin-small") else None
-        if args.dataset is None:
-            raise ValueError(
-                f"{args.model} was trained on {h['dataset']!r}: pass --dataset PATH (its classes "
-                f"are the ones the photos are scored against)"
-            )
+    from zsl_desktop.cli_args import dataset_for_model
+
+    why = " (its classes are the ones the photos are scored against)"
+    args.dataset = dataset_for_model(args.dataset, h, args.model, why)
     dataset = load(args)
     check_compatible(checkpoint, dataset)
     classes = load_classes(dataset, args.classes)

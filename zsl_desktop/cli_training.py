@@ -217,10 +217,9 @@ def run_eval(args, load) -> int:
         from zsl_desktop.cli_args import use_backbone_weights
 
         use_backbone_weights(h.get("backbone", ""), args.backbone_weights)
-    if args.dataset is None:
-        args.dataset = h["dataset"] if h["dataset"] in ("builtin", "builtin-small") else None
-        if args.dataset is None:
-            raise ValueError(f"{args.checkpoint} was trained on {h['dataset']!r}: pass --dataset PATH")
+    from zsl_desktop.cli_args import dataset_for_model
+
+    args.dataset = dataset_for_model(args.dataset, h, args.checkpoint)
     flips = h.get("flips") if h.get("flips") in ("tta", "both") else "none"  # scoring needs the mirrored store
     session = _session(args, load, h.get("backbone"), h.get("input_size"), checkpoint, flips)
     session.use_checkpoint(checkpoint)

@@ -1,7 +1,8 @@
 """Exports: plots as PNG/SVG (pyqtgraph exporters), the bar chart and overlay as PNG/SVG, predictions as CSV.
 
 Every file is written atomically (rendered in memory, then
-``engine.atomic``): an interrupted export never leaves half a file behind.
+``engine.atomic``): an interrupted export never leaves half a file behind. Every CSV text cell goes
+through ``engine.spreadsheet_cells.guard``: a class or file name that starts like a formula opens as text.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from PySide6.QtGui import QColor, QImage, QPainter
 
 from zsl_desktop.app import theme
 from zsl_desktop.engine.atomic import atomic_write_bytes, atomic_write_text
+from zsl_desktop.engine.spreadsheet_cells import guard
 
 PLOT_FILTER = "PNG image (*.png);;SVG vector image (*.svg)"
 
@@ -132,14 +134,18 @@ def all_predictions_csv(items, path, meta: dict | None = None) -> Path:
 
 
 def write_csv(path, header: list[str], rows, meta: dict | None = None) -> Path:
-    """A CSV file: ``meta`` as ``# key: value`` comment lines, the header row, the rows; written atomically."""
+    """A CSV file: ``meta`` as ``# key: value`` comment lines, the header row, the rows; written atomically.
+
+    Each comment line is one CSV cell (quoted when its value holds a comma or a line break, so a file name
+    cannot spill into a cell of its own), and every text cell is guarded against formula injection.
+    """
     out = io.StringIO()
-    for key, value in (meta or {}).items():
-        out.write(f"# {key}: {value}\n")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
+    for key, value in (meta or {}).items():
+        writer.writerow([f"# {key}: {value}"])
+    writer.writerow([guard(cell) for cell in header])
     for row in rows:
-        writer.writerow(row)
+        writer.writerow([guard(cell) for cell in row])
     path = Path(path)
     atomic_write_text(path, out.getvalue())
     return path

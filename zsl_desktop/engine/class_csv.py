@@ -7,6 +7,8 @@ order; an optional ``note`` column is kept. Reading goes through the engine's
 CSV gate (``data.textfiles.read_csv``, which reads with ``userfiles.read_bytes``:
 no pipes or devices, bounded size), and every problem is a ``LibraryError``
 that names the file, the line and the column, so the user can fix the cell.
+Text cells are written through ``spreadsheet_cells.guard`` (a class named ``=cmd`` opens as text, not as a
+formula) and read back through ``unguard``, so a name survives the round trip exactly.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.classes import LibraryError, UserClass, check_name
 from zsl_desktop.engine.data.model import DatasetError
+from zsl_desktop.engine.spreadsheet_cells import guard, unguard
 
 NAME_COLUMN = "class"
 NOTE_COLUMN = "note"
@@ -30,9 +33,9 @@ def write_classes_csv(path, classes, attribute_names) -> Path:
     """Write ``classes`` (UserClass) as CSV, atomically: header ``class,<attribute names>,note``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([NAME_COLUMN, *attribute_names, NOTE_COLUMN])
+    writer.writerow([NAME_COLUMN, *(guard(name) for name in attribute_names), NOTE_COLUMN])
     for c in classes:
-        writer.writerow([c.name, *(f"{v:.6g}" for v in c.values), c.note])
+        writer.writerow([guard(c.name), *(f"{v:.6g}" for v in c.values), guard(c.note)])
     atomic_write_text(Path(path), buffer.getvalue())
     return Path(path)
 
@@ -87,6 +90,7 @@ def read_classes_csv(path, attribute_names, scale=None) -> list[UserClass]:
     except DatasetError as exc:  # the gate's and the parser's words, with the line and column
         where = _where(exc.line, exc.column) + ": " if exc.line is not None else ""
         raise LibraryError(path, where + exc.problem) from None
+    header = [unguard(name) for name in header]
     order, note_column = _column_order(path, header, attribute_names)
     lo, hi = scale if scale is not None else (-math.inf, math.inf)
     out: list[UserClass] = []
@@ -95,13 +99,13 @@ def read_classes_csv(path, attribute_names, scale=None) -> list[UserClass]:
         if len(fields) != len(header):
             raise LibraryError(path, f"{_where(line)}: {len(fields)} fields, the header has {len(header)}")
         try:
-            name = check_name(fields[0], taken)
+            name = check_name(unguard(fields[0]), taken)
         except ValueError as exc:
             raise LibraryError(path, f"{_where(line, NAME_COLUMN)}: {exc}") from None
         values = np.empty(len(order), np.float64)
         for k, column in enumerate(order):
             values[k] = _cell_value(path, fields[column], _where(line, header[column]), lo, hi)
-        note = fields[note_column] if note_column is not None else ""
+        note = unguard(fields[note_column]) if note_column is not None else ""
         taken.append(name)
         out.append(UserClass.from_array(name, values, note=note))
     _check_not_fractions(path, out, rows, order, (lo, hi))

@@ -26,13 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
+from zsl_desktop.engine.spreadsheet_cells import guard
+
 BATCH = 16
 
 
 def cell(text: str) -> str:
-    """A CSV field that stays on one line and encodes as UTF-8 (undecodable file-name bytes escaped)."""
+    """A CSV text field that stays on one line, encodes as UTF-8 (undecodable file-name bytes escaped) and
+    opens in a spreadsheet as text, not as a formula (``spreadsheet_cells.guard``)."""
     text = str(text).replace("\r", "\\r").replace("\n", "\\n")
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return guard(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 @dataclass(frozen=True)

@@ -248,10 +248,9 @@ class ImageViewPanel(QWidget):
 
     def set_summary(self, truth: str, kind: str, predicted: str | None) -> None:
         color = theme.KIND_COLORS.get(kind, theme.DIM)
-        text = (
-            f"<span style='color:{color}'>●</span> {theme.display_name(truth)} "
-            f"<span style='color:{theme.FAINT}'>({theme.KIND_LABELS.get(kind, kind)})</span>"
-        )
+        text = f"<span style='color:{color}'>●</span> {theme.display_name(truth)} "
+        if kind != "loose":  # "your photo" says it already ("your photo (photo)" before)
+            text += f"<span style='color:{theme.FAINT}'>({theme.KIND_LABELS.get(kind, kind)})</span>"
         if predicted:
             ok = predicted == truth
             mark = f"<span style='color:{theme.CORRECT if ok else theme.WRONG}'>{'✓' if ok else '✗'}</span>"
