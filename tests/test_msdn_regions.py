@@ -179,6 +179,6 @@ def test_codes_maps_and_a_checkpoint_round_trip_use_the_projection():
 
 def test_the_default_keeps_every_channel():
     """region_channels is an option: the default trains the released model (docs/history/msdn.md, session 13);
-    set, it projects in the aligned basis (the principal one loses 5.5 validation H on the built-in birds)."""
+    set, it projects in the aligned basis (the principal one loses 4.4 validation H on the built-in birds)."""
     assert MSDN.default_hparams["region_channels"] == 0
     assert MSDN.default_hparams["region_basis"] == "aligned"

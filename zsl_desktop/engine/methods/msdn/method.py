@@ -39,9 +39,9 @@ without gain: ``docs/history/msdn.md``):
   four region products, which then cost k / C as much (for CPUs without native bfloat16: k = 512 makes the fp32
   epoch 3.0 -> 1.2 CPU s on the CUB subset). ``region_basis`` "aligned" (the option's default) gives the
   subspace the basis closest to the strongest original channels; "principal" (session 12) the eigenvectors,
-  which RMSprop trains worse on the built-in birds (validation H 76.3 -> 70.8 at k = 512; aligned 76.1). Not
-  the default: on the CUB subset's validation aligned is higher (54.6 +- 2.0 -> 56.3 +- 2.4) but spreads wider
-  over the seeds (docs/history/msdn.md, sessions 12 and 13).
+  which RMSprop trains worse on the built-in birds (seeds 0-2, validation H 74.9 -> 70.5 at k = 512; aligned
+  76.7). Not the default: on the CUB subset's validation aligned is higher (54.6 +- 2.0 -> 56.3 +- 2.4) but
+  spreads wider over the seeds (docs/history/msdn.md, sessions 12 and 13).
 - Numerics: the self-calibration loss uses log-sum-exp and the distillation norm a 1e-12 floor, so neither
   overflows nor divides by zero.
 """
@@ -123,7 +123,7 @@ class MSDN(CentredCodes, Method):
         # An option, not the default (docstring)
         "region_channels": 0,
         # the basis of that subspace (regions.py): "aligned" (closest to the strongest original channels) or
-        # "principal" (the eigenvectors, session 12: the built-in birds lose 5.5 validation H with it, docstring)
+        # "principal" (the eigenvectors, session 12: the built-in birds lose 4.4 validation H with it, docstring)
         "region_basis": "aligned",
     }
 

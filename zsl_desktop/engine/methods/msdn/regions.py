@@ -8,9 +8,9 @@ the most of their squared length), computed from training rows only.
 
 The basis of that subspace matters, as RMSprop scales each weight's step by its own gradient history and so is
 not rotation invariant: in the eigenvector basis (``principal``) one coordinate carries a fifth of the regions'
-energy and the built-in birds lose 10 validation H even with every direction kept. ``aligned`` (the default)
-turns the same subspace onto the basis closest to the k channels of most energy (orthogonal Procrustes), so each
-projected channel is an original channel with the weak directions filtered out; measurements:
+energy and the built-in birds lose 10 validation H even with every direction kept. ``aligned`` (the option's
+default) gives the same subspace the basis closest to the k channels of most energy (orthogonal Procrustes), so
+each projected channel is an original channel with the weak directions filtered out; measurements:
 docs/history/msdn.md, sessions 12 and 13.
 """
 
