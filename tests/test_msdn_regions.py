@@ -12,7 +12,7 @@ from test_msdn_nets import outputs_and_gradients, trained_looking_net
 from zsl_desktop.engine.methods.base import Control, FeatureSource
 from zsl_desktop.engine.methods.msdn import MSDN, PARAMETER_NAMES, regions
 from zsl_desktop.engine.methods.msdn.nets import MSDNNet
-from zsl_desktop.engine.methods.msdn.regions import principal_projection, projected_channels, unit_regions
+from zsl_desktop.engine.methods.msdn.regions import projected_channels, region_projection, unit_regions
 
 K = 6  # of the toy problem's 16 channels
 
@@ -66,9 +66,10 @@ def test_a_projection_is_the_model_on_projected_unit_regions():
         MSDNNet(13, 23, 7, p)
 
 
-def test_the_projection_keeps_the_most_energy_and_is_orthonormal():
+@pytest.mark.parametrize("basis", ["aligned", "principal"])
+def test_the_projection_keeps_the_most_energy_and_is_orthonormal(basis):
     info, data = toy_problem()
-    p = principal_projection(data.features, data.train_index, K)
+    p = region_projection(data.features, data.train_index, K, basis)
     assert p.shape == (16, K) and p.dtype == torch.float32
     torch.testing.assert_close(p.t() @ p, torch.eye(K), rtol=0, atol=1e-5)
     f = unit_regions(data.features.rows("grid", data.train_index)).double()
@@ -76,10 +77,34 @@ def test_the_projection_keeps_the_most_energy_and_is_orthonormal():
     for seed in range(5):  # no other k-dimensional subspace keeps more of the regions' squared length
         q = torch.linalg.qr(torch.randn(16, K, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))[0]
         assert ((f @ q) ** 2).sum() <= kept + 1e-9
-    assert (p.abs().argmax(0) == p.argmax(0)).all()  # signs fixed: each column's largest entry positive
+    if basis == "principal":
+        assert (p.abs().argmax(0) == p.argmax(0)).all()  # signs fixed: each column's largest entry positive
+        other = region_projection(data.features, data.train_index, K, "aligned").double()
+        torch.testing.assert_close(p.double() @ p.double().t(), other @ other.t(), rtol=0, atol=1e-5)  # one span
+    else:  # Procrustes: the rows of the K strongest channels form a symmetric positive semi-definite matrix
+        strongest = torch.argsort((f**2).sum(0), descending=True)[:K]
+        square = p[strongest].double()
+        torch.testing.assert_close(square, square.t(), rtol=0, atol=1e-5)
+        assert torch.linalg.eigvalsh(square).min() > -1e-6
     assert projected_channels(0, 16) is None and projected_channels(16, 16) is None and projected_channels(6, 16) == 6
     with pytest.raises(ValueError, match="region_channels"):
         MSDN(info, {"region_channels": -1})
+    with pytest.raises(ValueError, match="region_basis"):
+        MSDN(info, {"region_basis": "eigen"})
+
+
+def test_the_aligned_basis_is_the_strongest_channels_where_the_span_holds_them():
+    """Channels 3, 9 and 12 carry every region's energy (9 the most): the aligned basis of the top-3 subspace is
+    their unit vectors in the order of their energy, the principal basis a rotation of them."""
+    grid = np.zeros((30, 16, 2, 2), np.float32)
+    rng = np.random.default_rng(0)
+    for channel, scale in ((3, 1.0), (9, 2.0), (12, 0.5)):
+        grid[:, channel] = scale * (0.2 + rng.random((30, 2, 2)))
+    source = FeatureSource(grid=grid)
+    p = region_projection(source, np.arange(30), 3, "aligned")
+    torch.testing.assert_close(p, torch.eye(16)[:, [9, 3, 12]], rtol=0, atol=1e-5)
+    principal = region_projection(source, np.arange(30), 3, "principal")
+    assert principal[[3, 9, 12]].abs().sum(0).min() > 0.99 and (principal[[3, 9, 12]].abs() < 0.99).any()
 
 
 def test_fit_places_the_projection_on_training_rows_only():
@@ -95,7 +120,7 @@ def test_fit_places_the_projection_on_training_rows_only():
     again = MSDN(info, {**HP, "region_channels": K})
     list(again.fit(replace(data, features=FeatureSource(grid=changed)), Control(), epochs=1))
     torch.testing.assert_close(again._net.projection, m._net.projection)
-    torch.testing.assert_close(m._net.projection, principal_projection(source, train, K))
+    torch.testing.assert_close(m._net.projection, region_projection(source, train, K, "aligned"))
     assert m._net.W_1.shape == (300, K)
 
 
@@ -144,9 +169,16 @@ def test_codes_maps_and_a_checkpoint_round_trip_use_the_projection():
         MSDN(info, HP).load_state_dict({**state, "projection": state["projection"][:, :-1]})
     unprojected = MSDN(info, HP)
     list(unprojected.fit(data, Control(), epochs=1))
-    assert "projection" not in unprojected.state_dict()  # the default (0) and older checkpoints: no key
+    assert "projection" not in unprojected.state_dict()  # all channels (older checkpoints too): no key
+    older = MSDN(info, {**hp, "region_channels": K})  # a projecting recipe loads an older state as it was saved
+    older.load_state_dict(weights_only_round_trip(unprojected.state_dict()))
+    assert older._net.projection is None
+    np.testing.assert_array_equal(older.encode(x), unprojected.encode(x))
+    np.testing.assert_array_equal(older.explain(x[0]).attention, unprojected.explain(x[0]).attention)
 
 
 def test_the_default_keeps_every_channel():
-    """region_channels is an option: the default trains the released model (the built-in birds lose 7 H at 512)."""
+    """region_channels is an option: the default trains the released model (docs/history/msdn.md, session 13);
+    set, it projects in the aligned basis (the principal one loses 4.4 validation H on the built-in birds)."""
     assert MSDN.default_hparams["region_channels"] == 0
+    assert MSDN.default_hparams["region_basis"] == "aligned"

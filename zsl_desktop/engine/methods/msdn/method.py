@@ -35,10 +35,13 @@ without gain: ``docs/history/msdn.md``):
   decision, seeds 0-2: split A 34.1 +- 1.0 (off) -> 43.8 +- 9.2, split B 44.5 +- 1.8 -> 40.8 +- 5.5 (its seed 0
   a wrong choice); 8+ seen classes (CUB, the built-in birds): off, bit for bit.
 - ``region_channels`` (an option, 0 = off by default): each unit region vector is projected onto the top-k
-  principal directions of the training rows' unit regions (placed once per ``fit``, ``regions.py``) before the
+  principal subspace of the training rows' unit regions (placed once per ``fit``, ``regions.py``) before the
   four region products, which then cost k / C as much (for CPUs without native bfloat16: k = 512 makes the fp32
-  epoch 3.0 -> 1.2 CPU s on the CUB subset). Not the default: better on the CUB subset's validation, 7 H worse
-  on the built-in birds' (docs/history/msdn.md, session 12).
+  epoch 3.0 -> 1.2 CPU s on the CUB subset). ``region_basis`` "aligned" (the option's default) gives the
+  subspace the basis closest to the strongest original channels; "principal" (session 12) the eigenvectors,
+  which RMSprop trains worse on the built-in birds (seeds 0-2, validation H 74.9 -> 70.5 at k = 512; aligned
+  76.7). Not the default: on the CUB subset's validation aligned is higher (54.6 +- 2.0 -> 56.3 +- 2.4) but
+  spreads wider over the seeds (docs/history/msdn.md, sessions 12 and 13).
 - Numerics: the self-calibration loss uses log-sum-exp and the distillation norm a 1e-12 floor, so neither
   overflows nor divides by zero.
 """
@@ -69,7 +72,7 @@ from ..base import (
 from ..centring import CentredCodes
 from ..checked_step import checked_step
 from ..members import member_count, member_items, member_prefix
-from .regions import cached_regions, principal_projection, projected_channels
+from .regions import cached_regions, check_basis, projected_channels, region_projection
 from .nets import (
     DISTILL_FORMS,
     PARAMETER_NAMES,
@@ -115,10 +118,13 @@ class MSDN(CentredCodes, Method):
         # subtract the training rows' mean code: "validation" (chosen on the fold models under FEW_SEEN_CLASSES
         # seen classes, else off; docstring), "off", "on", or "auto" (on under FEW_SEEN_CLASSES seen classes)
         "centre_codes": "validation",
-        # project the unit regions onto the top-k principal directions of the training rows' regions before the
+        # project the unit regions onto the top-k principal subspace of the training rows' regions before the
         # products (regions.py, docstring): the products cost k / C as much; 0 = all channels, as released.
-        # 512 is better on the CUB subset and worse on the built-in birds (docstring): an option, not the default
+        # An option, not the default (docstring)
         "region_channels": 0,
+        # the basis of that subspace (regions.py): "aligned" (closest to the strongest original channels) or
+        # "principal" (the eigenvectors, session 12: the built-in birds lose 4.4 validation H with it, docstring)
+        "region_basis": "aligned",
     }
 
     @classmethod
@@ -142,6 +148,7 @@ class MSDN(CentredCodes, Method):
         self._code_mean = torch.zeros(len(info.attribute_names))  # subtracted by encode (zeros: no centring)
         self.centres_codes(FEW_SEEN_CLASSES)  # an unknown centre_codes fails here, not after an hour of training
         projected_channels(self._hp("region_channels"), info.channels)  # and a negative region_channels
+        check_basis(self._hp("region_basis"))
 
     # -- several final models ---------------------------------------------------------------
     def final_models(self) -> int:
@@ -270,7 +277,7 @@ class MSDN(CentredCodes, Method):
         k = projected_channels(self._hp("region_channels"), self.info.channels)
         if k is None:
             return None
-        return principal_projection(data.features, np.asarray(data.train_index), k, device)
+        return region_projection(data.features, np.asarray(data.train_index), k, self._hp("region_basis"), device)
 
     def _members_code_mean(self, data: TrainData, train_index: np.ndarray, device) -> torch.Tensor:
         """Sum over the frozen members of their mean raw code on the training rows (once: they never change)."""
