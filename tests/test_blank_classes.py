@@ -42,6 +42,7 @@ def _dataset():
         (np.full(A, np.nan), False),
         ([0, 0, 100, 0, 0, 0], True),  # one attribute set
         ([0, 0, 0.5, 0, 0, 0], True),  # one slider moved a little
+        ([0, 0, 1e-9, 0, 0, 0], False),  # imported, too small to scale to unit length
         ([100, 100, 100, 100, 100, 99], True),
     ],
 )

@@ -39,4 +39,5 @@ def test_eval_and_predict_refuse_before_drawing_any_bird(command, tmp_path, caps
         argv += ["--out", str(tmp_path / "p.csv")]
     assert main(argv) == 2
     assert "pass --dataset builtin (or leave --dataset out)" in capsys.readouterr().err
-    assert not any(Path(os.environ["ZSL_DESKTOP_HOME"]).rglob("*.png"))  # no bird was drawn
+    home = Path(os.environ["ZSL_DESKTOP_HOME"])
+    assert not any(home.rglob("builtin_birds*")) and not any(home.rglob("*.jpg"))  # no bird was drawn

@@ -15,8 +15,10 @@ import json
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -97,6 +99,9 @@ def wheel_venv(built_wheel, tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("venv")
     _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv], cwd=venv)
     python = venv / "bin" / "python"
+    if sys.prefix != sys.base_prefix:  # run from a venv (the README's): a new venv sees the base interpreter's
+        purelib = sysconfig.get_paths(vars={"base": str(venv), "platbase": str(venv)})["purelib"]
+        Path(purelib, "outer_venv.pth").write_text("\n".join(site.getsitepackages()) + "\n")  # so torch, Qt, ...
     # The running pip installs into the venv's interpreter (--python), so the venv needs no pip of its own.
     _run(
         [

@@ -31,3 +31,16 @@ def test_a_blank_new_class_is_not_scored_until_an_attribute_is_set(make_window, 
     assert w.editor.status.text() == NO_ATTRIBUTE_SET
     qtbot.waitUntil(lambda: w.gallery.model.rank_scores is None, timeout=10000)
     assert w.controller.live.draft_column is None
+
+
+def test_undoing_a_saved_class_back_from_blank_clears_the_warning(make_window, small_birds):
+    w = make_window()
+    w.editor.new_class()
+    w.editor.name_edit.setText("Red crown")
+    w.editor.set_value(2, 80.0)
+    assert w.editor.save()
+    w.editor.set_value(2, 0.0)  # every attribute back at zero: not scored, and the editor says so
+    assert w.editor.status.text() == NO_ATTRIBUTE_SET
+    w.editor.undo()  # the saved values again: scored, and the warning goes
+    assert w.editor.values()[2] == 80.0 and not w.editor.is_dirty()
+    assert w.editor.status.text() == "Editing your class “Red crown”."

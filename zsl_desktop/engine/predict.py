@@ -166,8 +166,8 @@ class PredictionsCsv:
                     f"pass another --out, or the same --classes and --top-k as the run that wrote it"
                 )
             for row in reader:
-                if row:
-                    self.done.add(row[0])
+                if row:  # as written (guarded), or as a file from before the guard (session 13) holds it
+                    self.done.update((row[0], guard(row[0])))
         return self
 
     def append(self, rows: list[list[str]]) -> None:

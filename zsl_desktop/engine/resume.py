@@ -43,10 +43,13 @@ def resume_differences(header: dict, config) -> list[str]:
     ]
     # a validation variant (engine.variants) replaced some of the user's values: compare those as asked
     theirs = {**(header.get("hparams") or {}), **requested_hparams(header.get("progress"))}
-    mine = json.loads(json.dumps({**get_method(config.method).default_hparams, **config.hparams}))  # as stored
+    defaults = json.loads(json.dumps(get_method(config.method).default_hparams))
+    mine = json.loads(json.dumps({**defaults, **config.hparams}))  # as stored
     for k in sorted(set(theirs) | set(mine)):
         if k == "batch_size":  # halved by the out-of-memory fallback: not a setting the user changed
             continue
+        if k not in theirs and mine.get(k) == defaults.get(k):  # a hyper-parameter newer than the file, at its
+            continue  # default: a new one keeps the old behaviour by default, so the file's run is this one
         if theirs.get(k) != mine.get(k):
             out.append(f"{k} {theirs.get(k)!r} -> {mine.get(k)!r}")
     return out

@@ -53,7 +53,7 @@ def has_attribute_information(values) -> bool:
     takes. Such a row is left out of the scores (``session.class_set``) instead of getting a made-up column.
     """
     row = np.clip(np.nan_to_num(np.asarray(values, np.float64), nan=0.0), 0.0, None).ravel()
-    return bool(row.size) and bool(row.max() > row.min())
+    return bool(row.size) and bool(row.max() > row.min()) and bool(np.linalg.norm(row) >= 1e-8)
 
 
 def timestamp() -> str:

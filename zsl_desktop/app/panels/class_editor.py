@@ -261,6 +261,8 @@ class ClassEditorPanel(QWidget):
             self.status.setText("Unsaved new class.")
         elif dirty:
             self.status.setText(f"Unsaved changes to “{self.current}”.")
+        elif self.status.text() == NO_ATTRIBUTE_SET:  # undone back to the saved values: scored again
+            self.status.setText(f"Editing your class “{self.current}”." if self.current else "")
         self.draft_changed.emit()
 
     def _on_edit(self, index: int, value: float) -> None:
@@ -306,7 +308,8 @@ class ClassEditorPanel(QWidget):
                 self.name_edit.setText(f"My {theme.display_name(label)}")
             self._show_values()
             self._changed()
-        self.status.setText(f"Started from {theme.display_name(label)}.")
+        blank = "" if has_attribute_information(self.history.values) else f" {NO_ATTRIBUTE_SET}"
+        self.status.setText(f"Started from {theme.display_name(label)}.{blank}")
 
     def apply_refinement(self, values, label: str) -> bool:
         """Values refined from marked images: the sliders move, and one undo step reverts it."""

@@ -34,14 +34,10 @@ without gain: ``docs/history/msdn.md``):
   because on validation it is at least as good as either fixed choice on both digit splits; test H after the
   decision, seeds 0-2: split A 34.1 +- 1.0 (off) -> 43.8 +- 9.2, split B 44.5 +- 1.8 -> 40.8 +- 5.5 (its seed 0
   a wrong choice); 8+ seen classes (CUB, the built-in birds): off, bit for bit.
-- ``region_channels`` (an option, 0 = off by default): each unit region vector is projected onto the top-k
-  principal subspace of the training rows' unit regions (placed once per ``fit``, ``regions.py``) before the
-  four region products, which then cost k / C as much (for CPUs without native bfloat16: k = 512 makes the fp32
-  epoch 3.0 -> 1.2 CPU s on the CUB subset). ``region_basis`` "aligned" (the option's default) gives the
-  subspace the basis closest to the strongest original channels; "principal" (session 12) the eigenvectors,
-  which RMSprop trains worse on the built-in birds (seeds 0-2, validation H 74.9 -> 70.5 at k = 512; aligned
-  76.7). Not the default: on the CUB subset's validation aligned is higher (54.6 +- 2.0 -> 56.3 +- 2.4) but
-  spreads wider over the seeds (docs/history/msdn.md, sessions 12 and 13).
+- ``region_channels`` (an option, 0 = off by default): the unit regions projected onto the top-k principal
+  subspace of the training rows' regions (``regions.py``; ``region_basis`` picks its basis), so the four region
+  products cost k / C as much (k = 512: fp32 epoch 3.0 -> 1.2 CPU s on the CUB subset). Not the default: its
+  CUB validation spreads wider over the seeds (docs/history/msdn.md, sessions 12 and 13).
 - Numerics: the self-calibration loss uses log-sum-exp and the distillation norm a 1e-12 floor, so neither
   overflows nor divides by zero.
 """
@@ -123,7 +119,7 @@ class MSDN(CentredCodes, Method):
         # An option, not the default (docstring)
         "region_channels": 0,
         # the basis of that subspace (regions.py): "aligned" (closest to the strongest original channels) or
-        # "principal" (the eigenvectors, session 12: the built-in birds lose 4.4 validation H with it, docstring)
+        # "principal" (the eigenvectors, session 12, which the built-in birds train worse on)
         "region_basis": "aligned",
     }
 
