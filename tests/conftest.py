@@ -1,7 +1,6 @@
 """Shared fixtures. Every test runs offscreen with its user folders in a temp dir."""
 
 import os
-from collections import Counter
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -20,6 +19,7 @@ from cpu_time import (  # noqa: F401 (hooks: --cpu-durations, the suite's CPU se
     pytest_runtest_teardown,
     register_totals,
 )
+from suite_order import group_and_order
 from zsl_desktop.engine.paths import shared_data_dir
 
 
@@ -110,25 +110,6 @@ def pytest_xdist_auto_num_workers(config):
     return min(cores() + 1, 4)
 
 
-FRESH_BIRDS = "fresh_builtin"  # the xdist group of the tests on the freshly drawn birds
-# The costliest groups after it, costliest first (CPU seconds of each file in a 2-worker run, busy machine, session
-# 13; ``--cpu-durations`` lists them). Sent right after the drawn birds: xdist hands a worker a group when it runs
-# low, so a long group sent late runs alone at the end while the other worker idles. Ordered by test count, as
-# before, test_app_methods.py (3 tests, then 76 CPU s) came last: the run's last 12 minutes were it and little
-# else. A group not listed keeps the test-count order; a stale entry only changes the order.
-COSTLY_GROUPS = (
-    "tests/test_distributed.py",  # 52 CPU s: torchrun launches, every method trained by one and by two processes
-    "tests/app/test_app_training.py",  # 38
-    "tests/reliability/test_crash_safety.py",  # 35
-    "tests/app/test_kept_predictions.py",  # 25
-    "tests/app/test_app_first_hour.py",  # 25
-    "tests/app/test_app_methods.py",  # 25
-    "tests/test_wheel.py",  # 21
-    "tests/app/test_bench_app.py",  # 21
-    "tests/test_bench.py",  # 17
-)
-
-
 def pytest_configure(config):
     """Under ``--dist loadgroup`` the groups go to the workers in the order the hook below gives them."""
     register_totals(config)
@@ -138,21 +119,6 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items):
-    """For ``--dist loadgroup``: a test file runs on one worker, so its module fixtures are made once.
-
-    The files that check the shipped models on the freshly drawn birds (``fresh_builtin``, the suite's
-    largest set-up: over a quarter of the suite's time, 15 of 56 minutes on a busy machine) form one group, sent first so the
-    other worker runs the rest beside it; then the costliest groups (``COSTLY_GROUPS``), then the groups with the
-    most tests, as xdist orders them. Without xdist the marks change nothing and the order stays as collected.
-    """
-    groups = {}
-    for item in items:
-        if FRESH_BIRDS in item.fixturenames:
-            groups[item] = FRESH_BIRDS
-        else:
-            groups[item] = item.path.relative_to(config.rootpath).as_posix()
-        item.add_marker(pytest.mark.xdist_group(groups[item]))
-    if getattr(config.option, "loadgroup", False):  # set on xdist's workers, which collect for the scheduler
-        sizes = Counter(groups.values())
-        rank = {group: i for i, group in enumerate((FRESH_BIRDS, *COSTLY_GROUPS))}
-        items.sort(key=lambda item: (rank.get(groups[item], len(rank)), -sizes[groups[item]]))
+    """For ``--dist loadgroup``: each test file is one group, run on one worker (its module fixtures made once),
+    costliest first (``suite_order``). Without xdist the marks change nothing and the order stays as collected."""
+    group_and_order(config, items)
