@@ -14,19 +14,23 @@ from collections import Counter
 import pytest
 
 FRESH_BIRDS = "fresh_builtin"  # the xdist group of the tests on the freshly drawn birds (one group, several files)
-# After it, costliest first: CPU seconds of each file in a 2-worker run (busy machine, session 13;
-# ``pytest --cpu-durations=20`` lists them). A group not listed keeps the test-count order; a stale entry only
+# After it, longest first: each file's wall seconds in a 2-worker run (session 13, after its changes; the machine
+# loaded ~5 deep; ``pytest --durations`` and ``--cpu-durations`` list them). Wall, not CPU: a test that waits for its
+# child processes holds its worker as long. A group not listed keeps the test-count order; a stale entry only
 # changes the order (tests/test_suite_order.py fails when a listed file is gone).
 COSTLY_GROUPS = (
-    "tests/test_distributed.py",  # 52 CPU s: torchrun launches, every method trained by one and by two processes
-    "tests/app/test_app_training.py",  # 38
-    "tests/reliability/test_crash_safety.py",  # 35
-    "tests/app/test_kept_predictions.py",  # 25
-    "tests/app/test_app_first_hour.py",  # 25
-    "tests/app/test_app_methods.py",  # 25
-    "tests/test_wheel.py",  # 21
-    "tests/app/test_bench_app.py",  # 21
-    "tests/test_bench.py",  # 17
+    "tests/app/test_app_training.py",  # 89 s (38 CPU s): training in the window, at the training niceness
+    "tests/reliability/test_soak.py",  # 61 s, one test
+    "tests/test_distributed.py",  # 51 s (43 CPU s): torchrun launches, every method by one and by two processes
+    "tests/test_first_launch.py",  # 45 s: birds drawn in processes
+    "tests/app/test_kept_predictions.py",  # 43 s
+    "tests/test_shipped_real_birds.py",  # 33 s
+    "tests/app/test_real_window.py",  # 30 s, one test: the app in Xvfb
+    "tests/app/test_app_first_hour.py",  # 25 s
+    "tests/reliability/test_crash_safety.py",  # 25 s: 130 kills of writer processes
+    "tests/test_wheel.py",  # 24 s: a wheel built and installed in a fresh venv
+    "tests/app/test_app_methods.py",  # 23 s
+    "tests/app/test_bench_app.py",  # 19 s, one test
 )
 
 
