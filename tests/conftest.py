@@ -1,7 +1,6 @@
 """Shared fixtures. Every test runs offscreen with its user folders in a temp dir."""
 
 import os
-from collections import Counter
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -20,6 +19,7 @@ from cpu_time import (  # noqa: F401 (hooks: --cpu-durations, the suite's CPU se
     pytest_runtest_teardown,
     register_totals,
 )
+from suite_order import group_and_order
 from zsl_desktop.engine.paths import shared_data_dir
 
 
@@ -110,9 +110,6 @@ def pytest_xdist_auto_num_workers(config):
     return min(cores() + 1, 4)
 
 
-FRESH_BIRDS = "fresh_builtin"  # the xdist group of the tests on the freshly drawn birds
-
-
 def pytest_configure(config):
     """Under ``--dist loadgroup`` the groups go to the workers in the order the hook below gives them."""
     register_totals(config)
@@ -122,20 +119,6 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items):
-    """For ``--dist loadgroup``: a test file runs on one worker, so its module fixtures are made once.
-
-    The files that check the shipped models on the freshly drawn birds (``fresh_builtin``, the suite's
-    largest set-up: over a quarter of the suite's time, 15 of 56 minutes on a busy machine) form one group, sent first so the
-    other worker runs the rest beside it; then the groups with the most tests, as xdist orders them.
-    Without xdist the marks change nothing and the order stays as collected.
-    """
-    groups = {}
-    for item in items:
-        if FRESH_BIRDS in item.fixturenames:
-            groups[item] = FRESH_BIRDS
-        else:
-            groups[item] = item.path.relative_to(config.rootpath).as_posix()
-        item.add_marker(pytest.mark.xdist_group(groups[item]))
-    if getattr(config.option, "loadgroup", False):  # set on xdist's workers, which collect for the scheduler
-        sizes = Counter(groups.values())
-        items.sort(key=lambda item: (groups[item] != FRESH_BIRDS, -sizes[groups[item]]))
+    """For ``--dist loadgroup``: each test file is one group, run on one worker (its module fixtures made once),
+    costliest first (``suite_order``). Without xdist the marks change nothing and the order stays as collected."""
+    group_and_order(config, items)
