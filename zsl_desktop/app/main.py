@@ -243,8 +243,6 @@ class ScreenshotCheck:
         self.job = title or name
 
     def poll(self) -> None:
-        from PySide6.QtCore import QTimer
-
         now = time.perf_counter()
         window = self.window
         if self.ready_at is None and first_predictions_shown(window, self.opened):
@@ -262,9 +260,14 @@ class ScreenshotCheck:
                 flush=True,
             )
         if self.ready_at is None or now - self.ready_at < self.delay or not done:
-            QTimer.singleShot(200, self.poll)
+            self.poll_later()
             return
         self.take()
+
+    def poll_later(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(200, self.poll)
 
     def take(self) -> None:
         from PySide6.QtWidgets import QApplication
