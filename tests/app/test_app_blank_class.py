@@ -1,4 +1,5 @@
-"""Through the real window: a new class with no attribute set is not scored, says what to do and is not saved.
+"""Through the real window: a new class with no attribute set is not scored, says what to do and is not saved;
+a drawn copy of a dataset class says that it shares that class's photos.
 
 Before: "New class" starts at all zeros, and once named, that draft was scored like any class; with IPCE it took
 nearly every photo unlike the training images (docs/history/degenerate-classes.md).
@@ -6,7 +7,7 @@ nearly every photo unlike the training images (docs/history/degenerate-classes.m
 
 import numpy as np
 
-from zsl_desktop.app.class_draft import NO_ATTRIBUTE_SET, NOT_SAVED_BLANK
+from zsl_desktop.app.class_draft import NO_ATTRIBUTE_SET, NOT_SAVED_BLANK, TWIN_START, twin_class, twin_words
 
 
 def test_a_blank_new_class_is_not_scored_until_an_attribute_is_set(make_window, qtbot, small_birds):
@@ -44,3 +45,25 @@ def test_undoing_a_saved_class_back_from_blank_clears_the_warning(make_window, s
     w.editor.undo()  # the saved values again: scored, and the warning goes
     assert w.editor.values()[2] == 80.0 and not w.editor.is_dirty()
     assert w.editor.status.text() == "Editing your class “Red crown”."
+
+
+def test_a_drawn_copy_of_a_dataset_class_says_so_until_a_slider_moves(make_window, small_birds):
+    w = make_window()
+    w.editor.start_from("dataset", 2)  # a copy: it would split class 2's photos with it
+    name = small_birds.classes[2]
+    assert w.editor.status.text().endswith(twin_words(name))
+    strongest = int(np.argmax(small_birds.class_attributes[2]))
+    w.editor.set_value(strongest, 0.0)  # its own class now
+    assert TWIN_START not in w.editor.status.text()
+    w.editor.undo()
+    assert w.editor.status.text() == twin_words(name)
+
+
+def test_twin_class_is_a_copy_up_to_scale_and_rounding_not_a_near_class(small_birds):
+    row = np.asarray(small_birds.class_attributes[4], np.float64)
+    assert twin_class(row, small_birds) == small_birds.classes[4]
+    assert twin_class(row * 0.5 + 1e-9, small_birds) == small_birds.classes[4]  # the same unit row
+    near = row.copy()
+    near[int(np.argmax(row))] *= 0.9
+    assert twin_class(near, small_birds) is None
+    assert twin_class(np.zeros_like(row), small_birds) is None

@@ -33,7 +33,16 @@ from PySide6.QtWidgets import (
 )
 
 from zsl_desktop.app import class_files, theme
-from zsl_desktop.app.class_draft import NO_ATTRIBUTE_SET, NOT_SAVED_BLANK, Draft, refinement_words, start_values
+from zsl_desktop.app.class_draft import (
+    NO_ATTRIBUTE_SET,
+    NOT_SAVED_BLANK,
+    TWIN_START,
+    Draft,
+    refinement_words,
+    start_values,
+    twin_class,
+    twin_words,
+)
 from zsl_desktop.app.widgets.attribute_grid import AttributeGrid
 from zsl_desktop.app.widgets.attribute_slider import AttributeSlider
 from zsl_desktop.app.widgets.class_choices import NEW, fill_class_box, fill_start_box
@@ -255,13 +264,16 @@ class ClassEditorPanel(QWidget):
     def _changed(self) -> None:
         self._update_buttons()
         dirty = self.is_dirty()
+        twin = twin_class(self.history.values, self.dataset) if self._touched else None
         if (self.current is not None or self._touched) and not has_attribute_information(self.history.values):
             self.status.setText(NO_ATTRIBUTE_SET)  # the draft is not scored (engine.session.class_set)
+        elif twin is not None:
+            self.status.setText(twin_words(twin))
         elif self.current is None and self._touched:
             self.status.setText("Unsaved new class.")
         elif dirty:
             self.status.setText(f"Unsaved changes to “{self.current}”.")
-        elif self.status.text() == NO_ATTRIBUTE_SET:  # undone back to the saved values: scored again
+        elif self.status.text() == NO_ATTRIBUTE_SET or self.status.text().startswith(TWIN_START):
             self.status.setText(f"Editing your class “{self.current}”." if self.current else "")
         self.draft_changed.emit()
 
@@ -308,8 +320,12 @@ class ClassEditorPanel(QWidget):
                 self.name_edit.setText(f"My {theme.display_name(label)}")
             self._show_values()
             self._changed()
-        blank = "" if has_attribute_information(self.history.values) else f" {NO_ATTRIBUTE_SET}"
-        self.status.setText(f"Started from {theme.display_name(label)}.{blank}")
+        values = self.history.values
+        twin = twin_class(values, self.dataset)
+        after = (
+            f" {NO_ATTRIBUTE_SET}" if not has_attribute_information(values) else f" {twin_words(twin)}" if twin else ""
+        )
+        self.status.setText(f"Started from {theme.display_name(label)}.{after}")
 
     def apply_refinement(self, values, label: str) -> bool:
         """Values refined from marked images: the sliders move, and one undo step reverts it."""
