@@ -7,6 +7,7 @@ nearly every photo unlike the training images (docs/history/degenerate-classes.m
 
 import numpy as np
 
+from zsl_desktop.app import theme
 from zsl_desktop.app.class_draft import NO_ATTRIBUTE_SET, NOT_SAVED_BLANK, TWIN_START, twin_class, twin_words
 
 
@@ -50,7 +51,7 @@ def test_undoing_a_saved_class_back_from_blank_clears_the_warning(make_window, s
 def test_a_drawn_copy_of_a_dataset_class_says_so_until_a_slider_moves(make_window, small_birds):
     w = make_window()
     w.editor.start_from("dataset", 2)  # a copy: it would split class 2's photos with it
-    name = small_birds.classes[2]
+    name = theme.display_name(small_birds.classes[2])  # as the editor shows class names
     assert w.editor.status.text().endswith(twin_words(name))
     strongest = int(np.argmax(small_birds.class_attributes[2]))
     w.editor.set_value(strongest, 0.0)  # its own class now

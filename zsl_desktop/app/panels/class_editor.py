@@ -268,7 +268,7 @@ class ClassEditorPanel(QWidget):
         if (self.current is not None or self._touched) and not has_attribute_information(self.history.values):
             self.status.setText(NO_ATTRIBUTE_SET)  # the draft is not scored (engine.session.class_set)
         elif twin is not None:
-            self.status.setText(twin_words(twin))
+            self.status.setText(twin_words(theme.display_name(twin)))
         elif self.current is None and self._touched:
             self.status.setText("Unsaved new class.")
         elif dirty:
@@ -323,7 +323,11 @@ class ClassEditorPanel(QWidget):
         values = self.history.values
         twin = twin_class(values, self.dataset)
         after = (
-            f" {NO_ATTRIBUTE_SET}" if not has_attribute_information(values) else f" {twin_words(twin)}" if twin else ""
+            f" {NO_ATTRIBUTE_SET}"
+            if not has_attribute_information(values)
+            else f" {twin_words(theme.display_name(twin))}"
+            if twin
+            else ""
         )
         self.status.setText(f"Started from {theme.display_name(label)}.{after}")
 
