@@ -31,10 +31,11 @@ def load_classes(dataset, library_path=None):
             user = read_export(library_path, [a.name for a in dataset.attributes], value_range(matrix))
         except LibraryError as exc:
             raise ValueError(str(exc)) from None
-        blank = [c.name for c in user if not has_attribute_information(c.array())]
-        if blank:  # as in the app's class sets: such a row would get a made-up column (session/class_set.py)
-            print(f"{library_path}: left out, every attribute the same: {', '.join(blank)}", file=sys.stderr)
-            user = [c for c in user if has_attribute_information(c.array())]
+        informative = [has_attribute_information(c.array()) for c in user]  # as in the app's class sets
+        if not all(informative):  # such a row would get a made-up column (session/class_set.py)
+            blank = ", ".join(c.name for c, keep in zip(user, informative) if not keep)
+            print(f"{library_path}: left out, every attribute the same: {blank}", file=sys.stderr)
+            user = [c for c, keep in zip(user, informative) if keep]
         taken = {n.casefold() for n in names}
         clash = [c.name for c in user if c.name.casefold() in taken]
         if clash:
