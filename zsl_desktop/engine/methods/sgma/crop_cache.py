@@ -5,12 +5,12 @@ vectors. On disk (``<feature store>/sgma-crops-<crop size>-q<quantum>-v2/``) eac
 ``chunk-<ns>-<pid>-<tag>.npy`` holding two .npy arrays one after the other: ``keys`` int32 [M, 4], then
 ``features`` float16 [M, C]. Why this layout: a process reads only the keys of every chunk (16 bytes a
 row) and seeks to the feature rows a batch asks for, so its memory is what the run needs, not the folder's
-history (layout 1, ``.npz`` chunks read whole, took 10.8 GB of memory for a 3.5 GB folder; see
-docs/history/sgma_crop_cache.md).
+history (layout 1, ``.npz`` chunks read whole: peak RSS 7.3 GB on a 3.5 GB folder, 1.3 GB now; the index
+costs ~190 bytes a crop, ~76 MB at the cap; docs/history/sgma_crop_cache.md).
 
 - The folder never holds more than ``cap`` bytes (``ZSL_DESKTOP_CROP_CACHE_MB``, default 1024 MB): after
   each write the oldest chunks (by the time in their names) are deleted until it fits. One SGMA run on the
-  CUB subset (1,000 images) writes ~20 MB; a model's own crops (reused every epoch) must fit, so
+  CUB subset (1,000 images) writes ~17 MB; a model's own crops (reused every epoch) must fit, so
   keep the cap above a few times the dataset's images x 2 parts x 2.5 KB.
 - Chunks are written atomically and never modified; many small ones are merged into one (written first,
   then the small ones deleted). Two processes can share the folder: a chunk that vanished (evicted or
