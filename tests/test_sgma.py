@@ -30,6 +30,14 @@ def test_registered_with_its_metadata():
         SGMA(toy_problem()[0], {"nonsense": 1})
 
 
+def test_calibration_rate_chooses_the_aim_and_refuses_other_words():
+    """The default "expected" aims gamma at engine.readout's rate, "best" at the best fold-mean H's rate."""
+    assert SGMA.aims_for_readout({}) and SGMA.aims_for_readout({"calibration_rate": " Expected"})
+    assert not SGMA.aims_for_readout({"calibration_rate": "best"})
+    with pytest.raises(ValueError, match="calibration_rate"):
+        SGMA(toy_problem()[0], {"calibration_rate": "median"})
+
+
 def test_shapes_of_codes_scores_and_explanations():
     info, data = toy_problem()
     m = SGMA(info, HP)

@@ -1,10 +1,8 @@
-"""SGMA's part crops (``methods/sgma/crops.py``): the boxes' geometry, cutting the crops and their disk cache."""
+"""SGMA's part crops (``methods/sgma/crops.py``): the boxes' geometry and cutting the crops (the cache: test_sgma_crop_cache.py)."""
 
 import numpy as np
 
-from zsl_desktop.engine.methods.sgma import crops as crops_module
 from zsl_desktop.engine.methods.sgma.crops import (
-    CropCache,
     crop_images,
     dequantise,
     quantise,
@@ -34,17 +32,3 @@ def test_crop_images_cut_the_view_box(tmp_path):
     left, right = crop_images(path, [[0.0, 0.0, 0.5, 0.5], [0.65, 0.5, 1.0, 0.85]], size=8)
     assert left.shape == (8, 8, 3) and left.max() == 0 and right.min() == 255
     assert crop_images(path, [[0.0, 0.0, 0.5, 0.5]])[0].shape == (50, 50, 3)  # own pixel size
-
-
-def test_crop_cache_persists_in_chunks_and_merges(tmp_path, monkeypatch):
-    cache = CropCache(tmp_path / "c", 3)
-    cache.put(np.array([[1, 2, 3, 4]]), np.array([[1.0, 2.0, 3.0]]))
-    cache.put(np.array([[5, 6, 7, 8], [9, 9, 9, 9]]), np.ones((2, 3)))
-    again = CropCache(tmp_path / "c", 3)
-    out, found = again.get(np.array([[1, 2, 3, 4], [0, 0, 0, 0], [9, 9, 9, 9]]))
-    assert found.tolist() == [True, False, True]
-    np.testing.assert_array_equal(out[0], [1, 2, 3])
-    monkeypatch.setattr(crops_module, "MERGE_AT", 1)
-    merged = CropCache(tmp_path / "c", 3)
-    assert len(list((tmp_path / "c").glob("chunk-*.npz"))) == 1 and len(merged) == 3
-    assert len(CropCache(None, 3)) == 0  # in memory only

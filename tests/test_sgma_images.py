@@ -6,6 +6,7 @@ import pytest
 
 from zsl_desktop.engine.methods.base import Control, Message
 from zsl_desktop.engine.methods.sgma import SGMA, part_localisation
+from zsl_desktop.engine.methods.sgma.crop_cache import CropCache, cache_folder
 from zsl_desktop.engine.methods.sgma.crops import CropEncoder
 from zsl_desktop.engine.methods.sgma.evaluation import box_iou, coverage, random_boxes, region_box
 
@@ -26,8 +27,8 @@ def test_fit_with_images_trains_the_crop_streams_and_caches_the_crops(birds_stor
     events = list(m.fit(train_data(dataset, source), Control(), epochs=2))
     assert any(isinstance(e, Message) and "part crops" in e.text for e in events)
     assert m._net.trained.tolist() == [2.0, 2.0, 1.0]
-    folder = store.folder / "sgma-crops-64-q32"
-    assert list(folder.glob("chunk-*.npz"))
+    folder = cache_folder(store.folder, 64, 32)
+    assert list(folder.glob("chunk-*.npy"))
     rows = dataset.splits["test_unseen"]
     with_crops = m.encode_rows(source, rows)
     assert with_crops.shape == (len(rows), dataset.num_attributes) and np.isfinite(with_crops).all()
@@ -40,9 +41,7 @@ def test_fit_with_images_trains_the_crop_streams_and_caches_the_crops(birds_stor
     np.testing.assert_array_equal(m.encode_rows(source, rows), with_crops)
     assert encoder.computed == before
     fresh = CropEncoder(source.images, m.info.channels, 64, 32)
-    fresh.cache._index.clear()
-    fresh.cache._seen_chunks.clear()
-    fresh.cache.refresh()
+    fresh.cache = CropCache(folder, m.info.channels)  # as another process opens it
     boxes = m.boxes(store.source().rows("grid", rows))
     np.testing.assert_array_equal(fresh.features(rows, boxes), encoder.features(rows, boxes))
     assert fresh.computed == 0

@@ -13,13 +13,10 @@ in training, so crop features are computed once and cached:
   BEFORE cropping, and the crop is cut at the quantised box; the cache key is
   (row, quantised cx, cy, side). A cached feature therefore always equals what
   the key describes, and boxes that move less than half a quantum reuse it.
-- The cache lives beside the feature store (its folder is keyed by dataset
-  fingerprint, backbone and input size, so rows mean the same images):
-  ``<store>/sgma-crops-<crop size>-q<quantum>/chunk-*.npz``, each chunk holding
-  ``keys`` int32 [M, 4] and ``features`` float16 [M, C]. Chunks are written
-  atomically and never modified, so two processes can share a cache (at worst
-  they compute the same crop twice); many small chunks are merged now and then.
-  Without a folder the cache is kept in memory only.
+- The cache (``crop_cache.py``) lives beside the feature store (its folder is keyed
+  by dataset fingerprint, backbone and input size, so rows mean the same images),
+  under a byte cap that evicts the oldest crops first; crops it no longer holds
+  are computed again.
 
 ``ImageAccess`` is how a method reaches the original images: the row -> file
 mapping, the backbone and input size of the feature store, and its folder.
@@ -28,25 +25,18 @@ mapping, the backbone and input size of the feature store, and its folder.
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from zsl_desktop.engine.atomic import atomic_open
 from zsl_desktop.engine.backbones import BACKBONES, load_backbone, spec_for
 from zsl_desktop.engine.events import prefetch
 from zsl_desktop.engine.feature_source import ImageAccess
 from zsl_desktop.engine.images import ImageFileError, open_image
 
-CACHE_VERSION = 1
-MERGE_AT = 32  # chunk files; more than this are merged into one on the next open
+from .crop_cache import shared_cache
 
 
 # -- geometry ---------------------------------------------------------------------------------
@@ -114,121 +104,6 @@ def crop_tensors(image: Image.Image, boxes, crop_size: int, spec) -> torch.Tenso
     return ((x - mean) / std).contiguous()
 
 
-# -- the cache ----------------------------------------------------------------------------------
-class CropCache:
-    """(row, qcx, qcy, qside) -> float16 feature vector; on disk in append-only chunks, or in memory."""
-
-    def __init__(self, folder: Path | None, channels: int):
-        self.folder = None if folder is None else Path(folder)
-        self.channels = int(channels)
-        self._lock = threading.Lock()
-        self._index: dict[tuple, int] = {}
-        self._rows: list[np.ndarray] = []  # blocks of features
-        self._offsets: list[int] = [0]
-        self._seen_chunks: set[str] = set()
-        self.refresh()
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def refresh(self) -> None:
-        """Read chunks written since the last look (by this or another process)."""
-        if self.folder is None or not self.folder.is_dir():
-            return
-        names = sorted(p.name for p in self.folder.glob("chunk-*.npz"))
-        if len(names) > MERGE_AT:
-            self._merge(names)
-            names = sorted(p.name for p in self.folder.glob("chunk-*.npz"))
-        for name in names:
-            if name in self._seen_chunks:
-                continue
-            try:
-                with np.load(self.folder / name) as z:
-                    keys, feats = z["keys"], z["features"]
-            except (OSError, KeyError, ValueError):  # vanished (merged elsewhere) or damaged: skip it
-                continue
-            self._seen_chunks.add(name)
-            if feats.ndim == 2 and feats.shape[1] == self.channels and len(keys) == len(feats):
-                self._add(keys, feats)
-
-    def _add(self, keys: np.ndarray, feats: np.ndarray) -> None:
-        with self._lock:
-            base = self._offsets[-1]
-            self._rows.append(np.asarray(feats, np.float16))
-            self._offsets.append(base + len(feats))
-            for i, key in enumerate(map(tuple, np.asarray(keys, np.int64).tolist())):
-                self._index.setdefault(key, base + i)
-
-    def _feature(self, position: int) -> np.ndarray:
-        block = int(np.searchsorted(self._offsets, position, side="right")) - 1
-        return self._rows[block][position - self._offsets[block]]
-
-    def get(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(features float32 [M, C] with zeros where missing, found bool [M])."""
-        keys = np.asarray(keys, np.int64).reshape(-1, 4)
-        out = np.zeros((len(keys), self.channels), np.float32)
-        found = np.zeros(len(keys), bool)
-        with self._lock:
-            for i, key in enumerate(map(tuple, keys.tolist())):
-                position = self._index.get(key)
-                if position is not None:
-                    out[i] = self._feature(position)
-                    found[i] = True
-        return out, found
-
-    def put(self, keys: np.ndarray, feats: np.ndarray) -> None:
-        keys = np.asarray(keys, np.int32).reshape(-1, 4)
-        feats = np.asarray(feats, np.float16).reshape(len(keys), self.channels)
-        if not len(keys):
-            return
-        self._add(keys, feats)
-        if self.folder is None:
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"chunk-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
-        with atomic_open(self.folder / name, "wb") as f:
-            np.savez(f, keys=keys, features=feats)
-        self._seen_chunks.add(name)
-
-    def _merge(self, names: list[str]) -> None:
-        """Many chunks -> one (written first, then the old ones removed; readers skip what vanished)."""
-        keys, feats, merged = [], [], []
-        for name in names:
-            try:
-                with np.load(self.folder / name) as z:
-                    keys.append(z["keys"])
-                    feats.append(z["features"])
-                merged.append(name)
-            except (OSError, KeyError, ValueError):
-                continue
-        if not merged:
-            return
-        name = f"chunk-{time.time_ns():020d}-{os.getpid()}-merged.npz"
-        with atomic_open(self.folder / name, "wb") as f:
-            np.savez(f, keys=np.concatenate(keys), features=np.concatenate(feats))
-        for old in merged:
-            (self.folder / old).unlink(missing_ok=True)
-
-
-_CACHES: dict[tuple, CropCache] = {}
-_CACHES_LOCK = threading.Lock()
-
-
-def crop_cache(access: ImageAccess, crop_size: int, quantum: int, channels: int) -> CropCache:
-    """The process-wide cache for one (feature store, crop size, quantum); a private in-memory one without a folder."""
-    if access.cache_dir is None:  # nothing to share it by: a private in-memory cache
-        return CropCache(None, channels)
-    folder = Path(access.cache_dir) / f"sgma-crops-{int(crop_size)}-q{int(quantum)}"
-    key = (str(folder), int(channels))
-    with _CACHES_LOCK:
-        cache = _CACHES.get(key)
-        if cache is None:
-            cache = _CACHES[key] = CropCache(folder, channels)
-        else:
-            cache.refresh()
-        return cache
-
-
 # -- the encoder --------------------------------------------------------------------------------
 class CropEncoder:
     """Pooled backbone features of part crops, through the cache.
@@ -255,7 +130,7 @@ class CropEncoder:
         self.crop_size, self.quantum = int(crop_size), int(quantum)
         self.device = device
         self.batch_size = max(1, int(batch_size))
-        self.cache = crop_cache(access, self.crop_size, self.quantum, self.spec.channels)
+        self.cache = shared_cache(access.cache_dir, self.crop_size, self.quantum, self.spec.channels)
         self._backbone = None
         self.computed = 0  # crops that ran the backbone (for reports and tests)
         self.failed: dict[str, str] = {}  # image file -> why it could not be read (its crops are zeros)
