@@ -203,3 +203,15 @@ def test_the_plot_modules_can_be_imported_on_a_helper_thread(tmp_path, monkeypat
     missing.start()
     assert missing.join(10) and isinstance(missing.error, ModuleNotFoundError)  # kept, not raised off the GUI
     monkeypatch.delitem(sys.modules, "opening14_probe_module")
+
+
+def test_closing_the_window_waits_for_a_plot_import_under_way(make_window, tmp_path, monkeypatch):
+    (tmp_path / "opening14_slow_module.py").write_text("import time\ntime.sleep(1.0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    w = make_window(open_dataset=False)
+    w.plot_import = PlotPreload(("opening14_slow_module",))
+    w.plot_import.start()
+    assert not w.plot_import.done
+    w.close()
+    assert w.plot_import.done, "no thread of the window outlives it"
+    monkeypatch.delitem(sys.modules, "opening14_slow_module")

@@ -46,6 +46,7 @@ from zsl_desktop.app.window_layout import DockLayout
 # user's scrolling and editing (``activity.when_quiet``): a frozen frame otherwise.
 PLOTS_AFTER_PREDICTIONS_MS = 100
 PLOT_IMPORT_POLL_MS = 50  # how often the window looks whether the plot modules are in
+PLOT_IMPORT_JOIN_S = 10.0  # closing waits this long at most for that import's thread
 
 
 class MainWindow(WindowActions, QMainWindow):
@@ -353,4 +354,5 @@ class MainWindow(WindowActions, QMainWindow):
         self.closing = True
         self.save_settings()
         self.bridge.shutdown()
+        self.plot_import.join(PLOT_IMPORT_JOIN_S)  # an import under way: under a second (it cannot be cancelled)
         super().closeEvent(event)
