@@ -107,6 +107,7 @@ class MainWindow(WindowActions, QMainWindow):
         self.dock_layout.add("training", "Training", self.training, Qt.BottomDockWidgetArea)
         self.dock_layout.add("features", "Feature space", self.features, Qt.BottomDockWidgetArea)
         self.dock_layout.arrange()
+        self.docks["features"].visibilityChanged.connect(self.features.shown)  # its tab chosen: the latest frame
         self.status_bar = JobStatusBar(self, self.bridge.cancel)
         self.message, self.model_label = self.status_bar.message, self.status_bar.model_label
         self.cancel_button = self.status_bar.cancel_button
