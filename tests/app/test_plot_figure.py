@@ -128,3 +128,39 @@ def test_validation_plot_shows_one_fold_at_a_time_and_names_it(qtbot):
     assert phase_text("select1", 1, 3) == "phase 1 of 2 · selecting on validation, fold 2 of 3"
     assert phase_text("final") == "phase 2 of 2 · retraining"
     panel.curves.stop()
+
+
+def test_a_hidden_feature_view_draws_no_t_sne_frames_until_shown(qtbot, small_birds):
+    """Its tab behind the training's as the window opens: the frames nobody sees are not drawn (40-65 ms of the GUI
+    thread each on CUB), the final map is; shown during a t-SNE, it draws the latest frame."""
+    from dataclasses import replace
+
+    panel = FeatureViewPanel()
+    qtbot.addWidget(panel)
+    panel.set_dataset(small_birds, True)
+    features = np.random.default_rng(0).normal(size=(small_birds.num_samples, 16)).astype(np.float32)
+    final = project(features, small_birds.labels, "tsne", cap=60, iterations=20)
+    frame = replace(final, final=False)
+    panel.set_projection(frame)  # never shown yet
+    qtbot.wait(300)  # several frame intervals
+    assert panel.projection is None
+    panel.set_projection(final)
+    assert panel.projection is final  # the final map, hidden or not
+    panel.set_projection(replace(final, final=False, points=final.points * 2))
+    _settle(qtbot, panel)
+    qtbot.waitUntil(lambda: panel.projection is not final and not panel.projection.final, timeout=2000)
+
+
+def test_the_feature_space_tab_draws_the_frame_kept_while_it_was_behind_the_training_tab(make_window, qtbot):
+    from dataclasses import replace
+
+    w = make_window(with_model=False)
+    qtbot.waitUntil(lambda: w.features.projection is not None and w.bridge.idle(), timeout=30000)
+    assert not w.features.on_screen(), "the training tab is in front as the window opens"
+    drawn = w.features.projection
+    frame = replace(drawn, final=False, points=drawn.points * 2)
+    w.features.set_projection(frame)
+    qtbot.wait(300)
+    assert w.features.projection is drawn
+    w.docks["features"].raise_()  # the user chooses the tab
+    qtbot.waitUntil(lambda: w.features.projection is frame, timeout=3000)

@@ -39,3 +39,26 @@ def test_a_panel_builds_its_plots_when_something_needs_them(qtbot):
     assert features.plot_ready
     features.select_item(3)  # no projection yet: nothing to mark, and nothing built again
     assert len(features.marker.points()) == 0
+
+
+def test_an_evaluation_that_comes_before_the_plots_waits_for_them(qtbot):
+    """Showing it built the plots at once: pyqtgraph imported on the GUI thread, or its import on the helper thread
+    waited for (main_window's plot_import); it is shown when the plots are built, unless another dataset opened."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    curve = SimpleNamespace(seen=np.linspace(0, 1, 5), unseen=np.linspace(1, 0, 5))
+    gzsl = SimpleNamespace(h=0.5, u=0.4, s=0.6667, gamma=1.5)
+    report = SimpleNamespace(gzsl=gzsl, zsl=0.55, ausuc=0.3, gamma_source="validation", curve=curve)
+    training = TrainingPanel(lazy_plots=True)
+    qtbot.addWidget(training)
+    training.show_report(report, "Test-split evaluation of the active model (test)")
+    assert not training.plots_built
+    training.build_plots()
+    assert training.cards.text("h") == "50.0%" and training.cards.text("gamma") == "+1.50"
+    later = TrainingPanel(lazy_plots=True)
+    qtbot.addWidget(later)
+    later.show_report(report, "an evaluation of the last dataset")
+    later.set_dataset(None)  # another dataset opened before the plots were built: its report is not this one's
+    assert later.cards.text("h") == "–"

@@ -71,6 +71,7 @@ class Controller(QObject):
         bridge.model_changed.connect(self.on_model_changed)
         bridge.live_scores.connect(self.on_live)
         bridge.all_scores.connect(self.on_all_scores)
+        bridge.species.connect(editor.set_species)
         bridge.explained.connect(image_view.set_explanation)
         bridge.image_loaded.connect(image_view.set_image)
         self.feature_map = FeatureMapRequests(self, bridge, features, self)  # projections and the drawn cluster
@@ -113,12 +114,18 @@ class Controller(QObject):
         self.gallery.set_dataset(d)
         self.image_view.set_dataset(d)
         self.editor.set_dataset(d)
+        self.offer_species(d)
         self.features.set_dataset(d, True)
         self.training.set_available(False, "Loading the model…")  # its set_dataset imports torch: on DatasetReady
         self.dataset_changed.emit(d)
         self.show_model_state()
         self.gallery.set_predictions(gallery_predictions(kept.scores, d, kept.model_gamma))
         self.status.emit(f"{d.name}: the model's kept predictions; the model is loading…")
+
+    def offer_species(self, dataset) -> None:
+        """Ask the worker for the CUB species of "Start from" unless the editor lists them already (a CSV read)."""
+        if not self.editor.species_shown_for(dataset):
+            self.bridge.request_species(dataset.attribute_names)
 
     def end_kept(self) -> None:
         """The kept predictions no longer stand (the classes changed, or no model came): drop them."""
@@ -149,6 +156,7 @@ class Controller(QObject):
         self.gallery.set_dataset(d)
         self.image_view.set_dataset(d)
         self.editor.set_dataset(d)
+        self.offer_species(d)
         self.features.set_dataset(d, ready.features_ready)
         self.training.set_dataset(d)
         waiting = "" if ready.features_ready else "Waiting for the image features…"

@@ -30,6 +30,7 @@ from zsl_desktop.app.panels.gallery import GalleryPanel
 from zsl_desktop.app.panels.image_view import ImageViewPanel
 from zsl_desktop.app.panels.predictions import PredictionsPanel
 from zsl_desktop.app.panels.training import TrainingPanel
+from zsl_desktop.app.plot_preload import PlotPreload
 from zsl_desktop.app.refinement import Refiner
 from zsl_desktop.engine.session.spec import DatasetSpec
 from zsl_desktop.engine.session.results import JobFailed, Progress
@@ -39,10 +40,13 @@ from zsl_desktop.app.widgets.messages import show_warning
 from zsl_desktop.app.window_actions import WindowActions
 from zsl_desktop.app.window_layout import DockLayout
 
-# The plots (pyqtgraph: ~0.4 s of CPU to import and build) are built this long after the first predictions
-# arrive, so that those are painted first; or when the opening ends without any; or when something needs them.
-# Either way in a pause of the user's scrolling and editing (``activity.when_quiet``): a frozen frame otherwise.
+# The plots are built this long after the first predictions arrive, so that those are painted first; or when
+# the opening ends without any; or when something needs them. pyqtgraph is imported meanwhile on a helper thread
+# (``plot_preload``: 0.2 s of the GUI thread's CPU otherwise); building them (~0.1 s) waits for a pause of the
+# user's scrolling and editing (``activity.when_quiet``): a frozen frame otherwise.
 PLOTS_AFTER_PREDICTIONS_MS = 100
+PLOT_IMPORT_POLL_MS = 50  # how often the window looks whether the plot modules are in
+PLOT_IMPORT_JOIN_S = 10.0  # closing waits this long at most for that import's thread
 
 
 class MainWindow(WindowActions, QMainWindow):
@@ -78,6 +82,7 @@ class MainWindow(WindowActions, QMainWindow):
         self.training = TrainingPanel(lazy_plots=True, lazy_methods=True)
         self.features = FeatureViewPanel(lazy_plot=True)
         self._plots_due = False
+        self.plot_import = PlotPreload()
         self.controller = Controller(
             self.bridge,
             self.store,
@@ -102,6 +107,7 @@ class MainWindow(WindowActions, QMainWindow):
         self.dock_layout.add("training", "Training", self.training, Qt.BottomDockWidgetArea)
         self.dock_layout.add("features", "Feature space", self.features, Qt.BottomDockWidgetArea)
         self.dock_layout.arrange()
+        self.docks["features"].visibilityChanged.connect(self.features.shown)  # its tab chosen: the latest frame
         self.status_bar = JobStatusBar(self, self.bridge.cancel)
         self.message, self.model_label = self.status_bar.message, self.status_bar.model_label
         self.cancel_button = self.status_bar.cancel_button
@@ -150,10 +156,14 @@ class MainWindow(WindowActions, QMainWindow):
     def _schedule_plots(self, *_) -> None:
         if not self._plots_due:
             self._plots_due = True
+            self.plot_import.start()
             QTimer.singleShot(PLOTS_AFTER_PREDICTIONS_MS, self._build_plots_when_quiet)
 
     @Slot()
     def _build_plots_when_quiet(self) -> None:
+        if not self.plot_import.done:
+            QTimer.singleShot(PLOT_IMPORT_POLL_MS, self, self._build_plots_when_quiet)
+            return
         when_quiet(self, self.build_plots)
 
     @Slot()
@@ -345,4 +355,5 @@ class MainWindow(WindowActions, QMainWindow):
         self.closing = True
         self.save_settings()
         self.bridge.shutdown()
+        self.plot_import.join(PLOT_IMPORT_JOIN_S)  # an import under way: under a second (it cannot be cancelled)
         super().closeEvent(event)

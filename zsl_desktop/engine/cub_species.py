@@ -8,6 +8,7 @@ modules must not do before the first predictions are on screen (issue #19).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +53,20 @@ def species_for_attributes(attribute_names) -> tuple[tuple[str, ...], np.ndarray
         return cub_classes()
     except (OSError, ValueError, LibraryError):  # a damaged install: the dataset's own classes still work
         return (), np.zeros((0, len(attribute_names)), np.float32)
+
+
+@dataclass(frozen=True)
+class SpeciesOffer:
+    """The CUB species "Start from" offers for a dataset on ``attribute_names`` (none when they are not CUB's)."""
+
+    attribute_names: tuple[str, ...]
+    names: tuple[str, ...]
+    matrix: np.ndarray  # [len(names), len(attribute_names)] attribute percentages
+
+
+def species_offer(attribute_names) -> SpeciesOffer:
+    """``species_for_attributes`` with the names it answers: read on a worker (the 200 species' CSV takes
+    0.2-0.5 s of CPU, a frozen window when the class editor read it on the GUI thread; opening14), the reply
+    is kept only by an editor still showing those attributes."""
+    names, matrix = species_for_attributes(attribute_names)
+    return SpeciesOffer(tuple(attribute_names), names, matrix)

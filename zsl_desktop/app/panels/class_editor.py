@@ -48,7 +48,7 @@ from zsl_desktop.app.widgets.attribute_slider import AttributeSlider
 from zsl_desktop.app.widgets.class_choices import NEW, fill_class_box, fill_start_box
 from zsl_desktop.engine.edit_history import EditHistory
 from zsl_desktop.engine.user_class import has_attribute_information
-from zsl_desktop.engine.cub_species import species_for_attributes
+from zsl_desktop.engine.cub_species import SpeciesOffer
 
 
 class ClassEditorPanel(QWidget):
@@ -61,6 +61,7 @@ class ClassEditorPanel(QWidget):
         self.store = store
         self.dataset = None
         self.species: tuple = ((), None)  # the 200 CUB species when the dataset is on CUB's attributes
+        self._species_for: tuple[str, ...] | None = None  # the attribute names ``species`` was offered for
         self.history = EditHistory(np.zeros(0, np.float32))
         self.baseline = np.zeros(0, np.float32)
         self.current: str | None = None
@@ -183,14 +184,29 @@ class ClassEditorPanel(QWidget):
 
     # -- dataset ------------------------------------------------------------------------------------------
     def set_dataset(self, dataset) -> None:
+        """A new class on ``dataset``'s attributes. The CUB species for "Start from" come later (``set_species``,
+        read on a worker): those of the last dataset stay when its attributes are the same."""
         self.dataset = dataset
-        self.species = species_for_attributes(dataset.attribute_names) if dataset is not None else ((), None)
+        if not self.species_shown_for(dataset):
+            self.species, self._species_for = ((), None), None
         self.current = None
         self._set_enabled(dataset is not None)
         self.grid.set_dataset(dataset, self.store.scale)
         if dataset is None:
             return
         self.new_class()
+        self._refresh_boxes()
+
+    def species_shown_for(self, dataset) -> bool:
+        """True when "Start from" already lists the CUB species for ``dataset``'s attributes (none: False)."""
+        return dataset is not None and self._species_for == tuple(dataset.attribute_names)
+
+    def set_species(self, offer: SpeciesOffer) -> None:
+        """The CUB species "Start from" offers (the bridge's reply to ``request_species``); a reply for other
+        attributes than the open dataset's (a dataset opened meanwhile) is dropped."""
+        if self.dataset is None or offer.attribute_names != tuple(self.dataset.attribute_names):
+            return
+        self.species, self._species_for = (offer.names, offer.matrix), offer.attribute_names
         self._refresh_boxes()
 
     @property
@@ -346,7 +362,7 @@ class ClassEditorPanel(QWidget):
 
     def set_value(self, index: int, value: float) -> None:
         """Programmatic edit, as if the user moved the slider (tests, scripting)."""
-        self.sliders[index].move_to(value)
+        self.grid.slider(index).move_to(value)
 
     # -- saving ------------------------------------------------------------------------------------------------
     def save(self, name: str | None = None) -> bool:

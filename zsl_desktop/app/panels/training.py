@@ -117,6 +117,7 @@ class TrainingPanel(QWidget):
         """The tabs (loss, validation, evaluation: plots from ``build_plots``; parameters) over the file buttons."""
         # plots: each sub-tab's page holds its plot once ``build_plots`` has made them
         self._plots: dict | None = None
+        self._report_waiting: tuple | None = None  # (report, title) that came before the plots: ``show_report``
         self._plot_pages: dict[str, QWidget] = {}
         self.curves = TrainingCurves(self._plot, self)
         self.tabs = QTabWidget(self)
@@ -236,6 +237,10 @@ class TrainingPanel(QWidget):
             assert layout is not None
             layout.addWidget(widget)
         self.curves.add_empty_hints()
+        if self._report_waiting is not None:
+            report, title = self._report_waiting
+            self._report_waiting = None
+            self._plots["evaluation"].show_report(report, title)
 
     @property
     def plots_built(self) -> bool:
@@ -274,6 +279,7 @@ class TrainingPanel(QWidget):
         """
         self.load_methods()
         if not self.running:
+            self._report_waiting = None
             if self.plots_built:
                 self.curves.clear()
                 self.curves.add_empty_hints()
@@ -365,6 +371,12 @@ class TrainingPanel(QWidget):
 
     # -- evaluation ------------------------------------------------------------------------------------
     def show_report(self, report, title: str) -> None:
+        """The evaluation's figures and curve. One that comes before the plots are built waits for them: building
+        them here imported pyqtgraph on the GUI thread, or waited for its import on the helper thread
+        (``plot_preload``): 0.7 s of frozen window as CUB's first evaluation arrived (opening14)."""
+        if not self.plots_built:
+            self._report_waiting = (report, title)
+            return
         self.evaluation.show_report(report, title)
 
     def restore_settings(self, s) -> None:
