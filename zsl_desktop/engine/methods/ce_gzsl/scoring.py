@@ -101,11 +101,7 @@ class CEGZSLScoring:
             halves = self._image_halves(codes)
             terms = comparators.class_terms(rows)
             return np.stack(comparators.columns(halves, comparators.linear_part(halves), terms), 1)
-        cache = self._column_cache
-        if cache is None or cache[0] is not codes:
-            halves = self._image_halves(codes)
-            cache = self._column_cache = (codes, halves, comparators.linear_part(halves), {})
-        _, halves, linear, columns = cache
+        _, halves, linear, columns = self._column_cache_of(codes, comparators)
         keys = row_keys(rows)
         missing = [i for i, k in enumerate(keys) if k not in columns]
         if missing:
@@ -119,11 +115,34 @@ class CEGZSLScoring:
             columns.pop(next(iter(columns)))
         return out
 
+    def _column_cache_of(self, codes: np.ndarray, comparators: SideBySide) -> tuple:
+        """(codes, image halves, their linear part, {row key: column}) of ``codes``, made once per codes array."""
+        cache = self._column_cache
+        if cache is None or cache[0] is not codes:
+            halves = self._image_halves(codes)
+            cache = self._column_cache = (codes, halves, comparators.linear_part(halves), {})
+        return cache
+
+    def prepare_live(self, codes: np.ndarray) -> None:
+        """The image halves of every code and their linear part, made in the worker when the model loads: on a
+        session's first slider move they cost IPCE ~0.3-0.5 CPU s at 100,000 images (2.1 s before they were
+        copied by torch; docs/history/performance.md, session 14)."""
+        if self._head is None or self._scaler is None or len(codes) < SMALL_QUERY:  # untrained: no live moves
+            return
+        with torch.no_grad(), torch.inference_mode(False):  # the cache never holds inference tensors
+            self._column_cache_of(np.asarray(codes, dtype=np.float32), self._side_by_side())
+
     def _image_halves(self, codes: np.ndarray) -> torch.Tensor:
-        """[N, K x nhF] every model's image half u, side by side (a contiguous copy: the pass reads only these)."""
-        dim_h = self._hp("embed_size")
-        parts = self._split(codes) if self._members else [codes]
-        return torch.from_numpy(np.ascontiguousarray(np.concatenate([p[:, dim_h:] for p in parts], 1)))
+        """[N, K x nhF] every model's image half u, side by side: a contiguous copy, since the pass reads only these
+        (on the strided codes a column took twice the CPU time). Torch copies it from a view of the codes: numpy's
+        concatenate took 1.1-2.1 CPU s for IPCE's five models at 100,000 images (1 GB), torch 0.3-0.5 s."""
+        dim_h, models = self._hp("embed_size"), len(self._members) + 1
+        if codes.ndim != 2 or codes.shape[1] % models:
+            raise ValueError(f"codes of width {codes.shape[-1]} do not split into {models} models' codes")
+        if not (codes.flags.c_contiguous and codes.flags.writeable):  # torch views only writable C-order arrays
+            codes = np.array(codes, np.float32)
+        blocks = torch.from_numpy(codes).view(len(codes), models, codes.shape[1] // models)
+        return blocks[:, :, dim_h:].reshape(len(codes), -1).contiguous()  # one model: reshape alone is a view
 
     def _side_by_side(self) -> SideBySide:
         """Every model's comparator and calibration as one (``side_by_side.py``); its weights are views."""
