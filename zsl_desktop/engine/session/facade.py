@@ -176,8 +176,11 @@ class Session:
         """``load_model`` as a long job: a "model" Progress, then the new ModelSummary."""
         yield Progress("model", 0, 1, f"loading {Path(path).name}")
         summary = self.load_model(path, emit)  # CheckpointError reaches the user as is
-        self.prepare_live()  # here, in the worker, rather than on the first slider move (the warm-up ran before)
         yield summary
+        # Here, in the worker, rather than on a drawn class's first slider move, and after the model is announced:
+        # its first live request draws no class, and IPCE's at 100,000 images takes ~2 CPU s (docs/history/
+        # performance.md, session 14). A move that comes sooner does that part itself.
+        self.prepare_live()
 
     def use_checkpoint(self, checkpoint: Checkpoint, progress=None) -> ModelState:
         """Make a checkpoint's model active; on any failure the session is left exactly as it was.
