@@ -125,8 +125,8 @@ class CEGZSLScoring:
 
     def prepare_live(self, codes: np.ndarray) -> None:
         """The image halves of every code and their linear part, made in the worker when the model loads: on a
-        session's first slider move they cost IPCE ~0.3 CPU s at 100,000 images (2.1 s before ``_image_halves``
-        copied them in one go; docs/history/performance.md, session 14)."""
+        session's first slider move they cost IPCE 0.25-2.2 CPU s at 100,000 images (1 GB: the more on fresh
+        memory; docs/history/performance.md, session 14)."""
         if self._head is None or self._scaler is None or len(codes) < SMALL_QUERY:  # untrained: no live moves
             return
         with torch.no_grad(), torch.inference_mode(False):  # the cache never holds inference tensors
@@ -136,7 +136,8 @@ class CEGZSLScoring:
         """[N, K x nhF] every model's image half u, side by side: a contiguous copy, since the pass reads only these
         (on the strided codes a column took twice the CPU time). One ``copyto`` from a [N, K, W] view of the codes:
         IPCE's five models at 100,000 images (1 GB) 0.25 CPU s, against ~2 s for concatenating the models' strided
-        columns and 0.5 s for torch's copy, whose memory made every later column ~6-19 % slower."""
+        columns and 0.5 s for torch's copy, whose memory made every later column ~6-19 % slower (numbers on recycled
+        memory; fresh pages cost ~2 s more on the development VM, which the first move no longer pays)."""
         dim_h, models = self._hp("embed_size"), len(self._members) + 1
         if codes.ndim != 2 or codes.shape[1] % models:
             raise ValueError(f"codes of width {codes.shape[-1]} do not split into {models} models' codes")
