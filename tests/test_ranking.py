@@ -89,6 +89,10 @@ def test_a_primed_ranker_scores_no_other_class_and_ranks_as_an_unprimed_one():
     np.testing.assert_allclose(live, ranking.log_probability(_linear_score(codes, drawn), 5, boost), atol=1e-5)
     primed.rank(score, codes, drawn, 5, boost * 2)  # another γ than the one primed: scored again
     assert primed.recomputed == 1
+    other = LiveRanker()
+    other.prime(codes, saved, saved_boost, score(codes[:-1], saved))  # scores of other items: not taken
+    np.testing.assert_allclose(other.rank(score, codes, drawn, 5, boost), live, atol=1e-9)
+    assert other.recomputed == 1
 
 
 @pytest.mark.parametrize("rows", [0, 5, ranking.LSE_ROWS + 3])

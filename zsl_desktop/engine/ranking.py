@@ -203,7 +203,7 @@ class LiveRanker:
         scores. Nothing changes when the cache already holds these classes (the reference stays)."""
         matrix = np.asarray(matrix, np.float32)
         boost = np.asarray(boost, np.float64)
-        if self._same(codes, matrix, boost):
+        if len(scores) != len(codes) or self._same(codes, matrix, boost):  # other items (a photo added meanwhile)
             return
         self._others_lse = calibrated_logsumexp(scores, boost)
         self._key = (codes, matrix.copy(), boost.copy())
