@@ -9,6 +9,19 @@ SEEN = np.array([0, 1])
 UNSEEN = np.array([2, 3])
 
 
+def test_per_class_accuracy_is_the_mean_of_each_listed_present_class_hit_rate():
+    """Against the definition, class by class: classes absent from the labels are left out, listed twice count
+    twice, predictions may be any id (-1 for a loose photo)."""
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n, k = int(rng.integers(0, 40)), int(rng.integers(1, 9))
+        labels, predicted = rng.integers(0, k, n), rng.integers(-1, k + 1, n)
+        classes = None if trial % 3 == 0 else rng.choice(np.arange(-1, k + 2), int(rng.integers(0, k + 3)))
+        listed = np.unique(labels) if classes is None else classes
+        rates = [(predicted[labels == c] == c).mean() for c in listed if (labels == c).any()]
+        assert ev.per_class_accuracy(predicted, labels, classes) == (np.mean(rates) if rates else 0.0)
+
+
 def test_per_class_accuracy_weights_classes_equally():
     # class 0: 3 of 4 right, class 1: 0 of 1 right -> (0.75 + 0) / 2
     labels = np.array([0, 0, 0, 0, 1])

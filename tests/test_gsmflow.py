@@ -87,8 +87,13 @@ def test_trains_and_evaluates_on_an_xlsa17_fixture(tmp_path, monkeypatch):
 
     monkeypatch.setattr(scoring, "encode_rows", no_encoding)
     assert session.evaluate().as_dict()["h"] == pytest.approx(again["h"])
-    # a model loaded by the app's job is ready for live moves: none computes the codes' directions
-    list(session.load_model_job(tmp_path / "g.pt", None, None))
+    # a model loaded by the app's job is ready for live moves: none computes the codes' directions; the job
+    # announces the model first and prepares for them after
+    order, prepare = [], session.prepare_live
+    monkeypatch.setattr(session, "prepare_live", lambda: order.append("prepared") or prepare())
+    for event in session.load_model_job(tmp_path / "g.pt", None, None):
+        order.append(type(event).__name__)
+    assert order == ["Progress", "ModelSummary", "prepared"]
 
     def recomputed(*_):
         raise AssertionError("a slider move computed the codes' directions")

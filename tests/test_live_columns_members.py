@@ -116,3 +116,68 @@ def test_the_shipped_ipce_scores_a_drawn_class_alike_on_every_path():
     method._column_cache = None
     np.testing.assert_allclose(method.column_rows(codes, rows, drawn), whole[rows], rtol=1e-6, atol=1e-5)  # codes
     np.testing.assert_allclose(method.score(codes, drawn[None])[:, 0], whole, rtol=1e-6, atol=1e-5)
+
+
+def test_a_primed_session_gives_its_first_move_from_the_warm_up_and_ranks_as_from_scratch(monkeypatch):
+    """What the app does once a model is live, the warm-up's ``prepare_live`` and every image's scores at γ, leaves a
+    session's first move on a drawn class (shipped IPCE) only its own column: no other class scored, no copy of the
+    image halves; and its ranking is the non-live one (every column scored, then the calibrated probability)."""
+    from pathlib import Path
+
+    from zsl_desktop.engine.checkpoints import load_checkpoint
+    from zsl_desktop.engine.data.model import Attribute, Dataset
+    from zsl_desktop.engine.paths import shipped_models_dir
+    from zsl_desktop.engine.ranking import calibration, log_probability
+    from zsl_desktop.engine.session import Session
+    from zsl_desktop.engine.session.class_set import saved_classes, with_draft
+    from zsl_desktop.engine.session.results import LiveRequest
+    from zsl_desktop.engine.training import method_from_checkpoint
+
+    path = shipped_models_dir() / "ipce_builtin.pt"
+    if not path.is_file():
+        pytest.skip("no shipped IPCE model in this checkout")
+    method = method_from_checkpoint(load_checkpoint(path))
+    generator = torch.Generator().manual_seed(1)
+    features = torch.rand(IMAGES, int(method.info.channels), generator=generator)
+    codes = method.encode(features)
+    class_rows = np.asarray(method._head["class_rows"], np.float32)  # the classes it was trained on
+    dataset = Dataset(
+        name="shipped-ipce-classes",
+        format="test",
+        root=Path("."),
+        classes=tuple(f"c{i}" for i in range(len(class_rows))),
+        attributes=tuple(Attribute.from_name(name) for name in method.info.attribute_names),
+        class_attributes=class_rows,
+        labels=np.arange(IMAGES) % len(class_rows),
+        splits={k: np.arange(IMAGES) for k in ("trainval", "test_seen", "test_unseen")},
+        seen_classes=np.arange(len(class_rows) - 10),
+        unseen_classes=np.arange(len(class_rows) - 10, len(class_rows)),
+        features=features.numpy(),
+    )
+    session = Session(dataset, device="cpu")
+    session.use_codes(method, {}, codes)
+    session.prepare_live()
+    saved = saved_classes(dataset, (), np.zeros((0, dataset.num_attributes), np.float32))
+    session.all_scores(saved, gamma=0.7)
+
+    copy_halves = method._image_halves
+
+    def halves(rows):
+        assert len(rows) < 64, "the move copied every image's halves again"  # one image's row is computed
+        return copy_halves(rows)
+
+    monkeypatch.setattr(method, "_image_halves", halves)
+    scored_widths = []
+    score = method.score
+    monkeypatch.setattr(method, "score", lambda c, m: scored_widths.append((len(c), len(m))) or score(c, m))
+    values = (dataset.class_attributes.mean(0) * 1.1).astype(np.float32)  # no classifier knows it
+    drawn = with_draft(saved, "mine", values, None, True)
+    pages: list = []
+    live = session.live_scores(LiveRequest(3, drawn, gamma=0.7, first_rows=20), on_page=pages.append)
+    assert session.ranker.recomputed == 0  # the other classes came from the every-image scores
+    assert all(width == 1 for count, width in scored_widths if count == IMAGES)  # the drawn column only
+    monkeypatch.undo()
+    full = method.score(codes.copy(), drawn.matrix)  # non-live: every column, from scratch
+    expected = log_probability(full, drawn.draft_column, calibration(drawn.kinds, 0.7))
+    np.testing.assert_allclose(live.draft_rank, expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(live.scores, full[3], rtol=1e-5, atol=1e-5)

@@ -235,6 +235,20 @@ def test_without_a_page_the_whole_column_is_finished_even_when_stale():
     assert len(pages) == 1  # the finished column became the reference of the next move
 
 
+def test_priming_with_the_classes_already_cached_keeps_the_reference():
+    """The every-image scores asked for again mid-drag (same classes, same γ): the next move still gets its page."""
+    rng = np.random.default_rng(7)
+    codes = rng.normal(size=(2000, 4))
+    matrix = rng.normal(size=(3, 4))
+    method, ranker, pages = _Linear(codes), LiveRanker(), []
+    ranker.rank_page_first(method.score, codes, matrix, 2, np.zeros(3), _column(method, pages))
+    ranker.prime(codes, matrix[:2], np.zeros(2), np.full((2000, 2), np.nan))  # the same others: nothing read
+    matrix[2, 0] += 0.05
+    final = ranker.rank_page_first(method.score, codes, matrix, 2, np.zeros(3), _column(method, pages))
+    assert len(pages) == 1 and ranker.recomputed == 1
+    np.testing.assert_allclose(final, LiveRanker().rank(method.score, codes, matrix, 2, np.zeros(3)), atol=1e-5)
+
+
 def test_log_probability_of_key_is_the_softmax_probability():
     scores = np.array([[1.0, 2.0, 3.0], [40.0, -3.0, 0.5]])
     key = scores[:, 0] - logsumexp(scores[:, 1:])

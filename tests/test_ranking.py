@@ -66,6 +66,43 @@ def test_live_ranker_equals_the_full_probability_and_caches_the_other_classes():
     assert ranker.recomputed == 4
 
 
+def test_a_primed_ranker_scores_no_other_class_and_ranks_as_an_unprimed_one():
+    """The session's every-image scores prime the ranker: a class drawn after them scores only its own column."""
+    rng = np.random.default_rng(2)
+    codes = rng.normal(size=(60, 4))
+    saved = rng.normal(size=(5, 4)).astype(np.float32)
+    saved_boost = np.array([0, 0, 1.5, 1.5, 1.5])
+    drawn = np.vstack([saved, rng.normal(size=(1, 4)).astype(np.float32)])
+    boost = np.append(saved_boost, 1.5)
+    asked = []
+
+    def score(c, m):
+        asked.append(len(m))
+        return _linear_score(c, m).astype(np.float32)
+
+    primed = LiveRanker()
+    primed.prime(codes, saved, saved_boost, score(codes, saved))
+    asked.clear()
+    live = primed.rank(score, codes, drawn, 5, boost)
+    assert asked == [1] and primed.recomputed == 0  # the drawn class's column only
+    np.testing.assert_allclose(live, LiveRanker().rank(score, codes, drawn, 5, boost), atol=1e-9)
+    np.testing.assert_allclose(live, ranking.log_probability(_linear_score(codes, drawn), 5, boost), atol=1e-5)
+    primed.rank(score, codes, drawn, 5, boost * 2)  # another γ than the one primed: scored again
+    assert primed.recomputed == 1
+    other = LiveRanker()
+    other.prime(codes, saved, saved_boost, score(codes[:-1], saved))  # scores of other items: not taken
+    np.testing.assert_allclose(other.rank(score, codes, drawn, 5, boost), live, atol=1e-9)
+    assert other.recomputed == 1
+
+
+@pytest.mark.parametrize("rows", [0, 5, ranking.LSE_ROWS + 3])
+def test_calibrated_logsumexp_in_row_blocks_is_the_whole_one(rows):
+    scores = np.random.default_rng(4).normal(size=(rows, 7)).astype(np.float32) * 30
+    boost = np.linspace(0, 2, 7)
+    expected = ranking.logsumexp(scores.astype(np.float64) + boost)
+    np.testing.assert_allclose(ranking.calibrated_logsumexp(scores, boost), expected, rtol=1e-12)
+
+
 def test_live_ranker_with_one_class_gives_certainty():
     codes = np.ones((3, 2))
     out = LiveRanker().rank(_linear_score, codes, np.ones((1, 2), np.float32), 0, np.zeros(1))

@@ -142,6 +142,7 @@ class LiveEdits:
 
     def __init__(self, method, dataset, n_images: int, seed: int = 0, first_rows: int = PAGE_ROWS):
         from zsl_desktop.engine.session import Session
+        from zsl_desktop.engine.session.results import ClassSet
 
         self.rng = np.random.default_rng(seed)
         base, self.origin = cached_base_codes(method, dataset, seed)
@@ -155,6 +156,9 @@ class LiveEdits:
         self.draft = self.classes[self.rng.integers(len(self.classes))].copy()
         self.names = tuple(dataset.classes) + ("draft",)
         self.kinds = ("dataset",) * len(self.classes) + ("draft",)
+        # As the app does once a model's first live scores are in (app/after_first_live.py): every image's scores
+        # for the gallery's predictions, at the predictions' γ (the requests' default), which prime the ranker.
+        self.session.all_scores(ClassSet(self.names[:-1], self.kinds[:-1], self.classes), gamma=0.0)
         self.high = float(self.classes.max()) or 1.0
         self.count = 0
         self.cpu: list[float] = []  # CPU seconds of this thread until the page was final

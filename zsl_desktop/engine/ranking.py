@@ -48,6 +48,19 @@ def logsumexp(x: np.ndarray, axis: int = 1) -> np.ndarray:
     return np.squeeze(top, axis) + np.log(np.sum(np.exp(x - top), axis=axis))
 
 
+LSE_ROWS = 8192  # rows at a time: float64 temporaries this small reuse memory instead of faulting in fresh pages
+
+
+def calibrated_logsumexp(scores: np.ndarray, boost: np.ndarray) -> np.ndarray:
+    """``logsumexp(scores + boost)`` per row [N] in float64, LSE_ROWS rows at a time: at 100,000 images x 49
+    classes 22-27 CPU ms, against 40 ms whole (its four [N, C] float64 temporaries) and 200 ms on fresh pages."""
+    scores, boost = np.asarray(scores), np.asarray(boost, np.float64)
+    out = np.empty(len(scores), np.float64)
+    for start in range(0, len(scores), LSE_ROWS):
+        out[start : start + LSE_ROWS] = logsumexp(scores[start : start + LSE_ROWS].astype(np.float64) + boost)
+    return out
+
+
 def raw_score(scores, column, boost):
     """The class's own score (what "Rank by edited class" used before the study)."""
     return np.asarray(scores, np.float64)[:, column]
@@ -181,14 +194,29 @@ class LiveRanker:
             ranking[rows] = values
         return ranking
 
+    def prime(self, codes, matrix: np.ndarray, boost: np.ndarray, scores: np.ndarray) -> None:
+        """Cache the log-sum-exp of ``scores`` [N, C] (``codes`` against every row of ``matrix``, just computed
+        elsewhere: the session's every-image scores) as the other classes of a class drawn after them.
+
+        Why: a session's first move on a drawn class scored every image against every other class (IPCE at
+        100,000 images: ~0.5 CPU s); the every-image scores the app asks for once a model is live are those
+        scores. Nothing changes when the cache already holds these classes (the reference stays)."""
+        matrix = np.asarray(matrix, np.float32)
+        boost = np.asarray(boost, np.float64)
+        if len(scores) != len(codes) or self._same(codes, matrix, boost):  # other items (a photo added meanwhile)
+            return
+        self._others_lse = calibrated_logsumexp(scores, boost)
+        self._key = (codes, matrix.copy(), boost.copy())
+        self._reference = None
+
     def _others(self, score, codes, matrix, column, boost) -> np.ndarray:
         """The other classes' calibrated log-sum-exp per image (cached; a change drops the reference)."""
         boost = np.asarray(boost, np.float64)
         others = np.delete(matrix, column, axis=0)
         other_boost = np.delete(boost, column)
         if not self._same(codes, others, other_boost):
-            scored = np.asarray(score(codes, others), np.float64) if len(others) else np.zeros((len(codes), 0))
-            self._others_lse = logsumexp(scored + other_boost)
+            scored = score(codes, others) if len(others) else np.zeros((len(codes), 0))
+            self._others_lse = calibrated_logsumexp(scored, other_boost)
             self._key = (codes, others.copy(), other_boost.copy())
             self._reference = None
             self.recomputed += 1

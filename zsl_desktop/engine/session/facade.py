@@ -33,7 +33,7 @@ from zsl_desktop.engine.features import FeatureStore, feature_source, flips_need
 from zsl_desktop.engine.live_first import LiveFirst
 from zsl_desktop.engine.methods.base import FeatureSource, Method
 from zsl_desktop.engine.paths import data_dir
-from zsl_desktop.engine.ranking import LiveRanker
+from zsl_desktop.engine.ranking import LiveRanker, calibration
 from zsl_desktop.engine.session import adding_photos, evaluating, feature_stores, training_job
 from zsl_desktop.engine.session.chunked_scores import score_in_chunks
 from zsl_desktop.engine.session.codes import checkpoint_identity
@@ -176,8 +176,11 @@ class Session:
         """``load_model`` as a long job: a "model" Progress, then the new ModelSummary."""
         yield Progress("model", 0, 1, f"loading {Path(path).name}")
         summary = self.load_model(path, emit)  # CheckpointError reaches the user as is
-        self.prepare_live()  # here, in the worker, rather than on the first slider move (the warm-up ran before)
         yield summary
+        # Here, in the worker, rather than on a drawn class's first slider move, and after the model is announced:
+        # its first live request draws no class, and IPCE's at 100,000 images takes ~2 CPU s (docs/history/
+        # performance.md, session 14). A move that comes sooner does that part itself.
+        self.prepare_live()
 
     def use_checkpoint(self, checkpoint: Checkpoint, progress=None) -> ModelState:
         """Make a checkpoint's model active; on any failure the session is left exactly as it was.
@@ -311,8 +314,13 @@ class Session:
             return live_scores(self, request, on_page, stale or (lambda: False))
 
     def all_scores(self, classes: ClassSet, generation: int = 0, gamma: float | None = None) -> AllScores:
-        """Every item's scores; with ``gamma``, the gallery's predictions at it too (``AllScores.predicted``)."""
+        """Every item's scores; with ``gamma``, the gallery's predictions at it too (``AllScores.predicted``).
+
+        With ``gamma`` and no draft, they also prime the live ranker: they are the other classes of a class drawn
+        next (``LiveRanker.prime``), which that session's first slider move would otherwise score again."""
         scores = self.scores(classes.matrix)
+        if gamma is not None and classes.draft_column is None:
+            self.ranker.prime(self.all_codes(), classes.matrix, calibration(classes.kinds, gamma), scores)
         if self.store is not None and classes.draft_column is None:  # the dataset's rows (loose photos follow)
             header = self.active().header
             tta = header.get("flips") in ("tta", "both") and self.mirrored_store is not None

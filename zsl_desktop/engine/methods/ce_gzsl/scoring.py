@@ -101,11 +101,7 @@ class CEGZSLScoring:
             halves = self._image_halves(codes)
             terms = comparators.class_terms(rows)
             return np.stack(comparators.columns(halves, comparators.linear_part(halves), terms), 1)
-        cache = self._column_cache
-        if cache is None or cache[0] is not codes:
-            halves = self._image_halves(codes)
-            cache = self._column_cache = (codes, halves, comparators.linear_part(halves), {})
-        _, halves, linear, columns = cache
+        _, halves, linear, columns = self._column_cache_of(codes, comparators)
         keys = row_keys(rows)
         missing = [i for i, k in enumerate(keys) if k not in columns]
         if missing:
@@ -119,11 +115,36 @@ class CEGZSLScoring:
             columns.pop(next(iter(columns)))
         return out
 
+    def _column_cache_of(self, codes: np.ndarray, comparators: SideBySide) -> tuple:
+        """(codes, image halves, their linear part, {row key: column}) of ``codes``, made once per codes array."""
+        cache = self._column_cache
+        if cache is None or cache[0] is not codes:
+            halves = self._image_halves(codes)
+            cache = self._column_cache = (codes, halves, comparators.linear_part(halves), {})
+        return cache
+
+    def prepare_live(self, codes: np.ndarray) -> None:
+        """The image halves of every code and their linear part, made in the worker when the model loads: on a
+        session's first slider move they cost IPCE 0.25-2.2 CPU s at 100,000 images (1 GB: the more on fresh
+        memory; docs/history/performance.md, session 14)."""
+        if self._head is None or self._scaler is None or len(codes) < SMALL_QUERY:  # untrained: no live moves
+            return
+        with torch.no_grad(), torch.inference_mode(False):  # the cache never holds inference tensors
+            self._column_cache_of(np.asarray(codes, dtype=np.float32), self._side_by_side())
+
     def _image_halves(self, codes: np.ndarray) -> torch.Tensor:
-        """[N, K x nhF] every model's image half u, side by side (a contiguous copy: the pass reads only these)."""
-        dim_h = self._hp("embed_size")
-        parts = self._split(codes) if self._members else [codes]
-        return torch.from_numpy(np.ascontiguousarray(np.concatenate([p[:, dim_h:] for p in parts], 1)))
+        """[N, K x nhF] every model's image half u, side by side: a contiguous copy, since the pass reads only these
+        (on the strided codes a column took twice the CPU time). One ``copyto`` from a [N, K, W] view of the codes:
+        IPCE's five models at 100,000 images (1 GB) 0.25 CPU s, against ~2 s for concatenating the models' strided
+        columns and 0.5 s for torch's copy, whose memory made every later column ~6-19 % slower (numbers on recycled
+        memory; fresh pages cost ~2 s more on the development VM, which the first move no longer pays)."""
+        dim_h, models = self._hp("embed_size"), len(self._members) + 1
+        if codes.ndim != 2 or codes.shape[1] % models:
+            raise ValueError(f"codes of width {codes.shape[-1]} do not split into {models} models' codes")
+        count, width = len(codes), codes.shape[1] // models
+        halves = np.empty((count, models * (width - dim_h)), np.float32)
+        np.copyto(halves.reshape(count, models, width - dim_h), codes.reshape(count, models, width)[:, :, dim_h:])
+        return torch.from_numpy(halves)
 
     def _side_by_side(self) -> SideBySide:
         """Every model's comparator and calibration as one (``side_by_side.py``); its weights are views."""
