@@ -89,6 +89,12 @@ def main():
         print(line)
         print("    epoch/rate: " + " ".join(f"{int(res[s][k, 3])}/{res[s][k, 4]:.2f}" for s in seeds for k in range(3)))
         print("    folds: " + " ".join(f"{h:.1f}" for h in lofo))
+        whole = []  # the whole run's choice (all three folds), as its final models would be trained
+        for s in seeds:
+            folds = runs[s]
+            e = choose_operating_point([f.one[c] for f in folds], SMOOTH)["epoch"] - 1
+            whole.append(f"seed {s}: {e + 1}/{rate_for_readout([f.one[c][e] for f in folds], N_CAL):.2f}")
+        print("    whole run's epoch/rate: " + ", ".join(whole))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ K = 5's). The three models' logits are averaged (what ``score`` does), gamma is 
 calibration images, and the test figures are printed for each K; logits saved to OUT.npz.
 The fold phase (epoch and rate) is the checkpoint's: what a run with classifier_draws K for the final models only
 (fold models at K = 1) would give.
+Checkpoints of runs whose kept classifier is one softmax (final_draws 0, or from before the option).
 usage: final_draws.py [--dataset builtin|PATH] CKPT OUT.npz [EPOCHS (a smoke test: no check against the checkpoint)]
 (default dataset: the dev CUB subset)"""
 
@@ -18,6 +19,7 @@ import torch
 from zsl_desktop.engine import evaluation as ev
 from zsl_desktop.engine.checkpoints import load_checkpoint
 from zsl_desktop.engine.data import load_dataset
+from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.methods.base import Control
 from zsl_desktop.engine.methods.ce_gzsl.seeding import HEAD
 from zsl_desktop.engine.methods.generative import generator_for
@@ -50,7 +52,10 @@ final_train, cal = hold_out_per_class(ds.splits["trainval"], ds.labels, seed + 7
 ts, tu = ds.splits["test_seen"], ds.splits["test_unseen"]
 rows = np.concatenate([cal, ts, tu])
 saved_models = [*member_states(ck.state), own_items(ck.state)]
-config = TrainConfig(method=header["method"], seed=seed, hparams=dict(header["hparams"]))
+hparams = dict(header["hparams"])
+if "final_draws" in get_method(header["method"]).default_hparams:
+    hparams["final_draws"] = 0  # retrain as the run was trained (before final_draws); its K = 5 is derived below
+config = TrainConfig(method=header["method"], seed=seed, hparams=hparams)
 logits = np.zeros((len(saved_models), len(DRAWS), len(rows), ds.num_classes), np.float32)
 for j, saved in enumerate(saved_models):
     model_seed = seed + 1000 * j

@@ -114,6 +114,13 @@ generator (``refit_classifier`` synthesises every model's features with the last
 ``classifier_draws`` K (``generative.averaged_softmax``, default 1): each model's softmax averaged over K synthetic draws (GSMFlow's
 session-10 gain). Off: on 9 single fold models each, read as the trainer reads them, K = 5 moved fold H by -0.3
 (IPCE, folds split) and +1.5 (CE-GZSL, 7 of 9 up; the three-model default not screened): docs/history/ce_gzsl.md.
+``final_draws`` K (default 0 = ``classifier_draws``; an option): only a final model's classifier, the one it keeps,
+averages K draws; fold models (``TrainData.final`` False) keep ``classifier_draws``, so the epoch and rate the folds
+choose do not move and K = 5 costs 4 softmax fits a final model, not 4 an epoch. Session 14 (CE-GZSL): the final
+softmaxes' synthetic draw is where most of the test seed spread came from (redrawn on the same final models: test H
+sd 1.0-1.6 within a run, 0.3-0.8 with five draws; end to end re-read, seeds 0-4: H 59.1 +- 2.6 -> 60.2 +- 1.2), but
+on validation (three members averaged, leave-one-fold-out) it moved fold H by -0.16 +- 0.35 and did not narrow the
+seed spread: not the default (docs/history/ce_gzsl.md).
 
 Where the parts are: CE-GZSL and IPCE share every step of one training loop (critic, generator), in
 ``training.py``, with IPCE's two changes beside the lines they change; the networks and losses are in ``nets.py``,
@@ -180,6 +187,7 @@ _COMMON = {
     "calibration_splits": "shared",  # or "each": every final model its own calibration images (engine.training.calibration_splits)
     "final_models": 3,  # final models (seeds s, s + 1000, ...) whose logits are averaged (members.py, docstring)
     "classifier_draws": 1,  # K softmaxes a model, each on its own synthetic draw, averaged (generative.averaged_softmax; session 10)
+    "final_draws": 0,  # K draws for the classifier a final model keeps (0: classifier_draws; classifier.py, session 14)
 }
 _IPCE = {
     "margin": 0.25,
