@@ -1,7 +1,9 @@
-"""CE-GZSL / IPCE ``classifier_draws`` (generative.averaged_softmax): K softmaxes on K synthetic draws averaged into one."""
+"""CE-GZSL / IPCE ``classifier_draws`` and ``final_draws`` (generative.averaged_softmax): K softmaxes on K synthetic
+draws averaged into one, every epoch or only for the classifier a final model keeps."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -12,8 +14,9 @@ import zsl_desktop.engine.methods.generative as generative
 from test_ipce import TINY, fit, make, synthetic, train_data
 
 
-def trained(draws: int, monkeypatch=None, fits=None, name="ipce"):
-    """A 2-epoch model with ``classifier_draws`` = draws; ``fits`` collects every softmax's (weight, bias)."""
+def trained(draws: int, monkeypatch=None, fits=None, name="ipce", final_draws: int = 0, final: bool = False):
+    """A 2-epoch model with ``classifier_draws`` = draws and ``final_draws``; ``final``: fitted as a final model
+    (``TrainData.final``); ``fits`` collects every softmax's (weight, bias)."""
     if fits is not None:
         original = generative.fit_softmax
 
@@ -23,8 +26,8 @@ def trained(draws: int, monkeypatch=None, fits=None, name="ipce"):
 
         monkeypatch.setattr(generative, "fit_softmax", recording)
     features, labels, attributes = synthetic(per_class=12)
-    model = make(name, classifier_draws=draws)
-    fit(model, train_data(features, labels, attributes), 2)
+    model = make(name, classifier_draws=draws, final_draws=final_draws)
+    fit(model, dataclasses.replace(train_data(features, labels, attributes), final=final), 2)
     return model, features, attributes
 
 
@@ -86,3 +89,46 @@ def test_a_refit_averages_as_many_draws(monkeypatch, real):
     torch.testing.assert_close(head["head.weight"], (fits[0][0] + fits[1][0]) / 2)
     torch.testing.assert_close(head["head.bias"], (fits[0][1] + fits[1][1]) / 2)
     assert model.score(model.encode(torch.from_numpy(features[:5])), rows).shape == (5, 3)
+
+
+@pytest.mark.parametrize("name", ["ipce", "ce-gzsl"])
+def test_final_draws_average_only_a_final_models_last_classifier_starting_with_todays(monkeypatch, name):
+    """final_draws K: a final model's first epoch stays one softmax, its last (kept) classifier is the mean of K,
+    and the first of those K is the very softmax it keeps without the option (same stream); the networks are the
+    same. A fold model (not final) ignores the option: its classifiers draw the validation curves."""
+    one: list = []
+    single, _, _ = trained(1, monkeypatch, one, name, final=True)
+    monkeypatch.undo()
+    kept: list = []
+    model, _, _ = trained(1, monkeypatch, kept, name, final_draws=3, final=True)
+    monkeypatch.undo()
+    assert len(one) == 2 and len(kept) == 1 + 3
+    assert torch.equal(kept[0][0], one[0][0])  # epoch 1: the same single softmax
+    assert torch.equal(kept[1][0], one[1][0]) and torch.equal(kept[1][1], one[1][1])  # epoch 2's first draw
+    head = model.state_dict()
+    torch.testing.assert_close(head["head.weight"], torch.stack([w for w, _ in kept[1:]]).mean(0))
+    torch.testing.assert_close(head["head.bias"], torch.stack([b for _, b in kept[1:]]).mean(0))
+    assert not torch.equal(head["head.weight"], single.state_dict()["head.weight"])
+    for key in ("E.fc1.weight", "G.fc1.weight"):  # the networks do not see the classifier's draws
+        assert torch.equal(model.state_dict()[key], single.state_dict()[key]), key
+    fold: list = []
+    fold_model, _, _ = trained(1, monkeypatch, fold, name, final_draws=3, final=False)
+    assert len(fold) == 2 and torch.equal(fold_model.state_dict()["head.weight"], single.state_dict()["head.weight"])
+
+
+def test_ce_gzsl_averages_five_final_draws_and_ipce_one_by_default():
+    """The defaults (docs/history/ce_gzsl.md, session 14): CE-GZSL's final models keep the mean of five softmaxes;
+    IPCE's keep one, so IPCE's training is as before the option."""
+    from zsl_desktop.engine.methods import get_method
+
+    assert get_method("ce-gzsl").default_hparams["final_draws"] == 5
+    assert get_method("ipce").default_hparams["final_draws"] == 0
+
+
+def test_a_refit_keeps_classifier_draws_not_final_draws(monkeypatch):
+    """refit_classifier (the rows a user drew) stays at classifier_draws: final_draws does not slow it down."""
+    fits: list = []
+    model, _, attributes = trained(1, monkeypatch, fits, "ce-gzsl", final_draws=3, final=True)
+    fits.clear()
+    model.refit_classifier(attributes[[0, 1, 6]], seed=3)
+    assert len(fits) == 1

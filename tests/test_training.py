@@ -270,3 +270,21 @@ def test_out_of_memory_on_the_cpu_at_batch_one_is_an_error(birds_features, monke
     monkeypatch.setattr(MSDNNet, "forward", forward)
     with pytest.raises(MemoryError, match="even with batches of 1"):
         _events(dataset, features, TrainConfig(method="msdn", epochs=1, hparams={"batch_size": 2}, folds=1))
+
+
+def test_only_the_final_models_fits_are_told_they_are_final(birds_features, monkeypatch):
+    """TrainData.final (CE-GZSL's final_draws reads it): True in each final model's fit, False in a fold model's."""
+    from zsl_desktop.engine.methods.msdn import MSDN
+
+    dataset, features = birds_features
+    seen: list[bool] = []
+    original = MSDN.fit
+
+    def recording(self, data, *args, **kwargs):
+        seen.append(data.final)
+        return original(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(MSDN, "fit", recording)
+    config = TrainConfig(method="msdn", epochs=1, seed=2, hparams={"batch_size": 16, "final_models": 2}, folds=1)
+    run_to_end(train(dataset, features, config))
+    assert seen == [False, True, True]  # one fold model, then two final models

@@ -4,7 +4,9 @@ Fold K of a run (METHOD, SEED, default hyper-parameters): the trainer's own fold
 seed s + 1000 j, as the trainer's j-th final model), and at
 every epoch its classifier rebuilt with K = 1, 3 and 5 draws from the same head generator (K = 1 is the trainer's
 own classifier, checked bit for bit; K = 3's draws are the first three of K = 5's), each head's log-softmax scores
-of the fold's held-out images saved. fold_draws_report.py reads them as the trainer would (epoch and rate chosen
+of the fold's held-out images saved. Session 14: one K = 5 fit an epoch, whose first one and first three softmaxes
+averaged are K = 1 and K = 3 (``averaged_softmax`` trains them one after another with the generator continued, so
+these are the same numbers as separate K = 1 / 3 fits: 5 softmax fits an epoch instead of 9). fold_draws_report.py reads them as the trainer would (epoch and rate chosen
 on the other folds, gamma read off 74 images).
 usage: fold_draws.py METHOD SEED K OUT.npz [MEMBER (default 0) [EPOCHS (a smoke test; default: the method's)]]"""
 
@@ -16,8 +18,10 @@ import torch
 
 from zsl_desktop.engine.data import load_dataset
 from zsl_desktop.engine.events import EpochEnd
+from zsl_desktop.engine.methods import generative
 from zsl_desktop.engine.methods.base import Control
-from zsl_desktop.engine.methods.ce_gzsl.method import HEAD
+from zsl_desktop.engine.methods.ce_gzsl import classifier
+from zsl_desktop.engine.methods.ce_gzsl.seeding import HEAD
 from zsl_desktop.engine.methods.generative import generator_for
 from zsl_desktop.engine.scoring import encode_rows
 from zsl_desktop.engine.selection import selection_folds
@@ -26,6 +30,23 @@ from zsl_desktop.engine.training import TrainConfig, build_method, train_data
 
 DRAWS = (1, 3, 5)
 torch.set_num_threads(1)
+fits = []  # each softmax of the last averaged_softmax call: (weight, bias)
+
+
+def mean_of(k):
+    """The first k softmaxes of the last fit, averaged as ``averaged_softmax`` averages them."""
+    if k == 1:
+        return fits[0]
+    return torch.stack([w for w, _ in fits[:k]]).mean(0), torch.stack([b for _, b in fits[:k]]).mean(0)
+
+
+def recording_softmax(draws, num_classes, hp, generator, check=None):
+    """``averaged_softmax``, keeping each softmax (one fit a draw, the generator continued, as it does)."""
+    fits[:] = [generative.averaged_softmax([draw], num_classes, hp, generator, check) for draw in draws]
+    return mean_of(len(fits))
+
+
+classifier.averaged_softmax = recording_softmax
 method, seed, k, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 ds = load_dataset(Path("/work/shared/zsl_data/CUB_200_2011"))
 session = Session(ds, device="cpu")
@@ -59,11 +80,14 @@ for event in m.fit(data, Control(), epochs):
         continue
     own = m._head
     codes = encode_rows(m, feats, both)  # the embedding does not depend on the head
+    m.hparams["classifier_draws"] = max(DRAWS)
+    m._fit_classifier(
+        m._scaler(x_raw), y, raw, m._attributes(raw), unseen, generator_for(seed, event.epoch - 1, HEAD), None
+    )
+    five = m._head
     for d in DRAWS:
-        m.hparams["classifier_draws"] = d
-        m._fit_classifier(
-            m._scaler(x_raw), y, raw, m._attributes(raw), unseen, generator_for(seed, event.epoch - 1, HEAD), None
-        )
+        w, b = mean_of(d)
+        m._head, m._known_cache, m._column_cache = {**five, "weight": w, "bias": b}, None, None
         if d == 1:
             assert torch.equal(m._head["weight"], own["weight"]), "K = 1 is not the trainer's classifier"
         with torch.no_grad():

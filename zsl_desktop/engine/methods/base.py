@@ -87,6 +87,7 @@ class TrainData:
     attribute_vectors: np.ndarray | None = None  # [A, 300] word vectors, when known
     device: str = "cpu"
     seed: int = 0
+    final: bool = False  # a final model's fit (its last epoch's model is kept), not a fold model scored every epoch
     # For methods that go back to the pixels (SGMA re-encodes part crops): every
     # feature-store row's image file, the backbone that made the features, and a
     # folder for caches keyed by the dataset. None for feature-only datasets.

@@ -31,6 +31,7 @@ def final_phases(run, index, seen, epochs, count, saved):
             carry={"epoch": epochs, "metrics": {}},
             seed=seed,
             members=run.trained if j > first else None,
+            final=True,
         )
         if done is None:
             return None

@@ -57,9 +57,10 @@ def train_data(
     backbone="efficientnet_lite0",
     input_size=224,
     mirrored: bool = False,
+    final: bool = False,
 ) -> TrainData:
     """What ``fit`` gets for the rows ``index``, learning ``train_classes``; ``mirrored``: the mirrored
-    copies of the rows are training rows too. Under torchrun every rank gets every row and computes its
+    copies of the rows are training rows too; ``final``: a final model's fit (``TrainData.final``). Under torchrun every rank gets every row and computes its
     part of each batch (``TrainData.shards``)."""
     vectors, _ = attribute_vectors(dataset.attribute_names)
     index = np.asarray(index)
@@ -77,6 +78,7 @@ def train_data(
         attribute_vectors=vectors,
         device=device,
         seed=seed,
+        final=final,
         image_paths=(
             tuple(str(dataset.image_path(i)) for i in range(dataset.num_samples)) if dataset.has_images else None
         ),

@@ -58,13 +58,15 @@ class Run:
         seed=None,
         members=None,
         validate_from=1,
+        final=False,
     ):
         """Train one phase; yields events, returns the best ``{"epoch", "metrics"[, "state"]}`` or None if cancelled.
 
         ``seed``: of this phase's model (default the run's); ``members``: a trained method whose model(s)
         this one averages with (``Method.adopt_members``; several final models). Epochs before
         ``validate_from`` are not evaluated; their curve rows are zeros (placeholders that keep the curves
-        indexed by epoch; ``Method.last_epochs_window`` reads only the validated ones).
+        indexed by epoch; ``Method.last_epochs_window`` reads only the validated ones). ``final``: a final
+        model's phase (``TrainData.final``).
 
         Out of memory inside ``fit`` is not the end: the phase goes back to the state after the last
         finished epoch and continues with half the batch, then on the CPU (``_shrink``), saying so.
@@ -88,6 +90,7 @@ class Run:
                 self.config.backbone,
                 self.config.input_size,
                 mirrored=self.config.flips in ("train", "both"),
+                final=final,
             )
             try:
                 for event in self.method.fit(data, self.control, epochs, start_epoch=start):

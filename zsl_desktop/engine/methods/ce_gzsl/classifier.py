@@ -25,9 +25,10 @@ from .seeding import HEAD
 class CEGZSLClassifier:
     """The GZSL softmax over every class row and its calibration (``_head``), fitted and refitted."""
 
-    def _fit_classifier(self, xs, y, raw, attributes, unseen, g, check) -> None:
+    def _fit_classifier(self, xs, y, raw, attributes, unseen, g, check, draws: int = 0) -> None:
         """Synthesise unseen features and train the softmax on h over every class row (real seen + synthetic;
-        ``classifier_draws`` K: K softmaxes, each on its own synthetic draw, averaged: generative.averaged_softmax)."""
+        ``draws`` K, default ``classifier_draws``: K softmaxes, each on its own synthetic draw, averaged:
+        generative.averaged_softmax)."""
         n_synth = self._hp("n_synth")
         h_real, _ = self._embed_scaled(xs)
         labels = torch.cat((y, unseen.repeat_interleave(n_synth)))
@@ -36,13 +37,19 @@ class CEGZSLClassifier:
             h_synth, _ = self._embed_scaled(self._synthesize_scaled(attributes[unseen], n_synth, g))
             return torch.cat((h_real, h_synth)), labels
 
-        self._train_head(raw, (draw() for _ in range(self._draws())), h_real, g, check)
+        self._train_head(raw, (draw() for _ in range(draws or self._draws())), h_real, g, check)
         for module in self._modules():
             module.train()
 
     def _draws(self) -> int:
         """``classifier_draws``: how many softmaxes, each on its own synthetic draw, the classifier averages."""
         return max(1, int(self._hp("classifier_draws")))
+
+    def _final_draws(self) -> int:
+        """``final_draws``: how many softmaxes a final model's classifier (the one it keeps) averages; 0:
+        ``classifier_draws``. Fold models' classifiers, which only draw the validation curves, keep
+        ``classifier_draws``, so the choice of epoch and rate does not move and the cost is a few fits a model."""
+        return max(0, int(self._hp("final_draws"))) or self._draws()
 
     def _train_head(self, rows, draws, h_calibration, g, check) -> None:
         """The softmax over ``rows`` from the (h, labels) ``draws`` (``generative.averaged_softmax``: K draws, one

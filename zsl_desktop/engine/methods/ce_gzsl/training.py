@@ -141,7 +141,8 @@ class CEGZSLTraining:
                         f"{self.name}: {bad[0]} became {losses[bad[0]]} at epoch {epoch + 1}; try a lower learning rate"
                     )
                 yield Step(step, total, epoch + 1, {"total": losses["d_loss"], **losses})
-            self._fit_classifier(xs, y, raw, attributes, unseen, generator_for(seed, epoch, HEAD), control.check)
+            draws = self._final_draws() if data.final and epoch == epochs - 1 else 0  # the one a final model keeps
+            self._fit_classifier(xs, y, raw, attributes, unseen, generator_for(seed, epoch, HEAD), control.check, draws)
             yield EpochEnd(epoch + 1, epochs)
         for module in self._modules():
             module.eval()
