@@ -29,49 +29,6 @@ from .nets import (
 from ..generative import FeatureScaler, generator_for
 from .seeding import HEAD, INIT, TRAIN
 
-SCALES = ("adaptive", "fixed")
-CALIBRATION_SPLITS = ("shared", "each")  # calibration_splits: one split read on the average, or one a final model
-CALIBRATION_RATES = ("expected", "best")  # calibration_rate: engine.readout's aim, or the best fold-mean H's rate
-
-_COMMON = {
-    "epochs": 40,
-    "batch_size": 64,
-    "lr": 1e-3,
-    "beta1": 0.5,
-    "lr_decay_epoch": 100,
-    "lr_dec_rate": 0.99,
-    "critic_iter": 1,
-    "lambda_gp": 10.0,
-    "nz": 0,
-    "ngh": 1024,
-    "ndh": 1024,
-    "embed_size": 512,
-    "outz_size": 128,
-    "nhF": 512,
-    "ins_weight": 1.0,
-    "cls_weight": 1.0,
-    "ins_temp": 0.1,
-    "cls_temp": 0.1,
-    "n_synth": 100,
-    "cls_epochs": 10,
-    "cls_batch": 256,
-    "cls_lr": 1e-2,
-    "cls_beta1": 0.5,
-    "calibration": 0.0,  # share of each seen class kept aside to place gamma; 0: the trainer's default (0.1)
-    "gamma_transfer": "calibration",  # or "folds" / "training_share" (engine.training.GAMMA_TRANSFERS)
-    "calibration_rate": "best",  # or "expected": engine.readout's rate on the calibration images (CE-GZSL's, docstring)
-    "calibration_splits": "shared",  # or "each": every final model its own calibration images (engine.training.calibration_splits)
-    "final_models": 3,  # final models (seeds s, s + 1000, ...) whose logits are averaged (members.py, docstring)
-    "classifier_draws": 1,  # K softmaxes a model, each on its own synthetic draw, averaged (generative.averaged_softmax; session 10)
-}
-_IPCE = {
-    "margin": 0.25,
-    "gamma": 16.0,
-    "scale": "adaptive",
-    "proto_weight": 1.0,
-    "final_models": 5,  # docstring
-}
-
 
 class CEGZSLTraining:
     """``fit``: the critic / generator schedule (sharded under torchrun), then the final softmax."""
