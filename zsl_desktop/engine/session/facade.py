@@ -281,9 +281,11 @@ class Session:
         if self.model is not None:
             self.active().method.prepare_live(self.all_codes())
 
-    def all_codes(self) -> np.ndarray:
-        """Codes of every item: the dataset's (encoded when the model became active) then the loose photos'."""
-        state = self.active()
+    def all_codes(self, state: ModelState | None = None) -> np.ndarray:
+        """Codes of every item: the dataset's (encoded when the model became active) then the loose photos'.
+
+        ``state``: the model to read (default the active one), for a caller that reads its method too."""
+        state = state or self.active()
         loose = list(self.loose.items)  # photos may be added on the other runner meanwhile
         key = (id(state), len(loose))
         cached = self._codes_cache
@@ -299,7 +301,12 @@ class Session:
 
     def scores(self, class_attributes: np.ndarray, rows=None) -> np.ndarray:
         """Raw logits [n, C] of every item (or ``rows``; loose photos after the dataset) against any classes."""
-        method, codes = self.active().method, self.all_codes()
+        state = self.active()
+        return self.scores_of(state.method, self.all_codes(state), class_attributes, rows)
+
+    @staticmethod
+    def scores_of(method, codes, class_attributes: np.ndarray, rows=None) -> np.ndarray:
+        """``scores`` for one model's ``method`` and ``codes``, read together by the caller."""
         if rows is not None:
             return np.asarray(method.score(codes[rows], class_attributes), np.float32)
         return score_in_chunks(method.score, codes, class_attributes)
@@ -318,11 +325,15 @@ class Session:
 
         With ``gamma`` and no draft, they also prime the live ranker: they are the other classes of a class drawn
         next (``LiveRanker.prime``), which that session's first slider move would otherwise score again."""
-        scores = self.scores(classes.matrix)
+        # one model's method, codes and header, read once: the long-job thread may replace the model meanwhile,
+        # and the ranker must not keep one model's scores under another's codes (review, session 14)
+        active = self.active()
+        codes = self.all_codes(active)
+        scores = self.scores_of(active.method, codes, classes.matrix)
         if gamma is not None and classes.draft_column is None:
-            self.ranker.prime(self.all_codes(), classes.matrix, calibration(classes.kinds, gamma), scores)
+            self.ranker.prime(codes, classes.matrix, calibration(classes.kinds, gamma), scores)
         if self.store is not None and classes.draft_column is None:  # the dataset's rows (loose photos follow)
-            header = self.active().header
+            header = active.header
             tta = header.get("flips") in ("tta", "both") and self.mirrored_store is not None
             gamma_of_model = float(header.get("gamma", 0.0))
             self.kept.keep(self.store.folder, classes, tta, scores[: self.dataset.num_samples], gamma_of_model)
