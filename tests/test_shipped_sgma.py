@@ -2,8 +2,7 @@
 
 Stated figures (test split, gamma chosen on validation data) come from
 ``zsl-desktop train --dataset builtin --method sgma --out trained/sgma_builtin.pt``
-(session 9: ``--seed 0 --threads 1``, two final models, the default; retrained in session 14 with
-``calibration_rate = "expected"``: the same tensors, gamma and figures) with the trainer
+(session 9: ``--seed 0 --threads 1``, two final models, the default) with the trainer
 reaching the original images (crops); the checkpoint header carries the same ones. Re-extracting the test images and re-cutting the crops
 must reproduce them, and the grid-only fallback (no images) its own figures.
 The discovered crops must cover the birds' heads far more often than random
