@@ -204,3 +204,33 @@ def test_the_encoder_recomputes_evicted_crops_to_the_same_values(tmp_path, monke
     again = encoder.features(rows, first)
     assert encoder.computed > 48, "evicted crops ran the backbone again"
     np.testing.assert_array_equal(again, before)
+
+
+def test_an_empty_chunk_file_is_skipped_not_fatal(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    write_chunk(folder / "chunk-00000000000000000001-1-a.npy", keys_of(0, 4), features_of(keys_of(0, 4)))
+    (folder / "chunk-00000000000000000002-1-empty.npy").write_bytes(b"")  # a crash before the first byte
+    cache = CropCache(folder, CHANNELS)
+    assert cache.get(keys_of(0, 4))[1].all()
+
+
+def test_a_chunk_larger_than_the_cap_is_not_written(tmp_path):
+    folder = tmp_path / "c"
+    cache = CropCache(folder, CHANNELS, cap=10 * (CHANNELS * 2 + 16) + 1024)
+    cache.put(keys_of(0, 2), features_of(keys_of(0, 2)))
+    assert cache.get(keys_of(0, 2))[1].all()
+    cache.put(keys_of(100, 1000), features_of(keys_of(100, 1000)))  # over the whole cap: kept nowhere
+    assert cache.get(keys_of(0, 2))[1].all(), "the chunks already there stay"
+    assert not cache.get(keys_of(100, 1000))[1].any()
+
+
+def test_an_old_layout_folder_that_is_a_link_is_left_alone(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    np.savez(elsewhere / "chunk-1.npz", keys=keys_of(0, 5), features=np.ones((5, 64), np.float16))
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "sgma-crops-128-q32").symlink_to(elsewhere, target_is_directory=True)
+    shared_cache(store, 128, 32, 64)
+    assert (elsewhere / "chunk-1.npz").exists()

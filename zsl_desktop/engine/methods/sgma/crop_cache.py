@@ -71,7 +71,7 @@ def remove_old_layout(store_folder: Path, crop_size: int, quantum: int) -> int:
     Only files the cache wrote are touched; the folder goes when nothing else is left in it.
     """
     old = Path(store_folder) / f"sgma-crops-{int(crop_size)}-q{int(quantum)}"
-    if not old.is_dir():
+    if old.is_symlink() or not old.is_dir():  # a link points somewhere the cache did not make: left alone
         return 0
     freed = 0
     for path in [*old.glob("chunk-*.npz"), *old.glob(".chunk-*.tmp")]:
@@ -150,7 +150,8 @@ class CropCache:
         self.folder = None if folder is None else Path(folder)
         self.channels = int(channels)
         self.cap = cap_bytes() if cap is None else max(0, int(cap))
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the index
+        self._tidy_lock = threading.RLock()  # one thread at a time scans, merges or evicts the folder
         self._index: dict[bytes, int] = {}  # key -> chunk serial << 32 | row
         self._chunks: dict[int, Chunk] = {}  # serial -> chunk, oldest first
         self._serial_of: dict[str, int] = {}  # chunk name -> serial
@@ -190,22 +191,25 @@ class CropCache:
         """Index chunks written since the last look (by this or another process), forget vanished ones, tidy."""
         if self.folder is None or not self.folder.is_dir():
             return
-        names = {p.name for p in self.folder.glob("chunk-*.npy")}
-        for name in [n for n in self._serial_of if n not in names]:
-            self._drop(name)
-        for name in sorted(names - self._serial_of.keys() - self._bad):
-            path = self.folder / name
-            try:
-                keys, offset = read_chunk_keys(path, self.channels)
-                nbytes = path.stat().st_size
-            except FileNotFoundError:  # merged or evicted by another process meanwhile
-                continue
-            except (OSError, ValueError) as exc:  # damaged, or another width: skipped, evicted in its turn
-                log.warning("crop cache: skipping %s: %s", path, exc)
-                self._bad.add(name)
-                continue
-            self._add(Chunk(name, key_bytes(keys), offset, nbytes))
-        self._tidy()
+        with self._tidy_lock:
+            names = {p.name for p in self.folder.glob("chunk-*.npy")}
+            with self._lock:
+                known = set(self._serial_of)
+            for name in known - names:
+                self._drop(name)
+            for name in sorted(names - known - self._bad):
+                path = self.folder / name
+                try:
+                    keys, offset = read_chunk_keys(path, self.channels)
+                    nbytes = path.stat().st_size
+                except FileNotFoundError:  # merged or evicted by another process meanwhile
+                    continue
+                except (OSError, ValueError, EOFError) as exc:  # damaged (empty), or another width: skipped,
+                    log.warning("crop cache: skipping %s: %s", path, exc)  # evicted in its turn
+                    self._bad.add(name)
+                    continue
+                self._add(Chunk(name, key_bytes(keys), offset, nbytes))
+            self._tidy()
 
     # -- reading and writing ----------------------------------------------------------------------
     def get(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -256,6 +260,9 @@ class CropCache:
         feats = np.asarray(feats, np.float16).reshape(len(keys), self.channels)
         if not len(keys):
             return
+        if self.folder is not None and feats.nbytes + keys.nbytes > self.cap:
+            self._tidy()  # not written: a chunk larger than the whole cap would evict everything, itself included
+            return
         if self.folder is None:
             name = f"memory-{self._next_serial:012d}"
             self._add(Chunk(name, key_bytes(keys), nbytes=feats.nbytes + keys.nbytes, features=feats.copy()))
@@ -271,8 +278,19 @@ class CropCache:
         if self.folder is None:
             self._evict_in_memory()
             return
-        self._merge_small()
-        self._evict()
+        with self._tidy_lock:
+            self._merge_small()
+            self._evict()
+
+    def _remove(self, name: str) -> bool:
+        """Delete a chunk file and forget it; False when the OS refuses (Windows: another process has it open)."""
+        try:
+            (self.folder / name).unlink(missing_ok=True)
+        except OSError as exc:
+            log.debug("crop cache: %s kept for now: %s", name, exc)
+            return False
+        self._drop(name)
+        return True
 
     def _chunk_files(self) -> list[tuple[str, int]]:
         """(name, bytes) of the folder's chunk files, oldest first."""
@@ -297,7 +315,7 @@ class CropCache:
                 feats.append(data.reshape(len(k), self.channels))
                 keys.append(k)
                 merged.append(name)
-            except (OSError, ValueError):  # gone meanwhile, or damaged (left for eviction)
+            except (OSError, ValueError, EOFError):  # gone meanwhile, or damaged (left for eviction)
                 continue
         if len(merged) < 2:
             return
@@ -307,8 +325,7 @@ class CropCache:
         offset = write_chunk(self.folder / name, all_keys, np.concatenate(feats))
         self._add(Chunk(name, key_bytes(all_keys), offset))
         for old in merged:
-            (self.folder / old).unlink(missing_ok=True)
-            self._drop(old)
+            self._remove(old)
 
     def _evict(self) -> None:
         """Delete the oldest chunk files (and writers' temp files over an hour old) until the folder fits the cap."""
@@ -322,10 +339,9 @@ class CropCache:
         for name, size in files:
             if total <= self.cap:
                 break
-            (self.folder / name).unlink(missing_ok=True)
-            self._drop(name)
-            self._bad.discard(name)
-            total -= size
+            if self._remove(name):
+                self._bad.discard(name)
+                total -= size
 
     def _evict_in_memory(self) -> None:
         with self._lock:
