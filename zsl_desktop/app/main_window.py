@@ -354,6 +354,8 @@ class MainWindow(WindowActions, QMainWindow):
             return
         self.closing = True
         self.save_settings()
+        # an import under way (under a second; it cannot be cancelled) ends first: shutdown turns automatic
+        # collection back on, which must not run on the import's thread and free Qt objects there (gui_gc)
+        self.plot_import.join(PLOT_IMPORT_JOIN_S)
         self.bridge.shutdown()
-        self.plot_import.join(PLOT_IMPORT_JOIN_S)  # an import under way: under a second (it cannot be cancelled)
         super().closeEvent(event)
