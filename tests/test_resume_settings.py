@@ -29,3 +29,20 @@ def test_a_changed_setting_is_still_refused():
     config = TrainConfig(method="msdn", seed=1)
     stored = dict(get_method("msdn").default_hparams)
     assert resume_differences(header_for(TrainConfig(method="msdn", seed=0), stored), config) == ["seed 0 -> 1"]
+
+
+def test_a_file_written_before_a_default_changed_is_compared_at_the_value_it_ran_with():
+    # CE-GZSL's final_draws became 5 in session 14; a file without the key ran with 0
+    config = TrainConfig(method="ce-gzsl", seed=0)
+    older = dict(get_method("ce-gzsl").default_hparams)
+    older.pop("final_draws")
+    assert resume_differences(header_for(config, older), config) == ["final_draws 0 -> 5"]
+    asked_as_before = TrainConfig(method="ce-gzsl", seed=0, hparams={"final_draws": 0})
+    assert resume_differences(header_for(asked_as_before, older), asked_as_before) == []
+
+
+def test_sgma_files_before_session_14_aimed_gamma_at_the_best_rate():
+    config = TrainConfig(method="sgma", seed=0)
+    older = dict(get_method("sgma").default_hparams)
+    older.pop("calibration_rate")
+    assert resume_differences(header_for(config, older), config) == ["calibration_rate 'best' -> 'expected'"]

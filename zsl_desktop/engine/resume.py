@@ -43,11 +43,15 @@ def resume_differences(header: dict, config) -> list[str]:
     ]
     # a validation variant (engine.variants) replaced some of the user's values: compare those as asked
     theirs = {**(header.get("hparams") or {}), **requested_hparams(header.get("progress"))}
-    defaults = json.loads(json.dumps(get_method(config.method).default_hparams))
+    method = get_method(config.method)
+    defaults = json.loads(json.dumps(method.default_hparams))
     mine = json.loads(json.dumps({**defaults, **config.hparams}))  # as stored
+    before = json.loads(json.dumps(method.hparams_before))
     for k in sorted(set(theirs) | set(mine)):
         if k == "batch_size":  # halved by the out-of-memory fallback: not a setting the user changed
             continue
+        if k not in theirs and k in before:  # newer than the file, whose default has changed since: the file
+            theirs = {**theirs, k: before[k]}  # ran with the value before, and is compared as that
         if k not in theirs and mine.get(k) == defaults.get(k):  # a hyper-parameter newer than the file, at its
             continue  # default: a new one keeps the old behaviour by default, so the file's run is this one
         if theirs.get(k) != mine.get(k):

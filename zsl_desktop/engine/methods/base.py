@@ -129,6 +129,9 @@ class Method(abc.ABC):
     title: ClassVar[str] = ""
     feature_kind: ClassVar[str] = "grid"  # which features fit/encode read
     default_hparams: ClassVar[dict] = {}
+    # a hyper-parameter whose default changed after files without it were written: the value those files ran
+    # with (a resume of such a file must not continue under the new default; engine.resume)
+    hparams_before: ClassVar[dict] = {}
     generative: ClassVar[bool] = False
     has_attention: ClassVar[bool] = False
     # True when encode_rows goes back to the pixels (SGMA's part crops): mirrored feature rows

@@ -375,6 +375,7 @@ class CEGZSL(_CEGZSLBase):
     title = "CE-GZSL (Han et al., CVPR 2021)"
     variant = "ce-gzsl"
     default_hparams = {**_COMMON, "calibration_rate": "expected", "final_draws": 5}  # module docstring
+    hparams_before = {"final_draws": 0}  # the default until session 14
 
 
 @register

@@ -150,6 +150,7 @@ class SGMA(SGMATraining, SGMAState, CentredCodes, Method):
     feature_kind = "grid"
     has_attention = True
     reencodes_images = True  # encode_rows re-encodes part crops of the original images
+    hparams_before = {"calibration_rate": "best"}  # the default until session 14
     default_hparams = {
         "epochs": 12,
         "attention_epochs": 3,  # stage 1 length; boxes are fixed afterwards
