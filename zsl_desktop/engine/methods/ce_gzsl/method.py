@@ -118,10 +118,11 @@ session-10 gain). Off: on 9 single fold models each, read as the trainer reads t
 averages K softmaxes on K synthetic draws; fold models (``TrainData.final`` False) keep ``classifier_draws``, so the
 epoch and rate the folds choose do not move and K = 5 costs 4 softmax fits a final model, not 4 an epoch. Why: the
 final softmaxes' synthetic draw is where CE-GZSL's test seed spread came from (session 14: redrawn on the same final
-models a run's test H moves by sd 0.5-1.6, 0.3-0.8 with five draws). Chosen on validation (seeds 0-4, three members
-averaged, leave-one-fold-out): fold H 65.41 -> 65.53 (+0.11 +- 0.24, 11 of 15 folds up), seed sd 1.93 -> 1.84; with
-seeds 0-2 alone it was -0.16 and a wider sd. Test (read after): H 59.1 +- 2.6 -> 60.2 +- 1.2 (seeds 0-4), AUSUC 48.3
--> 48.6. IPCE not screened: 0. docs/history/ce_gzsl.md.
+models a run's test H moves by sd 0.5-1.6, 0.3-0.8 with five draws). Validation (seeds 0-4, three members averaged,
+one fold left out): fold H +0.11 +- 0.24, seed sd 1.93 -> 1.84, a thin margin; and not a clean choice: on seeds 0-2
+alone it did not qualify (-0.16, a wider sd), and seeds 3-4 joined the screen after test re-reads had been seen. Test:
+H 59.1 +- 2.6 -> 60.2 +- 1.2 (seeds 0-4). IPCE not screened: 0. ``--set final_draws=0`` is the earlier recipe.
+Figures and the order of events: docs/history/ce_gzsl.md (session 14).
 
 Where the parts are: CE-GZSL and IPCE share every step of one training loop (critic, generator), in
 ``training.py``, with IPCE's two changes beside the lines they change; the networks and losses are in ``nets.py``,
