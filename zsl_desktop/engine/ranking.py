@@ -194,6 +194,11 @@ class LiveRanker:
             ranking[rows] = values
         return ranking
 
+    @property
+    def held_codes(self):
+        """The codes whose other classes' scores the ranker holds (None before any): one model's, never mixed."""
+        return None if self._key is None else self._key[0]
+
     def prime(self, codes, matrix: np.ndarray, boost: np.ndarray, scores: np.ndarray) -> None:
         """Cache the log-sum-exp of ``scores`` [N, C] (``codes`` against every row of ``matrix``, just computed
         elsewhere: the session's every-image scores) as the other classes of a class drawn after them.
