@@ -122,6 +122,9 @@ class ModelInfo:
     grid_size: tuple | None = None
 
 
+CALIBRATION_RATES = ("expected", "best")  # calibration_rate: engine.readout's aim, or the best fold-mean H's rate
+
+
 class Method(abc.ABC):
     """Base class of every ZSL method. See the module docstring for the contract."""
 
@@ -171,8 +174,14 @@ class Method(abc.ABC):
     def aims_for_readout(cls, hparams: dict) -> bool:
         """``gamma_transfer = "calibration"``: True aims the final model at the rate whose expected fold-mean H
         is best when gamma is read off its few calibration images (``engine.readout``), False at the rate of
-        the best fold-mean H. Overridable."""
-        return False
+        the best fold-mean H. A method with a ``calibration_rate`` hyper-parameter ("expected" or "best") says it
+        there; the word is checked here for every such method. Overridable."""
+        if "calibration_rate" not in cls.default_hparams:
+            return False
+        chosen = str({**cls.default_hparams, **(hparams or {})}["calibration_rate"]).strip().lower()
+        if chosen not in CALIBRATION_RATES:
+            raise ValueError(f"{cls.name}: calibration_rate must be one of {CALIBRATION_RATES}, not {chosen!r}")
+        return chosen == "expected"
 
     @classmethod
     def calibrates_each_model(cls, hparams: dict) -> bool:

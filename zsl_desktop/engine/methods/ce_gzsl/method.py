@@ -157,7 +157,6 @@ from .state import CEGZSLState
 
 SCALES = ("adaptive", "fixed")
 CALIBRATION_SPLITS = ("shared", "each")  # calibration_splits: one split read on the average, or one a final model
-CALIBRATION_RATES = ("expected", "best")  # calibration_rate: engine.readout's aim, or the best fold-mean H's rate
 
 _COMMON = {
     "epochs": 40,
@@ -207,11 +206,6 @@ class _CEGZSLBase(CEGZSLState, CEGZSLTraining, CEGZSLClassifier, CEGZSLScoring, 
     generative = True
     bounded_columns = True  # a drawn class's comparator column: column_change
     variant = "ce-gzsl"
-
-    @classmethod
-    def aims_for_readout(cls, hparams: dict) -> bool:
-        """``calibration_rate`` "expected" (see ``Method.aims_for_readout`` and the module docstring) or "best"."""
-        return cls._choice(hparams, "calibration_rate", CALIBRATION_RATES) == "expected"
 
     @classmethod
     def calibrates_each_model(cls, hparams: dict) -> bool:

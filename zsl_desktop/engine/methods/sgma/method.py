@@ -134,8 +134,6 @@ from .parts import CROP, GLOBAL, GRID, SGMANet, attribute_maps, to_corners
 from .state import SGMAState
 from .training import SGMATraining
 
-CALIBRATION_RATES = ("expected", "best")
-
 
 @register
 class SGMA(SGMATraining, SGMAState, CentredCodes, Method):
@@ -181,15 +179,6 @@ class SGMA(SGMATraining, SGMAState, CentredCodes, Method):
         "final_models": 2,  # final models, each with its own seed, whose codes are averaged (docstring)
         "calibration_rate": "expected",  # or "best": the share gamma aims at on the calibration images (docstring)
     }
-
-    @classmethod
-    def aims_for_readout(cls, hparams: dict) -> bool:
-        """``calibration_rate`` "expected" (engine.readout's rate for the calibration images) or "best" (the rate of
-        the best fold-mean H); see the module docstring."""
-        chosen = str({**cls.default_hparams, **(hparams or {})}["calibration_rate"]).strip().lower()
-        if chosen not in CALIBRATION_RATES:
-            raise ValueError(f"sgma: calibration_rate must be one of {CALIBRATION_RATES}, not {chosen!r}")
-        return chosen == "expected"
 
     def __init__(self, info: ModelInfo, hparams: dict | None = None):
         super().__init__(info, hparams)
