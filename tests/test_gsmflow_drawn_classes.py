@@ -153,7 +153,7 @@ def test_prototypes_cached_inside_inference_mode_are_ordinary_tensors():
 
 def test_more_new_rows_than_the_prototype_cache_keeps_score_in_one_call():
     """The refinement scores 2·A probe rows at once, more than PROTO_CACHE: the call must still answer them all."""
-    from zsl_desktop.engine.methods.gsmflow.method import PROTO_CACHE
+    from zsl_desktop.engine.methods.gsmflow.generator import PROTO_CACHE
 
     data, features, labels = tiny_data()
     m = tiny_gsmflow({"mining": False})

@@ -92,7 +92,8 @@ def _writers(kind: str, target: Path):
         return (lambda v: save_checkpoint(target, {"method": "msdn", "version": v}, states[v])), classify
 
     if kind == "library":
-        from zsl_desktop.engine.classes import ClassLibrary, UserClass, _parse_library
+        from zsl_desktop.engine.class_json import read_library
+        from zsl_desktop.engine.classes import ClassLibrary, UserClass
 
         names = [f"attr_{i}" for i in range(312)]
         values = [[[float((i + j + v) % 100) for j in range(312)] for i in range(40)] for v in (0, 1)]
@@ -107,7 +108,7 @@ def _writers(kind: str, target: Path):
 
         def classify(path):
             try:
-                sets = _parse_library(path)
+                sets = read_library(path)
                 got = [list(c.values) for c in sets["identity"]["classes"].values()]
             except Exception as exc:
                 return f"corrupt: {exc}"

@@ -8,7 +8,8 @@ Why it is shaped like this (UI.md 3.2-3.3, measured on this machine):
   are coalesced and progress is forwarded at most ~15 times a second.
 - Short jobs (scoring, explanations, projections, loose photos) go through a
   latest-request-wins runner: one pending request per kind, request ids, and
-  results whose id or dataset generation is stale are dropped here.
+  results whose id or dataset generation is stale are dropped here. The
+  requests themselves, one engine call each, are ``bridge_requests``.
 - Each result kind has its own signal carrying its frozen dataclass.
 - Worker signals connect only to bound slots of this object. In PySide6 a
   lambda connected to a worker's signal runs in the worker thread.
@@ -29,6 +30,7 @@ from functools import partial
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from zsl_desktop.app import gui_gc
+from zsl_desktop.app.bridge_requests import ShortRequests
 from zsl_desktop.app.workers import (
     LONG_JOB_NICENESS,
     TRAINING_NICENESS,
@@ -36,10 +38,7 @@ from zsl_desktop.app.workers import (
     ShortJobRunner,
     ThumbnailLoader,
 )
-from zsl_desktop.engine.cub_species import species_offer
 from zsl_desktop.engine.events import Control
-from zsl_desktop.engine.session.previews import load_image
-from zsl_desktop.engine.session.refining import refine_draft
 from zsl_desktop.engine.session.before_torch import open_in_two_stages
 from zsl_desktop.engine.session.spec import DatasetSpec
 from zsl_desktop.engine.session.results import (
@@ -47,7 +46,6 @@ from zsl_desktop.engine.session.results import (
     DatasetReady,
     FeaturesReady,
     JobFailed,
-    LiveRequest,
     LooseAdded,
     ModelSummary,
     Notice,
@@ -59,7 +57,7 @@ from zsl_desktop.engine.session.results import (
 LIVE_BRIDGES: "weakref.WeakSet[EngineBridge]" = weakref.WeakSet()  # tests check that all their threads stopped
 
 
-class EngineBridge(QObject):
+class EngineBridge(ShortRequests, QObject):
     """Commands in (plain method calls), results out (one signal per kind, carrying plain data)."""
 
     long_started = Signal(str, str)  # name, title
@@ -283,74 +281,6 @@ class EngineBridge(QObject):
             return command(session, ticket)
 
         return self._submit(kind, run, priority, slow)
-
-    def request_live(self, request: LiveRequest) -> int:
-        """The gallery's page and the selected image first (a ``final=False`` LiveScores), then the whole ranking;
-        a newer move stops the whole ranking of an older one (engine/live_page.py)."""
-        return self._submit_to_session(
-            "live", lambda s, t: s.live_scores(request, on_page=t.partial, stale=t.stale), priority=3
-        )
-
-    def request_refine(self, request) -> int:
-        """Refine the edited class from marked images (a RefineRequest); the latest request wins.
-
-        On the slow runner: with CE-GZSL or IPCE five marks take seconds, which slider moves must not wait for.
-        """
-        return self._submit_to_session("refine", lambda s, t: refine_draft(s, request), priority=3, slow=True)
-
-    def request_draft_cluster(self, values, place) -> int:
-        gen = self.generation
-        return self._submit_to_session("draft", lambda s, t: s.draft_cluster(values, place, gen), priority=2)
-
-    def request_all_scores(self, classes, gamma: float | None = None) -> int:
-        """Every item's scores (and, with ``gamma``, the gallery's predictions at it: worked out here, not on the GUI)."""
-        gen = self.generation
-        return self._submit_to_session("all", lambda s, t: s.all_scores(classes, gen, gamma), priority=1)
-
-    def request_explain(self, item: int) -> int:
-        gen = self.generation
-        return self._submit_to_session("explain", lambda s, t: s.explain(item, gen), priority=2)
-
-    def request_image(self, item: int, path) -> int:
-        gen = self.generation
-        return self._submit("image", lambda t: load_image(path, item, gen), priority=2)
-
-    def request_projection(
-        self, method: str = "pca", cap: int | None = None, seed: int = 0, space: str = "features", synthesize: int = 0
-    ) -> int:
-        return self._submit_to_session(
-            "projection", lambda s, t: s.project(method, cap, seed, t, space, synthesize), slow=True
-        )
-
-    def request_evaluation(self, gamma: float | None = None) -> int:
-        gen = self.generation
-        return self._submit_to_session("evaluate", lambda s, t: s.evaluated(gamma, gen), priority=1, slow=True)
-
-    def request_species(self, attribute_names) -> int:
-        """The CUB species to offer in the class editor's "Start from" for a dataset on ``attribute_names``.
-
-        On the slow runner, off the GUI thread: reading their CSV froze the window for 0.2-0.5 s as a dataset
-        opened (opening14); no session needed (a shipped file), so it runs before the model is in."""
-        names = tuple(attribute_names)
-        return self._submit("species", lambda t: species_offer(names), priority=2, slow=True)
-
-    def save_checkpoint(self, path) -> int:
-        return self._submit_to_session("save", lambda s, t: s.save_model(path), priority=1)
-
-    def add_loose(self, paths) -> int:
-        """Find the images among ``paths`` (folders too) and extract their features, on the worker.
-
-        Each call is its own request kind, so no batch of photos is ever dropped as stale.
-        """
-        gen = self.generation
-        paths = [str(p) for p in paths]
-
-        def still_wanted() -> bool:  # read from the worker: a plain int, no Qt call
-            return self.generation == gen
-
-        return self._submit_to_session(
-            f"loose-{self._rid + 1}", lambda s, t: s.add_photos(paths, still_wanted, gen), priority=2, slow=True
-        )
 
     def request_thumbnail(self, key, path) -> None:
         self._thumbs.request(key, path)

@@ -1,4 +1,5 @@
-"""User-defined classes: the class library on disk (the editor's undo history is in ``edit_history.py``).
+"""User-defined classes: the class library on disk (the editor's undo history is in ``edit_history.py``,
+reading class files back in ``class_json.py``).
 
 Why this lives in the engine (Qt-free): the CLI and the tests use the same
 library, and the rules that protect the user's work (atomic writes, a corrupt
@@ -15,7 +16,6 @@ attribute names), so a class drawn for CUB shows for every dataset with CUB's
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +26,12 @@ from zsl_desktop.engine.atomic import atomic_write_text
 from zsl_desktop.engine.paths import data_dir
 from zsl_desktop.engine.shared_files import aside_name, file_stamp, folder_lock
 
-# what a class is and its rules live in user_class.py; named here too for the library's callers
+# what a class is and its rules live in user_class.py, reading class files in class_json.py; named here too
+# for the library's callers
+from zsl_desktop.engine.class_json import EXPORT_FORMAT as EXPORT_FORMAT
+from zsl_desktop.engine.class_json import LIBRARY_FORMAT as LIBRARY_FORMAT
+from zsl_desktop.engine.class_json import read_export as read_export
+from zsl_desktop.engine.class_json import read_library
 from zsl_desktop.engine.user_class import LIBRARY_MAX_VALUE as LIBRARY_MAX_VALUE
 from zsl_desktop.engine.user_class import MAX_NAME as MAX_NAME
 from zsl_desktop.engine.user_class import LibraryError as LibraryError
@@ -36,10 +41,7 @@ from zsl_desktop.engine.user_class import check_name as check_name
 from zsl_desktop.engine.user_class import timestamp
 from zsl_desktop.engine.user_class import unique_name as unique_name
 from zsl_desktop.engine.user_class import value_range as value_range
-from zsl_desktop.engine.userfiles import read_json
 
-LIBRARY_FORMAT = "zsl-desktop-class-library/1"
-EXPORT_FORMAT = "zsl-desktop-classes/1"
 LIBRARY_FILE = "class_library.json"
 
 
@@ -73,7 +75,7 @@ class ClassLibrary:
         problems: list[str] = []
         try:
             library._stamp = file_stamp(path)
-            library._sets = _parse_library(path, problems)
+            library._sets = read_library(path, problems)
         except LibraryError as exc:
             library._sets = {}
             library._set_aside(path, f"could not be read ({exc.problem})", "an empty library was started")
@@ -159,7 +161,7 @@ class ClassLibrary:
         """The file as another app left it, with this library's unsaved edits replayed on top."""
         problems: list[str] = []
         try:
-            disk = _parse_library(path, problems)
+            disk = read_library(path, problems)
         except LibraryError as exc:  # damaged meanwhile (a hand edit?): kept aside, ours is written
             aside, error = self._keep_aside(path, move=True)
             self.warnings.append(
@@ -285,143 +287,3 @@ class ClassLibrary:
             self.put(identity, replace(c, name=name), attribute_names, dataset)
             added.append(name)
         return added
-
-
-def read_export(path: Path, attribute_names, scale=None) -> list[UserClass]:
-    """Validated classes of an export or library file, reordered to ``attribute_names``."""
-    data = _read_json(path)
-    if not isinstance(data, dict):
-        raise LibraryError(path, "expected a JSON object with 'format', 'attribute_names' and 'classes'")
-    fmt = data.get("format")
-    if fmt == LIBRARY_FORMAT:  # a whole library: take the set with these attributes
-        identity = attribute_identity(attribute_names)
-        sets = data.get("sets")
-        if not isinstance(sets, dict) or identity not in sets:
-            raise LibraryError(path, "this class library holds no classes for the current dataset's attributes")
-        data = sets[identity]
-    elif fmt != EXPORT_FORMAT:
-        raise LibraryError(path, f"not a ZSL Desktop class file (format {fmt!r}, expected {EXPORT_FORMAT!r})")
-    names = data.get("attribute_names")
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise LibraryError(path, "'attribute_names' must be a list of attribute names")
-    wanted = list(attribute_names)
-    if names != wanted:
-        missing = sorted(set(wanted) - set(names))
-        extra = sorted(set(names) - set(wanted))
-        if missing or extra or len(names) != len(wanted):
-            detail = []
-            if missing:
-                detail.append(f"{len(missing)} missing (e.g. {missing[0]!r})")
-            if extra:
-                detail.append(f"{len(extra)} unknown (e.g. {extra[0]!r})")
-            raise LibraryError(
-                path, "its attributes do not match the current dataset's: " + ", ".join(detail or ["duplicated names"])
-            )
-    order = [names.index(n) for n in wanted]
-    classes = data.get("classes")
-    if not isinstance(classes, list):
-        raise LibraryError(path, "'classes' must be a list")
-    lo, hi = scale if scale is not None else (-math.inf, math.inf)
-    out: list[UserClass] = []
-    seen: set[str] = set()
-    for i, item in enumerate(classes, 1):
-        where = f"class {i}"
-        if not isinstance(item, dict):
-            raise LibraryError(path, f"{where}: expected an object with 'name' and 'values'")
-        try:
-            name = check_name(item.get("name", ""), seen)
-        except ValueError as exc:
-            raise LibraryError(path, f"{where}: {exc}") from None
-        where = f"class {i} ({name!r})"
-        values = item.get("values")
-        if not isinstance(values, list) or len(values) != len(names):
-            count = len(values) if isinstance(values, list) else "no"
-            raise LibraryError(path, f"{where}: {count} values for {len(names)} attributes")
-        bad = [
-            j
-            for j, v in enumerate(values)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
-        ]
-        if bad:
-            raise LibraryError(path, f"{where}: value {bad[0] + 1} ({names[bad[0]]}) is not a finite number")
-        outside = [j for j, v in enumerate(values) if not (lo - 1e-6 <= v <= hi + 1e-6)]
-        if outside:
-            j = outside[0]
-            raise LibraryError(path, f"{where}: value {values[j]} of {names[j]} is outside the scale {lo:g}-{hi:g}")
-        seen.add(name)
-        out.append(
-            UserClass(
-                name=name,
-                values=tuple(float(values[j]) for j in order),
-                created=str(item.get("created") or timestamp()),
-                note=str(item.get("note") or ""),
-            )
-        )
-    return out
-
-
-def _read_json(path: Path):
-    """JSON through the engine's gate: no pipes or devices, bounded size and nesting, NaN refused."""
-    if not Path(path).exists() and not Path(path).is_symlink():
-        raise LibraryError(path, "no such file")
-    return read_json(path, LibraryError)
-
-
-def _parse_library(path: Path, problems: list[str] | None = None) -> dict:
-    """The sets of a library file. A class that breaks the rules raises LibraryError, or, given a ``problems``
-    list, is left out with its problem appended (the file's structure must hold either way)."""
-    data = _read_json(path)
-    if not isinstance(data, dict) or data.get("format") != LIBRARY_FORMAT:
-        raise LibraryError(path, f"not a class library (format {LIBRARY_FORMAT!r} expected)")
-    sets = data.get("sets")
-    if not isinstance(sets, dict):
-        raise LibraryError(path, "'sets' is missing or not an object")
-    out = {}
-    for identity, entry in sets.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("classes"), list):
-            raise LibraryError(path, f"set {identity}: malformed")
-        names = entry.get("attribute_names") or []
-        if not isinstance(names, list):
-            raise LibraryError(path, f"set {identity}: 'attribute_names' is not a list")
-        classes: dict[str, UserClass] = {}
-        for i, item in enumerate(entry["classes"], 1):
-            try:
-                user_class = _library_class(path, f"set {identity}, class {i}", item, names, classes)
-            except LibraryError as exc:
-                if problems is None:
-                    raise
-                problems.append(exc.problem)
-                continue
-            classes[user_class.name] = user_class
-        out[str(identity)] = {"attribute_names": names, "dataset": str(entry.get("dataset", "")), "classes": classes}
-    return out
-
-
-def _library_class(path: Path, where: str, item, names: list, taken) -> UserClass:
-    """One class of a library file, by the rules a class saved in the editor or imported follows."""
-    try:
-        name = str(item["name"])
-        if not isinstance(item["values"], list):
-            raise TypeError
-        values = tuple(float(v) for v in item["values"])
-    except (KeyError, TypeError, ValueError):
-        raise LibraryError(path, f"{where}: malformed") from None
-    try:
-        name = check_name(name, taken)
-    except ValueError as exc:
-        raise LibraryError(path, f"{where}: {exc}") from None
-    where = where.rsplit(", class", 1)[0] + f", class {name!r}"
-    if names and len(values) != len(names):
-        raise LibraryError(path, f"{where}: {len(values)} values for {len(names)} attributes")
-    outside = [v for v in values if not (-1e-6 <= v <= LIBRARY_MAX_VALUE + 1e-6)]
-    if outside:
-        raise LibraryError(
-            path, f"{where}: value {outside[0]:g} is outside 0-{LIBRARY_MAX_VALUE:g}, the widest attribute scale"
-        )
-    return UserClass(
-        name=name,
-        values=values,
-        created=str(item.get("created") or timestamp()),
-        modified=str(item.get("modified") or timestamp()),
-        note=str(item.get("note") or ""),
-    )

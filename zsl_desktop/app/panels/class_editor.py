@@ -7,14 +7,13 @@ step). The draft is announced on every change; the controller debounces and
 scores it on a worker, so dragging never waits for the model.
 
 Its parts: the sliders themselves are ``widgets.attribute_grid``, the two
-class lists ``widgets.class_choices``, the import/export dialogs
-``class_files``, the ``Draft`` and its start-from values ``class_draft``; the
-undo history is the engine's. The panel owns the draft being edited.
+class lists ``widgets.class_choices``, saving, deleting, importing and
+exporting ``class_library_actions`` (a mixin; its dialogs ``class_files``), the
+``Draft`` and its start-from values ``class_draft``; the undo history is the
+engine's. The panel owns the draft being edited.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -25,17 +24,15 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
-    QMessageBox,
     QPushButton,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from zsl_desktop.app import class_files, theme
+from zsl_desktop.app import theme
 from zsl_desktop.app.class_draft import (
     NO_ATTRIBUTE_SET,
-    NOT_SAVED_BLANK,
     TWIN_START,
     Draft,
     refinement_words,
@@ -43,6 +40,7 @@ from zsl_desktop.app.class_draft import (
     twin_class,
     twin_words,
 )
+from zsl_desktop.app.class_library_actions import ClassLibraryActions
 from zsl_desktop.app.widgets.attribute_grid import AttributeGrid
 from zsl_desktop.app.widgets.attribute_slider import AttributeSlider
 from zsl_desktop.app.widgets.class_choices import NEW, fill_class_box, fill_start_box
@@ -51,7 +49,7 @@ from zsl_desktop.engine.user_class import has_attribute_information
 from zsl_desktop.engine.cub_species import SpeciesOffer
 
 
-class ClassEditorPanel(QWidget):
+class ClassEditorPanel(ClassLibraryActions, QWidget):
     draft_changed = Signal()
     message = Signal(str)
     class_loaded = Signal()  # another class (or a new one) is on the editor: marks made for the last one are void
@@ -363,74 +361,6 @@ class ClassEditorPanel(QWidget):
     def set_value(self, index: int, value: float) -> None:
         """Programmatic edit, as if the user moved the slider (tests, scripting)."""
         self.grid.slider(index).move_to(value)
-
-    # -- saving ------------------------------------------------------------------------------------------------
-    def save(self, name: str | None = None) -> bool:
-        name = (name if name is not None else self.name_edit.text()).strip()
-        if not has_attribute_information(self.history.values):
-            self.status.setText(NOT_SAVED_BLANK)
-            self.message.emit(NOT_SAVED_BLANK)
-            return False
-        try:
-            saved = self.store.save_class(name, self.history.values, previous=self.current)
-        except (ValueError, KeyError, OSError) as exc:
-            self.status.setText(str(exc))
-            self.message.emit(f"Could not save the class: {exc}")
-            return False
-        self.current = saved.name
-        self.baseline = self.history.values
-        self._touched = False
-        self.name_edit.setText(saved.name)
-        self._refresh_boxes()
-        self.status.setText(f"Saved “{saved.name}” to your class library.")
-        self.message.emit(f"Saved class “{saved.name}”")
-        self._changed()
-        return True
-
-    def delete_current(self) -> None:
-        if self.current is None:
-            return
-        name = self.current
-        try:
-            self.store.delete(name)
-        except OSError as exc:  # a full or read-only disk: said, the class stays, the app stays up
-            self.status.setText(str(exc))
-            self.message.emit(f"Could not delete the class: {exc}")
-            return
-        self.new_class()
-        self.message.emit(f"Deleted class “{name}”")
-
-    def _on_save(self) -> None:
-        self.save()
-
-    def _on_delete(self) -> None:
-        if self.current is None:
-            self.new_class()
-            return
-        answer = QMessageBox.question(self, "Delete class", f"Delete your class “{self.current}”?")
-        if answer == QMessageBox.Yes:
-            self.delete_current()
-
-    # -- import / export ------------------------------------------------------------------------------------------
-    def import_file(self, path) -> list[str]:
-        return class_files.import_classes(self, self.store, path, self.message.emit)
-
-    def export_file(self, path) -> Path | None:
-        """Your saved classes as a JSON class file, or CSV for a ``.csv`` name (".json" added without a suffix)."""
-        return class_files.export_classes(self, self.store, path, self.message.emit)
-
-    def _on_import(self) -> None:
-        path = class_files.ask_import_path(self)
-        if path:
-            self.import_file(path)
-
-    def _on_export(self) -> None:
-        if not self.store.classes():  # say so before asking for a file name
-            self.export_file("")
-            return
-        path = class_files.ask_export_path(self)
-        if path:
-            self.export_file(path)
 
     # -- boxes, badges, search ------------------------------------------------------------------------------------
     def _refresh_boxes(self) -> None:

@@ -4,6 +4,7 @@ The attribute list on the right shows the model's strongest attributes for
 this image with their scores; clicking one shows where the model looked for
 it. Opacity and colour map are live. The parts strip is the slot for
 methods that localise discriminative parts (SGMA): ``show_parts(boxes, crops)``.
+The list's rows are drawn by ``widgets.score_delegate``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,8 +25,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSplitter,
-    QStyle,
-    QStyledItemDelegate,
     QVBoxLayout,
     QWidget,
 )
@@ -33,44 +32,11 @@ from PySide6.QtWidgets import (
 from zsl_desktop.app import export, theme
 from zsl_desktop.app.widgets.overlay import COLORMAPS, OverlayCanvas, rgb_to_qimage
 from zsl_desktop.app.widgets.overlay_marks import part_color
+from zsl_desktop.app.widgets.score_delegate import ScoreBarDelegate, ScoreRole
 from zsl_desktop.engine.localisation import GROUP_PARTS
 
 TOP_ATTRIBUTES = 15
-ScoreRole = Qt.UserRole + 10
-IndexRole = Qt.UserRole + 11
-
-
-class _ScoreDelegate(QStyledItemDelegate):
-    """Attribute label over a faint bar proportional to its score."""
-
-    def sizeHint(self, option, index) -> QSize:
-        return QSize(200, 26)
-
-    def paint(self, painter: QPainter, option, index) -> None:
-        painter.save()
-        r = option.rect.adjusted(2, 2, -2, -2)
-        selected = bool(option.state & QStyle.State_Selected)
-        painter.setRenderHint(QPainter.Antialiasing)
-        painter.setPen(Qt.NoPen)
-        painter.setBrush(QColor("#1f3a4d" if selected else theme.BASE))
-        painter.drawRoundedRect(r, 4, 4)
-        fraction = float(index.data(ScoreRole) or 0.0)
-        bar = QRect(r.left(), r.top(), int(r.width() * max(0.0, min(1.0, fraction))), r.height())
-        color = QColor(theme.ACCENT)
-        color.setAlpha(60 if not selected else 110)
-        painter.setBrush(color)
-        painter.drawRoundedRect(bar, 4, 4)
-        painter.setPen(QColor(theme.TEXT))
-        text = index.data(Qt.DisplayRole) or ""
-        label, _, score = text.rpartition("\t")
-        painter.drawText(
-            r.adjusted(8, 0, -60, 0),
-            Qt.AlignVCenter | Qt.AlignLeft,
-            painter.fontMetrics().elidedText(label, Qt.ElideRight, r.width() - 70),
-        )
-        painter.setPen(QColor(theme.DIM))
-        painter.drawText(r.adjusted(0, 0, -8, 0), Qt.AlignVCenter | Qt.AlignRight, score)
-        painter.restore()
+IndexRole = Qt.UserRole + 11  # a row's attribute index (+10 is score_delegate.ScoreRole)
 
 
 class ImageViewPanel(QWidget):
@@ -138,7 +104,7 @@ class ImageViewPanel(QWidget):
     def _make_side(self) -> QWidget:
         """The strongest attributes beside the image."""
         self.attributes = QListWidget(self)
-        self.attributes.setItemDelegate(_ScoreDelegate(self.attributes))
+        self.attributes.setItemDelegate(ScoreBarDelegate(self.attributes))
         self.attributes.setMinimumWidth(180)
         self.attributes.setUniformItemSizes(True)
         side_title = QLabel("Strongest attributes", self)

@@ -133,11 +133,10 @@ class CEGZSLScoring:
             self._column_cache_of(np.asarray(codes, dtype=np.float32), self._side_by_side())
 
     def _image_halves(self, codes: np.ndarray) -> torch.Tensor:
-        """[N, K x nhF] every model's image half u, side by side: a contiguous copy, since the pass reads only these
-        (on the strided codes a column took twice the CPU time). One ``copyto`` from a [N, K, W] view of the codes:
-        IPCE's five models at 100,000 images (1 GB) 0.25 CPU s, against ~2 s for concatenating the models' strided
-        columns and 0.5 s for torch's copy, whose memory made every later column ~6-19 % slower (numbers on recycled
-        memory; fresh pages cost ~2 s more on the development VM, which the first move no longer pays)."""
+        """[N, K x nhF] every model's image half u, side by side: one contiguous ``copyto`` from a [N, K, W] view of
+        the codes, since the pass reads only these and a column on the strided codes took twice the CPU time. IPCE's
+        five models at 100,000 images: 0.25 CPU s, against ~2 s for concatenating the strided columns (the
+        alternatives measured: docs/history/performance.md, session 14)."""
         dim_h, models = self._hp("embed_size"), len(self._members) + 1
         if codes.ndim != 2 or codes.shape[1] % models:
             raise ValueError(f"codes of width {codes.shape[-1]} do not split into {models} models' codes")

@@ -33,52 +33,38 @@ space, so codes already computed by ``encode`` stay valid, then swaps the classi
 ``score`` uses (one attribute assignment). ``synthesize`` and ``prototypes`` return
 features in the feature store's own (unscaled) space, comparable with real pooled features.
 
-Deviations from the released code, each with its key figure (CUB subset, 3-fold validation selection, seeds
-0-2, test figures read after the choice unless said otherwise). The measurements behind them, session by session,
-are in ``docs/history/gsmflow.md``; the released code's run on the same features in ``docs/official/gsmflow/``
-(its flow, relative positioning and both losses match ours to 1.5e-10 at step 0 with copied weights):
-- Sized for a CPU: 2 coupling blocks of width 512 (MM'21 CUB: 5 of 2048; TMM: 3) and lambda_p 30 (1). A flow
-  epoch costs 0.5-0.56 CPU s of one thread, under half the released code's (3.69 s); width 1024 (+0.5 validation
-  H) and 3 blocks cost past that budget; lambda_p 1 lost 2.9 fold H.
-- Schedule: 40 epochs over real + mined rows (TMM's doubled set), batch 128, lr 1e-3 halved every 8 epochs (the
-  released 1,200 iterations at 3e-4 decayed x 0.8 every 45). The earlier 120-iteration schedule left H jumping
-  10-20 points between epochs; this one took test H from 45.1 to 50.6 (one fold, old classifier).
-- The relation network of boundary mining sees standardised inputs, batch 64 / lr 3e-4 / 30 epochs / width 512
-  (as released it stayed at the constant answer and mining changed nothing); ``mining_steps`` 40 (20): no mining
-  costs 2.9 fold H.
-- Final classifier on codes (``GZSLHead``: the scaled features projected on the span of the class prototypes,
-  the mean and 128 principal directions; all 1,280 dimensions as released: -2.6 fold H and 2-3x the build),
-  trained on real seen rows 3 times, 100 flow samples per seen class and ``n_synth`` 1,200 per unseen class, 60
-  epochs at lr 1e-2, batch 600, Adam L2 1e-4 (released: real seen rows once, 600 per unseen class, 30 epochs,
-  batch 3000, the best epoch kept ON TEST). Each of these was chosen on validation folds (history).
-  ``classifier_draws`` 5 (released: 1): five such softmaxes, each on its own synthetic draw, averaged into one
-  (mean weight and bias = mean logits): the draw alone moved a fold's H by 2-4 points; paired on 9 folds the
-  average gains +1.5 fold H (8 of 9) and +2.0 AUSUC over one draw (session 10). 5x the classifier's fits at
-  training time (and in ``refit_classifier``), nothing when scoring.
-- Operating point: calibrated stacking, no epoch chosen on test. ``select_last`` 5: the final model trains all
-  40 epochs; the rejection rate (share of held-out seen images sent to unseen classes) is the best of the 3
-  folds' mean H over their last 5 epochs; ``calibration`` 0.2 of each seen class (126 images) is kept out of
-  the final run to turn that rate into its gamma (``gamma_transfer`` "calibration"; "folds" and
-  "training_share" are the other transfers, measured worse or no better on validation).
-- Result of the default (session 10, ``classifier_draws`` 5): test H 60.8 +- 0.6 (ZSL 70.2, U 57.2, S 65.1, AUSUC
-  48.3; fold-mean validation H 66.5); one draw, on the same flows: 58.9 +- 1.4 (AUSUC 46.0, validation 64.8). The
-  official code's best of 28 test evaluations on the same split is 60.7 (mean 57.8 +- 1.2, last 57.2).
-- Options measured and left off by default (history): ``synth_from`` E (the classifier's unseen rows pooled
-  from the flows of epochs E..40; ``synth_last`` k: of the last k epochs, session 9), ``final_models`` K (K
-  final flows' rows in one classifier), ``synth_temperature``, ``code_pca``, ``n_synth`` 2400, ``entropy_weight``
-  20.
-- Epoch rows are drawn in an order seeded by (seed, epoch), so a resumed run repeats the uninterrupted one;
-  Adam's CPU step is torch's fused kernel (``chunked_adam.FusedCpuAdam``). Anchors come from all classes
-  (TMM; MM'21 CUB: seen classes only).
-- Checkpoints hold the generator weights as float16 (half the size; prototypes and samples move by 2e-4
-  relative); the finished model is rounded to them so that it scores exactly like its checkpoint. ZSL T1 is the
-  GZSL classifier restricted to unseen classes (the evaluator's protocol), not a separate unseen-only
-  classifier (``--zsl`` in the code).
+Deviations from the released code, each with its key figure (CUB subset, 3-fold validation selection, seeds 0-2,
+test read after the choice). The measurements, and this list in full as it stood until session 14, are in
+``docs/history/gsmflow.md``; the released code's run on the same features in ``docs/official/gsmflow/`` (flow,
+relative positioning and both losses match ours to 1.5e-10 at step 0 with copied weights):
+- Sized for a CPU: 2 coupling blocks of width 512 (MM'21 CUB: 5 of 2048), lambda_p 30 (1): a flow epoch 0.5-0.56
+  CPU s of one thread, under half the released code's 3.69 s.
+- Schedule: 40 epochs over real + mined rows, batch 128, lr 1e-3 halved every 8 epochs (released: 1,200
+  iterations at 3e-4). Our earlier 120-iteration schedule left H jumping 10-20 points between epochs; this one
+  took test H from 45.1 to 50.6 (one fold, old classifier).
+- Boundary mining's relation network sees standardised inputs (as released it stayed at the constant answer and
+  mining changed nothing); ``mining_steps`` 40: no mining costs 2.9 fold H.
+- Final classifier on codes (``GZSLHead``: the scaled features on the span of the class prototypes, their mean and
+  128 principal directions; all 1,280 dimensions: -2.6 fold H), its training sets and schedule each chosen on
+  validation folds; ``classifier_draws`` 5 softmaxes on their own synthetic draws, averaged: +1.5 fold H (8 of 9
+  folds) and +2.0 AUSUC over one draw, 5x the classifier's fits, nothing when scoring.
+- Operating point: calibrated stacking, no epoch chosen on test: the final model trains all 40 epochs, the
+  rejection rate is the best of the folds' mean H over their last 5 epochs (``select_last``), and 0.2 of each seen
+  class is kept out of the final run to turn it into gamma (``gamma_transfer`` "calibration").
+- Result of the default (session 10): test H 60.8 +- 0.6, AUSUC 48.3 (fold-mean validation H 66.5); the official
+  code's best of 28 test evaluations on the same split is 60.7.
+- Options measured and left off: ``synth_from``, ``synth_last``, ``final_models``, ``synth_temperature``,
+  ``code_pca``, ``n_synth`` 2400, ``entropy_weight`` 20.
+- A resumed run repeats the uninterrupted one (epoch rows in an order seeded by (seed, epoch)); Adam's CPU step is
+  torch's fused kernel; anchors from all classes (TMM). Checkpoints hold the generator as float16 (prototypes and
+  samples move 2e-4 relative) and the finished model is rounded to them, so it scores exactly like its checkpoint.
+  ZSL T1 is the GZSL classifier restricted to unseen classes (the evaluator's protocol).
 
-Where the parts are: the flow's training loop, the flow as a generator and inference here (they follow the
-released code step by step and read best in one piece); the flow itself in ``flows.py``; the final classifier's
-training sets, lazy build and ``refit_classifier`` in ``classifier.py``; the checkpoint state in ``state.py``;
-the seeded streams' purposes in ``seeding.py``.
+Where the parts are: the flow's training loop and inference here (the loop follows the released code step by
+step and reads best in one piece); the flow itself in ``flows.py``; the flow as a generator (prototypes cached by
+row, synthetic features) in ``generator.py``; the final classifier's training sets, lazy build and
+``refit_classifier`` in ``classifier.py``; the checkpoint state in ``state.py``; the seeded streams' purposes in
+``seeding.py``.
 """
 
 from __future__ import annotations
@@ -96,15 +82,14 @@ from ..base import Control, EpochEnd, Message, Method, ModelInfo, Step, TrainDat
 from ..boundary_mining import boundary_mining
 from ..checked_step import checked_step
 from ..chunked_adam import FusedCpuAdam
-from ..class_rows import row_keys
 from ..generative import FeatureScaler, generator_for
 from ..gzsl_head import GZSLHead, principal_directions
 from .classifier import GSMFlowClassifier
 from .flows import ConditionalFlow, RelativePositioning, choose_anchors, nll_loss, prototype_loss
-from .seeding import HEAD, INIT, POOL, RELATION, SYNTH, TRAIN
+from .generator import FlowGenerator
+from .seeding import HEAD, INIT, POOL, RELATION, TRAIN
 from .state import GSMFlowState
 
-PROTO_CACHE = 256
 MINING_HPARAMS = (
     "relation_hidden",
     "relation_epochs",
@@ -119,7 +104,7 @@ MINING_HPARAMS = (
 
 
 @register
-class GSMFlow(GSMFlowClassifier, GSMFlowState, Method):
+class GSMFlow(GSMFlowClassifier, FlowGenerator, GSMFlowState, Method):
     """GSMFlow on pooled features; see the module docstring for the model, API and deviations."""
 
     name = "gsmflow"
@@ -363,47 +348,6 @@ class GSMFlow(GSMFlowClassifier, GSMFlowState, Method):
                 self._optimizer.load_state_dict({"state": self._pending_optim, "param_groups": current["param_groups"]})
                 self._pending_optim = None
         return self._optimizer
-
-    # -- the flow as a generator ------------------------------------------------------------------
-    @torch.no_grad()
-    def _prototype_fn(self, raw_rows: np.ndarray) -> torch.Tensor:
-        """Scaled prototypes of raw class rows, cached by row (a slider move costs one flow inverse).
-
-        Made outside inference mode: ``refit_classifier`` trains on cached prototypes later. Without
-        gradients: ``inference_mode(False)`` turns them back on, and the flow's inverse then recorded
-        its autograd graph on every slider move (and kept it alive in the cache).
-        """
-        keys = row_keys(raw_rows)
-        missing = [i for i, k in enumerate(keys) if k not in self._proto_cache]
-        if missing:
-            with torch.inference_mode(False), torch.no_grad():
-                fresh = self._flow.prototypes(self._gsm(self._attributes(np.asarray(raw_rows)[missing]))).cpu()
-            for i, p in zip(missing, fresh):
-                self._proto_cache[keys[i]] = p
-        out = torch.stack([self._proto_cache[k] for k in keys])  # before evicting: a call may ask for more rows
-        while len(self._proto_cache) > PROTO_CACHE:  # than the cache keeps (the refinement's 2·A probe rows)
-            self._proto_cache.popitem(last=False)
-        return out
-
-    @torch.no_grad()
-    def synthesize(self, class_attributes: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-        """[K * n, D] features in the feature store's space; rows k*n .. (k+1)*n - 1 belong to class row k."""
-        scaler = self._require_scaler()
-        rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
-        x = self._flow.sample(self._gsm(self._attributes(rows)), int(n), generator_for(int(seed), 0, SYNTH))
-        return scaler.inverse(x.cpu()).numpy().astype(np.float32, copy=False)
-
-    @torch.no_grad()
-    def prototypes(self, class_attributes: np.ndarray) -> np.ndarray:
-        """[K, D] class prototypes f^-1(0; a_g(a)) in the feature store's space (the cluster view's centres)."""
-        scaler = self._require_scaler()
-        rows = np.atleast_2d(np.asarray(class_attributes, dtype=np.float32))
-        return scaler.inverse(self._prototype_fn(rows)).numpy().astype(np.float32, copy=False)
-
-    def _require_scaler(self) -> FeatureScaler:
-        if self._scaler is None:
-            raise ValueError("gsmflow: the model is not trained yet")
-        return self._scaler
 
     # -- inference ---------------------------------------------------------------------------------
     @torch.no_grad()

@@ -1,4 +1,5 @@
-"""MSDN (Chen et al., CVPR 2022): the network and losses (``nets``) and the method (``method``).
+"""MSDN (Chen et al., CVPR 2022): the network and losses (``nets``), the method (``method``), its region
+projection (``regions``) and checkpoint state (``state``).
 
 Importing the package registers the method (``methods.base.register``); the names below are the ones the
 tests and the parity scripts (docs/official) use.
