@@ -116,13 +116,14 @@ def test_final_draws_average_only_a_final_models_last_classifier_starting_with_t
     assert len(fold) == 2 and torch.equal(fold_model.state_dict()["head.weight"], single.state_dict()["head.weight"])
 
 
-def test_ce_gzsl_averages_five_final_draws_and_ipce_one_by_default():
-    """The defaults (docs/history/ce_gzsl.md, session 14): CE-GZSL's final models keep the mean of five softmaxes;
-    IPCE's keep one, so IPCE's training is as before the option."""
+def test_ce_gzsl_and_ipce_average_five_final_draws_by_default():
+    """The defaults (docs/history/ce_gzsl.md): CE-GZSL's final models keep the mean of five softmaxes since session
+    14, IPCE's since session 15; a file written before either carries no final_draws and ran with 0."""
     from zsl_desktop.engine.methods import get_method
 
-    assert get_method("ce-gzsl").default_hparams["final_draws"] == 5
-    assert get_method("ipce").default_hparams["final_draws"] == 0
+    for name in ("ce-gzsl", "ipce"):
+        assert get_method(name).default_hparams["final_draws"] == 5, name
+        assert get_method(name).hparams_before == {"final_draws": 0}, name
 
 
 def test_a_refit_keeps_classifier_draws_not_final_draws(monkeypatch):

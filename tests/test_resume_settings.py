@@ -41,6 +41,15 @@ def test_a_file_written_before_a_default_changed_is_compared_at_the_value_it_ran
     assert resume_differences(header_for(asked_as_before, older), asked_as_before) == []
 
 
+def test_ipce_files_before_session_15_kept_one_draw_a_final_softmax():
+    config = TrainConfig(method="ipce", seed=0)
+    older = dict(get_method("ipce").default_hparams)
+    older.pop("final_draws")
+    assert resume_differences(header_for(config, older), config) == ["final_draws 0 -> 5"]
+    asked_as_before = TrainConfig(method="ipce", seed=0, hparams={"final_draws": 0})
+    assert resume_differences(header_for(asked_as_before, older), asked_as_before) == []
+
+
 def test_sgma_files_before_session_14_aimed_gamma_at_the_best_rate():
     config = TrainConfig(method="sgma", seed=0)
     older = dict(get_method("sgma").default_hparams)
