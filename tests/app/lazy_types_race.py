@@ -10,7 +10,6 @@ setting: lazy types unless the environment says otherwise).
 
 import faulthandler
 import sys
-import threading
 
 faulthandler.enable(all_threads=True)
 sys.setswitchinterval(0.001)  # as the app (app/main.py: share_the_gil)
@@ -22,17 +21,12 @@ from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 app = QtWidgets.QApplication(["lazy-types-race"])
 
 
-def import_the_plots() -> None:
-    from zsl_desktop.app.plot_preload import PLOT_MODULES
+from zsl_desktop.app.plot_preload import PlotPreload  # noqa: E402
 
-    for name in PLOT_MODULES:
-        __import__(name)
-
-
-helper = threading.Thread(target=import_the_plots, name="plot-import")
-helper.start()
+preload = PlotPreload()  # the app's helper-thread import of pyqtgraph and the plot widgets
+preload.start()
 for module in (QtWidgets, QtGui, QtCore):  # the GUI thread meets each type once, as a window's code does
     for name in dir(module):
         getattr(module, name, None)
-helper.join()
-print("ok")
+preload.join()
+print("ok" if preload.error is None else f"the import failed: {preload.error!r}")

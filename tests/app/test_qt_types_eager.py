@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from zsl_desktop.app.plot_preload import QT_MODULES
+
 ROOT = Path(__file__).resolve().parents[2]
 RACE = Path(__file__).with_name("lazy_types_race.py")
 EAGER_MINIMUM = 150  # QtWidgets holds ~200 names once its types are made; ~15 while they are lazy
@@ -41,3 +43,16 @@ def test_a_plot_import_on_a_helper_thread_beside_the_gui_thread_does_not_crash()
             [sys.executable, str(RACE)], env=child_env(), capture_output=True, text=True, timeout=120, cwd=ROOT
         )
         assert run.returncode == 0 and run.stdout.strip() == "ok", (attempt, run.returncode, run.stderr[-3000:])
+
+
+def test_the_plot_preload_names_every_qt_module_pyqtgraph_loads():
+    """``QT_MODULES`` are imported on the GUI thread so that pyqtgraph's import on the helper makes no Qt type."""
+    code = (
+        "import sys, zsl_desktop.app; from PySide6 import QtCore, QtGui, QtWidgets\n"
+        "before = set(sys.modules); import pyqtgraph\n"
+        "print(' '.join(sorted(m for m in set(sys.modules) - before if m.startswith('PySide6.'))))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    loaded = set(run.stdout.split())
+    assert loaded and loaded <= set(QT_MODULES), loaded - set(QT_MODULES)
