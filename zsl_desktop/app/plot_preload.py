@@ -4,7 +4,8 @@ Why: the plots are built after a dataset's first predictions (``main_window``); 
 took 0.2-0.24 s of the GUI thread's own CPU at once (0.6-0.9 s of frozen window on the busy 2-core machine).
 Imported on a plain thread, the GUI thread keeps its turns at the GIL (switch interval 5 ms) and builds the
 plots once the modules are in: opening CUB, its longest CPU stretch between 16 ms ticks fell from 211-260 to
-76-95 ms (opening14, ``docs/history/opening_stalls.md``, round 3). The CPU spent is the same.
+76-95 ms (opening14, ``docs/history/opening_stalls.md``, round 3; with eager Qt types 183-261 on the GUI
+thread against 90-101 here, session 15). The CPU spent is the same.
 
 Safe off the GUI thread: importing them creates no QObject, pixmap or application object (pyqtgraph 0.14:
 module-level QColor/QTransform values only; its quit hook is connected by its first GraphicsView, on the GUI
