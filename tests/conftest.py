@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import zsl_desktop.app  # noqa: E402, F401 - as the app: PySide6's types made eagerly (its docstring says why)
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Under pytest-xdist (README: ``-n auto``) the workers share the cores: one torch thread each, set
     # before torch is imported; the CLI's default (threads.configure) reads it too. Two workers with a

@@ -84,6 +84,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
+    import zsl_desktop.app  # noqa: F401 - before PySide6: its Qt types made as the app makes them (eagerly)
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

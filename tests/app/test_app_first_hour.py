@@ -199,11 +199,13 @@ def test_class_export_adds_json_and_refuses_nothing(make_window, tmp_path):
     assert w.editor.export_file(tmp_path / "kept.classes") == tmp_path / "kept.classes"  # a suffix is kept
 
 
-def test_about_shows_the_version(make_window):
+def test_about_shows_the_version_and_the_logs_folder(make_window):
     from zsl_desktop import __version__
+    from zsl_desktop.engine.paths import data_dir
 
     w = make_window(with_model=False, open_dataset=False)
     assert f"version {__version__}" in w.about_text()
+    assert f"Logs: {data_dir() / 'logs'} " in w.about_text()
 
 
 def test_select_past_the_last_image_is_a_message_not_a_traceback(make_window, capsys):

@@ -8,6 +8,7 @@ modules can be imported on a helper thread (``plot_preload``).
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -203,6 +204,20 @@ def test_the_plot_modules_can_be_imported_on_a_helper_thread(tmp_path, monkeypat
     missing.start()
     assert missing.join(10) and isinstance(missing.error, ModuleNotFoundError)  # kept, not raised off the GUI
     monkeypatch.delitem(sys.modules, "opening14_probe_module")
+
+
+def test_the_qt_modules_are_imported_on_the_calling_thread_before_the_helper_starts(tmp_path, monkeypatch):
+    """Shiboken makes a module's Qt types as it loads: on the GUI thread, never beside it (plot_preload)."""
+    for name in ("segv15_qt_probe", "segv15_plot_probe"):
+        (tmp_path / f"{name}.py").write_text("import threading\nTHREAD = threading.current_thread()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    preload = PlotPreload(("segv15_plot_probe",), qt_modules=("segv15_qt_probe", "no_such_qt_module_segv15"))
+    preload.start()
+    assert preload.join(10) and preload.error is None
+    assert sys.modules["segv15_qt_probe"].THREAD is threading.current_thread()
+    assert sys.modules["segv15_plot_probe"].THREAD.name == "plot-import"
+    for name in ("segv15_qt_probe", "segv15_plot_probe"):
+        monkeypatch.delitem(sys.modules, name)
 
 
 def test_closing_the_window_waits_for_a_plot_import_under_way(make_window, tmp_path, monkeypatch):

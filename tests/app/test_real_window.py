@@ -4,7 +4,8 @@ predictions on the built-in birds, saves a screenshot of its window and quits cl
 Why: the offscreen platform every other test uses needs none of the xcb plugin's system libraries, so
 only a real window shows that the README's install works (issue 14). Runs the app as a user does,
 ``python -m zsl_desktop --screenshot``, in a subprocess; the small built-in birds, their features and a
-briefly trained model come from the shared fixtures, so the app generates and extracts nothing.
+briefly trained model come from the shared fixtures, so the app generates and extracts nothing. When the
+app dies, the failure shows its stderr and its crash log (every thread's stack: engine/crash_log.py).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def test_the_app_shows_predictions_in_a_real_x_window(x_display, tmp_path, small
     from zsl_desktop.engine.paths import builtin_dataset_dir, data_dir
 
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "PYTHONFAULTHANDLER"},  # the app's crash log, not stderr
         "DISPLAY": x_display,
         "QT_QPA_PLATFORM": "xcb",
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -94,7 +95,8 @@ def test_the_app_shows_predictions_in_a_real_x_window(x_display, tmp_path, small
         timeout=240,
     )
     log = run.stdout + run.stderr
-    assert run.returncode == 0, log[-3000:]
+    assert run.returncode == 0, f"the app ended with {run.returncode}\n{log[-3000:]}{crash_logs()}"
+    assert "started: zsl-desktop --small" in crash_logs()  # a native crash would have left its stacks there
     assert "first predictions shown" in log, log[-3000:]
     for bad in ("Traceback", "QThread: Destroyed", "Aborted", "could not connect to display"):
         assert bad not in log, log[-3000:]
@@ -103,3 +105,14 @@ def test_the_app_shows_predictions_in_a_real_x_window(x_display, tmp_path, small
         pixels = np.asarray(im.convert("RGB"))
     colours = len(np.unique(pixels.reshape(-1, 3), axis=0))
     assert colours > 200 and pixels.std() > 10, f"a blank window? {colours} colours, std {pixels.std():.1f}"
+
+
+def crash_logs() -> str:
+    """The app's crash logs (engine/crash_log.py), for a failure's message: a native crash's every thread's stack.
+
+    Why: in session 14 the app died once with SIGSEGV (-11) and empty stdout and stderr, nothing to go on.
+    """
+    from zsl_desktop.engine.crash_log import crash_log_dir
+
+    logs = sorted(crash_log_dir().glob("crash-*.log"))
+    return "".join(f"\n--- {path}\n{path.read_text(errors='replace')}" for path in logs) or "\n(no crash log)"

@@ -49,7 +49,12 @@ def share_the_gil(interval: float = GUI_SWITCH_INTERVAL_S) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zsl-desktop", description="ZSL Desktop (the GUI)")
+    p = argparse.ArgumentParser(
+        prog="zsl-desktop",
+        description="ZSL Desktop (the GUI)",
+        epilog="Logs: <data folder>/logs (the Help menu opens it); a native crash writes every thread's stack "
+        "to crash-<date>.log there. ZSL_DESKTOP_HOME=DIR puts the data folder in DIR/data.",
+    )
     p.add_argument("--small", action="store_true", help="open the small built-in dataset (fast; for demos and tests)")
     p.add_argument("--dataset", help="open this dataset folder instead of the built-in birds")
     p.add_argument("--format", help="dataset format (detected when omitted)")
@@ -120,6 +125,9 @@ def run_app(argv=None) -> int:
             use_backbone_weights(args.backbone or "", args.backbone_weights)
         except ValueError as exc:
             parser.error(str(exc))
+    from zsl_desktop.engine.crash_log import enable_crash_log
+
+    enable_crash_log(" ".join(["zsl-desktop", *(sys.argv[1:] if argv is None else argv)]))
     from zsl_desktop.app.system_check import EXIT_MISSING, check_display
 
     problem = check_display()

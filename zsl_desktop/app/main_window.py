@@ -156,9 +156,9 @@ class MainWindow(WindowActions, QMainWindow):
     def _schedule_plots(self, *_) -> None:
         if not self._plots_due:
             self._plots_due = True
-            # plot_import.start() (pyqtgraph imported on a helper thread) is off: the real-window test's app died with
-            # SIGSEGV during start-up once in four CI runs after it came in (session 14), cause not proven; the
-            # plots' modules are imported on the GUI thread as before until that is understood (plot_preload.py)
+            # Safe on a helper thread since the app makes PySide6's types eagerly (zsl_desktop.app): session 14's
+            # SIGSEGV was shiboken's lazy type creation racing between the two threads (plot_preload.py)
+            self.plot_import.start()
             QTimer.singleShot(PLOTS_AFTER_PREDICTIONS_MS, self._build_plots_when_quiet)
 
     @Slot()

@@ -6,6 +6,7 @@ module only lays them out, so a new command is one line here and one method ther
 
 from __future__ import annotations
 
+import html
 import platform
 
 import PySide6
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QToolBar, QWidget
 
 from zsl_desktop import __version__
 from zsl_desktop.app import theme
+from zsl_desktop.engine.crash_log import crash_log_dir
 
 DATASET_FORMATS = (
     ("Dataset folder (detect the format)…", None),
@@ -123,10 +125,11 @@ def dataset_label_text(d, coming: int = 0) -> str:
 
 
 def about_text() -> str:
-    """Help ▸ About: the version and what it runs on."""
+    """Help ▸ About: the version, what it runs on, and where its logs are (a bug report asks for them)."""
+    logs = html.escape(str(crash_log_dir()))
     return (
         f"<b>ZSL Desktop</b> version {__version__}<br>Annotation-free zero-shot learning: "
         "define classes by their attributes and recognise them in images.<br><br>"
         f"<span style='color:{theme.DIM}'>Python {platform.python_version()} · "
-        f"PySide6 {PySide6.__version__}</span>"
+        f"PySide6 {PySide6.__version__}<br>Logs: {logs} (a crash's stacks: crash-&lt;date&gt;.log)</span>"
     )

@@ -1,0 +1,85 @@
+"""The crash log: a native crash (a segmentation fault in Qt, torch or another extension) leaves every thread's
+Python stack in ``<data>/logs/crash-<date>.log``.
+
+Why: such a crash ends the process before Python can log anything; without this it prints nothing at all (CI
+saw only exit status -11, session 14), and a user who starts the app from a menu never sees stderr anyway.
+``faulthandler`` writes the stacks from its signal handler into a file opened in advance, kept open (appended
+to) for the process's life. Each process writes one line when it enables it, so a stack below that line is
+that process's. A folder that cannot be written (read-only, full) sends the stacks to stderr instead and never
+stops the program.
+"""
+
+from __future__ import annotations
+
+import datetime
+import faulthandler
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from zsl_desktop.engine import paths
+
+PREFIX = "crash-"
+KEEP_FILES = 10  # the newest crash logs kept (one a day the program ran); older ones are removed
+
+_open_log: TextIO | None = None  # faulthandler writes to its file descriptor: it stays open until the process ends
+
+
+def crash_log_dir() -> Path:
+    """Beside the rotating log (``engine/logs.py``): ``<data>/logs``."""
+    return paths.data_dir(create=False) / "logs"
+
+
+def crash_log_path(day: datetime.date | None = None) -> Path:
+    return crash_log_dir() / f"{PREFIX}{(day or datetime.date.today()).isoformat()}.log"
+
+
+def enable_crash_log(what: str) -> Path | None:
+    """Send faulthandler's stacks (every thread) to today's crash log; the path, or None when they go to stderr.
+
+    ``what`` names the process in its start line (e.g. the command line). When faulthandler is already on
+    (``python -X faulthandler``, ``PYTHONFAULTHANDLER``, pytest's own), whoever turned it on chose where the
+    stacks go: it is left as it is and None returned.
+    """
+    global _open_log
+    if faulthandler.is_enabled():
+        return None
+    path = crash_log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115 - open for the process's life
+        try:
+            stamp = datetime.datetime.now().isoformat(timespec="seconds")
+            log.write(f"{stamp} pid {os.getpid()} started: {what}\n")
+            log.flush()
+        except OSError:
+            log.close()
+            raise
+    except OSError:
+        stderr_instead()
+        return None
+    faulthandler.enable(file=log, all_threads=True)
+    _open_log = log
+    remove_old_crash_logs(path.parent)
+    return path
+
+
+def stderr_instead() -> None:
+    """The stacks to stderr, when there is one with a file descriptor (a windowed start may have none)."""
+    stream = sys.__stderr__ or sys.stderr
+    if stream is None:
+        return
+    try:
+        faulthandler.enable(file=stream, all_threads=True)
+    except (OSError, ValueError, RuntimeError):
+        pass
+
+
+def remove_old_crash_logs(folder: Path, keep: int = KEEP_FILES) -> None:
+    """Keep the ``keep`` newest crash logs (their names sort by date); a file that cannot be removed stays."""
+    for old in sorted(folder.glob(f"{PREFIX}*.log"))[:-keep]:
+        try:
+            old.unlink()
+        except OSError:
+            pass
