@@ -200,15 +200,20 @@ def test_a_training_run_waits_mid_batch_at_its_next_call_and_finishes_the_batch_
 
 
 def test_a_stuck_live_job_lets_the_batch_finish_and_the_run_waits_at_the_next_batch(monkeypatch):
-    monkeypatch.setattr("zsl_desktop.engine.live_first.STUCK_S", 0.1)
+    monkeypatch.setattr("zsl_desktop.engine.live_first.STUCK_S", 1.0)
     gate = LiveFirst(linger=0.05)
     control = Control()
     control.defer_to(gate)
-    trainer = _LongBatches(control, calls=20_000, batches=3)
+    trainer = _LongBatches(control, calls=10**9, batches=3)
     try:
+        # Inside the first batch before the live job starts: a thread started late on a loaded machine would
+        # otherwise meet the job at its first check and wait there (session 15's CI: 30 s, then "timed out").
+        _wait_for(lambda: trainer.done > 1000)
         with gate.urgent():  # stuck: runs far past STUCK_S
-            _wait_for(lambda: trainer.checks == 1)
-            _wait_for(lambda: trainer.done == trainer.calls)  # the first batch goes on to its end
+            time.sleep(0.05)  # the run is now paused mid-batch, for STUCK_S
+            assert trainer.checks == 1
+            trainer.calls = trainer.done + 20_000  # the rest of the first batch, and the length of the next two
+            _wait_for(lambda: trainer.done == trainer.calls)  # once STUCK_S has passed, it goes on to its end
             time.sleep(0.15)
             assert trainer.done == trainer.calls and trainer.checks == 1, "the next batch must wait for its turn"
         trainer.join()
