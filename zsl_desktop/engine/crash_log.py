@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from zsl_desktop.engine import paths
+from zsl_desktop.engine import logs
 
 PREFIX = "crash-"
 KEEP_FILES = 10  # the newest crash logs kept (one a day the program ran); older ones are removed
@@ -27,8 +27,8 @@ _open_log: TextIO | None = None  # faulthandler writes to its file descriptor: i
 
 
 def crash_log_dir() -> Path:
-    """Beside the rotating log (``engine/logs.py``): ``<data>/logs``."""
-    return paths.data_dir(create=False) / "logs"
+    """Beside the rotating log: ``logs.log_dir()``."""
+    return logs.log_dir()
 
 
 def crash_log_path(day: datetime.date | None = None) -> Path:

@@ -20,8 +20,13 @@ BACKUPS = 3
 FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"
 
 
+def log_dir() -> Path:
+    """``<data>/logs``: the rotating log and the crash logs (``crash_log.py``)."""
+    return paths.data_dir(create=False) / "logs"
+
+
 def log_path() -> Path:
-    return paths.data_dir(create=False) / "logs" / LOG_NAME
+    return log_dir() / LOG_NAME
 
 
 class LogFile(logging.handlers.RotatingFileHandler):
