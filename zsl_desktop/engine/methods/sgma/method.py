@@ -80,27 +80,19 @@ Deviations from the paper, and why:
   improving by 1% for ``lr_patience`` epochs (the trainer owns the validation data).
 - Loss weights (lambda_cct, lambda_cpt, lambda_div, lambda_box) are 1: the paper's are unknown.
 - Few seen classes (``centre_codes = "auto"``: under 8): codes are centred on the training rows' mean code,
-  which otherwise adds one class's score offset to every image (digit stand-in, split A: every unseen image
-  called "five", ZSL 33.3 = chance). Chosen on seen-class folds; figures in ``training._training_code_means``.
-  ``centre_codes = "validation"`` lets each run choose instead (engine.variants, as MSDN's default): the fold
-  models are scored centred and not, and the final model trains as the one with the higher best fold-mean
-  validation H; exact, as the means enter no loss. Not measured on SGMA yet (issue 15's split B, where "auto"
-  lowers H, is where it could matter), so "auto" stays the default.
-- Two final models (``final_models = 2``; the paper trains one): the trainer trains the final model twice, with
-  seeds s and s + 1000 (``engine.training.FINAL_SEED_STEP``), the second holding the first as a frozen member,
-  and ``encode`` returns the mean of their codes (each with its own crops). ``score`` is linear in the code, so
-  this is the mean of their scores, a slider move costs what one model's does, and gamma stays the fold
-  models'. Why: chosen on validation, CUB subset, seeds 0-2: the fold models retrained at the chosen epoch with
-  seeds s, s + 1000, s + 2000 and averaged, fold-mean validation H 1 / 2 / 3 models 62.9 / 64.2 / 63.8 (2 up on
-  7 of 9 folds). Cost: the final phase twice (checkpoints and ``encode`` x2). Figures, test afterwards and the
-  built-in birds: docs/history/sgma_final_models.md. ``final_models = 1`` is the single model, bit for bit.
+  which otherwise adds one class's score offset to every image (the digit stand-in called every unseen image
+  by one class). ``"validation"`` lets each run choose (engine.variants), not adopted as the default. Figures:
+  ``training.SGMATraining._training_code_means`` and docs/history/sgma_centring.md.
+- Two final models (``final_models = 2``; the paper trains one), seeds s and s + 1000, the second holding the
+  first as a frozen member; ``encode`` returns the mean of their codes (each with its own crops), so ``score``
+  (linear in the code) is the mean of their scores and gamma stays the fold models'. Why: chosen on validation
+  (fold-mean H 62.9 -> 64.2, CUB subset, seeds 0-2). ``final_models = 1`` is the single model, bit for bit.
   ``explain`` scores with the mean code but draws the newest model's maps and boxes (each model clusters its
-  own parts).
-- Gamma aimed for the read-out (``calibration_rate = "expected"``, since session 14): gamma is read off a tenth
-  of each seen class (74 images on the CUB subset), too few to hit a share exactly, so it aims at
-  engine.readout's rate (the best expected H under that noise). Why: SGMA's seed spread was the operating
-  point, not the model; chosen on validation (seeds 0-4, one fold left out), test H then 53.9 +- 3.2 ->
-  54.9 +- 1.9. ``"best"`` is the earlier aim. docs/history/sgma_seed_spread.md.
+  own parts). docs/history/sgma_final_models.md.
+- Gamma aimed for the read-out (``calibration_rate = "expected"``, since session 14; ``"best"`` the earlier
+  aim): gamma is read off a tenth of each seen class, too few to hit a share exactly, so it aims at
+  engine.readout's rate. Why: SGMA's seed spread was the operating point, not the model; chosen on validation.
+  docs/history/sgma_seed_spread.md.
 - Unknowns fixed here: the triplet's negative is the hardest (nearest) other seen
   centre; each stream has its own centres, initialised at the class semantics phi;
   maps are min-max scaled (MA-CNN squashes with a sigmoid); k-means clusters the
