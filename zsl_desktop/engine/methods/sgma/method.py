@@ -3,8 +3,9 @@
 No official code exists. Reconstructed from ``shared/design/METHODS.md`` section 3
 (the paper's description as recalled and as read by third parties) with a frozen
 backbone, as decision 4 asks. The pieces live in ``parts.py``, training in
-``training.py``, the checkpoint state in ``state.py``, the part-localisation score in
-``evaluation.py``, crops and their cache in ``crops.py`` (all in this package).
+``training.py``, the checkpoint state in ``state.py``, one image's picture (``explain``)
+in ``explaining.py``, the part-localisation score in ``evaluation.py``, crops and their
+cache in ``crops.py`` (all in this package); this module holds the model's codes.
 
 Model, for grid features theta [C, h, w] (EfficientNet-Lite0 1280x7x7 by default):
 
@@ -118,17 +119,18 @@ import math
 import numpy as np
 import torch
 
-from ..base import Explanation, Method, ModelInfo, move_optimizer_state, register
+from ..base import Method, ModelInfo, move_optimizer_state, register
 from ..centring import CentredCodes
-from .crops import CropEncoder, crop_images, encode_crops
+from .crops import CropEncoder
+from .explaining import SGMAExplaining
 from .members import frozen_copy
-from .parts import CROP, GLOBAL, GRID, SGMANet, attribute_maps, to_corners
+from .parts import CROP, GLOBAL, GRID, SGMANet, to_corners
 from .state import SGMAState
 from .training import SGMATraining
 
 
 @register
-class SGMA(SGMATraining, SGMAState, CentredCodes, Method):
+class SGMA(SGMAExplaining, SGMATraining, SGMAState, CentredCodes, Method):
     """SGMA on a frozen backbone; see the module docstring for the model, the stages and the deviations."""
 
     name = "sgma"
@@ -324,58 +326,6 @@ class SGMA(SGMATraining, SGMAState, CentredCodes, Method):
     def score(self, codes: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
         """[N, K] = codes @ prepared(class_attributes).T: the streams' compatibilities summed, no bias."""
         return np.asarray(codes, np.float32) @ self.prepare_class_attributes(class_attributes).T
-
-    @torch.no_grad()
-    def boxes(self, features) -> np.ndarray:
-        """[N, P, 4] part boxes (x0, y0, x1, y1 in [0, 1] of the backbone's view) for grid rows."""
-        x = self._grid(features)
-        return to_corners(self._attend(x)[1]).cpu().numpy()
-
-    @torch.no_grad()
-    def explain(self, features: torch.Tensor, image=None) -> Explanation:
-        """Part maps and boxes for one image [C, h, w]; with ``image`` (path or PIL) also the crops.
-
-        With the image and trained crop heads the scores use the crops (the backbone runs on them). With several
-        final models the scores are their mean (as ``encode``'s), the maps, boxes and crops the newest model's:
-        each model clusters its own parts, so part i of one is not part i of another.
-        """
-        x = torch.as_tensor(features) if not isinstance(features, torch.Tensor) else features
-        x = self._grid(x[None] if x.ndim == 3 else x)[:1]
-        maps, boxes = self._attend(x)
-        corners = to_corners(boxes)[0].clamp(0, 1).cpu().numpy()
-        extras = {"streams": ("global",) + tuple(f"part {i + 1}" for i in range(self._net.parts))}
-        crop_features = None
-        if image is not None:
-            extras["crops"] = crop_images(image, corners)
-            if float(self._net.trained[CROP]) > 0 and self._hp("crops"):
-                crop_features = torch.from_numpy(self._single_crop_features(image, corners)).to(x.device)
-        emb, _, _ = self._streams(x, crop_features)
-        code = self._raw_code(emb)
-        if self._members:
-            with_crops = crop_features is not None
-            code = self._mean_code(x, (lambda j, b: self._crop_features_of(image, b)) if with_crops else None)
-        extras["part_features"] = "crops" if crop_features is not None else "grid"
-        stream_scores = emb[0].cpu().numpy()  # [1 + P, A]
-        extras["stream_scores"] = stream_scores
-        part_maps = maps[0].cpu().numpy()
-        return Explanation(
-            attribute_scores=self._centred(code, crops=crop_features is not None)[0],
-            attention=attribute_maps(stream_scores, part_maps, self._hp("part_weight")),
-            part_attention=part_maps,
-            part_boxes=corners.astype(np.float32),
-            extras=extras,
-        )
-
-    def _crop_features_of(self, image, boxes: torch.Tensor) -> torch.Tensor:
-        """[1, P, C] crop features of one image for boxes [1, P, 3] (any final model's)."""
-        corners = to_corners(boxes)[0].clamp(0, 1).cpu().numpy()
-        return torch.from_numpy(self._single_crop_features(image, corners)).to(boxes.device)
-
-    def _single_crop_features(self, image, corners) -> np.ndarray:
-        """[1, P, C] crop features of one image, computed now (one image: no cache needed)."""
-        return encode_crops(
-            image, corners, self.info.channels, self._hp("crop_size"), self._hp("crop_quantum"), self._net.heads.device
-        )[None]
 
     def to(self, device) -> "SGMA":
         super().to(device)
