@@ -67,6 +67,7 @@ def test_top_level_help_says_no_subcommand_opens_the_app(capsys):
     out = capsys.readouterr().out
     assert "Without a subcommand, zsl-desktop opens the desktop app" in out
     assert "--photos" in out and "--checkpoint" in out  # the app's own options
+    assert "Logs: <data folder>/logs" in out and "crash-<date>.log" in out  # where a native crash's stacks go
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,12 @@ from zsl_desktop.cli_parser import build_parser
 from zsl_desktop.cli_progress import ProgressBar
 
 
+# The subcommands that run long work (training, extraction, rendering, a torchrun worker): a native crash in torch
+# or a BLAS would end them without a word, so each such process writes faulthandler's stacks to the day's crash
+# log (engine/crash_log.py), as the app does. Not `info`, which only reads a dataset's lists.
+LONG_WORK = ("generate", "extract", "train", "eval", "bench", "rank-study", "predict")
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
@@ -46,6 +52,10 @@ def main(argv=None) -> int:
     from zsl_desktop.engine.logs import setup_logging
 
     setup_logging()
+    if args.command in LONG_WORK:
+        from zsl_desktop.engine.crash_log import enable_crash_log
+
+        enable_crash_log(" ".join(["zsl-desktop", *argv]))
 
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must not crash a print
         try:

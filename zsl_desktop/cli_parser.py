@@ -45,8 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Annotation-free zero-shot learning.\n\n"
         "Without a subcommand, zsl-desktop opens the desktop app on the built-in birds\n"
         "(or the dataset given with --dataset). The app's options:\n" + _app_options_text(),
-        epilog="Each subcommand has its own help: zsl-desktop train --help. "
-        "`train --method M --set help` lists a method's hyper-parameters with their defaults.",
+        epilog="Each subcommand has its own help: zsl-desktop train --help.\n"
+        "`train --method M --set help` lists a method's hyper-parameters with their defaults.\n"
+        "Logs: <data folder>/logs. A native crash of the app or of a subcommand (all but info) writes every\n"
+        "thread's stack to crash-<date>.log there, below a line naming the process (pid, torchrun rank).",
     )
     sub = parser.add_subparsers(dest="command", title="subcommands", parser_class=_Parser)
     debug = argparse.ArgumentParser(add_help=False)

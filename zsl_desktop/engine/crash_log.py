@@ -7,14 +7,22 @@ saw only exit status -11, session 14), and a user who starts the app from a menu
 to) for the process's life. Each process writes one line when it enables it, so a stack below that line is
 that process's. A folder that cannot be written (read-only, full) sends the stacks to stderr instead and never
 stops the program.
+
+Several processes may write the same day's file (torchrun's workers, the app beside a CLI run): it is opened
+for appending, so every write lands at the end, never over another's; the start line names the process (its
+pid, a torchrun worker's rank, and its main thread as faulthandler prints it, ``Thread 0x...``), so a stack is
+told apart even when another process started after it. (Two processes crashing in the same instant could still
+interleave their lines.)
 """
 
 from __future__ import annotations
 
+import ctypes
 import datetime
 import faulthandler
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -51,7 +59,7 @@ def enable_crash_log(what: str) -> Path | None:
         log = open(path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115 - open for the process's life
         try:
             stamp = datetime.datetime.now().isoformat(timespec="seconds")
-            log.write(f"{stamp} pid {os.getpid()} started: {what}\n")
+            log.write(f"{stamp} {process_label()} started: {what}\n")
             log.flush()
         except OSError:
             log.close()
@@ -63,6 +71,19 @@ def enable_crash_log(what: str) -> Path | None:
     _open_log = log
     remove_old_crash_logs(path.parent)
     return path
+
+
+def process_label() -> str:
+    """``pid 123 rank 1/4 main thread 0x00007f...``: the rank only in a torchrun worker (RANK in the environment).
+
+    The thread is written as faulthandler writes it (16 hex digits on a 64-bit machine), so that a stack's
+    ``Thread 0x...`` line finds its process's start line.
+    """
+    worker = ""
+    if "RANK" in os.environ:
+        worker = f" rank {os.environ['RANK']}/{os.environ.get('WORLD_SIZE', '?')}"
+    width = 2 * ctypes.sizeof(ctypes.c_ulong)
+    return f"pid {os.getpid()}{worker} main thread 0x{threading.main_thread().ident or 0:0{width}x}"
 
 
 def stderr_instead() -> None:

@@ -1,12 +1,10 @@
 """Training panel: choose a method and its hyper-parameters, train, watch, evaluate, save.
 
 Its parts: the settings are ``widgets.training_form`` (one ``TrainConfig``), the
-curves (data, drawing, the redraw timer) ``widgets.training_curves``, the words
-for a run's progress ``training_words``.
-
-The plots (pyqtgraph) can be built after the window's first predictions
-(``lazy_plots``, ``build_plots``): importing pyqtgraph and building them took
-~0.4 s of CPU on the way there; anything that needs a plot builds them first.
+tabs with the plots (built late: ``lazy_plots``) and the Export button ``widgets.training_plots``,
+the curves on them (data, drawing, the redraw timer) ``widgets.training_curves``, the words
+for a run's progress ``training_words``. This module is the run: the form, the buttons, the
+progress and a run's events.
 """
 
 from __future__ import annotations
@@ -21,22 +19,17 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from zsl_desktop.app import theme
 from zsl_desktop.app.training_words import fmt_seconds, progress_text
-from zsl_desktop.app.widgets.training_curves import TrainingCurves
 from zsl_desktop.app.widgets.training_form import TrainingForm
+from zsl_desktop.app.widgets.training_plots import TrainingPlots
 from zsl_desktop.engine.session.results import Progress, TrainDone, TrainProgress
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
-
-# The plots of the sub-tabs, in tab order: (name used by exports, title). The last tab has none.
-PLOTS = (("loss", "Loss"), ("validation", "Validation"), ("evaluation", "Evaluation curve"))
 
 
 class TrainingPanel(QWidget):
@@ -46,7 +39,7 @@ class TrainingPanel(QWidget):
     stop_requested = Signal()
     save_requested = Signal()
     load_requested = Signal()
-    export_plot_requested = Signal(str)  # which plot to export (a name of PLOTS)
+    export_plot_requested = Signal(str)  # which plot to export (a name of training_plots.PLOTS)
 
     def __init__(self, parent=None, lazy_plots: bool = False, lazy_methods: bool = False):
         super().__init__(parent)
@@ -58,7 +51,6 @@ class TrainingPanel(QWidget):
         right = self._make_right(files)
         self._lay_out(left, right)
         self._connect_signals()
-        self._on_tab(self.tabs.currentIndex())
 
         if not lazy_plots:
             self.build_plots()
@@ -115,23 +107,12 @@ class TrainingPanel(QWidget):
 
     def _make_right(self, files: QHBoxLayout) -> QWidget:
         """The tabs (loss, validation, evaluation: plots from ``build_plots``; parameters) over the file buttons."""
-        # plots: each sub-tab's page holds its plot once ``build_plots`` has made them
-        self._plots: dict | None = None
-        self._report_waiting: tuple | None = None  # (report, title) that came before the plots: ``show_report``
-        self._plot_pages: dict[str, QWidget] = {}
-        self.curves = TrainingCurves(self._plot, self)
-        self.tabs = QTabWidget(self)
-        for name, title in (("loss", "Loss"), ("validation", "Validation"), ("evaluation", "Evaluation")):
-            page = QWidget(self)
-            QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
-            self._plot_pages[name] = page
-            self.tabs.addTab(page, title)
-        self.tabs.addTab(self.hparams, "Parameters")
-        self.export_button = QPushButton("Export…", self)
+        self.plots = TrainingPlots(self.hparams, self)
+        self.tabs, self.curves, self.export_button = self.plots.tabs, self.plots.curves, self.plots.export_button
         right = QWidget(self)
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(self.tabs, 1)
+        right_layout.addWidget(self.plots, 1)
         files.addStretch(1)
         files.addWidget(self.export_button)
         right_layout.addLayout(files)
@@ -154,8 +135,7 @@ class TrainingPanel(QWidget):
         self.stop_button.clicked.connect(self.stop_requested)
         self.save_button.clicked.connect(self.save_requested)
         self.load_button.clicked.connect(self.load_requested)
-        self.export_button.clicked.connect(self._on_export)
-        self.tabs.currentChanged.connect(self._on_tab)
+        self.plots.export_requested.connect(self.export_plot_requested)
 
     def load_methods(self) -> None:
         """Fill the method list (once). The methods import torch (~2 s of CPU): the window builds this
@@ -210,66 +190,40 @@ class TrainingPanel(QWidget):
         """What a stopped run leaves behind: the model that was active before, or none."""
         return "Stopped. The previous model stays active." if self.has_model else "Stopped. No model is active yet."
 
-    # -- the plots --------------------------------------------------------------------------------------
+    # -- the plots (widgets.training_plots; these names are the window's and the tests') ----------------
     def build_plots(self) -> None:
-        """The loss, validation and evaluation plots, in their sub-tabs (once; pyqtgraph is imported here)."""
-        if self._plots is not None:
-            return
-        import pyqtgraph as pg
-
-        from zsl_desktop.app.widgets.evaluation_view import EvaluationView
-        from zsl_desktop.app.widgets.plot_figure import IntegerAxis, legend_below
-
-        theme.configure_pyqtgraph()
-        loss = pg.PlotWidget()
-        loss.setObjectName("lossPlot")
-        theme.style_plot(loss.getPlotItem(), "step", "loss")
-        legend_below(loss.getPlotItem(), columns=4)
-        loss.setDownsampling(auto=True, mode="peak")
-        loss.setClipToView(True)
-        val = pg.PlotWidget(axisItems={"bottom": IntegerAxis("bottom")})
-        theme.style_plot(val.getPlotItem(), "epoch", "accuracy (%)")
-        legend_below(val.getPlotItem(), columns=4)
-        val.setYRange(0, 100)
-        self._plots = {"loss": loss, "validation": val, "evaluation": EvaluationView(self)}
-        for name, widget in self._plots.items():
-            layout = self._plot_pages[name].layout()
-            assert layout is not None
-            layout.addWidget(widget)
-        self.curves.add_empty_hints()
-        if self._report_waiting is not None:
-            report, title = self._report_waiting
-            self._report_waiting = None
-            self._plots["evaluation"].show_report(report, title)
+        self.plots.build_plots()
 
     @property
     def plots_built(self) -> bool:
-        return self._plots is not None
-
-    def _plot(self, name: str):
-        self.build_plots()
-        assert self._plots is not None
-        return self._plots[name]
+        return self.plots.plots_built
 
     @property
     def loss_plot(self) -> pg.PlotWidget:
-        return self._plot("loss")
+        return self.plots.loss_plot
 
     @property
     def val_plot(self) -> pg.PlotWidget:
-        return self._plot("validation")
+        return self.plots.val_plot
 
     @property
     def evaluation(self):
-        return self._plot("evaluation")
+        return self.plots.evaluation
 
     @property
     def curve_plot(self) -> pg.PlotWidget:
-        return self.evaluation.curve_plot
+        return self.plots.curve_plot
 
     @property
     def cards(self):
-        return self.evaluation.cards
+        return self.plots.cards
+
+    def plot_item(self, which: str):
+        return self.plots.plot_item(which)
+
+    @staticmethod
+    def plot_title(which: str) -> str:
+        return TrainingPlots.plot_title(which)
 
     def set_dataset(self, dataset) -> None:
         """Say what a run will learn from, and pick a method the dataset's features allow.
@@ -279,11 +233,7 @@ class TrainingPanel(QWidget):
         """
         self.load_methods()
         if not self.running:
-            self._report_waiting = None
-            if self.plots_built:
-                self.curves.clear()
-                self.curves.add_empty_hints()
-                self.evaluation.clear()
+            self.plots.clear()
             self.progress.setValue(0)
             self.state.setText("")
         if dataset is None:
@@ -371,45 +321,11 @@ class TrainingPanel(QWidget):
 
     # -- evaluation ------------------------------------------------------------------------------------
     def show_report(self, report, title: str) -> None:
-        """The evaluation's figures and curve. One that comes before the plots are built waits for them: building
-        them here imported pyqtgraph on the GUI thread, or waited for its import on the helper thread
-        (``plot_preload``): 0.7 s of frozen window as CUB's first evaluation arrived (opening14)."""
-        if not self.plots_built:
-            self._report_waiting = (report, title)
-            return
-        self.evaluation.show_report(report, title)
+        """The evaluation's figures and curve (one that comes before the plots are built waits for them)."""
+        self.plots.show_report(report, title)
 
     def restore_settings(self, s) -> None:
         self.form.restore_settings(s)
 
     def save_settings(self, s) -> None:
         self.form.save_settings(s)
-
-    def plot_item(self, which: str):
-        """The PlotItem of one of PLOTS ("loss", "validation", "evaluation")."""
-        widgets = {"loss": self.loss_plot, "validation": self.val_plot, "evaluation": self.curve_plot}
-        return widgets[which].getPlotItem()
-
-    @staticmethod
-    def plot_title(which: str) -> str:
-        return dict(PLOTS)[which]
-
-    def visible_plot(self) -> str | None:
-        """The plot of the sub-tab on show, or None on a tab without one (Parameters)."""
-        index = self.tabs.currentIndex()
-        return PLOTS[index][0] if 0 <= index < len(PLOTS) else None
-
-    def _on_tab(self, index: int) -> None:
-        """The Export button names the plot it will save, and is off where there is none."""
-        which = self.visible_plot()
-        self.export_button.setEnabled(which is not None)
-        self.export_button.setText(f"Export {self.plot_title(which)}…" if which else "Export…")
-        self.export_button.setMinimumWidth(self.export_button.sizeHint().width())  # never cut the name
-        self.export_button.setToolTip(
-            f"Save the {self.plot_title(which)} plot as PNG or SVG" if which else "This tab has no plot to export"
-        )
-
-    def _on_export(self) -> None:
-        which = self.visible_plot()
-        if which is not None:
-            self.export_plot_requested.emit(which)

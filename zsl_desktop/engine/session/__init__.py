@@ -1,7 +1,7 @@
 """The session: the one facade the app and the CLI share (see ``facade``).
 
-``facade.Session`` owns one dataset's features, model, loose photos and the
-checkpoint policy; what its commands compute lives beside it, one module each (``encoding``,
+``facade.Session`` owns one dataset's features (found and prepared by its mixin ``features_in_use``), model,
+loose photos and the checkpoint policy; what its commands compute lives beside it, one module each (``encoding``,
 ``live_scoring``, ``evaluating``, ``feature_stores``, ``feature_view``, ``adding_photos``,
 ``training_job``); ``opening`` makes a Session (load, extract, bring a model);
 ``results`` holds the plain payloads it hands out, ``model_state`` the active model.

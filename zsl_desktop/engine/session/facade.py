@@ -10,7 +10,8 @@ Opening a dataset (and the model that comes with it) is ``opening.open_session``
 Why one class: each method is a short command of the one owner of this state (the app used to keep a
 hidden second session for the loose photos and the live scores). What a command computes lives in a
 module of its own, given the state it needs: ``encoding`` (every image's code), ``live_scoring`` (a
-slider move), ``evaluating``, ``feature_view``, ``adding_photos``, ``chunked_scores``.
+slider move), ``evaluating``, ``feature_view``, ``adding_photos``, ``chunked_scores``. Finding and preparing
+the feature stores is the mixin ``features_in_use.SessionFeatures``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from zsl_desktop.engine.checkpoints import (
 )
 from zsl_desktop.engine.data.model import Dataset
 from zsl_desktop.engine.events import Control
-from zsl_desktop.engine.features import FeatureStore, feature_source, flips_need_mirrored
+from zsl_desktop.engine.features import FeatureStore
 from zsl_desktop.engine.live_first import LiveFirst
-from zsl_desktop.engine.methods.base import FeatureSource, Method
+from zsl_desktop.engine.methods.base import Method
 from zsl_desktop.engine.paths import data_dir
 from zsl_desktop.engine.ranking import LiveRanker, calibration
 from zsl_desktop.engine.session import adding_photos, evaluating, feature_stores, training_job
@@ -39,6 +40,7 @@ from zsl_desktop.engine.session.chunked_scores import score_in_chunks
 from zsl_desktop.engine.session.codes import checkpoint_identity
 from zsl_desktop.engine.session.encoding import dataset_codes, encoding_progress
 from zsl_desktop.engine.session.feature_view import project_items
+from zsl_desktop.engine.session.features_in_use import SessionFeatures
 from zsl_desktop.engine.session.live_scoring import live_scores
 from zsl_desktop.engine.session.loose import LoosePhotos
 from zsl_desktop.engine.session.model_state import ModelState, NoModel
@@ -72,7 +74,7 @@ DRAFT_SYNTH = 60  # features synthesised for the class being drawn (generative m
 __all__ = ["ModelState", "NoModel", "Session"]
 
 
-class Session:
+class Session(SessionFeatures):
     def __init__(
         self,
         dataset: Dataset,
@@ -95,59 +97,6 @@ class Session:
         self.ranker = LiveRanker()  # "Rank by edited class": the other classes' log-sum-exp, cached
         self.kept = SnapshotKeeper()  # the active model's scores, kept for the next start-up (issue #19)
         self.live_first = LiveFirst()  # a training run waits between batches while live scores are computed
-
-    # -- features -----------------------------------------------------------------
-    def find_features(self, check_images: bool = True) -> bool:
-        """Use the dataset's features if they are already extracted (nothing is computed); True when ready.
-
-        ``check_images=False``: the store is used without checking its images on disk; the caller must
-        call ``changed_images`` afterwards (``FeatureStore.open``).
-        """
-        if self.dataset.has_images and self.store is None:
-            size, kind = self.input_size, self.backbone
-            self.store = FeatureStore.open(self.dataset, kind, size, check_images=check_images)
-            if self.store is not None and flips_need_mirrored(self.flips):
-                self.mirrored_store = FeatureStore.open(
-                    self.dataset, kind, size, mirrored=True, check_images=check_images
-                )
-                if self.mirrored_store is None:
-                    self.store = None  # both are needed: prepare_features extracts the missing one
-        return self.features_ready
-
-    def changed_images(self) -> int:
-        """The images' check that ``find_features(check_images=False)`` put off: how many images changed on
-        disk since their features were extracted. When any did, ``prepare_features`` extracts them again
-        (the store and the model stay in use meanwhile) and the model must be loaded again (its codes)."""
-        return sum(s.changed_images(self.dataset) for s in (self.store, self.mirrored_store) if s is not None)
-
-    @property
-    def features_ready(self) -> bool:
-        return self.store is not None or self.dataset.features is not None
-
-    def prepare_features(self, cancel=None):
-        """Generator of ExtractProgress; afterwards ``features`` is ready. Reuses a finished store."""
-        if not self.dataset.has_images:
-            return None
-        where = (self.dataset, self.backbone, self.input_size, self.device)
-        store = yield from feature_stores.extracted_store(*where, cancel=cancel)
-        self.store = store
-        if flips_need_mirrored(self.flips):
-            self.mirrored_store = yield from feature_stores.extracted_store(*where, cancel=cancel, mirrored=True)
-        return store
-
-    def prepare_mirrored(self, flips: str, cancel=None):
-        """Generator of "extract" Progress: the mirrored images' store, extracted the first time a run's
-        ``flips`` mode asks for it (the app's Flips choice; the CLI extracts it before training)."""
-        if not flips_need_mirrored(flips) or self.mirrored_store is not None or self.store is None:
-            return
-        where = (self.dataset, self.backbone, self.input_size, self.device)
-        self.mirrored_store = yield from feature_stores.mirrored_store_job(*where, cancel=cancel)
-
-    @property
-    def features(self) -> FeatureSource:
-        """The store's features; with the mirrored store, flip-averaged when the active model asks for it."""
-        tta = self.model is not None and self.model.header.get("flips") in ("tta", "both")
-        return feature_source(self.dataset, self.store, self.mirrored_store, tta)
 
     # -- models ---------------------------------------------------------------------
     def load_checkpoint(self, path, progress=None) -> ModelState:

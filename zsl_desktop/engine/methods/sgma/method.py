@@ -3,8 +3,9 @@
 No official code exists. Reconstructed from ``shared/design/METHODS.md`` section 3
 (the paper's description as recalled and as read by third parties) with a frozen
 backbone, as decision 4 asks. The pieces live in ``parts.py``, training in
-``training.py``, the checkpoint state in ``state.py``, the part-localisation score in
-``evaluation.py``, crops and their cache in ``crops.py`` (all in this package).
+``training.py``, the checkpoint state in ``state.py``, one image's picture (``explain``)
+in ``explaining.py``, the part-localisation score in ``evaluation.py``, crops and their
+cache in ``crops.py`` (all in this package); this module holds the model's codes.
 
 Model, for grid features theta [C, h, w] (EfficientNet-Lite0 1280x7x7 by default):
 
@@ -80,27 +81,19 @@ Deviations from the paper, and why:
   improving by 1% for ``lr_patience`` epochs (the trainer owns the validation data).
 - Loss weights (lambda_cct, lambda_cpt, lambda_div, lambda_box) are 1: the paper's are unknown.
 - Few seen classes (``centre_codes = "auto"``: under 8): codes are centred on the training rows' mean code,
-  which otherwise adds one class's score offset to every image (digit stand-in, split A: every unseen image
-  called "five", ZSL 33.3 = chance). Chosen on seen-class folds; figures in ``training._training_code_means``.
-  ``centre_codes = "validation"`` lets each run choose instead (engine.variants, as MSDN's default): the fold
-  models are scored centred and not, and the final model trains as the one with the higher best fold-mean
-  validation H; exact, as the means enter no loss. Not measured on SGMA yet (issue 15's split B, where "auto"
-  lowers H, is where it could matter), so "auto" stays the default.
-- Two final models (``final_models = 2``; the paper trains one): the trainer trains the final model twice, with
-  seeds s and s + 1000 (``engine.training.FINAL_SEED_STEP``), the second holding the first as a frozen member,
-  and ``encode`` returns the mean of their codes (each with its own crops). ``score`` is linear in the code, so
-  this is the mean of their scores, a slider move costs what one model's does, and gamma stays the fold
-  models'. Why: chosen on validation, CUB subset, seeds 0-2: the fold models retrained at the chosen epoch with
-  seeds s, s + 1000, s + 2000 and averaged, fold-mean validation H 1 / 2 / 3 models 62.9 / 64.2 / 63.8 (2 up on
-  7 of 9 folds). Cost: the final phase twice (checkpoints and ``encode`` x2). Figures, test afterwards and the
-  built-in birds: docs/history/sgma_final_models.md. ``final_models = 1`` is the single model, bit for bit.
+  which otherwise adds one class's score offset to every image (the digit stand-in called every unseen image
+  by one class). ``"validation"`` lets each run choose (engine.variants), not adopted as the default. Figures:
+  ``training.SGMATraining._training_code_means`` and docs/history/sgma_centring.md.
+- Two final models (``final_models = 2``; the paper trains one), seeds s and s + 1000, the second holding the
+  first as a frozen member; ``encode`` returns the mean of their codes (each with its own crops), so ``score``
+  (linear in the code) is the mean of their scores and gamma stays the fold models'. Why: chosen on validation
+  (fold-mean H 62.9 -> 64.2, CUB subset, seeds 0-2). ``final_models = 1`` is the single model, bit for bit.
   ``explain`` scores with the mean code but draws the newest model's maps and boxes (each model clusters its
-  own parts).
-- Gamma aimed for the read-out (``calibration_rate = "expected"``, since session 14): gamma is read off a tenth
-  of each seen class (74 images on the CUB subset), too few to hit a share exactly, so it aims at
-  engine.readout's rate (the best expected H under that noise). Why: SGMA's seed spread was the operating
-  point, not the model; chosen on validation (seeds 0-4, one fold left out), test H then 53.9 +- 3.2 ->
-  54.9 +- 1.9. ``"best"`` is the earlier aim. docs/history/sgma_seed_spread.md.
+  own parts). docs/history/sgma_final_models.md.
+- Gamma aimed for the read-out (``calibration_rate = "expected"``, since session 14; ``"best"`` the earlier
+  aim): gamma is read off a tenth of each seen class, too few to hit a share exactly, so it aims at
+  engine.readout's rate. Why: SGMA's seed spread was the operating point, not the model; chosen on validation.
+  docs/history/sgma_seed_spread.md.
 - Unknowns fixed here: the triplet's negative is the hardest (nearest) other seen
   centre; each stream has its own centres, initialised at the class semantics phi;
   maps are min-max scaled (MA-CNN squashes with a sigmoid); k-means clusters the
@@ -126,17 +119,18 @@ import math
 import numpy as np
 import torch
 
-from ..base import Explanation, Method, ModelInfo, move_optimizer_state, register
+from ..base import Method, ModelInfo, move_optimizer_state, register
 from ..centring import CentredCodes
-from .crops import CropEncoder, crop_images, encode_crops
+from .crops import CropEncoder
+from .explaining import SGMAExplaining
 from .members import frozen_copy
-from .parts import CROP, GLOBAL, GRID, SGMANet, attribute_maps, to_corners
+from .parts import CROP, GLOBAL, GRID, SGMANet, to_corners
 from .state import SGMAState
 from .training import SGMATraining
 
 
 @register
-class SGMA(SGMATraining, SGMAState, CentredCodes, Method):
+class SGMA(SGMAExplaining, SGMATraining, SGMAState, CentredCodes, Method):
     """SGMA on a frozen backbone; see the module docstring for the model, the stages and the deviations."""
 
     name = "sgma"
@@ -332,58 +326,6 @@ class SGMA(SGMATraining, SGMAState, CentredCodes, Method):
     def score(self, codes: np.ndarray, class_attributes: np.ndarray) -> np.ndarray:
         """[N, K] = codes @ prepared(class_attributes).T: the streams' compatibilities summed, no bias."""
         return np.asarray(codes, np.float32) @ self.prepare_class_attributes(class_attributes).T
-
-    @torch.no_grad()
-    def boxes(self, features) -> np.ndarray:
-        """[N, P, 4] part boxes (x0, y0, x1, y1 in [0, 1] of the backbone's view) for grid rows."""
-        x = self._grid(features)
-        return to_corners(self._attend(x)[1]).cpu().numpy()
-
-    @torch.no_grad()
-    def explain(self, features: torch.Tensor, image=None) -> Explanation:
-        """Part maps and boxes for one image [C, h, w]; with ``image`` (path or PIL) also the crops.
-
-        With the image and trained crop heads the scores use the crops (the backbone runs on them). With several
-        final models the scores are their mean (as ``encode``'s), the maps, boxes and crops the newest model's:
-        each model clusters its own parts, so part i of one is not part i of another.
-        """
-        x = torch.as_tensor(features) if not isinstance(features, torch.Tensor) else features
-        x = self._grid(x[None] if x.ndim == 3 else x)[:1]
-        maps, boxes = self._attend(x)
-        corners = to_corners(boxes)[0].clamp(0, 1).cpu().numpy()
-        extras = {"streams": ("global",) + tuple(f"part {i + 1}" for i in range(self._net.parts))}
-        crop_features = None
-        if image is not None:
-            extras["crops"] = crop_images(image, corners)
-            if float(self._net.trained[CROP]) > 0 and self._hp("crops"):
-                crop_features = torch.from_numpy(self._single_crop_features(image, corners)).to(x.device)
-        emb, _, _ = self._streams(x, crop_features)
-        code = self._raw_code(emb)
-        if self._members:
-            with_crops = crop_features is not None
-            code = self._mean_code(x, (lambda j, b: self._crop_features_of(image, b)) if with_crops else None)
-        extras["part_features"] = "crops" if crop_features is not None else "grid"
-        stream_scores = emb[0].cpu().numpy()  # [1 + P, A]
-        extras["stream_scores"] = stream_scores
-        part_maps = maps[0].cpu().numpy()
-        return Explanation(
-            attribute_scores=self._centred(code, crops=crop_features is not None)[0],
-            attention=attribute_maps(stream_scores, part_maps, self._hp("part_weight")),
-            part_attention=part_maps,
-            part_boxes=corners.astype(np.float32),
-            extras=extras,
-        )
-
-    def _crop_features_of(self, image, boxes: torch.Tensor) -> torch.Tensor:
-        """[1, P, C] crop features of one image for boxes [1, P, 3] (any final model's)."""
-        corners = to_corners(boxes)[0].clamp(0, 1).cpu().numpy()
-        return torch.from_numpy(self._single_crop_features(image, corners)).to(boxes.device)
-
-    def _single_crop_features(self, image, corners) -> np.ndarray:
-        """[1, P, C] crop features of one image, computed now (one image: no cache needed)."""
-        return encode_crops(
-            image, corners, self.info.channels, self._hp("crop_size"), self._hp("crop_quantum"), self._net.heads.device
-        )[None]
 
     def to(self, device) -> "SGMA":
         super().to(device)
