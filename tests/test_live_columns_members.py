@@ -69,6 +69,8 @@ def test_the_bound_holds_for_every_image_and_is_the_mean_of_the_models_bounds():
         low, high = together.change(old, new)
         moved = reference(new[None])[:, 0].astype(np.float64) - reference(old[None])[:, 0]
         assert low - 1e-4 <= moved.min() and moved.max() <= high + 1e-4
+        terms = [together.class_terms(r[None]) for r in (old, new)]
+        assert together.change_between(*terms) == pytest.approx((low, high), rel=1e-6)  # from a move's kept terms
         alone = [SideBySide([m], 1 << 18).change(old, new) for m in models]
         assert low == pytest.approx(np.mean([a[0] for a in alone]), abs=1e-9)
         assert high == pytest.approx(np.mean([a[1] for a in alone]), abs=1e-9)
