@@ -22,11 +22,15 @@ A bound may also give each image its own centre (``CodeProjection``: a linear co
 along the codes' principal directions, exact, plus a radius for the rest); the candidates are
 then found on every image's interval, coarse to fine: a cheap bound of each centre (Cauchy-Schwarz,
 |z_i| |along|) rules out most rows, and only the rest have their centre computed.
-The whole column computed afterwards keeps the candidates' values, so the page the user
-saw is the page of the final ranking (tests check both).
+The candidates are scored by branch and bound (``exact_page``): in descending order of their
+upper ends, a chunk at a time, until the ``first``-th largest exact key is above the next
+candidate's upper end; every row left is then below the page too. A loose bound costs the rows
+it lets through only down to where the real scores close the page. The whole column computed
+afterwards keeps the scored rows' values, so the page the user saw is the page of the final
+ranking (tests check both).
 
-When the bound is too loose (the class changed a lot since the reference, or the
-reference is missing: the first move on a class) the whole column is scored at once.
+When the bound is too loose (more than ``MOST_CANDIDATES`` of the rows would be scored), or the
+reference is missing (the first move on a class), the whole column is scored at once.
 """
 
 from __future__ import annotations
@@ -39,12 +43,13 @@ from typing import Callable
 import numpy as np
 
 SATURATED_KEY = 80.0  # log-odds beyond which float32 log-probabilities round together (exp(-80) ~ 2e-35)
-# Share of the rows beyond which scoring them one by one gains too little. Measured (IPCE, 10,000 images, the
-# same 100 moves twice, busy machine, CPU): 27-37% of the rows scored one by one gave the page in 3.7-4.5 ms,
-# the whole column in 4.6-5.5; at 47%, 5.7. 0.4 instead of 0.25: 1 move of 98 without a page instead of 6,
-# page p95 4.95 / 4.64 -> 3.63 / 4.15 ms, whole-column p95 +0.4 to 1.3 ms (those moves score their page twice).
+# Share of the rows beyond which scoring them one by one gains too little (session 12, when every candidate was
+# scored: 0.4 instead of 0.25 gave a page to 97 moves of 98 instead of 92). ``exact_page`` applies it to the rows
+# it has scored: since session 16's branch and bound no move of the bench's 100 (IPCE, 10,000 images) reaches it.
 MOST_CANDIDATES = 0.4
-CHUNK_ROWS = 256  # candidates scored at a time by ``exact_page`` (then the page's bar is checked)
+# Candidates ``exact_page`` scores between two checks of the page's bar: each chunk costs IPCE one call of
+# ~0.1 CPU ms besides its rows (~1-2 us a row); 128 and 512 scored about as many rows in the bench's moves.
+CHUNK_ROWS = 256
 SAMPLED = 4  # the per-row threshold is read off the reference's top SAMPLED x first rows (``_candidates_per_row``)
 ROUNDING = 1e-3  # margin for float32 rounding of one key, relative to the largest score (30x the worst case)
 
