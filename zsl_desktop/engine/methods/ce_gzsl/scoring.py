@@ -29,7 +29,7 @@ SMALL_QUERY = 64  # codes arrays this short are scored without touching the colu
 @dataclass
 class ColumnCache:
     """What a drawn class's columns reuse for one codes array while the model stays as it is (every change of the
-    model drops it: state.py, classifier.py): the image halves, their linear part, computed columns, the models'
+    model drops it: loading a state, fitting, a classifier's fit, adopting members): the image halves, their linear part, computed columns, the models'
     comparators side by side and single rows' class terms.
 
     Why the comparators and terms: a slider move asks for them up to ten times (the bound, the page's chunks, the
