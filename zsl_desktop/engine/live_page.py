@@ -178,6 +178,9 @@ def exact_page(
     rows, upper = _reachable(ref, change, first, shown)
     most = max(first, MOST_CANDIDATES * len(ref.key))
     step = max(CHUNK_ROWS, int(first))
+    if len(rows) > step:  # more than one chunk: the order matters
+        by_upper = np.argsort(-upper, kind="stable")  # ~linear: the common bound's rows come in this order already
+        rows, upper = rows[by_upper], upper[by_upper]
     done, scored, keys = 0, [], []
     while done < len(rows):
         if done + min(step, len(rows) - done) > most:
@@ -197,7 +200,7 @@ def exact_page(
 
 
 def _reachable(ref: Reference, change: ColumnChange, first: int, shown) -> tuple[np.ndarray, np.ndarray]:
-    """(rows whose upper end reaches the page's lowest lower end, their upper ends), by upper end, highest first."""
+    """(rows whose upper end reaches the page's lowest lower end, their upper ends), in any order."""
     order, sorted_key = _listed(ref, shown)
     if len(order) == 0 or first <= 0:
         return np.zeros(0, np.int64), np.zeros(0)
@@ -214,15 +217,10 @@ def _reachable(ref: Reference, change: ColumnChange, first: int, shown) -> tuple
     prefix = _count_at_least(sorted_key, threshold - widest)
     rows = order[:prefix]
     if change.spread is None or not change.scale:
-        return rows, sorted_key[:prefix] + change.high  # the same bound for every row: the keys' order
+        return rows, sorted_key[:prefix] + change.high  # the same bound for every row
     upper = sorted_key[:prefix] + change.high + _spread(change, rows)
     keep = upper >= threshold
-    return _highest_first(rows[keep], upper[keep])
-
-
-def _highest_first(rows: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    by_upper = np.argsort(-upper, kind="stable")
-    return rows[by_upper], upper[by_upper]
+    return rows[keep], upper[keep]
 
 
 def _candidates_per_row(
@@ -259,7 +257,7 @@ def _candidates_per_row(
     rows = rows[sorted_key[:prefix].astype(np.float32) + change.centre_bound(rows) + reach(rows) >= bar]
     upper = ref.key32[rows] + change.centres(rows) + reach(rows)
     keep = upper >= bar
-    return _highest_first(rows[keep], upper[keep].astype(np.float64) + change.high)
+    return rows[keep], upper[keep].astype(np.float64) + change.high
 
 
 def _listed(ref: Reference, shown) -> tuple[np.ndarray, np.ndarray]:
