@@ -169,10 +169,10 @@ def exact_page(
     candidates (``page_candidates``) are scored in descending order of their upper ends, ``CHUNK_ROWS``
     at a time (each chunk in memory order), and the scoring stops once the ``first``-th largest exact key
     so far is above the next candidate's upper end: no row left can reach the page (margins and
-    saturation as in ``page_candidates``). Why: the bound of a five-model IPCE is loose (an interval ~1
-    wide in log-odds, the real move about its middle), so up to half the images were candidates; in the
-    bench's moves the exact scores stop it after a third of them (docs/history/performance.md,
-    session 16). None when more than ``MOST_CANDIDATES`` of the rows would be scored: the whole column
+    saturation as in ``page_candidates``). Why: the bound of a five-model IPCE is loose (an interval 0.5
+    wide in log-odds at p50, up to 1.7, the real move about its middle), so up to half the images were
+    candidates; in the bench's moves the exact scores stop it after a quarter to a half of them (p95 ~1,000
+    rows of 3,800; docs/history/performance.md, session 16). None when more than ``MOST_CANDIDATES`` of the rows would be scored: the whole column
     costs less then.
     """
     rows, upper = _reachable(ref, change, first, shown)
