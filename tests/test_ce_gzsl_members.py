@@ -180,6 +180,23 @@ def test_states_with_and_without_the_members_generators_score_and_refit_alike(th
         make("ipce").load_state_dict({k: v for k, v in state.items() if not k.startswith("G.")})
 
 
+def test_adopting_members_drops_the_cached_comparators(three):
+    """The column cache keeps the models' comparators and class rows' terms (scoring.ColumnCache): a model that
+    adopts members scores drawn rows as the mean of all, not with the comparator it had cached alone."""
+    import copy
+
+    alone, _, features, attributes = three
+    model = copy.deepcopy(alone[1])
+    x = torch.from_numpy(np.tile(features, (2, 1)))
+    drawn = drawn_rows(attributes)[:1]
+    model.score(model.encode(x), drawn)
+    assert model._column_cache is not None and model._column_cache.terms
+    model.adopt_members(alone[0])
+    assert model._column_cache is None
+    expected = np.mean([m.score(m.encode(x), drawn) for m in alone[:2]], 0)
+    np.testing.assert_allclose(model.score(model.encode(x), drawn), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_members_are_only_adopted_from_the_same_method(three):
     alone, _, _, _ = three
     with pytest.raises(TypeError, match="cannot average"):

@@ -367,8 +367,10 @@ def test_comparator_cache_filled_inside_inference_mode_holds_no_inference_tensor
     rows[3] = rows[3] * 0.9 + 1.0  # a drawn row: answered by the comparator, through its cache
     with torch.inference_mode():
         m.score(codes, rows)
-    assert m._column_cache is not None
-    tensors = [t for t in m._column_cache if isinstance(t, torch.Tensor)]
+        m.column_change(codes, rows[3], rows[3] + 0.5)  # single rows' terms, kept in the cache too
+        m.score(codes[:1], rows)
+    assert m._column_cache is not None and len(m._column_cache.terms) == 2
+    tensors = m._column_cache.tensors()
     assert tensors and not any(t.is_inference() for t in tensors)
 
 

@@ -69,6 +69,8 @@ def test_the_bound_holds_for_every_image_and_is_the_mean_of_the_models_bounds():
         low, high = together.change(old, new)
         moved = reference(new[None])[:, 0].astype(np.float64) - reference(old[None])[:, 0]
         assert low - 1e-4 <= moved.min() and moved.max() <= high + 1e-4
+        terms = [together.class_terms(r[None]) for r in (old, new)]
+        assert together.change_between(*terms) == pytest.approx((low, high), rel=1e-6)  # from a move's kept terms
         alone = [SideBySide([m], 1 << 18).change(old, new) for m in models]
         assert low == pytest.approx(np.mean([a[0] for a in alone]), abs=1e-9)
         assert high == pytest.approx(np.mean([a[1] for a in alone]), abs=1e-9)
@@ -116,6 +118,44 @@ def test_the_shipped_ipce_scores_a_drawn_class_alike_on_every_path():
     method._column_cache = None
     np.testing.assert_allclose(method.column_rows(codes, rows, drawn), whole[rows], rtol=1e-6, atol=1e-5)  # codes
     np.testing.assert_allclose(method.score(codes, drawn[None])[:, 0], whole, rtol=1e-6, atol=1e-5)
+
+
+def test_a_slider_move_makes_the_new_rows_class_halves_once(monkeypatch):
+    """The bound, the page's chunks, the selected image and the whole column of one move share the new row's class
+    terms and the models' comparators (``ColumnCache``): each of the five models computes its class half once."""
+    from zsl_desktop.engine.checkpoints import load_checkpoint
+    from zsl_desktop.engine.paths import shipped_models_dir
+    from zsl_desktop.engine.training import method_from_checkpoint
+
+    path = shipped_models_dir() / "ipce_builtin.pt"
+    if not path.is_file():
+        pytest.skip("no shipped IPCE model in this checkout")
+    method = method_from_checkpoint(load_checkpoint(path))
+    generator = torch.Generator().manual_seed(2)
+    codes = method.encode(torch.rand(IMAGES, int(method.info.channels), generator=generator))
+    method.prepare_live(codes)
+    old = (np.asarray(method._head["class_rows"]).mean(0) * 1.1).astype(np.float32)
+    method.column_whole(codes, old)  # the reference's column: its terms are kept
+    asked = []
+    for model in method._models():
+        prepare = model.prepare_class_attributes
+        monkeypatch.setattr(
+            model, "prepare_class_attributes", lambda rows, prepare=prepare: asked.append(1) or prepare(rows)
+        )
+    new = old.copy()
+    new[3] += 0.5
+    change = method.column_change(codes, old, new)
+    pages = [method.column_rows(codes, np.arange(start, start + 100), new) for start in (0, 100, 200)]
+    selected = method.score(codes[5:6], new[None])[0, 0]
+    whole = method.column_whole(codes, new)
+    assert len(asked) == 5
+    np.testing.assert_allclose(np.concatenate(pages), whole, rtol=1e-6, atol=1e-5)
+    assert selected == pytest.approx(whole[5], rel=1e-5, abs=1e-5)
+    moved = whole.astype(np.float64) - method.column_whole(codes, old)
+    assert change.low - 1e-4 <= moved.min() and moved.max() <= change.high + 1e-4
+    method._column_cache = None  # without a cache: computed afresh each time, the same numbers
+    np.testing.assert_allclose(method.column_rows(codes, np.arange(IMAGES), new), whole, rtol=1e-6, atol=1e-5)
+    assert method.column_change(codes, old, new).high == pytest.approx(change.high, rel=1e-6)
 
 
 def test_a_primed_session_gives_its_first_move_from_the_warm_up_and_ranks_as_from_scratch(monkeypatch):

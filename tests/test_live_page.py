@@ -6,6 +6,7 @@ from zsl_desktop.engine import live_page
 from zsl_desktop.engine.live_page import (
     CodeProjection,
     ColumnChange,
+    exact_page,
     log_probability_of_key,
     page_candidates,
     reference,
@@ -71,6 +72,90 @@ def test_a_bound_centred_per_row_keeps_the_page_exact_with_and_without_filters()
             new = old + centre + np.where(rng.random(n) < 0.5, low - scale * spread, high + scale * spread)
         change = ColumnChange(low, high, scale, spread, centre)
         _page_is_exact(old, new, others_lse, change, k, shown if case % 2 else None)
+
+
+def _branch_and_bound_is_exact(old, new, others_lse, change, k, shown=None):
+    """``exact_page``'s rows hold the full ranking's top ``k``; returns (rows scored, candidates)."""
+    ref = reference(np.zeros(3), old, others_lse)
+    asked = []
+
+    def keys_of(rows):
+        assert np.all(np.diff(rows) > 0)  # each chunk in memory order
+        asked.append(len(rows))
+        return new[rows] - others_lse[rows]
+
+    found = exact_page(ref, change, k, keys_of, shown)
+    assert found is not None
+    rows, keys = found
+    assert len(rows) == sum(asked) == len(set(rows.tolist()))
+    np.testing.assert_array_equal(keys, new[rows] - others_lse[rows])
+    full = log_probability_of_key(new - others_lse)
+    page = np.full(len(new), -np.inf, np.float32)
+    page[rows] = log_probability_of_key(keys)
+    assert np.array_equal(_top(page, k, shown), _top(full, k, shown))
+    candidates = page_candidates(ref, change, k, shown)
+    assert candidates is not None and set(rows.tolist()) <= set(candidates.tolist())
+    return len(rows), len(candidates)
+
+
+def test_branch_and_bound_keeps_the_page_exact_and_scores_fewer_rows_than_the_candidates(monkeypatch):
+    monkeypatch.setattr(live_page, "CHUNK_ROWS", 64)  # finer steps than the app's (the page's 100 rows set the step)
+    rng = np.random.default_rng(8)
+    n, k = 20_000, 100
+    others_lse = rng.normal(size=n)
+    old = rng.normal(size=n)  # dense near the top: the bound lets through thousands of rows
+    shown = np.sort(rng.choice(n, 6000, replace=False))
+    scored, candidates = [], []
+    for case in range(20):
+        low, high = -1.0, 1.0
+        new = old + rng.uniform(low / 4, high / 4, size=n)  # a loose bound: the real move about its middle
+        if case % 4 == 0:  # the worst case: the low half moves up by the whole bound, the high half down
+            median = np.median(old)
+            new = old + np.where(old < median, high, low)
+        counts = _branch_and_bound_is_exact(
+            old, new, others_lse, ColumnChange(low, high), k, shown if case % 2 else None
+        )
+        if case % 4:
+            scored.append(counts[0])
+            candidates.append(counts[1])
+    assert sum(scored) < 0.5 * sum(candidates)  # the point: far fewer rows scored than the bound lets through
+
+
+def test_branch_and_bound_with_bounds_per_row_and_saturated_ties():
+    rng = np.random.default_rng(9)
+    n, k = 6000, 40
+    others_lse = rng.normal(size=n)
+    old = rng.normal(size=n) * 3
+    old[:300] = 85.0 + rng.uniform(0, 5, size=300)  # log-odds past float32's resolution: every one a candidate
+    spread = rng.uniform(0, 1, size=n)
+    for case in range(20):
+        centre = rng.normal(size=n) * rng.uniform(0.1, 2) if case % 2 else None
+        low, high = sorted(rng.normal(size=2) * 0.2)
+        scale = rng.uniform(0, 0.5)
+        new = old + (0 if centre is None else centre)
+        new = new + rng.uniform(low, high, size=n) + scale * spread * rng.uniform(-1, 1, size=n)
+        change = ColumnChange(low, high, scale, spread, centre)
+        ref = reference(np.zeros(3), old, others_lse)
+        rows, _ = exact_page(ref, change, k, lambda r, new=new: new[r] - others_lse[r])
+        assert set(range(300)) <= set(rows.tolist())
+        _branch_and_bound_is_exact(old, new, others_lse, change, k)
+
+
+def test_branch_and_bound_gives_up_before_scoring_too_many_rows(monkeypatch):
+    rng = np.random.default_rng(10)
+    n = 4000
+    old = rng.normal(size=n) * 0.1
+    new = old + rng.uniform(-50, 50, size=n)
+    ref = reference(np.zeros(3), old, np.zeros(n))
+    asked = []
+
+    def keys_of(rows):
+        asked.append(len(rows))
+        return new[rows]
+
+    monkeypatch.setattr(live_page, "CHUNK_ROWS", 100)
+    assert exact_page(ref, ColumnChange(-50.0, 50.0), 10, keys_of) is None
+    assert sum(asked) <= live_page.MOST_CANDIDATES * n  # it stopped at the share where the whole column costs less
 
 
 def test_code_projection_bounds_a_linear_column_and_is_tighter_than_the_whole_code(monkeypatch):

@@ -22,11 +22,15 @@ A bound may also give each image its own centre (``CodeProjection``: a linear co
 along the codes' principal directions, exact, plus a radius for the rest); the candidates are
 then found on every image's interval, coarse to fine: a cheap bound of each centre (Cauchy-Schwarz,
 |z_i| |along|) rules out most rows, and only the rest have their centre computed.
-The whole column computed afterwards keeps the candidates' values, so the page the user
-saw is the page of the final ranking (tests check both).
+The candidates are scored by branch and bound (``exact_page``): in descending order of their
+upper ends, a chunk at a time, until the ``first``-th largest exact key is above the next
+candidate's upper end; every row left is then below the page too. A loose bound costs the rows
+it lets through only down to where the real scores close the page. The whole column computed
+afterwards keeps the scored rows' values, so the page the user saw is the page of the final
+ranking (tests check both).
 
-When the bound is too loose (the class changed a lot since the reference, or the
-reference is missing: the first move on a class) the whole column is scored at once.
+When the bound is too loose (more than ``MOST_CANDIDATES`` of the rows would be scored), or the
+reference is missing (the first move on a class), the whole column is scored at once.
 """
 
 from __future__ import annotations
@@ -34,15 +38,18 @@ from __future__ import annotations
 import bisect
 import operator
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 SATURATED_KEY = 80.0  # log-odds beyond which float32 log-probabilities round together (exp(-80) ~ 2e-35)
-# Share of the rows beyond which scoring them one by one gains too little. Measured (IPCE, 10,000 images, the
-# same 100 moves twice, busy machine, CPU): 27-37% of the rows scored one by one gave the page in 3.7-4.5 ms,
-# the whole column in 4.6-5.5; at 47%, 5.7. 0.4 instead of 0.25: 1 move of 98 without a page instead of 6,
-# page p95 4.95 / 4.64 -> 3.63 / 4.15 ms, whole-column p95 +0.4 to 1.3 ms (those moves score their page twice).
+# Share of the rows beyond which scoring them one by one gains too little (session 12, when every candidate was
+# scored: 0.4 instead of 0.25 gave a page to 97 moves of 98 instead of 92). ``exact_page`` applies it to the rows
+# it has scored: since session 16's branch and bound no move of the bench's 100 (IPCE, 10,000 images) reaches it.
 MOST_CANDIDATES = 0.4
+# Candidates ``exact_page`` scores between two checks of the page's bar: each chunk costs IPCE one call of
+# ~0.1 CPU ms besides its rows (~1-2 us a row); 128 and 512 scored about as many rows in the bench's moves.
+CHUNK_ROWS = 256
 SAMPLED = 4  # the per-row threshold is read off the reference's top SAMPLED x first rows (``_candidates_per_row``)
 ROUNDING = 1e-3  # margin for float32 rounding of one key, relative to the largest score (30x the worst case)
 
@@ -147,9 +154,56 @@ def page_candidates(ref: Reference, change: ColumnChange, first: int, shown=None
     None when too many. ``shown``: the item ids the gallery lists (its filters), None for every row.
     Costs O(first + candidates) on the reference's sorted keys (O(N) more with ``shown``).
     """
+    rows, _ = _reachable(ref, change, first, shown)
+    if len(rows) > max(first, MOST_CANDIDATES * len(ref.key)):
+        return None
+    return np.sort(rows)  # in memory order: gathering their codes reads less
+
+
+def exact_page(
+    ref: Reference, change: ColumnChange, first: int, keys_of: Callable[[np.ndarray], np.ndarray], shown=None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows, their exact keys) holding the top ``first`` rows after ``change``: branch and bound.
+
+    ``keys_of(rows)`` scores rows exactly (their keys, own score - log-sum-exp of the others). The
+    candidates (``page_candidates``) are scored in descending order of their upper ends, ``CHUNK_ROWS``
+    at a time (each chunk in memory order), and the scoring stops once the ``first``-th largest exact key
+    so far is above the next candidate's upper end: no row left can reach the page (margins and
+    saturation as in ``page_candidates``). Why: the bound of a five-model IPCE is loose (an interval 0.5
+    wide in log-odds at p50, up to 1.7, the real move about its middle), so up to half the images were
+    candidates; in the bench's moves the exact scores stop it after a quarter to a half of them (p95 ~1,000
+    rows of 3,800; docs/history/performance.md, session 16). None when more than ``MOST_CANDIDATES`` of the rows would be scored: the whole column
+    costs less then.
+    """
+    rows, upper = _reachable(ref, change, first, shown)
+    most = max(first, MOST_CANDIDATES * len(ref.key))
+    step = max(CHUNK_ROWS, int(first))
+    if len(rows) > step:  # more than one chunk: the order matters
+        by_upper = np.argsort(-upper, kind="stable")  # ~linear: the common bound's rows come in this order already
+        rows, upper = rows[by_upper], upper[by_upper]
+    done, scored, keys = 0, [], []
+    while done < len(rows):
+        if done + min(step, len(rows) - done) > most:
+            return None
+        part = np.sort(rows[done : done + step])  # in memory order: gathering their codes reads less
+        scored.append(part)
+        keys.append(np.asarray(keys_of(part), np.float64))
+        done += len(part)
+        if done < len(rows) and done >= first:
+            so_far = np.concatenate(keys) if len(keys) > 1 else keys[0]
+            kth = float(np.partition(so_far, len(so_far) - first)[len(so_far) - first])
+            if upper[done] < min(kth, SATURATED_KEY) - 6 * ref.margin:
+                break
+    if not scored:
+        return np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(scored), np.concatenate(keys)
+
+
+def _reachable(ref: Reference, change: ColumnChange, first: int, shown) -> tuple[np.ndarray, np.ndarray]:
+    """(rows whose upper end reaches the page's lowest lower end, their upper ends), in any order."""
     order, sorted_key = _listed(ref, shown)
     if len(order) == 0 or first <= 0:
-        return np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0)
     if change.centre is not None:
         return _candidates_per_row(ref, change, first, order, sorted_key)
     top = order[: min(int(first), len(order))]
@@ -162,17 +216,17 @@ def page_candidates(ref: Reference, change: ColumnChange, first: int, shown=None
     widest = change.high + (change.scale * float(change.spread.max()) if change.spread is not None else 0.0)
     prefix = _count_at_least(sorted_key, threshold - widest)
     rows = order[:prefix]
-    if change.spread is not None and change.scale:
-        rows = rows[ref.key[rows] + change.high + _spread(change, rows) >= threshold]
-    if len(rows) > max(first, MOST_CANDIDATES * len(ref.key)):
-        return None
-    return np.sort(rows)  # in memory order: gathering their codes reads less
+    if change.spread is None or not change.scale:
+        return rows, sorted_key[:prefix] + change.high  # the same bound for every row
+    upper = sorted_key[:prefix] + change.high + _spread(change, rows)
+    keep = upper >= threshold
+    return rows[keep], upper[keep]
 
 
 def _candidates_per_row(
     ref: Reference, change: ColumnChange, first: int, order: np.ndarray, sorted_key: np.ndarray
-) -> np.ndarray | None:
-    """``page_candidates`` for a bound whose centre differs per row: coarse to fine, mostly O(candidates).
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_reachable`` for a bound whose centre differs per row: coarse to fine, mostly O(candidates).
 
     The threshold: the ``first``-th largest lower end among the reference's top ``SAMPLED`` x ``first``
     rows (a subset, so it is at most the same over every row: the page stays exact; the reference's top
@@ -201,10 +255,9 @@ def _candidates_per_row(
     rows = order[:prefix]
     bar = np.float32(threshold)
     rows = rows[sorted_key[:prefix].astype(np.float32) + change.centre_bound(rows) + reach(rows) >= bar]
-    rows = rows[ref.key32[rows] + change.centres(rows) + reach(rows) >= bar]
-    if len(rows) > max(first, MOST_CANDIDATES * len(ref.key)):
-        return None
-    return np.sort(rows)  # in memory order: gathering their codes reads less
+    upper = ref.key32[rows] + change.centres(rows) + reach(rows)
+    keep = upper >= bar
+    return rows[keep], upper[keep].astype(np.float64) + change.high
 
 
 def _listed(ref: Reference, shown) -> tuple[np.ndarray, np.ndarray]:

@@ -23,8 +23,8 @@ import numpy as np
 from zsl_desktop.engine.live_page import (
     ColumnChange,
     Reference,
+    exact_page,
     log_probability_of_key,
-    page_candidates,
     provisional_ranking,
     reference,
 )
@@ -168,16 +168,11 @@ class LiveRanker:
         matrix = np.asarray(matrix, np.float32)
         others_lse = self._others(score, codes, matrix, column, boost)
         row, offset = matrix[column], float(boost[column])
-        rows = values = None
-        ref = self._reference
-        if ref is not None and live.first > 0 and len(ref.key) == len(codes):
-            change = live.change(ref.row, row)
-            if change is not None:
-                change = replace(change, low=change.low + offset, high=change.high + offset)
-                rows = page_candidates(ref, change, live.first, live.shown)
-        if rows is not None:
-            own_rows = np.asarray(live.rows(rows, row), np.float64) + offset
-            values = log_probability_of_key(own_rows - others_lse[rows])
+        page = self._page(live, row, offset, others_lse, len(codes))
+        rows = values = own_rows = None
+        if page is not None:
+            rows, keys, own_rows = page
+            values = log_probability_of_key(keys)
             self.pages += 1
             live.on_page(provisional_ranking(len(codes), rows, values))
         # Without a page the whole column is this move's only answer and the next move's reference: it is
@@ -193,6 +188,29 @@ class LiveRanker:
         if rows is not None:
             ranking[rows] = values
         return ranking
+
+    def _page(self, live: "LiveColumn", row, offset: float, others_lse: np.ndarray, count: int) -> tuple | None:
+        """(rows scored exactly, their keys, their own scores) holding the gallery's page (``exact_page``);
+        None without a reference, a bound, or with too loose a bound."""
+        ref = self._reference
+        if ref is None or live.first <= 0 or len(ref.key) != count:
+            return None
+        change = live.change(ref.row, row)
+        if change is None:
+            return None
+        change = replace(change, low=change.low + offset, high=change.high + offset)
+        owns: list[np.ndarray] = []
+
+        def keys_of(rows: np.ndarray) -> np.ndarray:
+            own = np.asarray(live.rows(rows, row), np.float64) + offset
+            owns.append(own)
+            return own - others_lse[rows]
+
+        found = exact_page(ref, change, live.first, keys_of, live.shown)
+        if found is None:
+            return None
+        rows, keys = found
+        return rows, keys, np.concatenate(owns) if owns else np.zeros(0)
 
     @property
     def held_codes(self):

@@ -237,7 +237,7 @@ class _CEGZSLBase(CEGZSLState, CEGZSLTraining, CEGZSLClassifier, CEGZSLScoring, 
         self._pending_optim: dict | None = None
         self._seen: torch.Tensor | None = None  # training classes of the current fit (prototype rows)
         self._known_cache = None  # (codes, logits)
-        self._column_cache = None  # (codes, the models' image halves side by side, their linear part, {row key: column}); outer model only
+        self._column_cache = None  # scoring.ColumnCache; outer model only
         self._members: list[_CEGZSLBase] = []  # earlier final models, frozen; scores are the mean over all
         self._has_generator = True  # False for a member, whose generator is not kept (members.py)
         self._parts = CodeParts(SMALL_QUERY)
@@ -256,6 +256,7 @@ class _CEGZSLBase(CEGZSLState, CEGZSLTraining, CEGZSLClassifier, CEGZSLScoring, 
             raise TypeError(f"{self.name}: cannot average with a {type(trained).__name__}")
         self._members = [*trained._members, trained._frozen_copy()]
         self._parts.clear()
+        self._known_cache = self._column_cache = None  # scores and comparators are the mean over the models
 
     def single_models(self) -> list[Method]:
         """The members in training order, then this model alone (a frozen copy without members)."""

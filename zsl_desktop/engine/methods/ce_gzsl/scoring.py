@@ -8,6 +8,8 @@ runs only this part. ``CEGZSLScoring`` is a mixin of ``method._CEGZSLBase`` and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -16,11 +18,35 @@ from zsl_desktop.engine.live_page import ColumnChange
 
 from ..class_rows import match_rows, row_keys
 from .members import mean_scores, stacked
-from .side_by_side import ComparatorModel, SideBySide
+from .side_by_side import ClassTerms, ComparatorModel, SideBySide
 
 COMPARATOR_BLOCK_FLOATS = 1 << 18  # 1 MB of float32 per block of the comparator
 COLUMN_CACHE = 64
+ROW_TERMS = 8  # single class rows whose terms are kept: a slider move asks for the old and the new row several times
 SMALL_QUERY = 64  # codes arrays this short are scored without touching the column cache
+
+
+@dataclass
+class ColumnCache:
+    """What a drawn class's columns reuse for one codes array while the model stays as it is (every change of the
+    model drops it: loading a state, fitting, a classifier's fit, adopting members): the image halves, their linear part, computed columns, the models'
+    comparators side by side and single rows' class terms.
+
+    Why the comparators and terms: a slider move asks for them up to ten times (the bound, the page's chunks, the
+    selected image, the whole column); built afresh they cost IPCE ~0.35 CPU ms each (five models' class halves)."""
+
+    codes: np.ndarray
+    halves: torch.Tensor
+    linear: torch.Tensor
+    comparators: SideBySide
+    columns: dict = field(default_factory=dict)  # {row key: column}
+    terms: dict = field(default_factory=dict)  # {row key: ClassTerms of that one row}
+
+    def tensors(self) -> list[torch.Tensor]:
+        """Every tensor it holds (a test checks that none is an inference tensor)."""
+        sides = self.comparators
+        held = [self.halves, self.linear, sides.relu_weights, sides.linear_weights, sides.step_weights]
+        return held + [t.negated for t in self.terms.values()]
 
 
 class CEGZSLScoring:
@@ -96,16 +122,18 @@ class CEGZSLScoring:
             return self._new_columns_cached(codes, rows, stale)
 
     def _new_columns_cached(self, codes: np.ndarray, rows: np.ndarray, stale=None) -> np.ndarray | None:
-        comparators = self._side_by_side()
         if len(codes) < SMALL_QUERY:  # one image's row: computing beats evicting the big array's cache
+            comparators = self._side_by_side()
             halves = self._image_halves(codes)
-            terms = comparators.class_terms(rows)
+            terms = self._row_terms(rows[0]) if len(rows) == 1 else comparators.class_terms(rows)
             return np.stack(comparators.columns(halves, comparators.linear_part(halves), terms), 1)
-        _, halves, linear, columns = self._column_cache_of(codes, comparators)
+        cache = self._column_cache_of(codes)
+        comparators, halves, linear, columns = cache.comparators, cache.halves, cache.linear, cache.columns
         keys = row_keys(rows)
         missing = [i for i, k in enumerate(keys) if k not in columns]
         if missing:
-            computed = comparators.columns(halves, linear, comparators.class_terms(rows[missing]), stale=stale)
+            terms = self._row_terms(rows[missing[0]]) if len(missing) == 1 else comparators.class_terms(rows[missing])
+            computed = comparators.columns(halves, linear, terms, stale=stale)
             if computed is None:
                 return None
             for i, column in zip(missing, computed):
@@ -115,12 +143,13 @@ class CEGZSLScoring:
             columns.pop(next(iter(columns)))
         return out
 
-    def _column_cache_of(self, codes: np.ndarray, comparators: SideBySide) -> tuple:
-        """(codes, image halves, their linear part, {row key: column}) of ``codes``, made once per codes array."""
+    def _column_cache_of(self, codes: np.ndarray) -> ColumnCache:
+        """The ``ColumnCache`` of ``codes``, made once per codes array (the comparators kept from the last one)."""
         cache = self._column_cache
-        if cache is None or cache[0] is not codes:
+        if cache is None or cache.codes is not codes:
+            comparators = self._side_by_side()
             halves = self._image_halves(codes)
-            cache = self._column_cache = (codes, halves, comparators.linear_part(halves), {})
+            cache = self._column_cache = ColumnCache(codes, halves, comparators.linear_part(halves), comparators)
         return cache
 
     def prepare_live(self, codes: np.ndarray) -> None:
@@ -130,7 +159,7 @@ class CEGZSLScoring:
         if self._head is None or self._scaler is None or len(codes) < SMALL_QUERY:  # untrained: no live moves
             return
         with torch.no_grad(), torch.inference_mode(False):  # the cache never holds inference tensors
-            self._column_cache_of(np.asarray(codes, dtype=np.float32), self._side_by_side())
+            self._column_cache_of(np.asarray(codes, dtype=np.float32))
 
     def _image_halves(self, codes: np.ndarray) -> torch.Tensor:
         """[N, K x nhF] every model's image half u, side by side: one contiguous ``copyto`` from a [N, K, W] view of
@@ -146,7 +175,11 @@ class CEGZSLScoring:
         return torch.from_numpy(halves)
 
     def _side_by_side(self) -> SideBySide:
-        """Every model's comparator and calibration as one (``side_by_side.py``); its weights are views."""
+        """Every model's comparator and calibration as one (``side_by_side.py``); its weights are views. Kept in the
+        column cache, which every change of the model drops."""
+        cache = self._column_cache
+        if cache is not None:
+            return cache.comparators
         models = []
         for model in self._models():
             head = model._require_head()
@@ -163,6 +196,21 @@ class CEGZSLScoring:
             )
         return SideBySide(models, COMPARATOR_BLOCK_FLOATS)
 
+    def _row_terms(self, row: np.ndarray) -> ClassTerms:
+        """``class_terms`` of one raw class row, kept in the column cache (``ROW_TERMS`` rows) when there is one."""
+        row = np.ascontiguousarray(row, dtype=np.float32).reshape(1, -1)
+        cache = self._column_cache
+        if cache is None:
+            return self._side_by_side().class_terms(row)
+        key = row.tobytes()
+        terms = cache.terms.get(key)
+        if terms is None:
+            with torch.no_grad(), torch.inference_mode(False):  # kept: never an inference tensor
+                terms = cache.terms[key] = cache.comparators.class_terms(row)
+            while len(cache.terms) > ROW_TERMS:
+                cache.terms.pop(next(iter(cache.terms)))
+        return terms
+
     def _class_halves(self, rows: np.ndarray) -> torch.Tensor:
         """W_a a of each raw class row [K, nhF] (the comparator's class half, without its bias)."""
         a = torch.from_numpy(self.prepare_class_attributes(rows))
@@ -177,7 +225,7 @@ class CEGZSLScoring:
         rows = np.ascontiguousarray(np.stack([old_row, new_row]), dtype=np.float32)
         if (match_rows(head["keys"], rows) >= 0).any():
             return None
-        low, high = self._side_by_side().change(rows[0], rows[1])
+        low, high = self._side_by_side().change_between(self._row_terms(rows[0]), self._row_terms(rows[1]))
         return ColumnChange(low, high)
 
     def column_rows(self, codes: np.ndarray, rows: np.ndarray, class_row: np.ndarray) -> np.ndarray:
@@ -191,11 +239,11 @@ class CEGZSLScoring:
             return self._known_scores(codes, np.array([column]))[rows, 0]
         comparators = self._side_by_side()
         with torch.no_grad(), torch.inference_mode(False):
-            terms = comparators.class_terms(row)
+            terms = self._row_terms(row[0])
             cache = self._column_cache
-            if cache is not None and cache[0] is codes:
-                _, halves, linear, _ = cache
-                result = comparators.columns(halves, linear, terms, rows=torch.from_numpy(np.asarray(rows, np.int64)))
+            if cache is not None and cache.codes is codes:
+                picked = torch.from_numpy(np.asarray(rows, np.int64))
+                result = comparators.columns(cache.halves, cache.linear, terms, rows=picked)
             else:
                 halves = self._image_halves(codes[rows])
                 result = comparators.columns(halves, comparators.linear_part(halves), terms)

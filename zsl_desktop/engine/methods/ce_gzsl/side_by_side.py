@@ -53,6 +53,7 @@ class SideBySide:
         count = len(models)
         self.relu_weights = torch.cat([0.8 * m.scale / count * m.w2 for m in models]).float()
         self.linear_weights = torch.cat([0.2 * m.scale / count * m.w2 for m in models]).float()
+        self.step_weights = torch.cat([m.scale / count * m.w2.double() for m in models])  # for ``change``
 
     def linear_part(self, halves: torch.Tensor) -> torch.Tensor:
         """U . W' [N]: the part of every column that is the same for every class row."""
@@ -103,11 +104,15 @@ class SideBySide:
         max(u_j + v_j, 0) by 0.8 w2_j times something in [min(0, d_j), max(0, d_j)] (max(., 0) is monotone
         and 1-Lipschitz): one interval for every image, in float64; the mean of the K models' intervals.
         """
-        rows = np.stack([old_row, new_row])
-        moved = []
-        for m in self.models:
-            v = m.class_half(rows).double()
-            moved.append(m.scale / len(self.models) * m.w2.double() * (v[1] - v[0]))
-        step = torch.cat(moved)
+        terms = self.class_terms(np.stack([old_row, new_row]))
+        return self._interval(terms.negated[0], terms.negated[1])
+
+    def change_between(self, old: ClassTerms, new: ClassTerms) -> tuple[float, float]:
+        """``change`` from the two rows' ``class_terms`` (one row each), which a slider move has already made."""
+        return self._interval(old.negated[0], new.negated[0])
+
+    def _interval(self, old_negated: torch.Tensor, new_negated: torch.Tensor) -> tuple[float, float]:
+        """``change``'s interval from -v_old and -v_new [K x nhF]: the move v_new - v_old in float64."""
+        step = self.step_weights * (old_negated.double() - new_negated.double())
         linear = 0.2 * float(step.sum())
         return linear + 0.8 * float(step.clamp(max=0).sum()), linear + 0.8 * float(step.clamp(min=0).sum())

@@ -40,6 +40,7 @@ class CEGZSLTraining:
         if raw.ndim != 2 or raw.shape[1] != self.num_attributes:
             raise ValueError(f"{self.name}: class attributes {raw.shape} do not match {self.num_attributes} attributes")
         self.device = str(device)
+        self._known_cache = self._column_cache = None  # the weights change from here: nothing cached holds
         attributes = self._attributes(raw)
         seen = torch.as_tensor(np.asarray(data.seen_classes, dtype=np.int64), device=device)
         self._seen = seen
