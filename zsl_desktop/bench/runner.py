@@ -24,7 +24,7 @@ from zsl_desktop.bench.rescoring import bench_rescoring
 from zsl_desktop.bench.rows import Row, format_markdown, format_table, progress_line, report_rows
 from zsl_desktop.bench.sizes import Sizes
 from zsl_desktop.bench.training_speed import OFFICIAL_CUB_SECONDS_PER_EPOCH, bench_training
-from zsl_desktop.bench.whole import bench_wall_s, whole_rows
+from zsl_desktop.bench.whole import EVERY_SECTION, bench_wall_s, whole_rows
 
 
 # -- 3. feature extraction ---------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def run(
     from zsl_desktop.engine.features import FeatureStore, extract_all
 
     sizes = sizes or (Sizes.quick() if quick else Sizes())
-    sections = set(sections or ("rescore", "livetrain", "scale", "extract", "train", "app"))
+    sections = set(sections or EVERY_SECTION)
     if dataset is None:
         from zsl_desktop.engine.data import load_builtin
 
