@@ -12,8 +12,10 @@ Three figures per method, over the same drags: the trainer as the app runs it no
 (deferring between batches to the live session's jobs, ``engine/live_first.py``,
 at the training niceness), as it ran before (no deferring, the long-job niceness),
 and no trainer at all. ``--quick`` measures the first only (the target; ``Sizes.livetrain_baselines``).
-Each session's first move (no reference yet: a whole column and the codes' caches) is timed apart, before
-the trainer starts: a drag's moves are what the target is about.
+Every session is set up first (the trainer of the first condition meanwhile runs its own set-up and then waits
+before its first batch, as at the app's pause: ``Trainer.set_up``); then each session's first move (no reference
+yet: a whole column and the codes' caches) is timed apart, with no batch being trained: a drag's moves are what
+the target is about.
 """
 
 from __future__ import annotations
@@ -25,23 +27,37 @@ from zsl_desktop.app.workers import LONG_JOB_NICENESS, TRAINING_NICENESS, lower_
 from zsl_desktop.bench.live_edits import PAGE_ROWS, LiveEdits, live_subject
 from zsl_desktop.bench.rows import Row, percentile_ms
 from zsl_desktop.bench.sizes import Sizes
+from zsl_desktop.engine.events import Control
 
 DRAG_MOVES = 10
 DRAG_GAP_S = 0.033  # a slider sends a move per frame or two
 PAUSE_S = 0.5  # between drags: longer than live_first.LINGER_S, so each drag starts with the trainer running
 
 
+class BatchAwareControl(Control):
+    """The app's Control, which also says when its run first reaches a batch (``at_batch``): the run's set-up
+    is then done. Paused before it starts (``Trainer.set_up``), the run waits there, as at the app's pause."""
+
+    def __init__(self):
+        super().__init__()
+        self.at_batch = threading.Event()
+
+    def check(self) -> None:
+        self.at_batch.set()
+        super().check()
+
+
 class Trainer:
     """MSDN training for many epochs on a thread, until ``stop``; ``steps`` counts its batches.
 
     With a ``gate`` (a session's LiveFirst) it waits between batches while that session's live jobs run.
+    ``set_up`` runs the run's set-up (~2.5 s: its data, network and the first batches' one-off work) ahead,
+    while the bench sets up its sessions, and holds it before its first batch; ``start`` lets it train.
     """
 
     def __init__(self, dataset, features, gate=None, niceness: int = TRAINING_NICENESS):
-        from zsl_desktop.engine.events import Control
-
         self.dataset, self.features, self.niceness = dataset, features, niceness
-        self.control = Control()
+        self.control = BatchAwareControl()
         if gate is not None:
             self.control.defer_to(gate)
         self.steps = 0
@@ -62,15 +78,39 @@ class Trainer:
             if not self.control.cancelled:
                 self.error = exc
 
-    def start(self, timeout: float = 120.0) -> None:
+    def set_up(self) -> None:
+        """Start the run, paused: it sets up and then waits before its first batch (``wait_set_up``)."""
+        self.control.pause()
         self._thread.start()
+
+    def wait_set_up(self, timeout: float = 120.0) -> None:
+        """Until the paused run waits before its first batch (or has failed: ``error``)."""
+        deadline = time.perf_counter() + timeout
+        while not self.control.at_batch.wait(0.05) and self._thread.is_alive() and time.perf_counter() < deadline:
+            pass
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Let the run train (starting it here when ``set_up`` did not) and return once it is past its first batches."""
+        if self._thread.ident is None:
+            self._thread.start()
+        self.control.resume()
         deadline = time.perf_counter() + timeout
         while self.steps < 3 and self._thread.is_alive() and time.perf_counter() < deadline:
             time.sleep(0.05)  # past the run's set-up: batches are being trained
 
     def stop(self) -> None:
-        self.control.cancel()
-        self._thread.join()
+        self.control.cancel()  # wakes a paused run too
+        if self._thread.ident is not None:
+            self._thread.join()
+
+
+def trainer_for(condition: str, dataset, features, edits: LiveEdits) -> Trainer | None:
+    """The trainer of a livetrain condition (None: "alone"), not started."""
+    if condition == "deferring":  # the app now: deferring between batches, at the training niceness
+        return Trainer(dataset, features, edits.session.live_first, TRAINING_NICENESS)
+    if condition == "not deferring":  # the app before: the long-job niceness, no deferring
+        return Trainer(dataset, features, None, LONG_JOB_NICENESS)
+    return None
 
 
 def drags(edits: LiveEdits, moves: int) -> tuple[list[float], list[float]]:
@@ -112,24 +152,37 @@ def bench_live_while_training(
 
     train_on, features = (dataset, features) if features is not None else training_data(dataset, real_cub)
     names = list(methods or method_names())
-    edits, first = {}, {}
+    conditions = ("alone", "not deferring", "deferring") if sizes.livetrain_baselines else ("deferring",)
+    edits: dict = {}
+    trainers: dict = {}
+    try:
+        for name in names:  # every session's set-up first: no figure times it
+            method, origin, scored_on = live_subject(name, dataset, real_cub)
+            edits[name] = LiveEdits(method, scored_on, sizes.rescore_images), origin
+            if len(edits) == 1 and conditions[0] != "alone":
+                # The first condition's trainer sets up meanwhile (on the other core), then waits before its first
+                # batch, as at the app's pause: a run's set-up was ~2.5 s of the section after the sessions'.
+                trainers[conditions[0]] = trainer_for(conditions[0], train_on, features, edits[name][0])
+                trainers[conditions[0]].set_up()
+        for trainer in trainers.values():
+            trainer.wait_set_up()  # nothing runs beside the first moves below: the set-up is over, no batch yet
+            if trainer.error is not None:
+                raise trainer.error
+    except BaseException:
+        for trainer in trainers.values():
+            trainer.stop()
+        raise
+    first = {}
     for name in names:
-        method, origin, scored_on = live_subject(name, dataset, real_cub)
-        live = LiveEdits(method, scored_on, sizes.rescore_images)
         # A new session's first move has no reference: it scores the other classes, the whole column and fills
-        # the codes' caches (IPCE: ~60 CPU ms at 10,000 images). Timed here, before the trainer starts, and not
-        # in the drags' figures: among --quick's 20 moves it alone made IPCE's p95 (0.05 x a ~190 ms move).
+        # the codes' caches (IPCE: ~60 CPU ms at 10,000 images). Timed here, with every session set up and before
+        # any trainer trains, and not in the drags' figures: among --quick's 20 moves it alone made IPCE's p95.
+        live = edits[name][0]
         first[name] = live.timed(live.next())
         live.clear()
-        edits[name] = live, origin
     figures: dict = {name: {} for name in names}
-    conditions = ("alone", "not deferring", "deferring") if sizes.livetrain_baselines else ("deferring",)
     for condition in conditions:
-        trainer = None
-        if condition == "deferring":  # the app now: deferring between batches, at the training niceness
-            trainer = Trainer(train_on, features, edits[names[0]][0].session.live_first, TRAINING_NICENESS)
-        elif condition == "not deferring":  # the app before: the long-job niceness, no deferring
-            trainer = Trainer(train_on, features, None, LONG_JOB_NICENESS)
+        trainer = trainers.pop(condition, None) or trainer_for(condition, train_on, features, edits[names[0]][0])
         if trainer is not None:
             trainer.start()
         try:

@@ -24,6 +24,7 @@ from zsl_desktop.bench.rescoring import bench_rescoring
 from zsl_desktop.bench.rows import Row, format_markdown, format_table, progress_line, report_rows
 from zsl_desktop.bench.sizes import Sizes
 from zsl_desktop.bench.training_speed import OFFICIAL_CUB_SECONDS_PER_EPOCH, bench_training
+from zsl_desktop.bench.whole import EVERY_SECTION, bench_wall_s, whole_rows
 
 
 # -- 3. feature extraction ---------------------------------------------------------------------------
@@ -137,7 +138,7 @@ def run(
     from zsl_desktop.engine.features import FeatureStore, extract_all
 
     sizes = sizes or (Sizes.quick() if quick else Sizes())
-    sections = set(sections or ("rescore", "livetrain", "scale", "extract", "train", "app"))
+    sections = set(sections or EVERY_SECTION)
     if dataset is None:
         from zsl_desktop.engine.data import load_builtin
 
@@ -229,11 +230,15 @@ def main(args) -> int:
     def report(row: Row) -> None:
         print(progress_line(row), file=sys.stderr, flush=True)
 
-    rows = run(quick=args.quick, sections=args.only, report=report, say=say, methods=getattr(args, "methods", None))
+    methods = getattr(args, "methods", None)
+    rows = run(quick=args.quick, sections=args.only, report=report, say=say, methods=methods)
+    closing = whole_rows(bench_wall_s(start), cpu_seconds(), args.quick, args.only, methods, threads.cores())
+    report_rows(report, closing)
+    rows += closing
     print(machine)
     print(format_table(rows))
     print(
-        f"\n(bench took {time.perf_counter() - start:.0f}s on {threads.cores()} cores, {cpu_seconds():.0f}s of CPU "
+        f"\n(bench took {closing[0].value:.0f}s on {threads.cores()} cores, {closing[1].value:.0f}s of CPU "
         f"with its children; peak RSS of this process {peak_rss_mb():.0f} MB)"
     )
     from zsl_desktop.engine.atomic import atomic_write_text

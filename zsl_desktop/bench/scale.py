@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsl_desktop.bench.kept import keep_predictions
-from zsl_desktop.bench.memory import drop_stale_codes, mark_tiled_store_complete, model_for, tiled
+from zsl_desktop.bench.memory import drop_stale_codes, mark_tiled_store_complete, model_for, open_tiled_store, tiled
 from zsl_desktop.bench.rows import measured
 
 SCALE_IMAGES = 100_000
@@ -67,7 +67,7 @@ def scaled_cub(n_images: int = SCALE_IMAGES):
     checkpoint = load_checkpoint(shipped_models_dir() / REAL_BIRD_MODEL)
     method = model_for(dataset, checkpoint, model_path)
     folder = FeatureStore.folder_for(dataset, "efficientnet_lite0", 224)
-    store = FeatureStore.open(dataset, "efficientnet_lite0", 224)  # checks its 100,000 images: once (~1 s of CPU)
+    store = open_tiled_store(dataset, take, base_store)
     if store is None:
         folder.mkdir(parents=True, exist_ok=True)
         grid_shape = tuple(base_store.grid.shape[1:])

@@ -65,9 +65,10 @@ class Sizes:
         Overlapped only where no timing is disturbed: the memory child (a peak RSS, not a time) runs while
         the frame-probe child, its start-up already timed (to the first predictions it shows: the kept ones),
         loads its live model and finishes its opening, which the probe waits for anyway (``ui.run``; the full
-        bench too, whose separate start-ups time the live model). Generated stores, model files, codes caches
-        and kept predictions stay in the user folder between runs (``scale.scaled_cub``,
-        ``memory.prepare_cached_codes``, ``kept``), re-made when their source changes.
+        bench too, whose separate start-ups time the live model); and livetrain's trainer sets up while the sessions
+        do, then waits before its first batch until their first moves are timed (``live_training.Trainer.set_up``).
+        Generated stores, model files, codes caches and kept predictions stay in the user folder between runs
+        (``scale.scaled_cub``, ``memory.prepare_cached_codes``, ``kept``), re-made when their source changes.
         """
         return Sizes(
             rescore_images=10_000,
