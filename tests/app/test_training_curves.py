@@ -57,3 +57,20 @@ def test_new_curves_are_made_a_few_a_redraw_total_first_and_all_at_the_end(qtbot
     curves.stop()  # the run's end draws every curve
     assert all(curves.loss_curve(name) is not None for name in names)
     assert len(curves.validation_curves()) == 4 and curves.validation_curve("H").getData()[1].tolist() == [50.0]
+
+
+def test_a_hidden_loss_term_is_drawn_when_shown(qtbot):
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    curves = panel.curves
+    curves.start()
+    curves.add_losses(np.arange(1, 4), {"total": np.ones(3), "cls": np.array([3.0, 2.0, 1.0])})
+    curves.stop()
+    hidden = curves.loss_curve("cls")
+    x, _ = hidden.getData()
+    assert not hidden.isVisible() and (x is None or len(x) == 0)  # no data drawn while hidden
+    hidden.setVisible(True)  # what its legend entry does
+    assert hidden.getData()[1].tolist() == [3.0, 2.0, 1.0]
+    curves.add_losses(np.arange(4, 5), {"total": np.ones(1), "cls": np.array([0.5])})
+    curves.redraw()
+    assert hidden.getData()[1].tolist() == [3.0, 2.0, 1.0, 0.5]

@@ -25,15 +25,22 @@ def opaque_over(color: QColor, background: QColor) -> QColor:
     return QColor.fromRgbF(*mix, 1.0)
 
 
+OPAQUE_PENS_KEPT = 64
+
+
 class OpaqueGridAxis(pg.AxisItem):
     """An AxisItem whose tick and grid lines are drawn in opaque colours mixed over ``background``."""
 
     def __init__(self, orientation: str, background: str | QColor = "#000000", **kwargs):
         super().__init__(orientation, **kwargs)
         self.background = QColor(background)
+        # By the translucent pen's colour and width: one per tick level, but the levels' alphas follow the ticks'
+        # density, so a growing view brings new ones (at most OPAQUE_PENS_KEPT kept).
+        self._opaque_pens: dict[tuple[int, float], QPen] = {}
 
     def set_background(self, background: str | QColor) -> None:
         self.background = QColor(background)
+        self._opaque_pens = {}
         self.picture = None  # redrawn with the new colours
         self.update()
 
@@ -44,9 +51,15 @@ class OpaqueGridAxis(pg.AxisItem):
         axis_spec, tick_specs, text_specs = specs
         opaque_ticks = []
         for pen, p1, p2 in tick_specs:
-            if pen.color().alpha() < 255:
-                pen = QPen(pen)
-                pen.setColor(opaque_over(pen.color(), self.background))
+            color = pen.color()
+            if color.alpha() < 255:
+                key = (color.rgba(), pen.widthF())
+                if key not in self._opaque_pens:
+                    if len(self._opaque_pens) >= OPAQUE_PENS_KEPT:
+                        self._opaque_pens.clear()
+                    self._opaque_pens[key] = QPen(pen)
+                    self._opaque_pens[key].setColor(opaque_over(color, self.background))
+                pen = self._opaque_pens[key]
             opaque_ticks.append((pen, p1, p2))
         return axis_spec, opaque_ticks, text_specs
 
