@@ -27,7 +27,7 @@ REDRAW_MS = 200
 VALIDATION_CURVES = (("h", "H"), ("u", "U"), ("s", "S"), ("zsl_t1", "ZSL T1"))
 # New curves a timed redraw makes, at most (the rest: at the next ones, total and H first). Each one is a
 # PlotDataItem and a legend entry, ~1.5-2 ms of the GUI thread: MSDN's six loss terms in one redraw took
-# ~9 ms, its four validation curves ~8 ms, the largest frames while training (docs/history/performance.md).
+# ~9 ms, its four validation curves ~8 ms, the largest frames while training (docs/history/performance.md, session 16).
 NEW_CURVES_PER_REDRAW = 2
 
 
@@ -69,6 +69,7 @@ class TrainingCurves(QObject):
         self._phase = ""
         self._phase_lines: list = []
         self._dirty = False
+        self._new_curves_left: int | None = None  # during a redraw: how many more curves it may make (None: all)
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
@@ -160,24 +161,24 @@ class TrainingCurves(QObject):
         if not self._dirty:
             return
         self._dirty = False
-        budget = [None if every_curve else NEW_CURVES_PER_REDRAW]
+        self._new_curves_left = None if every_curve else NEW_CURVES_PER_REDRAW
         losses = sorted(self.losses.items(), key=lambda kv: kv[0] != "total")
         for i, (name, series) in enumerate(losses):
-            item = self._loss_items.get(name) or self._new_curve(budget, self._new_loss_curve, name, i)
+            item = self._loss_items.get(name) or self._new_curve(self._new_loss_curve, name, i)
             if item is not None and item.isVisible():  # a hidden term gets its data when shown (its legend entry)
                 item.setData(*series.data())
         for name, series in self.validation.items():
-            item = self._validation_items.get(name) or self._new_curve(budget, self._new_validation_curve, name)
+            item = self._validation_items.get(name) or self._new_curve(self._new_validation_curve, name)
             if item is not None:
                 item.setData(*series.data())
 
-    def _new_curve(self, budget: list, make, *args):
-        """``make(*args)`` while ``budget[0]`` (None: no limit) lasts; otherwise None and a redraw still due."""
-        if budget[0] is not None:
-            if budget[0] <= 0:
+    def _new_curve(self, make, *args):
+        """``make(*args)``, unless this redraw has made its share of new curves: then None, and a redraw is still due."""
+        if self._new_curves_left is not None:
+            if self._new_curves_left <= 0:
                 self._dirty = True
                 return None
-            budget[0] -= 1
+            self._new_curves_left -= 1
         return make(*args)
 
     def _new_loss_curve(self, name: str, index: int):
