@@ -36,3 +36,41 @@ def test_each_fold_draws_its_own_validation_curves_and_a_new_run_clears_them(qtb
     curves.start()  # the next run starts clean
     assert curves.losses == {} and curves.validation == {} and curves.validation_curve("H") is None
     curves.stop()
+
+
+def test_new_curves_are_made_a_few_a_redraw_total_first_and_all_at_the_end(qtbot):
+    from zsl_desktop.app.widgets.training_curves import NEW_CURVES_PER_REDRAW
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    curves = panel.curves
+    curves.start()
+    names = ["ce_av", "ce_va", "sc_av", "sc_va", "distill", "total"]
+    curves.add_losses(np.arange(1, 4), {name: np.ones(3) for name in names})
+    curves.redraw()
+    made = [name for name in names if curves.loss_curve(name) is not None]
+    assert curves.loss_curve("total") is not None and len(made) == NEW_CURVES_PER_REDRAW
+    assert curves.loss_curve("total").getData()[0].tolist() == [1, 2, 3]
+    curves.redraw()  # no new data: the curves still waiting are made all the same
+    assert sum(curves.loss_curve(name) is not None for name in names) == 2 * NEW_CURVES_PER_REDRAW
+    curves.add_validation(1, {"h": 0.5, "u": 0.4, "s": 0.6, "zsl_t1": 0.3})
+    curves.stop()  # the run's end draws every curve
+    assert all(curves.loss_curve(name) is not None for name in names)
+    assert len(curves.validation_curves()) == 4 and curves.validation_curve("H").getData()[1].tolist() == [50.0]
+
+
+def test_a_hidden_loss_term_is_drawn_when_shown(qtbot):
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    curves = panel.curves
+    curves.start()
+    curves.add_losses(np.arange(1, 4), {"total": np.ones(3), "cls": np.array([3.0, 2.0, 1.0])})
+    curves.stop()
+    hidden = curves.loss_curve("cls")
+    x, _ = hidden.getData()
+    assert not hidden.isVisible() and (x is None or len(x) == 0)  # no data drawn while hidden
+    hidden.setVisible(True)  # what its legend entry does
+    assert hidden.getData()[1].tolist() == [3.0, 2.0, 1.0]
+    curves.add_losses(np.arange(4, 5), {"total": np.ones(1), "cls": np.array([0.5])})
+    curves.redraw()
+    assert hidden.getData()[1].tolist() == [3.0, 2.0, 1.0, 0.5]

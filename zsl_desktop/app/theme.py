@@ -170,10 +170,12 @@ def configure_pyqtgraph() -> None:
 
 
 def style_plot(plot_item, x_label: str = "", y_label: str = "") -> None:
-    """Quiet axes and a faint grid so the data carries the colour."""
+    """Quiet axes and a faint grid so the data carries the colour (the grid opaque, behind the data: ``plot_grid``)."""
     import pyqtgraph as pg
 
-    plot_item.showGrid(x=True, y=True, alpha=0.12)
+    from zsl_desktop.app.widgets.plot_grid import opaque_grid
+
+    opaque_grid(plot_item, alpha=0.12, background=PANEL)
     for name in ("left", "bottom"):
         axis = plot_item.getAxis(name)
         axis.setPen(pg.mkPen(BORDER))

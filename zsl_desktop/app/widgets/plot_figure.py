@@ -17,12 +17,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSizePolicy
 
 from zsl_desktop.app import theme
+from zsl_desktop.app.widgets.plot_grid import OpaqueGridAxis
 
 LEGEND_ROW = 4
 FOOTER_ROW = 5
 
 
-class IntegerAxis(pg.AxisItem):
+class IntegerAxis(OpaqueGridAxis):
     """An axis whose ticks fall on whole numbers only (epochs): never "1.5"."""
 
     def tickValues(self, minVal, maxVal, size):

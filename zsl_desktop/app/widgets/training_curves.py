@@ -25,6 +25,10 @@ REDRAW_MS = 200
 # The validation metrics drawn, (key in the event's metrics, curve name). H (the headline) is white:
 # ACCENT is the same blue as SEEN, and the two curves could not be told apart.
 VALIDATION_CURVES = (("h", "H"), ("u", "U"), ("s", "S"), ("zsl_t1", "ZSL T1"))
+# New curves a timed redraw makes, at most (the rest: at the next ones, total and H first). Each one is a
+# PlotDataItem and a legend entry, ~1.5-2 ms of the GUI thread: MSDN's six loss terms in one redraw took
+# ~9 ms, its four validation curves ~8 ms, the largest frames while training (docs/history/performance.md, session 16).
+NEW_CURVES_PER_REDRAW = 2
 
 
 class Series:
@@ -65,6 +69,7 @@ class TrainingCurves(QObject):
         self._phase = ""
         self._phase_lines: list = []
         self._dirty = False
+        self._new_curves_left: int | None = None  # during a redraw: how many more curves it may make (None: all)
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
@@ -80,7 +85,7 @@ class TrainingCurves(QObject):
     def stop(self) -> None:
         """The run ended: draw what is left, then stop redrawing."""
         self._timer.stop()
-        self.redraw()
+        self.redraw(every_curve=True)
 
     def clear(self) -> None:
         self._plot("loss").getPlotItem().clear()
@@ -150,41 +155,68 @@ class TrainingCurves(QObject):
     def validation_curves(self) -> list[pg.PlotDataItem]:
         return list(self._validation_items.values())
 
-    def redraw(self) -> None:
+    def redraw(self, every_curve: bool = False) -> None:
+        """Draw the latest data; a curve seen for the first time is made here, at most
+        ``NEW_CURVES_PER_REDRAW`` in one call unless ``every_curve`` (the run's end): the rest wait for the next."""
         if not self._dirty:
             return
+        self._dirty = False
+        self._new_curves_left = None if every_curve else NEW_CURVES_PER_REDRAW
+        losses = sorted(self.losses.items(), key=lambda kv: kv[0] != "total")
+        for i, (name, series) in enumerate(losses):
+            item = self._loss_items.get(name) or self._new_curve(self._new_loss_curve, name, i)
+            if item is not None and item.isVisible():  # a hidden term gets its data when shown (its legend entry)
+                item.setData(*series.data())
+        for name, series in self.validation.items():
+            item = self._validation_items.get(name) or self._new_curve(self._new_validation_curve, name)
+            if item is not None:
+                item.setData(*series.data())
+
+    def _new_curve(self, make, *args):
+        """``make(*args)``, unless this redraw has made its share of new curves: then None, and a redraw is still due."""
+        if self._new_curves_left is not None:
+            if self._new_curves_left <= 0:
+                self._dirty = True
+                return None
+            self._new_curves_left -= 1
+        return make(*args)
+
+    def _new_loss_curve(self, name: str, index: int):
         import pyqtgraph as pg
 
-        self._dirty = False
-        loss_plot = self._plot("loss")
-        for i, (name, series) in enumerate(sorted(self.losses.items(), key=lambda kv: kv[0] != "total")):
-            item = self._loss_items.get(name)
-            if item is None:
-                color = LOSS_COLORS[i % len(LOSS_COLORS)]
-                item = loss_plot.plot([], [], pen=pg.mkPen(color, width=2 if name == "total" else 1), name=name)
-                item.setDownsampling(auto=True, method="peak")
-                item.setClipToView(True)
-                if name != "total":
-                    item.setVisible(False)  # the legend toggles the loss terms; total first
-                self._loss_items[name] = item
+        color = LOSS_COLORS[index % len(LOSS_COLORS)]
+        item = self._plot("loss").plot([], [], pen=pg.mkPen(color, width=2 if name == "total" else 1), name=name)
+        item.setDownsampling(auto=True, method="peak")
+        item.setClipToView(True)
+        if name != "total":
+            item.setVisible(False)  # the legend toggles the loss terms; total first
+        item.visibleChanged.connect(lambda: self._draw_if_shown(name))
+        self._loss_items[name] = item
+        return item
+
+    def _draw_if_shown(self, name: str) -> None:
+        """A loss term's curve shown again (its legend entry clicked): its latest data, which redraws skip while
+        it is hidden (five of MSDN's six terms: ~1.5 of a redraw's ~2.5 ms of the GUI thread)."""
+        item, series = self._loss_items.get(name), self.losses.get(name)
+        if item is not None and series is not None and item.isVisible():
             item.setData(*series.data())
+
+    def _new_validation_curve(self, name: str):
+        import pyqtgraph as pg
+
         colors = {"H": theme.TEXT, "U": theme.UNSEEN, "S": theme.SEEN, "ZSL T1": theme.USER}
-        validation_plot = self._plot("validation")
-        for name, series in self.validation.items():
-            item = self._validation_items.get(name)
-            if item is None:
-                color = colors.get(name, theme.DIM)
-                item = validation_plot.plot(
-                    [],
-                    [],
-                    pen=pg.mkPen(color, width=2.5 if name == "H" else 1.5),
-                    name=name,
-                    symbol="o",
-                    symbolSize=5,
-                    symbolBrush=color,
-                )
-                self._validation_items[name] = item
-            item.setData(*series.data())
+        color = colors.get(name, theme.DIM)
+        item = self._plot("validation").plot(
+            [],
+            [],
+            pen=pg.mkPen(color, width=2.5 if name == "H" else 1.5),
+            name=name,
+            symbol="o",
+            symbolSize=5,
+            symbolBrush=color,
+        )
+        self._validation_items[name] = item
+        return item
 
     def _add_empty_text(self, plot, text: str, y: float) -> None:
         import pyqtgraph as pg
