@@ -40,7 +40,8 @@ def _frozen_start_up_heap():
     Every bridge's shutdown runs a full collection on the GUI thread (app/gui_gc.py), once a test. The modules the
     app tests import anyway are imported here first, so that the freeze holds them: torch (with torch._dynamo, which
     the first optimiser step imports, sympy with it), pyqtgraph, openTSNE (scikit-learn, scipy) and the window's.
-    Frozen before them (session 15), each collection still walked ~240k objects, ~0.15 CPU s a test; now ~10k.
+    Frozen before them (as it was until session 16), each collection walked ~240k objects, ~0.15 CPU s a test;
+    now ~10k (docs/history/performance.md, session 16).
     Not unfrozen at the end: pytest's last collections (five, unraisableexception) then walked ~490k objects,
     ~1.3 CPU s a worker, for garbage nobody waits for.
     """
