@@ -37,15 +37,24 @@ def gui_thread_budget():
 def _frozen_start_up_heap():
     """As the app does once it has opened (main_window, gc.freeze): the imports' objects leave the collector's walk.
 
-    Every bridge's shutdown runs a full collection on the GUI thread (app/gui_gc.py); over torch's,
-    Qt's and pyqtgraph's 235k start-up objects that took ~1.1 s on a busy machine, after this ~1 ms.
+    Every bridge's shutdown runs a full collection on the GUI thread (app/gui_gc.py), once a test. The modules the
+    app tests import anyway are imported here first, so that the freeze holds them: torch (with torch._dynamo, which
+    the first optimiser step imports, sympy with it), pyqtgraph, openTSNE (scikit-learn, scipy) and the window's.
+    Frozen before them (as it was until session 16), each collection walked ~240k objects, ~0.15 CPU s a test;
+    now ~10k (docs/history/performance.md, session 16).
+    Not unfrozen at the end: pytest's last collections (five, unraisableexception) then walked ~490k objects,
+    ~1.3 CPU s a worker, for garbage nobody waits for.
     """
     import gc
 
+    import openTSNE.affinity  # noqa: F401
+    import pyqtgraph  # noqa: F401
+    import torch._dynamo  # noqa: F401
+
+    import zsl_desktop.app.main_window  # noqa: F401
+
     gc.collect()
     gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -169,7 +178,9 @@ def make_window(qtbot, small_birds, trained_model):
     def make(with_model: bool = True, open_dataset: bool = True, wait: bool = True, model=None):
         from PySide6.QtWidgets import QApplication
 
-        theme.apply(QApplication.instance())
+        app = QApplication.instance()
+        if app.styleSheet() != theme.STYLE:  # once a session, as the app applies it once: again, it re-polished
+            theme.apply(app)  # every widget still alive (the last test's window awaiting deletion), ~0.2 CPU s
         window = MainWindow()
         qtbot.addWidget(window)
         if window.settings.bytes("window/geometry") is None:
