@@ -342,3 +342,24 @@ def test_log_probability_of_key_is_the_softmax_probability():
         log_probability_of_key(key), expected, rtol=1e-6, atol=1e-12
     )  # exact where the old form rounded to 0
     assert log_probability_of_key(key)[1] < 0
+
+
+def test_branch_and_bound_doubles_its_chunks_so_a_late_page_costs_few_calls(monkeypatch):
+    """A page that closes only deep in the candidates: a few scoring calls (each costs a model call), not one per
+    ``CHUNK_ROWS`` (session 16: a fixed chunk made a 100,000-image IPCE move pay ~100 calls)."""
+    rng = np.random.default_rng(11)
+    n, k = 50_000, 100
+    old = rng.normal(size=n)
+    new = old + rng.uniform(-2.0, 2.0, size=n)  # a bound 4 wide, the moves spread over all of it: a late close
+    asked = []
+
+    def keys_of(rows):
+        asked.append(len(rows))
+        return new[rows]
+
+    monkeypatch.setattr(live_page, "CHUNK_ROWS", 64)
+    rows, _ = exact_page(reference(np.zeros(3), old, np.zeros(n)), ColumnChange(-2.0, 2.0), k, keys_of)
+    assert sum(asked) > 20 * 64  # the page closed late, past many fixed-size chunks
+    assert len(asked) <= int(np.ceil(np.log2(sum(asked) / 128 + 1))) + 1
+    assert asked == sorted(asked) and all(b == 2 * a for a, b in zip(asked, asked[1:-1]))
+    assert np.array_equal(np.sort(rows[np.argsort(-new[rows])[:k]]), np.sort(np.argsort(-new)[:k]))

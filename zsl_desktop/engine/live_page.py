@@ -47,8 +47,10 @@ SATURATED_KEY = 80.0  # log-odds beyond which float32 log-probabilities round to
 # scored: 0.4 instead of 0.25 gave a page to 97 moves of 98 instead of 92). ``exact_page`` applies it to the rows
 # it has scored: since session 16's branch and bound no move of the bench's 100 (IPCE, 10,000 images) reaches it.
 MOST_CANDIDATES = 0.4
-# Candidates ``exact_page`` scores between two checks of the page's bar: each chunk costs IPCE one call of
-# ~0.1 CPU ms besides its rows (~1-2 us a row); 128 and 512 scored about as many rows in the bench's moves.
+# Candidates ``exact_page`` scores before its first check of the page's bar; each later chunk is twice the last.
+# A chunk costs one scoring call (IPCE ~0.1 CPU ms, GSMFlow more) besides its rows (~1-2 us a row): 128 and 512
+# scored about as many rows in the bench's moves. Doubling keeps a page that closes late to a few calls: with a
+# fixed 256, a 100,000-image IPCE move that scored thousands of rows paid ~100 calls (page p95 10.7 ms, quiet).
 CHUNK_ROWS = 256
 SAMPLED = 4  # the per-row threshold is read off the reference's top SAMPLED x first rows (``_candidates_per_row``)
 ROUNDING = 1e-3  # margin for float32 rounding of one key, relative to the largest score (30x the worst case)
@@ -167,8 +169,8 @@ def exact_page(
 
     ``keys_of(rows)`` scores rows exactly (their keys, own score - log-sum-exp of the others). The
     candidates (``page_candidates``) are scored in descending order of their upper ends, ``CHUNK_ROWS``
-    at a time (each chunk in memory order), and the scoring stops once the ``first``-th largest exact key
-    so far is above the next candidate's upper end: no row left can reach the page (margins and
+    first and then twice as many each time (each chunk in memory order), and the scoring stops once the
+    ``first``-th largest exact key so far is above the next candidate's upper end: no row left can reach the page (margins and
     saturation as in ``page_candidates``). Why: the bound of a five-model IPCE is loose (an interval 0.5
     wide in log-odds at p50, up to 1.7, the real move about its middle), so up to half the images were
     candidates; in the bench's moves the exact scores stop it after a quarter to a half of them (p95 ~1,000
@@ -189,6 +191,7 @@ def exact_page(
         scored.append(part)
         keys.append(np.asarray(keys_of(part), np.float64))
         done += len(part)
+        step *= 2  # a page that closes late costs a few calls, never more than twice its rows
         if done < len(rows) and done >= first:
             so_far = np.concatenate(keys) if len(keys) > 1 else keys[0]
             kth = float(np.partition(so_far, len(so_far) - first)[len(so_far) - first])
