@@ -163,6 +163,9 @@ def main(argv=None) -> int:
     def hero_attribute():
         e = window.image_view.explained
         if e is None or e.item != window.controller.item or not window.bridge.idle():
+            if time.perf_counter() - state["t"] > 20.0:  # no explanation comes (no model yet: `--small`)
+                print("no attention map after 20 s (no model?): the hero shot goes without it", flush=True)
+                return True
             return False
         names = window.controller.dataset.attribute_names
         crown = [i for i, n in enumerate(names) if n.startswith("has_crown_color::")]
