@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from zsl_desktop.engine.methods import get_method
 from zsl_desktop.engine.resume import resume_differences
 from zsl_desktop.engine.training.config import TrainConfig
@@ -31,22 +33,14 @@ def test_a_changed_setting_is_still_refused():
     assert resume_differences(header_for(TrainConfig(method="msdn", seed=0), stored), config) == ["seed 0 -> 1"]
 
 
-def test_a_file_written_before_a_default_changed_is_compared_at_the_value_it_ran_with():
-    # CE-GZSL's final_draws became 5 in session 14; a file without the key ran with 0
-    config = TrainConfig(method="ce-gzsl", seed=0)
-    older = dict(get_method("ce-gzsl").default_hparams)
+@pytest.mark.parametrize("method", ["ce-gzsl", "ipce"])
+def test_a_file_written_before_a_default_changed_is_compared_at_the_value_it_ran_with(method):
+    # final_draws became 5 (CE-GZSL in session 14, IPCE in session 15); a file without the key ran with 0
+    config = TrainConfig(method=method, seed=0)
+    older = dict(get_method(method).default_hparams)
     older.pop("final_draws")
     assert resume_differences(header_for(config, older), config) == ["final_draws 0 -> 5"]
-    asked_as_before = TrainConfig(method="ce-gzsl", seed=0, hparams={"final_draws": 0})
-    assert resume_differences(header_for(asked_as_before, older), asked_as_before) == []
-
-
-def test_ipce_files_before_session_15_kept_one_draw_a_final_softmax():
-    config = TrainConfig(method="ipce", seed=0)
-    older = dict(get_method("ipce").default_hparams)
-    older.pop("final_draws")
-    assert resume_differences(header_for(config, older), config) == ["final_draws 0 -> 5"]
-    asked_as_before = TrainConfig(method="ipce", seed=0, hparams={"final_draws": 0})
+    asked_as_before = TrainConfig(method=method, seed=0, hparams={"final_draws": 0})
     assert resume_differences(header_for(asked_as_before, older), asked_as_before) == []
 
 

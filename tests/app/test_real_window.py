@@ -112,7 +112,7 @@ def crash_logs() -> str:
 
     Why: in session 14 the app died once with SIGSEGV (-11) and empty stdout and stderr, nothing to go on.
     """
-    from zsl_desktop.engine.crash_log import crash_log_dir
+    from zsl_desktop.engine.logs import log_dir
 
-    logs = sorted(crash_log_dir().glob("crash-*.log"))
+    logs = sorted(log_dir().glob("crash-*.log"))
     return "".join(f"\n--- {path}\n{path.read_text(errors='replace')}" for path in logs) or "\n(no crash log)"

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QToolBar, QWidget
 
 from zsl_desktop import __version__
 from zsl_desktop.app import theme
-from zsl_desktop.engine.crash_log import crash_log_dir
+from zsl_desktop.engine.logs import log_dir
 
 DATASET_FORMATS = (
     ("Dataset folder (detect the format)…", None),
@@ -126,7 +126,7 @@ def dataset_label_text(d, coming: int = 0) -> str:
 
 def about_text() -> str:
     """Help ▸ About: the version, what it runs on, and where its logs are (a bug report asks for them)."""
-    logs = html.escape(str(crash_log_dir()))
+    logs = html.escape(str(log_dir()))
     return (
         f"<b>ZSL Desktop</b> version {__version__}<br>Annotation-free zero-shot learning: "
         "define classes by their attributes and recognise them in images.<br><br>"

@@ -34,13 +34,9 @@ KEEP_FILES = 10  # the newest crash logs kept (one a day the program ran); older
 _open_log: TextIO | None = None  # faulthandler writes to its file descriptor: it stays open until the process ends
 
 
-def crash_log_dir() -> Path:
-    """Beside the rotating log: ``logs.log_dir()``."""
-    return logs.log_dir()
-
-
 def crash_log_path(day: datetime.date | None = None) -> Path:
-    return crash_log_dir() / f"{PREFIX}{(day or datetime.date.today()).isoformat()}.log"
+    """Beside the rotating log, in ``logs.log_dir()``."""
+    return logs.log_dir() / f"{PREFIX}{(day or datetime.date.today()).isoformat()}.log"
 
 
 def enable_crash_log(what: str) -> Path | None:
